@@ -1,0 +1,1 @@
+"""The edge pipeline: decode → detect → track (within one camera) → analytics → anonymous events."""

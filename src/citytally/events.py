@@ -1,0 +1,188 @@
+"""The event schema, version 1: what an edge pipeline tells the hub.
+
+Events are aggregates over one reporting interval of one camera. They carry no image, no track id and no
+attribute of any person or vehicle: only counts, occupancies, speeds summarised over many road users, and
+incidents. ``extra="forbid"`` on every model keeps it that way: a field the schema does not name is refused.
+
+Wire format: one JSON object per event (UTF-8), with ``"v": 1`` and a ``"type"`` that selects the body.
+MQTT topic: ``citytally/<site>/<camera>/events`` (see :func:`event_topic`).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
+
+from citytally.errors import SchemaError
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "ROAD_USER_CLASSES",
+    "RoadUserClass",
+    "IncidentType",
+    "LineCountEvent",
+    "SpeedEvent",
+    "ZoneOccupancyEvent",
+    "DwellStats",
+    "SpeedStats",
+    "Movement",
+    "TurningMovementEvent",
+    "IncidentEvent",
+    "Event",
+    "parse_event",
+    "event_to_json",
+    "event_topic",
+    "new_event_id",
+    "SLUG_PATTERN",
+]
+
+SCHEMA_VERSION = 1
+
+#: The road-user classes citytally detects, in a fixed order (index = class id everywhere in the package).
+ROAD_USER_CLASSES: tuple[str, ...] = ("person", "bicycle", "car", "motorcycle", "bus", "truck")
+RoadUserClass = Literal["person", "bicycle", "car", "motorcycle", "bus", "truck"]
+IncidentType = Literal[
+    "stopped_vehicle", "wrong_way", "congestion", "crowd_density", "pedestrian_on_roadway"
+]
+
+#: Site, camera, line and zone names: lower-case slugs, safe in MQTT topics, URLs and file names.
+SLUG_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+Slug = Annotated[str, Field(pattern=SLUG_PATTERN)]
+Count = Annotated[int, Field(ge=0)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _EventBase(_Model):
+    v: Literal[1] = Field(default=1, description="Schema version.")
+    id: uuid.UUID = Field(description="Unique per event; the hub stores each id once (idempotent ingest).")
+    site: Slug = Field(description="Site (a group of cameras, e.g. a junction or a district).")
+    camera: Slug = Field(description="Camera within the site.")
+    start: AwareDatetime = Field(description="Interval start, inclusive (timezone-aware, UTC on the wire).")
+    end: AwareDatetime = Field(description="Interval end, exclusive.")
+
+    @model_validator(mode="after")
+    def _interval_is_forward(self) -> _EventBase:
+        if self.end <= self.start:
+            raise ValueError(f"end ({self.end.isoformat()}) must be after start ({self.start.isoformat()})")
+        return self
+
+
+class LineCountEvent(_EventBase):
+    """Crossings of one count line in one interval, by direction and class."""
+
+    type: Literal["line_count"] = "line_count"
+    line: Slug
+    counts: dict[Slug, dict[RoadUserClass, Count]] = Field(
+        description="direction name → class → crossings. Directions are named in the camera config."
+    )
+
+
+class SpeedStats(_Model):
+    n: Annotated[int, Field(ge=1)] = Field(description="Road users whose speed was measured.")
+    mean_kmh: Annotated[float, Field(ge=0)]
+    p85_kmh: Annotated[float, Field(ge=0)] = Field(description="85th-percentile speed (the design speed).")
+
+
+class SpeedEvent(_EventBase):
+    """Speeds of road users crossing one line in one interval, summarised per direction and class."""
+
+    type: Literal["speed"] = "speed"
+    line: Slug
+    speeds: dict[Slug, dict[RoadUserClass, SpeedStats]] = Field(description="direction → class → stats")
+
+
+class DwellStats(_Model):
+    n: Annotated[int, Field(ge=1)] = Field(description="Road users that left the zone in the interval.")
+    mean_s: Annotated[float, Field(ge=0)]
+    max_s: Annotated[float, Field(ge=0)]
+
+
+class ZoneOccupancyEvent(_EventBase):
+    """How many road users were in one zone during one interval."""
+
+    type: Literal["zone_occupancy"] = "zone_occupancy"
+    zone: Slug
+    mean: dict[RoadUserClass, Annotated[float, Field(ge=0)]] = Field(
+        description="class → mean number present over the analysed frames of the interval"
+    )
+    peak: dict[RoadUserClass, Count] = Field(description="class → largest number present at once")
+    dwell: dict[RoadUserClass, DwellStats] = Field(default_factory=dict)
+
+
+class Movement(_Model):
+    from_zone: Slug
+    to_zone: Slug
+    cls: RoadUserClass = Field(alias="class")
+    count: Annotated[int, Field(ge=1)]
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class TurningMovementEvent(_EventBase):
+    """The turning-movement count: road users from each entry zone to each exit zone."""
+
+    type: Literal["turning_movement"] = "turning_movement"
+    movements: list[Movement]
+
+
+class IncidentEvent(_EventBase):
+    """Something an operator should look at. ``start``/``end`` bracket when it was observed."""
+
+    type: Literal["incident"] = "incident"
+    incident: IncidentType
+    zone: Slug | None = None
+    line: Slug | None = None
+    severity: Literal["info", "warning", "critical"] = "warning"
+    details: dict[str, float | int | str] = Field(default_factory=dict)
+
+
+Event = Annotated[
+    LineCountEvent | SpeedEvent | ZoneOccupancyEvent | TurningMovementEvent | IncidentEvent,
+    Field(discriminator="type"),
+]
+_EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
+
+
+def parse_event(raw: bytes | str | dict[str, Any]) -> Event:
+    """Parse and validate one event; raise :class:`SchemaError` with a one-line reason."""
+    try:
+        data = json.loads(raw) if isinstance(raw, bytes | str) else raw
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise SchemaError(f"not JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise SchemaError(f"an event must be a JSON object, got {type(data).__name__}")
+    if data.get("v") != SCHEMA_VERSION:
+        raise SchemaError(f"unsupported schema version {data.get('v')!r} (this hub reads v={SCHEMA_VERSION})")
+    try:
+        return _EVENT_ADAPTER.validate_python(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "event"
+        more = f" (+{exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        raise SchemaError(f"{where}: {first['msg']}{more}") from exc
+
+
+def event_to_json(event: Event) -> str:
+    """Serialise an event to its wire form (compact JSON, aliases, UTC times)."""
+    return event.model_dump_json(by_alias=True)
+
+
+def event_topic(site: str, camera: str, prefix: str = "citytally") -> str:
+    """The MQTT topic an edge publishes a camera's events on."""
+    for name, value in (("site", site), ("camera", camera)):
+        if not re.match(SLUG_PATTERN, value):
+            raise SchemaError(f"{name} {value!r} is not a slug ({SLUG_PATTERN})")
+    return f"{prefix}/{site}/{camera}/events"
+
+
+def new_event_id() -> uuid.UUID:
+    """A fresh random event id (uuid4): it says nothing about the camera, time or content."""
+    return uuid.uuid4()

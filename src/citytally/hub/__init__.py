@@ -1,0 +1,1 @@
+"""The hub: the city's central data bank (ingest, store, roll-ups, API, access, audit, retention)."""

@@ -1,0 +1,1 @@
+"""Traffic signals: safe signal objects over SUMO, controllers, emergency priority and evaluation."""

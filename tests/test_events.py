@@ -1,0 +1,69 @@
+"""The event schema (v1): valid events round-trip; anything else is refused with a one-line reason."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from citytally.errors import SchemaError
+from citytally.events import LineCountEvent, event_to_json, event_topic, new_event_id, parse_event
+
+T0 = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
+
+
+def line_count(**overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "v": 1,
+        "id": str(new_event_id()),
+        "site": "plaza",
+        "camera": "cam-1",
+        "start": T0.isoformat(),
+        "end": (T0 + timedelta(minutes=15)).isoformat(),
+        "type": "line_count",
+        "line": "north",
+        "counts": {"inbound": {"person": 3, "bicycle": 1}, "outbound": {"car": 2}},
+    }
+    body.update(overrides)
+    return body
+
+
+def test_round_trip() -> None:
+    event = parse_event(json.dumps(line_count()))
+    assert isinstance(event, LineCountEvent)
+    assert event.counts["inbound"]["person"] == 3
+    assert parse_event(event_to_json(event)) == event
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        (b"\xff\xfe", "not JSON"),
+        ("[1, 2]", "must be a JSON object"),
+        (json.dumps(line_count(v=2)), "unsupported schema version"),
+        (json.dumps(line_count(type="faces")), "type"),
+        (json.dumps(line_count(site="Plaza One")), "site"),
+        (json.dumps(line_count(counts={"inbound": {"person": -1}})), "counts"),
+        (json.dumps(line_count(counts={"inbound": {"pedestrian_age": 1}})), "counts"),
+        (json.dumps(line_count(end=T0.isoformat())), "end"),
+        (json.dumps(line_count(start="2026-11-23T08:00:00")), "start"),
+    ],
+)
+def test_refused_with_reason(raw: str | bytes, message: str) -> None:
+    with pytest.raises(SchemaError, match=message):
+        parse_event(raw)
+
+
+@pytest.mark.parametrize("field", ["track_id", "track_ids", "image", "face", "plate", "person_id"])
+def test_no_identifying_field_can_ride_along(field: str) -> None:
+    """Privacy guard: the schema refuses any field it does not name, so no identifier can leak through."""
+    with pytest.raises(SchemaError, match=field):
+        parse_event(line_count(**{field: "x"}))
+
+
+def test_topic() -> None:
+    assert event_topic("plaza", "cam-1") == "citytally/plaza/cam-1/events"
+    with pytest.raises(SchemaError):
+        event_topic("plaza/#", "cam-1")
