@@ -42,11 +42,13 @@ def _root(
 
 def _register_all() -> None:
     from citytally.edge.cli import register as register_edge
+    from citytally.hub.admin_cli import register as register_hub_admin
     from citytally.hub.cli import register as register_hub
     from citytally.signals.cli import register as register_signals
 
     register_edge(app)
     register_hub(app)
+    register_hub_admin(app)
     register_signals(app)
 
 
