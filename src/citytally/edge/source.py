@@ -1,0 +1,474 @@
+"""Video sources: files, RTSP and HTTP streams behind one interface, decoded with PyAV (FFmpeg).
+
+Public API::
+
+    source = open_source("rtsp://user:secret@cam-3/stream1", target_fps=10)  # or a path, or http(s)://
+    source.name, source.fps, source.size  # redacted URI, native frames/s, (width, height)
+    with source:
+        for frame in source:          # Frame(index, pts_seconds, image: BGR uint8 HxWx3)
+            ...
+    # A damaged file raises SourceError *after* its good frames have been yielded; source.error keeps it.
+
+* ``target_fps`` picks frames by timestamp (10 of a 25 fps source, say); ``None`` yields every frame.
+  Every frame is still decoded (inter-frame codecs need them), only the picked ones are converted.
+* A live stream (RTSP/RTMP/UDP/SRT, or HTTP without a known duration, or ``live=True``) that drops or ends
+  is reopened with exponential backoff (:class:`Reconnect`); each attempt is logged. ``Frame.index`` and
+  ``Frame.pts_seconds`` keep increasing across reconnects. After ``max_attempts`` consecutive failures the
+  iteration raises :class:`~citytally.errors.SourceError`. :meth:`VideoSource.close` from another thread
+  stops it, also mid-backoff.
+* A file that is missing raises at :func:`open_source`; a truncated or corrupt one yields every frame that
+  can be decoded, then raises one :class:`SourceError` naming the file and the damage.
+* Credentials in URLs never reach logs or errors: everything goes through :func:`redact_url`.
+
+:class:`FrameListSource` is an in-memory source for unit tests of later stages.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Protocol, runtime_checkable
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import av
+import av.logging
+import numpy as np
+import numpy.typing as npt
+
+from citytally.errors import ConfigError, SourceError
+
+__all__ = [
+    "Frame",
+    "VideoSource",
+    "Reconnect",
+    "open_source",
+    "redact_url",
+    "FrameListSource",
+]
+
+log = logging.getLogger(__name__)
+
+_LIVE_SCHEMES = frozenset({"rtsp", "rtsps", "rtmp", "rtmps", "rtp", "udp", "srt", "tcp"})
+_SECRET_QUERY_KEYS = frozenset(
+    {"password", "passwd", "pass", "pwd", "token", "access_token", "auth", "key", "apikey", "api_key",
+     "secret", "signature", "sig", "credentials"}
+)  # fmt: skip
+_MASK = "***"
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One decoded frame.
+
+    ``index`` counts every decoded frame of the source from 0 (picked or not), so gaps show the sampling;
+    ``pts_seconds`` is its presentation time since the source's first frame; ``image`` is BGR uint8 HxWx3.
+    """
+
+    index: int
+    pts_seconds: float
+    image: npt.NDArray[np.uint8]
+
+
+@runtime_checkable
+class VideoSource(Protocol):
+    """A camera or file yielding :class:`Frame` objects; iterate once, then :meth:`close`."""
+
+    @property
+    def name(self) -> str:
+        """The source's URI or path with credentials redacted: safe for logs and events."""
+        ...
+
+    @property
+    def fps(self) -> float:
+        """Native frame rate of the source (frames/s)."""
+        ...
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """Native frame size as (width, height) in pixels."""
+        ...
+
+    @property
+    def error(self) -> SourceError | None:
+        """The damage met while reading (also raised at the end of iteration), or ``None``."""
+        ...
+
+    def __iter__(self) -> Iterator[Frame]: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class Reconnect:
+    """Exponential backoff for live streams: wait ``initial_delay_s``, then × ``factor`` up to
+    ``max_delay_s``; give up after ``max_attempts`` consecutive failed attempts (0: never reconnect)."""
+
+    initial_delay_s: float = 1.0
+    max_delay_s: float = 30.0
+    factor: float = 2.0
+    max_attempts: int = 10
+
+    def __post_init__(self) -> None:
+        if not 0 < self.initial_delay_s <= self.max_delay_s <= 3600:
+            raise ConfigError(
+                f"reconnect: need 0 < initial_delay_s ({self.initial_delay_s}) <= max_delay_s "
+                f"({self.max_delay_s}) <= 3600"
+            )
+        if not 1.0 <= self.factor <= 10.0:
+            raise ConfigError(f"reconnect: factor must be in 1..10, got {self.factor}")
+        if not 0 <= self.max_attempts <= 1_000_000:
+            raise ConfigError(f"reconnect: max_attempts must be in 0..1000000, got {self.max_attempts}")
+
+    def delays(self) -> Iterator[float]:
+        """The wait before each attempt, ``max_attempts`` values."""
+        delay = self.initial_delay_s
+        for _ in range(self.max_attempts):
+            yield delay
+            delay = min(delay * self.factor, self.max_delay_s)
+
+
+def redact_url(url: str) -> str:
+    """``url`` with any user name, password and secret-looking query values replaced by ``***``.
+
+    Plain paths come back unchanged. Safe to call on anything, including text that is not a URL.
+    """
+    parts = urlsplit(url)
+    if not parts.scheme or not parts.netloc:
+        return url
+    netloc = parts.netloc
+    if "@" in netloc:
+        netloc = f"{_MASK}@{netloc.rsplit('@', 1)[1]}"
+    query = parts.query
+    if query:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        masked = [(k, _MASK if k.lower() in _SECRET_QUERY_KEYS else v) for k, v in pairs]
+        query = urlencode(masked, safe="*")
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def _scrub(text: str, uri: str) -> str:
+    """Remove ``uri``'s secrets from a message that may quote it (FFmpeg errors do)."""
+    text = text.replace(uri, redact_url(uri))
+    parts = urlsplit(uri)
+    for secret in (parts.password, parts.username):
+        if secret:
+            text = text.replace(secret, _MASK)
+    for key, value in parse_qsl(parts.query, keep_blank_values=True):
+        if key.lower() in _SECRET_QUERY_KEYS and value:
+            text = text.replace(value, _MASK)
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def open_source(
+    uri: str | Path,
+    target_fps: float | None = None,
+    *,
+    live: bool | None = None,
+    reconnect: Reconnect | None = None,
+    timeout_s: float = 10.0,
+) -> VideoSource:
+    """Open a video file path or an ``rtsp://``, ``http(s)://`` (or other FFmpeg) URL.
+
+    ``target_fps``: analyse at this rate by timestamp (``None``: every frame). ``live``: reconnect when
+    the stream drops (``None``: decide from the scheme, and for HTTP from whether a duration is known).
+    ``timeout_s``: give up opening or reading after this many seconds of silence.
+    Raises :class:`SourceError` (one line, credentials redacted) if the source cannot be opened.
+    """
+    if target_fps is not None and not 0 < target_fps <= 1000:
+        raise ConfigError(f"target_fps must be in (0, 1000], got {target_fps}")
+    if not 0 < timeout_s <= 600:
+        raise ConfigError(f"timeout_s must be in (0, 600], got {timeout_s}")
+    return _AvSource(str(uri), target_fps, live, reconnect or Reconnect(), timeout_s)
+
+
+class _RateSampler:
+    """Picks frames by timestamp so that at most ``target_fps`` come out per second, evenly spread."""
+
+    def __init__(self, target_fps: float | None, native_fps: float) -> None:
+        self._period = 0.0 if target_fps is None or target_fps >= native_fps else 1.0 / target_fps
+        # Half a native frame of slack so a 10-of-25 pick is steady despite timestamp rounding.
+        self._slack = 0.5 / native_fps if native_fps > 0 else 0.0
+        self._due: float | None = None
+
+    def keep(self, pts_seconds: float) -> bool:
+        if self._period == 0.0:
+            return True
+        if self._due is None or pts_seconds >= self._due - self._slack:
+            base = pts_seconds if self._due is None else self._due
+            self._due = base + self._period
+            if self._due < pts_seconds:  # after a gap in the stream, restart the grid
+                self._due = pts_seconds + self._period
+            return True
+        return False
+
+
+def _ensure_libav_errors_logged() -> None:
+    # PyAV keeps FFmpeg silent by default; damage in a file is only reported through its log.
+    level = av.logging.get_level()
+    if level is None or level < av.logging.ERROR:
+        av.logging.set_level(av.logging.ERROR)
+
+
+class _AvSource:
+    """:class:`VideoSource` over PyAV."""
+
+    def __init__(
+        self, uri: str, target_fps: float | None, live: bool | None, reconnect: Reconnect, timeout_s: float
+    ) -> None:
+        self._uri = uri
+        self._name = redact_url(uri)
+        self._target_fps = target_fps
+        self._reconnect = reconnect
+        self._timeout_s = timeout_s
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._iterating = False
+        self._error: SourceError | None = None
+        scheme = urlsplit(uri).scheme.lower() if "://" in uri else ""
+        self._is_url = bool(scheme)
+        if not self._is_url and not Path(uri).is_file():
+            what = "is not a file" if Path(uri).exists() else "no such file"
+            raise SourceError(f"{self._name}: {what}")
+        _ensure_libav_errors_logged()
+        self._container = self._open()
+        stream = self._container.streams.video[0]
+        rate = stream.average_rate or stream.base_rate or stream.guessed_rate
+        self._fps = float(rate) if rate else 0.0
+        self._size = (int(stream.codec_context.width), int(stream.codec_context.height))
+        self._declared_frames = int(stream.frames or 0)
+        if live is None:
+            live = scheme in _LIVE_SCHEMES or (
+                scheme in ("http", "https") and self._container.duration is None
+            )
+        self._live = live
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def fps(self) -> float:
+        return self._fps
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self._size
+
+    @property
+    def error(self) -> SourceError | None:
+        return self._error
+
+    @property
+    def live(self) -> bool:
+        """Whether a drop is reconnected rather than reported as the end of the source."""
+        return self._live
+
+    def close(self) -> None:
+        """Stop reading; safe from another thread (the reading thread then releases the stream)."""
+        self._stop.set()
+        with self._lock:
+            if not self._iterating:
+                self._close_container()
+
+    def _close_container(self) -> None:
+        container, self._container = self._container, None
+        if container is not None:
+            container.close()
+
+    def __enter__(self) -> _AvSource:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def _open(self) -> Any:
+        options = {"rtsp_transport": "tcp"} if self._uri.startswith("rtsp") else {}
+        try:
+            container = av.open(self._uri, options=options, timeout=(self._timeout_s, self._timeout_s))
+        except (av.error.FFmpegError, OSError) as exc:
+            raise SourceError(f"{self._name}: cannot open: {_scrub(str(exc), self._uri)}") from None
+        if not container.streams.video:
+            container.close()
+            raise SourceError(f"{self._name}: has no video stream")
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        return container
+
+    def __iter__(self) -> Iterator[Frame]:
+        with self._lock:
+            if self._iterating or self._stop.is_set():
+                raise SourceError(f"{self._name}: already being read or closed")
+            self._iterating = True
+        try:
+            yield from self._frames()
+        finally:
+            with self._lock:
+                self._iterating = False
+                self._close_container()
+        if self._error is not None:
+            raise self._error
+
+    def _frames(self) -> Iterator[Frame]:
+        sampler = _RateSampler(self._target_fps, self._fps)
+        index = 0
+        pts_offset = 0.0
+        attempts = iter(self._reconnect.delays())
+        while not self._stop.is_set():
+            container = self._container or self._reopen(attempts)
+            if container is None:
+                return
+            reading = _Reading(container, self._uri, index, pts_offset, self._fps)
+            for frame_index, pts, av_frame in reading.frames():
+                if frame_index == reading.first_index:
+                    attempts = iter(self._reconnect.delays())  # a working connection resets the budget
+                if sampler.keep(pts):
+                    yield Frame(frame_index, pts, av_frame.to_ndarray(format="bgr24"))
+                if self._stop.is_set():
+                    return
+            index, pts_offset = reading.next_index, reading.next_pts
+            self._close_container()
+            if not self._live:
+                self._finish(reading)
+                return
+            problem = reading.problem or "stream ended"
+            log.warning("%s: live stream lost after frame %d (%s); reconnecting", self._name, index, problem)
+
+    def _reopen(self, attempts: Iterator[float]) -> Any:
+        """Open the stream again after waiting out the backoff; ``None`` when stopped or out of attempts."""
+        last = "no attempt allowed"
+        for number, delay in enumerate(attempts, start=1):
+            log.warning(
+                "%s: reconnect attempt %d/%d in %.2f s",
+                self._name,
+                number,
+                self._reconnect.max_attempts,
+                delay,
+            )
+            if self._stop.wait(delay):
+                return None
+            try:
+                self._container = self._open()
+            except SourceError as exc:
+                last = str(exc).removeprefix(f"{self._name}: ")
+                log.warning("%s: reconnect attempt %d failed: %s", self._name, number, last)
+                continue
+            log.warning("%s: reconnected on attempt %d", self._name, number)
+            return self._container
+        self._error = SourceError(
+            f"{self._name}: live stream lost; gave up after {self._reconnect.max_attempts} reconnect "
+            f"attempts ({last})"
+        )
+        return None
+
+    def _finish(self, reading: _Reading) -> None:
+        """Turn what went wrong in a file (or a stream that is not live) into the source's error."""
+        if self._stop.is_set():
+            return
+        problems = []
+        declared = self._declared_frames
+        if declared and reading.decoded < declared:
+            problems.append(f"only {reading.decoded} of {declared} frames decodable (truncated or damaged)")
+        if reading.problem is not None:
+            problems.append(reading.problem)
+        if problems:
+            self._error = SourceError(f"{self._name}: {'; '.join(problems)}")
+            log.warning("%s", self._error)
+
+
+class _Reading:
+    """One pass over an open container: yields decoded frames and notes the first damage met."""
+
+    def __init__(self, container: Any, uri: str, first_index: int, pts_offset: float, fps: float) -> None:
+        self._container = container
+        self._uri = uri
+        self._frame_s = 1.0 / fps if fps > 0 else 0.0
+        self.first_index = first_index
+        self.next_index = first_index
+        self.next_pts = pts_offset
+        self._pts_offset = pts_offset
+        self._t0: float | None = None
+        self.decoded = 0
+        self.problem: str | None = None
+
+    def _note(self, problem: str) -> None:
+        if self.problem is None:
+            self.problem = _scrub(problem, self._uri)
+
+    def frames(self) -> Iterator[tuple[int, float, Any]]:
+        stream = self._container.streams.video[0]
+        packets = self._container.demux(stream)
+        while True:
+            with av.logging.Capture() as logs:
+                try:
+                    packet = next(packets)
+                    decoded = packet.decode()
+                except StopIteration:
+                    break
+                except (av.error.FFmpegError, OSError) as exc:
+                    # Demuxing cannot go on after this; decoding errors of one packet can (next branch).
+                    self._note(f"read error after frame {self.next_index}: {exc}")
+                    if isinstance(exc, av.error.EOFError) or not isinstance(exc, av.error.InvalidDataError):
+                        break
+                    decoded = []
+            for message in logs:
+                if message[0] <= av.logging.ERROR:
+                    self._note(f"corrupt data near frame {self.next_index}: {message[1]}: {message[2]}")
+            for av_frame in decoded:
+                yield self.next_index, self._pts(av_frame), av_frame
+                self.decoded += 1
+                self.next_index += 1
+
+    def _pts(self, av_frame: Any) -> float:
+        t = av_frame.time
+        if t is None:
+            pts = self.next_pts
+        else:
+            if self._t0 is None:
+                self._t0 = float(t)
+            pts = self._pts_offset + float(t) - self._t0
+        self.next_pts = max(self.next_pts, pts + self._frame_s)
+        return pts
+
+
+class FrameListSource:
+    """In-memory :class:`VideoSource` over given images (for unit tests of later stages)."""
+
+    def __init__(
+        self, images: Sequence[npt.NDArray[np.uint8]], fps: float = 10.0, name: str = "memory"
+    ) -> None:
+        if not images:
+            raise SourceError(f"{name}: no frames given")
+        self._images = images
+        self._fps = fps
+        self._name = name
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def fps(self) -> float:
+        return self._fps
+
+    @property
+    def size(self) -> tuple[int, int]:
+        height, width = self._images[0].shape[:2]
+        return int(width), int(height)
+
+    @property
+    def error(self) -> SourceError | None:
+        return None
+
+    def __iter__(self) -> Iterator[Frame]:
+        for index, image in enumerate(self._images):
+            yield Frame(index, index / self._fps, image)
+
+    def close(self) -> None:
+        """Nothing to release."""

@@ -1,0 +1,379 @@
+"""Video sources on real footage: files, damaged files, HTTP streams served on loopback, reconnects."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import threading
+import time
+from collections.abc import Iterator
+from functools import partial
+from http.server import BaseHTTPRequestHandler, SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from citytally.edge.source import (
+    Frame,
+    FrameListSource,
+    Reconnect,
+    VideoSource,
+    _RateSampler,
+    open_source,
+    redact_url,
+)
+from citytally.errors import ConfigError, SourceError
+
+VTEST_FRAMES = 795
+
+
+# --- unit: URL redaction, backoff, sampling ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("rtsp://admin:hunter2@10.0.0.5:554/stream1", "rtsp://***@10.0.0.5:554/stream1"),
+        ("rtsp://admin@cam.local/live", "rtsp://***@cam.local/live"),
+        ("rtsp://cam.local/live", "rtsp://cam.local/live"),
+        ("http://u:p%40ss@host/x.mjpg?res=hd", "http://***@host/x.mjpg?res=hd"),
+        ("https://host/live.ts?token=abc123&res=hd", "https://host/live.ts?token=***&res=hd"),
+        ("http://host/s?user=bob&password=pw&Key=k1", "http://host/s?user=bob&password=***&Key=***"),
+        ("rtsp://a:b@[fe80::1]:554/s", "rtsp://***@[fe80::1]:554/s"),
+        ("/var/video/plaza.avi", "/var/video/plaza.avi"),
+        ("relative/file.mp4", "relative/file.mp4"),
+        ("", ""),
+    ],
+)
+def test_redact_url(url: str, expected: str) -> None:
+    assert redact_url(url) == expected
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "delays", "error"),
+    [
+        ({"initial_delay_s": 0.5, "max_delay_s": 3, "factor": 2, "max_attempts": 5}, [0.5, 1, 2, 3, 3], None),
+        ({"initial_delay_s": 1, "max_delay_s": 1, "factor": 1, "max_attempts": 2}, [1, 1], None),
+        ({"max_attempts": 0}, [], None),
+        ({"initial_delay_s": 0}, None, "initial_delay_s"),
+        ({"initial_delay_s": 5, "max_delay_s": 2}, None, "max_delay_s"),
+        ({"factor": 0.5}, None, "factor"),
+        ({"max_attempts": -1}, None, "max_attempts"),
+    ],
+)
+def test_reconnect_backoff(kwargs: dict[str, Any], delays: list[float] | None, error: str | None) -> None:
+    if error is not None:
+        with pytest.raises(ConfigError, match=error):
+            Reconnect(**kwargs)
+        return
+    assert list(Reconnect(**kwargs).delays()) == delays
+
+
+@pytest.mark.parametrize(
+    ("native_fps", "target_fps", "seconds", "expected"),
+    [
+        (25.0, 10.0, 10, 100),
+        (25.0, None, 2, 50),
+        (25.0, 25.0, 2, 50),
+        (25.0, 50.0, 2, 50),
+        (10.0, 4.0, 10, 40),
+        (30.0, 1.0, 5, 5),
+        (29.97, 10.0, 10, 100),
+    ],
+)
+def test_rate_sampler_picks_evenly(
+    native_fps: float, target_fps: float | None, seconds: int, expected: int
+) -> None:
+    sampler = _RateSampler(target_fps, native_fps)
+    picked = [i / native_fps for i in range(round(seconds * native_fps)) if sampler.keep(i / native_fps)]
+    assert len(picked) == expected
+    if target_fps is not None and target_fps < native_fps:
+        gaps = np.diff(picked)
+        assert gaps.min() >= 1 / target_fps - 1 / native_fps
+
+
+def test_rate_sampler_restarts_after_a_gap() -> None:
+    sampler = _RateSampler(5.0, 25.0)
+    kept = [t for t in (0.0, 0.04, 0.2, 10.0, 10.04, 10.2) if sampler.keep(t)]
+    assert kept == [0.0, 0.2, 10.0, 10.2]
+
+
+def test_frame_list_source_is_a_video_source() -> None:
+    images = [np.full((4, 6, 3), i, np.uint8) for i in range(3)]
+    source = FrameListSource(images, fps=5.0)
+    assert isinstance(source, VideoSource)
+    assert source.size == (6, 4)
+    assert [(f.index, f.pts_seconds) for f in source] == [(0, 0.0), (1, 0.2), (2, 0.4)]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error"),
+    [({"target_fps": 0}, "target_fps"), ({"target_fps": -5}, "target_fps"), ({"timeout_s": 0}, "timeout_s")],
+)
+def test_open_source_rejects_bad_settings(tmp_path: Path, kwargs: dict[str, Any], error: str) -> None:
+    with pytest.raises(ConfigError, match=error):
+        open_source(tmp_path / "x.avi", **kwargs)
+
+
+# --- files ------------------------------------------------------------------------------------------------
+
+
+def _read(source: VideoSource) -> tuple[list[Frame], SourceError | None]:
+    """Every frame a source yields and the error it raises at the end, if any."""
+    frames: list[Frame] = []
+    try:
+        for frame in source:
+            frames.append(Frame(frame.index, frame.pts_seconds, frame.image[:2, :2].copy()))
+    except SourceError as exc:
+        return frames, exc
+    return frames, None
+
+
+@pytest.mark.integration
+def test_vtest_file_every_frame(vtest_path: Path) -> None:
+    with open_source(vtest_path) as source:  # type: ignore[attr-defined]
+        assert (source.fps, source.size) == (10.0, (768, 576))
+        first = next(iter(source))
+        assert first.image.shape == (576, 768, 3) and first.image.dtype == np.uint8
+        assert first.image.flags.c_contiguous
+    frames, error = _read(open_source(vtest_path))
+    assert error is None
+    assert len(frames) == VTEST_FRAMES
+    assert [f.index for f in frames] == list(range(VTEST_FRAMES))
+    assert frames[-1].pts_seconds == pytest.approx(79.4)
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(("target_fps", "expected"), [(4.0, 318), (5.0, 398), (10.0, 795), (25.0, 795)])
+def test_vtest_target_rate(vtest_path: Path, target_fps: float, expected: int) -> None:
+    frames, error = _read(open_source(vtest_path, target_fps=target_fps))
+    assert error is None
+    assert len(frames) == expected
+    pts = np.array([f.pts_seconds for f in frames])
+    assert np.diff(pts).min() >= 1 / target_fps - 0.05 - 1e-9
+    assert frames[-1].index <= VTEST_FRAMES - 1
+
+
+@pytest.fixture
+def damaged(tmp_path: Path, vtest_path: Path) -> dict[str, Path]:
+    size = vtest_path.stat().st_size
+    truncated = tmp_path / "truncated.avi"
+    truncated.write_bytes(vtest_path.read_bytes()[: size // 2])
+    corrupt = tmp_path / "corrupt.avi"
+    shutil.copy(vtest_path, corrupt)
+    with corrupt.open("r+b") as f:
+        f.seek(size // 2)
+        f.write(np.random.default_rng(7).integers(0, 256, 200_000, dtype=np.uint8).tobytes())
+    return {"truncated": truncated, "corrupt": corrupt}
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(
+    ("kind", "min_frames", "max_frames"), [("truncated", 350, 450), ("corrupt", 350, 794)]
+)
+def test_damaged_file_yields_good_frames_then_one_line_error(
+    damaged: dict[str, Path], kind: str, min_frames: int, max_frames: int
+) -> None:
+    source = open_source(damaged[kind])
+    frames, error = _read(source)
+    assert min_frames <= len(frames) <= max_frames
+    assert [f.index for f in frames] == list(range(len(frames)))
+    assert error is not None and source.error is error
+    message = str(error)
+    assert "\n" not in message
+    assert message.startswith(str(damaged[kind]))
+    assert f"only {len(frames)} of {VTEST_FRAMES} frames decodable" in message
+
+
+@pytest.mark.parametrize(("name", "problem"), [("missing.avi", "no such file"), ("", "is not a file")])
+def test_missing_file_is_a_one_line_error(tmp_path: Path, name: str, problem: str) -> None:
+    with pytest.raises(SourceError, match=f"^{tmp_path / name if name else tmp_path}: {problem}$"):
+        open_source(tmp_path / name)
+
+
+@pytest.mark.integration
+def test_file_that_is_not_video(tmp_path: Path) -> None:
+    junk = tmp_path / "notes.avi"
+    junk.write_text("not a video\n" * 100)
+    with pytest.raises(SourceError, match=f"^{junk}: cannot open: ") as info:
+        open_source(junk)
+    assert "\n" not in str(info.value)
+
+
+# --- HTTP streams on loopback -----------------------------------------------------------------------------
+
+
+class _LiveHandler(BaseHTTPRequestHandler):
+    """Sends the file like a camera would: no length, until the connection drops (``drop_after`` bytes)."""
+
+    payload = b""
+    drop_after: int | None = None
+    dropped: threading.Event
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "video/x-msvideo")
+        self.end_headers()
+        end = len(self.payload) if self.drop_after is None else self.drop_after
+        try:
+            for start in range(0, end, 65536):
+                self.wfile.write(self.payload[start : min(start + 65536, end)])
+        except (BrokenPipeError, ConnectionResetError):
+            return
+        if self.drop_after is not None:
+            self.dropped.set()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Keep the test output quiet."""
+
+
+def _serve(handler: Any, port: int = 0) -> tuple[ThreadingHTTPServer, threading.Thread]:
+    server = ThreadingHTTPServer(("127.0.0.1", port), handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    return server, thread
+
+
+def _stop(server: ThreadingHTTPServer, thread: threading.Thread) -> None:
+    server.shutdown()
+    server.server_close()
+    thread.join(5)
+
+
+@pytest.fixture
+def file_server(vtest_path: Path, tmp_path: Path) -> Iterator[str]:
+    shutil.copy(vtest_path, tmp_path / "vtest.avi")
+    server, thread = _serve(partial(SimpleHTTPRequestHandler, directory=str(tmp_path)))
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    _stop(server, thread)
+
+
+@pytest.mark.integration
+def test_http_file_stream(file_server: str) -> None:
+    source = open_source(f"{file_server}/vtest.avi", target_fps=5)
+    assert (source.fps, source.size) == (10.0, (768, 576))
+    assert not source.live  # type: ignore[attr-defined]
+    frames, error = _read(source)
+    assert error is None
+    assert len(frames) == 398
+
+
+@pytest.mark.integration
+def test_http_not_found_is_a_one_line_error(file_server: str) -> None:
+    with pytest.raises(SourceError, match=r"^http://127\.0\.0\.1:\d+/nothing\.avi: cannot open: .*404"):
+        open_source(f"{file_server}/nothing.avi")
+
+
+def _live_handler(payload: bytes, drop_after: int | None, dropped: threading.Event) -> type[_LiveHandler]:
+    return type(
+        "Handler", (_LiveHandler,), {"payload": payload, "drop_after": drop_after, "dropped": dropped}
+    )
+
+
+@pytest.mark.integration
+def test_live_stream_drop_is_reconnected_with_backoff(
+    vtest_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    payload = vtest_path.read_bytes()
+    dropped = threading.Event()
+    server, thread = _serve(_live_handler(payload, len(payload) * 2 // 5, dropped))
+    port = server.server_address[1]
+    restarted: list[tuple[ThreadingHTTPServer, threading.Thread]] = []
+
+    def kill_then_restart() -> None:
+        dropped.wait(30)
+        _stop(server, thread)  # the camera goes away: reconnects are refused for a while
+        time.sleep(0.8)
+        restarted.append(_serve(_live_handler(payload, None, threading.Event()), port))
+
+    controller = threading.Thread(target=kill_then_restart, daemon=True)
+    controller.start()
+    url = f"http://viewer:hunter2@127.0.0.1:{port}/live.avi?token=s3cret"
+    policy = Reconnect(initial_delay_s=0.1, max_delay_s=1.0, factor=2.0, max_attempts=8)
+    caplog.set_level(logging.WARNING, logger="citytally.edge.source")
+    source = open_source(url, live=True, reconnect=policy, timeout_s=5)
+    frames: list[Frame] = []
+    try:
+        for frame in source:
+            frames.append(frame)
+            if len(frames) >= 600:  # well past the ~320 frames sent before the drop
+                source.close()
+    finally:
+        controller.join(10)
+        for running in restarted:
+            _stop(*running)
+    assert source.error is None
+    assert len(frames) == 600
+    assert [f.index for f in frames] == list(range(600))
+    assert np.all(np.diff([f.pts_seconds for f in frames]) > 0)
+    log_text = caplog.text
+    assert "live stream lost" in log_text and "reconnected on attempt" in log_text
+    assert "reconnect attempt 1 failed" in log_text  # the server really was down for a while
+    for secret in ("viewer", "hunter2", "s3cret"):
+        assert secret not in log_text and secret not in source.name
+
+
+@pytest.mark.integration
+def test_live_stream_gives_up_after_max_attempts(vtest_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    payload = vtest_path.read_bytes()
+    dropped = threading.Event()
+    server, thread = _serve(_live_handler(payload, len(payload) // 10, dropped))
+    port = server.server_address[1]
+
+    def kill() -> None:
+        dropped.wait(30)
+        _stop(server, thread)
+
+    controller = threading.Thread(target=kill, daemon=True)
+    controller.start()
+    url = f"rtsp-over-http-user:pw123@127.0.0.1:{port}"
+    policy = Reconnect(initial_delay_s=0.05, max_delay_s=0.2, factor=2.0, max_attempts=4)
+    caplog.set_level(logging.WARNING, logger="citytally.edge.source")
+    source = open_source(f"http://{url}/live.avi", live=True, reconnect=policy, timeout_s=5)
+    started = time.monotonic()
+    frames, error = _read(source)
+    controller.join(10)
+    assert 40 <= len(frames) < VTEST_FRAMES
+    assert error is not None
+    assert str(error).startswith(
+        f"http://***@127.0.0.1:{port}/live.avi: live stream lost; gave up after 4 reconnect attempts (cannot"
+    )
+    assert "\n" not in str(error)
+    assert time.monotonic() - started >= 0.05 + 0.1 + 0.2 + 0.2
+    waits = [
+        r.args[-1]
+        for r in caplog.records
+        if isinstance(r.args, tuple) and r.getMessage().startswith(f"{source.name}: reconnect attempt")
+    ]
+    assert [w for w in waits if isinstance(w, float)] == [0.05, 0.1, 0.2, 0.2]
+    assert "pw123" not in caplog.text and "pw123" not in str(error)
+
+
+@pytest.mark.integration
+def test_close_from_another_thread_stops_a_reconnecting_source(vtest_path: Path) -> None:
+    payload = vtest_path.read_bytes()
+    dropped = threading.Event()
+    server, thread = _serve(_live_handler(payload, len(payload) // 10, dropped))
+    port = server.server_address[1]
+    source = open_source(
+        f"http://127.0.0.1:{port}/live.avi",
+        live=True,
+        reconnect=Reconnect(initial_delay_s=30, max_delay_s=60),
+    )
+
+    def kill_then_close() -> None:
+        dropped.wait(30)
+        _stop(server, thread)
+        time.sleep(0.5)  # the source is now waiting 30 s before its first attempt
+        source.close()
+
+    closer = threading.Thread(target=kill_then_close, daemon=True)
+    closer.start()
+    started = time.monotonic()
+    frames, error = _read(source)
+    closer.join(10)
+    assert error is None and frames
+    assert time.monotonic() - started < 20
