@@ -1,0 +1,58 @@
+"""The one place the API is assembled: routers, access rules, audit middleware, error handlers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from fastapi import FastAPI
+
+from citytally import __version__
+from citytally.hub.access import AccessPolicy
+from citytally.hub.api import auditing, system, tokens
+from citytally.hub.api.errors import install_error_handlers
+from citytally.hub.api.middleware import AuditMiddleware
+from citytally.hub.metrics import HubMetrics
+
+__all__ = ["create_app"]
+
+_DESCRIPTION = """Anonymous road-user counts, occupancy, speeds and incidents from citytally cameras.
+
+Every call needs a bearer token (`Authorization: Bearer ct_...`) except `/health` and the public register.
+Roles: **viewer** (aggregates), **operator** (also live state and incidents), **admin** (also configuration
+and tokens), **auditor** (the audit log). Every call is recorded in a hash-chained audit log."""
+
+
+def create_app(
+    settings: Any,
+    engine: sa.Engine,
+    *,
+    metrics: HubMetrics | None = None,
+    access_policy: AccessPolicy | None = None,
+) -> FastAPI:
+    """Build the hub's FastAPI app on ``engine`` (already migrated). Nothing is started here.
+
+    ``metrics`` is the registry shared with ingest (a fresh one if omitted); ``access_policy`` sets the
+    failed-login throttle (10 per address per minute by default).
+    """
+    metrics = metrics or HubMetrics()
+    app = FastAPI(
+        title="citytally hub API",
+        version=__version__,
+        description=_DESCRIPTION,
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.engine = engine
+    app.state.settings = settings
+    app.state.metrics = metrics
+    app.state.access_policy = access_policy or AccessPolicy()
+    install_error_handlers(app)
+    for router in (system.router, tokens.router, auditing.router):
+        app.include_router(router)
+    from citytally.hub.dashboard import router as dashboard_router
+
+    app.include_router(dashboard_router)
+    app.add_middleware(AuditMiddleware, engine=engine, metrics=metrics)
+    return app

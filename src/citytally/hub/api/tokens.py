@@ -1,0 +1,69 @@
+"""``/tokens``: admins create, list and revoke API tokens."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Path, Response
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from citytally.hub.access import Principal, Role, issue_token, list_tokens, require_role, revoke_token
+from citytally.hub.api.deps import EngineDep
+from citytally.hub.api.errors import ERROR_RESPONSES
+
+__all__ = ["router", "TokenOut", "TokenCreate", "TokenCreated"]
+
+router = APIRouter(prefix="/tokens", tags=["tokens"], responses=ERROR_RESPONSES)
+Admin = Annotated[Principal, Depends(require_role("admin"))]
+
+
+class TokenCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    role: Role = Field(description="viewer, operator, admin or auditor.")
+    label: str = Field("", max_length=200, description="Who or what the token is for.")
+    expires_at: AwareDatetime | None = Field(None, description="When it stops working; never if null.")
+
+
+class TokenOut(BaseModel):
+    id: str = Field(description="Public id (safe to log); not the secret.")
+    role: Role
+    label: str
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+
+
+class TokenCreated(BaseModel):
+    id: str
+    role: Role
+    expires_at: datetime | None
+    token: str = Field(description="The secret. Shown only in this answer; the hub keeps only its hash.")
+
+
+@router.get("", response_model=list[TokenOut])
+def get_tokens(engine: EngineDep, _who: Admin) -> list[TokenOut]:
+    """Every token ever issued (revoked ones included), without secrets."""
+    return [TokenOut(**vars(info)) for info in list_tokens(engine)]
+
+
+@router.post("", response_model=TokenCreated, status_code=201)
+def create_token(body: TokenCreate, engine: EngineDep, _who: Admin) -> TokenCreated:
+    """Issue a token; its secret appears in this answer once."""
+    issued = issue_token(engine, body.role, label=body.label, expires_at=body.expires_at)
+    return TokenCreated(id=issued.id, role=issued.role, expires_at=issued.expires_at, token=issued.secret)
+
+
+@router.delete(
+    "/{token_id}",
+    status_code=204,
+    responses={404: ERROR_RESPONSES[401] | {"description": "No such active token."}},
+)
+def delete_token(
+    token_id: Annotated[str, Path(max_length=16, pattern=r"^[0-9a-f]+$")], engine: EngineDep, _who: Admin
+) -> Response:
+    """Revoke a token: it stops working at once. The row stays, for the audit trail."""
+    if not revoke_token(engine, token_id):
+        raise HTTPException(404, f"no active token with id {token_id!r}")
+    return Response(status_code=204)
