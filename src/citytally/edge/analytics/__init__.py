@@ -1,0 +1,1 @@
+"""Analytics of tracked road users in one camera: count lines, zones, turning movements, speeds, intervals."""

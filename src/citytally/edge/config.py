@@ -1,0 +1,423 @@
+"""Camera config: one TOML file per camera, validated into nested pydantic models.
+
+A bad file raises :class:`CameraConfigError` (a :class:`~citytally.errors.ConfigError`) whose message has one
+line per problem: ``file:line: dotted.path[1].field: what is wrong``.
+
+Line directions: ``directions = ["a", "b"]`` names the two ways across the line p1→p2. ``a`` is a crossing
+from the **left** of p1→p2 to its **right**, ``b`` from right to left, where left and right are as seen by
+someone walking from p1 to p2 on the displayed image. Example: p1 = [0, 300], p2 = [768, 300] (drawn left
+to right): ``a`` is moving *down* the image, ``b`` moving *up*.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
+
+from citytally.errors import ConfigError
+from citytally.events import SLUG_PATTERN, RoadUserClass
+
+__all__ = [
+    "CameraConfig",
+    "CameraConfigError",
+    "CameraMetadata",
+    "SourceSettings",
+    "DetectorSettings",
+    "TrackerSettings",
+    "LineConfig",
+    "ZoneConfig",
+    "TurningConfig",
+    "SpeedCalibration",
+    "load_camera_config",
+    "parse_camera_config",
+]
+
+Slug = Annotated[str, Field(pattern=SLUG_PATTERN)]
+PixelCoord = Annotated[float, Field(ge=0, le=100_000)]
+PixelPoint = tuple[PixelCoord, PixelCoord]
+Metres = Annotated[float, Field(ge=-1_000_000, le=1_000_000)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CameraMetadata(_Model):
+    """Facts about the camera the hub shows and audits later; none of them change the analysis."""
+
+    location: str | None = Field(default=None, max_length=200, description="Human description of the place.")
+    lat: float | None = Field(default=None, ge=-90, le=90, description="Latitude (WGS84 degrees).")
+    lon: float | None = Field(default=None, ge=-180, le=180, description="Longitude (WGS84 degrees).")
+    purpose: str | None = Field(default=None, max_length=500, description="Why this camera is analysed.")
+    legal_basis: str | None = Field(
+        default=None, max_length=500, description="Legal basis of the processing."
+    )
+    retention_days: int | None = Field(
+        default=None, ge=1, le=3650, description="How long the hub keeps this camera's aggregates."
+    )
+    contact: str | None = Field(default=None, max_length=200, description="Who answers questions about it.")
+
+
+class SourceSettings(_Model):
+    """Where the frames come from."""
+
+    uri: str = Field(min_length=1, max_length=2000, description="File path or stream URL (rtsp://, http://).")
+    target_fps: float | None = Field(
+        default=None,
+        gt=0,
+        le=120,
+        description="Analyse at most this many frames a second (None: every frame).",
+    )
+    frame_size: (
+        tuple[Annotated[int, Field(ge=16, le=16384)], Annotated[int, Field(ge=16, le=16384)]] | None
+    ) = Field(default=None, description="[width, height] in pixels, if known: enables bounds checks.")
+
+
+class DetectorSettings(_Model):
+    """The object detector's thresholds. Boxes below ``score_threshold`` never reach the tracker."""
+
+    model: Path | None = Field(default=None, description="ONNX model file (None: the bundled default).")
+    score_threshold: float = Field(
+        default=0.1, ge=0, le=1, description="Keep boxes scoring at least this (low: the tracker uses them)."
+    )
+    nms_iou: float = Field(default=0.45, gt=0, le=1, description="IoU above which NMS drops the weaker box.")
+    classes: tuple[RoadUserClass, ...] | None = Field(
+        default=None, description="Road-user classes to keep (None: all six)."
+    )
+
+
+class TrackerSettings(_Model):
+    """The motion-only tracker (ByteTrack-style two-stage association)."""
+
+    high_score: float = Field(default=0.5, gt=0, le=1, description="Boxes at or above are matched first.")
+    low_score: float = Field(
+        default=0.1,
+        ge=0,
+        le=1,
+        description="Boxes between this and high_score only keep existing tracks alive.",
+    )
+    new_track_score: float = Field(default=0.6, gt=0, le=1, description="A new track needs a box this sure.")
+    match_iou: float = Field(default=0.2, gt=0, lt=1, description="Least IoU to match a high box to a track.")
+    low_match_iou: float = Field(
+        default=0.5, gt=0, lt=1, description="Least IoU to match a low box to a track."
+    )
+    confirm_hits: int = Field(default=3, ge=1, le=30, description="Hits in a row before a track is reported.")
+    lost_buffer_s: float = Field(
+        default=1.0, ge=0, le=30, description="Seconds a lost track is kept for recovery before removal."
+    )
+
+    @model_validator(mode="after")
+    def _thresholds_ordered(self) -> TrackerSettings:
+        if self.low_score > self.high_score:
+            raise ValueError(f"low_score ({self.low_score}) must not exceed high_score ({self.high_score})")
+        return self
+
+
+class LineConfig(_Model):
+    """A count line: crossings of the segment p1→p2 by a road user's ground point, by direction and class."""
+
+    name: Slug = Field(description="Line name (a slug, unique in this camera).")
+    p1: PixelPoint = Field(description="Start point [x, y] in pixels.")
+    p2: PixelPoint = Field(description="End point [x, y] in pixels.")
+    directions: tuple[Slug, Slug] = Field(
+        description="[left_to_right, right_to_left] names of the crossings, seen walking from p1 to p2."
+    )
+    margin_px: float = Field(
+        default=4.0,
+        ge=0,
+        le=200,
+        description="A side counts only this far (pixels) from the line: hysteresis.",
+    )
+    min_frames: int = Field(
+        default=2,
+        ge=1,
+        le=60,
+        description="Frames on the far side (beyond the margin) before a crossing counts.",
+    )
+
+    @field_validator("directions")
+    @classmethod
+    def _distinct_directions(cls, value: tuple[str, str]) -> tuple[str, str]:
+        if value[0] == value[1]:
+            raise ValueError(f"the two directions must differ, both are {value[0]!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _has_length(self) -> LineConfig:
+        if self.p1 == self.p2:
+            raise ValueError(f"p1 and p2 are the same point {list(self.p1)}: a line needs length")
+        return self
+
+
+class ZoneConfig(_Model):
+    """A zone: a simple polygon in pixels. Occupancy, dwell time and turning movements use it."""
+
+    name: Slug = Field(description="Zone name (a slug, unique in this camera).")
+    polygon: list[PixelPoint] = Field(
+        min_length=3, max_length=64, description="Vertices [[x, y], ...] in pixels, in order, not closed."
+    )
+
+    @field_validator("polygon")
+    @classmethod
+    def _simple_polygon(cls, value: list[tuple[float, float]]) -> list[tuple[float, float]]:
+        # Imported here: the analytics package imports this module, so a top-level import would be circular.
+        from citytally.edge.analytics.geometry import polygon_area, polygon_self_intersects, three_collinear
+
+        if three_collinear(value, every=True):
+            raise ValueError("polygon has no area (its points are on one line)")
+        if polygon_self_intersects(value):
+            raise ValueError("polygon edges cross each other: list the vertices in order around the zone")
+        if polygon_area(value) < 1.0:
+            raise ValueError("polygon has no area (its points are on one line)")
+        return value
+
+
+class TurningConfig(_Model):
+    """Turning movements: the first zone a road user is seen in, then the next different zone it reaches.
+
+    Either ``zones`` (any of them can be an entry or an exit) or both ``entry_zones`` and ``exit_zones``.
+    """
+
+    zones: list[Slug] | None = Field(default=None, description="Zones that are both entries and exits.")
+    entry_zones: list[Slug] | None = Field(default=None, description="Zones a movement can start in.")
+    exit_zones: list[Slug] | None = Field(default=None, description="Zones a movement can end in.")
+    min_frames: int = Field(default=2, ge=1, le=60, description="Frames inside before a zone visit counts.")
+
+    @model_validator(mode="after")
+    def _one_way_of_naming(self) -> TurningConfig:
+        split = self.entry_zones is not None or self.exit_zones is not None
+        if self.zones is not None and split:
+            raise ValueError("give either zones or entry_zones + exit_zones, not both")
+        if self.zones is None and not split:
+            raise ValueError("give zones, or entry_zones and exit_zones")
+        if self.zones is not None and len(set(self.zones)) < 2:
+            raise ValueError("zones needs at least two different zones")
+        if split and (not self.entry_zones or not self.exit_zones):
+            raise ValueError("entry_zones and exit_zones must both be given and non-empty")
+        return self
+
+    @property
+    def entries(self) -> list[str]:
+        return list(self.zones if self.zones is not None else self.entry_zones or [])
+
+    @property
+    def exits(self) -> list[str]:
+        return list(self.zones if self.zones is not None else self.exit_zones or [])
+
+
+class SpeedCalibration(_Model):
+    """Four image points and where they lie on the ground (metres, any flat local frame): a homography."""
+
+    image_points: tuple[PixelPoint, PixelPoint, PixelPoint, PixelPoint] = Field(
+        description="Four [x, y] pixel points on the road surface, no three on one line."
+    )
+    ground_points_m: tuple[
+        tuple[Metres, Metres], tuple[Metres, Metres], tuple[Metres, Metres], tuple[Metres, Metres]
+    ] = Field(description="The same four points on the ground, [x, y] in metres, in the same order.")
+    window_s: float = Field(
+        default=1.0, ge=0.2, le=10, description="Seconds of track history a speed is fitted over."
+    )
+    max_kmh: float = Field(
+        default=200.0, gt=0, le=500, description="Speeds above this are measurement errors and are dropped."
+    )
+
+    @field_validator("image_points", "ground_points_m")
+    @classmethod
+    def _not_degenerate(cls, value: Sequence[tuple[float, float]]) -> Sequence[tuple[float, float]]:
+        from citytally.edge.analytics.geometry import three_collinear
+
+        if three_collinear(value):
+            raise ValueError("three of the four points lie on one line: pick four corners of an area")
+        return value
+
+
+class CameraConfig(_Model):
+    """Everything one camera's edge pipeline needs."""
+
+    site: Slug = Field(description="Site slug (a junction or district grouping cameras).")
+    camera: Slug = Field(description="Camera slug, unique within the site.")
+    metadata: CameraMetadata = Field(default_factory=CameraMetadata, description="Descriptive facts.")
+    source: SourceSettings = Field(description="Video source.")
+    detector: DetectorSettings = Field(default_factory=DetectorSettings, description="Detector thresholds.")
+    tracker: TrackerSettings = Field(default_factory=TrackerSettings, description="Tracker settings.")
+    interval_seconds: int = Field(
+        default=60,
+        ge=1,
+        le=86_400,
+        description="Reporting interval in seconds (900 is the traffic standard).",
+    )
+    start_time: AwareDatetime | None = Field(
+        default=None, description="Wall time of a file's first frame (ISO 8601 with zone). None: live clock."
+    )
+    lines: list[LineConfig] = Field(default_factory=list, max_length=64, description="Count lines.")
+    zones: list[ZoneConfig] = Field(default_factory=list, max_length=64, description="Zones.")
+    turning: TurningConfig | None = Field(default=None, description="Turning-movement counts between zones.")
+    speed: SpeedCalibration | None = Field(default=None, description="Ground-plane calibration for speeds.")
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> CameraConfig:
+        problems: list[tuple[tuple[str | int, ...], str, object]] = []
+        problems += _duplicate_names("lines", [line.name for line in self.lines])
+        problems += _duplicate_names("zones", [zone.name for zone in self.zones])
+        if self.turning is not None:
+            known = {zone.name for zone in self.zones}
+            for key in ("zones", "entry_zones", "exit_zones"):
+                for i, name in enumerate(getattr(self.turning, key) or []):
+                    if name not in known:
+                        problems.append(
+                            (("turning", key, i), f"no zone named {name!r} (zones: {sorted(known)})", name)
+                        )
+        if self.source.frame_size is not None:
+            problems += self._outside_frame(self.source.frame_size)
+        if problems:
+            raise ValidationError.from_exception_data(
+                "CameraConfig",
+                [
+                    InitErrorDetails(type=PydanticCustomError("camera_config", message), loc=loc, input=value)
+                    for loc, message, value in problems
+                ],
+            )
+        return self
+
+    def _outside_frame(self, size: tuple[int, int]) -> list[tuple[tuple[str | int, ...], str, object]]:
+        width, height = size
+        found: list[tuple[tuple[str | int, ...], str, object]] = []
+
+        def check(loc: tuple[str | int, ...], point: tuple[float, float]) -> None:
+            if point[0] > width or point[1] > height:
+                found.append((loc, f"point {list(point)} is outside the {width}x{height} frame", list(point)))
+
+        for i, line in enumerate(self.lines):
+            check(("lines", i, "p1"), line.p1)
+            check(("lines", i, "p2"), line.p2)
+        for i, zone in enumerate(self.zones):
+            for j, vertex in enumerate(zone.polygon):
+                check(("zones", i, "polygon", j), vertex)
+        if self.speed is not None:
+            for j, point in enumerate(self.speed.image_points):
+                check(("speed", "image_points", j), point)
+        return found
+
+
+def _duplicate_names(section: str, names: list[str]) -> list[tuple[tuple[str | int, ...], str, object]]:
+    seen: dict[str, int] = {}
+    found: list[tuple[tuple[str | int, ...], str, object]] = []
+    for i, name in enumerate(names):
+        if name in seen:
+            found.append(
+                ((section, i, "name"), f"name {name!r} is already used by {section}[{seen[name]}]", name)
+            )
+        else:
+            seen[name] = i
+    return found
+
+
+class CameraConfigError(ConfigError):
+    """A camera config is invalid. ``problems`` holds one located, one-line message per problem."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source = source
+        self.problems = problems
+        head = f"{source}: {len(problems)} problem{'s' if len(problems) != 1 else ''} in camera config"
+        super().__init__(
+            "\n".join([head, *("  " + p for p in problems)]) if len(problems) > 1 else problems[0]
+        )
+
+
+def load_camera_config(path: Path) -> CameraConfig:
+    """Read and validate a camera config file; raise :class:`CameraConfigError` naming every problem."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CameraConfigError(str(path), [f"{path}: cannot read camera config: {exc}"]) from exc
+    return parse_camera_config(text, source=str(path))
+
+
+def parse_camera_config(text: str, source: str = "<camera config>") -> CameraConfig:
+    """Validate camera config TOML text; ``source`` names it in error messages."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise CameraConfigError(source, [f"{source}: not valid TOML: {exc}"]) from exc
+    try:
+        return CameraConfig.model_validate(data)
+    except ValidationError as exc:
+        lines = _key_lines(text)
+        problems = [_describe(source, lines, err["loc"], err["type"], err["msg"]) for err in exc.errors()]
+        raise CameraConfigError(source, problems) from None
+
+
+def _describe(
+    source: str, key_lines: dict[tuple[str | int, ...], int], loc: tuple[str | int, ...], kind: str, msg: str
+) -> str:
+    path = _dotted(loc)
+    if kind == "extra_forbidden":
+        msg = "unknown field (check its spelling and section)"
+    elif kind == "missing":
+        msg = "required field is missing"
+    elif kind == "string_pattern_mismatch":
+        msg = "must be a slug: a-z, 0-9, '-' or '_', starting with a letter or digit, at most 63 long"
+    msg = msg.removeprefix("Value error, ")
+    line = _line_of(key_lines, loc)
+    where = f"{source}:{line}" if line is not None else source
+    return f"{where}: {path or '(top level)'}: {msg}"
+
+
+def _dotted(loc: tuple[str | int, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+# -- TOML line numbers: tomllib keeps none, so find the line that defines each key with a light scan ----
+
+_TABLE = re.compile(r"^\s*\[\s*([A-Za-z0-9_.\- \"]+?)\s*\]\s*(#.*)?$")
+_ARRAY_TABLE = re.compile(r"^\s*\[\[\s*([A-Za-z0-9_.\- \"]+?)\s*\]\]\s*(#.*)?$")
+_KEY = re.compile(r"^\s*([A-Za-z0-9_\-.\"]+)\s*=")
+
+
+def _key_lines(text: str) -> dict[tuple[str | int, ...], int]:
+    """Map each key's path (with array-of-table indexes) to the 1-based line that defines it."""
+    found: dict[tuple[str | int, ...], int] = {}
+    counters: dict[tuple[str | int, ...], int] = {}
+    table: tuple[str | int, ...] = ()
+    for number, raw in enumerate(text.splitlines(), start=1):
+        if match := _ARRAY_TABLE.match(raw):
+            name = _split_key(match.group(1))
+            index = counters.get(name, -1) + 1
+            counters[name] = index
+            table = (*name, index)
+            found.setdefault(table, number)
+            found.setdefault(name, number)
+        elif match := _TABLE.match(raw):
+            table = _split_key(match.group(1))
+            found.setdefault(table, number)
+        elif match := _KEY.match(raw):
+            found.setdefault((*table, *_split_key(match.group(1))), number)
+    return found
+
+
+def _split_key(key: str) -> tuple[str, ...]:
+    return tuple(part.strip().strip('"') for part in key.split("."))
+
+
+def _line_of(key_lines: dict[tuple[str | int, ...], int], loc: tuple[str | int, ...]) -> int | None:
+    for end in range(len(loc), 0, -1):
+        if (line := key_lines.get(tuple(loc[:end]))) is not None:
+            return line
+    return None

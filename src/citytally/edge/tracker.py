@@ -1,0 +1,255 @@
+"""A motion-only multi-object tracker in the ByteTrack style, inside one camera session.
+
+Each track is a constant-velocity Kalman filter on its box (centre, width, height and their rates, with
+time in seconds so frame drops and variable frame rates are handled). Every frame, boxes are associated to
+tracks by IoU with Hungarian assignment in two stages: sure (high-score) boxes first, then unsure (low-score)
+boxes keep the remaining tracks alive through occlusion and blur. A new track is tentative until it has been
+matched ``confirm_hits`` frames in a row; a confirmed track that misses is *lost* and can be recovered for
+``lost_buffer_s`` seconds, then it is removed.
+
+There are no appearance features: nothing about what a road user looks like is computed or kept. Track ids
+are drawn at random (:mod:`secrets`) per session, so an id says nothing about order, time or another session.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections import deque
+from dataclasses import dataclass, field
+from enum import Enum
+
+import numpy as np
+import numpy.typing as npt
+from scipy.optimize import linear_sum_assignment
+
+from citytally.edge.config import TrackerSettings
+from citytally.edge.detections import Detections
+from citytally.errors import SourceError
+from citytally.events import ROAD_USER_CLASSES
+
+__all__ = ["MotionTracker", "box_iou"]
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+# Noise model (after ByteTrack), relative to box size so it holds for near and far road users. Rates are
+# per reference frame of 1/25 s and scaled by the real time step.
+_REFERENCE_DT = 1 / 25
+_POS_STD = 1 / 20
+_VEL_STD = 1 / 160 / _REFERENCE_DT
+_RECENT_IDS = 4096
+_MEASURE = np.hstack([np.eye(4), np.zeros((4, 4))])
+
+
+class _State(Enum):
+    TENTATIVE = "tentative"
+    CONFIRMED = "confirmed"
+    LOST = "lost"
+
+
+def _to_state(xyxy: FloatArray) -> FloatArray:
+    """(x1, y1, x2, y2) → (cx, cy, w, h)."""
+    return np.array(
+        [(xyxy[0] + xyxy[2]) / 2, (xyxy[1] + xyxy[3]) / 2, xyxy[2] - xyxy[0], xyxy[3] - xyxy[1]], np.float64
+    )
+
+
+def _size_std(w: float, h: float) -> FloatArray:
+    w, h = max(w, 1.0), max(h, 1.0)
+    return np.array([w, h, w, h], np.float64)
+
+
+@dataclass(eq=False)
+class _Track:
+    track_id: int
+    mean: FloatArray
+    covariance: FloatArray
+    last_seen: float
+    state: _State = _State.TENTATIVE
+    hits: int = 1
+    votes: FloatArray = field(default_factory=lambda: np.zeros(len(ROAD_USER_CLASSES)))
+
+    @classmethod
+    def start(cls, track_id: int, xyxy: FloatArray, class_id: int, score: float, at: float) -> _Track:
+        measured = _to_state(xyxy)
+        scale = _size_std(measured[2], measured[3])
+        std = np.hstack([2 * _POS_STD * scale, 10 * _VEL_STD * scale])
+        track = cls(track_id, np.hstack([measured, np.zeros(4)]), np.diag(std**2), at)
+        track.vote(class_id, score)
+        return track
+
+    def vote(self, class_id: int, score: float) -> None:
+        # One vote per frame; the score only breaks ties, so a flickering label follows the majority.
+        self.votes[class_id] += 1.0 + 1e-3 * score
+
+    @property
+    def class_id(self) -> int:
+        return int(np.argmax(self.votes))
+
+    def predict(self, dt: float) -> None:
+        if dt <= 0:
+            return
+        transition = np.eye(8)
+        transition[:4, 4:] = dt * np.eye(4)
+        scale = _size_std(self.mean[2], self.mean[3])
+        steps = dt / _REFERENCE_DT
+        noise = np.diag(np.hstack([(_POS_STD * scale) ** 2 * steps, (_VEL_STD * scale) ** 2 * steps]))
+        self.mean = transition @ self.mean
+        self.covariance = transition @ self.covariance @ transition.T + noise
+
+    def correct(self, xyxy: FloatArray, class_id: int, score: float, at: float) -> None:
+        measured = _to_state(xyxy)
+        noise = np.diag((_POS_STD * _size_std(self.mean[2], self.mean[3])) ** 2)
+        projected_cov = _MEASURE @ self.covariance @ _MEASURE.T + noise
+        gain = np.linalg.solve(projected_cov, _MEASURE @ self.covariance).T
+        self.mean = self.mean + gain @ (measured - _MEASURE @ self.mean)
+        self.covariance = self.covariance - gain @ projected_cov @ gain.T
+        self.last_seen = at
+        self.vote(class_id, score)
+
+    @property
+    def xyxy(self) -> FloatArray:
+        cx, cy = self.mean[0], self.mean[1]
+        w, h = max(self.mean[2], 1.0), max(self.mean[3], 1.0)
+        return np.array([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], np.float64)
+
+
+def box_iou(a: npt.ArrayLike, b: npt.ArrayLike) -> FloatArray:
+    """Pairwise IoU of two sets of (x1, y1, x2, y2) boxes: an (len(a), len(b)) matrix."""
+    boxes_a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
+    boxes_b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
+    top_left = np.maximum(boxes_a[:, None, :2], boxes_b[None, :, :2])
+    bottom_right = np.minimum(boxes_a[:, None, 2:], boxes_b[None, :, 2:])
+    inter = np.prod(np.clip(bottom_right - top_left, 0, None), axis=2)
+    area_a = np.prod(np.clip(boxes_a[:, 2:] - boxes_a[:, :2], 0, None), axis=1)
+    area_b = np.prod(np.clip(boxes_b[:, 2:] - boxes_b[:, :2], 0, None), axis=1)
+    union = area_a[:, None] + area_b[None, :] - inter
+    iou: FloatArray = np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
+    return iou
+
+
+def _assign(
+    tracks: list[_Track], boxes: FloatArray, min_iou: float
+) -> tuple[list[tuple[int, int]], list[int], list[int]]:
+    """Hungarian assignment on IoU. Returns (track index, box index) pairs and the unmatched of each."""
+    if not tracks or len(boxes) == 0:
+        return [], list(range(len(tracks))), list(range(len(boxes)))
+    iou = box_iou(np.stack([t.xyxy for t in tracks]), boxes)
+    rows, cols = linear_sum_assignment(1.0 - iou)
+    pairs = [(int(r), int(c)) for r, c in zip(rows, cols, strict=True) if iou[r, c] >= min_iou]
+    matched_tracks = {r for r, _ in pairs}
+    matched_boxes = {c for _, c in pairs}
+    return (
+        pairs,
+        [i for i in range(len(tracks)) if i not in matched_tracks],
+        [j for j in range(len(boxes)) if j not in matched_boxes],
+    )
+
+
+class MotionTracker:
+    """ByteTrack-style tracker for one camera session. Not thread-safe; one instance per camera.
+
+    ``update`` takes a frame's detections and its timestamp in seconds on the stream's clock (increasing)
+    and returns the detections that belong to confirmed tracks, with ``track_id`` set and ``class_id``
+    replaced by the track's majority class. Unconfirmed and unmatched boxes are not returned.
+    """
+
+    def __init__(self, settings: TrackerSettings | None = None) -> None:
+        self.settings = settings or TrackerSettings()
+        self._tracks: list[_Track] = []
+        self._recent_ids: deque[int] = deque(maxlen=_RECENT_IDS)
+        self._last_timestamp: float | None = None
+
+    def reset(self) -> None:
+        """Start a new session: forget every track; later ids are fresh random numbers."""
+        self._tracks = []
+        self._recent_ids.clear()
+        self._last_timestamp = None
+
+    @property
+    def track_count(self) -> int:
+        """Tracks currently held (tentative, confirmed and lost)."""
+        return len(self._tracks)
+
+    def update(self, detections: Detections, timestamp: float) -> Detections:
+        dt = self._advance(timestamp)
+        for track in self._tracks:
+            track.predict(dt)
+        keep = timestamp - self.settings.lost_buffer_s
+        self._tracks = [t for t in self._tracks if t.state is not _State.LOST or t.last_seen >= keep]
+
+        s = self.settings
+        boxes = detections.xyxy.astype(np.float64)
+        high = np.flatnonzero(detections.scores >= s.high_score)
+        low = np.flatnonzero((detections.scores >= s.low_score) & (detections.scores < s.high_score))
+        matched: dict[int, _Track] = {}  # detection index → track
+
+        def match(pool: list[_Track], candidates: IntArray, min_iou: float) -> tuple[list[_Track], IntArray]:
+            pairs, lone_tracks, lone_boxes = _assign(pool, boxes[candidates], min_iou)
+            for ti, bi in pairs:
+                det = int(candidates[bi])
+                pool[ti].correct(
+                    boxes[det], int(detections.class_id[det]), float(detections.scores[det]), timestamp
+                )
+                matched[det] = pool[ti]
+            return [pool[i] for i in lone_tracks], candidates[lone_boxes]
+
+        established = [t for t in self._tracks if t.state is not _State.TENTATIVE]
+        tentative = [t for t in self._tracks if t.state is _State.TENTATIVE]
+        # Stage 1: sure boxes to confirmed and lost tracks. Stage 2: unsure boxes to tracks seen last frame.
+        unmatched, high_left = match(established, high, s.match_iou)
+        recently_seen = [t for t in unmatched if t.state is _State.CONFIRMED]
+        missed, _ = match(recently_seen, low, s.low_match_iou)
+        for track in missed:
+            track.state = _State.LOST
+        # Tentative tracks get what sure boxes remain; a tentative track that misses once is dropped.
+        dropped, high_left = match(tentative, high_left, s.match_iou)
+        for track in tentative:
+            if track not in dropped:
+                track.hits += 1
+        gone = {id(t) for t in dropped}
+        self._tracks = [t for t in self._tracks if id(t) not in gone]
+
+        for det in high_left:
+            if detections.scores[det] >= s.new_track_score:
+                track = _Track.start(
+                    self._new_id(),
+                    boxes[det],
+                    int(detections.class_id[det]),
+                    float(detections.scores[det]),
+                    timestamp,
+                )
+                self._tracks.append(track)
+                matched[int(det)] = track
+        return self._report(detections, matched)
+
+    def _advance(self, timestamp: float) -> float:
+        if not np.isfinite(timestamp):
+            raise SourceError(f"frame timestamp {timestamp!r} is not a finite number of seconds")
+        last = self._last_timestamp
+        if last is not None and timestamp < last:
+            raise SourceError(f"frame timestamp went backwards ({timestamp:.3f} s after {last:.3f} s)")
+        self._last_timestamp = timestamp
+        return 0.0 if last is None else timestamp - last
+
+    def _report(self, detections: Detections, matched: dict[int, _Track]) -> Detections:
+        for track in matched.values():
+            confirmed_now = track.state is _State.TENTATIVE and track.hits >= self.settings.confirm_hits
+            if track.state is _State.LOST or confirmed_now:
+                track.state = _State.CONFIRMED
+        rows = sorted(det for det, track in matched.items() if track.state is _State.CONFIRMED)
+        index = np.array(rows, dtype=np.int64)
+        out = detections[index]
+        ids = np.array([matched[d].track_id for d in rows], dtype=np.int64)
+        classes = np.array([matched[d].class_id for d in rows], dtype=np.int64)
+        return Detections(out.xyxy, out.scores, classes, ids)
+
+    def _new_id(self) -> int:
+        taken = {t.track_id for t in self._tracks} | set(self._recent_ids)
+        while True:
+            # 31 bits: readable in a debug overlay; a repeat of a live or recent id is refused so
+            # analytics that still remember a finished track never see its id come back.
+            track_id = secrets.randbelow(2**31 - 1) + 1
+            if track_id not in taken:
+                self._recent_ids.append(track_id)
+                return track_id

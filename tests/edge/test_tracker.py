@@ -1,0 +1,156 @@
+"""The motion-only tracker: ids survive crossings and short misses, are random, and are per session."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+import pytest
+
+from citytally.edge.config import TrackerSettings
+from citytally.edge.detections import NO_TRACK, Detections
+from citytally.edge.tracker import MotionTracker, box_iou
+from citytally.errors import SourceError
+
+FPS = 10.0
+CAR, TRUCK, PERSON = 2, 5, 0
+
+
+def frame(*boxes: tuple[float, float, float, float, float, int]) -> Detections:
+    """Build one frame's detections from (cx, cy, w, h, score, class) tuples."""
+    if not boxes:
+        return Detections.empty()
+    arr = np.array(boxes, dtype=np.float64)
+    cx, cy, w, h = arr[:, 0], arr[:, 1], arr[:, 2], arr[:, 3]
+    xyxy = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1).astype(np.float32)
+    return Detections(xyxy, arr[:, 4].astype(np.float32), arr[:, 5].astype(np.int64))
+
+
+def run(tracker: MotionTracker, frames: Sequence[Detections]) -> Iterator[Detections]:
+    for i, dets in enumerate(frames):
+        yield tracker.update(dets, i / FPS)
+
+
+def id_near(tracked: Detections, x: float) -> int:
+    """The track id of the box whose centre is nearest to x."""
+    centres = (tracked.xyxy[:, 0] + tracked.xyxy[:, 2]) / 2
+    return int(tracked.track_id[int(np.argmin(np.abs(centres - x)))])
+
+
+def test_two_crossing_objects_keep_their_ids() -> None:
+    frames = [
+        frame((50 + 10 * i, 200, 40, 80, 0.9, PERSON), (450 - 10 * i, 205, 40, 80, 0.9, PERSON))
+        for i in range(41)
+    ]
+    out = list(run(MotionTracker(), frames))
+    # Before the crossing (frame 5) the left one is A; after it (frame 35) A is the one on the right.
+    a_before, b_before = id_near(out[5], 100), id_near(out[5], 400)
+    assert a_before != b_before
+    assert id_near(out[35], 50 + 350) == a_before
+    assert id_near(out[35], 450 - 350) == b_before
+    assert all(len(o) == 2 for o in out[3:])
+
+
+def test_low_score_frames_keep_the_track_alive() -> None:
+    scores = [0.9] * 10 + [0.3] * 5 + [0.9] * 10
+    frames = [frame((100 + 8 * i, 200, 40, 80, s, CAR)) for i, s in enumerate(scores)]
+    out = list(run(MotionTracker(), frames))
+    ids = {int(o.track_id[0]) for o in out[2:]}
+    assert len(ids) == 1
+    assert all(len(o) == 1 for o in out[2:]), "low-score boxes are reported for a confirmed track"
+
+
+def test_missed_frames_within_buffer_keep_the_id_and_after_it_get_a_new_one() -> None:
+    def sequence(gap: int) -> list[Detections]:
+        return [
+            frame((100 + 8 * i, 200, 40, 80, 0.9, CAR)) if not 10 <= i < 10 + gap else Detections.empty()
+            for i in range(20 + gap)
+        ]
+
+    short = list(run(MotionTracker(TrackerSettings(lost_buffer_s=1.0)), sequence(5)))
+    assert len({int(o.track_id[0]) for o in short if len(o)}) == 1
+    assert [len(o) for o in short[10:15]] == [0] * 5, "a lost track is not reported while unseen"
+
+    long = list(run(MotionTracker(TrackerSettings(lost_buffer_s=1.0)), sequence(15)))
+    assert len({int(o.track_id[0]) for o in long if len(o)}) == 2
+
+
+def test_tentative_until_confirmed() -> None:
+    frames = [frame((100 + 5 * i, 100, 30, 60, 0.9, CAR)) for i in range(5)]
+    out = list(run(MotionTracker(TrackerSettings(confirm_hits=3)), frames))
+    assert [len(o) for o in out] == [0, 0, 1, 1, 1]
+    assert int(out[2].track_id[0]) != NO_TRACK
+
+
+def test_low_score_box_never_starts_a_track() -> None:
+    frames = [frame((100, 100, 30, 60, 0.4, CAR)) for _ in range(10)]
+    tracker = MotionTracker()
+    assert all(len(o) == 0 for o in run(tracker, frames))
+    assert tracker.track_count == 0
+
+
+def test_flickering_class_follows_the_majority() -> None:
+    classes = [CAR, CAR, TRUCK, CAR, TRUCK, CAR, CAR, TRUCK, CAR, CAR]
+    frames = [frame((100 + 5 * i, 100, 60, 40, 0.9, c)) for i, c in enumerate(classes)]
+    out = list(run(MotionTracker(), frames))
+    assert {int(o.class_id[0]) for o in out[3:]} == {CAR}
+
+
+def test_new_session_new_random_ids() -> None:
+    frames = [frame(*[(60 * k + 30, 100 + i, 30, 60, 0.9, CAR) for k in range(10)]) for i in range(5)]
+    first, second = MotionTracker(), MotionTracker()
+    ids_first = set(next(o for o in reversed(list(run(first, frames)))).track_id.tolist())
+    ids_second = set(next(o for o in reversed(list(run(second, frames)))).track_id.tolist())
+    assert len(ids_first) == len(ids_second) == 10
+    assert ids_first.isdisjoint(ids_second)
+    first.reset()
+    ids_after_reset = set(list(run(first, frames))[-1].track_id.tolist())
+    assert ids_after_reset.isdisjoint(ids_first)
+
+
+def test_ids_are_not_sequential() -> None:
+    frames = [frame(*[(60 * k + 30, 100 + i, 30, 60, 0.9, CAR) for k in range(10)]) for i in range(5)]
+    ids = sorted(list(run(MotionTracker(), frames))[-1].track_id.tolist())
+    gaps = np.diff(ids)
+    # Ten draws from 2^31: consecutive ids (as a counter would give) essentially never happen.
+    assert (gaps > 1000).all()
+    assert min(ids) > 0
+
+
+def test_timestamp_going_backwards_is_refused() -> None:
+    tracker = MotionTracker()
+    tracker.update(frame((100, 100, 30, 60, 0.9, CAR)), 5.0)
+    with pytest.raises(SourceError, match="backwards"):
+        tracker.update(frame((100, 100, 30, 60, 0.9, CAR)), 4.0)
+
+
+def test_variable_frame_rate_follows_motion() -> None:
+    """Frames dropped irregularly: the filter predicts by real elapsed time and keeps the id."""
+    times = [0.0, 0.1, 0.2, 0.3, 0.7, 0.8, 1.3, 1.4, 1.5]
+    tracker = MotionTracker()
+    ids = set()
+    for t in times:
+        out = tracker.update(frame((100 + 200 * t, 100, 30, 60, 0.9, CAR)), t)
+        ids.update(out.track_id.tolist())
+    assert len(ids) == 1
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "expected"),
+    [
+        ((0, 0, 10, 10), (0, 0, 10, 10), 1.0),
+        ((0, 0, 10, 10), (5, 0, 15, 10), 50 / 150),
+        ((0, 0, 10, 10), (20, 20, 30, 30), 0.0),
+        ((0, 0, 0, 0), (0, 0, 0, 0), 0.0),
+    ],
+)
+def test_box_iou(a: tuple[float, ...], b: tuple[float, ...], expected: float) -> None:
+    assert box_iou([a], [b])[0, 0] == pytest.approx(expected)
+
+
+def test_output_is_aligned_detections() -> None:
+    tracker = MotionTracker(TrackerSettings(confirm_hits=1))
+    out = tracker.update(frame((100, 100, 30, 60, 0.9, CAR), (300, 100, 30, 60, 0.2, CAR)), 0.0)
+    assert len(out) == 1
+    assert out.xyxy[0].tolist() == pytest.approx([85, 70, 115, 130])
+    assert box_iou(out.xyxy, out.xyxy)[0, 0] == pytest.approx(1.0)
