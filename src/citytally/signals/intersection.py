@@ -1,0 +1,306 @@
+"""One signalised intersection that owns its TraCI calls and enforces the safety rules.
+
+Controllers only *request* a green phase. The :class:`Intersection` decides when the switch happens:
+a green is held for at least ``min_green_s``; every link going from green (``G``/``g``) to red is shown
+amber (``y``) for ``yellow_s`` and then red during an all-red clearance of ``all_red_s`` before any newly
+green link starts; and no link with a halted vehicle on its incoming lane stays red for more than
+``max_red_s`` (the starvation bound), whatever the controller asks. The green phases and the lanes they serve
+are read from the network's own programme, so nothing here is specific to a scenario.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from citytally.errors import SignalError
+from citytally.signals.sensors import LaneReadings
+
+__all__ = [
+    "GreenPhase",
+    "Intersection",
+    "SignalTiming",
+    "all_red_state",
+    "green_phase_states",
+    "is_green",
+    "needs_clearance",
+    "yellow_state",
+]
+
+_GREEN = frozenset("Gg")
+_UNSIGNALLED = frozenset("oO")
+
+
+def is_green(signal: str) -> bool:
+    """Whether one link's signal character lets traffic go (``G`` priority green, ``g`` permissive)."""
+    return signal in _GREEN
+
+
+def green_phase_states(programme_states: Sequence[str]) -> list[str]:
+    """The programme's green phases: states with a ``G``/``g`` and no amber, duplicates dropped, in order."""
+    greens: list[str] = []
+    for state in programme_states:
+        if any(is_green(c) for c in state) and "y" not in state.lower() and state not in greens:
+            greens.append(state)
+    return greens
+
+
+def needs_clearance(src: str, dst: str) -> bool:
+    """Whether going from ``src`` to ``dst`` takes a link from green to red (so amber and all-red first)."""
+    return any(is_green(a) and not is_green(b) for a, b in zip(src, dst, strict=True))
+
+
+def _clearing_state(src: str, dst: str, ending: str) -> str:
+    out = []
+    for a, b in zip(src, dst, strict=True):
+        if is_green(a):
+            out.append(a if is_green(b) else ending)
+        elif a in _UNSIGNALLED or (a == "y" and ending == "y"):
+            out.append(a)  # an amber already running (taking over mid-programme) keeps running
+        else:
+            out.append("r")
+    return "".join(out)
+
+
+def yellow_state(src: str, dst: str) -> str:
+    """Amber: links ending their green show ``y``; links green in both keep going; the rest stay red."""
+    return _clearing_state(src, dst, "y")
+
+
+def all_red_state(src: str, dst: str) -> str:
+    """All-red clearance: links that just ended are red and no newly green link has started yet."""
+    return _clearing_state(src, dst, "r")
+
+
+class SignalTiming(BaseModel):
+    """Safety timings every intersection enforces, whatever the controller requests."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    min_green_s: float = Field(5.0, ge=1.0, le=120.0, description="Shortest time a green phase is held.")
+    yellow_s: float = Field(3.0, ge=1.0, le=10.0, description="Amber on every link that ends its green.")
+    all_red_s: float = Field(
+        1.0, ge=0.0, le=10.0, description="All-red clearance after amber, before a conflicting green starts."
+    )
+    max_red_s: float = Field(
+        120.0,
+        ge=10.0,
+        le=900.0,
+        description="Longest a link with a halted vehicle waits at red (starvation bound).",
+    )
+
+    @property
+    def service_s(self) -> float:
+        """Longest time one forced service takes: amber, all-red and a minimum green."""
+        return self.yellow_s + self.all_red_s + self.min_green_s
+
+
+@dataclass(frozen=True, slots=True)
+class GreenPhase:
+    """One green phase of an intersection's programme and what it serves."""
+
+    index: int
+    state: str
+    in_lanes: tuple[str, ...]
+    """Incoming lanes with at least one green link in this phase."""
+    movements: tuple[tuple[str, str], ...]
+    """(incoming lane, outgoing lane) pairs with a green link in this phase."""
+
+    def serves(self, link: int) -> bool:
+        """Whether link number ``link`` is green in this phase."""
+        return is_green(self.state[link])
+
+
+class _Mode(Enum):
+    GREEN = "green"
+    YELLOW = "yellow"
+    ALL_RED = "all_red"
+
+
+class Intersection:
+    """A traffic light in SUMO that only switches safely. Call :meth:`update` once before every step."""
+
+    def __init__(self, api: Any, tls_id: str, timing: SignalTiming, *, step_length: float = 1.0) -> None:
+        self.id = tls_id
+        self.timing = timing
+        self._api = api
+        self._dt = step_length
+        self._links = _controlled_links(api, tls_id)
+        self.phases = _build_phases(tls_id, _programme_states(api, tls_id), self._links)
+        self.in_lanes = tuple(dict.fromkeys(lane for lane, _ in self._links if lane))
+        self.out_lanes = tuple(dict.fromkeys(lane for _, lane in self._links if lane))
+        self._watched = [i for i, (lane, _) in enumerate(self._links) if lane and self._ever_green(i)]
+        self._force_after = timing.max_red_s - len(self.phases) * timing.service_s - 2 * step_length
+        if self._force_after <= 0:
+            needed = len(self.phases) * timing.service_s + 2 * step_length
+            raise SignalError(
+                f"traffic light {tls_id}: max_red_s={timing.max_red_s:g} is too short for "
+                f"{len(self.phases)} green phases; it must exceed {needed:g} s"
+            )
+        self._red_wait = [0.0] * len(self._links)
+        self._requested: int | None = None
+        self._started = False
+        shown = str(api.trafficlight.getRedYellowGreenState(tls_id))
+        self._shown = shown
+        self._phase = self._closest_phase(shown)
+        self._mode = _Mode.GREEN
+        self._elapsed = 0.0
+        self._clearing_from = shown
+        if shown != self.phases[self._phase].state:
+            self._start_switch(self._phase, src=shown)
+        # Setting a state takes the light off its programme: from here on only this object switches it.
+        api.trafficlight.setRedYellowGreenState(tls_id, self._shown)
+
+    # ---- what controllers read -------------------------------------------------------------------------
+    @property
+    def current_phase(self) -> int:
+        """The green phase shown, or the one a running amber/all-red transition leads to."""
+        return self._phase
+
+    @property
+    def in_transition(self) -> bool:
+        """Whether amber or all-red is shown now."""
+        return self._mode is not _Mode.GREEN
+
+    @property
+    def green_elapsed_s(self) -> float:
+        """How long the current green has been shown (0 during a transition)."""
+        return self._elapsed if self._mode is _Mode.GREEN else 0.0
+
+    @property
+    def requested_phase(self) -> int | None:
+        """The controller's latest request, if any."""
+        return self._requested
+
+    @property
+    def shown_state(self) -> str:
+        """The signal state string this object last set."""
+        return self._shown
+
+    def can_switch(self) -> bool:
+        """Whether a request for another phase would start its transition at the next update."""
+        return self._mode is _Mode.GREEN and self._elapsed >= self.timing.min_green_s
+
+    def phases_serving(self, in_lane: str) -> tuple[int, ...]:
+        """Green phases in which ``in_lane`` has at least one green link."""
+        return tuple(p.index for p in self.phases if in_lane in p.in_lanes)
+
+    def longest_red_wait_s(self, phase: int) -> float:
+        """Longest time a halted vehicle on a link this phase serves has been waiting at red."""
+        served = [self._red_wait[i] for i in self._watched if self.phases[phase].serves(i)]
+        return max(served, default=0.0)
+
+    # ---- what controllers do ---------------------------------------------------------------------------
+    def request(self, phase: int) -> None:
+        """Ask for green phase ``phase``; it is shown as soon as the safety rules allow."""
+        if not 0 <= phase < len(self.phases):
+            raise SignalError(f"traffic light {self.id}: no green phase {phase} (it has {len(self.phases)})")
+        self._requested = phase
+
+    def update(self, readings: LaneReadings) -> None:
+        """Account for the step just simulated and set the state SUMO shows during the next one."""
+        if self._started:
+            self._elapsed += self._dt
+            self._count_red_waits(readings)
+        self._started = True
+        if self._mode is _Mode.YELLOW and self._elapsed >= self.timing.yellow_s - 1e-9:
+            if self.timing.all_red_s > 0:
+                self._enter(_Mode.ALL_RED, all_red_state(self._clearing_from, self.phases[self._phase].state))
+            else:
+                self._enter(_Mode.GREEN, self.phases[self._phase].state)
+        elif self._mode is _Mode.ALL_RED and self._elapsed >= self.timing.all_red_s - 1e-9:
+            self._enter(_Mode.GREEN, self.phases[self._phase].state)
+        elif self._mode is _Mode.GREEN and self._elapsed >= self.timing.min_green_s - 1e-9:
+            target = self._starving_phase()
+            if target is None:
+                target = self._requested if self._requested is not None else self._phase
+            if target != self._phase:
+                self._start_switch(target, src=self._shown)
+
+    # ---- internals -------------------------------------------------------------------------------------
+    def _ever_green(self, link: int) -> bool:
+        return any(p.serves(link) for p in self.phases)
+
+    def _closest_phase(self, shown: str) -> int:
+        def overlap(phase: GreenPhase) -> int:
+            return sum(is_green(a) and is_green(b) for a, b in zip(shown, phase.state, strict=True))
+
+        return max(self.phases, key=lambda p: (overlap(p), -p.index)).index
+
+    def _count_red_waits(self, readings: LaneReadings) -> None:
+        for i in self._watched:
+            lane = self._links[i][0]
+            if not is_green(self._shown[i]) and readings[lane].halting > 0:
+                self._red_wait[i] += self._dt
+            else:
+                self._red_wait[i] = 0.0
+
+    def _starving_phase(self) -> int | None:
+        """The phase to force when some waiting link nears the red bound, else ``None``."""
+        current = self.phases[self._phase]
+        starving = [
+            i for i in self._watched if self._red_wait[i] >= self._force_after and not current.serves(i)
+        ]
+        if not starving:
+            return None
+        worst = max(starving, key=lambda i: self._red_wait[i])
+        candidates = [p for p in self.phases if p.serves(worst)]
+        return max(candidates, key=lambda p: (sum(p.serves(i) for i in starving), -p.index)).index
+
+    def _start_switch(self, target: int, *, src: str) -> None:
+        dst = self.phases[target].state
+        self._phase = target
+        if needs_clearance(src, dst):
+            self._clearing_from = src
+            self._enter(_Mode.YELLOW, yellow_state(src, dst))
+        else:
+            self._enter(_Mode.GREEN, dst)
+
+    def _enter(self, mode: _Mode, state: str) -> None:
+        self._mode = mode
+        self._elapsed = 0.0
+        if state != self._shown:
+            self._api.trafficlight.setRedYellowGreenState(self.id, state)
+        self._shown = state
+
+
+def _controlled_links(api: Any, tls_id: str) -> list[tuple[str, str]]:
+    links: list[tuple[str, str]] = []
+    for entries in api.trafficlight.getControlledLinks(tls_id):
+        links.append((str(entries[0][0]), str(entries[0][1])) if entries else ("", ""))
+    return links
+
+
+def _programme_states(api: Any, tls_id: str) -> list[str]:
+    program_id = api.trafficlight.getProgram(tls_id)
+    logics = api.trafficlight.getAllProgramLogics(tls_id)
+    chosen = next((lg for lg in logics if lg.programID == program_id), logics[0] if logics else None)
+    if chosen is None:
+        raise SignalError(f"traffic light {tls_id} has no signal programme")
+    return [str(phase.state) for phase in chosen.phases]
+
+
+def _build_phases(
+    tls_id: str, states: Sequence[str], links: Sequence[tuple[str, str]]
+) -> tuple[GreenPhase, ...]:
+    greens = green_phase_states(states)
+    if not greens:
+        raise SignalError(f"traffic light {tls_id}: its programme has no green phase ({list(states)})")
+    phases = []
+    for index, state in enumerate(greens):
+        if len(state) != len(links):
+            raise SignalError(f"traffic light {tls_id}: phase {state!r} does not cover {len(links)} links")
+        green_links = [links[i] for i, c in enumerate(state) if is_green(c) and links[i][0]]
+        phases.append(
+            GreenPhase(
+                index=index,
+                state=state,
+                in_lanes=tuple(dict.fromkeys(lane for lane, _ in green_links)),
+                movements=tuple(dict.fromkeys(green_links)),
+            )
+        )
+    return tuple(phases)
