@@ -1,0 +1,22 @@
+"""The hub store: one schema on SQLite or PostgreSQL, alembic migrations, idempotent batched writes."""
+
+from __future__ import annotations
+
+from citytally.hub.store.engine import DEFAULT_DATABASE_URL, create_store_engine, redact_url, sqlite_url
+from citytally.hub.store.migrate import HEAD_REVISION, current_revision, migrate
+from citytally.hub.store.registry import sync_registry
+from citytally.hub.store.writer import EventWriter, Received, WriteResult
+
+__all__ = [
+    "DEFAULT_DATABASE_URL",
+    "HEAD_REVISION",
+    "EventWriter",
+    "Received",
+    "WriteResult",
+    "create_store_engine",
+    "current_revision",
+    "migrate",
+    "redact_url",
+    "sqlite_url",
+    "sync_registry",
+]

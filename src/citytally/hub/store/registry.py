@@ -1,0 +1,86 @@
+"""Keep the store's camera registry (sites, cameras, lines, zones) in step with the camera configs."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from citytally.edge.config import CameraConfig
+from citytally.errors import StoreError
+from citytally.hub.store import schema
+from citytally.hub.store.engine import redact_url
+
+__all__ = ["sync_registry", "camera_row"]
+
+
+def camera_row(camera: CameraConfig, now: datetime) -> dict[str, Any]:
+    """The ``cameras`` row of one camera config. The video source is left out: its URL can hold secrets."""
+    meta = camera.metadata
+    return {
+        "site": camera.site,
+        "camera": camera.camera,
+        "location": meta.location or "",
+        "lat": meta.lat,
+        "lon": meta.lon,
+        "purpose": meta.purpose or "",
+        "legal_basis": meta.legal_basis or "",
+        "retention_days": meta.retention_days,
+        "contact": meta.contact or "",
+        "config": camera.model_dump(mode="json", exclude={"source"}),
+        "updated_at": now,
+    }
+
+
+def sync_registry(
+    engine: Engine, cameras: Sequence[CameraConfig], sites: Mapping[str, Mapping[str, str]] | None = None
+) -> None:
+    """Insert or update every site and camera (with its lines and zones) named; remove none.
+
+    Cameras that left the config stay, so their history still has metadata; lines and zones of a listed
+    camera are replaced by the config's.
+    """
+    now = datetime.now(UTC)
+    site_info = dict(sites or {})
+    for camera in cameras:
+        site_info.setdefault(camera.site, {})
+    try:
+        with engine.begin() as connection:
+            for slug, info in sorted(site_info.items()):
+                row = {"site": slug, "name": info.get("name", ""), "description": info.get("description", "")}
+                _upsert(connection, schema.sites, row, ["site"])
+            for camera in cameras:
+                _upsert(connection, schema.cameras, camera_row(camera, now), ["site", "camera"])
+                _replace_children(connection, camera)
+    except SQLAlchemyError as exc:
+        raise StoreError(f"writing the camera registry to {redact_url(engine.url)}: {exc}") from exc
+
+
+def _upsert(connection: Connection, table: sa.Table, row: dict[str, Any], key: list[str]) -> None:
+    insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
+    statement = insert(table).values(row)
+    updates = {name: statement.excluded[name] for name in row if name not in key}
+    connection.execute(statement.on_conflict_do_update(index_elements=key, set_=updates))
+
+
+def _replace_children(connection: Connection, camera: CameraConfig) -> None:
+    for table in (schema.lines, schema.zones):
+        connection.execute(
+            sa.delete(table).where(table.c.site == camera.site, table.c.camera == camera.camera)
+        )
+    keys = {"site": camera.site, "camera": camera.camera}
+    if camera.lines:
+        connection.execute(
+            sa.insert(schema.lines),
+            [keys | {"line": line.name, "config": line.model_dump(mode="json")} for line in camera.lines],
+        )
+    if camera.zones:
+        connection.execute(
+            sa.insert(schema.zones),
+            [keys | {"zone": zone.name, "config": zone.model_dump(mode="json")} for zone in camera.zones],
+        )

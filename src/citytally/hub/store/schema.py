@@ -1,0 +1,312 @@
+"""The hub's tables (SQLAlchemy Core): one schema for SQLite and PostgreSQL.
+
+Layers, from what arrived to what the API reads most:
+
+* registry: ``sites``, ``cameras`` (with the metadata an operator must publish: place, purpose, legal basis,
+  retention, contact), ``lines``, ``zones``;
+* ``events``: every accepted event once (its id is the primary key), with its JSON body;
+* facts: one row per number in an event (``line_counts``, ``speeds``, ``zone_occupancy``,
+  ``turning_movements``, ``incidents``), so queries never parse JSON;
+* roll-ups: ``*_rollups`` per period (``15m``, ``1h``, ``1d``), kept in step with the facts in the same
+  transaction;
+* ``dead_letters``: every message ingest refused, with the reason.
+
+Fact rows carry their event's ``event_id`` and ``start`` but no foreign key: a key check per fact row costs
+ingest throughput, and retention deletes by time across tables anyway. Times are UTC (:class:`UtcDateTime`).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import Dialect
+
+__all__ = [
+    "metadata",
+    "UtcDateTime",
+    "JsonDocument",
+    "ROLLUP_PERIODS",
+    "sites",
+    "cameras",
+    "lines",
+    "zones",
+    "events",
+    "line_counts",
+    "speeds",
+    "zone_occupancy",
+    "turning_movements",
+    "incidents",
+    "line_count_rollups",
+    "speed_rollups",
+    "occupancy_rollups",
+    "movement_rollups",
+    "incident_rollups",
+    "dead_letters",
+]
+
+#: Roll-up periods and their length in seconds. Buckets are aligned to UTC (days start at 00:00 UTC).
+ROLLUP_PERIODS: dict[str, int] = {"15m": 900, "1h": 3600, "1d": 86400}
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+    }
+)
+
+
+class UtcDateTime(sa.types.TypeDecorator[datetime]):
+    """A timezone-aware UTC timestamp on both dialects (SQLite keeps naive UTC text; it comes back aware)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value.isoformat()} (the hub stores timezone-aware UTC)")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+#: JSON on SQLite, JSONB on PostgreSQL (indexable, compact).
+JsonDocument: sa.types.TypeEngine[Any] = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+
+_SLUG = 63
+
+
+def _slug(name: str, **kwargs: Any) -> sa.Column[str]:
+    return sa.Column(name, sa.String(_SLUG), nullable=False, **kwargs)
+
+
+def _interval() -> list[sa.Column[Any]]:
+    return [
+        sa.Column("start", UtcDateTime(), nullable=False),
+        sa.Column("end", UtcDateTime(), nullable=False),
+    ]
+
+
+sites = sa.Table(
+    "sites",
+    metadata,
+    _slug("site", primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False, server_default=""),
+    sa.Column("description", sa.Text(), nullable=False, server_default=""),
+)
+
+cameras = sa.Table(
+    "cameras",
+    metadata,
+    _slug("site", primary_key=True),
+    _slug("camera", primary_key=True),
+    sa.Column("location", sa.String(200), nullable=False, server_default=""),
+    sa.Column("lat", sa.Float(), nullable=True),
+    sa.Column("lon", sa.Float(), nullable=True),
+    sa.Column("purpose", sa.Text(), nullable=False, server_default=""),
+    sa.Column("legal_basis", sa.Text(), nullable=False, server_default=""),
+    sa.Column("retention_days", sa.Integer(), nullable=True),
+    sa.Column("contact", sa.String(320), nullable=False, server_default=""),
+    sa.Column("config", JsonDocument, nullable=False),
+    sa.Column("updated_at", UtcDateTime(), nullable=False),
+    sa.ForeignKeyConstraint(["site"], ["sites.site"], ondelete="CASCADE"),
+)
+
+lines = sa.Table(
+    "lines",
+    metadata,
+    _slug("site", primary_key=True),
+    _slug("camera", primary_key=True),
+    _slug("line", primary_key=True),
+    sa.Column("config", JsonDocument, nullable=False),
+    sa.ForeignKeyConstraint(["site", "camera"], ["cameras.site", "cameras.camera"], ondelete="CASCADE"),
+)
+
+zones = sa.Table(
+    "zones",
+    metadata,
+    _slug("site", primary_key=True),
+    _slug("camera", primary_key=True),
+    _slug("zone", primary_key=True),
+    sa.Column("config", JsonDocument, nullable=False),
+    sa.ForeignKeyConstraint(["site", "camera"], ["cameras.site", "cameras.camera"], ondelete="CASCADE"),
+)
+
+events = sa.Table(
+    "events",
+    metadata,
+    sa.Column("id", sa.Uuid(), primary_key=True),
+    _slug("site"),
+    _slug("camera"),
+    sa.Column("type", sa.String(32), nullable=False),
+    *_interval(),
+    sa.Column("received_at", UtcDateTime(), nullable=False),
+    sa.Column("body", JsonDocument, nullable=False),
+    sa.Index(None, "site", "camera", "start"),
+    sa.Index(None, "start"),
+    sa.Index(None, "received_at"),
+)
+
+
+def _fact(name: str, *columns: sa.Column[Any], key: tuple[str, ...]) -> sa.Table:
+    """A fact table: one row per (event, ``key``), indexed for one camera's day and for all cameras."""
+    return sa.Table(
+        name,
+        metadata,
+        sa.Column("event_id", sa.Uuid(), nullable=False),
+        _slug("site"),
+        _slug("camera"),
+        *_interval(),
+        *columns,
+        sa.PrimaryKeyConstraint("event_id", *key),
+        sa.Index(None, "site", "camera", "start"),
+        sa.Index(None, "start"),
+    )
+
+
+line_counts = _fact(
+    "line_counts",
+    _slug("line"),
+    _slug("direction"),
+    sa.Column("class", sa.String(16), nullable=False),
+    sa.Column("count", sa.Integer(), nullable=False),
+    key=("line", "direction", "class"),
+)
+
+speeds = _fact(
+    "speeds",
+    _slug("line"),
+    _slug("direction"),
+    sa.Column("class", sa.String(16), nullable=False),
+    sa.Column("n", sa.Integer(), nullable=False),
+    sa.Column("mean_kmh", sa.Float(), nullable=False),
+    sa.Column("p85_kmh", sa.Float(), nullable=False),
+    key=("line", "direction", "class"),
+)
+
+zone_occupancy = _fact(
+    "zone_occupancy",
+    _slug("zone"),
+    sa.Column("class", sa.String(16), nullable=False),
+    sa.Column("mean", sa.Float(), nullable=False),
+    sa.Column("peak", sa.Integer(), nullable=False),
+    sa.Column("dwell_n", sa.Integer(), nullable=False),
+    sa.Column("dwell_mean_s", sa.Float(), nullable=True),
+    sa.Column("dwell_max_s", sa.Float(), nullable=True),
+    key=("zone", "class"),
+)
+
+turning_movements = _fact(
+    "turning_movements",
+    _slug("from_zone"),
+    _slug("to_zone"),
+    sa.Column("class", sa.String(16), nullable=False),
+    sa.Column("count", sa.Integer(), nullable=False),
+    key=("from_zone", "to_zone", "class"),
+)
+
+incidents = sa.Table(
+    "incidents",
+    metadata,
+    sa.Column("event_id", sa.Uuid(), primary_key=True),
+    _slug("site"),
+    _slug("camera"),
+    *_interval(),
+    sa.Column("incident", sa.String(32), nullable=False),
+    sa.Column("severity", sa.String(16), nullable=False),
+    sa.Column("zone", sa.String(_SLUG), nullable=True),
+    sa.Column("line", sa.String(_SLUG), nullable=True),
+    sa.Column("details", JsonDocument, nullable=False),
+    sa.Column("received_at", UtcDateTime(), nullable=False),
+    sa.Column("acknowledged_at", UtcDateTime(), nullable=True),
+    sa.Column("acknowledged_by", sa.String(200), nullable=True),
+    sa.Index(None, "site", "camera", "start"),
+    sa.Index(None, "start"),
+    sa.Index(None, "acknowledged_at", "start"),
+)
+
+
+def _rollup(name: str, key: tuple[sa.Column[Any], ...], values: tuple[sa.Column[Any], ...]) -> sa.Table:
+    """A roll-up table: the primary key serves "one camera, one period, a time range"; the second index
+    serves "all cameras, one period, a time range"."""
+    key_names = [c.name for c in key]
+    return sa.Table(
+        name,
+        metadata,
+        sa.Column("period", sa.String(4), nullable=False),
+        _slug("site"),
+        _slug("camera"),
+        sa.Column("bucket", UtcDateTime(), nullable=False),
+        *key,
+        *values,
+        sa.PrimaryKeyConstraint("period", "site", "camera", "bucket", *key_names),
+        sa.Index(None, "period", "bucket"),
+    )
+
+
+line_count_rollups = _rollup(
+    "line_count_rollups",
+    (_slug("line"), _slug("direction"), sa.Column("class", sa.String(16), nullable=False)),
+    (sa.Column("count", sa.BigInteger(), nullable=False),),
+)
+
+speed_rollups = _rollup(
+    "speed_rollups",
+    (_slug("line"), _slug("direction"), sa.Column("class", sa.String(16), nullable=False)),
+    (
+        sa.Column("n", sa.BigInteger(), nullable=False),
+        sa.Column("speed_sum_kmh", sa.Float(), nullable=False),
+        sa.Column("p85_max_kmh", sa.Float(), nullable=False),
+    ),
+)
+
+occupancy_rollups = _rollup(
+    "occupancy_rollups",
+    (_slug("zone"), sa.Column("class", sa.String(16), nullable=False)),
+    (
+        sa.Column("samples", sa.BigInteger(), nullable=False),
+        sa.Column("mean_sum", sa.Float(), nullable=False),
+        sa.Column("peak_max", sa.Integer(), nullable=False),
+    ),
+)
+
+movement_rollups = _rollup(
+    "movement_rollups",
+    (_slug("from_zone"), _slug("to_zone"), sa.Column("class", sa.String(16), nullable=False)),
+    (sa.Column("count", sa.BigInteger(), nullable=False),),
+)
+
+incident_rollups = _rollup(
+    "incident_rollups",
+    (
+        sa.Column("incident", sa.String(32), nullable=False),
+        sa.Column("severity", sa.String(16), nullable=False),
+    ),
+    (sa.Column("count", sa.BigInteger(), nullable=False),),
+)
+
+dead_letters = sa.Table(
+    "dead_letters",
+    metadata,
+    sa.Column(
+        "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True
+    ),
+    sa.Column("received_at", UtcDateTime(), nullable=False),
+    sa.Column("topic", sa.Text(), nullable=False),
+    sa.Column("payload", sa.LargeBinary(), nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("reason", sa.Text(), nullable=False),
+    sa.Index(None, "received_at"),
+    sa.Index(None, "kind", "received_at"),
+)

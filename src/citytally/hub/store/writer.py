@@ -1,0 +1,427 @@
+"""Idempotent, batched event writes with roll-ups kept in step.
+
+One call writes a batch in one transaction: dead letters for what was refused, the raw events with
+``INSERT … ON CONFLICT (id) DO NOTHING RETURNING id``, then fact rows and roll-up increments for exactly the
+events that were inserted — so a redelivered event (at-least-once transport) is stored and counted once.
+If the transaction fails nothing of the batch is written and :class:`StoreError` is raised; the caller keeps
+the batch (ingest does not acknowledge it) and retries.
+
+Duplicates are counted, not dead-lettered: redelivery after a reconnect is normal and would flood the table.
+A duplicate id whose content *differs* from the stored event is a real problem (an edge reusing ids), so that
+one is dead-lettered with kind ``id_conflict``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from citytally.errors import SchemaError, StoreError
+from citytally.events import (
+    Event,
+    LineCountEvent,
+    SpeedEvent,
+    TurningMovementEvent,
+    ZoneOccupancyEvent,
+    parse_event,
+)
+from citytally.hub.store import schema
+from citytally.hub.store.engine import redact_url
+
+__all__ = ["Received", "WriteResult", "EventWriter", "DEAD_LETTER_KINDS", "bucket_start"]
+
+#: Why a message was refused (the ``kind`` column of ``dead_letters``).
+DEAD_LETTER_KINDS = ("topic", "not_json", "schema", "topic_mismatch", "unknown_camera", "id_conflict")
+
+_Row = dict[str, Any]
+_Key = tuple[Any, ...]
+
+#: Roll-up value columns and how two values combine.
+_ROLLUP_OPS: dict[sa.Table, tuple[tuple[str, str], ...]] = {
+    schema.line_count_rollups: (("count", "sum"),),
+    schema.speed_rollups: (("n", "sum"), ("speed_sum_kmh", "sum"), ("p85_max_kmh", "max")),
+    schema.occupancy_rollups: (("samples", "sum"), ("mean_sum", "sum"), ("peak_max", "max")),
+    schema.movement_rollups: (("count", "sum"),),
+    schema.incident_rollups: (("count", "sum"),),
+}
+_FACT_TABLES = (
+    schema.line_counts,
+    schema.speeds,
+    schema.zone_occupancy,
+    schema.turning_movements,
+    schema.incidents,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    """One message as it came off the transport."""
+
+    topic: str
+    payload: bytes
+    received_at: datetime
+
+
+@dataclass(slots=True)
+class WriteResult:
+    """What one batch did: events stored, duplicates skipped, messages dead-lettered by kind."""
+
+    stored: int = 0
+    duplicates: int = 0
+    dead: Counter[str] = field(default_factory=Counter)
+
+    def add(self, other: WriteResult) -> None:
+        self.stored += other.stored
+        self.duplicates += other.duplicates
+        self.dead.update(other.dead)
+
+
+@dataclass(slots=True)
+class _Accepted:
+    event: Event
+    body: dict[str, Any]
+    received_at: datetime
+    received: Received | None
+
+
+def bucket_start(moment: datetime, period: str) -> datetime:
+    """The start of the UTC roll-up bucket of ``period`` (``15m``, ``1h``, ``1d``) that holds ``moment``."""
+    seconds = schema.ROLLUP_PERIODS[period]
+    epoch = int(moment.timestamp())
+    return datetime.fromtimestamp(epoch - epoch % seconds, tz=UTC)
+
+
+class EventWriter:
+    """Writes batches of events (or raw transport messages) to a migrated store.
+
+    ``topic_prefix`` is the first topic level ingest subscribes under. Events from cameras missing from the
+    ``cameras`` table are dead-lettered (``unknown_camera``) unless ``accept_unknown_cameras``; the registry
+    is re-read at most every ``registry_refresh_s`` seconds when an unknown camera shows up.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        topic_prefix: str = "citytally",
+        accept_unknown_cameras: bool = False,
+        registry_refresh_s: float = 5.0,
+    ) -> None:
+        self.engine = engine
+        self.topic_prefix = topic_prefix
+        self.accept_unknown_cameras = accept_unknown_cameras
+        self._registry_refresh_s = registry_refresh_s
+        self._known: set[tuple[str, str]] = set()
+        self._known_at = float("-inf")
+        self._postgres = engine.dialect.name == "postgresql"
+
+    # -- public -----------------------------------------------------------------------------------------
+
+    def write_messages(self, messages: Sequence[Received]) -> WriteResult:
+        """Validate and store transport messages; refused ones go to ``dead_letters``. One transaction."""
+        accepted: list[_Accepted] = []
+        dead: list[_Row] = []
+        for message in messages:
+            verdict = self._accept(message)
+            if isinstance(verdict, _Accepted):
+                accepted.append(verdict)
+            else:
+                dead.append(verdict)
+        return self._write(accepted, dead)
+
+    def write_events(self, events: Iterable[Event], received_at: datetime | None = None) -> WriteResult:
+        """Store already-validated events (the in-process bus). One transaction."""
+        now = received_at or datetime.now(UTC)
+        accepted: list[_Accepted] = []
+        dead: list[_Row] = []
+        for event in events:
+            body = event.model_dump(mode="json", by_alias=True)
+            if not self._camera_known(event.site, event.camera):
+                payload = json.dumps(body).encode()
+                reason = f"camera {event.site}/{event.camera} is not in the registry"
+                dead.append(
+                    _dead_row(
+                        f"(in-process)/{event.site}/{event.camera}", payload, now, "unknown_camera", reason
+                    )
+                )
+            else:
+                accepted.append(_Accepted(event, body, now, None))
+        return self._write(accepted, dead)
+
+    # -- validation -------------------------------------------------------------------------------------
+
+    def _accept(self, message: Received) -> _Accepted | _Row:
+        def refuse(kind: str, reason: str) -> _Row:
+            return _dead_row(message.topic, message.payload, message.received_at, kind, reason)
+
+        head, _, tail = message.topic.partition(self.topic_prefix + "/")
+        parts = tail.split("/")
+        if head or len(parts) != 3 or parts[2] != "events":
+            return refuse(
+                "topic", f"topic {message.topic!r} is not {self.topic_prefix}/<site>/<camera>/events"
+            )
+        try:
+            body = json.loads(message.payload)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            return refuse("not_json", f"not JSON: {exc}")
+        try:
+            event = parse_event(body)
+        except SchemaError as exc:
+            return refuse("schema", str(exc))
+        if (event.site, event.camera) != (parts[0], parts[1]):
+            return refuse(
+                "topic_mismatch",
+                f"event is from {event.site}/{event.camera} but was published on {message.topic!r}",
+            )
+        if not self._camera_known(event.site, event.camera):
+            return refuse("unknown_camera", f"camera {event.site}/{event.camera} is not in the registry")
+        return _Accepted(event, body, message.received_at, message)
+
+    def _camera_known(self, site: str, camera: str) -> bool:
+        if self.accept_unknown_cameras or (site, camera) in self._known:
+            return True
+        if time.monotonic() - self._known_at >= self._registry_refresh_s:
+            self._known_at = time.monotonic()
+            try:
+                with self.engine.connect() as connection:
+                    rows = connection.execute(sa.select(schema.cameras.c.site, schema.cameras.c.camera))
+                    self._known = {(row.site, row.camera) for row in rows}
+            except SQLAlchemyError as exc:
+                raise StoreError(
+                    f"reading the camera registry from {redact_url(self.engine.url)}: {exc}"
+                ) from exc
+        return (site, camera) in self._known
+
+    # -- the transaction --------------------------------------------------------------------------------
+
+    def _write(self, accepted: list[_Accepted], dead: list[_Row]) -> WriteResult:
+        result = WriteResult()
+        unique: dict[uuid.UUID, _Accepted] = {}
+        for item in accepted:
+            if item.event.id in unique:
+                result.duplicates += 1
+            else:
+                unique[item.event.id] = item
+        try:
+            with self.engine.begin() as connection:
+                inserted = self._insert_events(connection, list(unique.values()))
+                repeats = [item for event_id, item in unique.items() if event_id not in inserted]
+                dead.extend(self._conflicts(connection, repeats))
+                if dead:
+                    connection.execute(sa.insert(schema.dead_letters), dead)
+                self._insert_facts_and_rollups(connection, [unique[event_id] for event_id in inserted])
+        except SQLAlchemyError as exc:
+            raise StoreError(
+                f"writing {len(accepted)} events to {redact_url(self.engine.url)}: "
+                f"{exc.__class__.__name__}: {str(exc).splitlines()[0]}"
+            ) from exc
+        result.stored = len(inserted)
+        result.duplicates += len(unique) - len(inserted)
+        result.dead.update(row["kind"] for row in dead)
+        return result
+
+    def _insert(self, table: sa.Table) -> Any:
+        return (postgresql.insert if self._postgres else sqlite.insert)(table)
+
+    def _insert_events(self, connection: Connection, items: list[_Accepted]) -> set[uuid.UUID]:
+        if not items:
+            return set()
+        rows = [
+            {
+                "id": item.event.id,
+                "site": item.event.site,
+                "camera": item.event.camera,
+                "type": item.event.type,
+                "start": item.event.start,
+                "end": item.event.end,
+                "received_at": item.received_at,
+                "body": item.body,
+            }
+            for item in items
+        ]
+        statement = self._insert(schema.events).on_conflict_do_nothing(index_elements=["id"])
+        returned = connection.execute(statement.returning(schema.events.c.id), rows)
+        return {row.id for row in returned}
+
+    def _conflicts(self, connection: Connection, repeats: list[_Accepted]) -> list[_Row]:
+        """Dead letters for repeated ids whose content differs from what is stored (rare: one query)."""
+        if not repeats:
+            return []
+        ids = [item.event.id for item in repeats]
+        stored = dict(
+            connection.execute(
+                sa.select(schema.events.c.id, schema.events.c.body).where(schema.events.c.id.in_(ids))
+            )
+            .tuples()
+            .all()
+        )
+        dead: list[_Row] = []
+        for item in repeats:
+            before = stored.get(item.event.id)
+            if before is None or parse_event(before) == item.event:
+                continue
+            topic = (
+                item.received.topic
+                if item.received
+                else f"(in-process)/{item.event.site}/{item.event.camera}"
+            )
+            payload = item.received.payload if item.received else json.dumps(item.body).encode()
+            reason = f"event id {item.event.id} is already stored with different content"
+            dead.append(_dead_row(topic, payload, item.received_at, "id_conflict", reason))
+        return dead
+
+    def _insert_facts_and_rollups(self, connection: Connection, items: list[_Accepted]) -> None:
+        facts: dict[sa.Table, list[_Row]] = {table: [] for table in _FACT_TABLES}
+        rollups: dict[sa.Table, dict[_Key, list[Any]]] = {table: {} for table in _ROLLUP_OPS}
+        for item in items:
+            _explode(item, facts, rollups)
+        for table, rows in facts.items():
+            if rows:
+                connection.execute(sa.insert(table), rows)
+        for table, increments in rollups.items():
+            if increments:
+                self._upsert_rollup(connection, table, increments)
+
+    def _upsert_rollup(
+        self, connection: Connection, table: sa.Table, increments: dict[_Key, list[Any]]
+    ) -> None:
+        key_names = [column.name for column in table.primary_key.columns]
+        ops = _ROLLUP_OPS[table]
+        statement = self._insert(table)
+        larger = sa.func.greatest if self._postgres else sa.func.max
+        updates = {
+            name: (table.c[name] + statement.excluded[name])
+            if op == "sum"
+            else larger(table.c[name], statement.excluded[name])
+            for name, op in ops
+        }
+        statement = statement.on_conflict_do_update(index_elements=key_names, set_=updates)
+        # A stable order keeps two concurrent writers from deadlocking on the same roll-up rows.
+        rows = [
+            dict(zip(key_names, key, strict=True))
+            | {name: value for (name, _), value in zip(ops, values, strict=True)}
+            for key, values in sorted(increments.items(), key=lambda kv: tuple(str(part) for part in kv[0]))
+        ]
+        connection.execute(statement, rows)
+
+
+def _dead_row(topic: str, payload: bytes, received_at: datetime, kind: str, reason: str) -> _Row:
+    return {
+        "received_at": received_at,
+        "topic": topic,
+        "payload": payload,
+        "kind": kind,
+        "reason": reason[:2000],
+    }
+
+
+def _add(
+    rollups: dict[sa.Table, dict[_Key, list[Any]]],
+    table: sa.Table,
+    event: Event,
+    key: _Key,
+    values: list[Any],
+) -> None:
+    """Fold ``values`` into ``table``'s increments for every period's bucket of ``event.start``."""
+    ops = _ROLLUP_OPS[table]
+    target = rollups[table]
+    for period in schema.ROLLUP_PERIODS:
+        full_key = (period, event.site, event.camera, bucket_start(event.start, period), *key)
+        current = target.get(full_key)
+        if current is None:
+            target[full_key] = list(values)
+            continue
+        for index, ((_, op), value) in enumerate(zip(ops, values, strict=True)):
+            current[index] = current[index] + value if op == "sum" else max(current[index], value)
+
+
+_Facts = dict[sa.Table, list[_Row]]
+_Rollups = dict[sa.Table, dict[_Key, list[Any]]]
+
+
+def _explode(item: _Accepted, facts: _Facts, rollups: _Rollups) -> None:
+    """One event's fact rows and roll-up increments."""
+    event = item.event
+    base = {
+        "event_id": event.id,
+        "site": event.site,
+        "camera": event.camera,
+        "start": event.start,
+        "end": event.end,
+    }
+    if isinstance(event, LineCountEvent):
+        _line_count(event, base, facts, rollups)
+    elif isinstance(event, SpeedEvent):
+        _speed(event, base, facts, rollups)
+    elif isinstance(event, ZoneOccupancyEvent):
+        _occupancy(event, base, facts, rollups)
+    elif isinstance(event, TurningMovementEvent):
+        _movements(event, base, facts, rollups)
+    else:
+        facts[schema.incidents].append(
+            base
+            | {"incident": event.incident, "severity": event.severity, "zone": event.zone, "line": event.line}
+            | {"details": dict(event.details), "received_at": item.received_at}
+            | {"acknowledged_at": None, "acknowledged_by": None}
+        )
+        _add(rollups, schema.incident_rollups, event, (event.incident, event.severity), [1])
+
+
+def _line_count(event: LineCountEvent, base: _Row, facts: _Facts, rollups: _Rollups) -> None:
+    for direction, by_class in event.counts.items():
+        for cls, count in by_class.items():
+            facts[schema.line_counts].append(
+                base | {"line": event.line, "direction": direction, "class": cls, "count": count}
+            )
+            _add(rollups, schema.line_count_rollups, event, (event.line, direction, cls), [count])
+
+
+def _speed(event: SpeedEvent, base: _Row, facts: _Facts, rollups: _Rollups) -> None:
+    for direction, by_class in event.speeds.items():
+        for cls, stats in by_class.items():
+            facts[schema.speeds].append(
+                base
+                | {"line": event.line, "direction": direction, "class": cls}
+                | {"n": stats.n, "mean_kmh": stats.mean_kmh, "p85_kmh": stats.p85_kmh}
+            )
+            values = [stats.n, stats.mean_kmh * stats.n, stats.p85_kmh]
+            _add(rollups, schema.speed_rollups, event, (event.line, direction, cls), values)
+
+
+def _occupancy(event: ZoneOccupancyEvent, base: _Row, facts: _Facts, rollups: _Rollups) -> None:
+    for cls in sorted(set(event.mean) | set(event.peak) | set(event.dwell)):
+        dwell = event.dwell.get(cls)
+        mean = event.mean.get(cls, 0.0)
+        peak = event.peak.get(cls, 0)
+        facts[schema.zone_occupancy].append(
+            base
+            | {"zone": event.zone, "class": cls, "mean": mean, "peak": peak}
+            | {
+                "dwell_n": dwell.n if dwell else 0,
+                "dwell_mean_s": dwell.mean_s if dwell else None,
+                "dwell_max_s": dwell.max_s if dwell else None,
+            }
+        )
+        _add(rollups, schema.occupancy_rollups, event, (event.zone, cls), [1, mean, peak])
+
+
+def _movements(event: TurningMovementEvent, base: _Row, facts: _Facts, rollups: _Rollups) -> None:
+    merged: Counter[tuple[str, str, str]] = Counter()
+    for movement in event.movements:
+        merged[(movement.from_zone, movement.to_zone, movement.cls)] += movement.count
+    for (from_zone, to_zone, cls), count in merged.items():
+        facts[schema.turning_movements].append(
+            base | {"from_zone": from_zone, "to_zone": to_zone, "class": cls, "count": count}
+        )
+        _add(rollups, schema.movement_rollups, event, (from_zone, to_zone, cls), [count])
