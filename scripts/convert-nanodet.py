@@ -1,0 +1,140 @@
+"""Reproduce the shipped NanoDet-g 416 models in src/citytally/edge/models/ (provenance for users).
+
+Steps (the first two need the TensorFlow tool chain that scripts/convert-nanodet.sh sets up):
+
+  strip     frozen TF graph -> same graph without node attributes named "_*" (tf2onnx trips on them)
+  dynamic   tf2onnx's ONNX (fixed [1, 3, 416, 416]) -> batch and spatial size left open, so one call can
+            take a batch of frames and 4:3 video can run at 416x320 instead of a padded square
+  int8      dynamic fp32 ONNX -> static QDQ int8 calibrated on frames of vtest.avi (onnxruntime.quantization)
+  dynint8   dynamic fp32 ONNX -> dynamic-range int8 (weights only calibrated; for comparison)
+
+Usage:
+  python scripts/convert-nanodet.py strip frozen.pb stripped.pb
+  python scripts/convert-nanodet.py dynamic tf2onnx.onnx src/citytally/edge/models/nanodet-g-416.onnx
+  python scripts/convert-nanodet.py int8 src/citytally/edge/models/nanodet-g-416.onnx \
+      src/citytally/edge/models/nanodet-g-416-int8.onnx --video ~/.cache/citytally/vtest.avi
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+
+def strip_private_attrs(src: Path, dst: Path) -> None:
+    """Drop TF node attributes whose names start with "_" (e.g. _input_shapes) from a frozen graph."""
+    import tensorflow as tf  # only in the conversion environment
+
+    graph = tf.compat.v1.GraphDef()
+    graph.ParseFromString(src.read_bytes())
+    for node in graph.node:
+        for name in [n for n in node.attr if n.startswith("_")]:
+            del node.attr[name]
+    dst.write_bytes(graph.SerializeToString())
+
+
+def make_dynamic(src: Path, dst: Path) -> None:
+    """Open the batch and spatial dimensions of tf2onnx's NanoDet graph (outputs stay identical)."""
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(str(src))
+    constants = {init.name: init for init in model.graph.initializer}
+    for node in model.graph.node:
+        # The head reshapes [1, C, H, W] -> [1, C, -1]; 0 copies the batch size instead of fixing it at 1.
+        if node.op_type == "Reshape" and node.input[1] in constants:
+            shape = numpy_helper.to_array(constants[node.input[1]]).copy()
+            if shape.size == 3 and shape[0] == 1 and shape[2] == -1:
+                shape[0] = 0
+                constants[node.input[1]].CopyFrom(numpy_helper.from_array(shape, node.input[1]))
+    image = model.graph.input[0].type.tensor_type.shape.dim
+    for dim, name in zip(image, ("batch", None, "height", "width"), strict=True):
+        if name is not None:
+            dim.dim_param = name
+    for output in model.graph.output:
+        dims = output.type.tensor_type.shape.dim
+        dims[0].dim_param = "batch"
+        dims[1].dim_param = f"{output.name.split(':')[0]}_cells"
+    onnx.checker.check_model(model)
+    onnx.save(model, str(dst))
+
+
+def _calibration_frames(video: Path, count: int) -> Iterator[Any]:
+    """``count`` frames spread over the video, as the NanoDet detector feeds them to the network."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+    from citytally.edge.detector import NanoDetDetector, nanodet_model_path
+    from citytally.edge.source import open_source
+
+    source = open_source(video)
+    step = max(1, int(795 * source.fps / 10 / count))
+    prepare = NanoDetDetector(nanodet_model_path("fp32"), threads=1)._prepare
+    for frame in source:
+        if frame.index % step == 0:
+            tensor, _ = prepare([frame.image])
+            yield tensor
+            count -= 1
+            if count == 0:
+                source.close()
+
+
+def quantize_static_int8(src: Path, dst: Path, video: Path, frames: int) -> None:
+    """Static QDQ int8 (per-channel weights, calibrated activations) on frames of ``video``."""
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    class Reader(CalibrationDataReader):  # type: ignore[misc]
+        def __init__(self) -> None:
+            self._frames = _calibration_frames(video, frames)
+
+        def get_next(self) -> dict[str, Any] | None:
+            tensor = next(self._frames, None)
+            return None if tensor is None else {"input_1:0": tensor}
+
+    with tempfile.TemporaryDirectory() as tmp:
+        prepared = Path(tmp) / "prepared.onnx"
+        quant_pre_process(str(src), str(prepared), skip_symbolic_shape=True)
+        quantize_static(
+            str(prepared),
+            str(dst),
+            Reader(),
+            quant_format=QuantFormat.QDQ,
+            activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
+            per_channel=True,
+            extra_options={"ActivationSymmetric": False, "WeightSymmetric": True},
+        )
+
+
+def quantize_dynamic_int8(src: Path, dst: Path) -> None:
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    quantize_dynamic(str(src), str(dst), weight_type=QuantType.QUInt8)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("step", choices=["strip", "dynamic", "int8", "dynint8"])
+    parser.add_argument("src", type=Path)
+    parser.add_argument("dst", type=Path)
+    parser.add_argument("--video", type=Path, default=Path("~/.cache/citytally/vtest.avi").expanduser())
+    parser.add_argument("--frames", type=int, default=64, help="calibration frames for int8")
+    args = parser.parse_args()
+    if args.step == "strip":
+        strip_private_attrs(args.src, args.dst)
+    elif args.step == "dynamic":
+        make_dynamic(args.src, args.dst)
+    elif args.step == "int8":
+        quantize_static_int8(args.src, args.dst, args.video, args.frames)
+    else:
+        quantize_dynamic_int8(args.src, args.dst)
+    print(f"wrote {args.dst}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,367 @@
+"""Road-user detectors: ONNX Runtime on CPU, a batch of frames in, one :class:`Detections` per frame out.
+
+Public API::
+
+    detector = NanoDetDetector()                     # the shipped NanoDet-g 416 (COCO), fp32
+    detector = NanoDetDetector(nanodet_model_path("int8"), threads=2)
+    detections = detector([frame_a, frame_b, ...])   # BGR uint8 HxWx3 images, any sizes, any cameras
+    detections[0].xyxy, .scores, .class_id           # source-frame pixels; classes of ROAD_USER_CLASSES
+
+* :class:`Detector` is the protocol every backend follows (a GPU one can batch across cameras the same way).
+* COCO person, bicycle, car, motorcycle, bus and truck become the road-user classes; everything else is
+  dropped. Each class has its own score threshold (``score_thresholds``; unnamed classes keep
+  :data:`DEFAULT_SCORE_THRESHOLDS`). Overlapping boxes are suppressed across classes (IoU 0.5), so a van is
+  one car *or* one truck, not both.
+* ``threads`` sets ONNX Runtime's intra-op threads (default: every core this process may use).
+
+Bring your own YOLO model (:class:`YoloOnnxDetector`): any ONNX detector in the common Ultralytics export
+layout works, e.g. ``yolo export model=yolov8n.pt format=onnx imgsz=640`` (YOLOv5u/v8/v9/v10/11 without
+NMS baked in). Expected: one input ``[B or 1, 3, H, W]`` taking RGB scaled to 0..1, letterboxed with grey
+(114) padding; one output ``[B, 4 + 80, N]`` (or ``[B, N, 4 + 80]``) of centre x, centre y, width, height in
+input pixels followed by the 80 COCO class scores. Then ``YoloOnnxDetector("yolov8n.onnx")``.
+A model file that is missing or has another layout raises :class:`~citytally.errors.DetectorError`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Protocol, runtime_checkable
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from citytally.edge.detections import Detections
+from citytally.errors import DetectorError
+from citytally.events import ROAD_USER_CLASSES
+
+__all__ = [
+    "Detector",
+    "NanoDetDetector",
+    "YoloOnnxDetector",
+    "DEFAULT_SCORE_THRESHOLDS",
+    "COCO_ROAD_USERS",
+    "nanodet_model_path",
+]
+
+Image = npt.NDArray[np.uint8]
+FloatArray = npt.NDArray[np.float32]
+
+#: COCO class index of each road-user class, in the order of :data:`ROAD_USER_CLASSES`.
+COCO_ROAD_USERS: Mapping[str, int] = {
+    "person": 0,
+    "bicycle": 1,
+    "car": 2,
+    "motorcycle": 3,
+    "bus": 5,
+    "truck": 7,
+}
+
+#: Per-class score thresholds. NanoDet scores people 0.6-0.85 and look-alikes (cones, rocks) 0.30-0.43.
+DEFAULT_SCORE_THRESHOLDS: Mapping[str, float] = {
+    "person": 0.45,
+    "bicycle": 0.40,
+    "car": 0.40,
+    "motorcycle": 0.40,
+    "bus": 0.45,
+    "truck": 0.45,
+}
+
+_MODELS = Path(__file__).resolve().parent / "models"
+_NANODET_FILES = {"fp32": "nanodet-g-416.onnx", "int8": "nanodet-g-416-int8.onnx"}
+_COCO_COLUMNS = np.array([COCO_ROAD_USERS[name] for name in ROAD_USER_CLASSES])
+_MAX_DETECTIONS = 300
+
+
+@runtime_checkable
+class Detector(Protocol):
+    """Finds road users in a batch of BGR uint8 frames (any sizes); returns one Detections per frame."""
+
+    def __call__(self, images: Sequence[Image]) -> list[Detections]: ...
+
+
+def nanodet_model_path(variant: Literal["fp32", "int8"] = "fp32") -> Path:
+    """Path of a shipped NanoDet-g 416 model: ``fp32`` (reference) or ``int8`` (static QDQ, faster)."""
+    if variant not in _NANODET_FILES:
+        raise DetectorError(f"unknown NanoDet variant {variant!r}; choose one of {sorted(_NANODET_FILES)}")
+    return _MODELS / _NANODET_FILES[variant]
+
+
+@dataclass(frozen=True)
+class _Letterbox:
+    """How a frame was placed in the network input: ``input = frame * scale + (pad_x, pad_y)``."""
+
+    scale: float
+    pad_x: float
+    pad_y: float
+    width: int
+    height: int
+
+    def to_frame(self, xyxy: FloatArray) -> FloatArray:
+        boxes = (xyxy - np.array([self.pad_x, self.pad_y] * 2, np.float32)) / self.scale
+        np.clip(boxes[:, 0::2], 0, self.width, out=boxes[:, 0::2])
+        np.clip(boxes[:, 1::2], 0, self.height, out=boxes[:, 1::2])
+        return boxes.astype(np.float32)
+
+
+def _check_image(index: int, image: Any) -> Image:
+    if not (
+        isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3
+    ):
+        got = f"{type(image).__name__} {getattr(image, 'dtype', '')} {getattr(image, 'shape', '')}".strip()
+        raise DetectorError(f"image {index}: expected a BGR uint8 array of shape (H, W, 3), got {got}")
+    if image.shape[0] < 2 or image.shape[1] < 2:
+        raise DetectorError(f"image {index}: too small ({image.shape[1]}x{image.shape[0]})")
+    return image
+
+
+def _letterbox(image: Image, input_w: int, input_h: int, pad_value: int) -> tuple[Image, _Letterbox]:
+    """Scale ``image`` to fit ``input_w`` x ``input_h`` keeping its aspect, centred on ``pad_value``."""
+    height, width = image.shape[:2]
+    scale = min(input_w / width, input_h / height)
+    new_w, new_h = max(1, round(width * scale)), max(1, round(height * scale))
+    resized = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
+    pad_x, pad_y = (input_w - new_w) // 2, (input_h - new_h) // 2
+    canvas = np.full((input_h, input_w, 3), pad_value, np.uint8)
+    canvas[pad_y : pad_y + new_h, pad_x : pad_x + new_w] = resized
+    return canvas, _Letterbox(scale, float(pad_x), float(pad_y), width, height)
+
+
+def _nms(boxes: FloatArray, scores: FloatArray, iou_threshold: float) -> npt.NDArray[np.int64]:
+    """Indices of the boxes kept by greedy non-maximum suppression, best score first."""
+    order = np.argsort(-scores, kind="stable")
+    areas = np.maximum(boxes[:, 2] - boxes[:, 0], 0) * np.maximum(boxes[:, 3] - boxes[:, 1], 0)
+    keep: list[int] = []
+    while order.size and len(keep) < _MAX_DETECTIONS:
+        best, rest = order[0], order[1:]
+        keep.append(int(best))
+        x1 = np.maximum(boxes[best, 0], boxes[rest, 0])
+        y1 = np.maximum(boxes[best, 1], boxes[rest, 1])
+        x2 = np.minimum(boxes[best, 2], boxes[rest, 2])
+        y2 = np.minimum(boxes[best, 3], boxes[rest, 3])
+        inter = np.maximum(x2 - x1, 0) * np.maximum(y2 - y1, 0)
+        iou = inter / np.maximum(areas[best] + areas[rest] - inter, 1e-9)
+        order = rest[iou <= iou_threshold]
+    return np.array(keep, np.int64)
+
+
+class _OnnxDetector:
+    """Shared machinery: session, thresholds, candidate selection, NMS, letterbox undo."""
+
+    def __init__(
+        self,
+        model_path: str | Path,
+        score_thresholds: Mapping[str, float] | None,
+        threads: int | None,
+        nms_iou: float,
+    ) -> None:
+        unknown = set(score_thresholds or {}) - set(ROAD_USER_CLASSES)
+        if unknown:
+            raise DetectorError(
+                f"score_thresholds: unknown classes {sorted(unknown)}; use {ROAD_USER_CLASSES}"
+            )
+        merged = {**DEFAULT_SCORE_THRESHOLDS, **(score_thresholds or {})}
+        bad = {k: v for k, v in merged.items() if not 0.0 < v < 1.0}
+        if bad:
+            raise DetectorError(f"score_thresholds must be in (0, 1), got {bad}")
+        if not 0.0 < nms_iou <= 1.0:
+            raise DetectorError(f"nms_iou must be in (0, 1], got {nms_iou}")
+        self._thresholds = np.array([merged[name] for name in ROAD_USER_CLASSES], np.float32)
+        self._nms_iou = nms_iou
+        self.model_path = Path(model_path)
+        self._session = _session(self.model_path, threads)
+        inputs = self._session.get_inputs()
+        if len(inputs) != 1 or len(inputs[0].shape) != 4 or inputs[0].shape[1] != 3:
+            shapes = [i.shape for i in inputs]
+            raise DetectorError(f"{self.model_path}: expected one image input [B, 3, H, W], got {shapes}")
+        self._input_name: str = inputs[0].name
+        self._fixed_batch = inputs[0].shape[0] == 1
+
+    def __call__(self, images: Sequence[Image]) -> list[Detections]:
+        """Detect road users in each image; a batch may mix cameras and frame sizes."""
+        checked = [_check_image(i, image) for i, image in enumerate(images)]
+        if not checked:
+            return []
+        if self._fixed_batch and len(checked) > 1:
+            return [self([image])[0] for image in checked]
+        tensor, boxes = self._prepare(checked)
+        outputs = self._session.run(None, {self._input_name: tensor})
+        results = []
+        for i, letterbox in enumerate(boxes):
+            xyxy, scores = self._candidates(outputs, i, tensor.shape[2:])
+            results.append(self._select(xyxy, scores, letterbox))
+        return results
+
+    def _select(self, xyxy: FloatArray, scores: FloatArray, letterbox: _Letterbox) -> Detections:
+        """Per-class thresholds, then class-agnostic NMS, then back to frame pixels."""
+        cell, cls = np.nonzero(scores >= self._thresholds)
+        if cell.size == 0:
+            return Detections.empty()
+        boxes, best = xyxy[cell], scores[cell, cls]
+        keep = _nms(boxes, best, self._nms_iou)
+        return Detections(
+            xyxy=letterbox.to_frame(boxes[keep]),
+            scores=best[keep].astype(np.float32),
+            class_id=cls[keep].astype(np.int64),
+        )
+
+    def _prepare(self, images: list[Image]) -> tuple[FloatArray, list[_Letterbox]]:
+        raise NotImplementedError
+
+    def _candidates(
+        self, outputs: list[Any], index: int, input_hw: tuple[int, ...]
+    ) -> tuple[FloatArray, FloatArray]:
+        """Boxes (x1, y1, x2, y2 in input pixels) and road-user scores [N, 6] of image ``index``."""
+        raise NotImplementedError
+
+
+def _session(model_path: Path, threads: int | None) -> Any:
+    import onnxruntime as ort  # heavy; only when a detector is built
+
+    if not model_path.is_file():
+        raise DetectorError(f"{model_path}: no such model file")
+    if threads is not None and not 1 <= threads <= 256:
+        raise DetectorError(f"threads must be in 1..256, got {threads}")
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads or len(os.sched_getaffinity(0))
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    try:
+        return ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own untyped errors for unreadable models
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DetectorError(f"{model_path}: not a loadable ONNX model ({first_line})") from None
+
+
+class NanoDetDetector(_OnnxDetector):
+    """NanoDet-g (GFL head, strides 8/16/32, 11-bin distributions) from the shipped ONNX conversion.
+
+    Frames are letterboxed so their longer side is ``input_size`` and each side is padded to a multiple of
+    32 (416x320 for 4:3 video, instead of a square that would waste a quarter of the work on padding).
+    """
+
+    _MEAN = np.array([103.53, 116.28, 123.675], np.float32)
+    _STD = np.array([57.375, 57.12, 58.395], np.float32)
+    _STRIDES = (8, 16, 32)
+    _BINS = 11
+
+    def __init__(
+        self,
+        model_path: str | Path | None = None,
+        *,
+        score_thresholds: Mapping[str, float] | None = None,
+        threads: int | None = None,
+        nms_iou: float = 0.5,
+        input_size: int = 416,
+    ) -> None:
+        super().__init__(model_path or nanodet_model_path(), score_thresholds, threads, nms_iou)
+        outputs = self._session.get_outputs()
+        widths = sorted(o.shape[-1] for o in outputs)
+        if len(outputs) != 6 or widths != [4 * self._BINS] * 3 + [80] * 3:
+            raise DetectorError(
+                f"{self.model_path}: not a NanoDet-g layout (6 outputs: 3 x [B, N, 80] scores and "
+                f"3 x [B, N, 44] box distributions), got {[o.shape for o in outputs]}"
+            )
+        if not 64 <= input_size <= 1920 or input_size % 32:
+            raise DetectorError(f"input_size must be a multiple of 32 in 64..1920, got {input_size}")
+        if isinstance(self._session.get_inputs()[0].shape[2], int):
+            input_size = int(self._session.get_inputs()[0].shape[2])
+            self._square = True
+        else:
+            self._square = False
+        self.input_size = input_size
+
+    def _input_shape(self, image: Image) -> tuple[int, int]:
+        if self._square:
+            return self.input_size, self.input_size
+        height, width = image.shape[:2]
+        scale = self.input_size / max(height, width)
+        return (-(-round(width * scale) // 32) * 32, -(-round(height * scale) // 32) * 32)
+
+    def _prepare(self, images: list[Image]) -> tuple[FloatArray, list[_Letterbox]]:
+        shapes = [self._input_shape(image) for image in images]
+        input_w, input_h = max(s[0] for s in shapes), max(s[1] for s in shapes)
+        batch = np.empty((len(images), 3, input_h, input_w), np.float32)
+        boxes = []
+        for i, image in enumerate(images):
+            canvas, letterbox = _letterbox(image, input_w, input_h, 0)
+            batch[i] = ((canvas.astype(np.float32) - self._MEAN) / self._STD).transpose(2, 0, 1)
+            boxes.append(letterbox)
+        return batch, boxes
+
+    def _candidates(
+        self, outputs: list[Any], index: int, input_hw: tuple[int, ...]
+    ) -> tuple[FloatArray, FloatArray]:
+        width = int(input_hw[1])
+        scores = [o[index] for o in outputs if o.shape[-1] == 80]
+        dists = [o[index] for o in outputs if o.shape[-1] == 4 * self._BINS]
+        # Outputs come per stride, finest first; order each list by its number of cells.
+        scores.sort(key=len, reverse=True)
+        dists.sort(key=len, reverse=True)
+        all_boxes, all_scores = [], []
+        for stride, level_scores, level_dists in zip(self._STRIDES, scores, dists, strict=True):
+            cols = -(-width // stride)
+            road = level_scores[:, _COCO_COLUMNS]
+            cells = np.nonzero(road.max(axis=1) >= self._thresholds.min())[0]
+            logits = level_dists[cells].reshape(-1, 4, self._BINS)
+            logits = np.exp(logits - logits.max(axis=2, keepdims=True))
+            distance = (logits / logits.sum(axis=2, keepdims=True)) @ np.arange(self._BINS, dtype=np.float32)
+            distance *= stride
+            cx = (cells % cols + 0.5) * stride
+            cy = (cells // cols + 0.5) * stride
+            all_boxes.append(
+                np.stack(
+                    [cx - distance[:, 0], cy - distance[:, 1], cx + distance[:, 2], cy + distance[:, 3]], 1
+                )
+            )
+            all_scores.append(road[cells])
+        return np.concatenate(all_boxes).astype(np.float32), np.concatenate(all_scores).astype(np.float32)
+
+
+class YoloOnnxDetector(_OnnxDetector):
+    """A user's YOLO detector in the Ultralytics export layout (see the module docstring)."""
+
+    _PAD = 114
+
+    def __init__(
+        self,
+        model_path: str | Path,
+        *,
+        score_thresholds: Mapping[str, float] | None = None,
+        threads: int | None = None,
+        nms_iou: float = 0.5,
+        input_size: int = 640,
+    ) -> None:
+        super().__init__(model_path, score_thresholds, threads, nms_iou)
+        outputs = self._session.get_outputs()
+        shape = outputs[0].shape if len(outputs) == 1 else None
+        if shape is None or len(shape) != 3 or 84 not in shape[1:]:
+            raise DetectorError(
+                f"{self.model_path}: not a YOLO export layout (one output [B, 84, N] of box + 80 COCO "
+                f"class scores), got {[o.shape for o in outputs]}"
+            )
+        self._channels_first = shape[1] == 84
+        dims = self._session.get_inputs()[0].shape[2:]
+        self.input_hw = tuple(int(d) if isinstance(d, int) else input_size for d in dims)
+
+    def _prepare(self, images: list[Image]) -> tuple[FloatArray, list[_Letterbox]]:
+        input_h, input_w = self.input_hw
+        batch = np.empty((len(images), 3, input_h, input_w), np.float32)
+        boxes = []
+        for i, image in enumerate(images):
+            canvas, letterbox = _letterbox(image, input_w, input_h, self._PAD)
+            batch[i] = canvas[:, :, ::-1].transpose(2, 0, 1) * np.float32(1 / 255)
+            boxes.append(letterbox)
+        return batch, boxes
+
+    def _candidates(
+        self, outputs: list[Any], index: int, input_hw: tuple[int, ...]
+    ) -> tuple[FloatArray, FloatArray]:
+        rows = outputs[0][index]
+        rows = rows.T if self._channels_first else rows
+        cx, cy, w, h = rows[:, 0], rows[:, 1], rows[:, 2] / 2, rows[:, 3] / 2
+        boxes = np.stack([cx - w, cy - h, cx + w, cy + h], axis=1)
+        return boxes.astype(np.float32), rows[:, 4 + _COCO_COLUMNS].astype(np.float32)
