@@ -1,0 +1,324 @@
+"""One camera's analytics, summarised per reporting interval into anonymous events.
+
+:class:`CameraAnalytics` feeds each frame's tracked detections to the count lines, zones, turning counter and
+speed meter, tallies their results into the current interval, and when the stream's clock passes the end of
+the interval hands one event per line, zone and movement table to a :class:`~citytally.publish.Publisher`.
+Intervals are aligned to the clock (a 900 s interval runs 08:00–08:15, 08:15–08:30, ...). The stream's clock
+is the frame's timestamp plus the configured start time for files, or anchored to the wall clock at the first
+frame for live sources. Events carry counts and statistics only, never a track id.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Protocol, TypedDict, cast
+
+import numpy as np
+import numpy.typing as npt
+
+from citytally.edge.analytics.lines import Crossing, LineCounter
+from citytally.edge.analytics.speed import SpeedMeter, speed_summary
+from citytally.edge.analytics.turns import Turn, TurningCounter
+from citytally.edge.analytics.zones import Dwell, ZoneMonitor
+from citytally.edge.config import CameraConfig
+from citytally.edge.detections import Detections
+from citytally.events import (
+    ROAD_USER_CLASSES,
+    DwellStats,
+    Event,
+    IncidentEvent,
+    LineCountEvent,
+    Movement,
+    RoadUserClass,
+    SpeedEvent,
+    SpeedStats,
+    TurningMovementEvent,
+    ZoneOccupancyEvent,
+    new_event_id,
+)
+from citytally.publish import Publisher
+
+__all__ = ["CameraAnalytics", "FrameAnalytics", "IncidentDetector", "RunTotals", "StreamClock"]
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MIN_SPAN = timedelta(milliseconds=1)
+_CLASSES = cast(tuple[RoadUserClass, ...], ROAD_USER_CLASSES)
+
+
+class _Head(TypedDict):
+    """The fields every event of one interval shares."""
+
+    id: uuid.UUID
+    site: str
+    camera: str
+    start: datetime
+    end: datetime
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class StreamClock:
+    """Maps a frame's timestamp (seconds on the stream's clock) to wall time.
+
+    Files: ``start`` (the wall time of the first frame) plus the timestamp. Live (``start`` is None): the
+    wall clock at the first frame, then advanced by the stream's own timestamps, so intervals follow the
+    frames even when processing lags behind.
+    """
+
+    def __init__(self, start: datetime | None = None, now: Callable[[], datetime] = _utc_now) -> None:
+        if start is not None and start.utcoffset() is None:
+            raise ValueError("start must be timezone-aware")
+        self._start = start
+        self._now = now
+        self._anchor: datetime | None = start
+
+    def wall(self, timestamp: float) -> datetime:
+        if self._anchor is None:
+            self._anchor = self._now() - timedelta(seconds=timestamp)
+        return (self._anchor + timedelta(seconds=timestamp)).astimezone(UTC)
+
+
+class IncidentDetector(Protocol):
+    """A place for incident rules (stopped vehicle, wrong way, ...; a later issue).
+
+    It sees every frame and returns incidents to publish at once; :class:`CameraAnalytics` takes a sequence.
+    """
+
+    def update(self, tracked: Detections, timestamp: float, at: datetime) -> Sequence[IncidentEvent]: ...
+
+    def finish(self) -> Sequence[IncidentEvent]: ...
+
+
+@dataclass(frozen=True)
+class FrameAnalytics:
+    """What one frame produced (for overlays and logs; the events carry the aggregates)."""
+
+    at: datetime
+    crossings: list[Crossing]
+    turns: list[Turn]
+    occupancy: dict[str, dict[RoadUserClass, int]]
+
+
+@dataclass
+class RunTotals:
+    """Totals over the whole run, for a summary at the end."""
+
+    lines: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
+    zone_peaks: dict[str, dict[str, int]] = field(default_factory=dict)
+    movements: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
+    frames: int = 0
+    events: int = 0
+
+
+def _class_counts(present: npt.NDArray[np.int64]) -> dict[RoadUserClass, int]:
+    return {_CLASSES[i]: int(n) for i, n in enumerate(present) if n > 0}
+
+
+@dataclass
+class _Interval:
+    start: datetime
+    end: datetime
+    first_frame: datetime
+    last_frame: datetime
+    frames: int = 0
+    crossings: Counter[tuple[str, str, int]] = field(default_factory=Counter)
+    speeds: dict[tuple[str, str, int], list[float]] = field(default_factory=dict)
+    zone_sum: dict[str, npt.NDArray[np.int64]] = field(default_factory=dict)
+    zone_peak: dict[str, npt.NDArray[np.int64]] = field(default_factory=dict)
+    dwells: dict[tuple[str, int], list[float]] = field(default_factory=dict)
+    turns: Counter[tuple[str, str, int]] = field(default_factory=Counter)
+
+
+class CameraAnalytics:
+    """Runs a camera's analytics frame by frame and publishes one set of events per interval.
+
+    Call :meth:`update` for *every* analysed frame (also frames with no road user: they count for the zone
+    means) and :meth:`finish` once at the end of the stream to flush the last, partial interval.
+    """
+
+    def __init__(
+        self,
+        config: CameraConfig,
+        publisher: Publisher,
+        clock: StreamClock | None = None,
+        incident_detectors: Sequence[IncidentDetector] = (),
+    ) -> None:
+        self.config = config
+        self.publisher = publisher
+        self.clock = clock or StreamClock(config.start_time)
+        self.incident_detectors = list(incident_detectors)
+        # Analysers must remember a track for longer than the tracker can recover it after an occlusion.
+        forget = config.tracker.lost_buffer_s + 1.0
+        self.lines = [LineCounter(line, forget) for line in config.lines]
+        self.zones = [ZoneMonitor(zone, forget) for zone in config.zones]
+        self.turning = TurningCounter(config.turning, config.zones, forget) if config.turning else None
+        self.speed = SpeedMeter.from_config(config.speed, forget) if config.speed else None
+        self._interval_s = config.interval_seconds
+        self._current: _Interval | None = None
+        self._covered_until: datetime | None = None
+        self._last_frame: datetime | None = None
+        self._frame_gap = _MIN_SPAN
+        self.totals = RunTotals(lines={line.name: {d: {} for d in line.directions} for line in config.lines})
+
+    def update(self, tracked: Detections, timestamp: float) -> FrameAnalytics:
+        """Analyse one frame of tracked detections at ``timestamp`` seconds on the stream's clock."""
+        at = self.clock.wall(timestamp)
+        if self._last_frame is not None and at > self._last_frame:
+            self._frame_gap = at - self._last_frame
+        self._last_frame = at
+        interval = self._interval_for(at)
+        interval.frames += 1
+        self.totals.frames += 1
+        if self.speed is not None:
+            self.speed.update(tracked, timestamp)
+        crossings = [c for line in self.lines for c in line.update(tracked, timestamp)]
+        for crossing in crossings:
+            self._tally_crossing(interval, crossing)
+        occupancy: dict[str, dict[RoadUserClass, int]] = {}
+        for zone in self.zones:
+            result = zone.update(tracked, timestamp)
+            self._tally_zone(interval, result.zone, result.present, result.departures)
+            occupancy[zone.name] = _class_counts(result.present)
+        turns = self.turning.update(tracked, timestamp) if self.turning else []
+        for turn in turns:
+            interval.turns[(turn.from_zone, turn.to_zone, turn.class_id)] += 1
+            moves = self.totals.movements.setdefault(turn.from_zone, {}).setdefault(turn.to_zone, {})
+            cls = ROAD_USER_CLASSES[turn.class_id]
+            moves[cls] = moves.get(cls, 0) + 1
+        for detector in self.incident_detectors:
+            self._publish(list(detector.update(tracked, timestamp, at)))
+        return FrameAnalytics(at, crossings, turns, occupancy)
+
+    def finish(self) -> RunTotals:
+        """End of stream: close open zone stays, publish the last (partial) interval, return the totals."""
+        interval = self._current
+        if interval is not None:
+            for zone in self.zones:
+                self._tally_zone(interval, zone.name, None, zone.finish())
+            self._emit(interval, final=True)
+            self._current = None
+        for detector in self.incident_detectors:
+            self._publish(list(detector.finish()))
+        return self.totals
+
+    # -- intervals ---------------------------------------------------------------------------------
+
+    def _interval_for(self, at: datetime) -> _Interval:
+        current = self._current
+        if current is not None and at >= current.end:
+            self._emit(current, final=False)
+            current = None
+        if current is None:
+            index = math.floor((at - _EPOCH).total_seconds() / self._interval_s)
+            aligned = _EPOCH + timedelta(seconds=index * self._interval_s)
+            # The first interval, or one after a gap, starts at its first frame: only report what was watched.
+            start = aligned if self._covered_until == aligned else at
+            current = _Interval(start, aligned + timedelta(seconds=self._interval_s), at, at)
+            self._current = current
+        current.last_frame = at
+        return current
+
+    def _emit(self, interval: _Interval, final: bool) -> None:
+        end = interval.end
+        if final:
+            # The last frame stands for one frame period of video.
+            end = min(interval.end, max(interval.last_frame + self._frame_gap, interval.start + _MIN_SPAN))
+        self._publish(self._events(interval, end))
+        self._covered_until = end
+
+    def _publish(self, events: list[Event]) -> None:
+        for event in events:
+            self.publisher.publish(event)
+            self.totals.events += 1
+
+    # -- tallies -------------------------------------------------------------------------------------
+
+    def _tally_crossing(self, interval: _Interval, crossing: Crossing) -> None:
+        key = (crossing.line, crossing.direction, crossing.class_id)
+        interval.crossings[key] += 1
+        by_class = self.totals.lines[crossing.line][crossing.direction]
+        cls = ROAD_USER_CLASSES[crossing.class_id]
+        by_class[cls] = by_class.get(cls, 0) + 1
+        if self.speed is not None and (kmh := self.speed.speed_kmh(crossing.track_id)) is not None:
+            interval.speeds.setdefault(key, []).append(kmh)
+
+    def _tally_zone(
+        self, interval: _Interval, zone: str, present: npt.NDArray[np.int64] | None, departures: list[Dwell]
+    ) -> None:
+        for dwell in departures:
+            interval.dwells.setdefault((zone, dwell.class_id), []).append(dwell.seconds)
+        if present is None:
+            return
+        if zone in interval.zone_sum:
+            interval.zone_sum[zone] = interval.zone_sum[zone] + present
+            interval.zone_peak[zone] = np.maximum(interval.zone_peak[zone], present)
+        else:
+            interval.zone_sum[zone], interval.zone_peak[zone] = present.copy(), present.copy()
+        peaks = self.totals.zone_peaks.setdefault(zone, {})
+        for cls, n in _class_counts(present).items():
+            peaks[cls] = max(peaks.get(cls, 0), n)
+
+    # -- events --------------------------------------------------------------------------------------
+
+    def _events(self, interval: _Interval, end: datetime) -> list[Event]:
+        def head() -> _Head:
+            return _Head(
+                id=new_event_id(),
+                site=self.config.site,
+                camera=self.config.camera,
+                start=interval.start,
+                end=end,
+            )
+
+        events: list[Event] = []
+        for line in self.config.lines:
+            counts = {
+                d: {
+                    _CLASSES[c]: n
+                    for (name, direction, c), n in sorted(interval.crossings.items())
+                    if name == line.name and direction == d
+                }
+                for d in line.directions
+            }
+            events.append(LineCountEvent(line=line.name, counts=counts, **head()))
+            speeds: dict[str, dict[RoadUserClass, SpeedStats]] = {}
+            for (name, direction, c), values in sorted(interval.speeds.items()):
+                if name == line.name:
+                    n, mean, p85 = speed_summary(values)
+                    stats = SpeedStats(n=n, mean_kmh=round(mean, 2), p85_kmh=round(p85, 2))
+                    speeds.setdefault(direction, {})[_CLASSES[c]] = stats
+            if speeds:
+                events.append(SpeedEvent(line=line.name, speeds=speeds, **head()))
+        for zone in self.config.zones:
+            events.append(self._zone_event(interval, zone.name, head()))
+        if self.turning is not None:
+            movements = [
+                Movement.model_validate({"from_zone": a, "to_zone": b, "class": _CLASSES[c], "count": n})
+                for (a, b, c), n in sorted(interval.turns.items())
+            ]
+            events.append(TurningMovementEvent(movements=movements, **head()))
+        return events
+
+    def _zone_event(self, interval: _Interval, zone: str, head: _Head) -> ZoneOccupancyEvent:
+        frames = max(interval.frames, 1)
+        total = interval.zone_sum.get(zone, np.zeros(len(ROAD_USER_CLASSES), np.int64))
+        peak = interval.zone_peak.get(zone, np.zeros(len(ROAD_USER_CLASSES), np.int64))
+        dwell = {
+            _CLASSES[c]: DwellStats(n=len(v), mean_s=round(float(np.mean(v)), 3), max_s=round(max(v), 3))
+            for (name, c), v in sorted(interval.dwells.items())
+            if name == zone
+        }
+        return ZoneOccupancyEvent(
+            zone=zone,
+            mean={_CLASSES[i]: round(float(n) / frames, 4) for i, n in enumerate(total) if n > 0},
+            peak=_class_counts(peak),
+            dwell=dwell,
+            **head,
+        )
