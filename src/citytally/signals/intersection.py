@@ -81,13 +81,20 @@ class SignalTiming(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    min_green_s: float = Field(5.0, ge=1.0, le=120.0, description="Shortest time a green phase is held.")
-    yellow_s: float = Field(3.0, ge=1.0, le=10.0, description="Amber on every link that ends its green.")
+    min_green_s: float = Field(
+        default=5.0, ge=1.0, le=120.0, description="Shortest time a green phase is held."
+    )
+    yellow_s: float = Field(
+        default=3.0, ge=1.0, le=10.0, description="Amber on every link that ends its green."
+    )
     all_red_s: float = Field(
-        1.0, ge=0.0, le=10.0, description="All-red clearance after amber, before a conflicting green starts."
+        default=1.0,
+        ge=0.0,
+        le=10.0,
+        description="All-red clearance after amber, before a conflicting green starts.",
     )
     max_red_s: float = Field(
-        120.0,
+        default=120.0,
         ge=10.0,
         le=900.0,
         description="Longest a link with a halted vehicle waits at red (starvation bound).",
