@@ -1,0 +1,71 @@
+// The camera map: the site's own GeoJSON base map (no tiles are needed) and, only if an operator
+// configured one, a tile layer underneath.
+import L from "leaflet";
+import "leaflet/dist/leaflet.css";
+import { getJSON } from "./api.js";
+import { fmt } from "./util.js";
+
+const BASEMAP_STYLE = {
+  building: { color: "#9a9a9a", weight: 1, fillColor: "#d9d4cc", fillOpacity: 1 },
+  plaza: { color: "#c9c0a8", weight: 1, fillColor: "#f1ead6", fillOpacity: 1 },
+  park: { color: "#9cc59a", weight: 1, fillColor: "#cfe8c8", fillOpacity: 1 },
+  water: { color: "#8fb8de", weight: 1, fillColor: "#bcd8f0", fillOpacity: 1 },
+  street: { color: "#ffffff", weight: 9, opacity: 1 },
+  cycleway: { color: "#e9a4a4", weight: 3, opacity: 1 },
+  footway: { color: "#c2b59b", weight: 2, dashArray: "4 3", opacity: 1 },
+};
+
+function baseStyle(feature) {
+  return BASEMAP_STYLE[feature.properties?.kind] || { color: "#bbb", weight: 1 };
+}
+
+export async function cameraMap(container, cameras, onSelect) {
+  const config = await getJSON("/dashboard/api/config");
+  const map = L.map(container, { zoomSnap: 0.25, attributionControl: true, preferCanvas: true });
+  map.getContainer().style.background = "#ecebe7";
+  if (config.tile_url) {
+    L.tileLayer(config.tile_url, { attribution: config.tile_attribution || "", maxZoom: 20 }).addTo(map);
+  }
+  let baseBounds = null;
+  if (config.basemap_url) {
+    const res = await fetch(config.basemap_url);
+    if (res.ok) {
+      const layer = L.geoJSON(await res.json(), {
+        style: baseStyle,
+        interactive: false,
+      }).addTo(map);
+      baseBounds = layer.getBounds();
+      if (config.basemap_attribution) map.attributionControl.addAttribution(config.basemap_attribution);
+    }
+  }
+  const markers = new Map();
+  for (const cam of cameras) {
+    const key = `${cam.site}/${cam.camera}`;
+    const marker = L.circleMarker([cam.lat, cam.lon], {
+      radius: 9, color: "#0b3d91", weight: 2, fillColor: "#2f6fdf", fillOpacity: 0.9,
+    }).addTo(map);
+    marker.bindTooltip("", { permanent: true, direction: "right", offset: [10, 0], className: "cam-label" });
+    marker.on("click", () => onSelect(cam));
+    markers.set(key, marker);
+  }
+  const points = cameras.map((c) => [c.lat, c.lon]);
+  const bounds = points.length ? L.latLngBounds(points) : baseBounds;
+  if (bounds && baseBounds && points.length < 3) bounds.extend(baseBounds);
+  if (bounds) map.fitBounds(bounds.pad(0.1), { maxZoom: 19 });
+  else map.setView([0, 0], 2);
+
+  function update(list) {
+    for (const cam of list) {
+      const marker = markers.get(`${cam.site}/${cam.camera}`);
+      if (!marker) continue;
+      marker.setTooltipContent(`<b>${escapeHtml(cam.name)}</b><br>${fmt.format(cam.total)} today`);
+      marker.getElement()?.setAttribute("data-camera", `${cam.site}/${cam.camera}`);
+    }
+  }
+  update(cameras);
+  return { map, update, destroy: () => map.remove() };
+}
+
+function escapeHtml(s) {
+  return String(s).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}

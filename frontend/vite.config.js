@@ -1,0 +1,12 @@
+// Builds the dashboard into the hub package's git-ignored static folder, served at /dashboard/.
+import { fileURLToPath } from "node:url";
+import { defineConfig } from "vite";
+
+export default defineConfig({
+  base: "/dashboard/",
+  build: {
+    outDir: fileURLToPath(new URL("../src/citytally/hub/dashboard/static", import.meta.url)),
+    emptyOutDir: true,
+    chunkSizeWarningLimit: 600,
+  },
+});

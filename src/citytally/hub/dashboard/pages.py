@@ -1,0 +1,69 @@
+"""The pages: the dashboard's built front end (``/dashboard/``) and the public register and PIA."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
+
+from citytally.hub.access import public
+from citytally.hub.api.deps import EngineDep
+from citytally.hub.dashboard.routes import dashboard_settings
+from citytally.hub.dashboard.settings import DashboardSettings
+from citytally.hub.pia import render_pia_html
+from citytally.hub.register import Register, build_register, render_register_html
+
+__all__ = ["router", "STATIC_DIR"]
+
+#: Where ``npm run build`` in ``frontend/`` puts the dashboard (git-ignored, built at set-up time).
+STATIC_DIR = Path(__file__).with_name("static")
+_ASSET_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+
+router = APIRouter(dependencies=[Depends(public())], tags=["pages"])
+SettingsDep = Annotated[DashboardSettings, Depends(dashboard_settings)]
+
+
+@router.get("/dashboard", include_in_schema=False)
+def dashboard_redirect() -> RedirectResponse:
+    return RedirectResponse("/dashboard/", status_code=307)
+
+
+@router.get("/dashboard/", response_class=FileResponse, include_in_schema=False)
+def dashboard_page() -> FileResponse:
+    """The single-page dashboard; it asks for a token before it shows any data."""
+    index = STATIC_DIR / "index.html"
+    if not index.is_file():
+        raise HTTPException(
+            503, "the dashboard is not built: run `make setup` (npm ci && npm run build in frontend/)"
+        )
+    return FileResponse(index, headers={"Cache-Control": "no-cache"})
+
+
+@router.get("/dashboard/assets/{name}", response_class=FileResponse, include_in_schema=False)
+def dashboard_asset(name: str) -> FileResponse:
+    """Built scripts and styles; their names carry a content hash, so browsers may keep them for good."""
+    path = STATIC_DIR / "assets" / name
+    if not _ASSET_NAME.match(name) or not path.is_file():
+        raise HTTPException(404, f"no asset {name!r}")
+    return FileResponse(path, headers={"Cache-Control": "public, max-age=31536000, immutable"})
+
+
+@router.get("/register", response_class=HTMLResponse)
+def register_page(engine: EngineDep, settings: SettingsDep) -> HTMLResponse:
+    """The public transparency register: every camera, its purpose, legal basis, limits and contact."""
+    return HTMLResponse(render_register_html(build_register(engine, settings)))
+
+
+@router.get("/register.json", response_model=Register)
+def register_json(engine: EngineDep, settings: SettingsDep) -> Register:
+    """The public register as JSON."""
+    return build_register(engine, settings)
+
+
+@router.get("/pia", response_class=HTMLResponse)
+def pia_page(engine: EngineDep, settings: SettingsDep) -> HTMLResponse:
+    """The privacy impact assessment, generated from the configuration (printable)."""
+    return HTMLResponse(render_pia_html(engine, settings))

@@ -1,0 +1,214 @@
+"""The dashboard's data endpoints (``/dashboard/api/...``, viewer role) and the live stream."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
+from fastapi.responses import FileResponse, StreamingResponse
+
+from citytally.hub.access import Principal, public, require_role
+from citytally.hub.api.deps import EngineDep
+from citytally.hub.api.errors import ERROR_RESPONSES
+from citytally.hub.dashboard import data
+from citytally.hub.dashboard.live import live_messages
+from citytally.hub.dashboard.models import (
+    CameraInfo,
+    CameraSummary,
+    ClientConfig,
+    CountSeriesOut,
+    Me,
+    OccupancyOut,
+    Overview,
+    SpeedsOut,
+    TurningOut,
+)
+from citytally.hub.dashboard.settings import DashboardSettings
+from citytally.hub.store.schema import ROLLUP_PERIODS
+
+__all__ = ["router", "dashboard_settings"]
+
+router = APIRouter(prefix="/dashboard/api", tags=["dashboard"], responses=ERROR_RESPONSES)
+Viewer = Annotated[Principal, Depends(require_role("viewer"))]
+_MAX_RANGE = timedelta(days=400)
+
+
+def dashboard_settings(request: Request) -> DashboardSettings:
+    """The dashboard settings: ``settings.dashboard`` of the hub settings if it has them, else defaults."""
+    state = request.app.state
+    found = getattr(state, "dashboard_settings", None) or getattr(state.settings, "dashboard", None)
+    return found if isinstance(found, DashboardSettings) else DashboardSettings()
+
+
+SettingsDep = Annotated[DashboardSettings, Depends(dashboard_settings)]
+StartQ = Annotated[datetime | None, Query(description="Range start (ISO 8601); default: 24 h before end.")]
+EndQ = Annotated[datetime | None, Query(description="Range end, exclusive (ISO 8601); default: now.")]
+
+
+def _range(start: datetime | None, end: datetime | None, default: timedelta) -> tuple[datetime, datetime]:
+    end = _aware(end) if end else datetime.now(UTC)
+    start = _aware(start) if start else end - default
+    if end <= start:
+        raise HTTPException(422, f"end ({end.isoformat()}) must be after start ({start.isoformat()})")
+    if end - start > _MAX_RANGE:
+        raise HTTPException(422, f"range {end - start} is longer than {_MAX_RANGE.days} days")
+    return start, end
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _camera(engine: Any, site: str, camera: str) -> CameraInfo:
+    info = data.camera_info(engine, site, camera)
+    if info is None:
+        raise HTTPException(404, f"no camera {site}/{camera}")
+    return info
+
+
+@router.get("/me", response_model=Me)
+def me(who: Viewer) -> Me:
+    """Who the token belongs to and what the dashboard may show it."""
+    return Me(
+        token_id=who.token_id,
+        role=who.role,
+        name=f"token {who.token_id}",
+        can_see_incidents=who.may("operator"),
+        can_acknowledge=who.may("operator"),
+    )
+
+
+@router.get("/config", response_model=ClientConfig, dependencies=[Depends(public())])
+def client_config(settings: SettingsDep) -> ClientConfig:
+    """Base map and tile settings for the page (public: the login page needs nothing more)."""
+    return ClientConfig(
+        basemap_url="/dashboard/api/basemap.geojson" if settings.basemap_path() else None,
+        basemap_attribution=settings.basemap_attribution,
+        tile_url=settings.tile_url,
+        tile_attribution=settings.tile_attribution,
+    )
+
+
+@router.get("/basemap.geojson", response_class=FileResponse, dependencies=[Depends(public())])
+def basemap(settings: SettingsDep) -> FileResponse:
+    """The site's base-map GeoJSON (streets, buildings, plazas): drawn instead of map tiles."""
+    path = settings.basemap_path()
+    if path is None or not path.is_file():
+        raise HTTPException(404, "no base map is configured")
+    return FileResponse(path, media_type="application/geo+json")
+
+
+@router.get("/cameras", response_model=list[CameraSummary])
+def cameras(engine: EngineDep, _who: Viewer, since: StartQ = None) -> list[CameraSummary]:
+    """Cameras with a position and their crossings since ``since`` (default: 24 h ago)."""
+    start, end = _range(since, None, timedelta(days=1))
+    return data.camera_summaries(engine, start, end + timedelta(hours=1))
+
+
+@router.get("/overview", response_model=Overview)
+def overview(
+    engine: EngineDep,
+    _who: Viewer,
+    start: StartQ = None,
+    end: EndQ = None,
+    tz: Annotated[str, Query(max_length=64, description="IANA zone for the heat map.")] = "UTC",
+) -> Overview:
+    """City totals by class, the busiest lines and activity by weekday × hour."""
+    try:
+        zone = ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise HTTPException(422, f"tz: unknown time zone {tz!r}") from exc
+    lo, hi = _range(start, end, timedelta(days=7))
+    return data.overview(engine, lo, hi, zone)
+
+
+@router.get("/cameras/{site}/{camera}", response_model=CameraInfo)
+def camera(site: str, camera: str, engine: EngineDep, _who: Viewer) -> CameraInfo:
+    """One camera's registry entry."""
+    return _camera(engine, site, camera)
+
+
+@router.get("/cameras/{site}/{camera}/counts", response_model=CountSeriesOut)
+def counts(
+    site: str, camera: str, engine: EngineDep, _who: Viewer, start: StartQ = None, end: EndQ = None
+) -> CountSeriesOut:
+    """Crossings per bucket by line, direction and class."""
+    _camera(engine, site, camera)
+    return data.count_series(engine, site, camera, *_range(start, end, timedelta(days=1)))
+
+
+@router.get("/cameras/{site}/{camera}/counts.csv", response_class=StreamingResponse)
+def counts_csv(
+    site: str, camera: str, engine: EngineDep, _who: Viewer, start: StartQ = None, end: EndQ = None
+) -> StreamingResponse:
+    """The counts behind the chart, one row per bucket, line, direction and class."""
+    _camera(engine, site, camera)
+    lo, hi = _range(start, end, timedelta(days=1))
+    period = data.series_period(lo, hi)
+    rows = data.count_rows(engine, site, camera, lo, hi, period)
+    step = timedelta(seconds=ROLLUP_PERIODS[period])
+
+    def lines() -> Iterator[str]:
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(
+            ["site", "camera", "bucket_start", "bucket_end", "line", "direction", "class", "count"]
+        )
+        for bucket, line, direction, cls, count in rows:
+            writer.writerow(
+                [site, camera, bucket.isoformat(), (bucket + step).isoformat(), line, direction, cls, count]
+            )
+        yield out.getvalue()
+
+    name = f"{site}-{camera}-{lo:%Y%m%d}-{hi:%Y%m%d}.csv"
+    return StreamingResponse(
+        lines(), media_type="text/csv", headers={"Content-Disposition": f'attachment; filename="{name}"'}
+    )
+
+
+@router.get("/cameras/{site}/{camera}/occupancy", response_model=OccupancyOut)
+def occupancy(
+    site: str, camera: str, engine: EngineDep, _who: Viewer, start: StartQ = None, end: EndQ = None
+) -> OccupancyOut:
+    """Mean road users present per bucket, by zone and class."""
+    _camera(engine, site, camera)
+    return data.occupancy_series(engine, site, camera, *_range(start, end, timedelta(days=1)))
+
+
+@router.get("/cameras/{site}/{camera}/turning", response_model=TurningOut)
+def turning(
+    site: str, camera: str, engine: EngineDep, _who: Viewer, start: StartQ = None, end: EndQ = None
+) -> TurningOut:
+    """The turning-movement matrix (from zone → to zone) over the range."""
+    _camera(engine, site, camera)
+    return data.turning_movements(engine, site, camera, *_range(start, end, timedelta(days=1)))
+
+
+@router.get("/cameras/{site}/{camera}/speeds", response_model=SpeedsOut)
+def speeds(
+    site: str, camera: str, engine: EngineDep, _who: Viewer, start: StartQ = None, end: EndQ = None
+) -> SpeedsOut:
+    """The speed distribution by class over the range."""
+    _camera(engine, site, camera)
+    return data.speed_distribution(engine, site, camera, *_range(start, end, timedelta(days=1)))
+
+
+@router.get("/live", response_class=StreamingResponse)
+def live(
+    engine: EngineDep,
+    who: Viewer,
+    settings: SettingsDep,
+    last_event_id: Annotated[str | None, Header(max_length=64)] = None,
+) -> StreamingResponse:
+    """Server-Sent Events: one ``stored`` message per event stored from now on (incidents for operators)."""
+    stream = live_messages(engine, settings.live_poll_seconds, who.may("operator"), last_event_id)
+    return StreamingResponse(
+        stream,
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )

@@ -1,0 +1,108 @@
+"""Build the front end and run a hub app with the dashboard on a local port (demo, tests, benchmarks)."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+import uvicorn
+
+from citytally.errors import ConfigError
+
+__all__ = ["FRONTEND_DIR", "build_frontend", "serve", "DashboardServer"]
+
+log = logging.getLogger(__name__)
+
+#: The front-end sources (in a source checkout; an installed wheel carries the built files instead).
+FRONTEND_DIR = Path(__file__).resolve().parents[4] / "frontend"
+_STATIC = Path(__file__).with_name("static")
+
+
+def _newest_source(frontend: Path) -> float:
+    files = [frontend / "index.html", frontend / "package-lock.json", *(frontend / "src").rglob("*")]
+    return max((f.stat().st_mtime for f in files if f.is_file()), default=0.0)
+
+
+def build_frontend(force: bool = False, frontend: Path = FRONTEND_DIR) -> Path:
+    """Install the front end's npm packages and build it into the hub's static folder, if out of date.
+
+    Returns the static folder. Raises :class:`ConfigError` when npm is missing or the build fails.
+    """
+    index = _STATIC / "index.html"
+    if not frontend.is_dir():
+        if index.is_file():
+            return _STATIC
+        raise ConfigError(f"no built dashboard in {_STATIC} and no front-end sources in {frontend}")
+    if not force and index.is_file() and index.stat().st_mtime >= _newest_source(frontend):
+        return _STATIC
+    npm = shutil.which("npm")
+    if npm is None:
+        raise ConfigError(
+            "building the dashboard needs npm (Node.js 20 or newer); install Debian's nodejs/npm"
+        )
+    steps = [[npm, "ci", "--no-audit", "--no-fund"], [npm, "run", "build"]]
+    if (frontend / "node_modules" / ".package-lock.json").is_file() and not force:
+        steps = steps[1:]
+    for step in steps:
+        done = subprocess.run(step, cwd=frontend, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
+            raise ConfigError(f"dashboard build step `{' '.join(step[1:])}` in {frontend} failed: {tail[0]}")
+    return _STATIC
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+class DashboardServer:
+    """A hub app served by uvicorn in a background thread; ``url`` is the dashboard's address."""
+
+    def __init__(self, app: Any, host: str, port: int) -> None:
+        config = uvicorn.Config(
+            app, host=host, port=port, log_level="warning", lifespan="off", timeout_graceful_shutdown=1
+        )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, name="citytally-dashboard", daemon=True)
+        self.base_url = f"http://{host}:{port}"
+        self.url = f"{self.base_url}/dashboard/"
+
+    def start(self, timeout_s: float = 15.0) -> DashboardServer:
+        """Start serving and wait until the port answers."""
+        self._thread.start()
+        deadline = time.monotonic() + timeout_s
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise ConfigError(f"the dashboard server did not start on {self.base_url}")
+            time.sleep(0.02)
+        return self
+
+    def stop(self) -> None:
+        """Stop serving (open live streams are closed after a second)."""
+        self._server.should_exit = True
+        self._thread.join(timeout=10)
+
+
+def serve(
+    settings: Any, engine: sa.Engine, host: str = "127.0.0.1", port: int | None = None, build: bool = True
+) -> DashboardServer:
+    """Build the front end if needed and serve the hub app (API + dashboard) on ``host:port``.
+
+    ``port=None`` picks a free one. Returns the running server; print ``server.url`` for the user.
+    """
+    from citytally.hub.api import create_app
+
+    if build:
+        build_frontend()
+    app = create_app(settings, engine)
+    return DashboardServer(app, host, port or free_port(host)).start()

@@ -1,0 +1,234 @@
+"""A privacy impact assessment generated from the hub's configuration: purposes, the data kept and for how
+long, who may see what, and the risks with their mitigations. Printable HTML (print CSS), no scripts.
+
+It is generated, not written once, so that it cannot drift from what the hub actually does: the purposes,
+legal bases and retention periods come from the camera registry, the roles from :mod:`citytally.hub.access`.
+"""
+
+from __future__ import annotations
+
+import html
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+import sqlalchemy as sa
+
+from citytally.hub.access import ROLE_GRANTS, ROLES, Role
+from citytally.hub.register import NEVER_DOES, build_register
+
+if TYPE_CHECKING:
+    from citytally.hub.dashboard.settings import DashboardSettings
+
+__all__ = ["ROLE_ACCESS", "RISKS", "DataHolding", "PiaFacts", "render_pia_html"]
+
+#: What each role can see or do, in words, for the assessment's access section.
+ROLE_ACCESS: dict[Role, str] = {
+    "viewer": "Aggregates only: counts, occupancy, speeds, turning movements, camera metadata, CSV exports.",
+    "operator": "What a viewer sees, plus live incidents and acknowledging them.",
+    "admin": "What an operator sees, plus configuration and issuing or revoking access tokens.",
+    "auditor": "The audit log and its verification only; no traffic data.",
+}
+
+#: (risk, likelihood/impact before mitigation, mitigation built into citytally)
+RISKS: tuple[tuple[str, str, str], ...] = (
+    (
+        "Cameras used to watch or identify individuals",
+        "high impact",
+        "Frames are analysed in memory at the edge and discarded; the hub receives only interval "
+        "aggregates and its event schema refuses any other field. No face recognition, plate reading "
+        "or re-identification exists in the software.",
+    ),
+    (
+        "Track ids linking one person's movements over time",
+        "medium impact",
+        "Track ids are random per camera session, never leave the edge and never appear in an event.",
+    ),
+    (
+        "Small counts revealing one person's presence (e.g. one pedestrian at 03:00)",
+        "low likelihood, low impact",
+        "Counts carry no identity, time resolution is the reporting interval (15 minutes by default) and "
+        "access to the dashboard requires a token; the public register shows no counts.",
+    ),
+    (
+        "Images leaking through snapshots or previews",
+        "medium impact",
+        "Off by default; when an operator enables them every person, face and vehicle is irreversibly masked "
+        "with a solid fill before the image is written.",
+    ),
+    (
+        "Unauthorised access to the hub",
+        "medium likelihood",
+        "Bearer tokens of 256 random bits, stored only as hashes, with roles; failed logins are throttled; "
+        "every API call is written to a hash-chained audit log.",
+    ),
+    (
+        "Function creep: data reused for purposes not stated",
+        "medium likelihood",
+        "Every camera's purpose and legal basis is published in the public register; the auditor role "
+        "reviews the audit log; data is deleted when its retention period ends.",
+    ),
+    (
+        "Data kept longer than needed",
+        "medium likelihood",
+        "Each camera has a retention period; the hub deletes older facts, roll-ups and events.",
+    ),
+)
+
+
+@dataclass(frozen=True)
+class DataHolding:
+    """One kind of data the hub keeps."""
+
+    name: str
+    contents: str
+    retention: str
+    personal: str
+
+
+@dataclass(frozen=True)
+class PiaFacts:
+    """Hub-wide facts that are not in the camera registry (retention of operational records)."""
+
+    audit_retention_days: int | None = None
+    dead_letter_retention_days: int | None = None
+
+
+def _days(days: int | None, otherwise: str) -> str:
+    return f"{days} days" if days else otherwise
+
+
+def _holdings(retentions: list[int | None], facts: PiaFacts) -> list[DataHolding]:
+    known = sorted({d for d in retentions if d})
+    span = ", ".join(f"{d} days" for d in known) if known else "until deleted by an operator"
+    if known and None in retentions:
+        span += "; until deleted for cameras without a period"
+    per_camera = f"Per camera: {span}"
+    return [
+        DataHolding(
+            "Events",
+            "Per camera and interval: counts, occupancy, speed statistics, turning "
+            "movements, incidents (JSON as received)",
+            per_camera,
+            "No",
+        ),
+        DataHolding(
+            "Facts and roll-ups",
+            "The same numbers, one row each, and their 15-minute, hourly and daily sums",
+            per_camera,
+            "No",
+        ),
+        DataHolding(
+            "Incident acknowledgements",
+            "Which token acknowledged an incident, and when",
+            per_camera,
+            "Indirectly (a token belongs to a staff member)",
+        ),
+        DataHolding(
+            "Camera registry",
+            "Name, position, purpose, legal basis, retention, contact",
+            "While the camera is registered",
+            "Only if a contact names a person",
+        ),
+        DataHolding(
+            "Audit log",
+            "Time, token id, role, request, client address and outcome of every call",
+            _days(facts.audit_retention_days, "As set by the hub's audit retention"),
+            "Yes: staff token ids and client IP addresses",
+        ),
+        DataHolding(
+            "Failed logins",
+            "Client address and time, for throttling",
+            "One minute of use; then removed with the audit log",
+            "Yes: IP addresses",
+        ),
+        DataHolding(
+            "Refused messages",
+            "Messages ingest could not accept, with the reason",
+            _days(facts.dead_letter_retention_days, "Until an operator clears them"),
+            "No",
+        ),
+        DataHolding(
+            "Access tokens",
+            "SHA-256 hash of each token, its role, label and expiry",
+            "Until revoked and removed",
+            "Indirectly (a label may name a staff member)",
+        ),
+    ]
+
+
+def _e(value: object) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _table(headers: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> str:
+    head = "".join(f"<th>{_e(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{_e(c)}</td>" for c in row) + "</tr>" for row in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+_CSS = """
+body{font:15px/1.5 system-ui,sans-serif;color:#1d2330;max-width:60rem;margin:0 auto;padding:1rem 1.5rem}
+table{border-collapse:collapse;width:100%;margin:.5rem 0 1rem}
+th,td{border:1px solid #ccd2da;padding:.35rem .5rem;text-align:left;vertical-align:top}
+th{background:#eef1f5} .meta{color:#5d6675} nav a{margin-right:1rem}
+@page{size:A4;margin:18mm}
+@media print{nav{display:none} body{font-size:10.5pt;max-width:none;padding:0} h2{break-after:avoid}
+ tr{break-inside:avoid}
+ th{background:#eee !important;-webkit-print-color-adjust:exact;print-color-adjust:exact}}
+"""
+
+
+def render_pia_html(
+    engine: sa.Engine,
+    settings: DashboardSettings,
+    facts: PiaFacts | None = None,
+    now: datetime | None = None,
+) -> str:
+    """The assessment for the hub behind ``engine``, as one printable HTML page."""
+    facts = facts or PiaFacts()
+    register = build_register(engine, settings, now)
+    by_purpose: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for cam in register.cameras:
+        by_purpose[(cam.purpose, cam.legal_basis)].append(cam.reference)
+    purposes = [(p, b, ", ".join(refs)) for (p, b), refs in sorted(by_purpose.items())]
+    holdings = _holdings([c.retention_days for c in register.cameras], facts)
+    roles = [(r, ROLE_ACCESS[r], ", ".join(sorted(ROLE_GRANTS[r]))) for r in ROLES]
+    cameras = [(c.reference, c.name, c.location, c.retention, c.contact) for c in register.cameras]
+    generated = (now or datetime.now(UTC)).strftime("%Y-%m-%d %H:%M UTC")
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Privacy impact assessment</title><style>{
+        _CSS
+    }</style></head>
+<body>
+<nav><a href="/register">Public register</a><a href="/register.json">Register as JSON</a></nav>
+<h1>Privacy impact assessment</h1>
+<p class="meta">Controller: {_e(register.owner)} · {len(register.cameras)} camera(s) ·
+generated from the hub's configuration on {_e(generated)}</p>
+<h2>1. What the processing is</h2>
+<p>Cameras in public space are analysed by citytally's edge software next to each camera. It detects road
+users (people, bicycles, cars, motorcycles, buses, trucks), follows them within one camera's view only, and
+turns what it sees into numbers per interval: crossings of count lines, occupancy of zones, turning
+movements and speed statistics, plus incidents about a place. Frames are discarded after analysis.
+Only those numbers reach the hub, which stores them, sums them up and shows them to authorised staff.</p>
+<h2>2. Purposes and legal bases</h2>
+{_table(("Purpose", "Legal basis", "Cameras"), purposes) if purposes else "<p>No cameras registered.</p>"}
+<h2>3. Data kept and for how long</h2>
+{
+        _table(
+            ("Data", "Contents", "Kept", "Personal data?"),
+            [(h.name, h.contents, h.retention, h.personal) for h in holdings],
+        )
+    }
+<h2>4. Who has access</h2>
+{_table(("Role", "May see and do", "Grants"), roles)}
+<p>The public sees the camera register and this assessment, never counts or incidents.</p>
+<h2>5. What the system never does</h2>
+<ul>{"".join(f"<li>{_e(n)}</li>" for n in NEVER_DOES)}</ul>
+<h2>6. Risks and mitigations</h2>
+{_table(("Risk", "Without mitigation", "Mitigation"), list(RISKS))}
+<h2>7. Cameras covered</h2>
+{_table(("Reference", "Name", "Location", "Retention", "Contact"), cameras) if cameras else "<p>None.</p>"}
+</body></html>"""

@@ -1,0 +1,215 @@
+"""The public transparency register: every camera, where it is, why, on what legal basis, what it computes,
+what it never does, how long its data is kept and whom to ask.
+
+The fields follow the public sensor registers cities keep (Amsterdam's sensor register names, for each
+sensor, its type, owner, location, purpose, whether personal data is processed, a contact and a privacy
+statement); citytally adds the legal basis, what is computed, what is never done and the retention.
+"""
+
+from __future__ import annotations
+
+import html
+from collections import defaultdict
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from pydantic import BaseModel, ConfigDict, Field
+
+from citytally.hub.store import schema
+
+if TYPE_CHECKING:
+    from citytally.hub.dashboard.settings import DashboardSettings
+
+__all__ = [
+    "NEVER_DOES",
+    "SENSOR_TYPE",
+    "PERSONAL_DATA",
+    "RegisterEntry",
+    "Register",
+    "build_register",
+    "render_register_html",
+]
+
+SENSOR_TYPE = "Optical sensor (camera) with on-site analysis into anonymous counts"
+
+PERSONAL_DATA = (
+    "Video frames are analysed in memory next to the camera and discarded; no image or video is stored or "
+    "sent. Only counts and statistics over many road users per interval leave the camera."
+)
+
+#: citytally's privacy boundary, in words a passer-by reads. These are properties of the software.
+NEVER_DOES: tuple[str, ...] = (
+    "No face recognition and no face templates",
+    "No guessing of ethnicity, gender, age, emotion or any other personal trait",
+    "No recognition of the same person or vehicle across cameras or over time",
+    "No licence-plate reading",
+    "No phone, call or social-media monitoring",
+    "No predictions about individuals",
+    "No video or images leave the camera site (optional incident snapshots are masked: every person, "
+    "face and vehicle is filled in solid before anything is saved)",
+)
+
+
+class RegisterEntry(BaseModel):
+    """One camera as the public sees it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    reference: str = Field(description="site/camera: the id used in every citytally record.")
+    name: str
+    sensor_type: str
+    owner: str
+    theme: str = "Mobility and public space"
+    location: str
+    lat: float | None
+    lon: float | None
+    purpose: str
+    legal_basis: str
+    personal_data: str
+    computes: list[str]
+    never_does: list[str]
+    retention: str
+    retention_days: int | None
+    contact: str
+    privacy_statement_url: str | None
+    registered_since: datetime
+
+
+class Register(BaseModel):
+    """The whole register, as served at ``/register.json``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    owner: str
+    generated_at: datetime
+    cameras: list[RegisterEntry]
+
+
+def _computes(lines: list[dict[str, Any]], zones: list[str], config: dict[str, Any]) -> list[str]:
+    items = []
+    for line in lines:
+        dirs = line.get("directions") or []
+        how = f" ({' / '.join(str(d) for d in dirs)})" if dirs else ""
+        items.append(f"Crossings of line '{line['name']}' per direction{how} and road-user class")
+    if zones:
+        items.append(f"How many road users are in zone(s) {', '.join(zones)} and for how long, on average")
+    turning = config.get("turning")
+    if isinstance(turning, dict) and turning.get("zones"):
+        items.append("Turning movements: how many road users go from each zone to each other zone")
+    if config.get("speed"):
+        items.append("Speed statistics per line (mean and 85th percentile over many road users)")
+    items.append("Incidents about a place (e.g. a stopped vehicle or congestion), never about a person")
+    return items
+
+
+def build_register(engine: sa.Engine, settings: DashboardSettings, now: datetime | None = None) -> Register:
+    """Read the camera registry from the store and describe each camera for the public."""
+    c, ln, z = schema.cameras, schema.lines, schema.zones
+    with engine.connect() as conn:
+        cams = conn.execute(sa.select(c).order_by(c.c.site, c.c.camera)).all()
+        line_rows = conn.execute(sa.select(ln.c.site, ln.c.camera, ln.c.line, ln.c.config)).all()
+        zone_rows = conn.execute(sa.select(z.c.site, z.c.camera, z.c.zone)).all()
+    lines_of: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for r in line_rows:
+        cfg = r.config if isinstance(r.config, dict) else {}
+        lines_of[(r.site, r.camera)].append({"name": r.line, "directions": cfg.get("directions")})
+    zones_of: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for r in zone_rows:
+        zones_of[(r.site, r.camera)].append(r.zone)
+    entries = [_entry(row, lines_of, zones_of, settings) for row in cams]
+    return Register(owner=settings.organisation, generated_at=now or datetime.now(UTC), cameras=entries)
+
+
+def _entry(
+    row: sa.Row[Any],
+    lines_of: dict[tuple[str, str], list[dict[str, Any]]],
+    zones_of: dict[tuple[str, str], list[str]],
+    settings: DashboardSettings,
+) -> RegisterEntry:
+    key = (row.site, row.camera)
+    config = row.config if isinstance(row.config, dict) else {}
+    found = config.get("metadata")
+    metadata: dict[str, Any] = found if isinstance(found, dict) else {}
+    days = row.retention_days
+    return RegisterEntry(
+        reference=f"{row.site}/{row.camera}",
+        name=row.camera,
+        sensor_type=SENSOR_TYPE,
+        owner=settings.organisation,
+        location=str(row._mapping.get("location") or metadata.get("location") or _where(row.lat, row.lon)),
+        lat=row.lat,
+        lon=row.lon,
+        purpose=row.purpose or "Not stated (ask the contact)",
+        legal_basis=row.legal_basis or "Not stated (ask the contact)",
+        personal_data=PERSONAL_DATA,
+        computes=_computes(sorted(lines_of[key], key=lambda d: d["name"]), sorted(zones_of[key]), config),
+        never_does=list(NEVER_DOES),
+        retention=f"Counts kept {days} days, then deleted"
+        if days
+        else "Kept until the operator deletes them",
+        retention_days=days,
+        contact=row.contact or settings.privacy_contact or settings.organisation,
+        privacy_statement_url=settings.privacy_statement_url,
+        registered_since=row.updated_at,
+    )
+
+
+def _where(lat: float | None, lon: float | None) -> str:
+    return f"{lat:.5f}, {lon:.5f}" if lat is not None and lon is not None else "Location not published"
+
+
+def _e(value: object) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _entry_html(e: RegisterEntry) -> str:
+    osm = f"{e.lat:.5f}, {e.lon:.5f}" if e.lat is not None and e.lon is not None else "not published"
+    statement = (
+        f'<a href="{_e(e.privacy_statement_url)}">privacy statement</a>' if e.privacy_statement_url else ""
+    )
+    return f"""
+<article class="camera" id="{_e(e.reference.replace("/", "--"))}">
+  <h2>{_e(e.name)} <small>{_e(e.reference)}</small></h2>
+  <dl>
+    <dt>Sensor type</dt><dd>{_e(e.sensor_type)}</dd>
+    <dt>Owner</dt><dd>{_e(e.owner)}</dd>
+    <dt>Location</dt><dd>{_e(e.location)} <span class="coords">({osm})</span></dd>
+    <dt>Purpose</dt><dd>{_e(e.purpose)}</dd>
+    <dt>Legal basis</dt><dd>{_e(e.legal_basis)}</dd>
+    <dt>Personal data</dt><dd>{_e(e.personal_data)}</dd>
+    <dt>What it computes</dt><dd><ul>{"".join(f"<li>{_e(i)}</li>" for i in e.computes)}</ul></dd>
+    <dt>What it never does</dt><dd><ul>{"".join(f"<li>{_e(i)}</li>" for i in e.never_does)}</ul></dd>
+    <dt>Retention</dt><dd>{_e(e.retention)}</dd>
+    <dt>Contact</dt><dd>{_e(e.contact)} {statement}</dd>
+    <dt>Registered since</dt><dd>{_e(e.registered_since.date().isoformat())}</dd>
+  </dl>
+</article>"""
+
+
+_PAGE_CSS = """
+body{font:16px/1.5 system-ui,sans-serif;color:#1d2330;max-width:60rem;margin:0 auto;padding:1rem 1.5rem}
+h1{margin-bottom:.25rem} h2 small{color:#5d6675;font-weight:400;font-size:.8em}
+article{border-top:1px solid #dde1e7;padding:.5rem 0 1rem}
+dl{display:grid;grid-template-columns:12rem 1fr;gap:.3rem 1rem;margin:0} dt{font-weight:600} dd{margin:0}
+dd ul{margin:0;padding-left:1.2rem} .coords{color:#5d6675} nav a{margin-right:1rem}
+@media print{nav{display:none} article{break-inside:avoid}}
+"""
+
+
+def render_register_html(register: Register) -> str:
+    """The register as a self-contained, printable HTML page (no script, no external resources)."""
+    body = "".join(_entry_html(e) for e in register.cameras) or "<p>No cameras are registered.</p>"
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Public camera register</title><style>{_PAGE_CSS}</style></head>
+<body>
+<nav><a href="/register.json">This register as JSON</a><a href="/pia">Privacy impact assessment</a>
+<a href="/dashboard/">Dashboard (login)</a></nav>
+<h1>Public camera register</h1>
+<p>{_e(register.owner)} analyses the cameras below into anonymous counts of road users. This page lists
+every camera: where it is, why it is there and what it does and never does. It is public and needs no login.
+{len(register.cameras)} camera(s); generated {_e(register.generated_at.strftime("%Y-%m-%d %H:%M UTC"))}.</p>
+{body}
+</body></html>"""
