@@ -2,10 +2,130 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
 import typer
 
-__all__ = ["register"]
+__all__ = ["register", "eval_command", "bench_command"]
+
+DEFAULT_RESCO_DIR = Path("/work/shared/data/resco")
+DEFAULT_SUMO_191 = Path.home() / ".cache/citytally/sumo-1.9.1-venv/lib/python3.11/site-packages/sumo/bin/sumo"
+
+
+def _episode_window(scenario: Path, begin: float | None, end: float | None) -> tuple[float, float]:
+    import xml.etree.ElementTree as ET
+
+    from citytally.errors import SignalError
+
+    if begin is not None and end is not None:
+        return begin, end
+    try:
+        root = ET.parse(scenario).getroot()
+    except (OSError, ET.ParseError) as exc:
+        raise SignalError(f"{scenario}: cannot read the SUMO configuration: {exc}") from exc
+    found = {}
+    for key in ("begin", "end"):
+        node = root.find(f".//time/{key}")
+        found[key] = float(node.get("value", "nan")) if node is not None else None
+    b = begin if begin is not None else found["begin"] or 0.0
+    e = end if end is not None else found["end"]
+    if e is None:
+        raise SignalError(f"{scenario}: no episode end: pass --end or set time/end in the configuration")
+    return b, e
+
+
+def eval_command(
+    scenario: Annotated[Path, typer.Argument(help="The scenario's .sumocfg.")],
+    begin: Annotated[
+        float | None, typer.Option("--begin", help="Episode start, s (default: the config's).")
+    ] = None,
+    end: Annotated[
+        float | None, typer.Option("--end", help="Episode end, s (default: the config's).")
+    ] = None,
+    controller: Annotated[
+        str, typer.Option("--controller", help="fixed, max-pressure, greedy or citytally.")
+    ] = "citytally",
+    seeds: Annotated[int, typer.Option("--seeds", min=1, max=1000, help="Seeded episodes (0..N-1).")] = 1,
+    sumo_binary: Annotated[
+        Path | None, typer.Option("--sumo-binary", help="Run this SUMO binary over TCP TraCI, not libsumo.")
+    ] = None,
+) -> None:
+    """Average delay (RESCO's metric) of CONTROLLER on SCENARIO; the last line is the result."""
+    from citytally.signals.evaluate import EpisodeResult, EvalConfig, evaluate
+
+    b, e = _episode_window(scenario, begin, end)
+    cfg = EvalConfig(
+        scenario=scenario, begin=b, end=e, controller=controller, seeds=seeds, sumo_binary=sumo_binary
+    )
+
+    def report(result: EpisodeResult) -> None:
+        grid = f", GRIDLOCK at t={result.gridlock_at:.0f} s" if result.gridlock_at is not None else ""
+        typer.echo(
+            f"seed {result.seed}: {result.delay_s:.2f} s/veh, {result.vehicles} vehicles "
+            f"({result.never_departed} never departed), {result.sumo_version}, "
+            f"{result.wall_s:.1f} s wall{grid}"
+        )
+
+    summary = evaluate(cfg, progress=report)
+    if summary.gridlocked:
+        typer.echo(f"gridlock in {len(summary.gridlocked)} of {len(summary.episodes)} episodes")
+    typer.echo(summary.last_line())
+
+
+def bench_command(
+    data_dir: Annotated[
+        Path, typer.Option("--data", help="Folder with the RESCO scenarios.")
+    ] = DEFAULT_RESCO_DIR,
+    seeds: Annotated[int, typer.Option("--seeds", min=1, max=100, help="Seeded episodes per cell.")] = 3,
+    sumo_191: Annotated[
+        Path | None, typer.Option("--sumo-191", help="SUMO 1.9.1 binary (the paper's); skipped if missing.")
+    ] = DEFAULT_SUMO_191,
+    scenarios: Annotated[
+        str, typer.Option("--scenarios", help="Comma-separated.")
+    ] = "cologne1,cologne3,ingolstadt1,ingolstadt7,grid4x4",
+    controllers: Annotated[
+        str, typer.Option("--controllers", help="Comma-separated.")
+    ] = "fixed,max-pressure,greedy,citytally",
+    doc: Annotated[Path, typer.Option("--doc", help="Markdown file to write the table to.")] = Path(
+        "docs/benchmarks.md"
+    ),
+    json_out: Annotated[Path | None, typer.Option("--json", help="Also write per-seed results here.")] = None,
+) -> None:
+    """Every controller on the RESCO scenarios, on SUMO 1.9.1 and the current SUMO; table into DOC."""
+    from rich.progress import Progress
+
+    from citytally.signals.resco import render_section, run_cell, save_json, write_section
+
+    names = [s.strip() for s in scenarios.split(",") if s.strip()]
+    ctrls = [c.strip() for c in controllers.split(",") if c.strip()]
+    binaries: list[Path | None] = [sumo_191] if sumo_191 is not None and sumo_191.is_file() else []
+    if sumo_191 is not None and not binaries:
+        typer.echo(f"SUMO 1.9.1 not found at {sumo_191}: running the current SUMO only", err=True)
+    binaries.append(None)
+    cells = []
+    with Progress() as progress:
+        task = progress.add_task("RESCO", total=len(binaries) * len(names) * len(ctrls) * seeds)
+        for binary in binaries:
+            for name in names:
+                for ctrl in ctrls:
+                    progress.update(task, description=f"{name} {ctrl} {'1.9.1' if binary else 'current'}")
+                    cell = run_cell(data_dir, name, ctrl, seeds, binary, lambda _: progress.advance(task))
+                    cells.append(cell)
+                    progress.console.log(
+                        f"{cell.sumo} {name} {ctrl}: {cell.mean:.2f} ± {cell.sd:.2f} s/veh"
+                        + (f", {cell.gridlocks} gridlocked" if cell.gridlocks else "")
+                    )
+                    if json_out is not None:
+                        save_json(json_out, cells)
+    command = f"citytally signals bench --seeds {seeds}"
+    write_section(doc, render_section(cells, command, seeds))
+    typer.echo(f"wrote the RESCO table to {doc}")
 
 
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the top-level citytally app."""
+    signals = typer.Typer(help="Traffic signals in SUMO: evaluate controllers, run the RESCO benchmark.")
+    signals.command("eval")(eval_command)
+    signals.command("bench")(bench_command)
+    app.add_typer(signals, name="signals")

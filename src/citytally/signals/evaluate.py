@@ -32,12 +32,17 @@ class EvalConfig(BaseModel):
     scenario: Path = Field(description="The scenario's .sumocfg file.")
     begin: float = Field(ge=0.0, description="Episode start (simulation seconds).")
     end: float = Field(gt=0.0, description="Episode end (simulation seconds).")
-    controller: str = Field("citytally", min_length=1, description="Controller name.")
-    seeds: int = Field(1, ge=1, le=1000, description="Episodes, with SUMO seeds 0..seeds-1.")
-    first_seed: int = Field(0, ge=0, le=1_000_000, description="Seed of the first episode.")
-    sumo_binary: Path | None = Field(None, description="SUMO binary to run over TCP (default: libsumo).")
+    controller: str = Field(default="citytally", min_length=1, description="Controller name.")
+    seeds: int = Field(default=1, ge=1, le=1000, description="Episodes, with SUMO seeds 0..seeds-1.")
+    first_seed: int = Field(default=0, ge=0, le=1_000_000, description="Seed of the first episode.")
+    sumo_binary: Path | None = Field(
+        default=None, description="SUMO binary to run over TCP (default: libsumo)."
+    )
     gridlock_s: float = Field(
-        300.0, ge=30.0, le=3600.0, description="No arrival for this long with vehicles queued is gridlock."
+        default=300.0,
+        ge=30.0,
+        le=3600.0,
+        description="No arrival for this long with vehicles on the road is gridlock.",
     )
 
 
