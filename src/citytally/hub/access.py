@@ -40,7 +40,7 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from citytally.errors import AuthError
-from citytally.hub.store.schema import UtcDateTime
+from citytally.hub.access_tables import login_failures_table, tokens_table
 
 __all__ = [
     "ROLES",
@@ -50,7 +50,6 @@ __all__ = [
     "IssuedToken",
     "TokenInfo",
     "AccessPolicy",
-    "ACCESS_METADATA",
     "tokens_table",
     "login_failures_table",
     "hash_token",
@@ -80,29 +79,6 @@ ROLE_GRANTS: dict[Role, frozenset[Role]] = {
 }
 
 _TOKEN_PREFIX = "ct_"
-
-ACCESS_METADATA = sa.MetaData()
-
-tokens_table = sa.Table(
-    "api_tokens",
-    ACCESS_METADATA,
-    sa.Column("id", sa.String(16), primary_key=True, comment="Public token id, safe to log."),
-    sa.Column("token_hash", sa.String(64), nullable=False, unique=True, comment="sha256 hex of the secret"),
-    sa.Column("role", sa.String(16), nullable=False),
-    sa.Column("label", sa.String(200), nullable=False, server_default=""),
-    sa.Column("created_at", UtcDateTime(), nullable=False),
-    sa.Column("expires_at", UtcDateTime(), nullable=True),
-    sa.Column("revoked_at", UtcDateTime(), nullable=True),
-)
-
-login_failures_table = sa.Table(
-    "login_failures",
-    ACCESS_METADATA,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("client", sa.String(100), nullable=False),
-    sa.Column("at", UtcDateTime(), nullable=False),
-    sa.Index("ix_login_failures_client_at", "client", "at"),
-)
 
 
 @dataclass(frozen=True)

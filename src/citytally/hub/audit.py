@@ -28,11 +28,10 @@ from typing import Any
 import sqlalchemy as sa
 
 from citytally.errors import StoreError
-from citytally.hub.store.schema import UtcDateTime
+from citytally.hub.access_tables import audit_head_table, audit_log_table
 
 __all__ = [
     "GENESIS_HASH",
-    "AUDIT_METADATA",
     "audit_log_table",
     "audit_head_table",
     "AuditEntry",
@@ -49,35 +48,6 @@ GENESIS_HASH = "0" * 64
 _ANCHOR_KIND = "audit_anchor"
 _PAGE = 5000
 
-AUDIT_METADATA = sa.MetaData()
-
-audit_log_table = sa.Table(
-    "audit_log",
-    AUDIT_METADATA,
-    sa.Column(
-        "seq", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=False
-    ),
-    sa.Column("at", UtcDateTime(), nullable=False, index=True),
-    sa.Column("kind", sa.String(32), nullable=False, comment="request | token | retention | audit_anchor"),
-    sa.Column("actor", sa.String(64), nullable=False, comment="token id, 'anonymous', 'cli' or 'system'"),
-    sa.Column("role", sa.String(16), nullable=True),
-    sa.Column("method", sa.String(16), nullable=False, server_default=""),
-    sa.Column("path", sa.String(2000), nullable=False, server_default=""),
-    sa.Column("query", sa.Text, nullable=False, server_default=""),
-    sa.Column("status", sa.Integer, nullable=True),
-    sa.Column("client", sa.String(100), nullable=True),
-    sa.Column("detail", sa.Text, nullable=False, server_default="{}", comment="canonical JSON"),
-    sa.Column("prev_hash", sa.String(64), nullable=False),
-    sa.Column("hash", sa.String(64), nullable=False),
-)
-
-audit_head_table = sa.Table(
-    "audit_head",
-    AUDIT_METADATA,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
-    sa.Column("last_seq", sa.BigInteger, nullable=False),
-    sa.Column("last_hash", sa.String(64), nullable=False),
-)
 
 # SQLite serialises writers with a database lock that a second connection meets as "database is locked"
 # after its busy timeout; queueing writers of this process here first keeps them from timing out.

@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from citytally import __version__
 from citytally.hub.access import AccessPolicy
-from citytally.hub.api import auditing, system, tokens
+from citytally.hub.api import auditing, cameras, exports, series, system, tokens
 from citytally.hub.api.errors import install_error_handlers
 from citytally.hub.api.middleware import AuditMiddleware
 from citytally.hub.metrics import HubMetrics
@@ -49,7 +49,14 @@ def create_app(
     app.state.metrics = metrics
     app.state.access_policy = access_policy or AccessPolicy()
     install_error_handlers(app)
-    for router in (system.router, tokens.router, auditing.router):
+    for router in (
+        system.router,
+        cameras.router,
+        series.router,
+        exports.router,
+        tokens.router,
+        auditing.router,
+    ):
         app.include_router(router)
     from citytally.hub.dashboard import router as dashboard_router
 

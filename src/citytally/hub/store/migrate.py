@@ -18,7 +18,7 @@ __all__ = ["MIGRATIONS_DIR", "HEAD_REVISION", "migrate", "current_revision"]
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 #: The newest revision this version of citytally knows.
-HEAD_REVISION = "0001"
+HEAD_REVISION = "0002"
 
 
 def _config() -> Config:

@@ -310,3 +310,6 @@ dead_letters = sa.Table(
     sa.Index(None, "received_at"),
     sa.Index(None, "kind", "received_at"),
 )
+
+# The access and audit tables (owned by citytally.hub.access / .audit) live in this metadata too.
+from citytally.hub import access_tables as _access_tables  # noqa: E402,F401

@@ -1,0 +1,114 @@
+"""Response models of the series and registry endpoints (API types, not table rows)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from citytally.hub.queries import Interval
+
+__all__ = [
+    "CountPoint",
+    "SpeedPoint",
+    "OccupancyPoint",
+    "MovementPoint",
+    "CountSeries",
+    "SpeedSeries",
+    "OccupancySeries",
+    "MovementSeries",
+    "NamedShape",
+    "CameraOut",
+    "CameraActivity",
+]
+
+
+class _Point(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    bucket: datetime = Field(description="Bucket start (UTC).")
+    site: str
+    camera: str
+
+
+class CountPoint(_Point):
+    line: str
+    direction: str
+    cls: str = Field(alias="class")
+    count: int = Field(ge=0, description="Crossings in the bucket.")
+
+
+class SpeedPoint(_Point):
+    line: str
+    direction: str
+    cls: str = Field(alias="class")
+    n: int = Field(description="Road users whose speed was measured.")
+    mean_kmh: float | None
+    p85_max_kmh: float = Field(description="Highest reported 85th-percentile speed in the bucket.")
+
+
+class OccupancyPoint(_Point):
+    zone: str
+    cls: str = Field(alias="class")
+    samples: int = Field(description="Reported intervals folded into the bucket.")
+    mean: float | None = Field(description="Mean number present.")
+    peak_max: int = Field(description="Most present at once.")
+
+
+class MovementPoint(_Point):
+    from_zone: str
+    to_zone: str
+    cls: str = Field(alias="class")
+    count: int
+
+
+class _Series(BaseModel):
+    interval: Interval
+    start: datetime
+    end: datetime
+    truncated: bool = Field(description="True when `limit` cut the answer short; narrow the window.")
+
+
+class CountSeries(_Series):
+    points: list[CountPoint]
+
+
+class SpeedSeries(_Series):
+    points: list[SpeedPoint]
+
+
+class OccupancySeries(_Series):
+    points: list[OccupancyPoint]
+
+
+class MovementSeries(_Series):
+    points: list[MovementPoint]
+
+
+class NamedShape(BaseModel):
+    name: str
+    config: dict[str, Any] = Field(description="Geometry (image pixels) and options, as configured.")
+
+
+class CameraOut(BaseModel):
+    """A camera's public record: what it is for, on what legal basis, and whom to ask."""
+
+    site: str
+    camera: str
+    location: str
+    lat: float | None
+    lon: float | None
+    purpose: str
+    legal_basis: str
+    retention_days: int | None
+    contact: str
+    updated_at: datetime
+    lines: list[NamedShape]
+    zones: list[NamedShape]
+
+
+class CameraActivity(BaseModel):
+    site: str
+    camera: str
+    last_interval_start: datetime | None = Field(description="Start of the newest stored interval.")

@@ -1,0 +1,42 @@
+"""Query parameters the series endpoints share, as a :class:`~citytally.hub.queries.SeriesQuery`."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+from fastapi import HTTPException, Query
+from pydantic import AwareDatetime
+
+from citytally.events import SLUG_PATTERN, RoadUserClass
+from citytally.hub.queries import Interval, QueryError, SeriesQuery
+
+__all__ = ["SlugQuery", "ClassQuery", "series_query", "DEFAULT_SPAN"]
+
+#: When ``start`` is left out: this much before ``end``.
+DEFAULT_SPAN: dict[str, timedelta] = {
+    "15m": timedelta(days=1),
+    "1h": timedelta(days=7),
+    "1d": timedelta(days=31),
+}
+
+SlugQuery = Annotated[str | None, Query(pattern=SLUG_PATTERN, max_length=63)]
+ClassQuery = Annotated[RoadUserClass | None, Query(alias="class", description="Road-user class.")]
+
+
+def series_query(
+    interval: Annotated[Interval, Query(description="Bucket width; picks the roll-up table.")] = "1h",
+    start: Annotated[AwareDatetime | None, Query(description="Inclusive; default: end minus a span.")] = None,
+    end: Annotated[AwareDatetime | None, Query(description="Exclusive; default: now.")] = None,
+    site: SlugQuery = None,
+    camera: SlugQuery = None,
+    limit: Annotated[int, Query(ge=1, le=100_000, description="Most rows returned.")] = 10_000,
+) -> SeriesQuery:
+    """The time window and camera filter every series endpoint takes (422 on a bad combination)."""
+    try:
+        stop = end or datetime.now(UTC)
+        begin = start or stop - DEFAULT_SPAN[interval]
+        filters = {k: v for k, v in (("site", site), ("camera", camera)) if v is not None}
+        return SeriesQuery(interval=interval, start=begin, end=stop, filters=filters, limit=limit)
+    except (QueryError, OverflowError) as exc:
+        raise HTTPException(422, str(exc)) from exc

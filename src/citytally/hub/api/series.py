@@ -1,0 +1,131 @@
+"""Time series from the roll-ups (viewers): counts, speeds, occupancy, turning movements, CSV export."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Response
+
+from citytally.hub.access import Principal, require_role
+from citytally.hub.api.deps import EngineDep
+from citytally.hub.api.errors import ERROR_RESPONSES
+from citytally.hub.api.models import CountSeries, MovementSeries, OccupancySeries, SpeedSeries
+from citytally.hub.api.params import ClassQuery, SlugQuery, series_query
+from citytally.hub.queries import (
+    Series,
+    SeriesQuery,
+    count_series,
+    movement_series,
+    occupancy_series,
+    speed_series,
+)
+
+__all__ = ["router", "with_filters"]
+
+router = APIRouter(tags=["series"], responses=ERROR_RESPONSES)
+Viewer = Annotated[Principal, Depends(require_role("viewer"))]
+Window = Annotated[SeriesQuery, Depends(series_query)]
+
+_COUNT_COLUMNS = ("bucket", "site", "camera", "line", "direction", "class", "count")
+
+
+def with_filters(query: SeriesQuery, **filters: str | None) -> SeriesQuery:
+    """``query`` narrowed by the filters that were given."""
+    given = {name: value for name, value in filters.items() if value is not None}
+    return SeriesQuery(
+        interval=query.interval,
+        start=query.start,
+        end=query.end,
+        filters={**query.filters, **given},
+        limit=query.limit,
+    )
+
+
+def _envelope(query: SeriesQuery, series: Series) -> dict[str, Any]:
+    return {
+        "interval": query.interval,
+        "start": query.start,
+        "end": query.end,
+        "truncated": series.truncated,
+        "points": series.rows,
+    }
+
+
+@router.get("/counts", response_model=CountSeries)
+def counts(
+    engine: EngineDep,
+    _who: Viewer,
+    window: Window,
+    line: SlugQuery = None,
+    direction: SlugQuery = None,
+    cls: ClassQuery = None,
+) -> dict[str, Any]:
+    """Line crossings per bucket, line, direction and class."""
+    query = with_filters(window, line=line, direction=direction, **{"class": cls})
+    return _envelope(query, count_series(engine, query))
+
+
+@router.get(
+    "/counts.csv",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {}}, "description": "One row per bucket/line/direction/class."}},
+)
+def counts_csv(
+    engine: EngineDep,
+    _who: Viewer,
+    window: Window,
+    line: SlugQuery = None,
+    direction: SlugQuery = None,
+    cls: ClassQuery = None,
+) -> Response:
+    """The same rows as ``/counts``, as CSV (UTC ISO 8601 times)."""
+    query = with_filters(window, line=line, direction=direction, **{"class": cls})
+    series = count_series(engine, query)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(_COUNT_COLUMNS)
+    for row in series.rows:
+        writer.writerow([row["bucket"].isoformat(), *(row[c] for c in _COUNT_COLUMNS[1:])])
+    headers = {"Content-Disposition": 'attachment; filename="counts.csv"'}
+    if series.truncated:
+        headers["X-Truncated"] = "true"
+    return Response(out.getvalue(), media_type="text/csv; charset=utf-8", headers=headers)
+
+
+@router.get("/speeds", response_model=SpeedSeries)
+def speeds(
+    engine: EngineDep,
+    _who: Viewer,
+    window: Window,
+    line: SlugQuery = None,
+    direction: SlugQuery = None,
+    cls: ClassQuery = None,
+) -> dict[str, Any]:
+    """Measured speeds per bucket, line, direction and class (mean and highest p85)."""
+    query = with_filters(window, line=line, direction=direction, **{"class": cls})
+    return _envelope(query, speed_series(engine, query))
+
+
+@router.get("/occupancy", response_model=OccupancySeries)
+def occupancy(
+    engine: EngineDep, _who: Viewer, window: Window, zone: SlugQuery = None, cls: ClassQuery = None
+) -> dict[str, Any]:
+    """How many road users were in each zone, per bucket and class."""
+    query = with_filters(window, zone=zone, **{"class": cls})
+    return _envelope(query, occupancy_series(engine, query))
+
+
+@router.get("/movements", response_model=MovementSeries)
+def movements(
+    engine: EngineDep,
+    _who: Viewer,
+    window: Window,
+    from_zone: SlugQuery = None,
+    to_zone: SlugQuery = None,
+    cls: ClassQuery = None,
+) -> dict[str, Any]:
+    """Turning movements (entry zone → exit zone) per bucket and class."""
+    query = with_filters(window, from_zone=from_zone, to_zone=to_zone, **{"class": cls})
+    return _envelope(query, movement_series(engine, query))

@@ -1,0 +1,177 @@
+"""Read queries the API serves: the camera registry and time series from the roll-up tables.
+
+Series never touch raw events or fact rows: a 15-minute, hourly or daily request reads the roll-up of that
+period (``period`` is the first column of every roll-up key), so a day of one camera is a short range scan of
+the primary key and a month of every camera a range scan of the ``(period, bucket)`` index.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+import sqlalchemy as sa
+
+from citytally.errors import CitytallyError
+from citytally.hub.store import schema
+
+__all__ = [
+    "Interval",
+    "INTERVALS",
+    "MAX_RANGE",
+    "SeriesQuery",
+    "Series",
+    "QueryError",
+    "list_cameras",
+    "get_camera",
+    "count_series",
+    "occupancy_series",
+    "speed_series",
+    "movement_series",
+    "camera_activity",
+]
+
+Interval = Literal["15m", "1h", "1d"]
+INTERVALS: tuple[Interval, ...] = ("15m", "1h", "1d")
+
+#: The longest time range one request may cover, per interval (keeps answers and scans bounded).
+MAX_RANGE: dict[str, timedelta] = {
+    "15m": timedelta(days=31),
+    "1h": timedelta(days=366),
+    "1d": timedelta(days=3660),
+}
+
+
+class QueryError(CitytallyError):
+    """A query's parameters do not make sense together (e.g. start after end, range too long)."""
+
+
+@dataclass(frozen=True)
+class SeriesQuery:
+    """Which roll-up buckets to read. ``filters`` maps a key column (camera, line, class, ...) to a value."""
+
+    interval: Interval
+    start: datetime
+    end: datetime
+    filters: Mapping[str, str] = field(default_factory=dict)
+    limit: int = 10_000
+
+    def __post_init__(self) -> None:
+        if self.interval not in MAX_RANGE:
+            raise QueryError(f"interval {self.interval!r} is not one of {', '.join(INTERVALS)}")
+        if self.end <= self.start:
+            raise QueryError(f"end ({self.end.isoformat()}) must be after start ({self.start.isoformat()})")
+        if self.end - self.start > MAX_RANGE[self.interval]:
+            days = MAX_RANGE[self.interval].days
+            raise QueryError(f"a {self.interval} series covers at most {days} days; narrow start/end")
+        if self.limit < 1:
+            raise QueryError(f"limit must be at least 1, got {self.limit}")
+
+
+@dataclass(frozen=True)
+class Series:
+    """Rows (``bucket`` first, then the key columns and values) and whether ``limit`` cut them short."""
+
+    rows: list[dict[str, Any]]
+    truncated: bool
+
+
+def _series(
+    engine: sa.Engine,
+    table: sa.Table,
+    query: SeriesQuery,
+    keys: Sequence[str],
+    values: Sequence[sa.ColumnElement[Any]],
+) -> Series:
+    c = table.c
+    where = [c.period == query.interval, c.bucket >= query.start, c.bucket < query.end]
+    for name, value in query.filters.items():
+        if name not in c or name not in ("site", "camera", *keys):
+            raise QueryError(f"{table.name} cannot be filtered by {name!r}")
+        where.append(c[name] == value)
+    order = [c.bucket, c.site, c.camera, *(c[k] for k in keys)]
+    statement = (
+        sa.select(c.bucket, c.site, c.camera, *(c[k] for k in keys), *values)
+        .where(*where)
+        .order_by(*order)
+        .limit(query.limit + 1)
+    )
+    with engine.connect() as conn:
+        rows = [dict(row) for row in conn.execute(statement).mappings()]
+    return Series(rows=rows[: query.limit], truncated=len(rows) > query.limit)
+
+
+def count_series(engine: sa.Engine, query: SeriesQuery) -> Series:
+    """Line crossings per bucket, line, direction and class."""
+    t = schema.line_count_rollups
+    return _series(engine, t, query, ("line", "direction", "class"), (t.c["count"],))
+
+
+def speed_series(engine: sa.Engine, query: SeriesQuery) -> Series:
+    """Measured road users, mean speed and the highest 85th percentile per bucket, line, direction, class."""
+    t = schema.speed_rollups
+    mean = (t.c.speed_sum_kmh / sa.func.nullif(t.c.n, 0)).label("mean_kmh")
+    return _series(engine, t, query, ("line", "direction", "class"), (t.c.n, mean, t.c.p85_max_kmh))
+
+
+def occupancy_series(engine: sa.Engine, query: SeriesQuery) -> Series:
+    """Mean and peak number present per bucket, zone and class (mean of the reported interval means)."""
+    t = schema.occupancy_rollups
+    mean = (t.c.mean_sum / sa.func.nullif(t.c.samples, 0)).label("mean")
+    return _series(engine, t, query, ("zone", "class"), (t.c.samples, mean, t.c.peak_max))
+
+
+def movement_series(engine: sa.Engine, query: SeriesQuery) -> Series:
+    """Turning movements per bucket, entry zone, exit zone and class."""
+    t = schema.movement_rollups
+    return _series(engine, t, query, ("from_zone", "to_zone", "class"), (t.c["count"],))
+
+
+def _children(conn: sa.Connection, table: sa.Table, name: str) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    found: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for row in conn.execute(sa.select(table).order_by(table.c.site, table.c.camera, table.c[name])):
+        found.setdefault((row.site, row.camera), []).append({"name": row[2], "config": row.config})
+    return found
+
+
+def list_cameras(engine: sa.Engine, site: str | None = None) -> list[dict[str, Any]]:
+    """Every registered camera with its public metadata, lines and zones (no video source)."""
+    c = schema.cameras
+    statement = sa.select(c).order_by(c.c.site, c.c.camera)
+    if site is not None:
+        statement = statement.where(c.c.site == site)
+    with engine.connect() as conn:
+        cameras = [dict(row) for row in conn.execute(statement).mappings()]
+        lines = _children(conn, schema.lines, "line")
+        zones = _children(conn, schema.zones, "zone")
+    for camera in cameras:
+        key = (camera["site"], camera["camera"])
+        camera["lines"] = lines.get(key, [])
+        camera["zones"] = zones.get(key, [])
+    return cameras
+
+
+def get_camera(engine: sa.Engine, site: str, camera: str) -> dict[str, Any] | None:
+    """One camera as :func:`list_cameras` describes it, or ``None``."""
+    found = [cam for cam in list_cameras(engine, site) if cam["camera"] == camera]
+    return found[0] if found else None
+
+
+def camera_activity(engine: sa.Engine) -> list[dict[str, Any]]:
+    """Per registered camera: the start of its newest stored interval (live state; ``None`` if none).
+
+    A correlated ``max(start)`` per camera walks the ``(site, camera, start)`` index backwards: one probe
+    per camera, however many events are stored.
+    """
+    c, e = schema.cameras, schema.events
+    newest = (
+        sa.select(sa.func.max(e.c.start))
+        .where(e.c.site == c.c.site, e.c.camera == c.c.camera)
+        .scalar_subquery()
+        .label("last_interval_start")
+    )
+    statement = sa.select(c.c.site, c.c.camera, newest).order_by(c.c.site, c.c.camera)
+    with engine.connect() as conn:
+        return [dict(row) for row in conn.execute(statement).mappings()]
