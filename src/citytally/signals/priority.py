@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -32,8 +32,10 @@ __all__ = [
     "PriorityConfig",
     "TimingPlanController",
     "lead_time_s",
+    "preemption_action",
     "seconds_to_green",
     "serving_phase",
+    "worst_transition_s",
 ]
 
 _log = logging.getLogger(__name__)
@@ -136,6 +138,29 @@ def lead_time_s(transition_s: float, queued: int, config: PriorityConfig) -> flo
 
 
 
+def worst_transition_s(timing: SignalTiming) -> float:
+    """Longest wait for a phase once the controller heads elsewhere: clearance, minimum green, clearance."""
+    clearance = timing.yellow_s + timing.all_red_s
+    return clearance + timing.min_green_s + clearance
+
+
+def preemption_action(
+    eta_s: float, to_green_s: float, queued: int, timing: SignalTiming, config: PriorityConfig
+) -> Literal["wait", "hold", "serve"]:
+    """What a signal does for an approaching emergency vehicle this step.
+
+    ``serve``: request the vehicle's phase now; when that phase is green already this is a green hold,
+    started as early as the worst case needs (the controller could otherwise end it and lock it out for
+    a whole cycle of amber, all-red and minimum green). ``hold``: not yet time to switch, but no switch
+    to a third phase may start. ``wait``: the vehicle is too far away to matter.
+    """
+    if eta_s > lead_time_s(worst_transition_s(timing), queued, config):
+        return "wait"
+    if to_green_s == 0.0 or eta_s <= lead_time_s(to_green_s, queued, config):
+        return "serve"
+    return "hold"
+
+
 def seconds_to_green(intersection: Intersection, phase: int) -> float:
     """Time until ``phase`` can be green through the safe transitions (0 if it is green now).
 
@@ -172,6 +197,7 @@ class EmergencyPriority:
         # (vehicle, signal, link) crossings that ran out of hold time: never pre-empt for them again.
         self._expired: set[tuple[str, str, int]] = set()
         self._inner_requests: dict[str, int | None] = {}
+        self._overridden: set[str] = set()
         self._lane_links: dict[str, dict[int, tuple[str, list[int]]]] = {}
         self.events: list[tuple[float, str, str, str]] = []
         """(time, signal, vehicle, "preempt" | "release" | "expire"), in order."""
@@ -183,10 +209,11 @@ class EmergencyPriority:
 
     def decide(self, network: SignalNetwork, readings: LaneReadings) -> None:
         """Let the wrapped controller request phases, then override them on pre-empted signals."""
-        for tls_id in self._active:
+        for tls_id in self._overridden | set(self._active):
             kept = self._inner_requests.get(tls_id)
             if kept is not None:
                 network[tls_id].request(kept)
+        self._overridden = set()
         self.inner.decide(network, readings)
         self._inner_requests = {ix.id: ix.requested_phase for ix in network}
         self._track_vehicles(network.api)
@@ -255,18 +282,27 @@ class EmergencyPriority:
                 if (call.vehicle_id, tls_id, call.link_index) in self._expired:
                     continue
                 lane, lane_links = self._links(network.api, tls_id).get(call.link_index, ("", []))
-                states = [p.state for p in intersection.phases]
                 current = None if intersection.in_transition else intersection.current_phase
+                states = [p.state for p in intersection.phases]
                 phase = serving_phase(states, call.link_index, lane_links, current)
                 if phase is None:
                     continue
                 queued = readings[lane].halting if lane else 0
-                lead = lead_time_s(seconds_to_green(intersection, phase), queued, self.config)
-                if call.eta_s <= lead:
+                to_green = seconds_to_green(intersection, phase)
+                action = preemption_action(call.eta_s, to_green, queued, intersection.timing, self.config)
+                if action == "serve":
                     self._active[tls_id] = Preemption(
                         call.vehicle_id, call.link_index, phase, now, call.distance_m
                     )
                     self.events.append((now, tls_id, call.vehicle_id, "preempt"))
+                elif action == "hold" and current is not None and intersection.requested_phase not in (
+                    current,
+                    phase,
+                ):
+                    # Too early to switch for the vehicle, but a switch elsewhere now would lock its phase
+                    # out for a whole minimum green: keep the green shown (or let the controller pick ours).
+                    intersection.request(current)
+                    self._overridden.add(tls_id)
                 # The nearest vehicle decides; a later one waits until this one has passed.
                 break
 
@@ -300,12 +336,15 @@ class TimingPlanController:
 
     def decide(self, network: SignalNetwork, readings: LaneReadings) -> None:
         for intersection in network:
-            plan = self._plans.get(intersection.id)
-            if plan is None:
-                plan = self._plans[intersection.id] = self._plan(network.api, intersection)
-            cycle = plan[-1][0]
-            at = readings.time % cycle
-            intersection.request(next(phase for end, phase in plan if at < end))
+            if intersection.id not in self._plans:
+                self._plans[intersection.id] = self._plan(network.api, intersection)
+            intersection.request(self.planned_phase(intersection.id, readings.time))
+
+    def planned_phase(self, tls_id: str, now: float) -> int:
+        """The green phase the plan has at ``now`` (after the first :meth:`decide`)."""
+        plan = self._plans[tls_id]
+        at = now % plan[-1][0]
+        return next(phase for end, phase in plan if at < end)
 
     def _plan(self, api: Any, intersection: Intersection) -> list[tuple[float, int]]:
         """(end of slot within the cycle, green phase) for each green phase in programme order."""
