@@ -16,7 +16,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, RootModel, ValidationError, model_validator
 
 from citytally.errors import SchemaError
 
@@ -148,7 +148,10 @@ Event = Annotated[
     LineCountEvent | SpeedEvent | ZoneOccupancyEvent | TurningMovementEvent | IncidentEvent,
     Field(discriminator="type"),
 ]
-_EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
+
+
+class _AnyEvent(RootModel[Event]):
+    """Parses any event type, selected by its ``type`` field."""
 
 
 def parse_event(raw: bytes | str | dict[str, Any]) -> Event:
@@ -162,7 +165,7 @@ def parse_event(raw: bytes | str | dict[str, Any]) -> Event:
     if data.get("v") != SCHEMA_VERSION:
         raise SchemaError(f"unsupported schema version {data.get('v')!r} (this hub reads v={SCHEMA_VERSION})")
     try:
-        return _EVENT_ADAPTER.validate_python(data)
+        return _AnyEvent.model_validate(data).root
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "event"
