@@ -165,7 +165,10 @@ class CameraAnalytics:
         self._covered_until: datetime | None = None
         self._last_frame: datetime | None = None
         self._frame_gap = _MIN_SPAN
-        self.totals = RunTotals(lines={line.name: {d: {} for d in line.directions} for line in config.lines})
+        self.totals = RunTotals(
+            lines={line.name: {d: {} for d in line.directions} for line in config.lines},
+            zone_peaks={zone.name: {} for zone in config.zones},
+        )
 
     def update(self, tracked: Detections, timestamp: float) -> FrameAnalytics:
         """Analyse one frame of tracked detections at ``timestamp`` seconds on the stream's clock."""
@@ -261,7 +264,7 @@ class CameraAnalytics:
             interval.zone_peak[zone] = np.maximum(interval.zone_peak[zone], present)
         else:
             interval.zone_sum[zone], interval.zone_peak[zone] = present.copy(), present.copy()
-        peaks = self.totals.zone_peaks.setdefault(zone, {})
+        peaks = self.totals.zone_peaks[zone]
         for cls, n in _class_counts(present).items():
             peaks[cls] = max(peaks.get(cls, 0), n)
 

@@ -1,0 +1,235 @@
+"""Intervals: the right events and boundaries on the stream's clock, a final flush, valid schema."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+import pytest
+
+from citytally.edge.analytics.intervals import CameraAnalytics, StreamClock
+from citytally.edge.config import CameraConfig
+from citytally.edge.detections import Detections
+from citytally.events import (
+    Event,
+    LineCountEvent,
+    SpeedEvent,
+    TurningMovementEvent,
+    ZoneOccupancyEvent,
+    event_to_json,
+    parse_event,
+)
+from citytally.publish import MemoryPublisher
+
+PERSON, CAR = 0, 2
+FPS = 10
+T0 = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
+
+
+def camera(**overrides: Any) -> CameraConfig:
+    """A camera with a horizontal line at y = 300 (drawn left to right), two zones and a calibration."""
+    body: dict[str, Any] = {
+        "site": "plaza",
+        "camera": "cam-1",
+        "interval_seconds": 60,
+        "start_time": T0,
+        "source": {"uri": "video.mp4"},
+        "lines": [{"name": "main", "p1": [0, 300], "p2": [1000, 300], "directions": ["south", "north"]}],
+        "zones": [
+            {"name": "top", "polygon": [[0, 0], [1000, 0], [1000, 250], [0, 250]]},
+            {"name": "bottom", "polygon": [[0, 350], [1000, 350], [1000, 600], [0, 600]]},
+        ],
+        "turning": {"zones": ["top", "bottom"]},
+        # 10 px per metre, no perspective: a track moving 10 px per frame at 10 fps goes 10 m/s = 36 km/h.
+        "speed": {
+            "image_points": [[0, 0], [1000, 0], [1000, 600], [0, 600]],
+            "ground_points_m": [[0, 0], [100, 0], [100, 60], [0, 60]],
+        },
+    }
+    body.update(overrides)
+    return CameraConfig.model_validate(body)
+
+
+def tracked(*objects: tuple[int, float, float, int]) -> Detections:
+    """One frame: (track id, ground x, ground y, class) → boxes whose bottom centre is that point."""
+    if not objects:
+        return Detections.empty()
+    arr = np.array(objects, dtype=np.float64)
+    x, y = arr[:, 1], arr[:, 2]
+    xyxy = np.stack([x - 10, y - 40, x + 10, y], axis=1).astype(np.float32)
+    return Detections(
+        xyxy, np.full(len(arr), 0.9, np.float32), arr[:, 3].astype(np.int64), arr[:, 0].astype(np.int64)
+    )
+
+
+Scene = Callable[[int], Detections]
+
+
+def southbound(track_id: int, first_frame: int, cls: int = CAR, px_per_frame: float = 10) -> Scene:
+    """A road user walking down the image from y=100 to y=500, starting at ``first_frame``."""
+
+    def at(frame: int) -> Detections:
+        y = 100 + px_per_frame * (frame - first_frame)
+        return tracked((track_id, 500, y, cls)) if first_frame <= frame and y <= 500 else Detections.empty()
+
+    return at
+
+
+def play(analytics: CameraAnalytics, frames: int, *scenes: Scene, first: int = 0) -> None:
+    for frame in range(first, first + frames):
+        parts = [scene(frame) for scene in scenes]
+        rows = [p for p in parts if len(p)]
+        merged = (
+            Detections(
+                np.concatenate([p.xyxy for p in rows]),
+                np.concatenate([p.scores for p in rows]),
+                np.concatenate([p.class_id for p in rows]),
+                np.concatenate([p.track_id for p in rows]),
+            )
+            if rows
+            else Detections.empty()
+        )
+        analytics.update(merged, frame / FPS)
+
+
+def of_type(events: list[Event], kind: type[Any]) -> list[Any]:
+    return [e for e in events if isinstance(e, kind)]
+
+
+def test_boundaries_counts_and_final_flush() -> None:
+    publisher = MemoryPublisher()
+    analytics = CameraAnalytics(camera(), publisher)
+    # Crossings at about 20 s (frame 200+20), 70 s and 125 s; 1500 frames = 150 s of video.
+    play(analytics, 1500, southbound(11, 200), southbound(12, 680, PERSON), southbound(13, 1230))
+    assert publisher.events and all(e.end <= T0 + timedelta(seconds=120) for e in publisher.events)
+    totals = analytics.finish()
+
+    counts = of_type(publisher.events, LineCountEvent)
+    assert [(e.start, e.end) for e in counts] == [
+        (T0, T0 + timedelta(seconds=60)),
+        (T0 + timedelta(seconds=60), T0 + timedelta(seconds=120)),
+        (T0 + timedelta(seconds=120), T0 + timedelta(seconds=150)),  # last frame at 149.9 s stands for 0.1 s
+    ]
+    assert [e.counts for e in counts] == [
+        {"south": {"car": 1}, "north": {}},
+        {"south": {"person": 1}, "north": {}},
+        {"south": {"car": 1}, "north": {}},
+    ]
+    assert totals.lines == {"main": {"south": {"car": 2, "person": 1}, "north": {}}}
+    assert totals.frames == 1500
+    assert totals.events == len(publisher.events)
+    for event in publisher.events:
+        assert parse_event(event_to_json(event)) == event
+        assert (event.site, event.camera) == ("plaza", "cam-1")
+
+
+def test_finish_twice_and_without_frames_publishes_nothing_more() -> None:
+    publisher = MemoryPublisher()
+    analytics = CameraAnalytics(camera(), publisher)
+    analytics.finish()
+    assert publisher.events == []
+    play(analytics, 10, southbound(1, 0))
+    analytics.finish()
+    published = len(publisher.events)
+    analytics.finish()
+    assert len(publisher.events) == published
+
+
+def test_speed_event_per_direction_and_class() -> None:
+    publisher = MemoryPublisher()
+    analytics = CameraAnalytics(camera(), publisher)
+    play(analytics, 100, southbound(1, 0, CAR, 10), southbound(2, 5, CAR, 5), southbound(3, 0, PERSON, 3))
+    analytics.finish()
+    (speed,) = of_type(publisher.events, SpeedEvent)
+    car = speed.speeds["south"]["car"]
+    assert car.n == 2
+    assert car.mean_kmh == pytest.approx((36 + 18) / 2, rel=0.02)
+    assert car.p85_kmh == pytest.approx(18 + 0.85 * 18, rel=0.02)
+    assert speed.speeds["south"]["person"].mean_kmh == pytest.approx(10.8, rel=0.02)
+
+
+def test_zone_occupancy_mean_peak_and_dwell() -> None:
+    publisher = MemoryPublisher()
+    analytics = CameraAnalytics(camera(), publisher)
+
+    def standing(frame: int) -> Detections:
+        # Two people in "top" for the first 100 of 200 frames, one car in it all the time.
+        people = [(1, 100, 200, PERSON), (2, 200, 200, PERSON)] if frame < 100 else []
+        return tracked(*people, (3, 300, 200, CAR))
+
+    play(analytics, 200, standing)
+    analytics.finish()
+    top = next(e for e in of_type(publisher.events, ZoneOccupancyEvent) if e.zone == "top")
+    assert top.mean == {"person": pytest.approx(1.0), "car": pytest.approx(1.0)}
+    assert top.peak == {"person": 2, "car": 1}
+    assert top.dwell["person"].n == 2
+    assert top.dwell["person"].mean_s == pytest.approx(9.9)
+    # The car is still there at the end of the stream: its stay is closed by the flush.
+    assert top.dwell["car"].max_s == pytest.approx(19.9)
+    bottom = next(e for e in of_type(publisher.events, ZoneOccupancyEvent) if e.zone == "bottom")
+    assert (bottom.mean, bottom.peak, bottom.dwell) == ({}, {}, {})
+    assert analytics.totals.zone_peaks == {"top": {"person": 2, "car": 1}, "bottom": {}}
+
+
+def test_turning_movements_event() -> None:
+    publisher = MemoryPublisher()
+    analytics = CameraAnalytics(camera(), publisher)
+    play(analytics, 100, southbound(1, 0), southbound(2, 3), southbound(3, 6, PERSON))
+    analytics.finish()
+    (turning,) = of_type(publisher.events, TurningMovementEvent)
+    assert {(m.from_zone, m.to_zone, m.cls, m.count) for m in turning.movements} == {
+        ("top", "bottom", "car", 2),
+        ("top", "bottom", "person", 1),
+    }
+    assert analytics.totals.movements == {"top": {"bottom": {"car": 2, "person": 1}}}
+
+
+def test_stream_starting_mid_interval_reports_only_what_it_watched() -> None:
+    publisher = MemoryPublisher()
+    start = T0 + timedelta(seconds=30)
+    analytics = CameraAnalytics(camera(start_time=start, interval_seconds=900), publisher)
+    play(analytics, 100, southbound(1, 0))
+    analytics.finish()
+    assert {(e.start, e.end) for e in publisher.events} == {(start, start + timedelta(seconds=10))}
+
+
+def test_gap_in_the_stream_leaves_no_empty_intervals() -> None:
+    publisher = MemoryPublisher()
+    analytics = CameraAnalytics(camera(), publisher)
+    play(analytics, 100, southbound(1, 0))  # 0..10 s
+    play(analytics, 100, southbound(2, 2000), first=2000)  # 200..210 s
+    analytics.finish()
+    spans = sorted({(e.start, e.end) for e in publisher.events})
+    assert spans == [
+        (T0, T0 + timedelta(seconds=60)),
+        (T0 + timedelta(seconds=200), T0 + timedelta(seconds=210)),
+    ]
+
+
+def test_live_clock_anchors_at_the_first_frame() -> None:
+    now = datetime(2026, 11, 23, 9, 14, 59, 500000, tzinfo=UTC)
+    clock = StreamClock(None, now=lambda: now)
+    assert clock.wall(12.0) == now
+    assert clock.wall(13.5) == now + timedelta(seconds=1.5)
+    publisher = MemoryPublisher()
+    analytics = CameraAnalytics(camera(start_time=None), publisher, StreamClock(None, now=lambda: now))
+    play(analytics, 20, southbound(1, 0))
+    analytics.finish()
+    boundary = datetime(2026, 11, 23, 9, 15, tzinfo=UTC)
+    assert sorted({(e.start, e.end) for e in publisher.events}) == [
+        (now, boundary),
+        (boundary, now + timedelta(seconds=2)),
+    ]
+
+
+def test_no_track_id_leaves_in_an_event() -> None:
+    publisher = MemoryPublisher()
+    analytics = CameraAnalytics(camera(), publisher)
+    ids = [1_234_567_891, 1_987_654_321]
+    play(analytics, 100, southbound(ids[0], 0), southbound(ids[1], 4, PERSON))
+    analytics.finish()
+    wire = "\n".join(event_to_json(e) for e in publisher.events)
+    assert all(str(i) not in wire for i in ids)
+    assert "track" not in wire

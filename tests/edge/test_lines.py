@@ -1,0 +1,157 @@
+"""Count lines: one count per real crossing, by direction and class, within the segment only."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from citytally.edge.analytics.geometry import signed_distance
+from citytally.edge.analytics.lines import LineCounter
+from citytally.edge.config import LineConfig
+from citytally.edge.detections import Detections
+
+PERSON, CAR, BUS = 0, 2, 4
+
+# A horizontal line drawn left to right at y = 300: "down" (directions[0]) is left→right of p1→p2,
+# which on the displayed image is moving down (y growing).
+LINE = LineConfig(
+    name="main", p1=(100, 300), p2=(500, 300), directions=("down", "up"), margin_px=4, min_frames=2
+)
+
+
+def tracked(*objects: tuple[int, float, float, int]) -> Detections:
+    """One frame: (track id, ground x, ground y, class) → boxes whose bottom centre is that point."""
+    if not objects:
+        return Detections.empty()
+    arr = np.array(objects, dtype=np.float64)
+    x, y = arr[:, 1], arr[:, 2]
+    xyxy = np.stack([x - 15, y - 60, x + 15, y], axis=1).astype(np.float32)
+    return Detections(
+        xyxy, np.full(len(arr), 0.9, np.float32), arr[:, 3].astype(np.int64), arr[:, 0].astype(np.int64)
+    )
+
+
+def count(path: Sequence[tuple[float, float]], line: LineConfig = LINE, cls: int = CAR) -> Counter[str]:
+    """Run one track along a path of ground points; return crossings by direction."""
+    counter = LineCounter(line)
+    found: Counter[str] = Counter()
+    for i, (x, y) in enumerate(path):
+        for crossing in counter.update(tracked((7, x, y, cls)), i / 10):
+            found[crossing.direction] += 1
+    return found
+
+
+def straight(x0: float, y0: float, x1: float, y1: float, steps: int = 20) -> list[tuple[float, float]]:
+    return [(x0 + (x1 - x0) * k / steps, y0 + (y1 - y0) * k / steps) for k in range(steps + 1)]
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        pytest.param(straight(300, 200, 300, 400), {"down": 1}, id="down"),
+        pytest.param(straight(300, 400, 300, 200), {"up": 1}, id="up"),
+        pytest.param(straight(150, 200, 450, 400), {"down": 1}, id="diagonal"),
+        pytest.param(straight(300, 200, 300, 280), {}, id="approach-only"),
+        pytest.param(straight(300, 200, 300, 298) + straight(300, 298, 300, 200), {}, id="touch-turn-back"),
+        pytest.param(
+            straight(300, 200, 300, 303) + straight(300, 303, 300, 200), {}, id="reach-into-band-back"
+        ),
+        pytest.param(
+            straight(300, 250, 300, 290, 4) + [(300, 310)] + straight(300, 290, 300, 200, 9),
+            {},
+            id="one-frame-beyond-then-back",
+        ),
+        pytest.param(
+            straight(300, 200, 300, 400) + straight(300, 400, 300, 200), {"down": 1, "up": 1}, id="back"
+        ),
+        pytest.param(straight(600, 200, 600, 400), {}, id="beyond-p2"),
+        pytest.param(straight(50, 400, 50, 200), {}, id="before-p1"),
+        pytest.param(straight(50, 200, 50, 400) + straight(50, 400, 300, 400), {}, id="around-the-end"),
+        pytest.param(
+            straight(50, 200, 50, 400) + straight(50, 400, 300, 400) + straight(300, 400, 300, 200),
+            {"up": 1},
+            id="around-then-through",
+        ),
+        pytest.param(straight(300, 500, 300, 500), {}, id="standing-still"),
+    ],
+)
+def test_crossings(path: list[tuple[float, float]], expected: dict[str, int]) -> None:
+    assert dict(count(path)) == expected
+
+
+def test_jitter_on_the_line_counts_once() -> None:
+    rng = np.random.default_rng(1)
+    hover = [(300 + rng.normal(0, 2), 300 + rng.uniform(-3.9, 3.9)) for _ in range(60)]
+    # Spikes beyond the margin, one frame at a time, do not make extra crossings either.
+    for k in range(0, 60, 7):
+        hover[k] = (hover[k][0], 300 + (6 if k % 2 else -6))
+    path = straight(300, 200, 300, 296) + hover + straight(300, 304, 300, 400)
+    assert dict(count(path)) == {"down": 1}
+
+
+def test_by_class_and_direction() -> None:
+    counter = LineCounter(LINE)
+    found: Counter[tuple[str, int]] = Counter()
+    for i in range(21):
+        frame = tracked(
+            (1, 200, 200 + 10 * i, CAR),
+            (2, 250, 400 - 10 * i, CAR),
+            (3, 300, 200 + 10 * i, BUS),
+            (4, 350, 200 + 10 * i, PERSON),
+            (5, 400, 400 - 10 * i, PERSON),
+        )
+        for crossing in counter.update(frame, i / 10):
+            found[(crossing.direction, crossing.class_id)] += 1
+    assert found == {
+        ("down", CAR): 1,
+        ("up", CAR): 1,
+        ("down", BUS): 1,
+        ("down", PERSON): 1,
+        ("up", PERSON): 1,
+    }
+
+
+def test_directions_follow_the_drawing_direction() -> None:
+    """The same motion is directions[0] for p1→p2 and directions[1] when the line is drawn the other way."""
+    reversed_line = LINE.model_copy(update={"p1": LINE.p2, "p2": LINE.p1})
+    assert dict(count(straight(300, 200, 300, 400), reversed_line)) == {"up": 1}
+    vertical = LineConfig(name="v", p1=(300, 100), p2=(300, 500), directions=("westbound", "eastbound"))
+    assert dict(count(straight(400, 300, 200, 300), vertical)) == {"westbound": 1}
+
+
+def test_signed_distance_left_is_negative_as_displayed() -> None:
+    # Walking p1 (100, 300) → p2 (500, 300), rightwards on screen: the left hand points up (smaller y).
+    assert signed_distance((100, 300), (500, 300), [(300, 250), (300, 350)]).tolist() == [-50, 50]
+
+
+def test_a_track_lost_for_long_is_forgotten() -> None:
+    counter = LineCounter(LINE, forget_after_s=1.0)
+    counter.update(tracked((1, 300, 200, CAR)), 0.0)
+    # Back 5 s later on the other side: that is not evidence of a crossing, the state was dropped.
+    assert counter.update(tracked((1, 300, 400, CAR)), 5.0) == []
+    assert counter.update(tracked((1, 300, 400, CAR)), 5.1) == []
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.floats(-40, 40), min_size=2, max_size=60), st.integers(1, 4))
+def test_counts_never_exceed_real_sign_changes(offsets: list[float], min_frames: int) -> None:
+    """Whatever the path: crossings alternate in direction, there are no more of them than sign changes of
+    the distance to the line, and a track that settles back on its starting side has as many of each."""
+    line = LINE.model_copy(update={"min_frames": min_frames})
+    counter = LineCounter(line)
+    directions: list[str] = []
+    for i, dy in enumerate(offsets):
+        directions += [c.direction for c in counter.update(tracked((9, 300, 300 + dy, CAR)), i / 10)]
+    assert all(a != b for a, b in zip(directions, directions[1:], strict=False))
+    signs = [np.sign(d) for d in offsets if d != 0]
+    changes = sum(1 for a, b in zip(signs, signs[1:], strict=False) if a != b)
+    assert len(directions) <= changes
+    sure = [np.sign(d) for d in offsets if abs(d) >= line.margin_px]
+    settled = len(sure) >= min_frames and len(set(sure[-min_frames:])) == 1
+    if settled and sure[0] == sure[-1]:
+        assert directions.count("down") == directions.count("up")
