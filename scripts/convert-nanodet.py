@@ -24,6 +24,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 
 def strip_private_attrs(src: Path, dst: Path) -> None:
     """Drop TF node attributes whose names start with "_" (e.g. _input_shapes) from a frozen graph."""
@@ -71,10 +73,10 @@ def _calibration_frames(video: Path, count: int) -> Iterator[Any]:
 
     source = open_source(video)
     step = max(1, int(795 * source.fps / 10 / count))
-    prepare = NanoDetDetector(nanodet_model_path("fp32"), threads=1)._prepare
+    detector = NanoDetDetector(nanodet_model_path("fp32"), threads=1)
     for frame in source:
         if frame.index % step == 0:
-            tensor, _ = prepare([frame.image])
+            tensor, _ = detector._prepare([frame.image], *detector._input_shape(frame.image))
             yield tensor
             count -= 1
             if count == 0:
@@ -94,6 +96,18 @@ def quantize_static_int8(src: Path, dst: Path, video: Path, frames: int) -> None
             tensor = next(self._frames, None)
             return None if tensor is None else {"input_1:0": tensor}
 
+    import onnx
+    from onnx import numpy_helper
+
+    # A Pad with -inf fill (before the stem's max-pool) has no finite range to calibrate: keep it in float.
+    model = onnx.load(str(src))
+    constants = {init.name: numpy_helper.to_array(init) for init in model.graph.initializer}
+    infinite_pads = [
+        node.name
+        for node in model.graph.node
+        if node.op_type == "Pad"
+        and any(name in constants and not np.isfinite(constants[name]).all() for name in node.input[1:])
+    ]
     with tempfile.TemporaryDirectory() as tmp:
         prepared = Path(tmp) / "prepared.onnx"
         quant_pre_process(str(src), str(prepared), skip_symbolic_shape=True)
@@ -105,6 +119,7 @@ def quantize_static_int8(src: Path, dst: Path, video: Path, frames: int) -> None
             activation_type=QuantType.QUInt8,
             weight_type=QuantType.QInt8,
             per_channel=True,
+            nodes_to_exclude=infinite_pads,
             extra_options={"ActivationSymmetric": False, "WeightSymmetric": True},
         )
 
