@@ -231,6 +231,11 @@ def _draw_overlay(image: Frame, overlay: PreviewOverlay) -> None:
 
 
 def _caption(image: Frame, text: str, origin: tuple[int, int], colour: tuple[int, int, int]) -> None:
+    (width, height), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.5, 3)
+    # Keep the caption inside the frame, so a line near an edge still shows its counts.
+    x = int(np.clip(origin[0], 2, max(2, image.shape[1] - width - 2)))
+    y = int(np.clip(origin[1], height + 2, max(height + 2, image.shape[0] - 4)))
+    origin = (x, y)
     # A dark outline keeps the text readable on grass and on asphalt alike.
     cv2.putText(image, text, origin, cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 3, cv2.LINE_AA)
     cv2.putText(image, text, origin, cv2.FONT_HERSHEY_SIMPLEX, 0.5, colour, 1, cv2.LINE_AA)

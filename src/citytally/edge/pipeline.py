@@ -1,0 +1,521 @@
+"""The edge pipeline's one wiring point: source → detector (batched) → tracker → analytics → publisher.
+
+:func:`build_pipeline` builds the stages in order from a camera config; :meth:`EdgePipeline.run` runs them
+until the source ends, a damaged file stops it or the caller interrupts, and always flushes the analytics'
+last interval to the publisher before returning. Per-stage wall time is collected for the benchmarks.
+
+Frames and crops never leave this module, except through the optional masked preview
+(:class:`PreviewRequest`), which is written only when an operator asks for it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from citytally.edge.analytics.intervals import CameraAnalytics, RunTotals
+from citytally.edge.config import CameraConfig
+from citytally.edge.detections import Detections
+from citytally.edge.detector import Detector
+from citytally.edge.source import Frame, VideoSource
+from citytally.edge.tracker import MotionTracker
+from citytally.errors import CitytallyError, ConfigError, SourceError
+from citytally.publish import Publisher
+
+__all__ = [
+    "EdgePipeline",
+    "MotionGate",
+    "PipelineOptions",
+    "PreviewRequest",
+    "RunResult",
+    "StageTimes",
+    "analyze_video",
+    "build_pipeline",
+    "write_summary",
+]
+
+log = logging.getLogger(__name__)
+
+Image = npt.NDArray[np.uint8]
+
+
+@dataclass(frozen=True)
+class PreviewRequest:
+    """An operator's request for a masked placement preview (nothing is written without one)."""
+
+    png: Path | None = None
+    at_seconds: float = 0.0
+    video: Path | None = None
+    video_seconds: float = 10.0
+
+    def __post_init__(self) -> None:
+        if self.png is not None and self.png.suffix.lower() != ".png":
+            raise ConfigError(f"--preview {self.png}: the preview image must be a .png file")
+        if self.video is not None and self.video.suffix.lower() != ".mp4":
+            raise ConfigError(f"--preview-video {self.video}: the preview video must be a .mp4 file")
+        if not 0 <= self.at_seconds <= 86_400 or not 0 < self.video_seconds <= 600:
+            raise ConfigError("preview: at_seconds must be in 0..86400 and video_seconds in (0, 600]")
+
+
+@dataclass(frozen=True)
+class PipelineOptions:
+    """How to run (not what to measure: that is the camera config)."""
+
+    target_fps: float | None = None
+    batch_size: int = 4
+    detect_every: int = 1
+    motion_gating: bool = False
+    detector_variant: str = "fp32"
+    threads: int | None = None
+    progress: bool = True
+    preview: PreviewRequest | None = None
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.batch_size <= 64:
+            raise ConfigError(f"batch_size must be in 1..64, got {self.batch_size}")
+        if not 1 <= self.detect_every <= 30:
+            raise ConfigError(f"detect_every must be in 1..30, got {self.detect_every}")
+        if self.target_fps is not None and not 0 < self.target_fps <= 120:
+            raise ConfigError(f"--fps must be in (0, 120], got {self.target_fps}")
+        if self.detector_variant not in ("fp32", "int8"):
+            raise ConfigError(f"detector variant must be fp32 or int8, got {self.detector_variant!r}")
+
+
+@dataclass
+class StageTimes:
+    """Wall seconds spent in each stage, and how many frames went through detection."""
+
+    decode: float = 0.0
+    gate: float = 0.0
+    detect: float = 0.0
+    track: float = 0.0
+    analytics: float = 0.0
+    frames: int = 0
+    detected_frames: int = 0
+
+    @property
+    def total(self) -> float:
+        return self.decode + self.gate + self.detect + self.track + self.analytics
+
+
+@dataclass
+class RunResult:
+    """What a run did: frames analysed, seconds of video covered, totals, timings, and the damage if any."""
+
+    frames: int
+    video_seconds: float
+    wall_seconds: float
+    totals: RunTotals
+    times: StageTimes
+    error: SourceError | None = None
+    interrupted: bool = False
+    preview_png: Path | None = None
+
+    def summary(self) -> dict[str, Any]:
+        """The ``summary.json`` body: totals plus frames analysed and duration."""
+        return {
+            "lines": self.totals.lines,
+            "zones": self.totals.zone_peaks,
+            "movements": self.totals.movements,
+            "frames_analysed": self.frames,
+            "duration_s": round(self.video_seconds, 3),
+            "events": self.totals.events,
+            "complete": self.error is None and not self.interrupted,
+            "error": str(self.error) if self.error is not None else None,
+        }
+
+
+class MotionGate:
+    """Says whether anything moved since the last frame that was sent to the detector.
+
+    Frame differencing on a small grey copy: a frame is "still" when fewer than ``min_changed`` of its
+    pixels changed by more than ``pixel_delta`` grey levels. Comparing with the last *detected* frame (not
+    the previous one) stops slow movement from slipping through one small step at a time.
+    """
+
+    def __init__(self, width: int = 160, pixel_delta: int = 18, min_changed: float = 0.0015) -> None:
+        self.width = width
+        self.pixel_delta = pixel_delta
+        self.min_changed = min_changed
+        self._reference: Image | None = None
+
+    def _small(self, image: Image) -> Image:
+        h, w = image.shape[:2]
+        grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+        small = cv2.resize(
+            grey, (self.width, max(1, round(h * self.width / w))), interpolation=cv2.INTER_AREA
+        )
+        return cv2.GaussianBlur(small, (3, 3), 0)  # type: ignore[return-value]
+
+    def moved(self, image: Image) -> bool:
+        small = self._small(image)
+        if self._reference is None or self._reference.shape != small.shape:
+            self._reference = small
+            return True
+        changed = cv2.absdiff(small, self._reference) > self.pixel_delta
+        if float(changed.mean()) < self.min_changed:
+            return False
+        self._reference = small
+        return True
+
+
+@dataclass
+class _Pending:
+    """A decoded frame waiting for its batch to be detected; ``detect`` is False for gated frames."""
+
+    frame: Frame
+    detect: bool
+
+
+class EdgePipeline:
+    """One camera's pipeline, built by :func:`build_pipeline`. Run it once with :meth:`run`."""
+
+    def __init__(
+        self,
+        config: CameraConfig,
+        source: VideoSource,
+        detector: Detector,
+        tracker: MotionTracker,
+        analytics: CameraAnalytics,
+        publisher: Publisher,
+        options: PipelineOptions,
+        total_frames: int | None = None,
+    ) -> None:
+        self.config = config
+        self.source = source
+        self.detector = detector
+        self.tracker = tracker
+        self.analytics = analytics
+        self.publisher = publisher
+        self.options = options
+        self.total_frames = total_frames
+        self.times = StageTimes()
+        self._gate = MotionGate() if options.motion_gating else None
+        self._last_tracked = Detections.empty()
+        self._last_pts = 0.0
+        self._decoded = 0
+        self._preview: _PreviewTap | None = (
+            _PreviewTap(options.preview, config, source) if options.preview is not None else None
+        )
+
+    def run(self) -> RunResult:
+        """Analyse the source to its end; flush and close everything, also after damage or Ctrl-C."""
+        started = time.perf_counter()
+        error: SourceError | None = None
+        interrupted = False
+        try:
+            with _progress(self.options.progress, self.total_frames, self.source.name) as advance:
+                for batch in self._batches():
+                    self._process(batch)
+                    advance(len(batch))
+        except SourceError as exc:
+            error = exc
+            log.error("%s", exc)
+        except KeyboardInterrupt:
+            interrupted = True
+            log.warning("interrupted after %d frames; flushing what was counted", self.times.frames)
+        finally:
+            self._stop()
+        return RunResult(
+            frames=self.times.frames,
+            video_seconds=self._last_pts + 1 / self.source.fps if self.times.frames else 0.0,
+            wall_seconds=time.perf_counter() - started,
+            totals=self.analytics.totals,
+            times=self.times,
+            error=error,
+            interrupted=interrupted,
+            preview_png=self._preview.written_png if self._preview is not None else None,
+        )
+
+    def _stop(self) -> None:
+        """Stop in reverse order of building: analytics flush → publisher → preview → source."""
+        try:
+            totals = self.analytics.finish()
+            if self._preview is not None:
+                self._preview.finish(totals)
+        finally:
+            try:
+                self.publisher.close()
+            finally:
+                if self._preview is not None:
+                    self._preview.close()
+                self.source.close()
+
+    def _batches(self) -> Iterator[list[_Pending]]:
+        batch: list[_Pending] = []
+        frames = iter(self.source)
+        while True:
+            t0 = time.perf_counter()
+            frame = next(frames, None)
+            self.times.decode += time.perf_counter() - t0
+            if frame is None:
+                break
+            batch.append(_Pending(frame, self._wants_detection(frame)))
+            if sum(p.detect for p in batch) >= self.options.batch_size:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+
+    def _wants_detection(self, frame: Frame) -> bool:
+        self._decoded += 1
+        if (self._decoded - 1) % self.options.detect_every:
+            return False
+        if self._gate is None:
+            return True
+        t0 = time.perf_counter()
+        moved = self._gate.moved(frame.image)
+        self.times.gate += time.perf_counter() - t0
+        return moved
+
+    def _process(self, batch: Sequence[_Pending]) -> None:
+        to_detect = [p.frame.image for p in batch if p.detect]
+        t0 = time.perf_counter()
+        found = iter(self.detector(to_detect) if to_detect else [])
+        self.times.detect += time.perf_counter() - t0
+        self.times.detected_frames += len(to_detect)
+        for pending in batch:
+            frame = pending.frame
+            t1 = time.perf_counter()
+            if pending.detect:
+                self._last_tracked = self.tracker.update(next(found), frame.pts_seconds)
+            # A skipped frame keeps the last tracked boxes: nothing moved (gating), or the next detected
+            # frame is a fraction of a second away (detect_every) and the tracker bridges the gap.
+            t2 = time.perf_counter()
+            self.analytics.update(self._last_tracked, frame.pts_seconds)
+            t3 = time.perf_counter()
+            self.times.track += t2 - t1
+            self.times.analytics += t3 - t2
+            self.times.frames += 1
+            self._last_pts = frame.pts_seconds
+            if self._preview is not None:
+                self._preview.offer(frame, self._last_tracked)
+
+
+#: Raw detections at or above this score are masked in a preview, tracked or not: masking too much is safe.
+PREVIEW_MASK_SCORE = 0.2
+
+
+class _PreviewTap:
+    """Takes the requested preview frame(s) from the running pipeline, masking them at once.
+
+    Only masked pixels are kept: the chosen frame is masked the moment it is seen, and its overlay (with
+    the run's final counts) is drawn at the end. Track ids are never drawn.
+    """
+
+    def __init__(self, request: PreviewRequest, config: CameraConfig, source: VideoSource) -> None:
+        from citytally.edge.detector import NanoDetDetector, nanodet_model_path
+        from citytally.edge.privacy import FaceFinder, PreviewWriter
+        from citytally.events import ROAD_USER_CLASSES
+
+        self.request = request
+        self.config = config
+        self.written_png: Path | None = None
+        self._masked_png: Image | None = None
+        # A detector of its own with low thresholds: the preview must not depend on the counting thresholds.
+        self._detector = NanoDetDetector(
+            config.detector.model or nanodet_model_path(),
+            score_thresholds=dict.fromkeys(ROAD_USER_CLASSES, PREVIEW_MASK_SCORE),
+            threads=1,
+        )
+        self._faces = FaceFinder()
+        self._video: PreviewWriter | None = None
+        if request.video is not None:
+            width, height = source.size
+            max_frames = max(1, round(request.video_seconds * source.fps))
+            self._video = PreviewWriter(request.video, width, height, source.fps, max_frames)
+
+    def offer(self, frame: Frame, tracked: Detections) -> None:
+        want_png = self.request.png is not None and self._masked_png is None
+        want_png = want_png and frame.pts_seconds >= self.request.at_seconds
+        want_video = self._video is not None and not self._video.full
+        if not (want_png or want_video):
+            return
+        masked = self._mask(frame.image, tracked)
+        if want_png:
+            self._masked_png = masked
+        if want_video and self._video is not None:
+            self._video.write(self._draw(masked, with_counts=None))
+
+    def _mask(self, image: Image, tracked: Detections) -> Image:
+        from citytally.edge.privacy import render_preview
+
+        raw = self._detector([image])[0]
+        everyone = Detections(
+            np.concatenate([raw.xyxy, tracked.xyxy]).astype(np.float32),
+            np.concatenate([raw.scores, tracked.scores]).astype(np.float32),
+            np.concatenate([raw.class_id, tracked.class_id]).astype(np.int64),
+        )
+        return render_preview(image, everyone, self._faces.find(image))
+
+    def _draw(self, masked: Image, with_counts: RunTotals | None) -> Image:
+        from citytally.edge.privacy import LineOverlay, PreviewOverlay, ZoneOverlay, render_preview
+
+        lines = []
+        for line in self.config.lines:
+            caption = ""
+            if with_counts is not None:
+                caption = "  ".join(
+                    f"{d} {sum(with_counts.lines.get(line.name, {}).get(d, {}).values())}"
+                    for d in line.directions
+                )
+            lines.append(LineOverlay(line.name, line.p1, line.p2, caption))
+        zones = []
+        for zone in self.config.zones:
+            caption = ""
+            if with_counts is not None:
+                peak = sum(with_counts.zone_peaks.get(zone.name, {}).values())
+                caption = f"peak {peak}"
+            zones.append(ZoneOverlay(zone.name, zone.polygon, caption))
+        overlay = PreviewOverlay(lines, zones, f"{self.config.site}/{self.config.camera}")
+        # Already masked: render with no boxes only to draw the overlay on a copy.
+        return render_preview(masked, Detections.empty(), np.zeros((0, 4), np.float32), overlay)
+
+    def finish(self, totals: RunTotals) -> None:
+        from citytally.edge.privacy import write_png
+
+        if self.request.png is not None and self._masked_png is not None:
+            write_png(self.request.png, self._draw(self._masked_png, with_counts=totals))
+            self.written_png = self.request.png
+
+    def close(self) -> None:
+        if self._video is not None:
+            self._video.close()
+
+
+@contextlib.contextmanager
+def _progress(enabled: bool, total: int | None, name: str) -> Iterator[Callable[[int], None]]:
+    """A rich progress bar counting frames (to stderr, so stdout stays clean for the caller)."""
+    if not enabled:
+        yield lambda _n: None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    columns = (
+        TextColumn("[bold]analysing[/] {task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("frames"),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=Console(stderr=True), transient=False) as bar:
+        task = bar.add_task(Path(name).name or name, total=total)
+        yield lambda n: bar.advance(task, n)
+
+
+class _ClassFilter:
+    """Keeps only the road-user classes a camera config asks for."""
+
+    def __init__(self, inner: Detector, classes: Sequence[str]) -> None:
+        from citytally.events import ROAD_USER_CLASSES
+
+        self.inner = inner
+        self._wanted = np.array([ROAD_USER_CLASSES.index(c) for c in classes], np.int64)
+
+    def __call__(self, images: Sequence[Image]) -> list[Detections]:
+        return [d[np.isin(d.class_id, self._wanted)] for d in self.inner(images)]
+
+
+def _frame_count(uri: str, native_fps: float, target_fps: float | None) -> int | None:
+    """How many frames a file will yield, for the progress bar; ``None`` for streams or when unknown."""
+    import av
+
+    path = Path(uri).expanduser()
+    if not path.is_file():
+        return None
+    try:
+        with av.open(str(path)) as container:
+            frames = container.streams.video[0].frames
+    except (av.FFmpegError, IndexError):
+        return None
+    if not frames:
+        return None
+    if target_fps is not None and native_fps > 0 and target_fps < native_fps:
+        return max(1, round(frames * target_fps / native_fps))
+    return int(frames)
+
+
+def build_pipeline(
+    config: CameraConfig,
+    publisher: Publisher | Callable[[], Publisher],
+    options: PipelineOptions | None = None,
+    video: str | Path | None = None,
+) -> EdgePipeline:
+    """Build every stage in order for one camera; ``video`` overrides the config's source URI.
+
+    ``publisher`` may be a factory: it is then called last, once the source has opened, so a missing
+    video leaves no empty output behind.
+    """
+    from citytally.edge.detector import NanoDetDetector, nanodet_model_path
+    from citytally.edge.source import open_source
+    from citytally.events import ROAD_USER_CLASSES
+
+    options = options or PipelineOptions()
+    uri = str(video) if video is not None else config.source.uri
+    if "://" not in uri:
+        uri = str(Path(uri).expanduser())
+    target_fps = options.target_fps or config.source.target_fps
+    detector: Detector = NanoDetDetector(
+        config.detector.model or nanodet_model_path(options.detector_variant),  # type: ignore[arg-type]
+        # The tracker uses low-score boxes to keep tracks alive; it alone decides what becomes a track.
+        score_thresholds=dict.fromkeys(ROAD_USER_CLASSES, max(config.detector.score_threshold, 0.01)),
+        threads=options.threads,
+        nms_iou=config.detector.nms_iou,
+    )
+    if config.detector.classes is not None:
+        detector = _ClassFilter(detector, config.detector.classes)
+    tracker = MotionTracker(config.tracker)
+    source = open_source(uri, target_fps)
+    try:
+        total = _frame_count(uri, source.fps, target_fps)
+        sink = publisher if isinstance(publisher, Publisher) else publisher()
+        analytics = CameraAnalytics(config, sink)
+        return EdgePipeline(config, source, detector, tracker, analytics, sink, options, total)
+    except CitytallyError:
+        source.close()
+        raise
+
+
+def write_summary(path: Path, result: RunResult) -> None:
+    """Write ``summary.json`` atomically (a reader never sees half a file)."""
+    import json
+
+    partial = path.with_name(path.name + ".part")
+    partial.write_text(json.dumps(result.summary(), indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    partial.replace(path)
+
+
+def analyze_video(
+    video: str | Path, config_path: Path, out: Path, options: PipelineOptions | None = None
+) -> RunResult:
+    """``citytally analyze``: run one video through the pipeline into ``out/events.jsonl`` and
+    ``out/summary.json``. The summary is written even when the file turns out to be damaged."""
+    from citytally.edge.config import load_camera_config
+    from citytally.publish import JsonlPublisher
+
+    config = load_camera_config(config_path)
+    events_path = out / "events.jsonl"
+
+    def open_events() -> Publisher:
+        out.mkdir(parents=True, exist_ok=True)
+        # A re-run replaces the previous run's events rather than appending a second copy.
+        events_path.unlink(missing_ok=True)
+        return JsonlPublisher(events_path)
+
+    try:
+        pipeline = build_pipeline(config, open_events, options, video)
+    except OSError as exc:
+        raise ConfigError(f"{out}: cannot write the output directory: {exc.strerror or exc}") from exc
+    result = pipeline.run()
+    write_summary(out / "summary.json", result)
+    return result
