@@ -8,5 +8,6 @@ export default defineConfig({
     outDir: fileURLToPath(new URL("../src/citytally/hub/dashboard/static", import.meta.url)),
     emptyOutDir: true,
     chunkSizeWarningLimit: 600,
+    sourcemap: true,
   },
 });

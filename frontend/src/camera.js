@@ -94,6 +94,8 @@ function turningTable(t) {
     el("thead", {}, el("tr", {}, el("th", {}, "from ↓ to →"), ...tos.map((z) => el("th", {}, z)))),
     el("tbody", {}, froms.map((f) => el("tr", {}, el("th", {}, f), ...tos.map((z) => {
       const v = cell.get(`${f}>${z}`) || 0;
-      return el("td", { style: `background:${heat(v / max)}`, "data-from": f, "data-to": z }, fmt.format(v));
+      const ink = v / max > 0.6 ? "#fff" : "inherit";
+      return el("td", { style: `background:${heat(v / max)};color:${ink}`, "data-from": f, "data-to": z },
+        fmt.format(v));
     })))));
 }

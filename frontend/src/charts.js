@@ -71,6 +71,9 @@ export function setTimeSeries(chart, times, series) {
     backgroundColor: colourFor(s.cls),
     borderDash: DASHES[(s.dashIndex || 0) % DASHES.length],
   }));
+  // Pin the axis to the asked range: Chart.js would otherwise round it out to "nice" ticks.
+  chart.options.scales.x.min = times.length ? times[0] : undefined;
+  chart.options.scales.x.max = times.length ? times[times.length - 1] : undefined;
   chart.update();
 }
 

@@ -80,6 +80,7 @@ async function route() {
     }
   } catch (err) {
     if (err instanceof AuthRequired) return showLogin("Your session has ended; log in again.");
+    console.error(err);
     const p = document.createElement("p");
     p.className = "error";
     p.textContent = `Could not load this page: ${err.message}`;

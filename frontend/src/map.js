@@ -26,33 +26,35 @@ export async function cameraMap(container, cameras, onSelect) {
   if (config.tile_url) {
     L.tileLayer(config.tile_url, { attribution: config.tile_attribution || "", maxZoom: 20 }).addTo(map);
   }
-  let baseBounds = null;
+  // Leaflet cannot draw vectors before the map has a view: build the layers, fit, then add them.
+  let baseLayer = null;
   if (config.basemap_url) {
     const res = await fetch(config.basemap_url);
     if (res.ok) {
-      const layer = L.geoJSON(await res.json(), {
-        style: baseStyle,
-        interactive: false,
-      }).addTo(map);
-      baseBounds = layer.getBounds();
+      baseLayer = L.geoJSON(await res.json(), { style: baseStyle, interactive: false });
       if (config.basemap_attribution) map.attributionControl.addAttribution(config.basemap_attribution);
     }
   }
+  const points = cameras.map((c) => [c.lat, c.lon]);
+  const baseBounds = baseLayer ? baseLayer.getBounds() : null;
+  // The site drawing frames the view when every camera lies on it; otherwise the cameras do.
+  const camBounds = points.length ? L.latLngBounds(points) : null;
+  const onDrawing = baseBounds && baseBounds.isValid() && (!camBounds || baseBounds.contains(camBounds));
+  const bounds = onDrawing ? baseBounds : camBounds && camBounds.pad(0.2);
+  if (bounds && bounds.isValid()) map.fitBounds(bounds, { maxZoom: 18 });
+  else map.setView([0, 0], 2);
+  if (baseLayer) baseLayer.addTo(map);
+
   const markers = new Map();
   for (const cam of cameras) {
     const key = `${cam.site}/${cam.camera}`;
     const marker = L.circleMarker([cam.lat, cam.lon], {
       radius: 9, color: "#0b3d91", weight: 2, fillColor: "#2f6fdf", fillOpacity: 0.9,
     }).addTo(map);
-    marker.bindTooltip("", { permanent: true, direction: "right", offset: [10, 0], className: "cam-label" });
+    marker.bindTooltip("&nbsp;", { permanent: true, direction: "right", offset: [10, 0], className: "cam-label" });
     marker.on("click", () => onSelect(cam));
     markers.set(key, marker);
   }
-  const points = cameras.map((c) => [c.lat, c.lon]);
-  const bounds = points.length ? L.latLngBounds(points) : baseBounds;
-  if (bounds && baseBounds && points.length < 3) bounds.extend(baseBounds);
-  if (bounds) map.fitBounds(bounds.pad(0.1), { maxZoom: 19 });
-  else map.setView([0, 0], 2);
 
   function update(list) {
     for (const cam of list) {

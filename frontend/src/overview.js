@@ -28,6 +28,7 @@ export async function overviewView(root) {
     window.location.hash = `#/camera/${encodeURIComponent(cam.site)}/${encodeURIComponent(cam.camera)}`;
   });
   const totalsChart = barChart(totalsCanvas, { yTitle: "road users" });
+  totalsChart.options.plugins.legend.display = false;
 
   async function refresh() {
     const [cams, ov] = await Promise.all([

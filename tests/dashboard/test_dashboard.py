@@ -1,0 +1,229 @@
+"""The dashboard in a real browser against a real hub: data on the map and in the charts, live updates,
+the public register, login and roles."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from playwright.sync_api import Page
+
+from citytally.events import Event
+from citytally.hub.access import authenticate
+from citytally.hub.dashboard import DashboardServer
+from citytally.hub.store import EventWriter, schema
+
+pytestmark = [pytest.mark.integration, pytest.mark.browser]
+
+Shot = Callable[[Page, str], Path]
+Login = Callable[[Page, DashboardServer, str], None]
+#: Mirrors conftest's seeded store (three cameras on the demo plaza).
+SITE = "demo-plaza"
+CAMERAS = ("vtest", "north-gate", "east-bridge")
+
+
+def crossings(engine: sa.Engine, camera: str | None = None) -> int:
+    """Line crossings in the store (from the facts, not the roll-ups the dashboard reads)."""
+    f = schema.line_counts
+    query = sa.select(sa.func.coalesce(sa.func.sum(f.c.count), 0))
+    if camera:
+        query = query.where(f.c.camera == camera)
+    with engine.connect() as conn:
+        return int(conn.execute(query).scalar_one())
+
+
+def test_map_and_overview_show_the_stored_counts(
+    page: Page,
+    hub_server: DashboardServer,
+    tokens: dict[str, str],
+    login: Login,
+    seeded_engine: sa.Engine,
+    screenshot: Shot,
+) -> None:
+    login(page, hub_server, tokens["admin"])
+    page.wait_for_selector("#overview-summary[data-total]")
+    labels = page.locator(".leaflet-tooltip.cam-label")
+    assert labels.count() == len(CAMERAS)
+    for camera in CAMERAS:
+        expected = f"{crossings(seeded_engine, camera):,} today".replace(",", "")
+        text = " ".join(labels.all_inner_texts()).replace(",", "").replace("\u202f", "")
+        assert f"{camera}" in text and expected in text
+    box = page.locator("#map").bounding_box()
+    assert box is not None
+    for label in labels.all():  # each camera's label sits at its marker, inside the map
+        where = label.bounding_box()
+        assert where is not None and box["x"] <= where["x"] <= box["x"] + box["width"]
+        assert box["y"] <= where["y"] <= box["y"] + box["height"]
+    assert page.locator("#map canvas").count() > 0  # base map and markers are drawn on a canvas
+    assert int(page.get_attribute("#overview-summary", "data-total") or -1) == crossings(seeded_engine)
+    assert page.locator("#busiest-lines li").count() == len(CAMERAS)
+    assert page.locator("#heatmap td").count() == 7 * 24
+    bars = page.evaluate("() => performance.getEntriesByName('citytally:charts-drawn').length")
+    assert bars == 1
+    screenshot(page, "overview")
+
+
+def test_camera_page_charts_matrix_speeds_and_csv(
+    page: Page,
+    hub_server: DashboardServer,
+    tokens: dict[str, str],
+    login: Login,
+    seeded_engine: sa.Engine,
+    screenshot: Shot,
+    tmp_path: Path,
+) -> None:
+    login(page, hub_server, tokens["viewer"])
+    page.goto(f"{hub_server.url}#/camera/{SITE}/vtest")
+    page.wait_for_selector("#camera-total[data-total]")
+    assert int(page.get_attribute("#camera-total", "data-total") or -1) == crossings(seeded_engine, "vtest")
+    cell = page.locator('#turning td[data-from="west"][data-to="east"]')
+    assert int(cell.inner_text().replace(",", "")) > 0
+    assert "85th percentile" in page.inner_text("#speed-note")
+    for canvas in ("#counts-chart", "#occupancy-chart", "#speed-chart"):
+        assert page.locator(canvas).bounding_box() is not None
+    with page.expect_download() as info:
+        page.click("#csv")
+    csv_path = tmp_path / "counts.csv"
+    info.value.save_as(csv_path)
+    rows = csv_path.read_text().splitlines()
+    assert rows[0].startswith("site,camera,bucket_start")
+    assert sum(int(r.rsplit(",", 1)[1]) for r in rows[1:]) == crossings(seeded_engine, "vtest")
+    screenshot(page, "camera")
+
+
+def test_an_event_stored_while_the_page_is_open_appears_within_two_seconds(
+    page: Page,
+    hub_server: DashboardServer,
+    tokens: dict[str, str],
+    login: Login,
+    seeded_engine: sa.Engine,
+    line_count: Callable[..., Event],
+) -> None:
+    login(page, hub_server, tokens["viewer"])
+    page.wait_for_selector("#overview-summary[data-total]")
+    page.wait_for_selector("#live-status[data-state=live]")
+    before = int(page.get_attribute("#overview-summary", "data-total") or -1)
+    event = line_count("east-bridge", datetime.now(UTC).replace(second=0, microsecond=0), 40, 2)
+    EventWriter(seeded_engine).write_events([event])
+    stored_at = time.monotonic()
+    page.wait_for_function(
+        "n => Number(document.querySelector('#overview-summary').dataset.total) === n",
+        arg=before + 40 + 2 + 41,
+        timeout=2000,
+    )
+    assert time.monotonic() - stored_at < 2.0
+    assert page.evaluate("() => performance.getEntriesByType('navigation').length") == 1  # no reload
+
+
+def test_register_and_pia_are_public(page: Page, hub_server: DashboardServer, screenshot: Shot) -> None:
+    response = page.goto(f"{hub_server.base_url}/register")
+    assert response is not None and response.status == 200
+    for camera in CAMERAS:
+        assert page.locator(f"#{SITE}--{camera}").count() == 1
+    text = page.inner_text("body")
+    for needle in (
+        "Purpose",
+        "Legal basis",
+        "What it never does",
+        "No licence-plate reading",
+        "Retention",
+        "365 days",
+        "privacy@city.example",
+    ):
+        assert needle in text
+    screenshot(page, "register")
+    as_json = page.request.get(f"{hub_server.base_url}/register.json")
+    assert as_json.status == 200
+    assert {c["reference"] for c in as_json.json()["cameras"]} == {f"{SITE}/{c}" for c in CAMERAS}
+    response = page.goto(f"{hub_server.base_url}/pia")
+    assert response is not None and response.status == 200
+    text = page.inner_text("body")
+    for needle in (
+        "Purposes and legal bases",
+        "Data kept and for how long",
+        "Who has access",
+        "auditor",
+        "Risks and mitigations",
+        "365 days",
+    ):
+        assert needle in text
+    page.emulate_media(media="print")
+    assert page.locator("nav").is_hidden()
+    page.emulate_media(media="screen")
+    screenshot(page, "pia")
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/dashboard/api/cameras",
+        "/dashboard/api/overview",
+        "/incidents",
+        "/dashboard/api/live",
+        f"/dashboard/api/cameras/{SITE}/vtest/counts",
+    ],
+)
+def test_data_and_admin_endpoints_refuse_without_login(
+    page: Page, hub_server: DashboardServer, path: str
+) -> None:
+    assert page.request.get(f"{hub_server.base_url}{path}").status == 401
+
+
+def test_dashboard_shows_only_the_login_form_without_a_token(
+    page: Page, hub_server: DashboardServer, screenshot: Shot
+) -> None:
+    page.goto(hub_server.url)
+    page.wait_for_selector("form.login")
+    assert page.locator("#map").count() == 0
+    assert page.locator("#nav").is_hidden()
+    page.fill("input[name=token]", "ct_not-a-real-token")
+    page.click("form.login button[type=submit]")
+    page.wait_for_selector("form.login .error:has-text('not accepted')")
+    screenshot(page, "login")
+
+
+def test_viewer_sees_no_incidents_and_the_api_refuses(
+    page: Page, hub_server: DashboardServer, tokens: dict[str, str], login: Login
+) -> None:
+    login(page, hub_server, tokens["viewer"])
+    assert page.locator("#nav-incidents").is_hidden()
+    page.goto(f"{hub_server.url}#/incidents")
+    page.wait_for_selector("#overview-summary[data-total]")  # falls back to the overview
+    assert page.locator("table.incidents").count() == 0
+    status = page.evaluate(
+        """async () => (await fetch('/incidents', {headers: {Authorization:
+            'Bearer ' + sessionStorage.getItem('citytally.token')}})).status"""
+    )
+    assert status == 403
+
+
+def test_operator_acknowledges_an_incident(
+    page: Page,
+    hub_server: DashboardServer,
+    tokens: dict[str, str],
+    login: Login,
+    seeded_engine: sa.Engine,
+    screenshot: Shot,
+) -> None:
+    login(page, hub_server, tokens["operator"])
+    page.click("#nav-incidents")
+    page.wait_for_selector("#incident-rows tr[data-id]")
+    assert page.locator("#incident-rows tr[data-id]").count() == 2
+    screenshot(page, "incidents")
+    first = page.locator("#incident-rows tr[data-id]").first
+    incident_id = first.get_attribute("data-id")
+    first.locator("button.ack").click()
+    page.wait_for_function(
+        "id => !document.querySelector(`#incident-rows tr[data-id='${id}']`)", arg=incident_id, timeout=5000
+    )
+    i = schema.incidents
+    with seeded_engine.connect() as conn:
+        rows = conn.execute(sa.select(i.c.event_id, i.c.acknowledged_at, i.c.acknowledged_by)).all()
+    operator = authenticate(seeded_engine, tokens["operator"])
+    assert operator is not None
+    acked = {str(r.event_id): r.acknowledged_by for r in rows if r.acknowledged_at is not None}
+    assert acked == {incident_id: operator.token_id}
