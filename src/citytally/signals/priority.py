@@ -15,27 +15,41 @@ normal controller.
 from __future__ import annotations
 
 import logging
+import tempfile
+import time
+import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
+from xml.sax.saxutils import escape
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from citytally.errors import SignalError
+from citytally.signals.evaluate import GridlockWatch
 from citytally.signals.intersection import Intersection, SignalTiming, needs_clearance
+from citytally.signals.metric import route_departures
 from citytally.signals.network import Controller, SignalNetwork
 from citytally.signals.sensors import LaneReadings
+from citytally.signals.sim import SumoConnection
 
 __all__ = [
+    "AMBULANCE_VTYPE",
+    "AmbulanceCall",
     "Call",
+    "EmergencyEpisode",
     "EmergencyPriority",
     "Preemption",
     "PriorityConfig",
     "TimingPlanController",
     "lead_time_s",
     "preemption_action",
+    "run_emergency_episode",
     "seconds_to_green",
     "serving_phase",
     "worst_transition_s",
+    "write_ambulance_routes",
 ]
 
 _log = logging.getLogger(__name__)
@@ -47,27 +61,44 @@ class PriorityConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     vehicle_class: str = Field(
-        default="emergency", min_length=1,
+        default="emergency",
+        min_length=1,
         description="SUMO vClass of vehicles that announce themselves as on call.",
     )
     margin_s: float = Field(
-        default=4.0, ge=0.0, le=60.0,
+        default=4.0,
+        ge=0.0,
+        le=60.0,
         description="Extra lead time on top of transition and queue clearance (s).",
     )
     startup_lost_s: float = Field(
-        default=2.0, ge=0.0, le=10.0,
+        default=2.0,
+        ge=0.0,
+        le=10.0,
         description="Start-up lost time of a standing queue when it gets green (s).",
     )
     discharge_headway_s: float = Field(
-        default=2.0, ge=0.5, le=10.0,
+        default=2.0,
+        ge=0.5,
+        le=10.0,
         description="Saturation headway: time per queued vehicle to cross the line (s).",
     )
     max_hold_s: float = Field(
-        default=120.0, ge=10.0, le=600.0,
+        default=120.0,
+        ge=10.0,
+        le=600.0,
         description="Longest one vehicle may hold one signal before it is let go (s).",
     )
+    stall_s: float = Field(
+        default=30.0,
+        ge=5.0,
+        le=300.0,
+        description="Let a held green go when the vehicle has not got closer for this long (s).",
+    )
     min_speed_mps: float = Field(
-        default=3.0, gt=0.0, le=20.0,
+        default=3.0,
+        gt=0.0,
+        le=20.0,
         description="Floor on the speed used for the arrival estimate (m/s).",
     )
 
@@ -92,6 +123,8 @@ class Preemption:
     phase: int
     since_s: float
     distance_m: float
+    progress_s: float = 0.0
+    """When the vehicle last got closer (a stalled approach is let go, see ``stall_s``)."""
 
     def passed(self, call: Call | None) -> bool:
         """Whether the vehicle's crossing is behind it, given its current call to this signal (if any).
@@ -134,8 +167,6 @@ def lead_time_s(transition_s: float, queued: int, config: PriorityConfig) -> flo
     """How long before the vehicle's arrival a signal must be asked to turn green for it."""
     clearance = config.startup_lost_s + queued * config.discharge_headway_s if queued else 0.0
     return transition_s + clearance + config.margin_s
-
-
 
 
 def worst_transition_s(timing: SignalTiming) -> float:
@@ -196,11 +227,13 @@ class EmergencyPriority:
         self._active: dict[str, Preemption] = {}
         # (vehicle, signal, link) crossings that ran out of hold time: never pre-empt for them again.
         self._expired: set[tuple[str, str, int]] = set()
+        # Crossings let go because the approach stalled, with the distance the vehicle was stuck at.
+        self._stalls: dict[tuple[str, str, int], float] = {}
         self._inner_requests: dict[str, int | None] = {}
         self._overridden: set[str] = set()
         self._lane_links: dict[str, dict[int, tuple[str, list[int]]]] = {}
         self.events: list[tuple[float, str, str, str]] = []
-        """(time, signal, vehicle, "preempt" | "release" | "expire"), in order."""
+        """(time, signal, vehicle, "preempt" | "release" | "stall" | "expire"), in order."""
 
     @property
     def active(self) -> Mapping[str, Preemption]:
@@ -257,12 +290,24 @@ class EmergencyPriority:
                 self._end(now, tls_id, network, "release")
                 continue
             if call is not None:
-                held.distance_m = call.distance_m
+                if call.distance_m < held.distance_m - 1.0:
+                    held.progress_s, held.distance_m = now, call.distance_m
+                if self._stalled(now, held, network[tls_id]):
+                    # Its approach does not move although it has green (blocked downstream): holding the
+                    # green only starves the other approaches. Let go until the vehicle moves again.
+                    self._stalls[(held.vehicle_id, tls_id, held.link_index)] = call.distance_m
+                    self._end(now, tls_id, network, "stall")
+                    continue
             if now - held.since_s > self.config.max_hold_s:
                 self._expired.add((held.vehicle_id, tls_id, held.link_index))
                 self._end(now, tls_id, network, "expire")
-                _log.warning("pre-emption of %s for %s ended after %.0f s", tls_id, held.vehicle_id,
-                             now - held.since_s)
+                _log.warning(
+                    "pre-emption of %s for %s ended after %.0f s", tls_id, held.vehicle_id, now - held.since_s
+                )
+
+    def _stalled(self, now: float, held: Preemption, intersection: Intersection) -> bool:
+        serving = not intersection.in_transition and intersection.current_phase == held.phase
+        return serving and now - max(held.progress_s, held.since_s) > self.config.stall_s
 
     def _end(self, now: float, tls_id: str, network: SignalNetwork, why: str) -> None:
         held = self._active.pop(tls_id)
@@ -279,8 +324,13 @@ class EmergencyPriority:
                 continue
             intersection = network[tls_id]
             for call in waiting:
-                if (call.vehicle_id, tls_id, call.link_index) in self._expired:
+                crossing = (call.vehicle_id, tls_id, call.link_index)
+                if crossing in self._expired:
                     continue
+                if crossing in self._stalls:
+                    if call.distance_m > self._stalls[crossing] - 10.0:
+                        continue
+                    del self._stalls[crossing]
                 lane, lane_links = self._links(network.api, tls_id).get(call.link_index, ("", []))
                 current = None if intersection.in_transition else intersection.current_phase
                 states = [p.state for p in intersection.phases]
@@ -292,12 +342,17 @@ class EmergencyPriority:
                 action = preemption_action(call.eta_s, to_green, queued, intersection.timing, self.config)
                 if action == "serve":
                     self._active[tls_id] = Preemption(
-                        call.vehicle_id, call.link_index, phase, now, call.distance_m
+                        call.vehicle_id, call.link_index, phase, now, call.distance_m, now
                     )
                     self.events.append((now, tls_id, call.vehicle_id, "preempt"))
-                elif action == "hold" and current is not None and intersection.requested_phase not in (
-                    current,
-                    phase,
+                elif (
+                    action == "hold"
+                    and current is not None
+                    and intersection.requested_phase
+                    not in (
+                        current,
+                        phase,
+                    )
                 ):
                     # Too early to switch for the vehicle, but a switch elsewhere now would lock its phase
                     # out for a whole minimum green: keep the green shown (or let the controller pick ours).
@@ -362,3 +417,156 @@ class TimingPlanController:
             end += green + clearance
             plan.append((end, phase.index))
         return plan
+
+
+# --- measuring it: one episode with ambulances ---------------------------------------------------------
+
+AMBULANCE_VTYPE = (
+    '<vType id="ambulance" vClass="emergency" guiShape="emergency" speedFactor="1" speedDev="0" '
+    'color="1,1,1"/>'
+)
+"""Emergency class without the bluelight device, so it stops at red like everyone else (see the README)."""
+
+
+@dataclass(frozen=True)
+class AmbulanceCall:
+    """One emergency trip: a route (edge ids) and when the call comes in."""
+
+    vehicle_id: str
+    edges: tuple[str, ...]
+    depart: float
+
+
+def write_ambulance_routes(path: Path, calls: Sequence[AmbulanceCall]) -> Path:
+    """A SUMO route file with the ambulance type and ``calls`` (sorted by departure, as SUMO wants)."""
+    lines = ["<routes>", f"    {AMBULANCE_VTYPE}"]
+    for call in sorted(calls, key=lambda c: c.depart):
+        lines.append(
+            f'    <vehicle id="{escape(call.vehicle_id)}" type="ambulance" depart="{call.depart:g}" '
+            f'departLane="best" departSpeed="max"><route edges="{escape(" ".join(call.edges))}"/></vehicle>'
+        )
+    lines.append("</routes>")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@dataclass(frozen=True)
+class EmergencyEpisode:
+    """One episode: each ambulance's travel time (arrival − scheduled departure) and stops, and RESCO's
+    mean delay (``timeLoss + departDelay``; never-departed vehicles count to the end) of everyone else."""
+
+    travel_s: dict[str, float]
+    stops: dict[str, int]
+    others_delay_s: float
+    others: int
+    sumo_version: str
+    wall_s: float
+    gridlock_at: float | None = None
+    """When the network locked up (no arrival for 300 s with vehicles on the road), if it did."""
+
+
+EpisodeMode = Literal["free", "normal", "priority"]
+
+
+def run_emergency_episode(
+    net: Path,
+    background: Sequence[Path],
+    calls: Sequence[AmbulanceCall],
+    window: tuple[float, float],
+    *,
+    seed: int,
+    mode: EpisodeMode,
+    controller: Controller | None = None,
+    binary: Path | None = None,
+) -> EmergencyEpisode:
+    """Run ``calls`` through the network: ``free`` (alone, every signal green), ``normal`` (``controller``
+    as it is) or ``priority`` (``controller`` wrapped in :class:`EmergencyPriority`)."""
+    if mode != "free" and controller is None:
+        raise SignalError(f"a {mode!r} emergency episode needs a controller")
+    started = time.perf_counter()
+    ids = {c.vehicle_id for c in calls}
+    begin, end = window
+    with tempfile.TemporaryDirectory(prefix="citytally-ev-") as tmp:
+        tripinfo = Path(tmp) / "tripinfo.xml"
+        ambulances = write_ambulance_routes(Path(tmp) / "ambulances.rou.xml", calls)
+        routes = [ambulances] if mode == "free" else [*background, ambulances]
+        args = [
+            "-n", str(net), "-r", ",".join(map(str, routes)), "--begin", f"{begin:g}", "--end", f"{end:g}",
+            "--seed", str(seed), "--tripinfo-output", str(tripinfo), "--tripinfo-output.write-unfinished",
+            "--time-to-teleport", "-1", "--no-step-log", "--no-warnings", "--duration-log.disable",
+        ]  # fmt: skip
+        conn = SumoConnection.start(args, binary=binary)
+        try:
+            version = conn.version()
+            watch = GridlockWatch(window_s=300.0)
+            stops = _drive(conn, ids, end, None if mode == "free" else controller, mode == "priority", watch)
+        finally:
+            conn.close()
+        departs = {} if mode == "free" else route_departures(background)
+        travel, others, count = _split_delays(tripinfo, ids, departs, window)
+    wall = time.perf_counter() - started
+    return EmergencyEpisode(travel, stops, others, count, version, wall, watch.detected_at)
+
+
+def _drive(
+    conn: SumoConnection,
+    ids: set[str],
+    end: float,
+    controller: Controller | None,
+    priority: bool,
+    watch: GridlockWatch,
+) -> dict[str, int]:
+    """Step to ``end``; returns how often each ambulance came to a standstill."""
+    api = conn.api
+    network: SignalNetwork | None = None
+    policy: Controller | None = controller
+    if controller is None:
+        for tls in api.trafficlight.getIDList():
+            api.trafficlight.setRedYellowGreenState(
+                tls, "G" * len(api.trafficlight.getRedYellowGreenState(tls))
+            )
+    else:
+        timing = getattr(controller, "timing", None) or SignalTiming.model_validate({})
+        network = SignalNetwork(api, timing)
+        policy = EmergencyPriority(controller) if priority else controller
+    stops = dict.fromkeys(ids, 0)
+    moving: dict[str, bool] = {}
+    while conn.time < end - 1e-6:
+        if network is not None:
+            network.control_step(policy)
+        conn.step()
+        arrived = set(api.simulation.getArrivedIDList())
+        watch.observe(conn.time, len(arrived), int(api.vehicle.getIDCount()))
+        for vid in [*moving, *(v for v in api.simulation.getDepartedIDList() if v in ids)]:
+            if vid in arrived:
+                moving.pop(vid, None)
+                continue
+            now_moving = float(api.vehicle.getSpeed(vid)) >= 0.1
+            if moving.get(vid, True) and not now_moving:
+                stops[vid] += 1
+            moving[vid] = now_moving
+    return stops
+
+
+def _split_delays(
+    tripinfo: Path, ids: set[str], departs: Mapping[str, float], window: tuple[float, float]
+) -> tuple[dict[str, float], float, int]:
+    """(ambulance travel times, mean delay of everyone else, how many else) from the tripinfo output."""
+    begin, end = window
+    travel: dict[str, float] = {}
+    delays: dict[str, float] = {}
+    for _, elem in ET.iterparse(tripinfo):
+        if elem.tag != "tripinfo":
+            continue
+        vid, depart = str(elem.get("id")), float(elem.get("depart", "-1"))
+        if vid in ids:
+            arrival = float(elem.get("arrival", "-1"))
+            scheduled = depart - float(elem.get("departDelay", "0"))
+            travel[vid] = (arrival if arrival >= 0 else end) - scheduled
+        elif depart >= 0:
+            delays[vid] = float(elem.get("timeLoss", "0")) + float(elem.get("departDelay", "0"))
+        elem.clear()
+    for vid, scheduled in departs.items():
+        if begin <= scheduled < end and vid not in delays:
+            delays[vid] = end - scheduled
+    return travel, (sum(delays.values()) / len(delays) if delays else 0.0), len(delays)
