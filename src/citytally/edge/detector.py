@@ -181,19 +181,32 @@ class _OnnxDetector:
         self._fixed_batch = inputs[0].shape[0] == 1
 
     def __call__(self, images: Sequence[Image]) -> list[Detections]:
-        """Detect road users in each image; a batch may mix cameras and frame sizes."""
+        """Detect road users in each image; a batch may mix cameras and frame sizes.
+
+        Frames that need the same network input size run together, so a frame's result does not depend
+        on what else is in the batch.
+        """
         checked = [_check_image(i, image) for i, image in enumerate(images)]
-        if not checked:
-            return []
-        if self._fixed_batch and len(checked) > 1:
-            return [self([image])[0] for image in checked]
-        tensor, boxes = self._prepare(checked)
-        outputs = self._session.run(None, {self._input_name: tensor})
-        results = []
-        for i, letterbox in enumerate(boxes):
-            xyxy, scores = self._candidates(outputs, i, tensor.shape[2:])
-            results.append(self._select(xyxy, scores, letterbox))
+        groups: dict[tuple[int, int], list[int]] = {}
+        for i, image in enumerate(checked):
+            groups.setdefault(self._input_shape(image), []).append(i)
+        results: list[Detections] = [Detections.empty()] * len(checked)
+        for (input_w, input_h), members in groups.items():
+            step = 1 if self._fixed_batch else len(members)
+            for start in range(0, len(members), step):
+                chunk = members[start : start + step]
+                found = self._run([checked[i] for i in chunk], input_w, input_h)
+                for i, detections in zip(chunk, found, strict=True):
+                    results[i] = detections
         return results
+
+    def _run(self, images: list[Image], input_w: int, input_h: int) -> list[Detections]:
+        tensor, boxes = self._prepare(images, input_w, input_h)
+        outputs = self._session.run(None, {self._input_name: tensor})
+        return [
+            self._select(*self._candidates(outputs, i, (input_h, input_w)), letterbox)
+            for i, letterbox in enumerate(boxes)
+        ]
 
     def _select(self, xyxy: FloatArray, scores: FloatArray, letterbox: _Letterbox) -> Detections:
         """Per-class thresholds, then class-agnostic NMS, then back to frame pixels."""
@@ -208,7 +221,14 @@ class _OnnxDetector:
             class_id=cls[keep].astype(np.int64),
         )
 
-    def _prepare(self, images: list[Image]) -> tuple[FloatArray, list[_Letterbox]]:
+    def _input_shape(self, image: Image) -> tuple[int, int]:
+        """Network input (width, height) for this frame."""
+        raise NotImplementedError
+
+    def _prepare(
+        self, images: list[Image], input_w: int, input_h: int
+    ) -> tuple[FloatArray, list[_Letterbox]]:
+        """The input tensor [B, 3, input_h, input_w] and where each frame sits in it."""
         raise NotImplementedError
 
     def _candidates(
@@ -281,9 +301,9 @@ class NanoDetDetector(_OnnxDetector):
         scale = self.input_size / max(height, width)
         return (-(-round(width * scale) // 32) * 32, -(-round(height * scale) // 32) * 32)
 
-    def _prepare(self, images: list[Image]) -> tuple[FloatArray, list[_Letterbox]]:
-        shapes = [self._input_shape(image) for image in images]
-        input_w, input_h = max(s[0] for s in shapes), max(s[1] for s in shapes)
+    def _prepare(
+        self, images: list[Image], input_w: int, input_h: int
+    ) -> tuple[FloatArray, list[_Letterbox]]:
         batch = np.empty((len(images), 3, input_h, input_w), np.float32)
         boxes = []
         for i, image in enumerate(images):
@@ -347,8 +367,12 @@ class YoloOnnxDetector(_OnnxDetector):
         dims = self._session.get_inputs()[0].shape[2:]
         self.input_hw = tuple(int(d) if isinstance(d, int) else input_size for d in dims)
 
-    def _prepare(self, images: list[Image]) -> tuple[FloatArray, list[_Letterbox]]:
-        input_h, input_w = self.input_hw
+    def _input_shape(self, image: Image) -> tuple[int, int]:
+        return self.input_hw[1], self.input_hw[0]
+
+    def _prepare(
+        self, images: list[Image], input_w: int, input_h: int
+    ) -> tuple[FloatArray, list[_Letterbox]]:
         batch = np.empty((len(images), 3, input_h, input_w), np.float32)
         boxes = []
         for i, image in enumerate(images):

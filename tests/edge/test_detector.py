@@ -1,0 +1,323 @@
+"""Detectors: the shipped NanoDet on real vtest.avi frames, and the YOLO-layout path on a model built here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from citytally.edge.detections import Detections
+from citytally.edge.detector import (
+    DEFAULT_SCORE_THRESHOLDS,
+    Detector,
+    NanoDetDetector,
+    YoloOnnxDetector,
+    nanodet_model_path,
+)
+from citytally.edge.source import open_source
+from citytally.errors import DetectorError
+from citytally.events import ROAD_USER_CLASSES
+
+Image = npt.NDArray[np.uint8]
+PERSON, CAR, BUS, TRUCK = (ROAD_USER_CLASSES.index(c) for c in ("person", "car", "bus", "truck"))
+
+# --- a tiny YOLO-layout model with known outputs -----------------------------------------------------------
+
+# (cx, cy, w, h, coco class, score) in 640x640 input pixels, one anchor each.
+ANCHORS = [
+    (320.0, 320.0, 100.0, 50.0, 2, 0.90),  # car
+    (322.0, 321.0, 100.0, 50.0, 7, 0.80),  # truck on the same van: suppressed across classes
+    (100.0, 300.0, 40.0, 80.0, 0, 0.30),  # person below the 0.45 threshold
+    (500.0, 200.0, 60.0, 60.0, 16, 0.95),  # dog: not a road user
+    (480.0, 330.0, 120.0, 80.0, 5, 0.60),  # bus
+    (620.0, 330.0, 80.0, 40.0, 3, 0.70),  # motorcycle running off the right edge of a 16:9 frame
+    (0.0, 0.0, 0.0, 0.0, 0, 0.0),  # person whose score is the mean red level of the input (RGB, /255)
+]
+RED_ANCHOR = len(ANCHORS) - 1
+
+
+def _yolo_model(path: Path, *, transposed: bool = False, batch: int | str = "batch") -> Path:
+    """A real ONNX graph in the Ultralytics layout: constant boxes plus one input-dependent score."""
+    n = len(ANCHORS)
+    table = np.zeros((1, 84, n), np.float32)
+    for j, (cx, cy, w, h, cls, score) in enumerate(ANCHORS):
+        table[0, :4, j] = (cx, cy, w, h)
+        table[0, 4 + cls, j] = score
+    mask = np.zeros((1, 84, n), np.float32)
+    mask[0, 4, RED_ANCHOR] = 1.0
+    constants = [
+        numpy_helper.from_array(table, "table"),
+        numpy_helper.from_array(mask, "mask"),
+        numpy_helper.from_array(np.array([0], np.int64), "c0"),
+        numpy_helper.from_array(np.array([1], np.int64), "c1"),
+        numpy_helper.from_array(np.array([1], np.int64), "axis1"),
+        numpy_helper.from_array(np.array([-1, 1, 1], np.int64), "shape_b11"),
+    ]
+    nodes = [
+        helper.make_node("Slice", ["images", "c0", "c1", "axis1"], ["red"]),  # channel 0 must be R
+        helper.make_node("ReduceMean", ["red"], ["red_mean"], axes=[1, 2, 3], keepdims=1),
+        helper.make_node("Reshape", ["red_mean", "shape_b11"], ["red_b11"]),
+        helper.make_node("Mul", ["mask", "red_b11"], ["red_score"]),
+        helper.make_node("Add", ["table", "red_score"], ["out_cf"]),
+    ]
+    if transposed:
+        nodes.append(helper.make_node("Transpose", ["out_cf"], ["output0"], perm=[0, 2, 1]))
+        out_shape: list[int | str] = [batch, n, 84]
+    else:
+        nodes.append(helper.make_node("Identity", ["out_cf"], ["output0"]))
+        out_shape = [batch, 84, n]
+    graph = helper.make_graph(
+        nodes,
+        "tiny_yolo",
+        [helper.make_tensor_value_info("images", TensorProto.FLOAT, [batch, 3, 640, 640])],
+        [helper.make_tensor_value_info("output0", TensorProto.FLOAT, out_shape)],
+        initializer=constants,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    return path
+
+
+@pytest.fixture
+def yolo_path(tmp_path: Path) -> Path:
+    return _yolo_model(tmp_path / "tiny-yolo.onnx")
+
+
+def _box_in_frame(cx: float, cy: float, w: float, h: float, frame_w: int, frame_h: int) -> list[float]:
+    """Where an input-pixel box lands in the source frame, worked out independently of the detector."""
+    scale = min(640 / frame_w, 640 / frame_h)
+    pad_x, pad_y = (640 - round(frame_w * scale)) // 2, (640 - round(frame_h * scale)) // 2
+    x1, y1 = (cx - w / 2 - pad_x) / scale, (cy - h / 2 - pad_y) / scale
+    x2, y2 = (cx + w / 2 - pad_x) / scale, (cy + h / 2 - pad_y) / scale
+    return [max(x1, 0), max(y1, 0), min(x2, frame_w), min(y2, frame_h)]
+
+
+def test_yolo_layout_decodes_known_boxes(yolo_path: Path) -> None:
+    frame = np.zeros((720, 1280, 3), np.uint8)  # 16:9, letterboxed with 140 rows of padding above and below
+    (found,) = YoloOnnxDetector(yolo_path, threads=1)([frame])
+    order = np.argsort(-found.scores)
+    assert [ROAD_USER_CLASSES[c] for c in found.class_id[order]] == ["car", "motorcycle", "bus"]
+    expected = [_box_in_frame(*ANCHORS[j][:4], 1280, 720) for j in (0, 5, 4)]
+    np.testing.assert_allclose(found.xyxy[order], expected, atol=1e-3)
+    assert expected[1][2] == 1280  # the motorcycle box was clipped at the frame edge
+    np.testing.assert_allclose(found.scores[order], [0.9, 0.7, 0.6], atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("bgr", "expected_score"),
+    [((0, 0, 255), 1.0), ((0, 0, 128), 128 / 255), ((255, 0, 0), None), ((0, 0, 100), None)],
+)
+def test_yolo_input_is_rgb_scaled_to_one(
+    yolo_path: Path, bgr: tuple[int, int, int], expected_score: float | None
+) -> None:
+    frame = np.full((640, 640, 3), bgr, np.uint8)
+    (found,) = YoloOnnxDetector(yolo_path, threads=1)([frame])
+    person = found[found.class_id == PERSON]
+    if expected_score is None:
+        assert len(person) == 0
+    else:
+        assert len(person) == 1
+        assert person.scores[0] == pytest.approx(expected_score, abs=1e-5)
+
+
+@pytest.mark.parametrize(("transposed", "batch"), [(False, "batch"), (True, "batch"), (False, 1), (True, 1)])
+def test_yolo_layouts_and_fixed_batch_agree(tmp_path: Path, transposed: bool, batch: int | str) -> None:
+    detector = YoloOnnxDetector(
+        _yolo_model(tmp_path / "m.onnx", transposed=transposed, batch=batch), threads=1
+    )
+    frames = [np.zeros((720, 1280, 3), np.uint8), np.full((640, 640, 3), (0, 0, 255), np.uint8)]
+    first, second = detector(frames)
+    assert sorted(first.class_names) == ["bus", "car", "motorcycle"]
+    assert sorted(second.class_names) == ["bus", "car", "motorcycle", "person"]
+
+
+def test_thresholds_apply_before_suppression(yolo_path: Path) -> None:
+    detector = YoloOnnxDetector(yolo_path, threads=1, score_thresholds={"car": 0.95})
+    (found,) = detector([np.zeros((640, 640, 3), np.uint8)])
+    assert sorted(found.class_names) == ["bus", "motorcycle", "truck"]  # the truck is no longer suppressed
+
+
+# --- errors ---------------------------------------------------------------------------------------------
+
+
+def _garbage(path: Path) -> Path:
+    path.write_bytes(b"\x00not an onnx model" * 64)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("make", "cls", "kwargs", "error"),
+    [
+        (lambda p: p / "absent.onnx", NanoDetDetector, {}, r"absent\.onnx: no such model file$"),
+        (
+            lambda p: _garbage(p / "junk.onnx"),
+            NanoDetDetector,
+            {},
+            r"junk\.onnx: not a loadable ONNX model \(",
+        ),
+        (lambda p: _yolo_model(p / "y.onnx"), NanoDetDetector, {}, r"y\.onnx: not a NanoDet-g layout"),
+        (
+            lambda p: nanodet_model_path(),
+            YoloOnnxDetector,
+            {},
+            r"nanodet-g-416\.onnx: not a YOLO export layout",
+        ),
+        (
+            lambda p: _yolo_model(p / "y.onnx"),
+            YoloOnnxDetector,
+            {"score_thresholds": {"dog": 0.5}},
+            "unknown",
+        ),
+        (
+            lambda p: _yolo_model(p / "y.onnx"),
+            YoloOnnxDetector,
+            {"score_thresholds": {"car": 1.5}},
+            r"\(0, 1\)",
+        ),
+        (lambda p: _yolo_model(p / "y.onnx"), YoloOnnxDetector, {"nms_iou": 0.0}, "nms_iou"),
+        (lambda p: _yolo_model(p / "y.onnx"), YoloOnnxDetector, {"threads": 0}, "threads"),
+        (lambda p: nanodet_model_path(), NanoDetDetector, {"input_size": 400}, "multiple of 32"),
+    ],
+)
+def test_unsuitable_model_or_settings_give_one_line_error(
+    tmp_path: Path, make: Any, cls: Any, kwargs: dict[str, Any], error: str
+) -> None:
+    with pytest.raises(DetectorError, match=error) as info:
+        cls(make(tmp_path), **kwargs)
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("bad", "error"),
+    [
+        (np.zeros((10, 10, 3), np.float32), "image 1: expected a BGR uint8 array of shape"),
+        (np.zeros((10, 10), np.uint8), "image 1: expected"),
+        (np.zeros((10, 10, 4), np.uint8), "image 1: expected"),
+        ([[1, 2, 3]], "image 1: expected"),
+        (np.zeros((1, 10, 3), np.uint8), "image 1: too small"),
+    ],
+)
+def test_bad_images_are_named(yolo_path: Path, bad: Any, error: str) -> None:
+    with pytest.raises(DetectorError, match=error):
+        YoloOnnxDetector(yolo_path, threads=1)([np.zeros((8, 8, 3), np.uint8), bad])
+
+
+def test_unknown_variant() -> None:
+    with pytest.raises(DetectorError, match="unknown NanoDet variant"):
+        nanodet_model_path("fp8")  # type: ignore[arg-type]
+
+
+# --- NanoDet on real footage ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def vtest_frames(vtest_path: Path) -> dict[int, Image]:
+    wanted = {0, 100, 300, 500}
+    source = open_source(vtest_path)
+    frames = {}
+    for frame in source:
+        if frame.index in wanted:
+            frames[frame.index] = frame.image
+        if len(frames) == len(wanted):
+            source.close()
+    return frames
+
+
+@pytest.fixture(scope="module")
+def nanodet() -> NanoDetDetector:
+    return NanoDetDetector(threads=2)
+
+
+@pytest.mark.integration
+def test_nanodet_finds_the_people_on_frame_100(
+    nanodet: NanoDetDetector, vtest_frames: dict[int, Image]
+) -> None:
+    assert isinstance(nanodet, Detector)
+    (found,) = nanodet([vtest_frames[100]])
+    people = found[found.class_id == PERSON]
+    assert len(people) >= 5
+    x1, y1, x2, y2 = people.xyxy.T
+    assert (x1 >= 0).all() and (y1 >= 0).all() and (x2 <= 768).all() and (y2 <= 576).all()
+    heights, widths = y2 - y1, x2 - x1
+    assert ((heights > 25) & (heights < 200)).all()  # people 3-20 m from a first-floor camera
+    assert (heights > 1.3 * widths).all()  # standing people are taller than wide
+    assert (people.scores >= DEFAULT_SCORE_THRESHOLDS["person"]).all()
+    vehicles = found[np.isin(found.class_id, [CAR, TRUCK])]
+    assert ((vehicles.xyxy[:, 0] > 600) & (vehicles.xyxy[:, 3] < 120)).sum() >= 1  # the parked van
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("index", [0, 300, 500])
+def test_nanodet_finds_people_through_the_video(
+    nanodet: NanoDetDetector, vtest_frames: dict[int, Image], index: int
+) -> None:
+    (found,) = nanodet([vtest_frames[index]])
+    assert (found.class_id == PERSON).sum() >= 3
+    assert found.class_id.max() < len(ROAD_USER_CLASSES)
+    assert found.xyxy.dtype == np.float32 and found.scores.dtype == np.float32
+
+
+def _same(a: Detections, b: Detections) -> None:
+    order_a, order_b = np.lexsort(a.xyxy.T), np.lexsort(b.xyxy.T)
+    np.testing.assert_array_equal(a.class_id[order_a], b.class_id[order_b])
+    np.testing.assert_allclose(a.xyxy[order_a], b.xyxy[order_b], atol=0.05)
+    np.testing.assert_allclose(a.scores[order_a], b.scores[order_b], atol=1e-4)
+
+
+@pytest.mark.integration
+def test_batch_of_different_sizes_equals_one_by_one(
+    nanodet: NanoDetDetector, vtest_frames: dict[int, Image]
+) -> None:
+    frames: list[Image] = [
+        vtest_frames[100],  # 768x576, camera A
+        np.asarray(cv2.resize(vtest_frames[300], (1024, 768)), np.uint8),  # camera B, larger
+        np.ascontiguousarray(vtest_frames[500][50:550, 200:600]),  # camera C, portrait 400x500
+        vtest_frames[0],  # camera A again: batched with the first frame
+    ]
+    batched = nanodet(frames)
+    assert len(batched) == 4
+    for frame, result in zip(frames, batched, strict=True):
+        (alone,) = nanodet([frame])
+        _same(result, alone)
+        assert len(alone) >= 2
+        height, width = frame.shape[:2]
+        assert (alone.xyxy[:, 2] <= width).all() and (alone.xyxy[:, 3] <= height).all()
+    assert nanodet([]) == []
+
+
+@pytest.mark.integration
+def test_nanodet_threads_setting(vtest_frames: dict[int, Image]) -> None:
+    detector = NanoDetDetector(threads=1)
+    assert detector._session.get_session_options().intra_op_num_threads == 1
+    assert len(detector([vtest_frames[100]])[0]) >= 5
+
+
+def _area(boxes: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    return (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+
+
+@pytest.mark.integration
+def test_int8_variant_agrees_with_fp32(nanodet: NanoDetDetector, vtest_frames: dict[int, Image]) -> None:
+    int8 = NanoDetDetector(nanodet_model_path("int8"), threads=2)
+    for index in (100, 300):
+        (reference,) = nanodet([vtest_frames[index]])
+        (reduced,) = int8([vtest_frames[index]])
+        people_ref = reference[reference.class_id == PERSON]
+        people = reduced[reduced.class_id == PERSON]
+        assert abs(len(people) - len(people_ref)) <= 1
+        # every fp32 person has an int8 box over it
+        x1 = np.maximum(people_ref.xyxy[:, None, 0], people.xyxy[None, :, 0])
+        y1 = np.maximum(people_ref.xyxy[:, None, 1], people.xyxy[None, :, 1])
+        x2 = np.minimum(people_ref.xyxy[:, None, 2], people.xyxy[None, :, 2])
+        y2 = np.minimum(people_ref.xyxy[:, None, 3], people.xyxy[None, :, 3])
+        inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
+        iou = inter / (_area(people_ref.xyxy)[:, None] + _area(people.xyxy)[None, :] - inter)
+        assert (iou.max(axis=1) >= 0.5).mean() >= 0.8
