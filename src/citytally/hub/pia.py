@@ -18,11 +18,13 @@ import sqlalchemy as sa
 
 from citytally.hub.access import ROLE_GRANTS, ROLES, Role
 from citytally.hub.register import NEVER_DOES, build_register
+from citytally.hub.retention import LOGIN_FAILURE_DAYS
 
 if TYPE_CHECKING:
+    from citytally.hub.config import RetentionSettings
     from citytally.hub.dashboard.settings import DashboardSettings
 
-__all__ = ["ROLE_ACCESS", "RISKS", "DataHolding", "PiaFacts", "render_pia_html"]
+__all__ = ["ROLE_ACCESS", "RISKS", "DataHolding", "render_pia_html"]
 
 #: What each role can see or do, in words, for the assessment's access section.
 ROLE_ACCESS: dict[Role, str] = {
@@ -73,7 +75,8 @@ RISKS: tuple[tuple[str, str, str], ...] = (
     (
         "Data kept longer than needed",
         "medium likelihood",
-        "Each camera has a retention period; the hub deletes older facts, roll-ups and events.",
+        "Each camera and each class of data has a retention period; the hub's retention job deletes "
+        "what is older and records each deletion in the audit log.",
     ),
 )
 
@@ -88,72 +91,57 @@ class DataHolding:
     personal: str
 
 
-@dataclass(frozen=True)
-class PiaFacts:
-    """Hub-wide facts that are not in the camera registry (retention of operational records)."""
-
-    audit_retention_days: int | None = None
-    dead_letter_retention_days: int | None = None
-
-
 def _days(days: int | None, otherwise: str) -> str:
     return f"{days} days" if days else otherwise
 
 
-def _holdings(retentions: list[int | None], facts: PiaFacts) -> list[DataHolding]:
-    known = sorted({d for d in retentions if d})
-    span = ", ".join(f"{d} days" for d in known) if known else "until deleted by an operator"
-    if known and None in retentions:
-        span += "; until deleted for cameras without a period"
-    per_camera = f"Per camera: {span}"
+def _holdings(camera_days: list[int | None], retention: RetentionSettings | None) -> list[DataHolding]:
+    raw_limit = retention.raw_events_days if retention else None
+    bounded = sorted({min(d for d in (days, raw_limit) if d) for days in camera_days if days or raw_limit})
+    raw = ", ".join(f"{d} days" for d in bounded) if bounded else "until an operator deletes them"
+    if bounded and len(bounded) > 1:
+        raw = f"{raw} (per camera)"
+    rollups = _days(retention.rollups_days if retention else None, "until an operator deletes them")
+    audit = _days(retention.audit_log_days if retention else None, "until an operator deletes it")
+    dead = _days(retention.dead_letters_days if retention else None, "until an operator clears them")
     return [
         DataHolding(
-            "Events",
-            "Per camera and interval: counts, occupancy, speed statistics, turning "
-            "movements, incidents (JSON as received)",
-            per_camera,
+            "Events and facts",
+            "Per camera and interval: counts, occupancy, speed statistics, turning movements, incidents "
+            "(the event as received, and one row per number)",
+            raw,
             "No",
         ),
-        DataHolding(
-            "Facts and roll-ups",
-            "The same numbers, one row each, and their 15-minute, hourly and daily sums",
-            per_camera,
-            "No",
-        ),
+        DataHolding("Roll-ups", "15-minute, hourly and daily sums of the same numbers", rollups, "No"),
         DataHolding(
             "Incident acknowledgements",
             "Which token acknowledged an incident, and when",
-            per_camera,
+            raw,
             "Indirectly (a token belongs to a staff member)",
         ),
         DataHolding(
             "Camera registry",
-            "Name, position, purpose, legal basis, retention, contact",
-            "While the camera is registered",
+            "Position, place, purpose, legal basis, retention, contact",
+            "While the camera is configured",
             "Only if a contact names a person",
         ),
         DataHolding(
             "Audit log",
-            "Time, token id, role, request, client address and outcome of every call",
-            _days(facts.audit_retention_days, "As set by the hub's audit retention"),
+            "Time, token id, role, request, client address and outcome of every API call",
+            audit,
             "Yes: staff token ids and client IP addresses",
         ),
         DataHolding(
             "Failed logins",
-            "Client address and time, for throttling",
-            "One minute of use; then removed with the audit log",
+            "Client address and time, to throttle guessing",
+            f"{LOGIN_FAILURE_DAYS} day(s)",
             "Yes: IP addresses",
         ),
-        DataHolding(
-            "Refused messages",
-            "Messages ingest could not accept, with the reason",
-            _days(facts.dead_letter_retention_days, "Until an operator clears them"),
-            "No",
-        ),
+        DataHolding("Refused messages", "Messages ingest could not accept, with the reason", dead, "No"),
         DataHolding(
             "Access tokens",
-            "SHA-256 hash of each token, its role, label and expiry",
-            "Until revoked and removed",
+            "SHA-256 hash of each token, its role, label and expiry (never the token itself)",
+            "Until an admin removes them",
             "Indirectly (a label may name a staff member)",
         ),
     ]
@@ -184,17 +172,19 @@ th{background:#eef1f5} .meta{color:#5d6675} nav a{margin-right:1rem}
 def render_pia_html(
     engine: sa.Engine,
     settings: DashboardSettings,
-    facts: PiaFacts | None = None,
+    retention: RetentionSettings | None = None,
     now: datetime | None = None,
 ) -> str:
-    """The assessment for the hub behind ``engine``, as one printable HTML page."""
-    facts = facts or PiaFacts()
+    """The assessment for the hub behind ``engine``, as one printable HTML page.
+
+    ``retention`` is the hub's retention settings (None: nothing is deleted automatically).
+    """
     register = build_register(engine, settings, now)
     by_purpose: dict[tuple[str, str], list[str]] = defaultdict(list)
     for cam in register.cameras:
         by_purpose[(cam.purpose, cam.legal_basis)].append(cam.reference)
     purposes = [(p, b, ", ".join(refs)) for (p, b), refs in sorted(by_purpose.items())]
-    holdings = _holdings([c.retention_days for c in register.cameras], facts)
+    holdings = _holdings([c.retention_days for c in register.cameras], retention)
     roles = [(r, ROLE_ACCESS[r], ", ".join(sorted(ROLE_GRANTS[r]))) for r in ROLES]
     cameras = [(c.reference, c.name, c.location, c.retention, c.contact) for c in register.cameras]
     generated = (now or datetime.now(UTC)).strftime("%Y-%m-%d %H:%M UTC")

@@ -1,5 +1,6 @@
 """The dashboard's reads: camera summaries, the city overview and one camera's series, from the roll-ups.
 
+Per-camera series reuse :mod:`citytally.hub.queries`; the city-wide sums are the dashboard's own.
 Sums over a range use whole-day roll-ups for the UTC days fully inside it and hourly roll-ups for the
 edges, so a month costs a few thousand rows, not a million. Series pick the finest period that keeps a
 chart under about a thousand points.
@@ -8,13 +9,14 @@ chart under about a thousand points.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
+from citytally.hub import queries
 from citytally.hub.dashboard.models import (
     BusyLine,
     CameraInfo,
@@ -47,6 +49,8 @@ __all__ = [
 _DAY = timedelta(days=1)
 _HOUR = timedelta(hours=1)
 SPEED_BIN_KMH = 5
+#: Enough rows for a month of hourly buckets of a camera with many lines, directions and classes.
+_ROW_LIMIT = 200_000
 
 
 def series_period(start: datetime, end: datetime) -> str:
@@ -133,24 +137,19 @@ def camera_summaries(engine: sa.Engine, since: datetime, until: datetime) -> lis
 
 def camera_info(engine: sa.Engine, site: str, camera: str) -> CameraInfo | None:
     """One camera's registry entry, or None if it is not registered."""
-    c, ln, z = schema.cameras, schema.lines, schema.zones
-    with engine.connect() as conn:
-        row = conn.execute(sa.select(c).where(c.c.site == site, c.c.camera == camera)).first()
-        if row is None:
-            return None
-        lines = conn.scalars(sa.select(ln.c.line).where(ln.c.site == site, ln.c.camera == camera)).all()
-        zones = conn.scalars(sa.select(z.c.zone).where(z.c.site == site, z.c.camera == camera)).all()
-    m = row._mapping
+    found = queries.get_camera(engine, site, camera)
+    if found is None:
+        return None
     return CameraInfo(
         site=site,
         camera=camera,
         name=camera,
-        location=str(m.get("location") or ""),
-        purpose=m["purpose"] or "",
-        lat=m["lat"],
-        lon=m["lon"],
-        lines=sorted(lines),
-        zones=sorted(zones),
+        location=str(found.get("location") or ""),
+        purpose=str(found.get("purpose") or ""),
+        lat=found.get("lat"),
+        lon=found.get("lon"),
+        lines=[str(line["name"]) for line in found["lines"]],
+        zones=[str(zone["name"]) for zone in found["zones"]],
     )
 
 
@@ -181,19 +180,31 @@ def overview(engine: sa.Engine, start: datetime, end: datetime, tz: ZoneInfo, to
     )
 
 
+def _camera_rows(
+    read: Callable[[sa.Engine, queries.SeriesQuery], queries.Series],
+    engine: sa.Engine,
+    site: str,
+    camera: str,
+    start: datetime,
+    end: datetime,
+    period: str,
+) -> list[dict[str, Any]]:
+    """One camera's roll-up rows of ``period`` covering ``start``–``end`` (the first bucket whole)."""
+    query = queries.SeriesQuery(
+        interval=cast(queries.Interval, period),
+        start=_floor(start, schema.ROLLUP_PERIODS[period]),
+        end=end,
+        filters={"site": site, "camera": camera},
+        limit=_ROW_LIMIT,
+    )
+    return read(engine, query).rows
+
+
 def count_rows(
     engine: sa.Engine, site: str, camera: str, start: datetime, end: datetime, period: str
-) -> list[sa.Row[Any]]:
-    """(bucket, line, direction, class, count) roll-up rows of one camera, oldest first."""
-    r = schema.line_count_rollups
-    query = (
-        sa.select(r.c.bucket, r.c.line, r.c.direction, r.c["class"], r.c.count)
-        .where(r.c.period == period, r.c.site == site, r.c.camera == camera)
-        .where(r.c.bucket >= _floor(start, schema.ROLLUP_PERIODS[period]), r.c.bucket < end)
-        .order_by(r.c.bucket, r.c.line, r.c.direction, r.c["class"])
-    )
-    with engine.connect() as conn:
-        return list(conn.execute(query).all())
+) -> list[dict[str, Any]]:
+    """Line-count roll-up rows of one camera (bucket, line, direction, class, count), oldest first."""
+    return _camera_rows(queries.count_series, engine, site, camera, start, end, period)
 
 
 def _ms(moment: datetime) -> int:
@@ -206,10 +217,10 @@ def count_series(engine: sa.Engine, site: str, camera: str, start: datetime, end
     times = bucket_times(start, end, period)
     index = {t: i for i, t in enumerate(times)}
     values: dict[tuple[str, str, str], list[int]] = {}
-    for bucket, line, direction, cls, count in count_rows(engine, site, camera, start, end, period):
-        series = values.setdefault((line, direction, cls), [0] * len(times))
-        if bucket in index:
-            series[index[bucket]] += int(count)
+    for row in count_rows(engine, site, camera, start, end, period):
+        series = values.setdefault((row["line"], row["direction"], row["class"]), [0] * len(times))
+        if row["bucket"] in index:
+            series[index[row["bucket"]]] += int(row["count"])
     return CountSeriesOut(
         period=period,
         times=[_ms(t) for t in times],
@@ -227,18 +238,11 @@ def occupancy_series(
     period = series_period(start, end)
     times = bucket_times(start, end, period)
     index = {t: i for i, t in enumerate(times)}
-    o = schema.occupancy_rollups
-    query = (
-        sa.select(o.c.bucket, o.c.zone, o.c["class"], o.c.samples, o.c.mean_sum)
-        .where(o.c.period == period, o.c.site == site, o.c.camera == camera)
-        .where(o.c.bucket >= times[0] if times else sa.false(), o.c.bucket < end)
-    )
     values: dict[tuple[str, str], list[float | None]] = {}
-    with engine.connect() as conn:
-        for bucket, zone, cls, samples, mean_sum in conn.execute(query):
-            series = values.setdefault((zone, cls), [None] * len(times))
-            if bucket in index and samples:
-                series[index[bucket]] = round(float(mean_sum) / int(samples), 3)
+    for row in _camera_rows(queries.occupancy_series, engine, site, camera, start, end, period):
+        series = values.setdefault((row["zone"], row["class"]), [None] * len(times))
+        if row["bucket"] in index and row["mean"] is not None:
+            series[index[row["bucket"]]] = round(float(row["mean"]), 3)
     return OccupancyOut(
         period=period,
         times=[_ms(t) for t in times],
@@ -250,10 +254,10 @@ def turning_movements(
     engine: sa.Engine, site: str, camera: str, start: datetime, end: datetime
 ) -> TurningOut:
     """The from-zone × to-zone matrix of one camera over the range, all classes together."""
-    m = schema.movement_rollups
-    where = (m.c.site == site, m.c.camera == camera)
-    with engine.connect() as conn:
-        cells = _summed(conn, m, "count", ("from_zone", "to_zone"), start, end, where)
+    period = series_period(start, end)
+    cells: dict[tuple[str, str], int] = defaultdict(int)
+    for row in _camera_rows(queries.movement_series, engine, site, camera, start, end, period):
+        cells[(row["from_zone"], row["to_zone"])] += int(row["count"])
     return TurningOut(
         movements=[MovementCell(from_zone=f, to_zone=t, count=n) for (f, t), n in sorted(cells.items()) if n]
     )

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException
+from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 
 from citytally.hub.access import public
@@ -64,6 +64,13 @@ def register_json(engine: EngineDep, settings: SettingsDep) -> Register:
 
 
 @router.get("/pia", response_class=HTMLResponse)
-def pia_page(engine: EngineDep, settings: SettingsDep) -> HTMLResponse:
+def pia_page(request: Request, engine: EngineDep, settings: SettingsDep) -> HTMLResponse:
     """The privacy impact assessment, generated from the configuration (printable)."""
-    return HTMLResponse(render_pia_html(engine, settings))
+    retention = getattr(request.app.state.settings, "retention", None)
+    return HTMLResponse(render_pia_html(engine, settings, retention if _is_retention(retention) else None))
+
+
+def _is_retention(value: object) -> bool:
+    from citytally.hub.config import RetentionSettings
+
+    return isinstance(value, RetentionSettings)

@@ -159,9 +159,11 @@ def counts_csv(
         writer.writerow(
             ["site", "camera", "bucket_start", "bucket_end", "line", "direction", "class", "count"]
         )
-        for bucket, line, direction, cls, count in rows:
+        for r in rows:
+            bucket = r["bucket"]
+            end = (bucket + step).isoformat()
             writer.writerow(
-                [site, camera, bucket.isoformat(), (bucket + step).isoformat(), line, direction, cls, count]
+                [site, camera, bucket.isoformat(), end, r["line"], r["direction"], r["class"], r["count"]]
             )
         yield out.getvalue()
 
