@@ -248,3 +248,9 @@ def line_count_fixture() -> Callable[[str, datetime, int, int], LineCountEvent]:
 def demo() -> tuple[str, tuple[tuple[str, float, float], ...]]:
     """(site, cameras) of the seeded store."""
     return SITE, CAMERAS
+
+
+@pytest.fixture(scope="session")
+def seed_store() -> Callable[[sa.Engine], None]:
+    """``seed_store(engine)``: the cameras and six hours of events ending now."""
+    return lambda engine: seed(engine, datetime.now(UTC))
