@@ -48,8 +48,10 @@ def build_frontend(force: bool = False, frontend: Path = FRONTEND_DIR) -> Path:
             "building the dashboard needs npm (Node.js 20 or newer); install Debian's nodejs/npm"
         )
     steps = [[npm, "ci", "--no-audit", "--no-fund"], [npm, "run", "build"]]
-    if (frontend / "node_modules" / ".package-lock.json").is_file() and not force:
-        steps = steps[1:]
+    installed = frontend / "node_modules" / ".package-lock.json"
+    lock = frontend / "package-lock.json"
+    if not force and installed.is_file() and installed.stat().st_mtime >= lock.stat().st_mtime:
+        steps = steps[1:]  # node_modules already matches the lock file
     for step in steps:
         done = subprocess.run(step, cwd=frontend, capture_output=True, text=True, check=False)
         if done.returncode != 0:
