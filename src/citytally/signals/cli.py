@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-__all__ = ["register", "eval_command", "bench_command"]
+__all__ = ["register", "eval_command", "bench_command", "emergency_command"]
 
 DEFAULT_RESCO_DIR = Path("/work/shared/data/resco")
 DEFAULT_SUMO_191 = Path.home() / ".cache/citytally/sumo-1.9.1-venv/lib/python3.11/site-packages/sumo/bin/sumo"
@@ -123,9 +123,36 @@ def bench_command(
     typer.echo(f"wrote the RESCO table to {doc}")
 
 
+def emergency_command(
+    scenario: Annotated[Path, typer.Argument(help="The scenario's .sumocfg.")],
+    route: Annotated[str, typer.Option("--route", help="The ambulance's route: edge ids, space-separated.")],
+    depart: Annotated[
+        float | None, typer.Option("--depart", help="When the call comes in, s (default: begin + 600).")
+    ] = None,
+    controller: Annotated[
+        str, typer.Option("--controller", help="fixed (programme's plan), max-pressure, greedy, citytally.")
+    ] = "citytally",
+    seed: Annotated[int, typer.Option("--seed", min=0, help="SUMO seed.")] = 0,
+    sumo_binary: Annotated[
+        Path | None, typer.Option("--sumo-binary", help="Run this SUMO binary over TCP TraCI, not libsumo.")
+    ] = None,
+) -> None:
+    """One ambulance on SCENARIO: free flow, then CONTROLLER without and with emergency priority."""
+    from citytally.signals.priority import emergency_comparison
+
+    window = _episode_window(scenario, None, None)
+    edges = tuple(route.split())
+    lines = emergency_comparison(
+        scenario, edges, window, depart=depart, controller=controller, seed=seed, binary=sumo_binary
+    )
+    for line in lines:
+        typer.echo(line)
+
+
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the top-level citytally app."""
     signals = typer.Typer(help="Traffic signals in SUMO: evaluate controllers, run the RESCO benchmark.")
     signals.command("eval")(eval_command)
     signals.command("bench")(bench_command)
+    signals.command("emergency")(emergency_command)
     app.add_typer(signals, name="signals")

@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from citytally.errors import SignalError
 from citytally.signals.evaluate import GridlockWatch
 from citytally.signals.intersection import Intersection, SignalTiming, needs_clearance
-from citytally.signals.metric import route_departures
+from citytally.signals.metric import route_departures, route_files_of
 from citytally.signals.network import Controller, SignalNetwork
 from citytally.signals.sensors import LaneReadings
 from citytally.signals.sim import SumoConnection
@@ -40,6 +40,7 @@ __all__ = [
     "Call",
     "EmergencyEpisode",
     "EmergencyPriority",
+    "emergency_comparison",
     "Preemption",
     "PriorityConfig",
     "TimingPlanController",
@@ -570,3 +571,55 @@ def _split_delays(
         if begin <= scheduled < end and vid not in delays:
             delays[vid] = end - scheduled
     return travel, (sum(delays.values()) / len(delays) if delays else 0.0), len(delays)
+
+
+def emergency_comparison(
+    sumocfg: Path,
+    route: tuple[str, ...],
+    window: tuple[float, float],
+    *,
+    depart: float | None,
+    controller: str,
+    seed: int,
+    binary: Path | None,
+) -> list[str]:
+    """One ambulance on a scenario: free flow, ``controller`` alone, and wrapped in priority (CLI lines)."""
+    from citytally.signals.controllers import make_controller
+
+    try:
+        net_node = ET.parse(sumocfg).getroot().find(".//net-file")
+    except (OSError, ET.ParseError) as exc:
+        raise SignalError(f"{sumocfg}: cannot read the SUMO configuration: {exc}") from exc
+    if net_node is None or not net_node.get("value"):
+        raise SignalError(f"{sumocfg}: no net-file")
+    if not route:
+        raise SignalError("--route: give the ambulance's edges, space-separated")
+    begin, end = window
+    call = AmbulanceCall("ambulance", route, begin + 600.0 if depart is None else depart)
+    if not begin <= call.depart < end:
+        raise SignalError(f"--depart {call.depart:g} is outside the episode {begin:g}-{end:g} s")
+    net = sumocfg.parent / str(net_node.get("value"))
+    background = route_files_of(sumocfg)
+
+    def inner() -> Controller:
+        made = TimingPlanController() if controller == "fixed" else make_controller(controller)
+        if made is None:
+            raise SignalError(f"controller {controller!r} cannot be pre-empted")
+        return made
+
+    lines = []
+    free_s = None
+    modes: tuple[EpisodeMode, ...] = ("free", "normal", "priority")
+    for mode in modes:
+        run = run_emergency_episode(
+            net, background, [call], window, seed=seed, mode=mode,
+            controller=None if mode == "free" else inner(), binary=binary,
+        )  # fmt: skip
+        took = run.travel_s.get(call.vehicle_id, float("nan"))
+        free_s = took if mode == "free" else free_s
+        others = "" if mode == "free" else f", others {run.others_delay_s:.2f} s/veh"
+        lines.append(f"{mode}: ambulance {took:.0f} s, {run.stops[call.vehicle_id]} stops{others}")
+    lines.append(
+        f"ambulance with priority: {took / (free_s or float('nan')):.2f} × free flow ({run.sumo_version})"
+    )
+    return lines
