@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from citytally.errors import SignalError
 from citytally.signals.intersection import GreenPhase, Intersection, SignalTiming
 from citytally.signals.network import Controller, SignalNetwork
-from citytally.signals.sensors import LaneReadings
+from citytally.signals.sensors import LaneReading, LaneReadings
 
 __all__ = [
     "CONTROLLERS",
@@ -88,46 +88,41 @@ class AdaptiveConfig(BaseModel):
 
     timing: SignalTiming = Field(default=SignalTiming(), description="Safety timings it runs under.")
     approach_weight: float = Field(
-        default=0.5,
-        ge=0.0,
-        le=2.0,
-        description="Weight of a moving (approaching) vehicle relative to a halted one.",
+        default=0.3, ge=0.0, le=2.0, description="Weight of a moving vehicle relative to a halted one."
     )
     downstream_weight: float = Field(
-        default=0.5,
-        ge=0.0,
-        le=2.0,
-        description="Weight of halted vehicles on a phase's outgoing lanes (spillback).",
+        default=0.5, ge=0.0, le=2.0, description="Weight of halted vehicles on a phase's outgoing lanes."
     )
     switch_cost: float = Field(
-        default=2.0,
-        ge=0.0,
-        le=50.0,
-        description="Demand lead (vehicles) another phase needs to justify a switch.",
+        default=1.0, ge=0.0, le=50.0, description="Score lead another phase needs to end a discharged green."
     )
     max_green_s: float = Field(
-        default=60.0,
+        default=45.0,
         ge=5.0,
         le=300.0,
-        description="Green after which any waiting demand elsewhere wins (max-out).",
+        description="Green after which waiting demand elsewhere wins (max-out).",
     )
     wait_weight: float = Field(
-        default=0.02,
+        default=0.02, ge=0.0, le=1.0, description="Score added per halted vehicle per second of red wait."
+    )
+    hold_weight: float = Field(
+        default=1.0,
         ge=0.0,
-        le=1.0,
-        description="Demand added per halted vehicle per second of its red wait.",
+        le=100.0,
+        description="Weight of the green's own halted queue when deciding to keep it (discharge value).",
     )
 
 
 class AdaptiveController:
-    """citytally's controller: pressure with a switching cost, gap-out and max-out, deciding every second.
+    """citytally's controller: actuated queue service with pressure-like choice, deciding every second.
 
-    Per intersection and step, once the minimum green is served: each phase's demand is its incoming
-    vehicles (halted count 1, moving count ``approach_weight``) minus ``downstream_weight`` times halted
-    vehicles on its outgoing lanes, plus an ageing term for long red waits. The current phase keeps the green
-    while it still discharges and no other phase beats it by ``switch_cost`` (the vehicles the lost time of
-    amber and all-red would cost); it gaps out at once when its own lanes are empty and maxes out after
-    ``max_green_s``. Only lane counts are used, so ordinary detectors suffice; nothing is trained.
+    Per intersection and step, once the minimum green is served: the green is held while its own
+    priority (``G``) lanes still have a halted queue (the queue is discharging), up to ``max_green_s`` when
+    another phase waits (max-out). When the queue is gone (gap-out), it ends the green if another phase's
+    score beats what still approaches on the green's lanes by ``switch_cost``. A phase's score is its halted
+    vehicles, aged by their longest red wait, plus ``approach_weight`` per moving vehicle, minus
+    ``downstream_weight`` per halted vehicle on its outgoing lanes (no green into a jam). Only lane counts
+    are used, so ordinary detectors suffice, and nothing is trained.
     """
 
     name = "citytally"
@@ -135,38 +130,54 @@ class AdaptiveController:
     def __init__(self, config: AdaptiveConfig | None = None) -> None:
         self.config = config or AdaptiveConfig()
         self.timing = self.config.timing
+        self._lane_shares: dict[tuple[str, int], dict[str, float]] = {}
 
     def decide(self, network: SignalNetwork, readings: LaneReadings) -> None:
         for intersection in network:
             if intersection.can_switch():
-                intersection.request(self._choose(intersection, readings))
+                approach = {lane: network.approach(readings, lane) for lane in intersection.in_lanes}
+                intersection.request(self._choose(intersection, approach, readings))
 
-    def _demand(self, intersection: Intersection, phase: GreenPhase, readings: LaneReadings) -> float:
+    def _score(
+        self,
+        intersection: Intersection,
+        phase: GreenPhase,
+        approach: dict[str, LaneReading],
+        readings: LaneReadings,
+    ) -> float:
         cfg = self.config
-        incoming = sum(
-            readings[lane].halting + cfg.approach_weight * readings[lane].moving for lane in phase.in_lanes
-        )
+        shares = self._shares(intersection, phase.index)
+        halted = sum(share * approach[lane].halting for lane, share in shares.items())
+        moving = sum(share * approach[lane].moving for lane, share in shares.items())
         outgoing = sum(readings[dst].halting for dst in {dst for _, dst in phase.movements})
-        halted = sum(readings[lane].halting for lane in phase.in_lanes)
         ageing = cfg.wait_weight * halted * intersection.longest_red_wait_s(phase.index)
-        return incoming - cfg.downstream_weight * outgoing + ageing
+        return halted + ageing + cfg.approach_weight * moving - cfg.downstream_weight * outgoing
 
-    def _choose(self, intersection: Intersection, readings: LaneReadings) -> int:
+    def _shares(self, intersection: Intersection, phase: int) -> dict[str, float]:
+        key = (intersection.id, phase)
+        if key not in self._lane_shares:
+            self._lane_shares[key] = intersection.lane_shares(phase)
+        return self._lane_shares[key]
+
+    def _choose(
+        self, intersection: Intersection, approach: dict[str, LaneReading], readings: LaneReadings
+    ) -> int:
         cfg = self.config
         current = intersection.phases[intersection.current_phase]
-        demand = {p.index: self._demand(intersection, p, readings) for p in intersection.phases}
         others = [p for p in intersection.phases if p.index != current.index]
         if not others:
             return current.index
-        best = max(others, key=lambda p: (demand[p.index], -p.index))
-        own_vehicles = sum(readings[lane].vehicles for lane in current.in_lanes)
-        if demand[best.index] <= 0:
+        scores = {p.index: self._score(intersection, p, approach, readings) for p in others}
+        best = max(others, key=lambda p: (scores[p.index], -p.index))
+        if scores[best.index] <= 0:
             return current.index
-        if own_vehicles == 0:  # gap-out: nobody left to serve here
-            return best.index
         if intersection.green_elapsed_s >= cfg.max_green_s:
             return best.index
-        if demand[best.index] > demand[current.index] + cfg.switch_cost:
+        own = self._shares(intersection, current.index)
+        queue = sum(readings[lane].halting for lane, share in own.items() if share >= 1.0)
+        approaching = sum(share * approach[lane].moving for lane, share in own.items())
+        keep = cfg.hold_weight * queue + cfg.approach_weight * approaching
+        if scores[best.index] > keep + cfg.switch_cost:
             return best.index
         return current.index
 

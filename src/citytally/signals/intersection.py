@@ -196,6 +196,21 @@ class Intersection:
         """Green phases in which ``in_lane`` has at least one green link."""
         return tuple(p.index for p in self.phases if in_lane in p.in_lanes)
 
+    def lane_shares(self, phase: int) -> dict[str, float]:
+        """Share of each incoming lane's links that are green in ``phase`` (1.0: the lane is fully served).
+
+        A lane feeding several movements is only partly served when some of them stay red: its head
+        vehicle may be waiting for one of those, so the lane's queue is not the phase's to clear.
+        """
+        state = self.phases[phase].state
+        totals: dict[str, int] = {}
+        greens: dict[str, int] = {}
+        for i, (lane, _) in enumerate(self._links):
+            if lane:
+                totals[lane] = totals.get(lane, 0) + 1
+                greens[lane] = greens.get(lane, 0) + is_green(state[i])
+        return {lane: greens[lane] / totals[lane] for lane in totals if greens[lane]}
+
     def longest_red_wait_s(self, phase: int) -> float:
         """Longest time a halted vehicle on a link this phase serves has been waiting at red."""
         served = [self._red_wait[i] for i in self._watched if self.phases[phase].serves(i)]

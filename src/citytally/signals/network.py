@@ -6,7 +6,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any, Protocol
 
 from citytally.signals.intersection import Intersection, SignalTiming
-from citytally.signals.sensors import LaneReadings, LaneSensors
+from citytally.signals.sensors import LaneReading, LaneReadings, LaneSensors
 
 __all__ = ["Controller", "SignalNetwork"]
 
@@ -30,6 +30,7 @@ class SignalNetwork:
         *,
         tls_ids: Iterable[str] | None = None,
         extra_lanes: Iterable[str] = (),
+        approach_m: float = 100.0,
     ) -> None:
         self.api = api
         self.timing = timing
@@ -38,8 +39,11 @@ class SignalNetwork:
         self.intersections: dict[str, Intersection] = {
             tls: Intersection(api, tls, timing, step_length=step) for tls in ids
         }
+        in_lanes = [lane for i in self for lane in i.in_lanes]
+        self.approaches = _approaches(api, in_lanes, approach_m) if in_lanes else {}
         lanes = [lane for i in self for lane in (*i.in_lanes, *i.out_lanes)]
-        self.sensors = LaneSensors(api, [*lanes, *extra_lanes])
+        upstream = [lane for chain in self.approaches.values() for lane in chain]
+        self.sensors = LaneSensors(api, [*lanes, *upstream, *extra_lanes])
 
     def __iter__(self) -> Iterator[Intersection]:
         return iter(self.intersections.values())
@@ -50,6 +54,22 @@ class SignalNetwork:
     def __getitem__(self, tls_id: str) -> Intersection:
         return self.intersections[tls_id]
 
+    def approach(self, readings: LaneReadings, in_lane: str) -> LaneReading:
+        """What a detector covering ``approach_m`` before the stop line of ``in_lane`` reads.
+
+        Short incoming lanes are extended upstream (through unsignalised junctions) so a queue that
+        reaches back past a short lane is still seen.
+        """
+        chain = self.approaches.get(in_lane)
+        if not chain:
+            return readings[in_lane]
+        parts = [readings[in_lane], *(readings[lane] for lane in chain)]
+        return LaneReading(
+            vehicles=sum(p.vehicles for p in parts),
+            halting=sum(p.halting for p in parts),
+            occupancy=max(p.occupancy for p in parts),
+        )
+
     def control_step(self, controller: Controller | None) -> LaneReadings:
         """Read the sensors, let ``controller`` request phases, and apply them safely (before ``step``)."""
         readings = self.sensors.read()
@@ -58,3 +78,37 @@ class SignalNetwork:
         for intersection in self:
             intersection.update(readings)
         return readings
+
+
+def _approaches(api: Any, in_lanes: list[str], reach_m: float) -> dict[str, tuple[str, ...]]:
+    """Each incoming lane's upstream lanes within ``reach_m`` of its stop line (not signalised ones)."""
+    signalised: set[str] = set()
+    for tls in api.trafficlight.getIDList():
+        signalised.update(str(lane) for lane in api.trafficlight.getControlledLanes(tls))
+    feeders: dict[str, list[str]] = {}
+    for lane in api.lane.getIDList():
+        if str(lane).startswith(":") or lane in signalised:
+            continue
+        for link in api.lane.getLinks(lane):
+            feeders.setdefault(str(link[0]), []).append(str(lane))
+    lengths: dict[str, float] = {}
+
+    def length(lane: str) -> float:
+        if lane not in lengths:
+            lengths[lane] = float(api.lane.getLength(lane))
+        return lengths[lane]
+
+    result: dict[str, tuple[str, ...]] = {}
+    for start in dict.fromkeys(in_lanes):
+        chain: list[str] = []
+        frontier = [(start, length(start))]
+        while frontier:
+            lane, covered = frontier.pop()
+            if covered >= reach_m:
+                continue
+            for feeder in feeders.get(lane, ()):
+                if feeder not in chain and feeder != start:
+                    chain.append(feeder)
+                    frontier.append((feeder, covered + length(feeder)))
+        result[start] = tuple(chain)
+    return result
