@@ -20,7 +20,13 @@ PERSON, CAR, BUS = 0, 2, 4
 # A horizontal line drawn left to right at y = 300: "down" (directions[0]) is left→right of p1→p2,
 # which on the displayed image is moving down (y growing).
 LINE = LineConfig(
-    name="main", p1=(100, 300), p2=(500, 300), directions=("down", "up"), margin_px=4, min_frames=2
+    name="main",
+    p1=(100, 300),
+    p2=(500, 300),
+    directions=("down", "up"),
+    margin_px=4,
+    margin_ratio=0,
+    min_frames=2,
 )
 
 
@@ -92,6 +98,25 @@ def test_jitter_on_the_line_counts_once() -> None:
         hover[k] = (hover[k][0], 300 + (6 if k % 2 else -6))
     path = straight(300, 200, 300, 296) + hover + straight(300, 304, 300, 400)
     assert dict(count(path)) == {"down": 1}
+
+
+def test_margin_scales_with_box_height() -> None:
+    """A bus 200 px tall stopped on the line, its box bottom swinging ±12 px: beyond a 4 px margin, within
+    15 % of its height. It is counted once, when it really drives on; a fixed 4 px margin would not do."""
+    swing = [300 + 12 * (-1) ** (k // 3) for k in range(60)]
+    path = [*range(200, 288, 4), *swing, *range(300, 400, 4)]
+
+    def crossings(margin_ratio: float) -> list[str]:
+        counter = LineCounter(LINE.model_copy(update={"margin_px": 4, "margin_ratio": margin_ratio}))
+        found: list[str] = []
+        for i, y in enumerate(path):
+            box = np.array([[280, y - 200, 320, y]], np.float32)
+            frame = Detections(box, np.array([0.9], np.float32), np.array([BUS]), np.array([3]))
+            found += [c.direction for c in counter.update(frame, i / 10)]
+        return found
+
+    assert crossings(0.15) == ["down"]
+    assert len(crossings(0.0)) > 1
 
 
 def test_by_class_and_direction() -> None:

@@ -142,6 +142,12 @@ class LineConfig(_Model):
         le=200,
         description="A side counts only this far (pixels) from the line: hysteresis.",
     )
+    margin_ratio: float = Field(
+        default=0.15,
+        ge=0,
+        le=1,
+        description="The margin is also at least this fraction of the road user's box height (scale-free).",
+    )
     min_frames: int = Field(
         default=2,
         ge=1,

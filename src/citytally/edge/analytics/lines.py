@@ -1,12 +1,14 @@
 """Count lines: each crossing of a segment by a tracked road user's ground point, once, by direction.
 
 A track has an *established side* of the directed segment p1→p2 once its ground point (bottom centre of its
-box) is at least ``margin_px`` from the line. A crossing is counted when the track has been on the other side,
-beyond the margin, for ``min_frames`` observations without coming back to its established side, and the step
-from its last position on the old side to its first position on the new one passes through the segment itself
-(crossing the infinite line beyond either end does not count). Points within the margin move nothing: a box
-jittering on the line is counted once, a track that touches the line and turns back is not counted, and a
-track that later crosses back is counted again in the other direction.
+box) is at least a margin from the line: ``margin_px``, or ``margin_ratio`` times its box height if that is
+more, so the band scales with how big (near) the road user is and so with how much its box jitters. A
+crossing is counted when the track has been on the other side, beyond the margin, for ``min_frames``
+observations without coming back to its established side, and the step from its last position on the old
+side to its first position on the new one passes through the segment itself (crossing the infinite line
+beyond either end does not count). Points within the margin move nothing: a box jittering on the line is
+counted once, a track that touches the line and turns back is not counted, and a track that later crosses
+back is counted again in the other direction.
 
 Directions: ``directions[0]`` is a crossing from the left of p1→p2 to its right (as displayed, y down),
 ``directions[1]`` from right to left.
@@ -62,11 +64,13 @@ class LineCounter:
         self._tracks.expire(timestamp)
         anchors = tracked.bottom_centre.astype(np.float64)
         distances = signed_distance(self._p1, self._p2, anchors)
+        heights = (tracked.xyxy[:, 3] - tracked.xyxy[:, 1]).astype(np.float64)
+        margins = np.maximum(self.config.margin_px, self.config.margin_ratio * heights)
         crossings: list[Crossing] = []
         for i in range(len(tracked)):
             state = self._tracks.get(int(tracked.track_id[i]), timestamp)
             point: Point = (float(anchors[i, 0]), float(anchors[i, 1]))
-            direction = self._observe(state, point, float(distances[i]))
+            direction = self._observe(state, point, float(distances[i]), float(margins[i]))
             if direction is not None:
                 crossings.append(
                     Crossing(
@@ -75,8 +79,7 @@ class LineCounter:
                 )
         return crossings
 
-    def _observe(self, state: _Side, point: Point, distance: float) -> str | None:
-        margin = self.config.margin_px
+    def _observe(self, state: _Side, point: Point, distance: float, margin: float) -> str | None:
         side_now = -1 if distance <= -margin else (1 if distance >= margin else 0)
         if side_now == 0:
             return None  # inside the hysteresis band: evidence for neither side
