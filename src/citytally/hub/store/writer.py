@@ -17,9 +17,10 @@ import json
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -36,7 +37,7 @@ from citytally.events import (
     ZoneOccupancyEvent,
     parse_event,
 )
-from citytally.hub.store import schema
+from citytally.hub.store import bulk, schema
 from citytally.hub.store.engine import redact_url
 
 __all__ = ["Received", "WriteResult", "EventWriter", "DEAD_LETTER_KINDS", "bucket_start"]
@@ -75,14 +76,18 @@ class Received:
 
 @dataclass(slots=True)
 class WriteResult:
-    """What one batch did: events stored, duplicates skipped, messages dead-lettered by kind."""
+    """What one batch did: events stored (by type), duplicates skipped, messages dead-lettered by kind."""
 
-    stored: int = 0
+    stored_by_type: Counter[str] = field(default_factory=Counter)
     duplicates: int = 0
     dead: Counter[str] = field(default_factory=Counter)
 
+    @property
+    def stored(self) -> int:
+        return self.stored_by_type.total()
+
     def add(self, other: WriteResult) -> None:
-        self.stored += other.stored
+        self.stored_by_type.update(other.stored_by_type)
         self.duplicates += other.duplicates
         self.dead.update(other.dead)
 
@@ -92,9 +97,11 @@ class _Accepted:
     event: Event
     body: dict[str, Any]
     received_at: datetime
-    received: Received | None
+    topic: str
+    payload: bytes | None  # None: the in-process bus (serialised only if it must be dead-lettered)
 
 
+@lru_cache(maxsize=65536)  # fact rows of one event, and events of one interval, share their start
 def bucket_start(moment: datetime, period: str) -> datetime:
     """The start of the UTC roll-up bucket of ``period`` (``15m``, ``1h``, ``1d``) that holds ``moment``."""
     seconds = schema.ROLLUP_PERIODS[period]
@@ -133,11 +140,7 @@ class EventWriter:
         accepted: list[_Accepted] = []
         dead: list[_Row] = []
         for message in messages:
-            verdict = self._accept(message)
-            if isinstance(verdict, _Accepted):
-                accepted.append(verdict)
-            else:
-                dead.append(verdict)
+            self._accept(message, accepted, dead)
         return self._write(accepted, dead)
 
     def write_events(self, events: Iterable[Event], received_at: datetime | None = None) -> WriteResult:
@@ -156,37 +159,65 @@ class EventWriter:
                     )
                 )
             else:
-                accepted.append(_Accepted(event, body, now, None))
+                accepted.append(
+                    _Accepted(event, body, now, f"(in-process)/{event.site}/{event.camera}", None)
+                )
         return self._write(accepted, dead)
 
     # -- validation -------------------------------------------------------------------------------------
 
-    def _accept(self, message: Received) -> _Accepted | _Row:
-        def refuse(kind: str, reason: str) -> _Row:
-            return _dead_row(message.topic, message.payload, message.received_at, kind, reason)
+    def _accept(self, message: Received, accepted: list[_Accepted], dead: list[_Row]) -> None:
+        """Sort one message's event(s) into ``accepted`` and ``dead``. A payload is one event object or a
+        JSON array of events (how an outbox drains a backlog); each element is judged on its own."""
+
+        def refuse(kind: str, reason: str, payload: bytes = message.payload) -> None:
+            dead.append(_dead_row(message.topic, payload, message.received_at, kind, reason))
 
         head, _, tail = message.topic.partition(self.topic_prefix + "/")
         parts = tail.split("/")
         if head or len(parts) != 3 or parts[2] != "events":
-            return refuse(
-                "topic", f"topic {message.topic!r} is not {self.topic_prefix}/<site>/<camera>/events"
-            )
+            refuse("topic", f"topic {message.topic!r} is not {self.topic_prefix}/<site>/<camera>/events")
+            return
         try:
-            body = json.loads(message.payload)
+            document = json.loads(message.payload)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            return refuse("not_json", f"not JSON: {exc}")
+            refuse("not_json", f"not JSON: {exc}")
+            return
+        if not isinstance(document, list):
+            self._accept_one(message, document, parts, accepted, refuse, "", message.payload)
+            return
+        if not document:
+            refuse("schema", "an empty array holds no event")
+        for index, element in enumerate(document):
+            payload = json.dumps(element).encode()
+            self._accept_one(message, element, parts, accepted, refuse, f"[{index}] ", payload)
+
+    def _accept_one(
+        self,
+        message: Received,
+        body: Any,
+        parts: list[str],
+        accepted: list[_Accepted],
+        refuse: Callable[[str, str, bytes], None],
+        where: str,
+        payload: bytes,
+    ) -> None:
         try:
             event = parse_event(body)
         except SchemaError as exc:
-            return refuse("schema", str(exc))
+            refuse("schema", f"{where}{exc}", payload)
+            return
         if (event.site, event.camera) != (parts[0], parts[1]):
-            return refuse(
-                "topic_mismatch",
-                f"event is from {event.site}/{event.camera} but was published on {message.topic!r}",
+            reason = (
+                f"{where}event is from {event.site}/{event.camera} but was published on {message.topic!r}"
             )
-        if not self._camera_known(event.site, event.camera):
-            return refuse("unknown_camera", f"camera {event.site}/{event.camera} is not in the registry")
-        return _Accepted(event, body, message.received_at, message)
+            refuse("topic_mismatch", reason, payload)
+        elif not self._camera_known(event.site, event.camera):
+            refuse(
+                "unknown_camera", f"{where}camera {event.site}/{event.camera} is not in the registry", payload
+            )
+        else:
+            accepted.append(_Accepted(event, body, message.received_at, message.topic, payload))
 
     def _camera_known(self, site: str, camera: str) -> bool:
         if self.accept_unknown_cameras or (site, camera) in self._known:
@@ -226,7 +257,7 @@ class EventWriter:
                 f"writing {len(accepted)} events to {redact_url(self.engine.url)}: "
                 f"{exc.__class__.__name__}: {str(exc).splitlines()[0]}"
             ) from exc
-        result.stored = len(inserted)
+        result.stored_by_type.update(unique[event_id].event.type for event_id in inserted)
         result.duplicates += len(unique) - len(inserted)
         result.dead.update(row["kind"] for row in dead)
         return result
@@ -235,8 +266,6 @@ class EventWriter:
         return (postgresql.insert if self._postgres else sqlite.insert)(table)
 
     def _insert_events(self, connection: Connection, items: list[_Accepted]) -> set[uuid.UUID]:
-        if not items:
-            return set()
         rows = [
             {
                 "id": item.event.id,
@@ -246,13 +275,11 @@ class EventWriter:
                 "start": item.event.start,
                 "end": item.event.end,
                 "received_at": item.received_at,
-                "body": item.body,
+                "body": item.payload.decode() if item.payload is not None else item.body,
             }
             for item in items
         ]
-        statement = self._insert(schema.events).on_conflict_do_nothing(index_elements=["id"])
-        returned = connection.execute(statement.returning(schema.events.c.id), rows)
-        return {row.id for row in returned}
+        return bulk.insert_new_events(connection, rows)
 
     def _conflicts(self, connection: Connection, repeats: list[_Accepted]) -> list[_Row]:
         """Dead letters for repeated ids whose content differs from what is stored (rare: one query)."""
@@ -271,14 +298,9 @@ class EventWriter:
             before = stored.get(item.event.id)
             if before is None or parse_event(before) == item.event:
                 continue
-            topic = (
-                item.received.topic
-                if item.received
-                else f"(in-process)/{item.event.site}/{item.event.camera}"
-            )
-            payload = item.received.payload if item.received else json.dumps(item.body).encode()
+            payload = item.payload if item.payload is not None else json.dumps(item.body).encode()
             reason = f"event id {item.event.id} is already stored with different content"
-            dead.append(_dead_row(topic, payload, item.received_at, "id_conflict", reason))
+            dead.append(_dead_row(item.topic, payload, item.received_at, "id_conflict", reason))
         return dead
 
     def _insert_facts_and_rollups(self, connection: Connection, items: list[_Accepted]) -> None:
@@ -287,8 +309,7 @@ class EventWriter:
         for item in items:
             _explode(item, facts, rollups)
         for table, rows in facts.items():
-            if rows:
-                connection.execute(sa.insert(table), rows)
+            bulk.insert_rows(connection, table, rows)
         for table, increments in rollups.items():
             if increments:
                 self._upsert_rollup(connection, table, increments)

@@ -1,0 +1,248 @@
+"""Hub settings: one TOML file plus the environment (the only place secrets may come from).
+
+```toml
+cameras = ["cameras/plaza-cam-1.toml"]        # camera configs (citytally.edge.config), relative to this file
+
+[database]                                     # or CITYTALLY_DATABASE_URL (which may hold a password)
+url = "postgresql+psycopg://citytally@db.example.org/citytally"
+
+[mqtt]                                         # password: CITYTALLY_MQTT_PASSWORD
+host = "broker.example.org"
+port = 8883
+tls = true
+username = "hub"
+
+[sites.plaza]
+name = "Plaza junction"
+
+[retention]                                    # days; the retention job enforces them
+raw_events_days = 90
+```
+
+A bad file raises :class:`~citytally.errors.ConfigError` with one ``file: dotted.path: problem`` line per
+problem.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from citytally.edge.config import CameraConfig, load_camera_config
+from citytally.errors import ConfigError
+from citytally.events import SLUG_PATTERN
+from citytally.hub.dashboard.settings import DashboardSettings
+from citytally.hub.store.engine import DEFAULT_DATABASE_URL, redact_url
+
+__all__ = [
+    "DATABASE_URL_ENV",
+    "MQTT_PASSWORD_ENV",
+    "DatabaseSettings",
+    "MqttSettings",
+    "IngestSettings",
+    "ApiSettings",
+    "SiteSettings",
+    "RetentionSettings",
+    "HubSettings",
+    "load_hub_settings",
+    "parse_hub_settings",
+]
+
+DATABASE_URL_ENV = "CITYTALLY_DATABASE_URL"
+MQTT_PASSWORD_ENV = "CITYTALLY_MQTT_PASSWORD"
+
+Slug = Annotated[str, Field(pattern=SLUG_PATTERN)]
+Days = Annotated[int, Field(ge=1, le=36500)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DatabaseSettings(_Model):
+    """Where the hub stores: a SQLite file by default, PostgreSQL when a URL is given."""
+
+    url: str | None = Field(
+        default=None,
+        max_length=2000,
+        description=f"sqlite:///PATH or postgresql+psycopg://USER@HOST/DB, without a password (put a URL "
+        f"with a password in ${DATABASE_URL_ENV}, which wins). None: {DEFAULT_DATABASE_URL}.",
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _no_password(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            parsed = make_url(value)
+        except ArgumentError as exc:
+            raise ValueError(f"not a database URL: {exc}") from None
+        if parsed.password:
+            raise ValueError(f"holds a password ({redact_url(parsed)}): set ${DATABASE_URL_ENV} instead")
+        return value
+
+    def resolved_url(self) -> str:
+        """The URL to connect to: the environment's, else the file's, else the default SQLite file."""
+        return os.environ.get(DATABASE_URL_ENV) or self.url or DEFAULT_DATABASE_URL
+
+
+class MqttSettings(_Model):
+    """The broker edges publish to and the hub subscribes at (MQTT 5 or 3.1.1, QoS 1)."""
+
+    host: str = Field(default="127.0.0.1", min_length=1, max_length=253, description="Broker host name.")
+    port: int = Field(default=1883, ge=1, le=65535, description="Broker port (1883 plain, 8883 TLS).")
+    topic_prefix: str = Field(
+        default="citytally",
+        pattern=r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$",
+        max_length=200,
+        description="First topic level(s); events go to <prefix>/<site>/<camera>/events.",
+    )
+    tls: bool = Field(default=False, description="Connect with TLS (verifying the broker's certificate).")
+    ca_file: Path | None = Field(default=None, description="CA bundle for TLS (None: the system's).")
+    username: str | None = Field(
+        default=None, max_length=200, description=f"User name; the password comes from ${MQTT_PASSWORD_ENV}."
+    )
+    client_id: str = Field(
+        default="citytally-hub",
+        min_length=1,
+        max_length=120,
+        description="Hub client id. Keep it stable: the broker queues for it while the hub is away.",
+    )
+    protocol: Literal["5", "3.1.1"] = Field(
+        default="5",
+        description="MQTT version. 5 lets the hub ask for more messages in flight (receive maximum).",
+    )
+    keepalive_s: int = Field(default=30, ge=5, le=3600, description="Keep-alive interval, seconds.")
+    session_expiry_s: int = Field(
+        default=7 * 86400,
+        ge=0,
+        le=2**32 - 1,
+        description="How long the broker keeps the hub's session (and queues its messages) while it is away.",
+    )
+    receive_maximum: int = Field(
+        default=20000,
+        ge=1,
+        le=65535,
+        description="MQTT 5: unacknowledged messages the broker may send the hub at once (bounds a batch).",
+    )
+
+    def password(self) -> str | None:
+        """The broker password, from the environment only."""
+        return os.environ.get(MQTT_PASSWORD_ENV) or None
+
+
+class IngestSettings(_Model):
+    """How ingest groups messages into database transactions."""
+
+    batch_max: int = Field(default=5000, ge=1, le=100_000, description="Most messages per transaction.")
+    batch_wait_ms: int = Field(
+        default=50,
+        ge=0,
+        le=10_000,
+        description="Longest a message waits for its batch to fill, milliseconds.",
+    )
+    accept_unknown_cameras: bool = Field(
+        default=False, description="Store events from cameras the registry does not list (else dead-letter)."
+    )
+    retry_max_s: float = Field(
+        default=30.0, gt=0, le=3600, description="Longest pause between retries while the database is down."
+    )
+
+
+class ApiSettings(_Model):
+    """Where the API and dashboard listen."""
+
+    host: str = Field(default="127.0.0.1", min_length=1, max_length=253, description="Listen address.")
+    port: int = Field(default=8080, ge=1, le=65535, description="Listen port.")
+    enabled: bool = Field(default=True, description="Serve the API and dashboard from the hub command.")
+
+
+class SiteSettings(_Model):
+    """A site's display name and description (its cameras come from their camera configs)."""
+
+    name: str = Field(default="", max_length=200, description="Display name.")
+    description: str = Field(default="", max_length=2000, description="What and where the site is.")
+
+
+class RetentionSettings(_Model):
+    """How long each class of data is kept, in days (None: until an operator deletes it).
+
+    A camera's own ``metadata.retention_days``, when shorter, bounds its raw events and facts.
+    """
+
+    raw_events_days: Days | None = Field(default=90, description="Raw events and their fact rows.")
+    rollups_days: Days | None = Field(default=3650, description="15-minute, hourly and daily roll-ups.")
+    dead_letters_days: Days | None = Field(default=30, description="Refused messages kept for inspection.")
+    audit_log_days: Days | None = Field(default=365, description="The access audit log.")
+
+
+class HubSettings(_Model):
+    """Everything the ``citytally hub`` command reads."""
+
+    cameras: list[Path] = Field(
+        default_factory=list, max_length=10_000, description="Camera config files, relative to this file."
+    )
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings, description="The store.")
+    mqtt: MqttSettings = Field(default_factory=MqttSettings, description="The broker.")
+    ingest: IngestSettings = Field(default_factory=IngestSettings, description="Ingest batching.")
+    api: ApiSettings = Field(default_factory=ApiSettings, description="The API server.")
+    sites: dict[Slug, SiteSettings] = Field(default_factory=dict, description="Site names and descriptions.")
+    retention: RetentionSettings = Field(
+        default_factory=RetentionSettings, description="Retention per class."
+    )
+    dashboard: DashboardSettings = Field(default_factory=DashboardSettings, description="Dashboard.")
+    base_dir: Path = Field(
+        default=Path("."),
+        exclude=True,
+        description="Directory relative paths are resolved against (set by the loader).",
+    )
+
+    def load_cameras(self) -> list[CameraConfig]:
+        """Read every listed camera config; refuse two configs for the same site/camera."""
+        found: list[CameraConfig] = []
+        seen: dict[tuple[str, str], Path] = {}
+        for relative in self.cameras:
+            path = relative if relative.is_absolute() else self.base_dir / relative
+            camera = load_camera_config(path)
+            key = (camera.site, camera.camera)
+            if key in seen:
+                raise ConfigError(f"{path}: camera {key[0]}/{key[1]} is already configured by {seen[key]}")
+            seen[key] = path
+            found.append(camera)
+        return found
+
+
+def parse_hub_settings(text: str, source: str = "<hub config>", base_dir: Path | None = None) -> HubSettings:
+    """Validate hub config TOML text; ``source`` names it in error messages."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{source}: not valid TOML: {exc}") from exc
+    if "base_dir" in data:
+        raise ConfigError(f"{source}: base_dir: is set by the loader, not in the file")
+    try:
+        return HubSettings.model_validate(data | {"base_dir": base_dir or Path(".")})
+    except ValidationError as exc:
+        problems = [
+            f"{source}: {'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}"
+            for err in exc.errors()
+        ]
+        raise ConfigError("\n".join(problems)) from None
+
+
+def load_hub_settings(path: Path | None) -> HubSettings:
+    """Read the hub config file (``None``: every default, for a quick local hub)."""
+    if path is None:
+        return HubSettings()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read hub config: {exc}") from exc
+    return parse_hub_settings(text, source=str(path), base_dir=path.resolve().parent)

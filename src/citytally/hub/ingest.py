@@ -1,0 +1,298 @@
+"""MQTT ingest: subscribe to every camera's events (QoS 1) and store them in batches, losing nothing.
+
+Topic layout: ``<prefix>/<site>/<camera>/events`` (see :func:`citytally.events.event_topic`); the hub
+subscribes to ``<prefix>/+/+/events``. Delivery is at-least-once and storage is idempotent on the event id,
+so every event is stored exactly once.
+
+Nothing is acknowledged before it is committed: the client runs with ``manual_ack=True`` and sends each
+PUBACK only after the batch holding the message is in the database (bad messages count as handled once
+their dead letter is committed). While the database is down the batch is retried with backoff and the
+messages stay unacknowledged, so a hub that dies meanwhile gets them again from the broker, which keeps the
+hub's persistent session (stable client id, ``clean_start=False``, session expiry) while it is away.
+
+Broker requirements for "loses nothing" (Mosquitto names): ``persistence true`` (a restarted broker still
+has the hub's queue) and ``max_queued_messages 0`` or a bound above the longest hub outage × event rate
+(Mosquitto's default of 1000 silently drops the rest). MQTT 5 lets the hub raise how many messages the
+broker sends before waiting for PUBACKs (``receive_maximum``); with 3.1.1 the broker's
+``max_inflight_messages`` (default 20) bounds each batch, which costs throughput.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import ssl
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+from prometheus_client import Counter, Gauge, Histogram
+
+from citytally.errors import StoreError
+from citytally.hub.config import IngestSettings, MqttSettings
+from citytally.hub.metrics import HubMetrics
+from citytally.hub.store.writer import EventWriter, Received, WriteResult
+
+__all__ = ["Ingest", "IngestMetrics", "build_mqtt_client", "subscription_topic"]
+
+log = logging.getLogger(__name__)
+
+
+def subscription_topic(prefix: str) -> str:
+    """The filter the hub subscribes with: every site's every camera's events."""
+    return f"{prefix}/+/+/events"
+
+
+def build_mqtt_client(
+    settings: MqttSettings, client_id: str, *, manual_ack: bool = False, persistent: bool = True
+) -> mqtt.Client:
+    """A paho client for ``settings``: protocol, TLS, user name and the environment's password.
+
+    ``persistent`` asks MQTT 3.1.1 brokers to keep the session (MQTT 5 decides at connect time).
+    """
+    protocol = mqtt.MQTTv5 if settings.protocol == "5" else mqtt.MQTTv311
+    client = mqtt.Client(
+        CallbackAPIVersion.VERSION2,
+        client_id=client_id,
+        protocol=protocol,
+        clean_session=None if protocol == mqtt.MQTTv5 else not persistent,
+        manual_ack=manual_ack,
+    )
+    if settings.tls:
+        client.tls_set(
+            ca_certs=str(settings.ca_file) if settings.ca_file else None, tls_version=ssl.PROTOCOL_TLS_CLIENT
+        )
+    if settings.username:
+        client.username_pw_set(settings.username, settings.password())
+    client.reconnect_delay_set(min_delay=1, max_delay=30)
+    return client
+
+
+def connect_properties(settings: MqttSettings) -> Properties | None:
+    """MQTT 5 CONNECT properties: keep the session while away; allow ``receive_maximum`` in flight."""
+    if settings.protocol != "5":
+        return None
+    properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+    properties.SessionExpiryInterval = settings.session_expiry_s
+    properties.ReceiveMaximum = settings.receive_maximum
+    return properties
+
+
+class IngestMetrics:
+    """Ingest's own metrics, on the hub's registry (stored/rejected counters live in :class:`HubMetrics`)."""
+
+    def __init__(self, hub: HubMetrics) -> None:
+        self.hub = hub
+        registry = hub.registry
+        self.duplicates = Counter(
+            "citytally_events_duplicate", "Redelivered events already stored (skipped).", registry=registry
+        )
+        self.store_errors = Counter(
+            "citytally_ingest_store_errors", "Batches the database refused (retried).", registry=registry
+        )
+        self.batch_size = Histogram(
+            "citytally_ingest_batch_messages",
+            "Messages per database transaction.",
+            buckets=(1, 10, 100, 500, 1000, 2000, 5000, 10000, 20000),
+            registry=registry,
+        )
+        self.queue_depth = Gauge(
+            "citytally_ingest_queue_depth", "Messages received, not yet stored.", registry=registry
+        )
+        self.connected = Gauge(
+            "citytally_ingest_connected", "1 while connected to the broker.", registry=registry
+        )
+
+    def record(self, result: WriteResult) -> None:
+        for event_type, stored in result.stored_by_type.items():
+            self.hub.events_ingested.labels(type=event_type).inc(stored)
+        for kind, dead in result.dead.items():
+            self.hub.events_rejected.labels(kind=kind).inc(dead)
+        self.duplicates.inc(result.duplicates)
+
+
+@dataclass(frozen=True, slots=True)
+class _Pending:
+    session: int
+    mid: int
+    qos: int
+    received: Received
+
+
+class Ingest:
+    """Subscribes to the broker and writes what arrives through an :class:`EventWriter`, in batches.
+
+    ``start()`` returns at once (the connection is made and re-made in the background, with backoff);
+    ``stop()`` stores and acknowledges what was already received, then disconnects. Messages that arrive
+    while stopping are left unacknowledged: the broker delivers them again to the next hub.
+    """
+
+    def __init__(
+        self,
+        writer: EventWriter,
+        mqtt_settings: MqttSettings,
+        settings: IngestSettings | None = None,
+        *,
+        metrics: HubMetrics | None = None,
+    ) -> None:
+        self.writer = writer
+        self.mqtt_settings = mqtt_settings
+        self.settings = settings or IngestSettings()
+        self.metrics = IngestMetrics(metrics or HubMetrics())
+        self.totals = WriteResult()
+        self._queue: queue.Queue[_Pending] = queue.Queue()
+        self._session = 0
+        self._accepting = threading.Event()
+        self._stopping = threading.Event()
+        self._connected = threading.Event()
+        self._client: mqtt.Client | None = None
+        self._worker: threading.Thread | None = None
+
+    # -- lifecycle --------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Connect (in the background) and start the writer thread."""
+        if self._client is not None:
+            raise RuntimeError("ingest is already started")
+        settings = self.mqtt_settings
+        client = build_mqtt_client(settings, settings.client_id, manual_ack=True)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        self._client = client
+        self._accepting.set()
+        self._worker = threading.Thread(target=self._run, name="citytally-ingest-writer", daemon=True)
+        self._worker.start()
+        log.info("ingest: connecting to %s:%d as %r", settings.host, settings.port, settings.client_id)
+        client.connect_async(
+            settings.host,
+            settings.port,
+            keepalive=settings.keepalive_s,
+            clean_start=False,
+            properties=connect_properties(settings),
+        )
+        client.loop_start()
+
+    def wait_connected(self, timeout: float) -> bool:
+        """Block until subscribed to the broker (or ``timeout`` seconds); true if connected."""
+        return self._connected.wait(timeout)
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Store and acknowledge what has arrived, then disconnect. Safe to call twice."""
+        self._accepting.clear()
+        self._stopping.set()
+        if self._worker is not None:
+            self._worker.join(timeout)
+            self._worker = None
+        if self._client is not None:
+            self._client.disconnect()
+            self._client.loop_stop()
+            self._client = None
+        self._connected.clear()
+        self.metrics.connected.set(0)
+
+    # -- paho callbacks (network thread) ----------------------------------------------------------------
+
+    def _on_connect(
+        self, client: mqtt.Client, _userdata: Any, flags: Any, reason: ReasonCode, _properties: Any
+    ) -> None:
+        if reason.is_failure:
+            log.warning("ingest: broker refused the connection: %s", reason)
+            return
+        self._session += 1
+        client.subscribe(subscription_topic(self.mqtt_settings.topic_prefix), qos=1)
+        self._connected.set()
+        self.metrics.connected.set(1)
+        log.info(
+            "ingest: connected to %s:%d (session present: %s)",
+            self.mqtt_settings.host,
+            self.mqtt_settings.port,
+            bool(getattr(flags, "session_present", False)),
+        )
+
+    def _on_disconnect(
+        self, _client: mqtt.Client, _userdata: Any, _flags: Any, reason: ReasonCode, _properties: Any
+    ) -> None:
+        self._connected.clear()
+        self.metrics.connected.set(0)
+        if not self._stopping.is_set():
+            log.warning("ingest: lost the broker (%s); reconnecting with backoff", reason)
+
+    def _on_message(self, _client: mqtt.Client, _userdata: Any, message: mqtt.MQTTMessage) -> None:
+        if not self._accepting.is_set():
+            return  # not acknowledged: the broker redelivers it to the next session
+        received = Received(message.topic, bytes(message.payload), datetime.now(UTC))
+        self._queue.put(_Pending(self._session, message.mid, message.qos, received))
+
+    # -- the writer thread ------------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while True:
+            batch = self._next_batch()
+            if not batch:
+                if self._stopping.is_set():
+                    return
+                continue
+            if not self._store(batch):
+                return  # stopping while the database is down: left unacknowledged, redelivered later
+            self._acknowledge(batch)
+
+    def _next_batch(self) -> list[_Pending]:
+        try:
+            batch = [self._queue.get(timeout=0.2)]
+        except queue.Empty:
+            return []
+        deadline = time.monotonic() + self.settings.batch_wait_ms / 1000
+        while len(batch) < self.settings.batch_max:
+            try:
+                batch.append(self._queue.get_nowait())
+                continue
+            except queue.Empty:
+                pass
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or self._stopping.is_set():
+                break
+            try:
+                batch.append(self._queue.get(timeout=remaining))
+            except queue.Empty:
+                break
+        return batch
+
+    def _store(self, batch: list[_Pending]) -> bool:
+        pause = 0.5
+        while True:
+            try:
+                result = self.writer.write_messages([pending.received for pending in batch])
+            except StoreError as exc:
+                log.warning("ingest: %s; retrying in %.1f s (nothing acknowledged)", exc, pause)
+            except Exception:  # a bug must not end ingest silently: log it and retry like an outage
+                log.exception(
+                    "ingest: unexpected error writing a batch of %d; retrying in %.1f s", len(batch), pause
+                )
+            else:
+                self.metrics.record(result)
+                self.metrics.batch_size.observe(len(batch))
+                self.metrics.queue_depth.set(self._queue.qsize())
+                self.totals.add(result)
+                return True
+            self.metrics.store_errors.inc()
+            if self._stopping.wait(pause):
+                return False
+            pause = min(pause * 2, self.settings.retry_max_s)
+
+    def _acknowledge(self, batch: list[_Pending]) -> None:
+        client = self._client
+        if client is None:
+            return
+        for pending in batch:
+            # A message from an earlier connection is redelivered on this one; acking it here could hit
+            # another message's id, so leave it: it is stored, the redelivery counts as a duplicate.
+            if pending.qos > 0 and pending.session == self._session:
+                client.ack(pending.mid, pending.qos)

@@ -1,0 +1,306 @@
+"""The edge outbox: events wait in a durable local queue until the broker has acknowledged them.
+
+:meth:`Outbox.publish` commits the event to a SQLite file (WAL, ``synchronous=FULL``: fsync'd) before it
+returns, so a crash, an edge restart, a broker outage or a hub restart loses nothing. A sender thread hands
+queued events to the broker in order (QoS 1) and deletes each only when its PUBACK arrives. While the link
+is down paho reconnects with backoff (1 s doubling to 30 s, logged) and resends what was in flight; events
+keep queuing on disk meanwhile. An event may be sent twice (a crash between PUBACK and delete), never lost;
+the hub stores each event id once.
+
+A backlog drains fast: consecutive queued events of one camera travel as one MQTT message holding a JSON
+array of up to ``max_events_per_message`` events (the hub accepts an object or an array). Order per camera
+is kept. The gauge ``citytally_outbox_depth`` says how many events wait.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import sqlite3
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.reasoncodes import ReasonCode
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from citytally.errors import StoreError, TransportError
+from citytally.events import Event, event_to_json, event_topic
+from citytally.hub.config import MqttSettings
+from citytally.hub.ingest import build_mqtt_client
+
+__all__ = ["Outbox"]
+
+log = logging.getLogger(__name__)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS outbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    topic TEXT NOT NULL,
+    payload BLOB NOT NULL,
+    enqueued_at REAL NOT NULL
+)
+"""
+_REFUSED_RETRY_S = 5.0
+
+
+class Outbox:
+    """A durable, ordered, at-least-once MQTT publisher (a :class:`citytally.publish.Publisher`).
+
+    Nothing runs until :meth:`start`; events published before that wait on disk. :meth:`close` waits up to
+    ``drain_timeout_s`` for the queue to empty, then stops; whatever is left is sent by the next start.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        mqtt_settings: MqttSettings,
+        *,
+        client_id: str | None = None,
+        window: int = 2000,
+        max_events_per_message: int = 200,
+        drain_timeout_s: float = 10.0,
+        registry: CollectorRegistry | None = None,
+    ) -> None:
+        if window < 1 or max_events_per_message < 1:
+            raise ValueError("window and max_events_per_message must be at least 1")
+        self.path = path
+        self.mqtt_settings = mqtt_settings
+        self.client_id = client_id or f"citytally-edge-{uuid.uuid4().hex[:12]}"
+        self.window = window
+        self.max_events_per_message = max_events_per_message
+        self.drain_timeout_s = drain_timeout_s
+        registry = registry or CollectorRegistry()
+        self._depth_gauge = Gauge(
+            "citytally_outbox_depth", "Events waiting in the outbox.", registry=registry
+        )
+        self._sent = Counter(
+            "citytally_outbox_sent_events", "Events the broker acknowledged.", registry=registry
+        )
+        self._lock = threading.Lock()  # guards the SQLite connection
+        self._db = self._open(path)
+        self._depth = int(self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
+        self._depth_gauge.set(self._depth)
+        self._acks: queue.SimpleQueue[tuple[int, bool]] = queue.SimpleQueue()
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._connected = threading.Event()
+        self._closed = False
+        self._client: mqtt.Client | None = None
+        self._sender: threading.Thread | None = None
+        # sender-thread state: message id → the rows it carries; the last row handed to paho
+        self._in_flight: dict[int, list[int]] = {}
+        self._last_handed = 0
+        self._refused: deque[tuple[float, list[int]]] = deque()
+
+    @staticmethod
+    def _open(path: Path) -> sqlite3.Connection:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")
+            db.execute(_SCHEMA)
+        except sqlite3.Error as exc:
+            raise StoreError(f"{path}: cannot open the outbox: {exc}") from exc
+        return db
+
+    # -- Publisher ----------------------------------------------------------------------------------------
+
+    def publish(self, event: Event) -> None:
+        """Queue one event durably (fsync'd) and return; it is sent in the background."""
+        self.publish_many([event])
+
+    def publish_many(self, events: Iterable[Event]) -> None:
+        """Queue several events in one durable transaction."""
+        now = time.time()
+        prefix = self.mqtt_settings.topic_prefix
+        rows = [(event_topic(e.site, e.camera, prefix), event_to_json(e).encode(), now) for e in events]
+        if not rows:
+            return
+        with self._lock:
+            if self._closed:
+                raise TransportError(f"{self.path}: the outbox is closed")
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                self._db.executemany(
+                    "INSERT INTO outbox (topic, payload, enqueued_at) VALUES (?, ?, ?)", rows
+                )
+                self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise StoreError(f"{self.path}: cannot queue {len(rows)} events: {exc}") from exc
+            self._depth += len(rows)
+            self._depth_gauge.set(self._depth)
+        self._wake.set()
+
+    def close(self) -> None:
+        """Wait up to ``drain_timeout_s`` for the queue to drain, then stop and close the file."""
+        if self._sender is not None:
+            self.wait_drained(self.drain_timeout_s)
+        self._stopping.set()
+        self._wake.set()
+        if self._sender is not None:
+            self._sender.join(30)
+            self._sender = None
+        if self._client is not None:
+            self._client.disconnect()
+            self._client.loop_stop()
+            self._client = None
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                self._db.close()
+
+    # -- status -------------------------------------------------------------------------------------------
+
+    @property
+    def depth(self) -> int:
+        """Events queued and not yet acknowledged by the broker."""
+        return self._depth
+
+    def wait_connected(self, timeout: float) -> bool:
+        return self._connected.wait(timeout)
+
+    def wait_drained(self, timeout: float) -> bool:
+        """Block until every queued event is acknowledged (or ``timeout`` seconds); true if drained."""
+        deadline = time.monotonic() + timeout
+        while self._depth > 0:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.02)
+        return True
+
+    # -- sending --------------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Connect to the broker (in the background, with backoff) and start draining the queue."""
+        if self._sender is not None:
+            raise RuntimeError("the outbox is already started")
+        settings = self.mqtt_settings
+        client = build_mqtt_client(settings, self.client_id, persistent=False)
+        client.max_inflight_messages_set(self.window)
+        client.max_queued_messages_set(0)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_publish = self._on_publish
+        self._client = client
+        log.info(
+            "outbox: %d events queued in %s; connecting to %s:%d",
+            self._depth,
+            self.path,
+            settings.host,
+            settings.port,
+        )
+        client.connect_async(settings.host, settings.port, keepalive=settings.keepalive_s, clean_start=True)
+        client.loop_start()
+        self._sender = threading.Thread(target=self._run, name="citytally-outbox", daemon=True)
+        self._sender.start()
+
+    def _on_connect(self, _c: mqtt.Client, _u: Any, _flags: Any, reason: ReasonCode, _p: Any) -> None:
+        if reason.is_failure:
+            log.warning("outbox: broker refused the connection: %s", reason)
+            return
+        log.info("outbox: connected to %s:%d", self.mqtt_settings.host, self.mqtt_settings.port)
+        self._connected.set()
+        self._wake.set()
+
+    def _on_disconnect(self, _c: mqtt.Client, _u: Any, _flags: Any, reason: ReasonCode, _p: Any) -> None:
+        self._connected.clear()
+        if not self._stopping.is_set():
+            log.warning(
+                "outbox: lost the broker (%s); %d events wait; reconnecting with backoff", reason, self._depth
+            )
+
+    def _on_publish(self, _c: mqtt.Client, _u: Any, mid: int, reason: ReasonCode, _p: Any) -> None:
+        # Runs in paho's thread holding paho's locks: only hand the fact over, never block here.
+        self._acks.put((mid, not reason.is_failure))
+        self._wake.set()
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            self._wake.wait(0.2)
+            self._wake.clear()
+            try:
+                self._settle_acks()
+                if self._connected.is_set():
+                    self._hand_over()
+            except (sqlite3.Error, StoreError) as exc:
+                log.error("outbox: %s: %s; retrying", self.path, exc)
+                self._stopping.wait(1.0)
+
+    def _settle_acks(self) -> None:
+        done: list[int] = []
+        while True:
+            try:
+                mid, accepted = self._acks.get_nowait()
+            except queue.Empty:
+                break
+            seqs = self._in_flight.pop(mid, None)
+            if seqs is None:
+                continue
+            if accepted:
+                done.extend(seqs)
+            else:
+                log.error(
+                    "outbox: the broker refused %d events (kept; retrying in %.0f s)",
+                    len(seqs),
+                    _REFUSED_RETRY_S,
+                )
+                self._refused.append((time.monotonic() + _REFUSED_RETRY_S, seqs))
+        if not done:
+            return
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.executemany("DELETE FROM outbox WHERE seq = ?", [(seq,) for seq in done])
+            self._db.execute("COMMIT")
+            self._depth -= len(done)
+            self._depth_gauge.set(self._depth)
+        self._sent.inc(len(done))
+
+    def _hand_over(self) -> None:
+        client = self._client
+        if client is None:
+            return
+        while self._refused and self._refused[0][0] <= time.monotonic():
+            self._send(client, self._refused.popleft()[1])
+        room = self.window * self.max_events_per_message - sum(len(s) for s in self._in_flight.values())
+        if room <= 0:
+            return
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT seq, topic, payload FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?",
+                (self._last_handed, min(room, 20_000)),
+            ).fetchall()
+        # Group by camera (topic), keeping each camera's order; cameras need no order between them.
+        by_topic: dict[str, list[tuple[int, str, bytes]]] = {}
+        for row in rows:
+            by_topic.setdefault(row[1], []).append(row)
+        step = self.max_events_per_message
+        for group in by_topic.values():
+            for start in range(0, len(group), step):
+                self._send_group(client, group[start : start + step])
+        if rows:
+            self._last_handed = rows[-1][0]
+
+    def _send_group(self, client: mqtt.Client, group: list[tuple[int, str, bytes]]) -> None:
+        payload = group[0][2] if len(group) == 1 else b"[" + b",".join(row[2] for row in group) + b"]"
+        info = client.publish(group[0][1], payload, qos=1)
+        self._in_flight[info.mid] = [row[0] for row in group]
+
+    def _send(self, client: mqtt.Client, seqs: list[int]) -> None:
+        marks = ",".join("?" * len(seqs))
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT seq, topic, payload FROM outbox WHERE seq IN ({marks}) ORDER BY seq", seqs
+            ).fetchall()
+        if rows:
+            payload = rows[0][2] if len(rows) == 1 else b"[" + b",".join(row[2] for row in rows) + b"]"
+            info = client.publish(rows[0][1], payload, qos=1)
+            self._in_flight[info.mid] = [row[0] for row in rows]
