@@ -19,8 +19,18 @@ function baseStyle(feature) {
   return BASEMAP_STYLE[feature.properties?.kind] || { color: "#bbb", weight: 1 };
 }
 
-export async function cameraMap(container, cameras, onSelect) {
+/** The page's map settings and the base-map GeoJSON (null if none), fetched together. */
+export async function loadMapInputs() {
   const config = await getJSON("/dashboard/api/config");
+  let basemap = null;
+  if (config.basemap_url) {
+    const res = await fetch(config.basemap_url);
+    if (res.ok) basemap = await res.json();
+  }
+  return { config, basemap };
+}
+
+export function cameraMap(container, cameras, { config, basemap }, onSelect) {
   const map = L.map(container, { zoomSnap: 0.25, attributionControl: true, preferCanvas: true });
   map.getContainer().style.background = "#ecebe7";
   if (config.tile_url) {
@@ -28,12 +38,9 @@ export async function cameraMap(container, cameras, onSelect) {
   }
   // Leaflet cannot draw vectors before the map has a view: build the layers, fit, then add them.
   let baseLayer = null;
-  if (config.basemap_url) {
-    const res = await fetch(config.basemap_url);
-    if (res.ok) {
-      baseLayer = L.geoJSON(await res.json(), { style: baseStyle, interactive: false });
-      if (config.basemap_attribution) map.attributionControl.addAttribution(config.basemap_attribution);
-    }
+  if (basemap) {
+    baseLayer = L.geoJSON(basemap, { style: baseStyle, interactive: false });
+    if (config.basemap_attribution) map.attributionControl.addAttribution(config.basemap_attribution);
   }
   const points = cameras.map((c) => [c.lat, c.lon]);
   const baseBounds = baseLayer ? baseLayer.getBounds() : null;

@@ -1,9 +1,14 @@
 // The overview: camera map with live counts, city totals by class, busiest lines, activity heat map.
 import { getJSON } from "./api.js";
 import { barChart, colourFor } from "./charts.js";
-import { cameraMap } from "./map.js";
+import { cameraMap, loadMapInputs } from "./map.js";
 import { dateRangePicker, debounce, el, fmt, heat } from "./util.js";
 
+const startOfToday = () => {
+  const d = new Date();
+  d.setHours(0, 0, 0, 0);
+  return d.toISOString();
+};
 const localZone = () => Intl.DateTimeFormat().resolvedOptions().timeZone;
 const WEEKDAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
 
@@ -23,18 +28,17 @@ export async function overviewView(root) {
     el("section", { class: "card wide" }, el("h2", {}, "Activity by hour and weekday"), heatBox),
   );
 
-  const cameras = await getJSON("/dashboard/api/cameras");
-  const mapView = await cameraMap(mapBox, cameras, (cam) => {
+  const cameraList = () => getJSON("/dashboard/api/cameras", { since: startOfToday() });
+  const overviewData = () => getJSON("/dashboard/api/overview", { ...picker.range(), tz: localZone() });
+  // Everything the first paint needs is asked for at once; nothing waits on anything else.
+  const [mapInputs, cameras, first] = await Promise.all([loadMapInputs(), cameraList(), overviewData()]);
+  const mapView = cameraMap(mapBox, cameras, mapInputs, (cam) => {
     window.location.hash = `#/camera/${encodeURIComponent(cam.site)}/${encodeURIComponent(cam.camera)}`;
   });
   const totalsChart = barChart(totalsCanvas, { yTitle: "road users" });
   totalsChart.options.plugins.legend.display = false;
 
-  async function refresh() {
-    const [cams, ov] = await Promise.all([
-      getJSON("/dashboard/api/cameras"),
-      getJSON("/dashboard/api/overview", { ...picker.range(), tz: localZone() }),
-    ]);
+  function draw(cams, ov) {
     mapView.update(cams);
     const classes = Object.keys(ov.totals);
     totalsChart.data.labels = classes;
@@ -52,7 +56,12 @@ export async function overviewView(root) {
     if (!ov.busiest_lines.length) linesList.replaceChildren(el("li", { class: "muted" }, "No counts yet."));
     heatBox.replaceChildren(heatTable(ov.heatmap));
   }
-  await refresh();
+
+  async function refresh() {
+    const [cams, ov] = await Promise.all([cameraList(), overviewData()]);
+    draw(cams, ov);
+  }
+  draw(cameras, first);
   performance.mark("citytally:charts-drawn");
 
   const later = debounce(() => refresh().catch(() => {}), 250);

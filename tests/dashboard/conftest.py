@@ -205,7 +205,10 @@ def browser() -> Iterator[Browser]:
 
 @pytest.fixture
 def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1360, "height": 1000}, accept_downloads=True)
+    # UTC in the page, so "today" on the map is the same day the tests compute.
+    context = browser.new_context(
+        viewport={"width": 1360, "height": 1000}, accept_downloads=True, timezone_id="UTC"
+    )
     tab = context.new_page()
     yield tab
     context.close()

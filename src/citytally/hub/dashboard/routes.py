@@ -107,7 +107,7 @@ def basemap(settings: SettingsDep) -> FileResponse:
 def cameras(engine: EngineDep, _who: Viewer, since: StartQ = None) -> list[CameraSummary]:
     """Cameras with a position and their crossings since ``since`` (default: 24 h ago)."""
     start, end = _range(since, None, timedelta(days=1))
-    return data.camera_summaries(engine, start, end + timedelta(hours=1))
+    return data.camera_summaries(engine, start, end)
 
 
 @router.get("/overview", response_model=Overview)

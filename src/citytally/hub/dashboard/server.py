@@ -96,15 +96,21 @@ class DashboardServer:
 
 
 def serve(
-    settings: Any, engine: sa.Engine, host: str = "127.0.0.1", port: int | None = None, build: bool = True
+    settings: Any,
+    engine: sa.Engine,
+    host: str = "127.0.0.1",
+    port: int | None = None,
+    build: bool = True,
+    **app_options: Any,
 ) -> DashboardServer:
     """Build the front end if needed and serve the hub app (API + dashboard) on ``host:port``.
 
-    ``port=None`` picks a free one. Returns the running server; print ``server.url`` for the user.
+    ``port=None`` picks a free one; ``app_options`` go to :func:`~citytally.hub.api.create_app` (e.g.
+    ``metrics``). Returns the running server; print ``server.url`` for the user, ``server.stop()`` at the end.
     """
     from citytally.hub.api import create_app
 
     if build:
         build_frontend()
-    app = create_app(settings, engine)
+    app = create_app(settings, engine, **app_options)
     return DashboardServer(app, host, port or free_port(host)).start()

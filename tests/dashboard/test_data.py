@@ -1,0 +1,133 @@
+"""The dashboard's range arithmetic, settings, register escaping and the live cursor."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from pydantic import ValidationError
+
+from citytally.edge.config import CameraConfig
+from citytally.events import LineCountEvent
+from citytally.hub.dashboard.data import _segments, bucket_times, series_period
+from citytally.hub.dashboard.live import LOOKBACK, LiveCursor
+from citytally.hub.dashboard.settings import DashboardSettings
+from citytally.hub.register import build_register, render_register_html
+from citytally.hub.store import EventWriter, create_store_engine, migrate, sqlite_url, sync_registry
+
+T0 = datetime(2026, 11, 2, 0, 0, tzinfo=UTC)  # a Monday, 00:00 UTC
+H = timedelta(hours=1)
+D = timedelta(days=1)
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "expected"),
+    [
+        (T0 + 3 * H, T0 + 5 * H, [("1h", T0 + 3 * H, T0 + 5 * H)]),
+        (T0, T0 + 2 * D, [("1d", T0, T0 + 2 * D)]),
+        (
+            T0 - 2 * H,
+            T0 + D + 3 * H,
+            [("1d", T0, T0 + D), ("1h", T0 - 2 * H, T0), ("1h", T0 + D, T0 + D + 3 * H)],
+        ),
+        (T0 + 22 * H, T0 + 26 * H, [("1h", T0 + 22 * H, T0 + 26 * H)]),
+    ],
+)
+def test_range_sums_use_whole_days_and_hours_at_the_edges(
+    start: datetime, end: datetime, expected: list[tuple[str, datetime, datetime]]
+) -> None:
+    assert _segments(start, end) == expected
+
+
+@pytest.mark.parametrize(
+    ("span", "period", "buckets"),
+    [(D, "15m", 96), (3 * D, "15m", 288), (7 * D, "1h", 168), (31 * D, "1h", 744), (90 * D, "1d", 90)],
+)
+def test_series_period_keeps_charts_under_a_thousand_points(
+    span: timedelta, period: str, buckets: int
+) -> None:
+    assert series_period(T0, T0 + span) == period
+    times = bucket_times(T0, T0 + span, period)
+    assert len(times) == buckets and times[0] == T0
+
+
+@pytest.mark.parametrize(
+    ("tile_url", "error"),
+    [
+        (None, None),
+        ("https://tiles.example.org/{z}/{x}/{y}.png", None),
+        ("https://tiles.example.org/tile.png", "must contain {z}, {x} and {y}"),
+        ("ftp://tiles.example.org/{z}/{x}/{y}.png", "must be an http(s) URL"),
+    ],
+)
+def test_tile_url_is_checked(tile_url: str | None, error: str | None) -> None:
+    if error is None:
+        assert DashboardSettings(tile_url=tile_url).tile_url == tile_url
+    else:
+        with pytest.raises(ValidationError, match=error.replace("(", r"\(").replace(")", r"\)")):
+            DashboardSettings(tile_url=tile_url)
+
+
+def test_settings_refuse_unknown_fields() -> None:
+    with pytest.raises(ValidationError, match="extra"):
+        DashboardSettings.model_validate({"tiles": "x"})
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> sa.Engine:
+    store = create_store_engine(sqlite_url(tmp_path / "hub.sqlite3"))
+    migrate(store)
+    return store
+
+
+def _camera(purpose: str) -> CameraConfig:
+    return CameraConfig.model_validate(
+        {
+            "site": "plaza",
+            "camera": "cam-1",
+            "metadata": {"lat": 52.37, "lon": 4.89, "purpose": purpose, "retention_days": 30},
+            "source": {"uri": "/dev/null"},
+            "lines": [{"name": "north", "p1": [0, 1], "p2": [9, 1], "directions": ["in", "out"]}],
+        }
+    )
+
+
+@pytest.mark.integration
+def test_register_escapes_what_operators_typed(engine: sa.Engine) -> None:
+    sync_registry(engine, [_camera('<script>alert("x")</script> counting')])
+    page = render_register_html(build_register(engine, DashboardSettings()))
+    assert "<script>" not in page
+    assert "&lt;script&gt;" in page
+    assert "Counts kept 30 days" in page
+
+
+@pytest.mark.integration
+def test_live_cursor_sends_each_event_once_even_when_it_commits_late(engine: sa.Engine) -> None:
+    sync_registry(engine, [_camera("count")])
+    writer = EventWriter(engine)
+    now = datetime.now(UTC)
+
+    def event() -> LineCountEvent:
+        start = now.replace(second=0, microsecond=0)
+        return LineCountEvent(
+            id=uuid.uuid4(),
+            site="plaza",
+            camera="cam-1",
+            start=start,
+            end=start + timedelta(minutes=1),
+            line="north",
+            counts={"in": {"car": 1}},
+        )
+
+    cursor = LiveCursor(after=now)
+    first = event()
+    writer.write_events([first], received_at=now + timedelta(seconds=1))
+    assert [m["id"] for m in cursor.poll(engine, include_incidents=False)] == [str(first.id)]
+    # stamped before the cursor (its transaction began earlier) but committed only now
+    late = event()
+    writer.write_events([late], received_at=now + timedelta(seconds=1) - LOOKBACK / 2)
+    assert [m["id"] for m in cursor.poll(engine, include_incidents=False)] == [str(late.id)]
+    assert cursor.poll(engine, include_incidents=False) == []
