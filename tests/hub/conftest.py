@@ -19,6 +19,7 @@ import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
 
 from citytally.edge.config import CameraConfig
+from citytally.events import Event, new_event_id, parse_event
 from citytally.hub.store import create_store_engine, migrate, sqlite_url, sync_registry
 from citytally.hub.store.schema import metadata
 
@@ -223,3 +225,45 @@ def private_broker(tmp_path: Path) -> Iterator[PrivateBroker]:
     broker.start()
     yield broker
     broker.stop()
+
+
+# -- events -------------------------------------------------------------------------------------------------
+
+T0 = datetime(2026, 11, 23, 7, 45, tzinfo=UTC)
+
+
+def line_count_event(
+    site: str = "plaza",
+    camera: str = "cam-1",
+    start: datetime = T0,
+    counts: dict[str, dict[str, int]] | None = None,
+    minutes: int = 5,
+) -> Event:
+    """A valid line-count event (a fresh id each call) on line ``north``."""
+    body = {
+        "v": 1,
+        "id": str(new_event_id()),
+        "site": site,
+        "camera": camera,
+        "start": start.isoformat(),
+        "end": (start + timedelta(minutes=minutes)).isoformat(),
+        "type": "line_count",
+        "line": "north",
+        "counts": counts
+        if counts is not None
+        else {"inbound": {"person": 3, "car": 1}, "outbound": {"car": 2}},
+    }
+    return parse_event(body)
+
+
+def event_stream(n: int, cameras: int = 2, site: str = "plaza") -> list[Event]:
+    """``n`` line-count events round-robin over ``cam-1``..``cam-<cameras>``, one 5-minute interval apart."""
+    return [
+        line_count_event(
+            site,
+            f"cam-{i % cameras + 1}",
+            T0 + timedelta(minutes=5 * (i // cameras)),
+            {"inbound": {"person": i % 7, "car": 1}, "outbound": {"bicycle": i % 3}},
+        )
+        for i in range(n)
+    ]

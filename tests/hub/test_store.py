@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -13,17 +13,20 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy.engine import Engine
 
-from citytally.events import new_event_id, parse_event
+from citytally.errors import ConfigError
+from citytally.events import event_to_json, new_event_id, parse_event
 from citytally.hub.store import (
     HEAD_REVISION,
     EventWriter,
     Received,
+    create_store_engine,
     current_revision,
     migrate,
+    redact_url,
     schema,
 )
-
-pytestmark = pytest.mark.integration
+from citytally.hub.store.writer import bucket_start
+from hub.conftest import event_stream, make_camera
 
 T0 = datetime(2026, 11, 23, 7, 45, tzinfo=UTC)
 
@@ -105,6 +108,7 @@ def _ours(mine: set[str]) -> Callable[..., bool]:
     return include
 
 
+@pytest.mark.integration
 def test_migration_builds_exactly_the_declared_tables(store_engine: Engine) -> None:
     assert current_revision(store_engine) == HEAD_REVISION
     migrate(store_engine)  # twice is harmless
@@ -116,6 +120,7 @@ def test_migration_builds_exactly_the_declared_tables(store_engine: Engine) -> N
     assert diff == []
 
 
+@pytest.mark.integration
 def test_writes_every_kind_of_event_into_facts(
     store_engine: Engine, make_registry: Callable[..., Any]
 ) -> None:
@@ -140,3 +145,190 @@ def test_writes_every_kind_of_event_into_facts(
     assert stored is not None and stored.start.tzinfo is not None
     assert incident.acknowledged_at is None and incident.details == {"seconds": 95}
     assert str(parse_event(stored.body).id) in {body["id"] for body in bodies}
+
+
+def rows(engine: Engine, query: sa.Select[Any]) -> list[Any]:
+    with engine.connect() as connection:
+        return list(connection.execute(query).all())
+
+
+@pytest.mark.integration
+def test_redelivered_events_are_stored_and_counted_once(
+    store_engine: Engine, make_registry: Callable[..., Any]
+) -> None:
+    make_registry(store_engine)
+    messages = [message(line_count(T0 + timedelta(minutes=5 * i))) for i in range(10)]
+    writer = EventWriter(store_engine)
+    first = writer.write_messages(messages[:6] + messages[:2])  # two repeats inside one batch
+    again = writer.write_messages(messages)  # at-least-once: the whole stream comes again
+    assert (first.stored, first.duplicates) == (6, 2)
+    assert (again.stored, again.duplicates, dict(again.dead)) == (4, 6, {})
+    assert count(store_engine, schema.events) == 10
+    assert count(store_engine, schema.line_counts) == 30
+    daily = rows(
+        store_engine,
+        sa.select(sa.func.sum(schema.line_count_rollups.c.count)).where(
+            schema.line_count_rollups.c.period == "1d"
+        ),
+    )
+    assert daily[0][0] == 10 * (3 + 1 + 2)
+
+
+def _independent_bucket(moment: datetime, period: str) -> datetime:
+    if period == "1d":
+        return moment.replace(hour=0, minute=0, second=0, microsecond=0)
+    if period == "1h":
+        return moment.replace(minute=0, second=0, microsecond=0)
+    return moment.replace(minute=moment.minute - moment.minute % 15, second=0, microsecond=0)
+
+
+@pytest.mark.integration
+def test_rollups_equal_the_sums_of_the_raw_rows(
+    store_engine: Engine, make_registry: Callable[..., Any]
+) -> None:
+    make_registry(store_engine, ("plaza", "cam-1"), ("plaza", "cam-2"), ("plaza", "cam-3"))
+    events = event_stream(400, cameras=3)
+    payloads = [
+        Received(f"citytally/{e.site}/{e.camera}/events", event_to_json(e).encode(), T0) for e in events
+    ]
+    writer = EventWriter(store_engine)
+    for start in range(0, len(payloads), 70):  # uneven batches, one overlapping repeat each
+        writer.write_messages(payloads[max(0, start - 5) : start + 70])
+    facts = rows(store_engine, sa.select(schema.line_counts))
+    assert len(facts) == sum(len(by_class) for e in events for by_class in e.counts.values())  # type: ignore[union-attr]
+    for period in schema.ROLLUP_PERIODS:
+        expected: dict[tuple[Any, ...], int] = {}
+        for fact in facts:
+            key = (fact.camera, _independent_bucket(fact.start, period), fact.line, fact.direction, fact[7])
+            expected[key] = expected.get(key, 0) + fact.count
+        table = schema.line_count_rollups
+        stored = {
+            (r.camera, r.bucket, r.line, r.direction, r[6]): r.count
+            for r in rows(store_engine, sa.select(table).where(table.c.period == period))
+        }
+        assert stored == expected, period
+
+
+@pytest.mark.parametrize(
+    ("topic", "payload", "kind", "reason"),
+    [
+        ("elsewhere/plaza/cam-1/events", line_count(), "topic", "is not citytally/<site>/<camera>/events"),
+        ("citytally/plaza/cam-1/status", line_count(), "topic", "is not citytally"),
+        ("citytally/plaza/cam-1/events", b"\xff{not json", "not_json", "not JSON"),
+        ("citytally/plaza/cam-1/events", line_count(v=2), "schema", "unsupported schema version"),
+        ("citytally/plaza/cam-1/events", line_count(counts={"in": {"face": 1}}), "schema", "counts"),
+        ("citytally/plaza/cam-1/events", b"[]", "schema", "empty array"),
+        ("citytally/plaza/cam-2/events", line_count(), "topic_mismatch", "published on"),
+        ("citytally/plaza/cam-9/events", line_count(camera="cam-9"), "unknown_camera", "not in the registry"),
+    ],
+)
+@pytest.mark.integration
+def test_bad_messages_are_dead_lettered_and_the_rest_stored(
+    sqlite_engine: Engine,
+    make_registry: Callable[..., Any],
+    topic: str,
+    payload: dict[str, Any] | bytes,
+    kind: str,
+    reason: str,
+) -> None:
+    make_registry(sqlite_engine)
+    bad = message(payload, topic)
+    good = [message(line_count()), message(line_count())]
+    result = EventWriter(sqlite_engine).write_messages([good[0], bad, good[1]])
+    assert (result.stored, dict(result.dead)) == (2, {kind: 1})
+    [letter] = rows(sqlite_engine, sa.select(schema.dead_letters))
+    assert (letter.topic, letter.payload, letter.kind) == (bad.topic, bad.payload, kind)
+    assert reason in letter.reason and "\n" not in letter.reason
+
+
+@pytest.mark.integration
+def test_an_array_payload_is_judged_event_by_event(
+    store_engine: Engine, make_registry: Callable[..., Any]
+) -> None:
+    make_registry(store_engine)
+    bodies = [line_count(), line_count(counts={"in": {"car": -1}}), line_count()]
+    result = EventWriter(store_engine).write_messages([message(json.dumps(bodies).encode())])
+    assert (result.stored, dict(result.dead)) == (2, {"schema": 1})
+    [letter] = rows(store_engine, sa.select(schema.dead_letters))
+    assert letter.reason.startswith("[1] ") and json.loads(letter.payload) == bodies[1]
+
+
+@pytest.mark.integration
+def test_a_reused_id_with_other_content_is_dead_lettered(
+    store_engine: Engine, make_registry: Callable[..., Any]
+) -> None:
+    make_registry(store_engine)
+    original = line_count()
+    impostor = original | {"counts": {"inbound": {"car": 99}}}
+    writer = EventWriter(store_engine)
+    writer.write_messages([message(original)])
+    result = writer.write_messages([message(original), message(impostor)])
+    assert (result.stored, result.duplicates, dict(result.dead)) == (0, 2, {"id_conflict": 1})
+    assert (
+        rows(
+            store_engine,
+            sa.select(schema.line_counts.c.count).where(schema.line_counts.c.direction == "outbound"),
+        )[0][0]
+        == 2
+    )
+
+
+@pytest.mark.integration
+def test_registry_keeps_metadata_and_leaves_the_video_source_out(
+    store_engine: Engine, make_registry: Callable[..., Any]
+) -> None:
+    from citytally.hub.store import sync_registry
+
+    make_registry(store_engine)
+    sync_registry(store_engine, [make_camera(lines=[])], {"plaza": {"name": "Plaza junction"}})
+    [camera] = rows(store_engine, sa.select(schema.cameras))
+    assert (camera.lat, camera.legal_basis, camera.retention_days) == (52.52, "public task", 365)
+    assert "source" not in camera.config and "secret" not in json.dumps(camera.config)
+    assert count(store_engine, schema.lines) == 0 and count(store_engine, schema.zones) == 2
+    assert rows(store_engine, sa.select(schema.sites.c.name)) == [("Plaza junction",)]
+
+
+@pytest.mark.integration
+def test_in_process_events_use_the_same_rules(
+    store_engine: Engine, make_registry: Callable[..., Any]
+) -> None:
+    make_registry(store_engine)
+    events = event_stream(4, cameras=1) + event_stream(1, cameras=1, site="nowhere")
+    writer = EventWriter(store_engine)
+    result = writer.write_events(events)
+    again = writer.write_events(events[:2])
+    assert (result.stored, dict(result.dead), again.duplicates) == (4, {"unknown_camera": 1}, 2)
+
+
+@pytest.mark.parametrize(
+    ("url", "error"),
+    [
+        ("mysql://u@h/db", "the hub stores to sqlite"),
+        ("not a url", "is not a URL"),
+        ("postgresql+psycopg://user:hunter2@h/db", None),
+    ],
+)
+def test_engine_urls(url: str, error: str | None) -> None:
+    if error is None:
+        engine = create_store_engine(url)  # no connection is made yet
+        assert "hunter2" not in redact_url(engine.url) and "***" in redact_url(engine.url)
+        return
+    with pytest.raises(ConfigError, match=error):
+        create_store_engine(url)
+
+
+@pytest.mark.parametrize(
+    ("moment", "period", "expected"),
+    [
+        (datetime(2026, 11, 23, 7, 44, 59, tzinfo=UTC), "15m", datetime(2026, 11, 23, 7, 30, tzinfo=UTC)),
+        (datetime(2026, 11, 23, 7, 45, tzinfo=UTC), "15m", datetime(2026, 11, 23, 7, 45, tzinfo=UTC)),
+        (datetime(2026, 11, 23, 7, 45, tzinfo=UTC), "1h", datetime(2026, 11, 23, 7, 0, tzinfo=UTC)),
+        (
+            datetime(2026, 11, 23, 0, 30, tzinfo=timezone(timedelta(hours=2))),
+            "1d",
+            datetime(2026, 11, 22, tzinfo=UTC),
+        ),
+    ],
+)
+def test_buckets_are_utc_aligned(moment: datetime, period: str, expected: datetime) -> None:
+    assert bucket_start(moment, period) == expected

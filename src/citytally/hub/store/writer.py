@@ -240,10 +240,11 @@ class EventWriter:
         result = WriteResult()
         unique: dict[uuid.UUID, _Accepted] = {}
         for item in accepted:
-            if item.event.id in unique:
+            first = unique.setdefault(item.event.id, item)
+            if first is not item:
                 result.duplicates += 1
-            else:
-                unique[item.event.id] = item
+                if first.event != item.event:
+                    dead.append(_conflict_row(item))
         try:
             with self.engine.begin() as connection:
                 inserted = self._insert_events(connection, list(unique.values()))
@@ -298,9 +299,7 @@ class EventWriter:
             before = stored.get(item.event.id)
             if before is None or parse_event(before) == item.event:
                 continue
-            payload = item.payload if item.payload is not None else json.dumps(item.body).encode()
-            reason = f"event id {item.event.id} is already stored with different content"
-            dead.append(_dead_row(item.topic, payload, item.received_at, "id_conflict", reason))
+            dead.append(_conflict_row(item))
         return dead
 
     def _insert_facts_and_rollups(self, connection: Connection, items: list[_Accepted]) -> None:
@@ -335,6 +334,12 @@ class EventWriter:
             for key, values in sorted(increments.items(), key=lambda kv: tuple(str(part) for part in kv[0]))
         ]
         connection.execute(statement, rows)
+
+
+def _conflict_row(item: _Accepted) -> _Row:
+    payload = item.payload if item.payload is not None else json.dumps(item.body).encode()
+    reason = f"event id {item.event.id} is already stored with different content"
+    return _dead_row(item.topic, payload, item.received_at, "id_conflict", reason)
 
 
 def _dead_row(topic: str, payload: bytes, received_at: datetime, kind: str, reason: str) -> _Row:
