@@ -12,6 +12,7 @@ import pytest
 from citytally.edge.analytics.intervals import CameraAnalytics, StreamClock
 from citytally.edge.config import CameraConfig
 from citytally.edge.detections import Detections
+from citytally.errors import ConfigError
 from citytally.events import (
     Event,
     LineCountEvent,
@@ -233,3 +234,8 @@ def test_no_track_id_leaves_in_an_event() -> None:
     wire = "\n".join(event_to_json(e) for e in publisher.events)
     assert all(str(i) not in wire for i in ids)
     assert "track" not in wire
+
+
+def test_naive_start_time_refused() -> None:
+    with pytest.raises(ConfigError, match="timezone"):
+        StreamClock(datetime(2026, 11, 23, 8, 0))

@@ -6,6 +6,8 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from citytally.edge.config import TrackerSettings
 from citytally.edge.detections import NO_TRACK, Detections
@@ -154,3 +156,33 @@ def test_output_is_aligned_detections() -> None:
     assert len(out) == 1
     assert out.xyxy[0].tolist() == pytest.approx([85, 70, 115, 130])
     assert box_iou(out.xyxy, out.xyxy)[0, 0] == pytest.approx(1.0)
+
+
+boxes_strategy = st.lists(
+    st.tuples(
+        st.floats(0, 700),
+        st.floats(0, 500),
+        st.floats(4, 120),
+        st.floats(4, 200),
+        st.floats(0, 1),
+        st.integers(0, 5),
+    ),
+    max_size=12,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(boxes_strategy, min_size=1, max_size=15))
+def test_output_is_a_subset_with_unique_ids(
+    frames: list[list[tuple[float, float, float, float, float, int]]],
+) -> None:
+    """Whatever comes in: every box out is a box that came in, ids are set and unique within a frame."""
+    tracker = MotionTracker(TrackerSettings(confirm_hits=1))
+    for i, boxes in enumerate(frames):
+        dets = frame(*boxes)
+        out = tracker.update(dets, i / FPS)
+        assert len(out) <= len(dets)
+        assert (out.track_id != NO_TRACK).all()
+        assert len(set(out.track_id.tolist())) == len(out)
+        for row in out.xyxy:
+            assert (np.abs(dets.xyxy - row).max(axis=1) == 0).any()

@@ -177,20 +177,31 @@ class MotionTracker:
             track.predict(dt)
         keep = timestamp - self.settings.lost_buffer_s
         self._tracks = [t for t in self._tracks if t.state is not _State.LOST or t.last_seen >= keep]
+        matched, unclaimed = self._associate(detections, timestamp)
+        for det in unclaimed:
+            if detections.scores[det] >= self.settings.new_track_score:
+                score, class_id = float(detections.scores[det]), int(detections.class_id[det])
+                track = _Track.start(
+                    self._new_id(), detections.xyxy[det].astype(np.float64), class_id, score, timestamp
+                )
+                self._tracks.append(track)
+                matched[int(det)] = track
+        return self._report(detections, matched)
 
+    def _associate(self, detections: Detections, timestamp: float) -> tuple[dict[int, _Track], IntArray]:
+        """Match boxes to tracks in ByteTrack's order: (detection index → track, unclaimed sure boxes)."""
         s = self.settings
         boxes = detections.xyxy.astype(np.float64)
         high = np.flatnonzero(detections.scores >= s.high_score)
         low = np.flatnonzero((detections.scores >= s.low_score) & (detections.scores < s.high_score))
-        matched: dict[int, _Track] = {}  # detection index → track
+        matched: dict[int, _Track] = {}
 
         def match(pool: list[_Track], candidates: IntArray, min_iou: float) -> tuple[list[_Track], IntArray]:
             pairs, lone_tracks, lone_boxes = _assign(pool, boxes[candidates], min_iou)
             for ti, bi in pairs:
                 det = int(candidates[bi])
-                pool[ti].correct(
-                    boxes[det], int(detections.class_id[det]), float(detections.scores[det]), timestamp
-                )
+                score, class_id = float(detections.scores[det]), int(detections.class_id[det])
+                pool[ti].correct(boxes[det], class_id, score, timestamp)
                 matched[det] = pool[ti]
             return [pool[i] for i in lone_tracks], candidates[lone_boxes]
 
@@ -198,30 +209,17 @@ class MotionTracker:
         tentative = [t for t in self._tracks if t.state is _State.TENTATIVE]
         # Stage 1: sure boxes to confirmed and lost tracks. Stage 2: unsure boxes to tracks seen last frame.
         unmatched, high_left = match(established, high, s.match_iou)
-        recently_seen = [t for t in unmatched if t.state is _State.CONFIRMED]
-        missed, _ = match(recently_seen, low, s.low_match_iou)
+        missed, _ = match([t for t in unmatched if t.state is _State.CONFIRMED], low, s.low_match_iou)
         for track in missed:
             track.state = _State.LOST
         # Tentative tracks get what sure boxes remain; a tentative track that misses once is dropped.
         dropped, high_left = match(tentative, high_left, s.match_iou)
-        for track in tentative:
-            if track not in dropped:
-                track.hits += 1
         gone = {id(t) for t in dropped}
+        for track in tentative:
+            if id(track) not in gone:
+                track.hits += 1
         self._tracks = [t for t in self._tracks if id(t) not in gone]
-
-        for det in high_left:
-            if detections.scores[det] >= s.new_track_score:
-                track = _Track.start(
-                    self._new_id(),
-                    boxes[det],
-                    int(detections.class_id[det]),
-                    float(detections.scores[det]),
-                    timestamp,
-                )
-                self._tracks.append(track)
-                matched[int(det)] = track
-        return self._report(detections, matched)
+        return matched, high_left
 
     def _advance(self, timestamp: float) -> float:
         if not np.isfinite(timestamp):

@@ -27,6 +27,7 @@ from citytally.edge.analytics.turns import Turn, TurningCounter
 from citytally.edge.analytics.zones import Dwell, ZoneMonitor
 from citytally.edge.config import CameraConfig
 from citytally.edge.detections import Detections
+from citytally.errors import ConfigError
 from citytally.events import (
     ROAD_USER_CLASSES,
     DwellStats,
@@ -74,7 +75,7 @@ class StreamClock:
 
     def __init__(self, start: datetime | None = None, now: Callable[[], datetime] = _utc_now) -> None:
         if start is not None and start.utcoffset() is None:
-            raise ValueError("start must be timezone-aware")
+            raise ConfigError(f"start time {start.isoformat()} needs a timezone (e.g. Z or +01:00)")
         self._start = start
         self._now = now
         self._anchor: datetime | None = start
