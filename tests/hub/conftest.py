@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import getpass
 import os
 import shutil
 import socket
@@ -30,6 +31,7 @@ from sqlalchemy.engine import Engine, make_url
 
 from citytally.edge.config import CameraConfig
 from citytally.events import Event, new_event_id, parse_event
+from citytally.hub.config import MqttSettings
 from citytally.hub.store import create_store_engine, migrate, sqlite_url, sync_registry
 from citytally.hub.store.schema import metadata
 
@@ -191,6 +193,7 @@ class PrivateBroker:
             f"persistence_location {directory}/\n"
             "max_queued_messages 0\n"
             "max_inflight_messages 0\n"
+            f"user {getpass.getuser()}\n"  # as root, Mosquitto would switch to a user that cannot write here
             f"log_dest file {directory}/mosquitto.log\n"
         )
 
@@ -267,3 +270,23 @@ def event_stream(n: int, cameras: int = 2, site: str = "plaza") -> list[Event]:
         )
         for i in range(n)
     ]
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
+    """Poll ``predicate`` until true; fail the test with ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(0.05)
+
+
+def mqtt_settings_for(prefix: str, port: int = BROKER_PORT, client_id: str | None = None) -> MqttSettings:
+    """Broker settings for a test: its own prefix and client id; short session expiry on shared brokers."""
+    return MqttSettings(
+        host=BROKER_HOST,
+        port=port,
+        topic_prefix=prefix,
+        client_id=client_id or f"{prefix}-hub",
+        session_expiry_s=300,
+    )

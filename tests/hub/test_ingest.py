@@ -1,0 +1,135 @@
+"""MQTT ingest against the real broker: stores what arrives, dead-letters bad input and keeps going,
+stores redeliveries once, and acknowledges nothing while the database is down."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import paho.mqtt.client as mqtt
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from citytally.events import event_to_json, event_topic
+from citytally.hub.ingest import Ingest, subscription_topic
+from citytally.hub.metrics import HubMetrics
+from citytally.hub.store import EventWriter, schema
+from hub.conftest import SERVER_URL, event_stream, mqtt_settings_for, wait_until
+
+pytestmark = pytest.mark.integration
+
+
+def count(engine: Engine, table: sa.Table) -> int:
+    with engine.connect() as connection:
+        return int(connection.execute(sa.select(sa.func.count()).select_from(table)).scalar_one())
+
+
+def publish(client: mqtt.Client, topic: str, payload: bytes | str) -> None:
+    client.publish(topic, payload, qos=1).wait_for_publish(10)
+
+
+@pytest.fixture
+def start_ingest(mqtt_prefix: str) -> Iterator[Callable[..., Ingest]]:
+    started: list[Ingest] = []
+
+    def start(engine: Engine, **kwargs: Any) -> Ingest:
+        ingest = Ingest(
+            EventWriter(engine, topic_prefix=mqtt_prefix),
+            mqtt_settings_for(mqtt_prefix),
+            metrics=HubMetrics(),
+            **kwargs,
+        )
+        ingest.start()
+        assert ingest.wait_connected(10), "ingest did not connect to the broker"
+        started.append(ingest)
+        return ingest
+
+    yield start
+    for ingest in started:
+        ingest.stop()
+
+
+def test_subscription_covers_every_camera() -> None:
+    assert subscription_topic("citytally") == "citytally/+/+/events"
+
+
+def test_bad_input_is_dead_lettered_and_ingest_goes_on(
+    store_engine: Engine,
+    make_registry: Callable[..., Any],
+    mqtt_client: mqtt.Client,
+    mqtt_prefix: str,
+    start_ingest: Callable[..., Ingest],
+) -> None:
+    make_registry(store_engine, ("plaza", "cam-1"), ("plaza", "cam-2"))
+    ingest = start_ingest(store_engine)
+    events = event_stream(20, cameras=2)
+    topic = event_topic("plaza", "cam-1", mqtt_prefix)
+    bad: list[tuple[str, bytes | str]] = [
+        (topic, b"\x00\x01 not json"),
+        (topic, json.dumps({"v": 1, "type": "line_count"})),
+        (event_topic("plaza", "cam-7", mqtt_prefix), event_to_json(event_stream(1, site="plaza")[0])),
+        (event_topic("elsewhere", "cam-1", mqtt_prefix), event_to_json(events[0])),
+    ]
+    for index, event in enumerate(events):
+        publish(mqtt_client, event_topic(event.site, event.camera, mqtt_prefix), event_to_json(event))
+        if index % 5 == 0 and bad:
+            publish(mqtt_client, *bad.pop())
+    for event in events[:5]:  # redelivered
+        publish(mqtt_client, event_topic(event.site, event.camera, mqtt_prefix), event_to_json(event))
+    wait_until(lambda: ingest.totals.stored + ingest.totals.duplicates >= 25, 30, "25 events handled")
+    wait_until(lambda: ingest.totals.dead.total() >= 4, 10, "4 dead letters")
+    assert (ingest.totals.stored, ingest.totals.duplicates) == (20, 5)
+    assert dict(ingest.totals.dead) == {"not_json": 1, "schema": 1, "topic_mismatch": 2}
+    assert count(store_engine, schema.events) == 20
+    assert count(store_engine, schema.dead_letters) == 4
+    ingested = ingest.metrics.hub.registry.get_sample_value(
+        "citytally_events_ingested_total", {"type": "line_count"}
+    )
+    assert ingested == 20
+
+
+def test_nothing_is_acknowledged_while_the_database_is_down(
+    pg_engine: Engine,
+    pg_url: str,
+    make_registry: Callable[..., Any],
+    mqtt_client: mqtt.Client,
+    mqtt_prefix: str,
+    start_ingest: Callable[..., Ingest],
+) -> None:
+    from hub.conftest import empty_store
+
+    empty_store(pg_engine)
+    make_registry(pg_engine)
+    database = sa.engine.make_url(pg_url).database
+    admin = sa.create_engine(SERVER_URL, isolation_level="AUTOCOMMIT")
+
+    def set_outage(down: bool) -> None:
+        with admin.connect() as connection:
+            connection.exec_driver_sql(
+                f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS {str(not down).lower()}'
+            )
+            if down:
+                connection.exec_driver_sql(
+                    f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{database}'"
+                )
+
+    events = event_stream(30, cameras=1)
+    ingest = start_ingest(pg_engine)
+    try:
+        set_outage(True)
+        for event in events:
+            publish(mqtt_client, event_topic(event.site, event.camera, mqtt_prefix), event_to_json(event))
+        registry = ingest.metrics.hub.registry
+        failed = "citytally_ingest_store_errors_total"
+        wait_until(lambda: (registry.get_sample_value(failed) or 0) >= 1, 20, "a failed write")
+        assert ingest.totals.stored == 0
+        ingest.stop()  # the hub goes away during the outage, holding unacknowledged messages
+        set_outage(False)
+        second = start_ingest(pg_engine)  # same client id: the broker redelivers the session's messages
+        wait_until(lambda: second.totals.stored >= 30, 30, "30 events stored after the outage")
+    finally:
+        set_outage(False)
+        admin.dispose()
+    assert count(pg_engine, schema.events) == 30

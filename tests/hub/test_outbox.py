@@ -1,0 +1,138 @@
+"""The edge outbox: durable before publish, gone only after PUBACK, in order per camera, nothing lost."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+import pytest
+import sqlalchemy as sa
+from prometheus_client import CollectorRegistry
+from sqlalchemy.engine import Engine
+
+from citytally.events import Event, parse_event
+from citytally.hub.config import MqttSettings
+from citytally.hub.ingest import Ingest, subscription_topic
+from citytally.hub.outbox import Outbox
+from citytally.hub.store import EventWriter, schema
+from citytally.publish import Publisher
+from hub.conftest import BROKER_PORT, PrivateBroker, event_stream, free_port, mqtt_settings_for, wait_until
+
+pytestmark = pytest.mark.integration
+
+
+class Listener:
+    """Subscribes to a prefix on a broker and keeps every event it receives, in arrival order."""
+
+    def __init__(self, prefix: str, port: int = BROKER_PORT) -> None:
+        self.events: list[Event] = []
+        self._lock = threading.Lock()
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+        self.client.on_message = self._on_message
+        self.client.connect("127.0.0.1", port)
+        self.client.subscribe(subscription_topic(prefix), qos=1)
+        self.client.loop_start()
+
+    def _on_message(self, _c: mqtt.Client, _u: object, message: mqtt.MQTTMessage) -> None:
+        document = json.loads(message.payload)
+        with self._lock:
+            for body in document if isinstance(document, list) else [document]:
+                self.events.append(parse_event(body))
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+@pytest.fixture
+def listener(mqtt_prefix: str) -> Iterator[Listener]:
+    found = Listener(mqtt_prefix)
+    yield found
+    found.close()
+
+
+def assert_in_order_per_camera(events: list[Event]) -> None:
+    for camera in {event.camera for event in events}:
+        starts = [event.start for event in events if event.camera == camera]
+        assert starts == sorted(starts), f"{camera}'s events arrived out of order"
+
+
+def test_queued_events_survive_a_restart_without_a_broker(
+    tmp_path: Path, mqtt_prefix: str, listener: Listener
+) -> None:
+    path = tmp_path / "outbox.sqlite3"
+    events = event_stream(60, cameras=3)
+    unreachable = mqtt_settings_for(mqtt_prefix, port=free_port())
+    registry = CollectorRegistry()
+    box = Outbox(path, unreachable, drain_timeout_s=0.5, registry=registry)
+    assert isinstance(box, Publisher)
+    box.start()
+    for event in events[:20]:
+        box.publish(event)
+    box.publish_many(events[20:])
+    assert registry.get_sample_value("citytally_outbox_depth") == 60
+    box.close()  # the edge stops with the broker still unreachable
+    assert box.depth == 60
+
+    again = Outbox(path, mqtt_settings_for(mqtt_prefix), max_events_per_message=7)
+    assert again.depth == 60
+    again.start()
+    assert again.wait_drained(30), f"{again.depth} events still queued"
+    again.close()
+    wait_until(lambda: len(listener.events) >= 60, 10, "60 events at the listener")
+    assert sorted(str(e.id) for e in listener.events) == sorted(str(e.id) for e in events)
+    assert_in_order_per_camera(listener.events)
+    assert Outbox(path, mqtt_settings_for(mqtt_prefix)).depth == 0
+
+
+def test_a_broker_outage_mid_stream_loses_nothing(
+    tmp_path: Path,
+    mqtt_prefix: str,
+    private_broker: PrivateBroker,
+    sqlite_engine: Engine,
+    make_registry: Callable[..., Any],
+) -> None:
+    make_registry(sqlite_engine, ("plaza", "cam-1"), ("plaza", "cam-2"))
+    settings = mqtt_settings_for(mqtt_prefix, port=private_broker.port)
+    ingest = Ingest(EventWriter(sqlite_engine, topic_prefix=mqtt_prefix), settings)
+    ingest.start()
+    box = Outbox(tmp_path / "outbox.sqlite3", settings, max_events_per_message=5)
+    box.start()
+    assert ingest.wait_connected(10) and box.wait_connected(10)
+    events = event_stream(90, cameras=2)
+    try:
+        for event in events[:30]:
+            box.publish(event)
+        assert box.wait_drained(20)
+        private_broker.stop()
+        for event in events[30:60]:  # the link is down: these wait on disk
+            box.publish(event)
+        assert box.depth == 30
+        private_broker.start()
+        for event in events[60:]:
+            box.publish(event)
+        assert box.wait_drained(60), f"{box.depth} events still queued after the broker came back"
+        wait_until(lambda: ingest.totals.stored >= 90, 60, "90 events stored")
+    finally:
+        box.close()
+        ingest.stop()
+    with sqlite_engine.connect() as connection:
+        stored = connection.execute(
+            sa.select(schema.events.c.id, schema.events.c.camera, schema.events.c.start)
+        )
+        by_id = {row.id: row for row in stored}
+    assert set(by_id) == {event.id for event in events}
+    assert ingest.totals.stored == 90
+
+
+def test_a_closed_outbox_refuses_events(tmp_path: Path) -> None:
+    from citytally.errors import TransportError
+
+    box = Outbox(tmp_path / "o.sqlite3", MqttSettings(port=free_port()))
+    box.close()
+    with pytest.raises(TransportError, match="closed"):
+        box.publish(event_stream(1)[0])
