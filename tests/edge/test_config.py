@@ -192,3 +192,23 @@ def test_every_field_is_described() -> None:
         for m in walk(model)
     ]
     assert undescribed == []
+
+
+def test_field_errors_and_cross_field_problems_reported_together() -> None:
+    """A field error stops pydantic before its cross-field rules; they still run on the valid parts."""
+    text = edit('camera = "cam-1"', 'camera = "Cam 1"')
+    text = edit("p2 = [600, 100]", "p2 = [700, 100]", text)
+    text = edit('zones = ["a", "b"]', 'zones = ["a", "x"]', text)
+    text = edit(
+        "[[200, 0], [300, 0], [300, 100]]", "[[200, 0], [300, 0]]", text
+    )  # zone b broken, still named
+    with pytest.raises(CameraConfigError) as info:
+        parse_camera_config(text, source="<cfg>")
+    problems = info.value.problems
+    assert len(problems) == 4, problems
+    assert problems[0].startswith("<cfg>:2: camera: must be a slug")
+    assert "<cfg>:28: zones[1].polygon: List should have at least 3 items" in problems[1]
+    assert set(problems[2:]) == {
+        "<cfg>:13: lines[0].p2: point [700.0, 100.0] is outside the 640x480 frame",
+        "<cfg>:31: turning.zones[1]: no zone named 'x' (zones: ['a', 'b'])",
+    }

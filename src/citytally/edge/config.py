@@ -14,8 +14,9 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 from pydantic import (
     AwareDatetime,
@@ -54,6 +55,9 @@ Metres = Annotated[float, Field(ge=-1_000_000, le=1_000_000)]
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+_M = TypeVar("_M", bound=_Model)
 
 
 class CameraMetadata(_Model):
@@ -276,19 +280,16 @@ class CameraConfig(_Model):
 
     @model_validator(mode="after")
     def _cross_checks(self) -> CameraConfig:
-        problems: list[tuple[tuple[str | int, ...], str, object]] = []
-        problems += _duplicate_names("lines", [line.name for line in self.lines])
-        problems += _duplicate_names("zones", [zone.name for zone in self.zones])
-        if self.turning is not None:
-            known = {zone.name for zone in self.zones}
-            for key in ("zones", "entry_zones", "exit_zones"):
-                for i, name in enumerate(getattr(self.turning, key) or []):
-                    if name not in known:
-                        problems.append(
-                            (("turning", key, i), f"no zone named {name!r} (zones: {sorted(known)})", name)
-                        )
-        if self.source.frame_size is not None:
-            problems += self._outside_frame(self.source.frame_size)
+        parts = _Parts(
+            lines=list(enumerate(self.lines)),
+            zones=list(enumerate(self.zones)),
+            line_names=[(i, line.name) for i, line in enumerate(self.lines)],
+            zone_names=[(i, zone.name) for i, zone in enumerate(self.zones)],
+            turning=self.turning,
+            frame_size=self.source.frame_size,
+            speed=self.speed,
+        )
+        problems = parts.problems()
         if problems:
             raise ValidationError.from_exception_data(
                 "CameraConfig",
@@ -299,18 +300,82 @@ class CameraConfig(_Model):
             )
         return self
 
-    def _outside_frame(self, size: tuple[int, int]) -> list[tuple[tuple[str | int, ...], str, object]]:
+
+Problem = tuple[tuple[str | int, ...], str, object]
+
+
+@dataclass
+class _Parts:
+    """What the cross-field rules look at: the items that are valid on their own, with their indexes.
+
+    Built from a valid config, or from a broken file's raw data so that its cross-field problems are
+    reported together with the others instead of after those are fixed.
+    """
+
+    lines: list[tuple[int, LineConfig]]
+    zones: list[tuple[int, ZoneConfig]]
+    line_names: list[tuple[int, str]]
+    zone_names: list[tuple[int, str]]
+    turning: TurningConfig | None
+    frame_size: tuple[int, int] | None
+    speed: SpeedCalibration | None
+
+    @classmethod
+    def from_raw(cls, data: dict[str, Any]) -> _Parts:
+        def valid(model: type[_M], raw: object) -> _M | None:
+            try:
+                return model.model_validate(raw)
+            except ValidationError:
+                return None
+
+        def items(key: str) -> list[tuple[int, object]]:
+            raw = data.get(key)
+            return list(enumerate(raw)) if isinstance(raw, list) else []
+
+        def names(key: str) -> list[tuple[int, str]]:
+            return [
+                (i, x["name"])
+                for i, x in items(key)
+                if isinstance(x, dict) and isinstance(x.get("name"), str)
+            ]
+
+        source = valid(SourceSettings, data.get("source"))
+        return cls(
+            lines=[(i, line) for i, raw in items("lines") if (line := valid(LineConfig, raw)) is not None],
+            zones=[(i, zone) for i, raw in items("zones") if (zone := valid(ZoneConfig, raw)) is not None],
+            line_names=names("lines"),
+            zone_names=names("zones"),
+            turning=valid(TurningConfig, data["turning"]) if "turning" in data else None,
+            frame_size=source.frame_size if source is not None else None,
+            speed=valid(SpeedCalibration, data["speed"]) if "speed" in data else None,
+        )
+
+    def problems(self) -> list[Problem]:
+        found = _duplicate_names("lines", self.line_names) + _duplicate_names("zones", self.zone_names)
+        if self.turning is not None:
+            known = {name for _, name in self.zone_names}
+            for key in ("zones", "entry_zones", "exit_zones"):
+                for i, name in enumerate(getattr(self.turning, key) or []):
+                    if name not in known:
+                        found.append(
+                            (("turning", key, i), f"no zone named {name!r} (zones: {sorted(known)})", name)
+                        )
+        if self.frame_size is not None:
+            found += self._outside_frame(self.frame_size)
+        return found
+
+    def _outside_frame(self, size: tuple[int, int]) -> list[Problem]:
         width, height = size
-        found: list[tuple[tuple[str | int, ...], str, object]] = []
+        found: list[Problem] = []
 
         def check(loc: tuple[str | int, ...], point: tuple[float, float]) -> None:
             if point[0] > width or point[1] > height:
                 found.append((loc, f"point {list(point)} is outside the {width}x{height} frame", list(point)))
 
-        for i, line in enumerate(self.lines):
+        for i, line in self.lines:
             check(("lines", i, "p1"), line.p1)
             check(("lines", i, "p2"), line.p2)
-        for i, zone in enumerate(self.zones):
+        for i, zone in self.zones:
             for j, vertex in enumerate(zone.polygon):
                 check(("zones", i, "polygon", j), vertex)
         if self.speed is not None:
@@ -319,10 +384,10 @@ class CameraConfig(_Model):
         return found
 
 
-def _duplicate_names(section: str, names: list[str]) -> list[tuple[tuple[str | int, ...], str, object]]:
+def _duplicate_names(section: str, names: list[tuple[int, str]]) -> list[Problem]:
     seen: dict[str, int] = {}
-    found: list[tuple[tuple[str | int, ...], str, object]] = []
-    for i, name in enumerate(names):
+    found: list[Problem] = []
+    for i, name in names:
         if name in seen:
             found.append(
                 ((section, i, "name"), f"name {name!r} is already used by {section}[{seen[name]}]", name)
@@ -362,8 +427,14 @@ def parse_camera_config(text: str, source: str = "<camera config>") -> CameraCon
     try:
         return CameraConfig.model_validate(data)
     except ValidationError as exc:
+        errors = [(err["loc"], err["type"], err["msg"]) for err in exc.errors()]
+        if not any(kind == "camera_config" for _, kind, _ in errors):
+            # Field errors stop pydantic before the cross-field rules: run those on what is valid.
+            reported = {loc for loc, _, _ in errors}
+            cross = _Parts.from_raw(data).problems()
+            errors += [(loc, "camera_config", msg) for loc, msg, _ in cross if loc not in reported]
         lines = _key_lines(text)
-        problems = [_describe(source, lines, err["loc"], err["type"], err["msg"]) for err in exc.errors()]
+        problems = [_describe(source, lines, loc, kind, msg) for loc, kind, msg in errors]
         raise CameraConfigError(source, problems) from None
 
 
