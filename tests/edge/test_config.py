@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pydantic import BaseModel
 
+from citytally.edge import config as config_module
 from citytally.edge.config import CameraConfig, CameraConfigError, load_camera_config, parse_camera_config
 from citytally.errors import ConfigError
 
@@ -174,24 +176,15 @@ def test_unreadable_file(tmp_path: Path) -> None:
         load_camera_config(tmp_path / "missing.toml")
 
 
-def test_every_field_is_described() -> None:
-    def walk(model: type[CameraConfig]) -> list[str]:
-        missing = []
-        for name, info in model.model_fields.items():
-            if not info.description:
-                missing.append(f"{model.__name__}.{name}")
-        return missing
-
-    from citytally.edge import config as module
-
-    models = [getattr(module, name) for name in module.__all__]
+def test_every_field_is_described_and_bounded_models_forbid_extras() -> None:
+    found = [getattr(config_module, name) for name in config_module.__all__]
+    models: list[type[BaseModel]] = [m for m in found if isinstance(m, type) and issubclass(m, BaseModel)]
+    assert len(models) >= 9
     undescribed = [
-        m
-        for model in models
-        if isinstance(model, type) and hasattr(model, "model_fields")
-        for m in walk(model)
+        f"{m.__name__}.{name}" for m in models for name, f in m.model_fields.items() if not f.description
     ]
     assert undescribed == []
+    assert all(m.model_config.get("extra") == "forbid" for m in models)
 
 
 def test_field_errors_and_cross_field_problems_reported_together() -> None:
