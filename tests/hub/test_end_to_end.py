@@ -1,0 +1,190 @@
+"""Edge outbox → Mosquitto → hub → store, on SQLite and PostgreSQL: every event stored exactly once and the
+roll-ups equal the sums of the raw events, also when the hub process is killed mid-stream."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from citytally.events import Event, LineCountEvent
+from citytally.hub.ingest import Ingest
+from citytally.hub.outbox import Outbox
+from citytally.hub.store import EventWriter, schema
+from hub.conftest import PrivateBroker, event_stream, mqtt_settings_for, wait_until
+
+pytestmark = pytest.mark.integration
+
+CAMERA_TOML = """
+site = "plaza"
+camera = "{camera}"
+
+[metadata]
+location = "Plaza, {camera}"
+lat = 52.52
+lon = 13.405
+purpose = "traffic planning"
+legal_basis = "public task"
+retention_days = 30
+contact = "traffic@example.org"
+
+[source]
+uri = "rtsp://camera.invalid/{camera}"
+
+[[lines]]
+name = "north"
+p1 = [0, 100]
+p2 = [200, 100]
+directions = ["inbound", "outbound"]
+"""
+
+
+def stored_ids(engine: Engine) -> list[Any]:
+    with engine.connect() as connection:
+        return list(connection.execute(sa.select(schema.events.c.id)).scalars())
+
+
+def assert_rollups_match(engine: Engine, events: list[Event]) -> None:
+    """Every period's roll-up total per camera equals the sum over the events themselves."""
+    expected: dict[str, int] = {}
+    for event in events:
+        assert isinstance(event, LineCountEvent)
+        total = sum(n for by_class in event.counts.values() for n in by_class.values())
+        expected[event.camera] = expected.get(event.camera, 0) + total
+    table = schema.line_count_rollups
+    for period in schema.ROLLUP_PERIODS:
+        query = sa.select(table.c.camera, sa.func.sum(table.c.count)).where(table.c.period == period)
+        with engine.connect() as connection:
+            got = {camera: int(total) for camera, total in connection.execute(query.group_by(table.c.camera))}
+        assert got == expected, period
+
+
+def test_edge_outbox_to_store(
+    store_engine: Engine, make_registry: Callable[..., Any], mqtt_prefix: str, tmp_path: Path
+) -> None:
+    make_registry(store_engine, ("plaza", "cam-1"), ("plaza", "cam-2"), ("plaza", "cam-3"))
+    settings = mqtt_settings_for(mqtt_prefix)
+    ingest = Ingest(EventWriter(store_engine, topic_prefix=mqtt_prefix), settings)
+    ingest.start()
+    box = Outbox(tmp_path / "outbox.sqlite3", settings)
+    events = event_stream(300, cameras=3)
+    try:
+        assert ingest.wait_connected(10)
+        box.start()
+        for event in events[:100]:
+            box.publish(event)
+        box.publish_many(events[100:])
+        box.publish_many(events[:50])  # an edge that re-sends: stored once
+        assert box.wait_drained(60)
+        wait_until(lambda: ingest.totals.stored + ingest.totals.duplicates >= 350, 60, "350 events handled")
+    finally:
+        box.close()
+        ingest.stop()
+    ids = stored_ids(store_engine)
+    assert len(ids) == len(set(ids)) == 300
+    assert_rollups_match(store_engine, events)
+
+
+class HubProcess:
+    """``citytally hub --no-api`` in a child process, so a test can kill it like a crash would."""
+
+    def __init__(self, config: Path, env: dict[str, str], log: Path) -> None:
+        self.command = [sys.executable, "-c", "from citytally.cli import main; main()", "hub", "--no-api"]
+        self.command += ["--config", str(config)]
+        self.env = env
+        self.log = log
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        """Start the hub and wait until it is subscribed (its broker session exists from then on)."""
+        connected = self.log.read_text().count("ingest: connected") if self.log.exists() else 0
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(self.command, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        wait_until(
+            lambda: self.log.read_text().count("ingest: connected") > connected, 60, "the hub to connect"
+        )
+
+    def kill(self) -> None:
+        if self.process is not None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(10)
+            self.process = None
+
+    def stop(self) -> int:
+        if self.process is None:
+            return 0
+        self.process.send_signal(signal.SIGTERM)
+        code = self.process.wait(30)
+        self.process = None
+        return code
+
+
+@pytest.fixture
+def hub_process(
+    request: pytest.FixtureRequest,
+    store_engine: Engine,
+    tmp_path: Path,
+    mqtt_prefix: str,
+    private_broker: PrivateBroker,
+) -> Iterator[HubProcess]:
+    cameras = []
+    for camera in ("cam-1", "cam-2"):
+        path = tmp_path / f"{camera}.toml"
+        path.write_text(CAMERA_TOML.format(camera=camera))
+        cameras.append(path.name)
+    config = tmp_path / "hub.toml"
+    config.write_text(
+        f"cameras = {cameras!r}\n\n"
+        f'[mqtt]\nport = {private_broker.port}\ntopic_prefix = "{mqtt_prefix}"\n'
+        f'client_id = "{mqtt_prefix}-hub"\nsession_expiry_s = 600\n\n'
+        "[ingest]\nbatch_wait_ms = 20\n"
+    )
+    env = dict(os.environ, CITYTALLY_DATABASE_URL=store_engine.url.render_as_string(hide_password=False))
+    process = HubProcess(config, env, tmp_path / "hub.log")
+    yield process
+    if process.process is not None:
+        process.kill()
+
+
+def test_hub_killed_mid_stream_stores_everything_once(
+    hub_process: HubProcess,
+    store_engine: Engine,
+    private_broker: PrivateBroker,
+    mqtt_prefix: str,
+    tmp_path: Path,
+) -> None:
+    settings = mqtt_settings_for(mqtt_prefix, port=private_broker.port, client_id=f"{mqtt_prefix}-edge")
+    box = Outbox(tmp_path / "outbox.sqlite3", settings, max_events_per_message=10)
+    events = event_stream(240, cameras=2)
+    hub_process.start()
+    box.start()
+    try:
+        for event in events[:80]:
+            box.publish(event)
+        wait_until(lambda: len(stored_ids(store_engine)) >= 40, 60, "the hub storing events")
+        hub_process.kill()  # a crash: whatever it had received but not committed is not acknowledged
+        for event in events[80:160]:
+            box.publish(event)
+        assert box.wait_drained(30)  # the broker holds them for the hub's session
+        hub_process.start()
+        for event in events[160:]:
+            box.publish(event)
+        assert box.wait_drained(30)
+        wait_until(lambda: len(stored_ids(store_engine)) >= 240, 90, "all 240 events stored")
+        assert hub_process.stop() == 0
+    finally:
+        box.close()
+    ids = stored_ids(store_engine)
+    assert len(ids) == len(set(ids)) == 240
+    assert_rollups_match(store_engine, events)
+    with store_engine.connect() as connection:
+        cameras = connection.execute(sa.select(schema.cameras.c.camera, schema.cameras.c.legal_basis)).all()
+    assert sorted(cameras) == [("cam-1", "public task"), ("cam-2", "public task")]
