@@ -21,6 +21,7 @@ import argparse
 import json
 import os
 import random
+import re
 import statistics
 import subprocess
 import sys
@@ -297,46 +298,76 @@ def _seed(
     return records
 
 
-def summarise(records: list[dict[str, Any]]) -> list[str]:
-    """One markdown table row per scenario × controller.
+RUN_LINE = re.compile(
+    r"^(?P<scenario>\S+) seed=(?P<seed>\d+) (?P<controller>\S+)\s+(?P<mode>normal|priority)\s+"
+    r"ambulance/free=(?P<ratio>[\d.]+) stops=(?P<stops>\d+) others=(?P<others>[\d.]+) s/veh"
+    r".*?(?P<lock> GRIDLOCK at [\d.]+)?$"
+)
 
-    Ambulance figures are per ambulance (mean ± sd over ambulances × seeds); other traffic's extra delay
-    is per seed, paired (same seed, same ambulances), over the seeds where neither run locked up.
+
+def runs_from_records(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per-run rows (what each printed line says) from the raw records."""
+    rows = []
+    for r in records:
+        free = r["free_s"]
+        ratios = [t / free[v] for v, t in r["ambulance_s"].items() if free.get(v)]
+        rows.append(
+            {
+                "scenario": r["scenario"], "seed": r["seed"], "controller": r["controller"],
+                "mode": r["mode"], "ratio": statistics.fmean(ratios), "stops": sum(r["stops"].values()),
+                "others": r["others_delay_s"], "gridlock": r["gridlock_at"] is not None,
+            }
+        )  # fmt: skip
+    return rows
+
+
+def runs_from_log(path: Path) -> list[dict[str, Any]]:
+    """Per-run rows parsed back from the lines this script printed (to merge several invocations)."""
+    rows = []
+    for line in path.read_text().splitlines():
+        m = RUN_LINE.match(line.strip())
+        if m:
+            rows.append(
+                {
+                    "scenario": m["scenario"], "seed": int(m["seed"]), "controller": m["controller"],
+                    "mode": m["mode"], "ratio": float(m["ratio"]), "stops": int(m["stops"]),
+                    "others": float(m["others"]), "gridlock": bool(m["lock"]),
+                }
+            )  # fmt: skip
+    return rows
+
+
+def summarise(runs: list[dict[str, Any]]) -> list[str]:
+    """One markdown row per scenario × controller, over the seeds run with and without priority.
+
+    Ambulance travel time is relative to free flow (the same route alone, every signal green): per seed
+    the mean over its ambulances, then mean ± sd over seeds. Other traffic's extra delay is paired per
+    seed (same seed, same ambulances), over the seeds where neither run locked up.
     """
     rows = [
-        "| scenario | controller | ambulances | free flow (s) | no priority (s) | priority (s) "
-        "| no priority / free | priority / free | stops: no prio → prio "
-        "| others' delay no prio → prio (s/veh) | extra delay for others | gridlocked runs (no prio, prio) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| scenario | controller | seeds | ambulance / free flow: no priority | with priority "
+        "| ambulance stops: no priority → priority | others' delay (s/veh): no priority → priority "
+        "| extra delay for others | gridlocked runs (no prio, prio) |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
-    for scen, ctl in sorted({(r["scenario"], r["controller"]) for r in records}):
-        runs = [r for r in records if (r["scenario"], r["controller"]) == (scen, ctl)]
-        normal = {r["seed"]: r for r in runs if r["mode"] == "normal"}
-        prio = {r["seed"]: r for r in runs if r["mode"] == "priority"}
-        free_t, none_t, prio_t, ratio_n, ratio_p, extra, others_n, others_p = ([] for _ in range(8))
-        stops_n = stops_p = 0
-        for seed, rn in normal.items():
-            rp = prio[seed]
-            for vid, free in rn["free_s"].items():
-                if vid in rn["ambulance_s"] and vid in rp["ambulance_s"]:
-                    free_t.append(free)
-                    none_t.append(rn["ambulance_s"][vid])
-                    prio_t.append(rp["ambulance_s"][vid])
-                    ratio_n.append(rn["ambulance_s"][vid] / free)
-                    ratio_p.append(rp["ambulance_s"][vid] / free)
-            stops_n += sum(rn["stops"].values())
-            stops_p += sum(rp["stops"].values())
-            if rn["gridlock_at"] is None and rp["gridlock_at"] is None:
-                others_n.append(rn["others_delay_s"])
-                others_p.append(rp["others_delay_s"])
-                extra.append(100.0 * (rp["others_delay_s"] / rn["others_delay_s"] - 1.0))
-        locks_n = sum(r["gridlock_at"] is not None for r in normal.values())
-        locks_p = sum(r["gridlock_at"] is not None for r in prio.values())
+    for scen, ctl in sorted({(r["scenario"], r["controller"]) for r in runs}):
+        cell = [r for r in runs if (r["scenario"], r["controller"]) == (scen, ctl)]
+        normal = {r["seed"]: r for r in cell if r["mode"] == "normal"}
+        prio = {r["seed"]: r for r in cell if r["mode"] == "priority"}
+        seeds = sorted(set(normal) & set(prio))
+        if not seeds:
+            continue
+        ok = [s for s in seeds if not normal[s]["gridlock"] and not prio[s]["gridlock"]]
+        extra = [100.0 * (prio[s]["others"] / normal[s]["others"] - 1.0) for s in ok]
+        others_n = _mean_sd([normal[s]["others"] for s in ok], 1)
+        others_p = _mean_sd([prio[s]["others"] for s in ok], 1)
         rows.append(
-            f"| {scen} | {ctl} | {len(ratio_p)} | {_mean_sd(free_t, 1)} | {_mean_sd(none_t, 1)} "
-            f"| {_mean_sd(prio_t, 1)} | {_mean_sd(ratio_n)} | {_mean_sd(ratio_p)} | {stops_n} → {stops_p} "
-            f"| {_mean_sd(others_n)} → {_mean_sd(others_p)} | {_mean_sd(extra, 1)} % ({len(extra)} seeds) "
-            f"| {locks_n}, {locks_p} |"
+            f"| {scen} | {ctl} | {len(seeds)} | {_mean_sd([normal[s]['ratio'] for s in seeds])} "
+            f"| {_mean_sd([prio[s]['ratio'] for s in seeds])} "
+            f"| {sum(normal[s]['stops'] for s in seeds)} → {sum(prio[s]['stops'] for s in seeds)} "
+            f"| {others_n} → {others_p} "
+            f"| {_mean_sd(extra, 1)} % | {sum(normal[s]['gridlock'] for s in seeds)}, "
+            f"{sum(prio[s]['gridlock'] for s in seeds)} |"
         )
     return rows
 
@@ -349,14 +380,29 @@ def main() -> None:
     parser.add_argument("--ambulances", type=int, default=3, help="ambulance calls per episode")
     parser.add_argument("--sumo-binary", type=Path, default=None, help="an older SUMO to run over TCP")
     parser.add_argument("--json", type=Path, default=None, help="write the raw records here")
-    args = parser.parse_args()
-    records = bench(
-        args.scenarios.split(","), args.controllers.split(","), args.seeds, args.ambulances, args.sumo_binary
+    parser.add_argument(
+        "--from-log",
+        type=Path,
+        nargs="+",
+        default=None,
+        help="only tabulate the run lines of earlier outputs",
     )
-    if args.json:
-        args.json.write_text(json.dumps(records, indent=1))
-    print(records[0]["sumo"] if records else "no runs")
-    for row in summarise(records):
+    args = parser.parse_args()
+    if args.from_log:
+        runs = [row for path in args.from_log for row in runs_from_log(path)]
+    else:
+        records = bench(
+            args.scenarios.split(","),
+            args.controllers.split(","),
+            args.seeds,
+            args.ambulances,
+            args.sumo_binary,
+        )
+        if args.json:
+            args.json.write_text(json.dumps(records, indent=1))
+        print(records[0]["sumo"] if records else "no runs")
+        runs = runs_from_records(records)
+    for row in summarise(runs):
         print(row)
 
 
