@@ -15,11 +15,13 @@ from citytally.edge.detections import Detections
 from citytally.errors import ConfigError
 from citytally.events import (
     Event,
+    IncidentEvent,
     LineCountEvent,
     SpeedEvent,
     TurningMovementEvent,
     ZoneOccupancyEvent,
     event_to_json,
+    new_event_id,
     parse_event,
 )
 from citytally.publish import MemoryPublisher
@@ -239,3 +241,38 @@ def test_no_track_id_leaves_in_an_event() -> None:
 def test_naive_start_time_refused() -> None:
     with pytest.raises(ConfigError, match="timezone"):
         StreamClock(datetime(2026, 11, 23, 8, 0))
+
+
+class _CarsPresent:
+    """A stand-in incident rule for the plug-in point: reports once when a car is first seen."""
+
+    def __init__(self) -> None:
+        self.reported = False
+
+    def update(self, tracked: Detections, timestamp: float, at: datetime) -> list[IncidentEvent]:
+        if self.reported or CAR not in tracked.class_id:
+            return []
+        self.reported = True
+        return [
+            IncidentEvent(
+                id=new_event_id(),
+                site="plaza",
+                camera="cam-1",
+                start=at,
+                end=at + timedelta(seconds=1),
+                incident="congestion",
+            )
+        ]
+
+    def finish(self) -> list[IncidentEvent]:
+        return []
+
+
+def test_incident_detectors_plug_in() -> None:
+    publisher = MemoryPublisher()
+    analytics = CameraAnalytics(camera(), publisher, incident_detectors=[_CarsPresent()])
+    play(analytics, 30, southbound(1, 10))
+    assert [e.type for e in publisher.events] == ["incident"]
+    assert publisher.events[0].start == T0 + timedelta(seconds=1)
+    analytics.finish()
+    assert analytics.totals.events == len(publisher.events)

@@ -180,3 +180,11 @@ def test_counts_never_exceed_real_sign_changes(offsets: list[float], min_frames:
     settled = len(sure) >= min_frames and len(set(sure[-min_frames:])) == 1
     if settled and sure[0] == sure[-1]:
         assert directions.count("down") == directions.count("up")
+
+
+def test_crossing_while_occluded_is_counted_when_the_track_reappears() -> None:
+    """The tracker keeps the id through a short occlusion; the crossing happened unseen and still counts."""
+    counter = LineCounter(LINE, forget_after_s=2.0)
+    seen = [(0.0, 200.0), (0.1, 220.0), (0.2, 240.0), (1.0, 400.0), (1.1, 420.0), (1.2, 440.0)]
+    found = [c.direction for t, y in seen for c in counter.update(tracked((4, 300, y, CAR)), t)]
+    assert found == ["down"]
