@@ -18,6 +18,8 @@ def _episode_window(scenario: Path, begin: float | None, end: float | None) -> t
 
     from citytally.errors import SignalError
 
+    if not scenario.is_file():
+        raise SignalError(f"{scenario}: no such SUMO configuration")
     if begin is not None and end is not None:
         return begin, end
     try:

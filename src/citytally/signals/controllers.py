@@ -88,19 +88,22 @@ class AdaptiveConfig(BaseModel):
 
     timing: SignalTiming = Field(default=SignalTiming(), description="Safety timings it runs under.")
     approach_weight: float = Field(
-        default=0.3, ge=0.0, le=2.0, description="Weight of a moving vehicle relative to a halted one."
-    )
-    downstream_weight: float = Field(
-        default=0.5, ge=0.0, le=2.0, description="Weight of halted vehicles on a phase's outgoing lanes."
+        default=0.5, ge=0.0, le=2.0, description="Weight of a moving vehicle relative to a halted one."
     )
     switch_cost: float = Field(
-        default=1.0, ge=0.0, le=50.0, description="Score lead another phase needs to end a discharged green."
+        default=2.0, ge=0.0, le=50.0, description="Score lead another phase needs to end a discharged green."
     )
     max_green_s: float = Field(
-        default=45.0,
+        default=60.0,
         ge=5.0,
         le=300.0,
         description="Green after which waiting demand elsewhere wins (max-out).",
+    )
+    cyclic: bool = Field(
+        default=False, description="Serve phases in programme order (skipping empty ones), not greedily."
+    )
+    min_demand: float = Field(
+        default=1.0, ge=0.0, le=20.0, description="Score below which a phase is skipped in cyclic order."
     )
     wait_weight: float = Field(
         default=0.02, ge=0.0, le=1.0, description="Score added per halted vehicle per second of red wait."
@@ -130,55 +133,75 @@ class AdaptiveController:
     def __init__(self, config: AdaptiveConfig | None = None) -> None:
         self.config = config or AdaptiveConfig()
         self.timing = self.config.timing
-        self._lane_shares: dict[tuple[str, int], dict[str, float]] = {}
+        self._phase_lanes: dict[tuple[str, int], list[tuple[str, float, tuple[str, ...]]]] = {}
 
     def decide(self, network: SignalNetwork, readings: LaneReadings) -> None:
         for intersection in network:
             if intersection.can_switch():
                 approach = {lane: network.approach(readings, lane) for lane in intersection.in_lanes}
-                intersection.request(self._choose(intersection, approach, readings))
+                room = {dst: network.room(readings, dst) for dst in intersection.out_lanes}
+                intersection.request(self._choose(intersection, approach, room))
 
-    def _score(
+    def _lanes(
+        self, intersection: Intersection, phase: GreenPhase
+    ) -> list[tuple[str, float, tuple[str, ...]]]:
+        """(incoming lane, share of its links green, outgoing lanes it feeds) for ``phase``, cached."""
+        key = (intersection.id, phase.index)
+        if key not in self._phase_lanes:
+            shares = intersection.lane_shares(phase.index)
+            self._phase_lanes[key] = [
+                (lane, share, tuple(dst for src, dst in phase.movements if src == lane))
+                for lane, share in shares.items()
+            ]
+        return self._phase_lanes[key]
+
+    def _served(
         self,
         intersection: Intersection,
         phase: GreenPhase,
         approach: dict[str, LaneReading],
-        readings: LaneReadings,
-    ) -> float:
-        cfg = self.config
-        shares = self._shares(intersection, phase.index)
-        halted = sum(share * approach[lane].halting for lane, share in shares.items())
-        moving = sum(share * approach[lane].moving for lane, share in shares.items())
-        outgoing = sum(readings[dst].halting for dst in {dst for _, dst in phase.movements})
-        ageing = cfg.wait_weight * halted * intersection.longest_red_wait_s(phase.index)
-        return halted + ageing + cfg.approach_weight * moving - cfg.downstream_weight * outgoing
-
-    def _shares(self, intersection: Intersection, phase: int) -> dict[str, float]:
-        key = (intersection.id, phase)
-        if key not in self._lane_shares:
-            self._lane_shares[key] = intersection.lane_shares(phase)
-        return self._lane_shares[key]
+        room: dict[str, float],
+    ) -> tuple[float, float, float]:
+        """Halted and moving vehicles the phase can actually move (scaled by room downstream), and
+        the halted vehicles on its fully served lanes."""
+        halted = moving = full_queue = 0.0
+        for lane, share, outs in self._lanes(intersection, phase):
+            free = sum(room[dst] for dst in outs) / len(outs) if outs else 1.0
+            reading = approach[lane]
+            halted += share * free * reading.halting
+            moving += share * free * reading.moving
+            if share >= 1.0:
+                full_queue += free * reading.halting
+        return halted, moving, full_queue
 
     def _choose(
-        self, intersection: Intersection, approach: dict[str, LaneReading], readings: LaneReadings
+        self, intersection: Intersection, approach: dict[str, LaneReading], room: dict[str, float]
     ) -> int:
         cfg = self.config
         current = intersection.phases[intersection.current_phase]
         others = [p for p in intersection.phases if p.index != current.index]
         if not others:
             return current.index
-        scores = {p.index: self._score(intersection, p, approach, readings) for p in others}
+        scores = {}
+        for p in others:
+            halted, moving, _ = self._served(intersection, p, approach, room)
+            ageing = cfg.wait_weight * halted * intersection.longest_red_wait_s(p.index)
+            scores[p.index] = halted + ageing + cfg.approach_weight * moving
         best = max(others, key=lambda p: (scores[p.index], -p.index))
         if scores[best.index] <= 0:
             return current.index
+        if cfg.cyclic:
+            # Serve the next phase in programme order that has demand: no approach is skipped for long.
+            ahead = sorted(others, key=lambda p: (p.index - current.index) % len(intersection.phases))
+            successor = next(p for p in ahead if scores[p.index] >= cfg.min_demand or p is best)
+        else:
+            successor = best
         if intersection.green_elapsed_s >= cfg.max_green_s:
-            return best.index
-        own = self._shares(intersection, current.index)
-        queue = sum(readings[lane].halting for lane, share in own.items() if share >= 1.0)
-        approaching = sum(share * approach[lane].moving for lane, share in own.items())
+            return successor.index
+        _, approaching, queue = self._served(intersection, current, approach, room)
         keep = cfg.hold_weight * queue + cfg.approach_weight * approaching
         if scores[best.index] > keep + cfg.switch_cost:
-            return best.index
+            return successor.index
         return current.index
 
 

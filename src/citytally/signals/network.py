@@ -10,6 +10,8 @@ from citytally.signals.sensors import LaneReading, LaneReadings, LaneSensors
 
 __all__ = ["Controller", "SignalNetwork"]
 
+_VEHICLE_SPACE_M = 7.5  # a standing car and its gap: how many fit on a lane
+
 
 class Controller(Protocol):
     """A signal policy: reads sensors and *requests* green phases; the intersections keep it safe."""
@@ -44,6 +46,11 @@ class SignalNetwork:
         lanes = [lane for i in self for lane in (*i.in_lanes, *i.out_lanes)]
         upstream = [lane for chain in self.approaches.values() for lane in chain]
         self.sensors = LaneSensors(api, [*lanes, *upstream, *extra_lanes])
+        self._capacity = {
+            lane: max(float(api.lane.getLength(lane)) / _VEHICLE_SPACE_M, 1.0)
+            for i in self
+            for lane in i.out_lanes
+        }
 
     def __iter__(self) -> Iterator[Intersection]:
         return iter(self.intersections.values())
@@ -69,6 +76,13 @@ class SignalNetwork:
             halting=sum(p.halting for p in parts),
             occupancy=max(p.occupancy for p in parts),
         )
+
+    def room(self, readings: LaneReadings, out_lane: str) -> float:
+        """Share of ``out_lane`` not taken by halted vehicles (0: a green into it moves nobody)."""
+        capacity = self._capacity.get(out_lane)
+        if capacity is None:
+            return 1.0
+        return max(0.0, 1.0 - readings[out_lane].halting / capacity)
 
     def control_step(self, controller: Controller | None) -> LaneReadings:
         """Read the sensors, let ``controller`` request phases, and apply them safely (before ``step``)."""

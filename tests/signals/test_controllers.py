@@ -1,0 +1,103 @@
+"""Controllers on real SUMO intersections: max-pressure picks the phase of largest pressure."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from signal_scenarios import GridScenario
+
+from citytally.errors import SignalError
+from citytally.signals.controllers import (
+    AdaptiveController,
+    MaxPressureController,
+    make_controller,
+    phase_pressure,
+)
+from citytally.signals.intersection import Intersection, SignalTiming
+from citytally.signals.network import SignalNetwork
+from citytally.signals.sensors import LaneReading, LaneReadings
+from citytally.signals.sim import SumoConnection
+
+pytestmark = [pytest.mark.integration, pytest.mark.sumo]
+
+
+@pytest.fixture()
+def centre(sumo_grid: GridScenario) -> Iterator[tuple[SumoConnection, SignalNetwork, Intersection]]:
+    conn = SumoConnection.start(["-c", str(sumo_grid.sumocfg), "--no-step-log", "--no-warnings"])
+    try:
+        network = SignalNetwork(conn.api, SignalTiming())
+        yield conn, network, network["B1"]  # the four-arm junction in the middle of the 3×3 grid
+    finally:
+        conn.close()
+
+
+def _readings(queues: dict[str, int]) -> LaneReadings:
+    return LaneReadings(
+        time=0.0, lanes={lane: LaneReading(vehicles=n, halting=n) for lane, n in queues.items()}
+    )
+
+
+def test_max_pressure_weighs_queues_against_the_lanes_they_feed(
+    centre: tuple[SumoConnection, SignalNetwork, Intersection],
+) -> None:
+    _, _, light = centre
+    first, second = light.phases[0], light.phases[1]
+    queues = {lane: 4 for lane in first.in_lanes} | {lane: 3 for lane in second.in_lanes}
+    readings = _readings(queues)
+    p1, p2 = phase_pressure(first, readings), phase_pressure(second, readings)
+    assert p1 == sum(queues.get(s, 0) for s, _ in first.movements)  # exits empty: pressure = queues
+    # Without jammed exits the longer queues win ...
+    assert p1 > p2 and MaxPressureController().choose(light, readings) == first.index
+    # ... jam an exit the first phase feeds more often than the second, until the second must win.
+    exits = {d for _, d in first.movements}
+    fed = {
+        x: (sum(d == x for _, d in first.movements), sum(d == x for _, d in second.movements)) for x in exits
+    }
+    exit_lane = max(exits, key=lambda x: fed[x][0] - fed[x][1])
+    c1, c2 = fed[exit_lane]
+    assert c1 > c2
+    jam = (p1 - p2) // (c1 - c2) + 1
+    jammed = _readings(queues | {exit_lane: jam})
+    assert phase_pressure(first, jammed) == p1 - c1 * jam
+    assert phase_pressure(second, jammed) == p2 - c2 * jam
+    assert MaxPressureController().choose(light, jammed) == second.index
+
+
+def test_max_pressure_agrees_with_pressures_read_straight_from_sumo(
+    centre: tuple[SumoConnection, SignalNetwork, Intersection],
+) -> None:
+    conn, network, light = centre
+    controller = MaxPressureController()
+    checked = 0
+    for _ in range(240):
+        readings = network.control_step(controller)
+        conn.step()
+        if int(conn.time) % 20 == 0:
+            halting = conn.api.lane.getLastStepHaltingNumber
+            pressures = [sum(halting(s) - halting(d) for s, d in p.movements) for p in light.phases]
+            chosen = controller.choose(light, network.sensors.read())
+            assert pressures[chosen] == max(pressures)
+            checked += 1
+    assert checked >= 10 and readings.time > 0
+
+
+def test_adaptive_controller_leaves_an_empty_junction_alone(
+    centre: tuple[SumoConnection, SignalNetwork, Intersection],
+) -> None:
+    _, network, light = centre
+    controller = AdaptiveController()
+    controller.decide(network, _readings({}))
+    assert light.requested_phase in (None, light.current_phase)
+
+
+@pytest.mark.parametrize(
+    ("name", "error"), [("fixed", None), ("citytally", None), ("nope", "unknown controller")]
+)
+def test_controller_names(name: str, error: str | None) -> None:
+    if error is None:
+        controller = make_controller(name)
+        assert (controller is None) == (name == "fixed")
+    else:
+        with pytest.raises(SignalError, match=error):
+            make_controller(name)

@@ -1,0 +1,92 @@
+"""RESCO's delay metric on a hand-written tripinfo and route file, and the gridlock watch."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from citytally.errors import SignalError
+from citytally.signals.evaluate import GridlockWatch
+from citytally.signals.metric import episode_delay, route_files_of
+
+ROUTES = """<routes>
+  <vType id="car"/>
+  <trip id="early" type="car" depart="50.00" from="a" to="b"/>
+  <trip id="done" type="car" depart="100.00" from="a" to="b"/>
+  <vehicle id="driving" type="car" depart="150.00"><route edges="a b"/></vehicle>
+  <trip id="never" type="car" depart="3500.00" from="a" to="b"/>
+  <trip id="listed_never" type="car" depart="3000.00" from="a" to="b"/>
+  <trip id="after" type="car" depart="3600.00" from="a" to="b"/>
+  <trip id="triggered" type="car" depart="triggered" from="a" to="b"/>
+</routes>
+"""
+
+# "done" arrived; "driving" was still on the road at the end (write-unfinished); "listed_never" is written
+# by newer SUMO versions with depart -1 although it never entered; "early" departed before the episode.
+TRIPINFO = """<tripinfos>
+  <tripinfo id="done" depart="103.00" departDelay="3.00" arrival="300.00" duration="197.00" timeLoss="20.50"/>
+  <tripinfo id="driving" depart="150.00" departDelay="0.00" arrival="-1" duration="3450.00" timeLoss="40.00"/>
+  <tripinfo id="listed_never" depart="-1.00" departDelay="600.00" arrival="-1" duration="-1" timeLoss="0"/>
+  <personinfo id="walker" depart="10.00"/>
+</tripinfos>
+"""
+
+
+def _write(tmp_path: Path) -> tuple[Path, Path]:
+    routes, tripinfo = tmp_path / "r.rou.xml", tmp_path / "tripinfo.xml"
+    routes.write_text(ROUTES, encoding="utf-8")
+    tripinfo.write_text(TRIPINFO, encoding="utf-8")
+    return routes, tripinfo
+
+
+def test_delay_matches_the_hand_computed_value(tmp_path: Path) -> None:
+    routes, tripinfo = _write(tmp_path)
+    result = episode_delay(tripinfo, [routes], begin=100.0, end=3600.0)
+    # done: 20.5 + 3; driving: 40 + 0; never: 3600 - 3500; listed_never: 3600 - 3000
+    expected = (23.5 + 40.0 + 100.0 + 600.0) / 4
+    assert result.mean_s == pytest.approx(expected)
+    assert (result.vehicles, result.never_departed) == (4, 2)
+
+
+@pytest.mark.parametrize(
+    ("tripinfo_text", "error"),
+    [
+        (
+            "<tripinfos><tripinfo id='x' depart='1' timeLoss='abc' departDelay='0'/></tripinfos>",
+            "non-numeric",
+        ),
+        ("<tripinfos><tripinfo", "cannot read the tripinfo"),
+        ("<tripinfos/>", "no vehicle took part"),
+    ],
+)
+def test_bad_tripinfo_is_one_clear_error(tmp_path: Path, tripinfo_text: str, error: str) -> None:
+    tripinfo = tmp_path / "t.xml"
+    tripinfo.write_text(tripinfo_text, encoding="utf-8")
+    with pytest.raises(SignalError, match=error):
+        episode_delay(tripinfo, [], begin=0.0, end=10.0)
+
+
+def test_route_files_are_read_from_the_config(tmp_path: Path) -> None:
+    cfg = tmp_path / "s.sumocfg"
+    cfg.write_text(
+        '<configuration><input><net-file value="n.net.xml"/>'
+        '<route-files value="a.rou.xml, b.rou.xml"/></input></configuration>',
+        encoding="utf-8",
+    )
+    assert route_files_of(cfg) == [tmp_path / "a.rou.xml", tmp_path / "b.rou.xml"]
+
+
+@pytest.mark.parametrize(
+    ("steps", "detected"),
+    [
+        ([(0, 50)] * 400, 300.0),  # 400 s, nobody arrives, 50 on the road
+        ([(0, 50)] * 200 + [(1, 50)] + [(0, 50)] * 200, None),  # an arrival resets the clock
+        ([(0, 3)] * 400, None),  # an almost empty road is not gridlock
+    ],
+)
+def test_gridlock_watch(steps: list[tuple[int, int]], detected: float | None) -> None:
+    watch = GridlockWatch(window_s=300.0)
+    for t, (arrived, vehicles) in enumerate(steps, start=1):
+        watch.observe(float(t), arrived, vehicles)
+    assert watch.detected_at == (None if detected is None else detected + 1.0)
