@@ -201,13 +201,27 @@ def test_stream_starting_mid_interval_reports_only_what_it_watched() -> None:
 def test_gap_in_the_stream_leaves_no_empty_intervals() -> None:
     publisher = MemoryPublisher()
     analytics = CameraAnalytics(camera(), publisher)
-    play(analytics, 100, southbound(1, 0))  # 0..10 s
-    play(analytics, 100, southbound(2, 2000), first=2000)  # 200..210 s
+    play(analytics, 100, southbound(1, 0))  # 0..9.9 s
+    play(analytics, 100, southbound(2, 2000), first=2000)  # 200..209.9 s
+    analytics.finish()
+    spans = sorted({(e.start, e.end) for e in publisher.events})
+    assert spans == [
+        (T0, T0 + timedelta(seconds=10)),
+        (T0 + timedelta(seconds=200), T0 + timedelta(seconds=210)),
+    ]
+
+
+def test_short_frame_gaps_keep_intervals_contiguous() -> None:
+    """A second without frames (a slow decoder, a dropped packet) is no break in the stream."""
+    publisher = MemoryPublisher()
+    analytics = CameraAnalytics(camera(), publisher)
+    play(analytics, 590, southbound(1, 0))  # 0..58.9 s
+    play(analytics, 100, southbound(2, 600), first=600)  # 60..69.9 s
     analytics.finish()
     spans = sorted({(e.start, e.end) for e in publisher.events})
     assert spans == [
         (T0, T0 + timedelta(seconds=60)),
-        (T0 + timedelta(seconds=200), T0 + timedelta(seconds=210)),
+        (T0 + timedelta(seconds=60), T0 + timedelta(seconds=70)),
     ]
 
 

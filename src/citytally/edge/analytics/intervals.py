@@ -48,6 +48,7 @@ __all__ = ["CameraAnalytics", "FrameAnalytics", "IncidentDetector", "RunTotals",
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MIN_SPAN = timedelta(milliseconds=1)
+_BREAK = timedelta(seconds=2)
 _CLASSES = cast(tuple[RoadUserClass, ...], ROAD_USER_CLASSES)
 
 
@@ -174,10 +175,10 @@ class CameraAnalytics:
     def update(self, tracked: Detections, timestamp: float) -> FrameAnalytics:
         """Analyse one frame of tracked detections at ``timestamp`` seconds on the stream's clock."""
         at = self.clock.wall(timestamp)
+        interval = self._interval_for(at)
         if self._last_frame is not None and at > self._last_frame:
             self._frame_gap = at - self._last_frame
         self._last_frame = at
-        interval = self._interval_for(at)
         interval.frames += 1
         self.totals.frames += 1
         if self.speed is not None:
@@ -217,7 +218,9 @@ class CameraAnalytics:
     def _interval_for(self, at: datetime) -> _Interval:
         current = self._current
         if current is not None and at >= current.end:
-            self._emit(current, final=False)
+            # After a break in the stream the interval ends with its last frame, not at its boundary.
+            broken = at - current.last_frame > max(_BREAK, 10 * self._frame_gap)
+            self._emit(current, final=broken)
             current = None
         if current is None:
             index = math.floor((at - _EPOCH).total_seconds() / self._interval_s)
@@ -230,6 +233,7 @@ class CameraAnalytics:
         return current
 
     def _emit(self, interval: _Interval, final: bool) -> None:
+        """Publish an interval's events; ``final``: the video ends (for now) with its last frame."""
         end = interval.end
         if final:
             # The last frame stands for one frame period of video.
