@@ -29,6 +29,9 @@ export const CLASS_COLOURS = {
   truck: "#a6761d",
 };
 
+const MINUTE = 60_000;
+// Tick spacings that land on round clock times when the axis starts on a bucket boundary.
+const TICK_STEPS = [15, 30, 60, 180, 360, 720, 1440, 2880, 10080].map((m) => m * MINUTE);
 const DASHES = [[], [6, 3], [2, 2], [8, 2, 2, 2]];
 
 export function colourFor(cls) {
@@ -52,7 +55,7 @@ export function timeChart(canvas, yTitle) {
       interaction: { mode: "nearest", axis: "x", intersect: false },
       elements: { point: { radius: 0 }, line: { borderWidth: 1.5 } },
       scales: {
-        x: { type: "linear", ticks: { callback: timeTick, maxTicksLimit: 8 } },
+        x: { type: "linear", ticks: { callback: timeTick, maxTicksLimit: 10 } },
         y: { beginAtZero: true, title: { display: true, text: yTitle } },
       },
       plugins: {
@@ -74,6 +77,8 @@ export function setTimeSeries(chart, times, series) {
   // Pin the axis to the asked range: Chart.js would otherwise round it out to "nice" ticks.
   chart.options.scales.x.min = times.length ? times[0] : undefined;
   chart.options.scales.x.max = times.length ? times[times.length - 1] : undefined;
+  const span = times.length ? times[times.length - 1] - times[0] : 0;
+  chart.options.scales.x.ticks.stepSize = TICK_STEPS.find((step) => span / step <= 8) || TICK_STEPS.at(-1);
   chart.update();
 }
 

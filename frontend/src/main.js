@@ -8,7 +8,9 @@ import { overviewView } from "./overview.js";
 const app = document.getElementById("app");
 let current = null; // { destroy(), refresh(), onLive(msg) } of the view on screen
 let me = null;
+let mePromise = null;
 let stopLive = null;
+const VERIFIED_KEY = "citytally.token-checked";
 
 function setLiveStatus(text) {
   const el = document.getElementById("live-status");
@@ -20,6 +22,7 @@ function showLogin(message = "") {
   if (stopLive) stopLive();
   stopLive = null;
   me = null;
+  mePromise = null;
   document.getElementById("nav").hidden = true;
   document.getElementById("logout").hidden = true;
   document.getElementById("who").textContent = "";
@@ -37,6 +40,7 @@ function showLogin(message = "") {
   form.querySelector(".error").textContent = message;
   form.addEventListener("submit", async (ev) => {
     ev.preventDefault();
+    sessionStorage.removeItem(VERIFIED_KEY);
     setToken(form.token.value.trim());
     await start();
   });
@@ -45,10 +49,20 @@ function showLogin(message = "") {
 
 async function start() {
   if (!getToken()) return showLogin();
+  // Who we are and the page's own data are asked for together: the first paint waits for neither.
+  // A token this tab already used successfully is trusted enough to start the page's requests at once;
+  // a freshly typed one is checked first, so a typo costs one failed login, not one per request.
+  mePromise = getJSON("/dashboard/api/me");
+  const trusted = sessionStorage.getItem(VERIFIED_KEY) === "yes";
+  const routed = trusted ? route() : null;
   try {
-    me = await getJSON("/dashboard/api/me");
+    me = await mePromise;
+    sessionStorage.setItem(VERIFIED_KEY, "yes");
   } catch (err) {
     setToken(null);
+    sessionStorage.removeItem(VERIFIED_KEY);
+    if (current) current.destroy();
+    current = null;
     return showLogin(err instanceof AuthRequired ? "That token was not accepted." : String(err));
   }
   document.getElementById("nav").hidden = false;
@@ -56,7 +70,7 @@ async function start() {
   document.getElementById("nav-incidents").hidden = !me.can_see_incidents;
   document.getElementById("who").textContent = `${me.name} (${me.role})`;
   if (!stopLive) stopLive = followLive(onLive, setLiveStatus);
-  await route();
+  await (routed || route());
 }
 
 function onLive(msg) {
@@ -64,7 +78,7 @@ function onLive(msg) {
 }
 
 async function route() {
-  if (!me) return;
+  if (!mePromise) return;
   if (current) current.destroy();
   current = null;
   app.replaceChildren();
@@ -73,13 +87,16 @@ async function route() {
   try {
     if (parts[0] === "camera" && parts.length >= 3) {
       current = await cameraView(app, parts[1], parts[2]);
-    } else if (parts[0] === "incidents" && me.can_see_incidents) {
-      current = await incidentsView(app, me);
+    } else if (parts[0] === "incidents" && (await mePromise).can_see_incidents) {
+      current = await incidentsView(app, await mePromise);
     } else {
       current = await overviewView(app);
     }
   } catch (err) {
-    if (err instanceof AuthRequired) return showLogin("Your session has ended; log in again.");
+    if (err instanceof AuthRequired) {
+      if (me) showLogin("Your session has ended; log in again.");
+      return; // before `me` has answered, start() shows the login form
+    }
     console.error(err);
     const p = document.createElement("p");
     p.className = "error";
@@ -90,6 +107,7 @@ async function route() {
 
 document.getElementById("logout").addEventListener("click", () => {
   setToken(null);
+  sessionStorage.removeItem(VERIFIED_KEY);
   showLogin();
 });
 window.addEventListener("hashchange", route);

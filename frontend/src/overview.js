@@ -32,6 +32,7 @@ export async function overviewView(root) {
   const overviewData = () => getJSON("/dashboard/api/overview", { ...picker.range(), tz: localZone() });
   // Everything the first paint needs is asked for at once; nothing waits on anything else.
   const [mapInputs, cameras, first] = await Promise.all([loadMapInputs(), cameraList(), overviewData()]);
+  performance.mark("citytally:data-received");
   const mapView = cameraMap(mapBox, cameras, mapInputs, (cam) => {
     window.location.hash = `#/camera/${encodeURIComponent(cam.site)}/${encodeURIComponent(cam.camera)}`;
   });
