@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
+from operator import itemgetter
 from typing import Any
 
 import sqlalchemy as sa
@@ -124,5 +125,60 @@ def insert_rows(connection: Connection, table: sa.Table, rows: Sequence[dict[str
     try:
         marks = ",".join("?" * len(table.columns))
         cursor.executemany(f"INSERT INTO {table.name} ({_column_list(table)}) VALUES ({marks})", values)
+    finally:
+        cursor.close()
+
+
+def upsert_add(
+    connection: Connection,
+    table: sa.Table,
+    ops: Sequence[tuple[str, str]],
+    increments: dict[tuple[Any, ...], list[Any]],
+) -> None:
+    """Add ``increments`` (primary key → values, in column order) to a roll-up table.
+
+    ``ops`` names each value column and how it combines: ``sum`` adds, ``max`` keeps the larger. Rows are
+    written in key order so that two writers touching the same rows cannot deadlock.
+    """
+    if not increments:
+        return
+    dialect = connection.dialect.name
+    keys = [column.name for column in table.primary_key.columns]
+    names = [column.name for column in table.columns]
+    if names != keys + [name for name, _ in ops]:
+        raise RuntimeError(f"{table.name}: columns are not key columns then value columns")
+    larger = "GREATEST" if dialect == "postgresql" else "MAX"
+    updates = ", ".join(
+        f'"{name}" = {table.name}."{name}" + excluded."{name}"'
+        if op == "sum"
+        else f'"{name}" = {larger}({table.name}."{name}", excluded."{name}")'
+        for name, op in ops
+    )
+    conflict = f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates}"
+    ordered = sorted(increments.items(), key=itemgetter(0))  # keys are unique: values never compared
+    converters = _converters(table, dialect)
+    values = [
+        tuple(v if c is None else c(v) for v, c in zip((*key, *vals), converters, strict=True))
+        for key, vals in ordered
+    ]
+    raw = connection.connection.driver_connection
+    if raw is None:
+        raise RuntimeError("no database connection")
+    columns = _column_list(table)
+    if dialect == "postgresql":
+        scratch = f"citytally_incoming_{table.name}"
+        with raw.cursor() as cursor:
+            cursor.execute(
+                f"CREATE TEMP TABLE IF NOT EXISTS {scratch} (LIKE {table.name}) ON COMMIT DELETE ROWS"
+            )
+            with cursor.copy(f"COPY {scratch} ({columns}) FROM STDIN") as copy:
+                for value in values:
+                    copy.write_row(value)
+            cursor.execute(f"INSERT INTO {table.name} ({columns}) SELECT {columns} FROM {scratch} {conflict}")
+        return
+    cursor = raw.cursor()
+    try:
+        marks = ",".join("?" * len(names))
+        cursor.executemany(f"INSERT INTO {table.name} ({columns}) VALUES ({marks}) {conflict}", values)
     finally:
         cursor.close()

@@ -24,7 +24,6 @@ from functools import lru_cache
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -131,7 +130,6 @@ class EventWriter:
         self._registry_refresh_s = registry_refresh_s
         self._known: set[tuple[str, str]] = set()
         self._known_at = float("-inf")
-        self._postgres = engine.dialect.name == "postgresql"
 
     # -- public -----------------------------------------------------------------------------------------
 
@@ -263,9 +261,6 @@ class EventWriter:
         result.dead.update(row["kind"] for row in dead)
         return result
 
-    def _insert(self, table: sa.Table) -> Any:
-        return (postgresql.insert if self._postgres else sqlite.insert)(table)
-
     def _insert_events(self, connection: Connection, items: list[_Accepted]) -> set[uuid.UUID]:
         rows = [
             {
@@ -311,29 +306,7 @@ class EventWriter:
             bulk.insert_rows(connection, table, rows)
         for table, increments in rollups.items():
             if increments:
-                self._upsert_rollup(connection, table, increments)
-
-    def _upsert_rollup(
-        self, connection: Connection, table: sa.Table, increments: dict[_Key, list[Any]]
-    ) -> None:
-        key_names = [column.name for column in table.primary_key.columns]
-        ops = _ROLLUP_OPS[table]
-        statement = self._insert(table)
-        larger = sa.func.greatest if self._postgres else sa.func.max
-        updates = {
-            name: (table.c[name] + statement.excluded[name])
-            if op == "sum"
-            else larger(table.c[name], statement.excluded[name])
-            for name, op in ops
-        }
-        statement = statement.on_conflict_do_update(index_elements=key_names, set_=updates)
-        # A stable order keeps two concurrent writers from deadlocking on the same roll-up rows.
-        rows = [
-            dict(zip(key_names, key, strict=True))
-            | {name: value for (name, _), value in zip(ops, values, strict=True)}
-            for key, values in sorted(increments.items(), key=lambda kv: tuple(str(part) for part in kv[0]))
-        ]
-        connection.execute(statement, rows)
+                bulk.upsert_add(connection, table, _ROLLUP_OPS[table], increments)
 
 
 def _conflict_row(item: _Accepted) -> _Row:
@@ -352,6 +325,12 @@ def _dead_row(topic: str, payload: bytes, received_at: datetime, kind: str, reas
     }
 
 
+@lru_cache(maxsize=65536)
+def _bucket_keys(site: str, camera: str, start: datetime) -> tuple[tuple[Any, ...], ...]:
+    """The roll-up key prefix (period, site, camera, bucket) of every period for one interval start."""
+    return tuple((period, site, camera, bucket_start(start, period)) for period in schema.ROLLUP_PERIODS)
+
+
 def _add(
     rollups: dict[sa.Table, dict[_Key, list[Any]]],
     table: sa.Table,
@@ -362,8 +341,8 @@ def _add(
     """Fold ``values`` into ``table``'s increments for every period's bucket of ``event.start``."""
     ops = _ROLLUP_OPS[table]
     target = rollups[table]
-    for period in schema.ROLLUP_PERIODS:
-        full_key = (period, event.site, event.camera, bucket_start(event.start, period), *key)
+    for prefix in _bucket_keys(event.site, event.camera, event.start):
+        full_key = prefix + key
         current = target.get(full_key)
         if current is None:
             target[full_key] = list(values)
