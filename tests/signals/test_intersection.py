@@ -18,10 +18,11 @@ from citytally.signals.intersection import (
     ("src", "dst", "yellow", "all_red", "clearance"),
     [
         ("GGgrrr", "rrrGGg", "yyyrrr", "rrrrrr", True),
-        ("rrrrrGGGgg", "rrrrrrrrGG", "rrrrryyyGG", "rrrrrrrrGG", True),  # left arrow keeps going
+        ("rrrrrGGGgg", "rrrrrrrrGG", "rrrrryyygg", "rrrrrrrrgg", True),  # permissive left goes on
         ("GgrrGG", "rrGGGr", "yyrrGy", "rrrrGr", True),
         ("rrGg", "rrGG", "rrGg", "rrGg", False),  # permissive to protected: no conflict ends
         ("GrO", "rGO", "yrO", "rrO", True),  # an unsignalled link stays off
+        ("GsGs", "rsrG", "ysyr", "rsrr", True),  # stop-then-go stays so; one turning green waits
     ],
 )
 def test_transitions_from_phase_strings(

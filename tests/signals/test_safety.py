@@ -91,7 +91,7 @@ def max_red_violations(
     for link in sorted(served):
         run = 0
         for t, state in enumerate(states):
-            run = run + 1 if not is_green(state[link]) and halting[t][link] > 0 else 0
+            run = run + 1 if state[link] in "ryu" and halting[t][link] > 0 else 0
             if run > max_red:
                 bad.append(f"link {link}: {run} steps at red with a vehicle waiting (step {t})")
                 break

@@ -33,6 +33,7 @@ __all__ = [
 
 _GREEN = frozenset("Gg")
 _UNSIGNALLED = frozenset("oO")
+_HELD = frozenset("ryu")
 
 
 def is_green(signal: str) -> bool:
@@ -59,8 +60,8 @@ def _clearing_state(src: str, dst: str, ending: str) -> str:
     for a, b in zip(src, dst, strict=True):
         if is_green(a):
             out.append(a if is_green(b) else ending)
-        elif a in _UNSIGNALLED or (a == "y" and ending == "y"):
-            out.append(a)  # an amber already running (taking over mid-programme) keeps running
+        elif a in _UNSIGNALLED or (a == "y" and ending == "y") or (a == "s" and b == "s"):
+            out.append(a)  # off, an amber already running, or a stop-then-go link that stays so
         else:
             out.append("r")
     return "".join(out)
@@ -256,7 +257,8 @@ class Intersection:
     def _count_red_waits(self, readings: LaneReadings) -> None:
         for i in self._watched:
             lane = self._links[i][0]
-            if not is_green(self._shown[i]) and readings[lane].halting > 0:
+            # A stop-then-go link ("s") is not held at red: its vehicles may leave after stopping.
+            if self._shown[i] in _HELD and readings[lane].halting > 0:
                 self._red_wait[i] += self._dt
             else:
                 self._red_wait[i] = 0.0
