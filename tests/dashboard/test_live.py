@@ -1,4 +1,5 @@
-"""Live updates when ingest is another process writing to PostgreSQL (the production shape)."""
+"""Live updates: an event published on the demo's in-process bus (SQLite), and one stored by another
+process in PostgreSQL (the production shape), each appear in an open page within 2 seconds."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import textwrap
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -16,8 +18,10 @@ import sqlalchemy as sa
 from playwright.sync_api import Page
 from sqlalchemy.engine import make_url
 
+from citytally.events import Event
 from citytally.hub.access import issue_token
 from citytally.hub.dashboard import DashboardServer, serve
+from citytally.hub.embedded import EmbeddedHub, open_embedded_hub
 from citytally.hub.store import create_store_engine, migrate
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
@@ -91,3 +95,38 @@ def test_an_event_from_another_process_appears_within_two_seconds(
         timeout=2000,
     )
     assert time.monotonic() - stored_at < 2.0
+
+
+@pytest.fixture
+def embedded(tmp_path: Path, seed_store: Callable[[sa.Engine], None]) -> Iterator[EmbeddedHub]:
+    """The demo's hub: SQLite, the in-process bus storing what is published, the hub's settings."""
+    hub = open_embedded_hub(tmp_path / "hub.sqlite3")
+    seed_store(hub.engine)
+    yield hub
+    hub.close()
+
+
+def test_an_event_published_on_the_in_process_bus_appears_within_two_seconds(
+    page: Page,
+    embedded: EmbeddedHub,
+    built_frontend: Path,
+    login: Callable[[Page, DashboardServer, str], None],
+    line_count: Callable[..., Event],
+) -> None:
+    server = serve(embedded.settings, embedded.engine, build=False)
+    try:
+        login(page, server, issue_token(embedded.engine, "viewer").secret)
+        page.wait_for_selector("#overview-summary[data-total]")
+        page.wait_for_selector("#live-status[data-state=live]")
+        before = int(page.get_attribute("#overview-summary", "data-total") or -1)
+        now = datetime.now(UTC).replace(second=0, microsecond=0)
+        embedded.bus.publish(line_count("north-gate", now, 5, 1))
+        published_at = time.monotonic()
+        page.wait_for_function(
+            "n => Number(document.querySelector('#overview-summary').dataset.total) === n",
+            arg=before + 5 + 1 + 6,
+            timeout=2000,
+        )
+        assert time.monotonic() - published_at < 2.0
+    finally:
+        server.stop()
