@@ -8,7 +8,8 @@ are injected along existing routes at several times, and three runs are compared
 * **no priority**: the normal controller;
 * **priority**: the same controller wrapped in :class:`citytally.signals.priority.EmergencyPriority`.
 
-Ambulance travel time is arrival minus scheduled departure (so a blocked insertion counts). Everyone
+Ambulance travel time is arrival minus scheduled departure (so a blocked insertion counts). A run where
+part of the network locks up (10+ vehicles left standing 300 s or more) is flagged GRIDLOCK. Everyone
 else's delay is RESCO's metric: mean ``timeLoss + departDelay`` over all other vehicles, unfinished ones
 included, and vehicles that never departed add (episode end - scheduled departure).
 
@@ -283,12 +284,13 @@ def _seed(
             {
                 "scenario": name, "seed": seed, "controller": controller, "mode": mode, "free_s": free,
                 "ambulance_s": out.travel_s, "stops": out.stops, "others_delay_s": out.others_delay_s,
-                "others": out.others, "gridlock_at": out.gridlock_at, "wall_s": out.wall_s,
+                "others": out.others, "gridlock_at": out.gridlock_at, "stuck": out.stuck,
+                "locked": out.locked, "insertion_s": out.insertion_s, "wall_s": out.wall_s,
                 "sumo": out.sumo_version, "signals": {a.vehicle_id: a.signals for a in ambulances},
             }
         )  # fmt: skip
         ratio = statistics.fmean(out.travel_s[v] / free[v] for v in out.travel_s if free.get(v))
-        lock = f" GRIDLOCK at {out.gridlock_at:.0f}" if out.gridlock_at is not None else ""
+        lock = f" GRIDLOCK at {out.gridlock_at or 0:.0f} ({out.stuck} stuck)" if out.locked else ""
         print(
             f"{name} seed={seed} {controller:12s} {mode:8s} ambulance/free={ratio:.2f} "
             f"stops={sum(out.stops.values())} others={out.others_delay_s:.2f} s/veh ({out.others}) "
@@ -301,7 +303,7 @@ def _seed(
 RUN_LINE = re.compile(
     r"^(?P<scenario>\S+) seed=(?P<seed>\d+) (?P<controller>\S+)\s+(?P<mode>normal|priority)\s+"
     r"ambulance/free=(?P<ratio>[\d.]+) stops=(?P<stops>\d+) others=(?P<others>[\d.]+) s/veh"
-    r".*?(?P<lock> GRIDLOCK at [\d.]+)?$"
+    r".*?(?P<lock> GRIDLOCK.*)?$"
 )
 
 
@@ -315,7 +317,7 @@ def runs_from_records(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
             {
                 "scenario": r["scenario"], "seed": r["seed"], "controller": r["controller"],
                 "mode": r["mode"], "ratio": statistics.fmean(ratios), "stops": sum(r["stops"].values()),
-                "others": r["others_delay_s"], "gridlock": r["gridlock_at"] is not None,
+                "others": r["others_delay_s"], "gridlock": r["locked"],
             }
         )  # fmt: skip
     return rows

@@ -19,7 +19,7 @@ import tempfile
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 from xml.sax.saxutils import escape
@@ -463,10 +463,21 @@ class EmergencyEpisode:
     sumo_version: str
     wall_s: float
     gridlock_at: float | None = None
-    """When the network locked up (no arrival for 300 s with vehicles on the road), if it did."""
+    """When the whole network locked up (no arrival for 300 s with vehicles on the road), if it did."""
+    stuck: int = 0
+    """Vehicles still on the road at the end that had stood still for 300 s or more (a local lock)."""
+    insertion_s: dict[str, float] = field(default_factory=dict)
+    """Part of each ambulance's travel time spent waiting to enter a full first edge."""
+
+    @property
+    def locked(self) -> bool:
+        """Whether the network, or part of it, locked up (its delay then says little about control)."""
+        return self.gridlock_at is not None or self.stuck >= _LOCKED_VEHICLES
 
 
 EpisodeMode = Literal["free", "normal", "priority"]
+_STUCK_S = 300.0
+_LOCKED_VEHICLES = 10
 
 
 def run_emergency_episode(
@@ -504,9 +515,11 @@ def run_emergency_episode(
         finally:
             conn.close()
         departs = {} if mode == "free" else route_departures(background)
-        travel, others, count = _split_delays(tripinfo, ids, departs, window)
-    wall = time.perf_counter() - started
-    return EmergencyEpisode(travel, stops, others, count, version, wall, watch.detected_at)
+        trips = _split_delays(tripinfo, ids, departs, window)
+    return EmergencyEpisode(
+        trips.travel_s, stops, trips.others_delay_s, trips.others, version, time.perf_counter() - started,
+        watch.detected_at, trips.stuck, trips.insertion_s,
+    )  # fmt: skip
 
 
 def _drive(
@@ -549,28 +562,41 @@ def _drive(
     return stops
 
 
+@dataclass(frozen=True)
+class _Trips:
+    travel_s: dict[str, float]
+    insertion_s: dict[str, float]
+    others_delay_s: float
+    others: int
+    stuck: int
+
+
 def _split_delays(
     tripinfo: Path, ids: set[str], departs: Mapping[str, float], window: tuple[float, float]
-) -> tuple[dict[str, float], float, int]:
-    """(ambulance travel times, mean delay of everyone else, how many else) from the tripinfo output."""
+) -> _Trips:
+    """Ambulance times, everyone else's mean delay, and how many are stuck, from the tripinfo output."""
     begin, end = window
     travel: dict[str, float] = {}
+    insertion: dict[str, float] = {}
     delays: dict[str, float] = {}
+    stuck = 0
     for _, elem in ET.iterparse(tripinfo):
         if elem.tag != "tripinfo":
             continue
         vid, depart = str(elem.get("id")), float(elem.get("depart", "-1"))
+        arrival = float(elem.get("arrival", "-1"))
         if vid in ids:
-            arrival = float(elem.get("arrival", "-1"))
-            scheduled = depart - float(elem.get("departDelay", "0"))
-            travel[vid] = (arrival if arrival >= 0 else end) - scheduled
+            insertion[vid] = float(elem.get("departDelay", "0"))
+            travel[vid] = (arrival if arrival >= 0 else end) - (depart - insertion[vid])
         elif depart >= 0:
             delays[vid] = float(elem.get("timeLoss", "0")) + float(elem.get("departDelay", "0"))
+            stuck += int(arrival < 0 and float(elem.get("waitingTime", "0")) >= _STUCK_S)
         elem.clear()
     for vid, scheduled in departs.items():
         if begin <= scheduled < end and vid not in delays:
             delays[vid] = end - scheduled
-    return travel, (sum(delays.values()) / len(delays) if delays else 0.0), len(delays)
+    mean = sum(delays.values()) / len(delays) if delays else 0.0
+    return _Trips(travel, insertion, mean, len(delays), stuck)
 
 
 def emergency_comparison(
@@ -618,6 +644,7 @@ def emergency_comparison(
         took = run.travel_s.get(call.vehicle_id, float("nan"))
         free_s = took if mode == "free" else free_s
         others = "" if mode == "free" else f", others {run.others_delay_s:.2f} s/veh"
+        others += " (the network locked up: this delay says little about control)" if run.locked else ""
         lines.append(f"{mode}: ambulance {took:.0f} s, {run.stops[call.vehicle_id]} stops{others}")
     lines.append(
         f"ambulance with priority: {took / (free_s or float('nan')):.2f} × free flow ({run.sumo_version})"
