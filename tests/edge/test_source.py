@@ -133,7 +133,7 @@ def _read(source: VideoSource) -> tuple[list[Frame], SourceError | None]:
 
 @pytest.mark.integration
 def test_vtest_file_every_frame(vtest_path: Path) -> None:
-    with open_source(vtest_path) as source:  # type: ignore[attr-defined]
+    with open_source(vtest_path) as source:
         assert (source.fps, source.size) == (10.0, (768, 576))
         first = next(iter(source))
         assert first.image.shape == (576, 768, 3) and first.image.dtype == np.uint8

@@ -102,6 +102,12 @@ class VideoSource(Protocol):
 
     def close(self) -> None: ...
 
+    def __enter__(self) -> VideoSource: ...
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None: ...
+
 
 @dataclass(frozen=True)
 class Reconnect:
@@ -472,3 +478,11 @@ class FrameListSource:
 
     def close(self) -> None:
         """Nothing to release."""
+
+    def __enter__(self) -> FrameListSource:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
