@@ -75,9 +75,11 @@ export function setTimeSeries(chart, times, series) {
     borderDash: DASHES[(s.dashIndex || 0) % DASHES.length],
   }));
   // Pin the axis to the asked range: Chart.js would otherwise round it out to "nice" ticks.
+  // The axis ends where the last bucket ends, so the range is a whole number of tick steps.
+  const bucket = times.length > 1 ? times[1] - times[0] : 0;
   chart.options.scales.x.min = times.length ? times[0] : undefined;
-  chart.options.scales.x.max = times.length ? times[times.length - 1] : undefined;
-  const span = times.length ? times[times.length - 1] - times[0] : 0;
+  chart.options.scales.x.max = times.length ? times[times.length - 1] + bucket : undefined;
+  const span = times.length ? times[times.length - 1] + bucket - times[0] : 0;
   chart.options.scales.x.ticks.stepSize = TICK_STEPS.find((step) => span / step <= 8) || TICK_STEPS.at(-1);
   chart.update();
 }
