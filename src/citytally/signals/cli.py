@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from citytally.signals.resco import BenchCell
 
 __all__ = ["register", "eval_command", "bench_command", "emergency_command"]
 
@@ -83,6 +86,9 @@ def bench_command(
     sumo_191: Annotated[
         Path | None, typer.Option("--sumo-191", help="SUMO 1.9.1 binary (the paper's); skipped if missing.")
     ] = DEFAULT_SUMO_191,
+    versions: Annotated[
+        str, typer.Option("--versions", help="Which SUMO: 1.9.1, current, or both (comma-separated).")
+    ] = "1.9.1,current",
     scenarios: Annotated[
         str, typer.Option("--scenarios", help="Comma-separated.")
     ] = "cologne1,cologne3,ingolstadt1,ingolstadt7,grid4x4",
@@ -93,19 +99,49 @@ def bench_command(
         "docs/benchmarks.md"
     ),
     json_out: Annotated[Path | None, typer.Option("--json", help="Also write per-seed results here.")] = None,
+    merge: Annotated[
+        list[Path] | None,
+        typer.Option("--merge", help="Only render the table from these --json files (run nothing)."),
+    ] = None,
 ) -> None:
     """Every controller on the RESCO scenarios, on SUMO 1.9.1 and the current SUMO; table into DOC."""
+    from citytally.signals.resco import load_json, render_section, write_section
+
+    if merge:
+        cells = [cell for path in merge for cell in load_json(path)]
+        seeds = max(len(c.delays) for c in cells)
+    else:
+        cells = _run_bench(data_dir, seeds, sumo_191, versions, scenarios, controllers, json_out)
+    command = f"citytally signals bench --seeds {seeds}"
+    write_section(doc, render_section(cells, command, seeds))
+    typer.echo(f"wrote the RESCO table to {doc}")
+
+
+def _run_bench(
+    data_dir: Path,
+    seeds: int,
+    sumo_191: Path | None,
+    versions: str,
+    scenarios: str,
+    controllers: str,
+    json_out: Path | None,
+) -> list[BenchCell]:
     from rich.progress import Progress
 
-    from citytally.signals.resco import render_section, run_cell, save_json, write_section
+    from citytally.signals.resco import run_cell, save_json
 
     names = [s.strip() for s in scenarios.split(",") if s.strip()]
     ctrls = [c.strip() for c in controllers.split(",") if c.strip()]
-    binaries: list[Path | None] = [sumo_191] if sumo_191 is not None and sumo_191.is_file() else []
-    if sumo_191 is not None and not binaries:
-        typer.echo(f"SUMO 1.9.1 not found at {sumo_191}: running the current SUMO only", err=True)
-    binaries.append(None)
-    cells = []
+    wanted = {v.strip() for v in versions.split(",")}
+    binaries: list[Path | None] = []
+    if "1.9.1" in wanted:
+        if sumo_191 is not None and sumo_191.is_file():
+            binaries.append(sumo_191)
+        else:
+            typer.echo(f"SUMO 1.9.1 not found at {sumo_191}: skipped", err=True)
+    if "current" in wanted:
+        binaries.append(None)
+    cells: list[BenchCell] = []
     with Progress() as progress:
         task = progress.add_task("RESCO", total=len(binaries) * len(names) * len(ctrls) * seeds)
         for binary in binaries:
@@ -120,9 +156,7 @@ def bench_command(
                     )
                     if json_out is not None:
                         save_json(json_out, cells)
-    command = f"citytally signals bench --seeds {seeds}"
-    write_section(doc, render_section(cells, command, seeds))
-    typer.echo(f"wrote the RESCO table to {doc}")
+    return cells
 
 
 def emergency_command(

@@ -25,6 +25,8 @@ __all__ = [
     "BenchCell",
     "render_section",
     "run_cell",
+    "load_json",
+    "save_json",
     "write_section",
 ]
 
@@ -183,3 +185,11 @@ def write_section(doc: Path, section: str) -> None:
 def save_json(path: Path, cells: Sequence[BenchCell]) -> None:
     """Raw per-seed results, for later tables."""
     path.write_text(json.dumps([asdict(c) for c in cells], indent=1), encoding="utf-8")
+
+
+def load_json(path: Path) -> list[BenchCell]:
+    """Cells saved by :func:`save_json`."""
+    try:
+        return [BenchCell(**raw) for raw in json.loads(path.read_text(encoding="utf-8"))]
+    except (OSError, ValueError, TypeError) as exc:
+        raise SignalError(f"{path}: not a benchmark results file: {exc}") from exc
