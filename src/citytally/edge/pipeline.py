@@ -301,10 +301,6 @@ class EdgePipeline:
                 self._preview.offer(frame, self._last_tracked)
 
 
-#: Raw detections at or above this score are masked in a preview, tracked or not: masking too much is safe.
-PREVIEW_MASK_SCORE = 0.2
-
-
 class _PreviewTap:
     """Takes the requested preview frame(s) from the running pipeline, masking them at once.
 
@@ -313,21 +309,14 @@ class _PreviewTap:
     """
 
     def __init__(self, request: PreviewRequest, config: CameraConfig, source: VideoSource) -> None:
-        from citytally.edge.detector import NanoDetDetector, nanodet_model_path
-        from citytally.edge.privacy import FaceFinder, PreviewWriter
-        from citytally.events import ROAD_USER_CLASSES
+        from citytally.edge.privacy import PreviewMasker, PreviewWriter
 
         self.request = request
         self.config = config
         self.written_png: Path | None = None
         self._masked_png: Image | None = None
-        # A detector of its own with low thresholds: the preview must not depend on the counting thresholds.
-        self._detector = NanoDetDetector(
-            config.detector.model or nanodet_model_path(),
-            score_thresholds=dict.fromkeys(ROAD_USER_CLASSES, PREVIEW_MASK_SCORE),
-            threads=1,
-        )
-        self._faces = FaceFinder()
+        # Its own low-threshold detector: the preview must not depend on the counting thresholds.
+        self._masker = PreviewMasker(config.detector.model)
         self._video: PreviewWriter | None = None
         if request.video is not None:
             width, height = source.size
@@ -347,15 +336,7 @@ class _PreviewTap:
             self._video.write(self._draw(masked, with_counts=None))
 
     def _mask(self, image: Image, tracked: Detections) -> Image:
-        from citytally.edge.privacy import render_preview
-
-        raw = self._detector([image])[0]
-        everyone = Detections(
-            np.concatenate([raw.xyxy, tracked.xyxy]).astype(np.float32),
-            np.concatenate([raw.scores, tracked.scores]).astype(np.float32),
-            np.concatenate([raw.class_id, tracked.class_id]).astype(np.int64),
-        )
-        return render_preview(image, everyone, self._faces.find(image))
+        return self._masker.mask(image, tracked.xyxy)
 
     def _draw(self, masked: Image, with_counts: RunTotals | None) -> Image:
         from citytally.edge.privacy import LineOverlay, PreviewOverlay, ZoneOverlay, render_preview

@@ -28,6 +28,7 @@ __all__ = [
     "LineOverlay",
     "ZoneOverlay",
     "PreviewOverlay",
+    "PreviewMasker",
     "PreviewWriter",
     "mask_regions",
     "grow_boxes",
@@ -215,6 +216,34 @@ def render_preview(
     return image
 
 
+#: Raw detections at or above this score are masked, tracked or not: masking too much is the safe error.
+MASK_SCORE = 0.2
+
+
+class PreviewMasker:
+    """Masks a frame for a preview: every road user a low-threshold detector finds, the boxes the caller
+    passes (e.g. tracked road users), and faces outside them. Independent of the counting thresholds."""
+
+    def __init__(self, model_path: Path | None = None, mask_score: float = MASK_SCORE) -> None:
+        from citytally.edge.detector import NanoDetDetector, nanodet_model_path
+        from citytally.events import ROAD_USER_CLASSES
+
+        self._detector = NanoDetDetector(
+            model_path or nanodet_model_path(),
+            score_thresholds=dict.fromkeys(ROAD_USER_CLASSES, mask_score),
+            threads=1,
+        )
+        self._faces = FaceFinder()
+
+    def mask(self, bgr: Frame, also: Boxes | None = None) -> Frame:
+        """A masked copy of ``bgr``; ``also`` are extra boxes ``(N, 4)`` to mask."""
+        found = self._detector([bgr])[0]
+        extra = np.zeros((0, 4), np.float32) if also is None else np.asarray(also, np.float32).reshape(-1, 4)
+        boxes = np.concatenate([found.xyxy, extra]).astype(np.float32)
+        road_users = Detections(boxes, np.ones(len(boxes), np.float32), np.zeros(len(boxes), np.int64))
+        return render_preview(bgr, road_users, self._faces.find(bgr))
+
+
 def _draw_overlay(image: Frame, overlay: PreviewOverlay) -> None:
     for zone in overlay.zones:
         points = np.round(np.asarray(zone.polygon, np.float32)).astype(np.int32)
@@ -243,9 +272,15 @@ def _caption(image: Frame, text: str, origin: tuple[int, int], colour: tuple[int
 
 def write_png(path: Path, image: Frame) -> None:
     """Write a (masked) preview image; raises :class:`PrivacyError` if it cannot be written."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if not cv2.imwrite(str(path), image):
-        raise PrivacyError(f"{path}: cannot write the preview image (is the suffix .png?)")
+    if path.suffix.lower() != ".png":
+        raise PrivacyError(f"{path}: cannot write the preview image: it must be a .png file")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        written = cv2.imwrite(str(path), image)
+    except (OSError, cv2.error) as exc:
+        raise PrivacyError(f"{path}: cannot write the preview image: {exc}") from exc
+    if not written:
+        raise PrivacyError(f"{path}: cannot write the preview image")
 
 
 class PreviewWriter:
