@@ -21,6 +21,7 @@ from citytally.hub.store import (
     Received,
     create_store_engine,
     current_revision,
+    head_revisions,
     migrate,
     redact_url,
     schema,
@@ -111,6 +112,7 @@ def _ours(mine: set[str]) -> Callable[..., bool]:
 @pytest.mark.integration
 def test_migration_builds_exactly_the_declared_tables(store_engine: Engine) -> None:
     assert current_revision(store_engine) == HEAD_REVISION
+    assert head_revisions() == [HEAD_REVISION]
     migrate(store_engine)  # twice is harmless
     with store_engine.connect() as connection:
         # Other areas' tables (access, audit) live in later revisions and their own metadata.

@@ -88,7 +88,7 @@ def _serve_api(settings: HubSettings, engine: Engine, metrics: HubMetrics) -> No
 
     print_first_admin_token(engine)
     app = create_app(settings, engine, metrics=metrics)
-    uvicorn.run(app, host=settings.api.host, port=settings.api.port, log_level="info")  # returns on a signal
+    uvicorn.run(app, host=settings.api.host, port=settings.api.port, log_config=None)  # returns on a signal
 
 
 def _wait_for_signal() -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from citytally.hub.store.engine import DEFAULT_DATABASE_URL, create_store_engine, redact_url, sqlite_url
-from citytally.hub.store.migrate import HEAD_REVISION, current_revision, migrate
+from citytally.hub.store.migrate import HEAD_REVISION, current_revision, head_revisions, migrate
 from citytally.hub.store.registry import sync_registry
 from citytally.hub.store.writer import EventWriter, Received, WriteResult
 
@@ -15,6 +15,7 @@ __all__ = [
     "WriteResult",
     "create_store_engine",
     "current_revision",
+    "head_revisions",
     "migrate",
     "redact_url",
     "sqlite_url",
