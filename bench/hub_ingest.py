@@ -2,8 +2,8 @@
 
 Prints, for the same generated line-count events (one interval each, 2 directions × 2–3 classes):
 
-* ``copy``: PostgreSQL COPY of exactly the rows ingest writes (events + line_counts), no validation — the
-  ceiling;
+* ``copy``: PostgreSQL COPY of exactly the rows ingest writes for the events (events + line_counts), from
+  text rendered before timing, no validation — PostgreSQL's own ceiling;
 * ``writer pg`` / ``writer sqlite``: :class:`EventWriter` alone on pre-received messages (parse, validate,
   idempotent insert, facts, roll-ups) — the hub's store path;
 * ``e2e pg`` / ``e2e sqlite``: a pre-filled outbox drained through the broker into a running :class:`Ingest`,
@@ -89,49 +89,47 @@ def store(url: str) -> Engine:
 def copy_rate(url: str, events: list[Event]) -> float:
     """Events per second PostgreSQL COPY takes for the same events + line_counts rows (no validation)."""
     from citytally.hub.store import bulk, schema
-    from citytally.hub.store.writer import _Accepted
+    from citytally.hub.store.writer import _FACT_TABLES, _ROLLUP_OPS, _Accepted
 
     engine = store(url)
     now = datetime.now(UTC)
     items = [_Accepted(e, {}, now, "", event_to_json(e).encode()) for e in events]
-    facts: dict[sa.Table, list[dict[str, object]]] = {
-        t: []
-        for t in (
-            schema.line_counts,
-            schema.speeds,
-            schema.zone_occupancy,
-            schema.turning_movements,
-            schema.incidents,
-        )
-    }
-    rollups: dict[sa.Table, dict[tuple[object, ...], list[object]]] = {}
-    from citytally.hub.store.writer import _ROLLUP_OPS
-
-    rollups = {t: {} for t in _ROLLUP_OPS}
+    facts: dict[sa.Table, list[dict[str, object]]] = {table: [] for table in _FACT_TABLES}
+    rollups: dict[sa.Table, dict[tuple[object, ...], list[object]]] = {table: {} for table in _ROLLUP_OPS}
     for item in items:
-        _explode(item, facts, rollups)  # type: ignore[arg-type]
-    event_rows = [
-        (e.id, e.site, e.camera, e.type, e.start, e.end, now, p.payload.decode())  # type: ignore[union-attr]
-        for e, p in zip(events, items, strict=True)
-    ]
+        _explode(item, facts, rollups)  # the writer's own rows, so both sides write the same
+    event_rows = [(e.id, e.site, e.camera, e.type, e.start, e.end, now, event_to_json(e)) for e in events]
     fact_rows = bulk._tuples(schema.line_counts, "postgresql", facts[schema.line_counts])  # noqa: SLF001
+    # Rendered before the clock starts: this times PostgreSQL taking the rows, not Python producing them.
+    events_text = _copy_text(event_rows)
+    facts_text = _copy_text(fact_rows)
     raw = engine.raw_connection()
     try:
         started = time.perf_counter()
         with raw.cursor() as cursor:  # type: ignore[attr-defined]
             with cursor.copy(f"COPY events ({bulk._column_list(schema.events)}) FROM STDIN") as copy:  # noqa: SLF001
-                for row in event_rows:
-                    copy.write_row(row)
+                copy.write(events_text)
             with cursor.copy(
                 f"COPY line_counts ({bulk._column_list(schema.line_counts)}) FROM STDIN"
             ) as copy:  # noqa: SLF001
-                for row in fact_rows:
-                    copy.write_row(row)
+                copy.write(facts_text)
         raw.commit()
         return len(events) / (time.perf_counter() - started)
     finally:
         raw.close()
         engine.dispose()
+
+
+def _copy_text(rows: list[tuple[object, ...]]) -> bytes:
+    """COPY text format: tab-separated, backslash escapes, \\N for NULL."""
+
+    def field(value: object) -> str:
+        if value is None:
+            return "\\N"
+        text = value.isoformat() if isinstance(value, datetime) else str(value)
+        return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
+
+    return "".join("\t".join(field(v) for v in row) + "\n" for row in rows).encode()
 
 
 def registered(engine: Engine, events: list[Event]) -> None:

@@ -19,7 +19,7 @@ from citytally.events import Event, LineCountEvent
 from citytally.hub.ingest import Ingest
 from citytally.hub.outbox import Outbox
 from citytally.hub.store import EventWriter, schema
-from hub.conftest import PrivateBroker, event_stream, mqtt_settings_for, wait_until
+from hub.conftest import PrivateBroker, event_stream, make_camera, mqtt_settings_for, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -188,3 +188,20 @@ def test_hub_killed_mid_stream_stores_everything_once(
     with store_engine.connect() as connection:
         cameras = connection.execute(sa.select(schema.cameras.c.camera, schema.cameras.c.legal_basis)).all()
     assert sorted(cameras) == [("cam-1", "public task"), ("cam-2", "public task")]
+
+
+def test_embedded_hub_stores_what_the_in_process_bus_carries(tmp_path: Path) -> None:
+    from citytally.hub.embedded import open_embedded_hub
+    from citytally.publish import Publisher
+
+    hub = open_embedded_hub(tmp_path / "hub.sqlite3", cameras=[make_camera(camera="cam-1")])
+    try:
+        assert isinstance(hub.bus, Publisher)
+        events = event_stream(12, cameras=1)
+        for event in events:
+            hub.bus.publish(event)  # returns once committed
+        hub.bus.publish(events[0])
+        assert (hub.totals.stored, hub.totals.duplicates) == (12, 1)
+        assert_rollups_match(hub.engine, events)
+    finally:
+        hub.close()
