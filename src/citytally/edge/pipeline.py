@@ -218,8 +218,7 @@ class EdgePipeline:
                     self._process(batch)
                     advance(len(batch))
         except SourceError as exc:
-            error = exc
-            log.error("%s", exc)
+            error = exc  # reported by the caller, after the summary is written
         except KeyboardInterrupt:
             interrupted = True
             log.warning("interrupted after %d frames; flushing what was counted", self.times.frames)

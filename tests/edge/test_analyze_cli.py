@@ -1,0 +1,192 @@
+"""``citytally analyze`` on the real vtest.avi, run as a user runs it (a subprocess of the installed command).
+
+One full run is shared by the module: its counts are compared with the hand-made ground truth
+(``tests/data/vtest_crossings.csv``), its events with the schema, its preview with two detectors.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from citytally.events import LineCountEvent, ZoneOccupancyEvent, parse_event
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+CONFIG = REPO / "examples" / "vtest.toml"
+GROUND_TRUTH = REPO / "tests" / "data" / "vtest_crossings.csv"
+CITYTALLY = Path(sys.executable).with_name("citytally")
+PREVIEW_AT_S = 72.0  # three men crossing the east line, eight people in view
+
+
+@dataclass(frozen=True)
+class Run:
+    returncode: int
+    stdout: str
+    stderr: str
+    out: Path
+
+
+def _analyze(video: Path | str, out: Path, *extra: str, config: Path = CONFIG) -> Run:
+    done = subprocess.run(
+        [
+            str(CITYTALLY),
+            "analyze",
+            str(video),
+            "--config",
+            str(config),
+            "--out",
+            str(out),
+            "--no-progress",
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    return Run(done.returncode, done.stdout, done.stderr, out)
+
+
+def _error_line(run: Run) -> str:
+    """The one line ``citytally`` prints for a refused input (exit status 2)."""
+    lines = [line for line in run.stderr.splitlines() if line.startswith("citytally: error:")]
+    assert len(lines) == 1, run.stderr
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def full_run(vtest_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Run:
+    out = tmp_path_factory.mktemp("analyze")
+    run = _analyze(vtest_path, out, "--preview", str(out / "preview.png"), "--preview-at", str(PREVIEW_AT_S))
+    assert run.returncode == 0, run.stderr
+    return run
+
+
+def _ground_truth() -> Counter[tuple[str, str]]:
+    with GROUND_TRUTH.open(newline="") as handle:
+        return Counter((row["line"], row["direction"]) for row in csv.DictReader(handle))
+
+
+def test_counts_match_the_ground_truth(full_run: Run) -> None:
+    summary = json.loads((full_run.out / "summary.json").read_text())
+    truth = _ground_truth()
+    errors = {}
+    for (line, direction), expected in truth.items():
+        counted = summary["lines"][line][direction].get("person", 0)
+        errors[(line, direction)] = counted - expected
+        # Tolerance: one crossing or 10 %, whichever is larger, per line and direction.
+        assert abs(counted - expected) <= max(1, round(0.1 * expected)), (line, direction, counted, expected)
+    assert sum(abs(e) for e in errors.values()) <= 3, errors
+
+
+def test_summary_agrees_with_the_events(full_run: Run) -> None:
+    summary = json.loads((full_run.out / "summary.json").read_text())
+    lines = (full_run.out / "events.jsonl").read_text().splitlines()
+    events = [parse_event(line) for line in lines]
+    assert "track" not in "".join(lines), "no track id ever leaves the edge"
+    summed: Counter[tuple[str, str, str]] = Counter()
+    peaks: dict[tuple[str, str], int] = {}
+    for event in events:
+        if isinstance(event, LineCountEvent):
+            for direction, by_class in event.counts.items():
+                for cls, n in by_class.items():
+                    summed[(event.line, direction, cls)] += n
+        elif isinstance(event, ZoneOccupancyEvent):
+            for cls, peak in event.peak.items():
+                peaks[(event.zone, cls)] = max(peaks.get((event.zone, cls), 0), peak)
+    for line, by_direction in summary["lines"].items():
+        for direction, by_class in by_direction.items():
+            for cls, n in by_class.items():
+                assert summed[(line, direction, cls)] == n
+    assert {(z, c): p for z, by_class in summary["zones"].items() for c, p in by_class.items()} == peaks
+    assert summary["frames_analysed"] == 795
+    assert summary["duration_s"] == pytest.approx(79.5)
+    assert summary["complete"] is True
+    assert peaks[("plaza", "person")] >= 2
+
+
+def test_preview_has_nobody_left_unmasked(full_run: Run, vtest_path: Path) -> None:
+    import av
+
+    from citytally.edge.detector import NanoDetDetector
+
+    preview = cv2.imread(str(full_run.out / "preview.png"))
+    assert preview is not None and preview.shape == (576, 768, 3)
+    with av.open(str(vtest_path)) as container:
+        for index, frame in enumerate(container.decode(video=0)):
+            if index == round(PREVIEW_AT_S * 10):
+                original = frame.to_ndarray(format="bgr24")
+                break
+    detector = NanoDetDetector()  # the unmasked counting detector, at its normal thresholds
+    assert (detector([original])[0].class_id == 0).sum() >= 3, "people are visible in the original frame"
+    found = detector([preview])[0]
+    assert not (found.class_id == 0).any(), found.xyxy[found.class_id == 0]
+    body = cv2.CascadeClassifier(str(Path(cv2.data.haarcascades) / "haarcascade_fullbody.xml"))  # type: ignore[attr-defined]
+    grey = cv2.cvtColor(cv2.resize(preview, None, fx=2, fy=2), cv2.COLOR_BGR2GRAY)
+    people = detector([original])[0]
+    for x, y, w, h in body.detectMultiScale(grey, 1.05, 3):
+        box = np.array([x, y, x + w, y + h]) / 2
+        for person in people.xyxy[people.class_id == 0]:
+            inter = np.prod(
+                np.clip(np.minimum(box[2:], person[2:]) - np.maximum(box[:2], person[:2]), 0, None)
+            )
+            union = np.prod(box[2:] - box[:2]) + np.prod(person[2:] - person[:2]) - inter
+            assert inter / union <= 0.25, f"a Haar full-body hit {box} on an unmasked person {person}"
+
+
+def test_missing_video_is_one_line_and_status_2(tmp_path: Path) -> None:
+    run = _analyze(tmp_path / "nowhere.avi", tmp_path / "out")
+    assert run.returncode == 2
+    assert "nowhere.avi" in _error_line(run)
+    assert not (tmp_path / "out" / "events.jsonl").exists()
+
+
+def test_corrupt_video_is_one_line_and_status_2(tmp_path: Path) -> None:
+    video = tmp_path / "noise.avi"
+    video.write_bytes(np.random.default_rng(7).integers(0, 256, 200_000, dtype=np.uint8).tobytes())
+    run = _analyze(video, tmp_path / "out")
+    assert run.returncode == 2
+    assert "noise.avi" in _error_line(run)
+
+
+def test_truncated_video_counts_what_it_has_then_fails(vtest_path: Path, tmp_path: Path) -> None:
+    video = tmp_path / "cut.avi"
+    data = vtest_path.read_bytes()
+    video.write_bytes(data[: len(data) // 4])
+    run = _analyze(video, tmp_path / "out")
+    assert run.returncode == 2
+    assert "cut.avi" in _error_line(run)
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert 100 < summary["frames_analysed"] < 795
+    assert summary["complete"] is False and "cut.avi" in summary["error"]
+    events = [parse_event(line) for line in (tmp_path / "out" / "events.jsonl").read_text().splitlines()]
+    counted = sum(
+        n for e in events if isinstance(e, LineCountEvent) for d in e.counts.values() for n in d.values()
+    )
+    assert counted > 0, "the crossings before the damage were flushed"
+
+
+@pytest.mark.parametrize(
+    ("config_text", "expected"),
+    [
+        ("site = 'x'\n", "source"),  # a required section is missing
+        ("site = 'x'\ncamera = 'y'\n[source]\nuri = 'a.avi'\nfps = 3\n", "source.fps"),  # unknown field
+        ("not toml = = 1\n", "TOML"),
+    ],
+)
+def test_bad_config_is_one_line_and_status_2(tmp_path: Path, config_text: str, expected: str) -> None:
+    config = tmp_path / "camera.toml"
+    config.write_text(config_text)
+    run = _analyze(tmp_path / "any.avi", tmp_path / "out", config=config)
+    assert run.returncode == 2
+    assert expected in run.stderr and "camera.toml" in run.stderr
