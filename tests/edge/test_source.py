@@ -205,28 +205,50 @@ def test_file_that_is_not_video(tmp_path: Path) -> None:
 # --- HTTP streams on loopback -----------------------------------------------------------------------------
 
 
-class _LiveHandler(BaseHTTPRequestHandler):
-    """Sends the file like a camera would: no length, until the connection drops (``drop_after`` bytes)."""
+class _Camera:
+    """A camera on loopback streaming ``payload`` without a length, like a live source.
 
-    payload = b""
-    drop_after: int | None = None
-    dropped: threading.Event
+    With ``drop_after`` it goes away that many bytes into its first connection: it stops listening
+    *before* it drops the connection, so the viewer's first reconnect attempts are refused.
+    """
 
-    def do_GET(self) -> None:
-        self.send_response(200)
-        self.send_header("Content-Type", "video/x-msvideo")
-        self.end_headers()
-        end = len(self.payload) if self.drop_after is None else self.drop_after
-        try:
-            for start in range(0, end, 65536):
-                self.wfile.write(self.payload[start : min(start + 65536, end)])
-        except (BrokenPipeError, ConnectionResetError):
-            return
-        if self.drop_after is not None:
-            self.dropped.set()
+    def __init__(self, payload: bytes, drop_after: int | None) -> None:
+        self.payload = payload
+        self.drop_after = drop_after
+        self.gone = threading.Event()
+        self._running = _serve(self._handler())
+        self.port = self._running[0].server_address[1]
 
-    def log_message(self, format: str, *args: Any) -> None:
-        """Keep the test output quiet."""
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        camera = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "video/x-msvideo")
+                self.end_headers()
+                drop = camera.drop_after is not None and not camera.gone.is_set()
+                end = camera.drop_after if drop and camera.drop_after else len(camera.payload)
+                try:
+                    for start in range(0, end, 65536):
+                        self.wfile.write(camera.payload[start : min(start + 65536, end)])
+                except (BrokenPipeError, ConnectionResetError):
+                    return
+                if drop:
+                    _stop(*camera._running)  # another thread than serve_forever's, so this cannot deadlock
+                    camera.gone.set()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                """Keep the test output quiet."""
+
+        return Handler
+
+    def restart(self) -> None:
+        """Come back on the same port, streaming the whole payload."""
+        self._running = _serve(self._handler(), self.port)
+
+    def stop(self) -> None:
+        _stop(*self._running)
 
 
 def _serve(handler: Any, port: int = 0) -> tuple[ThreadingHTTPServer, threading.Thread]:
@@ -267,10 +289,17 @@ def test_http_not_found_is_a_one_line_error(file_server: str) -> None:
         open_source(f"{file_server}/nothing.avi")
 
 
-def _live_handler(payload: bytes, drop_after: int | None, dropped: threading.Event) -> type[_LiveHandler]:
-    return type(
-        "Handler", (_LiveHandler,), {"payload": payload, "drop_after": drop_after, "dropped": dropped}
-    )
+class _LogWatch(logging.Handler):
+    """Sets ``seen`` when a log message contains ``text``."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(logging.WARNING)
+        self.text = text
+        self.seen = threading.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.text in record.getMessage():
+            self.seen.set()
 
 
 @pytest.mark.integration
@@ -278,20 +307,18 @@ def test_live_stream_drop_is_reconnected_with_backoff(
     vtest_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     payload = vtest_path.read_bytes()
-    dropped = threading.Event()
-    server, thread = _serve(_live_handler(payload, len(payload) * 2 // 5, dropped))
-    port = server.server_address[1]
-    restarted: list[tuple[ThreadingHTTPServer, threading.Thread]] = []
+    camera = _Camera(payload, drop_after=len(payload) * 2 // 5)
 
-    def kill_then_restart() -> None:
-        dropped.wait(30)
-        _stop(server, thread)  # the camera goes away: reconnects are refused for a while
-        time.sleep(0.8)
-        restarted.append(_serve(_live_handler(payload, None, threading.Event()), port))
+    refused = _LogWatch("reconnect attempt 2 failed")
 
-    controller = threading.Thread(target=kill_then_restart, daemon=True)
+    def restart_later() -> None:
+        if refused.seen.wait(60):  # the source has really met a closed port, twice
+            camera.restart()
+
+    logging.getLogger("citytally.edge.source").addHandler(refused)
+    controller = threading.Thread(target=restart_later, daemon=True)
     controller.start()
-    url = f"http://viewer:hunter2@127.0.0.1:{port}/live.avi?token=s3cret"
+    url = f"http://viewer:hunter2@127.0.0.1:{camera.port}/live.avi?token=s3cret"
     policy = Reconnect(initial_delay_s=0.1, max_delay_s=1.0, factor=2.0, max_attempts=8)
     caplog.set_level(logging.WARNING, logger="citytally.edge.source")
     source = open_source(url, live=True, reconnect=policy, timeout_s=5)
@@ -302,16 +329,16 @@ def test_live_stream_drop_is_reconnected_with_backoff(
             if len(frames) >= 600:  # well past the ~320 frames sent before the drop
                 source.close()
     finally:
+        logging.getLogger("citytally.edge.source").removeHandler(refused)
         controller.join(10)
-        for running in restarted:
-            _stop(*running)
+        camera.stop()
     assert source.error is None
     assert len(frames) == 600
     assert [f.index for f in frames] == list(range(600))
     assert np.all(np.diff([f.pts_seconds for f in frames]) > 0)
     log_text = caplog.text
     assert "live stream lost" in log_text and "reconnected on attempt" in log_text
-    assert "reconnect attempt 1 failed" in log_text  # the server really was down for a while
+    assert "reconnect attempt 2 failed" in log_text and "reconnected on attempt 3" in log_text
     for secret in ("viewer", "hunter2", "s3cret"):
         assert secret not in log_text and secret not in source.name
 
@@ -319,23 +346,15 @@ def test_live_stream_drop_is_reconnected_with_backoff(
 @pytest.mark.integration
 def test_live_stream_gives_up_after_max_attempts(vtest_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     payload = vtest_path.read_bytes()
-    dropped = threading.Event()
-    server, thread = _serve(_live_handler(payload, len(payload) // 10, dropped))
-    port = server.server_address[1]
-
-    def kill() -> None:
-        dropped.wait(30)
-        _stop(server, thread)
-
-    controller = threading.Thread(target=kill, daemon=True)
-    controller.start()
+    camera = _Camera(payload, drop_after=len(payload) // 10)
+    port = camera.port
     url = f"rtsp-over-http-user:pw123@127.0.0.1:{port}"
     policy = Reconnect(initial_delay_s=0.05, max_delay_s=0.2, factor=2.0, max_attempts=4)
     caplog.set_level(logging.WARNING, logger="citytally.edge.source")
     source = open_source(f"http://{url}/live.avi", live=True, reconnect=policy, timeout_s=5)
     started = time.monotonic()
     frames, error = _read(source)
-    controller.join(10)
+    assert camera.gone.is_set()
     assert 40 <= len(frames) < VTEST_FRAMES
     assert error is not None
     assert str(error).startswith(
@@ -355,18 +374,15 @@ def test_live_stream_gives_up_after_max_attempts(vtest_path: Path, caplog: pytes
 @pytest.mark.integration
 def test_close_from_another_thread_stops_a_reconnecting_source(vtest_path: Path) -> None:
     payload = vtest_path.read_bytes()
-    dropped = threading.Event()
-    server, thread = _serve(_live_handler(payload, len(payload) // 10, dropped))
-    port = server.server_address[1]
+    camera = _Camera(payload, drop_after=len(payload) // 10)
     source = open_source(
-        f"http://127.0.0.1:{port}/live.avi",
+        f"http://127.0.0.1:{camera.port}/live.avi",
         live=True,
         reconnect=Reconnect(initial_delay_s=30, max_delay_s=60),
     )
 
     def kill_then_close() -> None:
-        dropped.wait(30)
-        _stop(server, thread)
+        camera.gone.wait(60)
         time.sleep(0.5)  # the source is now waiting 30 s before its first attempt
         source.close()
 
