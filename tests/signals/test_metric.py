@@ -90,3 +90,18 @@ def test_gridlock_watch(steps: list[tuple[int, int]], detected: float | None) ->
     for t, (arrived, vehicles) in enumerate(steps, start=1):
         watch.observe(float(t), arrived, vehicles)
     assert watch.detected_at == (None if detected is None else detected + 1.0)
+
+
+@pytest.mark.parametrize(
+    ("samples", "detected"),
+    [
+        ([(45, 50)] * 12, 300.0),  # 90 % standing for 330 s
+        ([(45, 50)] * 6 + [(10, 50)] + [(45, 50)] * 6, None),  # traffic moved in between
+        ([(5, 5)] * 12, None),  # a handful waiting is not gridlock
+    ],
+)
+def test_gridlock_watch_on_standing_vehicles(samples: list[tuple[int, int]], detected: float | None) -> None:
+    watch = GridlockWatch(window_s=300.0)
+    for k, (halted, vehicles) in enumerate(samples):
+        watch.observe_halted(30.0 * k, halted, vehicles)
+    assert watch.detected_at == detected

@@ -23,6 +23,8 @@ __all__ = ["EpisodeResult", "EvalConfig", "EvalSummary", "GridlockWatch", "evalu
 
 log = logging.getLogger(__name__)
 
+_JAM_SAMPLE_S = 30  # how often the share of standing vehicles is sampled (a network-wide count)
+
 
 class EvalConfig(BaseModel):
     """One evaluation: a scenario, an episode window, a controller and how many seeded episodes."""
@@ -48,11 +50,14 @@ class EvalConfig(BaseModel):
 
 @dataclass
 class GridlockWatch:
-    """Flags gridlock: ``window_s`` without one arrival while at least ``min_vehicles`` are on the road."""
+    """Flags gridlock: for ``window_s``, no arrival at all, or at least ``halted_share`` of the vehicles on
+    the road standing still, while at least ``min_vehicles`` are on it."""
 
     window_s: float
     min_vehicles: int = 10
+    halted_share: float = 0.8
     since: float | None = None
+    jam_since: float | None = None
     detected_at: float | None = None
     vehicles_at_detection: int = 0
 
@@ -63,7 +68,21 @@ class GridlockWatch:
             return
         if self.since is None:
             self.since = now
-        if self.detected_at is None and now - self.since >= self.window_s:
+        if now - self.since >= self.window_s:
+            self._detect(now, vehicles)
+
+    def observe_halted(self, now: float, halted: int, vehicles: int) -> None:
+        """Account for a sample of how many of the vehicles on the road are standing still."""
+        if vehicles < self.min_vehicles or halted < self.halted_share * vehicles:
+            self.jam_since = None
+            return
+        if self.jam_since is None:
+            self.jam_since = now
+        if now - self.jam_since >= self.window_s:
+            self._detect(now, vehicles)
+
+    def _detect(self, now: float, vehicles: int) -> None:
+        if self.detected_at is None:
             self.detected_at = now
             self.vehicles_at_detection = vehicles
 
@@ -164,6 +183,7 @@ def _simulate(
     timing = timing or getattr(controller, "timing", None) or SignalTiming()
     network = SignalNetwork(api, timing, tls_ids=None if controller is not None else [])
     watch = GridlockWatch(window_s=cfg.gridlock_s)
+    edges = [str(e) for e in api.edge.getIDList() if not str(e).startswith(":")]
     decisions: list[float] = []
     while conn.time < cfg.end - 1e-6:
         if controller is not None:
@@ -171,7 +191,11 @@ def _simulate(
             network.control_step(controller)
             decisions.append(time.perf_counter() - tick)
         conn.step()
-        watch.observe(conn.time, int(api.simulation.getArrivedNumber()), int(api.vehicle.getIDCount()))
+        on_road = int(api.vehicle.getIDCount())
+        watch.observe(conn.time, int(api.simulation.getArrivedNumber()), on_road)
+        if int(conn.time) % _JAM_SAMPLE_S == 0 and on_road >= watch.min_vehicles:
+            halted = sum(int(api.edge.getLastStepHaltingNumber(edge)) for edge in edges)
+            watch.observe_halted(conn.time, halted, on_road)
     return watch, decisions
 
 
