@@ -201,6 +201,7 @@ class EdgePipeline:
         self.times = StageTimes()
         self._gate = MotionGate() if options.motion_gating else None
         self._last_tracked = Detections.empty()
+        self._last_found = Detections.empty()
         self._last_pts = 0.0
         self._decoded = 0
         self._preview: _PreviewTap | None = (
@@ -254,8 +255,14 @@ class EdgePipeline:
         frames = iter(self.source)
         while True:
             t0 = time.perf_counter()
-            frame = next(frames, None)
-            self.times.decode += time.perf_counter() - t0
+            try:
+                frame = next(frames, None)
+            except SourceError:
+                if batch:
+                    yield batch  # the frames decoded before the damage are still analysed
+                raise
+            finally:
+                self.times.decode += time.perf_counter() - t0
             if frame is None:
                 break
             batch.append(_Pending(frame, self._wants_detection(frame)))
@@ -286,9 +293,14 @@ class EdgePipeline:
             frame = pending.frame
             t1 = time.perf_counter()
             if pending.detect:
-                self._last_tracked = self.tracker.update(next(found), frame.pts_seconds)
-            # A skipped frame keeps the last tracked boxes: nothing moved (gating), or the next detected
-            # frame is a fraction of a second away (detect_every) and the tracker bridges the gap.
+                self._last_found = next(found)
+                self._last_tracked = self.tracker.update(self._last_found, frame.pts_seconds)
+            elif self._gate is not None:
+                # Nothing moved: the last boxes still hold. Telling the tracker so keeps its motion model
+                # honest (a person who stops must not be predicted to walk on through the still frames).
+                self._last_tracked = self.tracker.update(self._last_found, frame.pts_seconds)
+            # Otherwise (detect_every) the last tracked boxes stand in until the next detected frame, a
+            # fraction of a second away; the tracker bridges the gap with the real time step.
             t2 = time.perf_counter()
             self.analytics.update(self._last_tracked, frame.pts_seconds)
             t3 = time.perf_counter()

@@ -1,0 +1,188 @@
+"""The pipeline's wiring: in-memory frames, a scripted detector, the real tracker, analytics and publisher.
+
+The detector here stands in for NanoDet only so that the wiring can be checked fast and exactly: where a road
+user is on each frame is part of the test's input. The real detector is covered by test_detector.py and the
+whole chain on real footage by test_analyze_cli.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+
+from citytally.edge.analytics.intervals import CameraAnalytics
+from citytally.edge.config import CameraConfig, parse_camera_config
+from citytally.edge.detections import Detections
+from citytally.edge.pipeline import EdgePipeline, MotionGate, PipelineOptions, PreviewRequest
+from citytally.edge.source import Frame, FrameListSource
+from citytally.edge.tracker import MotionTracker
+from citytally.errors import ConfigError, SourceError
+from citytally.events import LineCountEvent
+from citytally.publish import MemoryPublisher
+
+Image = npt.NDArray[np.uint8]
+WIDTH, HEIGHT = 320, 240
+
+CONFIG = """
+site = "test-site"
+camera = "cam-1"
+interval_seconds = 60
+start_time = 2026-01-01T00:00:00Z
+[source]
+uri = "memory"
+[[lines]]
+name = "gate"
+p1 = [160, 0]
+p2 = [160, 240]
+directions = ["westbound", "eastbound"]
+[[zones]]
+name = "left"
+polygon = [[0, 0], [160, 0], [160, 240], [0, 240]]
+"""
+
+
+def _config() -> CameraConfig:
+    return parse_camera_config(CONFIG, source="test")
+
+
+def _walker_x(index: int) -> float:
+    """A person walking left to right at 8 px a frame, standing still on frames 10-20."""
+    return 40.0 + 8 * min(index, 10) + 8 * max(0, index - 20)
+
+
+def _frames(count: int) -> list[Image]:
+    """Grey frames with a dark 'person' painted where the scripted detector will report one."""
+    frames = []
+    for index in range(count):
+        image = np.full((HEIGHT, WIDTH, 3), 128, np.uint8)
+        x = int(_walker_x(index))
+        image[100:180, x : x + 30] = 20
+        frames.append(image)
+    return frames
+
+
+class ScriptedDetector:
+    """Reports the painted person of each frame, found by its dark pixels (a synthetic scene's detector)."""
+
+    def __init__(self) -> None:
+        self.calls: list[int] = []
+
+    def __call__(self, images: Sequence[Image]) -> list[Detections]:
+        self.calls.append(len(images))
+        out = []
+        for image in images:
+            ys, xs = np.nonzero(image[:, :, 0] < 60)
+            if len(xs) == 0:
+                out.append(Detections.empty())
+                continue
+            box = np.array([[xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]], np.float32)
+            out.append(Detections(box, np.array([0.9], np.float32), np.zeros(1, np.int64)))
+        return out
+
+
+class BrokenSource(FrameListSource):
+    """Yields its frames, then fails like a truncated file."""
+
+    def __iter__(self) -> Iterator[Frame]:
+        yield from super().__iter__()
+        raise SourceError("broken.avi: truncated after 30 frames")
+
+
+def _pipeline(
+    frames: list[Image], options: PipelineOptions, source_cls: type[FrameListSource] = FrameListSource
+) -> tuple[EdgePipeline, MemoryPublisher, ScriptedDetector]:
+    config = _config()
+    publisher = MemoryPublisher()
+    detector = ScriptedDetector()
+    pipeline = EdgePipeline(
+        config,
+        source_cls(frames, fps=10.0),
+        detector,
+        MotionTracker(config.tracker),
+        CameraAnalytics(config, publisher),
+        publisher,
+        options,
+    )
+    return pipeline, publisher, detector
+
+
+def _eastbound(publisher: MemoryPublisher) -> int:
+    return sum(
+        e.counts.get("eastbound", {}).get("person", 0)
+        for e in publisher.events
+        if isinstance(e, LineCountEvent)
+    )
+
+
+@pytest.mark.parametrize(
+    ("options", "detected_frames"),
+    [
+        (PipelineOptions(progress=False), 40),
+        (PipelineOptions(progress=False, batch_size=1), 40),
+        (PipelineOptions(progress=False, detect_every=2), 20),
+        (PipelineOptions(progress=False, motion_gating=True), 30),  # frames 11-20 stand still
+    ],
+)
+def test_a_walker_is_counted_once_whatever_the_detection_schedule(
+    options: PipelineOptions, detected_frames: int
+) -> None:
+    pipeline, publisher, detector = _pipeline(_frames(40), options)
+    result = pipeline.run()
+    assert result.error is None and result.frames == 40
+    assert result.times.detected_frames == detected_frames == sum(detector.calls)
+    assert max(detector.calls) <= options.batch_size
+    assert _eastbound(publisher) == 1
+    assert result.totals.lines["gate"]["eastbound"] == {"person": 1}
+    assert result.video_seconds == pytest.approx(4.0)
+
+
+def test_damage_keeps_what_was_counted_and_reports_the_error() -> None:
+    pipeline, publisher, _ = _pipeline(_frames(30), PipelineOptions(progress=False), BrokenSource)
+    result = pipeline.run()
+    assert isinstance(result.error, SourceError) and "broken.avi" in str(result.error)
+    assert result.frames == 30
+    assert _eastbound(publisher) == 1, "the last interval was flushed despite the damage"
+    summary = result.summary()
+    assert summary["complete"] is False and summary["frames_analysed"] == 30
+    assert summary["lines"]["gate"]["eastbound"] == {"person": 1}
+
+
+def test_summary_has_the_documented_shape() -> None:
+    pipeline, _, _ = _pipeline(_frames(40), PipelineOptions(progress=False))
+    summary = pipeline.run().summary()
+    assert set(summary) >= {"lines", "zones", "frames_analysed", "duration_s"}
+    assert summary["zones"]["left"]["person"] == 1
+
+
+def test_motion_gate_passes_movement_and_holds_still_frames() -> None:
+    gate = MotionGate()
+    still = np.full((HEIGHT, WIDTH, 3), 100, np.uint8)
+    moved = still.copy()
+    moved[100:140, 100:120] = 250
+    noisy = (still.astype(np.int16) + np.random.default_rng(3).integers(-3, 4, still.shape)).astype(np.uint8)
+    assert gate.moved(still) is True, "the first frame is always detected"
+    assert gate.moved(still) is False
+    assert gate.moved(noisy) is False, "sensor noise is not movement"
+    assert gate.moved(moved) is True
+    assert gate.moved(moved) is False
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda: PipelineOptions(batch_size=0), "batch_size"),
+        (lambda: PipelineOptions(detect_every=0), "detect_every"),
+        (lambda: PipelineOptions(target_fps=0), "--fps"),
+        (lambda: PipelineOptions(detector_variant="fp8"), "fp32 or int8"),
+        (lambda: PreviewRequest(png=Path("preview.jpg")), "png"),
+        (lambda: PreviewRequest(video=Path("preview.avi")), "mp4"),
+        (lambda: PreviewRequest(at_seconds=-1), "at_seconds"),
+    ],
+)
+def test_bad_options_are_refused(make: object, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        make()  # type: ignore[operator]
