@@ -1,11 +1,157 @@
-"""Subcommands for access, audit and retention (``citytally token``, ``citytally audit``, ...)."""
+"""Subcommands for access, audit and retention (``citytally token``, ``citytally audit``, ...).
+
+Every command reads the hub config (``--config``, else the defaults and ``$CITYTALLY_DATABASE_URL``),
+brings the store's schema up to date and acts on it. Token changes made here are audited (actor ``cli``).
+"""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+
 import typer
 
-__all__ = ["register"]
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+
+    from citytally.hub.config import HubSettings
+
+__all__ = ["register", "print_first_admin_token"]
+
+_CONFIG = typer.Option(None, "--config", "-c", help="Hub config file (TOML); default: built-in defaults.")
+
+
+def _open(config: Path | None) -> tuple[HubSettings, sa.Engine]:
+    from citytally.hub.config import load_hub_settings
+    from citytally.hub.store import create_store_engine, migrate
+
+    settings = load_hub_settings(config)
+    engine = create_store_engine(settings.database.resolved_url())
+    migrate(engine)
+    return settings, engine
+
+
+def _audit_cli(engine: sa.Engine, actor: str, detail: dict[str, object]) -> None:
+    from citytally.hub.audit import AuditEntry, append_entry
+
+    append_entry(engine, AuditEntry(kind="token", actor=actor, detail=detail))
+
+
+def print_first_admin_token(engine: sa.Engine) -> bool:
+    """For the ``hub`` command at start-up: on a hub without tokens, create an admin token and print it once.
+
+    Returns whether one was created. There are no default credentials; this is the only way in at first.
+    """
+    from citytally.hub.access import ensure_first_admin
+
+    issued = ensure_first_admin(engine)
+    if issued is None:
+        return False
+    _audit_cli(engine, "system", {"action": "create", "token_id": issued.id, "role": issued.role})
+    typer.echo(
+        "No API tokens existed, so an admin token was created. It is shown ONCE; store it now:\n"
+        f"  {issued.secret}\n"
+        "Create others with `citytally token create --role viewer|operator|admin|auditor`.",
+        err=True,
+    )
+    return True
+
+
+def _token_app() -> typer.Typer:
+    tokens = typer.Typer(help="API tokens: create, list, revoke.", no_args_is_help=True)
+
+    @tokens.command("create")
+    def create(
+        role: str = typer.Option(..., "--role", "-r", help="viewer, operator, admin or auditor."),
+        label: str = typer.Option("", "--label", help="Who or what the token is for."),
+        expires_days: int | None = typer.Option(None, "--expires-days", min=1, max=36500, help="Lifetime."),
+        config: Path | None = _CONFIG,
+    ) -> None:
+        """Create a token and print its secret (once; only its hash is stored)."""
+        from citytally.hub.access import issue_token
+
+        _, engine = _open(config)
+        expires = datetime.now(UTC) + timedelta(days=expires_days) if expires_days else None
+        issued = issue_token(engine, role, label=label, expires_at=expires)
+        _audit_cli(engine, "cli", {"action": "create", "token_id": issued.id, "role": issued.role})
+        typer.echo(f"token id {issued.id} ({issued.role}); secret, shown once:", err=True)
+        typer.echo(issued.secret)
+
+    @tokens.command("list")
+    def list_(config: Path | None = _CONFIG) -> None:
+        """List tokens (ids, roles, state); never secrets."""
+        from citytally.hub.access import list_tokens
+
+        _, engine = _open(config)
+        now = datetime.now(UTC)
+        for token in list_tokens(engine):
+            state = (
+                "revoked"
+                if token.revoked_at
+                else "expired"
+                if token.expires_at and token.expires_at <= now
+                else "active"
+            )
+            expires = token.expires_at.isoformat() if token.expires_at else "never"
+            typer.echo(f"{token.id}  {token.role:8s}  {state:7s}  expires {expires}  {token.label}")
+
+    @tokens.command("revoke")
+    def revoke(
+        token_id: str = typer.Argument(..., help="The token's id."), config: Path | None = _CONFIG
+    ) -> None:
+        """Revoke a token; it stops working at once."""
+        from citytally.errors import AuthError
+        from citytally.hub.access import revoke_token
+
+        _, engine = _open(config)
+        if not revoke_token(engine, token_id):
+            raise AuthError(f"no active token with id {token_id!r}")
+        _audit_cli(engine, "cli", {"action": "revoke", "token_id": token_id})
+        typer.echo(f"revoked {token_id}")
+
+    return tokens
+
+
+def _audit_app() -> typer.Typer:
+    audit = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
+
+    @audit.command("verify")
+    def verify(config: Path | None = _CONFIG) -> None:
+        """Recompute the audit chain; exit 1 and say where it breaks if it does."""
+        from citytally.hub.audit import verify_chain
+
+        _, engine = _open(config)
+        report = verify_chain(engine)
+        if report.ok:
+            typer.echo(f"audit log OK: {report.checked} entries, seq {report.first_seq}..{report.last_seq}")
+            return
+        typer.echo(f"audit log BROKEN at seq {report.broken_at}: {report.reason}", err=True)
+        raise typer.Exit(1)
+
+    return audit
+
+
+def _retention_app() -> typer.Typer:
+    retention = typer.Typer(help="Delete data older than the configured retention.", no_args_is_help=True)
+
+    @retention.command("run")
+    def run(config: Path | None = _CONFIG) -> None:
+        """Run retention once, now (the hub also runs it periodically)."""
+        from citytally.hub.retention import run_retention
+
+        settings, engine = _open(config)
+        for pruned in run_retention(engine, settings.retention):
+            where = f" ({pruned.camera})" if pruned.camera else ""
+            typer.echo(
+                f"{pruned.data_class}{where}: {pruned.deleted} rows before {pruned.cutoff.isoformat()}"
+            )
+
+    return retention
 
 
 def register(app: typer.Typer) -> None:
     """Add the access/audit/retention commands to the top-level ``citytally`` app."""
+    app.add_typer(_token_app(), name="token")
+    app.add_typer(_audit_app(), name="audit")
+    app.add_typer(_retention_app(), name="retention")

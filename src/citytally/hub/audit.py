@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -38,6 +38,7 @@ __all__ = [
     "AuditRecord",
     "ChainReport",
     "append_entry",
+    "append_after",
     "prune_before",
     "verify_chain",
     "read_entries",
@@ -162,6 +163,21 @@ def _write(conn: sa.Connection, seq: int, prev_hash: str, entry: AuditEntry, at:
 def append_entry(engine: sa.Engine, entry: AuditEntry, now: datetime | None = None) -> AuditRecord:
     """Append one entry to the chain (serialised against every other writer) and return it."""
     with _PROCESS_LOCK, engine.begin() as conn:
+        seq, prev = _lock_head(conn)
+        at = now or datetime.now(UTC)
+        digest = _write(conn, seq, prev, entry, at)
+    return AuditRecord(seq=seq, at=at, entry=entry, prev_hash=prev, hash=digest)
+
+
+def append_after(
+    engine: sa.Engine, work: Callable[[sa.Connection], AuditEntry], now: datetime | None = None
+) -> AuditRecord:
+    """Run ``work`` and append the entry it returns, in one transaction: both happen or neither does.
+
+    ``work`` runs while this process's audit writers wait, so keep it short (retention deletes do).
+    """
+    with _PROCESS_LOCK, engine.begin() as conn:
+        entry = work(conn)
         seq, prev = _lock_head(conn)
         at = now or datetime.now(UTC)
         digest = _write(conn, seq, prev, entry, at)

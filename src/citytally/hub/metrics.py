@@ -27,6 +27,7 @@ class HubMetrics:
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry(auto_describe=True)
+        self._watching = False
         self.events_ingested = Counter(
             "citytally_events_ingested",
             "Events accepted and stored by ingest, by event type.",
@@ -65,8 +66,10 @@ class HubMetrics:
         )
 
     def watch_store(self, engine: sa.Engine) -> None:
-        """Export the database-derived gauges (ingest lag, dead letters) at scrape time."""
-        self.registry.register(StoreCollector(engine))
+        """Export the database-derived gauges (ingest lag, dead letters) at scrape time; once is enough."""
+        if not self._watching:
+            self.registry.register(StoreCollector(engine))
+            self._watching = True
 
 
 def ingest_lag_seconds(engine: sa.Engine, now: datetime | None = None) -> float | None:

@@ -36,6 +36,7 @@ def create_app(
     failed-login throttle (10 per address per minute by default).
     """
     metrics = metrics or HubMetrics()
+    metrics.watch_store(engine)
     app = FastAPI(
         title="citytally hub API",
         version=__version__,

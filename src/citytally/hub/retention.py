@@ -1,0 +1,202 @@
+"""Retention: delete what is older than the hub settings allow, and audit every deletion.
+
+Data classes and their clocks (a row expires when its time is strictly before ``now - days``):
+
+* ``raw_events`` — ``events`` and their fact rows (line counts, speeds, occupancy, movements, incidents), by
+  interval ``start``. A camera whose own ``retention_days`` is shorter is pruned to its own limit.
+* ``rollups`` — every roll-up table, by ``bucket`` start.
+* ``dead_letters`` — refused messages, by ``received_at``.
+* ``audit_log`` — audit entries, by ``at``; pruned through :func:`citytally.hub.audit.prune_before`, which
+  anchors the kept chain so it still verifies.
+* ``login_failures`` — failed-login records, after a day (they only feed the throttle).
+
+:func:`run_retention` is the one entry point: the ``hub`` command's :class:`RetentionJob` calls it
+periodically and ``citytally retention run`` once. Each class with a limit gets an audit entry (kind
+``retention``) naming the class, the cutoff and how many rows went.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import sqlalchemy as sa
+
+from citytally.errors import StoreError
+from citytally.hub.access_tables import login_failures_table
+from citytally.hub.audit import AuditEntry, append_after, prune_before
+from citytally.hub.config import RetentionSettings
+from citytally.hub.metrics import HubMetrics
+from citytally.hub.store import schema
+from citytally.hub.store.engine import redact_url
+
+__all__ = ["DATA_CLASSES", "Pruned", "run_retention", "RetentionJob", "LOGIN_FAILURE_DAYS"]
+
+log = logging.getLogger(__name__)
+
+DATA_CLASSES = ("raw_events", "rollups", "dead_letters", "audit_log", "login_failures")
+LOGIN_FAILURE_DAYS = 1
+
+_RAW_TABLES: tuple[sa.Table, ...] = (
+    schema.events,
+    schema.line_counts,
+    schema.speeds,
+    schema.zone_occupancy,
+    schema.turning_movements,
+    schema.incidents,
+)
+_ROLLUP_TABLES: tuple[sa.Table, ...] = (
+    schema.line_count_rollups,
+    schema.speed_rollups,
+    schema.occupancy_rollups,
+    schema.movement_rollups,
+    schema.incident_rollups,
+)
+
+
+@dataclass(frozen=True)
+class Pruned:
+    """What one data class lost in one run (``camera`` set for a camera's own, shorter limit)."""
+
+    data_class: str
+    cutoff: datetime
+    deleted: int
+    camera: str | None = None
+
+
+def _delete_before(
+    conn: sa.Connection,
+    tables: Sequence[sa.Table],
+    column: str,
+    cutoff: datetime,
+    camera: tuple[str, str] | None,
+) -> int:
+    deleted = 0
+    for table in tables:
+        where = [table.c[column] < cutoff]
+        if camera is not None:
+            where += [table.c.site == camera[0], table.c.camera == camera[1]]
+        deleted += conn.execute(table.delete().where(*where)).rowcount
+    return deleted
+
+
+def _prune(
+    engine: sa.Engine,
+    data_class: str,
+    tables: Sequence[sa.Table],
+    column: str,
+    cutoff: datetime,
+    now: datetime,
+    camera: tuple[str, str] | None = None,
+) -> Pruned:
+    """Delete one class's expired rows and audit that, in one transaction."""
+    label = f"{camera[0]}/{camera[1]}" if camera else None
+    deleted = 0
+
+    def work(conn: sa.Connection) -> AuditEntry:
+        nonlocal deleted
+        deleted = _delete_before(conn, tables, column, cutoff, camera)
+        detail: dict[str, object] = {
+            "data_class": data_class,
+            "cutoff": cutoff.isoformat(),
+            "deleted": deleted,
+        }
+        if label:
+            detail["camera"] = label
+        return AuditEntry(kind="retention", actor="system", detail=detail)
+
+    append_after(engine, work, now=now)
+    return Pruned(data_class, cutoff, deleted, label)
+
+
+def _camera_limits(engine: sa.Engine, days: int | None) -> list[tuple[tuple[str, str], int]]:
+    """Cameras whose own retention is shorter than the hub-wide raw-event limit."""
+    c = schema.cameras
+    query = sa.select(c.c.site, c.c.camera, c.c.retention_days).where(c.c.retention_days.is_not(None))
+    with engine.connect() as conn:
+        rows = conn.execute(query).all()
+    return [
+        ((r.site, r.camera), int(r.retention_days)) for r in rows if days is None or r.retention_days < days
+    ]
+
+
+def run_retention(
+    engine: sa.Engine,
+    settings: RetentionSettings,
+    now: datetime | None = None,
+    metrics: HubMetrics | None = None,
+) -> list[Pruned]:
+    """Delete every expired row of every data class with a limit; audit each class; return the counts."""
+    now = now or datetime.now(UTC)
+    done: list[Pruned] = []
+    try:
+        raw_days = settings.raw_events_days
+        if raw_days is not None:
+            cutoff = now - timedelta(days=raw_days)
+            done.append(_prune(engine, "raw_events", _RAW_TABLES, "start", cutoff, now))
+        for camera, days in _camera_limits(engine, raw_days):
+            cutoff = now - timedelta(days=days)
+            done.append(_prune(engine, "raw_events", _RAW_TABLES, "start", cutoff, now, camera))
+        if settings.rollups_days is not None:
+            cutoff = now - timedelta(days=settings.rollups_days)
+            done.append(_prune(engine, "rollups", _ROLLUP_TABLES, "bucket", cutoff, now))
+        if settings.dead_letters_days is not None:
+            cutoff = now - timedelta(days=settings.dead_letters_days)
+            done.append(_prune(engine, "dead_letters", (schema.dead_letters,), "received_at", cutoff, now))
+        cutoff = now - timedelta(days=LOGIN_FAILURE_DAYS)
+        done.append(_prune(engine, "login_failures", (login_failures_table,), "at", cutoff, now))
+        if settings.audit_log_days is not None:
+            cutoff = now - timedelta(days=settings.audit_log_days)
+            # prune_before appends its own anchor entry, which is this class's audit record.
+            done.append(Pruned("audit_log", cutoff, prune_before(engine, cutoff, now=now)))
+    except sa.exc.SQLAlchemyError as exc:
+        raise StoreError(f"retention on {redact_url(engine.url)} failed: {exc.__class__.__name__}") from exc
+    if metrics is not None:
+        for pruned in done:
+            metrics.retention_deleted.labels(pruned.data_class).inc(pruned.deleted)
+    return done
+
+
+class RetentionJob:
+    """Runs :func:`run_retention` every ``every`` in a daemon thread until :meth:`stop`.
+
+    A failed run is logged and retried at the next tick; the hub keeps serving meanwhile.
+    """
+
+    def __init__(
+        self,
+        engine: sa.Engine,
+        settings: RetentionSettings,
+        *,
+        every: timedelta = timedelta(hours=1),
+        metrics: HubMetrics | None = None,
+    ) -> None:
+        if every <= timedelta(0):
+            raise StoreError(f"retention interval must be positive, got {every}")
+        self._engine, self._settings, self._every, self._metrics = engine, settings, every, metrics
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="citytally-retention", daemon=True)
+        self.runs = 0
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                pruned = run_retention(self._engine, self._settings, metrics=self._metrics)
+                log.info(
+                    "retention: %s", ", ".join(f"{p.data_class} -{p.deleted}" for p in pruned) or "nothing"
+                )
+            except StoreError as exc:
+                log.error("retention run failed (retrying in %s): %s", self._every, exc)
+            self.runs += 1
+            self._stop.wait(self._every.total_seconds())

@@ -1,0 +1,150 @@
+"""Retention on real stores: exactly the expired rows go (boundary rows stay), every deletion is audited,
+the audit chain still verifies, and the periodic job runs."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from citytally.events import LineCountEvent
+from citytally.hub.access import record_login_failure
+from citytally.hub.access_tables import login_failures_table
+from citytally.hub.audit import AuditEntry, append_entry, read_entries, verify_chain
+from citytally.hub.config import RetentionSettings
+from citytally.hub.retention import RetentionJob, run_retention
+from citytally.hub.store import EventWriter, schema
+
+pytestmark = pytest.mark.integration
+
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+DAY = timedelta(days=1)
+TICK = timedelta(microseconds=1)
+NOTHING = RetentionSettings(
+    raw_events_days=None, rollups_days=None, dead_letters_days=None, audit_log_days=None
+)
+
+
+def count(engine: Engine, table: sa.Table) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one())
+
+
+def line_count(start: datetime, camera: str = "cam-1") -> LineCountEvent:
+    return LineCountEvent(
+        id=uuid.uuid4(),
+        site="plaza",
+        camera=camera,
+        start=start,
+        end=start + timedelta(seconds=60),
+        line="north",
+        counts={"inbound": {"car": 1}},
+    )
+
+
+@pytest.fixture
+def registry(store_engine: Engine, make_registry: Callable[..., Any]) -> Engine:
+    make_registry(store_engine, ("plaza", "cam-1"), ("plaza", "cam-2"))
+    with store_engine.begin() as conn:  # cam-2 keeps its raw data only 2 days
+        conn.execute(
+            schema.cameras.update().where(schema.cameras.c.camera == "cam-1").values(retention_days=None)
+        )
+        conn.execute(
+            schema.cameras.update().where(schema.cameras.c.camera == "cam-2").values(retention_days=2)
+        )
+    return store_engine
+
+
+def test_raw_events_expire_at_the_cutoff_exactly(registry: Engine) -> None:
+    cutoff = NOW - 7 * DAY
+    starts = [cutoff - timedelta(seconds=1), cutoff - TICK, cutoff, cutoff + TICK, NOW - DAY]
+    EventWriter(registry).write_events([line_count(s) for s in starts])
+    pruned = run_retention(registry, NOTHING.model_copy(update={"raw_events_days": 7}), now=NOW)
+    assert [(p.data_class, p.deleted) for p in pruned if p.data_class == "raw_events"] == [
+        ("raw_events", 4),  # 2 events + their 2 fact rows
+        ("raw_events", 0),  # cam-2's own limit: nothing of cam-2 stored
+    ]
+    with registry.connect() as conn:
+        kept = sorted(conn.execute(sa.select(schema.events.c.start)).scalars())
+    assert kept == starts[2:]
+    assert count(registry, schema.line_counts) == 3
+    assert count(registry, schema.line_count_rollups) > 0  # roll-ups have their own limit (none here)
+
+
+def test_a_camera_with_shorter_retention_is_pruned_to_it(registry: Engine) -> None:
+    events = [line_count(NOW - 3 * DAY, cam) for cam in ("cam-1", "cam-2")]
+    EventWriter(registry).write_events(events + [line_count(NOW - DAY, "cam-2")])
+    pruned = run_retention(registry, NOTHING.model_copy(update={"raw_events_days": 30}), now=NOW)
+    assert [(p.camera, p.deleted) for p in pruned if p.data_class == "raw_events"] == [
+        (None, 0),
+        ("plaza/cam-2", 2),
+    ]
+    with registry.connect() as conn:
+        kept = sorted(conn.execute(sa.select(schema.events.c.camera, schema.events.c.start)).all())
+    assert kept == [("cam-1", NOW - 3 * DAY), ("cam-2", NOW - DAY)]
+
+
+def test_rollups_dead_letters_and_login_failures_expire_by_their_own_clock(registry: Engine) -> None:
+    EventWriter(registry).write_events([line_count(NOW - 10 * DAY), line_count(NOW - DAY)])
+    with registry.begin() as conn:
+        conn.execute(
+            schema.dead_letters.insert(),
+            [
+                {"received_at": t, "topic": "t", "payload": b"x", "kind": "schema", "reason": "bad"}
+                for t in (NOW - 30 * DAY - TICK, NOW - 30 * DAY, NOW)
+            ],
+        )
+    for at in (NOW - DAY - TICK, NOW - DAY, NOW):
+        record_login_failure(registry, "10.0.0.1", now=at)
+    rollups_before = count(registry, schema.line_count_rollups)
+    settings = NOTHING.model_copy(update={"rollups_days": 5, "dead_letters_days": 30})
+    pruned = {p.data_class: p.deleted for p in run_retention(registry, settings, now=NOW)}
+    assert pruned == {
+        "rollups": 3,
+        "dead_letters": 1,
+        "login_failures": 1,
+    }  # 15m, 1h and 1d buckets of day -10
+    assert count(registry, schema.line_count_rollups) == rollups_before - 3
+    assert count(registry, schema.dead_letters) == 2
+    assert count(registry, login_failures_table) == 2
+    assert count(registry, schema.events) == 2  # raw events have no limit here
+
+
+def test_every_deletion_is_audited_and_the_chain_survives_pruning(registry: Engine) -> None:
+    for i in range(6):  # three entries older than the 30-day audit limit, three newer
+        append_entry(registry, AuditEntry(kind="request", actor="t"), now=NOW - timedelta(days=35 - 2 * i))
+    EventWriter(registry).write_events([line_count(NOW - 100 * DAY)])
+    settings = RetentionSettings(
+        raw_events_days=90, rollups_days=3650, dead_letters_days=30, audit_log_days=30
+    )
+    pruned = run_retention(registry, settings, now=NOW)
+    assert pruned[-1].data_class == "audit_log" and pruned[-1].deleted == 3
+    entries = read_entries(registry, limit=100)
+    retention = [dict(e.entry.detail) for e in entries if e.entry.kind in ("retention", "audit_anchor")]
+    assert [(d["data_class"], d["deleted"]) for d in retention] == [
+        ("raw_events", 2),
+        ("raw_events", 0),
+        ("rollups", 0),
+        ("dead_letters", 0),
+        ("login_failures", 0),
+        ("audit_log", 3),
+    ]
+    assert retention[0]["cutoff"] == (NOW - 90 * DAY).isoformat() and retention[1]["camera"] == "plaza/cam-2"
+    assert verify_chain(registry).ok
+
+
+def test_the_periodic_job_runs_and_stops(registry: Engine) -> None:
+    job = RetentionJob(registry, RetentionSettings(), every=timedelta(seconds=0.2))
+    job.start()
+    deadline = time.monotonic() + 30
+    while job.runs < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    job.stop()
+    assert job.runs >= 2
+    assert any(e.entry.kind == "retention" for e in read_entries(registry, limit=100))
