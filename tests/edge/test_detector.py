@@ -15,6 +15,7 @@ from onnx import TensorProto, helper, numpy_helper
 from citytally.edge.detections import Detections
 from citytally.edge.detector import (
     DEFAULT_SCORE_THRESHOLDS,
+    SCORE_OFFSET_KEY,
     Detector,
     NanoDetDetector,
     YoloOnnxDetector,
@@ -42,7 +43,13 @@ ANCHORS = [
 RED_ANCHOR = len(ANCHORS) - 1
 
 
-def _yolo_model(path: Path, *, transposed: bool = False, batch: int | str = "batch") -> Path:
+def _yolo_model(
+    path: Path,
+    *,
+    transposed: bool = False,
+    batch: int | str = "batch",
+    metadata: dict[str, str] | None = None,
+) -> Path:
     """A real ONNX graph in the Ultralytics layout: constant boxes plus one input-dependent score."""
     n = len(ANCHORS)
     table = np.zeros((1, 84, n), np.float32)
@@ -81,6 +88,8 @@ def _yolo_model(path: Path, *, transposed: bool = False, batch: int | str = "bat
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     model.ir_version = 8
+    if metadata:
+        helper.set_model_props(model, metadata)
     onnx.checker.check_model(model)
     onnx.save(model, str(path))
     return path
@@ -145,6 +154,21 @@ def test_thresholds_apply_before_suppression(yolo_path: Path) -> None:
     assert sorted(found.class_names) == ["bus", "motorcycle", "truck"]  # the truck is no longer suppressed
 
 
+@pytest.mark.parametrize(("offset", "kept"), [("0", True), ("0.11", False), ("-0.2", True)])
+def test_score_offset_metadata_moves_thresholds(tmp_path: Path, offset: str, kept: bool) -> None:
+    # The bus anchor scores 0.60 against a 0.45 bus threshold: kept unless the model says its scores run high.
+    path = _yolo_model(tmp_path / "m.onnx", metadata={SCORE_OFFSET_KEY: offset})
+    detector = YoloOnnxDetector(path, threads=1, score_thresholds={"bus": 0.5})
+    (found,) = detector([np.zeros((640, 640, 3), np.uint8)])
+    assert ("bus" in found.class_names) is kept
+
+
+def test_shipped_int8_records_its_score_offset() -> None:
+    int8 = NanoDetDetector(nanodet_model_path("int8"), threads=1)
+    fp32 = NanoDetDetector(nanodet_model_path("fp32"), threads=1)
+    np.testing.assert_allclose(int8._thresholds - fp32._thresholds, 0.01, atol=1e-6)
+
+
 # --- errors ---------------------------------------------------------------------------------------------
 
 
@@ -185,6 +209,18 @@ def _garbage(path: Path) -> Path:
         (lambda p: _yolo_model(p / "y.onnx"), YoloOnnxDetector, {"nms_iou": 0.0}, "nms_iou"),
         (lambda p: _yolo_model(p / "y.onnx"), YoloOnnxDetector, {"threads": 0}, "threads"),
         (lambda p: nanodet_model_path(), NanoDetDetector, {"input_size": 400}, "multiple of 32"),
+        (
+            lambda p: _yolo_model(p / "y.onnx", metadata={SCORE_OFFSET_KEY: "lots"}),
+            YoloOnnxDetector,
+            {},
+            r"y\.onnx: metadata citytally\.score_offset='lots' is not in",
+        ),
+        (
+            lambda p: _yolo_model(p / "y.onnx", metadata={SCORE_OFFSET_KEY: "0.5"}),
+            YoloOnnxDetector,
+            {},
+            "is not in -0.2..0.2",
+        ),
     ],
 )
 def test_unsuitable_model_or_settings_give_one_line_error(

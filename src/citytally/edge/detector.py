@@ -13,6 +13,8 @@ Public API::
   :data:`DEFAULT_SCORE_THRESHOLDS`). Overlapping boxes are suppressed across classes (IoU 0.5), so a van is
   one car *or* one truck, not both.
 * ``threads`` sets ONNX Runtime's intra-op threads (default: every core this process may use).
+* The ``int8`` variant is about 1.6x faster on CPU; its scores run about 0.01 above fp32's, which the model
+  file records (:data:`SCORE_OFFSET_KEY`) and the detector adds to the thresholds.
 
 Bring your own YOLO model (:class:`YoloOnnxDetector`): any ONNX detector in the common Ultralytics export
 layout works, e.g. ``yolo export model=yolov8n.pt format=onnx imgsz=640`` (YOLOv5u/v8/v9/v10/11 without
@@ -45,6 +47,7 @@ __all__ = [
     "DEFAULT_SCORE_THRESHOLDS",
     "COCO_ROAD_USERS",
     "nanodet_model_path",
+    "SCORE_OFFSET_KEY",
 ]
 
 Image = npt.NDArray[np.uint8]
@@ -69,6 +72,10 @@ DEFAULT_SCORE_THRESHOLDS: Mapping[str, float] = {
     "bus": 0.45,
     "truck": 0.45,
 }
+
+#: ONNX metadata key: how much higher a reduced-precision model scores the same boxes than fp32 does;
+#: added to every threshold so the variant keeps fp32's operating point.
+SCORE_OFFSET_KEY = "citytally.score_offset"
 
 _MODELS = Path(__file__).resolve().parent / "models"
 _NANODET_FILES = {"fp32": "nanodet-g-416.onnx", "int8": "nanodet-g-416-int8.onnx"}
@@ -179,6 +186,18 @@ class _OnnxDetector:
             raise DetectorError(f"{self.model_path}: expected one image input [B, 3, H, W], got {shapes}")
         self._input_name: str = inputs[0].name
         self._fixed_batch = inputs[0].shape[0] == 1
+        self._thresholds = np.clip(self._thresholds + self._score_offset(), 0.01, 0.99).astype(np.float32)
+
+    def _score_offset(self) -> float:
+        """Shift a reduced-precision model records for its scores (thresholds are on the fp32 scale)."""
+        raw = self._session.get_modelmeta().custom_metadata_map.get(SCORE_OFFSET_KEY, "0")
+        try:
+            offset = float(raw)
+        except ValueError:
+            offset = float("nan")
+        if not -0.2 <= offset <= 0.2:
+            raise DetectorError(f"{self.model_path}: metadata {SCORE_OFFSET_KEY}={raw!r} is not in -0.2..0.2")
+        return offset
 
     def __call__(self, images: Sequence[Image]) -> list[Detections]:
         """Detect road users in each image; a batch may mix cameras and frame sizes.
