@@ -1,0 +1,131 @@
+"""Edge pipeline speed on vtest.avi: frames per second end to end, per stage, per variant, with counts.
+
+    .venv/bin/python bench/edge_fps.py [--video PATH] [--config examples/vtest.toml] [--out DIR]
+                                       [--variants decode,fp32,gated,int8,every2] [--threads N]
+
+Variants, each a full pass over the video in this one process (so they share the machine's load):
+  decode  decoding alone (PyAV, BGR conversion): the ceiling for everything else
+  fp32    detection on every frame with the fp32 NanoDet (the reference)
+  gated   fp32 with motion gating (detection skipped on frames where nothing moved)
+  int8    detection on every frame with the int8 NanoDet (if shipped)
+  every2  fp32 on every 2nd frame, the tracker bridging the gaps
+
+For each: frames/s, real-time factor (video seconds per wall second), seconds per frame in each stage, and
+the count per line and direction compared with the fp32 run (the largest relative difference).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+from citytally.edge.config import load_camera_config
+from citytally.edge.detector import nanodet_model_path
+from citytally.edge.pipeline import PipelineOptions, RunResult, build_pipeline, write_summary
+from citytally.edge.source import open_source
+from citytally.publish import MemoryPublisher
+
+REPO = Path(__file__).resolve().parents[1]
+VARIANTS = {
+    "fp32": PipelineOptions(progress=False),
+    "gated": PipelineOptions(progress=False, motion_gating=True),
+    "int8": PipelineOptions(progress=False, detector_variant="int8"),
+    "every2": PipelineOptions(progress=False, detect_every=2),
+}
+
+
+def decode_only(video: Path) -> tuple[int, float]:
+    start = time.perf_counter()
+    with open_source(video) as source:
+        frames = sum(1 for _ in source)
+    return frames, time.perf_counter() - start
+
+
+def counts(result: RunResult) -> dict[str, int]:
+    return {
+        f"{line}/{direction}": sum(by_class.values())
+        for line, by_direction in result.totals.lines.items()
+        for direction, by_class in by_direction.items()
+    }
+
+
+def worst_difference(counted: dict[str, int], reference: dict[str, int]) -> tuple[float, int]:
+    """Largest relative and absolute difference over lines and directions."""
+    relative = max(abs(counted[k] - n) / max(n, 1) for k, n in reference.items())
+    absolute = max(abs(counted[k] - n) for k, n in reference.items())
+    return relative, absolute
+
+
+def run_variant(
+    name: str, video: Path, config_path: Path, threads: int | None, out: Path | None
+) -> RunResult:
+    config = load_camera_config(config_path)
+    base = VARIANTS[name]
+    options = PipelineOptions(
+        progress=False,
+        motion_gating=base.motion_gating,
+        detect_every=base.detect_every,
+        detector_variant=base.detector_variant,
+        threads=threads,
+    )
+    result = build_pipeline(config, MemoryPublisher(), options, video).run()
+    if out is not None:
+        (out / name).mkdir(parents=True, exist_ok=True)
+        write_summary(out / name / "summary.json", result)
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--video", type=Path, default=Path.home() / ".cache" / "citytally" / "vtest.avi")
+    parser.add_argument("--config", type=Path, default=REPO / "examples" / "vtest.toml")
+    parser.add_argument("--out", type=Path, default=None, help="write each variant's summary.json here")
+    parser.add_argument("--variants", default="decode,fp32,gated,int8,every2")
+    parser.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads (default: all)")
+    args = parser.parse_args()
+    wanted = args.variants.split(",")
+    print(f"video {args.video}, {os.cpu_count()} CPUs visible, load average {os.getloadavg()[0]:.1f}")
+
+    if "decode" in wanted:
+        frames, seconds = decode_only(args.video)
+        print(f"decode   {frames / seconds:7.1f} frames/s  ({frames} frames in {seconds:.1f} s)")
+    reference: dict[str, int] | None = None
+    header = "variant   frames/s  x real time  detected  decode  gate  detect  track  analytics (ms/frame)"
+    print(header)
+    rows = []
+    for name in [v for v in wanted if v in VARIANTS]:
+        if name == "int8" and not nanodet_model_path("int8").is_file():
+            print("int8     (no int8 model shipped: skipped)")
+            continue
+        result = run_variant(name, args.video, args.config, args.threads, args.out)
+        t = result.times
+        per = {
+            k: 1000 * getattr(t, k) / max(t.frames, 1)
+            for k in ("decode", "gate", "detect", "track", "analytics")
+        }
+        fps = t.frames / result.wall_seconds
+        realtime = result.video_seconds / result.wall_seconds
+        print(
+            f"{name:8s} {fps:8.1f} {realtime:10.2f}x {t.detected_frames:9d} "
+            f"{per['decode']:7.1f} {per['gate']:5.1f} {per['detect']:7.1f} {per['track']:6.1f} "
+            f"{per['analytics']:9.1f}"
+        )
+        rows.append((name, fps, counts(result)))
+        if name == "fp32":
+            reference = counts(result)
+    if reference is not None:
+        base_fps = next(fps for name, fps, _ in rows if name == "fp32")
+        print("\ncounts per line/direction, and each variant against fp32:")
+        for name, fps, counted in rows:
+            relative, absolute = worst_difference(counted, reference)
+            print(
+                f"{name:8s} speed {fps / base_fps:4.2f}x fp32; worst count difference "
+                f"{100 * relative:5.1f} % ({absolute} crossings)  {json.dumps(counted)}"
+            )
+
+
+if __name__ == "__main__":
+    main()
