@@ -99,7 +99,7 @@ def _computes(lines: list[dict[str, Any]], zones: list[str], config: dict[str, A
         items.append("Turning movements: how many road users go from each zone to each other zone")
     if config.get("speed"):
         items.append("Speed statistics per line (mean and 85th percentile over many road users)")
-    items.append("Incidents about a place (e.g. a stopped vehicle or congestion), never about a person")
+    items.append("Where incident detection is on: incidents about a place, never about a person")
     return items
 
 
