@@ -174,6 +174,16 @@ def signals_on_route(net: Any, edges: tuple[str, ...]) -> int:
     return count
 
 
+def _plausible(net: Any, edges: tuple[str, ...]) -> bool:
+    """No edge twice and no U-turn: an ambulance takes a direct route (some Cologne routes loop)."""
+    if len(set(edges)) < len(edges):
+        return False
+    return all(
+        net.getEdge(there).getToNode() != net.getEdge(here).getFromNode()
+        for here, there in zip(edges, edges[1:], strict=False)
+    )
+
+
 def pick_ambulances(scenario: Scenario, count: int, seed: int) -> list[Ambulance]:
     """Existing routes through the most signals, departing spread over the episode (seeded)."""
     import sumolib
@@ -188,7 +198,7 @@ def pick_ambulances(scenario: Scenario, count: int, seed: int) -> list[Ambulance
             if not path:
                 continue
             edges = tuple(e.getID() for e in path)
-        if edges in seen:
+        if edges in seen or not _plausible(net, edges):
             continue
         seen.add(edges)
         n = signals_on_route(net, edges)
