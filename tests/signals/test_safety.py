@@ -122,7 +122,7 @@ def run_traced(scenario: GridScenario, controller: Controller, timing: SignalTim
     trace = Trace()
     try:
         network = SignalNetwork(conn.api, timing)
-        links = {i.id: [lane for lane, _ in i._links] for i in network}
+        links = {i.id: [lane for lane, _ in i.links] for i in network}
         for i in network:
             trace.served[i.id] = {k for p in i.phases for k, c in enumerate(p.state) if is_green(c)}
         for _ in range(STEPS):

@@ -50,8 +50,14 @@ class _EveryTenSeconds:
         if self._next_decision is not None and readings.time < self._next_decision - 1e-9:
             return
         self._next_decision = readings.time + RESCO_DECISION_S
+        # The same detectors as every controller: short incoming lanes read with their upstream stretch.
+        lanes = dict(readings.lanes)
         for intersection in network:
-            intersection.request(self.choose(intersection, readings))
+            for lane in intersection.in_lanes:
+                lanes[lane] = network.approach(readings, lane)
+        detected = LaneReadings(time=readings.time, lanes=lanes)
+        for intersection in network:
+            intersection.request(self.choose(intersection, detected))
 
     def choose(self, intersection: Intersection, readings: LaneReadings) -> int:
         raise NotImplementedError
@@ -90,42 +96,34 @@ class AdaptiveConfig(BaseModel):
     approach_weight: float = Field(
         default=0.5, ge=0.0, le=2.0, description="Weight of a moving vehicle relative to a halted one."
     )
-    switch_cost: float = Field(
-        default=2.0, ge=0.0, le=50.0, description="Score lead another phase needs to end a discharged green."
-    )
-    max_green_s: float = Field(
-        default=60.0,
-        ge=5.0,
-        le=300.0,
-        description="Green after which waiting demand elsewhere wins (max-out).",
-    )
-    cyclic: bool = Field(
-        default=False, description="Serve phases in programme order (skipping empty ones), not greedily."
-    )
-    min_demand: float = Field(
-        default=1.0, ge=0.0, le=20.0, description="Score below which a phase is skipped in cyclic order."
-    )
-    wait_weight: float = Field(
-        default=0.02, ge=0.0, le=1.0, description="Score added per halted vehicle per second of red wait."
-    )
     hold_weight: float = Field(
         default=1.0,
         ge=0.0,
         le=100.0,
         description="Weight of the green's own halted queue when deciding to keep it (discharge value).",
     )
+    switch_cost: float = Field(
+        default=2.0, ge=0.0, le=50.0, description="Score lead another phase needs to end the current green."
+    )
+    max_green_s: float = Field(
+        default=60.0, ge=5.0, le=300.0, description="Green after which waiting demand elsewhere wins."
+    )
+    wait_weight: float = Field(
+        default=0.02, ge=0.0, le=1.0, description="Score added per halted vehicle per second of red wait."
+    )
 
 
 class AdaptiveController:
-    """citytally's controller: actuated queue service with pressure-like choice, deciding every second.
+    """citytally's controller: queue service with a switching cost, deciding every second from lane counts.
 
-    Per intersection and step, once the minimum green is served: the green is held while its own
-    priority (``G``) lanes still have a halted queue (the queue is discharging), up to ``max_green_s`` when
-    another phase waits (max-out). When the queue is gone (gap-out), it ends the green if another phase's
-    score beats what still approaches on the green's lanes by ``switch_cost``. A phase's score is its halted
-    vehicles, aged by their longest red wait, plus ``approach_weight`` per moving vehicle, minus
-    ``downstream_weight`` per halted vehicle on its outgoing lanes (no green into a jam). Only lane counts
-    are used, so ordinary detectors suffice, and nothing is trained.
+    Per intersection and step, once the minimum green is served, every other phase gets a score: the
+    halted vehicles it would serve (aged by their longest red wait) plus ``approach_weight`` per moving one,
+    counted on each incoming lane in proportion to the share of the lane's links the phase turns green and to
+    the room left on the exit lanes (no green into a jam). The current green is kept while that best score
+    does not beat what the green still serves (``hold_weight`` per halted vehicle on its fully served lanes,
+    ``approach_weight`` per moving one) by ``switch_cost`` (the lost time of amber and all-red), and ended
+    after ``max_green_s`` if anyone waits. Lanes are read as ~100 m detectors would (short lanes extended
+    upstream). Only counts are used, no vehicle identities or routes, and nothing is trained.
     """
 
     name = "citytally"
@@ -162,8 +160,8 @@ class AdaptiveController:
         approach: dict[str, LaneReading],
         room: dict[str, float],
     ) -> tuple[float, float, float]:
-        """Halted and moving vehicles the phase can actually move (scaled by room downstream), and
-        the halted vehicles on its fully served lanes."""
+        """Halted and moving vehicles the phase can move (scaled by room downstream), and the halted
+        vehicles on the lanes it serves fully."""
         halted = moving = full_queue = 0.0
         for lane, share, outs in self._lanes(intersection, phase):
             free = sum(room[dst] for dst in outs) / len(outs) if outs else 1.0
@@ -190,18 +188,12 @@ class AdaptiveController:
         best = max(others, key=lambda p: (scores[p.index], -p.index))
         if scores[best.index] <= 0:
             return current.index
-        if cfg.cyclic:
-            # Serve the next phase in programme order that has demand: no approach is skipped for long.
-            ahead = sorted(others, key=lambda p: (p.index - current.index) % len(intersection.phases))
-            successor = next(p for p in ahead if scores[p.index] >= cfg.min_demand or p is best)
-        else:
-            successor = best
         if intersection.green_elapsed_s >= cfg.max_green_s:
-            return successor.index
+            return best.index
         _, approaching, queue = self._served(intersection, current, approach, room)
         keep = cfg.hold_weight * queue + cfg.approach_weight * approaching
         if scores[best.index] > keep + cfg.switch_cost:
-            return successor.index
+            return best.index
         return current.index
 
 

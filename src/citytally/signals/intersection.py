@@ -197,6 +197,11 @@ class Intersection:
         """Green phases in which ``in_lane`` has at least one green link."""
         return tuple(p.index for p in self.phases if in_lane in p.in_lanes)
 
+    @property
+    def links(self) -> tuple[tuple[str, str], ...]:
+        """(incoming lane, outgoing lane) of each controlled link, by link index ("" where unused)."""
+        return tuple(self._links)
+
     def lane_shares(self, phase: int) -> dict[str, float]:
         """Share of each incoming lane's links that are green in ``phase`` (1.0: the lane is fully served).
 
