@@ -151,16 +151,21 @@ def render_section(cells: Sequence[BenchCell], command: str, seeds: int) -> str:
         "",
         f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.node() or 'this machine'} "
         f"({platform.processor() or platform.machine()}, 2 shared cores), {seeds} seeded episodes per cell, "
-        "one process. Command:",
+        "one process per SUMO version. Command:",
         "",
         f"    {command}",
         "",
         "Metric exactly as RESCO: mean over vehicles of tripinfo `timeLoss + departDelay` "
-        "(`--tripinfo-output.write-unfinished --time-to-teleport -1`), plus `end − depart` for route "
-        "vehicles never inserted. Baselines (fixed = the network's own programme; max-pressure and greedy "
-        "decide every 10 s with 3 s amber, as RESCO) are re-run in the same run. citytally's controller "
-        "decides every second under 5 s minimum green, 3 s amber, 1 s all-red and a 120 s maximum red, "
-        "with the same settings on every scenario.",
+        "(`--tripinfo-output.write-unfinished --time-to-teleport -1`, seeded; RESCO's `--random` draws "
+        "the seed from the clock), plus `end − depart` for route vehicles never inserted. Episodes: Cologne "
+        "25200–28800 s, Ingolstadt 57600–61200 s, grid4x4 0–3600 s. Baselines are re-run in the same run: "
+        "fixed = the network's own programme run by SUMO; max-pressure and greedy decide every 10 s with "
+        "3 s amber and no all-red (RESCO's timing). citytally decides every second under its safety "
+        "timings: 5 s minimum green, 3 s amber, **1 s all-red** (RESCO has none) and a 120 s maximum red, "
+        "same settings on every scenario, nothing trained. Every controller except fixed reads the same "
+        "lane detectors: halted/moving counts per incoming lane, short lanes extended 100 m upstream "
+        "(ingolstadt7 has approach lanes too short to hold a queue, which then stands on the lane before). "
+        "⚠ marks episodes flagged as gridlock (no arrival, or ≥ 80 % of vehicles standing, for 300 s).",
         "",
     ]
     for sumo in dict.fromkeys(c.sumo for c in cells):
