@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import cv2
 import numpy as np
@@ -74,7 +74,7 @@ class PipelineOptions:
     batch_size: int = 4
     detect_every: int = 1
     motion_gating: bool = False
-    detector_variant: str = "fp32"
+    detector_variant: Literal["fp32", "int8"] = "fp32"
     threads: int | None = None
     progress: bool = True
     preview: PreviewRequest | None = None
@@ -458,7 +458,7 @@ def build_pipeline(
         uri = str(Path(uri).expanduser())
     target_fps = options.target_fps or config.source.target_fps
     detector: Detector = NanoDetDetector(
-        config.detector.model or nanodet_model_path(options.detector_variant),  # type: ignore[arg-type]
+        config.detector.model or nanodet_model_path(options.detector_variant),
         # The tracker uses low-score boxes to keep tracks alive; it alone decides what becomes a track.
         score_thresholds=dict.fromkeys(ROAD_USER_CLASSES, max(config.detector.score_threshold, 0.01)),
         threads=options.threads,
