@@ -205,6 +205,19 @@ def test_counts_come_from_the_rollup_of_the_interval(
         assert {p["class"] for p in body["points"]} == {params["class"]}
 
 
+def test_group_by_sums_over_the_other_columns(hub: tuple[TestClient, Any]) -> None:
+    client, headers = hub
+    params = WINDOW | {"interval": "1d", "group_by": ["class"]}
+    body = client.get("/counts", params=params, headers=headers["viewer"]).json()
+    assert [(p["class"], p["count"], p["camera"], p["direction"]) for p in body["points"]] == [
+        ("bus", 24, None, None),
+        ("car", 72, None, None),
+        ("person", 72, None, None),
+    ]
+    bad = client.get("/counts", params={"group_by": "colour"}, headers=headers["viewer"])
+    assert bad.status_code == 422
+
+
 def test_limit_truncates_and_says_so(hub: tuple[TestClient, Any]) -> None:
     client, headers = hub
     body = client.get(

@@ -103,10 +103,36 @@ def _series(
     return Series(rows=rows[: query.limit], truncated=len(rows) > query.limit)
 
 
-def count_series(engine: sa.Engine, query: SeriesQuery) -> Series:
-    """Line crossings per bucket, line, direction and class."""
+def count_series(engine: sa.Engine, query: SeriesQuery, group_by: Sequence[str] | None = None) -> Series:
+    """Line crossings per bucket, line, direction and class.
+
+    With ``group_by`` (a subset of site, camera, line, direction, class), counts are summed over the other
+    columns, which come back as ``None``: ``("class",)`` gives network-wide totals per bucket and class.
+    """
     t = schema.line_count_rollups
-    return _series(engine, t, query, ("line", "direction", "class"), (t.c["count"],))
+    keys = ("line", "direction", "class")
+    if group_by is None:
+        return _series(engine, t, query, keys, (t.c["count"],))
+    unknown = set(group_by) - {"site", "camera", *keys}
+    if unknown:
+        raise QueryError(f"cannot group counts by {', '.join(sorted(unknown))}")
+    kept = [name for name in ("site", "camera", *keys) if name in group_by]
+    where = [t.c.period == query.interval, t.c.bucket >= query.start, t.c.bucket < query.end]
+    where += [t.c[name] == value for name, value in query.filters.items()]
+    columns = [t.c.bucket, *(t.c[name] for name in kept)]
+    statement = (
+        sa.select(*columns, sa.func.sum(t.c["count"]).label("count"))
+        .where(*where)
+        .group_by(*columns)
+        .order_by(*columns)
+        .limit(query.limit + 1)
+    )
+    absent = dict.fromkeys(name for name in ("site", "camera", *keys) if name not in kept)
+    with engine.connect() as conn:
+        rows = [absent | dict(row) for row in conn.execute(statement).mappings()]
+    for row in rows:
+        row["count"] = int(row["count"])
+    return Series(rows=rows[: query.limit], truncated=len(rows) > query.limit)
 
 
 def speed_series(engine: sa.Engine, query: SeriesQuery) -> Series:

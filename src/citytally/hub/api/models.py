@@ -32,10 +32,17 @@ class _Point(BaseModel):
     camera: str
 
 
-class CountPoint(_Point):
-    line: str
-    direction: str
-    cls: str = Field(alias="class")
+class CountPoint(BaseModel):
+    """Crossings in one bucket; a column not in ``group_by`` was summed over and is null."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    bucket: datetime = Field(description="Bucket start (UTC).")
+    site: str | None
+    camera: str | None
+    line: str | None
+    direction: str | None
+    cls: str | None = Field(alias="class")
     count: int = Field(ge=0, description="Crossings in the bucket.")
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import csv
 import io
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Depends, Query, Response
 
 from citytally.hub.access import Principal, require_role
 from citytally.hub.api.deps import EngineDep
@@ -28,6 +28,10 @@ router = APIRouter(tags=["series"], responses=ERROR_RESPONSES)
 Viewer = Annotated[Principal, Depends(require_role("viewer"))]
 Window = Annotated[SeriesQuery, Depends(series_query)]
 
+GroupBy = Annotated[
+    list[Literal["site", "camera", "line", "direction", "class"]] | None,
+    Query(description="Keep only these columns and sum counts over the others (e.g. class: city totals)."),
+]
 _COUNT_COLUMNS = ("bucket", "site", "camera", "line", "direction", "class", "count")
 
 
@@ -61,10 +65,11 @@ def counts(
     line: SlugQuery = None,
     direction: SlugQuery = None,
     cls: ClassQuery = None,
+    group_by: GroupBy = None,
 ) -> dict[str, Any]:
-    """Line crossings per bucket, line, direction and class."""
+    """Line crossings per bucket, line, direction and class (or summed: see ``group_by``)."""
     query = with_filters(window, line=line, direction=direction, **{"class": cls})
-    return _envelope(query, count_series(engine, query))
+    return _envelope(query, count_series(engine, query, group_by))
 
 
 @router.get(
