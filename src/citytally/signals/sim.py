@@ -7,6 +7,8 @@ SUMO binary such as 1.9.1 (TCP only, because its libsumo is not packaged for thi
 
 from __future__ import annotations
 
+import contextlib
+import io
 import itertools
 import os
 import shutil
@@ -81,7 +83,9 @@ class SumoConnection:
         previous = os.environ.get("SUMO_HOME")
         os.environ["SUMO_HOME"] = str(sumo_home_for(binary))
         try:
-            traci.start([str(binary), *args], label=label, stdout=subprocess.DEVNULL)
+            # traci prints its connection retries on stdout, which is the CLI's result channel.
+            with contextlib.redirect_stdout(io.StringIO()):
+                traci.start([str(binary), *args], label=label, stdout=subprocess.DEVNULL)
         except (traci.TraCIException, traci.FatalTraCIError, OSError) as exc:
             raise SignalError(f"SUMO {binary} refused to start with {' '.join(args)}: {exc}") from exc
         finally:
