@@ -88,7 +88,9 @@ def _serve_api(settings: HubSettings, engine: Engine, metrics: HubMetrics) -> No
 
     print_first_admin_token(engine)
     app = create_app(settings, engine, metrics=metrics)
-    uvicorn.run(app, host=settings.api.host, port=settings.api.port, log_config=None)  # returns on a signal
+    # returns on a signal; open dashboard live streams never end by themselves, so bound the wait for them
+    api = settings.api
+    uvicorn.run(app, host=api.host, port=api.port, log_config=None, timeout_graceful_shutdown=2)
 
 
 def _wait_for_signal() -> None:
