@@ -20,7 +20,8 @@ import pytest
 
 from citytally.events import LineCountEvent, ZoneOccupancyEvent, parse_event
 
-pytestmark = pytest.mark.integration
+# One full pass takes about a minute of CPU; on a shared, loaded runner it can take many times that.
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(1800)]
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = REPO / "examples" / "vtest.toml"
@@ -52,7 +53,7 @@ def _analyze(video: Path | str, out: Path, *extra: str, config: Path = CONFIG) -
         ],
         capture_output=True,
         text=True,
-        timeout=900,
+        timeout=1700,
     )
     return Run(done.returncode, done.stdout, done.stderr, out)
 
