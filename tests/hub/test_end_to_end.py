@@ -205,3 +205,48 @@ def test_embedded_hub_stores_what_the_in_process_bus_carries(tmp_path: Path) -> 
         assert_rollups_match(hub.engine, events)
     finally:
         hub.close()
+
+
+def test_citytally_edge_publishes_a_real_video_to_the_hub(
+    tmp_path: Path, sqlite_engine: Engine, mqtt_prefix: str
+) -> None:
+    """``citytally edge`` on real footage (vtest.avi at 1 fps): its events reach the store via the broker."""
+    from citytally.edge.config import load_camera_config
+    from citytally.hub.store import sync_registry
+
+    repo = Path(__file__).resolve().parents[2]
+    fetched = subprocess.run(
+        ["bash", str(repo / "scripts" / "fetch-vtest.sh")],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    video = fetched.stdout.strip().splitlines()[-1]
+    config = repo / "examples" / "vtest.toml"
+    sync_registry(sqlite_engine, [load_camera_config(config)])
+    ingest = Ingest(EventWriter(sqlite_engine, topic_prefix=mqtt_prefix), mqtt_settings_for(mqtt_prefix))
+    ingest.start()
+    try:
+        assert ingest.wait_connected(10)
+        command = [
+            sys.executable,
+            "-c",
+            "from citytally.cli import main; main()",
+            "edge",
+            "--config",
+            str(config),
+        ]
+        command += ["--video", video, "--fps", "1", "--outbox", str(tmp_path / "outbox.sqlite3")]
+        command += ["--topic-prefix", mqtt_prefix]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+        assert "0 still queued" in done.stdout
+        wait_until(lambda: ingest.totals.stored >= 1, 30, "the edge's events stored")
+        wait_until(lambda: len(stored_ids(sqlite_engine)) == ingest.totals.stored, 5, "ingest to settle")
+    finally:
+        ingest.stop()
+    with sqlite_engine.connect() as connection:
+        kinds = set(connection.execute(sa.select(schema.events.c.type)).scalars())
+        dead = connection.execute(sa.select(sa.func.count()).select_from(schema.dead_letters)).scalar_one()
+    assert "line_count" in kinds and dead == 0
