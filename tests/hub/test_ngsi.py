@@ -1,0 +1,168 @@
+"""NGSI-LD export: entities carry the Smart Data Models' required attributes, in their types and enums."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy.engine import Engine
+
+from citytally.events import LineCountEvent, SpeedEvent
+from citytally.hub.access import issue_token
+from citytally.hub.api import create_app
+from citytally.hub.ngsi import NGSI_LD_CONTEXT, VEHICLE_TYPES, crowd_flow_entities, traffic_flow_entities
+from citytally.hub.store import EventWriter
+
+# From the models' schema.json (smart-data-models/dataModel.Transportation): required id, type, dateObserved;
+# TrafficFlowObserved also needs one of refRoadSegment, location, address.
+REQUIRED = ("id", "type", "dateObserved", "@context")
+TRAFFIC_ENUMS = {
+    "laneDirection": {"forward", "backward"},
+    "vehicleType": set(
+        "agriculturalVehicle bicycle bus minibus car caravan tram tanker carWithCaravan carWithTrailer lorry moped "
+        "motorcycle motorcycleWithSideCar motorscooter trailer van constructionOrMaintenanceVehicle trolley "
+        "binTrolley sweepingMachine cleaningTrolley".split()
+    ),
+}
+BUCKET = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
+CAMERAS = {("plaza", "cam-1"): {"lat": 52.5, "lon": 13.4, "location": "Plaza, north side"}}
+
+
+def row(direction: str, cls: str, count: int, line: str = "north") -> dict[str, Any]:
+    return {"bucket": BUCKET, "site": "plaza", "camera": "cam-1", "line": line, "direction": direction} | {
+        "class": cls,
+        "count": count,
+    }
+
+
+def check_common(entity: dict[str, Any], kind: str) -> None:
+    for name in REQUIRED:
+        assert name in entity, f"{kind} lacks {name}"
+    assert entity["type"] == kind and entity["id"].startswith(f"urn:ngsi-ld:{kind}:")
+    assert entity["@context"] == NGSI_LD_CONTEXT
+    start, end = entity["dateObserved"]["value"].split("/")
+    assert datetime.fromisoformat(start) < datetime.fromisoformat(end)
+    assert entity["dateObservedFrom"]["value"] == {"@type": "DateTime", "@value": start}
+    assert entity["dateObservedTo"]["value"] == {"@type": "DateTime", "@value": end}
+    assert any(k in entity for k in ("refRoadSegment", "location", "address"))
+    for name, attribute in entity.items():
+        if name not in ("id", "type", "@context"):
+            assert attribute["type"] in ("Property", "Relationship", "GeoProperty"), name
+
+
+def test_traffic_flow_sums_vehicles_per_line_direction_and_bucket() -> None:
+    counts = [
+        row("inbound", "car", 5),
+        row("inbound", "truck", 2),
+        row("inbound", "person", 9),
+        row("outbound", "bus", 1),
+    ]
+    speeds = [
+        row("inbound", "car", 0) | {"n": 5, "mean_kmh": 40.0},
+        row("inbound", "truck", 0) | {"n": 2, "mean_kmh": 33.0},
+    ]
+    entities = traffic_flow_entities(
+        counts,
+        speeds,
+        width=timedelta(hours=1),
+        cameras=CAMERAS,
+        line_directions={("plaza", "cam-1", "north"): ["inbound", "outbound"]},
+    )
+    assert [(e["intensity"]["value"], e["laneDirection"]["value"]) for e in entities] == [
+        (7, "forward"),
+        (1, "backward"),
+    ]
+    assert entities[0]["averageVehicleSpeed"]["value"] == pytest.approx(38.0)  # (5*40 + 2*33) / 7
+    assert "averageVehicleSpeed" not in entities[1]
+    assert entities[0]["location"] == {
+        "type": "GeoProperty",
+        "value": {"type": "Point", "coordinates": [13.4, 52.5]},
+    }
+    assert entities[0]["dateObserved"]["value"] == "2026-11-20T08:00:00Z/2026-11-20T09:00:00Z"
+    for entity in entities:
+        check_common(entity, "TrafficFlowObserved")
+        assert entity["intensity"]["value"] >= 0
+
+
+@pytest.mark.parametrize("cls", sorted(VEHICLE_TYPES))
+def test_one_vehicle_class_sets_a_valid_vehicle_type(cls: str) -> None:
+    entities = traffic_flow_entities(
+        [row("inbound", cls, 3), row("inbound", "car" if cls != "car" else "bus", 4)],
+        [],
+        width=timedelta(minutes=15),
+        cameras={},
+        line_directions={},
+        vehicle_class=cls,
+    )
+    assert len(entities) == 1 and entities[0]["intensity"]["value"] == 3
+    assert entities[0]["vehicleType"]["value"] in TRAFFIC_ENUMS["vehicleType"]
+    assert "laneDirection" not in entities[0]  # unknown line: no guess
+    check_common(entities[0], "TrafficFlowObserved")
+
+
+def test_crowd_flow_counts_people_and_names_direction_only_when_it_is_the_models() -> None:
+    counts = [row("inbound", "person", 4), row("east", "person", 2), row("inbound", "car", 10)]
+    entities = crowd_flow_entities(counts, [], width=timedelta(minutes=15), cameras=CAMERAS)
+    assert [(e["peopleCount"]["value"], e.get("direction", {}).get("value")) for e in entities] == [
+        (2, None),
+        (4, "inbound"),
+    ]
+    for entity in entities:
+        check_common(entity, "CrowdFlowObserved")
+        assert isinstance(entity["peopleCount"]["value"], int)
+
+
+@pytest.fixture
+def client(
+    store_engine: Engine, make_registry: Callable[..., Any]
+) -> Iterator[tuple[TestClient, dict[str, str]]]:
+    make_registry(store_engine)
+    start = BUCKET
+    EventWriter(store_engine).write_events(
+        [
+            LineCountEvent(
+                id=uuid.uuid4(), site="plaza", camera="cam-1", start=start, end=start + timedelta(minutes=5),
+                line="north", counts={"inbound": {"car": 3, "person": 2}, "outbound": {"car": 1}},
+            ),
+            SpeedEvent(
+                id=uuid.uuid4(), site="plaza", camera="cam-1", start=start, end=start + timedelta(minutes=5),
+                line="north", speeds={"inbound": {"car": {"n": 3, "mean_kmh": 42.0, "p85_kmh": 50.0}}},
+            ),
+        ]
+    )  # fmt: skip
+    headers = {"Authorization": f"Bearer {issue_token(store_engine, 'viewer').secret}"}
+    with TestClient(create_app(None, store_engine)) as test_client:
+        yield test_client, headers
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(
+    ("kind", "expected"),
+    [
+        ("TrafficFlowObserved", [("intensity", 3, "forward"), ("intensity", 1, "backward")]),
+        ("CrowdFlowObserved", [("peopleCount", 2, "inbound")]),
+    ],
+)
+def test_api_serves_json_ld(
+    client: tuple[TestClient, dict[str, str]], kind: str, expected: list[Any]
+) -> None:
+    test_client, headers = client
+    params = {"interval": "15m", "start": "2026-11-20T00:00:00Z", "end": "2026-11-21T00:00:00Z"}
+    answer = test_client.get(f"/ngsi-ld/{kind}", params=params, headers=headers)
+    assert answer.status_code == 200
+    assert answer.headers["content-type"].startswith("application/ld+json")
+    entities = answer.json()
+    value_name = expected[0][0]
+    got = [
+        (value_name, e[value_name]["value"], e.get("laneDirection", e.get("direction", {})).get("value"))
+        for e in entities
+    ]
+    assert got == expected
+    for entity in entities:
+        check_common(entity, kind)
+    if kind == "TrafficFlowObserved":
+        assert entities[0]["averageVehicleSpeed"]["value"] == 42.0
