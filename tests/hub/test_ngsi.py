@@ -23,9 +23,30 @@ REQUIRED = ("id", "type", "dateObserved", "@context")
 TRAFFIC_ENUMS = {
     "laneDirection": {"forward", "backward"},
     "vehicleType": set(
-        "agriculturalVehicle bicycle bus minibus car caravan tram tanker carWithCaravan carWithTrailer lorry moped "
-        "motorcycle motorcycleWithSideCar motorscooter trailer van constructionOrMaintenanceVehicle trolley "
-        "binTrolley sweepingMachine cleaningTrolley".split()
+        [
+            "agriculturalVehicle",
+            "bicycle",
+            "bus",
+            "minibus",
+            "car",
+            "caravan",
+            "tram",
+            "tanker",
+            "carWithCaravan",
+            "carWithTrailer",
+            "lorry",
+            "moped",
+            "motorcycle",
+            "motorcycleWithSideCar",
+            "motorscooter",
+            "trailer",
+            "van",
+            "constructionOrMaintenanceVehicle",
+            "trolley",
+            "binTrolley",
+            "sweepingMachine",
+            "cleaningTrolley",
+        ]
     ),
 }
 BUCKET = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
