@@ -5,6 +5,8 @@ import "leaflet/dist/leaflet.css";
 import { getJSON } from "./api.js";
 import { fmt } from "./util.js";
 
+const BASEMAP_URL = "/dashboard/api/basemap.geojson";
+
 const BASEMAP_STYLE = {
   building: { color: "#9a9a9a", weight: 1, fillColor: "#d9d4cc", fillOpacity: 1 },
   plaza: { color: "#c9c0a8", weight: 1, fillColor: "#f1ead6", fillOpacity: 1 },
@@ -21,12 +23,9 @@ function baseStyle(feature) {
 
 /** The page's map settings and the base-map GeoJSON (null if none), fetched together. */
 export async function loadMapInputs() {
-  const config = await getJSON("/dashboard/api/config");
-  let basemap = null;
-  if (config.basemap_url) {
-    const res = await fetch(config.basemap_url);
-    if (res.ok) basemap = await res.json();
-  }
+  // Both at once: the base map's address is fixed, and a hub without one answers 404.
+  const [config, res] = await Promise.all([getJSON("/dashboard/api/config"), fetch(BASEMAP_URL)]);
+  const basemap = config.basemap_url && res.ok ? await res.json() : null;
   return { config, basemap };
 }
 
