@@ -2,9 +2,10 @@
 
 PostgreSQL gets ``COPY`` (events through a temporary table, then ``INSERT … SELECT … ON CONFLICT (id) DO
 NOTHING RETURNING id``; fact rows straight into their tables, since they belong only to events just
-inserted). SQLite gets one ``executemany`` per table after a look-up of which ids are already stored; the
-look-up and the insert share the write transaction, and a concurrent writer that slips in between makes
-the insert fail on the primary key (the batch is retried), never double-count.
+inserted) and roll-up upserts from column arrays (``INSERT … SELECT … FROM unnest(…) ON CONFLICT``).
+SQLite gets one ``executemany`` per table after a look-up of which ids are already stored; the look-up and
+the insert share the write transaction, and a concurrent writer that slips in between makes the insert fail
+on the primary key (the batch is retried), never double-count.
 
 Values are converted exactly as the column types of :mod:`~citytally.hub.store.schema` would convert them,
 so SQLAlchemy reads the rows back unchanged (the store tests check this on both dialects).
@@ -166,15 +167,13 @@ def upsert_add(
         raise RuntimeError("no database connection")
     columns = _column_list(table)
     if dialect == "postgresql":
-        scratch = f"citytally_incoming_{table.name}"
+        # One array per column, unnested server-side: no per-row encoding in Python.
+        arrays = [list(column) for column in zip(*values, strict=True)]
+        casts = ", ".join(f"%s::{column.type.compile(connection.dialect)}[]" for column in table.columns)
         with raw.cursor() as cursor:
             cursor.execute(
-                f"CREATE TEMP TABLE IF NOT EXISTS {scratch} (LIKE {table.name}) ON COMMIT DELETE ROWS"
+                f"INSERT INTO {table.name} ({columns}) SELECT * FROM unnest({casts}) {conflict}", arrays
             )
-            with cursor.copy(f"COPY {scratch} ({columns}) FROM STDIN") as copy:
-                for value in values:
-                    copy.write_row(value)
-            cursor.execute(f"INSERT INTO {table.name} ({columns}) SELECT {columns} FROM {scratch} {conflict}")
         return
     cursor = raw.cursor()
     try:
