@@ -105,14 +105,15 @@ def bench_command(
     ] = None,
 ) -> None:
     """Every controller on the RESCO scenarios, on SUMO 1.9.1 and the current SUMO; table into DOC."""
-    from citytally.signals.resco import load_json, render_section, write_section
+    from citytally.signals.resco import load_json, merge_cells, render_section, write_section
 
     if merge:
-        cells = [cell for path in merge for cell in load_json(path)]
+        cells = merge_cells([cell for path in merge for cell in load_json(path)])
         seeds = max(len(c.delays) for c in cells)
+        command = "citytally signals bench --versions <one> --json <file> (per SUMO version), then --merge"
     else:
         cells = _run_bench(data_dir, seeds, sumo_191, versions, scenarios, controllers, json_out)
-    command = f"citytally signals bench --seeds {seeds}"
+        command = f"citytally signals bench --seeds {seeds} --versions {versions} --scenarios {scenarios}"
     write_section(doc, render_section(cells, command, seeds))
     typer.echo(f"wrote the RESCO table to {doc}")
 

@@ -26,6 +26,7 @@ __all__ = [
     "render_section",
     "run_cell",
     "load_json",
+    "merge_cells",
     "save_json",
     "write_section",
 ]
@@ -112,15 +113,16 @@ def _fmt(cell: BenchCell | None) -> str:
     if cell is None:
         return "–"
     grid = f" ⚠{cell.gridlocks} gridlock" if cell.gridlocks else ""
-    return f"{cell.mean:.2f} ± {cell.sd:.2f}{grid}"
+    return f"{cell.mean:.2f} ± {cell.sd:.2f} ({len(cell.delays)}){grid}"
 
 
 def _version_table(cells: Sequence[BenchCell], sumo: str) -> list[str]:
     lines = [
-        f"**{sumo}** (mean ± sd over seeds; lower is better)",
+        f"**{sumo}** (s/veh, mean ± sd (episodes); lower is better)",
         "",
-        "| scenario | Fixed | Max-pressure | Greedy | **citytally** | best published | citytally vs best |",
-        "|---|---|---|---|---|---|---|",
+        "| scenario | Fixed | Max-pressure | Greedy | **citytally** | best published "
+        "| citytally vs best published | citytally vs best baseline here |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     by_key = {(c.scenario, c.controller): c for c in cells if c.sumo == sumo}
     for scenario in SCENARIOS:
@@ -128,9 +130,11 @@ def _version_table(cells: Sequence[BenchCell], sumo: str) -> list[str]:
         best = PUBLISHED[scenario]["best"]
         ours = by_key.get((scenario, "citytally"))
         gain = f"{100 * (ours.mean / float(best) - 1):+.1f}%" if ours and isinstance(best, float) else "–"
+        baselines = [c.mean for n in BENCH_CONTROLLERS[:-1] if (c := by_key.get((scenario, n))) is not None]
+        here = f"{100 * (ours.mean / min(baselines) - 1):+.1f}%" if ours and baselines else "–"
         lines.append(
             f"| {scenario} | {row[0]} | {row[1]} | {row[2]} | **{row[3]}** "
-            f"| {best} ({PUBLISHED[scenario]['best_by']}) | {gain} |"
+            f"| {best} ({PUBLISHED[scenario]['best_by']}) | {gain} | {here} |"
         )
     return lines
 
@@ -150,7 +154,8 @@ def render_section(cells: Sequence[BenchCell], command: str, seeds: int) -> str:
         SECTION,
         "",
         f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.node() or 'this machine'} "
-        f"({platform.processor() or platform.machine()}, 2 shared cores), {seeds} seeded episodes per cell, "
+        f"({platform.processor() or platform.machine()}, 2 shared cores), up to {seeds} seeded episodes "
+        "per cell (count in brackets), "
         "one process per SUMO version. Command:",
         "",
         f"    {command}",
@@ -198,3 +203,13 @@ def load_json(path: Path) -> list[BenchCell]:
         return [BenchCell(**raw) for raw in json.loads(path.read_text(encoding="utf-8"))]
     except (OSError, ValueError, TypeError) as exc:
         raise SignalError(f"{path}: not a benchmark results file: {exc}") from exc
+
+
+def merge_cells(cells: Sequence[BenchCell]) -> list[BenchCell]:
+    """One cell per scenario × controller × SUMO: the one with the most episodes (the later on a tie)."""
+    chosen: dict[tuple[str, str, str], BenchCell] = {}
+    for cell in cells:
+        key = (cell.scenario, cell.controller, cell.sumo)
+        if key not in chosen or len(cell.delays) >= len(chosen[key].delays):
+            chosen[key] = cell
+    return list(chosen.values())
