@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Iterator
 from typing import Any, Protocol
 
+from citytally.errors import SignalError
 from citytally.signals.intersection import Intersection, SignalTiming
 from citytally.signals.sensors import LaneReading, LaneReadings, LaneSensors
 
 __all__ = ["Controller", "SignalNetwork"]
+
+log = logging.getLogger(__name__)
 
 _VEHICLE_SPACE_M = 7.5  # a standing car and its gap: how many fit on a lane
 
@@ -38,9 +42,15 @@ class SignalNetwork:
         self.timing = timing
         ids = list(tls_ids) if tls_ids is not None else list(api.trafficlight.getIDList())
         step = float(api.simulation.getDeltaT())
-        self.intersections: dict[str, Intersection] = {
-            tls: Intersection(api, tls, timing, step_length=step) for tls in ids
-        }
+        self.intersections: dict[str, Intersection] = {}
+        for tls in ids:
+            try:
+                self.intersections[tls] = Intersection(api, tls, timing, step_length=step)
+            except SignalError as exc:
+                if tls_ids is not None:
+                    raise
+                # A light this object cannot run safely (no green phase, say) keeps its own programme.
+                log.warning("%s; it keeps running its own programme", exc)
         in_lanes = [lane for i in self for lane in i.in_lanes]
         self.approaches = _approaches(api, in_lanes, approach_m) if in_lanes else {}
         lanes = [lane for i in self for lane in (*i.in_lanes, *i.out_lanes)]
