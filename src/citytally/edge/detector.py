@@ -229,9 +229,14 @@ class _OnnxDetector:
 
     def _select(self, xyxy: FloatArray, scores: FloatArray, letterbox: _Letterbox) -> Detections:
         """Per-class thresholds, then class-agnostic NMS, then back to frame pixels."""
-        cell, cls = np.nonzero(scores >= self._thresholds)
+        # One candidate per box: its best class that passes. The other classes of the same box would only
+        # be suppressed by it (IoU 1), so dropping them first gives the same result with fewer boxes.
+        passing = np.where(scores >= self._thresholds, scores, -1.0)
+        cls = passing.argmax(axis=1)
+        cell = np.nonzero(passing[np.arange(len(cls)), cls] >= 0)[0]
         if cell.size == 0:
             return Detections.empty()
+        cls = cls[cell]
         boxes, best = xyxy[cell], scores[cell, cls]
         keep = _nms(boxes, best, self._nms_iou)
         return Detections(
