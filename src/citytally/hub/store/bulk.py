@@ -3,9 +3,8 @@
 PostgreSQL gets ``COPY`` (events through a temporary table, then ``INSERT … SELECT … ON CONFLICT (id) DO
 NOTHING RETURNING id``; fact rows straight into their tables, since they belong only to events just
 inserted) and roll-up upserts from column arrays (``INSERT … SELECT … FROM unnest(…) ON CONFLICT``).
-SQLite gets one ``executemany`` per table after a look-up of which ids are already stored; the look-up and
-the insert share the write transaction, and a concurrent writer that slips in between makes the insert fail
-on the primary key (the batch is retried), never double-count.
+SQLite gets multi-row ``INSERT … ON CONFLICT (id) DO NOTHING RETURNING id`` for events (500 rows per
+statement) and one ``executemany`` per fact and roll-up table.
 
 Values are converted exactly as the column types of :mod:`~citytally.hub.store.schema` would convert them,
 so SQLAlchemy reads the rows back unchanged (the store tests check this on both dialects).
@@ -29,7 +28,7 @@ from citytally.hub.store import schema
 __all__ = ["insert_new_events", "insert_rows"]
 
 _Convert = Callable[[Any], Any]
-_CHUNK = 500  # ids per look-up: far below SQLite's bound-parameter limit
+_CHUNK = 500  # events per SQLite statement: 4,000 parameters, far below its limit of 32,766
 
 
 @lru_cache(maxsize=65536)  # the events of a batch share few distinct times
@@ -89,20 +88,20 @@ def insert_new_events(connection: Connection, rows: Sequence[dict[str, Any]]) ->
             return {row[0] for row in cursor.fetchall()}
     cursor = raw.cursor()
     try:
-        keys = [value[0] for value in values]
-        stored: set[str] = set()
-        for start in range(0, len(keys), _CHUNK):
-            chunk = keys[start : start + _CHUNK]
-            marks = ",".join("?" * len(chunk))
-            stored.update(
-                row[0] for row in cursor.execute(f"SELECT id FROM events WHERE id IN ({marks})", chunk)
+        row_marks = "(" + ",".join("?" * len(schema.events.columns)) + ")"
+        inserted: set[uuid.UUID] = set()
+        for start in range(0, len(values), _CHUNK):
+            chunk = values[start : start + _CHUNK]
+            rows_sql = ",".join([row_marks] * len(chunk))
+            statement = (
+                f"INSERT INTO events ({_column_list(schema.events)}) VALUES {rows_sql} "
+                "ON CONFLICT (id) DO NOTHING RETURNING id"
             )
-        fresh = [value for value in values if value[0] not in stored]
-        marks = ",".join("?" * len(schema.events.columns))
-        cursor.executemany(f"INSERT INTO events ({_column_list(schema.events)}) VALUES ({marks})", fresh)
+            flat = [field for value in chunk for field in value]
+            inserted.update(uuid.UUID(hex=row[0]) for row in cursor.execute(statement, flat))
+        return inserted
     finally:
         cursor.close()
-    return {uuid.UUID(hex=value[0]) for value in fresh}
 
 
 def insert_rows(connection: Connection, table: sa.Table, rows: Sequence[dict[str, Any]]) -> None:

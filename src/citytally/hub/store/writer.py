@@ -1,8 +1,9 @@
 """Idempotent, batched event writes with roll-ups kept in step.
 
 One call writes a batch in one transaction: dead letters for what was refused, the raw events with
-``INSERT … ON CONFLICT (id) DO NOTHING RETURNING id``, then fact rows and roll-up increments for exactly the
-events that were inserted — so a redelivered event (at-least-once transport) is stored and counted once.
+``INSERT … ON CONFLICT (id) DO NOTHING RETURNING id`` (both dialects; see :mod:`.bulk`), then fact rows
+and roll-up increments for exactly the events that were inserted — so a redelivered event (at-least-once
+transport) is stored and counted once.
 If the transaction fails nothing of the batch is written and :class:`StoreError` is raised; the caller keeps
 the batch (ingest does not acknowledge it) and retries.
 
