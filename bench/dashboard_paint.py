@@ -6,7 +6,8 @@ overview with a viewer token already in sessionStorage; the figure is the ``city
 performance mark, which the page sets once the map, the class totals, the busiest lines and the heat map
 are drawn, in ms since navigation start. Each run uses a fresh browser context (cold HTTP cache).
 
-Baseline in the same run: the same page over an empty store (same cameras, no counts), so the ratio is the
+Baseline in the same run: the same page over an empty store (same cameras, no counts), served by a second
+hub process and measured alternately with the full one (so load changes hit both); the ratio is the
 cost of the data.
 
     .venv/bin/python bench/dashboard_paint.py --cameras 50 --days 31 --runs 7
@@ -166,19 +167,32 @@ def _serve(path: str, port: int) -> None:
     uvicorn.run(create_app(None, create_store_engine(sqlite_url(Path(path)))), port=port, log_level="warning")
 
 
-def measure(path: Path, engine: sa.Engine, browser: Browser, runs: int) -> list[tuple[float, float]]:
-    token = issue_token(engine, "viewer", label="bench").secret
-    port = free_port()
-    server = multiprocessing.get_context("spawn").Process(target=_serve, args=(str(path), port), daemon=True)
-    server.start()
-    url = f"http://127.0.0.1:{port}/dashboard/"
+def measure(
+    stores: list[tuple[Path, sa.Engine]], browser: Browser, runs: int
+) -> list[list[tuple[float, float]]]:
+    """Serve each store from its own hub process and time the page on them in turn, run after run, so a
+    change in the machine's load hits every store alike."""
+    servers, urls, tokens = [], [], []
+    for path, engine in stores:
+        tokens.append(issue_token(engine, "viewer", label="bench").secret)
+        port = free_port()
+        spawn = multiprocessing.get_context("spawn")
+        servers.append(spawn.Process(target=_serve, args=(str(path), port), daemon=True))
+        servers[-1].start()
+        urls.append(f"http://127.0.0.1:{port}/dashboard/")
     try:
-        _wait_for(url)
-        paint_ms(browser, url, token)  # warm-up: Python imports, SQLite page cache
-        return [paint_ms(browser, url, token) for _ in range(runs)]
+        for url, token in zip(urls, tokens, strict=True):
+            _wait_for(url)
+            paint_ms(browser, url, token)  # warm-up: Python imports, SQLite page cache
+        results: list[list[tuple[float, float]]] = [[] for _ in stores]
+        for _ in range(runs):
+            for i, (url, token) in enumerate(zip(urls, tokens, strict=True)):
+                results[i].append(paint_ms(browser, url, token))
+        return results
     finally:
-        server.terminate()
-        server.join()
+        for server in servers:
+            server.terminate()
+            server.join()
 
 
 def _wait_for(url: str, timeout_s: float = 60) -> None:
@@ -230,8 +244,7 @@ def main() -> None:
         empty = store(empty_path, args.cameras, None)
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            with_data = measure(full_path, full, browser, args.runs)
-            baseline = measure(empty_path, empty, browser, args.runs)
+            with_data, baseline = measure([(full_path, full), (empty_path, empty)], browser, args.runs)
             browser.close()
         full.dispose()
         empty.dispose()
