@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -393,3 +394,24 @@ def test_close_from_another_thread_stops_a_reconnecting_source(vtest_path: Path)
     closer.join(10)
     assert error is None and frames
     assert time.monotonic() - started < 20
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("scheme", ["http", "rtsp"])
+def test_unreachable_stream_is_a_redacted_one_line_error(
+    scheme: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    port = _closed_port()
+    caplog.set_level(logging.DEBUG)
+    with pytest.raises(SourceError) as info:
+        open_source(f"{scheme}://admin:hunter2@127.0.0.1:{port}/cam1", timeout_s=3)
+    message = str(info.value)
+    assert message.startswith(f"{scheme}://***@127.0.0.1:{port}/cam1: cannot open: ")
+    assert "refused" in message.lower() and "\n" not in message
+    assert "hunter2" not in message and "admin" not in message and "hunter2" not in caplog.text

@@ -296,10 +296,15 @@ class _AvSource:
 
     def _open(self) -> Any:
         options = {"rtsp_transport": "tcp"} if self._uri.startswith("rtsp") else {}
-        try:
-            container = av.open(self._uri, options=options, timeout=(self._timeout_s, self._timeout_s))
-        except (av.error.FFmpegError, OSError) as exc:
-            raise SourceError(f"{self._name}: cannot open: {_scrub(str(exc), self._uri)}") from None
+        # FFmpeg's own log lines may quote the URL with its credentials: capture them, never pass them on raw.
+        with av.logging.Capture() as logs:
+            try:
+                container = av.open(self._uri, options=options, timeout=(self._timeout_s, self._timeout_s))
+            except (av.error.FFmpegError, OSError) as exc:
+                raise SourceError(f"{self._name}: cannot open: {_scrub(str(exc), self._uri)}") from None
+        for level, origin, message in logs:
+            if level <= av.logging.ERROR:
+                log.debug("%s: %s: %s", self._name, origin, _scrub(message, self._uri))
         if not container.streams.video:
             container.close()
             raise SourceError(f"{self._name}: has no video stream")
