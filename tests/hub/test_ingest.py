@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -133,3 +134,26 @@ def test_nothing_is_acknowledged_while_the_database_is_down(
         set_outage(False)
         admin.dispose()
     assert count(pg_engine, schema.events) == 30
+
+
+@pytest.mark.parametrize("protocol", ["5", "3.1.1"])
+def test_both_protocol_versions_deliver(
+    sqlite_engine: Engine, make_registry: Callable[..., Any], mqtt_prefix: str, tmp_path: Path, protocol: str
+) -> None:
+    from citytally.hub.outbox import Outbox
+
+    make_registry(sqlite_engine)
+    settings = mqtt_settings_for(mqtt_prefix).model_copy(update={"protocol": protocol})
+    ingest = Ingest(EventWriter(sqlite_engine, topic_prefix=mqtt_prefix), settings)
+    ingest.start()
+    box = Outbox(tmp_path / "outbox.sqlite3", settings)
+    try:
+        assert ingest.wait_connected(10)
+        box.start()
+        box.publish_many(event_stream(30, cameras=1))
+        assert box.wait_drained(20)
+        wait_until(lambda: ingest.totals.stored >= 30, 20, "30 events stored")
+    finally:
+        box.close()
+        ingest.stop()
+    assert count(sqlite_engine, schema.events) == 30

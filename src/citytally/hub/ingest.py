@@ -171,13 +171,16 @@ class Ingest:
         self._worker = threading.Thread(target=self._run, name="citytally-ingest-writer", daemon=True)
         self._worker.start()
         log.info("ingest: connecting to %s:%d as %r", settings.host, settings.port, settings.client_id)
-        client.connect_async(
-            settings.host,
-            settings.port,
-            keepalive=settings.keepalive_s,
-            clean_start=False,
-            properties=connect_properties(settings),
-        )
+        if settings.protocol == "5":
+            client.connect_async(
+                settings.host,
+                settings.port,
+                keepalive=settings.keepalive_s,
+                clean_start=False,
+                properties=connect_properties(settings),
+            )
+        else:  # 3.1.1: the persistent session was asked for with clean_session=False
+            client.connect_async(settings.host, settings.port, keepalive=settings.keepalive_s)
         client.loop_start()
 
     def wait_connected(self, timeout: float) -> bool:

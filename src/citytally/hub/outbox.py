@@ -198,7 +198,12 @@ class Outbox:
             settings.host,
             settings.port,
         )
-        client.connect_async(settings.host, settings.port, keepalive=settings.keepalive_s, clean_start=True)
+        if settings.protocol == "5":
+            client.connect_async(
+                settings.host, settings.port, keepalive=settings.keepalive_s, clean_start=True
+            )
+        else:
+            client.connect_async(settings.host, settings.port, keepalive=settings.keepalive_s)
         client.loop_start()
         self._sender = threading.Thread(target=self._run, name="citytally-outbox", daemon=True)
         self._sender.start()
