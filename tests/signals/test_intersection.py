@@ -10,6 +10,7 @@ from citytally.signals.intersection import (
     all_red_state,
     green_phase_states,
     needs_clearance,
+    starts_green,
     yellow_state,
 )
 
@@ -54,3 +55,11 @@ def test_timing_bounds(fields: dict[str, object], error: str | None) -> None:
     else:
         with pytest.raises(ValidationError, match=error):
             SignalTiming(**fields)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("src", "dst", "expected"),
+    [("GGrr", "rrGG", True), ("rrrrrGGGgg", "rrrrrrrrGG", False), ("Grr", "GGr", True), ("sG", "sr", False)],
+)
+def test_all_red_only_guards_links_that_start_green(src: str, dst: str, expected: bool) -> None:
+    assert starts_green(src, dst) is expected

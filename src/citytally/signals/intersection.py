@@ -28,6 +28,7 @@ __all__ = [
     "green_phase_states",
     "is_green",
     "needs_clearance",
+    "starts_green",
     "yellow_state",
 ]
 
@@ -53,6 +54,11 @@ def green_phase_states(programme_states: Sequence[str]) -> list[str]:
 def needs_clearance(src: str, dst: str) -> bool:
     """Whether going from ``src`` to ``dst`` takes a link from green to red (so amber and all-red first)."""
     return any(is_green(a) and not is_green(b) for a, b in zip(src, dst, strict=True))
+
+
+def starts_green(src: str, dst: str) -> bool:
+    """Whether going from ``src`` to ``dst`` turns some link green that was not green before."""
+    return any(is_green(b) and not is_green(a) for a, b in zip(src, dst, strict=True))
 
 
 def _clearing_state(src: str, dst: str, ending: str) -> str:
@@ -236,8 +242,11 @@ class Intersection:
             self._count_red_waits(readings)
         self._started = True
         if self._mode is _Mode.YELLOW and self._elapsed >= self.timing.yellow_s - 1e-9:
-            if self.timing.all_red_s > 0:
-                self._enter(_Mode.ALL_RED, all_red_state(self._clearing_from, self.phases[self._phase].state))
+            dst = self.phases[self._phase].state
+            # All-red keeps a newly green link from starting while amber traffic still clears; when no
+            # link turns green (the next phase only drops movements) there is nothing to keep apart.
+            if self.timing.all_red_s > 0 and starts_green(self._clearing_from, dst):
+                self._enter(_Mode.ALL_RED, all_red_state(self._clearing_from, dst))
             else:
                 self._enter(_Mode.GREEN, self.phases[self._phase].state)
         elif self._mode is _Mode.ALL_RED and self._elapsed >= self.timing.all_red_s - 1e-9:
