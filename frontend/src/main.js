@@ -110,5 +110,18 @@ document.getElementById("logout").addEventListener("click", () => {
   sessionStorage.removeItem(VERIFIED_KEY);
   showLogin();
 });
+/**
+ * A printed demo link may carry the token in the fragment (#token=...), which browsers never send to a
+ * server: keep it in this tab like a typed one and take it out of the address bar and history.
+ */
+function takeTokenFromLink() {
+  const match = window.location.hash.match(/^#token=([A-Za-z0-9_-]{1,200})$/);
+  if (!match) return;
+  sessionStorage.removeItem(VERIFIED_KEY);
+  setToken(match[1]);
+  history.replaceState(null, "", window.location.pathname + window.location.search + "#/");
+}
+
 window.addEventListener("hashchange", route);
+takeTokenFromLink();
 start();

@@ -236,3 +236,12 @@ def test_operator_acknowledges_an_incident(
     assert operator is not None
     acked = {str(r.event_id): r.acknowledged_by for r in rows if r.acknowledged_at is not None}
     assert acked == {incident_id: operator.token_id}
+
+
+def test_a_demo_login_link_logs_in_and_leaves_no_token_in_the_address(
+    page: Page, hub_server: DashboardServer, tokens: dict[str, str]
+) -> None:
+    page.goto(hub_server.login_url(tokens["viewer"]))
+    page.wait_for_selector("#overview-summary[data-total]")
+    assert "token" not in page.url
+    assert page.evaluate("() => sessionStorage.getItem('citytally.token')") == tokens["viewer"]

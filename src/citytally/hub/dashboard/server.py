@@ -79,6 +79,11 @@ class DashboardServer:
         self.base_url = f"http://{host}:{port}"
         self.url = f"{self.base_url}/dashboard/"
 
+    def login_url(self, secret: str) -> str:
+        """The dashboard's address that logs in with ``secret`` (in the fragment, which browsers never send
+        to a server; the page keeps it in the tab and removes it from the address bar). For the demo."""
+        return f"{self.url}#token={secret}"
+
     def start(self, timeout_s: float = 15.0) -> DashboardServer:
         """Start serving and wait until the port answers."""
         self._thread.start()
