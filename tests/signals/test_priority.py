@@ -242,8 +242,6 @@ def runs(corridor: tuple[Path, Path, Path]) -> Iterator[tuple[Trace, Trace]]:
     yield _run(corridor, priority=False), _run(corridor, priority=True)
 
 
-
-
 @pytest.mark.integration
 @pytest.mark.sumo
 def test_ambulance_gets_its_green_wave(runs: tuple[Trace, Trace]) -> None:
@@ -257,7 +255,6 @@ def test_ambulance_gets_its_green_wave(runs: tuple[Trace, Trace]) -> None:
         assert took < without.arrivals[vid] - depart, vid
         # Five signals and 1.2 km at 13.9 m/s: about 90 s if every light is green.
         assert took < 110.0, (vid, took)
-
 
 
 def _safety_violations(states: list[str], timing: dict[str, float]) -> list[str]:
