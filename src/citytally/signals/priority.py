@@ -8,8 +8,10 @@ For every signal on the vehicle's route, pre-emption starts when the vehicle's e
 the time the signal needs to serve it: the safe transition (remaining minimum green, amber, all-red), the
 time to discharge the queue standing in front of it, and a margin. The pre-empted signal is then asked for
 the phase that serves the vehicle's next link, through the same safe signal object every controller uses,
-so amber and all-red are never skipped. After the vehicle passes the stop line the signal goes back to its
-normal controller.
+so amber and all-red are never skipped. A green that already serves it is held as early as the worst case
+needs; close to arrival no switch to a third phase may start. After the vehicle passes the stop line (or
+when its approach has stalled under green, or after ``max_hold_s``) the controller's own request is put
+back. The module also runs measurement episodes (free flow, controller alone, controller with priority).
 """
 
 from __future__ import annotations
