@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Path, Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from citytally.errors import AuthError
 from citytally.hub.access import Principal, Role, issue_token, list_tokens, require_role, revoke_token
 from citytally.hub.api.deps import EngineDep
 from citytally.hub.api.errors import ERROR_RESPONSES
@@ -51,7 +52,10 @@ def get_tokens(engine: EngineDep, _who: Admin) -> list[TokenOut]:
 @router.post("", response_model=TokenCreated, status_code=201)
 def create_token(body: TokenCreate, engine: EngineDep, _who: Admin) -> TokenCreated:
     """Issue a token; its secret appears in this answer once."""
-    issued = issue_token(engine, body.role, label=body.label, expires_at=body.expires_at)
+    try:
+        issued = issue_token(engine, body.role, label=body.label, expires_at=body.expires_at)
+    except AuthError as exc:  # e.g. an expiry in the past: a bad body, like any other
+        raise HTTPException(422, str(exc)) from exc
     return TokenCreated(id=issued.id, role=issued.role, expires_at=issued.expires_at, token=issued.secret)
 
 
