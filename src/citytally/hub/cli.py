@@ -51,6 +51,7 @@ def hub(
     from citytally.hub.config import load_hub_settings
     from citytally.hub.ingest import Ingest
     from citytally.hub.metrics import HubMetrics
+    from citytally.hub.retention import RetentionJob
     from citytally.hub.store import EventWriter, create_store_engine, migrate, redact_url, sync_registry
 
     settings = load_hub_settings(config)
@@ -69,12 +70,15 @@ def hub(
     )
     ingest = Ingest(writer, settings.mqtt, settings.ingest, metrics=metrics)
     ingest.start()
+    retention = RetentionJob(engine, settings.retention, metrics=metrics)
+    retention.start()
     try:
         if settings.api.enabled and not no_api:
             _serve_api(settings, engine, metrics)
         else:
             _wait_for_signal()
     finally:
+        retention.stop()
         ingest.stop()
         engine.dispose()
         log.info("hub: stopped; %d events stored this run", ingest.totals.stored)
