@@ -67,12 +67,15 @@ def _prepare(engine: sa.Engine) -> int:
         if conn.execute(sa.text("SELECT count(*) FROM bench_progress")).scalar_one() == 0:
             conn.execute(sa.text("INSERT INTO bench_progress VALUES (0)"))
         conn.execute(
-            sa.text("INSERT INTO sites (site, name, description) VALUES (:s, 'Bench', '') ON CONFLICT DO NOTHING"),
+            sa.text(
+                "INSERT INTO sites (site, name, description) VALUES (:s, 'Bench', '') ON CONFLICT DO NOTHING"
+            ),
             {"s": SITE},
         )
         conn.execute(
             sa.text(
-                "INSERT INTO cameras (site, camera, location, purpose, legal_basis, contact, config, updated_at) "
+                "INSERT INTO cameras "
+                "(site, camera, location, purpose, legal_basis, contact, config, updated_at) "
                 "SELECT :s, 'cam' || lpad(c::text, 3, '0'), 'Bench street ' || c, 'traffic counting', "
                 "'public task', 'bench@example.org', '{}'::jsonb, now() FROM generate_series(0, :n - 1) c "
                 "ON CONFLICT DO NOTHING"
@@ -105,7 +108,8 @@ def _load_day(conn: sa.Connection, d: int) -> None:
         sa.text(
             f"""
             INSERT INTO events (id, site, camera, type, start, "end", received_at, body)
-            SELECT lpad(to_hex(CAST(:d AS bigint) * {EVENTS_PER_DAY} + c * {MINUTES_PER_DAY} + m), 32, '0')::uuid,
+            SELECT lpad(to_hex(CAST(:d AS bigint) * {EVENTS_PER_DAY} + c * {MINUTES_PER_DAY} + m),
+                        32, '0')::uuid,
                    CAST(:s AS text), 'cam' || lpad(c::text, 3, '0'), 'line_count', t, t + interval '1 minute',
                    t + interval '62 seconds',
                    jsonb_build_object('v', 1, 'type', 'line_count', 'site', CAST(:s AS text),
@@ -139,10 +143,12 @@ def _load_day(conn: sa.Connection, d: int) -> None:
             sa.text(
                 f"""
                 INSERT INTO line_count_rollups (period, site, camera, bucket, line, direction, class, count)
-                SELECT :p, site, camera, date_bin(interval '{width}', bucket, TIMESTAMPTZ '2000-01-01 00:00+00'),
+                SELECT :p, site, camera,
+                       date_bin(interval '{width}', bucket, TIMESTAMPTZ '2000-01-01 00:00+00'),
                        line, direction, class, sum(count)
                 FROM line_count_rollups
-                WHERE period = '15m' AND bucket >= :day AND bucket < CAST(:day AS timestamptz) + interval '1 day'
+                WHERE period = '15m' AND bucket >= :day
+                  AND bucket < CAST(:day AS timestamptz) + interval '1 day'
                 GROUP BY 2, 3, 4, 5, 6, 7
                 """
             ),
@@ -162,8 +168,10 @@ def generate(url: str, target_events: int) -> None:
         with engine.begin() as conn:
             conn.execute(sa.text("SET LOCAL synchronous_commit = off"))
             _load_day(conn, d)
-        print(f"day {d + 1}/{want}: {(d + 1) * EVENTS_PER_DAY:,} events, {time.perf_counter() - started:.1f} s",
-              flush=True)
+        print(
+            f"day {d + 1}/{want}: {(d + 1) * EVENTS_PER_DAY:,} events, {time.perf_counter() - started:.1f} s",
+            flush=True,
+        )
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(sa.text("VACUUM ANALYZE events"))
         conn.execute(sa.text("VACUUM ANALYZE line_count_rollups"))
@@ -189,11 +197,19 @@ def measure(url: str, requests: int, port: int) -> None:
     migrate(engine)
     with engine.connect() as conn:
         days = int(conn.execute(sa.text("SELECT days_loaded FROM bench_progress")).scalar_one())
-        events = int(conn.execute(sa.text("SELECT reltuples::bigint FROM pg_class WHERE relname = 'events'")).scalar_one())
+        events = int(
+            conn.execute(
+                sa.text("SELECT reltuples::bigint FROM pg_class WHERE relname = 'events'")
+            ).scalar_one()
+        )
     if days < 31:
         raise SystemExit(f"only {days} days loaded; run `generate` first (a month is needed)")
-    token = issue_token(engine, "viewer", label="api_latency bench", expires_at=datetime.now(UTC) + timedelta(hours=1))
-    server = uvicorn.Server(uvicorn.Config(create_app(None, engine), host="127.0.0.1", port=port, log_level="warning"))
+    token = issue_token(
+        engine, "viewer", label="api_latency bench", expires_at=datetime.now(UTC) + timedelta(hours=1)
+    )
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(None, engine), host="127.0.0.1", port=port, log_level="warning")
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     while not server.started:
@@ -204,19 +220,38 @@ def measure(url: str, requests: int, port: int) -> None:
         "baseline /health": ("/health", {}),
         "one camera, one day, 15m bins": (
             "/counts",
-            {"site": SITE, "camera": "cam042", "interval": "15m", "start": last_day.isoformat(), "end": (last_day + timedelta(days=1)).isoformat()},
+            {
+                "site": SITE,
+                "camera": "cam042",
+                "interval": "15m",
+                "start": last_day.isoformat(),
+                "end": (last_day + timedelta(days=1)).isoformat(),
+            },
         ),
         "all cameras, one month, totals by class": (
             "/counts",
-            {"interval": "1d", "start": month_from.isoformat(), "end": (last_day + timedelta(days=1)).isoformat(), "group_by": "class"},
+            {
+                "interval": "1d",
+                "start": month_from.isoformat(),
+                "end": (last_day + timedelta(days=1)).isoformat(),
+                "group_by": "class",
+            },
         ),
         "all cameras, one month, 1d bins": (
             "/counts",
-            {"interval": "1d", "start": month_from.isoformat(), "end": (last_day + timedelta(days=1)).isoformat(), "limit": 100000},
+            {
+                "interval": "1d",
+                "start": month_from.isoformat(),
+                "end": (last_day + timedelta(days=1)).isoformat(),
+                "limit": 100000,
+            },
         ),
     }
     headers = {"Authorization": f"Bearer {token.secret}"}
-    print(f"store: {events:,} raw events (estimate), {days} days, {CAMERAS} cameras; {requests} requests per case")
+    print(
+        f"store: {events:,} raw events (estimate), {days} days, {CAMERAS} cameras; "
+        f"{requests} requests per case"
+    )
     with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=60) as client:
         baseline = 0.0
         for name, (path, params) in cases.items():
@@ -231,8 +266,10 @@ def measure(url: str, requests: int, port: int) -> None:
             p50, p95 = _percentiles(samples)
             baseline = baseline or p50
             rows = len(answer.json()["points"]) if path != "/health" else 0
-            print(f"{name:34s} p50 {p50 * 1000:8.1f} ms  p95 {p95 * 1000:8.1f} ms  "
-                  f"({p50 / baseline:5.1f}x baseline p50, {rows} rows)")
+            print(
+                f"{name:34s} p50 {p50 * 1000:8.1f} ms  p95 {p95 * 1000:8.1f} ms  "
+                f"({p50 / baseline:5.1f}x baseline p50, {rows} rows)"
+            )
     server.should_exit = True
     thread.join(timeout=10)
 
