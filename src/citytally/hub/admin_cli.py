@@ -6,6 +6,8 @@ brings the store's schema up to date and acts on it. Token changes made here are
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,14 +24,19 @@ __all__ = ["register", "print_first_admin_token"]
 _CONFIG = typer.Option(None, "--config", "-c", help="Hub config file (TOML); default: built-in defaults.")
 
 
-def _open(config: Path | None) -> tuple[HubSettings, sa.Engine]:
+@contextmanager
+def _open(config: Path | None) -> Iterator[tuple[HubSettings, sa.Engine]]:
+    """The hub settings and a migrated store, closed again when the command is done."""
     from citytally.hub.config import load_hub_settings
     from citytally.hub.store import create_store_engine, migrate
 
     settings = load_hub_settings(config)
     engine = create_store_engine(settings.database.resolved_url())
-    migrate(engine)
-    return settings, engine
+    try:
+        migrate(engine)
+        yield settings, engine
+    finally:
+        engine.dispose()
 
 
 def _audit_cli(engine: sa.Engine, actor: str, detail: dict[str, object]) -> None:
@@ -71,10 +78,10 @@ def _token_app() -> typer.Typer:
         """Create a token and print its secret (once; only its hash is stored)."""
         from citytally.hub.access import issue_token
 
-        _, engine = _open(config)
         expires = datetime.now(UTC) + timedelta(days=expires_days) if expires_days else None
-        issued = issue_token(engine, role, label=label, expires_at=expires)
-        _audit_cli(engine, "cli", {"action": "create", "token_id": issued.id, "role": issued.role})
+        with _open(config) as (_, engine):
+            issued = issue_token(engine, role, label=label, expires_at=expires)
+            _audit_cli(engine, "cli", {"action": "create", "token_id": issued.id, "role": issued.role})
         typer.echo(f"token id {issued.id} ({issued.role}); secret, shown once:", err=True)
         typer.echo(issued.secret)
 
@@ -83,9 +90,10 @@ def _token_app() -> typer.Typer:
         """List tokens (ids, roles, state); never secrets."""
         from citytally.hub.access import list_tokens
 
-        _, engine = _open(config)
+        with _open(config) as (_, engine):
+            found = list_tokens(engine)
         now = datetime.now(UTC)
-        for token in list_tokens(engine):
+        for token in found:
             state = (
                 "revoked"
                 if token.revoked_at
@@ -104,10 +112,10 @@ def _token_app() -> typer.Typer:
         from citytally.errors import AuthError
         from citytally.hub.access import revoke_token
 
-        _, engine = _open(config)
-        if not revoke_token(engine, token_id):
-            raise AuthError(f"no active token with id {token_id!r}")
-        _audit_cli(engine, "cli", {"action": "revoke", "token_id": token_id})
+        with _open(config) as (_, engine):
+            if not revoke_token(engine, token_id):
+                raise AuthError(f"no active token with id {token_id!r}")
+            _audit_cli(engine, "cli", {"action": "revoke", "token_id": token_id})
         typer.echo(f"revoked {token_id}")
 
     return tokens
@@ -121,8 +129,8 @@ def _audit_app() -> typer.Typer:
         """Recompute the audit chain; exit 1 and say where it breaks if it does."""
         from citytally.hub.audit import verify_chain
 
-        _, engine = _open(config)
-        report = verify_chain(engine)
+        with _open(config) as (_, engine):
+            report = verify_chain(engine)
         if report.ok:
             typer.echo(f"audit log OK: {report.checked} entries, seq {report.first_seq}..{report.last_seq}")
             return
@@ -140,8 +148,9 @@ def _retention_app() -> typer.Typer:
         """Run retention once, now (the hub also runs it periodically)."""
         from citytally.hub.retention import run_retention
 
-        settings, engine = _open(config)
-        for pruned in run_retention(engine, settings.retention):
+        with _open(config) as (settings, engine):
+            done = run_retention(engine, settings.retention)
+        for pruned in done:
             where = f" ({pruned.camera})" if pruned.camera else ""
             typer.echo(
                 f"{pruned.data_class}{where}: {pruned.deleted} rows before {pruned.cutoff.isoformat()}"
