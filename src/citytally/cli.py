@@ -38,6 +38,9 @@ def _root(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if not verbose:
+        # Migration chatter is detail for developers, not news for an operator.
+        logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 def _register_all() -> None:

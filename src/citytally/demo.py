@@ -18,11 +18,15 @@ if TYPE_CHECKING:
 
     from citytally.edge.config import CameraConfig
     from citytally.edge.pipeline import RunResult
+    from citytally.hub.embedded import EmbeddedHub
 
 __all__ = ["DemoOutputs", "run_demo", "default_video", "default_config"]
 
 #: Seconds into vtest.avi of the preview frame: a busy moment, three people crossing the east line.
 PREVIEW_AT_S = 72.0
+
+#: The embedded hub's SQLite file inside the demo's output directory.
+HUB_DATABASE = "hub.sqlite3"
 
 
 @dataclass(frozen=True)
@@ -60,21 +64,89 @@ def run_demo(
     config: Path | None = None,
     progress: bool = True,
     console: Console | None = None,
+    serve: bool = True,
+    serve_for: float | None = None,
+    port: int | None = None,
 ) -> RunResult:
-    """Run the demo's steps in order and return the edge run's result."""
+    """Run the demo's steps in order and return the edge run's result.
+
+    Edge and hub run in this one process: events go to ``events.jsonl`` and, over an in-process bus, into
+    an embedded SQLite hub (``hub.sqlite3``), which then serves the API and the dashboard on localhost until
+    interrupted (or for ``serve_for`` seconds). ``serve=False`` stops after the analysis.
+    """
     from rich.console import Console
 
     console = console or Console()
     video, config = _check_inputs(video, config)
-    camera = _load_config(config)
+    camera = _as_of_now(_load_config(config))
     outputs = _outputs(out)
     console.rule(f"[bold]citytally demo[/]: {camera.site}/{camera.camera}")
-    result = _analyse(video, config, outputs, progress)
-    _print_counts(console, camera, result)
-    _print_outputs(console, outputs, result)
-    if result.error is not None:
-        raise result.error
+    hub = _open_hub(outputs, camera)
+    try:
+        result = _analyse(video, camera, outputs, progress, hub)
+        _print_counts(console, camera, result)
+        _print_outputs(console, outputs, result)
+        console.print(f"hub store (SQLite, embedded):         [bold]{outputs.directory / HUB_DATABASE}[/] "
+                      f"({hub.totals.stored} events stored)")
+        if result.error is not None:
+            raise result.error
+        if serve:
+            _serve_dashboard(console, hub, port, serve_for)
+    finally:
+        hub.close()
     return result
+
+
+def _as_of_now(camera: CameraConfig) -> CameraConfig:
+    """Date the recording a few minutes ago, so that the dashboard's default view (today) shows it."""
+    from datetime import UTC, datetime, timedelta
+
+    start = (datetime.now(UTC) - timedelta(minutes=5)).replace(second=0, microsecond=0)
+    return camera.model_copy(update={"start_time": start})
+
+
+def _open_hub(outputs: DemoOutputs, camera: CameraConfig) -> EmbeddedHub:
+    """A fresh embedded hub for this run (a second run replaces the first one's store)."""
+    from citytally.hub.embedded import open_embedded_hub
+
+    database = outputs.directory / HUB_DATABASE
+    outputs.directory.mkdir(parents=True, exist_ok=True)
+    for suffix in ("", "-wal", "-shm"):
+        database.with_name(database.name + suffix).unlink(missing_ok=True)
+    return open_embedded_hub(database, cameras=[camera])
+
+
+def _serve_dashboard(console: Console, hub: EmbeddedHub, port: int | None, serve_for: float | None) -> None:
+    """Serve API and dashboard on localhost, logged in with a fresh admin token (no default login exists)."""
+    import time
+
+    from citytally.hub.access import ensure_first_admin
+    from citytally.hub.audit import AuditEntry, append_entry
+    from citytally.hub.dashboard.server import serve
+
+    issued = ensure_first_admin(hub.engine)
+    if issued is None:  # the store is new for every demo run, so this means someone else got there first
+        raise ConfigError(f"{hub.settings.database.url}: the demo's fresh store already had tokens")
+    detail: dict[str, object] = {"action": "create", "token_id": issued.id, "role": issued.role}
+    append_entry(hub.engine, AuditEntry(kind="token", actor="demo", detail=detail))
+    server = serve(hub.settings, hub.engine, port=port)
+    console.rule("[bold]dashboard[/]")
+    console.print(f"dashboard (logged in as admin): [bold]{server.login_url(issued.secret)}[/]")
+    console.print(f"admin token, shown once:        {issued.secret}")
+    console.print(f"public register:                {server.base_url}/register")
+    console.print(f"privacy impact assessment:      {server.base_url}/pia")
+    console.print(f"API and its OpenAPI:            {server.base_url}/docs")
+    try:
+        if serve_for is not None:
+            time.sleep(serve_for)
+        else:
+            console.print("Serving until you press Ctrl+C.")
+            while True:
+                time.sleep(3600)
+    except KeyboardInterrupt:
+        console.print("stopped")
+    finally:
+        server.stop()
 
 
 def _check_inputs(video: Path | None, config: Path | None) -> tuple[Path, Path]:
@@ -96,13 +168,15 @@ def _outputs(out: Path) -> DemoOutputs:
     return DemoOutputs(out, out / "events.jsonl", out / "summary.json", out / "preview.png")
 
 
-def _analyse(video: Path, config: Path, outputs: DemoOutputs, progress: bool) -> RunResult:
+def _analyse(
+    video: Path, camera: CameraConfig, outputs: DemoOutputs, progress: bool, hub: EmbeddedHub
+) -> RunResult:
     from citytally.edge.pipeline import PipelineOptions, PreviewRequest, analyze_video
 
     options = PipelineOptions(
         progress=progress, preview=PreviewRequest(png=outputs.preview, at_seconds=PREVIEW_AT_S)
     )
-    return analyze_video(video, config, outputs.directory, options)
+    return analyze_video(video, camera, outputs.directory, options, also=hub.bus)
 
 
 def _print_counts(console: Console, camera: CameraConfig, result: RunResult) -> None:

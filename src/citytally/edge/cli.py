@@ -81,11 +81,29 @@ def demo(
         Path | None, typer.Option("--config", "-c", help="Camera config (default: examples/vtest.toml).")
     ] = None,
     no_progress: Annotated[bool, typer.Option("--no-progress", help="No progress bar.")] = False,
+    serve: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="Serve the dashboard on the demo's data afterwards.")
+    ] = True,
+    serve_for: Annotated[
+        float | None,
+        typer.Option("--serve-for", min=0, help="Stop serving after this many seconds (default: Ctrl+C)."),
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option("--port", min=1, max=65535, help="Dashboard port (default: a free one).")
+    ] = None,
 ) -> None:
-    """Analyse OpenCV's vtest.avi end to end and show what was counted."""
+    """Analyse OpenCV's vtest.avi end to end into an embedded hub, then serve the live dashboard."""
     from citytally.demo import run_demo
 
-    run_demo(out=out, video=video, config=config, progress=not no_progress)
+    run_demo(
+        out=out,
+        video=video,
+        config=config,
+        progress=not no_progress,
+        serve=serve,
+        serve_for=serve_for,
+        port=port,
+    )
 
 
 def register(app: typer.Typer) -> None:

@@ -488,21 +488,30 @@ def write_summary(path: Path, result: RunResult) -> None:
 
 
 def analyze_video(
-    video: str | Path, config_path: Path, out: Path, options: PipelineOptions | None = None
+    video: str | Path,
+    config: Path | CameraConfig,
+    out: Path,
+    options: PipelineOptions | None = None,
+    also: Publisher | None = None,
 ) -> RunResult:
     """``citytally analyze``: run one video through the pipeline into ``out/events.jsonl`` and
-    ``out/summary.json``. The summary is written even when the file turns out to be damaged."""
-    from citytally.edge.config import load_camera_config
-    from citytally.publish import JsonlPublisher
+    ``out/summary.json``. The summary is written even when the file turns out to be damaged.
 
-    config = load_camera_config(config_path)
+    ``config`` is a camera config file or an already loaded one; ``also`` receives every event too (the
+    demo hands them to its embedded hub)."""
+    from citytally.edge.config import load_camera_config
+    from citytally.publish import FanoutPublisher, JsonlPublisher
+
+    if isinstance(config, Path):
+        config = load_camera_config(config)
     events_path = out / "events.jsonl"
 
     def open_events() -> Publisher:
         out.mkdir(parents=True, exist_ok=True)
         # A re-run replaces the previous run's events rather than appending a second copy.
         events_path.unlink(missing_ok=True)
-        return JsonlPublisher(events_path)
+        jsonl = JsonlPublisher(events_path)
+        return jsonl if also is None else FanoutPublisher(jsonl, also)
 
     try:
         pipeline = build_pipeline(config, open_events, options, video)
