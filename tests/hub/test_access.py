@@ -151,3 +151,27 @@ def test_throttle_forgets_after_the_window(store_engine: Engine) -> None:
 
 def test_roles_are_the_four_documented() -> None:
     assert ROLES == ("viewer", "operator", "admin", "auditor")
+
+
+@pytest.mark.integration
+def test_token_cli_creates_lists_and_revokes(store_engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from citytally.cli import app as cli_app
+
+    monkeypatch.setenv("CITYTALLY_DATABASE_URL", store_engine.url.render_as_string(hide_password=False))
+    runner = CliRunner()
+    created = runner.invoke(cli_app, ["token", "create", "--role", "auditor", "--label", "audit office"])
+    assert created.exit_code == 0, created.output
+    secret = created.stdout.strip().splitlines()[-1]
+    principal = authenticate(store_engine, secret)
+    assert principal is not None and principal.role == "auditor"
+    listed = runner.invoke(cli_app, ["token", "list"])
+    assert principal.token_id in listed.output and "active" in listed.output and secret not in listed.output
+    assert runner.invoke(cli_app, ["token", "revoke", principal.token_id]).exit_code == 0
+    assert authenticate(store_engine, secret) is None
+    assert runner.invoke(cli_app, ["token", "revoke", principal.token_id]).exit_code != 0
+    actions = [
+        dict(e.entry.detail).get("action") for e in read_entries(store_engine) if e.entry.kind == "token"
+    ]
+    assert actions == ["create", "revoke"]
