@@ -105,11 +105,11 @@ class HubProcess:
 
     def start(self) -> None:
         """Start the hub and wait until it is subscribed (its broker session exists from then on)."""
-        connected = self.log.read_text().count("ingest: connected") if self.log.exists() else 0
+        connected = self.log.read_text().count("ingest: subscribed") if self.log.exists() else 0
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(self.command, env=self.env, stdout=log, stderr=subprocess.STDOUT)
         wait_until(
-            lambda: self.log.read_text().count("ingest: connected") > connected, 60, "the hub to connect"
+            lambda: self.log.read_text().count("ingest: subscribed") > connected, 60, "the hub to subscribe"
         )
 
     def kill(self) -> None:

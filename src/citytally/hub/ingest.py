@@ -166,6 +166,7 @@ class Ingest:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
+        client.on_subscribe = self._on_subscribe
         self._client = client
         self._accepting.set()
         self._worker = threading.Thread(target=self._run, name="citytally-ingest-writer", daemon=True)
@@ -211,14 +212,25 @@ class Ingest:
             return
         self._session += 1
         client.subscribe(subscription_topic(self.mqtt_settings.topic_prefix), qos=1)
-        self._connected.set()
-        self.metrics.connected.set(1)
         log.info(
             "ingest: connected to %s:%d (session present: %s)",
             self.mqtt_settings.host,
             self.mqtt_settings.port,
             bool(getattr(flags, "session_present", False)),
         )
+
+    def _on_subscribe(
+        self, _client: mqtt.Client, _userdata: Any, _mid: int, reasons: list[ReasonCode], _properties: Any
+    ) -> None:
+        # Only now does the broker route events to this hub: "connected" means subscribed.
+        refused = [reason for reason in reasons if reason.is_failure]
+        topic = subscription_topic(self.mqtt_settings.topic_prefix)
+        if refused:
+            log.error("ingest: the broker refused the subscription to %s: %s", topic, refused[0])
+            return
+        self._connected.set()
+        self.metrics.connected.set(1)
+        log.info("ingest: subscribed to %s", topic)
 
     def _on_disconnect(
         self, _client: mqtt.Client, _userdata: Any, _flags: Any, reason: ReasonCode, _properties: Any
