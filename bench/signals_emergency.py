@@ -350,14 +350,14 @@ def runs_from_log(path: Path) -> list[dict[str, Any]]:
 
 
 def summarise(runs: list[dict[str, Any]]) -> list[str]:
-    """One markdown row per scenario × controller, over the seeds run with and without priority.
+    """One markdown row per scenario × controller, over the seeds where neither run locked up.
 
     Ambulance travel time is relative to free flow (the same route alone, every signal green): per seed
     the mean over its ambulances, then mean ± sd over seeds. Other traffic's extra delay is paired per
-    seed (same seed, same ambulances), over the seeds where neither run locked up.
+    seed (same seed, same ambulances). Locked runs are only counted in the last column.
     """
     rows = [
-        "| scenario | controller | seeds | ambulance / free flow: no priority | with priority "
+        "| scenario | controller | seeds used | ambulance / free flow: no priority | with priority "
         "| ambulance stops: no priority → priority | others' delay (s/veh): no priority → priority "
         "| extra delay for others | gridlocked runs (no prio, prio) |",
         "|---|---|---|---|---|---|---|---|---|",
@@ -374,9 +374,9 @@ def summarise(runs: list[dict[str, Any]]) -> list[str]:
         others_n = _mean_sd([normal[s]["others"] for s in ok], 1)
         others_p = _mean_sd([prio[s]["others"] for s in ok], 1)
         rows.append(
-            f"| {scen} | {ctl} | {len(seeds)} | {_mean_sd([normal[s]['ratio'] for s in seeds])} "
-            f"| {_mean_sd([prio[s]['ratio'] for s in seeds])} "
-            f"| {sum(normal[s]['stops'] for s in seeds)} → {sum(prio[s]['stops'] for s in seeds)} "
+            f"| {scen} | {ctl} | {len(ok)} of {len(seeds)} | {_mean_sd([normal[s]['ratio'] for s in ok])} "
+            f"| {_mean_sd([prio[s]['ratio'] for s in ok])} "
+            f"| {sum(normal[s]['stops'] for s in ok)} → {sum(prio[s]['stops'] for s in ok)} "
             f"| {others_n} → {others_p} "
             f"| {_mean_sd(extra, 1)} % | {sum(normal[s]['gridlock'] for s in seeds)}, "
             f"{sum(prio[s]['gridlock'] for s in seeds)} |"
