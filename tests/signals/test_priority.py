@@ -336,3 +336,42 @@ def test_signals_recover_normal_control_after_the_ambulance(runs: tuple[Trace, T
     assert settle < END_S - 30
     for tls, states in with_priority.states.items():
         assert states[settle:] == without.states[tls][settle:], tls
+
+
+def _emergency_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", "from citytally.cli import main; main()", "signals", "emergency", *args],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+
+
+def _sumocfg(corridor: tuple[Path, Path, Path]) -> Path:
+    net, routes, _ = corridor
+    cfg = net.parent / "corridor.sumocfg"
+    cfg.write_text(
+        f'<configuration><input><net-file value="{net.name}"/><route-files value="{routes.name}"/></input>'
+        f'<time><begin value="0"/><end value="{END_S:g}"/></time></configuration>\n'
+    )
+    return cfg
+
+
+@pytest.mark.integration
+@pytest.mark.sumo
+def test_emergency_command_compares_free_flow_normal_and_priority(corridor: tuple[Path, Path, Path]) -> None:
+    cfg = _sumocfg(corridor)
+    done = _emergency_cli(str(cfg), "--route", " ".join(CORRIDOR), "--depart", "100", "--controller", "fixed")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.strip().splitlines()
+    assert [line.split(":")[0] for line in lines[:3]] == ["free", "normal", "priority"]
+    assert "0 stops" in lines[2]
+    ratio = float(lines[-1].split(": ")[1].split(" ")[0])
+    assert 0.95 < ratio < 1.2, lines
+
+
+@pytest.mark.integration
+@pytest.mark.sumo
+def test_emergency_command_rejects_a_departure_outside_the_episode(corridor: tuple[Path, Path, Path]) -> None:
+    cfg = _sumocfg(corridor)
+    done = _emergency_cli(str(cfg), "--route", " ".join(CORRIDOR), "--depart", "5000")
+    assert done.returncode == 2
+    assert done.stderr.strip() == f"citytally: error: --depart 5000 is outside the episode 0-{END_S:g} s"
