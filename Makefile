@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 	bash scripts/setup-system.sh
 	bash scripts/fetch-vtest.sh
-	$(BIN)/python -c 'from citytally.hub.dashboard import build_frontend; build_frontend()'  # npm ci + vite build, if stale
+	$(BIN)/python -c 'from citytally.hub.dashboard import build_frontend; build_frontend()'  # npm install + vite build, if stale
 
 ## The README's first command: a real video through the whole pipeline into the dashboard.
 demo: setup

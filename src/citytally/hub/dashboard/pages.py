@@ -37,7 +37,7 @@ def dashboard_page() -> FileResponse:
     index = STATIC_DIR / "index.html"
     if not index.is_file():
         raise HTTPException(
-            503, "the dashboard is not built: run `make setup` (npm ci && npm run build in frontend/)"
+            503, "the dashboard is not built: run `make setup` (npm install && npm run build in frontend/)"
         )
     return FileResponse(index, headers={"Cache-Control": "no-cache"})
 

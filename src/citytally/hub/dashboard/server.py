@@ -47,7 +47,9 @@ def build_frontend(force: bool = False, frontend: Path = FRONTEND_DIR) -> Path:
         raise ConfigError(
             "building the dashboard needs npm (Node.js 20 or newer); install Debian's nodejs/npm"
         )
-    steps = [[npm, "ci", "--no-audit", "--no-fund"], [npm, "run", "build"]]
+    # `npm install` keeps the lock file's versions. Not `npm ci`: npm 11 leaves other platforms' optional
+    # packages (rollup's native builds) out of the lock it writes, and `npm ci` then calls it out of sync.
+    steps = [[npm, "install", "--no-audit", "--no-fund"], [npm, "run", "build"]]
     installed = frontend / "node_modules" / ".package-lock.json"
     lock = frontend / "package-lock.json"
     if not force and installed.is_file() and installed.stat().st_mtime >= lock.stat().st_mtime:
