@@ -48,7 +48,8 @@ def build_grid(
             sys.executable, str(home / "tools" / "randomTrips.py"), "-n", str(net), "-e", f"{end:g}",
             "-p", f"{period:g}", "--seed", str(seed), "-o", str(routes), "--validate",
         ],
-        check=True, capture_output=True, env=env,
+        # --validate leaves an intermediate routes.rou.xml in the working directory: keep it in the folder
+        check=True, capture_output=True, env=env, cwd=folder,
     )  # fmt: skip
     cfg.write_text(
         "<configuration><input>"
