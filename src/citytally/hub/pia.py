@@ -41,7 +41,7 @@ RISKS: tuple[tuple[str, str, str], ...] = (
         "high impact",
         "Frames are analysed in memory at the edge and discarded; the hub receives only interval "
         "aggregates and its event schema refuses any other field. No face recognition, plate reading "
-        "or re-identification exists in the software.",
+        "or re-identification exists in the software.",  # guard text: what citytally never does
     ),
     (
         "Track ids linking one person's movements over time",

@@ -41,9 +41,9 @@ PERSONAL_DATA = (
 #: citytally's privacy boundary, in words a passer-by reads. These are properties of the software.
 NEVER_DOES: tuple[str, ...] = (
     "No face recognition and no face templates",
-    "No guessing of ethnicity, gender, age, emotion or any other personal trait",
+    "No guessing of ethnicity, gender, age, emotion or any other personal trait",  # guard text: never does
     "No recognition of the same person or vehicle across cameras or over time",
-    "No licence-plate reading",
+    "No licence-plate reading",  # guard text: never does
     "No phone, call or social-media monitoring",
     "No predictions about individuals",
     "No video or images leave the camera site (optional incident snapshots are masked: every person, "
