@@ -120,15 +120,12 @@ def _serve_dashboard(console: Console, hub: EmbeddedHub, port: int | None, serve
     """Serve API and dashboard on localhost, logged in with a fresh admin token (no default login exists)."""
     import time
 
-    from citytally.hub.access import ensure_first_admin
-    from citytally.hub.audit import AuditEntry, append_entry
+    from citytally.hub.admin_cli import create_first_admin
     from citytally.hub.dashboard.server import serve
 
-    issued = ensure_first_admin(hub.engine)
+    issued = create_first_admin(hub.engine, actor="demo")
     if issued is None:  # the store is new for every demo run, so this means someone else got there first
         raise ConfigError(f"{hub.settings.database.url}: the demo's fresh store already had tokens")
-    detail: dict[str, object] = {"action": "create", "token_id": issued.id, "role": issued.role}
-    append_entry(hub.engine, AuditEntry(kind="token", actor="demo", detail=detail))
     server = serve(hub.settings, hub.engine, port=port)
     console.rule("[bold]dashboard[/]")
     console.print(f"dashboard (logged in as admin): [bold]{server.login_url(issued.secret)}[/]")

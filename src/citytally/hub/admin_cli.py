@@ -17,9 +17,10 @@ import typer
 if TYPE_CHECKING:
     import sqlalchemy as sa
 
+    from citytally.hub.access import IssuedToken
     from citytally.hub.config import HubSettings
 
-__all__ = ["register", "print_first_admin_token"]
+__all__ = ["register", "create_first_admin", "print_first_admin_token"]
 
 _CONFIG = typer.Option(None, "--config", "-c", help="Hub config file (TOML); default: built-in defaults.")
 
@@ -45,17 +46,24 @@ def _audit_cli(engine: sa.Engine, actor: str, detail: dict[str, object]) -> None
     append_entry(engine, AuditEntry(kind="token", actor=actor, detail=detail))
 
 
+def create_first_admin(engine: sa.Engine, actor: str = "system") -> IssuedToken | None:
+    """On a hub without tokens, create an admin token and audit its creation; ``None`` if tokens exist."""
+    from citytally.hub.access import ensure_first_admin
+
+    issued = ensure_first_admin(engine)
+    if issued is not None:
+        _audit_cli(engine, actor, {"action": "create", "token_id": issued.id, "role": issued.role})
+    return issued
+
+
 def print_first_admin_token(engine: sa.Engine) -> bool:
     """For the ``hub`` command at start-up: on a hub without tokens, create an admin token and print it once.
 
     Returns whether one was created. There are no default credentials; this is the only way in at first.
     """
-    from citytally.hub.access import ensure_first_admin
-
-    issued = ensure_first_admin(engine)
+    issued = create_first_admin(engine)
     if issued is None:
         return False
-    _audit_cli(engine, "system", {"action": "create", "token_id": issued.id, "role": issued.role})
     typer.echo(
         "No API tokens existed, so an admin token was created. It is shown ONCE; store it now:\n"
         f"  {issued.secret}\n"
