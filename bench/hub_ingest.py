@@ -94,7 +94,7 @@ def copy_rate(url: str, events: list[Event]) -> float:
 
     engine = store(url)
     now = datetime.now(UTC)
-    items = [_Accepted(e, {}, now, "", event_to_json(e).encode()) for e in events]
+    items = [_Accepted(e, event_to_json(e).encode(), now, "", None) for e in events]
     facts: dict[sa.Table, list[dict[str, object]]] = {table: [] for table in _FACT_TABLES}
     rollups: dict[sa.Table, dict[tuple[object, ...], list[object]]] = {table: {} for table in _ROLLUP_OPS}
     for item in items:

@@ -1,11 +1,22 @@
 """Idempotent, batched event writes with roll-ups kept in step.
 
 One call writes a batch in one transaction: dead letters for what was refused, the raw events with
-``INSERT … ON CONFLICT (id) DO NOTHING RETURNING id`` (both dialects; see :mod:`.bulk`), then fact rows
-and roll-up increments for exactly the events that were inserted — so a redelivered event (at-least-once
-transport) is stored and counted once.
-If the transaction fails nothing of the batch is written and :class:`StoreError` is raised; the caller keeps
-the batch (ingest does not acknowledge it) and retries.
+``INSERT … ON CONFLICT (id) DO NOTHING``, then fact rows and roll-up increments for exactly the events that
+were inserted — so a redelivered event (at-least-once transport) is stored and counted once. On PostgreSQL
+all of that is one statement over a ``COPY``-filled staging table: facts and roll-ups are computed by the
+server from the bodies just inserted (see :mod:`.bulk`); on SQLite the writer builds them here.
+
+Each event's stored ``body`` is its validated, canonical JSON (aliases, defaults filled in), whatever
+spelling the edge used; dead letters keep the message exactly as it arrived.
+
+Validation takes one pydantic call per message (an event object or a JSON array of them, checked as a
+whole); only a message that fails it is taken apart element by element for its dead letters.
+
+If the transaction fails nothing of the batch is written. A failure of the database itself (connection,
+disk, …) raises :class:`StoreError`: the caller keeps the batch (ingest does not acknowledge it) and
+retries. A failure the *data* causes (a value the database refuses, e.g. a count beyond its integer range)
+would fail every retry, so the batch is split in halves until the event at fault is found; that event is
+dead-lettered (kind ``store``) and the rest are stored.
 
 Duplicates are counted, not dead-lettered: redelivery after a reconnect is normal and would flood the table.
 A duplicate id whose content *differs* from the stored event is a real problem (an edge reusing ids), so that
@@ -15,6 +26,9 @@ one is dead-lettered with kind ``id_conflict``.
 from __future__ import annotations
 
 import json
+import math
+import sqlite3
+import threading
 import time
 import uuid
 from collections import Counter
@@ -24,13 +38,16 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
+import psycopg
 import sqlalchemy as sa
+from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from citytally.errors import SchemaError, StoreError
 from citytally.events import (
     Event,
+    IncidentEvent,
     LineCountEvent,
     SpeedEvent,
     TurningMovementEvent,
@@ -43,19 +60,21 @@ from citytally.hub.store.engine import redact_url
 __all__ = ["Received", "WriteResult", "EventWriter", "DEAD_LETTER_KINDS", "bucket_start"]
 
 #: Why a message was refused (the ``kind`` column of ``dead_letters``).
-DEAD_LETTER_KINDS = ("topic", "not_json", "schema", "topic_mismatch", "unknown_camera", "id_conflict")
+DEAD_LETTER_KINDS = (
+    "topic",
+    "not_json",
+    "schema",
+    "topic_mismatch",
+    "unknown_camera",
+    "id_conflict",
+    "store",
+)
 
 _Row = dict[str, Any]
 _Key = tuple[Any, ...]
 
-#: Roll-up value columns and how two values combine.
-_ROLLUP_OPS: dict[sa.Table, tuple[tuple[str, str], ...]] = {
-    schema.line_count_rollups: (("count", "sum"),),
-    schema.speed_rollups: (("n", "sum"), ("speed_sum_kmh", "sum"), ("p85_max_kmh", "max")),
-    schema.occupancy_rollups: (("samples", "sum"), ("mean_sum", "sum"), ("peak_max", "max")),
-    schema.movement_rollups: (("count", "sum"),),
-    schema.incident_rollups: (("count", "sum"),),
-}
+#: Roll-up value columns and how two values combine (the SQLite path here; PostgreSQL's is in .bulk).
+_ROLLUP_OPS = bulk.ROLLUP_OPS
 _FACT_TABLES = (
     schema.line_counts,
     schema.speeds,
@@ -63,6 +82,54 @@ _FACT_TABLES = (
     schema.turning_movements,
     schema.incidents,
 )
+
+#: Errors the data causes (retrying the same rows fails again), as opposed to the database failing.
+_REFUSED_BY_DATABASE = (
+    sa.exc.DataError,
+    sa.exc.IntegrityError,
+    psycopg.DataError,
+    psycopg.IntegrityError,
+    sqlite3.DataError,
+    sqlite3.IntegrityError,
+    OverflowError,  # sqlite3 binding an int beyond 64 bits
+)
+_DATABASE_FAILED = (SQLAlchemyError, psycopg.Error, sqlite3.Error)
+
+
+@lru_cache(maxsize=1)
+def _validators() -> tuple[TypeAdapter[Event], TypeAdapter[list[Event]]]:
+    """Validators for one event and for an array of them (built on first use, not at import)."""
+    one: TypeAdapter[Event] = TypeAdapter(Event)  # type: ignore[arg-type]  # an annotated union
+    return one, TypeAdapter(list[Event])
+
+
+def canonical_json(event: Event) -> bytes:
+    """An event's wire form as the hub stores it: compact JSON, aliases, defaults filled in."""
+    return _validators()[0].dump_json(event, by_alias=True)
+
+
+def _non_finite(event: Event) -> bool:
+    """True if a number of the event is NaN or ±Infinity (the schema's bounds let +Infinity through)."""
+    numbers: list[float | int | str] = []
+    if isinstance(event, SpeedEvent):
+        numbers = [
+            v
+            for by_class in event.speeds.values()
+            for s in by_class.values()
+            for v in (s.mean_kmh, s.p85_kmh)
+        ]
+    elif isinstance(event, ZoneOccupancyEvent):
+        numbers = [*event.mean.values(), *(v for d in event.dwell.values() for v in (d.mean_s, d.max_s))]
+    elif isinstance(event, IncidentEvent):
+        numbers = list(event.details.values())
+    return any(isinstance(v, float) and not math.isfinite(v) for v in numbers)
+
+
+_NON_FINITE = "a number is NaN or Infinity, which JSON and the store cannot hold"
+
+
+class _Refused(Exception):
+    """The database refused the batch because of its data (see ``_REFUSED_BY_DATABASE``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,10 +162,10 @@ class WriteResult:
 @dataclass(slots=True)
 class _Accepted:
     event: Event
-    body: dict[str, Any]
+    document: bytes  # canonical JSON: what is stored as the body
     received_at: datetime
     topic: str
-    payload: bytes | None  # None: the in-process bus (serialised only if it must be dead-lettered)
+    payload: bytes | None  # as it arrived, for a dead letter; None: the in-process bus
 
 
 @lru_cache(maxsize=65536)  # fact rows of one event, and events of one interval, share their start
@@ -114,7 +181,8 @@ class EventWriter:
 
     ``topic_prefix`` is the first topic level ingest subscribes under. Events from cameras missing from the
     ``cameras`` table are dead-lettered (``unknown_camera``) unless ``accept_unknown_cameras``; the registry
-    is re-read at most every ``registry_refresh_s`` seconds when an unknown camera shows up.
+    is re-read at most every ``registry_refresh_s`` seconds when an unknown camera shows up. Safe to share
+    between threads.
     """
 
     def __init__(
@@ -131,6 +199,7 @@ class EventWriter:
         self._registry_refresh_s = registry_refresh_s
         self._known: set[tuple[str, str]] = set()
         self._known_at = float("-inf")
+        self._registry_lock = threading.Lock()
 
     # -- public -----------------------------------------------------------------------------------------
 
@@ -148,19 +217,15 @@ class EventWriter:
         accepted: list[_Accepted] = []
         dead: list[_Row] = []
         for event in events:
-            body = event.model_dump(mode="json", by_alias=True)
-            if not self._camera_known(event.site, event.camera):
-                payload = json.dumps(body).encode()
+            document = canonical_json(event)
+            topic = f"(in-process)/{event.site}/{event.camera}"
+            if _non_finite(event):
+                dead.append(_dead_row(topic, document, now, "schema", _NON_FINITE))
+            elif not self._camera_known(event.site, event.camera):
                 reason = f"camera {event.site}/{event.camera} is not in the registry"
-                dead.append(
-                    _dead_row(
-                        f"(in-process)/{event.site}/{event.camera}", payload, now, "unknown_camera", reason
-                    )
-                )
+                dead.append(_dead_row(topic, document, now, "unknown_camera", reason))
             else:
-                accepted.append(
-                    _Accepted(event, body, now, f"(in-process)/{event.site}/{event.camera}", None)
-                )
+                accepted.append(_Accepted(event, document, now, topic, None))
         return self._write(accepted, dead)
 
     # -- validation -------------------------------------------------------------------------------------
@@ -177,6 +242,8 @@ class EventWriter:
         if head or len(parts) != 3 or parts[2] != "events":
             refuse("topic", f"topic {message.topic!r} is not {self.topic_prefix}/<site>/<camera>/events")
             return
+        if self._accept_whole(message, parts[0], parts[1], accepted):
+            return
         try:
             document = json.loads(message.payload)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -190,6 +257,38 @@ class EventWriter:
         for index, element in enumerate(document):
             payload = json.dumps(element).encode()
             self._accept_one(message, element, parts, accepted, refuse, f"[{index}] ", payload)
+
+    def _accept_whole(self, message: Received, site: str, camera: str, accepted: list[_Accepted]) -> bool:
+        """The fast path: validate the message in one call; true if every event in it is accepted.
+
+        False leaves ``accepted`` as it was: the caller then judges the message element by element, which
+        gives each refusal its own reason (and ``parse_event``'s wording).
+        """
+        one, many = _validators()
+        try:
+            if message.payload.lstrip()[:1] == b"[":
+                events = many.validate_json(message.payload)
+            else:
+                events = [one.validate_json(message.payload)]
+        except ValidationError:
+            return False
+        items: list[_Accepted] = []
+        for event in events:
+            # parse_event insists that "v" is given; the model would default it.
+            if "v" not in event.model_fields_set or (event.site, event.camera) != (site, camera):
+                return False
+            if not self._camera_known(site, camera):
+                return False
+            document = one.dump_json(event, by_alias=True)
+            if b"null" in document and _non_finite(event):  # non-finite floats dump as null
+                return False
+            items.append(_Accepted(event, document, message.received_at, message.topic, None))
+        if not items:
+            return False
+        if len(items) == 1:
+            items[0].payload = message.payload
+        accepted.extend(items)
+        return True
 
     def _accept_one(
         self,
@@ -215,28 +314,55 @@ class EventWriter:
             refuse(
                 "unknown_camera", f"{where}camera {event.site}/{event.camera} is not in the registry", payload
             )
+        elif _non_finite(event):
+            refuse("schema", f"{where}{_NON_FINITE}", payload)
         else:
-            accepted.append(_Accepted(event, body, message.received_at, message.topic, payload))
+            accepted.append(
+                _Accepted(event, canonical_json(event), message.received_at, message.topic, payload)
+            )
 
     def _camera_known(self, site: str, camera: str) -> bool:
         if self.accept_unknown_cameras or (site, camera) in self._known:
             return True
-        if time.monotonic() - self._known_at >= self._registry_refresh_s:
-            self._known_at = time.monotonic()
-            try:
-                with self.engine.connect() as connection:
-                    rows = connection.execute(sa.select(schema.cameras.c.site, schema.cameras.c.camera))
-                    self._known = {(row.site, row.camera) for row in rows}
-            except SQLAlchemyError as exc:
-                raise StoreError(
-                    f"reading the camera registry from {redact_url(self.engine.url)}: {exc}"
-                ) from exc
-        return (site, camera) in self._known
+        with self._registry_lock:  # ingest's writer threads share this cache
+            if (site, camera) in self._known:
+                return True  # another thread has just read the registry
+            if time.monotonic() - self._known_at >= self._registry_refresh_s:
+                try:
+                    with self.engine.connect() as connection:
+                        query = sa.select(schema.cameras.c.site, schema.cameras.c.camera)
+                        self._known = {(row.site, row.camera) for row in connection.execute(query)}
+                except SQLAlchemyError as exc:
+                    raise StoreError(
+                        f"reading the camera registry from {redact_url(self.engine.url)}: {exc}"
+                    ) from exc
+                self._known_at = time.monotonic()
+            return (site, camera) in self._known
 
     # -- the transaction --------------------------------------------------------------------------------
 
     def _write(self, accepted: list[_Accepted], dead: list[_Row]) -> WriteResult:
+        """One transaction; if the data makes the database refuse it, halves until the culprit is alone."""
+        try:
+            return self._transaction(accepted, dead)
+        except _Refused as exc:
+            if not accepted:  # the dead letters alone were refused: nothing to split, a real fault
+                raise StoreError(f"writing {len(dead)} dead letters: {exc}") from exc
+            if len(accepted) == 1:
+                item = accepted[0]
+                payload = item.payload if item.payload is not None else item.document
+                reason = f"event {item.event.id}: the database refused it: {exc}"
+                return self._write(
+                    [], [*dead, _dead_row(item.topic, payload, item.received_at, "store", reason)]
+                )
+        half = len(accepted) // 2
+        result = self._write(accepted[:half], dead)
+        result.add(self._write(accepted[half:], []))
+        return result
+
+    def _transaction(self, accepted: list[_Accepted], dead_in: list[_Row]) -> WriteResult:
         result = WriteResult()
+        dead = list(dead_in)
         unique: dict[uuid.UUID, _Accepted] = {}
         for item in accepted:
             first = unique.setdefault(item.event.id, item)
@@ -246,23 +372,28 @@ class EventWriter:
                     dead.append(_conflict_row(item))
         try:
             with self.engine.begin() as connection:
-                inserted = self._insert_events(connection, list(unique.values()))
+                inserted = self._insert(connection, list(unique.values()))
                 repeats = [item for event_id, item in unique.items() if event_id not in inserted]
                 dead.extend(self._conflicts(connection, repeats))
                 if dead:
                     connection.execute(sa.insert(schema.dead_letters), dead)
-                self._insert_facts_and_rollups(connection, [unique[event_id] for event_id in inserted])
-        except SQLAlchemyError as exc:
+        except _REFUSED_BY_DATABASE as exc:
+            raise _Refused(_first_line(exc)) from exc
+        except _DATABASE_FAILED as exc:
             raise StoreError(
-                f"writing {len(accepted)} events to {redact_url(self.engine.url)}: "
-                f"{exc.__class__.__name__}: {str(exc).splitlines()[0]}"
+                f"writing {len(accepted)} events to {redact_url(self.engine.url)}: {_first_line(exc)}"
             ) from exc
         result.stored_by_type.update(unique[event_id].event.type for event_id in inserted)
         result.duplicates += len(unique) - len(inserted)
         result.dead.update(row["kind"] for row in dead)
         return result
 
-    def _insert_events(self, connection: Connection, items: list[_Accepted]) -> set[uuid.UUID]:
+    def _insert(self, connection: Connection, items: list[_Accepted]) -> set[uuid.UUID]:
+        """Insert the events not stored yet, with their facts and roll-ups; return the ids inserted."""
+        if not items:
+            return set()
+        if connection.dialect.name == "postgresql":
+            return bulk.store_events_postgresql(connection, [(i.received_at, i.document) for i in items])
         rows = [
             {
                 "id": item.event.id,
@@ -272,11 +403,21 @@ class EventWriter:
                 "start": item.event.start,
                 "end": item.event.end,
                 "received_at": item.received_at,
-                "body": item.payload.decode() if item.payload is not None else item.body,
+                "body": item.document.decode(),
             }
             for item in items
         ]
-        return bulk.insert_new_events(connection, rows)
+        inserted = bulk.insert_new_events(connection, rows)
+        facts: dict[sa.Table, list[_Row]] = {table: [] for table in _FACT_TABLES}
+        rollups: dict[sa.Table, dict[_Key, list[Any]]] = {table: {} for table in _ROLLUP_OPS}
+        for item in items:
+            if item.event.id in inserted:
+                _explode(item, facts, rollups)
+        for table, fact_rows in facts.items():
+            bulk.insert_rows(connection, table, fact_rows)
+        for table, increments in rollups.items():
+            bulk.upsert_add(connection, table, _ROLLUP_OPS[table], increments)
+        return inserted
 
     def _conflicts(self, connection: Connection, repeats: list[_Accepted]) -> list[_Row]:
         """Dead letters for repeated ids whose content differs from what is stored (rare: one query)."""
@@ -298,20 +439,13 @@ class EventWriter:
             dead.append(_conflict_row(item))
         return dead
 
-    def _insert_facts_and_rollups(self, connection: Connection, items: list[_Accepted]) -> None:
-        facts: dict[sa.Table, list[_Row]] = {table: [] for table in _FACT_TABLES}
-        rollups: dict[sa.Table, dict[_Key, list[Any]]] = {table: {} for table in _ROLLUP_OPS}
-        for item in items:
-            _explode(item, facts, rollups)
-        for table, rows in facts.items():
-            bulk.insert_rows(connection, table, rows)
-        for table, increments in rollups.items():
-            if increments:
-                bulk.upsert_add(connection, table, _ROLLUP_OPS[table], increments)
+
+def _first_line(exc: BaseException) -> str:
+    return f"{exc.__class__.__name__}: {(str(exc).splitlines() or [''])[0]}"
 
 
 def _conflict_row(item: _Accepted) -> _Row:
-    payload = item.payload if item.payload is not None else json.dumps(item.body).encode()
+    payload = item.payload if item.payload is not None else item.document
     reason = f"event id {item.event.id} is already stored with different content"
     return _dead_row(item.topic, payload, item.received_at, "id_conflict", reason)
 

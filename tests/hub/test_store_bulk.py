@@ -1,0 +1,169 @@
+"""The bulk store path: PostgreSQL derives facts and roll-ups in SQL, SQLite in Python; both must store the
+same rows. A value the database refuses costs one dead letter, not the batch."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from citytally.events import new_event_id, parse_event
+from citytally.hub.store import EventWriter, Received, schema
+from hub.conftest import empty_store
+
+T0 = datetime(2026, 11, 23, 22, 50, tzinfo=UTC)
+CAMERAS = (("plaza", "cam-1"), ("plaza", "cam-2"))
+
+
+def varied_events(n: int, seed: int) -> list[dict[str, Any]]:
+    """Every event type, with the corners the SQL must get right: classes present only in ``peak`` or
+    ``dwell``, repeated movements to merge, incidents without zone, offsets other than UTC, a day
+    boundary, and ``class`` spelled by field name (``cls``) as well as by alias."""
+    rng = random.Random(seed)
+    classes = ("person", "bicycle", "car", "bus")
+    bodies: list[dict[str, Any]] = []
+    for i in range(n):
+        camera = CAMERAS[i % 2][1]
+        start = T0 + timedelta(minutes=7 * i)
+        offset = timezone(timedelta(hours=rng.choice((0, 2, -5))))
+        common = {
+            "v": 1,
+            "id": str(new_event_id()),
+            "site": "plaza",
+            "camera": camera,
+            "start": start.astimezone(offset).isoformat(),
+            "end": (start + timedelta(minutes=5)).astimezone(offset).isoformat(),
+        }
+        kind = i % 5
+        if kind == 0:
+            counts = {d: {c: rng.randint(0, 9) for c in rng.sample(classes, 2)} for d in ("in", "out")}
+            bodies.append(common | {"type": "line_count", "line": "north", "counts": counts})
+        elif kind == 1:
+            stats = {"n": rng.randint(1, 5), "mean_kmh": rng.uniform(5, 60), "p85_kmh": rng.uniform(10, 80)}
+            bodies.append(common | {"type": "speed", "line": "north", "speeds": {"in": {"car": stats}}})
+        elif kind == 2:
+            dwell = {"bus": {"n": 1, "mean_s": rng.uniform(1, 9), "max_s": 12.5}} if i % 3 else {}
+            body = common | {"type": "zone_occupancy", "zone": "west", "mean": {"person": rng.uniform(0, 3)}}
+            bodies.append(body | {"peak": {"car": rng.randint(0, 4)}, "dwell": dwell})
+        elif kind == 3:
+            name = "class" if i % 2 else "cls"
+            movements = [
+                {"from_zone": "west", "to_zone": "east", name: "car", "count": rng.randint(1, 4)}
+                for _ in range(rng.randint(1, 3))
+            ]
+            bodies.append(common | {"type": "turning_movement", "movements": movements})
+        else:
+            incident = {
+                "type": "incident",
+                "incident": "congestion",
+                "details": {"queue_m": rng.uniform(0, 90)},
+            }
+            bodies.append(common | incident | ({"zone": "west"} if i % 2 else {}))
+    return bodies
+
+
+def messages(bodies: list[dict[str, Any]], per_message: int) -> list[Received]:
+    """One message per event, or arrays of up to ``per_message`` events of one camera."""
+    out: list[Received] = []
+    for _, camera in CAMERAS if per_message > 1 else [("", "")]:
+        mine = [b for b in bodies if b["camera"] == camera] if camera else bodies
+        for i in range(0, len(mine), per_message):
+            chunk = mine[i : i + per_message]
+            payload = json.dumps(chunk if per_message > 1 else chunk[0]).encode()
+            out.append(Received(f"citytally/plaza/{chunk[0]['camera']}/events", payload, T0))
+    return out
+
+
+def _normalised(value: Any) -> Any:
+    if isinstance(value, float):
+        return round(value, 9)
+    if isinstance(value, dict):
+        return json.dumps({k: _normalised(v) for k, v in value.items()}, sort_keys=True)
+    if isinstance(value, str) and value.startswith("{"):
+        return _normalised(json.loads(value))
+    return value
+
+
+def snapshot(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of the event, fact and roll-up tables, comparable across dialects."""
+    tables = [schema.events, schema.line_counts, schema.speeds, schema.zone_occupancy]
+    tables += [schema.turning_movements, schema.incidents, schema.line_count_rollups, schema.speed_rollups]
+    tables += [schema.occupancy_rollups, schema.movement_rollups, schema.incident_rollups]
+    found: dict[str, list[tuple[Any, ...]]] = {}
+    with engine.connect() as connection:
+        for table in tables:
+            columns = [c for c in table.columns if c.name not in ("received_at", "acknowledged_at")]
+            rows = connection.execute(sa.select(*columns)).all()
+            found[table.name] = sorted(tuple(_normalised(v) for v in row) for row in rows)
+    return found
+
+
+@pytest.mark.integration
+def test_both_dialects_store_the_same_rows(
+    sqlite_engine: Engine, pg_engine: Engine, make_registry: Callable[..., Any]
+) -> None:
+    empty_store(pg_engine)
+    bodies = varied_events(60, seed=3)
+    for engine in (sqlite_engine, pg_engine):
+        make_registry(engine, *CAMERAS)
+        writer = EventWriter(engine)
+        batch = messages(bodies[:40], 1) + messages(bodies[40:], 4)  # single events and arrays
+        writer.write_messages(batch[:25])
+        result = writer.write_messages(batch[20:])  # five repeated messages
+        assert result.duplicates == 5 and not result.dead
+    on_sqlite, on_pg = snapshot(sqlite_engine), snapshot(pg_engine)
+    assert {name: len(rows) for name, rows in on_pg.items()} == {n: len(r) for n, r in on_sqlite.items()}
+    assert all(on_pg[name] for name in on_pg), "every table gets rows"
+    assert on_pg == on_sqlite
+
+
+@pytest.mark.integration
+def test_the_stored_body_is_the_validated_event(
+    store_engine: Engine, make_registry: Callable[..., Any]
+) -> None:
+    make_registry(store_engine, *CAMERAS)
+    [body] = [b for b in varied_events(4, seed=1) if b["type"] == "turning_movement"]
+    EventWriter(store_engine).write_messages(messages([body], 1))
+    with store_engine.connect() as connection:
+        stored = connection.execute(sa.select(schema.events.c.body)).scalar_one()
+    stored = json.loads(stored) if isinstance(stored, str) else stored
+    assert parse_event(stored) == parse_event(body)
+    assert all("class" in movement for movement in stored["movements"])  # aliases, whatever was sent
+
+
+@pytest.mark.integration
+def test_a_value_the_database_refuses_is_dead_lettered_and_the_batch_stored(
+    store_engine: Engine, make_registry: Callable[..., Any]
+) -> None:
+    make_registry(store_engine, *CAMERAS)
+    bodies = [b for b in varied_events(30, seed=2) if b["type"] == "line_count"]
+    bodies[3]["counts"] = {"in": {"car": 2**70}}  # valid for the schema, beyond any integer column
+    batch = messages(bodies, 1)
+    result = EventWriter(store_engine).write_messages(batch)
+    assert (result.stored, dict(result.dead)) == (len(bodies) - 1, {"store": 1})
+    with store_engine.connect() as connection:
+        [letter] = connection.execute(sa.select(schema.dead_letters)).all()
+        stored = connection.execute(sa.select(sa.func.count()).select_from(schema.line_counts)).scalar()
+    assert letter.payload == batch[3].payload and bodies[3]["id"] in letter.reason
+    assert stored == sum(len(c) for b in bodies[:3] + bodies[4:] for c in b["counts"].values())
+
+
+@pytest.mark.parametrize("value", [math.inf, math.nan])
+@pytest.mark.integration
+def test_non_finite_numbers_are_refused_as_schema_errors(
+    store_engine: Engine, make_registry: Callable[..., Any], value: float
+) -> None:
+    make_registry(store_engine, *CAMERAS)
+    good, bad = [b for b in varied_events(10, seed=4) if b["type"] == "incident"][:2]
+    bad["details"] = {"queue_m": value}
+    result = EventWriter(store_engine).write_messages(messages([good, bad], 2))
+    assert (result.stored, dict(result.dead)) == (1, {"schema": 1})
+    in_process = EventWriter(store_engine).write_events([parse_event(bad | {"id": str(new_event_id())})])
+    assert (in_process.stored, dict(in_process.dead)) == (0, {"schema": 1})
