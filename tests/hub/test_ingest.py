@@ -4,6 +4,7 @@ stores redeliveries once, and acknowledges nothing while the database is down.""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -157,3 +158,39 @@ def test_both_protocol_versions_deliver(
         box.close()
         ingest.stop()
     assert count(sqlite_engine, schema.events) == 30
+
+
+def test_writers_side_by_side_store_once_and_acknowledge_everything(
+    pg_engine: Engine,
+    make_registry: Callable[..., Any],
+    mqtt_client: mqtt.Client,
+    mqtt_prefix: str,
+    start_ingest: Callable[..., Ingest],
+) -> None:
+    from citytally.hub.config import IngestSettings
+    from hub.conftest import empty_store
+
+    empty_store(pg_engine)
+    make_registry(pg_engine, ("plaza", "cam-1"), ("plaza", "cam-2"))
+    settings = IngestSettings(writers=4, batch_max=3, batch_wait_ms=0)
+    ingest = start_ingest(pg_engine, settings=settings)
+    events = event_stream(120, cameras=2)
+    for event in events + events[:30]:  # a redelivered stretch lands in concurrent batches too
+        publish(mqtt_client, event_topic(event.site, event.camera, mqtt_prefix), event_to_json(event))
+    wait_until(lambda: ingest.totals.stored + ingest.totals.duplicates >= 150, 30, "150 messages handled")
+    assert (ingest.totals.stored, ingest.totals.duplicates, ingest.totals.dead.total()) == (120, 30, 0)
+    ingest.stop()
+    again = start_ingest(pg_engine, settings=settings)  # same session: anything unacknowledged comes back
+    marker = event_stream(1, cameras=1)[0]  # queued behind anything the broker would redeliver
+    publish(mqtt_client, event_topic(marker.site, marker.camera, mqtt_prefix), event_to_json(marker))
+    wait_until(lambda: again.totals.stored >= 1, 20, "the marker event")
+    time.sleep(0.5)  # a redelivered batch taken beside the marker's would be stored by now
+    assert (again.totals.stored, again.totals.duplicates) == (1, 0)
+    with pg_engine.connect() as connection:
+        daily = connection.execute(
+            sa.select(sa.func.sum(schema.line_count_rollups.c.count)).where(
+                schema.line_count_rollups.c.period == "1d"
+            )
+        ).scalar_one()
+        raw = connection.execute(sa.select(sa.func.sum(schema.line_counts.c.count))).scalar_one()
+    assert daily == raw and count(pg_engine, schema.events) == 121

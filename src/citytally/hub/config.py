@@ -148,6 +148,12 @@ class IngestSettings(_Model):
         le=10_000,
         description="Longest a message waits for its batch to fill, milliseconds.",
     )
+    writers: int = Field(
+        default=2,
+        ge=1,
+        le=16,
+        description="PostgreSQL: batches stored side by side, each on its own connection (SQLite: always 1).",
+    )
     accept_unknown_cameras: bool = Field(
         default=False, description="Store events from cameras the registry does not list (else dead-letter)."
     )

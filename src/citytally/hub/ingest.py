@@ -10,6 +10,12 @@ their dead letter is committed). While the database is down the batch is retried
 messages stay unacknowledged, so a hub that dies meanwhile gets them again from the broker, which keeps the
 hub's persistent session (stable client id, ``clean_start=False``, session expiry) while it is away.
 
+Batches: the paho network thread only queues what arrives (no parsing there); writer threads take up to
+``batch_max`` messages (waiting at most ``batch_wait_ms`` for more) and store each batch in one transaction.
+On PostgreSQL ``writers`` threads (each its own connection) store batches side by side, so the database works
+on one batch while Python validates the next; SQLite has one writer. Batches are acknowledged in the order
+they were taken, whichever commits first.
+
 Broker requirements for "loses nothing" (Mosquitto names): ``persistence true`` (a restarted broker still
 has the hub's queue) and ``max_queued_messages 0`` or a bound above the longest hub outage × event rate
 (Mosquitto's default of 1000 silently drops the rest). MQTT 5 lets the hub raise how many messages the
@@ -153,7 +159,11 @@ class Ingest:
         self._stopping = threading.Event()
         self._connected = threading.Event()
         self._client: mqtt.Client | None = None
-        self._worker: threading.Thread | None = None
+        self._workers: list[threading.Thread] = []
+        self._taking = threading.Lock()  # one thread forms a batch at a time, numbered in order
+        self._taken = 0
+        self._turn = threading.Condition()  # batches are acknowledged in the order they were taken
+        self._done = 0
 
     # -- lifecycle --------------------------------------------------------------------------------------
 
@@ -169,8 +179,13 @@ class Ingest:
         client.on_subscribe = self._on_subscribe
         self._client = client
         self._accepting.set()
-        self._worker = threading.Thread(target=self._run, name="citytally-ingest-writer", daemon=True)
-        self._worker.start()
+        writers = self.settings.writers if self.writer.engine.dialect.name == "postgresql" else 1
+        self._workers = [
+            threading.Thread(target=self._run, name=f"citytally-ingest-writer-{i}", daemon=True)
+            for i in range(writers)
+        ]
+        for worker in self._workers:
+            worker.start()
         log.info("ingest: connecting to %s:%d as %r", settings.host, settings.port, settings.client_id)
         if settings.protocol == "5":
             client.connect_async(
@@ -192,9 +207,10 @@ class Ingest:
         """Store and acknowledge what has arrived, then disconnect. Safe to call twice."""
         self._accepting.clear()
         self._stopping.set()
-        if self._worker is not None:
-            self._worker.join(timeout)
-            self._worker = None
+        deadline = time.monotonic() + timeout
+        for worker in self._workers:
+            worker.join(max(deadline - time.monotonic(), 0))
+        self._workers = []
         if self._client is not None:
             self._client.disconnect()
             self._client.loop_stop()
@@ -250,14 +266,23 @@ class Ingest:
 
     def _run(self) -> None:
         while True:
-            batch = self._next_batch()
+            with self._taking:
+                batch = self._next_batch()
+                number = self._taken
+                self._taken += len(batch) > 0
             if not batch:
                 if self._stopping.is_set():
                     return
                 continue
-            if not self._store(batch):
+            stored = self._store(batch)
+            with self._turn:
+                self._turn.wait_for(lambda: self._done == number)  # noqa: B023 - evaluated right here
+                if stored:
+                    self._acknowledge(batch)
+                self._done += 1
+                self._turn.notify_all()
+            if not stored:
                 return  # stopping while the database is down: left unacknowledged, redelivered later
-            self._acknowledge(batch)
 
     def _next_batch(self) -> list[_Pending]:
         try:
@@ -295,7 +320,8 @@ class Ingest:
                 self.metrics.record(result)
                 self.metrics.batch_size.observe(len(batch))
                 self.metrics.queue_depth.set(self._queue.qsize())
-                self.totals.add(result)
+                with self._turn:
+                    self.totals.add(result)
                 return True
             self.metrics.store_errors.inc()
             if self._stopping.wait(pause):
