@@ -150,3 +150,25 @@ def test_the_periodic_job_runs_and_stops(registry: Engine) -> None:
     job.stop()
     assert job.runs >= 2
     assert any(e.entry.kind == "retention" for e in read_entries(registry, limit=100))
+
+
+@pytest.mark.parametrize("batch_rows", [1, 3, 10_000])
+def test_a_large_expiry_goes_in_bounded_batches_and_is_audited_once(
+    registry: Engine, batch_rows: int
+) -> None:
+    cutoff = NOW - 7 * DAY
+    expired = [line_count(cutoff - timedelta(minutes=m)) for m in range(1, 12)]
+    kept = [line_count(cutoff), line_count(NOW - DAY)]
+    EventWriter(registry).write_events(expired + kept)
+    settings = NOTHING.model_copy(update={"raw_events_days": 7, "rollups_days": 7})
+    pruned = run_retention(registry, settings, now=NOW, batch_rows=batch_rows)
+    deleted = {(p.data_class, p.camera): p.deleted for p in pruned}
+    assert deleted[("raw_events", None)] == 2 * len(expired)  # events and their fact rows
+    assert deleted[("rollups", None)] > 0
+    with registry.connect() as conn:
+        starts = sorted(conn.execute(sa.select(schema.events.c.start)).scalars())
+        oldest_bucket = conn.execute(sa.select(sa.func.min(schema.line_count_rollups.c.bucket))).scalar()
+    assert starts == [cutoff, NOW - DAY] and count(registry, schema.line_counts) == 2
+    assert oldest_bucket == cutoff  # its day bucket started before the cutoff: gone too
+    audited = [e.entry.detail for e in read_entries(registry, limit=100) if e.entry.kind == "retention"]
+    assert sum(1 for d in audited if d["data_class"] == "raw_events" and "camera" not in d) == 1

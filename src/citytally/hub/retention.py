@@ -22,6 +22,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 import sqlalchemy as sa
 
@@ -33,7 +34,7 @@ from citytally.hub.metrics import HubMetrics
 from citytally.hub.store import schema
 from citytally.hub.store.engine import redact_url
 
-__all__ = ["DATA_CLASSES", "Pruned", "run_retention", "RetentionJob", "LOGIN_FAILURE_DAYS"]
+__all__ = ["DATA_CLASSES", "BATCH_ROWS", "Pruned", "run_retention", "RetentionJob", "LOGIN_FAILURE_DAYS"]
 
 log = logging.getLogger(__name__)
 
@@ -67,20 +68,34 @@ class Pruned:
     camera: str | None = None
 
 
-def _delete_before(
+#: Rows one delete statement removes from one table at most: a large expiry (the first run after a long
+#: pause, a shortened limit) becomes many short transactions instead of one that holds locks and bloats the
+#: write-ahead log for minutes.
+BATCH_ROWS = 10_000
+
+
+def _delete_batch(
     conn: sa.Connection,
     tables: Sequence[sa.Table],
     column: str,
     cutoff: datetime,
     camera: tuple[str, str] | None,
-) -> int:
-    deleted = 0
+    limit: int,
+) -> tuple[int, bool]:
+    """Delete up to ``limit`` expired rows from each table; return the count and whether any table may
+    have more (it gave ``limit`` rows)."""
+    deleted, more = 0, False
     for table in tables:
         where = [table.c[column] < cutoff]
         if camera is not None:
             where += [table.c.site == camera[0], table.c.camera == camera[1]]
-        deleted += conn.execute(table.delete().where(*where)).rowcount
-    return deleted
+        key = list(table.primary_key.columns)
+        doomed = sa.select(*key).where(*where).limit(limit)
+        target = key[0].in_(doomed) if len(key) == 1 else sa.tuple_(*key).in_(doomed)
+        count = conn.execute(table.delete().where(target)).rowcount
+        deleted += count
+        more = more or count >= limit
+    return deleted, more
 
 
 def _prune(
@@ -91,14 +106,21 @@ def _prune(
     cutoff: datetime,
     now: datetime,
     camera: tuple[str, str] | None = None,
+    batch_rows: int = BATCH_ROWS,
 ) -> Pruned:
-    """Delete one class's expired rows and audit that, in one transaction."""
+    """Delete one class's expired rows in bounded batches, one transaction each; the last batch and the
+    audit entry (naming the total) share a transaction. A crash part-way leaves earlier batches deleted
+    but not yet audited; the next run deletes the rest and audits its own count."""
     label = f"{camera[0]}/{camera[1]}" if camera else None
-    deleted = 0
+    deleted, more = 0, True
+    while more:
+        with engine.begin() as conn:
+            count, more = _delete_batch(conn, tables, column, cutoff, camera, batch_rows)
+        deleted += count
 
     def work(conn: sa.Connection) -> AuditEntry:
         nonlocal deleted
-        deleted = _delete_before(conn, tables, column, cutoff, camera)
+        deleted += _delete_batch(conn, tables, column, cutoff, camera, batch_rows)[0]  # stragglers
         detail: dict[str, object] = {
             "data_class": data_class,
             "cutoff": cutoff.isoformat(),
@@ -128,26 +150,31 @@ def run_retention(
     settings: RetentionSettings,
     now: datetime | None = None,
     metrics: HubMetrics | None = None,
+    batch_rows: int = BATCH_ROWS,
 ) -> list[Pruned]:
-    """Delete every expired row of every data class with a limit; audit each class; return the counts."""
+    """Delete every expired row of every data class with a limit (at most ``batch_rows`` rows per table
+    and transaction); audit each class; return the counts."""
+    if batch_rows < 1:
+        raise StoreError(f"retention batch_rows must be at least 1, got {batch_rows}")
     now = now or datetime.now(UTC)
+    prune = partial(_prune, engine, batch_rows=batch_rows)
     done: list[Pruned] = []
     try:
         raw_days = settings.raw_events_days
         if raw_days is not None:
             cutoff = now - timedelta(days=raw_days)
-            done.append(_prune(engine, "raw_events", _RAW_TABLES, "start", cutoff, now))
+            done.append(prune("raw_events", _RAW_TABLES, "start", cutoff, now))
         for camera, days in _camera_limits(engine, raw_days):
             cutoff = now - timedelta(days=days)
-            done.append(_prune(engine, "raw_events", _RAW_TABLES, "start", cutoff, now, camera))
+            done.append(prune("raw_events", _RAW_TABLES, "start", cutoff, now, camera))
         if settings.rollups_days is not None:
             cutoff = now - timedelta(days=settings.rollups_days)
-            done.append(_prune(engine, "rollups", _ROLLUP_TABLES, "bucket", cutoff, now))
+            done.append(prune("rollups", _ROLLUP_TABLES, "bucket", cutoff, now))
         if settings.dead_letters_days is not None:
             cutoff = now - timedelta(days=settings.dead_letters_days)
-            done.append(_prune(engine, "dead_letters", (schema.dead_letters,), "received_at", cutoff, now))
+            done.append(prune("dead_letters", (schema.dead_letters,), "received_at", cutoff, now))
         cutoff = now - timedelta(days=LOGIN_FAILURE_DAYS)
-        done.append(_prune(engine, "login_failures", (login_failures_table,), "at", cutoff, now))
+        done.append(prune("login_failures", (login_failures_table,), "at", cutoff, now))
         if settings.audit_log_days is not None:
             cutoff = now - timedelta(days=settings.audit_log_days)
             # prune_before appends its own anchor entry, which is this class's audit record.
