@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -136,3 +137,78 @@ def test_a_closed_outbox_refuses_events(tmp_path: Path) -> None:
     box.close()
     with pytest.raises(TransportError, match="closed"):
         box.publish(event_stream(1)[0])
+
+
+def test_the_hub_shows_each_edges_outbox_depth(
+    sqlite_engine: Engine, make_registry: Callable[..., Any], mqtt_prefix: str, tmp_path: Path
+) -> None:
+    from citytally.hub.metrics import HubMetrics
+
+    make_registry(sqlite_engine, ("plaza", "cam-1"), ("plaza", "cam-2"))
+    settings = mqtt_settings_for(mqtt_prefix)
+    metrics = HubMetrics()
+    ingest = Ingest(EventWriter(sqlite_engine, topic_prefix=mqtt_prefix), settings, metrics=metrics)
+    box = Outbox(tmp_path / "outbox.sqlite3", settings, status_every_s=0.1)
+    box.publish_many(event_stream(40, cameras=2))  # queued before the link is up: the first status shows it
+    registry = metrics.registry
+
+    def gauge(name: str, camera: str) -> float | None:
+        return registry.get_sample_value(name, {"site": "plaza", "camera": camera})
+
+    seen: set[float] = set()
+    ingest.start()
+    try:
+        assert ingest.wait_connected(10)
+        box.start()
+        wait_until(lambda: ingest.totals.stored >= 40, 20, "40 events stored")
+        wait_until(lambda: gauge("citytally_edge_outbox_depth", "cam-2") == 0, 10, "cam-2's depth back at 0")
+        seen = {gauge("citytally_edge_status_timestamp_seconds", c) or 0.0 for c in ("cam-1", "cam-2")}
+    finally:
+        box.close()
+        ingest.stop()
+        clear_retained([f"{mqtt_prefix}/plaza/{camera}/status" for camera in ("cam-1", "cam-2")])
+    assert gauge("citytally_edge_outbox_depth", "cam-1") == 0
+    assert gauge("citytally_edge_outbox_oldest_seconds", "cam-1") == 0
+    assert all(stamp > 0 for stamp in seen)
+    assert registry.get_sample_value("citytally_edge_status_invalid_total") == 0
+
+
+def test_the_first_status_reports_the_backlog(mqtt_prefix: str, tmp_path: Path) -> None:
+    from citytally.hub.status import OutboxStatus, status_subscription
+
+    statuses: list[tuple[str, OutboxStatus]] = []
+    watcher = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+    watcher.on_message = lambda _c, _u, m: statuses.append(
+        (m.topic, OutboxStatus.model_validate_json(m.payload))
+    )
+    watcher.connect("127.0.0.1", BROKER_PORT)
+    watcher.subscribe(status_subscription(mqtt_prefix), qos=0)
+    watcher.loop_start()
+    settings = mqtt_settings_for(mqtt_prefix)
+    box = Outbox(tmp_path / "outbox.sqlite3", settings, status_every_s=0.1)
+    box.publish_many(event_stream(30, cameras=1))
+    try:
+        time.sleep(0.5)  # the watcher's subscription is in place
+        box.start()
+        wait_until(lambda: len(statuses) >= 1, 10, "a status message")
+        wait_until(lambda: box.depth == 0, 10, "the queue drained (no hub: the broker acknowledges)")
+    finally:
+        box.close()
+        watcher.disconnect()
+        watcher.loop_stop()
+    topic, first = statuses[0]
+    assert topic == f"{mqtt_prefix}/plaza/cam-1/status"
+    assert first.outbox_depth == 30 and first.oldest_pending_s >= 0.5
+    assert statuses[-1][1].outbox_depth == 0  # the last word before closing: drained
+    clear_retained([topic])
+
+
+def clear_retained(topics: list[str]) -> None:
+    """Status messages are retained: leave nothing of a test behind on the shared broker."""
+    cleaner = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+    cleaner.connect("127.0.0.1", BROKER_PORT)
+    cleaner.loop_start()
+    for topic in topics:
+        cleaner.publish(topic, b"", retain=True).wait_for_publish(5)
+    cleaner.disconnect()
+    cleaner.loop_stop()

@@ -44,6 +44,7 @@ from prometheus_client import Counter, Gauge, Histogram
 from citytally.errors import StoreError
 from citytally.hub.config import IngestSettings, MqttSettings
 from citytally.hub.metrics import HubMetrics
+from citytally.hub.status import OutboxStatus, camera_of_status_topic, status_subscription
 from citytally.hub.store.writer import EventWriter, Received, WriteResult
 
 __all__ = ["Ingest", "IngestMetrics", "build_mqtt_client", "subscription_topic"]
@@ -227,7 +228,8 @@ class Ingest:
             log.warning("ingest: broker refused the connection: %s", reason)
             return
         self._session += 1
-        client.subscribe(subscription_topic(self.mqtt_settings.topic_prefix), qos=1)
+        prefix = self.mqtt_settings.topic_prefix
+        client.subscribe([(subscription_topic(prefix), 1), (status_subscription(prefix), 0)])
         log.info(
             "ingest: connected to %s:%d (session present: %s)",
             self.mqtt_settings.host,
@@ -239,11 +241,12 @@ class Ingest:
         self, _client: mqtt.Client, _userdata: Any, _mid: int, reasons: list[ReasonCode], _properties: Any
     ) -> None:
         # Only now does the broker route events to this hub: "connected" means subscribed.
-        refused = [reason for reason in reasons if reason.is_failure]
         topic = subscription_topic(self.mqtt_settings.topic_prefix)
-        if refused:
-            log.error("ingest: the broker refused the subscription to %s: %s", topic, refused[0])
+        if reasons[0].is_failure:
+            log.error("ingest: the broker refused the subscription to %s: %s", topic, reasons[0])
             return
+        if len(reasons) > 1 and reasons[1].is_failure:  # events still flow; only the edge gauges stay empty
+            log.warning("ingest: the broker refused the edge status subscription: %s", reasons[1])
         self._connected.set()
         self.metrics.connected.set(1)
         log.info("ingest: subscribed to %s", topic)
@@ -257,10 +260,31 @@ class Ingest:
             log.warning("ingest: lost the broker (%s); reconnecting with backoff", reason)
 
     def _on_message(self, _client: mqtt.Client, _userdata: Any, message: mqtt.MQTTMessage) -> None:
+        if message.topic.endswith("/status"):
+            self._on_status(message)
+            return
         if not self._accepting.is_set():
             return  # not acknowledged: the broker redelivers it to the next session
         received = Received(message.topic, bytes(message.payload), datetime.now(UTC))
         self._queue.put(_Pending(self._session, message.mid, message.qos, received))
+
+    def _on_status(self, message: mqtt.MQTTMessage) -> None:
+        """An edge's outbox status (QoS 0, nothing to acknowledge): into the per-camera gauges."""
+        if not message.payload:
+            return  # a retained status being cleared
+        camera = camera_of_status_topic(message.topic, self.mqtt_settings.topic_prefix)
+        try:
+            if camera is None:
+                raise ValueError(f"topic {message.topic!r} is not <prefix>/<site>/<camera>/status")
+            status = OutboxStatus.model_validate_json(message.payload)
+        except ValueError as exc:  # pydantic's ValidationError is a ValueError
+            self.metrics.hub.edge_status_invalid.inc()
+            log.debug("ingest: ignored a status message on %s: %s", message.topic, exc)
+            return
+        hub = self.metrics.hub
+        hub.edge_outbox_depth.labels(*camera).set(status.outbox_depth)
+        hub.edge_outbox_oldest.labels(*camera).set(status.oldest_pending_s)
+        hub.edge_status_time.labels(*camera).set(status.at.timestamp())
 
     # -- the writer thread ------------------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -56,6 +56,30 @@ class HubMetrics:
         self.audit_failures = Counter(
             "citytally_audit_write_failures",
             "Audit entries that could not be written (the request itself was answered).",
+            registry=self.registry,
+        )
+        # Per camera, from the status messages edges publish (citytally.hub.status).
+        self.edge_outbox_depth = Gauge(
+            "citytally_edge_outbox_depth",
+            "Events waiting in a camera's edge outbox, as its latest status message said.",
+            ["site", "camera"],
+            registry=self.registry,
+        )
+        self.edge_outbox_oldest = Gauge(
+            "citytally_edge_outbox_oldest_seconds",
+            "How long the oldest event in a camera's edge outbox had waited, as its latest status said.",
+            ["site", "camera"],
+            registry=self.registry,
+        )
+        self.edge_status_time = Gauge(
+            "citytally_edge_status_timestamp_seconds",
+            "When the edge measured its latest status (Unix time): a stale one means the link is down.",
+            ["site", "camera"],
+            registry=self.registry,
+        )
+        self.edge_status_invalid = Counter(
+            "citytally_edge_status_invalid",
+            "Status messages the hub could not read (ignored).",
             registry=self.registry,
         )
         self.retention_deleted = Counter(

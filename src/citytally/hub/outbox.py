@@ -9,7 +9,9 @@ the hub stores each event id once.
 
 A backlog drains fast: consecutive queued events of one camera travel as one MQTT message holding a JSON
 array of up to ``max_events_per_message`` events (the hub accepts an object or an array). Order per camera
-is kept. The gauge ``citytally_outbox_depth`` says how many events wait.
+is kept. The gauge ``citytally_outbox_depth`` says how many events wait; every ``status_every_s`` seconds
+while connected the outbox also tells the hub, one retained status message per camera (see
+:mod:`citytally.hub.status`), so the hub's ``/metrics`` shows every edge's queue.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +36,7 @@ from citytally.errors import StoreError, TransportError
 from citytally.events import Event, event_to_json, event_topic
 from citytally.hub.config import MqttSettings
 from citytally.hub.ingest import build_mqtt_client
+from citytally.hub.status import OutboxStatus, status_topic
 
 __all__ = ["Outbox"]
 
@@ -66,15 +70,20 @@ class Outbox:
         max_events_per_message: int = 200,
         drain_timeout_s: float = 10.0,
         registry: CollectorRegistry | None = None,
+        status_every_s: float = 10.0,
     ) -> None:
         if window < 1 or max_events_per_message < 1:
             raise ValueError("window and max_events_per_message must be at least 1")
+        if status_every_s < 0:
+            raise ValueError("status_every_s must be 0 (no status messages) or more")
         self.path = path
         self.mqtt_settings = mqtt_settings
         self.client_id = client_id or f"citytally-edge-{uuid.uuid4().hex[:12]}"
         self.window = window
         self.max_events_per_message = max_events_per_message
         self.drain_timeout_s = drain_timeout_s
+        self.status_every_s = status_every_s
+        self._status_due = 0.0
         registry = registry or CollectorRegistry()
         self._depth_gauge = Gauge(
             "citytally_outbox_depth", "Events waiting in the outbox.", registry=registry
@@ -85,6 +94,7 @@ class Outbox:
         self._lock = threading.Lock()  # guards the SQLite connection
         self._db = self._open(path)
         self._depth = int(self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
+        self._topics = {row[0] for row in self._db.execute("SELECT DISTINCT topic FROM outbox")}
         self._depth_gauge.set(self._depth)
         self._acks: queue.SimpleQueue[tuple[int, bool]] = queue.SimpleQueue()
         self._wake = threading.Event()
@@ -138,6 +148,7 @@ class Outbox:
                 raise StoreError(f"{self.path}: cannot queue {len(rows)} events: {exc}") from exc
             self._depth += len(rows)
             self._depth_gauge.set(self._depth)
+            self._topics.update(row[0] for row in rows)
         self._wake.set()
 
     def close(self) -> None:
@@ -149,6 +160,8 @@ class Outbox:
         if self._sender is not None:
             self._sender.join(30)
             self._sender = None
+            if self._connected.is_set():
+                self._report_status(now_due=True)  # the retained status outlives this process: make it last
         if self._client is not None:
             self._client.disconnect()
             self._client.loop_stop()
@@ -235,6 +248,7 @@ class Outbox:
             try:
                 self._settle_acks()
                 if self._connected.is_set():
+                    self._report_status()
                     self._hand_over()
             except (sqlite3.Error, StoreError) as exc:
                 log.error("outbox: %s: %s; retrying", self.path, exc)
@@ -268,6 +282,28 @@ class Outbox:
             self._depth -= len(done)
             self._depth_gauge.set(self._depth)
         self._sent.inc(len(done))
+
+    def _report_status(self, now_due: bool = False) -> None:
+        """Every ``status_every_s``: each camera's queue depth and oldest wait, retained, at QoS 0."""
+        client = self._client
+        if client is None or not self.status_every_s:
+            return
+        if time.monotonic() < self._status_due and not now_due:
+            return
+        self._status_due = time.monotonic() + self.status_every_s
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT topic, COUNT(*), MIN(enqueued_at) FROM outbox GROUP BY topic"
+            ).fetchall()
+            topics = set(self._topics)
+        waiting = {topic: (int(n), float(oldest)) for topic, n, oldest in rows}
+        now = time.time()
+        for topic in sorted(topics):
+            depth, oldest = waiting.get(topic, (0, now))
+            status = OutboxStatus(
+                outbox_depth=depth, oldest_pending_s=max(now - oldest, 0.0), at=datetime.now(UTC)
+            )
+            client.publish(status_topic(topic), status.model_dump_json(), qos=0, retain=True)
 
     def _hand_over(self) -> None:
         client = self._client
