@@ -47,9 +47,14 @@ from citytally.hub.metrics import HubMetrics
 from citytally.hub.status import OutboxStatus, camera_of_status_topic, status_subscription
 from citytally.hub.store.writer import EventWriter, Received, WriteResult
 
-__all__ = ["Ingest", "IngestMetrics", "build_mqtt_client", "subscription_topic"]
+__all__ = ["BATCH_BYTES", "Ingest", "IngestMetrics", "build_mqtt_client", "subscription_topic"]
 
 log = logging.getLogger(__name__)
+
+#: A batch also ends at this many payload bytes (about 6,000 events of a few hundred bytes): messages that
+#: pack 200 events each would otherwise make ``batch_max`` messages a million-event transaction, and one
+#: batch would starve the other writers.
+BATCH_BYTES = 2 * 1024 * 1024
 
 
 def subscription_topic(prefix: str) -> str:
@@ -314,9 +319,11 @@ class Ingest:
         except queue.Empty:
             return []
         deadline = time.monotonic() + self.settings.batch_wait_ms / 1000
-        while len(batch) < self.settings.batch_max:
+        size = len(batch[0].received.payload)
+        while len(batch) < self.settings.batch_max and size < BATCH_BYTES:
             try:
                 batch.append(self._queue.get_nowait())
+                size += len(batch[-1].received.payload)
                 continue
             except queue.Empty:
                 pass
@@ -325,6 +332,7 @@ class Ingest:
                 break
             try:
                 batch.append(self._queue.get(timeout=remaining))
+                size += len(batch[-1].received.payload)
             except queue.Empty:
                 break
         return batch
