@@ -405,6 +405,7 @@ class _Reading:
         self.next_pts = pts_offset
         self._pts_offset = pts_offset
         self._t0: float | None = None
+        self._last_pts = pts_offset
         self.decoded = 0
         self.problem: str | None = None
 
@@ -442,8 +443,13 @@ class _Reading:
             pts = self.next_pts
         else:
             if self._t0 is None:
-                self._t0 = float(t)
+                # Anchor the stream's clock after any frames that came without a time (a live RTSP
+                # stream's first frame often has none), so the first timed frame does not repeat theirs.
+                self._t0 = float(t) - (self.next_pts - self._pts_offset)
             pts = self._pts_offset + float(t) - self._t0
+            if self.decoded and pts <= self._last_pts:
+                pts = self.next_pts  # a stream clock that stands still or steps back: keep time moving
+        self._last_pts = pts
         self.next_pts = max(self.next_pts, pts + self._frame_s)
         return pts
 
