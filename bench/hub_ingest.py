@@ -8,8 +8,10 @@ Prints, for the same generated line-count events (one interval each, 2 direction
   idempotent insert, facts, roll-ups) — the hub's store path;
 * ``e2e pg`` / ``e2e sqlite``: a pre-filled outbox drained through the broker into a running :class:`Ingest`,
   timed from the outbox's start to the last event committed; with events packed up to 200 per message
-  (how a backlog drains) and, for PostgreSQL, one event per message (the per-message limit of one paho
-  client at QoS 1);
+  (how a backlog drains), into PostgreSQL with one writer thread and with two side by side (the default),
+  and, for PostgreSQL, one event per message (the per-message limit of one paho client at QoS 1);
+* ``mqtt receive only``: the same one-event-per-message stream into a paho client that only acknowledges
+  (no store): what MQTT alone costs per message;
 * each figure's ratio to the COPY ceiling.
 
 Run: ``.venv/bin/python bench/hub_ingest.py [--events 30000]`` with PostgreSQL (127.0.0.1:5432, trust) and
@@ -158,7 +160,12 @@ def writer_rate(engine: Engine, events: list[Event], batch: int) -> float:
 
 
 def e2e_rate(
-    engine: Engine, events: list[Event], per_message: int, broker: tuple[str, int], batch: int
+    engine: Engine,
+    events: list[Event],
+    per_message: int,
+    broker: tuple[str, int],
+    batch: int,
+    writers: int = 1,
 ) -> float:
     from citytally.hub.config import IngestSettings
 
@@ -167,7 +174,8 @@ def e2e_rate(
     settings = MqttSettings(
         host=broker[0], port=broker[1], topic_prefix=prefix, client_id=f"{prefix}-hub", session_expiry_s=60
     )
-    ingest = Ingest(EventWriter(engine, topic_prefix=prefix), settings, IngestSettings(batch_max=batch))
+    ingest_settings = IngestSettings(batch_max=batch, writers=writers)
+    ingest = Ingest(EventWriter(engine, topic_prefix=prefix), settings, ingest_settings)
     ingest.start()
     if not ingest.wait_connected(10):
         raise SystemExit("the hub could not connect to the broker")
@@ -187,6 +195,47 @@ def e2e_rate(
         elapsed = time.perf_counter() - started
         box.close()
     ingest.stop()
+    return len(events) / elapsed
+
+
+def receive_rate(events: list[Event], broker: tuple[str, int]) -> float:
+    """Messages per second one paho client takes at QoS 1 from the same outbox, doing nothing but the
+    acknowledgement: the MQTT part of the one-event-per-message figure, without the store."""
+    import threading
+
+    from citytally.hub.ingest import build_mqtt_client, connect_properties, subscription_topic
+
+    prefix = f"bench-{uuid.uuid4().hex[:8]}"
+    settings = MqttSettings(
+        host=broker[0], port=broker[1], topic_prefix=prefix, client_id=f"{prefix}-hub", session_expiry_s=60
+    )
+    received = 0
+    subscribed = threading.Event()
+    client = build_mqtt_client(settings, settings.client_id, manual_ack=True)
+
+    def on_message(c: object, _u: object, message: object) -> None:
+        nonlocal received
+        received += 1
+        client.ack(message.mid, message.qos)  # type: ignore[attr-defined]
+
+    client.on_message = on_message
+    client.on_connect = lambda c, *_: c.subscribe(subscription_topic(prefix), qos=1)
+    client.on_subscribe = lambda *_: subscribed.set()
+    client.connect(*broker, clean_start=False, properties=connect_properties(settings))
+    client.loop_start()
+    if not subscribed.wait(10):
+        raise SystemExit("the receiver could not subscribe")
+    with tempfile.TemporaryDirectory() as directory:
+        box = Outbox(Path(directory) / "outbox.sqlite3", settings, max_events_per_message=1, window=2000)
+        box.publish_many(events)
+        started = time.perf_counter()
+        box.start()
+        while received < len(events):
+            time.sleep(0.01)
+        elapsed = time.perf_counter() - started
+        box.close()
+    client.disconnect()
+    client.loop_stop()
     return len(events) / elapsed
 
 
@@ -219,20 +268,24 @@ def main() -> None:
         measure("copy (pg ceiling)", lambda url: copy_rate(url, make_events(n)), "pg")
         measure("writer pg", lambda url: writer_rate(store(url), make_events(n), args.batch), "pg")
         measure("writer sqlite", lambda url: writer_rate(store(url), make_events(n), args.batch), "sqlite")
-        measure(
-            "e2e pg (200/message)",
-            lambda url: e2e_rate(store(url), make_events(n), 200, broker, args.batch),
-            "pg",
-        )
+        for writers in (1, 2):
+            measure(
+                f"e2e pg (200/message, {writers} writer{'s' if writers > 1 else ''})",
+                lambda url, w=writers: e2e_rate(store(url), make_events(n), 200, broker, args.batch, w),
+                "pg",
+            )
         measure(
             "e2e sqlite (200/message)",
             lambda url: e2e_rate(store(url), make_events(n), 200, broker, args.batch),
             "sqlite",
         )
         measure(
-            "e2e pg (1/message)",
-            lambda url: e2e_rate(store(url), make_events(single), 1, broker, args.batch),
+            "e2e pg (1/message, 2 writers)",
+            lambda url: e2e_rate(store(url), make_events(single), 1, broker, args.batch, 2),
             "pg",
+        )
+        measure(
+            "mqtt receive only (1/message)", lambda _url: receive_rate(make_events(single), broker), "sqlite"
         )
     results = {name: max(runs) for name, runs in rates.items()}  # best of the repeats: least disturbed
     for name, runs in rates.items():
