@@ -12,7 +12,12 @@ Prints, for the same generated line-count events (one interval each, 2 direction
   and, for PostgreSQL, one event per message (the per-message limit of one paho client at QoS 1);
 * ``mqtt receive only``: the same one-event-per-message stream into a paho client that only acknowledges
   (no store): what MQTT alone costs per message;
-* each figure's ratio to the COPY ceiling.
+* each figure's ratio to the COPY ceiling; for COPY and the writers also the CPU time per event of this
+  process and of the database's PostgreSQL backends (from /proc: the cost, which the machine's other load
+  hardly changes, unlike the rate), and COPY's CPU per event over theirs.
+
+``--only copy,writer-pg`` runs some figures; with ``PYTHONPATH`` pointing at an older checkout's ``src``
+the same script measures that version (a before/after in one sitting).
 
 Run: ``.venv/bin/python bench/hub_ingest.py [--events 30000]`` with PostgreSQL (127.0.0.1:5432, trust) and
 Mosquitto (127.0.0.1:1883) up. Creates and drops its own database.
@@ -23,23 +28,24 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import shutil
 import tempfile
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
 
-from citytally.events import Event, event_to_json, parse_event
+from citytally.events import Event, LineCountEvent, event_to_json, parse_event
 from citytally.hub.config import MqttSettings
 from citytally.hub.ingest import Ingest
 from citytally.hub.outbox import Outbox
 from citytally.hub.store import EventWriter, Received, create_store_engine, migrate, sqlite_url
-from citytally.hub.store.writer import _explode  # noqa: PLC2701 - the bench copies exactly the writer's rows
 
 SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 T0 = datetime(2026, 11, 23, tzinfo=UTC)
@@ -89,35 +95,83 @@ def store(url: str) -> Engine:
     return engine
 
 
-def copy_rate(url: str, events: list[Event]) -> float:
-    """Events per second PostgreSQL COPY takes for the same events + line_counts rows (no validation)."""
+@dataclass
+class Figure:
+    """One measurement: events per second, and (where measured) CPU seconds per event spent by this
+    process and by the benchmark database's PostgreSQL backends: a cost the rest of the machine's load
+    hardly changes, unlike the rate."""
+
+    rate: float
+    python_s: float | None = None
+    postgres_s: float | None = None
+
+
+class CpuMeter:
+    """CPU time of this process and of the PostgreSQL backends serving ``database`` (read from /proc)."""
+
+    def __init__(self, database: str | None) -> None:
+        self.database = database.encode() if database else None
+
+    def _postgres(self) -> float:
+        if self.database is None:
+            return 0.0
+        total = 0.0
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as handle:
+                    title = handle.read()
+                if not title.startswith(b"postgres:") or self.database not in title:
+                    continue
+                with open(f"/proc/{pid}/stat") as handle:
+                    fields = handle.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+        return total
+
+    def __enter__(self) -> CpuMeter:
+        self._python, self._pg = time.process_time(), self._postgres()
+        return self
+
+    def figure(self, events: int, elapsed: float) -> Figure:
+        python = (time.process_time() - self._python) / events
+        postgres = (self._postgres() - self._pg) / events if self.database else None
+        return Figure(events / elapsed, python, postgres)
+
+    def __exit__(self, *_exc: object) -> None:
+        return None
+
+
+def copy_rate(url: str, events: list[Event]) -> Figure:
+    """PostgreSQL COPY of the rows ingest writes for these events (events + line_counts), no validation."""
     from citytally.hub.store import bulk, schema
-    from citytally.hub.store.writer import _FACT_TABLES, _ROLLUP_OPS, _Accepted
 
     engine = store(url)
     now = datetime.now(UTC)
-    items = [_Accepted(e, event_to_json(e).encode(), now, "", None) for e in events]
-    facts: dict[sa.Table, list[dict[str, object]]] = {table: [] for table in _FACT_TABLES}
-    rollups: dict[sa.Table, dict[tuple[object, ...], list[object]]] = {table: {} for table in _ROLLUP_OPS}
-    for item in items:
-        _explode(item, facts, rollups)  # the writer's own rows, so both sides write the same
     event_rows = [(e.id, e.site, e.camera, e.type, e.start, e.end, now, event_to_json(e)) for e in events]
-    fact_rows = bulk._tuples(schema.line_counts, "postgresql", facts[schema.line_counts])  # noqa: SLF001
+    fact_rows = [
+        (e.id, e.site, e.camera, e.start, e.end, e.line, direction, cls, count)
+        for e in events
+        if isinstance(e, LineCountEvent)
+        for direction, by_class in e.counts.items()
+        for cls, count in by_class.items()
+    ]
     # Rendered before the clock starts: this times PostgreSQL taking the rows, not Python producing them.
     events_text = _copy_text(event_rows)
     facts_text = _copy_text(fact_rows)
     raw = engine.raw_connection()
     try:
-        started = time.perf_counter()
-        with raw.cursor() as cursor:  # type: ignore[attr-defined]
-            with cursor.copy(f"COPY events ({bulk._column_list(schema.events)}) FROM STDIN") as copy:  # noqa: SLF001
-                copy.write(events_text)
-            with cursor.copy(
-                f"COPY line_counts ({bulk._column_list(schema.line_counts)}) FROM STDIN"
-            ) as copy:  # noqa: SLF001
-                copy.write(facts_text)
-        raw.commit()
-        return len(events) / (time.perf_counter() - started)
+        with CpuMeter(engine.url.database) as meter:
+            started = time.perf_counter()
+            with raw.cursor() as cursor:  # type: ignore[attr-defined]
+                with cursor.copy(f"COPY events ({bulk._column_list(schema.events)}) FROM STDIN") as copy:  # noqa: SLF001
+                    copy.write(events_text)
+                with cursor.copy(
+                    f"COPY line_counts ({bulk._column_list(schema.line_counts)}) FROM STDIN"
+                ) as copy:  # noqa: SLF001
+                    copy.write(facts_text)
+            raw.commit()
+            return meter.figure(len(events), time.perf_counter() - started)
     finally:
         raw.close()
         engine.dispose()
@@ -147,16 +201,18 @@ def registered(engine: Engine, events: list[Event]) -> None:
         )
 
 
-def writer_rate(engine: Engine, events: list[Event], batch: int) -> float:
+def writer_rate(engine: Engine, events: list[Event], batch: int) -> Figure:
     registered(engine, events)
     messages = [
         Received(f"citytally/{e.site}/{e.camera}/events", event_to_json(e).encode(), T0) for e in events
     ]
     writer = EventWriter(engine)
-    started = time.perf_counter()
-    for i in range(0, len(messages), batch):
-        writer.write_messages(messages[i : i + batch])
-    return len(messages) / (time.perf_counter() - started)
+    database = engine.url.database if engine.dialect.name == "postgresql" else None
+    with CpuMeter(database) as meter:
+        started = time.perf_counter()
+        for i in range(0, len(messages), batch):
+            writer.write_messages(messages[i : i + batch])
+        return meter.figure(len(messages), time.perf_counter() - started)
 
 
 def e2e_rate(
@@ -174,7 +230,8 @@ def e2e_rate(
     settings = MqttSettings(
         host=broker[0], port=broker[1], topic_prefix=prefix, client_id=f"{prefix}-hub", session_expiry_s=60
     )
-    ingest_settings = IngestSettings(batch_max=batch, writers=writers)
+    # (no writers field before the hub had more than one: the bench also measures older checkouts)
+    ingest_settings = IngestSettings(batch_max=batch, **({"writers": writers} if writers > 1 else {}))
     ingest = Ingest(EventWriter(engine, topic_prefix=prefix), settings, ingest_settings)
     ingest.start()
     if not ingest.wait_connected(10):
@@ -245,61 +302,110 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=5000, help="most messages per hub transaction")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each figure; the best is reported")
     parser.add_argument("--broker", default="127.0.0.1:1883", help="Mosquitto HOST:PORT")
+    parser.add_argument(
+        "--only",
+        default="",
+        help="comma-separated figures to run, of: copy, writer-pg, writer-sqlite, e2e-pg-1, e2e-pg-2, "
+        "e2e-sqlite, e2e-pg-single, receive (default: all)",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     host, _, port = args.broker.rpartition(":")
     broker = (host, int(port))
     n = args.events
-    rates: dict[str, list[float]] = {}
+    figures: dict[str, list[Figure]] = {}
     single = max(n // 5, 1000)  # one event per message is slow: fewer of them
+    wanted = [prefix for prefix in args.only.split(",") if prefix]
 
-    def measure(name: str, run: Callable[[str], float], backend: str) -> None:
+    def measure(key: str, name: str, run: Callable[[str], Figure | float], backend: str) -> None:
+        if wanted and key not in wanted:
+            return
         if backend == "pg":
             url, drop = fresh_database()
         else:
             directory = tempfile.mkdtemp()
             url, drop = sqlite_url(Path(directory) / "hub.sqlite3"), (lambda: shutil.rmtree(directory))
         try:
-            rates.setdefault(name, []).append(run(url))
+            found = run(url)
+            figures.setdefault(name, []).append(found if isinstance(found, Figure) else Figure(found))
         finally:
             drop()
 
     for _ in range(args.repeat):  # interleaved, so a burst of load elsewhere hits every figure alike
-        measure("copy (pg ceiling)", lambda url: copy_rate(url, make_events(n)), "pg")
-        measure("writer pg", lambda url: writer_rate(store(url), make_events(n), args.batch), "pg")
-        measure("writer sqlite", lambda url: writer_rate(store(url), make_events(n), args.batch), "sqlite")
+        measure("copy", "copy (pg ceiling)", lambda url: copy_rate(url, make_events(n)), "pg")
+        measure(
+            "writer-pg", "writer pg", lambda url: writer_rate(store(url), make_events(n), args.batch), "pg"
+        )
+        measure(
+            "writer-sqlite",
+            "writer sqlite",
+            lambda url: writer_rate(store(url), make_events(n), args.batch),
+            "sqlite",
+        )
         for writers in (1, 2):
             measure(
+                f"e2e-pg-{writers}",
                 f"e2e pg (200/message, {writers} writer{'s' if writers > 1 else ''})",
                 lambda url, w=writers: e2e_rate(store(url), make_events(n), 200, broker, args.batch, w),
                 "pg",
             )
         measure(
+            "e2e-sqlite",
             "e2e sqlite (200/message)",
             lambda url: e2e_rate(store(url), make_events(n), 200, broker, args.batch),
             "sqlite",
         )
         measure(
+            "e2e-pg-single",
             "e2e pg (1/message, 2 writers)",
             lambda url: e2e_rate(store(url), make_events(single), 1, broker, args.batch, 2),
             "pg",
         )
         measure(
-            "mqtt receive only (1/message)", lambda _url: receive_rate(make_events(single), broker), "sqlite"
+            "receive",
+            "mqtt receive only (1/message)",
+            lambda _url: receive_rate(make_events(single), broker),
+            "sqlite",
         )
-    results = {name: max(runs) for name, runs in rates.items()}  # best of the repeats: least disturbed
-    for name, runs in rates.items():
-        print(f"{name:<28} {results[name]:>10,.0f} events/s  (runs: {', '.join(f'{r:,.0f}' for r in runs)})")
-    ceiling = results["copy (pg ceiling)"]
-    print(
-        json.dumps(
-            {
-                name: {"events_per_s": round(rate), "of_copy": round(rate / ceiling, 3)}
-                for name, rate in results.items()
-            },
-            indent=1,
-        )
-    )
+    report(figures)
+
+
+def _us(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{seconds * 1e6:,.0f}"
+
+
+def report(figures: dict[str, list[Figure]]) -> None:
+    """Best rate of the repeats (the least disturbed) and the least CPU per event, with ratios to COPY."""
+    best = {name: max(runs, key=lambda f: f.rate) for name, runs in figures.items()}
+    cpu = {
+        name: min((f for f in runs if f.python_s is not None), key=_cpu_total, default=None)
+        for name, runs in figures.items()
+    }
+    for name, runs in figures.items():
+        rates = ", ".join(f"{f.rate:,.0f}" for f in runs)
+        line = f"{name:<32} {best[name].rate:>8,.0f} events/s  (runs: {rates})"
+        low = cpu[name]
+        if low is not None:
+            line += f"  cpu µs/event: python {_us(low.python_s)} + postgres {_us(low.postgres_s)}"
+        print(line)
+    ceiling = best.get("copy (pg ceiling)")
+    ceiling_cpu = cpu.get("copy (pg ceiling)")
+    summary: dict[str, dict[str, float]] = {}
+    for name, figure in best.items():
+        entry: dict[str, float] = {"events_per_s": round(figure.rate)}
+        if ceiling is not None:
+            entry["of_copy"] = round(figure.rate / ceiling.rate, 3)
+        low = cpu[name]
+        if low is not None:
+            entry["cpu_us_per_event"] = round(_cpu_total(low) * 1e6, 1)
+            if ceiling_cpu is not None:
+                entry["copy_cpu_over_this"] = round(_cpu_total(ceiling_cpu) / _cpu_total(low), 3)
+        summary[name] = entry
+    print(json.dumps(summary, indent=1))
+
+
+def _cpu_total(figure: Figure) -> float:
+    return (figure.python_s or 0.0) + (figure.postgres_s or 0.0)
 
 
 if __name__ == "__main__":
