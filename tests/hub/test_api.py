@@ -16,12 +16,14 @@ import sqlalchemy as sa
 from fastapi import FastAPI, routing
 from fastapi.responses import StreamingResponse
 from fastapi.testclient import TestClient
+from pydantic import BaseModel
 from sqlalchemy.engine import Engine
 
 from citytally.events import LineCountEvent, SpeedEvent, TurningMovementEvent, ZoneOccupancyEvent
 from citytally.hub.access import ROLES, issue_token, route_access
 from citytally.hub.access_tables import audit_log_table
 from citytally.hub.api import create_app
+from citytally.hub.api.models import CountSeries, MovementSeries, OccupancySeries, SpeedSeries
 from citytally.hub.audit import read_entries
 from citytally.hub.store import EventWriter, create_store_engine
 
@@ -254,6 +256,29 @@ def test_speeds_occupancy_and_movements(hub: tuple[TestClient, Any]) -> None:
     assert [(p["samples"], p["mean"], p["peak_max"]) for p in occupancy] == [(12, 1.5, 3), (12, 1.5, 3)]
     moves = client.get("/movements", params=params, headers=viewer).json()["points"]
     assert [(p["from_zone"], p["to_zone"], p["count"]) for p in moves] == [("west", "east", 24)] * 2
+
+
+@pytest.mark.parametrize(
+    ("path", "model", "extra"),
+    [
+        ("/counts", CountSeries, {}),
+        ("/counts", CountSeries, {"group_by": "class"}),
+        ("/speeds", SpeedSeries, {}),
+        ("/occupancy", OccupancySeries, {}),
+        ("/movements", MovementSeries, {}),
+    ],
+)
+def test_series_json_is_exactly_what_the_declared_model_writes(
+    hub: tuple[TestClient, Any], path: str, model: type[BaseModel], extra: dict[str, str]
+) -> None:
+    """The series routes write their rows straight to JSON: it must be what the OpenAPI model would write."""
+    client, headers = hub
+    answer = client.get(path, params=WINDOW | {"interval": "1h"} | extra, headers=headers["viewer"])
+    assert answer.status_code == 200 and answer.headers["content-type"] == "application/json"
+    body = answer.json()
+    assert body["points"]
+    assert model.model_validate(body).model_dump(mode="json", by_alias=True) == body
+    assert model.model_validate(body).model_dump_json(by_alias=True).encode() == answer.content
 
 
 @pytest.mark.parametrize(

@@ -99,8 +99,14 @@ def _series(
         .limit(query.limit + 1)
     )
     with engine.connect() as conn:
-        rows = [dict(row) for row in conn.execute(statement).mappings()]
+        rows = _dicts(conn.execute(statement))
     return Series(rows=rows[: query.limit], truncated=len(rows) > query.limit)
+
+
+def _dicts(result: sa.CursorResult[Any]) -> list[dict[str, Any]]:
+    """Rows as dicts; zipping plain tuples with the column names is about twice as fast as mappings."""
+    names = [str(name) for name in result.keys()]  # noqa: SIM118 - a result, not a dict; plain str keys
+    return [dict(zip(names, row, strict=True)) for row in result]
 
 
 def count_series(engine: sa.Engine, query: SeriesQuery, group_by: Sequence[str] | None = None) -> Series:
@@ -127,9 +133,10 @@ def count_series(engine: sa.Engine, query: SeriesQuery, group_by: Sequence[str] 
         .order_by(*columns)
         .limit(query.limit + 1)
     )
-    absent = dict.fromkeys(name for name in ("site", "camera", *keys) if name not in kept)
+    names = ("bucket", "site", "camera", *keys, "count")  # summed-over columns come back as None
     with engine.connect() as conn:
-        rows = [absent | dict(row) for row in conn.execute(statement).mappings()]
+        found = _dicts(conn.execute(statement))
+    rows: list[dict[str, Any]] = [{name: row.get(name) for name in names} for row in found]
     for row in rows:
         row["count"] = int(row["count"])
     return Series(rows=rows[: query.limit], truncated=len(rows) > query.limit)
