@@ -236,3 +236,41 @@ def test_preview_writer_writes_a_short_playable_video(tmp_path: Path) -> None:
     assert len(frames) == 5 and frames[0].shape == (120, 160, 3)
     # The masked box survives encoding as a flat patch (lossy codec: nearly, not exactly, one colour).
     assert np.ptp(frames[0][20:80, 16:44].astype(int)) < 40
+
+
+def _clip(source: Path, target: Path, first: int, count: int) -> list[Image]:
+    """Frames ``first``..``first + count - 1`` of ``source`` as a real H.264 file (nearly lossless)."""
+    frames = [image for index, image in _decode(source) if first <= index < first + count]
+    with av.open(str(target), "w") as container:
+        stream = container.add_stream("libx264", rate=10)
+        stream.width, stream.height, stream.pix_fmt = frames[0].shape[1], frames[0].shape[0], "yuv420p"
+        stream.options = {"crf": "12", "preset": "veryfast"}
+        for image in frames:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="bgr24")))
+        container.mux(stream.encode())
+    return frames
+
+
+@pytest.mark.integration
+def test_preview_video_of_a_real_run_shows_no_person(vtest_path: Path, tmp_path: Path, nanodet: Any) -> None:
+    """``--preview-video`` end to end: the pipeline's own preview of real footage, checked frame by frame
+    by the unmasked counting detector, which does find the people in the same frames before masking."""
+    from citytally.edge.config import load_camera_config
+    from citytally.edge.pipeline import PipelineOptions, PreviewRequest, build_pipeline
+    from citytally.publish import MemoryPublisher
+
+    clip = tmp_path / "crossing.mp4"
+    originals = _clip(vtest_path, clip, first=710, count=20)  # three men crossing, others behind them
+    preview = tmp_path / "preview.mp4"
+    config = load_camera_config(Path(__file__).parents[2] / "examples" / "vtest.toml")
+    options = PipelineOptions(progress=False, preview=PreviewRequest(video=preview, video_seconds=2.0))
+    result = build_pipeline(config, MemoryPublisher(), options, clip).run()
+    assert result.error is None and result.frames == 20
+    with av.open(str(preview)) as container:
+        shown = [frame.to_ndarray(format="bgr24") for frame in container.decode(video=0)]
+    assert len(shown) == 20
+    for index in range(0, 20, 4):
+        before = nanodet([originals[index]])[0]
+        assert (before.class_id == 0).sum() >= 3, f"frame {index}: the check itself sees too few people"
+        after = nanodet([shown[index]])[0]
+        assert not (after.class_id == 0).any(), f"frame {index}: a person is visible in the preview video"
