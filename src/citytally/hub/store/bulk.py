@@ -78,27 +78,13 @@ def _column_list(table: sa.Table) -> str:
 
 
 def insert_new_events(connection: Connection, rows: Sequence[dict[str, Any]]) -> set[uuid.UUID]:
-    """Insert the ``events`` rows whose id is not stored yet; return the ids actually inserted."""
+    """SQLite: insert the ``events`` rows whose id is not stored yet; return the ids actually inserted.
+
+    (PostgreSQL stores whole batches with :func:`store_events_postgresql`.)"""
     if not rows:
         return set()
-    dialect = connection.dialect.name
-    values = _tuples(schema.events, dialect, rows)
-    raw = connection.connection.driver_connection
-    if raw is None:
-        raise RuntimeError("no database connection")
-    if dialect == "postgresql":
-        with raw.cursor() as cursor:
-            cursor.execute(
-                "CREATE TEMP TABLE IF NOT EXISTS citytally_incoming (LIKE events) ON COMMIT DELETE ROWS"
-            )
-            with cursor.copy(f"COPY citytally_incoming ({_column_list(schema.events)}) FROM STDIN") as copy:
-                for value in values:
-                    copy.write_row(value)
-            cursor.execute(
-                "INSERT INTO events SELECT * FROM citytally_incoming ON CONFLICT (id) DO NOTHING RETURNING id"
-            )
-            return {row[0] for row in cursor.fetchall()}
-    cursor = raw.cursor()
+    values = _tuples(schema.events, connection.dialect.name, rows)
+    cursor = _raw(connection).cursor()
     try:
         row_marks = "(" + ",".join("?" * len(schema.events.columns)) + ")"
         inserted: set[uuid.UUID] = set()
@@ -116,24 +102,19 @@ def insert_new_events(connection: Connection, rows: Sequence[dict[str, Any]]) ->
         cursor.close()
 
 
-def insert_rows(connection: Connection, table: sa.Table, rows: Sequence[dict[str, Any]]) -> None:
-    """Append ``rows`` (dicts naming every column of ``table``) to ``table``: COPY or executemany."""
-    if not rows:
-        return
-    dialect = connection.dialect.name
-    values = _tuples(table, dialect, rows)
+def _raw(connection: Connection) -> Any:
     raw = connection.connection.driver_connection
     if raw is None:
         raise RuntimeError("no database connection")
-    if dialect == "postgresql":
-        with (
-            raw.cursor() as cursor,
-            cursor.copy(f"COPY {table.name} ({_column_list(table)}) FROM STDIN") as copy,
-        ):
-            for value in values:
-                copy.write_row(value)
+    return raw
+
+
+def insert_rows(connection: Connection, table: sa.Table, rows: Sequence[dict[str, Any]]) -> None:
+    """SQLite: append ``rows`` (dicts naming every column of ``table``) to ``table`` with executemany."""
+    if not rows:
         return
-    cursor = raw.cursor()
+    values = _tuples(table, connection.dialect.name, rows)
+    cursor = _raw(connection).cursor()
     try:
         marks = ",".join("?" * len(table.columns))
         cursor.executemany(f"INSERT INTO {table.name} ({_column_list(table)}) VALUES ({marks})", values)
@@ -147,7 +128,7 @@ def upsert_add(
     ops: Sequence[tuple[str, str]],
     increments: dict[tuple[Any, ...], list[Any]],
 ) -> None:
-    """Add ``increments`` (primary key → values, in column order) to a roll-up table.
+    """SQLite: add ``increments`` (primary key → values, in column order) to a roll-up table.
 
     ``ops`` names each value column and how it combines: ``sum`` adds, ``max`` keeps the larger. Rows are
     written in key order so that two writers touching the same rows cannot deadlock.
@@ -159,7 +140,7 @@ def upsert_add(
     names = [column.name for column in table.columns]
     if names != keys + [name for name, _ in ops]:
         raise RuntimeError(f"{table.name}: columns are not key columns then value columns")
-    larger = "GREATEST" if dialect == "postgresql" else "MAX"
+    larger = "MAX"  # SQLite's two-argument max
     updates = ", ".join(
         f'"{name}" = {table.name}."{name}" + excluded."{name}"'
         if op == "sum"
@@ -173,20 +154,8 @@ def upsert_add(
         tuple(v if c is None else c(v) for v, c in zip((*key, *vals), converters, strict=True))
         for key, vals in ordered
     ]
-    raw = connection.connection.driver_connection
-    if raw is None:
-        raise RuntimeError("no database connection")
     columns = _column_list(table)
-    if dialect == "postgresql":
-        # One array per column, unnested server-side: no per-row encoding in Python.
-        arrays = [list(column) for column in zip(*values, strict=True)]
-        casts = ", ".join(f"%s::{column.type.compile(connection.dialect)}[]" for column in table.columns)
-        with raw.cursor() as cursor:
-            cursor.execute(
-                f"INSERT INTO {table.name} ({columns}) SELECT * FROM unnest({casts}) {conflict}", arrays
-            )
-        return
-    cursor = raw.cursor()
+    cursor = _raw(connection).cursor()
     try:
         marks = ",".join("?" * len(names))
         cursor.executemany(f"INSERT INTO {table.name} ({columns}) VALUES ({marks}) {conflict}", values)
@@ -338,10 +307,7 @@ def store_events_postgresql(
     stored. Returns the ids inserted. The caller's transaction commits it all or nothing."""
     if not events:
         return set()
-    raw = connection.connection.driver_connection
-    if raw is None:
-        raise RuntimeError("no database connection")
-    with raw.cursor() as cursor:
+    with _raw(connection).cursor() as cursor:
         cursor.execute(
             f"{_SESSION}; CREATE TEMP TABLE IF NOT EXISTS {_STAGING}"
             " (received_at timestamptz NOT NULL, body jsonb NOT NULL) ON COMMIT DELETE ROWS"
