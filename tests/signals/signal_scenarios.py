@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,18 +29,28 @@ def _sumo_home() -> Path:
 
 
 def build_grid(
-    folder: Path, *, size: int = 3, end: float = 400.0, period: float = 1.5, seed: int = 3
+    folder: Path,
+    *,
+    size: int = 3,
+    end: float = 400.0,
+    period: float = 1.5,
+    seed: int = 3,
+    length: float = 150.0,
+    net_options: Sequence[str] = (),
 ) -> GridScenario:
-    """A ``size``×``size`` grid of traffic lights with random trips departing in ``[0, end)``."""
+    """A ``size``×``size`` grid of traffic lights with random trips departing in ``[0, end)``.
+
+    ``net_options`` go to ``netgenerate`` as they are (turn lanes, left-turn phases ...).
+    """
     home = _sumo_home()
     env = {**os.environ, "SUMO_HOME": str(home)}
     folder.mkdir(parents=True, exist_ok=True)
     net, routes, cfg = folder / "grid.net.xml", folder / "grid.rou.xml", folder / "grid.sumocfg"
     subprocess.run(
         [
-            str(home / "bin" / "netgenerate"), "--grid", "--grid.number", str(size), "--grid.length", "150",
-            "--default-junction-type", "traffic_light", "--no-turnarounds", "--seed", str(seed),
-            "-o", str(net),
+            str(home / "bin" / "netgenerate"), "--grid", "--grid.number", str(size),
+            "--grid.length", f"{length:g}", "--default-junction-type", "traffic_light",
+            "--no-turnarounds", "--seed", str(seed), *net_options, "-o", str(net),
         ],
         check=True, capture_output=True, env=env,
     )  # fmt: skip

@@ -101,3 +101,75 @@ def test_controller_names(name: str, error: str | None) -> None:
     else:
         with pytest.raises(SignalError, match=error):
             make_controller(name)
+
+
+# --- citytally's own controller on a four-phase junction (protected left turns) ------------------------
+
+
+@pytest.fixture()
+def four_phase(
+    turn_lane_grid: GridScenario,
+) -> Iterator[tuple[SignalNetwork, Intersection, AdaptiveController]]:
+    conn = SumoConnection.start(["-c", str(turn_lane_grid.sumocfg), "--no-step-log", "--no-warnings"])
+    try:
+        controller = AdaptiveController()
+        network = SignalNetwork(conn.api, controller.timing, tls_ids=["B1"])
+        light = network["B1"]
+        assert len(light.phases) == 4  # two through phases, each followed by its protected left turns
+        yield network, light, controller
+    finally:
+        conn.close()
+
+
+def _zones(lanes: dict[str, LaneReading]) -> LaneReadings:
+    return LaneReadings(time=0.0, approaches=lanes)
+
+
+def _green(light: Intersection, phase: int, seconds: float) -> None:
+    """Show ``phase`` and let it run ``seconds`` of green (no simulation step needed)."""
+    light.request(phase)
+    while light.in_transition or light.current_phase != phase:
+        light.update(_zones({}))
+    for _ in range(round(seconds)):
+        light.update(_zones({}))
+
+
+def _only_in(light: Intersection, phase: int) -> list[str]:
+    """Incoming lanes that ``phase`` serves and no other phase does."""
+    return [lane for lane in light.phases[phase].in_lanes if light.phases_serving(lane) == (phase,)]
+
+
+def test_citytally_skips_phases_nobody_waits_for(
+    four_phase: tuple[SignalNetwork, Intersection, AdaptiveController],
+) -> None:
+    network, light, controller = four_phase
+    _green(light, 0, 10)
+    controller.decide(network, _zones({}))
+    assert light.requested_phase in (None, 0)  # nobody anywhere: keep what is shown
+    through = [lane for lane in light.phases[2].in_lanes if 3 not in light.phases_serving(lane)]
+    assert through
+    controller.decide(network, _zones({lane: LaneReading(vehicles=3, halting=3) for lane in through}))
+    assert light.requested_phase == 2  # straight past the empty left-turn phase 1
+
+
+@pytest.mark.parametrize(
+    ("current_lanes", "keeps"),
+    [
+        (LaneReading(vehicles=4, halting=2, passed=1), True),  # its queue still discharging
+        (LaneReading(vehicles=5, halting=0, passed=0), True),  # a gap now, but a platoon arriving
+        (LaneReading(vehicles=0, halting=0, passed=0), False),  # gap-out: nothing left to serve
+    ],
+)
+def test_citytally_holds_a_green_while_it_moves_vehicles(
+    four_phase: tuple[SignalNetwork, Intersection, AdaptiveController],
+    current_lanes: LaneReading,
+    keeps: bool,
+) -> None:
+    network, light, controller = four_phase
+    _green(light, 2, 10)
+    waiting = {lane: LaneReading(vehicles=2, halting=2) for lane in _only_in(light, 0)}
+    served = {lane: current_lanes for lane in _only_in(light, 2)}
+    assert waiting and served
+    for _ in range(round(controller.config.flow_window_s)):
+        controller.decide(network, _zones(waiting | served))
+    assert light.requested_phase == (2 if keeps else 0)

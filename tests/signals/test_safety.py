@@ -1,19 +1,25 @@
-"""The safety rules hold whatever a controller asks: checked on the states SUMO actually shows each step."""
+"""The safety rules hold whatever a controller asks: checked on the states SUMO actually shows each step.
+
+Which links conflict (so need the all-red between them) is worked out here on its own, from the network
+file's geometry, and not taken from the implementation being checked.
+"""
 
 from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
+from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from signal_scenarios import GridScenario
 
 from citytally.signals.controllers import make_controller
-from citytally.signals.intersection import SignalTiming, is_green
+from citytally.signals.intersection import Intersection, SignalTiming, is_green
 from citytally.signals.network import Controller, SignalNetwork
-from citytally.signals.sensors import LaneReadings
+from citytally.signals.sensors import LaneReading, LaneReadings
 from citytally.signals.sim import SumoConnection
 
 STRICT = SignalTiming(min_green_s=5.0, yellow_s=3.0, all_red_s=2.0, max_red_s=40.0)
@@ -28,6 +34,46 @@ class Trace:
     halting: dict[str, list[list[int]]] = field(default_factory=dict)
     served: dict[str, set[int]] = field(default_factory=dict)
     """Links green in some green phase of the light's own programme."""
+    conflicts: dict[str, list[set[int]]] = field(default_factory=dict)
+    """Per link, the links whose paths cross or merge with its path (from the network file)."""
+
+
+def reference_conflicts(net_file: Path) -> dict[str, list[set[int]]]:
+    """Per traffic light and link: links from another lane whose path crosses it or ends in its exit lane.
+
+    Paths are the centre lines of the links' internal lanes in the network file, sampled every 0.25 m;
+    two paths cross where their samples come within 0.5 m.
+    """
+    import sumolib
+
+    net = sumolib.net.readNet(str(net_file), withInternal=True)
+    result: dict[str, list[set[int]]] = {}
+    for tls in net.getTrafficLights():
+        paths: dict[int, tuple[str, str, np.ndarray]] = {}
+        for conn in tls.getConnections():
+            in_lane, out_lane, index = conn
+            via = next((c.getViaLaneID() for c in in_lane.getOutgoing() if c.getToLane() == out_lane), "")
+            shape = np.array(net.getLane(via).getShape(), dtype=float) if via else np.zeros((0, 2))
+            paths[index] = (in_lane.getID(), out_lane.getID(), _sample(shape))
+        links = max(paths) + 1
+        found: list[set[int]] = [set() for _ in range(links)]
+        for i, (in_i, out_i, pts_i) in paths.items():
+            for j, (in_j, out_j, pts_j) in paths.items():
+                if i == j or in_i == in_j:
+                    continue
+                gap = np.min(np.linalg.norm(pts_i[:, None, :] - pts_j[None, :, :], axis=2))
+                if out_i == out_j or gap < 0.5:
+                    found[i].add(j)
+        result[tls.getID()] = found
+    return result
+
+
+def _sample(shape: np.ndarray, step: float = 0.25) -> np.ndarray:
+    points = [shape[0]]
+    for a, b in zip(shape, shape[1:], strict=False):
+        n = max(int(np.linalg.norm(b - a) / step), 1)
+        points += [a + (b - a) * k / n for k in range(1, n + 1)]
+    return np.array(points)
 
 
 def amber_violations(states: list[str], yellow: int) -> list[str]:
@@ -54,16 +100,26 @@ def amber_violations(states: list[str], yellow: int) -> list[str]:
     return bad
 
 
-def all_red_violations(states: list[str], all_red: int) -> list[str]:
-    """No link may turn green within ``all_red`` steps of the last amber shown on any link."""
-    bad, last_amber = [], None
+def all_red_violations(states: list[str], all_red: int, conflicts: list[set[int]] | None = None) -> list[str]:
+    """No link may turn green within ``all_red`` steps of the last amber shown on a link it conflicts with.
+
+    Without ``conflicts`` every link conflicts with every other one.
+    """
+    links = len(states[0])
+    foes = conflicts or [set(range(links)) - {i} for i in range(links)]
+    bad: list[str] = []
+    last_amber: list[int | None] = [None] * links
     for t, state in enumerate(states):
         if t > 0:
-            started = [i for i, c in enumerate(state) if is_green(c) and not is_green(states[t - 1][i])]
-            if started and last_amber is not None and t - last_amber <= all_red:
-                bad.append(f"links {started} turned green {t - last_amber} step(s) after amber")
-        if "y" in state:
-            last_amber = t
+            for i, c in enumerate(state):
+                if not is_green(c) or is_green(states[t - 1][i]):
+                    continue
+                close = [j for j in foes[i] if (a := last_amber[j]) is not None and t - a <= all_red]
+                if close:
+                    bad.append(f"link {i} turned green at step {t} too soon after amber on links {close}")
+        for i, c in enumerate(state):
+            if c == "y":
+                last_amber[i] = t
     return bad
 
 
@@ -125,6 +181,7 @@ def run_traced(scenario: GridScenario, controller: Controller, timing: SignalTim
         links = {i.id: [lane for lane, _ in i.links] for i in network}
         for i in network:
             trace.served[i.id] = {k for p in i.phases for k, c in enumerate(p.state) if is_green(c)}
+        trace.conflicts = reference_conflicts(scenario.net)
         for _ in range(STEPS):
             network.control_step(controller)
             conn.step()
@@ -143,7 +200,7 @@ def assert_safe(trace: Trace, timing: SignalTiming) -> None:
     for tls, states in trace.states.items():
         found = (
             amber_violations(states, round(timing.yellow_s))
-            + all_red_violations(states, round(timing.all_red_s))
+            + all_red_violations(states, round(timing.all_red_s), trace.conflicts[tls])
             + min_green_violations(states, round(timing.min_green_s))
             + max_red_violations(states, trace.halting[tls], trace.served[tls], round(timing.max_red_s))
         )
@@ -162,6 +219,9 @@ def assert_safe(trace: Trace, timing: SignalTiming) -> None:
         (["Gr", "yr", "rr", "rG"], lambda s: amber_violations(s, 3), True),  # amber too short
         (["Gr", "yr", "yr", "yr", "rr", "rr", "rG"], lambda s: all_red_violations(s, 2), False),
         (["Gr", "yr", "yr", "yr", "rG"], lambda s: all_red_violations(s, 2), True),  # no all-red
+        (["Gr", "yr", "yr", "yr", "rG"], lambda s: all_red_violations(s, 2, [set(), set()]), False),
+        (["Grr", "yrr", "yrr", "yrr", "rrG"], lambda s: all_red_violations(s, 2, [{2}, set(), {0}]), True),
+        (["Grr", "yrr", "yrr", "yrr", "rGr"], lambda s: all_red_violations(s, 2, [{2}, set(), {0}]), False),
         (["rr", "Gr", "Gr", "yr"], lambda s: min_green_violations(s, 5), True),
         (["rr", "Gr", "Gr", "Gr", "Gr", "Gr", "yr"], lambda s: min_green_violations(s, 5), False),
     ],
@@ -211,3 +271,122 @@ def test_controllers_never_break_safety(sumo_grid: GridScenario, name: str, seed
         1 for states in trace.states.values() for a, b in zip(states, states[1:], strict=False) if a != b
     )
     assert switched > 0  # the controller did drive the lights
+
+
+# --- the all-red is kept exactly where paths conflict ---------------------------------------------------
+
+
+@pytest.mark.integration
+@pytest.mark.sumo
+def test_every_crossing_or_merging_pair_counts_as_conflicting(sumo_grid: GridScenario) -> None:
+    reference = reference_conflicts(sumo_grid.net)
+    conn = SumoConnection.start(["-c", str(sumo_grid.sumocfg), "--no-step-log", "--no-warnings"])
+    try:
+        network = SignalNetwork(conn.api, STRICT)
+        checked = 0
+        for intersection in network:
+            for link, foes in enumerate(reference[intersection.id]):
+                assert foes <= intersection.conflicts[link], (intersection.id, link)
+                checked += len(foes)
+    finally:
+        conn.close()
+    assert checked > 20  # the grid's four-arm junctions have crossing paths
+
+
+def _hold(conn: SumoConnection, light: Intersection, network: SignalNetwork) -> None:
+    """Let the green shown run its minimum."""
+    for _ in range(round(STRICT.min_green_s)):
+        light.update(network.sensors.read())
+        conn.step()
+
+
+def _shown_after_request(
+    conn: SumoConnection, light: Intersection, network: SignalNetwork, phase: int
+) -> list[str]:
+    """The states SUMO shows from requesting ``phase`` until it is green."""
+    light.request(phase)
+    shown = []
+    while True:
+        light.update(network.sensors.read())
+        conn.step()
+        shown.append(str(conn.api.trafficlight.getRedYellowGreenState(light.id)))
+        if not light.in_transition and light.current_phase == phase:
+            return shown
+
+
+@pytest.mark.integration
+@pytest.mark.sumo
+def test_all_red_is_skipped_only_where_no_starting_link_conflicts(sumo_grid: GridScenario) -> None:
+    reference = reference_conflicts(sumo_grid.net)["B1"]
+    conn = SumoConnection.start(["-c", str(sumo_grid.sumocfg), "--no-step-log", "--no-warnings"])
+    try:
+        api = conn.api
+        links = [entries[0][0] if entries else "" for entries in api.trafficlight.getControlledLinks("B1")]
+        timing = STRICT.model_copy(update={"max_box_clearance_s": 0.0})  # exact all-red lengths here
+        probe = SignalNetwork(api, timing, tls_ids=["B1"])["B1"]
+        # One link to end, one that shares no conflict with it, one whose path crosses or merges with it.
+        ending, free, crossing = next(
+            (e, s, c)
+            for e in range(len(links))
+            for s in range(len(links))
+            for c in sorted(reference[e])
+            if links[s] != links[e] and s not in probe.conflicts[e] and s not in reference[e]
+        )
+        states = [
+            "".join("G" if k == i else "r" for k in range(len(links))) for i in (ending, free, crossing)
+        ]
+        logic = api.trafficlight.Logic("probe", 0, 0, [api.trafficlight.Phase(30, st) for st in states])
+        api.trafficlight.setProgramLogic("B1", logic)
+        api.trafficlight.setProgram("B1", "probe")
+        network = SignalNetwork(api, timing, tls_ids=["B1"])
+        light = network["B1"]
+        _hold(conn, light, network)
+        amber = round(STRICT.yellow_s)
+        to_free = _shown_after_request(conn, light, network, 1)
+        assert [s[ending] for s in to_free] == ["y"] * amber + ["r"]
+        assert is_green(to_free[amber][free])  # straight after the amber: nothing to keep apart
+        _hold(conn, light, network)
+        back = _shown_after_request(conn, light, network, 0)
+        assert len(back) == amber + 1  # and back again, the same
+        _hold(conn, light, network)
+        to_crossing = _shown_after_request(conn, light, network, 2)
+        all_red = round(STRICT.all_red_s)
+        assert [s[ending] for s in to_crossing] == ["y"] * amber + ["r"] * (all_red + 1)
+        assert [is_green(s[crossing]) for s in to_crossing] == [False] * (amber + all_red) + [True]
+    finally:
+        conn.close()
+
+
+@pytest.mark.integration
+@pytest.mark.sumo
+@pytest.mark.parametrize("stuck", [False, True])
+def test_all_red_waits_while_a_vehicle_stands_in_the_junction_on_a_crossing_path(
+    sumo_grid: GridScenario, stuck: bool
+) -> None:
+    conn = SumoConnection.start(["-c", str(sumo_grid.sumocfg), "--no-step-log", "--no-warnings"])
+    try:
+        network = SignalNetwork(conn.api, STRICT, tls_ids=["B1"])
+        light = network["B1"]
+        target = 1 - light.current_phase
+        src, dst = light.phases[light.current_phase].state, light.phases[target].state
+        starting = [
+            i for i, (a, b) in enumerate(zip(src, dst, strict=True)) if is_green(b) and not is_green(a)
+        ]
+        # A vehicle halted inside the box on a path that the next green crosses (and that stays red).
+        blocker = next(c for s in starting for c in sorted(light.conflicts[s]) if not is_green(dst[c]))
+        box = (
+            {lane: LaneReading(vehicles=1, halting=1) for lane in light.link_paths[blocker]} if stuck else {}
+        )
+        readings = LaneReadings(time=0.0, lanes=box)
+        for _ in range(round(STRICT.min_green_s)):
+            light.update(readings)
+        light.request(target)
+        shown = []
+        while light.in_transition or light.current_phase != target:
+            light.update(readings)
+            shown.append(light.shown_state)
+        red = sum(1 for state in shown if "y" not in state and not any(is_green(c) for c in state))
+        extra = round(STRICT.max_box_clearance_s) if stuck else 0
+        assert red == round(STRICT.all_red_s) + extra
+    finally:
+        conn.close()

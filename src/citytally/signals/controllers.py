@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -29,7 +30,9 @@ __all__ = [
 ]
 
 # RESCO's controllers act every 10 s with 3 s of amber and no all-red; the baselines keep that.
-RESCO_TIMING = SignalTiming(min_green_s=5.0, yellow_s=3.0, all_red_s=0.0, max_red_s=120.0)
+RESCO_TIMING = SignalTiming(
+    min_green_s=5.0, yellow_s=3.0, all_red_s=0.0, max_box_clearance_s=0.0, max_red_s=120.0
+)
 RESCO_DECISION_S = 10.0
 
 
@@ -93,37 +96,49 @@ class AdaptiveConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     timing: SignalTiming = Field(default=SignalTiming(), description="Safety timings it runs under.")
+    saturation_flow_vps: float = Field(
+        default=0.5,
+        gt=0.0,
+        le=2.0,
+        description="Vehicles per second a fully served lane discharges at (1800 veh/h, the usual value).",
+    )
+    startup_lost_s: float = Field(
+        default=2.0, ge=0.0, le=10.0, description="Green time lost while a standing queue starts to move."
+    )
     approach_weight: float = Field(
-        default=0.5, ge=0.0, le=2.0, description="Weight of a moving vehicle relative to a halted one."
-    )
-    hold_weight: float = Field(
-        default=1.0,
+        default=0.5,
         ge=0.0,
-        le=100.0,
-        description="Weight of the green's own halted queue when deciding to keep it (discharge value).",
+        le=2.0,
+        description="Weight of a moving vehicle in a red phase's demand, relative to a halted one.",
     )
-    switch_cost: float = Field(
-        default=2.0, ge=0.0, le=50.0, description="Score lead another phase needs to end the current green."
+    flow_window_s: float = Field(
+        default=3.0, ge=1.0, le=30.0, description="Window over which the green's stop-line flow is measured."
     )
     max_green_s: float = Field(
-        default=60.0, ge=5.0, le=300.0, description="Green after which waiting demand elsewhere wins."
-    )
-    wait_weight: float = Field(
-        default=0.02, ge=0.0, le=1.0, description="Score added per halted vehicle per second of red wait."
+        default=90.0, ge=5.0, le=300.0, description="Green after which waiting demand elsewhere wins."
     )
 
 
 class AdaptiveController:
-    """citytally's controller: queue service with a switching cost, deciding every second from lane counts.
+    """citytally's controller: keep a green while it moves vehicles faster than a switch would.
 
-    Per intersection and step, once the minimum green is served, every other phase gets a score: the
-    halted vehicles it would serve (aged by their longest red wait) plus ``approach_weight`` per moving one,
-    counted on each incoming lane in proportion to the share of the lane's links the phase turns green and to
-    the room left on the exit lanes (no green into a jam). The current green is kept while that best score
-    does not beat what the green still serves (``hold_weight`` per halted vehicle on its fully served lanes,
-    ``approach_weight`` per moving one) by ``switch_cost`` (the lost time of amber and all-red), and ended
-    after ``max_green_s`` if anyone waits. Lanes are read as ~100 m detectors would (short lanes extended
-    upstream). Only counts are used, no vehicle identities or routes, and nothing is trained.
+    Decides every second, per intersection, from detector counts only (approach zones of ~100 m and
+    stop-line counters; see :mod:`citytally.signals.sensors`); nothing is trained.
+
+    - **What the green is worth now:** once its queue has had time to start, the vehicles that crossed
+      the stop line on its lanes per second over the last ``flow_window_s`` (the measured discharge, so a
+      lane whose head is blocked or yielding counts for nothing), or the rate at which the vehicles moving
+      in its approach zones will reach the stop line, whichever is larger: a platoon still arriving keeps
+      the green, a gap ends it (as actuated control's gap-out does). In its first seconds: the saturation
+      flow of its queued lanes plus those arrivals.
+    - **What another phase is worth:** the vehicles it would serve, ``n`` (halted ones, plus
+      ``approach_weight`` per moving one, each lane weighted by the share of its links the phase opens and
+      by the room left on its exit lanes), per second of the time it takes to serve them:
+      ``n / (lost + n / s)``, where ``lost`` is the amber and all-red this particular switch needs plus the
+      start-up loss, and ``s`` the phase's saturation flow. That is Smith's rule for ordering jobs to
+      minimise total waiting: a phase with no demand is worth nothing and is skipped, a switch that needs no
+      all-red costs less, and a phase serving many lanes beats one serving a few.
+    - The green ends when another phase is worth more than it, or after ``max_green_s`` if anyone waits.
     """
 
     name = "citytally"
@@ -132,13 +147,20 @@ class AdaptiveController:
         self.config = config or AdaptiveConfig()
         self.timing = self.config.timing
         self._phase_lanes: dict[tuple[str, int], list[tuple[str, float, tuple[str, ...]]]] = {}
+        self._zone_s: dict[str, float] = {}
+        self._crossed: dict[str, list[int]] = {}
 
     def decide(self, network: SignalNetwork, readings: LaneReadings) -> None:
+        window = max(1, round(self.config.flow_window_s))
         for intersection in network:
+            current = intersection.phases[intersection.current_phase]
+            recent = self._crossed.setdefault(intersection.id, [])
+            recent.append(sum(readings.approach(lane).passed for lane in current.in_lanes))
+            del recent[:-window]
             if intersection.can_switch():
-                approach = {lane: network.approach(readings, lane) for lane in intersection.in_lanes}
+                approach = {lane: readings.approach(lane) for lane in intersection.in_lanes}
                 room = {dst: network.room(readings, dst) for dst in intersection.out_lanes}
-                intersection.request(self._choose(intersection, approach, room))
+                intersection.request(self._choose(network, intersection, approach, room))
 
     def _lanes(
         self, intersection: Intersection, phase: GreenPhase
@@ -153,48 +175,92 @@ class AdaptiveController:
             ]
         return self._phase_lanes[key]
 
+    def _zone_time_s(self, network: SignalNetwork, lane: str) -> float:
+        """Seconds a vehicle at the speed limit takes to cross ``lane``'s approach zone."""
+        if lane not in self._zone_s:
+            speed = max(float(network.api.lane.getMaxSpeed(lane)), 1.0)
+            self._zone_s[lane] = max(network.approach_m / speed, 1.0)
+        return self._zone_s[lane]
+
     def _served(
         self,
+        network: SignalNetwork,
         intersection: Intersection,
         phase: GreenPhase,
         approach: dict[str, LaneReading],
         room: dict[str, float],
-    ) -> tuple[float, float, float]:
-        """Halted and moving vehicles the phase can move (scaled by room downstream), and the halted
-        vehicles on the lanes it serves fully."""
-        halted = moving = full_queue = 0.0
+    ) -> _Demand:
+        demand = _Demand()
         for lane, share, outs in self._lanes(intersection, phase):
             free = sum(room[dst] for dst in outs) / len(outs) if outs else 1.0
             reading = approach[lane]
-            halted += share * free * reading.halting
-            moving += share * free * reading.moving
-            if share >= 1.0:
-                full_queue += free * reading.halting
-        return halted, moving, full_queue
+            weight = share * free
+            demand.halted += weight * reading.halting
+            demand.moving += weight * reading.moving
+            demand.arrivals_vps += weight * reading.moving / self._zone_time_s(network, lane)
+            demand.capacity_vps += share * self.config.saturation_flow_vps
+            if reading.halting:
+                demand.queued_vps += weight * self.config.saturation_flow_vps
+        return demand
 
-    def _choose(
-        self, intersection: Intersection, approach: dict[str, LaneReading], room: dict[str, float]
-    ) -> int:
+    def _green_worth_vps(
+        self,
+        network: SignalNetwork,
+        intersection: Intersection,
+        approach: dict[str, LaneReading],
+        room: dict[str, float],
+    ) -> float:
         cfg = self.config
         current = intersection.phases[intersection.current_phase]
-        others = [p for p in intersection.phases if p.index != current.index]
-        if not others:
-            return current.index
-        scores = {}
-        for p in others:
-            halted, moving, _ = self._served(intersection, p, approach, room)
-            ageing = cfg.wait_weight * halted * intersection.longest_red_wait_s(p.index)
-            scores[p.index] = halted + ageing + cfg.approach_weight * moving
-        best = max(others, key=lambda p: (scores[p.index], -p.index))
-        if scores[best.index] <= 0:
-            return current.index
+        demand = self._served(network, intersection, current, approach, room)
+        if intersection.green_elapsed_s < cfg.startup_lost_s + cfg.flow_window_s:
+            return demand.queued_vps + demand.arrivals_vps
+        recent = self._crossed.get(intersection.id, [])
+        measured = sum(recent) / len(recent) if recent else 0.0
+        return max(measured, demand.arrivals_vps)
+
+    def _choose(
+        self,
+        network: SignalNetwork,
+        intersection: Intersection,
+        approach: dict[str, LaneReading],
+        room: dict[str, float],
+    ) -> int:
+        cfg = self.config
+        current = intersection.current_phase
+        best, best_worth = current, 0.0
+        for phase in intersection.phases:
+            if phase.index == current:
+                continue
+            demand = self._served(network, intersection, phase, approach, room)
+            n = demand.halted + cfg.approach_weight * demand.moving
+            if n <= 0 or demand.capacity_vps <= 0:
+                continue
+            lost = intersection.transition_s(phase.index) + cfg.startup_lost_s
+            worth = n / (lost + n / demand.capacity_vps)
+            if worth > best_worth:
+                best, best_worth = phase.index, worth
+        if best == current:
+            return current
         if intersection.green_elapsed_s >= cfg.max_green_s:
-            return best.index
-        _, approaching, queue = self._served(intersection, current, approach, room)
-        keep = cfg.hold_weight * queue + cfg.approach_weight * approaching
-        if scores[best.index] > keep + cfg.switch_cost:
-            return best.index
-        return current.index
+            return best
+        if best_worth > self._green_worth_vps(network, intersection, approach, room):
+            return best
+        return current
+
+
+@dataclass(slots=True)
+class _Demand:
+    """What one phase would serve: weighted halted and moving vehicles, and flows in vehicles/second."""
+
+    halted: float = 0.0
+    moving: float = 0.0
+    arrivals_vps: float = 0.0
+    """Rate at which the moving vehicles in its approach zones reach the stop line."""
+    queued_vps: float = 0.0
+    """Saturation flow of its lanes with a standing queue."""
+    capacity_vps: float = 0.0
+    """Saturation flow of all its lanes."""
 
 
 CONTROLLERS: dict[str, Callable[[], Controller | None]] = {

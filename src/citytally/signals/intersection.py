@@ -2,14 +2,34 @@
 
 Controllers only *request* a green phase. The :class:`Intersection` decides when the switch happens:
 a green is held for at least ``min_green_s``; every link going from green (``G``/``g``) to red is shown
-amber (``y``) for ``yellow_s`` and then red during an all-red clearance of ``all_red_s`` before any newly
-green link starts; and no link with a halted vehicle on its incoming lane stays red for more than
-``max_red_s`` (the starvation bound), whatever the controller asks. The green phases and the lanes they serve
-are read from the network's own programme, so nothing here is specific to a scenario.
+amber (``y``) for ``yellow_s``; a link turning green that *conflicts* with a link whose green just ended
+waits a further all-red clearance of ``all_red_s`` after that amber; and no link with a halted vehicle on
+its incoming lane stays red for more than ``max_red_s`` (the starvation bound), whatever the controller
+asks. The green phases and the lanes they serve are read from the network's own programme, so nothing here
+is specific to a scenario.
+
+Why all-red only on conflicting transitions. The all-red interval exists so that a vehicle that entered on
+the last moment of amber has left the conflict area before a crossing or merging stream starts. A link
+whose path shares no conflict area with any link that just ended (a left-turn arrow added to a through
+green that keeps running, a phase that only *drops* movements, a right turn that only merges with a stream
+still green) has nothing to be kept apart from, so its green may start right after the amber. Conflicts are
+read from the simulated junction itself: two links conflict when SUMO lists one of the internal lanes one of
+them drives through as a foe of one the other drives through (its junction foe matrix, crossing and
+merging), or when they lead into the same outgoing lane. A link the network gives no internal lane to
+(a network built without internal links) is taken to conflict with every other link, so an unknown
+geometry always gets the all-red.
+
+The all-red is also held, for at most ``max_box_clearance_s``, while a vehicle stands inside the junction on
+a path that conflicts with a link about to turn green (a box detector, as a camera over the junction
+gives): starting that green would lock the two streams against each other. With nothing allowed to enter
+against it, the stuck vehicle leaves. The starvation bound counts this extension in every forced service,
+so ``max_red_s`` still holds.
 """
 
 from __future__ import annotations
 
+import itertools
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
@@ -21,12 +41,15 @@ from citytally.errors import SignalError
 from citytally.signals.sensors import LaneReadings
 
 __all__ = [
+    "PATH_CLEARANCE_M",
     "GreenPhase",
     "Intersection",
     "SignalTiming",
     "all_red_state",
     "green_phase_states",
     "is_green",
+    "link_conflicts",
+    "needs_all_red",
     "needs_clearance",
     "starts_green",
     "yellow_state",
@@ -52,13 +75,26 @@ def green_phase_states(programme_states: Sequence[str]) -> list[str]:
 
 
 def needs_clearance(src: str, dst: str) -> bool:
-    """Whether going from ``src`` to ``dst`` takes a link from green to red (so amber and all-red first)."""
-    return any(is_green(a) and not is_green(b) for a, b in zip(src, dst, strict=True))
+    """Whether going from ``src`` to ``dst`` stops a link that is green or amber (so amber first)."""
+    return any((is_green(a) or a == "y") and not is_green(b) for a, b in zip(src, dst, strict=True))
 
 
 def starts_green(src: str, dst: str) -> bool:
     """Whether going from ``src`` to ``dst`` turns some link green that was not green before."""
     return any(is_green(b) and not is_green(a) for a, b in zip(src, dst, strict=True))
+
+
+def needs_all_red(src: str, dst: str, conflicts: Sequence[frozenset[int]]) -> bool:
+    """Whether a link turning green in ``dst`` conflicts with a link whose green (or amber) ends.
+
+    ``conflicts[i]`` holds the links that conflict with link ``i`` (see :func:`link_conflicts`).
+    """
+    ending = [i for i, (a, b) in enumerate(zip(src, dst, strict=True)) if (is_green(a) or a == "y")
+              and not is_green(b)]  # fmt: skip
+    if not ending:
+        return False
+    starting = [i for i, (a, b) in enumerate(zip(src, dst, strict=True)) if is_green(b) and not is_green(a)]
+    return any(not conflicts[s].isdisjoint(ending) for s in starting)
 
 
 def _clearing_state(src: str, dst: str, ending: str) -> str:
@@ -100,6 +136,15 @@ class SignalTiming(BaseModel):
         le=10.0,
         description="All-red clearance after amber, before a conflicting green starts.",
     )
+    max_box_clearance_s: float = Field(
+        default=2.0,
+        ge=0.0,
+        le=30.0,
+        description=(
+            "Longest the all-red is extended while a vehicle stands inside the junction on a path that "
+            "conflicts with a link about to turn green (0: never extended)."
+        ),
+    )
     max_red_s: float = Field(
         default=120.0,
         ge=10.0,
@@ -109,8 +154,8 @@ class SignalTiming(BaseModel):
 
     @property
     def service_s(self) -> float:
-        """Longest time one forced service takes: amber, all-red and a minimum green."""
-        return self.yellow_s + self.all_red_s + self.min_green_s
+        """Longest time one forced service takes: amber, all-red (extended at most), a minimum green."""
+        return self.yellow_s + self.all_red_s + self.max_box_clearance_s + self.min_green_s
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +189,13 @@ class Intersection:
         self._api = api
         self._dt = step_length
         self._links = _controlled_links(api, tls_id)
+        self.conflicts = link_conflicts(api, tls_id)
+        self.link_paths = tuple(
+            _internal_path(api, e[0][2] if e and len(e[0]) > 2 else "")
+            for e in api.trafficlight.getControlledLinks(tls_id)
+        )
+        self.box_lanes = tuple(dict.fromkeys(lane for path in self.link_paths for lane in path))
+        """Internal lanes of the junction (the box a stopped vehicle must not be caught in)."""
         self.phases = _build_phases(tls_id, _programme_states(api, tls_id), self._links)
         self.in_lanes = tuple(dict.fromkeys(lane for lane, _ in self._links if lane))
         self.out_lanes = tuple(dict.fromkeys(lane for _, lane in self._links if lane))
@@ -164,6 +216,7 @@ class Intersection:
         self._mode = _Mode.GREEN
         self._elapsed = 0.0
         self._clearing_from = shown
+        self._all_red_needed = False
         if shown != self.phases[self._phase].state:
             self._start_switch(self._phase, src=shown)
         # Setting a state takes the light off its programme: from here on only this object switches it.
@@ -223,6 +276,14 @@ class Intersection:
                 greens[lane] = greens.get(lane, 0) + is_green(state[i])
         return {lane: greens[lane] / totals[lane] for lane in totals if greens[lane]}
 
+    def transition_s(self, phase: int) -> float:
+        """Amber plus any all-red that going from the green shown now to ``phase`` takes (0 if none)."""
+        src, dst = self.phases[self._phase].state, self.phases[phase].state
+        if phase == self._phase or not needs_clearance(src, dst):
+            return 0.0
+        all_red = self.timing.all_red_s if needs_all_red(src, dst, self.conflicts) else 0.0
+        return self.timing.yellow_s + all_red
+
     def longest_red_wait_s(self, phase: int) -> float:
         """Longest time a halted vehicle on a link this phase serves has been waiting at red."""
         served = [self._red_wait[i] for i in self._watched if self.phases[phase].serves(i)]
@@ -243,13 +304,16 @@ class Intersection:
         self._started = True
         if self._mode is _Mode.YELLOW and self._elapsed >= self.timing.yellow_s - 1e-9:
             dst = self.phases[self._phase].state
-            # All-red keeps a newly green link from starting while amber traffic still clears; when no
-            # link turns green (the next phase only drops movements) there is nothing to keep apart.
-            if self.timing.all_red_s > 0 and starts_green(self._clearing_from, dst):
+            # All-red keeps a newly green link from starting while a conflicting link's amber traffic
+            # still clears; a link whose path crosses or merges with none of the ending ones may go.
+            self._all_red_needed = self.timing.all_red_s > 0 and needs_all_red(
+                self._clearing_from, dst, self.conflicts
+            )
+            if self._all_red_needed or self._box_blocked(readings, dst):
                 self._enter(_Mode.ALL_RED, all_red_state(self._clearing_from, dst))
             else:
-                self._enter(_Mode.GREEN, self.phases[self._phase].state)
-        elif self._mode is _Mode.ALL_RED and self._elapsed >= self.timing.all_red_s - 1e-9:
+                self._enter(_Mode.GREEN, dst)
+        elif self._mode is _Mode.ALL_RED and self._all_red_done(readings):
             self._enter(_Mode.GREEN, self.phases[self._phase].state)
         elif self._mode is _Mode.GREEN and self._elapsed >= self.timing.min_green_s - 1e-9:
             target = self._starving_phase()
@@ -259,6 +323,36 @@ class Intersection:
                 self._start_switch(target, src=self._shown)
 
     # ---- internals -------------------------------------------------------------------------------------
+    def _all_red_done(self, readings: LaneReadings) -> bool:
+        """Whether the all-red has run its time and the junction box is clear (or waited long enough)."""
+        needed = self.timing.all_red_s if self._all_red_needed else 0.0
+        if self._elapsed < needed - 1e-9:
+            return False
+        dst = self.phases[self._phase].state
+        waited = self._elapsed - needed
+        return waited >= self.timing.max_box_clearance_s - 1e-9 or not self._box_blocked(readings, dst)
+
+    def _box_blocked(self, readings: LaneReadings, dst: str) -> bool:
+        """Whether a vehicle stands inside the junction on a path crossing a link about to turn green.
+
+        A green that starts while such a vehicle is still in the box lets the two streams lock each other
+        (neither can move, nor can anyone behind them), so the all-red waits for the box to clear, for at
+        most ``max_box_clearance_s``; the vehicle can leave then, as nothing may enter against it.
+        """
+        if self.timing.max_box_clearance_s <= 0:
+            return False
+        starting = [
+            i
+            for i, (a, b) in enumerate(zip(self._shown, dst, strict=True))
+            if is_green(b) and not is_green(a)
+        ]
+        stuck = {
+            link
+            for link, path in enumerate(self.link_paths)
+            if not is_green(dst[link]) and any(readings[lane].halting for lane in path)
+        }
+        return any(not self.conflicts[s].isdisjoint(stuck) for s in starting)
+
     def _ever_green(self, link: int) -> bool:
         return any(p.serves(link) for p in self.phases)
 
@@ -304,6 +398,90 @@ class Intersection:
         if state != self._shown:
             self._api.trafficlight.setRedYellowGreenState(self.id, state)
         self._shown = state
+
+
+def link_conflicts(api: Any, tls_id: str) -> tuple[frozenset[int], ...]:
+    """For each controlled link of ``tls_id``, the other links whose paths through the junction conflict.
+
+    Two links conflict when SUMO lists an internal lane of one as a junction foe of an internal lane of the
+    other (crossing and merging paths), either way round; when their paths, drawn as centre lines, come
+    closer than :data:`PATH_CLEARANCE_M` anywhere (SUMO leaves some crossings of neighbouring lanes out of
+    its foes); or when both lead into the same outgoing lane. A link without an internal lane conflicts
+    with every other link: with no geometry to go by, it is kept apart from everything.
+    """
+    entries = [list(e) for e in api.trafficlight.getControlledLinks(tls_id)]
+    paths = [_internal_path(api, e[0][2] if e and len(e[0]) > 2 else "") for e in entries]
+    shapes = [[tuple(map(float, pt)) for lane in path for pt in api.lane.getShape(lane)] for path in paths]
+    outs = [str(e[0][1]) if e else "" for e in entries]
+    foes: list[set[str]] = []
+    for path in paths:
+        found: set[str] = set()
+        for lane in path:
+            found.update(str(f) for f in api.lane.getInternalFoes(lane))
+        foes.append(found)
+    n = len(entries)
+    result: list[set[int]] = [set() for _ in range(n)]
+    for i in range(n):
+        for j in range(i + 1, n):
+            if not entries[i] or not entries[j]:
+                continue
+            if (
+                not paths[i]
+                or not paths[j]
+                or outs[i] == outs[j]
+                or not foes[i].isdisjoint(paths[j])
+                or not foes[j].isdisjoint(paths[i])
+                or _closer_than(shapes[i], shapes[j], PATH_CLEARANCE_M)
+            ):
+                result[i].add(j)
+                result[j].add(i)
+    return tuple(frozenset(r) for r in result)
+
+
+PATH_CLEARANCE_M = 2.0
+"""Centre lines of two paths closer than this conflict: two cars (about 1.8 m wide) on them could touch."""
+
+_Point = tuple[float, ...]
+
+
+def _closer_than(a: Sequence[_Point], b: Sequence[_Point], distance: float) -> bool:
+    """Whether polylines ``a`` and ``b`` come closer than ``distance`` (crossing counts as 0)."""
+    return any(
+        _segment_gap(p, q, r, s) < distance
+        for p, q in itertools.pairwise(a)
+        for r, s in itertools.pairwise(b)
+    )
+
+
+def _segment_gap(p: _Point, q: _Point, r: _Point, s: _Point) -> float:
+    """Shortest distance between segments ``pq`` and ``rs`` in the plane."""
+
+    def side(a: _Point, b: _Point, c: _Point) -> float:
+        return (b[0] - a[0]) * (c[1] - a[1]) - (b[1] - a[1]) * (c[0] - a[0])
+
+    d1, d2, d3, d4 = side(r, s, p), side(r, s, q), side(p, q, r), side(p, q, s)
+    if ((d1 > 0) != (d2 > 0)) and ((d3 > 0) != (d4 > 0)) and 0.0 not in (d1, d2, d3, d4):
+        return 0.0
+    return min(_point_gap(p, r, s), _point_gap(q, r, s), _point_gap(r, p, q), _point_gap(s, p, q))
+
+
+def _point_gap(a: _Point, b: _Point, c: _Point) -> float:
+    """Distance from point ``a`` to segment ``bc``."""
+    dx, dy = c[0] - b[0], c[1] - b[1]
+    norm = dx * dx + dy * dy
+    t = 0.0 if norm == 0 else max(0.0, min(1.0, ((a[0] - b[0]) * dx + (a[1] - b[1]) * dy) / norm))
+    return math.hypot(a[0] - b[0] - t * dx, a[1] - b[1] - t * dy)
+
+
+def _internal_path(api: Any, via: str) -> tuple[str, ...]:
+    """The internal lanes a link drives through, from its first (``via``) to the outgoing lane."""
+    path: list[str] = []
+    lane = str(via)
+    while lane.startswith(":") and lane not in path:
+        path.append(lane)
+        following = [str(link[0]) for link in api.lane.getLinks(lane)]
+        lane = next((nxt for nxt in following if nxt.startswith(":")), "")
+    return tuple(path)
 
 
 def _controlled_links(api: Any, tls_id: str) -> list[tuple[str, str]]:

@@ -52,10 +52,10 @@ class SignalNetwork:
                 # A light this object cannot run safely (no green phase, say) keeps its own programme.
                 log.warning("%s; it keeps running its own programme", exc)
         in_lanes = [lane for i in self for lane in i.in_lanes]
-        self.approaches = _approaches(api, in_lanes, approach_m) if in_lanes else {}
-        lanes = [lane for i in self for lane in (*i.in_lanes, *i.out_lanes)]
-        upstream = [lane for chain in self.approaches.values() for lane in chain]
-        self.sensors = LaneSensors(api, [*lanes, *upstream, *extra_lanes])
+        self.approach_m = approach_m
+        self.zones = _approach_zones(api, in_lanes, approach_m) if in_lanes else {}
+        lanes = [lane for i in self for lane in (*i.in_lanes, *i.out_lanes, *i.box_lanes)]
+        self.sensors = LaneSensors(api, [*lanes, *extra_lanes], self.zones, approach_m)
         self._capacity = {
             lane: max(float(api.lane.getLength(lane)) / _VEHICLE_SPACE_M, 1.0)
             for i in self
@@ -72,20 +72,13 @@ class SignalNetwork:
         return self.intersections[tls_id]
 
     def approach(self, readings: LaneReadings, in_lane: str) -> LaneReading:
-        """What a detector covering ``approach_m`` before the stop line of ``in_lane`` reads.
+        """What the approach detector of ``in_lane`` reads: the last ``approach_m`` before its stop line.
 
-        Short incoming lanes are extended upstream (through unsignalised junctions) so a queue that
-        reaches back past a short lane is still seen.
+        A long incoming lane is watched only over that stretch (vehicles further back are not yet
+        approaching); a short one is extended upstream (through unsignalised junctions), so a queue that
+        reaches back past it is still seen. Its ``passed`` is the stop-line count of the last step.
         """
-        chain = self.approaches.get(in_lane)
-        if not chain:
-            return readings[in_lane]
-        parts = [readings[in_lane], *(readings[lane] for lane in chain)]
-        return LaneReading(
-            vehicles=sum(p.vehicles for p in parts),
-            halting=sum(p.halting for p in parts),
-            occupancy=max(p.occupancy for p in parts),
-        )
+        return readings.approach(in_lane)
 
     def room(self, readings: LaneReadings, out_lane: str) -> float:
         """Share of ``out_lane`` not taken by halted vehicles (0: a green into it moves nobody)."""
@@ -104,8 +97,11 @@ class SignalNetwork:
         return readings
 
 
-def _approaches(api: Any, in_lanes: list[str], reach_m: float) -> dict[str, tuple[str, ...]]:
-    """Each incoming lane's upstream lanes within ``reach_m`` of its stop line (not signalised ones)."""
+def _approach_zones(
+    api: Any, in_lanes: list[str], reach_m: float
+) -> dict[str, tuple[tuple[str, float], ...]]:
+    """Each incoming lane and its upstream lanes within ``reach_m`` of its stop line (not signalised ones),
+    each with the distance from that lane's end to the stop line."""
     signalised: set[str] = set()
     for tls in api.trafficlight.getIDList():
         signalised.update(str(lane) for lane in api.trafficlight.getControlledLanes(tls))
@@ -122,17 +118,17 @@ def _approaches(api: Any, in_lanes: list[str], reach_m: float) -> dict[str, tupl
             lengths[lane] = float(api.lane.getLength(lane))
         return lengths[lane]
 
-    result: dict[str, tuple[str, ...]] = {}
+    result: dict[str, tuple[tuple[str, float], ...]] = {}
     for start in dict.fromkeys(in_lanes):
-        chain: list[str] = []
+        zone: dict[str, float] = {start: 0.0}
         frontier = [(start, length(start))]
         while frontier:
             lane, covered = frontier.pop()
             if covered >= reach_m:
                 continue
             for feeder in feeders.get(lane, ()):
-                if feeder not in chain and feeder != start:
-                    chain.append(feeder)
+                if feeder not in zone:
+                    zone[feeder] = covered
                     frontier.append((feeder, covered + length(feeder)))
-        result[start] = tuple(chain)
+        result[start] = tuple(zone.items())
     return result

@@ -1,30 +1,52 @@
-"""What road sensors can measure per lane: vehicles present, vehicles halted, occupancy.
+"""What road sensors can measure per lane: vehicles present, vehicles halted, occupancy, stop-line counts.
 
-These are loop/area-detector quantities; no vehicle identity or route is ever read here, so any controller
-built on :class:`LaneReadings` is one a city could run with ordinary detectors.
+Three kinds of detector are emulated, each reporting counts only:
+
+- a **lane detector** on every watched lane (vehicles on it, of those halted, occupancy), as SUMO reports;
+- an **approach detector** per incoming lane: a lane-area detector (an induction-loop chain, radar or a
+  camera zone) covering the last ``approach_m`` metres before the stop line, reaching onto the lanes
+  upstream when the incoming lane is shorter than that: vehicles in the zone and, of those, halted ones;
+- a **stop-line counter** per incoming lane: vehicles that crossed the stop line during the last step.
+
+SUMO has no zone or counter that can be added while it runs, so the approach detector and the stop-line
+counter are computed from the positions and speeds of the vehicles on the watched lanes. Vehicle ids are
+used only inside this module, to tell one step's positions from the next; what leaves it (and what any
+controller sees) is the counts above, as a city's own detectors would give them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["LaneReading", "LaneReadings", "LaneSensors"]
+__all__ = ["HALTING_SPEED_MPS", "LaneReading", "LaneReadings", "LaneSensors"]
 
 # TraCI variable ids (stable across SUMO versions, so no import of a backend's constants module is needed).
 _VEHICLE_NUMBER = 0x10
+_VEHICLE_IDS = 0x12
 _OCCUPANCY = 0x13
 _HALTING_NUMBER = 0x14
+_SPEED = 0x40
+_LANE_ID = 0x51
+_LANE_POSITION = 0x56
+
+HALTING_SPEED_MPS = 0.1
+"""A vehicle slower than this is halted (SUMO's own threshold for its halting counts)."""
 
 
 @dataclass(frozen=True, slots=True)
 class LaneReading:
-    """One lane at one instant: vehicles on it, of those halted (< 0.1 m/s), and occupancy in percent."""
+    """One lane (or one approach zone) at one instant.
+
+    ``vehicles`` on it, of those ``halting`` (< 0.1 m/s), ``occupancy`` in percent, and ``passed``: vehicles
+    that crossed its stop line during the last step (0 where no stop-line counter is fitted).
+    """
 
     vehicles: int = 0
     halting: int = 0
     occupancy: float = 0.0
+    passed: int = 0
 
     @property
     def moving(self) -> int:
@@ -37,23 +59,46 @@ _EMPTY = LaneReading()
 
 @dataclass(frozen=True, slots=True)
 class LaneReadings:
-    """A snapshot of every watched lane; unknown lanes read as empty."""
+    """A snapshot of every watched lane and every approach detector; unknown lanes read as empty."""
 
     time: float
     lanes: dict[str, LaneReading] = field(default_factory=dict)
+    approaches: dict[str, LaneReading] = field(default_factory=dict)
 
     def __getitem__(self, lane: str) -> LaneReading:
         return self.lanes.get(lane, _EMPTY)
 
+    def approach(self, lane: str) -> LaneReading:
+        """What the approach detector of stop-line lane ``lane`` reads (its lane detector if it has none)."""
+        found = self.approaches.get(lane)
+        return found if found is not None else self[lane]
+
 
 class LaneSensors:
-    """Reads every watched lane once per step through one TraCI subscription (one round trip over TCP)."""
+    """Reads every watched lane once per step through TraCI subscriptions (one round trip over TCP).
 
-    def __init__(self, api: Any, lanes: Iterable[str]) -> None:
+    ``approaches`` maps each stop-line lane to the lanes its approach detector covers, each with the
+    distance from that lane's end to the stop line (0 for the stop-line lane itself).
+    """
+
+    def __init__(
+        self,
+        api: Any,
+        lanes: Iterable[str],
+        approaches: Mapping[str, Sequence[tuple[str, float]]] | None = None,
+        approach_m: float = 100.0,
+    ) -> None:
         self._api = api
-        self.lanes = tuple(dict.fromkeys(lanes))
+        self._zones = {lane: tuple(zone) for lane, zone in (approaches or {}).items()}
+        self._reach = approach_m
+        zone_lanes = {lane for zone in self._zones.values() for lane, _ in zone}
+        self.lanes = tuple(dict.fromkeys([*lanes, *zone_lanes]))
+        self._length = {lane: float(api.lane.getLength(lane)) for lane in zone_lanes}
+        self._edge = {lane: str(api.lane.getEdgeID(lane)) for lane in self._zones}
         for lane in self.lanes:
-            api.lane.subscribe(lane, (_VEHICLE_NUMBER, _HALTING_NUMBER, _OCCUPANCY))
+            variables = (_VEHICLE_NUMBER, _HALTING_NUMBER, _OCCUPANCY)
+            api.lane.subscribe(lane, (*variables, _VEHICLE_IDS) if lane in zone_lanes else variables)
+        self._at_stop_line: dict[str, tuple[str, ...]] = {lane: () for lane in self._zones}
 
     def read(self) -> LaneReadings:
         """The readings SUMO reports after its last step."""
@@ -66,4 +111,44 @@ class LaneSensors:
             )
             for lane, values in results.items()
         }
-        return LaneReadings(time=float(self._api.simulation.getTime()), lanes=lanes)
+        approaches = self._read_approaches(results) if self._zones else {}
+        return LaneReadings(time=float(self._api.simulation.getTime()), lanes=lanes, approaches=approaches)
+
+    def _read_approaches(self, results: dict[str, dict[int, Any]]) -> dict[str, LaneReading]:
+        on_lane = {lane: tuple(results.get(lane, {}).get(_VEHICLE_IDS, ())) for lane in self._length}
+        vehicles: dict[str, dict[int, Any]] = self._api.vehicle.getAllSubscriptionResults()
+        # A vehicle is watched from the step it first enters a zone lane until it leaves the simulation.
+        new = {vid for ids in on_lane.values() for vid in ids if vid not in vehicles}
+        for vid in new:
+            self._api.vehicle.subscribe(vid, (_LANE_ID, _LANE_POSITION, _SPEED))
+        if new:
+            vehicles = self._api.vehicle.getAllSubscriptionResults()
+        readings = {}
+        for stop_lane, zone in self._zones.items():
+            count = halted = 0
+            for lane, offset in zone:
+                for vid in on_lane[lane]:
+                    state = vehicles.get(vid)
+                    if state is None:
+                        continue
+                    if self._length[lane] - float(state[_LANE_POSITION]) + offset <= self._reach:
+                        count += 1
+                        halted += float(state[_SPEED]) < HALTING_SPEED_MPS
+            passed = self._crossed(stop_lane, on_lane[stop_lane], vehicles)
+            occupancy = float(results.get(stop_lane, {}).get(_OCCUPANCY, 0.0))
+            readings[stop_lane] = LaneReading(count, halted, occupancy, passed)
+        return readings
+
+    def _crossed(self, stop_lane: str, now: tuple[str, ...], vehicles: dict[str, dict[int, Any]]) -> int:
+        """Vehicles that were on ``stop_lane`` one step ago and are now past its stop line."""
+        before, self._at_stop_line[stop_lane] = self._at_stop_line[stop_lane], now
+        if not before:
+            return 0
+        edge = self._edge[stop_lane]
+        # Past the stop line means on any other edge (inside the junction or beyond it); a lane change to a
+        # neighbouring lane of the same edge, or leaving the simulation on the lane, is no crossing.
+        return sum(
+            1
+            for vid in set(before).difference(now)
+            if vid in vehicles and str(vehicles[vid][_LANE_ID]).rsplit("_", 1)[0] != edge
+        )
