@@ -24,6 +24,7 @@ machine shows up in the ratio rather than in the figure alone.
 from __future__ import annotations
 
 import argparse
+import shutil
 import statistics
 import threading
 import time
@@ -157,13 +158,19 @@ def _load_day(conn: sa.Connection, d: int) -> None:
     conn.execute(sa.text("UPDATE bench_progress SET days_loaded = :n"), {"n": d + 1})
 
 
-def generate(url: str, target_events: int) -> None:
+def generate(url: str, target_events: int, min_free_gb: float) -> None:
     _ensure_database(url)
     engine = sa.create_engine(url)
     done = _prepare(engine)
+    with engine.connect() as conn:  # the server shares this machine's disk; watch the disk it writes to
+        data_directory = str(conn.execute(sa.text("SHOW data_directory")).scalar_one())
     want = -(-target_events // EVENTS_PER_DAY)
     print(f"{done} days loaded ({done * EVENTS_PER_DAY:,} events); loading up to {want} days", flush=True)
     for d in range(done, want):
+        free_gb = shutil.disk_usage(data_directory).free / 1e9
+        if free_gb < min_free_gb:
+            print(f"stopped before day {d + 1}: {free_gb:.1f} GB free < {min_free_gb} GB", flush=True)
+            break
         started = time.perf_counter()
         with engine.begin() as conn:
             conn.execute(sa.text("SET LOCAL synchronous_commit = off"))
@@ -273,12 +280,13 @@ def main() -> None:
     sub = parser.add_subparsers(dest="command", required=True)
     gen = sub.add_parser("generate", help="load synthetic events and roll-ups (resumable)")
     gen.add_argument("--events", type=int, default=100_000_000)
+    gen.add_argument("--min-free-gb", type=float, default=8.0, help="stop before a day when less is free")
     mes = sub.add_parser("measure", help="time the API over HTTP")
     mes.add_argument("--requests", type=int, default=200)
     mes.add_argument("--port", type=int, default=8765)
     args = parser.parse_args()
     if args.command == "generate":
-        generate(args.database_url, args.events)
+        generate(args.database_url, args.events, args.min_free_gb)
     else:
         measure(args.database_url, args.requests, args.port)
 
