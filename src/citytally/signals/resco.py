@@ -166,11 +166,14 @@ def render_section(cells: Sequence[BenchCell], command: str, seeds: int) -> str:
         "25200–28800 s, Ingolstadt 57600–61200 s, grid4x4 0–3600 s. Baselines are re-run in the same run: "
         "fixed = the network's own programme run by SUMO; max-pressure and greedy decide every 10 s with "
         "3 s amber and no all-red (RESCO's timing). citytally decides every second under its safety "
-        "timings: 5 s minimum green, 3 s amber, **1 s all-red** (RESCO has none) and a 120 s maximum red, "
-        "same settings on every scenario, nothing trained. Every controller except fixed reads the same "
-        "lane detectors: halted/moving counts per incoming lane, short lanes extended 100 m upstream "
-        "(ingolstadt7 has approach lanes too short to hold a queue, which then stands on the lane before). "
-        "⚠ marks episodes flagged as gridlock (no arrival, or ≥ 80 % of vehicles standing, for 300 s).",
+        "timings: 5 s minimum green, 3 s amber, a **1 s all-red wherever a link turning green crosses or "
+        "merges with one that just ended** (RESCO has none), held up to 2 s longer while a vehicle stands "
+        "in the junction on such a path, and a 120 s maximum red; same settings on every scenario, nothing "
+        "trained. Every controller except fixed reads the same detectors: per incoming lane, an approach "
+        "zone covering the last 100 m before the stop line (vehicles and halted vehicles in it; it reaches "
+        "onto the lanes upstream where the incoming lane is shorter), and, for citytally, a stop-line "
+        "counter. ⚠ marks episodes flagged as gridlock (no arrival, or ≥ 80 % of vehicles standing, for "
+        "300 s).",
         "",
     ]
     for sumo in dict.fromkeys(c.sumo for c in cells):
