@@ -1,0 +1,121 @@
+"""Every controller on generated networks that citytally was never designed or tuned on.
+
+Two kinds of city, built here with SUMO's own tools (``netgenerate``, ``randomTrips.py``); each seed draws
+its own random trips (randomTrips' seed = episode seed), so demand differs between episodes too:
+
+- ``turns``: a 4×4 grid of 250 m blocks, two lanes plus a 60 m left-turn lane on every approach,
+  four-phase signals with protected left turns (netgenerate's ``--tls.left-green.time``), busy traffic;
+- ``plain``: a 5×5 grid of 150 m blocks, one lane per direction, two-phase signals, busy traffic.
+
+Run (current SUMO, libsumo):
+
+    .venv/bin/python bench/signals_unseen.py --seeds 3
+
+Prints one line per episode and a table of mean ± sd delay (RESCO's metric) per controller.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from citytally.signals.controllers import make_controller
+from citytally.signals.evaluate import EvalConfig, run_episode
+from citytally.signals.sim import find_sumo_binary, sumo_home_for
+
+CONTROLLERS = ("fixed", "max-pressure", "greedy", "citytally")
+END_S = 3600
+
+
+@dataclass(frozen=True)
+class City:
+    """How to generate one kind of city."""
+
+    name: str
+    net_options: tuple[str, ...]
+    trip_period_s: float
+
+
+CITIES = (
+    City(
+        "turns",
+        ("--grid.number", "4", "--grid.length", "250", "--default.lanenumber", "2",
+         "--turn-lanes", "1", "--turn-lanes.length", "60", "--tls.left-green.time", "6"),
+        0.7,
+    ),
+    City("plain", ("--grid.number", "5", "--grid.length", "150", "--default.lanenumber", "1"), 1.0),
+)  # fmt: skip
+
+
+def build(city: City, seed: int, folder: Path) -> Path:
+    """The network and one seed's random trips for ``city``; returns the .sumocfg."""
+    home = sumo_home_for(find_sumo_binary())
+    env = {**os.environ, "SUMO_HOME": str(home)}
+    net, routes = folder / f"{city.name}.net.xml", folder / f"{city.name}-{seed}.rou.xml"
+    if not net.exists():
+        subprocess.run(
+            [str(home / "bin" / "netgenerate"), "--grid", *city.net_options,
+             "--default-junction-type", "traffic_light", "--no-turnarounds", "--seed", "1", "-o", str(net)],
+            check=True, capture_output=True, env=env,
+        )  # fmt: skip
+    subprocess.run(
+        [sys.executable, str(home / "tools" / "randomTrips.py"), "-n", str(net), "-e", str(END_S - 300),
+         "-p", f"{city.trip_period_s:g}", "--seed", str(seed), "--fringe-factor", "5",
+         "--min-distance", "300", "-o", str(folder / f"{city.name}-{seed}.trips.xml"), "-r", str(routes),
+         "--validate"],
+        check=True, capture_output=True, env=env, cwd=folder,
+    )  # fmt: skip
+    cfg = folder / f"{city.name}-{seed}.sumocfg"
+    cfg.write_text(
+        f'<configuration><input><net-file value="{net.name}"/><route-files value="{routes.name}"/></input>'
+        f'<time><begin value="0"/><end value="{END_S}"/></time></configuration>\n',
+        encoding="utf-8",
+    )
+    return cfg
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--cities", default=",".join(c.name for c in CITIES))
+    parser.add_argument("--controllers", default=",".join(CONTROLLERS))
+    args = parser.parse_args()
+    wanted = set(args.cities.split(","))
+    controllers = args.controllers.split(",")
+    results: dict[tuple[str, str], list[float]] = {}
+    gridlocks: dict[tuple[str, str], int] = {}
+    with tempfile.TemporaryDirectory(prefix="citytally-unseen-") as tmp:
+        for city in (c for c in CITIES if c.name in wanted):
+            for seed in range(args.seeds):
+                cfg = EvalConfig(scenario=build(city, seed, Path(tmp)), begin=0, end=END_S)
+                for name in controllers:
+                    result = run_episode(cfg, seed, make_controller(name))
+                    results.setdefault((city.name, name), []).append(result.delay_s)
+                    locked = result.gridlock_at is not None
+                    gridlocks[(city.name, name)] = gridlocks.get((city.name, name), 0) + locked
+                    print(
+                        f"{city.name} seed={seed} {name:12s} {result.delay_s:7.2f} s/veh "
+                        f"({result.vehicles} vehicles{', GRIDLOCK' if locked else ''}) {result.sumo_version}",
+                        flush=True,
+                    )
+    print("\n| city | " + " | ".join(controllers) + " |")
+    print("|---|" + "---|" * len(controllers))
+    for city_name in (c.name for c in CITIES if c.name in wanted):
+        cells = []
+        for name in controllers:
+            delays = results[(city_name, name)]
+            sd = statistics.stdev(delays) if len(delays) > 1 else 0.0
+            count = gridlocks[(city_name, name)]
+            lock = f" ⚠{count} gridlock" if count else ""
+            cells.append(f"{statistics.fmean(delays):.2f} ± {sd:.2f} ({len(delays)}){lock}")
+        print(f"| {city_name} | " + " | ".join(cells) + " |")
+
+
+if __name__ == "__main__":
+    main()
