@@ -36,7 +36,7 @@ def build_city(folder: Path, size: int, seconds: int) -> Path:
     subprocess.run(
         [sys.executable, str(home / "tools" / "randomTrips.py"), "-n", str(net), "-e", str(seconds),
          "-p", "0.25", "--seed", "7", "--fringe-factor", "5", "-o", str(routes), "--validate"],
-        check=True, capture_output=True, env=env,
+        check=True, capture_output=True, env=env, cwd=folder,  # --validate writes a scratch file to cwd
     )  # fmt: skip
     cfg = folder / "city.sumocfg"
     cfg.write_text(
