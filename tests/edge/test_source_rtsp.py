@@ -24,7 +24,8 @@ CAMERA_SCRIPT = Path(__file__).with_name("tools") / "rtsp_camera.py"
 SYSTEM_PYTHON = "/usr/bin/python3"
 USER, PASSWORD = "viewer", "hunter2"
 
-pytestmark = pytest.mark.integration
+# Each test takes seconds; a stream that cannot be closed (see source.py, thread_type) must fail fast.
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
 
 class _RtspCamera:

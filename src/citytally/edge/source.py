@@ -309,7 +309,10 @@ class _AvSource:
             container.close()
             raise SourceError(f"{self._name}: has no video stream")
         stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
+        # Slice threads only: with frame threads, freeing the decoder waits for them, and one of them can
+        # be waiting for the GIL to log a decode error through PyAV, so closing a live stream mid-way
+        # could hang for good (PyAV-Org/PyAV#909). Slice threads work only inside a decode call.
+        stream.thread_type = "SLICE"
         return container
 
     def __iter__(self) -> Iterator[Frame]:
