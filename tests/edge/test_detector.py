@@ -18,8 +18,10 @@ from citytally.edge.detector import (
     SCORE_OFFSET_KEY,
     Detector,
     NanoDetDetector,
+    WindowDetector,
     YoloOnnxDetector,
     nanodet_model_path,
+    overlapping,
 )
 from citytally.edge.source import open_source
 from citytally.errors import DetectorError
@@ -327,6 +329,64 @@ def test_batch_of_different_sizes_equals_one_by_one(
         height, width = frame.shape[:2]
         assert (alone.xyxy[:, 2] <= width).all() and (alone.xyxy[:, 3] <= height).all()
     assert nanodet([]) == []
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("size", [(768, 576), (1024, 768), (400, 500), (333, 111)])
+def test_nanodet_input_is_the_documented_normalisation(
+    nanodet: NanoDetDetector, vtest_frames: dict[int, Image], size: tuple[int, int]
+) -> None:
+    """The tensor is the frame letterboxed onto black (aspect kept, centred), then (BGR - mean) / std."""
+    image = np.asarray(cv2.resize(vtest_frames[100], size), np.uint8)
+    input_w, input_h = nanodet._input_shape(image, None)
+    tensor, (placed,) = nanodet._prepare([(image, None)], input_w, input_h)
+    scale = min(input_w / size[0], input_h / size[1])
+    new_w, new_h = round(size[0] * scale), round(size[1] * scale)
+    left, top = (input_w - new_w) // 2, (input_h - new_h) // 2
+    canvas = np.zeros((input_h, input_w, 3), np.uint8)
+    canvas[top : top + new_h, left : left + new_w] = cv2.resize(image, (new_w, new_h))
+    mean, std = np.array([103.53, 116.28, 123.675]), np.array([57.375, 57.12, 58.395])
+    expected = ((canvas - mean) / std).transpose(2, 0, 1)[None]
+    assert tensor.shape == (1, 3, input_h, input_w) and tensor.dtype == np.float32
+    np.testing.assert_allclose(tensor, expected, atol=1e-5)
+    assert (placed.pad_x, placed.pad_y, placed.scale) == (left, top, scale)
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("window", [(200, 100, 600, 450), (37, 11, 333, 290), (0, 0, 768, 300)])
+def test_a_window_finds_what_the_whole_frame_finds_there(
+    nanodet: NanoDetDetector, vtest_frames: dict[int, Image], window: tuple[int, int, int, int]
+) -> None:
+    assert isinstance(nanodet, WindowDetector)
+    frame = vtest_frames[300]
+    (whole,) = nanodet([frame])
+    (part,) = nanodet.detect_windows([frame], [window])
+    x1, y1, x2, y2 = window
+    inside = whole[
+        (whole.xyxy[:, 0] > x1 + 40)
+        & (whole.xyxy[:, 1] > y1 + 40)
+        & (whole.xyxy[:, 2] < x2 - 40)
+        & (whole.xyxy[:, 3] < y2 - 40)
+    ]
+    assert len(inside) >= 2
+    for box, score, cls in zip(inside.xyxy, inside.scores, inside.class_id, strict=True):
+        nearest = np.abs(part.xyxy - box).max(axis=1).argmin()
+        assert np.abs(part.xyxy[nearest] - box).max() < 1.0, "same box, in whole-frame pixels"
+        assert abs(part.scores[nearest] - score) < 0.05 and part.class_id[nearest] == cls
+    assert overlapping(part.xyxy, window).all(), "nothing from outside the window"
+    width, height = nanodet._input_shape(frame, window)
+    assert width % 32 == 0 and height % 32 == 0 and width * height < 416 * 320
+
+
+@pytest.mark.parametrize(
+    ("window", "error"),
+    [((0, 0, 0, 10), "empty or outside"), ((700, 0, 800, 10), "empty or outside"), (("a",), "a window is")],
+)
+def test_bad_windows_are_named(
+    nanodet: NanoDetDetector, vtest_frames: dict[int, Image], window: Any, error: str
+) -> None:
+    with pytest.raises(DetectorError, match=f"image 0: .*{error}"):
+        nanodet.detect_windows([vtest_frames[0]], [window])
 
 
 @pytest.mark.integration

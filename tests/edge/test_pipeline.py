@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+import cv2
 import numpy as np
 import numpy.typing as npt
 import pytest
@@ -17,7 +18,8 @@ import pytest
 from citytally.edge.analytics.intervals import CameraAnalytics
 from citytally.edge.config import CameraConfig, parse_camera_config
 from citytally.edge.detections import Detections
-from citytally.edge.pipeline import EdgePipeline, MotionGate, PipelineOptions, PreviewRequest
+from citytally.edge.detector import Window, WindowDetector
+from citytally.edge.pipeline import EdgePipeline, MotionGate, PipelineOptions, PreviewRequest, _grow
 from citytally.edge.source import Frame, FrameListSource
 from citytally.edge.tracker import MotionTracker
 from citytally.errors import ConfigError, SourceError
@@ -81,6 +83,35 @@ class ScriptedDetector:
                 continue
             box = np.array([[xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]], np.float32)
             out.append(Detections(box, np.array([0.9], np.float32), np.zeros(1, np.int64)))
+        return out
+
+
+class WindowScriptedDetector(ScriptedDetector):
+    """Also searches windows: each dark blob that overlaps a window, as far as the window shows it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.windows: list[Window | None] = []
+
+    def __call__(self, images: Sequence[Image]) -> list[Detections]:
+        return self.detect_windows(images, [None] * len(images))
+
+    def detect_windows(self, images: Sequence[Image], windows: Sequence[Window | None]) -> list[Detections]:
+        self.calls.append(len(images))
+        self.windows.extend(windows)
+        out = []
+        for image, window in zip(images, windows, strict=True):
+            x1, y1, x2, y2 = window or (0, 0, image.shape[1], image.shape[0])
+            dark = (image[y1:y2, x1:x2, 0] < 60).astype(np.uint8)
+            count, _, stats, _ = cv2.connectedComponentsWithStats(dark)
+            boxes = [(x1 + x, y1 + y, x1 + x + w, y1 + y + h) for x, y, w, h, _ in stats[1:count]]
+            out.append(
+                Detections(
+                    np.array(boxes, np.float32).reshape(-1, 4),
+                    np.full(len(boxes), 0.9, np.float32),
+                    np.zeros(len(boxes), np.int64),
+                )
+            )
         return out
 
 
@@ -169,6 +200,68 @@ def test_motion_gate_passes_movement_and_holds_still_frames() -> None:
     assert gate.moved(noisy) is False, "sensor noise is not movement"
     assert gate.moved(moved) is True
     assert gate.moved(moved) is False
+
+
+def test_motion_gate_finds_each_moving_patch() -> None:
+    gate = MotionGate()
+    still = np.full((480, 640, 3), 100, np.uint8)
+    assert gate.regions(still) == [(0, 0, 640, 480)], "the first frame is searched whole"
+    gate.detected((0, 0, 640, 480))
+    assert gate.regions(still) == []
+    moved = still.copy()
+    moved[50:130, 40:70] = 250  # someone top left
+    moved[300:380, 500:530] = 20  # someone bottom right
+    windows = gate.regions(moved)
+    assert len(windows) == 2
+    for x1, y1, x2, y2 in [(40, 50, 70, 130), (500, 300, 530, 380)]:
+        assert any(w[0] <= x1 and w[1] <= y1 and w[2] >= x2 and w[3] >= y2 for w in windows)
+    assert sum((w[2] - w[0]) * (w[3] - w[1]) for w in windows) < 0.2 * 640 * 480
+    gate.detected(windows[0])
+    assert len(gate.regions(moved)) == 1, "a patch stays moved until it is searched"
+
+
+def test_grown_windows_hold_every_box_they_touch_and_do_not_overlap() -> None:
+    boxes = np.array([[90, 10, 130, 90], [300, 300, 340, 380]], np.float32)
+    grown = _grow([(20, 20, 100, 60), (120, 40, 200, 80), (500, 400, 520, 420)], boxes, 4, 640, 480)
+    assert len(grown) == 2, "the first two windows both touch the first box: one window"
+    (a, b) = sorted(grown)
+    assert a[0] <= 16 and a[1] <= 6 and a[2] >= 204 and a[3] >= 94
+    assert b == (496, 396, 524, 424), "the far window touches no box and only gets its margin"
+    assert _grow([(0, 0, 10, 10)], boxes[:0], 50, 640, 480) == [(0, 0, 60, 60)], "clipped to the frame"
+
+
+def test_motion_gating_searches_only_what_moved_and_holds_the_rest() -> None:
+    """A walker crosses the line while someone stands still in the left zone the whole time."""
+    frames = _frames(40)
+    for image in frames:
+        image[20:80, 20:44] = 20  # the one standing still, never moving
+    config = _config()
+    publisher = MemoryPublisher()
+    detector = WindowScriptedDetector()
+    assert isinstance(detector, WindowDetector)
+    pipeline = EdgePipeline(
+        config,
+        FrameListSource(frames, fps=10.0),
+        detector,
+        MotionTracker(config.tracker),
+        CameraAnalytics(config, publisher),
+        publisher,
+        PipelineOptions(progress=False, motion_gating=True),
+    )
+    result = pipeline.run()
+    assert result.totals.lines["gate"]["eastbound"] == {"person": 1}
+    assert result.totals.zone_peaks["left"] == {"person": 2}
+    windowed = [w for w in detector.windows if w is not None]
+    assert windowed, "frames after the first were searched in windows"
+    # The still person (20..44, 20..80) is searched whole when the walker's window reaches him, never cut;
+    # once the walker has gone on, his box is held without searching there again.
+    apart = [w for w in windowed if not (w[0] < 44 and w[1] < 80 and w[2] > 20 and w[3] > 20)]
+    whole = [w for w in windowed if w[0] <= 20 and w[1] <= 20 and w[2] >= 44 and w[3] >= 80]
+    assert len(apart) + len(whole) == len(windowed)
+    assert len(apart) > len(windowed) / 2
+    assert result.times.window_share < 0.6 * result.times.detected_frames
+    # Two whole frames only: the first, and the refresh after GATE_WHOLE_FRAME_EVERY_S (2 s of 4).
+    assert detector.windows.count(None) == 2
 
 
 @pytest.mark.parametrize(

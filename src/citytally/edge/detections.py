@@ -65,6 +65,15 @@ class Detections:
             track_id=self.track_id[index],
         )
 
+    def __add__(self, other: Detections) -> Detections:
+        """Both sets of boxes in one (``a + b``: a's boxes first)."""
+        return Detections(
+            xyxy=np.concatenate([self.xyxy, other.xyxy]),
+            scores=np.concatenate([self.scores, other.scores]),
+            class_id=np.concatenate([self.class_id, other.class_id]),
+            track_id=np.concatenate([self.track_id, other.track_id]),
+        )
+
     def with_track_ids(self, track_id: npt.NDArray[np.int64]) -> Detections:
         return Detections(self.xyxy, self.scores, self.class_id, track_id.astype(np.int64))
 
