@@ -34,7 +34,8 @@ def analyze(
         Path | None, typer.Option("--preview-video", help="Also write a short masked preview video (.mp4).")
     ] = None,
     motion_gating: Annotated[
-        bool, typer.Option("--motion-gating", help="Skip detection on frames where nothing moved.")
+        bool,
+        typer.Option("--motion-gating", help="Detect only in the parts of each frame that moved."),
     ] = False,
     int8: Annotated[bool, typer.Option("--int8", help="Use the reduced-precision (int8) detector.")] = False,
     no_progress: Annotated[bool, typer.Option("--no-progress", help="No progress bar.")] = False,
