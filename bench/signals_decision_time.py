@@ -9,42 +9,24 @@ One decision step = read every lane sensor, let the controller decide, apply the
 from __future__ import annotations
 
 import argparse
-import os
 import platform
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 from citytally.signals.controllers import make_controller
+from citytally.signals.generate import generate_grid
 from citytally.signals.network import SignalNetwork
-from citytally.signals.sim import SumoConnection, find_sumo_binary, sumo_home_for
+from citytally.signals.sim import SumoConnection, find_sumo_binary
 
 
 def build_city(folder: Path, size: int, seconds: int) -> Path:
-    binary = find_sumo_binary()
-    home = sumo_home_for(binary)
-    env = {**os.environ, "SUMO_HOME": str(home)}
-    net, routes = folder / "city.net.xml", folder / "city.rou.xml"
-    subprocess.run(
-        [str(home / "bin" / "netgenerate"), "--grid", "--grid.number", str(size), "--grid.length", "200",
-         "-L", "2", "--default-junction-type", "traffic_light", "--no-turnarounds", "-o", str(net)],
-        check=True, capture_output=True, env=env,
+    city = generate_grid(
+        folder, "city", grid=("--grid.number", str(size), "--grid.length", "200", "-L", "2"),
+        end=seconds, period=0.25, seed=7, trips=("--fringe-factor", "5"), net_seed=0,
     )  # fmt: skip
-    subprocess.run(
-        [sys.executable, str(home / "tools" / "randomTrips.py"), "-n", str(net), "-e", str(seconds),
-         "-p", "0.25", "--seed", "7", "--fringe-factor", "5", "-o", str(routes), "--validate"],
-        check=True, capture_output=True, env=env, cwd=folder,  # --validate writes a scratch file to cwd
-    )  # fmt: skip
-    cfg = folder / "city.sumocfg"
-    cfg.write_text(
-        f'<configuration><input><net-file value="{net.name}"/><route-files value="{routes.name}"/>'
-        f'</input><time><begin value="0"/><end value="{seconds}"/></time></configuration>\n',
-        encoding="utf-8",
-    )
-    return cfg
+    return city.sumocfg
 
 
 def time_controller(cfg: Path, name: str, steps: int, tcp: bool) -> tuple[int, list[float]]:

@@ -24,8 +24,6 @@ import os
 import random
 import re
 import statistics
-import subprocess
-import sys
 import tempfile
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
@@ -33,14 +31,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from citytally.signals.generate import generate_grid
+
 RESCO = Path(os.environ.get("CITYTALLY_RESCO", "/work/shared/data/resco"))
-
-
-def sumo_home() -> Path:
-    """SUMO's data directory (binaries and tools) from the installed eclipse-sumo wheel."""
-    import sumo
-
-    return Path(sumo.SUMO_HOME)
 
 
 # --- scenarios -------------------------------------------------------------------------------------
@@ -78,63 +71,14 @@ def generated_grid(
     workdir: Path, name: str, nx: int, ny: int, period: float, seed: int, end: float = 3600.0
 ) -> Scenario:
     """A signalised grid from netgenerate with random background trips (randomTrips.py)."""
-    home = sumo_home()
-    net = workdir / f"{name}.net.xml"
-    subprocess.run(
-        [
-            str(home / "bin" / "netgenerate"),
-            "--grid",
-            "--grid.x-number",
-            str(nx),
-            "--grid.y-number",
-            str(ny),
-            "--grid.length",
-            "200",
-            "--grid.attach-length",
-            "200",
-            "--default-junction-type",
-            "traffic_light",
-            "--default.lanenumber",
-            "1",
-            "--no-turnarounds",
-            "true",
-            "--tls.yellow.time",
-            "3",
-            "-o",
-            str(net),
-        ],
-        check=True,
-        capture_output=True,
-        env={**os.environ, "SUMO_HOME": str(home)},
-    )
-    routes = workdir / f"{name}.rou.xml"
-    subprocess.run(
-        [
-            sys.executable,
-            str(home / "tools" / "randomTrips.py"),
-            "-n",
-            str(net),
-            "-o",
-            str(workdir / f"{name}.trips.xml"),
-            "-r",
-            str(routes),
-            "-e",
-            str(end),
-            "-p",
-            str(period),
-            "--seed",
-            str(seed),
-            "--fringe-factor",
-            "10",
-            "--min-distance",
-            "600",
-            "--validate",
-        ],
-        check=True,
-        capture_output=True,
-        env={**os.environ, "SUMO_HOME": str(home)},
-    )
-    return Scenario(name, net, (routes,), 0.0, end)
+    city = generate_grid(
+        workdir, name,
+        grid=("--grid.x-number", str(nx), "--grid.y-number", str(ny), "--grid.length", "200",
+              "--grid.attach-length", "200", "--default.lanenumber", "1", "--tls.yellow.time", "3"),
+        end=end, period=period, seed=seed, trips=("--fringe-factor", "10", "--min-distance", "600"),
+        net_seed=0,
+    )  # fmt: skip
+    return Scenario(name, city.net, (city.routes,), city.begin, city.end)
 
 
 # --- ambulances ------------------------------------------------------------------------------------

@@ -17,17 +17,14 @@ Prints one line per episode and a table of mean ± sd delay (RESCO's metric) per
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import subprocess
-import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from citytally.signals.controllers import make_controller
 from citytally.signals.evaluate import EvalConfig, run_episode
-from citytally.signals.sim import find_sumo_binary, sumo_home_for
+from citytally.signals.generate import generate_grid
 
 CONTROLLERS = ("fixed", "max-pressure", "greedy", "citytally")
 END_S = 3600
@@ -55,29 +52,12 @@ CITIES = (
 
 def build(city: City, seed: int, folder: Path) -> Path:
     """The network and one seed's random trips for ``city``; returns the .sumocfg."""
-    home = sumo_home_for(find_sumo_binary())
-    env = {**os.environ, "SUMO_HOME": str(home)}
-    net, routes = folder / f"{city.name}.net.xml", folder / f"{city.name}-{seed}.rou.xml"
-    if not net.exists():
-        subprocess.run(
-            [str(home / "bin" / "netgenerate"), "--grid", *city.net_options,
-             "--default-junction-type", "traffic_light", "--no-turnarounds", "--seed", "1", "-o", str(net)],
-            check=True, capture_output=True, env=env,
-        )  # fmt: skip
-    subprocess.run(
-        [sys.executable, str(home / "tools" / "randomTrips.py"), "-n", str(net), "-e", str(END_S - 300),
-         "-p", f"{city.trip_period_s:g}", "--seed", str(seed), "--fringe-factor", "5",
-         "--min-distance", "300", "-o", str(folder / f"{city.name}-{seed}.trips.xml"), "-r", str(routes),
-         "--validate"],
-        check=True, capture_output=True, env=env, cwd=folder,
+    generated = generate_grid(
+        folder, city.name, grid=city.net_options, end=END_S, trips_end=END_S - 300,
+        period=city.trip_period_s, seed=seed, trips=("--fringe-factor", "5", "--min-distance", "300"),
+        net_seed=1,
     )  # fmt: skip
-    cfg = folder / f"{city.name}-{seed}.sumocfg"
-    cfg.write_text(
-        f'<configuration><input><net-file value="{net.name}"/><route-files value="{routes.name}"/></input>'
-        f'<time><begin value="0"/><end value="{END_S}"/></time></configuration>\n',
-        encoding="utf-8",
-    )
-    return cfg
+    return generated.sumocfg
 
 
 def main() -> None:
