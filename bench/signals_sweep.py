@@ -1,0 +1,80 @@
+"""One setting of citytally's controller swept over the RESCO scenarios: mean delay per value, same seeds.
+
+    .venv/bin/python bench/signals_sweep.py --set max_green_s=90,60,45,35 [--seeds 3] [--jobs 2]
+        [--scenarios cologne1,cologne3,ingolstadt1,ingolstadt7,grid4x4] [--sumo PATH | --sumo current]
+
+Each value of the ``AdaptiveConfig`` field given to ``--set`` runs every scenario with seeds 0..N-1 (RESCO's
+metric, as ``citytally signals eval``), episodes ``--jobs`` at a time in separate processes. Prints every
+episode as it ends (delay, gridlock, wall seconds), then a table: mean delay per scenario and value, and how
+many episodes gridlocked. By default SUMO 1.9.1 (the paper's) from ``~/.cache/citytally/sumo-1.9.1-venv``;
+``--sumo current`` uses the installed eclipse-sumo through libsumo.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+
+from citytally.signals.cli import DEFAULT_SUMO_191
+from citytally.signals.controllers import AdaptiveConfig, AdaptiveController
+from citytally.signals.evaluate import EvalConfig, run_episode
+from citytally.signals.resco import SCENARIOS
+
+RESCO = Path("/work/shared/data/resco")
+
+
+def episode(data: Path, scenario: str, field: str, value: float, seed: int, sumo: Path | None) -> tuple:
+    begin, end = SCENARIOS[scenario]
+    cfg = EvalConfig(scenario=data / scenario / f"{scenario}.sumocfg", begin=begin, end=end, sumo_binary=sumo)
+    controller = AdaptiveController(AdaptiveConfig(**{field: value}))
+    result = run_episode(cfg, seed, controller)
+    return scenario, value, seed, result.delay_s, result.gridlock_at is not None, result.wall_s
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--set", required=True, help="FIELD=V1,V2,... of AdaptiveConfig")
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--scenarios", default=",".join(SCENARIOS))
+    parser.add_argument("--sumo", default=str(DEFAULT_SUMO_191), help="SUMO binary, or 'current' (libsumo)")
+    parser.add_argument("--data", type=Path, default=RESCO, help="the RESCO scenarios' folder")
+    args = parser.parse_args()
+    field, _, values_text = args.set.partition("=")
+    if field not in AdaptiveConfig.model_fields or not values_text:
+        sys.exit(f"--set: expected FIELD=V1,V2 with FIELD one of {', '.join(AdaptiveConfig.model_fields)}")
+    values = [float(v) for v in values_text.split(",")]
+    for value in values:
+        AdaptiveConfig(**{field: value})  # a value out of range fails here, before any episode runs
+    sumo = None if args.sumo == "current" else Path(args.sumo)
+    if sumo is not None and not sumo.is_file():
+        sys.exit(f"--sumo: {sumo} not found (see docs/benchmarks.md for installing SUMO 1.9.1)")
+    scenarios = args.scenarios.split(",")
+    runs = [(s, v, seed) for v in values for s in scenarios for seed in range(args.seeds)]
+    delays: dict[tuple[str, float], list[float]] = {}
+    gridlocks: dict[tuple[str, float], int] = {}
+    print(f"{field}: {values} on {scenarios}, seeds 0..{args.seeds - 1}, SUMO {args.sumo}", flush=True)
+    with ProcessPoolExecutor(args.jobs) as pool:
+        futures = [pool.submit(episode, args.data, s, field, v, seed, sumo) for s, v, seed in runs]
+        for future in as_completed(futures):
+            scenario, value, seed, delay, locked, wall = future.result()
+            delays.setdefault((scenario, value), []).append(delay)
+            gridlocks[(scenario, value)] = gridlocks.get((scenario, value), 0) + locked
+            flag = "  GRIDLOCK" if locked else ""
+            print(f"{scenario:12s} {field}={value:g} seed {seed}: {delay:8.2f} s/veh{flag}  ({wall:.0f} s)")
+    print(f"\nmean delay, s/veh (episodes gridlocked), by scenario and {field}")
+    print(f"{'scenario':12s}" + "".join(f"{v:>14g}" for v in values))
+    for scenario in scenarios:
+        cells = []
+        for value in values:
+            mean = statistics.fmean(delays[(scenario, value)])
+            locked = gridlocks[(scenario, value)]
+            cells.append(f"{mean:9.2f}" + (f" ({locked})" if locked else "    "))
+        print(f"{scenario:12s}" + "".join(f"{c:>14s}" for c in cells))
+
+
+if __name__ == "__main__":
+    main()
