@@ -124,11 +124,14 @@ class BrokenSource(FrameListSource):
 
 
 def _pipeline(
-    frames: list[Image], options: PipelineOptions, source_cls: type[FrameListSource] = FrameListSource
+    frames: list[Image],
+    options: PipelineOptions,
+    source_cls: type[FrameListSource] = FrameListSource,
+    detector: ScriptedDetector | None = None,
 ) -> tuple[EdgePipeline, MemoryPublisher, ScriptedDetector]:
     config = _config()
     publisher = MemoryPublisher()
-    detector = ScriptedDetector()
+    detector = detector or ScriptedDetector()
     pipeline = EdgePipeline(
         config,
         source_cls(frames, fps=10.0),
@@ -235,19 +238,9 @@ def test_motion_gating_searches_only_what_moved_and_holds_the_rest() -> None:
     frames = _frames(40)
     for image in frames:
         image[20:80, 20:44] = 20  # the one standing still, never moving
-    config = _config()
-    publisher = MemoryPublisher()
     detector = WindowScriptedDetector()
     assert isinstance(detector, WindowDetector)
-    pipeline = EdgePipeline(
-        config,
-        FrameListSource(frames, fps=10.0),
-        detector,
-        MotionTracker(config.tracker),
-        CameraAnalytics(config, publisher),
-        publisher,
-        PipelineOptions(progress=False, motion_gating=True),
-    )
+    pipeline, _, _ = _pipeline(frames, PipelineOptions(progress=False, motion_gating=True), detector=detector)
     result = pipeline.run()
     assert result.totals.lines["gate"]["eastbound"] == {"person": 1}
     assert result.totals.zone_peaks["left"] == {"person": 2}

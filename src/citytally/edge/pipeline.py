@@ -143,8 +143,8 @@ class MotionGate:
     frame in which that pixel was last detected (not simply the previous frame), so slow movement cannot
     slip through one small step at a time. A frame is still when fewer than ``min_changed`` of its pixels
     changed. Otherwise the changed pixels are counted in square cells of ``cell`` small pixels; a cell
-    moved when at least ``min_cell`` of its pixels changed (scattered sensor noise does not), and the
-    region is the box around the moved cells, one cell wider on every side, in source-frame pixels.
+    moved when at least ``min_cell`` of its pixels changed (scattered sensor noise does not). Each patch of
+    moved cells, one cell wider on every side, is a window, in source-frame pixels.
     """
 
     def __init__(
@@ -206,7 +206,7 @@ class MotionGate:
         return windows
 
     def detected(self, window: Window) -> None:
-        """The part of the last frame given to :meth:`region` that went to the detector: its new reference."""
+        """The part of the last frame given to :meth:`regions` that was searched: its new reference."""
         if self._small_now is None or self._reference is None:
             return
         x1, y1, x2, y2 = (
