@@ -382,6 +382,10 @@ class NanoDetDetector(_OnnxDetector):
         else:
             self._square = False
         self.input_size = input_size
+        self._fitted: dict[int, tuple[Image, Image, _Letterbox]] = {}
+
+    def __call__(self, images: Sequence[Image]) -> list[Detections]:
+        return self.detect_windows(images, [None] * len(images))
 
     def detect_windows(self, images: Sequence[Image], windows: Sequence[Window | None]) -> list[Detections]:
         """Detect in a window of each frame (``None``: all of it), at the whole frame's scale.
@@ -391,7 +395,10 @@ class NanoDetDetector(_OnnxDetector):
         # A fixed-size model cannot take a smaller input and searches whole frames; a window is widened to
         # the network's grid. Either way only boxes that overlap the window itself are returned, so what
         # lies outside it is left to the caller.
-        found = self._detect(images, windows if not self._square else [None] * len(images))
+        try:
+            found = self._detect(images, windows if not self._square else [None] * len(images))
+        finally:
+            self._fitted.clear()
         return [
             detections if window is None else detections[overlapping(detections.xyxy, window)]
             for detections, window in zip(found, windows, strict=True)
@@ -439,7 +446,11 @@ class NanoDetDetector(_OnnxDetector):
         boxes = []
         for i, (image, window) in enumerate(jobs):
             whole_w, whole_h = self._whole_input(image)
-            resized, letterbox = _fit(image, whole_w, whole_h)
+            # Several windows of one frame share its resized copy (for the length of one call).
+            fitted = self._fitted.get(id(image))
+            if fitted is None or fitted[0] is not image:
+                fitted = self._fitted[id(image)] = (image, *_fit(image, whole_w, whole_h))
+            _, resized, letterbox = fitted
             left, top = int(letterbox.pad_x), int(letterbox.pad_y)
             if window is not None:
                 # The whole frame's input, cut to the window: shift it so the window's corner is (0, 0).
