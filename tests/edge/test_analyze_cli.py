@@ -90,6 +90,19 @@ def test_counts_match_the_ground_truth(full_run: Run) -> None:
     assert sum(abs(e) for e in errors.values()) <= 3, errors
 
 
+def test_motion_gated_int8_counts_like_the_full_run(full_run: Run, vtest_path: Path, tmp_path: Path) -> None:
+    """The fast settings (windows of motion, int8 model) keep the counts: the issue allows 2 % in all."""
+    fast = _analyze(vtest_path, tmp_path, "--motion-gating", "--int8")
+    assert fast.returncode == 0, fast.stderr
+    reference = json.loads((full_run.out / "summary.json").read_text())["lines"]
+    counted = json.loads((fast.out / "summary.json").read_text())["lines"]
+    pairs = [(line, direction) for line in reference for direction in reference[line]]
+    full = {pair: sum(reference[pair[0]][pair[1]].values()) for pair in pairs}
+    gated = {pair: sum(counted[pair[0]][pair[1]].values()) for pair in pairs}
+    assert all(abs(gated[p] - full[p]) <= 1 for p in pairs), (gated, full)
+    assert sum(abs(gated[p] - full[p]) for p in pairs) <= 0.02 * sum(full.values()), (gated, full)
+
+
 def test_summary_agrees_with_the_events(full_run: Run) -> None:
     summary = json.loads((full_run.out / "summary.json").read_text())
     lines = (full_run.out / "events.jsonl").read_text().splitlines()
