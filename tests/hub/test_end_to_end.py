@@ -238,7 +238,7 @@ def test_citytally_edge_publishes_a_real_video_to_the_hub(
             str(config),
         ]
         command += ["--video", video, "--fps", "1", "--outbox", str(tmp_path / "outbox.sqlite3")]
-        command += ["--topic-prefix", mqtt_prefix]
+        command += ["--topic-prefix", mqtt_prefix, "--motion-gating", "--int8"]  # the fast settings, too
         done = subprocess.run(command, capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
         assert "0 still queued" in done.stdout

@@ -128,6 +128,11 @@ def edge(
         int | None,
         typer.Option("--metrics-port", help="Serve Prometheus metrics (outbox depth) on this port."),
     ] = None,
+    motion_gating: Annotated[
+        bool,
+        typer.Option("--motion-gating", help="Detect only in the parts of each frame that moved."),
+    ] = False,
+    int8: Annotated[bool, typer.Option("--int8", help="Use the reduced-precision (int8) detector.")] = False,
 ) -> None:
     """Run one camera's pipeline and publish its events to the hub through a durable outbox.
 
@@ -162,7 +167,13 @@ def edge(
     )
     box.start()
     try:
-        pipeline = build_pipeline(camera, box, PipelineOptions(target_fps=fps, progress=False), video)
+        options = PipelineOptions(
+            target_fps=fps,
+            progress=False,
+            motion_gating=motion_gating,
+            detector_variant="int8" if int8 else "fp32",
+        )
+        pipeline = build_pipeline(camera, box, options, video)
         result = pipeline.run()  # closes the outbox last, after waiting for it to drain
     finally:
         box.close()
