@@ -19,7 +19,14 @@ from citytally.edge.analytics.intervals import CameraAnalytics
 from citytally.edge.config import CameraConfig, parse_camera_config
 from citytally.edge.detections import Detections
 from citytally.edge.detector import Window, WindowDetector
-from citytally.edge.pipeline import EdgePipeline, MotionGate, PipelineOptions, PreviewRequest, _grow
+from citytally.edge.pipeline import (
+    EdgePipeline,
+    MotionGate,
+    PipelineOptions,
+    PreviewRequest,
+    _fewer_calls,
+    _grow,
+)
 from citytally.edge.source import Frame, FrameListSource
 from citytally.edge.tracker import MotionTracker
 from citytally.errors import ConfigError, SourceError
@@ -231,6 +238,16 @@ def test_grown_windows_hold_every_box_they_touch_and_do_not_overlap() -> None:
     assert a[0] <= 16 and a[1] <= 6 and a[2] >= 204 and a[3] >= 94
     assert b == (496, 396, 524, 424), "the far window touches no box and only gets its margin"
     assert _grow([(0, 0, 10, 10)], boxes[:0], 50, 640, 480) == [(0, 0, 60, 60)], "clipped to the frame"
+
+
+def test_windows_are_merged_only_where_one_call_is_cheaper() -> None:
+    area = 1000 * 1000
+    near = [(0, 0, 100, 100), (120, 0, 220, 100)]  # the union adds 2,000 px: far less than a call
+    far = [(0, 0, 100, 100), (800, 800, 900, 900)]  # the union adds 790,000 px: more than a call
+    assert _fewer_calls(near, area, 0.15) == [(0, 0, 220, 100)]
+    assert sorted(_fewer_calls(far, area, 0.15)) == far
+    assert sorted(_fewer_calls(far, area, 0.9)) == [(0, 0, 900, 900)], "dear calls: one search"
+    assert _fewer_calls(far[:1], area, 0.15) == far[:1]
 
 
 def test_motion_gating_searches_only_what_moved_and_holds_the_rest() -> None:
