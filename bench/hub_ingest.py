@@ -2,10 +2,11 @@
 
 Prints, for the same generated line-count events (one interval each, 2 directions × 2–3 classes):
 
-* ``copy``: PostgreSQL COPY of exactly the rows ingest writes for the events (events + line_counts), from
-  text rendered before timing, no validation — PostgreSQL's own ceiling;
+* ``copy``: PostgreSQL COPY of exactly the rows ingest stores for the events (``events``, and the
+  ``line_count_rollups`` rows they sum to: each key once), from text rendered before timing, no validation,
+  no upserts — PostgreSQL's own ceiling;
 * ``writer pg`` / ``writer sqlite``: :class:`EventWriter` alone on pre-received messages (parse, validate,
-  idempotent insert, facts, roll-ups) — the hub's store path;
+  idempotent insert, roll-ups) — the hub's store path;
 * ``e2e pg`` / ``e2e sqlite``: a pre-filled outbox drained through the broker into a running :class:`Ingest`,
   timed from the outbox's start to the last event committed; with events packed up to 200 per message
   (how a backlog drains), into PostgreSQL with one writer thread and with two side by side (the default),
@@ -33,6 +34,7 @@ import shutil
 import tempfile
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -142,23 +144,33 @@ class CpuMeter:
         return None
 
 
+def rollup_rows(events: list[Event]) -> list[tuple[object, ...]]:
+    """The ``line_count_rollups`` rows these events sum to (every period; each key once)."""
+    from citytally.hub.store import schema
+    from citytally.hub.store.writer import bucket_start
+
+    sums: Counter[tuple[object, ...]] = Counter()
+    for e in events:
+        if not isinstance(e, LineCountEvent):
+            continue
+        for period in schema.ROLLUP_PERIODS:
+            bucket = bucket_start(e.start, period)
+            for direction, by_class in e.counts.items():
+                for cls, count in by_class.items():
+                    sums[(period, e.site, e.camera, bucket, e.line, direction, cls)] += count
+    return [(*key, count) for key, count in sums.items()]
+
+
 def copy_rate(url: str, events: list[Event]) -> Figure:
-    """PostgreSQL COPY of the rows ingest writes for these events (events + line_counts), no validation."""
+    """PostgreSQL COPY of the rows ingest stores for these events (events + roll-ups), no validation."""
     from citytally.hub.store import bulk, schema
 
     engine = store(url)
     now = datetime.now(UTC)
     event_rows = [(e.id, e.site, e.camera, e.type, e.start, e.end, now, event_to_json(e)) for e in events]
-    fact_rows = [
-        (e.id, e.site, e.camera, e.start, e.end, e.line, direction, cls, count)
-        for e in events
-        if isinstance(e, LineCountEvent)
-        for direction, by_class in e.counts.items()
-        for cls, count in by_class.items()
-    ]
     # Rendered before the clock starts: this times PostgreSQL taking the rows, not Python producing them.
     events_text = _copy_text(event_rows)
-    facts_text = _copy_text(fact_rows)
+    rollups_text = _copy_text(rollup_rows(events))
     raw = engine.raw_connection()
     try:
         with CpuMeter(engine.url.database) as meter:
@@ -167,9 +179,9 @@ def copy_rate(url: str, events: list[Event]) -> Figure:
                 with cursor.copy(f"COPY events ({bulk._column_list(schema.events)}) FROM STDIN") as copy:  # noqa: SLF001
                     copy.write(events_text)
                 with cursor.copy(
-                    f"COPY line_counts ({bulk._column_list(schema.line_counts)}) FROM STDIN"
+                    f"COPY line_count_rollups ({bulk._column_list(schema.line_count_rollups)}) FROM STDIN"
                 ) as copy:  # noqa: SLF001
-                    copy.write(facts_text)
+                    copy.write(rollups_text)
             raw.commit()
             return meter.figure(len(events), time.perf_counter() - started)
     finally:

@@ -27,15 +27,16 @@ CAMERAS = ("vtest", "north-gate", "east-bridge")
 
 
 def crossings(engine: sa.Engine, camera: str | None = None, since: datetime | None = None) -> int:
-    """Line crossings in the store (from the facts, not the roll-ups the dashboard reads)."""
-    f = schema.line_counts
-    query = sa.select(sa.func.coalesce(sa.func.sum(f.c.count), 0))
+    """Line crossings in the store (from the events as received, not the roll-ups the dashboard reads)."""
+    e = schema.events
+    query = sa.select(e.c.body).where(e.c.type == "line_count")
     if camera:
-        query = query.where(f.c.camera == camera)
+        query = query.where(e.c.camera == camera)
     if since:
-        query = query.where(f.c.start >= since)
+        query = query.where(e.c.start >= since)
     with engine.connect() as conn:
-        return int(conn.execute(query).scalar_one())
+        bodies = conn.execute(query).scalars().all()
+    return sum(n for body in bodies for by_class in body["counts"].values() for n in by_class.values())
 
 
 def test_map_and_overview_show_the_stored_counts(

@@ -14,7 +14,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy.engine import Engine
 
 from citytally.errors import ConfigError
-from citytally.events import event_to_json, new_event_id, parse_event
+from citytally.events import LineCountEvent, event_to_json, new_event_id, parse_event
 from citytally.hub.store import (
     HEAD_REVISION,
     EventWriter,
@@ -123,27 +123,35 @@ def test_migration_builds_exactly_the_declared_tables(store_engine: Engine) -> N
 
 
 @pytest.mark.integration
-def test_writes_every_kind_of_event_into_facts(
+def test_writes_every_kind_of_event_into_its_tables(
     store_engine: Engine, make_registry: Callable[..., Any]
 ) -> None:
     make_registry(store_engine)
     bodies = [line_count(), *other_events()]
     result = EventWriter(store_engine).write_messages([message(body) for body in bodies])
     assert (result.stored, result.duplicates, dict(result.dead)) == (5, 0, {})
+    periods = len(schema.ROLLUP_PERIODS)
     expected = {
         schema.events: 5,
-        schema.line_counts: 3,
         schema.speeds: 1,
-        schema.zone_occupancy: 2,
-        schema.turning_movements: 1,
         schema.incidents: 1,
+        schema.line_count_rollups: 3 * periods,  # inbound person, inbound car, outbound car
+        schema.speed_rollups: 1 * periods,
+        schema.occupancy_rollups: 2 * periods,  # person, car
+        schema.movement_rollups: 1 * periods,  # the two west→east car movements add up
+        schema.incident_rollups: 1 * periods,
     }
     assert {table: count(store_engine, table) for table in expected} == expected
+    daily = {"period": "1d"}
     with store_engine.connect() as connection:
-        movement = connection.execute(sa.select(schema.turning_movements)).one()
+        movement = connection.execute(sa.select(schema.movement_rollups).filter_by(**daily)).one()
+        occupancy = connection.execute(
+            sa.select(schema.occupancy_rollups).filter_by(**daily, **{"class": "person"})
+        ).one()
         stored = connection.execute(sa.select(schema.events.c.body, schema.events.c.start)).first()
         incident = connection.execute(sa.select(schema.incidents)).one()
     assert movement.count == 5
+    assert (occupancy.samples, occupancy.mean_sum, occupancy.peak_max) == (1, 1.5, 4)
     assert stored is not None and stored.start.tzinfo is not None
     assert incident.acknowledged_at is None and incident.details == {"seconds": 95}
     assert str(parse_event(stored.body).id) in {body["id"] for body in bodies}
@@ -166,14 +174,10 @@ def test_redelivered_events_are_stored_and_counted_once(
     assert (first.stored, first.duplicates) == (6, 2)
     assert (again.stored, again.duplicates, dict(again.dead)) == (4, 6, {})
     assert count(store_engine, schema.events) == 10
-    assert count(store_engine, schema.line_counts) == 30
-    daily = rows(
-        store_engine,
-        sa.select(sa.func.sum(schema.line_count_rollups.c.count)).where(
-            schema.line_count_rollups.c.period == "1d"
-        ),
-    )
-    assert daily[0][0] == 10 * (3 + 1 + 2)
+    table = schema.line_count_rollups
+    for period in schema.ROLLUP_PERIODS:
+        total = rows(store_engine, sa.select(sa.func.sum(table.c.count)).where(table.c.period == period))
+        assert total[0][0] == 10 * (3 + 1 + 2), period
 
 
 def _independent_bucket(moment: datetime, period: str) -> datetime:
@@ -185,7 +189,7 @@ def _independent_bucket(moment: datetime, period: str) -> datetime:
 
 
 @pytest.mark.integration
-def test_rollups_equal_the_sums_of_the_raw_rows(
+def test_rollups_equal_the_sums_of_the_events(
     store_engine: Engine, make_registry: Callable[..., Any]
 ) -> None:
     make_registry(store_engine, ("plaza", "cam-1"), ("plaza", "cam-2"), ("plaza", "cam-3"))
@@ -196,13 +200,16 @@ def test_rollups_equal_the_sums_of_the_raw_rows(
     writer = EventWriter(store_engine)
     for start in range(0, len(payloads), 70):  # uneven batches, one overlapping repeat each
         writer.write_messages(payloads[max(0, start - 5) : start + 70])
-    facts = rows(store_engine, sa.select(schema.line_counts))
-    assert len(facts) == sum(len(by_class) for e in events for by_class in e.counts.values())  # type: ignore[union-attr]
+    stored_events = [parse_event(r.body) for r in rows(store_engine, sa.select(schema.events.c.body))]
+    assert sorted(e.id for e in stored_events) == sorted(e.id for e in events)
     for period in schema.ROLLUP_PERIODS:
         expected: dict[tuple[Any, ...], int] = {}
-        for fact in facts:
-            key = (fact.camera, _independent_bucket(fact.start, period), fact.line, fact.direction, fact[7])
-            expected[key] = expected.get(key, 0) + fact.count
+        for event in stored_events:
+            assert isinstance(event, LineCountEvent)
+            for direction, by_class in event.counts.items():
+                for cls, n in by_class.items():
+                    key = (event.camera, _independent_bucket(event.start, period), event.line, direction, cls)
+                    expected[key] = expected.get(key, 0) + n
         table = schema.line_count_rollups
         stored = {
             (r.camera, r.bucket, r.line, r.direction, r[6]): r.count
@@ -266,13 +273,9 @@ def test_a_reused_id_with_other_content_is_dead_lettered(
     writer.write_messages([message(original)])
     result = writer.write_messages([message(original), message(impostor)])
     assert (result.stored, result.duplicates, dict(result.dead)) == (0, 2, {"id_conflict": 1})
-    assert (
-        rows(
-            store_engine,
-            sa.select(schema.line_counts.c.count).where(schema.line_counts.c.direction == "outbound"),
-        )[0][0]
-        == 2
-    )
+    table = schema.line_count_rollups
+    outbound = sa.select(table.c.count).where(table.c.period == "1d", table.c.direction == "outbound")
+    assert rows(store_engine, outbound) == [(2,)]
 
 
 @pytest.mark.integration

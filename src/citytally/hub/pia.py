@@ -106,9 +106,9 @@ def _holdings(camera_days: list[int | None], retention: RetentionSettings | None
     dead = _days(retention.dead_letters_days if retention else None, "until an operator clears them")
     return [
         DataHolding(
-            "Events and facts",
+            "Events",
             "Per camera and interval: counts, occupancy, speed statistics, turning movements, incidents "
-            "(the event as received, and one row per number)",
+            "(the event as received; speed statistics and incidents also as one row per number)",
             raw,
             "No",
         ),

@@ -2,8 +2,8 @@
 
 Data classes and their clocks (a row expires when its time is strictly before ``now - days``):
 
-* ``raw_events`` — ``events`` and their fact rows (line counts, speeds, occupancy, movements, incidents), by
-  interval ``start``. A camera whose own ``retention_days`` is shorter is pruned to its own limit.
+* ``raw_events`` — ``events`` and their fact rows (speeds, incidents), by interval ``start``. A camera
+  whose own ``retention_days`` is shorter is pruned to its own limit.
 * ``rollups`` — every roll-up table, by ``bucket`` start.
 * ``dead_letters`` — refused messages, by ``received_at``.
 * ``audit_log`` — audit entries, by ``at``; pruned through :func:`citytally.hub.audit.prune_before`, which
@@ -43,10 +43,7 @@ LOGIN_FAILURE_DAYS = 1
 
 _RAW_TABLES: tuple[sa.Table, ...] = (
     schema.events,
-    schema.line_counts,
     schema.speeds,
-    schema.zone_occupancy,
-    schema.turning_movements,
     schema.incidents,
 )
 _ROLLUP_TABLES: tuple[sa.Table, ...] = (

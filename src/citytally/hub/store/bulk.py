@@ -2,8 +2,9 @@
 
 PostgreSQL (:func:`store_events_postgresql`): the batch's canonical event bodies are ``COPY``-ed into a
 temporary staging table, then *one* statement inserts the new events (``ON CONFLICT (id) DO NOTHING``),
-derives their fact rows from the bodies just inserted (``jsonb_each`` …) and adds each fact table's roll-up
-increments, grouped per period, bucket and key (``INSERT … SELECT … GROUP BY … ON CONFLICT DO UPDATE``).
+derives their numbers from the bodies just inserted (``jsonb_each`` …; into a fact table where there is
+one) and adds each event type's roll-up increments, grouped per period, bucket and key
+(``INSERT … SELECT … GROUP BY … ON CONFLICT DO UPDATE``).
 No per-event or per-fact work is left in Python, and one round trip carries the whole batch.
 
 SQLite gets multi-row ``INSERT … ON CONFLICT (id) DO NOTHING RETURNING id`` for events (500 rows per
@@ -18,6 +19,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 from operator import itemgetter
@@ -167,32 +169,50 @@ def upsert_add(
 
 _STAGING = "citytally_arriving"
 
-#: Each fact table: (the rows of one event type, as ``SELECT`` list and ``FROM`` over ``new_events n``),
-#: then its roll-up table and the value each fact row adds (same order as ``ROLLUP_OPS``).
-_FACTS_SQL: tuple[tuple[sa.Table, str, sa.Table, tuple[str, ...]], ...] = (
-    (
-        schema.line_counts,
-        """SELECT n.id, n.site, n.camera, n."start", n."end", n.body->>'line', d.key, c.key, c.value::integer
+
+@dataclass(frozen=True)
+class _Source:
+    """The rows one event type adds to its roll-up, derived from the bodies of ``new_events n``.
+
+    ``columns`` names the ``SELECT`` list; a source with a fact table (``stored``) inserts the rows into it
+    and hands on what it inserted, the others are a plain ``SELECT``. ``values`` is what each row adds to
+    the roll-up's value columns (same order as ``ROLLUP_OPS``).
+    """
+
+    name: str
+    columns: tuple[str, ...]
+    select: str
+    rollup: sa.Table
+    values: tuple[str, ...]
+    stored: sa.Table | None = None
+
+
+_SOURCES: tuple[_Source, ...] = (
+    _Source(
+        "line_count_rows",
+        ("site", "camera", "start", "line", "direction", "class", "count"),
+        """SELECT n.site, n.camera, n."start", n.body->>'line', d.key, c.key, c.value::integer
         FROM new_events n, jsonb_each(n.body->'counts') d, jsonb_each_text(d.value) c
         WHERE n.type = 'line_count'""",
         schema.line_count_rollups,
         ('"count"',),
     ),
-    (
-        schema.speeds,
+    _Source(
+        "speeds_new",
+        ("site", "camera", "start", "line", "direction", "class", "n", "mean_kmh", "p85_kmh"),
         """SELECT n.id, n.site, n.camera, n."start", n."end", n.body->>'line', d.key, c.key,
             (c.value->>'n')::integer, (c.value->>'mean_kmh')::float8, (c.value->>'p85_kmh')::float8
         FROM new_events n, jsonb_each(n.body->'speeds') d, jsonb_each(d.value) c
         WHERE n.type = 'speed'""",
         schema.speed_rollups,
         ('"n"', '"mean_kmh" * "n"', '"p85_kmh"'),
+        stored=schema.speeds,
     ),
-    (
-        schema.zone_occupancy,
-        """SELECT n.id, n.site, n.camera, n."start", n."end", n.body->>'zone', k.cls,
-            coalesce((n.body->'mean'->>k.cls)::float8, 0), coalesce((n.body->'peak'->>k.cls)::integer, 0),
-            coalesce((n.body->'dwell'->k.cls->>'n')::integer, 0),
-            (n.body->'dwell'->k.cls->>'mean_s')::float8, (n.body->'dwell'->k.cls->>'max_s')::float8
+    _Source(
+        "occupancy_rows",
+        ("site", "camera", "start", "zone", "class", "mean", "peak"),
+        """SELECT n.site, n.camera, n."start", n.body->>'zone', k.cls,
+            coalesce((n.body->'mean'->>k.cls)::float8, 0), coalesce((n.body->'peak'->>k.cls)::integer, 0)
         FROM new_events n CROSS JOIN LATERAL (
             SELECT jsonb_object_keys(n.body->'mean') UNION SELECT jsonb_object_keys(n.body->'peak')
             UNION SELECT jsonb_object_keys(n.body->'dwell')
@@ -201,30 +221,32 @@ _FACTS_SQL: tuple[tuple[sa.Table, str, sa.Table, tuple[str, ...]], ...] = (
         schema.occupancy_rollups,
         ("1", '"mean"', '"peak"'),
     ),
-    (
-        schema.turning_movements,
-        """SELECT n.id, n.site, n.camera, n."start", n."end", m->>'from_zone', m->>'to_zone', m->>'class',
-            sum((m->>'count')::integer)::integer
+    _Source(
+        "movement_rows",
+        ("site", "camera", "start", "from_zone", "to_zone", "class", "count"),
+        """SELECT n.site, n.camera, n."start", m->>'from_zone', m->>'to_zone', m->>'class',
+            (m->>'count')::integer
         FROM new_events n, jsonb_array_elements(n.body->'movements') m
-        WHERE n.type = 'turning_movement'
-        GROUP BY 1, 2, 3, 4, 5, 6, 7, 8""",
+        WHERE n.type = 'turning_movement'""",
         schema.movement_rollups,
         ('"count"',),
     ),
-    (
-        schema.incidents,
+    _Source(
+        "incidents_new",
+        ("site", "camera", "start", "incident", "severity"),
         """SELECT n.id, n.site, n.camera, n."start", n."end", n.body->>'incident', n.body->>'severity',
             n.body->>'zone', n.body->>'line', n.body->'details', n.received_at, NULL::timestamptz, NULL
         FROM new_events n
         WHERE n.type = 'incident'""",
         schema.incident_rollups,
         ("1",),
+        stored=schema.incidents,
     ),
 )
 
 
 def _rollup_sql(source: str, rollup: sa.Table, values: tuple[str, ...]) -> str:
-    """Add the facts of CTE ``source`` to ``rollup``: one row per period, bucket and key, in key order
+    """Add the rows of CTE ``source`` to ``rollup``: one row per period, bucket and key, in key order
     (so that two writers upserting the same rows take their locks in the same order: no deadlock; text in
     byte order, "C", the same everywhere and much cheaper to compare than the database's collation)."""
     ops = ROLLUP_OPS[rollup]
@@ -273,22 +295,21 @@ def _postgresql_statement() -> str:
             ON CONFLICT (id) DO NOTHING
             RETURNING *)""",
     ]
-    for facts, select, rollup, values in _FACTS_SQL:
-        returned = ", ".join(
-            ["site", "camera", '"start"']
-            + [f'"{column.name}"' for column in rollup.primary_key.columns][4:]
-            + [f'"{column.name}"' for column in facts.columns if column.name in _VALUE_COLUMNS]
-        )
+    for source in _SOURCES:
+        if source.stored is None:
+            columns = ", ".join(f'"{name}"' for name in source.columns)
+            parts.append(f"{source.name}({columns}) AS ({source.select})")
+        else:
+            returned = ", ".join(f'"{name}"' for name in source.columns)
+            parts.append(
+                f"{source.name} AS (INSERT INTO {source.stored.name} ({_column_list(source.stored)}) "
+                f"{source.select} RETURNING {returned})"
+            )
         parts.append(
-            f"{facts.name}_new AS (INSERT INTO {facts.name} ({_column_list(facts)}) {select} "
-            f"RETURNING {returned})"
+            f"{source.rollup.name}_added AS ({_rollup_sql(source.name, source.rollup, source.values)})"
         )
-        parts.append(f"{rollup.name}_added AS ({_rollup_sql(f'{facts.name}_new', rollup, values)})")
     return "WITH " + ",\n".join(parts) + "\nSELECT id FROM new_events"
 
-
-#: Fact columns a roll-up adds up (the others it needs are its key columns).
-_VALUE_COLUMNS = {"count", "n", "mean_kmh", "p85_kmh", "mean", "peak"}
 
 #: Per transaction: the planner's guesses for a statement over a fresh staging table are far too high,
 #: which would buy JIT compilation (slower than the whole batch) and spill aggregates to disk.
@@ -303,7 +324,7 @@ def _copy_line(received_at: datetime, document: bytes) -> bytes:
 def store_events_postgresql(
     connection: Connection, events: Sequence[tuple[datetime, bytes]]
 ) -> set[uuid.UUID]:
-    """Store ``(received_at, canonical JSON body)`` events with their facts and roll-ups; skip ids already
+    """Store ``(received_at, canonical JSON body)`` events with their fact rows and roll-ups; skip ids already
     stored. Returns the ids inserted. The caller's transaction commits it all or nothing."""
     if not events:
         return set()

@@ -4,10 +4,12 @@ Layers, from what arrived to what the API reads most:
 
 * registry: ``sites``, ``cameras`` (with the metadata an operator must publish: place, purpose, legal basis,
   retention, contact), ``lines``, ``zones``;
-* ``events``: every accepted event once (its id is the primary key), with its JSON body;
-* facts: one row per number in an event (``line_counts``, ``speeds``, ``zone_occupancy``,
-  ``turning_movements``, ``incidents``), so queries never parse JSON;
-* roll-ups: ``*_rollups`` per period (``15m``, ``1h``, ``1d``), kept in step with the facts in the same
+* ``events``: every accepted event once (its id is the primary key), with its JSON body: the raw record;
+* facts, only where a query needs each interval's own numbers: ``speeds`` (the dashboard's speed histogram)
+  and ``incidents`` (listed, and acknowledged one by one). Line counts, occupancy and turning movements have
+  no fact table: every query of them reads roll-ups, and a row per number beside the body would only repeat
+  the body (it cost a third of PostgreSQL's ingest time; ``bench/hub_ingest_explain.py``);
+* roll-ups: ``*_rollups`` per period (``15m``, ``1h``, ``1d``), kept in step with the events in the same
   transaction;
 * ``dead_letters``: every message ingest refused, with the reason.
 
@@ -34,10 +36,7 @@ __all__ = [
     "lines",
     "zones",
     "events",
-    "line_counts",
     "speeds",
-    "zone_occupancy",
-    "turning_movements",
     "incidents",
     "line_count_rollups",
     "speed_rollups",
@@ -175,15 +174,6 @@ def _fact(name: str, *columns: sa.Column[Any], key: tuple[str, ...]) -> sa.Table
     )
 
 
-line_counts = _fact(
-    "line_counts",
-    _slug("line"),
-    _slug("direction"),
-    sa.Column("class", sa.String(16), nullable=False),
-    sa.Column("count", sa.Integer(), nullable=False),
-    key=("line", "direction", "class"),
-)
-
 speeds = _fact(
     "speeds",
     _slug("line"),
@@ -195,26 +185,6 @@ speeds = _fact(
     key=("line", "direction", "class"),
 )
 
-zone_occupancy = _fact(
-    "zone_occupancy",
-    _slug("zone"),
-    sa.Column("class", sa.String(16), nullable=False),
-    sa.Column("mean", sa.Float(), nullable=False),
-    sa.Column("peak", sa.Integer(), nullable=False),
-    sa.Column("dwell_n", sa.Integer(), nullable=False),
-    sa.Column("dwell_mean_s", sa.Float(), nullable=True),
-    sa.Column("dwell_max_s", sa.Float(), nullable=True),
-    key=("zone", "class"),
-)
-
-turning_movements = _fact(
-    "turning_movements",
-    _slug("from_zone"),
-    _slug("to_zone"),
-    sa.Column("class", sa.String(16), nullable=False),
-    sa.Column("count", sa.Integer(), nullable=False),
-    key=("from_zone", "to_zone", "class"),
-)
 
 incidents = sa.Table(
     "incidents",

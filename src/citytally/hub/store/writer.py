@@ -75,13 +75,8 @@ _Key = tuple[Any, ...]
 
 #: Roll-up value columns and how two values combine (the SQLite path here; PostgreSQL's is in .bulk).
 _ROLLUP_OPS = bulk.ROLLUP_OPS
-_FACT_TABLES = (
-    schema.line_counts,
-    schema.speeds,
-    schema.zone_occupancy,
-    schema.turning_movements,
-    schema.incidents,
-)
+#: The fact tables (line counts, occupancy and movements have none: their queries read roll-ups).
+_FACT_TABLES = (schema.speeds, schema.incidents)
 
 #: Errors the data causes (retrying the same rows fails again), as opposed to the database failing.
 _REFUSED_BY_DATABASE = (
@@ -492,7 +487,7 @@ _Rollups = dict[sa.Table, dict[_Key, list[Any]]]
 
 
 def _explode(item: _Accepted, facts: _Facts, rollups: _Rollups) -> None:
-    """One event's fact rows and roll-up increments."""
+    """One event's fact rows (speeds and incidents have them) and roll-up increments."""
     event = item.event
     base = {
         "event_id": event.id,
@@ -502,13 +497,13 @@ def _explode(item: _Accepted, facts: _Facts, rollups: _Rollups) -> None:
         "end": event.end,
     }
     if isinstance(event, LineCountEvent):
-        _line_count(event, base, facts, rollups)
+        _line_count(event, rollups)
     elif isinstance(event, SpeedEvent):
         _speed(event, base, facts, rollups)
     elif isinstance(event, ZoneOccupancyEvent):
-        _occupancy(event, base, facts, rollups)
+        _occupancy(event, rollups)
     elif isinstance(event, TurningMovementEvent):
-        _movements(event, base, facts, rollups)
+        _movements(event, rollups)
     else:
         facts[schema.incidents].append(
             base
@@ -519,12 +514,9 @@ def _explode(item: _Accepted, facts: _Facts, rollups: _Rollups) -> None:
         _add(rollups, schema.incident_rollups, event, (event.incident, event.severity), [1])
 
 
-def _line_count(event: LineCountEvent, base: _Row, facts: _Facts, rollups: _Rollups) -> None:
+def _line_count(event: LineCountEvent, rollups: _Rollups) -> None:
     for direction, by_class in event.counts.items():
         for cls, count in by_class.items():
-            facts[schema.line_counts].append(
-                base | {"line": event.line, "direction": direction, "class": cls, "count": count}
-            )
             _add(rollups, schema.line_count_rollups, event, (event.line, direction, cls), [count])
 
 
@@ -540,29 +532,16 @@ def _speed(event: SpeedEvent, base: _Row, facts: _Facts, rollups: _Rollups) -> N
             _add(rollups, schema.speed_rollups, event, (event.line, direction, cls), values)
 
 
-def _occupancy(event: ZoneOccupancyEvent, base: _Row, facts: _Facts, rollups: _Rollups) -> None:
+def _occupancy(event: ZoneOccupancyEvent, rollups: _Rollups) -> None:
     for cls in sorted(set(event.mean) | set(event.peak) | set(event.dwell)):
-        dwell = event.dwell.get(cls)
         mean = event.mean.get(cls, 0.0)
         peak = event.peak.get(cls, 0)
-        facts[schema.zone_occupancy].append(
-            base
-            | {"zone": event.zone, "class": cls, "mean": mean, "peak": peak}
-            | {
-                "dwell_n": dwell.n if dwell else 0,
-                "dwell_mean_s": dwell.mean_s if dwell else None,
-                "dwell_max_s": dwell.max_s if dwell else None,
-            }
-        )
         _add(rollups, schema.occupancy_rollups, event, (event.zone, cls), [1, mean, peak])
 
 
-def _movements(event: TurningMovementEvent, base: _Row, facts: _Facts, rollups: _Rollups) -> None:
+def _movements(event: TurningMovementEvent, rollups: _Rollups) -> None:
     merged: Counter[tuple[str, str, str]] = Counter()
     for movement in event.movements:
         merged[(movement.from_zone, movement.to_zone, movement.cls)] += movement.count
     for (from_zone, to_zone, cls), count in merged.items():
-        facts[schema.turning_movements].append(
-            base | {"from_zone": from_zone, "to_zone": to_zone, "class": cls, "count": count}
-        )
         _add(rollups, schema.movement_rollups, event, (from_zone, to_zone, cls), [count])
