@@ -1,7 +1,7 @@
 """Edge pipeline speed on vtest.avi: frames per second end to end, per stage, per variant, with counts.
 
     .venv/bin/python bench/edge_fps.py [--video PATH] [--config examples/vtest.toml] [--out DIR]
-                                       [--variants decode,fp32,gated,int8,every2] [--threads N]
+                                       [--variants decode,fp32,gated,int8,int8-352,every2] [--threads N]
 
 Variants, each a full pass over the video in this one process (so they share the machine's load):
   decode  decoding alone (PyAV, BGR conversion): the ceiling for everything else
@@ -9,6 +9,8 @@ Variants, each a full pass over the video in this one process (so they share the
   gated   fp32 with motion gating (detection only in the part of each frame that moved; none if nothing did)
   int8    detection on every frame with the int8 NanoDet (if shipped)
   gated-int8  both
+  int8-352    int8 with a 352-pixel input (longer side) instead of 416
+  gated-int8-352  motion gating and int8 at 352
   every2  fp32 on every 2nd frame, the tracker bridging the gaps
 
 For each: frames/s, real-time factor (video seconds per wall second), seconds per frame in each stage, and
@@ -35,6 +37,10 @@ VARIANTS = {
     "gated": PipelineOptions(progress=False, motion_gating=True),
     "int8": PipelineOptions(progress=False, detector_variant="int8"),
     "gated-int8": PipelineOptions(progress=False, motion_gating=True, detector_variant="int8"),
+    "int8-352": PipelineOptions(progress=False, detector_variant="int8", input_size=352),
+    "gated-int8-352": PipelineOptions(
+        progress=False, motion_gating=True, detector_variant="int8", input_size=352
+    ),
     "every2": PipelineOptions(progress=False, detect_every=2),
 }
 
@@ -71,6 +77,7 @@ def run_variant(
         motion_gating=base.motion_gating,
         detect_every=base.detect_every,
         detector_variant=base.detector_variant,
+        input_size=base.input_size,
         threads=threads,
     )
     result = build_pipeline(config, MemoryPublisher(), options, video).run()
@@ -85,7 +92,7 @@ def main() -> None:
     parser.add_argument("--video", type=Path, default=Path.home() / ".cache" / "citytally" / "vtest.avi")
     parser.add_argument("--config", type=Path, default=REPO / "examples" / "vtest.toml")
     parser.add_argument("--out", type=Path, default=None, help="write each variant's summary.json here")
-    parser.add_argument("--variants", default="decode,fp32,gated,int8,gated-int8,every2")
+    parser.add_argument("--variants", default="decode,fp32,gated,int8,int8-352,gated-int8,every2")
     parser.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads (default: all)")
     args = parser.parse_args()
     wanted = args.variants.split(",")

@@ -103,6 +103,22 @@ def test_motion_gated_int8_counts_like_the_full_run(full_run: Run, vtest_path: P
     assert sum(abs(gated[p] - full[p]) for p in pairs) <= 0.02 * sum(full.values()), (gated, full)
 
 
+def test_int8_at_352_counts_like_the_ground_truth(vtest_path: Path, tmp_path: Path) -> None:
+    """int8 at a 352-pixel input keeps every line and direction within 2 % of the ground truth."""
+    fast = _analyze(vtest_path, tmp_path, "--int8", "--input-size", "352")
+    assert fast.returncode == 0, fast.stderr
+    lines = json.loads((fast.out / "summary.json").read_text())["lines"]
+    truth = _ground_truth()
+    counted = {(line, direction): lines[line][direction].get("person", 0) for line, direction in truth}
+    assert all(abs(counted[pair] - n) <= 0.02 * n for pair, n in truth.items()), (counted, truth)
+
+
+def test_bad_input_size_is_one_line_and_status_2(tmp_path: Path) -> None:
+    run = _analyze(tmp_path / "any.avi", tmp_path / "out", "--input-size", "350")
+    assert run.returncode == 2
+    assert "--input-size must be a multiple of 32 in 64..1920, got 350" in _error_line(run)
+
+
 def test_summary_agrees_with_the_events(full_run: Run) -> None:
     summary = json.loads((full_run.out / "summary.json").read_text())
     lines = (full_run.out / "events.jsonl").read_text().splitlines()

@@ -97,6 +97,15 @@ def _yolo_model(
     return path
 
 
+def _fixed_size_nanodet(path: Path, side: int = 320) -> Path:
+    """The shipped int8 NanoDet with its frame size fixed at ``side`` x ``side``."""
+    model = onnx.load(str(nanodet_model_path("int8")))
+    for dim in model.graph.input[0].type.tensor_type.shape.dim[2:]:
+        dim.dim_value = side
+    onnx.save(model, str(path))
+    return path
+
+
 @pytest.fixture
 def yolo_path(tmp_path: Path) -> Path:
     return _yolo_model(tmp_path / "tiny-yolo.onnx")
@@ -212,6 +221,12 @@ def _garbage(path: Path) -> Path:
         (lambda p: _yolo_model(p / "y.onnx"), YoloOnnxDetector, {"threads": 0}, "threads"),
         (lambda p: nanodet_model_path(), NanoDetDetector, {"input_size": 400}, "multiple of 32"),
         (
+            lambda p: _fixed_size_nanodet(p / "fixed.onnx"),
+            NanoDetDetector,
+            {"input_size": 352},
+            r"fixed\.onnx: the model's input is fixed at 320x320; input_size 352",
+        ),
+        (
             lambda p: _yolo_model(p / "y.onnx", metadata={SCORE_OFFSET_KEY: "lots"}),
             YoloOnnxDetector,
             {},
@@ -251,6 +266,21 @@ def test_bad_images_are_named(yolo_path: Path, bad: Any, error: str) -> None:
 def test_unknown_variant() -> None:
     with pytest.raises(DetectorError, match="unknown NanoDet variant"):
         nanodet_model_path("fp8")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("make", "input_size", "expected"),
+    [
+        (lambda p: nanodet_model_path(), None, NanoDetDetector.DEFAULT_INPUT_SIZE),
+        (lambda p: nanodet_model_path(), 352, 352),
+        (lambda p: _fixed_size_nanodet(p / "fixed.onnx", 320), None, 320),
+        (lambda p: _fixed_size_nanodet(p / "fixed.onnx", 320), 320, 320),
+    ],
+)
+def test_nanodet_input_size_defaults_to_the_models_own(
+    tmp_path: Path, make: Any, input_size: int | None, expected: int
+) -> None:
+    assert NanoDetDetector(make(tmp_path), threads=1, input_size=input_size).input_size == expected
 
 
 # --- NanoDet on real footage ------------------------------------------------------------------------------

@@ -38,6 +38,15 @@ def analyze(
         typer.Option("--motion-gating", help="Detect only in the parts of each frame that moved."),
     ] = False,
     int8: Annotated[bool, typer.Option("--int8", help="Use the reduced-precision (int8) detector.")] = False,
+    input_size: Annotated[
+        int | None,
+        typer.Option(
+            "--input-size",
+            metavar="PIXELS",
+            help="Detector input's longer side, a multiple of 32 (default: the model's, 416). Smaller is "
+            "faster but finds fewer small or distant road users.",
+        ),
+    ] = None,
     no_progress: Annotated[bool, typer.Option("--no-progress", help="No progress bar.")] = False,
 ) -> None:
     """Count road users in VIDEO: writes OUT/events.jsonl (event schema v1) and OUT/summary.json.
@@ -54,6 +63,7 @@ def analyze(
         target_fps=fps,
         motion_gating=motion_gating,
         detector_variant="int8" if int8 else "fp32",
+        input_size=input_size,
         progress=not no_progress,
         preview=request,
     )

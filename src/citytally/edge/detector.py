@@ -350,7 +350,11 @@ class NanoDetDetector(_OnnxDetector):
 
     Frames are letterboxed so their longer side is ``input_size`` and each side is padded to a multiple of
     32 (416x320 for 4:3 video, instead of a square that would waste a quarter of the work on padding).
+    ``input_size`` defaults to the model's own: its fixed input side, or :attr:`DEFAULT_INPUT_SIZE`.
     """
+
+    #: The longer side the shipped NanoDet-g models were trained at.
+    DEFAULT_INPUT_SIZE = 416
 
     _MEAN = np.array([103.53, 116.28, 123.675], np.float32)
     _STD = np.array([57.375, 57.12, 58.395], np.float32)
@@ -364,7 +368,7 @@ class NanoDetDetector(_OnnxDetector):
         score_thresholds: Mapping[str, float] | None = None,
         threads: int | None = None,
         nms_iou: float = 0.5,
-        input_size: int = 416,
+        input_size: int | None = None,
     ) -> None:
         super().__init__(model_path or nanodet_model_path(), score_thresholds, threads, nms_iou)
         outputs = self._session.get_outputs()
@@ -374,14 +378,16 @@ class NanoDetDetector(_OnnxDetector):
                 f"{self.model_path}: not a NanoDet-g layout (6 outputs: 3 x [B, N, 80] scores and "
                 f"3 x [B, N, 44] box distributions), got {[o.shape for o in outputs]}"
             )
-        if not 64 <= input_size <= 1920 or input_size % 32:
+        if input_size is not None and (not 64 <= input_size <= 1920 or input_size % 32):
             raise DetectorError(f"input_size must be a multiple of 32 in 64..1920, got {input_size}")
-        if isinstance(self._session.get_inputs()[0].shape[2], int):
-            input_size = int(self._session.get_inputs()[0].shape[2])
-            self._square = True
-        else:
-            self._square = False
-        self.input_size = input_size
+        fixed = self._session.get_inputs()[0].shape[2]
+        self._square = isinstance(fixed, int)
+        if self._square and input_size not in (None, fixed):
+            raise DetectorError(
+                f"{self.model_path}: the model's input is fixed at {fixed}x{fixed}; input_size {input_size} "
+                "needs a model with an open frame size"
+            )
+        self.input_size: int = int(fixed) if self._square else input_size or self.DEFAULT_INPUT_SIZE
         self._fitted: dict[int, tuple[Image, Image, _Letterbox]] = {}
 
     def __call__(self, images: Sequence[Image]) -> list[Detections]:

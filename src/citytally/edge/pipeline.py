@@ -75,6 +75,7 @@ class PipelineOptions:
     detect_every: int = 1
     motion_gating: bool = False
     detector_variant: Literal["fp32", "int8"] = "fp32"
+    input_size: int | None = None  # detector input's longer side in pixels; None: the model's own (416)
     threads: int | None = None
     progress: bool = True
     preview: PreviewRequest | None = None
@@ -88,6 +89,8 @@ class PipelineOptions:
             raise ConfigError(f"--fps must be in (0, 120], got {self.target_fps}")
         if self.detector_variant not in ("fp32", "int8"):
             raise ConfigError(f"detector variant must be fp32 or int8, got {self.detector_variant!r}")
+        if self.input_size is not None and (not 64 <= self.input_size <= 1920 or self.input_size % 32):
+            raise ConfigError(f"--input-size must be a multiple of 32 in 64..1920, got {self.input_size}")
 
 
 @dataclass
@@ -648,6 +651,7 @@ def build_pipeline(
         score_thresholds=dict.fromkeys(ROAD_USER_CLASSES, max(config.detector.score_threshold, 0.01)),
         threads=options.threads,
         nms_iou=config.detector.nms_iou,
+        input_size=options.input_size,
     )
     if config.detector.classes is not None:
         detector = _ClassFilter(detector, config.detector.classes)

@@ -133,6 +133,15 @@ def edge(
         typer.Option("--motion-gating", help="Detect only in the parts of each frame that moved."),
     ] = False,
     int8: Annotated[bool, typer.Option("--int8", help="Use the reduced-precision (int8) detector.")] = False,
+    input_size: Annotated[
+        int | None,
+        typer.Option(
+            "--input-size",
+            metavar="PIXELS",
+            help="Detector input's longer side, a multiple of 32 (default: the model's, 416). Smaller is "
+            "faster but finds fewer small or distant road users.",
+        ),
+    ] = None,
 ) -> None:
     """Run one camera's pipeline and publish its events to the hub through a durable outbox.
 
@@ -172,6 +181,7 @@ def edge(
             progress=False,
             motion_gating=motion_gating,
             detector_variant="int8" if int8 else "fp32",
+            input_size=input_size,
         )
         pipeline = build_pipeline(camera, box, options, video)
         result = pipeline.run()  # closes the outbox last, after waiting for it to drain
