@@ -86,8 +86,10 @@ def run_demo(
         result = _analyse(video, camera, outputs, progress, hub)
         _print_counts(console, camera, result)
         _print_outputs(console, outputs, result)
-        console.print(f"hub store (SQLite, embedded):         [bold]{outputs.directory / HUB_DATABASE}[/] "
-                      f"({hub.totals.stored} events stored)")
+        console.print(
+            f"hub store (SQLite, embedded):         [bold]{outputs.directory / HUB_DATABASE}[/] "
+            f"({hub.totals.stored} events stored)"
+        )
         if result.error is not None:
             raise result.error
         if serve:

@@ -45,9 +45,7 @@ SCHEMA_VERSION = 1
 #: The road-user classes citytally detects, in a fixed order (index = class id everywhere in the package).
 ROAD_USER_CLASSES: tuple[str, ...] = ("person", "bicycle", "car", "motorcycle", "bus", "truck")
 RoadUserClass = Literal["person", "bicycle", "car", "motorcycle", "bus", "truck"]
-IncidentType = Literal[
-    "stopped_vehicle", "wrong_way", "congestion", "crowd_density", "pedestrian_on_roadway"
-]
+IncidentType = Literal["stopped_vehicle", "wrong_way", "congestion", "crowd_density", "pedestrian_on_roadway"]
 
 #: Site, camera, line and zone names: lower-case slugs, safe in MQTT topics, URLs and file names.
 SLUG_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
