@@ -86,8 +86,18 @@ JsonDocument: sa.types.TypeEngine[Any] = sa.JSON().with_variant(postgresql.JSONB
 _SLUG = 63
 
 
+def _key(length: int) -> sa.types.TypeEngine[str]:
+    """Text that names something (a slug, a class, a period): compared byte by byte.
+
+    On PostgreSQL that is the ``"C"`` collation, which SQLite's default (``BINARY``) already is. Keys are
+    ASCII slugs, so nothing is lost, and the roll-up upserts compare them in every index: in the database's
+    own collation (``strcoll``) that cost ingest about a tenth of PostgreSQL's time even in ``C.UTF-8``.
+    """
+    return sa.String(length).with_variant(postgresql.VARCHAR(length, collation="C"), "postgresql")
+
+
 def _slug(name: str, **kwargs: Any) -> sa.Column[str]:
-    return sa.Column(name, sa.String(_SLUG), nullable=False, **kwargs)
+    return sa.Column(name, _key(_SLUG), nullable=False, **kwargs)
 
 
 def _interval() -> list[sa.Column[Any]]:
@@ -148,7 +158,7 @@ events = sa.Table(
     sa.Column("id", sa.Uuid(), primary_key=True),
     _slug("site"),
     _slug("camera"),
-    sa.Column("type", sa.String(32), nullable=False),
+    sa.Column("type", _key(32), nullable=False),
     *_interval(),
     sa.Column("received_at", UtcDateTime(), nullable=False),
     sa.Column("body", JsonDocument, nullable=False),
@@ -178,7 +188,7 @@ speeds = _fact(
     "speeds",
     _slug("line"),
     _slug("direction"),
-    sa.Column("class", sa.String(16), nullable=False),
+    sa.Column("class", _key(16), nullable=False),
     sa.Column("n", sa.Integer(), nullable=False),
     sa.Column("mean_kmh", sa.Float(), nullable=False),
     sa.Column("p85_kmh", sa.Float(), nullable=False),
@@ -193,10 +203,10 @@ incidents = sa.Table(
     _slug("site"),
     _slug("camera"),
     *_interval(),
-    sa.Column("incident", sa.String(32), nullable=False),
-    sa.Column("severity", sa.String(16), nullable=False),
-    sa.Column("zone", sa.String(_SLUG), nullable=True),
-    sa.Column("line", sa.String(_SLUG), nullable=True),
+    sa.Column("incident", _key(32), nullable=False),
+    sa.Column("severity", _key(16), nullable=False),
+    sa.Column("zone", _key(_SLUG), nullable=True),
+    sa.Column("line", _key(_SLUG), nullable=True),
     sa.Column("details", JsonDocument, nullable=False),
     sa.Column("received_at", UtcDateTime(), nullable=False),
     sa.Column("acknowledged_at", UtcDateTime(), nullable=True),
@@ -214,7 +224,7 @@ def _rollup(name: str, key: tuple[sa.Column[Any], ...], values: tuple[sa.Column[
     return sa.Table(
         name,
         metadata,
-        sa.Column("period", sa.String(4), nullable=False),
+        sa.Column("period", _key(4), nullable=False),
         _slug("site"),
         _slug("camera"),
         sa.Column("bucket", UtcDateTime(), nullable=False),
@@ -227,13 +237,13 @@ def _rollup(name: str, key: tuple[sa.Column[Any], ...], values: tuple[sa.Column[
 
 line_count_rollups = _rollup(
     "line_count_rollups",
-    (_slug("line"), _slug("direction"), sa.Column("class", sa.String(16), nullable=False)),
+    (_slug("line"), _slug("direction"), sa.Column("class", _key(16), nullable=False)),
     (sa.Column("count", sa.BigInteger(), nullable=False),),
 )
 
 speed_rollups = _rollup(
     "speed_rollups",
-    (_slug("line"), _slug("direction"), sa.Column("class", sa.String(16), nullable=False)),
+    (_slug("line"), _slug("direction"), sa.Column("class", _key(16), nullable=False)),
     (
         sa.Column("n", sa.BigInteger(), nullable=False),
         sa.Column("speed_sum_kmh", sa.Float(), nullable=False),
@@ -243,7 +253,7 @@ speed_rollups = _rollup(
 
 occupancy_rollups = _rollup(
     "occupancy_rollups",
-    (_slug("zone"), sa.Column("class", sa.String(16), nullable=False)),
+    (_slug("zone"), sa.Column("class", _key(16), nullable=False)),
     (
         sa.Column("samples", sa.BigInteger(), nullable=False),
         sa.Column("mean_sum", sa.Float(), nullable=False),
@@ -253,15 +263,15 @@ occupancy_rollups = _rollup(
 
 movement_rollups = _rollup(
     "movement_rollups",
-    (_slug("from_zone"), _slug("to_zone"), sa.Column("class", sa.String(16), nullable=False)),
+    (_slug("from_zone"), _slug("to_zone"), sa.Column("class", _key(16), nullable=False)),
     (sa.Column("count", sa.BigInteger(), nullable=False),),
 )
 
 incident_rollups = _rollup(
     "incident_rollups",
     (
-        sa.Column("incident", sa.String(32), nullable=False),
-        sa.Column("severity", sa.String(16), nullable=False),
+        sa.Column("incident", _key(32), nullable=False),
+        sa.Column("severity", _key(16), nullable=False),
     ),
     (sa.Column("count", sa.BigInteger(), nullable=False),),
 )
