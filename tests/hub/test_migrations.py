@@ -1,0 +1,108 @@
+"""Upgrading a store that holds data: what migrations 0003 (unread fact tables dropped) and 0004 (names in
+the "C" collation on PostgreSQL) keep, drop and change, and that each can be undone and redone."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from sqlalchemy.engine import Engine
+
+from citytally.hub.store import (
+    HEAD_REVISION,
+    EventWriter,
+    create_store_engine,
+    current_revision,
+    migrate,
+    sqlite_url,
+)
+from citytally.hub.store.migrate import MIGRATIONS_DIR
+from hub.conftest import event_stream
+
+pytestmark = pytest.mark.integration
+
+DROPPED = ("line_counts", "zone_occupancy", "turning_movements")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def old_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    """A store migrated only to 0002, the schema before this change (a fresh database each time)."""
+    url = (
+        sqlite_url(tmp_path / "old.sqlite3")
+        if request.param == "sqlite"
+        else request.getfixturevalue("pg_url")
+    )
+    engine = create_store_engine(url)
+    migrate(engine, "0002")
+    yield engine
+    if engine.dialect.name == "postgresql":  # the database is the module's: empty it for the next test
+        with engine.begin() as connection:
+            connection.exec_driver_sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+    engine.dispose()
+
+
+def _downgrade(engine: Engine, revision: str) -> None:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, revision)
+
+
+def _tables(engine: Engine) -> set[str]:
+    return set(sa.inspect(engine).get_table_names())
+
+
+def _count(engine: Engine, table: str) -> int:
+    with engine.connect() as connection:
+        return int(connection.exec_driver_sql(f"SELECT count(*) FROM {table}").scalar_one())
+
+
+def _collations(engine: Engine, table: str) -> dict[str, str | None]:
+    with engine.connect() as connection:
+        rows = connection.exec_driver_sql(
+            "SELECT column_name, collation_name FROM information_schema.columns "
+            f"WHERE table_schema = 'public' AND table_name = '{table}' AND data_type = 'character varying'"
+        )
+        return dict(rows.tuples().all())
+
+
+def test_upgrading_keeps_events_and_rollups_and_drops_only_the_unread_facts(
+    old_store: Engine, make_registry: Callable[..., Any]
+) -> None:
+    make_registry(old_store, ("plaza", "cam-1"), ("plaza", "cam-2"))
+    result = EventWriter(old_store).write_events(event_stream(40))
+    assert result.stored == 40
+    with old_store.begin() as connection:  # a fact row as the old writer left them
+        connection.exec_driver_sql(
+            'INSERT INTO line_counts (event_id, site, camera, start, "end", line, direction, class, count) '
+            "SELECT id, site, camera, start, \"end\", 'north', 'inbound', 'car', 1 FROM events LIMIT 1"
+        )
+    before = {table: _count(old_store, table) for table in ("events", "line_count_rollups")}
+    assert DROPPED[0] in _tables(old_store)
+
+    migrate(old_store)
+
+    assert current_revision(old_store) == HEAD_REVISION
+    assert not _tables(old_store) & set(DROPPED)
+    assert {table: _count(old_store, table) for table in before} == before
+    if old_store.dialect.name == "postgresql":
+        names = _collations(old_store, "line_count_rollups")
+        assert names == dict.fromkeys(("period", "site", "camera", "line", "direction", "class"), "C")
+    assert EventWriter(old_store).write_events(event_stream(4)).stored == 4  # and ingest goes on
+
+
+def test_both_migrations_undo_and_redo(old_store: Engine) -> None:
+    migrate(old_store)
+    _downgrade(old_store, "0002")
+    assert set(DROPPED) <= _tables(old_store)
+    if old_store.dialect.name == "postgresql":
+        assert set(_collations(old_store, "events").values()) == {None}  # the database's own again
+    migrate(old_store)
+    assert current_revision(old_store) == HEAD_REVISION
+    assert not _tables(old_store) & set(DROPPED)
