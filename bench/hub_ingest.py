@@ -12,6 +12,10 @@ Prints, for the same generated line-count events (one interval each, 2 direction
   is; all on this one machine); with events packed up to 200 per message
   (how a backlog drains), into PostgreSQL with one writer thread and with two side by side (the default),
   and, for PostgreSQL, one event per message (the per-message limit of one paho client at QoS 1);
+* ``live city pg``: :class:`EventWriter` into PostgreSQL on a city of ``--cameras`` reporting every minute
+  (the edge's default interval) for ``--minutes``, one transaction per minute: unlike the figures above
+  (one 15-minute interval per event, so nearly every roll-up row is new), most roll-up rows are updated,
+  many times; prints how many of those updates stayed on their page (HOT) and the roll-up table's size;
 * ``mqtt receive only``: the same one-event-per-message stream into a paho client that only acknowledges
   (no store): what MQTT alone costs per message;
 * each figure's ratio to the COPY ceiling; for COPY and the writers also the CPU time per event of this
@@ -78,6 +82,25 @@ def make_events(n: int, cameras: int = 8) -> list[Event]:
         }
         events.append(parse_event(body))
     return events
+
+
+def minute_events(cameras: int, minutes: int) -> list[list[Event]]:
+    """A city reporting every minute (the edge's default interval): one list of events per minute, one
+    event per camera, so from the second minute on most roll-up rows of a batch already exist."""
+    batches: list[list[Event]] = []
+    for m in range(minutes):
+        start = T0 + timedelta(minutes=m)
+        batch = []
+        for c in range(cameras):
+            counts = {"inbound": {"car": (c + m) % 7, "person": (c * m) % 3}, "outbound": {"car": m % 5}}
+            body = {
+                "v": 1, "id": str(uuid.uuid4()), "site": "bench", "camera": f"cam-{c}",
+                "start": start.isoformat(), "end": (start + timedelta(minutes=1)).isoformat(),
+                "type": "line_count", "line": "main", "counts": counts,
+            }  # fmt: skip
+            batch.append(parse_event(body))
+        batches.append(batch)
+    return batches
 
 
 def fresh_database() -> tuple[str, Callable[[], None]]:
@@ -230,6 +253,31 @@ def writer_rate(engine: Engine, events: list[Event], batch: int) -> Figure:
         return meter.figure(len(messages), time.perf_counter() - started)
 
 
+def live_rate(engine: Engine, cameras: int, minutes: int) -> Figure:
+    """:class:`EventWriter` into PostgreSQL on :func:`minute_events`, one transaction per minute; prints
+    the share of roll-up updates that stayed on their page (HOT) and the roll-up table's size."""
+    batches = minute_events(cameras, minutes)
+    registered(engine, batches[0])
+    writer = EventWriter(engine)
+    topic = "citytally/bench/{}/events"
+    messages = [[Received(topic.format(e.camera), event_to_json(e).encode(), T0) for e in b] for b in batches]
+    with CpuMeter(engine.url.database) as meter:
+        started = time.perf_counter()
+        for minute in messages:
+            writer.write_messages(minute)
+        figure = meter.figure(cameras * minutes, time.perf_counter() - started)
+    engine.dispose()  # a backend reports its table statistics when it ends
+    time.sleep(0.5)
+    with engine.connect() as connection:
+        updated, hot, size = connection.exec_driver_sql(
+            "SELECT n_tup_upd, n_tup_hot_upd, pg_total_relation_size(relid) FROM pg_stat_user_tables "
+            "WHERE relname = 'line_count_rollups'"
+        ).one()
+    share = hot / max(updated, 1)
+    print(f"  live: {share:.0%} of {updated:,} roll-up updates HOT; roll-ups {size / 1e6:.1f} MB")
+    return figure
+
+
 def e2e_rate(
     engine: Engine,
     events: list[Event],
@@ -355,11 +403,13 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=5000, help="most messages per hub transaction")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each figure; the best is reported")
     parser.add_argument("--broker", default="127.0.0.1:1883", help="Mosquitto HOST:PORT")
+    parser.add_argument("--cameras", type=int, default=2000, help="cameras of the live-pg figure")
+    parser.add_argument("--minutes", type=int, default=10, help="minutes of the live-pg figure")
     parser.add_argument(
         "--only",
         default="",
         help="comma-separated figures to run, of: copy, writer-pg, writer-sqlite, e2e-pg-1, e2e-pg-2, "
-        "e2e-pg-2-inproc, e2e-sqlite, e2e-pg-single, receive (default: all)",
+        "e2e-pg-2-inproc, e2e-sqlite, e2e-pg-single, receive, live-pg (default: all)",
     )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -418,6 +468,12 @@ def main() -> None:
             "e2e-pg-single",
             "e2e pg (1/message, 2 writers)",
             lambda url: e2e_rate(store(url), make_events(single), 1, broker, args.batch, 2),
+            "pg",
+        )
+        measure(
+            "live-pg",
+            "live city pg (1-min events, writer)",
+            lambda url: live_rate(store(url), args.cameras, args.minutes),
             "pg",
         )
         measure(

@@ -1,5 +1,6 @@
-"""Upgrading a store that holds data: what migrations 0003 (unread fact tables dropped) and 0004 (names in
-the "C" collation on PostgreSQL) keep, drop and change, and that each can be undone and redone."""
+"""Upgrading a store that holds data: what migrations 0003 (unread fact tables dropped), 0004 (names in
+the "C" collation on PostgreSQL) and 0005 (roll-up pages filled to 70 % on PostgreSQL) keep, drop and
+change, and that each can be undone and redone."""
 
 from __future__ import annotations
 
@@ -72,6 +73,14 @@ def _collations(engine: Engine, table: str) -> dict[str, str | None]:
         return dict(rows.tuples().all())
 
 
+def _fill_factors(engine: Engine) -> dict[str, Any]:
+    with engine.connect() as connection:
+        rows = connection.exec_driver_sql(
+            "SELECT relname, reloptions FROM pg_class WHERE relkind = 'r' AND right(relname, 8) = '_rollups'"
+        )
+        return dict(rows.tuples().all())
+
+
 def test_upgrading_keeps_events_and_rollups_and_drops_only_the_unread_facts(
     old_store: Engine, make_registry: Callable[..., Any]
 ) -> None:
@@ -94,6 +103,7 @@ def test_upgrading_keeps_events_and_rollups_and_drops_only_the_unread_facts(
     if old_store.dialect.name == "postgresql":
         names = _collations(old_store, "line_count_rollups")
         assert names == dict.fromkeys(("period", "site", "camera", "line", "direction", "class"), "C")
+        assert list(_fill_factors(old_store).values()) == [["fillfactor=70"]] * 5
     assert EventWriter(old_store).write_events(event_stream(4)).stored == 4  # and ingest goes on
 
 
@@ -103,6 +113,7 @@ def test_both_migrations_undo_and_redo(old_store: Engine) -> None:
     assert set(DROPPED) <= _tables(old_store)
     if old_store.dialect.name == "postgresql":
         assert set(_collations(old_store, "events").values()) == {None}  # the database's own again
+        assert list(_fill_factors(old_store).values()) == [None] * 5
     migrate(old_store)
     assert current_revision(old_store) == HEAD_REVISION
     assert not _tables(old_store) & set(DROPPED)

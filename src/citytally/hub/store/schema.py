@@ -10,7 +10,8 @@ Layers, from what arrived to what the API reads most:
   no fact table: every query of them reads roll-ups, and a row per number beside the body would only repeat
   the body (it cost a third of PostgreSQL's ingest time; ``bench/hub_ingest_explain.py``);
 * roll-ups: ``*_rollups`` per period (``15m``, ``1h``, ``1d``), kept in step with the events in the same
-  transaction;
+  transaction; on PostgreSQL their pages are filled to 70 % (migration 0005), so the many updates of a row
+  (an edge reports every minute) stay on its page without new index entries;
 * ``dead_letters``: every message ingest refused, with the reason.
 
 Fact rows carry their event's ``event_id`` and ``start`` but no foreign key: a key check per fact row costs
