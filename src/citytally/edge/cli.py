@@ -7,9 +7,33 @@ from typing import Annotated
 
 import typer
 
-__all__ = ["register", "analyze", "demo"]
+__all__ = [
+    "register",
+    "analyze",
+    "demo",
+    "FpsOption",
+    "MotionGatingOption",
+    "Int8Option",
+    "InputSizeOption",
+]
 
 DEFAULT_DEMO_OUT = Path("demo-out")
+
+# How to run the pipeline: options shared by `citytally analyze` and `citytally edge`.
+FpsOption = Annotated[float | None, typer.Option("--fps", help="Analyse at most this many frames a second.")]
+MotionGatingOption = Annotated[
+    bool, typer.Option("--motion-gating", help="Detect only in the parts of each frame that moved.")
+]
+Int8Option = Annotated[bool, typer.Option("--int8", help="Use the reduced-precision (int8) detector.")]
+InputSizeOption = Annotated[
+    int | None,
+    typer.Option(
+        "--input-size",
+        metavar="PIXELS",
+        help="Detector input's longer side, a multiple of 32 (default: the model's, 416). Smaller is "
+        "faster but finds fewer small or distant road users.",
+    ),
+]
 
 
 def analyze(
@@ -18,9 +42,7 @@ def analyze(
         Path, typer.Option("--config", "-c", help="Camera config (TOML): lines, zones, thresholds.")
     ],
     out: Annotated[Path, typer.Option("--out", "-o", help="Directory for events.jsonl and summary.json.")],
-    fps: Annotated[
-        float | None, typer.Option("--fps", help="Analyse at most this many frames a second.")
-    ] = None,
+    fps: FpsOption = None,
     preview: Annotated[
         Path | None,
         typer.Option(
@@ -33,20 +55,9 @@ def analyze(
     preview_video: Annotated[
         Path | None, typer.Option("--preview-video", help="Also write a short masked preview video (.mp4).")
     ] = None,
-    motion_gating: Annotated[
-        bool,
-        typer.Option("--motion-gating", help="Detect only in the parts of each frame that moved."),
-    ] = False,
-    int8: Annotated[bool, typer.Option("--int8", help="Use the reduced-precision (int8) detector.")] = False,
-    input_size: Annotated[
-        int | None,
-        typer.Option(
-            "--input-size",
-            metavar="PIXELS",
-            help="Detector input's longer side, a multiple of 32 (default: the model's, 416). Smaller is "
-            "faster but finds fewer small or distant road users.",
-        ),
-    ] = None,
+    motion_gating: MotionGatingOption = False,
+    int8: Int8Option = False,
+    input_size: InputSizeOption = None,
     no_progress: Annotated[bool, typer.Option("--no-progress", help="No progress bar.")] = False,
 ) -> None:
     """Count road users in VIDEO: writes OUT/events.jsonl (event schema v1) and OUT/summary.json.

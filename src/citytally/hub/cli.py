@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from citytally.edge.cli import FpsOption, InputSizeOption, Int8Option, MotionGatingOption
 from citytally.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -121,27 +122,14 @@ def edge(
     video: Annotated[
         str | None, typer.Option("--video", help="Source to analyse instead of the config's (file or URL).")
     ] = None,
-    fps: Annotated[
-        float | None, typer.Option("--fps", help="Analyse at most this many frames a second.")
-    ] = None,
+    fps: FpsOption = None,
     metrics_port: Annotated[
         int | None,
         typer.Option("--metrics-port", help="Serve Prometheus metrics (outbox depth) on this port."),
     ] = None,
-    motion_gating: Annotated[
-        bool,
-        typer.Option("--motion-gating", help="Detect only in the parts of each frame that moved."),
-    ] = False,
-    int8: Annotated[bool, typer.Option("--int8", help="Use the reduced-precision (int8) detector.")] = False,
-    input_size: Annotated[
-        int | None,
-        typer.Option(
-            "--input-size",
-            metavar="PIXELS",
-            help="Detector input's longer side, a multiple of 32 (default: the model's, 416). Smaller is "
-            "faster but finds fewer small or distant road users.",
-        ),
-    ] = None,
+    motion_gating: MotionGatingOption = False,
+    int8: Int8Option = False,
+    input_size: InputSizeOption = None,
 ) -> None:
     """Run one camera's pipeline and publish its events to the hub through a durable outbox.
 
