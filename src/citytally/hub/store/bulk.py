@@ -296,14 +296,13 @@ def _postgresql_statement() -> str:
             RETURNING *)""",
     ]
     for source in _SOURCES:
+        columns = ", ".join(f'"{name}"' for name in source.columns)
         if source.stored is None:
-            columns = ", ".join(f'"{name}"' for name in source.columns)
             parts.append(f"{source.name}({columns}) AS ({source.select})")
         else:
-            returned = ", ".join(f'"{name}"' for name in source.columns)
             parts.append(
                 f"{source.name} AS (INSERT INTO {source.stored.name} ({_column_list(source.stored)}) "
-                f"{source.select} RETURNING {returned})"
+                f"{source.select} RETURNING {columns})"
             )
         parts.append(
             f"{source.rollup.name}_added AS ({_rollup_sql(source.name, source.rollup, source.values)})"
