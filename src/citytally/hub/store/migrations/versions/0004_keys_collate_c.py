@@ -2,7 +2,8 @@
 
 Every roll-up upsert compares five or six of them in two indexes; in the database's collation each
 comparison is a ``strcoll`` call. They are ASCII slugs and fixed words, so byte order loses nothing (SQLite's
-default, ``BINARY``, is already byte order: nothing to do there). Indexes on these columns are rebuilt.
+default, ``BINARY``, is already byte order: nothing to do there). Indexes on these columns are rebuilt
+(the tables themselves are not rewritten), which on a large store takes time in proportion to its rows.
 
 Revision ID: 0004
 Revises: 0003
