@@ -171,14 +171,20 @@ def _check_image(index: int, image: Any) -> Image:
     return image
 
 
-def _fit(image: Image, input_w: int, input_h: int) -> tuple[Image, _Letterbox]:
-    """``image`` scaled to fit ``input_w`` x ``input_h`` keeping its aspect, and where it sits centred."""
-    height, width = image.shape[:2]
+def _placement(width: int, height: int, input_w: int, input_h: int) -> tuple[_Letterbox, int, int]:
+    """Where a ``width`` x ``height`` frame sits, scaled to fit ``input_w`` x ``input_h`` keeping its aspect
+    and centred, and its scaled size (the one rule for both whole frames and windows)."""
     scale = min(input_w / width, input_h / height)
     new_w, new_h = max(1, round(width * scale)), max(1, round(height * scale))
-    resized = np.asarray(cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_LINEAR), np.uint8)
     pad_x, pad_y = (input_w - new_w) // 2, (input_h - new_h) // 2
-    return resized, _Letterbox(scale, float(pad_x), float(pad_y), width, height)
+    return _Letterbox(scale, float(pad_x), float(pad_y), width, height), new_w, new_h
+
+
+def _fit(image: Image, input_w: int, input_h: int) -> tuple[Image, _Letterbox]:
+    """``image`` scaled to fit ``input_w`` x ``input_h`` keeping its aspect, and where it sits centred."""
+    letterbox, new_w, new_h = _placement(image.shape[1], image.shape[0], input_w, input_h)
+    resized = np.asarray(cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_LINEAR), np.uint8)
+    return resized, letterbox
 
 
 def _letterbox(image: Image, input_w: int, input_h: int, pad_value: int) -> tuple[Image, _Letterbox]:
@@ -425,10 +431,8 @@ class NanoDetDetector(_OnnxDetector):
         anchor cells, so whatever it holds is found as it would be in the whole frame (only the context
         beyond the window is missing)."""
         input_w, input_h = self._whole_input(image)
-        height, width = image.shape[:2]
-        scale = min(input_w / width, input_h / height)
-        pad_x = (input_w - max(1, round(width * scale))) // 2
-        pad_y = (input_h - max(1, round(height * scale))) // 2
+        placed, _, _ = _placement(image.shape[1], image.shape[0], input_w, input_h)
+        scale, pad_x, pad_y = placed.scale, placed.pad_x, placed.pad_y
         x1, y1, x2, y2 = window
         return (
             max(0, int((x1 * scale + pad_x) // 32) * 32),
