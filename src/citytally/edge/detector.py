@@ -54,6 +54,8 @@ __all__ = [
     "nanodet_model_path",
     "SCORE_OFFSET_KEY",
     "overlapping",
+    "INPUT_SIZE_RULE",
+    "valid_input_size",
 ]
 
 Image = npt.NDArray[np.uint8]
@@ -109,6 +111,15 @@ class WindowDetector(Detector, Protocol):
     def detect_windows(
         self, images: Sequence[Image], windows: Sequence[Window | None]
     ) -> list[Detections]: ...
+
+
+#: What a NanoDet input size (the letterboxed frame's longer side, in pixels) may be.
+INPUT_SIZE_RULE = "a multiple of 32 in 64..1920"
+
+
+def valid_input_size(size: int) -> bool:
+    """Whether ``size`` follows :data:`INPUT_SIZE_RULE` (the network's coarsest stride is 32)."""
+    return 64 <= size <= 1920 and size % 32 == 0
 
 
 def nanodet_model_path(variant: Literal["fp32", "int8"] = "fp32") -> Path:
@@ -384,8 +395,8 @@ class NanoDetDetector(_OnnxDetector):
                 f"{self.model_path}: not a NanoDet-g layout (6 outputs: 3 x [B, N, 80] scores and "
                 f"3 x [B, N, 44] box distributions), got {[o.shape for o in outputs]}"
             )
-        if input_size is not None and (not 64 <= input_size <= 1920 or input_size % 32):
-            raise DetectorError(f"input_size must be a multiple of 32 in 64..1920, got {input_size}")
+        if input_size is not None and not valid_input_size(input_size):
+            raise DetectorError(f"input_size must be {INPUT_SIZE_RULE}, got {input_size}")
         fixed = self._session.get_inputs()[0].shape[2]
         self._square = isinstance(fixed, int)
         if self._square and input_size not in (None, fixed):

@@ -25,7 +25,14 @@ import numpy.typing as npt
 from citytally.edge.analytics.intervals import CameraAnalytics, RunTotals
 from citytally.edge.config import CameraConfig
 from citytally.edge.detections import Detections
-from citytally.edge.detector import Detector, Window, WindowDetector, overlapping
+from citytally.edge.detector import (
+    INPUT_SIZE_RULE,
+    Detector,
+    Window,
+    WindowDetector,
+    overlapping,
+    valid_input_size,
+)
 from citytally.edge.source import Frame, VideoSource
 from citytally.edge.tracker import MotionTracker
 from citytally.errors import CitytallyError, ConfigError, SourceError
@@ -89,8 +96,8 @@ class PipelineOptions:
             raise ConfigError(f"--fps must be in (0, 120], got {self.target_fps}")
         if self.detector_variant not in ("fp32", "int8"):
             raise ConfigError(f"detector variant must be fp32 or int8, got {self.detector_variant!r}")
-        if self.input_size is not None and (not 64 <= self.input_size <= 1920 or self.input_size % 32):
-            raise ConfigError(f"--input-size must be a multiple of 32 in 64..1920, got {self.input_size}")
+        if self.input_size is not None and not valid_input_size(self.input_size):
+            raise ConfigError(f"--input-size must be {INPUT_SIZE_RULE}, got {self.input_size}")
 
 
 @dataclass
