@@ -227,14 +227,6 @@ class MotionGate:
         )
         self._reference[y1:y2, x1:x2] = self._small_now[y1:y2, x1:x2]
 
-    def moved(self, image: Image) -> bool:
-        """Whether anything moved; if so the whole frame counts as detected (frame-level gating)."""
-        if not self.regions(image):
-            return False
-        height, width = image.shape[:2]
-        self.detected((0, 0, width, height))
-        return True
-
 
 def _grow(
     windows: Sequence[Window], boxes: npt.NDArray[np.float32], margin: int, width: int, height: int
