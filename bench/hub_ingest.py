@@ -314,12 +314,17 @@ def e2e_rate(
             )
             started = time.perf_counter()
             box.start()
-            while ingest.totals.stored < len(events):
-                time.sleep(0.01)
-            elapsed = time.perf_counter() - started
+            elapsed = _until_stored(ingest, len(events), started)
             box.close()
     ingest.stop()
     return len(events) / elapsed
+
+
+def _until_stored(ingest: Ingest, n: int, started: float) -> float:
+    """Seconds from ``started`` until the hub has stored ``n`` events."""
+    while ingest.totals.stored < n:
+        time.sleep(0.01)
+    return time.perf_counter() - started
 
 
 def _drain_in_a_process(
@@ -336,9 +341,7 @@ def _drain_in_a_process(
         raise SystemExit("the edge process did not start")
     started = time.perf_counter()
     go.set()
-    while ingest.totals.stored < n:
-        time.sleep(0.01)
-    elapsed = time.perf_counter() - started
+    elapsed = _until_stored(ingest, n, started)
     done.set()
     edge.join(30)
     return elapsed
