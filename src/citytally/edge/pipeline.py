@@ -583,9 +583,9 @@ def _progress(enabled: bool, total: int | None, name: str) -> Iterator[Callable[
 
 
 class _ClassFilter:
-    """Keeps only the road-user classes a camera config asks for."""
+    """Keeps only the road-user classes a camera config asks for (around the NanoDet the pipeline builds)."""
 
-    def __init__(self, inner: Detector, classes: Sequence[str]) -> None:
+    def __init__(self, inner: WindowDetector, classes: Sequence[str]) -> None:
         from citytally.events import ROAD_USER_CLASSES
 
         self.inner = inner
@@ -595,14 +595,7 @@ class _ClassFilter:
         return [d[np.isin(d.class_id, self._wanted)] for d in self.inner(images)]
 
     def detect_windows(self, images: Sequence[Image], windows: Sequence[Window | None]) -> list[Detections]:
-        if isinstance(self.inner, WindowDetector):
-            found = self.inner.detect_windows(images, windows)
-        else:  # search whole frames; keep what the windows would have found
-            found = [
-                d if w is None else d[overlapping(d.xyxy, w)]
-                for d, w in zip(self.inner(images), windows, strict=True)
-            ]
-        return [d[np.isin(d.class_id, self._wanted)] for d in found]
+        return [d[np.isin(d.class_id, self._wanted)] for d in self.inner.detect_windows(images, windows)]
 
 
 def _frame_count(uri: str, native_fps: float, target_fps: float | None) -> int | None:
@@ -644,7 +637,7 @@ def build_pipeline(
     if "://" not in uri:
         uri = str(Path(uri).expanduser())
     target_fps = options.target_fps or config.source.target_fps
-    detector: Detector = NanoDetDetector(
+    nanodet = NanoDetDetector(
         config.detector.model or nanodet_model_path(options.detector_variant),
         # The tracker uses low-score boxes to keep tracks alive; it alone decides what becomes a track.
         score_thresholds=dict.fromkeys(ROAD_USER_CLASSES, max(config.detector.score_threshold, 0.01)),
@@ -652,8 +645,9 @@ def build_pipeline(
         nms_iou=config.detector.nms_iou,
         input_size=options.input_size,
     )
+    detector: Detector = nanodet
     if config.detector.classes is not None:
-        detector = _ClassFilter(detector, config.detector.classes)
+        detector = _ClassFilter(nanodet, config.detector.classes)
     tracker = MotionTracker(config.tracker)
     source = open_source(uri, target_fps)
     try:
