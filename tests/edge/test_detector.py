@@ -447,3 +447,24 @@ def test_int8_variant_agrees_with_fp32(nanodet: NanoDetDetector, vtest_frames: d
         inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
         iou = inter / (_area(people_ref.xyxy)[:, None] + _area(people.xyxy)[None, :] - inter)
         assert (iou.max(axis=1) >= 0.5).mean() >= 0.8
+
+
+@pytest.mark.integration
+def test_a_camera_class_filter_keeps_only_its_classes_in_windows_too(
+    nanodet: NanoDetDetector, vtest_frames: dict[int, Image]
+) -> None:
+    """`[detector] classes = ["car", "truck"]`: the pipeline's filter, on whole frames and on windows."""
+    from citytally.edge.pipeline import _ClassFilter
+
+    frame = vtest_frames[100]
+    vehicles_only = _ClassFilter(nanodet, ["car", "truck"])
+    assert isinstance(vehicles_only, WindowDetector)
+    window = (384, 0, 768, 288)  # the top right quarter, with the parked van
+    (whole,) = nanodet([frame])
+    (part,) = nanodet.detect_windows([frame], [window])
+    (filtered_whole,) = vehicles_only([frame])
+    (filtered_part,) = vehicles_only.detect_windows([frame], [window])
+    for found, filtered in ((whole, filtered_whole), (part, filtered_part)):
+        expected = found[np.isin(found.class_id, [CAR, TRUCK])]
+        assert len(expected) >= 1 and len(expected) < len(found), "the frame has people and the van"
+        _same(filtered, expected)
