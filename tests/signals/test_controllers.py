@@ -173,3 +173,35 @@ def test_citytally_holds_a_green_while_it_moves_vehicles(
     for _ in range(round(controller.config.flow_window_s)):
         controller.decide(network, _zones(waiting | served))
     assert light.requested_phase == (2 if keeps else 0)
+
+
+def _lanes_by_signal(light: Intersection, phase: int) -> tuple[list[str], list[str]]:
+    """Incoming lanes of ``phase`` whose green links there are all permissive (``g``), and those with a ``G``."""
+    signals: dict[str, set[str]] = {}
+    for i, (lane, _) in enumerate(light.links):
+        if lane and light.phases[phase].serves(i):
+            signals.setdefault(lane, set()).add(light.phases[phase].state[i])
+    yielding = [lane for lane, s in signals.items() if s == {"g"}]
+    return yielding, [lane for lane, s in signals.items() if "G" in s]
+
+
+@pytest.mark.parametrize("creeping_on", ["yielding", "priority"])
+def test_citytally_does_not_hold_a_green_for_vehicles_creeping_behind_a_yielding_head(
+    four_phase: tuple[SignalNetwork, Intersection, AdaptiveController], creeping_on: str
+) -> None:
+    """A queue on a left turn that waits for gaps, with vehicles still rolling up behind it, is no platoon
+    arriving: the green is not held for it (here the protected arrow or the waiting street comes next).
+    The same reading on a lane with right of way is a platoon, and keeps the green."""
+    network, light, controller = four_phase
+    phase = next(p.index for p in light.phases if _lanes_by_signal(light, p.index)[0])
+    yielding, priority = _lanes_by_signal(light, phase)
+    lane = (yielding if creeping_on == "yielding" else priority)[0]
+    other = next(p.index for p in light.phases if set(p.in_lanes).isdisjoint(light.phases[phase].in_lanes))
+    _green(light, phase, 10)
+    waiting = {w: LaneReading(vehicles=2, halting=2) for w in _only_in(light, other)}
+    assert waiting
+    creeping = {lane: LaneReading(vehicles=8, halting=2, passed=0)}
+    for _ in range(round(controller.config.flow_window_s)):
+        controller.decide(network, _zones(waiting | creeping))
+    held = light.requested_phase == phase
+    assert held == (creeping_on == "priority")

@@ -130,7 +130,10 @@ class AdaptiveController:
       lane whose head is blocked or yielding counts for nothing), or the rate at which the vehicles moving
       in its approach zones will reach the stop line, whichever is larger: a platoon still arriving keeps
       the green, a gap ends it (as actuated control's gap-out does). In its first seconds: the saturation
-      flow of its queued lanes plus those arrivals.
+      flow of its queued lanes plus those arrivals. A lane the green only lets through gaps (permissive
+      ``g`` links, such as left turns across oncoming traffic) adds no arrivals while a queue stands on
+      it: its moving vehicles are creeping up behind a head that waits, and would hold the green for as
+      long as the queue lasts while almost nobody crosses.
     - **What another phase is worth:** the vehicles it would serve, ``n`` (halted ones, plus
       ``approach_weight`` per moving one, each lane weighted by the share of its links the phase opens and
       by the room left on its exit lanes), per second of the time it takes to serve them:
@@ -146,7 +149,7 @@ class AdaptiveController:
     def __init__(self, config: AdaptiveConfig | None = None) -> None:
         self.config = config or AdaptiveConfig()
         self.timing = self.config.timing
-        self._phase_lanes: dict[tuple[str, int], list[tuple[str, float, tuple[str, ...]]]] = {}
+        self._phase_lanes: dict[tuple[str, int], list[_PhaseLane]] = {}
         self._zone_s: dict[str, float] = {}
         self._crossed: dict[str, list[int]] = {}
 
@@ -162,15 +165,19 @@ class AdaptiveController:
                 room = {dst: network.room(readings, dst) for dst in intersection.out_lanes}
                 intersection.request(self._choose(network, intersection, approach, room))
 
-    def _lanes(
-        self, intersection: Intersection, phase: GreenPhase
-    ) -> list[tuple[str, float, tuple[str, ...]]]:
-        """(incoming lane, share of its links green, outgoing lanes it feeds) for ``phase``, cached."""
+    def _lanes(self, intersection: Intersection, phase: GreenPhase) -> list[_PhaseLane]:
+        """The incoming lanes ``phase`` serves and how (see :class:`_PhaseLane`), cached."""
         key = (intersection.id, phase.index)
         if key not in self._phase_lanes:
             shares = intersection.lane_shares(phase.index)
+            signals = [(src, phase.state[i]) for i, (src, _) in enumerate(intersection.links) if src]
             self._phase_lanes[key] = [
-                (lane, share, tuple(dst for src, dst in phase.movements if src == lane))
+                _PhaseLane(
+                    lane=lane,
+                    share=share,
+                    outs=tuple(dst for src, dst in phase.movements if src == lane),
+                    yields=all(s != "G" for src, s in signals if src == lane),
+                )
                 for lane, share in shares.items()
             ]
         return self._phase_lanes[key]
@@ -191,14 +198,18 @@ class AdaptiveController:
         room: dict[str, float],
     ) -> _Demand:
         demand = _Demand()
-        for lane, share, outs in self._lanes(intersection, phase):
+        for served in self._lanes(intersection, phase):
+            outs = served.outs
             free = sum(room[dst] for dst in outs) / len(outs) if outs else 1.0
-            reading = approach[lane]
-            weight = share * free
+            reading = approach[served.lane]
+            weight = served.share * free
             demand.halted += weight * reading.halting
             demand.moving += weight * reading.moving
-            demand.arrivals_vps += weight * reading.moving / self._zone_time_s(network, lane)
-            demand.capacity_vps += share * self.config.saturation_flow_vps
+            # Behind a head that waits for a gap in oncoming traffic, moving vehicles are creeping up to
+            # the queue, not arriving at the stop line: only the measured discharge tells what it moves.
+            if not (served.yields and reading.halting):
+                demand.arrivals_vps += weight * reading.moving / self._zone_time_s(network, served.lane)
+            demand.capacity_vps += served.share * self.config.saturation_flow_vps
             if reading.halting:
                 demand.queued_vps += weight * self.config.saturation_flow_vps
         return demand
@@ -247,6 +258,20 @@ class AdaptiveController:
         if best_worth > self._green_worth_vps(network, intersection, approach, room):
             return best
         return current
+
+
+@dataclass(frozen=True, slots=True)
+class _PhaseLane:
+    """One incoming lane a phase serves."""
+
+    lane: str
+    share: float
+    """Share of the lane's links that are green in the phase."""
+    outs: tuple[str, ...]
+    """Outgoing lanes its green links lead into."""
+    yields: bool
+    """Every green link of the lane is permissive (``g``): its head goes only through gaps in a conflicting
+    stream that has right of way (a left turn across oncoming traffic, say)."""
 
 
 @dataclass(slots=True)
