@@ -2,8 +2,10 @@
 
     .venv/bin/python bench/signals_sweep.py --set max_green_s=90,60,45,35 [--seeds 3] [--jobs 2]
         [--scenarios cologne1,cologne3,ingolstadt1,ingolstadt7,grid4x4] [--sumo PATH | --sumo current]
+    .venv/bin/python bench/signals_sweep.py --set timing.all_red_s=1,0
 
-Each value of the ``AdaptiveConfig`` field given to ``--set`` runs every scenario with seeds 0..N-1 (RESCO's
+Each value of the ``AdaptiveConfig`` field given to ``--set`` (or of a ``SignalTiming`` field of its safety
+timings, as ``timing.FIELD``) runs every scenario with seeds 0..N-1 (RESCO's
 metric, as ``citytally signals eval``), episodes ``--jobs`` at a time in separate processes. Prints every
 episode as it ends (delay, gridlock, wall seconds), then a table: mean delay per scenario and value, and how
 many episodes gridlocked. By default SUMO 1.9.1 (the paper's) from ``~/.cache/citytally/sumo-1.9.1-venv``;
@@ -18,18 +20,29 @@ import sys
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from citytally.signals.cli import DEFAULT_SUMO_191
 from citytally.signals.controllers import AdaptiveConfig, AdaptiveController
 from citytally.signals.evaluate import EvalConfig, run_episode
+from citytally.signals.intersection import SignalTiming
 from citytally.signals.resco import SCENARIOS
 
 RESCO = Path("/work/shared/data/resco")
 
 
+def config_with(field: str, value: float) -> AdaptiveConfig:
+    """The shipped settings with one field changed (``timing.X``: a field of its safety timings)."""
+    group, _, name = field.rpartition(".")
+    if group == "timing":
+        return AdaptiveConfig(timing=AdaptiveConfig().timing.model_copy(update={name: value}))
+    return AdaptiveConfig(**{field: value})
+
+
 def episode(data: Path, scenario: str, field: str, value: float, seed: int, sumo: Path | None) -> tuple:
     begin, end = SCENARIOS[scenario]
     cfg = EvalConfig(scenario=data / scenario / f"{scenario}.sumocfg", begin=begin, end=end, sumo_binary=sumo)
-    controller = AdaptiveController(AdaptiveConfig(**{field: value}))
+    controller = AdaptiveController(config_with(field, value))
     result = run_episode(cfg, seed, controller)
     return scenario, value, seed, result.delay_s, result.gridlock_at is not None, result.wall_s
 
@@ -44,11 +57,17 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=RESCO, help="the RESCO scenarios' folder")
     args = parser.parse_args()
     field, _, values_text = args.set.partition("=")
-    if field not in AdaptiveConfig.model_fields or not values_text:
-        sys.exit(f"--set: expected FIELD=V1,V2 with FIELD one of {', '.join(AdaptiveConfig.model_fields)}")
+    fields = [f for f in AdaptiveConfig.model_fields if f != "timing"]
+    fields += [f"timing.{f}" for f in SignalTiming.model_fields]
+    if field not in fields or not values_text:
+        sys.exit(f"--set: expected FIELD=V1,V2 with FIELD one of {', '.join(fields)}")
     values = [float(v) for v in values_text.split(",")]
     for value in values:
-        AdaptiveConfig(**{field: value})  # a value out of range fails here, before any episode runs
+        # A value out of range fails here, before any episode runs (model_copy does not validate).
+        try:
+            AdaptiveConfig.model_validate(config_with(field, value).model_dump())
+        except ValidationError as exc:
+            sys.exit(f"--set {field}={value:g}: {exc.errors()[0]['msg']}")
     sumo = None if args.sumo == "current" else Path(args.sumo)
     if sumo is not None and not sumo.is_file():
         sys.exit(f"--sumo: {sumo} not found (see docs/benchmarks.md for installing SUMO 1.9.1)")
