@@ -176,7 +176,7 @@ def test_citytally_holds_a_green_while_it_moves_vehicles(
 
 
 def _lanes_by_signal(light: Intersection, phase: int) -> tuple[list[str], list[str]]:
-    """Incoming lanes of ``phase`` whose green links there are all permissive (``g``), and those with a ``G``."""
+    """Incoming lanes of ``phase`` whose green links are all permissive (``g``), and those with a ``G``."""
     signals: dict[str, set[str]] = {}
     for i, (lane, _) in enumerate(light.links):
         if lane and light.phases[phase].serves(i):
