@@ -3,13 +3,17 @@
     .venv/bin/python bench/signals_sweep.py --set max_green_s=90,60,45,35 [--seeds 3] [--jobs 2]
         [--scenarios cologne1,cologne3,ingolstadt1,ingolstadt7,grid4x4] [--sumo PATH | --sumo current]
     .venv/bin/python bench/signals_sweep.py --set timing.all_red_s=1,0
+    .venv/bin/python bench/signals_sweep.py --base-timing resco --set timing.all_red_s=0
 
 Each value of the ``AdaptiveConfig`` field given to ``--set`` (or of a ``SignalTiming`` field of its safety
-timings, as ``timing.FIELD``) runs every scenario with seeds 0..N-1 (RESCO's
-metric, as ``citytally signals eval``), episodes ``--jobs`` at a time in separate processes. Prints every
-episode as it ends (delay, gridlock, wall seconds), then a table: mean delay per scenario and value, and how
-many episodes gridlocked. By default SUMO 1.9.1 (the paper's) from ``~/.cache/citytally/sumo-1.9.1-venv``;
-``--sumo current`` uses the installed eclipse-sumo through libsumo.
+timings, as ``timing.FIELD``) runs every scenario with seeds 0..N-1 (RESCO's metric, as ``citytally signals
+eval``), episodes ``--jobs`` at a time in separate processes. Prints every episode as it ends (delay,
+gridlock, wall seconds), then a table: mean delay per scenario and value, and how many episodes gridlocked.
+
+``--base-timing resco`` starts from the RESCO baselines' safety timings (3 s amber, no all-red, no box
+clearance) instead of citytally's own: a like-for-like comparison with the baselines and the published
+results, not a setting for the street. By default SUMO 1.9.1 (the paper's) from
+``~/.cache/citytally/sumo-1.9.1-venv``; ``--sumo current`` uses the installed eclipse-sumo through libsumo.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from citytally.signals.cli import DEFAULT_SUMO_191
-from citytally.signals.controllers import AdaptiveConfig, AdaptiveController
+from citytally.signals.controllers import RESCO_TIMING, AdaptiveConfig, AdaptiveController
 from citytally.signals.evaluate import EvalConfig, run_episode
 from citytally.signals.intersection import SignalTiming
 from citytally.signals.resco import SCENARIOS
@@ -31,18 +35,24 @@ from citytally.signals.resco import SCENARIOS
 RESCO = Path("/work/shared/data/resco")
 
 
-def config_with(field: str, value: float) -> AdaptiveConfig:
-    """The shipped settings with one field changed (``timing.X``: a field of its safety timings)."""
+BASE_TIMINGS = {"citytally": AdaptiveConfig().timing, "resco": RESCO_TIMING}
+
+
+def config_with(field: str, value: float, base_timing: str = "citytally") -> AdaptiveConfig:
+    """The shipped settings on ``base_timing`` with one field changed (``timing.X``: a safety timing)."""
+    timing = BASE_TIMINGS[base_timing]
     group, _, name = field.rpartition(".")
     if group == "timing":
-        return AdaptiveConfig(timing=AdaptiveConfig().timing.model_copy(update={name: value}))
-    return AdaptiveConfig(**{field: value})
+        return AdaptiveConfig(timing=timing.model_copy(update={name: value}))
+    return AdaptiveConfig(timing=timing, **{field: value})
 
 
-def episode(data: Path, scenario: str, field: str, value: float, seed: int, sumo: Path | None) -> tuple:
+def episode(
+    data: Path, scenario: str, field: str, value: float, seed: int, sumo: Path | None, base_timing: str
+) -> tuple[str, float, int, float, bool, float]:
     begin, end = SCENARIOS[scenario]
     cfg = EvalConfig(scenario=data / scenario / f"{scenario}.sumocfg", begin=begin, end=end, sumo_binary=sumo)
-    controller = AdaptiveController(config_with(field, value))
+    controller = AdaptiveController(config_with(field, value, base_timing))
     result = run_episode(cfg, seed, controller)
     return scenario, value, seed, result.delay_s, result.gridlock_at is not None, result.wall_s
 
@@ -55,6 +65,10 @@ def main() -> None:
     parser.add_argument("--scenarios", default=",".join(SCENARIOS))
     parser.add_argument("--sumo", default=str(DEFAULT_SUMO_191), help="SUMO binary, or 'current' (libsumo)")
     parser.add_argument("--data", type=Path, default=RESCO, help="the RESCO scenarios' folder")
+    parser.add_argument(
+        "--base-timing", choices=sorted(BASE_TIMINGS), default="citytally",
+        help="safety timings the values apply to: citytally's own, or the RESCO baselines'",
+    )  # fmt: skip
     args = parser.parse_args()
     field, _, values_text = args.set.partition("=")
     fields = [f for f in AdaptiveConfig.model_fields if f != "timing"]
@@ -65,7 +79,7 @@ def main() -> None:
     for value in values:
         # A value out of range fails here, before any episode runs (model_copy does not validate).
         try:
-            AdaptiveConfig.model_validate(config_with(field, value).model_dump())
+            AdaptiveConfig.model_validate(config_with(field, value, args.base_timing).model_dump())
         except ValidationError as exc:
             sys.exit(f"--set {field}={value:g}: {exc.errors()[0]['msg']}")
     sumo = None if args.sumo == "current" else Path(args.sumo)
@@ -75,9 +89,15 @@ def main() -> None:
     runs = [(s, v, seed) for v in values for s in scenarios for seed in range(args.seeds)]
     delays: dict[tuple[str, float], list[float]] = {}
     gridlocks: dict[tuple[str, float], int] = {}
-    print(f"{field}: {values} on {scenarios}, seeds 0..{args.seeds - 1}, SUMO {args.sumo}", flush=True)
+    print(
+        f"{field}: {values} on {scenarios}, seeds 0..{args.seeds - 1}, SUMO {args.sumo}, "
+        f"{args.base_timing} timings",
+        flush=True,
+    )
     with ProcessPoolExecutor(args.jobs) as pool:
-        futures = [pool.submit(episode, args.data, s, field, v, seed, sumo) for s, v, seed in runs]
+        futures = [
+            pool.submit(episode, args.data, s, field, v, seed, sumo, args.base_timing) for s, v, seed in runs
+        ]
         for future in as_completed(futures):
             scenario, value, seed, delay, locked, wall = future.result()
             delays.setdefault((scenario, value), []).append(delay)
@@ -90,8 +110,8 @@ def main() -> None:
         cells = []
         for value in values:
             mean = statistics.fmean(delays[(scenario, value)])
-            locked = gridlocks[(scenario, value)]
-            cells.append(f"{mean:9.2f}" + (f" ({locked})" if locked else "    "))
+            count = gridlocks[(scenario, value)]
+            cells.append(f"{mean:9.2f}" + (f" ({count})" if count else "    "))
         print(f"{scenario:12s}" + "".join(f"{c:>14s}" for c in cells))
 
 

@@ -12,6 +12,8 @@ Run (current SUMO, libsumo):
     .venv/bin/python bench/signals_unseen.py --seeds 3
 
 Prints one line per episode and a table of mean ± sd delay (RESCO's metric) per controller.
+``citytally@resco-timing`` is citytally's controller under the baselines' safety timings (3 s amber, no
+all-red, no box clearance): a like-for-like comparison of the decisions alone, not a setting for the street.
 """
 
 from __future__ import annotations
@@ -22,11 +24,12 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from citytally.signals.controllers import make_controller
+from citytally.signals.controllers import RESCO_TIMING, AdaptiveConfig, AdaptiveController, make_controller
 from citytally.signals.evaluate import EvalConfig, run_episode
 from citytally.signals.generate import generate_grid
+from citytally.signals.network import Controller
 
-CONTROLLERS = ("fixed", "max-pressure", "greedy", "citytally")
+CONTROLLERS = ("fixed", "max-pressure", "greedy", "citytally", "citytally@resco-timing")
 END_S = 3600
 
 
@@ -60,6 +63,13 @@ def build(city: City, seed: int, folder: Path) -> Path:
     return generated.sumocfg
 
 
+def controller(name: str) -> Controller | None:
+    """A controller by its name in :data:`CONTROLLERS`."""
+    if name == "citytally@resco-timing":
+        return AdaptiveController(AdaptiveConfig(timing=RESCO_TIMING))
+    return make_controller(name)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--seeds", type=int, default=3)
@@ -75,7 +85,7 @@ def main() -> None:
             for seed in range(args.seeds):
                 cfg = EvalConfig(scenario=build(city, seed, Path(tmp)), begin=0, end=END_S)
                 for name in controllers:
-                    result = run_episode(cfg, seed, make_controller(name))
+                    result = run_episode(cfg, seed, controller(name))
                     results.setdefault((city.name, name), []).append(result.delay_s)
                     locked = result.gridlock_at is not None
                     gridlocks[(city.name, name)] = gridlocks.get((city.name, name), 0) + locked
