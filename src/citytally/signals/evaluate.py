@@ -19,7 +19,15 @@ from citytally.signals.metric import episode_delay, route_files_of
 from citytally.signals.network import Controller, SignalNetwork
 from citytally.signals.sim import SumoConnection
 
-__all__ = ["EpisodeResult", "EvalConfig", "EvalSummary", "GridlockWatch", "evaluate", "run_episode"]
+__all__ = [
+    "EpisodeResult",
+    "EvalConfig",
+    "EvalSummary",
+    "GridlockWatch",
+    "episode_sumo_args",
+    "evaluate",
+    "run_episode",
+]
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +137,8 @@ class EvalSummary:
         return f"delay: {self.mean_s:.2f} ± {self.sd_s:.2f} s/veh over {len(self.episodes)} seeds"
 
 
-def _sumo_args(cfg: EvalConfig, seed: int, tripinfo: Path) -> list[str]:
+def episode_sumo_args(cfg: EvalConfig, seed: int, tripinfo: Path) -> list[str]:
+    """SUMO's command line for one seeded episode of ``cfg`` with RESCO's metric outputs."""
     # RESCO passes --random (a clock seed); an explicit --seed per episode gives the same spread, repeatably.
     return [
         "-c", str(cfg.scenario),
@@ -152,7 +161,7 @@ def run_episode(
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="citytally-eval-") as tmp:
         tripinfo = Path(tmp) / "tripinfo.xml"
-        conn = SumoConnection.start(_sumo_args(cfg, seed, tripinfo), binary=cfg.sumo_binary)
+        conn = SumoConnection.start(episode_sumo_args(cfg, seed, tripinfo), binary=cfg.sumo_binary)
         try:
             version = conn.version()
             watch, decisions = _simulate(conn, cfg, controller, timing)
