@@ -33,7 +33,7 @@ from pathlib import Path
 
 from citytally.signals.cli import DEFAULT_SUMO_191
 from citytally.signals.controllers import AdaptiveController
-from citytally.signals.evaluate import EvalConfig, GridlockWatch, episode_sumo_args, run_episode
+from citytally.signals.evaluate import EvalConfig, episode_sumo_args, run_episode, simulate
 from citytally.signals.metric import episode_delay, route_files_of
 from citytally.signals.resco import PUBLISHED, SCENARIOS
 from citytally.signals.sim import SumoConnection
@@ -73,17 +73,9 @@ def floor_episode(data: Path, scenario: str, seed: int, sumo: Path | None) -> Ru
                 links = len(api.trafficlight.getRedYellowGreenState(tls))
                 api.trafficlight.setRedYellowGreenState(tls, "G" * links)
             # With conflicts ignored, vehicles can still lock up waiting for each other inside a junction
-            # (teleporting is off): such an episode is no floor; it is flagged as the evaluation flags one.
-            watch = GridlockWatch(window_s=cfg.gridlock_s)
-            edges = [str(e) for e in api.edge.getIDList() if not str(e).startswith(":")]
-            while conn.time < cfg.end - 1e-6:
-                conn.step()
-                on_road = int(api.vehicle.getIDCount())
-                watch.observe(conn.time, int(api.simulation.getArrivedNumber()), on_road)
-                if int(conn.time) % 30 == 0:
-                    halted = sum(int(api.edge.getLastStepHaltingNumber(edge)) for edge in edges)
-                    watch.observe_halted(conn.time, halted, on_road)
-            # A lock-up of part of the network: vehicles standing for the whole gridlock window at the end.
+            # (teleporting is off): such an episode is no floor; it is flagged as the evaluation flags one,
+            # or by vehicles standing for the whole gridlock window at the end (part of the network locked).
+            watch, _ = simulate(conn, cfg, None)
             waits = [float(api.vehicle.getWaitingTime(v)) for v in api.vehicle.getIDList()]
             stuck = sum(wait >= cfg.gridlock_s for wait in waits)
         finally:

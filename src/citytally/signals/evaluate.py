@@ -27,6 +27,7 @@ __all__ = [
     "episode_sumo_args",
     "evaluate",
     "run_episode",
+    "simulate",
 ]
 
 log = logging.getLogger(__name__)
@@ -164,7 +165,7 @@ def run_episode(
         conn = SumoConnection.start(episode_sumo_args(cfg, seed, tripinfo), binary=cfg.sumo_binary)
         try:
             version = conn.version()
-            watch, decisions = _simulate(conn, cfg, controller, timing)
+            watch, decisions = simulate(conn, cfg, controller, timing)
         finally:
             conn.close()
         delay = episode_delay(tripinfo, route_files_of(cfg.scenario), cfg.begin, cfg.end)
@@ -185,9 +186,11 @@ def run_episode(
     )
 
 
-def _simulate(
-    conn: SumoConnection, cfg: EvalConfig, controller: Controller | None, timing: SignalTiming | None
+def simulate(
+    conn: SumoConnection, cfg: EvalConfig, controller: Controller | None, timing: SignalTiming | None = None
 ) -> tuple[GridlockWatch, list[float]]:
+    """Step ``conn`` to the episode end under ``controller`` (``None``: the signals are left alone), watching
+    for gridlock; returns the watch and the wall time of every decision step."""
     api = conn.api
     timing = timing or getattr(controller, "timing", None) or SignalTiming()
     network = SignalNetwork(api, timing, tls_ids=None if controller is not None else [])
