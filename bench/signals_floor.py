@@ -14,7 +14,7 @@ Per scenario and seed, two episodes with the same SUMO seed and RESCO's metric:
 The table sets both beside the aim (10 % below the best published result): ``signal's share`` is
 citytally's delay over the floor, ``allowed`` the aim's delay over the floor, ``cut needed`` how much of
 the signal's share the aim asks to remove. The floor is not a strict lower bound (a signal that holds
-traffic back can spare a junction downstream), but no controller here or in the paper gets near it.
+traffic back can spare a junction downstream), but every controller here and in the paper stays well above it.
 Without conflicts, vehicles can still lock up inside a junction or behind one another (teleporting is
 off); a floor episode flagged as the evaluation flags gridlock, or ending with 10 or more vehicles that
 have stood for the whole gridlock window, is printed but left out of the floor's mean.
