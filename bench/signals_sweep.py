@@ -4,6 +4,7 @@
         [--scenarios cologne1,cologne3,ingolstadt1,ingolstadt7,grid4x4] [--sumo PATH | --sumo current]
     .venv/bin/python bench/signals_sweep.py --set timing.all_red_s=1,0
     .venv/bin/python bench/signals_sweep.py --base-timing resco --set timing.all_red_s=0
+    .venv/bin/python bench/signals_sweep.py --controller greedy --set timing.all_red_s=1
 
 Each value of the ``AdaptiveConfig`` field given to ``--set`` (or of a ``SignalTiming`` field of its safety
 timings, as ``timing.FIELD``) runs every scenario with seeds 0..N-1 (RESCO's metric, as ``citytally signals
@@ -12,7 +13,9 @@ gridlock, wall seconds), then a table: mean delay per scenario and value, and ho
 
 ``--base-timing resco`` starts from the RESCO baselines' safety timings (3 s amber, no all-red, no box
 clearance) instead of citytally's own: a like-for-like comparison with the baselines and the published
-results, not a setting for the street. By default SUMO 1.9.1 (the paper's) from
+results, not a setting for the street. ``--controller greedy`` or ``max-pressure`` runs a RESCO baseline
+instead, under the base timings with the ``timing.X`` change: the like-for-like comparison the other way
+round, the baselines under citytally's safety timings. By default SUMO 1.9.1 (the paper's) from
 ``~/.cache/citytally/sumo-1.9.1-venv``; ``--sumo current`` uses the installed eclipse-sumo through libsumo.
 """
 
@@ -27,9 +30,16 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from citytally.signals.cli import DEFAULT_SUMO_191
-from citytally.signals.controllers import RESCO_TIMING, AdaptiveConfig, AdaptiveController
+from citytally.signals.controllers import (
+    RESCO_TIMING,
+    AdaptiveConfig,
+    AdaptiveController,
+    GreedyController,
+    MaxPressureController,
+)
 from citytally.signals.evaluate import EvalConfig, run_episode
 from citytally.signals.intersection import SignalTiming
+from citytally.signals.network import Controller
 from citytally.signals.resco import SCENARIOS
 
 RESCO = Path("/work/shared/data/resco")
@@ -47,12 +57,34 @@ def config_with(field: str, value: float, base_timing: str = "citytally") -> Ada
     return AdaptiveConfig(timing=timing, **{field: value})
 
 
+BASELINES: dict[str, type[GreedyController | MaxPressureController]] = {
+    "greedy": GreedyController,
+    "max-pressure": MaxPressureController,
+}
+
+
+def make(name: str, config: AdaptiveConfig) -> Controller:
+    """citytally with ``config``, or a baseline running under ``config``'s safety timings."""
+    if name == "citytally":
+        return AdaptiveController(config)
+    baseline = BASELINES[name]()
+    baseline.timing = config.timing
+    return baseline
+
+
 def episode(
-    data: Path, scenario: str, field: str, value: float, seed: int, sumo: Path | None, base_timing: str
+    data: Path,
+    scenario: str,
+    field: str,
+    value: float,
+    seed: int,
+    sumo: Path | None,
+    base_timing: str,
+    controller_name: str = "citytally",
 ) -> tuple[str, float, int, float, bool, float]:
     begin, end = SCENARIOS[scenario]
     cfg = EvalConfig(scenario=data / scenario / f"{scenario}.sumocfg", begin=begin, end=end, sumo_binary=sumo)
-    controller = AdaptiveController(config_with(field, value, base_timing))
+    controller = make(controller_name, config_with(field, value, base_timing))
     result = run_episode(cfg, seed, controller)
     return scenario, value, seed, result.delay_s, result.gridlock_at is not None, result.wall_s
 
@@ -69,8 +101,14 @@ def main() -> None:
         "--base-timing", choices=sorted(BASE_TIMINGS), default="citytally",
         help="safety timings the values apply to: citytally's own, or the RESCO baselines'",
     )  # fmt: skip
+    parser.add_argument(
+        "--controller", choices=["citytally", *BASELINES], default="citytally",
+        help="a baseline instead of citytally (then only timing.X can be set)",
+    )  # fmt: skip
     args = parser.parse_args()
     field, _, values_text = args.set.partition("=")
+    if args.controller != "citytally" and not field.startswith("timing."):
+        sys.exit(f"--set: a baseline has no setting {field!r}; only its safety timings (timing.X)")
     fields = [f for f in AdaptiveConfig.model_fields if f != "timing"]
     fields += [f"timing.{f}" for f in SignalTiming.model_fields]
     if field not in fields or not values_text:
@@ -91,12 +129,13 @@ def main() -> None:
     gridlocks: dict[tuple[str, float], int] = {}
     print(
         f"{field}: {values} on {scenarios}, seeds 0..{args.seeds - 1}, SUMO {args.sumo}, "
-        f"{args.base_timing} timings",
+        f"{args.base_timing} timings, controller {args.controller}",
         flush=True,
     )
     with ProcessPoolExecutor(args.jobs) as pool:
         futures = [
-            pool.submit(episode, args.data, s, field, v, seed, sumo, args.base_timing) for s, v, seed in runs
+            pool.submit(episode, args.data, s, field, v, seed, sumo, args.base_timing, args.controller)
+            for s, v, seed in runs
         ]
         for future in as_completed(futures):
             scenario, value, seed, delay, locked, wall = future.result()
