@@ -14,6 +14,8 @@ Run (current SUMO, libsumo):
 Prints one line per episode and a table of mean ± sd delay (RESCO's metric) per controller.
 ``citytally@resco-timing`` is citytally's controller under the baselines' safety timings (3 s amber, no
 all-red, no box clearance): a like-for-like comparison of the decisions alone, not a setting for the street.
+``--controllers greedy@citytally-timing,max-pressure@citytally-timing`` runs the baselines under
+citytally's safety timings instead, the same comparison the other way round.
 """
 
 from __future__ import annotations
@@ -24,12 +26,24 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from citytally.signals.controllers import RESCO_TIMING, AdaptiveConfig, AdaptiveController, make_controller
+from citytally.signals.controllers import (
+    RESCO_TIMING,
+    AdaptiveConfig,
+    AdaptiveController,
+    GreedyController,
+    MaxPressureController,
+    make_controller,
+)
 from citytally.signals.evaluate import EvalConfig, run_episode
 from citytally.signals.generate import generate_grid
 from citytally.signals.network import Controller
 
 CONTROLLERS = ("fixed", "max-pressure", "greedy", "citytally", "citytally@resco-timing")
+# The like-for-like comparison the other way round, on request: the baselines under citytally's timings.
+BASELINES_UNDER_OURS: dict[str, type[GreedyController | MaxPressureController]] = {
+    "greedy@citytally-timing": GreedyController,
+    "max-pressure@citytally-timing": MaxPressureController,
+}
 END_S = 3600
 
 
@@ -67,6 +81,10 @@ def controller(name: str) -> Controller | None:
     """A controller by its name in :data:`CONTROLLERS`."""
     if name == "citytally@resco-timing":
         return AdaptiveController(AdaptiveConfig(timing=RESCO_TIMING))
+    if name in BASELINES_UNDER_OURS:
+        baseline = BASELINES_UNDER_OURS[name]()
+        baseline.timing = AdaptiveConfig().timing
+        return baseline
     return make_controller(name)
 
 
