@@ -67,9 +67,7 @@ def make(name: str, config: AdaptiveConfig) -> Controller:
     """citytally with ``config``, or a baseline running under ``config``'s safety timings."""
     if name == "citytally":
         return AdaptiveController(config)
-    baseline = BASELINES[name]()
-    baseline.timing = config.timing
-    return baseline
+    return BASELINES[name](config.timing)
 
 
 def episode(

@@ -82,9 +82,7 @@ def controller(name: str) -> Controller | None:
     if name == "citytally@resco-timing":
         return AdaptiveController(AdaptiveConfig(timing=RESCO_TIMING))
     if name in BASELINES_UNDER_OURS:
-        baseline = BASELINES_UNDER_OURS[name]()
-        baseline.timing = AdaptiveConfig().timing
-        return baseline
+        return BASELINES_UNDER_OURS[name](AdaptiveConfig().timing)
     return make_controller(name)
 
 

@@ -42,11 +42,13 @@ def phase_pressure(phase: GreenPhase, readings: LaneReadings) -> int:
 
 
 class _EveryTenSeconds:
-    """Shared cadence of the RESCO baselines: decide at the episode start and every 10 s after."""
+    """Shared cadence of the RESCO baselines: decide at the episode start and every 10 s after.
 
-    timing = RESCO_TIMING
+    They run under RESCO's timings unless given others (to compare them with citytally under its own).
+    """
 
-    def __init__(self) -> None:
+    def __init__(self, timing: SignalTiming = RESCO_TIMING) -> None:
+        self.timing = timing
         self._next_decision: float | None = None
 
     def decide(self, network: SignalNetwork, readings: LaneReadings) -> None:
