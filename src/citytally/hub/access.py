@@ -58,6 +58,7 @@ __all__ = [
     "list_tokens",
     "revoke_token",
     "authenticate",
+    "token_is_active",
     "record_login_failure",
     "recent_login_failures",
     "require_role",
@@ -231,6 +232,21 @@ def authenticate(engine: sa.Engine, secret: str, now: datetime | None = None) ->
     if expires_at is not None and expires_at <= now:
         return None
     return Principal(token_id=row.id, role=cast(Role, row.role))
+
+
+def token_is_active(engine: sa.Engine, token_id: str, now: datetime | None = None) -> bool:
+    """Whether the token with ``token_id`` still exists, is not revoked and has not expired.
+
+    For long-lived responses (the live stream) that authenticated once and must stop when access ends.
+    """
+    now = now or datetime.now(UTC)
+    t = tokens_table
+    with engine.connect() as conn:
+        row = conn.execute(sa.select(t.c.expires_at, t.c.revoked_at).where(t.c.id == token_id)).first()
+    if row is None or row.revoked_at is not None:
+        return False
+    expires_at = _utc(row.expires_at)
+    return expires_at is None or expires_at > now
 
 
 def record_login_failure(engine: sa.Engine, client: str, now: datetime | None = None) -> None:

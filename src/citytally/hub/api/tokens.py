@@ -1,4 +1,10 @@
-"""``/tokens``: admins create, list and revoke API tokens."""
+"""``/tokens``: admins create, list and revoke API tokens.
+
+Admins may create viewer, operator and admin tokens here, but not auditor tokens: the people who configure
+the hub must not be able to mint the credential that checks their trail. Auditor tokens are created only
+with ``citytally token create --role auditor`` on the hub machine (where the database is reachable), and
+that creation is audited like every other token change.
+"""
 
 from __future__ import annotations
 
@@ -22,7 +28,7 @@ Admin = Annotated[Principal, Depends(require_role("admin"))]
 class TokenCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    role: Role = Field(description="viewer, operator, admin or auditor.")
+    role: Role = Field(description="viewer, operator or admin (auditor tokens: the command line only).")
     label: str = Field("", max_length=200, description="Who or what the token is for.")
     expires_at: AwareDatetime | None = Field(None, description="When it stops working; never if null.")
 
@@ -51,7 +57,13 @@ def get_tokens(engine: EngineDep, _who: Admin) -> list[TokenOut]:
 
 @router.post("", response_model=TokenCreated, status_code=201)
 def create_token(body: TokenCreate, engine: EngineDep, _who: Admin) -> TokenCreated:
-    """Issue a token; its secret appears in this answer once."""
+    """Issue a token; its secret appears in this answer once. Auditor tokens are refused (403)."""
+    if body.role == "auditor":
+        raise HTTPException(
+            403,
+            "auditor tokens are not created over the API; on the hub machine run "
+            "`citytally token create --role auditor`",
+        )
     try:
         issued = issue_token(engine, body.role, label=body.label, expires_at=body.expires_at)
     except AuthError as exc:  # e.g. an expiry in the past: a bad body, like any other

@@ -4,6 +4,10 @@ The stream polls the store rather than listening to ingest, so it works the same
 this process (SQLite demo) or in another one (PostgreSQL). Events have random ids, so the cursor is
 ``received_at``; because a transaction that took its timestamp earlier can commit later, each poll looks
 back ``LOOKBACK`` before the cursor and skips ids it already sent.
+
+A stream outlives the check of its token at the door, so it re-checks: before it sends stored events and
+at least every ``RECHECK`` while idle. Once the token is revoked or expired the stream sends one
+``access-ended`` message and closes (the browser's reconnect then meets a 401).
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -21,10 +25,14 @@ import sqlalchemy as sa
 
 from citytally.hub.store import schema
 
-__all__ = ["LOOKBACK", "LiveCursor", "live_messages"]
+__all__ = ["LOOKBACK", "RECHECK", "ACCESS_ENDED", "LiveCursor", "live_messages"]
 
 #: How far behind the cursor each poll looks for late commits.
 LOOKBACK = timedelta(seconds=10)
+#: The longest an idle stream goes without re-checking its token.
+RECHECK = timedelta(seconds=2)
+#: The last frame of a stream whose token was revoked or expired.
+ACCESS_ENDED = 'event: access-ended\ndata: {"reason": "token revoked or expired"}\n\n'
 _HEARTBEAT_S = 15.0
 _BATCH = 500
 
@@ -81,11 +89,17 @@ def _parse_last_id(value: str | None) -> datetime | None:
 
 
 async def live_messages(
-    engine: sa.Engine, poll_s: float, include_incidents: bool, last_event_id: str | None = None
+    engine: sa.Engine,
+    poll_s: float,
+    include_incidents: bool,
+    last_event_id: str | None = None,
+    still_allowed: Callable[[], bool] | None = None,
 ) -> AsyncIterator[str]:
     """SSE frames for events stored from now on (or since ``last_event_id``, a reconnecting client's cursor).
 
     The cursor starts at the client's last id or now; blocking reads run in a worker thread.
+    ``still_allowed`` (blocking; e.g. "is the caller's token still active?") is asked before any stored
+    event is sent and at least every :data:`RECHECK`; once it says no, the stream ends.
     """
     cursor = LiveCursor(after=_parse_last_id(last_event_id) or datetime.now(UTC))
     if last_event_id is None:
@@ -93,8 +107,15 @@ async def live_messages(
         await anyio.to_thread.run_sync(cursor.poll, engine, include_incidents)
     yield "retry: 1000\n\n"
     idle = 0.0
+    checked = 0.0
     while True:
         messages = await anyio.to_thread.run_sync(cursor.poll, engine, include_incidents)
+        now = asyncio.get_running_loop().time()
+        if still_allowed is not None and (messages or now - checked >= RECHECK.total_seconds()):
+            if not await anyio.to_thread.run_sync(still_allowed):
+                yield ACCESS_ENDED
+                return
+            checked = now
         for msg in messages:
             yield f"id: {cursor.after.isoformat()}\nevent: stored\ndata: {json.dumps(msg)}\n\n"
         idle = 0.0 if messages else idle + poll_s

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
 from fastapi.responses import FileResponse, StreamingResponse
 
-from citytally.hub.access import Principal, public, require_role
+from citytally.hub.access import Principal, public, require_role, token_is_active
 from citytally.hub.api.deps import EngineDep
 from citytally.hub.api.errors import ERROR_RESPONSES
 from citytally.hub.dashboard import data
@@ -207,8 +207,17 @@ def live(
     settings: SettingsDep,
     last_event_id: Annotated[str | None, Header(max_length=64)] = None,
 ) -> StreamingResponse:
-    """Server-Sent Events: one ``stored`` message per event stored from now on (incidents for operators)."""
-    stream = live_messages(engine, settings.live_poll_seconds, who.may("operator"), last_event_id)
+    """Server-Sent Events: one ``stored`` message per event stored from now on (incidents for operators).
+
+    The token is checked again while the stream is open; a revoked or expired one ends it.
+    """
+    stream = live_messages(
+        engine,
+        settings.live_poll_seconds,
+        who.may("operator"),
+        last_event_id,
+        still_allowed=lambda: token_is_active(engine, who.token_id),
+    )
     return StreamingResponse(
         stream,
         media_type="text/event-stream",
