@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test lint typecheck bench clean
+.PHONY: setup setup-test demo test lint typecheck bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -12,8 +12,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[signals,test]'
 	touch $(STAMP)
 
+## What both commands need; no root (scripts/setup-system.sh demo only checks Python, Node.js and npm).
 setup: $(STAMP)
-	bash scripts/setup-system.sh
+	PYTHON=$(PYTHON) bash scripts/setup-system.sh demo
 	bash scripts/fetch-vtest.sh
 	$(BIN)/python -c 'from citytally.hub.dashboard import build_frontend; build_frontend()'  # npm install + vite build, if stale
 
@@ -21,8 +22,12 @@ setup: $(STAMP)
 demo: setup
 	$(BIN)/citytally demo
 
+## Debian packages only the tests use (Chromium, GStreamer's RTSP server): installs them if missing (root).
+setup-test: setup
+	bash scripts/setup-system.sh test
+
 ## The README's second command: every test, against the real services.
-test: setup
+test: setup-test
 	bash scripts/ensure-services.sh
 	$(BIN)/ruff check src tests bench scripts
 	$(BIN)/mypy
