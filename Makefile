@@ -19,8 +19,10 @@ setup: $(STAMP)
 	$(BIN)/python -c 'from citytally.hub.dashboard import build_frontend; build_frontend()'  # npm install + vite build, if stale
 
 ## The README's first command: a real video through the whole pipeline into the dashboard.
+## DEMO_ARGS passes options, e.g. `make demo DEMO_ARGS="--serve-for 5"` to stop by itself.
+DEMO_ARGS ?=
 demo: setup
-	$(BIN)/citytally demo
+	$(BIN)/citytally demo $(DEMO_ARGS)
 
 ## Debian packages only the tests use (Chromium, GStreamer's RTSP server): installs them if missing (root).
 setup-test: setup
