@@ -32,6 +32,7 @@ from citytally.events import (
     ZoneOccupancyEvent,
 )
 from citytally.hub.access import issue_token
+from citytally.hub.config import HubSettings
 from citytally.hub.dashboard import DashboardServer, build_frontend, serve
 from citytally.hub.store import EventWriter, create_store_engine, migrate, sqlite_url, sync_registry
 
@@ -190,7 +191,8 @@ def tokens(seeded_engine: sa.Engine) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def hub_server(seeded_engine: sa.Engine, built_frontend: Path) -> Iterator[DashboardServer]:
-    server = serve(None, seeded_engine, build=False)
+    # The hub's default settings, so the register and PIA state the default [retention] as `hub` would.
+    server = serve(HubSettings(), seeded_engine, build=False)
     yield server
     server.stop()
 

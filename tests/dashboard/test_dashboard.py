@@ -141,11 +141,19 @@ def test_register_and_pia_are_public(page: Page, hub_server: DashboardServer, sc
         "What it never does",
         "No licence-plate reading",
         "Retention",
-        "365 days",
+        "90 days after the start of the interval",  # the hub's raw limit: shorter than the camera's 365
+        "3650 days after the start of the 15 minutes, hour or day they sum",
         "privacy@city.example",
     ):
         assert needle in text
+    # styled from a stylesheet, not inline (the hub's content security policy forbids inline styles)
+    assert page.locator("style, [style]").count() == 0
+    assert page.eval_on_selector("dl", "e => getComputedStyle(e).display") == "grid"
     screenshot(page, "register")
+    page.set_viewport_size({"width": 390, "height": 844})
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 390
+    screenshot(page, "register-390")
+    page.set_viewport_size({"width": 1440, "height": 1000})
     as_json = page.request.get(f"{hub_server.base_url}/register.json")
     assert as_json.status == 200
     assert {c["reference"] for c in as_json.json()["cameras"]} == {f"{SITE}/{c}" for c in CAMERAS}
@@ -158,13 +166,19 @@ def test_register_and_pia_are_public(page: Page, hub_server: DashboardServer, sc
         "Who has access",
         "auditor",
         "Risks and mitigations",
-        "365 days",
+        "90 days",
+        "3650 days",
     ):
         assert needle in text
     page.emulate_media(media="print")
     assert page.locator("nav").is_hidden()
     page.emulate_media(media="screen")
+    assert page.locator("style, [style]").count() == 0
+    assert page.locator("meta[name=viewport]").count() == 1
     screenshot(page, "pia")
+    page.set_viewport_size({"width": 390, "height": 844})
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 390
+    screenshot(page, "pia-390")
 
 
 @pytest.mark.parametrize(

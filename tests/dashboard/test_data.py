@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from citytally.edge.config import CameraConfig
 from citytally.events import LineCountEvent
+from citytally.hub.config import RetentionSettings
 from citytally.hub.dashboard.data import _segments, bucket_times, series_period
 from citytally.hub.dashboard.live import LOOKBACK, LiveCursor
 from citytally.hub.dashboard.settings import DashboardSettings
@@ -98,10 +99,10 @@ def _camera(purpose: str) -> CameraConfig:
 @pytest.mark.integration
 def test_register_escapes_what_operators_typed(engine: sa.Engine) -> None:
     sync_registry(engine, [_camera('<script>alert("x")</script> counting')])
-    page = render_register_html(build_register(engine, DashboardSettings()))
+    page = render_register_html(build_register(engine, DashboardSettings(), retention=RetentionSettings()))
     assert "<script>" not in page
     assert "&lt;script&gt;" in page
-    assert "Counts kept 30 days" in page
+    assert "30 days after the start of the interval" in page
 
 
 @pytest.mark.integration

@@ -17,14 +17,13 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 
 from citytally.hub.access import ROLE_GRANTS, ROLES, Role
-from citytally.hub.register import NEVER_DOES, build_register
-from citytally.hub.retention import LOGIN_FAILURE_DAYS
+from citytally.hub.register import NEVER_DOES, RegisterEntry, RetentionRule, build_register, retention_rules
 
 if TYPE_CHECKING:
     from citytally.hub.config import RetentionSettings
     from citytally.hub.dashboard.settings import DashboardSettings
 
-__all__ = ["ROLE_ACCESS", "RISKS", "DataHolding", "render_pia_html"]
+__all__ = ["ROLE_ACCESS", "RISKS", "DataHolding", "render_pia_html", "PIA_CSS"]
 
 #: What each role can see or do, in words, for the assessment's access section.
 ROLE_ACCESS: dict[Role, str] = {
@@ -91,19 +90,21 @@ class DataHolding:
     personal: str
 
 
-def _days(days: int | None, otherwise: str) -> str:
-    return f"{days} days" if days else otherwise
+def _kept(rule: RetentionRule) -> str:
+    return f"{rule.days} days" if rule.days is not None else "until an operator deletes it"
 
 
-def _holdings(camera_days: list[int | None], retention: RetentionSettings | None) -> list[DataHolding]:
-    raw_limit = retention.raw_events_days if retention else None
-    bounded = sorted({min(d for d in (days, raw_limit) if d) for days in camera_days if days or raw_limit})
-    raw = ", ".join(f"{d} days" for d in bounded) if bounded else "until an operator deletes them"
-    if bounded and len(bounded) > 1:
+def _holdings(cameras: list[RegisterEntry], retention: RetentionSettings | None) -> list[DataHolding]:
+    """The data the hub keeps, with the retention the register states (the same rules, generated from
+    the settings the retention job enforces)."""
+    hub = {r.data_class: _kept(r) for r in retention_rules(retention)}
+    per_camera = sorted(
+        {_kept(r) for c in cameras for r in c.retention_rules if r.data_class == "raw_events"}
+    )
+    raw = ", ".join(per_camera) if per_camera else hub["raw_events"]
+    if len(per_camera) > 1:
         raw = f"{raw} (per camera)"
-    rollups = _days(retention.rollups_days if retention else None, "until an operator deletes them")
-    audit = _days(retention.audit_log_days if retention else None, "until an operator deletes it")
-    dead = _days(retention.dead_letters_days if retention else None, "until an operator clears them")
+    rollups, audit, dead = hub["rollups"], hub["audit_log"], hub["dead_letters"]
     return [
         DataHolding(
             "Events",
@@ -134,7 +135,7 @@ def _holdings(camera_days: list[int | None], retention: RetentionSettings | None
         DataHolding(
             "Failed logins",
             "Client address and time, to throttle guessing",
-            f"{LOGIN_FAILURE_DAYS} day(s)",
+            hub["login_failures"],
             "Yes: IP addresses",
         ),
         DataHolding("Refused messages", "Messages ingest could not accept, with the reason", dead, "No"),
@@ -154,16 +155,22 @@ def _e(value: object) -> str:
 def _table(headers: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> str:
     head = "".join(f"<th>{_e(h)}</th>" for h in headers)
     body = "".join("<tr>" + "".join(f"<td>{_e(c)}</td>" for c in row) + "</tr>" for row in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    return (
+        f'<div class="table-scroll"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
+    )
 
 
-_CSS = """
+#: The assessment's stylesheet, served at ``/pia.css`` (a strict content security policy forbids inline
+#: styles).
+PIA_CSS = """
 body{font:15px/1.5 system-ui,sans-serif;color:#1d2330;max-width:60rem;margin:0 auto;padding:1rem 1.5rem}
 table{border-collapse:collapse;width:100%;margin:.5rem 0 1rem}
 th,td{border:1px solid #ccd2da;padding:.35rem .5rem;text-align:left;vertical-align:top}
 th{background:#eef1f5} .meta{color:#5d6675} nav a{margin-right:1rem}
+.table-scroll{overflow-x:auto}
+.skip{position:absolute;left:-999px} .skip:focus{left:1rem;top:.5rem;background:#fff;padding:.25rem .5rem}
 @page{size:A4;margin:18mm}
-@media print{nav{display:none} body{font-size:10.5pt;max-width:none;padding:0} h2{break-after:avoid}
+@media print{nav,.skip{display:none} body{font-size:10.5pt;max-width:none;padding:0} h2{break-after:avoid}
  tr{break-inside:avoid}
  th{background:#eee !important;-webkit-print-color-adjust:exact;print-color-adjust:exact}}
 """
@@ -179,21 +186,24 @@ def render_pia_html(
 
     ``retention`` is the hub's retention settings (None: nothing is deleted automatically).
     """
-    register = build_register(engine, settings, now)
+    register = build_register(engine, settings, now, retention)
     by_purpose: dict[tuple[str, str], list[str]] = defaultdict(list)
     for cam in register.cameras:
         by_purpose[(cam.purpose, cam.legal_basis)].append(cam.reference)
     purposes = [(p, b, ", ".join(refs)) for (p, b), refs in sorted(by_purpose.items())]
-    holdings = _holdings([c.retention_days for c in register.cameras], retention)
+    holdings = _holdings(register.cameras, retention)
     roles = [(r, ROLE_ACCESS[r], ", ".join(sorted(ROLE_GRANTS[r]))) for r in ROLES]
     cameras = [(c.reference, c.name, c.location, c.retention, c.contact) for c in register.cameras]
     generated = (now or datetime.now(UTC)).strftime("%Y-%m-%d %H:%M UTC")
     return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Privacy impact assessment</title><style>{
-        _CSS
-    }</style></head>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Privacy impact assessment</title><link rel="stylesheet" href="/pia.css"></head>
 <body>
-<nav><a href="/register">Public register</a><a href="/register.json">Register as JSON</a></nav>
+<a class="skip" href="#main">Skip to the assessment</a>
+<nav aria-label="Related pages"><a href="/register">Public register</a>
+<a href="/register.json">Register as JSON</a></nav>
+<main id="main">
 <h1>Privacy impact assessment</h1>
 <p class="meta">Controller: {_e(register.owner)} · {len(register.cameras)} camera(s) ·
 generated from the hub's configuration on {_e(generated)}</p>
@@ -221,4 +231,5 @@ Only those numbers reach the hub, which stores them, sums them up and shows them
 {_table(("Risk", "Without mitigation", "Mitigation"), list(RISKS))}
 <h2>7. Cameras covered</h2>
 {_table(("Reference", "Name", "Location", "Retention", "Contact"), cameras) if cameras else "<p>None.</p>"}
+</main>
 </body></html>"""

@@ -16,19 +16,24 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field
 
+from citytally.hub.retention import DATA_CLASSES, LOGIN_FAILURE_DAYS
 from citytally.hub.store import schema
 
 if TYPE_CHECKING:
+    from citytally.hub.config import RetentionSettings
     from citytally.hub.dashboard.settings import DashboardSettings
 
 __all__ = [
     "NEVER_DOES",
     "SENSOR_TYPE",
     "PERSONAL_DATA",
+    "RetentionRule",
     "RegisterEntry",
     "Register",
+    "retention_rules",
     "build_register",
     "render_register_html",
+    "REGISTER_CSS",
 ]
 
 SENSOR_TYPE = "Optical sensor (camera) with on-site analysis into anonymous counts"
@@ -51,6 +56,81 @@ NEVER_DOES: tuple[str, ...] = (
 )
 
 
+#: What each of the retention job's data classes holds, in words (keys: ``retention.DATA_CLASSES``).
+DATA_CLASS_TEXT: dict[str, str] = {
+    "raw_events": "Counts, occupancy, speed statistics, turning movements and incidents per reporting "
+    "interval, as the camera sent them",
+    "rollups": "15-minute, hourly and daily sums of the same numbers (what charts and exports show)",
+    "dead_letters": "Messages the hub refused, kept to find the fault",
+    "audit_log": "Audit log of every API call (token id, role, request, client address)",
+    "login_failures": "Failed logins (client address and time), to slow down token guessing",
+}
+#: Data classes that hold a camera's own data (the others are the hub's records).
+CAMERA_CLASSES = ("raw_events", "rollups")
+
+
+class RetentionRule(BaseModel):
+    """How long one class of data is kept: generated from the settings the retention job enforces."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    data_class: str = Field(description="The retention job's name for the class (see hub.retention).")
+    data: str = Field(description="What the class holds, in words.")
+    days: int | None = Field(description="Deleted once older than this many days; None: not automatically.")
+    text: str = Field(description="The rule in words, as the register prints it.")
+
+
+def _rule(data_class: str, days: int | None, clock: str) -> RetentionRule:
+    text = (
+        f"{days} days after {clock}, then deleted automatically"
+        if days is not None
+        else "Kept until an operator deletes it (no automatic deletion is configured)"
+    )
+    return RetentionRule(data_class=data_class, data=DATA_CLASS_TEXT[data_class], days=days, text=text)
+
+
+def retention_rules(
+    retention: RetentionSettings | None, camera_days: int | None = None
+) -> list[RetentionRule]:
+    """Every data class's retention as the retention job applies it (``retention``: the hub's
+    ``[retention]`` settings, None when no retention job runs; ``camera_days``: the camera's own limit,
+    which bounds only its raw events, and only when shorter than the hub's)."""
+    if retention is None:
+        return [_rule(name, None, "") for name in DATA_CLASSES]
+    limits = [d for d in (retention.raw_events_days, camera_days) if d is not None]
+    days = {
+        "raw_events": min(limits) if limits else None,
+        "rollups": retention.rollups_days,
+        "dead_letters": retention.dead_letters_days,
+        "audit_log": retention.audit_log_days,
+        "login_failures": LOGIN_FAILURE_DAYS,
+    }
+    clocks = {
+        "raw_events": "the start of the interval",
+        "rollups": "the start of the 15 minutes, hour or day they sum",
+        "dead_letters": "they arrived",
+        "audit_log": "the call",
+        "login_failures": "the attempt",
+    }
+    return [_rule(name, days[name], clocks[name]) for name in DATA_CLASSES]
+
+
+def _summary(rules: list[RetentionRule]) -> str:
+    def days(rule: RetentionRule) -> str:
+        return f"{rule.days} days" if rule.days is not None else "until deleted by an operator"
+
+    return "; ".join(f"{_SHORT[r.data_class]} {days(r)}" for r in rules)
+
+
+_SHORT = {
+    "raw_events": "interval records",
+    "rollups": "15-min/hourly/daily sums",
+    "dead_letters": "refused messages",
+    "audit_log": "audit log",
+    "login_failures": "failed logins",
+}
+
+
 class RegisterEntry(BaseModel):
     """One camera as the public sees it."""
 
@@ -69,8 +149,11 @@ class RegisterEntry(BaseModel):
     personal_data: str
     computes: list[str]
     never_does: list[str]
-    retention: str
-    retention_days: int | None
+    retention: str = Field(description="The camera's retention in one line (from retention_rules).")
+    retention_days: int | None = Field(
+        description="The longest any of this camera's data is kept, in days (None: no automatic deletion)."
+    )
+    retention_rules: list[RetentionRule] = Field(description="Each class of this camera's data.")
     contact: str
     privacy_statement_url: str | None
     registered_since: datetime
@@ -84,6 +167,7 @@ class Register(BaseModel):
     owner: str
     generated_at: datetime
     cameras: list[RegisterEntry]
+    hub_retention: list[RetentionRule] = Field(description="The hub's own records (not per camera).")
 
 
 def _computes(lines: list[dict[str, Any]], zones: list[str], config: dict[str, Any]) -> list[str]:
@@ -103,8 +187,16 @@ def _computes(lines: list[dict[str, Any]], zones: list[str], config: dict[str, A
     return items
 
 
-def build_register(engine: sa.Engine, settings: DashboardSettings, now: datetime | None = None) -> Register:
-    """Read the camera registry from the store and describe each camera for the public."""
+def build_register(
+    engine: sa.Engine,
+    settings: DashboardSettings,
+    now: datetime | None = None,
+    retention: RetentionSettings | None = None,
+) -> Register:
+    """Read the camera registry from the store and describe each camera for the public.
+
+    ``retention`` is the hub's ``[retention]`` settings, the ones its retention job enforces (None: no job
+    runs, so nothing is deleted automatically and the register says so)."""
     c, ln, z = schema.cameras, schema.lines, schema.zones
     with engine.connect() as conn:
         cams = conn.execute(sa.select(c).order_by(c.c.site, c.c.camera)).all()
@@ -117,8 +209,14 @@ def build_register(engine: sa.Engine, settings: DashboardSettings, now: datetime
     zones_of: dict[tuple[str, str], list[str]] = defaultdict(list)
     for r in zone_rows:
         zones_of[(r.site, r.camera)].append(r.zone)
-    entries = [_entry(row, lines_of, zones_of, settings) for row in cams]
-    return Register(owner=settings.organisation, generated_at=now or datetime.now(UTC), cameras=entries)
+    entries = [_entry(row, lines_of, zones_of, settings, retention) for row in cams]
+    hub_rules = [r for r in retention_rules(retention) if r.data_class not in CAMERA_CLASSES]
+    return Register(
+        owner=settings.organisation,
+        generated_at=now or datetime.now(UTC),
+        cameras=entries,
+        hub_retention=hub_rules,
+    )
 
 
 def _entry(
@@ -126,12 +224,14 @@ def _entry(
     lines_of: dict[tuple[str, str], list[dict[str, Any]]],
     zones_of: dict[tuple[str, str], list[str]],
     settings: DashboardSettings,
+    retention: RetentionSettings | None,
 ) -> RegisterEntry:
     key = (row.site, row.camera)
     config = row.config if isinstance(row.config, dict) else {}
     found = config.get("metadata")
     metadata: dict[str, Any] = found if isinstance(found, dict) else {}
-    days = row.retention_days
+    rules = [r for r in retention_rules(retention, row.retention_days) if r.data_class in CAMERA_CLASSES]
+    kept = [r.days for r in rules]
     return RegisterEntry(
         reference=f"{row.site}/{row.camera}",
         name=row.camera,
@@ -145,10 +245,9 @@ def _entry(
         personal_data=PERSONAL_DATA,
         computes=_computes(sorted(lines_of[key], key=lambda d: d["name"]), sorted(zones_of[key]), config),
         never_does=list(NEVER_DOES),
-        retention=f"Counts kept {days} days, then deleted"
-        if days
-        else "Kept until the operator deletes them",
-        retention_days=days,
+        retention=_summary(rules),
+        retention_days=None if None in kept else max(d for d in kept if d is not None),
+        retention_rules=rules,
         contact=row.contact or settings.privacy_contact or settings.organisation,
         privacy_statement_url=settings.privacy_statement_url,
         registered_since=row.updated_at,
@@ -161,6 +260,11 @@ def _where(lat: float | None, lon: float | None) -> str:
 
 def _e(value: object) -> str:
     return html.escape(str(value), quote=True)
+
+
+def _rules_html(rules: list[RetentionRule]) -> str:
+    items = "".join(f"<li>{_e(r.data)}: <strong>{_e(r.text)}</strong></li>" for r in rules)
+    return f'<ul class="retention">{items}</ul>'
 
 
 def _entry_html(e: RegisterEntry) -> str:
@@ -180,20 +284,24 @@ def _entry_html(e: RegisterEntry) -> str:
     <dt>Personal data</dt><dd>{_e(e.personal_data)}</dd>
     <dt>What it computes</dt><dd><ul>{"".join(f"<li>{_e(i)}</li>" for i in e.computes)}</ul></dd>
     <dt>What it never does</dt><dd><ul>{"".join(f"<li>{_e(i)}</li>" for i in e.never_does)}</ul></dd>
-    <dt>Retention</dt><dd>{_e(e.retention)}</dd>
+    <dt>Retention</dt><dd>{_rules_html(e.retention_rules)}</dd>
     <dt>Contact</dt><dd>{_e(e.contact)} {statement}</dd>
     <dt>Registered since</dt><dd>{_e(e.registered_since.date().isoformat())}</dd>
   </dl>
 </article>"""
 
 
-_PAGE_CSS = """
+#: The register's stylesheet, served at ``/register.css`` (a strict content security policy forbids inline
+#: styles).
+REGISTER_CSS = """
 body{font:16px/1.5 system-ui,sans-serif;color:#1d2330;max-width:60rem;margin:0 auto;padding:1rem 1.5rem}
 h1{margin-bottom:.25rem} h2 small{color:#5d6675;font-weight:400;font-size:.8em}
 article{border-top:1px solid #dde1e7;padding:.5rem 0 1rem}
 dl{display:grid;grid-template-columns:12rem 1fr;gap:.3rem 1rem;margin:0} dt{font-weight:600} dd{margin:0}
 dd ul{margin:0;padding-left:1.2rem} .coords{color:#5d6675} nav a{margin-right:1rem}
-@media print{nav{display:none} article{break-inside:avoid}}
+.skip{position:absolute;left:-999px} .skip:focus{left:1rem;top:.5rem;background:#fff;padding:.25rem .5rem}
+@media (max-width:40rem){dl{grid-template-columns:1fr} dd{margin-bottom:.4rem}}
+@media print{nav,.skip{display:none} article{break-inside:avoid}}
 """
 
 
@@ -203,13 +311,19 @@ def render_register_html(register: Register) -> str:
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Public camera register</title><style>{_PAGE_CSS}</style></head>
+<title>Public camera register</title><link rel="stylesheet" href="/register.css"></head>
 <body>
-<nav><a href="/register.json">This register as JSON</a><a href="/pia">Privacy impact assessment</a>
-<a href="/dashboard/">Dashboard (login)</a></nav>
+<a class="skip" href="#main">Skip to the register</a>
+<nav aria-label="Related pages"><a href="/register.json">This register as JSON</a>
+<a href="/pia">Privacy impact assessment</a><a href="/dashboard/">Dashboard (login)</a></nav>
+<main id="main">
 <h1>Public camera register</h1>
 <p>{_e(register.owner)} analyses the cameras below into anonymous counts of road users. This page lists
 every camera: where it is, why it is there and what it does and never does. It is public and needs no login.
 {len(register.cameras)} camera(s); generated {_e(register.generated_at.strftime("%Y-%m-%d %H:%M UTC"))}.</p>
 {body}
+<section id="hub-records"><h2>The hub's own records</h2>
+<p>Besides each camera's data, the hub keeps these records about its own operation:</p>
+{_rules_html(register.hub_retention)}</section>
+</main>
 </body></html>"""

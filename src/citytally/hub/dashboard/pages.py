@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Request
-from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
 from citytally.hub.access import public
 from citytally.hub.api.deps import EngineDep
 from citytally.hub.dashboard.routes import dashboard_settings
 from citytally.hub.dashboard.settings import DashboardSettings
-from citytally.hub.pia import render_pia_html
-from citytally.hub.register import Register, build_register, render_register_html
+from citytally.hub.pia import PIA_CSS, render_pia_html
+from citytally.hub.register import REGISTER_CSS, Register, build_register, render_register_html
+
+if TYPE_CHECKING:
+    from citytally.hub.config import RetentionSettings
 
 __all__ = ["router", "STATIC_DIR"]
 
@@ -51,26 +54,41 @@ def dashboard_asset(name: str) -> FileResponse:
     return FileResponse(path, headers={"Cache-Control": "public, max-age=31536000, immutable"})
 
 
+def _retention(request: Request) -> RetentionSettings | None:
+    """The ``[retention]`` settings the hub's retention job enforces (None: the app has no hub settings,
+    so no job runs)."""
+    from citytally.hub.config import RetentionSettings
+
+    found = getattr(request.app.state.settings, "retention", None)
+    return found if isinstance(found, RetentionSettings) else None
+
+
+_PAGE_STYLE_CACHE = {"Cache-Control": "public, max-age=3600"}
+
+
 @router.get("/register", response_class=HTMLResponse)
-def register_page(engine: EngineDep, settings: SettingsDep) -> HTMLResponse:
+def register_page(request: Request, engine: EngineDep, settings: SettingsDep) -> HTMLResponse:
     """The public transparency register: every camera, its purpose, legal basis, limits and contact."""
-    return HTMLResponse(render_register_html(build_register(engine, settings)))
+    return HTMLResponse(render_register_html(build_register(engine, settings, retention=_retention(request))))
 
 
 @router.get("/register.json", response_model=Register)
-def register_json(engine: EngineDep, settings: SettingsDep) -> Register:
+def register_json(request: Request, engine: EngineDep, settings: SettingsDep) -> Register:
     """The public register as JSON."""
-    return build_register(engine, settings)
+    return build_register(engine, settings, retention=_retention(request))
+
+
+@router.get("/register.css", include_in_schema=False)
+def register_css() -> Response:
+    return Response(REGISTER_CSS, media_type="text/css", headers=_PAGE_STYLE_CACHE)
+
+
+@router.get("/pia.css", include_in_schema=False)
+def pia_css() -> Response:
+    return Response(PIA_CSS, media_type="text/css", headers=_PAGE_STYLE_CACHE)
 
 
 @router.get("/pia", response_class=HTMLResponse)
 def pia_page(request: Request, engine: EngineDep, settings: SettingsDep) -> HTMLResponse:
     """The privacy impact assessment, generated from the configuration (printable)."""
-    retention = getattr(request.app.state.settings, "retention", None)
-    return HTMLResponse(render_pia_html(engine, settings, retention if _is_retention(retention) else None))
-
-
-def _is_retention(value: object) -> bool:
-    from citytally.hub.config import RetentionSettings
-
-    return isinstance(value, RetentionSettings)
+    return HTMLResponse(render_pia_html(engine, settings, _retention(request)))
