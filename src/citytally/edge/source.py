@@ -386,8 +386,10 @@ class _AvSource:
         if self._stop.is_set():
             return
         problems = []
-        declared = self._declared_frames
-        if declared and reading.decoded < declared:
+        # Frames an edit list puts before time 0 (or after the end) are in the sample table but players
+        # never show them, and neither does FFmpeg: they are not missing.
+        declared = self._declared_frames - reading.discarded
+        if declared > 0 and reading.decoded < declared:
             problems.append(f"only {reading.decoded} of {declared} frames decodable (truncated or damaged)")
         if reading.problem is not None:
             problems.append(reading.problem)
@@ -410,6 +412,7 @@ class _Reading:
         self._t0: float | None = None
         self._last_pts = pts_offset
         self.decoded = 0
+        self.discarded = 0  # packets the container's edit list hides (not shown, so not expected)
         self.problem: str | None = None
 
     def _note(self, problem: str) -> None:
@@ -423,6 +426,7 @@ class _Reading:
             with av.logging.Capture() as logs:
                 try:
                     packet = next(packets)
+                    self.discarded += bool(packet.is_discard)
                     decoded = packet.decode()
                 except StopIteration:
                     break
