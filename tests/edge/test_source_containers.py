@@ -1,4 +1,4 @@
-"""Valid containers that are unusual but intact (edit lists) read as players read them; real damage still shows.
+"""Intact but unusual containers (edit lists) read as players read them; real damage still shows.
 
 The files are real MP4s written here with PyAV's H.264 encoder and FFmpeg's MP4 muxer, which writes an edit
 list whenever the first frames come before time 0 (a clip cut from a camera recording) or B-frames delay
