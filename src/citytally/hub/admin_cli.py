@@ -23,6 +23,10 @@ if TYPE_CHECKING:
 __all__ = ["register", "create_first_admin", "print_first_admin_token"]
 
 _CONFIG = typer.Option(None, "--config", "-c", help="Hub config file (TOML); default: built-in defaults.")
+_CHECKPOINTS = typer.Option(
+    None, "--checkpoints", help="Also check against this file of signed checkpoints ($CITYTALLY_AUDIT_KEY)."
+)
+_CHECKPOINT_TO = typer.Option(..., "--to", help="Append the signed checkpoint to this file.")
 
 
 @contextmanager
@@ -36,6 +40,40 @@ def _open(config: Path | None) -> Iterator[tuple[HubSettings, sa.Engine]]:
     try:
         migrate(engine)
         yield settings, engine
+    finally:
+        engine.dispose()
+
+
+@contextmanager
+def _open_existing(config: Path | None) -> Iterator[sa.Engine]:
+    """An existing hub store, neither created nor migrated: checking an audit log must not invent one.
+
+    Raises :class:`StoreError` (one line) when no store is configured or it holds no audit log.
+    """
+    import sqlalchemy as sa
+    from sqlalchemy.engine import make_url
+
+    from citytally.errors import StoreError
+    from citytally.hub.config import DATABASE_URL_ENV, load_hub_settings
+    from citytally.hub.store import create_store_engine, redact_url
+
+    settings = load_hub_settings(config)
+    url = settings.database.resolved_url()
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and not Path(parsed.database or "").is_file():
+        raise StoreError(
+            f"no hub store at {parsed.database or 'memory'!r}: set ${DATABASE_URL_ENV} or database.url in "
+            "--config to the hub's database"
+        )
+    engine = create_store_engine(url)
+    try:
+        try:
+            tables = set(sa.inspect(engine).get_table_names())
+        except sa.exc.SQLAlchemyError as exc:
+            raise StoreError(f"{redact_url(url)}: cannot read the store: {exc.__class__.__name__}") from None
+        if not {"audit_log", "audit_head"} <= tables:
+            raise StoreError(f"{redact_url(url)}: not a citytally hub store (no audit log tables)")
+        yield engine
     finally:
         engine.dispose()
 
@@ -133,17 +171,45 @@ def _audit_app() -> typer.Typer:
     audit = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
 
     @audit.command("verify")
-    def verify(config: Path | None = _CONFIG) -> None:
-        """Recompute the audit chain; exit 1 and say where it breaks if it does."""
-        from citytally.hub.audit import verify_chain
+    def verify(
+        config: Path | None = _CONFIG,
+        checkpoints: Path | None = _CHECKPOINTS,
+    ) -> None:
+        """Recompute the audit chain; exit 1 and say where it breaks if it does.
 
-        with _open(config) as (_, engine):
+        Fails (exit 2) when no hub store is configured: an empty, new store would prove nothing.
+        """
+        from citytally.hub.audit import verify_chain
+        from citytally.hub.audit_checkpoints import audit_key, read_checkpoints, verify_checkpoints
+
+        signed = read_checkpoints(checkpoints, audit_key()) if checkpoints is not None else None
+        with _open_existing(config) as engine:
             report = verify_chain(engine)
-        if report.ok:
-            typer.echo(f"audit log OK: {report.checked} entries, seq {report.first_seq}..{report.last_seq}")
-            return
-        typer.echo(f"audit log BROKEN at seq {report.broken_at}: {report.reason}", err=True)
-        raise typer.Exit(1)
+            against = verify_checkpoints(engine, signed) if signed is not None else None
+        if not report.ok:
+            typer.echo(f"audit log BROKEN at seq {report.broken_at}: {report.reason}", err=True)
+            raise typer.Exit(1)
+        if against is not None and not against.ok:
+            typer.echo(f"audit log BROKEN at seq {against.broken_at}: {against.reason}", err=True)
+            raise typer.Exit(1)
+        typer.echo(f"audit log OK: {report.checked} entries, seq {report.first_seq}..{report.last_seq}")
+        if against is not None:
+            typer.echo(f"matches {against.checkpoints} signed checkpoints (newest: seq {against.newest_seq})")
+
+    @audit.command("checkpoint")
+    def checkpoint(
+        to: Path = _CHECKPOINT_TO,
+        config: Path | None = _CONFIG,
+    ) -> None:
+        """Append a signed checkpoint of the chain's head now (the hub also does so periodically)."""
+        from citytally.hub.audit_checkpoints import audit_key, write_checkpoint
+
+        key = audit_key()
+        with _open_existing(config) as engine:
+            written = write_checkpoint(engine, to, key)
+        typer.echo(
+            f"checkpoint: seq {written.seq}" if written else "checkpoint: head unchanged, nothing written"
+        )
 
     return audit
 

@@ -20,6 +20,7 @@ from citytally.errors import ConfigError
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
+    from citytally.hub.audit_checkpoints import AuditCheckpointer
     from citytally.hub.config import HubSettings
     from citytally.hub.metrics import HubMetrics
 
@@ -73,6 +74,7 @@ def hub(
     ingest.start()
     retention = RetentionJob(engine, settings.retention, metrics=metrics)
     retention.start()
+    checkpoints = _start_audit_checkpoints(settings, engine)
     try:
         if settings.api.enabled and not no_api:
             _serve_api(settings, engine, metrics)
@@ -81,8 +83,24 @@ def hub(
     finally:
         retention.stop()
         ingest.stop()
+        if checkpoints is not None:
+            checkpoints.stop()
         engine.dispose()
         log.info("hub: stopped; %d events stored this run", ingest.totals.stored)
+
+
+def _start_audit_checkpoints(settings: HubSettings, engine: Engine) -> AuditCheckpointer | None:
+    """Sign the audit chain's head into the configured file periodically (refuse to start without a key)."""
+    from citytally.hub.audit_checkpoints import AuditCheckpointer, audit_key
+
+    path = settings.audit.checkpoint_file
+    if path is None:
+        return None
+    path = path if path.is_absolute() else settings.base_dir / path
+    checkpointer = AuditCheckpointer(engine, path, audit_key(), settings.audit.checkpoint_interval_s)
+    checkpointer.start()
+    log.info("hub: audit checkpoints to %s every %.0f s", path, settings.audit.checkpoint_interval_s)
+    return checkpointer
 
 
 def _serve_api(settings: HubSettings, engine: Engine, metrics: HubMetrics) -> None:

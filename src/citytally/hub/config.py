@@ -37,6 +37,7 @@ from sqlalchemy.exc import ArgumentError
 from citytally.edge.config import CameraConfig, load_camera_config
 from citytally.errors import ConfigError
 from citytally.events import SLUG_PATTERN
+from citytally.hub.audit_checkpoints import AuditSettings
 from citytally.hub.dashboard.settings import DashboardSettings
 from citytally.hub.store.engine import DEFAULT_DATABASE_URL, redact_url
 
@@ -204,6 +205,7 @@ class HubSettings(_Model):
         default_factory=RetentionSettings, description="Retention per class."
     )
     dashboard: DashboardSettings = Field(default_factory=DashboardSettings, description="Dashboard.")
+    audit: AuditSettings = Field(default_factory=AuditSettings, description="Audit-log checkpoints.")
     base_dir: Path = Field(
         default=Path("."),
         exclude=True,
