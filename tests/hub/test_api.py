@@ -377,4 +377,10 @@ def test_health_says_503_when_the_database_is_gone() -> None:
     with TestClient(create_app(None, engine)) as client:
         answer = client.get("/health")
     assert answer.status_code == 503
-    assert answer.json() == {"status": "degraded", "database": "unreachable", "ingest_lag_s": None}
+    assert answer.json() == {
+        "status": "degraded",
+        "database": "unreachable",
+        "ingest_lag_s": None,
+        "ingest_stalled_s": 0.0,
+        "ingest_waiting": 0,
+    }

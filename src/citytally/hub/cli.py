@@ -69,6 +69,7 @@ def hub(
         engine,
         topic_prefix=settings.mqtt.topic_prefix,
         accept_unknown_cameras=settings.ingest.accept_unknown_cameras,
+        limits=settings.ingest.message_limits(),
     )
     ingest = Ingest(writer, settings.mqtt, settings.ingest, metrics=metrics)
     ingest.start()

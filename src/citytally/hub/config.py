@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -40,6 +41,7 @@ from citytally.events import SLUG_PATTERN
 from citytally.hub.audit_checkpoints import AuditSettings
 from citytally.hub.dashboard.settings import DashboardSettings
 from citytally.hub.store.engine import DEFAULT_DATABASE_URL, redact_url
+from citytally.hub.store.limits import MessageLimits
 
 __all__ = [
     "DATABASE_URL_ENV",
@@ -161,6 +163,52 @@ class IngestSettings(_Model):
     retry_max_s: float = Field(
         default=30.0, gt=0, le=3600, description="Longest pause between retries while the database is down."
     )
+    stall_after_s: float = Field(
+        default=60.0,
+        gt=0,
+        le=86400,
+        description="Messages waiting this long with no batch stored: /health answers 503 'stalled'.",
+    )
+    max_message_bytes: int = Field(
+        default=4 * 1024 * 1024,
+        ge=1024,
+        le=256 * 1024 * 1024,
+        description="A longer message is one dead letter (too_large), checked before parsing.",
+    )
+    max_events_per_message: int = Field(
+        default=10_000,
+        ge=1,
+        le=1_000_000,
+        description="A longer array is one dead letter (too_large); edge outboxes send 200 by default.",
+    )
+    max_nesting: int = Field(
+        default=16, ge=6, le=1000, description="Deeper JSON is one dead letter (too_large); events need 6."
+    )
+    max_event_age_days: int | None = Field(
+        default=3650,
+        ge=1,
+        le=36500,
+        description="Events that start longer ago than this (when received) are dead-lettered (time_window); "
+        "None: no bound. The default matches the roll-ups' retention.",
+    )
+    max_event_future_s: int | None = Field(
+        default=3600,
+        ge=0,
+        le=366 * 86400,
+        description="Events that end this much later than they were received are dead-lettered "
+        "(time_window: the edge's clock is wrong); None: no bound.",
+    )
+
+    def message_limits(self) -> MessageLimits:
+        """The bounds the hub's event writer applies to each message."""
+        days, future = self.max_event_age_days, self.max_event_future_s
+        return MessageLimits(
+            max_bytes=self.max_message_bytes,
+            max_events=self.max_events_per_message,
+            max_depth=self.max_nesting,
+            max_past=timedelta(days=days) if days is not None else None,
+            max_future=timedelta(seconds=future) if future is not None else None,
+        )
 
 
 class ApiSettings(_Model):

@@ -10,6 +10,12 @@ their dead letter is committed). While the database is down the batch is retried
 messages stay unacknowledged, so a hub that dies meanwhile gets them again from the broker, which keeps the
 hub's persistent session (stable client id, ``clean_start=False``, session expiry) while it is away.
 
+No message can stop ingest: the writer dead-letters whatever it cannot judge (see
+:mod:`citytally.hub.store.writer`), and should writing a batch still raise anything but a database failure,
+its messages are written one by one and the one that fails alone is dead-lettered (kind ``unreadable``).
+Whether ingest advances is in :class:`~citytally.hub.metrics.IngestProgress` (``/health``, and the
+``citytally_ingest_stalled_seconds`` gauge).
+
 Batches: the paho network thread only queues what arrives (no parsing there); writer threads take up to
 ``batch_max`` messages (waiting at most ``batch_wait_ms`` for more) and store each batch in one transaction.
 On PostgreSQL ``writers`` threads (each its own connection) store batches side by side, so the database works
@@ -158,6 +164,8 @@ class Ingest:
         self.mqtt_settings = mqtt_settings
         self.settings = settings or IngestSettings()
         self.metrics = IngestMetrics(metrics or HubMetrics())
+        self.progress = self.metrics.hub.ingest_progress
+        self.progress.stall_after_s = self.settings.stall_after_s
         self.totals = WriteResult()
         self._queue: queue.Queue[_Pending] = queue.Queue()
         self._session = 0
@@ -271,6 +279,7 @@ class Ingest:
         if not self._accepting.is_set():
             return  # not acknowledged: the broker redelivers it to the next session
         received = Received(message.topic, bytes(message.payload), datetime.now(UTC))
+        self.progress.received()
         self._queue.put(_Pending(self._session, message.mid, message.qos, received))
 
     def _on_status(self, message: mqtt.MQTTMessage) -> None:
@@ -308,6 +317,7 @@ class Ingest:
                 self._turn.wait_for(lambda: self._done == number)  # noqa: B023 - evaluated right here
                 if stored:
                     self._acknowledge(batch)
+                    self.progress.handled(len(batch))
                 self._done += 1
                 self._turn.notify_all()
             if not stored:
@@ -341,13 +351,9 @@ class Ingest:
         pause = 0.5
         while True:
             try:
-                result = self.writer.write_messages([pending.received for pending in batch])
+                result = self._write([pending.received for pending in batch])
             except StoreError as exc:
                 log.warning("ingest: %s; retrying in %.1f s (nothing acknowledged)", exc, pause)
-            except Exception:  # a bug must not end ingest silently: log it and retry like an outage
-                log.exception(
-                    "ingest: unexpected error writing a batch of %d; retrying in %.1f s", len(batch), pause
-                )
             else:
                 self.metrics.record(result)
                 self.metrics.batch_size.observe(len(batch))
@@ -359,6 +365,26 @@ class Ingest:
             if self._stopping.wait(pause):
                 return False
             pause = min(pause * 2, self.settings.retry_max_s)
+
+    def _write(self, messages: list[Received]) -> WriteResult:
+        """Write a batch; if that raises anything but a database failure (a bug: the writer dead-letters
+        what it cannot judge), write the messages one by one and dead-letter each one that fails alone."""
+        try:
+            return self.writer.write_messages(messages)
+        except StoreError:
+            raise
+        except Exception:  # noqa: BLE001 - one message must never stop ingest
+            log.exception("ingest: writing a batch of %d raised; writing them one by one", len(messages))
+        result = WriteResult()
+        for message in messages:
+            try:
+                result.add(self.writer.write_messages([message]))
+            except StoreError:
+                raise  # what was written alone is stored; its redelivery counts as a duplicate
+            except Exception as exc:  # noqa: BLE001
+                reason = f"writing it raised {exc.__class__.__name__}: {(str(exc).splitlines() or [''])[0]}"
+                result.add(self.writer.write_dead_letter(message, "unreadable", reason))
+        return result
 
     def _acknowledge(self, batch: list[_Pending]) -> None:
         client = self._client

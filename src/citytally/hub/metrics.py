@@ -4,11 +4,14 @@ Create one :class:`HubMetrics` in the wiring point (the ``hub`` command) and han
 :func:`citytally.hub.api.create_app`. Counters that ingest updates live here too, so ``/metrics`` shows
 everything from one registry. Gauges that describe the database (lag, dead letters) are read when
 Prometheus scrapes, by :class:`StoreCollector`, so they are right even when ingest runs in another process.
+Whether ingest is advancing is known only to the ingest in this process: :class:`IngestProgress`.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -17,9 +20,52 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-__all__ = ["HubMetrics", "StoreCollector", "ingest_lag_seconds", "dead_letter_count"]
+__all__ = ["HubMetrics", "IngestProgress", "StoreCollector", "ingest_lag_seconds", "dead_letter_count"]
 
 log = logging.getLogger(__name__)
+
+
+class IngestProgress:
+    """Whether ingest is advancing: messages waiting (received, not yet stored or dead-lettered) and when
+    ingest last finished a batch.
+
+    :meth:`stalled_seconds` is how long messages have waited with no batch finished: 0 while nothing waits,
+    so a quiet hub (no traffic) is not "stalled", however old its newest event. A hub whose database hangs,
+    or whose ingest retries one batch for ever, shows a number that keeps growing.
+    """
+
+    def __init__(self, stall_after_s: float = 60.0) -> None:
+        self.stall_after_s = stall_after_s
+        self._lock = threading.Lock()
+        self._waiting = 0
+        self._since = time.monotonic()
+
+    def received(self, count: int = 1) -> None:
+        """``count`` messages arrived and wait to be stored."""
+        with self._lock:
+            if self._waiting == 0:
+                self._since = time.monotonic()  # progress is measured from when work arrived
+            self._waiting += count
+
+    def handled(self, count: int) -> None:
+        """A batch of ``count`` messages was committed (stored, duplicate or dead-lettered)."""
+        with self._lock:
+            self._waiting = max(self._waiting - count, 0)
+            self._since = time.monotonic()
+
+    @property
+    def waiting(self) -> int:
+        """Messages received and not yet committed."""
+        return self._waiting
+
+    def stalled_seconds(self) -> float:
+        """Seconds messages have waited without any batch being committed (0 when nothing waits)."""
+        with self._lock:
+            return time.monotonic() - self._since if self._waiting else 0.0
+
+    def stalled(self) -> bool:
+        """True when messages have waited ``stall_after_s`` or longer with no progress."""
+        return self.stalled_seconds() >= self.stall_after_s
 
 
 class HubMetrics:
@@ -82,6 +128,17 @@ class HubMetrics:
             "Status messages the hub could not read (ignored).",
             registry=self.registry,
         )
+        self.ingest_progress = IngestProgress()
+        Gauge(
+            "citytally_ingest_stalled_seconds",
+            "Seconds messages have waited with no batch stored (0 while idle or advancing).",
+            registry=self.registry,
+        ).set_function(self.ingest_progress.stalled_seconds)
+        Gauge(
+            "citytally_ingest_waiting_messages",
+            "Messages received by ingest and not yet stored or dead-lettered.",
+            registry=self.registry,
+        ).set_function(lambda: float(self.ingest_progress.waiting))
         self.retention_deleted = Counter(
             "citytally_retention_deleted_rows",
             "Rows deleted by retention, by data class.",

@@ -21,27 +21,48 @@ router = APIRouter(tags=["system"], responses=ERROR_RESPONSES)
 
 
 class Health(BaseModel):
-    status: Literal["ok", "degraded"] = Field(description="'degraded' when the database cannot be reached.")
+    status: Literal["ok", "degraded", "stalled"] = Field(
+        description="'degraded' when the database cannot be reached; 'stalled' when messages have waited "
+        "longer than ingest.stall_after_s with no batch stored."
+    )
     database: Literal["ok", "unreachable"]
     ingest_lag_s: float | None = Field(
         None, description="Seconds since the newest event was received; null if none has arrived."
     )
+    ingest_stalled_s: float = Field(
+        0.0, description="Seconds messages have waited with no batch stored (0 while idle or advancing)."
+    )
+    ingest_waiting: int = Field(0, description="Messages received by this hub's ingest, not yet stored.")
 
 
 @router.get(
     "/health",
     response_model=Health,
     dependencies=[Depends(public())],
-    responses={503: {"model": Health, "description": "The database cannot be reached."}},
+    responses={
+        503: {"model": Health, "description": "The database cannot be reached, or ingest is stalled."}
+    },
 )
-def health(engine: EngineDep) -> JSONResponse:
-    """Liveness and readiness: the database answers, and how far behind ingest is."""
+def health(request: Request, engine: EngineDep) -> JSONResponse:
+    """Liveness and readiness: the database answers, ingest advances, and how far behind it is."""
+    progress = request.app.state.metrics.ingest_progress
+    stalled_s, waiting = progress.stalled_seconds(), progress.waiting
     try:
         lag = ingest_lag_seconds(engine)
     except sa.exc.SQLAlchemyError:
-        body = Health(status="degraded", database="unreachable", ingest_lag_s=None)
+        body = Health(
+            status="degraded", database="unreachable", ingest_stalled_s=stalled_s, ingest_waiting=waiting
+        )
         return JSONResponse(body.model_dump(), status_code=503)
-    return JSONResponse(Health(status="ok", database="ok", ingest_lag_s=lag).model_dump())
+    stalled = stalled_s >= progress.stall_after_s
+    body = Health(
+        status="stalled" if stalled else "ok",
+        database="ok",
+        ingest_lag_s=lag,
+        ingest_stalled_s=stalled_s,
+        ingest_waiting=waiting,
+    )
+    return JSONResponse(body.model_dump(), status_code=503 if stalled else 200)
 
 
 @router.get(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from citytally.hub.store.engine import DEFAULT_DATABASE_URL, create_store_engine, redact_url, sqlite_url
+from citytally.hub.store.limits import MessageLimits
 from citytally.hub.store.migrate import HEAD_REVISION, current_revision, head_revisions, migrate
 from citytally.hub.store.registry import sync_registry
 from citytally.hub.store.writer import EventWriter, Received, WriteResult
@@ -11,6 +12,7 @@ __all__ = [
     "DEFAULT_DATABASE_URL",
     "HEAD_REVISION",
     "EventWriter",
+    "MessageLimits",
     "Received",
     "WriteResult",
     "create_store_engine",

@@ -18,6 +18,11 @@ retries. A failure the *data* causes (a value the database refuses, e.g. a count
 would fail every retry, so the batch is split in halves until the event at fault is found; that event is
 dead-lettered (kind ``store``) and the rest are stored.
 
+No one message can stop ingest: it is bounded before and while it is parsed (size, array length, nesting
+depth, a time window: see :mod:`.limits`), and any exception that judging one message raises dead-letters
+that message (kind ``unreadable``, with the exception's first line) instead of failing the batch. Only a
+failure of the database itself raises.
+
 Duplicates are counted, not dead-lettered: redelivery after a reconnect is normal and would flood the table.
 A duplicate id whose content *differs* from the stored event is a real problem (an edge reusing ids), so that
 one is dead-lettered with kind ``id_conflict``.
@@ -25,7 +30,7 @@ one is dead-lettered with kind ``id_conflict``.
 
 from __future__ import annotations
 
-import json
+import logging
 import math
 import sqlite3
 import threading
@@ -38,9 +43,10 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any, cast
 
+import orjson
 import psycopg
 import sqlalchemy as sa
-from pydantic import TypeAdapter, ValidationError
+from pydantic import TypeAdapter
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -56,6 +62,7 @@ from citytally.events import (
 )
 from citytally.hub.store import bulk, schema
 from citytally.hub.store.engine import redact_url
+from citytally.hub.store.limits import KEPT_BYTES, MessageLimits, MessageRefused
 
 __all__ = ["Received", "WriteResult", "EventWriter", "DEAD_LETTER_KINDS", "bucket_start"]
 
@@ -68,7 +75,12 @@ DEAD_LETTER_KINDS = (
     "unknown_camera",
     "id_conflict",
     "store",
+    "too_large",
+    "time_window",
+    "unreadable",
 )
+
+log = logging.getLogger(__name__)
 
 _Row = dict[str, Any]
 _Key = tuple[Any, ...]
@@ -177,7 +189,8 @@ class EventWriter:
 
     ``topic_prefix`` is the first topic level ingest subscribes under. Events from cameras missing from the
     ``cameras`` table are dead-lettered (``unknown_camera``) unless ``accept_unknown_cameras``; the registry
-    is re-read at most every ``registry_refresh_s`` seconds when an unknown camera shows up. Safe to share
+    is re-read at most every ``registry_refresh_s`` seconds when an unknown camera shows up. ``limits``
+    bounds each transport message (default: :class:`MessageLimits`, no time window). Safe to share
     between threads.
     """
 
@@ -188,8 +201,10 @@ class EventWriter:
         topic_prefix: str = "citytally",
         accept_unknown_cameras: bool = False,
         registry_refresh_s: float = 5.0,
+        limits: MessageLimits | None = None,
     ) -> None:
         self.engine = engine
+        self.limits = limits or MessageLimits()
         self.topic_prefix = topic_prefix
         self.accept_unknown_cameras = accept_unknown_cameras
         self._registry_refresh_s = registry_refresh_s
@@ -204,7 +219,7 @@ class EventWriter:
         accepted: list[_Accepted] = []
         dead: list[_Row] = []
         for message in messages:
-            self._accept(message, accepted, dead)
+            self._judge(message, accepted, dead)
         return self._write(accepted, dead)
 
     def write_events(self, events: Iterable[Event], received_at: datetime | None = None) -> WriteResult:
@@ -215,8 +230,11 @@ class EventWriter:
         for event in events:
             document = canonical_json(event)
             topic = f"(in-process)/{event.site}/{event.camera}"
+            outside = self.limits.outside_window(event.start, event.end, now)
             if _non_finite(event):
                 dead.append(_dead_row(topic, document, now, "schema", _NON_FINITE))
+            elif outside is not None:
+                dead.append(_dead_row(topic, document, now, "time_window", outside))
             elif not self._camera_known(event.site, event.camera):
                 reason = f"camera {event.site}/{event.camera} is not in the registry"
                 dead.append(_dead_row(topic, document, now, "unknown_camera", reason))
@@ -224,7 +242,28 @@ class EventWriter:
                 accepted.append(_Accepted(event, document, now, topic, None))
         return self._write(accepted, dead)
 
+    def write_dead_letter(self, message: Received, kind: str, reason: str) -> WriteResult:
+        """Store ``message`` as a dead letter of ``kind`` (for a caller that could not write it otherwise)."""
+        if kind not in DEAD_LETTER_KINDS:
+            raise ValueError(f"unknown dead-letter kind {kind!r}")
+        row = _dead_row(message.topic, message.payload[:KEPT_BYTES], message.received_at, kind, reason)
+        return self._write([], [row])
+
     # -- validation -------------------------------------------------------------------------------------
+
+    def _judge(self, message: Received, accepted: list[_Accepted], dead: list[_Row]) -> None:
+        """:meth:`_accept` one message; whatever judging it raises (but a database failure) is its dead
+        letter, and nothing it had accepted is kept."""
+        marks = len(accepted), len(dead)
+        try:
+            self._accept(message, accepted, dead)
+        except StoreError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - one message must never stop ingest
+            del accepted[marks[0] :], dead[marks[1] :]
+            log.warning("ingest: judging a message on %s raised %s", message.topic, _first_line(exc))
+            reason = f"judging it raised {_first_line(exc)}"
+            dead.append(_dead_row(message.topic, message.payload, message.received_at, "unreadable", reason))
 
     def _accept(self, message: Received, accepted: list[_Accepted], dead: list[_Row]) -> None:
         """Sort one message's event(s) into ``accepted`` and ``dead``. A payload is one event object or a
@@ -238,12 +277,16 @@ class EventWriter:
         if head or len(parts) != 3 or parts[2] != "events":
             refuse("topic", f"topic {message.topic!r} is not {self.topic_prefix}/<site>/<camera>/events")
             return
-        if self._accept_whole(message, parts[0], parts[1], accepted):
-            return
+        limits = self.limits
         try:
-            document = json.loads(message.payload)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            refuse("not_json", f"not JSON: {exc}")
+            limits.check_size(message.payload)
+            if message.payload.lstrip()[:1] == b"[" and limits.may_hold_too_many(message.payload):
+                limits.parse(message.payload)  # refuses a long array before validating its elements
+            if self._accept_whole(message, parts[0], parts[1], accepted):
+                return
+            document = limits.parse(message.payload)
+        except MessageRefused as exc:
+            refuse(exc.kind, exc.reason, message.payload[:KEPT_BYTES])
             return
         if not isinstance(document, list):
             self._accept_one(message, document, parts, accepted, refuse, "", message.payload)
@@ -251,7 +294,7 @@ class EventWriter:
         if not document:
             refuse("schema", "an empty array holds no event")
         for index, element in enumerate(document):
-            payload = json.dumps(element).encode()
+            payload = orjson.dumps(element)
             self._accept_one(message, element, parts, accepted, refuse, f"[{index}] ", payload)
 
     def _accept_whole(self, message: Received, site: str, camera: str, accepted: list[_Accepted]) -> bool:
@@ -266,7 +309,7 @@ class EventWriter:
                 events = many.validate_json(message.payload)
             else:
                 events = [one.validate_json(message.payload)]
-        except ValidationError:
+        except (ValueError, RecursionError):  # ValidationError is a ValueError; the slow path says why
             return False
         items: list[_Accepted] = []
         for event in events:
@@ -274,6 +317,8 @@ class EventWriter:
             if "v" not in event.model_fields_set or (event.site, event.camera) != (site, camera):
                 return False
             if not self._camera_known(site, camera):
+                return False
+            if self.limits.outside_window(event.start, event.end, message.received_at) is not None:
                 return False
             document = one.dump_json(event, by_alias=True)
             if b"null" in document and _non_finite(event):  # non-finite floats dump as null
@@ -312,6 +357,8 @@ class EventWriter:
             )
         elif _non_finite(event):
             refuse("schema", f"{where}{_NON_FINITE}", payload)
+        elif (outside := self.limits.outside_window(event.start, event.end, message.received_at)) is not None:
+            refuse("time_window", f"{where}{outside}", payload)
         else:
             accepted.append(
                 _Accepted(event, canonical_json(event), message.received_at, message.topic, payload)
