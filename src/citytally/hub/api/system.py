@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 from citytally.hub.access import Principal, public, require_role
 from citytally.hub.api.deps import EngineDep
 from citytally.hub.api.errors import ERROR_RESPONSES
-from citytally.hub.metrics import HubMetrics, ingest_lag_seconds
+from citytally.hub.metrics import HubMetrics, IngestProgress, ingest_lag_seconds
 
 __all__ = ["router", "Health"]
 
@@ -45,13 +45,17 @@ class Health(BaseModel):
 )
 def health(request: Request, engine: EngineDep) -> JSONResponse:
     """Liveness and readiness: the database answers, ingest advances, and how far behind it is."""
-    progress = request.app.state.metrics.ingest_progress
+    progress: IngestProgress = request.app.state.metrics.ingest_progress
     stalled_s, waiting = progress.stalled_seconds(), progress.waiting
     try:
         lag = ingest_lag_seconds(engine)
     except sa.exc.SQLAlchemyError:
         body = Health(
-            status="degraded", database="unreachable", ingest_stalled_s=stalled_s, ingest_waiting=waiting
+            status="degraded",
+            database="unreachable",
+            ingest_lag_s=None,
+            ingest_stalled_s=stalled_s,
+            ingest_waiting=waiting,
         )
         return JSONResponse(body.model_dump(), status_code=503)
     stalled = stalled_s >= progress.stall_after_s
