@@ -15,6 +15,9 @@ Variants, each a full pass over the video in this one process (so they share the
 
 For each: frames/s, real-time factor (video seconds per wall second), seconds per frame in each stage, and
 the count per line and direction compared with the fp32 run (the largest relative difference).
+
+The table, with the machine fingerprint, commit and time, is recorded in bench/results/edge_fps.json
+(``--no-record`` to skip) and rendered into docs/benchmarks.md by ``python bench/render.py``.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ import os
 import time
 from pathlib import Path
 
+from harness import RESULTS_DIR, Run
+
 from citytally.edge.config import load_camera_config
 from citytally.edge.detector import nanodet_model_path
 from citytally.edge.pipeline import PipelineOptions, RunResult, build_pipeline, write_summary
@@ -32,6 +37,18 @@ from citytally.edge.source import open_source
 from citytally.publish import MemoryPublisher
 
 REPO = Path(__file__).resolve().parents[1]
+COLUMNS = [
+    ("variant", "variant"),
+    ("detected", "frames detected"),
+    ("searched", "pixels searched"),
+    ("fps", "frames/s"),
+    ("x_camera", "x 25 fps"),
+    ("vs_fp32", "speed vs fp32"),
+    ("decode_ms", "decode ms/frame"),
+    ("detect_ms", "detect ms/frame"),
+    ("track_ms", "track ms/frame"),
+    ("counts_vs_fp32", "counts vs fp32 (worst line and direction)"),
+]
 CAMERA_FPS = 25.0
 """Frame rate of the camera the aims are stated for (real time, and twice real time, at 25 fps)."""
 VARIANTS = {
@@ -96,20 +113,23 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None, help="write each variant's summary.json here")
     parser.add_argument("--variants", default="decode,fp32,gated,int8,int8-352,gated-int8,every2")
     parser.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads (default: all)")
+    parser.add_argument("--no-record", action="store_true", help="do not write bench/results/edge_fps.json")
+    parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
     args = parser.parse_args()
     wanted = args.variants.split(",")
+    run = Run("edge_fps", "Edge pipeline on vtest.avi: frames per second per variant", COLUMNS)
     print(f"video {args.video}, {os.cpu_count()} CPUs visible, load average {os.getloadavg()[0]:.1f}")
 
     if "decode" in wanted:
         frames, seconds = decode_only(args.video)
         print(f"decode   {frames / seconds:7.1f} frames/s  ({frames} frames in {seconds:.1f} s)")
-    reference: dict[str, int] | None = None
+        run.add(variant="decode only", fps=round(frames / seconds, 1), x_camera=_ratio(frames / seconds))
     header = (
         "variant         frames/s  x 25 fps  x source  detected  searched  "
         "decode  gate  detect  track  analytics (ms/frame)"
     )
     print(header)
-    rows = []
+    measured: list[tuple[str, float, dict[str, int], dict[str, object]]] = []
     for name in [v for v in wanted if v in VARIANTS]:
         if "int8" in name and not nanodet_model_path("int8").is_file():
             print("int8     (no int8 model shipped: skipped)")
@@ -131,18 +151,48 @@ def main() -> None:
             f"{per['decode']:7.1f} {per['gate']:5.1f} {per['detect']:7.1f} {per['track']:6.1f} "
             f"{per['analytics']:9.1f}"
         )
-        rows.append((name, fps, counts(result)))
+        row: dict[str, object] = {
+            "variant": name,
+            "detected": t.detected_frames,
+            "searched": f"{searched:.0%}",
+            "fps": round(fps, 1),
+            "x_camera": _ratio(fps),
+            "decode_ms": round(per["decode"], 1),
+            "detect_ms": round(per["detect"], 1),
+            "track_ms": round(per["track"], 1),
+        }
+        measured.append((name, fps, counts(result), row))
+    _compare_with_fp32(measured)
+    for *_, row in measured:
+        run.add(**row)
+    if not args.no_record:
+        print(f"recorded {run.save(args.results_dir)}")
+
+
+def _ratio(fps: float) -> str:
+    return f"{fps / CAMERA_FPS:.2f}x"
+
+
+def _compare_with_fp32(measured: list[tuple[str, float, dict[str, int], dict[str, object]]]) -> None:
+    """Print each variant's speed and worst count difference against fp32, and put both in its row."""
+    reference = next(((fps, c) for name, fps, c, _ in measured if name == "fp32"), None)
+    if reference is None:
+        return
+    base_fps, base_counts = reference
+    print("\ncounts per line/direction, and each variant against fp32:")
+    for name, fps, counted, row in measured:
+        relative, absolute = worst_difference(counted, base_counts)
+        print(
+            f"{name:14s} speed {fps / base_fps:4.2f}x fp32; worst count difference "
+            f"{100 * relative:5.1f} % ({absolute} crossings)  {json.dumps(counted)}"
+        )
+        row["vs_fp32"] = round(fps / base_fps, 2)
         if name == "fp32":
-            reference = counts(result)
-    if reference is not None:
-        base_fps = next(fps for name, fps, _ in rows if name == "fp32")
-        print("\ncounts per line/direction, and each variant against fp32:")
-        for name, fps, counted in rows:
-            relative, absolute = worst_difference(counted, reference)
-            print(
-                f"{name:14s} speed {fps / base_fps:4.2f}x fp32; worst count difference "
-                f"{100 * relative:5.1f} % ({absolute} crossings)  {json.dumps(counted)}"
-            )
+            row["counts_vs_fp32"] = "reference"
+        elif absolute == 0:
+            row["counts_vs_fp32"] = "identical"
+        else:
+            row["counts_vs_fp32"] = f"{100 * relative:.1f} % ({absolute} crossings)"
 
 
 if __name__ == "__main__":
