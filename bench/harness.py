@@ -111,7 +111,9 @@ def _utc_now() -> str:
 
 @dataclass
 class Run:
-    """One benchmark run: its rows, and where, when and on what code it ran (taken when it is created)."""
+    """One benchmark run: its rows, and where, when and on what code it ran (taken when it is created).
+
+    Run it on a commit that is on ``main`` (``land.sh`` rebases branches, which changes their commits)."""
 
     name: str
     title: str
@@ -121,6 +123,8 @@ class Run:
     rows: list[dict[str, Any]] = field(default_factory=list)
     started_utc: str = field(default_factory=_utc_now)
     machine: dict[str, Any] = field(default_factory=machine_fingerprint)
+    #: The commit measured and whether tracked files differed from it, taken when the run starts.
+    code: tuple[str, bool] = field(default_factory=git_commit)
 
     def __post_init__(self) -> None:
         if not self.name.replace("_", "").replace("-", "").isalnum():
@@ -138,7 +142,7 @@ class Run:
 
     def to_json(self) -> dict[str, Any]:
         """The result as written to ``bench/results/<name>.json``."""
-        commit, dirty = git_commit()
+        commit, dirty = self.code
         return {
             "name": self.name,
             "title": self.title,
