@@ -1,6 +1,6 @@
 """Emergency-vehicle priority: ambulance travel time and everyone else's delay, with and without pre-emption.
 
-For each scenario (RESCO networks read in place from ``/work/shared/data/resco``, plus generated grids) and
+For each scenario (RESCO networks read in place from ``$CITYTALLY_RESCO``, plus generated grids) and
 each seed, the same ambulances (``vClass="emergency"`` without the bluelight device, so they stop at reds)
 are injected along existing routes at several times, and three runs are compared:
 
@@ -33,7 +33,11 @@ from typing import Any
 
 from citytally.signals.generate import generate_grid
 
-RESCO = Path(os.environ.get("CITYTALLY_RESCO", "/work/shared/data/resco"))
+# The RESCO scenarios, read in place (never copied): $CITYTALLY_RESCO, else ../shared/data/resco beside the
+# repository.
+RESCO = Path(
+    os.environ.get("CITYTALLY_RESCO") or Path(__file__).resolve().parents[2] / "shared" / "data" / "resco"
+)
 
 
 # --- scenarios -------------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ By default SUMO 1.9.1 (the paper's) from ``~/.cache/citytally/sumo-1.9.1-venv``.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import tempfile
 import xml.etree.ElementTree as ET
@@ -38,7 +39,11 @@ from citytally.signals.metric import episode_delay, route_files_of
 from citytally.signals.resco import PUBLISHED, SCENARIOS
 from citytally.signals.sim import SumoConnection
 
-RESCO = Path("/work/shared/data/resco")
+# The RESCO scenarios, read in place (never copied): $CITYTALLY_RESCO, else ../shared/data/resco beside the
+# repository.
+RESCO = Path(
+    os.environ.get("CITYTALLY_RESCO") or Path(__file__).resolve().parents[2] / "shared" / "data" / "resco"
+)
 AIM = 0.9  # the aim: at least 10 % below the best published result
 STUCK_VEHICLES = 10  # this many vehicles standing for the gridlock window at the end: a partial lock-up
 

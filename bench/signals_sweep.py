@@ -22,6 +22,7 @@ round, the baselines under citytally's safety timings. By default SUMO 1.9.1 (th
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -42,7 +43,11 @@ from citytally.signals.intersection import SignalTiming
 from citytally.signals.network import Controller
 from citytally.signals.resco import SCENARIOS
 
-RESCO = Path("/work/shared/data/resco")
+# The RESCO scenarios, read in place (never copied): $CITYTALLY_RESCO, else ../shared/data/resco beside the
+# repository.
+RESCO = Path(
+    os.environ.get("CITYTALLY_RESCO") or Path(__file__).resolve().parents[2] / "shared" / "data" / "resco"
+)
 
 
 BASE_TIMINGS = {"citytally": AdaptiveConfig().timing, "resco": RESCO_TIMING}
