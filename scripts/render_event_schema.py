@@ -67,8 +67,10 @@ EVENT_TYPES: tuple[tuple[type[Any], str], ...] = (
     ),
     (
         IncidentEvent,
-        "In the schema for incident rules; `citytally.edge.analytics.IncidentDetector` is where they plug "
-        "in.",
+        "Sent by the edge's incident detectors (`citytally.edge.incidents`, configured in the camera "
+        "config's `[incidents]` table; see [incidents.md](incidents.md)) when an incident opens, when its "
+        "severity or kind changes (at once) or its numbers change (at most every `update_s`), and when it "
+        "clears. The hub keeps the latest event of each `incident_id`.",
     ),
 )
 
@@ -121,7 +123,9 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "incident": "stopped_vehicle",
         "zone": "plaza",
         "severity": "warning",
-        "details": {"dwell_s": 95},
+        "details": {"stopped_s": 95, "min_stop_s": 5.0},
+        "incident_id": str(uuid.UUID(int=0x1D)),
+        "phase": "update",
     },
 }
 

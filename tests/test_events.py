@@ -67,3 +67,32 @@ def test_topic() -> None:
     assert event_topic("plaza", "cam-1") == "citytally/plaza/cam-1/events"
     with pytest.raises(SchemaError):
         event_topic("plaza/#", "cam-1")
+
+
+def incident(**overrides: Any) -> dict[str, Any]:
+    body = line_count(type="incident", incident="wrong_way", zone="lane-1", severity="critical")
+    del body["line"], body["counts"]
+    body.update(overrides)
+    return body
+
+
+@pytest.mark.parametrize(
+    ("overrides", "error"),
+    [
+        ({}, None),
+        ({"incident_id": str(new_event_id()), "phase": "onset"}, None),
+        ({"incident_id": str(new_event_id()), "phase": "cleared", "incident": "left_object"}, None),
+        ({"phase": "onset"}, "incident_id and phase go together"),
+        ({"incident_id": str(new_event_id())}, "incident_id and phase go together"),
+        ({"incident_id": str(new_event_id()), "phase": "ended"}, "phase"),
+        ({"details": {"track_id": [3]}}, "details"),
+    ],
+)
+def test_incident_lifecycle_fields(overrides: dict[str, Any], error: str | None) -> None:
+    raw = json.dumps(incident(**overrides))
+    if error is None:
+        event = parse_event(raw)
+        assert parse_event(event_to_json(event)) == event
+    else:
+        with pytest.raises(SchemaError, match=error):
+            parse_event(raw)

@@ -24,6 +24,7 @@ __all__ = [
     "ROAD_USER_CLASSES",
     "RoadUserClass",
     "IncidentType",
+    "IncidentPhase",
     "LineCountEvent",
     "SpeedEvent",
     "ZoneOccupancyEvent",
@@ -45,7 +46,18 @@ SCHEMA_VERSION = 1
 #: The road-user classes citytally detects, in a fixed order (index = class id everywhere in the package).
 ROAD_USER_CLASSES: tuple[str, ...] = ("person", "bicycle", "car", "motorcycle", "bus", "truck")
 RoadUserClass = Literal["person", "bicycle", "car", "motorcycle", "bus", "truck"]
-IncidentType = Literal["stopped_vehicle", "wrong_way", "congestion", "crowd_density", "pedestrian_on_roadway"]
+IncidentType = Literal[
+    "stopped_vehicle",
+    "wrong_way",
+    "congestion",
+    "crowd_density",
+    "pedestrian_on_roadway",
+    "queue",
+    "left_object",
+]
+#: Where an incident is in its life: ``onset`` (it began; it is open), ``update`` (still open, its numbers
+#: or severity changed), ``cleared`` (it ended at ``end``). No phase: a one-off report of a closed incident.
+IncidentPhase = Literal["onset", "update", "cleared"]
 
 #: Site, camera, line and zone names: lower-case slugs, safe in MQTT topics, URLs and file names.
 SLUG_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
@@ -131,14 +143,41 @@ class TurningMovementEvent(_EventBase):
 
 
 class IncidentEvent(_EventBase):
-    """Something an operator should look at. ``start``/``end`` bracket when it was observed."""
+    """Something an operator should look at, about a place (a zone or line), never about a person.
+
+    ``start`` is when it began. An edge reports an incident's life as events that share ``incident_id``:
+    the ``onset`` (open; ``end`` is the time of the observation that opened it), any ``update`` (still open;
+    ``end`` is the time of the latest observation) and the ``cleared`` one (``end`` is when it ended). An
+    event without ``phase`` is a one-off report: ``start``/``end`` bracket when it was observed.
+    """
 
     type: Literal["incident"] = "incident"
-    incident: IncidentType
-    zone: Slug | None = None
-    line: Slug | None = None
-    severity: Literal["info", "warning", "critical"] = "warning"
-    details: dict[str, float | int | str] = Field(default_factory=dict)
+    incident: IncidentType = Field(description="What was observed.")
+    zone: Slug | None = Field(default=None, description="The zone it happened in, if any.")
+    line: Slug | None = Field(default=None, description="The line it happened at, if any.")
+    severity: Literal["info", "warning", "critical"] = Field(default="warning", description="How urgent.")
+    details: dict[str, float | int | str] = Field(
+        default_factory=dict,
+        description="Numbers or short texts that describe the incident (never about an individual).",
+    )
+    incident_id: uuid.UUID | None = Field(
+        default=None,
+        description="Random id shared by the onset, updates and clearance of one incident (not a track id).",
+    )
+    phase: IncidentPhase | None = Field(
+        default=None, description="onset, update or cleared; none for a one-off report of a closed incident."
+    )
+
+    @model_validator(mode="after")
+    def _phase_needs_id(self) -> IncidentEvent:
+        if (self.phase is None) != (self.incident_id is None):
+            raise ValueError("incident_id and phase go together: give both or neither")
+        return self
+
+    @property
+    def is_open(self) -> bool:
+        """Whether the incident was still going on at ``end``."""
+        return self.phase in ("onset", "update")
 
 
 Event = Annotated[

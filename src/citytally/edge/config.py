@@ -29,6 +29,13 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from citytally.edge.incident_config import (
+    IncidentSettings,
+    QueueSettings,
+    ZoneRule,
+    needs_ground,
+    valid_rules,
+)
 from citytally.errors import ConfigError
 from citytally.events import SLUG_PATTERN, RoadUserClass
 
@@ -277,6 +284,10 @@ class CameraConfig(_Model):
     zones: list[ZoneConfig] = Field(default_factory=list, max_length=64, description="Zones.")
     turning: TurningConfig | None = Field(default=None, description="Turning-movement counts between zones.")
     speed: SpeedCalibration | None = Field(default=None, description="Ground-plane calibration for speeds.")
+    incidents: IncidentSettings = Field(
+        default_factory=IncidentSettings,
+        description="Incident detectors (none by default; docs/incidents.md).",
+    )
 
     @model_validator(mode="after")
     def _cross_checks(self) -> CameraConfig:
@@ -288,6 +299,7 @@ class CameraConfig(_Model):
             turning=self.turning,
             frame_size=self.source.frame_size,
             speed=self.speed,
+            incident_rules=self.incidents.rules(),
         )
         problems = parts.problems()
         if problems:
@@ -319,6 +331,7 @@ class _Parts:
     turning: TurningConfig | None
     frame_size: tuple[int, int] | None
     speed: SpeedCalibration | None
+    incident_rules: list[tuple[str, int, ZoneRule]]
 
     @classmethod
     def from_raw(cls, data: dict[str, Any]) -> _Parts:
@@ -348,6 +361,7 @@ class _Parts:
             turning=valid(TurningConfig, data["turning"]) if "turning" in data else None,
             frame_size=source.frame_size if source is not None else None,
             speed=valid(SpeedCalibration, data["speed"]) if "speed" in data else None,
+            incident_rules=valid_rules(data.get("incidents")),
         )
 
     def problems(self) -> list[Problem]:
@@ -360,8 +374,25 @@ class _Parts:
                         found.append(
                             (("turning", key, i), f"no zone named {name!r} (zones: {sorted(known)})", name)
                         )
+        found += self._incident_problems()
         if self.frame_size is not None:
             found += self._outside_frame(self.frame_size)
+        return found
+
+    def _incident_problems(self) -> list[Problem]:
+        known = {name for _, name in self.zone_names}
+        found: list[Problem] = []
+        for kind, i, rule in self.incident_rules:
+            if rule.zone not in known:
+                found.append(
+                    (
+                        ("incidents", kind, i, "zone"),
+                        f"no zone named {rule.zone!r} (zones: {sorted(known)})",
+                        rule.zone,
+                    )
+                )
+            if self.speed is None and needs_ground(kind, rule):
+                found.append((("incidents", kind, i), "needs the [speed] ground-plane calibration", kind))
         return found
 
     def _outside_frame(self, size: tuple[int, int]) -> list[Problem]:
@@ -381,6 +412,9 @@ class _Parts:
         if self.speed is not None:
             for j, point in enumerate(self.speed.image_points):
                 check(("speed", "image_points", j), point)
+        for kind, i, rule in self.incident_rules:
+            if isinstance(rule, QueueSettings):
+                check(("incidents", kind, i, "head"), rule.head)
         return found
 
 

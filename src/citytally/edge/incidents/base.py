@@ -1,0 +1,66 @@
+"""What every incident detector shares: its zone, the classes it watches, its book of open incidents."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from datetime import datetime, timedelta
+
+import numpy as np
+import numpy.typing as npt
+
+from citytally.edge.analytics.geometry import points_in_polygon
+from citytally.edge.config import ZoneConfig
+from citytally.edge.incident_config import ZoneRule
+from citytally.edge.incidents.book import IncidentBook
+from citytally.edge.incidents.tracks import TrackHistory
+from citytally.events import ROAD_USER_CLASSES, IncidentEvent, IncidentType, RoadUserClass
+
+__all__ = ["ZoneDetector", "Context"]
+
+
+class Context:
+    """Where a detector runs: the camera's site and camera names and how often open incidents update."""
+
+    def __init__(self, site: str, camera: str, update_s: float) -> None:
+        self.site, self.camera, self.update_s = site, camera, update_s
+
+
+class ZoneDetector(ABC):
+    """An incident rule watching one zone. :meth:`step` runs once per frame on the shared track history."""
+
+    incident: IncidentType
+
+    def __init__(self, rule: ZoneRule, zone: ZoneConfig, context: Context) -> None:
+        self.rule = rule
+        self.zone = zone
+        self.polygon = np.asarray(zone.polygon, dtype=np.float64)
+        self.book = IncidentBook(
+            context.site, context.camera, self.incident, zone.name, rule.clear_s, context.update_s
+        )
+
+    @staticmethod
+    def class_mask(classes: tuple[RoadUserClass, ...]) -> npt.NDArray[np.bool_]:
+        """A boolean per class id: watched or not."""
+        return np.array([c in classes for c in ROAD_USER_CLASSES])
+
+    def inside(self, tracks: TrackHistory, watched: npt.NDArray[np.bool_]) -> npt.NDArray[np.int64]:
+        """Indexes into ``tracks.frame`` of the watched road users standing in the zone now."""
+        frame = tracks.frame
+        keep = watched[frame.class_id] & points_in_polygon(self.polygon, frame.bottom_centre)
+        return np.flatnonzero(keep)
+
+    @staticmethod
+    def wall(at: datetime, now: float, then: float) -> datetime:
+        """The wall time of stream time ``then``, given that stream time ``now`` is ``at``."""
+        return at - timedelta(seconds=now - then)
+
+    def step(self, tracks: TrackHistory, at: datetime) -> list[IncidentEvent]:
+        """This frame's onsets and updates, then clearances of what no longer holds."""
+        return self.observe(tracks, at) + self.book.sweep(at)
+
+    @abstractmethod
+    def observe(self, tracks: TrackHistory, at: datetime) -> list[IncidentEvent]:
+        """Call ``self.book.hold`` for every incident that holds now; return its events."""
+
+    def finish(self) -> list[IncidentEvent]:
+        return self.book.close_all()

@@ -1,0 +1,117 @@
+"""The life of an incident: onset, updates, clearance, as :class:`~citytally.events.IncidentEvent` objects.
+
+A detector says, frame by frame, which of its incidents hold now (:meth:`IncidentBook.hold`); the book opens
+an incident the first time (an ``onset`` event), reports a change of severity at once and a change of its
+numbers at most every ``update_s`` (``update`` events), and clears it once it has not held for ``clear_s``
+(a ``cleared`` event whose ``end`` is the last time it held). Keys name an incident inside the edge only
+(a zone, or an internal counter): what leaves is a random ``incident_id``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Hashable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from citytally.events import IncidentEvent, IncidentType
+
+__all__ = ["IncidentBook", "Severity"]
+
+Severity = str
+_MIN_SPAN = timedelta(milliseconds=1)
+Details = dict[str, float | int | str]
+
+
+@dataclass
+class _Open:
+    incident_id: uuid.UUID
+    start: datetime
+    last_held: datetime
+    severity: str
+    details: Details
+    published: datetime
+    published_details: Details = field(default_factory=dict)
+
+
+class IncidentBook:
+    """Open incidents of one detector (one kind, one zone) and the events that report them."""
+
+    def __init__(
+        self,
+        site: str,
+        camera: str,
+        incident: IncidentType,
+        zone: str | None,
+        clear_s: float,
+        update_s: float,
+    ) -> None:
+        self.site, self.camera, self.incident, self.zone = site, camera, incident, zone
+        self.clear = timedelta(seconds=clear_s)
+        self.update = timedelta(seconds=update_s)
+        self._open: dict[Hashable, _Open] = {}
+
+    def __len__(self) -> int:
+        return len(self._open)
+
+    def is_open(self, key: Hashable) -> bool:
+        return key in self._open
+
+    def hold(
+        self,
+        key: Hashable,
+        at: datetime,
+        started: datetime,
+        severity: str,
+        details: Mapping[str, float | int | str],
+        changed_kind: bool = False,
+    ) -> list[IncidentEvent]:
+        """The incident ``key`` holds at ``at`` (it began at ``started``): onset or update events, if due.
+
+        ``changed_kind``: the incident changed in kind (e.g. a crowd's level of service), not just in its
+        numbers: updated at once, like a change of severity.
+        """
+        current = self._open.get(key)
+        if current is None:
+            current = _Open(uuid.uuid4(), min(started, at), at, severity, dict(details), at)
+            self._open[key] = current
+            current.published_details = dict(details)
+            return [self._event(current, "onset", at)]
+        current.last_held, current.details = at, dict(details)
+        escalated = severity != current.severity
+        current.severity = severity
+        changed = details != current.published_details
+        if escalated or changed_kind or (changed and at - current.published >= self.update):
+            current.published, current.published_details = at, dict(details)
+            return [self._event(current, "update", at)]
+        return []
+
+    def sweep(self, at: datetime) -> list[IncidentEvent]:
+        """Clear every incident that has not held for ``clear_s`` (call once per frame, after ``hold``)."""
+        gone = [key for key, o in self._open.items() if at - o.last_held >= self.clear]
+        return [self._clear(key) for key in gone]
+
+    def close_all(self) -> list[IncidentEvent]:
+        """End of stream: clear everything still open, at the last time it held."""
+        return [self._clear(key) for key in list(self._open)]
+
+    def _clear(self, key: Hashable) -> IncidentEvent:
+        current = self._open.pop(key)
+        return self._event(current, "cleared", current.last_held)
+
+    def _event(self, current: _Open, phase: str, end: datetime) -> IncidentEvent:
+        return IncidentEvent.model_validate(
+            {
+                "id": uuid.uuid4(),
+                "site": self.site,
+                "camera": self.camera,
+                "start": current.start,
+                "end": max(end, current.start + _MIN_SPAN),
+                "incident": self.incident,
+                "zone": self.zone,
+                "severity": current.severity,
+                "details": current.details,
+                "incident_id": current.incident_id,
+                "phase": phase,
+            }
+        )

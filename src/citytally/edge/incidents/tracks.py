@@ -1,0 +1,109 @@
+"""Recent positions of each track in the image and on the ground: what incident (and conflict) rules read.
+
+One :class:`TrackHistory` per camera is updated once per frame and shared by every detector, so that a
+track's ground position and velocity are computed once. It holds a few seconds per track and forgets tracks
+the tracker has dropped; track ids never leave the edge.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from citytally.edge.analytics.speed import GroundPlane
+from citytally.edge.analytics.tracks import TrackStates
+from citytally.edge.detections import NO_TRACK, Detections
+
+__all__ = ["TrackHistory", "Trail", "Motion"]
+
+FloatArray = npt.NDArray[np.float64]
+_MS_TO_KMH = 3.6
+
+
+@dataclass
+class Trail:
+    """One track's recent samples: (t, image x, image y, ground x, ground y); ground is NaN uncalibrated."""
+
+    class_id: int = 0
+    samples: deque[tuple[float, float, float, float, float]] = field(
+        default_factory=lambda: deque(maxlen=512)
+    )
+    first_seen: float = 0.0
+
+
+@dataclass(frozen=True)
+class Motion:
+    """A track's least-squares velocity over a window: pixels/s and (if calibrated) km/h on the ground."""
+
+    vx_px: float
+    vy_px: float
+    kmh: float | None
+    span_s: float
+
+    @property
+    def px_per_s(self) -> float:
+        return float(np.hypot(self.vx_px, self.vy_px))
+
+
+class TrackHistory:
+    """Track id → :class:`Trail` for the last ``keep_s`` seconds, with ground positions if calibrated."""
+
+    def __init__(self, plane: GroundPlane | None, keep_s: float = 10.0, forget_after_s: float = 5.0) -> None:
+        self.plane = plane
+        self.keep_s = keep_s
+        self._trails: TrackStates[Trail] = TrackStates(Trail, forget_after_s)
+        self.now = 0.0
+        #: The current frame's tracked road users (confirmed tracks only) and their ground points.
+        self.frame = Detections.empty()
+        self.ground: FloatArray = np.zeros((0, 2))
+
+    def update(self, tracked: Detections, timestamp: float) -> None:
+        self.now = timestamp
+        self._trails.expire(timestamp)
+        frame = tracked[tracked.track_id != NO_TRACK]
+        points = frame.bottom_centre.astype(np.float64)
+        ground = self.plane.to_ground(points) if self.plane is not None else np.full_like(points, np.nan)
+        self.frame, self.ground = frame, ground
+        for i in range(len(frame)):
+            tid = int(frame.track_id[i])
+            fresh = self._trails.peek(tid) is None
+            trail = self._trails.get(tid, timestamp)
+            if fresh:
+                trail.first_seen = timestamp
+            trail.class_id = int(frame.class_id[i])
+            trail.samples.append((timestamp, *points[i], *ground[i]))
+            while trail.samples and trail.samples[0][0] < timestamp - self.keep_s:
+                trail.samples.popleft()
+
+    def trail(self, track_id: int) -> Trail | None:
+        return self._trails.peek(track_id)
+
+    def motion(self, track_id: int, window_s: float) -> Motion | None:
+        """Velocity fitted over the last ``window_s``; None with under half a window or 3 samples."""
+        trail = self._trails.peek(track_id)
+        if trail is None:
+            return None
+        recent = [s for s in trail.samples if s[0] >= trail.samples[-1][0] - window_s]
+        if len(recent) < 3:
+            return None
+        samples = np.asarray(recent, dtype=np.float64)
+        t = samples[:, 0] - samples[-1, 0]
+        span = float(t[-1] - t[0])
+        if span < window_s / 2:
+            return None
+        design = np.vstack([t, np.ones_like(t)]).T
+        slopes = np.linalg.lstsq(design, samples[:, 1:5], rcond=None)[0][0]
+        kmh = None if np.isnan(slopes[2]) else float(np.hypot(slopes[2], slopes[3])) * _MS_TO_KMH
+        return Motion(float(slopes[0]), float(slopes[1]), kmh, span)
+
+    def displacement(self, track_id: int, window_s: float) -> tuple[float, float] | None:
+        """Image displacement (dx, dy) from the first sample within ``window_s`` to the latest."""
+        trail = self._trails.peek(track_id)
+        if trail is None or len(trail.samples) < 2:
+            return None
+        last = trail.samples[-1]
+        first = next(s for s in trail.samples if s[0] >= last[0] - window_s)
+        return last[1] - first[1], last[2] - first[2]

@@ -1,0 +1,383 @@
+"""Incident detectors on table-driven tracks: each fires on its positive case and stays quiet on the negative.
+
+The camera: 1000x1000 px over a flat 100 m x 100 m square (10 px = 1 m), 10 frames a second.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pytest
+
+from citytally.edge.config import CameraConfig, CameraConfigError, parse_camera_config
+from citytally.edge.detections import Detections
+from citytally.edge.incidents import IncidentEngine, fruin_level, queue_length_m
+from citytally.events import IncidentEvent, event_to_json, parse_event
+
+PERSON, BICYCLE, CAR = 0, 1, 2
+FPS = 10
+T0 = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
+Obj = tuple[int, float, float, int]  # track id, ground-point x, y (pixels), class id
+Scene = Callable[[float], list[Obj]]
+
+BASE = """
+site = "test-site"
+camera = "cam"
+[source]
+uri = "x.mp4"
+frame_size = [1000, 1000]
+[[zones]]
+name = "road"
+polygon = [[0, 400], [1000, 400], [1000, 600], [0, 600]]
+[[zones]]
+name = "square"
+polygon = [[100, 100], [120, 100], [120, 120], [100, 120]]
+[speed]
+image_points = [[0, 0], [1000, 0], [1000, 1000], [0, 1000]]
+ground_points_m = [[0, 0], [100, 0], [100, 100], [0, 100]]
+"""
+
+
+def camera(incidents: str) -> CameraConfig:
+    return parse_camera_config(BASE + incidents, "test.toml")
+
+
+def frame(objects: Iterable[Obj]) -> Detections:
+    rows = list(objects)
+    if not rows:
+        return Detections.empty()
+    arr = np.array(rows, dtype=np.float64)
+    x, y = arr[:, 1], arr[:, 2]
+    xyxy = np.stack([x - 10, y - 30, x + 10, y], axis=1).astype(np.float32)
+    return Detections(
+        xyxy, np.full(len(arr), 0.9, np.float32), arr[:, 3].astype(np.int64), arr[:, 0].astype(np.int64)
+    )
+
+
+def run(
+    config: CameraConfig, scene: Scene, seconds: float, pictures: Callable[[float], np.ndarray] | None = None
+) -> list[IncidentEvent]:
+    engine = IncidentEngine(config)
+    events: list[IncidentEvent] = []
+    for k in range(int(seconds * FPS)):
+        t = k / FPS
+        if pictures is not None:
+            engine.see(pictures(t))
+        events += engine.update(frame(scene(t)), t, T0 + timedelta(seconds=t))
+    events += engine.finish()
+    for event in events:  # every event survives the wire
+        assert parse_event(event_to_json(event)) == event
+    return events
+
+
+def onsets(events: list[IncidentEvent], kind: str) -> list[IncidentEvent]:
+    return [e for e in events if e.incident == kind and e.phase == "onset"]
+
+
+def seconds(at: datetime) -> float:
+    return (at - T0).total_seconds()
+
+
+# -- stopped vehicle -----------------------------------------------------------------------------------
+
+STOPPED = '[[incidents.stopped_vehicle]]\nzone = "road"\nmin_stop_s = 5\n'
+
+
+def drive_and_stop(stop_at: float | None, stop_for: float, gap: tuple[float, float] | None = None) -> Scene:
+    """A car at 10 m/s along y = 500, standing still from ``stop_at`` for ``stop_for`` s, then going on.
+
+    ``gap``: the detector misses it in (from, to), and the tracker gives it a new id afterwards.
+    """
+
+    def scene(t: float) -> list[Obj]:
+        if gap is not None and gap[0] <= t < gap[1]:
+            return []
+        if stop_at is None or t < stop_at:
+            x = 100 * t
+        elif t < stop_at + stop_for:
+            x = 100 * stop_at
+        else:
+            x = 100 * (t - stop_for)
+        track = 2 if gap is not None and t >= gap[1] else 1
+        return [(track, x, 500, CAR)] if x < 1000 else []
+
+    return scene
+
+
+@pytest.mark.parametrize(
+    ("case", "scene", "fires"),
+    [
+        ("stops 20 s", drive_and_stop(3.0, 20.0), True),
+        ("drives through", drive_and_stop(None, 0.0), False),
+        ("stops 3 s only", drive_and_stop(3.0, 3.0), False),
+        ("stops, lost 1.5 s, new track id", drive_and_stop(3.0, 20.0, gap=(5.0, 6.5)), True),
+    ],
+)
+def test_stopped_vehicle(case: str, scene: Scene, fires: bool) -> None:
+    events = run(camera(STOPPED), scene, 30)
+    found = onsets(events, "stopped_vehicle")
+    assert len(found) == (1 if fires else 0), case
+    if fires:
+        # The clock starts when it stops (also across the lost frames), so it fires 5-7 s after.
+        assert 3.0 <= seconds(found[0].start) <= 4.0
+        assert 8.0 <= seconds(found[0].end) <= 10.0
+        cleared = [e for e in events if e.phase == "cleared" and e.incident_id == found[0].incident_id]
+        assert len(cleared) == 1 and 22.5 <= seconds(cleared[0].end) <= 24.0
+        assert not any("track" in k for k in found[0].details)
+
+
+def test_stopped_vehicle_ignores_classes_not_watched() -> None:
+    def person_standing(t: float) -> list[Obj]:
+        return [(1, 300, 500, PERSON)]
+
+    assert onsets(run(camera(STOPPED), person_standing, 15), "stopped_vehicle") == []
+
+
+def test_stopped_vehicle_without_calibration_uses_pixels() -> None:
+    config = parse_camera_config(BASE.split("[speed]")[0] + STOPPED, "test.toml")
+    assert len(onsets(run(config, drive_and_stop(3.0, 20.0), 30), "stopped_vehicle")) == 1
+    assert onsets(run(config, drive_and_stop(None, 0.0), 30), "stopped_vehicle") == []
+
+
+# -- wrong way -----------------------------------------------------------------------------------------
+
+WRONG_WAY = '[[incidents.wrong_way]]\nzone = "road"\ndirection = [1, 0]\n'
+WRONG_WAY_PATH = '[[incidents.wrong_way]]\nzone = "road"\npath = [[0, 500], [500, 450], [1000, 500]]\n'
+
+
+def moving(vx: float, vy: float = 0.0, x0: float = 500, cls: int = CAR) -> Scene:
+    return lambda t: [(1, x0 + vx * t, 500 + vy * t, cls)]
+
+
+@pytest.mark.parametrize(
+    ("case", "rule", "scene", "fires"),
+    [
+        ("against the direction", WRONG_WAY, moving(-80), True),
+        ("with the direction", WRONG_WAY, moving(80, x0=0), False),
+        ("standing", WRONG_WAY, moving(0), False),
+        ("across the lane", WRONG_WAY, moving(0, vy=8, x0=500), False),
+        ("against a path", WRONG_WAY_PATH, moving(-80), True),
+        ("along a path", WRONG_WAY_PATH, moving(80, x0=0), False),
+        ("a pedestrian against it", WRONG_WAY, moving(-15, cls=PERSON), False),
+    ],
+)
+def test_wrong_way(case: str, rule: str, scene: Scene, fires: bool) -> None:
+    events = run(camera(rule), scene, 6)
+    found = onsets(events, "wrong_way")
+    assert len(found) == (1 if fires else 0), case
+    if fires:
+        assert seconds(found[0].end) <= 1.5  # 30 px against the direction at 80 px/s
+        assert found[0].severity == "critical"
+
+
+# -- queue and congestion ------------------------------------------------------------------------------
+
+QUEUE = (
+    '[[zones]]\nname = "approach"\npolygon = [[450, 0], [550, 0], [550, 1000], [450, 1000]]\n'
+    '[[incidents.queue]]\nzone = "approach"\nhead = [500, 1000]\nonset_s = 3\n'
+)
+
+
+def queue_scene(spacing_m: float, n: int, kmh: float, leave_at: float = 1e9) -> Scene:
+    """``n`` cars from the head (y = 1000) back up the approach, ``spacing_m`` apart, at ``kmh``."""
+
+    def scene(t: float) -> list[Obj]:
+        if t >= leave_at:
+            return []
+        shift = kmh / 3.6 * 10 * t
+        return [(k + 1, 500, (1000 - 5 - k * spacing_m * 10 - shift) % 1000, CAR) for k in range(n)]
+
+    return scene
+
+
+@pytest.mark.parametrize(
+    ("case", "scene", "queue", "congestion"),
+    [
+        ("7 cars standing 6 m apart, then gone", queue_scene(6, 7, 0, leave_at=15), True, True),
+        ("7 cars at 50 km/h", queue_scene(6, 7, 50), False, False),
+        ("3 cars standing", queue_scene(6, 3, 0), False, False),
+        ("4 standing 25 m apart (no chain)", queue_scene(25, 4, 0), False, True),
+        ("7 cars crawling at 10 km/h", queue_scene(6, 7, 10), False, True),
+    ],
+)
+def test_queue_and_congestion(case: str, scene: Scene, queue: bool, congestion: bool) -> None:
+    events = run(camera(QUEUE), scene, 20)
+    assert len(onsets(events, "queue")) == int(queue), case
+    assert len(onsets(events, "congestion")) == int(congestion), case
+    if queue:
+        opened = onsets(events, "queue")[0]
+        assert opened.details["queue_m"] == pytest.approx(36.0, abs=1.0)
+        assert opened.details["queued"] == 7
+        cleared = [e for e in events if e.incident == "queue" and e.phase == "cleared"]
+        assert len(cleared) == 1 and 14.5 <= seconds(cleared[0].end) <= 15.0
+
+
+def test_queue_length_chains_from_the_head() -> None:
+    head = np.array([0.0, 0.0])
+    points = np.array([[0, 5.0], [0, 12.0], [0, 40.0], [0, 18.0]])
+    assert queue_length_m(head, points, max_gap_m=10) == (18.0, 3)
+    assert queue_length_m(head, points[2:3], max_gap_m=10) == (0.0, 0)
+
+
+# -- pedestrians and cyclists on the carriageway --------------------------------------------------------
+
+ON_ROAD = '[[incidents.pedestrian_on_roadway]]\nzone = "road"\nmin_duration_s = 2\n'
+
+
+@pytest.mark.parametrize(
+    ("case", "scene", "fires"),
+    [
+        ("person standing on the road", lambda t: [(1, 300, 500, PERSON)], True),
+        ("cyclist riding along the road", lambda t: [(1, 10 + 40 * t, 500, BICYCLE)], True),
+        ("person crossing in 1 s", lambda t: [(1, 300, 350 + 300 * t, PERSON)], False),
+        ("person on the pavement", lambda t: [(1, 300, 300, PERSON)], False),
+        ("car on the road", lambda t: [(1, 300, 500, CAR)], False),
+    ],
+)
+def test_pedestrian_on_roadway(case: str, scene: Scene, fires: bool) -> None:
+    found = onsets(run(camera(ON_ROAD), scene, 6), "pedestrian_on_roadway")
+    assert len(found) == int(fires), case
+    if fires:
+        assert 2.0 <= seconds(found[0].end) <= 2.2
+        assert found[0].zone == "road"
+
+
+# -- crowd density --------------------------------------------------------------------------------------
+
+CROWD = '[[incidents.crowd_density]]\nzone = "square"\nwindow_s = 1\nmin_duration_s = 1\n'
+
+
+def crowd(n: int) -> Scene:
+    """``n`` people standing in the 2 m x 2 m square (4 m²)."""
+    grid = [(101 + (k % 6) * 3.3, 101 + (k // 6) * 3.3) for k in range(n)]
+    return lambda t: [(k + 1, x, y, PERSON) for k, (x, y) in enumerate(grid)]
+
+
+@pytest.mark.parametrize(
+    ("n", "fires", "level", "severity", "collapse"),
+    [
+        (1, False, "A", None, 0),  # 0.25 persons/m²
+        (6, False, "E", None, 0),  # 1.5: level E, below the alert level F
+        (10, True, "F", "warning", 0),  # 2.5 persons/m²
+        (17, True, "F", "critical", 0),  # 4.25: crush risk
+        (21, True, "F", "critical", 1),  # 5.25: flow collapse
+    ],
+)
+def test_crowd_density(n: int, fires: bool, level: str, severity: str | None, collapse: int) -> None:
+    config = camera(CROWD.replace("window_s", 'alert_level = "F"\nwindow_s'))
+    found = onsets(run(config, crowd(n), 4), "crowd_density")
+    assert len(found) == int(fires)
+    if fires:
+        assert found[0].details["level"] == level
+        assert found[0].details["area_m2"] == pytest.approx(4.0)
+        assert found[0].details["persons_per_m2"] == pytest.approx(n / 4, abs=0.01)
+        assert found[0].severity == severity
+        assert found[0].details["flow_collapse"] == collapse
+
+
+@pytest.mark.parametrize(
+    ("density", "walkway", "queuing"),
+    [(0.2, "A", "A"), (0.5, "C", "A"), (1.0, "D", "B"), (1.5, "E", "C"), (3.0, "F", "D"), (6.0, "F", "F")],
+)
+def test_fruin_levels(density: float, walkway: str, queuing: str) -> None:
+    assert fruin_level(density, "walkway") == walkway
+    assert fruin_level(density, "queuing") == queuing
+
+
+# -- object left standing --------------------------------------------------------------------------------
+
+LEFT = (
+    '[[incidents.left_object]]\nzone = "road"\nmin_static_s = 4\nunattended_s = 2\nmin_area_px = 300\n'
+    "scale = 0.5\n"
+)
+
+
+def picture(box_from: float | None, moving_box: bool = False) -> Callable[[float], np.ndarray]:
+    """Grey noisy road; from ``box_from`` s a bright 40x40 px box stands at (300, 480) (or moves along)."""
+    rng = np.random.default_rng(7)
+    noise = [np.clip(100 + rng.normal(0, 4, (1000, 1000, 3)), 0, 255).astype(np.uint8) for _ in range(3)]
+
+    def draw(t: float) -> np.ndarray:
+        image = noise[round(t * FPS) % 3].copy()
+        if box_from is not None and t >= box_from:
+            x = 300 + (60 * (t - box_from) if moving_box else 0)
+            image[460:500, int(x) : int(x) + 40] = 220
+        return image
+
+    return draw
+
+
+@pytest.mark.parametrize(
+    ("case", "pictures", "scene", "fires"),
+    [
+        ("box left at 2 s", picture(2.0), lambda t: [], True),
+        ("nothing left", picture(None), lambda t: [], False),
+        ("box moving along", picture(2.0, moving_box=True), lambda t: [], False),
+        ("box with a person next to it", picture(2.0), lambda t: [(1, 360, 500, PERSON)], False),
+    ],
+)
+def test_left_object(case: str, pictures: Callable[[float], np.ndarray], scene: Scene, fires: bool) -> None:
+    found = onsets(run(camera(LEFT), scene, 10, pictures), "left_object")
+    assert len(found) == int(fires), case
+    if fires:
+        # Static once the fast background has taken it in (about 3 s), then 4 s to count.
+        assert 6.0 <= seconds(found[0].end) <= 9.5
+        assert found[0].details["area_px"] == pytest.approx(1600, rel=0.3)
+
+
+# -- lifecycle and config ------------------------------------------------------------------------------
+
+
+def test_open_incident_updates_and_clears_with_one_id() -> None:
+    config = camera(STOPPED.replace("min_stop_s = 5", "min_stop_s = 2") + "[incidents]\nupdate_s = 5\n")
+    events = [e for e in run(config, drive_and_stop(1.0, 15.0), 25) if e.incident == "stopped_vehicle"]
+    assert [e.phase for e in events] == ["onset", "update", "update", "cleared"]
+    assert len({e.incident_id for e in events}) == 1
+    assert all(e.start == events[0].start for e in events)
+    assert [e.is_open for e in events] == [True, True, True, False]
+
+
+@pytest.mark.parametrize(
+    ("toml", "message"),
+    [
+        (
+            '[[incidents.stopped_vehicle]]\nzone = "nowhere"\n',
+            "test.toml:17: incidents.stopped_vehicle[0].zone: no zone named 'nowhere'",
+        ),
+        ('[[incidents.wrong_way]]\nzone = "road"\n', "incidents.wrong_way[0]: give either direction"),
+        ('[[incidents.wrong_way]]\nzone = "road"\ndirection = [0, 0]\n', "direction [0, 0] has no direction"),
+        (
+            '[[incidents.queue]]\nzone = "road"\nhead = [1, 2]\nonset_m = 5\n',
+            "clear_m (15.0) must not exceed onset_m",
+        ),
+        (
+            '[[incidents.queue]]\nzone = "road"\nhead = [1200, 2]\n',
+            "incidents.queue[0].head: point [1200.0, 2.0] is outside",
+        ),
+        ('[[incidents.crowd_density]]\nzone = "road"\nalert_level = "G"\n', "alert_level: Input should be"),
+        (
+            '[[incidents.stopped_vehicle]]\nzone = "road"\nmin_stop = 5\n',
+            "test.toml:18: incidents.stopped_vehicle[0].min_stop: unknown field",
+        ),
+        (
+            '[[incidents.stopped_vehicle]]\nzone = "road"\nmin_stop_s = -1\n',
+            "min_stop_s: Input should be greater than or equal to 0.5",
+        ),
+    ],
+)
+def test_config_errors_are_located(toml: str, message: str) -> None:
+    with pytest.raises(CameraConfigError) as caught:
+        camera(toml)
+    assert message in str(caught.value)
+
+
+def test_ground_rules_need_the_calibration() -> None:
+    text = BASE.split("[speed]")[0] + '[[incidents.queue]]\nzone = "road"\nhead = [1, 2]\n'
+    with pytest.raises(
+        CameraConfigError, match=r"incidents\.queue\[0\]: needs the \[speed\] ground-plane calibration"
+    ):
+        parse_camera_config(text, "test.toml")
+    crowd_with_area = BASE.split("[speed]")[0] + '[[incidents.crowd_density]]\nzone = "road"\narea_m2 = 40\n'
+    assert parse_camera_config(crowd_with_area).incidents.crowd_density[0].area_m2 == 40
