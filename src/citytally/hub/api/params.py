@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Annotated
+from zoneinfo import ZoneInfo, available_timezones
 
 from fastapi import HTTPException, Query
 from pydantic import AwareDatetime
@@ -11,7 +13,7 @@ from pydantic import AwareDatetime
 from citytally.events import SLUG_PATTERN, RoadUserClass
 from citytally.hub.queries import Interval, QueryError, SeriesQuery
 
-__all__ = ["SlugQuery", "ClassQuery", "series_query", "DEFAULT_SPAN"]
+__all__ = ["SlugQuery", "ClassQuery", "series_query", "time_zone", "DEFAULT_SPAN"]
 
 #: When ``start`` is left out: this much before ``end``.
 DEFAULT_SPAN: dict[str, timedelta] = {
@@ -40,3 +42,20 @@ def series_query(
         return SeriesQuery(interval=interval, start=begin, end=stop, filters=filters, limit=limit)
     except (QueryError, OverflowError) as exc:
         raise HTTPException(422, str(exc)) from exc
+
+
+@lru_cache(maxsize=1)
+def _zone_names() -> frozenset[str]:
+    return frozenset(available_timezones())
+
+
+def time_zone(name: str, parameter: str = "tz") -> ZoneInfo:
+    """The IANA zone ``name`` (e.g. ``Europe/Amsterdam``), or 422 naming the parameter.
+
+    Only names the tz database lists are looked up: ``ZoneInfo`` given a folder of it (``Europe``) raises
+    ``IsADirectoryError``, and other files there (``zone.tab``) are not zones either.
+    """
+    if name not in _zone_names():
+        example = "an IANA name such as Europe/Paris"
+        raise HTTPException(422, f"{parameter}: unknown time zone {name[:64]!r} ({example})")
+    return ZoneInfo(name)

@@ -7,7 +7,6 @@ import io
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
 from fastapi.responses import FileResponse, StreamingResponse
@@ -15,6 +14,7 @@ from fastapi.responses import FileResponse, StreamingResponse
 from citytally.hub.access import Principal, public, require_role, token_is_active
 from citytally.hub.api.deps import EngineDep
 from citytally.hub.api.errors import ERROR_RESPONSES
+from citytally.hub.api.params import time_zone
 from citytally.hub.dashboard import data
 from citytally.hub.dashboard.live import live_messages
 from citytally.hub.dashboard.models import (
@@ -119,10 +119,7 @@ def overview(
     tz: Annotated[str, Query(max_length=64, description="IANA zone for the heat map.")] = "UTC",
 ) -> Overview:
     """City totals by class, the busiest lines and activity by weekday × hour."""
-    try:
-        zone = ZoneInfo(tz)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise HTTPException(422, f"tz: unknown time zone {tz!r}") from exc
+    zone = time_zone(tz)
     lo, hi = _range(start, end, timedelta(days=7))
     return data.overview(engine, lo, hi, zone)
 
