@@ -191,7 +191,7 @@ _SOURCES: tuple[_Source, ...] = (
     _Source(
         "line_count_rows",
         ("site", "camera", "start", "line", "direction", "class", "count"),
-        """SELECT n.site, n.camera, n."start", n.body->>'line', d.key, c.key, c.value::integer
+        """SELECT n.site, n.camera, n."start", n.body->>'line', d.key, c.key, c.value::bigint
         FROM new_events n, jsonb_each(n.body->'counts') d, jsonb_each_text(d.value) c
         WHERE n.type = 'line_count'""",
         schema.line_count_rollups,
@@ -201,7 +201,7 @@ _SOURCES: tuple[_Source, ...] = (
         "speeds_new",
         ("site", "camera", "start", "line", "direction", "class", "n", "mean_kmh", "p85_kmh"),
         """SELECT n.id, n.site, n.camera, n."start", n."end", n.body->>'line', d.key, c.key,
-            (c.value->>'n')::integer, (c.value->>'mean_kmh')::float8, (c.value->>'p85_kmh')::float8
+            (c.value->>'n')::bigint, (c.value->>'mean_kmh')::float8, (c.value->>'p85_kmh')::float8
         FROM new_events n, jsonb_each(n.body->'speeds') d, jsonb_each(d.value) c
         WHERE n.type = 'speed'""",
         schema.speed_rollups,
@@ -212,7 +212,7 @@ _SOURCES: tuple[_Source, ...] = (
         "occupancy_rows",
         ("site", "camera", "start", "zone", "class", "mean", "peak"),
         """SELECT n.site, n.camera, n."start", n.body->>'zone', k.cls,
-            coalesce((n.body->'mean'->>k.cls)::float8, 0), coalesce((n.body->'peak'->>k.cls)::integer, 0)
+            coalesce((n.body->'mean'->>k.cls)::float8, 0), coalesce((n.body->'peak'->>k.cls)::bigint, 0)
         FROM new_events n CROSS JOIN LATERAL (
             SELECT jsonb_object_keys(n.body->'mean') UNION SELECT jsonb_object_keys(n.body->'peak')
             UNION SELECT jsonb_object_keys(n.body->'dwell')
@@ -225,7 +225,7 @@ _SOURCES: tuple[_Source, ...] = (
         "movement_rows",
         ("site", "camera", "start", "from_zone", "to_zone", "class", "count"),
         """SELECT n.site, n.camera, n."start", m->>'from_zone', m->>'to_zone', m->>'class',
-            (m->>'count')::integer
+            (m->>'count')::bigint
         FROM new_events n, jsonb_array_elements(n.body->'movements') m
         WHERE n.type = 'turning_movement'""",
         schema.movement_rollups,

@@ -185,12 +185,15 @@ def _fact(name: str, *columns: sa.Column[Any], key: tuple[str, ...]) -> sa.Table
     )
 
 
+#: A count of one interval, 64-bit (SQLite's INTEGER already is; these columns were created as INTEGER there).
+_COUNT = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
 speeds = _fact(
     "speeds",
     _slug("line"),
     _slug("direction"),
     sa.Column("class", _key(16), nullable=False),
-    sa.Column("n", sa.Integer(), nullable=False),
+    sa.Column("n", _COUNT, nullable=False),
     sa.Column("mean_kmh", sa.Float(), nullable=False),
     sa.Column("p85_kmh", sa.Float(), nullable=False),
     key=("line", "direction", "class"),
@@ -258,7 +261,7 @@ occupancy_rollups = _rollup(
     (
         sa.Column("samples", sa.BigInteger(), nullable=False),
         sa.Column("mean_sum", sa.Float(), nullable=False),
-        sa.Column("peak_max", sa.Integer(), nullable=False),
+        sa.Column("peak_max", _COUNT, nullable=False),
     ),
 )
 
