@@ -28,7 +28,7 @@ def ground_truth(path: Path = GROUND_TRUTH) -> Counter[tuple[str, str]]:
 def run_pipeline(video: Path, config: Path, int8: bool) -> dict[str, dict[str, dict[str, int]]]:
     from citytally.edge.config import load_camera_config
     from citytally.edge.pipeline import PipelineOptions, build_pipeline
-    from citytally.publish import MemoryPublisher
+    from citytally.transport.publisher import MemoryPublisher
 
     options = PipelineOptions(progress=False, detector_variant="int8" if int8 else "fp32")
     result = build_pipeline(load_camera_config(config), MemoryPublisher(), options, video).run()

@@ -34,7 +34,7 @@ from citytally.edge.config import load_camera_config
 from citytally.edge.detector import nanodet_model_path
 from citytally.edge.pipeline import PipelineOptions, RunResult, build_pipeline, write_summary
 from citytally.edge.source import open_source
-from citytally.publish import MemoryPublisher
+from citytally.transport.publisher import MemoryPublisher
 
 REPO = Path(__file__).resolve().parents[1]
 COLUMNS = [

@@ -51,10 +51,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
 
 from citytally.events import Event, LineCountEvent, event_to_json, parse_event
-from citytally.hub.config import MqttSettings
 from citytally.hub.ingest import Ingest
-from citytally.hub.outbox import Outbox
 from citytally.hub.store import EventWriter, Received, create_store_engine, migrate, sqlite_url
+from citytally.transport.mqtt import MqttSettings
+from citytally.transport.outbox import Outbox
 
 SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 T0 = datetime(2026, 11, 23, tzinfo=UTC)
@@ -364,7 +364,8 @@ def receive_rate(events: list[Event], broker: tuple[str, int]) -> float:
     acknowledgement: the MQTT part of the one-event-per-message figure, without the store."""
     import threading
 
-    from citytally.hub.ingest import build_mqtt_client, connect_properties, subscription_topic
+    from citytally.hub.ingest import subscription_topic
+    from citytally.transport.mqtt import build_mqtt_client, connect_properties
 
     prefix = f"bench-{uuid.uuid4().hex[:8]}"
     settings = MqttSettings(

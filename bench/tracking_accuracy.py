@@ -28,7 +28,7 @@ from citytally.edge.detector import NanoDetDetector, nanodet_model_path
 from citytally.edge.source import open_source
 from citytally.edge.tracker import MotionTracker
 from citytally.events import ROAD_USER_CLASSES
-from citytally.publish import MemoryPublisher
+from citytally.transport.publisher import MemoryPublisher
 
 REPO = Path(__file__).resolve().parents[1]
 TOLERANCE_FRAMES = 5

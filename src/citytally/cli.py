@@ -44,12 +44,14 @@ def _root(
 
 
 def _register_all() -> None:
+    from citytally.demo import register as register_demo
     from citytally.edge.cli import register as register_edge
     from citytally.hub.admin_cli import register as register_hub_admin
     from citytally.hub.cli import register as register_hub
     from citytally.signals.cli import register as register_signals
 
     register_edge(app)
+    register_demo(app)
     register_hub(app)
     register_hub_admin(app)
     register_signals(app)

@@ -9,7 +9,9 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
+
+import typer
 
 from citytally.errors import ConfigError, SourceError
 
@@ -20,10 +22,12 @@ if TYPE_CHECKING:
     from citytally.edge.pipeline import RunResult
     from citytally.hub.embedded import EmbeddedHub
 
-__all__ = ["DemoOutputs", "run_demo", "default_video", "default_config"]
+__all__ = ["DemoOutputs", "run_demo", "default_video", "default_config", "demo_command", "register"]
 
 #: Seconds into vtest.avi of the preview frame: a busy moment, three people crossing the east line.
 PREVIEW_AT_S = 72.0
+
+DEFAULT_DEMO_OUT = Path("demo-out")
 
 #: The embedded hub's SQLite file inside the demo's output directory.
 HUB_DATABASE = "hub.sqlite3"
@@ -210,3 +214,42 @@ def _print_outputs(console: Console, outputs: DemoOutputs, result: RunResult) ->
     console.print(f"totals:                               [bold]{outputs.summary}[/]")
     if result.preview_png is not None:
         console.print(f"masked placement preview:             [bold]{result.preview_png}[/]")
+
+
+def demo_command(
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Where the demo writes its files.")
+    ] = DEFAULT_DEMO_OUT,
+    video: Annotated[
+        Path | None, typer.Option("--video", help="Video (default: the cached vtest.avi).")
+    ] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", "-c", help="Camera config (default: examples/vtest.toml).")
+    ] = None,
+    no_progress: Annotated[bool, typer.Option("--no-progress", help="No progress bar.")] = False,
+    serve: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="Serve the dashboard on the demo's data afterwards.")
+    ] = True,
+    serve_for: Annotated[
+        float | None,
+        typer.Option("--serve-for", min=0, help="Stop serving after this many seconds (default: Ctrl+C)."),
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option("--port", min=1, max=65535, help="Dashboard port (default: a free one).")
+    ] = None,
+) -> None:
+    """Analyse OpenCV's vtest.avi end to end into an embedded hub, then serve the live dashboard."""
+    run_demo(
+        out=out,
+        video=video,
+        config=config,
+        progress=not no_progress,
+        serve=serve,
+        serve_for=serve_for,
+        port=port,
+    )
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``citytally demo`` to the top-level app."""
+    app.command("demo")(demo_command)

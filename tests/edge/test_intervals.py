@@ -24,7 +24,7 @@ from citytally.events import (
     new_event_id,
     parse_event,
 )
-from citytally.publish import MemoryPublisher
+from citytally.transport.publisher import MemoryPublisher
 
 PERSON, CAR = 0, 2
 FPS = 10

@@ -31,7 +31,7 @@ from citytally.edge.source import Frame, FrameListSource
 from citytally.edge.tracker import MotionTracker
 from citytally.errors import ConfigError, SourceError
 from citytally.events import LineCountEvent
-from citytally.publish import MemoryPublisher
+from citytally.transport.publisher import MemoryPublisher
 
 Image = npt.NDArray[np.uint8]
 WIDTH, HEIGHT = 320, 240

@@ -257,7 +257,7 @@ def test_preview_video_of_a_real_run_shows_no_person(vtest_path: Path, tmp_path:
     by the unmasked counting detector, which does find the people in the same frames before masking."""
     from citytally.edge.config import load_camera_config
     from citytally.edge.pipeline import PipelineOptions, PreviewRequest, build_pipeline
-    from citytally.publish import MemoryPublisher
+    from citytally.transport.publisher import MemoryPublisher
 
     clip = tmp_path / "crossing.mp4"
     originals = _clip(vtest_path, clip, first=710, count=20)  # three men crossing, others behind them

@@ -31,9 +31,9 @@ from sqlalchemy.engine import Engine, make_url
 
 from citytally.edge.config import CameraConfig
 from citytally.events import Event, new_event_id, parse_event
-from citytally.hub.config import MqttSettings
 from citytally.hub.store import create_store_engine, migrate, sqlite_url, sync_registry
 from citytally.hub.store.schema import metadata
+from citytally.transport.mqtt import MqttSettings
 
 SERVER_URL = os.environ.get(
     "CITYTALLY_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"

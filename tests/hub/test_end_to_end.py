@@ -17,8 +17,8 @@ from sqlalchemy.engine import Engine
 
 from citytally.events import Event, LineCountEvent
 from citytally.hub.ingest import Ingest
-from citytally.hub.outbox import Outbox
 from citytally.hub.store import EventWriter, schema
+from citytally.transport.outbox import Outbox
 from hub.conftest import PrivateBroker, event_stream, make_camera, mqtt_settings_for, wait_until
 
 pytestmark = pytest.mark.integration
@@ -192,7 +192,7 @@ def test_hub_killed_mid_stream_stores_everything_once(
 
 def test_embedded_hub_stores_what_the_in_process_bus_carries(tmp_path: Path) -> None:
     from citytally.hub.embedded import open_embedded_hub
-    from citytally.publish import Publisher
+    from citytally.transport.publisher import Publisher
 
     hub = open_embedded_hub(tmp_path / "hub.sqlite3", cameras=[make_camera(camera="cam-1")])
     try:

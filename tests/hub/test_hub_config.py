@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from citytally.errors import ConfigError
-from citytally.hub.config import DATABASE_URL_ENV, MQTT_PASSWORD_ENV, load_hub_settings, parse_hub_settings
+from citytally.hub.config import DATABASE_URL_ENV, load_hub_settings, parse_hub_settings
 from citytally.hub.store import DEFAULT_DATABASE_URL
+from citytally.transport.mqtt import MQTT_PASSWORD_ENV
 
 CAMERA = """
 site = "plaza"

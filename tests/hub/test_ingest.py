@@ -141,7 +141,7 @@ def test_nothing_is_acknowledged_while_the_database_is_down(
 def test_both_protocol_versions_deliver(
     sqlite_engine: Engine, make_registry: Callable[..., Any], mqtt_prefix: str, tmp_path: Path, protocol: str
 ) -> None:
-    from citytally.hub.outbox import Outbox
+    from citytally.transport.outbox import Outbox
 
     make_registry(sqlite_engine)
     settings = mqtt_settings_for(mqtt_prefix).model_copy(update={"protocol": protocol})

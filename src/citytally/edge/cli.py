@@ -1,4 +1,9 @@
-"""Subcommands of the edge area. Heavy imports live inside the command functions."""
+"""The edge's commands: ``citytally analyze`` (a video to a JSONL file) and ``citytally edge`` (a camera's
+pipeline → durable outbox → MQTT broker → hub).
+
+``edge`` is the wiring point of an edge process: it builds the parts in order and stops them in reverse.
+Heavy imports live inside the command functions.
+"""
 
 from __future__ import annotations
 
@@ -7,17 +12,18 @@ from typing import Annotated
 
 import typer
 
+from citytally.errors import ConfigError
+
 __all__ = [
     "register",
     "analyze",
-    "demo",
+    "edge",
+    "parse_broker",
     "FpsOption",
     "MotionGatingOption",
     "Int8Option",
     "InputSizeOption",
 ]
-
-DEFAULT_DEMO_OUT = Path("demo-out")
 
 # How to run the pipeline: options shared by `citytally analyze` and `citytally edge`.
 FpsOption = Annotated[float | None, typer.Option("--fps", help="Analyse at most this many frames a second.")]
@@ -92,43 +98,96 @@ def analyze(
         raise typer.Exit(130)
 
 
-def demo(
-    out: Annotated[
-        Path, typer.Option("--out", "-o", help="Where the demo writes its files.")
-    ] = DEFAULT_DEMO_OUT,
-    video: Annotated[
-        Path | None, typer.Option("--video", help="Video (default: the cached vtest.avi).")
-    ] = None,
-    config: Annotated[
-        Path | None, typer.Option("--config", "-c", help="Camera config (default: examples/vtest.toml).")
-    ] = None,
-    no_progress: Annotated[bool, typer.Option("--no-progress", help="No progress bar.")] = False,
-    serve: Annotated[
-        bool, typer.Option("--serve/--no-serve", help="Serve the dashboard on the demo's data afterwards.")
-    ] = True,
-    serve_for: Annotated[
-        float | None,
-        typer.Option("--serve-for", min=0, help="Stop serving after this many seconds (default: Ctrl+C)."),
-    ] = None,
-    port: Annotated[
-        int | None, typer.Option("--port", min=1, max=65535, help="Dashboard port (default: a free one).")
-    ] = None,
-) -> None:
-    """Analyse OpenCV's vtest.avi end to end into an embedded hub, then serve the live dashboard."""
-    from citytally.demo import run_demo
+def parse_broker(value: str) -> tuple[str, int]:
+    """``HOST`` or ``HOST:PORT`` (default port 1883)."""
+    host, sep, port = value.rpartition(":")
+    if not sep:
+        host, port = value, "1883"
+    if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ConfigError(f"--broker {value!r}: expected HOST or HOST:PORT with a port in 1..65535")
+    return host, int(port)
 
-    run_demo(
-        out=out,
-        video=video,
-        config=config,
-        progress=not no_progress,
-        serve=serve,
-        serve_for=serve_for,
-        port=port,
+
+def edge(
+    config: Annotated[Path, typer.Option("--config", "-c", help="Camera config (TOML).")],
+    broker: Annotated[
+        str, typer.Option("--broker", help="MQTT broker HOST or HOST:PORT.")
+    ] = "127.0.0.1:1883",
+    outbox: Annotated[
+        Path | None,
+        typer.Option("--outbox", help="Outbox file (default: citytally-outbox-SITE-CAMERA.sqlite3 here)."),
+    ] = None,
+    topic_prefix: Annotated[str, typer.Option("--topic-prefix", help="First topic level.")] = "citytally",
+    tls: Annotated[bool, typer.Option("--tls", help="Connect to the broker with TLS.")] = False,
+    username: Annotated[
+        str | None, typer.Option("--username", help="Broker user; password from $CITYTALLY_MQTT_PASSWORD.")
+    ] = None,
+    video: Annotated[
+        str | None, typer.Option("--video", help="Source to analyse instead of the config's (file or URL).")
+    ] = None,
+    fps: FpsOption = None,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option("--metrics-port", help="Serve Prometheus metrics (outbox depth) on this port."),
+    ] = None,
+    motion_gating: MotionGatingOption = False,
+    int8: Int8Option = False,
+    input_size: InputSizeOption = None,
+) -> None:
+    """Run one camera's pipeline and publish its events to the hub through a durable outbox.
+
+    Events are committed to the outbox file before they are sent and leave it only when the broker has
+    acknowledged them; a broker outage or a restart loses nothing (what is left is sent on the next run).
+    """
+    from prometheus_client import REGISTRY, start_http_server
+    from pydantic import ValidationError
+
+    from citytally.edge.config import load_camera_config
+    from citytally.edge.pipeline import PipelineOptions, build_pipeline
+    from citytally.transport.mqtt import MqttSettings
+    from citytally.transport.outbox import Outbox
+
+    camera = load_camera_config(config)
+    host, port = parse_broker(broker)
+    try:
+        mqtt_settings = MqttSettings(
+            host=host, port=port, topic_prefix=topic_prefix, tls=tls, username=username, protocol="5"
+        )
+    except ValidationError as exc:
+        raise ConfigError(f"edge broker options: {exc.errors()[0]['msg']}") from None
+    path = outbox or Path(f"citytally-outbox-{camera.site}-{camera.camera}.sqlite3")
+    if metrics_port is not None:
+        start_http_server(metrics_port, addr="127.0.0.1")
+    box = Outbox(
+        path,
+        mqtt_settings,
+        client_id=f"citytally-edge-{camera.site}-{camera.camera}",
+        drain_timeout_s=30.0,
+        registry=REGISTRY,
     )
+    box.start()
+    try:
+        options = PipelineOptions(
+            target_fps=fps,
+            progress=False,
+            motion_gating=motion_gating,
+            detector_variant="int8" if int8 else "fp32",
+            input_size=input_size,
+        )
+        pipeline = build_pipeline(camera, box, options, video)
+        result = pipeline.run()  # closes the outbox last, after waiting for it to drain
+    finally:
+        box.close()
+    typer.echo(
+        f"analysed {result.frames} frames; {result.totals.events} events; {box.depth} still queued in {path}"
+    )
+    if result.error is not None:
+        raise result.error
+    if result.interrupted:
+        raise typer.Exit(130)
 
 
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the top-level citytally app."""
     app.command("analyze")(analyze)
-    app.command("demo")(demo)
+    app.command("edge")(edge)

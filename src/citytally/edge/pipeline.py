@@ -36,7 +36,7 @@ from citytally.edge.detector import (
 from citytally.edge.source import Frame, VideoSource
 from citytally.edge.tracker import MotionTracker
 from citytally.errors import CitytallyError, ConfigError, SourceError
-from citytally.publish import Publisher
+from citytally.transport.publisher import Publisher
 
 __all__ = [
     "EdgePipeline",
@@ -682,7 +682,7 @@ def analyze_video(
     ``config`` is a camera config file or an already loaded one; ``also`` receives every event too (the
     demo hands them to its embedded hub)."""
     from citytally.edge.config import load_camera_config
-    from citytally.publish import FanoutPublisher, JsonlPublisher
+    from citytally.transport.publisher import FanoutPublisher, JsonlPublisher
 
     if isinstance(config, Path):
         config = load_camera_config(config)

@@ -1,6 +1,6 @@
-"""``citytally hub`` (ingest + API) and ``citytally edge`` (a camera's pipeline → outbox → broker).
+"""``citytally hub``: ingest + API and dashboard (``citytally edge`` is in :mod:`citytally.edge.cli`).
 
-Each command is the wiring point of its process: it builds the parts in order and stops them in reverse.
+The command is the wiring point of the hub process: it builds the parts in order and stops them in reverse.
 Heavy imports live inside the command functions.
 """
 
@@ -14,9 +14,6 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from citytally.edge.cli import FpsOption, InputSizeOption, Int8Option, MotionGatingOption
-from citytally.errors import ConfigError
-
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
@@ -24,19 +21,9 @@ if TYPE_CHECKING:
     from citytally.hub.config import HubSettings
     from citytally.hub.metrics import HubMetrics
 
-__all__ = ["register", "hub", "edge", "parse_broker"]
+__all__ = ["register", "hub"]
 
 log = logging.getLogger(__name__)
-
-
-def parse_broker(value: str) -> tuple[str, int]:
-    """``HOST`` or ``HOST:PORT`` (default port 1883)."""
-    host, sep, port = value.rpartition(":")
-    if not sep:
-        host, port = value, "1883"
-    if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
-        raise ConfigError(f"--broker {value!r}: expected HOST or HOST:PORT with a port in 1..65535")
-    return host, int(port)
 
 
 def hub(
@@ -124,86 +111,6 @@ def _wait_for_signal() -> None:
     stop.wait()
 
 
-def edge(
-    config: Annotated[Path, typer.Option("--config", "-c", help="Camera config (TOML).")],
-    broker: Annotated[
-        str, typer.Option("--broker", help="MQTT broker HOST or HOST:PORT.")
-    ] = "127.0.0.1:1883",
-    outbox: Annotated[
-        Path | None,
-        typer.Option("--outbox", help="Outbox file (default: citytally-outbox-SITE-CAMERA.sqlite3 here)."),
-    ] = None,
-    topic_prefix: Annotated[str, typer.Option("--topic-prefix", help="First topic level.")] = "citytally",
-    tls: Annotated[bool, typer.Option("--tls", help="Connect to the broker with TLS.")] = False,
-    username: Annotated[
-        str | None, typer.Option("--username", help="Broker user; password from $CITYTALLY_MQTT_PASSWORD.")
-    ] = None,
-    video: Annotated[
-        str | None, typer.Option("--video", help="Source to analyse instead of the config's (file or URL).")
-    ] = None,
-    fps: FpsOption = None,
-    metrics_port: Annotated[
-        int | None,
-        typer.Option("--metrics-port", help="Serve Prometheus metrics (outbox depth) on this port."),
-    ] = None,
-    motion_gating: MotionGatingOption = False,
-    int8: Int8Option = False,
-    input_size: InputSizeOption = None,
-) -> None:
-    """Run one camera's pipeline and publish its events to the hub through a durable outbox.
-
-    Events are committed to the outbox file before they are sent and leave it only when the broker has
-    acknowledged them; a broker outage or a restart loses nothing (what is left is sent on the next run).
-    """
-    from prometheus_client import REGISTRY, start_http_server
-    from pydantic import ValidationError
-
-    from citytally.edge.config import load_camera_config
-    from citytally.edge.pipeline import PipelineOptions, build_pipeline
-    from citytally.hub.config import MqttSettings
-    from citytally.hub.outbox import Outbox
-
-    camera = load_camera_config(config)
-    host, port = parse_broker(broker)
-    try:
-        mqtt_settings = MqttSettings(
-            host=host, port=port, topic_prefix=topic_prefix, tls=tls, username=username, protocol="5"
-        )
-    except ValidationError as exc:
-        raise ConfigError(f"edge broker options: {exc.errors()[0]['msg']}") from None
-    path = outbox or Path(f"citytally-outbox-{camera.site}-{camera.camera}.sqlite3")
-    if metrics_port is not None:
-        start_http_server(metrics_port, addr="127.0.0.1")
-    box = Outbox(
-        path,
-        mqtt_settings,
-        client_id=f"citytally-edge-{camera.site}-{camera.camera}",
-        drain_timeout_s=30.0,
-        registry=REGISTRY,
-    )
-    box.start()
-    try:
-        options = PipelineOptions(
-            target_fps=fps,
-            progress=False,
-            motion_gating=motion_gating,
-            detector_variant="int8" if int8 else "fp32",
-            input_size=input_size,
-        )
-        pipeline = build_pipeline(camera, box, options, video)
-        result = pipeline.run()  # closes the outbox last, after waiting for it to drain
-    finally:
-        box.close()
-    typer.echo(
-        f"analysed {result.frames} frames; {result.totals.events} events; {box.depth} still queued in {path}"
-    )
-    if result.error is not None:
-        raise result.error
-    if result.interrupted:
-        raise typer.Exit(130)
-
-
 def register(app: typer.Typer) -> None:
-    """Add ``citytally hub`` and ``citytally edge`` to the top-level app."""
+    """Add ``citytally hub`` to the top-level app."""
     app.command("hub")(hub)
-    app.command("edge")(edge)

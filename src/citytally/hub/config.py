@@ -29,7 +29,7 @@ import os
 import tomllib
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sqlalchemy.engine import make_url
@@ -42,12 +42,11 @@ from citytally.hub.audit_checkpoints import AuditSettings
 from citytally.hub.dashboard.settings import DashboardSettings
 from citytally.hub.store.engine import DEFAULT_DATABASE_URL, redact_url
 from citytally.hub.store.limits import MessageLimits
+from citytally.transport.mqtt import MqttSettings
 
 __all__ = [
     "DATABASE_URL_ENV",
-    "MQTT_PASSWORD_ENV",
     "DatabaseSettings",
-    "MqttSettings",
     "IngestSettings",
     "ApiSettings",
     "SiteSettings",
@@ -58,7 +57,6 @@ __all__ = [
 ]
 
 DATABASE_URL_ENV = "CITYTALLY_DATABASE_URL"
-MQTT_PASSWORD_ENV = "CITYTALLY_MQTT_PASSWORD"
 
 Slug = Annotated[str, Field(pattern=SLUG_PATTERN)]
 Days = Annotated[int, Field(ge=1, le=36500)]
@@ -94,51 +92,6 @@ class DatabaseSettings(_Model):
     def resolved_url(self) -> str:
         """The URL to connect to: the environment's, else the file's, else the default SQLite file."""
         return os.environ.get(DATABASE_URL_ENV) or self.url or DEFAULT_DATABASE_URL
-
-
-class MqttSettings(_Model):
-    """The broker edges publish to and the hub subscribes at (MQTT 5 or 3.1.1, QoS 1)."""
-
-    host: str = Field(default="127.0.0.1", min_length=1, max_length=253, description="Broker host name.")
-    port: int = Field(default=1883, ge=1, le=65535, description="Broker port (1883 plain, 8883 TLS).")
-    topic_prefix: str = Field(
-        default="citytally",
-        pattern=r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$",
-        max_length=200,
-        description="First topic level(s); events go to <prefix>/<site>/<camera>/events.",
-    )
-    tls: bool = Field(default=False, description="Connect with TLS (verifying the broker's certificate).")
-    ca_file: Path | None = Field(default=None, description="CA bundle for TLS (None: the system's).")
-    username: str | None = Field(
-        default=None, max_length=200, description=f"User name; the password comes from ${MQTT_PASSWORD_ENV}."
-    )
-    client_id: str = Field(
-        default="citytally-hub",
-        min_length=1,
-        max_length=120,
-        description="Hub client id. Keep it stable: the broker queues for it while the hub is away.",
-    )
-    protocol: Literal["5", "3.1.1"] = Field(
-        default="5",
-        description="MQTT version. 5 lets the hub ask for more messages in flight (receive maximum).",
-    )
-    keepalive_s: int = Field(default=30, ge=5, le=3600, description="Keep-alive interval, seconds.")
-    session_expiry_s: int = Field(
-        default=7 * 86400,
-        ge=0,
-        le=2**32 - 1,
-        description="How long the broker keeps the hub's session (and queues its messages) while it is away.",
-    )
-    receive_maximum: int = Field(
-        default=20000,
-        ge=1,
-        le=65535,
-        description="MQTT 5: unacknowledged messages the broker may send the hub at once (bounds a batch).",
-    )
-
-    def password(self) -> str | None:
-        """The broker password, from the environment only."""
-        return os.environ.get(MQTT_PASSWORD_ENV) or None
 
 
 class IngestSettings(_Model):

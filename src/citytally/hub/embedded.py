@@ -18,7 +18,7 @@ from pathlib import Path
 from sqlalchemy.engine import Engine
 
 from citytally.edge.config import CameraConfig
-from citytally.hub.bus import InProcessBus, store_subscriber
+from citytally.events import Event
 from citytally.hub.config import DatabaseSettings, HubSettings
 from citytally.hub.store import (
     EventWriter,
@@ -28,8 +28,9 @@ from citytally.hub.store import (
     sqlite_url,
     sync_registry,
 )
+from citytally.transport.bus import InProcessBus, Subscriber
 
-__all__ = ["EmbeddedHub", "open_embedded_hub"]
+__all__ = ["EmbeddedHub", "open_embedded_hub", "store_subscriber"]
 
 
 @dataclass
@@ -69,3 +70,14 @@ def open_embedded_hub(
     hub = EmbeddedHub(settings=settings, engine=engine, writer=writer, bus=bus)
     bus.subscribe(store_subscriber(writer, hub.totals))
     return hub
+
+
+def store_subscriber(writer: EventWriter, totals: WriteResult | None = None) -> Subscriber:
+    """A subscriber that stores each event through ``writer`` (adding its outcome to ``totals``)."""
+
+    def store(event: Event) -> None:
+        result = writer.write_events([event])
+        if totals is not None:
+            totals.add(result)
+
+    return store

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import logging
 import queue
-import ssl
 import threading
 import time
 from dataclasses import dataclass
@@ -41,19 +40,17 @@ from datetime import UTC, datetime
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from prometheus_client import Counter, Gauge, Histogram
 
 from citytally.errors import StoreError
-from citytally.hub.config import IngestSettings, MqttSettings
+from citytally.hub.config import IngestSettings
 from citytally.hub.metrics import HubMetrics
-from citytally.hub.status import OutboxStatus, camera_of_status_topic, status_subscription
 from citytally.hub.store.writer import EventWriter, Received, WriteResult
+from citytally.transport.mqtt import MqttSettings, build_mqtt_client, connect_properties
+from citytally.transport.status import OutboxStatus, camera_of_status_topic, status_subscription
 
-__all__ = ["BATCH_BYTES", "Ingest", "IngestMetrics", "build_mqtt_client", "subscription_topic"]
+__all__ = ["BATCH_BYTES", "Ingest", "IngestMetrics", "subscription_topic"]
 
 log = logging.getLogger(__name__)
 
@@ -66,41 +63,6 @@ BATCH_BYTES = 2 * 1024 * 1024
 def subscription_topic(prefix: str) -> str:
     """The filter the hub subscribes with: every site's every camera's events."""
     return f"{prefix}/+/+/events"
-
-
-def build_mqtt_client(
-    settings: MqttSettings, client_id: str, *, manual_ack: bool = False, persistent: bool = True
-) -> mqtt.Client:
-    """A paho client for ``settings``: protocol, TLS, user name and the environment's password.
-
-    ``persistent`` asks MQTT 3.1.1 brokers to keep the session (MQTT 5 decides at connect time).
-    """
-    protocol = mqtt.MQTTv5 if settings.protocol == "5" else mqtt.MQTTv311
-    client = mqtt.Client(
-        CallbackAPIVersion.VERSION2,
-        client_id=client_id,
-        protocol=protocol,
-        clean_session=None if protocol == mqtt.MQTTv5 else not persistent,
-        manual_ack=manual_ack,
-    )
-    if settings.tls:
-        client.tls_set(
-            ca_certs=str(settings.ca_file) if settings.ca_file else None, tls_version=ssl.PROTOCOL_TLS_CLIENT
-        )
-    if settings.username:
-        client.username_pw_set(settings.username, settings.password())
-    client.reconnect_delay_set(min_delay=1, max_delay=30)
-    return client
-
-
-def connect_properties(settings: MqttSettings) -> Properties | None:
-    """MQTT 5 CONNECT properties: keep the session while away; allow ``receive_maximum`` in flight."""
-    if settings.protocol != "5":
-        return None
-    properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-    properties.SessionExpiryInterval = settings.session_expiry_s
-    properties.ReceiveMaximum = settings.receive_maximum
-    return properties
 
 
 class IngestMetrics:

@@ -104,7 +104,7 @@ class HubMetrics:
             "Audit entries that could not be written (the request itself was answered).",
             registry=self.registry,
         )
-        # Per camera, from the status messages edges publish (citytally.hub.status).
+        # Per camera, from the status messages edges publish (citytally.transport.status).
         self.edge_outbox_depth = Gauge(
             "citytally_edge_outbox_depth",
             "Events waiting in a camera's edge outbox, as its latest status message said.",

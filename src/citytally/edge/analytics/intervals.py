@@ -2,7 +2,8 @@
 
 :class:`CameraAnalytics` feeds each frame's tracked detections to the count lines, zones, turning counter and
 speed meter, tallies their results into the current interval, and when the stream's clock passes the end of
-the interval hands one event per line, zone and movement table to a :class:`~citytally.publish.Publisher`.
+the interval hands one event per line, zone and movement table to a
+:class:`~citytally.transport.publisher.Publisher`.
 Intervals are aligned to the clock (a 900 s interval runs 08:00–08:15, 08:15–08:30, ...). The stream's clock
 is the frame's timestamp plus the configured start time for files, or anchored to the wall clock at the first
 frame for live sources. Events carry counts and statistics only, never a track id.
@@ -42,7 +43,7 @@ from citytally.events import (
     ZoneOccupancyEvent,
     new_event_id,
 )
-from citytally.publish import Publisher
+from citytally.transport.publisher import Publisher
 
 __all__ = ["CameraAnalytics", "FrameAnalytics", "IncidentDetector", "RunTotals", "StreamClock"]
 

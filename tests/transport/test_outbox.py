@@ -16,11 +16,11 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy.engine import Engine
 
 from citytally.events import Event, parse_event
-from citytally.hub.config import MqttSettings
 from citytally.hub.ingest import Ingest, subscription_topic
-from citytally.hub.outbox import Outbox
 from citytally.hub.store import EventWriter, schema
-from citytally.publish import Publisher
+from citytally.transport.mqtt import MqttSettings
+from citytally.transport.outbox import Outbox
+from citytally.transport.publisher import Publisher
 from hub.conftest import BROKER_PORT, PrivateBroker, event_stream, free_port, mqtt_settings_for, wait_until
 
 pytestmark = pytest.mark.integration
@@ -174,7 +174,7 @@ def test_the_hub_shows_each_edges_outbox_depth(
 
 
 def test_the_first_status_reports_the_backlog(mqtt_prefix: str, tmp_path: Path) -> None:
-    from citytally.hub.status import OutboxStatus, status_subscription
+    from citytally.transport.status import OutboxStatus, status_subscription
 
     statuses: list[tuple[str, OutboxStatus]] = []
     watcher = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)

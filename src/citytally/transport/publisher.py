@@ -1,7 +1,8 @@
 """Where an edge pipeline hands its events: the publisher interface and its simple implementations.
 
-The hub's MQTT outbox implements the same :class:`Publisher` protocol, so the pipeline never knows whether
-its events go to a file, to memory (tests) or to a durable outbox in front of a broker.
+The edge's MQTT outbox (:mod:`citytally.transport.outbox`) implements the same :class:`Publisher`
+protocol, so the pipeline never knows whether its events go to a file, to memory (tests) or to a durable
+outbox in front of a broker.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from citytally.hub.status import OutboxStatus, camera_of_status_topic, status_subscription, status_topic
+from citytally.transport.status import OutboxStatus, camera_of_status_topic, status_subscription, status_topic
 
 GOOD = {"v": 1, "outbox_depth": 12, "oldest_pending_s": 3.5, "at": "2026-11-23T12:00:00Z"}
 

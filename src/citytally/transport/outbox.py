@@ -11,7 +11,7 @@ A backlog drains fast: consecutive queued events of one camera travel as one MQT
 array of up to ``max_events_per_message`` events (the hub accepts an object or an array). Order per camera
 is kept. The gauge ``citytally_outbox_depth`` says how many events wait; every ``status_every_s`` seconds
 while connected the outbox also tells the hub, one retained status message per camera (see
-:mod:`citytally.hub.status`), so the hub's ``/metrics`` shows every edge's queue.
+:mod:`citytally.transport.status`), so the hub's ``/metrics`` shows every edge's queue.
 """
 
 from __future__ import annotations
@@ -34,9 +34,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from citytally.errors import StoreError, TransportError
 from citytally.events import Event, event_to_json, event_topic
-from citytally.hub.config import MqttSettings
-from citytally.hub.ingest import build_mqtt_client
-from citytally.hub.status import OutboxStatus, status_topic
+from citytally.transport.mqtt import MqttSettings, build_mqtt_client
+from citytally.transport.status import OutboxStatus, status_topic
 
 __all__ = ["Outbox"]
 
@@ -54,7 +53,7 @@ _REFUSED_RETRY_S = 5.0
 
 
 class Outbox:
-    """A durable, ordered, at-least-once MQTT publisher (a :class:`citytally.publish.Publisher`).
+    """A durable, ordered, at-least-once MQTT publisher (a :class:`citytally.transport.publisher.Publisher`).
 
     Nothing runs until :meth:`start`; events published before that wait on disk. :meth:`close` waits up to
     ``drain_timeout_s`` for the queue to empty, then stops; whatever is left is sent by the next start.

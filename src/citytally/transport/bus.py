@@ -1,8 +1,9 @@
 """The in-process bus: the demo's transport, when edge and hub run in one process and no broker is wanted.
 
-It is a :class:`citytally.publish.Publisher`: ``publish`` hands the event to every subscriber in order and
-returns once they all have it; the hub subscribes its :class:`~citytally.hub.store.EventWriter`, so a
-returned ``publish`` means the event is committed (the Publisher promise: nothing lost once returned).
+It is a :class:`citytally.transport.publisher.Publisher`: ``publish`` hands the event to every subscriber
+in order and returns once they all have it; the embedded hub subscribes its store writer
+(:mod:`citytally.hub.embedded`), so a returned ``publish`` means the event is committed (the Publisher
+promise: nothing lost once returned).
 """
 
 from __future__ import annotations
@@ -11,9 +12,8 @@ import threading
 from collections.abc import Callable
 
 from citytally.events import Event
-from citytally.hub.store.writer import EventWriter, WriteResult
 
-__all__ = ["InProcessBus", "store_subscriber"]
+__all__ = ["InProcessBus", "Subscriber"]
 
 Subscriber = Callable[[Event], None]
 
@@ -44,13 +44,3 @@ class InProcessBus:
         with self._lock:
             self._closed = True
 
-
-def store_subscriber(writer: EventWriter, totals: WriteResult | None = None) -> Subscriber:
-    """A subscriber that stores each event through ``writer`` (adding its outcome to ``totals``)."""
-
-    def store(event: Event) -> None:
-        result = writer.write_events([event])
-        if totals is not None:
-            totals.add(result)
-
-    return store

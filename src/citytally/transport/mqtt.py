@@ -1,0 +1,104 @@
+"""The MQTT broker both ends talk to: its settings and the paho client built from them.
+
+The edge's outbox publishes with such a client and the hub's ingest subscribes with one; both read the
+same :class:`MqttSettings` (the password only from ``$CITYTALLY_MQTT_PASSWORD``).
+"""
+
+from __future__ import annotations
+
+import os
+import ssl
+from pathlib import Path
+from typing import Literal
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = ["MQTT_PASSWORD_ENV", "MqttSettings", "build_mqtt_client", "connect_properties"]
+
+MQTT_PASSWORD_ENV = "CITYTALLY_MQTT_PASSWORD"
+
+
+class MqttSettings(BaseModel):
+    """The broker edges publish to and the hub subscribes at (MQTT 5 or 3.1.1, QoS 1)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    host: str = Field(default="127.0.0.1", min_length=1, max_length=253, description="Broker host name.")
+    port: int = Field(default=1883, ge=1, le=65535, description="Broker port (1883 plain, 8883 TLS).")
+    topic_prefix: str = Field(
+        default="citytally",
+        pattern=r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$",
+        max_length=200,
+        description="First topic level(s); events go to <prefix>/<site>/<camera>/events.",
+    )
+    tls: bool = Field(default=False, description="Connect with TLS (verifying the broker's certificate).")
+    ca_file: Path | None = Field(default=None, description="CA bundle for TLS (None: the system's).")
+    username: str | None = Field(
+        default=None, max_length=200, description=f"User name; the password comes from ${MQTT_PASSWORD_ENV}."
+    )
+    client_id: str = Field(
+        default="citytally-hub",
+        min_length=1,
+        max_length=120,
+        description="Hub client id. Keep it stable: the broker queues for it while the hub is away.",
+    )
+    protocol: Literal["5", "3.1.1"] = Field(
+        default="5",
+        description="MQTT version. 5 lets the hub ask for more messages in flight (receive maximum).",
+    )
+    keepalive_s: int = Field(default=30, ge=5, le=3600, description="Keep-alive interval, seconds.")
+    session_expiry_s: int = Field(
+        default=7 * 86400,
+        ge=0,
+        le=2**32 - 1,
+        description="How long the broker keeps the hub's session (and queues its messages) while it is away.",
+    )
+    receive_maximum: int = Field(
+        default=20000,
+        ge=1,
+        le=65535,
+        description="MQTT 5: unacknowledged messages the broker may send the hub at once (bounds a batch).",
+    )
+
+    def password(self) -> str | None:
+        """The broker password, from the environment only."""
+        return os.environ.get(MQTT_PASSWORD_ENV) or None
+
+
+def build_mqtt_client(
+    settings: MqttSettings, client_id: str, *, manual_ack: bool = False, persistent: bool = True
+) -> mqtt.Client:
+    """A paho client for ``settings``: protocol, TLS, user name and the environment's password.
+
+    ``persistent`` asks MQTT 3.1.1 brokers to keep the session (MQTT 5 decides at connect time).
+    """
+    protocol = mqtt.MQTTv5 if settings.protocol == "5" else mqtt.MQTTv311
+    client = mqtt.Client(
+        CallbackAPIVersion.VERSION2,
+        client_id=client_id,
+        protocol=protocol,
+        clean_session=None if protocol == mqtt.MQTTv5 else not persistent,
+        manual_ack=manual_ack,
+    )
+    if settings.tls:
+        client.tls_set(
+            ca_certs=str(settings.ca_file) if settings.ca_file else None, tls_version=ssl.PROTOCOL_TLS_CLIENT
+        )
+    if settings.username:
+        client.username_pw_set(settings.username, settings.password())
+    client.reconnect_delay_set(min_delay=1, max_delay=30)
+    return client
+
+
+def connect_properties(settings: MqttSettings) -> Properties | None:
+    """MQTT 5 CONNECT properties: keep the session while away; allow ``receive_maximum`` in flight."""
+    if settings.protocol != "5":
+        return None
+    properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+    properties.SessionExpiryInterval = settings.session_expiry_s
+    properties.ReceiveMaximum = settings.receive_maximum
+    return properties
