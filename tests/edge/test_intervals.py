@@ -290,3 +290,15 @@ def test_incident_detectors_plug_in() -> None:
     assert publisher.events[0].start == T0 + timedelta(seconds=1)
     analytics.finish()
     assert analytics.totals.events == len(publisher.events)
+
+
+def test_crossing_in_the_last_frames_is_in_the_last_event() -> None:
+    """The stream ends one frame after a car passed the band (a crossing needs two): still counted, once."""
+    publisher = MemoryPublisher()
+    analytics = CameraAnalytics(camera(), publisher)
+    # The car's ground point reaches y = 310 (beyond the 6 px band of its 40 px box) at frame 21.
+    play(analytics, 22, southbound(11, 0))
+    totals = analytics.finish()
+    (last,) = of_type(publisher.events, LineCountEvent)
+    assert last.counts == {"south": {"car": 1}, "north": {}}
+    assert totals.lines == {"main": {"south": {"car": 1}, "north": {}}}

@@ -188,3 +188,49 @@ def test_crossing_while_occluded_is_counted_when_the_track_reappears() -> None:
     seen = [(0.0, 200.0), (0.1, 220.0), (0.2, 240.0), (1.0, 400.0), (1.1, 420.0), (1.2, 440.0)]
     found = [c.direction for t, y in seen for c in counter.update(tracked((4, 300, y, CAR)), t)]
     assert found == ["down"]
+
+
+def count_to_the_end(path: Sequence[tuple[float, float]], min_frames: int = 3) -> tuple[list[str], list[str]]:
+    """Run one track along ``path`` and end the stream: (crossings while running, crossings at the end)."""
+    counter = LineCounter(LINE.model_copy(update={"min_frames": min_frames}))
+    running = [
+        c.direction for i, (x, y) in enumerate(path) for c in counter.update(tracked((7, x, y, CAR)), i / 10)
+    ]
+    return running, [c.direction for c in counter.finish()]
+
+
+@pytest.mark.parametrize(
+    ("path", "running", "at_end"),
+    [
+        # Beyond the band for 1 or 2 of the 3 frames a crossing needs when the stream ends: counted at the end.
+        pytest.param(straight(300, 250, 300, 290, 4) + [(300, 320)], [], ["down"], id="one-frame-beyond"),
+        pytest.param(straight(300, 350, 300, 310, 4) + [(300, 290), (300, 270)], [], ["up"], id="two-up"),
+        # Counted already while running: nothing more at the end (no double count).
+        pytest.param(straight(300, 250, 300, 350, 10), ["down"], [], id="done-before-the-end"),
+        # A crossing, then back over the line for one frame at the end: the second one counts too.
+        pytest.param(straight(300, 250, 300, 350, 10) + [(300, 280)], ["down"], ["up"], id="back-at-the-end"),
+        # Turned back before the end: the last frame is on the old side again.
+        pytest.param(straight(300, 250, 300, 290, 4) + [(300, 320), (300, 280)], [], [], id="turn-back"),
+        # Last seen in the band: undecided, not counted.
+        pytest.param(straight(300, 250, 300, 290, 4) + [(300, 320), (300, 301)], [], [], id="ends-in-band"),
+        # Never established a side before the end, or never left it.
+        pytest.param([(300, 320)], [], [], id="first-seen-beyond"),
+        pytest.param(straight(300, 200, 300, 280, 4), [], [], id="approach-only"),
+        # Beyond the far end of the segment: a side change, not a crossing.
+        pytest.param(straight(600, 250, 600, 290, 4) + [(600, 320)], [], [], id="beyond-p2"),
+    ],
+)
+def test_crossings_in_progress_close_at_the_end_of_the_stream(
+    path: list[tuple[float, float]], running: list[str], at_end: list[str]
+) -> None:
+    assert count_to_the_end(path) == (running, at_end)
+
+
+def test_end_of_stream_crossing_keeps_class_and_track_time() -> None:
+    counter = LineCounter(LINE.model_copy(update={"min_frames": 3}))
+    for i, y in enumerate([250, 270, 290, 320]):
+        counter.update(tracked((5, 300, y, BUS)), i / 10)
+    counter.update(Detections.empty(), 0.5)
+    (crossing,) = counter.finish()
+    assert (crossing.class_id, crossing.track_id, crossing.timestamp) == (BUS, 5, pytest.approx(0.3))
+    assert counter.finish() == []  # the state is gone: a second end counts nothing

@@ -203,9 +203,14 @@ class CameraAnalytics:
         return FrameAnalytics(at, crossings, turns, occupancy)
 
     def finish(self) -> RunTotals:
-        """End of stream: close open zone stays, publish the last (partial) interval, return the totals."""
+        """End of stream: close crossings in progress and open zone stays, publish the last (partial)
+        interval, return the totals."""
         interval = self._current
         if interval is not None:
+            # Crossings still in progress in the last frames close now (lines.py has the rule).
+            for line in self.lines:
+                for crossing in line.finish():
+                    self._tally_crossing(interval, crossing)
             for zone in self.zones:
                 self._tally_zone(interval, zone.name, None, zone.finish())
             self._emit(interval, final=True)

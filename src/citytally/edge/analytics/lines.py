@@ -10,6 +10,14 @@ beyond either end does not count). Points within the margin move nothing: a box 
 counted once, a track that touches the line and turns back is not counted, and a track that later crosses
 back is counted again in the other direction.
 
+End of stream: a crossing still in progress when the stream ends is closed by :meth:`LineCounter.finish`. A
+track counts then if its *last* observation was beyond the band on the side opposite its established side
+(seen there fewer than ``min_frames`` times, none of them back on the old side or in the band since) and the
+step passes through the segment, as above. A track that was last seen inside the band is undecided (it may be
+turning back) and is not counted; a crossing already counted reset the track's state, so nothing is counted
+twice. Only the end of the stream closes crossings this way: a track the tracker loses mid-stream may be
+recovered, and is forgotten without a count as before.
+
 Directions: ``directions[0]`` is a crossing from the left of p1→p2 to its right (as displayed, y down),
 ``directions[1]`` from right to left.
 """
@@ -45,6 +53,8 @@ class _Side:
     last_on_side: Point | None = None
     far_frames: int = 0
     first_far: Point | None = None
+    last_zone: int = 0  # where the last observation was: -1 / +1 beyond the band on that side, 0 in it
+    class_id: int = 0
 
 
 class LineCounter:
@@ -69,6 +79,7 @@ class LineCounter:
         crossings: list[Crossing] = []
         for i in range(len(tracked)):
             state = self._tracks.get(int(tracked.track_id[i]), timestamp)
+            state.class_id = int(tracked.class_id[i])
             point: Point = (float(anchors[i, 0]), float(anchors[i, 1]))
             direction = self._observe(state, point, float(distances[i]), float(margins[i]))
             if direction is not None:
@@ -81,6 +92,7 @@ class LineCounter:
 
     def _observe(self, state: _Side, point: Point, distance: float, margin: float) -> str | None:
         side_now = -1 if distance <= -margin else (1 if distance >= margin else 0)
+        state.last_zone = side_now
         if side_now == 0:
             return None  # inside the hysteresis band: evidence for neither side
         if state.side == 0 or side_now == state.side:
@@ -98,6 +110,18 @@ class LineCounter:
         if step_start is None or not self._within_segment(step_start, step_end):
             return None  # it crossed the infinite line beyond the segment: a side change, not a count
         return self.config.directions[0] if came_from < 0 else self.config.directions[1]
+
+    def finish(self) -> list[Crossing]:
+        """End of stream: close the crossings still in progress (see the module's rule); forget every track."""
+        crossings = []
+        for track_id, state, last_seen in self._tracks.drain():
+            in_progress = state.side != 0 and state.far_frames > 0 and state.last_zone == -state.side
+            if not in_progress or state.last_on_side is None or state.first_far is None:
+                continue
+            if self._within_segment(state.last_on_side, state.first_far):
+                direction = self.config.directions[0] if state.side < 0 else self.config.directions[1]
+                crossings.append(Crossing(self.name, direction, state.class_id, track_id, last_seen))
+        return crossings
 
     def _within_segment(self, a: Point, b: Point) -> bool:
         where = segment_parameter(self._p1, self._p2, a, b)
