@@ -43,7 +43,14 @@ InputSizeOption = Annotated[
 
 
 def analyze(
-    video: Annotated[Path, typer.Argument(help="Video file (or stream URL) to analyse.")],
+    video: Annotated[
+        list[str],
+        typer.Argument(
+            help="Video file, several files or a glob pattern (one camera's consecutive files, analysed as "
+            "one stream), or a stream URL (rtsp://, http(s)://).",
+            show_default=False,
+        ),
+    ],
     config: Annotated[
         Path, typer.Option("--config", "-c", help="Camera config (TOML): lines, zones, thresholds.")
     ],
@@ -67,6 +74,9 @@ def analyze(
     no_progress: Annotated[bool, typer.Option("--no-progress", help="No progress bar.")] = False,
 ) -> None:
     """Count road users in VIDEO: writes OUT/events.jsonl (event schema v1) and OUT/summary.json.
+
+    Several files (or a quoted glob pattern, expanded in name order) are one camera's consecutive
+    recordings: timestamps and tracks continue from one file into the next.
 
     A missing, corrupt or truncated video or a bad config is one line on stderr and exit status 2; a
     damaged file still has its good frames analysed and their events and summary written first.

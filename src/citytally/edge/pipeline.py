@@ -598,18 +598,20 @@ class _ClassFilter:
         return [d[np.isin(d.class_id, self._wanted)] for d in self.inner.detect_windows(images, windows)]
 
 
-def _frame_count(uri: str, native_fps: float, target_fps: float | None) -> int | None:
-    """How many frames a file will yield, for the progress bar; ``None`` for streams or when unknown."""
+def _frame_count(uris: Sequence[str], native_fps: float, target_fps: float | None) -> int | None:
+    """How many frames the files will yield, for the progress bar; ``None`` for streams or when unknown."""
     import av
 
-    path = Path(uri).expanduser()
-    if not path.is_file():
-        return None
-    try:
-        with av.open(str(path)) as container:
-            frames = container.streams.video[0].frames
-    except (av.FFmpegError, IndexError):
-        return None
+    frames = 0
+    for uri in uris:
+        path = Path(uri)
+        if not path.is_file():
+            return None
+        try:
+            with av.open(str(path)) as container:
+                frames += container.streams.video[0].frames
+        except (av.FFmpegError, IndexError):
+            return None
     if not frames:
         return None
     if target_fps is not None and native_fps > 0 and target_fps < native_fps:
@@ -621,21 +623,28 @@ def build_pipeline(
     config: CameraConfig,
     publisher: Publisher | Callable[[], Publisher],
     options: PipelineOptions | None = None,
-    video: str | Path | None = None,
+    video: str | Path | Sequence[str | Path] | None = None,
 ) -> EdgePipeline:
     """Build every stage in order for one camera; ``video`` overrides the config's source URI.
+
+    ``video`` may be several files or a glob pattern, analysed as one continuous stream; a stream URL is
+    passed on exactly as given.
 
     ``publisher`` may be a factory: it is then called last, once the source has opened, so a missing
     video leaves no empty output behind.
     """
     from citytally.edge.detector import NanoDetDetector, nanodet_model_path
-    from citytally.edge.source import open_source
+    from citytally.edge.source import open_inputs, resolve_inputs
     from citytally.events import ROAD_USER_CLASSES
 
     options = options or PipelineOptions()
-    uri = str(video) if video is not None else config.source.uri
-    if "://" not in uri:
-        uri = str(Path(uri).expanduser())
+    if video is None:
+        inputs: Sequence[str | Path] = [config.source.uri]
+    elif isinstance(video, str | Path):
+        inputs = [video]
+    else:
+        inputs = list(video)
+    uris = resolve_inputs(inputs)
     target_fps = options.target_fps or config.source.target_fps
     nanodet = NanoDetDetector(
         config.detector.model or nanodet_model_path(options.detector_variant),
@@ -649,9 +658,9 @@ def build_pipeline(
     if config.detector.classes is not None:
         detector = _ClassFilter(nanodet, config.detector.classes)
     tracker = MotionTracker(config.tracker)
-    source = open_source(uri, target_fps)
+    source = open_inputs(uris, target_fps)
     try:
-        total = _frame_count(uri, source.fps, target_fps)
+        total = _frame_count(uris, source.fps, target_fps)
         sink = publisher if isinstance(publisher, Publisher) else publisher()
         analytics = CameraAnalytics(config, sink)
         return EdgePipeline(config, source, detector, tracker, analytics, sink, options, total)
@@ -670,7 +679,7 @@ def write_summary(path: Path, result: RunResult) -> None:
 
 
 def analyze_video(
-    video: str | Path,
+    video: str | Path | Sequence[str | Path],
     config: Path | CameraConfig,
     out: Path,
     options: PipelineOptions | None = None,

@@ -16,6 +16,8 @@ Public API::
   ``Frame.pts_seconds`` keep increasing across reconnects. After ``max_attempts`` consecutive failures the
   iteration raises :class:`~citytally.errors.SourceError`. :meth:`VideoSource.close` from another thread
   stops it, also mid-backoff.
+* :func:`open_inputs` opens what ``citytally analyze`` is given: a stream URL exactly as given, a file, or
+  several files or a glob pattern read as one continuous stream (:class:`FileSequence`).
 * A file that is missing raises at :func:`open_source`; a truncated or corrupt one yields every frame that
   can be decoded, then raises one :class:`SourceError` naming the file and the damage.
 * Credentials in URLs never reach logs or errors: everything goes through :func:`redact_url`.
@@ -25,6 +27,7 @@ Public API::
 
 from __future__ import annotations
 
+import glob
 import logging
 import re
 import threading
@@ -47,6 +50,10 @@ __all__ = [
     "VideoSource",
     "Reconnect",
     "open_source",
+    "open_inputs",
+    "resolve_inputs",
+    "is_stream_url",
+    "FileSequence",
     "redact_url",
     "FrameListSource",
 ]
@@ -192,6 +199,150 @@ def open_source(
     return _AvSource(str(uri), target_fps, live, reconnect or Reconnect(), timeout_s)
 
 
+def is_stream_url(text: str) -> bool:
+    """Whether ``text`` names a stream (``rtsp://``, ``http(s)://``, ...) rather than a file path."""
+    return re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", text) is not None
+
+
+def resolve_inputs(inputs: Sequence[str | Path]) -> list[str]:
+    """What ``citytally analyze`` was given, as a list of sources to read one after another.
+
+    A stream URL is kept exactly as given (never treated as a path) and must be the only input. A path has
+    ``~`` expanded; one with glob characters that is not itself a file is expanded to its matches, sorted
+    by name (cameras number their files so that name order is time order). Raises :class:`SourceError`
+    for a pattern that matches nothing, :class:`ConfigError` for no input or a URL among other inputs.
+    """
+    if not inputs:
+        raise ConfigError("no video given: name a file, several files, a glob pattern or a stream URL")
+    resolved: list[str] = []
+    for given in inputs:
+        text = str(given)
+        if is_stream_url(text):
+            if len(inputs) > 1:
+                raise ConfigError(f"{redact_url(text)}: a stream URL must be the only input")
+            return [text]
+        path = Path(text).expanduser()
+        if glob.has_magic(str(path)) and not path.exists():
+            matches = sorted(glob.glob(str(path)))
+            if not matches:
+                raise SourceError(f"{text}: no file matches this pattern")
+            resolved += matches
+        else:
+            resolved.append(str(path))
+    return resolved
+
+
+def open_inputs(inputs: Sequence[str | Path], target_fps: float | None = None) -> VideoSource:
+    """Open what :func:`resolve_inputs` resolves: one source, or consecutive files read as one stream."""
+    uris = resolve_inputs(inputs)
+    if len(uris) == 1:
+        return open_source(uris[0], target_fps)
+    return FileSequence(uris, target_fps)
+
+
+def _open_file(path: str, target_fps: float | None) -> _AvSource:
+    return _AvSource(path, target_fps, False, Reconnect(), 10.0)
+
+
+class FileSequence:
+    """Consecutive files of one camera (a recorder that writes 10 s files, say) read as one stream.
+
+    Timestamps and frame indices continue from each file into the next (a file starts one frame period
+    after the previous one's last frame), so tracks, crossings and intervals run on across the boundaries.
+    Every file must exist before reading starts. A damaged file yields its good frames and reading goes on
+    with the next; a file whose frame size differs from the first file's is skipped (count lines are in
+    the first file's pixels). Either way iteration ends with one :class:`SourceError` naming each problem.
+    """
+
+    def __init__(self, paths: Sequence[str], target_fps: float | None = None) -> None:
+        if len(paths) < 2:
+            raise ConfigError("a file sequence needs at least two files")
+        for path in paths:
+            if not Path(path).is_file():
+                what = "is not a file" if Path(path).exists() else "no such file"
+                raise SourceError(f"{path}: {what}")
+        self._paths = list(paths)
+        self._target_fps = target_fps
+        first = _open_file(paths[0], target_fps)
+        self._current: _AvSource | None = first
+        self._fps, self._size = first.fps, first.size
+        self._stop = threading.Event()
+        self._error: SourceError | None = None
+
+    @property
+    def paths(self) -> list[str]:
+        """The files, in reading order."""
+        return list(self._paths)
+
+    @property
+    def name(self) -> str:
+        return f"{self._paths[0]} … {Path(self._paths[-1]).name} ({len(self._paths)} files)"
+
+    @property
+    def fps(self) -> float:
+        return self._fps
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self._size
+
+    @property
+    def error(self) -> SourceError | None:
+        return self._error
+
+    def __iter__(self) -> Iterator[Frame]:
+        problems: list[str] = []
+        start: tuple[int, float] = (0, 0.0)
+        sampler: _RateSampler | None = None
+        for number, path in enumerate(self._paths):
+            if self._stop.is_set():
+                break
+            source = self._current if number == 0 else self._open_next(path, problems)
+            self._current = source
+            if source is None:
+                continue
+            source.start, source.sampler = start, sampler
+            try:
+                yield from source
+            except SourceError as exc:
+                problems.append(str(exc))  # its good frames are in; the next file may be whole
+            finally:
+                source.close()
+            start, sampler = source.end, source.sampler
+        if problems:
+            self._error = SourceError("; ".join(problems))
+            raise self._error
+
+    def _open_next(self, path: str, problems: list[str]) -> _AvSource | None:
+        try:
+            source = _open_file(path, self._target_fps)
+        except SourceError as exc:
+            problems.append(str(exc))
+            return None
+        if source.size != self._size:
+            problems.append(
+                f"{path}: frame size {source.size[0]}x{source.size[1]} differs from the first file's "
+                f"{self._size[0]}x{self._size[1]}; skipped"
+            )
+            source.close()
+            return None
+        return source
+
+    def close(self) -> None:
+        """Stop reading; safe from another thread."""
+        self._stop.set()
+        if self._current is not None:
+            self._current.close()
+
+    def __enter__(self) -> FileSequence:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
 class _RateSampler:
     """Picks frames by timestamp so that at most ``target_fps`` come out per second, evenly spread."""
 
@@ -235,6 +386,10 @@ class _AvSource:
         self._lock = threading.Lock()
         self._iterating = False
         self._error: SourceError | None = None
+        # Where this source's clock starts and where it ended: a file sequence continues one from the other.
+        self.start: tuple[int, float] = (0, 0.0)
+        self.end: tuple[int, float] = (0, 0.0)
+        self.sampler: _RateSampler | None = None
         scheme = urlsplit(uri).scheme.lower() if "://" in uri else ""
         self._is_url = bool(scheme)
         if not self._is_url and not Path(uri).is_file():
@@ -330,9 +485,8 @@ class _AvSource:
             raise self._error
 
     def _frames(self) -> Iterator[Frame]:
-        sampler = _RateSampler(self._target_fps, self._fps)
-        index = 0
-        pts_offset = 0.0
+        sampler = self.sampler = self.sampler or _RateSampler(self._target_fps, self._fps)
+        index, pts_offset = self.start
         attempts = iter(self._reconnect.delays())
         while not self._stop.is_set():
             container = self._container or self._reopen(attempts)
@@ -347,6 +501,7 @@ class _AvSource:
                 if self._stop.is_set():
                     return
             index, pts_offset = reading.next_index, reading.next_pts
+            self.end = (index, pts_offset)
             self._close_container()
             if not self._live:
                 self._finish(reading)
