@@ -202,7 +202,7 @@ def count_to_the_end(path: Sequence[tuple[float, float]], min_frames: int = 3) -
 @pytest.mark.parametrize(
     ("path", "running", "at_end"),
     [
-        # Beyond the band for 1 or 2 of the 3 frames a crossing needs when the stream ends: counted at the end.
+        # Beyond the band for 1 or 2 of the 3 frames a crossing needs when the stream ends: counted at the end
         pytest.param(straight(300, 250, 300, 290, 4) + [(300, 320)], [], ["down"], id="one-frame-beyond"),
         pytest.param(straight(300, 350, 300, 310, 4) + [(300, 290), (300, 270)], [], ["up"], id="two-up"),
         # Counted already while running: nothing more at the end (no double count).

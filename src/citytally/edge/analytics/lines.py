@@ -112,7 +112,7 @@ class LineCounter:
         return self.config.directions[0] if came_from < 0 else self.config.directions[1]
 
     def finish(self) -> list[Crossing]:
-        """End of stream: close the crossings still in progress (see the module's rule); forget every track."""
+        """End of stream: close the crossings in progress (see the module's rule); forget every track."""
         crossings = []
         for track_id, state, last_seen in self._tracks.drain():
             in_progress = state.side != 0 and state.far_frames > 0 and state.last_zone == -state.side
