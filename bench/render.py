@@ -47,10 +47,15 @@ def _provenance(result: dict[str, Any]) -> str:
     when = result["started_utc"].replace("T", " ").replace("Z", " UTC")
     dirty = " plus uncommitted changes" if result.get("dirty") else ""
     load = machine.get("load_average")
+    busy = (
+        " (a busy machine: more runnable tasks than cores, so read the ratios, not the rates)"
+        if isinstance(load, int | float) and load > machine["cores"]
+        else ""
+    )
     return (
         f"Recorded {when} at commit `{result['commit']}`{dirty}, on {machine['cpu_model']} "
         f"(family/model {machine.get('cpu_family_model', '?')}, {machine['cores']} cores; {flags}), "
-        f"Python {machine['python']}, load average {load} at the start:\n\n"
+        f"Python {machine['python']}, load average {load} at the start{busy}:\n\n"
         f"    {result['command']}\n"
     )
 

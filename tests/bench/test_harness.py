@@ -124,6 +124,14 @@ def test_render_fills_only_the_marked_block(bench: tuple[ModuleType, ModuleType]
     assert render.main(["--page", str(page), "--results-dir", str(tmp_path), "--check"]) == 0
 
 
+@pytest.mark.parametrize(("load", "busy"), [(0.5, False), (2.0, False), (10.5, True)])
+def test_a_busy_machine_is_called_so(bench: tuple[ModuleType, ModuleType], load: float, busy: bool) -> None:
+    harness, render = bench
+    run = harness.Run("demo", "t", [("a", "A")], argv=["bench/x.py"])
+    run.machine = {**run.machine, "cores": 2, "load_average": load}
+    assert ("read the ratios" in render.render_result(run.to_json())) is busy
+
+
 def test_a_block_without_a_result_is_an_error(bench: tuple[ModuleType, ModuleType], tmp_path: Path) -> None:
     _, render = bench
     page = tmp_path / "benchmarks.md"
