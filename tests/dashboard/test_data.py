@@ -5,15 +5,23 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
 from pydantic import ValidationError
 
 from citytally.edge.config import CameraConfig
-from citytally.events import LineCountEvent
+from citytally.events import LineCountEvent, SpeedEvent, SpeedStats
 from citytally.hub.config import RetentionSettings
-from citytally.hub.dashboard.data import _segments, bucket_times, series_period
+from citytally.hub.dashboard.data import (
+    _segments,
+    bucket_times,
+    count_series,
+    series_period,
+    speed_distribution,
+)
 from citytally.hub.dashboard.live import LOOKBACK, LiveCursor
 from citytally.hub.dashboard.settings import DashboardSettings
 from citytally.hub.register import build_register, render_register_html
@@ -132,3 +140,78 @@ def test_live_cursor_sends_each_event_once_even_when_it_commits_late(engine: sa.
     writer.write_events([late], received_at=now + timedelta(seconds=1) - LOOKBACK / 2)
     assert [m["id"] for m in cursor.poll(engine, include_incidents=False)] == [str(late.id)]
     assert cursor.poll(engine, include_incidents=False) == []
+
+
+def _counts(start: datetime, counts: dict[str, dict[str, int]]) -> LineCountEvent:
+    return LineCountEvent(
+        id=uuid.uuid4(),
+        site="plaza",
+        camera="cam-1",
+        start=start,
+        end=start + timedelta(minutes=15),
+        line="north",
+        counts=counts,  # type: ignore[arg-type]
+    )
+
+
+@pytest.mark.integration
+def test_count_series_tells_no_data_from_nobody_passing(engine: sa.Engine) -> None:
+    sync_registry(engine, [_camera("count")])
+    q = timedelta(minutes=15)
+    EventWriter(engine).write_events(
+        [
+            _counts(T0, {"in": {"car": 3}}),
+            _counts(T0 + q, {"in": {}, "out": {}}),  # the camera reported: nobody crossed
+            # T0 + 2q: nothing arrived (camera offline)
+            _counts(T0 + 3 * q, {"in": {"car": 1}, "out": {"bicycle": 2}}),
+        ]
+    )
+    out = count_series(engine, "plaza", "cam-1", T0, T0 + 4 * q)
+    assert out.period == "15m" and out.reported == [True, True, False, True]
+    values = {(s.direction, s.cls): s.values for s in out.series}
+    assert values == {("in", "car"): [3, 0, None, 1], ("out", "bicycle"): [0, 0, None, 2]}
+    assert out.total == 6
+
+
+@pytest.mark.integration
+def test_daily_buckets_are_days_of_the_asked_time_zone(engine: sa.Engine) -> None:
+    sync_registry(engine, [_camera("count")])
+    # 23:30 UTC on Nov 2 is 00:30 on Nov 3 in Amsterdam (UTC+1 in November)
+    EventWriter(engine).write_events([_counts(T0 + 23 * H + timedelta(minutes=30), {"in": {"car": 5}})])
+    start, end = T0 - 30 * D, T0 + 30 * D
+    utc = count_series(engine, "plaza", "cam-1", start, end)
+    local = count_series(engine, "plaza", "cam-1", start, end, ZoneInfo("Europe/Amsterdam"))
+    assert utc.period == local.period == "1d" and local.tz == "Europe/Amsterdam"
+
+    def day_of(out: Any, tz: ZoneInfo) -> str:
+        (series,) = out.series
+        (i,) = [i for i, v in enumerate(series.values) if v]
+        return datetime.fromtimestamp(out.times[i] / 1000, tz).date().isoformat()
+
+    assert day_of(utc, ZoneInfo("UTC")) == "2026-11-02"
+    assert day_of(local, ZoneInfo("Europe/Amsterdam")) == "2026-11-03"
+    assert datetime.fromtimestamp(local.times[0] / 1000, ZoneInfo("Europe/Amsterdam")).hour == 0
+
+
+@pytest.mark.integration
+def test_speeds_give_v85_per_bucket_and_no_averaged_percentile(engine: sa.Engine) -> None:
+    sync_registry(engine, [_camera("count")])
+
+    def speed(start: datetime, n: int, mean: float, p85: float) -> SpeedEvent:
+        return SpeedEvent(
+            id=uuid.uuid4(),
+            site="plaza",
+            camera="cam-1",
+            start=start,
+            end=start + timedelta(minutes=15),
+            line="north",
+            speeds={"in": {"car": SpeedStats(n=n, mean_kmh=mean, p85_kmh=p85)}},
+        )
+
+    q = timedelta(minutes=15)
+    EventWriter(engine).write_events([speed(T0, 10, 30.0, 40.0), speed(T0 + 2 * q, 90, 50.0, 60.0)])
+    out = speed_distribution(engine, "plaza", "cam-1", T0, T0 + 4 * q)
+    assert [s.values for s in out.v85] == [[40.0, None, 60.0, None]]
+    (car,) = out.series
+    assert (car.n, car.mean_kmh, car.v85_min_kmh, car.v85_max_kmh) == (100, 48.0, 40.0, 60.0)
+    assert not hasattr(car, "p85_kmh")

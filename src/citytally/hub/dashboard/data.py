@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
@@ -30,10 +31,12 @@ from citytally.hub.dashboard.models import (
     SpeedClass,
     SpeedsOut,
     TurningOut,
+    V85Series,
 )
 from citytally.hub.store import schema
 
 __all__ = [
+    "Grid",
     "series_period",
     "bucket_times",
     "camera_summaries",
@@ -47,6 +50,7 @@ __all__ = [
 ]
 
 _DAY = timedelta(days=1)
+_UTC = ZoneInfo("UTC")
 _HOUR = timedelta(hours=1)
 SPEED_BIN_KMH = 5
 #: Enough rows for a month of hourly buckets of a camera with many lines, directions and classes.
@@ -180,6 +184,40 @@ def overview(engine: sa.Engine, start: datetime, end: datetime, tz: ZoneInfo, to
     )
 
 
+@dataclass(frozen=True)
+class Grid:
+    """The buckets of a chart: their starts (UTC instants), the roll-up period read to fill them and where
+    any instant falls. Daily buckets are days of the asked time zone, summed from hourly roll-ups (the
+    stored daily roll-ups are UTC days)."""
+
+    period: str
+    read_period: str
+    times: list[datetime]
+    tz: ZoneInfo
+
+    @classmethod
+    def of(cls, start: datetime, end: datetime, tz: ZoneInfo = _UTC) -> Grid:
+        period = series_period(start, end)
+        if period != "1d" or tz.key == "UTC":
+            return cls(period, period, bucket_times(start, end, period), tz)
+        day = start.astimezone(tz).date()
+        times: list[datetime] = []
+        while (moment := _local_midnight(day, tz)) < end:
+            times.append(moment)
+            day += _DAY
+        return cls(period, "1h", times, tz)
+
+    def bucket_of(self, moment: datetime) -> datetime:
+        """The start of the bucket that holds ``moment``."""
+        if self.read_period == self.period:
+            return _floor(moment, schema.ROLLUP_PERIODS[self.period])
+        return _local_midnight(moment.astimezone(self.tz).date(), self.tz)
+
+
+def _local_midnight(day: date, tz: ZoneInfo) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=tz).astimezone(UTC)
+
+
 def _camera_rows(
     read: Callable[[sa.Engine, queries.SeriesQuery], queries.Series],
     engine: sa.Engine,
@@ -189,15 +227,58 @@ def _camera_rows(
     end: datetime,
     period: str,
 ) -> list[dict[str, Any]]:
-    """One camera's roll-up rows of ``period`` covering ``start``–``end`` (the first bucket whole)."""
-    query = queries.SeriesQuery(
-        interval=cast(queries.Interval, period),
-        start=_floor(start, schema.ROLLUP_PERIODS[period]),
-        end=end,
-        filters={"site": site, "camera": camera},
-        limit=_ROW_LIMIT,
+    """One camera's roll-up rows of ``period`` covering ``start``–``end`` (the first bucket whole), read in
+    pieces no longer than the query layer allows for that period."""
+    lo = _floor(start, schema.ROLLUP_PERIODS[period])
+    longest = queries.MAX_RANGE[period]
+    rows: list[dict[str, Any]] = []
+    while lo < end:
+        hi = min(end, lo + longest)
+        query = queries.SeriesQuery(
+            interval=cast(queries.Interval, period),
+            start=lo,
+            end=hi,
+            filters={"site": site, "camera": camera},
+            limit=_ROW_LIMIT,
+        )
+        rows += read(engine, query).rows
+        lo = hi
+    return rows
+
+
+def _grid_rows(
+    read: Callable[[sa.Engine, queries.SeriesQuery], queries.Series],
+    engine: sa.Engine,
+    site: str,
+    camera: str,
+    grid: Grid,
+    end: datetime,
+) -> list[dict[str, Any]]:
+    """Roll-up rows for ``grid``, ``bucket`` moved to its grid bucket (several rows may share one)."""
+    rows = (
+        _camera_rows(read, engine, site, camera, grid.times[0], end, grid.read_period) if grid.times else []
     )
-    return read(engine, query).rows
+    return [row | {"bucket": grid.bucket_of(row["bucket"])} for row in rows]
+
+
+def _reported(
+    engine: sa.Engine, site: str, camera: str, kind: str, grid: Grid, end: datetime
+) -> set[datetime]:
+    """Grid buckets in which the camera sent at least one event of ``kind`` (even one counting nothing).
+
+    Raw events are kept shorter than roll-ups; past their retention only buckets with a roll-up row count
+    as reported, so an interval that counted nothing can no longer be told from one without data."""
+    if not grid.times:
+        return set()
+    e = schema.events
+    query = (
+        sa.select(e.c.start)
+        .distinct()
+        .where(e.c.site == site, e.c.camera == camera, e.c.type == kind)
+        .where(e.c.start >= grid.times[0], e.c.start < end)
+    )
+    with engine.connect() as conn:
+        return {grid.bucket_of(moment) for moment in conn.execute(query).scalars()}
 
 
 def count_rows(
@@ -211,41 +292,61 @@ def _ms(moment: datetime) -> int:
     return int(moment.timestamp() * 1000)
 
 
-def count_series(engine: sa.Engine, site: str, camera: str, start: datetime, end: datetime) -> CountSeriesOut:
-    """Crossings per bucket for each (line, direction, class) of one camera, gaps filled with 0."""
-    period = series_period(start, end)
-    times = bucket_times(start, end, period)
-    index = {t: i for i, t in enumerate(times)}
-    values: dict[tuple[str, str, str], list[int]] = {}
-    for row in count_rows(engine, site, camera, start, end, period):
-        series = values.setdefault((row["line"], row["direction"], row["class"]), [0] * len(times))
-        if row["bucket"] in index:
-            series[index[row["bucket"]]] += int(row["count"])
+def count_series(
+    engine: sa.Engine, site: str, camera: str, start: datetime, end: datetime, tz: ZoneInfo = _UTC
+) -> CountSeriesOut:
+    """Crossings per bucket for each (line, direction, class) of one camera: 0 where the camera reported
+    and nobody of that kind crossed, None where it sent nothing (offline, or not yet reported)."""
+    grid = Grid.of(start, end, tz)
+    index = {t: i for i, t in enumerate(grid.times)}
+    rows = _grid_rows(queries.count_series, engine, site, camera, grid, end)
+    reported = _reported(engine, site, camera, "line_count", grid, end) | {r["bucket"] for r in rows}
+    empty = [0 if t in reported else None for t in grid.times]
+    values: dict[tuple[str, str, str], list[int | None]] = {}
+    for row in rows:
+        series = values.setdefault((row["line"], row["direction"], row["class"]), list(empty))
+        i = index.get(row["bucket"])
+        if i is not None:
+            series[i] = (series[i] or 0) + int(row["count"])
     return CountSeriesOut(
-        period=period,
-        times=[_ms(t) for t in times],
+        period=grid.period,
+        tz=tz.key,
+        times=[_ms(t) for t in grid.times],
+        reported=[t in reported for t in grid.times],
         series=[
             CountSeries(line=k[0], direction=k[1], cls=k[2], values=v) for k, v in sorted(values.items())
         ],
-        total=sum(sum(v) for v in values.values()),
+        total=sum(n or 0 for v in values.values() for n in v),
     )
 
 
 def occupancy_series(
-    engine: sa.Engine, site: str, camera: str, start: datetime, end: datetime
+    engine: sa.Engine, site: str, camera: str, start: datetime, end: datetime, tz: ZoneInfo = _UTC
 ) -> OccupancyOut:
-    """Mean road users present per bucket, for each (zone, class) of one camera."""
-    period = series_period(start, end)
-    times = bucket_times(start, end, period)
-    index = {t: i for i, t in enumerate(times)}
-    values: dict[tuple[str, str], list[float | None]] = {}
-    for row in _camera_rows(queries.occupancy_series, engine, site, camera, start, end, period):
-        series = values.setdefault((row["zone"], row["class"]), [None] * len(times))
-        if row["bucket"] in index and row["mean"] is not None:
-            series[index[row["bucket"]]] = round(float(row["mean"]), 3)
+    """Mean road users present per bucket, for each (zone, class) of one camera; None where the camera sent
+    no occupancy for the bucket."""
+    grid = Grid.of(start, end, tz)
+    index = {t: i for i, t in enumerate(grid.times)}
+    rows = _grid_rows(queries.occupancy_series, engine, site, camera, grid, end)
+    reported = _reported(engine, site, camera, "zone_occupancy", grid, end) | {r["bucket"] for r in rows}
+    sums: dict[tuple[str, str], list[list[float]]] = {}
+    for row in rows:
+        acc = sums.setdefault((row["zone"], row["class"]), [[0.0, 0.0] for _ in grid.times])
+        i = index.get(row["bucket"])
+        if i is not None and row["mean"] is not None:
+            acc[i][0] += float(row["mean"]) * int(row["samples"])
+            acc[i][1] += int(row["samples"])
+    values = {
+        key: [
+            (round(total / n, 3) if n else 0.0) if t in reported else None
+            for t, (total, n) in zip(grid.times, acc, strict=True)
+        ]
+        for key, acc in sums.items()
+    }
     return OccupancyOut(
-        period=period,
-        times=[_ms(t) for t in times],
+        period=grid.period,
+        tz=tz.key,
+        times=[_ms(t) for t in grid.times],
         series=[OccupancySeries(zone=k[0], cls=k[1], values=v) for k, v in sorted(values.items())],
     )
 
@@ -264,9 +365,15 @@ def turning_movements(
 
 
 def speed_distribution(
-    engine: sa.Engine, site: str, camera: str, start: datetime, end: datetime
+    engine: sa.Engine, site: str, camera: str, start: datetime, end: datetime, tz: ZoneInfo = _UTC
 ) -> SpeedsOut:
-    """Road users by their interval's mean speed, in 5 km/h bins, per class (from the per-interval facts)."""
+    """Speeds of one camera: road users by their interval's mean speed (5 km/h bins, per class), and V85
+    over time.
+
+    The edge sends per interval only n, the mean and the 85th percentile, so no percentile over a longer
+    range can be computed honestly (an average of percentiles is not a percentile). The histogram is of
+    interval means, and V85 is shown per bucket: the interval's own, or the highest of the intervals a
+    longer bucket holds."""
     s = schema.speeds
     query = sa.select(s.c["class"], s.c.n, s.c.mean_kmh, s.c.p85_kmh).where(
         s.c.site == site, s.c.camera == camera, s.c.start >= start, s.c.start < end
@@ -276,11 +383,12 @@ def speed_distribution(
     top = max((int(r.mean_kmh // SPEED_BIN_KMH) for r in rows), default=-1) + 1
     per: dict[str, dict[str, Any]] = {}
     for cls, n, mean, p85 in rows:
-        acc = per.setdefault(cls, {"counts": [0] * top, "n": 0, "sum": 0.0, "p85": 0.0})
+        acc = per.setdefault(cls, {"counts": [0] * top, "n": 0, "sum": 0.0, "v85": []})
         acc["counts"][int(mean // SPEED_BIN_KMH)] += int(n)
         acc["n"] += int(n)
         acc["sum"] += float(mean) * int(n)
-        acc["p85"] += float(p85) * int(n)
+        acc["v85"].append(float(p85))
+    grid = Grid.of(start, end, tz)
     return SpeedsOut(
         bin_width=SPEED_BIN_KMH,
         bins=[i * SPEED_BIN_KMH for i in range(top)],
@@ -290,8 +398,25 @@ def speed_distribution(
                 counts=a["counts"],
                 n=a["n"],
                 mean_kmh=round(a["sum"] / a["n"], 1),
-                p85_kmh=round(a["p85"] / a["n"], 1),
+                v85_min_kmh=round(min(a["v85"]), 1),
+                v85_max_kmh=round(max(a["v85"]), 1),
             )
             for cls, a in sorted(per.items())
         ],
+        period=grid.period,
+        tz=tz.key,
+        times=[_ms(t) for t in grid.times],
+        v85=_v85_series(engine, site, camera, grid, end),
     )
+
+
+def _v85_series(engine: sa.Engine, site: str, camera: str, grid: Grid, end: datetime) -> list[V85Series]:
+    """The highest interval V85 per bucket for each (line, direction, class); None where none was measured."""
+    index = {t: i for i, t in enumerate(grid.times)}
+    values: dict[tuple[str, str, str], list[float | None]] = {}
+    for row in _grid_rows(queries.speed_series, engine, site, camera, grid, end):
+        series = values.setdefault((row["line"], row["direction"], row["class"]), [None] * len(grid.times))
+        i = index.get(row["bucket"])
+        if i is not None:
+            series[i] = round(max(series[i] or 0.0, float(row["p85_max_kmh"])), 1)
+    return [V85Series(line=k[0], direction=k[1], cls=k[2], values=v) for k, v in sorted(values.items())]

@@ -21,6 +21,7 @@ __all__ = [
     "MovementCell",
     "TurningOut",
     "SpeedClass",
+    "V85Series",
     "SpeedsOut",
     "IncidentOut",
 ]
@@ -87,12 +88,17 @@ class CountSeries(_Out):
     line: str
     direction: str
     cls: str
-    values: list[int]
+    values: list[int | None] = Field(
+        description="Crossings per bucket: 0 when the camera reported and none crossed, null when the "
+        "camera sent nothing for the bucket (offline or not yet reported)."
+    )
 
 
 class CountSeriesOut(_Out):
-    period: str
+    period: str = Field(description="Bucket size: 15m, 1h or 1d (days of `tz`).")
+    tz: str = Field(description="Time zone of daily buckets (IANA).")
     times: list[int] = Field(description="Bucket starts, milliseconds since the epoch (UTC).")
+    reported: list[bool] = Field(description="Per bucket: did the camera send counts for it?")
     series: list[CountSeries]
     total: int
 
@@ -100,11 +106,12 @@ class CountSeriesOut(_Out):
 class OccupancySeries(_Out):
     zone: str
     cls: str
-    values: list[float | None]
+    values: list[float | None] = Field(description="Mean present per bucket; null: no data for the bucket.")
 
 
 class OccupancyOut(_Out):
     period: str
+    tz: str
     times: list[int]
     series: list[OccupancySeries]
 
@@ -121,16 +128,34 @@ class TurningOut(_Out):
 
 class SpeedClass(_Out):
     cls: str
-    counts: list[int] = Field(description="Road users per bin (by their interval's mean speed).")
+    counts: list[int] = Field(
+        description="Road users per bin of their interval's mean speed (not of their own speeds: the edge "
+        "sends per interval only n, mean and 85th percentile)."
+    )
     n: int
-    mean_kmh: float
-    p85_kmh: float = Field(description="Interval 85th-percentile speeds, averaged weighted by road users.")
+    mean_kmh: float = Field(description="Mean speed over the range (interval means weighted by n).")
+    v85_min_kmh: float = Field(description="Lowest interval 85th-percentile speed in the range.")
+    v85_max_kmh: float = Field(description="Highest interval 85th-percentile speed in the range.")
+
+
+class V85Series(_Out):
+    line: str
+    direction: str
+    cls: str
+    values: list[float | None] = Field(
+        description="Per bucket, the interval V85 (85th-percentile speed), the highest where a bucket holds "
+        "several intervals; null where none was measured."
+    )
 
 
 class SpeedsOut(_Out):
     bin_width: int
     bins: list[int] = Field(description="Lower edge of each bin, km/h.")
     series: list[SpeedClass]
+    period: str
+    tz: str
+    times: list[int] = Field(description="Bucket starts of `v85`, milliseconds since the epoch (UTC).")
+    v85: list[V85Series]
 
 
 class IncidentOut(_Out):

@@ -60,6 +60,12 @@ def _range(start: datetime | None, end: datetime | None, default: timedelta) -> 
     return start, end
 
 
+TzQ = Annotated[
+    str,
+    Query(max_length=64, description="IANA time zone whose days the daily buckets are (e.g. Europe/Paris)."),
+]
+
+
 def _aware(moment: datetime) -> datetime:
     return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
 
@@ -132,11 +138,18 @@ def camera(site: str, camera: str, engine: EngineDep, _who: Viewer) -> CameraInf
 
 @router.get("/cameras/{site}/{camera}/counts", response_model=CountSeriesOut)
 def counts(
-    site: str, camera: str, engine: EngineDep, _who: Viewer, start: StartQ = None, end: EndQ = None
+    site: str,
+    camera: str,
+    engine: EngineDep,
+    _who: Viewer,
+    start: StartQ = None,
+    end: EndQ = None,
+    tz: TzQ = "UTC",
 ) -> CountSeriesOut:
     """Crossings per bucket by line, direction and class."""
     _camera(engine, site, camera)
-    return data.count_series(engine, site, camera, *_range(start, end, timedelta(days=1)))
+    zone = time_zone(tz)
+    return data.count_series(engine, site, camera, *_range(start, end, timedelta(days=1)), zone)
 
 
 @router.get("/cameras/{site}/{camera}/counts.csv", response_class=StreamingResponse)
@@ -172,11 +185,18 @@ def counts_csv(
 
 @router.get("/cameras/{site}/{camera}/occupancy", response_model=OccupancyOut)
 def occupancy(
-    site: str, camera: str, engine: EngineDep, _who: Viewer, start: StartQ = None, end: EndQ = None
+    site: str,
+    camera: str,
+    engine: EngineDep,
+    _who: Viewer,
+    start: StartQ = None,
+    end: EndQ = None,
+    tz: TzQ = "UTC",
 ) -> OccupancyOut:
     """Mean road users present per bucket, by zone and class."""
     _camera(engine, site, camera)
-    return data.occupancy_series(engine, site, camera, *_range(start, end, timedelta(days=1)))
+    zone = time_zone(tz)
+    return data.occupancy_series(engine, site, camera, *_range(start, end, timedelta(days=1)), zone)
 
 
 @router.get("/cameras/{site}/{camera}/turning", response_model=TurningOut)
@@ -190,11 +210,18 @@ def turning(
 
 @router.get("/cameras/{site}/{camera}/speeds", response_model=SpeedsOut)
 def speeds(
-    site: str, camera: str, engine: EngineDep, _who: Viewer, start: StartQ = None, end: EndQ = None
+    site: str,
+    camera: str,
+    engine: EngineDep,
+    _who: Viewer,
+    start: StartQ = None,
+    end: EndQ = None,
+    tz: TzQ = "UTC",
 ) -> SpeedsOut:
     """The speed distribution by class over the range."""
     _camera(engine, site, camera)
-    return data.speed_distribution(engine, site, camera, *_range(start, end, timedelta(days=1)))
+    zone = time_zone(tz)
+    return data.speed_distribution(engine, site, camera, *_range(start, end, timedelta(days=1)), zone)
 
 
 @router.get("/live", response_class=StreamingResponse)
