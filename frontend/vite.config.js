@@ -8,6 +8,6 @@ export default defineConfig({
     outDir: fileURLToPath(new URL("../src/citytally/hub/dashboard/static", import.meta.url)),
     emptyOutDir: true,
     chunkSizeWarningLimit: 600,
-    sourcemap: true,
+    sourcemap: false, // no public source map: the sources are in the repository
   },
 });

@@ -1,10 +1,11 @@
-// Chart.js, registered once with only the pieces the dashboard draws, plus small shared helpers.
+// Chart.js, registered once with only the pieces the dashboard draws, plus the rules every chart follows:
+// one colour per road-user class everywhere, line style per direction or zone, gaps where there is no
+// data (never a zero), visible isolated points, an axis that names its bucket size, and a data table.
 import {
   BarController,
   BarElement,
   CategoryScale,
   Chart,
-  Filler,
   Legend,
   LinearScale,
   LineController,
@@ -12,76 +13,148 @@ import {
   PointElement,
   Tooltip,
 } from "chart.js";
+import { currentTheme } from "./display.js";
+import { el, fmt } from "./util.js";
 
 Chart.register(
-  BarController, BarElement, CategoryScale, Filler, Legend, LinearScale, LineController, LineElement,
-  PointElement, Tooltip,
+  BarController, BarElement, CategoryScale, Legend, LinearScale, LineController, LineElement, PointElement,
+  Tooltip,
 );
 Chart.defaults.animation = false; // live data redraws often; motion would only lag behind it
 Chart.defaults.font.family = "system-ui, sans-serif";
 
+/** Okabe–Ito colours: told apart with the common colour-vision deficiencies, on light and dark pages. */
 export const CLASS_COLOURS = {
-  person: "#1b9e77",
-  bicycle: "#d95f02",
-  car: "#7570b3",
-  motorcycle: "#e7298a",
-  bus: "#66a61e",
-  truck: "#a6761d",
+  person: "#0072b2",
+  bicycle: "#e69f00",
+  car: "#009e73",
+  motorcycle: "#cc79a7",
+  bus: "#d55e00",
+  truck: "#56b4e9",
 };
+export const CLASS_NAMES = {
+  person: "pedestrians", bicycle: "cyclists", car: "cars", motorcycle: "motorcycles", bus: "buses",
+  truck: "trucks",
+};
+export const PERIOD_TEXT = { "15m": "15 min", "1h": "hour", "1d": "day" };
 
 const MINUTE = 60_000;
 // Tick spacings that land on round clock times when the axis starts on a bucket boundary.
 const TICK_STEPS = [15, 30, 60, 180, 360, 720, 1440, 2880, 10080].map((m) => m * MINUTE);
 const DASHES = [[], [6, 3], [2, 2], [8, 2, 2, 2]];
+const DASH_NAMES = ["solid", "dashed", "dotted", "dash-dot"];
 
 export function colourFor(cls) {
-  return CLASS_COLOURS[cls] || "#555";
+  return CLASS_COLOURS[cls] || "#767676";
 }
 
-function timeTick(value) {
+function applyTheme() {
+  const dark = currentTheme() === "dark";
+  Chart.defaults.color = dark ? "#d7dce4" : "#1d2330";
+  Chart.defaults.borderColor = dark ? "rgba(255,255,255,0.15)" : "rgba(0,0,0,0.1)";
+}
+applyTheme();
+window.addEventListener("citytally:theme", () => {
+  applyTheme();
+  for (const chart of Object.values(Chart.instances)) chart.update();
+});
+
+export function timeText(value, period) {
   const d = new Date(value);
+  if (period === "1d") return d.toLocaleDateString([], { weekday: "short", month: "short", day: "numeric" });
   return d.toLocaleString([], { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" });
 }
 
-/** A line chart over time; series are [{label, cls, dashIndex, values}], times in ms. */
-export function timeChart(canvas, yTitle) {
-  return new Chart(canvas, {
+/** A point is drawn only where a line cannot be: a value with no data on either side. */
+function isolatedRadius(ctx) {
+  const data = ctx.dataset.data;
+  const i = ctx.dataIndex;
+  if (!data[i] || data[i].y == null) return 0;
+  const gap = (j) => j < 0 || j >= data.length || data[j].y == null;
+  return gap(i - 1) && gap(i + 1) ? 3.5 : 0;
+}
+
+/** A line chart over time; `quantity` says what is counted ("crossings"), the axis adds "per 15 min". */
+export function timeChart(canvas, quantity, { perBucket = true } = {}) {
+  const chart = new Chart(canvas, {
     type: "line",
     data: { datasets: [] },
     options: {
       parsing: false,
-      normalized: true,
       maintainAspectRatio: false,
+      spanGaps: false,
       interaction: { mode: "nearest", axis: "x", intersect: false },
-      elements: { point: { radius: 0 }, line: { borderWidth: 1.5 } },
+      elements: { point: { radius: isolatedRadius, hoverRadius: 4 }, line: { borderWidth: 2 } },
       scales: {
-        x: { type: "linear", ticks: { callback: timeTick, maxTicksLimit: 10 } },
-        y: { beginAtZero: true, title: { display: true, text: yTitle } },
+        x: { type: "linear", ticks: { maxTicksLimit: 10 } },
+        y: { beginAtZero: true, title: { display: true, text: quantity } },
       },
       plugins: {
-        legend: { position: "bottom", labels: { boxWidth: 12 } },
-        tooltip: { callbacks: { title: (items) => (items.length ? timeTick(items[0].parsed.x) : "") } },
+        legend: { display: false }, // the HTML legend beside the chart names classes and line styles
+        tooltip: {
+          callbacks: {
+            title: (items) => (items.length ? timeText(items[0].parsed.x, chart.$period) : ""),
+          },
+        },
       },
     },
   });
+  chart.$quantity = quantity;
+  chart.$perBucket = perBucket;
+  return chart;
 }
 
-export function setTimeSeries(chart, times, series) {
+/**
+ * Draw `series` ([{label, cls, dashKey, values}], values null where there is no data) over bucket starts
+ * `times` (ms) of `period`. Returns the legend entries used.
+ */
+export function setTimeSeries(chart, times, series, period) {
+  const dashKeys = [...new Set(series.map((s) => s.dashKey))];
+  chart.$period = period;
   chart.data.datasets = series.map((s) => ({
     label: s.label,
     data: times.map((t, i) => ({ x: t, y: s.values[i] })),
     borderColor: colourFor(s.cls),
     backgroundColor: colourFor(s.cls),
-    borderDash: DASHES[(s.dashIndex || 0) % DASHES.length],
+    borderDash: DASHES[dashKeys.indexOf(s.dashKey) % DASHES.length],
   }));
   // Pin the axis to the asked range: Chart.js would otherwise round it out to "nice" ticks.
-  // The axis ends where the last bucket ends, so the range is a whole number of tick steps.
   const bucket = times.length > 1 ? times[1] - times[0] : 0;
-  chart.options.scales.x.min = times.length ? times[0] : undefined;
-  chart.options.scales.x.max = times.length ? times[times.length - 1] + bucket : undefined;
-  const span = times.length ? times[times.length - 1] + bucket - times[0] : 0;
-  chart.options.scales.x.ticks.stepSize = TICK_STEPS.find((step) => span / step <= 8) || TICK_STEPS.at(-1);
+  const x = chart.options.scales.x;
+  x.min = times.length ? times[0] : undefined;
+  x.max = times.length ? times[times.length - 1] + bucket : undefined;
+  const span = times.length ? x.max - times[0] : 0;
+  x.ticks.stepSize = TICK_STEPS.find((step) => span / step <= 8) || TICK_STEPS.at(-1);
+  x.ticks.callback = (v) => timeText(v, period);
+  chart.options.scales.y.title.text = chart.$perBucket
+    ? `${chart.$quantity} per ${PERIOD_TEXT[period] || period}` : chart.$quantity;
   chart.update();
+  return { classes: [...new Set(series.map((s) => s.cls))], dashKeys };
+}
+
+/** The legend as HTML: a swatch per class, a line sample per direction or zone, and what a gap means. */
+export function legend(node, { classes, dashKeys }, dashWhat) {
+  const swatch = (cls) => el("li", {}, el("span", { class: "swatch", style: { background: colourFor(cls) } }),
+    CLASS_NAMES[cls] || cls);
+  const dash = (key, i) => el("li", {}, el("span", { class: `dash dash-${DASH_NAMES[i % DASH_NAMES.length]}` }),
+    `${dashWhat} ${key}`);
+  node.replaceChildren(
+    el("ul", { class: "legend-list" }, classes.map(swatch), dashKeys.length > 1 ? dashKeys.map(dash) : [],
+      el("li", { class: "muted" }, "gap in a line: no data from the camera")),
+  );
+}
+
+/** A table of the chart's numbers (its text alternative), inside a closed <details>. */
+export function dataTable(node, caption, times, series, period, unit = (v) => fmt.format(v)) {
+  const head = el("tr", {}, el("th", { scope: "col" }, "Time"),
+    series.map((s) => el("th", { scope: "col" }, s.label)));
+  const rows = times.map((t, i) => el("tr", {}, el("th", { scope: "row" }, timeText(t, period)),
+    series.map((s) => el("td", {}, s.values[i] == null ? "no data" : unit(s.values[i])))));
+  const open = node.querySelector("details")?.open || false;
+  node.replaceChildren(el("details", { open },
+    el("summary", {}, `Table of these numbers (${times.length} rows)`),
+    el("div", { class: "table-scroll" },
+      el("table", { class: "data" }, el("caption", {}, caption), el("thead", {}, head), el("tbody", {}, rows)))));
 }
 
 export function barChart(canvas, { stacked = false, horizontal = false, xTitle = "", yTitle = "" } = {}) {

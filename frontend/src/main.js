@@ -1,26 +1,34 @@
 // Entry point: login, hash routing and the live stream that keeps the open view fresh.
+// The views (and with them the chart and map libraries) load only after login: the login page stays small.
 import "./style.css";
-import { AuthRequired, followLive, getJSON, getToken, setToken } from "./api.js";
-import { cameraView } from "./camera.js";
-import { incidentsView } from "./incidents.js";
-import { overviewView } from "./overview.js";
+import { ApiError, AuthRequired, followLive, getJSON, getToken, setToken, whenSignedOut } from "./api.js";
+import { clearNotice, showNotice } from "./notice.js";
+import { applyDisplayMode } from "./display.js";
 
 const app = document.getElementById("app");
-let current = null; // { destroy(), refresh(), onLive(msg) } of the view on screen
+let current = null; // { destroy(), onLive(msg) } of the view on screen
 let me = null;
 let mePromise = null;
 let stopLive = null;
+let retryTimer = null;
 const VERIFIED_KEY = "citytally.token-checked";
+const LIVE_TEXT = { live: "live", reconnecting: "reconnecting…", offline: "offline", "signed out": "signed out" };
 
-function setLiveStatus(text) {
-  const el = document.getElementById("live-status");
-  el.textContent = text;
-  el.dataset.state = text;
+function setLiveStatus(state) {
+  const badge = document.getElementById("live-status");
+  badge.textContent = LIVE_TEXT[state] || state;
+  badge.dataset.state = state;
 }
 
-function showLogin(message = "") {
+function stopView() {
   if (stopLive) stopLive();
   stopLive = null;
+  if (current) current.destroy();
+  current = null;
+}
+
+function showLogin(message = "", { keepToken = false } = {}) {
+  stopView();
   me = null;
   mePromise = null;
   document.getElementById("nav").hidden = true;
@@ -38,6 +46,7 @@ function showLogin(message = "") {
     <p class="muted">Anyone may read the <a href="/register">public camera register</a> and the
       <a href="/pia">privacy impact assessment</a> without logging in.</p>`;
   form.querySelector(".error").textContent = message;
+  if (keepToken) form.token.value = getToken() || "";
   form.addEventListener("submit", async (ev) => {
     ev.preventDefault();
     sessionStorage.removeItem(VERIFIED_KEY);
@@ -47,7 +56,27 @@ function showLogin(message = "") {
   app.append(form);
 }
 
+/** A revoked or expired token: stop everything that used it and say so. */
+function signedOut(err) {
+  if (!me) return; // a login in progress reports its own failure
+  setToken(null);
+  sessionStorage.removeItem(VERIFIED_KEY);
+  showLogin(err.message);
+  setLiveStatus("signed out");
+  showNotice(err.message, "error");
+}
+
+/** Locked out for a while (429): keep the token, say until when, and try again then by ourselves. */
+function lockedOut(err) {
+  showLogin(err.message, { keepToken: true });
+  clearTimeout(retryTimer);
+  const wait = err.retryAt ? Math.max(1000, err.retryAt - Date.now()) : 60_000;
+  retryTimer = setTimeout(() => start(), wait);
+}
+
 async function start() {
+  clearTimeout(retryTimer);
+  clearNotice();
   if (!getToken()) return showLogin();
   // Who we are and the page's own data are asked for together: the first paint waits for neither.
   // A token this tab already used successfully is trusted enough to start the page's requests at once;
@@ -59,11 +88,14 @@ async function start() {
     me = await mePromise;
     sessionStorage.setItem(VERIFIED_KEY, "yes");
   } catch (err) {
-    setToken(null);
-    sessionStorage.removeItem(VERIFIED_KEY);
-    if (current) current.destroy();
-    current = null;
-    return showLogin(err instanceof AuthRequired ? "That token was not accepted." : String(err));
+    stopView();
+    if (err instanceof ApiError && err.status === 429) return lockedOut(err);
+    if (err instanceof AuthRequired) {
+      setToken(null);
+      sessionStorage.removeItem(VERIFIED_KEY);
+      return showLogin("That token was not accepted (unknown, revoked or expired). Check it and try again.");
+    }
+    return showLogin(err.message, { keepToken: true });
   }
   document.getElementById("nav").hidden = false;
   document.getElementById("logout").hidden = false;
@@ -77,31 +109,52 @@ function onLive(msg) {
   if (current && current.onLive) current.onLive(msg);
 }
 
+async function loadView(parts, root) {
+  if (parts[0] === "camera" && parts.length >= 3) {
+    const { cameraView } = await import("./camera.js");
+    return cameraView(root, parts[1], parts[2]);
+  }
+  if (parts[0] === "incidents" && (await mePromise).can_see_incidents) {
+    const { incidentsView } = await import("./incidents.js");
+    return incidentsView(root, await mePromise);
+  }
+  const { overviewView } = await import("./overview.js");
+  return overviewView(root);
+}
+
+let routes = 0; // a newer navigation makes a view still loading for an older one obsolete
+
 async function route() {
   if (!mePromise) return;
   if (current) current.destroy();
   current = null;
-  app.replaceChildren();
+  const seq = ++routes;
+  // Each view draws into its own holder (display: contents, so the page grid still applies): a view
+  // that finishes loading after the user moved on is removed with its holder.
+  const holder = document.createElement("div");
+  holder.className = "view";
+  app.replaceChildren(holder);
   const hash = window.location.hash || "#/";
   const parts = hash.slice(2).split("/").map(decodeURIComponent);
+  document.querySelectorAll("#nav a").forEach((a) => {
+    if (a.getAttribute("href") === (parts[0] === "incidents" ? "#/incidents" : "#/")) {
+      a.setAttribute("aria-current", "page");
+    } else a.removeAttribute("aria-current");
+  });
   try {
-    if (parts[0] === "camera" && parts.length >= 3) {
-      current = await cameraView(app, parts[1], parts[2]);
-    } else if (parts[0] === "incidents" && (await mePromise).can_see_incidents) {
-      current = await incidentsView(app, await mePromise);
-    } else {
-      current = await overviewView(app);
+    const view = await loadView(parts, holder);
+    if (seq !== routes) {
+      view.destroy();
+      holder.remove();
+      return;
     }
+    current = view;
   } catch (err) {
-    if (err instanceof AuthRequired) {
-      if (me) showLogin("Your session has ended; log in again.");
-      return; // before `me` has answered, start() shows the login form
-    }
+    if (seq !== routes) return holder.remove();
+    if (err instanceof AuthRequired) return; // signedOut() or start() has shown the login form
+    if (err instanceof ApiError && err.status === 429) return lockedOut(err);
     console.error(err);
-    const p = document.createElement("p");
-    p.className = "error";
-    p.textContent = `Could not load this page: ${err.message}`;
-    app.append(p);
+    showNotice(`Could not load this page. ${err.message}`);
   }
 }
 
@@ -122,6 +175,8 @@ function takeTokenFromLink() {
   history.replaceState(null, "", window.location.pathname + window.location.search + "#/");
 }
 
+whenSignedOut(signedOut);
+applyDisplayMode();
 window.addEventListener("hashchange", route);
 takeTokenFromLink();
 start();

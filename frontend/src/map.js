@@ -62,14 +62,16 @@ export function cameraMap(container, cameras, { config, basemap }, onSelect) {
     markers.set(key, marker);
   }
 
-  function update(list) {
+  function update(list, when = "last 24 hours") {
     for (const cam of list) {
       const marker = markers.get(`${cam.site}/${cam.camera}`);
       if (!marker) continue;
-      marker.setTooltipContent(`<b>${escapeHtml(cam.name)}</b><br>${fmt.format(cam.total)} today`);
+      marker.setTooltipContent(`<b>${escapeHtml(cam.name)}</b><br>${fmt.format(cam.total)} · ${escapeHtml(when)}`);
       marker.getElement()?.setAttribute("data-camera", `${cam.site}/${cam.camera}`);
     }
   }
+  // The markers are drawn on a canvas, out of reach of the keyboard: the overview lists each camera as a
+  // link under the map instead.
   update(cameras);
   return { map, update, destroy: () => map.remove() };
 }

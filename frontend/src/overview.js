@@ -1,61 +1,76 @@
 // The overview: camera map with live counts, city totals by class, busiest lines, activity heat map.
 import { getJSON } from "./api.js";
-import { barChart, colourFor } from "./charts.js";
+import { barChart, CLASS_NAMES, colourFor } from "./charts.js";
+import { isKiosk } from "./display.js";
 import { cameraMap, loadMapInputs } from "./map.js";
-import { dateRangePicker, debounce, el, fmt, heat } from "./util.js";
+import { guarded, markUpdated } from "./notice.js";
+import { debounce, el, every, fmt, heat, heatInk, rangePicker } from "./util.js";
 
-const startOfToday = () => {
-  const d = new Date();
-  d.setHours(0, 0, 0, 0);
-  return d.toISOString();
-};
 const localZone = () => Intl.DateTimeFormat().resolvedOptions().timeZone;
 const WEEKDAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+const AUTO_REFRESH_MS = 60_000;
 
 export async function overviewView(root) {
-  const mapBox = el("div", { id: "map", class: "map" });
-  const totalsCanvas = el("canvas", { id: "totals-chart" });
+  const mapBox = el("div", { id: "map", class: "map", role: "region", "aria-label": "Map of the cameras" });
+  const cameraLinks = el("ul", { id: "camera-list", class: "camera-list" });
+  const totalsCanvas = el("canvas", { id: "totals-chart", role: "img", "aria-label": "Crossings by class" });
+  const totalsTable = el("div", { id: "totals-table" });
   const linesList = el("ol", { id: "busiest-lines", class: "busiest" });
   const heatBox = el("div", { id: "heatmap" });
-  const picker = dateRangePicker(7, () => refresh());
-  const summary = el("p", { id: "overview-summary", class: "summary" });
+  const picker = rangePicker("24h", () => refresh());
+  const summary = el("p", { id: "overview-summary", class: "summary", "aria-live": "polite" });
   root.append(
-    el("section", { class: "card wide" }, el("h2", {}, "Cameras"), mapBox),
-    el("section", { class: "card" },
-      el("div", { class: "card-head" }, el("h2", {}, "City totals by class"), picker.node), summary,
-      el("div", { class: "chart-box" }, totalsCanvas)),
+    el("section", { class: "card wide overview-head" },
+      el("h1", {}, "Overview"), picker.node),
+    el("section", { class: "card wide", "aria-labelledby": "cameras-title" },
+      el("h2", { id: "cameras-title" }, "Cameras"), mapBox, cameraLinks),
+    el("section", { class: "card", "aria-labelledby": "totals-title" },
+      el("h2", { id: "totals-title" }, "City totals by class"), summary,
+      el("div", { class: "chart-box" }, totalsCanvas), totalsTable),
     el("section", { class: "card" }, el("h2", {}, "Busiest count lines"), linesList),
-    el("section", { class: "card wide" }, el("h2", {}, "Activity by hour and weekday"), heatBox),
+    el("section", { class: "card wide" }, el("h2", {}, "Activity by hour and weekday"),
+      el("p", { class: "muted" }, `Crossings per hour of the week, in ${localZone()} time.`), heatBox),
   );
 
-  const cameraList = () => getJSON("/dashboard/api/cameras", { since: startOfToday() });
+  const cameraList = () => getJSON("/dashboard/api/cameras", { since: picker.range().start });
   const overviewData = () => getJSON("/dashboard/api/overview", { ...picker.range(), tz: localZone() });
   // Everything the first paint needs is asked for at once; nothing waits on anything else.
   const [mapInputs, cameras, first] = await Promise.all([loadMapInputs(), cameraList(), overviewData()]);
   performance.mark("citytally:data-received");
-  const mapView = cameraMap(mapBox, cameras, mapInputs, (cam) => {
+  const open = (cam) => {
     window.location.hash = `#/camera/${encodeURIComponent(cam.site)}/${encodeURIComponent(cam.camera)}`;
-  });
-  const totalsChart = barChart(totalsCanvas, { yTitle: "road users" });
+  };
+  const mapView = cameraMap(mapBox, cameras, mapInputs, open);
+  const totalsChart = barChart(totalsCanvas, { yTitle: "crossings in the range" });
   totalsChart.options.plugins.legend.display = false;
 
   function draw(cams, ov) {
-    mapView.update(cams);
+    const when = picker.label();
+    mapView.update(cams, when);
+    cameraLinks.replaceChildren(...cams.map((c) => el("li", {},
+      el("a", { href: `#/camera/${encodeURIComponent(c.site)}/${encodeURIComponent(c.camera)}` }, c.name),
+      " ", el("span", { class: "num" }, fmt.format(c.total)), ` crossings, ${when}`)));
     const classes = Object.keys(ov.totals);
-    totalsChart.data.labels = classes;
+    totalsChart.data.labels = classes.map((c) => CLASS_NAMES[c] || c);
     totalsChart.data.datasets = [{
-      label: "crossings", data: classes.map((c) => ov.totals[c]),
-      backgroundColor: classes.map(colourFor),
+      label: "crossings", data: classes.map((c) => ov.totals[c]), backgroundColor: classes.map(colourFor),
     }];
     totalsChart.update();
+    totalsTable.replaceChildren(el("table", { class: "data compact" },
+      el("caption", { class: "visually-hidden" }, `Crossings by class, ${when}`),
+      el("tbody", {}, classes.map((c) => el("tr", {},
+        el("th", { scope: "row" }, el("span", { class: "swatch", style: { background: colourFor(c) } }),
+          CLASS_NAMES[c] || c),
+        el("td", { class: "num" }, fmt.format(ov.totals[c])))))));
     const all = classes.reduce((a, c) => a + ov.totals[c], 0);
-    summary.textContent = `${fmt.format(all)} road users counted by ${cams.length} cameras`;
+    summary.textContent = `${fmt.format(all)} road users counted by ${cams.length} cameras, ${when}`;
     summary.dataset.total = String(all);
     linesList.replaceChildren(...ov.busiest_lines.map((l) => el("li", {},
       el("a", { href: `#/camera/${encodeURIComponent(l.site)}/${encodeURIComponent(l.camera)}` },
         `${l.camera_name} · ${l.line}`), " ", el("span", { class: "num" }, fmt.format(l.total)))));
     if (!ov.busiest_lines.length) linesList.replaceChildren(el("li", { class: "muted" }, "No counts yet."));
-    heatBox.replaceChildren(heatTable(ov.heatmap));
+    heatBox.replaceChildren(...heatTable(ov.heatmap));
+    markUpdated(root);
   }
 
   async function refresh() {
@@ -65,22 +80,43 @@ export async function overviewView(root) {
   draw(cameras, first);
   performance.mark("citytally:charts-drawn");
 
-  const later = debounce(() => refresh().catch(() => {}), 250);
+  const later = debounce(() => guarded(refresh, root), 250);
+  const stopTimer = every(isKiosk() ? 30_000 : AUTO_REFRESH_MS, () => {
+    if (picker.isRolling()) later();
+  });
   return {
     onLive: later,
     destroy() {
+      stopTimer();
       mapView.destroy();
       totalsChart.destroy();
     },
   };
 }
 
+/** The week × hour grid as a table whose cells hold their numbers (shown on request), and its legend. */
 function heatTable(grid) {
   const max = Math.max(1, ...grid.flat());
-  const head = el("tr", {}, el("th", {}, ""), ...Array.from({ length: 24 }, (_, h) => el("th", {}, String(h))));
-  const rows = grid.map((row, d) => el("tr", {}, el("th", {}, WEEKDAYS[d]),
+  const head = el("tr", {}, el("td", {}),
+    ...Array.from({ length: 24 }, (_, h) => el("th", { scope: "col", class: h % 3 ? "minor" : "" }, String(h))));
+  const rows = grid.map((row, d) => el("tr", {}, el("th", { scope: "row" }, WEEKDAYS[d]),
     ...row.map((v, h) => el("td", {
-      style: `background:${heat(v / max)}`, title: `${WEEKDAYS[d]} ${h}:00 · ${fmt.format(v)}`,
-    }))));
-  return el("table", { class: "heat" }, el("thead", {}, head), el("tbody", {}, rows));
+      style: { background: heat(v / max), color: heatInk(v / max) },
+      title: `${WEEKDAYS[d]} ${h}:00–${h + 1}:00 · ${fmt.format(v)}`,
+    }, el("span", { class: "heat-value" }, fmt.format(v))))));
+  const table = el("table", { class: "heat" },
+    el("caption", { class: "visually-hidden" }, "Crossings by weekday (rows) and hour of day (columns)"),
+    el("thead", {}, head), el("tbody", {}, rows));
+  const scroller = el("div", { class: "heat-scroll", tabindex: "0", role: "group",
+    "aria-label": "Activity table; scroll sideways with the arrow keys" }, table);
+  const toggle = el("button", { type: "button", id: "heat-values", "aria-pressed": "false" }, "Show numbers");
+  toggle.addEventListener("click", () => {
+    const on = table.classList.toggle("show-values");
+    toggle.setAttribute("aria-pressed", String(on));
+    toggle.textContent = on ? "Hide numbers" : "Show numbers";
+  });
+  const scale = el("div", { class: "heat-legend" },
+    el("span", {}, "0"), el("span", { class: "heat-ramp", "aria-hidden": "true" }),
+    el("span", {}, `${fmt.format(max)} crossings per hour`));
+  return [el("div", { class: "heat-tools" }, scale, toggle), scroller];
 }

@@ -1,9 +1,14 @@
 // Small DOM and time helpers shared by the views.
 
+/**
+ * Build an element. `style` takes an object (set through the CSSOM: a strict content security policy
+ * forbids style attributes); `on…` attributes take listeners.
+ */
 export function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs)) {
     if (k === "class") node.className = v;
+    else if (k === "style") Object.assign(node.style, v);
     else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
     else if (v !== false && v != null) node.setAttribute(k, v === true ? "" : v);
   }
@@ -19,29 +24,81 @@ export function isoDay(d) {
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
 }
 
+/** The longest range the hub serves (its data endpoints answer 422 beyond it). */
+export const MAX_RANGE_DAYS = 400;
+const HOUR = 3_600_000;
+const DAY = 24 * HOUR;
+export const RANGES = [
+  ["1h", "Last hour", HOUR],
+  ["24h", "Last 24 hours", DAY],
+  ["7d", "Last 7 days", 7 * DAY],
+  ["30d", "Last 30 days", 30 * DAY],
+  ["custom", "Chosen dates", null],
+];
+let pickers = 0;
+
 /**
- * A from/to date picker. Returns {node, range()} where range() gives ISO instants: start of the
- * first day to start of the day after the last, in the browser's time zone.
+ * A range picker: rolling ranges (last hour, 24 h, 7 or 30 days, ending now at every refresh) or chosen
+ * dates. Returns {node, range(), label(), valid()}; range() gives ISO instants and, for rolling ranges,
+ * moves with the clock. A range the hub would refuse is not asked for: the picker says why instead.
  */
-export function dateRangePicker(days, onChange) {
+export function rangePicker(initial, onChange) {
+  const id = `range-${++pickers}`;
+  const select = el("select", { id, name: "range" },
+    RANGES.map(([value, text]) => el("option", { value, selected: value === initial }, text)));
   const today = new Date();
   const first = new Date(today);
-  first.setDate(first.getDate() - (days - 1));
-  const from = el("input", { type: "date", name: "from", value: isoDay(first) });
-  const to = el("input", { type: "date", name: "to", value: isoDay(today) });
+  first.setDate(first.getDate() - 6);
+  const from = el("input", { type: "date", name: "from", value: isoDay(first), "aria-label": "From" });
+  const to = el("input", { type: "date", name: "to", value: isoDay(today), "aria-label": "To" });
+  const dates = el("span", { class: "dates" }, from, " – ", to);
+  const problem = el("p", { class: "error range-error", role: "alert" });
+  const rolling = () => RANGES.find(([value]) => value === select.value)[2];
+
   const range = () => {
+    const span = rolling();
+    if (span) {
+      const end = new Date();
+      return { start: new Date(end - span).toISOString(), end: end.toISOString() };
+    }
     const start = new Date(`${from.value}T00:00`);
     const end = new Date(`${to.value}T00:00`);
     end.setDate(end.getDate() + 1);
     return { start: start.toISOString(), end: end.toISOString() };
   };
-  const change = () => {
-    if (from.value && to.value && from.value <= to.value) onChange(range());
+  const valid = () => {
+    problem.textContent = "";
+    if (rolling()) return true;
+    if (!from.value || !to.value) {
+      problem.textContent = "Choose both dates.";
+      return false;
+    }
+    if (from.value > to.value) {
+      problem.textContent = "The first date is after the last one: swap them.";
+      return false;
+    }
+    const { start, end } = range();
+    const days = Math.round((new Date(end) - new Date(start)) / DAY);
+    if (days > MAX_RANGE_DAYS) {
+      problem.textContent = `${days} days is longer than the ${MAX_RANGE_DAYS} days the hub serves at once: ` +
+        "choose a shorter range. The charts still show the previous range.";
+      return false;
+    }
+    return true;
   };
+  const change = () => {
+    dates.hidden = Boolean(rolling());
+    if (valid()) onChange(range());
+  };
+  select.addEventListener("change", change);
   from.addEventListener("change", change);
   to.addEventListener("change", change);
-  const node = el("div", { class: "range" }, el("label", {}, "From ", from), el("label", {}, "to ", to));
-  return { node, range };
+  dates.hidden = Boolean(rolling());
+  const label = () => (rolling() ? select.selectedOptions[0].textContent.toLowerCase()
+    : `${from.value} to ${to.value}`);
+  const node = el("div", { class: "range" },
+    el("label", { for: id }, "Range"), select, dates, problem);
+  return { node, range, label, valid, isRolling: () => Boolean(rolling()) };
 }
 
 /** Runs fn at most once per `ms`, trailing: bursts of live events cause one refresh. */
@@ -53,6 +110,14 @@ export function debounce(fn, ms) {
   };
 }
 
+/** Every `ms` while the tab is visible, call fn (rolling ranges move on even without new events). */
+export function every(ms, fn) {
+  const timer = setInterval(() => {
+    if (document.visibilityState === "visible") fn();
+  }, ms);
+  return () => clearInterval(timer);
+}
+
 /** A colour on a white→blue ramp for a value in [0, 1]. */
 export function heat(t) {
   const x = Math.max(0, Math.min(1, t));
@@ -60,4 +125,9 @@ export function heat(t) {
   const g = Math.round(255 - 155 * x);
   const b = Math.round(255 - 35 * x);
   return `rgb(${r},${g},${b})`;
+}
+
+/** Text colour readable on heat(t) (WCAG contrast: dark ink on the light end, white on the dark). */
+export function heatInk(t) {
+  return t > 0.55 ? "#fff" : "#1d2330";
 }
