@@ -12,6 +12,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
+from citytally.edge.config import CameraConfigError, parse_camera_config
 from citytally.edge.detections import Detections
 from citytally.edge.detector import (
     DEFAULT_SCORE_THRESHOLDS,
@@ -20,6 +21,7 @@ from citytally.edge.detector import (
     NanoDetDetector,
     WindowDetector,
     YoloOnnxDetector,
+    build_detector,
     nanodet_model_path,
     overlapping,
 )
@@ -453,12 +455,9 @@ def test_int8_variant_agrees_with_fp32(nanodet: NanoDetDetector, vtest_frames: d
 def test_a_camera_class_filter_keeps_only_its_classes_in_windows_too(
     nanodet: NanoDetDetector, vtest_frames: dict[int, Image]
 ) -> None:
-    """`[detector] classes = ["car", "truck"]`: the pipeline's filter, on whole frames and on windows."""
-    from citytally.edge.pipeline import _ClassFilter
-
+    """`[detector] classes = ["car", "truck"]`: only those classes, on whole frames and on windows."""
     frame = vtest_frames[100]
-    vehicles_only = _ClassFilter(nanodet, ["car", "truck"])
-    assert isinstance(vehicles_only, WindowDetector)
+    vehicles_only = NanoDetDetector(threads=2, classes=["car", "truck"])
     window = (384, 0, 768, 288)  # the top right quarter, with the parked van
     (whole,) = nanodet([frame])
     (part,) = nanodet.detect_windows([frame], [window])
@@ -468,3 +467,49 @@ def test_a_camera_class_filter_keeps_only_its_classes_in_windows_too(
         expected = found[np.isin(found.class_id, [CAR, TRUCK])]
         assert len(expected) >= 1 and len(expected) < len(found), "the frame has people and the van"
         _same(filtered, expected)
+
+
+def test_build_detector_gives_each_kind(yolo_path: Path) -> None:
+    """A camera's `[detector] kind` picks the family; a yolo model keeps its own decoding."""
+    nano = build_detector("nanodet", variant="int8", threads=1)
+    assert isinstance(nano, NanoDetDetector) and nano.model_path == nanodet_model_path("int8")
+    yolo = build_detector("yolo", yolo_path, threads=1, score_threshold=0.35)  # the 0.30 person out
+    assert isinstance(yolo, YoloOnnxDetector) and yolo.input_hw == (640, 640)
+    (found,) = yolo([np.zeros((720, 1280, 3), np.uint8)])
+    assert sorted(ROAD_USER_CLASSES[c] for c in found.class_id) == ["bus", "car", "motorcycle"]
+    (cars,) = build_detector("yolo", yolo_path, threads=1, classes=["car"])(
+        [np.zeros((720, 1280, 3), np.uint8)]
+    )
+    assert [ROAD_USER_CLASSES[c] for c in cars.class_id] == ["car"]
+
+
+@pytest.mark.parametrize(
+    ("kind", "model", "variant", "error"),
+    [
+        ("yolo", None, "fp32", "a yolo detector needs a model file"),
+        ("yolo", "YOLO", "int8", "the int8 variant is of the shipped NanoDet"),
+        ("ssd", None, "fp32", "unknown detector kind 'ssd'"),
+        ("nanodet", "YOLO", "fp32", "not a NanoDet-g layout"),
+    ],
+)
+def test_build_detector_refuses_what_cannot_run(
+    yolo_path: Path, kind: str, model: str | None, variant: Any, error: str
+) -> None:
+    with pytest.raises(DetectorError, match=error):
+        build_detector(kind, yolo_path if model else None, variant=variant, threads=1)
+
+
+def test_camera_config_chooses_the_detector_with_located_errors(tmp_path: Path, yolo_path: Path) -> None:
+    """`[detector] kind = "yolo"` + model loads; a missing model or a bad size names file, line and field."""
+    base = 'site = "s"\ncamera = "c"\n\n[source]\nuri = "v.mp4"\n\n[detector]\n'
+    good = parse_camera_config(base + f'kind = "yolo"\nmodel = "{yolo_path}"\ninput_size = 512\n')
+    assert (good.detector.kind, good.detector.model, good.detector.input_size) == ("yolo", yolo_path, 512)
+    assert parse_camera_config(base).detector.kind == "nanodet"
+    for body, located in [
+        ('kind = "yolo"\n', r"<cfg>:7: detector: .*needs model"),
+        (f'model = "{tmp_path / "gone.onnx"}"\n', r"<cfg>:8: detector\.model: .*no such model file"),
+        ("input_size = 500\n", r"<cfg>:8: detector\.input_size: .*multiple of 32"),
+        ('kind = "ssd"\n', r"<cfg>:8: detector\.kind"),
+    ]:
+        with pytest.raises(CameraConfigError, match=located):
+            parse_camera_config(base + body, source="<cfg>")

@@ -16,7 +16,7 @@ import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
     AwareDatetime,
@@ -99,9 +99,24 @@ class SourceSettings(_Model):
 
 
 class DetectorSettings(_Model):
-    """The object detector's thresholds. Boxes below ``score_threshold`` never reach the tracker."""
+    """Which object detector, and its thresholds. Boxes below ``score_threshold`` never reach the tracker.
 
-    model: Path | None = Field(default=None, description="ONNX model file (None: the bundled default).")
+    ``kind = "nanodet"`` (default) is the shipped NanoDet-g; ``model`` may point at another NanoDet-g
+    conversion. ``kind = "yolo"`` is a YOLO model in the Ultralytics ONNX export layout (see
+    :class:`citytally.edge.detector.YoloOnnxDetector`); ``model`` is then required.
+    """
+
+    kind: Literal["nanodet", "yolo"] = Field(
+        default="nanodet", description="Detector family: the shipped NanoDet-g, or a YOLO ONNX export."
+    )
+    model: Path | None = Field(
+        default=None, description="ONNX model file (None: the bundled NanoDet; required for yolo)."
+    )
+    input_size: int | None = Field(
+        default=None,
+        description="Network input's longer side in pixels, a multiple of 32 in 64..1920 (None: the "
+        "model's own; larger finds smaller road users, costs about its square).",
+    )
     score_threshold: float = Field(
         default=0.1, ge=0, le=1, description="Keep boxes scoring at least this (low: the tracker uses them)."
     )
@@ -109,6 +124,26 @@ class DetectorSettings(_Model):
     classes: tuple[RoadUserClass, ...] | None = Field(
         default=None, description="Road-user classes to keep (None: all six)."
     )
+
+    @field_validator("input_size")
+    @classmethod
+    def _input_size_rule(cls, value: int | None) -> int | None:
+        if value is not None and not (64 <= value <= 1920 and value % 32 == 0):
+            raise ValueError(f"must be a multiple of 32 in 64..1920, got {value}")
+        return value
+
+    @field_validator("model")
+    @classmethod
+    def _model_exists(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.expanduser().is_file():
+            raise ValueError(f"no such model file: {value}")
+        return value
+
+    @model_validator(mode="after")
+    def _yolo_needs_model(self) -> DetectorSettings:
+        if self.kind == "yolo" and self.model is None:
+            raise ValueError('kind = "yolo" needs model = "path/to/model.onnx" (no YOLO model is shipped)')
+        return self
 
 
 class TrackerSettings(_Model):

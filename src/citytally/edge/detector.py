@@ -23,8 +23,11 @@ Bring your own YOLO model (:class:`YoloOnnxDetector`): any ONNX detector in the 
 layout works, e.g. ``yolo export model=yolov8n.pt format=onnx imgsz=640`` (YOLOv5u/v8/v9/v10/11 without
 NMS baked in). Expected: one input ``[B or 1, 3, H, W]`` taking RGB scaled to 0..1, letterboxed with grey
 (114) padding; one output ``[B, 4 + 80, N]`` (or ``[B, N, 4 + 80]``) of centre x, centre y, width, height in
-input pixels followed by the 80 COCO class scores. Then ``YoloOnnxDetector("yolov8n.onnx")``.
-A model file that is missing or has another layout raises :class:`~citytally.errors.DetectorError`.
+input pixels followed by the 80 COCO class scores. Then ``YoloOnnxDetector("yolov8n.onnx")``, or in a camera
+config ``[detector] kind = "yolo"``, ``model = "yolov8n.onnx"`` (:func:`build_detector` builds what a camera
+config asks for). No YOLO model is shipped: the licences of the common pretrained ones (AGPL) and their
+download-at-run-time habit keep them out. A model file that is missing or has another layout raises
+:class:`~citytally.errors.DetectorError`.
 """
 
 from __future__ import annotations
@@ -56,6 +59,8 @@ __all__ = [
     "overlapping",
     "INPUT_SIZE_RULE",
     "valid_input_size",
+    "DETECTOR_KINDS",
+    "build_detector",
 ]
 
 Image = npt.NDArray[np.uint8]
@@ -240,11 +245,12 @@ class _OnnxDetector:
         score_thresholds: Mapping[str, float] | None,
         threads: int | None,
         nms_iou: float,
+        classes: Sequence[str] | None = None,
     ) -> None:
-        unknown = set(score_thresholds or {}) - set(ROAD_USER_CLASSES)
+        unknown = (set(score_thresholds or {}) | set(classes or ())) - set(ROAD_USER_CLASSES)
         if unknown:
             raise DetectorError(
-                f"score_thresholds: unknown classes {sorted(unknown)}; use {ROAD_USER_CLASSES}"
+                f"score_thresholds/classes: unknown classes {sorted(unknown)}; use {ROAD_USER_CLASSES}"
             )
         merged = {**DEFAULT_SCORE_THRESHOLDS, **(score_thresholds or {})}
         bad = {k: v for k, v in merged.items() if not 0.0 < v < 1.0}
@@ -263,6 +269,10 @@ class _OnnxDetector:
         self._input_name: str = inputs[0].name
         self._fixed_batch = inputs[0].shape[0] == 1
         self._thresholds = np.clip(self._thresholds + self._score_offset(), 0.01, 0.99).astype(np.float32)
+        if classes is not None:
+            # A class the camera does not want never passes, so it cannot suppress a wanted box in NMS.
+            unwanted = [name not in classes for name in ROAD_USER_CLASSES]
+            self._thresholds[np.array(unwanted, bool)] = np.inf
 
     def _score_offset(self) -> float:
         """Shift a reduced-precision model records for its scores (thresholds are on the fp32 scale)."""
@@ -386,8 +396,9 @@ class NanoDetDetector(_OnnxDetector):
         threads: int | None = None,
         nms_iou: float = 0.5,
         input_size: int | None = None,
+        classes: Sequence[str] | None = None,
     ) -> None:
-        super().__init__(model_path or nanodet_model_path(), score_thresholds, threads, nms_iou)
+        super().__init__(model_path or nanodet_model_path(), score_thresholds, threads, nms_iou, classes)
         outputs = self._session.get_outputs()
         widths = sorted(o.shape[-1] for o in outputs)
         if len(outputs) != 6 or widths != [4 * self._BINS] * 3 + [80] * 3:
@@ -533,8 +544,11 @@ class YoloOnnxDetector(_OnnxDetector):
         threads: int | None = None,
         nms_iou: float = 0.5,
         input_size: int = 640,
+        classes: Sequence[str] | None = None,
     ) -> None:
-        super().__init__(model_path, score_thresholds, threads, nms_iou)
+        if not valid_input_size(input_size):
+            raise DetectorError(f"input_size must be {INPUT_SIZE_RULE}, got {input_size}")
+        super().__init__(model_path, score_thresholds, threads, nms_iou, classes)
         outputs = self._session.get_outputs()
         shape = outputs[0].shape if len(outputs) == 1 else None
         if shape is None or len(shape) != 3 or 84 not in shape[1:]:
@@ -566,3 +580,52 @@ class YoloOnnxDetector(_OnnxDetector):
         cx, cy, w, h = rows[:, 0], rows[:, 1], rows[:, 2] / 2, rows[:, 3] / 2
         boxes = np.stack([cx - w, cy - h, cx + w, cy + h], axis=1)
         return boxes.astype(np.float32), rows[:, 4 + _COCO_COLUMNS].astype(np.float32)
+
+
+#: The detector families a camera config can choose (``[detector] kind``).
+DETECTOR_KINDS = ("nanodet", "yolo")
+
+
+def build_detector(
+    kind: str = "nanodet",
+    model: str | Path | None = None,
+    *,
+    variant: Literal["fp32", "int8"] = "fp32",
+    score_threshold: float = 0.1,
+    nms_iou: float = 0.5,
+    classes: Sequence[str] | None = None,
+    threads: int | None = None,
+    input_size: int | None = None,
+) -> Detector:
+    """The detector a camera asks for: ``nanodet`` (the shipped model of ``variant``, or ``model``) or
+    ``yolo`` (``model`` in the Ultralytics export layout; ``input_size`` defaults to 640 where the model
+    leaves its frame size open). One score threshold for every class: the tracker decides what becomes a
+    track. ``classes`` keeps only those road-user classes (None: all six).
+    """
+    thresholds = dict.fromkeys(ROAD_USER_CLASSES, max(score_threshold, 0.01))
+    if kind == "nanodet":
+        return NanoDetDetector(
+            model or nanodet_model_path(variant),
+            score_thresholds=thresholds,
+            threads=threads,
+            nms_iou=nms_iou,
+            input_size=input_size,
+            classes=classes,
+        )
+    if kind == "yolo":
+        if model is None:
+            raise DetectorError("a yolo detector needs a model file (no YOLO model is shipped)")
+        if variant != "fp32":
+            raise DetectorError(
+                f"the {variant} variant is of the shipped NanoDet; a yolo model runs as its file is "
+                "(quantise it yourself and point model at it)"
+            )
+        return YoloOnnxDetector(
+            model,
+            score_thresholds=thresholds,
+            threads=threads,
+            nms_iou=nms_iou,
+            input_size=input_size or 640,
+            classes=classes,
+        )
+    raise DetectorError(f"unknown detector kind {kind!r}; choose one of {list(DETECTOR_KINDS)}")

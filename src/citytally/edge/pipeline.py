@@ -504,7 +504,8 @@ class _PreviewTap:
         self.written_png: Path | None = None
         self._masked_png: Image | None = None
         # Its own low-threshold detector: the preview must not depend on the counting thresholds.
-        self._masker = PreviewMasker(config.detector.model)
+        # A camera's own NanoDet masks too; a YOLO camera's preview is masked by the shipped NanoDet.
+        self._masker = PreviewMasker(config.detector.model if config.detector.kind == "nanodet" else None)
         self._video: PreviewWriter | None = None
         if request.video is not None:
             width, height = source.size
@@ -582,22 +583,6 @@ def _progress(enabled: bool, total: int | None, name: str) -> Iterator[Callable[
         yield lambda n: bar.advance(task, n)
 
 
-class _ClassFilter:
-    """Keeps only the road-user classes a camera config asks for (around the NanoDet the pipeline builds)."""
-
-    def __init__(self, inner: WindowDetector, classes: Sequence[str]) -> None:
-        from citytally.events import ROAD_USER_CLASSES
-
-        self.inner = inner
-        self._wanted = np.array([ROAD_USER_CLASSES.index(c) for c in classes], np.int64)
-
-    def __call__(self, images: Sequence[Image]) -> list[Detections]:
-        return [d[np.isin(d.class_id, self._wanted)] for d in self.inner(images)]
-
-    def detect_windows(self, images: Sequence[Image], windows: Sequence[Window | None]) -> list[Detections]:
-        return [d[np.isin(d.class_id, self._wanted)] for d in self.inner.detect_windows(images, windows)]
-
-
 def _frame_count(uris: Sequence[str], native_fps: float, target_fps: float | None) -> int | None:
     """How many frames the files will yield, for the progress bar; ``None`` for streams or when unknown."""
     import av
@@ -633,9 +618,8 @@ def build_pipeline(
     ``publisher`` may be a factory: it is then called last, once the source has opened, so a missing
     video leaves no empty output behind.
     """
-    from citytally.edge.detector import NanoDetDetector, nanodet_model_path
+    from citytally.edge.detector import build_detector
     from citytally.edge.source import open_inputs, resolve_inputs
-    from citytally.events import ROAD_USER_CLASSES
 
     options = options or PipelineOptions()
     if video is None:
@@ -646,17 +630,18 @@ def build_pipeline(
         inputs = list(video)
     uris = resolve_inputs(inputs)
     target_fps = options.target_fps or config.source.target_fps
-    nanodet = NanoDetDetector(
-        config.detector.model or nanodet_model_path(options.detector_variant),
+    settings = config.detector
+    detector = build_detector(
+        settings.kind,
+        settings.model,
+        variant=options.detector_variant,
         # The tracker uses low-score boxes to keep tracks alive; it alone decides what becomes a track.
-        score_thresholds=dict.fromkeys(ROAD_USER_CLASSES, max(config.detector.score_threshold, 0.01)),
+        score_threshold=settings.score_threshold,
+        nms_iou=settings.nms_iou,
+        classes=settings.classes,
         threads=options.threads,
-        nms_iou=config.detector.nms_iou,
-        input_size=options.input_size,
+        input_size=options.input_size or settings.input_size,
     )
-    detector: Detector = nanodet
-    if config.detector.classes is not None:
-        detector = _ClassFilter(nanodet, config.detector.classes)
     tracker = MotionTracker(config.tracker)
     source = open_inputs(uris, target_fps)
     try:
