@@ -15,7 +15,7 @@ import pytest
 
 from citytally.edge.config import load_camera_config
 from citytally.edge.pipeline import PipelineOptions, build_pipeline
-from citytally.publish import MemoryPublisher
+from citytally.transport.publisher import MemoryPublisher
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 Cell = tuple[str, str, str]
