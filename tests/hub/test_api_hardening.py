@@ -3,18 +3,34 @@ lock-outs that spare valid tokens, security headers on every answer, documentati
 
 from __future__ import annotations
 
+import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urljoin
 
+import httpx
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
-from citytally.hub.access import issue_token
+from citytally.hub.access import AccessPolicy, issue_token
+from citytally.hub.access_tables import audit_log_table, login_failures_table
 from citytally.hub.api import create_app
+from citytally.hub.config import ApiSettings, HubSettings
+from citytally.hub.dashboard import serve
 from citytally.hub.store import create_store_engine, migrate, sqlite_url
 
 pytestmark = pytest.mark.integration
+
+CHROMIUM = os.environ.get("CITYTALLY_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+]
 
 
 @pytest.fixture
@@ -49,3 +65,151 @@ def test_a_time_zone_must_be_a_zone_not_a_folder_of_the_tz_database(
     if status == 422:
         message = answer.json()["error"]["message"]
         assert message.startswith(f"tz: unknown time zone {tz!r}") and "\n" not in message
+
+
+# -- who is calling: the forwarding header counts only from a configured proxy ------------------------------
+
+
+def audited_clients(engine: sa.Engine) -> list[str | None]:
+    with engine.connect() as connection:
+        query = sa.select(audit_log_table.c.client).order_by(audit_log_table.c.seq)
+        return list(connection.execute(query).scalars())
+
+
+@pytest.mark.parametrize(
+    ("trusted", "forwarded", "client"),
+    [
+        ([], "203.0.113.9", "127.0.0.1"),  # the default: no one's forwarding header counts
+        (["127.0.0.1"], "203.0.113.9", "203.0.113.9"),
+        (["127.0.0.0/8"], "198.51.100.7, 203.0.113.9", "203.0.113.9"),  # the nearest hop not trusted
+        (["127.0.0.1", "203.0.113.0/24"], "198.51.100.7, 203.0.113.9", "198.51.100.7"),
+        (["10.0.0.1"], "203.0.113.9", "127.0.0.1"),  # the peer is not a configured proxy
+        (["127.0.0.1"], "not-an-address", "127.0.0.1"),
+        (["::1", "127.0.0.1"], "2001:db8::7", "2001:db8::7"),
+    ],
+)
+def test_x_forwarded_for_counts_only_from_a_configured_proxy(
+    engine: sa.Engine, trusted: list[str], forwarded: str, client: str
+) -> None:
+    settings = HubSettings(api=ApiSettings(trusted_proxies=trusted))
+    server = serve(settings, engine, build=False)  # real uvicorn, as the hub command runs it
+    try:
+        answer = httpx.get(f"{server.base_url}/health", headers={"X-Forwarded-For": forwarded})
+    finally:
+        server.stop()
+    assert answer.status_code == 200
+    assert audited_clients(engine) == [client]
+
+
+def test_a_trusted_proxy_must_be_an_address_or_network() -> None:
+    with pytest.raises(ValueError, match="not an IP address or network"):
+        ApiSettings(trusted_proxies=["proxy.example.org"])
+
+
+# -- the lock-out throttles bad tokens, never good ones ---------------------------------------------------
+
+
+def test_an_address_locked_out_for_bad_tokens_is_still_served_with_a_valid_one(engine: sa.Engine) -> None:
+    app = create_app(None, engine, access_policy=AccessPolicy(max_failures=3))
+    stale = {"Authorization": "Bearer ct_" + "x" * 43}  # the forgotten tab behind the NAT
+    good = bearer(engine)
+    with TestClient(app, client=("192.0.2.10", 40000)) as client:
+        assert [client.get("/cameras", headers=stale).status_code for _ in range(5)] == [401] * 3 + [429] * 2
+        throttled = client.get("/cameras", headers=stale)
+        assert throttled.status_code == 429 and throttled.headers["retry-after"] == "60"
+        assert client.get("/cameras", headers=good).status_code == 200  # the operations room works on
+        assert client.get("/cameras").status_code == 401
+    with TestClient(app, client=("192.0.2.11", 40000)) as other:
+        assert other.get("/cameras", headers=stale).status_code == 401  # per address
+    with engine.connect() as connection:  # failures beyond the limit are refused, not stored
+        counted = connection.execute(
+            sa.select(sa.func.count()).select_from(login_failures_table)
+        ).scalar_one()
+    assert counted == 4
+
+
+# -- headers and documentation -------------------------------------------------------------------------------
+
+SECURITY_HEADERS = {
+    "x-content-type-options": "nosniff",
+    "x-frame-options": "DENY",
+    "referrer-policy": "no-referrer",
+}
+
+
+@pytest.mark.parametrize(
+    "path", ["/health", "/docs", "/openapi.json", "/cameras", "/no-such-page", "/register", "/dashboard/"]
+)
+def test_every_answer_carries_the_security_headers(engine: sa.Engine, path: str) -> None:
+    with TestClient(create_app(None, engine)) as client:
+        answer = client.get(path)
+    for name, value in SECURITY_HEADERS.items():
+        assert answer.headers.get(name) == value, (path, name)
+    policy = answer.headers["content-security-policy"]
+    assert "default-src 'self'" in policy and "script-src 'self'" in policy
+    assert "frame-ancestors 'none'" in policy and "object-src 'none'" in policy
+
+
+def test_the_docs_page_loads_nothing_from_another_host(engine: sa.Engine) -> None:
+    with TestClient(create_app(None, engine)) as client:
+        page = client.get("/docs")
+        assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+        references = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+        assert references and all("//" not in ref and ":" not in ref for ref in references), references
+        for ref in references:
+            asset = client.get(urljoin("http://testserver/docs", ref))
+            assert asset.status_code == 200 and len(asset.content) > 10, ref
+        assert client.get("/docs/assets/..%2Fopenapi.json").status_code == 404
+
+
+@pytest.mark.browser
+def test_swagger_ui_renders_offline_in_chromium(engine: sa.Engine) -> None:
+    from playwright.sync_api import Route, sync_playwright
+
+    server = serve(HubSettings(), engine, build=False)
+    elsewhere: list[str] = []
+    violations: list[str] = []
+
+    def only_the_hub(route: Route) -> None:
+        if route.request.url.startswith(server.base_url):
+            route.continue_()
+        else:
+            elsewhere.append(route.request.url)
+            route.abort()
+
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            page = browser.new_page()
+            page.route("**/*", only_the_hub)
+            page.on("console", lambda m: violations.append(m.text) if "Content Security" in m.text else None)
+            page.goto(f"{server.base_url}/docs")
+            page.wait_for_selector(".swagger-ui .info .title", timeout=20_000)
+            title = page.inner_text(".swagger-ui .info .title")
+            operations = page.locator(".opblock").count()
+            browser.close()
+    finally:
+        server.stop()
+    assert "citytally hub API" in title
+    assert operations >= 10
+    assert elsewhere == [] and violations == []
+
+
+# -- the command line ----------------------------------------------------------------------------------------
+
+
+def test_token_list_escapes_control_characters_in_labels(
+    engine: sa.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from citytally.cli import app as cli_app
+
+    label = "ops\x1b[2J\x1b]0;owned\x07\r\nroom\u202e"
+    token = issue_token(engine, "viewer", label=label)
+    monkeypatch.setenv("CITYTALLY_DATABASE_URL", engine.url.render_as_string(hide_password=False))
+    listed = CliRunner().invoke(cli_app, ["token", "list"])
+    assert listed.exit_code == 0, listed.output
+    [line] = [row for row in listed.stdout.splitlines() if token.id in row]
+    assert line.endswith(r"ops\x1b[2J\x1b]0;owned\x07\r\nroom\u202e")
+    assert not any(ord(c) < 32 or c == "\u202e" for c in listed.stdout.replace("\n", ""))

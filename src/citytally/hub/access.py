@@ -21,8 +21,9 @@ Routes declare who may call them with :func:`require_role` (or :func:`public` fo
     def incidents(principal: Principal = Depends(require_role("operator"))) -> ...: ...
 
 A missing token is answered 401, an unknown, revoked or expired one 401 (and counted as a failed login),
-a valid token without the role 403, and a client address with too many failed logins in the last minute
-429 until the minute has passed.
+a valid token without the role 403, and a bad token from a client address with too many failed logins in
+the last minute 429 until the minute has passed. A valid token is always served, whatever its address did
+(see ``_principal_for`` for why).
 """
 
 from __future__ import annotations
@@ -274,17 +275,29 @@ def _error(status: int, message: str, headers: dict[str, str] | None = None) -> 
 
 
 def _principal_for(request: Request, credentials: HTTPAuthorizationCredentials | None) -> Principal:
-    """Authenticate a request; store the principal on ``request.state`` for the audit log."""
+    """Authenticate a request; store the principal on ``request.state`` for the audit log.
+
+    The failed-login throttle limits *failures*, never valid tokens. A valid token is served whatever its
+    address has done: many people share one address (an operations room behind a NAT, everyone behind a
+    proxy), and one forgotten tab polling with a revoked token must not lock them all out. That costs no
+    safety: a token holds 256 random bits, so the throttle was never what stopped guessing; what it is for
+    is bounding the work and the rows that bad tokens cause. So a bad token from an address with
+    ``max_failures`` failures in the last ``window`` is answered 429 (with ``Retry-After``) instead of 401
+    and is not recorded again: each address adds at most ``max_failures`` rows per window. The address is
+    the one :class:`~citytally.hub.api.middleware.ClientAddressMiddleware` chose (the peer, or the client
+    a trusted proxy names).
+    """
     engine: sa.Engine = request.app.state.engine
     policy: AccessPolicy = request.app.state.access_policy
     client = request.client.host if request.client else "unknown"
-    if recent_login_failures(engine, client, policy.window) >= policy.max_failures:
-        retry = str(int(policy.window.total_seconds()))
-        raise _error(429, "too many failed logins from this address; try again later", {"Retry-After": retry})
     if credentials is None:
         raise _error(401, "missing bearer token", {"WWW-Authenticate": "Bearer"})
     principal = authenticate(engine, credentials.credentials)
     if principal is None:
+        if recent_login_failures(engine, client, policy.window) >= policy.max_failures:
+            retry = str(int(policy.window.total_seconds()))
+            message = "too many failed logins from this address; try again later"
+            raise _error(429, message, {"Retry-After": retry})
         record_login_failure(engine, client)
         log.warning("failed login from %s (unknown, revoked or expired token)", client)
         raise _error(401, "invalid, revoked or expired token", {"WWW-Authenticate": "Bearer"})

@@ -6,6 +6,7 @@ brings the store's schema up to date and acts on it. Token changes made here are
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
     from citytally.hub.access import IssuedToken
     from citytally.hub.config import HubSettings
 
-__all__ = ["register", "create_first_admin", "print_first_admin_token"]
+__all__ = ["register", "create_first_admin", "print_first_admin_token", "printable"]
 
 _CONFIG = typer.Option(None, "--config", "-c", help="Hub config file (TOML); default: built-in defaults.")
 _CHECKPOINTS = typer.Option(
@@ -76,6 +77,24 @@ def _open_existing(config: Path | None) -> Iterator[sa.Engine]:
         yield engine
     finally:
         engine.dispose()
+
+
+_NAMED_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\\": "\\\\"}
+_UNPRINTABLE = ("Zl", "Zp")  # line and paragraph separators; every "C*" category (control, format, ...)
+
+
+def printable(text: str) -> str:
+    """``text`` safe for a terminal: control and format characters (escape sequences, bidi overrides, line
+    breaks) as Python-style escapes, so a label cannot move the cursor, recolour or forge lines."""
+    out = []
+    for char in text:
+        if char in _NAMED_ESCAPES:
+            out.append(_NAMED_ESCAPES[char])
+        elif unicodedata.category(char) in _UNPRINTABLE or unicodedata.category(char)[0] == "C":
+            out.append(ascii(char)[1:-1])  # \x1b, \u202e, \U000e0001
+        else:
+            out.append(char)
+    return "".join(out)
 
 
 def _audit_cli(engine: sa.Engine, actor: str, detail: dict[str, object]) -> None:
@@ -148,7 +167,8 @@ def _token_app() -> typer.Typer:
                 else "active"
             )
             expires = token.expires_at.isoformat() if token.expires_at else "never"
-            typer.echo(f"{token.id}  {token.role:8s}  {state:7s}  expires {expires}  {token.label}")
+            label = printable(token.label)
+            typer.echo(f"{token.id}  {token.role:8s}  {state:7s}  expires {expires}  {label}")
 
     @tokens.command("revoke")
     def revoke(

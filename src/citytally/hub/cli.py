@@ -96,12 +96,15 @@ def _serve_api(settings: HubSettings, engine: Engine, metrics: HubMetrics) -> No
 
     from citytally.hub.admin_cli import print_first_admin_token
     from citytally.hub.api import create_app
+    from citytally.hub.api.app import SERVER_OPTIONS
 
     print_first_admin_token(engine)
     app = create_app(settings, engine, metrics=metrics)
     # returns on a signal; open dashboard live streams never end by themselves, so bound the wait for them
     api = settings.api
-    uvicorn.run(app, host=api.host, port=api.port, log_config=None, timeout_graceful_shutdown=2)
+    uvicorn.run(
+        app, host=api.host, port=api.port, log_config=None, timeout_graceful_shutdown=2, **SERVER_OPTIONS
+    )
 
 
 def _wait_for_signal() -> None:

@@ -25,6 +25,7 @@ problem.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from datetime import timedelta
@@ -170,6 +171,23 @@ class ApiSettings(_Model):
     host: str = Field(default="127.0.0.1", min_length=1, max_length=253, description="Listen address.")
     port: int = Field(default=8080, ge=1, le=65535, description="Listen port.")
     enabled: bool = Field(default=True, description="Serve the API and dashboard from the hub command.")
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        max_length=100,
+        description="Addresses or networks (10.0.0.0/8) of reverse proxies whose X-Forwarded-For names the "
+        "client (for the audit log and the failed-login throttle). Empty (the default): the header is "
+        "ignored and the connecting address counts.",
+    )
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"{entry!r} is not an IP address or network") from None
+        return value
 
 
 class SiteSettings(_Model):

@@ -9,12 +9,18 @@ from fastapi import FastAPI
 
 from citytally import __version__
 from citytally.hub.access import AccessPolicy
-from citytally.hub.api import auditing, cameras, exports, series, system, tokens
+from citytally.hub.api import auditing, cameras, docs, exports, series, system, tokens
 from citytally.hub.api.errors import install_error_handlers
-from citytally.hub.api.middleware import AuditMiddleware
+from citytally.hub.api.middleware import AuditMiddleware, ClientAddressMiddleware, SecurityHeadersMiddleware
 from citytally.hub.metrics import HubMetrics
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "SERVER_OPTIONS"]
+
+#: How every server of this app runs uvicorn. ``proxy_headers=False``: uvicorn would otherwise take the
+#: client address from ``X-Forwarded-For`` of any local peer (its default trusts 127.0.0.1), so anything on
+#: the hub machine, or a proxy passing the header through, could choose the address the audit log records
+#: and the failed-login throttle counts. The app decides instead, from ``api.trusted_proxies``.
+SERVER_OPTIONS: dict[str, Any] = {"proxy_headers": False, "server_header": False}
 
 _DESCRIPTION = """Anonymous road-user counts, occupancy, speeds and incidents from citytally cameras.
 
@@ -33,7 +39,9 @@ def create_app(
     """Build the hub's FastAPI app on ``engine`` (already migrated). Nothing is started here.
 
     ``metrics`` is the registry shared with ingest (a fresh one if omitted); ``access_policy`` sets the
-    failed-login throttle (10 per address per minute by default).
+    failed-login throttle (10 per address per minute by default). ``settings.api.trusted_proxies`` (when
+    the settings have it) lists the proxies whose ``X-Forwarded-For`` is believed. Serve it with
+    :data:`SERVER_OPTIONS`.
     """
     metrics = metrics or HubMetrics()
     metrics.watch_store(engine)
@@ -42,7 +50,7 @@ def create_app(
         version=__version__,
         description=_DESCRIPTION,
         openapi_url="/openapi.json",
-        docs_url="/docs",
+        docs_url=None,  # served from the package by .docs, not from a CDN
         redoc_url=None,
     )
     app.state.engine = engine
@@ -57,10 +65,14 @@ def create_app(
         exports.router,
         tokens.router,
         auditing.router,
+        docs.router,
     ):
         app.include_router(router)
     from citytally.hub.dashboard import router as dashboard_router
 
     app.include_router(dashboard_router)
-    app.add_middleware(AuditMiddleware, engine=engine, metrics=metrics)
+    app.add_middleware(AuditMiddleware, engine=engine, metrics=metrics)  # the last added runs first:
+    api = getattr(settings, "api", None)
+    app.add_middleware(ClientAddressMiddleware, trusted_proxies=getattr(api, "trusted_proxies", ()))
+    app.add_middleware(SecurityHeadersMiddleware)
     return app

@@ -1,10 +1,18 @@
-"""Audit and measure every HTTP request, including refused and failed ones."""
+"""Every HTTP request: who is really calling (behind a trusted proxy), security headers on every answer,
+and an audit entry and a measurement for each, refused and failed ones included.
+
+Order, outermost first: :class:`SecurityHeadersMiddleware`, :class:`ClientAddressMiddleware`,
+:class:`AuditMiddleware` (so the audit log and the failed-login throttle see the client address the
+forwarding rules chose, and even an answer the audit middleware itself fails on carries the headers).
+"""
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import time
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import anyio
@@ -16,7 +24,13 @@ from citytally.hub.access import Principal
 from citytally.hub.audit import AuditEntry, append_entry
 from citytally.hub.metrics import HubMetrics
 
-__all__ = ["AuditMiddleware"]
+__all__ = [
+    "AuditMiddleware",
+    "ClientAddressMiddleware",
+    "SecurityHeadersMiddleware",
+    "CONTENT_SECURITY_POLICY",
+    "SECURITY_HEADERS",
+]
 
 log = logging.getLogger(__name__)
 
@@ -133,3 +147,131 @@ async def _refuse(send: Send) -> None:
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(_REFUSAL)).encode())]
     await send({"type": "http.response.start", "status": 503, "headers": headers + [(b"retry-after", b"5")]})
     await send({"type": "http.response.body", "body": _REFUSAL, "more_body": False})
+
+
+_Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(text.strip())
+    except ValueError:
+        return None
+
+
+class ClientAddressMiddleware:
+    """Sets the request's client address from ``X-Forwarded-For`` only when the connecting peer is one of
+    ``trusted_proxies`` (addresses or networks; none by default, so the header is ignored).
+
+    The header is read from the right: each proxy appends the address it received from, so the nearest
+    entry that is not itself a trusted proxy is the client; entries left of it are whatever the client
+    claimed and never count. An entry that is not an address ends the walk at the last trusted hop. The
+    server in front of this app (uvicorn) must not rewrite the client itself: the hub runs it with
+    ``proxy_headers=False`` (see :data:`citytally.hub.api.app.SERVER_OPTIONS`).
+    """
+
+    def __init__(self, app: ASGIApp, trusted_proxies: Iterable[str] = ()) -> None:
+        self.app = app
+        self.trusted: tuple[_Network, ...] = tuple(
+            ipaddress.ip_network(entry, strict=False) for entry in trusted_proxies
+        )
+
+    def _trusted(self, text: str) -> bool:
+        address = _address(text)
+        return address is not None and any(address in network for network in self.trusted)
+
+    def client_for(self, peer: str, forwarded: Sequence[str]) -> str:
+        """The client address for a connection from ``peer`` carrying ``forwarded`` (hops, left to right)."""
+        client = peer
+        for hop in reversed(forwarded):
+            if not self._trusted(client) or _address(hop) is None:
+                break
+            client = str(_address(hop))
+        return client
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket") and self.trusted and scope.get("client"):
+            hops = [
+                hop
+                for name, value in scope["headers"]
+                if name == b"x-forwarded-for"
+                for hop in value.decode("latin-1").split(",")
+            ]
+            peer, port = scope["client"]
+            client = self.client_for(peer, hops[-20:])  # a long chain is no longer anyone's real route
+            if client != peer:
+                scope = dict(scope, client=(client, 0))
+        await self.app(scope, receive, send)
+
+
+#: For the dashboard (scripts and styles from the hub; Leaflet and Chart.js set inline styles), the public
+#: register and Swagger UI at /docs (served from the hub, see :mod:`.docs`). Nothing may frame the hub.
+CONTENT_SECURITY_POLICY = "; ".join(
+    (
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self' 'unsafe-inline'",
+        "img-src 'self' data:",
+        "font-src 'self' data:",
+        "connect-src 'self'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    )
+)
+
+#: Sent with every answer (an answer that already sets one keeps its own).
+SECURITY_HEADERS: tuple[tuple[str, str], ...] = (
+    ("Content-Security-Policy", CONTENT_SECURITY_POLICY),
+    ("X-Frame-Options", "DENY"),
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "no-referrer"),
+    ("Cross-Origin-Opener-Policy", "same-origin"),
+    ("Permissions-Policy", "camera=(), microphone=(), geolocation=()"),
+)
+_ENCODED_HEADERS = [(name.lower().encode(), value.encode()) for name, value in SECURITY_HEADERS]
+
+
+class SecurityHeadersMiddleware:
+    """Adds :data:`SECURITY_HEADERS` to every HTTP answer, error answers included.
+
+    An exception that escapes the app before it has answered is answered here (500, the API's error body,
+    with the headers) and raised on, so the server still logs it.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                present = {name.lower() for name, _ in message.get("headers", [])}
+                extra = [(name, value) for name, value in _ENCODED_HEADERS if name not in present]
+                message = dict(message, headers=[*message.get("headers", []), *extra])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_headers)
+        except Exception:
+            if not started:
+                body = b'{"error":{"status":500,"message":"internal error","details":[]}}'
+                await send_with_headers(
+                    {
+                        "type": "http.response.start",
+                        "status": 500,
+                        "headers": [
+                            (b"content-type", b"application/json"),
+                            (b"content-length", b"%d" % len(body)),
+                        ],
+                    }
+                )
+                await send_with_headers({"type": "http.response.body", "body": body})
+            raise

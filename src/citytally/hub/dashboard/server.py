@@ -73,8 +73,16 @@ class DashboardServer:
     """A hub app served by uvicorn in a background thread; ``url`` is the dashboard's address."""
 
     def __init__(self, app: Any, host: str, port: int) -> None:
+        from citytally.hub.api.app import SERVER_OPTIONS
+
         config = uvicorn.Config(
-            app, host=host, port=port, log_level="warning", lifespan="off", timeout_graceful_shutdown=1
+            app,
+            host=host,
+            port=port,
+            log_level="warning",
+            lifespan="off",
+            timeout_graceful_shutdown=1,
+            **SERVER_OPTIONS,
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, name="citytally-dashboard", daemon=True)
