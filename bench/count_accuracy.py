@@ -11,7 +11,10 @@ Clips (ground truth and how it was made: tests/data/README.md):
   pedestrians (tests/data/market_street.mp4).
 
 Variants: ``fp32`` and ``int8`` (the shipped NanoDet), ``fp32@N`` / ``int8@N`` (a detector input of N
-pixels instead of 416). A cyclist is meant to count as one ``bicycle`` (or ``motorcycle``) and its rider
+pixels instead of 416), ``yolo:PATH`` (a YOLO export, as ``[detector] kind = "yolo"`` would run it). Each
+variant runs the whole pipeline over each clip in this one process, one after the other; speed is given as
+frames/s and CPU ms per frame, and as a ratio to the first variant's CPU time on the same clip.
+A cyclist is meant to count as one ``bicycle`` (or ``motorcycle``) and its rider
 not also as a ``person``.
 
 Per class, **count accuracy** = 1 − (sum over lines and directions of |counted − true|) / (true total):
@@ -103,30 +106,50 @@ def class_accuracy(truth: Counter[Cell], counted: Counter[Cell]) -> dict[str, tu
     return result
 
 
+@dataclass(frozen=True)
+class Speed:
+    """How fast a run went: frames per second of wall time, and CPU milliseconds per frame (all threads of
+    this process: the steadier figure on a shared machine, where others' load stretches wall time)."""
+
+    fps: float
+    cpu_ms: float
+
+
 def run_pipeline(
     clip: Clip, variant: str, threads: int | None
-) -> tuple[dict[str, dict[str, dict[str, int]]], float]:
-    """Run the whole edge pipeline over a clip; its line totals and the frames per second it ran at."""
+) -> tuple[dict[str, dict[str, dict[str, int]]], Speed]:
+    """Run the whole edge pipeline over a clip; its line totals and how fast it ran.
+
+    ``variant``: ``fp32`` / ``int8`` (the shipped NanoDet), with ``@N`` for an N-pixel input, or
+    ``yolo:PATH`` (``@N`` too) for a YOLO export chosen the way a camera config chooses it.
+    """
     from citytally.edge.config import load_camera_config
     from citytally.edge.pipeline import PipelineOptions, build_pipeline
     from citytally.transport.publisher import MemoryPublisher
 
-    precision, _, size = variant.partition("@")
-    if precision not in ("fp32", "int8"):
-        raise SystemExit(f"variant {variant!r}: use fp32, int8, fp32@N or int8@N")
+    spec, _, size = variant.rpartition("@") if "@" in variant else (variant, "", "")
+    config = load_camera_config(clip.config)
+    precision = spec
+    if spec.startswith("yolo:"):
+        detector = config.detector.model_copy(update={"kind": "yolo", "model": Path(spec[5:])})
+        config = config.model_copy(update={"detector": detector})
+        precision = "fp32"
+    elif spec not in ("fp32", "int8"):
+        raise SystemExit(f"variant {variant!r}: use fp32, int8, yolo:PATH, each optionally @N")
     options = PipelineOptions(
         progress=False,
         detector_variant="int8" if precision == "int8" else "fp32",
         input_size=int(size) if size else None,
         threads=threads,
     )
-    pipeline = build_pipeline(load_camera_config(clip.config), MemoryPublisher(), options, clip.video)
-    started = time.perf_counter()
+    pipeline = build_pipeline(config, MemoryPublisher(), options, clip.video)
+    started, cpu_started = time.perf_counter(), time.process_time()
     result = pipeline.run()
-    elapsed = time.perf_counter() - started
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
     if result.error is not None:
         raise SystemExit(f"{clip.name}: the run stopped early: {result.error}")
-    return result.totals.lines, result.totals.frames / elapsed if elapsed > 0 else 0.0
+    frames = max(result.totals.frames, 1)
+    return result.totals.lines, Speed(frames / elapsed if elapsed > 0 else 0.0, 1000 * cpu / frames)
 
 
 def print_cells(clip: str, variant: str, truth: Counter[Cell], counted: Counter[Cell]) -> None:
@@ -174,6 +197,8 @@ def main() -> None:
             ("accuracy", "accuracy %"),
             ("aim", "aim %"),
             ("fps", "frames/s"),
+            ("cpu_ms", "CPU ms/frame"),
+            ("x_first", "CPU x first variant"),
         ],
     )
     clips = [CLIPS[name] for name in args.clips.split(",")]
@@ -184,10 +209,15 @@ def main() -> None:
             print(f"{clip.name}: {clip.video} is missing (vtest: scripts/fetch-vtest.sh); skipped")
             continue
         truth = ground_truth(clip.truth)
+        baseline: float | None = None
         for variant in args.variants.split(","):
-            lines, fps = run_pipeline(clip, variant, args.threads)
+            lines, speed = run_pipeline(clip, variant, args.threads)
+            baseline = baseline or speed.cpu_ms
             counted = counted_cells(lines)
-            print_cells(clip.name, f"{variant} ({fps:.1f} frames/s)", truth, counted)
+            shown_speed = f"{speed.fps:.1f} frames/s, {speed.cpu_ms:.1f} CPU ms/frame"
+            print_cells(
+                clip.name, f"{variant} ({shown_speed}, x{speed.cpu_ms / baseline:.2f})", truth, counted
+            )
             for cls, (t, err, acc) in class_accuracy(truth, counted).items():
                 aim = AIMS[GROUPS[cls]] if cls in GROUPS else None
                 shown = "-" if acc is None else f"{acc:.1%}"
@@ -203,7 +233,9 @@ def main() -> None:
                     errors=err,
                     accuracy=None if acc is None else round(100 * acc, 1),
                     aim=None if aim is None else round(100 * aim),
-                    fps=round(fps, 1),
+                    fps=round(speed.fps, 1),
+                    cpu_ms=round(speed.cpu_ms, 1),
+                    x_first=round(speed.cpu_ms / baseline, 2),
                 )
     run.notes.append(
         "accuracy = 1 - (sum over lines and directions of |counted - true|) / true total, per class; "
