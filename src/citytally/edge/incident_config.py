@@ -64,17 +64,20 @@ class StoppedVehicleSettings(ZoneRule):
     max_speed_px_s: float = Field(
         default=3.0, gt=0, le=200, description="Without [speed]: at or below this many pixels/s it stands."
     )
+    leave_m: float = Field(
+        default=2.0,
+        gt=0,
+        le=50,
+        description="A standing vehicle that moves this far (m) from its stop goes on.",
+    )
+    leave_px: float = Field(
+        default=10.0, gt=0, le=500, description="Without [speed]: the same distance in pixels."
+    )
     regain_s: float = Field(
-        default=3.0,
+        default=5.0,
         ge=0,
         le=60,
-        description="A vehicle lost for up to this long and seen again nearby continues its stop.",
-    )
-    regain_px: float = Field(
-        default=40.0,
-        ge=1,
-        le=1000,
-        description="How near (pixels) a reappearing vehicle must be to its stop.",
+        description="A vehicle lost for up to this long and seen again within leave_m continues its stop.",
     )
     classes: tuple[RoadUserClass, ...] = Field(default=VEHICLE_CLASSES, description="Classes watched.")
     severity: Severity = Field(default="warning", description="Severity of the incident.")
@@ -91,8 +94,14 @@ class WrongWaySettings(ZoneRule):
     path: list[PixelPoint] | None = Field(
         default=None, min_length=2, max_length=64, description="Polyline in the direction of travel."
     )
+    min_distance_m: float = Field(
+        default=5.0,
+        gt=0,
+        le=500,
+        description="Least movement against the direction (m) to count (with [speed]).",
+    )
     min_distance_px: float = Field(
-        default=30.0, ge=1, le=5000, description="Least movement against the direction (pixels) to count."
+        default=30.0, ge=1, le=5000, description="Without [speed]: the least movement in pixels."
     )
     max_angle_deg: float = Field(
         default=60.0, ge=10, le=90, description="Movement within this angle of the reverse direction counts."

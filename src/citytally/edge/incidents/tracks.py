@@ -86,24 +86,25 @@ class TrackHistory:
         trail = self._trails.peek(track_id)
         if trail is None:
             return None
-        recent = [s for s in trail.samples if s[0] >= trail.samples[-1][0] - window_s]
-        if len(recent) < 3:
+        samples = np.asarray(trail.samples, dtype=np.float64)
+        samples = samples[samples[:, 0] >= samples[-1, 0] - window_s]
+        if len(samples) < 3:
             return None
-        samples = np.asarray(recent, dtype=np.float64)
-        t = samples[:, 0] - samples[-1, 0]
+        t = samples[:, 0] - samples[:, 0].mean()
         span = float(t[-1] - t[0])
         if span < window_s / 2:
             return None
-        design = np.vstack([t, np.ones_like(t)]).T
-        slopes = np.linalg.lstsq(design, samples[:, 1:5], rcond=None)[0][0]
+        # Least-squares slopes of x(t), y(t) in the image and on the ground.
+        slopes = t @ (samples[:, 1:5] - samples[:, 1:5].mean(axis=0)) / float(t @ t)
         kmh = None if np.isnan(slopes[2]) else float(np.hypot(slopes[2], slopes[3])) * _MS_TO_KMH
         return Motion(float(slopes[0]), float(slopes[1]), kmh, span)
 
-    def displacement(self, track_id: int, window_s: float) -> tuple[float, float] | None:
-        """Image displacement (dx, dy) from the first sample within ``window_s`` to the latest."""
+    def displacement(self, track_id: int, window_s: float) -> tuple[float, float, float] | None:
+        """Image displacement (dx, dy) from the first sample within ``window_s`` to the latest, and the
+        ground distance between them in metres (NaN uncalibrated)."""
         trail = self._trails.peek(track_id)
         if trail is None or len(trail.samples) < 2:
             return None
         last = trail.samples[-1]
         first = next(s for s in trail.samples if s[0] >= last[0] - window_s)
-        return last[1] - first[1], last[2] - first[2]
+        return last[1] - first[1], last[2] - first[2], float(np.hypot(last[3] - first[3], last[4] - first[4]))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import math
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,19 +21,23 @@ _SPEED_WINDOW_S = 1.0
 
 @dataclass
 class _Stop:
-    key: int
     since: float
     last_seen: float
-    x: float
-    y: float
+    #: Where it stands, on the ground (or in pixels uncalibrated): it stands while it stays near there.
+    anchor: tuple[float, float]
+    track_id: int | None
+    #: Its track moved away: it drove off, or the track jumped to a passing vehicle. It no longer holds,
+    #: but a track standing there again within regain_s continues it.
+    left: bool = False
 
 
 class StoppedVehicleDetector(ZoneDetector):
-    """A vehicle standing in the zone for ``min_stop_s``.
+    """Vehicles standing in the zone for ``min_stop_s``: one incident per zone while any does.
 
-    A stop belongs to a place as much as to a track: when the detector loses a standing vehicle and the
-    tracker starts a new track for it, a new track standing within ``regain_px`` of a stop lost less than
-    ``regain_s`` ago continues that stop instead of starting the clock again.
+    A stop belongs to a place as much as to a track. When the tracker loses a standing vehicle the stop
+    still holds for ``regain_s``; when its track moves away (it drove off, or the track jumped to a passing
+    vehicle) it stops holding. Either way a track standing within ``leave_m`` of it within ``regain_s``
+    continues it instead of starting the clock again.
     """
 
     incident = "stopped_vehicle"
@@ -43,62 +46,76 @@ class StoppedVehicleDetector(ZoneDetector):
         super().__init__(rule, zone, context)
         self.settings = rule
         self._watched = self.class_mask(rule.classes)
-        self._stops: dict[int, _Stop] = {}  # track id → its stop
-        self._keys = itertools.count()
+        self._stops: list[_Stop] = []
 
-    def _standing(self, tracks: TrackHistory, track_id: int) -> bool | None:
+    def _standing(self, tracks: TrackHistory, track_id: int) -> bool:
         motion = tracks.motion(track_id, _SPEED_WINDOW_S)
         if motion is None:
-            return None
+            return False
         if motion.kmh is not None:
             return motion.kmh <= self.settings.max_speed_kmh
         return motion.px_per_s <= self.settings.max_speed_px_s
 
     def observe(self, tracks: TrackHistory, at: datetime) -> list[IncidentEvent]:
         now, s = tracks.now, self.settings
-        events: list[IncidentEvent] = []
-        seen: set[int] = set()
+        leave = s.leave_m if tracks.plane is not None else s.leave_px
+        by_track = {stop.track_id: stop for stop in self._stops if stop.track_id is not None}
         for i in self.inside(tracks, self._watched):
             tid = int(tracks.frame.track_id[i])
-            x, y = (float(v) for v in tracks.frame.bottom_centre[i])
-            standing = self._standing(tracks, tid)
-            if standing is False:
-                self._stops.pop(tid, None)
+            place = self._place(tracks, tid)
+            stop = by_track.get(tid)
+            if stop is not None and math.dist(place, stop.anchor) > leave:
+                stop.track_id, stop.left = None, True
                 continue
-            if standing is None and tid not in self._stops:
-                continue
-            seen.add(tid)
-            stop = self._stops.get(tid) or self._regain(tid, x, y, now)
-            stop.last_seen, stop.x, stop.y = now, x, y
-        # Lost stops are kept (and still hold) for regain_s: the vehicle is most likely still there.
-        for tid, stop in list(self._stops.items()):
-            if tid not in seen and now - stop.last_seen > s.regain_s:
-                del self._stops[tid]
-                continue
-            stopped_s = now - stop.since
-            if stopped_s >= s.min_stop_s:
-                started = self.wall(at, now, stop.since)
-                details = {"stopped_s": round(stopped_s), "min_stop_s": s.min_stop_s}
-                events += self.book.hold(stop.key, at, started, s.severity, details)
-        return events
-
-    def _regain(self, track_id: int, x: float, y: float, now: float) -> _Stop:
-        lost = [
-            (tid, stop)
-            for tid, stop in self._stops.items()
-            if now - stop.last_seen > 0 and math.hypot(stop.x - x, stop.y - y) <= self.settings.regain_px
+            if stop is None:
+                if not self._standing(tracks, tid):
+                    continue
+                stop = self._regain(place, leave, now)
+                stop.track_id, stop.left = tid, False
+            stop.last_seen = now
+        self._stops = [stop for stop in self._stops if now - stop.last_seen <= s.regain_s]
+        # A stop whose track is lost still holds for regain_s: the vehicle is most likely still there.
+        lasting = [
+            now - stop.since for stop in self._stops if not stop.left and now - stop.since >= s.min_stop_s
         ]
-        if lost:
-            old, stop = min(lost, key=lambda item: math.hypot(item[1].x - x, item[1].y - y))
-            del self._stops[old]
-        else:
-            stop = _Stop(next(self._keys), now, now, x, y)
-        self._stops[track_id] = stop
+        if not lasting:
+            return []
+        details: dict[str, float | int | str] = {
+            "vehicles": len(lasting),
+            "stopped_s": round(max(lasting)),
+            "min_stop_s": s.min_stop_s,
+        }
+        return self.book.hold("zone", at, self.wall(at, now, now - max(lasting)), s.severity, details)
+
+    @staticmethod
+    def _place(tracks: TrackHistory, track_id: int) -> tuple[float, float]:
+        """Where the track stands: its mean position over the last second (box jitter averages out)."""
+        trail = tracks.trail(track_id)
+        if trail is None:
+            return math.nan, math.nan
+        recent = np.asarray([s for s in trail.samples if s[0] >= tracks.now - _SPEED_WINDOW_S])
+        columns = slice(3, 5) if tracks.plane is not None else slice(1, 3)
+        mean = recent[:, columns].mean(axis=0)
+        return float(mean[0]), float(mean[1])
+
+    def _regain(self, place: tuple[float, float], leave: float, now: float) -> _Stop:
+        """The detached stop nearest ``place`` (within ``leave``), or a new one starting now."""
+        detached = [
+            stop for stop in self._stops if stop.track_id is None and math.dist(place, stop.anchor) <= leave
+        ]
+        if detached:
+            return min(detached, key=lambda stop: math.dist(place, stop.anchor))
+        stop = _Stop(now, now, place, None)
+        self._stops.append(stop)
         return stop
 
 
 class WrongWayDetector(ZoneDetector):
-    """A road user moving against the zone's expected direction (a vector, or a polyline's local one)."""
+    """Road users moving against the zone's expected direction (a vector, or a polyline's local one).
+
+    One incident per zone while any road user goes the wrong way: a wrong-way driver whose track breaks
+    (occlusion, oncoming traffic) stays one incident.
+    """
 
     incident = "wrong_way"
 
@@ -126,22 +143,31 @@ class WrongWayDetector(ZoneDetector):
 
     def observe(self, tracks: TrackHistory, at: datetime) -> list[IncidentEvent]:
         now, s = tracks.now, self.settings
-        events: list[IncidentEvent] = []
+        wrong: list[tuple[float, dict[str, float | int | str]]] = []
         for i in self.inside(tracks, self._watched):
             tid = int(tracks.frame.track_id[i])
-            moved = tracks.displacement(tid, s.window_s)
-            if moved is None:
+            # A fitted velocity, not two end points: box jitter far from the camera is metres on the ground.
+            motion = tracks.motion(tid, s.window_s)
+            if motion is None or motion.px_per_s == 0:
                 continue
-            distance = math.hypot(*moved)
-            if distance < s.min_distance_px:
+            distance = motion.px_per_s * motion.span_s
+            metres = math.nan if motion.kmh is None else motion.kmh / 3.6 * motion.span_s
+            if (distance < s.min_distance_px) if math.isnan(metres) else (metres < s.min_distance_m):
                 continue
             ex, ey = self.expected(*(float(v) for v in tracks.frame.bottom_centre[i]))
-            cos_reverse = -(moved[0] * ex + moved[1] * ey) / distance
+            cos_reverse = -(motion.vx_px * ex + motion.vy_px * ey) / motion.px_per_s
             if cos_reverse < self._cos_limit:
                 continue
             trail = tracks.trail(tid)
-            since = trail.first_seen if trail is not None else now
-            details = {"angle_deg": round(math.degrees(math.acos(min(1.0, cos_reverse))), 1)}
-            details["moved_px"] = round(distance, 1)
-            events += self.book.hold(("track", tid), at, self.wall(at, now, since), s.severity, details)
-        return events
+            details: dict[str, float | int | str] = {
+                "angle_deg": round(math.degrees(math.acos(min(1.0, cos_reverse))), 1),
+                "moved_px": round(distance, 1),
+            }
+            if not math.isnan(metres):
+                details["moved_m"] = round(metres, 1)
+            wrong.append((trail.first_seen if trail is not None else now, details))
+        if not wrong:
+            return []
+        since, details = min(wrong, key=lambda item: item[0])
+        details["road_users"] = len(wrong)
+        return self.book.hold("zone", at, self.wall(at, now, since), s.severity, details)
