@@ -48,15 +48,24 @@ export function colourFor(cls) {
   return CLASS_COLOURS[cls] || "#767676";
 }
 
-function applyTheme() {
+/** Ink and grid colours of the current theme, set on every part of a chart that draws text or lines. */
+function applyTheme(chart) {
   const dark = currentTheme() === "dark";
-  Chart.defaults.color = dark ? "#d7dce4" : "#1d2330";
-  Chart.defaults.borderColor = dark ? "rgba(255,255,255,0.15)" : "rgba(0,0,0,0.1)";
+  const ink = dark ? "#d7dce4" : "#1d2330";
+  const grid = dark ? "rgba(255,255,255,0.15)" : "rgba(0,0,0,0.1)";
+  for (const scale of Object.values(chart.options.scales || {})) {
+    scale.ticks = { ...scale.ticks, color: ink };
+    scale.grid = { ...scale.grid, color: grid };
+    scale.border = { ...scale.border, color: grid };
+    scale.title = { ...scale.title, color: ink };
+  }
+  chart.options.plugins.legend.labels = { ...chart.options.plugins.legend.labels, color: ink };
 }
-applyTheme();
 window.addEventListener("citytally:theme", () => {
-  applyTheme();
-  for (const chart of Object.values(Chart.instances)) chart.update();
+  for (const chart of Object.values(Chart.instances)) {
+    applyTheme(chart);
+    chart.update();
+  }
 });
 
 export function timeText(value, period) {
@@ -101,6 +110,7 @@ export function timeChart(canvas, quantity, { perBucket = true } = {}) {
   });
   chart.$quantity = quantity;
   chart.$perBucket = perBucket;
+  applyTheme(chart);
   return chart;
 }
 
@@ -153,12 +163,12 @@ export function dataTable(node, caption, times, series, period, unit = (v) => fm
   const open = node.querySelector("details")?.open || false;
   node.replaceChildren(el("details", { open },
     el("summary", {}, `Table of these numbers (${times.length} rows)`),
-    el("div", { class: "table-scroll" },
+    el("div", { class: "table-scroll", tabindex: "0", role: "region", "aria-label": caption },
       el("table", { class: "data" }, el("caption", {}, caption), el("thead", {}, head), el("tbody", {}, rows)))));
 }
 
 export function barChart(canvas, { stacked = false, horizontal = false, xTitle = "", yTitle = "" } = {}) {
-  return new Chart(canvas, {
+  const chart = new Chart(canvas, {
     type: "bar",
     data: { labels: [], datasets: [] },
     options: {
@@ -171,6 +181,9 @@ export function barChart(canvas, { stacked = false, horizontal = false, xTitle =
       plugins: { legend: { position: "bottom", labels: { boxWidth: 12 } } },
     },
   });
+  applyTheme(chart);
+  chart.update();
+  return chart;
 }
 
 export { Chart };

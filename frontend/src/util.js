@@ -118,16 +118,19 @@ export function every(ms, fn) {
   return () => clearInterval(timer);
 }
 
-/** A colour on a white→blue ramp for a value in [0, 1]. */
+/**
+ * A colour on a white→blue ramp for a value in [0, 1]. The ramp stops at a mid blue so that dark text
+ * on any cell keeps WCAG AA contrast (at least 4.5:1).
+ */
 export function heat(t) {
   const x = Math.max(0, Math.min(1, t));
-  const r = Math.round(255 - 215 * x);
-  const g = Math.round(255 - 155 * x);
-  const b = Math.round(255 - 35 * x);
+  const r = Math.round(255 - 165 * x);
+  const g = Math.round(255 - 110 * x);
+  const b = Math.round(255 - 30 * x);
   return `rgb(${r},${g},${b})`;
 }
 
-/** Text colour readable on heat(t) (WCAG contrast: dark ink on the light end, white on the dark). */
-export function heatInk(t) {
-  return t > 0.55 ? "#fff" : "#1d2330";
+/** The text colour for a heat(t) cell: the same dark ink on the whole ramp (see heat). */
+export function heatInk() {
+  return "#1d2330";
 }
