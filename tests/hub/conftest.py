@@ -211,6 +211,13 @@ class PrivateBroker:
             f"private mosquitto on port {self.port} did not start; see {self.directory}/mosquitto.log"
         )
 
+    def kill(self) -> None:
+        """Crash it (SIGKILL): whatever Mosquitto had not saved yet is gone."""
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+            self.process = None
+
     def stop(self) -> None:
         """Stop gracefully (SIGTERM): Mosquitto saves its persistence file, as on a planned restart."""
         if self.process is not None:

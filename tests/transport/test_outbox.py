@@ -1,4 +1,5 @@
-"""The edge outbox: durable before publish, gone only after PUBACK, in order per camera, nothing lost."""
+"""The edge outbox: durable before publish, gone only once confirmed (by the hub's receipt, or the broker's
+PUBACK where no hub confirms), in order per camera, nothing lost."""
 
 from __future__ import annotations
 
@@ -69,7 +70,7 @@ def test_queued_events_survive_a_restart_without_a_broker(
     events = event_stream(60, cameras=3)
     unreachable = mqtt_settings_for(mqtt_prefix, port=free_port())
     registry = CollectorRegistry()
-    box = Outbox(path, unreachable, drain_timeout_s=0.5, registry=registry)
+    box = Outbox(path, unreachable, drain_timeout_s=0.5, registry=registry, confirm="broker")
     assert isinstance(box, Publisher)
     box.start()
     for event in events[:20]:
@@ -79,7 +80,7 @@ def test_queued_events_survive_a_restart_without_a_broker(
     box.close()  # the edge stops with the broker still unreachable
     assert box.depth == 60
 
-    again = Outbox(path, mqtt_settings_for(mqtt_prefix), max_events_per_message=7)
+    again = Outbox(path, mqtt_settings_for(mqtt_prefix), max_events_per_message=7, confirm="broker")
     assert again.depth == 60
     again.start()
     assert again.wait_drained(30), f"{again.depth} events still queued"
@@ -185,7 +186,7 @@ def test_the_first_status_reports_the_backlog(mqtt_prefix: str, tmp_path: Path) 
     watcher.subscribe(status_subscription(mqtt_prefix), qos=0)
     watcher.loop_start()
     settings = mqtt_settings_for(mqtt_prefix)
-    box = Outbox(tmp_path / "outbox.sqlite3", settings, status_every_s=0.1)
+    box = Outbox(tmp_path / "outbox.sqlite3", settings, status_every_s=0.1, confirm="broker")
     box.publish_many(event_stream(30, cameras=1))
     try:
         time.sleep(0.5)  # the watcher's subscription is in place

@@ -22,6 +22,14 @@ On PostgreSQL ``writers`` threads (each its own connection) store batches side b
 on one batch while Python validates the next; SQLite has one writer. Batches are acknowledged in the order
 they were taken, whichever commits first.
 
+End-to-end confirmation (:mod:`citytally.transport.confirm`): after each batch is committed, ingest publishes
+the ids of each camera's events in it on ``<prefix>/<site>/<camera>/ack``, and it keeps a retained presence
+message (online while connected; offline as its will and on stop). Edges keep every event until it is
+confirmed, so a broker that loses its queue (crash before saving, session gone) loses no event for good.
+A connection with ``session present: false`` means the broker holds no queue for this hub: expected on the
+very first start, otherwise the broker lost it. It is logged as an error, counted
+(``citytally_ingest_broker_sessions_missing_total``) and shown by ``/health`` (``broker_session``).
+
 Broker requirements for "loses nothing" (Mosquitto names): ``persistence true`` (a restarted broker still
 has the hub's queue) and ``max_queued_messages 0`` or a bound above the longest hub outage × event rate
 (Mosquitto's default of 1000 silently drops the rest). MQTT 5 lets the hub raise how many messages the
@@ -47,6 +55,7 @@ from citytally.errors import StoreError
 from citytally.hub.config import IngestSettings
 from citytally.hub.metrics import HubMetrics
 from citytally.hub.store.writer import EventWriter, Received, WriteResult
+from citytally.transport import confirm
 from citytally.transport.mqtt import MqttSettings, build_mqtt_client, connect_properties
 from citytally.transport.status import OutboxStatus, camera_of_status_topic, status_subscription
 
@@ -88,6 +97,14 @@ class IngestMetrics:
         )
         self.connected = Gauge(
             "citytally_ingest_connected", "1 while connected to the broker.", registry=registry
+        )
+        self.sessions_missing = Counter(
+            "citytally_ingest_broker_sessions_missing",
+            "Connections where the broker had no session for the hub (first start, or the broker lost it).",
+            registry=registry,
+        )
+        self.receipts = Counter(
+            "citytally_ingest_receipts", "Receipt messages published to edges.", registry=registry
         )
 
     def record(self, result: WriteResult) -> None:
@@ -153,6 +170,8 @@ class Ingest:
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
         client.on_subscribe = self._on_subscribe
+        # if the hub dies, the broker tells the edges, which then hold back their re-sends
+        client.will_set(confirm.presence_topic(settings.topic_prefix), confirm.offline(), qos=1, retain=True)
         self._client = client
         self._accepting.set()
         writers = self.settings.writers if self.writer.engine.dialect.name == "postgresql" else 1
@@ -188,6 +207,11 @@ class Ingest:
             worker.join(max(deadline - time.monotonic(), 0))
         self._workers = []
         if self._client is not None:
+            if self._connected.is_set():  # a clean disconnect sends no will: say it ourselves
+                gone = self._client.publish(
+                    confirm.presence_topic(self.mqtt_settings.topic_prefix), confirm.offline(), 1, retain=True
+                )
+                gone.wait_for_publish(2.0)
             self._client.disconnect()
             self._client.loop_stop()
             self._client = None
@@ -205,15 +229,23 @@ class Ingest:
         self._session += 1
         prefix = self.mqtt_settings.topic_prefix
         client.subscribe([(subscription_topic(prefix), 1), (status_subscription(prefix), 0)])
-        log.info(
-            "ingest: connected to %s:%d (session present: %s)",
-            self.mqtt_settings.host,
-            self.mqtt_settings.port,
-            bool(getattr(flags, "session_present", False)),
+        present = bool(getattr(flags, "session_present", False))
+        where = f"{self.mqtt_settings.host}:{self.mqtt_settings.port}"
+        self.metrics.hub.broker_session = "present" if present else "missing"
+        if present:
+            log.info("ingest: connected to %s (session present: True)", where)
+            return
+        self.metrics.sessions_missing.inc()
+        log.error(
+            "ingest: connected to %s with session present: False: the broker holds no queue for this hub. "
+            "Expected on the very first start; otherwise the broker lost the hub's session (restarted "
+            "without saving it, or the session expired) and dropped what was published meanwhile: "
+            "edges re-send every event the hub has not confirmed",
+            where,
         )
 
     def _on_subscribe(
-        self, _client: mqtt.Client, _userdata: Any, _mid: int, reasons: list[ReasonCode], _properties: Any
+        self, client: mqtt.Client, _userdata: Any, _mid: int, reasons: list[ReasonCode], _properties: Any
     ) -> None:
         # Only now does the broker route events to this hub: "connected" means subscribed.
         topic = subscription_topic(self.mqtt_settings.topic_prefix)
@@ -225,6 +257,8 @@ class Ingest:
         self._connected.set()
         self.metrics.connected.set(1)
         log.info("ingest: subscribed to %s", topic)
+        presence = confirm.presence_topic(self.mqtt_settings.topic_prefix)
+        client.publish(presence, confirm.online(datetime.now(UTC)), qos=1, retain=True)
 
     def _on_disconnect(
         self, _client: mqtt.Client, _userdata: Any, _flags: Any, reason: ReasonCode, _properties: Any
@@ -357,3 +391,8 @@ class Ingest:
             # another message's id, so leave it: it is stored, the redelivery counts as a duplicate.
             if pending.qos > 0 and pending.session == self._session:
                 client.ack(pending.mid, pending.qos)
+        # Committed: confirm every event of the batch to its edge (stored, duplicate or dead-lettered alike).
+        messages = ((pending.received.topic, pending.received.payload) for pending in batch)
+        for topic, receipt in confirm.receipts_for(messages):
+            client.publish(topic, receipt, qos=1)
+            self.metrics.receipts.inc()

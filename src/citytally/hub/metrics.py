@@ -129,6 +129,9 @@ class HubMetrics:
             registry=self.registry,
         )
         self.ingest_progress = IngestProgress()
+        #: Whether the broker kept the hub's session at the last connection ("present"/"missing"; set by
+        #: ingest, shown by /health), None before ingest has connected or when it runs elsewhere.
+        self.broker_session: str | None = None
         Gauge(
             "citytally_ingest_stalled_seconds",
             "Seconds messages have waited with no batch stored (0 while idle or advancing).",

@@ -43,4 +43,3 @@ class InProcessBus:
     def close(self) -> None:
         with self._lock:
             self._closed = True
-

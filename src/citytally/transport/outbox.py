@@ -1,11 +1,15 @@
-"""The edge outbox: events wait in a durable local queue until the broker has acknowledged them.
+"""The edge outbox: events wait in a durable local queue until the hub has confirmed them.
 
 :meth:`Outbox.publish` commits the event to a SQLite file (WAL, ``synchronous=FULL``: fsync'd) before it
 returns, so a crash, an edge restart, a broker outage or a hub restart loses nothing. A sender thread hands
-queued events to the broker in order (QoS 1) and deletes each only when its PUBACK arrives. While the link
-is down paho reconnects with backoff (1 s doubling to 30 s, logged) and resends what was in flight; events
-keep queuing on disk meanwhile. An event may be sent twice (a crash between PUBACK and delete), never lost;
-the hub stores each event id once.
+queued events to the broker in order (QoS 1). With ``confirm="hub"`` (the default) an event leaves the file
+only when the hub's receipt names it (:mod:`citytally.transport.confirm`): the broker's PUBACK is not
+enough, because a broker that crashes before saving, or loses the hub's session, has acknowledged events
+that no hub will ever get. Events not confirmed ``resend_after_s`` after they were sent are sent again
+(while the hub is online; backing off while nothing is confirmed). ``confirm="broker"`` deletes at PUBACK,
+for a hub that sends no receipts. While the link is down paho reconnects with backoff (1 s doubling to
+30 s, logged) and resends what was in flight; events keep queuing on disk meanwhile. An event may be sent
+twice, never lost; the hub stores each event id once.
 
 A backlog drains fast: consecutive queued events of one camera travel as one MQTT message holding a JSON
 array of up to ``max_events_per_message`` events (the hub accepts an object or an array). Order per camera
@@ -26,7 +30,7 @@ from collections import deque
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.reasoncodes import ReasonCode
@@ -34,6 +38,14 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from citytally.errors import StoreError, TransportError
 from citytally.events import Event, event_to_json, event_topic
+from citytally.transport.confirm import (
+    HubPresence,
+    Receipt,
+    ResendPlanner,
+    ack_topic,
+    event_ids_in,
+    presence_topic,
+)
 from citytally.transport.mqtt import MqttSettings, build_mqtt_client
 from citytally.transport.status import OutboxStatus, status_topic
 
@@ -46,9 +58,11 @@ CREATE TABLE IF NOT EXISTS outbox (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     topic TEXT NOT NULL,
     payload BLOB NOT NULL,
-    enqueued_at REAL NOT NULL
+    enqueued_at REAL NOT NULL,
+    event_id TEXT
 )
 """
+_INDEX = "CREATE INDEX IF NOT EXISTS outbox_event_id ON outbox (event_id)"
 _REFUSED_RETRY_S = 5.0
 
 
@@ -70,9 +84,13 @@ class Outbox:
         drain_timeout_s: float = 10.0,
         registry: CollectorRegistry | None = None,
         status_every_s: float = 10.0,
+        confirm: Literal["hub", "broker"] = "hub",
+        resend_after_s: float = 30.0,
     ) -> None:
         if window < 1 or max_events_per_message < 1:
             raise ValueError("window and max_events_per_message must be at least 1")
+        if confirm not in ("hub", "broker"):
+            raise ValueError(f"confirm must be 'hub' or 'broker', not {confirm!r}")
         if status_every_s < 0:
             raise ValueError("status_every_s must be 0 (no status messages) or more")
         self.path = path
@@ -82,7 +100,9 @@ class Outbox:
         self.max_events_per_message = max_events_per_message
         self.drain_timeout_s = drain_timeout_s
         self.status_every_s = status_every_s
+        self.confirm = confirm
         self._status_due = 0.0
+        self._planner = ResendPlanner(resend_after_s)
         registry = registry or CollectorRegistry()
         self._depth_gauge = Gauge(
             "citytally_outbox_depth", "Events waiting in the outbox.", registry=registry
@@ -90,12 +110,22 @@ class Outbox:
         self._sent = Counter(
             "citytally_outbox_sent_events", "Events the broker acknowledged.", registry=registry
         )
+        self._confirmed_events = Counter(
+            "citytally_outbox_confirmed_events", "Events the hub confirmed it stored.", registry=registry
+        )
+        self._resent = Counter(
+            "citytally_outbox_resent_events",
+            "Events sent again because the hub had not confirmed them.",
+            registry=registry,
+        )
         self._lock = threading.Lock()  # guards the SQLite connection
         self._db = self._open(path)
         self._depth = int(self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
         self._topics = {row[0] for row in self._db.execute("SELECT DISTINCT topic FROM outbox")}
         self._depth_gauge.set(self._depth)
         self._acks: queue.SimpleQueue[tuple[int, bool]] = queue.SimpleQueue()
+        self._receipts: queue.SimpleQueue[list[str]] = queue.SimpleQueue()
+        self._presence: queue.SimpleQueue[HubPresence] = queue.SimpleQueue()
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._connected = threading.Event()
@@ -106,6 +136,9 @@ class Outbox:
         self._in_flight: dict[int, list[int]] = {}
         self._last_handed = 0
         self._refused: deque[tuple[float, list[int]]] = deque()
+        self._subscribed: set[str] = set()  # ack topics subscribed on this connection
+        self._resend_cursor = 0  # a re-send sweep goes over rows (cursor, upto]
+        self._resend_upto = 0
 
     @staticmethod
     def _open(path: Path) -> sqlite3.Connection:
@@ -115,6 +148,13 @@ class Outbox:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=FULL")
             db.execute(_SCHEMA)
+            columns = {row[1] for row in db.execute("PRAGMA table_info(outbox)")}
+            if "event_id" not in columns:  # an outbox file from before hub receipts: name its events
+                db.execute("ALTER TABLE outbox ADD COLUMN event_id TEXT")
+                rows = db.execute("SELECT seq, payload FROM outbox").fetchall()
+                named = [(ids[0], seq) for seq, payload in rows if (ids := event_ids_in(payload))]
+                db.executemany("UPDATE outbox SET event_id = ? WHERE seq = ?", named)
+            db.execute(_INDEX)
         except sqlite3.Error as exc:
             raise StoreError(f"{path}: cannot open the outbox: {exc}") from exc
         return db
@@ -129,7 +169,9 @@ class Outbox:
         """Queue several events in one durable transaction."""
         now = time.time()
         prefix = self.mqtt_settings.topic_prefix
-        rows = [(event_topic(e.site, e.camera, prefix), event_to_json(e).encode(), now) for e in events]
+        rows = [
+            (event_topic(e.site, e.camera, prefix), event_to_json(e).encode(), now, str(e.id)) for e in events
+        ]
         if not rows:
             return
         with self._lock:
@@ -138,7 +180,7 @@ class Outbox:
             try:
                 self._db.execute("BEGIN IMMEDIATE")
                 self._db.executemany(
-                    "INSERT INTO outbox (topic, payload, enqueued_at) VALUES (?, ?, ?)", rows
+                    "INSERT INTO outbox (topic, payload, enqueued_at, event_id) VALUES (?, ?, ?, ?)", rows
                 )
                 self._db.execute("COMMIT")
             except sqlite3.Error as exc:
@@ -174,7 +216,7 @@ class Outbox:
 
     @property
     def depth(self) -> int:
-        """Events queued and not yet acknowledged by the broker."""
+        """Events queued and not yet confirmed (by the hub; by the broker with ``confirm="broker"``)."""
         return self._depth
 
     def wait_connected(self, timeout: float) -> bool:
@@ -202,6 +244,7 @@ class Outbox:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
+        client.on_message = self._on_message
         self._client = client
         log.info(
             "outbox: %d events queued in %s; connecting to %s:%d",
@@ -225,11 +268,14 @@ class Outbox:
             log.warning("outbox: broker refused the connection: %s", reason)
             return
         log.info("outbox: connected to %s:%d", self.mqtt_settings.host, self.mqtt_settings.port)
+        if self.confirm == "hub":
+            _c.subscribe(presence_topic(self.mqtt_settings.topic_prefix), qos=1)
         self._connected.set()
         self._wake.set()
 
     def _on_disconnect(self, _c: mqtt.Client, _u: Any, _flags: Any, reason: ReasonCode, _p: Any) -> None:
         self._connected.clear()
+        self._subscribed = set()  # a clean session: the broker forgot them; subscribe again on reconnect
         if not self._stopping.is_set():
             log.warning(
                 "outbox: lost the broker (%s); %d events wait; reconnecting with backoff", reason, self._depth
@@ -240,13 +286,27 @@ class Outbox:
         self._acks.put((mid, not reason.is_failure))
         self._wake.set()
 
+    def _on_message(self, _c: mqtt.Client, _u: Any, message: mqtt.MQTTMessage) -> None:
+        # paho's thread: parse and hand over, never touch the file here
+        try:
+            if message.topic.endswith("/ack"):
+                self._receipts.put(Receipt.model_validate_json(message.payload).ids)
+            elif message.payload:
+                self._presence.put(HubPresence.model_validate_json(message.payload))
+        except ValueError as exc:  # pydantic's ValidationError is a ValueError
+            log.warning("outbox: ignored an unreadable message on %s: %s", message.topic, exc)
+            return
+        self._wake.set()
+
     def _run(self) -> None:
         while not self._stopping.is_set():
             self._wake.wait(0.2)
             self._wake.clear()
             try:
                 self._settle_acks()
+                self._settle_receipts()
                 if self._connected.is_set():
+                    self._subscribe_receipts()
                     self._report_status()
                     self._hand_over()
             except (sqlite3.Error, StoreError) as exc:
@@ -263,8 +323,10 @@ class Outbox:
             seqs = self._in_flight.pop(mid, None)
             if seqs is None:
                 continue
-            if accepted:
+            if accepted and self.confirm == "broker":
                 done.extend(seqs)
+            elif accepted:
+                self._sent.inc(len(seqs))  # with the broker; deleted when the hub confirms
             else:
                 log.error(
                     "outbox: the broker refused %d events (kept; retrying in %.0f s)",
@@ -281,6 +343,45 @@ class Outbox:
             self._depth -= len(done)
             self._depth_gauge.set(self._depth)
         self._sent.inc(len(done))
+
+    def _settle_receipts(self) -> None:
+        """Delete the events the hub's receipts name."""
+        while True:
+            try:
+                presence = self._presence.get_nowait()
+            except queue.Empty:
+                break
+            self._planner.presence(time.monotonic(), presence)
+        ids: list[str] = []
+        while True:
+            try:
+                ids.extend(self._receipts.get_nowait())
+            except queue.Empty:
+                break
+        if not ids:
+            return
+        self._planner.confirmed()
+        gone = 0
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                gone += self._db.execute(f"DELETE FROM outbox WHERE event_id IN ({marks})", chunk).rowcount
+            self._db.execute("COMMIT")
+            self._depth -= gone
+            self._depth_gauge.set(self._depth)
+        self._confirmed_events.inc(gone)
+
+    def _subscribe_receipts(self) -> None:
+        client = self._client
+        if client is None or self.confirm != "hub":
+            return
+        with self._lock:
+            wanted = {ack_topic(topic) for topic in self._topics} - self._subscribed
+        for topic in sorted(wanted):
+            client.subscribe(topic, qos=1)
+            self._subscribed.add(topic)
 
     def _report_status(self, now_due: bool = False) -> None:
         """Every ``status_every_s``: each camera's queue depth and oldest wait, retained, at QoS 0."""
@@ -318,6 +419,14 @@ class Outbox:
                 "SELECT seq, topic, payload FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?",
                 (self._last_handed, min(room, 20_000)),
             ).fetchall()
+        self._send_rows(client, rows)
+        if rows:
+            self._last_handed = rows[-1][0]
+            self._planner.handed(time.monotonic(), self._last_handed)
+        if self.confirm == "hub" and len(rows) < room:
+            self._resend(client, room - len(rows))
+
+    def _send_rows(self, client: mqtt.Client, rows: list[tuple[int, str, bytes]]) -> None:
         # Group by camera (topic), keeping each camera's order; cameras need no order between them.
         by_topic: dict[str, list[tuple[int, str, bytes]]] = {}
         for row in rows:
@@ -326,8 +435,33 @@ class Outbox:
         for group in by_topic.values():
             for start in range(0, len(group), step):
                 self._send_group(client, group[start : start + step])
-        if rows:
-            self._last_handed = rows[-1][0]
+
+    def _resend(self, client: mqtt.Client, room: int) -> None:
+        """Continue (or start, when due) a sweep that sends again what the hub has not confirmed."""
+        if self._resend_cursor >= self._resend_upto:
+            with self._lock:
+                oldest = self._db.execute("SELECT MIN(seq) FROM outbox").fetchone()[0]
+            upto = self._planner.start_sweep(time.monotonic(), oldest)
+            if upto is None:
+                return
+            with self._lock:
+                overdue = self._db.execute("SELECT COUNT(*) FROM outbox WHERE seq <= ?", (upto,)).fetchone()[
+                    0
+                ]
+            log.warning(
+                "outbox: the hub has not confirmed %d events %.0f s after they were sent; sending them again",
+                overdue,
+                self._planner.resend_after_s,
+            )
+            self._resend_cursor, self._resend_upto = 0, upto
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT seq, topic, payload FROM outbox WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?",
+                (self._resend_cursor, self._resend_upto, min(room, 20_000)),
+            ).fetchall()
+        self._send_rows(client, rows)
+        self._resent.inc(len(rows))
+        self._resend_cursor = rows[-1][0] if rows else self._resend_upto
 
     def _send_group(self, client: mqtt.Client, group: list[tuple[int, str, bytes]]) -> None:
         payload = group[0][2] if len(group) == 1 else b"[" + b",".join(row[2] for row in group) + b"]"

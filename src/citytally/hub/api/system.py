@@ -33,6 +33,12 @@ class Health(BaseModel):
         0.0, description="Seconds messages have waited with no batch stored (0 while idle or advancing)."
     )
     ingest_waiting: int = Field(0, description="Messages received by this hub's ingest, not yet stored.")
+    broker_session: Literal["present", "missing"] | None = Field(
+        None,
+        description="Whether the broker still had the hub's session at the last connection: 'missing' on "
+        "the very first start, else the broker lost it (edges re-send what the hub has not confirmed). "
+        "Null before ingest has connected, or when ingest runs in another process.",
+    )
 
 
 @router.get(
@@ -47,6 +53,7 @@ def health(request: Request, engine: EngineDep) -> JSONResponse:
     """Liveness and readiness: the database answers, ingest advances, and how far behind it is."""
     progress: IngestProgress = request.app.state.metrics.ingest_progress
     stalled_s, waiting = progress.stalled_seconds(), progress.waiting
+    session = request.app.state.metrics.broker_session
     try:
         lag = ingest_lag_seconds(engine)
     except sa.exc.SQLAlchemyError:
@@ -56,6 +63,7 @@ def health(request: Request, engine: EngineDep) -> JSONResponse:
             ingest_lag_s=None,
             ingest_stalled_s=stalled_s,
             ingest_waiting=waiting,
+            broker_session=session,
         )
         return JSONResponse(body.model_dump(), status_code=503)
     stalled = stalled_s >= progress.stall_after_s
@@ -65,6 +73,7 @@ def health(request: Request, engine: EngineDep) -> JSONResponse:
         ingest_lag_s=lag,
         ingest_stalled_s=stalled_s,
         ingest_waiting=waiting,
+        broker_session=session,
     )
     return JSONResponse(body.model_dump(), status_code=503 if stalled else 200)
 
