@@ -174,7 +174,8 @@ def _outputs(out: Path) -> DemoOutputs:
 def _analyse(
     video: Path, camera: CameraConfig, outputs: DemoOutputs, progress: bool, hub: EmbeddedHub
 ) -> RunResult:
-    from citytally.edge.pipeline import PipelineOptions, PreviewRequest, analyze_video
+    from citytally.edge.pipeline import PipelineOptions, analyze_video
+    from citytally.edge.preview import PreviewRequest
 
     options = PipelineOptions(
         progress=progress, preview=PreviewRequest(png=outputs.preview, at_seconds=PREVIEW_AT_S)

@@ -19,14 +19,8 @@ from citytally.edge.analytics.intervals import CameraAnalytics
 from citytally.edge.config import CameraConfig, parse_camera_config
 from citytally.edge.detections import Detections
 from citytally.edge.detector import Window, WindowDetector
-from citytally.edge.pipeline import (
-    EdgePipeline,
-    MotionGate,
-    PipelineOptions,
-    PreviewRequest,
-    _fewer_calls,
-    _grow,
-)
+from citytally.edge.pipeline import EdgePipeline, PipelineOptions
+from citytally.edge.preview import PreviewRequest
 from citytally.edge.source import Frame, FrameListSource
 from citytally.edge.tracker import MotionTracker
 from citytally.errors import ConfigError, SourceError
@@ -199,65 +193,6 @@ def test_summary_has_the_documented_shape() -> None:
     assert summary["zones"]["left"]["person"] == 1
 
 
-def _moved(gate: MotionGate, image: Image) -> bool:
-    """Frame-level use of the gate: did anything move; if so, the whole frame is searched."""
-    if not gate.regions(image):
-        return False
-    gate.detected((0, 0, image.shape[1], image.shape[0]))
-    return True
-
-
-def test_motion_gate_passes_movement_and_holds_still_frames() -> None:
-    gate = MotionGate()
-    still = np.full((HEIGHT, WIDTH, 3), 100, np.uint8)
-    moved = still.copy()
-    moved[100:140, 100:120] = 250
-    noisy = (still.astype(np.int16) + np.random.default_rng(3).integers(-3, 4, still.shape)).astype(np.uint8)
-    assert _moved(gate, still) is True, "the first frame is always detected"
-    assert _moved(gate, still) is False
-    assert _moved(gate, noisy) is False, "sensor noise is not movement"
-    assert _moved(gate, moved) is True
-    assert _moved(gate, moved) is False
-
-
-def test_motion_gate_finds_each_moving_patch() -> None:
-    gate = MotionGate()
-    still = np.full((480, 640, 3), 100, np.uint8)
-    assert gate.regions(still) == [(0, 0, 640, 480)], "the first frame is searched whole"
-    gate.detected((0, 0, 640, 480))
-    assert gate.regions(still) == []
-    moved = still.copy()
-    moved[50:130, 40:70] = 250  # someone top left
-    moved[300:380, 500:530] = 20  # someone bottom right
-    windows = gate.regions(moved)
-    assert len(windows) == 2
-    for x1, y1, x2, y2 in [(40, 50, 70, 130), (500, 300, 530, 380)]:
-        assert any(w[0] <= x1 and w[1] <= y1 and w[2] >= x2 and w[3] >= y2 for w in windows)
-    assert sum((w[2] - w[0]) * (w[3] - w[1]) for w in windows) < 0.2 * 640 * 480
-    gate.detected(windows[0])
-    assert len(gate.regions(moved)) == 1, "a patch stays moved until it is searched"
-
-
-def test_grown_windows_hold_every_box_they_touch_and_do_not_overlap() -> None:
-    boxes = np.array([[90, 10, 130, 90], [300, 300, 340, 380]], np.float32)
-    grown = _grow([(20, 20, 100, 60), (120, 40, 200, 80), (500, 400, 520, 420)], boxes, 4, 640, 480)
-    assert len(grown) == 2, "the first two windows both touch the first box: one window"
-    (a, b) = sorted(grown)
-    assert a[0] <= 16 and a[1] <= 6 and a[2] >= 204 and a[3] >= 94
-    assert b == (496, 396, 524, 424), "the far window touches no box and only gets its margin"
-    assert _grow([(0, 0, 10, 10)], boxes[:0], 50, 640, 480) == [(0, 0, 60, 60)], "clipped to the frame"
-
-
-def test_windows_are_merged_only_where_one_call_is_cheaper() -> None:
-    area = 1000 * 1000
-    near = [(0, 0, 100, 100), (120, 0, 220, 100)]  # the union adds 2,000 px: far less than a call
-    far = [(0, 0, 100, 100), (800, 800, 900, 900)]  # the union adds 790,000 px: more than a call
-    assert _fewer_calls(near, area, 0.15) == [(0, 0, 220, 100)]
-    assert sorted(_fewer_calls(far, area, 0.15)) == far
-    assert sorted(_fewer_calls(far, area, 0.9)) == [(0, 0, 900, 900)], "dear calls: one search"
-    assert _fewer_calls(far[:1], area, 0.15) == far[:1]
-
-
 def test_motion_gating_searches_only_what_moved_and_holds_the_rest() -> None:
     """A walker crosses the line while someone stands still in the left zone the whole time."""
     frames = _frames(40)
@@ -278,7 +213,7 @@ def test_motion_gating_searches_only_what_moved_and_holds_the_rest() -> None:
     assert len(apart) + len(whole) == len(windowed)
     assert len(apart) > len(windowed) / 2
     assert result.times.window_share < 0.6 * result.times.detected_frames
-    # Two whole frames only: the first, and the refresh after GATE_WHOLE_FRAME_EVERY_S (2 s of 4).
+    # Two whole frames only: the first, and the refresh after motion.GATE_WHOLE_FRAME_EVERY_S (2 s of 4).
     assert detector.windows.count(None) == 2
 
 

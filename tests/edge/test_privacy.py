@@ -324,7 +324,8 @@ def test_preview_video_of_a_real_run_shows_no_person(
     """``--preview-video`` end to end: the pipeline's own preview of real footage, checked frame by frame
     by the counting detector and (on two frames) by HOG, which both find the people before masking."""
     from citytally.edge.config import load_camera_config
-    from citytally.edge.pipeline import PipelineOptions, PreviewRequest, build_pipeline
+    from citytally.edge.pipeline import PipelineOptions, build_pipeline
+    from citytally.edge.preview import PreviewRequest
     from citytally.transport.publisher import MemoryPublisher
 
     clip = tmp_path / "crossing.mp4"

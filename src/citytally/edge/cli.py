@@ -81,7 +81,8 @@ def analyze(
     A missing, corrupt or truncated video or a bad config is one line on stderr and exit status 2; a
     damaged file still has its good frames analysed and their events and summary written first.
     """
-    from citytally.edge.pipeline import PipelineOptions, PreviewRequest, analyze_video
+    from citytally.edge.pipeline import PipelineOptions, analyze_video
+    from citytally.edge.preview import PreviewRequest
 
     request = None
     if preview is not None or preview_video is not None:

@@ -5,7 +5,8 @@ until the source ends, a damaged file stops it or the caller interrupts, and alw
 last interval to the publisher before returning. Per-stage wall time is collected for the benchmarks.
 
 Frames and crops never leave this module, except through the optional masked preview
-(:class:`PreviewRequest`), which is written only when an operator asks for it.
+(:mod:`citytally.edge.preview`), which is written only when an operator asks for it. Where each frame is
+searched under motion gating is decided in :mod:`citytally.edge.motion`.
 """
 
 from __future__ import annotations
@@ -18,9 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import cv2
 import numpy as np
-import numpy.typing as npt
 
 from citytally.edge.analytics.intervals import CameraAnalytics, RunTotals
 from citytally.edge.config import CameraConfig
@@ -28,11 +27,12 @@ from citytally.edge.detections import Detections
 from citytally.edge.detector import (
     INPUT_SIZE_RULE,
     Detector,
-    Window,
     WindowDetector,
     overlapping,
     valid_input_size,
 )
+from citytally.edge.motion import GATE_WHOLE_FRAME_EVERY_S, MotionGate, search_windows
+from citytally.edge.preview import PreviewRequest, PreviewTap
 from citytally.edge.source import Frame, VideoSource
 from citytally.edge.tracker import MotionTracker
 from citytally.errors import CitytallyError, ConfigError, SourceError
@@ -40,9 +40,7 @@ from citytally.transport.publisher import Publisher
 
 __all__ = [
     "EdgePipeline",
-    "MotionGate",
     "PipelineOptions",
-    "PreviewRequest",
     "RunResult",
     "StageTimes",
     "analyze_video",
@@ -52,25 +50,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-Image = npt.NDArray[np.uint8]
-
-
-@dataclass(frozen=True)
-class PreviewRequest:
-    """An operator's request for a masked placement preview (nothing is written without one)."""
-
-    png: Path | None = None
-    at_seconds: float = 0.0
-    video: Path | None = None
-    video_seconds: float = 10.0
-
-    def __post_init__(self) -> None:
-        if self.png is not None and self.png.suffix.lower() != ".png":
-            raise ConfigError(f"--preview {self.png}: the preview image must be a .png file")
-        if self.video is not None and self.video.suffix.lower() != ".mp4":
-            raise ConfigError(f"--preview-video {self.video}: the preview video must be a .mp4 file")
-        if not 0 <= self.at_seconds <= 86_400 or not 0 < self.video_seconds <= 600:
-            raise ConfigError("preview: at_seconds must be in 0..86400 and video_seconds in (0, 600]")
 
 
 @dataclass(frozen=True)
@@ -145,149 +124,6 @@ class RunResult:
         }
 
 
-class MotionGate:
-    """Finds where a frame changed since those pixels were last sent to the detector.
-
-    Frame differencing on a small grey copy (``width`` pixels wide): a pixel changed when it differs by
-    more than ``pixel_delta`` grey levels from the reference. The reference holds, pixel by pixel, the
-    frame in which that pixel was last detected (not simply the previous frame), so slow movement cannot
-    slip through one small step at a time. A frame is still when fewer than ``min_changed`` of its pixels
-    changed. Otherwise the changed pixels are counted in square cells of ``cell`` small pixels; a cell
-    moved when at least ``min_cell`` of its pixels changed (scattered sensor noise does not). Each patch of
-    moved cells, one cell wider on every side, is a window, in source-frame pixels.
-    """
-
-    def __init__(
-        self,
-        width: int = 160,
-        pixel_delta: int = 18,
-        min_changed: float = 0.0015,
-        cell: int = 8,
-        min_cell: int = 3,
-    ) -> None:
-        self.width = width
-        self.pixel_delta = pixel_delta
-        self.min_changed = min_changed
-        self.cell = cell
-        self.min_cell = min_cell
-        self._reference: Image | None = None
-        self._small_now: Image | None = None
-        self._factor = 1.0
-
-    def _small(self, image: Image) -> Image:
-        # Every k-th pixel, k the whole step nearest to ``width`` pixels across, then a blur against noise:
-        # 0.3 ms a 768x576 frame where an area-averaging resize took 1.5.
-        step = max(1, round(image.shape[1] / self.width))
-        self._factor = float(step)
-        grey = cv2.cvtColor(image[::step, ::step], cv2.COLOR_BGR2GRAY)
-        return cv2.GaussianBlur(grey, (3, 3), 0)  # type: ignore[return-value]
-
-    def regions(self, image: Image) -> list[Window]:
-        """Where ``image`` moved: one window per patch of movement (the whole frame at first); none if
-        nothing moved. Call :meth:`detected` with each window that is then actually sent to the detector.
-        """
-        small = self._small_now = self._small(image)
-        height, width = image.shape[:2]
-        if self._reference is None or self._reference.shape != small.shape:
-            self._reference = np.zeros_like(small)
-            return [(0, 0, width, height)]
-        changed = cv2.absdiff(small, self._reference) > self.pixel_delta
-        if float(changed.mean()) < self.min_changed:
-            return []
-        rows, cols = -(-changed.shape[0] // self.cell), -(-changed.shape[1] // self.cell)
-        padded = np.zeros((rows * self.cell, cols * self.cell), np.uint8)
-        padded[: changed.shape[0], : changed.shape[1]] = changed
-        per_cell = padded.reshape(rows, self.cell, cols, self.cell).sum(axis=(1, 3))
-        moved = (per_cell >= self.min_cell).astype(np.uint8)
-        # One cell of margin around each moved cell; touching patches become one.
-        moved = cv2.dilate(moved, np.ones((3, 3), np.uint8))
-        count, _, stats, _ = cv2.connectedComponentsWithStats(moved, connectivity=8)
-        step = self.cell * self._factor
-        windows = []
-        for left, top, w, h, _area in stats[1:count]:
-            windows.append(
-                (
-                    max(0, int(left * step)),
-                    max(0, int(top * step)),
-                    min(width, int(np.ceil((left + w) * step))),
-                    min(height, int(np.ceil((top + h) * step))),
-                )
-            )
-        return windows
-
-    def detected(self, window: Window) -> None:
-        """The part of the last frame given to :meth:`regions` that was searched: its new reference."""
-        if self._small_now is None or self._reference is None:
-            return
-        x1, y1, x2, y2 = (
-            int(window[0] // self._factor),
-            int(window[1] // self._factor),
-            int(np.ceil(window[2] / self._factor)),
-            int(np.ceil(window[3] / self._factor)),
-        )
-        self._reference[y1:y2, x1:x2] = self._small_now[y1:y2, x1:x2]
-
-
-def _grow(
-    windows: Sequence[Window], boxes: npt.NDArray[np.float32], margin: int, width: int, height: int
-) -> list[Window]:
-    """``windows`` widened by ``margin``, then until every box they touch lies wholly inside one of them (a
-    road user a window touches is searched whole, not cut at the window's edge), and windows that then
-    overlap merged into one. The result covers the input and no two windows overlap."""
-    grown = [(w[0] - margin, w[1] - margin, w[2] + margin, w[3] + margin) for w in windows]
-    for _ in range(16):
-        changed = False
-        merged: list[tuple[int, int, int, int]] = []
-        for x1, y1, x2, y2 in grown:
-            touching = boxes[
-                (boxes[:, 0] < x2) & (boxes[:, 2] > x1) & (boxes[:, 1] < y2) & (boxes[:, 3] > y1)
-            ]
-            if len(touching):
-                wider = (
-                    min(x1, int(touching[:, 0].min()) - margin),
-                    min(y1, int(touching[:, 1].min()) - margin),
-                    max(x2, int(np.ceil(touching[:, 2].max())) + margin),
-                    max(y2, int(np.ceil(touching[:, 3].max())) + margin),
-                )
-                changed |= wider != (x1, y1, x2, y2)
-                x1, y1, x2, y2 = wider
-            for i, (a1, b1, a2, b2) in enumerate(merged):
-                if x1 < a2 and a1 < x2 and y1 < b2 and b1 < y2:
-                    merged[i] = (min(x1, a1), min(y1, b1), max(x2, a2), max(y2, b2))
-                    changed = True
-                    break
-            else:
-                merged.append((x1, y1, x2, y2))
-        grown = merged
-        if not changed:
-            break
-    return [(max(0, x1), max(0, y1), min(width, x2), min(height, y2)) for x1, y1, x2, y2 in grown]
-
-
-def _fewer_calls(windows: list[Window], frame_area: int, call_cost: float) -> list[Window]:
-    """Merge windows while searching their union once is cheaper than searching them apart, a detector
-    call costing ``call_cost`` of the frame's area on top of the area it searches."""
-
-    def cost(w: Window) -> float:
-        return call_cost + (w[2] - w[0]) * (w[3] - w[1]) / frame_area
-
-    windows = list(windows)
-    while len(windows) > 1:
-        best: tuple[float, int, int, Window] | None = None
-        for i in range(len(windows)):
-            for j in range(i + 1, len(windows)):
-                a, b = windows[i], windows[j]
-                union = (min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]))
-                saving = cost(a) + cost(b) - cost(union)
-                if saving > 0 and (best is None or saving > best[0]):
-                    best = (saving, i, j, union)
-        if best is None:
-            break
-        _, i, j, union = best
-        windows = [w for k, w in enumerate(windows) if k not in (i, j)] + [union]
-    return windows
-
-
 @dataclass
 class _Pending:
     """A decoded frame waiting for its batch; ``detect`` is False for frames skipped by ``detect_every``."""
@@ -326,18 +162,9 @@ class EdgePipeline:
         self._last_found = Detections.empty()
         self._last_pts = 0.0
         self._decoded = 0
-        self._preview: _PreviewTap | None = (
-            _PreviewTap(options.preview, config, source) if options.preview is not None else None
+        self._preview: PreviewTap | None = (
+            PreviewTap(options.preview, config, source) if options.preview is not None else None
         )
-
-    #: Motion gating: a window this much wider than the movement (pixels); the whole frame at least this
-    #: often, so that nothing held from an earlier frame stands for long unchecked; and what one detector
-    #: call costs besides the pixels it searches, as a share of the whole frame's pixels (NanoDet on CPU:
-    #: 3-4 ms a call against 21-31 ms for a 416x320 input; bench/detector_window_cost.py). Windows are
-    #: merged, or the whole frame searched, when that costs less.
-    GATE_MARGIN_PX = 16
-    GATE_WHOLE_FRAME_EVERY_S = 2.0
-    GATE_CALL_COST = 0.15
 
     def run(self) -> RunResult:
         """Analyse the source to its end; flush and close everything, also after damage or Ctrl-C."""
@@ -433,15 +260,8 @@ class EdgePipeline:
         height, width = frame.image.shape[:2]
         whole = (0, 0, width, height)
         windows = [whole]
-        if self._windows and frame.pts_seconds - self._last_whole < self.GATE_WHOLE_FRAME_EVERY_S:
-            boxes = self._last_found.xyxy
-            windows = _grow(moved, boxes, self.GATE_MARGIN_PX, width, height)
-            windows = _grow(
-                _fewer_calls(windows, width * height, self.GATE_CALL_COST), boxes, 0, width, height
-            )
-            area = sum((w[2] - w[0]) * (w[3] - w[1]) for w in windows)
-            if area + (len(windows) - 1) * self.GATE_CALL_COST * width * height >= width * height:
-                windows = [whole]  # cheaper searched whole
+        if self._windows and frame.pts_seconds - self._last_whole < GATE_WHOLE_FRAME_EVERY_S:
+            windows = search_windows(moved, self._last_found.xyxy, width, height)
         for window in windows:
             self._gate.detected(window)
         t1 = time.perf_counter()
@@ -453,6 +273,7 @@ class EdgePipeline:
             (found,) = self.detector([frame.image])
         else:
             assert isinstance(self.detector, WindowDetector)
+            area = sum((w[2] - w[0]) * (w[3] - w[1]) for w in windows)
             self.times.window_share += area / (width * height)
             found = Detections.empty()
             searched = np.zeros(len(self._last_found), bool)
@@ -487,79 +308,6 @@ class EdgePipeline:
         self._last_pts = frame.pts_seconds
         if self._preview is not None:
             self._preview.offer(frame, self._last_tracked)
-
-
-class _PreviewTap:
-    """Takes the requested preview frame(s) from the running pipeline, masking them at once.
-
-    Only masked pixels are kept: the chosen frame is masked the moment it is seen, and its overlay (with
-    the run's final counts) is drawn at the end. Track ids are never drawn.
-    """
-
-    def __init__(self, request: PreviewRequest, config: CameraConfig, source: VideoSource) -> None:
-        from citytally.edge.privacy import PreviewMasker, PreviewWriter
-
-        self.request = request
-        self.config = config
-        self.written_png: Path | None = None
-        self._masked_png: Image | None = None
-        # Its own low-threshold detector: the preview must not depend on the counting thresholds.
-        # A camera's own NanoDet masks too; a YOLO camera's preview is masked by the shipped NanoDet.
-        self._masker = PreviewMasker(config.detector.model if config.detector.kind == "nanodet" else None)
-        self._video: PreviewWriter | None = None
-        if request.video is not None:
-            width, height = source.size
-            max_frames = max(1, round(request.video_seconds * source.fps))
-            self._video = PreviewWriter(request.video, width, height, source.fps, max_frames)
-
-    def offer(self, frame: Frame, tracked: Detections) -> None:
-        want_png = self.request.png is not None and self._masked_png is None
-        want_png = want_png and frame.pts_seconds >= self.request.at_seconds
-        want_video = self._video is not None and not self._video.full
-        if not (want_png or want_video):
-            return
-        masked = self._mask(frame.image, tracked)
-        if want_png:
-            self._masked_png = masked
-        if want_video and self._video is not None:
-            self._video.write(self._draw(masked, with_counts=None))
-
-    def _mask(self, image: Image, tracked: Detections) -> Image:
-        return self._masker.mask(image, tracked.xyxy)
-
-    def _draw(self, masked: Image, with_counts: RunTotals | None) -> Image:
-        from citytally.edge.privacy import LineOverlay, PreviewOverlay, ZoneOverlay, render_preview
-
-        lines = []
-        for line in self.config.lines:
-            caption = ""
-            if with_counts is not None:
-                caption = "  ".join(
-                    f"{d} {sum(with_counts.lines.get(line.name, {}).get(d, {}).values())}"
-                    for d in line.directions
-                )
-            lines.append(LineOverlay(line.name, line.p1, line.p2, caption))
-        zones = []
-        for zone in self.config.zones:
-            caption = ""
-            if with_counts is not None:
-                peak = sum(with_counts.zone_peaks.get(zone.name, {}).values())
-                caption = f"peak {peak}"
-            zones.append(ZoneOverlay(zone.name, zone.polygon, caption))
-        overlay = PreviewOverlay(lines, zones, f"{self.config.site}/{self.config.camera}")
-        # Already masked: render with no boxes only to draw the overlay on a copy.
-        return render_preview(masked, Detections.empty(), np.zeros((0, 4), np.float32), overlay)
-
-    def finish(self, totals: RunTotals) -> None:
-        from citytally.edge.privacy import write_png
-
-        if self.request.png is not None and self._masked_png is not None:
-            write_png(self.request.png, self._draw(self._masked_png, with_counts=totals))
-            self.written_png = self.request.png
-
-    def close(self) -> None:
-        if self._video is not None:
-            self._video.close()
 
 
 @contextlib.contextmanager
