@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import mimetypes
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -45,13 +46,39 @@ def dashboard_page() -> FileResponse:
     return FileResponse(index, headers={"Cache-Control": "no-cache"})
 
 
+#: Precompressed forms the build writes beside each asset, best first: (Accept-Encoding token, suffix).
+_ENCODINGS = (("br", ".br"), ("gzip", ".gz"))
+
+
 @router.get("/dashboard/assets/{name}", response_class=FileResponse, include_in_schema=False)
-def dashboard_asset(name: str) -> FileResponse:
-    """Built scripts and styles; their names carry a content hash, so browsers may keep them for good."""
+def dashboard_asset(name: str, request: Request) -> FileResponse:
+    """Built scripts and styles; their names carry a content hash, so browsers may keep them for good.
+
+    Sent brotli- or gzip-compressed when the browser accepts it and the build left that form beside it."""
     path = STATIC_DIR / "assets" / name
-    if not _ASSET_NAME.match(name) or not path.is_file():
+    if not _ASSET_NAME.match(name) or name.endswith((".br", ".gz")) or not path.is_file():
         raise HTTPException(404, f"no asset {name!r}")
-    return FileResponse(path, headers={"Cache-Control": "public, max-age=31536000, immutable"})
+    headers = {"Cache-Control": "public, max-age=31536000, immutable", "Vary": "Accept-Encoding"}
+    accepted = _accepted_encodings(request.headers.get("accept-encoding", ""))
+    for token, suffix in _ENCODINGS:
+        packed = path.with_name(name + suffix)
+        if token in accepted and packed.is_file():
+            media_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
+            headers["Content-Encoding"] = token
+            return FileResponse(packed, media_type=media_type, headers=headers)
+    return FileResponse(path, headers=headers)
+
+
+def _accepted_encodings(header: str) -> set[str]:
+    """The codings an Accept-Encoding header allows (``q=0`` refuses one)."""
+    found = set()
+    for part in header.split(","):
+        token, _, params = part.strip().partition(";")
+        if params.replace(" ", "").lower() in ("q=0", "q=0.0", "q=0.00", "q=0.000"):
+            continue
+        if token:
+            found.add(token.strip().lower())
+    return found
 
 
 def _retention(request: Request) -> RetentionSettings | None:

@@ -26,7 +26,12 @@ _STATIC = Path(__file__).with_name("static")
 
 
 def _newest_source(frontend: Path) -> float:
-    files = [frontend / "index.html", frontend / "package-lock.json", *(frontend / "src").rglob("*")]
+    files = [
+        frontend / "index.html",
+        frontend / "package-lock.json",
+        frontend / "vite.config.js",
+        *(frontend / "src").rglob("*"),
+    ]
     return max((f.stat().st_mtime for f in files if f.is_file()), default=0.0)
 
 
