@@ -12,9 +12,10 @@ from urllib.parse import urljoin
 import httpx
 import pytest
 import sqlalchemy as sa
+from fastapi import Depends
 from fastapi.testclient import TestClient
 
-from citytally.hub.access import AccessPolicy, issue_token
+from citytally.hub.access import AccessPolicy, issue_token, public
 from citytally.hub.access_tables import audit_log_table, login_failures_table
 from citytally.hub.api import create_app
 from citytally.hub.config import ApiSettings, HubSettings
@@ -148,6 +149,20 @@ def test_every_answer_carries_the_security_headers(engine: sa.Engine, path: str)
     policy = answer.headers["content-security-policy"]
     assert "default-src 'self'" in policy and "script-src 'self'" in policy
     assert "frame-ancestors 'none'" in policy and "object-src 'none'" in policy
+
+
+def test_an_answer_the_app_fails_on_carries_the_headers_too(engine: sa.Engine) -> None:
+    app = create_app(None, engine)
+
+    @app.get("/fails", dependencies=[Depends(public())])
+    def fails() -> None:
+        raise RuntimeError("a bug in a handler")
+
+    with TestClient(app, raise_server_exceptions=False) as client:
+        answer = client.get("/fails")
+    assert answer.status_code == 500 and answer.json()["error"]["status"] == 500
+    for name, value in SECURITY_HEADERS.items():
+        assert answer.headers.get(name) == value, name
 
 
 def test_the_docs_page_loads_nothing_from_another_host(engine: sa.Engine) -> None:

@@ -285,8 +285,9 @@ class EventWriter:
             if self._accept_whole(message, parts[0], parts[1], accepted):
                 return
             document = limits.parse(message.payload)
-        except MessageRefused as exc:
-            refuse(exc.kind, exc.reason, message.payload[:KEPT_BYTES])
+        except MessageRefused as exc:  # kept whole, unless it is too long to keep
+            oversized = len(message.payload) > limits.max_bytes
+            refuse(exc.kind, exc.reason, message.payload[:KEPT_BYTES] if oversized else message.payload)
             return
         if not isinstance(document, list):
             self._accept_one(message, document, parts, accepted, refuse, "", message.payload)
