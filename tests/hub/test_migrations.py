@@ -85,8 +85,11 @@ def test_upgrading_keeps_events_and_rollups_and_drops_only_the_unread_facts(
     old_store: Engine, make_registry: Callable[..., Any]
 ) -> None:
     make_registry(old_store, ("plaza", "cam-1"), ("plaza", "cam-2"))
+    # Today's writer needs today's tables (0007 added incident columns): write at the head, then go back.
+    migrate(old_store)
     result = EventWriter(old_store).write_events(event_stream(40))
     assert result.stored == 40
+    _downgrade(old_store, "0002")
     with old_store.begin() as connection:  # a fact row as the old writer left them
         connection.exec_driver_sql(
             'INSERT INTO line_counts (event_id, site, camera, start, "end", line, direction, class, count) '

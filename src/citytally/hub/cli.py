@@ -37,6 +37,7 @@ def hub(
     The store's schema is brought up to date first and the camera registry is synced from the camera
     configs the hub config lists. Stops cleanly on Ctrl-C or SIGTERM (what was received is stored first).
     """
+    from citytally.hub.alerts import AlertRelay
     from citytally.hub.config import load_hub_settings
     from citytally.hub.ingest import Ingest
     from citytally.hub.metrics import HubMetrics
@@ -60,6 +61,8 @@ def hub(
     )
     ingest = Ingest(writer, settings.mqtt, settings.ingest, metrics=metrics)
     ingest.start()
+    alerts = AlertRelay(engine, settings.mqtt)  # incidents out on <prefix>/alerts/<site>/<camera>/incident
+    alerts.start()
     retention = RetentionJob(engine, settings.retention, metrics=metrics)
     retention.start()
     checkpoints = _start_audit_checkpoints(settings, engine)
@@ -71,6 +74,7 @@ def hub(
     finally:
         retention.stop()
         ingest.stop()
+        alerts.stop()
         if checkpoints is not None:
             checkpoints.stop()
         engine.dispose()

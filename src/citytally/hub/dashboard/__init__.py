@@ -25,7 +25,7 @@ def _router() -> APIRouter:
     from citytally.hub.dashboard import incidents, pages, routes
 
     combined = APIRouter()
-    for part in (routes.router, incidents.router, pages.router):
+    for part in (routes.router, incidents.router, incidents.alerts_router, pages.router):
         combined.include_router(part)
     return combined
 

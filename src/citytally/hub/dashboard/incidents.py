@@ -4,33 +4,74 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse
 
 from citytally.hub.access import Principal, require_role
+from citytally.hub.alerts import alert_entity
 from citytally.hub.api.deps import EngineDep
 from citytally.hub.api.errors import ERROR_RESPONSES
 from citytally.hub.dashboard.models import IncidentOut
+from citytally.hub.ngsi import NGSI_LD_MEDIA_TYPE
+from citytally.hub.queries import list_cameras
 from citytally.hub.store import schema
 
-__all__ = ["router", "list_incidents", "acknowledge"]
+__all__ = ["router", "alerts_router", "list_incidents", "acknowledge"]
 
 router = APIRouter(prefix="/incidents", tags=["incidents"], responses=ERROR_RESPONSES)
+alerts_router = APIRouter(prefix="/ngsi-ld", tags=["ngsi-ld"], responses=ERROR_RESPONSES)
 Operator = Annotated[Principal, Depends(require_role("operator"))]
+
+
+def _latest_of_each() -> sa.Select[Any]:
+    """The latest row of each incident (a row without ``incident_id`` is an incident of its own), with the
+    incident's first acknowledgement, whichever of its rows it was made on."""
+    i, newer, acked = schema.incidents, schema.incidents.alias("newer"), schema.incidents.alias("acked")
+    later = sa.or_(
+        newer.c.end > i.c.end,
+        sa.and_(
+            newer.c.end == i.c.end, newer.c.phase == "cleared", sa.func.coalesce(i.c.phase, "") != "cleared"
+        ),
+        sa.and_(newer.c.end == i.c.end, newer.c.phase == i.c.phase, newer.c.received_at > i.c.received_at),
+    )
+    superseded = sa.exists().where(newer.c.incident_id == i.c.incident_id, later)
+    first_ack = (
+        sa.select(acked.c.acknowledged_at, acked.c.acknowledged_by)
+        .where(acked.c.incident_id == i.c.incident_id, acked.c.acknowledged_at.is_not(None))
+        .order_by(acked.c.acknowledged_at)
+        .limit(1)
+    )
+    # The incident's first acknowledgement wins; a row without incident_id has only its own.
+    ack_at = sa.func.coalesce(
+        first_ack.with_only_columns(acked.c.acknowledged_at).scalar_subquery(), i.c.acknowledged_at
+    )
+    ack_by = sa.func.coalesce(
+        first_ack.with_only_columns(acked.c.acknowledged_by).scalar_subquery(), i.c.acknowledged_by
+    )
+    return (
+        sa.select(i, ack_at.label("ack_at"), ack_by.label("ack_by"))
+        .where(sa.or_(i.c.incident_id.is_(None), ~superseded))
+        .order_by(i.c.start.desc(), i.c.event_id)
+    )
 
 
 def list_incidents(
     engine: sa.Engine, include_acknowledged: bool, limit: int, only: uuid.UUID | None = None
 ) -> list[IncidentOut]:
-    """Newest first; open ones only unless ``include_acknowledged``; just incident ``only`` if given."""
+    """Newest first, one entry per incident (its latest event); open ones only unless
+    ``include_acknowledged``; just the incident of event ``only`` if given."""
     i = schema.incidents
-    query = sa.select(i).order_by(i.c.start.desc(), i.c.event_id).limit(limit)
+    latest = _latest_of_each().subquery()
+    query = sa.select(latest).order_by(latest.c.start.desc(), latest.c.event_id).limit(limit)
     if not include_acknowledged:
-        query = query.where(i.c.acknowledged_at.is_(None))
+        query = query.where(latest.c.ack_at.is_(None))
     if only is not None:
-        query = query.where(i.c.event_id == only)
+        same = sa.select(i.c.incident_id).where(i.c.event_id == only).scalar_subquery()
+        query = query.where(sa.or_(latest.c.event_id == only, latest.c.incident_id == same))
     with engine.connect() as conn:
         rows = conn.execute(query).all()
     return [
@@ -46,26 +87,33 @@ def list_incidents(
             zone=r.zone,
             line=r.line,
             details=dict(r.details or {}),
-            acknowledged_at=r.acknowledged_at,
-            acknowledged_by=r.acknowledged_by,
+            acknowledged_at=r.ack_at,
+            acknowledged_by=r.ack_by,
+            incident_id=r.incident_id,
+            phase=r.phase,
+            open=r.phase in ("onset", "update"),
         )
         for r in rows
     ]
 
 
 def acknowledge(engine: sa.Engine, incident_id: uuid.UUID, by: str, now: datetime | None = None) -> bool:
-    """Mark an incident acknowledged by token ``by``; False if there is no such incident.
+    """Mark an incident (any of its events' ids) acknowledged by token ``by``; False if there is none.
 
-    Acknowledging twice keeps the first acknowledgement (who saw it first is what matters).
+    Acknowledging twice keeps the first acknowledgement (who saw it first is what matters). It covers the
+    incident's later updates too: they are listed as acknowledged.
     """
     i = schema.incidents
     with engine.begin() as conn:
-        exists = conn.execute(sa.select(i.c.event_id).where(i.c.event_id == incident_id)).first()
-        if exists is None:
+        found = conn.execute(sa.select(i.c.incident_id).where(i.c.event_id == incident_id)).first()
+        if found is None:
             return False
+        rows = (
+            i.c.event_id == incident_id if found.incident_id is None else i.c.incident_id == found.incident_id
+        )
         conn.execute(
             i.update()
-            .where(i.c.event_id == incident_id, i.c.acknowledged_at.is_(None))
+            .where(rows, i.c.acknowledged_at.is_(None))
             .values(acknowledged_at=now or datetime.now(UTC), acknowledged_by=by)
         )
     return True
@@ -88,3 +136,23 @@ def post_ack(incident_id: uuid.UUID, engine: EngineDep, who: Operator) -> Incide
     if not acknowledge(engine, incident_id, who.token_id):
         raise HTTPException(status_code=404, detail=f"no incident {incident_id}")
     return list_incidents(engine, include_acknowledged=True, limit=1, only=incident_id)[0]
+
+
+class _LdResponse(JSONResponse):
+    media_type = NGSI_LD_MEDIA_TYPE
+
+
+@alerts_router.get("/Alert", response_class=_LdResponse)
+def get_alerts(
+    engine: EngineDep,
+    _who: Operator,
+    include_acknowledged: Annotated[bool, Query(description="Also acknowledged incidents.")] = True,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+) -> _LdResponse:
+    """Incidents as FIWARE ``Alert`` entities (normalized NGSI-LD), newest first, one per incident."""
+    cameras = {(c["site"], c["camera"]): c for c in list_cameras(engine)}
+    entities = [
+        alert_entity(item.model_dump(), cameras.get((item.site, item.camera)))
+        for item in list_incidents(engine, include_acknowledged, limit)
+    ]
+    return _LdResponse(jsonable_encoder(entities))

@@ -172,3 +172,10 @@ class IncidentOut(_Out):
     details: dict[str, float | int | str]
     acknowledged_at: datetime | None
     acknowledged_by: str | None
+    incident_id: uuid.UUID | None = Field(
+        default=None, description="Shared by an incident's onset, updates and clearance (null: a one-off)."
+    )
+    phase: str | None = Field(default=None, description="The latest event's phase: onset, update or cleared.")
+    open: bool = Field(
+        default=False, description="Still going on at `end` (its latest event is not cleared)."
+    )

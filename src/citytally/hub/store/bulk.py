@@ -61,7 +61,7 @@ def _converters(table: sa.Table, dialect: str) -> list[_Convert | None]:
         if isinstance(kind, schema.UtcDateTime) and dialect == "sqlite":
             found.append(lambda v: None if v is None else _sqlite_time(v))
         elif isinstance(kind, sa.Uuid) and dialect == "sqlite":
-            found.append(lambda v: v.hex)
+            found.append(lambda v: None if v is None else v.hex)
         elif isinstance(kind, sa.JSON):
             found.append(_json_text)
         else:
@@ -233,13 +233,14 @@ _SOURCES: tuple[_Source, ...] = (
     ),
     _Source(
         "incidents_new",
-        ("site", "camera", "start", "incident", "severity"),
+        ("site", "camera", "start", "incident", "severity", "phase"),
         """SELECT n.id, n.site, n.camera, n."start", n."end", n.body->>'incident', n.body->>'severity',
-            n.body->>'zone', n.body->>'line', n.body->'details', n.received_at, NULL::timestamptz, NULL
+            n.body->>'zone', n.body->>'line', n.body->'details', n.received_at, NULL::timestamptz, NULL,
+            (n.body->>'incident_id')::uuid, n.body->>'phase'
         FROM new_events n
         WHERE n.type = 'incident'""",
         schema.incident_rollups,
-        ("1",),
+        ("""CASE WHEN "phase" IS NULL OR "phase" = 'onset' THEN 1 ELSE 0 END""",),
         stored=schema.incidents,
     ),
 )

@@ -215,9 +215,13 @@ incidents = sa.Table(
     sa.Column("received_at", UtcDateTime(), nullable=False),
     sa.Column("acknowledged_at", UtcDateTime(), nullable=True),
     sa.Column("acknowledged_by", sa.String(200), nullable=True),
+    # One row per event; the events of one incident (onset, updates, clearance) share incident_id.
+    sa.Column("incident_id", sa.Uuid(), nullable=True),
+    sa.Column("phase", _key(8), nullable=True),
     sa.Index(None, "site", "camera", "start"),
     sa.Index(None, "start"),
     sa.Index(None, "acknowledged_at", "start"),
+    sa.Index(None, "incident_id"),
 )
 
 

@@ -558,8 +558,11 @@ def _explode(item: _Accepted, facts: _Facts, rollups: _Rollups) -> None:
             | {"incident": event.incident, "severity": event.severity, "zone": event.zone, "line": event.line}
             | {"details": dict(event.details), "received_at": item.received_at}
             | {"acknowledged_at": None, "acknowledged_by": None}
+            | {"incident_id": event.incident_id, "phase": event.phase}
         )
-        _add(rollups, schema.incident_rollups, event, (event.incident, event.severity), [1])
+        # An incident counts once, at its onset (its updates and clearance share its start, so its bucket).
+        onset = int(event.phase in (None, "onset"))
+        _add(rollups, schema.incident_rollups, event, (event.incident, event.severity), [onset])
 
 
 def _line_count(event: LineCountEvent, rollups: _Rollups) -> None:

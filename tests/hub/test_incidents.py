@@ -1,0 +1,191 @@
+"""Incidents in the hub: an incident's onset, updates and clearance are one entry (its latest event) in the
+incidents list, counted once in the roll-ups, acknowledged as a whole; out as NGSI-LD Alerts; and relayed on
+the MQTT alert topic, from an edge's incident engine through the outbox, Mosquitto and ingest."""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import paho.mqtt.client as mqtt
+import pytest
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+from sqlalchemy.engine import Engine
+
+from citytally.edge.detections import Detections
+from citytally.edge.incidents import IncidentEngine
+from citytally.events import IncidentEvent
+from citytally.hub.access import issue_token
+from citytally.hub.alerts import AlertRelay, alert_subscription
+from citytally.hub.api import create_app
+from citytally.hub.dashboard.incidents import acknowledge, list_incidents
+from citytally.hub.ingest import Ingest
+from citytally.hub.store import EventWriter, schema
+from citytally.transport.outbox import Outbox
+from hub.conftest import make_camera, mqtt_settings_for
+
+pytestmark = pytest.mark.integration
+
+T0 = datetime(2026, 12, 4, 8, 0, tzinfo=UTC)
+
+
+def incident(
+    kind: str, start_s: float, end_s: float, phase: str | None, incident_id: uuid.UUID | None, **details: Any
+) -> IncidentEvent:
+    return IncidentEvent.model_validate(
+        {
+            "id": uuid.uuid4(),
+            "site": "plaza",
+            "camera": "cam-1",
+            "start": T0 + timedelta(seconds=start_s),
+            "end": T0 + timedelta(seconds=end_s),
+            "incident": kind,
+            "zone": "west",
+            "severity": "critical" if kind == "wrong_way" else "warning",
+            "details": details,
+            "incident_id": incident_id,
+            "phase": phase,
+        }
+    )
+
+
+def test_lifecycle_listed_once_counted_once_acknowledged_whole(
+    store_engine: Engine, make_registry: Callable[..., Any]
+) -> None:
+    make_registry(store_engine, ("plaza", "cam-1"))
+    stopped, wrong = uuid.uuid4(), uuid.uuid4()
+    onset = incident("stopped_vehicle", 10, 15, "onset", stopped, stopped_s=5)
+    events = [
+        onset,
+        incident("stopped_vehicle", 10, 45, "update", stopped, stopped_s=35),
+        incident("stopped_vehicle", 10, 70, "cleared", stopped, stopped_s=60),
+        incident("wrong_way", 100, 101, "onset", wrong, road_users=1),
+        incident("congestion", 200, 260, None, None, mean_kmh=8.0),  # a one-off report
+    ]
+    assert EventWriter(store_engine).write_events(events).stored == 5
+
+    listed = {i.incident: i for i in list_incidents(store_engine, include_acknowledged=True, limit=50)}
+    assert sorted(listed) == ["congestion", "stopped_vehicle", "wrong_way"]
+    assert (listed["stopped_vehicle"].phase, listed["stopped_vehicle"].open) == ("cleared", False)
+    assert listed["stopped_vehicle"].details == {"stopped_s": 60}
+    assert listed["stopped_vehicle"].end == T0 + timedelta(seconds=70)
+    assert (listed["wrong_way"].phase, listed["wrong_way"].open) == ("onset", True)
+    assert (listed["congestion"].phase, listed["congestion"].open) == (None, False)
+    with store_engine.connect() as conn:
+        counted = conn.execute(
+            sa.select(sa.func.sum(schema.incident_rollups.c.count)).where(
+                schema.incident_rollups.c.period == "1h"
+            )
+        ).scalar_one()
+    assert counted == 3
+
+    assert acknowledge(store_engine, onset.id, "tok-1")  # by any event of the incident
+    later = incident("wrong_way", 100, 130, "update", wrong, road_users=2)
+    assert acknowledge(store_engine, events[3].id, "tok-2")
+    EventWriter(store_engine).write_events([later])  # an update after the acknowledgement stays acknowledged
+    still_open = list_incidents(store_engine, include_acknowledged=False, limit=50)
+    assert [i.incident for i in still_open] == ["congestion"]
+    every = {i.incident: i for i in list_incidents(store_engine, include_acknowledged=True, limit=50)}
+    assert every["stopped_vehicle"].acknowledged_by == "tok-1"
+    assert (every["wrong_way"].acknowledged_by, every["wrong_way"].details) == ("tok-2", {"road_users": 2})
+
+
+def test_alerts_as_ngsi_ld(sqlite_engine: Engine, make_registry: Callable[..., Any]) -> None:
+    make_registry(sqlite_engine, ("plaza", "cam-1"))
+    wrong = uuid.uuid4()
+    EventWriter(sqlite_engine).write_events(
+        [
+            incident("wrong_way", 100, 101, "onset", wrong, road_users=1),
+            incident("left_object", 300, 400, "cleared", uuid.uuid4(), area_px=900),
+        ]
+    )
+    client = TestClient(create_app(None, sqlite_engine))
+    viewer = {"Authorization": f"Bearer {issue_token(sqlite_engine, 'viewer').secret}"}
+    assert client.get("/ngsi-ld/Alert", headers=viewer).status_code == 403
+    operator = {"Authorization": f"Bearer {issue_token(sqlite_engine, 'operator').secret}"}
+    response = client.get("/ngsi-ld/Alert", headers=operator)
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("application/ld+json")
+    alerts = {a["id"]: a for a in response.json()}
+    open_one = alerts[f"urn:ngsi-ld:Alert:citytally:{wrong}"]
+    assert open_one["type"] == "Alert"
+    assert (open_one["category"]["value"], open_one["subCategory"]["value"]) == (
+        "traffic",
+        "carWrongDirection",
+    )
+    assert open_one["severity"]["value"] == "critical"
+    assert open_one["validFrom"]["value"]["@value"] == "2026-12-04T08:01:40Z"
+    assert "validTo" not in open_one  # still open
+    assert open_one["location"]["value"] == {"type": "Point", "coordinates": [13.405, 52.52]}
+    assert open_one["data"]["value"] == {"incident": "wrong_way", "phase": "onset", "road_users": 1}
+    left = next(a for a in alerts.values() if a["category"]["value"] == "security")
+    assert left["validTo"]["value"]["@value"] == "2026-12-04T08:06:40Z"
+
+
+def stopped_car(t: float) -> Detections:
+    """A car driving into the zone at 10 m/s and standing there from 3 s to 20 s, then gone."""
+    x = 100 * min(t, 3.0) if t < 20 else None
+    if x is None:
+        return Detections.empty()
+    box = np.array([[x - 20, 460, x + 20, 500]], np.float32)
+    return Detections(box, np.array([0.9], np.float32), np.array([2]), np.array([7]))
+
+
+def test_edge_incident_to_hub_and_alert_topic(
+    sqlite_engine: Engine, make_registry: Callable[..., Any], mqtt_prefix: str, tmp_path: Path
+) -> None:
+    camera = make_camera(
+        zones=[{"name": "west", "polygon": [[0, 400], [1000, 400], [1000, 600], [0, 600]]}],
+        incidents={"stopped_vehicle": [{"zone": "west", "min_stop_s": 5}]},
+    )
+    make_registry(sqlite_engine, ("plaza", "cam-1"))
+    settings = mqtt_settings_for(mqtt_prefix)
+    ingest = Ingest(EventWriter(sqlite_engine, topic_prefix=mqtt_prefix), settings)
+    relay = AlertRelay(sqlite_engine, settings, poll_s=0.2)
+    received: list[dict[str, Any]] = []
+    got = threading.Event()
+    listener = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"{mqtt_prefix}-listener")
+
+    def on_message(_c: mqtt.Client, _u: Any, message: mqtt.MQTTMessage) -> None:
+        received.append({"topic": message.topic, **json.loads(message.payload)})
+        if received[-1].get("phase") == "cleared":
+            got.set()
+
+    listener.on_message = on_message
+    listener.connect(settings.host, settings.port)
+    listener.subscribe(alert_subscription(mqtt_prefix), qos=1)
+    listener.loop_start()
+    box = Outbox(tmp_path / "outbox.sqlite3", settings)
+    try:
+        ingest.start()
+        relay.start()
+        assert ingest.wait_connected(10)
+        box.start()
+        engine = IncidentEngine(camera)
+        for k in range(300):
+            t = k / 10
+            for event in engine.update(stopped_car(t), t, T0 + timedelta(seconds=t)):
+                box.publish(event)
+        for event in engine.finish():
+            box.publish(event)
+        assert box.wait_drained(30)
+        assert got.wait(20), f"no cleared alert on the alert topic; got {received}"
+    finally:
+        box.close()
+        relay.stop()
+        ingest.stop()
+        listener.loop_stop()
+        listener.disconnect()
+    [stored] = list_incidents(sqlite_engine, include_acknowledged=True, limit=10)
+    assert (stored.incident, stored.phase, stored.zone) == ("stopped_vehicle", "cleared", "west")
+    assert 3.0 <= (stored.start - T0).total_seconds() <= 4.0
+    assert [r["phase"] for r in received] == ["onset", "cleared"]
+    assert {r["topic"] for r in received} == {f"{mqtt_prefix}/alerts/plaza/cam-1/incident"}
+    assert len({r["incident_id"] for r in received}) == 1
