@@ -57,7 +57,13 @@ def clips(vtest_path: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[st
         _write(folder / f"cam-{n:02d}.mp4", images[a:b])
         for n, (a, b) in enumerate(zip(cuts, cuts[1:], strict=False))
     ]
-    return {"whole": _write(folder / "whole.mp4", images), "parts": parts, "folder": folder}
+    upside_down = _write(folder / "upside-down.mp4", [image[::-1] for image in images])
+    return {
+        "whole": _write(folder / "whole.mp4", images),
+        "parts": parts,
+        "folder": folder,
+        "upside_down": upside_down,
+    }
 
 
 def analyze(out: Path, *inputs: str) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
@@ -82,6 +88,7 @@ def whole_run(clips: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -
     assert done.returncode == 0, done.stderr
     assert "truncated or damaged" not in done.stderr  # the edit list is not damage
     assert summary["complete"] is True and summary["frames_analysed"] == LAST - FIRST
+    assert summary["detection_quality"]["warning"] is None and "warning" not in done.stderr
     return summary
 
 
@@ -184,3 +191,16 @@ def test_http_url_is_read_as_a_stream(http_server: str, whole_run: dict[str, Any
     assert summary["frames_analysed"] == LAST - FIRST
     assert counts(summary) == counts(whole_run)
     assert "abc123" not in done.stderr + done.stdout
+
+
+def test_unreliable_detections_are_warned_about(clips: dict[str, Any], tmp_path: Path) -> None:
+    """A camera mounted upside down: the detector still finds boxes, but they never hold together as road
+    users. The run completes and says so, on stderr and in the summary."""
+    done, summary = analyze(tmp_path, str(clips["upside_down"]))
+    assert done.returncode == 0, done.stderr
+    warnings = [line for line in done.stderr.splitlines() if line.startswith("citytally: warning:")]
+    assert len(warnings) == 1, done.stderr
+    assert "detections look unreliable" in warnings[0]
+    quality = summary["detection_quality"]
+    assert quality["warning"] == warnings[0].removeprefix("citytally: warning: ")
+    assert quality["detections"] > 200 and quality["tracked_share"] < 0.08

@@ -186,3 +186,60 @@ def test_output_is_a_subset_with_unique_ids(
         assert len(set(out.track_id.tolist())) == len(out)
         for row in out.xyxy:
             assert (np.abs(dets.xyxy - row).max(axis=1) == 0).any()
+
+
+BICYCLE, MOTORCYCLE = 1, 3
+
+
+@pytest.mark.parametrize(
+    ("labels", "expected"),
+    [
+        # Four unsure "bicycle" frames lose to three sure "motorcycle" ones: the vote is score-weighted.
+        ([(MOTORCYCLE, 0.9)] * 3 + [(BICYCLE, 0.3)] * 4, MOTORCYCLE),
+        ([(BICYCLE, 0.8), (MOTORCYCLE, 0.35)] * 5, BICYCLE),
+        # The class a track reports is its vote over its life so far, not its last frame's label.
+        ([(BICYCLE, 0.7)] * 8 + [(MOTORCYCLE, 0.7)] * 3, BICYCLE),
+    ],
+)
+def test_class_is_a_score_weighted_vote_over_the_life(labels: list[tuple[int, float]], expected: int) -> None:
+    frames = [frame((100 + 5 * i, 100, 40, 60, s if i else 0.9, c)) for i, (c, s) in enumerate(labels)]
+    out = list(run(MotionTracker(TrackerSettings(low_score=0.1, high_score=0.3)), frames))
+    assert int(out[-1].class_id[0]) == expected
+
+
+def test_detection_quality_is_counted_from_what_was_tracked() -> None:
+    tracker = MotionTracker(TrackerSettings(low_score=0.1, confirm_hits=3))
+    # One steady car at 0.8 for 10 frames; a flickering 0.2 blob elsewhere never becomes a track.
+    frames = [frame((100 + 5 * i, 100, 40, 60, 0.8, CAR), (400, 300, 30, 30, 0.2, CAR)) for i in range(10)]
+    list(run(tracker, frames))
+    quality = tracker.quality
+    assert (quality.detections, quality.on_tracks, quality.tracks) == (20, 8, 1)
+    assert quality.mean_score == pytest.approx(0.8)
+    assert quality.tracked_share == pytest.approx(0.4)
+    tracker.reset()
+    assert tracker.quality.detections == 0
+
+
+@pytest.mark.parametrize(
+    ("detections", "on_tracks", "mean", "warns"),
+    [
+        (10418, 2078, 0.69, None),  # vtest.avi: sure detections, a fifth of all boxes on tracks
+        (6317, 1253, 0.60, None),  # the same darkened to 12 % with noise: still counted right
+        (5969, 117, 0.38, "mean detection score of confirmed tracks 0.38 < 0.45"),  # out of focus
+        (5114, 0, 0.0, "only 0% of 5114 usable detections on confirmed tracks"),  # camera upside down
+        (150, 0, 0.0, None),  # too little to judge
+        (0, 0, 0.0, None),
+    ],
+)
+def test_unreliable_detections_warning(
+    detections: int, on_tracks: int, mean: float, warns: str | None
+) -> None:
+    from citytally.edge.tracker import DetectionQuality
+
+    quality = DetectionQuality(detections, on_tracks, mean * on_tracks, tracks=on_tracks // 50)
+    warning = quality.warning()
+    if warns is None:
+        assert warning is None
+    else:
+        assert warning is not None and warns in warning and "\n" not in warning
+    assert quality.as_dict()["warning"] == warning

@@ -103,6 +103,8 @@ def analyze(
     )
     if result.preview_png is not None:
         typer.echo(f"masked preview → {result.preview_png}")
+    if (warning := result.quality.warning()) is not None:
+        typer.echo(f"citytally: warning: {warning}", err=True)
     if result.error is not None:
         raise result.error
     if result.interrupted:

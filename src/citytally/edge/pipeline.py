@@ -15,7 +15,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -34,7 +34,7 @@ from citytally.edge.detector import (
 from citytally.edge.motion import GATE_WHOLE_FRAME_EVERY_S, MotionGate, search_windows
 from citytally.edge.preview import PreviewRequest, PreviewTap
 from citytally.edge.source import Frame, VideoSource
-from citytally.edge.tracker import MotionTracker
+from citytally.edge.tracker import DetectionQuality, MotionTracker
 from citytally.errors import CitytallyError, ConfigError, SourceError
 from citytally.transport.publisher import Publisher
 
@@ -109,6 +109,7 @@ class RunResult:
     error: SourceError | None = None
     interrupted: bool = False
     preview_png: Path | None = None
+    quality: DetectionQuality = field(default_factory=DetectionQuality)
 
     def summary(self) -> dict[str, Any]:
         """The ``summary.json`` body: totals plus frames analysed and duration."""
@@ -121,6 +122,7 @@ class RunResult:
             "events": self.totals.events,
             "complete": self.error is None and not self.interrupted,
             "error": str(self.error) if self.error is not None else None,
+            "detection_quality": self.quality.as_dict(),
         }
 
 
@@ -192,6 +194,7 @@ class EdgePipeline:
             error=error,
             interrupted=interrupted,
             preview_png=self._preview.written_png if self._preview is not None else None,
+            quality=self.tracker.quality,
         )
 
     def _stop(self) -> None:
