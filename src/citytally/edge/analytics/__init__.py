@@ -13,6 +13,7 @@ from citytally.edge.analytics.intervals import (
     StreamClock,
 )
 from citytally.edge.analytics.lines import Crossing, LineCounter
+from citytally.edge.analytics.riders import RiderMerger, RiderRule
 from citytally.edge.analytics.speed import GroundPlane, SpeedMeter
 from citytally.edge.analytics.turns import Turn, TurningCounter
 from citytally.edge.analytics.zones import Dwell, ZoneFrame, ZoneMonitor
@@ -25,6 +26,8 @@ __all__ = [
     "GroundPlane",
     "IncidentDetector",
     "LineCounter",
+    "RiderMerger",
+    "RiderRule",
     "RunTotals",
     "SpeedMeter",
     "StreamClock",

@@ -1,7 +1,7 @@
 """One camera's analytics, summarised per reporting interval into anonymous events.
 
-:class:`CameraAnalytics` feeds each frame's tracked detections to the count lines, zones, turning counter and
-speed meter, tallies their results into the current interval, and when the stream's clock passes the end of
+:class:`CameraAnalytics` joins riders to their two-wheelers (:mod:`.riders`), then feeds each frame's road
+users to the count lines, zones, turning counter and speed meter, tallies their results into the current interval, and when the stream's clock passes the end of
 the interval hands one event per line, zone and movement table to a
 :class:`~citytally.transport.publisher.Publisher`.
 Intervals are aligned to the clock (a 900 s interval runs 08:00–08:15, 08:15–08:30, ...). The stream's clock
@@ -23,6 +23,7 @@ import numpy as np
 import numpy.typing as npt
 
 from citytally.edge.analytics.lines import Crossing, LineCounter
+from citytally.edge.analytics.riders import RiderMerger
 from citytally.edge.analytics.speed import SpeedMeter, speed_summary
 from citytally.edge.analytics.turns import Turn, TurningCounter
 from citytally.edge.analytics.zones import Dwell, ZoneMonitor
@@ -163,6 +164,8 @@ class CameraAnalytics:
         self.zones = [ZoneMonitor(zone, forget) for zone in config.zones]
         self.turning = TurningCounter(config.turning, config.zones, forget) if config.turning else None
         self.speed = SpeedMeter.from_config(config.speed, forget) if config.speed else None
+        # Every analyser sees road users: a rider and the two-wheeler under them are one (riders.py).
+        self.riders = RiderMerger(forget_after_s=forget)
         self._interval_s = config.interval_seconds
         self._current: _Interval | None = None
         self._covered_until: datetime | None = None
@@ -176,6 +179,7 @@ class CameraAnalytics:
     def update(self, tracked: Detections, timestamp: float) -> FrameAnalytics:
         """Analyse one frame of tracked detections at ``timestamp`` seconds on the stream's clock."""
         at = self.clock.wall(timestamp)
+        tracked = self.riders.update(tracked, timestamp)
         interval = self._interval_for(at)
         if self._last_frame is not None and at > self._last_frame:
             self._frame_gap = at - self._last_frame
