@@ -1,9 +1,9 @@
 """One camera's analytics, summarised per reporting interval into anonymous events.
 
 :class:`CameraAnalytics` joins riders to their two-wheelers (:mod:`.riders`), then feeds each frame's road
-users to the count lines, zones, turning counter and speed meter, tallies their results into the current interval, and when the stream's clock passes the end of
-the interval hands one event per line, zone and movement table to a
-:class:`~citytally.transport.publisher.Publisher`.
+users to the count lines, zones, turning counter and speed meter, tallies their results into the current
+interval, and when the stream's clock passes the end of the interval hands one event per line, zone and
+movement table to a :class:`~citytally.transport.publisher.Publisher`.
 Intervals are aligned to the clock (a 900 s interval runs 08:00–08:15, 08:15–08:30, ...). The stream's clock
 is the frame's timestamp plus the configured start time for files, or anchored to the wall clock at the first
 frame for live sources. Events carry counts and statistics only, never a track id.
