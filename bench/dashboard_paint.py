@@ -10,7 +10,12 @@ Baseline in the same run: the same page over an empty store (same cameras, no co
 hub process and measured alternately with the full one (so load changes hit both); the ratio is the
 cost of the data.
 
-    .venv/bin/python bench/dashboard_paint.py --cameras 50 --days 31 --runs 7
+Two profiles: a desktop (1360 px, unthrottled) and a phone (390 px, 3x pixel ratio, touch, the CPU slowed
+4x and the network to "fast 3G": 150 ms round trip, 1.6 Mbit/s down, 750 kbit/s up, through Chromium's
+DevTools protocol). Aims: under 1 s on the desktop, under 3 s on the phone. Results go to
+``bench/results/dashboard_paint.json`` (see ``bench/harness.py``).
+
+    flock /tmp/citytally-bench.lock .venv/bin/python bench/dashboard_paint.py --cameras 50 --days 31 --runs 7
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from typing import Any
 
 import sqlalchemy as sa
 import uvicorn
+from harness import RESULTS_DIR, Run
 from playwright.sync_api import Browser, sync_playwright
 
 from citytally.edge.config import CameraConfig
@@ -141,17 +147,43 @@ def fill(engine: sa.Engine, n_cameras: int, days: int) -> int:
     return total
 
 
-def paint_ms(browser: Browser, url: str, token: str) -> tuple[float, float]:
+#: name -> (browser context options, CPU slow-down factor, network conditions or None)
+PROFILES: dict[str, tuple[dict[str, Any], float, dict[str, Any] | None]] = {
+    "desktop": ({"viewport": {"width": 1360, "height": 1000}}, 1.0, None),
+    "phone": (
+        {
+            "viewport": {"width": 390, "height": 844},
+            "device_scale_factor": 3,
+            "is_mobile": True,
+            "has_touch": True,
+        },
+        4.0,
+        # DevTools' "fast 3G": latency in ms, throughput in bytes per second
+        {"offline": False, "latency": 150, "downloadThroughput": 1.6e6 / 8, "uploadThroughput": 750e3 / 8},
+    ),
+}
+
+
+def paint_ms(browser: Browser, url: str, token: str, profile: str = "desktop") -> tuple[float, float]:
     """Open the overview in a fresh context; ms from navigation start to (data received, charts drawn)."""
-    context = browser.new_context(viewport={"width": 1360, "height": 1000})
+    options, cpu_slowdown, network = PROFILES[profile]
+    context = browser.new_context(**options)
     # a tab that is already logged in (a reload): the token was checked before
     context.add_init_script(
         f"sessionStorage.setItem('citytally.token', {token!r});"
         "sessionStorage.setItem('citytally.token-checked', 'yes')"
     )
     page = context.new_page()
-    page.goto(url)
-    page.wait_for_function("() => performance.getEntriesByName('citytally:charts-drawn').length > 0")
+    if cpu_slowdown != 1.0 or network is not None:
+        devtools = context.new_cdp_session(page)
+        devtools.send("Emulation.setCPUThrottlingRate", {"rate": cpu_slowdown})
+        if network is not None:
+            devtools.send("Network.enable")
+            devtools.send("Network.emulateNetworkConditions", network)
+    page.goto(url, timeout=60_000)
+    page.wait_for_function(
+        "() => performance.getEntriesByName('citytally:charts-drawn').length > 0", timeout=60_000
+    )
     marks = page.evaluate(
         "() => ['citytally:data-received', 'citytally:charts-drawn']"
         ".map(n => performance.getEntriesByName(n)[0].startTime)"
@@ -168,7 +200,7 @@ def _serve(path: str, port: int) -> None:
 
 
 def measure(
-    stores: list[tuple[Path, sa.Engine]], browser: Browser, runs: int
+    stores: list[tuple[Path, sa.Engine]], browser: Browser, runs: int, profile: str = "desktop"
 ) -> list[list[tuple[float, float]]]:
     """Serve each store from its own hub process and time the page on them in turn, run after run, so a
     change in the machine's load hits every store alike."""
@@ -183,11 +215,11 @@ def measure(
     try:
         for url, token in zip(urls, tokens, strict=True):
             _wait_for(url)
-            paint_ms(browser, url, token)  # warm-up: Python imports, SQLite page cache
+            paint_ms(browser, url, token, profile)  # warm-up: Python imports, SQLite page cache
         results: list[list[tuple[float, float]]] = [[] for _ in stores]
         for _ in range(runs):
             for i, (url, token) in enumerate(zip(urls, tokens, strict=True)):
-                results[i].append(paint_ms(browser, url, token))
+                results[i].append(paint_ms(browser, url, token, profile))
         return results
     finally:
         for server in servers:
@@ -234,9 +266,25 @@ def main() -> None:
     parser.add_argument("--cameras", type=int, default=50)
     parser.add_argument("--days", type=int, default=31)
     parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--profiles", nargs="+", choices=sorted(PROFILES), default=list(PROFILES))
     parser.add_argument("--store", type=Path, help="Keep the filled store here (reused if it exists).")
+    parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
     args = parser.parse_args()
     build_frontend()
+    run = Run(
+        "dashboard_paint",
+        f"Dashboard overview, first meaningful paint: {args.cameras} cameras, {args.days} days of roll-ups",
+        columns=[
+            ("profile", "profile"),
+            ("store", "store"),
+            ("data_ms", "data received, median ms (min-max)"),
+            ("paint_ms", "first meaningful paint, median ms (min-max)"),
+            ("ratio", "paint / empty store"),
+            ("aim", "aim"),
+            ("n", "n"),
+        ],
+    )
+    results: dict[str, tuple[list[tuple[float, float]], list[tuple[float, float]]]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         full_path = args.store or Path(tmp) / "month.sqlite3"
         empty_path = Path(tmp) / "empty.sqlite3"
@@ -244,17 +292,43 @@ def main() -> None:
         empty = store(empty_path, args.cameras, None)
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            with_data, baseline = measure([(full_path, full), (empty_path, empty)], browser, args.runs)
+            for profile in args.profiles:
+                stores = [(full_path, full), (empty_path, empty)]
+                with_data, baseline = measure(stores, browser, args.runs, profile)
+                results[profile] = (with_data, baseline)
             browser.close()
         full.dispose()
         empty.dispose()
     load = os.getloadavg()[0]
     print(f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} CPUs, load average {load:.1f}")
-    for name, runs in ((f"{args.cameras} cameras x {args.days} days", with_data), ("empty store", baseline)):
-        print(summary(f"{name}: data received", [r[0] for r in runs]))
-        print(summary(f"{name}: first meaningful paint", [r[1] for r in runs]))
-    ratio = statistics.median(r[1] for r in with_data) / statistics.median(r[1] for r in baseline)
-    print(f"paint ratio, month of data / empty store: {ratio:.2f}x")
+    aims = {"desktop": 1000.0, "phone": 3000.0}
+    for profile, (with_data, baseline) in results.items():
+        ratio = statistics.median(r[1] for r in with_data) / statistics.median(r[1] for r in baseline)
+        for name, runs in (
+            (f"{args.cameras} cameras x {args.days} days", with_data),
+            ("empty store", baseline),
+        ):
+            print(summary(f"{profile}, {name}: data received", [r[0] for r in runs]))
+            print(summary(f"{profile}, {name}: first meaningful paint", [r[1] for r in runs]))
+            paints = [r[1] for r in runs]
+            run.add(
+                profile=profile,
+                store=name,
+                data_ms=_spread([r[0] for r in runs]),
+                paint_ms=_spread(paints),
+                ratio=round(ratio, 2) if runs is with_data else 1.0,
+                aim=f"< {aims[profile]:.0f} ms: {sum(p < aims[profile] for p in paints)}/{len(paints)} runs",
+                n=len(runs),
+            )
+        print(f"{profile}: paint ratio, month of data / empty store: {ratio:.2f}x")
+    run.notes.append(
+        "phone: 390 px, 3x pixel ratio, CPU slowed 4x, network 150 ms RTT, 1.6 Mbit/s down (DevTools)"
+    )
+    print(f"wrote {run.save(args.results_dir)}")
+
+
+def _spread(values: list[float]) -> str:
+    return f"{statistics.median(values):.0f} ({min(values):.0f}-{max(values):.0f})"
 
 
 if __name__ == "__main__":
