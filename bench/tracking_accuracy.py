@@ -9,6 +9,9 @@ Then ms/frame of detector, tracker and all analytics, and the tracker's and anal
 detector's time (a ratio measured in the same run).
 
     .venv/bin/python bench/tracking_accuracy.py [--video PATH] [--config examples/vtest.toml] [--threads 2]
+
+The table is recorded in bench/results/tracking_accuracy.json (``--no-record`` to skip) and rendered into
+docs/benchmarks.md by ``python bench/render.py``.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
+
+from harness import RESULTS_DIR, Run
 
 from citytally.edge.analytics import CameraAnalytics, LineCounter
 from citytally.edge.config import CameraConfig, load_camera_config
@@ -34,6 +39,15 @@ REPO = Path(__file__).resolve().parents[1]
 TOLERANCE_FRAMES = 5
 
 Crossing = tuple[int, str, str]  # frame, line, direction
+COLUMNS = [
+    ("variant", "variant"),
+    ("counts", "counts per line and direction"),
+    ("error", "count error (sum over lines and directions)"),
+    ("matched", f"matched within ±{TOLERANCE_FRAMES} frames"),
+    ("recall", "recall"),
+    ("precision", "precision"),
+    ("tracks", "confirmed tracks"),
+]
 
 
 def _detect(video: Path, config: CameraConfig, threads: int) -> tuple[list[tuple[float, Detections]], float]:
@@ -93,6 +107,14 @@ def _variants(config: CameraConfig) -> dict[str, CameraConfig]:
     }
 
 
+def _per_line(counts: Counter[tuple[str, str]], keys: list[tuple[str, str]]) -> str:
+    """``path-east: eastbound 15, westbound 18; path-west: ...`` for a table cell."""
+    per_line: dict[str, list[str]] = {}
+    for line, direction in keys:
+        per_line.setdefault(line, []).append(f"{direction} {counts[line, direction]}")
+    return "; ".join(f"{line}: {', '.join(parts)}" for line, parts in per_line.items())
+
+
 def _analytics_ms(config: CameraConfig, frames: list[tuple[float, Detections]]) -> tuple[float, float]:
     tracker = MotionTracker(config.tracker)
     analytics = CameraAnalytics(config, MemoryPublisher())
@@ -114,7 +136,14 @@ def main() -> None:
     parser.add_argument("--config", type=Path, default=REPO / "examples" / "vtest.toml")
     parser.add_argument("--truth", type=Path, default=REPO / "tests" / "data" / "vtest_crossings.csv")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--no-record", action="store_true", help="do not write the result JSON")
+    parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
     args = parser.parse_args()
+    run = Run(
+        "tracking_accuracy",
+        "Tracker and count-line accuracy on vtest, against hand-checked crossings",
+        COLUMNS,
+    )
     video = args.video or Path(
         subprocess.run(
             ["bash", str(REPO / "scripts" / "fetch-vtest.sh")], check=True, capture_output=True, text=True
@@ -127,6 +156,7 @@ def main() -> None:
         truth = [(int(r["frame"]), r["line"], r["direction"]) for r in csv.DictReader(file)]
     truth_counts = Counter(t[1:] for t in truth)
 
+    run.add(variant="ground truth", counts=_per_line(truth_counts, sorted(truth_counts)), tracks=None)
     frames, detect_s = _detect(video, config, args.threads)
     print(
         f"{video.name}: {len(frames)} frames, {sum(len(d) for _, d in frames) / len(frames):.1f} boxes/frame"
@@ -144,6 +174,15 @@ def main() -> None:
         recall, precision = hits / max(len(truth), 1), hits / max(len(found), 1)
         within = f"within ±{TOLERANCE_FRAMES} frames"
         print(f"  matched {within}: {hits}/{len(truth)} (recall {recall:.3f}, precision {precision:.3f})")
+        run.add(
+            variant=name,
+            counts=_per_line(counts, keys),
+            error=error,
+            matched=f"{hits}/{len(truth)}",
+            recall=round(recall, 3),
+            precision=round(precision, 3),
+            tracks=tracks,
+        )
 
     track_ms, analytics_ms = _analytics_ms(config, frames)
     detect_ms = detect_s * 1000
@@ -153,6 +192,13 @@ def main() -> None:
     print(
         f"tracker / detector {track_ms / detect_ms:.3f}, analytics / detector {analytics_ms / detect_ms:.3f}"
     )
+    run.notes.append(
+        f"Cost, same run: detector {detect_ms:.1f} ms/frame, tracker {track_ms:.2f}, all analytics "
+        f"{analytics_ms:.2f}: tracker / detector {track_ms / detect_ms:.3f}, analytics / detector "
+        f"{analytics_ms / detect_ms:.3f}."
+    )
+    if not args.no_record:
+        print(f"recorded {run.save(args.results_dir)}")
 
 
 if __name__ == "__main__":
