@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 	PYTHON=$(PYTHON) bash scripts/setup-system.sh demo
 	bash scripts/fetch-vtest.sh
-	$(BIN)/python -c 'from citytally.hub.dashboard import build_frontend; build_frontend()'  # npm install + vite build, if stale
+	$(BIN)/python -c 'from citytally.hub.dashboard.server import build_frontend; build_frontend()'  # npm install + vite build, if stale
 
 ## The README's first command: a real video through the whole pipeline into the dashboard.
 ## DEMO_ARGS passes options, e.g. `make demo DEMO_ARGS="--serve-for 5"` to stop by itself.

@@ -196,9 +196,9 @@ def measure(url: str, requests: int, port: int) -> None:
     import uvicorn
 
     from citytally.hub.access import issue_token
-    from citytally.hub.api import create_app
     from citytally.hub.store.engine import create_store_engine
     from citytally.hub.store.migrate import migrate
+    from citytally.hub.web import create_app
 
     engine = create_store_engine(url)
     migrate(engine)

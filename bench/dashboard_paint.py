@@ -41,8 +41,7 @@ from playwright.sync_api import Browser, sync_playwright
 
 from citytally.edge.config import CameraConfig
 from citytally.hub.access import issue_token
-from citytally.hub.dashboard import build_frontend
-from citytally.hub.dashboard.server import free_port
+from citytally.hub.dashboard.server import build_frontend, free_port
 from citytally.hub.store import create_store_engine, migrate, schema, sqlite_url, sync_registry
 
 CHROMIUM = "/usr/bin/chromium"
@@ -194,7 +193,7 @@ def paint_ms(browser: Browser, url: str, token: str, profile: str = "desktop") -
 
 def _serve(path: str, port: int) -> None:
     """The hub app over the store at ``path``, in its own process like a real hub."""
-    from citytally.hub.api import create_app
+    from citytally.hub.web import create_app
 
     uvicorn.run(create_app(None, create_store_engine(sqlite_url(Path(path)))), port=port, log_level="warning")
 

@@ -18,7 +18,8 @@ from pathlib import Path
 from citytally.signals.controllers import make_controller
 from citytally.signals.generate import generate_grid
 from citytally.signals.network import SignalNetwork
-from citytally.signals.sim import SumoConnection, find_sumo_binary
+from citytally.signals.sim import SumoConnection
+from citytally.sumo import find_sumo_binary
 
 
 def build_city(folder: Path, size: int, seconds: int) -> Path:

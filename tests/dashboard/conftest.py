@@ -33,7 +33,7 @@ from citytally.events import (
 )
 from citytally.hub.access import issue_token
 from citytally.hub.config import HubSettings
-from citytally.hub.dashboard import DashboardServer, build_frontend, serve
+from citytally.hub.dashboard.server import DashboardServer, build_frontend, serve
 from citytally.hub.store import EventWriter, create_store_engine, migrate, sqlite_url, sync_registry
 
 CHROMIUM = os.environ.get("CITYTALLY_CHROMIUM", "/usr/bin/chromium")

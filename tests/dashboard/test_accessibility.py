@@ -11,8 +11,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page
 
-from citytally.hub.dashboard import DashboardServer
-from citytally.hub.dashboard.server import FRONTEND_DIR
+from citytally.hub.dashboard.server import FRONTEND_DIR, DashboardServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 

@@ -14,7 +14,7 @@ from playwright.sync_api import Page
 
 from citytally.events import Event
 from citytally.hub.access import authenticate
-from citytally.hub.dashboard import DashboardServer
+from citytally.hub.dashboard.server import DashboardServer
 from citytally.hub.store import EventWriter, schema
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]

@@ -14,7 +14,7 @@ from playwright.sync_api import Browser, Page
 
 from citytally.hub.access import AccessPolicy, issue_token, record_login_failure, revoke_token
 from citytally.hub.access_tables import login_failures_table
-from citytally.hub.dashboard import DashboardServer
+from citytally.hub.dashboard.server import DashboardServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 

@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from citytally.hub.access import issue_token
-from citytally.hub.api import create_app
 from citytally.hub.store import create_store_engine, migrate, sqlite_url
+from citytally.hub.web import create_app
 
 pytestmark = pytest.mark.integration
 

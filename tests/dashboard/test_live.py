@@ -20,7 +20,7 @@ from sqlalchemy.engine import make_url
 
 from citytally.events import Event
 from citytally.hub.access import issue_token
-from citytally.hub.dashboard import DashboardServer, serve
+from citytally.hub.dashboard.server import DashboardServer, serve
 from citytally.hub.embedded import EmbeddedHub, open_embedded_hub
 from citytally.hub.store import create_store_engine, migrate
 

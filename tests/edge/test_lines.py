@@ -10,10 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from citytally.edge.analytics.geometry import signed_distance
 from citytally.edge.analytics.lines import LineCounter
 from citytally.edge.config import LineConfig
 from citytally.edge.detections import Detections
+from citytally.edge.geometry import signed_distance
 
 PERSON, CAR, BUS = 0, 2, 4
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from citytally.edge.analytics.geometry import points_in_polygon, polygon_self_intersects
 from citytally.edge.analytics.zones import Dwell, ZoneMonitor
 from citytally.edge.config import ZoneConfig
 from citytally.edge.detections import Detections
+from citytally.edge.geometry import points_in_polygon, polygon_self_intersects
 
 PERSON, CAR = 0, 2
 SQUARE = ZoneConfig(name="square", polygon=[(100, 100), (300, 100), (300, 300), (100, 300)])

@@ -26,8 +26,8 @@ from citytally.hub.access import (
     revoke_token,
 )
 from citytally.hub.access_tables import login_failures_table, tokens_table
-from citytally.hub.api import create_app
 from citytally.hub.audit import read_entries
+from citytally.hub.web import create_app
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 

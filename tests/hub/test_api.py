@@ -22,10 +22,10 @@ from sqlalchemy.engine import Engine
 from citytally.events import LineCountEvent, SpeedEvent, TurningMovementEvent, ZoneOccupancyEvent
 from citytally.hub.access import ROLES, issue_token, route_access
 from citytally.hub.access_tables import audit_log_table
-from citytally.hub.api import create_app
 from citytally.hub.api.models import CountSeries, MovementSeries, OccupancySeries, SpeedSeries
 from citytally.hub.audit import read_entries
 from citytally.hub.store import EventWriter, create_store_engine
+from citytally.hub.web import create_app
 
 pytestmark = pytest.mark.integration
 

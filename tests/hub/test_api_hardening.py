@@ -17,10 +17,10 @@ from fastapi.testclient import TestClient
 
 from citytally.hub.access import AccessPolicy, issue_token, public
 from citytally.hub.access_tables import audit_log_table, login_failures_table
-from citytally.hub.api import create_app
 from citytally.hub.config import ApiSettings, HubSettings
-from citytally.hub.dashboard import serve
+from citytally.hub.dashboard.server import serve
 from citytally.hub.store import create_store_engine, migrate, sqlite_url
+from citytally.hub.web import create_app
 
 pytestmark = pytest.mark.integration
 

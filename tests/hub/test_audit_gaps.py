@@ -21,7 +21,6 @@ from typer.testing import CliRunner
 from citytally.cli import app as cli_app
 from citytally.hub.access import issue_token, revoke_token
 from citytally.hub.access_tables import audit_head_table, audit_log_table
-from citytally.hub.api import create_app
 from citytally.hub.audit import AuditEntry, append_entry, read_entries, verify_chain
 from citytally.hub.audit_checkpoints import (
     AUDIT_KEY_ENV,
@@ -32,6 +31,7 @@ from citytally.hub.audit_checkpoints import (
 )
 from citytally.hub.dashboard.server import DashboardServer, free_port
 from citytally.hub.metrics import HubMetrics
+from citytally.hub.web import create_app
 
 from .sse import SseClient
 

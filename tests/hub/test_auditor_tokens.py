@@ -10,8 +10,8 @@ from typer.testing import CliRunner
 
 from citytally.cli import app as cli_app
 from citytally.hub.access import authenticate, issue_token, list_tokens
-from citytally.hub.api import create_app
 from citytally.hub.audit import read_entries
+from citytally.hub.web import create_app
 
 pytestmark = pytest.mark.integration
 

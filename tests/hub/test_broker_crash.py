@@ -113,10 +113,10 @@ def test_the_hub_says_loudly_when_the_broker_lost_its_session(
 ) -> None:
     from fastapi.testclient import TestClient
 
-    from citytally.hub.api import create_app
     from citytally.hub.ingest import Ingest
     from citytally.hub.metrics import HubMetrics
     from citytally.hub.store import EventWriter
+    from citytally.hub.web import create_app
 
     settings = mqtt_settings_for(mqtt_prefix, port=private_broker.port)
 

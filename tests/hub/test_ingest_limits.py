@@ -165,8 +165,8 @@ def test_health_and_a_gauge_say_when_ingest_does_not_advance(
 ) -> None:
     from fastapi.testclient import TestClient
 
-    from citytally.hub.api import create_app
     from citytally.hub.config import IngestSettings
+    from citytally.hub.web import create_app
     from hub.conftest import empty_store
 
     empty_store(pg_engine)

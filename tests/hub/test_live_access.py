@@ -15,9 +15,9 @@ from sqlalchemy.engine import Engine
 
 from citytally.events import LineCountEvent
 from citytally.hub.access import issue_token, revoke_token
-from citytally.hub.api import create_app
 from citytally.hub.dashboard.server import DashboardServer, free_port
 from citytally.hub.store import EventWriter
+from citytally.hub.web import create_app
 
 from .sse import SseClient
 

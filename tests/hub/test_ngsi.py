@@ -13,9 +13,9 @@ from sqlalchemy.engine import Engine
 
 from citytally.events import LineCountEvent, SpeedEvent
 from citytally.hub.access import issue_token
-from citytally.hub.api import create_app
 from citytally.hub.ngsi import NGSI_LD_CONTEXT, VEHICLE_TYPES, crowd_flow_entities, traffic_flow_entities
 from citytally.hub.store import EventWriter
+from citytally.hub.web import create_app
 
 # From the models' schema.json (smart-data-models/dataModel.Transportation): required id, type, dateObserved;
 # TrafficFlowObserved also needs one of refRoadSegment, location, address.

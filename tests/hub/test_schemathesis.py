@@ -20,8 +20,8 @@ from sqlalchemy.engine import Engine
 
 from citytally.events import LineCountEvent, ZoneOccupancyEvent
 from citytally.hub.access import issue_token
-from citytally.hub.api import create_app
 from citytally.hub.store import EventWriter, create_store_engine, migrate, sqlite_url, sync_registry
+from citytally.hub.web import create_app
 
 from .conftest import make_camera
 

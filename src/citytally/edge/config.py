@@ -29,6 +29,7 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from citytally.edge.geometry import polygon_area, polygon_self_intersects, three_collinear
 from citytally.edge.incident_config import (
     IncidentSettings,
     QueueSettings,
@@ -226,9 +227,6 @@ class ZoneConfig(_Model):
     @field_validator("polygon")
     @classmethod
     def _simple_polygon(cls, value: list[tuple[float, float]]) -> list[tuple[float, float]]:
-        # Imported here: the analytics package imports this module, so a top-level import would be circular.
-        from citytally.edge.analytics.geometry import polygon_area, polygon_self_intersects, three_collinear
-
         if three_collinear(value, every=True):
             raise ValueError("polygon has no area (its points are on one line)")
         if polygon_self_intersects(value):
@@ -290,8 +288,6 @@ class SpeedCalibration(_Model):
     @field_validator("image_points", "ground_points_m")
     @classmethod
     def _not_degenerate(cls, value: Sequence[tuple[float, float]]) -> Sequence[tuple[float, float]]:
-        from citytally.edge.analytics.geometry import three_collinear
-
         if three_collinear(value):
             raise ValueError("three of the four points lie on one line: pick four corners of an area")
         return value

@@ -1,14 +1,15 @@
 """The access and audit tables: API tokens, failed logins, the audit log and its head row.
 
-They share the hub store's :data:`~citytally.hub.store.schema.metadata` (the schema module imports this one),
-so migrations and schema checks see one set of tables. Created by migration ``0002``.
+They share the hub database's :data:`~citytally.hub.db_metadata.metadata` with the store's tables (the store
+schema imports this module), so migrations and schema checks see one set of tables. Created by migration
+``0002``.
 """
 
 from __future__ import annotations
 
 import sqlalchemy as sa
 
-from citytally.hub.store.schema import UtcDateTime, metadata
+from citytally.hub.db_metadata import UtcDateTime, metadata
 
 __all__ = ["tokens_table", "login_failures_table", "audit_log_table", "audit_head_table"]
 

@@ -99,8 +99,7 @@ def _serve_api(settings: HubSettings, engine: Engine, metrics: HubMetrics) -> No
     import uvicorn
 
     from citytally.hub.admin_cli import print_first_admin_token
-    from citytally.hub.api import create_app
-    from citytally.hub.api.app import SERVER_OPTIONS
+    from citytally.hub.web import SERVER_OPTIONS, create_app
 
     print_first_admin_token(engine)
     app = create_app(settings, engine, metrics=metrics)

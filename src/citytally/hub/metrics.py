@@ -1,7 +1,7 @@
 """The hub's Prometheus metrics: one registry, shared by ingest and the API, served at ``/metrics``.
 
 Create one :class:`HubMetrics` in the wiring point (the ``hub`` command) and hand it to ingest and to
-:func:`citytally.hub.api.create_app`. Counters that ingest updates live here too, so ``/metrics`` shows
+:func:`citytally.hub.web.create_app`. Counters that ingest updates live here too, so ``/metrics`` shows
 everything from one registry. Gauges that describe the database (lag, dead letters) are read when
 Prometheus scrapes, by :class:`StoreCollector`, so they are right even when ingest runs in another process.
 Whether ingest is advancing is known only to the ingest in this process: :class:`IngestProgress`.

@@ -6,7 +6,7 @@
 ``netgenerate --grid`` lays out the network (every junction a traffic light, no U-turns); ``randomTrips.py``
 draws trips departing every ``period`` seconds until ``trips_end`` (default: ``end``) and routes them with
 ``--validate``, so only trips that can reach their destination remain. Both come with the ``eclipse-sumo``
-package whose ``sumo`` binary :func:`citytally.signals.sim.find_sumo_binary` finds.
+package whose ``sumo`` binary :func:`citytally.sumo.find_sumo_binary` finds.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from citytally.errors import SignalError
-from citytally.signals.sim import find_sumo_binary, sumo_home_for
+from citytally.sumo import find_sumo_binary, sumo_home_for
 
 __all__ = ["GeneratedCity", "generate_grid"]
 

@@ -11,39 +11,18 @@ import contextlib
 import io
 import itertools
 import os
-import shutil
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 from citytally.errors import SignalError
+from citytally.sumo import sumo_home_for
 
-__all__ = ["SumoConnection", "find_sumo_binary", "sumo_home_for"]
+__all__ = ["SumoConnection"]
 
 Backend = Literal["libsumo", "traci"]
 _labels = itertools.count()
-
-
-def find_sumo_binary() -> Path:
-    """The ``sumo`` binary of the installed ``eclipse-sumo`` package, else the one on ``PATH``."""
-    try:
-        import sumo  # the eclipse-sumo wheel ships the binaries inside this package
-
-        candidate = Path(sumo.__file__).parent / "bin" / "sumo"
-        if candidate.is_file():
-            return candidate
-    except ImportError:
-        pass
-    found = shutil.which("sumo")
-    if found is None:
-        raise SignalError("no SUMO binary: install eclipse-sumo or put `sumo` on PATH")
-    return Path(found)
-
-
-def sumo_home_for(binary: Path) -> Path:
-    """SUMO_HOME of a binary laid out as ``<home>/bin/sumo`` (what its data files and tools need)."""
-    return binary.resolve().parent.parent
 
 
 class SumoConnection:

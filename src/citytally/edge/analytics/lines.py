@@ -28,10 +28,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from citytally.edge.analytics.geometry import Point, segment_parameter, signed_distance
 from citytally.edge.analytics.tracks import TrackStates
 from citytally.edge.config import LineConfig
 from citytally.edge.detections import Detections
+from citytally.edge.geometry import Point, segment_parameter, signed_distance
 
 __all__ = ["Crossing", "LineCounter"]
 

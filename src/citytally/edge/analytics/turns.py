@@ -11,10 +11,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from citytally.edge.analytics.geometry import points_in_polygon
 from citytally.edge.analytics.tracks import TrackStates
 from citytally.edge.config import TurningConfig, ZoneConfig
 from citytally.edge.detections import Detections
+from citytally.edge.geometry import points_in_polygon
 from citytally.errors import ConfigError
 
 __all__ = ["Turn", "TurningCounter"]

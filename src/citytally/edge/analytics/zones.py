@@ -14,10 +14,10 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from citytally.edge.analytics.geometry import points_in_polygon
 from citytally.edge.analytics.tracks import TrackStates
 from citytally.edge.config import ZoneConfig
 from citytally.edge.detections import Detections
+from citytally.edge.geometry import points_in_polygon
 from citytally.events import ROAD_USER_CLASSES
 
 __all__ = ["Dwell", "ZoneFrame", "ZoneMonitor"]

@@ -8,8 +8,8 @@ from datetime import datetime, timedelta
 import numpy as np
 import numpy.typing as npt
 
-from citytally.edge.analytics.geometry import points_in_polygon
 from citytally.edge.config import ZoneConfig
+from citytally.edge.geometry import points_in_polygon
 from citytally.edge.incident_config import ZoneRule
 from citytally.edge.incidents.book import IncidentBook
 from citytally.edge.incidents.tracks import TrackHistory

@@ -16,9 +16,9 @@ from datetime import datetime
 
 import numpy as np
 
-from citytally.edge.analytics.geometry import polygon_area
 from citytally.edge.analytics.speed import GroundPlane
 from citytally.edge.config import ZoneConfig
+from citytally.edge.geometry import polygon_area
 from citytally.edge.incident_config import FRUIN_LEVELS, CrowdDensitySettings, RoadwayIntrusionSettings
 from citytally.edge.incidents.base import Context, ZoneDetector
 from citytally.edge.incidents.tracks import TrackHistory

@@ -110,7 +110,7 @@ class Score:
 
 
 def _sumo_home() -> Path:
-    from citytally.signals.sim import find_sumo_binary, sumo_home_for
+    from citytally.sumo import find_sumo_binary, sumo_home_for
 
     return sumo_home_for(find_sumo_binary())
 

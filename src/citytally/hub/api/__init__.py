@@ -1,7 +1,4 @@
-"""The hub's REST API (FastAPI): build it with :func:`create_app`."""
+"""The hub's REST API (FastAPI): its routers, dependencies, request and response models and middleware.
 
-from __future__ import annotations
-
-from citytally.hub.api.app import create_app
-
-__all__ = ["create_app"]
+The app that serves them, with the dashboard's routes, is assembled by :func:`citytally.hub.web.create_app`.
+"""

@@ -11,13 +11,13 @@ __all__ = ["EngineDep", "SettingsDep", "get_engine", "get_settings"]
 
 
 def get_engine(request: Request) -> sa.Engine:
-    """The store engine :func:`~citytally.hub.api.create_app` was given."""
+    """The store engine :func:`~citytally.hub.web.create_app` was given."""
     engine: sa.Engine = request.app.state.engine
     return engine
 
 
 def get_settings(request: Request) -> Any:
-    """The hub settings :func:`~citytally.hub.api.create_app` was given."""
+    """The hub settings :func:`~citytally.hub.web.create_app` was given."""
     return request.app.state.settings
 
 

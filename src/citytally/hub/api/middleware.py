@@ -167,7 +167,7 @@ class ClientAddressMiddleware:
     entry that is not itself a trusted proxy is the client; entries left of it are whatever the client
     claimed and never count. An entry that is not an address ends the walk at the last trusted hop. The
     server in front of this app (uvicorn) must not rewrite the client itself: the hub runs it with
-    ``proxy_headers=False`` (see :data:`citytally.hub.api.app.SERVER_OPTIONS`).
+    ``proxy_headers=False`` (see :data:`citytally.hub.web.SERVER_OPTIONS`).
     """
 
     def __init__(self, app: ASGIApp, trusted_proxies: Iterable[str] = ()) -> None:

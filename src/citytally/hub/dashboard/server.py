@@ -78,7 +78,7 @@ class DashboardServer:
     """A hub app served by uvicorn in a background thread; ``url`` is the dashboard's address."""
 
     def __init__(self, app: Any, host: str, port: int) -> None:
-        from citytally.hub.api.app import SERVER_OPTIONS
+        from citytally.hub.web import SERVER_OPTIONS
 
         config = uvicorn.Config(
             app,
@@ -125,10 +125,10 @@ def serve(
 ) -> DashboardServer:
     """Build the front end if needed and serve the hub app (API + dashboard) on ``host:port``.
 
-    ``port=None`` picks a free one; ``app_options`` go to :func:`~citytally.hub.api.create_app` (e.g.
+    ``port=None`` picks a free one; ``app_options`` go to :func:`~citytally.hub.web.create_app` (e.g.
     ``metrics``). Returns the running server; print ``server.url`` for the user, ``server.stop()`` at the end.
     """
-    from citytally.hub.api import create_app
+    from citytally.hub.web import create_app
 
     if build:
         build_frontend()

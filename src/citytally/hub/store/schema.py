@@ -20,12 +20,15 @@ ingest throughput, and retention deletes by time across tables anyway. Times are
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.engine import Dialect
+
+# The access and audit tables (owned by citytally.hub.access / .audit) live in this metadata too: importing
+# this module registers every table of the hub's database.
+from citytally.hub import access_tables as _access_tables  # noqa: F401
+from citytally.hub.db_metadata import UtcDateTime, metadata
 
 __all__ = [
     "metadata",
@@ -49,37 +52,6 @@ __all__ = [
 
 #: Roll-up periods and their length in seconds. Buckets are aligned to UTC (days start at 00:00 UTC).
 ROLLUP_PERIODS: dict[str, int] = {"15m": 900, "1h": 3600, "1d": 86400}
-
-metadata = sa.MetaData(
-    naming_convention={
-        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
-        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-        "pk": "pk_%(table_name)s",
-        "ck": "ck_%(table_name)s_%(constraint_name)s",
-    }
-)
-
-
-class UtcDateTime(sa.types.TypeDecorator[datetime]):
-    """A timezone-aware UTC timestamp on both dialects (SQLite keeps naive UTC text; it comes back aware)."""
-
-    impl = sa.DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError(f"naive datetime {value.isoformat()} (the hub stores timezone-aware UTC)")
-        value = value.astimezone(UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
 
 #: JSON on SQLite, JSONB on PostgreSQL (indexable, compact).
 JsonDocument: sa.types.TypeEngine[Any] = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
@@ -298,6 +270,3 @@ dead_letters = sa.Table(
     sa.Index(None, "received_at"),
     sa.Index(None, "kind", "received_at"),
 )
-
-# The access and audit tables (owned by citytally.hub.access / .audit) live in this metadata too.
-from citytally.hub import access_tables as _access_tables  # noqa: E402,F401

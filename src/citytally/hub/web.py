@@ -1,4 +1,9 @@
-"""The one place the API is assembled: routers, access rules, audit middleware, error handlers."""
+"""The hub's web app, assembled in one place: the REST API's and the dashboard's routers, access rules,
+audit middleware and error handlers.
+
+:mod:`citytally.hub.api` and :mod:`citytally.hub.dashboard` each define routes; the dashboard's reuse the
+API's dependencies and models, the API never imports the dashboard, and only this module puts them together.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,9 @@ from citytally.hub.access import AccessPolicy
 from citytally.hub.api import auditing, cameras, docs, exports, series, system, tokens
 from citytally.hub.api.errors import install_error_handlers
 from citytally.hub.api.middleware import AuditMiddleware, ClientAddressMiddleware, SecurityHeadersMiddleware
+from citytally.hub.dashboard import incidents as dashboard_incidents
+from citytally.hub.dashboard import pages as dashboard_pages
+from citytally.hub.dashboard import routes as dashboard_routes
 from citytally.hub.metrics import HubMetrics
 
 __all__ = ["create_app", "SERVER_OPTIONS"]
@@ -66,11 +74,12 @@ def create_app(
         tokens.router,
         auditing.router,
         docs.router,
+        dashboard_routes.router,
+        dashboard_incidents.router,
+        dashboard_incidents.alerts_router,
+        dashboard_pages.router,
     ):
         app.include_router(router)
-    from citytally.hub.dashboard import router as dashboard_router
-
-    app.include_router(dashboard_router)
     app.add_middleware(AuditMiddleware, engine=engine, metrics=metrics)  # the last added runs first:
     api = getattr(settings, "api", None)
     app.add_middleware(ClientAddressMiddleware, trusted_proxies=getattr(api, "trusted_proxies", ()))
