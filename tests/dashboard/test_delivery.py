@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page
 
-from citytally.hub.dashboard import DashboardServer
+from citytally.hub.dashboard.server import DashboardServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 

@@ -24,10 +24,10 @@ from citytally.edge.incidents import IncidentEngine
 from citytally.events import IncidentEvent
 from citytally.hub.access import issue_token
 from citytally.hub.alerts import AlertRelay, alert_subscription
-from citytally.hub.api import create_app
 from citytally.hub.dashboard.incidents import acknowledge, list_incidents
 from citytally.hub.ingest import Ingest
 from citytally.hub.store import EventWriter, schema
+from citytally.hub.web import create_app
 from citytally.transport.outbox import Outbox
 from hub.conftest import make_camera, mqtt_settings_for
 
