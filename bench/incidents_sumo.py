@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from harness import Run
+from harness import RESULTS_DIR, Run
 
 from citytally.edge.incidents.replay import Scenario, Score, camera_config, replay, score, simulate, truths
 
@@ -55,7 +55,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=240.0)
     parser.add_argument("--no-record", action="store_true")
-    parser.add_argument("--results-dir", type=Path, default=None)
+    parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
     args = parser.parse_args()
     config = camera_config()
     totals = {kind: Score() for kind in KINDS}

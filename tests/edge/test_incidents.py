@@ -168,7 +168,7 @@ def test_wrong_way(case: str, rule: str, scene: Scene, fires: bool) -> None:
     found = onsets(events, "wrong_way")
     assert len(found) == (1 if fires else 0), case
     if fires:
-        assert seconds(found[0].end) <= 1.5  # 30 px against the direction at 80 px/s
+        assert seconds(found[0].end) <= 2.5  # 15 m (min_distance_m) against the direction at 8 m/s
         assert found[0].severity == "critical"
 
 
@@ -333,10 +333,13 @@ def test_left_object(case: str, pictures: Callable[[float], np.ndarray], scene: 
 def test_open_incident_updates_and_clears_with_one_id() -> None:
     config = camera(STOPPED.replace("min_stop_s = 5", "min_stop_s = 2") + "[incidents]\nupdate_s = 5\n")
     events = [e for e in run(config, drive_and_stop(1.0, 15.0), 25) if e.incident == "stopped_vehicle"]
-    assert [e.phase for e in events] == ["onset", "update", "update", "cleared"]
+    phases = [e.phase for e in events]
+    assert phases[0] == "onset" and phases[-1] == "cleared"
+    assert set(phases[1:-1]) == {"update"} and len(phases) >= 4  # every 5 s while its numbers change
     assert len({e.incident_id for e in events}) == 1
     assert all(e.start == events[0].start for e in events)
-    assert [e.is_open for e in events] == [True, True, True, False]
+    assert [e.is_open for e in events] == [True] * (len(events) - 1) + [False]
+    assert 15.5 <= seconds(events[-1].end) <= 17.0  # when it was last seen standing
 
 
 @pytest.mark.parametrize(

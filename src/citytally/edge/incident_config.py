@@ -90,12 +90,18 @@ class WrongWaySettings(ZoneRule):
     ``path`` (a polyline in pixels drawn the way traffic should go: the nearest segment gives the direction).
     """
 
+    clear_s: float = Field(
+        default=10.0,
+        ge=0,
+        le=600,
+        description="Seconds without wrong-way movement before it clears (tracks break in oncoming traffic).",
+    )
     direction: tuple[float, float] | None = Field(default=None, description="Expected [dx, dy] in pixels.")
     path: list[PixelPoint] | None = Field(
         default=None, min_length=2, max_length=64, description="Polyline in the direction of travel."
     )
     min_distance_m: float = Field(
-        default=5.0,
+        default=15.0,
         gt=0,
         le=500,
         description="Least movement against the direction (m) to count (with [speed]).",

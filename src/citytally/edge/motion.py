@@ -180,8 +180,6 @@ def fewer_calls(windows: list[Window], frame_area: int, call_cost: float) -> lis
     return windows
 
 
-
-
 def search_windows(
     moved: Sequence[Window],
     boxes: Float32Array,

@@ -51,7 +51,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
-
 @dataclass(frozen=True)
 class PipelineOptions:
     """How to run (not what to measure: that is the camera config)."""

@@ -51,7 +51,6 @@ class PreviewRequest:
             raise ConfigError("preview: at_seconds must be in 0..86400 and video_seconds in (0, 600]")
 
 
-
 class PreviewTap:
     """Takes the requested preview frame(s) from the running pipeline, masking them at once.
 

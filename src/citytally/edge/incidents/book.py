@@ -32,6 +32,7 @@ class _Open:
     details: Details
     published: datetime
     published_details: Details = field(default_factory=dict)
+    observed: datetime | None = None  # the latest observation behind it, if earlier than last_held
 
 
 class IncidentBook:
@@ -65,19 +66,23 @@ class IncidentBook:
         severity: str,
         details: Mapping[str, float | int | str],
         changed_kind: bool = False,
+        observed: datetime | None = None,
     ) -> list[IncidentEvent]:
         """The incident ``key`` holds at ``at`` (it began at ``started``): onset or update events, if due.
 
         ``changed_kind``: the incident changed in kind (e.g. a crowd's level of service), not just in its
-        numbers: updated at once, like a change of severity.
+        numbers: updated at once, like a change of severity. ``observed``: when the condition was last
+        actually seen, if the detector holds it on beyond that (a vehicle lost from view): the clearance's
+        ``end`` is then that time.
         """
         current = self._open.get(key)
         if current is None:
             current = _Open(uuid.uuid4(), min(started, at), at, severity, dict(details), at)
             self._open[key] = current
+            current.observed = observed
             current.published_details = dict(details)
             return [self._event(current, "onset", at)]
-        current.last_held, current.details = at, dict(details)
+        current.last_held, current.details, current.observed = at, dict(details), observed
         escalated = severity != current.severity
         current.severity = severity
         changed = details != current.published_details
@@ -97,7 +102,7 @@ class IncidentBook:
 
     def _clear(self, key: Hashable) -> IncidentEvent:
         current = self._open.pop(key)
-        return self._event(current, "cleared", current.last_held)
+        return self._event(current, "cleared", current.observed or current.last_held)
 
     def _event(self, current: _Open, phase: str, end: datetime) -> IncidentEvent:
         return IncidentEvent.model_validate(

@@ -17,6 +17,7 @@ from citytally.events import IncidentEvent
 __all__ = ["StoppedVehicleDetector", "WrongWayDetector"]
 
 _SPEED_WINDOW_S = 1.0
+_STEADY_SHARE = 0.75
 
 
 @dataclass
@@ -26,18 +27,18 @@ class _Stop:
     #: Where it stands, on the ground (or in pixels uncalibrated): it stands while it stays near there.
     anchor: tuple[float, float]
     track_id: int | None
-    #: Its track moved away: it drove off, or the track jumped to a passing vehicle. It no longer holds,
-    #: but a track standing there again within regain_s continues it.
-    left: bool = False
+    #: It has stood for min_stop_s: once detached from its track it still holds for regain_s.
+    qualified: bool = False
 
 
 class StoppedVehicleDetector(ZoneDetector):
     """Vehicles standing in the zone for ``min_stop_s``: one incident per zone while any does.
 
-    A stop belongs to a place as much as to a track. When the tracker loses a standing vehicle the stop
-    still holds for ``regain_s``; when its track moves away (it drove off, or the track jumped to a passing
-    vehicle) it stops holding. Either way a track standing within ``leave_m`` of it within ``regain_s``
-    continues it instead of starting the clock again.
+    A stop belongs to a place as much as to a track. When the tracker loses a standing vehicle, or its
+    track moves away (it drove off, or the track jumped to a passing vehicle), a stop that has lasted
+    ``min_stop_s`` still holds for ``regain_s``, and a track standing within ``leave_m`` of it in that time
+    continues it instead of starting the clock again. So an incident is cleared ``regain_s`` after its
+    vehicle was last seen standing.
     """
 
     incident = "stopped_vehicle"
@@ -60,32 +61,37 @@ class StoppedVehicleDetector(ZoneDetector):
         now, s = tracks.now, self.settings
         leave = s.leave_m if tracks.plane is not None else s.leave_px
         by_track = {stop.track_id: stop for stop in self._stops if stop.track_id is not None}
+        current = {int(t) for t in tracks.frame.track_id}
         for i in self.inside(tracks, self._watched):
             tid = int(tracks.frame.track_id[i])
             place = self._place(tracks, tid)
             stop = by_track.get(tid)
             if stop is not None and math.dist(place, stop.anchor) > leave:
-                stop.track_id, stop.left = None, True
+                stop.track_id = None
                 continue
             if stop is None:
                 if not self._standing(tracks, tid):
                     continue
-                stop = self._regain(place, leave, now)
-                stop.track_id, stop.left = tid, False
+                stop = self._regain(place, leave, now, current)
+                stop.track_id = tid
             stop.last_seen = now
         self._stops = [stop for stop in self._stops if now - stop.last_seen <= s.regain_s]
-        # A stop whose track is lost still holds for regain_s: the vehicle is most likely still there.
-        lasting = [
-            now - stop.since for stop in self._stops if not stop.left and now - stop.since >= s.min_stop_s
-        ]
-        if not lasting:
+        for stop in self._stops:
+            stop.qualified |= stop.track_id is not None and now - stop.since >= s.min_stop_s
+        # A stop whose track is lost, or moved away, still holds for regain_s once it has stood long enough:
+        # trackers lose standing vehicles and swap ids between them and passing ones.
+        holding = [stop for stop in self._stops if stop.qualified]
+        if not holding:
             return []
+        lasting = [now - stop.since for stop in holding]
+        seen = self.wall(at, now, max(stop.last_seen for stop in holding))
         details: dict[str, float | int | str] = {
             "vehicles": len(lasting),
             "stopped_s": round(max(lasting)),
             "min_stop_s": s.min_stop_s,
         }
-        return self.book.hold("zone", at, self.wall(at, now, now - max(lasting)), s.severity, details)
+        started = self.wall(at, now, now - max(lasting))
+        return self.book.hold("zone", at, started, s.severity, details, observed=seen)
 
     @staticmethod
     def _place(tracks: TrackHistory, track_id: int) -> tuple[float, float]:
@@ -98,10 +104,14 @@ class StoppedVehicleDetector(ZoneDetector):
         mean = recent[:, columns].mean(axis=0)
         return float(mean[0]), float(mean[1])
 
-    def _regain(self, place: tuple[float, float], leave: float, now: float) -> _Stop:
-        """The detached stop nearest ``place`` (within ``leave``), or a new one starting now."""
+    def _regain(self, place: tuple[float, float], leave: float, now: float, current: set[int]) -> _Stop:
+        """The nearest stop within ``leave`` of ``place`` whose track is gone (detached, or not in this
+        frame), or a new one starting now."""
         detached = [
-            stop for stop in self._stops if stop.track_id is None and math.dist(place, stop.anchor) <= leave
+            stop
+            for stop in self._stops
+            if (stop.track_id is None or stop.track_id not in current)
+            and math.dist(place, stop.anchor) <= leave
         ]
         if detached:
             return min(detached, key=lambda stop: math.dist(place, stop.anchor))
@@ -141,6 +151,23 @@ class WrongWayDetector(ZoneDetector):
         norm = math.hypot(dx, dy)
         return dx / norm, dy / norm
 
+    def _steady_share(self, tracks: TrackHistory, track_id: int, ex: float, ey: float) -> float:
+        """Share of the steps in the window that go against the direction: a vehicle
+        driving the wrong way makes nearly all of them; a track that jumps from one vehicle to another
+        (an id switch) makes one big step among steps of jitter."""
+        trail = tracks.trail(track_id)
+        if trail is None:
+            return 0.0
+        samples = np.asarray([s for s in trail.samples if s[0] >= tracks.now - self.settings.window_s])
+        if len(samples) < 3:
+            return 0.0
+        # Steps over a quarter of the window, not frame to frame: far from the camera a vehicle moves
+        # under a pixel a frame, about as much as its box jitters.
+        lag = max(1, len(samples) // 4)
+        points = samples[:, 1:3]
+        steps = (points[lag:] - points[:-lag]) @ np.array([ex, ey])
+        return float(np.count_nonzero(steps < 0)) / len(steps)
+
     def observe(self, tracks: TrackHistory, at: datetime) -> list[IncidentEvent]:
         now, s = tracks.now, self.settings
         wrong: list[tuple[float, dict[str, float | int | str]]] = []
@@ -156,7 +183,7 @@ class WrongWayDetector(ZoneDetector):
                 continue
             ex, ey = self.expected(*(float(v) for v in tracks.frame.bottom_centre[i]))
             cos_reverse = -(motion.vx_px * ex + motion.vy_px * ey) / motion.px_per_s
-            if cos_reverse < self._cos_limit:
+            if cos_reverse < self._cos_limit or self._steady_share(tracks, tid, ex, ey) < _STEADY_SHARE:
                 continue
             trail = tracks.trail(tid)
             details: dict[str, float | int | str] = {
