@@ -210,6 +210,28 @@ def test_swagger_ui_renders_offline_in_chromium(engine: sa.Engine) -> None:
     assert elsewhere == [] and violations == []
 
 
+@pytest.mark.browser
+def test_the_dashboard_runs_under_the_content_security_policy(engine: sa.Engine) -> None:
+    from playwright.sync_api import sync_playwright
+
+    secret = issue_token(engine, "operator").secret
+    server = serve(HubSettings(), engine, build=True)
+    violations: list[str] = []
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            page = browser.new_page()
+            page.on("console", lambda m: violations.append(m.text) if "Content Security" in m.text else None)
+            page.goto(server.login_url(secret))
+            page.wait_for_selector("#overview-summary[data-total]", timeout=30_000)
+            page.goto(f"{server.base_url}/register")
+            page.wait_for_load_state("load")
+            browser.close()
+    finally:
+        server.stop()
+    assert violations == []
+
+
 # -- the command line ----------------------------------------------------------------------------------------
 
 
