@@ -71,12 +71,15 @@ def run_demo(
     serve: bool = True,
     serve_for: float | None = None,
     port: int | None = None,
+    simulated_day: bool = True,
 ) -> RunResult:
     """Run the demo's steps in order and return the edge run's result.
 
     Edge and hub run in this one process: events go to ``events.jsonl`` and, over an in-process bus, into
     an embedded SQLite hub (``hub.sqlite3``), which then serves the API and the dashboard on localhost until
-    interrupted (or for ``serve_for`` seconds). ``serve=False`` stops after the analysis.
+    interrupted (or for ``serve_for`` seconds). ``serve=False`` stops after the analysis. With
+    ``simulated_day`` (when serving) the store also gets a day of SUMO-simulated traffic at three
+    junctions (labelled as simulated), so that every dashboard panel has data.
     """
     from rich.console import Console
 
@@ -96,6 +99,8 @@ def run_demo(
         )
         if result.error is not None:
             raise result.error
+        if simulated_day and serve:  # for the dashboard: an analysis-only run keeps its store to the video
+            _add_simulated_day(console, hub)
         if serve:
             _serve_dashboard(console, hub, port, serve_for)
     finally:
@@ -109,6 +114,19 @@ def _as_of_now(camera: CameraConfig) -> CameraConfig:
 
     start = (datetime.now(UTC) - timedelta(minutes=5)).replace(second=0, microsecond=0)
     return camera.model_copy(update={"start_time": start})
+
+
+def _add_simulated_day(console: Console, hub: EmbeddedHub) -> None:
+    """A day of SUMO traffic at three Cologne junctions, if the scenario data is beside the checkout."""
+    from citytally.hub.dashboard.simulated import SIMULATED_SITE, default_resco_dir, load_simulated_day
+
+    resco = default_resco_dir()
+    if not resco.is_dir():
+        console.print(f"no simulated day: {resco} (SUMO scenarios; or set CITYTALLY_RESCO_DIR) is not there")
+        return
+    with console.status("simulating a day of traffic at three junctions with SUMO..."):
+        stored = load_simulated_day(hub.engine, resco)
+    console.print(f"SIMULATED traffic (SUMO, site {SIMULATED_SITE}): {stored} events stored")
 
 
 def _open_hub(outputs: DemoOutputs, camera: CameraConfig) -> EmbeddedHub:
@@ -238,6 +256,13 @@ def demo_command(
     port: Annotated[
         int | None, typer.Option("--port", min=1, max=65535, help="Dashboard port (default: a free one).")
     ] = None,
+    simulated_day: Annotated[
+        bool,
+        typer.Option(
+            "--simulated-day/--no-simulated-day",
+            help="Also load a day of SUMO-simulated traffic at three junctions (labelled simulated).",
+        ),
+    ] = True,
 ) -> None:
     """Analyse OpenCV's vtest.avi end to end into an embedded hub, then serve the live dashboard."""
     run_demo(
@@ -248,6 +273,7 @@ def demo_command(
         serve=serve,
         serve_for=serve_for,
         port=port,
+        simulated_day=simulated_day,
     )
 
 

@@ -1,0 +1,84 @@
+"""The demo's simulated day: SUMO on the real Cologne network gives every panel data, labelled simulated."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from playwright.sync_api import Page
+
+from citytally.hub.access import issue_token
+from citytally.hub.config import HubSettings
+from citytally.hub.dashboard import DashboardServer, serve
+from citytally.hub.dashboard.data import count_series, occupancy_series, speed_distribution, turning_movements
+from citytally.hub.dashboard.simulated import SIMULATED_SITE, default_resco_dir, load_simulated_day
+from citytally.hub.store import create_store_engine, migrate, schema, sqlite_url
+
+pytestmark = [pytest.mark.integration, pytest.mark.sumo]
+
+Shot = Callable[[Page, str], Path]
+Login = Callable[[Page, DashboardServer, str], None]
+
+
+@pytest.fixture(scope="module")
+def simulated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[sa.Engine, int]]:
+    if not default_resco_dir().is_dir():
+        pytest.fail(f"{default_resco_dir()}: the RESCO scenarios are missing")
+    engine = create_store_engine(sqlite_url(tmp_path_factory.mktemp("sim") / "hub.sqlite3"))
+    migrate(engine)
+    stored = load_simulated_day(engine)
+    yield engine, stored
+    engine.dispose()
+
+
+def test_every_panel_of_every_simulated_camera_has_data(simulated: tuple[sa.Engine, int]) -> None:
+    engine, stored = simulated
+    with engine.connect() as conn:
+        cams = conn.execute(sa.select(schema.cameras).where(schema.cameras.c.site == SIMULATED_SITE)).all()
+        incidents = conn.execute(sa.select(sa.func.count()).select_from(schema.incidents)).scalar_one()
+    assert len(cams) == 3 and stored > 3 * 96 * 4
+    assert all("SIMULATED" in c.purpose and "SIMULATED" in c.location for c in cams)
+    assert all(50.9 < c.lat < 51.0 and 6.8 < c.lon < 7.0 for c in cams)  # Cologne
+    assert incidents > 0  # long queues are reported as congestion
+    end = datetime.now(UTC)
+    start = end - timedelta(days=1)
+    for cam in cams:
+        counts = count_series(engine, SIMULATED_SITE, cam.camera, start, end)
+        turns = turning_movements(engine, SIMULATED_SITE, cam.camera, start, end)
+        # every car that crossed the junction is one crossing and one turning movement
+        assert counts.total == sum(m.count for m in turns.movements) > 0
+        assert all(counts.reported[1:-1])  # a whole day without gaps (the quarter now running is not over)
+        speeds = speed_distribution(engine, SIMULATED_SITE, cam.camera, start, end)
+        assert speeds.series and speeds.v85 and all(5 < s.mean_kmh < 70 for s in speeds.series)
+        occupancy = occupancy_series(engine, SIMULATED_SITE, cam.camera, start, end)
+        assert any(v for s in occupancy.series for v in s.values)
+        by_hour = [0] * 24
+        for i, t in enumerate(counts.times):
+            hour = datetime.fromtimestamp(t / 1000, UTC).hour
+            by_hour[hour] += sum(s.values[i] or 0 for s in counts.series)
+        assert by_hour[3] < by_hour[7] / 5  # the night is quiet, the morning peak busy
+
+
+@pytest.mark.browser
+def test_the_dashboard_shows_the_simulated_cameras(
+    simulated: tuple[sa.Engine, int], built_frontend: Path, page: Page, login: Login, screenshot: Shot
+) -> None:
+    engine, _ = simulated
+    server = serve(HubSettings(), engine, build=False)
+    try:
+        login(page, server, issue_token(engine, "operator", label="sim").secret)
+        page.wait_for_selector("#overview-summary[data-total]")
+        assert page.locator(".leaflet-tooltip.cam-label").count() == 3
+        screenshot(page, "simulated-overview")
+        page.goto(f"{server.url}#/camera/{SIMULATED_SITE}/junction-3")
+        page.wait_for_selector("#camera-total[data-total]")
+        assert "SIMULATED" in page.inner_text(".camera-head")
+        assert page.locator("#turning td").count() > 4
+        screenshot(page, "simulated-camera")
+        page.goto(f"{server.base_url}/register")
+        assert page.inner_text("body").count("SIMULATED") >= 3
+    finally:
+        server.stop()
