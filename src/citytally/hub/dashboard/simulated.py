@@ -114,55 +114,61 @@ def _side(api: Any, edge: str, end: bool) -> str:
 
 def simulate_hour(resco_dir: Path) -> SimulatedHour:
     """Run SUMO on cologne3 for its hour and record every junction crossing (libsumo, about a minute)."""
-    from citytally.signals.sim import SumoConnection
+    import libsumo  # in-process SUMO: no binary to find, no port to open
 
     cfg = resco_dir / "cologne3" / "cologne3.sumocfg"
     if not cfg.is_file():
         raise ConfigError(
             f"{cfg}: no such SUMO scenario (the RESCO data is expected in ../shared/data/resco)"
         )
-    with SumoConnection.start(["-c", str(cfg), "--no-step-log", "--no-warnings", "--seed", "7"]) as sim:
-        api = sim.api
-        begin = sim.time
-        entries: dict[str, dict[str, str]] = {}  # junction -> incoming edge -> side
-        exits: dict[str, dict[str, str]] = {}
-        places: dict[str, tuple[float, float]] = {}
-        for tls in api.trafficlight.getIDList():
-            links = [link for group in api.trafficlight.getControlledLinks(tls) for link in group]
-            name = f"junction-{len(places) + 1}"
-            entries[name] = {
-                api.lane.getEdgeID(i): _side(api, api.lane.getEdgeID(i), True) for i, _, _ in links
-            }
-            exits[name] = {
-                api.lane.getEdgeID(o): _side(api, api.lane.getEdgeID(o), False) for _, o, _ in links
-            }
-            # a cluster's signal id names no junction: the junction is where its approaches end
-            ends = [api.lane.getShape(i)[-1] for i, _, _ in links]
-            lon, lat = api.simulation.convertGeo(
-                float(np.mean([e[0] for e in ends])), float(np.mean([e[1] for e in ends]))
-            )
-            places[name] = (lat, lon)
-        approaching: dict[str, tuple[str, str]] = {}  # vehicle -> (junction, side it came from)
-        passages: list[Passage] = []
-        halted: dict[str, list[float]] = defaultdict(list)
-        while api.simulation.getMinExpectedNumber() > 0 and sim.time < begin + 3600:
-            sim.step()
-            second = sim.time - begin
-            for junction, incoming in entries.items():
-                queue = 0
-                for edge, side in incoming.items():
-                    for vehicle in api.edge.getLastStepVehicleIDs(edge):
-                        approaching[vehicle] = (junction, side)
-                    queue += api.edge.getLastStepHaltingNumber(edge)
-                halted[junction].append(queue)
-            for vehicle in api.simulation.getArrivedIDList():
-                approaching.pop(vehicle, None)
-            for vehicle, (junction, side) in list(approaching.items()):
-                road = api.vehicle.getRoadID(vehicle)
-                if road in exits[junction]:
-                    speed = api.vehicle.getSpeed(vehicle) * 3.6
-                    passages.append(Passage(second, junction, side, exits[junction][road], speed))
-                    del approaching[vehicle]
+    try:
+        libsumo.start(["sumo", "-c", str(cfg), "--no-step-log", "--no-warnings", "--seed", "7"])
+    except libsumo.TraCIException as exc:
+        raise ConfigError(f"{cfg}: SUMO refused the scenario: {exc}") from exc
+    try:
+        return _record(libsumo)
+    finally:
+        libsumo.close()
+
+
+def _record(api: Any) -> SimulatedHour:
+    """Step the running simulation through its hour, recording what each junction's camera would see."""
+    begin = api.simulation.getTime()
+    entries: dict[str, dict[str, str]] = {}  # junction -> incoming edge -> side
+    exits: dict[str, dict[str, str]] = {}
+    places: dict[str, tuple[float, float]] = {}
+    for tls in api.trafficlight.getIDList():
+        links = [link for group in api.trafficlight.getControlledLinks(tls) for link in group]
+        name = f"junction-{len(places) + 1}"
+        entries[name] = {api.lane.getEdgeID(i): _side(api, api.lane.getEdgeID(i), True) for i, _, _ in links}
+        exits[name] = {api.lane.getEdgeID(o): _side(api, api.lane.getEdgeID(o), False) for _, o, _ in links}
+        # a cluster's signal id names no junction: the junction is where its approaches end
+        ends = [api.lane.getShape(i)[-1] for i, _, _ in links]
+        lon, lat = api.simulation.convertGeo(
+            float(np.mean([e[0] for e in ends])), float(np.mean([e[1] for e in ends]))
+        )
+        places[name] = (lat, lon)
+    approaching: dict[str, tuple[str, str]] = {}  # vehicle -> (junction, side it came from)
+    passages: list[Passage] = []
+    halted: dict[str, list[float]] = defaultdict(list)
+    while api.simulation.getMinExpectedNumber() > 0 and api.simulation.getTime() < begin + 3600:
+        api.simulationStep()
+        second = api.simulation.getTime() - begin
+        for junction, incoming in entries.items():
+            queue = 0
+            for edge, side in incoming.items():
+                for vehicle in api.edge.getLastStepVehicleIDs(edge):
+                    approaching[vehicle] = (junction, side)
+                queue += api.edge.getLastStepHaltingNumber(edge)
+            halted[junction].append(queue)
+        for vehicle in api.simulation.getArrivedIDList():
+            approaching.pop(vehicle, None)
+        for vehicle, (junction, side) in list(approaching.items()):
+            road = api.vehicle.getRoadID(vehicle)
+            if road in exits[junction]:
+                speed = api.vehicle.getSpeed(vehicle) * 3.6
+                passages.append(Passage(second, junction, side, exits[junction][road], speed))
+                del approaching[vehicle]
     queues = {
         j: [float(np.mean(q[m * 60 : (m + 1) * 60] or [0])) for m in range(60)] for j, q in halted.items()
     }
