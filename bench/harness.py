@@ -4,7 +4,8 @@ A bench script builds its rows and hands them to :func:`record`, which writes ``
 
     {"name", "title", "command", "started_utc", "finished_utc", "commit", "dirty",
      "machine": {"cpu_model", "cores", "flags", "python", "platform", "load_average"},
-     "columns": [[key, header], ...], "rows": [{key: value, ...}, ...], "notes": [...]}
+     "columns": [[key, header] or [key, header, format spec], ...], "rows": [{key: value, ...}, ...],
+     "notes": [...]}
 
 ``bench/render.py`` turns each result into a table inside the marked block of ``docs/benchmarks.md``, so the
 figures on the page are the recorded ones. Use it from a bench script in ``bench/``::
@@ -117,7 +118,8 @@ class Run:
 
     name: str
     title: str
-    columns: Sequence[tuple[str, str]]
+    #: (key, header) or (key, header, format spec such as ".3f" for numbers in that column).
+    columns: Sequence[tuple[str, str] | tuple[str, str, str]]
     notes: list[str] = field(default_factory=list)
     argv: Sequence[str] = field(default_factory=lambda: list(sys.argv))
     rows: list[dict[str, Any]] = field(default_factory=list)
@@ -129,13 +131,13 @@ class Run:
     def __post_init__(self) -> None:
         if not self.name.replace("_", "").replace("-", "").isalnum():
             raise ValueError(f"benchmark name {self.name!r}: use letters, digits, - and _ only")
-        keys = [k for k, _ in self.columns]
+        keys = [c[0] for c in self.columns]
         if len(set(keys)) != len(keys) or not keys:
             raise ValueError(f"benchmark {self.name}: column keys must be unique and not empty, got {keys}")
 
     def add(self, **row: Any) -> None:
         """Add one row; every key must be a column key (a missing one renders as an empty cell)."""
-        unknown = set(row) - {k for k, _ in self.columns}
+        unknown = set(row) - {c[0] for c in self.columns}
         if unknown:
             raise ValueError(f"benchmark {self.name}: row has keys that are not columns: {sorted(unknown)}")
         self.rows.append(row)

@@ -27,10 +27,13 @@ PAGE = REPO / "docs" / "benchmarks.md"
 BLOCK = re.compile(r"(<!-- bench:([A-Za-z0-9_-]+) -->\n)(.*?)(<!-- /bench:\2 -->)", re.DOTALL)
 
 
-def format_cell(value: Any) -> str:
-    """One table cell: floats to at most two decimals with thousands separators, None empty."""
+def format_cell(value: Any, spec: str = "") -> str:
+    """One table cell: floats to at most two decimals with thousands separators, None empty; a column's
+    format spec (e.g. ``.3f``), when it has one, formats its numbers instead."""
     if value is None:
         return ""
+    if spec and isinstance(value, int | float) and not isinstance(value, bool):
+        return format(value, spec)
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, int):
@@ -64,10 +67,11 @@ def render_result(result: dict[str, Any]) -> str:
     """The Markdown of one block: provenance, the table, then the notes."""
     columns = result["columns"]
     lines = [_provenance(result)]
-    lines.append("| " + " | ".join(header for _, header in columns) + " |")
+    lines.append("| " + " | ".join(column[1] for column in columns) + " |")
     lines.append("|" + "---|" * len(columns))
     for row in result["rows"]:
-        lines.append("| " + " | ".join(format_cell(row.get(key)) for key, _ in columns) + " |")
+        cells = (format_cell(row.get(column[0]), column[2] if len(column) > 2 else "") for column in columns)
+        lines.append("| " + " | ".join(cells) + " |")
     if result.get("notes"):
         lines.append("")
         lines.extend(f"- {note}" for note in result["notes"])

@@ -44,8 +44,8 @@ COLUMNS = [
     ("counts", "counts per line and direction"),
     ("error", "count error (sum over lines and directions)"),
     ("matched", f"matched within ±{TOLERANCE_FRAMES} frames"),
-    ("recall", "recall"),
-    ("precision", "precision"),
+    ("recall", "recall", ".3f"),
+    ("precision", "precision", ".3f"),
     ("tracks", "confirmed tracks"),
 ]
 

@@ -106,6 +106,19 @@ def test_cells(bench: tuple[ModuleType, ModuleType], value: object, cell: str) -
     assert render.format_cell(value) == cell
 
 
+@pytest.mark.parametrize(
+    ("value", "spec", "cell"), [(0.956, ".3f", "0.956"), (1.0, ".3f", "1.000"), (7, ".1f", "7.0")]
+)
+def test_a_column_format_spec_wins(
+    bench: tuple[ModuleType, ModuleType], value: float, spec: str, cell: str
+) -> None:
+    harness, render = bench
+    assert render.format_cell(value, spec) == cell
+    run = harness.Run("demo", "t", [("v", "V", spec)], argv=["bench/x.py"])
+    run.add(v=value)
+    assert f"| {cell} |" in render.render_result(run.to_json())
+
+
 def test_render_fills_only_the_marked_block(bench: tuple[ModuleType, ModuleType], tmp_path: Path) -> None:
     harness, render = bench
     run = harness.Run("demo", "t", [("variant", "variant"), ("fps", "frames/s")], argv=["bench/x.py"])
