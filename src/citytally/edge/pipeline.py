@@ -5,7 +5,9 @@ until the source ends, a damaged file stops it or the caller interrupts, and alw
 last interval to the publisher before returning. Per-stage wall time is collected for the benchmarks.
 
 Frames and crops never leave this module, except through the optional masked preview
-(:mod:`citytally.edge.preview`), which is written only when an operator asks for it. Where each frame is
+(:mod:`citytally.edge.preview`), which is written only when an operator asks for it, and to the left-object
+incident rule (:mod:`citytally.edge.incidents.static`), which keeps running grey backgrounds of its zone in
+memory and reports only areas and times. Where each frame is
 searched under motion gating is decided in :mod:`citytally.edge.motion`.
 """
 
@@ -31,6 +33,7 @@ from citytally.edge.detector import (
     overlapping,
     valid_input_size,
 )
+from citytally.edge.incidents import IncidentEngine
 from citytally.edge.motion import GATE_WHOLE_FRAME_EVERY_S, MotionGate, search_windows
 from citytally.edge.preview import PreviewRequest, PreviewTap
 from citytally.edge.source import Frame, VideoSource
@@ -163,6 +166,10 @@ class EdgePipeline:
         self._last_found = Detections.empty()
         self._last_pts = 0.0
         self._decoded = 0
+        # Incident rules that look at the picture (a left object); they keep only grey backgrounds of a zone.
+        self._seers = [
+            d for d in analytics.incident_detectors if isinstance(d, IncidentEngine) and d.needs_pictures
+        ]
         self._preview: PreviewTap | None = (
             PreviewTap(options.preview, config, source) if options.preview is not None else None
         )
@@ -302,6 +309,8 @@ class EdgePipeline:
         # Otherwise (detect_every) the last tracked boxes stand in until the next detected frame, a
         # fraction of a second away; the tracker bridges the gap with the real time step.
         t2 = time.perf_counter()
+        for seer in self._seers:
+            seer.see(frame.image)
         self.analytics.update(self._last_tracked, frame.pts_seconds)
         t3 = time.perf_counter()
         self.times.track += t2 - t1
@@ -397,7 +406,8 @@ def build_pipeline(
     try:
         total = _frame_count(uris, source.fps, target_fps)
         sink = publisher if isinstance(publisher, Publisher) else publisher()
-        analytics = CameraAnalytics(config, sink)
+        incidents = IncidentEngine(config)
+        analytics = CameraAnalytics(config, sink, incident_detectors=[incidents] if incidents else [])
         return EdgePipeline(config, source, detector, tracker, analytics, sink, options, total)
     except CitytallyError:
         source.close()
