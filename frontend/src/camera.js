@@ -25,7 +25,15 @@ export async function cameraView(root, site, camera) {
   const base = `/dashboard/api/cameras/${encodeURIComponent(site)}/${encodeURIComponent(camera)}`;
   const info = await getJSON(base);
   const picker = rangePicker("24h", () => refresh());
+  const exportKind = el("select", { id: "export-kind", name: "export-kind" },
+    EXPORT_KINDS.map(([value, text]) => el("option", { value }, text)));
+  const exportBucket = el("select", { id: "export-bucket", name: "export-bucket" },
+    BUCKETS.map(([value, text]) => el("option", { value }, text)));
   const csv = el("button", { type: "button", id: "csv" }, "Download CSV");
+  const exportTools = el("div", { class: "export" },
+    el("label", {}, "Export ", exportKind), el("label", {}, " per ", exportBucket), csv);
+  const tmc = tmcCard(base, site, camera);
+  const split = el("div", { id: "split", class: "split" });
   const turning = el("div", { id: "turning" });
   const speedNote = el("p", { class: "muted", id: "speed-note" });
   const total = el("span", { id: "camera-total", class: "num" });
@@ -40,15 +48,21 @@ export async function cameraView(root, site, camera) {
         el("h1", {}, info.name),
         el("p", { class: "muted" }, `${site}/${camera} · ${info.purpose}`),
         el("p", { "aria-live": "polite" }, "Counted in this range: ", total)),
-      el("div", { class: "tools" }, picker.node, csv)),
+      el("div", { class: "tools" }, picker.node, exportTools)),
     counts.card, occupancy.card,
     el("section", { class: "card" }, el("h2", {}, "Turning movements (from → to)"), turning),
+    el("section", { class: "card", "aria-labelledby": "split-title" },
+      el("h2", { id: "split-title" }, "Modal and direction split"), split),
+    tmc.card,
     v85.card,
     el("section", { class: "card wide" }, el("h2", {}, "Road users by their interval's mean speed"), speedNote,
       el("div", { class: "chart-box" }, speedCanvas)),
   );
-  csv.addEventListener("click", () => guarded(() =>
-    downloadCSV(`${base}/counts.csv`, picker.range(), `${site}-${camera}-counts.csv`), root));
+  csv.addEventListener("click", () => guarded(() => {
+    const kind = exportKind.value;
+    const params = kind === "tmc" ? picker.range() : { ...picker.range(), bucket: exportBucket.value };
+    return downloadCSV(`${base}/${kind}.csv`, params, `${site}-${camera}-${kind}.csv`);
+  }, root));
   const speedChart = barChart(speedCanvas, { xTitle: "interval mean speed, km/h", yTitle: "road users" });
 
   async function refresh() {
@@ -60,6 +74,8 @@ export async function cameraView(root, site, camera) {
       getJSON(`${base}/speeds`, range),
     ]);
     drawCounts(c);
+    split.replaceChildren(...splitTables(c));
+    await tmc.refresh(picker.range());
     drawOccupancy(occ);
     turning.replaceChildren(turningTable(turns));
     drawSpeeds(speeds);
@@ -134,6 +150,87 @@ export async function cameraView(root, site, camera) {
       speedChart.destroy();
     },
   };
+}
+
+const EXPORT_KINDS = [
+  ["counts", "crossings"], ["occupancy", "zone occupancy"], ["speeds", "speeds"],
+  ["movements", "turning movements"], ["tmc", "turning-movement count (15 min report)"],
+];
+const BUCKETS = [["", "as charted"], ["15m", "15 min"], ["1h", "hour"], ["1d", "day (UTC)"]];
+const pct = (part, whole) => (whole ? `${((100 * part) / whole).toFixed(1)} %` : "–");
+
+/** Modal split (share of each class) and direction split (share of each direction of a line). */
+function splitTables(c) {
+  const byClass = new Map();
+  const byLine = new Map();
+  for (const s of c.series) {
+    const n = s.values.reduce((a, v) => a + (v || 0), 0);
+    byClass.set(s.cls, (byClass.get(s.cls) || 0) + n);
+    const line = byLine.get(s.line) || new Map();
+    line.set(s.direction, (line.get(s.direction) || 0) + n);
+    byLine.set(s.line, line);
+  }
+  const all = [...byClass.values()].reduce((a, n) => a + n, 0);
+  const modal = el("table", { class: "data compact", id: "modal-split" },
+    el("caption", {}, "Modal split (share of crossings by class)"),
+    el("thead", {}, el("tr", {}, el("th", { scope: "col" }, "class"), el("th", { scope: "col" }, "crossings"),
+      el("th", { scope: "col" }, "share"))),
+    el("tbody", {}, [...byClass].sort((a, b) => b[1] - a[1]).map(([cls, n]) => el("tr", {},
+      el("th", { scope: "row" }, el("span", { class: "swatch", style: { background: colourFor(cls) } }),
+        CLASS_NAMES[cls] || cls),
+      el("td", {}, fmt.format(n)), el("td", { "data-share": cls }, pct(n, all))))));
+  const directions = el("table", { class: "data compact", id: "direction-split" },
+    el("caption", {}, "Direction split (share of each line's crossings)"),
+    el("thead", {}, el("tr", {}, ["line", "direction", "crossings", "share"].map((h) =>
+      el("th", { scope: "col" }, h)))),
+    el("tbody", {}, [...byLine].flatMap(([line, dirs]) => {
+      const total = [...dirs.values()].reduce((a, n) => a + n, 0);
+      return [...dirs].map(([d, n]) => el("tr", {}, el("th", { scope: "row" }, line), el("td", {}, d),
+        el("td", {}, fmt.format(n)), el("td", {}, pct(n, total))));
+    })));
+  return [modal, directions];
+}
+
+/** The 15-minute turning-movement count: peak hour, peak-hour factor, the table, and a print button. */
+function tmcCard(base, site, camera) {
+  const summary = el("p", { id: "tmc-summary", "aria-live": "polite" });
+  const table = el("div", { class: "table-scroll tall-table", id: "tmc-table", tabindex: "0", role: "region",
+    "aria-label": "Turning-movement count by quarter hour" });
+  const print = el("button", { type: "button", id: "tmc-print" }, "Print report");
+  const card = el("section", { class: "card wide tmc", id: "tmc-card", "aria-labelledby": "tmc-title" },
+    el("div", { class: "card-head" }, el("h2", { id: "tmc-title" }, "Turning-movement count (15 min)"), print),
+    el("p", { class: "print-only" }, `${site}/${camera}`), summary, table);
+  print.addEventListener("click", () => {
+    document.documentElement.classList.add("print-tmc");
+    window.print();
+    document.documentElement.classList.remove("print-tmc");
+  });
+  async function refresh(range) {
+    if (Date.parse(range.end) - Date.parse(range.start) > 31 * 86_400_000) {
+      summary.textContent = "The 15-minute report covers at most 31 days: choose a shorter range for it.";
+      table.replaceChildren();
+      return;
+    }
+    const t = await getJSON(`${base}/tmc`, range);
+    const when = (iso) => new Date(iso).toLocaleString([], { dateStyle: "medium", timeStyle: "short" });
+    summary.textContent = t.peak_hour_start
+      ? `Peak hour from ${when(t.peak_hour_start)}: ${fmt.format(t.peak_hour_volume)} road users; ` +
+        `peak-hour factor ${t.peak_hour_factor.toFixed(2)} (1.00: even flow over the hour).`
+      : "No turning movements in this range.";
+    summary.dataset.phf = t.peak_hour_factor == null ? "" : String(t.peak_hour_factor);
+    const cols = t.movements.flatMap((m) => t.classes.map((c) => [m, c]));
+    const head = el("tr", {}, el("th", { scope: "col" }, "quarter"), cols.map(([m, c]) =>
+      el("th", { scope: "col" }, `${m.replace(">", " → ")} ${CLASS_NAMES[c] || c}`)), el("th", { scope: "col" }, "total"));
+    const peakStart = t.peak_hour_start ? Date.parse(t.peak_hour_start) : null;
+    const rows = t.rows.map((r) => {
+      const at = Date.parse(r.start);
+      const inPeak = peakStart != null && at >= peakStart && at < peakStart + 3_600_000;
+      return el("tr", { class: inPeak ? "peak" : "" }, el("th", { scope: "row" }, when(r.start)),
+        cols.map(([m, c]) => el("td", {}, fmt.format((r.counts[m] || {})[c] || 0))), el("td", {}, fmt.format(r.total)));
+    });
+    table.replaceChildren(el("table", { class: "data" }, el("thead", {}, head), el("tbody", {}, rows)));
+  }
+  return { card, refresh };
 }
 
 function turningTable(t) {

@@ -51,6 +51,8 @@ export async function overviewView(root) {
       el("a", { href: `#/camera/${encodeURIComponent(c.site)}/${encodeURIComponent(c.camera)}` }, c.name),
       " ", el("span", { class: "num" }, fmt.format(c.total)), ` crossings, ${when}`)));
     const classes = Object.keys(ov.totals);
+    const all = classes.reduce((a, c) => a + ov.totals[c], 0);
+    const share = (n) => (all ? `${((100 * n) / all).toFixed(1)} %` : "–"); // the modal split
     totalsChart.data.labels = classes.map((c) => CLASS_NAMES[c] || c);
     totalsChart.data.datasets = [{
       label: "crossings", data: classes.map((c) => ov.totals[c]), backgroundColor: classes.map(colourFor),
@@ -61,8 +63,8 @@ export async function overviewView(root) {
       el("tbody", {}, classes.map((c) => el("tr", {},
         el("th", { scope: "row" }, el("span", { class: "swatch", style: { background: colourFor(c) } }),
           CLASS_NAMES[c] || c),
-        el("td", { class: "num" }, fmt.format(ov.totals[c])))))));
-    const all = classes.reduce((a, c) => a + ov.totals[c], 0);
+        el("td", { class: "num" }, fmt.format(ov.totals[c])),
+        el("td", { "data-share": c }, share(ov.totals[c])))))));
     summary.textContent = `${fmt.format(all)} road users counted by ${cams.length} cameras, ${when}`;
     summary.dataset.total = String(all);
     linesList.replaceChildren(...ov.busiest_lines.map((l) => el("li", {},

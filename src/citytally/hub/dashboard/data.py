@@ -44,6 +44,7 @@ __all__ = [
     "overview",
     "count_series",
     "count_rows",
+    "camera_rows",
     "occupancy_series",
     "turning_movements",
     "speed_distribution",
@@ -218,7 +219,7 @@ def _local_midnight(day: date, tz: ZoneInfo) -> datetime:
     return datetime.combine(day, time(0), tzinfo=tz).astimezone(UTC)
 
 
-def _camera_rows(
+def camera_rows(
     read: Callable[[sa.Engine, queries.SeriesQuery], queries.Series],
     engine: sa.Engine,
     site: str,
@@ -255,9 +256,7 @@ def _grid_rows(
     end: datetime,
 ) -> list[dict[str, Any]]:
     """Roll-up rows for ``grid``, ``bucket`` moved to its grid bucket (several rows may share one)."""
-    rows = (
-        _camera_rows(read, engine, site, camera, grid.times[0], end, grid.read_period) if grid.times else []
-    )
+    rows = camera_rows(read, engine, site, camera, grid.times[0], end, grid.read_period) if grid.times else []
     return [row | {"bucket": grid.bucket_of(row["bucket"])} for row in rows]
 
 
@@ -285,7 +284,7 @@ def count_rows(
     engine: sa.Engine, site: str, camera: str, start: datetime, end: datetime, period: str
 ) -> list[dict[str, Any]]:
     """Line-count roll-up rows of one camera (bucket, line, direction, class, count), oldest first."""
-    return _camera_rows(queries.count_series, engine, site, camera, start, end, period)
+    return camera_rows(queries.count_series, engine, site, camera, start, end, period)
 
 
 def _ms(moment: datetime) -> int:
@@ -357,7 +356,7 @@ def turning_movements(
     """The from-zone × to-zone matrix of one camera over the range, all classes together."""
     period = series_period(start, end)
     cells: dict[tuple[str, str], int] = defaultdict(int)
-    for row in _camera_rows(queries.movement_series, engine, site, camera, start, end, period):
+    for row in camera_rows(queries.movement_series, engine, site, camera, start, end, period):
         cells[(row["from_zone"], row["to_zone"])] += int(row["count"])
     return TurningOut(
         movements=[MovementCell(from_zone=f, to_zone=t, count=n) for (f, t), n in sorted(cells.items()) if n]

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
 from fastapi.responses import FileResponse, StreamingResponse
@@ -15,7 +13,8 @@ from citytally.hub.access import Principal, public, require_role, token_is_activ
 from citytally.hub.api.deps import EngineDep
 from citytally.hub.api.errors import ERROR_RESPONSES
 from citytally.hub.api.params import time_zone
-from citytally.hub.dashboard import data
+from citytally.hub.dashboard import data, exports
+from citytally.hub.dashboard.exports import TmcOut
 from citytally.hub.dashboard.live import live_messages
 from citytally.hub.dashboard.models import (
     CameraInfo,
@@ -29,7 +28,6 @@ from citytally.hub.dashboard.models import (
     TurningOut,
 )
 from citytally.hub.dashboard.settings import DashboardSettings
-from citytally.hub.store.schema import ROLLUP_PERIODS
 
 __all__ = ["router", "dashboard_settings"]
 
@@ -152,35 +150,58 @@ def counts(
     return data.count_series(engine, site, camera, *_range(start, end, timedelta(days=1)), zone)
 
 
-@router.get("/cameras/{site}/{camera}/counts.csv", response_class=StreamingResponse)
-def counts_csv(
+BucketQ = Annotated[
+    Literal["15m", "1h", "1d"] | None,
+    Query(description="Bucket size of the rows (UTC buckets); default: what the chart of the range uses."),
+]
+_TMC_RANGE = timedelta(days=31)
+
+
+def _csv_response(lines: Iterator[str], name: str) -> StreamingResponse:
+    return StreamingResponse(
+        lines, media_type="text/csv", headers={"Content-Disposition": f'attachment; filename="{name}"'}
+    )
+
+
+@router.get("/cameras/{site}/{camera}/tmc", response_model=TmcOut)
+def turning_movement_count(
     site: str, camera: str, engine: EngineDep, _who: Viewer, start: StartQ = None, end: EndQ = None
-) -> StreamingResponse:
-    """The counts behind the chart, one row per bucket, line, direction and class."""
+) -> TmcOut:
+    """The 15-minute turning-movement count (movement × class × quarter), its peak hour and factor."""
     _camera(engine, site, camera)
     lo, hi = _range(start, end, timedelta(days=1))
-    period = data.series_period(lo, hi)
-    rows = data.count_rows(engine, site, camera, lo, hi, period)
-    step = timedelta(seconds=ROLLUP_PERIODS[period])
+    if hi - lo > _TMC_RANGE:
+        raise HTTPException(422, f"a turning-movement count covers at most {_TMC_RANGE.days} days")
+    return exports.turning_movement_count(engine, site, camera, lo, hi)
 
-    def lines() -> Iterator[str]:
-        out = io.StringIO()
-        writer = csv.writer(out)
-        writer.writerow(
-            ["site", "camera", "bucket_start", "bucket_end", "line", "direction", "class", "count"]
-        )
-        for r in rows:
-            bucket = r["bucket"]
-            end = (bucket + step).isoformat()
-            writer.writerow(
-                [site, camera, bucket.isoformat(), end, r["line"], r["direction"], r["class"], r["count"]]
-            )
-        yield out.getvalue()
 
-    name = f"{site}-{camera}-{lo:%Y%m%d}-{hi:%Y%m%d}.csv"
-    return StreamingResponse(
-        lines(), media_type="text/csv", headers={"Content-Disposition": f'attachment; filename="{name}"'}
-    )
+@router.get("/cameras/{site}/{camera}/tmc.csv", response_class=StreamingResponse)
+def turning_movement_count_csv(
+    site: str, camera: str, engine: EngineDep, who: Viewer, start: StartQ = None, end: EndQ = None
+) -> StreamingResponse:
+    """The turning-movement count as CSV (a row per quarter, a column per movement and class)."""
+    report = turning_movement_count(site, camera, engine, who, start, end)
+    name = f"{site}-{camera}-tmc.csv"
+    return _csv_response(exports.tmc_csv(report, site, camera), name)
+
+
+@router.get("/cameras/{site}/{camera}/{kind}.csv", response_class=StreamingResponse)
+def export_csv(
+    site: str,
+    camera: str,
+    kind: Literal["counts", "occupancy", "speeds", "movements"],
+    engine: EngineDep,
+    _who: Viewer,
+    start: StartQ = None,
+    end: EndQ = None,
+    bucket: BucketQ = None,
+) -> StreamingResponse:
+    """One camera's counts, occupancy, speeds or turning movements, one row per bucket and key."""
+    _camera(engine, site, camera)
+    lo, hi = _range(start, end, timedelta(days=1))
+    period = bucket or data.series_period(lo, hi)
+    name = f"{site}-{camera}-{kind}-{period}-{lo:%Y%m%d}-{hi:%Y%m%d}.csv"
+    return _csv_response(exports.csv_lines(engine, kind, site, camera, lo, hi, period), name)
 
 
 @router.get("/cameras/{site}/{camera}/occupancy", response_model=OccupancyOut)

@@ -1,0 +1,187 @@
+"""CSV exports of one camera's roll-ups at a chosen bucket size, and the 15-minute turning-movement count
+(TMC) report with its peak hour and peak-hour factor, in the layout traffic engineers use."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from pydantic import BaseModel, ConfigDict, Field
+
+from citytally.hub import queries
+from citytally.hub.dashboard.data import camera_rows
+from citytally.hub.store.schema import ROLLUP_PERIODS
+
+__all__ = ["EXPORTS", "Export", "csv_lines", "TmcOut", "TmcRow", "turning_movement_count", "tmc_csv"]
+
+
+@dataclass(frozen=True)
+class Export:
+    """One exportable roll-up: how to read it and which columns (key, then value) the CSV carries."""
+
+    read: Callable[[sa.Engine, queries.SeriesQuery], queries.Series]
+    columns: tuple[tuple[str, str], ...]  # (row key, CSV header)
+
+
+#: kind -> export. Speeds carry the highest interval V85 of each bucket: a percentile of a longer bucket
+#: cannot be computed from the intervals' own, so the header says what the number is.
+EXPORTS: dict[str, Export] = {
+    "counts": Export(
+        queries.count_series,
+        (("line", "line"), ("direction", "direction"), ("class", "class"), ("count", "count")),
+    ),
+    "occupancy": Export(
+        queries.occupancy_series,
+        (
+            ("zone", "zone"),
+            ("class", "class"),
+            ("samples", "intervals"),
+            ("mean", "mean_present"),
+            ("peak_max", "peak_present"),
+        ),
+    ),  # fmt: skip
+    "speeds": Export(
+        queries.speed_series,
+        (
+            ("line", "line"),
+            ("direction", "direction"),
+            ("class", "class"),
+            ("n", "measured"),
+            ("mean_kmh", "mean_kmh"),
+            ("p85_max_kmh", "highest_interval_v85_kmh"),
+        ),
+    ),  # fmt: skip
+    "movements": Export(
+        queries.movement_series,
+        (("from_zone", "from_zone"), ("to_zone", "to_zone"), ("class", "class"), ("count", "count")),
+    ),
+}
+
+
+def csv_lines(
+    engine: sa.Engine, kind: str, site: str, camera: str, start: datetime, end: datetime, bucket: str
+) -> Iterator[str]:
+    """The CSV of ``kind`` for one camera, one row per ``bucket`` (15m, 1h, 1d: UTC buckets) and key."""
+    export = EXPORTS[kind]
+    step = timedelta(seconds=ROLLUP_PERIODS[bucket])
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["site", "camera", "bucket_start", "bucket_end", *(h for _, h in export.columns)])
+    for row in camera_rows(export.read, engine, site, camera, start, end, bucket):
+        values = [_cell(row[key]) for key, _ in export.columns]
+        writer.writerow(
+            [site, camera, row["bucket"].isoformat(), (row["bucket"] + step).isoformat(), *values]
+        )
+    yield out.getvalue()
+
+
+def _cell(value: Any) -> Any:
+    return round(value, 3) if isinstance(value, float) else value
+
+
+class TmcRow(BaseModel):
+    """One 15-minute row of the report: road users per movement (from → to) and class."""
+
+    model_config = ConfigDict(extra="forbid")
+    start: datetime
+    counts: dict[str, dict[str, int]] = Field(description="'from>to' -> class -> road users")
+    total: int
+
+
+class TmcOut(BaseModel):
+    """The turning-movement count: 15-minute rows, totals and the peak hour with its factor."""
+
+    model_config = ConfigDict(extra="forbid")
+    movements: list[str] = Field(description="'from>to', in column order")
+    classes: list[str]
+    rows: list[TmcRow]
+    totals: dict[str, int] = Field(description="'from>to' -> road users over the range")
+    peak_hour_start: datetime | None = Field(description="Start of the busiest four consecutive quarters.")
+    peak_hour_volume: int
+    peak_hour_factor: float | None = Field(
+        description="Peak-hour volume / (4 × its busiest quarter); 1.0 is perfectly even flow."
+    )
+
+
+def turning_movement_count(
+    engine: sa.Engine, site: str, camera: str, start: datetime, end: datetime
+) -> TmcOut:
+    """Movement × class × 15 minutes over ``start``–``end``, with the peak hour and peak-hour factor.
+
+    Every quarter of the range gets a row (zeros included), so the peak hour is four consecutive quarters.
+    """
+    rows = camera_rows(queries.movement_series, engine, site, camera, start, end, "15m")
+    cells: dict[datetime, dict[str, dict[str, int]]] = defaultdict(lambda: defaultdict(dict))
+    for r in rows:
+        movement = f"{r['from_zone']}>{r['to_zone']}"
+        by_class = cells[r["bucket"]][movement]
+        by_class[r["class"]] = by_class.get(r["class"], 0) + int(r["count"])
+    quarter = timedelta(minutes=15)
+    first = min(cells, default=None)
+    times: list[datetime] = []
+    if first is not None:
+        moment = first
+        while moment < end:
+            times.append(moment)
+            moment += quarter
+    out_rows = [
+        TmcRow(
+            start=t,
+            counts={m: dict(c) for m, c in sorted(cells.get(t, {}).items())},
+            total=sum(n for c in cells.get(t, {}).values() for n in c.values()),
+        )
+        for t in times
+    ]
+    totals: dict[str, int] = defaultdict(int)
+    for row in out_rows:
+        for movement, by_class in row.counts.items():
+            totals[movement] += sum(by_class.values())
+    peak_start, peak_volume, phf = _peak_hour(out_rows)
+    return TmcOut(
+        movements=sorted(totals),
+        classes=sorted({cls for r in out_rows for c in r.counts.values() for cls in c}),
+        rows=out_rows,
+        totals=dict(sorted(totals.items())),
+        peak_hour_start=peak_start,
+        peak_hour_volume=peak_volume,
+        peak_hour_factor=phf,
+    )
+
+
+def _peak_hour(rows: list[TmcRow]) -> tuple[datetime | None, int, float | None]:
+    """The four consecutive quarters with the most road users (earliest on a tie), their volume and PHF."""
+    best: tuple[int, int] | None = None  # (volume, first index)
+    for i in range(len(rows) - 3):
+        volume = sum(r.total for r in rows[i : i + 4])
+        if best is None or volume > best[0]:
+            best = (volume, i)
+    if best is None or best[0] == 0:
+        return None, 0, None
+    volume, i = best
+    busiest = max(r.total for r in rows[i : i + 4])
+    return rows[i].start, volume, round(volume / (4 * busiest), 3)
+
+
+def tmc_csv(report: TmcOut, site: str, camera: str) -> Iterator[str]:
+    """The report as CSV: one row per quarter, one column per movement and class, then totals."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    columns = [(m, c) for m in report.movements for c in report.classes]
+    writer.writerow(
+        ["site", "camera", "quarter_start", *(f"{m.replace('>', ' to ')} {c}" for m, c in columns), "total"]
+    )
+    for row in report.rows:
+        cells = [row.counts.get(m, {}).get(c, 0) for m, c in columns]
+        writer.writerow([site, camera, row.start.isoformat(), *cells, row.total])
+    peak = report.peak_hour_start.isoformat() if report.peak_hour_start else ""
+    writer.writerow([])
+    factor = report.peak_hour_factor if report.peak_hour_factor is not None else ""
+    writer.writerow(["peak hour start", peak, "peak hour volume", report.peak_hour_volume])
+    writer.writerow(["peak hour factor", factor])
+    yield out.getvalue()

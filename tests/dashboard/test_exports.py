@@ -1,0 +1,151 @@
+"""Exports and reports: CSVs of every roll-up at a chosen bucket size, the 15-minute turning-movement count
+with its peak hour and peak-hour factor, and the modal and direction split on the camera page."""
+
+from __future__ import annotations
+
+import csv
+import io
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from playwright.sync_api import Page
+
+from citytally.edge.config import CameraConfig
+from citytally.events import Movement, TurningMovementEvent
+from citytally.hub.dashboard.exports import turning_movement_count
+from citytally.hub.dashboard.server import DashboardServer
+from citytally.hub.store import EventWriter, create_store_engine, migrate, schema, sqlite_url, sync_registry
+
+Shot = Callable[[Page, str], Path]
+Login = Callable[[Page, DashboardServer, str], None]
+SITE = "demo-plaza"
+T0 = datetime(2026, 11, 2, 7, 0, tzinfo=UTC)
+Q = timedelta(minutes=15)
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> sa.Engine:
+    store = create_store_engine(sqlite_url(tmp_path / "hub.sqlite3"))
+    migrate(store)
+    camera = CameraConfig.model_validate(
+        {
+            "site": "plaza",
+            "camera": "cam-1",
+            "metadata": {"lat": 52.37, "lon": 4.89},
+            "source": {"uri": "/dev/null"},
+            "zones": [
+                {"name": "a", "polygon": [[0, 0], [10, 0], [10, 10]]},
+                {"name": "b", "polygon": [[20, 0], [30, 0], [30, 10]]},
+            ],
+            "turning": {"zones": ["a", "b"]},
+        }
+    )
+    sync_registry(store, [camera])
+    return store
+
+
+def movements(start: datetime, ab_cars: int, ba_bikes: int) -> TurningMovementEvent:
+    wanted = (("a", "b", "car", ab_cars), ("b", "a", "bicycle", ba_bikes))
+    return TurningMovementEvent(
+        id=uuid.uuid4(),
+        site="plaza",
+        camera="cam-1",
+        start=start,
+        end=start + Q,
+        movements=[
+            Movement.model_validate({"from_zone": a, "to_zone": b, "class": cls, "count": n})
+            for a, b, cls, n in wanted
+            if n
+        ],
+    )
+
+
+@pytest.mark.integration
+def test_the_turning_movement_count_finds_the_peak_hour_and_its_factor(engine: sa.Engine) -> None:
+    # quarters 07:00 .. 08:45 with totals 10, 20, 40, 30, 50, 5, 0, 12 (the quarter 08:30 reported nothing)
+    volumes = [(8, 2), (15, 5), (30, 10), (25, 5), (40, 10), (5, 0), None, (10, 2)]
+    EventWriter(engine).write_events(
+        [movements(T0 + i * Q, *v) for i, v in enumerate(volumes) if v is not None]
+    )
+    report = turning_movement_count(engine, "plaza", "cam-1", T0, T0 + 8 * Q)
+    assert [r.total for r in report.rows] == [10, 20, 40, 30, 50, 5, 0, 12]
+    assert report.movements == ["a>b", "b>a"] and report.classes == ["bicycle", "car"]
+    assert report.rows[2].counts == {"a>b": {"car": 30}, "b>a": {"bicycle": 10}}
+    # busiest four consecutive quarters: 07:15-08:15 (20+40+30+50 = 140); PHF = 140 / (4 x 50) = 0.7
+    assert report.peak_hour_start == T0 + Q
+    assert (report.peak_hour_volume, report.peak_hour_factor) == (140, 0.7)
+    assert report.totals == {"a>b": 133, "b>a": 34}
+
+
+@pytest.mark.integration
+def test_no_movements_means_no_peak_hour(engine: sa.Engine) -> None:
+    report = turning_movement_count(engine, "plaza", "cam-1", T0, T0 + 8 * Q)
+    assert report.rows == [] and report.peak_hour_start is None and report.peak_hour_factor is None
+
+
+def _csv(page: Page, url: str, token: str) -> list[dict[str, str]]:
+    response = page.request.get(url, headers={"Authorization": f"Bearer {token}"})
+    assert response.status == 200, response.text()
+    return list(csv.DictReader(io.StringIO(response.text())))
+
+
+@pytest.mark.integration
+@pytest.mark.browser
+@pytest.mark.parametrize("bucket", ["15m", "1h", "1d"])
+def test_csv_exports_sum_to_the_same_at_every_bucket_size(
+    page: Page, hub_server: DashboardServer, tokens: dict[str, str], seeded_engine: sa.Engine, bucket: str
+) -> None:
+    base = f"{hub_server.base_url}/dashboard/api/cameras/{SITE}/vtest"
+    end = datetime.now(UTC) + timedelta(hours=1)
+    span = f"start={(end - timedelta(days=2)).isoformat()}&end={end.isoformat()}".replace("+", "%2B")
+    width = {"15m": Q, "1h": timedelta(hours=1), "1d": timedelta(days=1)}[bucket]
+    r = schema.movement_rollups
+    with seeded_engine.connect() as conn:
+        moved = conn.execute(
+            sa.select(sa.func.sum(r.c["count"])).where(r.c.period == "15m", r.c.camera == "vtest")
+        ).scalar_one()
+    for kind, value in (("counts", "count"), ("movements", "count"), ("occupancy", "mean_present")):
+        rows = _csv(page, f"{base}/{kind}.csv?bucket={bucket}&{span}", tokens["viewer"])
+        assert rows, kind
+        for row in rows:  # each row is one bucket of the asked size
+            start, stop = (
+                datetime.fromisoformat(row["bucket_start"]),
+                datetime.fromisoformat(row["bucket_end"]),
+            )
+            assert stop - start == width and value in row
+        if kind == "movements":
+            assert sum(int(row["count"]) for row in rows) == moved
+    speeds = _csv(page, f"{base}/speeds.csv?bucket={bucket}&{span}", tokens["viewer"])
+    assert "highest_interval_v85_kmh" in speeds[0]  # says which V85 it is, never an averaged percentile
+
+
+@pytest.mark.integration
+@pytest.mark.browser
+def test_the_camera_page_shows_splits_and_a_printable_turning_movement_count(
+    page: Page, hub_server: DashboardServer, tokens: dict[str, str], login: Login, screenshot: Shot
+) -> None:
+    login(page, hub_server, tokens["viewer"])
+    page.goto(f"{hub_server.url}#/camera/{SITE}/vtest")
+    page.wait_for_selector("#camera-total[data-total]")
+    page.wait_for_selector("#tmc-summary[data-phf]")
+    shares = [float(t.split()[0]) for t in page.locator("#modal-split td[data-share]").all_inner_texts()]
+    assert len(shares) == 2 and abs(sum(shares) - 100) < 0.2  # pedestrians and cyclists
+    assert page.locator("#direction-split tbody tr").count() == 2
+    assert "Peak hour from" in page.inner_text("#tmc-summary")
+    phf = float(page.get_attribute("#tmc-summary", "data-phf") or 0)
+    assert 0.25 <= phf <= 1.0  # a peak-hour factor lies between 1/4 and 1
+    assert page.locator("#tmc-table tr.peak").count() == 4
+    with page.expect_download() as info:
+        page.select_option("#export-kind", "tmc")
+        page.click("#csv")
+    text = Path(info.value.path()).read_text()
+    assert text.startswith("site,camera,quarter_start") and "peak hour factor" in text
+    screenshot(page, "camera-tmc")
+    page.emulate_media(media="print")
+    page.evaluate("() => document.documentElement.classList.add('print-tmc')")
+    assert page.locator("#tmc-card").is_visible() and not page.locator("#counts-chart").is_visible()
+    screenshot(page, "camera-tmc-print")
