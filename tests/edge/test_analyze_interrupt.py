@@ -1,0 +1,50 @@
+"""Ctrl-C during ``citytally analyze`` (a real process, a real SIGINT): exit status 130, and what was
+counted up to then is flushed: a summary marked incomplete, events that parse."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from citytally.events import parse_event
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
+
+REPO = Path(__file__).resolve().parents[2]
+CITYTALLY = Path(sys.executable).with_name("citytally")
+
+
+def test_ctrl_c_stops_analyze_with_status_130_and_a_flushed_summary(vtest_path: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    config = tmp_path / "vtest.toml"  # 5-second intervals and 2 frames/s: events on disk within seconds
+    text = (REPO / "examples" / "vtest.toml").read_text()
+    config.write_text(text.replace("interval_seconds = 60", "interval_seconds = 5", 1))
+    command = [str(CITYTALLY), "analyze", str(vtest_path), "--config", str(config), "--fps", "2"]
+    process = subprocess.Popen(
+        [*command, "--out", str(out), "--no-progress"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    events = out / "events.jsonl"
+    deadline = time.monotonic() + 300
+    # Interrupt once the pipeline is counting: its first events are on disk.
+    while not (events.exists() and events.read_text().count("\n") >= 1):
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, "no event written within 300 s"
+        time.sleep(0.2)
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    assert "interrupted after" in stderr and "Traceback" not in stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["complete"] is False and 0 < summary["frames_analysed"] < 160, summary
+    written = [parse_event(json.loads(line)) for line in events.read_text().splitlines()]
+    assert len(written) == summary["events"] > 0
+    assert f"analysed {summary['frames_analysed']} frames" in stdout
