@@ -105,9 +105,17 @@ def _serve_api(settings: HubSettings, engine: Engine, metrics: HubMetrics) -> No
     app = create_app(settings, engine, metrics=metrics)
     # returns on a signal; open dashboard live streams never end by themselves, so bound the wait for them
     api = settings.api
-    uvicorn.run(
-        app, host=api.host, port=api.port, log_config=None, timeout_graceful_shutdown=2, **SERVER_OPTIONS
-    )
+    # uvicorn re-raises the signal that stopped it once it has shut down; with the default SIGTERM handler
+    # that kills the process before the hub stops ingest (nothing stored is lost, but the last receipts,
+    # the offline presence and the last audit checkpoint are). A handler here makes the re-raise harmless.
+    previous = {sig: signal.signal(sig, lambda *_: None) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        uvicorn.run(
+            app, host=api.host, port=api.port, log_config=None, timeout_graceful_shutdown=2, **SERVER_OPTIONS
+        )
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _wait_for_signal() -> None:
