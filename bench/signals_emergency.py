@@ -213,7 +213,7 @@ def _seed(
     scenario: Scenario, name: str, seed: int, controllers: list[str], count: int, binary: Path | None
 ) -> list[dict[str, Any]]:
     """Free flow once, then every controller without and with priority, all on one seed."""
-    from citytally.signals.priority import AmbulanceCall, run_emergency_episode
+    from citytally.signals.emergency import AmbulanceCall, run_emergency_episode
 
     ambulances = pick_ambulances(scenario, count, seed)
     calls = [AmbulanceCall(a.vehicle_id, a.edges, a.depart) for a in ambulances]

@@ -32,11 +32,13 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
+from signals_resco import PUBLISHED
+
 from citytally.signals.cli import DEFAULT_SUMO_191
 from citytally.signals.controllers import AdaptiveController
 from citytally.signals.evaluate import EvalConfig, episode_sumo_args, run_episode, simulate
 from citytally.signals.metric import episode_delay, route_files_of
-from citytally.signals.resco import PUBLISHED, SCENARIOS
+from citytally.signals.resco import SCENARIOS
 from citytally.signals.sim import SumoConnection
 
 # The RESCO scenarios, read in place (never copied): $CITYTALLY_RESCO, else ../shared/data/resco beside the

@@ -12,7 +12,6 @@ if TYPE_CHECKING:
 
 __all__ = ["register", "eval_command", "bench_command", "emergency_command"]
 
-DEFAULT_RESCO_DIR = Path("/work/shared/data/resco")
 DEFAULT_SUMO_191 = Path.home() / ".cache/citytally/sumo-1.9.1-venv/lib/python3.11/site-packages/sumo/bin/sumo"
 
 
@@ -80,8 +79,13 @@ def eval_command(
 
 def bench_command(
     data_dir: Annotated[
-        Path, typer.Option("--data", help="Folder with the RESCO scenarios.")
-    ] = DEFAULT_RESCO_DIR,
+        Path | None,
+        typer.Option(
+            "--data",
+            help="Folder with the RESCO scenarios (default: $CITYTALLY_RESCO, else ../shared/data/resco "
+            "beside the repository).",
+        ),
+    ] = None,
     seeds: Annotated[int, typer.Option("--seeds", min=1, max=100, help="Seeded episodes per cell.")] = 3,
     sumo_191: Annotated[
         Path | None, typer.Option("--sumo-191", help="SUMO 1.9.1 binary (the paper's); skipped if missing.")
@@ -95,27 +99,27 @@ def bench_command(
     controllers: Annotated[
         str, typer.Option("--controllers", help="Comma-separated.")
     ] = "fixed,max-pressure,greedy,citytally",
-    doc: Annotated[Path, typer.Option("--doc", help="Markdown file to write the table to.")] = Path(
-        "docs/benchmarks.md"
-    ),
     json_out: Annotated[Path | None, typer.Option("--json", help="Also write per-seed results here.")] = None,
     merge: Annotated[
         list[Path] | None,
-        typer.Option("--merge", help="Only render the table from these --json files (run nothing)."),
+        typer.Option("--merge", help="Only print the cells of these --json files, merged (run nothing)."),
     ] = None,
 ) -> None:
-    """Every controller on the RESCO scenarios, on SUMO 1.9.1 and the current SUMO; table into DOC."""
-    from citytally.signals.resco import load_json, merge_cells, render_section, write_section
+    """Every controller on the RESCO scenarios, on SUMO 1.9.1 and the current SUMO; one line per cell.
+
+    Writes no documentation: ``bench/signals_resco.py`` sets the cells beside the published figures.
+    """
+    from citytally.signals.resco import cell_line, load_json, merge_cells, resco_data_dir, save_json
 
     if merge:
         cells = merge_cells([cell for path in merge for cell in load_json(path)])
-        seeds = max(len(c.delays) for c in cells)
-        command = "citytally signals bench --versions <one> --json <file> (per SUMO version), then --merge"
+        if json_out is not None:
+            save_json(json_out, cells)
     else:
-        cells = _run_bench(data_dir, seeds, sumo_191, versions, scenarios, controllers, json_out)
-        command = f"citytally signals bench --seeds {seeds} --versions {versions} --scenarios {scenarios}"
-    write_section(doc, render_section(cells, command, seeds))
-    typer.echo(f"wrote the RESCO table to {doc}")
+        folder = resco_data_dir(data_dir)
+        cells = _run_bench(folder, seeds, sumo_191, versions, scenarios, controllers, json_out)
+    for cell in cells:
+        typer.echo(cell_line(cell))
 
 
 def _run_bench(
@@ -129,7 +133,7 @@ def _run_bench(
 ) -> list[BenchCell]:
     from rich.progress import Progress
 
-    from citytally.signals.resco import run_cell, save_json
+    from citytally.signals.resco import cell_line, run_cell, save_json
 
     names = [s.strip() for s in scenarios.split(",") if s.strip()]
     ctrls = [c.strip() for c in controllers.split(",") if c.strip()]
@@ -151,10 +155,7 @@ def _run_bench(
                     progress.update(task, description=f"{name} {ctrl} {'1.9.1' if binary else 'current'}")
                     cell = run_cell(data_dir, name, ctrl, seeds, binary, lambda _: progress.advance(task))
                     cells.append(cell)
-                    progress.console.log(
-                        f"{cell.sumo} {name} {ctrl}: {cell.mean:.2f} ± {cell.sd:.2f} s/veh"
-                        + (f", {cell.gridlocks} gridlocked" if cell.gridlocks else "")
-                    )
+                    progress.console.log(cell_line(cell))
                     if json_out is not None:
                         save_json(json_out, cells)
     return cells
@@ -175,7 +176,7 @@ def emergency_command(
     ] = None,
 ) -> None:
     """One ambulance on SCENARIO: free flow, then CONTROLLER without and with emergency priority."""
-    from citytally.signals.priority import emergency_comparison
+    from citytally.signals.emergency import emergency_comparison
 
     window = _episode_window(scenario, None, None)
     edges = tuple(route.split())
