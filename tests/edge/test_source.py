@@ -23,33 +23,13 @@ from citytally.edge.source import (
     VideoSource,
     _RateSampler,
     open_source,
-    redact_url,
 )
 from citytally.errors import ConfigError, SourceError
 
 VTEST_FRAMES = 795
 
 
-# --- unit: URL redaction, backoff, sampling ------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("url", "expected"),
-    [
-        ("rtsp://admin:hunter2@10.0.0.5:554/stream1", "rtsp://***@10.0.0.5:554/stream1"),
-        ("rtsp://admin@cam.local/live", "rtsp://***@cam.local/live"),
-        ("rtsp://cam.local/live", "rtsp://cam.local/live"),
-        ("http://u:p%40ss@host/x.mjpg?res=hd", "http://***@host/x.mjpg?res=hd"),
-        ("https://host/live.ts?token=abc123&res=hd", "https://host/live.ts?token=***&res=hd"),
-        ("http://host/s?user=bob&password=pw&Key=k1", "http://host/s?user=bob&password=***&Key=***"),
-        ("rtsp://a:b@[fe80::1]:554/s", "rtsp://***@[fe80::1]:554/s"),
-        ("/var/video/plaza.avi", "/var/video/plaza.avi"),
-        ("relative/file.mp4", "relative/file.mp4"),
-        ("", ""),
-    ],
-)
-def test_redact_url(url: str, expected: str) -> None:
-    assert redact_url(url) == expected
+# --- unit: backoff, sampling (URL redaction: tests/test_redaction.py) ----------------------------------
 
 
 @pytest.mark.parametrize(

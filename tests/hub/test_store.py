@@ -23,10 +23,10 @@ from citytally.hub.store import (
     current_revision,
     head_revisions,
     migrate,
-    redact_url,
     schema,
 )
 from citytally.hub.store.writer import bucket_start
+from citytally.redaction import redact_url
 from hub.conftest import event_stream, make_camera
 
 T0 = datetime(2026, 11, 23, 7, 45, tzinfo=UTC)

@@ -42,6 +42,8 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from citytally.arrays import Float32Array as FloatArray
+from citytally.arrays import Image
 from citytally.edge.detections import Detections
 from citytally.errors import DetectorError
 from citytally.events import ROAD_USER_CLASSES
@@ -63,8 +65,6 @@ __all__ = [
     "build_detector",
 ]
 
-Image = npt.NDArray[np.uint8]
-FloatArray = npt.NDArray[np.float32]
 #: A part of a frame, (x1, y1, x2, y2) in its pixels, x2 and y2 exclusive.
 Window = tuple[int, int, int, int]
 

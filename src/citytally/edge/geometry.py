@@ -11,6 +11,8 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
+from citytally.arrays import Float64Array as FloatArray
+
 __all__ = [
     "Point",
     "signed_distance",
@@ -23,7 +25,6 @@ __all__ = [
 ]
 
 Point = tuple[float, float]
-FloatArray = npt.NDArray[np.float64]
 
 
 def signed_distance(p1: Point, p2: Point, points: npt.ArrayLike) -> FloatArray:

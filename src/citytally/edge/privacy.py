@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from citytally.arrays import Float32Array, Image
 from citytally.edge.detections import Detections
 from citytally.errors import DetectorError, PrivacyError
 
@@ -36,8 +37,6 @@ __all__ = [
     "write_png",
 ]
 
-Frame = npt.NDArray[np.uint8]
-Boxes = npt.NDArray[np.float32]
 
 #: Fraction of a box's width/height added on every side before masking: boxes are a little tight on limbs.
 MASK_GROWTH = 0.15
@@ -95,7 +94,7 @@ class FaceFinder:
         self.upscale = upscale
         self._session = _load_centerface(model_path)
 
-    def find(self, bgr: Frame) -> Boxes:
+    def find(self, bgr: Image) -> Float32Array:
         """Face boxes ``(N, 4)`` (x1, y1, x2, y2) in pixels of ``bgr``."""
         h, w = bgr.shape[:2]
         in_w, in_h = _ceil32(round(w * self.upscale)), _ceil32(round(h * self.upscale))
@@ -149,7 +148,7 @@ def _decode_centerface(
     scale: npt.NDArray[np.float32],
     offset: npt.NDArray[np.float32],
     threshold: float,
-) -> tuple[Boxes, npt.NDArray[np.float32]]:
+) -> tuple[Float32Array, npt.NDArray[np.float32]]:
     """Turn CenterFace's 1/4-resolution maps into boxes in network-input pixels."""
     rows, cols = np.nonzero(heat > threshold)
     box_h = np.exp(scale[0, rows, cols]) * 4
@@ -160,7 +159,7 @@ def _decode_centerface(
     return boxes.astype(np.float32).reshape(-1, 4), heat[rows, cols].astype(np.float32)
 
 
-def _nms(boxes: Boxes, scores: npt.NDArray[np.float32], iou: float) -> npt.NDArray[np.int64]:
+def _nms(boxes: Float32Array, scores: npt.NDArray[np.float32], iou: float) -> npt.NDArray[np.int64]:
     if len(boxes) == 0:
         return np.zeros(0, np.int64)
     xywh = [[float(x1), float(y1), float(x2 - x1), float(y2 - y1)] for x1, y1, x2, y2 in boxes]
@@ -168,7 +167,7 @@ def _nms(boxes: Boxes, scores: npt.NDArray[np.float32], iou: float) -> npt.NDArr
     return np.asarray(keep, dtype=np.int64).reshape(-1)
 
 
-def grow_boxes(boxes: Boxes, growth: float, width: int, height: int) -> npt.NDArray[np.int32]:
+def grow_boxes(boxes: Float32Array, growth: float, width: int, height: int) -> npt.NDArray[np.int32]:
     """Enlarge boxes by ``growth`` of their size on every side, clipped to the frame, as integer pixels."""
     boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
     pad_x = (boxes[:, 2] - boxes[:, 0]) * growth
@@ -181,7 +180,7 @@ def grow_boxes(boxes: Boxes, growth: float, width: int, height: int) -> npt.NDAr
     return grown.astype(np.int32)
 
 
-def mask_regions(bgr: Frame, boxes: Boxes, growth: float = MASK_GROWTH) -> Frame:
+def mask_regions(bgr: Image, boxes: Float32Array, growth: float = MASK_GROWTH) -> Image:
     """A copy of ``bgr`` with every box (enlarged by ``growth``) filled solid: irreversible by design."""
     masked = bgr.copy()
     h, w = masked.shape[:2]
@@ -190,7 +189,7 @@ def mask_regions(bgr: Frame, boxes: Boxes, growth: float = MASK_GROWTH) -> Frame
     return masked
 
 
-def _outside(faces: Boxes, covered: Boxes) -> Boxes:
+def _outside(faces: Float32Array, covered: Float32Array) -> Float32Array:
     """Faces whose centre is not already inside a road-user box (those are masked anyway)."""
     if len(faces) == 0 or len(covered) == 0:
         return faces
@@ -206,8 +205,8 @@ def _outside(faces: Boxes, covered: Boxes) -> Boxes:
 
 
 def render_preview(
-    bgr: Frame, road_users: Detections, faces: Boxes, overlay: PreviewOverlay | None = None
-) -> Frame:
+    bgr: Image, road_users: Detections, faces: Float32Array, overlay: PreviewOverlay | None = None
+) -> Image:
     """Mask every road user and every face outside them, then draw lines, zones and captions."""
     masks = np.concatenate([road_users.xyxy.reshape(-1, 4), _outside(faces.reshape(-1, 4), road_users.xyxy)])
     image = mask_regions(bgr, masks)
@@ -235,7 +234,7 @@ class PreviewMasker:
         )
         self._faces = FaceFinder()
 
-    def mask(self, bgr: Frame, also: Boxes | None = None) -> Frame:
+    def mask(self, bgr: Image, also: Float32Array | None = None) -> Image:
         """A masked copy of ``bgr``; ``also`` are extra boxes ``(N, 4)`` to mask."""
         found = self._detector([bgr])[0]
         extra = np.zeros((0, 4), np.float32) if also is None else np.asarray(also, np.float32).reshape(-1, 4)
@@ -244,7 +243,7 @@ class PreviewMasker:
         return render_preview(bgr, road_users, self._faces.find(bgr))
 
 
-def _draw_overlay(image: Frame, overlay: PreviewOverlay) -> None:
+def _draw_overlay(image: Image, overlay: PreviewOverlay) -> None:
     for zone in overlay.zones:
         points = np.round(np.asarray(zone.polygon, np.float32)).astype(np.int32)
         cv2.polylines(image, [points], isClosed=True, color=_ZONE_COLOUR, thickness=2)
@@ -259,7 +258,7 @@ def _draw_overlay(image: Frame, overlay: PreviewOverlay) -> None:
         _caption(image, overlay.title, (8, 20), (255, 255, 255))
 
 
-def _caption(image: Frame, text: str, origin: tuple[int, int], colour: tuple[int, int, int]) -> None:
+def _caption(image: Image, text: str, origin: tuple[int, int], colour: tuple[int, int, int]) -> None:
     (width, height), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.5, 3)
     # Keep the caption inside the frame, so a line near an edge still shows its counts.
     x = int(np.clip(origin[0], 2, max(2, image.shape[1] - width - 2)))
@@ -270,7 +269,7 @@ def _caption(image: Frame, text: str, origin: tuple[int, int], colour: tuple[int
     cv2.putText(image, text, origin, cv2.FONT_HERSHEY_SIMPLEX, 0.5, colour, 1, cv2.LINE_AA)
 
 
-def write_png(path: Path, image: Frame) -> None:
+def write_png(path: Path, image: Image) -> None:
     """Write a (masked) preview image; raises :class:`PrivacyError` if it cannot be written."""
     if path.suffix.lower() != ".png":
         raise PrivacyError(f"{path}: cannot write the preview image: it must be a .png file")
@@ -304,7 +303,7 @@ class PreviewWriter:
     def full(self) -> bool:
         return self.frames >= self.max_frames
 
-    def write(self, masked_bgr: Frame) -> None:
+    def write(self, masked_bgr: Image) -> None:
         import av
 
         if self.full:

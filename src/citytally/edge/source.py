@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol, runtime_checkable
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import av
 import av.logging
@@ -44,6 +44,7 @@ import numpy as np
 import numpy.typing as npt
 
 from citytally.errors import ConfigError, SourceError
+from citytally.redaction import MASK, SECRET_QUERY_KEYS, redact_url
 
 __all__ = [
     "Frame",
@@ -54,18 +55,12 @@ __all__ = [
     "resolve_inputs",
     "is_stream_url",
     "FileSequence",
-    "redact_url",
     "FrameListSource",
 ]
 
 log = logging.getLogger(__name__)
 
 _LIVE_SCHEMES = frozenset({"rtsp", "rtsps", "rtmp", "rtmps", "rtp", "udp", "srt", "tcp"})
-_SECRET_QUERY_KEYS = frozenset(
-    {"password", "passwd", "pass", "pwd", "token", "access_token", "auth", "key", "apikey", "api_key",
-     "secret", "signature", "sig", "credentials"}
-)  # fmt: skip
-_MASK = "***"
 
 
 @dataclass(frozen=True)
@@ -145,35 +140,16 @@ class Reconnect:
             delay = min(delay * self.factor, self.max_delay_s)
 
 
-def redact_url(url: str) -> str:
-    """``url`` with any user name, password and secret-looking query values replaced by ``***``.
-
-    Plain paths come back unchanged. Safe to call on anything, including text that is not a URL.
-    """
-    parts = urlsplit(url)
-    if not parts.scheme or not parts.netloc:
-        return url
-    netloc = parts.netloc
-    if "@" in netloc:
-        netloc = f"{_MASK}@{netloc.rsplit('@', 1)[1]}"
-    query = parts.query
-    if query:
-        pairs = parse_qsl(query, keep_blank_values=True)
-        masked = [(k, _MASK if k.lower() in _SECRET_QUERY_KEYS else v) for k, v in pairs]
-        query = urlencode(masked, safe="*")
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
-
-
 def _scrub(text: str, uri: str) -> str:
     """Remove ``uri``'s secrets from a message that may quote it (FFmpeg errors do)."""
     text = text.replace(uri, redact_url(uri))
     parts = urlsplit(uri)
     for secret in (parts.password, parts.username):
         if secret:
-            text = text.replace(secret, _MASK)
+            text = text.replace(secret, MASK)
     for key, value in parse_qsl(parts.query, keep_blank_values=True):
-        if key.lower() in _SECRET_QUERY_KEYS and value:
-            text = text.replace(value, _MASK)
+        if key.lower() in SECRET_QUERY_KEYS and value:
+            text = text.replace(value, MASK)
     return re.sub(r"\s+", " ", text).strip()
 
 

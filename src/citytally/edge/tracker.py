@@ -22,6 +22,8 @@ import numpy as np
 import numpy.typing as npt
 from scipy.optimize import linear_sum_assignment
 
+from citytally.arrays import Float64Array as FloatArray
+from citytally.arrays import Int64Array as IntArray
 from citytally.edge.config import TrackerSettings
 from citytally.edge.detections import Detections
 from citytally.errors import SourceError
@@ -29,8 +31,6 @@ from citytally.events import ROAD_USER_CLASSES
 
 __all__ = ["DetectionQuality", "MotionTracker", "box_iou"]
 
-FloatArray = npt.NDArray[np.float64]
-IntArray = npt.NDArray[np.int64]
 
 # Noise model (after ByteTrack), relative to box size so it holds for near and far road users. Rates are
 # per reference frame of 1/25 s and scaled by the real time step.

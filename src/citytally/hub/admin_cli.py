@@ -56,7 +56,8 @@ def _open_existing(config: Path | None) -> Iterator[sa.Engine]:
 
     from citytally.errors import StoreError
     from citytally.hub.config import DATABASE_URL_ENV, load_hub_settings
-    from citytally.hub.store import create_store_engine, redact_url
+    from citytally.hub.store import create_store_engine
+    from citytally.redaction import redact_url
 
     settings = load_hub_settings(config)
     url = settings.database.resolved_url()

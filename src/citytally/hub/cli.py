@@ -42,7 +42,8 @@ def hub(
     from citytally.hub.ingest import Ingest
     from citytally.hub.metrics import HubMetrics
     from citytally.hub.retention import RetentionJob
-    from citytally.hub.store import EventWriter, create_store_engine, migrate, redact_url, sync_registry
+    from citytally.hub.store import EventWriter, create_store_engine, migrate, sync_registry
+    from citytally.redaction import redact_url
 
     settings = load_hub_settings(config)
     cameras = settings.load_cameras()

@@ -41,8 +41,9 @@ from citytally.errors import ConfigError
 from citytally.events import SLUG_PATTERN
 from citytally.hub.audit_checkpoints import AuditSettings
 from citytally.hub.dashboard.settings import DashboardSettings
-from citytally.hub.store.engine import DEFAULT_DATABASE_URL, redact_url
+from citytally.hub.store.engine import DEFAULT_DATABASE_URL
 from citytally.hub.store.limits import MessageLimits
+from citytally.redaction import redact_url
 from citytally.transport.mqtt import MqttSettings
 
 __all__ = [

@@ -32,7 +32,7 @@ from citytally.hub.audit import AuditEntry, append_after, prune_before
 from citytally.hub.config import RetentionSettings
 from citytally.hub.metrics import HubMetrics
 from citytally.hub.store import schema
-from citytally.hub.store.engine import redact_url
+from citytally.redaction import redact_url
 
 __all__ = ["DATA_CLASSES", "BATCH_ROWS", "Pruned", "run_retention", "RetentionJob", "LOGIN_FAILURE_DAYS"]
 

@@ -43,12 +43,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
+from citytally.arrays import Float64Array as FloatArray
 from citytally.edge.detections import Detections
 from citytally.events import ROAD_USER_CLASSES
 
 __all__ = ["RiderMerger", "RiderRule", "rides"]
 
-FloatArray = npt.NDArray[np.float64]
 
 PERSON = ROAD_USER_CLASSES.index("person")
 TWO_WHEELERS = frozenset({ROAD_USER_CLASSES.index("bicycle"), ROAD_USER_CLASSES.index("motorcycle")})

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
+from citytally.arrays import Float64Array as FloatArray
 from citytally.edge.analytics.tracks import TrackStates
 from citytally.edge.config import SpeedCalibration
 from citytally.edge.detections import Detections
@@ -19,7 +20,6 @@ from citytally.errors import ConfigError
 
 __all__ = ["GroundPlane", "SpeedMeter", "speed_summary"]
 
-FloatArray = npt.NDArray[np.float64]
 _MS_TO_KMH = 3.6
 
 

@@ -11,15 +11,14 @@ from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
-import numpy.typing as npt
 
+from citytally.arrays import Float64Array as FloatArray
 from citytally.edge.analytics.speed import GroundPlane
 from citytally.edge.analytics.tracks import TrackStates
 from citytally.edge.detections import NO_TRACK, Detections
 
 __all__ = ["TrackHistory", "Trail", "Motion"]
 
-FloatArray = npt.NDArray[np.float64]
 _MS_TO_KMH = 3.6
 
 

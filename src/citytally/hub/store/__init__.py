@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from citytally.hub.store.engine import DEFAULT_DATABASE_URL, create_store_engine, redact_url, sqlite_url
+from citytally.hub.store.engine import DEFAULT_DATABASE_URL, create_store_engine, sqlite_url
 from citytally.hub.store.limits import MessageLimits
 from citytally.hub.store.migrate import HEAD_REVISION, current_revision, head_revisions, migrate
 from citytally.hub.store.registry import sync_registry
@@ -19,7 +19,6 @@ __all__ = [
     "current_revision",
     "head_revisions",
     "migrate",
-    "redact_url",
     "sqlite_url",
     "sync_registry",
 ]

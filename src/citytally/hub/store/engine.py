@@ -6,12 +6,13 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import URL, Engine, make_url
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from citytally.errors import ConfigError
+from citytally.redaction import redact_url
 
-__all__ = ["DEFAULT_DATABASE_URL", "create_store_engine", "redact_url", "sqlite_url"]
+__all__ = ["DEFAULT_DATABASE_URL", "create_store_engine", "sqlite_url"]
 
 #: A file next to where the hub runs: a new user needs no database server.
 DEFAULT_DATABASE_URL = "sqlite:///citytally-hub.sqlite3"
@@ -20,14 +21,6 @@ DEFAULT_DATABASE_URL = "sqlite:///citytally-hub.sqlite3"
 def sqlite_url(path: Path) -> str:
     """The URL of a SQLite store at ``path``."""
     return f"sqlite:///{path}"
-
-
-def redact_url(url: str | URL) -> str:
-    """The URL with its password hidden, for logs and error messages."""
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        return "<unparseable database URL>"
 
 
 def create_store_engine(url: str = DEFAULT_DATABASE_URL, *, echo: bool = False) -> Engine:

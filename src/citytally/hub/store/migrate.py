@@ -13,7 +13,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from citytally.errors import StoreError
-from citytally.hub.store.engine import redact_url
+from citytally.redaction import redact_url
 
 if TYPE_CHECKING:
     from alembic.config import Config

@@ -14,7 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from citytally.edge.config import CameraConfig
 from citytally.errors import StoreError
 from citytally.hub.store import schema
-from citytally.hub.store.engine import redact_url
+from citytally.redaction import redact_url
 
 __all__ = ["sync_registry", "camera_row"]
 

@@ -61,8 +61,8 @@ from citytally.events import (
     parse_event,
 )
 from citytally.hub.store import bulk, schema
-from citytally.hub.store.engine import redact_url
 from citytally.hub.store.limits import KEPT_BYTES, MessageLimits, MessageRefused
+from citytally.redaction import redact_url
 
 __all__ = ["Received", "WriteResult", "EventWriter", "DEAD_LETTER_KINDS", "bucket_start"]
 
