@@ -1,8 +1,12 @@
-"""The demo's wiring: a real clip through the edge pipeline into the embedded hub's store."""
+"""The demo: its wiring (a real clip through the pipeline into the embedded store) and what it prints."""
 
 from __future__ import annotations
 
 import json
+import os
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import av
@@ -10,6 +14,8 @@ import pytest
 import sqlalchemy as sa
 
 from citytally.demo import HUB_DATABASE, run_demo
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -44,3 +50,42 @@ def test_demo_stores_every_event_in_the_hub(clip: Path, tmp_path: Path) -> None:
     assert stored == {i.replace("-", "") for i in ids}
     summary = json.loads((tmp_path / "summary.json").read_text(encoding="utf-8"))
     assert set(summary["lines"]) == {"path-west", "path-east"}
+
+
+#: A row of the line-crossings table ``citytally demo`` prints (and README shows): line, direction, class, n.
+_COUNT_ROW = re.compile(r"│\s*(path-\w+)\s*│\s*(\w+bound)\s*│\s*([a-z]+)\s*│\s*(\d+)\s*│")
+
+
+def _count_rows(text: str) -> list[tuple[str, str, str, int]]:
+    return [(line, direction, cls, int(n)) for line, direction, cls, n in _COUNT_ROW.findall(text)]
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(1800)  # one full pass of vtest.avi: about a minute of CPU, far more on a loaded runner
+def test_the_demo_prints_the_counts_the_readme_shows(vtest_path: Path, tmp_path: Path) -> None:
+    """``citytally demo`` on the whole vtest.avi, run as a user runs it: the printed crossings are exactly
+    README's (7 west- and 5 eastbound on path-west, 18 and 15 on path-east)."""
+    shown = _count_rows((REPO / "README.md").read_text(encoding="utf-8"))
+    assert shown == [
+        ("path-west", "westbound", "person", 7),
+        ("path-west", "eastbound", "person", 5),
+        ("path-east", "westbound", "person", 18),
+        ("path-east", "eastbound", "person", 15),
+    ], "README's demo table changed: update this test with the counts the demo really prints"
+    done = subprocess.run(
+        [
+            str(Path(sys.executable).with_name("citytally")),
+            "demo",
+            "--out", str(tmp_path),
+            "--video", str(vtest_path),
+            "--config", str(REPO / "examples" / "vtest.toml"),
+            "--no-progress",
+            "--no-serve",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=1700,
+        env={**os.environ, "COLUMNS": "100"},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert _count_rows(done.stdout) == shown, done.stdout

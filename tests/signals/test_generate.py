@@ -6,12 +6,15 @@ from pathlib import Path
 from xml.etree import ElementTree
 
 import pytest
+from signal_scenarios import require_sumo
 
 from citytally.errors import SignalError
+from citytally.signals.generate import generate_grid
 
-pytest.importorskip("sumo")
 
-from citytally.signals.generate import generate_grid  # noqa: E402
+@pytest.fixture(autouse=True)
+def _sumo_installed() -> None:
+    require_sumo()
 
 
 def test_two_seeds_share_one_network_and_draw_their_own_trips(tmp_path: Path) -> None:

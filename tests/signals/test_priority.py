@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
+from signal_scenarios import require_sumo
 
 from citytally.signals.intersection import SignalTiming
 from citytally.signals.priority import (
@@ -122,8 +123,7 @@ AMBULANCES = {"ev0": 100.0, "ev1": 260.0, "ev2": 430.0}
 
 
 def _sumo_home() -> Path:
-    sumo = pytest.importorskip("sumo")
-    return Path(sumo.SUMO_HOME)
+    return Path(require_sumo().SUMO_HOME)
 
 
 @pytest.fixture(scope="module")
