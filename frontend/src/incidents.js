@@ -1,4 +1,5 @@
-// The incidents panel (operators and admins): newest first, with an acknowledge action.
+// The incidents panel (operators and admins): one row per incident (its latest event), newest first, with
+// whether it is still going on, the numbers behind it, and an acknowledge action. Refreshed live.
 import { getJSON, postJSON } from "./api.js";
 import { debounce, el } from "./util.js";
 
@@ -9,7 +10,7 @@ export async function incidentsView(root, me) {
     el("div", { class: "card-head" }, el("h1", {}, "Incidents"),
       el("label", {}, showAcked, " show acknowledged")),
     el("table", { class: "incidents" },
-      el("thead", {}, el("tr", {}, ...["Time", "Camera", "Type", "Severity", "Where", "Status", ""]
+      el("thead", {}, el("tr", {}, ...["Time", "Camera", "Type", "Severity", "Where", "State", "Details", "Status", ""]
         .map((h) => el("th", {}, h)))),
       body)));
   showAcked.addEventListener("change", () => refresh());
@@ -17,7 +18,7 @@ export async function incidentsView(root, me) {
   async function refresh() {
     const list = await getJSON("/incidents", { include_acknowledged: showAcked.checked ? "true" : "" });
     body.replaceChildren(...list.map((i) => row(i)));
-    if (!list.length) body.append(el("tr", {}, el("td", { colspan: 7, class: "muted" }, "No open incidents.")));
+    if (!list.length) body.append(el("tr", {}, el("td", { colspan: 9, class: "muted" }, "No open incidents.")));
   }
 
   function row(i) {
@@ -30,12 +31,16 @@ export async function incidentsView(root, me) {
     const status = i.acknowledged_at
       ? `acknowledged by ${i.acknowledged_by} ${new Date(i.acknowledged_at).toLocaleString()}`
       : "open";
-    return el("tr", { "data-id": i.id, class: `sev-${i.severity}` },
+    const state = i.open ? "ongoing" : (i.phase === "cleared" ? `ended ${new Date(i.end).toLocaleTimeString()}` : "");
+    const details = Object.entries(i.details || {}).map(([k, v]) => `${k.replaceAll("_", " ")} ${v}`).join(", ");
+    return el("tr", { "data-id": i.id, class: `sev-${i.severity}${i.open ? " open" : ""}` },
       el("td", {}, new Date(i.start).toLocaleString()),
       el("td", {}, el("a", { href: `#/camera/${i.site}/${i.camera}` }, i.camera_name)),
       el("td", {}, i.incident.replaceAll("_", " ")),
       el("td", {}, i.severity),
       el("td", {}, i.zone || i.line || ""),
+      el("td", { class: "state" }, state),
+      el("td", { class: "details" }, details),
       el("td", {}, status),
       el("td", {}, i.acknowledged_at || !me.can_acknowledge ? "" : ack));
   }
