@@ -143,3 +143,39 @@ def test_the_hub_says_loudly_when_the_broker_lost_its_session(
     assert (
         sum("session present: False" in r.getMessage() for r in caplog.records if r.levelname == "ERROR") == 2
     )
+
+
+@pytest.mark.parametrize(
+    "kill_after", [0, 150, 300], ids=["before-any-event", "mid-stream", "after-the-last"]
+)
+def test_a_broker_crash_with_the_hub_up_loses_nothing(
+    kill_after: int,
+    sqlite_engine: Engine,
+    private_broker: PrivateBroker,
+    mqtt_prefix: str,
+    tmp_path: Path,
+) -> None:
+    """kill -9 of the broker at several points of a stream while hub and edge are both connected."""
+    from citytally.hub.ingest import Ingest
+    from citytally.hub.store import EventWriter
+
+    settings = mqtt_settings_for(mqtt_prefix, port=private_broker.port)
+    writer = EventWriter(sqlite_engine, topic_prefix=mqtt_prefix, accept_unknown_cameras=True)
+    ingest = Ingest(writer, settings)
+    box = Outbox(tmp_path / "o.sqlite3", settings.model_copy(update={"client_id": f"{mqtt_prefix}-edge"}),
+                 max_events_per_message=10, resend_after_s=2.0)  # fmt: skip
+    events = event_stream(300, cameras=2)
+    ingest.start()
+    box.start()
+    try:
+        assert ingest.wait_connected(10) and box.wait_connected(10)
+        box.publish_many(events[:kill_after])
+        private_broker.kill()
+        box.publish_many(events[kill_after:])  # into the outbox while the broker is down
+        private_broker.start()
+        assert box.wait_drained(60), f"{box.depth} events never confirmed"
+    finally:
+        box.close()
+        ingest.stop()
+    ids = stored_ids(sqlite_engine)
+    assert len(ids) == len(set(ids)) and set(ids) == {event.id for event in events}

@@ -136,7 +136,9 @@ class Outbox:
         self._in_flight: dict[int, list[int]] = {}
         self._last_handed = 0
         self._refused: deque[tuple[float, list[int]]] = deque()
-        self._subscribed: set[str] = set()  # ack topics subscribed on this connection
+        self._subscribed: set[str] = set()  # ack topics subscribed on connection number _subscribed_on
+        self._subscribed_on = 0
+        self._connections = 0  # counts successful connects (paho's thread)
         self._resend_cursor = 0  # a re-send sweep goes over rows (cursor, upto]
         self._resend_upto = 0
 
@@ -270,12 +272,12 @@ class Outbox:
         log.info("outbox: connected to %s:%d", self.mqtt_settings.host, self.mqtt_settings.port)
         if self.confirm == "hub":
             _c.subscribe(presence_topic(self.mqtt_settings.topic_prefix), qos=1)
+        self._connections += 1  # a clean session: the sender subscribes to the ack topics again
         self._connected.set()
         self._wake.set()
 
     def _on_disconnect(self, _c: mqtt.Client, _u: Any, _flags: Any, reason: ReasonCode, _p: Any) -> None:
         self._connected.clear()
-        self._subscribed = set()  # a clean session: the broker forgot them; subscribe again on reconnect
         if not self._stopping.is_set():
             log.warning(
                 "outbox: lost the broker (%s); %d events wait; reconnecting with backoff", reason, self._depth
@@ -377,11 +379,15 @@ class Outbox:
         client = self._client
         if client is None or self.confirm != "hub":
             return
+        connection = self._connections
+        if connection != self._subscribed_on:  # a new connection (clean session): none are subscribed
+            self._subscribed, self._subscribed_on = set(), connection
         with self._lock:
             wanted = {ack_topic(topic) for topic in self._topics} - self._subscribed
         for topic in sorted(wanted):
-            client.subscribe(topic, qos=1)
-            self._subscribed.add(topic)
+            # a subscription that did not go out (the link just dropped) is tried again next time
+            if client.subscribe(topic, qos=1)[0] == mqtt.MQTT_ERR_SUCCESS:
+                self._subscribed.add(topic)
 
     def _report_status(self, now_due: bool = False) -> None:
         """Every ``status_every_s``: each camera's queue depth and oldest wait, retained, at QoS 0."""
