@@ -45,9 +45,11 @@ class ZoneDetector(ABC):
 
     def inside(self, tracks: TrackHistory, watched: npt.NDArray[np.bool_]) -> npt.NDArray[np.int64]:
         """Indexes into ``tracks.frame`` of the watched road users standing in the zone now."""
-        frame = tracks.frame
-        keep = watched[frame.class_id] & points_in_polygon(self.polygon, frame.bottom_centre)
-        return np.flatnonzero(keep)
+        # Classes first: most rules watch few classes, and the polygon test is the costly part.
+        candidates = np.flatnonzero(watched[tracks.frame.class_id])
+        if len(candidates) == 0:
+            return candidates
+        return candidates[points_in_polygon(self.polygon, tracks.points[candidates])]
 
     @staticmethod
     def wall(at: datetime, now: float, then: float) -> datetime:

@@ -90,10 +90,17 @@ class LeftObjectDetector(ZoneDetector):
         return self._regions(candidate, now, at)
 
     def _mark_attended(self, tracks: TrackHistory, now: float) -> None:
-        x0, y0, _, _ = self._box
+        x0, y0, bx1, by1 = self._box
         scale, pad = self.settings.scale, self.settings.near_px
         h, w = self._attended.shape
-        for x1, y1, x2, y2 in tracks.frame.xyxy:
+        boxes = tracks.frame.xyxy
+        near = (
+            (boxes[:, 0] - pad < bx1)
+            & (boxes[:, 2] + pad > x0)
+            & (boxes[:, 1] - pad < by1)
+            & (boxes[:, 3] + pad > y0)
+        )
+        for x1, y1, x2, y2 in boxes[near].tolist():
             a = max(0, int((x1 - pad - x0) * scale))
             b = max(0, int((y1 - pad - y0) * scale))
             c = min(w, int(math.ceil((x2 + pad - x0) * scale)))

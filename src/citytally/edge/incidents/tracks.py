@@ -57,6 +57,7 @@ class TrackHistory:
         self.now = 0.0
         #: The current frame's tracked road users (confirmed tracks only) and their ground points.
         self.frame = Detections.empty()
+        self.points: FloatArray = np.zeros((0, 2))  # their ground contact points in the picture
         self.ground: FloatArray = np.zeros((0, 2))
 
     def update(self, tracked: Detections, timestamp: float) -> None:
@@ -65,16 +66,16 @@ class TrackHistory:
         frame = tracked[tracked.track_id != NO_TRACK]
         points = frame.bottom_centre.astype(np.float64)
         ground = self.plane.to_ground(points) if self.plane is not None else np.full_like(points, np.nan)
-        self.frame, self.ground = frame, ground
-        for i in range(len(frame)):
-            tid = int(frame.track_id[i])
+        self.frame, self.points, self.ground = frame, points, ground
+        rows = np.hstack([points, ground]).tolist()
+        for tid, cls, row in zip(frame.track_id.tolist(), frame.class_id.tolist(), rows, strict=True):
             fresh = self._trails.peek(tid) is None
             trail = self._trails.get(tid, timestamp)
             if fresh:
                 trail.first_seen = timestamp
-            trail.class_id = int(frame.class_id[i])
-            trail.samples.append((timestamp, *points[i], *ground[i]))
-            while trail.samples and trail.samples[0][0] < timestamp - self.keep_s:
+            trail.class_id = cls
+            trail.samples.append((timestamp, *row))
+            while trail.samples[0][0] < timestamp - self.keep_s:
                 trail.samples.popleft()
 
     def trail(self, track_id: int) -> Trail | None:
