@@ -35,8 +35,8 @@ function explain(status, detail, retryAfterS) {
     case status === 429: {
       const wait = retryAfterS ?? 60;
       const at = clock(new Date(Date.now() + wait * 1000));
-      return `Too many failed logins from this network address, so the hub is refusing requests. ` +
-        `Try again after ${at} (in ${wait} s); your token is kept.`;
+      return `Too many failed logins from this network address, so the hub turns away unknown tokens ` +
+        `for a while. Try again after ${at} (in ${wait} s); your token is kept, so a typo can be corrected.`;
     }
     case status === 422:
       return `The hub refused this request: ${detail}. Change the range or the choice and try again.`;

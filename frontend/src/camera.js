@@ -75,10 +75,10 @@ export async function cameraView(root, site, camera) {
     ]);
     drawCounts(c);
     split.replaceChildren(...splitTables(c));
-    await tmc.refresh(picker.range());
     drawOccupancy(occ);
     turning.replaceChildren(turningTable(turns));
     drawSpeeds(speeds);
+    await tmc.refresh(picker.range());
     markUpdated(root);
   }
 

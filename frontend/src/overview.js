@@ -12,7 +12,8 @@ const AUTO_REFRESH_MS = 60_000;
 
 export async function overviewView(root) {
   const mapBox = el("div", { id: "map", class: "map", role: "region", "aria-label": "Map of the cameras" });
-  const cameraLinks = el("ul", { id: "camera-list", class: "camera-list" });
+  const cameraLinks = el("div", { id: "camera-list", class: "table-scroll", tabindex: "0", role: "region",
+    "aria-label": "Cameras and their status" });
   const totalsCanvas = el("canvas", { id: "totals-chart", role: "img", "aria-label": "Crossings by class" });
   const totalsTable = el("div", { id: "totals-table" });
   const linesList = el("ol", { id: "busiest-lines", class: "busiest" });
@@ -33,9 +34,11 @@ export async function overviewView(root) {
   );
 
   const cameraList = () => getJSON("/dashboard/api/cameras", { since: picker.range().start });
+  const statusList = () => getJSON("/dashboard/api/camera-status").catch(() => []); // status is extra
   const overviewData = () => getJSON("/dashboard/api/overview", { ...picker.range(), tz: localZone() });
   // Everything the first paint needs is asked for at once; nothing waits on anything else.
-  const [mapInputs, cameras, first] = await Promise.all([loadMapInputs(), cameraList(), overviewData()]);
+  const [mapInputs, cameras, first, statuses] = await Promise.all(
+    [loadMapInputs(), cameraList(), overviewData(), statusList()]);
   performance.mark("citytally:data-received");
   const open = (cam) => {
     window.location.hash = `#/camera/${encodeURIComponent(cam.site)}/${encodeURIComponent(cam.camera)}`;
@@ -44,12 +47,10 @@ export async function overviewView(root) {
   const totalsChart = barChart(totalsCanvas, { yTitle: "crossings in the range" });
   totalsChart.options.plugins.legend.display = false;
 
-  function draw(cams, ov) {
+  function draw(cams, ov, status) {
     const when = picker.label();
     mapView.update(cams, when);
-    cameraLinks.replaceChildren(...cams.map((c) => el("li", {},
-      el("a", { href: `#/camera/${encodeURIComponent(c.site)}/${encodeURIComponent(c.camera)}` }, c.name),
-      " ", el("span", { class: "num" }, fmt.format(c.total)), ` crossings, ${when}`)));
+    cameraLinks.replaceChildren(cameraTable(cams, status, when));
     const classes = Object.keys(ov.totals);
     const all = classes.reduce((a, c) => a + ov.totals[c], 0);
     const share = (n) => (all ? `${((100 * n) / all).toFixed(1)} %` : "–"); // the modal split
@@ -76,10 +77,10 @@ export async function overviewView(root) {
   }
 
   async function refresh() {
-    const [cams, ov] = await Promise.all([cameraList(), overviewData()]);
-    draw(cams, ov);
+    const [cams, ov, status] = await Promise.all([cameraList(), overviewData(), statusList()]);
+    draw(cams, ov, status);
   }
-  draw(cameras, first);
+  draw(cameras, first, statuses);
   performance.mark("citytally:charts-drawn");
 
   const later = debounce(() => guarded(refresh, root), 250);
@@ -94,6 +95,39 @@ export async function overviewView(root) {
       totalsChart.destroy();
     },
   };
+}
+
+const STATE_TEXT = { reporting: "reporting", silent: "silent", "no data": "no data yet" };
+
+function ago(iso) {
+  if (!iso) return "never";
+  const minutes = Math.round((Date.now() - Date.parse(iso)) / 60_000);
+  if (minutes < 1) return "just now";
+  if (minutes < 120) return `${minutes} min ago`;
+  const hours = Math.round(minutes / 60);
+  return hours < 48 ? `${hours} h ago` : `${Math.round(hours / 24)} days ago`;
+}
+
+/** Every camera with its state, when its newest data ended, its edge's backlog and its crossings. */
+function cameraTable(cams, status, when) {
+  const byKey = new Map(status.map((s) => [`${s.site}/${s.camera}`, s]));
+  const head = ["camera", "state", "newest data", "edge backlog", `crossings, ${when}`];
+  return el("table", { class: "data cameras" },
+    el("thead", {}, el("tr", {}, head.map((h) => el("th", { scope: "col" }, h)))),
+    el("tbody", {}, cams.map((c) => {
+      const s = byKey.get(`${c.site}/${c.camera}`);
+      const backlog = s && s.outbox_depth != null
+        ? `${fmt.format(s.outbox_depth)} events${s.outbox_depth ? `, oldest ${Math.round(s.outbox_oldest_s)} s` : ""}`
+        : "no status received";
+      return el("tr", { "data-camera": `${c.site}/${c.camera}` },
+        el("th", { scope: "row" },
+          el("a", { href: `#/camera/${encodeURIComponent(c.site)}/${encodeURIComponent(c.camera)}` }, c.name)),
+        el("td", {}, el("span", { class: `state state-${(s?.state || "unknown").replace(" ", "-")}` },
+          s ? STATE_TEXT[s.state] || s.state : "unknown")),
+        el("td", { title: s?.last_data_end || "" }, ago(s?.last_data_end)),
+        el("td", {}, backlog),
+        el("td", { class: "num" }, fmt.format(c.total)));
+    })));
 }
 
 /** The week × hour grid as a table whose cells hold their numbers (shown on request), and its legend. */

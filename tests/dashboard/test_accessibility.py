@@ -113,7 +113,7 @@ def test_the_skip_link_is_first_and_leads_to_the_content(
     # a camera is reachable by keyboard: tab until a camera link has focus, then open it
     for _ in range(30):
         page.keyboard.press("Tab")
-        if page.evaluate("() => document.activeElement.closest('#camera-list') !== null"):
+        if page.evaluate("() => document.activeElement.matches('#camera-list a')"):
             break
     else:
         pytest.fail("no camera link reached by keyboard")

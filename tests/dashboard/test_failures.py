@@ -140,20 +140,26 @@ def test_a_lock_out_says_until_when_and_keeps_the_token(
     tokens: dict[str, str],
     screenshot: Shot,
 ) -> None:
+    """After too many failed logins from an address, a further bad token is answered 429: the form says
+    until when and keeps what was typed (to correct a typo then). A valid token is never locked out."""
     for _ in range(AccessPolicy().max_failures):
         record_login_failure(seeded_engine, "127.0.0.1")
+    typo = tokens["viewer"][:-1]
     try:
         page.goto(hub_server.url)
-        page.fill("input[name=token]", tokens["viewer"])
+        page.fill("input[name=token]", typo)
         page.click("form.login button[type=submit]")
         error = page.locator("form.login .error")
         error.filter(has_text="Too many").wait_for()
         text = error.inner_text()
         assert "Try again after" in text and "your token is kept" in text
         assert "429" not in text and "{" not in text  # no raw status or JSON
-        assert page.evaluate("() => sessionStorage.getItem('citytally.token')") == tokens["viewer"]
-        assert page.input_value("input[name=token]") == tokens["viewer"]
+        assert page.evaluate("() => sessionStorage.getItem('citytally.token')") == typo
+        assert page.input_value("input[name=token]") == typo
         screenshot(page, "locked-out")
+        page.fill("input[name=token]", tokens["viewer"])  # the right token still gets in
+        page.click("form.login button[type=submit]")
+        page.wait_for_selector("#overview-summary[data-total]")
     finally:
         with seeded_engine.begin() as conn:
             conn.execute(login_failures_table.delete())

@@ -21,6 +21,7 @@ from citytally.hub import queries
 from citytally.hub.dashboard.models import (
     BusyLine,
     CameraInfo,
+    CameraStatus,
     CameraSummary,
     CountSeries,
     CountSeriesOut,
@@ -41,6 +42,7 @@ __all__ = [
     "bucket_times",
     "camera_summaries",
     "camera_info",
+    "camera_status",
     "overview",
     "count_series",
     "count_rows",
@@ -138,6 +140,55 @@ def camera_summaries(engine: sa.Engine, since: datetime, until: datetime) -> lis
         )
         for r in cams
     ]
+
+
+def camera_status(engine: sa.Engine, edge: Any | None, now: datetime) -> list[CameraStatus]:
+    """Every camera's newest reported interval and, where an edge status reached this hub process
+    (``edge``: the hub's metrics registry), its outbox backlog."""
+    c, e = schema.cameras, schema.events
+    found: list[CameraStatus] = []
+    with engine.connect() as conn:
+        cams = conn.execute(sa.select(c.c.site, c.c.camera).order_by(c.c.site, c.c.camera)).all()
+        for site, camera in cams:
+            newest = conn.execute(
+                sa.select(e.c.start, e.c.end, e.c.received_at)
+                # incidents come when they happen; the regular intervals say whether the camera reports
+                .where(e.c.site == site, e.c.camera == camera, e.c.type != "incident")
+                .order_by(e.c.start.desc())
+                .limit(1)
+            ).first()
+            found.append(_status(site, camera, newest, edge, now))
+    return found
+
+
+def _status(site: str, camera: str, newest: Any, edge: Any | None, now: datetime) -> CameraStatus:
+    labels = {"site": site, "camera": camera}
+
+    def gauge(name: str) -> float | None:
+        value = edge.get_sample_value(name, labels) if edge is not None else None
+        return float(value) if value is not None else None
+
+    depth_value = gauge("citytally_edge_outbox_depth")
+    oldest_value = gauge("citytally_edge_outbox_oldest_seconds")
+    measured = gauge("citytally_edge_status_timestamp_seconds")
+    interval = (newest.end - newest.start).total_seconds() if newest is not None else None
+    if newest is None:
+        state = "no data"
+    elif (now - newest.end).total_seconds() <= 2 * (interval or 0) + 60:
+        state = "reporting"
+    else:
+        state = "silent"
+    return CameraStatus(
+        site=site,
+        camera=camera,
+        state=state,
+        last_data_end=newest.end if newest is not None else None,
+        last_received_at=newest.received_at if newest is not None else None,
+        interval_s=interval,
+        outbox_depth=int(depth_value) if depth_value is not None else None,
+        outbox_oldest_s=oldest_value,
+        status_at=datetime.fromtimestamp(measured, UTC) if measured is not None else None,
+    )
 
 
 def camera_info(engine: sa.Engine, site: str, camera: str) -> CameraInfo | None:

@@ -12,6 +12,7 @@ __all__ = [
     "ClientConfig",
     "CameraSummary",
     "CameraInfo",
+    "CameraStatus",
     "BusyLine",
     "Overview",
     "CountSeries",
@@ -54,6 +55,21 @@ class CameraSummary(_Out):
     lat: float
     lon: float
     total: int = Field(description="Line crossings since `since` (all lines, directions and classes).")
+
+
+class CameraStatus(_Out):
+    site: str
+    camera: str
+    state: str = Field(description="reporting, silent (no data for more than two intervals) or no data")
+    last_data_end: datetime | None = Field(description="End of the newest interval the camera reported.")
+    last_received_at: datetime | None = Field(description="When the hub received that interval.")
+    interval_s: float | None = Field(description="Length of the camera's reporting interval.")
+    outbox_depth: int | None = Field(
+        description="Events waiting in the edge's outbox, as its latest status said (null: no status "
+        "reached this hub process)."
+    )
+    outbox_oldest_s: float | None = Field(description="How long the oldest of them had waited.")
+    status_at: datetime | None = Field(description="When the edge measured that status.")
 
 
 class CameraInfo(_Out):

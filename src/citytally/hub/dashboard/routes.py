@@ -18,6 +18,7 @@ from citytally.hub.dashboard.exports import TmcOut
 from citytally.hub.dashboard.live import live_messages
 from citytally.hub.dashboard.models import (
     CameraInfo,
+    CameraStatus,
     CameraSummary,
     ClientConfig,
     CountSeriesOut,
@@ -112,6 +113,14 @@ def cameras(engine: EngineDep, _who: Viewer, since: StartQ = None) -> list[Camer
     """Cameras with a position and their crossings since ``since`` (default: 24 h ago)."""
     start, end = _range(since, None, timedelta(days=1))
     return data.camera_summaries(engine, start, end)
+
+
+@router.get("/camera-status", response_model=list[CameraStatus])
+def camera_status(request: Request, engine: EngineDep, _who: Viewer) -> list[CameraStatus]:
+    """Every camera: reporting or silent, its newest interval, and its edge's outbox backlog if known."""
+    metrics = getattr(request.app.state, "metrics", None)
+    registry = getattr(metrics, "registry", None)
+    return data.camera_status(engine, registry, datetime.now(UTC))
 
 
 @router.get("/overview", response_model=Overview)

@@ -1,0 +1,66 @@
+"""The overview's camera list: each camera's state (reporting, silent, no data), its newest data and its
+edge's outbox backlog as the edge's status messages left it in the hub's metrics."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from playwright.sync_api import Page
+
+from citytally.hub.config import HubSettings
+from citytally.hub.dashboard.server import DashboardServer, serve
+from citytally.hub.metrics import HubMetrics
+from citytally.hub.store import schema
+
+pytestmark = [pytest.mark.integration, pytest.mark.browser]
+
+Shot = Callable[[Page, str], Path]
+Login = Callable[[Page, DashboardServer, str], None]
+SITE = "demo-plaza"
+
+
+@pytest.fixture(scope="module")
+def metrics() -> HubMetrics:
+    return HubMetrics()
+
+
+@pytest.fixture(scope="module")
+def status_server(
+    seeded_engine: sa.Engine, built_frontend: Path, metrics: HubMetrics
+) -> Iterator[DashboardServer]:
+    # east-bridge fell silent two hours ago: its newer intervals never arrived
+    cutoff = datetime.now(UTC) - timedelta(hours=2)
+    e = schema.events
+    with seeded_engine.begin() as conn:
+        conn.execute(e.delete().where(e.c.camera == "east-bridge", e.c.start >= cutoff))
+    server = serve(HubSettings(), seeded_engine, build=False, metrics=metrics)
+    yield server
+    server.stop()
+
+
+def test_the_camera_list_says_which_cameras_report_and_their_backlog(
+    page: Page,
+    status_server: DashboardServer,
+    tokens: dict[str, str],
+    login: Login,
+    metrics: HubMetrics,
+    screenshot: Shot,
+) -> None:
+    # what ingest sets when vtest's edge publishes its outbox status
+    metrics.edge_outbox_depth.labels(SITE, "vtest").set(42)
+    metrics.edge_outbox_oldest.labels(SITE, "vtest").set(95.0)
+    metrics.edge_status_time.labels(SITE, "vtest").set(datetime.now(UTC).timestamp())
+    login(page, status_server, tokens["viewer"])
+    page.wait_for_selector("#camera-list tr[data-camera]")
+
+    def row(camera: str) -> str:
+        return page.inner_text(f"#camera-list tr[data-camera='{SITE}/{camera}']")
+
+    assert "reporting" in row("vtest") and "42 events, oldest 95 s" in row("vtest")
+    assert "reporting" in row("north-gate") and "no status received" in row("north-gate")
+    assert "silent" in row("east-bridge") and "min ago" in row("east-bridge")
+    screenshot(page, "camera-status")
