@@ -94,11 +94,12 @@ class CrowdDensityDetector(ZoneDetector):
         self._counts: deque[tuple[float, int]] = deque()
         self._alert_since: float | None = None
         self.density = 0.0
+        self.persons = 0  # in the zone in the latest frame
         self._level = ""
 
     def observe(self, tracks: TrackHistory, at: datetime) -> list[IncidentEvent]:
         now, s = tracks.now, self.settings
-        persons = len(self.inside(tracks, self._watched))
+        persons = self.persons = len(self.inside(tracks, self._watched))
         self._counts.append((now, persons))
         while self._counts[0][0] < now - s.window_s:
             self._counts.popleft()
