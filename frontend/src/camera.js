@@ -39,6 +39,7 @@ export async function cameraView(root, site, camera) {
   const total = el("span", { id: "camera-total", class: "num" });
   const counts = chartCard("Crossings by class and direction", "counts", "crossings", { wide: true, tall: true });
   const occupancy = chartCard("Zone occupancy (mean road users present)", "occupancy", "mean present");
+  const profile = profileCard();
   const v85 = chartCard("V85 over time (85th-percentile speed)", "v85", "V85, km/h", { wide: true, perBucket: false });
   const speedCanvas = el("canvas", { id: "speed-chart", role: "img",
     "aria-label": "Road users by their interval's mean speed" });
@@ -53,6 +54,7 @@ export async function cameraView(root, site, camera) {
     el("section", { class: "card" }, el("h2", {}, "Turning movements (from → to)"), turning),
     el("section", { class: "card", "aria-labelledby": "split-title" },
       el("h2", { id: "split-title" }, "Modal and direction split"), split),
+    profile.card,
     tmc.card,
     v85.card,
     el("section", { class: "card wide" }, el("h2", {}, "Road users by their interval's mean speed"), speedNote,
@@ -79,6 +81,7 @@ export async function cameraView(root, site, camera) {
     turning.replaceChildren(turningTable(turns));
     drawSpeeds(speeds);
     await tmc.refresh(picker.range());
+    await profile.refresh(base);
     markUpdated(root);
   }
 
@@ -148,6 +151,7 @@ export async function cameraView(root, site, camera) {
       occupancy.chart.destroy();
       v85.chart.destroy();
       speedChart.destroy();
+      profile.chart.destroy();
     },
   };
 }
@@ -189,6 +193,58 @@ function splitTables(c) {
         el("td", {}, fmt.format(n)), el("td", {}, pct(n, total))));
     })));
   return [modal, directions];
+}
+
+const PROFILE_DAYS = 28;
+
+/**
+ * Weekday and weekend profiles: mean crossings in each hour of the day (browser's time zone) over the
+ * last four weeks, counting only hours the camera reported (an offline hour is not a quiet one).
+ */
+function profileCard() {
+  const canvas = el("canvas", { id: "profile-chart", role: "img",
+    "aria-label": "Mean crossings per hour of the day, weekdays and weekends" });
+  const note = el("p", { class: "muted chart-note", id: "profile-note" });
+  const table = el("div", { class: "chart-table", id: "profile-table" });
+  const card = el("section", { class: "card wide", "aria-labelledby": "profile-title" },
+    el("h2", { id: "profile-title" }, "Weekday and weekend profile (last 4 weeks)"), note,
+    el("div", { class: "chart-box" }, canvas), table);
+  const chart = barChart(canvas, { xTitle: "hour of the day", yTitle: "mean crossings per hour" });
+  async function refresh(base) {
+    const end = new Date();
+    const start = new Date(end - PROFILE_DAYS * 86_400_000);
+    const c = await getJSON(`${base}/counts`, { start: start.toISOString(), end: end.toISOString() });
+    const sums = { weekday: Array(24).fill(0), weekend: Array(24).fill(0) };
+    const hours = { weekday: Array(24).fill(0), weekend: Array(24).fill(0) };
+    c.times.forEach((t, i) => {
+      if (!c.reported[i]) return;
+      const d = new Date(t);
+      const kind = d.getDay() === 0 || d.getDay() === 6 ? "weekend" : "weekday";
+      hours[kind][d.getHours()] += 1;
+      sums[kind][d.getHours()] += c.series.reduce((a, s) => a + (s.values[i] || 0), 0);
+    });
+    const mean = (kind) => sums[kind].map((n, h) => (hours[kind][h] ? n / hours[kind][h] : null));
+    const series = [
+      { label: "Monday to Friday", values: mean("weekday"), colour: "#0b3d91" },
+      { label: "Saturday and Sunday", values: mean("weekend"), colour: "#b45309" },
+    ];
+    chart.data.labels = Array.from({ length: 24 }, (_, h) => `${h}:00`);
+    chart.data.datasets = series.map((s) => ({ label: s.label, data: s.values, backgroundColor: s.colour }));
+    chart.update();
+    const reported = hours.weekday.reduce((a, n) => a + n, 0) + hours.weekend.reduce((a, n) => a + n, 0);
+    note.textContent = `Mean over the hours the camera reported (${reported} in the last ${PROFILE_DAYS} days), ` +
+      "in this browser's time zone; hours without data are left out, not counted as zero.";
+    note.dataset.hours = String(reported);
+    const times = Array.from({ length: 24 }, (_, h) => h);
+    const rows = times.map((h) => el("tr", {}, el("th", { scope: "row" }, `${h}:00`),
+      series.map((s) => el("td", {}, s.values[h] == null ? "no data" : s.values[h].toFixed(1)))));
+    const open = table.querySelector("details")?.open || false;
+    table.replaceChildren(el("details", { open }, el("summary", {}, "Table of these numbers (24 rows)"),
+      el("div", { class: "table-scroll", tabindex: "0", role: "region", "aria-label": "Weekday and weekend profile" },
+        el("table", { class: "data" }, el("thead", {}, el("tr", {}, el("th", { scope: "col" }, "hour"),
+          series.map((s) => el("th", { scope: "col" }, s.label)))), el("tbody", {}, rows)))));
+  }
+  return { card, chart, refresh };
 }
 
 /** The 15-minute turning-movement count: peak hour, peak-hour factor, the table, and a print button. */

@@ -139,6 +139,12 @@ def test_the_camera_page_shows_splits_and_a_printable_turning_movement_count(
     phf = float(page.get_attribute("#tmc-summary", "data-phf") or 0)
     assert 0.25 <= phf <= 1.0  # a peak-hour factor lies between 1/4 and 1
     assert page.locator("#tmc-table tr.peak").count() == 4
+    # the weekday/weekend profile counts only hours the camera reported (six seeded hours, give or take
+    # the hours they straddle), and leaves the others out instead of calling them zero
+    page.wait_for_selector("#profile-note[data-hours]")
+    assert 6 <= int(page.get_attribute("#profile-note", "data-hours") or 0) <= 8
+    assert page.locator("#profile-table tbody tr").count() == 24
+    assert page.locator("#profile-table td:has-text('no data')").count() >= 24
     with page.expect_download() as info:
         page.select_option("#export-kind", "tmc")
         page.click("#csv")
