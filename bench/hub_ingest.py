@@ -388,7 +388,14 @@ def receive_rate(events: list[Event], broker: tuple[str, int]) -> float:
     if not subscribed.wait(10):
         raise SystemExit("the receiver could not subscribe")
     with tempfile.TemporaryDirectory() as directory:
-        box = Outbox(Path(directory) / "outbox.sqlite3", settings, max_events_per_message=1, window=2000)
+        # no hub here to confirm: the broker's PUBACK is the end of the line
+        box = Outbox(
+            Path(directory) / "outbox.sqlite3",
+            settings,
+            max_events_per_message=1,
+            window=2000,
+            confirm="broker",
+        )
         box.publish_many(events)
         started = time.perf_counter()
         box.start()
