@@ -23,6 +23,11 @@ class SseClient:
         self._thread = threading.Thread(target=self._read, args=(url, secret), daemon=True)
         self._thread.start()
         assert self._opened.wait(10), "the stream did not open"
+        if self.status == 200:
+            # the stream's first frame comes after its starting point is set: events stored from now on
+            # are the stream's news (the 200 itself is sent before that)
+            first = self.frames.get(timeout=20)
+            assert first is not None and "retry" in first, first
 
     def _read(self, url: str, secret: str) -> None:
         headers = {"Authorization": f"Bearer {secret}", "Accept": "text/event-stream"}

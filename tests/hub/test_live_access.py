@@ -48,7 +48,7 @@ def test_the_stream_delivers_while_the_token_is_valid_and_ends_when_it_is_revoke
     client = SseClient(f"{server.base_url}/dashboard/api/live", viewer.secret)
     assert client.status == 200
     store_one(sqlite_engine)
-    assert client.next_event(5)["event"] == "stored"
+    assert client.next_event(15)["event"] == "stored"
     revoked = httpx.delete(
         f"{server.base_url}/tokens/{viewer.id}", headers={"Authorization": f"Bearer {admin.secret}"}
     )
