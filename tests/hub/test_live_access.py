@@ -82,3 +82,15 @@ def test_a_stream_ends_when_its_token_expires(sqlite_engine: Engine, server: Das
     frames = client.until_closed(timeout=8)
     assert frames[-1]["event"] == "access-ended"
     assert datetime.now(UTC) >= expires
+
+
+def test_an_event_stored_between_the_streams_start_and_its_first_poll_is_news(sqlite_engine: Engine) -> None:
+    from citytally.hub.dashboard.live import LiveCursor
+
+    store_one(sqlite_engine)  # before the stream: old news
+    time.sleep(0.05)
+    cursor = LiveCursor(after=datetime.now(UTC))  # the stream starts here...
+    time.sleep(0.05)
+    store_one(sqlite_engine)  # ...this one arrives before its first poll has run
+    cursor.skip_old(sqlite_engine)
+    assert len(cursor.poll(sqlite_engine, include_incidents=False)) == 1

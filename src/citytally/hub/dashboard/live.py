@@ -44,6 +44,17 @@ class LiveCursor:
     after: datetime
     sent: dict[uuid.UUID, datetime] = field(default_factory=dict)
 
+    def skip_old(self, engine: sa.Engine) -> None:
+        """Mark what was stored up to the cursor as sent: a new client wants only what arrives after it.
+
+        Rows stored later, even before this runs, stay news (the response has started by then)."""
+        e = schema.events
+        query = sa.select(e.c.id, e.c.received_at).where(
+            e.c.received_at > self.after - LOOKBACK, e.c.received_at <= self.after
+        )
+        with engine.connect() as conn:
+            self.sent.update({row.id: row.received_at for row in conn.execute(query)})
+
     def poll(self, engine: sa.Engine, include_incidents: bool) -> list[dict[str, Any]]:
         """Events stored since the last poll, oldest first, as small summaries (never the raw body)."""
         e = schema.events
@@ -104,7 +115,7 @@ async def live_messages(
     cursor = LiveCursor(after=_parse_last_id(last_event_id) or datetime.now(UTC))
     if last_event_id is None:
         # A new client wants what arrives from now on; ids already in the look-back window are old news.
-        await anyio.to_thread.run_sync(cursor.poll, engine, include_incidents)
+        await anyio.to_thread.run_sync(cursor.skip_old, engine)
     yield "retry: 1000\n\n"
     idle = 0.0
     checked = 0.0
