@@ -136,6 +136,16 @@ export function setTimeSeries(chart, times, series, period) {
   const span = times.length ? x.max - times[0] : 0;
   x.ticks.stepSize = TICK_STEPS.find((step) => span / step <= 8) || TICK_STEPS.at(-1);
   x.ticks.callback = (v) => timeText(v, period);
+  // Ticks on round local clock times (whole hours, midnights), wherever a rolling range starts.
+  x.afterBuildTicks = (scale) => {
+    const step = x.ticks.stepSize;
+    const offset = new Date(scale.min).getTimezoneOffset() * MINUTE;
+    const ticks = [];
+    for (let t = Math.ceil((scale.min - offset) / step) * step + offset; t <= scale.max; t += step) {
+      ticks.push({ value: t });
+    }
+    scale.ticks = ticks;
+  };
   chart.options.scales.y.title.text = chart.$perBucket
     ? `${chart.$quantity} per ${PERIOD_TEXT[period] || period}` : chart.$quantity;
   chart.update();
