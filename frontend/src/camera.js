@@ -34,6 +34,7 @@ export async function cameraView(root, site, camera) {
     el("label", {}, "Export ", exportKind), el("label", {}, " per ", exportBucket), csv);
   const tmc = tmcCard(base, site, camera);
   const split = el("div", { id: "split", class: "split" });
+  const compare = el("div", { id: "compare" });
   const turning = el("div", { id: "turning" });
   const speedNote = el("p", { class: "muted", id: "speed-note" });
   const total = el("span", { id: "camera-total", class: "num" });
@@ -54,6 +55,8 @@ export async function cameraView(root, site, camera) {
     el("section", { class: "card" }, el("h2", {}, "Turning movements (from → to)"), turning),
     el("section", { class: "card", "aria-labelledby": "split-title" },
       el("h2", { id: "split-title" }, "Modal and direction split"), split),
+    el("section", { class: "card", "aria-labelledby": "compare-title" },
+      el("h2", { id: "compare-title" }, "Compared with the period before"), compare),
     profile.card,
     tmc.card,
     v85.card,
@@ -80,6 +83,10 @@ export async function cameraView(root, site, camera) {
     drawOccupancy(occ);
     turning.replaceChildren(turningTable(turns));
     drawSpeeds(speeds);
+    const span = Date.parse(range.end) - Date.parse(range.start);
+    const before = await getJSON(`${base}/counts`, { start: new Date(Date.parse(range.start) - span).toISOString(),
+      end: range.start, tz: range.tz });
+    compare.replaceChildren(comparisonTable(c, before));
     await tmc.refresh(picker.range());
     await profile.refresh(base);
     markUpdated(root);
@@ -193,6 +200,32 @@ function splitTables(c) {
         el("td", {}, fmt.format(n)), el("td", {}, pct(n, total))));
     })));
   return [modal, directions];
+}
+
+/**
+ * This range against the one just before it, per class, with how much of each the camera covered: a
+ * difference that comes from an outage shows as a coverage difference, not as a change in traffic.
+ */
+function comparisonTable(now, before) {
+  const totals = (c) => {
+    const by = new Map();
+    for (const s of c.series) by.set(s.cls, (by.get(s.cls) || 0) + s.values.reduce((a, v) => a + (v || 0), 0));
+    return by;
+  };
+  const coverage = (c) => (c.times.length ? c.reported.filter(Boolean).length / c.times.length : 0);
+  const a = totals(now);
+  const b = totals(before);
+  const classes = [...new Set([...a.keys(), ...b.keys()])].sort();
+  const change = (x, y) => (y ? `${x >= y ? "+" : "−"}${Math.abs((100 * (x - y)) / y).toFixed(1)} %` : "–");
+  const row = (label, x, y) => el("tr", {}, el("th", { scope: "row" }, label), el("td", {}, fmt.format(y)),
+    el("td", {}, fmt.format(x)), el("td", { "data-change": label }, change(x, y)));
+  return el("table", { class: "data compact", id: "comparison" },
+    el("thead", {}, el("tr", {}, ["class", "period before", "this period", "change"].map((h) =>
+      el("th", { scope: "col" }, h)))),
+    el("tbody", {}, classes.map((cls) => row(CLASS_NAMES[cls] || cls, a.get(cls) || 0, b.get(cls) || 0)),
+      el("tr", {}, el("th", { scope: "row" }, "camera reported"),
+        el("td", {}, `${(100 * coverage(before)).toFixed(0)} % of buckets`),
+        el("td", {}, `${(100 * coverage(now)).toFixed(0)} % of buckets`), el("td", {}, ""))));
 }
 
 const PROFILE_DAYS = 28;

@@ -141,6 +141,8 @@ def test_the_camera_page_shows_splits_and_a_printable_turning_movement_count(
     assert page.locator("#tmc-table tr.peak").count() == 4
     # the weekday/weekend profile counts only hours the camera reported (six seeded hours, give or take
     # the hours they straddle), and leaves the others out instead of calling them zero
+    # the period before the last 24 hours is empty here: the comparison says so through coverage
+    assert "0 % of buckets" in page.inner_text("#comparison")
     page.wait_for_selector("#profile-note[data-hours]")
     assert 6 <= int(page.get_attribute("#profile-note", "data-hours") or 0) <= 8
     assert page.locator("#profile-table tbody tr").count() == 24
