@@ -38,6 +38,8 @@ def main() -> None:
     parser.add_argument("--no-record", action="store_true")
     parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
     args = parser.parse_args()
+    # Created first: it takes the machine fingerprint and start time now.
+    run = Run("incidents_crowd_vtest", "Persons in vtest's plaza zone: pipeline against hand counts", COLUMNS)
     with (REPO / "tests" / "data" / "vtest_plaza_persons.csv").open(encoding="utf-8") as handle:
         truth = {int(row["frame"]): int(row["persons"]) for row in csv.DictReader(handle)}
     config = load_camera_config(REPO / "examples" / "vtest-incidents.toml")
@@ -54,7 +56,6 @@ def main() -> None:
 
     pipeline.analytics.update = counting_update  # type: ignore[method-assign]
     pipeline.run()
-    run = Run("incidents_crowd_vtest", "Persons in vtest's plaza zone: pipeline against hand counts", COLUMNS)
     for frame, persons in sorted(truth.items()):
         density = persons / crowd.area_m2
         row = {

@@ -60,6 +60,10 @@ def main() -> None:
     parser.add_argument("--no-record", action="store_true")
     parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
     args = parser.parse_args()
+    # Created first: it takes the machine fingerprint and start time now.
+    run = Run(
+        "incidents_fps", "Edge frames per second with all incident rules on, against counting alone", COLUMNS
+    )
     fps: dict[str, list[float]] = {name: [] for name in CONFIGS}
     cpu_fps: dict[str, list[float]] = {name: [] for name in CONFIGS}
     analytics: dict[str, list[float]] = {name: [] for name in CONFIGS}
@@ -79,9 +83,6 @@ def main() -> None:
             )
     base = statistics.median(fps["counting"])
     cpu_base = statistics.median(cpu_fps["counting"])
-    run = Run(
-        "incidents_fps", "Edge frames per second with all incident rules on, against counting alone", COLUMNS
-    )
     for name in CONFIGS:
         median = statistics.median(fps[name])
         row = {

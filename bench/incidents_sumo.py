@@ -57,6 +57,8 @@ def main() -> None:
     parser.add_argument("--no-record", action="store_true")
     parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
     args = parser.parse_args()
+    # Created first: it takes the machine fingerprint and start time now.
+    run = Run("incidents_sumo", "Incident detectors on SUMO-replayed trajectories", COLUMNS)
     config = camera_config()
     totals = {kind: Score() for kind in KINDS}
     started = time.perf_counter()
@@ -74,7 +76,6 @@ def main() -> None:
                 line.append(f"{kind}: tp {s.tp} fp {s.fp} fn {s.fn} ttd {[round(d, 1) for d in s.delays]}")
             print("  ".join(line), flush=True)
     print(f"{args.runs} runs of {args.seconds:.0f} s in {time.perf_counter() - started:.0f} s")
-    run = Run("incidents_sumo", "Incident detectors on SUMO-replayed trajectories", COLUMNS)
     for kind, s in totals.items():
         row = {
             "incident": kind,
