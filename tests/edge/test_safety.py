@@ -45,19 +45,27 @@ def test_rear_end_ttc_and_drac() -> None:
 
 
 def test_crossing_pet_from_leaving_and_entering_times() -> None:
-    # A eastwards along y=0, B northwards along x=0 two seconds later, both at 10 m/s, samples 1 m apart;
-    # the conflict area is within 5 m (2.5 + 2.5) of the other's path. A's last sample in it: x=4.95 at
-    # t=5.5; B's first: y=-4.05 at t=2+4.6=6.6 -> PET 1.1 s. Their paths never bring the discs together.
-    a = straight(-50.05, 0, 10, 0, 0, 10)
-    b = straight(0, -50.05, 0, 10, 2, 12)
+    # A eastwards along y=0, B northwards along x=0 two seconds later, both cars at 10 m/s, sampled every
+    # 0.01 s. Footprint discs (r 0.9 m) sit 1.6 m ahead and behind the centre, so the conflict area is left
+    # when A's back disc is 1.8 m past B's path: centre x = 3.4 m, t = (3.4 + 50.005) / 10 = 5.3405 s;
+    # B enters when its front disc is 1.8 m short of A's path: y = -3.4 m, t = 2 + 4.6605 s -> PET 1.32 s.
+    a = straight(-50.005, 0, 10, 0, 0, 10, dt=0.01)
+    b = straight(0, -50.005, 0, 10, 2, 12, dt=0.01)
     hit = measure_pair(a, b)
     assert hit is not None
     assert hit.type == "crossing"
-    assert hit.pet_s == pytest.approx(1.1)
-    assert hit.min_ttc_s == np.inf
-    assert hit.time_s == pytest.approx(6.6)
-    # Five seconds later B crosses well after A: PET 4.1 s, above the 2 s threshold, no conflict.
-    assert measure_pair(a, straight(0, -50.05, 0, 10, 5, 15)) is None
+    assert hit.pet_s == pytest.approx(1.32, abs=0.011)
+    assert hit.min_ttc_s == np.inf  # relative path passes 14 m clear: no collision course
+    assert hit.time_s == pytest.approx(6.6605, abs=0.011)
+    # Five seconds later B crosses well after A: PET 4.32 s, above the 2 s threshold, no conflict.
+    assert measure_pair(a, straight(0, -50.005, 0, 10, 5, 15, dt=0.01)) is None
+
+
+def test_oncoming_car_in_the_next_lane_is_no_conflict() -> None:
+    # 3.2 m lane offset: the two-disc footprints (1.8 m wide) pass each other; in the same lane they collide.
+    assert measure_pair(straight(0, 0, 10, 0, 0, 3), straight(100, 3.2, -10, 0, 0, 3)) is None
+    same = measure_pair(straight(0, 0, 10, 0, 0, 3), straight(100, 0.5, -10, 0, 0, 3))
+    assert same is not None and np.isfinite(same.min_ttc_s)
 
 
 def test_diverging_paths_are_no_conflict() -> None:
@@ -88,7 +96,7 @@ def test_find_conflicts_and_anonymous_summary() -> None:
     users = [
         straight(0, 0, 20, 0, 0, 1),  # rear-end pair with 1: TTC (32-5-10)/10 = 1.7 s -> moderate
         straight(32, 0, 10, 0, 0, 1),
-        straight(-50.05, 200, 10, 0, 0, 10),  # crossing pair with 3: PET 1.1 s -> moderate
+        straight(-50.05, 200, 10, 0, 0, 10),  # crossing pair with 3: PET ~1.6 s -> moderate
         Trajectory(np.round(np.arange(2, 12.05, 0.1), 6), np.zeros((101, 2)), "person"),
         straight(500, 500, 5, 0, 0, 3),  # alone
     ]

@@ -4,10 +4,12 @@ Input is ground-plane trajectories (metres, seconds) with a class name each, suc
 :class:`citytally.edge.incidents.tracks.Trail`. Output per pair is a :class:`Conflict`; per interval a
 :class:`ConflictSummary` of counts and histograms that carries no pair or track identity.
 
-Footprint: a disc per road user whose radius is half its class's length (car 2.5 m, pedestrian 0.3 m, ...).
-A disc needs no heading, which a video track gives badly at low speed, it makes TTC a closed-form quadratic
-that vectorises over time, and for the commonest conflict (rear-end) the gap between two discs of half-length
-radius is exactly the bumper-to-bumper gap. It overstates width in side-on encounters (conservative there).
+Footprint: two discs per road user, of half its class's width, centred along its heading so that they reach
+exactly its front and back (a car: 5 × 1.8 m; a pedestrian: one 0.6 m disc). Discs make TTC a closed-form
+quadratic that vectorises over time (four disc pairs per user pair); the two-disc shape keeps the
+bumper-to-bumper gap of a rear-end exact and the width of a side-by-side pass right (a single disc of
+half-length radius made every oncoming car in the next lane a head-on "collision"); only the corners are
+rounded. Heading comes from the velocity; a standing user keeps a moving sample's heading.
 
 * TTC: time until the discs touch if both keep their current velocity (infinite if they never do).
 * PET: the conflict area is where one user's footprint path overlaps the other's; PET is the time from the
@@ -31,7 +33,7 @@ import numpy.typing as npt
 from citytally.errors import ConfigError
 
 __all__ = [
-    "RADIUS_M",
+    "SIZE_M",
     "TTC_BINS_S",
     "PET_BINS_S",
     "Trajectory",
@@ -48,14 +50,15 @@ __all__ = [
 
 FloatArray = npt.NDArray[np.float64]
 
-#: Disc radius per class: half a typical length (m), so a rear-end gap is bumper to bumper.
-RADIUS_M: dict[str, float] = {
-    "car": 2.5,
-    "truck": 5.0,
-    "bus": 6.0,
-    "motorcycle": 1.1,
-    "bicycle": 0.9,
-    "person": 0.3,
+#: Typical (length, width) per class (m): the footprint is two discs of half the width, set along the heading
+#: so that they reach exactly the front and back bumper.
+SIZE_M: dict[str, tuple[float, float]] = {
+    "car": (5.0, 1.8),
+    "truck": (10.0, 2.5),
+    "bus": (12.0, 2.5),
+    "motorcycle": (2.2, 0.8),
+    "bicycle": (1.8, 0.6),
+    "person": (0.6, 0.6),
 }
 #: Histogram edges of the summaries (s); the last bin is open-ended.
 TTC_BINS_S: tuple[float, ...] = (0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0)
@@ -78,11 +81,34 @@ class Trajectory:
 
     @property
     def radius(self) -> float:
-        return RADIUS_M.get(self.kind, 1.0)
+        """Radius of each of the two footprint discs: half the class's width."""
+        return SIZE_M.get(self.kind, (2.0, 2.0))[1] / 2
+
+    def discs(self) -> FloatArray:
+        """Footprint disc centres per sample (n×2×2): front and back, half a length minus a radius out."""
+        length, width = SIZE_M.get(self.kind, (2.0, 2.0))
+        reach = max(0.0, length / 2 - width / 2)
+        unit = self.headings()
+        return np.stack([self.xy + reach * unit, self.xy - reach * unit], axis=1)
+
+    def headings(self, moving_ms: float = 0.5) -> FloatArray:
+        """Unit heading per sample (n×2); a standing sample takes the next moving one's (else the last)."""
+        v = self.velocity()
+        speed = np.hypot(v[:, 0], v[:, 1])
+        moving = np.flatnonzero(speed > moving_ms)
+        if moving.size == 0:
+            return np.tile([1.0, 0.0], (len(self.t), 1))
+        nearest = moving[np.clip(np.searchsorted(moving, np.arange(len(self.t))), 0, moving.size - 1)]
+        return v[nearest] / speed[nearest, None]
 
     def velocity(self) -> FloatArray:
         """Velocity per sample (m/s): central differences, one-sided at the ends."""
         return np.gradient(self.xy, self.t, axis=0)
+
+    def heading_deg(self, index: int) -> float:
+        """Heading at a sample in degrees (counter-clockwise from +x)."""
+        unit = self.headings()[index]
+        return float(np.degrees(np.arctan2(unit[1], unit[0])))
 
 
 @dataclass(frozen=True)
@@ -143,10 +169,6 @@ def _common(a: Trajectory, b: Trajectory, tol: float) -> tuple[FloatArray, Float
     return times * tol, ia.astype(np.float64), ib.astype(np.float64)
 
 
-def _heading_deg(v: FloatArray) -> float:
-    return float(np.degrees(np.arctan2(v[1], v[0])))
-
-
 def conflict_type(heading_a_deg: float, heading_b_deg: float) -> str:
     """SSAM's rule on the angle between two headings: rear-end < 30°, crossing > 85°, else lane change."""
     angle = abs((heading_a_deg - heading_b_deg + 180.0) % 360.0 - 180.0)
@@ -158,9 +180,13 @@ def conflict_type(heading_a_deg: float, heading_b_deg: float) -> str:
 def pet(a: Trajectory, b: Trajectory) -> tuple[float, float, int, int] | None:
     """PET, its time (the second user's entry) and the two samples at the area; None if paths never meet."""
     reach = a.radius + b.radius
-    dist = np.linalg.norm(a.xy[:, None, :] - b.xy[None, :, :], axis=2)
-    near = dist < reach
-    rows, cols = np.flatnonzero(near.any(axis=1)), np.flatnonzero(near.any(axis=0))
+    da, db = a.discs().reshape(-1, 2), b.discs().reshape(-1, 2)
+    # Only disc points inside the other path's box (grown by the reach) can touch it: a cheap cut first.
+    sa = np.flatnonzero(np.all((da > db.min(0) - reach) & (da < db.max(0) + reach), axis=1))
+    sb = np.flatnonzero(np.all((db > da.min(0) - reach) & (db < da.max(0) + reach), axis=1))
+    near = np.linalg.norm(da[sa, None, :] - db[None, sb, :], axis=2) < reach
+    rows = np.unique(sa[near.any(axis=1)] // 2)
+    cols = np.unique(sb[near.any(axis=0)] // 2)
     if rows.size == 0:
         return None
     a_in, a_out, b_in, b_out = a.t[rows[0]], a.t[rows[-1]], b.t[cols[0]], b.t[cols[-1]]
@@ -176,21 +202,25 @@ def measure_pair(a: Trajectory, b: Trajectory, thresholds: Thresholds = Threshol
     times, ia_f, ib_f = _common(a, b, thresholds.time_tolerance_s)
     ia, ib = ia_f.astype(np.int64), ib_f.astype(np.int64)
     va, vb = a.velocity(), b.velocity()
-    min_ttc, ttc_at, drac, headings = np.inf, float("nan"), 0.0, None
+    min_ttc, ttc_at, drac = np.inf, float("nan"), 0.0
+    headings: tuple[int, int] | None = None
     if times.size:
-        p_rel, v_rel = b.xy[ib] - a.xy[ia], vb[ib] - va[ia]
-        ttc = ttc_series(p_rel, v_rel, a.radius + b.radius)
-        k = int(np.argmin(ttc))
-        if np.isfinite(ttc[k]):
-            min_ttc, ttc_at = float(ttc[k]), float(times[k])
-            headings = (va[ia[k]], vb[ib[k]])
-            drac = _drac(p_rel[k], v_rel[k], a.radius + b.radius)
+        v_rel, reach = vb[ib] - va[ia], a.radius + b.radius
+        # Every front/back disc pair; discs move with the centre (turning within the horizon is ignored).
+        p_rel = b.discs()[ib][:, None, :, :] - a.discs()[ia][:, :, None, :]
+        p_rel = p_rel.reshape(len(ia), 4, 2)
+        ttc = np.stack([ttc_series(p_rel[:, d], v_rel, reach) for d in range(4)], axis=1)
+        k, d = np.unravel_index(int(np.argmin(ttc)), ttc.shape)
+        if np.isfinite(ttc[k, d]):
+            min_ttc, ttc_at = float(ttc[k, d]), float(times[k])
+            headings = (int(ia[k]), int(ib[k]))
+            drac = _drac(p_rel[k, d], v_rel[k], reach)
     found = pet(a, b)
     if headings is None and found is not None:
-        headings = (va[found[2]], vb[found[3]])
+        headings = (found[2], found[3])
     if headings is None:
         return None
-    kind = conflict_type(_heading_deg(headings[0]), _heading_deg(headings[1]))
+    kind = conflict_type(a.heading_deg(headings[0]), b.heading_deg(headings[1]))
     pet_s = found[0] if found is not None and kind != "rear_end" else None
     if min_ttc >= thresholds.ttc_s and (pet_s is None or pet_s >= thresholds.pet_s):
         return None
@@ -208,8 +238,10 @@ def _drac(p_rel: FloatArray, v_rel: FloatArray, reach: float) -> float:
     return float("inf") if gap <= 0 else closing * closing / (2.0 * gap)
 
 
-def _may_meet(a: Trajectory, b: Trajectory, margin_m: float) -> bool:
-    """Cheap pre-filter: bounding boxes of the two paths, grown by ``margin_m``, overlap."""
+def _may_meet(a: Trajectory, b: Trajectory, margin_m: float, pet_s: float) -> bool:
+    """Cheap pre-filter: their times come within ``pet_s`` and their paths' boxes within ``margin_m``."""
+    if a.t[0] > b.t[-1] + pet_s or b.t[0] > a.t[-1] + pet_s:
+        return False
     lo_a, hi_a, lo_b, hi_b = a.xy.min(0), a.xy.max(0), b.xy.min(0), b.xy.max(0)
     return bool(np.all(lo_a - margin_m <= hi_b) and np.all(lo_b - margin_m <= hi_a))
 
@@ -221,7 +253,7 @@ def find_conflicts(
     found = []
     for i, j in itertools.combinations(range(len(trajectories)), 2):
         a, b = trajectories[i], trajectories[j]
-        if not _may_meet(a, b, margin_m):
+        if not _may_meet(a, b, margin_m, thresholds.pet_s):
             continue
         hit = measure_pair(a, b, thresholds)
         if hit is not None:
