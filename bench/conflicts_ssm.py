@@ -175,8 +175,8 @@ def main() -> None:
             ("ours", "ours"),
             ("precision", "precision"),
             ("recall", "recall"),
-            ("ttc_err", "median |ΔminTTC| s (n)"),
-            ("pet_err", "median |ΔPET| s (n)"),
+            ("ttc_err", "median abs ΔminTTC s (n)"),
+            ("pet_err", "median abs ΔPET s (n)"),
         ],
     )
     got = measure(args.seconds, args.period, args.seed)
