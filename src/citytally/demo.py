@@ -122,7 +122,7 @@ def _add_simulated_day(console: Console, hub: EmbeddedHub) -> None:
 
     resco = default_resco_dir()
     if not resco.is_dir():
-        console.print(f"no simulated day: {resco} (SUMO scenarios; or set CITYTALLY_RESCO_DIR) is not there")
+        console.print(f"no simulated day: {resco} (SUMO scenarios; or set CITYTALLY_RESCO) is not there")
         return
     with console.status("simulating a day of traffic at three junctions with SUMO..."):
         stored = load_simulated_day(hub.engine, resco)

@@ -52,8 +52,8 @@ def build_frontend(force: bool = False, frontend: Path = FRONTEND_DIR) -> Path:
         raise ConfigError(
             "building the dashboard needs npm (Node.js 20 or newer); install Debian's nodejs/npm"
         )
-    # `npm install` keeps the lock file's versions. Not `npm ci`: npm 11 leaves other platforms' optional
-    # packages (rollup's native builds) out of the lock it writes, and `npm ci` then calls it out of sync.
+    # `npm install` keeps the lock file's versions (the committed lock holds every platform's optional
+    # packages, so it is not rewritten). Not `npm ci`: it would delete a node_modules that already matches.
     steps = [[npm, "install", "--no-audit", "--no-fund"], [npm, "run", "build"]]
     installed = frontend / "node_modules" / ".package-lock.json"
     lock = frontend / "package-lock.json"

@@ -50,11 +50,11 @@ __all__ = [
     "load_simulated_day",
 ]
 
-RESCO_DIR_ENV = "CITYTALLY_RESCO_DIR"
+RESCO_DIR_ENV = "CITYTALLY_RESCO"
 
 
 def default_resco_dir() -> Path:
-    """$CITYTALLY_RESCO_DIR, else ``shared/data/resco`` beside the checkout (or beside its parent, for a
+    """$CITYTALLY_RESCO, else ``shared/data/resco`` beside the checkout (or beside its parent, for a
     git worktree kept in a folder of worktrees)."""
     if os.environ.get(RESCO_DIR_ENV):
         return Path(os.environ[RESCO_DIR_ENV])
