@@ -5,12 +5,12 @@ and headless Debian Chromium driven by Playwright.
   written through the hub's own :class:`EventWriter`;
 * ``tokens`` — admin, operator and viewer secrets for it;
 * ``hub_server`` — the full hub app (API + dashboard) served on 127.0.0.1;
-* ``browser`` / ``page`` — Chromium and a fresh page (screenshots go to ``artifacts/screenshots/``).
+* ``page`` — a fresh page in the session's Chromium (``browser``, from ``tests/conftest.py``); screenshots
+  go to ``artifacts/screenshots/``.
 """
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page
 
 from citytally.edge.config import CameraConfig
 from citytally.events import (
@@ -36,17 +36,6 @@ from citytally.hub.config import HubSettings
 from citytally.hub.dashboard.server import DashboardServer, build_frontend, serve
 from citytally.hub.store import EventWriter, create_store_engine, migrate, sqlite_url, sync_registry
 
-CHROMIUM = os.environ.get("CITYTALLY_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
 SITE = "demo-plaza"
 #: (camera, lat, lon): the example base map's plaza centre and two street corners.
@@ -195,14 +184,6 @@ def hub_server(seeded_engine: sa.Engine, built_frontend: Path) -> Iterator[Dashb
     server = serve(HubSettings(), seeded_engine, build=False)
     yield server
     server.stop()
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture

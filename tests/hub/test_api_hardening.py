@@ -3,7 +3,6 @@ lock-outs that spare valid tokens, security headers on every answer, documentati
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +13,7 @@ import pytest
 import sqlalchemy as sa
 from fastapi import Depends
 from fastapi.testclient import TestClient
+from playwright.sync_api import Browser, Route
 
 from citytally.hub.access import AccessPolicy, issue_token, public
 from citytally.hub.access_tables import audit_log_table, login_failures_table
@@ -23,15 +23,6 @@ from citytally.hub.store import create_store_engine, migrate, sqlite_url
 from citytally.hub.web import create_app
 
 pytestmark = pytest.mark.integration
-
-CHROMIUM = os.environ.get("CITYTALLY_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-]
 
 
 @pytest.fixture
@@ -178,8 +169,7 @@ def test_the_docs_page_loads_nothing_from_another_host(engine: sa.Engine) -> Non
 
 
 @pytest.mark.browser
-def test_swagger_ui_renders_offline_in_chromium(engine: sa.Engine) -> None:
-    from playwright.sync_api import Route, sync_playwright
+def test_swagger_ui_renders_offline_in_chromium(engine: sa.Engine, browser: Browser) -> None:
 
     server = serve(HubSettings(), engine, build=False)
     elsewhere: list[str] = []
@@ -193,16 +183,15 @@ def test_swagger_ui_renders_offline_in_chromium(engine: sa.Engine) -> None:
             route.abort()
 
     try:
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            page = browser.new_page()
-            page.route("**/*", only_the_hub)
-            page.on("console", lambda m: violations.append(m.text) if "Content Security" in m.text else None)
-            page.goto(f"{server.base_url}/docs")
-            page.wait_for_selector(".swagger-ui .info .title", timeout=20_000)
-            title = page.inner_text(".swagger-ui .info .title")
-            operations = page.locator(".opblock").count()
-            browser.close()
+        context = browser.new_context()
+        page = context.new_page()
+        page.route("**/*", only_the_hub)
+        page.on("console", lambda m: violations.append(m.text) if "Content Security" in m.text else None)
+        page.goto(f"{server.base_url}/docs")
+        page.wait_for_selector(".swagger-ui .info .title", timeout=20_000)
+        title = page.inner_text(".swagger-ui .info .title")
+        operations = page.locator(".opblock").count()
+        context.close()
     finally:
         server.stop()
     assert "citytally hub API" in title
@@ -211,22 +200,19 @@ def test_swagger_ui_renders_offline_in_chromium(engine: sa.Engine) -> None:
 
 
 @pytest.mark.browser
-def test_the_dashboard_runs_under_the_content_security_policy(engine: sa.Engine) -> None:
-    from playwright.sync_api import sync_playwright
-
+def test_the_dashboard_runs_under_the_content_security_policy(engine: sa.Engine, browser: Browser) -> None:
     secret = issue_token(engine, "operator").secret
     server = serve(HubSettings(), engine, build=True)
     violations: list[str] = []
     try:
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            page = browser.new_page()
-            page.on("console", lambda m: violations.append(m.text) if "Content Security" in m.text else None)
-            page.goto(server.login_url(secret))
-            page.wait_for_selector("#overview-summary[data-total]", timeout=30_000)
-            page.goto(f"{server.base_url}/register")
-            page.wait_for_load_state("load")
-            browser.close()
+        context = browser.new_context()
+        page = context.new_page()
+        page.on("console", lambda m: violations.append(m.text) if "Content Security" in m.text else None)
+        page.goto(server.login_url(secret))
+        page.wait_for_selector("#overview-summary[data-total]", timeout=30_000)
+        page.goto(f"{server.base_url}/register")
+        page.wait_for_load_state("load")
+        context.close()
     finally:
         server.stop()
     assert violations == []
