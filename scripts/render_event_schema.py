@@ -11,6 +11,7 @@ fresh render. After changing ``src/citytally/events.py`` run (from the repositor
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import sys
 import uuid
@@ -22,6 +23,7 @@ from citytally.events import (
     ROAD_USER_CLASSES,
     SCHEMA_VERSION,
     SLUG_PATTERN,
+    ConflictEvent,
     Event,
     IncidentEvent,
     IncidentType,
@@ -72,6 +74,18 @@ EVENT_TYPES: tuple[tuple[type[Any], str], ...] = (
         "severity or kind changes (at once) or its numbers change (at most every `update_s`), and when it "
         "clears. The hub keeps the latest event of each `incident_id`.",
     ),
+    (
+        ConflictEvent,
+        "Sent per interval for each junction zone with conflict analysis (the camera config's "
+        "`[[conflicts]]`; see [incidents.md](incidents.md#traffic-conflicts)), also when nothing happened. "
+        "A pair of road users is a conflict when its least time to collision (TTC) or its "
+        "post-encroachment time (PET) is below the zone's thresholds; it is counted in the interval in "
+        "which the second of the two left the zone. `ttc` bins the conflicts that were on a collision "
+        "course, `pet` those with a PET (not rear-end); each list's last bin is open-ended. `cells` counts "
+        "conflicts per square ground cell of `cell_m` metres (the point midway between the two road users), "
+        "with the cell centre in the camera picture for drawing. No pair, track or time finer than the "
+        "interval is sent.",
+    ),
 )
 
 #: Meanings of fields whose model gives no description (the schema itself is unchanged by these).
@@ -92,6 +106,7 @@ MEANINGS: dict[str, str] = {
     "dwell": "class → statistics of the stays that ended in the interval.",
     "movements": "One entry per (entry zone, exit zone, class).",
 }
+
 
 _START = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 _END = datetime(2026, 11, 23, 8, 1, tzinfo=UTC)
@@ -127,6 +142,21 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "incident_id": str(uuid.UUID(int=0x1D)),
         "phase": "update",
     },
+    "conflict": {
+        "zone": "junction",
+        "road_users": {"car": 212, "bicycle": 31, "person": 58},
+        "conflicts": [
+            {"type": "crossing", "severity": "serious", "classes": "car-person", "count": 1},
+            {"type": "rear_end", "severity": "moderate", "classes": "car-car", "count": 2},
+        ],
+        "ttc": {"edges_s": [0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0], "counts": [0, 0, 0, 1, 1, 0, 0]},
+        "pet": {"edges_s": [0.0, 0.5, 1.0, 1.5, 2.0], "counts": [0, 1, 0, 0, 0]},
+        "cell_m": 5.0,
+        "cells": [
+            {"x_m": 10.0, "y_m": 5.0, "image_x": 412.3, "image_y": 388.0, "count": 2},
+            {"x_m": 15.0, "y_m": 5.0, "image_x": 468.9, "image_y": 380.6, "count": 1},
+        ],
+    },
 }
 
 INTRO = f"""\
@@ -136,7 +166,8 @@ INTRO = f"""\
      change the models (or the prose in the script) and re-run the script. -->
 
 An edge pipeline tells the hub only aggregates: per reporting interval, per line or zone, counts by
-direction and class, occupancy, dwell and speed statistics, turning-movement counts, and incidents. No event
+direction and class, occupancy, dwell and speed statistics, turning-movement counts, incidents, and traffic
+conflicts counted by type, severity and classes. No event
 carries an image, a track id or anything about one road user. The schema is `citytally.events`; every model
 refuses fields it does not name (`extra="forbid"`), so nothing can ride along. The same schema as JSON
 Schema: [event-schema.json](event-schema.json).
@@ -262,7 +293,7 @@ def render_page() -> str:
     ]
     for model, prose in EVENT_TYPES:
         type_name = model.model_fields["type"].default
-        out += [f"## `{type_name}`", "", (model.__doc__ or "").strip().replace("``", "`"), ""]
+        out += [f"## `{type_name}`", "", inspect.cleandoc(model.__doc__ or "").replace("``", "`"), ""]
         out += _table(defs[model.__name__], skip=COMMON)
         out += ["", prose, "", "```json", _example(type_name), "```", ""]
     out += ["## Nested objects", ""]

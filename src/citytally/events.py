@@ -33,6 +33,13 @@ __all__ = [
     "Movement",
     "TurningMovementEvent",
     "IncidentEvent",
+    "ConflictType",
+    "ConflictSeverity",
+    "ConflictCount",
+    "ConflictHistogram",
+    "ConflictCell",
+    "ConflictEvent",
+    "CLASS_PAIR_PATTERN",
     "Event",
     "parse_event",
     "event_to_json",
@@ -58,6 +65,13 @@ IncidentType = Literal[
 #: Where an incident is in its life: ``onset`` (it began; it is open), ``update`` (still open, its numbers
 #: or severity changed), ``cleared`` (it ended at ``end``). No phase: a one-off report of a closed incident.
 IncidentPhase = Literal["onset", "update", "cleared"]
+
+ConflictType = Literal["rear_end", "crossing", "lane_change"]
+#: Band on the lower of a conflict's TTC and PET: serious < 1 s, moderate < 2 s, slight otherwise.
+ConflictSeverity = Literal["serious", "moderate", "slight"]
+_CLASS = "(" + "|".join(ROAD_USER_CLASSES) + ")"
+#: The two classes of a conflict's road users, alphabetical, joined by ``-`` (``car-person``).
+CLASS_PAIR_PATTERN = f"^{_CLASS}-{_CLASS}$"
 
 #: Site, camera, line and zone names: lower-case slugs, safe in MQTT topics, URLs and file names.
 SLUG_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
@@ -180,8 +194,94 @@ class IncidentEvent(_EventBase):
         return self.phase in ("onset", "update")
 
 
+class ConflictCount(_Model):
+    type: ConflictType = Field(
+        description="rear_end, crossing or lane_change: SSAM's rule on the angle between headings."
+    )
+    severity: ConflictSeverity = Field(description="serious: TTC or PET < 1 s; moderate: < 2 s; else slight.")
+    classes: Annotated[str, Field(pattern=CLASS_PAIR_PATTERN)] = Field(
+        description="The two road users' classes, alphabetical, joined by '-' (e.g. car-person)."
+    )
+    count: Annotated[int, Field(ge=1)] = Field(description="Conflicts of this type, severity and classes.")
+
+    @model_validator(mode="after")
+    def _alphabetical(self) -> ConflictCount:
+        first, second = self.classes.split("-")
+        if first > second:
+            raise ValueError(f"classes {self.classes!r} must be alphabetical: {second}-{first}")
+        return self
+
+
+class ConflictHistogram(_Model):
+    edges_s: list[Annotated[float, Field(ge=0, allow_inf_nan=False)]] = Field(
+        min_length=1, max_length=64, description="Lower edge of each bin (s), increasing; the last is open."
+    )
+    counts: list[Count] = Field(max_length=64, description="Conflicts per bin.")
+
+    @model_validator(mode="after")
+    def _matching(self) -> ConflictHistogram:
+        if len(self.counts) != len(self.edges_s):
+            raise ValueError(f"{len(self.counts)} counts for {len(self.edges_s)} bins")
+        if any(b <= a for a, b in zip(self.edges_s, self.edges_s[1:], strict=False)):
+            raise ValueError("edges_s must increase")
+        return self
+
+
+class ConflictCell(_Model):
+    x_m: float = Field(ge=-1_000_000, le=1_000_000, description="Cell's low x on the ground (m).")
+    y_m: float = Field(ge=-1_000_000, le=1_000_000, description="Cell's low y on the ground (m).")
+    image_x: float | None = Field(
+        default=None,
+        allow_inf_nan=False,
+        description="Cell centre in the camera picture (pixels), for drawing; None if unseen.",
+    )
+    image_y: float | None = Field(
+        default=None, allow_inf_nan=False, description="Cell centre in the camera picture (pixels)."
+    )
+    count: Annotated[int, Field(ge=1)] = Field(description="Conflicts located in this cell.")
+
+
+class ConflictEvent(_EventBase):
+    """Traffic conflicts between road users in one junction zone in one interval, aggregated.
+
+    Counts by type, severity band and the pair's classes, TTC and PET histograms, the road users that
+    entered the zone (the denominator of a conflict rate) and a coarse grid of where conflicts happened on
+    the ground. Never a pair, a track or a time finer than the interval.
+    """
+
+    type: Literal["conflict"] = "conflict"
+    zone: Slug
+    road_users: dict[RoadUserClass, Count] = Field(
+        description="class → road users that entered the zone in the interval (the rate's denominator)"
+    )
+    conflicts: list[ConflictCount] = Field(
+        max_length=512, description="One row per (type, severity, classes) with a count ≥ 1."
+    )
+    ttc: ConflictHistogram = Field(description="Least TTC of the conflicts on a collision course.")
+    pet: ConflictHistogram = Field(description="PET of the conflicts with one (not rear-end).")
+    cell_m: float = Field(gt=0, le=100, description="Side of the square ground cells of `cells` (m).")
+    cells: list[ConflictCell] = Field(max_length=4096, description="Where the conflicts were, per cell.")
+
+    @model_validator(mode="after")
+    def _totals(self) -> ConflictEvent:
+        held = {
+            "cells": sum(c.count for c in self.cells),
+            "ttc": sum(self.ttc.counts),
+            "pet": sum(self.pet.counts),
+        }
+        for name, n in held.items():
+            if n > self.total:
+                raise ValueError(f"{name} holds {n} conflicts, more than the {self.total} counted")
+        return self
+
+    @property
+    def total(self) -> int:
+        """All conflicts of the interval."""
+        return sum(c.count for c in self.conflicts)
+
+
 Event = Annotated[
-    LineCountEvent | SpeedEvent | ZoneOccupancyEvent | TurningMovementEvent | IncidentEvent,
+    LineCountEvent | SpeedEvent | ZoneOccupancyEvent | TurningMovementEvent | IncidentEvent | ConflictEvent,
     Field(discriminator="type"),
 ]
 

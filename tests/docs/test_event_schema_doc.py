@@ -45,9 +45,9 @@ def test_page_names_every_field_of_every_event_type() -> None:
 def test_every_example_on_the_page_parses() -> None:
     page = (REPO / "docs" / "events.md").read_text(encoding="utf-8")
     examples = [block.split("```", 1)[0].strip() for block in page.split("```json")[1:]]
-    assert len(examples) == 5
+    assert len(examples) == 6
     types = {parse_event(example).type for example in examples}
-    assert types == {"line_count", "speed", "zone_occupancy", "turning_movement", "incident"}
+    assert types == {"line_count", "speed", "zone_occupancy", "turning_movement", "incident", "conflict"}
 
 
 def test_check_mode_flags_a_stale_page(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

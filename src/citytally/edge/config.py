@@ -29,6 +29,7 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from citytally.edge.conflict_config import ConflictSettings
 from citytally.edge.geometry import polygon_area, polygon_self_intersects, three_collinear
 from citytally.edge.incident_config import (
     IncidentSettings,
@@ -65,7 +66,7 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-_M = TypeVar("_M", bound=_Model)
+_M = TypeVar("_M", bound=BaseModel)
 
 
 class CameraMetadata(_Model):
@@ -319,6 +320,11 @@ class CameraConfig(_Model):
         default_factory=IncidentSettings,
         description="Incident detectors (none by default; docs/incidents.md).",
     )
+    conflicts: list[ConflictSettings] = Field(
+        default_factory=list,
+        max_length=16,
+        description="Traffic-conflict analysis, one per junction zone (none by default; docs/incidents.md).",
+    )
 
     @model_validator(mode="after")
     def _cross_checks(self) -> CameraConfig:
@@ -331,6 +337,7 @@ class CameraConfig(_Model):
             frame_size=self.source.frame_size,
             speed=self.speed,
             incident_rules=self.incidents.rules(),
+            conflicts=list(enumerate(self.conflicts)),
         )
         problems = parts.problems()
         if problems:
@@ -363,6 +370,7 @@ class _Parts:
     frame_size: tuple[int, int] | None
     speed: SpeedCalibration | None
     incident_rules: list[tuple[str, int, ZoneRule]]
+    conflicts: list[tuple[int, ConflictSettings]]
 
     @classmethod
     def from_raw(cls, data: dict[str, Any]) -> _Parts:
@@ -393,6 +401,11 @@ class _Parts:
             frame_size=source.frame_size if source is not None else None,
             speed=valid(SpeedCalibration, data["speed"]) if "speed" in data else None,
             incident_rules=valid_rules(data.get("incidents")),
+            conflicts=[
+                (i, rule)
+                for i, raw in items("conflicts")
+                if (rule := valid(ConflictSettings, raw)) is not None
+            ],
         )
 
     def problems(self) -> list[Problem]:
@@ -405,7 +418,7 @@ class _Parts:
                         found.append(
                             (("turning", key, i), f"no zone named {name!r} (zones: {sorted(known)})", name)
                         )
-        found += self._incident_problems()
+        found += self._incident_problems() + self._conflict_problems()
         if self.frame_size is not None:
             found += self._outside_frame(self.frame_size)
         return found
@@ -424,6 +437,23 @@ class _Parts:
                 )
             if self.speed is None and needs_ground(kind, rule):
                 found.append((("incidents", kind, i), "needs the [speed] ground-plane calibration", kind))
+        return found
+
+    def _conflict_problems(self) -> list[Problem]:
+        known = {name for _, name in self.zone_names}
+        seen: dict[str, int] = {}
+        found: list[Problem] = []
+        for i, rule in self.conflicts:
+            if rule.zone not in known:
+                message = f"no zone named {rule.zone!r} (zones: {sorted(known)})"
+                found.append((("conflicts", i, "zone"), message, rule.zone))
+            elif rule.zone in seen:
+                message = f"zone {rule.zone!r} already has conflict analysis in conflicts[{seen[rule.zone]}]"
+                found.append((("conflicts", i, "zone"), message, rule.zone))
+            seen.setdefault(rule.zone, i)
+            if self.speed is None:
+                message = "needs the [speed] ground-plane calibration (conflicts are measured in metres)"
+                found.append((("conflicts", i), message, rule.zone))
         return found
 
     def _outside_frame(self, size: tuple[int, int]) -> list[Problem]:

@@ -46,6 +46,7 @@ __all__ = [
     "measure_pair",
     "find_conflicts",
     "summarise",
+    "severity",
 ]
 
 FloatArray = npt.NDArray[np.float64]
@@ -285,3 +286,8 @@ def _bin(values: FloatArray, edges: tuple[float, ...]) -> list[int]:
     index = np.searchsorted(np.asarray(edges), values, side="right") - 1
     counts = np.bincount(np.clip(index, 0, len(edges) - 1), minlength=len(edges))
     return [int(n) for n in counts]
+
+
+def severity(conflict: Conflict) -> str:
+    """The conflict's severity band, as :func:`summarise` counts it (serious, moderate or slight)."""
+    return _severity(conflict)

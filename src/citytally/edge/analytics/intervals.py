@@ -2,8 +2,8 @@
 
 :class:`CameraAnalytics` joins riders to their two-wheelers (:mod:`.riders`), then feeds each frame's road
 users to the count lines, zones, turning counter and speed meter, tallies their results into the current
-interval, and when the stream's clock passes the end of the interval hands one event per line, zone and
-movement table to a :class:`~citytally.transport.publisher.Publisher`.
+interval, and when the stream's clock passes the end of the interval hands one event per line, zone,
+movement table and conflict zone to a :class:`~citytally.transport.publisher.Publisher`.
 Intervals are aligned to the clock (a 900 s interval runs 08:00–08:15, 08:15–08:30, ...). The stream's clock
 is the frame's timestamp plus the configured start time for files, or anchored to the wall clock at the first
 frame for live sources. Events carry counts and statistics only, never a track id.
@@ -22,9 +22,10 @@ from typing import Protocol, TypedDict, cast
 import numpy as np
 import numpy.typing as npt
 
+from citytally.edge.analytics.conflicts import ConflictMonitor, ConflictTally, conflict_event
 from citytally.edge.analytics.lines import Crossing, LineCounter
 from citytally.edge.analytics.riders import RiderMerger
-from citytally.edge.analytics.speed import SpeedMeter, speed_summary
+from citytally.edge.analytics.speed import GroundPlane, SpeedMeter, speed_summary
 from citytally.edge.analytics.turns import Turn, TurningCounter
 from citytally.edge.analytics.zones import Dwell, ZoneMonitor
 from citytally.edge.config import CameraConfig
@@ -138,6 +139,7 @@ class _Interval:
     zone_peak: dict[str, npt.NDArray[np.int64]] = field(default_factory=dict)
     dwells: dict[tuple[str, int], list[float]] = field(default_factory=dict)
     turns: Counter[tuple[str, str, int]] = field(default_factory=Counter)
+    conflicts: dict[str, ConflictTally] = field(default_factory=dict)
 
 
 class CameraAnalytics:
@@ -164,6 +166,7 @@ class CameraAnalytics:
         self.zones = [ZoneMonitor(zone, forget) for zone in config.zones]
         self.turning = TurningCounter(config.turning, config.zones, forget) if config.turning else None
         self.speed = SpeedMeter.from_config(config.speed, forget) if config.speed else None
+        self.conflicts = _conflict_monitors(config, forget)
         # Every analyser sees road users: a rider and the two-wheeler under them are one (riders.py).
         self.riders = RiderMerger(forget_after_s=forget)
         self._interval_s = config.interval_seconds
@@ -202,6 +205,9 @@ class CameraAnalytics:
             moves = self.totals.movements.setdefault(turn.from_zone, {}).setdefault(turn.to_zone, {})
             cls = ROAD_USER_CLASSES[turn.class_id]
             moves[cls] = moves.get(cls, 0) + 1
+        for monitor in self.conflicts:
+            found = monitor.update(tracked, timestamp)
+            interval.conflicts.setdefault(monitor.zone, ConflictTally()).add(found)
         for detector in self.incident_detectors:
             self._publish(list(detector.update(tracked, timestamp, at)))
         return FrameAnalytics(at, crossings, turns, occupancy)
@@ -217,6 +223,8 @@ class CameraAnalytics:
                     self._tally_crossing(interval, crossing)
             for zone in self.zones:
                 self._tally_zone(interval, zone.name, None, zone.finish())
+            for monitor in self.conflicts:
+                interval.conflicts.setdefault(monitor.zone, ConflictTally()).add(monitor.finish())
             self._emit(interval, final=True)
             self._current = None
         for detector in self.incident_detectors:
@@ -322,6 +330,9 @@ class CameraAnalytics:
                 for (a, b, c), n in sorted(interval.turns.items())
             ]
             events.append(TurningMovementEvent(movements=movements, **head()))
+        for monitor in self.conflicts:
+            tally = interval.conflicts.get(monitor.zone, ConflictTally())
+            events.append(conflict_event(head(), tally, monitor))
         return events
 
     def _zone_event(self, interval: _Interval, zone: str, head: _Head) -> ZoneOccupancyEvent:
@@ -340,3 +351,19 @@ class CameraAnalytics:
             dwell=dwell,
             **head,
         )
+
+
+def _conflict_monitors(config: CameraConfig, forget_after_s: float) -> list[ConflictMonitor]:
+    """One conflict monitor per ``[[conflicts]]`` table (the config has checked zones and calibration)."""
+    if not config.conflicts:
+        return []
+    if config.speed is None:
+        raise ConfigError("conflicts: needs the [speed] ground-plane calibration")
+    plane = GroundPlane.from_config(config.speed)
+    zones = {zone.name: zone for zone in config.zones}
+    monitors = []
+    for i, settings in enumerate(config.conflicts):
+        if settings.zone not in zones:
+            raise ConfigError(f"conflicts[{i}].zone: no zone named {settings.zone!r}")
+        monitors.append(ConflictMonitor(settings, zones[settings.zone], plane, forget_after_s))
+    return monitors

@@ -58,6 +58,15 @@ class GroundPlane:
         ground: FloatArray = projected[:, :2] / projected[:, 2:3]
         return ground
 
+    def to_image(self, points_m: npt.ArrayLike) -> FloatArray:
+        """(N, 2) ground points in metres → (N, 2) pixel points; NaN where a point is behind the camera."""
+        pts = np.asarray(points_m, dtype=np.float64).reshape(-1, 2)
+        projected = np.hstack([pts, np.ones((len(pts), 1))]) @ np.linalg.inv(self.matrix).T
+        scale = projected[:, 2:3]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            image: FloatArray = np.where(scale > 0, projected[:, :2] / scale, np.nan)
+        return image
+
 
 class SpeedMeter:
     """Keeps each track's recent ground positions and fits its current speed."""

@@ -552,7 +552,7 @@ def _explode(item: _Accepted, facts: _Facts, rollups: _Rollups) -> None:
         _occupancy(event, rollups)
     elif isinstance(event, TurningMovementEvent):
         _movements(event, rollups)
-    else:
+    elif isinstance(event, IncidentEvent):
         facts[schema.incidents].append(
             base
             | {"incident": event.incident, "severity": event.severity, "zone": event.zone, "line": event.line}

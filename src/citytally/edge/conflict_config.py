@@ -1,0 +1,53 @@
+"""The ``[[conflicts]]`` tables of a camera config: traffic-conflict analysis in junction zones.
+
+Each table names one zone (``zone = "<name>"`` from ``[[zones]]``) whose road users are paired and measured
+(time to collision, post-encroachment time, conflict type; :mod:`citytally.edge.safety`), with the
+thresholds below which a pair is a conflict. The analysis works in metres on the ground, so it needs the
+camera's ``[speed]`` ground-plane calibration; :class:`~citytally.edge.config.CameraConfig` checks that,
+the zone names and that no zone is named twice. Defaults are documented per field and in docs/incidents.md.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from citytally.events import SLUG_PATTERN
+
+__all__ = ["ConflictSettings"]
+
+Slug = Annotated[str, Field(pattern=SLUG_PATTERN)]
+
+
+class ConflictSettings(BaseModel):
+    """Conflict analysis in one junction zone: thresholds, location grid and how much path is kept."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    zone: Slug = Field(description="The junction zone (from [[zones]]) whose road users are paired.")
+    ttc_s: float = Field(
+        default=3.0,
+        gt=0,
+        le=10,
+        description="A pair whose least time to collision is below this (s) is a conflict (SSAM: 3 s).",
+    )
+    pet_s: float = Field(
+        default=2.0,
+        gt=0,
+        le=10,
+        description="... or whose post-encroachment time is below this (s; SUMO's SSM device: 2 s).",
+    )
+    cell_m: float = Field(
+        default=5.0,
+        ge=1,
+        le=50,
+        description="Side (m) of the square ground cells in which conflict locations are counted.",
+    )
+    window_s: float = Field(
+        default=30.0,
+        ge=5,
+        le=300,
+        description="Seconds of a road user's path in the zone kept for pairing (a longer stay keeps its "
+        "last window_s).",
+    )

@@ -1,0 +1,187 @@
+"""Conflicts in a junction zone, end to end through CameraAnalytics: tracks in, one anonymous event out."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import pytest
+
+from citytally.edge.analytics.intervals import CameraAnalytics
+from citytally.edge.config import CameraConfig
+from citytally.edge.detections import Detections
+from citytally.events import ConflictEvent, event_to_json, parse_event
+from citytally.transport.publisher import MemoryPublisher
+
+PERSON, BICYCLE, CAR = 0, 1, 2
+FPS = 20
+T0 = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Mover:
+    """A road user on a straight ground path: at (x0, y0) m at t = 0, velocity (vx, vy) m/s, from t0 to t1."""
+
+    track_id: int
+    cls: int
+    x0: float
+    y0: float
+    vx: float
+    vy: float
+    t0: float = 0.0
+    t1: float = 12.0
+
+    def at(self, t: float) -> tuple[float, float] | None:
+        if not self.t0 <= t <= self.t1:
+            return None
+        return self.x0 + self.vx * t, self.y0 + self.vy * t
+
+
+def camera(interval_s: int = 60, **conflict: Any) -> CameraConfig:
+    """10 px per metre, no perspective; the junction zone is the ground square 20..80 m."""
+    return CameraConfig.model_validate(
+        {
+            "site": "plaza",
+            "camera": "cam-1",
+            "interval_seconds": interval_s,
+            "start_time": T0,
+            "source": {"uri": "video.mp4"},
+            "zones": [{"name": "junction", "polygon": [[200, 200], [800, 200], [800, 800], [200, 800]]}],
+            "speed": {
+                "image_points": [[0, 0], [1000, 0], [1000, 1000], [0, 1000]],
+                "ground_points_m": [[0, 0], [100, 0], [100, 100], [0, 100]],
+            },
+            "conflicts": [{"zone": "junction", **conflict}],
+        }
+    )
+
+
+def frame(movers: list[Mover], t: float) -> Detections:
+    """Boxes whose bottom centre is each road user's ground point (in pixels)."""
+    rows = [(m.track_id, *xy, m.cls) for m in movers if (xy := m.at(t)) is not None]
+    if not rows:
+        return Detections.empty()
+    arr = np.array(rows, dtype=np.float64)
+    x, y = arr[:, 1] * 10, arr[:, 2] * 10
+    xyxy = np.stack([x - 10, y - 40, x + 10, y], axis=1).astype(np.float32)
+    scores = np.full(len(arr), 0.9, np.float32)
+    return Detections(xyxy, scores, arr[:, 3].astype(np.int64), arr[:, 0].astype(np.int64))
+
+
+def run(
+    movers: list[Mover], seconds: float = 12.0, interval_s: int = 60, **conflict: Any
+) -> list[ConflictEvent]:
+    publisher = MemoryPublisher()
+    analytics = CameraAnalytics(camera(interval_s, **conflict), publisher)
+    for i in range(int(seconds * FPS) + 1):
+        analytics.update(frame(movers, i / FPS), i / FPS)
+    analytics.finish()
+    return [e for e in publisher.events if isinstance(e, ConflictEvent)]
+
+
+# A car eastbound along y = 50 at 10 m/s passes x = 50 at t = 5 s and clears a crossing path there (its back
+# disc 1.2 m past it) at 5.28 s. Crossers go north along x = 50 and reach it PET seconds later.
+CAR_EAST = Mover(1, CAR, 0.0, 50.0, 10.0, 0.0)
+# Person: disc 0.3 m, enters when 1.2 m short of y = 50 (y = 48.8) at 5.867 s: PET 0.59 s.
+PERSON_NORTH = Mover(2, PERSON, 50.0, 40.0, 0.0, 1.5)
+# Bicycle: front disc 0.6 m ahead, enters at y = 48.2, at 4 m/s from y = 17.08: 7.78 s, PET 2.5 s.
+BICYCLE_NORTH = Mover(3, BICYCLE, 50.0, 17.08, 0.0, 4.0)
+# Rear end along y = 30: leader at 10 m/s leaves the zone after t = 4.95 s (x = 79.75), the follower at
+# 12 m/s is then 8 m behind: bumper gap 3 m (discs 1.6 m off centre, radii 0.9 m), closing 2 m/s, TTC 1.5 s.
+LEADER = Mover(4, CAR, 30.25, 30.0, 10.0, 0.0)
+FOLLOWER = Mover(5, CAR, 12.35, 30.0, 12.0, 0.0)
+# Two cars side by side 10 m apart at the same speed: no conflict.
+SIDE_A = Mover(6, CAR, 10.0, 30.0, 10.0, 0.0)
+SIDE_B = Mover(7, CAR, 10.0, 40.0, 10.0, 0.0)
+
+
+@pytest.mark.parametrize(
+    ("movers", "settings", "expected_rows", "road_users"),
+    [
+        ([CAR_EAST, PERSON_NORTH], {}, [("crossing", "serious", "car-person")], {"car": 1, "person": 1}),
+        ([CAR_EAST, BICYCLE_NORTH], {}, [], {"car": 1, "bicycle": 1}),
+        (
+            [CAR_EAST, BICYCLE_NORTH],
+            {"pet_s": 3.0},
+            [("crossing", "slight", "bicycle-car")],
+            {"car": 1, "bicycle": 1},
+        ),
+        ([LEADER, FOLLOWER], {}, [("rear_end", "moderate", "car-car")], {"car": 2}),
+        ([LEADER, FOLLOWER], {"ttc_s": 1.0}, [], {"car": 2}),
+        ([SIDE_A, SIDE_B], {}, [], {"car": 2}),
+        # The same crossing 40 m further north, outside the zone: nobody is counted.
+        (
+            [Mover(1, CAR, 0.0, 90.0, 10.0, 0.0), Mover(2, PERSON, 50.0, 80.5, 0.0, 1.5)],
+            {},
+            [],
+            {},
+        ),
+    ],
+    ids=[
+        "car-person-crossing",
+        "bicycle-above-pet",
+        "bicycle-below-raised-pet",
+        "rear-end",
+        "rear-end-above-ttc",
+        "side-by-side",
+        "outside-zone",
+    ],
+)
+def test_tracks_to_summary(
+    movers: list[Mover],
+    settings: dict[str, Any],
+    expected_rows: list[tuple[str, str, str]],
+    road_users: dict[str, int],
+) -> None:
+    (event,) = run(movers, **settings)
+    assert event.zone == "junction"
+    assert event.road_users == road_users
+    assert [(c.type, c.severity, c.classes) for c in event.conflicts] == expected_rows
+    assert event.total == len(expected_rows)
+    assert sum(c.count for c in event.cells) == event.total
+    is_rear_end = [t == "rear_end" for t, _, _ in expected_rows]
+    assert sum(event.pet.counts) == is_rear_end.count(False)
+    assert sum(event.ttc.counts) <= event.total
+
+
+def test_conflict_located_in_its_ground_cell_and_picture() -> None:
+    (event,) = run([CAR_EAST, PERSON_NORTH])
+    (cell,) = event.cells
+    # Midway between the car and the person when the person reaches the car's path (t = 5.87 s): car at
+    # x = 58.7, person at (50, 48.8): (54.3, 49.4), in the 5 m cell from (50, 45).
+    assert (cell.x_m, cell.y_m, cell.count) == (50.0, 45.0, 1)
+    assert (cell.image_x, cell.image_y) == pytest.approx((525.0, 475.0))
+
+
+def test_counted_in_the_interval_the_second_road_user_leaves() -> None:
+    # 10 s intervals; the pair meets at t = 5.9 s, but the person walks on in the zone until y = 80 m at
+    # t = 26.7 s: the pair is measured then, in the third interval. Both were counted when they entered.
+    walker = Mover(2, PERSON, 50.0, 40.0, 0.0, 1.5, t1=30.0)
+    events = run([CAR_EAST, walker], seconds=29.0, interval_s=10)
+    assert [e.total for e in events] == [0, 0, 1]
+    assert [e.road_users for e in events] == [{"car": 1, "person": 1}, {}, {}]
+
+
+def test_no_identity_or_fine_time_leaves_the_edge() -> None:
+    (event,) = run([CAR_EAST, PERSON_NORTH, LEADER, FOLLOWER])
+    wire = json.loads(event_to_json(event))
+    keys: set[str] = set()
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            keys.update(node)
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(wire)
+    allowed = {"v", "id", "site", "camera", "start", "end", "type", "zone", "road_users", "conflicts"}
+    allowed |= {"severity", "classes", "count", "ttc", "pet", "edges_s", "counts", "cell_m", "cells"}
+    allowed |= {"x_m", "y_m", "image_x", "image_y", "car", "person"}
+    assert keys <= allowed
+    assert parse_event(json.dumps(wire)) == event
