@@ -185,3 +185,19 @@ def test_no_identity_or_fine_time_leaves_the_edge() -> None:
     allowed |= {"x_m", "y_m", "image_x", "image_y", "car", "person"}
     assert keys <= allowed
     assert parse_event(json.dumps(wire)) == event
+
+
+def test_memory_stays_bounded_on_a_long_busy_stream() -> None:
+    # A car every 2 s for 10 minutes, each 6 s in the zone: only the few that may still pair are held.
+    config = camera()
+    analytics = CameraAnalytics(config, MemoryPublisher())
+    cars = [Mover(100 + k, CAR, 10.0 - 20.0 * k, 30.0 + (k % 2) * 10, 10.0, 0.0, t1=1e9) for k in range(300)]
+    held = []
+    for i in range(0, 600 * 5):  # 5 fps
+        t = i / 5
+        analytics.update(frame([m for m in cars if -5 <= m.x0 + 10 * t <= 105], t), t)
+        held.append(analytics.conflicts[0].held_paths)
+    analytics.finish()
+    # window_s 30 + pet_s 2 + lost buffer 2 = 34 s of ended paths (about 17 cars) plus those in view.
+    assert max(held) <= 30
+    assert held[-1] > 5

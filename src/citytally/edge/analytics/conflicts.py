@@ -112,6 +112,11 @@ class ConflictMonitor:
     def zone(self) -> str:
         return self.settings.zone
 
+    @property
+    def held_paths(self) -> int:
+        """Paths in memory: in progress, ended and waiting, kept for later pairs (bounded)."""
+        return len(self._paths) + len(self._ended) + len(self._kept)
+
     def update(self, tracked: Detections, timestamp: float) -> ConflictFrame:
         """Add one frame's confirmed road users; pair the paths that ended, about once a second."""
         for _, path, _ in self._paths.expire(timestamp):
