@@ -60,7 +60,6 @@ def resco_data_dir(given: Path | None = None) -> Path:
     return folder
 
 
-
 @dataclass
 class BenchCell:
     """One scenario × controller × SUMO version: its seeded episodes."""
