@@ -1,7 +1,7 @@
 // One camera: counts by class and direction over time, zone occupancy, turning movements, speeds.
 import { downloadCSV, getJSON } from "./api.js";
 import {
-  barChart, CLASS_NAMES, colourFor, dataTable, legend, PERIOD_TEXT, setTimeSeries, timeChart,
+  barChart, CLASS_NAMES, colourFor, dataTable, legend, markMoment, PERIOD_TEXT, setTimeSeries, timeChart,
 } from "./charts.js";
 import { isKiosk } from "./display.js";
 import { guarded, markUpdated } from "./notice.js";
@@ -21,10 +21,33 @@ function chartCard(title, id, quantity, { wide = false, tall = false, perBucket 
   return { card, canvas, legendNode, table, note, chart: timeChart(canvas, quantity, { perBucket }) };
 }
 
-export async function cameraView(root, site, camera) {
+const AROUND_MS = 3_600_000;
+
+/**
+ * A link to a moment (#/camera/SITE/CAMERA/at/START/END, e.g. an incident's): the charts' window, from an
+ * hour before it to an hour after, and the moment to mark; null if the link does not name one.
+ */
+function momentWindow(moment) {
+  if (!moment) return null;
+  const from = Date.parse(moment.start);
+  const to = Date.parse(moment.end);
+  if (!Number.isFinite(from) || !Number.isFinite(to) || to < from) return null;
+  const clock = (ms) => new Date(ms).toLocaleTimeString([], { timeStyle: "short" });
+  const text = `Around ${new Date(from).toLocaleDateString([], { dateStyle: "medium" })} ${clock(from)}` +
+    (to - from >= 60_000 ? `–${clock(to)}` : "");
+  return { start: new Date(from - AROUND_MS).toISOString(), end: new Date(to + AROUND_MS).toISOString(), text,
+    mark: { from, to } };
+}
+
+/**
+ * One camera's charts; `moment` ({start, end}: ISO instants, from an incident's link) opens them on that
+ * moment, marked on the time charts, instead of the last 24 hours.
+ */
+export async function cameraView(root, site, camera, moment = null) {
   const base = `/dashboard/api/cameras/${encodeURIComponent(site)}/${encodeURIComponent(camera)}`;
   const info = await getJSON(base);
-  const picker = rangePicker("24h", () => refresh());
+  const fixed = momentWindow(moment);
+  const picker = rangePicker("24h", () => refresh(), fixed);
   const exportKind = el("select", { id: "export-kind", name: "export-kind" },
     EXPORT_KINDS.map(([value, text]) => el("option", { value }, text)));
   const exportBucket = el("select", { id: "export-bucket", name: "export-bucket" },
@@ -49,7 +72,9 @@ export async function cameraView(root, site, camera) {
       el("div", {},
         el("h1", {}, info.name),
         el("p", { class: "muted" }, `${site}/${camera} · ${info.purpose}`),
-        el("p", { "aria-live": "polite" }, "Counted in this range: ", total)),
+        el("p", { "aria-live": "polite" }, "Counted in this range: ", total),
+        fixed ? el("p", { id: "moment-note", class: "moment-note" },
+          `${fixed.text}: the incident is shaded on the time charts (the red line is when it began).`) : null),
       el("div", { class: "tools" }, picker.node, exportTools)),
     counts.card, occupancy.card,
     el("section", { class: "card" }, el("h2", {}, "Turning movements (from → to)"), turning),
@@ -141,6 +166,7 @@ export async function cameraView(root, site, camera) {
       : "No speeds measured in this range.";
   }
 
+  if (fixed) [counts, occupancy, v85].forEach((c) => markMoment(c.chart, fixed.mark));
   await guarded(refresh, root);
   performance.mark("citytally:charts-drawn");
 

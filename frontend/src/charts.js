@@ -83,6 +83,39 @@ function isolatedRadius(ctx) {
   return gap(i - 1) && gap(i + 1) ? 3.5 : 0;
 }
 
+/**
+ * Shades `chart.$mark` ({from, to} in ms, e.g. an incident) across the plot, under the lines, with a
+ * border line at its start so that a moment shorter than a pixel still shows.
+ */
+const momentMarker = {
+  id: "citytallyMoment",
+  beforeDatasetsDraw(chart) {
+    const mark = chart.$mark;
+    const x = chart.scales.x;
+    if (!mark || !x || mark.to < x.min || mark.from > x.max) return;
+    const { top, bottom, left, right } = chart.chartArea;
+    const a = Math.max(left, Math.min(right, x.getPixelForValue(mark.from)));
+    const b = Math.max(left, Math.min(right, x.getPixelForValue(mark.to)));
+    const { ctx } = chart;
+    ctx.save();
+    ctx.fillStyle = currentTheme() === "dark" ? "rgba(255,155,155,0.22)" : "rgba(185,28,28,0.14)";
+    ctx.fillRect(a, top, Math.max(2, b - a), bottom - top);
+    ctx.strokeStyle = currentTheme() === "dark" ? "#ff9b9b" : "#b91c1c";
+    ctx.lineWidth = 2;
+    ctx.beginPath();
+    ctx.moveTo(a, top);
+    ctx.lineTo(a, bottom);
+    ctx.stroke();
+    ctx.restore();
+  },
+};
+
+/** Mark a moment ({from, to} in ms, or null) on a time chart. */
+export function markMoment(chart, mark) {
+  chart.$mark = mark;
+  chart.update();
+}
+
 /** A line chart over time; `quantity` says what is counted ("crossings"), the axis adds "per 15 min". */
 export function timeChart(canvas, quantity, { perBucket = true } = {}) {
   const chart = new Chart(canvas, {
@@ -107,6 +140,7 @@ export function timeChart(canvas, quantity, { perBucket = true } = {}) {
         },
       },
     },
+    plugins: [momentMarker],
   });
   chart.$quantity = quantity;
   chart.$perBucket = perBucket;

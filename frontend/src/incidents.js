@@ -1,48 +1,105 @@
-// The incidents panel (operators and admins): one row per incident (its latest event), newest first, with
-// whether it is still going on, the numbers behind it, and an acknowledge action. Refreshed live.
+// The incidents panel (operators and admins): one row per incident (its latest event), the most severe
+// first and the newest first within a severity, with whether it is still going on, the numbers behind it,
+// a link to the camera's charts around it and an acknowledge action. Refreshed live.
 import { getJSON, postJSON } from "./api.js";
-import { debounce, el } from "./util.js";
+import { incidentTitle, notifyButton } from "./incident-watch.js";
+import { debounce, el, fmt } from "./util.js";
 
-export async function incidentsView(root, me) {
+/** Units named by the end of a detail's key (the edge's convention), longest first. */
+const UNITS = [
+  ["_per_m2", "per m²"], ["_kmh", "km/h"], ["_deg", "°"], ["_m2", "m²"], ["_px", "px"], ["_s", "s"], ["_m", "m"],
+];
+const when = (iso) => new Date(iso).toLocaleString([], { dateStyle: "medium", timeStyle: "medium" });
+
+/** [label, value with its unit] of one of an incident's details. */
+function detail(key, value) {
+  const [suffix, unit] = UNITS.find(([s]) => key.endsWith(s)) || ["", ""];
+  const name = key.slice(0, key.length - suffix.length).replaceAll("_", " ");
+  const shown = typeof value === "number" ? fmt.format(value) : value;
+  return [name, unit === "°" ? `${shown}°` : (unit ? `${shown} ${unit}` : String(shown))];
+}
+
+function duration(ms) {
+  const s = Math.max(0, Math.round(ms / 1000));
+  if (s < 60) return `${s} s`;
+  const m = Math.floor(s / 60);
+  return m < 60 ? `${m} min ${s % 60} s` : `${Math.floor(m / 60)} h ${m % 60} min`;
+}
+
+/** The camera's charts around the incident (from an hour before it began to an hour after its end). */
+export function chartLink(i) {
+  const at = [i.start, i.end].map((t) => new Date(t).toISOString()).join("/");
+  return `#/camera/${encodeURIComponent(i.site)}/${encodeURIComponent(i.camera)}/at/${at}`;
+}
+
+/** The expandable numbers behind one incident. */
+function detailsCell(i) {
+  const numbers = Object.entries(i.details || {}).map(([k, v]) => detail(k, v));
+  const facts = [
+    ["began", when(i.start)],
+    [i.open ? "latest observation" : (i.phase === "cleared" ? "ended" : "last seen"), when(i.end)],
+    ["lasted", `${duration(Date.parse(i.end) - Date.parse(i.start))}${i.open ? " so far" : ""}`],
+    ["where", `${i.site}/${i.camera}${i.zone ? `, zone ${i.zone}` : ""}${i.line ? `, line ${i.line}` : ""}`],
+    ["report", i.phase ? `${i.phase} (one incident, reported as it goes)` : "one-off report"],
+    ...numbers,
+  ];
+  const summary = numbers.map(([k, v]) => `${k} ${v}`).join(", ") || "details";
+  return el("details", { class: "incident-details" },
+    el("summary", {}, summary),
+    el("dl", {}, facts.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v)])));
+}
+
+export async function incidentsView(root, me, onAcknowledged = () => {}) {
   const showAcked = el("input", { type: "checkbox", id: "show-acked" });
   const body = el("tbody", { id: "incident-rows" });
   root.append(el("section", { class: "card wide" },
     el("div", { class: "card-head" }, el("h1", {}, "Incidents"),
-      el("label", {}, showAcked, " show acknowledged")),
-    el("table", { class: "incidents" },
-      el("thead", {}, el("tr", {}, ...["Time", "Camera", "Type", "Severity", "Where", "State", "Details", "Status", ""]
-        .map((h) => el("th", {}, h)))),
-      body)));
+      el("div", { class: "tools" }, notifyButton(), el("label", {}, showAcked, " show acknowledged"))),
+    el("p", { class: "muted" }, "Most severe first, newest first within a severity; acknowledged ones last."),
+    el("div", { class: "incidents-scroll", tabindex: "0", role: "region", "aria-label": "Incidents table" },
+      el("table", { class: "incidents" },
+        el("thead", {}, el("tr", {}, ...["Time", "Camera", "Type", "Severity", "Where", "State", "Details", "Status",
+          ""].map((h) => el("th", { scope: "col" }, h)))),
+        body))));
   showAcked.addEventListener("change", () => refresh());
 
   async function refresh() {
     const list = await getJSON("/incidents", { include_acknowledged: showAcked.checked ? "true" : "" });
-    body.replaceChildren(...list.map((i) => row(i)));
+    // A row whose details are open stays open across a refresh.
+    const opened = new Set([...body.querySelectorAll("tr[data-key]")]
+      .filter((tr) => tr.querySelector("details[open]")).map((tr) => tr.dataset.key));
+    body.replaceChildren(...list.map((i) => row(i, opened.has(i.incident_id || i.id))));
     if (!list.length) body.append(el("tr", {}, el("td", { colspan: 9, class: "muted" }, "No open incidents.")));
   }
 
-  function row(i) {
+  function row(i, opened) {
     const ack = el("button", { type: "button", class: "ack" }, "Acknowledge");
     ack.addEventListener("click", async () => {
       ack.disabled = true;
       await postJSON(`/incidents/${i.id}/ack`);
       await refresh();
+      onAcknowledged();
     });
     const status = i.acknowledged_at
-      ? `acknowledged by ${i.acknowledged_by} ${new Date(i.acknowledged_at).toLocaleString()}`
+      ? `acknowledged by ${i.acknowledged_by_label} ${new Date(i.acknowledged_at).toLocaleString()}`
       : "open";
     const state = i.open ? "ongoing" : (i.phase === "cleared" ? `ended ${new Date(i.end).toLocaleTimeString()}` : "");
-    const details = Object.entries(i.details || {}).map(([k, v]) => `${k.replaceAll("_", " ")} ${v}`).join(", ");
-    return el("tr", { "data-id": i.id, class: `sev-${i.severity}${i.open ? " open" : ""}` },
+    const details = detailsCell(i);
+    details.open = opened;
+    return el("tr", { "data-id": i.id, "data-key": i.incident_id || i.id,
+      class: `sev-${i.severity}${i.open ? " open" : ""}${i.acknowledged_at ? " acked" : ""}` },
       el("td", {}, new Date(i.start).toLocaleString()),
       el("td", {}, el("a", { href: `#/camera/${i.site}/${i.camera}` }, i.camera_name)),
-      el("td", {}, i.incident.replaceAll("_", " ")),
-      el("td", {}, i.severity),
+      el("td", {}, incidentTitle(i)),
+      el("td", {}, el("span", { class: `severity severity-${i.severity}` }, i.severity)),
       el("td", {}, i.zone || i.line || ""),
       el("td", { class: "state" }, state),
       el("td", { class: "details" }, details),
-      el("td", {}, status),
-      el("td", {}, i.acknowledged_at || !me.can_acknowledge ? "" : ack));
+      el("td", { class: "status" }, status),
+      el("td", { class: "actions" },
+        el("a", { href: chartLink(i), class: "chart-link" }, "Charts at that time",
+          el("span", { class: "visually-hidden" }, `: ${i.camera_name}, ${incidentTitle(i)}`)),
+        i.acknowledged_at || !me.can_acknowledge ? "" : ack));
   }
   await refresh();
   const later = debounce(() => refresh().catch(() => {}), 200);

@@ -4,12 +4,14 @@ import "./style.css";
 import { ApiError, AuthRequired, followLive, getJSON, getToken, setToken, whenSignedOut } from "./api.js";
 import { clearNotice, showNotice } from "./notice.js";
 import { applyDisplayMode } from "./display.js";
+import { watchIncidents } from "./incident-watch.js";
 
 const app = document.getElementById("app");
 let current = null; // { destroy(), onLive(msg) } of the view on screen
 let me = null;
 let mePromise = null;
 let stopLive = null;
+let incidentWatch = null; // the badge and notifications, for those who may see incidents
 let retryTimer = null;
 const VERIFIED_KEY = "citytally.token-checked";
 const LIVE_TEXT = { live: "live", reconnecting: "reconnecting…", offline: "offline", "signed out": "signed out" };
@@ -23,6 +25,8 @@ function setLiveStatus(state) {
 function stopView() {
   if (stopLive) stopLive();
   stopLive = null;
+  if (incidentWatch) incidentWatch.stop();
+  incidentWatch = null;
   if (current) current.destroy();
   current = null;
 }
@@ -101,22 +105,26 @@ async function start() {
   document.getElementById("logout").hidden = false;
   document.getElementById("nav-incidents").hidden = !me.can_see_incidents;
   document.getElementById("who").textContent = `${me.name} (${me.role})`;
+  if (me.can_see_incidents && !incidentWatch) incidentWatch = watchIncidents();
   if (!stopLive) stopLive = followLive(onLive, setLiveStatus);
   await (routed || route());
 }
 
 function onLive(msg) {
+  if (incidentWatch) incidentWatch.onLive(msg);
   if (current && current.onLive) current.onLive(msg);
 }
 
 async function loadView(parts, root) {
   if (parts[0] === "camera" && parts.length >= 3) {
     const { cameraView } = await import("./camera.js");
-    return cameraView(root, parts[1], parts[2]);
+    // #/camera/SITE/CAMERA/at/START/END: the charts around a moment (an incident's), marked on them.
+    const moment = parts[3] === "at" && parts.length >= 6 ? { start: parts[4], end: parts[5] } : null;
+    return cameraView(root, parts[1], parts[2], moment);
   }
   if (parts[0] === "incidents" && (await mePromise).can_see_incidents) {
     const { incidentsView } = await import("./incidents.js");
-    return incidentsView(root, await mePromise);
+    return incidentsView(root, await mePromise, () => incidentWatch && incidentWatch.refresh());
   }
   const { overviewView } = await import("./overview.js");
   return overviewView(root);

@@ -39,13 +39,15 @@ let pickers = 0;
 
 /**
  * A range picker: rolling ranges (last hour, 24 h, 7 or 30 days, ending now at every refresh) or chosen
- * dates. Returns {node, range(), label(), valid()}; range() gives ISO instants and, for rolling ranges,
+ * dates, and `fixed` ({start, end, text}: a given window, e.g. around an incident) when one is given, chosen
+ * first. Returns {node, range(), label(), valid()}; range() gives ISO instants and, for rolling ranges,
  * moves with the clock. A range the hub would refuse is not asked for: the picker says why instead.
  */
-export function rangePicker(initial, onChange) {
+export function rangePicker(initial, onChange, fixed = null) {
   const id = `range-${++pickers}`;
+  const choices = fixed ? [["fixed", fixed.text, null], ...RANGES] : RANGES;
   const select = el("select", { id, name: "range" },
-    RANGES.map(([value, text]) => el("option", { value, selected: value === initial }, text)));
+    choices.map(([value, text]) => el("option", { value, selected: value === (fixed ? "fixed" : initial) }, text)));
   const today = new Date();
   const first = new Date(today);
   first.setDate(first.getDate() - 6);
@@ -53,9 +55,10 @@ export function rangePicker(initial, onChange) {
   const to = el("input", { type: "date", name: "to", value: isoDay(today), "aria-label": "To" });
   const dates = el("span", { class: "dates" }, from, " – ", to);
   const problem = el("p", { class: "error range-error", role: "alert" });
-  const rolling = () => RANGES.find(([value]) => value === select.value)[2];
+  const rolling = () => choices.find(([value]) => value === select.value)[2];
 
   const range = () => {
+    if (select.value === "fixed") return { start: fixed.start, end: fixed.end };
     const span = rolling();
     if (span) {
       const end = new Date();
@@ -68,7 +71,7 @@ export function rangePicker(initial, onChange) {
   };
   const valid = () => {
     problem.textContent = "";
-    if (rolling()) return true;
+    if (rolling() || select.value === "fixed") return true;
     if (!from.value || !to.value) {
       problem.textContent = "Choose both dates.";
       return false;
@@ -87,14 +90,14 @@ export function rangePicker(initial, onChange) {
     return true;
   };
   const change = () => {
-    dates.hidden = Boolean(rolling());
+    dates.hidden = select.value !== "custom";
     if (valid()) onChange(range());
   };
   select.addEventListener("change", change);
   from.addEventListener("change", change);
   to.addEventListener("change", change);
-  dates.hidden = Boolean(rolling());
-  const label = () => (rolling() ? select.selectedOptions[0].textContent.toLowerCase()
+  dates.hidden = select.value !== "custom";
+  const label = () => (select.value !== "custom" ? select.selectedOptions[0].textContent.toLowerCase()
     : `${from.value} to ${to.value}`);
   const node = el("div", { class: "range" },
     el("label", { for: id }, "Range"), select, dates, problem);

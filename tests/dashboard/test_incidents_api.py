@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
+from citytally.events import IncidentEvent
 from citytally.hub.access import issue_token
-from citytally.hub.store import create_store_engine, migrate, sqlite_url
+from citytally.hub.store import EventWriter, create_store_engine, migrate, sqlite_url
 from citytally.hub.web import create_app
+from dashboard.conftest import SITE
 
 pytestmark = pytest.mark.integration
 
@@ -74,3 +77,62 @@ def test_acknowledging_keeps_the_first_and_unknown_ids_are_404(engine: sa.Engine
         f"/incidents/{uuid.uuid4()}/ack", headers={"Authorization": f"Bearer {first.secret}"}
     )
     assert missing.status_code == 404
+
+
+def incident(kind: str, severity: str, minutes_ago: int) -> IncidentEvent:
+    start = datetime.now(UTC) - timedelta(minutes=minutes_ago)
+    return IncidentEvent(
+        id=uuid.uuid4(),
+        site=SITE,
+        camera="vtest",
+        start=start,
+        end=start + timedelta(minutes=1),
+        incident=kind,
+        severity=severity,
+        zone="middle",
+    )
+
+
+def test_most_severe_first_then_newest_and_acknowledged_last(engine: sa.Engine) -> None:
+    # The seed holds two warnings: congestion 50 min ago and a stopped vehicle 20 min ago.
+    extra = [incident("wrong_way", "critical", 90), incident("crowd_density", "info", 5)]
+    extra.append(incident("pedestrian_on_roadway", "critical", 30))
+    assert EventWriter(engine).write_events(extra).stored == 3
+    client = TestClient(create_app(None, engine))
+    who = bearer(engine, "operator")
+    listed = client.get("/incidents", headers=who).json()
+    expected = ["pedestrian_on_roadway", "wrong_way", "stopped_vehicle", "congestion", "crowd_density"]
+    assert [i["incident"] for i in listed] == expected
+    critical = client.get("/incidents", params={"severity": "critical"}, headers=who).json()
+    assert [i["incident"] for i in critical] == expected[:2]
+    newest_critical = listed[0]["id"]
+    assert client.post(f"/incidents/{newest_critical}/ack", headers=who).status_code == 200
+    everything = client.get("/incidents", params={"include_acknowledged": "true"}, headers=who).json()
+    assert [i["incident"] for i in everything] == expected[1:] + expected[:1]
+
+
+def test_summary_counts_what_waits_for_an_acknowledgement(engine: sa.Engine) -> None:
+    client = TestClient(create_app(None, engine))
+    assert client.get("/incidents/summary", headers=bearer(engine, "viewer")).status_code == 403
+    who = bearer(engine, "operator")
+    EventWriter(engine).write_events([incident("wrong_way", "critical", 3)])
+    summary = client.get("/incidents/summary", headers=who).json()
+    assert summary == {"open": 3, "by_severity": {"critical": 1, "warning": 2, "info": 0}}
+    critical = client.get("/incidents", headers=who).json()[0]
+    client.post(f"/incidents/{critical['id']}/ack", headers=who)
+    summary = client.get("/incidents/summary", headers=who).json()
+    assert summary == {"open": 2, "by_severity": {"critical": 0, "warning": 2, "info": 0}}
+
+
+@pytest.mark.parametrize(
+    ("label", "shown"), [("night shift, control room", "night shift, control room"), ("", None)]
+)
+def test_acknowledgement_names_the_token_by_label(engine: sa.Engine, label: str, shown: str | None) -> None:
+    client = TestClient(create_app(None, engine))
+    token = issue_token(engine, "operator", label=label)
+    who = {"Authorization": f"Bearer {token.secret}"}
+    first = client.get("/incidents", headers=who).json()[0]
+    assert first["acknowledged_by_label"] is None
+    done = client.post(f"/incidents/{first['id']}/ack", headers=who).json()
+    assert done["acknowledged_by"] == token.id
+    assert done["acknowledged_by_label"] == (shown or token.id)  # a token without a label goes by its id

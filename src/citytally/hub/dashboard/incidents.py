@@ -1,10 +1,11 @@
-"""Incidents for operators: ``GET /incidents`` and ``POST /incidents/{id}/ack``. Viewers get 403."""
+"""Incidents for operators: ``GET /incidents``, ``GET /incidents/summary`` and ``POST /incidents/{id}/ack``.
+Viewers get 403."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, HTTPException, Query
@@ -12,19 +13,23 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 
 from citytally.hub.access import Principal, require_role
+from citytally.hub.access_tables import tokens_table
 from citytally.hub.alerts import alert_entity
 from citytally.hub.api.deps import EngineDep
 from citytally.hub.api.errors import ERROR_RESPONSES
-from citytally.hub.dashboard.models import IncidentOut
+from citytally.hub.dashboard.models import IncidentOut, IncidentSummaryOut
 from citytally.hub.ngsi import NGSI_LD_MEDIA_TYPE
 from citytally.hub.queries import list_cameras
 from citytally.hub.store import schema
 
-__all__ = ["router", "alerts_router", "list_incidents", "acknowledge"]
+__all__ = ["router", "alerts_router", "SEVERITIES", "list_incidents", "summarise", "acknowledge"]
 
 router = APIRouter(prefix="/incidents", tags=["incidents"], responses=ERROR_RESPONSES)
 alerts_router = APIRouter(prefix="/ngsi-ld", tags=["ngsi-ld"], responses=ERROR_RESPONSES)
 Operator = Annotated[Principal, Depends(require_role("operator"))]
+#: Most urgent first: the order of the operator's list.
+SEVERITIES = ("critical", "warning", "info")
+Severity = Literal["critical", "warning", "info"]
 
 
 def _latest_of_each() -> sa.Select[Any]:
@@ -59,42 +64,78 @@ def _latest_of_each() -> sa.Select[Any]:
     )
 
 
+def _severity_rank(column: sa.ColumnElement[Any]) -> sa.ColumnElement[int]:
+    return sa.case({name: rank for rank, name in enumerate(SEVERITIES)}, value=column, else_=len(SEVERITIES))
+
+
 def list_incidents(
-    engine: sa.Engine, include_acknowledged: bool, limit: int, only: uuid.UUID | None = None
+    engine: sa.Engine,
+    include_acknowledged: bool,
+    limit: int,
+    only: uuid.UUID | None = None,
+    by_severity: bool = True,
+    severity: str | None = None,
 ) -> list[IncidentOut]:
-    """Newest first, one entry per incident (its latest event); open ones only unless
-    ``include_acknowledged``; just the incident of event ``only`` if given."""
-    i = schema.incidents
+    """One entry per incident (its latest event): open ones only unless ``include_acknowledged``; just the
+    incident of event ``only`` if given; of one ``severity`` if given.
+
+    ``by_severity``: unacknowledged first, then most severe first, then newest first (the operator's
+    order); otherwise newest first. Each acknowledgement names its token by label (the id if it has none).
+    """
+    i, tokens = schema.incidents, tokens_table
     latest = _latest_of_each().subquery()
-    query = sa.select(latest).order_by(latest.c.start.desc(), latest.c.event_id).limit(limit)
+    label = sa.select(tokens.c.label).where(tokens.c.id == latest.c.ack_by).scalar_subquery()
+    order: list[sa.ColumnElement[Any]] = [latest.c.start.desc(), latest.c.event_id]
+    if by_severity:
+        order = [latest.c.ack_at.is_not(None), _severity_rank(latest.c.severity), *order]
+    query = sa.select(latest, label.label("ack_label")).order_by(*order).limit(limit)
     if not include_acknowledged:
         query = query.where(latest.c.ack_at.is_(None))
+    if severity is not None:
+        query = query.where(latest.c.severity == severity)
     if only is not None:
         same = sa.select(i.c.incident_id).where(i.c.event_id == only).scalar_subquery()
         query = query.where(sa.or_(latest.c.event_id == only, latest.c.incident_id == same))
     with engine.connect() as conn:
         rows = conn.execute(query).all()
-    return [
-        IncidentOut(
-            id=r.event_id,
-            site=r.site,
-            camera=r.camera,
-            camera_name=r.camera,
-            start=r.start,
-            end=r.end,
-            incident=r.incident,
-            severity=r.severity,
-            zone=r.zone,
-            line=r.line,
-            details=dict(r.details or {}),
-            acknowledged_at=r.ack_at,
-            acknowledged_by=r.ack_by,
-            incident_id=r.incident_id,
-            phase=r.phase,
-            open=r.phase in ("onset", "update"),
-        )
-        for r in rows
-    ]
+    return [_incident_out(r) for r in rows]
+
+
+def _incident_out(r: sa.Row[Any]) -> IncidentOut:
+    return IncidentOut(
+        id=r.event_id,
+        site=r.site,
+        camera=r.camera,
+        camera_name=r.camera,
+        start=r.start,
+        end=r.end,
+        incident=r.incident,
+        severity=r.severity,
+        zone=r.zone,
+        line=r.line,
+        details=dict(r.details or {}),
+        acknowledged_at=r.ack_at,
+        acknowledged_by=r.ack_by,
+        acknowledged_by_label=(r.ack_label or r.ack_by) if r.ack_by is not None else None,
+        incident_id=r.incident_id,
+        phase=r.phase,
+        open=r.phase in ("onset", "update"),
+    )
+
+
+def summarise(engine: sa.Engine) -> IncidentSummaryOut:
+    """How many incidents are unacknowledged, in all and per severity (for the navigation's badge)."""
+    latest = _latest_of_each().subquery()
+    query = (
+        sa.select(latest.c.severity, sa.func.count())
+        .where(latest.c.ack_at.is_(None))
+        .group_by(latest.c.severity)
+    )
+    with engine.connect() as conn:
+        counts = {row[0]: int(row[1]) for row in conn.execute(query)}
+    return IncidentSummaryOut(
+        open=sum(counts.values()), by_severity={name: counts.get(name, 0) for name in SEVERITIES}
+    )
 
 
 def acknowledge(engine: sa.Engine, incident_id: uuid.UUID, by: str, now: datetime | None = None) -> bool:
@@ -125,9 +166,16 @@ def get_incidents(
     _who: Operator,
     include_acknowledged: Annotated[bool, Query(description="Also list acknowledged ones.")] = False,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+    severity: Annotated[Severity | None, Query(description="Only incidents of this severity.")] = None,
 ) -> list[IncidentOut]:
-    """Incidents, newest first (open ones only unless asked)."""
-    return list_incidents(engine, include_acknowledged, limit)
+    """Incidents: unacknowledged first, then by severity (critical, warning, info), then newest first."""
+    return list_incidents(engine, include_acknowledged, limit, severity=severity)
+
+
+@router.get("/summary", response_model=IncidentSummaryOut)
+def get_summary(engine: EngineDep, _who: Operator) -> IncidentSummaryOut:
+    """How many incidents wait for an acknowledgement, in all and per severity."""
+    return summarise(engine)
 
 
 @router.post("/{incident_id}/ack", response_model=IncidentOut)
@@ -153,6 +201,6 @@ def get_alerts(
     cameras = {(c["site"], c["camera"]): c for c in list_cameras(engine)}
     entities = [
         alert_entity(item.model_dump(), cameras.get((item.site, item.camera)))
-        for item in list_incidents(engine, include_acknowledged, limit)
+        for item in list_incidents(engine, include_acknowledged, limit, by_severity=False)
     ]
     return _LdResponse(jsonable_encoder(entities))

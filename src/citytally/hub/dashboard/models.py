@@ -25,6 +25,7 @@ __all__ = [
     "V85Series",
     "SpeedsOut",
     "IncidentOut",
+    "IncidentSummaryOut",
 ]
 
 
@@ -187,7 +188,10 @@ class IncidentOut(_Out):
     line: str | None
     details: dict[str, float | int | str]
     acknowledged_at: datetime | None
-    acknowledged_by: str | None
+    acknowledged_by: str | None = Field(description="The acknowledging token's id (as audited).")
+    acknowledged_by_label: str | None = Field(
+        default=None, description="The acknowledging token's label (its id when it has none)."
+    )
     incident_id: uuid.UUID | None = Field(
         default=None, description="Shared by an incident's onset, updates and clearance (null: a one-off)."
     )
@@ -195,3 +199,8 @@ class IncidentOut(_Out):
     open: bool = Field(
         default=False, description="Still going on at `end` (its latest event is not cleared)."
     )
+
+
+class IncidentSummaryOut(_Out):
+    open: int = Field(description="Incidents not acknowledged yet.")
+    by_severity: dict[str, int] = Field(description="severity → incidents not acknowledged yet")

@@ -1,0 +1,165 @@
+"""What an operations room expects of the incidents panel, in Chromium against a real hub: the navigation's
+badge counts what waits for an acknowledgement and follows the live stream; a critical incident that
+arrives raises a browser notification (asked for with a button); rows come most severe first; each row's
+numbers unfold; its link opens the camera's charts around it; an acknowledgement names the token's label."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from playwright.sync_api import Browser, Page
+
+from citytally.events import IncidentEvent
+from citytally.hub.access import issue_token
+from citytally.hub.dashboard.server import DashboardServer
+from citytally.hub.store import EventWriter
+from dashboard.conftest import SITE
+
+Login = Callable[[Page, DashboardServer, str], None]
+Shot = Callable[[Page, str], Path]
+
+pytestmark = [pytest.mark.integration, pytest.mark.browser]
+
+#: Records what the page hands to the browser's own Notification (which still shows it).
+RECORD_NOTIFICATIONS = """
+(() => {
+  const Real = window.Notification;
+  window.__notified = [];
+  class Recorded extends Real {
+    constructor(title, options = {}) {
+      super(title, options);
+      window.__notified.push({ title, body: options.body, tag: options.tag });
+    }
+  }
+  Object.defineProperty(Recorded, "permission", { get: () => Real.permission });
+  Recorded.requestPermission = (...args) => Real.requestPermission(...args);
+  window.Notification = Recorded;
+})();
+"""
+
+
+@pytest.fixture
+def room(browser: Browser) -> Iterator[Page]:
+    """A tab of the operations room: notifications recorded, not yet allowed."""
+    context = browser.new_context(viewport={"width": 1360, "height": 1000}, timezone_id="UTC")
+    context.add_init_script(RECORD_NOTIFICATIONS)
+    tab = context.new_page()
+    yield tab
+    context.close()
+
+
+def wrong_way(minutes_ago: float) -> IncidentEvent:
+    start = datetime.now(UTC) - timedelta(minutes=minutes_ago)
+    return IncidentEvent(
+        id=uuid.uuid4(),
+        site=SITE,
+        camera="north-gate",
+        start=start,
+        end=start + timedelta(seconds=40),
+        incident="wrong_way",
+        severity="critical",
+        zone="east",
+        details={"angle_deg": 171.5, "moved_px": 212.0, "moved_m": 9.4, "road_users": 1},
+        incident_id=uuid.uuid4(),
+        phase="onset",
+    )
+
+
+def badge(page: Page) -> str:
+    return page.locator("#incident-badge").get_attribute("data-open") or ""
+
+
+def test_badge_notification_order_details_link_and_label(
+    room: Page,
+    hub_server: DashboardServer,
+    seeded_engine: sa.Engine,
+    login: Login,
+    screenshot: Shot,
+) -> None:
+    token = issue_token(seeded_engine, "operator", label="control room, night shift")
+    login(room, hub_server, token.secret)
+    room.wait_for_function("() => document.querySelector('#incident-badge').dataset.open === '2'")
+    assert room.locator("#nav-incidents").inner_text().replace("\n", "") == "Incidents2: 2 open"
+    room.click("#nav-incidents")
+    room.wait_for_selector("#incident-rows tr[data-id]")
+    button = room.locator("#notify-critical")
+    assert button.get_attribute("data-state") == "ask"
+    room.context.grant_permissions(["notifications"], origin=hub_server.base_url)
+    button.click()
+    room.wait_for_function("() => document.querySelector('#notify-critical').dataset.state === 'on'")
+
+    critical = wrong_way(minutes_ago=5)
+    assert EventWriter(seeded_engine).write_events([critical]).stored == 1
+    room.wait_for_function("() => document.querySelector('#incident-badge').dataset.critical === '1'")
+    assert badge(room) == "3"
+    assert "3 open, 1 critical" in room.locator("#incident-badge").inner_text()
+    room.wait_for_function("() => window.__notified.length === 1")
+    [note] = room.evaluate("window.__notified")
+    assert note["title"] == "Critical incident: wrong way"
+    assert note["body"].startswith(f"north-gate, east ({SITE}), since ")
+    rows = room.locator("#incident-rows tr[data-id]")
+    first_row = "document.querySelector('#incident-rows tr').dataset.id"
+    room.wait_for_function(f"() => {first_row} === '{critical.id}'")
+    order = [rows.nth(k).locator("td").nth(2).inner_text() for k in range(rows.count())]
+    assert order == ["wrong way", "stopped vehicle", "congestion"]  # critical, then the newer warning
+
+    row = rows.first
+    row.locator("details summary").click()
+    facts = row.locator("details dl").inner_text()
+    for expected in ("angle\n171.5°", "moved\n9.4 m", "road users\n1", "lasted\n40 s so far", "zone east"):
+        assert expected in facts
+    screenshot(room, "incidents-panel")
+
+    row.locator("button.ack").click()
+    room.wait_for_function("() => document.querySelector('#incident-badge').dataset.open === '2'")
+    assert room.locator(f"#incident-rows tr[data-id='{critical.id}']").count() == 0
+    room.check("#show-acked")
+    acked = room.locator(f"#incident-rows tr[data-id='{critical.id}'] td.status")
+    acked.wait_for()
+    assert acked.inner_text().startswith("acknowledged by control room, night shift ")
+    assert token.id not in acked.inner_text()
+
+    room.locator(f"#incident-rows tr[data-id='{critical.id}'] a.chart-link").click()
+    room.wait_for_selector("#camera-total[data-total]")
+    assert room.locator("h1").inner_text() == "north-gate"
+    assert room.locator(".range select").input_value() == "fixed"
+    assert room.locator("#moment-note").inner_text().startswith("Around ")
+    # From an hour before the incident to an hour after it, in 15-minute buckets: 9 or 10 of them.
+    rows_charted = room.locator("#counts-table tbody tr").count()
+    assert 9 <= rows_charted <= 10
+    screenshot(room, "incident-on-camera-chart")
+
+
+def test_no_notification_unless_asked_and_none_for_incidents_already_open(
+    room: Page, hub_server: DashboardServer, seeded_engine: sa.Engine, tokens: dict[str, str], login: Login
+) -> None:
+    room.context.grant_permissions(["notifications"], origin=hub_server.base_url)
+    already = wrong_way(minutes_ago=8)
+    assert EventWriter(seeded_engine).write_events([already]).stored == 1
+    login(room, hub_server, tokens["operator"])
+    room.wait_for_function("() => Number(document.querySelector('#incident-badge').dataset.critical) >= 1")
+    room.click("#nav-incidents")
+    assert room.locator("#notify-critical").get_attribute("data-state") == "on"  # allowed before
+    room.click("#notify-critical")  # turned off in this browser
+    assert room.locator("#notify-critical").get_attribute("data-state") == "off"
+    critical_before = int(room.locator("#incident-badge").get_attribute("data-critical") or "0")
+    assert EventWriter(seeded_engine).write_events([wrong_way(minutes_ago=1)]).stored == 1
+    room.wait_for_function(
+        f"() => Number(document.querySelector('#incident-badge').dataset.critical) === {critical_before + 1}"
+    )
+    room.wait_for_timeout(500)
+    assert room.evaluate("window.__notified") == []  # neither the one open at login nor the one turned off
+
+
+def test_viewers_see_no_badge(
+    page: Page, hub_server: DashboardServer, tokens: dict[str, str], login: Login
+) -> None:
+    login(page, hub_server, tokens["viewer"])
+    page.wait_for_selector("#overview-summary[data-total]")
+    assert page.locator("#nav-incidents").is_hidden()
+    assert page.locator("#incident-badge").get_attribute("data-open") is None
