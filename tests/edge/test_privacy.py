@@ -11,6 +11,15 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 import pytest
+from masking_check import (  # tests/edge/masking_check.py: the independent detectors
+    MASK_COLOUR,
+    PARKED_VEHICLES,
+    Image,
+    hog_leaks,
+    hog_people,
+    patches,
+    unexplained,
+)
 
 from citytally.edge.detections import Detections
 from citytally.edge.privacy import (
@@ -24,9 +33,6 @@ from citytally.edge.privacy import (
     write_png,
 )
 from citytally.errors import PrivacyError
-
-Image = npt.NDArray[np.uint8]
-MASK_COLOUR = (40, 40, 40)
 
 
 def _boxes(*rows: tuple[float, float, float, float]) -> npt.NDArray[np.float32]:
@@ -132,70 +138,6 @@ def vtest_frames(vtest_path: Path) -> dict[int, Image]:
     return frames
 
 
-# The check below uses detectors that share nothing with the masker (NanoDet + CenterFace): OpenCV's HOG
-# people detector (Dalal-Triggs, a linear SVM on gradient histograms) for bodies, a Haar cascade for the
-# known face, and hand-marked ground truth for the vehicles. A hit in the masked frame counts as a leak
-# unless the same detector also fires at that place on a *control* image: the empty plaza with the masked
-# frame's solid patches pasted in. So hits on scenery (windows, bollards) and on the patches' own outline
-# (a person-sized grey block looks body-shaped to a weak detector) are explained; a person left visible
-# anywhere outside the patches is not.
-
-#: The vehicles in vtest.avi, marked by hand: a white van and a car, parked at the top right all video long.
-#: No second vehicle model ships offline, and nothing drives through the plaza (so background subtraction
-#: has nothing to find): ground truth is the independent signal here.
-PARKED_VEHICLES = {"van": (650, 44, 722, 99), "car": (733, 49, 768, 93)}
-#: vtest's people are 60-120 px tall; HOG hits outside this range are gradients of something else.
-PERSON_HEIGHT_PX = (50.0, 150.0)
-HOG_MIN_SCORE = 1.0
-
-_hog = cv2.HOGDescriptor()
-_hog.setSVMDetector(cv2.HOGDescriptor_getDefaultPeopleDetector())
-
-
-def _hog_people(image: Image) -> list[npt.NDArray[np.float64]]:
-    """HOG people boxes (x1, y1, x2, y2) with a clear score and a person's height, on a 2x copy (the
-    detector's window is 128 px tall; vtest's people are half that)."""
-    big = cv2.resize(image, None, fx=2, fy=2)
-    rects, scores = _hog.detectMultiScale(big, winStride=(8, 8), padding=(8, 8), scale=1.1, hitThreshold=0.0)
-    found = []
-    for (x, y, w, h), score in zip(rects, np.ravel(scores), strict=True):
-        box = np.array([x, y, x + w, y + h], np.float64) / 2
-        if score >= HOG_MIN_SCORE and PERSON_HEIGHT_PX[0] <= box[3] - box[1] <= PERSON_HEIGHT_PX[1]:
-            found.append(box)
-    return found
-
-
-def _iou(a: npt.NDArray[np.float64], b: npt.NDArray[np.float64]) -> float:
-    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = w * h
-    return float(inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter))
-
-
-def _unexplained(
-    hits: list[npt.NDArray[np.float64]], explained: list[npt.NDArray[np.float64]]
-) -> list[npt.NDArray[np.float64]]:
-    return [box for box in hits if not any(_iou(box, other) > 0.4 for other in explained)]
-
-
-def _patches(masked: Image, tolerance: int = 0) -> npt.NDArray[np.bool_]:
-    """Where the masked frame is the solid mask colour (within ``tolerance``, for lossy video)."""
-    off = np.abs(masked.astype(np.int16) - np.array(MASK_COLOUR, np.int16))
-    return np.asarray((off <= tolerance).all(axis=2))
-
-
-def _control(masked: Image, empty: Image, tolerance: int = 0) -> Image:
-    """The empty plaza with the masked frame's solid patches on it: what the masked frame would be if
-    the masking had left nothing of anyone."""
-    return np.where(_patches(masked, tolerance)[..., None], masked, empty).astype(np.uint8)
-
-
-def _hog_leaks(masked: Image, empty: Image, tolerance: int = 0) -> list[npt.NDArray[np.float64]]:
-    """HOG people in ``masked`` that its control image does not explain."""
-    after = _hog_people(masked)
-    return _unexplained(after, _hog_people(_control(masked, empty, tolerance))) if after else []
-
-
 @pytest.fixture(scope="module")
 def masker() -> Any:
     from citytally.edge.privacy import PreviewMasker
@@ -221,12 +163,12 @@ def test_an_independent_people_detector_finds_nobody_in_the_masked_frame(
     index: int, vtest_frames: dict[int, Image], masked_frames: dict[int, Image]
 ) -> None:
     frame, masked, empty = vtest_frames[index], masked_frames[index], vtest_frames[-1]
-    scenery = _hog_people(empty)
+    scenery = hog_people(empty)
     # HOG does see people in the unmasked frame (so this test can fail)...
-    before = _unexplained(_hog_people(frame), scenery)
+    before = unexplained(hog_people(frame), scenery)
     assert len(before) >= 3, f"frame {index}: HOG finds only {len(before)} people unmasked"
     # ...and after masking finds nothing that the empty plaza with the same patches does not also give.
-    leaks = _hog_leaks(masked, empty)
+    leaks = hog_leaks(masked, empty)
     assert leaks == [], f"frame {index}: HOG finds people the masking left visible: {leaks}"
 
 
@@ -274,7 +216,7 @@ def test_the_parked_vehicles_are_gone_from_the_masked_frame(
     assert likeness(frame) > 0.6 and edges(frame) > 0.08, (likeness(frame), edges(frame))
     # ...and masked, neither its edges nor its appearance are left.
     assert edges(masked) < 0.01 and abs(likeness(masked)) < 0.3, (likeness(masked), edges(masked))
-    assert _patches(masked)[y1:y2, x1:x2].mean() > 0.9
+    assert patches(masked)[y1:y2, x1:x2].mean() > 0.9
 
 
 @pytest.mark.integration
@@ -344,5 +286,5 @@ def test_preview_video_of_a_real_run_shows_no_person(
         after = nanodet([shown[index]])[0]
         assert not (after.class_id == 0).any(), f"frame {index}: a person is visible in the preview video"
     for index in (0, 12):  # the independent detector, on frames whose lines and captions miss the men
-        assert len(_hog_people(originals[index])) >= 3
-        assert _hog_leaks(shown[index], vtest_frames[-1], tolerance=12) == [], f"frame {index}: HOG"
+        assert len(hog_people(originals[index])) >= 3
+        assert hog_leaks(shown[index], vtest_frames[-1], tolerance=12) == [], f"frame {index}: HOG"

@@ -229,6 +229,13 @@ class IncidentSettings(_Model):
         le=3600,
         description="An open incident whose numbers changed is updated this often.",
     )
+    snapshots: bool = Field(
+        default=False,
+        description=(
+            "Write one masked still per opened incident to <out>/snapshots/<incident_id>.png (every person, "
+            "face and vehicle filled solid); it stays on the edge. Off unless an operator turns it on."
+        ),
+    )
     stopped_vehicle: list[StoppedVehicleSettings] = Field(default_factory=list, max_length=32)
     wrong_way: list[WrongWaySettings] = Field(default_factory=list, max_length=32)
     queue: list[QueueSettings] = Field(default_factory=list, max_length=32)

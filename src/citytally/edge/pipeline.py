@@ -5,7 +5,8 @@ until the source ends, a damaged file stops it or the caller interrupts, and alw
 last interval to the publisher before returning. Per-stage wall time is collected for the benchmarks.
 
 Frames and crops never leave this module, except through the optional masked preview
-(:mod:`citytally.edge.preview`), which is written only when an operator asks for it, and to the left-object
+(:mod:`citytally.edge.preview`) and masked incident snapshots (:mod:`citytally.edge.snapshots`), which are
+written only when an operator asks for them, and to the left-object
 incident rule (:mod:`citytally.edge.incidents.static`), which keeps running grey backgrounds of its zone in
 memory and reports only areas and times. Where each frame is
 searched under motion gating is decided in :mod:`citytally.edge.motion`.
@@ -17,7 +18,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -36,6 +37,7 @@ from citytally.edge.detector import (
 from citytally.edge.incidents import IncidentEngine
 from citytally.edge.motion import GATE_WHOLE_FRAME_EVERY_S, MotionGate, search_windows
 from citytally.edge.preview import PreviewRequest, PreviewTap
+from citytally.edge.snapshots import SnapshotTap
 from citytally.edge.source import Frame, VideoSource
 from citytally.edge.tracker import DetectionQuality, MotionTracker
 from citytally.errors import CitytallyError, ConfigError, SourceError
@@ -67,6 +69,7 @@ class PipelineOptions:
     threads: int | None = None
     progress: bool = True
     preview: PreviewRequest | None = None
+    snapshots: Path | None = None  # folder for masked incident snapshots; None: none are written
 
     def __post_init__(self) -> None:
         if not 1 <= self.batch_size <= 64:
@@ -172,6 +175,12 @@ class EdgePipeline:
         ]
         self._preview: PreviewTap | None = (
             PreviewTap(options.preview, config, source) if options.preview is not None else None
+        )
+        engines = [d for d in analytics.incident_detectors if isinstance(d, IncidentEngine)]
+        self._snapshots: tuple[SnapshotTap, IncidentEngine] | None = (
+            (SnapshotTap(options.snapshots, config), engines[0])
+            if options.snapshots is not None and engines
+            else None
         )
 
     def run(self) -> RunResult:
@@ -319,6 +328,9 @@ class EdgePipeline:
         self._last_pts = frame.pts_seconds
         if self._preview is not None:
             self._preview.offer(frame, self._last_tracked)
+        if self._snapshots is not None:
+            tap, engine = self._snapshots
+            tap.offer(frame.image, self._last_tracked, engine.take_opened())
 
 
 @contextlib.contextmanager
@@ -440,6 +452,9 @@ def analyze_video(
 
     if isinstance(config, Path):
         config = load_camera_config(config)
+    if config.incidents.snapshots:
+        # The operator turned snapshots on for this camera: they go beside its events, masked.
+        options = replace(options or PipelineOptions(), snapshots=out / "snapshots")
     events_path = out / "events.jsonl"
 
     def open_events() -> Publisher:

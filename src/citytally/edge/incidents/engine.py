@@ -54,6 +54,7 @@ class IncidentEngine:
                 raise ConfigError(f"incidents.{kind}[{i}]: no zone named {rule.zone!r}")
             self.detectors.append(_build(rule, zone, context, plane))
         self._seers = [d for d in self.detectors if isinstance(d, LeftObjectDetector)]
+        self._opened: list[IncidentEvent] = []
 
     def __bool__(self) -> bool:
         return bool(self.detectors)
@@ -68,7 +69,14 @@ class IncidentEngine:
 
     def update(self, tracked: Detections, timestamp: float, at: datetime) -> Sequence[IncidentEvent]:
         self.tracks.update(tracked, timestamp)
-        return [event for detector in self.detectors for event in detector.step(self.tracks, at)]
+        events = [event for detector in self.detectors for event in detector.step(self.tracks, at)]
+        self._opened.extend(event for event in events if event.phase == "onset")
+        return events
+
+    def take_opened(self) -> list[IncidentEvent]:
+        """The incidents that opened since the last call (for a snapshot of the frame they opened on)."""
+        opened, self._opened = self._opened, []
+        return opened
 
     def finish(self) -> Sequence[IncidentEvent]:
         return [event for detector in self.detectors for event in detector.finish()]
