@@ -52,6 +52,9 @@ _ROLLUP_TABLES: tuple[sa.Table, ...] = (
     schema.occupancy_rollups,
     schema.movement_rollups,
     schema.incident_rollups,
+    schema.conflict_rollups,
+    schema.conflict_exposure_rollups,
+    schema.conflict_cell_rollups,
 )
 
 

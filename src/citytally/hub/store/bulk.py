@@ -41,6 +41,9 @@ ROLLUP_OPS: dict[sa.Table, tuple[tuple[str, str], ...]] = {
     schema.occupancy_rollups: (("samples", "sum"), ("mean_sum", "sum"), ("peak_max", "max")),
     schema.movement_rollups: (("count", "sum"),),
     schema.incident_rollups: (("count", "sum"),),
+    schema.conflict_rollups: (("count", "sum"),),
+    schema.conflict_exposure_rollups: (("road_users", "sum"),),
+    schema.conflict_cell_rollups: (("count", "sum"), ("image_x", "max"), ("image_y", "max")),
 }
 _CHUNK = 500  # events per SQLite statement: 4,000 parameters, far below its limit of 32,766
 
@@ -243,6 +246,36 @@ _SOURCES: tuple[_Source, ...] = (
         ("""CASE WHEN "phase" IS NULL OR "phase" = 'onset' THEN 1 ELSE 0 END""",),
         stored=schema.incidents,
     ),
+    _Source(
+        "conflict_rows",
+        ("site", "camera", "start", "zone", "conflict_type", "severity", "classes", "count"),
+        """SELECT n.site, n.camera, n."start", n.body->>'zone', c->>'type', c->>'severity', c->>'classes',
+            (c->>'count')::bigint
+        FROM new_events n, jsonb_array_elements(n.body->'conflicts') c
+        WHERE n.type = 'conflict'""",
+        schema.conflict_rollups,
+        ('"count"',),
+    ),
+    _Source(
+        "conflict_exposure_rows",
+        ("site", "camera", "start", "zone", "class", "road_users"),
+        """SELECT n.site, n.camera, n."start", n.body->>'zone', u.key, u.value::bigint
+        FROM new_events n, jsonb_each_text(n.body->'road_users') u
+        WHERE n.type = 'conflict'""",
+        schema.conflict_exposure_rollups,
+        ('"road_users"',),
+    ),
+    _Source(
+        "conflict_cell_rows",
+        ("site", "camera", "start", "zone", "cell_m", "x_m", "y_m", "count", "image_x", "image_y"),
+        """SELECT n.site, n.camera, n."start", n.body->>'zone', (n.body->>'cell_m')::float8,
+            (c->>'x_m')::float8, (c->>'y_m')::float8, (c->>'count')::bigint,
+            coalesce((c->>'image_x')::float8, -1), coalesce((c->>'image_y')::float8, -1)
+        FROM new_events n, jsonb_array_elements(n.body->'cells') c
+        WHERE n.type = 'conflict'""",
+        schema.conflict_cell_rollups,
+        ('"count"', '"image_x"', '"image_y"'),
+    ),
 )
 
 
@@ -253,7 +286,10 @@ def _rollup_sql(source: str, rollup: sa.Table, values: tuple[str, ...]) -> str:
     ops = ROLLUP_OPS[rollup]
     keys = [column.name for column in rollup.primary_key.columns]
     # Grouped in "C" order, so the ORDER BY below costs nothing more (the aggregate's sort is the order).
-    fact_keys = [f'f."{name}" COLLATE "C" AS "{name}"' for name in keys[4:]]  # after period … bucket
+    fact_keys = [  # after period … bucket; a number has no collation
+        f'f."{name}" COLLATE "C" AS "{name}"' if _is_text(rollup, name) else f'f."{name}"'
+        for name in keys[4:]
+    ]
     aggregates = [
         f'{"sum" if op == "sum" else "max"}({value}) AS "{name}"'
         for (name, op), value in zip(ops, values, strict=True)
@@ -278,6 +314,10 @@ def _rollup_sql(source: str, rollup: sa.Table, values: tuple[str, ...]) -> str:
         ) g
         ORDER BY {order}
         ON CONFLICT ({", ".join(f'"{k}"' for k in keys)}) DO UPDATE SET {updates}"""
+
+
+def _is_text(table: sa.Table, column: str) -> bool:
+    return isinstance(table.c[column].type, sa.String)
 
 
 @lru_cache(maxsize=1)

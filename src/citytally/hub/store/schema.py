@@ -47,6 +47,9 @@ __all__ = [
     "occupancy_rollups",
     "movement_rollups",
     "incident_rollups",
+    "conflict_rollups",
+    "conflict_exposure_rollups",
+    "conflict_cell_rollups",
     "dead_letters",
 ]
 
@@ -254,6 +257,41 @@ incident_rollups = _rollup(
         sa.Column("severity", _key(16), nullable=False),
     ),
     (sa.Column("count", sa.BigInteger(), nullable=False),),
+)
+
+conflict_rollups = _rollup(
+    "conflict_rollups",
+    (
+        _slug("zone"),
+        sa.Column("conflict_type", _key(16), nullable=False),
+        sa.Column("severity", _key(16), nullable=False),
+        sa.Column("classes", _key(24), nullable=False),
+    ),
+    (sa.Column("count", sa.BigInteger(), nullable=False),),
+)
+
+#: Road users that entered a conflict zone: the denominator of its conflict rate.
+conflict_exposure_rollups = _rollup(
+    "conflict_exposure_rollups",
+    (_slug("zone"), sa.Column("class", _key(16), nullable=False)),
+    (sa.Column("road_users", sa.BigInteger(), nullable=False),),
+)
+
+#: Conflicts per ground cell (``x_m``, ``y_m``: the cell's low corner, ``cell_m`` its side) and the cell
+#: centre in the camera picture (-1 where the edge could not place it).
+conflict_cell_rollups = _rollup(
+    "conflict_cell_rollups",
+    (
+        _slug("zone"),
+        sa.Column("cell_m", sa.Float(), nullable=False),
+        sa.Column("x_m", sa.Float(), nullable=False),
+        sa.Column("y_m", sa.Float(), nullable=False),
+    ),
+    (
+        sa.Column("count", sa.BigInteger(), nullable=False),
+        sa.Column("image_x", sa.Float(), nullable=False),
+        sa.Column("image_y", sa.Float(), nullable=False),
+    ),
 )
 
 dead_letters = sa.Table(

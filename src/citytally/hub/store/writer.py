@@ -52,6 +52,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from citytally.errors import SchemaError, StoreError
 from citytally.events import (
+    ConflictEvent,
     Event,
     IncidentEvent,
     LineCountEvent,
@@ -552,6 +553,8 @@ def _explode(item: _Accepted, facts: _Facts, rollups: _Rollups) -> None:
         _occupancy(event, rollups)
     elif isinstance(event, TurningMovementEvent):
         _movements(event, rollups)
+    elif isinstance(event, ConflictEvent):
+        _conflict(event, rollups)
     elif isinstance(event, IncidentEvent):
         facts[schema.incidents].append(
             base
@@ -596,3 +599,20 @@ def _movements(event: TurningMovementEvent, rollups: _Rollups) -> None:
         merged[(movement.from_zone, movement.to_zone, movement.cls)] += movement.count
     for (from_zone, to_zone, cls), count in merged.items():
         _add(rollups, schema.movement_rollups, event, (from_zone, to_zone, cls), [count])
+
+
+def _conflict(event: ConflictEvent, rollups: _Rollups) -> None:
+    for row in event.conflicts:
+        key = (event.zone, row.type, row.severity, row.classes)
+        _add(rollups, schema.conflict_rollups, event, key, [row.count])
+    for cls, n in event.road_users.items():
+        _add(rollups, schema.conflict_exposure_rollups, event, (event.zone, cls), [n])
+    for cell in event.cells:
+        image = [-1.0 if v is None else v for v in (cell.image_x, cell.image_y)]
+        _add(
+            rollups,
+            schema.conflict_cell_rollups,
+            event,
+            (event.zone, event.cell_m, cell.x_m, cell.y_m),
+            [cell.count, *image],
+        )

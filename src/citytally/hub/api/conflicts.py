@@ -1,0 +1,143 @@
+"""``/conflicts`` (viewers): the "weak spots" ranking by conflicts per 1,000 road users, and where."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Response
+from pydantic import BaseModel, Field
+
+from citytally.hub.access import Principal, require_role
+from citytally.hub.api.deps import EngineDep
+from citytally.hub.api.errors import ERROR_RESPONSES
+from citytally.hub.api.params import SlugQuery, series_query
+from citytally.hub.api.series import with_filters
+from citytally.hub.conflicts import Level, conflict_cells, conflict_ranking
+from citytally.hub.queries import Interval, SeriesQuery
+
+__all__ = ["router", "WeakSpot", "WeakSpotRanking", "ConflictCellOut", "ConflictCells"]
+
+router = APIRouter(prefix="/conflicts", tags=["conflicts"], responses=ERROR_RESPONSES)
+Viewer = Annotated[Principal, Depends(require_role("viewer"))]
+Window = Annotated[SeriesQuery, Depends(series_query)]
+LevelQuery = Annotated[
+    Level, Query(description="Rank sites, cameras or zones (the junctions' approaches): the rest is summed.")
+]
+MinRoadUsers = Annotated[
+    int, Query(ge=0, le=1_000_000_000, description="Leave out places with fewer road users than this.")
+]
+
+
+class WeakSpot(BaseModel):
+    """One place's conflicts over the window; a column finer than ``level`` is null."""
+
+    site: str
+    camera: str | None
+    zone: str | None
+    road_users: int = Field(ge=0, description="Road users that entered the conflict zones.")
+    conflicts: int = Field(ge=0, description="Conflicts of every type and severity.")
+    serious: int = Field(ge=0, description="TTC or PET under 1 s.")
+    moderate: int = Field(ge=0, description="TTC or PET under 2 s.")
+    slight: int = Field(ge=0, description="The other conflicts.")
+    rear_end: int = Field(ge=0)
+    crossing: int = Field(ge=0)
+    lane_change: int = Field(ge=0)
+    per_1000: float | None = Field(description="Conflicts per 1,000 road users (null without road users).")
+
+
+class _Window(BaseModel):
+    interval: Interval = Field(description="The roll-up period read.")
+    start: datetime
+    end: datetime
+    truncated: bool = Field(description="True when `limit` cut the answer short.")
+
+
+class WeakSpotRanking(_Window):
+    level: Level
+    ranking: list[WeakSpot] = Field(description="Highest rate first; places without road users last.")
+
+
+class ConflictCellOut(BaseModel):
+    """Conflicts in one square ground cell of a zone; the centre in the camera picture for drawing."""
+
+    site: str
+    camera: str
+    zone: str
+    cell_m: float = Field(description="Side of the cell (m).")
+    x_m: float = Field(description="The cell's low x on the camera's ground plane (m).")
+    y_m: float = Field(description="The cell's low y (m).")
+    count: int = Field(ge=1)
+    image_x: float | None = Field(description="Cell centre in the picture (px); null if the edge had none.")
+    image_y: float | None
+
+
+class ConflictCells(_Window):
+    cells: list[ConflictCellOut] = Field(description="Most conflicts first.")
+
+
+_CSV_COLUMNS = tuple(WeakSpot.model_fields)
+
+
+@router.get("/ranking", response_model=WeakSpotRanking)
+def ranking(
+    engine: EngineDep,
+    _who: Viewer,
+    window: Window,
+    zone: SlugQuery = None,
+    level: LevelQuery = "zone",
+    min_road_users: MinRoadUsers = 0,
+) -> WeakSpotRanking:
+    """Sites, cameras or zones ranked by conflicts per 1,000 road users over the window: the weak spots."""
+    query = with_filters(window, zone=zone)
+    found = conflict_ranking(engine, query, level, min_road_users)
+    return WeakSpotRanking(
+        interval=query.interval,
+        start=query.start,
+        end=query.end,
+        truncated=found.truncated,
+        level=level,
+        ranking=[WeakSpot.model_validate(row) for row in found.rows],
+    )
+
+
+@router.get(
+    "/ranking.csv",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {}}, "description": "One row per place, highest rate first."}},
+)
+def ranking_csv(
+    engine: EngineDep,
+    _who: Viewer,
+    window: Window,
+    zone: SlugQuery = None,
+    level: LevelQuery = "zone",
+    min_road_users: MinRoadUsers = 0,
+) -> Response:
+    """The same rows as ``/conflicts/ranking``, as CSV."""
+    found = conflict_ranking(engine, with_filters(window, zone=zone), level, min_road_users)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(_CSV_COLUMNS)
+    for row in found.rows:
+        writer.writerow(["" if row[c] is None else row[c] for c in _CSV_COLUMNS])
+    headers = {"Content-Disposition": 'attachment; filename="weak-spots.csv"'}
+    if found.truncated:
+        headers["X-Truncated"] = "true"
+    return Response(out.getvalue(), media_type="text/csv; charset=utf-8", headers=headers)
+
+
+@router.get("/cells", response_model=ConflictCells)
+def cells(engine: EngineDep, _who: Viewer, window: Window, zone: SlugQuery = None) -> ConflictCells:
+    """Conflicts per ground cell of each conflict zone over the window (the heat map's data)."""
+    query = with_filters(window, zone=zone)
+    found = conflict_cells(engine, query)
+    return ConflictCells(
+        interval=query.interval,
+        start=query.start,
+        end=query.end,
+        truncated=found.truncated,
+        cells=[ConflictCellOut.model_validate(row) for row in found.rows],
+    )

@@ -1,0 +1,133 @@
+"""Traffic conflicts from the roll-ups: the "weak spots" ranking and the conflict cells of a heat map.
+
+The rate is conflicts per 1,000 road users that entered the zone (the edge's ``road_users``), summed over
+the roll-up buckets of the query's period whose start lies in ``[start, end)``. Sites, cameras or zones
+(their approaches) are ranked by that rate, highest first; a place with no road user counted has no rate
+and comes last.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import sqlalchemy as sa
+
+from citytally.hub.queries import QueryError, Series, SeriesQuery
+from citytally.hub.store import schema
+
+__all__ = ["Level", "LEVELS", "SEVERITIES", "CONFLICT_TYPES", "conflict_ranking", "conflict_cells"]
+
+Level = Literal["site", "camera", "zone"]
+LEVELS: dict[str, tuple[str, ...]] = {
+    "site": ("site",),
+    "camera": ("site", "camera"),
+    "zone": ("site", "camera", "zone"),
+}
+SEVERITIES = ("serious", "moderate", "slight")
+CONFLICT_TYPES = ("rear_end", "crossing", "lane_change")
+_FILTERS = ("site", "camera", "zone")
+
+
+def _where(table: sa.Table, query: SeriesQuery) -> list[sa.ColumnElement[bool]]:
+    c = table.c
+    where = [c.period == query.interval, c.bucket >= query.start, c.bucket < query.end]
+    for name, value in query.filters.items():
+        if name not in _FILTERS:
+            raise QueryError(f"conflicts cannot be filtered by {name!r}")
+        where.append(c[name] == value)
+    return where
+
+
+def _conflicts_by_place(
+    conn: sa.Connection, query: SeriesQuery, keys: Sequence[str]
+) -> dict[tuple[Any, ...], dict[str, int]]:
+    t = schema.conflict_rollups
+    split = [
+        *(sa.func.sum(sa.case((t.c.severity == s, t.c["count"]), else_=0)).label(s) for s in SEVERITIES),
+        *(
+            sa.func.sum(sa.case((t.c.conflict_type == k, t.c["count"]), else_=0)).label(k)
+            for k in CONFLICT_TYPES
+        ),
+    ]
+    statement = (
+        sa.select(*(t.c[k] for k in keys), sa.func.sum(t.c["count"]).label("conflicts"), *split)
+        .where(*_where(t, query))
+        .group_by(*(t.c[k] for k in keys))
+    )
+    found: dict[tuple[Any, ...], dict[str, int]] = {}
+    for row in conn.execute(statement).mappings():
+        found[tuple(row[k] for k in keys)] = {
+            name: int(row[name]) for name in ("conflicts", *SEVERITIES, *CONFLICT_TYPES)
+        }
+    return found
+
+
+def _road_users_by_place(
+    conn: sa.Connection, query: SeriesQuery, keys: Sequence[str]
+) -> dict[tuple[Any, ...], int]:
+    t = schema.conflict_exposure_rollups
+    statement = (
+        sa.select(*(t.c[k] for k in keys), sa.func.sum(t.c.road_users).label("road_users"))
+        .where(*_where(t, query))
+        .group_by(*(t.c[k] for k in keys))
+    )
+    return {tuple(row[: len(keys)]): int(row[-1]) for row in conn.execute(statement)}
+
+
+def conflict_ranking(
+    engine: sa.Engine, query: SeriesQuery, level: Level = "zone", min_road_users: int = 0
+) -> Series:
+    """Places (sites, cameras or zones) by conflicts per 1,000 road users, highest first.
+
+    Each row: the place's columns (the others null), ``road_users``, ``conflicts``, the counts per severity
+    band and per type, and ``per_1000`` (null without road users). Places with fewer than
+    ``min_road_users`` are left out: a rate over a handful of road users says little.
+    """
+    keys = LEVELS[level]
+    with engine.connect() as conn:
+        conflicts = _conflicts_by_place(conn, query, keys)
+        users = _road_users_by_place(conn, query, keys)
+    empty = dict.fromkeys(("conflicts", *SEVERITIES, *CONFLICT_TYPES), 0)
+    rows = []
+    for place in sorted(set(conflicts) | set(users)):
+        n = users.get(place, 0)
+        if n < min_road_users:
+            continue
+        counts = conflicts.get(place, empty)
+        rate = round(1000.0 * counts["conflicts"] / n, 3) if n else None
+        named = dict.fromkeys(_FILTERS) | dict(zip(keys, place, strict=True))
+        rows.append({**named, "road_users": n, **counts, "per_1000": rate})
+    rows.sort(key=_rank)
+    return Series(rows=rows[: query.limit], truncated=len(rows) > query.limit)
+
+
+def _rank(row: dict[str, Any]) -> tuple[bool, float, int]:
+    rate = row["per_1000"]
+    return rate is None, -(rate or 0.0), -int(row["conflicts"])
+
+
+def conflict_cells(engine: sa.Engine, query: SeriesQuery) -> Series:
+    """Conflicts per ground cell of each zone over the window, most first: where the weak spot is."""
+    t = schema.conflict_cell_rollups
+    places = (t.c.site, t.c.camera, t.c.zone, t.c.cell_m, t.c.x_m, t.c.y_m)
+    total = sa.func.sum(t.c["count"]).label("count")
+    statement = (
+        sa.select(
+            *places,
+            total,
+            sa.func.max(t.c.image_x).label("image_x"),
+            sa.func.max(t.c.image_y).label("image_y"),
+        )
+        .where(*_where(t, query))
+        .group_by(*places)
+        .order_by(total.desc(), *places)
+        .limit(query.limit + 1)
+    )
+    with engine.connect() as conn:
+        rows = [dict(row) for row in conn.execute(statement).mappings()]
+    for row in rows:
+        row["count"] = int(row["count"])
+        if row["image_x"] < 0 or row["image_y"] < 0:  # the edge could not place the cell in the picture
+            row["image_x"] = row["image_y"] = None
+    return Series(rows=rows[: query.limit], truncated=len(rows) > query.limit)
