@@ -54,8 +54,11 @@ EVENT_TYPES: tuple[tuple[type[Any], str], ...] = (
     (
         SpeedEvent,
         "Speeds of the road users that crossed `line` in the interval, by direction and class: how many were "
-        "measured (`n` ≥ 1), the mean and the 85th percentile (the design-speed figure), in km/h. Sent only "
-        "for cameras with a `[speed]` calibration and only when at least one speed was measured.",
+        "measured (`n` ≥ 1), the mean and the 85th percentile (the design-speed figure), in km/h, and the "
+        "road users binned by their own speed in 5 km/h bins (`histogram`): the hub sums the bins over any "
+        "range for the distribution over road users and its V85, which per-interval percentiles cannot give. "
+        "Events from edges before the histogram carry none and stay valid. Sent only for cameras with a "
+        "`[speed]` calibration and only when at least one speed was measured.",
     ),
     (
         ZoneOccupancyEvent,
@@ -123,7 +126,16 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "line_count": {"line": "path-east", "counts": {"westbound": {"person": 4}, "eastbound": {}}},
     "speed": {
         "line": "main",
-        "speeds": {"northbound": {"car": {"n": 12, "mean_kmh": 41.3, "p85_kmh": 48.9}}},
+        "speeds": {
+            "northbound": {
+                "car": {
+                    "n": 12,
+                    "mean_kmh": 41.3,
+                    "p85_kmh": 48.9,
+                    "histogram": [0, 0, 0, 0, 0, 0, 1, 3, 4, 3, 1],
+                }
+            }
+        },
     },
     "zone_occupancy": {
         "zone": "plaza",

@@ -9,7 +9,15 @@ from typing import Any
 import pytest
 
 from citytally.errors import SchemaError
-from citytally.events import LineCountEvent, event_to_json, event_topic, new_event_id, parse_event
+from citytally.events import (
+    SPEED_BINS,
+    LineCountEvent,
+    SpeedStats,
+    event_to_json,
+    event_topic,
+    new_event_id,
+    parse_event,
+)
 
 T0 = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 
@@ -96,3 +104,41 @@ def test_incident_lifecycle_fields(overrides: dict[str, Any], error: str | None)
     else:
         with pytest.raises(SchemaError, match=error):
             parse_event(raw)
+
+
+def speed(**stats: Any) -> dict[str, Any]:
+    body = line_count(type="speed")
+    del body["counts"]
+    body["speeds"] = {"inbound": {"car": {"n": 4, "mean_kmh": 31.0, "p85_kmh": 38.0, **stats}}}
+    return body
+
+
+@pytest.mark.parametrize(
+    ("stats", "error"),
+    [
+        ({}, None),  # an edge that sends no histogram (before it existed) stays valid
+        ({"histogram": [0, 0, 0, 0, 0, 0, 3, 1]}, None),
+        ({"histogram": [0, 0, 0, 0, 0, 0, 3]}, "histogram holds 3 road users, n is 4"),
+        ({"histogram": [0, 0, 0, 0, 0, 0, 3, 1, 0]}, "trailing zeros"),
+        ({"histogram": []}, "histogram"),
+        ({"histogram": [0] * 64 + [4]}, "histogram"),
+        ({"histogram": [0, 0, 0, 0, 0, 0, 5, -1]}, "histogram"),
+    ],
+)
+def test_speed_histogram(stats: dict[str, Any], error: str | None) -> None:
+    raw = json.dumps(speed(**stats))
+    if error is None:
+        event = parse_event(raw)
+        assert parse_event(event_to_json(event)) == event
+    else:
+        with pytest.raises(SchemaError, match=error):
+            parse_event(raw)
+
+
+def test_speed_stats_of_speeds_bins_each_road_user() -> None:
+    stats = SpeedStats.of([0.0, 4.99, 5.0, 49.0, 1000.0])
+    assert stats.histogram is not None
+    assert stats.histogram[:2] == [2, 1] and stats.histogram[9] == 1
+    assert (len(stats.histogram), stats.histogram[-1]) == (SPEED_BINS, 1)  # the last bin is open-ended
+    with pytest.raises(ValueError, match="no speeds"):
+        SpeedStats.of([])

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, RootModel, ValidationError, model_validator
@@ -21,6 +22,8 @@ from citytally.errors import SchemaError
 
 __all__ = [
     "SCHEMA_VERSION",
+    "SPEED_BIN_KMH",
+    "SPEED_BINS",
     "ROAD_USER_CLASSES",
     "RoadUserClass",
     "IncidentType",
@@ -49,6 +52,9 @@ __all__ = [
 ]
 
 SCHEMA_VERSION = 1
+#: Width of a speed histogram's bins (km/h) and how many bins it may have (the last one is open-ended).
+SPEED_BIN_KMH = 5
+SPEED_BINS = 64
 
 #: The road-user classes citytally detects, in a fixed order (index = class id everywhere in the package).
 ROAD_USER_CLASSES: tuple[str, ...] = ("person", "bicycle", "car", "motorcycle", "bus", "truck")
@@ -112,6 +118,43 @@ class SpeedStats(_Model):
     n: Annotated[int, Field(ge=1)] = Field(description="Road users whose speed was measured.")
     mean_kmh: Annotated[float, Field(ge=0)]
     p85_kmh: Annotated[float, Field(ge=0)] = Field(description="85th-percentile speed (the design speed).")
+    histogram: list[Count] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=SPEED_BINS,
+        description=f"Road users per {SPEED_BIN_KMH} km/h bin of their own speed: item k counts speeds from "
+        f"{SPEED_BIN_KMH}·k up to {SPEED_BIN_KMH}·(k+1) km/h, the last item also everything faster; no "
+        "trailing zeros; sums to n. Sums over intervals give the distribution over road users (and its "
+        "percentiles) for any range. Absent from events of edges that predate it.",
+    )
+
+    @model_validator(mode="after")
+    def _histogram_counts_n(self) -> SpeedStats:
+        if self.histogram is None:
+            return self
+        if sum(self.histogram) != self.n:
+            raise ValueError(f"histogram holds {sum(self.histogram)} road users, n is {self.n}")
+        if self.histogram[-1] == 0:
+            raise ValueError("histogram ends in an empty bin: leave trailing zeros out")
+        return self
+
+    @classmethod
+    def of(cls, speeds_kmh: Sequence[float], digits: int = 2) -> SpeedStats:
+        """n, mean, 85th percentile and the histogram of one interval's road users' speeds (non-empty)."""
+        if not speeds_kmh:
+            raise ValueError("no speeds to summarise")
+        ordered = sorted(float(v) for v in speeds_kmh)
+        # numpy's default ("linear") percentile, without importing numpy into the schema module.
+        at = 0.85 * (len(ordered) - 1)
+        low = int(at)
+        p85 = ordered[low] + (ordered[min(low + 1, len(ordered) - 1)] - ordered[low]) * (at - low)
+        bins = [0] * SPEED_BINS
+        for v in ordered:
+            bins[min(SPEED_BINS - 1, max(0, int(v // SPEED_BIN_KMH)))] += 1
+        while bins[-1] == 0:
+            bins.pop()
+        mean = sum(ordered) / len(ordered)
+        return cls(n=len(ordered), mean_kmh=round(mean, digits), p85_kmh=round(p85, digits), histogram=bins)
 
 
 class SpeedEvent(_EventBase):

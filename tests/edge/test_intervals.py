@@ -150,6 +150,8 @@ def test_speed_event_per_direction_and_class() -> None:
     assert car.n == 2
     assert car.mean_kmh == pytest.approx((36 + 18) / 2, rel=0.02)
     assert car.p85_kmh == pytest.approx(18 + 0.85 * 18, rel=0.02)
+    assert car.histogram is not None and sum(car.histogram) == 2  # one car near 18 km/h, one near 36
+    assert (car.histogram[3], car.histogram[7]) == (1, 1)
     assert speed.speeds["south"]["person"].mean_kmh == pytest.approx(10.8, rel=0.02)
 
 

@@ -7,9 +7,10 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from citytally.edge.analytics.speed import GroundPlane, SpeedMeter, speed_summary
+from citytally.edge.analytics.speed import GroundPlane, SpeedMeter
 from citytally.edge.detections import Detections
 from citytally.errors import ConfigError
+from citytally.events import SpeedStats
 
 CAR = 2
 FPS = 10.0
@@ -100,7 +101,10 @@ def test_degenerate_calibration_refused() -> None:
         GroundPlane([[0, 0], [1, 1], [2, 2], [3, 3]], GROUND_RECT.tolist())
 
 
-def test_summary_percentile() -> None:
-    n, mean, p85 = speed_summary([float(v) for v in range(1, 101)])
-    assert (n, mean) == (100, 50.5)
-    assert p85 == pytest.approx(85.15)
+def test_summary_percentile_and_histogram() -> None:
+    speeds = [float(v) for v in range(1, 101)]
+    stats = SpeedStats.of(speeds)
+    assert (stats.n, stats.mean_kmh) == (100, 50.5)
+    assert stats.p85_kmh == pytest.approx(float(np.percentile(speeds, 85)))
+    # 1–4 in [0, 5), then five a bin, and 100 alone in [100, 105).
+    assert stats.histogram == [4] + [5] * 19 + [1]

@@ -25,7 +25,7 @@ import numpy.typing as npt
 from citytally.edge.analytics.conflicts import ConflictMonitor, ConflictTally, conflict_event
 from citytally.edge.analytics.lines import Crossing, LineCounter
 from citytally.edge.analytics.riders import RiderMerger
-from citytally.edge.analytics.speed import GroundPlane, SpeedMeter, speed_summary
+from citytally.edge.analytics.speed import GroundPlane, SpeedMeter
 from citytally.edge.analytics.turns import Turn, TurningCounter
 from citytally.edge.analytics.zones import Dwell, ZoneMonitor
 from citytally.edge.config import CameraConfig
@@ -317,9 +317,7 @@ class CameraAnalytics:
             speeds: dict[str, dict[RoadUserClass, SpeedStats]] = {}
             for (name, direction, c), values in sorted(interval.speeds.items()):
                 if name == line.name:
-                    n, mean, p85 = speed_summary(values)
-                    stats = SpeedStats(n=n, mean_kmh=round(mean, 2), p85_kmh=round(p85, 2))
-                    speeds.setdefault(direction, {})[_CLASSES[c]] = stats
+                    speeds.setdefault(direction, {})[_CLASSES[c]] = SpeedStats.of(values)
             if speeds:
                 events.append(SpeedEvent(line=line.name, speeds=speeds, **head()))
         for zone in self.config.zones:

@@ -18,7 +18,7 @@ from citytally.edge.config import SpeedCalibration
 from citytally.edge.detections import Detections
 from citytally.errors import ConfigError
 
-__all__ = ["GroundPlane", "SpeedMeter", "speed_summary"]
+__all__ = ["GroundPlane", "SpeedMeter"]
 
 _MS_TO_KMH = 3.6
 
@@ -111,9 +111,3 @@ class SpeedMeter:
         (vx, _), (vy, _) = np.linalg.lstsq(design, samples[:, 1:3], rcond=None)[0].T
         kmh = float(np.hypot(vx, vy)) * _MS_TO_KMH
         return kmh if kmh <= self.max_kmh else None
-
-
-def speed_summary(speeds_kmh: Sequence[float]) -> tuple[int, float, float]:
-    """(n, mean, 85th percentile) of a non-empty list of speeds."""
-    values = np.asarray(speeds_kmh, dtype=np.float64)
-    return len(values), float(values.mean()), float(np.percentile(values, 85))

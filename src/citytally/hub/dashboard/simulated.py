@@ -247,8 +247,7 @@ def _interval_events(
     ]
     for line in counts:
         stats = {
-            heading: {"car": SpeedStats(n=len(v), mean_kmh=round(float(np.mean(v)), 1),
-                                        p85_kmh=round(float(np.percentile(v, 85)), 1))}
+            heading: {"car": SpeedStats.of(v, digits=1)}
             for (name, heading), v in sorted(speeds.items())
             if name == line
         }  # fmt: skip
