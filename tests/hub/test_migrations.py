@@ -1,10 +1,12 @@
 """Upgrading a store that holds data: what migrations 0003 (unread fact tables dropped), 0004 (names in
-the "C" collation on PostgreSQL) and 0005 (roll-up pages filled to 70 % on PostgreSQL) keep, drop and
-change, and that each can be undone and redone."""
+the "C" collation on PostgreSQL), 0005 (roll-up pages filled to 70 % on PostgreSQL) and 0009 (speed
+histograms) keep, drop and change, and that each can be undone and redone."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,16 +16,18 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy.engine import Engine
 
+from citytally.events import SpeedEvent, SpeedStats
 from citytally.hub.store import (
     HEAD_REVISION,
     EventWriter,
     create_store_engine,
     current_revision,
     migrate,
+    schema,
     sqlite_url,
 )
 from citytally.hub.store.migrate import MIGRATIONS_DIR
-from hub.conftest import event_stream
+from hub.conftest import T0, event_stream
 
 pytestmark = pytest.mark.integration
 
@@ -120,3 +124,34 @@ def test_both_migrations_undo_and_redo(old_store: Engine) -> None:
     migrate(old_store)
     assert current_revision(old_store) == HEAD_REVISION
     assert not _tables(old_store) & set(DROPPED)
+
+
+def test_0009_keeps_speed_rows_and_stores_histograms_from_then_on(
+    old_store: Engine, make_registry: Callable[..., Any]
+) -> None:
+    make_registry(old_store, ("plaza", "cam-1"))
+
+    def speed(minutes: int, histogram: list[int] | None) -> SpeedEvent:
+        start = T0 + timedelta(minutes=minutes)
+        stats = SpeedStats(n=3, mean_kmh=31.0, p85_kmh=38.0, histogram=histogram)
+        return SpeedEvent(
+            id=uuid.uuid4(), site="plaza", camera="cam-1", start=start, end=start + timedelta(minutes=15),
+            line="north", speeds={"in": {"car": stats}},
+        )  # fmt: skip
+
+    migrate(old_store)
+    before = speed(0, [0, 0, 0, 0, 0, 0, 2, 1])
+    assert EventWriter(old_store).write_events([before]).stored == 1
+    _downgrade(old_store, "0008")
+    assert "histogram" not in {c["name"] for c in sa.inspect(old_store).get_columns("speeds")}
+    migrate(old_store)
+    after = speed(15, [0, 0, 0, 0, 0, 1, 2])
+    assert EventWriter(old_store).write_events([after, speed(30, None)]).stored == 2
+    with old_store.connect() as connection:
+        rows = connection.execute(sa.select(schema.speeds.c.start, schema.speeds.c.histogram)).all()
+    by_start = {start: histogram for start, histogram in rows}
+    assert by_start == {
+        before.start: None,
+        after.start: [0, 0, 0, 0, 0, 1, 2],
+        T0 + timedelta(minutes=30): None,
+    }

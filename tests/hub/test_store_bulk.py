@@ -47,6 +47,9 @@ def varied_events(n: int, seed: int) -> list[dict[str, Any]]:
             bodies.append(common | {"type": "line_count", "line": "north", "counts": counts})
         elif kind == 1:
             stats = {"n": rng.randint(1, 5), "mean_kmh": rng.uniform(5, 60), "p85_kmh": rng.uniform(10, 80)}
+            if i % 2:  # the road users' own speeds binned; the others come from edges that send none
+                stats["histogram"] = [rng.randint(0, 1), 0, rng.randint(0, 2), stats["n"]]
+                stats["n"] += sum(stats["histogram"][:-1])
             bodies.append(common | {"type": "speed", "line": "north", "speeds": {"in": {"car": stats}}})
         elif kind == 2:
             dwell = {"bus": {"n": 1, "mean_s": rng.uniform(1, 9), "max_s": 12.5}} if i % 3 else {}

@@ -204,7 +204,8 @@ _SOURCES: tuple[_Source, ...] = (
         "speeds_new",
         ("site", "camera", "start", "line", "direction", "class", "n", "mean_kmh", "p85_kmh"),
         """SELECT n.id, n.site, n.camera, n."start", n."end", n.body->>'line', d.key, c.key,
-            (c.value->>'n')::bigint, (c.value->>'mean_kmh')::float8, (c.value->>'p85_kmh')::float8
+            (c.value->>'n')::bigint, (c.value->>'mean_kmh')::float8, (c.value->>'p85_kmh')::float8,
+            nullif(c.value->'histogram', 'null'::jsonb)
         FROM new_events n, jsonb_each(n.body->'speeds') d, jsonb_each(d.value) c
         WHERE n.type = 'speed'""",
         schema.speed_rollups,

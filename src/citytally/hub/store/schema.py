@@ -171,6 +171,8 @@ speeds = _fact(
     sa.Column("n", _COUNT, nullable=False),
     sa.Column("mean_kmh", sa.Float(), nullable=False),
     sa.Column("p85_kmh", sa.Float(), nullable=False),
+    # Road users per 5 km/h bin of their own speed (the event's histogram); NULL from edges that send none.
+    sa.Column("histogram", JsonDocument, nullable=True),
     key=("line", "direction", "class"),
 )
 

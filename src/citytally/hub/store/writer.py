@@ -581,6 +581,7 @@ def _speed(event: SpeedEvent, base: _Row, facts: _Facts, rollups: _Rollups) -> N
                 base
                 | {"line": event.line, "direction": direction, "class": cls}
                 | {"n": stats.n, "mean_kmh": stats.mean_kmh, "p85_kmh": stats.p85_kmh}
+                | {"histogram": stats.histogram}
             )
             values = [stats.n, stats.mean_kmh * stats.n, stats.p85_kmh]
             _add(rollups, schema.speed_rollups, event, (event.line, direction, cls), values)
