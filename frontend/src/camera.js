@@ -66,7 +66,8 @@ export async function cameraView(root, site, camera, moment = null) {
   const profile = profileCard();
   const v85 = chartCard("V85 over time (85th-percentile speed)", "v85", "V85, km/h", { wide: true, perBucket: false });
   const speedCanvas = el("canvas", { id: "speed-chart", role: "img",
-    "aria-label": "Road users by their interval's mean speed" });
+    "aria-label": "Road users by their own speed, 5 km/h bins, per class" });
+  const speedTable = el("div", { class: "chart-table", id: "speed-table" });
   root.append(
     el("section", { class: "card wide camera-head" },
       el("div", {},
@@ -85,15 +86,16 @@ export async function cameraView(root, site, camera, moment = null) {
     profile.card,
     tmc.card,
     v85.card,
-    el("section", { class: "card wide" }, el("h2", {}, "Road users by their interval's mean speed"), speedNote,
-      el("div", { class: "chart-box" }, speedCanvas)),
+    el("section", { class: "card wide", "aria-labelledby": "speed-title" },
+      el("h2", { id: "speed-title" }, "Speed distribution (road users by their own speed)"), speedNote,
+      el("div", { class: "chart-box" }, speedCanvas), speedTable),
   );
   csv.addEventListener("click", () => guarded(() => {
     const kind = exportKind.value;
     const params = kind === "tmc" ? picker.range() : { ...picker.range(), bucket: exportBucket.value };
     return downloadCSV(`${base}/${kind}.csv`, params, `${site}-${camera}-${kind}.csv`);
   }, root));
-  const speedChart = barChart(speedCanvas, { xTitle: "interval mean speed, km/h", yTitle: "road users" });
+  const speedChart = barChart(speedCanvas, { xTitle: "speed, km/h", yTitle: "road users" });
 
   async function refresh() {
     const range = { ...picker.range(), tz: localZone() };
@@ -149,21 +151,43 @@ export async function cameraView(root, site, camera, moment = null) {
     legend(v85.legendNode, setTimeSeries(v85.chart, speeds.times, series, speeds.period), "direction");
     v85.note.textContent = "The speed 85 % of measured road users did not exceed, per reporting interval" +
       (speeds.period === "15m" ? "" : ` (the highest interval in each ${PERIOD_TEXT[speeds.period]})`) +
-      ". The camera reports V85 per interval only, so no single V85 for the whole range can be computed.";
+      ". The V85 of the whole range is under the speed distribution.";
     dataTable(v85.table, "V85, km/h", speeds.times, series, speeds.period, (v) => v.toFixed(1));
-    speedChart.data.labels = speeds.bins.map((b) => `${b}–${b + speeds.bin_width}`);
+    drawDistribution(speeds);
+  }
+
+  function drawDistribution(speeds) {
+    const labels = speeds.bins.map((b) => `${b}–${b + speeds.bin_width}`);
+    speedChart.data.labels = labels;
     speedChart.data.datasets = speeds.series.map((s) => ({
       label: CLASS_NAMES[s.cls] || s.cls, data: s.counts, backgroundColor: colourFor(s.cls),
     }));
     speedChart.options.scales.x.stacked = true;
     speedChart.options.scales.y.stacked = true;
     speedChart.update();
-    speedNote.textContent = speeds.series.length
-      ? "Each road user is counted at the mean speed of its reporting interval (the camera does not send " +
-        "individual speeds). Mean speed and the range of interval V85s: " +
-        speeds.series.map((s) => `${CLASS_NAMES[s.cls] || s.cls} ${s.mean_kmh.toFixed(0)} km/h mean, ` +
-          `V85 ${s.v85_min_kmh.toFixed(0)}–${s.v85_max_kmh.toFixed(0)} km/h`).join("; ") + "."
-      : "No speeds measured in this range.";
+    const name = (s) => CLASS_NAMES[s.cls] || s.cls;
+    const binned = speeds.series.filter((s) => s.v85_kmh != null);
+    const unbinned = speeds.series.filter((s) => s.n_binned < s.n);
+    const sentences = !speeds.series.length ? ["No speeds measured in this range."] : [
+      "Each road user counted once, at its own speed, over the whole range; V85 is the speed 85 % of them " +
+        "did not exceed (read off these bins, to within their 5 km/h).",
+      binned.length ? "Binned: " + binned.map((s) => `${name(s)} ${fmt.format(s.n_binned)}, ` +
+        `V85 ${s.v85_kmh.toFixed(1)} km/h`).join("; ") + "." : "",
+      `Mean speed of all measured: ${speeds.series.map((s) => `${name(s)} ${s.mean_kmh.toFixed(1)} km/h`)
+        .join(", ")}.`,
+      unbinned.length ? "Left out of the bins and V85 (their camera sent no per-road-user speeds): " +
+        `${unbinned.map((s) => `${fmt.format(s.n - s.n_binned)} ${name(s)}`).join(", ")}.` : "",
+    ];
+    speedNote.textContent = sentences.filter(Boolean).join(" ");
+    speedNote.dataset.v85 = JSON.stringify(Object.fromEntries(speeds.series.map((s) => [s.cls, s.v85_kmh])));
+    const rows = speeds.series.map((s) => ({ label: name(s), values: s.counts }));
+    const open = speedTable.querySelector("details")?.open || false;
+    speedTable.replaceChildren(el("details", { open }, el("summary", {}, `Table of these numbers (${labels.length} rows)`),
+      el("div", { class: "table-scroll", tabindex: "0", role: "region", "aria-label": "Speed distribution" },
+        el("table", { class: "data" }, el("thead", {}, el("tr", {}, el("th", { scope: "col" }, "km/h"),
+          rows.map((r) => el("th", { scope: "col" }, r.label)))),
+        el("tbody", {}, labels.map((l, i) => el("tr", {}, el("th", { scope: "row" }, l),
+          rows.map((r) => el("td", {}, fmt.format(r.values[i]))))))))));
   }
 
   if (fixed) [counts, occupancy, v85].forEach((c) => markMoment(c.chart, fixed.mark));

@@ -95,6 +95,15 @@ def line_count(camera: str, start: datetime, person: int, bicycle: int) -> LineC
     )
 
 
+def walkers(n: int, index: int) -> SpeedStats:
+    """``n`` pedestrians' speeds, binned as an edge does; every fourth interval comes from an edge that
+    sends no bins (as before the histogram existed)."""
+    speeds = [3.0 + (k * 1.7 + index) % 4.5 for k in range(n)]
+    if index % 4 == 3:
+        return SpeedStats(n=n, mean_kmh=round(sum(speeds) / n, 2), p85_kmh=6.0)
+    return SpeedStats.of(speeds)
+
+
 def interval_events(camera: str, index: int, start: datetime) -> list[Event]:
     """Every kind of aggregate for one camera and interval (deterministic, varied over the day)."""
     base = 3 + (index * 7 + len(camera)) % 11
@@ -122,7 +131,7 @@ def interval_events(camera: str, index: int, start: datetime) -> list[Event]:
             **common,
             line="centre",
             speeds={
-                "westbound": {"person": SpeedStats(n=base, mean_kmh=4.0 + index % 3, p85_kmh=6.0)},
+                "westbound": {"person": walkers(base, index)},
                 "eastbound": {"bicycle": SpeedStats(n=2, mean_kmh=14.0 + index % 5, p85_kmh=19.0)},
             },
         ),

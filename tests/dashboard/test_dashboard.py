@@ -3,6 +3,7 @@ the public register, login and roles."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -95,7 +96,13 @@ def test_camera_page_charts_matrix_speeds_and_csv(
     )
     cell = page.locator('#turning td[data-from="west"][data-to="east"]')
     assert int(cell.inner_text().replace(",", "")) > 0
-    assert "interval" in page.inner_text("#speed-note")
+    note = page.inner_text("#speed-note")
+    assert "at its own speed" in note and "V85" in note
+    assert "Left out of the bins" in note  # every fourth interval of the seed comes without bins
+    v85 = json.loads(page.locator("#speed-note").get_attribute("data-v85") or "{}")
+    # The seed's pedestrians walk at 3 to 7.5 km/h, so 85 % of them lie below somewhere in the [5, 10) bin.
+    assert 5.0 < v85["person"] <= 10.0
+    assert v85["bicycle"] is None  # the seed's cyclists come without bins
     for canvas in ("#counts-chart", "#occupancy-chart", "#v85-chart", "#speed-chart"):
         assert page.locator(canvas).bounding_box() is not None
     with page.expect_download() as info:

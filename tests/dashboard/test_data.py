@@ -8,17 +8,19 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import pytest
 import sqlalchemy as sa
 from pydantic import ValidationError
 
 from citytally.edge.config import CameraConfig
-from citytally.events import LineCountEvent, SpeedEvent, SpeedStats
+from citytally.events import SPEED_BIN_KMH, LineCountEvent, SpeedEvent, SpeedStats
 from citytally.hub.config import RetentionSettings
 from citytally.hub.dashboard.data import (
     _segments,
     bucket_times,
     count_series,
+    histogram_percentile,
     series_period,
     speed_distribution,
 )
@@ -194,10 +196,10 @@ def test_daily_buckets_are_days_of_the_asked_time_zone(engine: sa.Engine) -> Non
 
 
 @pytest.mark.integration
-def test_speeds_give_v85_per_bucket_and_no_averaged_percentile(engine: sa.Engine) -> None:
+def test_speed_distribution_is_over_road_users_and_v85_comes_from_the_summed_bins(engine: sa.Engine) -> None:
     sync_registry(engine, [_camera("count")])
 
-    def speed(start: datetime, n: int, mean: float, p85: float) -> SpeedEvent:
+    def speed(start: datetime, stats: SpeedStats) -> SpeedEvent:
         return SpeedEvent(
             id=uuid.uuid4(),
             site="plaza",
@@ -205,13 +207,43 @@ def test_speeds_give_v85_per_bucket_and_no_averaged_percentile(engine: sa.Engine
             start=start,
             end=start + timedelta(minutes=15),
             line="north",
-            speeds={"in": {"car": SpeedStats(n=n, mean_kmh=mean, p85_kmh=p85)}},
+            speeds={"in": {"car": stats}},
         )
 
     q = timedelta(minutes=15)
-    EventWriter(engine).write_events([speed(T0, 10, 30.0, 40.0), speed(T0 + 2 * q, 90, 50.0, 60.0)])
+    slow = [float(v) for v in range(20, 40)]  # 20 cars at 20..39 km/h
+    fast = [float(v) for v in range(40, 120)]  # 80 cars at 40..119 km/h
+    unbinned = SpeedStats(n=7, mean_kmh=70.0, p85_kmh=90.0)  # an edge that sends no bins
+    events = [
+        speed(T0, SpeedStats.of(slow)),
+        speed(T0 + 2 * q, SpeedStats.of(fast)),
+        speed(T0 + 3 * q, unbinned),
+    ]
+    EventWriter(engine).write_events(events)
     out = speed_distribution(engine, "plaza", "cam-1", T0, T0 + 4 * q)
-    assert [s.values for s in out.v85] == [[40.0, None, 60.0, None]]
+    # V85 over time: each interval's own (36.15 and 107.15, to a tenth), and the unbinned one's.
+    assert [s.values for s in out.v85] == [[36.1, None, 107.2, 90.0]]
     (car,) = out.series
-    assert (car.n, car.mean_kmh, car.v85_min_kmh, car.v85_max_kmh) == (100, 48.0, 40.0, 60.0)
-    assert not hasattr(car, "p85_kmh")
+    assert (car.n, car.n_binned) == (107, 100)
+    assert car.counts == [0, 0, 0, 0] + [5] * 20  # 5 km/h bins from 0: every road user once, at its speed
+    assert out.bins[:2] == [0, 5] and len(out.bins) == len(car.counts) == 24
+    # Of all 100 road users together, 85 lie below 105 km/h (the top of the bin [100, 105)); their own
+    # percentile is 104.15: the bins give V85 to within their width.
+    assert car.v85_kmh == 105.0
+    assert car.v85_kmh == pytest.approx(float(np.percentile(slow + fast, 85)), abs=SPEED_BIN_KMH)
+    # The mean of interval V85s (what an average of percentiles would have said) is far off.
+    assert abs((SpeedStats.of(slow).p85_kmh + SpeedStats.of(fast).p85_kmh) / 2 - car.v85_kmh) > 20
+    assert car.mean_kmh == pytest.approx((sum(slow) + sum(fast) + 7 * 70.0) / 107, abs=0.05)
+
+
+@pytest.mark.parametrize(
+    ("counts", "share", "expected"),
+    [
+        ([], 0.85, None),
+        ([0, 0, 4], 0.5, 12.5),  # four in [10, 15): the middle of the bin
+        ([0, 10], 0.85, 9.2),  # 9.25, to a tenth
+        ([1, 0, 0, 1], 0.85, 18.5),  # 1.7 of 2 road users: 0.7 into the last one's bin [15, 20)
+    ],
+)
+def test_histogram_percentile(counts: list[int], share: float, expected: float | None) -> None:
+    assert histogram_percentile(counts, share) == expected

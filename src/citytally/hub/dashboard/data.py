@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
+from citytally.events import SPEED_BIN_KMH, SPEED_BINS
 from citytally.hub import queries
 from citytally.hub.dashboard.models import (
     BusyLine,
@@ -50,12 +51,12 @@ __all__ = [
     "occupancy_series",
     "turning_movements",
     "speed_distribution",
+    "histogram_percentile",
 ]
 
 _DAY = timedelta(days=1)
 _UTC = ZoneInfo("UTC")
 _HOUR = timedelta(hours=1)
-SPEED_BIN_KMH = 5
 #: Enough rows for a month of hourly buckets of a camera with many lines, directions and classes.
 _ROW_LIMIT = 200_000
 
@@ -417,27 +418,28 @@ def turning_movements(
 def speed_distribution(
     engine: sa.Engine, site: str, camera: str, start: datetime, end: datetime, tz: ZoneInfo = _UTC
 ) -> SpeedsOut:
-    """Speeds of one camera: road users by their interval's mean speed (5 km/h bins, per class), and V85
-    over time.
+    """Speeds of one camera: the distribution over road users (each by its own speed, 5 km/h bins, per
+    class) and the V85 it gives, and V85 over time.
 
-    The edge sends per interval only n, the mean and the 85th percentile, so no percentile over a longer
-    range can be computed honestly (an average of percentiles is not a percentile). The histogram is of
-    interval means, and V85 is shown per bucket: the interval's own, or the highest of the intervals a
-    longer bucket holds."""
+    Edges send each interval's road users binned by speed; the bins are summed over the range and V85 read
+    off the sum (interpolated within its bin). Intervals from edges that send no histogram (older ones)
+    count in ``n`` and the mean but cannot enter the distribution: no percentile can be made from
+    per-interval percentiles. V85 over time is each interval's own, the highest where a bucket holds
+    several."""
     s = schema.speeds
-    query = sa.select(s.c["class"], s.c.n, s.c.mean_kmh, s.c.p85_kmh).where(
+    query = sa.select(s.c["class"], s.c.n, s.c.mean_kmh, s.c.histogram).where(
         s.c.site == site, s.c.camera == camera, s.c.start >= start, s.c.start < end
     )
     with engine.connect() as conn:
         rows = conn.execute(query).all()
-    top = max((int(r.mean_kmh // SPEED_BIN_KMH) for r in rows), default=-1) + 1
     per: dict[str, dict[str, Any]] = {}
-    for cls, n, mean, p85 in rows:
-        acc = per.setdefault(cls, {"counts": [0] * top, "n": 0, "sum": 0.0, "v85": []})
-        acc["counts"][int(mean // SPEED_BIN_KMH)] += int(n)
+    for cls, n, mean, histogram in rows:
+        acc = per.setdefault(cls, {"counts": [0] * SPEED_BINS, "n": 0, "sum": 0.0})
         acc["n"] += int(n)
         acc["sum"] += float(mean) * int(n)
-        acc["v85"].append(float(p85))
+        for k, count in enumerate(histogram or ()):
+            acc["counts"][k] += int(count)
+    top = max((k + 1 for a in per.values() for k, c in enumerate(a["counts"]) if c), default=0)
     grid = Grid.of(start, end, tz)
     return SpeedsOut(
         bin_width=SPEED_BIN_KMH,
@@ -445,11 +447,11 @@ def speed_distribution(
         series=[
             SpeedClass(
                 cls=cls,
-                counts=a["counts"],
+                counts=a["counts"][:top],
                 n=a["n"],
+                n_binned=sum(a["counts"]),
                 mean_kmh=round(a["sum"] / a["n"], 1),
-                v85_min_kmh=round(min(a["v85"]), 1),
-                v85_max_kmh=round(max(a["v85"]), 1),
+                v85_kmh=histogram_percentile(a["counts"], 0.85),
             )
             for cls, a in sorted(per.items())
         ],
@@ -458,6 +460,21 @@ def speed_distribution(
         times=[_ms(t) for t in grid.times],
         v85=_v85_series(engine, site, camera, grid, end),
     )
+
+
+def histogram_percentile(counts: list[int], share: float) -> float | None:
+    """The speed below which ``share`` of the road users in ``counts`` (per 5 km/h bin from 0) lie, linear
+    within its bin (road users spread evenly over it); None for an empty histogram."""
+    total = sum(counts)
+    if total == 0:
+        return None
+    target = share * total
+    below = 0
+    for k, count in enumerate(counts):
+        if count and below + count >= target:
+            return round(SPEED_BIN_KMH * (k + (target - below) / count), 1)
+        below += count
+    return float(SPEED_BIN_KMH * len(counts))  # a share above 1: the top of the histogram
 
 
 def _v85_series(engine: sa.Engine, site: str, camera: str, grid: Grid, end: datetime) -> list[V85Series]:

@@ -146,13 +146,18 @@ class TurningOut(_Out):
 class SpeedClass(_Out):
     cls: str
     counts: list[int] = Field(
-        description="Road users per bin of their interval's mean speed (not of their own speeds: the edge "
-        "sends per interval only n, mean and 85th percentile)."
+        description="Road users per bin of their own speed (the edges' per-interval histograms summed)."
     )
-    n: int
+    n: int = Field(description="Road users whose speed was measured in the range.")
+    n_binned: int = Field(
+        description="Of those, the road users in `counts`: intervals from edges that send no histogram "
+        "(older ones) count in `n` and `mean_kmh` only."
+    )
     mean_kmh: float = Field(description="Mean speed over the range (interval means weighted by n).")
-    v85_min_kmh: float = Field(description="Lowest interval 85th-percentile speed in the range.")
-    v85_max_kmh: float = Field(description="Highest interval 85th-percentile speed in the range.")
+    v85_kmh: float | None = Field(
+        description="85th-percentile speed of the road users in `counts`, interpolated within its bin; "
+        "null when none were binned."
+    )
 
 
 class V85Series(_Out):
