@@ -126,6 +126,10 @@ async function loadView(parts, root) {
     const { incidentsView } = await import("./incidents.js");
     return incidentsView(root, await mePromise, () => incidentWatch && incidentWatch.refresh());
   }
+  if (parts[0] === "weak-spots") {
+    const { weakSpotsView } = await import("./weakspots.js");
+    return weakSpotsView(root);
+  }
   const { overviewView } = await import("./overview.js");
   return overviewView(root);
 }
@@ -144,8 +148,9 @@ async function route() {
   app.replaceChildren(holder);
   const hash = window.location.hash || "#/";
   const parts = hash.slice(2).split("/").map(decodeURIComponent);
+  const section = ["incidents", "weak-spots"].includes(parts[0]) ? `#/${parts[0]}` : "#/";
   document.querySelectorAll("#nav a").forEach((a) => {
-    if (a.getAttribute("href") === (parts[0] === "incidents" ? "#/incidents" : "#/")) {
+    if (a.getAttribute("href") === section) {
       a.setAttribute("aria-current", "page");
     } else a.removeAttribute("aria-current");
   });

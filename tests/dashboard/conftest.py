@@ -22,6 +22,7 @@ from playwright.sync_api import Browser, Page
 
 from citytally.edge.config import CameraConfig
 from citytally.events import (
+    ConflictEvent,
     Event,
     IncidentEvent,
     LineCountEvent,
@@ -138,13 +139,57 @@ def interval_events(camera: str, index: int, start: datetime) -> list[Event]:
     ]
 
 
+#: (camera, road users, conflict rows (type, severity, classes, count), cells (x_m, y_m, count, image x, y)):
+#: north-gate has 20 conflicts per 1,000 road users, vtest 8: north-gate ranks first.
+CONFLICTS = (
+    (
+        "north-gate",
+        {"person": 100},
+        [("crossing", "moderate", "person-person", 2)],
+        [(0.0, 0.0, 2, 300.0, 200.0)],
+    ),
+    (
+        "vtest",
+        {"person": 400, "bicycle": 100},
+        [("crossing", "serious", "bicycle-person", 3), ("rear_end", "slight", "bicycle-bicycle", 1)],
+        [(10.0, 5.0, 3, 380.0, 300.0), (15.0, 5.0, 1, 430.0, 310.0)],
+    ),
+)
+
+
+def conflict_events(start: datetime) -> list[ConflictEvent]:
+    """One interval's conflict events of the middle zones (see CONFLICTS)."""
+    found = []
+    for camera, users, rows, cells in CONFLICTS:
+        body = {
+            "id": uuid.uuid4(),
+            "site": SITE,
+            "camera": camera,
+            "start": start,
+            "end": start + INTERVAL,
+            "zone": "middle",
+            "road_users": users,
+            "conflicts": [{"type": t, "severity": s, "classes": k, "count": n} for t, s, k, n in rows],
+            "ttc": {"edges_s": [0.0, 1.0, 2.0], "counts": [0, 0, 0]},
+            "pet": {"edges_s": [0.0, 1.0, 2.0], "counts": [0, 0, 0]},
+            "cell_m": 5.0,
+            "cells": [
+                {"x_m": x, "y_m": y, "count": n, "image_x": px, "image_y": py} for x, y, n, px, py in cells
+            ],
+        }
+        found.append(ConflictEvent.model_validate(body))
+    return found
+
+
 def seed(engine: sa.Engine, now: datetime) -> None:
-    """Register the cameras and write six hours of events and two incidents through the hub's writer."""
+    """Register the cameras and write six hours of events, two incidents and conflicts through the hub's
+    writer."""
     sync_registry(engine, [camera_config(*c) for c in CAMERAS])
     first = now.replace(minute=now.minute - now.minute % 15, second=0, microsecond=0) - INTERVAL * INTERVALS
     events: list[Event] = []
     for camera, _lat, _lon in CAMERAS:
         events += [e for i in range(INTERVALS) for e in interval_events(camera, i, first + INTERVAL * i)]
+    events += conflict_events(first + INTERVAL * (INTERVALS - 2))
     for minutes, kind in ((50, "congestion"), (20, "stopped_vehicle")):
         start = now - timedelta(minutes=minutes)
         events.append(

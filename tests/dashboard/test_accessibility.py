@@ -1,6 +1,6 @@
 """WCAG 2.1 AA on every page, checked by axe-core (the npm package, run inside the real page): no serious
-or critical violation on the login form, the overview, a camera, the incidents, the register and the PIA,
-at desktop and phone widths and in dark mode."""
+or critical violation on the login form, the overview, a camera, the incidents, the weak spots, the register
+and the PIA, at desktop and phone widths and in dark mode."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ PAGES = [
     ("overview", "/dashboard/#/", "viewer", "#overview-summary[data-total]"),
     ("camera", f"/dashboard/#/camera/{SITE}/vtest", "viewer", "#camera-total[data-total]"),
     ("incidents", "/dashboard/#/incidents", "operator", "#incident-rows tr"),
+    ("weak-spots", "/dashboard/#/weak-spots", "viewer", "#heat-drawing svg circle"),
     ("register", "/register", None, "h1"),
     ("pia", "/pia", None, "h1"),
 ]
@@ -76,7 +77,12 @@ def test_every_page_meets_wcag_21_aa(
 
 
 @pytest.mark.parametrize(
-    ("name", "path"), [("overview", "/dashboard/#/"), ("camera", f"/dashboard/#/camera/{SITE}/vtest")]
+    ("name", "path"),
+    [
+        ("overview", "/dashboard/#/"),
+        ("camera", f"/dashboard/#/camera/{SITE}/vtest"),
+        ("weak-spots", "/dashboard/#/weak-spots"),
+    ],
 )
 def test_dark_mode_meets_wcag_21_aa(
     page: Page,
@@ -93,7 +99,9 @@ def test_dark_mode_meets_wcag_21_aa(
     page.goto(f"{hub_server.base_url}{path}")
     page.click("#theme-toggle")
     assert page.get_attribute("html", "data-theme") == "dark"
-    page.wait_for_selector("#overview-summary[data-total], #camera-total[data-total]")
+    page.wait_for_selector(
+        "#overview-summary[data-total], #camera-total[data-total], #heat-drawing svg circle"
+    )
     page.wait_for_timeout(200)
     assert axe_violations(page, built_frontend) == []
     screenshot(page, f"dark-{name}")

@@ -1,0 +1,217 @@
+// Weak spots: places ranked by traffic conflicts per 1,000 road users, and where in a camera's junction the
+// conflicts were, as a heat map over the camera's drawing (its count lines and zones in image pixels).
+// The hub's /conflicts endpoints give the numbers; every picture here has the same numbers as a table.
+import { downloadCSV, getJSON } from "./api.js";
+import { guarded, markUpdated } from "./notice.js";
+import { debounce, el, fmt, rangePicker } from "./util.js";
+
+const SVG = "http://www.w3.org/2000/svg";
+const DAY = 86_400_000;
+const LEVELS = [["zone", "Junction zones"], ["camera", "Cameras"], ["site", "Sites"]];
+const TYPES = [["crossing", "crossing"], ["rear_end", "rear-end"], ["lane_change", "lane change"]];
+const BANDS = [["serious", "serious (< 1 s)"], ["moderate", "moderate (< 2 s)"], ["slight", "slight"]];
+/** Heat ramp from few (pale amber) to most (dark red) conflicts, with a dark outline on every mark. */
+const RAMP = ["#fde68a", "#f59e0b", "#dc2626", "#7f1d1d"];
+
+/** The roll-up period to read: the finest the hub serves for the range (its longest ranges per period). */
+function periodFor(range) {
+  const days = (Date.parse(range.end) - Date.parse(range.start)) / DAY;
+  return days <= 31 ? "15m" : days <= 366 ? "1h" : "1d";
+}
+
+function svg(tag, attrs = {}, ...children) {
+  const node = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs)) if (v != null) node.setAttribute(k, String(v));
+  for (const c of children.flat()) if (c != null) node.append(c instanceof Node ? c : String(c));
+  return node;
+}
+
+const place = (r) => [r.site, r.camera, r.zone].filter(Boolean).join(" / ");
+const rate = (r) => (r.per_1000 == null ? "no road users counted" : r.per_1000.toFixed(1));
+const rampColour = (t) => RAMP[Math.min(RAMP.length - 1, Math.floor(t * RAMP.length))];
+
+export async function weakSpotsView(root) {
+  const picker = rangePicker("7d", () => refresh());
+  const level = el("select", { id: "weak-level", name: "level" },
+    LEVELS.map(([value, text]) => el("option", { value }, text)));
+  const csv = el("button", { type: "button", id: "weak-csv" }, "Download CSV");
+  const summary = el("p", { id: "weak-summary", "aria-live": "polite" });
+  const body = el("tbody", { id: "weak-rows" });
+  const cameraSelect = el("select", { id: "heat-camera", name: "heat-camera" });
+  const drawing = el("div", { id: "heat-drawing", class: "heat-drawing" });
+  const cellTable = el("div", { id: "heat-table" });
+  const heatNote = el("p", { class: "muted", id: "heat-note" });
+  root.append(
+    el("section", { class: "card wide" },
+      el("div", { class: "card-head" },
+        el("h1", {}, "Weak spots"),
+        el("div", { class: "tools" }, picker.node, el("label", {}, "Rank ", level), csv)),
+      el("p", { class: "muted" },
+        "Traffic conflicts (near misses: time to collision or post-encroachment time below the zone's " +
+        "thresholds) per 1,000 road users that entered the junction zones, highest first. Places with " +
+        "conflicts but no road user counted in the range come last."),
+      summary,
+      el("div", { class: "table-scroll", tabindex: "0", role: "region", "aria-label": "Weak spots ranking" },
+        el("table", { class: "data", id: "weak-table" },
+          el("caption", { class: "visually-hidden" }, "Places ranked by conflicts per 1,000 road users"),
+          el("thead", {}, el("tr", {}, ["Rank", "Place", "Road users", "Conflicts", "Per 1,000",
+            ...BANDS.map(([, t]) => t), ...TYPES.map(([, t]) => t), ""].map((h) => el("th", { scope: "col" }, h)))),
+          body))),
+    el("section", { class: "card wide", "aria-labelledby": "heat-title" },
+      el("div", { class: "card-head" }, el("h2", { id: "heat-title" }, "Where the conflicts were"),
+        el("label", {}, "Camera ", cameraSelect)),
+      heatNote, drawing, heatLegend(), cellTable),
+  );
+  let cells = [];
+  let shapes = new Map(); // "site/camera" → the camera's registry entry (lines and zones)
+
+  csv.addEventListener("click", () => guarded(() =>
+    downloadCSV("/conflicts/ranking.csv", params(), "weak-spots.csv"), root));
+  level.addEventListener("change", () => refresh());
+  cameraSelect.addEventListener("change", () => guarded(drawHeat, root));
+
+  function params() {
+    const range = picker.range();
+    return { ...range, interval: periodFor(range), level: level.value };
+  }
+
+  async function refresh() {
+    const p = params();
+    const [ranking, found] = await Promise.all([
+      getJSON("/conflicts/ranking", p),
+      getJSON("/conflicts/cells", { start: p.start, end: p.end, interval: p.interval }),
+    ]);
+    cells = found.cells;
+    drawRanking(ranking.ranking);
+    const cameras = [...new Set([...ranking.ranking.filter((r) => r.camera), ...cells]
+      .map((r) => `${r.site}/${r.camera}`))];
+    const chosen = cameraSelect.value;
+    cameraSelect.replaceChildren(...cameras.map((c) => el("option", { value: c, selected: c === chosen }, c)));
+    await drawHeat();
+    markUpdated(root);
+  }
+
+  function drawRanking(rows) {
+    const total = rows.reduce((a, r) => a + r.conflicts, 0);
+    const users = rows.reduce((a, r) => a + r.road_users, 0);
+    summary.textContent = rows.length
+      ? `${fmt.format(total)} conflicts among ${fmt.format(users)} road users in ${picker.label()}.`
+      : `No conflict zone reported in ${picker.label()}.`;
+    summary.dataset.total = String(total);
+    body.replaceChildren(...rows.map((r, i) => {
+      const show = el("button", { type: "button", class: "show-heat" }, "Show on drawing",
+        el("span", { class: "visually-hidden" }, `: ${place(r)}`));
+      show.hidden = !r.camera;
+      show.addEventListener("click", () => {
+        cameraSelect.value = `${r.site}/${r.camera}`;
+        guarded(drawHeat, root).then(() => drawing.scrollIntoView({ block: "nearest" }));
+      });
+      return el("tr", { "data-place": place(r) },
+        el("td", {}, String(i + 1)), el("th", { scope: "row" }, place(r)),
+        el("td", {}, fmt.format(r.road_users)), el("td", {}, fmt.format(r.conflicts)),
+        el("td", { class: "rate" }, rate(r)),
+        BANDS.map(([k]) => el("td", {}, fmt.format(r[k]))), TYPES.map(([k]) => el("td", {}, fmt.format(r[k]))),
+        el("td", {}, show));
+    }));
+    if (!rows.length) body.append(el("tr", {}, el("td", { colspan: 12, class: "muted" }, "No data in this range.")));
+  }
+
+  async function drawHeat() {
+    const key = cameraSelect.value;
+    if (!key) {
+      drawing.replaceChildren();
+      cellTable.replaceChildren();
+      heatNote.textContent = "No camera with conflict zones reported in this range.";
+      return;
+    }
+    const [site, camera] = key.split("/");
+    if (!shapes.has(key)) {
+      shapes.set(key, await getJSON(`/cameras/${encodeURIComponent(site)}/${encodeURIComponent(camera)}`));
+    }
+    const mine = cells.filter((c) => c.site === site && c.camera === camera);
+    const placed = mine.filter((c) => c.image_x != null);
+    const n = mine.reduce((a, c) => a + c.count, 0);
+    heatNote.textContent = mine.length
+      ? `${fmt.format(n)} conflicts in ${mine.length} ground cell${mine.length === 1 ? "" : "s"} of ${mine[0].cell_m} m, ` +
+        "over the camera's " +
+        "count lines and zones (image pixels). Larger, darker marks: more conflicts." +
+        (placed.length < mine.length ? ` ${mine.length - placed.length} cells could not be placed in the picture.` : "")
+      : "No conflict located at this camera in this range.";
+    drawing.replaceChildren(siteDrawing(shapes.get(key), placed, `${site}/${camera}`, n));
+    cellTable.replaceChildren(cellsTable(mine));
+  }
+
+  await guarded(refresh, root);
+  const later = debounce(() => guarded(refresh, root), 500);
+  return {
+    onLive(msg) {
+      if (msg.type === "conflict" && picker.isRolling()) later();
+    },
+    destroy() {
+      shapes = new Map();
+    },
+  };
+}
+
+/** The camera's lines and zones in image pixels, and a mark per conflict cell: an SVG with a text alternative. */
+function siteDrawing(info, placed, name, total) {
+  const points = [
+    ...info.zones.flatMap((z) => z.config.polygon || []),
+    ...info.lines.flatMap((l) => [l.config.p1, l.config.p2]),
+    ...placed.map((c) => [c.image_x, c.image_y]),
+  ];
+  const xs = points.map((p) => p[0]);
+  const ys = points.map((p) => p[1]);
+  const pad = 24;
+  const x0 = Math.min(0, ...xs) - pad;
+  const y0 = Math.min(0, ...ys) - pad;
+  const width = Math.max(100, ...xs) - x0 + pad;
+  const height = Math.max(100, ...ys) - y0 + pad;
+  const most = Math.max(1, ...placed.map((c) => c.count));
+  const unit = Math.max(width, height) / 40;
+  const busiest = placed.slice().sort((a, b) => b.count - a.count)[0];
+  const desc = placed.length
+    ? `${total} conflicts at ${name}; the most, ${busiest.count}, in the cell from x ${busiest.x_m} m, ` +
+      `y ${busiest.y_m} m on the ground. The table below lists every cell.`
+    : `The drawing of ${name} has no conflict marks in this range.`;
+  return svg("svg", { viewBox: `${x0} ${y0} ${width} ${height}`, role: "img", class: "site-drawing",
+    "aria-labelledby": "heat-svg-title heat-svg-desc", preserveAspectRatio: "xMidYMid meet" },
+  svg("title", { id: "heat-svg-title" }, `Conflict heat map over the drawing of ${name}`),
+  svg("desc", { id: "heat-svg-desc" }, desc),
+  svg("rect", { x: x0, y: y0, width, height, class: "frame" }),
+  info.zones.map((z) => {
+    const poly = z.config.polygon || [];
+    const cx = poly.reduce((a, p) => a + p[0], 0) / (poly.length || 1);
+    const cy = poly.reduce((a, p) => a + p[1], 0) / (poly.length || 1);
+    return svg("g", { class: "zone" }, svg("polygon", { points: poly.map((p) => p.join(",")).join(" ") }),
+      svg("text", { x: cx, y: cy, "font-size": unit * 1.2 }, z.name));
+  }),
+  info.lines.map((l) => svg("g", { class: "line" },
+    svg("line", { x1: l.config.p1[0], y1: l.config.p1[1], x2: l.config.p2[0], y2: l.config.p2[1] }),
+    svg("text", { x: l.config.p1[0], y: l.config.p1[1] - unit * 0.4, "font-size": unit * 1.2 }, l.name))),
+  placed.map((c) => {
+    const t = c.count / most;
+    return svg("circle", { cx: c.image_x, cy: c.image_y, r: unit * (0.6 + 1.4 * Math.sqrt(t)),
+      fill: rampColour(t), class: "heat-mark", "data-count": c.count },
+    svg("title", {}, `${c.count} conflicts in the ${c.cell_m} m cell from x ${c.x_m} m, y ${c.y_m} m (${c.zone})`));
+  }));
+}
+
+function heatLegend() {
+  return el("div", { class: "legend heat-legend", id: "heat-legend" },
+    el("span", {}, "Conflicts per cell, relative to the busiest: "),
+    RAMP.map((colour, i) => el("span", { class: "legend-item" },
+      el("span", { class: "swatch", style: { background: colour } }),
+      `${Math.round((100 * i) / RAMP.length)}–${Math.round((100 * (i + 1)) / RAMP.length)} %`)));
+}
+
+function cellsTable(mine) {
+  if (!mine.length) return el("p", { class: "muted" }, "");
+  return el("details", {}, el("summary", {}, `The conflict cells as a table (${mine.length} ${mine.length === 1 ? "row" : "rows"})`),
+    el("div", { class: "table-scroll", tabindex: "0", role: "region", "aria-label": "Conflict cells" },
+      el("table", { class: "data compact", id: "heat-cells" },
+        el("thead", {}, el("tr", {}, ["zone", "ground cell (m)", "conflicts"].map((h) => el("th", { scope: "col" }, h)))),
+        el("tbody", {}, mine.map((c) => el("tr", {}, el("th", { scope: "row" }, c.zone),
+          el("td", {}, `x ${c.x_m}–${c.x_m + c.cell_m}, y ${c.y_m}–${c.y_m + c.cell_m}`),
+          el("td", {}, fmt.format(c.count))))))));
+}

@@ -1,0 +1,70 @@
+"""The weak-spots view in Chromium: the ranking by conflicts per 1,000 road users and the heat map of the
+seeded conflict events (tests/dashboard/conftest.py CONFLICTS) over the camera's drawing."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page
+
+from citytally.hub.dashboard.server import DashboardServer
+
+pytestmark = [pytest.mark.integration, pytest.mark.browser]
+
+Login = Callable[[Page, DashboardServer, str], None]
+
+
+def ranking(page: Page) -> list[tuple[str, str, str]]:
+    rows = page.locator("#weak-rows tr")
+    return [
+        (
+            rows.nth(i).locator("th").inner_text(),
+            rows.nth(i).locator("td").nth(2).inner_text(),
+            rows.nth(i).locator("td.rate").inner_text(),
+        )
+        for i in range(rows.count())
+    ]
+
+
+def test_ranking_and_heat_map_show_the_seeded_conflicts(
+    page: Page,
+    hub_server: DashboardServer,
+    tokens: dict[str, str],
+    login: Login,
+    built_frontend: Path,
+    screenshot: Callable[[Page, str], Path],
+) -> None:
+    login(page, hub_server, tokens["viewer"])
+    page.click("#nav a[href='#/weak-spots']")
+    page.wait_for_selector("#heat-drawing svg circle")
+    assert page.get_attribute("#nav a[href='#/weak-spots']", "aria-current") == "page"
+    # north-gate: 2 conflicts in 100 road users; vtest: 4 in 500.
+    assert ranking(page) == [
+        ("demo-plaza / north-gate / middle", "2", "20.0"),
+        ("demo-plaza / vtest / middle", "4", "8.0"),
+    ]
+    assert page.get_attribute("#weak-summary", "data-total") == "6"
+    # The top place's camera is drawn first: its zones and line, and one conflict cell.
+    assert page.input_value("#heat-camera") == "demo-plaza/north-gate"
+    assert page.locator("#heat-drawing svg .zone").count() == 3
+    assert page.locator("#heat-drawing svg .line").count() == 1
+    assert page.locator("#heat-drawing circle").count() == 1
+    # "Show on drawing" of vtest's row draws its two cells, the busier one larger, with a text alternative.
+    page.locator("#weak-rows tr").nth(1).locator("button.show-heat").click()
+    page.wait_for_function("() => document.querySelectorAll('#heat-drawing circle').length === 2")
+    circles = page.locator("#heat-drawing circle")
+    counts = [circles.nth(i).get_attribute("data-count") for i in range(2)]
+    radii = [float(circles.nth(i).get_attribute("r") or 0) for i in range(2)]
+    assert counts == ["3", "1"] and radii[0] > radii[1]
+    assert "4 conflicts at demo-plaza/vtest" in page.text_content("#heat-svg-desc") or ""
+    assert "the most, 3," in page.text_content("#heat-svg-desc") or ""
+    page.click("#heat-table summary")
+    assert page.locator("#heat-cells tbody tr").count() == 2
+    assert page.locator("#heat-legend .swatch").count() == 4
+    screenshot(page, "weak-spots")
+    # Ranked by site: the plaza's 6 conflicts in 600 road users.
+    page.select_option("#weak-level", "site")
+    page.wait_for_function("() => document.querySelectorAll('#weak-rows tr').length === 1")
+    assert ranking(page) == [("demo-plaza", "6", "10.0")]
