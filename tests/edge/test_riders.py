@@ -191,6 +191,77 @@ def test_motorcycle_with_a_passenger_is_one_motorcycle() -> None:
     assert play(scene) == {"motorcycle": 1}
 
 
+def test_end_on_cyclist_is_one_bicycle_and_a_walker_beside_it_is_not() -> None:
+    """Seen from behind, a cyclist's legs reach down to the pedals at the wheels' level (the 1906 Market
+    Street clip in tests/data shows it); someone walking a bicycle seen so walks beside it."""
+    y = down(100)
+
+    def riding(f: int) -> list[Part]:
+        if (g := y(f)) is None:
+            return []
+        return [(1, (480, g - 150, 520, g), PERSON), (2, bicycle_at(500, g, w=30, h=70), BICYCLE)]
+
+    def walking(f: int) -> list[Part]:
+        if (g := y(f)) is None:
+            return []
+        return [(1, (520, g - 150, 560, g), PERSON), (2, bicycle_at(500, g, w=30, h=70), BICYCLE)]
+
+    assert play(riding) == {"bicycle": 1}
+    assert play(walking) == {"person": 1, "bicycle": 1}
+
+
+def test_rider_who_gets_off_and_walks_is_a_pedestrian_again() -> None:
+    """Joined while riding down the image, the cyclist gets off before the line and walks the bicycle
+    beside it across: the bicycle is counted, and so is the person, now a pedestrian."""
+    y = down(100)
+
+    def scene(f: int) -> list[Part]:
+        if (g := y(f)) is None:
+            return []
+        person = rider_on(500, g) if f < 10 else walker_at(560, g)
+        return [(1, person, PERSON), (2, bicycle_at(500, g), BICYCLE)]
+
+    assert play(scene) == {"bicycle": 1, "person": 1}
+
+
+def test_a_pedestrian_given_the_riders_track_id_is_released() -> None:
+    """The tracker swaps the rider's id onto a pedestrian walking by (crowds do that): the pedestrian is
+    soon seen off the bicycle, released, and counted; the cyclist is still one bicycle."""
+    y = down(100)
+    walker = down(100)
+
+    def scene(f: int) -> list[Part]:
+        if (g := y(f)) is None:
+            return []
+        # Frames 0-11: rider 1 on bicycle 2, pedestrian 3 at x 200. From 12 the ids of 1 and 3 are swapped.
+        rider_id, walker_id = (1, 3) if f < 12 else (3, 1)
+        w = walker(f)
+        assert w is not None
+        return [
+            (rider_id, rider_on(500, g), PERSON),
+            (2, bicycle_at(500, g), BICYCLE),
+            (walker_id, walker_at(200, w), PERSON),
+        ]
+
+    assert play(scene) == {"bicycle": 1, "person": 1}
+
+
+def test_bicycle_first_detected_on_the_line_under_its_rider_is_counted() -> None:
+    """The rider is tracked from afar, the bicycle only once it is on the line (as in the Market Street
+    clip): the road user goes on under the rider's id, whose side the counter knows, and is one bicycle."""
+    y = down(100)
+
+    def scene(f: int) -> list[Part]:
+        if (g := y(f)) is None:
+            return []
+        parts: list[Part] = [(1, rider_on(500, g), PERSON)]
+        if f >= 20:  # y 300: on the line
+            parts.append((2, bicycle_at(500, g), BICYCLE))
+        return parts
+
+    assert play(scene) == {"bicycle": 1}
+
+
 def test_the_joined_road_user_keeps_the_two_wheelers_id_and_both_boxes() -> None:
     merger = RiderMerger()
     scene = cyclist(7, 8)
@@ -217,6 +288,8 @@ def test_the_joined_road_user_keeps_the_two_wheelers_id_and_both_boxes() -> None
         (walker_at(560, 300), bicycle_at(500, 300), False),  # beside it
         (walker_at(500, 230), bicycle_at(500, 300), False),  # far behind it: feet above its top
         ((480, 270, 520, 290), bicycle_at(500, 300), False),  # a small box inside it, not sitting up
+        ((480, 150, 520, 300), bicycle_at(500, 300, w=30, h=70), True),  # end-on: legs down to the pedals
+        ((515, 150, 555, 300), bicycle_at(500, 300, w=30, h=70), False),  # end-on, walking beside it
     ],
 )
 def test_rides(person: Box, vehicle: Box, expected: bool) -> None:

@@ -16,6 +16,7 @@ from citytally.errors import SourceError
 
 FPS = 10.0
 CAR, TRUCK, PERSON = 2, 5, 0
+BICYCLE, MOTORCYCLE = 1, 3
 
 
 def frame(*boxes: tuple[float, float, float, float, float, int]) -> Detections:
@@ -188,9 +189,6 @@ def test_output_is_a_subset_with_unique_ids(
             assert (np.abs(dets.xyxy - row).max(axis=1) == 0).any()
 
 
-BICYCLE, MOTORCYCLE = 1, 3
-
-
 @pytest.mark.parametrize(
     ("labels", "expected"),
     [
@@ -243,3 +241,21 @@ def test_unreliable_detections_warning(
     else:
         assert warning is not None and warns in warning and "\n" not in warning
     assert quality.as_dict()["warning"] == warning
+
+
+def test_a_track_only_takes_boxes_of_its_kind() -> None:
+    """A rider's track, its own box missed for a moment, must not take the bicycle box under it: it would
+    become the bicycle's track and, by the class vote, a pedestrian. Car, bus and truck (and bicycle and
+    motorcycle) may still flicker within one track."""
+    tracker = MotionTracker(TrackerSettings(confirm_hits=2))
+    rider = [frame((100 + 5 * i, 100, 40, 90, 0.8, PERSON)) for i in range(5)]
+    # Then only the bicycle is detected, overlapping the rider's predicted box (IoU about 0.4).
+    bicycle = [frame((100 + 5 * i, 125, 50, 60, 0.8, BICYCLE)) for i in range(5, 10)]
+    out = list(run(tracker, rider + bicycle))
+    rider_id = int(out[4].track_id[0])
+    later = [o for o in out[5:] if len(o)]
+    assert later, "the bicycle got no track"
+    assert all(int(o.track_id[0]) != rider_id and int(o.class_id[0]) == BICYCLE for o in later)
+    flicker = [frame((100 + 5 * i, 100, 60, 40, 0.8, CAR if i % 3 else TRUCK)) for i in range(10)]
+    ids = {int(o.track_id[0]) for o in run(MotionTracker(TrackerSettings(confirm_hits=2)), flicker) if len(o)}
+    assert len(ids) == 1

@@ -3,9 +3,10 @@
 Each track is a constant-velocity Kalman filter on its box (centre, width, height and their rates, with
 time in seconds so frame drops and variable frame rates are handled). Every frame, boxes are associated to
 tracks by IoU with Hungarian assignment in two stages: sure (high-score) boxes first, then unsure (low-score)
-boxes keep the remaining tracks alive through occlusion and blur. A new track is tentative until it has been
-matched ``confirm_hits`` frames in a row; a confirmed track that misses is *lost* and can be recovered for
-``lost_buffer_s`` seconds, then it is removed.
+boxes keep the remaining tracks alive through occlusion and blur. A track only takes boxes of its kind
+(person, two-wheeler or motor vehicle), so its class can flicker only within the kind. A new track is
+tentative until it has been matched ``confirm_hits`` frames in a row; a confirmed track that misses is
+*lost* and can be recovered for ``lost_buffer_s`` seconds, then it is removed.
 
 There are no appearance features: nothing about what a road user looks like is computed or kept. Track ids
 are drawn at random (:mod:`secrets`) per session, so an id says nothing about order, time or another session.
@@ -39,6 +40,15 @@ _POS_STD = 1 / 20
 _VEL_STD = 1 / 160 / _REFERENCE_DT
 _RECENT_IDS = 4096
 _MEASURE = np.hstack([np.eye(4), np.zeros((4, 4))])
+
+
+# Kinds of road user a track may flicker between: person; two-wheeler (bicycle, motorcycle); motor vehicle
+# (car, bus, truck). A track only takes boxes of its own kind: a cyclist's bicycle box, just below its
+# rider's, must not be taken by the rider's track (or the other way round), which would turn a cyclist into
+# a pedestrian by the class vote and leave nothing for riders.py to join.
+_KIND = np.array(
+    [{"person": 0, "bicycle": 1, "motorcycle": 1}.get(name, 2) for name in ROAD_USER_CLASSES], np.int64
+)
 
 
 class _State(Enum):
@@ -86,6 +96,10 @@ class _Track:
     @property
     def class_id(self) -> int:
         return int(np.argmax(self.votes))
+
+    @property
+    def kind(self) -> int:
+        return int(_KIND[self.class_id])
 
     def predict(self, dt: float) -> None:
         if dt <= 0:
@@ -196,12 +210,15 @@ def box_iou(a: npt.ArrayLike, b: npt.ArrayLike) -> FloatArray:
 
 
 def _assign(
-    tracks: list[_Track], boxes: FloatArray, min_iou: float
+    tracks: list[_Track], boxes: FloatArray, kinds: IntArray, min_iou: float
 ) -> tuple[list[tuple[int, int]], list[int], list[int]]:
-    """Hungarian assignment on IoU. Returns (track index, box index) pairs and the unmatched of each."""
+    """Hungarian assignment on IoU between tracks and boxes of the same kind (:data:`_KIND`). Returns
+    (track index, box index) pairs and the unmatched of each."""
     if not tracks or len(boxes) == 0:
         return [], list(range(len(tracks))), list(range(len(boxes)))
     iou = box_iou(np.stack([t.xyxy for t in tracks]), boxes)
+    track_kinds = np.array([t.kind for t in tracks], np.int64)
+    iou[track_kinds[:, None] != kinds[None, :]] = 0.0
     rows, cols = linear_sum_assignment(1.0 - iou)
     pairs = [(int(r), int(c)) for r, c in zip(rows, cols, strict=True) if iou[r, c] >= min_iou]
     matched_tracks = {r for r, _ in pairs}
@@ -262,12 +279,13 @@ class MotionTracker:
         """Match boxes to tracks in ByteTrack's order: (detection index → track, unclaimed sure boxes)."""
         s = self.settings
         boxes = detections.xyxy.astype(np.float64)
+        kinds = _KIND[detections.class_id]
         high = np.flatnonzero(detections.scores >= s.high_score)
         low = np.flatnonzero((detections.scores >= s.low_score) & (detections.scores < s.high_score))
         matched: dict[int, _Track] = {}
 
         def match(pool: list[_Track], candidates: IntArray, min_iou: float) -> tuple[list[_Track], IntArray]:
-            pairs, lone_tracks, lone_boxes = _assign(pool, boxes[candidates], min_iou)
+            pairs, lone_tracks, lone_boxes = _assign(pool, boxes[candidates], kinds[candidates], min_iou)
             for ti, bi in pairs:
                 det = int(candidates[bi])
                 score, class_id = float(detections.scores[det]), int(detections.class_id[det])

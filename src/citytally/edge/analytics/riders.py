@@ -8,28 +8,35 @@ road user of the two-wheeler's class.
 **The rule.** A person *rides* a two-wheeler in a frame when, as seen in the image,
 
 * the person's box stands over the two-wheeler's: at least ``overlap`` (half) of the person's width lies
-  over the two-wheeler's box;
+  over the two-wheeler's box, and the person's centre is within it;
 * the person's feet are off the ground: the bottom of the person's box is at least ``feet_above`` (12 %)
   of the two-wheeler's box height above the two-wheeler's bottom (the wheels' contact), but below the
-  two-wheeler's top (feet on pedals or footrests, not standing beyond it);
+  two-wheeler's top (feet on pedals or footrests, not standing beyond it). Seen end-on (the two-wheeler's
+  box taller than wide: from in front or behind) the rider's legs reach down to the pedals at the wheels'
+  level, so there the feet may be level with the wheels (within ``feet_above``); someone walking a bicycle
+  seen end-on walks beside it, off its centre;
 * the rider sits up out of it: the person's box reaches higher than the two-wheeler's.
 
 They are *joined* when that holds in at least three of their joint frames within ``window_s`` (1 s),
 spread over at least ``min_span_s`` (0.3 s) of it, in three quarters of the joint frames in the window, and
 the person kept its place on the two-wheeler (shared motion): the offset between the two boxes, in
-two-wheeler heights, changed by at most ``max_drift`` (0.25) across those frames. A person walking a bicycle
+two-wheeler heights, changed by at most ``max_drift`` (0.3) across those frames. A person walking a bicycle
 beside it has its feet on the ground, level with the wheels, so it stays a pedestrian and the bicycle a
 (riderless) bicycle; a pedestrian passing in front of or behind a parked bicycle does not keep its place on
 it. Speed is not part of the rule: a cyclist waiting at a light is as slow as a pedestrian, and speeds in
 pixels depend on the distance. A person walking a bicycle on its far side, seen from high up, can look
 like its rider (its feet then appear above the wheels); such a pair moving together for a second is counted
-as one cyclist. A passenger (a child seat, a pillion rider) joins the same road user.
+as one cyclist. A passenger (a child seat, a pillion rider) joins the same road user. A joined rider
+seen off its two-wheeler in ``release_frames`` (5) joint frames in a row is a pedestrian again: someone
+who got off to walk, or a passer-by the tracker confused with the rider.
 
 While a person and a two-wheeler are still being judged (riding in this frame, first seen together less
-than ``window_s`` ago) both are held back from the counters, so a cyclist is not counted as a pedestrian
-in the frames before the join; a pair that is not joined within the window is released unchanged, and the
-counters, which key on track ids and skip missing frames, lose nothing. Once joined, the road user keeps the
-two-wheeler's track id and is reported every frame either part is seen, with the box of both (estimated
+than ``window_s`` ago) the person is held back from the counters, so a cyclist is not counted as a
+pedestrian in the frames before the join; a person not joined within the window is released unchanged, and
+the counters, which key on track ids and skip missing frames, lose nothing. The two-wheeler is counted all
+along (alone it is a bicycle anyway). Once joined, the road user goes on under the track id of whichever
+part was seen first (the counters know which side it came from) and is reported every frame either part
+is seen, with the box of both (estimated
 from the part that is seen, by the last known layout of the two, when the other is missed), the
 two-wheeler's class and the higher score. If the two-wheeler's track is lost and a new one found under the
 same rider, the road user keeps its id. Track ids never leave the edge.
@@ -64,7 +71,8 @@ class RiderRule:
     min_span_s: float = 0.3
     min_frames: int = 3
     min_share: float = 0.75
-    max_drift: float = 0.25
+    max_drift: float = 0.3
+    release_frames: int = 5
 
 
 def rides(person: npt.ArrayLike, vehicle: npt.ArrayLike, rule: RiderRule = RiderRule()) -> bool:
@@ -73,15 +81,21 @@ def rides(person: npt.ArrayLike, vehicle: npt.ArrayLike, rule: RiderRule = Rider
     vx1, vy1, vx2, vy2 = np.asarray(vehicle, np.float64)
     width, height = max(px2 - px1, 1e-6), max(vy2 - vy1, 1e-6)
     over = max(0.0, min(px2, vx2) - max(px1, vx1)) / width
+    centred = vx1 <= (px1 + px2) / 2 <= vx2
     feet_up = (vy2 - py2) / height
-    return bool(over >= rule.overlap and rule.feet_above <= feet_up < 1.0 and py1 < vy1)
+    # Seen end-on (from in front or behind: taller than wide) a rider's legs reach down to the pedals at
+    # the wheels' level, and someone walking a bicycle is beside it, not centred on it.
+    end_on = height > vx2 - vx1
+    feet = -rule.feet_above <= feet_up < 1.0 if end_on else rule.feet_above <= feet_up < 1.0
+    return bool(over >= rule.overlap and centred and feet and py1 < vy1)
 
 
 def _offset(person: FloatArray, vehicle: FloatArray) -> FloatArray:
-    """Where the person is on the two-wheeler: centre and feet relative to it, in two-wheeler heights."""
+    """Where the person is on the two-wheeler: centre and head relative to it, in two-wheeler heights (not
+    the feet: a cyclist's legs go up and down with the pedals)."""
     height = max(float(vehicle[3] - vehicle[1]), 1e-6)
     return np.array(
-        [(person[0] + person[2] - vehicle[0] - vehicle[2]) / 2 / height, (person[3] - vehicle[3]) / height]
+        [(person[0] + person[2] - vehicle[0] - vehicle[2]) / 2 / height, (person[1] - vehicle[1]) / height]
     )
 
 
@@ -115,6 +129,7 @@ class _RoadUser:
     vehicle_id: int
     class_id: int
     riders: set[int] = field(default_factory=set)
+    misses: dict[int, int] = field(default_factory=dict)  # rider → joint frames in a row not riding
     layouts: dict[int, FloatArray] = field(default_factory=dict)  # part's track id → layout of the whole
     last_seen: float = 0.0
 
@@ -127,6 +142,7 @@ class RiderMerger:
         self.forget_after_s = forget_after_s
         self._candidates: dict[tuple[int, int], _Candidate] = {}
         self._by_part: dict[int, _RoadUser] = {}
+        self._seen: dict[int, tuple[float, float]] = {}  # track id → (first seen, last seen)
 
     def update(self, tracked: Detections, timestamp: float) -> Detections:
         """The frame's road users: ``tracked`` with each joined rider and two-wheeler as one row."""
@@ -136,7 +152,10 @@ class RiderMerger:
         boxes = tracked.xyxy.astype(np.float64)
         ids = [int(t) for t in tracked.track_id]
         index = {track_id: i for i, track_id in enumerate(ids)}
+        for track_id in ids:
+            self._seen[track_id] = (self._seen.get(track_id, (timestamp, timestamp))[0], timestamp)
         held = self._observe(tracked, boxes, ids, timestamp)
+        self._release(boxes, index)
         self._join(tracked, boxes, index, timestamp)
         return self._report(tracked, boxes, ids, held, timestamp)
 
@@ -162,8 +181,25 @@ class RiderMerger:
                 candidate.last_seen = timestamp
                 judging = timestamp - candidate.first_seen < self.rule.window_s
                 if riding and judging and ids[p] not in self._by_part:
-                    held.update(key)
+                    held.add(ids[p])  # the two-wheeler is not held: alone, it is a bicycle all the same
         return held
+
+    def _release(self, boxes: FloatArray, index: dict[int, int]) -> None:
+        """A rider seen off its two-wheeler for ``release_frames`` joint frames in a row is a pedestrian
+        again (got off and walks it, or the tracker swapped it with someone walking by)."""
+        for user in {id(u): u for u in self._by_part.values()}.values():
+            if user.vehicle_id not in index:
+                continue
+            vehicle = boxes[index[user.vehicle_id]]
+            for person in [p for p in user.riders if p in index]:
+                riding = rides(boxes[index[person]], vehicle, self.rule)
+                user.misses[person] = 0 if riding else user.misses.get(person, 0) + 1
+                if user.misses[person] >= self.rule.release_frames:
+                    user.riders.discard(person)
+                    user.misses.pop(person)
+                    user.layouts.pop(person, None)
+                    self._by_part.pop(person, None)
+                    self._candidates.pop((person, user.vehicle_id), None)
 
     def _joined(self, candidate: _Candidate, timestamp: float) -> bool:
         rule = self.rule
@@ -182,7 +218,10 @@ class RiderMerger:
                 continue
             user = self._by_part.get(vehicle) or self._by_part.get(person)
             if user is None:
-                user = _RoadUser(vehicle, vehicle, int(tracked.class_id[index[vehicle]]), last_seen=timestamp)
+                # The road user goes on under the id the counters have known longer: a bicycle first
+                # detected on the line itself has no side yet, its rider coming from afar has.
+                older = min((vehicle, person), key=lambda t: self._seen[t][0])
+                user = _RoadUser(older, vehicle, int(tracked.class_id[index[vehicle]]), last_seen=timestamp)
             elif user.vehicle_id != vehicle and vehicle in self._by_part:
                 continue  # each is already part of a different road user
             if user.vehicle_id != vehicle:
@@ -250,3 +289,4 @@ class RiderMerger:
         horizon = timestamp - self.forget_after_s
         self._candidates = {k: c for k, c in self._candidates.items() if c.last_seen >= horizon}
         self._by_part = {k: u for k, u in self._by_part.items() if u.last_seen >= horizon}
+        self._seen = {k: seen for k, seen in self._seen.items() if seen[1] >= horizon}
