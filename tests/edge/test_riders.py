@@ -262,6 +262,59 @@ def test_bicycle_first_detected_on_the_line_under_its_rider_is_counted() -> None
     assert play(scene) == {"bicycle": 1}
 
 
+def test_a_released_rider_whose_id_the_road_user_kept_is_counted_under_another() -> None:
+    """The road user goes on under the rider's id (tracked first); then the tracker moves that id onto a
+    pedestrian walking up the image elsewhere. The pedestrian is released at once and must not share the
+    road user's id: each is counted, in its own direction."""
+    y = down(100)
+    walker = down(500, step=-10)
+
+    def scene(f: int) -> list[Part]:
+        if (g := y(f)) is None:
+            return []
+        rider_id, walker_id = (1, 3) if f < 12 else (3, 1)
+        parts: list[Part] = [(rider_id, rider_on(500, g), PERSON)]
+        if f >= 3:
+            parts.append((2, bicycle_at(500, g), BICYCLE))
+        w = walker(f)
+        assert w is not None
+        parts.append((walker_id, walker_at(200, w), PERSON))
+        return parts
+
+    merger = RiderMerger()
+    for f in range(41):
+        parts = scene(f)
+        tracked = Detections(
+            np.array([p[1] for p in parts], np.float32),
+            np.full(len(parts), 0.8, np.float32),
+            np.array([p[2] for p in parts]),
+            np.array([p[0] for p in parts]),
+        )
+        out = merger.update(tracked, f / FPS)
+        assert len(set(out.track_id.tolist())) == len(out), f"frame {f}: two road users under one id"
+    assert play(scene) == {"bicycle": 1, "person": 1}
+
+
+def test_a_rider_judged_after_someone_else_under_its_id_is_joined_before_the_line() -> None:
+    """The person is tracked alone from afar; when the bicycle is first seen, the person's id is for a few
+    frames on someone standing at the bicycle's back, then on the real rider (a tracker swap), who keeps
+    its place. The jump starts the judging afresh, so the rider is joined before the line and the cyclist
+    is one bicycle, not also a pedestrian released at the end of a judging started before the swap."""
+    y = down(200)
+
+    def scene(f: int) -> list[Part]:
+        if (g := y(f)) is None:
+            return []
+        x1, top, x2, bottom = rider_on(500, g)
+        shift = 30 if 3 <= f < 6 else 0
+        parts: list[Part] = [(1, (x1 + shift, top, x2 + shift, bottom), PERSON)]
+        if f >= 3:
+            parts.append((2, bicycle_at(500, g), BICYCLE))
+        return parts
+
+    assert play(scene) == {"bicycle": 1}
+
+
 def test_the_joined_road_user_keeps_the_two_wheelers_id_and_both_boxes() -> None:
     merger = RiderMerger()
     scene = cyclist(7, 8)

@@ -19,27 +19,31 @@ road user of the two-wheeler's class.
 
 They are *joined* when that holds in at least three of their joint frames within ``window_s`` (1 s),
 spread over at least ``min_span_s`` (0.3 s) of it, in three quarters of the joint frames in the window, and
-the person kept its place on the two-wheeler (shared motion): the offset between the two boxes, in
-two-wheeler heights, changed by at most ``max_drift`` (0.3) across those frames. A person walking a bicycle
+the person kept its place on the two-wheeler (shared motion): the offset between the two boxes (centre and
+head, in the person's heights) changed by at most ``max_drift`` (0.3) across those frames. An offset that
+jumps by more than half of that from one riding frame to the next is the tracker putting one of the ids on
+someone else, not a rider moving: the pair is judged afresh from that frame. A person walking a bicycle
 beside it has its feet on the ground, level with the wheels, so it stays a pedestrian and the bicycle a
 (riderless) bicycle; a pedestrian passing in front of or behind a parked bicycle does not keep its place on
 it. Speed is not part of the rule: a cyclist waiting at a light is as slow as a pedestrian, and speeds in
 pixels depend on the distance. A person walking a bicycle on its far side, seen from high up, can look
 like its rider (its feet then appear above the wheels); such a pair moving together for a second is counted
 as one cyclist. A passenger (a child seat, a pillion rider) joins the same road user. A joined rider
-seen off its two-wheeler in ``release_frames`` (5) joint frames in a row is a pedestrian again: someone
-who got off to walk, or a passer-by the tracker confused with the rider.
+seen off its two-wheeler in ``release_frames`` (5) joint frames in a row is a pedestrian again (someone
+who got off to walk); one seen away from it, or jumping on it, is released at once (a passer-by the
+tracker confused with the rider).
 
 While a person and a two-wheeler are still being judged (riding in this frame, first seen together less
 than ``window_s`` ago) the person is held back from the counters, so a cyclist is not counted as a
-pedestrian in the frames before the join; a person not joined within the window is released unchanged, and
-the counters, which key on track ids and skip missing frames, lose nothing. The two-wheeler is counted all
+pedestrian in the frames before the join; a person not joined within the window is released unchanged (a
+line it crossed while held, unseen on its old side, is not counted for it). The two-wheeler is counted all
 along (alone it is a bicycle anyway). Once joined, the road user goes on under the track id of whichever
 part was seen first (the counters know which side it came from) and is reported every frame either part
-is seen, with the box of both (estimated
-from the part that is seen, by the last known layout of the two, when the other is missed), the
-two-wheeler's class and the higher score. If the two-wheeler's track is lost and a new one found under the
-same rider, the road user keeps its id. Track ids never leave the edge.
+is seen, with the box of both (estimated from the part that is seen, by the last known layout of the two,
+when the other is missed), the two-wheeler's class and the higher score. If the two-wheeler's track is
+lost and a new one found under the same rider, the road user keeps its id. A track whose own id a road
+user goes on under (a released rider) is reported under another id, so no two road users ever share one.
+Track ids never leave the edge.
 """
 
 from __future__ import annotations
@@ -91,9 +95,10 @@ def rides(person: npt.ArrayLike, vehicle: npt.ArrayLike, rule: RiderRule = Rider
 
 
 def _offset(person: FloatArray, vehicle: FloatArray) -> FloatArray:
-    """Where the person is on the two-wheeler: centre and head relative to it, in two-wheeler heights (not
-    the feet: a cyclist's legs go up and down with the pedals)."""
-    height = max(float(vehicle[3] - vehicle[1]), 1e-6)
+    """Where the person is on the two-wheeler: centre and head relative to it, in the person's heights (not
+    the feet: a cyclist's legs go up and down with the pedals; not in the two-wheeler's height, which
+    changes by a third as a cyclist turns from end-on to side-on)."""
+    height = max(float(person[3] - person[1]), 1e-6)
     return np.array(
         [(person[0] + person[2] - vehicle[0] - vehicle[2]) / 2 / height, (person[1] - vehicle[1]) / height]
     )
@@ -112,6 +117,11 @@ def _from_layout(part: FloatArray, layout: FloatArray) -> FloatArray:
     return result
 
 
+def _alias(track_id: int) -> int:
+    """Another id for a track whose own id a road user goes on under; tracker ids are below 2**31."""
+    return track_id + 2**31
+
+
 @dataclass
 class _Candidate:
     """A person and a two-wheeler seen together: their recent joint frames (time, rides, offset)."""
@@ -119,6 +129,12 @@ class _Candidate:
     first_seen: float
     frames: deque[tuple[float, bool, FloatArray]] = field(default_factory=lambda: deque(maxlen=256))
     last_seen: float = 0.0
+
+    def jumped(self, offset: FloatArray, rule: RiderRule) -> bool:
+        """Whether the person moved on the two-wheeler by more than half ``max_drift`` since the last frame
+        it rode it: no rider does that in one frame, a tracker that swapped an id onto someone else does."""
+        last = next((f[2] for f in reversed(self.frames) if f[1]), None)
+        return last is not None and bool(np.any(np.abs(offset - last) > rule.max_drift / 2))
 
 
 @dataclass
@@ -143,6 +159,8 @@ class RiderMerger:
         self._candidates: dict[tuple[int, int], _Candidate] = {}
         self._by_part: dict[int, _RoadUser] = {}
         self._seen: dict[int, tuple[float, float]] = {}  # track id → (first seen, last seen)
+        self._swapped: set[tuple[int, int]] = set()  # joint pairs seen apart, or jumped, this frame
+        self._aliased: set[int] = set()  # tracks reported under :func:`_alias` (their id is a road user's)
 
     def update(self, tracked: Detections, timestamp: float) -> Detections:
         """The frame's road users: ``tracked`` with each joined rider and two-wheeler as one row."""
@@ -166,18 +184,24 @@ class RiderMerger:
         people = [i for i in range(len(ids)) if tracked.class_id[i] == PERSON]
         vehicles = [i for i in range(len(ids)) if int(tracked.class_id[i]) in TWO_WHEELERS]
         held: set[int] = set()
+        self._swapped.clear()
         for p in people:
             for v in vehicles:
-                if boxes[p, 2] <= boxes[v, 0] or boxes[v, 2] <= boxes[p, 0]:
-                    continue  # not even side by side over each other: nothing to judge
                 key = (ids[p], ids[v])
+                if boxes[p, 2] <= boxes[v, 0] or boxes[v, 2] <= boxes[p, 0]:
+                    self._swapped.add(key)  # not even over each other: if joined, not its rider now
+                    continue
                 riding = rides(boxes[p], boxes[v], self.rule)
                 candidate = self._candidates.get(key)
+                offset = _offset(boxes[p], boxes[v])
+                if candidate is not None and riding and candidate.jumped(offset, self.rule):
+                    candidate = None  # someone else under one of the ids: judge them afresh
+                    self._swapped.add(key)
                 if candidate is None:
                     if not riding:
                         continue
                     candidate = self._candidates[key] = _Candidate(first_seen=timestamp)
-                candidate.frames.append((timestamp, riding, _offset(boxes[p], boxes[v])))
+                candidate.frames.append((timestamp, riding, offset))
                 candidate.last_seen = timestamp
                 judging = timestamp - candidate.first_seen < self.rule.window_s
                 if riding and judging and ids[p] not in self._by_part:
@@ -186,7 +210,8 @@ class RiderMerger:
 
     def _release(self, boxes: FloatArray, index: dict[int, int]) -> None:
         """A rider seen off its two-wheeler for ``release_frames`` joint frames in a row is a pedestrian
-        again (got off and walks it, or the tracker swapped it with someone walking by)."""
+        again (got off and walks it); one seen elsewhere, or jumped to another place on it, at once (the
+        tracker put its id on someone else)."""
         for user in {id(u): u for u in self._by_part.values()}.values():
             if user.vehicle_id not in index:
                 continue
@@ -194,6 +219,8 @@ class RiderMerger:
             for person in [p for p in user.riders if p in index]:
                 riding = rides(boxes[index[person]], vehicle, self.rule)
                 user.misses[person] = 0 if riding else user.misses.get(person, 0) + 1
+                if (person, user.vehicle_id) in self._swapped:
+                    user.misses[person] = self.rule.release_frames
                 if user.misses[person] >= self.rule.release_frames:
                     user.riders.discard(person)
                     user.misses.pop(person)
@@ -221,7 +248,12 @@ class RiderMerger:
                 # The road user goes on under the id the counters have known longer: a bicycle first
                 # detected on the line itself has no side yet, its rider coming from afar has.
                 older = min((vehicle, person), key=lambda t: self._seen[t][0])
-                user = _RoadUser(older, vehicle, int(tracked.class_id[index[vehicle]]), last_seen=timestamp)
+                user = _RoadUser(
+                    self._reported_id(older),
+                    vehicle,
+                    int(tracked.class_id[index[vehicle]]),
+                    last_seen=timestamp,
+                )
             elif user.vehicle_id != vehicle and vehicle in self._by_part:
                 continue  # each is already part of a different road user
             if user.vehicle_id != vehicle:
@@ -240,6 +272,7 @@ class RiderMerger:
         keep = np.ones(len(ids), bool)
         merged: dict[int, list[int]] = {}  # road user id → rows of its parts in this frame
         users: dict[int, _RoadUser] = {}
+        taken = {u.road_user_id for u in self._by_part.values()}
         for i, track_id in enumerate(ids):
             user = self._by_part.get(track_id)
             if user is not None:
@@ -248,7 +281,13 @@ class RiderMerger:
                 users[user.road_user_id] = user
             elif track_id in held:
                 keep[i] = False
+            elif track_id in taken:
+                # A released rider (or a two-wheeler's lost track found again) whose id a road user goes
+                # on under: from now on it is reported under another id, so the counters never see two
+                # road users under one id.
+                self._aliased.add(track_id)
         out = tracked[np.flatnonzero(keep)]
+        out = out.with_track_ids(np.array([self._reported_id(int(t)) for t in out.track_id], np.int64))
         if not merged:
             return out
         xyxy, scores, classes, user_ids = [], [], [], []
@@ -270,6 +309,9 @@ class RiderMerger:
         )
         return out + joined
 
+    def _reported_id(self, track_id: int) -> int:
+        return _alias(track_id) if track_id in self._aliased else track_id
+
     def _whole_box(self, user: _RoadUser, boxes: FloatArray, ids: list[int], rows: list[int]) -> FloatArray:
         """The road user's box: the union of the parts seen; a missed part from the last layout."""
         parts = {ids[r]: boxes[r] for r in rows}
@@ -290,3 +332,4 @@ class RiderMerger:
         self._candidates = {k: c for k, c in self._candidates.items() if c.last_seen >= horizon}
         self._by_part = {k: u for k, u in self._by_part.items() if u.last_seen >= horizon}
         self._seen = {k: seen for k, seen in self._seen.items() if seen[1] >= horizon}
+        self._aliased &= self._seen.keys()
