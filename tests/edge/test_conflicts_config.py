@@ -35,6 +35,7 @@ def test_defaults() -> None:
         5.0,
         30.0,
     )
+    assert settings.ignore_pairs == ("person-person",)
 
 
 @pytest.mark.parametrize(
@@ -56,6 +57,16 @@ def test_defaults() -> None:
             'zone = "junction"\n',
             'zone = "junction"\n\n[[conflicts]]\nzone = "junction"\n',
             r"<cfg>:19: conflicts\[1\]\.zone: zone 'junction' already has conflict analysis",
+        ),
+        (
+            'zone = "junction"\n',
+            'zone = "junction"\nignore_pairs = ["person-car"]\n',
+            r"<cfg>:17: conflicts\[0\]\.ignore_pairs: write 'person-car' alphabetically: car-person",
+        ),
+        (
+            'zone = "junction"\n',
+            'zone = "junction"\nignore_pairs = ["car-horse"]\n',
+            r"<cfg>:17: conflicts\[0\]\.ignore_pairs\[0\]: ",
         ),
         (
             BASE[BASE.index("[speed]") : BASE.index("[[conflicts]]")],

@@ -111,6 +111,7 @@ SIDE_B = Mover(7, CAR, 10.0, 40.0, 10.0, 0.0)
         ),
         ([LEADER, FOLLOWER], {}, [("rear_end", "moderate", "car-car")], {"car": 2}),
         ([LEADER, FOLLOWER], {"ttc_s": 1.0}, [], {"car": 2}),
+        ([CAR_EAST, PERSON_NORTH], {"ignore_pairs": ["car-person"]}, [], {"car": 1, "person": 1}),
         ([SIDE_A, SIDE_B], {}, [], {"car": 2}),
         # The same crossing 40 m further north, outside the zone: nobody is counted.
         (
@@ -126,6 +127,7 @@ SIDE_B = Mover(7, CAR, 10.0, 40.0, 10.0, 0.0)
         "bicycle-below-raised-pet",
         "rear-end",
         "rear-end-above-ttc",
+        "car-person-ignored",
         "side-by-side",
         "outside-zone",
     ],

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from citytally.events import SLUG_PATTERN
+from citytally.events import CLASS_PAIR_PATTERN, SLUG_PATTERN
 
 __all__ = ["ConflictSettings"]
 
 Slug = Annotated[str, Field(pattern=SLUG_PATTERN)]
+ClassPair = Annotated[str, Field(pattern=CLASS_PAIR_PATTERN)]
 
 
 class ConflictSettings(BaseModel):
@@ -51,3 +52,18 @@ class ConflictSettings(BaseModel):
         description="Seconds of a road user's path in the zone kept for pairing (a longer stay keeps its "
         "last window_s).",
     )
+    ignore_pairs: tuple[ClassPair, ...] = Field(
+        default=("person-person",),
+        max_length=21,
+        description="Class pairs not counted as conflicts, alphabetical (e.g. bicycle-person); pedestrians "
+        "passing each other are not traffic conflicts.",
+    )
+
+    @field_validator("ignore_pairs")
+    @classmethod
+    def _alphabetical(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for pair in value:
+            first, second = pair.split("-")
+            if first > second:
+                raise ValueError(f"write {pair!r} alphabetically: {second}-{first}")
+        return value

@@ -180,8 +180,11 @@ class ConflictMonitor:
         horizon = min(float(t.t[0]) for t in fresh) - self.settings.pet_s
         older = [t for t in self._kept if t.t[-1] >= horizon]
         paths = fresh + older
+        ignored = set(self.settings.ignore_pairs)
         found = [
-            self._locate(c, paths) for c in find_conflicts(paths, self.thresholds) if min(c.pair) < len(fresh)
+            self._locate(c, paths)
+            for c in find_conflicts(paths, self.thresholds)
+            if min(c.pair) < len(fresh) and "-".join(sorted(c.kinds)) not in ignored
         ]
         self._kept.extend(fresh)
         if np.isfinite(now):
