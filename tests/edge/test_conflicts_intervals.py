@@ -149,6 +149,15 @@ def test_tracks_to_summary(
     assert sum(event.ttc.counts) <= event.total
 
 
+def test_a_pair_is_counted_once_however_many_paths_end_after_it() -> None:
+    # A slow car along y = 70 is in the zone from t = 5 s to the end: the car-person pair, ended long
+    # before, is measured once, not again at each later pairing.
+    slow = Mover(8, CAR, 10.0, 70.0, 2.0, 0.0, t1=40.0)
+    (event,) = run([CAR_EAST, PERSON_NORTH, slow], seconds=40.0)
+    assert [(c.type, c.classes, c.count) for c in event.conflicts] == [("crossing", "car-person", 1)]
+    assert event.road_users == {"car": 2, "person": 1}
+
+
 def test_conflict_located_in_its_ground_cell_and_picture() -> None:
     (event,) = run([CAR_EAST, PERSON_NORTH])
     (cell,) = event.cells

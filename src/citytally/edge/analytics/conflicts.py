@@ -179,12 +179,14 @@ class ConflictMonitor:
             return []
         horizon = min(float(t.t[0]) for t in fresh) - self.settings.pet_s
         older = [t for t in self._kept if t.t[-1] >= horizon]
-        paths = fresh + older
+        # The ended paths among themselves, then each against each kept one: kept pairs were measured before.
+        groups = [fresh, *([new, old] for new in fresh for old in older)]
         ignored = set(self.settings.ignore_pairs)
         found = [
-            self._locate(c, paths)
-            for c in find_conflicts(paths, self.thresholds)
-            if min(c.pair) < len(fresh) and "-".join(sorted(c.kinds)) not in ignored
+            self._locate(c, group)
+            for group in groups
+            for c in find_conflicts(group, self.thresholds)
+            if "-".join(sorted(c.kinds)) not in ignored
         ]
         self._kept.extend(fresh)
         if np.isfinite(now):
