@@ -68,7 +68,16 @@ def _error_line(run: Run) -> str:
 @pytest.fixture(scope="module")
 def full_run(vtest_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Run:
     out = tmp_path_factory.mktemp("analyze")
-    run = _analyze(vtest_path, out, "--preview", str(out / "preview.png"), "--preview-at", str(PREVIEW_AT_S))
+    run = _analyze(
+        vtest_path,
+        out,
+        "--preview",
+        str(out / "preview.png"),
+        "--preview-at",
+        str(PREVIEW_AT_S),
+        "--still",
+        str(out / "still.png"),
+    )
     assert run.returncode == 0, run.stderr
     return run
 
@@ -143,6 +152,25 @@ def test_summary_agrees_with_the_events(full_run: Run) -> None:
     assert summary["duration_s"] == pytest.approx(79.5)
     assert summary["complete"] is True
     assert peaks[("plaza", "person")] >= 2
+
+
+def test_the_still_is_the_masked_frame_without_the_overlay(full_run: Run) -> None:
+    from citytally.edge.detector import NanoDetDetector
+    from citytally.edge.masked_png import masked_size
+
+    assert f"masked still → {full_run.out / 'still.png'}" in full_run.stdout
+    raw = (full_run.out / "still.png").read_bytes()
+    assert masked_size(raw) == (768, 576)
+    assert masked_size((full_run.out / "preview.png").read_bytes()) == (768, 576)
+    still = cv2.imread(str(full_run.out / "still.png"))
+    preview = cv2.imread(str(full_run.out / "preview.png"))
+    found = NanoDetDetector()([still])[0]
+    assert not (found.class_id == 0).any(), found.xyxy[found.class_id == 0]
+    differs = (still != preview).any(axis=2)
+    # the overlay (two lines, a zone, labels) changes some pixels of the preview, and only some
+    assert 0.001 < differs.mean() < 0.5
+    # a line's pixels: the preview draws path-west at x = 200 from y = 175 to 330; the still does not
+    assert differs[200:300, 198:203].mean() > 0.5
 
 
 def test_preview_has_nobody_left_unmasked(full_run: Run, vtest_path: Path) -> None:

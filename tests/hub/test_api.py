@@ -39,6 +39,9 @@ EXPECTED_RULES: dict[tuple[str, str], str] = {
     ("GET", "/cameras"): "viewer",
     ("GET", "/cameras/{site}/{camera}"): "viewer",
     ("GET", "/cameras/{site}/{camera}/config"): "admin",
+    ("GET", "/cameras/{site}/{camera}/geometry"): "admin",
+    ("PUT", "/cameras/{site}/{camera}/geometry"): "admin",
+    ("GET", "/cameras/{site}/{camera}/geometry.toml"): "admin",
     ("GET", "/live"): "operator",
     ("GET", "/counts"): "viewer",
     ("GET", "/counts.csv"): "viewer",
@@ -317,7 +320,7 @@ def test_cameras_publish_metadata_but_config_is_for_admins(hub: tuple[TestClient
     assert [line["name"] for line in cameras[0]["lines"]] == ["north"]
     assert client.get("/cameras/plaza/cam-2", headers=headers["viewer"]).status_code == 404
     config = client.get("/cameras/plaza/cam-1/config", headers=headers["admin"]).json()
-    assert "source" not in config and config["camera"] == "cam-1"
+    assert "uri" not in config["source"] and config["camera"] == "cam-1"
     assert "secret" not in str(config)
 
 

@@ -88,9 +88,10 @@ def _fill_factors(engine: Engine) -> dict[str, Any]:
 def test_upgrading_keeps_events_and_rollups_and_drops_only_the_unread_facts(
     old_store: Engine, make_registry: Callable[..., Any]
 ) -> None:
-    make_registry(old_store, ("plaza", "cam-1"), ("plaza", "cam-2"))
-    # Today's writer needs today's tables (0007 added incident columns): write at the head, then go back.
+    # Today's writer and registry need today's tables (0007 added incident columns, 0010 geometry
+    # revisions): write at the head, then go back.
     migrate(old_store)
+    make_registry(old_store, ("plaza", "cam-1"), ("plaza", "cam-2"))
     result = EventWriter(old_store).write_events(event_stream(40))
     assert result.stored == 40
     _downgrade(old_store, "0002")
@@ -129,7 +130,6 @@ def test_both_migrations_undo_and_redo(old_store: Engine) -> None:
 def test_0009_keeps_speed_rows_and_stores_histograms_from_then_on(
     old_store: Engine, make_registry: Callable[..., Any]
 ) -> None:
-    make_registry(old_store, ("plaza", "cam-1"))
 
     def speed(minutes: int, histogram: list[int] | None) -> SpeedEvent:
         start = T0 + timedelta(minutes=minutes)
@@ -140,6 +140,7 @@ def test_0009_keeps_speed_rows_and_stores_histograms_from_then_on(
         )  # fmt: skip
 
     migrate(old_store)
+    make_registry(old_store, ("plaza", "cam-1"))  # the registry needs today's tables (0010)
     before = speed(0, [0, 0, 0, 0, 0, 0, 2, 1])
     assert EventWriter(old_store).write_events([before]).stored == 1
     _downgrade(old_store, "0008")

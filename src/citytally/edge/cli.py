@@ -68,6 +68,14 @@ def analyze(
     preview_video: Annotated[
         Path | None, typer.Option("--preview-video", help="Also write a short masked preview video (.mp4).")
     ] = None,
+    still: Annotated[
+        Path | None,
+        typer.Option(
+            "--still",
+            help="Write the preview frame, masked, without lines or zones (.png): the hub's geometry "
+            "editor draws over it.",
+        ),
+    ] = None,
     motion_gating: MotionGatingOption = False,
     int8: Int8Option = False,
     input_size: InputSizeOption = None,
@@ -85,8 +93,8 @@ def analyze(
     from citytally.edge.preview import PreviewRequest
 
     request = None
-    if preview is not None or preview_video is not None:
-        request = PreviewRequest(png=preview, at_seconds=preview_at, video=preview_video)
+    if preview is not None or preview_video is not None or still is not None:
+        request = PreviewRequest(png=preview, at_seconds=preview_at, video=preview_video, still=still)
     options = PipelineOptions(
         target_fps=fps,
         motion_gating=motion_gating,
@@ -103,6 +111,8 @@ def analyze(
     )
     if result.preview_png is not None:
         typer.echo(f"masked preview → {result.preview_png}")
+    if result.preview_still is not None:
+        typer.echo(f"masked still → {result.preview_still}")
     if (warning := result.quality.warning()) is not None:
         typer.echo(f"citytally: warning: {warning}", err=True)
     if result.error is not None:

@@ -54,6 +54,7 @@ __all__ = [
     "SpeedCalibration",
     "load_camera_config",
     "parse_camera_config",
+    "validate_camera_data",
 ]
 
 Slug = Annotated[str, Field(pattern=SLUG_PATTERN)]
@@ -493,11 +494,15 @@ def _duplicate_names(section: str, names: list[tuple[int, str]]) -> list[Problem
 
 
 class CameraConfigError(ConfigError):
-    """A camera config is invalid. ``problems`` holds one located, one-line message per problem."""
+    """A camera config is invalid. ``problems`` holds one located, one-line message per problem;
+    ``located`` the same problems as (dotted path, message) pairs, e.g. ``("lines[1].p2", "...")``."""
 
-    def __init__(self, source: str, problems: list[str]) -> None:
+    def __init__(
+        self, source: str, problems: list[str], located: list[tuple[str, str]] | None = None
+    ) -> None:
         self.source = source
         self.problems = problems
+        self.located = located or []
         head = f"{source}: {len(problems)} problem{'s' if len(problems) != 1 else ''} in camera config"
         super().__init__(
             "\n".join([head, *("  " + p for p in problems)]) if len(problems) > 1 else problems[0]
@@ -519,6 +524,20 @@ def parse_camera_config(text: str, source: str = "<camera config>") -> CameraCon
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise CameraConfigError(source, [f"{source}: not valid TOML: {exc}"]) from exc
+    return validate_camera_data(data, source, key_lines=_key_lines(text))
+
+
+def validate_camera_data(
+    data: dict[str, Any],
+    source: str = "<camera config>",
+    *,
+    key_lines: dict[tuple[str | int, ...], int] | None = None,
+) -> CameraConfig:
+    """Validate an already parsed camera config (a TOML file's tables, or the hub's geometry editor's).
+
+    Raises :class:`CameraConfigError` naming every problem, field rules and cross-field rules together;
+    ``key_lines`` (TOML line numbers) puts a ``file:line`` in front of each message where known.
+    """
     try:
         return CameraConfig.model_validate(data)
     except ValidationError as exc:
@@ -528,25 +547,24 @@ def parse_camera_config(text: str, source: str = "<camera config>") -> CameraCon
             reported = {loc for loc, _, _ in errors}
             cross = _Parts.from_raw(data).problems()
             errors += [(loc, "camera_config", msg) for loc, msg, _ in cross if loc not in reported]
-        lines = _key_lines(text)
-        problems = [_describe(source, lines, loc, kind, msg) for loc, kind, msg in errors]
-        raise CameraConfigError(source, problems) from None
+        located = [(_dotted(loc) or "(top level)", _message(kind, msg)) for loc, kind, msg in errors]
+        problems = []
+        for (loc, _, _), (path, msg) in zip(errors, located, strict=True):
+            line = _line_of(key_lines or {}, loc)
+            problems.append(
+                f"{source}:{line}: {path}: {msg}" if line is not None else f"{source}: {path}: {msg}"
+            )
+        raise CameraConfigError(source, problems, located) from None
 
 
-def _describe(
-    source: str, key_lines: dict[tuple[str | int, ...], int], loc: tuple[str | int, ...], kind: str, msg: str
-) -> str:
-    path = _dotted(loc)
+def _message(kind: str, msg: str) -> str:
     if kind == "extra_forbidden":
-        msg = "unknown field (check its spelling and section)"
-    elif kind == "missing":
-        msg = "required field is missing"
-    elif kind == "string_pattern_mismatch":
-        msg = "must be a slug: a-z, 0-9, '-' or '_', starting with a letter or digit, at most 63 long"
-    msg = msg.removeprefix("Value error, ")
-    line = _line_of(key_lines, loc)
-    where = f"{source}:{line}" if line is not None else source
-    return f"{where}: {path or '(top level)'}: {msg}"
+        return "unknown field (check its spelling and section)"
+    if kind == "missing":
+        return "required field is missing"
+    if kind == "string_pattern_mismatch":
+        return "must be a slug: a-z, 0-9, '-' or '_', starting with a letter or digit, at most 63 long"
+    return msg.removeprefix("Value error, ")
 
 
 def _dotted(loc: tuple[str | int, ...]) -> str:

@@ -114,6 +114,7 @@ class RunResult:
     error: SourceError | None = None
     interrupted: bool = False
     preview_png: Path | None = None
+    preview_still: Path | None = None
     quality: DetectionQuality = field(default_factory=DetectionQuality)
 
     def summary(self) -> dict[str, Any]:
@@ -209,6 +210,7 @@ class EdgePipeline:
             error=error,
             interrupted=interrupted,
             preview_png=self._preview.written_png if self._preview is not None else None,
+            preview_still=self._preview.written_still if self._preview is not None else None,
             quality=self.tracker.quality,
         )
 

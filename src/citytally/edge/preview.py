@@ -1,10 +1,11 @@
 """The preview tap: the one place where frames leave the edge, always masked, only on an operator's request.
 
 An operator placing a camera may ask for a placement preview (:class:`PreviewRequest`: a PNG at a given
-second and/or a short MP4). :class:`PreviewTap` takes the requested frames from the running pipeline and
-masks each the moment it is seen, with :mod:`citytally.edge.privacy` (every person, face and vehicle
-filled solid), so no unmasked pixel is ever kept; the line and zone overlay, with the run's final counts,
-is drawn at the end. Track ids are never drawn. Without a request nothing here runs.
+second and/or a short MP4), and for a *still*: the same masked frame without the overlay, which the hub's
+geometry editor draws lines and zones over. :class:`PreviewTap` takes the requested frames from the running
+pipeline and masks each the moment it is seen, with :mod:`citytally.edge.privacy` (every person, face and
+vehicle filled solid), so no unmasked pixel is ever kept; the line and zone overlay, with the run's final
+counts, is drawn at the end. Track ids are never drawn. Without a request nothing here runs.
 """
 
 from __future__ import annotations
@@ -39,12 +40,15 @@ class PreviewRequest:
 
     png: Path | None = None
     at_seconds: float = 0.0
+    still: Path | None = None
     video: Path | None = None
     video_seconds: float = 10.0
 
     def __post_init__(self) -> None:
         if self.png is not None and self.png.suffix.lower() != ".png":
             raise ConfigError(f"--preview {self.png}: the preview image must be a .png file")
+        if self.still is not None and self.still.suffix.lower() != ".png":
+            raise ConfigError(f"--still {self.still}: the still must be a .png file")
         if self.video is not None and self.video.suffix.lower() != ".mp4":
             raise ConfigError(f"--preview-video {self.video}: the preview video must be a .mp4 file")
         if not 0 <= self.at_seconds <= 86_400 or not 0 < self.video_seconds <= 600:
@@ -62,6 +66,7 @@ class PreviewTap:
         self.request = request
         self.config = config
         self.written_png: Path | None = None
+        self.written_still: Path | None = None
         self._masked_png: Image | None = None
         # Its own low-threshold detector: the preview must not depend on the counting thresholds.
         # A camera's own NanoDet masks too; a YOLO camera's preview is masked by the shipped NanoDet.
@@ -74,7 +79,8 @@ class PreviewTap:
 
     def offer(self, frame: Frame, tracked: Detections) -> None:
         """Look at one analysed frame: mask and keep it if the request wants it, else drop it."""
-        want_png = self.request.png is not None and self._masked_png is None
+        wanted = self.request.png is not None or self.request.still is not None
+        want_png = wanted and self._masked_png is None
         want_png = want_png and frame.pts_seconds >= self.request.at_seconds
         want_video = self._video is not None and not self._video.full
         if not (want_png or want_video):
@@ -110,10 +116,14 @@ class PreviewTap:
         return render_preview(masked, Detections.empty(), np.zeros((0, 4), np.float32), overlay)
 
     def finish(self, totals: RunTotals) -> None:
-        """Draw the overlay, with the run's ``totals``, on the kept masked frame and write the PNG."""
+        """Draw the overlay, with the run's ``totals``, on the kept masked frame and write the PNG; write
+        the still (the masked frame alone) if asked for."""
         if self.request.png is not None and self._masked_png is not None:
             write_png(self.request.png, self._draw(self._masked_png, with_counts=totals))
             self.written_png = self.request.png
+        if self.request.still is not None and self._masked_png is not None:
+            write_png(self.request.still, self._masked_png)
+            self.written_still = self.request.still
 
     def close(self) -> None:
         """Finish the preview video, if one was asked for."""

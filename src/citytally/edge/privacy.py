@@ -22,6 +22,7 @@ import numpy.typing as npt
 
 from citytally.arrays import Float32Array, Image
 from citytally.edge.detections import Detections
+from citytally.edge.masked_png import mark_masked
 from citytally.errors import DetectorError, PrivacyError
 
 __all__ = [
@@ -270,16 +271,19 @@ def _caption(image: Image, text: str, origin: tuple[int, int], colour: tuple[int
 
 
 def write_png(path: Path, image: Image) -> None:
-    """Write a (masked) preview image; raises :class:`PrivacyError` if it cannot be written."""
+    """Write a (masked) preview image, with the masked-preview mark; raises :class:`PrivacyError` if it
+    cannot be written."""
     if path.suffix.lower() != ".png":
         raise PrivacyError(f"{path}: cannot write the preview image: it must be a .png file")
     try:
+        encoded, png = cv2.imencode(".png", image)
+        if not encoded:
+            raise PrivacyError(f"{path}: cannot write the preview image")
         path.parent.mkdir(parents=True, exist_ok=True)
-        written = cv2.imwrite(str(path), image)
+        # marked, so the hub's geometry editor knows it for a masked preview (citytally.edge.masked_png)
+        path.write_bytes(mark_masked(png.tobytes()))
     except (OSError, cv2.error) as exc:
         raise PrivacyError(f"{path}: cannot write the preview image: {exc}") from exc
-    if not written:
-        raise PrivacyError(f"{path}: cannot write the preview image")
 
 
 class PreviewWriter:

@@ -2,6 +2,7 @@
 
 ```toml
 cameras = ["cameras/plaza-cam-1.toml"]        # camera configs (citytally.edge.config), relative to this file
+stills_dir = "stills"                          # the geometry editor's masked stills: <site>/<camera>.png
 
 [database]                                     # or CITYTALLY_DATABASE_URL (which may hold a password)
 url = "postgresql+psycopg://citytally@db.example.org/citytally"
@@ -226,11 +227,22 @@ class HubSettings(_Model):
     )
     dashboard: DashboardSettings = Field(default_factory=DashboardSettings, description="Dashboard.")
     audit: AuditSettings = Field(default_factory=AuditSettings, description="Audit-log checkpoints.")
+    stills_dir: Path | None = Field(
+        default=None,
+        description="Folder of masked camera stills for the geometry editor, <site>/<camera>.png each as "
+        "`citytally analyze --still` writes them, relative to this file (None: blank frames).",
+    )
     base_dir: Path = Field(
         default=Path("."),
         exclude=True,
         description="Directory relative paths are resolved against (set by the loader).",
     )
+
+    def stills_path(self) -> Path | None:
+        """``stills_dir`` resolved against the config file's folder."""
+        if self.stills_dir is None:
+            return None
+        return self.stills_dir if self.stills_dir.is_absolute() else self.base_dir / self.stills_dir
 
     def load_cameras(self) -> list[CameraConfig]:
         """Read every listed camera config; refuse two configs for the same site/camera."""

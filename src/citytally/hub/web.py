@@ -14,7 +14,7 @@ from fastapi import FastAPI
 
 from citytally import __version__
 from citytally.hub.access import AccessPolicy
-from citytally.hub.api import auditing, cameras, conflicts, docs, exports, series, system, tokens
+from citytally.hub.api import auditing, cameras, conflicts, docs, exports, geometry, series, system, tokens
 from citytally.hub.api.errors import install_error_handlers
 from citytally.hub.api.middleware import AuditMiddleware, ClientAddressMiddleware, SecurityHeadersMiddleware
 from citytally.hub.dashboard import incidents as dashboard_incidents
@@ -69,6 +69,7 @@ def create_app(
     for router in (
         system.router,
         cameras.router,
+        geometry.router,
         series.router,
         conflicts.router,
         exports.router,

@@ -12,7 +12,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from citytally.errors import CitytallyError
 
-__all__ = ["ErrorBody", "ErrorResponse", "ERROR_RESPONSES", "install_error_handlers"]
+__all__ = ["ErrorBody", "ErrorResponse", "ERROR_RESPONSES", "error_response", "install_error_handlers"]
 
 
 class ErrorBody(BaseModel):
@@ -41,6 +41,11 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 def _body(status: int, message: str, details: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     return ErrorResponse(error=ErrorBody(status=status, message=message, details=details or [])).model_dump()
+
+
+def error_response(status: int, message: str, details: list[dict[str, Any]] | None = None) -> JSONResponse:
+    """An :class:`ErrorResponse` answer with per-field ``details`` (``{"loc", "msg"}`` each)."""
+    return JSONResponse(_body(status, message, details), status_code=status)
 
 
 async def _http_error(_request: Request, exc: Exception) -> JSONResponse:

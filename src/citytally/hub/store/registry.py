@@ -1,4 +1,8 @@
-"""Keep the store's camera registry (sites, cameras, lines, zones) in step with the camera configs."""
+"""Keep the store's camera registry (sites, cameras, lines, zones) in step with the camera configs.
+
+A camera's lines and zones are its config file's unless a revision saved in the dashboard's geometry editor
+is in force (:func:`citytally.hub.store.geometry.camera_in_force`).
+"""
 
 from __future__ import annotations
 
@@ -14,13 +18,15 @@ from sqlalchemy.exc import SQLAlchemyError
 from citytally.edge.config import CameraConfig
 from citytally.errors import StoreError
 from citytally.hub.store import schema
+from citytally.hub.store.geometry import camera_in_force
 from citytally.redaction import redact_url
 
-__all__ = ["sync_registry", "camera_row"]
+__all__ = ["sync_registry", "camera_row", "replace_geometry", "upsert_camera"]
 
 
 def camera_row(camera: CameraConfig, now: datetime) -> dict[str, Any]:
-    """The ``cameras`` row of one camera config. The video source is left out: its URL can hold secrets."""
+    """The ``cameras`` row of one camera config. The video source's URL is left out: it can hold secrets
+    (its frame size and rate stay: the geometry editor needs the frame)."""
     meta = camera.metadata
     return {
         "site": camera.site,
@@ -32,7 +38,7 @@ def camera_row(camera: CameraConfig, now: datetime) -> dict[str, Any]:
         "legal_basis": meta.legal_basis or "",
         "retention_days": meta.retention_days,
         "contact": meta.contact or "",
-        "config": camera.model_dump(mode="json", exclude={"source"}),
+        "config": camera.model_dump(mode="json", exclude={"source": {"uri"}}),
         "updated_at": now,
     }
 
@@ -56,9 +62,17 @@ def sync_registry(
                 _upsert(connection, schema.sites, row, ["site"])
             for camera in cameras:
                 _upsert(connection, schema.cameras, camera_row(camera, now), ["site", "camera"])
-                _replace_children(connection, camera)
+                in_force = camera_in_force(connection, camera, now)
+                if in_force is not camera:
+                    _upsert(connection, schema.cameras, camera_row(in_force, now), ["site", "camera"])
+                replace_geometry(connection, in_force)
     except SQLAlchemyError as exc:
         raise StoreError(f"writing the camera registry to {redact_url(engine.url)}: {exc}") from exc
+
+
+def upsert_camera(connection: Connection, camera: CameraConfig, now: datetime) -> None:
+    """Insert or update the ``cameras`` row of ``camera`` (its site must be registered)."""
+    _upsert(connection, schema.cameras, camera_row(camera, now), ["site", "camera"])
 
 
 def _upsert(connection: Connection, table: sa.Table, row: dict[str, Any], key: list[str]) -> None:
@@ -68,7 +82,8 @@ def _upsert(connection: Connection, table: sa.Table, row: dict[str, Any], key: l
     connection.execute(statement.on_conflict_do_update(index_elements=key, set_=updates))
 
 
-def _replace_children(connection: Connection, camera: CameraConfig) -> None:
+def replace_geometry(connection: Connection, camera: CameraConfig) -> None:
+    """Replace the registry's ``lines`` and ``zones`` rows of ``camera`` with its config's."""
     for table in (schema.lines, schema.zones):
         connection.execute(
             sa.delete(table).where(table.c.site == camera.site, table.c.camera == camera.camera)

@@ -3,7 +3,8 @@
 Layers, from what arrived to what the API reads most:
 
 * registry: ``sites``, ``cameras`` (with the metadata an operator must publish: place, purpose, legal basis,
-  retention, contact), ``lines``, ``zones``;
+  retention, contact), ``lines``, ``zones``, and ``geometry_revisions`` (every version of a camera's lines
+  and zones: read from its config file, or saved in the dashboard's editor);
 * ``events``: every accepted event once (its id is the primary key), with its JSON body: the raw record;
 * facts, only where a query needs each interval's own numbers: ``speeds`` (the dashboard's speed histogram)
   and ``incidents`` (listed, and acknowledged one by one). Line counts, occupancy and turning movements have
@@ -39,6 +40,7 @@ __all__ = [
     "cameras",
     "lines",
     "zones",
+    "geometry_revisions",
     "events",
     "speeds",
     "incidents",
@@ -125,6 +127,22 @@ zones = sa.Table(
     _slug("camera", primary_key=True),
     _slug("zone", primary_key=True),
     sa.Column("config", JsonDocument, nullable=False),
+    sa.ForeignKeyConstraint(["site", "camera"], ["cameras.site", "cameras.camera"], ondelete="CASCADE"),
+)
+
+geometry_revisions = sa.Table(
+    "geometry_revisions",
+    metadata,
+    _slug("site", primary_key=True),
+    _slug("camera", primary_key=True),
+    sa.Column("revision", sa.Integer(), primary_key=True, autoincrement=False),
+    sa.Column("saved_at", UtcDateTime(), nullable=False),
+    sa.Column("origin", sa.String(16), nullable=False),  # "file" or "dashboard"
+    sa.Column("actor", sa.String(64), nullable=False),  # token id, or "config file"
+    sa.Column("actor_label", sa.String(200), nullable=False, server_default=""),
+    # sha256 of the geometry the camera's config file held when this revision was made
+    sa.Column("file_digest", sa.String(64), nullable=False),
+    sa.Column("geometry", JsonDocument, nullable=False),  # {"lines": [...], "zones": [...]}
     sa.ForeignKeyConstraint(["site", "camera"], ["cameras.site", "cameras.camera"], ondelete="CASCADE"),
 )
 
