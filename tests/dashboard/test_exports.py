@@ -15,8 +15,8 @@ import sqlalchemy as sa
 from playwright.sync_api import Page
 
 from citytally.edge.config import CameraConfig
-from citytally.events import Movement, TurningMovementEvent
-from citytally.hub.dashboard.exports import turning_movement_count
+from citytally.events import Movement, SpeedEvent, SpeedStats, TurningMovementEvent
+from citytally.hub.dashboard.exports import csv_lines, turning_movement_count
 from citytally.hub.dashboard.server import DashboardServer
 from citytally.hub.store import EventWriter, create_store_engine, migrate, schema, sqlite_url, sync_registry
 
@@ -87,6 +87,50 @@ def test_no_movements_means_no_peak_hour(engine: sa.Engine) -> None:
     assert report.rows == [] and report.peak_hour_start is None and report.peak_hour_factor is None
 
 
+def _speeds(start: datetime, cars: SpeedStats) -> SpeedEvent:
+    return SpeedEvent(
+        id=uuid.uuid4(),
+        site="plaza",
+        camera="cam-1",
+        start=start,
+        end=start + Q / 3,
+        line="north",
+        speeds={"in": {"car": cars}},
+    )
+
+
+@pytest.mark.integration
+def test_the_speeds_csv_has_each_buckets_v85_from_its_summed_bins(engine: sa.Engine) -> None:
+    five = Q / 3
+    EventWriter(engine).write_events(
+        [
+            _speeds(T0, SpeedStats.of([32.5] * 90)),  # quarter 07:00: 90 cars in [30, 35) ...
+            _speeds(T0 + five, SpeedStats.of([72.5] * 10)),  # ... and 10 in [70, 75)
+            _speeds(T0 + Q, SpeedStats.of([42.5] * 10 + [47.5] * 10)),  # 07:15: 20 binned ...
+            _speeds(T0 + Q + five, SpeedStats(n=5, mean_kmh=50.0, p85_kmh=60.0)),  # ... 5 not
+            _speeds(T0 + 2 * Q, SpeedStats(n=5, mean_kmh=50.0, p85_kmh=60.0)),  # 07:30: none binned
+        ]
+    )
+
+    def export(bucket: str) -> list[tuple[str, ...]]:
+        text = "".join(csv_lines(engine, "speeds", "plaza", "cam-1", T0, T0 + 4 * Q, bucket))
+        rows = csv.DictReader(io.StringIO(text))
+        keep = ("bucket_start", "measured", "binned", "v85_from_bins_kmh", "highest_interval_v85_kmh")
+        return [tuple(row[k] for k in keep) for row in rows]
+
+    # 07:00: the 85th of 100 lies 85/90 into [30, 35) = 34.7 (the intervals' V85s 32.5 and 72.5: neither
+    # their highest nor their mean); 07:15: the 17th of 20 binned lies 7/10 into [45, 50) = 48.5, of 25
+    # measured; 07:30: nothing binned, no V85 from bins.
+    assert export("15m") == [
+        ("2026-11-02T07:00:00+00:00", "100", "100", "34.7", "72.5"),
+        ("2026-11-02T07:15:00+00:00", "25", "20", "48.5", "60.0"),
+        ("2026-11-02T07:30:00+00:00", "5", "0", "", "60.0"),
+    ]
+    # The hour: 90 in [30, 35), 10 each in [40, 45), [45, 50), [70, 75): the 102nd of 120 lies 2/10 into
+    # [45, 50) = 46.0.
+    assert export("1h") == [("2026-11-02T07:00:00+00:00", "130", "120", "46.0", "72.5")]
+
+
 def _csv(page: Page, url: str, token: str) -> list[dict[str, str]]:
     response = page.request.get(url, headers={"Authorization": f"Bearer {token}"})
     assert response.status == 200, response.text()
@@ -120,7 +164,10 @@ def test_csv_exports_sum_to_the_same_at_every_bucket_size(
         if kind == "movements":
             assert sum(int(row["count"]) for row in rows) == moved
     speeds = _csv(page, f"{base}/speeds.csv?bucket={bucket}&{span}", tokens["viewer"])
-    assert "highest_interval_v85_kmh" in speeds[0]  # says which V85 it is, never an averaged percentile
+    # Each row says which V85 it is and how many road users its bins hold; never an averaged percentile.
+    assert {"highest_interval_v85_kmh", "v85_from_bins_kmh", "binned", "measured"} <= set(speeds[0])
+    assert all(int(row["binned"]) <= int(row["measured"]) for row in speeds)
+    assert any(row["v85_from_bins_kmh"] for row in speeds)
 
 
 @pytest.mark.integration

@@ -165,8 +165,17 @@ class V85Series(_Out):
     direction: str
     cls: str
     values: list[float | None] = Field(
-        description="Per bucket, the interval V85 (85th-percentile speed), the highest where a bucket holds "
-        "several intervals; null where none was measured."
+        description="Per bucket, V85 (85th-percentile speed) read off the bucket's road users' summed 5 km/h "
+        "bins (interpolated within a bin); null where none of them was binned. Where `binned` is below "
+        "`measured` it is the V85 of the binned road users only."
+    )
+    measured: list[int | None] = Field(
+        description="Per bucket, the road users whose speed was measured; null where none was."
+    )
+    binned: list[int] = Field(description="Per bucket, of those, the road users in the bins behind `values`.")
+    unbinned_v85: list[float | None] = Field(
+        description="Per bucket with measured road users but no bins (edges that send none): the highest "
+        "interval V85, which the bucket's own V85 does not exceed; null elsewhere."
     )
 
 
