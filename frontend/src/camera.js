@@ -23,6 +23,18 @@ function chartCard(title, id, quantity, { wide = false, tall = false, perBucket 
 
 const AROUND_MS = 3_600_000;
 
+/** One bucket of a V85 series as table text: the V85 off its bins, saying from how many road users. */
+function v85Cell(s, i) {
+  const value = s.values[i];
+  if (value != null) {
+    return s.binned[i] < s.measured[i]
+      ? `${value.toFixed(1)} (from ${fmt.format(s.binned[i])} of ${fmt.format(s.measured[i])} road users)`
+      : value.toFixed(1);
+  }
+  if (s.unbinned_v85[i] != null) return `no bins; highest interval V85 ${s.unbinned_v85[i].toFixed(1)}`;
+  return "no data";
+}
+
 /**
  * A link to a moment (#/camera/SITE/CAMERA/at/START/END, e.g. an incident's): the charts' window, from an
  * hour before it to an hour after, and the moment to mark; null if the link does not name one.
@@ -144,15 +156,36 @@ export async function cameraView(root, site, camera, moment = null) {
   }
 
   function drawSpeeds(speeds) {
+    const name = (s) => `${s.line} ${s.direction} · ${CLASS_NAMES[s.cls] || s.cls}`;
+    const partial = (s, i) => s.values[i] != null && s.binned[i] < s.measured[i];
     const series = speeds.v85.map((s) => ({
-      label: `${s.line} ${s.direction} · ${CLASS_NAMES[s.cls] || s.cls}`, cls: s.cls,
-      dashKey: `${s.line} ${s.direction}`, values: s.values,
+      label: name(s), cls: s.cls, dashKey: `${s.line} ${s.direction}`, values: s.values,
+      marks: s.values.map((_, i) => partial(s, i)), cells: s.values.map((_, i) => v85Cell(s, i)),
     }));
-    legend(v85.legendNode, setTimeSeries(v85.chart, speeds.times, series, speeds.period), "direction");
-    v85.note.textContent = "The speed 85 % of measured road users did not exceed, per reporting interval" +
-      (speeds.period === "15m" ? "" : ` (the highest interval in each ${PERIOD_TEXT[speeds.period]})`) +
-      ". The V85 of the whole range is under the speed distribution.";
-    dataTable(v85.table, "V85, km/h", speeds.times, series, speeds.period, (v) => v.toFixed(1));
+    const standIns = speeds.v85.filter((s) => s.unbinned_v85.some((v) => v != null)).map((s) => ({
+      label: `${name(s)} · highest interval V85, no bins`, cls: s.cls, dashKey: `${s.line} ${s.direction}`,
+      values: s.unbinned_v85, standIn: true,
+    }));
+    const partly = speeds.v85.reduce((n, s) => n + s.values.filter((_, i) => partial(s, i)).length, 0);
+    const unbinned = speeds.v85.reduce((n, s) => n + s.unbinned_v85.filter((v) => v != null).length, 0);
+    const drawn = setTimeSeries(v85.chart, speeds.times, [...series, ...standIns], speeds.period);
+    legend(v85.legendNode, drawn, "direction", [
+      partly ? "△ hollow triangle: V85 of the binned road users only (some came without bins)" : "",
+      unbinned ? "× on a thin dotted line: no bins in the bucket; the highest interval V85 there " +
+        "(the bucket's V85 is at most this)" : "",
+    ].filter(Boolean));
+    const bucket = PERIOD_TEXT[speeds.period];
+    v85.note.textContent = `V85 per ${bucket}` + (speeds.period === "1d" ? ` (days in ${speeds.tz})` : "") +
+      `: the speed 85 % of the ${bucket}'s road users did not exceed, read off their 5 km/h speed bins summed ` +
+      `over the ${bucket} (to within a bin), never an average or maximum of interval percentiles.` +
+      (partly ? ` In ${partly} ${partly === 1 ? "bucket" : "buckets"} only part of the road users came ` +
+        "binned (hollow triangles; the table says how many)." : "") +
+      (unbinned ? ` ${unbinned} ${unbinned === 1 ? "bucket has" : "buckets have"} no bins at all (their ` +
+        "camera sent none): the highest interval V85 is drawn there instead, as crosses on a dotted line." : "") +
+      " The V85 of the whole range is under the speed distribution.";
+    v85.note.dataset.partial = String(partly);
+    v85.note.dataset.unbinned = String(unbinned);
+    dataTable(v85.table, "V85, km/h", speeds.times, series, speeds.period);
     drawDistribution(speeds);
   }
 

@@ -148,9 +148,24 @@ export function timeChart(canvas, quantity, { perBucket = true } = {}) {
   return chart;
 }
 
+/** A stand-in series (e.g. a bound where the measure itself is missing): thin, dotted, a cross per value. */
+const STAND_IN = { borderDash: [2, 3], borderWidth: 1, pointStyle: "crossRot", pointRadius: 4, pointBorderWidth: 1.5 };
+
+/** Points of `marks` (true per index) drawn as hollow triangles: values that hold for part of a bucket. */
+function markedPoints(marks) {
+  const marked = (ctx) => marks[ctx.dataIndex] === true;
+  return {
+    pointStyle: (ctx) => (marked(ctx) ? "triangle" : "circle"),
+    pointRadius: (ctx) => (marked(ctx) ? 5 : isolatedRadius(ctx)),
+    pointBorderWidth: (ctx) => (marked(ctx) ? 1.5 : 1),
+    pointBackgroundColor: (ctx) => (marked(ctx) ? "transparent" : ctx.dataset.borderColor),
+  };
+}
+
 /**
- * Draw `series` ([{label, cls, dashKey, values}], values null where there is no data) over bucket starts
- * `times` (ms) of `period`. Returns the legend entries used.
+ * Draw `series` ([{label, cls, dashKey, values, marks?, standIn?}], values null where there is no data) over
+ * bucket starts `times` (ms) of `period`; `marks` (true per index) draws those points as hollow triangles,
+ * `standIn` draws the series thin and dotted with a cross per value. Returns the legend entries used.
  */
 export function setTimeSeries(chart, times, series, period) {
   const dashKeys = [...new Set(series.map((s) => s.dashKey))];
@@ -161,6 +176,8 @@ export function setTimeSeries(chart, times, series, period) {
     borderColor: colourFor(s.cls),
     backgroundColor: colourFor(s.cls),
     borderDash: DASHES[dashKeys.indexOf(s.dashKey) % DASHES.length],
+    ...(s.marks ? markedPoints(s.marks) : {}),
+    ...(s.standIn ? STAND_IN : {}),
   }));
   // Pin the axis to the asked range: Chart.js would otherwise round it out to "nice" ticks.
   const bucket = times.length > 1 ? times[1] - times[0] : 0;
@@ -186,24 +203,30 @@ export function setTimeSeries(chart, times, series, period) {
   return { classes: [...new Set(series.map((s) => s.cls))], dashKeys };
 }
 
-/** The legend as HTML: a swatch per class, a line sample per direction or zone, and what a gap means. */
-export function legend(node, { classes, dashKeys }, dashWhat) {
+/**
+ * The legend as HTML: a swatch per class, a line sample per direction or zone, what a gap means, and any
+ * `notes` (text for the chart's other marks).
+ */
+export function legend(node, { classes, dashKeys }, dashWhat, notes = []) {
   const swatch = (cls) => el("li", {}, el("span", { class: "swatch", style: { background: colourFor(cls) } }),
     CLASS_NAMES[cls] || cls);
   const dash = (key, i) => el("li", {}, el("span", { class: `dash dash-${DASH_NAMES[i % DASH_NAMES.length]}` }),
     `${dashWhat} ${key}`);
   node.replaceChildren(
     el("ul", { class: "legend-list" }, classes.map(swatch), dashKeys.length > 1 ? dashKeys.map(dash) : [],
-      el("li", { class: "muted" }, "gap in a line: no data from the camera")),
+      notes.map((note) => el("li", {}, note)), el("li", { class: "muted" }, "gap in a line: no data from the camera")),
   );
 }
 
-/** A table of the chart's numbers (its text alternative), inside a closed <details>. */
+/**
+ * A table of the chart's numbers (its text alternative), inside a closed <details>; a series' `cells` (text
+ * per bucket), where it has them, replace its formatted values.
+ */
 export function dataTable(node, caption, times, series, period, unit = (v) => fmt.format(v)) {
   const head = el("tr", {}, el("th", { scope: "col" }, "Time"),
     series.map((s) => el("th", { scope: "col" }, s.label)));
   const rows = times.map((t, i) => el("tr", {}, el("th", { scope: "row" }, timeText(t, period)),
-    series.map((s) => el("td", {}, s.values[i] == null ? "no data" : unit(s.values[i])))));
+    series.map((s) => el("td", {}, s.cells ? s.cells[i] : s.values[i] == null ? "no data" : unit(s.values[i])))));
   const open = node.querySelector("details")?.open || false;
   node.replaceChildren(el("details", { open },
     el("summary", {}, `Table of these numbers (${times.length} rows)`),

@@ -105,6 +105,17 @@ def test_camera_page_charts_matrix_speeds_and_csv(
     assert v85["bicycle"] is None  # the seed's cyclists come without bins
     for canvas in ("#counts-chart", "#occupancy-chart", "#v85-chart", "#speed-chart"):
         assert page.locator(canvas).bounding_box() is not None
+    # V85 per 15 minutes: one interval per bucket; the unbinned ones (a fourth of the pedestrians' and all the
+    # cyclists') are drawn apart as the highest interval V85, and the table says so.
+    assert "never an average or maximum" in page.inner_text("#v85-note")
+    assert int(page.get_attribute("#v85-note", "data-unbinned") or 0) > 0
+    assert page.get_attribute("#v85-note", "data-partial") == "0"
+    assert "no bins; highest interval V85" in (page.text_content("#v85-table") or "")
+    # Hourly buckets (7 days) hold four intervals, one of them without bins: marked as partly binned.
+    page.select_option("select[name=range]", "7d")
+    page.wait_for_function("() => Number(document.querySelector('#v85-note').dataset.partial) > 0")
+    assert "road users)" in (page.text_content("#v85-table") or "")  # "(from 12 of 16 road users)"
+    assert "hollow triangle" in page.inner_text("#v85-legend")
     with page.expect_download() as info:
         page.click("#csv")
     csv_path = tmp_path / "counts.csv"
