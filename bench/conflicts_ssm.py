@@ -29,7 +29,6 @@ from citytally.edge.safety import Conflict, Thresholds, Trajectory, find_conflic
 from citytally.sumo import find_sumo_binary, sumo_home_for
 
 THRESHOLDS = Thresholds(ttc_s=3.0, pet_s=2.0)
-VEHICLE_LENGTH_M = 5.0  # SUMO's default passenger car, the only type the random trips use
 
 
 @dataclass(frozen=True)
@@ -85,27 +84,31 @@ def simulate(folder: Path, seconds: float, period: float, seed: int) -> tuple[Pa
 
 
 def trajectories(fcd: Path) -> tuple[list[str], list[Trajectory]]:
-    """Per vehicle: disc centres (front bumper moved half a length back along SUMO's heading) over time."""
-    rows: dict[str, list[tuple[float, float, float]]] = defaultdict(list)
+    """Per vehicle: its front-bumper positions (SUMO's position on its lane) and speeds over time."""
+    rows: dict[str, list[tuple[float, float, float, float]]] = defaultdict(list)
     for _, element in ET.iterparse(fcd):
         if element.tag != "timestep":
             continue
         t = float(element.get("time", "0"))
         for vehicle in element.iter("vehicle"):
-            angle = np.radians(float(vehicle.get("angle", "0")))  # SUMO: degrees clockwise from north
-            back = VEHICLE_LENGTH_M / 2
-            x = float(vehicle.get("x", "0")) - back * np.sin(angle)
-            y = float(vehicle.get("y", "0")) - back * np.cos(angle)
-            rows[vehicle.get("id", "")].append((t, x, y))
+            x, y, speed = (float(vehicle.get(k, "0")) for k in ("x", "y", "speed"))
+            rows[vehicle.get("id", "")].append((t, x, y, speed))
         element.clear()
     ids = [vid for vid, samples in rows.items() if len(samples) >= 2]
-    tracks = [Trajectory(np.array([r[0] for r in rows[v]]), np.array([r[1:] for r in rows[v]])) for v in ids]
+    tracks = []
+    for v in ids:
+        table = np.array(rows[v])
+        tracks.append(Trajectory(table[:, 0], table[:, 1:3], "car", table[:, 3], anchor="front"))
     return ids, tracks
 
 
 def references(ssm: Path) -> list[Reference]:
-    """SSM's conflicts with minTTC or PET under the thresholds, one per unordered pair and span."""
-    found: dict[tuple[frozenset[str], float], Reference] = {}
+    """SSM's conflicts with minTTC or PET under the thresholds, one per unordered pair and encounter.
+
+    Every vehicle carries the device, so SSM writes each encounter twice (once from each side), with spans
+    that may start or end a little apart: records of the same pair whose spans overlap are one conflict.
+    """
+    spans: dict[frozenset[str], list[Reference]] = defaultdict(list)
     for conflict in ET.parse(ssm).getroot().iter("conflict"):
         ttc, pet = _value(conflict.find("minTTC")), _value(conflict.find("PET"))
         low_ttc = ttc is not None and ttc < THRESHOLDS.ttc_s
@@ -113,9 +116,29 @@ def references(ssm: Path) -> list[Reference]:
             continue
         pair = frozenset((conflict.get("ego", ""), conflict.get("foe", "")))
         begin, end = float(conflict.get("begin", "0")), float(conflict.get("end", "0"))
-        key = (pair, begin)
-        found.setdefault(key, Reference(pair, begin, end, ttc if low_ttc else None, pet))
-    return list(found.values())
+        spans[pair].append(Reference(pair, begin, end, ttc if low_ttc else None, pet))
+    return [merged for records in spans.values() for merged in _merge_overlapping(records)]
+
+
+def _merge_overlapping(records: list[Reference]) -> list[Reference]:
+    merged: list[Reference] = []
+    for ref in sorted(records, key=lambda r: r.begin):
+        last = merged[-1] if merged else None
+        if last is None or ref.begin > last.end:
+            merged.append(ref)
+            continue
+        merged[-1] = Reference(
+            last.pair,
+            last.begin,
+            max(last.end, ref.end),
+            _lower(last.min_ttc_s, ref.min_ttc_s),
+            _lower(last.pet_s, ref.pet_s),
+        )
+    return merged
+
+
+def _lower(a: float | None, b: float | None) -> float | None:
+    return b if a is None else a if b is None else min(a, b)
 
 
 def _value(element: ET.Element | None) -> float | None:

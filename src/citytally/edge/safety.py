@@ -4,32 +4,41 @@ Input is ground-plane trajectories (metres, seconds) with a class name each, suc
 :class:`citytally.edge.incidents.tracks.Trail`. Output per pair is a :class:`Conflict`; per interval a
 :class:`ConflictSummary` of counts and histograms that carries no pair or track identity.
 
-Footprint: two discs per road user, of half its class's width, centred along its heading so that they reach
-exactly its front and back (a car: 5 × 1.8 m; a pedestrian: one 0.6 m disc). Discs make TTC a closed-form
-quadratic that vectorises over time (four disc pairs per user pair); the two-disc shape keeps the
-bumper-to-bumper gap of a rear-end exact and the width of a side-by-side pass right (a single disc of
-half-length radius made every oncoming car in the next lane a head-on "collision"); only the corners are
-rounded. Heading comes from the velocity; a standing user keeps a moving sample's heading.
+The measures follow the definitions of SUMO's SSM device, with each road user's own recorded path standing in
+for its route through the network (:mod:`citytally.edge.safety_paths`): at each time both users were seen,
+the pair is in one of these relations, and only these count:
 
-* TTC: time until the discs touch if both keep their current velocity (infinite if they never do).
-* PET: the conflict area is where one user's footprint path overlaps the other's; PET is the time from the
-  first user's last sample in it to the second user's first sample in it (0 if they were in it together).
-  Only defined for non-rear-end pairs (on a shared path the "area" would be the whole path).
-* DRAC: closing speed squared over twice the gap, at the moment of minimum TTC (m/s²).
-* Type from the angle between headings, as FHWA's SSAM: rear-end < 30°, crossing > 85°, else lane change.
+* following (one is on the other's path ahead or behind, heading the same way within 30°): TTC = bumper gap
+  along the path / speed difference, when the follower is faster; head-on on one path, gap / speed sum;
+* crossing (the paths cross): the conflict area on each path starts half the other's width before the
+  crossing point and ends half its width after it. Entry and exit times are extrapolated from the current
+  speed (and the current deceleration, if braking); when the second to arrive would enter before the first
+  has left, TTC = the second's distance to the area / its speed;
+* merging (one path joins the other, both still short of the joining point): constant-speed arrival times;
+  TTC = the second's time to the joining point if the first is still in it then, else the time at which the
+  second would run into the first past it.
+
+A pair is measured only while they are within ``range_m`` of each other (centres, along the path or to the
+conflict area; SSM's device range). PET exists only for crossing paths that both users pass: the time from
+the first user's leaving the conflict area to the second's entering it (0 if they were in it together),
+counted if both were seen while the first had not yet left. DRAC is the deceleration that stops the closing
+in the remaining gap (speed difference² / (2·gap); for crossing and merging, the second user's speed² / (2 ×
+its distance to the area)). Type from the angle between headings, as FHWA's SSAM: rear-end < 30°, crossing
+> 85°, else lane change. Sizes per class are :data:`SIZE_M`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import itertools
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
+from scipy.spatial import cKDTree
 
+from citytally.edge.safety_paths import Crossing, RoadPath, path_relations
 from citytally.errors import ConfigError
 
 __all__ = [
@@ -68,17 +77,43 @@ PET_BINS_S: tuple[float, ...] = (0.0, 0.5, 1.0, 1.5, 2.0)
 
 @dataclass(frozen=True)
 class Trajectory:
-    """One road user's ground positions ``xy`` (n×2, m) at increasing times ``t`` (n, s), and its class."""
+    """One road user's ground positions ``xy`` (n×2, m) at increasing times ``t`` (n, s), and its class.
+
+    ``speed`` (n, m/s) is optional: where a source measures speed (a simulator, a radar), give it; otherwise
+    the speed is the rate of distance travelled along ``xy``. ``anchor`` says which point of the road user
+    ``xy`` is: its centre (a detection's ground point) or its front bumper (a simulator's position on a lane).
+    """
 
     t: FloatArray
     xy: FloatArray
     kind: str = "car"
+    speed: FloatArray | None = None
+    anchor: str = "centre"
 
     def __post_init__(self) -> None:
         if self.t.ndim != 1 or self.xy.shape != (len(self.t), 2):
             raise ConfigError(f"trajectory of {self.kind}: t is {self.t.shape}, xy is {self.xy.shape}")
         if len(self.t) < 2 or bool(np.any(np.diff(self.t) <= 0)):
             raise ConfigError(f"trajectory of {self.kind}: needs >= 2 samples at increasing times")
+        if self.speed is not None and self.speed.shape != self.t.shape:
+            raise ConfigError(f"trajectory of {self.kind}: speed is {self.speed.shape}, t is {self.t.shape}")
+        if self.anchor not in ("centre", "front"):
+            raise ConfigError(
+                f"trajectory of {self.kind}: anchor is {self.anchor!r}, not 'centre' or 'front'"
+            )
+
+    @property
+    def length(self) -> float:
+        return SIZE_M.get(self.kind, (2.0, 2.0))[0]
+
+    @property
+    def width(self) -> float:
+        return SIZE_M.get(self.kind, (2.0, 2.0))[1]
+
+    @property
+    def to_front(self) -> float:
+        """Distance from the ``xy`` point forward to the front bumper."""
+        return self.length / 2 if self.anchor == "centre" else 0.0
 
     @property
     def radius(self) -> float:
@@ -114,16 +149,27 @@ class Trajectory:
 
 @dataclass(frozen=True)
 class Thresholds:
-    """A pair is a conflict when its min TTC or its PET is below these (SSM's defaults are 3 s and 2 s)."""
+    """A pair is a conflict when its min TTC or its PET is below these (SSM's defaults are 3 s and 2 s).
+
+    ``range_m`` is how far apart two users may be and still be measured (SSM's ``device.ssm.range``);
+    ``lane_tolerance_m`` how close a position must be to another user's path to be on it (under half a lane,
+    so that users in neighbouring lanes are not).
+    """
 
     ttc_s: float = 3.0
     pet_s: float = 2.0
     time_tolerance_s: float = 1e-6  # samples of the two users closer than this count as simultaneous
+    range_m: float = 50.0
+    lane_tolerance_m: float = 1.0
 
 
 @dataclass(frozen=True)
 class Conflict:
-    """One pair's measures. ``pair`` indexes the input list: edge-internal, never in a summary."""
+    """One pair's measures. ``pair`` indexes the input list: edge-internal, never in a summary.
+
+    ``relation`` is what the min TTC (else the PET) was measured on: "following", "oncoming", "crossing" or
+    "merging" (see the module's description); ``min_ttc_s`` is infinite when no TTC was defined.
+    """
 
     pair: tuple[int, int]
     kinds: tuple[str, str]
@@ -133,6 +179,7 @@ class Conflict:
     drac_ms2: float
     pet_s: float | None
     time_s: float
+    relation: str = ""
 
 
 @dataclass
@@ -178,85 +225,265 @@ def conflict_type(heading_a_deg: float, heading_b_deg: float) -> str:
     return "crossing" if angle > 85.0 else "lane_change"
 
 
-def pet(a: Trajectory, b: Trajectory) -> tuple[float, float, int, int] | None:
-    """PET, its time (the second user's entry) and the two samples at the area; None if paths never meet."""
-    reach = a.radius + b.radius
-    da, db = a.discs().reshape(-1, 2), b.discs().reshape(-1, 2)
-    # Only disc points inside the other path's box (grown by the reach) can touch it: a cheap cut first.
-    sa = np.flatnonzero(np.all((da > db.min(0) - reach) & (da < db.max(0) + reach), axis=1))
-    sb = np.flatnonzero(np.all((db > da.min(0) - reach) & (db < da.max(0) + reach), axis=1))
-    near = np.linalg.norm(da[sa, None, :] - db[None, sb, :], axis=2) < reach
-    rows = np.unique(sa[near.any(axis=1)] // 2)
-    cols = np.unique(sb[near.any(axis=0)] // 2)
-    if rows.size == 0:
+#: Cosine of the largest angle between a user's heading and the other's path for following (30°, SSAM's
+#: rear-end limit): a user crossing the path at the crossing point is on it, but not following it.
+_FOLLOW_COS = float(np.cos(np.radians(30.0)))
+
+
+@dataclass(frozen=True)
+class _Pair:
+    """Two users at the times both were seen: their paths, sample indices and state there."""
+
+    a: Trajectory
+    b: Trajectory
+    pa: RoadPath
+    pb: RoadPath
+    times: FloatArray
+    ia: npt.NDArray[np.int64]
+    ib: npt.NDArray[np.int64]
+
+    @classmethod
+    def of(cls, a: Trajectory, b: Trajectory, pa: RoadPath, pb: RoadPath, tol: float) -> _Pair:
+        times, ia, ib = _common(a, b, tol)
+        return cls(a, b, pa, pb, times, ia.astype(np.int64), ib.astype(np.int64))
+
+
+@dataclass(frozen=True)
+class _Series:
+    """TTC per common time on one relation, with the closing speed and gap that give its DRAC."""
+
+    relation: str
+    ttc: FloatArray
+    closing: FloatArray
+    gap: FloatArray
+
+
+def _path(t: Trajectory, thresholds: Thresholds) -> RoadPath:
+    return RoadPath.build(t.t, t.xy, t.headings(), t.speed, thresholds.range_m)
+
+
+def _arrival(dist: FloatArray, speed: FloatArray, accel: FloatArray) -> FloatArray:
+    """Time to cover ``dist`` from ``speed`` at a constant ``accel`` <= 0; inf if it stops first."""
+    brake = np.minimum(accel, 0.0)
+    root = speed * speed + 2.0 * brake * dist
+    with np.errstate(divide="ignore", invalid="ignore"):
+        steady = np.where(speed > 0, dist / speed, np.inf)
+        braking = np.where(root >= 0, (speed - np.sqrt(np.maximum(root, 0.0))) / -brake, np.inf)
+    return np.where(dist <= 0, 0.0, np.where(brake < 0, braking, steady))
+
+
+def _gap_ttc(gap: FloatArray, closing: FloatArray) -> FloatArray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(gap <= 0, 0.0, np.where(closing > 0, gap / closing, np.inf))
+
+
+def _following(p: _Pair, thresholds: Thresholds) -> tuple[_Series, npt.NDArray[np.bool_]]:
+    """TTC where one user is on the other's path ahead or behind (same way: following; opposite: oncoming),
+    and the common times at which either is on the other's path at all."""
+    n = len(p.times)
+    ttc, closing, gap = np.full(n, np.inf), np.zeros(n), np.zeros(n)
+    on_path, oncoming = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
+    # Only times at which they are close enough for a gap within range need a projection.
+    apart = np.hypot(*(p.a.xy[p.ia] - p.b.xy[p.ib]).T)
+    rows = np.flatnonzero(apart <= thresholds.range_m + p.a.length + p.b.length)
+    views = ((p.pa, p.a, p.pb, p.b, p.ia, p.ib), (p.pb, p.b, p.pa, p.a, p.ib, p.ia))
+    for path, own, other_path, other, i_own, i_other in views:
+        if rows.size == 0:
+            break
+        on = path.project(other.xy[i_other[rows]])
+        cos = np.einsum("ij,ij->i", other_path.heading[i_other[rows]], on.tangent)
+        here = (on.distance < thresholds.lane_tolerance_m) & (np.abs(cos) > _FOLLOW_COS)
+        s_own, v_own, v_other = path.s[i_own[rows]], path.speed[i_own[rows]], other_path.speed[i_other[rows]]
+        ahead, same = on.s - s_own, cos > 0
+        # Bumper gap along my path: from my front to the other's nearer end when it is ahead (its back, or its
+        # front when it comes the other way), from its front to my back when it is behind.
+        near_end = np.where(same, on.s + other.to_front - other.length, on.s - other.to_front)
+        g = np.where(
+            ahead > 0,
+            near_end - (s_own + own.to_front),
+            s_own + own.to_front - own.length - (on.s + other.to_front),
+        )
+        c = np.where(
+            same, np.where(ahead > 0, v_own - v_other, v_other - v_own), np.sign(ahead) * (v_own + v_other)
+        )
+        t = np.where(here & (g <= thresholds.range_m), _gap_ttc(g, c), np.inf)
+        take = here & (t <= ttc[rows])
+        ttc[rows] = np.where(take, t, ttc[rows])
+        closing[rows], gap[rows] = np.where(take, c, closing[rows]), np.where(take, g, gap[rows])
+        on_path[rows] |= here
+        oncoming[rows] |= here & ~same
+    relation = "oncoming" if bool(np.any(oncoming & np.isfinite(ttc))) else "following"
+    return _Series(relation, ttc, closing, gap), on_path
+
+
+def _entry_distances(p: _Pair, where: Crossing) -> tuple[FloatArray, FloatArray]:
+    """Front bumper to the conflict area along each path (crossing: from half the other's width before)."""
+    margin_a, margin_b = (p.b.width / 2, p.a.width / 2) if where.kind == "crossing" else (0.0, 0.0)
+    d_a = where.s_a - margin_a - (p.pa.s[p.ia] + p.a.to_front)
+    d_b = where.s_b - margin_b - (p.pb.s[p.ib] + p.b.to_front)
+    return d_a, d_b
+
+
+def _crossing(p: _Pair, where: Crossing, thresholds: Thresholds) -> _Series:
+    """SSM's crossing TTC: the second to arrive would enter before the first has left."""
+    d_in_a, d_in_b = _entry_distances(p, where)
+    d_out_a, d_out_b = d_in_a + p.b.width + p.a.length, d_in_b + p.a.width + p.b.length
+    va, vb = p.pa.speed[p.ia], p.pb.speed[p.ib]
+    aa, ab = p.pa.accel[p.ia], p.pb.accel[p.ib]
+    in_a, in_b = _arrival(d_in_a, va, aa), _arrival(d_in_b, vb, ab)
+    out_a, out_b = _arrival(d_out_a, va, aa), _arrival(d_out_b, vb, ab)
+    a_first = in_a < in_b
+    follower_in, leader_out = np.where(a_first, in_b, in_a), np.where(a_first, out_a, out_b)
+    d_f, v_f = np.where(a_first, d_in_b, d_in_a), np.where(a_first, vb, va)
+    live = (d_out_a >= 0) & (d_out_b >= 0) & ~((d_in_a <= 0) & (d_in_b <= 0))
+    live &= (d_in_a <= thresholds.range_m) & (d_in_b <= thresholds.range_m)
+    # A user predicted to stop short of the area (infinite entry time) is on no collision course.
+    ttc = np.where(live & np.isfinite(follower_in) & (follower_in <= leader_out), _gap_ttc(d_f, v_f), np.inf)
+    return _Series("crossing", ttc, v_f, d_f)
+
+
+def _merging(p: _Pair, where: Crossing, thresholds: Thresholds) -> _Series:
+    """SSM's merging TTC at constant speeds: at the joining point, or after it behind the first."""
+    d_a, d_b = _entry_distances(p, where)
+    va, vb = p.pa.speed[p.ia], p.pb.speed[p.ib]
+    live = (d_a > 0) & (d_b > 0) & (va > 0) & (vb > 0)
+    live &= (d_a <= thresholds.range_m) & (d_b <= thresholds.range_m)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        in_a, in_b = d_a / va, d_b / vb
+        out_a, out_b = (d_a + p.a.length) / va, (d_b + p.b.length) / vb
+    a_first = in_a <= in_b
+    follower_in, leader_out = np.where(a_first, in_b, in_a), np.where(a_first, out_a, out_b)
+    d_f, v_f, v_l = np.where(a_first, d_b, d_a), np.where(a_first, vb, va), np.where(a_first, va, vb)
+    after = leader_out + _gap_ttc(d_f - leader_out * v_f, v_f - v_l)
+    ttc = np.where(leader_out >= follower_in, _gap_ttc(d_f, v_f), after)
+    return _Series("merging", np.where(live, ttc, np.inf), v_f, d_f)
+
+
+def _time_at(s: FloatArray, t: FloatArray, target: float) -> float:
+    """When the distance travelled first reached ``target`` (linear between samples); nan if never seen."""
+    if target < s[0] or target > s[-1]:
+        return float("nan")
+    i = int(np.searchsorted(s, target, side="left"))
+    if i == 0:
+        return float(t[0])
+    w = (target - s[i - 1]) / (s[i] - s[i - 1])
+    return float(t[i - 1] + w * (t[i] - t[i - 1]))
+
+
+def _pet(p: _Pair, where: Crossing, thresholds: Thresholds) -> tuple[float, float] | None:
+    """PET at one crossing and its time (the second user's entry), if both passed it and met before."""
+    a, b = p.a, p.b
+    in_a = _time_at(p.pa.s, a.t, where.s_a - b.width / 2 - a.to_front)
+    out_a = _time_at(p.pa.s, a.t, where.s_a + b.width / 2 + a.length - a.to_front)
+    in_b = _time_at(p.pb.s, b.t, where.s_b - a.width / 2 - b.to_front)
+    out_b = _time_at(p.pb.s, b.t, where.s_b + a.width / 2 + b.length - b.to_front)
+    if any(np.isnan(x) for x in (in_a, out_a, in_b, out_b)):
         return None
-    a_in, a_out, b_in, b_out = a.t[rows[0]], a.t[rows[-1]], b.t[cols[0]], b.t[cols[-1]]
-    if a_out < b_in:
-        return float(b_in - a_out), float(b_in), int(rows[-1]), int(cols[0])
-    if b_out < a_in:
-        return float(a_in - b_out), float(a_in), int(rows[0]), int(cols[-1])
-    return 0.0, float(max(a_in, b_in)), int(rows[0]), int(cols[0])
+    if in_b >= out_a:
+        pet_s, when, first_out = in_b - out_a, in_b, out_a
+    elif in_a >= out_b:
+        pet_s, when, first_out = in_a - out_b, in_a, out_b
+    else:
+        pet_s, when, first_out = 0.0, max(in_a, in_b), min(out_a, out_b)
+    d_a, d_b = _entry_distances(p, where)
+    met = (p.times <= first_out) & (d_a <= thresholds.range_m) & (d_b <= thresholds.range_m)
+    return (pet_s, when) if bool(np.any(met)) else None
 
 
-def measure_pair(a: Trajectory, b: Trajectory, thresholds: Thresholds = Thresholds()) -> Conflict | None:
+def pet(a: Trajectory, b: Trajectory, thresholds: Thresholds = Thresholds()) -> tuple[float, float] | None:
+    """The lowest PET over the places where the two paths cross, and its time; None if there is none."""
+    pa, pb = _path(a, thresholds), _path(b, thresholds)
+    p = _Pair.of(a, b, pa, pb, thresholds.time_tolerance_s)
+    return _lowest_pet(p, path_relations(pa, pb, thresholds.lane_tolerance_m), thresholds)
+
+
+def _lowest_pet(p: _Pair, relations: list[Crossing], thresholds: Thresholds) -> tuple[float, float] | None:
+    found = [x for c in relations if c.kind == "crossing" for x in [_pet(p, c, thresholds)] if x is not None]
+    return min(found) if found else None
+
+
+def _ttc_series(p: _Pair, relations: list[Crossing], thresholds: Thresholds) -> list[_Series]:
+    """Every relation's TTC per common time; crossing and merging only where neither follows the other."""
+    following, busy = _following(p, thresholds)
+    others = [
+        _crossing(p, c, thresholds) if c.kind == "crossing" else _merging(p, c, thresholds) for c in relations
+    ]
+    others = [dataclasses.replace(x, ttc=np.where(busy, np.inf, x.ttc)) for x in others]
+    return [following, *others]
+
+
+def measure_pair(
+    a: Trajectory,
+    b: Trajectory,
+    thresholds: Thresholds = Thresholds(),
+    paths: tuple[RoadPath, RoadPath] | None = None,
+) -> Conflict | None:
     """The pair's min TTC (over their common samples), DRAC there, PET and type; None if neither is low."""
-    times, ia_f, ib_f = _common(a, b, thresholds.time_tolerance_s)
-    ia, ib = ia_f.astype(np.int64), ib_f.astype(np.int64)
-    va, vb = a.velocity(), b.velocity()
-    min_ttc, ttc_at, drac = np.inf, float("nan"), 0.0
-    headings: tuple[int, int] | None = None
-    if times.size:
-        v_rel, reach = vb[ib] - va[ia], a.radius + b.radius
-        # Every front/back disc pair; discs move with the centre (turning within the horizon is ignored).
-        p_rel = b.discs()[ib][:, None, :, :] - a.discs()[ia][:, :, None, :]
-        p_rel = p_rel.reshape(len(ia), 4, 2)
-        ttc = np.stack([ttc_series(p_rel[:, d], v_rel, reach) for d in range(4)], axis=1)
-        k, d = np.unravel_index(int(np.argmin(ttc)), ttc.shape)
-        if np.isfinite(ttc[k, d]):
-            min_ttc, ttc_at = float(ttc[k, d]), float(times[k])
-            headings = (int(ia[k]), int(ib[k]))
-            drac = _drac(p_rel[k, d], v_rel[k], reach)
-    found = pet(a, b)
-    if headings is None and found is not None:
-        headings = (found[2], found[3])
-    if headings is None:
+    pa, pb = paths if paths is not None else (_path(a, thresholds), _path(b, thresholds))
+    p = _Pair.of(a, b, pa, pb, thresholds.time_tolerance_s)
+    relations = path_relations(pa, pb, thresholds.lane_tolerance_m)
+    min_ttc, ttc_at, drac, relation, k = np.inf, float("nan"), 0.0, "", -1
+    if p.times.size:
+        for series in _ttc_series(p, relations, thresholds):
+            i = int(np.argmin(series.ttc))
+            if series.ttc[i] < min_ttc:
+                min_ttc, ttc_at, relation, k = float(series.ttc[i]), float(p.times[i]), series.relation, i
+                drac = _drac(float(series.gap[i]), float(series.closing[i]))
+    found = _lowest_pet(p, relations, thresholds)
+    pet_s, pet_at = found if found is not None else (None, float("nan"))
+    by_ttc = min_ttc < thresholds.ttc_s
+    if not by_ttc and (pet_s is None or pet_s >= thresholds.pet_s):
         return None
-    kind = conflict_type(a.heading_deg(headings[0]), b.heading_deg(headings[1]))
-    pet_s = found[0] if found is not None and kind != "rear_end" else None
-    if min_ttc >= thresholds.ttc_s and (pet_s is None or pet_s >= thresholds.pet_s):
-        return None
-    when = ttc_at if np.isfinite(min_ttc) else (found[1] if found is not None else float("nan"))
-    return Conflict((0, 1), (a.kind, b.kind), kind, min_ttc, ttc_at, drac, pet_s, when)
+    if by_ttc:
+        when, ka, kb = ttc_at, int(p.ia[k]), int(p.ib[k])
+    else:  # a conflict by its PET alone: at the second user's entry into the crossing's conflict area
+        when, relation = pet_at, "crossing"
+        ka, kb = (int(np.clip(np.searchsorted(x.t, when), 0, len(x.t) - 1)) for x in (a, b))
+    kind = conflict_type(a.heading_deg(ka), b.heading_deg(kb))
+    return Conflict((0, 1), (a.kind, b.kind), kind, min_ttc, ttc_at, drac, pet_s, when, relation)
 
 
-def _drac(p_rel: FloatArray, v_rel: FloatArray, reach: float) -> float:
-    """Closing speed² / (2·gap): the deceleration that stops the approach just as the discs touch."""
-    distance = float(np.linalg.norm(p_rel))
-    gap = distance - reach
-    closing = -float(np.dot(p_rel, v_rel)) / distance if distance > 0 else 0.0
+def _drac(gap: float, closing: float) -> float:
+    """Closing speed² / (2·gap): the deceleration that stops the approach just as the gap closes."""
     if closing <= 0:
         return 0.0
     return float("inf") if gap <= 0 else closing * closing / (2.0 * gap)
 
 
-def _may_meet(a: Trajectory, b: Trajectory, margin_m: float, pet_s: float) -> bool:
-    """Cheap pre-filter: their times come within ``pet_s`` and their paths' boxes within ``margin_m``."""
-    if a.t[0] > b.t[-1] + pet_s or b.t[0] > a.t[-1] + pet_s:
-        return False
-    lo_a, hi_a, lo_b, hi_b = a.xy.min(0), a.xy.max(0), b.xy.min(0), b.xy.max(0)
-    return bool(np.all(lo_a - margin_m <= hi_b) and np.all(lo_b - margin_m <= hi_a))
+def _candidate_pairs(trajectories: Sequence[Trajectory], reach: float, tol: float) -> list[tuple[int, int]]:
+    """Pairs that were, at one time at least, within ``reach`` of each other (one k-d tree per time)."""
+    n = len(trajectories)
+    if n < 2:
+        return []
+    keys = np.concatenate([np.round(t.t / tol) for t in trajectories])
+    who = np.concatenate([np.full(len(t.t), i) for i, t in enumerate(trajectories)])
+    xy = np.concatenate([t.xy for t in trajectories])
+    order = np.argsort(keys, kind="stable")
+    keys, who, xy = keys[order], who[order], xy[order]
+    bounds = np.flatnonzero(np.diff(keys)) + 1
+    codes = [np.zeros(0, dtype=np.int64)]
+    for lo, hi in zip(np.concatenate([[0], bounds]), np.concatenate([bounds, [len(keys)]]), strict=True):
+        if hi - lo >= 2:
+            close = who[lo:hi][cKDTree(xy[lo:hi]).query_pairs(reach, output_type="ndarray")]
+            codes.append(close.min(axis=1) * n + close.max(axis=1))
+    unique = np.unique(np.concatenate(codes))
+    return [(int(c // n), int(c % n)) for c in unique]
 
 
 def find_conflicts(
     trajectories: Sequence[Trajectory], thresholds: Thresholds = Thresholds(), margin_m: float = 15.0
 ) -> list[Conflict]:
-    """Every pair's :class:`Conflict` (``pair`` = their indices in ``trajectories``)."""
+    """Every pair's :class:`Conflict` (``pair`` = their indices in ``trajectories``).
+
+    Only pairs that came within ``thresholds.range_m`` plus ``margin_m`` of each other (centres) are measured.
+    """
+    paths: dict[int, RoadPath] = {}
     found = []
-    for i, j in itertools.combinations(range(len(trajectories)), 2):
-        a, b = trajectories[i], trajectories[j]
-        if not _may_meet(a, b, margin_m, thresholds.pet_s):
-            continue
-        hit = measure_pair(a, b, thresholds)
+    for i, j in _candidate_pairs(trajectories, thresholds.range_m + margin_m, thresholds.time_tolerance_s):
+        for n in (i, j):
+            if n not in paths:
+                paths[n] = _path(trajectories[n], thresholds)
+        hit = measure_pair(trajectories[i], trajectories[j], thresholds, (paths[i], paths[j]))
         if hit is not None:
             found.append(dataclasses.replace(hit, pair=(i, j)))
     return found

@@ -1,0 +1,160 @@
+"""Road users' paths for :mod:`citytally.edge.safety`: distance along a path, projection onto another's path,
+and where two paths follow, cross or merge.
+
+A path is the polyline of a road user's recorded ground positions, resampled every :data:`STEP_M` metres of
+distance travelled and prolonged straight past its last sample (the recorded future ends there; straight on
+is the least-assuming guess). Relations between two paths come from projecting one onto the other: a point
+within ``tolerance`` metres of the other path is *on* it. A short stretch on the other path whose two ends lie
+on opposite sides of it is a *crossing*; a stretch that starts off the other path and stays on it is a
+*merge*. These are the trajectory-only counterparts of the lane topology SUMO's SSM device reads from its
+network (crossing and merging links at a junction, the same lane for lead/follow).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+from scipy.spatial import cKDTree
+
+__all__ = ["STEP_M", "CROSSING_MAX_M", "RoadPath", "Projection", "Crossing", "path_relations"]
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+#: Spacing of the resampled path polyline (m).
+STEP_M = 0.5
+#: A stretch on the other path longer than this is a shared stretch (following, merging), not a crossing:
+#: two paths crossing at 10° stay within 1 m of each other for about 11.5 m.
+CROSSING_MAX_M = 15.0
+
+
+@dataclass(frozen=True)
+class Projection:
+    """Nearest points on a path for k query points: distance, signed side (+ left), arc length, tangent."""
+
+    distance: FloatArray
+    side: FloatArray
+    s: FloatArray
+    tangent: FloatArray
+
+
+@dataclass(frozen=True)
+class Crossing:
+    """Where two paths cross (``kind`` "crossing") or join (``kind`` "merging"): arc length on each."""
+
+    kind: str
+    s_a: float
+    s_b: float
+
+
+@dataclass(frozen=True)
+class RoadPath:
+    """One road user's path: per sample its distance travelled ``s``, speed and acceleration, and the
+    resampled polyline ``points`` with their distances ``points_s`` (prolonged ``extend_m`` past the end)."""
+
+    s: FloatArray
+    speed: FloatArray
+    accel: FloatArray
+    heading: FloatArray
+    points: FloatArray
+    points_s: FloatArray
+    end_s: float
+    tree: cKDTree
+
+    @classmethod
+    def build(
+        cls, t: FloatArray, xy: FloatArray, heading: FloatArray, speed: FloatArray | None, extend_m: float
+    ) -> RoadPath:
+        """From samples at times ``t`` with unit ``heading`` (n×2); ``speed`` if measured, else the rate of
+        ``s``."""
+        s = np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(xy, axis=0).T))])
+        v = np.gradient(s, t) if speed is None else np.asarray(speed, dtype=np.float64)
+        # SUMO-like current acceleration: the change of speed over the last step (central at the start).
+        accel = np.empty_like(v)
+        accel[1:] = np.diff(v) / np.diff(t)
+        accel[0] = accel[1] if len(v) > 1 else 0.0
+        grid = np.arange(0.0, s[-1], STEP_M)
+        keep = np.concatenate([[True], np.diff(s) > 0])
+        sx, sxy = s[keep], xy[keep]
+        inner = np.column_stack([np.interp(grid, sx, sxy[:, 0]), np.interp(grid, sx, sxy[:, 1])])
+        tail_s = s[-1] + np.arange(0.0, extend_m + STEP_M / 2, STEP_M)
+        tail = xy[-1] + (tail_s - s[-1])[:, None] * heading[-1]
+        points = np.concatenate([inner, tail])
+        points_s = np.concatenate([grid, tail_s])
+        return cls(s, v, accel, heading, points, points_s, float(s[-1]), cKDTree(points))
+
+    def project(self, q: FloatArray) -> Projection:
+        """Nearest point on the polyline for each row of ``q`` (k×2)."""
+        _, k = self.tree.query(q)
+        last = len(self.points) - 2
+        before = self._onto_segments(q, np.clip(np.asarray(k, dtype=np.int64) - 1, 0, last))
+        after = self._onto_segments(q, np.clip(np.asarray(k, dtype=np.int64), 0, last))
+        return _closer(before, after)
+
+    def _onto_segments(self, q: FloatArray, seg: IntArray) -> Projection:
+        a, d = self.points[seg], self.points[seg + 1] - self.points[seg]
+        length = np.maximum(np.hypot(d[:, 0], d[:, 1]), 1e-9)
+        u = np.clip(np.einsum("ij,ij->i", q - a, d) / length**2, 0.0, 1.0)
+        rel = q - (a + u[:, None] * d)
+        dist = np.hypot(rel[:, 0], rel[:, 1])
+        side = np.sign(d[:, 0] * (q - a)[:, 1] - d[:, 1] * (q - a)[:, 0]) * dist
+        return Projection(dist, side, self.points_s[seg] + u * length, d / length[:, None])
+
+    def box(self, grow: float) -> tuple[FloatArray, FloatArray]:
+        return self.points.min(0) - grow, self.points.max(0) + grow
+
+
+def _closer(p: Projection, q: Projection) -> Projection:
+    pick = q.distance < p.distance
+    return Projection(
+        np.where(pick, q.distance, p.distance),
+        np.where(pick, q.side, p.side),
+        np.where(pick, q.s, p.s),
+        np.where(pick[:, None], q.tangent, p.tangent),
+    )
+
+
+def path_relations(a: RoadPath, b: RoadPath, tolerance: float) -> list[Crossing]:
+    """Where ``a``'s path crosses or joins ``b``'s (same-direction joins only), in order along ``a``."""
+    lo, hi = b.box(tolerance + CROSSING_MAX_M)  # room for the points either side of a crossing
+    near_box = np.flatnonzero(np.all((a.points >= lo) & (a.points <= hi), axis=1))
+    if near_box.size == 0:
+        return []
+    proj_all = np.full(len(a.points), np.inf)
+    side_all = np.zeros(len(a.points))
+    s_b_all = np.zeros(len(a.points))
+    tan_b = np.zeros((len(a.points), 2))
+    proj = b.project(a.points[near_box])
+    proj_all[near_box], side_all[near_box], s_b_all[near_box] = proj.distance, proj.side, proj.s
+    tan_b[near_box] = proj.tangent
+    on = proj_all < tolerance
+    found: list[Crossing] = []
+    for start, stop in _runs(on):
+        span = a.points_s[stop - 1] - a.points_s[start]
+        bounded = start > 0 and stop < len(on)
+        if bounded and span <= CROSSING_MAX_M and side_all[start - 1] * side_all[stop] < 0:
+            found.append(_crossing_in(a, side_all, s_b_all, start, stop))
+        elif start > 0 and span > CROSSING_MAX_M:
+            tangent_a = a.points[min(start + 1, len(a.points) - 1)] - a.points[start]
+            if float(np.dot(tangent_a, tan_b[start])) > 0:  # joins b's path heading b's way
+                found.append(Crossing("merging", float(a.points_s[start]), float(s_b_all[start])))
+    return found
+
+
+def _crossing_in(a: RoadPath, side: FloatArray, on_b: FloatArray, start: int, stop: int) -> Crossing:
+    """The crossing point inside a run: where the signed distance to the other path changes sign."""
+    idx = np.arange(start - 1, stop + 1)
+    flips = np.flatnonzero(np.sign(side[idx[:-1]]) != np.sign(side[idx[1:]]))
+    i = int(idx[flips[0]]) if flips.size else start
+    d0, d1 = side[i], side[i + 1]
+    w = float(d0 / (d0 - d1)) if d0 != d1 else 0.0
+    s_a = float(a.points_s[i] + w * (a.points_s[i + 1] - a.points_s[i]))
+    return Crossing("crossing", s_a, float(on_b[i] + w * (on_b[i + 1] - on_b[i])))
+
+
+def _runs(mask: npt.NDArray[np.bool_]) -> list[tuple[int, int]]:
+    """[start, stop) of each run of True."""
+    edges = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
+    return list(zip(np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist(), strict=True))
