@@ -1,14 +1,25 @@
-"""Traffic conflicts: citytally's surrogate safety measures against SUMO's SSM device on one set of tracks.
+"""Traffic conflicts: citytally's surrogate safety measures against SUMO's SSM device on the same tracks.
 
-A generated 2×2 grid of priority junctions (120 m blocks, 100 m approaches) gets random trips from its
-fringe; SUMO runs it at 0.1 s steps with the SSM device on every vehicle (TTC < 3 s, PET < 2 s) and FCD
-output. The FCD's front-bumper positions become disc centres (half a 5 m length back along the heading) and go
-through :func:`citytally.edge.safety.find_conflicts` with the same thresholds. A reference conflict is an SSM
-record whose minTTC < 3 s or PET < 2 s (DRAC-only records are left out); it matches one of ours with the same
-two vehicles whose time lies within the record's [begin - 1 s, end + 1 s]. Aims (issue 15): precision and
-recall >= 95 %, median |ΔminTTC| and |ΔPET| <= 0.1 s.
+Each case runs SUMO at 0.1 s steps with the SSM device on every vehicle (TTC < 3 s, PET < 2 s, DRAC > 3 m/s²,
+range 50 m, extra time 5 s: SSM's defaults) and FCD output. The FCD (front-bumper positions and speeds of
+vehicles, positions of pedestrians) goes through :func:`citytally.edge.safety.find_conflicts` with the same
+thresholds and range. Cases:
 
-    nice -n 19 .venv/bin/python bench/conflicts_ssm.py [--seconds 300] [--period 1.2] [--no-record]
+* ``grid``: a generated 2×2 grid of priority junctions (120 m blocks), random trips from the fringe;
+* ``pedestrians``: a generated priority junction with sidewalks and zebra crossings, cars and pedestrians;
+* ``cologne1`` and ``grid4x4``: RESCO's signalised networks and demand (from ``$CITYTALLY_RESCO``, else
+  ``../shared/data/resco``), the first ``--seconds`` of their episode.
+
+What is counted: a reference is an SSM encounter whose minTTC < 3 s or PET < 2 s (DRAC-only records are left
+out; the two records SSM writes for one encounter, one per vehicle, are merged when their spans overlap). One
+of ours is a vehicle pair with min TTC < 3 s or PET < 2 s; it matches a reference of the same two vehicles
+whose span (± 1 s) holds its time, one to one. Precision = matched ours / ours, recall = matched references /
+references; the TTC and PET errors are over matched pairs where both have the measure. SUMO 1.28's SSM device
+logs vehicles only, so our vehicle–pedestrian conflicts are counted apart and not in precision. Aims (issue
+15): precision and recall >= 95 %, median |ΔminTTC| and |ΔPET| <= 0.1 s.
+
+    nice -n 19 .venv/bin/python bench/conflicts_ssm.py [--cases grid,pedestrians,cologne1,grid4x4]
+        [--seconds 300] [--no-record]
 """
 
 from __future__ import annotations
@@ -18,17 +29,21 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 import xml.etree.ElementTree as ET
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from citytally.edge.safety import Conflict, Thresholds, Trajectory, find_conflicts
+from citytally.signals.resco import SCENARIOS, resco_data_dir
 from citytally.sumo import find_sumo_binary, sumo_home_for
 
-THRESHOLDS = Thresholds(ttc_s=3.0, pet_s=2.0)
+THRESHOLDS = Thresholds(ttc_s=3.0, pet_s=2.0, range_m=50.0)
+CASES = ("grid", "pedestrians", "cologne1", "grid4x4")
 
 
 @dataclass(frozen=True)
@@ -50,6 +65,9 @@ class Agreement:
     matched_reference: int
     ttc_errors: list[float]
     pet_errors: list[float]
+    with_pedestrians: int = 0
+    sumo_s: float = 0.0
+    analysis_s: float = 0.0
 
     @property
     def precision(self) -> float:
@@ -60,45 +78,155 @@ class Agreement:
         return self.matched_reference / self.reference if self.reference else 1.0
 
 
-def simulate(folder: Path, seconds: float, period: float, seed: int) -> tuple[Path, Path]:
-    """Build the network and trips, run SUMO with SSM and FCD; the FCD and SSM files."""
-    sumo = find_sumo_binary()
-    home = sumo_home_for(sumo)
-    env = {**os.environ, "SUMO_HOME": str(home)}
+@dataclass(frozen=True)
+class Sumo:
+    """The SUMO binary and its environment (SUMO_HOME for the tools)."""
+
+    binary: Path
+    home: Path
+    env: dict[str, str]
+
+    @classmethod
+    def find(cls) -> Sumo:
+        binary = find_sumo_binary()
+        home = sumo_home_for(binary)
+        return cls(binary, home, {**os.environ, "SUMO_HOME": str(home)})
+
+    def tool(self, name: str, *args: str) -> None:
+        run = [str(self.binary.parent / name), *args]
+        subprocess.run(run, check=True, capture_output=True, env=self.env)
+
+    def random_trips(self, *args: str) -> None:
+        tool = self.home / "tools" / "randomTrips.py"
+        subprocess.run([sys.executable, str(tool), *args], check=True, capture_output=True, env=self.env)
+
+
+def _grid(sumo: Sumo, folder: Path, seconds: float, period: float, seed: int) -> list[str]:
     net, trips = folder / "grid.net.xml", folder / "trips.xml"
+    grid = ["--grid", "--grid.number", "2", "--grid.length", "120", "--grid.attach-length", "100"]
+    sumo.tool("netgenerate", *grid, "--default-junction-type", "priority", "-o", str(net))
+    demand = ["-e", str(seconds), "-p", str(period), "--fringe-factor", "100", "--seed", str(seed)]
+    sumo.random_trips("-n", str(net), "-o", str(trips), *demand, "--route-file", str(folder / "r.rou.xml"))
+    return ["-n", str(net), "-r", str(trips)]
+
+
+def _pedestrians(sumo: Sumo, folder: Path, seconds: float, period: float, seed: int) -> list[str]:
+    net, cars, walks = folder / "junction.net.xml", folder / "cars.xml", folder / "walks.xml"
+    junction = ["--grid", "--grid.x-number", "1", "--grid.y-number", "1", "--grid.attach-length", "120"]
+    walkways = ["--sidewalks.guess", "--crossings.guess", "--default-junction-type", "priority"]
+    sumo.tool("netgenerate", *junction, *walkways, "-o", str(net))
+    fringe = ["-e", str(seconds), "--fringe-factor", "100"]
+    sumo.random_trips(
+        "-n", str(net), "-o", str(cars), *fringe, "-p", str(period), "--prefix", "v", "--seed", str(seed)
+    )
+    walkers = ["-p", str(period / 2), "--pedestrians", "--prefix", "p", "--seed", str(seed + 1)]
+    sumo.random_trips("-n", str(net), "-o", str(walks), *fringe, *walkers)
+    return ["-n", str(net), "-r", f"{cars},{walks}"]
+
+
+def _resco(name: str) -> Callable[[Sumo, Path, float, float, int], list[str]]:
+    def build(sumo: Sumo, folder: Path, seconds: float, period: float, seed: int) -> list[str]:
+        config = resco_data_dir() / name / f"{name}.sumocfg"
+        inputs = ET.parse(config).getroot().find("input")
+        files = {e.tag: e.get("value", "") for e in (inputs if inputs is not None else [])}
+        begin = SCENARIOS[name][0]
+        net, routes = (str(config.parent / files[k]) for k in ("net-file", "route-files"))
+        return [
+            "-n",
+            net,
+            "-r",
+            routes,
+            "-b",
+            str(begin),
+            "-e",
+            str(begin + seconds),
+            "--time-to-teleport",
+            "-1",
+        ]
+
+    return build
+
+
+BUILDERS: dict[str, tuple[str, Callable[[Sumo, Path, float, float, int], list[str]]]] = {
+    "grid": ("generated 2×2 priority grid, a car every {period} s", _grid),
+    "pedestrians": (
+        "generated priority junction with crossings, a car every {period} s and 2 walkers",
+        _pedestrians,
+    ),
+    "cologne1": ("RESCO cologne1 (1 signal, TAPAS demand)", _resco("cologne1")),
+    "grid4x4": ("RESCO grid4x4 (16 signals)", _resco("grid4x4")),
+}
+
+
+@dataclass(frozen=True)
+class Simulated:
+    fcd: Path
+    ssm: Path
+    sizes: dict[str, tuple[float, float]]
+    wall_s: float
+
+
+def simulate(case: str, folder: Path, seconds: float, period: float, seed: int) -> Simulated:
+    """Build the case and run SUMO with SSM and FCD: their files, the vehicle sizes, SUMO's wall time."""
+    sumo = Sumo.find()
+    inputs = BUILDERS[case][1](sumo, folder, seconds, period, seed)
+    routes = [Path(p) for p in inputs[inputs.index("-r") + 1].split(",")]
+    run = [str(sumo.binary), *inputs]
     fcd, ssm = folder / "fcd.xml", folder / "ssm.xml"
-    run = [str(sumo.parent / "netgenerate"), "--grid", "--grid.number", "2", "--grid.length", "120"]
-    run += ["--grid.attach-length", "100", "--default-junction-type", "priority", "-o", str(net)]
-    subprocess.run(run, check=True, capture_output=True, env=env)
-    tool = home / "tools" / "randomTrips.py"
-    run = [sys.executable, str(tool), "-n", str(net), "-o", str(trips), "-e", str(seconds)]
-    run += ["-p", str(period), "--fringe-factor", "100", "--seed", str(seed)]
-    run += ["--route-file", str(folder / "routes.rou.xml")]
-    subprocess.run(run, check=True, capture_output=True, env=env)
-    run = [str(sumo), "-n", str(net), "-r", str(trips), "--step-length", "0.1", "--seed", str(seed)]
-    run += ["--device.ssm.probability", "1", "--device.ssm.measures", "TTC DRAC PET"]
-    run += ["--device.ssm.thresholds", f"{THRESHOLDS.ttc_s} 3.0 {THRESHOLDS.pet_s}"]
+    run += ["--step-length", "0.1", "--seed", str(seed), "--device.ssm.probability", "1"]
+    run += ["--device.ssm.measures", "TTC DRAC PET", "--device.ssm.range", str(THRESHOLDS.range_m)]
+    run += [
+        "--device.ssm.thresholds",
+        f"{THRESHOLDS.ttc_s} 3.0 {THRESHOLDS.pet_s}",
+        "--device.ssm.extratime",
+        "5",
+    ]
     run += ["--device.ssm.file", str(ssm), "--fcd-output", str(fcd), "--no-step-log", "--no-warnings"]
-    subprocess.run(run, check=True, capture_output=True, env=env)
-    return fcd, ssm
+    started = time.perf_counter()
+    subprocess.run(run, check=True, capture_output=True, env=sumo.env)
+    return Simulated(fcd, ssm, vehicle_sizes(routes), time.perf_counter() - started)
 
 
-def trajectories(fcd: Path) -> tuple[list[str], list[Trajectory]]:
-    """Per vehicle: its front-bumper positions (SUMO's position on its lane) and speeds over time."""
+#: SUMO's default vehicle size (length, width), for vTypes that do not set theirs (passenger cars).
+DEFAULT_SIZE_M = (5.0, 1.8)
+
+
+def vehicle_sizes(routes: list[Path]) -> dict[str, tuple[float, float]]:
+    """(length, width) per vType id in the route files (SUMO's default where a vType sets neither)."""
+    sizes = {"DEFAULT_VEHTYPE": DEFAULT_SIZE_M}
+    for path in routes:
+        for vtype in ET.parse(path).getroot().iter("vType"):
+            length = float(vtype.get("length", DEFAULT_SIZE_M[0]))
+            sizes[vtype.get("id", "")] = (length, float(vtype.get("width", DEFAULT_SIZE_M[1])))
+    return sizes
+
+
+def trajectories(
+    fcd: Path, sizes: dict[str, tuple[float, float]] | None = None
+) -> tuple[list[str], list[Trajectory]]:
+    """Per road user: vehicles' front-bumper positions (SUMO's position on its lane), speeds and sizes (by
+    their vType in ``sizes``), pedestrians' positions as their centre."""
     rows: dict[str, list[tuple[float, float, float, float]]] = defaultdict(list)
+    kinds: dict[str, str] = {}
+    types: dict[str, str] = {}
     for _, element in ET.iterparse(fcd):
         if element.tag != "timestep":
             continue
         t = float(element.get("time", "0"))
-        for vehicle in element.iter("vehicle"):
-            x, y, speed = (float(vehicle.get(k, "0")) for k in ("x", "y", "speed"))
-            rows[vehicle.get("id", "")].append((t, x, y, speed))
+        for user in element:
+            x, y, speed = (float(user.get(k, "0")) for k in ("x", "y", "speed"))
+            name = user.get("id", "")
+            rows[name].append((t, x, y, speed))
+            kinds[name] = "car" if user.tag == "vehicle" else "person"
+            types[name] = user.get("type", "")
         element.clear()
-    ids = [vid for vid, samples in rows.items() if len(samples) >= 2]
+    ids = [name for name, samples in rows.items() if len(samples) >= 2]
     tracks = []
-    for v in ids:
-        table = np.array(rows[v])
-        tracks.append(Trajectory(table[:, 0], table[:, 1:3], "car", table[:, 3], anchor="front"))
+    for name in ids:
+        table, kind = np.array(rows[name]), kinds[name]
+        anchor = "front" if kind == "car" else "centre"
+        size = (sizes or {}).get(types[name], DEFAULT_SIZE_M) if kind == "car" else None
+        tracks.append(Trajectory(table[:, 0], table[:, 1:3], kind, table[:, 3], anchor=anchor, size_m=size))
     return ids, tracks
 
 
@@ -126,14 +254,9 @@ def _merge_overlapping(records: list[Reference]) -> list[Reference]:
         last = merged[-1] if merged else None
         if last is None or ref.begin > last.end:
             merged.append(ref)
-            continue
-        merged[-1] = Reference(
-            last.pair,
-            last.begin,
-            max(last.end, ref.end),
-            _lower(last.min_ttc_s, ref.min_ttc_s),
-            _lower(last.pet_s, ref.pet_s),
-        )
+        else:
+            ttc, pet = _lower(last.min_ttc_s, ref.min_ttc_s), _lower(last.pet_s, ref.pet_s)
+            merged[-1] = Reference(last.pair, last.begin, max(last.end, ref.end), ttc, pet)
     return merged
 
 
@@ -146,34 +269,41 @@ def _value(element: ET.Element | None) -> float | None:
     return None if text == "NA" else float(text)
 
 
-def compare(ids: list[str], ours: list[Conflict], refs: list[Reference], slack_s: float = 1.0) -> Agreement:
-    """Match ours to SSM's by the pair and the time (one to one); count and measure the differences."""
+def compare(
+    ids: list[str], kinds: list[str], ours: list[Conflict], refs: list[Reference], slack_s: float = 1.0
+) -> Agreement:
+    """Match our vehicle pairs to SSM's by the pair and the time (one to one); measure the differences."""
     by_pair: dict[frozenset[str], list[Reference]] = defaultdict(list)
     for ref in refs:
         by_pair[ref.pair].append(ref)
+    vehicles = [c for c in ours if kinds[c.pair[0]] == kinds[c.pair[1]] == "car"]
+    with_pedestrian = sum(1 for c in ours if sorted(kinds[i] for i in c.pair) == ["car", "person"])
     used: set[int] = set()
-    matched, ttc_err, pet_err = 0, [], []
-    for mine in ours:
+    ttc_err, pet_err = [], []
+    for mine in vehicles:
         pair = frozenset((ids[mine.pair[0]], ids[mine.pair[1]]))
         options = [r for r in by_pair.get(pair, []) if id(r) not in used]
         hit = next((r for r in options if r.begin - slack_s <= mine.time_s <= r.end + slack_s), None)
         if hit is None:
             continue
         used.add(id(hit))
-        matched += 1
-        if hit.min_ttc_s is not None and np.isfinite(mine.min_ttc_s):
+        if hit.min_ttc_s is not None and mine.min_ttc_s < THRESHOLDS.ttc_s:
             ttc_err.append(abs(mine.min_ttc_s - hit.min_ttc_s))
         if hit.pet_s is not None and mine.pet_s is not None:
             pet_err.append(abs(mine.pet_s - hit.pet_s))
-    return Agreement(len(ours), len(refs), matched, len(used), ttc_err, pet_err)
+    return Agreement(len(vehicles), len(refs), len(used), len(used), ttc_err, pet_err, with_pedestrian)
 
 
-def measure(seconds: float, period: float, seed: int) -> Agreement:
-    """One whole run in a scratch folder."""
+def measure(case: str = "grid", seconds: float = 300.0, period: float = 1.2, seed: int = 15) -> Agreement:
+    """One whole case in a scratch folder."""
     with tempfile.TemporaryDirectory(prefix="citytally-ssm-") as tmp:
-        fcd, ssm = simulate(Path(tmp), seconds, period, seed)
-        ids, tracks = trajectories(fcd)
-        return compare(ids, find_conflicts(tracks, THRESHOLDS), references(ssm))
+        sim = simulate(case, Path(tmp), seconds, period, seed)
+        ids, tracks = trajectories(sim.fcd, sim.sizes)
+        started = time.perf_counter()
+        ours = find_conflicts(tracks, THRESHOLDS)
+        analysis_s = time.perf_counter() - started
+        got = compare(ids, [t.kind for t in tracks], ours, references(sim.ssm))
+        return Agreement(**{**vars(got), "sumo_s": sim.wall_s, "analysis_s": analysis_s})
 
 
 def _median(values: list[float]) -> float:
@@ -182,8 +312,9 @@ def _median(values: list[float]) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--cases", default=",".join(CASES), help="comma-separated: " + ", ".join(CASES))
     parser.add_argument("--seconds", type=float, default=300.0)
-    parser.add_argument("--period", type=float, default=1.2, help="seconds between inserted vehicles")
+    parser.add_argument("--period", type=float, default=1.2, help="seconds between inserted cars (generated)")
     parser.add_argument("--seed", type=int, default=15)
     parser.add_argument("--no-record", action="store_true")
     args = parser.parse_args()
@@ -195,25 +326,30 @@ def main() -> None:
         columns=[
             ("case", "case"),
             ("ssm", "SSM conflicts"),
-            ("ours", "ours"),
+            ("ours", "ours (vehicle pairs)"),
             ("precision", "precision"),
             ("recall", "recall"),
             ("ttc_err", "median abs ΔminTTC s (n)"),
             ("pet_err", "median abs ΔPET s (n)"),
+            ("peds", "ours, car–pedestrian"),
+            ("cost", "analysis / SUMO time"),
         ],
     )
-    got = measure(args.seconds, args.period, args.seed)
-    row = {
-        "case": f"2×2 priority grid, {args.seconds:.0f} s, a vehicle every {args.period} s",
-        "ssm": got.reference,
-        "ours": got.ours,
-        "precision": round(got.precision, 3),
-        "recall": round(got.recall, 3),
-        "ttc_err": f"{_median(got.ttc_errors):.2f} ({len(got.ttc_errors)})",
-        "pet_err": f"{_median(got.pet_errors):.2f} ({len(got.pet_errors)})",
-    }
-    run.add(**row)
-    print(row)
+    for case in args.cases.split(","):
+        got = measure(case, args.seconds, args.period, args.seed)
+        row = {
+            "case": f"{BUILDERS[case][0].format(period=args.period)}, {args.seconds:.0f} s",
+            "ssm": got.reference,
+            "ours": got.ours,
+            "precision": round(got.precision, 3),
+            "recall": round(got.recall, 3),
+            "ttc_err": f"{_median(got.ttc_errors):.3f} ({len(got.ttc_errors)})",
+            "pet_err": f"{_median(got.pet_errors):.3f} ({len(got.pet_errors)})",
+            "peds": got.with_pedestrians if case == "pedestrians" else "–",
+            "cost": f"{got.analysis_s / got.sumo_s:.2f}",
+        }
+        run.add(**row)
+        print(row, flush=True)
     if not args.no_record:
         run.save()
 

@@ -82,6 +82,7 @@ class Trajectory:
     ``speed`` (n, m/s) is optional: where a source measures speed (a simulator, a radar), give it; otherwise
     the speed is the rate of distance travelled along ``xy``. ``anchor`` says which point of the road user
     ``xy`` is: its centre (a detection's ground point) or its front bumper (a simulator's position on a lane).
+    ``size_m`` (length, width) overrides the class's typical size in :data:`SIZE_M` where the source knows it.
     """
 
     t: FloatArray
@@ -89,6 +90,7 @@ class Trajectory:
     kind: str = "car"
     speed: FloatArray | None = None
     anchor: str = "centre"
+    size_m: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
         if self.t.ndim != 1 or self.xy.shape != (len(self.t), 2):
@@ -97,6 +99,8 @@ class Trajectory:
             raise ConfigError(f"trajectory of {self.kind}: needs >= 2 samples at increasing times")
         if self.speed is not None and self.speed.shape != self.t.shape:
             raise ConfigError(f"trajectory of {self.kind}: speed is {self.speed.shape}, t is {self.t.shape}")
+        if self.size_m is not None and not all(x > 0 for x in self.size_m):
+            raise ConfigError(f"trajectory of {self.kind}: size_m {self.size_m} must be positive")
         if self.anchor not in ("centre", "front"):
             raise ConfigError(
                 f"trajectory of {self.kind}: anchor is {self.anchor!r}, not 'centre' or 'front'"
@@ -104,11 +108,11 @@ class Trajectory:
 
     @property
     def length(self) -> float:
-        return SIZE_M.get(self.kind, (2.0, 2.0))[0]
+        return (self.size_m or SIZE_M.get(self.kind, (2.0, 2.0)))[0]
 
     @property
     def width(self) -> float:
-        return SIZE_M.get(self.kind, (2.0, 2.0))[1]
+        return (self.size_m or SIZE_M.get(self.kind, (2.0, 2.0)))[1]
 
     @property
     def to_front(self) -> float:
@@ -118,11 +122,11 @@ class Trajectory:
     @property
     def radius(self) -> float:
         """Radius of each of the two footprint discs: half the class's width."""
-        return SIZE_M.get(self.kind, (2.0, 2.0))[1] / 2
+        return self.width / 2
 
     def discs(self) -> FloatArray:
         """Footprint disc centres per sample (n×2×2): front and back, half a length minus a radius out."""
-        length, width = SIZE_M.get(self.kind, (2.0, 2.0))
+        length, width = self.length, self.width
         reach = max(0.0, length / 2 - width / 2)
         unit = self.headings()
         return np.stack([self.xy + reach * unit, self.xy - reach * unit], axis=1)
@@ -394,7 +398,14 @@ def pet(a: Trajectory, b: Trajectory, thresholds: Thresholds = Thresholds()) -> 
     """The lowest PET over the places where the two paths cross, and its time; None if there is none."""
     pa, pb = _path(a, thresholds), _path(b, thresholds)
     p = _Pair.of(a, b, pa, pb, thresholds.time_tolerance_s)
-    return _lowest_pet(p, path_relations(pa, pb, thresholds.lane_tolerance_m), thresholds)
+    return _lowest_pet(p, _relations(a, b, pa, pb, thresholds), thresholds)
+
+
+def _relations(
+    a: Trajectory, b: Trajectory, pa: RoadPath, pb: RoadPath, thresholds: Thresholds
+) -> list[Crossing]:
+    clearance = (a.width + b.width) / 2 + thresholds.lane_tolerance_m
+    return path_relations(pa, pb, thresholds.lane_tolerance_m, clearance)
 
 
 def _lowest_pet(p: _Pair, relations: list[Crossing], thresholds: Thresholds) -> tuple[float, float] | None:
@@ -421,7 +432,7 @@ def measure_pair(
     """The pair's min TTC (over their common samples), DRAC there, PET and type; None if neither is low."""
     pa, pb = paths if paths is not None else (_path(a, thresholds), _path(b, thresholds))
     p = _Pair.of(a, b, pa, pb, thresholds.time_tolerance_s)
-    relations = path_relations(pa, pb, thresholds.lane_tolerance_m)
+    relations = _relations(a, b, pa, pb, thresholds)
     min_ttc, ttc_at, drac, relation, k = np.inf, float("nan"), 0.0, "", -1
     if p.times.size:
         for series in _ttc_series(p, relations, thresholds):

@@ -28,6 +28,9 @@ STEP_M = 0.5
 #: A stretch on the other path longer than this is a shared stretch (following, merging), not a crossing:
 #: two paths crossing at 10° stay within 1 m of each other for about 11.5 m.
 CROSSING_MAX_M = 15.0
+#: Paths that pass close without crossing meet at a crossing only at more than 30° to each other: same-way
+#: neighbouring lanes are never one.
+_PASS_COS = float(np.cos(np.radians(30.0)))
 
 
 @dataclass(frozen=True)
@@ -116,31 +119,44 @@ def _closer(p: Projection, q: Projection) -> Projection:
     )
 
 
-def path_relations(a: RoadPath, b: RoadPath, tolerance: float) -> list[Crossing]:
-    """Where ``a``'s path crosses or joins ``b``'s (same-direction joins only), in order along ``a``."""
-    lo, hi = b.box(tolerance + CROSSING_MAX_M)  # room for the points either side of a crossing
+def path_relations(a: RoadPath, b: RoadPath, tolerance: float, clearance: float) -> list[Crossing]:
+    """Where ``a``'s path crosses, passes or joins ``b``'s (same-direction joins only), in order along ``a``.
+
+    Besides paths that cross, paths that come closer than ``clearance`` (half the two widths plus the
+    tolerance: the swept footprints nearly touch) at an angle of over 30° without crossing, such as two
+    opposing left turns passing each other, have a crossing at their closest approach.
+    """
+    lo, hi = b.box(clearance + CROSSING_MAX_M)  # room for the points either side of a crossing
     near_box = np.flatnonzero(np.all((a.points >= lo) & (a.points <= hi), axis=1))
     if near_box.size == 0:
         return []
-    proj_all = np.full(len(a.points), np.inf)
-    side_all = np.zeros(len(a.points))
-    s_b_all = np.zeros(len(a.points))
+    dist, side, s_b = np.full(len(a.points), np.inf), np.zeros(len(a.points)), np.zeros(len(a.points))
     tan_b = np.zeros((len(a.points), 2))
     proj = b.project(a.points[near_box])
-    proj_all[near_box], side_all[near_box], s_b_all[near_box] = proj.distance, proj.side, proj.s
-    tan_b[near_box] = proj.tangent
-    on = proj_all < tolerance
+    dist[near_box], side[near_box], s_b[near_box], tan_b[near_box] = (
+        proj.distance,
+        proj.side,
+        proj.s,
+        proj.tangent,
+    )
+    tan_a = np.gradient(a.points, axis=0)
+    tan_a /= np.maximum(np.hypot(tan_a[:, 0], tan_a[:, 1]), 1e-9)[:, None]
+    on = dist < tolerance
     found: list[Crossing] = []
     for start, stop in _runs(on):
         span = a.points_s[stop - 1] - a.points_s[start]
         bounded = start > 0 and stop < len(on)
-        if bounded and span <= CROSSING_MAX_M and side_all[start - 1] * side_all[stop] < 0:
-            found.append(_crossing_in(a, side_all, s_b_all, start, stop))
-        elif start > 0 and span > CROSSING_MAX_M:
-            tangent_a = a.points[min(start + 1, len(a.points) - 1)] - a.points[start]
-            if float(np.dot(tangent_a, tan_b[start])) > 0:  # joins b's path heading b's way
-                found.append(Crossing("merging", float(a.points_s[start]), float(s_b_all[start])))
-    return found
+        if bounded and span <= CROSSING_MAX_M and side[start - 1] * side[stop] < 0:
+            found.append(_crossing_in(a, side, s_b, start, stop))
+        elif start > 0 and span > CROSSING_MAX_M and float(np.dot(tan_a[start], tan_b[start])) > 0:
+            found.append(Crossing("merging", float(a.points_s[start]), float(s_b[start])))
+    for start, stop in _runs(dist < clearance):
+        if start == 0 or stop == len(on) or bool(np.any(on[start:stop])):
+            continue
+        i = start + int(np.argmin(dist[start:stop]))
+        if float(np.dot(tan_a[i], tan_b[i])) < _PASS_COS:
+            found.append(Crossing("crossing", float(a.points_s[i]), float(s_b[i])))
+    return sorted(found, key=lambda c: c.s_a)
 
 
 def _crossing_in(a: RoadPath, side: FloatArray, on_b: FloatArray, start: int, stop: int) -> Crossing:
