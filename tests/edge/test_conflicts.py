@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+from typing import Any
+
 import numpy as np
+import numpy.typing as npt
 import pytest
 
 from citytally.edge.safety import (
@@ -15,6 +19,8 @@ from citytally.edge.safety import (
     summarise,
 )
 from citytally.errors import ConfigError
+
+FloatArray = npt.NDArray[np.float64]
 
 
 def straight(x0: float, y0: float, vx: float, vy: float, t0: float, t1: float, dt: float = 0.1) -> Trajectory:
@@ -59,6 +65,53 @@ def test_crossing_pet_from_leaving_and_entering_times() -> None:
     assert hit.time_s == pytest.approx(6.6605, abs=0.011)
     # Five seconds later B crosses well after A: PET 4.32 s, above the 2 s threshold, no conflict.
     assert measure_pair(a, straight(0, -50.005, 0, 10, 5, 15, dt=0.01)) is None
+
+
+def test_crossing_ttc_is_the_second_arrivals_distance_over_its_speed() -> None:
+    # A eastwards along y=0, B northwards along x=0, both cars at 10 m/s (5 x 1.8 m). A's conflict area is
+    # entered when its front is half B's width short of x=0 (centre -3.4 m) and left when its back is half
+    # B's width past it (centre +3.4 m); likewise for B. At t=0 A enters in 2.66 s and leaves in 3.34 s; B,
+    # 2 m further back, enters in 2.86 s, before A has left: a collision course, TTC = 2.86 s. B's track
+    # ends at t=1 s (its path goes on straight), so the lowest TTC is 2.86 - 1 = 1.86 s, at t = 1 s.
+    a = straight(-30, 0, 10, 0, 0, 6)
+    b = straight(0, -32, 0, 10, 0, 1)
+    hit = measure_pair(a, b)
+    assert hit is not None
+    assert hit.relation == "crossing" and hit.type == "crossing"
+    assert hit.min_ttc_s == pytest.approx(1.86, abs=1e-6)
+    assert hit.ttc_time_s == pytest.approx(1.0)
+    assert hit.pet_s is None  # B was never seen in the conflict area
+
+
+def test_a_user_braking_to_a_stop_short_of_the_conflict_area_is_on_no_collision_course() -> None:
+    # As above, but B brakes at 4 m/s² from 10 m/s: at t=1 s it does 6 m/s and stops within 4.5 m, while
+    # the conflict area is 20.6 m ahead. With B's speed given, its deceleration comes from the speeds.
+    t = np.round(np.arange(0, 1.05, 0.1), 6)
+    b = Trajectory(t, np.column_stack([np.zeros_like(t), -32 + 10 * t - 2 * t**2]), "car", 10 - 4 * t)
+    assert measure_pair(straight(-30, 0, 10, 0, 0, 6), b) is None
+
+
+def test_passing_the_same_spot_one_after_the_other_on_merging_paths_is_no_pet_conflict() -> None:
+    # B joins A's path at the origin from 30° to its right, 1 s behind A, both at 10 m/s: 10 m apart, the
+    # same speed. They pass the same spot 1 s apart, but the paths merge rather than cross: no PET (SSM's
+    # definition), and no TTC while neither closes in.
+    a = straight(-50, 0, 10, 0, 0, 10)
+    t = np.round(np.arange(0, 10.05, 0.1), 6)
+    along = 10 * (t - 1.0)  # B's distance past the joining point
+    ramp = np.column_stack([along * np.cos(np.radians(30)), along * np.sin(np.radians(30))])
+    b = Trajectory(t, np.where((along < 0)[:, None], ramp, np.column_stack([along, np.zeros_like(t)])), "car")
+    assert measure_pair(a, b) is None
+
+
+def test_front_bumper_positions_give_the_same_gap() -> None:
+    # The rear-end case above, with positions at the front bumpers (2.5 m ahead of the centres).
+    follower, leader = straight(2.5, 0, 20, 0, 0, 1), straight(32.5, 0, 10, 0, 0, 1)
+    front = [dataclasses.replace(x, anchor="front") for x in (follower, leader)]
+    hit = measure_pair(*front)
+    assert hit is not None and hit.min_ttc_s == pytest.approx(1.5)
+    sized = [dataclasses.replace(x, size_m=(4.0, 1.8)) for x in front]
+    bigger_gap = measure_pair(*sized)  # 4 m cars: the leader's back is 1 m further ahead
+    assert bigger_gap is not None and bigger_gap.min_ttc_s == pytest.approx(1.6)
 
 
 def test_oncoming_car_in_the_next_lane_is_no_conflict() -> None:
@@ -113,8 +166,18 @@ def test_find_conflicts_and_anonymous_summary() -> None:
     assert not {"pair", "track", "id"} & set(vars(summary))
 
 
-def test_bad_trajectory_is_a_config_error() -> None:
-    with pytest.raises(ConfigError, match="increasing"):
-        Trajectory(np.array([0.0, 0.0]), np.zeros((2, 2)))
-    with pytest.raises(ConfigError, match="xy is"):
-        Trajectory(np.array([0.0, 1.0]), np.zeros((3, 2)))
+@pytest.mark.parametrize(
+    ("t", "xy", "extra", "error"),
+    [
+        ([0.0, 0.0], np.zeros((2, 2)), {}, "increasing"),
+        ([0.0, 1.0], np.zeros((3, 2)), {}, "xy is"),
+        ([0.0, 1.0], np.zeros((2, 2)), {"speed": np.zeros(3)}, "speed is"),
+        ([0.0, 1.0], np.zeros((2, 2)), {"anchor": "rear"}, "anchor is 'rear'"),
+        ([0.0, 1.0], np.zeros((2, 2)), {"size_m": (0.0, 1.8)}, "must be positive"),
+    ],
+)
+def test_bad_trajectory_is_a_config_error(
+    t: list[float], xy: FloatArray, extra: dict[str, Any], error: str
+) -> None:
+    with pytest.raises(ConfigError, match=error):
+        Trajectory(np.array(t), xy, "car", **extra)

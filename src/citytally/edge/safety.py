@@ -358,7 +358,8 @@ def _merging(p: _Pair, where: Crossing, thresholds: Thresholds) -> _Series:
     a_first = in_a <= in_b
     follower_in, leader_out = np.where(a_first, in_b, in_a), np.where(a_first, out_a, out_b)
     d_f, v_f, v_l = np.where(a_first, d_b, d_a), np.where(a_first, vb, va), np.where(a_first, va, vb)
-    after = leader_out + _gap_ttc(d_f - leader_out * v_f, v_f - v_l)
+    with np.errstate(invalid="ignore"):  # times of stopped users are inf; those rows are not live
+        after = leader_out + _gap_ttc(d_f - leader_out * v_f, v_f - v_l)
     ttc = np.where(leader_out >= follower_in, _gap_ttc(d_f, v_f), after)
     return _Series("merging", np.where(live, ttc, np.inf), v_f, d_f)
 
