@@ -107,10 +107,10 @@ def test_front_bumper_positions_give_the_same_gap() -> None:
     # The rear-end case above, with positions at the front bumpers (2.5 m ahead of the centres).
     follower, leader = straight(2.5, 0, 20, 0, 0, 1), straight(32.5, 0, 10, 0, 0, 1)
     front = [dataclasses.replace(x, anchor="front") for x in (follower, leader)]
-    hit = measure_pair(*front)
+    hit = measure_pair(front[0], front[1])
     assert hit is not None and hit.min_ttc_s == pytest.approx(1.5)
     sized = [dataclasses.replace(x, size_m=(4.0, 1.8)) for x in front]
-    bigger_gap = measure_pair(*sized)  # 4 m cars: the leader's back is 1 m further ahead
+    bigger_gap = measure_pair(sized[0], sized[1])  # 4 m cars: the leader's back is 1 m further ahead
     assert bigger_gap is not None and bigger_gap.min_ttc_s == pytest.approx(1.6)
 
 
