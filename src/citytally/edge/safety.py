@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -59,6 +59,8 @@ __all__ = [
 ]
 
 FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
 
 #: Typical (length, width) per class (m): the footprint is two discs of half the width, set along the heading
 #: so that they reach exactly the front and back bumper.
@@ -310,6 +312,10 @@ def _following(p: _Pair, thresholds: Thresholds) -> tuple[_Series, npt.NDArray[n
         c = np.where(
             same, np.where(ahead > 0, v_own - v_other, v_other - v_own), np.sign(ahead) * (v_own + v_other)
         )
+        # SSM's lanes: a leader whose front has turned off the follower's path is on another connection.
+        lead_on = _front_on(other_path, other, i_other[rows], path, thresholds.lane_tolerance_m)
+        own_front_on = _front_on(path, own, i_own[rows], other_path, thresholds.lane_tolerance_m)
+        here &= ~same | np.where(ahead > 0, lead_on, own_front_on)
         t = np.where(here & (g <= thresholds.range_m), _gap_ttc(g, c), np.inf)
         take = here & (t <= ttc[rows])
         ttc[rows] = np.where(take, t, ttc[rows])
@@ -320,18 +326,34 @@ def _following(p: _Pair, thresholds: Thresholds) -> tuple[_Series, npt.NDArray[n
     return _Series(relation, ttc, closing, gap), on_path
 
 
+def _front_on(path: RoadPath, user: Trajectory, rows: IntArray, other: RoadPath, tol: float) -> BoolArray:
+    """Whether the user's front bumper, at the given samples, is on the other user's path."""
+    return other.project(path.point_at(path.s[rows] + user.to_front)).distance < tol
+
+
+def _areas(p: _Pair, where: Crossing) -> tuple[tuple[float, float], tuple[float, float]]:
+    """The conflict area along each path: half the other's width either side of a crossing point (SSM's
+    square), the close stretch where the paths pass, the joining point of a merge."""
+    if where.kind != "crossing":
+        return (where.s_a, where.s_a), (where.s_b, where.s_b)
+    area_a = where.extent_a or (where.s_a - p.b.width / 2, where.s_a + p.b.width / 2)
+    area_b = where.extent_b or (where.s_b - p.a.width / 2, where.s_b + p.a.width / 2)
+    return area_a, area_b
+
+
 def _entry_distances(p: _Pair, where: Crossing) -> tuple[FloatArray, FloatArray]:
-    """Front bumper to the conflict area along each path (crossing: from half the other's width before)."""
-    margin_a, margin_b = (p.b.width / 2, p.a.width / 2) if where.kind == "crossing" else (0.0, 0.0)
-    d_a = where.s_a - margin_a - (p.pa.s[p.ia] + p.a.to_front)
-    d_b = where.s_b - margin_b - (p.pb.s[p.ib] + p.b.to_front)
+    """Front bumper to the conflict area along each path."""
+    area_a, area_b = _areas(p, where)
+    d_a = area_a[0] - (p.pa.s[p.ia] + p.a.to_front)
+    d_b = area_b[0] - (p.pb.s[p.ib] + p.b.to_front)
     return d_a, d_b
 
 
 def _crossing(p: _Pair, where: Crossing, thresholds: Thresholds) -> _Series:
     """SSM's crossing TTC: the second to arrive would enter before the first has left."""
     d_in_a, d_in_b = _entry_distances(p, where)
-    d_out_a, d_out_b = d_in_a + p.b.width + p.a.length, d_in_b + p.a.width + p.b.length
+    (lo_a, hi_a), (lo_b, hi_b) = _areas(p, where)
+    d_out_a, d_out_b = d_in_a + hi_a - lo_a + p.a.length, d_in_b + hi_b - lo_b + p.b.length
     va, vb = p.pa.speed[p.ia], p.pb.speed[p.ib]
     aa, ab = p.pa.accel[p.ia], p.pb.accel[p.ib]
     in_a, in_b = _arrival(d_in_a, va, aa), _arrival(d_in_b, vb, ab)
@@ -341,8 +363,11 @@ def _crossing(p: _Pair, where: Crossing, thresholds: Thresholds) -> _Series:
     d_f, v_f = np.where(a_first, d_in_b, d_in_a), np.where(a_first, vb, va)
     live = (d_out_a >= 0) & (d_out_b >= 0) & ~((d_in_a <= 0) & (d_in_b <= 0))
     live &= (d_in_a <= thresholds.range_m) & (d_in_b <= thresholds.range_m)
-    # A user predicted to stop short of the area (infinite entry time) is on no collision course.
+    # A user predicted to stop short of the area (infinite entry time) is on no collision course; two users
+    # in the area at once have collided (TTC 0, as SSM's collision state).
     ttc = np.where(live & np.isfinite(follower_in) & (follower_in <= leader_out), _gap_ttc(d_f, v_f), np.inf)
+    both_in = (d_in_a <= 0) & (d_in_b <= 0) & (d_out_a >= 0) & (d_out_b >= 0)
+    ttc = np.where(both_in, 0.0, ttc)
     return _Series("crossing", ttc, v_f, d_f)
 
 
@@ -378,10 +403,15 @@ def _time_at(s: FloatArray, t: FloatArray, target: float) -> float:
 def _pet(p: _Pair, where: Crossing, thresholds: Thresholds) -> tuple[float, float] | None:
     """PET at one crossing and its time (the second user's entry), if both passed it and met before."""
     a, b = p.a, p.b
-    in_a = _time_at(p.pa.s, a.t, where.s_a - b.width / 2 - a.to_front)
-    out_a = _time_at(p.pa.s, a.t, where.s_a + b.width / 2 + a.length - a.to_front)
-    in_b = _time_at(p.pb.s, b.t, where.s_b - a.width / 2 - b.to_front)
-    out_b = _time_at(p.pb.s, b.t, where.s_b + a.width / 2 + b.length - b.to_front)
+    (lo_a, hi_a), (lo_b, hi_b) = _areas(p, where)
+    in_a, out_a = (
+        _time_at(p.pa.s, a.t, lo_a - a.to_front),
+        _time_at(p.pa.s, a.t, hi_a + a.length - a.to_front),
+    )
+    in_b, out_b = (
+        _time_at(p.pb.s, b.t, lo_b - b.to_front),
+        _time_at(p.pb.s, b.t, hi_b + b.length - b.to_front),
+    )
     if any(np.isnan(x) for x in (in_a, out_a, in_b, out_b)):
         return None
     if in_b >= out_a:
@@ -483,15 +513,21 @@ def _candidate_pairs(trajectories: Sequence[Trajectory], reach: float, tol: floa
 
 
 def find_conflicts(
-    trajectories: Sequence[Trajectory], thresholds: Thresholds = Thresholds(), margin_m: float = 15.0
+    trajectories: Sequence[Trajectory],
+    thresholds: Thresholds = Thresholds(),
+    margin_m: float = 15.0,
+    ignore_pairs: Collection[str] = (),
 ) -> list[Conflict]:
     """Every pair's :class:`Conflict` (``pair`` = their indices in ``trajectories``).
 
-    Only pairs that came within ``thresholds.range_m`` plus ``margin_m`` of each other (centres) are measured.
+    Only pairs that came within ``thresholds.range_m`` plus ``margin_m`` of each other (positions) are
+    measured, and none whose classes, sorted and joined by "-" ("person-person"), are in ``ignore_pairs``.
     """
     paths: dict[int, RoadPath] = {}
     found = []
     for i, j in _candidate_pairs(trajectories, thresholds.range_m + margin_m, thresholds.time_tolerance_s):
+        if "-".join(sorted((trajectories[i].kind, trajectories[j].kind))) in ignore_pairs:
+            continue
         for n in (i, j):
             if n not in paths:
                 paths[n] = _path(trajectories[n], thresholds)

@@ -45,11 +45,17 @@ class Projection:
 
 @dataclass(frozen=True)
 class Crossing:
-    """Where two paths cross (``kind`` "crossing") or join (``kind`` "merging"): arc length on each."""
+    """Where two paths cross (``kind`` "crossing") or join (``kind`` "merging"): arc length on each.
+
+    A crossing found where the paths pass close without crossing carries the stretch of each path that is
+    close to the other (``extent_a``, ``extent_b``): there the conflict area is that stretch.
+    """
 
     kind: str
     s_a: float
     s_b: float
+    extent_a: tuple[float, float] | None = None
+    extent_b: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -105,6 +111,10 @@ class RoadPath:
         side = np.sign(d[:, 0] * (q - a)[:, 1] - d[:, 1] * (q - a)[:, 0]) * dist
         return Projection(dist, side, self.points_s[seg] + u * length, d / length[:, None])
 
+    def point_at(self, s: FloatArray) -> FloatArray:
+        """Points on the polyline at distances ``s`` (k×2), clamped to its ends."""
+        return np.column_stack([np.interp(s, self.points_s, self.points[:, i]) for i in (0, 1)])
+
     def box(self, grow: float) -> tuple[FloatArray, FloatArray]:
         return self.points.min(0) - grow, self.points.max(0) + grow
 
@@ -149,13 +159,16 @@ def path_relations(a: RoadPath, b: RoadPath, tolerance: float, clearance: float)
         if bounded and span <= CROSSING_MAX_M and side[start - 1] * side[stop] < 0:
             found.append(_crossing_in(a, side, s_b, start, stop))
         elif start > 0 and span > CROSSING_MAX_M and float(np.dot(tan_a[start], tan_b[start])) > 0:
-            found.append(Crossing("merging", float(a.points_s[start]), float(s_b[start])))
+            j = start + int(np.argmax(dist[start:stop] < tolerance / 4))  # where the paths have joined
+            found.append(Crossing("merging", float(a.points_s[j]), float(s_b[j])))
     for start, stop in _runs(dist < clearance):
         if start == 0 or stop == len(on) or bool(np.any(on[start:stop])):
             continue
         i = start + int(np.argmin(dist[start:stop]))
         if float(np.dot(tan_a[i], tan_b[i])) < _PASS_COS:
-            found.append(Crossing("crossing", float(a.points_s[i]), float(s_b[i])))
+            on_b = (float(np.min(s_b[start:stop])), float(np.max(s_b[start:stop])))
+            extent_a = (float(a.points_s[start]), float(a.points_s[stop - 1]))
+            found.append(Crossing("crossing", float(a.points_s[i]), float(s_b[i]), extent_a, on_b))
     return sorted(found, key=lambda c: c.s_a)
 
 
