@@ -169,6 +169,8 @@ function siteDrawing(info, placed, name, total) {
   const height = Math.max(100, ...ys) - y0 + pad;
   const most = Math.max(1, ...placed.map((c) => c.count));
   const unit = Math.max(width, height) / 40;
+  // Marks of neighbouring cells must not hide each other: the largest is at most half their spacing.
+  const scale = Math.min(1, nearest(placed) / (2 * 2 * unit));
   const busiest = placed.slice().sort((a, b) => b.count - a.count)[0];
   const desc = placed.length
     ? `${total} conflicts at ${name}; the most, ${busiest.count}, in the cell from x ${busiest.x_m} m, ` +
@@ -191,10 +193,22 @@ function siteDrawing(info, placed, name, total) {
     svg("text", { x: l.config.p1[0], y: l.config.p1[1] - unit * 0.4, "font-size": unit * 1.2 }, l.name))),
   placed.map((c) => {
     const t = c.count / most;
-    return svg("circle", { cx: c.image_x, cy: c.image_y, r: unit * (0.6 + 1.4 * Math.sqrt(t)),
+    return svg("circle", { cx: c.image_x, cy: c.image_y, r: scale * unit * (0.6 + 1.4 * Math.sqrt(t)),
       fill: rampColour(t), class: "heat-mark", "data-count": c.count },
     svg("title", {}, `${c.count} conflicts in the ${c.cell_m} m cell from x ${c.x_m} m, y ${c.y_m} m (${c.zone})`));
   }));
+}
+
+/** The least distance between two cell centres in the picture (Infinity for fewer than two). */
+function nearest(placed) {
+  let least = Infinity;
+  for (let i = 0; i < placed.length; i += 1) {
+    for (let j = i + 1; j < placed.length; j += 1) {
+      const d = Math.hypot(placed[i].image_x - placed[j].image_x, placed[i].image_y - placed[j].image_y);
+      if (d > 0) least = Math.min(least, d);
+    }
+  }
+  return least;
 }
 
 function heatLegend() {

@@ -12,9 +12,11 @@ from playwright.sync_api import Page
 
 from citytally.hub.access import issue_token
 from citytally.hub.config import HubSettings
+from citytally.hub.conflicts import conflict_cells, conflict_ranking
 from citytally.hub.dashboard.data import count_series, occupancy_series, speed_distribution, turning_movements
 from citytally.hub.dashboard.server import DashboardServer, serve
 from citytally.hub.dashboard.simulated import SIMULATED_SITE, default_resco_dir, load_simulated_day
+from citytally.hub.queries import SeriesQuery
 from citytally.hub.store import create_store_engine, migrate, schema, sqlite_url
 
 pytestmark = [pytest.mark.integration, pytest.mark.sumo]
@@ -62,6 +64,31 @@ def test_every_panel_of_every_simulated_camera_has_data(simulated: tuple[sa.Engi
         assert by_hour[3] < by_hour[7] / 5  # the night is quiet, the morning peak busy
 
 
+def test_the_simulated_junctions_have_conflicts_measured_from_sumo_paths(
+    simulated: tuple[sa.Engine, int],
+) -> None:
+    engine, _ = simulated
+    end = datetime.now(UTC)
+    query = SeriesQuery(start=end - timedelta(days=1, hours=1), end=end, interval="15m")
+    ranking = conflict_ranking(engine, query, "camera").rows
+    with engine.connect() as conn:
+        events = conn.execute(
+            sa.select(schema.events.c.start, schema.events.c.body).where(schema.events.c.type == "conflict")
+        ).all()
+    # one conflict event per camera and interval, whose road users are the cars in the junction zone
+    assert len(events) == 3 * 96
+    assert {r["camera"] for r in ranking} == {"junction-1", "junction-2", "junction-3"}
+    assert all(r["road_users"] > 1000 and 0 < r["conflicts"] < r["road_users"] for r in ranking)
+    cells = conflict_cells(engine, query).rows
+    # every cell lies in the junction's 30 m square, drawn as the camera's "junction" zone (800-1100 px)
+    assert cells and all(-15 <= c["x_m"] < 15 and -15 <= c["y_m"] < 15 for c in cells)
+    assert all(800 <= c["image_x"] <= 1100 and 0 <= c["image_y"] <= 300 for c in cells)
+    by_hour = [0] * 24
+    for start, body in events:
+        by_hour[start.hour] += sum(row["count"] for row in body["conflicts"])
+    assert by_hour[3] < by_hour[7] / 5  # fewer cars, fewer conflicts: the same thinning as the counts
+
+
 @pytest.mark.browser
 def test_the_dashboard_shows_the_simulated_cameras(
     simulated: tuple[sa.Engine, int], built_frontend: Path, page: Page, login: Login, screenshot: Shot
@@ -78,6 +105,12 @@ def test_the_dashboard_shows_the_simulated_cameras(
         assert "SIMULATED" in page.inner_text(".camera-head")
         assert page.locator("#turning td").count() > 4
         screenshot(page, "simulated-camera")
+        page.goto(f"{server.url}#/weak-spots")
+        page.wait_for_selector("#heat-drawing svg circle")
+        places = page.locator("#weak-rows th[scope=row]").all_inner_texts()
+        assert sorted(places) == [f"{SIMULATED_SITE} / junction-{k} / junction" for k in (1, 2, 3)]
+        assert int(page.get_attribute("#weak-summary", "data-total") or 0) > 0
+        screenshot(page, "simulated-weak-spots")
         page.goto(f"{server.base_url}/register")
         assert page.inner_text("body").count("SIMULATED") >= 3
     finally:

@@ -37,6 +37,15 @@ from citytally.events import (
     TurningMovementEvent,
     ZoneOccupancyEvent,
 )
+from citytally.hub.dashboard.simulated_conflicts import (
+    CONFLICT_ZONE,
+    ZONE_CORNERS_M,
+    ZoneHour,
+    ZoneRecorder,
+    drawing_plane,
+    interval_conflict_event,
+    measure_zone,
+)
 
 __all__ = [
     "SIMULATED_SITE",
@@ -101,6 +110,8 @@ class SimulatedHour:
     queues: dict[str, list[float]]
     #: junction -> (lat, lon)
     places: dict[str, tuple[float, float]]
+    #: junction -> its conflict zone's cars and the conflicts measured between them
+    zones: dict[str, ZoneHour]
 
 
 def _side(api: Any, edge: str, end: bool) -> str:
@@ -137,6 +148,7 @@ def _record(api: Any) -> SimulatedHour:
     entries: dict[str, dict[str, str]] = {}  # junction -> incoming edge -> side
     exits: dict[str, dict[str, str]] = {}
     places: dict[str, tuple[float, float]] = {}
+    centres: dict[str, tuple[float, float]] = {}
     for tls in api.trafficlight.getIDList():
         links = [link for group in api.trafficlight.getControlledLinks(tls) for link in group]
         name = f"junction-{len(places) + 1}"
@@ -144,16 +156,17 @@ def _record(api: Any) -> SimulatedHour:
         exits[name] = {api.lane.getEdgeID(o): _side(api, api.lane.getEdgeID(o), False) for _, o, _ in links}
         # a cluster's signal id names no junction: the junction is where its approaches end
         ends = [api.lane.getShape(i)[-1] for i, _, _ in links]
-        lon, lat = api.simulation.convertGeo(
-            float(np.mean([e[0] for e in ends])), float(np.mean([e[1] for e in ends]))
-        )
+        centres[name] = (float(np.mean([e[0] for e in ends])), float(np.mean([e[1] for e in ends])))
+        lon, lat = api.simulation.convertGeo(*centres[name])
         places[name] = (lat, lon)
+    zones = ZoneRecorder(api, centres)
     approaching: dict[str, tuple[str, str]] = {}  # vehicle -> (junction, side it came from)
     passages: list[Passage] = []
     halted: dict[str, list[float]] = defaultdict(list)
     while api.simulation.getMinExpectedNumber() > 0 and api.simulation.getTime() < begin + 3600:
         api.simulationStep()
         second = api.simulation.getTime() - begin
+        zones.step(second)
         for junction, incoming in entries.items():
             queue = 0
             for edge, side in incoming.items():
@@ -172,12 +185,21 @@ def _record(api: Any) -> SimulatedHour:
     queues = {
         j: [float(np.mean(q[m * 60 : (m + 1) * 60] or [0])) for m in range(60)] for j, q in halted.items()
     }
-    return SimulatedHour(passages, queues, places)
+    return SimulatedHour(passages, queues, places, {j: measure_zone(p) for j, p in zones.paths().items()})
+
+
+_SQUARE = ((0, 0), (100, 0), (100, 100), (0, 100))
+#: The drawing's zones side by side, 100 px squares 200 px apart, then the junction (the conflict zone)
+#: three times as large, so that its heat map's 5 m cells are 50 px.
+_DRAWN_ZONES = {side: [[x + 200 * i, y] for x, y in _SQUARE] for i, side in enumerate(_SIDES)} | {
+    CONFLICT_ZONE: [[800 + 3 * x, 3 * y] for x, y in _SQUARE]
+}
 
 
 def camera_configs(hour: SimulatedHour) -> list[CameraConfig]:
-    """One virtual camera per junction, registered as simulated (purpose, place and site say so)."""
-    square = [[0, 0], [100, 0], [100, 100], [0, 100]]
+    """One virtual camera per junction, registered as simulated (purpose, place and site say so). Its
+    ground plane puts the junction's conflict zone (a square of metres around it) on the drawn
+    ``junction`` zone."""
     return [
         CameraConfig.model_validate(
             {
@@ -205,11 +227,13 @@ def camera_configs(hour: SimulatedHour) -> list[CameraConfig]:
                         "directions": ["eastbound", "westbound"],
                     },
                 ],
-                "zones": [
-                    {"name": side, "polygon": [[x + 200 * i, y] for x, y in square]}
-                    for i, side in enumerate((*_SIDES, "junction"))
-                ],
+                "zones": [{"name": name, "polygon": polygon} for name, polygon in _DRAWN_ZONES.items()],
                 "turning": {"zones": list(_SIDES)},
+                "speed": {
+                    "image_points": _DRAWN_ZONES[CONFLICT_ZONE],
+                    "ground_points_m": ZONE_CORNERS_M,
+                },
+                "conflicts": [{"zone": CONFLICT_ZONE}],
             }
         )
         for junction, (lat, lon) in sorted(hour.places.items())
@@ -284,6 +308,7 @@ def day_of_events(hour: SimulatedHour, end: datetime | None = None) -> list[Even
     for p in hour.passages:
         by_quarter[(p.junction, min(3, int(p.second // 900)))].append(p)
     events: list[Event] = []
+    plane = drawing_plane(_DRAWN_ZONES[CONFLICT_ZONE])
     for i in range(96):
         start = end - _INTERVAL * (96 - i)
         share = DAY_PROFILE[start.hour]
@@ -292,6 +317,10 @@ def day_of_events(hour: SimulatedHour, end: datetime | None = None) -> list[Even
             passages = _kept(by_quarter[(junction, quarter)], share)
             queue = float(np.mean(hour.queues.get(junction, [0.0])[quarter * 15 : quarter * 15 + 15]))
             events += _interval_events(junction, start, passages, queue, share)
+            if junction in hour.zones:
+                head = {"id": uuid.uuid4(), "site": SIMULATED_SITE, "camera": junction}
+                head |= {"start": start, "end": start + _INTERVAL}
+                events.append(interval_conflict_event(head, hour.zones[junction], quarter, share, plane))
     return events
 
 
