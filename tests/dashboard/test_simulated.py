@@ -13,9 +13,10 @@ from playwright.sync_api import Page
 from citytally.hub.access import issue_token
 from citytally.hub.config import HubSettings
 from citytally.hub.conflicts import conflict_cells, conflict_ranking
-from citytally.hub.dashboard.data import count_series, occupancy_series, speed_distribution, turning_movements
+from citytally.hub.dashboard.data import count_series, occupancy_series, turning_movements
 from citytally.hub.dashboard.server import DashboardServer, serve
 from citytally.hub.dashboard.simulated import SIMULATED_SITE, default_resco_dir, load_simulated_day
+from citytally.hub.dashboard.speeds import speed_distribution
 from citytally.hub.queries import SeriesQuery
 from citytally.hub.store import create_store_engine, migrate, schema, sqlite_url
 

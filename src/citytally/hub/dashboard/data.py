@@ -9,7 +9,7 @@ chart under about a thousand points.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, cast
@@ -17,7 +17,6 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from citytally.events import SPEED_BIN_KMH, SPEED_BINS
 from citytally.hub import queries
 from citytally.hub.dashboard.models import (
     BusyLine,
@@ -30,10 +29,7 @@ from citytally.hub.dashboard.models import (
     OccupancyOut,
     OccupancySeries,
     Overview,
-    SpeedClass,
-    SpeedsOut,
     TurningOut,
-    V85Series,
 )
 from citytally.hub.store import schema
 
@@ -48,12 +44,9 @@ __all__ = [
     "count_series",
     "count_rows",
     "camera_rows",
+    "grid_rows",
     "occupancy_series",
     "turning_movements",
-    "speed_distribution",
-    "histogram_percentile",
-    "SpeedKey",
-    "speed_bins_by_bucket",
 ]
 
 _DAY = timedelta(days=1)
@@ -301,7 +294,7 @@ def camera_rows(
     return rows
 
 
-def _grid_rows(
+def grid_rows(
     read: Callable[[sa.Engine, queries.SeriesQuery], queries.Series],
     engine: sa.Engine,
     site: str,
@@ -352,7 +345,7 @@ def count_series(
     and nobody of that kind crossed, None where it sent nothing (offline, or not yet reported)."""
     grid = Grid.of(start, end, tz)
     index = {t: i for i, t in enumerate(grid.times)}
-    rows = _grid_rows(queries.count_series, engine, site, camera, grid, end)
+    rows = grid_rows(queries.count_series, engine, site, camera, grid, end)
     reported = _reported(engine, site, camera, "line_count", grid, end) | {r["bucket"] for r in rows}
     empty = [0 if t in reported else None for t in grid.times]
     values: dict[tuple[str, str, str], list[int | None]] = {}
@@ -380,7 +373,7 @@ def occupancy_series(
     no occupancy for the bucket."""
     grid = Grid.of(start, end, tz)
     index = {t: i for i, t in enumerate(grid.times)}
-    rows = _grid_rows(queries.occupancy_series, engine, site, camera, grid, end)
+    rows = grid_rows(queries.occupancy_series, engine, site, camera, grid, end)
     reported = _reported(engine, site, camera, "zone_occupancy", grid, end) | {r["bucket"] for r in rows}
     sums: dict[tuple[str, str], list[list[float]]] = {}
     for row in rows:
@@ -415,163 +408,3 @@ def turning_movements(
     return TurningOut(
         movements=[MovementCell(from_zone=f, to_zone=t, count=n) for (f, t), n in sorted(cells.items()) if n]
     )
-
-
-def speed_distribution(
-    engine: sa.Engine, site: str, camera: str, start: datetime, end: datetime, tz: ZoneInfo = _UTC
-) -> SpeedsOut:
-    """Speeds of one camera: the distribution over road users (each by its own speed, 5 km/h bins, per
-    class) and the V85 it gives, and V85 per bucket.
-
-    Edges send each interval's road users binned by speed; the bins are summed over the range (and over each
-    bucket) and V85 read off the sum (interpolated within its bin). Intervals from edges that send no
-    histogram (older ones) count in ``n`` and the mean but cannot enter the distribution: no percentile can
-    be made from per-interval percentiles. A bucket without any bins shows its highest interval V85
-    instead, in a series of its own (:class:`V85Series`)."""
-    grid = Grid.of(start, end, tz)
-    facts = _speed_facts(engine, site, camera, grid.times[0] if grid.times else start, end)
-    per: dict[str, dict[str, Any]] = {}
-    for row in facts:
-        if row.start < start:  # only in the first bucket of the chart, not in the range
-            continue
-        acc = per.setdefault(row[3], {"counts": [0] * SPEED_BINS, "n": 0, "sum": 0.0})
-        acc["n"] += int(row.n)
-        acc["sum"] += float(row.mean_kmh) * int(row.n)
-        _add_bins(acc["counts"], row.histogram)
-    top = max((k + 1 for a in per.values() for k, c in enumerate(a["counts"]) if c), default=0)
-    return SpeedsOut(
-        bin_width=SPEED_BIN_KMH,
-        bins=[i * SPEED_BIN_KMH for i in range(top)],
-        series=[
-            SpeedClass(
-                cls=cls,
-                counts=a["counts"][:top],
-                n=a["n"],
-                n_binned=sum(a["counts"]),
-                mean_kmh=round(a["sum"] / a["n"], 1),
-                v85_kmh=histogram_percentile(a["counts"], 0.85),
-            )
-            for cls, a in sorted(per.items())
-        ],
-        period=grid.period,
-        tz=tz.key,
-        times=[_ms(t) for t in grid.times],
-        v85=_v85_series(engine, site, camera, grid, end, _bucket_bins(facts, grid.bucket_of)),
-    )
-
-
-def histogram_percentile(counts: Sequence[int], share: float) -> float | None:
-    """The speed below which ``share`` of the road users in ``counts`` (per 5 km/h bin from 0) lie, linear
-    within its bin (road users spread evenly over it); None for an empty histogram."""
-    total = sum(counts)
-    if total == 0:
-        return None
-    target = share * total
-    below = 0
-    for k, count in enumerate(counts):
-        if count and below + count >= target:
-            return round(SPEED_BIN_KMH * (k + (target - below) / count), 1)
-        below += count
-    return float(SPEED_BIN_KMH * len(counts))  # a share above 1: the top of the histogram
-
-
-#: (bucket start, line, direction, class) of a speed bucket.
-SpeedKey = tuple[datetime, str, str, str]
-
-
-def _speed_facts(engine: sa.Engine, site: str, camera: str, lo: datetime, hi: datetime) -> list[sa.Row[Any]]:
-    """The camera's speed facts of the intervals starting in ``lo``–``hi``: start, line, direction, class,
-    n, mean_kmh, histogram (None from edges that send no bins)."""
-    s = schema.speeds
-    query = sa.select(
-        s.c.start, s.c.line, s.c.direction, s.c["class"], s.c.n, s.c.mean_kmh, s.c.histogram
-    ).where(s.c.site == site, s.c.camera == camera, s.c.start >= lo, s.c.start < hi)
-    with engine.connect() as conn:
-        return list(conn.execute(query))
-
-
-def _add_bins(total: list[int], histogram: Sequence[int] | None) -> None:
-    for k, count in enumerate(histogram or ()):
-        total[k] += int(count)
-
-
-def _bucket_bins(
-    facts: Iterable[sa.Row[Any]], bucket_of: Callable[[datetime], datetime]
-) -> dict[SpeedKey, list[int]]:
-    """The facts' bins summed per bucket (``bucket_of`` an interval start) and key; keys without bins are
-    left out."""
-    buckets: dict[datetime, datetime] = {}  # many facts share an interval start
-    summed: dict[SpeedKey, list[int]] = {}
-    for row in facts:
-        if not row.histogram:
-            continue
-        bucket = buckets.get(row.start)
-        if bucket is None:
-            bucket = buckets[row.start] = bucket_of(row.start)
-        key = (bucket, row.line, row.direction, row[3])
-        total = summed.get(key)
-        if total is None:
-            total = summed[key] = [0] * SPEED_BINS
-        _add_bins(total, row.histogram)
-    return summed
-
-
-def speed_bins_by_bucket(
-    engine: sa.Engine, site: str, camera: str, start: datetime, end: datetime, period: str
-) -> dict[SpeedKey, list[int]]:
-    """One camera's road users per 5 km/h speed bin, summed per UTC bucket of ``period`` (the first bucket
-    whole, as :func:`camera_rows` reads it), line, direction and class; keys without bins are left out."""
-    step = schema.ROLLUP_PERIODS[period]
-    facts = _speed_facts(engine, site, camera, _floor(start, step), end)
-    return _bucket_bins(facts, lambda moment: _floor(moment, step))
-
-
-_Key = tuple[str, str, str]  # line, direction, class
-
-
-def _measured(
-    engine: sa.Engine, site: str, camera: str, grid: Grid, end: datetime
-) -> tuple[dict[_Key, list[int | None]], dict[_Key, list[float | None]]]:
-    """From the roll-ups (kept longer than the facts), per key and bucket: road users measured and the
-    highest interval V85."""
-    index = {t: i for i, t in enumerate(grid.times)}
-    measured: dict[_Key, list[int | None]] = {}
-    highest: dict[_Key, list[float | None]] = {}
-    for row in _grid_rows(queries.speed_series, engine, site, camera, grid, end):
-        key, i = (row["line"], row["direction"], row["class"]), index.get(row["bucket"])
-        if i is None or not row["n"]:
-            continue
-        n = measured.setdefault(key, [None] * len(grid.times))
-        top = highest.setdefault(key, [None] * len(grid.times))
-        n[i] = (n[i] or 0) + int(row["n"])
-        top[i] = round(max(top[i] or 0.0, float(row["p85_max_kmh"])), 1)
-    return measured, highest
-
-
-def _v85_series(
-    engine: sa.Engine, site: str, camera: str, grid: Grid, end: datetime, bins: dict[SpeedKey, list[int]]
-) -> list[V85Series]:
-    """Per (line, direction, class) and bucket: V85 off the bucket's summed bins, the road users measured
-    and binned, and where none is binned the highest interval V85."""
-    measured, highest = _measured(engine, site, camera, grid, end)
-    nothing: list[Any] = [None] * len(grid.times)
-    found: list[V85Series] = []
-    for key in sorted(set(measured) | {(k[1], k[2], k[3]) for k in bins}):
-        counts = [bins.get((t, *key)) for t in grid.times]
-        binned = [sum(c) if c else 0 for c in counts]
-        found.append(
-            V85Series(
-                line=key[0],
-                direction=key[1],
-                cls=key[2],
-                values=[histogram_percentile(c, 0.85) if c else None for c in counts],
-                measured=[
-                    max(m or 0, b) or None for m, b in zip(measured.get(key, nothing), binned, strict=True)
-                ],
-                binned=binned,
-                unbinned_v85=[
-                    None if b else v for v, b in zip(highest.get(key, nothing), binned, strict=True)
-                ],
-            )
-        )
-    return found

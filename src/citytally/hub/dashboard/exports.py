@@ -15,7 +15,8 @@ import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field
 
 from citytally.hub import queries
-from citytally.hub.dashboard.data import camera_rows, histogram_percentile, speed_bins_by_bucket
+from citytally.hub.dashboard.data import camera_rows
+from citytally.hub.dashboard.speeds import histogram_percentile, speed_bins_by_bucket
 from citytally.hub.store.schema import ROLLUP_PERIODS
 
 __all__ = ["EXPORTS", "Export", "csv_lines", "TmcOut", "TmcRow", "turning_movement_count", "tmc_csv"]

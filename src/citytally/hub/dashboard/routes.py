@@ -29,6 +29,7 @@ from citytally.hub.dashboard.models import (
     TurningOut,
 )
 from citytally.hub.dashboard.settings import DashboardSettings
+from citytally.hub.dashboard.speeds import speed_distribution
 
 __all__ = ["router", "dashboard_settings"]
 
@@ -251,7 +252,7 @@ def speeds(
     """The speed distribution by class over the range."""
     _camera(engine, site, camera)
     zone = time_zone(tz)
-    return data.speed_distribution(engine, site, camera, *_range(start, end, timedelta(days=1)), zone)
+    return speed_distribution(engine, site, camera, *_range(start, end, timedelta(days=1)), zone)
 
 
 @router.get("/live", response_class=StreamingResponse)
