@@ -81,8 +81,8 @@ def test_the_simulated_junctions_have_conflicts_measured_from_sumo_paths(
     assert {r["camera"] for r in ranking} == {"junction-1", "junction-2", "junction-3"}
     assert all(r["road_users"] > 1000 and 0 < r["conflicts"] < r["road_users"] for r in ranking)
     cells = conflict_cells(engine, query).rows
-    # every cell lies in the junction's 30 m square, drawn as the camera's "junction" zone (800-1100 px)
-    assert cells and all(-15 <= c["x_m"] < 15 and -15 <= c["y_m"] < 15 for c in cells)
+    # every cell lies in the junction's 20 m square, drawn as the camera's "junction" zone (800-1100 px)
+    assert cells and all(-10 <= c["x_m"] < 10 and -10 <= c["y_m"] < 10 for c in cells)
     assert all(800 <= c["image_x"] <= 1100 and 0 <= c["image_y"] <= 300 for c in cells)
     by_hour = [0] * 24
     for start, body in events:
