@@ -7,16 +7,18 @@ roll-ups (15 min, hourly, daily) in step.
 
 Timed, interleaved, over the last 30 days (the camera page's hourly chart):
 
-* **speeds endpoint** (``speed_distribution``): now, one read of the facts feeds the range's distribution
-  and each bucket's bins (V85 per bucket from its summed bins) beside the roll-ups' measured counts; the
-  baseline is the same function as it was before (the facts without their keys for the distribution, the
-  highest interval V85 per bucket from the roll-ups);
+* **speeds endpoint** (``speed_distribution``): now, the database sums the facts' bins per bucket, key and
+  bin (the range's distribution and each bucket's V85 come from them) beside the roll-ups' measured counts;
+  the baseline is the function as it was before (every fact's bins decoded and summed in Python for the
+  distribution, the highest interval V85 per bucket from the roll-ups);
 * **speeds CSV per hour** (``csv_lines``): now with the binned and V85-from-bins columns; the baseline is
   the roll-up rows alone.
 
-SQLite by default; ``--url`` for PostgreSQL (a database of its own: the bench creates its tables there).
+On SQLite (a temporary file) and, with ``--postgresql URL``, on a PostgreSQL database of its own as well (the
+bench migrates it and replaces the rows of its site ``bench``; drop it afterwards).
 
-    .venv/bin/python bench/dashboard_speeds.py --days 31 --runs 5
+    .venv/bin/python bench/dashboard_speeds.py --days 31 --runs 3 \
+        --postgresql postgresql+psycopg://postgres@127.0.0.1:5432/bench_speeds
 """
 
 from __future__ import annotations
@@ -122,6 +124,7 @@ def fill(engine: sa.Engine, end: datetime, days: int, seed: int = 18) -> int:
         moment += timedelta(minutes=1)
     with engine.begin() as conn:
         for table, rows in ((schema.speeds, facts), (schema.speed_rollups, _rollups(facts))):
+            conn.execute(table.delete().where(table.c.site == SITE))  # an earlier run's
             for i in range(0, len(rows), _BATCH):
                 conn.execute(table.insert(), rows[i : i + _BATCH])
     return len(facts)
@@ -187,7 +190,9 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=31, help="days of data stored")
     parser.add_argument("--runs", type=int, default=5, help="timed calls of each variant")
     parser.add_argument(
-        "--url", help="SQLAlchemy URL of an empty database (default: a temporary SQLite file)"
+        "--postgresql",
+        metavar="URL",
+        help="also measure on this PostgreSQL database (its site 'bench' refilled)",
     )
     parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
     args = parser.parse_args()
@@ -203,28 +208,33 @@ def main() -> None:
             ("n", "n"),
         ],
     )
+    end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     with tempfile.TemporaryDirectory() as tmp:
-        engine = create_store_engine(args.url or sqlite_url(Path(tmp) / "speeds.sqlite3"))
-        migrate(engine)
-        end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
-        stored = fill(engine, end, args.days)
-        print(f"stored {stored:,} speed facts")
-        times = measure(engine, end - timedelta(days=30), end, args.runs)
-        engine.dispose()
-    store = f"{engine.dialect.name}, {stored:,} facts"
+        for url in (sqlite_url(Path(tmp) / "speeds.sqlite3"), args.postgresql):
+            if url is None:
+                continue
+            engine = create_store_engine(url)
+            migrate(engine)
+            stored = fill(engine, end, args.days)
+            times = measure(engine, end - timedelta(days=30), end, args.runs)
+            engine.dispose()
+            _report(run, f"{engine.dialect.name}, {stored:,} facts", times, args.runs)
+    print(f"wrote {run.save(args.results_dir)}")
+
+
+def _report(run: Run, store: str, times: dict[str, list[float]], runs: int) -> None:
     for query, label in (("endpoint", "speeds endpoint (chart)"), ("csv", "speeds CSV per hour")):
         before, now = times[f"{query} before"], times[f"{query} now"]
         ratio = statistics.median(now) / statistics.median(before)
-        print(f"{label}: before {_spread(before)} ms, now {_spread(now)} ms, ratio {ratio:.2f}")
+        print(f"{store}: {label}: before {_spread(before)} ms, now {_spread(now)} ms, ratio {ratio:.2f}")
         run.add(
             store=store,
             query=label,
             before_ms=_spread(before),
             now_ms=_spread(now),
             ratio=round(ratio, 2),
-            n=args.runs,
+            n=runs,
         )
-    print(f"wrote {run.save(args.results_dir)}")
 
 
 def _spread(values: list[float]) -> str:
