@@ -3,12 +3,16 @@
 
 const TOKEN_KEY = "citytally.token";
 
-/** A failed request: `status` (0: the hub could not be reached), the hub's one-line `detail`, `retryAt`. */
+/**
+ * A failed request: `status` (0: the hub could not be reached), the hub's one-line `detail`, `retryAt`,
+ * and the hub's per-field `details` ({loc, msg} each) where it gave them.
+ */
 export class ApiError extends Error {
-  constructor(status, detail, retryAfterS = null) {
+  constructor(status, detail, retryAfterS = null, details = []) {
     super(explain(status, detail, retryAfterS));
     this.status = status;
     this.detail = detail;
+    this.details = details;
     this.retryAt = retryAfterS == null ? null : new Date(Date.now() + retryAfterS * 1000);
   }
 }
@@ -71,16 +75,18 @@ function headers() {
 
 async function problem(res) {
   let detail = res.statusText || "no reason given";
+  let details = [];
   try {
     const body = await res.json();
     if (body && body.error && body.error.message) detail = body.error.message;
+    if (body && body.error && Array.isArray(body.error.details)) details = body.error.details;
   } catch {
     // not the hub's JSON error body (a proxy's page): the status line is all there is
   }
   const retry = Number.parseInt(res.headers.get("Retry-After") || "", 10);
   const err = res.status === 401
     ? new AuthRequired(detail)
-    : new ApiError(res.status, detail, Number.isFinite(retry) ? retry : null);
+    : new ApiError(res.status, detail, Number.isFinite(retry) ? retry : null, details);
   if (err instanceof AuthRequired && getToken()) onSignedOut(err);
   return err;
 }
@@ -116,7 +122,16 @@ export async function postJSON(path, body = {}) {
   return res.json();
 }
 
-/** Download a CSV with the bearer token (a plain link could not send it). */
+export async function putJSON(path, body) {
+  const res = await send(path, {
+    method: "PUT",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify(body),
+  });
+  return res.json();
+}
+
+/** Download a CSV (or any file) with the bearer token (a plain link could not send it). */
 export async function downloadCSV(path, params, filename) {
   const blob = await (await send(withParams(path, params), {})).blob();
   const a = document.createElement("a");

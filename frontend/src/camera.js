@@ -53,9 +53,10 @@ function momentWindow(moment) {
 
 /**
  * One camera's charts; `moment` ({start, end}: ISO instants, from an incident's link) opens them on that
- * moment, marked on the time charts, instead of the last 24 hours.
+ * moment, marked on the time charts, instead of the last 24 hours. `canEdit` (admins) links the camera's
+ * geometry editor.
  */
-export async function cameraView(root, site, camera, moment = null) {
+export async function cameraView(root, site, camera, moment = null, canEdit = false) {
   const base = `/dashboard/api/cameras/${encodeURIComponent(site)}/${encodeURIComponent(camera)}`;
   const info = await getJSON(base);
   const fixed = momentWindow(moment);
@@ -85,6 +86,9 @@ export async function cameraView(root, site, camera, moment = null) {
       el("div", {},
         el("h1", {}, info.name),
         el("p", { class: "muted" }, `${site}/${camera} · ${info.purpose}`),
+        canEdit ? el("p", {}, el("a", { id: "edit-geometry",
+          href: `#/camera/${encodeURIComponent(site)}/${encodeURIComponent(camera)}/geometry` },
+        "Edit lines and zones")) : null,
         el("p", { "aria-live": "polite" }, "Counted in this range: ", total),
         fixed ? el("p", { id: "moment-note", class: "moment-note" },
           `${fixed.text}: the incident is shaded on the time charts (the red line is when it began).`) : null),

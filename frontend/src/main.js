@@ -116,11 +116,16 @@ function onLive(msg) {
 }
 
 async function loadView(parts, root) {
+  if (parts[0] === "camera" && parts[3] === "geometry") {
+    const { editorView, notForYou } = await import("./editor.js");
+    const admin = (await mePromise).role === "admin";
+    return admin ? editorView(root, parts[1], parts[2]) : notForYou(root, parts[1], parts[2]);
+  }
   if (parts[0] === "camera" && parts.length >= 3) {
     const { cameraView } = await import("./camera.js");
     // #/camera/SITE/CAMERA/at/START/END: the charts around a moment (an incident's), marked on them.
     const moment = parts[3] === "at" && parts.length >= 6 ? { start: parts[4], end: parts[5] } : null;
-    return cameraView(root, parts[1], parts[2], moment);
+    return cameraView(root, parts[1], parts[2], moment, (await mePromise).role === "admin");
   }
   if (parts[0] === "incidents" && (await mePromise).can_see_incidents) {
     const { incidentsView } = await import("./incidents.js");

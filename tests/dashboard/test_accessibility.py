@@ -1,6 +1,6 @@
 """WCAG 2.1 AA on every page, checked by axe-core (the npm package, run inside the real page): no serious
-or critical violation on the login form, the overview, a camera, the incidents, the weak spots, the register
-and the PIA, at desktop and phone widths and in dark mode."""
+or critical violation on the login form, the overview, a camera, its geometry editor, the incidents, the weak
+spots, the register and the PIA, at desktop and phone widths and in dark mode."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ PAGES = [
     ("overview", "/dashboard/#/", "viewer", "#overview-summary[data-total]"),
     ("camera", f"/dashboard/#/camera/{SITE}/vtest", "viewer", "#camera-total[data-total]"),
     ("incidents", "/dashboard/#/incidents", "operator", "#incident-rows tr"),
+    ("geometry", f"/dashboard/#/camera/{SITE}/vtest/geometry", "admin", "#geometry-svg[data-revision]"),
     ("weak-spots", "/dashboard/#/weak-spots", "viewer", "#heat-drawing svg circle"),
     ("register", "/register", None, "h1"),
     ("pia", "/pia", None, "h1"),

@@ -107,7 +107,7 @@ class EditorState:
 
 def load_still(stills_dir: Path | None, site: str, camera: str) -> tuple[Still | None, str]:
     """The camera's masked still, or ``None`` and a note saying why there is none."""
-    blank = "the editor shows a blank frame of the camera's size"
+    blank = "the editor shows a blank frame instead"
     if stills_dir is None:
         return None, f"This hub has no stills folder (stills_dir in the hub config), so {blank}."
     path = stills_dir / site / f"{camera}.png"
