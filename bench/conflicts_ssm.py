@@ -101,9 +101,11 @@ class Sumo:
         run = [str(self.binary.parent / name), *args]
         subprocess.run(run, check=True, capture_output=True, env=self.env)
 
-    def random_trips(self, *args: str) -> None:
+    def random_trips(self, folder: Path, *args: str) -> None:
+        """randomTrips.py with ``args``, in ``folder`` (where it leaves its side files)."""
         tool = self.home / "tools" / "randomTrips.py"
-        subprocess.run([sys.executable, str(tool), *args], check=True, capture_output=True, env=self.env)
+        run = [sys.executable, str(tool), *args]
+        subprocess.run(run, check=True, capture_output=True, env=self.env, cwd=folder)
 
 
 def _grid(sumo: Sumo, folder: Path, seconds: float, period: float, seed: int) -> list[str]:
@@ -111,7 +113,7 @@ def _grid(sumo: Sumo, folder: Path, seconds: float, period: float, seed: int) ->
     grid = ["--grid", "--grid.number", "2", "--grid.length", "120", "--grid.attach-length", "100"]
     sumo.tool("netgenerate", *grid, "--default-junction-type", "priority", "-o", str(net))
     demand = ["-e", str(seconds), "-p", str(period), "--fringe-factor", "100", "--seed", str(seed)]
-    sumo.random_trips("-n", str(net), "-o", str(trips), *demand, "--route-file", str(folder / "r.rou.xml"))
+    sumo.random_trips(folder, "-n", str(net), "-o", str(trips), *demand)
     return ["-n", str(net), "-r", str(trips)]
 
 
@@ -122,10 +124,10 @@ def _pedestrians(sumo: Sumo, folder: Path, seconds: float, period: float, seed: 
     sumo.tool("netgenerate", *junction, *walkways, "-o", str(net))
     fringe = ["-e", str(seconds), "--fringe-factor", "100"]
     sumo.random_trips(
-        "-n", str(net), "-o", str(cars), *fringe, "-p", str(period), "--prefix", "v", "--seed", str(seed)
+        folder, "-n", str(net), "-o", str(cars), *fringe, "-p", str(period), "--seed", str(seed)
     )
     walkers = ["-p", str(period / 2), "--pedestrians", "--prefix", "p", "--seed", str(seed + 1)]
-    sumo.random_trips("-n", str(net), "-o", str(walks), *fringe, *walkers)
+    sumo.random_trips(folder, "-n", str(net), "-o", str(walks), *fringe, *walkers)
     return ["-n", str(net), "-r", f"{cars},{walks}"]
 
 
