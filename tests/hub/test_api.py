@@ -51,6 +51,7 @@ EXPECTED_RULES: dict[tuple[str, str], str] = {
     ("GET", "/conflicts/ranking"): "viewer",
     ("GET", "/conflicts/ranking.csv"): "viewer",
     ("GET", "/conflicts/cells"): "viewer",
+    ("GET", "/conflicts/histograms"): "viewer",
     ("GET", "/ngsi-ld/TrafficFlowObserved"): "viewer",
     ("GET", "/ngsi-ld/CrowdFlowObserved"): "viewer",
     ("GET", "/tokens"): "admin",

@@ -35,6 +35,8 @@ def conflict_event(
     road_users: dict[str, int],
     rows: list[tuple[str, str, str, int]],
     cells: list[tuple[float, float, int, float | None]],
+    ttc: tuple[list[float], list[int]] = ([0, 1, 2], [0, 0, 0]),
+    pet: list[int] | None = None,
 ) -> ConflictEvent:
     start = T0 + timedelta(minutes=minute)
     total = sum(n for *_, n in rows)
@@ -48,8 +50,8 @@ def conflict_event(
             "zone": zone,
             "road_users": road_users,
             "conflicts": [{"type": t, "severity": s, "classes": k, "count": n} for t, s, k, n in rows],
-            "ttc": {"edges_s": [0, 1, 2], "counts": [0, 0, 0]},
-            "pet": {"edges_s": [0, 1], "counts": [total, 0]},
+            "ttc": {"edges_s": ttc[0], "counts": ttc[1]},
+            "pet": {"edges_s": [0, 1], "counts": [total, 0] if pet is None else pet},
             "cell_m": 5.0,
             "cells": [
                 {"x_m": x, "y_m": y, "count": n, "image_x": px, "image_y": None if px is None else 200.0}
@@ -62,7 +64,8 @@ def conflict_event(
 def seeded() -> list[ConflictEvent]:
     """plaza/cam-1 junction: 6 conflicts in 1,000 road users (6 per 1,000) over two intervals;
     plaza/cam-2 north: 3 in 200 (15 per 1,000); harbour/cam-1 gate: none in 500; plaza/cam-2 south: one
-    whose road users entered before the window: no rate."""
+    whose road users entered before the window: no rate. TTC bins (lower edge: conflicts): junction
+    0: 2+1, 1: 1+0, 2: 0+1; north 0: 1, 0.5: 2. PET bins: junction 0: 2+0, 1: 0+1; north 0: 3; south 0: 1."""
     return [
         conflict_event(
             "plaza",
@@ -72,6 +75,8 @@ def seeded() -> list[ConflictEvent]:
             {"car": 400, "person": 100},
             [("crossing", "serious", "car-person", 2), ("rear_end", "moderate", "car-car", 1)],
             [(10.0, 5.0, 2, 320.0), (15.0, 5.0, 1, None)],
+            ([0, 1, 2], [2, 1, 0]),
+            [2, 0],
         ),
         conflict_event(
             "plaza",
@@ -81,9 +86,18 @@ def seeded() -> list[ConflictEvent]:
             {"car": 500},
             [("crossing", "serious", "car-person", 1), ("lane_change", "slight", "car-truck", 2)],
             [(10.0, 5.0, 3, 320.0)],
+            ([0, 1, 2], [1, 0, 1]),
+            [0, 1],
         ),
         conflict_event(
-            "plaza", "cam-2", "north", 0, {"bicycle": 200}, [("crossing", "moderate", "bicycle-car", 3)], []
+            "plaza",
+            "cam-2",
+            "north",
+            0,
+            {"bicycle": 200},
+            [("crossing", "moderate", "bicycle-car", 3)],
+            [],
+            ([0, 0.5], [1, 2]),  # another edge's bins: they sum by their lower edge
         ),
         conflict_event("plaza", "cam-2", "south", 0, {}, [("rear_end", "slight", "car-car", 1)], []),
         conflict_event("harbour", "cam-1", "gate", 30, {"truck": 500}, [], []),
@@ -190,11 +204,82 @@ def test_cells_sum_over_the_window_and_keep_the_picture_position(
     assert found == [("junction", 10.0, 5.0, 5, 320.0, 200.0), ("junction", 15.0, 5.0, 1, None, None)]
 
 
+def _bins(rows: list[dict[str, Any]]) -> list[tuple[float, float | None, int]]:
+    return [(b["from_s"], b["to_s"], b["count"]) for b in rows]
+
+
+@pytest.mark.parametrize(
+    ("params", "ttc", "pet"),
+    [
+        (
+            {"zone": "junction"},
+            [(0.0, 1.0, 3), (1.0, 2.0, 1), (2.0, None, 1)],
+            [(0.0, 1.0, 2), (1.0, None, 1)],
+        ),
+        (
+            {"site": "plaza"},
+            [(0.0, 0.5, 4), (0.5, 1.0, 2), (1.0, 2.0, 1), (2.0, None, 1)],
+            [(0.0, 1.0, 6), (1.0, None, 1)],
+        ),
+        (
+            {"site": "plaza", "camera": "cam-2", "zone": "north"},
+            [(0.0, 0.5, 1), (0.5, None, 2)],
+            [(0.0, 1.0, 3), (1.0, None, 0)],
+        ),
+        (  # 08:15 on: the junction's second interval and the harbour gate's empty bins
+            {"start": "2026-11-20T08:15:00Z", "interval": "15m"},
+            [(0.0, 1.0, 1), (1.0, 2.0, 0), (2.0, None, 1)],
+            [(0.0, 1.0, 0), (1.0, None, 1)],
+        ),
+        ({"site": "nowhere"}, [], []),
+    ],
+)
+def test_histograms_sum_the_bins_of_the_chosen_places(
+    hub: tuple[TestClient, dict[str, str]],
+    params: dict[str, Any],
+    ttc: list[tuple[Any, ...]],
+    pet: list[tuple[Any, ...]],
+) -> None:
+    client, header = hub
+    answer = client.get("/conflicts/histograms", params=WINDOW | params, headers=header)
+    assert answer.status_code == 200, answer.text
+    found = answer.json()
+    assert (_bins(found["ttc"]), _bins(found["pet"])) == (ttc, pet)
+    assert (found["site"], found["zone"]) == (params.get("site"), params.get("zone"))
+
+
+def test_histogram_rollups_keep_every_bin_per_bucket(
+    hub: tuple[TestClient, dict[str, str]], store_engine: Engine
+) -> None:
+    t = schema.conflict_histogram_rollups
+    with store_engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(t.c.period, t.c.measure, t.c.bin_s, t.c["count"])
+            .where(t.c.zone == "junction")
+            .order_by(t.c.period, t.c.bucket, t.c.measure, t.c.bin_s)
+        ).all()
+    by_period = {period: [(m, b, n) for p, m, b, n in rows if p == period] for period in ("15m", "1d")}
+    assert by_period["1d"] == [
+        ("pet", 0.0, 2),
+        ("pet", 1.0, 1),
+        ("ttc", 0.0, 3),
+        ("ttc", 1.0, 1),
+        ("ttc", 2.0, 1),
+    ]
+    # two quarter-hours of five bins each, the empty ones kept
+    assert by_period["15m"] == [
+        *[("pet", 0.0, 2), ("pet", 1.0, 0), ("ttc", 0.0, 2), ("ttc", 1.0, 1), ("ttc", 2.0, 0)],
+        *[("pet", 0.0, 0), ("pet", 1.0, 1), ("ttc", 0.0, 1), ("ttc", 1.0, 0), ("ttc", 2.0, 1)],
+    ]
+
+
 def test_roles_and_audit(hub: tuple[TestClient, dict[str, str]], store_engine: Engine) -> None:
     client, header = hub
     before = len(read_entries(store_engine, limit=10_000))
     assert client.get("/conflicts/ranking", params=WINDOW).status_code == 401
     assert client.get("/conflicts/cells", params=WINDOW, headers=header).status_code == 200
+    assert client.get("/conflicts/histograms", params=WINDOW).status_code == 401
+    assert client.get("/conflicts/histograms", params=WINDOW, headers=header).status_code == 200
     assert (
         client.get("/conflicts/ranking", params={**WINDOW, "level": "lane"}, headers=header).status_code
         == 422
@@ -203,5 +288,7 @@ def test_roles_and_audit(hub: tuple[TestClient, dict[str, str]], store_engine: E
     assert [(e.entry.role, e.entry.path, e.entry.status) for e in entries] == [
         (None, "/conflicts/ranking", 401),
         ("viewer", "/conflicts/cells", 200),
+        (None, "/conflicts/histograms", 401),
+        ("viewer", "/conflicts/histograms", 200),
         ("viewer", "/conflicts/ranking", 422),
     ]

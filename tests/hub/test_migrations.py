@@ -111,7 +111,7 @@ def test_upgrading_keeps_events_and_rollups_and_drops_only_the_unread_facts(
     if old_store.dialect.name == "postgresql":
         names = _collations(old_store, "line_count_rollups")
         assert names == dict.fromkeys(("period", "site", "camera", "line", "direction", "class"), "C")
-        assert list(_fill_factors(old_store).values()) == [["fillfactor=70"]] * 8
+        assert list(_fill_factors(old_store).values()) == [["fillfactor=70"]] * 9
     assert EventWriter(old_store).write_events(event_stream(4)).stored == 4  # and ingest goes on
 
 

@@ -41,7 +41,7 @@ def varied_events(n: int, seed: int) -> list[dict[str, Any]]:
             "start": start.astimezone(offset).isoformat(),
             "end": (start + timedelta(minutes=5)).astimezone(offset).isoformat(),
         }
-        kind = i % 5
+        kind = i % 6
         if kind == 0:
             counts = {d: {c: rng.randint(0, 9) for c in rng.sample(classes, 2)} for d in ("in", "out")}
             bodies.append(common | {"type": "line_count", "line": "north", "counts": counts})
@@ -62,6 +62,8 @@ def varied_events(n: int, seed: int) -> list[dict[str, Any]]:
                 for _ in range(rng.randint(1, 3))
             ]
             bodies.append(common | {"type": "turning_movement", "movements": movements})
+        elif kind == 5:
+            bodies.append(common | conflict_body(rng))
         else:
             incident = {
                 "type": "incident",
@@ -70,6 +72,25 @@ def varied_events(n: int, seed: int) -> list[dict[str, Any]]:
             }
             bodies.append(common | incident | ({"zone": "west"} if i % 2 else {}))
     return bodies
+
+
+def conflict_body(rng: random.Random) -> dict[str, Any]:
+    """A conflict event: rows, road users, both histograms (edges that vary, empty bins) and cells."""
+    n = rng.randint(1, 4)
+    ttc_edges = rng.choice(([0, 1, 2], [0, 0.5, 1, 1.5]))
+    ttc = [0] * len(ttc_edges)
+    for _ in range(n):
+        ttc[rng.randrange(len(ttc))] += 1
+    return {
+        "type": "conflict",
+        "zone": "middle",
+        "road_users": {"car": rng.randint(n, 40), "person": rng.randint(0, 9)},
+        "conflicts": [{"type": "crossing", "severity": "serious", "classes": "car-person", "count": n}],
+        "ttc": {"edges_s": ttc_edges, "counts": ttc},
+        "pet": {"edges_s": [0, 1, 2], "counts": [n - 1, 0, 0]},
+        "cell_m": 5.0,
+        "cells": [{"x_m": 5.0 * rng.randint(0, 2), "y_m": 0.0, "count": n, "image_x": 10.0, "image_y": None}],
+    }
 
 
 def messages(bodies: list[dict[str, Any]], per_message: int) -> list[Received]:
@@ -98,6 +119,8 @@ def snapshot(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
     """Every row of the event, fact and roll-up tables, comparable across dialects."""
     tables = [schema.events, schema.speeds, schema.incidents, schema.line_count_rollups, schema.speed_rollups]
     tables += [schema.occupancy_rollups, schema.movement_rollups, schema.incident_rollups]
+    tables += [schema.conflict_rollups, schema.conflict_exposure_rollups, schema.conflict_cell_rollups]
+    tables += [schema.conflict_histogram_rollups]
     found: dict[str, list[tuple[Any, ...]]] = {}
     with engine.connect() as connection:
         for table in tables:
@@ -166,7 +189,7 @@ def test_non_finite_numbers_are_refused_as_schema_errors(
     store_engine: Engine, make_registry: Callable[..., Any], value: float
 ) -> None:
     make_registry(store_engine, *CAMERAS)
-    good, bad = [b for b in varied_events(10, seed=4) if b["type"] == "incident"][:2]
+    good, bad = [b for b in varied_events(12, seed=4) if b["type"] == "incident"][:2]
     bad["details"] = {"queue_m": value}
     result = EventWriter(store_engine).write_messages(messages([good, bad], 2))
     assert (result.stored, dict(result.dead)) == (1, {"schema": 1})

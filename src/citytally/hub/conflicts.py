@@ -3,7 +3,8 @@
 The rate is conflicts per 1,000 road users that entered the zone (the edge's ``road_users``), summed over
 the roll-up buckets of the query's period whose start lies in ``[start, end)``. Sites, cameras or zones
 (their approaches) are ranked by that rate, highest first; a place with no road user counted has no rate
-and comes last.
+and comes last. The TTC and PET distributions of the places that match the query's filters are the
+conflict events' histograms summed bin by bin (bins keyed by their lower edge).
 """
 
 from __future__ import annotations
@@ -16,7 +17,16 @@ import sqlalchemy as sa
 from citytally.hub.queries import QueryError, Series, SeriesQuery
 from citytally.hub.store import schema
 
-__all__ = ["Level", "LEVELS", "SEVERITIES", "CONFLICT_TYPES", "conflict_ranking", "conflict_cells"]
+__all__ = [
+    "Level",
+    "LEVELS",
+    "SEVERITIES",
+    "CONFLICT_TYPES",
+    "MEASURES",
+    "conflict_ranking",
+    "conflict_cells",
+    "conflict_histograms",
+]
 
 Level = Literal["site", "camera", "zone"]
 LEVELS: dict[str, tuple[str, ...]] = {
@@ -27,6 +37,8 @@ LEVELS: dict[str, tuple[str, ...]] = {
 SEVERITIES = ("serious", "moderate", "slight")
 CONFLICT_TYPES = ("rear_end", "crossing", "lane_change")
 _FILTERS = ("site", "camera", "zone")
+#: The conflict event's histograms: least time to collision and post-encroachment time.
+MEASURES = ("ttc", "pet")
 
 
 def _where(table: sa.Table, query: SeriesQuery) -> list[sa.ColumnElement[bool]]:
@@ -131,3 +143,20 @@ def conflict_cells(engine: sa.Engine, query: SeriesQuery) -> Series:
         if row["image_x"] < 0 or row["image_y"] < 0:  # the edge could not place the cell in the picture
             row["image_x"] = row["image_y"] = None
     return Series(rows=rows[: query.limit], truncated=len(rows) > query.limit)
+
+
+def conflict_histograms(engine: sa.Engine, query: SeriesQuery) -> dict[str, list[tuple[float, int]]]:
+    """Per measure (``ttc``, ``pet``): (bin's lower edge in s, conflicts) summed over the window and the
+    places that match the filters, by edge; empty bins included (the edge sends every bin)."""
+    t = schema.conflict_histogram_rollups
+    statement = (
+        sa.select(t.c.measure, t.c.bin_s, sa.func.sum(t.c["count"]))
+        .where(*_where(t, query))
+        .group_by(t.c.measure, t.c.bin_s)
+        .order_by(t.c.measure, t.c.bin_s)
+    )
+    found: dict[str, list[tuple[float, int]]] = {m: [] for m in MEASURES}
+    with engine.connect() as conn:
+        for measure, edge, count in conn.execute(statement):
+            found[measure].append((float(edge), int(count)))
+    return found

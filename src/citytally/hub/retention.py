@@ -55,6 +55,7 @@ _ROLLUP_TABLES: tuple[sa.Table, ...] = (
     schema.conflict_rollups,
     schema.conflict_exposure_rollups,
     schema.conflict_cell_rollups,
+    schema.conflict_histogram_rollups,
 )
 
 

@@ -15,10 +15,18 @@ from citytally.hub.api.deps import EngineDep
 from citytally.hub.api.errors import ERROR_RESPONSES
 from citytally.hub.api.params import SlugQuery, series_query
 from citytally.hub.api.series import with_filters
-from citytally.hub.conflicts import Level, conflict_cells, conflict_ranking
+from citytally.hub.conflicts import Level, conflict_cells, conflict_histograms, conflict_ranking
 from citytally.hub.queries import Interval, SeriesQuery
 
-__all__ = ["router", "WeakSpot", "WeakSpotRanking", "ConflictCellOut", "ConflictCells"]
+__all__ = [
+    "router",
+    "WeakSpot",
+    "WeakSpotRanking",
+    "ConflictCellOut",
+    "ConflictCells",
+    "HistogramBin",
+    "ConflictDistributions",
+]
 
 router = APIRouter(prefix="/conflicts", tags=["conflicts"], responses=ERROR_RESPONSES)
 Viewer = Annotated[Principal, Depends(require_role("viewer"))]
@@ -76,6 +84,36 @@ class ConflictCellOut(BaseModel):
 
 class ConflictCells(_Window):
     cells: list[ConflictCellOut] = Field(description="Most conflicts first.")
+
+
+class HistogramBin(BaseModel):
+    """Conflicts whose measure fell in ``[from_s, to_s)``."""
+
+    from_s: float = Field(ge=0, description="The bin's lower edge (s).")
+    to_s: float | None = Field(description="The next bin's lower edge (s); null for the open-ended last bin.")
+    count: int = Field(ge=0, description="Conflicts in the bin, summed over the window and the places.")
+
+
+class ConflictDistributions(_Window):
+    """The TTC and PET histograms of the conflict events of the chosen places, summed bin by bin."""
+
+    site: str | None = Field(description="The site filter, if any (null: every site).")
+    camera: str | None = Field(description="The camera filter, if any.")
+    zone: str | None = Field(description="The zone filter, if any.")
+    ttc: list[HistogramBin] = Field(
+        description="Least time to collision of the conflicts on a collision course."
+    )
+    pet: list[HistogramBin] = Field(
+        description="Post-encroachment time of the conflicts with one (not rear-end)."
+    )
+
+
+def _bins(found: list[tuple[float, int]]) -> list[HistogramBin]:
+    uppers: list[float | None] = [edge for edge, _ in found[1:]]
+    return [
+        HistogramBin(from_s=edge, to_s=uppers[k] if k < len(uppers) else None, count=count)
+        for k, (edge, count) in enumerate(found)
+    ]
 
 
 _CSV_COLUMNS = tuple(WeakSpot.model_fields)
@@ -140,4 +178,25 @@ def cells(engine: EngineDep, _who: Viewer, window: Window, zone: SlugQuery = Non
         end=query.end,
         truncated=found.truncated,
         cells=[ConflictCellOut.model_validate(row) for row in found.rows],
+    )
+
+
+@router.get("/histograms", response_model=ConflictDistributions)
+def histograms(
+    engine: EngineDep, _who: Viewer, window: Window, zone: SlugQuery = None
+) -> ConflictDistributions:
+    """The TTC and PET distributions of the conflicts over the window, at the places matching the filters
+    (a site, a camera, a zone; none: every place), summed bin by bin from the roll-ups."""
+    query = with_filters(window, zone=zone)
+    found = conflict_histograms(engine, query)
+    return ConflictDistributions(
+        interval=query.interval,
+        start=query.start,
+        end=query.end,
+        truncated=False,
+        site=query.filters.get("site"),
+        camera=query.filters.get("camera"),
+        zone=query.filters.get("zone"),
+        ttc=_bins(found["ttc"]),
+        pet=_bins(found["pet"]),
     )

@@ -44,6 +44,7 @@ ROLLUP_OPS: dict[sa.Table, tuple[tuple[str, str], ...]] = {
     schema.conflict_rollups: (("count", "sum"),),
     schema.conflict_exposure_rollups: (("road_users", "sum"),),
     schema.conflict_cell_rollups: (("count", "sum"), ("image_x", "max"), ("image_y", "max")),
+    schema.conflict_histogram_rollups: (("count", "sum"),),
 }
 _CHUNK = 500  # events per SQLite statement: 4,000 parameters, far below its limit of 32,766
 
@@ -276,6 +277,17 @@ _SOURCES: tuple[_Source, ...] = (
         WHERE n.type = 'conflict'""",
         schema.conflict_cell_rollups,
         ('"count"', '"image_x"', '"image_y"'),
+    ),
+    _Source(
+        "conflict_histogram_rows",
+        ("site", "camera", "start", "zone", "measure", "bin_s", "count"),
+        """SELECT n.site, n.camera, n."start", n.body->>'zone', m.measure, e.edge::float8,
+            (n.body->m.measure->'counts'->>(e.i - 1)::int)::bigint
+        FROM new_events n, (VALUES ('ttc'), ('pet')) m(measure),
+            jsonb_array_elements_text(n.body->m.measure->'edges_s') WITH ORDINALITY e(edge, i)
+        WHERE n.type = 'conflict'""",
+        schema.conflict_histogram_rollups,
+        ('"count"',),
     ),
 )
 

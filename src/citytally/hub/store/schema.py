@@ -52,6 +52,7 @@ __all__ = [
     "conflict_rollups",
     "conflict_exposure_rollups",
     "conflict_cell_rollups",
+    "conflict_histogram_rollups",
     "dead_letters",
 ]
 
@@ -312,6 +313,18 @@ conflict_cell_rollups = _rollup(
         sa.Column("image_x", sa.Float(), nullable=False),
         sa.Column("image_y", sa.Float(), nullable=False),
     ),
+)
+
+#: The conflict events' TTC and PET histograms, summed: conflicts per bin (``measure`` ``ttc`` or ``pet``;
+#: ``bin_s`` the bin's lower edge, the last bin open-ended). Empty bins are kept: the bins stay known.
+conflict_histogram_rollups = _rollup(
+    "conflict_histogram_rollups",
+    (
+        _slug("zone"),
+        sa.Column("measure", _key(8), nullable=False),
+        sa.Column("bin_s", sa.Float(), nullable=False),
+    ),
+    (sa.Column("count", sa.BigInteger(), nullable=False),),
 )
 
 dead_letters = sa.Table(

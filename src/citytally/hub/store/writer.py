@@ -617,3 +617,6 @@ def _conflict(event: ConflictEvent, rollups: _Rollups) -> None:
             (event.zone, event.cell_m, cell.x_m, cell.y_m),
             [cell.count, *image],
         )
+    for measure, histogram in (("ttc", event.ttc), ("pet", event.pet)):
+        for edge, count in zip(histogram.edges_s, histogram.counts, strict=True):
+            _add(rollups, schema.conflict_histogram_rollups, event, (event.zone, measure, edge), [count])
