@@ -1,13 +1,14 @@
 """What counting road users rather than boxes costs: the edge pipeline before and after, in one run.
 
     flock /tmp/citytally-bench.lock .venv/bin/python bench/counting_cost.py --before REF [--rounds 2]
-                                                               [--clips vtest,market_street]
+                                                               [--clips vtest,market_street] [--int8]
 
 ``REF`` is a commit without the change (e.g. the one before riders were joined, the class vote was
 score-weighted and the detection-quality figures were kept); its ``src/`` is exported to a temporary folder
-with ``git archive``. Each round runs the whole pipeline (fp32 NanoDet on every frame, the clip's camera
-config) over each clip once with the code of ``REF`` and once with the checked-out code, alternating, each in
-a fresh Python process, so both sides share the machine's load. Reported per clip and side: the median
+with ``git archive``. Each round runs the whole pipeline (fp32 NanoDet on every frame, or with ``--int8``
+the int8 one, each side its own shipped file; the clip's camera config) over each clip once with the code
+of ``REF`` and once with the checked-out code, alternating, each in a fresh Python process, so both sides
+share the machine's load. Reported per clip and side: the median
 frames/s over the rounds, the ratio after/before (the figure to trust), the track+analytics milliseconds per
 frame, and the counts by line, direction and class (the same before and after on a clip without cyclists).
 Records ``bench/results/counting_cost.json`` through the harness.
@@ -56,9 +57,9 @@ try:
     from citytally.transport.publisher import MemoryPublisher
 except ImportError:
     from citytally.publish import MemoryPublisher
-video, config = sys.argv[1], sys.argv[2]
-result = build_pipeline(load_camera_config(Path(config)), MemoryPublisher(), PipelineOptions(progress=False),
-                        video).run()
+video, config, variant = sys.argv[1], sys.argv[2], sys.argv[3]
+options = PipelineOptions(progress=False, detector_variant=variant)
+result = build_pipeline(load_camera_config(Path(config)), MemoryPublisher(), options, video).run()
 counts = {f"{line} {d} {cls}": n for line, ds in result.totals.lines.items() for d, by in ds.items()
           for cls, n in by.items()}
 print(json.dumps({"frames": result.frames, "wall": result.wall_seconds, "track": result.times.track,
@@ -74,10 +75,10 @@ def export_src(ref: str, into: Path) -> Path:
     return into / "src"
 
 
-def one_pass(src: Path, video: Path, config: Path) -> dict[str, Any]:
+def one_pass(src: Path, video: Path, config: Path, variant: str) -> dict[str, Any]:
     env = {**os.environ, "PYTHONPATH": str(src)}
     done = subprocess.run(
-        [sys.executable, "-c", RUNNER, str(video), str(config)],
+        [sys.executable, "-c", RUNNER, str(video), str(config), variant],
         env=env,
         capture_output=True,
         text=True,
@@ -108,8 +109,10 @@ def main() -> None:
     parser.add_argument("--before", required=True, help="commit (or ref) of the code before the change")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--clips", default=",".join(CLIPS))
+    parser.add_argument("--int8", action="store_true", help="the int8 NanoDet (default: fp32)")
     parser.add_argument("--no-record", action="store_true")
     args = parser.parse_args()
+    variant = "int8" if args.int8 else "fp32"
     run = Run("counting_cost", "Counting road users, not boxes: pipeline speed before and after", COLUMNS)
     with tempfile.TemporaryDirectory() as tmp:
         sides = {f"before ({args.before})": export_src(args.before, Path(tmp)), "after": REPO / "src"}
@@ -118,7 +121,7 @@ def main() -> None:
             passes: dict[str, list[dict[str, Any]]] = {side: [] for side in sides}
             for _ in range(args.rounds):
                 for side, src in sides.items():
-                    passes[side].append(one_pass(src, video, config))
+                    passes[side].append(one_pass(src, video, config, variant))
             baseline = None
             for side, results in passes.items():
                 row = summarise(clip, side, results, baseline)
@@ -126,7 +129,8 @@ def main() -> None:
                 run.add(**row)
                 print(json.dumps(row), flush=True)
     run.notes.append(
-        f"{args.rounds} rounds, sides alternating, each pass a fresh process; fp32 NanoDet on every frame"
+        f"{args.rounds} rounds, sides alternating, each pass a fresh process; "
+        f"{variant} NanoDet on every frame"
     )
     if not args.no_record:
         run.save()
