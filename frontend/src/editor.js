@@ -138,9 +138,10 @@ export async function editorView(root, site, camera) {
       const sign = i === 0 ? 1 : -1;
       const from = [mx + lx * sign, my + ly * sign];
       const to = [mx - lx * sign, my - ly * sign];
+      const label = [mx - lx * sign * 1.7, my - ly * sign * 1.7 + scale * 0.2]; // beyond the arrow's head
       return svg("g", { class: "direction" },
         svg("line", { x1: from[0], y1: from[1], x2: to[0], y2: to[1], "marker-end": "url(#arrow)" }),
-        svg("text", { x: to[0], y: to[1] + scale * 0.4, "text-anchor": "middle" }, line.directions[i] || "?"));
+        svg("text", { x: label[0], y: label[1], "text-anchor": "middle" }, line.directions[i] || "?"));
     });
   }
 

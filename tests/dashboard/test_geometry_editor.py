@@ -75,10 +75,10 @@ def open_editor(page: Page, server: DashboardServer, secret: str, camera: str = 
     page.wait_for_selector("#geometry-svg[data-revision]")
 
 
-def click_image(page: Page, x: float, y: float) -> None:
-    """Click the picture at image pixel (x, y), wherever the page has put and scaled it."""
+def to_screen(page: Page, x: float, y: float) -> list[float]:
+    """Where image pixel (x, y) is in the viewport, wherever the page has put and scaled the picture."""
     page.locator("#geometry-svg").scroll_into_view_if_needed()
-    at = page.evaluate(
+    at: list[float] = page.evaluate(
         """([x, y]) => {
             const svg = document.getElementById("geometry-svg");
             const p = svg.createSVGPoint();
@@ -89,7 +89,12 @@ def click_image(page: Page, x: float, y: float) -> None:
         }""",
         [x, y],
     )
-    page.mouse.click(at[0], at[1])
+    return at
+
+
+def click_image(page: Page, x: float, y: float) -> None:
+    """Click the picture at image pixel (x, y)."""
+    page.mouse.click(*to_screen(page, x, y))
 
 
 def coords(page: Page, loc: str) -> list[float]:
@@ -142,6 +147,30 @@ def test_draw_a_line_and_a_zone_save_and_find_them_after_a_reload(
     assert entry.entry.detail["label"] == "admin at the desk"
     assert entry.entry.detail["changes"]["lines"]["added"] == ["kerb"]
     assert entry.entry.detail["changes"]["zones"]["added"] == ["bus-stop"]
+
+
+def test_dragging_a_point_moves_it_and_its_fields(
+    page: Page, editor_hub: tuple[DashboardServer, sa.Engine, dict[str, str]], screenshot: Shot
+) -> None:
+    server, _, secrets = editor_hub
+    open_editor(page, server, secrets["admin"])
+    start = coords(page, "lines[0].p2")
+    page.mouse.move(*to_screen(page, *start))
+    page.mouse.down()
+    for step in range(1, 6):  # a hand's drag: several moves
+        page.mouse.move(
+            *to_screen(page, start[0] + (600 - start[0]) * step / 5, start[1] + (300 - start[1]) * step / 5)
+        )
+    page.mouse.up()
+    assert coords(page, "lines[0].p2") == pytest.approx([600, 300], abs=2)
+    line = page.locator("#geometry-svg g.count-line").first.locator("line").first
+    assert float(line.get_attribute("x2") or 0) == pytest.approx(600, abs=2)
+    page.click("#save-geometry")
+    expect(page.locator("#editor-status")).to_contain_text("Saved as revision")
+    page.reload()
+    page.wait_for_selector("#geometry-svg[data-revision]")
+    assert coords(page, "lines[0].p2") == pytest.approx([600, 300], abs=2)
+    screenshot(page, "geometry-editor-dragged")
 
 
 def test_a_crossed_zone_and_a_taken_name_are_refused_next_to_their_fields(
