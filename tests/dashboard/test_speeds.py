@@ -134,6 +134,17 @@ def test_v85_per_bucket_is_read_off_the_buckets_summed_bins(engine: sa.Engine) -
 
 
 @pytest.mark.integration
+def test_a_range_from_inside_a_bucket_keeps_the_charts_first_bucket_whole(engine: sa.Engine) -> None:
+    EventWriter(engine).write_events(BUCKETED_SPEEDS)
+    out = speed_distribution(engine, "plaza", "cam-1", T0 + timedelta(minutes=1), T0 + 4 * 3 * FIVE)
+    _bicycle, car = out.v85
+    assert car.values[0] == 34.7  # the chart's buckets are whole, as the roll-ups are
+    # The range's distribution has only the intervals from 00:05 on: 10 + 20 binned cars of 40 measured.
+    by_class = {s.cls: (s.n, s.n_binned) for s in out.series}
+    assert by_class == {"bicycle": (1, 1), "car": (40, 30)}
+
+
+@pytest.mark.integration
 def test_v85_per_day_in_a_local_time_zone_sums_the_days_bins(engine: sa.Engine) -> None:
     EventWriter(engine).write_events(BUCKETED_SPEEDS)
     zone = ZoneInfo("Europe/Amsterdam")
