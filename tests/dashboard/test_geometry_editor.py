@@ -171,6 +171,13 @@ def test_dragging_a_point_moves_it_and_its_fields(
     page.wait_for_selector("#geometry-svg[data-revision]")
     assert coords(page, "lines[0].p2") == pytest.approx([600, 300], abs=2)
     screenshot(page, "geometry-editor-dragged")
+    # and a line deleted is gone after saving
+    page.click("#line-list fieldset[data-name='kerb'] button.delete")
+    page.click("#save-geometry")
+    expect(page.locator("#editor-status")).to_contain_text("Saved as revision")
+    page.reload()
+    page.wait_for_selector("#geometry-svg[data-revision]")
+    assert page.locator("#line-list fieldset").evaluate_all("f => f.map(x => x.dataset.name)") == ["centre"]
 
 
 def test_a_crossed_zone_and_a_taken_name_are_refused_next_to_their_fields(
@@ -184,7 +191,8 @@ def test_a_crossed_zone_and_a_taken_name_are_refused_next_to_their_fields(
     for x, y in ((100, 100), (300, 300), (300, 100), (100, 300)):  # a bow tie: its edges cross
         click_image(page, x, y)
     page.keyboard.press("Enter")
-    page.fill("input[name=line-1-name]", "centre")  # the first line's name
+    page.click("#type-line")  # a second line, named as the first
+    page.fill("input[name=line-1-name]", "centre")
     page.click("#save-geometry")
     crossed = page.locator(f"#zone-list [data-loc='zones[{zones}].polygon'] > .field-error")
     expect(crossed).to_contain_text("polygon edges cross each other")
