@@ -1,7 +1,9 @@
 // Weak spots: places ranked by traffic conflicts per 1,000 road users, and where in a camera's junction the
 // conflicts were, as a heat map over the camera's drawing (its count lines and zones in image pixels).
+// Below, the TTC and PET distributions of a chosen place (the events' histograms summed by the hub).
 // The hub's /conflicts endpoints give the numbers; every picture here has the same numbers as a table.
 import { downloadCSV, getJSON } from "./api.js";
+import { barChart } from "./charts.js";
 import { guarded, markUpdated } from "./notice.js";
 import { debounce, el, fmt, rangePicker } from "./util.js";
 
@@ -26,6 +28,8 @@ function svg(tag, attrs = {}, ...children) {
   return node;
 }
 
+/** A ranking row's place as the select's value: its site, camera and zone (null beyond the level). */
+const placeKey = (r) => JSON.stringify({ site: r.site, camera: r.camera, zone: r.zone });
 const place = (r) => [r.site, r.camera, r.zone].filter(Boolean).join(" / ");
 const rate = (r) => (r.per_1000 == null ? "no road users counted" : r.per_1000.toFixed(1));
 const rampColour = (t) => RAMP[Math.min(RAMP.length - 1, Math.floor(t * RAMP.length))];
@@ -41,6 +45,7 @@ export async function weakSpotsView(root) {
   const drawing = el("div", { id: "heat-drawing", class: "heat-drawing" });
   const cellTable = el("div", { id: "heat-table" });
   const heatNote = el("p", { class: "muted", id: "heat-note" });
+  const dist = distributionCard();
   root.append(
     el("section", { class: "card wide" },
       el("div", { class: "card-head" },
@@ -61,6 +66,7 @@ export async function weakSpotsView(root) {
       el("div", { class: "card-head" }, el("h2", { id: "heat-title" }, "Where the conflicts were"),
         el("label", {}, "Camera ", cameraSelect)),
       heatNote, drawing, heatLegend(), cellTable),
+    dist.card,
   );
   let cells = [];
   let shapes = new Map(); // "site/camera" → the camera's registry entry (lines and zones)
@@ -69,6 +75,7 @@ export async function weakSpotsView(root) {
     downloadCSV("/conflicts/ranking.csv", params(), "weak-spots.csv"), root));
   level.addEventListener("change", () => refresh());
   cameraSelect.addEventListener("change", () => guarded(drawHeat, root));
+  dist.select.addEventListener("change", () => guarded(drawDistributions, root));
 
   function params() {
     const range = picker.range();
@@ -87,7 +94,11 @@ export async function weakSpotsView(root) {
       .map((r) => `${r.site}/${r.camera}`))];
     const chosen = cameraSelect.value;
     cameraSelect.replaceChildren(...cameras.map((c) => el("option", { value: c, selected: c === chosen }, c)));
-    await drawHeat();
+    const places = ranking.ranking.map((r) => placeKey(r));
+    const wanted = places.includes(dist.select.value) ? dist.select.value : places[0] || "";
+    dist.select.replaceChildren(el("option", { value: "", selected: wanted === "" }, "Every place"),
+      ...places.map((k) => el("option", { value: k, selected: k === wanted }, place(JSON.parse(k)))));
+    await Promise.all([drawHeat(), drawDistributions()]);
     markUpdated(root);
   }
 
@@ -104,7 +115,9 @@ export async function weakSpotsView(root) {
       show.hidden = !r.camera;
       show.addEventListener("click", () => {
         cameraSelect.value = `${r.site}/${r.camera}`;
-        guarded(drawHeat, root).then(() => drawing.scrollIntoView({ block: "nearest" }));
+        dist.select.value = placeKey(r);
+        guarded(() => Promise.all([drawHeat(), drawDistributions()]), root)
+          .then(() => drawing.scrollIntoView({ block: "nearest" }));
       });
       return el("tr", { "data-place": place(r) },
         el("td", {}, String(i + 1)), el("th", { scope: "row" }, place(r)),
@@ -141,6 +154,14 @@ export async function weakSpotsView(root) {
     cellTable.replaceChildren(cellsTable(mine));
   }
 
+  async function drawDistributions() {
+    const p = params();
+    const chosen = dist.select.value ? JSON.parse(dist.select.value) : {};
+    const filters = Object.fromEntries(Object.entries(chosen).filter(([, v]) => v != null));
+    const found = await getJSON("/conflicts/histograms", { start: p.start, end: p.end, interval: p.interval, ...filters });
+    dist.draw(found, dist.select.value ? place(chosen) : "every place");
+  }
+
   await guarded(refresh, root);
   const later = debounce(() => guarded(refresh, root), 500);
   return {
@@ -149,6 +170,7 @@ export async function weakSpotsView(root) {
     },
     destroy() {
       shapes = new Map();
+      dist.destroy();
     },
   };
 }
@@ -228,4 +250,56 @@ function cellsTable(mine) {
         el("tbody", {}, mine.map((c) => el("tr", {}, el("th", { scope: "row" }, c.zone),
           el("td", {}, `x ${c.x_m}–${c.x_m + c.cell_m}, y ${c.y_m}–${c.y_m + c.cell_m}`),
           el("td", {}, fmt.format(c.count))))))));
+}
+
+const binLabel = (b) => (b.to_s == null ? `${b.from_s} s or more` : `${b.from_s}–${b.to_s} s`);
+const MEASURES = [
+  ["ttc", "Least time to collision (TTC)", "TTC", "#dc2626"],
+  ["pet", "Post-encroachment time (PET)", "PET", "#f59e0b"],
+];
+
+/** The TTC and PET distributions of the chosen place: two bar charts, a sentence and the numbers as tables. */
+function distributionCard() {
+  const select = el("select", { id: "dist-place", name: "dist-place" });
+  const note = el("p", { id: "dist-note", "aria-live": "polite" });
+  const table = el("div", { class: "chart-table", id: "dist-table" });
+  const canvases = MEASURES.map(([key, title]) => el("canvas", { id: `dist-${key}`, role: "img",
+    "aria-label": `${title}: conflicts per bin of the chosen place; the table below has the numbers` }));
+  const card = el("section", { class: "card wide", "aria-labelledby": "dist-title" },
+    el("div", { class: "card-head" }, el("h2", { id: "dist-title" }, "Time to collision and post-encroachment time"),
+      el("label", {}, "Place ", select)),
+    el("p", { class: "muted" }, "How near the misses were: each conflict's least TTC (if the two were on a " +
+      "collision course) and its PET (if their paths crossed), summed over the range. Lower is closer."),
+    note,
+    el("div", { class: "dist-charts" }, canvases.map((c) => el("div", { class: "chart-box" }, c))),
+    table);
+  const charts = MEASURES.map(([, , short], i) => barChart(canvases[i], { xTitle: `${short}, s`, yTitle: "conflicts" }));
+  charts.forEach((c) => { c.options.scales.y.ticks.precision = 0; }); // whole conflicts only
+
+  function draw(found, name) {
+    MEASURES.forEach(([key, , short, colour], i) => {
+      charts[i].data.labels = found[key].map(binLabel);
+      charts[i].data.datasets = [{ label: `conflicts by ${short}`, data: found[key].map((b) => b.count), backgroundColor: colour }];
+      charts[i].update();
+    });
+    const total = (key) => found[key].reduce((a, b) => a + b.count, 0);
+    const under1 = (key) => found[key].filter((b) => b.to_s != null && b.to_s <= 1).reduce((a, b) => a + b.count, 0);
+    note.textContent = total("ttc") + total("pet")
+      ? `At ${name}: ${fmt.format(total("ttc"))} conflicts had a TTC, ${fmt.format(under1("ttc"))} of them under ` +
+        `1 s; ${fmt.format(total("pet"))} had a PET, ${fmt.format(under1("pet"))} of them under 1 s.`
+      : `No conflict with a TTC or PET at ${name} in this range.`;
+    note.dataset.ttc = String(total("ttc"));
+    note.dataset.pet = String(total("pet"));
+    const open = table.querySelector("details")?.open || false;
+    const rows = MEASURES.flatMap(([key, , short]) => found[key].map((b) => el("tr", { "data-measure": key },
+      el("th", { scope: "row" }, `${short} ${binLabel(b)}`), el("td", {}, fmt.format(b.count)))));
+    table.replaceChildren(el("details", { open }, el("summary", {}, `Table of these numbers (${rows.length} rows)`),
+      el("div", { class: "table-scroll", tabindex: "0", role: "region", "aria-label": "TTC and PET distributions" },
+        el("table", { class: "data compact", id: "dist-rows" },
+          el("caption", {}, `TTC and PET of the conflicts at ${name}`),
+          el("thead", {}, el("tr", {}, el("th", { scope: "col" }, "bin"), el("th", { scope: "col" }, "conflicts"))),
+          el("tbody", {}, rows)))));
+  }
+
+  return { card, select, draw, destroy: () => charts.forEach((c) => c.destroy()) };
 }

@@ -139,20 +139,25 @@ def interval_events(camera: str, index: int, start: datetime) -> list[Event]:
     ]
 
 
-#: (camera, road users, conflict rows (type, severity, classes, count), cells (x_m, y_m, count, image x, y)):
-#: north-gate has 20 conflicts per 1,000 road users, vtest 8: north-gate ranks first.
+#: (camera, road users, conflict rows (type, severity, classes, count), cells (x_m, y_m, count, image x, y),
+#: TTC counts and PET counts in bins from 0, 1 and 2 s): north-gate has 20 conflicts per 1,000 road users,
+#: vtest 8: north-gate ranks first.
 CONFLICTS = (
     (
         "north-gate",
         {"person": 100},
         [("crossing", "moderate", "person-person", 2)],
         [(0.0, 0.0, 2, 300.0, 200.0)],
+        [0, 2, 0],
+        [1, 0, 0],
     ),
     (
         "vtest",
         {"person": 400, "bicycle": 100},
         [("crossing", "serious", "bicycle-person", 3), ("rear_end", "slight", "bicycle-bicycle", 1)],
         [(10.0, 5.0, 3, 380.0, 300.0), (15.0, 5.0, 1, 430.0, 310.0)],
+        [3, 0, 1],
+        [2, 1, 0],
     ),
 )
 
@@ -160,7 +165,7 @@ CONFLICTS = (
 def conflict_events(start: datetime) -> list[ConflictEvent]:
     """One interval's conflict events of the middle zones (see CONFLICTS)."""
     found = []
-    for camera, users, rows, cells in CONFLICTS:
+    for camera, users, rows, cells, ttc, pet in CONFLICTS:
         body = {
             "id": uuid.uuid4(),
             "site": SITE,
@@ -170,8 +175,8 @@ def conflict_events(start: datetime) -> list[ConflictEvent]:
             "zone": "middle",
             "road_users": users,
             "conflicts": [{"type": t, "severity": s, "classes": k, "count": n} for t, s, k, n in rows],
-            "ttc": {"edges_s": [0.0, 1.0, 2.0], "counts": [0, 0, 0]},
-            "pet": {"edges_s": [0.0, 1.0, 2.0], "counts": [0, 0, 0]},
+            "ttc": {"edges_s": [0.0, 1.0, 2.0], "counts": ttc},
+            "pet": {"edges_s": [0.0, 1.0, 2.0], "counts": pet},
             "cell_m": 5.0,
             "cells": [
                 {"x_m": x, "y_m": y, "count": n, "image_x": px, "image_y": py} for x, y, n, px, py in cells

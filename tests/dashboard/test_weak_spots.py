@@ -28,6 +28,21 @@ def ranking(page: Page) -> list[tuple[str, str, str]]:
     ]
 
 
+def distribution(page: Page) -> tuple[str | None, str | None, list[int], list[int]]:
+    """The TTC and PET totals the note states, and the table's counts per bin of each."""
+    note = page.locator("#dist-note")
+    counts = {
+        measure: [
+            int(n) for n in page.locator(f"#dist-rows tr[data-measure={measure}] td").all_text_contents()
+        ]
+        for measure in ("ttc", "pet")
+    }
+    labels = page.locator("#dist-rows tbody th").all_text_contents()
+    assert labels[:3] == ["TTC 0–1 s", "TTC 1–2 s", "TTC 2 s or more"]
+    assert page.locator("#dist-ttc").get_attribute("role") == "img"
+    return note.get_attribute("data-ttc"), note.get_attribute("data-pet"), counts["ttc"], counts["pet"]
+
+
 def test_ranking_and_heat_map_show_the_seeded_conflicts(
     page: Page,
     hub_server: DashboardServer,
@@ -63,7 +78,20 @@ def test_ranking_and_heat_map_show_the_seeded_conflicts(
     page.click("#heat-table summary")
     assert page.locator("#heat-cells tbody tr").count() == 2
     assert page.locator("#heat-legend .swatch").count() == 4
+    # The TTC and PET distributions (tests/dashboard/conftest.py CONFLICTS; bins from 0, 1 and 2 s) of the
+    # place picked: vtest's row was shown (TTC 3/0/1, PET 2/1/0); north-gate (TTC 0/2/0, PET 1/0/0); every
+    # place (the sums), each with its text alternative and table.
+    assert page.input_value("#dist-place") == '{"site":"demo-plaza","camera":"vtest","zone":"middle"}'
+    page.wait_for_function("() => document.querySelector('#dist-note').dataset.ttc === '4'")
+    assert distribution(page) == ("4", "3", [3, 0, 1], [2, 1, 0])
+    assert "3 of them under 1 s; 3 had a PET, 2 of them under 1 s" in page.inner_text("#dist-note")
     screenshot(page, "weak-spots")
+    page.select_option("#dist-place", label="demo-plaza / north-gate / middle")
+    page.wait_for_function("() => document.querySelector('#dist-note').dataset.ttc === '2'")
+    assert distribution(page) == ("2", "1", [0, 2, 0], [1, 0, 0])
+    page.select_option("#dist-place", label="Every place")
+    page.wait_for_function("() => document.querySelector('#dist-note').dataset.ttc === '6'")
+    assert distribution(page) == ("6", "4", [3, 2, 1], [3, 1, 0])
     # Ranked by site: the plaza's 6 conflicts in 600 road users.
     page.select_option("#weak-level", "site")
     page.wait_for_function("() => document.querySelectorAll('#weak-rows tr').length === 1")
