@@ -123,8 +123,9 @@ def _side(api: Any, edge: str, end: bool) -> str:
     return _OPPOSITE[travelling] if end else travelling
 
 
-def simulate_hour(resco_dir: Path) -> SimulatedHour:
-    """Run SUMO on cologne3 for its hour and record every junction crossing (libsumo, about a minute)."""
+def simulate_hour(resco_dir: Path, conflicts: bool = True) -> SimulatedHour:
+    """Run SUMO on cologne3 for its hour and record every junction crossing and the cars in each conflict
+    zone (libsumo, seconds); ``conflicts``: measure the conflicts between those cars (most of the time)."""
     import libsumo  # in-process SUMO: no binary to find, no port to open
 
     cfg = resco_dir / "cologne3" / "cologne3.sumocfg"
@@ -137,12 +138,12 @@ def simulate_hour(resco_dir: Path) -> SimulatedHour:
     except libsumo.TraCIException as exc:
         raise ConfigError(f"{cfg}: SUMO refused the scenario: {exc}") from exc
     try:
-        return _record(libsumo)
+        return _record(libsumo, conflicts)
     finally:
         libsumo.close()
 
 
-def _record(api: Any) -> SimulatedHour:
+def _record(api: Any, conflicts: bool) -> SimulatedHour:
     """Step the running simulation through its hour, recording what each junction's camera would see."""
     begin = api.simulation.getTime()
     entries: dict[str, dict[str, str]] = {}  # junction -> incoming edge -> side
@@ -185,7 +186,8 @@ def _record(api: Any) -> SimulatedHour:
     queues = {
         j: [float(np.mean(q[m * 60 : (m + 1) * 60] or [0])) for m in range(60)] for j, q in halted.items()
     }
-    return SimulatedHour(passages, queues, places, {j: measure_zone(p) for j, p in zones.paths().items()})
+    zone_hours = {j: measure_zone(p) if conflicts else ZoneHour(p, []) for j, p in zones.paths().items()}
+    return SimulatedHour(passages, queues, places, zone_hours)
 
 
 _SQUARE = ((0, 0), (100, 0), (100, 100), (0, 100))
