@@ -111,6 +111,8 @@ def test_the_dashboard_shows_the_simulated_cameras(
         places = page.locator("#weak-rows th[scope=row]").all_inner_texts()
         assert sorted(places) == [f"{SIMULATED_SITE} / junction-{k} / junction" for k in (1, 2, 3)]
         assert int(page.get_attribute("#weak-summary", "data-total") or 0) > 0
+        page.wait_for_selector("#dist-note[data-ttc]")  # the top place's TTC and PET distributions
+        assert int(page.get_attribute("#dist-note", "data-ttc") or 0) > 0
         screenshot(page, "simulated-weak-spots")
         page.goto(f"{server.base_url}/register")
         assert page.inner_text("body").count("SIMULATED") >= 3
