@@ -29,10 +29,11 @@ from typing import Any
 
 import numpy as np
 
+from citytally.arrays import Float64Array
 from citytally.edge.analytics.conflicts import ConflictTally, LocatedConflict
 from citytally.edge.analytics.speed import GroundPlane
 from citytally.edge.conflict_config import ConflictSettings
-from citytally.edge.safety import Thresholds, Trajectory, find_conflicts
+from citytally.edge.safety import Conflict, Thresholds, Trajectory, find_conflicts
 from citytally.events import ROAD_USER_CLASSES, ConflictEvent
 
 __all__ = [
@@ -127,7 +128,7 @@ class ZoneRecorder:
         return found
 
 
-def _stay(samples: np.ndarray[Any, np.dtype[np.float64]]) -> ZonePath | None:
+def _stay(samples: Float64Array) -> ZonePath | None:
     kept = samples[samples[:, 0] >= samples[-1, 0] - SETTINGS.window_s]
     if len(kept) < 2:
         return None
@@ -146,7 +147,7 @@ def measure_zone(paths: Sequence[ZonePath], settings: ConflictSettings = SETTING
     return ZoneHour(list(paths), conflicts)
 
 
-def _locate(when: float, a: Trajectory, b: Trajectory, conflict: Any) -> LocatedConflict:
+def _locate(when: float, a: Trajectory, b: Trajectory, conflict: Conflict) -> LocatedConflict:
     """Midway between the two cars at the conflict's time."""
     x, y = ((np.interp(when, a.t, a.xy[:, k]) + np.interp(when, b.t, b.xy[:, k])) / 2 for k in (0, 1))
     return LocatedConflict(conflict, float(x), float(y))
