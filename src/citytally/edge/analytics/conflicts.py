@@ -179,14 +179,14 @@ class ConflictMonitor:
             return []
         horizon = min(float(t.t[0]) for t in fresh) - self.settings.pet_s
         older = [t for t in self._kept if t.t[-1] >= horizon]
-        # The ended paths among themselves, then each against each kept one: kept pairs were measured before.
-        groups = [fresh, *([new, old] for new in fresh for old in older)]
         ignored = set(self.settings.ignore_pairs)
+        # The ended paths among themselves, then each against each kept one it may meet: kept pairs were
+        # measured before. Ignored class pairs are skipped before they are measured (that is the cost).
+        groups = [fresh, *([new, old] for new in fresh for old in older if self._may_meet(new, old, ignored))]
         found = [
             self._locate(c, group)
             for group in groups
-            for c in find_conflicts(group, self.thresholds)
-            if "-".join(sorted(c.kinds)) not in ignored
+            for c in find_conflicts(group, self.thresholds, ignore_pairs=ignored)
         ]
         self._kept.extend(fresh)
         if np.isfinite(now):
@@ -194,6 +194,14 @@ class ConflictMonitor:
             while self._kept and self._kept[0].t[-1] < keep_from:
                 self._kept.popleft()
         return found
+
+    def _may_meet(self, a: Trajectory, b: Trajectory, ignored: set[str]) -> bool:
+        """Whether a pair is worth measuring: classes not ignored, and in the zone at about the same time
+        (find_conflicts measures only pairs seen together; the PET threshold is a generous margin)."""
+        if "-".join(sorted((a.kind, b.kind))) in ignored:
+            return False
+        margin = max(self.settings.pet_s, self.thresholds.time_tolerance_s)
+        return bool(a.t[0] <= b.t[-1] + margin and b.t[0] <= a.t[-1] + margin)
 
     @staticmethod
     def _locate(conflict: Conflict, paths: Sequence[Trajectory]) -> LocatedConflict:
