@@ -113,7 +113,9 @@ def points_in_polygon(polygon: FloatArray, points: npt.ArrayLike) -> npt.NDArray
     pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
     x, y = pts[:, 0:1], pts[:, 1:2]
     xi, yi = polygon[:, 0], polygon[:, 1]
-    xj, yj = np.roll(xi, 1), np.roll(yi, 1)
+    # Each vertex's predecessor (np.roll costs more than the test itself on a small polygon).
+    before = np.concatenate((polygon[-1:], polygon[:-1]))
+    xj, yj = before[:, 0], before[:, 1]
     straddles = (yi > y) != (yj > y)
     with np.errstate(divide="ignore", invalid="ignore"):
         x_cross = (xj - xi) * (y - yi) / (yj - yi) + xi

@@ -11,11 +11,13 @@ from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
+import numpy.typing as npt
 
 from citytally.arrays import Float64Array as FloatArray
 from citytally.edge.analytics.speed import GroundPlane
 from citytally.edge.analytics.tracks import TrackStates
 from citytally.edge.detections import NO_TRACK, Detections
+from citytally.edge.geometry import points_in_polygon
 
 __all__ = ["TrackHistory", "Trail", "Motion"]
 
@@ -59,6 +61,16 @@ class TrackHistory:
         self.frame = Detections.empty()
         self.points: FloatArray = np.zeros((0, 2))  # their ground contact points in the picture
         self.ground: FloatArray = np.zeros((0, 2))
+        self._in_zone: dict[str, npt.NDArray[np.bool_]] = {}
+
+    def in_zone(self, zone: str, polygon: FloatArray) -> npt.NDArray[np.bool_]:
+        """Which of this frame's road users stand in the named zone: tested once per frame and zone, however
+        many rules watch it."""
+        inside = self._in_zone.get(zone)
+        if inside is None:
+            inside = points_in_polygon(polygon, self.points) if len(self.points) else np.zeros(0, bool)
+            self._in_zone[zone] = inside
+        return inside
 
     def update(self, tracked: Detections, timestamp: float) -> None:
         self.now = timestamp
@@ -67,6 +79,7 @@ class TrackHistory:
         points = frame.bottom_centre.astype(np.float64)
         ground = self.plane.to_ground(points) if self.plane is not None else np.full_like(points, np.nan)
         self.frame, self.points, self.ground = frame, points, ground
+        self._in_zone = {}
         rows = np.hstack([points, ground]).tolist()
         for tid, cls, row in zip(frame.track_id.tolist(), frame.class_id.tolist(), rows, strict=True):
             fresh = self._trails.peek(tid) is None
