@@ -1,12 +1,17 @@
-"""Edge frame rate with every incident rule on, against counting alone, on vtest.avi (the same run).
+"""Edge frame rate with every detector on (incident rules and conflicts), against counting alone.
 
-Runs the whole edge pipeline (decode → NanoDet → tracker → analytics → events) over all of vtest.avi with
-``examples/vtest.toml`` (counting: two lines, a zone, speeds) and with ``examples/vtest-incidents.toml``
-(the same plus all six incident rules: stopped vehicle, wrong way, queue, pedestrians on the carriageway,
-crowd density, left object), alternating ``--rounds`` times so both see the same machine load. Prints
-frames/s per run (wall clock) and frames per CPU-second of the process (less sensitive to other load on a
-shared machine), the analytics stage's ms/frame, the ratios of the medians (aim, issue 15: within 10 %),
-and the incidents the rules raised on vtest.
+Runs the whole edge pipeline (decode → NanoDet → tracker → analytics → events) over two clips, each with a
+counting config and an "all detectors" config (the same plus all six incident rules and a ``[[conflicts]]``
+junction zone), alternating ``--rounds`` times in one process so both see the same machine load:
+
+* vtest.avi (pedestrian plaza): ``examples/vtest.toml`` against ``examples/vtest-incidents.toml``;
+* tests/data/market_street.mp4 (a street with cars, cyclists, pedestrians and a cable car):
+  ``tests/data/market_street.toml`` against ``examples/market-street-incidents.toml``.
+
+Prints frames/s per run (wall clock) and frames per CPU-second of the process (less sensitive to other load
+on a shared machine), the analytics stage's ms/frame, the ratios of the medians (aim, issue 15: within 10 %),
+how many road-user pairs the conflict analysis measured (:func:`citytally.edge.safety.measure_pair` calls)
+and the time they took (wall clock, per frame of the clip), and the incidents and conflicts raised.
 
     flock /tmp/citytally-bench.lock .venv/bin/python bench/incidents_fps.py [--rounds 2] [--threads 2]
 """
@@ -17,18 +22,37 @@ import argparse
 import statistics
 import time
 from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from harness import RESULTS_DIR, Run
 
+from citytally.edge import safety
 from citytally.edge.config import load_camera_config
 from citytally.edge.pipeline import PipelineOptions, build_pipeline
-from citytally.events import IncidentEvent
+from citytally.events import ConflictEvent, IncidentEvent
 from citytally.transport.publisher import MemoryPublisher
 
 REPO = Path(__file__).resolve().parents[1]
-CONFIGS = {"counting": "examples/vtest.toml", "all incidents": "examples/vtest-incidents.toml"}
+#: clip -> (video, {setup: config}); the first setup is the baseline.
+CLIPS: dict[str, tuple[Path, dict[str, str]]] = {
+    "vtest": (
+        Path.home() / ".cache" / "citytally" / "vtest.avi",
+        {"counting": "examples/vtest.toml", "all detectors": "examples/vtest-incidents.toml"},
+    ),
+    "market_street": (
+        REPO / "tests" / "data" / "market_street.mp4",
+        {
+            "counting": "tests/data/market_street.toml",
+            "all detectors": "examples/market-street-incidents.toml",
+        },
+    ),
+}
 COLUMNS = [
+    ("clip", "clip"),
     ("setup", "setup"),
     ("fps", "frames/s (median)"),
     ("runs", "runs"),
@@ -36,69 +60,133 @@ COLUMNS = [
     ("ratio", "x counting"),
     ("cpu_fps", "frames per CPU-second"),
     ("cpu_ratio", "x counting (CPU)"),
+    ("pairs", "pairs measured"),
+    ("pair_ms", "pair analysis ms/frame"),
 ]
 
 
-def run_once(config_path: Path, video: Path, threads: int | None) -> tuple[float, float, float, Counter[str]]:
+@dataclass
+class Measured:
+    fps: float
+    cpu_fps: float
+    analytics_ms: float
+    pairs: int
+    pair_ms: float
+    found: Counter[str]
+
+
+@contextmanager
+def counting_pairs() -> Iterator[list[float]]:
+    """Count the calls of safety.measure_pair (one per road-user pair analysed) and their wall seconds."""
+    original: Callable[..., Any] = safety.measure_pair
+    tally = [0.0, 0.0]
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        start = time.perf_counter()
+        try:
+            return original(*args, **kwargs)
+        finally:
+            tally[0] += 1
+            tally[1] += time.perf_counter() - start
+
+    safety.measure_pair = counted  # type: ignore[assignment]
+    try:
+        yield tally
+    finally:
+        safety.measure_pair = original  # type: ignore[assignment]
+
+
+def run_once(config_path: Path, video: Path, options: PipelineOptions) -> Measured:
     config = load_camera_config(config_path)
     sink = MemoryPublisher()
-    cpu = time.process_time()
-    result = build_pipeline(config, sink, PipelineOptions(progress=False, threads=threads), video).run()
-    cpu = time.process_time() - cpu
+    with counting_pairs() as pairs:
+        cpu = time.process_time()
+        result = build_pipeline(config, sink, options, video).run()
+        cpu = time.process_time() - cpu
     t = result.times
-    onsets = Counter(
+    frames = max(t.frames, 1)
+    found: Counter[str] = Counter(
         e.incident for e in sink.events if isinstance(e, IncidentEvent) and e.phase in ("onset", None)
     )
-    return t.frames / result.wall_seconds, t.frames / cpu, 1000 * t.analytics / max(t.frames, 1), onsets
+    for e in sink.events:
+        if isinstance(e, ConflictEvent):
+            for c in e.conflicts:
+                found[f"conflict {c.type} {c.classes}"] += c.count
+    return Measured(
+        t.frames / result.wall_seconds,
+        t.frames / cpu,
+        1000 * t.analytics / frames,
+        int(pairs[0]),
+        1000 * pairs[1] / frames,
+        found,
+    )
+
+
+def _rows(clip: str, runs: dict[str, list[Measured]]) -> list[dict[str, Any]]:
+    """One row per setup: medians over the rounds and ratios to the clip's first (baseline) setup."""
+    base = next(iter(runs.values()))
+    base_fps = statistics.median(m.fps for m in base)
+    base_cpu = statistics.median(m.cpu_fps for m in base)
+    rows = []
+    for setup, measured in runs.items():
+        fps = statistics.median(m.fps for m in measured)
+        cpu_fps = statistics.median(m.cpu_fps for m in measured)
+        rows.append(
+            {
+                "clip": clip,
+                "setup": setup,
+                "fps": round(fps, 1),
+                "runs": len(measured),
+                "analytics_ms": round(statistics.median(m.analytics_ms for m in measured), 2),
+                "ratio": f"{fps / base_fps:.3f}",
+                "cpu_fps": round(cpu_fps, 1),
+                "cpu_ratio": f"{cpu_fps / base_cpu:.3f}",
+                "pairs": measured[0].pairs,
+                "pair_ms": round(statistics.median(m.pair_ms for m in measured), 2),
+            }
+        )
+    return rows
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--video", type=Path, default=Path.home() / ".cache" / "citytally" / "vtest.avi")
+    parser.add_argument("--vtest", type=Path, default=CLIPS["vtest"][0], help="path of vtest.avi")
+    parser.add_argument("--clips", nargs="+", choices=sorted(CLIPS), default=list(CLIPS))
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--variant", choices=("int8", "fp32"), default="int8", help="NanoDet variant")
     parser.add_argument("--no-record", action="store_true")
     parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
     args = parser.parse_args()
     # Created first: it takes the machine fingerprint and start time now.
     run = Run(
-        "incidents_fps", "Edge frames per second with all incident rules on, against counting alone", COLUMNS
+        "incidents_fps",
+        "Edge frames per second with all detectors on (incident rules, conflicts), against counting alone",
+        COLUMNS,
     )
-    fps: dict[str, list[float]] = {name: [] for name in CONFIGS}
-    cpu_fps: dict[str, list[float]] = {name: [] for name in CONFIGS}
-    analytics: dict[str, list[float]] = {name: [] for name in CONFIGS}
-    found: Counter[str] = Counter()
+    options = PipelineOptions(progress=False, threads=args.threads, detector_variant=args.variant)
+    runs = {clip: {setup: [] for setup in CLIPS[clip][1]} for clip in args.clips}
     for round_ in range(args.rounds):
-        for name, path in CONFIGS.items():
-            rate, cpu_rate, ms, onsets = run_once(REPO / path, args.video, args.threads)
-            fps[name].append(rate)
-            cpu_fps[name].append(cpu_rate)
-            analytics[name].append(ms)
-            if name == "all incidents" and round_ == 0:
-                found = onsets
-            print(
-                f"round {round_ + 1} {name:14s} {rate:6.1f} frames/s  {cpu_rate:6.1f} frames/CPU-s  "
-                f"analytics {ms:5.2f} ms/frame",
-                flush=True,
-            )
-    base = statistics.median(fps["counting"])
-    cpu_base = statistics.median(cpu_fps["counting"])
-    for name in CONFIGS:
-        median = statistics.median(fps[name])
-        row = {
-            "setup": name,
-            "fps": round(median, 1),
-            "runs": len(fps[name]),
-            "analytics_ms": round(statistics.median(analytics[name]), 2),
-            "ratio": f"{median / base:.3f}",
-            "cpu_fps": round(statistics.median(cpu_fps[name]), 1),
-            "cpu_ratio": f"{statistics.median(cpu_fps[name]) / cpu_base:.3f}",
-        }
-        print("  ".join(f"{k}={v}" for k, v in row.items()))
-        run.add(**row)
-    note = ", ".join(f"{k} {v}" for k, v in sorted(found.items())) or "none"
-    print(f"incidents raised on vtest (onsets): {note}")
-    run.notes.append(f"incident onsets on vtest with all rules on: {note}")
+        for clip in args.clips:
+            video = args.vtest if clip == "vtest" else CLIPS[clip][0]
+            for setup, path in CLIPS[clip][1].items():
+                m = run_once(REPO / path, video, options)
+                runs[clip][setup].append(m)
+                print(
+                    f"round {round_ + 1} {clip:13s} {setup:13s} {m.fps:6.1f} frames/s  "
+                    f"{m.cpu_fps:6.1f} frames/CPU-s  analytics {m.analytics_ms:5.2f} ms/frame  "
+                    f"pairs {m.pairs} ({m.pair_ms:.2f} ms/frame)",
+                    flush=True,
+                )
+    for clip, by_setup in runs.items():
+        for row in _rows(clip, by_setup):
+            print("  ".join(f"{k}={v}" for k, v in row.items()))
+            run.add(**row)
+        found = by_setup["all detectors"][0].found
+        note = ", ".join(f"{k} {v}" for k, v in sorted(found.items())) or "none"
+        print(f"{clip}: incident onsets and conflicts with all detectors on: {note}")
+        run.notes.append(f"{clip}, all detectors on: incident onsets and conflicts: {note}")
+    run.notes.append(f"NanoDet {args.variant}; threads {args.threads or 'default'}")
     if not args.no_record:
         print(f"recorded {run.save(args.results_dir)}")
 
