@@ -5,6 +5,7 @@ import { ApiError, AuthRequired, followLive, getJSON, getToken, setToken, whenSi
 import { clearNotice, showNotice } from "./notice.js";
 import { applyDisplayMode } from "./display.js";
 import { watchIncidents } from "./incident-watch.js";
+import { FIRST_RANGE, overviewRequests, rollingRange } from "./overview-data.js";
 
 const app = document.getElementById("app");
 let current = null; // { destroy(), onLive(msg) } of the view on screen
@@ -135,8 +136,11 @@ async function loadView(parts, root) {
     const { weakSpotsView } = await import("./weakspots.js");
     return weakSpotsView(root);
   }
-  const { overviewView } = await import("./overview.js");
-  return overviewView(root);
+  // The overview's data is asked for while its scripts load, not after they have started.
+  const loading = import("./overview.js");
+  const early = overviewRequests(rollingRange(FIRST_RANGE));
+  const { overviewView } = await loading;
+  return overviewView(root, early);
 }
 
 let routes = 0; // a newer navigation makes a view still loading for an older one obsolete

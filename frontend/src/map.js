@@ -2,10 +2,7 @@
 // configured one, a tile layer underneath.
 import L from "leaflet";
 import "leaflet/dist/leaflet.css";
-import { getJSON } from "./api.js";
 import { fmt } from "./util.js";
-
-const BASEMAP_URL = "/dashboard/api/basemap.geojson";
 
 const BASEMAP_STYLE = {
   building: { color: "#9a9a9a", weight: 1, fillColor: "#d9d4cc", fillOpacity: 1 },
@@ -21,15 +18,12 @@ function baseStyle(feature) {
   return BASEMAP_STYLE[feature.properties?.kind] || { color: "#bbb", weight: 1 };
 }
 
-/** The page's map settings and the base-map GeoJSON (null if none), fetched together. */
-export async function loadMapInputs() {
-  // Both at once: the base map's address is fixed, and a hub without one answers 404.
-  const [config, res] = await Promise.all([getJSON("/dashboard/api/config"), fetch(BASEMAP_URL)]);
-  const basemap = config.basemap_url && res.ok ? await res.json() : null;
-  return { config, basemap };
+/** The tooltip beside a camera's marker: its name and its crossings in the range. */
+function label(cam, when) {
+  return `<b>${escapeHtml(cam.name)}</b><br>${fmt.format(cam.total)} · ${escapeHtml(when)}`;
 }
 
-export function cameraMap(container, cameras, { config, basemap }, onSelect) {
+export function cameraMap(container, cameras, { config, basemap }, onSelect, when = "last 24 hours") {
   const map = L.map(container, { zoomSnap: 0.25, attributionControl: true, preferCanvas: true });
   map.getContainer().style.background = "#ecebe7";
   if (config.tile_url) {
@@ -51,23 +45,30 @@ export function cameraMap(container, cameras, { config, basemap }, onSelect) {
   else map.setView([0, 0], 2);
   if (baseLayer) baseLayer.addTo(map);
 
+  // Leaflet measures a permanent tooltip each time its content is set (a forced layout), so each marker
+  // gets its label when it is created and a label is set again only when its text changes.
   const markers = new Map();
+  const shown = new Map(); // key -> the label on screen
   for (const cam of cameras) {
     const key = `${cam.site}/${cam.camera}`;
     const marker = L.circleMarker([cam.lat, cam.lon], {
       radius: 9, color: "#0b3d91", weight: 2, fillColor: "#2f6fdf", fillOpacity: 0.9,
     }).addTo(map);
-    marker.bindTooltip("&nbsp;", { permanent: true, direction: "right", offset: [10, 0], className: "cam-label" });
+    shown.set(key, label(cam, when));
+    marker.bindTooltip(shown.get(key), { permanent: true, direction: "right", offset: [10, 0], className: "cam-label" });
     marker.on("click", () => onSelect(cam));
     markers.set(key, marker);
   }
 
-  function update(list, when = "last 24 hours") {
+  function update(list, range = when) {
     for (const cam of list) {
-      const marker = markers.get(`${cam.site}/${cam.camera}`);
+      const key = `${cam.site}/${cam.camera}`;
+      const marker = markers.get(key);
       if (!marker) continue;
-      marker.setTooltipContent(`<b>${escapeHtml(cam.name)}</b><br>${fmt.format(cam.total)} · ${escapeHtml(when)}`);
-      marker.getElement()?.setAttribute("data-camera", `${cam.site}/${cam.camera}`);
+      const text = label(cam, range);
+      if (shown.get(key) !== text) marker.setTooltipContent(text);
+      shown.set(key, text);
+      marker.getElement()?.setAttribute("data-camera", key);
     }
   }
   // The markers are drawn on a canvas, out of reach of the keyboard: the overview lists each camera as a

@@ -1,16 +1,16 @@
 // The overview: camera map with live counts, city totals by class, busiest lines, activity heat map.
-import { getJSON } from "./api.js";
 import { barChart, CLASS_NAMES, colourFor } from "./charts.js";
 import { isKiosk } from "./display.js";
-import { cameraMap, loadMapInputs } from "./map.js";
+import { cameraMap } from "./map.js";
 import { guarded, markUpdated } from "./notice.js";
+import { cameraList, FIRST_RANGE, localZone, overviewData, overviewRequests, statusList } from "./overview-data.js";
 import { debounce, el, every, fmt, heat, heatInk, rangePicker } from "./util.js";
 
-const localZone = () => Intl.DateTimeFormat().resolvedOptions().timeZone;
 const WEEKDAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
 const AUTO_REFRESH_MS = 60_000;
 
-export async function overviewView(root) {
+/** `early`: the first paint's requests (see overview-data.js) if the caller started them already. */
+export async function overviewView(root, early = null) {
   const mapBox = el("div", { id: "map", class: "map", role: "region", "aria-label": "Map of the cameras" });
   const cameraLinks = el("div", { id: "camera-list", class: "table-scroll", tabindex: "0", role: "region",
     "aria-label": "Cameras and their status" });
@@ -18,7 +18,7 @@ export async function overviewView(root) {
   const totalsTable = el("div", { id: "totals-table" });
   const linesList = el("ol", { id: "busiest-lines", class: "busiest" });
   const heatBox = el("div", { id: "heatmap" });
-  const picker = rangePicker("24h", () => refresh());
+  const picker = rangePicker(FIRST_RANGE, () => refresh());
   const summary = el("p", { id: "overview-summary", class: "summary", "aria-live": "polite" });
   root.append(
     el("section", { class: "card wide overview-head" },
@@ -33,17 +33,13 @@ export async function overviewView(root) {
       el("p", { class: "muted" }, `Crossings per hour of the week, in ${localZone()} time.`), heatBox),
   );
 
-  const cameraList = () => getJSON("/dashboard/api/cameras", { since: picker.range().start });
-  const statusList = () => getJSON("/dashboard/api/camera-status").catch(() => []); // status is extra
-  const overviewData = () => getJSON("/dashboard/api/overview", { ...picker.range(), tz: localZone() });
   // Everything the first paint needs is asked for at once; nothing waits on anything else.
-  const [mapInputs, cameras, first, statuses] = await Promise.all(
-    [loadMapInputs(), cameraList(), overviewData(), statusList()]);
+  const [mapInputs, cameras, first, statuses] = await (early || overviewRequests(picker.range()));
   performance.mark("citytally:data-received");
   const open = (cam) => {
     window.location.hash = `#/camera/${encodeURIComponent(cam.site)}/${encodeURIComponent(cam.camera)}`;
   };
-  const mapView = cameraMap(mapBox, cameras, mapInputs, open);
+  const mapView = cameraMap(mapBox, cameras, mapInputs, open, picker.label());
   const totalsChart = barChart(totalsCanvas, { yTitle: "crossings in the range" });
   totalsChart.options.plugins.legend.display = false;
 
@@ -77,7 +73,8 @@ export async function overviewView(root) {
   }
 
   async function refresh() {
-    const [cams, ov, status] = await Promise.all([cameraList(), overviewData(), statusList()]);
+    const range = picker.range();
+    const [cams, ov, status] = await Promise.all([cameraList(range), overviewData(range), statusList()]);
     draw(cams, ov, status);
   }
   draw(cameras, first, statuses);
