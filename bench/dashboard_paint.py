@@ -8,7 +8,9 @@ are drawn, in ms since navigation start. Each run uses a fresh browser context (
 
 Baseline in the same run: the same page over an empty store (same cameras, no counts), served by a second
 hub process and measured alternately with the full one (so load changes hit both); the ratio is the
-cost of the data.
+cost of the data. With ``--before CHECKOUT`` (another checkout of the repository, e.g. an earlier commit
+unpacked with ``git archive``, its dashboard built), that checkout's hub serves the same month store in a
+third process, measured in turn with the other two: the "now / before" column is the change's effect.
 
 Two profiles: a desktop (1360 px, unthrottled) and a phone (390 px, 3x pixel ratio, touch, the CPU slowed
 4x and the network to "fast 3G": 150 ms round trip, 1.6 Mbit/s down, 750 kbit/s up, through Chromium's
@@ -26,6 +28,8 @@ import multiprocessing
 import os
 import platform
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 import urllib.request
@@ -198,18 +202,43 @@ def _serve(path: str, port: int) -> None:
     uvicorn.run(create_app(None, create_store_engine(sqlite_url(Path(path)))), port=port, log_level="warning")
 
 
+#: The hub of another checkout (its ``src`` first on the path), serving the store ``argv[1]`` on ``argv[2]``.
+_SERVE_CHECKOUT = (
+    "import sys; from pathlib import Path; import uvicorn; from citytally.hub.web import create_app; "
+    "from citytally.hub.store import create_store_engine, sqlite_url; "
+    "uvicorn.run(create_app(None, create_store_engine(sqlite_url(Path(sys.argv[1])))), "
+    "port=int(sys.argv[2]), log_level='warning')"
+)
+
+
+def _start(path: Path, port: int, checkout: Path | None) -> Any:
+    """A hub over the store at ``path``: this checkout's in a spawned process, or ``checkout``'s."""
+    if checkout is None:
+        server = multiprocessing.get_context("spawn").Process(
+            target=_serve, args=(str(path), port), daemon=True
+        )
+        server.start()
+        return server
+    env = dict(os.environ, PYTHONPATH=str(checkout / "src"))
+    return subprocess.Popen([sys.executable, "-c", _SERVE_CHECKOUT, str(path), str(port)], env=env)
+
+
 def measure(
-    stores: list[tuple[Path, sa.Engine]], browser: Browser, runs: int, profile: str = "desktop"
+    stores: list[tuple[Path, sa.Engine]],
+    browser: Browser,
+    runs: int,
+    profile: str = "desktop",
+    checkouts: list[Path | None] | None = None,
 ) -> list[list[tuple[float, float]]]:
-    """Serve each store from its own hub process and time the page on them in turn, run after run, so a
-    change in the machine's load hits every store alike."""
-    servers, urls, tokens = [], [], []
-    for path, engine in stores:
+    """Serve each store from its own hub process (of this checkout, or of ``checkouts[i]`` where given)
+    and time the page on them in turn, run after run, so a change in the machine's load hits every store
+    alike."""
+    servers: list[Any] = []
+    urls, tokens = [], []
+    for i, (path, engine) in enumerate(stores):
         tokens.append(issue_token(engine, "viewer", label="bench").secret)
         port = free_port()
-        spawn = multiprocessing.get_context("spawn")
-        servers.append(spawn.Process(target=_serve, args=(str(path), port), daemon=True))
-        servers[-1].start()
+        servers.append(_start(path, port, checkouts[i] if checkouts else None))
         urls.append(f"http://127.0.0.1:{port}/dashboard/")
     try:
         for url, token in zip(urls, tokens, strict=True):
@@ -223,7 +252,10 @@ def measure(
     finally:
         for server in servers:
             server.terminate()
-            server.join()
+            if isinstance(server, subprocess.Popen):
+                server.wait()
+            else:
+                server.join()
 
 
 def _wait_for(url: str, timeout_s: float = 60) -> None:
@@ -258,7 +290,7 @@ def summary(name: str, values: list[float]) -> str:
     )
 
 
-def main() -> None:
+def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -267,59 +299,89 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--profiles", nargs="+", choices=sorted(PROFILES), default=list(PROFILES))
     parser.add_argument("--store", type=Path, help="Keep the filled store here (reused if it exists).")
+    parser.add_argument(
+        "--before",
+        type=Path,
+        help="Another checkout of the repository (its dashboard built) to serve the month store too.",
+    )
     parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
     args = parser.parse_args()
-    build_frontend()
-    run = Run(
-        "dashboard_paint",
-        f"Dashboard overview, first meaningful paint: {args.cameras} cameras, {args.days} days of roll-ups",
-        columns=[
-            ("profile", "profile"),
-            ("store", "store"),
-            ("data_ms", "data received, median ms (min-max)"),
-            ("paint_ms", "first meaningful paint, median ms (min-max)"),
-            ("ratio", "paint / empty store"),
-            ("aim", "aim"),
-            ("n", "n"),
-        ],
-    )
-    results: dict[str, tuple[list[tuple[float, float]], list[tuple[float, float]]]] = {}
+    if args.before and not (args.before / "src/citytally/hub/dashboard/static/index.html").is_file():
+        parser.error(f"--before {args.before}: no built dashboard in src/citytally/hub/dashboard/static")
+    return args
+
+
+#: profile -> runs, each (data received ms, paint ms), for: month now, empty store now[, month before]
+Results = dict[str, list[list[tuple[float, float]]]]
+
+
+def run_all(args: argparse.Namespace) -> Results:
+    results: Results = {}
     with tempfile.TemporaryDirectory() as tmp:
         full_path = args.store or Path(tmp) / "month.sqlite3"
         empty_path = Path(tmp) / "empty.sqlite3"
         full = store(full_path, args.cameras, args.days)
         empty = store(empty_path, args.cameras, None)
+        stores = [(full_path, full), (empty_path, empty)]
+        checkouts: list[Path | None] = [None, None]
+        if args.before:
+            stores.append((full_path, full))
+            checkouts.append(args.before.resolve())
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             for profile in args.profiles:
-                stores = [(full_path, full), (empty_path, empty)]
-                with_data, baseline = measure(stores, browser, args.runs, profile)
-                results[profile] = (with_data, baseline)
+                results[profile] = measure(stores, browser, args.runs, profile, checkouts)
             browser.close()
         full.dispose()
         empty.dispose()
+    return results
+
+
+def main() -> None:
+    args = _arguments()
+    build_frontend()
+    columns = [
+        ("profile", "profile"),
+        ("store", "store"),
+        ("data_ms", "data received, median ms (min-max)"),
+        ("paint_ms", "first meaningful paint, median ms (min-max)"),
+        ("ratio", "paint / empty store"),
+        ("aim", "aim"),
+        ("n", "n"),
+    ]
+    if args.before:
+        columns.insert(5, ("vs_before", "paint now / before"))
+    title = (
+        f"Dashboard overview, first meaningful paint: {args.cameras} cameras, {args.days} days of roll-ups"
+    )
+    run = Run("dashboard_paint", title, columns=columns)
+    results = run_all(args)
     load = os.getloadavg()[0]
     print(f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} CPUs, load average {load:.1f}")
     aims = {"desktop": 1000.0, "phone": 3000.0}
-    for profile, (with_data, baseline) in results.items():
-        ratio = statistics.median(r[1] for r in with_data) / statistics.median(r[1] for r in baseline)
-        for name, runs in (
-            (f"{args.cameras} cameras x {args.days} days", with_data),
-            ("empty store", baseline),
-        ):
+    month = f"{args.cameras} cameras x {args.days} days"
+    for profile, sets in results.items():
+        paint = [statistics.median(r[1] for r in runs) for runs in sets]
+        names = [month, "empty store", f"{month}, before"][: len(sets)]
+        for i, (name, runs) in enumerate(zip(names, sets, strict=True)):
             print(summary(f"{profile}, {name}: data received", [r[0] for r in runs]))
             print(summary(f"{profile}, {name}: first meaningful paint", [r[1] for r in runs]))
             paints = [r[1] for r in runs]
-            run.add(
-                profile=profile,
-                store=name,
-                data_ms=_spread([r[0] for r in runs]),
-                paint_ms=_spread(paints),
-                ratio=round(ratio, 2) if runs is with_data else 1.0,
-                aim=f"< {aims[profile]:.0f} ms: {sum(p < aims[profile] for p in paints)}/{len(paints)} runs",
-                n=len(runs),
-            )
-        print(f"{profile}: paint ratio, month of data / empty store: {ratio:.2f}x")
+            row = {
+                "profile": profile,
+                "store": name,
+                "data_ms": _spread([r[0] for r in runs]),
+                "paint_ms": _spread(paints),
+                "ratio": round(paint[i] / paint[1], 2),
+                "aim": f"< {aims[profile]:.0f} ms: {sum(p < aims[profile] for p in paints)}/{len(runs)} runs",
+                "n": len(runs),
+            }
+            if args.before:
+                row["vs_before"] = round(paint[0] / paint[2], 2) if i == 0 else ""
+            run.add(**row)
+        print(f"{profile}: paint ratio, month of data / empty store: {paint[0] / paint[1]:.2f}x")
+        if args.before:
+            print(f"{profile}: paint ratio, now / before: {paint[0] / paint[2]:.2f}x")
     run.notes.append(
         "phone: 390 px, 3x pixel ratio, CPU slowed 4x, network 150 ms RTT, 1.6 Mbit/s down (DevTools)"
     )
