@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from citytally.edge import safety
 from citytally.edge.analytics.intervals import CameraAnalytics
 from citytally.edge.config import CameraConfig
 from citytally.edge.detections import Detections
@@ -156,6 +157,26 @@ def test_a_pair_is_counted_once_however_many_paths_end_after_it() -> None:
     (event,) = run([CAR_EAST, PERSON_NORTH, slow], seconds=40.0)
     assert [(c.type, c.classes, c.count) for c in event.conflicts] == [("crossing", "car-person", 1)]
     assert event.road_users == {"car": 2, "person": 1}
+
+
+@pytest.mark.parametrize(("ignore", "measured", "expected"), [(None, 0, []), ([], 1, ["person-person"])])
+def test_ignored_pairs_are_not_measured(
+    monkeypatch: pytest.MonkeyPatch, ignore: list[str] | None, measured: int, expected: list[str]
+) -> None:
+    # Two pedestrians on a collision course (both at (50, 50) m at t = 6.7 s). Measuring a pair is the costly
+    # part of the analysis, so an ignored pair (person-person by default) is skipped before it, not after.
+    calls: list[object] = []
+    measure = safety.measure_pair
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        calls.append(args)
+        return measure(*args, **kwargs)
+
+    monkeypatch.setattr(safety, "measure_pair", counted)
+    east = Mover(9, PERSON, 40.0, 50.0, 1.5, 0.0)
+    (event,) = run([PERSON_NORTH, east], **({} if ignore is None else {"ignore_pairs": ignore}))
+    assert len(calls) == measured
+    assert [c.classes for c in event.conflicts] == expected
 
 
 def test_conflict_located_in_its_ground_cell_and_picture() -> None:
