@@ -184,13 +184,18 @@ function siteDrawing(info, placed, name, total) {
   ];
   const xs = points.map((p) => p[0]);
   const ys = points.map((p) => p[1]);
-  const pad = 24;
-  const x0 = Math.min(0, ...xs) - pad;
-  const y0 = Math.min(0, ...ys) - pad;
-  const width = Math.max(100, ...xs) - x0 + pad;
-  const height = Math.max(100, ...ys) - y0 + pad;
+  const left = Math.min(0, ...xs);
+  const top = Math.min(0, ...ys);
+  const right = Math.max(100, ...xs);
+  const bottom = Math.max(100, ...ys);
+  const unit = Math.max(right - left, bottom - top) / 40;
+  // Room for a line's name above a line that starts at the drawing's top edge.
+  const pad = Math.max(24, unit * 1.6);
+  const x0 = left - pad;
+  const y0 = top - pad;
+  const width = right - left + 2 * pad;
+  const height = bottom - top + 2 * pad;
   const most = Math.max(1, ...placed.map((c) => c.count));
-  const unit = Math.max(width, height) / 40;
   // Marks of neighbouring cells must not hide each other: the largest is at most half their spacing.
   const scale = Math.min(1, nearest(placed) / (2 * 2 * unit));
   const busiest = placed.slice().sort((a, b) => b.count - a.count)[0];
@@ -205,14 +210,15 @@ function siteDrawing(info, placed, name, total) {
   svg("rect", { x: x0, y: y0, width, height, class: "frame" }),
   info.zones.map((z) => {
     const poly = z.config.polygon || [];
-    const cx = poly.reduce((a, p) => a + p[0], 0) / (poly.length || 1);
-    const cy = poly.reduce((a, p) => a + p[1], 0) / (poly.length || 1);
+    // The name sits in the zone's top-left corner, where the heat marks (mostly central) leave it readable.
+    const left = Math.min(...poly.map((p) => p[0]));
+    const top = Math.min(...poly.map((p) => p[1]));
     return svg("g", { class: "zone" }, svg("polygon", { points: poly.map((p) => p.join(",")).join(" ") }),
-      svg("text", { x: cx, y: cy, "font-size": unit * 1.2 }, z.name));
+      svg("text", { x: left + unit * 0.3, y: top + unit * 1.3, "font-size": unit }, z.name));
   }),
   info.lines.map((l) => svg("g", { class: "line" },
     svg("line", { x1: l.config.p1[0], y1: l.config.p1[1], x2: l.config.p2[0], y2: l.config.p2[1] }),
-    svg("text", { x: l.config.p1[0], y: l.config.p1[1] - unit * 0.4, "font-size": unit * 1.2 }, l.name))),
+    svg("text", { x: l.config.p1[0], y: l.config.p1[1] - unit * 0.4, "font-size": unit }, l.name))),
   placed.map((c) => {
     const t = c.count / most;
     return svg("circle", { cx: c.image_x, cy: c.image_y, r: scale * unit * (0.6 + 1.4 * Math.sqrt(t)),

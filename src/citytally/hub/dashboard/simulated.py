@@ -215,17 +215,18 @@ def camera_configs(hour: SimulatedHour) -> list[CameraConfig]:
                     "legal_basis": "None needed: simulated data, no camera exists",
                 },
                 "source": {"uri": "/dev/null"},
+                # The two count lines cross the drawn junction, apart from the approach zones' labels.
                 "lines": [
                     {
                         "name": "north-south",
-                        "p1": [50, 0],
-                        "p2": [50, 100],
+                        "p1": [950, 0],
+                        "p2": [950, 300],
                         "directions": ["northbound", "southbound"],
                     },
                     {
                         "name": "east-west",
-                        "p1": [0, 50],
-                        "p2": [100, 50],
+                        "p1": [800, 150],
+                        "p2": [1100, 150],
                         "directions": ["eastbound", "westbound"],
                     },
                 ],
