@@ -84,6 +84,16 @@ def incident(**overrides: Any) -> dict[str, Any]:
     return body
 
 
+def accepted_or_refused(raw: str, error: str | None) -> None:
+    """``raw`` parses and round-trips when ``error`` is None, else is refused with a message matching it."""
+    if error is None:
+        event = parse_event(raw)
+        assert parse_event(event_to_json(event)) == event
+    else:
+        with pytest.raises(SchemaError, match=error):
+            parse_event(raw)
+
+
 @pytest.mark.parametrize(
     ("overrides", "error"),
     [
@@ -97,13 +107,7 @@ def incident(**overrides: Any) -> dict[str, Any]:
     ],
 )
 def test_incident_lifecycle_fields(overrides: dict[str, Any], error: str | None) -> None:
-    raw = json.dumps(incident(**overrides))
-    if error is None:
-        event = parse_event(raw)
-        assert parse_event(event_to_json(event)) == event
-    else:
-        with pytest.raises(SchemaError, match=error):
-            parse_event(raw)
+    accepted_or_refused(json.dumps(incident(**overrides)), error)
 
 
 def speed(**stats: Any) -> dict[str, Any]:
@@ -126,13 +130,7 @@ def speed(**stats: Any) -> dict[str, Any]:
     ],
 )
 def test_speed_histogram(stats: dict[str, Any], error: str | None) -> None:
-    raw = json.dumps(speed(**stats))
-    if error is None:
-        event = parse_event(raw)
-        assert parse_event(event_to_json(event)) == event
-    else:
-        with pytest.raises(SchemaError, match=error):
-            parse_event(raw)
+    accepted_or_refused(json.dumps(speed(**stats)), error)
 
 
 def test_speed_stats_of_speeds_bins_each_road_user() -> None:
