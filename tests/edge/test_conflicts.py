@@ -181,3 +181,65 @@ def test_bad_trajectory_is_a_config_error(
 ) -> None:
     with pytest.raises(ConfigError, match=error):
         Trajectory(np.array(t), xy, "car", **extra)
+
+
+def _turning_leader(stand_x: float, radius: float = 5.0) -> Trajectory:
+    """Drives east along y=0 at 5 m/s, stands with its centre at ``stand_x`` from t=2 to t=6, then drives on:
+    straight to x=0 and a left turn of ``radius`` from there (north)."""
+    t = np.round(np.arange(0, 10.05, 0.1), 6)
+    s = np.where(t < 2, stand_x - 10 + 5 * t, np.where(t < 6, stand_x, stand_x + 5 * (t - 6)))
+    theta = np.clip(s, 0, None) / radius
+    arc = np.column_stack([radius * np.sin(theta), radius * (1 - np.cos(theta))])
+    xy = np.where((s < 0)[:, None], np.column_stack([s, np.zeros_like(s)]), arc)
+    return Trajectory(t, xy, "car")
+
+
+def test_a_leader_turning_off_where_it_stands_is_no_longer_followed() -> None:
+    # The follower drives straight on along y=0 at 10 m/s, from x=-60 at t=0. A leader standing 4 m before
+    # its left turn (radius 5 m) is ahead in its lane: at t=4 the gap is (-4-2.5) - (-20+2.5) = 11 m, TTC
+    # 1.1 s. A leader standing where its turn begins has its front on the follower's path but leaves it
+    # within a metre (5·(1-cos 0.7) = 1.18 m off, 3.5 m into the turn): SSM's leader on another connection.
+    follower = straight(-60, 0, 10, 0, 0, 4)
+    before_turn = measure_pair(follower, _turning_leader(-4.0))
+    assert before_turn is not None and before_turn.relation == "following"
+    assert before_turn.min_ttc_s == pytest.approx(1.1, abs=0.01)
+    assert measure_pair(follower, _turning_leader(0.0)) is None
+    # Nor one that turns back where it stands, into the next lane the other way: its path runs beside the
+    # follower's, but against it (no lane change of the follower's).
+    t = np.round(np.arange(0, 10.05, 0.1), 6)
+    x = np.where(t < 6, np.minimum(-40 + 20 * t, 0.0), -10 * (t - 6))
+    back = Trajectory(t, np.column_stack([x, np.where(t < 6, 0.0, 3.2)]), "car")
+    assert measure_pair(follower, back) is None
+
+
+def _changing_lane(at_x: float, offset_y: float) -> Trajectory:
+    """East along y=0 at 10 m/s from x=-60; at ``at_x`` it jumps ``offset_y`` sideways (a simulator's lane
+    change) and goes on straight."""
+    t = np.round(np.arange(0, 10.05, 0.1), 6)
+    x = -60 + 10 * t
+    return Trajectory(t, np.column_stack([x, np.where(x < at_x, 0.0, offset_y)]), "car")
+
+
+def test_a_follower_that_changes_lanes_before_the_leader_followed_it_until_then() -> None:
+    # The leader drives up to x=0 on y=0 (20 m/s, stops at t=2) and stands there. The follower closes in at
+    # 10 m/s and moves to the next lane (3.2 m over) when its centre reaches x=-15: until then it followed.
+    # Its last sample heading along the lane is at x=-17 (t=4.3; the next one's heading points into the
+    # jump): gap (0-2.5) - (-17+2.5) = 12 m, TTC 1.2 s. One that turns off south there never passes it.
+    t = np.round(np.arange(0, 10.05, 0.1), 6)
+    leader = Trajectory(t, np.column_stack([np.minimum(-40 + 20 * t, 0.0), np.zeros_like(t)]), "car")
+    evasive = measure_pair(_changing_lane(-15.0, 3.2), leader)
+    assert evasive is not None and evasive.relation == "following"
+    assert evasive.min_ttc_s == pytest.approx(1.2, abs=0.01)
+    x = -60 + 10 * t
+    south = np.column_stack([np.minimum(x, -15.0), -np.clip(x + 15.0, 0, None)])
+    assert measure_pair(Trajectory(t, south, "car"), leader) is None
+
+
+def test_head_on_needs_each_on_the_others_path() -> None:
+    # A waits at the origin to turn left (radius 15 m); B comes the other way in the next lane (y=2.4). Early
+    # in A's turn its path bends towards B's lane, so B passes within a metre of A's path heading against
+    # it, but A is 2.4 m from B's path: no head-on course on one path (SSM's oncoming is one lane).
+    a = _turning_leader(0.0, radius=15.0)
+    b = straight(60, 2.4, -12, 0, 0, 8)
+    hit = measure_pair(a, b)
+    assert hit is None or hit.relation != "oncoming"

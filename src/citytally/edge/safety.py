@@ -9,7 +9,11 @@ for its route through the network (:mod:`citytally.edge.safety_paths`): at each 
 the pair is in one of these relations, and only these count:
 
 * following (one is on the other's path ahead or behind, heading the same way within 30°): TTC = bumper gap
-  along the path / speed difference, when the follower is faster; head-on on one path, gap / speed sum;
+  along the path / speed difference, when the follower is faster. SSM's lanes become paths: a leader whose
+  path leaves the follower's within :data:`TURN_OFF_M` of its front bumper has turned onto another connection
+  and is no longer followed; a follower that changes to the next lane before reaching the leader (its path
+  stays beside the leader's, the same way) follows it until it leaves the leader's path. Head-on, each on
+  the other's path: gap / speed sum;
 * crossing (the paths cross): the conflict area on each path starts half the other's width before the
   crossing point and ends half its width after it. Entry and exit times are extrapolated from the current
   speed (and the current deceleration, if braking); when the second to arrive would enter before the first
@@ -38,7 +42,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy.spatial import cKDTree
 
-from citytally.edge.safety_paths import Crossing, RoadPath, path_relations
+from citytally.edge.safety_paths import STEP_M, Crossing, RoadPath, path_relations
 from citytally.errors import ConfigError
 
 __all__ = [
@@ -234,6 +238,13 @@ def conflict_type(heading_a_deg: float, heading_b_deg: float) -> str:
 #: Cosine of the largest angle between a user's heading and the other's path for following (30°, SSAM's
 #: rear-end limit): a user crossing the path at the crossing point is on it, but not following it.
 _FOLLOW_COS = float(np.cos(np.radians(30.0)))
+#: A leader whose path leaves the follower's within this distance past its front bumper is turning off: in
+#: SSM's lanes it is on another connection of the junction, and the follower no longer follows it.
+TURN_OFF_M = 1.0
+#: A follower whose path stays within this distance of the leader's, the same way, for BESIDE_LOOK_M past the
+#: leader's front is in the leader's lane or the next one over: it changes lanes before reaching the leader.
+BESIDE_M = 5.0
+BESIDE_LOOK_M = 20.0
 
 
 @dataclass(frozen=True)
@@ -312,10 +323,16 @@ def _following(p: _Pair, thresholds: Thresholds) -> tuple[_Series, npt.NDArray[n
         c = np.where(
             same, np.where(ahead > 0, v_own - v_other, v_other - v_own), np.sign(ahead) * (v_own + v_other)
         )
-        # SSM's lanes: a leader whose front has turned off the follower's path is on another connection.
-        lead_on = _front_on(other_path, other, i_other[rows], path, thresholds.lane_tolerance_m)
-        own_front_on = _front_on(path, own, i_own[rows], other_path, thresholds.lane_tolerance_m)
-        here &= ~same | np.where(ahead > 0, lead_on, own_front_on)
+        # SSM's lanes: a leader whose front has turned off the follower's path, or whose path leaves it within
+        # TURN_OFF_M past its front, is on another connection. Head-on on one path needs each on the other's.
+        tol = thresholds.lane_tolerance_m
+        lead_on = _front_on(other_path, other, i_other[rows], path, tol)
+        own_front_on = _front_on(path, own, i_own[rows], other_path, tol)
+        mutual = other_path.project(own.xy[i_own[rows]]).distance < tol
+        # A follower still on my path that moves to a neighbouring lane before reaching me (an evasive lane
+        # change) follows me until it leaves my lane, as SSM's lanes have it: its path stays beside mine.
+        beside = _beside(path, own, i_own[rows], other_path)
+        here &= np.where(same, np.where(ahead > 0, lead_on, own_front_on | beside), mutual)
         t = np.where(here & (g <= thresholds.range_m), _gap_ttc(g, c), np.inf)
         take = here & (t <= ttc[rows])
         ttc[rows] = np.where(take, t, ttc[rows])
@@ -326,9 +343,27 @@ def _following(p: _Pair, thresholds: Thresholds) -> tuple[_Series, npt.NDArray[n
     return _Series(relation, ttc, closing, gap), on_path
 
 
+def _beside(path: RoadPath, user: Trajectory, rows: IntArray, other: RoadPath) -> BoolArray:
+    """Whether the other's path stays within a neighbouring lane of the user's for BESIDE_LOOK_M past the
+    user's front bumper (it drives on past the user, not off another way)."""
+    ahead = np.arange(0.0, BESIDE_LOOK_M + 1e-9, 1.0)
+    s = (path.s[rows] + user.to_front)[:, None] + ahead[None, :]
+    at = path.point_at(s.ravel())
+    near = other.project(at)
+    step = path.point_at(s.ravel() + STEP_M) - at
+    cos = np.einsum("ij,ij->i", step, near.tangent) / np.maximum(np.hypot(step[:, 0], step[:, 1]), 1e-9)
+    beside: BoolArray = np.all(((near.distance < BESIDE_M) & (cos > _FOLLOW_COS)).reshape(s.shape), axis=1)
+    return beside
+
+
 def _front_on(path: RoadPath, user: Trajectory, rows: IntArray, other: RoadPath, tol: float) -> BoolArray:
-    """Whether the user's front bumper, at the given samples, is on the other user's path."""
-    return other.project(path.point_at(path.s[rows] + user.to_front)).distance < tol
+    """Whether the user's front bumper, at the given samples, and its path up to TURN_OFF_M further are on the
+    other user's path."""
+    ahead = np.arange(0.0, TURN_OFF_M + 1e-9, STEP_M)
+    s = (path.s[rows] + user.to_front)[:, None] + ahead[None, :]
+    far = other.project(path.point_at(s.ravel())).distance.reshape(s.shape)
+    on: BoolArray = np.all(far < tol, axis=1)
+    return on
 
 
 def _areas(p: _Pair, where: Crossing) -> tuple[tuple[float, float], tuple[float, float]]:
