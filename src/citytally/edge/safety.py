@@ -325,14 +325,17 @@ def _following(p: _Pair, thresholds: Thresholds) -> tuple[_Series, npt.NDArray[n
         )
         # SSM's lanes: a leader whose front has turned off the follower's path, or whose path leaves it within
         # TURN_OFF_M past its front, is on another connection. Head-on on one path needs each on the other's.
-        tol = thresholds.lane_tolerance_m
-        lead_on = _front_on(other_path, other, i_other[rows], path, tol)
-        own_front_on = _front_on(path, own, i_own[rows], other_path, tol)
-        mutual = other_path.project(own.xy[i_own[rows]]).distance < tol
         # A follower still on my path that moves to a neighbouring lane before reaching me (an evasive lane
         # change) follows me until it leaves my lane, as SSM's lanes have it: its path stays beside mine.
-        beside = _beside(path, own, i_own[rows], other_path)
-        here &= np.where(same, np.where(ahead > 0, lead_on, own_front_on | beside), mutual)
+        tol = thresholds.lane_tolerance_m
+        lead, behind, head_on = here & same & (ahead > 0), here & same & (ahead <= 0), here & ~same
+        here[lead] = _front_on(other_path, other, i_other[rows[lead]], path, tol)
+        front_on = _front_on(path, own, i_own[rows[behind]], other_path, tol)
+        turned = np.flatnonzero(behind)[~front_on]
+        here[behind] = front_on
+        here[turned] = _beside(path, own, i_own[rows[turned]], other_path)
+        if bool(np.any(head_on)):
+            here[head_on] = other_path.project(own.xy[i_own[rows[head_on]]]).distance < tol
         t = np.where(here & (g <= thresholds.range_m), _gap_ttc(g, c), np.inf)
         take = here & (t <= ttc[rows])
         ttc[rows] = np.where(take, t, ttc[rows])
@@ -346,6 +349,8 @@ def _following(p: _Pair, thresholds: Thresholds) -> tuple[_Series, npt.NDArray[n
 def _beside(path: RoadPath, user: Trajectory, rows: IntArray, other: RoadPath) -> BoolArray:
     """Whether the other's path stays within a neighbouring lane of the user's for BESIDE_LOOK_M past the
     user's front bumper (it drives on past the user, not off another way)."""
+    if rows.size == 0:
+        return np.zeros(0, dtype=bool)
     ahead = np.arange(0.0, BESIDE_LOOK_M + 1e-9, 1.0)
     s = (path.s[rows] + user.to_front)[:, None] + ahead[None, :]
     at = path.point_at(s.ravel())
@@ -359,6 +364,8 @@ def _beside(path: RoadPath, user: Trajectory, rows: IntArray, other: RoadPath) -
 def _front_on(path: RoadPath, user: Trajectory, rows: IntArray, other: RoadPath, tol: float) -> BoolArray:
     """Whether the user's front bumper, at the given samples, and its path up to TURN_OFF_M further are on the
     other user's path."""
+    if rows.size == 0:
+        return np.zeros(0, dtype=bool)
     ahead = np.arange(0.0, TURN_OFF_M + 1e-9, STEP_M)
     s = (path.s[rows] + user.to_front)[:, None] + ahead[None, :]
     far = other.project(path.point_at(s.ravel())).distance.reshape(s.shape)
