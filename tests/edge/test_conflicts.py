@@ -15,6 +15,7 @@ from citytally.edge.safety import (
     Trajectory,
     conflict_type,
     find_conflicts,
+    measure_encounters,
     measure_pair,
     summarise,
 )
@@ -243,3 +244,39 @@ def test_head_on_needs_each_on_the_others_path() -> None:
     b = straight(60, 2.4, -12, 0, 0, 8)
     hit = measure_pair(a, b)
     assert hit is None or hit.relation != "oncoming"
+
+
+def _along(t: FloatArray, speeds: list[tuple[float, float]], x0: float) -> Trajectory:
+    """East along y=0 from ``x0``, at piecewise constant speeds [(until_t, m/s), ...]."""
+    x, at, v = np.full_like(t, x0), 0.0, 0.0
+    for until, v in speeds:
+        x = x + v * np.clip(np.minimum(t, until) - at, 0, None)
+        at = until
+    return Trajectory(t, np.column_stack([x, np.zeros_like(t)]), "car")
+
+
+def test_a_pair_that_meets_twice_is_two_encounters() -> None:
+    # The follower does 15 m/s throughout. The leader, 30 m ahead at 10 m/s, pulls away at 40 m/s from t=3
+    # (out of the 50 m range from t=4.8) and stands at x=340 from t=10; the follower is back in range at
+    # t=18.7. First encounter, lowest at t=2.9: gap (59-2.5) - (43.5+2.5) = 10.5 m at 5 m/s, TTC 2.1 s.
+    # Second, at t=21: gap (340-2.5) - (315+2.5) = 20 m at 15 m/s, TTC 1.33 s. 13.9 s apart: two conflicts.
+    t = np.round(np.arange(0, 21.05, 0.1), 6)
+    follower = _along(t, [(21.0, 15.0)], 0.0)
+    leader = _along(t, [(3.0, 10.0), (10.0, 40.0), (21.0, 0.0)], 30.0)
+    found = measure_encounters(follower, leader)
+    assert [round(c.min_ttc_s, 2) for c in found] == [2.1, 1.33]
+    assert [c.ttc_time_s for c in found] == pytest.approx([2.9, 21.0])
+    whole = measure_pair(follower, leader)  # the pair's lowest over both
+    assert whole is not None and whole.min_ttc_s == pytest.approx(20 / 15)
+    assert len(find_conflicts([follower, leader])) == 2
+
+
+def test_keeping_distance_for_a_while_is_still_one_encounter() -> None:
+    # 10 m behind at the leader's 10 m/s for 10 s (following, not closing: TTC infinite) between two
+    # closings: the pair never left the relation, so it is one encounter, one conflict, at its lowest TTC:
+    # from t=12 the follower closes at 5 m/s from a 10 m gap, 2.5 m left at t=13.5 -> TTC 0.5 s.
+    t = np.round(np.arange(0, 13.55, 0.1), 6)
+    follower = _along(t, [(2.0, 15.0), (12.0, 10.0), (13.5, 15.0)], 0.0)
+    leader = _along(t, [(13.5, 10.0)], 25.0)
+    found = measure_encounters(follower, leader)
+    assert len(found) == 1 and found[0].min_ttc_s == pytest.approx(0.5, abs=0.01)

@@ -166,13 +166,13 @@ def test_ignored_pairs_are_not_measured(
     # Two pedestrians on a collision course (both at (50, 50) m at t = 6.7 s). Measuring a pair is the costly
     # part of the analysis, so an ignored pair (person-person by default) is skipped before it, not after.
     calls: list[object] = []
-    measure = safety.measure_pair
+    measure = safety.measure_encounters
 
     def counted(*args: Any, **kwargs: Any) -> Any:
         calls.append(args)
         return measure(*args, **kwargs)
 
-    monkeypatch.setattr(safety, "measure_pair", counted)
+    monkeypatch.setattr(safety, "measure_encounters", counted)
     east = Mover(9, PERSON, 40.0, 50.0, 1.5, 0.0)
     (event,) = run([PERSON_NORTH, east], **({} if ignore is None else {"ignore_pairs": ignore}))
     assert len(calls) == measured

@@ -22,13 +22,15 @@ the pair is in one of these relations, and only these count:
   TTC = the second's time to the joining point if the first is still in it then, else the time at which the
   second would run into the first past it.
 
-A pair is measured only while they are within ``range_m`` of each other (centres, along the path or to the
-conflict area; SSM's device range). PET exists only for crossing paths that both users pass: the time from
-the first user's leaving the conflict area to the second's entering it (0 if they were in it together),
-counted if both were seen while the first had not yet left. DRAC is the deceleration that stops the closing
-in the remaining gap (speed difference² / (2·gap); for crossing and merging, the second user's speed² / (2 ×
-its distance to the area)). Type from the angle between headings, as FHWA's SSAM: rear-end < 30°, crossing
-> 85°, else lane change. Sizes per class are :data:`SIZE_M`.
+A pair may meet more than once: each encounter (a stretch in which they are in one of these relations, with no
+break over ``encounter_gap_s``) is its own conflict (:func:`measure_encounters`), as SSM's device and FHWA's
+SSAM count them. A pair is measured only while they are within ``range_m`` of each other (centres, along the
+path or to the conflict area; SSM's device range). PET exists only for crossing paths that both users pass:
+the time from the first user's leaving the conflict area to the second's entering it (0 if they were in it
+together), counted if both were seen while the first had not yet left. DRAC is the deceleration that stops the
+closing in the remaining gap (speed difference² / (2·gap); for crossing and merging, the second user's speed²
+/ (2 × its distance to the area)). Type from the angle between headings, as FHWA's SSAM: rear-end < 30°,
+crossing > 85°, else lane change. Sizes per class are :data:`SIZE_M`.
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ __all__ = [
     "pet",
     "conflict_type",
     "measure_pair",
+    "measure_encounters",
     "find_conflicts",
     "summarise",
     "severity",
@@ -163,7 +166,8 @@ class Thresholds:
 
     ``range_m`` is how far apart two users may be and still be measured (SSM's ``device.ssm.range``);
     ``lane_tolerance_m`` how close a position must be to another user's path to be on it (under half a lane,
-    so that users in neighbouring lanes are not).
+    so that users in neighbouring lanes are not). ``encounter_gap_s`` is how long a pair may be in no relation
+    before the next is another encounter, another conflict (SSM's ``device.ssm.extratime``).
     """
 
     ttc_s: float = 3.0
@@ -171,6 +175,7 @@ class Thresholds:
     time_tolerance_s: float = 1e-6  # samples of the two users closer than this count as simultaneous
     range_m: float = 50.0
     lane_tolerance_m: float = 1.0
+    encounter_gap_s: float = 5.0
 
 
 @dataclass(frozen=True)
@@ -273,6 +278,7 @@ class _Series:
     ttc: FloatArray
     closing: FloatArray
     gap: FloatArray
+    active: BoolArray  # the times at which the pair is in this relation at all (an encounter goes on)
 
 
 def _path(t: Trajectory, thresholds: Thresholds) -> RoadPath:
@@ -343,7 +349,7 @@ def _following(p: _Pair, thresholds: Thresholds) -> tuple[_Series, npt.NDArray[n
         on_path[rows] |= here
         oncoming[rows] |= here & ~same
     relation = "oncoming" if bool(np.any(oncoming & np.isfinite(ttc))) else "following"
-    return _Series(relation, ttc, closing, gap), on_path
+    return _Series(relation, ttc, closing, gap, on_path), on_path
 
 
 def _beside(path: RoadPath, user: Trajectory, rows: IntArray, other: RoadPath) -> BoolArray:
@@ -410,15 +416,15 @@ def _crossing(p: _Pair, where: Crossing, thresholds: Thresholds) -> _Series:
     ttc = np.where(live & np.isfinite(follower_in) & (follower_in <= leader_out), _gap_ttc(d_f, v_f), np.inf)
     both_in = (d_in_a <= 0) & (d_in_b <= 0) & (d_out_a >= 0) & (d_out_b >= 0)
     ttc = np.where(both_in, 0.0, ttc)
-    return _Series("crossing", ttc, v_f, d_f)
+    return _Series("crossing", ttc, v_f, d_f, live | both_in)
 
 
 def _merging(p: _Pair, where: Crossing, thresholds: Thresholds) -> _Series:
     """SSM's merging TTC at constant speeds: at the joining point, or after it behind the first."""
     d_a, d_b = _entry_distances(p, where)
     va, vb = p.pa.speed[p.ia], p.pb.speed[p.ib]
-    live = (d_a > 0) & (d_b > 0) & (va > 0) & (vb > 0)
-    live &= (d_a <= thresholds.range_m) & (d_b <= thresholds.range_m)
+    approaching = (d_a > 0) & (d_b > 0) & (d_a <= thresholds.range_m) & (d_b <= thresholds.range_m)
+    live = approaching & (va > 0) & (vb > 0)
     with np.errstate(divide="ignore", invalid="ignore"):
         in_a, in_b = d_a / va, d_b / vb
         out_a, out_b = (d_a + p.a.length) / va, (d_b + p.b.length) / vb
@@ -428,7 +434,7 @@ def _merging(p: _Pair, where: Crossing, thresholds: Thresholds) -> _Series:
     with np.errstate(invalid="ignore"):  # times of stopped users are inf; those rows are not live
         after = leader_out + _gap_ttc(d_f - leader_out * v_f, v_f - v_l)
     ttc = np.where(leader_out >= follower_in, _gap_ttc(d_f, v_f), after)
-    return _Series("merging", np.where(live, ttc, np.inf), v_f, d_f)
+    return _Series("merging", np.where(live, ttc, np.inf), v_f, d_f, approaching)
 
 
 def _time_at(s: FloatArray, t: FloatArray, target: float) -> float:
@@ -502,19 +508,87 @@ def measure_pair(
     thresholds: Thresholds = Thresholds(),
     paths: tuple[RoadPath, RoadPath] | None = None,
 ) -> Conflict | None:
-    """The pair's min TTC (over their common samples), DRAC there, PET and type; None if neither is low."""
+    """The pair's min TTC (over all their common samples), DRAC there, PET and type; None if neither is low.
+
+    :func:`measure_encounters` splits the same measures by encounter.
+    """
     pa, pb = paths if paths is not None else (_path(a, thresholds), _path(b, thresholds))
     p = _Pair.of(a, b, pa, pb, thresholds.time_tolerance_s)
     relations = _relations(a, b, pa, pb, thresholds)
+    series = _ttc_series(p, relations, thresholds) if p.times.size else []
+    return _conflict(a, b, p, series, (0, p.times.size), _lowest_pet(p, relations, thresholds), thresholds)
+
+
+def measure_encounters(
+    a: Trajectory,
+    b: Trajectory,
+    thresholds: Thresholds = Thresholds(),
+    paths: tuple[RoadPath, RoadPath] | None = None,
+) -> list[Conflict]:
+    """The pair's conflicts, one per encounter (as SSM's device and FHWA's SSAM count them).
+
+    An encounter is a stretch of common samples in which the pair is in one of the relations at all; one
+    that is in none for over ``thresholds.encounter_gap_s`` starts a new one (a follower that kept its
+    distance for a while and closes in again is one encounter). Each encounter is a conflict when its own
+    min TTC is low; the pair's PET goes with the encounter in which (or within the gap after which) the second
+    user entered the conflict area, else it is a conflict of its own.
+    """
+    pa, pb = paths if paths is not None else (_path(a, thresholds), _path(b, thresholds))
+    p = _Pair.of(a, b, pa, pb, thresholds.time_tolerance_s)
+    relations = _relations(a, b, pa, pb, thresholds)
+    series = _ttc_series(p, relations, thresholds) if p.times.size else []
+    spans = _encounters(p.times, series, thresholds.encounter_gap_s)
+    pet = _lowest_pet(p, relations, thresholds)
+    gap = thresholds.encounter_gap_s
+    holds_pet = next(
+        (
+            k
+            for k, (lo, hi) in enumerate(spans)
+            if pet is not None and p.times[lo] - gap <= pet[1] <= p.times[hi - 1] + gap
+        ),
+        None,
+    )
+    found = [
+        _conflict(a, b, p, series, span, pet if k == holds_pet else None, thresholds)
+        for k, span in enumerate(spans)
+    ]
+    if pet is not None and holds_pet is None:
+        found.append(_conflict(a, b, p, series, (0, 0), pet, thresholds))
+    return [c for c in found if c is not None]
+
+
+def _encounters(times: FloatArray, series: list[_Series], gap_s: float) -> list[tuple[int, int]]:
+    """[start, stop) of each encounter in the common samples: related samples no more than gap_s apart."""
+    if not series:
+        return []
+    related = np.flatnonzero(np.logical_or.reduce([x.active for x in series]))
+    if related.size == 0:
+        return []
+    breaks = np.flatnonzero(np.diff(times[related]) > gap_s)
+    starts = np.concatenate([[related[0]], related[breaks + 1]])
+    stops = np.concatenate([related[breaks] + 1, [related[-1] + 1]])
+    return [(int(lo), int(hi)) for lo, hi in zip(starts, stops, strict=True)]
+
+
+def _conflict(
+    a: Trajectory,
+    b: Trajectory,
+    p: _Pair,
+    series: list[_Series],
+    span: tuple[int, int],
+    pet: tuple[float, float] | None,
+    thresholds: Thresholds,
+) -> Conflict | None:
+    """The conflict of the common samples in ``span`` (min TTC there, DRAC at it) with ``pet``, if low."""
+    lo, hi = span
     min_ttc, ttc_at, drac, relation, k = np.inf, float("nan"), 0.0, "", -1
-    if p.times.size:
-        for series in _ttc_series(p, relations, thresholds):
-            i = int(np.argmin(series.ttc))
-            if series.ttc[i] < min_ttc:
-                min_ttc, ttc_at, relation, k = float(series.ttc[i]), float(p.times[i]), series.relation, i
-                drac = _drac(float(series.gap[i]), float(series.closing[i]))
-    found = _lowest_pet(p, relations, thresholds)
-    pet_s, pet_at = found if found is not None else (None, float("nan"))
+    if hi > lo:
+        for x in series:
+            i = lo + int(np.argmin(x.ttc[lo:hi]))
+            if x.ttc[i] < min_ttc:
+                min_ttc, ttc_at, relation, k = float(x.ttc[i]), float(p.times[i]), x.relation, i
+                drac = _drac(float(x.gap[i]), float(x.closing[i]))
+    pet_s, pet_at = pet if pet is not None else (None, float("nan"))
     by_ttc = min_ttc < thresholds.ttc_s
     if not by_ttc and (pet_s is None or pet_s >= thresholds.pet_s):
         return None
@@ -573,8 +647,7 @@ def find_conflicts(
         for n in (i, j):
             if n not in paths:
                 paths[n] = _path(trajectories[n], thresholds)
-        hit = measure_pair(trajectories[i], trajectories[j], thresholds, (paths[i], paths[j]))
-        if hit is not None:
+        for hit in measure_encounters(trajectories[i], trajectories[j], thresholds, (paths[i], paths[j])):
             found.append(dataclasses.replace(hit, pair=(i, j)))
     return found
 
