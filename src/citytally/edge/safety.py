@@ -512,11 +512,8 @@ def measure_pair(
 
     :func:`measure_encounters` splits the same measures by encounter.
     """
-    pa, pb = paths if paths is not None else (_path(a, thresholds), _path(b, thresholds))
-    p = _Pair.of(a, b, pa, pb, thresholds.time_tolerance_s)
-    relations = _relations(a, b, pa, pb, thresholds)
-    series = _ttc_series(p, relations, thresholds) if p.times.size else []
-    return _conflict(a, b, p, series, (0, p.times.size), _lowest_pet(p, relations, thresholds), thresholds)
+    p, series, pet = _measures(a, b, thresholds, paths)
+    return _conflict(a, b, p, series, (0, p.times.size), pet, thresholds)
 
 
 def measure_encounters(
@@ -533,13 +530,9 @@ def measure_encounters(
     min TTC is low; the pair's PET goes with the encounter in which (or within the gap after which) the second
     user entered the conflict area, else it is a conflict of its own.
     """
-    pa, pb = paths if paths is not None else (_path(a, thresholds), _path(b, thresholds))
-    p = _Pair.of(a, b, pa, pb, thresholds.time_tolerance_s)
-    relations = _relations(a, b, pa, pb, thresholds)
-    series = _ttc_series(p, relations, thresholds) if p.times.size else []
-    spans = _encounters(p.times, series, thresholds.encounter_gap_s)
-    pet = _lowest_pet(p, relations, thresholds)
+    p, series, pet = _measures(a, b, thresholds, paths)
     gap = thresholds.encounter_gap_s
+    spans = _encounters(p.times, series, gap)
     holds_pet = next(
         (
             k
@@ -555,6 +548,17 @@ def measure_encounters(
     if pet is not None and holds_pet is None:
         found.append(_conflict(a, b, p, series, (0, 0), pet, thresholds))
     return [c for c in found if c is not None]
+
+
+def _measures(
+    a: Trajectory, b: Trajectory, thresholds: Thresholds, paths: tuple[RoadPath, RoadPath] | None
+) -> tuple[_Pair, list[_Series], tuple[float, float] | None]:
+    """The pair at its common samples, every relation's TTC series there, and the lowest PET with its time."""
+    pa, pb = paths if paths is not None else (_path(a, thresholds), _path(b, thresholds))
+    p = _Pair.of(a, b, pa, pb, thresholds.time_tolerance_s)
+    relations = _relations(a, b, pa, pb, thresholds)
+    series = _ttc_series(p, relations, thresholds) if p.times.size else []
+    return p, series, _lowest_pet(p, relations, thresholds)
 
 
 def _encounters(times: FloatArray, series: list[_Series], gap_s: float) -> list[tuple[int, int]]:
@@ -640,15 +644,15 @@ def find_conflicts(
     measured, and none whose classes, sorted and joined by "-" ("person-person"), are in ``ignore_pairs``.
     """
     paths: dict[int, RoadPath] = {}
-    found = []
+    found: list[Conflict] = []
     for i, j in _candidate_pairs(trajectories, thresholds.range_m + margin_m, thresholds.time_tolerance_s):
         if "-".join(sorted((trajectories[i].kind, trajectories[j].kind))) in ignore_pairs:
             continue
         for n in (i, j):
             if n not in paths:
                 paths[n] = _path(trajectories[n], thresholds)
-        for hit in measure_encounters(trajectories[i], trajectories[j], thresholds, (paths[i], paths[j])):
-            found.append(dataclasses.replace(hit, pair=(i, j)))
+        hits = measure_encounters(trajectories[i], trajectories[j], thresholds, (paths[i], paths[j]))
+        found.extend(dataclasses.replace(hit, pair=(i, j)) for hit in hits)
     return found
 
 
