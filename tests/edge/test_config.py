@@ -143,6 +143,7 @@ def test_examples_load(path: Path) -> None:
         (edit("[8, 20], [0, 20]]", "[8, 20]]"), r"<cfg>:35: speed\.ground_points_m\[3\]: required"),
         (edit("[source]", "[tracker]\nlow_score = 0.9\n\n[source]"), r"<cfg>:6: tracker: low_score \(0\.9\)"),
         (edit("[source]", '[detector]\nclasses = ["face"]\n\n[source]'), r"<cfg>:7: detector\.classes\[0\]"),
+        (edit("[source]", '[detector]\nbusy_wait = "maybe"\n\n[source]'), r"<cfg>:7: detector\.busy_wait"),
         (
             edit("[source]", "[metadata]\nlat = 91\n\n[source]"),
             r"<cfg>:7: metadata\.lat: .*less than or equal",

@@ -483,6 +483,15 @@ def test_build_detector_gives_each_kind(yolo_path: Path) -> None:
     assert [ROAD_USER_CLASSES[c] for c in cars.class_id] == ["car"]
 
 
+@pytest.mark.parametrize("busy_wait", [True, False])
+def test_busy_wait_reaches_onnx_runtime(yolo_path: Path, busy_wait: bool) -> None:
+    """`[detector] busy_wait = false` stops ONNX Runtime's threads spinning between batches, for each kind."""
+    for kind, model in (("nanodet", None), ("yolo", yolo_path)):
+        detector = build_detector(kind, model, threads=1, busy_wait=busy_wait)
+        options = detector._session.get_session_options()  # type: ignore[attr-defined]
+        assert options.get_session_config_entry("session.intra_op.allow_spinning") == str(int(busy_wait))
+
+
 @pytest.mark.parametrize(
     ("kind", "model", "variant", "error"),
     [

@@ -127,6 +127,11 @@ class DetectorSettings(_Model):
     classes: tuple[RoadUserClass, ...] | None = Field(
         default=None, description="Road-user classes to keep (None: all six)."
     )
+    busy_wait: bool = Field(
+        default=True,
+        description="Let ONNX Runtime's threads spin between batches (false: less CPU on a box that does "
+        "other work or has a small power budget; see docs/benchmarks.md).",
+    )
 
     @field_validator("input_size")
     @classmethod

@@ -414,6 +414,7 @@ def build_pipeline(
         classes=settings.classes,
         threads=options.threads,
         input_size=options.input_size or settings.input_size,
+        busy_wait=settings.busy_wait,
     )
     tracker = MotionTracker(config.tracker)
     source = open_inputs(uris, target_fps)
