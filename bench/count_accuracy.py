@@ -12,7 +12,7 @@ Clips (ground truth and how it was made: tests/data/README.md):
 
 Variants: ``fp32`` and ``int8`` (the shipped NanoDet), ``fp32@N`` / ``int8@N`` (a detector input of N
 pixels instead of 416), ``yolo:PATH`` (a YOLO export, as ``[detector] kind = "yolo"`` would run it); a
-``+sleep`` suffix before any ``@N`` (``int8+sleep``) runs it with ``[detector] busy_wait = false``. Each
+``+spin`` suffix before any ``@N`` (``int8+spin``) runs it with ``[detector] busy_wait = true``. Each
 variant runs the whole pipeline over each clip in this one process, one after the other; speed is given as
 frames/s and CPU ms per frame, and as a ratio to the first variant's CPU time on the same clip.
 A cyclist is meant to count as one ``bicycle`` (or ``motorcycle``) and its rider
@@ -122,8 +122,8 @@ def run_pipeline(
     """Run the whole edge pipeline over a clip; its line totals and how fast it ran.
 
     ``variant``: ``fp32`` / ``int8`` (the shipped NanoDet), with ``@N`` for an N-pixel input, or
-    ``yolo:PATH`` (``@N`` too) for a YOLO export chosen the way a camera config chooses it; ``+sleep``
-    after the name: ONNX Runtime's threads do not spin between batches (``[detector] busy_wait = false``).
+    ``yolo:PATH`` (``@N`` too) for a YOLO export chosen the way a camera config chooses it; ``+spin``
+    after the name: ONNX Runtime's threads spin between batches (``[detector] busy_wait = true``).
     """
     from citytally.edge.config import load_camera_config
     from citytally.edge.pipeline import PipelineOptions, build_pipeline
@@ -131,17 +131,17 @@ def run_pipeline(
 
     spec, _, size = variant.rpartition("@") if "@" in variant else (variant, "", "")
     config = load_camera_config(clip.config)
-    if spec.endswith("+sleep"):
-        spec = spec.removesuffix("+sleep")
-        sleeping = config.detector.model_copy(update={"busy_wait": False})
-        config = config.model_copy(update={"detector": sleeping})
+    if spec.endswith("+spin"):
+        spec = spec.removesuffix("+spin")
+        spinning = config.detector.model_copy(update={"busy_wait": True})
+        config = config.model_copy(update={"detector": spinning})
     precision = spec
     if spec.startswith("yolo:"):
         detector = config.detector.model_copy(update={"kind": "yolo", "model": Path(spec[5:])})
         config = config.model_copy(update={"detector": detector})
         precision = "fp32"
     elif spec not in ("fp32", "int8"):
-        raise SystemExit(f"variant {variant!r}: use fp32, int8, yolo:PATH, each optionally +sleep and @N")
+        raise SystemExit(f"variant {variant!r}: use fp32, int8, yolo:PATH, each optionally +spin and @N")
     options = PipelineOptions(
         progress=False,
         detector_variant="int8" if precision == "int8" else "fp32",
@@ -170,7 +170,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--clips", default=",".join(CLIPS), help=f"comma-separated, of {sorted(CLIPS)}")
     parser.add_argument(
-        "--variants", default="fp32,int8", help="comma-separated: fp32, int8, fp32@N, int8@N, int8+sleep"
+        "--variants", default="fp32,int8", help="comma-separated: fp32, int8, fp32@N, int8@N, int8+spin"
     )
     parser.add_argument("--threads", type=int, default=None, help="detector threads (default: all cores)")
     parser.add_argument("--vtest", type=Path, default=None, help="vtest.avi (default: the fetch script's)")

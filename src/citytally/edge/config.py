@@ -128,9 +128,9 @@ class DetectorSettings(_Model):
         default=None, description="Road-user classes to keep (None: all six)."
     )
     busy_wait: bool = Field(
-        default=True,
-        description="Let ONNX Runtime's threads spin between batches (false: less CPU on a box that does "
-        "other work or has a small power budget; see docs/benchmarks.md).",
+        default=False,
+        description="Let ONNX Runtime's threads spin between batches (true: may help a many-core box that "
+        "does nothing else; on 2 cores it was slower and costlier, see docs/benchmarks.md).",
     )
 
     @field_validator("input_size")
