@@ -18,7 +18,7 @@ Public API::
 * ``threads`` sets ONNX Runtime's intra-op threads (default: every core this process may use). They sleep
   while they wait for the next batch (ONNX Runtime's ``session.intra_op.allow_spinning`` off) unless
   ``busy_wait=True``: spinning threads take the cores the decoder and tracker need between batches, so on
-  the 2-core reference machine sleeping is both faster and 20–30 % cheaper in CPU (docs/benchmarks.md).
+  the 2-core reference machine sleeping is both faster and about a third cheaper in CPU (docs/benchmarks.md).
 * The ``int8`` variant is about 1.6x faster on CPU; its scores run about 0.01 above fp32's, which the model
   file records (:data:`SCORE_OFFSET_KEY`) and the detector adds to the thresholds.
 
