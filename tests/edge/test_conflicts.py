@@ -236,6 +236,17 @@ def test_a_follower_that_changes_lanes_before_the_leader_followed_it_until_then(
     assert measure_pair(Trajectory(t, south, "car"), leader) is None
 
 
+def test_a_leader_that_moved_out_of_the_lane_is_not_followed() -> None:
+    # The reverse of the lane change above: the leader, 40 m ahead in the follower's lane at the same 10 m/s,
+    # moves to the next lane (3.2 m over) at x=0 and stops at x=5 there; the follower drives on in its lane
+    # and passes it. The follower is on the leader's past path and its path runs beside the leader's, but the
+    # leader is 3.2 m off the follower's course: it left that lane (SSM: adjacent lanes, no conflict).
+    t = np.round(np.arange(0, 8.05, 0.1), 6)
+    x = np.where(t < 2, -20 + 10 * t, np.minimum(5 * (t - 2), 5.0))
+    leader = Trajectory(t, np.column_stack([x, np.where(t < 2, 0.0, 3.2)]), "car")
+    assert measure_pair(straight(-60, 0, 10, 0, 0, 8), leader) is None
+
+
 def test_head_on_needs_each_on_the_others_path() -> None:
     # A waits at the origin to turn left (radius 15 m); B comes the other way in the next lane (y=2.4). Early
     # in A's turn its path bends towards B's lane, so B passes within a metre of A's path heading against

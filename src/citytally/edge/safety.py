@@ -12,8 +12,9 @@ the pair is in one of these relations, and only these count:
   along the path / speed difference, when the follower is faster. SSM's lanes become paths: a leader whose
   path leaves the follower's within :data:`TURN_OFF_M` of its front bumper has turned onto another connection
   and is no longer followed; a follower that changes to the next lane before reaching the leader (its path
-  stays beside the leader's, the same way) follows it until it leaves the leader's path. Head-on, each on
-  the other's path: gap / speed sum;
+  stays beside the leader's, the same way, and the leader is on its current course) follows it until it
+  leaves the leader's path, but a leader that has just moved out of the follower's lane is not followed.
+  Head-on, each on the other's path: gap / speed sum;
 * crossing (the paths cross): the conflict area on each path starts half the other's width before the
   crossing point and ends half its width after it. Entry and exit times are extrapolated from the current
   speed (and the current deceleration, if braking); when the second to arrive would enter before the first
@@ -250,6 +251,9 @@ TURN_OFF_M = 1.0
 #: leader's front is in the leader's lane or the next one over: it changes lanes before reaching the leader.
 BESIDE_M = 5.0
 BESIDE_LOOK_M = 20.0
+#: ... and the leader is within half a lane of the follower's current course (the follower is still in the
+#: leader's lane, rather than the leader having just moved out of the follower's).
+COURSE_M = 1.6
 
 
 @dataclass(frozen=True)
@@ -339,7 +343,9 @@ def _following(p: _Pair, thresholds: Thresholds) -> tuple[_Series, npt.NDArray[n
         front_on = _front_on(path, own, i_own[rows[behind]], other_path, tol)
         turned = np.flatnonzero(behind)[~front_on]
         here[behind] = front_on
-        here[turned] = _beside(path, own, i_own[rows[turned]], other_path)
+        here[turned] = _passes_beside(
+            path, own, i_own[rows[turned]], other_path, other, i_other[rows[turned]]
+        )
         if bool(np.any(head_on)):
             here[head_on] = other_path.project(own.xy[i_own[rows[head_on]]]).distance < tol
         t = np.where(here & (g <= thresholds.range_m), _gap_ttc(g, c), np.inf)
@@ -350,6 +356,25 @@ def _following(p: _Pair, thresholds: Thresholds) -> tuple[_Series, npt.NDArray[n
         oncoming[rows] |= here & ~same
     relation = "oncoming" if bool(np.any(oncoming & np.isfinite(ttc))) else "following"
     return _Series(relation, ttc, closing, gap, on_path), on_path
+
+
+def _passes_beside(
+    path: RoadPath,
+    user: Trajectory,
+    rows: IntArray,
+    other_path: RoadPath,
+    other: Trajectory,
+    other_rows: IntArray,
+) -> BoolArray:
+    """Whether the other user, behind the user on its path, is in the user's lane now and will pass it in the
+    next: the user is within half a lane (COURSE_M) of the other's current course, and the other's path stays
+    within a neighbouring lane of the user's, the same way, for BESIDE_LOOK_M past the user's front bumper.
+    (Not when it is the user that has just moved out of the other's lane.)"""
+    if rows.size == 0:
+        return np.zeros(0, dtype=bool)
+    heading, apart = other_path.heading[other_rows], user.xy[rows] - other.xy[other_rows]
+    on_course = np.abs(heading[:, 0] * apart[:, 1] - heading[:, 1] * apart[:, 0]) < COURSE_M
+    return on_course & _beside(path, user, rows, other_path)
 
 
 def _beside(path: RoadPath, user: Trajectory, rows: IntArray, other: RoadPath) -> BoolArray:
