@@ -370,26 +370,19 @@ def _passes_beside(
     next: the user is within half a lane (COURSE_M) of the other's current course, and the other's path stays
     within a neighbouring lane of the user's, the same way, for BESIDE_LOOK_M past the user's front bumper.
     (Not when it is the user that has just moved out of the other's lane.)"""
-    if rows.size == 0:
-        return np.zeros(0, dtype=bool)
     heading, apart = other_path.heading[other_rows], user.xy[rows] - other.xy[other_rows]
-    on_course = np.abs(heading[:, 0] * apart[:, 1] - heading[:, 1] * apart[:, 0]) < COURSE_M
-    return on_course & _beside(path, user, rows, other_path)
-
-
-def _beside(path: RoadPath, user: Trajectory, rows: IntArray, other: RoadPath) -> BoolArray:
-    """Whether the other's path stays within a neighbouring lane of the user's for BESIDE_LOOK_M past the
-    user's front bumper (it drives on past the user, not off another way)."""
-    if rows.size == 0:
-        return np.zeros(0, dtype=bool)
+    passes = np.abs(heading[:, 0] * apart[:, 1] - heading[:, 1] * apart[:, 0]) < COURSE_M
+    if not bool(np.any(passes)):
+        return passes
+    # Only the rows on course need the look along the path (the costly part).
     ahead = np.arange(0.0, BESIDE_LOOK_M + 1e-9, 1.0)
-    s = (path.s[rows] + user.to_front)[:, None] + ahead[None, :]
+    s = (path.s[rows[passes]] + user.to_front)[:, None] + ahead[None, :]
     at = path.point_at(s.ravel())
-    near = other.project(at)
+    near = other_path.project(at)
     step = path.point_at(s.ravel() + STEP_M) - at
     cos = np.einsum("ij,ij->i", step, near.tangent) / np.maximum(np.hypot(step[:, 0], step[:, 1]), 1e-9)
-    beside: BoolArray = np.all(((near.distance < BESIDE_M) & (cos > _FOLLOW_COS)).reshape(s.shape), axis=1)
-    return beside
+    passes[passes] = np.all(((near.distance < BESIDE_M) & (cos > _FOLLOW_COS)).reshape(s.shape), axis=1)
+    return passes
 
 
 def _front_on(path: RoadPath, user: Trajectory, rows: IntArray, other: RoadPath, tol: float) -> BoolArray:
