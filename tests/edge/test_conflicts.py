@@ -19,6 +19,7 @@ from citytally.edge.safety import (
     measure_pair,
     summarise,
 )
+from citytally.edge.safety_paths import RoadPath
 from citytally.errors import ConfigError
 
 FloatArray = npt.NDArray[np.float64]
@@ -291,3 +292,81 @@ def test_keeping_distance_for_a_while_is_still_one_encounter() -> None:
     leader = _along(t, [(13.5, 10.0)], 25.0)
     found = measure_encounters(follower, leader)
     assert len(found) == 1 and found[0].min_ttc_s == pytest.approx(0.5, abs=0.01)
+
+
+def test_a_user_in_the_next_lane_is_not_followed_before_the_lane_change() -> None:
+    # A drives up to x=0 in its lane (y=0, 10 m/s) and stands there from t=1 to t=6, then moves to the next
+    # lane (3.2 m over) and drives off east at 5 m/s. B passes it in that lane at 10 m/s, beside it at t=4.
+    # From x=0.5 B is on A's path (its stretch after the lane change) with its back behind A's front: a
+    # bumper gap below 0, TTC 0, were A following it.
+    # SSM follows in the current lane: B is in the next one, so the pair is no conflict.
+    t = np.round(np.arange(0, 10.05, 0.1), 6)
+    a_x = np.where(t <= 6.0, np.minimum(-10 + 10 * t, 0.0), 5 * (t - 6.0))
+    a_v = np.where(t < 1.0, 10.0, np.where(t <= 6.0, 0.0, 5.0))  # measured, as a simulator's (no jump in it)
+    a = Trajectory(t, np.column_stack([a_x, np.where(t <= 6.0, 0.0, 3.2)]), "car", a_v)
+    b = straight(-40, 3.2, 10, 0, 0, 10)
+    assert measure_pair(a, b) is None
+    # Once in B's lane, A follows B there: the same lane change behind a slower B is a rear-end conflict.
+    slow_x = np.where(t < 5.0, -40 + 10 * t, 10 + 1.0 * (t - 5.0))
+    slow = Trajectory(t, np.column_stack([slow_x, np.full_like(t, 3.2)]))
+    hit = measure_pair(a, slow)
+    assert hit is not None and hit.relation == "following"
+
+
+def test_lane_shifts_are_sideways_moves_not_bends() -> None:
+    # A simulator's lane change (3.2 m sideways within one step, at x=10) is found where it moves sideways
+    # (half-way up the jump: 10 m + 1.6 m along the path); a bend into a straight road (radius 5-10 m,
+    # 45-90°: windows that start in it lie sideways of the course in and end on the course out), or a
+    # gentle drift of 1 m, is not one.
+    jump = np.array([[x, 0.0 if x < 10 else 3.2] for x in np.arange(0.0, 30.0, 0.5)])
+    assert _path_of(jump).shifts == pytest.approx([10.0 + 1.6], abs=0.5)
+    for radius, degrees in [(5.0, 60.0), (6.0, 90.0), (8.0, 45.0), (10.0, 60.0)]:
+        theta = np.linspace(0.0, np.radians(degrees), 40)
+        arc = np.column_stack([radius * np.sin(theta), radius * (1 - np.cos(theta))])
+        out = arc[-1] + np.outer(np.arange(0.5, 20.0, 0.5), [np.cos(theta[-1]), np.sin(theta[-1])])
+        bend = np.concatenate([np.column_stack([np.arange(-20.0, 0.0, 0.5), np.zeros(40)]), arc, out])
+        assert _path_of(bend).shifts.size == 0, (radius, degrees)
+    drift = np.column_stack([np.arange(0.0, 40.0, 0.5), np.linspace(0.0, 1.0, 80)])
+    assert _path_of(drift).shifts.size == 0
+
+
+def _path_of(xy: FloatArray) -> RoadPath:
+    keep = np.concatenate([[True], np.hypot(*np.diff(xy, axis=0).T) > 0])
+    xy = xy[keep]
+    t = 0.05 * np.arange(len(xy), dtype=np.float64)  # about 10 m/s: every sample is moving
+    car = Trajectory(t, xy, "car")
+    return RoadPath.build(t, xy, car.headings(), None, 50.0)
+
+
+def _left_turn(t: FloatArray, origin: tuple[float, float], turned: float, radius: float = 10.0) -> Trajectory:
+    """At 10 m/s: straight on to the origin (at t=4), a quarter circle to the left, straight on; the whole
+    rotated by ``turned`` radians about the origin."""
+    s = -40 + 10 * t
+    theta = np.clip(s, 0, np.pi * radius / 2) / radius
+    local = np.column_stack([radius * np.sin(theta), radius * (1 - np.cos(theta))])
+    local[:, 0] += np.minimum(s, 0)
+    local[:, 1] += np.maximum(s - np.pi * radius / 2, 0)
+    c, sn = np.cos(turned), np.sin(turned)
+    return Trajectory(t, local @ np.array([[c, sn], [-sn, c]]) + np.asarray(origin), "car")
+
+
+@pytest.mark.parametrize(("closest_m", "conflict"), [(2.7, False), (2.3, True)])
+def test_paths_passing_without_crossing_are_a_crossing_only_where_footprints_nearly_touch(
+    closest_m: float, conflict: bool
+) -> None:
+    # Two opposing left turns (10 m radius, 10 m/s) whose arcs bulge towards each other and come closest,
+    # ``closest_m`` apart, half-way round, where both are at the same time. Cars 1.8 m wide: 2.7 m leaves
+    # 0.9 m between the footprints (SUMO's junctions keep such turns apart: no conflict), 2.3 m leaves 0.5 m:
+    # a crossing at their closest approach, the two in its area at once (TTC 0).
+    t = np.round(np.arange(0, 8.05, 0.05), 6)
+    r = 10.0
+    gap = closest_m / np.sqrt(2)
+    a = _left_turn(t, (0.0, 0.0), 0.0, r)
+    b = _left_turn(t, (np.sqrt(2) * r + gap, (2 - np.sqrt(2)) * r - gap), np.pi, r)
+    apart = np.hypot(*(a.xy - b.xy).T).min()
+    assert apart == pytest.approx(closest_m, abs=0.03)  # samples every 0.5 m of the arc
+    hit = measure_pair(a, b)
+    if conflict:
+        assert hit is not None and hit.relation == "crossing" and hit.min_ttc_s == 0.0
+    else:
+        assert hit is None

@@ -14,11 +14,14 @@ the pair is in one of these relations, and only these count:
   and is no longer followed; a follower that changes to the next lane before reaching the leader (its path
   stays beside the leader's, the same way, and the leader is on its current course) follows it until it
   leaves the leader's path, but a leader that has just moved out of the follower's lane is not followed.
-  Head-on, each on the other's path: gap / speed sum;
-* crossing (the paths cross): the conflict area on each path starts half the other's width before the
-  crossing point and ends half its width after it. Entry and exit times are extrapolated from the current
-  speed (and the current deceleration, if braking); when the second to arrive would enter before the first
-  has left, TTC = the second's distance to the area / its speed;
+  Nor is one that a path reaches only across a lane change (:func:`~citytally.edge.safety_paths.lane_shifts`):
+  the user beside me in the next lane is not ahead of me in mine until I change into it. Head-on, each on
+  the other's path: gap / speed sum;
+* crossing (the paths cross, or pass each other at over 30° with the footprints within :data:`PASS_M`):
+  the conflict area on each path starts half the other's width before the crossing point and ends half its
+  width after it. Entry and exit times are extrapolated from the current speed (and the current
+  deceleration, if braking); when the second to arrive would enter before the first has left, TTC = the
+  second's distance to the area / its speed;
 * merging (one path joins the other, both still short of the joining point): constant-speed arrival times;
   TTC = the second's time to the joining point if the first is still in it then, else the time at which the
   second would run into the first past it.
@@ -251,6 +254,9 @@ TURN_OFF_M = 1.0
 #: leader's front is in the leader's lane or the next one over: it changes lanes before reaching the leader.
 BESIDE_M = 5.0
 BESIDE_LOOK_M = 20.0
+#: Paths that pass without crossing are a crossing only where the two footprints, swept along them, come
+#: within this distance of each other (opposing left turns that SUMO's junctions keep apart pass 0.9 m apart).
+PASS_M = 0.8
 #: ... and the leader is within half a lane of the follower's current course (the follower is still in the
 #: leader's lane, rather than the leader having just moved out of the follower's).
 COURSE_M = 1.6
@@ -348,6 +354,9 @@ def _following(p: _Pair, thresholds: Thresholds) -> tuple[_Series, npt.NDArray[n
         )
         if bool(np.any(head_on)):
             here[head_on] = other_path.project(own.xy[i_own[rows[head_on]]]).distance < tol
+        # SSM follows in the current lane: not where my path changes lanes between the two of us (I reach the
+        # other only after a lane change of mine ahead, or the other is in the lane I left behind).
+        here &= ~path.shifts_between(s_own, on.s)
         t = np.where(here & (g <= thresholds.range_m), _gap_ttc(g, c), np.inf)
         take = here & (t <= ttc[rows])
         ttc[rows] = np.where(take, t, ttc[rows])
@@ -501,8 +510,8 @@ def pet(a: Trajectory, b: Trajectory, thresholds: Thresholds = Thresholds()) -> 
 def _relations(
     a: Trajectory, b: Trajectory, pa: RoadPath, pb: RoadPath, thresholds: Thresholds
 ) -> list[Crossing]:
-    clearance = (a.width + b.width) / 2 + thresholds.lane_tolerance_m
-    return path_relations(pa, pb, thresholds.lane_tolerance_m, clearance)
+    reach, tol = (a.width + b.width) / 2, thresholds.lane_tolerance_m
+    return path_relations(pa, pb, tol, clearance=reach + tol, closest=reach + PASS_M)
 
 
 def _lowest_pet(p: _Pair, relations: list[Crossing], thresholds: Thresholds) -> tuple[float, float] | None:

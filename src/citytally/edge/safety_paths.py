@@ -18,7 +18,16 @@ import numpy as np
 import numpy.typing as npt
 from scipy.spatial import cKDTree
 
-__all__ = ["STEP_M", "CROSSING_MAX_M", "RoadPath", "Projection", "Crossing", "path_relations"]
+__all__ = [
+    "STEP_M",
+    "CROSSING_MAX_M",
+    "SHIFT_M",
+    "RoadPath",
+    "Projection",
+    "Crossing",
+    "lane_shifts",
+    "path_relations",
+]
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -31,6 +40,12 @@ CROSSING_MAX_M = 15.0
 #: Paths that pass close without crossing meet at a crossing only at more than 30° to each other: same-way
 #: neighbouring lanes are never one.
 _PASS_COS = float(np.cos(np.radians(30.0)))
+#: A lane change: the path moves sideways by at least SHIFT_M (three quarters of a 3.2 m lane) within
+#: SHIFT_WINDOW_M of travel and heads the same way after it as before (within 20°), unlike a bend.
+SHIFT_M = 2.4
+SHIFT_WINDOW_M = 8.0
+_SHIFT_COS = float(np.cos(np.radians(20.0)))
+_SHIFT_BASE_M = 2.0  # the stretch before and after the window that gives the heading there
 
 
 @dataclass(frozen=True)
@@ -71,6 +86,7 @@ class RoadPath:
     points_s: FloatArray
     end_s: float
     tree: cKDTree
+    shifts: FloatArray  # distances along the path at which it changes lanes (:func:`lane_shifts`)
 
     @classmethod
     def build(
@@ -92,7 +108,8 @@ class RoadPath:
         tail = xy[-1] + (tail_s - s[-1])[:, None] * heading[-1]
         points = np.concatenate([inner, tail])
         points_s = np.concatenate([grid, tail_s])
-        return cls(s, v, accel, heading, points, points_s, float(s[-1]), cKDTree(points))
+        shifts = lane_shifts(points, points_s)
+        return cls(s, v, accel, heading, points, points_s, float(s[-1]), cKDTree(points), shifts)
 
     def project(self, q: FloatArray) -> Projection:
         """Nearest point on the polyline for each row of ``q`` (k×2)."""
@@ -115,6 +132,17 @@ class RoadPath:
         """Points on the polyline at distances ``s`` (k×2), clamped to its ends."""
         return np.column_stack([np.interp(s, self.points_s, self.points[:, i]) for i in (0, 1)])
 
+    def shifts_between(self, lo: FloatArray, hi: FloatArray) -> npt.NDArray[np.bool_]:
+        """Whether the path changes lanes between distances ``lo`` and ``hi`` (either order), per row."""
+        if self.shifts.size == 0:
+            return np.zeros(np.shape(lo), dtype=bool)
+        first, last = (
+            np.searchsorted(self.shifts, np.minimum(lo, hi)),
+            np.searchsorted(self.shifts, np.maximum(lo, hi)),
+        )
+        inside: npt.NDArray[np.bool_] = last > first
+        return inside
+
     def box(self, grow: float) -> tuple[FloatArray, FloatArray]:
         return self.points.min(0) - grow, self.points.max(0) + grow
 
@@ -129,13 +157,57 @@ def _closer(p: Projection, q: Projection) -> Projection:
     )
 
 
-def path_relations(a: RoadPath, b: RoadPath, tolerance: float, clearance: float) -> list[Crossing]:
+def lane_shifts(points: FloatArray, points_s: FloatArray) -> FloatArray:
+    """Where a resampled path changes lanes: per lane change, the distance at which it moves most steeply
+    sideways.
+
+    A window of :data:`SHIFT_WINDOW_M` is a lane change when the path's end lies :data:`SHIFT_M` or more to
+    one side of both the course it had coming in and the course it leaves on, and those two are the same way
+    (a bend turns, and its chord lies between the two courses; a lane change, however abrupt, does not). A
+    simulator's lane change is a sideways jump within one step; a driver's takes a few metres at junction
+    speeds.
+    """
+    base, window = round(_SHIFT_BASE_M / STEP_M), round(SHIFT_WINDOW_M / STEP_M)
+    n = len(points)
+    if n < 2 * base + window + 1:
+        return np.zeros(0)
+    i = np.arange(base, n - window - base)
+    j = i + window
+    before, after = points[i] - points[i - base], points[j + base] - points[j]
+    before /= np.maximum(np.hypot(before[:, 0], before[:, 1]), 1e-9)[:, None]
+    after /= np.maximum(np.hypot(after[:, 0], after[:, 1]), 1e-9)[:, None]
+    moved = points[j] - points[i]
+    # Sideways of the course both before and after (a bend's chord lies between the two courses, to one side
+    # of one and the other side of the other).
+    side = before[:, 0] * moved[:, 1] - before[:, 1] * moved[:, 0]
+    side_after = after[:, 0] * moved[:, 1] - after[:, 1] * moved[:, 0]
+    shifted = (np.abs(side) >= SHIFT_M) & (side * side_after >= SHIFT_M * SHIFT_M)
+    shifted &= np.einsum("ij,ij->i", before, after) > _SHIFT_COS
+    found = []
+    for start, stop in _runs(shifted):
+        # One lane change, from the first window's start to the last one's end: it is where the path moves
+        # most steeply sideways (the middle of that stretch; a bend leading into it is less steep).
+        k0, k1 = int(i[start]), int(j[stop - 1])
+        seg = np.diff(points[k0 : k1 + 1], axis=0)
+        u = after[stop - 1]
+        length = np.maximum(np.hypot(seg[:, 0], seg[:, 1]), 1e-9)
+        steep = np.abs(u[0] * seg[:, 1] - u[1] * seg[:, 0]) / length
+        most = np.flatnonzero(steep >= steep.max() / 2)
+        found.append(float((points_s[k0 + most[0]] + points_s[k0 + most[-1] + 1]) / 2))
+    return np.asarray(found)
+
+
+def path_relations(
+    a: RoadPath, b: RoadPath, tolerance: float, clearance: float, closest: float | None = None
+) -> list[Crossing]:
     """Where ``a``'s path crosses, passes or joins ``b``'s (same-direction joins only), in order along ``a``.
 
     Besides paths that cross, paths that come closer than ``clearance`` (half the two widths plus the
     tolerance: the swept footprints nearly touch) at an angle of over 30° without crossing, such as two
-    opposing left turns passing each other, have a crossing at their closest approach.
+    opposing left turns passing each other, have a crossing at their closest approach, if that is under
+    ``closest`` (default ``clearance``); the stretch closer than ``clearance`` is its conflict area.
     """
+    closest = clearance if closest is None else closest
     lo, hi = b.box(clearance + CROSSING_MAX_M)  # room for the points either side of a crossing
     near_box = np.flatnonzero(np.all((a.points >= lo) & (a.points <= hi), axis=1))
     if near_box.size == 0:
@@ -165,7 +237,7 @@ def path_relations(a: RoadPath, b: RoadPath, tolerance: float, clearance: float)
         if start == 0 or stop == len(on) or bool(np.any(on[start:stop])):
             continue
         i = start + int(np.argmin(dist[start:stop]))
-        if float(np.dot(tan_a[i], tan_b[i])) < _PASS_COS:
+        if dist[i] < closest and float(np.dot(tan_a[i], tan_b[i])) < _PASS_COS:
             on_b = (float(np.min(s_b[start:stop])), float(np.max(s_b[start:stop])))
             extent_a = (float(a.points_s[start]), float(a.points_s[stop - 1]))
             found.append(Crossing("crossing", float(a.points_s[i]), float(s_b[i]), extent_a, on_b))
