@@ -235,6 +235,17 @@ def test_a_follower_that_changes_lanes_before_the_leader_followed_it_until_then(
     x = -60 + 10 * t
     south = np.column_stack([np.minimum(x, -15.0), -np.clip(x + 15.0, 0, None)])
     assert measure_pair(Trajectory(t, south, "car"), leader) is None
+    # The same when the leader later turns right where it stands, so that the two paths part just past its
+    # front: the follower's lane change before reaching it says that it was in its lane until then.
+    theta = np.clip(5 * (t - 6), 0, None) / 5.0
+    right = np.column_stack(
+        [5 * np.sin(np.minimum(theta, np.pi / 2)), -5 * (1 - np.cos(np.minimum(theta, np.pi / 2)))]
+    )
+    right[:, 1] -= 5 * np.clip(theta - np.pi / 2, 0, None)
+    turning_right = Trajectory(t, np.where((t < 6)[:, None], leader.xy, right), "car")
+    evasive = measure_pair(_changing_lane(-15.0, 3.2), turning_right)
+    assert evasive is not None and evasive.relation == "following"
+    assert evasive.min_ttc_s == pytest.approx(1.2, abs=0.01)
 
 
 def test_a_leader_that_moved_out_of_the_lane_is_not_followed() -> None:
@@ -370,3 +381,15 @@ def test_paths_passing_without_crossing_are_a_crossing_only_where_footprints_nea
         assert hit is not None and hit.relation == "crossing" and hit.min_ttc_s == 0.0
     else:
         assert hit is None
+
+
+def test_out_of_range_for_a_while_ends_an_encounter() -> None:
+    # The follower closes in on the leader (15 m/s to its 10 m/s, from 25 m: TTC 2.1 s at t=1.9), the leader
+    # pulls away to 55 m (30 m/s until t=4) and both go on at 10 m/s: still on one path, but beyond SSM's
+    # 50 m range from t=3.75 until the leader stops at t=12 and the follower, at 15 m/s, is back within 50 m
+    # at t=12.33 and closes in again (TTC 0.83 s at t=14.5). Out of range for over 5 s: two encounters.
+    t = np.round(np.arange(0, 14.55, 0.1), 6)
+    follower = _along(t, [(2.0, 15.0), (12.0, 10.0), (14.5, 15.0)], 0.0)
+    leader = _along(t, [(2.0, 10.0), (4.0, 30.0), (12.0, 10.0), (14.5, 0.0)], 25.0)
+    found = measure_encounters(follower, leader)
+    assert [round(c.min_ttc_s, 2) for c in found] == [2.1, 0.83]

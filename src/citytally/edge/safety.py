@@ -11,12 +11,12 @@ the pair is in one of these relations, and only these count:
 * following (one is on the other's path ahead or behind, heading the same way within 30°): TTC = bumper gap
   along the path / speed difference, when the follower is faster. SSM's lanes become paths: a leader whose
   path leaves the follower's within :data:`TURN_OFF_M` of its front bumper has turned onto another connection
-  and is no longer followed; a follower that changes to the next lane before reaching the leader (its path
-  stays beside the leader's, the same way, and the leader is on its current course) follows it until it
-  leaves the leader's path, but a leader that has just moved out of the follower's lane is not followed.
-  Nor is one that a path reaches only across a lane change (:func:`~citytally.edge.safety_paths.lane_shifts`):
-  the user beside me in the next lane is not ahead of me in mine until I change into it. Head-on, each on
-  the other's path: gap / speed sum;
+  and is no longer followed; a follower that changes to the next lane before reaching the leader (the leader
+  is on its current course, and its path changes lanes before the leader or stays beside the leader's, the
+  same way) follows it until it leaves the leader's path, but a leader that has just moved out of the
+  follower's lane is not followed. Nor is one that a path reaches only across a lane change
+  (:func:`~citytally.edge.safety_paths.lane_shifts`): the user beside me in the next lane is not ahead of me
+  in mine until I change into it. Head-on, each on the other's path: gap / speed sum;
 * crossing (the paths cross, or pass each other at over 30° with the footprints within :data:`PASS_M`):
   the conflict area on each path starts half the other's width before the crossing point and ends half its
   width after it. Entry and exit times are extrapolated from the current speed (and the current
@@ -26,15 +26,15 @@ the pair is in one of these relations, and only these count:
   TTC = the second's time to the joining point if the first is still in it then, else the time at which the
   second would run into the first past it.
 
-A pair may meet more than once: each encounter (a stretch in which they are in one of these relations, with no
-break over ``encounter_gap_s``) is its own conflict (:func:`measure_encounters`), as SSM's device and FHWA's
-SSAM count them. A pair is measured only while they are within ``range_m`` of each other (centres, along the
-path or to the conflict area; SSM's device range). PET exists only for crossing paths that both users pass:
-the time from the first user's leaving the conflict area to the second's entering it (0 if they were in it
-together), counted if both were seen while the first had not yet left. DRAC is the deceleration that stops the
-closing in the remaining gap (speed difference² / (2·gap); for crossing and merging, the second user's speed²
-/ (2 × its distance to the area)). Type from the angle between headings, as FHWA's SSAM: rear-end < 30°,
-crossing > 85°, else lane change. Sizes per class are :data:`SIZE_M`.
+A pair may meet more than once: each encounter (a stretch in which they are in one of these relations within
+``range_m``, with no break over ``encounter_gap_s``) is its own conflict (:func:`measure_encounters`), as
+SSM's device and FHWA's SSAM count them. A pair is measured only while they are within ``range_m`` of each
+other (centres, along the path or to the conflict area; SSM's device range). PET exists only for crossing
+paths that both users pass: the time from the first user's leaving the conflict area to the second's entering
+it (0 if they were in it together), counted if both were seen while the first had not yet left. DRAC is the
+deceleration that stops the closing in the remaining gap (speed difference² / (2·gap); for crossing and
+merging, the second user's speed² / (2 × its distance to the area)). Type from the angle between headings, as
+FHWA's SSAM: rear-end < 30°, crossing > 85°, else lane change. Sizes per class are :data:`SIZE_M`.
 """
 
 from __future__ import annotations
@@ -350,7 +350,7 @@ def _following(p: _Pair, thresholds: Thresholds) -> tuple[_Series, npt.NDArray[n
         turned = np.flatnonzero(behind)[~front_on]
         here[behind] = front_on
         here[turned] = _passes_beside(
-            path, own, i_own[rows[turned]], other_path, other, i_other[rows[turned]]
+            path, own, i_own[rows[turned]], other_path, other, i_other[rows[turned]], -ahead[turned]
         )
         if bool(np.any(head_on)):
             here[head_on] = other_path.project(own.xy[i_own[rows[head_on]]]).distance < tol
@@ -361,7 +361,7 @@ def _following(p: _Pair, thresholds: Thresholds) -> tuple[_Series, npt.NDArray[n
         take = here & (t <= ttc[rows])
         ttc[rows] = np.where(take, t, ttc[rows])
         closing[rows], gap[rows] = np.where(take, c, closing[rows]), np.where(take, g, gap[rows])
-        on_path[rows] |= here
+        on_path[rows] |= here & (apart[rows] <= thresholds.range_m)  # an encounter goes on only in range
         oncoming[rows] |= here & ~same
     relation = "oncoming" if bool(np.any(oncoming & np.isfinite(ttc))) else "following"
     return _Series(relation, ttc, closing, gap, on_path), on_path
@@ -374,15 +374,20 @@ def _passes_beside(
     other_path: RoadPath,
     other: Trajectory,
     other_rows: IntArray,
+    behind_m: FloatArray,
 ) -> BoolArray:
-    """Whether the other user, behind the user on its path, is in the user's lane now and will pass it in the
-    next: the user is within half a lane (COURSE_M) of the other's current course, and the other's path stays
+    """Whether the other user, ``behind_m`` behind the user on its path, is in the user's lane now and will
+    pass it in the next: the user is within half a lane (COURSE_M) of the other's current course, and the
+    other's path changes lanes within ``behind_m`` (:func:`~citytally.edge.safety_paths.lane_shifts`) or stays
     within a neighbouring lane of the user's, the same way, for BESIDE_LOOK_M past the user's front bumper.
     (Not when it is the user that has just moved out of the other's lane.)"""
     heading, apart = other_path.heading[other_rows], user.xy[rows] - other.xy[other_rows]
     passes = np.abs(heading[:, 0] * apart[:, 1] - heading[:, 1] * apart[:, 0]) < COURSE_M
+    at = other_path.s[other_rows]
+    swerves = passes & other_path.shifts_between(at, at + behind_m)
+    passes &= ~swerves
     if not bool(np.any(passes)):
-        return passes
+        return swerves
     # Only the rows on course need the look along the path (the costly part).
     ahead = np.arange(0.0, BESIDE_LOOK_M + 1e-9, 1.0)
     s = (path.s[rows[passes]] + user.to_front)[:, None] + ahead[None, :]
@@ -391,7 +396,7 @@ def _passes_beside(
     step = path.point_at(s.ravel() + STEP_M) - at
     cos = np.einsum("ij,ij->i", step, near.tangent) / np.maximum(np.hypot(step[:, 0], step[:, 1]), 1e-9)
     passes[passes] = np.all(((near.distance < BESIDE_M) & (cos > _FOLLOW_COS)).reshape(s.shape), axis=1)
-    return passes
+    return passes | swerves
 
 
 def _front_on(path: RoadPath, user: Trajectory, rows: IntArray, other: RoadPath, tol: float) -> BoolArray:
