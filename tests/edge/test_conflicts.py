@@ -339,6 +339,16 @@ def test_lane_shifts_are_sideways_moves_not_bends() -> None:
         assert _path_of(bend).shifts.size == 0, (radius, degrees)
     drift = np.column_stack([np.arange(0.0, 40.0, 0.5), np.linspace(0.0, 1.0, 80)])
     assert _path_of(drift).shifts.size == 0
+    # Nor the jitter of a detector's ground point (0.2 m either way, every 0.4 m of a straight 60 m), while a
+    # driver's lane change of 3.5 m over 6 m is one.
+    rng = np.random.default_rng(15)
+    x = np.arange(0.0, 60.0, 0.4)
+    jitter = [
+        _path_of(np.column_stack([x, np.zeros_like(x)]) + rng.normal(0, 0.2, (len(x), 2))) for _ in range(20)
+    ]
+    assert sum(p.shifts.size for p in jitter) <= 1
+    driver = np.column_stack([x, np.clip((x - 30) / 6, 0, 1) * 3.5])
+    assert _path_of(driver).shifts == pytest.approx([33.0], abs=2.0)
 
 
 def _path_of(xy: FloatArray) -> RoadPath:

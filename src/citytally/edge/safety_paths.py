@@ -46,6 +46,7 @@ SHIFT_M = 2.4
 SHIFT_WINDOW_M = 8.0
 _SHIFT_COS = float(np.cos(np.radians(20.0)))
 _SHIFT_BASE_M = 2.0  # the stretch before and after the window that gives the heading there
+_SMOOTH_M = 2.0  # the running mean either side that takes out measured positions' jitter
 
 
 @dataclass(frozen=True)
@@ -165,12 +166,19 @@ def lane_shifts(points: FloatArray, points_s: FloatArray) -> FloatArray:
     one side of both the course it had coming in and the course it leaves on, and those two are the same way
     (a bend turns, and its chord lies between the two courses; a lane change, however abrupt, does not). A
     simulator's lane change is a sideways jump within one step; a driver's takes a few metres at junction
-    speeds.
+    speeds. The course is judged on the path's running mean over :data:`_SMOOTH_M` either side, so that a
+    measured position's jitter of a few decimetres is none.
     """
     base, window = round(_SHIFT_BASE_M / STEP_M), round(SHIFT_WINDOW_M / STEP_M)
     n = len(points)
     if n < 2 * base + window + 1:
         return np.zeros(0)
+    # Measured positions jitter (a detector's ground point by a few decimetres): judge the path's course from
+    # its running mean over _SHIFT_BASE_M either side, which a lane's width of sideways move outlasts.
+    half = round(_SMOOTH_M / STEP_M)
+    kernel = np.ones(2 * half + 1) / (2 * half + 1)
+    padded = np.pad(points, ((half, half), (0, 0)), mode="edge")
+    points = np.column_stack([np.convolve(padded[:, k], kernel, mode="valid") for k in (0, 1)])
     i = np.arange(base, n - window - base)
     j = i + window
     before, after = points[i] - points[i - base], points[j + base] - points[j]
