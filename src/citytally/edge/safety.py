@@ -254,12 +254,12 @@ TURN_OFF_M = 1.0
 #: leader's front is in the leader's lane or the next one over: it changes lanes before reaching the leader.
 BESIDE_M = 5.0
 BESIDE_LOOK_M = 20.0
-#: Paths that pass without crossing are a crossing only where the two footprints, swept along them, come
-#: within this distance of each other (opposing left turns that SUMO's junctions keep apart pass 0.9 m apart).
-PASS_M = 0.8
 #: ... and the leader is within half a lane of the follower's current course (the follower is still in the
 #: leader's lane, rather than the leader having just moved out of the follower's).
 COURSE_M = 1.6
+#: Paths that pass without crossing are a crossing only where the two footprints, swept along them, come
+#: within this distance of each other (opposing left turns that SUMO's junctions keep apart pass 0.9 m apart).
+PASS_M = 0.8
 
 
 @dataclass(frozen=True)

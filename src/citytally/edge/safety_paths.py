@@ -163,8 +163,9 @@ def lane_shifts(points: FloatArray, points_s: FloatArray) -> FloatArray:
     sideways.
 
     A window of :data:`SHIFT_WINDOW_M` is a lane change when the path's end lies :data:`SHIFT_M` or more to
-    one side of both the course it had coming in and the course it leaves on, and those two are the same way
-    (a bend turns, and its chord lies between the two courses; a lane change, however abrupt, does not). A
+    one side of the course it had coming in and to the same side of the course it leaves on (the product of
+    the two offsets at least SHIFT_M²), and those two courses are the same way (a bend turns, and its chord
+    lies between the two courses; a lane change, however abrupt, does not). A
     simulator's lane change is a sideways jump within one step; a driver's takes a few metres at junction
     speeds. The course is judged on the path's running mean over :data:`_SMOOTH_M` either side, so that a
     measured position's jitter of a few decimetres is none.
@@ -174,7 +175,7 @@ def lane_shifts(points: FloatArray, points_s: FloatArray) -> FloatArray:
     if n < 2 * base + window + 1:
         return np.zeros(0)
     # Measured positions jitter (a detector's ground point by a few decimetres): judge the path's course from
-    # its running mean over _SHIFT_BASE_M either side, which a lane's width of sideways move outlasts.
+    # its running mean over _SMOOTH_M either side, which a lane's width of sideways move outlasts.
     half = round(_SMOOTH_M / STEP_M)
     kernel = np.ones(2 * half + 1) / (2 * half + 1)
     padded = np.pad(points, ((half, half), (0, 0)), mode="edge")
