@@ -104,6 +104,12 @@ def test_face_finder_refuses_bad_settings() -> None:
         FaceFinder(threshold=1.5)
 
 
+def test_face_finder_threads_sleep_between_frames() -> None:
+    # Previews and snapshots are seconds apart: the face model's worker threads must not spin in between.
+    options = FaceFinder()._session.get_session_options()
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+
+
 def test_write_png_refuses_a_non_image_suffix(tmp_path: Path) -> None:
     with pytest.raises(PrivacyError, match="cannot write"):
         write_png(tmp_path / "preview.unknown", _noise())

@@ -141,6 +141,9 @@ def _load_centerface(model_path: Path | None) -> Any:
             dims[axis].dim_param = name
     options = ort.SessionOptions()
     options.log_severity_level = 3
+    # Faces are looked for only in previews and snapshots, seconds apart: the worker threads sleep between
+    # them rather than spin (ONNX Runtime's default), as the road-user detector's do.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
 
 
