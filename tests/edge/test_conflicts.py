@@ -73,16 +73,39 @@ def test_crossing_ttc_is_the_second_arrivals_distance_over_its_speed() -> None:
     # A eastwards along y=0, B northwards along x=0, both cars at 10 m/s (5 x 1.8 m). A's conflict area is
     # entered when its front is half B's width short of x=0 (centre -3.4 m) and left when its back is half
     # B's width past it (centre +3.4 m); likewise for B. At t=0 A enters in 2.66 s and leaves in 3.34 s; B,
-    # 2 m further back, enters in 2.86 s, before A has left: a collision course, TTC = 2.86 s. B's track
-    # ends at t=1 s (its path goes on straight), so the lowest TTC is 2.86 - 1 = 1.86 s, at t = 1 s.
-    a = straight(-30, 0, 10, 0, 0, 6)
-    b = straight(0, -32, 0, 10, 0, 1)
-    hit = measure_pair(a, b)
+    # 2 m further back, enters in 2.86 s, before A has left: a collision course, TTC = 2.86 s. From t=1 s B
+    # brakes at 4 m/s² (it stops short of the area: no collision course any more), waits from 3.5 s to 5 s
+    # and drives on at 2 m/s², so the lowest TTC is 2.86 - 1 = 1.86 s, at t = 1 s. B's front reaches the
+    # area (centre -3.4 m; it stood at -9.5 m) at t = 5 + sqrt(6.1) = 7.47 s: PET 7.47 - 3.34 = 4.13 s.
+    t = np.round(np.arange(0, 12.05, 0.1), 6)
+    speed = np.select([t <= 1, t <= 3.5, t <= 5], [10.0, 10 - 4 * (t - 1), 0.0], 2 * (t - 5))
+    y = np.select([t <= 1, t <= 3.5, t <= 5], [-32 + 10 * t, -22 + 10 * (t - 1) - 2 * (t - 1) ** 2, -9.5])
+    y = np.where(t > 5, -9.5 + (t - 5) ** 2, y)
+    b = Trajectory(t, np.column_stack([np.zeros_like(t), y]), "car", speed)
+    hit = measure_pair(straight(-30, 0, 10, 0, 0, 6), b)
     assert hit is not None
     assert hit.relation == "crossing" and hit.type == "crossing"
     assert hit.min_ttc_s == pytest.approx(1.86, abs=1e-6)
     assert hit.ttc_time_s == pytest.approx(1.0)
-    assert hit.pet_s is None  # B was never seen in the conflict area
+    assert hit.pet_s == pytest.approx(5 + np.sqrt(6.1) - 3.34, abs=0.01)
+
+
+def test_no_crossing_where_a_user_was_not_seen_to_go() -> None:
+    # As above, with B at a steady 10 m/s: seen all the way, it runs into A (TTC 0). If its record ends at
+    # t=1 s, 20.6 m short of the area (it left the view, or its trip ended there: SUMO removes a vehicle
+    # that arrives at the end of its last lane at speed), its path's straight prolongation is a guess, and
+    # the crossing on it is no conflict.
+    a = straight(-30, 0, 10, 0, 0, 6)
+    seen = measure_pair(a, straight(0, -32, 0, 10, 0, 6))
+    assert seen is not None and seen.min_ttc_s == 0.0 and seen.relation == "crossing"
+    assert measure_pair(a, straight(0, -32, 0, 10, 0, 1)) is None
+    assert measure_pair(straight(0, -32, 0, 10, 0, 1), a) is None
+    # Its front reaching the area is enough (area from -0.9 m): B's record ending with its front at -0.5 m
+    # counts, at -1.5 m (0.1 s earlier) it does not.
+    assert measure_pair(a, straight(0, -32, 0, 10, 0, 2.8)) is None
+    reached = straight(0, -32, 0, 10, 0, 2.9)
+    hit = measure_pair(a, reached)
+    assert hit is not None and hit.relation == "crossing"
 
 
 def test_a_user_braking_to_a_stop_short_of_the_conflict_area_is_on_no_collision_course() -> None:

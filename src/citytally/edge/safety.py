@@ -17,7 +17,9 @@ the pair is in one of these relations, and only these count:
   follower's lane is not followed. Nor is one that a path reaches only across a lane change
   (:func:`~citytally.edge.safety_paths.lane_shifts`): the user beside me in the next lane is not ahead of me
   in mine until I change into it. Head-on, each on the other's path: gap / speed sum;
-* crossing (the paths cross, or pass each other at over 30° with the footprints within :data:`PASS_M`):
+* crossing (the paths cross, or pass each other at over 30° with the footprints within :data:`PASS_M`, where
+  each user's recorded front reached the conflict area: a path's straight prolongation past its last sample
+  serves following only, since a user whose record ends short of the other's path was not seen to cross it):
   the conflict area on each path starts half the other's width before the crossing point and ends half its
   width after it. Entry and exit times are extrapolated from the current speed (and the current
   deceleration, if braking); when the second to arrive would enter before the first has left, TTC = the
@@ -516,7 +518,15 @@ def _relations(
     a: Trajectory, b: Trajectory, pa: RoadPath, pb: RoadPath, thresholds: Thresholds
 ) -> list[Crossing]:
     reach, tol = (a.width + b.width) / 2, thresholds.lane_tolerance_m
-    return path_relations(pa, pb, tol, clearance=reach + tol, closest=reach + PASS_M)
+    found = path_relations(pa, pb, tol, clearance=reach + tol, closest=reach + PASS_M)
+    # Only where both were seen to go: a path's straight prolongation past its last sample is a guess, and
+    # a user whose recording ends short of the other's path (it left the view, or its trip ended there)
+    # did not cross it. Reached = its front came to the conflict area (half the other's width short).
+    return [
+        c
+        for c in found
+        if c.s_a - b.width / 2 <= pa.end_s + a.to_front and c.s_b - a.width / 2 <= pb.end_s + b.to_front
+    ]
 
 
 def _lowest_pet(p: _Pair, relations: list[Crossing], thresholds: Thresholds) -> tuple[float, float] | None:

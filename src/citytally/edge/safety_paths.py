@@ -3,11 +3,12 @@ and where two paths follow, cross or merge.
 
 A path is the polyline of a road user's recorded ground positions, resampled every :data:`STEP_M` metres of
 distance travelled and prolonged straight past its last sample (the recorded future ends there; straight on
-is the least-assuming guess). Relations between two paths come from projecting one onto the other: a point
-within ``tolerance`` metres of the other path is *on* it. A short stretch on the other path whose two ends lie
-on opposite sides of it is a *crossing*; a stretch that starts off the other path and stays on it is a
-*merge*. These are the trajectory-only counterparts of the lane topology SUMO's SSM device reads from its
-network (crossing and merging links at a junction, the same lane for lead/follow).
+is the least-assuming guess, and :mod:`citytally.edge.safety` uses it for following only). Relations between
+two paths come from projecting one onto the other: a point within ``tolerance`` metres of the other path is
+*on* it. A short stretch on the other path whose two ends lie on opposite sides of it is a *crossing*; a
+stretch that starts off the other path and stays on it is a *merge*. These are the trajectory-only
+counterparts of the lane topology SUMO's SSM device reads from its network (crossing and merging links at a
+junction, the same lane for lead/follow).
 """
 
 from __future__ import annotations
