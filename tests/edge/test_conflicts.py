@@ -128,6 +128,29 @@ def test_passing_the_same_spot_one_after_the_other_on_merging_paths_is_no_pet_co
     assert measure_pair(a, b) is None
 
 
+def test_merging_ttc_is_measured_to_where_the_paths_have_joined() -> None:
+    # B joins A's path at 30° from its left and runs on 0.4 m beside it (two ground points in one lane are
+    # rarely on one line): the paths have joined at x=0, where B's comes as close to A's as it stays. A at
+    # 10 m/s from centre x=-20; B (centre 22 m before the joining point at t=0) at 10 m/s brakes at 8 m/s²
+    # from t=1 s, stands and drives on after A. At t=1.3 s B's front is 22 - 12.64 - 2.5 = 6.86 m from the
+    # joining point at 7.6 m/s: it would arrive in 0.903 s, while A (front 4.5 m short) is in it until 0.95 s:
+    # TTC 0.903 s, the least (from 1.4 s A has left before B's arrival, and B is slower behind it).
+    t = np.round(np.arange(0, 12.05, 0.1), 6)
+    done = np.select([t <= 1, t <= 2.25, t <= 6], [10 * t, 10 + 10 * (t - 1) - 4 * (t - 1) ** 2, 16.25])
+    done = np.where(t > 6, 16.25 + (t - 6) ** 2, done)
+    speed = np.select([t <= 1, t <= 2.25, t <= 6], [10.0, 10 - 8 * (t - 1), 0.0], 2 * (t - 6))
+    r = 22 - done  # B's centre short of the joining point
+    before = r > 0
+    x = np.where(before, -r * np.cos(np.radians(30)), -r)
+    y = np.where(before, 0.4 + r * np.sin(np.radians(30)), 0.4)
+    b = Trajectory(t, np.column_stack([x, y]), "car", speed)
+    a = straight(-20, 0, 10, 0, 0, 6)
+    for hit in (measure_pair(a, b), measure_pair(b, a)):  # the same whichever path is measured on the other
+        assert hit is not None and hit.relation == "merging"
+        assert hit.min_ttc_s == pytest.approx(6.86 / 7.6, abs=0.002)
+        assert hit.ttc_time_s == pytest.approx(1.3)
+
+
 def test_front_bumper_positions_give_the_same_gap() -> None:
     # The rear-end case above, with positions at the front bumpers (2.5 m ahead of the centres).
     follower, leader = straight(2.5, 0, 20, 0, 0, 1), straight(32.5, 0, 10, 0, 0, 1)

@@ -24,7 +24,8 @@ the pair is in one of these relations, and only these count:
   width after it. Entry and exit times are extrapolated from the current speed (and the current
   deceleration, if braking); when the second to arrive would enter before the first has left, TTC = the
   second's distance to the area / its speed;
-* merging (one path joins the other, both still short of the joining point): constant-speed arrival times;
+* merging (one path joins the other, both still short of the joining point, where the joining path first
+  comes as close to the other as it stays along their shared stretch): constant-speed arrival times;
   TTC = the second's time to the joining point if the first is still in it then, else the time at which the
   second would run into the first past it.
 

@@ -47,6 +47,8 @@ SHIFT_M = 2.4
 SHIFT_WINDOW_M = 8.0
 _SHIFT_COS = float(np.cos(np.radians(20.0)))
 _SHIFT_BASE_M = 2.0  # the stretch before and after the window that gives the heading there
+#: Merging paths have joined where they first come within this of the distance they keep afterwards.
+JOIN_MARGIN_M = 0.05
 _SMOOTH_M = 2.0  # the running mean either side that takes out measured positions' jitter
 
 
@@ -241,7 +243,7 @@ def path_relations(
         if bounded and span <= CROSSING_MAX_M and side[start - 1] * side[stop] < 0:
             found.append(_crossing_in(a, side, s_b, start, stop))
         elif start > 0 and span > CROSSING_MAX_M and float(np.dot(tan_a[start], tan_b[start])) > 0:
-            j = start + int(np.argmax(dist[start:stop] < tolerance / 4))  # where the paths have joined
+            j = start + _joined(dist[start:stop])
             found.append(Crossing("merging", float(a.points_s[j]), float(s_b[j])))
     for start, stop in _runs(dist < clearance):
         if start == 0 or stop == len(on) or bool(np.any(on[start:stop])):
@@ -252,6 +254,12 @@ def path_relations(
             extent_a = (float(a.points_s[start]), float(a.points_s[stop - 1]))
             found.append(Crossing("crossing", float(a.points_s[i]), float(s_b[i]), extent_a, on_b))
     return sorted(found, key=lambda c: c.s_a)
+
+
+def _joined(dist: FloatArray) -> int:
+    """Where merging paths have joined: the first point as close to the other path as the shared stretch
+    runs on (its median distance, plus :data:`JOIN_MARGIN_M`), not merely within the lane tolerance."""
+    return int(np.argmax(dist <= float(np.median(dist)) + JOIN_MARGIN_M))
 
 
 def _crossing_in(a: RoadPath, side: FloatArray, on_b: FloatArray, start: int, stop: int) -> Crossing:
