@@ -260,6 +260,39 @@ def test_a_leader_turning_off_where_it_stands_is_no_longer_followed() -> None:
     assert measure_pair(follower, back) is None
 
 
+def _u_turner(start_s: float, radius: float = 1.25) -> Trajectory:
+    """Front bumper positions (a simulator's): stands at (0, 0) heading south until ``start_s``, then turns
+    back on a half circle of ``radius`` into the lane beside it at x = 2·radius and drives north at 5 m/s."""
+    t = np.round(np.arange(0, start_s + 12.05, 0.1), 6)
+    s = np.clip(5.0 * (t - start_s), 0, None)
+    half = np.pi * radius
+    theta = np.clip(s / radius, 0, np.pi)
+    turn = np.column_stack([radius * (1 - np.cos(theta)), -radius * np.sin(theta)])
+    xy = np.where((s < half)[:, None], turn, np.column_stack([np.full_like(s, 2 * radius), s - half]))
+    return Trajectory(t, xy, "car", np.where(s > 0, 5.0, 0.0), anchor="front")
+
+
+def test_a_car_waiting_to_u_turn_is_not_run_into_by_traffic_beside_it() -> None:
+    # The U-turner waits until t=15 s; a car drives north at 4 m/s in the lane it will turn into, 2.5 m to
+    # its side (1.8 m wide each: 0.7 m between them). Along the U-turner's path, that car is ahead of it as
+    # soon as it passes the end of the turn (3.9 m of path), and its back is behind the waiting car's front
+    # until it is 5 - 3.9 = 1.1 m past it: a bumper gap of 0 or less, though the two never touch. Not a
+    # collision (TTC 0): no conflict at all, the waiting car stands.
+    beside = dataclasses.replace(straight(2.5, -20, 0, 4, 0, 8), anchor="front")
+    assert measure_pair(_u_turner(15.0), beside) is None
+    # A car driving down the waiting car's lane into it from behind: TTC 0 once its front reaches the waiting
+    # car's back bumper (y = 5 m, at t = 6.25 s).
+    into = Trajectory(
+        beside.t,
+        np.column_stack([np.zeros_like(beside.t), 30 - 4 * beside.t]),
+        "car",
+        np.full_like(beside.t, 4.0),
+        anchor="front",
+    )
+    hit = measure_pair(_u_turner(15.0), into)
+    assert hit is not None and hit.min_ttc_s == 0.0 and hit.relation == "following"
+
+
 def _changing_lane(at_x: float, offset_y: float) -> Trajectory:
     """East along y=0 at 10 m/s from x=-60; at ``at_x`` it jumps ``offset_y`` sideways (a simulator's lane
     change) and goes on straight."""

@@ -16,7 +16,9 @@ the pair is in one of these relations, and only these count:
   same way) follows it until it leaves the leader's path, but a leader that has just moved out of the
   follower's lane is not followed. Nor is one that a path reaches only across a lane change
   (:func:`~citytally.edge.safety_paths.lane_shifts`): the user beside me in the next lane is not ahead of me
-  in mine until I change into it. Head-on, each on the other's path: gap / speed sum;
+  in mine until I change into it. A gap of zero or less is a collision (TTC 0) only where the footprints
+  touch (within :data:`TOUCH_M`); elsewhere the path folds back beside me (I wait to U-turn into the lane
+  the other passes in) and the other is not ahead of me. Head-on, each on the other's path: gap / speed sum;
 * crossing (the paths cross, or pass each other at over 30° with the footprints within :data:`PASS_M`, where
   each user's recorded front reached the conflict area: a path's straight prolongation past its last sample
   serves following only, since a user whose record ends short of the other's path was not seen to cross it):
@@ -142,10 +144,7 @@ class Trajectory:
 
     def discs(self) -> FloatArray:
         """Footprint disc centres per sample (n×2×2): front and back, half a length minus a radius out."""
-        length, width = self.length, self.width
-        reach = max(0.0, length / 2 - width / 2)
-        unit = self.headings()
-        return np.stack([self.xy + reach * unit, self.xy - reach * unit], axis=1)
+        return np.stack(_disc_centres(self, self.xy, self.headings()), axis=1)
 
     def headings(self, moving_ms: float = 0.5) -> FloatArray:
         """Unit heading per sample (n×2); a standing sample takes the next moving one's (else the last)."""
@@ -260,6 +259,9 @@ BESIDE_LOOK_M = 20.0
 #: ... and the leader is within half a lane of the follower's current course (the follower is still in the
 #: leader's lane, rather than the leader having just moved out of the follower's).
 COURSE_M = 1.6
+#: Footprints closer than this touch: the two discs of a road user's footprint leave out the corners of its
+#: rectangle, by up to (sqrt(2) - 1) x half its width (0.37 m for a car).
+TOUCH_M = 0.4
 #: Paths that pass without crossing are a crossing only where the two footprints, swept along them, come
 #: within this distance of each other (opposing left turns that SUMO's junctions keep apart pass 0.9 m apart).
 PASS_M = 0.8
@@ -360,6 +362,16 @@ def _following(p: _Pair, thresholds: Thresholds) -> tuple[_Series, npt.NDArray[n
         # SSM follows in the current lane: not where my path changes lanes between the two of us (I reach the
         # other only after a lane change of mine ahead, or the other is in the lane I left behind).
         here &= ~path.shifts_between(s_own, on.s)
+        # A gap closed along my path is a collision only where the footprints touch. Where they are apart, my
+        # path folds back beside me (a car waiting in the junction to U-turn into the lane the other drives
+        # in) or the other's back is still in the next lane: it is not ahead of me in my lane.
+        overlap = np.flatnonzero(here & (g <= 0))
+        if overlap.size:
+            k_own, k_other = i_own[rows[overlap]], i_other[rows[overlap]]
+            clearance = _clearance(
+                own, own.xy[k_own], path.heading[k_own], other, other.xy[k_other], other_path.heading[k_other]
+            )
+            here[overlap] = clearance < TOUCH_M
         t = np.where(here & (g <= thresholds.range_m), _gap_ttc(g, c), np.inf)
         take = here & (t <= ttc[rows])
         ttc[rows] = np.where(take, t, ttc[rows])
@@ -368,6 +380,32 @@ def _following(p: _Pair, thresholds: Thresholds) -> tuple[_Series, npt.NDArray[n
         oncoming[rows] |= here & ~same
     relation = "oncoming" if bool(np.any(oncoming & np.isfinite(ttc))) else "following"
     return _Series(relation, ttc, closing, gap, on_path), on_path
+
+
+def _clearance(
+    a: Trajectory,
+    xy_a: FloatArray,
+    heading_a: FloatArray,
+    b: Trajectory,
+    xy_b: FloatArray,
+    heading_b: FloatArray,
+) -> FloatArray:
+    """Distance between two users' footprints (two discs each, :data:`SIZE_M`) at the given positions and unit
+    headings (k×2 each); negative where they overlap."""
+    gaps = [
+        np.hypot(*(p - q).T)
+        for p in _disc_centres(a, xy_a, heading_a)
+        for q in _disc_centres(b, xy_b, heading_b)
+    ]
+    found: FloatArray = np.minimum.reduce(gaps) - (a.radius + b.radius)
+    return found
+
+
+def _disc_centres(user: Trajectory, xy: FloatArray, heading: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """The front and back footprint disc centres of a user at positions ``xy`` heading ``heading``."""
+    centre = xy + (user.to_front - user.length / 2) * heading
+    reach = max(0.0, user.length / 2 - user.radius)
+    return centre + reach * heading, centre - reach * heading
 
 
 def _passes_beside(
