@@ -1,7 +1,8 @@
 """Traffic conflicts: citytally's surrogate safety measures against SUMO's SSM device on the same tracks.
 
 Each case runs SUMO at 0.1 s steps with the SSM device on every vehicle (TTC < 3 s, PET < 2 s, DRAC > 3 m/s²,
-range 50 m, extra time 5 s: SSM's defaults) and FCD output. The FCD (front-bumper positions and speeds of
+range 50 m, extra time 5 s: SSM's defaults; its per-step timelines on), SUMO's collision check at junctions
+too (reporting only: it does not change the run) and FCD output. The FCD (front-bumper positions and speeds of
 vehicles, positions of pedestrians) goes through :func:`citytally.edge.safety.find_conflicts` with the same
 thresholds and range. Cases:
 
@@ -11,7 +12,9 @@ thresholds and range. Cases:
   ``../shared/data/resco``), the first ``--seconds`` of their episode.
 
 What is counted: a reference is an SSM encounter whose minTTC < 3 s or PET < 2 s (DRAC-only records are left
-out; the two records SSM writes for one encounter, one per vehicle, are merged when their spans overlap). One
+out; the two records SSM writes for one encounter, one per vehicle, are merged when their spans overlap; a
+TTC of 0, SSM's "collision already happened", stands only where SUMO's own collision check, junctions
+included, reports the pair's collision: elsewhere the record's lowest TTC is that of its other steps). One
 of ours is a vehicle pair with min TTC < 3 s or PET < 2 s; it matches a reference of the same two vehicles
 whose span (± 1 s) holds its time, one to one. Precision = matched ours / ours, recall = matched references /
 references; the TTC and PET errors are over matched pairs where both have the measure. SUMO 1.28's SSM
@@ -170,6 +173,7 @@ BUILDERS: dict[str, tuple[str, Callable[[Sumo, Path, float, float, int], list[st
 class Simulated:
     fcd: Path
     ssm: Path
+    collisions: Path  # SUMO's own collision check, junctions included (it only reports: action "warn")
     sizes: dict[str, tuple[float, float]]
     cpu_s: float  # SUMO's CPU time (user + system)
 
@@ -180,7 +184,7 @@ def simulate(case: str, folder: Path, seconds: float, period: float, seed: int) 
     inputs = BUILDERS[case][1](sumo, folder, seconds, period, seed)
     routes = [Path(p) for p in inputs[inputs.index("-r") + 1].split(",")]
     run = [str(sumo.binary), *inputs]
-    fcd, ssm = folder / "fcd.xml", folder / "ssm.xml"
+    fcd, ssm, collisions = folder / "fcd.xml", folder / "ssm.xml", folder / "collisions.xml"
     run += ["--step-length", "0.1", "--seed", str(seed), "--device.ssm.probability", "1"]
     run += ["--device.ssm.measures", "TTC DRAC PET", "--device.ssm.range", str(THRESHOLDS.range_m)]
     run += [
@@ -189,12 +193,14 @@ def simulate(case: str, folder: Path, seconds: float, period: float, seed: int) 
         "--device.ssm.extratime",
         "5",
     ]
-    run += ["--device.ssm.file", str(ssm), "--fcd-output", str(fcd), "--no-step-log", "--no-warnings"]
+    run += ["--device.ssm.file", str(ssm), "--device.ssm.trajectories", "true"]
+    run += ["--collision.check-junctions", "true", "--collision.action", "warn"]
+    run += ["--collision-output", str(collisions), "--fcd-output", str(fcd), "--no-step-log", "--no-warnings"]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     subprocess.run(run, check=True, capture_output=True, env=sumo.env)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu_s = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
-    return Simulated(fcd, ssm, vehicle_sizes(routes), cpu_s)
+    return Simulated(fcd, ssm, collisions, vehicle_sizes(routes), cpu_s)
 
 
 #: SUMO's default vehicle size (length, width), for vTypes that do not set theirs (passenger cars).
@@ -240,22 +246,51 @@ def trajectories(
     return ids, tracks
 
 
-def references(ssm: Path) -> list[Reference]:
+def references(ssm: Path, collisions: Path | None = None) -> list[Reference]:
     """SSM's conflicts with minTTC or PET under the thresholds, one per unordered pair and encounter.
 
     Every vehicle carries the device, so SSM writes each encounter twice (once from each side), with spans
     that may start or end a little apart: records of the same pair whose spans overlap are one conflict.
+
+    A TTC of 0 is SSM's "collision already happened": a gap along the lanes of 0 or less. Its lane
+    arithmetic gives one where a car waits at a junction to join a lane (to U-turn into it, or to turn left)
+    while another passes it there, the passing car's back still short of where the waiting car's lane joins,
+    1.3 m or more beside it. Where SUMO's own collision check (``collisions``, junctions included) found no
+    collision of the pair, those steps are not measures: the record's minTTC is the lowest of its other steps
+    (from its ``--device.ssm.trajectories`` timeline).
     """
+    collided = _collided(collisions) if collisions is not None else None
     spans: dict[frozenset[str], list[Reference]] = defaultdict(list)
-    for conflict in ET.parse(ssm).getroot().iter("conflict"):
+    for _, conflict in ET.iterparse(ssm):
+        if conflict.tag != "conflict":
+            continue
+        pair = frozenset((conflict.get("ego", ""), conflict.get("foe", "")))
         ttc, pet = _value(conflict.find("minTTC")), _value(conflict.find("PET"))
+        if ttc == 0.0 and collided is not None and pair not in collided:
+            ttc = _lowest_ttc_apart(conflict)
+        begin, end = float(conflict.get("begin", "0")), float(conflict.get("end", "0"))
+        conflict.clear()
         low_ttc = ttc is not None and ttc < THRESHOLDS.ttc_s
         if not low_ttc and not (pet is not None and pet < THRESHOLDS.pet_s):
             continue
-        pair = frozenset((conflict.get("ego", ""), conflict.get("foe", "")))
-        begin, end = float(conflict.get("begin", "0")), float(conflict.get("end", "0"))
         spans[pair].append(Reference(pair, begin, end, ttc if low_ttc else None, pet))
     return [merged for records in spans.values() for merged in _merge_overlapping(records)]
+
+
+def _lowest_ttc_apart(conflict: ET.Element) -> float | None:
+    """The record's lowest TTC over the steps at which SSM did not declare a collision; None if none."""
+    span = conflict.find("TTCSpan")
+    values = [float(v) for v in (span.get("values", "") if span is not None else "").split() if v != "NA"]
+    apart = [v for v in values if v > 0.0]
+    return min(apart) if apart else None
+
+
+def _collided(collisions: Path) -> set[frozenset[str]]:
+    """The vehicle pairs SUMO's collision check reported."""
+    return {
+        frozenset((c.get("collider", ""), c.get("victim", "")))
+        for c in ET.parse(collisions).getroot().iter("collision")
+    }
 
 
 def _merge_overlapping(records: list[Reference]) -> list[Reference]:
@@ -314,7 +349,7 @@ def measure(case: str = "grid", seconds: float = 300.0, period: float = 1.2, see
         started = time.process_time()
         ours = find_conflicts(tracks, THRESHOLDS, ignore_pairs=IGNORE_PAIRS)
         analysis_s = time.process_time() - started
-        got = compare(ids, [t.kind for t in tracks], ours, references(sim.ssm))
+        got = compare(ids, [t.kind for t in tracks], ours, references(sim.ssm, sim.collisions))
         return Agreement(**{**vars(got), "sumo_s": sim.cpu_s, "analysis_s": analysis_s})
 
 

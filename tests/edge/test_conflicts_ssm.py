@@ -35,10 +35,39 @@ def test_pedestrians_conflict_with_cars_where_ssm_sees_only_vehicles(
     sim = bench.simulate("pedestrians", tmp_path, 60.0, 1.2, 15)
     ids, tracks = bench.trajectories(sim.fcd, sim.sizes)
     walkers = {name for name, track in zip(ids, tracks, strict=True) if track.kind == "person"}
-    refs = bench.references(sim.ssm)
+    refs = bench.references(sim.ssm, sim.collisions)
     assert walkers and refs
     assert not any(ref.pair & walkers for ref in refs)  # SUMO 1.28's SSM device logs vehicles only
     ours = bench.find_conflicts(tracks, bench.THRESHOLDS, ignore_pairs=bench.IGNORE_PAIRS)
     got = bench.compare(ids, [t.kind for t in tracks], ours, refs)
     assert got.with_pedestrians > 0  # walkers on the crossings in front of turning cars
     assert got.recall >= 0.85
+
+
+def _ssm_file(folder: Path, ttc_span: str, collided: tuple[str, str] | None) -> tuple[Path, Path]:
+    """One SSM record of vehicles 'a' and 'b' (minTTC 0 at its third step) and SUMO's collision file."""
+    ssm, collisions = folder / "ssm.xml", folder / "collisions.xml"
+    ssm.write_text(
+        '<SSMLog><conflict begin="1.00" end="1.50" ego="a" foe="b">'
+        '<timeSpan values="1.00 1.10 1.20 1.30 1.40 1.50"/><typeSpan values="7 7 3 3 3 18"/>'
+        f'<TTCSpan values="{ttc_span}"/>'
+        '<minTTC time="1.20" position="0,0" type="111" value="0.00" speed="5.0"/>'
+        '<PET time="NA" position="NA" type="NA" value="NA" speed="NA"/></conflict></SSMLog>'
+    )
+    crash = f'<collision time="1.20" collider="{collided[0]}" victim="{collided[1]}"/>' if collided else ""
+    collisions.write_text(f"<collisions>{crash}</collisions>")
+    return ssm, collisions
+
+
+def test_ssm_collisions_that_sumo_did_not_have_are_no_measure(bench: ModuleType, tmp_path: Path) -> None:
+    # SSM's TTC 0 ("collision already happened": a gap along its lanes of 0 or less) where SUMO's own
+    # collision check found none: the record's lowest TTC is that of its other steps.
+    ssm, collisions = _ssm_file(tmp_path, "2.60 2.40 0.00 0.00 NA NA", None)
+    (ref,) = bench.references(ssm, collisions)
+    assert ref.min_ttc_s == 2.4 and ref.pair == frozenset(("a", "b"))
+    ssm, collisions = _ssm_file(tmp_path, "NA 3.40 0.00 0.00 NA NA", None)
+    assert bench.references(ssm, collisions) == []  # no other step under 3 s: no conflict
+    # Where SUMO reports the pair's collision, TTC 0 stands (as it does without SUMO's collision file).
+    ssm, collisions = _ssm_file(tmp_path, "2.60 2.40 0.00 0.00 NA NA", ("b", "a"))
+    assert bench.references(ssm, collisions)[0].min_ttc_s == 0.0
+    assert bench.references(ssm)[0].min_ttc_s == 0.0
