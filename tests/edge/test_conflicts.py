@@ -327,6 +327,29 @@ def test_a_follower_that_changes_lanes_before_the_leader_followed_it_until_then(
     assert evasive.min_ttc_s == pytest.approx(1.2, abs=0.01)
 
 
+def _on_bend(s: FloatArray, offset: FloatArray, radius: float = 400.0) -> FloatArray:
+    """Points ``s`` metres along a left-hand bend of ``radius`` (from the origin, heading east), ``offset``
+    metres to the left of it (the next lane in)."""
+    theta = s / radius
+    return np.column_stack([(radius - offset) * np.sin(theta), radius - (radius - offset) * np.cos(theta)])
+
+
+def test_a_follower_that_changes_lanes_before_the_leader_on_a_bend_followed_it_until_then() -> None:
+    # On a bend of 300 m radius the leader drives 60 m of the lane at 12 m/s and stands there from t=5; the
+    # follower sets off at t=6 at 14 m/s and moves to the lane to its left over 8 m from s=18, 42 m short of
+    # the leader. Until it leaves the leader's path it follows it: at s=18 the gap is 57.5 - 20.5 = 37 m,
+    # TTC 2.64 s, and less as it starts to move over. All that while its heading line passes 2.5 m or more
+    # outside the leader (distance² / 600): the lane change ahead, not its heading, says it is in that lane.
+    t = np.round(np.arange(0, 15.05, 0.1), 6)
+    leader = Trajectory(t, _on_bend(np.minimum(12 * t, 60.0), np.zeros_like(t), 300.0), "car")
+    s = 14 * np.clip(t - 6, 0, None)
+    u = np.clip((s - 18) / 4, 0, 1)
+    follower = Trajectory(t[t >= 6], _on_bend(s, 3.2 * u * u * (3 - 2 * u), 300.0)[t >= 6], "car")
+    hit = measure_pair(follower, leader)
+    assert hit is not None and hit.relation == "following" and hit.type == "rear_end"
+    assert 2.2 < hit.min_ttc_s < 2.65
+
+
 def test_a_leader_that_moved_out_of_the_lane_is_not_followed() -> None:
     # The reverse of the lane change above: the leader, 40 m ahead in the follower's lane at the same 10 m/s,
     # moves to the next lane (3.2 m over) at x=0 and stops at x=5 there; the follower drives on in its lane

@@ -11,10 +11,10 @@ the pair is in one of these relations, and only these count:
 * following (one is on the other's path ahead or behind, heading the same way within 30°): TTC = bumper gap
   along the path / speed difference, when the follower is faster. SSM's lanes become paths: a leader whose
   path leaves the follower's within :data:`TURN_OFF_M` of its front bumper has turned onto another connection
-  and is no longer followed; a follower that changes to the next lane before reaching the leader (the leader
-  is on its current course, and its path changes lanes before the leader or stays beside the leader's, the
-  same way) follows it until it leaves the leader's path, but a leader that has just moved out of the
-  follower's lane is not followed. Nor is one that a path reaches only across a lane change
+  and is no longer followed; a follower that changes to the next lane before reaching the leader (its path
+  changes lanes before the leader; or the leader is on its current course and its path stays beside the
+  leader's, the same way) follows it until it leaves the leader's path, but a leader that has just moved
+  out of the follower's lane is not followed. Nor is one that a path reaches only across a lane change
   (:func:`~citytally.edge.safety_paths.lane_shifts`): the user beside me in the next lane is not ahead of me
   in mine until I change into it. A gap of zero or less is a collision (TTC 0) only where the footprints
   touch (within :data:`TOUCH_M`); elsewhere the path folds back beside me (I wait to U-turn into the lane
@@ -418,15 +418,18 @@ def _passes_beside(
     behind_m: FloatArray,
 ) -> BoolArray:
     """Whether the other user, ``behind_m`` behind the user on its path, is in the user's lane now and will
-    pass it in the next: the user is within half a lane (COURSE_M) of the other's current course, and the
-    other's path changes lanes within ``behind_m`` (:func:`~citytally.edge.safety_paths.lane_shifts`) or stays
+    pass it in the next: the other's path changes lanes within ``behind_m``
+    (:func:`~citytally.edge.safety_paths.lane_shifts`: it moves out of the user's lane before reaching it),
+    or the user is within half a lane (COURSE_M) of the other's current course and the other's path stays
     within a neighbouring lane of the user's, the same way, for BESIDE_LOOK_M past the user's front bumper.
-    (Not when it is the user that has just moved out of the other's lane.)"""
+    (Not when it is the user that has just moved out of the other's lane: its own path changes lanes between
+    the two, which the caller rules out, or, where that change is not seen, it is off the other's course.)
+    The course is the other's heading line, straight: on a bend it misses a user far ahead, so that a lane
+    change of the other's does not depend on it."""
     heading, apart = other_path.heading[other_rows], user.xy[rows] - other.xy[other_rows]
-    passes = np.abs(heading[:, 0] * apart[:, 1] - heading[:, 1] * apart[:, 0]) < COURSE_M
     at = other_path.s[other_rows]
-    swerves = passes & other_path.shifts_between(at, at + behind_m)
-    passes &= ~swerves
+    swerves = other_path.shifts_between(at, at + behind_m)
+    passes = ~swerves & (np.abs(heading[:, 0] * apart[:, 1] - heading[:, 1] * apart[:, 0]) < COURSE_M)
     if not bool(np.any(passes)):
         return swerves
     # Only the rows on course need the look along the path (the costly part).
