@@ -7,7 +7,8 @@ A block is two HTML comments around generated text; everything between them is r
     <!-- /bench:edge_fps -->
 
     python bench/render.py            # rewrite every block from its result
-    python bench/render.py --check    # exit 1 if a block differs from its result (a test runs this)
+    python bench/render.py --check    # exit 1 if a block differs from its result, or a result has no
+                                      # block (a test runs this)
 """
 
 from __future__ import annotations
@@ -102,6 +103,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.check:
         if rendered != current:
             print(f"render: {args.page.name} is stale: run python bench/render.py", file=sys.stderr)
+            return 1
+        shown = {match.group(2) for match in BLOCK.finditer(current)}
+        unshown = sorted(p.stem for p in args.results_dir.glob("*.json") if p.stem not in shown)
+        if unshown:
+            print(f"render: {args.page.name} has no block for {', '.join(unshown)}", file=sys.stderr)
             return 1
         return 0
     args.page.write_text(rendered, encoding="utf-8")

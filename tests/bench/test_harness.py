@@ -152,6 +152,19 @@ def test_a_block_without_a_result_is_an_error(bench: tuple[ModuleType, ModuleTyp
     assert render.main(["--page", str(page), "--results-dir", str(tmp_path)]) == 2
 
 
+def test_a_result_without_a_block_is_stale(bench: tuple[ModuleType, ModuleType], tmp_path: Path) -> None:
+    # A recorded result whose section was lost from the page is caught, not silently unshown.
+    _, render = bench
+    (tmp_path / "shown.json").write_text((REPO / "bench" / "results" / "edge_fps.json").read_text())
+    (tmp_path / "lost.json").write_text((REPO / "bench" / "results" / "edge_fps.json").read_text())
+    page = tmp_path / "benchmarks.md"
+    page.write_text("<!-- bench:shown -->\n<!-- /bench:shown -->\n", encoding="utf-8")
+    assert render.main(["--page", str(page), "--results-dir", str(tmp_path)]) == 0
+    assert render.main(["--check", "--page", str(page), "--results-dir", str(tmp_path)]) == 1
+    (tmp_path / "lost.json").unlink()
+    assert render.main(["--check", "--page", str(page), "--results-dir", str(tmp_path)]) == 0
+
+
 def test_committed_page_matches_the_committed_results(bench: tuple[ModuleType, ModuleType]) -> None:
     _, render = bench
     assert render.main(["--check"]) == 0, "docs/benchmarks.md is stale: run python bench/render.py"
