@@ -37,6 +37,9 @@ def test_pedestrians_conflict_with_cars_where_ssm_sees_only_vehicles(
     walkers = {name for name, track in zip(ids, tracks, strict=True) if track.kind == "person"}
     refs = bench.references(sim.ssm, sim.collisions)
     assert walkers and refs
+    # Written to 1e-6, not SUMO's default 0.01 (a TTC of 2.9996 s would read "3.00", outside the threshold).
+    first = next(line for line in sim.fcd.read_text().splitlines() if "<vehicle " in line)
+    assert len(first.split(' x="')[1].split('"')[0].split(".")[1]) == 6
     assert not any(ref.pair & walkers for ref in refs)  # SUMO 1.28's SSM device logs vehicles only
     ours = bench.find_conflicts(tracks, bench.THRESHOLDS, ignore_pairs=bench.IGNORE_PAIRS)
     got = bench.compare(ids, [t.kind for t in tracks], ours, refs)
