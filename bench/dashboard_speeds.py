@@ -1,21 +1,21 @@
-"""Cost of V85 per bucket from summed speed bins: a month of one camera's speeds, before vs now.
+"""Cost of the dashboard's speeds from rolled-up speed bins: a month of one camera's speeds, before vs now.
 
 The store holds 31 days of one camera's speed facts as ingest leaves them: one interval a minute (the edge's
 default), one line, two directions, four classes (cars, cyclists, pedestrians, buses; a class that saw
 nobody in an interval has no row), each row with its road users' speeds binned (5 km/h), and the speed
-roll-ups (15 min, hourly, daily) in step.
+roll-ups and speed-bin roll-ups (15 min, hourly, daily) in step.
 
 Timed, interleaved, over the last 30 days (the camera page's hourly chart):
 
-* **speeds endpoint** (``speed_distribution``): now, the database sums the facts' bins per bucket, key and
-  bin (the range's distribution and each bucket's V85 come from them) beside the roll-ups' measured counts;
-  the baseline is the function as it was before (every fact's bins decoded and summed in Python for the
-  distribution, the highest interval V85 per bucket from the roll-ups);
-* **speeds CSV per hour** (``csv_lines``): now with the binned and V85-from-bins columns; the baseline is
-  the roll-up rows alone.
+* **speeds endpoint** (``speed_distribution``): now, each bucket's bins and the range's distribution come from
+  ``speed_bin_rollups`` (the pieces of a bucket at the range's ends from the facts); the baseline is the
+  function as it was before: the database summed every fact's bins per bucket, key and bin;
+* **speeds CSV per hour** (``csv_lines``, with the binned and V85-from-bins columns): now the bins from the
+  roll-ups; the baseline summed the facts' bins, as the endpoint did.
 
-On SQLite (a temporary file) and, with ``--postgresql URL``, on a PostgreSQL database of its own as well (the
-bench migrates it and replaces the rows of its site ``bench``; drop it afterwards).
+Both variants give the same answer here (checked before timing). On SQLite (a temporary file) and, with
+``--postgresql URL``, on a PostgreSQL database of its own as well (the bench migrates it and replaces the
+rows of its site ``bench``; drop it afterwards).
 
     .venv/bin/python bench/dashboard_speeds.py --days 31 --runs 3 \
         --postgresql postgresql+psycopg://postgres@127.0.0.1:5432/bench_speeds
@@ -24,7 +24,6 @@ bench migrates it and replaces the rows of its site ``bench``; drop it afterward
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import random
 import statistics
 import tempfile
@@ -39,10 +38,10 @@ from typing import Any
 import sqlalchemy as sa
 from harness import RESULTS_DIR, Run
 
-from citytally.events import SPEED_BINS, SpeedStats
-from citytally.hub import queries
-from citytally.hub.dashboard import data, speeds
-from citytally.hub.dashboard.exports import EXPORTS, csv_lines
+from citytally.events import SPEED_BIN_KMH, SPEED_BINS, SpeedStats
+from citytally.hub.dashboard import data, exports, speeds
+from citytally.hub.dashboard.exports import csv_lines
+from citytally.hub.dashboard.models import SpeedClass, SpeedsOut
 from citytally.hub.store import create_store_engine, migrate, schema, sqlite_url
 
 SITE, CAMERA = "bench", "cam-000"
@@ -86,9 +85,10 @@ def _interval(rng: random.Random, start: datetime) -> list[dict[str, Any]]:
     return rows
 
 
-def _rollups(facts: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The speed roll-up rows of every period that ``facts`` sum to."""
+def _rollups(facts: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The speed roll-up rows and speed-bin roll-up rows of every period that ``facts`` sum to."""
     sums: dict[tuple[Any, ...], list[float]] = defaultdict(lambda: [0, 0.0, 0.0])
+    bins: dict[tuple[Any, ...], int] = defaultdict(int)
     for f in facts:
         epoch = int(f["start"].timestamp())
         for period, step in schema.ROLLUP_PERIODS.items():
@@ -97,21 +97,21 @@ def _rollups(facts: list[dict[str, Any]]) -> list[dict[str, Any]]:
             acc[0] += f["n"]
             acc[1] += f["n"] * f["mean_kmh"]
             acc[2] = max(acc[2], f["p85_kmh"])
-    return [
-        {
-            "period": period,
-            "site": SITE,
-            "camera": CAMERA,
-            "bucket": bucket,
-            "line": "main",
-            "direction": direction,
-            "class": cls,
-            "n": int(n),
-            "speed_sum_kmh": total,
-            "p85_max_kmh": top,
-        }
+            for k, count in enumerate(f["histogram"] or ()):
+                if count:
+                    bins[(period, bucket, f["direction"], f["class"], k)] += count
+    where = {"site": SITE, "camera": CAMERA, "line": "main"}
+    speeds_rows = [
+        where | {"period": period, "bucket": bucket, "direction": direction, "class": cls}
+        | {"n": int(n), "speed_sum_kmh": total, "p85_max_kmh": top}
         for (period, bucket, direction, cls), (n, total, top) in sums.items()
+    ]  # fmt: skip
+    bin_rows = [
+        where
+        | {"period": period, "bucket": bucket, "direction": direction, "class": cls, "bin": k, "count": n}
+        for (period, bucket, direction, cls, k), n in bins.items()
     ]
+    return speeds_rows, bin_rows
 
 
 def fill(engine: sa.Engine, end: datetime, days: int, seed: int = 18) -> int:
@@ -122,41 +122,81 @@ def fill(engine: sa.Engine, end: datetime, days: int, seed: int = 18) -> int:
     while moment < end:
         facts += _interval(rng, moment)
         moment += timedelta(minutes=1)
+    speed_rows, bin_rows = _rollups(facts)
+    tables = (
+        (schema.speeds, facts),
+        (schema.speed_rollups, speed_rows),
+        (schema.speed_bin_rollups, bin_rows),
+    )
     with engine.begin() as conn:
-        for table, rows in ((schema.speeds, facts), (schema.speed_rollups, _rollups(facts))):
+        for table, rows in tables:
             conn.execute(table.delete().where(table.c.site == SITE))  # an earlier run's
             for i in range(0, len(rows), _BATCH):
                 conn.execute(table.insert(), rows[i : i + _BATCH])
     return len(facts)
 
 
-def speeds_before(engine: sa.Engine, start: datetime, end: datetime) -> Any:
-    """The speeds endpoint's reads as they were: the facts (class, n, mean, bins) summed per class, and the
-    highest interval V85 per bucket from the roll-ups."""
+def _measured_from_facts(engine: sa.Engine, start: datetime, end: datetime) -> dict[str, tuple[int, float]]:
     s = schema.speeds
-    query = sa.select(s.c["class"], s.c.n, s.c.mean_kmh, s.c.histogram).where(
-        s.c.site == SITE, s.c.camera == CAMERA, s.c.start >= start, s.c.start < end
+    query = (
+        sa.select(s.c["class"], sa.func.sum(s.c.n), sa.func.sum(s.c.n * s.c.mean_kmh))
+        .where(s.c.site == SITE, s.c.camera == CAMERA, s.c.start >= start, s.c.start < end)
+        .group_by(s.c["class"])
     )
     with engine.connect() as conn:
-        rows = conn.execute(query).all()
-    per: dict[str, dict[str, Any]] = {}
-    for cls, n, mean, histogram in rows:
-        acc = per.setdefault(cls, {"counts": [0] * SPEED_BINS, "n": 0, "sum": 0.0})
-        acc["n"] += int(n)
-        acc["sum"] += float(mean) * int(n)
-        for k, count in enumerate(histogram or ()):
-            acc["counts"][k] += int(count)
-    v85 = {cls: speeds.histogram_percentile(a["counts"], 0.85) for cls, a in per.items()}
+        return {cls: (int(n), float(total)) for cls, n, total in conn.execute(query) if n}
+
+
+def speeds_before(engine: sa.Engine, start: datetime, end: datetime) -> SpeedsOut:
+    """``speed_distribution`` as it was before the speed-bin roll-ups: every fact's bins summed by the
+    database per bucket, key and bin (one query for the buckets and the range), n and mean from the facts."""
     grid = data.Grid.of(start, end)
-    index = {t: i for i, t in enumerate(grid.times)}
-    series: dict[tuple[str, str, str], list[float | None]] = {}
-    read = data.camera_rows(queries.speed_series, engine, SITE, CAMERA, grid.times[0], end, grid.read_period)
-    for row in read:
-        values = series.setdefault((row["line"], row["direction"], row["class"]), [None] * len(grid.times))
-        i = index.get(grid.bucket_of(row["bucket"]))
-        if i is not None:
-            values[i] = round(max(values[i] or 0.0, float(row["p85_max_kmh"])), 1)
-    return v85, series
+    first = grid.times[0]
+    binned = speeds._binned_facts(
+        engine, SITE, CAMERA, first, end, schema.ROLLUP_PERIODS[grid.read_period], start
+    )
+    per_bucket: dict[speeds.SpeedKey, list[int]] = {}
+    for (moment, line, direction, cls), found in binned.buckets.items():
+        total = per_bucket.setdefault((grid.bucket_of(moment), line, direction, cls), [0] * SPEED_BINS)
+        for k, count in enumerate(found):
+            total[k] += count
+    measured = _measured_from_facts(engine, start, end)
+    counts = {cls: binned.classes.get(cls, [0] * SPEED_BINS) for cls in measured}
+    top = max((k + 1 for c in counts.values() for k, n in enumerate(c) if n), default=0)
+    return SpeedsOut(
+        bin_width=SPEED_BIN_KMH,
+        bins=[i * SPEED_BIN_KMH for i in range(top)],
+        series=[
+            SpeedClass(
+                cls=cls, counts=counts[cls][:top], n=n, n_binned=sum(counts[cls]),
+                mean_kmh=round(total / n, 1), v85_kmh=speeds.histogram_percentile(counts[cls], 0.85),
+            )
+            for cls, (n, total) in sorted(measured.items())
+        ],
+        period=grid.period,
+        tz="UTC",
+        times=[int(t.timestamp() * 1000) for t in grid.times],
+        v85=speeds._v85_series(engine, SITE, CAMERA, grid, end, per_bucket),
+    )  # fmt: skip
+
+
+def _bins_by_bucket_before(
+    engine: sa.Engine, site: str, camera: str, start: datetime, end: datetime, period: str
+) -> dict[speeds.SpeedKey, list[int]]:
+    step = schema.ROLLUP_PERIODS[period]
+    first = datetime.fromtimestamp(int(start.timestamp()) // step * step, UTC)
+    return speeds._binned_facts(engine, site, camera, first, end, step, first).buckets
+
+
+def csv_before(engine: sa.Engine, start: datetime, end: datetime) -> str:
+    """The speeds CSV per hour with its bins summed from the facts, as before."""
+    namespace = vars(exports)  # where the export looks the function up
+    now = namespace["speed_bins_by_bucket"]
+    namespace["speed_bins_by_bucket"] = _bins_by_bucket_before
+    try:
+        return "".join(csv_lines(engine, "speeds", SITE, CAMERA, start, end, "1h"))
+    finally:
+        namespace["speed_bins_by_bucket"] = now
 
 
 def _timed(work: Callable[[], Any]) -> float:
@@ -167,17 +207,16 @@ def _timed(work: Callable[[], Any]) -> float:
 
 def measure(engine: sa.Engine, start: datetime, end: datetime, runs: int) -> dict[str, list[float]]:
     """ms per call of each variant, interleaved so that load changes hit all of them."""
-    EXPORTS["speeds-before"] = dataclasses.replace(
-        EXPORTS["speeds"], columns=EXPORTS["speeds"].columns[:-2], extend=None
-    )
     variants: dict[str, Callable[[], Any]] = {
         "endpoint before": lambda: speeds_before(engine, start, end),
         "endpoint now": lambda: speeds.speed_distribution(engine, SITE, CAMERA, start, end),
-        "csv before": lambda: "".join(csv_lines(engine, "speeds-before", SITE, CAMERA, start, end, "1h")),
+        "csv before": lambda: csv_before(engine, start, end),
         "csv now": lambda: "".join(csv_lines(engine, "speeds", SITE, CAMERA, start, end, "1h")),
     }
-    for work in variants.values():  # warm the page cache
-        work()
+    answers = {name: work() for name, work in variants.items()}  # also warms the page cache
+    for query in ("endpoint", "csv"):
+        if answers[f"{query} before"] != answers[f"{query} now"]:
+            raise SystemExit(f"the {query} differs between the facts and the roll-ups")
     times: dict[str, list[float]] = {name: [] for name in variants}
     for _ in range(runs):
         for name, work in variants.items():
@@ -198,7 +237,7 @@ def main() -> None:
     args = parser.parse_args()
     run = Run(
         "dashboard_speeds",
-        f"V85 per bucket from summed bins: one camera, {args.days} days of 1-minute speeds, last 30 days",
+        f"Speeds from rolled-up bins: one camera, {args.days} days of 1-minute speeds, last 30 days",
         columns=[
             ("store", "store"),
             ("query", "query"),

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from citytally.edge.config import CameraConfig
 from citytally.events import SPEED_BIN_KMH, RoadUserClass, SpeedEvent, SpeedStats
 from citytally.hub.dashboard.speeds import histogram_percentile, speed_distribution
-from citytally.hub.store import EventWriter, sync_registry
+from citytally.hub.store import EventWriter, schema, sync_registry
 from hub.conftest import empty_store, pg_engine, pg_url, sqlite_engine  # noqa: F401 (fixtures)
 
 T0 = datetime(2026, 11, 2, 0, 0, tzinfo=UTC)  # a Monday, 00:00 UTC
@@ -142,6 +142,25 @@ def test_a_range_from_inside_a_bucket_keeps_the_charts_first_bucket_whole(engine
     # The range's distribution has only the intervals from 00:05 on: 10 + 20 binned cars of 40 measured.
     by_class = {s.cls: (s.n, s.n_binned) for s in out.series}
     assert by_class == {"bicycle": (1, 1), "car": (40, 30)}
+
+
+@pytest.mark.integration
+def test_speeds_read_rolled_up_bins_outlive_the_facts_and_a_range_stays_exact(engine: sa.Engine) -> None:
+    EventWriter(engine).write_events(BUCKETED_SPEEDS)
+    # 00:05-00:20 covers no whole 15-minute bucket: every interval comes from the facts (10 cars at 72.5
+    # km/h from 00:05, 20 from 00:15); the chart's buckets are whole (00:00, 00:15).
+    out = speed_distribution(engine, "plaza", "cam-1", T0 + FIVE, T0 + 4 * FIVE)
+    assert {s.cls: (s.n, s.n_binned) for s in out.series} == {"bicycle": (1, 1), "car": (30, 30)}
+    # Raw facts expire before roll-ups: the whole buckets keep their bins, the range's pieces of a bucket
+    # (from the facts) are gone with them.
+    with engine.begin() as connection:
+        connection.execute(schema.speeds.delete())
+    whole = speed_distribution(engine, "plaza", "cam-1", T0, T0 + 4 * 3 * FIVE)
+    _bicycle, car = whole.v85
+    assert car.values == [34.7, 48.5, None, None] and car.binned == [100, 20, 0, 0]
+    assert {s.cls: (s.n, s.n_binned) for s in whole.series} == {"bicycle": (4, 4), "car": (130, 120)}
+    part = speed_distribution(engine, "plaza", "cam-1", T0 + FIVE, T0 + 4 * 3 * FIVE)
+    assert {s.cls: (s.n, s.n_binned) for s in part.series} == {"car": (30, 20)}  # 00:15 on, roll-ups
 
 
 @pytest.mark.integration

@@ -1,6 +1,6 @@
 """Upgrading a store that holds data: what migrations 0003 (unread fact tables dropped), 0004 (names in
-the "C" collation on PostgreSQL), 0005 (roll-up pages filled to 70 % on PostgreSQL) and 0009 (speed
-histograms) keep, drop and change, and that each can be undone and redone."""
+the "C" collation on PostgreSQL), 0005 (roll-up pages filled to 70 % on PostgreSQL), 0009 (speed
+histograms) and 0012 (speed bins rolled up) keep, drop and change, and that each can be undone and redone."""
 
 from __future__ import annotations
 
@@ -111,7 +111,7 @@ def test_upgrading_keeps_events_and_rollups_and_drops_only_the_unread_facts(
     if old_store.dialect.name == "postgresql":
         names = _collations(old_store, "line_count_rollups")
         assert names == dict.fromkeys(("period", "site", "camera", "line", "direction", "class"), "C")
-        assert list(_fill_factors(old_store).values()) == [["fillfactor=70"]] * 9
+        assert list(_fill_factors(old_store).values()) == [["fillfactor=70"]] * 10
     assert EventWriter(old_store).write_events(event_stream(4)).stored == 4  # and ingest goes on
 
 
@@ -156,3 +156,38 @@ def test_0009_keeps_speed_rows_and_stores_histograms_from_then_on(
         after.start: [0, 0, 0, 0, 0, 1, 2],
         T0 + timedelta(minutes=30): None,
     }
+
+
+def test_0012_rolls_up_the_speed_bins_already_stored_as_ingest_does(
+    old_store: Engine, make_registry: Callable[..., Any]
+) -> None:
+
+    def speed(minutes: int, histogram: list[int] | None, direction: str = "in") -> SpeedEvent:
+        start = T0 + timedelta(minutes=minutes)
+        stats = SpeedStats(n=sum(histogram or [3]), mean_kmh=31.0, p85_kmh=38.0, histogram=histogram)
+        return SpeedEvent(
+            id=uuid.uuid4(), site="plaza", camera="cam-1", start=start, end=start + timedelta(minutes=1),
+            line="north", speeds={direction: {"car": stats, "bicycle": stats}},
+        )  # fmt: skip
+
+    migrate(old_store)
+    make_registry(old_store, ("plaza", "cam-1"))
+    # Across 15-minute, hour and day bounds; one edge without bins; zero bins left out.
+    events = [speed(m, [0, 1, 0, 2, 4]) for m in (0, 7, 14, 15, 59, 60, 24 * 60 + 3)]
+    events += [speed(20, None), speed(21, [0, 0, 0, 0, 0, 0, 1], "out")]
+    assert EventWriter(old_store).write_events(events).stored == len(events)
+    t = schema.speed_bin_rollups
+
+    def rows() -> list[tuple[Any, ...]]:
+        with old_store.connect() as connection:
+            return sorted(tuple(r) for r in connection.execute(sa.select(t)).all())
+
+    by_ingest = rows()
+    for period in ("15m", "1h", "1d"):  # each period holds every road user binned once, in its own bin
+        mine = [row for row in by_ingest if row[0] == period]
+        assert sum(row[-1] for row in mine) == 7 * 7 * 2 + 2
+        assert {row[-2] for row in mine} == {1, 3, 4, 6} and all(row[-1] > 0 for row in mine)
+    _downgrade(old_store, "0011")
+    assert "speed_bin_rollups" not in _tables(old_store)
+    migrate(old_store)
+    assert rows() == by_ingest

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from citytally.events import LineCountEvent
+from citytally.hub import retention
 from citytally.hub.access import record_login_failure
 from citytally.hub.access_tables import login_failures_table
 from citytally.hub.audit import AuditEntry, append_entry, read_entries, verify_chain
@@ -115,6 +116,13 @@ def test_rollups_dead_letters_and_login_failures_expire_by_their_own_clock(regis
     assert count(registry, schema.dead_letters) == 2
     assert count(registry, login_failures_table) == 2
     assert count(registry, schema.events) == 2  # raw events have no limit here
+
+
+def test_every_rollup_and_fact_table_has_a_retention_limit() -> None:
+    # The public register states the roll-ups' retention: a roll-up table kept for ever would make it false.
+    tables = schema.metadata.tables.values()
+    assert {t for t in tables if t.name.endswith("_rollups")} == set(retention._ROLLUP_TABLES)
+    assert {t for t in tables if "event_id" in t.c} | {schema.events} == set(retention._RAW_TABLES)
 
 
 def test_every_deletion_is_audited_and_the_chain_survives_pruning(registry: Engine) -> None:

@@ -120,7 +120,7 @@ def snapshot(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
     tables = [schema.events, schema.speeds, schema.incidents, schema.line_count_rollups, schema.speed_rollups]
     tables += [schema.occupancy_rollups, schema.movement_rollups, schema.incident_rollups]
     tables += [schema.conflict_rollups, schema.conflict_exposure_rollups, schema.conflict_cell_rollups]
-    tables += [schema.conflict_histogram_rollups]
+    tables += [schema.conflict_histogram_rollups, schema.speed_bin_rollups]
     found: dict[str, list[tuple[Any, ...]]] = {}
     with engine.connect() as connection:
         for table in tables:

@@ -49,6 +49,7 @@ _RAW_TABLES: tuple[sa.Table, ...] = (
 _ROLLUP_TABLES: tuple[sa.Table, ...] = (
     schema.line_count_rollups,
     schema.speed_rollups,
+    schema.speed_bin_rollups,
     schema.occupancy_rollups,
     schema.movement_rollups,
     schema.incident_rollups,

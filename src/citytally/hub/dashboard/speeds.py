@@ -2,9 +2,11 @@
 
 Edges send each interval's road users binned by their own speed (5 km/h bins, ``speeds.histogram``). A V85
 over several intervals is read off their summed bins, never made from the intervals' own percentiles (no
-average or maximum of percentiles is one). The database sums the bins (SQLite ``json_each``, PostgreSQL
-``jsonb_array_elements_text``), grouped by roll-up bucket, key and bin, so Python sees a row per bucket, key
-and bin that holds somebody, not a JSON document per interval.
+average or maximum of percentiles is one). Ingest keeps those sums per roll-up bucket
+(``speed_bin_rollups``), so a chart reads a row per bucket, key and bin that holds somebody, however often
+the edge reports. A range's distribution is exact: its whole buckets from the roll-ups, the pieces of a
+bucket at either end from the facts (``speeds``), as the database sums their bins (SQLite ``json_each``,
+PostgreSQL ``jsonb_array_elements_text``).
 """
 
 from __future__ import annotations
@@ -64,7 +66,7 @@ class _Binned:
     classes: dict[str, list[int]] = field(default_factory=dict)
 
 
-def _binned(
+def _binned_facts(
     engine: sa.Engine, site: str, camera: str, lo: datetime, hi: datetime, step: int, inside: datetime
 ) -> _Binned:
     """The camera's speed bins of the intervals starting in ``lo``–``hi``, summed per bucket of ``step``
@@ -81,6 +83,63 @@ def _binned(
     return found
 
 
+def _bins_from_rollups(
+    engine: sa.Engine, site: str, camera: str, period: str, lo: datetime, hi: datetime
+) -> dict[SpeedKey, list[int]]:
+    """The camera's summed speed bins per bucket of ``period`` starting in ``lo``–``hi``, and key."""
+    t = schema.speed_bin_rollups
+    statement = sa.select(t.c.bucket, t.c.line, t.c.direction, t.c["class"], t.c.bin, t.c["count"]).where(
+        t.c.period == period, t.c.site == site, t.c.camera == camera, t.c.bucket >= lo, t.c.bucket < hi
+    )
+    found: dict[SpeedKey, list[int]] = {}
+    with engine.connect() as conn:
+        for bucket, line, direction, cls, k, count in conn.execute(statement):
+            found.setdefault((bucket, line, direction, cls), [0] * SPEED_BINS)[int(k)] += int(count)
+    return found
+
+
+def _whole_buckets(start: datetime, end: datetime, step: int) -> tuple[datetime, datetime]:
+    """The first and last bucket bounds of ``step`` seconds inside ``start``–``end`` (equal: none inside)."""
+    first = -(-int(start.timestamp()) // step) * step
+    last = max(first, int(end.timestamp()) // step * step)
+    return datetime.fromtimestamp(first, UTC), datetime.fromtimestamp(last, UTC)
+
+
+def _edges(start: datetime, end: datetime, step: int) -> list[tuple[datetime, datetime]]:
+    """The pieces of ``start``–``end`` outside its whole buckets of ``step`` seconds (the facts' part)."""
+    first, last = _whole_buckets(start, end, step)
+    if first >= end or first == last:
+        return [(start, end)]
+    return [piece for piece in ((start, first), (last, end)) if piece[0] < piece[1]]
+
+
+def _class_bins(
+    engine: sa.Engine, site: str, camera: str, start: datetime, end: datetime, period: str
+) -> dict[str, list[int]]:
+    """Road users per speed bin and class over the intervals starting in ``start``–``end``: its whole
+    buckets of ``period`` from the roll-ups, the rest from the facts."""
+    step = schema.ROLLUP_PERIODS[period]
+    first, last = _whole_buckets(start, end, step)
+    found: dict[str, list[int]] = {}
+    if first < last:
+        t = schema.speed_bin_rollups
+        statement = (
+            sa.select(t.c["class"], t.c.bin, sa.func.sum(t.c["count"]))
+            .where(t.c.period == period, t.c.site == site, t.c.camera == camera)
+            .where(t.c.bucket >= first, t.c.bucket < last)
+            .group_by(t.c["class"], t.c.bin)
+        )
+        with engine.connect() as conn:
+            for cls, k, count in conn.execute(statement):
+                found.setdefault(cls, [0] * SPEED_BINS)[int(k)] += int(count)
+    for lo, hi in _edges(start, end, step):
+        for cls, counts in _binned_facts(engine, site, camera, lo, hi, step, lo).classes.items():
+            total = found.setdefault(cls, [0] * SPEED_BINS)
+            for k, count in enumerate(counts):
+                total[k] += count
+    return found
+
+
 def speed_bins_by_bucket(
     engine: sa.Engine, site: str, camera: str, start: datetime, end: datetime, period: str
 ) -> dict[SpeedKey, list[int]]:
@@ -89,21 +148,37 @@ def speed_bins_by_bucket(
     without bins are left out."""
     step = schema.ROLLUP_PERIODS[period]
     first = datetime.fromtimestamp(int(start.timestamp()) // step * step, UTC)
-    return _binned(engine, site, camera, first, end, step, first).buckets
+    return _bins_from_rollups(engine, site, camera, period, first, end)
 
 
 def _measured_per_class(
-    engine: sa.Engine, site: str, camera: str, start: datetime, end: datetime
+    engine: sa.Engine, site: str, camera: str, start: datetime, end: datetime, period: str
 ) -> dict[str, tuple[int, float]]:
-    """class -> (road users measured, sum of their speeds) over the intervals starting in the range."""
-    s = schema.speeds
-    query = (
+    """class -> (road users measured, sum of their speeds) over the intervals starting in the range: its
+    whole buckets of ``period`` from the roll-ups, the rest from the facts."""
+    first, last = _whole_buckets(start, end, schema.ROLLUP_PERIODS[period])
+    r, s = schema.speed_rollups, schema.speeds
+    reads = [
         sa.select(s.c["class"], sa.func.sum(s.c.n), sa.func.sum(s.c.n * s.c.mean_kmh))
-        .where(s.c.site == site, s.c.camera == camera, s.c.start >= start, s.c.start < end)
+        .where(s.c.site == site, s.c.camera == camera, s.c.start >= lo, s.c.start < hi)
         .group_by(s.c["class"])
-    )
+        for lo, hi in _edges(start, end, schema.ROLLUP_PERIODS[period])
+    ]
+    if first < last:
+        reads.append(
+            sa.select(r.c["class"], sa.func.sum(r.c.n), sa.func.sum(r.c.speed_sum_kmh))
+            .where(r.c.period == period, r.c.site == site, r.c.camera == camera)
+            .where(r.c.bucket >= first, r.c.bucket < last)
+            .group_by(r.c["class"])
+        )
+    found: dict[str, tuple[int, float]] = {}
     with engine.connect() as conn:
-        return {cls: (int(n), float(total)) for cls, n, total in conn.execute(query) if n}
+        for statement in reads:
+            for cls, n, total in conn.execute(statement):
+                if n:
+                    had = found.get(cls, (0, 0.0))
+                    found[cls] = (had[0] + int(n), had[1] + float(total))
+    return found
 
 
 def speed_distribution(
@@ -118,14 +193,16 @@ def speed_distribution(
     its own (:class:`V85Series`)."""
     grid = Grid.of(start, end, tz)
     first = grid.times[0] if grid.times else start
-    binned = _binned(engine, site, camera, first, end, schema.ROLLUP_PERIODS[grid.read_period], start)
     per_bucket: dict[SpeedKey, list[int]] = {}
-    for (moment, line, direction, cls), found in binned.buckets.items():
+    for (moment, line, direction, cls), found in _bins_from_rollups(
+        engine, site, camera, grid.read_period, first, end
+    ).items():
         total = per_bucket.setdefault((grid.bucket_of(moment), line, direction, cls), [0] * SPEED_BINS)
         for k, count in enumerate(found):
             total[k] += count
-    measured = _measured_per_class(engine, site, camera, start, end)
-    counts = {cls: binned.classes.get(cls, [0] * SPEED_BINS) for cls in measured}
+    measured = _measured_per_class(engine, site, camera, start, end, grid.read_period)
+    binned = _class_bins(engine, site, camera, start, end, grid.read_period)
+    counts = {cls: binned.get(cls, [0] * SPEED_BINS) for cls in measured}
     top = max((k + 1 for c in counts.values() for k, n in enumerate(c) if n), default=0)
     return SpeedsOut(
         bin_width=SPEED_BIN_KMH,

@@ -38,6 +38,7 @@ _Convert = Callable[[Any], Any]
 ROLLUP_OPS: dict[sa.Table, tuple[tuple[str, str], ...]] = {
     schema.line_count_rollups: (("count", "sum"),),
     schema.speed_rollups: (("n", "sum"), ("speed_sum_kmh", "sum"), ("p85_max_kmh", "max")),
+    schema.speed_bin_rollups: (("count", "sum"),),
     schema.occupancy_rollups: (("samples", "sum"), ("mean_sum", "sum"), ("peak_max", "max")),
     schema.movement_rollups: (("count", "sum"),),
     schema.incident_rollups: (("count", "sum"),),
@@ -212,6 +213,19 @@ _SOURCES: tuple[_Source, ...] = (
         schema.speed_rollups,
         ('"n"', '"mean_kmh" * "n"', '"p85_kmh"'),
         stored=schema.speeds,
+    ),
+    _Source(
+        "speed_bin_rows",
+        ("site", "camera", "start", "line", "direction", "class", "bin", "count"),
+        # The CASE keeps a JSON null (an edge that sends no histogram) from the array function, which
+        # refuses a scalar; SQL NULL gives no rows.
+        """SELECT n.site, n.camera, n."start", n.body->>'line', d.key, c.key, (h.i - 1)::int, h.value::bigint
+        FROM new_events n, jsonb_each(n.body->'speeds') d, jsonb_each(d.value) c,
+            jsonb_array_elements_text(CASE WHEN jsonb_typeof(c.value->'histogram') = 'array'
+                THEN c.value->'histogram' END) WITH ORDINALITY h(value, i)
+        WHERE n.type = 'speed' AND h.value::bigint > 0""",
+        schema.speed_bin_rollups,
+        ('"count"',),
     ),
     _Source(
         "occupancy_rows",

@@ -585,6 +585,9 @@ def _speed(event: SpeedEvent, base: _Row, facts: _Facts, rollups: _Rollups) -> N
             )
             values = [stats.n, stats.mean_kmh * stats.n, stats.p85_kmh]
             _add(rollups, schema.speed_rollups, event, (event.line, direction, cls), values)
+            for k, count in enumerate(stats.histogram or ()):
+                if count:
+                    _add(rollups, schema.speed_bin_rollups, event, (event.line, direction, cls, k), [count])
 
 
 def _occupancy(event: ZoneOccupancyEvent, rollups: _Rollups) -> None:
