@@ -28,7 +28,7 @@ from sqlalchemy.engine import make_url
 
 import citytally
 from citytally.events import RoadUserClass, SpeedEvent, SpeedStats
-from citytally.hub.store import EventWriter, create_store_engine, migrate, sqlite_url
+from citytally.hub.store import EventWriter, create_store_engine, migrate, schema, sqlite_url
 
 SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 T0 = datetime(2026, 11, 23, tzinfo=UTC)
@@ -72,6 +72,13 @@ def minutes(cameras: int, count: int, seed: int = 12) -> list[list[SpeedEvent]]:
 def timed(url: str, batches: list[list[SpeedEvent]]) -> list[float]:
     engine = create_store_engine(url)
     migrate(engine)
+    with engine.begin() as connection:  # the writer stores events of registered cameras only
+        connection.execute(sa.insert(schema.sites), [{"site": "bench"}])
+        cameras = sorted({event.camera for event in batches[0]})
+        connection.execute(
+            sa.insert(schema.cameras),
+            [{"site": "bench", "camera": c, "config": {}, "updated_at": datetime.now(UTC)} for c in cameras],
+        )
     writer = EventWriter(engine)
     took = []
     for batch in batches:
