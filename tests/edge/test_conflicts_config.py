@@ -36,6 +36,7 @@ def test_defaults() -> None:
         30.0,
     )
     assert settings.ignore_pairs == ("person-person",)
+    assert settings.smooth_s == 1.0
 
 
 @pytest.mark.parametrize(
@@ -53,6 +54,11 @@ def test_defaults() -> None:
             r"<cfg>:17: conflicts\[0\]\.pet_s: .*less",
         ),
         ('zone = "junction"\n', 'zone = "junction"\ncell = 2\n', r"<cfg>:17: conflicts\[0\]\.cell: unknown"),
+        (
+            'zone = "junction"\n',
+            'zone = "junction"\nsmooth_s = -1\n',
+            r"<cfg>:17: conflicts\[0\]\.smooth_s: .*greater than or equal to 0",
+        ),
         (
             'zone = "junction"\n',
             'zone = "junction"\n\n[[conflicts]]\nzone = "junction"\n',

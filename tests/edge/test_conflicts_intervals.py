@@ -233,3 +233,31 @@ def test_memory_stays_bounded_on_a_long_busy_stream() -> None:
     # window_s 30 + pet_s 2 + lost buffer 2 = 34 s of ended paths (about 17 cars) plus those in view.
     assert max(held) <= 30
     assert held[-1] > 5
+
+
+@dataclass(frozen=True)
+class Jittering(Mover):
+    """A mover whose ground point jitters (normal, ``sigma_m`` per axis), as a detector's box does."""
+
+    sigma_m: float = 0.1
+
+    def at(self, t: float) -> tuple[float, float] | None:
+        xy = super().at(t)
+        if xy is None:
+            return None
+        dx, dy = np.random.default_rng((self.track_id, round(t * FPS))).normal(0.0, self.sigma_m, 2)
+        return xy[0] + dx, xy[1] + dy
+
+
+def test_a_creeping_queue_seen_with_jitter_is_no_conflict() -> None:
+    # Two cars creep east at 1.5 m/s, 2.5 m between bumpers, for 20 s; their ground points jitter by 0.1 m.
+    # The paths are smoothed over 1 s by default: no conflict. On the raw points (smooth_s 0) the jitter
+    # reads as speeds swinging by metres a second, and the queue as a near miss.
+    queue = [
+        Jittering(8, CAR, 40.0, 30.0, 1.5, 0.0, t1=20.0),
+        Jittering(9, CAR, 32.5, 30.0, 1.5, 0.0, t1=20.0),
+    ]
+    (smoothed,) = run(queue, seconds=20.0)
+    assert smoothed.conflicts == [] and smoothed.road_users == {"car": 2}
+    (raw,) = run(queue, seconds=20.0, smooth_s=0.0)
+    assert raw.conflicts and {c.classes for c in raw.conflicts} == {"car-car"}  # typed by jittering headings

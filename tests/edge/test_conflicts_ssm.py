@@ -74,3 +74,20 @@ def test_ssm_collisions_that_sumo_did_not_have_are_no_measure(bench: ModuleType,
     ssm, collisions = _ssm_file(tmp_path, "2.60 2.40 0.00 0.00 NA NA", ("b", "a"))
     assert bench.references(ssm, collisions)[0].min_ttc_s == 0.0
     assert bench.references(ssm)[0].min_ttc_s == 0.0
+
+
+def test_camera_like_tracks_are_centre_points_with_jitter(
+    bench: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.syspath_prepend(str(REPO / "bench"))
+    camera = importlib.import_module("conflicts_camera")
+    sim = bench.simulate("grid", tmp_path, 30.0, 1.2, 15)
+    ids, exact = bench.trajectories(sim.fcd, sim.sizes)
+    names, centred = camera.camera_tracks(sim.fcd, sim.sizes, 0.0, 1)
+    assert names == ids and all(t.speed is None and t.anchor == "centre" for t in centred)
+    # Half a car (SUMO's default 5 m) behind the front bumper, wherever the car heads.
+    behind = [np.hypot(*(c.xy - e.xy).T) for c, e in zip(centred, exact, strict=True)]
+    assert np.allclose(np.concatenate(behind), 2.5, atol=1e-3)
+    _, jittered = camera.camera_tracks(sim.fcd, sim.sizes, 0.3, 1)
+    spread = np.concatenate([j.xy - c.xy for j, c in zip(jittered, centred, strict=True)])
+    assert 0.27 < float(np.std(spread)) < 0.33

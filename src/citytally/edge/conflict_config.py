@@ -52,6 +52,13 @@ class ConflictSettings(BaseModel):
         description="Seconds of a road user's path in the zone kept for pairing (a longer stay keeps its "
         "last window_s).",
     )
+    smooth_s: float = Field(
+        default=1.0,
+        ge=0,
+        le=5,
+        description="Each position and speed of a path from a straight line fitted over this many seconds "
+        "around it (0: raw ground points); a detector's jitter would otherwise read as motion.",
+    )
     ignore_pairs: tuple[ClassPair, ...] = Field(
         default=("person-person",),
         max_length=21,

@@ -2,7 +2,8 @@
 :func:`citytally.edge.safety.find_conflicts`, tallied per interval into an anonymous :class:`ConflictEvent`.
 
 A road user's path is its ground points (bottom centre of its box through the ``[speed]`` homography) while
-that point is inside the zone, the last ``window_s`` seconds of it. The path ends when the road user has been
+that point is inside the zone, the last ``window_s`` seconds of it, smoothed over ``smooth_s`` seconds
+(:meth:`Trajectory.smoothed`: a detector's jitter is no motion). The path ends when the road user has been
 outside for ``exit_frames`` observations in a row, when the tracker has lost it for good, or at the end of the
 stream. A pair is measured once, when the later of its two paths has ended, so the conflict is counted in the
 interval in which the second road user left the zone (PET needs both paths whole). Ended paths are kept while
@@ -168,7 +169,7 @@ class ConflictMonitor:
         """The road user has left: its path waits for the next pairing; a return starts a new one."""
         trajectory = path.trajectory()
         if trajectory is not None:
-            self._ended.append(trajectory)
+            self._ended.append(trajectory.smoothed(self.settings.smooth_s))
         path.active, path.samples = False, deque(maxlen=path.samples.maxlen)
 
     def _pair(self, now: float) -> list[LocatedConflict]:
