@@ -11,7 +11,7 @@ junction zone), alternating ``--rounds`` times in one process so both see the sa
 Prints frames/s per run (wall clock) and frames per CPU-second of the process (less sensitive to other load
 on a shared machine), the analytics stage's ms/frame, the median over rounds of each round's ratio to counting
 (aim, issue 15: within 10 %), how many road-user pairs the conflict analysis measured
-(:func:`citytally.edge.safety.measure_pair` calls) and the time they took (wall clock, per frame of the
+(:func:`citytally.edge.safety.measure_encounters` calls) and the time they took (wall clock, per frame of the
 clip), and the incidents and conflicts raised.
 
     flock /tmp/citytally-bench.lock .venv/bin/python bench/incidents_fps.py [--rounds 2] [--threads 2]
@@ -78,8 +78,9 @@ class Measured:
 
 @contextmanager
 def counting_pairs() -> Iterator[list[float]]:
-    """Count the calls of safety.measure_pair (one per road-user pair analysed) and their wall seconds."""
-    original: Callable[..., Any] = safety.measure_pair
+    """Count the calls of safety.measure_encounters (``find_conflicts`` makes one per road-user pair it
+    analyses) and their wall seconds."""
+    original: Callable[..., Any] = safety.measure_encounters
     tally = [0.0, 0.0]
 
     def counted(*args: Any, **kwargs: Any) -> Any:
@@ -90,11 +91,11 @@ def counting_pairs() -> Iterator[list[float]]:
             tally[0] += 1
             tally[1] += time.perf_counter() - start
 
-    safety.measure_pair = counted  # type: ignore[assignment]
+    safety.measure_encounters = counted
     try:
         yield tally
     finally:
-        safety.measure_pair = original  # type: ignore[assignment]
+        safety.measure_encounters = original
 
 
 def run_once(config_path: Path, video: Path, options: PipelineOptions) -> Measured:
