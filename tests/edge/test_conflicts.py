@@ -548,3 +548,28 @@ def test_a_creeping_queue_at_a_jittering_camera_has_no_conflict_once_smoothed() 
         )
         assert find_conflicts([lead, queued]), seed
         assert find_conflicts([lead.smoothed(1.0), queued.smoothed(1.0)]) == [], seed
+
+
+def test_candidate_pairs_are_those_within_reach_at_a_common_time() -> None:
+    from citytally.edge.safety import _candidate_pairs
+
+    rng = np.random.default_rng(11)
+    for trial in range(30):
+        tracks = []
+        for _ in range(2 if trial % 2 else 4):
+            start = int(rng.integers(0, 20))
+            t = np.round(np.arange(start, start + int(rng.integers(3, 20))) * 0.1, 6)
+            xy = rng.uniform(0, 120, 2) + np.cumsum(rng.normal(0, 2, (len(t), 2)), axis=0)
+            tracks.append(Trajectory(t, xy, "car"))
+        expected = []
+        for i in range(len(tracks)):
+            for j in range(i + 1, len(tracks)):
+                at = {round(float(v), 6): k for k, v in enumerate(tracks[j].t)}
+                gaps = [
+                    np.hypot(*(tracks[i].xy[k] - tracks[j].xy[at[round(float(v), 6)]]))
+                    for k, v in enumerate(tracks[i].t)
+                    if round(float(v), 6) in at
+                ]
+                if gaps and min(gaps) <= 50.0:
+                    expected.append((i, j))
+        assert _candidate_pairs(tracks, 50.0, 1e-6) == expected, trial

@@ -750,6 +750,11 @@ def _candidate_pairs(trajectories: Sequence[Trajectory], reach: float, tol: floa
     n = len(trajectories)
     if n < 2:
         return []
+    if n == 2:  # the edge pairs each ended path with each kept one: no tree for one pair
+        a, b = trajectories
+        _, ia, ib = np.intersect1d(np.round(a.t / tol), np.round(b.t / tol), return_indices=True)
+        near = ia.size > 0 and float(np.min(np.hypot(*(a.xy[ia] - b.xy[ib]).T))) <= reach
+        return [(0, 1)] if near else []
     keys = np.concatenate([np.round(t.t / tol) for t in trajectories])
     who = np.concatenate([np.full(len(t.t), i) for i, t in enumerate(trajectories)])
     xy = np.concatenate([t.xy for t in trajectories])
