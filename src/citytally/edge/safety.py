@@ -185,9 +185,9 @@ def _local_lines(t: FloatArray, xy: FloatArray, window_s: float) -> tuple[FloatA
     """Per sample, the line fitted to the samples within ``window_s / 2`` of it (within the first or last
     ``window_s`` of the track near its ends): its value and slope there.
 
-    Sums over each window come from running sums (so the cost is linear in the samples), with times taken
-    from the sample's own so that the sums stay small. A window with one sample, or with all its samples at
-    one time, keeps the point and takes its velocity from differences."""
+    Sums over each window come from running sums (so the cost is linear in the samples) of times counted from
+    the track's first sample, then centred on the sample's own time. A window with one sample keeps the
+    point and takes its velocity from differences."""
     rel = t - t[0]
     width = window_s * (1 + 1e-9)  # a sample on the window's edge is in it, on either side alike
     # Centred where it can be; near the ends the window keeps its length and lies inside the track.
