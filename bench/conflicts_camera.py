@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-import xml.etree.ElementTree as ET
-from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +27,7 @@ from conflicts_ssm import (
     THRESHOLDS,
     Agreement,
     compare,
+    read_fcd,
     references,
     simulate,
     trajectories,
@@ -42,34 +41,18 @@ def camera_tracks(
 ) -> tuple[list[str], list[Trajectory]]:
     """Each road user's centre point (a vehicle's front bumper moved back half its length along its heading),
     with normal jitter of ``sigma_m`` per axis; no speed, no size (the class's typical one)."""
-    rows: dict[str, list[tuple[float, float, float, float]]] = defaultdict(list)
-    kinds, types = {}, {}
-    for _, element in ET.iterparse(fcd):
-        if element.tag != "timestep":
-            continue
-        t = float(element.get("time", "0"))
-        for user in element:
-            x, y, angle = (float(user.get(k, "0")) for k in ("x", "y", "angle"))
-            name = user.get("id", "")
-            rows[name].append((t, x, y, angle))
-            kinds[name] = "car" if user.tag == "vehicle" else "person"
-            types[name] = user.get("type", "")
-        element.clear()
+    found = read_fcd(fcd)
     rng = np.random.default_rng(seed)
-    ids, tracks = [], []
-    for name, samples in rows.items():
-        if len(samples) < 2:
-            continue
-        table = np.array(samples)
+    tracks = []
+    for name, table in found.samples.items():
         xy = table[:, 1:3].copy()
-        if kinds[name] == "car":  # SUMO's angle: degrees clockwise from north
-            half = sizes.get(types[name], DEFAULT_SIZE_M)[0] / 2
-            heading = np.radians(table[:, 3])
+        if found.kinds[name] == "car":
+            half = sizes.get(found.types[name], DEFAULT_SIZE_M)[0] / 2
+            heading = np.radians(table[:, 4])
             xy -= half * np.column_stack([np.sin(heading), np.cos(heading)])
         xy += rng.normal(0.0, sigma_m, xy.shape)
-        ids.append(name)
-        tracks.append(Trajectory(table[:, 0], xy, kinds[name]))
-    return ids, tracks
+        tracks.append(Trajectory(table[:, 0], xy, found.kinds[name]))
+    return list(found.samples), tracks
 
 
 def _row(case: str, tracks: str, smoothing: str, got: Agreement) -> dict[str, object]:

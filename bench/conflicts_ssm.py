@@ -43,6 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 
 from citytally.edge.safety import Conflict, Thresholds, Trajectory, find_conflicts
 from citytally.signals.resco import SCENARIOS, resco_data_dir
@@ -220,12 +221,19 @@ def vehicle_sizes(routes: list[Path]) -> dict[str, tuple[float, float]]:
     return sizes
 
 
-def trajectories(
-    fcd: Path, sizes: dict[str, tuple[float, float]] | None = None
-) -> tuple[list[str], list[Trajectory]]:
-    """Per road user: vehicles' front-bumper positions (SUMO's position on its lane), speeds and sizes (by
-    their vType in ``sizes``), pedestrians' positions as their centre."""
-    rows: dict[str, list[tuple[float, float, float, float]]] = defaultdict(list)
+@dataclass(frozen=True)
+class Fcd:
+    """SUMO's FCD per road user: samples (time, x, y, speed, angle: degrees clockwise from north), whether it
+    is a "car" (a vehicle) or a "person", and its vType id."""
+
+    samples: dict[str, npt.NDArray[np.float64]]
+    kinds: dict[str, str]
+    types: dict[str, str]
+
+
+def read_fcd(fcd: Path) -> Fcd:
+    """The road users of an FCD file with two samples or more, in the order they first appear."""
+    rows: dict[str, list[tuple[float, float, float, float, float]]] = defaultdict(list)
     kinds: dict[str, str] = {}
     types: dict[str, str] = {}
     for _, element in ET.iterparse(fcd):
@@ -233,20 +241,29 @@ def trajectories(
             continue
         t = float(element.get("time", "0"))
         for user in element:
-            x, y, speed = (float(user.get(k, "0")) for k in ("x", "y", "speed"))
+            x, y, speed, angle = (float(user.get(k, "0")) for k in ("x", "y", "speed", "angle"))
             name = user.get("id", "")
-            rows[name].append((t, x, y, speed))
+            rows[name].append((t, x, y, speed, angle))
             kinds[name] = "car" if user.tag == "vehicle" else "person"
             types[name] = user.get("type", "")
         element.clear()
-    ids = [name for name, samples in rows.items() if len(samples) >= 2]
+    samples = {name: np.array(found) for name, found in rows.items() if len(found) >= 2}
+    return Fcd(samples, {n: kinds[n] for n in samples}, {n: types[n] for n in samples})
+
+
+def trajectories(
+    fcd: Path, sizes: dict[str, tuple[float, float]] | None = None
+) -> tuple[list[str], list[Trajectory]]:
+    """Per road user: vehicles' front-bumper positions (SUMO's position on its lane), speeds and sizes (by
+    their vType in ``sizes``), pedestrians' positions as their centre."""
+    found = read_fcd(fcd)
     tracks = []
-    for name in ids:
-        table, kind = np.array(rows[name]), kinds[name]
+    for name, table in found.samples.items():
+        kind = found.kinds[name]
         anchor = "front" if kind == "car" else "centre"
-        size = (sizes or {}).get(types[name], DEFAULT_SIZE_M) if kind == "car" else None
+        size = (sizes or {}).get(found.types[name], DEFAULT_SIZE_M) if kind == "car" else None
         tracks.append(Trajectory(table[:, 0], table[:, 1:3], kind, table[:, 3], anchor=anchor, size_m=size))
-    return ids, tracks
+    return list(found.samples), tracks
 
 
 def references(ssm: Path, collisions: Path | None = None) -> list[Reference]:
