@@ -573,3 +573,33 @@ def test_candidate_pairs_are_those_within_reach_at_a_common_time() -> None:
                 if gaps and min(gaps) <= 50.0:
                     expected.append((i, j))
         assert _candidate_pairs(tracks, 50.0, 1e-6) == expected, trial
+
+
+def _waits_then_turns_back(t: FloatArray, t_go: float) -> Trajectory:
+    """Centre points: comes south along x = 0 at 5 m/s, brakes evenly to a stand at (0, 0) at t = 4 s, waits
+    until ``t_go``, then drives off at 5 m/s south-east to (1.25, -1.25), east to (2.5, -1.25) and north up
+    the lane beside, x = 2.5 (a U-turn begun across the corner)."""
+    arrive = np.column_stack([np.zeros_like(t), 0.625 * np.clip(4.0 - t, 0, None) ** 2])
+    corners = np.array([[0.0, 0.0], [1.25, -1.25], [2.5, -1.25], [2.5, 100.0]])
+    legs = np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(corners, axis=0).T))])
+    s = 5.0 * np.clip(t - t_go, 0, None)
+    leave = np.column_stack([np.interp(s, legs, corners[:, 0]), np.interp(s, legs, corners[:, 1])])
+    return Trajectory(t, np.where((t < t_go)[:, None], arrive, leave))
+
+
+def test_a_standing_car_keeps_the_heading_it_stopped_with() -> None:
+    # While a car stands, its body points the way it came in (a car does not turn on the spot), not the way
+    # it later drives off. Here it came south and leaves south-east: standing, it heads south.
+    t = np.round(np.arange(0.0, 20.05, 0.1), 6)
+    waiting = _waits_then_turns_back(t, 15.0)
+    heading = waiting.headings()
+    assert np.allclose(heading[(t > 3.0) & (t < 14.95)], [0.0, -1.0], atol=1e-6)
+    assert np.allclose(heading[(t > 14.95) & (t < 15.3)], [np.sqrt(0.5), -np.sqrt(0.5)], atol=1e-6)
+    # A car drives north up the lane the waiting car will turn into, 2.5 m to its side (1.8 m wide each:
+    # 0.7 m between them). Along the waiting car's path it is ahead with a bumper gap of 0 or less, as in the
+    # U-turn case above; the footprints decide. Turned south-east, the waiting car's would reach into the
+    # other's (TTC 0); heading south, they are apart: no conflict.
+    assert measure_pair(waiting, straight(2.5, -20, 0, 4, 0, 8)) is None
+    # 1.9 m to its side (0.1 m between them), they touch.
+    hit = measure_pair(waiting, straight(1.9, -20, 0, 4, 0, 8))
+    assert hit is not None and hit.min_ttc_s == 0.0

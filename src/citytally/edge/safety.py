@@ -147,13 +147,13 @@ class Trajectory:
         return np.stack(_disc_centres(self, self.xy, self.headings()), axis=1)
 
     def headings(self, moving_ms: float = 0.5) -> FloatArray:
-        """Unit heading per sample (n×2); a standing sample takes the next moving one's (else the last)."""
+        """Unit heading per sample (n×2); a standing sample takes the last moving one's (else the next)."""
         v = self.velocity()
         speed = np.hypot(v[:, 0], v[:, 1])
         moving = np.flatnonzero(speed > moving_ms)
         if moving.size == 0:
             return np.tile([1.0, 0.0], (len(self.t), 1))
-        nearest = moving[np.clip(np.searchsorted(moving, np.arange(len(self.t))), 0, moving.size - 1)]
+        nearest = moving[np.clip(np.searchsorted(moving, np.arange(len(self.t)), side="right") - 1, 0, None)]
         return v[nearest] / speed[nearest, None]
 
     def velocity(self) -> FloatArray:
