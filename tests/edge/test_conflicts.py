@@ -533,6 +533,26 @@ def test_smoothing_keeps_steady_and_braking_motion_and_stills_a_jittering_stand(
     assert np.all(measured.smoothed(1.0).speed == 3.0)  # a measured speed is kept
 
 
+def test_smoothing_pulls_positions_into_a_bend_and_back_under_braking() -> None:
+    # The line fitted over a centred window passes through the window's mean position: on a bend that lies
+    # inside the arc, under braking behind the car, by acceleration x mean(dt^2) / 2 (about
+    # acceleration x smooth_s^2 / 24). What docs/incidents.md says the fit costs on bends.
+    t = np.round(np.arange(0, 12.05, 0.1), 6)
+    r, v = 10.0, 8.0
+    arc = Trajectory(t, r * np.column_stack([np.cos(v * t / r), np.sin(v * t / r)]), "car")
+    fitted = arc.smoothed(1.0)
+    inner = (t >= 0.5) & (t <= 11.5)
+    dt = np.round(np.arange(-0.5, 0.55, 0.1), 6)
+    inside = r * (1 - np.mean(np.cos(v * dt / r)))
+    assert np.allclose(r - np.hypot(*fitted.xy[inner].T), inside, atol=1e-9)
+    assert inside == pytest.approx(v**2 / r * np.mean(dt**2) / 2, rel=0.01)
+    assert inside > 0.3  # 8 m/s round a 10-m bend, smoothed over 1 s
+    braking = Trajectory(t, _braking_to(0.0, 6.0, t), "car")
+    behind = braking.xy[:, 0] - braking.smoothed(1.0).xy[:, 0]
+    on_brakes = (t >= 0.5) & (t <= 5.5)
+    assert np.allclose(behind[on_brakes], 8.0 / 6.0 * np.mean(dt**2) / 2, atol=1e-9)
+
+
 def test_a_creeping_queue_at_a_jittering_camera_has_no_conflict_once_smoothed() -> None:
     # Two cars creep along at 1.5 m/s, 2.5 m between bumpers, for 20 s; their ground points jitter by 0.1 m.
     # Along the raw points the speeds swing by about 2 m/s from sample to sample: closing speeds and TTCs
