@@ -18,6 +18,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Help paragraphs reflowed to the terminal (docstrings are wrapped at 110).
+    rich_markup_mode="markdown",
 )
 
 
