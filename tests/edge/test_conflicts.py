@@ -623,3 +623,44 @@ def test_a_standing_car_keeps_the_heading_it_stopped_with() -> None:
     # 1.9 m to its side (0.1 m between them), they touch.
     hit = measure_pair(waiting, straight(1.9, -20, 0, 4, 0, 8))
     assert hit is not None and hit.min_ttc_s == 0.0
+
+
+def test_a_pedestrian_standing_at_the_kerb_beside_a_passing_car_is_no_conflict() -> None:
+    # A pedestrian walks to the kerb, along it against the traffic, and stands at (0, 1.9) from t = 1 s to
+    # t = 10 s; a car drives past along y = 0 at 10 m/s (at x = 0 at t = 4 s). Their paths do not cross:
+    # the footprints pass 1.9 - 0.9 - 0.3 = 0.7 m apart. Between a pedestrian and a vehicle a pass counts
+    # only where the footprints would touch (TOUCH_M), and two users in a conflict area at once are a
+    # collision only where they touch: no conflict (it was a TTC-0 "collision").
+    t = np.round(np.arange(-10.0, 18.05, 0.1), 6)
+    corners = np.array([[12.0, 6.0], [4.0, 1.9], [0.0, 1.9]])
+    legs = np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(corners, axis=0).T))])
+    s = np.clip(1.3 * (t - 1.0) + legs[-1], 0, legs[-1])
+    xy = np.column_stack([np.interp(s, legs, corners[:, 0]), np.interp(s, legs, corners[:, 1])])
+    xy[:, 1] += np.clip(1.3 * (t - 10.0), 0, None)  # then walks away from the road
+    pedestrian = Trajectory(t, xy, "person")
+    assert measure_pair(straight(-40, 0, 10, 0, 0, 8), pedestrian) is None
+    # Standing on the car's path instead, it is run into (TTC 0 once the car's front reaches it).
+    on_road = Trajectory(t, np.where((t < 10)[:, None], [0.0, 0.0], xy), "person")
+    hit = measure_pair(straight(-40, 0, 10, 0, 0, 8), on_road)
+    assert hit is not None and hit.min_ttc_s == 0.0
+
+
+def test_a_car_starting_a_u_turn_beside_a_waiting_pedestrian_does_not_collide_with_it() -> None:
+    # Front bumper positions (a simulator's): the car stands at (0, 0) facing north until t = 15 s, having
+    # come up x = 0, then turns left on a half circle of radius 1.25 m (a U-turn) at 5 m/s. A pedestrian
+    # stands at (1.6, 1.2), east of where its front starts. Half a second into the turn the front has moved
+    # west (heading west-south-west), but the body still lies back along the lane it came up (SUMO places it
+    # so): its back is near (0, -5), 1.6 m from the pedestrian. They never touch: no TTC 0 (before, the
+    # pedestrian's spot beside the car's path was a conflict area both stood in, a "collision").
+    t = np.round(np.arange(0.0, 20.05, 0.1), 6)
+    s = np.clip(5.0 * (t - 15.0), 0, None)
+    theta = np.clip(s / 1.25, 0, np.pi)
+    arrive = np.column_stack([np.zeros_like(t), -5.0 * np.clip(5.0 - t, 0, None)])
+    turn = np.column_stack([-1.25 * (1 - np.cos(theta)), 1.25 * np.sin(theta)])
+    xy = np.where((t < 15)[:, None], arrive, turn)
+    speed = np.where((t > 0) & (t < 5), 5.0, np.where(t >= 15, 5.0, 0.0))
+    car = Trajectory(t, xy, "car", speed, anchor="front")
+    waits = t >= 10.0  # the pedestrian is seen from t = 10 s, when the car already stands
+    pedestrian = Trajectory(t[waits], np.tile([1.6, -1.2], (int(waits.sum()), 1)), "person")
+    hit = measure_pair(car, pedestrian)
+    assert hit is None or hit.min_ttc_s > 0.0

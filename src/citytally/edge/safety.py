@@ -19,13 +19,16 @@ the pair is in one of these relations, and only these count:
   in mine until I change into it. A gap of zero or less is a collision (TTC 0) only where the footprints
   touch (within :data:`TOUCH_M`); elsewhere the path folds back beside me (I wait to U-turn into the lane
   the other passes in) and the other is not ahead of me. Head-on, each on the other's path: gap / speed sum;
-* crossing (the paths cross, or pass each other at over 30° with the footprints within :data:`PASS_M`, where
+* crossing (the paths cross, or pass each other at over 30° with the footprints within :data:`PASS_M`,
+  :data:`TOUCH_M` between a pedestrian and a vehicle, where
   each user's recorded front reached the conflict area: a path's straight prolongation past its last sample
   serves following only, since a user whose record ends short of the other's path was not seen to cross it):
   the conflict area on each path starts half the other's width before the crossing point and ends half its
   width after it. Entry and exit times are extrapolated from the current speed (and the current
   deceleration, if braking); when the second to arrive would enter before the first has left, TTC = the
-  second's distance to the area / its speed;
+  second's distance to the area / its speed; both in the area at once is a collision (TTC 0) only where
+  the footprints touch. A footprint lies along the body's axis: from the back bumper, the last point of
+  the path it came along a length away, to its position (SUMO's placement on a lane);
 * merging (one path joins the other, both still short of the joining point, where the joining path first
   comes as close to the other as it stays along their shared stretch): constant-speed arrival times;
   TTC = the second's time to the joining point if the first is still in it then, else the time at which the
@@ -419,10 +422,7 @@ def _following(p: _Pair, thresholds: Thresholds) -> tuple[_Series, npt.NDArray[n
         overlap = np.flatnonzero(here & (g <= 0))
         if overlap.size:
             k_own, k_other = i_own[rows[overlap]], i_other[rows[overlap]]
-            clearance = _clearance(
-                own, own.xy[k_own], path.heading[k_own], other, other.xy[k_other], other_path.heading[k_other]
-            )
-            here[overlap] = clearance < TOUCH_M
+            here[overlap] = _touching(own, path, k_own, other, other_path, k_other)
         t = np.where(here & (g <= thresholds.range_m), _gap_ttc(g, c), np.inf)
         take = here & (t <= ttc[rows])
         ttc[rows] = np.where(take, t, ttc[rows])
@@ -449,6 +449,39 @@ def _clearance(
         for q in _disc_centres(b, xy_b, heading_b)
     ]
     found: FloatArray = np.minimum.reduce(gaps) - (a.radius + b.radius)
+    return found
+
+
+def _body_axis(user: Trajectory, path: RoadPath, rows: IntArray) -> FloatArray:
+    """Unit direction of the user's body at the given samples (k×2): to its ``xy`` point from its back
+    bumper, taken as the last point of the path it came along that far away (as SUMO places a vehicle on its
+    lane: front bumper at its position, back bumper a length behind on the lane). In a tight turn this is
+    not the heading of ``xy``'s motion: a car starting a U-turn moves sideways at its front while its body
+    still points the way it came. Only the path behind counts, so a car waiting to turn does not point where
+    it will drive off; and the back is found by distance rather than along the path, which a detector's
+    jitter lengthens while a car stands. With no such point in the record, the heading stands."""
+    xy = user.xy[rows]
+    reach = max(user.length - user.to_front, STEP_M)
+    here = np.searchsorted(path.points_s, path.s[rows], side="right") - 1
+    axis: FloatArray = np.array(path.heading[rows], dtype=np.float64)
+    todo, lag, block = np.arange(len(rows)), 0, 16
+    while todo.size and lag <= int(here.max(initial=0)):
+        idx = here[todo, None] - lag - np.arange(block)[None, :]
+        behind = path.points[np.clip(idx, 0, None)]
+        far = (np.hypot(*(xy[todo, None, :] - behind).transpose(2, 0, 1)) >= reach) & (idx >= 0)
+        hit = np.any(far, axis=1)
+        back = behind[hit, np.argmax(far, axis=1)[hit]]
+        axis[todo[hit]] = (xy[todo[hit]] - back) / np.hypot(*(xy[todo[hit]] - back).T)[:, None]
+        todo, lag, block = todo[~hit], lag + block, block * 2
+    return axis
+
+
+def _touching(
+    a: Trajectory, pa: RoadPath, rows_a: IntArray, b: Trajectory, pb: RoadPath, rows_b: IntArray
+) -> BoolArray:
+    """Whether the two bodies, each along its path (:func:`_body_axis`), touch (within :data:`TOUCH_M`)."""
+    gap = _clearance(a, a.xy[rows_a], _body_axis(a, pa, rows_a), b, b.xy[rows_b], _body_axis(b, pb, rows_b))
+    found: BoolArray = gap < TOUCH_M
     return found
 
 
@@ -539,10 +572,15 @@ def _crossing(p: _Pair, where: Crossing, thresholds: Thresholds) -> _Series:
     live = (d_out_a >= 0) & (d_out_b >= 0) & ~((d_in_a <= 0) & (d_in_b <= 0))
     live &= (d_in_a <= thresholds.range_m) & (d_in_b <= thresholds.range_m)
     # A user predicted to stop short of the area (infinite entry time) is on no collision course; two users
-    # in the area at once have collided (TTC 0, as SSM's collision state).
+    # in the area at once have collided (TTC 0, SSM's collision state) where their bodies touch. Where they
+    # do not, the area is larger than where they meet (paths that pass rather than cross, at an angle) and
+    # neither is on a collision course with the other there.
     ttc = np.where(live & np.isfinite(follower_in) & (follower_in <= leader_out), _gap_ttc(d_f, v_f), np.inf)
     both_in = (d_in_a <= 0) & (d_in_b <= 0) & (d_out_a >= 0) & (d_out_b >= 0)
-    ttc = np.where(both_in, 0.0, ttc)
+    inside = np.flatnonzero(both_in)
+    if inside.size:
+        touch = _touching(p.a, p.pa, p.ia[inside], p.b, p.pb, p.ib[inside])
+        ttc[inside] = np.where(touch, 0.0, np.inf)
     return _Series("crossing", ttc, v_f, d_f, live | both_in)
 
 
@@ -611,7 +649,10 @@ def _relations(
     a: Trajectory, b: Trajectory, pa: RoadPath, pb: RoadPath, thresholds: Thresholds
 ) -> list[Crossing]:
     reach, tol = (a.width + b.width) / 2, thresholds.lane_tolerance_m
-    found = path_relations(pa, pb, tol, clearance=reach + tol, closest=reach + PASS_M)
+    # PASS_M stands in for SSM's junction connections, which cross where vehicles' bumper paths pass; a
+    # pedestrian walks where its body is: passing a car 0.7 m off at the kerb is no crossing of its path.
+    allowance = TOUCH_M if "person" in (a.kind, b.kind) else PASS_M
+    found = path_relations(pa, pb, tol, clearance=reach + tol, closest=reach + allowance)
     # Only where both were seen to go: a path's straight prolongation past its last sample is a guess, and
     # a user whose recording ends short of the other's path (it left the view, or its trip ended there)
     # did not cross it. Reached = its front came to the conflict area (half the other's width short).
