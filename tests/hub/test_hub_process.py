@@ -22,9 +22,10 @@ from .test_end_to_end import CAMERA_TOML
 pytestmark = pytest.mark.integration
 
 
-def test_the_hub_command_serves_its_api_and_stores_what_edges_send(
+def _start_hub(
     tmp_path: Path, private_broker: PrivateBroker, mqtt_prefix: str
-) -> None:
+) -> tuple[subprocess.Popen[bytes], int]:
+    """``citytally hub`` with its API on a free port, audit checkpoints every second, logging to hub.log."""
     for camera in ("cam-1", "cam-2"):
         (tmp_path / f"{camera}.toml").write_text(CAMERA_TOML.format(camera=camera))
     port = free_port()
@@ -40,10 +41,17 @@ def test_the_hub_command_serves_its_api_and_stores_what_edges_send(
         CITYTALLY_DATABASE_URL=f"sqlite:///{tmp_path / 'hub.sqlite3'}",
         CITYTALLY_AUDIT_KEY="x" * 40,
     )
-    log = tmp_path / "hub.log"
     command = [sys.executable, "-c", "from citytally.cli import main; main()", "hub", "--config", "hub.toml"]
-    with log.open("wb") as out:
+    with (tmp_path / "hub.log").open("wb") as out:
         hub = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT)
+    return hub, port
+
+
+def test_the_hub_command_serves_its_api_and_stores_what_edges_send(
+    tmp_path: Path, private_broker: PrivateBroker, mqtt_prefix: str
+) -> None:
+    hub, port = _start_hub(tmp_path, private_broker, mqtt_prefix)
+    log = tmp_path / "hub.log"
     base = f"http://127.0.0.1:{port}"
     try:
         wait_until(lambda: _answers(f"{base}/health"), 60, "the hub's API")
@@ -68,6 +76,24 @@ def test_the_hub_command_serves_its_api_and_stores_what_edges_send(
     finally:
         hub.send_signal(signal.SIGTERM)
         code = hub.wait(30)
+    assert code == 0, log.read_text()[-2000:]
+    assert "hub: stopped" in log.read_text()
+
+
+def test_a_hub_stopped_while_it_still_starts_stops_cleanly(
+    tmp_path: Path, private_broker: PrivateBroker, mqtt_prefix: str
+) -> None:
+    """A service manager's SIGTERM right after ingest subscribes, while the API is still being built, goes
+    through the orderly shutdown (ingest stopped, what was received stored) instead of killing the hub."""
+    hub, _ = _start_hub(tmp_path, private_broker, mqtt_prefix)
+    log = tmp_path / "hub.log"
+    try:
+        wait_until(lambda: "ingest: subscribed" in log.read_text(), 60, "the hub to subscribe")
+        serving = "Uvicorn running" in log.read_text()
+    finally:
+        hub.send_signal(signal.SIGTERM)
+        code = hub.wait(30)
+    assert not serving, "the API was up before the stop; the test did not stop the hub while it started"
     assert code == 0, log.read_text()[-2000:]
     assert "hub: stopped" in log.read_text()
 

@@ -10,7 +10,7 @@ import logging
 import signal
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -61,6 +61,9 @@ def hub(
         limits=settings.ingest.message_limits(),
     )
     ingest = Ingest(writer, settings.mqtt, settings.ingest, metrics=metrics)
+    # From the first message received on, a stop (Ctrl-C, or SIGTERM from a service manager, which may come
+    # while the rest still starts) goes through the orderly shutdown below, never the default kill.
+    stop, previous = _stop_on_signals()
     ingest.start()
     alerts = AlertRelay(engine, settings.mqtt)  # incidents out on <prefix>/alerts/<site>/<camera>/incident
     alerts.start()
@@ -69,9 +72,9 @@ def hub(
     checkpoints = _start_audit_checkpoints(settings, engine)
     try:
         if settings.api.enabled and not no_api:
-            _serve_api(settings, engine, metrics)
+            _serve_api(settings, engine, metrics, stop)
         else:
-            _wait_for_signal()
+            stop.wait()
     finally:
         retention.stop()
         ingest.stop()
@@ -80,6 +83,17 @@ def hub(
             checkpoints.stop()
         engine.dispose()
         log.info("hub: stopped; %d events stored this run", ingest.totals.stored)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _stop_on_signals() -> tuple[threading.Event, dict[int, Any]]:
+    """Turn SIGINT and SIGTERM into an event; return it and the handlers it replaced."""
+    stop = threading.Event()
+    previous: dict[int, Any] = {}
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        previous[signum] = signal.signal(signum, lambda *_: stop.set())
+    return stop, previous
 
 
 def _start_audit_checkpoints(settings: HubSettings, engine: Engine) -> AuditCheckpointer | None:
@@ -96,34 +110,38 @@ def _start_audit_checkpoints(settings: HubSettings, engine: Engine) -> AuditChec
     return checkpointer
 
 
-def _serve_api(settings: HubSettings, engine: Engine, metrics: HubMetrics) -> None:
+def _serve_api(settings: HubSettings, engine: Engine, metrics: HubMetrics, stop: threading.Event) -> None:
+    """Serve until ``stop`` is set or a signal arrives; return once the server has shut down."""
     import uvicorn
 
     from citytally.hub.admin_cli import print_first_admin_token
     from citytally.hub.web import SERVER_OPTIONS, create_app
 
     print_first_admin_token(engine)
+    if stop.is_set():  # stopped while the hub started: do not open the port at all
+        return
     app = create_app(settings, engine, metrics=metrics)
-    # returns on a signal; open dashboard live streams never end by themselves, so bound the wait for them
+    # open dashboard live streams never end by themselves, so bound the wait for them
     api = settings.api
-    # uvicorn re-raises the signal that stopped it once it has shut down; with the default SIGTERM handler
-    # that kills the process before the hub stops ingest (nothing stored is lost, but the last receipts,
-    # the offline presence and the last audit checkpoint are). A handler here makes the re-raise harmless.
-    previous = {sig: signal.signal(sig, lambda *_: None) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        uvicorn.run(
+    server = uvicorn.Server(
+        uvicorn.Config(
             app, host=api.host, port=api.port, log_config=None, timeout_graceful_shutdown=2, **SERVER_OPTIONS
         )
+    )
+
+    # While it serves, uvicorn handles the signals itself; a stop that came before (while the hub started)
+    # is handed on here. Afterwards it re-raises the signal it caught, which lands on the hub's handler.
+    def hand_on() -> None:
+        stop.wait()
+        server.should_exit = True
+
+    watcher = threading.Thread(target=hand_on, name="hub-api-stop", daemon=True)
+    watcher.start()
+    try:
+        server.run()
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-
-def _wait_for_signal() -> None:
-    stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
-    stop.wait()
+        stop.set()  # the hub stops now either way; this also ends the watcher
+        watcher.join()
 
 
 def register(app: typer.Typer) -> None:
