@@ -13,6 +13,7 @@ from citytally.edge.safety import (
     PET_BINS_S,
     TTC_BINS_S,
     Trajectory,
+    _body_axis,
     conflict_type,
     find_conflicts,
     measure_encounters,
@@ -648,10 +649,10 @@ def test_a_pedestrian_standing_at_the_kerb_beside_a_passing_car_is_no_conflict()
 def test_a_car_starting_a_u_turn_beside_a_waiting_pedestrian_does_not_collide_with_it() -> None:
     # Front bumper positions (a simulator's): the car stands at (0, 0) facing north until t = 15 s, having
     # come up x = 0, then turns left on a half circle of radius 1.25 m (a U-turn) at 5 m/s. A pedestrian
-    # stands at (1.6, 1.2), east of where its front starts. Half a second into the turn the front has moved
-    # west (heading west-south-west), but the body still lies back along the lane it came up (SUMO places it
-    # so): its back is near (0, -5), 1.6 m from the pedestrian. They never touch: no TTC 0 (before, the
-    # pedestrian's spot beside the car's path was a conflict area both stood in, a "collision").
+    # stands at (1.6, -1.2), beside the lane it came up. Once the turn starts the front moves west, but the
+    # body still lies back along that lane (SUMO places it so), from x = 0 near y = -5 to the front, 1.6 m
+    # west of the pedestrian. They never touch: no TTC 0 (before, the pedestrian's spot beside the car's
+    # path was a conflict area both stood in, a "collision").
     t = np.round(np.arange(0.0, 20.05, 0.1), 6)
     s = np.clip(5.0 * (t - 15.0), 0, None)
     theta = np.clip(s / 1.25, 0, np.pi)
@@ -664,3 +665,26 @@ def test_a_car_starting_a_u_turn_beside_a_waiting_pedestrian_does_not_collide_wi
     pedestrian = Trajectory(t[waits], np.tile([1.6, -1.2], (int(waits.sum()), 1)), "person")
     hit = measure_pair(car, pedestrian)
     assert hit is None or hit.min_ttc_s > 0.0
+
+
+def test_a_body_lies_back_along_the_path_it_came_not_along_its_heading() -> None:
+    # A car comes north up x = 0 at 5 m/s and turns left on a half circle of radius 1.25 m (a U-turn). 0.2 s
+    # into the turn the tracked point is at (-0.379, 0.897), moving north-west (135.8 deg). Tracked at the
+    # front bumper (a simulator's), the back bumper is the car's 5 m behind, on the lane it came up: the
+    # last sample of the path that far away is (0, -4.5), so the body points atan2(5.397, 0.379) = 94.0 deg.
+    # Tracked at its centre, the back is half a length behind, (0, -2): 97.5 deg. On the straight both are
+    # north, the heading.
+    t = np.round(np.arange(0.0, 8.05, 0.1), 6)
+    s = 5.0 * t - 20.0
+    theta = np.clip(s, 0, np.pi * 1.25) / 1.25
+    xy = np.column_stack(
+        [np.where(s < 0, 0.0, -1.25 * (1 - np.cos(theta))), np.where(s < 0, s, 1.25 * np.sin(theta))]
+    )
+    xy[:, 1] -= np.clip(s - np.pi * 1.25, 0, None)
+    rows = np.array([30, 42])  # t = 3 s, on the straight, and 0.2 s into the turn
+    for anchor, expected in (("front", 94.02), ("centre", 97.46)):
+        car = Trajectory(t, xy, "car", np.full_like(t, 5.0), anchor=anchor)
+        path = RoadPath.build(t, xy, car.headings(), car.speed, 50.0)
+        assert np.degrees(np.arctan2(*path.heading[42, ::-1])) == pytest.approx(135.8, abs=0.1)
+        axis = _body_axis(car, path, rows)
+        assert np.degrees(np.arctan2(axis[:, 1], axis[:, 0])) == pytest.approx([90.0, expected], abs=0.05)
