@@ -128,6 +128,31 @@ def test_stopped_vehicle(case: str, scene: Scene, fires: bool) -> None:
         assert not any("track" in k for k in found[0].details)
 
 
+def test_a_vehicle_seen_standing_for_less_than_min_stop_s_is_no_stopped_vehicle() -> None:
+    # A car stops at x = 300 at t = 3 s and is seen standing there for 2 s; then the detector loses it for
+    # good (it is occluded, or drives off unseen). It was never seen standing for min_stop_s (5 s): no
+    # incident, though its stop is held for regain_s in case it is found again.
+    def stands_then_vanishes(t: float) -> list[Obj]:
+        return drive_and_stop(3.0, 20.0)(t) if t < 5.0 else []
+
+    assert onsets(run(camera(STOPPED), stands_then_vanishes, 20), "stopped_vehicle") == []
+
+    # Found again standing at the same place after 3 s out of view, with the same id, and seen standing
+    # until it drives off at t = 12 s: the stop, seen from t = 3.9 s (a second of standing still tells it),
+    # goes on; the incident fires once it has been seen standing for 5 s (t = 8.9 s), starts at 3.9 s, and
+    # is cleared at the last sight of it standing, with the time seen (not the regain_s held after that).
+    def occluded_for_3_s(t: float) -> list[Obj]:
+        return drive_and_stop(3.0, 9.0)(t) if not 5.0 <= t < 8.0 else []
+
+    events = run(camera(STOPPED), occluded_for_3_s, 25)
+    found = onsets(events, "stopped_vehicle")
+    assert len(found) == 1 and 3.0 <= seconds(found[0].start) <= 4.0
+    assert seconds(found[0].end) - seconds(found[0].start) == pytest.approx(5.0, abs=0.15)
+    cleared = [e for e in events if e.phase == "cleared"]
+    assert len(cleared) == 1 and 12.0 <= seconds(cleared[0].end) <= 13.0  # standing still, over a second
+    assert cleared[0].details["stopped_s"] == round(seconds(cleared[0].end) - seconds(found[0].start))
+
+
 def test_stopped_vehicle_ignores_classes_not_watched() -> None:
     def person_standing(t: float) -> list[Obj]:
         return [(1, 300, 500, PERSON)]

@@ -76,21 +76,22 @@ class StoppedVehicleDetector(ZoneDetector):
                 stop.track_id = tid
             stop.last_seen = now
         self._stops = [stop for stop in self._stops if now - stop.last_seen <= s.regain_s]
+        # It counts once it has been *seen* standing for min_stop_s: a vehicle that stood for a moment and
+        # then went out of view (occluded, or driven off while the detector missed it) has not.
         for stop in self._stops:
-            stop.qualified |= stop.track_id is not None and now - stop.since >= s.min_stop_s
+            stop.qualified |= stop.last_seen - stop.since >= s.min_stop_s
         # A stop whose track is lost, or moved away, still holds for regain_s once it has stood long enough:
         # trackers lose standing vehicles and swap ids between them and passing ones.
         holding = [stop for stop in self._stops if stop.qualified]
         if not holding:
             return []
-        lasting = [now - stop.since for stop in holding]
-        seen = self.wall(at, now, max(stop.last_seen for stop in holding))
         details: dict[str, float | int | str] = {
-            "vehicles": len(lasting),
-            "stopped_s": round(max(lasting)),
+            "vehicles": len(holding),
+            "stopped_s": round(max(stop.last_seen - stop.since for stop in holding)),
             "min_stop_s": s.min_stop_s,
         }
-        started = self.wall(at, now, now - max(lasting))
+        started = self.wall(at, now, min(stop.since for stop in holding))
+        seen = self.wall(at, now, max(stop.last_seen for stop in holding))
         return self.book.hold("zone", at, started, s.severity, details, observed=seen)
 
     @staticmethod
