@@ -269,6 +269,24 @@ def test_pedestrian_on_roadway(case: str, scene: Scene, fires: bool) -> None:
         assert found[0].zone == "road"
 
 
+def test_a_pedestrian_waiting_at_the_kerb_is_not_on_the_roadway() -> None:
+    # A pedestrian waits 30 s at the road's edge (y = 400 px), 0.3 m back from it, its ground point jittering
+    # by 0.3 m (standard deviation, seeded), which puts it over the edge in one frame in twelve: never on the
+    # carriageway (it was, twice in 30 s). 0.3 m out on the road instead, the jitter puts it on
+    # the pavement in about a sixth of the frames: on the carriageway from its first sighting, one incident.
+    jitter = np.random.default_rng(1).normal(0, 3.0, 301)
+
+    def waiting(y: float) -> Scene:
+        return lambda t: [(1, 300, y + float(jitter[round(t * FPS)]), PERSON)]
+
+    assert onsets(run(camera(ON_ROAD), waiting(397.0), 30), "pedestrian_on_roadway") == []
+    events = run(camera(ON_ROAD), waiting(403.0), 30)
+    found = onsets(events, "pedestrian_on_roadway")
+    assert len(found) == 1 and seconds(found[0].start) == 0.0 and 2.0 <= seconds(found[0].end) <= 2.2
+    cleared = [e for e in events if e.phase == "cleared"]
+    assert len(cleared) == 1 and seconds(cleared[0].end) > 29.5
+
+
 # -- crowd density --------------------------------------------------------------------------------------
 
 CROWD = '[[incidents.crowd_density]]\nzone = "square"\nwindow_s = 1\nmin_duration_s = 1\n'

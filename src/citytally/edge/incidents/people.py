@@ -40,8 +40,40 @@ def fruin_level(persons_per_m2: float, table: str = "walkway") -> str:
     return FRUIN_LEVELS[bisect.bisect_left(FRUIN_BOUNDS[table], persons_per_m2)]
 
 
+#: A road user is on the carriageway while most of its sightings over this long were in the zone.
+PRESENCE_S = 1.0
+
+
+class _Presence:
+    """One road user's sightings of the last :data:`PRESENCE_S`, each in the zone or not."""
+
+    __slots__ = ("sightings", "inside", "entered")
+
+    def __init__(self) -> None:
+        self.sightings: deque[tuple[float, bool]] = deque()
+        self.inside = 0  # how many of the sightings were in the zone
+        self.entered: float | None = None  # since when it has been on the carriageway
+
+    def see(self, now: float, inside: bool) -> None:
+        self.sightings.append((now, inside))
+        self.inside += inside
+        while self.sightings[0][0] < now - PRESENCE_S:
+            self.inside -= self.sightings.popleft()[1]
+        if 2 * self.inside <= len(self.sightings):
+            self.entered = None
+        elif self.entered is None:
+            self.entered = next(t for t, was_inside in self.sightings if was_inside)
+
+
 class RoadwayIntrusionDetector(ZoneDetector):
-    """Pedestrians or cyclists in the zone for longer than ``min_duration_s`` (one incident per zone)."""
+    """Pedestrians or cyclists on the carriageway for longer than ``min_duration_s`` (one incident per zone).
+
+    A road user is on it while most of its sightings over the last :data:`PRESENCE_S` were in the zone:
+    a pedestrian waiting at the kerb, whose ground point a detector's jitter puts over the edge now and
+    then, is not; one standing on the road that the jitter puts on the pavement now and then still is. Its
+    time on the carriageway goes on through frames the detector misses it in, as long as the tracker
+    keeps it.
+    """
 
     incident = "pedestrian_on_roadway"
 
@@ -49,22 +81,32 @@ class RoadwayIntrusionDetector(ZoneDetector):
         super().__init__(rule, zone, context)
         self.settings = rule
         self._watched = self.class_mask(rule.classes)
-        self._entered: dict[int, float] = {}  # track id → first seen in the zone (kept while briefly lost)
+        self._present: dict[int, _Presence] = {}  # track id → its presence, from its first sighting inside
 
     def observe(self, tracks: TrackHistory, at: datetime) -> list[IncidentEvent]:
-        now, s = tracks.now, self.settings
-        inside = self.inside(tracks, self._watched)
-        ids = {int(tracks.frame.track_id[i]) for i in inside}
-        for tid in ids:
-            self._entered.setdefault(tid, now)
-        # Forget a road user once the track history does (it left, or the tracker gave it up).
-        self._entered = {
-            t: since for t, since in self._entered.items() if t in ids or tracks.trail(t) is not None
+        now, s, frame = tracks.now, self.settings, tracks.frame
+        inside = {int(frame.track_id[i]) for i in self.inside(tracks, self._watched)}
+        on_road: list[tuple[float, int]] = []  # (since, class id) of those on the carriageway now
+        for tid, cls in zip(frame.track_id.tolist(), frame.class_id.tolist(), strict=True):
+            presence = self._present.get(tid)
+            if presence is None:
+                if tid not in inside:
+                    continue
+                presence = self._present[tid] = _Presence()
+            presence.see(now, tid in inside)
+            if presence.entered is not None:
+                on_road.append((presence.entered, cls))
+        # Forget a road user once it has stayed out of the zone for PRESENCE_S, or the track history has
+        # forgotten it (it left, or the tracker gave it up).
+        self._present = {
+            t: p
+            for t, p in self._present.items()
+            if p.inside and (t in inside or tracks.trail(t) is not None)
         }
-        lasting = [now - self._entered[t] for t in ids if now - self._entered[t] >= s.min_duration_s]
+        lasting = [now - since for since, _ in on_road if now - since >= s.min_duration_s]
         if not lasting:
             return []
-        classes = tracks.frame.class_id[inside]
+        classes = np.asarray([cls for _, cls in on_road])
         details: dict[str, float | int | str] = {
             "persons": int(np.count_nonzero(classes == _PERSON)),
             "cyclists": int(np.count_nonzero(classes != _PERSON)),
