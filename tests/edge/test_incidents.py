@@ -370,6 +370,33 @@ def test_left_object(case: str, pictures: Callable[[float], np.ndarray], scene: 
         assert found[0].details["area_px"] == pytest.approx(1600, rel=0.3)
 
 
+def test_the_road_a_long_parked_car_leaves_behind_is_no_left_object() -> None:
+    # A car (a bright 20x30 px patch, detected and tracked there) parks at (320, 500) from t = 1 s to 61 s;
+    # with min_static_s = 4 the slow background takes in a standing picture over 80 s, so a minute of car
+    # would have made the bare road it leaves behind a "new static region", unattended once it has gone: a
+    # left object (a ghost). The background learns only where no road user stands: no incident. The car
+    # itself, tracked, never is one. A bag put down at the same place at t = 70 s (nobody near) still is.
+    rng = np.random.default_rng(7)
+    noise = [np.clip(100 + rng.normal(0, 4, (1000, 1000, 3)), 0, 255).astype(np.uint8) for _ in range(3)]
+    parked = (1.0, 61.0)
+
+    def pictures(t: float) -> np.ndarray:
+        image = noise[round(t * FPS) % 3].copy()
+        if parked[0] <= t < parked[1] or t >= 70.0:
+            image[470:500, 310:330] = 220
+        return image
+
+    def scene(t: float) -> list[Obj]:
+        return [(1, 320, 500, CAR)] if parked[0] <= t < parked[1] else []
+
+    assert onsets(run(camera(LEFT), scene, 69, pictures), "left_object") == []
+    found = onsets(run(camera(LEFT), scene, 85, pictures), "left_object")
+    assert len(found) == 1 and seconds(found[0].start) >= 70.0 and seconds(found[0].end) <= 80.0
+    # Parked there already when the stream starts, and gone at t = 30 s: the place is learned once free.
+    parked = (0.0, 30.0)
+    assert onsets(run(camera(LEFT), scene, 45, pictures), "left_object") == []
+
+
 # -- lifecycle and config ------------------------------------------------------------------------------
 
 

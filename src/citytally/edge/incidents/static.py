@@ -4,8 +4,12 @@ Two running-average backgrounds of the zone's part of the picture (grey, scaled 
 in anything standing still within seconds, and a slow one that takes minutes. A pixel that differs from the
 slow background but not from the fast one shows something new that has stopped moving. Once a region of
 such pixels has been static for ``min_static_s``, at least ``min_area_px`` large, and no tracked road user's
-box has come within ``near_px`` of it for ``unattended_s``, the zone has a ``left_object`` incident. Nothing
-here follows a person: the rule sees pixels and the current frame's boxes only.
+box has come within ``near_px`` of it for ``unattended_s``, the zone has a ``left_object`` incident.
+
+The slow background learns only where no road user's box is: a car parked for an hour is not taken in, so
+the road it leaves behind is not "new" (a ghost, which would be unattended as soon as the car had gone). A
+place first seen under a box is learned when the box leaves it. Nothing here follows a person: the rule sees
+pixels and the current frame's boxes only.
 """
 
 from __future__ import annotations
@@ -51,6 +55,7 @@ class LeftObjectDetector(ZoneDetector):
         self._slow: npt.NDArray[np.float32] | None = None
         self._static_since = np.full((h, w), _STATIC_NEVER, np.float32)
         self._attended = np.zeros((h, w), np.float32)  # last time a road user was near each pixel
+        self._known = np.zeros((h, w), np.bool_)  # pixels the slow background has seen with no road user on
         self._last_t: float | None = None
         self._image: npt.NDArray[np.uint8] | None = None
 
@@ -72,41 +77,55 @@ class LeftObjectDetector(ZoneDetector):
         grey = self._grey(image)
         dt = 0.0 if self._last_t is None else max(0.0, now - self._last_t)
         self._last_t = now
+        free = ~self._road_users(tracks, now)
         if self._fast is None or self._slow is None:
             self._fast, self._slow = grey.copy(), grey.copy()
+            self._known = free
             self._attended[:] = now
             return []
+        seed = free & ~self._known  # first seen free of road users: start the slow background there
+        self._slow[seed] = grey[seed]
+        self._known |= free
         cv2.accumulateWeighted(grey, self._fast, 1 - math.exp(-dt / _FAST_TAU_S))
-        cv2.accumulateWeighted(grey, self._slow, 1 - math.exp(-dt / (_SLOW_TAU_FACTOR * s.min_static_s)))
+        alpha = 1 - math.exp(-dt / (_SLOW_TAU_FACTOR * s.min_static_s))
+        cv2.accumulateWeighted(grey, self._slow, alpha, mask=free.view(np.uint8))
         new = cv2.absdiff(grey, self._slow) > s.difference
         moving = cv2.absdiff(grey, self._fast) > s.difference
         self._static_since[~new] = _STATIC_NEVER
         starting = new & ~moving & (self._static_since == _STATIC_NEVER)
         self._static_since[starting] = now
-        self._mark_attended(tracks, now)
-        candidate = (now - self._static_since >= s.min_static_s) & (self._mask > 0)
+        # under a box is attended anyway: a parked car's pixels are left out before the costly part
+        candidate = (now - self._static_since >= s.min_static_s) & (self._mask > 0) & free
         if not candidate.any():
             return []
         return self._regions(candidate, now, at)
 
-    def _mark_attended(self, tracks: TrackHistory, now: float) -> None:
-        x0, y0, bx1, by1 = self._box
-        scale, pad = self.settings.scale, self.settings.near_px
-        h, w = self._attended.shape
+    def _road_users(self, tracks: TrackHistory, now: float) -> npt.NDArray[np.bool_]:
+        """Mark the pixels within ``near_px`` of a road user's box attended now; return those under a box."""
+        x0, y0, x1, y1 = self._box
+        pad = self.settings.near_px
+        covered = np.zeros(self._attended.shape, np.bool_)
         boxes = tracks.frame.xyxy
         near = (
-            (boxes[:, 0] - pad < bx1)
+            (boxes[:, 0] - pad < x1)
             & (boxes[:, 2] + pad > x0)
-            & (boxes[:, 1] - pad < by1)
+            & (boxes[:, 1] - pad < y1)
             & (boxes[:, 3] + pad > y0)
         )
-        for x1, y1, x2, y2 in boxes[near].tolist():
-            a = max(0, int((x1 - pad - x0) * scale))
-            b = max(0, int((y1 - pad - y0) * scale))
-            c = min(w, int(math.ceil((x2 + pad - x0) * scale)))
-            d = min(h, int(math.ceil((y2 + pad - y0) * scale)))
-            if a < c and b < d:
-                self._attended[b:d, a:c] = now
+        for box in boxes[near].tolist():
+            self._attended[self._cells(box, pad)] = now
+            covered[self._cells(box, 0.0)] = True
+        return covered
+
+    def _cells(self, box: list[float], margin: float) -> tuple[slice, slice]:
+        """The analysed pixels (rows, columns) of an image box grown by ``margin`` pixels."""
+        x0, y0, _, _ = self._box
+        scale, (h, w) = self.settings.scale, self._attended.shape
+        a = max(0, int((box[0] - margin - x0) * scale))
+        b = max(0, int((box[1] - margin - y0) * scale))
+        c = min(w, int(math.ceil((box[2] + margin - x0) * scale)))
+        d = min(h, int(math.ceil((box[3] + margin - y0) * scale)))
+        return slice(b, max(b, d)), slice(a, max(a, c))
 
     def _regions(self, candidate: npt.NDArray[np.bool_], now: float, at: datetime) -> list[IncidentEvent]:
         s = self.settings
