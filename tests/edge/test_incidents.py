@@ -197,6 +197,26 @@ def test_wrong_way(case: str, rule: str, scene: Scene, fires: bool) -> None:
         assert found[0].severity == "critical"
 
 
+@pytest.mark.parametrize(
+    ("case", "scene", "detected_at"),
+    [
+        ("a car at 18 km/h", moving(-50, x0=900), 3.0),
+        ("a cyclist at 11 km/h", moving(-30, x0=900, cls=BICYCLE), 5.0),
+        ("a car at 6 km/h", moving(-16.7, x0=900), 9.0),
+    ],
+)
+def test_slow_wrong_way_movement_counts_once_it_has_covered_min_distance(
+    case: str, scene: Scene, detected_at: float
+) -> None:
+    # 15 m (min_distance_m) against the direction, however long it took (within the 10 s of a track's
+    # history kept): a wrong-way driver on a city street, or a cyclist, is slower than the 27 km/h that
+    # covering 15 m within window_s (2 s) took, which went unseen.
+    found = onsets(run(camera(WRONG_WAY), scene, 12), "wrong_way")
+    assert len(found) == 1, case
+    assert seconds(found[0].end) == pytest.approx(detected_at, abs=0.15)
+    assert found[0].details["moved_m"] == pytest.approx(15.0, abs=0.5)
+
+
 # -- queue and congestion ------------------------------------------------------------------------------
 
 QUEUE = (

@@ -169,6 +169,34 @@ class WrongWayDetector(ZoneDetector):
         steps = (points[lag:] - points[:-lag]) @ np.array([ex, ey])
         return float(np.count_nonzero(steps < 0)) / len(steps)
 
+    def _moved_against(
+        self, tracks: TrackHistory, track_id: int, ex: float, ey: float
+    ) -> tuple[float, float] | None:
+        """(pixels, metres; NaN uncalibrated) from the last place in the track's history at least
+        ``min_distance_m`` (``min_distance_px``) from where it is now, if it has come from there against the
+        direction; None if it has not come that far (in the history's last seconds) or not that way.
+
+        The distance is not bounded by ``window_s``: a wrong-way driver at 20 km/h, or a cyclist, covers
+        15 m in a few seconds, not in the two seconds its direction is judged on."""
+        trail = tracks.trail(track_id)
+        if trail is None:
+            return None
+        samples = np.asarray(trail.samples, dtype=np.float64)
+        calibrated = not math.isnan(samples[-1, 3])
+        columns, least = (slice(3, 5), self.settings.min_distance_m)
+        if not calibrated:
+            columns, least = slice(1, 3), self.settings.min_distance_px
+        away = np.hypot(*(samples[:, columns] - samples[-1, columns]).T)
+        far = np.flatnonzero(away >= least)
+        if len(far) == 0:
+            return None
+        k = int(far[-1])
+        dx, dy = samples[-1, 1:3] - samples[k, 1:3]
+        pixels = float(np.hypot(dx, dy))
+        if pixels == 0 or -(dx * ex + dy * ey) / pixels < self._cos_limit:
+            return None
+        return pixels, float(away[k]) if calibrated else math.nan
+
     def observe(self, tracks: TrackHistory, at: datetime) -> list[IncidentEvent]:
         now, s = tracks.now, self.settings
         wrong: list[tuple[float, dict[str, float | int | str]]] = []
@@ -178,21 +206,20 @@ class WrongWayDetector(ZoneDetector):
             motion = tracks.motion(tid, s.window_s)
             if motion is None or motion.px_per_s == 0:
                 continue
-            distance = motion.px_per_s * motion.span_s
-            metres = math.nan if motion.kmh is None else motion.kmh / 3.6 * motion.span_s
-            if (distance < s.min_distance_px) if math.isnan(metres) else (metres < s.min_distance_m):
-                continue
             ex, ey = self.expected(*(float(v) for v in tracks.frame.bottom_centre[i]))
             cos_reverse = -(motion.vx_px * ex + motion.vy_px * ey) / motion.px_per_s
             if cos_reverse < self._cos_limit or self._steady_share(tracks, tid, ex, ey) < _STEADY_SHARE:
                 continue
+            moved = self._moved_against(tracks, tid, ex, ey)
+            if moved is None:
+                continue
             trail = tracks.trail(tid)
             details: dict[str, float | int | str] = {
                 "angle_deg": round(math.degrees(math.acos(min(1.0, cos_reverse))), 1),
-                "moved_px": round(distance, 1),
+                "moved_px": round(moved[0], 1),
             }
-            if not math.isnan(metres):
-                details["moved_m"] = round(metres, 1)
+            if not math.isnan(moved[1]):
+                details["moved_m"] = round(moved[1], 1)
             wrong.append((trail.first_seen if trail is not None else now, details))
         if not wrong:
             return []
