@@ -4,7 +4,8 @@ Each run is a SUMO scenario on a straight 600 m road (two lanes each way, 900 ve
 ``--seconds`` seconds, replayed through a virtual camera (perspective boxes, jitter, missed detections,
 citytally's tracker) into the camera's incident engine with its default thresholds
 (:mod:`citytally.edge.incidents.replay`). Runs cycle through four kinds: a breakdown (a vehicle held at speed
-0 for 60 s in the watched zone), a wrong-way driver, both, and neither. A detected onset is a true positive
+0 for 60 s in the watched zone), a wrong-way driver (half of them at the road's 50 km/h, half at 20 km/h),
+both, and neither. A detected onset is a true positive
 if it comes between the true incident's start and 10 s after its end (one to one); time to detect is the
 onset's time minus the true start (the vehicle standing; the wrong-way driver entering the zone). Aims
 (issue 15): F1 >= 0.95 and mean time to detect <= 10 s for stopped vehicles and wrong-way driving.
@@ -46,7 +47,12 @@ def scenarios(runs: int, seconds: float) -> list[Scenario]:
         kind = seed % 4  # 1: breakdown, 2: wrong way, 3: both, 0: neither
         breakdown = rng.uniform(30, seconds / 2 - 20) if kind in (1, 3) else None
         wrong = rng.uniform(seconds / 2 + 10, seconds - 40) if kind in (2, 3) else None
-        found.append(Scenario(seed=seed, seconds=seconds, breakdown_at=breakdown, wrong_way_at=wrong))
+        slow = 20.0 if seed % 8 in (2, 3) else None  # half the wrong-way drivers at 20 km/h, not 50
+        found.append(
+            Scenario(
+                seed=seed, seconds=seconds, breakdown_at=breakdown, wrong_way_at=wrong, wrong_way_kmh=slow
+            )
+        )
     return found
 
 

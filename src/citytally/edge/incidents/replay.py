@@ -71,6 +71,8 @@ class Scenario:
     breakdown_at: float | None = None
     breakdown_s: float = 60.0
     wrong_way_at: float | None = None
+    #: The wrong-way driver's top speed (km/h); None: the road's limit, 50.
+    wrong_way_kmh: float | None = None
 
 
 @dataclass(frozen=True)
@@ -134,8 +136,10 @@ def _network(folder: Path) -> Path:
 
 def _routes(folder: Path, scenario: Scenario) -> Path:
     routes = folder / f"routes-{scenario.seed}.rou.xml"
+    top = "" if scenario.wrong_way_kmh is None else f' maxSpeed="{scenario.wrong_way_kmh / 3.6:.3f}"'
     wrong = (
-        f'  <vehicle id="wrong" type="car" route="ghost" depart="{scenario.wrong_way_at}"'
+        f'  <vType id="wrongcar" length="4.5" width="1.8" sigma="0.5"{top}/>\n'
+        f'  <vehicle id="wrong" type="wrongcar" route="ghost" depart="{scenario.wrong_way_at}"'
         ' departSpeed="max"/>\n'
         if scenario.wrong_way_at is not None
         else ""
