@@ -73,10 +73,11 @@ class ZoneMonitor:
         ]
         inside = points_in_polygon(self._polygon, tracked.bottom_centre)
         present = np.bincount(tracked.class_id[inside], minlength=len(ROAD_USER_CLASSES)).astype(np.int64)
-        for i in range(len(tracked)):
-            stay = self._tracks.get(int(tracked.track_id[i]), timestamp)
-            stay.class_id = int(tracked.class_id[i])
-            if inside[i]:
+        rows = zip(tracked.track_id.tolist(), tracked.class_id.tolist(), inside.tolist(), strict=True)
+        for track_id, class_id, is_inside in rows:
+            stay = self._tracks.get(track_id, timestamp)
+            stay.class_id = class_id
+            if is_inside:
                 if stay.entered is None:
                     stay.entered = timestamp
                 stay.last_inside, stay.outside_frames = timestamp, 0

@@ -134,6 +134,7 @@ class CrowdDensityDetector(ZoneDetector):
             raise ConfigError(f"incidents.crowd_density (zone {zone.name!r}) needs area_m2 or [speed]")
         self._watched = self.class_mask(("person",))
         self._counts: deque[tuple[float, int]] = deque()
+        self._counted = 0  # the sum of the counts in the window
         self._alert_since: float | None = None
         self.density = 0.0
         self.persons = 0  # in the zone in the latest frame
@@ -143,9 +144,10 @@ class CrowdDensityDetector(ZoneDetector):
         now, s = tracks.now, self.settings
         persons = self.persons = len(self.inside(tracks, self._watched))
         self._counts.append((now, persons))
+        self._counted += persons
         while self._counts[0][0] < now - s.window_s:
-            self._counts.popleft()
-        self.density = float(np.mean([n for _, n in self._counts])) / self.area_m2
+            self._counted -= self._counts.popleft()[1]
+        self.density = self._counted / len(self._counts) / self.area_m2
         level = fruin_level(self.density, s.table)
         alerting = (
             FRUIN_LEVELS.index(level) >= FRUIN_LEVELS.index(s.alert_level) or self.density >= s.crush_per_m2

@@ -7,6 +7,7 @@ the tracker has dropped; track ids never leave the edge.
 
 from __future__ import annotations
 
+import itertools
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -62,6 +63,7 @@ class TrackHistory:
         self.points: FloatArray = np.zeros((0, 2))  # their ground contact points in the picture
         self.ground: FloatArray = np.zeros((0, 2))
         self._in_zone: dict[str, npt.NDArray[np.bool_]] = {}
+        self._motions: dict[tuple[int, float], Motion | None] = {}
 
     def in_zone(self, zone: str, polygon: FloatArray) -> npt.NDArray[np.bool_]:
         """Which of this frame's road users stand in the named zone: tested once per frame and zone, however
@@ -79,7 +81,7 @@ class TrackHistory:
         points = frame.bottom_centre.astype(np.float64)
         ground = self.plane.to_ground(points) if self.plane is not None else np.full_like(points, np.nan)
         self.frame, self.points, self.ground = frame, points, ground
-        self._in_zone = {}
+        self._in_zone, self._motions = {}, {}
         rows = np.hstack([points, ground]).tolist()
         for tid, cls, row in zip(frame.track_id.tolist(), frame.class_id.tolist(), rows, strict=True):
             fresh = self._trails.peek(tid) is None
@@ -95,14 +97,22 @@ class TrackHistory:
         return self._trails.peek(track_id)
 
     def motion(self, track_id: int, window_s: float) -> Motion | None:
-        """Velocity fitted over the last ``window_s``; None with under half a window or 3 samples."""
+        """Velocity fitted over the last ``window_s``; None with under half a window or 3 samples. Fitted
+        once per frame, however many rules ask."""
+        key = (track_id, window_s)
+        if key not in self._motions:
+            self._motions[key] = self._fit_motion(track_id, window_s)
+        return self._motions[key]
+
+    def _fit_motion(self, track_id: int, window_s: float) -> Motion | None:
         trail = self._trails.peek(track_id)
         if trail is None:
             return None
-        samples = np.asarray(trail.samples, dtype=np.float64)
-        samples = samples[samples[:, 0] >= samples[-1, 0] - window_s]
-        if len(samples) < 3:
+        since = trail.samples[-1][0] - window_s
+        recent = list(itertools.takewhile(lambda sample: sample[0] >= since, reversed(trail.samples)))
+        if len(recent) < 3:
             return None
+        samples = np.asarray(recent[::-1], dtype=np.float64)
         t = samples[:, 0] - samples[:, 0].mean()
         span = float(t[-1] - t[0])
         if span < window_s / 2:
