@@ -206,6 +206,13 @@ class WrongWayDetector(ZoneDetector):
             motion = tracks.motion(tid, s.window_s)
             if motion is None or motion.px_per_s == 0:
                 continue
+            # At this speed it cannot have come min_distance in the history kept (a standing vehicle's
+            # jitter): skip the costlier tests.
+            reach_s = tracks.keep_s
+            if motion.kmh is None and motion.px_per_s * reach_s < s.min_distance_px:
+                continue
+            if motion.kmh is not None and motion.kmh / 3.6 * reach_s < s.min_distance_m:
+                continue
             ex, ey = self.expected(*(float(v) for v in tracks.frame.bottom_centre[i]))
             cos_reverse = -(motion.vx_px * ex + motion.vy_px * ey) / motion.px_per_s
             if cos_reverse < self._cos_limit or self._steady_share(tracks, tid, ex, ey) < _STEADY_SHARE:
