@@ -8,6 +8,7 @@ from datetime import datetime
 
 import numpy as np
 
+from citytally.arrays import Float64Array as FloatArray
 from citytally.edge.config import ZoneConfig
 from citytally.edge.incident_config import StoppedVehicleSettings, WrongWaySettings
 from citytally.edge.incidents.base import Context, ZoneDetector
@@ -152,14 +153,12 @@ class WrongWayDetector(ZoneDetector):
         norm = math.hypot(dx, dy)
         return dx / norm, dy / norm
 
-    def _steady_share(self, tracks: TrackHistory, track_id: int, ex: float, ey: float) -> float:
-        """Share of the steps in the window that go against the direction: a vehicle
-        driving the wrong way makes nearly all of them; a track that jumps from one vehicle to another
-        (an id switch) makes one big step among steps of jitter."""
-        trail = tracks.trail(track_id)
-        if trail is None:
-            return 0.0
-        samples = np.asarray([s for s in trail.samples if s[0] >= tracks.now - self.settings.window_s])
+    def _steady_share(self, samples: FloatArray, now: float, ex: float, ey: float) -> float:
+        """Share of the steps in the window that go against the direction (``samples``: the track's
+        history, as rows of :class:`~citytally.edge.incidents.tracks.Trail`): a vehicle driving the wrong way
+        makes nearly all of them; a track that jumps from one vehicle to another (an id switch) makes one big
+        step among steps of jitter."""
+        samples = samples[samples[:, 0] >= now - self.settings.window_s]
         if len(samples) < 3:
             return 0.0
         # Steps over a quarter of the window, not frame to frame: far from the camera a vehicle moves
@@ -169,19 +168,13 @@ class WrongWayDetector(ZoneDetector):
         steps = (points[lag:] - points[:-lag]) @ np.array([ex, ey])
         return float(np.count_nonzero(steps < 0)) / len(steps)
 
-    def _moved_against(
-        self, tracks: TrackHistory, track_id: int, ex: float, ey: float
-    ) -> tuple[float, float] | None:
-        """(pixels, metres; NaN uncalibrated) from the last place in the track's history at least
-        ``min_distance_m`` (``min_distance_px``) from where it is now, if it has come from there against the
-        direction; None if it has not come that far (in the history's last seconds) or not that way.
+    def _moved_against(self, samples: FloatArray, ex: float, ey: float) -> tuple[float, float] | None:
+        """(pixels, metres; NaN uncalibrated) from the last place in the track's history (``samples``) at
+        least ``min_distance_m`` (``min_distance_px``) from where it is now, if it has come from there against
+        the direction; None if it has not come that far (in the history's last seconds) or not that way.
 
         The distance is not bounded by ``window_s``: a wrong-way driver at 20 km/h, or a cyclist, covers
         15 m in a few seconds, not in the two seconds its direction is judged on."""
-        trail = tracks.trail(track_id)
-        if trail is None:
-            return None
-        samples = np.asarray(trail.samples, dtype=np.float64)
         calibrated = not math.isnan(samples[-1, 3])
         columns, least = (slice(3, 5), self.settings.min_distance_m)
         if not calibrated:
@@ -215,19 +208,22 @@ class WrongWayDetector(ZoneDetector):
                 continue
             ex, ey = self.expected(*(float(v) for v in tracks.frame.bottom_centre[i]))
             cos_reverse = -(motion.vx_px * ex + motion.vy_px * ey) / motion.px_per_s
-            if cos_reverse < self._cos_limit or self._steady_share(tracks, tid, ex, ey) < _STEADY_SHARE:
+            trail = tracks.trail(tid)
+            if cos_reverse < self._cos_limit or trail is None:
                 continue
-            moved = self._moved_against(tracks, tid, ex, ey)
+            samples = np.asarray(trail.samples, dtype=np.float64)
+            if self._steady_share(samples, now, ex, ey) < _STEADY_SHARE:
+                continue
+            moved = self._moved_against(samples, ex, ey)
             if moved is None:
                 continue
-            trail = tracks.trail(tid)
             details: dict[str, float | int | str] = {
                 "angle_deg": round(math.degrees(math.acos(min(1.0, cos_reverse))), 1),
                 "moved_px": round(moved[0], 1),
             }
             if not math.isnan(moved[1]):
                 details["moved_m"] = round(moved[1], 1)
-            wrong.append((trail.first_seen if trail is not None else now, details))
+            wrong.append((trail.first_seen, details))
         if not wrong:
             return []
         since, details = min(wrong, key=lambda item: item[0])
