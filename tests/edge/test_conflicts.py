@@ -12,6 +12,7 @@ import pytest
 from citytally.edge.safety import (
     PET_BINS_S,
     TTC_BINS_S,
+    Thresholds,
     Trajectory,
     _body_axis,
     conflict_type,
@@ -688,3 +689,55 @@ def test_a_body_lies_back_along_the_path_it_came_not_along_its_heading() -> None
         assert np.degrees(np.arctan2(*path.heading[42, ::-1])) == pytest.approx(135.8, abs=0.1)
         axis = _body_axis(car, path, rows)
         assert np.degrees(np.arctan2(axis[:, 1], axis[:, 0])) == pytest.approx([90.0, expected], abs=0.05)
+
+
+def _drawing_up(
+    t: FloatArray, v0: float, decel: float, stand_gap: float, brake_at: float = 3.0
+) -> Trajectory:
+    """A car east along y=0 at ``v0`` braking evenly at ``decel`` from ``brake_at`` to stand with its front
+    ``stand_gap`` behind the back of a car standing centred at x=0 (both 5 m long)."""
+    x_stop = -(5.0 + stand_gap)
+    x_brake = x_stop - v0 * v0 / (2 * decel)
+    since = np.clip(t - brake_at, 0.0, v0 / decel)
+    x = np.where(t < brake_at, x_brake - v0 * (brake_at - t), x_brake + v0 * since - decel * since**2 / 2)
+    return Trajectory(t, np.column_stack([x, np.zeros_like(t)]), "car")
+
+
+@pytest.mark.parametrize(
+    ("decel", "stand_gap", "controlled"),
+    [
+        # Even braking at a to stand g0 behind: the least TTC is sqrt(2 g0 / a), where the DRAC is a / 2.
+        (2.0, 2.5, True),  # a car drawing up behind a queue: TTC 1.58 s, braking 2 m/s² (DRAC 1)
+        (3.0, 1.0, True),  # closer and firmer, still comfortable: TTC 0.82 s
+        (6.0, 0.5, False),  # a late stop: TTC 0.41 s, braking 6 m/s², harder than comfortable
+        (4.0, 2.5, False),  # firm braking: 4 m/s², TTC 1.12 s
+    ],
+)
+def test_a_car_drawing_up_behind_a_queue_at_comfortable_braking_is_controlled(
+    decel: float, stand_gap: float, controlled: bool
+) -> None:
+    t = np.round(np.arange(0, 15.05, 0.1), 6)
+    standing = Trajectory(t, np.zeros((len(t), 2)), "car")
+    (found,) = measure_encounters(_drawing_up(t, 13.9, decel, stand_gap), standing)
+    assert (found.type, found.relation) == ("rear_end", "following")
+    assert found.min_ttc_s == pytest.approx(np.sqrt(2 * stand_gap / decel), abs=0.03)
+    assert found.controlled is controlled
+    assert summarise([found]).total == (0 if controlled else 1)
+    # With no comfortable braking set, every rear-end TTC counts, as SSAM and SSM count them.
+    (every,) = measure_encounters(
+        _drawing_up(t, 13.9, decel, stand_gap), standing, Thresholds(comfortable_decel_ms2=0.0)
+    )
+    assert not every.controlled and summarise([every]).total == 1
+    assert every.min_ttc_s == found.min_ttc_s
+
+
+def test_a_follower_not_braking_when_the_leader_pulls_away_is_no_controlled_approach() -> None:
+    # The follower does 15 m/s, 17.5 m behind the leader's back at 10 m/s; from t=2 (gap 10 m, TTC 2 s) the
+    # leader speeds up at 2 m/s² and pulls away. Nobody braked: the near miss counts.
+    t = np.round(np.arange(0, 8.05, 0.1), 6)
+    follower = _along(t, [(8.0, 15.0)], -25.0)
+    ahead = np.where(t < 2.0, 10.0 * t, 20.0 + 10.0 * (t - 2.0) + (t - 2.0) ** 2)
+    leader = Trajectory(t, np.column_stack([ahead, np.zeros_like(t)]), "car")
+    (found,) = measure_encounters(follower, leader)
+    assert found.min_ttc_s == pytest.approx(2.0, abs=0.1)  # speeds from positions: 1.94 s
+    assert not found.controlled and summarise([found]).total == 1

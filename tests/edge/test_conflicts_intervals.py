@@ -261,3 +261,37 @@ def test_a_creeping_queue_seen_with_jitter_is_no_conflict() -> None:
     assert smoothed.conflicts == [] and smoothed.road_users == {"car": 2}
     (raw,) = run(queue, seconds=20.0, smooth_s=0.0)
     assert raw.conflicts and {c.classes for c in raw.conflicts} == {"car-car"}  # typed by jittering headings
+
+
+@dataclass(frozen=True)
+class Braking(Mover):
+    """A mover east at ``vx`` that brakes evenly at ``decel_ms2`` from ``brake_at_s`` to a stand."""
+
+    decel_ms2: float = 2.0
+    brake_at_s: float = 0.0
+
+    def at(self, t: float) -> tuple[float, float] | None:
+        if not self.t0 <= t <= self.t1:
+            return None
+        since = min(max(t - self.brake_at_s, 0.0), self.vx / self.decel_ms2)
+        steady = min(t, self.brake_at_s)
+        return self.x0 + self.vx * steady + self.vx * since - self.decel_ms2 * since**2 / 2, self.y0
+
+
+def test_a_car_drawing_up_behind_a_standing_one_is_no_conflict_unless_every_approach_counts() -> None:
+    # A car stands at x = 70 m in the zone; another enters at 10 m/s and brakes at 2 m/s² from x = 37.5 m to
+    # stand 2.5 m behind it (front at 65 m): least TTC 1.6 s, a rear-end conflict by SSAM's and SSM's
+    # definition, and what every car that stops behind a queue does. Braking comfortably, in time: not
+    # counted. With comfortable_decel_ms2 = 0 it is, as SSAM counts it.
+    standing = Mover(10, CAR, 70.0, 30.0, 0.0, 0.0, t1=15.0)
+    drawing_up = Braking(11, CAR, 20.0, 30.0, 10.0, 0.0, t1=15.0, decel_ms2=2.0, brake_at_s=1.75)
+    (event,) = run([standing, drawing_up], seconds=15.0)
+    assert event.conflicts == [] and event.road_users == {"car": 2}
+    (every,) = run([standing, drawing_up], seconds=15.0, comfortable_decel_ms2=0.0)
+    assert [(c.type, c.severity, c.classes, c.count) for c in every.conflicts] == [
+        ("rear_end", "moderate", "car-car", 1)
+    ]
+    # The same stop made late and hard (6 m/s² from x = 56.2 m, to stand 0.5 m behind) counts at the default.
+    late = Braking(11, CAR, 20.0, 30.0, 10.0, 0.0, t1=15.0, decel_ms2=6.0, brake_at_s=3.62)
+    (hard,) = run([standing, late], seconds=15.0)
+    assert [(c.type, c.classes) for c in hard.conflicts] == [("rear_end", "car-car")]

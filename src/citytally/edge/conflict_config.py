@@ -13,6 +13,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from citytally.edge.safety import Thresholds
 from citytally.events import CLASS_PAIR_PATTERN, SLUG_PATTERN
 
 __all__ = ["ConflictSettings"]
@@ -59,12 +60,25 @@ class ConflictSettings(BaseModel):
         description="Each position and speed of a path from a straight line fitted over this many seconds "
         "around it (0: raw ground points); a detector's jitter would otherwise read as motion.",
     )
+    comfortable_decel_ms2: float = Field(
+        default=3.4,
+        ge=0,
+        le=10,
+        description="A rear-end approach whose follower braked enough, never harder than this (m/s²), is "
+        "controlled, not counted: a car drawing up behind a queue (0: count every one, as SSAM does).",
+    )
     ignore_pairs: tuple[ClassPair, ...] = Field(
         default=("person-person",),
         max_length=21,
         description="Class pairs not counted as conflicts, alphabetical (e.g. bicycle-person); pedestrians "
         "passing each other are not traffic conflicts.",
     )
+
+    def thresholds(self) -> Thresholds:
+        """The measures' thresholds these settings give (range and tolerances at their defaults)."""
+        return Thresholds(
+            ttc_s=self.ttc_s, pet_s=self.pet_s, comfortable_decel_ms2=self.comfortable_decel_ms2
+        )
 
     @field_validator("ignore_pairs")
     @classmethod

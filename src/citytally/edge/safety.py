@@ -43,6 +43,11 @@ it (0 if they were in it together), counted if both were seen while the first ha
 deceleration that stops the closing in the remaining gap (speed difference² / (2·gap); for crossing and
 merging, the second user's speed² / (2 × its distance to the area)). Type from the angle between headings, as
 FHWA's SSAM: rear-end < 30°, crossing > 85°, else lane change. Sizes per class are :data:`SIZE_M`.
+
+A rear-end TTC under the threshold is also what every car that draws up behind a queue shows: braking evenly
+at a from v to stop g0 behind, its TTC falls to sqrt(2·g0 / a) (1.6 s at 2 m/s² and 2.5 m), though nobody had
+to avoid anything. Such a conflict is marked ``controlled`` (:func:`measure_encounters`): it is SSM's and
+SSAM's, and the comparisons with them keep it, but :func:`summarise` and the edge leave it out of the counts.
 """
 
 from __future__ import annotations
@@ -228,6 +233,8 @@ class Thresholds:
     ``lane_tolerance_m`` how close a position must be to another user's path to be on it (under half a lane,
     so that users in neighbouring lanes are not). ``encounter_gap_s`` is how long a pair may be in no relation
     before the next is another encounter, another conflict (SSM's ``device.ssm.extratime``).
+    ``comfortable_decel_ms2`` is the braking below which a rear-end approach is controlled (AASHTO's 3.4 m/s²
+    for stopping sight distance: most drivers brake harder only when surprised); 0 marks none controlled.
     """
 
     ttc_s: float = 3.0
@@ -236,6 +243,7 @@ class Thresholds:
     range_m: float = 50.0
     lane_tolerance_m: float = 1.0
     encounter_gap_s: float = 5.0
+    comfortable_decel_ms2: float = 3.4
 
 
 @dataclass(frozen=True)
@@ -244,6 +252,7 @@ class Conflict:
 
     ``relation`` is what the min TTC (else the PET) was measured on: "following", "oncoming", "crossing" or
     "merging" (see the module's description); ``min_ttc_s`` is infinite when no TTC was defined.
+    ``controlled``: a rear-end approach that needed no evasive action (:func:`measure_encounters`).
     """
 
     pair: tuple[int, int]
@@ -255,6 +264,7 @@ class Conflict:
     pet_s: float | None
     time_s: float
     relation: str = ""
+    controlled: bool = False
 
 
 @dataclass
@@ -348,6 +358,7 @@ class _Series:
     closing: FloatArray
     gap: FloatArray
     active: BoolArray  # the times at which the pair is in this relation at all (an encounter goes on)
+    follower: IntArray | None = None  # following: who closes in at each time (0: a, 1: b; -1: neither)
 
 
 def _path(t: Trajectory, thresholds: Thresholds) -> RoadPath:
@@ -374,12 +385,13 @@ def _following(p: _Pair, thresholds: Thresholds) -> tuple[_Series, npt.NDArray[n
     and the common times at which either is on the other's path at all."""
     n = len(p.times)
     ttc, closing, gap = np.full(n, np.inf), np.zeros(n), np.zeros(n)
+    follower = np.full(n, -1, dtype=np.int64)
     on_path, oncoming = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
     # Only times at which they are close enough for a gap within range need a projection.
     apart = np.hypot(*(p.a.xy[p.ia] - p.b.xy[p.ib]).T)
     rows = np.flatnonzero(apart <= thresholds.range_m + p.a.length + p.b.length)
-    views = ((p.pa, p.a, p.pb, p.b, p.ia, p.ib), (p.pb, p.b, p.pa, p.a, p.ib, p.ia))
-    for path, own, other_path, other, i_own, i_other in views:
+    views = ((p.pa, p.a, p.pb, p.b, p.ia, p.ib, 0), (p.pb, p.b, p.pa, p.a, p.ib, p.ia, 1))
+    for path, own, other_path, other, i_own, i_other, me in views:
         if rows.size == 0:
             break
         on = path.project(other.xy[i_other[rows]])
@@ -427,10 +439,12 @@ def _following(p: _Pair, thresholds: Thresholds) -> tuple[_Series, npt.NDArray[n
         take = here & (t <= ttc[rows])
         ttc[rows] = np.where(take, t, ttc[rows])
         closing[rows], gap[rows] = np.where(take, c, closing[rows]), np.where(take, g, gap[rows])
+        closer = np.where(same, np.where(ahead > 0, me, 1 - me), -1)
+        follower[rows] = np.where(take, closer, follower[rows])
         on_path[rows] |= here & (apart[rows] <= thresholds.range_m)  # an encounter goes on only in range
         oncoming[rows] |= here & ~same
     relation = "oncoming" if bool(np.any(oncoming & np.isfinite(ttc))) else "following"
-    return _Series(relation, ttc, closing, gap, on_path), on_path
+    return _Series(relation, ttc, closing, gap, on_path, follower), on_path
 
 
 def _clearance(
@@ -705,6 +719,12 @@ def measure_encounters(
     distance for a while and closes in again is one encounter). Each encounter is a conflict when its own
     min TTC is low; the pair's PET goes with the encounter in which (or within the gap after which) the second
     user entered the conflict area, else it is a conflict of its own.
+
+    A rear-end conflict (by its TTC on the following relation, its PET not low) is ``controlled`` when the
+    follower, at its least TTC, was already braking at least the DRAC and never braked harder than
+    ``thresholds.comfortable_decel_ms2`` in the encounter (braking taken over :data:`DECEL_WINDOW_S`): it drew
+    up behind the leader as planned, as a car does behind a queue. A late stop brakes harder; a follower that
+    was not braking at its least TTC (the leader pulled away in time) is no controlled approach.
     """
     p, series, pet = _measures(a, b, thresholds, paths)
     gap = thresholds.encounter_gap_s
@@ -761,13 +781,14 @@ def _conflict(
 ) -> Conflict | None:
     """The conflict of the common samples in ``span`` (min TTC there, DRAC at it) with ``pet``, if low."""
     lo, hi = span
-    min_ttc, ttc_at, drac, relation, k = np.inf, float("nan"), 0.0, "", -1
+    min_ttc, ttc_at, drac, relation, k, closer = np.inf, float("nan"), 0.0, "", -1, -1
     if hi > lo:
         for x in series:
             i = lo + int(np.argmin(x.ttc[lo:hi]))
             if x.ttc[i] < min_ttc:
                 min_ttc, ttc_at, relation, k = float(x.ttc[i]), float(p.times[i]), x.relation, i
                 drac = _drac(float(x.gap[i]), float(x.closing[i]))
+                closer = int(x.follower[i]) if x.follower is not None else -1
     pet_s, pet_at = pet if pet is not None else (None, float("nan"))
     by_ttc = min_ttc < thresholds.ttc_s
     if not by_ttc and (pet_s is None or pet_s >= thresholds.pet_s):
@@ -778,7 +799,40 @@ def _conflict(
         when, relation = pet_at, "crossing"
         ka, kb = (int(np.clip(np.searchsorted(x.t, when), 0, len(x.t) - 1)) for x in (a, b))
     kind = conflict_type(a.heading_deg(ka), b.heading_deg(kb))
-    return Conflict((0, 1), (a.kind, b.kind), kind, min_ttc, ttc_at, drac, pet_s, when, relation)
+    by_pet = pet_s is not None and pet_s < thresholds.pet_s
+    controlled = by_ttc and not by_pet and closer >= 0 and _controlled(p, closer, k, span, drac, thresholds)
+    return Conflict((0, 1), (a.kind, b.kind), kind, min_ttc, ttc_at, drac, pet_s, when, relation, controlled)
+
+
+#: Seconds over which a road user's deceleration is taken: its speed's change over this, centred on the time
+#: (a camera track's speed changes from frame to frame by its noise; a second spans the onset of braking).
+DECEL_WINDOW_S = 1.0
+
+
+def _decelerations(user: Trajectory, path: RoadPath, at: FloatArray) -> FloatArray:
+    """The user's deceleration (m/s², braking positive) at the times ``at`` (inside its record)."""
+    half = DECEL_WINDOW_S / 2
+    lo, hi = np.maximum(at - half, user.t[0]), np.minimum(at + half, user.t[-1])
+    change = np.interp(lo, user.t, path.speed) - np.interp(hi, user.t, path.speed)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(hi > lo, change / (hi - lo), 0.0)
+
+
+def _controlled(
+    p: _Pair, closer: int, k: int, span: tuple[int, int], drac: float, thresholds: Thresholds
+) -> bool:
+    """Whether a rear-end approach needed no evasive action: at its least TTC the follower was already braking
+    at least the DRAC (the braking under way stops the closing short of the leader), and never harder than
+    ``comfortable_decel_ms2`` in the encounter (a car drawing up behind a queue; a late stop brakes
+    harder)."""
+    if thresholds.comfortable_decel_ms2 <= 0:
+        return False
+    user, path = (p.a, p.pa) if closer == 0 else (p.b, p.pb)
+    lo, hi = span
+    seen = user.t[(user.t >= p.times[lo]) & (user.t <= p.times[hi - 1])]
+    now = float(_decelerations(user, path, p.times[k : k + 1])[0])
+    hardest = float(np.max(_decelerations(user, path, seen))) if seen.size else now
+    return now >= drac and max(now, hardest) <= thresholds.comfortable_decel_ms2
 
 
 def _drac(gap: float, closing: float) -> float:
@@ -844,8 +898,11 @@ def _severity(conflict: Conflict) -> str:
 
 
 def summarise(conflicts: Sequence[Conflict]) -> ConflictSummary:
-    """Counts by (type, severity) and by classes, and TTC/PET histograms: what may leave the edge."""
+    """Counts by (type, severity) and by classes, and TTC/PET histograms: what may leave the edge.
+
+    A controlled approach (``Conflict.controlled``) is no conflict here: it is not counted."""
     summary = ConflictSummary()
+    conflicts = [c for c in conflicts if not c.controlled]
     for c in conflicts:
         summary.by_type_severity[(c.type, _severity(c))] += 1
         summary.by_classes["-".join(sorted(c.kinds))] += 1

@@ -6,8 +6,9 @@ that point is inside the zone, the last ``window_s`` seconds of it, smoothed ove
 (:meth:`Trajectory.smoothed`: a detector's jitter is no motion). The path ends when the road user has been
 outside for ``exit_frames`` observations in a row, when the tracker has lost it for good, or at the end of the
 stream. A pair is measured once, when the later of its two paths has ended, so the conflict is counted in the
-interval in which the second road user left the zone (PET needs both paths whole). Ended paths are kept while
-a path still going on may overlap them in time (``window_s`` plus the PET threshold; at most
+interval in which the second road user left the zone (PET needs both paths whole); a controlled approach (a
+car drawing up behind a queue, :func:`~citytally.edge.safety.measure_encounters`) is not counted. Ended paths
+are kept while a path still going on may overlap them in time (``window_s`` plus the PET threshold; at most
 ``_KEEP_ENDED``), which bounds memory. Only counts, histograms and a grid of ground cells leave this module:
 the pair indexes and track ids stay here.
 """
@@ -33,7 +34,6 @@ from citytally.edge.safety import (
     PET_BINS_S,
     TTC_BINS_S,
     Conflict,
-    Thresholds,
     Trajectory,
     find_conflicts,
     severity,
@@ -100,7 +100,7 @@ class ConflictMonitor:
         self.settings = settings
         self.plane = plane
         self.exit_frames = exit_frames
-        self.thresholds = Thresholds(ttc_s=settings.ttc_s, pet_s=settings.pet_s)
+        self.thresholds = settings.thresholds()
         self._polygon = np.asarray(zone.polygon, dtype=np.float64)
         self._paths: TrackStates[_Path] = TrackStates(_Path, forget_after_s)
         self._ended: list[Trajectory] = []
@@ -188,6 +188,7 @@ class ConflictMonitor:
             self._locate(c, group)
             for group in groups
             for c in find_conflicts(group, self.thresholds, ignore_pairs=ignored)
+            if not c.controlled
         ]
         self._kept.extend(fresh)
         if np.isfinite(now):

@@ -7,7 +7,8 @@ junction centre, x east and y north. A car's path is its samples while in the sq
 ``window_s`` seconds of it, as on the edge (a car that leaves and comes back starts a new path).
 
 The paths are measured by :func:`citytally.edge.safety.find_conflicts` with the zone's thresholds (it pairs
-the road users that were near each other at one time at least), and each conflict is placed midway
+the road users that were near each other at one time at least), controlled approaches (a car drawing up
+behind a queue) are left out as on the edge, and each conflict is placed midway
 between the two cars at its time, as the edge's :class:`~citytally.edge.analytics.conflicts.ConflictMonitor`
 does. A car counts in the quarter of the hour in which it entered the square, a conflict in the quarter in
 which the later of its two cars left it (the edge counts it when both paths have ended).
@@ -33,7 +34,7 @@ from citytally.arrays import Float64Array
 from citytally.edge.analytics.conflicts import ConflictTally, LocatedConflict
 from citytally.edge.analytics.speed import GroundPlane
 from citytally.edge.conflict_config import ConflictSettings
-from citytally.edge.safety import Conflict, Thresholds, Trajectory, find_conflicts
+from citytally.edge.safety import Conflict, Trajectory, find_conflicts
 from citytally.events import ROAD_USER_CLASSES, ConflictEvent
 
 __all__ = [
@@ -138,11 +139,13 @@ def _stay(samples: Float64Array) -> ZonePath | None:
 
 def measure_zone(paths: Sequence[ZonePath], settings: ConflictSettings = SETTINGS) -> ZoneHour:
     """Measure the stays' pairs with the zone's thresholds, as the edge measures its ended paths."""
-    thresholds = Thresholds(ttc_s=settings.ttc_s, pet_s=settings.pet_s)
     trajectories = [p.trajectory for p in paths]
-    found = find_conflicts(trajectories, thresholds, ignore_pairs=set(settings.ignore_pairs))
+    found = find_conflicts(trajectories, settings.thresholds(), ignore_pairs=set(settings.ignore_pairs))
     conflicts = [
-        (i, j, _locate(c.time_s, trajectories[i], trajectories[j], c)) for c in found for i, j in [c.pair]
+        (i, j, _locate(c.time_s, trajectories[i], trajectories[j], c))
+        for c in found
+        if not c.controlled
+        for i, j in [c.pair]
     ]
     return ZoneHour(list(paths), conflicts)
 
