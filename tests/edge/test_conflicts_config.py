@@ -37,6 +37,8 @@ def test_defaults() -> None:
     )
     assert settings.ignore_pairs == ("person-person",)
     assert settings.smooth_s == 1.0
+    assert settings.comfortable_decel_ms2 == 3.4
+    assert settings.thresholds().comfortable_decel_ms2 == 3.4
 
 
 @pytest.mark.parametrize(
@@ -58,6 +60,11 @@ def test_defaults() -> None:
             'zone = "junction"\n',
             'zone = "junction"\nsmooth_s = -1\n',
             r"<cfg>:17: conflicts\[0\]\.smooth_s: .*greater than or equal to 0",
+        ),
+        (
+            'zone = "junction"\n',
+            'zone = "junction"\ncomfortable_decel_ms2 = -1\n',
+            r"<cfg>:17: conflicts\[0\]\.comfortable_decel_ms2: .*greater than or equal to 0",
         ),
         (
             'zone = "junction"\n',
