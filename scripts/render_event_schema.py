@@ -81,13 +81,14 @@ EVENT_TYPES: tuple[tuple[type[Any], str], ...] = (
         ConflictEvent,
         "Sent per interval for each junction zone with conflict analysis (the camera config's "
         "`[[conflicts]]`; see [incidents.md](incidents.md#traffic-conflicts)), also when nothing happened. "
-        "A pair of road users is a conflict when its least time to collision (TTC) or its "
-        "post-encroachment time (PET) is below the zone's thresholds; it is counted in the interval in "
-        "which the second of the two left the zone. `ttc` bins the conflicts that were on a collision "
-        "course, `pet` those with a PET (not rear-end); each list's last bin is open-ended. `cells` counts "
-        "conflicts per square ground cell of `cell_m` metres (the point midway between the two road users), "
-        "with the cell centre in the camera picture for drawing. No pair, track or time finer than the "
-        "interval is sent.",
+        "A pair of road users is a conflict when its least time to collision (TTC) or its post-encroachment"
+        " time (PET) is below the zone's thresholds, but for a controlled approach (a car drawing up behind"
+        " a queue, braking in time and comfortably: [incidents.md](incidents.md#controlled-approaches)), "
+        "which is not counted; it is counted in the interval in which the second of the two left the zone. "
+        "`ttc` bins the conflicts that were on a collision course, `pet` those with a PET (not rear-end); "
+        "each list's last bin is open-ended. `cells` counts conflicts per square ground cell of `cell_m` "
+        "metres (the point midway between the two road users), with the cell centre in the camera picture "
+        "for drawing. No pair, track or time finer than the interval is sent.",
     ),
 )
 

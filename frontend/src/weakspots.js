@@ -53,8 +53,9 @@ export async function weakSpotsView(root) {
         el("div", { class: "tools" }, picker.node, el("label", {}, "Rank ", level), csv)),
       el("p", { class: "muted" },
         "Traffic conflicts (near misses: time to collision or post-encroachment time below the zone's " +
-        "thresholds) per 1,000 road users that entered the junction zones, highest first. Places with " +
-        "conflicts but no road user counted in the range come last."),
+        "thresholds; a car that draws up behind a queue, braking in time and comfortably, is none) per " +
+        "1,000 road users that entered the junction zones, highest first. Places with conflicts but no " +
+        "road user counted in the range come last."),
       summary,
       el("div", { class: "table-scroll", tabindex: "0", role: "region", "aria-label": "Weak spots ranking" },
         el("table", { class: "data", id: "weak-table" },
