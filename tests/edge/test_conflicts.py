@@ -741,3 +741,16 @@ def test_a_follower_not_braking_when_the_leader_pulls_away_is_no_controlled_appr
     (found,) = measure_encounters(follower, leader)
     assert found.min_ttc_s == pytest.approx(2.0, abs=0.1)  # speeds from positions: 1.94 s
     assert not found.controlled and summarise([found]).total == 1
+
+
+def test_footprints_that_touch_are_a_collision_not_a_controlled_approach() -> None:
+    # Two cars slow down from 5 m/s at 1 m/s², the follower's front 0.2 m into the leader's back and falling
+    # back at 0.05 m/s (as two tracks of one vehicle may be): TTC 0 while opening, so a DRAC of 0 that the
+    # braking meets.
+    t = np.round(np.arange(0, 2.05, 0.1), 6)
+    x = 5.0 * t - t**2 / 2
+    leader = Trajectory(t, np.column_stack([x, np.zeros_like(t)]), "car")
+    follower = Trajectory(t, np.column_stack([x - 4.8 - 0.05 * t, np.zeros_like(t)]), "car")
+    (found,) = measure_encounters(follower, leader)
+    assert (found.min_ttc_s, found.relation) == (0.0, "following")
+    assert not found.controlled and summarise([found]).total == 1

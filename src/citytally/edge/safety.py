@@ -724,7 +724,8 @@ def measure_encounters(
     follower, at its least TTC, was already braking at least the DRAC and never braked harder than
     ``thresholds.comfortable_decel_ms2`` in the encounter (braking taken over :data:`DECEL_WINDOW_S`): it drew
     up behind the leader as planned, as a car does behind a queue. A late stop brakes harder; a follower that
-    was not braking at its least TTC (the leader pulled away in time) is no controlled approach.
+    was not braking at its least TTC (the leader pulled away in time) is no controlled approach, and a TTC of
+    0 (the footprints touch) is a collision, never one.
     """
     p, series, pet = _measures(a, b, thresholds, paths)
     gap = thresholds.encounter_gap_s
@@ -800,7 +801,9 @@ def _conflict(
         ka, kb = (int(np.clip(np.searchsorted(x.t, when), 0, len(x.t) - 1)) for x in (a, b))
     kind = conflict_type(a.heading_deg(ka), b.heading_deg(kb))
     by_pet = pet_s is not None and pet_s < thresholds.pet_s
-    controlled = by_ttc and not by_pet and closer >= 0 and _controlled(p, closer, k, span, drac, thresholds)
+    # A gap closed (TTC 0: the footprints touch) is a collision, never a controlled approach.
+    approach = by_ttc and min_ttc > 0 and not by_pet and closer >= 0
+    controlled = approach and _controlled(p, closer, k, span, drac, thresholds)
     return Conflict((0, 1), (a.kind, b.kind), kind, min_ttc, ttc_at, drac, pet_s, when, relation, controlled)
 
 
