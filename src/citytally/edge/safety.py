@@ -61,7 +61,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy.spatial import cKDTree
 
-from citytally.edge.safety_paths import STEP_M, Crossing, RoadPath, path_relations
+from citytally.edge.safety_paths import STEP_M, Crossing, RoadPath, path_relations, runs
 from citytally.errors import ConfigError
 
 __all__ = [
@@ -158,6 +158,15 @@ class Trajectory:
         """Unit heading per sample (n×2); a standing sample takes the last moving one's (else the next)."""
         v = self.velocity()
         speed = np.hypot(v[:, 0], v[:, 1])
+        # Slow, the velocity's direction is mostly the positions' noise: the chord over the last CHORD_M
+        # travelled gives it instead, where the track has come that far.
+        s = np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(self.xy, axis=0).T))])
+        back = np.searchsorted(s, s - CHORD_M, side="right") - 1
+        chord = self.xy - self.xy[np.clip(back, 0, None)]
+        length = np.hypot(chord[:, 0], chord[:, 1])
+        slow = (speed < CHORD_MS) & (back >= 0) & (length > CHORD_M / 2)
+        v = np.where(slow[:, None], chord, v)
+        speed = np.where(slow, np.where(speed > moving_ms, length, 0.0), speed)
         moving = np.flatnonzero(speed > moving_ms)
         if moving.size == 0:
             return np.tile([1.0, 0.0], (len(self.t), 1))
@@ -183,12 +192,32 @@ class Trajectory:
             return self
         xy, velocity = _local_lines(self.t, self.xy, window_s)
         speed = self.speed if self.speed is not None else np.hypot(velocity[:, 0], velocity[:, 1])
+        xy = _stands_still(xy, speed)
         return dataclasses.replace(self, xy=xy, speed=speed)
 
     def heading_deg(self, index: int) -> float:
         """Heading at a sample in degrees (counter-clockwise from +x)."""
         unit = self.headings()[index]
         return float(np.degrees(np.arctan2(unit[1], unit[0])))
+
+
+#: Below this speed (m/s) a heading is the chord over the last CHORD_M travelled (Trajectory.headings).
+CHORD_MS = 2.0
+CHORD_M = 1.5
+#: A stretch of samples slower than this (m/s) whose ends lie within STAND_M of each other is a stand.
+STAND_MS = 0.5
+STAND_M = 1.0
+
+
+def _stands_still(xy: FloatArray, speed: FloatArray) -> FloatArray:
+    """The positions with each stand's at their mean: a standing road user's fitted point still wanders with
+    the detector's jitter, and that wander would add to the distance it travelled and draw a scribble at the
+    end of its path."""
+    xy = xy.copy()
+    for lo, hi in runs(speed < STAND_MS):
+        if hi - lo >= 2 and float(np.hypot(*(xy[hi - 1] - xy[lo]))) < STAND_M:
+            xy[lo:hi] = xy[lo:hi].mean(axis=0)
+    return xy
 
 
 def _local_lines(t: FloatArray, xy: FloatArray, window_s: float) -> tuple[FloatArray, FloatArray]:

@@ -28,6 +28,7 @@ __all__ = [
     "Crossing",
     "lane_shifts",
     "path_relations",
+    "runs",
 ]
 
 FloatArray = npt.NDArray[np.float64]
@@ -196,7 +197,7 @@ def lane_shifts(points: FloatArray, points_s: FloatArray) -> FloatArray:
     shifted = (np.abs(side) >= SHIFT_M) & (side * side_after >= SHIFT_M * SHIFT_M)
     shifted &= np.einsum("ij,ij->i", before, after) > _SHIFT_COS
     found = []
-    for start, stop in _runs(shifted):
+    for start, stop in runs(shifted):
         # One lane change, from the first window's start to the last one's end: it is where the path moves
         # most steeply sideways (the middle of that stretch; a bend leading into it is less steep).
         k0, k1 = int(i[start]), int(j[stop - 1])
@@ -237,7 +238,7 @@ def path_relations(
     tan_a /= np.maximum(np.hypot(tan_a[:, 0], tan_a[:, 1]), 1e-9)[:, None]
     on = dist < tolerance
     found: list[Crossing] = []
-    for start, stop in _runs(on):
+    for start, stop in runs(on):
         span = a.points_s[stop - 1] - a.points_s[start]
         bounded = start > 0 and stop < len(on)
         if bounded and span <= CROSSING_MAX_M and side[start - 1] * side[stop] < 0:
@@ -245,7 +246,7 @@ def path_relations(
         elif start > 0 and span > CROSSING_MAX_M and float(np.dot(tan_a[start], tan_b[start])) > 0:
             j = start + _joined(dist[start:stop])
             found.append(Crossing("merging", float(a.points_s[j]), float(s_b[j])))
-    for start, stop in _runs(dist < clearance):
+    for start, stop in runs(dist < clearance):
         if start == 0 or stop == len(on) or bool(np.any(on[start:stop])):
             continue
         i = start + int(np.argmin(dist[start:stop]))
@@ -273,7 +274,7 @@ def _crossing_in(a: RoadPath, side: FloatArray, on_b: FloatArray, start: int, st
     return Crossing("crossing", s_a, float(on_b[i] + w * (on_b[i + 1] - on_b[i])))
 
 
-def _runs(mask: npt.NDArray[np.bool_]) -> list[tuple[int, int]]:
+def runs(mask: npt.NDArray[np.bool_]) -> list[tuple[int, int]]:
     """[start, stop) of each run of True."""
     edges = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
     return list(zip(np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist(), strict=True))
