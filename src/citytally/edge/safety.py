@@ -155,7 +155,8 @@ class Trajectory:
         return np.stack(_disc_centres(self, self.xy, self.headings()), axis=1)
 
     def headings(self, moving_ms: float = 0.5) -> FloatArray:
-        """Unit heading per sample (n×2); a standing sample takes the last moving one's (else the next)."""
+        """Unit heading per sample (n×2): the velocity's direction, below :data:`CHORD_MS` the chord over the
+        last :data:`CHORD_M` travelled; a standing sample takes the last moving one's (else the next)."""
         v = self.velocity()
         speed = np.hypot(v[:, 0], v[:, 1])
         # Slow, the velocity's direction is mostly the positions' noise: the chord over the last CHORD_M
