@@ -782,3 +782,59 @@ def test_a_hard_stop_behind_a_standing_car_is_found_on_a_jittering_camera() -> N
         stood = braking.xy[t > 6.0]
         assert float(np.hypot(*np.diff(stood, axis=0).T).sum()) < 0.5, seed
     assert hits >= 18
+
+
+def _hard_stop_along(
+    angle_deg: float, t: FloatArray, jitter_m: float, seed: int
+) -> tuple[Trajectory, Trajectory]:
+    """A car braking at 6 m/s² from 10 m/s to stand 0.5 m behind one that stands throughout (least TTC
+    0.41 s), on a road heading ``angle_deg``; both ground points jitter by ``jitter_m``."""
+    u = np.array([np.cos(np.radians(angle_deg)), np.sin(np.radians(angle_deg))])
+    since = np.clip(t - 3.62, 0.0, 10.0 / 6.0)
+    along = 10.0 * np.minimum(t, 3.62) + 10.0 * since - 3.0 * since**2
+    rng = np.random.default_rng(seed)
+    braking = np.array([5.0, 8.0]) + along[:, None] * u + rng.normal(0.0, jitter_m, (len(t), 2))
+    standing = np.array([5.0, 8.0]) + 50.0 * u + rng.normal(0.0, jitter_m, (len(t), 2))
+    return Trajectory(t, braking, "car"), Trajectory(t, standing, "car")
+
+
+@pytest.mark.parametrize("angle_deg", [0.0, 55.0, 125.0, 200.0, 270.0])
+def test_a_hard_stop_behind_a_car_that_never_moved_is_found_whichever_way_the_road_runs(
+    angle_deg: float,
+) -> None:
+    # A car that stood throughout its record has no heading of its own. It was given +x, and following
+    # needs the leader's heading within 30° of the follower's path: the hard stop behind it was found only
+    # on a road along x. It is taken to stand along the path of whoever approaches it.
+    t = np.round(np.arange(0, 15.0, 0.05), 6)
+    braking, standing = _hard_stop_along(angle_deg, t, 0.0, 0)
+    assert standing.still and not braking.still
+    found = [c for c in measure_encounters(braking, standing) if c.relation == "following"]
+    assert len(found) == 1, found
+    (hit,) = found
+    # Along x, where the old heading happened to be right, the least TTC was 0.394 s.
+    assert hit.type == "rear_end" and not hit.controlled
+    assert 0.3 < hit.min_ttc_s < 0.5, hit
+    assert measure_encounters(standing, braking)[0].min_ttc_s == pytest.approx(hit.min_ttc_s)
+
+
+def test_a_hard_stop_behind_a_car_that_never_moved_is_found_on_a_jittering_camera() -> None:
+    # Both ground points jitter by 0.2 m, smoothed over 1 s: the standing car's jitter made a "move" of its
+    # own now and then, and its heading was that move's: found in 1 of 20 seeds on a road at 125°.
+    t = np.round(np.arange(0, 15.0, 0.05), 6)
+    hits = 0
+    for seed in range(20):
+        braking, standing = _hard_stop_along(125.0, t, 0.2, seed)
+        found = measure_encounters(braking.smoothed(1.0), standing.smoothed(1.0))
+        hits += any(c.relation == "following" and c.min_ttc_s < 1.0 and not c.controlled for c in found)
+    assert hits >= 18
+
+
+def test_a_car_that_never_moved_beside_the_path_or_behind_is_no_conflict() -> None:
+    # Standing in the next lane (3.2 m to the side), or behind the car driving away: no relation.
+    t = np.round(np.arange(0, 6.0, 0.1), 6)
+    u, side = np.array([np.cos(2.2), np.sin(2.2)]), np.array([-np.sin(2.2), np.cos(2.2)])
+    moving = Trajectory(t, (10.0 * t)[:, None] * u, "car")
+    for place in (30.0 * u + 3.2 * side, -6.0 * u):
+        standing = Trajectory(t, np.tile(place, (len(t), 1)), "car")
+        assert standing.still
+        assert measure_encounters(moving, standing) == [], place

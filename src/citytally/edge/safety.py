@@ -18,7 +18,10 @@ the pair is in one of these relations, and only these count:
   (:func:`~citytally.edge.safety_paths.lane_shifts`): the user beside me in the next lane is not ahead of me
   in mine until I change into it. A gap of zero or less is a collision (TTC 0) only where the footprints
   touch (within :data:`TOUCH_M`); elsewhere the path folds back beside me (I wait to U-turn into the lane
-  the other passes in) and the other is not ahead of me. Head-on, each on the other's path: gap / speed sum;
+  the other passes in) and the other is not ahead of me. Head-on, each on the other's path: gap / speed sum.
+  A user that never moved in its record (:attr:`Trajectory.still`) has no heading: on my path it stands along
+  it (a stalled car, the last car of a queue whose record began while it stood), a rear-end; it follows no
+  one and crosses no path;
 * crossing (the paths cross, or pass each other at over 30° with the footprints within :data:`PASS_M`,
   :data:`TOUCH_M` between a pedestrian and a vehicle, where
   each user's recorded front reached the conflict area: a path's straight prolongation past its last sample
@@ -53,6 +56,7 @@ SSAM's, and the comparisons with them keep it, but :func:`summarise` and the edg
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections import Counter
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
@@ -195,6 +199,13 @@ class Trajectory:
         speed = self.speed if self.speed is not None else np.hypot(velocity[:, 0], velocity[:, 1])
         xy = _stands_still(xy, speed)
         return dataclasses.replace(self, xy=xy, speed=speed)
+
+    @functools.cached_property
+    def still(self) -> bool:
+        """Whether the user never moved in its record: every position within :data:`STAND_M` of their mean.
+        Such a user has no heading of its own (:meth:`headings` gives +x); :mod:`citytally.edge.safety` takes
+        it to stand along the path of whoever approaches it."""
+        return bool(np.max(np.hypot(*(self.xy - self.xy.mean(axis=0)).T)) < STAND_M)
 
     def heading_deg(self, index: int) -> float:
         """Heading at a sample in degrees (counter-clockwise from +x)."""
@@ -424,8 +435,16 @@ def _following(p: _Pair, thresholds: Thresholds) -> tuple[_Series, npt.NDArray[n
     for path, own, other_path, other, i_own, i_other, me in views:
         if rows.size == 0:
             break
+        if own.still:  # what lies ahead of a user that never moved is unknown: it follows no one
+            continue
         on = path.project(other.xy[i_other[rows]])
-        cos = np.einsum("ij,ij->i", other_path.heading[i_other[rows]], on.tangent)
+        # A user that never moved has no heading: it is taken to stand along my path, as a car stands in its
+        # lane (a stalled car, the last of a queue whose record began while it stood).
+        cos = (
+            np.ones(rows.size)
+            if other.still
+            else np.einsum("ij,ij->i", other_path.heading[i_other[rows]], on.tangent)
+        )
         here = (on.distance < thresholds.lane_tolerance_m) & (np.abs(cos) > _FOLLOW_COS)
         s_own, v_own, v_other = path.s[i_own[rows]], path.speed[i_own[rows]], other_path.speed[i_other[rows]]
         ahead, same = on.s - s_own, cos > 0
@@ -446,13 +465,14 @@ def _following(p: _Pair, thresholds: Thresholds) -> tuple[_Series, npt.NDArray[n
         # change) follows me until it leaves my lane, as SSM's lanes have it: its path stays beside mine.
         tol = thresholds.lane_tolerance_m
         lead, behind, head_on = here & same & (ahead > 0), here & same & (ahead <= 0), here & ~same
-        here[lead] = _front_on(other_path, other, i_other[rows[lead]], path, tol)
-        front_on = _front_on(path, own, i_own[rows[behind]], other_path, tol)
-        turned = np.flatnonzero(behind)[~front_on]
-        here[behind] = front_on
-        here[turned] = _passes_beside(
-            path, own, i_own[rows[turned]], other_path, other, i_other[rows[turned]], -ahead[turned]
-        )
+        if not other.still:  # one that never moved turns off nowhere, and its path is no lane to follow
+            here[lead] = _front_on(other_path, other, i_other[rows[lead]], path, tol)
+            front_on = _front_on(path, own, i_own[rows[behind]], other_path, tol)
+            turned = np.flatnonzero(behind)[~front_on]
+            here[behind] = front_on
+            here[turned] = _passes_beside(
+                path, own, i_own[rows[turned]], other_path, other, i_other[rows[turned]], -ahead[turned]
+            )
         if bool(np.any(head_on)):
             here[head_on] = other_path.project(own.xy[i_own[rows[head_on]]]).distance < tol
         # SSM follows in the current lane: not where my path changes lanes between the two of us (I reach the
@@ -464,7 +484,8 @@ def _following(p: _Pair, thresholds: Thresholds) -> tuple[_Series, npt.NDArray[n
         overlap = np.flatnonzero(here & (g <= 0))
         if overlap.size:
             k_own, k_other = i_own[rows[overlap]], i_other[rows[overlap]]
-            here[overlap] = _touching(own, path, k_own, other, other_path, k_other)
+            along = on.tangent[overlap] if other.still else None
+            here[overlap] = _touching(own, path, k_own, other, other_path, k_other, along)
         t = np.where(here & (g <= thresholds.range_m), _gap_ttc(g, c), np.inf)
         take = here & (t <= ttc[rows])
         ttc[rows] = np.where(take, t, ttc[rows])
@@ -521,10 +542,18 @@ def _body_axis(user: Trajectory, path: RoadPath, rows: IntArray) -> FloatArray:
 
 
 def _touching(
-    a: Trajectory, pa: RoadPath, rows_a: IntArray, b: Trajectory, pb: RoadPath, rows_b: IntArray
+    a: Trajectory,
+    pa: RoadPath,
+    rows_a: IntArray,
+    b: Trajectory,
+    pb: RoadPath,
+    rows_b: IntArray,
+    axis_b: FloatArray | None = None,
 ) -> BoolArray:
-    """Whether the two bodies, each along its path (:func:`_body_axis`), touch (within :data:`TOUCH_M`)."""
-    gap = _clearance(a, a.xy[rows_a], _body_axis(a, pa, rows_a), b, b.xy[rows_b], _body_axis(b, pb, rows_b))
+    """Whether the two bodies, each along its path (:func:`_body_axis`; ``b``'s along ``axis_b`` if given),
+    touch (within :data:`TOUCH_M`)."""
+    axis_b = _body_axis(b, pb, rows_b) if axis_b is None else axis_b
+    gap = _clearance(a, a.xy[rows_a], _body_axis(a, pa, rows_a), b, b.xy[rows_b], axis_b)
     found: BoolArray = gap < TOUCH_M
     return found
 
@@ -692,6 +721,8 @@ def pet(a: Trajectory, b: Trajectory, thresholds: Thresholds = Thresholds()) -> 
 def _relations(
     a: Trajectory, b: Trajectory, pa: RoadPath, pb: RoadPath, thresholds: Thresholds
 ) -> list[Crossing]:
+    if a.still or b.still:  # a path of no length crosses nothing; on another's path it is followed
+        return []
     reach, tol = (a.width + b.width) / 2, thresholds.lane_tolerance_m
     # PASS_M stands in for SSM's junction connections, which cross where vehicles' bumper paths pass; a
     # pedestrian walks where its body is: passing a car 0.7 m off at the kerb is no crossing of its path.
@@ -829,7 +860,9 @@ def _conflict(
     else:  # a conflict by its PET alone: at the second user's entry into the crossing's conflict area
         when, relation = pet_at, "crossing"
         ka, kb = (int(np.clip(np.searchsorted(x.t, when), 0, len(x.t) - 1)) for x in (a, b))
-    kind = conflict_type(a.heading_deg(ka), b.heading_deg(kb))
+    # One that never moved stands along the other's path (_following): at 0° to it, a rear-end.
+    heading_a, heading_b = a.heading_deg(ka), b.heading_deg(kb)
+    kind = conflict_type(heading_b if a.still else heading_a, heading_a if b.still else heading_b)
     by_pet = pet_s is not None and pet_s < thresholds.pet_s
     # A gap closed (TTC 0: the footprints touch) is a collision, never a controlled approach.
     approach = by_ttc and min_ttc > 0 and not by_pet and closer >= 0
