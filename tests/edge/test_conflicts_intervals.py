@@ -265,7 +265,7 @@ def test_a_creeping_queue_seen_with_jitter_is_no_conflict() -> None:
 
 @dataclass(frozen=True)
 class Braking(Mover):
-    """A mover east at ``vx`` that brakes evenly at ``decel_ms2`` from ``brake_at_s`` to a stand."""
+    """A mover at (``vx``, ``vy``) that brakes evenly at ``decel_ms2`` from ``brake_at_s`` to a stand."""
 
     decel_ms2: float = 2.0
     brake_at_s: float = 0.0
@@ -273,9 +273,10 @@ class Braking(Mover):
     def at(self, t: float) -> tuple[float, float] | None:
         if not self.t0 <= t <= self.t1:
             return None
-        since = min(max(t - self.brake_at_s, 0.0), self.vx / self.decel_ms2)
-        steady = min(t, self.brake_at_s)
-        return self.x0 + self.vx * steady + self.vx * since - self.decel_ms2 * since**2 / 2, self.y0
+        speed = float(np.hypot(self.vx, self.vy))
+        since = min(max(t - self.brake_at_s, 0.0), speed / self.decel_ms2)
+        along = speed * min(t, self.brake_at_s) + speed * since - self.decel_ms2 * since**2 / 2
+        return self.x0 + along * self.vx / speed, self.y0 + along * self.vy / speed
 
 
 def test_a_car_drawing_up_behind_a_standing_one_is_no_conflict_unless_every_approach_counts() -> None:
@@ -295,3 +296,9 @@ def test_a_car_drawing_up_behind_a_standing_one_is_no_conflict_unless_every_appr
     late = Braking(11, CAR, 20.0, 30.0, 10.0, 0.0, t1=15.0, decel_ms2=6.0, brake_at_s=3.62)
     (hard,) = run([standing, late], seconds=15.0)
     assert [(c.type, c.classes) for c in hard.conflicts] == [("rear_end", "car-car")]
+    # And on a road running along y: a car that never moved has no heading of its own (it was taken to point
+    # along x, and the car stopping hard behind it followed nothing).
+    standing_y = Mover(10, CAR, 40.0, 70.0, 0.0, 0.0, t1=15.0)
+    late_y = Braking(11, CAR, 40.0, 20.0, 0.0, 10.0, t1=15.0, decel_ms2=6.0, brake_at_s=3.62)
+    (hard_y,) = run([standing_y, late_y], seconds=15.0)
+    assert [(c.type, c.classes) for c in hard_y.conflicts] == [("rear_end", "car-car")]
