@@ -80,6 +80,25 @@ def test_points_in_concave_polygon() -> None:
     assert inside.tolist() == [True, False, True, False]
 
 
+def test_a_frames_zone_membership_is_tested_once_and_cannot_be_changed_by_a_reader() -> None:
+    # Every analyser of a frame (zone counts, turning, conflicts, incident rules) asks whether each road user
+    # stands in a zone: the boxes answer once per polygon, the same answer to each; no reader may alter it.
+    ell = np.array([(100, 100), (200, 100), (200, 200), (300, 200), (300, 300), (100, 300)], np.float64)
+    frame = tracked((1, 150, 150, CAR), (2, 250, 150, CAR), (3, 250, 250, PERSON), (4, 50, 50, CAR))
+    first = frame.in_polygon(ell)
+    assert first.tolist() == [True, False, True, False]
+    assert frame.in_polygon(ell.copy()) is first  # another analyser's copy of the same zone
+    square = np.array(SQUARE.polygon, np.float64)
+    assert frame.in_polygon(square).tolist() == [True, True, True, False]
+    with pytest.raises(ValueError, match="read-only"):
+        first[0] = False
+    with pytest.raises(ValueError, match="read-only"):
+        frame.bottom_centre[0, 0] = 0.0
+    # A subset of the boxes is tested afresh.
+    assert frame[np.array([3, 1])].in_polygon(ell).tolist() == [False, False]
+    assert Detections.empty().in_polygon(ell).shape == (0,)
+
+
 @pytest.mark.parametrize(
     ("polygon", "crosses"),
     [

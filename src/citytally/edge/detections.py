@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from citytally.edge.geometry import points_in_polygon
 from citytally.events import ROAD_USER_CLASSES
 
 __all__ = ["Detections", "NO_TRACK"]
@@ -32,6 +34,10 @@ class Detections:
     scores: npt.NDArray[np.float32]
     class_id: npt.NDArray[np.int64]
     track_id: npt.NDArray[np.int64] = field(default_factory=lambda: _empty_ids(0))
+    # What was derived from these boxes: every analyser of a frame asks for the same ground points and zones.
+    _derived: dict[object, npt.NDArray[Any]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         n = self.xyxy.shape[0] if self.xyxy.ndim == 2 else -1
@@ -79,9 +85,27 @@ class Detections:
 
     @property
     def bottom_centre(self) -> npt.NDArray[np.float32]:
-        """Ground contact point of each box (centre of its bottom edge): where a road user stands."""
-        x = (self.xyxy[:, 0] + self.xyxy[:, 2]) / 2
-        return np.stack([x, self.xyxy[:, 3]], axis=1).astype(np.float32)
+        """Ground contact point of each box (centre of its bottom edge): where a road user stands.
+        Worked out once (read-only)."""
+        found = self._derived.get("bottom_centre")
+        if found is None:
+            x = (self.xyxy[:, 0] + self.xyxy[:, 2]) / 2
+            found = self._keep("bottom_centre", np.stack([x, self.xyxy[:, 3]], axis=1).astype(np.float32))
+        return found
+
+    def in_polygon(self, polygon: npt.NDArray[np.float64]) -> npt.NDArray[np.bool_]:
+        """Whether each box's :attr:`bottom_centre` lies in ``polygon`` (vertices, M×2): tested once per
+        polygon, however many analysers of the frame watch that zone (read-only)."""
+        key = ("in_polygon", polygon.shape, polygon.tobytes())
+        found = self._derived.get(key)
+        if found is None:
+            found = self._keep(key, points_in_polygon(polygon, self.bottom_centre))
+        return found
+
+    def _keep(self, key: object, value: npt.NDArray[Any]) -> npt.NDArray[Any]:
+        value.flags.writeable = False
+        self._derived[key] = value
+        return value
 
     @property
     def class_names(self) -> list[str]:

@@ -29,7 +29,6 @@ from citytally.edge.analytics.tracks import TrackStates
 from citytally.edge.config import ZoneConfig
 from citytally.edge.conflict_config import ConflictSettings
 from citytally.edge.detections import NO_TRACK, Detections
-from citytally.edge.geometry import points_in_polygon
 from citytally.edge.safety import (
     PET_BINS_S,
     TTC_BINS_S,
@@ -123,9 +122,10 @@ class ConflictMonitor:
         for _, path, _ in self._paths.expire(timestamp):
             if path.active:
                 self._end(path)
-        confirmed = tracked[tracked.track_id != NO_TRACK]
+        known = tracked.track_id != NO_TRACK
+        confirmed = tracked[known]
         points = confirmed.bottom_centre.astype(np.float64)
-        inside = points_in_polygon(self._polygon, points)
+        inside = tracked.in_polygon(self._polygon)[known]
         ground = self.plane.to_ground(points[inside]) if inside.any() else np.zeros((0, 2))
         entered = self._extend(confirmed, inside, ground, timestamp)
         found: list[LocatedConflict] = []

@@ -14,7 +14,6 @@ import numpy as np
 from citytally.edge.analytics.tracks import TrackStates
 from citytally.edge.config import TurningConfig, ZoneConfig
 from citytally.edge.detections import Detections
-from citytally.edge.geometry import points_in_polygon
 from citytally.errors import ConfigError
 
 __all__ = ["Turn", "TurningCounter"]
@@ -58,8 +57,7 @@ class TurningCounter:
 
     def update(self, tracked: Detections, timestamp: float) -> list[Turn]:
         self._tracks.expire(timestamp)
-        anchors = tracked.bottom_centre
-        membership = [points_in_polygon(polygon, anchors) for _, polygon in self._zones]
+        membership = [tracked.in_polygon(polygon) for _, polygon in self._zones]
         turns: list[Turn] = []
         for i in range(len(tracked)):
             track_id = int(tracked.track_id[i])

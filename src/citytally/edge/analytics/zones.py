@@ -17,7 +17,6 @@ import numpy.typing as npt
 from citytally.edge.analytics.tracks import TrackStates
 from citytally.edge.config import ZoneConfig
 from citytally.edge.detections import Detections
-from citytally.edge.geometry import points_in_polygon
 from citytally.events import ROAD_USER_CLASSES
 
 __all__ = ["Dwell", "ZoneFrame", "ZoneMonitor"]
@@ -71,7 +70,7 @@ class ZoneMonitor:
         departures = [
             self._dwell(stay) for _, stay, _ in self._tracks.expire(timestamp) if stay.entered is not None
         ]
-        inside = points_in_polygon(self._polygon, tracked.bottom_centre)
+        inside = tracked.in_polygon(self._polygon)
         present = np.bincount(tracked.class_id[inside], minlength=len(ROAD_USER_CLASSES)).astype(np.int64)
         rows = zip(tracked.track_id.tolist(), tracked.class_id.tolist(), inside.tolist(), strict=True)
         for track_id, class_id, is_inside in rows:

@@ -18,7 +18,6 @@ from citytally.arrays import Float64Array as FloatArray
 from citytally.edge.analytics.speed import GroundPlane
 from citytally.edge.analytics.tracks import TrackStates
 from citytally.edge.detections import NO_TRACK, Detections
-from citytally.edge.geometry import points_in_polygon
 
 __all__ = ["TrackHistory", "Trail", "Motion"]
 
@@ -62,22 +61,24 @@ class TrackHistory:
         self.frame = Detections.empty()
         self.points: FloatArray = np.zeros((0, 2))  # their ground contact points in the picture
         self.ground: FloatArray = np.zeros((0, 2))
+        self._tracked, self._confirmed = Detections.empty(), np.zeros(0, bool)
         self._in_zone: dict[str, npt.NDArray[np.bool_]] = {}
         self._motions: dict[tuple[int, float], Motion | None] = {}
 
     def in_zone(self, zone: str, polygon: FloatArray) -> npt.NDArray[np.bool_]:
         """Which of this frame's road users stand in the named zone: tested once per frame and zone, however
-        many rules watch it."""
+        many rules (and the camera's other analysers: :meth:`Detections.in_polygon`) watch it."""
         inside = self._in_zone.get(zone)
         if inside is None:
-            inside = points_in_polygon(polygon, self.points) if len(self.points) else np.zeros(0, bool)
+            inside = self._tracked.in_polygon(polygon)[self._confirmed]
             self._in_zone[zone] = inside
         return inside
 
     def update(self, tracked: Detections, timestamp: float) -> None:
         self.now = timestamp
         self._trails.expire(timestamp)
-        frame = tracked[tracked.track_id != NO_TRACK]
+        self._tracked, self._confirmed = tracked, tracked.track_id != NO_TRACK
+        frame = tracked[self._confirmed]
         points = frame.bottom_centre.astype(np.float64)
         ground = self.plane.to_ground(points) if self.plane is not None else np.full_like(points, np.nan)
         self.frame, self.points, self.ground = frame, points, ground
