@@ -838,3 +838,44 @@ def test_a_car_that_never_moved_beside_the_path_or_behind_is_no_conflict() -> No
         standing = Trajectory(t, np.tile(place, (len(t), 1)), "car")
         assert standing.still
         assert measure_encounters(moving, standing) == [], place
+
+
+def test_a_walker_stepping_round_a_parked_bicycle_is_none_a_cyclist_riding_at_a_standing_walker_is_one() -> (
+    None
+):
+    # A walker at 1.4 m/s heads for a bicycle that stands throughout (its back 3.1 m ahead) and, 1.1 m short
+    # of it, steps 1.2 m aside over 0.8 s to walk past: the bicycle is never on its path. A cyclist at 5 m/s
+    # that brakes late (5 m/s²) to stop 0.3 m short of a walker standing on its path is a conflict.
+    t = np.round(np.arange(0, 4.0, 0.1), 6)
+    u, side = np.array([np.cos(0.9), np.sin(0.9)]), np.array([-np.sin(0.9), np.cos(0.9)])
+    aside = np.clip((t - 1.2) / 0.8, 0.0, 1.0) * 1.2
+    walker = Trajectory(t, (1.4 * t)[:, None] * u + aside[:, None] * side, "person")
+    parked = Trajectory(t, np.tile(4.0 * u, (len(t), 1)), "bicycle")
+    assert parked.still and measure_encounters(walker, parked) == []
+    since = np.clip(t - 1.0, 0.0, 1.0)
+    along = 5.0 * np.minimum(t, 1.0) + 5.0 * since - 2.5 * since**2
+    cyclist = Trajectory(t, along[:, None] * u, "bicycle")
+    # The cyclist's front (0.9 m ahead of its centre) stops at 7.5 + 0.9 = 8.4 m, the walker's back at 8.7 m.
+    standing = Trajectory(t, np.tile(9.0 * u, (len(t), 1)), "person")
+    (hit,) = measure_encounters(cyclist, standing)
+    assert (
+        hit.relation == "following" and hit.type == "rear_end" and hit.min_ttc_s < 1.0 and not hit.controlled
+    )
+
+
+def test_a_record_too_short_to_show_a_stand_is_not_still() -> None:
+    # Within 1 m of its mean, but moving: a bicycle seen for 0.3 s at 2.5 m/s, a walker seen for 1.4 s at
+    # 1.4 m/s (0.98 m either side of its mean), a detector's flicker of 0.4 s jittering by 0.2 m. Once every
+    # record within 1 m of its mean was still, and a walker closing on such a flicker (a bicycle seen for
+    # 0.3 s on the Market Street clip) was in a rear-end conflict with it.
+    rng = np.random.default_rng(3)
+    for t, speed, jitter in ((0.3, 2.5, 0.0), (1.4, 1.4, 0.0), (0.4, 0.0, 0.2)):
+        times = np.round(np.arange(0, t + 0.05, 0.1), 6)
+        xy = np.column_stack([speed * times, np.zeros_like(times)]) + rng.normal(0.0, jitter, (len(times), 2))
+        assert not Trajectory(times, xy, "bicycle").still, (t, speed, jitter)
+    # A car standing for 3 s whose ground point jitters by 0.2 m, smoothed over 1 s, is still.
+    times = np.round(np.arange(0, 3.0, 0.05), 6)
+    standing = Trajectory(
+        times, np.full((len(times), 2), 20.0) + rng.normal(0.0, 0.2, (len(times), 2)), "car"
+    )
+    assert standing.smoothed(1.0).still

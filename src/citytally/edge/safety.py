@@ -202,10 +202,13 @@ class Trajectory:
 
     @functools.cached_property
     def still(self) -> bool:
-        """Whether the user never moved in its record: every position within :data:`STAND_M` of their mean.
-        Such a user has no heading of its own (:meth:`headings` gives +x); :mod:`citytally.edge.safety` takes
-        it to stand along the path of whoever approaches it."""
-        return bool(np.max(np.hypot(*(self.xy - self.xy.mean(axis=0)).T)) < STAND_M)
+        """Whether the user never moved in its record: every position within :data:`STAND_M` of their mean,
+        and that spread under :data:`STAND_MS` x the record's duration (a record of a few tenths of a second,
+        of a user moving or a detector's flicker, shows no stand). Such a user has no heading of its own
+        (:meth:`headings` gives +x); :mod:`citytally.edge.safety` takes it to stand along the path of whoever
+        approaches it."""
+        spread = float(np.max(np.hypot(*(self.xy - self.xy.mean(axis=0)).T)))
+        return spread < min(STAND_M, STAND_MS * float(self.t[-1] - self.t[0]))
 
     def heading_deg(self, index: int) -> float:
         """Heading at a sample in degrees (counter-clockwise from +x)."""
