@@ -202,13 +202,14 @@ class Trajectory:
 
     @functools.cached_property
     def still(self) -> bool:
-        """Whether the user never moved in its record: every position within :data:`STAND_M` of their mean,
-        and that spread under :data:`STAND_MS` x the record's duration (a record of a few tenths of a second,
-        of a user moving or a detector's flicker, shows no stand). Such a user has no heading of its own
-        (:meth:`headings` gives +x); :mod:`citytally.edge.safety` takes it to stand along the path of whoever
-        approaches it."""
+        """Whether the user never moved in a record of at least :data:`STILL_S`: every position within
+        :data:`STAND_M` of their mean, and that spread under :data:`STAND_MS` x the record's duration (a
+        record of a few tenths of a second, of a user moving or of a detector's flicker, shows no stand).
+        Such a user has no heading of its own (:meth:`headings` gives +x); :mod:`citytally.edge.safety` takes
+        it to stand along the path of whoever approaches it."""
+        duration = float(self.t[-1] - self.t[0])
         spread = float(np.max(np.hypot(*(self.xy - self.xy.mean(axis=0)).T)))
-        return spread < min(STAND_M, STAND_MS * float(self.t[-1] - self.t[0]))
+        return duration >= STILL_S and spread < min(STAND_M, STAND_MS * duration)
 
     def heading_deg(self, index: int) -> float:
         """Heading at a sample in degrees (counter-clockwise from +x)."""
@@ -222,6 +223,8 @@ CHORD_M = 1.5
 #: A stretch of samples slower than this (m/s) whose ends lie within STAND_M of each other is a stand.
 STAND_MS = 0.5
 STAND_M = 1.0
+#: A record shorter than this (s) shows no stand (Trajectory.still).
+STILL_S = 1.0
 
 
 def _stands_still(xy: FloatArray, speed: FloatArray) -> FloatArray:
