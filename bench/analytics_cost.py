@@ -20,16 +20,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from counting_cost import export_src
+from counting_cost import export_src, run_side
 from harness import Run
 from incidents_fps import CLIPS
 
@@ -126,16 +123,7 @@ def record_boxes(clip: str, into: Path) -> tuple[Path, float]:
 
 
 def one_pass(src: Path, video: Path, config: Path, boxes: Path, target_fps: float) -> dict[str, Any]:
-    env = {**os.environ, "PYTHONPATH": str(src)}
-    done = subprocess.run(
-        [sys.executable, "-c", RUNNER, str(video), str(config), str(boxes), str(target_fps)],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    return result
+    return run_side(src, RUNNER, str(video), str(config), str(boxes), str(target_fps))
 
 
 def main() -> None:

@@ -75,17 +75,18 @@ def export_src(ref: str, into: Path) -> Path:
     return into / "src"
 
 
-def one_pass(src: Path, video: Path, config: Path, variant: str) -> dict[str, Any]:
+def run_side(src: Path, runner: str, *args: str) -> dict[str, Any]:
+    """``runner`` in a fresh interpreter importing citytally from ``src``: its last output line, as JSON."""
     env = {**os.environ, "PYTHONPATH": str(src)}
     done = subprocess.run(
-        [sys.executable, "-c", RUNNER, str(video), str(config), variant],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
+        [sys.executable, "-c", runner, *args], env=env, capture_output=True, text=True, check=True
     )
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
+
+
+def one_pass(src: Path, video: Path, config: Path, variant: str) -> dict[str, Any]:
+    return run_side(src, RUNNER, str(video), str(config), variant)
 
 
 def summarise(clip: str, side: str, results: list[dict[str, Any]], baseline: float | None) -> dict[str, Any]:
