@@ -727,7 +727,7 @@ def pet(a: Trajectory, b: Trajectory, thresholds: Thresholds = Thresholds()) -> 
 def _relations(
     a: Trajectory, b: Trajectory, pa: RoadPath, pb: RoadPath, thresholds: Thresholds
 ) -> list[Crossing]:
-    if a.still or b.still:  # a path of no length crosses nothing; on another's path it is followed
+    if a.still or b.still:  # it went nowhere, so crosses nothing (its path along +x is a guess)
         return []
     reach, tol = (a.width + b.width) / 2, thresholds.lane_tolerance_m
     # PASS_M stands in for SSM's junction connections, which cross where vehicles' bumper paths pass; a
