@@ -12,8 +12,11 @@ import pytest
 
 from citytally.edge import safety
 from citytally.edge.analytics.intervals import CameraAnalytics
+from citytally.edge.analytics.speed import GroundPlane
 from citytally.edge.config import CameraConfig
 from citytally.edge.detections import Detections
+from citytally.edge.incident_config import IncidentSettings
+from citytally.edge.incidents import IncidentEngine
 from citytally.events import ConflictEvent, event_to_json, parse_event
 from citytally.transport.publisher import MemoryPublisher
 
@@ -302,3 +305,40 @@ def test_a_car_drawing_up_behind_a_standing_one_is_no_conflict_unless_every_appr
     late_y = Braking(11, CAR, 40.0, 20.0, 0.0, 10.0, t1=15.0, decel_ms2=6.0, brake_at_s=3.62)
     (hard_y,) = run([standing_y, late_y], seconds=15.0)
     assert [(c.type, c.classes) for c in hard_y.conflicts] == [("rear_end", "car-car")]
+
+
+def test_a_frames_ground_points_are_projected_once_for_speeds_incident_rules_and_conflicts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The speed meter, the incident rules' track history and the conflict zone each hold a plane made from
+    # the same [speed] calibration; each frame's boxes are put on the ground once for all three.
+    projected: list[int] = []
+    to_ground = GroundPlane.to_ground
+
+    def counted(plane: GroundPlane, points: Any) -> Any:
+        projected.append(len(np.asarray(points).reshape(-1, 2)))
+        return to_ground(plane, points)
+
+    config = camera().model_copy(
+        update={
+            "incidents": IncidentSettings.model_validate(
+                {"queue": [{"zone": "junction", "head": [500, 800]}]}
+            )
+        }
+    )
+    engine = IncidentEngine(config)
+    publisher = MemoryPublisher()
+    analytics = CameraAnalytics(config, publisher, incident_detectors=[engine])
+    monkeypatch.setattr(GroundPlane, "to_ground", counted)
+    movers = [LEADER, FOLLOWER, PERSON_NORTH]
+    for i in range(3 * FPS):
+        projected.clear()
+        analytics.update(frame(movers, i / FPS), i / FPS)
+        assert projected == [3], f"frame {i}: projected {projected}"
+    # The shared points are each box's own: the follower's speed, and the rules' ground positions.
+    assert analytics.speed is not None
+    assert analytics.speed.speed_kmh(FOLLOWER.track_id) == pytest.approx(12 * 3.6, rel=1e-6)
+    last = frame(movers, (3 * FPS - 1) / FPS)
+    assert config.speed is not None
+    expected = GroundPlane.from_config(config.speed).to_ground(last.bottom_centre)
+    np.testing.assert_allclose(engine.tracks.ground, expected, atol=1e-9)

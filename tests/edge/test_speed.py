@@ -108,3 +108,17 @@ def test_summary_percentile_and_histogram() -> None:
     assert stats.p85_kmh == pytest.approx(float(np.percentile(speeds, 85)))
     # 1–4 in [0, 5), then five a bin, and 100 alone in [100, 105).
     assert stats.histogram == [4] + [5] * 19 + [1]
+
+
+def test_a_frames_ground_points_are_shared_by_planes_of_one_calibration_and_read_only() -> None:
+    frame = at_ground_point(1, (4.0, 10.0)) + at_ground_point(2, (2.0, 25.0))
+    first = plane().ground_points(frame)
+    np.testing.assert_allclose(first, [[4.0, 10.0], [2.0, 25.0]], atol=1e-6)
+    assert plane().ground_points(frame) is first  # another analyser's plane, the same calibration
+    with pytest.raises(ValueError, match="read-only"):
+        first[0, 0] = 0.0
+    # Another calibration (the ground frame shifted by 5 m) projects the same boxes afresh.
+    shifted = GroundPlane(to_image(GROUND_RECT).tolist(), (GROUND_RECT + (5.0, 0.0)).tolist())
+    np.testing.assert_allclose(shifted.ground_points(frame), [[9.0, 10.0], [7.0, 25.0]], atol=1e-6)
+    np.testing.assert_allclose(plane().ground_points(frame[np.array([1])]), first[1:], rtol=1e-12)
+    assert plane().ground_points(Detections.empty()).shape == (0, 2)

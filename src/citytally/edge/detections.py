@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,7 +36,7 @@ class Detections:
     class_id: npt.NDArray[np.int64]
     track_id: npt.NDArray[np.int64] = field(default_factory=lambda: _empty_ids(0))
     # What was derived from these boxes: every analyser of a frame asks for the same ground points and zones.
-    _derived: dict[object, npt.NDArray[Any]] = field(
+    _derived: dict[Hashable, npt.NDArray[Any]] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
 
@@ -87,25 +88,27 @@ class Detections:
     def bottom_centre(self) -> npt.NDArray[np.float32]:
         """Ground contact point of each box (centre of its bottom edge): where a road user stands.
         Worked out once (read-only)."""
-        found = self._derived.get("bottom_centre")
-        if found is None:
-            x = (self.xyxy[:, 0] + self.xyxy[:, 2]) / 2
-            found = self._keep("bottom_centre", np.stack([x, self.xyxy[:, 3]], axis=1).astype(np.float32))
-        return found
+        return self.derived("bottom_centre", self._bottom_centre)
+
+    def _bottom_centre(self) -> npt.NDArray[np.float32]:
+        x = (self.xyxy[:, 0] + self.xyxy[:, 2]) / 2
+        return np.stack([x, self.xyxy[:, 3]], axis=1).astype(np.float32)
 
     def in_polygon(self, polygon: npt.NDArray[np.float64]) -> npt.NDArray[np.bool_]:
         """Whether each box's :attr:`bottom_centre` lies in ``polygon`` (vertices, M×2): tested once per
         polygon, however many analysers of the frame watch that zone (read-only)."""
         key = ("in_polygon", polygon.shape, polygon.tobytes())
+        return self.derived(key, lambda: points_in_polygon(polygon, self.bottom_centre))
+
+    def derived(self, key: Hashable, make: Callable[[], npt.NDArray[Any]]) -> npt.NDArray[Any]:
+        """What ``make()`` works out from these boxes, made once under ``key`` and kept read-only: every
+        analyser of a frame that asks with the same key (the same zone, the same ground plane) shares it."""
         found = self._derived.get(key)
         if found is None:
-            found = self._keep(key, points_in_polygon(polygon, self.bottom_centre))
+            found = make()
+            found.flags.writeable = False
+            self._derived[key] = found
         return found
-
-    def _keep(self, key: object, value: npt.NDArray[Any]) -> npt.NDArray[Any]:
-        value.flags.writeable = False
-        self._derived[key] = value
-        return value
 
     @property
     def class_names(self) -> list[str]:

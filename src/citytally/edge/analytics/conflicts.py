@@ -124,9 +124,8 @@ class ConflictMonitor:
                 self._end(path)
         known = tracked.track_id != NO_TRACK
         confirmed = tracked[known]
-        points = confirmed.bottom_centre.astype(np.float64)
         inside = tracked.in_polygon(self._polygon)[known]
-        ground = self.plane.to_ground(points[inside]) if inside.any() else np.zeros((0, 2))
+        ground = self.plane.ground_points(tracked)[known][inside]
         entered = self._extend(confirmed, inside, ground, timestamp)
         found: list[LocatedConflict] = []
         if timestamp - self._evaluated >= EVALUATE_EVERY_S:

@@ -46,6 +46,7 @@ class GroundPlane:
         image = np.asarray(image_points, dtype=np.float64).reshape(4, 2)
         ground = np.asarray(ground_points_m, dtype=np.float64).reshape(4, 2)
         self.matrix = _homography(image, ground)
+        self._key = ("on_ground", self.matrix.tobytes())
 
     @classmethod
     def from_config(cls, calibration: SpeedCalibration) -> GroundPlane:
@@ -57,6 +58,12 @@ class GroundPlane:
         projected = np.hstack([pts, np.ones((len(pts), 1))]) @ self.matrix.T
         ground: FloatArray = projected[:, :2] / projected[:, 2:3]
         return ground
+
+    def ground_points(self, frame: Detections) -> FloatArray:
+        """Each box's :attr:`~Detections.bottom_centre` on the ground (N, 2, metres; read-only): projected
+        once per frame however many analysers (speeds, the incident rules, a conflict zone) ask, as long as
+        their planes come from the same calibration."""
+        return frame.derived(self._key, lambda: self.to_ground(frame.bottom_centre))
 
     def to_image(self, points_m: npt.ArrayLike) -> FloatArray:
         """(N, 2) ground points in metres → (N, 2) pixel points; NaN where a point is behind the camera."""
@@ -90,7 +97,7 @@ class SpeedMeter:
 
     def update(self, tracked: Detections, timestamp: float) -> None:
         self._tracks.expire(timestamp)
-        ground = self.plane.to_ground(tracked.bottom_centre)
+        ground = self.plane.ground_points(tracked)
         for i in range(len(tracked)):
             history = self._tracks.get(int(tracked.track_id[i]), timestamp)
             history.append((timestamp, float(ground[i, 0]), float(ground[i, 1])))

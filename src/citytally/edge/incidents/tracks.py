@@ -80,7 +80,10 @@ class TrackHistory:
         self._tracked, self._confirmed = tracked, tracked.track_id != NO_TRACK
         frame = tracked[self._confirmed]
         points = frame.bottom_centre.astype(np.float64)
-        ground = self.plane.to_ground(points) if self.plane is not None else np.full_like(points, np.nan)
+        if self.plane is not None:
+            ground = self.plane.ground_points(tracked)[self._confirmed]
+        else:
+            ground = np.full_like(points, np.nan)
         self.frame, self.points, self.ground = frame, points, ground
         self._in_zone, self._motions = {}, {}
         rows = np.hstack([points, ground]).tolist()
