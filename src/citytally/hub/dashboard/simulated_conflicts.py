@@ -1,7 +1,8 @@
 """Traffic conflicts of the demo's simulated day: SUMO's cars through citytally's own conflict analysis.
 
 Each virtual camera's conflict zone is the square of ``2 × ZONE_HALF_M`` metres centred on its junction.
-While SUMO runs, every car in the square is sampled once per simulated second at its centre (SUMO reports
+While SUMO runs, every car in the square is sampled at each simulation step (a quarter of a second,
+:data:`citytally.hub.dashboard.simulated.STEP_S`) at its centre (SUMO reports
 the front bumper; the centre is half a car's length behind it, along its heading), in metres from the
 junction centre, x east and y north. A car's path is its samples while in the square, the last
 ``window_s`` seconds of it, as on the edge (a car that leaves and comes back starts a new path).
@@ -90,10 +91,11 @@ class ZoneRecorder:
     """Samples the cars in each junction's conflict zone once per simulation step (SUMO context
     subscriptions on a point of interest at each junction centre: one call per junction and step)."""
 
-    def __init__(self, api: Any, centres: dict[str, tuple[float, float]]) -> None:
+    def __init__(self, api: Any, centres: dict[str, tuple[float, float]], step_s: float) -> None:
         import traci.constants as tc  # libsumo shares traci's constants
 
         self._api, self._tc = api, tc
+        self._step_s = step_s
         self._centres = centres
         self._samples: dict[str, dict[str, list[tuple[float, float, float]]]] = defaultdict(dict)
         for junction, (x, y) in centres.items():
@@ -123,7 +125,7 @@ class ZoneRecorder:
             stays = []
             for rows in self._samples[junction].values():
                 samples = np.asarray(rows, dtype=np.float64)
-                breaks = np.flatnonzero(np.diff(samples[:, 0]) > 1.5) + 1
+                breaks = np.flatnonzero(np.diff(samples[:, 0]) > 1.5 * self._step_s) + 1
                 stays += [_stay(part) for part in np.split(samples, breaks)]
             found[junction] = sorted((s for s in stays if s is not None), key=lambda s: s.entered)
         return found
