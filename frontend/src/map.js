@@ -14,6 +14,9 @@ const BASEMAP_STYLE = {
   footway: { color: "#c2b59b", weight: 2, dashArray: "4 3", opacity: 1 },
 };
 
+/** Markers closer than this on screen (px) are drawn as one. */
+const GROUP_PX = 40;
+
 function baseStyle(feature) {
   return BASEMAP_STYLE[feature.properties?.kind] || { color: "#bbb", weight: 1 };
 }
@@ -45,35 +48,78 @@ export function cameraMap(container, cameras, { config, basemap }, onSelect, whe
   else map.setView([0, 0], 2);
   if (baseLayer) baseLayer.addTo(map);
 
-  // Leaflet measures a permanent tooltip each time its content is set (a forced layout), so each marker
-  // gets its label when it is created and a label is set again only when its text changes.
-  const markers = new Map();
-  const shown = new Map(); // key -> the label on screen
-  for (const cam of cameras) {
-    const key = `${cam.site}/${cam.camera}`;
-    const marker = L.circleMarker([cam.lat, cam.lon], {
-      radius: 9, color: "#0b3d91", weight: 2, fillColor: "#2f6fdf", fillOpacity: 0.9,
-    }).addTo(map);
-    shown.set(key, label(cam, when));
-    marker.bindTooltip(shown.get(key), { permanent: true, direction: "right", offset: [10, 0], className: "cam-label" });
-    marker.on("click", () => onSelect(cam));
-    markers.set(key, marker);
+  // Markers closer on screen than GROUP_PX are one marker, "N cameras", whose click zooms in on them: the
+  // cameras of one junction, or a city's cameras on a map that also shows another city's, would otherwise
+  // lie under one another's labels. Leaflet measures a permanent tooltip each time its content is set (a
+  // forced layout), so a label is set again only when its text changes.
+  const latest = new Map(cameras.map((c) => [`${c.site}/${c.camera}`, c])); // key -> the camera's figures
+  const drawn = new Map(); // group id -> { marker, text, keys }
+  let range = when;
+
+  function groups() {
+    const found = [];
+    for (const [key, cam] of latest) {
+      const at = map.latLngToContainerPoint([cam.lat, cam.lon]);
+      const near = found.find((g) => g.at.distanceTo(at) < GROUP_PX);
+      if (near) near.keys.push(key);
+      else found.push({ at, keys: [key] });
+    }
+    return found.map((g) => ({ id: g.keys.join(" "), keys: g.keys }));
   }
 
-  function update(list, range = when) {
-    for (const cam of list) {
-      const key = `${cam.site}/${cam.camera}`;
-      const marker = markers.get(key);
-      if (!marker) continue;
-      const text = label(cam, range);
-      if (shown.get(key) !== text) marker.setTooltipContent(text);
-      shown.set(key, text);
-      marker.getElement()?.setAttribute("data-camera", key);
+  function groupLabel(keys) {
+    if (keys.length === 1) return label(latest.get(keys[0]), range);
+    const total = keys.reduce((sum, k) => sum + (latest.get(k).total || 0), 0);
+    return `<b>${keys.length} cameras</b><br>${fmt.format(total)} · ${escapeHtml(range)}`;
+  }
+
+  function draw() {
+    const wanted = groups();
+    const ids = new Set(wanted.map((g) => g.id));
+    for (const [id, shown] of drawn) {
+      if (!ids.has(id)) {
+        shown.marker.remove();
+        drawn.delete(id);
+      }
+    }
+    for (const { id, keys } of wanted) {
+      const text = groupLabel(keys);
+      const shown = drawn.get(id);
+      if (shown) {
+        if (shown.text !== text) shown.marker.setTooltipContent(text);
+        shown.text = text;
+        continue;
+      }
+      const cams = keys.map((k) => latest.get(k));
+      const centre = L.latLngBounds(cams.map((c) => [c.lat, c.lon])).getCenter();
+      const marker = L.circleMarker(centre, {
+        radius: keys.length === 1 ? 9 : 12, color: "#0b3d91", weight: 2, fillColor: "#2f6fdf", fillOpacity: 0.9,
+      }).addTo(map);
+      const tip = { permanent: true, direction: "right", offset: [10, 0], className: "cam-label", interactive: true };
+      marker.bindTooltip(text, tip);
+      const select = () => {
+        if (keys.length === 1) onSelect(cams[0]);
+        else map.fitBounds(L.latLngBounds(cams.map((c) => [c.lat, c.lon])).pad(0.5), { maxZoom: 18 });
+      };
+      marker.on("click", select);
+      marker.getTooltip().on("click", select);
+      marker.getTooltip().getElement()?.setAttribute("data-cameras", keys.join(" "));
+      drawn.set(id, { marker, text, keys });
     }
   }
+
+  function update(list, newRange = when) {
+    range = newRange;
+    for (const cam of list) {
+      const key = `${cam.site}/${cam.camera}`;
+      if (latest.has(key)) latest.set(key, cam);
+    }
+    draw();
+  }
+  map.on("zoomend", draw);
   // The markers are drawn on a canvas, out of reach of the keyboard: the overview lists each camera as a
   // link under the map instead.
-  update(cameras);
+  draw();
   return { map, update, destroy: () => map.remove() };
 }
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from playwright.sync_api import Page
+from playwright.sync_api import Page, expect
 
 from citytally.events import Event
 from citytally.hub.access import authenticate
@@ -281,3 +281,53 @@ def test_a_demo_login_link_logs_in_and_leaves_no_token_in_the_address(
     page.wait_for_selector("#overview-summary[data-total]")
     assert "token" not in page.url
     assert page.evaluate("() => sessionStorage.getItem('citytally.token')") == tokens["viewer"]
+
+
+def test_cameras_that_would_cover_one_another_on_the_map_are_one_marker_that_zooms_in(
+    page: Page, built_frontend: Path, tmp_path: Path, login: Login, screenshot: Shot
+) -> None:
+    # The plaza's three cameras and one in another city: framed together, the plaza's markers fall within a
+    # few pixels of one another, each label over the next. They are one marker, "3 cameras", until a click
+    # on it zooms in on them.
+    from datetime import timedelta
+
+    from citytally.hub.access import issue_token
+    from citytally.hub.config import HubSettings
+    from citytally.hub.dashboard.server import serve
+    from citytally.hub.store import create_store_engine, migrate, sqlite_url, sync_registry
+
+    from .conftest import CAMERAS as PLAZA
+    from .conftest import camera_config, interval_events
+
+    engine = create_store_engine(sqlite_url(tmp_path / "hub.sqlite3"))
+    migrate(engine)
+    cameras = [*PLAZA, ("cologne", 50.9375, 6.9603)]
+    sync_registry(engine, [camera_config(*c) for c in cameras])
+    start = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(hours=2)
+    events = [e for c, _, _ in cameras for e in interval_events(c, 0, start)]
+    EventWriter(engine).write_events(events)
+    server = serve(HubSettings(), engine, build=False)
+    try:
+        login(page, server, issue_token(engine, "viewer", label="map").secret)
+        page.wait_for_selector("#overview-summary[data-total]")
+        labels = page.locator(".leaflet-tooltip.cam-label")
+        assert labels.count() == 2
+        group = page.locator(".cam-label", has_text="3 cameras")
+        assert sorted((group.get_attribute("data-cameras") or "").split()) == sorted(
+            f"{SITE}/{c}" for c, _, _ in PLAZA
+        )
+        plaza_total = sum(crossings(engine, c) for c, _, _ in PLAZA)
+        assert f"{plaza_total:,} · last 24 hours" in group.inner_text().replace("\u202f", ",")
+        screenshot(page, "overview-grouped")
+        group.click()
+        expect(labels).to_have_count(4)
+        box = page.locator("#map").bounding_box()
+        assert box is not None
+        for camera, _, _ in PLAZA:  # each on its own now, inside the map
+            where = page.locator(f".cam-label[data-cameras='{SITE}/{camera}']").bounding_box()
+            assert where is not None and box["x"] <= where["x"] <= box["x"] + box["width"]
+        page.locator(f".cam-label[data-cameras='{SITE}/north-gate']").click()
+        page.wait_for_url(f"**#/camera/{SITE}/north-gate")
+    finally:
+        server.stop()
+        engine.dispose()
