@@ -329,6 +329,26 @@ def test_a_follower_that_changes_lanes_before_the_leader_followed_it_until_then(
     assert evasive.min_ttc_s == pytest.approx(1.2, abs=0.01)
 
 
+def test_a_follower_bearing_off_at_a_fork_before_a_standing_leader_never_followed_it() -> None:
+    # The leader stands at x=0 on y=0 as above. The follower comes along y=0 at 10 m/s, bears off 25° to the
+    # left at x=-15 onto another road, and 5 m on steps 3 m sideways, as a simulator's car does where the
+    # internal lane of a junction meets the next road's lane. That step is a lane change by its shape (a
+    # sideways move, the same course before and after), but this path has left the leader's road: it passes
+    # 6 m and more from where the leader stands, where a lane change passes it one lane over. A simulator
+    # that knows the routes (SUMO's SSM device) has them on different lanes. The same follower changing
+    # lanes there instead followed the leader.
+    t = np.round(np.arange(0, 10.05, 0.1), 6)
+    leader = Trajectory(t, np.column_stack([np.minimum(-40 + 20 * t, 0.0), np.zeros_like(t)]), "car")
+    x = -60 + 10 * t
+    past = np.clip(x + 15.0, 0, None)
+    course = np.array([np.cos(np.radians(25)), np.sin(np.radians(25))])
+    side = np.array([-course[1], course[0]])  # to its left
+    fork = np.column_stack([np.minimum(x, -15.0), np.zeros_like(x)]) + past[:, None] * course
+    fork += 3.0 * (past > 5.0)[:, None] * side
+    assert measure_pair(Trajectory(t, fork, "car"), leader) is None
+    assert measure_pair(_changing_lane(-15.0, 3.2), leader) is not None
+
+
 def _on_bend(s: FloatArray, offset: FloatArray, radius: float = 400.0) -> FloatArray:
     """Points ``s`` metres along a left-hand bend of ``radius`` (from the origin, heading east), ``offset``
     metres to the left of it (the next lane in)."""

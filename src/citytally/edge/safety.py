@@ -12,8 +12,9 @@ the pair is in one of these relations, and only these count:
   along the path / speed difference, when the follower is faster. SSM's lanes become paths: a leader whose
   path leaves the follower's within :data:`TURN_OFF_M` of its front bumper has turned onto another connection
   and is no longer followed; a follower that changes to the next lane before reaching the leader (its path
-  changes lanes before the leader; or the leader is on its current course and its path stays beside the
-  leader's, the same way) follows it until it leaves the leader's path, but a leader that has just moved
+  changes lanes before the leader and passes it a lane over, not a path that bears off at a fork; or the
+  leader is on its current course and its path stays beside the leader's, the same way) follows it until it
+  leaves the leader's path, but a leader that has just moved
   out of the follower's lane is not followed. Nor is one that a path reaches only across a lane change
   (:func:`~citytally.edge.safety_paths.lane_shifts`): the user beside me in the next lane is not ahead of me
   in mine until I change into it. A gap of zero or less is a collision (TTC 0) only where the footprints
@@ -582,7 +583,8 @@ def _passes_beside(
 ) -> BoolArray:
     """Whether the other user, ``behind_m`` behind the user on its path, is in the user's lane now and will
     pass it in the next: the other's path changes lanes within ``behind_m``
-    (:func:`~citytally.edge.safety_paths.lane_shifts`: it moves out of the user's lane before reaching it),
+    (:func:`~citytally.edge.safety_paths.lane_shifts`: it moves out of the user's lane before reaching it)
+    and passes the user within BESIDE_M (not a path that has borne off onto another road at a fork),
     or the user is within half a lane (COURSE_M) of the other's current course and the other's path stays
     within a neighbouring lane of the user's, the same way, for BESIDE_LOOK_M past the user's front bumper.
     (Not when it is the user that has just moved out of the other's lane: its own path changes lanes between
@@ -591,7 +593,11 @@ def _passes_beside(
     change of the other's does not depend on it."""
     heading, apart = other_path.heading[other_rows], user.xy[rows] - other.xy[other_rows]
     at = other_path.s[other_rows]
+    # A lane change passes the user within a neighbouring lane; a path that bears off at a fork onto another
+    # road, which the sideways move alone cannot tell from a lane change, leaves it further away.
     swerves = other_path.shifts_between(at, at + behind_m)
+    if bool(np.any(swerves)):
+        swerves[swerves] = other_path.project(user.xy[rows[swerves]]).distance < BESIDE_M
     passes = ~swerves & (np.abs(heading[:, 0] * apart[:, 1] - heading[:, 1] * apart[:, 0]) < COURSE_M)
     if not bool(np.any(passes)):
         return swerves
