@@ -16,6 +16,7 @@ const BASEMAP_STYLE = {
 
 /** Markers closer than this on screen (px) are drawn as one. */
 const GROUP_PX = 40;
+const MAX_ZOOM = 18;
 
 function baseStyle(feature) {
   return BASEMAP_STYLE[feature.properties?.kind] || { color: "#bbb", weight: 1 };
@@ -44,7 +45,7 @@ export function cameraMap(container, cameras, { config, basemap }, onSelect, whe
   const camBounds = points.length ? L.latLngBounds(points) : null;
   const onDrawing = baseBounds && baseBounds.isValid() && (!camBounds || baseBounds.contains(camBounds));
   const bounds = onDrawing ? baseBounds : camBounds && camBounds.pad(0.2);
-  if (bounds && bounds.isValid()) map.fitBounds(bounds, { maxZoom: 18 });
+  if (bounds && bounds.isValid()) map.fitBounds(bounds, { maxZoom: MAX_ZOOM });
   else map.setView([0, 0], 2);
   if (baseLayer) baseLayer.addTo(map);
 
@@ -98,8 +99,13 @@ export function cameraMap(container, cameras, { config, basemap }, onSelect, whe
       const tip = { permanent: true, direction: "right", offset: [10, 0], className: "cam-label", interactive: true };
       marker.bindTooltip(text, tip);
       const select = () => {
-        if (keys.length === 1) onSelect(cams[0]);
-        else map.fitBounds(L.latLngBounds(cams.map((c) => [c.lat, c.lon])).pad(0.5), { maxZoom: 18 });
+        if (keys.length === 1) return onSelect(cams[0]);
+        const bounds = L.latLngBounds(cams.map((c) => [c.lat, c.lon]));
+        // Cameras on one mast stay together however far the map zooms in: list them there instead.
+        if (map.getZoom() < MAX_ZOOM && !bounds.getNorthEast().equals(bounds.getSouthWest())) {
+          return map.fitBounds(bounds.pad(0.5), { maxZoom: MAX_ZOOM });
+        }
+        L.popup({ className: "cam-list" }).setLatLng(centre).setContent(cameraLinks(cams)).openOn(map);
       };
       marker.on("click", select);
       marker.getTooltip().on("click", select);
@@ -121,6 +127,15 @@ export function cameraMap(container, cameras, { config, basemap }, onSelect, whe
   // link under the map instead.
   draw();
   return { map, update, destroy: () => map.remove() };
+}
+
+/** Each camera of a group that cannot be drawn apart, as a link to its page. */
+function cameraLinks(cams) {
+  const items = cams.map((c) => {
+    const href = `#/camera/${encodeURIComponent(c.site)}/${encodeURIComponent(c.camera)}`;
+    return `<li><a href="${escapeHtml(href)}">${escapeHtml(c.name)}</a> ${fmt.format(c.total || 0)}</li>`;
+  });
+  return `<ul>${items.join("")}</ul>`;
 }
 
 function escapeHtml(s) {

@@ -286,9 +286,9 @@ def test_a_demo_login_link_logs_in_and_leaves_no_token_in_the_address(
 def test_cameras_that_would_cover_one_another_on_the_map_are_one_marker_that_zooms_in(
     page: Page, built_frontend: Path, tmp_path: Path, login: Login, screenshot: Shot
 ) -> None:
-    # The plaza's three cameras and one in another city: framed together, the plaza's markers fall within a
-    # few pixels of one another, each label over the next. They are one marker, "3 cameras", until a click
-    # on it zooms in on them.
+    # The plaza's three cameras and, in another city, two on one mast: framed together, the plaza's markers
+    # fall within a few pixels of one another, each label over the next. They are one marker, "3 cameras",
+    # until a click on it zooms in on them. The mast's two never stand apart: a click lists them.
     from datetime import timedelta
 
     from citytally.hub.access import issue_token
@@ -301,7 +301,7 @@ def test_cameras_that_would_cover_one_another_on_the_map_are_one_marker_that_zoo
 
     engine = create_store_engine(sqlite_url(tmp_path / "hub.sqlite3"))
     migrate(engine)
-    cameras = [*PLAZA, ("cologne", 50.9375, 6.9603)]
+    cameras = [*PLAZA, ("mast-east", 50.9375, 6.9603), ("mast-west", 50.9375, 6.9603)]
     sync_registry(engine, [camera_config(*c) for c in cameras])
     start = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(hours=2)
     events = [e for c, _, _ in cameras for e in interval_events(c, 0, start)]
@@ -328,6 +328,13 @@ def test_cameras_that_would_cover_one_another_on_the_map_are_one_marker_that_zoo
             assert where is not None and box["x"] <= where["x"] <= box["x"] + box["width"]
         page.locator(f".cam-label[data-cameras='{SITE}/north-gate']").click()
         page.wait_for_url(f"**#/camera/{SITE}/north-gate")
+        page.click("#nav a[href='#/']")
+        page.locator(".cam-label", has_text="2 cameras").click()
+        listed = page.locator(".cam-list li a")
+        expect(listed).to_have_count(2)
+        assert listed.all_inner_texts() == ["mast-east", "mast-west"]
+        listed.nth(1).click()
+        page.wait_for_url(f"**#/camera/{SITE}/mast-west")
     finally:
         server.stop()
         engine.dispose()
