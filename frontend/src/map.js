@@ -105,7 +105,8 @@ export function cameraMap(container, cameras, { config, basemap }, onSelect, whe
         if (map.getZoom() < MAX_ZOOM && !bounds.getNorthEast().equals(bounds.getSouthWest())) {
           return map.fitBounds(bounds.pad(0.5), { maxZoom: MAX_ZOOM });
         }
-        L.popup({ className: "cam-list" }).setLatLng(centre).setContent(cameraLinks(cams)).openOn(map);
+        const figures = keys.map((k) => latest.get(k)); // as of the last refresh, not of this marker's drawing
+        L.popup({ className: "cam-list" }).setLatLng(centre).setContent(cameraLinks(figures)).openOn(map);
       };
       marker.on("click", select);
       marker.getTooltip().on("click", select);
