@@ -372,6 +372,33 @@ def test_a_follower_that_changes_lanes_before_the_leader_on_a_bend_followed_it_u
     assert 2.2 < hit.min_ttc_s < 2.65
 
 
+def _into_bend(s: FloatArray, radius: float = 25.0) -> FloatArray:
+    """Points ``s`` metres along a lane that runs east along y=0 up to x=0 and then bends left with
+    ``radius`` (a junction's curved internal lane)."""
+    bend = _on_bend(s, np.zeros_like(s), radius)
+    return np.where((s < 0)[:, None], np.column_stack([s, np.zeros_like(s)]), bend)
+
+
+def test_a_follower_last_seen_behind_a_leader_on_a_bend_follows_it_in_its_lane() -> None:
+    # The leader comes along the lane at 10 m/s and stands 12 m into the bend (its centre) from t=2.8. The
+    # follower comes at 10 m/s along the same lane from s=-40, and its record ends at t=4.1, 1 m into the
+    # bend: the run (or the analysis window) ends there. Its path, prolonged straight from there, passes
+    # 3.6 m outside the leader's front bumper, but it is in the leader's lane behind it, and where it went
+    # from there is not known: it follows, as in SSM's lanes. At t=4.1 the bumper gap along the lane is
+    # (12 - 2.5) - (1 + 2.5) = 6 m, closing at 10 m/s: TTC 0.6 s.
+    t = np.round(np.arange(0, 6.05, 0.1), 6)
+    leader = Trajectory(t, _into_bend(np.minimum(-16 + 10 * t, 12.0)), "car")
+    seen = t <= 4.1 + 1e-9
+    follower = Trajectory(t[seen], _into_bend(-40 + 10 * t[seen]), "car")
+    hit = measure_pair(follower, leader)
+    assert hit is not None and hit.relation == "following" and hit.type == "rear_end"
+    assert hit.min_ttc_s == pytest.approx(0.6, abs=0.02)
+    assert hit.ttc_time_s == pytest.approx(4.1)
+    # A follower seen to go straight on where the lane bends (onto another road at a fork) never followed it.
+    ahead = -40 + 10 * t
+    assert measure_pair(Trajectory(t, np.column_stack([ahead, np.zeros_like(ahead)]), "car"), leader) is None
+
+
 def test_a_leader_that_moved_out_of_the_lane_is_not_followed() -> None:
     # The reverse of the lane change above: the leader, 40 m ahead in the follower's lane at the same 10 m/s,
     # moves to the next lane (3.2 m over) at x=0 and stops at x=5 there; the follower drives on in its lane

@@ -377,6 +377,9 @@ TOUCH_M = 0.4
 #: Paths that pass without crossing are a crossing only where the two footprints, swept along them, come
 #: within this distance of each other (opposing left turns that SUMO's junctions keep apart pass 0.9 m apart).
 PASS_M = 0.8
+#: A follower's path prolonged straight past the end of its record that passes this far or further from the
+#: front bumper of a leader standing in its lane is no guess of that lane: the lane bends between them.
+BENDS_M = 0.5
 
 
 @dataclass(frozen=True)
@@ -475,6 +478,7 @@ def _following(p: _Pair, thresholds: Thresholds) -> tuple[_Series, npt.NDArray[n
         if not other.still:  # one that never moved turns off nowhere, and its path is no lane to follow
             here[lead] = _front_on(other_path, other, i_other[rows[lead]], path, tol)
             front_on = _front_on(path, own, i_own[rows[behind]], other_path, tol)
+            front_on |= _ends_behind(path, own, i_own[rows[behind]], other, other_path, tol)
             turned = np.flatnonzero(behind)[~front_on]
             here[behind] = front_on
             here[turned] = _passes_beside(
@@ -622,6 +626,27 @@ def _front_on(path: RoadPath, user: Trajectory, rows: IntArray, other: RoadPath,
     far = other.project(path.point_at(s.ravel())).distance.reshape(s.shape)
     on: BoolArray = np.all(far < tol, axis=1)
     return on
+
+
+def _ends_behind(
+    path: RoadPath, user: Trajectory, rows: IntArray, other: Trajectory, other_path: RoadPath, tol: float
+) -> BoolArray:
+    """Whether, at the given samples, the other user's record ends on the user's path short of its front
+    bumper, and the other's path, prolonged straight from there, passes BENDS_M or more from that front
+    bumper: the lane bends between them (a junction's curved internal lane). Where the other went after it
+    was last seen (the run or the analysis window ends, or the track is lost) is not known, and the straight
+    guess says nothing about a bend: it stays in the user's lane behind it, as a follower in SSM's lanes does.
+    (A user with its front on that guess, whose path turns off just past it, is on another connection:
+    :func:`_front_on`.)"""
+    end = path.project(other.xy[-1:])
+    if end.distance[0] >= tol or rows.size == 0:
+        return np.zeros(rows.size, dtype=bool)
+    found: BoolArray = end.s[0] < path.s[rows] + user.to_front
+    if bool(np.any(found)):
+        k = rows[found]
+        front = user.xy[k] + user.to_front * _body_axis(user, path, k)
+        found[found] = other_path.project(front).distance >= BENDS_M
+    return found
 
 
 def _areas(p: _Pair, where: Crossing) -> tuple[tuple[float, float], tuple[float, float]]:
