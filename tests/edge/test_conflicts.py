@@ -399,6 +399,34 @@ def test_a_follower_last_seen_behind_a_leader_on_a_bend_follows_it_in_its_lane()
     assert measure_pair(Trajectory(t, np.column_stack([ahead, np.zeros_like(ahead)]), "car"), leader) is None
 
 
+def test_a_car_moved_into_the_lane_while_standing_keeps_its_heading_and_is_followed() -> None:
+    # A simulator's trajectories (front bumpers, measured speeds): the leader comes along the next lane
+    # (y=3.2) at 10 m/s, stands at x=0 from t=3, and at t=4 is moved into the follower's lane (y=0) in one
+    # step, still standing, as SUMO changes lanes. That jump of 3.2 m in 0.1 s at a measured speed of 0 is
+    # no motion: the car still points along the lanes, and the follower, coming along y=0 at 10 m/s, follows
+    # it from then. At t=5 the gap is (0 - 5) - (-10) = 5 m, closing at 10 m/s: TTC 0.5 s. Taken as motion,
+    # the jump turned the leader's heading across the lane, and the follower followed no one.
+    t = np.round(np.arange(0, 10.05, 0.1), 6)
+    x = np.minimum(-30 + 10 * t, 0.0)
+    leader = Trajectory(
+        t, np.column_stack([x, np.where(t < 4, 3.2, 0.0)]), "car", np.where(t < 3, 10.0, 0.0), anchor="front"
+    )
+    seen = t <= 5 + 1e-9
+    ahead = -60 + 10 * t[seen]
+    follower = Trajectory(
+        t[seen],
+        np.column_stack([ahead, np.zeros_like(ahead)]),
+        "car",
+        np.full(ahead.size, 10.0),
+        anchor="front",
+    )
+    assert np.allclose(leader.headings()[t >= 4], [1.0, 0.0])
+    hit = measure_pair(follower, leader)
+    assert hit is not None and hit.relation == "following" and hit.type == "rear_end"
+    assert hit.min_ttc_s == pytest.approx(0.5, abs=0.01)
+    assert hit.ttc_time_s == pytest.approx(5.0)
+
+
 def test_a_leader_that_moved_out_of_the_lane_is_not_followed() -> None:
     # The reverse of the lane change above: the leader, 40 m ahead in the follower's lane at the same 10 m/s,
     # moves to the next lane (3.2 m over) at x=0 and stops at x=5 there; the follower drives on in its lane

@@ -161,7 +161,8 @@ class Trajectory:
 
     def headings(self, moving_ms: float = 0.5) -> FloatArray:
         """Unit heading per sample (n×2): the velocity's direction, below :data:`CHORD_MS` the chord over the
-        last :data:`CHORD_M` travelled; a standing sample takes the last moving one's (else the next)."""
+        last :data:`CHORD_M` travelled; a standing sample, or one beside a jump of the position that a
+        measured ``speed`` does not account for, takes the last moving one's (else the next)."""
         v = self.velocity()
         speed = np.hypot(v[:, 0], v[:, 1])
         # Slow, the velocity's direction is mostly the positions' noise: the chord over the last CHORD_M
@@ -173,6 +174,14 @@ class Trajectory:
         slow = (speed < CHORD_MS) & (back >= 0) & (length > CHORD_M / 2)
         v = np.where(slow[:, None], chord, v)
         speed = np.where(slow, np.where(speed > moving_ms, length, 0.0), speed)
+        if self.speed is not None:
+            # A step that moves the position further than the measured speed allows, by over STAND_M, is a
+            # jump, not motion (a simulator's lane change moves a car, standing or not, into the next lane in
+            # one step): the samples either side of it take their heading from elsewhere.
+            step = np.hypot(*np.diff(self.xy, axis=0).T)
+            jump = step > np.maximum(self.speed[:-1], self.speed[1:]) * np.diff(self.t) + STAND_M
+            jumped = np.concatenate([jump, [False]]) | np.concatenate([[False], jump])
+            speed = np.where(jumped, 0.0, speed)
         moving = np.flatnonzero(speed > moving_ms)
         if moving.size == 0:
             return np.tile([1.0, 0.0], (len(self.t), 1))
