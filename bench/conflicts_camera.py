@@ -7,9 +7,11 @@ to frame. This bench runs the same SUMO cases (with SSM, the same thresholds and
 each vehicle's FCD into such a track, adds normal jitter of ``sigma`` metres per axis to every 0.1-s sample,
 and measures the tracks raw and smoothed (:meth:`citytally.edge.safety.Trajectory.smoothed`, the edge's
 ``smooth_s``), against SSM's conflicts from the exact states. The first row of each case is the exact
-trajectories, as ``conflicts_ssm.py`` measures them. Ours include the controlled approaches (a car drawing up
-behind a queue), as SSM does; the last two columns split them from the conflicts the edge counts, which
-shows whether a camera's tracks still tell a planned stop from a hard one.
+trajectories, as ``conflicts_ssm.py`` measures them; the next two take away one thing at a time, without
+jitter: centre points instead of front bumpers (SUMO's speeds and sizes kept), then speeds from the points.
+Ours include the controlled approaches (a car drawing up behind a queue), as SSM does; the last two columns
+split them from the conflicts the edge counts, which shows whether a camera's tracks still tell a planned
+stop from a hard one.
 
     nice -n 19 .venv/bin/python bench/conflicts_camera.py [--cases grid,cologne1] [--seconds 300]
         [--sigmas 0,0.1,0.3] [--smooth 0,1,2] [--no-record]
@@ -39,21 +41,29 @@ from citytally.edge.safety import Trajectory, find_conflicts
 
 
 def camera_tracks(
-    fcd: Path, sizes: dict[str, tuple[float, float]], sigma_m: float, seed: int
+    fcd: Path,
+    sizes: dict[str, tuple[float, float]],
+    sigma_m: float,
+    seed: int,
+    keep: tuple[str, ...] = (),
 ) -> tuple[list[str], list[Trajectory]]:
     """Each road user's centre point (a vehicle's front bumper moved back half its length along its heading),
-    with normal jitter of ``sigma_m`` per axis; no speed, no size (the class's typical one)."""
+    with normal jitter of ``sigma_m`` per axis; no speed, no size (the class's typical one), unless ``keep``
+    names them ("speed": SUMO's own; "size": the vType's)."""
     found = read_fcd(fcd)
     rng = np.random.default_rng(seed)
     tracks = []
     for name, table in found.samples.items():
         xy = table[:, 1:3].copy()
+        size = None
         if found.kinds[name] == "car":
-            half = sizes.get(found.types[name], DEFAULT_SIZE_M)[0] / 2
+            size = sizes.get(found.types[name], DEFAULT_SIZE_M)
             heading = np.radians(table[:, 4])
-            xy -= half * np.column_stack([np.sin(heading), np.cos(heading)])
+            xy -= size[0] / 2 * np.column_stack([np.sin(heading), np.cos(heading)])
         xy += rng.normal(0.0, sigma_m, xy.shape)
-        tracks.append(Trajectory(table[:, 0], xy, found.kinds[name]))
+        speed = table[:, 3] if "speed" in keep else None
+        size = size if "size" in keep else None
+        tracks.append(Trajectory(table[:, 0], xy, found.kinds[name], speed, size_m=size))
     return list(found.samples), tracks
 
 
@@ -110,6 +120,14 @@ def main() -> None:
             measured = find_conflicts(exact, THRESHOLDS, ignore_pairs=IGNORE_PAIRS)
             got = compare(ids, [t.kind for t in exact], measured, refs)
             rows = [_row(label, "exact (SUMO's states)", "–", got)]
+            # What each of a camera's losses costs on its own, without jitter: the ground point at the centre,
+            # then the speed from how the points move (the sizes stay SUMO's; the zero-jitter row below takes
+            # the class's typical size too).
+            steps = ((("speed", "size"), "centre points"), (("size",), "centre points, speeds from them"))
+            for keep, what in steps:
+                ids, tracks = camera_tracks(sim.fcd, sim.sizes, 0.0, args.seed, keep)
+                ours = find_conflicts(tracks, THRESHOLDS, ignore_pairs=IGNORE_PAIRS)
+                rows.append(_row(label, what, "raw", compare(ids, [t.kind for t in tracks], ours, refs)))
             for sigma in (float(v) for v in args.sigmas.split(",")):
                 ids, raw = camera_tracks(sim.fcd, sim.sizes, sigma, args.seed)
                 for window in (float(v) for v in args.smooth.split(",")):

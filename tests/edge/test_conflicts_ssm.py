@@ -91,3 +91,12 @@ def test_camera_like_tracks_are_centre_points_with_jitter(
     _, jittered = camera.camera_tracks(sim.fcd, sim.sizes, 0.3, 1)
     spread = np.concatenate([j.xy - c.xy for j, c in zip(jittered, centred, strict=True)])
     assert 0.27 < float(np.std(spread)) < 0.33
+    # One loss at a time: SUMO's speeds and sizes kept on the centre points.
+    _, kept = camera.camera_tracks(sim.fcd, sim.sizes, 0.0, 1, ("speed", "size"))
+    assert all(
+        k.speed is not None and np.array_equal(k.speed, e.speed) for k, e in zip(kept, exact, strict=True)
+    )
+    assert all(
+        k.size_m == e.size_m and np.array_equal(k.xy, c.xy)
+        for k, e, c in zip(kept, exact, centred, strict=True)
+    )
