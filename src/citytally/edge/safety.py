@@ -17,12 +17,16 @@ the pair is in one of these relations, and only these count:
   leaves the leader's path, but a leader that has just moved
   out of the follower's lane is not followed. Nor is one that a path reaches only across a lane change
   (:func:`~citytally.edge.safety_paths.lane_shifts`): the user beside me in the next lane is not ahead of me
-  in mine until I change into it. A gap of zero or less is a collision (TTC 0) only where the footprints
-  touch (within :data:`TOUCH_M`); elsewhere the path folds back beside me (I wait to U-turn into the lane
-  the other passes in) and the other is not ahead of me. Head-on, each on the other's path: gap / speed sum.
+  in mine until I change into it. A follower whose record ends on the leader's path behind it, where its
+  path prolonged straight would pass :data:`BENDS_M` or more from the leader's front (the lane bends between
+  them), still follows it: where it went is not known. A gap of zero or less is a collision (TTC 0) only
+  where the footprints touch (within :data:`TOUCH_M`); elsewhere the path folds back beside me (I wait to
+  U-turn into the lane the other passes in) and the other is not ahead of me. Head-on, each on the other's
+  path: gap / speed sum.
   A user that never moved in its record (:attr:`Trajectory.still`) has no heading: on my path it stands along
   it (a stalled car, the last car of a queue whose record began while it stood), a rear-end; it follows no
-  one and crosses no path;
+  one and crosses no path. A jump of a position that a measured speed does not account for (a simulator's
+  lane change in one step) gives no heading;
 * crossing (the paths cross, or pass each other at over 30° with the footprints within :data:`PASS_M`,
   :data:`TOUCH_M` between a pedestrian and a vehicle, where
   each user's recorded front reached the conflict area: a path's straight prolongation past its last sample
