@@ -8,9 +8,10 @@ thresholds and range. Cases:
 
 * ``grid``: a generated 2×2 grid of priority junctions (120 m blocks), random trips from the fringe;
 * ``pedestrians``: a generated priority junction with sidewalks and pedestrian crossings, cars and walkers;
-* ``cologne1``, ``grid4x4`` and ``cologne3``: RESCO's signalised networks and demand (from
-  ``$CITYTALLY_RESCO``, else ``../shared/data/resco``), the first ``--seconds`` of their episode (cologne3's
-  three junctions are the demo's simulated day).
+* ``cologne1``, ``grid4x4``, ``cologne3``, ``ingolstadt1`` and ``ingolstadt7``: RESCO's signalised networks
+  and demand (from ``$CITYTALLY_RESCO``, else ``../shared/data/resco``), the first ``--seconds`` of their
+  episode (cologne3's three junctions are the demo's simulated day; the Ingolstadt networks were added last
+  and no rule was made on them).
 
 What is counted: a reference is an SSM encounter whose minTTC < 3 s or PET < 2 s (DRAC-only records are left
 out; the two records SSM writes for one encounter, one per vehicle, are merged when their spans overlap; a
@@ -25,7 +26,7 @@ SSM counts and the edge does not: :func:`citytally.edge.safety.measure_encounter
 given apart. The TTC error is also given per relation our TTC was measured on (following,
 crossing, merging). Aims (issue 15): precision and recall >= 95 %, median |ΔminTTC| and |ΔPET| <= 0.1 s.
 
-    nice -n 19 .venv/bin/python bench/conflicts_ssm.py [--cases grid,pedestrians,cologne1,grid4x4,cologne3]
+    nice -n 19 .venv/bin/python bench/conflicts_ssm.py [--cases grid,pedestrians,cologne1,...]
         [--seconds 300] [--no-record]
 """
 
@@ -53,7 +54,7 @@ from citytally.signals.resco import SCENARIOS, resco_data_dir
 from citytally.sumo import find_sumo_binary, sumo_home_for
 
 THRESHOLDS = Thresholds(ttc_s=3.0, pet_s=2.0, range_m=50.0)
-CASES = ("grid", "pedestrians", "cologne1", "grid4x4", "cologne3")
+CASES = ("grid", "pedestrians", "cologne1", "grid4x4", "cologne3", "ingolstadt1", "ingolstadt7")
 #: Walkers passing walkers are no traffic conflict (the edge's conflict monitor skips them by default too).
 IGNORE_PAIRS = ("person-person",)
 
@@ -172,6 +173,8 @@ BUILDERS: dict[str, tuple[str, Callable[[Sumo, Path, float, float, int], list[st
     "cologne1": ("RESCO cologne1 (1 signal, TAPAS demand)", _resco("cologne1")),
     "grid4x4": ("RESCO grid4x4 (16 signals)", _resco("grid4x4")),
     "cologne3": ("RESCO cologne3 (3 signals, TAPAS demand; the demo's simulated day)", _resco("cologne3")),
+    "ingolstadt1": ("RESCO ingolstadt1 (1 signal, InTAS demand)", _resco("ingolstadt1")),
+    "ingolstadt7": ("RESCO ingolstadt7 (7 signals, InTAS demand)", _resco("ingolstadt7")),
 }
 
 
