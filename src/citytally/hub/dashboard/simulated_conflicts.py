@@ -2,9 +2,9 @@
 
 Each virtual camera's conflict zone is the square of ``2 × ZONE_HALF_M`` metres centred on its junction.
 While SUMO runs, every car in the square is sampled at each simulation step (a quarter of a second,
-:data:`citytally.hub.dashboard.simulated.STEP_S`) at its centre (SUMO reports
-the front bumper; the centre is half a car's length behind it, along its heading), in metres from the
-junction centre, x east and y north. A car's path is its samples while in the square, the last
+:data:`citytally.hub.dashboard.simulated.STEP_S`) at its centre (SUMO reports the front bumper; the
+centre is half the vehicle's own length behind it, along its heading), in metres from the junction centre,
+x east and y north. A car's path is its samples while in the square, the last
 ``window_s`` seconds of it, as on the edge (a car that leaves and comes back starts a new path).
 
 The paths are measured by :func:`citytally.edge.safety.find_conflicts` with the zone's thresholds (it pairs
@@ -64,7 +64,6 @@ ZONE_CORNERS_M = (
 )
 CONFLICT_ZONE = "junction"
 SETTINGS = ConflictSettings(zone=CONFLICT_ZONE)
-CAR_LENGTH_M = 5.0  # SUMO's default passenger car, and citytally's footprint of a car
 _CAR = ROAD_USER_CLASSES.index("car")
 _GOLDEN = 0.6180339887
 
@@ -100,7 +99,7 @@ class ZoneRecorder:
         self._samples: dict[str, dict[str, list[tuple[float, float, float]]]] = defaultdict(dict)
         for junction, (x, y) in centres.items():
             api.poi.add(f"citytally-{junction}", x, y, (0, 0, 0, 0))
-            variables = [tc.VAR_POSITION, tc.VAR_ANGLE]
+            variables = [tc.VAR_POSITION, tc.VAR_ANGLE, tc.VAR_LENGTH]
             api.poi.subscribeContext(
                 f"citytally-{junction}", tc.CMD_GET_VEHICLE_VARIABLE, ZONE_HALF_M * 1.5, variables
             )
@@ -113,8 +112,9 @@ class ZoneRecorder:
             for vehicle, values in found.items():
                 fx, fy = values[tc.VAR_POSITION]
                 angle = math.radians(values[tc.VAR_ANGLE])  # SUMO: clockwise from north
-                x = fx - CAR_LENGTH_M / 2 * math.sin(angle) - cx
-                y = fy - CAR_LENGTH_M / 2 * math.cos(angle) - cy
+                half = values[tc.VAR_LENGTH] / 2  # the vehicle's own length: cologne3's cars are 4.3 m
+                x = fx - half * math.sin(angle) - cx
+                y = fy - half * math.cos(angle) - cy
                 if abs(x) < ZONE_HALF_M and abs(y) < ZONE_HALF_M:
                     self._samples[junction].setdefault(vehicle, []).append((second, x, y))
 
