@@ -15,6 +15,7 @@ from citytally.edge.safety import (
     Thresholds,
     Trajectory,
     _body_axis,
+    _clearance,
     conflict_type,
     find_conflicts,
     measure_encounters,
@@ -293,6 +294,25 @@ def test_a_car_waiting_to_u_turn_is_not_run_into_by_traffic_beside_it() -> None:
     )
     hit = measure_pair(_u_turner(15.0), into)
     assert hit is not None and hit.min_ttc_s == 0.0 and hit.relation == "following"
+
+
+def test_footprints_are_rectangles_their_clearance_measured_between_sides_and_corners() -> None:
+    # Cars 5 m x 1.8 m, the first centred on the origin heading east (x from -2.5 to 2.5, y from -0.9 to
+    # 0.9). Hand-computed clearances: side by side 0.3 m apart; nose to tail 0.3 m; a car heading north
+    # whose side reaches 0.4 m into the first's front corner; a car at 45° whose back corner is 0.096 m
+    # from the first's side (two discs put it 0.6 m away); touching side by side.
+    car = straight(0, 0, 1, 0, 0, 1)
+    cases = [
+        ((0.0, 2.1), (1.0, 0.0), 0.3),
+        ((5.3, 0.0), (1.0, 0.0), 0.3),
+        ((3.0, 0.0), (0.0, 1.0), -0.4),
+        ((5.0, 1.9), (np.sqrt(0.5), np.sqrt(0.5)), 0.096),
+        ((0.0, 1.8), (1.0, 0.0), 0.0),
+    ]
+    for xy, heading, expected in cases:
+        there, along = np.array([xy]), np.array([heading])
+        found = _clearance(car, np.zeros((1, 2)), np.array([[1.0, 0.0]]), car, there, along)
+        assert found[0] == pytest.approx(expected, abs=0.001), xy
 
 
 def _changing_lane(at_x: float, offset_y: float) -> Trajectory:
@@ -700,8 +720,22 @@ def test_a_standing_car_keeps_the_heading_it_stopped_with() -> None:
     # U-turn case above; the footprints decide. Turned south-east, the waiting car's would reach into the
     # other's (TTC 0); heading south, they are apart: no conflict.
     assert measure_pair(waiting, straight(2.5, -20, 0, 4, 0, 8)) is None
-    # 1.9 m to its side (0.1 m between them), they touch.
-    hit = measure_pair(waiting, straight(1.9, -20, 0, 4, 0, 8))
+    # 1.7 m to its side (their bodies 0.1 m into each other), they collide.
+    hit = measure_pair(waiting, straight(1.7, -20, 0, 4, 0, 8))
+    assert hit is not None and hit.min_ttc_s == 0.0
+
+
+def test_a_car_passing_a_waiting_one_collides_only_where_their_rectangles_meet() -> None:
+    # The waiting car above (standing at the origin, its body 1.8 m wide along y) and a car driving north
+    # past it. 2.1 m to its side there are 0.3 m between the bodies: no collision, no conflict. (A
+    # footprint of two discs, with a 0.4 m allowance for the corners it leaves out of the rectangle, took
+    # them for touching: TTC 0, a serious conflict.) 1.75 m to its side the sides overlap by 5 cm: a
+    # collision.
+    t = np.round(np.arange(0.0, 20.05, 0.1), 6)
+    waiting = _waits_then_turns_back(t, 15.0)
+    assert measure_pair(waiting, straight(2.1, -20, 0, 4, 0, 8)) is None
+    assert measure_pair(waiting, straight(1.9, -20, 0, 4, 0, 8)) is None
+    hit = measure_pair(waiting, straight(1.75, -20, 0, 4, 0, 8))
     assert hit is not None and hit.min_ttc_s == 0.0
 
 
@@ -709,8 +743,8 @@ def test_a_pedestrian_standing_at_the_kerb_beside_a_passing_car_is_no_conflict()
     # A pedestrian walks to the kerb, along it against the traffic, and stands at (0, 1.9) from t = 1 s to
     # t = 10 s; a car drives past along y = 0 at 10 m/s (at x = 0 at t = 4 s). Their paths do not cross:
     # the footprints pass 1.9 - 0.9 - 0.3 = 0.7 m apart. Between a pedestrian and a vehicle a pass counts
-    # only where the footprints would touch (TOUCH_M), and two users in a conflict area at once are a
-    # collision only where they touch: no conflict (it was a TTC-0 "collision").
+    # only where the footprints would come within PERSON_PASS_M, and two users in a conflict area at once
+    # are a collision only where they touch: no conflict (it was a TTC-0 "collision").
     t = np.round(np.arange(-10.0, 18.05, 0.1), 6)
     corners = np.array([[12.0, 6.0], [4.0, 1.9], [0.0, 1.9]])
     legs = np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(corners, axis=0).T))])

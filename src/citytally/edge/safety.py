@@ -20,7 +20,7 @@ the pair is in one of these relations, and only these count:
   in mine until I change into it. A follower whose record ends on the leader's path behind it, where its
   path prolonged straight would pass :data:`BENDS_M` or more from the leader's front (the lane bends between
   them), still follows it: where it went is not known. A gap of zero or less is a collision (TTC 0) only
-  where the footprints touch (within :data:`TOUCH_M`); elsewhere the path folds back beside me (I wait to
+  where the footprints touch; elsewhere the path folds back beside me (I wait to
   U-turn into the lane the other passes in) and the other is not ahead of me. Head-on, each on the other's
   path: gap / speed sum.
   A user that never moved in its record (:attr:`Trajectory.still`) has no heading: on my path it stands along
@@ -28,15 +28,16 @@ the pair is in one of these relations, and only these count:
   one and crosses no path. A jump of a position that a measured speed does not account for (a simulator's
   lane change in one step) gives no heading;
 * crossing (the paths cross, or pass each other at over 30° with the footprints within :data:`PASS_M`,
-  :data:`TOUCH_M` between a pedestrian and a vehicle, where
+  :data:`PERSON_PASS_M` between a pedestrian and a vehicle, where
   each user's recorded front reached the conflict area: a path's straight prolongation past its last sample
   serves following only, since a user whose record ends short of the other's path was not seen to cross it):
   the conflict area on each path starts half the other's width before the crossing point and ends half its
   width after it. Entry and exit times are extrapolated from the current speed (and the current
   deceleration, if braking); when the second to arrive would enter before the first has left, TTC = the
   second's distance to the area / its speed; both in the area at once is a collision (TTC 0) only where
-  the footprints touch. A footprint lies along the body's axis: from the back bumper, the last point of
-  the path it came along a length away, to its position (SUMO's placement on a lane);
+  the footprints touch. A footprint is the rectangle of the user's length and width (:data:`SIZE_M`) along
+  the body's axis: from the back bumper, the last point of the path it came along a length away, to its
+  front (SUMO's placement on a lane, and its drawing of a vehicle);
 * merging (one path joins the other, both still short of the joining point, where the joining path first
   comes as close to the other as it stays along their shared stretch): constant-speed arrival times;
   TTC = the second's time to the joining point if the first is still in it then, else the time at which the
@@ -95,8 +96,8 @@ FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
 
-#: Typical (length, width) per class (m): the footprint is two discs of half the width, set along the heading
-#: so that they reach exactly the front and back bumper.
+#: Typical (length, width) per class (m): the footprint is a rectangle of that length and width along the
+#: body's axis.
 SIZE_M: dict[str, tuple[float, float]] = {
     "car": (5.0, 1.8),
     "truck": (10.0, 2.5),
@@ -153,15 +154,6 @@ class Trajectory:
     def to_front(self) -> float:
         """Distance from the ``xy`` point forward to the front bumper."""
         return self.length / 2 if self.anchor == "centre" else 0.0
-
-    @property
-    def radius(self) -> float:
-        """Radius of each of the two footprint discs: half the class's width."""
-        return self.width / 2
-
-    def discs(self) -> FloatArray:
-        """Footprint disc centres per sample (n×2×2): front and back, half a length minus a radius out."""
-        return np.stack(_disc_centres(self, self.xy, self.headings()), axis=1)
 
     def headings(self, moving_ms: float = 0.5) -> FloatArray:
         """Unit heading per sample (n×2): the velocity's direction, below :data:`CHORD_MS` the chord over the
@@ -384,9 +376,10 @@ BESIDE_LOOK_M = 20.0
 #: ... and the leader is within half a lane of the follower's current course (the follower is still in the
 #: leader's lane, rather than the leader having just moved out of the follower's).
 COURSE_M = 1.6
-#: Footprints closer than this touch: the two discs of a road user's footprint leave out the corners of its
-#: rectangle, by up to (sqrt(2) - 1) x half its width (0.37 m for a car).
-TOUCH_M = 0.4
+#: A pedestrian's path passes a vehicle's as a crossing only where the two bodies, swept along the paths,
+#: come within this distance: a pedestrian walks where its body is, and one waiting at the kerb 0.7 m from a
+#: passing car crossed no path of it.
+PERSON_PASS_M = 0.4
 #: Paths that pass without crossing are a crossing only where the two footprints, swept along them, come
 #: within this distance of each other (opposing left turns that SUMO's junctions keep apart pass 0.9 m apart).
 PASS_M = 0.8
@@ -530,14 +523,43 @@ def _clearance(
     xy_b: FloatArray,
     heading_b: FloatArray,
 ) -> FloatArray:
-    """Distance between two users' footprints (two discs each, :data:`SIZE_M`) at the given positions and unit
-    headings (k×2 each); negative where they overlap."""
-    gaps = [
-        np.hypot(*(p - q).T)
-        for p in _disc_centres(a, xy_a, heading_a)
-        for q in _disc_centres(b, xy_b, heading_b)
-    ]
-    found: FloatArray = np.minimum.reduce(gaps) - (a.radius + b.radius)
+    """Distance between two users' footprints (rectangles, :data:`SIZE_M`) at the given positions (k×2 each)
+    with their bodies along the given unit axes; where they overlap, minus the least depth of the overlap
+    along the four sides' directions (the separating axes of two rectangles)."""
+    corners_a, corners_b = _corners(a, xy_a, heading_a), _corners(b, xy_b, heading_b)
+    axes = np.stack([heading_a, _left(heading_a), heading_b, _left(heading_b)], axis=1)  # k×4×2
+    on_a = np.einsum("kcj,kxj->kxc", corners_a, axes)  # each corner projected on each axis: k×4×4
+    on_b = np.einsum("kcj,kxj->kxc", corners_b, axes)
+    depth = np.minimum(on_a.max(axis=2), on_b.max(axis=2)) - np.maximum(on_a.min(axis=2), on_b.min(axis=2))
+    overlap = depth.min(axis=1)  # > 0 on every axis: no axis separates them
+    apart = np.minimum(_to_sides(corners_a, corners_b), _to_sides(corners_b, corners_a))
+    found: FloatArray = np.where(overlap > 0, -overlap, apart)
+    return found
+
+
+def _left(heading: FloatArray) -> FloatArray:
+    found: FloatArray = np.column_stack([-heading[:, 1], heading[:, 0]])
+    return found
+
+
+def _corners(user: Trajectory, xy: FloatArray, heading: FloatArray) -> FloatArray:
+    """The corners of the user's rectangle (k×4×2) at positions ``xy`` with its body along ``heading``,
+    in order round it."""
+    centre = xy + (user.to_front - user.length / 2) * heading
+    along, side = heading * (user.length / 2), _left(heading) * (user.width / 2)
+    return np.stack(
+        [centre + along + side, centre - along + side, centre - along - side, centre + along - side], 1
+    )
+
+
+def _to_sides(points: FloatArray, corners: FloatArray) -> FloatArray:
+    """Per row, the least distance from any of ``points`` (k×p×2) to the sides of the polygon ``corners``
+    (k×4×2, in order round it)."""
+    start, side = corners, np.roll(corners, -1, axis=1) - corners
+    rel = points[:, :, None, :] - start[:, None, :, :]  # k×p×4×2
+    along = np.einsum("kpsj,ksj->kps", rel, side) / np.einsum("ksj,ksj->ks", side, side)[:, None, :]
+    off = rel - np.clip(along, 0.0, 1.0)[..., None] * side[:, None, :, :]
+    found: FloatArray = np.hypot(off[..., 0], off[..., 1]).min(axis=(1, 2))
     return found
 
 
@@ -575,18 +597,11 @@ def _touching(
     axis_b: FloatArray | None = None,
 ) -> BoolArray:
     """Whether the two bodies, each along its path (:func:`_body_axis`; ``b``'s along ``axis_b`` if given),
-    touch (within :data:`TOUCH_M`)."""
+    touch or overlap."""
     axis_b = _body_axis(b, pb, rows_b) if axis_b is None else axis_b
     gap = _clearance(a, a.xy[rows_a], _body_axis(a, pa, rows_a), b, b.xy[rows_b], axis_b)
-    found: BoolArray = gap < TOUCH_M
+    found: BoolArray = gap <= 0.0
     return found
-
-
-def _disc_centres(user: Trajectory, xy: FloatArray, heading: FloatArray) -> tuple[FloatArray, FloatArray]:
-    """The front and back footprint disc centres of a user at positions ``xy`` heading ``heading``."""
-    centre = xy + (user.to_front - user.length / 2) * heading
-    reach = max(0.0, user.length / 2 - user.radius)
-    return centre + reach * heading, centre - reach * heading
 
 
 def _passes_beside(
@@ -776,7 +791,7 @@ def _relations(
     reach, tol = (a.width + b.width) / 2, thresholds.lane_tolerance_m
     # PASS_M stands in for SSM's junction connections, which cross where vehicles' bumper paths pass; a
     # pedestrian walks where its body is: passing a car 0.7 m off at the kerb is no crossing of its path.
-    allowance = TOUCH_M if "person" in (a.kind, b.kind) else PASS_M
+    allowance = PERSON_PASS_M if "person" in (a.kind, b.kind) else PASS_M
     found = path_relations(pa, pb, tol, clearance=reach + tol, closest=reach + allowance)
     # Only where both were seen to go: a path's straight prolongation past its last sample is a guess, and
     # a user whose recording ends short of the other's path (it left the view, or its trip ended there)
