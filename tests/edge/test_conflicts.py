@@ -300,7 +300,8 @@ def test_footprints_are_rectangles_their_clearance_measured_between_sides_and_co
     # Cars 5 m x 1.8 m, the first centred on the origin heading east (x from -2.5 to 2.5, y from -0.9 to
     # 0.9). Hand-computed clearances: side by side 0.3 m apart; nose to tail 0.3 m; a car heading north
     # whose side reaches 0.4 m into the first's front corner; a car at 45° whose back corner is 0.096 m
-    # from the first's side (two discs put it 0.6 m away); touching side by side.
+    # from the first's side (two discs put it 0.6 m away); touching side by side; a car diagonally ahead
+    # whose back corner is 5 cm into the first's front corner (two discs put them 0.68 m apart).
     car = straight(0, 0, 1, 0, 0, 1)
     cases = [
         ((0.0, 2.1), (1.0, 0.0), 0.3),
@@ -308,6 +309,7 @@ def test_footprints_are_rectangles_their_clearance_measured_between_sides_and_co
         ((3.0, 0.0), (0.0, 1.0), -0.4),
         ((5.0, 1.9), (np.sqrt(0.5), np.sqrt(0.5)), 0.096),
         ((0.0, 1.8), (1.0, 0.0), 0.0),
+        ((4.95, 1.75), (1.0, 0.0), -0.05),
     ]
     for xy, heading, expected in cases:
         there, along = np.array([xy]), np.array([heading])
