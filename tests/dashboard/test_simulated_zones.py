@@ -36,8 +36,8 @@ def test_a_car_in_the_zone_is_seen_at_the_centre_of_its_own_body(tmp_path: Path)
     )
     libsumo.start(["sumo", "-n", str(city.net), "-r", str(routes), "--step-length", str(STEP_S)])
     try:
-        cx, cy = libsumo.junction.getPosition("A0")[:2]
-        cx, cy = cx, cy + 60.0  # the zone lies on the straight road between A0 and A1
+        x0, y0 = libsumo.junction.getPosition("A0")[:2]
+        cx, cy = x0, y0 + 60.0  # the zone lies on the straight road from A0 north to A1
         recorder = ZoneRecorder(libsumo, {"road": (cx, cy)}, STEP_S)
         truth: dict[tuple[str, float], tuple[float, float]] = {}
         while libsumo.simulation.getMinExpectedNumber() > 0:
@@ -46,7 +46,7 @@ def test_a_car_in_the_zone_is_seen_at_the_centre_of_its_own_body(tmp_path: Path)
             recorder.step(second)
             for vehicle in libsumo.vehicle.getIDList():
                 middle = libsumo.vehicle.getLanePosition(vehicle) - libsumo.vehicle.getLength(vehicle) / 2
-                if middle > 0:  # the whole body on the road: its middle is the road's point there
+                if middle > 0:  # its middle on the road: SUMO's point of the road there
                     x, y = libsumo.simulation.convert2D("A0A1", middle, 0)
                     truth[vehicle, second] = (x - cx, y - cy)
         seen = recorder.paths()["road"]
