@@ -441,6 +441,14 @@ def test_open_incident_updates_and_clears_with_one_id() -> None:
         ),
         ('[[incidents.wrong_way]]\nzone = "road"\n', "incidents.wrong_way[0]: give either direction"),
         ('[[incidents.wrong_way]]\nzone = "road"\ndirection = [0, 0]\n', "direction [0, 0] has no direction"),
+        (  # TOML has nan and inf: no direction at all
+            '[[incidents.wrong_way]]\nzone = "road"\ndirection = [nan, 1]\n',
+            "test.toml:18: incidents.wrong_way[0].direction[0]: Input should be a finite number",
+        ),
+        (
+            '[[incidents.wrong_way]]\nzone = "road"\ndirection = [-inf, 0]\n',
+            "direction[0]: Input should be a finite",
+        ),
         (
             '[[incidents.queue]]\nzone = "road"\nhead = [1, 2]\nonset_m = 5\n',
             "clear_m (15.0) must not exceed onset_m",

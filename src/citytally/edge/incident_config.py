@@ -32,6 +32,7 @@ __all__ = [
 Slug = Annotated[str, Field(pattern=SLUG_PATTERN)]
 PixelCoord = Annotated[float, Field(ge=0, le=100_000)]
 PixelPoint = tuple[PixelCoord, PixelCoord]
+DirectionComponent = Annotated[float, Field(ge=-100_000, le=100_000, allow_inf_nan=False)]
 Severity = Literal["info", "warning", "critical"]
 FruinLevel = Literal["A", "B", "C", "D", "E", "F"]
 FRUIN_LEVELS: tuple[FruinLevel, ...] = ("A", "B", "C", "D", "E", "F")
@@ -96,7 +97,9 @@ class WrongWaySettings(ZoneRule):
         le=600,
         description="Seconds without wrong-way movement before it clears (tracks break in oncoming traffic).",
     )
-    direction: tuple[float, float] | None = Field(default=None, description="Expected [dx, dy] in pixels.")
+    direction: tuple[DirectionComponent, DirectionComponent] | None = Field(
+        default=None, description="Expected [dx, dy] in pixels."
+    )
     path: list[PixelPoint] | None = Field(
         default=None, min_length=2, max_length=64, description="Polyline in the direction of travel."
     )
