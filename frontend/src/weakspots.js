@@ -11,7 +11,7 @@ const SVG = "http://www.w3.org/2000/svg";
 const DAY = 86_400_000;
 const LEVELS = [["zone", "Junction zones"], ["camera", "Cameras"], ["site", "Sites"]];
 const TYPES = [["crossing", "crossing"], ["rear_end", "rear-end"], ["lane_change", "lane change"]];
-const BANDS = [["serious", "serious (< 1 s)"], ["moderate", "moderate (< 2 s)"], ["slight", "slight"]];
+const BANDS = [["serious", "serious (<\u00a01\u00a0s)"], ["moderate", "moderate (<\u00a02\u00a0s)"], ["slight", "slight"]];
 /** Heat ramp from few (pale amber) to most (dark red) conflicts, with a dark outline on every mark. */
 const RAMP = ["#fde68a", "#f59e0b", "#dc2626", "#7f1d1d"];
 
@@ -32,6 +32,7 @@ function svg(tag, attrs = {}, ...children) {
 const placeKey = (r) => JSON.stringify({ site: r.site, camera: r.camera, zone: r.zone });
 const place = (r) => [r.site, r.camera, r.zone].filter(Boolean).join(" / ");
 const rate = (r) => (r.per_1000 == null ? "no road users counted" : r.per_1000.toFixed(1));
+const interval = (r) => (r.per_1000 == null ? "" : `${r.per_1000_low.toFixed(1)}–${r.per_1000_high.toFixed(1)}`);
 const rampColour = (t) => RAMP[Math.min(RAMP.length - 1, Math.floor(t * RAMP.length))];
 
 export async function weakSpotsView(root) {
@@ -55,12 +56,14 @@ export async function weakSpotsView(root) {
         "Traffic conflicts (near misses: time to collision or post-encroachment time below the zone's " +
         "thresholds; a car that draws up behind a queue, braking in time and comfortably, is none) per " +
         "1,000 road users that entered the junction zones, highest first. Places with conflicts but no " +
-        "road user counted in the range come last."),
+        "road user counted in the range come last. A few conflicts say little about a place: the 95 % " +
+        "interval is the range of rates its counts are consistent with, and where two places' intervals " +
+        "overlap, their order may be chance."),
       summary,
       el("div", { class: "table-scroll", tabindex: "0", role: "region", "aria-label": "Weak spots ranking" },
         el("table", { class: "data", id: "weak-table" },
           el("caption", { class: "visually-hidden" }, "Places ranked by conflicts per 1,000 road users"),
-          el("thead", {}, el("tr", {}, ["Rank", "Place", "Road users", "Conflicts", "Per 1,000",
+          el("thead", {}, el("tr", {}, ["Rank", "Place", "Road users", "Conflicts", "Per 1,000", "95\u00a0% interval",
             ...BANDS.map(([, t]) => t), ...TYPES.map(([, t]) => t), ""].map((h) => el("th", { scope: "col" }, h)))),
           body))),
     el("section", { class: "card wide", "aria-labelledby": "heat-title" },
@@ -123,11 +126,11 @@ export async function weakSpotsView(root) {
       return el("tr", { "data-place": place(r) },
         el("td", {}, String(i + 1)), el("th", { scope: "row" }, place(r)),
         el("td", {}, fmt.format(r.road_users)), el("td", {}, fmt.format(r.conflicts)),
-        el("td", { class: "rate" }, rate(r)),
+        el("td", { class: "rate" }, rate(r)), el("td", { class: "interval" }, interval(r)),
         BANDS.map(([k]) => el("td", {}, fmt.format(r[k]))), TYPES.map(([k]) => el("td", {}, fmt.format(r[k]))),
         el("td", {}, show));
     }));
-    if (!rows.length) body.append(el("tr", {}, el("td", { colspan: 12, class: "muted" }, "No data in this range.")));
+    if (!rows.length) body.append(el("tr", {}, el("td", { colspan: 13, class: "muted" }, "No data in this range.")));
   }
 
   async function drawHeat() {

@@ -16,13 +16,14 @@ pytestmark = [pytest.mark.integration, pytest.mark.browser]
 Login = Callable[[Page, DashboardServer, str], None]
 
 
-def ranking(page: Page) -> list[tuple[str, str, str]]:
+def ranking(page: Page) -> list[tuple[str, str, str, str]]:
     rows = page.locator("#weak-rows tr")
     return [
         (
             rows.nth(i).locator("th").inner_text(),
             rows.nth(i).locator("td").nth(2).inner_text(),
             rows.nth(i).locator("td.rate").inner_text(),
+            rows.nth(i).locator("td.interval").inner_text(),
         )
         for i in range(rows.count())
     ]
@@ -55,10 +56,11 @@ def test_ranking_and_heat_map_show_the_seeded_conflicts(
     page.click("#nav a[href='#/weak-spots']")
     page.wait_for_selector("#heat-drawing svg circle")
     assert page.get_attribute("#nav a[href='#/weak-spots']", "aria-current") == "page"
-    # north-gate: 2 conflicts in 100 road users; vtest: 4 in 500.
+    # north-gate: 2 conflicts in 100 road users; vtest: 4 in 500. Their 95 % intervals (exact Poisson limits
+    # of 2 and 4 events: 0.242–7.225 and 1.090–10.242) overlap: the counts do not tell the two apart.
     assert ranking(page) == [
-        ("demo-plaza / north-gate / middle", "2", "20.0"),
-        ("demo-plaza / vtest / middle", "4", "8.0"),
+        ("demo-plaza / north-gate / middle", "2", "20.0", "2.4–72.2"),
+        ("demo-plaza / vtest / middle", "4", "8.0", "2.2–20.5"),
     ]
     assert page.get_attribute("#weak-summary", "data-total") == "6"
     # The top place's camera is drawn first: its zones and line, and one conflict cell.
@@ -95,4 +97,4 @@ def test_ranking_and_heat_map_show_the_seeded_conflicts(
     # Ranked by site: the plaza's 6 conflicts in 600 road users.
     page.select_option("#weak-level", "site")
     page.wait_for_function("() => document.querySelectorAll('#weak-rows tr').length === 1")
-    assert ranking(page) == [("demo-plaza", "6", "10.0")]
+    assert ranking(page) == [("demo-plaza", "6", "10.0", "3.7–21.8")]

@@ -178,6 +178,20 @@ def test_ranking_by_conflicts_per_1000_road_users(
     assert found == expected
 
 
+def test_each_rate_has_its_exact_95_percent_interval(hub: tuple[TestClient, dict[str, str]]) -> None:
+    """Garwood's exact Poisson limits for 0, 3 and 6 events, from published tables (0–3.689, 0.619–8.767,
+    2.202–13.059), per 1,000 of the place's road users; none without road users."""
+    client, header = hub
+    ranking = client.get("/conflicts/ranking", params=WINDOW, headers=header).json()["ranking"]
+    found = {r["zone"]: (r["per_1000_low"], r["per_1000_high"]) for r in ranking}
+    assert found["north"] == pytest.approx((0.619 / 200 * 1000, 8.767 / 200 * 1000), abs=0.01)
+    assert found["junction"] == pytest.approx((2.202, 13.059), abs=0.01)
+    assert found["gate"] == pytest.approx((0.0, 3.689 / 500 * 1000), abs=0.01)
+    assert found["south"] == (None, None)
+    # North's 3 in 200 rank above the junction's 6 in 1,000, but the counts do not tell them apart.
+    assert found["north"][0] < found["junction"][1]
+
+
 def test_ranking_splits_by_severity_and_type_and_exports_csv(hub: tuple[TestClient, dict[str, str]]) -> None:
     client, header = hub
     params = WINDOW | {"zone": "junction"}
@@ -193,6 +207,7 @@ def test_ranking_splits_by_severity_and_type_and_exports_csv(hub: tuple[TestClie
         "6",
         "6.0",
     )
+    assert (line["per_1000_low"], line["per_1000_high"]) == ("2.202", "13.059")
 
 
 def test_cells_sum_over_the_window_and_keep_the_picture_position(

@@ -3,8 +3,10 @@
 The rate is conflicts per 1,000 road users that entered the zone (the edge's ``road_users``), summed over
 the roll-up buckets of the query's period whose start lies in ``[start, end)``. Sites, cameras or zones
 (their approaches) are ranked by that rate, highest first; a place with no road user counted has no rate
-and comes last. The TTC and PET distributions of the places that match the query's filters are the
-conflict events' histograms summed bin by bin (bins keyed by their lower edge).
+and comes last. Each rate comes with its exact 95 % Poisson interval (:func:`rate_interval`): a handful
+of conflicts says little about a place, and where two places' intervals overlap, their order may be chance.
+The TTC and PET distributions of the places that match the query's filters are the conflict events'
+histograms summed bin by bin (bins keyed by their lower edge).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ __all__ = [
     "conflict_ranking",
     "conflict_cells",
     "conflict_histograms",
+    "rate_interval",
 ]
 
 Level = Literal["site", "camera", "zone"]
@@ -39,6 +42,8 @@ CONFLICT_TYPES = ("rear_end", "crossing", "lane_change")
 _FILTERS = ("site", "camera", "zone")
 #: The conflict event's histograms: least time to collision and post-encroachment time.
 MEASURES = ("ttc", "pet")
+#: Confidence of the interval given with each rate.
+RATE_CONFIDENCE = 0.95
 
 
 def _where(table: sa.Table, query: SeriesQuery) -> list[sa.ColumnElement[bool]]:
@@ -108,10 +113,29 @@ def conflict_ranking(
             continue
         counts = conflicts.get(place, empty)
         rate = round(1000.0 * counts["conflicts"] / n, 3) if n else None
+        low, high = rate_interval(counts["conflicts"], n) if n else (None, None)
         named = dict.fromkeys(_FILTERS) | dict(zip(keys, place, strict=True))
-        rows.append({**named, "road_users": n, **counts, "per_1000": rate})
+        rows.append(
+            {**named, "road_users": n, **counts, "per_1000": rate, "per_1000_low": low, "per_1000_high": high}
+        )
     rows.sort(key=_rank)
     return Series(rows=rows[: query.limit], truncated=len(rows) > query.limit)
+
+
+def rate_interval(
+    conflicts: int, road_users: int, confidence: float = RATE_CONFIDENCE
+) -> tuple[float, float]:
+    """The exact (Garwood) Poisson interval of conflicts per 1,000 road users, given ``conflicts`` among
+    ``road_users`` (> 0). The lower limit is the rate at which as many conflicts or more would be seen with
+    a chance of ``(1 - confidence) / 2``, the upper one the rate at which as few or fewer would; with no
+    conflict the interval starts at 0. Conflicts are rare events per road user, so their count is Poisson,
+    and these limits are quantiles of the gamma distribution."""
+    from scipy.special import gammaincinv  # the hub needs scipy only here
+
+    tail = (1.0 - confidence) / 2
+    low = float(gammaincinv(conflicts, tail)) if conflicts else 0.0
+    high = float(gammaincinv(conflicts + 1, 1.0 - tail))
+    return round(1000.0 * low / road_users, 3), round(1000.0 * high / road_users, 3)
 
 
 def _rank(row: dict[str, Any]) -> tuple[bool, float, int]:

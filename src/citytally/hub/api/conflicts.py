@@ -54,6 +54,13 @@ class WeakSpot(BaseModel):
     crossing: int = Field(ge=0)
     lane_change: int = Field(ge=0)
     per_1000: float | None = Field(description="Conflicts per 1,000 road users (null without road users).")
+    per_1000_low: float | None = Field(
+        description="Lower limit of the rate's exact 95 % Poisson interval (null without road users)."
+    )
+    per_1000_high: float | None = Field(
+        description="Upper limit of that interval. Where two places' intervals overlap, their order may be "
+        "chance."
+    )
 
 
 class _Window(BaseModel):
