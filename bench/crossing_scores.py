@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/crossing_scores.py --clips market_street --variants fp32,fp32@640,int8
 
-A track starts only from a box scoring at least ``[tracker] new_track_score`` (0.6 by default), so a road
+A track starts only from a box scoring at least ``[tracker] new_track_score`` (0.5 by default), so a road
 user the detector scores lower is never counted, whatever the counter does. For each true crossing of an
 annotated clip (tests/data/*_crossings.csv), every 2nd frame within ±6 frames of it is searched with each
 detector variant; the best score of a box of the crossing's class group (person; bicycle or motorcycle;

@@ -92,6 +92,17 @@ def test_low_score_box_never_starts_a_track() -> None:
     assert tracker.track_count == 0
 
 
+def test_a_standing_vehicle_the_detector_is_unsure_of_is_tracked_at_the_defaults() -> None:
+    # vtest.avi's parked van scores 0.45-0.56 in every frame: a sure box (high_score) starts a track, and
+    # the frames between at 0.45 keep it. A box that sure for one frame only is never reported.
+    scores = [0.52, 0.55, 0.51, 0.47, 0.56, 0.45, 0.53, 0.49, 0.55, 0.5]
+    steady = list(run(MotionTracker(), [frame((700, 70, 70, 55, s, CAR)) for s in scores]))
+    assert [len(o) for o in steady] == [0, 0, 1, 1, 1, 1, 1, 1, 1, 1]
+    assert len({int(o.track_id[0]) for o in steady[2:]}) == 1
+    once = [frame((700, 70, 70, 55, 0.55, CAR))] + [Detections.empty()] * 5
+    assert all(len(o) == 0 for o in run(MotionTracker(), once))
+
+
 def test_flickering_class_follows_the_majority() -> None:
     classes = [CAR, CAR, TRUCK, CAR, TRUCK, CAR, CAR, TRUCK, CAR, CAR]
     frames = [frame((100 + 5 * i, 100, 60, 40, 0.9, c)) for i, c in enumerate(classes)]

@@ -164,7 +164,13 @@ class TrackerSettings(_Model):
         le=1,
         description="Boxes between this and high_score only keep existing tracks alive.",
     )
-    new_track_score: float = Field(default=0.6, gt=0, le=1, description="A new track needs a box this sure.")
+    new_track_score: float = Field(
+        default=0.5,
+        gt=0,
+        le=1,
+        description="A new track needs a box this sure; it is reported after confirm_hits in a row. A "
+        "standing vehicle scores about the same in every frame: above this it is tracked, below it never.",
+    )
     match_iou: float = Field(default=0.2, gt=0, lt=1, description="Least IoU to match a high box to a track.")
     low_match_iou: float = Field(
         default=0.5, gt=0, lt=1, description="Least IoU to match a low box to a track."
