@@ -125,8 +125,36 @@ def test_alerts_as_ngsi_ld(sqlite_engine: Engine, make_registry: Callable[..., A
     assert "validTo" not in open_one  # still open
     assert open_one["location"]["value"] == {"type": "Point", "coordinates": [13.405, 52.52]}
     assert open_one["data"]["value"] == {"incident": "wrong_way", "phase": "onset", "road_users": 1}
-    left = next(a for a in alerts.values() if a["category"]["value"] == "security")
+    left = next(a for a in alerts.values() if a["data"]["value"]["incident"] == "left_object")
     assert left["validTo"]["value"]["@value"] == "2026-12-04T08:06:40Z"
+
+
+@pytest.mark.parametrize(
+    ("kind", "details", "category", "sub"),
+    [
+        ("stopped_vehicle", {"vehicles": 1}, "traffic", "carStopped"),
+        ("queue", {"queue_m": 40.0}, "traffic", "trafficJam"),
+        # The model's words for people on the carriageway ("roadClosed" told subscribers the road was shut).
+        ("pedestrian_on_roadway", {"persons": 2, "cyclists": 1}, "traffic", "pedestrianOnRoad"),
+        ("pedestrian_on_roadway", {"persons": 0, "cyclists": 1}, "traffic", "bikerOnRoad"),
+        ("crowd_density", {"persons_per_m2": 4.2, "level": "F"}, "security", "crowdRisk"),
+        ("left_object", {"area_px": 900}, "security", "suspiciousAction"),
+    ],
+)
+def test_alert_categories_are_the_models_own(
+    sqlite_engine: Engine,
+    make_registry: Callable[..., Any],
+    kind: str,
+    details: dict[str, Any],
+    category: str,
+    sub: str,
+) -> None:
+    """dataModel.Alert's subCategory list (its schema.json): the one that says what happened."""
+    make_registry(sqlite_engine, ("plaza", "cam-1"))
+    EventWriter(sqlite_engine).write_events([incident(kind, 100, 101, "onset", uuid.uuid4(), **details)])
+    operator = {"Authorization": f"Bearer {issue_token(sqlite_engine, 'operator').secret}"}
+    (alert,) = TestClient(create_app(None, sqlite_engine)).get("/ngsi-ld/Alert", headers=operator).json()
+    assert (alert["category"]["value"], alert["subCategory"]["value"]) == (category, sub)
 
 
 def stopped_car(t: float) -> Detections:

@@ -1,8 +1,9 @@
 """Incidents for other systems: NGSI-LD ``Alert`` entities, and an MQTT topic with every new incident event.
 
 **NGSI-LD.** Each incident (the latest event of its ``incident_id``) is one FIWARE Smart Data Models
-``Alert`` (dataModel.Alert): ``category`` ``traffic`` (``security`` for a left object), ``subCategory``
-from the model's list where one fits (``carStopped``, ``carWrongDirection``, ``trafficJam``, ...),
+``Alert`` (dataModel.Alert): ``category`` ``traffic`` (``security`` for crowd density and a left object),
+``subCategory`` from the model's list (``carStopped``, ``carWrongDirection``, ``trafficJam``,
+``pedestrianOnRoad`` or ``bikerOnRoad``, ``crowdRisk``, ``suspiciousAction``),
 ``severity`` (``informational``, ``medium``, ``critical``), ``dateIssued`` (when it began), ``validFrom``
 and, once cleared, ``validTo``, ``alertSource`` (the camera), ``location`` (the camera's point, when
 registered), ``description`` and ``data`` (the numbers behind it). Nothing in it names a road user.
@@ -43,8 +44,8 @@ _CATEGORIES: dict[str, tuple[str, str | None]] = {
     "wrong_way": ("traffic", "carWrongDirection"),
     "congestion": ("traffic", "trafficJam"),
     "queue": ("traffic", "trafficJam"),
-    "pedestrian_on_roadway": ("traffic", "roadClosed"),
-    "crowd_density": ("security", None),
+    "pedestrian_on_roadway": ("traffic", "pedestrianOnRoad"),  # "bikerOnRoad" where only cyclists are
+    "crowd_density": ("security", "crowdRisk"),
     "left_object": ("security", "suspiciousAction"),
 }
 _SEVERITIES = {"info": "informational", "warning": "medium", "critical": "critical"}
@@ -67,6 +68,10 @@ def alert_entity(incident: Mapping[str, Any], camera: Mapping[str, Any] | None) 
     """One incident (its latest event, as the dashboard lists it) as a normalized NGSI-LD ``Alert``."""
     key = incident.get("incident_id") or incident["id"]
     category, sub = _CATEGORIES.get(incident["incident"], ("traffic", None))
+    details = incident["details"]
+    cyclists_only = not details.get("persons") and bool(details.get("cyclists"))
+    if incident["incident"] == "pedestrian_on_roadway" and cyclists_only:
+        sub = "bikerOnRoad"
     place = incident.get("zone") or incident.get("line")
     where = f"{incident['site']}/{incident['camera']}" + (f", {place}" if place else "")
     entity: dict[str, Any] = {
