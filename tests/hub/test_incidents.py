@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -29,7 +30,7 @@ from citytally.hub.ingest import Ingest
 from citytally.hub.store import EventWriter, schema
 from citytally.hub.web import create_app
 from citytally.transport.outbox import Outbox
-from hub.conftest import make_camera, mqtt_settings_for
+from hub.conftest import PrivateBroker, make_camera, mqtt_settings_for
 
 pytestmark = pytest.mark.integration
 
@@ -217,3 +218,44 @@ def test_edge_incident_to_hub_and_alert_topic(
     assert [r["phase"] for r in received] == ["onset", "cleared"]
     assert {r["topic"] for r in received} == {f"{mqtt_prefix}/alerts/plaza/cam-1/incident"}
     assert len({r["incident_id"] for r in received}) == 1
+
+
+def test_an_incident_stored_while_the_broker_is_down_reaches_the_alert_topic_when_it_is_back(
+    sqlite_engine: Engine, make_registry: Callable[..., Any], mqtt_prefix: str, private_broker: PrivateBroker
+) -> None:
+    """The broker crashes (SIGKILL); an incident is stored meanwhile (another hub process ingested it, or
+    it came from the store's backlog); once the broker is back, a subscriber with a persistent session gets
+    it on the alert topic."""
+    make_registry(sqlite_engine, ("plaza", "cam-1"))
+    settings = mqtt_settings_for(mqtt_prefix, private_broker.port)
+    relay = AlertRelay(sqlite_engine, settings, poll_s=0.2)
+    received: list[dict[str, Any]] = []
+    got = threading.Event()
+    listener = mqtt.Client(
+        mqtt.CallbackAPIVersion.VERSION2, client_id=f"{mqtt_prefix}-listener", clean_session=False
+    )
+    listener.reconnect_delay_set(0.2, 1)
+
+    def on_message(_c: mqtt.Client, _u: Any, message: mqtt.MQTTMessage) -> None:
+        received.append(json.loads(message.payload))
+        got.set()
+
+    listener.on_message = on_message
+    listener.connect(settings.host, private_broker.port)
+    listener.subscribe(alert_subscription(mqtt_prefix), qos=1)
+    listener.loop_start()
+    wrong = uuid.uuid4()
+    try:
+        relay.start()
+        time.sleep(1.0)  # both connected and subscribed
+        private_broker.stop()
+        onset = incident("wrong_way", 100, 101, "onset", wrong, road_users=1)
+        EventWriter(sqlite_engine).write_events([onset])
+        time.sleep(1.0)  # the relay has read it from the store while the broker was down
+        private_broker.start()
+        assert got.wait(20), "the incident stored during the outage never reached the alert topic"
+    finally:
+        relay.stop()
+        listener.loop_stop()
+        listener.disconnect()
+    assert [(r["incident_id"], r["phase"]) for r in received] == [(str(wrong), "onset")]
