@@ -42,6 +42,7 @@ export async function weakSpotsView(root) {
   const csv = el("button", { type: "button", id: "weak-csv" }, "Download CSV");
   const summary = el("p", { id: "weak-summary", "aria-live": "polite" });
   const body = el("tbody", { id: "weak-rows" });
+  const rates = el("div", { id: "weak-rates", class: "rate-chart" });
   const cameraSelect = el("select", { id: "heat-camera", name: "heat-camera" });
   const drawing = el("div", { id: "heat-drawing", class: "heat-drawing" });
   const cellTable = el("div", { id: "heat-table" });
@@ -65,7 +66,8 @@ export async function weakSpotsView(root) {
           el("caption", { class: "visually-hidden" }, "Places ranked by conflicts per 1,000 road users"),
           el("thead", {}, el("tr", {}, ["Rank", "Place", "Road users", "Conflicts", "Per 1,000", "95\u00a0% interval",
             ...BANDS.map(([, t]) => t), ...TYPES.map(([, t]) => t), ""].map((h) => el("th", { scope: "col" }, h)))),
-          body))),
+          body)),
+      rates),
     el("section", { class: "card wide", "aria-labelledby": "heat-title" },
       el("div", { class: "card-head" }, el("h2", { id: "heat-title" }, "Where the conflicts were"),
         el("label", {}, "Camera ", cameraSelect)),
@@ -131,6 +133,7 @@ export async function weakSpotsView(root) {
         el("td", {}, show));
     }));
     if (!rows.length) body.append(el("tr", {}, el("td", { colspan: 13, class: "muted" }, "No data in this range.")));
+    rates.replaceChildren(rateChart(rows));
   }
 
   async function drawHeat() {
@@ -228,6 +231,58 @@ function siteDrawing(info, placed, name, total) {
     return svg("circle", { cx: c.image_x, cy: c.image_y, r: scale * unit * (0.6 + 1.4 * Math.sqrt(t)),
       fill: rampColour(t), class: "heat-mark", "data-count": c.count },
     svg("title", {}, `${c.count} conflicts in the ${c.cell_m} m cell from x ${c.x_m} m, y ${c.y_m} m (${c.zone})`));
+  }));
+}
+
+/** At most this many places in the rate chart (the top of the ranking); the table has them all. */
+const CHART_PLACES = 20;
+
+/** A step of 1, 2 or 5 times a power of ten giving about five ticks up to ``top``. */
+function tickStep(top) {
+  const rough = top / 5;
+  const power = 10 ** Math.floor(Math.log10(rough));
+  return [1, 2, 5, 10].map((m) => m * power).find((s) => s >= rough);
+}
+
+/** Each ranked place's rate (a dot) and its 95 % interval (a bar), on one scale: an SVG with a text
+ * alternative. Where two bars overlap, the two places' order may be chance. */
+function rateChart(rows) {
+  const shown = rows.filter((r) => r.per_1000 != null).slice(0, CHART_PLACES);
+  if (!shown.length) return el("p", { class: "muted" }, "");
+  const label = 230;
+  const plot = 480;
+  const rowH = 22;
+  const top = Math.max(...shown.map((r) => r.per_1000_high));
+  const step = tickStep(top || 1);
+  const end = step * Math.ceil((top || 1) / step);
+  const x = (v) => label + (plot * v) / end;
+  const height = rowH * shown.length + 40;
+  const ticks = [];
+  for (let v = 0; v <= end + step / 2; v += step) ticks.push(v);
+  const overlapsFirst = shown.slice(1).filter((r) => r.per_1000_high >= shown[0].per_1000_low).length;
+  const desc = `Conflicts per 1,000 road users of ${shown.length} place${shown.length === 1 ? "" : "s"}, ` +
+    `highest first, each with its 95 % interval. The highest, ${place(shown[0])}, ` +
+    `${shown[0].per_1000.toFixed(1)} (${shown[0].per_1000_low.toFixed(1)}–${shown[0].per_1000_high.toFixed(1)}); ` +
+    `${overlapsFirst} of the others' intervals overlap its own. The table above has the numbers.`;
+  return svg("svg", { viewBox: `0 0 ${label + plot + 20} ${height}`, role: "img", class: "rate-svg",
+    "aria-labelledby": "rates-title rates-desc" },
+  svg("title", { id: "rates-title" }, "Conflict rates with their 95 % intervals"),
+  svg("desc", { id: "rates-desc" }, desc),
+  ticks.map((v) => svg("g", { class: "tick" },
+    svg("line", { x1: x(v), x2: x(v), y1: 4, y2: height - 30 }),
+    svg("text", { x: x(v), y: height - 16, "text-anchor": "middle" }, fmt.format(v)))),
+  svg("text", { x: label + plot / 2, y: height - 2, "text-anchor": "middle", class: "axis-title" },
+    "conflicts per 1,000 road users (dot) and 95 % interval (bar)"),
+  shown.map((r, i) => {
+    const y = 14 + i * rowH;
+    const text = `${place(r)}: ${r.per_1000.toFixed(1)} per 1,000 road users (95 % interval ` +
+      `${r.per_1000_low.toFixed(1)}–${r.per_1000_high.toFixed(1)}; ${r.conflicts} conflicts among ${r.road_users})`;
+    return svg("g", { class: "rate-row", "data-place": place(r) },
+      svg("title", {}, text),
+      svg("text", { x: label - 8, y: y + 4, "text-anchor": "end" }, place(r)),
+      svg("line", { class: "interval-bar", x1: x(r.per_1000_low), x2: x(r.per_1000_high), y1: y, y2: y,
+        "data-low": r.per_1000_low, "data-high": r.per_1000_high }),
+      svg("circle", { class: "rate-mark", cx: x(r.per_1000), cy: y, r: 5, "data-rate": r.per_1000 }));
   }));
 }
 

@@ -63,6 +63,15 @@ def test_ranking_and_heat_map_show_the_seeded_conflicts(
         ("demo-plaza / vtest / middle", "4", "8.0", "2.2–20.5"),
     ]
     assert page.get_attribute("#weak-summary", "data-total") == "6"
+    # The same rates as a chart: a dot per place on its interval's bar, one scale; the bars overlap.
+    marks = page.locator("#weak-rates circle.rate-mark")
+    bars = page.locator("#weak-rates line.interval-bar")
+    assert [marks.nth(i).get_attribute("data-rate") for i in range(marks.count())] == ["20", "8"]
+    ends = [[float(bars.nth(i).get_attribute(k) or "nan") for k in ("x1", "x2")] for i in range(2)]
+    dots = [float(marks.nth(i).get_attribute("cx") or "nan") for i in range(2)]
+    assert all(low < dot < high for (low, high), dot in zip(ends, dots, strict=True))
+    assert dots[0] > dots[1] and ends[0][0] < ends[1][1]
+    assert "1 of the others' intervals overlap its own" in (page.text_content("#rates-desc") or "")
     # The top place's camera is drawn first: its zones and line, and one conflict cell.
     assert page.input_value("#heat-camera") == "demo-plaza/north-gate"
     assert page.locator("#heat-drawing svg .zone").count() == 3
