@@ -249,7 +249,12 @@ function tickStep(top) {
 function rateChart(rows) {
   const shown = rows.filter((r) => r.per_1000 != null).slice(0, CHART_PLACES);
   if (!shown.length) return el("p", { class: "muted" }, "");
-  const label = 230;
+  // Room for the longest name at about 7 px a character (12 px text), within bounds; a longer name keeps
+  // its end (the zone), and the full one is in the row's title.
+  const fits = 52;
+  const longest = Math.min(fits, Math.max(...shown.map((r) => place(r).length)));
+  const label = 14 + 7 * longest;
+  const name = (r) => (place(r).length > fits ? `…${place(r).slice(-(fits - 1))}` : place(r));
   const plot = 480;
   const rowH = 22;
   const top = Math.max(...shown.map((r) => r.per_1000_high));
@@ -279,7 +284,7 @@ function rateChart(rows) {
       `${r.per_1000_low.toFixed(1)}–${r.per_1000_high.toFixed(1)}; ${r.conflicts} conflicts among ${r.road_users})`;
     return svg("g", { class: "rate-row", "data-place": place(r) },
       svg("title", {}, text),
-      svg("text", { x: label - 8, y: y + 4, "text-anchor": "end" }, place(r)),
+      svg("text", { x: label - 8, y: y + 4, "text-anchor": "end" }, name(r)),
       svg("line", { class: "interval-bar", x1: x(r.per_1000_low), x2: x(r.per_1000_high), y1: y, y2: y,
         "data-low": r.per_1000_low, "data-high": r.per_1000_high }),
       svg("circle", { class: "rate-mark", cx: x(r.per_1000), cy: y, r: 5, "data-rate": r.per_1000 }));
