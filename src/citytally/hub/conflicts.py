@@ -98,7 +98,8 @@ def conflict_ranking(
     """Places (sites, cameras or zones) by conflicts per 1,000 road users, highest first.
 
     Each row: the place's columns (the others null), ``road_users``, ``conflicts``, the counts per severity
-    band and per type, and ``per_1000`` (null without road users). Places with fewer than
+    band and per type, ``per_1000`` and its 95 % interval, ``per_1000_low`` and ``per_1000_high`` (all
+    three null without road users). Places with fewer than
     ``min_road_users`` are left out: a rate over a handful of road users says little.
     """
     keys = LEVELS[level]
