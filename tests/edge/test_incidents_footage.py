@@ -2,7 +2,7 @@
 
 A white van and a car stand at the top right of the plaza all 79.5 s of the video while people walk past
 (marked by hand for the masking test: ``tests/edge/masking_check.py``). The detector sees the van at only
-0.45–0.56, flickering between car and truck; the car, cut by the picture's edge, at 0.5–0.66. A no-stopping
+0.45–0.56, flickering between car and truck; the car, cut by the picture's edge, at 0.43–0.66. A no-stopping
 zone drawn round the two must raise one stopped-vehicle incident that counts both, ``min_stop_s`` after the
 start, and hold it to the end; the same rule on the plaza, where only people walk, must stay quiet.
 """
