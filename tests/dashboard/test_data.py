@@ -133,12 +133,51 @@ def test_live_cursor_sends_each_event_once_even_when_it_commits_late(engine: sa.
     cursor = LiveCursor(after=now)
     first = event()
     writer.write_events([first], received_at=now + timedelta(seconds=1))
-    assert [m["id"] for m in cursor.poll(engine, include_incidents=False)] == [str(first.id)]
+    assert [m["id"] for m in cursor.poll_summaries(engine, include_incidents=False)] == [str(first.id)]
     # stamped before the cursor (its transaction began earlier) but committed only now
     late = event()
     writer.write_events([late], received_at=now + timedelta(seconds=1) - LOOKBACK / 2)
-    assert [m["id"] for m in cursor.poll(engine, include_incidents=False)] == [str(late.id)]
-    assert cursor.poll(engine, include_incidents=False) == []
+    assert [m["id"] for m in cursor.poll_summaries(engine, include_incidents=False)] == [str(late.id)]
+    assert cursor.poll_summaries(engine, include_incidents=False) == []
+
+
+@pytest.mark.integration
+def test_live_cursor_sends_a_burst_larger_than_a_poll_and_what_follows_it(engine: sa.Engine) -> None:
+    """An edge's outbox emptying after an outage stores hundreds of events within a second. The stream used
+    to read the first 500 of the look-back window again at every poll and send nothing more, ever."""
+    sync_registry(engine, [_camera("count")])
+    writer = EventWriter(engine)
+    now = datetime.now(UTC)
+    cursor = LiveCursor(after=now)
+
+    def backlog(n: int, first_minute: int) -> list[LineCountEvent]:
+        start = now.replace(second=0, microsecond=0) - timedelta(days=1)
+        return [
+            LineCountEvent(
+                id=uuid.uuid4(),
+                site="plaza",
+                camera="cam-1",
+                start=start + timedelta(minutes=first_minute + k),
+                end=start + timedelta(minutes=first_minute + k + 1),
+                line="north",
+                counts={"in": {"car": 1}},
+            )
+            for k in range(n)
+        ]
+
+    burst = backlog(1200, 0)
+    for k in range(0, 1200, 100):  # twelve messages of 100 events within a tenth of a second
+        writer.write_events(burst[k : k + 100], received_at=now + timedelta(seconds=1, milliseconds=k // 10))
+    sent: list[str] = []
+    for _ in range(4):
+        sent += [m["id"] for m in cursor.poll_summaries(engine, include_incidents=False)]
+    assert sorted(sent) == sorted(str(e.id) for e in burst)
+    after = backlog(3, 2000)
+    writer.write_events(after, received_at=now + timedelta(seconds=2))
+    assert sorted(m["id"] for m in cursor.poll_summaries(engine, include_incidents=False)) == sorted(
+        str(e.id) for e in after
+    )
+    assert cursor.poll_summaries(engine, include_incidents=False) == []
 
 
 def _counts(start: datetime, counts: dict[str, dict[str, int]]) -> LineCountEvent:
