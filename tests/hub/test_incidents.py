@@ -5,6 +5,8 @@ the MQTT alert topic, from an edge's incident engine through the outbox, Mosquit
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -28,9 +30,10 @@ from citytally.hub.alerts import AlertRelay, alert_subscription
 from citytally.hub.dashboard.incidents import acknowledge, list_incidents
 from citytally.hub.ingest import Ingest
 from citytally.hub.store import EventWriter, schema
+from citytally.hub.store.follow import LOOKBACK
 from citytally.hub.web import create_app
 from citytally.transport.outbox import Outbox
-from hub.conftest import PrivateBroker, make_camera, mqtt_settings_for
+from hub.conftest import PrivateBroker, make_camera, mqtt_settings_for, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -223,9 +226,9 @@ def test_edge_incident_to_hub_and_alert_topic(
 def test_an_incident_stored_while_the_broker_is_down_reaches_the_alert_topic_when_it_is_back(
     sqlite_engine: Engine, make_registry: Callable[..., Any], mqtt_prefix: str, private_broker: PrivateBroker
 ) -> None:
-    """The broker crashes (SIGKILL); an incident is stored meanwhile (another hub process ingested it, or
-    it came from the store's backlog); once the broker is back, a subscriber with a persistent session gets
-    it on the alert topic."""
+    """The broker stops (a planned restart); an incident is stored meanwhile (another hub process ingested
+    it, or it came from the store's backlog); once the broker is back, a subscriber with a persistent
+    session gets it on the alert topic."""
     make_registry(sqlite_engine, ("plaza", "cam-1"))
     settings = mqtt_settings_for(mqtt_prefix, private_broker.port)
     relay = AlertRelay(sqlite_engine, settings, poll_s=0.2)
@@ -259,3 +262,124 @@ def test_an_incident_stored_while_the_broker_is_down_reaches_the_alert_topic_whe
         listener.loop_stop()
         listener.disconnect()
     assert [(r["incident_id"], r["phase"]) for r in received] == [(str(wrong), "onset")]
+
+
+class AlertListener:
+    """A subscriber to every camera's alert topic with a persistent session: what the broker queues for it
+    while it restarts is delivered."""
+
+    def __init__(self, prefix: str, port: int) -> None:
+        self.received: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        self.client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2, client_id=f"{prefix}-listener", clean_session=False
+        )
+        self.client.reconnect_delay_set(0.2, 1)
+        self.client.on_message = self._on_message
+        self.client.connect("127.0.0.1", port)
+        self.client.subscribe(alert_subscription(prefix), qos=1)
+        self.client.loop_start()
+
+    def _on_message(self, _c: mqtt.Client, _u: Any, message: mqtt.MQTTMessage) -> None:
+        with self._lock:
+            self.received.append(json.loads(message.payload))
+
+    def wait_for(self, count: int, timeout: float) -> list[dict[str, Any]]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and len(self.received) < count:
+            time.sleep(0.05)
+        with self._lock:
+            return list(self.received)
+
+    def close(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
+def saved_position(engine: Engine) -> datetime | None:
+    t = schema.alert_relay_positions
+    with engine.connect() as conn:
+        return conn.execute(sa.select(t.c.position)).scalar_one_or_none()
+
+
+_RELAY_PROCESS = """
+import sys, time
+from citytally.hub.alerts import AlertRelay
+from citytally.hub.store import create_store_engine
+from citytally.transport.mqtt import MqttSettings
+settings = MqttSettings.model_validate_json(sys.argv[2])
+AlertRelay(create_store_engine(sys.argv[1]), settings, poll_s=0.2).start()
+time.sleep(600)
+"""
+
+
+def test_alerts_survive_the_hub_being_killed_while_the_broker_is_down(
+    sqlite_engine: Engine, make_registry: Callable[..., Any], mqtt_prefix: str, private_broker: PrivateBroker
+) -> None:
+    """A hub process relays alerts; the broker stops; an incident is stored and the relay has it ready to
+    send; the hub is killed (SIGKILL). Its clearance is stored while no hub runs. Once the broker and a new
+    hub process are up, the subscriber gets both, once each and in order."""
+    make_registry(sqlite_engine, ("plaza", "cam-1"))
+    settings = mqtt_settings_for(mqtt_prefix, private_broker.port)
+    listener = AlertListener(mqtt_prefix, private_broker.port)
+    hub = subprocess.Popen(
+        [sys.executable, "-c", _RELAY_PROCESS, str(sqlite_engine.url), settings.model_dump_json()]
+    )
+    wrong = uuid.uuid4()
+    relay: AlertRelay | None = None
+    try:
+        wait_until(lambda: saved_position(sqlite_engine) is not None, 30, "the hub's relay to start")
+        private_broker.stop()
+        now = datetime.now(UTC)
+        onset = incident("wrong_way", 100, 101, "onset", wrong, road_users=1)
+        EventWriter(sqlite_engine).write_events([onset], received_at=now)
+        wait_until(lambda: saved_position(sqlite_engine) == now, 10, "the relay to read the incident")
+        hub.kill()
+        hub.wait(10)
+        cleared = incident("wrong_way", 100, 130, "cleared", wrong, road_users=1)
+        EventWriter(sqlite_engine).write_events([cleared], received_at=now + timedelta(seconds=5))
+        time.sleep(LOOKBACK.total_seconds() + 1)  # the hub is down longer than the relay's look-back
+        private_broker.start()
+        relay = AlertRelay(sqlite_engine, settings, poll_s=0.2)
+        relay.start()
+        received = listener.wait_for(2, 20)
+        wait_until(
+            lambda: saved_position(sqlite_engine) == now + timedelta(seconds=5), 10, "both to be acknowledged"
+        )
+    finally:
+        hub.kill()
+        hub.wait(10)
+        if relay is not None:
+            relay.stop()
+        listener.close()
+    assert [(r["incident_id"], r["phase"]) for r in received] == [
+        (str(wrong), "onset"),
+        (str(wrong), "cleared"),
+    ]
+
+
+def test_the_alert_relay_sends_a_burst_larger_than_one_read(
+    sqlite_engine: Engine, make_registry: Callable[..., Any], mqtt_prefix: str, private_broker: PrivateBroker
+) -> None:
+    """A hub catching up on what the broker queued for it stores many incident events within a second. The
+    relay used to read the first 500 of its look-back window again at every poll and send nothing more."""
+    make_registry(sqlite_engine, ("plaza", "cam-1"))
+    settings = mqtt_settings_for(mqtt_prefix, private_broker.port)
+    listener = AlertListener(mqtt_prefix, private_broker.port)
+    relay = AlertRelay(sqlite_engine, settings, poll_s=0.2)
+    burst = [incident("queue", k, k + 60, None, None, queue_m=10) for k in range(1200)]
+    try:
+        relay.start()
+        wait_until(lambda: saved_position(sqlite_engine) is not None, 10, "the relay to start")
+        now = datetime.now(UTC)
+        for k in range(
+            0, len(burst), 100
+        ):  # twelve messages of 100 incident events within a tenth of a second
+            EventWriter(sqlite_engine).write_events(
+                burst[k : k + 100], received_at=now + timedelta(milliseconds=k // 10)
+            )
+        received = listener.wait_for(len(burst), 60)
+    finally:
+        relay.stop()
+        listener.close()
+    assert sorted(r["id"] for r in received) == sorted(str(e.id) for e in burst)

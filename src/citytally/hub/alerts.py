@@ -19,15 +19,17 @@ from __future__ import annotations
 import json
 import logging
 import threading
-import uuid
+from collections import deque
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
+import paho.mqtt.client as mqtt
 import sqlalchemy as sa
 
 from citytally.events import SLUG_PATTERN
 from citytally.hub.store import schema
+from citytally.hub.store.follow import StoreFollower
 from citytally.transport.mqtt import MqttSettings, build_mqtt_client, connect_properties
 
 __all__ = ["ALERT_CONTEXT", "AlertRelay", "alert_entity", "alert_topic", "alert_subscription"]
@@ -49,7 +51,6 @@ _CATEGORIES: dict[str, tuple[str, str | None]] = {
     "left_object": ("security", "suspiciousAction"),
 }
 _SEVERITIES = {"info": "informational", "warning": "medium", "critical": "critical"}
-_LOOKBACK = timedelta(seconds=10)
 
 
 def _iso(moment: datetime) -> str:
@@ -115,21 +116,41 @@ def alert_subscription(prefix: str) -> str:
 
 
 class AlertRelay:
-    """Polls the store for newly stored incident events and publishes each on its alert topic."""
+    """Follows the store's incident events and publishes each on its alert topic, at least once.
+
+    The relay's position (see :data:`~citytally.hub.store.schema.alert_relay_positions`) moves past an event
+    only once the broker has acknowledged it (QoS 1). A relay that starts again, after a stop, a crash or a
+    ``kill -9``, sends from its saved position on, so what waited for a broker that was down is sent, and
+    so is what was stored while no relay ran. The look-back window before the position
+    (:data:`~citytally.hub.store.follow.LOOKBACK`) is sent again: a subscriber may get an event twice and
+    knows it by its ``id``. A relay with no saved position starts with what is stored from then on. At most
+    :data:`MAX_IN_FLIGHT` events wait for the broker; the rest wait in the store."""
+
+    #: Events published and not yet acknowledged, beyond which the relay reads no more from the store.
+    MAX_IN_FLIGHT = 1000
 
     def __init__(self, engine: sa.Engine, settings: MqttSettings, poll_s: float = 1.0) -> None:
         self.engine = engine
         self.settings = settings
         self.poll_s = poll_s
         self.published = 0
-        self._after = datetime.now(UTC)
-        self._sent: dict[uuid.UUID, datetime] = {}
+        self.name = f"{settings.client_id}-alerts"
+        self._follower: StoreFollower | None = None
+        self._in_flight: deque[tuple[datetime, int]] = deque()  # (received_at, message id), as published
+        self._acknowledged: set[int] = set()
+        self._lock = threading.Lock()
+        self._saved: datetime | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._client = build_mqtt_client(settings, f"{settings.client_id}-alerts", persistent=False)
+        self._client = build_mqtt_client(settings, self.name, persistent=False)
+        self._client.on_publish = self._on_publish
+
+    def _on_publish(self, _client: mqtt.Client, _userdata: Any, mid: int, *_: Any) -> None:
+        with self._lock:
+            self._acknowledged.add(mid)  # QoS 1: the broker's PUBACK
 
     def start(self) -> None:
-        """Connect (in the background) and start polling; incidents stored from now on are relayed."""
+        """Connect (in the background) and start relaying from the saved position (or from now)."""
         self._client.connect_async(
             self.settings.host,
             self.settings.port,
@@ -144,38 +165,70 @@ class AlertRelay:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(10)
+        try:
+            self._settle()  # what the broker acknowledged meanwhile is not sent again
+        except sa.exc.SQLAlchemyError as exc:
+            log.warning("alerts: saving the relay's position failed (%s)", exc.__class__.__name__)
         self._client.disconnect()
         self._client.loop_stop()
 
     def _run(self) -> None:
-        while not self._stop.wait(self.poll_s):
+        while True:
             try:
                 self.relay_once()
             except sa.exc.SQLAlchemyError as exc:
                 log.warning("alerts: reading the store failed (%s); trying again", exc.__class__.__name__)
+            if self._stop.wait(self.poll_s):
+                return
+
+    def _open(self) -> StoreFollower:
+        t = schema.alert_relay_positions
+        with self.engine.connect() as conn:
+            saved = conn.execute(sa.select(t.c.position).where(t.c.relay == self.name)).scalar_one_or_none()
+        if saved is None:
+            follower = StoreFollower(after=datetime.now(UTC))
+            with self.engine.connect() as conn:
+                follower.skip_old(conn, schema.events.c.type == "incident")
+            log.info("alerts: relay %s starts with the incidents stored from now on", self.name)
+        else:
+            follower = StoreFollower(after=saved)
+            log.info("alerts: relay %s goes on from %s", self.name, saved.isoformat())
+        self._saved = saved
+        return follower
+
+    def _settle(self) -> None:
+        """Drop what the broker acknowledged; save the position (the oldest event still unacknowledged)."""
+        with self._lock:
+            while self._in_flight and self._in_flight[0][1] in self._acknowledged:
+                self._acknowledged.discard(self._in_flight.popleft()[1])
+        if self._follower is None:
+            return
+        position = min((at for at, _ in self._in_flight), default=self._follower.after)
+        if position == self._saved:
+            return
+        t = schema.alert_relay_positions
+        row = {"relay": self.name, "position": position, "saved_at": datetime.now(UTC)}
+        with self.engine.begin() as conn:
+            if conn.execute(sa.update(t).where(t.c.relay == self.name).values(row)).rowcount == 0:
+                conn.execute(sa.insert(t).values(row))
+        self._saved = position
 
     def relay_once(self) -> int:
         """Publish the incident events stored since the last call; return how many."""
+        if self._follower is None:
+            self._follower = self._open()
+        self._settle()
+        if len(self._in_flight) >= self.MAX_IN_FLIGHT:
+            return 0
         e = schema.events
-        query = (
-            sa.select(e.c.id, e.c.site, e.c.camera, e.c.received_at, e.c.body)
-            .where(e.c.type == "incident", e.c.received_at > self._after - _LOOKBACK)
-            .order_by(e.c.received_at)
-            .limit(500)
-        )
+        columns = (e.c.id, e.c.site, e.c.camera, e.c.received_at, e.c.end, e.c.body)
         with self.engine.connect() as conn:
-            rows = conn.execute(query).all()
-        sent = 0
+            rows = self._follower.poll(conn, columns, e.c.type == "incident")
         for row in rows:
-            if row.id in self._sent:
-                continue
             body = row.body if isinstance(row.body, dict) else json.loads(row.body)
             topic = alert_topic(self.settings.topic_prefix, row.site, row.camera)
-            self._client.publish(topic, json.dumps(body, separators=(",", ":")), qos=1)
-            self._sent[row.id] = row.received_at
-            self._after = max(self._after, row.received_at)
-            sent += 1
-        horizon = self._after - _LOOKBACK
-        self._sent = {k: v for k, v in self._sent.items() if v >= horizon}
-        self.published += sent
-        return sent
+            info = self._client.publish(topic, json.dumps(body, separators=(",", ":")), qos=1)
+            self._in_flight.append((row.received_at, info.mid))
+        self.published += len(rows)
+        self._settle()
+        return len(rows)

@@ -55,6 +55,7 @@ __all__ = [
     "conflict_cell_rollups",
     "conflict_histogram_rollups",
     "dead_letters",
+    "alert_relay_positions",
 ]
 
 #: Roll-up periods and their length in seconds. Buckets are aligned to UTC (days start at 00:00 UTC).
@@ -355,4 +356,14 @@ dead_letters = sa.Table(
     sa.Column("reason", sa.Text(), nullable=False),
     sa.Index(None, "received_at"),
     sa.Index(None, "kind", "received_at"),
+)
+
+#: How far each MQTT alert relay (named by its MQTT client id) has got: every incident event stored before
+#: ``position`` has reached the broker (migration 0013; :mod:`citytally.hub.alerts`). No event, no road user.
+alert_relay_positions = sa.Table(
+    "alert_relay_positions",
+    metadata,
+    sa.Column("relay", sa.String(128), primary_key=True),
+    sa.Column("position", UtcDateTime(), nullable=False),
+    sa.Column("saved_at", UtcDateTime(), nullable=False),
 )
