@@ -383,3 +383,28 @@ def test_the_alert_relay_sends_a_burst_larger_than_one_read(
         relay.stop()
         listener.close()
     assert sorted(r["id"] for r in received) == sorted(str(e.id) for e in burst)
+
+
+def test_a_relay_position_saved_while_the_clock_ran_ahead_does_not_hold_alerts_back(
+    sqlite_engine: Engine, make_registry: Callable[..., Any], mqtt_prefix: str
+) -> None:
+    """The hub's clock ran a day ahead and was put right: its saved position is tomorrow. Incidents stored
+    now sort before it; the relay goes on from now rather than holding them back for a day."""
+    make_registry(sqlite_engine, ("plaza", "cam-1"))
+    settings = mqtt_settings_for(mqtt_prefix)
+    tomorrow = datetime.now(UTC) + timedelta(days=1)
+    with sqlite_engine.begin() as conn:
+        row = {"relay": f"{settings.client_id}-alerts", "position": tomorrow, "saved_at": tomorrow}
+        conn.execute(sa.insert(schema.alert_relay_positions).values(row))
+    listener = AlertListener(mqtt_prefix, settings.port)
+    relay = AlertRelay(sqlite_engine, settings, poll_s=0.2)
+    onset = incident("stopped_vehicle", 10, 15, "onset", uuid.uuid4(), stopped_s=5)
+    try:
+        relay.start()
+        wait_until(lambda: saved_position(sqlite_engine) != tomorrow, 10, "the relay to start")
+        EventWriter(sqlite_engine).write_events([onset])
+        received = listener.wait_for(1, 10)
+    finally:
+        relay.stop()
+        listener.close()
+    assert [r["id"] for r in received] == [str(onset.id)]

@@ -190,6 +190,14 @@ class AlertRelay:
             with self.engine.connect() as conn:
                 follower.skip_old(conn, schema.events.c.type == "incident")
             log.info("alerts: relay %s starts with the incidents stored from now on", self.name)
+        elif saved > (now := datetime.now(UTC)):
+            # Saved while the clock ran ahead: events stamped from now on would sort before it and wait.
+            log.warning(
+                "alerts: relay %s: saved position %s is in the future (a wrong clock?); going on from now",
+                self.name,
+                saved.isoformat(),
+            )
+            follower = StoreFollower(after=now)
         else:
             follower = StoreFollower(after=saved)
             log.info("alerts: relay %s goes on from %s", self.name, saved.isoformat())
