@@ -57,12 +57,15 @@ from citytally.edge.incidents import IncidentEngine
 from citytally.edge.source import open_inputs
 from citytally.events import ConflictEvent, IncidentEvent
 from citytally.transport.publisher import MemoryPublisher
-video, config, boxes, target_fps = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
+video, config, boxes, counting = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[5]
+target_fps = float(sys.argv[4])
 rec = np.load(boxes)
 cuts = np.cumsum(rec["n"])[:-1]
 columns = (np.split(rec[k], cuts) for k in ("xyxy", "scores", "cls", "tid"))
 frames = [Detections(*cols) for cols in zip(*columns)]
 cfg = load_camera_config(Path(config))
+if counting == "counting":  # counting alone: the config's incident rules and conflict zones taken out
+    cfg = cfg.model_copy(update={"incidents": type(cfg.incidents)(), "conflicts": []})
 engine = IncidentEngine(cfg)
 publisher = MemoryPublisher()
 analytics = CameraAnalytics(cfg, publisher, incident_detectors=[engine] if engine else [])
@@ -122,8 +125,10 @@ def record_boxes(clip: str, into: Path) -> tuple[Path, float]:
     return path, float(config.source.target_fps or 0.0)
 
 
-def one_pass(src: Path, video: Path, config: Path, boxes: Path, target_fps: float) -> dict[str, Any]:
-    return run_side(src, RUNNER, str(video), str(config), str(boxes), str(target_fps))
+def one_pass(
+    src: Path, video: Path, config: Path, boxes: Path, target_fps: float, setup: str
+) -> dict[str, Any]:
+    return run_side(src, RUNNER, str(video), str(config), str(boxes), str(target_fps), setup)
 
 
 def main() -> None:
@@ -143,7 +148,7 @@ def main() -> None:
                 passes: dict[str, list[dict[str, Any]]] = {side: [] for side in sides}
                 for _ in range(args.rounds):
                     for side, src in sides.items():
-                        passes[side].append(one_pass(src, video, REPO / config, boxes, target_fps))
+                        passes[side].append(one_pass(src, video, REPO / config, boxes, target_fps, setup))
                 baseline = None
                 for side, results in passes.items():
                     ms = statistics.median(1000 * r["seconds"] / r["frames"] for r in results)
