@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -92,6 +93,7 @@ def run_demo(
     try:
         result = _analyse(video, camera, outputs, progress, hub)
         _print_counts(console, camera, result)
+        _print_incidents(console, camera, outputs)
         _print_outputs(console, outputs, result)
         console.print(
             f"hub store (SQLite, embedded):         [bold]{outputs.directory / HUB_DATABASE}[/] "
@@ -226,6 +228,51 @@ def _print_counts(console: Console, camera: CameraConfig, result: RunResult) -> 
         f"{result.wall_seconds:.1f} s ({result.frames / max(result.wall_seconds, 1e-9):.1f} frames/s); "
         f"{result.totals.events} events"
     )
+
+
+def _print_incidents(console: Console, camera: CameraConfig, outputs: DemoOutputs) -> None:
+    """One row per incident the rules raised (its latest event), times from the video's start."""
+    import json
+
+    from rich.table import Table
+
+    from citytally.events import IncidentEvent
+
+    latest: dict[str, IncidentEvent] = {}
+    raised: dict[str, datetime] = {}  # the onset's end: when the rule raised it
+    with outputs.events.open(encoding="utf-8") as lines:
+        for line in lines:
+            if '"incident"' in line and (body := json.loads(line)).get("type") == "incident":
+                event = IncidentEvent.model_validate(body)
+                key = str(event.incident_id or event.id)
+                latest[key] = event
+                raised.setdefault(key, event.end)
+    if not latest:
+        return
+    began = camera.start_time
+
+    def at(moment: datetime) -> str:
+        seconds = (moment - began).total_seconds() if began is not None else 0.0
+        return f"{int(seconds // 60)}:{seconds % 60:04.1f}"
+
+    table = Table(title="Incidents (times from the video's start)", title_justify="left")
+    for column in ("incident", "place", "began", "raised", "ended", "numbers"):
+        table.add_column(column)
+    for key, event in latest.items():
+        numbers = ", ".join(_number(key, value) for key, value in event.details.items())
+        ended = "ongoing" if event.phase not in (None, "cleared") else at(event.end)
+        place = event.zone or event.line or ""
+        table.add_row(
+            event.incident.replace("_", " "), place, at(event.start), at(raised[key]), ended, numbers
+        )
+    console.print(table)
+
+
+def _number(key: str, value: float | int | str) -> str:
+    """``stopped_s``, 79 → "stopped 79 s"; ``vehicles``, 2 → "vehicles 2"."""
+    if key.endswith("_s"):
+        return f"{key[:-2].replace('_', ' ')} {value} s"
+    return f"{key.replace('_', ' ')} {value}"
 
 
 def _print_outputs(console: Console, outputs: DemoOutputs, result: RunResult) -> None:

@@ -2,9 +2,10 @@
 
 A white van and a car stand at the top right of the plaza all 79.5 s of the video while people walk past
 (marked by hand for the masking test: ``tests/edge/masking_check.py``). The detector sees the van at only
-0.45–0.56, flickering between car and truck; the car, cut by the picture's edge, at 0.43–0.66. A no-stopping
-zone drawn round the two must raise one stopped-vehicle incident that counts both, ``min_stop_s`` after the
-start, and hold it to the end; the same rule on the plaza, where only people walk, must stay quiet.
+0.45–0.56, flickering between car and truck; the car, cut by the picture's edge, at 0.43–0.66. The example's
+no-stopping zone round the two (the demo's incident) must raise one stopped-vehicle incident that counts
+both, ``min_stop_s`` after the start, and hold it to the end; the same rule on the plaza, where only people
+walk, must stay quiet.
 """
 
 from __future__ import annotations
@@ -36,17 +37,17 @@ def kerb() -> list[list[float]]:
 
 
 def stopped_vehicles(vtest_path: Path, out: Path) -> dict[str, list[IncidentEvent]]:
-    """vtest.avi through the whole edge pipeline with the example's defaults and a stopped-vehicle rule on
-    the kerb and on the plaza: the incident events by zone."""
+    """vtest.avi through the whole edge pipeline with the example's config (its stopped-vehicle rule on the
+    no-stopping zone) and the same rule on the plaza: the incident events by zone."""
     raw: dict[str, Any] = tomllib.loads(EXAMPLE.read_text(encoding="utf-8"))
-    raw["zones"].append({"name": "kerb", "polygon": kerb()})
-    raw["incidents"] = {"stopped_vehicle": [{"zone": "kerb"}, {"zone": "plaza"}]}
+    assert raw["incidents"] == {"stopped_vehicle": [{"zone": "no-stopping"}]}, "the example's rule changed"
+    raw["incidents"]["stopped_vehicle"].append({"zone": "plaza"})
     config = CameraConfig.model_validate(raw)
     options = PipelineOptions(target_fps=5, progress=False, detector_variant="int8", threads=2)
     result = analyze_video(vtest_path, config, out, options)
     assert result.error is None
     events = [json.loads(line) for line in (out / "events.jsonl").read_text().splitlines()]
-    found: dict[str, list[IncidentEvent]] = {"kerb": [], "plaza": []}
+    found: dict[str, list[IncidentEvent]] = {"no-stopping": [], "plaza": []}
     for event in events:
         if event["type"] == "incident":
             incident = IncidentEvent.model_validate(event)
@@ -60,7 +61,7 @@ def test_the_two_parked_vehicles_are_one_stopped_vehicle_incident_all_video_long
 ) -> None:
     found = stopped_vehicles(vtest_path, tmp_path)
     assert found["plaza"] == [], "only people walk on the plaza"
-    events = found["kerb"]
+    events = found["no-stopping"]
     assert len({e.incident_id for e in events}) == 1, [(e.phase, e.start, e.end) for e in events]
     onset, cleared = events[0], events[-1]
     start = onset.start
@@ -71,3 +72,9 @@ def test_the_two_parked_vehicles_are_one_stopped_vehicle_incident_all_video_long
     # high_score; and held until the video ends at 79.5 s, through the people walking past.
     assert max(int(e.details["vehicles"]) for e in events) == 2
     assert (cleared.end - start).total_seconds() >= 78.0
+
+
+def test_the_examples_no_stopping_zone_is_drawn_round_the_marked_vehicles() -> None:
+    raw: dict[str, Any] = tomllib.loads(EXAMPLE.read_text(encoding="utf-8"))
+    [zone] = [z for z in raw["zones"] if z["name"] == "no-stopping"]
+    assert zone["polygon"] == kerb()
