@@ -33,11 +33,15 @@ export function chartLink(i) {
 }
 
 /** The expandable numbers behind one incident. */
+/** Cleared because the camera's stream ended, not because the condition did: it may go on. */
+const streamEnded = (i) => i.phase === "cleared" && Boolean(i.details && i.details.stream_ended);
+
 function detailsCell(i) {
-  const numbers = Object.entries(i.details || {}).map(([k, v]) => detail(k, v));
+  const numbers = Object.entries(i.details || {}).filter(([k]) => k !== "stream_ended").map(([k, v]) => detail(k, v));
+  const ended = streamEnded(i) ? "the camera's stream ended (it may go on)" : "ended";
   const facts = [
     ["began", when(i.start)],
-    [i.open ? "latest observation" : (i.phase === "cleared" ? "ended" : "last seen"), when(i.end)],
+    [i.open ? "latest observation" : (i.phase === "cleared" ? ended : "last seen"), when(i.end)],
     ["lasted", `${duration(Date.parse(i.end) - Date.parse(i.start))}${i.open ? " so far" : ""}`],
     ["where", `${i.site}/${i.camera}${i.zone ? `, zone ${i.zone}` : ""}${i.line ? `, line ${i.line}` : ""}`],
     ["report", i.phase ? `${i.phase} (one incident, reported as it goes)` : "one-off report"],
@@ -83,7 +87,9 @@ export async function incidentsView(root, me, onAcknowledged = () => {}) {
     const status = i.acknowledged_at
       ? `acknowledged by ${i.acknowledged_by_label} ${new Date(i.acknowledged_at).toLocaleString()}`
       : "open";
-    const state = i.open ? "ongoing" : (i.phase === "cleared" ? `ended ${new Date(i.end).toLocaleTimeString()}` : "");
+    const endedAt = new Date(i.end).toLocaleTimeString();
+    const state = i.open ? "ongoing"
+      : (i.phase === "cleared" ? `${streamEnded(i) ? "stream ended" : "ended"} ${endedAt}` : "");
     const details = detailsCell(i);
     details.open = opened;
     return el("tr", { "data-id": i.id, "data-key": i.incident_id || i.id,
@@ -93,7 +99,8 @@ export async function incidentsView(root, me, onAcknowledged = () => {}) {
       el("td", {}, incidentTitle(i)),
       el("td", {}, el("span", { class: `severity severity-${i.severity}` }, i.severity)),
       el("td", {}, i.zone || i.line || ""),
-      el("td", { class: "state" }, state),
+      el("td", streamEnded(i) ? { class: "state", title: "The camera's stream ended while it held: it may go on." }
+        : { class: "state" }, state),
       el("td", { class: "details" }, details),
       el("td", { class: "status" }, status),
       el("td", { class: "actions" },

@@ -259,8 +259,11 @@ def _print_incidents(console: Console, camera: CameraConfig, outputs: DemoOutput
     for column in ("incident", "place", "began", "raised", "ended", "numbers"):
         table.add_column(column)
     for key, event in latest.items():
-        numbers = ", ".join(_number(key, value) for key, value in event.details.items())
+        details = {name: value for name, value in event.details.items() if name != "stream_ended"}
+        numbers = ", ".join(_number(name, value) for name, value in details.items())
         ended = "ongoing" if event.phase not in (None, "cleared") else at(event.end)
+        if event.details.get("stream_ended"):
+            ended += " (video ended)"
         place = event.zone or event.line or ""
         table.add_row(
             event.incident.replace("_", " "), place, at(event.start), at(raised[key]), ended, numbers

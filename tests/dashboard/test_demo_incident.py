@@ -60,7 +60,7 @@ def test_the_demo_videos_parked_vehicles_reach_the_incidents_panel(
     )
     assert result.error is None and result.frames == SECONDS * 10
     [row] = [line for line in printed.getvalue().splitlines() if "stopped vehicle" in line]
-    assert "no-stopping" in row and "vehicles 2" in row, printed.getvalue()
+    assert "no-stopping" in row and "vehicles 2" in row and "(video ended)" in row, printed.getvalue()
     engine = create_store_engine(sqlite_url(tmp_path / HUB_DATABASE))
     server = serve(HubSettings(), engine, build=False)
     try:
@@ -70,7 +70,8 @@ def test_the_demo_videos_parked_vehicles_reach_the_incidents_panel(
         shown.first.wait_for(timeout=10_000)
         assert shown.count() == 1  # the demo's one incident, nothing else
         assert "stopped vehicle" in shown.inner_text() and "no-stopping" in shown.inner_text()
-        assert shown.locator("td.state").inner_text().startswith("ended")  # the clip ended
+        # the clip ended, not the stop
+        assert shown.locator("td.state").inner_text().startswith("stream ended")
         assert "vehicles 2" in shown.locator("td.details").inner_text()
     finally:
         server.stop()

@@ -40,9 +40,9 @@ def incident_events() -> list[IncidentEvent]:
         )}
     )  # fmt: skip
     engine = IncidentEngine(config)
-    start = datetime.now(UTC) - timedelta(seconds=20)
+    start = datetime.now(UTC) - timedelta(seconds=30)
     events: list[IncidentEvent] = []
-    for k in range(200):
+    for k in range(300):  # long enough for the rule to clear it, rather than the end of the stream
         t = k / 10
         events += engine.update(stopped_car(t), t, start + timedelta(seconds=t))
     return events + list(engine.finish())

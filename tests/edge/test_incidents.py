@@ -128,6 +128,18 @@ def test_stopped_vehicle(case: str, scene: Scene, fires: bool) -> None:
         assert not any("track" in k for k in found[0].details)
 
 
+def test_an_incident_still_open_when_the_stream_ends_says_so() -> None:
+    """A clearance at the end of the stream is the camera no longer watching, not the vehicle gone: its
+    details say ``stream_ended``; one that ended while the camera watched does not."""
+    drove_off = run(camera(STOPPED), drive_and_stop(3.0, 10.0), 30)
+    still_there = run(camera(STOPPED), drive_and_stop(3.0, 100.0), 30)
+    [ended] = [e for e in drove_off if e.phase == "cleared"]
+    [cut] = [e for e in still_there if e.phase == "cleared"]
+    assert "stream_ended" not in ended.details
+    assert cut.details["stream_ended"] == 1 and 29.0 <= seconds(cut.end) <= 30.0
+    assert all("stream_ended" not in e.details for e in still_there if e.phase != "cleared")
+
+
 def test_a_vehicle_seen_standing_for_less_than_min_stop_s_is_no_stopped_vehicle() -> None:
     # A car stops at x = 300 at t = 3 s and is seen standing there for 2 s; then the detector loses it for
     # good (it is occluded, or drives off unseen). It was never seen standing for min_stop_s (5 s): no

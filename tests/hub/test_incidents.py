@@ -108,6 +108,7 @@ def test_alerts_as_ngsi_ld(sqlite_engine: Engine, make_registry: Callable[..., A
         [
             incident("wrong_way", 100, 101, "onset", wrong, road_users=1),
             incident("left_object", 300, 400, "cleared", uuid.uuid4(), area_px=900),
+            incident("stopped_vehicle", 500, 600, "cleared", uuid.uuid4(), vehicles=1, stream_ended=1),
         ]
     )
     client = TestClient(create_app(None, sqlite_engine))
@@ -131,6 +132,10 @@ def test_alerts_as_ngsi_ld(sqlite_engine: Engine, make_registry: Callable[..., A
     assert open_one["data"]["value"] == {"incident": "wrong_way", "phase": "onset", "road_users": 1}
     left = next(a for a in alerts.values() if a["data"]["value"]["incident"] == "left_object")
     assert left["validTo"]["value"]["@value"] == "2026-12-04T08:06:40Z"
+    assert left["description"]["value"] == "left object at plaza/cam-1, west"
+    # cleared because the camera stopped watching: the vehicle may still be there
+    cut = next(a for a in alerts.values() if a["data"]["value"]["incident"] == "stopped_vehicle")
+    assert "stream ended" in cut["description"]["value"] and cut["data"]["value"]["stream_ended"] == 1
 
 
 @pytest.mark.parametrize(

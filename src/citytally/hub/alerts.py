@@ -75,6 +75,8 @@ def alert_entity(incident: Mapping[str, Any], camera: Mapping[str, Any] | None) 
         sub = "bikerOnRoad"
     place = incident.get("zone") or incident.get("line")
     where = f"{incident['site']}/{incident['camera']}" + (f", {place}" if place else "")
+    stream_ended = not incident.get("open") and details.get("stream_ended")
+    ended = "; the camera's stream ended while it held, so it may go on" if stream_ended else ""
     entity: dict[str, Any] = {
         "id": f"urn:ngsi-ld:Alert:citytally:{key}",
         "type": "Alert",
@@ -83,7 +85,7 @@ def alert_entity(incident: Mapping[str, Any], camera: Mapping[str, Any] | None) 
         "dateIssued": _date(incident["start"]),
         "validFrom": _date(incident["start"]),
         "alertSource": _prop(f"urn:ngsi-ld:Device:citytally:{incident['site']}:{incident['camera']}"),
-        "description": _prop(f"{incident['incident'].replace('_', ' ')} at {where}"),
+        "description": _prop(f"{incident['incident'].replace('_', ' ')} at {where}{ended}"),
         "data": _prop(
             {"incident": incident["incident"], "phase": incident.get("phase"), **incident["details"]}
         ),

@@ -97,11 +97,14 @@ class IncidentBook:
         return [self._clear(key) for key in gone]
 
     def close_all(self) -> list[IncidentEvent]:
-        """End of stream: clear everything still open, at the last time it held."""
-        return [self._clear(key) for key in list(self._open)]
+        """End of stream: clear everything still open, at the last time it held, with ``stream_ended`` 1 in
+        its details (the camera stopped watching; the condition may well go on)."""
+        return [self._clear(key, stream_ended=True) for key in list(self._open)]
 
-    def _clear(self, key: Hashable) -> IncidentEvent:
+    def _clear(self, key: Hashable, stream_ended: bool = False) -> IncidentEvent:
         current = self._open.pop(key)
+        if stream_ended:
+            current.details = {**current.details, "stream_ended": 1}
         return self._event(current, "cleared", current.observed or current.last_held)
 
     def _event(self, current: _Open, phase: str, end: datetime) -> IncidentEvent:
