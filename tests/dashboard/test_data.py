@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from pydantic import ValidationError
 
 from citytally.edge.config import CameraConfig
-from citytally.events import LineCountEvent
+from citytally.events import IncidentEvent, LineCountEvent
 from citytally.hub.config import RetentionSettings
 from citytally.hub.dashboard.data import (
     _segments,
@@ -178,6 +178,47 @@ def test_live_cursor_sends_a_burst_larger_than_a_poll_and_what_follows_it(engine
         str(e.id) for e in after
     )
     assert cursor.poll_summaries(engine, include_incidents=False) == []
+
+
+@pytest.mark.integration
+def test_a_viewers_stream_gets_a_late_commit_though_an_incident_was_stored_before_it_began(
+    engine: sa.Engine,
+) -> None:
+    """A viewer's stream leaves incidents out. An incident stored just before it began must not count as
+    something it sent, or a late commit in the same window looks already sent and is never sent."""
+    sync_registry(engine, [_camera("count")])
+    writer = EventWriter(engine)
+    now = datetime.now(UTC)
+    start = now.replace(second=0, microsecond=0)
+    writer.write_events(
+        [
+            IncidentEvent(
+                id=uuid.uuid4(),
+                site="plaza",
+                camera="cam-1",
+                start=start,
+                end=start + timedelta(seconds=5),
+                incident="stopped_vehicle",
+                zone="plaza",
+                severity="warning",
+                details={"vehicles": 1},
+            )
+        ],
+        received_at=now - timedelta(seconds=2),
+    )
+    cursor = LiveCursor(after=now)
+    cursor.skip_stored(engine, include_incidents=False)
+    late = LineCountEvent(
+        id=uuid.uuid4(),
+        site="plaza",
+        camera="cam-1",
+        start=start,
+        end=start + timedelta(minutes=1),
+        line="north",
+        counts={"in": {"car": 1}},
+    )
+    writer.write_events([late], received_at=now - timedelta(seconds=1))  # stamped before, committed after
+    assert [m["id"] for m in cursor.poll_summaries(engine, include_incidents=False)] == [str(late.id)]
 
 
 def _counts(start: datetime, counts: dict[str, dict[str, int]]) -> LineCountEvent:

@@ -92,5 +92,5 @@ def test_an_event_stored_between_the_streams_start_and_its_first_poll_is_news(sq
     cursor = LiveCursor(after=datetime.now(UTC))  # the stream starts here...
     time.sleep(0.05)
     store_one(sqlite_engine)  # ...this one arrives before its first poll has run
-    cursor.skip_stored(sqlite_engine)
+    cursor.skip_stored(sqlite_engine, include_incidents=False)
     assert len(cursor.poll_summaries(sqlite_engine, include_incidents=False)) == 1

@@ -40,9 +40,8 @@ class LiveCursor(StoreFollower):
         """Events stored since the last poll, oldest first, as small summaries (never the raw body)."""
         e = schema.events
         columns = (e.c.id, e.c.site, e.c.camera, e.c.type, e.c.start, e.c.end, e.c.received_at)
-        where = () if include_incidents else (e.c.type != "incident",)
         with engine.connect() as conn:
-            rows = self.poll(conn, columns, *where)
+            rows = self.poll(conn, columns, *_filter(include_incidents))
         return [
             {
                 "id": str(row.id),
@@ -55,12 +54,17 @@ class LiveCursor(StoreFollower):
             for row in rows
         ]
 
-    def skip_stored(self, engine: sa.Engine) -> None:
+    def skip_stored(self, engine: sa.Engine, include_incidents: bool) -> None:
         """Count what was stored up to the cursor as sent: a new client wants only what arrives after it.
 
         Rows stored later, even before this runs, stay news (the response has started by then)."""
         with engine.connect() as conn:
-            self.skip_old(conn)
+            self.skip_old(conn, *_filter(include_incidents))
+
+
+def _filter(include_incidents: bool) -> tuple[sa.ColumnElement[bool], ...]:
+    """The stream's rows: incidents only for those who may see them (the same filter for every read)."""
+    return () if include_incidents else (schema.events.c.type != "incident",)
 
 
 def _parse_last_id(value: str | None) -> datetime | None:
@@ -89,7 +93,7 @@ async def live_messages(
     cursor = LiveCursor(after=_parse_last_id(last_event_id) or datetime.now(UTC))
     if last_event_id is None:
         # A new client wants what arrives from now on; ids already in the look-back window are old news.
-        await anyio.to_thread.run_sync(cursor.skip_stored, engine)
+        await anyio.to_thread.run_sync(cursor.skip_stored, engine, include_incidents)
     yield "retry: 1000\n\n"
     idle = 0.0
     checked = 0.0

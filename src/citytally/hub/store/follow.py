@@ -62,7 +62,9 @@ class StoreFollower:
         """The rows stored since the last poll (late commits first, then onwards in order), with ``columns``.
 
         ``columns`` must include ``events.c.id``, ``.received_at`` and ``.end``; ``where`` filters the rows
-        (by type, say). At most ``batch`` late rows and ``batch`` new ones a call."""
+        (by type, say), the same at every call and in :meth:`skip_old`: the look-back compares how many rows
+        the window holds with how many were returned. At most ``batch`` late rows and ``batch`` new ones a
+        call."""
         e = schema.events
         order = (e.c.received_at, e.c.end, e.c.id)
         floor = self.after - self.lookback
