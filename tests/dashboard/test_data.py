@@ -112,30 +112,31 @@ def test_register_escapes_what_operators_typed(engine: sa.Engine) -> None:
     assert "30 days after the start of the interval" in page
 
 
+def _one_car(start: datetime) -> LineCountEvent:
+    """A minute's count of one car on line north, from ``start`` (a fresh id each call)."""
+    return LineCountEvent(
+        id=uuid.uuid4(),
+        site="plaza",
+        camera="cam-1",
+        start=start,
+        end=start + timedelta(minutes=1),
+        line="north",
+        counts={"in": {"car": 1}},
+    )
+
+
 @pytest.mark.integration
 def test_live_cursor_sends_each_event_once_even_when_it_commits_late(engine: sa.Engine) -> None:
     sync_registry(engine, [_camera("count")])
     writer = EventWriter(engine)
     now = datetime.now(UTC)
 
-    def event() -> LineCountEvent:
-        start = now.replace(second=0, microsecond=0)
-        return LineCountEvent(
-            id=uuid.uuid4(),
-            site="plaza",
-            camera="cam-1",
-            start=start,
-            end=start + timedelta(minutes=1),
-            line="north",
-            counts={"in": {"car": 1}},
-        )
-
     cursor = LiveCursor(after=now)
-    first = event()
+    first = _one_car(now.replace(second=0, microsecond=0))
     writer.write_events([first], received_at=now + timedelta(seconds=1))
     assert [m["id"] for m in cursor.poll_summaries(engine, include_incidents=False)] == [str(first.id)]
     # stamped before the cursor (its transaction began earlier) but committed only now
-    late = event()
+    late = _one_car(now.replace(second=0, microsecond=0))
     writer.write_events([late], received_at=now + timedelta(seconds=1) - LOOKBACK / 2)
     assert [m["id"] for m in cursor.poll_summaries(engine, include_incidents=False)] == [str(late.id)]
     assert cursor.poll_summaries(engine, include_incidents=False) == []
@@ -152,18 +153,7 @@ def test_live_cursor_sends_a_burst_larger_than_a_poll_and_what_follows_it(engine
 
     def backlog(n: int, first_minute: int) -> list[LineCountEvent]:
         start = now.replace(second=0, microsecond=0) - timedelta(days=1)
-        return [
-            LineCountEvent(
-                id=uuid.uuid4(),
-                site="plaza",
-                camera="cam-1",
-                start=start + timedelta(minutes=first_minute + k),
-                end=start + timedelta(minutes=first_minute + k + 1),
-                line="north",
-                counts={"in": {"car": 1}},
-            )
-            for k in range(n)
-        ]
+        return [_one_car(start + timedelta(minutes=first_minute + k)) for k in range(n)]
 
     burst = backlog(1200, 0)
     for k in range(0, 1200, 100):  # twelve messages of 100 events within a tenth of a second
@@ -208,15 +198,7 @@ def test_a_viewers_stream_gets_a_late_commit_though_an_incident_was_stored_befor
     )
     cursor = LiveCursor(after=now)
     cursor.skip_stored(engine, include_incidents=False)
-    late = LineCountEvent(
-        id=uuid.uuid4(),
-        site="plaza",
-        camera="cam-1",
-        start=start,
-        end=start + timedelta(minutes=1),
-        line="north",
-        counts={"in": {"car": 1}},
-    )
+    late = _one_car(start)
     writer.write_events([late], received_at=now - timedelta(seconds=1))  # stamped before, committed after
     assert [m["id"] for m in cursor.poll_summaries(engine, include_incidents=False)] == [str(late.id)]
 
