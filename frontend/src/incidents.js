@@ -32,10 +32,10 @@ export function chartLink(i) {
   return `#/camera/${encodeURIComponent(i.site)}/${encodeURIComponent(i.camera)}/at/${at}`;
 }
 
-/** The expandable numbers behind one incident. */
 /** Cleared because the camera's stream ended, not because the condition did: it may go on. */
 const streamEnded = (i) => i.phase === "cleared" && Boolean(i.details && i.details.stream_ended);
 
+/** The expandable numbers behind one incident. */
 function detailsCell(i) {
   const numbers = Object.entries(i.details || {}).filter(([k]) => k !== "stream_ended").map(([k, v]) => detail(k, v));
   const ended = streamEnded(i) ? "the camera's stream ended (it may go on)" : "ended";
