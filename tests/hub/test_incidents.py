@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -26,12 +27,13 @@ from citytally.edge.detections import Detections
 from citytally.edge.incidents import IncidentEngine
 from citytally.events import IncidentEvent
 from citytally.hub.access import issue_token
-from citytally.hub.alerts import AlertRelay, alert_subscription
+from citytally.hub.alerts import AlertRelay, alert_subscription, relay_key
 from citytally.hub.dashboard.incidents import acknowledge, list_incidents
 from citytally.hub.ingest import Ingest
 from citytally.hub.store import EventWriter, schema
 from citytally.hub.store.follow import LOOKBACK
 from citytally.hub.web import create_app
+from citytally.transport.mqtt import MqttSettings
 from citytally.transport.outbox import Outbox
 from hub.conftest import PrivateBroker, make_camera, mqtt_settings_for, wait_until
 
@@ -309,11 +311,13 @@ def saved_position(engine: Engine) -> datetime | None:
 
 _RELAY_PROCESS = """
 import sys, time
+from datetime import timedelta
 from citytally.hub.alerts import AlertRelay
 from citytally.hub.store import create_store_engine
 from citytally.transport.mqtt import MqttSettings
 settings = MqttSettings.model_validate_json(sys.argv[2])
-AlertRelay(create_store_engine(sys.argv[1]), settings, poll_s=0.2).start()
+lease = timedelta(seconds=float(sys.argv[3]) if len(sys.argv) > 3 else 15)
+AlertRelay(create_store_engine(sys.argv[1]), settings, poll_s=0.2, lease=lease).start()
 time.sleep(600)
 """
 
@@ -399,7 +403,7 @@ def test_a_relay_position_saved_while_the_clock_ran_ahead_does_not_hold_alerts_b
     settings = mqtt_settings_for(mqtt_prefix)
     tomorrow = datetime.now(UTC) + timedelta(days=1)
     with sqlite_engine.begin() as conn:
-        row = {"relay": f"{settings.client_id}-alerts", "position": tomorrow, "saved_at": tomorrow}
+        row = {"relay": relay_key(settings), "position": tomorrow, "saved_at": tomorrow}
         conn.execute(sa.insert(schema.alert_relay_positions).values(row))
     listener = AlertListener(mqtt_prefix, settings.port)
     relay = AlertRelay(sqlite_engine, settings, poll_s=0.2)
@@ -413,3 +417,135 @@ def test_a_relay_position_saved_while_the_clock_ran_ahead_does_not_hold_alerts_b
         relay.stop()
         listener.close()
     assert [r["id"] for r in received] == [str(onset.id)]
+
+
+def hub_settings(prefix: str, hub: str, port: int | None = None) -> MqttSettings:
+    """One of several hubs on one broker: each has its own client id."""
+    settings = mqtt_settings_for(prefix) if port is None else mqtt_settings_for(prefix, port)
+    return settings.model_copy(update={"client_id": f"{prefix}-{hub}"})
+
+
+def test_hubs_sharing_a_store_and_a_broker_relay_each_incident_once(
+    store_engine: Engine, make_registry: Callable[..., Any], mqtt_prefix: str
+) -> None:
+    """Two hubs on one store and one broker (ingest and API scaled out): one relays, the other stands by
+    and goes on when the first stops. Each hub used to relay every incident, so subscribers got each twice."""
+    make_registry(store_engine, ("plaza", "cam-1"))
+    listener = AlertListener(mqtt_prefix, mqtt_settings_for(mqtt_prefix).port)
+    first = AlertRelay(store_engine, hub_settings(mqtt_prefix, "hub-a"), poll_s=0.2)
+    second = AlertRelay(store_engine, hub_settings(mqtt_prefix, "hub-b"), poll_s=0.2)
+    before = [incident("queue", k, k + 60, None, None, queue_m=10) for k in range(3)]
+    after = [incident("queue", k, k + 60, None, None, queue_m=20) for k in range(3, 5)]
+    try:
+        first.start()
+        wait_until(lambda: first.holding, 10, "the first hub to take the relay")
+        second.start()
+        time.sleep(1.0)  # the second has looked and stands by
+        EventWriter(store_engine).write_events(before)
+        listener.wait_for(len(before), 10)
+        time.sleep(1.5)  # a second relay would have sent its copies by now
+        assert sorted(r["id"] for r in listener.received) == sorted(str(e.id) for e in before)
+        assert not second.holding
+        first.stop()  # hands the lease back: the second goes on at once, not after the lease
+        wait_until(lambda: second.holding, 3, "the hub standing by to take over")
+        EventWriter(store_engine).write_events(after)
+        received = listener.wait_for(2 * len(before) + len(after), 5)
+    finally:
+        first.stop()
+        second.stop()
+        listener.close()
+    counts = Counter(r["id"] for r in received)
+    assert all(counts[str(e.id)] == 1 for e in after), counts
+    assert set(counts) == {str(e.id) for e in before + after}  # the look-back may send `before` again
+
+
+def test_a_hub_standing_by_takes_the_relay_over_when_the_holder_is_killed(
+    sqlite_engine: Engine, make_registry: Callable[..., Any], mqtt_prefix: str
+) -> None:
+    """The hub holding the relay dies without handing it back (SIGKILL); once its lease runs out, the hub
+    standing by relays what was stored meanwhile."""
+    make_registry(sqlite_engine, ("plaza", "cam-1"))
+    listener = AlertListener(mqtt_prefix, mqtt_settings_for(mqtt_prefix).port)
+    dying = hub_settings(mqtt_prefix, "hub-a")
+    hub = subprocess.Popen(
+        [sys.executable, "-c", _RELAY_PROCESS, str(sqlite_engine.url), dying.model_dump_json(), "2"]
+    )
+    standby = AlertRelay(
+        sqlite_engine, hub_settings(mqtt_prefix, "hub-b"), poll_s=0.2, lease=timedelta(seconds=2)
+    )
+    onset = incident("wrong_way", 100, 101, "onset", uuid.uuid4(), road_users=1)
+    try:
+        wait_until(lambda: saved_position(sqlite_engine) is not None, 30, "the first hub's relay to start")
+        standby.start()
+        time.sleep(1.0)
+        assert not standby.holding
+        hub.kill()
+        hub.wait(10)
+        EventWriter(sqlite_engine).write_events([onset])
+        received = listener.wait_for(1, 10)
+        assert standby.holding
+    finally:
+        hub.kill()
+        hub.wait(10)
+        standby.stop()
+        listener.close()
+    assert [r["id"] for r in received] == [str(onset.id)]
+
+
+def test_a_holder_that_stalled_past_its_lease_stops_relaying(
+    store_engine: Engine, make_registry: Callable[..., Any], mqtt_prefix: str
+) -> None:
+    """A hub that could not renew its lease in time (a long pause, a database outage) finds another hub
+    holding the relay: it stops relaying and does not move the other's position."""
+    make_registry(store_engine, ("plaza", "cam-1"))
+    settings = mqtt_settings_for(mqtt_prefix)
+    listener = AlertListener(mqtt_prefix, settings.port)
+    relay = AlertRelay(store_engine, settings, poll_s=0.2)
+    t = schema.alert_relay_positions
+    taken_at = datetime.now(UTC) - timedelta(hours=1)
+    try:
+        relay.start()
+        wait_until(lambda: relay.holding, 10, "the relay to start")
+        with store_engine.begin() as conn:  # what another hub's takeover leaves in the store
+            other = {"holder": "another-hub", "held_until": datetime.now(UTC) + timedelta(minutes=1)}
+            conn.execute(sa.update(t).values(**other, position=taken_at))
+        EventWriter(store_engine).write_events([incident("queue", 0, 60, None, None, queue_m=10)])
+        time.sleep(1.5)
+        received = listener.wait_for(1, 0)
+        assert not relay.holding
+    finally:
+        relay.stop()
+        listener.close()
+    assert received == []
+    assert saved_position(store_engine) == taken_at
+
+
+def test_a_position_saved_under_the_relays_earlier_name_is_taken_over(
+    sqlite_engine: Engine, make_registry: Callable[..., Any], mqtt_prefix: str
+) -> None:
+    """Before migration 0014 a relay was named by its hub's client id. An incident stored after that
+    relay's last position (a minute ago, longer than the look-back) is sent by the relay's new name."""
+    make_registry(sqlite_engine, ("plaza", "cam-1"))
+    settings = mqtt_settings_for(mqtt_prefix)
+    now = datetime.now(UTC)
+    t = schema.alert_relay_positions
+    with sqlite_engine.begin() as conn:
+        row = {
+            "relay": f"{settings.client_id}-alerts",
+            "position": now - timedelta(minutes=1),
+            "saved_at": now,
+        }
+        conn.execute(sa.insert(t).values(row))
+    onset = incident("stopped_vehicle", 10, 15, "onset", uuid.uuid4(), stopped_s=5)
+    EventWriter(sqlite_engine).write_events([onset], received_at=now - timedelta(seconds=30))
+    listener = AlertListener(mqtt_prefix, settings.port)
+    relay = AlertRelay(sqlite_engine, settings, poll_s=0.2)
+    try:
+        relay.start()
+        received = listener.wait_for(1, 10)
+    finally:
+        relay.stop()
+        listener.close()
+    assert [r["id"] for r in received] == [str(onset.id)]
+    with sqlite_engine.connect() as conn:
+        assert conn.execute(sa.select(t.c.relay)).scalars().all() == [relay_key(settings)]

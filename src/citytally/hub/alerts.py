@@ -16,12 +16,13 @@ store (like the dashboard's live stream), so it works whether ingest runs in thi
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import threading
 from collections import deque
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -32,7 +33,15 @@ from citytally.hub.store import schema
 from citytally.hub.store.follow import StoreFollower
 from citytally.transport.mqtt import MqttSettings, build_mqtt_client, connect_properties
 
-__all__ = ["ALERT_CONTEXT", "AlertRelay", "alert_entity", "alert_topic", "alert_subscription"]
+__all__ = [
+    "ALERT_CONTEXT",
+    "LEASE",
+    "AlertRelay",
+    "alert_entity",
+    "alert_subscription",
+    "alert_topic",
+    "relay_key",
+]
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +126,21 @@ def alert_subscription(prefix: str) -> str:
     return f"{prefix}/alerts/+/+/incident"
 
 
+#: How long a hub holds the relay without renewing it (it renews at half that); then another hub on the
+#: store takes over.
+LEASE = timedelta(seconds=15)
+
+
+def relay_key(settings: MqttSettings) -> str:
+    """The relay's row in the store: one per broker and topic prefix, so that hubs sharing both relay once.
+
+    Hubs that name one broker differently (``localhost`` and ``127.0.0.1``) have a relay each."""
+    key = f"{settings.topic_prefix}@{settings.host}:{settings.port}"
+    if len(key) > 128:  # the column's width
+        key = f"{key[:111]}#{hashlib.sha256(key.encode()).hexdigest()[:16]}"
+    return key
+
+
 class AlertRelay:
     """Follows the store's incident events and publishes each on its alert topic, at least once.
 
@@ -126,17 +150,31 @@ class AlertRelay:
     so is what was stored while no relay ran. The look-back window before the position
     (:data:`~citytally.hub.store.follow.LOOKBACK`) is sent again: a subscriber may get an event twice and
     knows it by its ``id``. A relay with no saved position starts with what is stored from then on. At most
-    :data:`MAX_IN_FLIGHT` events wait for the broker; the rest wait in the store."""
+    :data:`MAX_IN_FLIGHT` events wait for the broker; the rest wait in the store.
+
+    Hubs sharing a store and a broker share one position (:func:`relay_key`) and relay in turn: the hub that
+    holds the lease (renewed every ``lease / 2``) relays; the others stand by and take over when it stops
+    (at once: a stop hands the lease back) or dies (once the lease runs out). A holder that could not renew
+    in time and finds another hub holding stops relaying. The lease compares the hubs' clocks, which must
+    agree to within ``lease / 2`` (NTP); where they do not, two hubs may relay at once: events twice, none
+    lost."""
 
     #: Events published and not yet acknowledged, beyond which the relay reads no more from the store.
     MAX_IN_FLIGHT = 1000
 
-    def __init__(self, engine: sa.Engine, settings: MqttSettings, poll_s: float = 1.0) -> None:
+    def __init__(
+        self, engine: sa.Engine, settings: MqttSettings, poll_s: float = 1.0, lease: timedelta = LEASE
+    ) -> None:
         self.engine = engine
         self.settings = settings
         self.poll_s = poll_s
+        self.lease = lease
         self.published = 0
-        self.name = f"{settings.client_id}-alerts"
+        self.key = relay_key(settings)
+        self.holder = settings.client_id  # stable: a hub that starts again takes its own lease back at once
+        self.name = f"{settings.client_id}-alerts"  # its MQTT client id
+        self._held_until: datetime | None = None  # this hub's lease, as last taken or renewed
+        self._standing_by = False
         self._follower: StoreFollower | None = None
         self._in_flight: deque[tuple[datetime, int]] = deque()  # (received_at, message id), as published
         self._acknowledged: set[int] = set()
@@ -151,6 +189,11 @@ class AlertRelay:
         with self._lock:
             self._acknowledged.add(mid)  # QoS 1: the broker's PUBACK
 
+    @property
+    def holding(self) -> bool:
+        """Whether this hub relays (holds the lease) now."""
+        return self._follower is not None
+
     def start(self) -> None:
         """Connect (in the background) and start relaying from the saved position (or from now)."""
         self._client.connect_async(
@@ -164,11 +207,13 @@ class AlertRelay:
         self._thread.start()
 
     def stop(self) -> None:
+        """Stop; save the position and hand the lease back, so that a hub standing by goes on at once."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(10)
         try:
             self._settle()  # what the broker acknowledged meanwhile is not sent again
+            self._release()
         except sa.exc.SQLAlchemyError as exc:
             log.warning("alerts: saving the relay's position failed (%s)", exc.__class__.__name__)
         self._client.disconnect()
@@ -183,26 +228,103 @@ class AlertRelay:
             if self._stop.wait(self.poll_s):
                 return
 
-    def _open(self) -> StoreFollower:
+    def _claim(self) -> bool:
+        """Take or renew the lease (at most every ``lease / 2``); whether this hub holds it now."""
+        now = datetime.now(UTC)
         t = schema.alert_relay_positions
-        with self.engine.connect() as conn:
-            saved = conn.execute(sa.select(t.c.position).where(t.c.relay == self.name)).scalar_one_or_none()
+        if self._held_until is not None and self._held_until - now > self.lease / 2:
+            # Not due for renewal; but another hub may have taken over while this one stalled.
+            with self.engine.connect() as conn:
+                holder = conn.execute(sa.select(t.c.holder).where(t.c.relay == self.key)).scalar_one_or_none()
+                if holder != self.holder:
+                    self._lose(conn)
+            return self._held_until is not None
+        until = now + self.lease
+        free = sa.or_(
+            t.c.holder == self.holder, t.c.holder.is_(None), t.c.held_until.is_(None), t.c.held_until <= now
+        )
+        fresh = False
+        try:
+            with self.engine.begin() as conn:
+                taken = (
+                    sa.update(t)
+                    .where(t.c.relay == self.key, free)
+                    .values(holder=self.holder, held_until=until)
+                )
+                if conn.execute(taken).rowcount:
+                    saved = conn.execute(sa.select(t.c.position).where(t.c.relay == self.key)).scalar_one()
+                elif conn.execute(sa.select(t.c.relay).where(t.c.relay == self.key)).first() is None:
+                    saved = self._adopt_earlier_name(conn)
+                    fresh = saved is None
+                    row = {"relay": self.key, "position": saved or now, "saved_at": now}
+                    conn.execute(sa.insert(t).values(**row, holder=self.holder, held_until=until))
+                else:
+                    self._lose(conn)
+                    return False
+        except sa.exc.IntegrityError:  # another hub inserted the row first
+            self._lose(None)
+            return False
+        if self._follower is None:
+            self._follower = self._open(None if fresh else saved)
+            self._standing_by = False
+        self._held_until = until
+        return True
+
+    def _adopt_earlier_name(self, conn: sa.Connection) -> datetime | None:
+        """The position saved under the relay's name before migration 0014, ``<client id>-alerts``."""
+        t = schema.alert_relay_positions
+        earlier = sa.select(t.c.position).where(t.c.relay == self.name)
+        saved = conn.execute(earlier).scalar_one_or_none()
+        if saved is not None:
+            conn.execute(sa.delete(t).where(t.c.relay == self.name))
+            log.info("alerts: relay %s takes the position saved as %s", self.key, self.name)
+        return saved
+
+    def _lose(self, conn: sa.Connection | None) -> None:
+        """Another hub holds the lease: stand by (and stop relaying, if this hub did)."""
+        holder = None
+        if conn is not None:
+            t = schema.alert_relay_positions
+            holder = conn.execute(sa.select(t.c.holder).where(t.c.relay == self.key)).scalar_one_or_none()
+        if self._follower is not None:
+            log.warning("alerts: relay %s is held by %s now; this hub stops relaying", self.key, holder)
+        elif not self._standing_by:
+            log.info("alerts: relay %s is held by %s; this hub stands by", self.key, holder)
+        self._standing_by = True
+        self._follower = None
+        self._held_until = None
+        self._saved = None
+        with self._lock:
+            self._in_flight.clear()
+            self._acknowledged.clear()
+
+    def _release(self) -> None:
+        if self._held_until is None:
+            return
+        t = schema.alert_relay_positions
+        mine = (t.c.relay == self.key, t.c.holder == self.holder)
+        with self.engine.begin() as conn:
+            conn.execute(sa.update(t).where(*mine).values(holder=None, held_until=None))
+        self._held_until = None
+        self._follower = None
+
+    def _open(self, saved: datetime | None) -> StoreFollower:
         if saved is None:
             follower = StoreFollower(after=datetime.now(UTC))
             with self.engine.connect() as conn:
                 follower.skip_old(conn, schema.events.c.type == "incident")
-            log.info("alerts: relay %s starts with the incidents stored from now on", self.name)
+            log.info("alerts: relay %s starts with the incidents stored from now on", self.key)
         elif saved > (now := datetime.now(UTC)):
             # Saved while the clock ran ahead: events stamped from now on would sort before it and wait.
             log.warning(
                 "alerts: relay %s: saved position %s is in the future (a wrong clock?); going on from now",
-                self.name,
+                self.key,
                 saved.isoformat(),
             )
             follower = StoreFollower(after=now)
         else:
             follower = StoreFollower(after=saved)
-            log.info("alerts: relay %s goes on from %s", self.name, saved.isoformat())
+            log.info("alerts: relay %s goes on from %s", self.key, saved.isoformat())
         self._saved = saved
         return follower
 
@@ -217,18 +339,21 @@ class AlertRelay:
         if position == self._saved:
             return
         t = schema.alert_relay_positions
-        row = {"relay": self.name, "position": position, "saved_at": datetime.now(UTC)}
+        mine = (t.c.relay == self.key, t.c.holder == self.holder)
         with self.engine.begin() as conn:
-            if conn.execute(sa.update(t).where(t.c.relay == self.name).values(row)).rowcount == 0:
-                conn.execute(sa.insert(t).values(row))
+            saved = sa.update(t).where(*mine).values(position=position, saved_at=datetime.now(UTC))
+            if conn.execute(saved).rowcount == 0:
+                self._lose(conn)  # another hub took over while this one could not renew
+                return
         self._saved = position
 
     def relay_once(self) -> int:
-        """Publish the incident events stored since the last call; return how many."""
-        if self._follower is None:
-            self._follower = self._open()
+        """Publish the incident events stored since the last call, if this hub holds the relay; return how
+        many."""
+        if not self._claim():
+            return 0
         self._settle()
-        if len(self._in_flight) >= self.MAX_IN_FLIGHT:
+        if self._follower is None or len(self._in_flight) >= self.MAX_IN_FLIGHT:
             return 0
         e = schema.events
         columns = (e.c.id, e.c.site, e.c.camera, e.c.received_at, e.c.end, e.c.body)

@@ -358,12 +358,16 @@ dead_letters = sa.Table(
     sa.Index(None, "kind", "received_at"),
 )
 
-#: How far each MQTT alert relay (named by its MQTT client id) has got: every incident event stored before
-#: ``position`` has reached the broker (migration 0013; :mod:`citytally.hub.alerts`). No event, no road user.
+#: How far each MQTT alert relay (one per broker, :func:`citytally.hub.alerts.relay_key`) has got: every
+#: incident event stored before ``position`` has reached the broker (migration 0013). ``holder`` is the hub
+#: (its MQTT client id) that relays, until ``held_until``; other hubs on the store stand by (migration 0014;
+#: :mod:`citytally.hub.alerts`). No event, no road user.
 alert_relay_positions = sa.Table(
     "alert_relay_positions",
     metadata,
     sa.Column("relay", sa.String(128), primary_key=True),
     sa.Column("position", UtcDateTime(), nullable=False),
     sa.Column("saved_at", UtcDateTime(), nullable=False),
+    sa.Column("holder", sa.String(128), nullable=True),
+    sa.Column("held_until", UtcDateTime(), nullable=True),
 )
