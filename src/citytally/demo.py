@@ -257,13 +257,13 @@ def _print_incidents(console: Console, camera: CameraConfig, outputs: DemoOutput
 
     table = Table(title="Incidents (times from the video's start)", title_justify="left")
     for column in ("incident", "place", "began", "raised", "ended", "numbers"):
-        table.add_column(column)
-    for key, event in latest.items():
+        table.add_column(column, no_wrap=column in ("began", "raised", "numbers"))
+    for key, event in latest.items():  # one number a line: the table fits an 80-column terminal
         details = {name: value for name, value in event.details.items() if name != "stream_ended"}
-        numbers = ", ".join(_number(name, value) for name, value in details.items())
+        numbers = "\n".join(_number(name, value) for name, value in details.items())
         ended = "ongoing" if event.phase not in (None, "cleared") else at(event.end)
         if event.details.get("stream_ended"):
-            ended += " (video ended)"
+            ended += "\nvideo ended"
         place = event.zone or event.line or ""
         table.add_row(
             event.incident.replace("_", " "), place, at(event.start), at(raised[key]), ended, numbers

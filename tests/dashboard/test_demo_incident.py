@@ -56,11 +56,20 @@ def test_the_demo_videos_parked_vehicles_reach_the_incidents_panel(
         config=EXAMPLE,
         progress=False,
         serve=False,
-        console=Console(file=printed, width=160),
+        console=Console(file=printed, width=80),
     )
     assert result.error is None and result.frames == SECONDS * 10
-    [row] = [line for line in printed.getvalue().splitlines() if "stopped vehicle" in line]
-    assert "no-stopping" in row and "vehicles 2" in row and "(video ended)" in row, printed.getvalue()
+    lines = printed.getvalue().splitlines()
+    assert max(len(line) for line in lines) <= 80, printed.getvalue()
+    title = next(k for k, line in enumerate(lines) if line.startswith("Incidents (times"))
+    first = next(k for k in range(title, len(lines)) if "no-stopping" in lines[k])
+    row = lines[first : lines.index(next(line for line in lines[first:] if line.startswith("└")))]
+    cells = [[cell.strip() for cell in line.strip("│").split("│")] for line in row]
+    incident, place, _began, _raised, ended, numbers = (
+        " ".join(filter(None, column)) for column in zip(*cells, strict=True)
+    )
+    assert (incident, place) == ("stopped vehicle", "no-stopping"), printed.getvalue()
+    assert ended.endswith("video ended") and numbers.startswith("vehicles 2 stopped"), printed.getvalue()
     engine = create_store_engine(sqlite_url(tmp_path / HUB_DATABASE))
     server = serve(HubSettings(), engine, build=False)
     try:
