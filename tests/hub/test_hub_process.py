@@ -73,6 +73,8 @@ def test_the_hub_command_serves_its_api_and_stores_what_edges_send(
         published = sum(n for e in events for per in e.counts.values() for n in per.values())
         assert sum(point["count"] for point in counts.json()["points"]) == published
         wait_until(lambda: (tmp_path / "checkpoints.log").exists(), 10, "an audit checkpoint")
+        metrics = httpx.get(f"{base}/metrics", headers=admin).text  # the only hub: it relays the alerts
+        assert re.search(r"^citytally_alerts_relaying 1\.0$", metrics, re.MULTILINE), metrics
     finally:
         hub.send_signal(signal.SIGTERM)
         code = hub.wait(30)

@@ -30,6 +30,7 @@ from citytally.hub.access import issue_token
 from citytally.hub.alerts import AlertRelay, alert_subscription, relay_key
 from citytally.hub.dashboard.incidents import acknowledge, list_incidents
 from citytally.hub.ingest import Ingest
+from citytally.hub.metrics import HubMetrics
 from citytally.hub.store import EventWriter, schema
 from citytally.hub.store.follow import LOOKBACK
 from citytally.hub.web import create_app
@@ -549,3 +550,41 @@ def test_a_position_saved_under_the_relays_earlier_name_is_taken_over(
     assert [r["id"] for r in received] == [str(onset.id)]
     with sqlite_engine.connect() as conn:
         assert conn.execute(sa.select(t.c.relay)).scalars().all() == [relay_key(settings)]
+
+
+def test_the_alert_relays_metrics_say_which_hub_relays_and_what_waits_for_the_broker(
+    sqlite_engine: Engine, make_registry: Callable[..., Any], mqtt_prefix: str, private_broker: PrivateBroker
+) -> None:
+    """An operator sees on /metrics which hub relays alerts, how many it published, and that alerts wait
+    (and for how long) while the broker is away."""
+    make_registry(sqlite_engine, ("plaza", "cam-1"))
+    relays = [
+        AlertRelay(sqlite_engine, hub_settings(mqtt_prefix, hub, private_broker.port), poll_s=0.2)
+        for hub in ("hub-a", "hub-b")
+    ]
+    metrics = [HubMetrics(), HubMetrics()]
+    for each, relay in zip(metrics, relays, strict=True):
+        each.watch_alerts(relay)
+
+    def sample(which: int, name: str) -> float | None:
+        return metrics[which].registry.get_sample_value(name)
+
+    try:
+        relays[0].start()
+        wait_until(lambda: relays[0].holding, 10, "the first hub to take the relay")
+        relays[1].start()
+        EventWriter(sqlite_engine).write_events([incident("queue", 0, 60, None, None, queue_m=10)])
+        wait_until(lambda: sample(0, "citytally_alerts_published_total") == 1, 10, "the alert to go out")
+        assert (sample(0, "citytally_alerts_relaying"), sample(1, "citytally_alerts_relaying")) == (1, 0)
+        assert sample(1, "citytally_alerts_published_total") == 0
+        private_broker.stop()
+        EventWriter(sqlite_engine).write_events([incident("queue", 60, 120, None, None, queue_m=10)])
+        wait_until(lambda: sample(0, "citytally_alerts_unacknowledged") == 1, 10, "the alert to wait")
+        time.sleep(1.0)
+        assert sample(0, "citytally_alerts_oldest_unacknowledged_seconds") >= 1.0  # type: ignore[operator]
+        private_broker.start()
+        wait_until(lambda: sample(0, "citytally_alerts_unacknowledged") == 0, 20, "the broker to take it")
+        assert sample(0, "citytally_alerts_oldest_unacknowledged_seconds") == 0
+    finally:
+        for relay in relays:
+            relay.stop()

@@ -21,7 +21,7 @@ import json
 import logging
 import threading
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -170,6 +170,8 @@ class AlertRelay:
         self.poll_s = poll_s
         self.lease = lease
         self.published = 0
+        #: Called with how many events each poll published (the hub's Prometheus counter).
+        self.on_published: Callable[[int], object] = lambda _count: None
         self.key = relay_key(settings)
         self.holder = settings.client_id  # stable: a hub that starts again takes its own lease back at once
         self.name = f"{settings.client_id}-alerts"  # its MQTT client id
@@ -193,6 +195,18 @@ class AlertRelay:
     def holding(self) -> bool:
         """Whether this hub relays (holds the lease) now."""
         return self._follower is not None
+
+    @property
+    def unacknowledged(self) -> int:
+        """Events published and not yet acknowledged by the broker."""
+        with self._lock:
+            return sum(1 for _, mid in self._in_flight if mid not in self._acknowledged)
+
+    def oldest_unacknowledged_seconds(self) -> float:
+        """How long ago the oldest event not yet acknowledged by the broker was stored; 0 when none waits."""
+        with self._lock:
+            waiting = [at for at, mid in self._in_flight if mid not in self._acknowledged]
+        return max((datetime.now(UTC) - min(waiting)).total_seconds(), 0.0) if waiting else 0.0
 
     def start(self) -> None:
         """Connect (in the background) and start relaying from the saved position (or from now)."""
@@ -363,7 +377,10 @@ class AlertRelay:
             body = row.body if isinstance(row.body, dict) else json.loads(row.body)
             topic = alert_topic(self.settings.topic_prefix, row.site, row.camera)
             info = self._client.publish(topic, json.dumps(body, separators=(",", ":")), qos=1)
-            self._in_flight.append((row.received_at, info.mid))
+            with self._lock:
+                self._in_flight.append((row.received_at, info.mid))
         self.published += len(rows)
+        if rows:
+            self.on_published(len(rows))
         self._settle()
         return len(rows)

@@ -66,6 +66,7 @@ def hub(
     stop, previous = _stop_on_signals()
     ingest.start()
     alerts = AlertRelay(engine, settings.mqtt)  # incidents out on <prefix>/alerts/<site>/<camera>/incident
+    metrics.watch_alerts(alerts)
     alerts.start()
     retention = RetentionJob(engine, settings.retention, metrics=metrics)
     retention.start()

@@ -14,11 +14,15 @@ import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+
+if TYPE_CHECKING:
+    from citytally.hub.alerts import AlertRelay
 
 __all__ = ["HubMetrics", "IngestProgress", "StoreCollector", "ingest_lag_seconds", "dead_letter_count"]
 
@@ -148,6 +152,30 @@ class HubMetrics:
             ["data_class"],
             registry=self.registry,
         )
+
+    def watch_alerts(self, relay: AlertRelay) -> None:
+        """Export the MQTT alert relay's state: whether this hub relays, and what waits for the broker."""
+        self.alerts_published = Counter(
+            "citytally_alerts_published",
+            "Incident events this hub published on the MQTT alert topic (some again after a restart).",
+            registry=self.registry,
+        )
+        relay.on_published = self.alerts_published.inc
+        Gauge(
+            "citytally_alerts_relaying",
+            "1 while this hub holds the alert relay, 0 while another hub on the store does (or none yet).",
+            registry=self.registry,
+        ).set_function(lambda: float(relay.holding))
+        Gauge(
+            "citytally_alerts_unacknowledged",
+            "Incident events published on the alert topic that the broker has not acknowledged yet.",
+            registry=self.registry,
+        ).set_function(lambda: float(relay.unacknowledged))
+        Gauge(
+            "citytally_alerts_oldest_unacknowledged_seconds",
+            "How long the oldest unacknowledged alert has been stored (0 when none waits): a broker away.",
+            registry=self.registry,
+        ).set_function(relay.oldest_unacknowledged_seconds)
 
     def watch_store(self, engine: sa.Engine) -> None:
         """Export the database-derived gauges (ingest lag, dead letters) at scrape time; once is enough."""
