@@ -77,6 +77,8 @@ COLUMNS = [
 ]
 
 #: The edge: publish events from a JSON-lines file through the outbox, logging each id after publish returns.
+SITE = "chaos"  # the events' site, and the edge's user name on the broker
+
 EDGE = textwrap.dedent(
     """
     import json, sys, time
@@ -85,7 +87,7 @@ EDGE = textwrap.dedent(
     from citytally.transport.mqtt import MqttSettings
     from citytally.transport.outbox import Outbox
     outbox, events, sent_log, port, prefix, confirm, rate = sys.argv[1:8]
-    settings = MqttSettings(port=int(port), topic_prefix=prefix, username="edge")
+    settings = MqttSettings(port=int(port), topic_prefix=prefix, username="chaos")  # its site
     box = Outbox(Path(outbox), settings, client_id=prefix + "-edge", confirm=confirm, resend_after_s=3.0,
                  max_events_per_message=20, drain_timeout_s=float(sys.argv[8]))
     box.start()
@@ -112,18 +114,23 @@ def free_port() -> int:
 class Broker:
     """Mosquitto from examples/mosquitto.conf (or Mosquitto's defaults plus persistence), on a free port."""
 
-    def __init__(self, folder: Path, example_config: bool) -> None:
+    def __init__(self, folder: Path, example_config: bool, prefix: str) -> None:
         self.folder, self.port = folder, free_port()
         folder.mkdir(parents=True, exist_ok=True)
         passwd = folder / "passwd"
         passwd.touch()
-        for user in ("hub", "edge"):
+        for user in ("hub", SITE):  # the edge logs in as its site (examples/mosquitto.acl)
             subprocess.run(["mosquitto_passwd", "-b", str(passwd), user, PASSWORD], check=True)
         if example_config:
+            acl = folder / "acl"  # the example ACL, for this run's topic prefix
+            acl.write_text(
+                (REPO / "examples" / "mosquitto.acl").read_text().replace("citytally/", f"{prefix}/")
+            )
             text = (REPO / "examples" / "mosquitto.conf").read_text()
             text = text.replace("/var/lib/mosquitto/", f"{folder}/").replace(
                 "/etc/mosquitto/passwd", str(passwd)
             )
+            text = text.replace("/etc/mosquitto/acl", str(acl))
             text = text.replace("listener 1883 127.0.0.1", f"listener {self.port} 127.0.0.1")
         else:  # the settings the README used to give: persistence, Mosquitto's default autosave (30 min)
             text = (
@@ -255,7 +262,7 @@ def make_events(n: int) -> list[LineCountEvent]:
     return [
         LineCountEvent(
             id=uuid.uuid4(),
-            site="chaos",
+            site=SITE,
             camera=f"cam-{i % 3 + 1}",
             start=start + timedelta(seconds=10 * i),
             end=start + timedelta(seconds=10 * i + 10),
@@ -308,7 +315,7 @@ def run_fault(fault: str, folder: Path, n: int, rate: float, settle: float) -> d
         conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
     url = make_url(SERVER_URL).set(database=name).render_as_string(hide_password=False)
     prefix = f"chaos-{uuid.uuid4().hex[:8]}"
-    broker = Broker(folder / "broker", example_config=not fault.endswith("-puback"))
+    broker = Broker(folder / "broker", example_config=not fault.endswith("-puback"), prefix=prefix)
     hub, edge = None, None
     try:
         broker.start()

@@ -181,14 +181,15 @@ def free_port() -> int:
 class PrivateBroker:
     """A Mosquitto process of this test's own, with persistence and no queue limit, on a free port."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, access: str = "allow_anonymous true\n") -> None:
+        """``access``: the configuration lines on who may connect (passwords, an ACL file)."""
         self.directory = directory
         self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
         self.config = directory / "mosquitto.conf"
         self.config.write_text(
             f"listener {self.port} 127.0.0.1\n"
-            "allow_anonymous true\n"
+            f"{access}"
             "persistence true\n"
             f"persistence_location {directory}/\n"
             "max_queued_messages 0\n"

@@ -143,7 +143,12 @@ def edge(
     topic_prefix: Annotated[str, typer.Option("--topic-prefix", help="First topic level.")] = "citytally",
     tls: Annotated[bool, typer.Option("--tls", help="Connect to the broker with TLS.")] = False,
     username: Annotated[
-        str | None, typer.Option("--username", help="Broker user; password from $CITYTALLY_MQTT_PASSWORD.")
+        str | None,
+        typer.Option(
+            "--username",
+            help="Broker user (the site's slug under examples/mosquitto.acl); password from "
+            "$CITYTALLY_MQTT_PASSWORD.",
+        ),
     ] = None,
     video: Annotated[
         str | None, typer.Option("--video", help="Source to analyse instead of the config's (file or URL).")
