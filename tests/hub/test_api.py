@@ -48,6 +48,8 @@ EXPECTED_RULES: dict[tuple[str, str], str] = {
     ("GET", "/speeds"): "viewer",
     ("GET", "/occupancy"): "viewer",
     ("GET", "/movements"): "viewer",
+    ("GET", "/incident-counts"): "viewer",
+    ("GET", "/incident-counts.csv"): "viewer",
     ("GET", "/conflicts/ranking"): "viewer",
     ("GET", "/conflicts/ranking.csv"): "viewer",
     ("GET", "/conflicts/cells"): "viewer",

@@ -141,6 +141,49 @@ def test_alerts_as_ngsi_ld(sqlite_engine: Engine, make_registry: Callable[..., A
     assert "stream ended" in cut["description"]["value"] and cut["data"]["value"]["stream_ended"] == 1
 
 
+def test_incident_counts_per_place_type_and_severity_outlive_the_incidents(
+    store_engine: Engine, make_registry: Callable[..., Any]
+) -> None:
+    """A road-safety engineer asks where incidents keep happening: each incident once, in the hour it
+    began, by camera, type and severity, as JSON and CSV; still there once retention deleted the incidents."""
+    make_registry(store_engine, ("plaza", "cam-1"), ("plaza", "cam-2"))
+    stopped = uuid.uuid4()
+    events = [
+        incident("stopped_vehicle", 10, 15, "onset", stopped, stopped_s=5),
+        incident("stopped_vehicle", 10, 45, "update", stopped, stopped_s=35),
+        incident("stopped_vehicle", 10, 3700, "cleared", stopped, stopped_s=3690),  # ends the next hour
+        incident("stopped_vehicle", 3000, 3005, "onset", uuid.uuid4(), stopped_s=5),
+        incident("wrong_way", 3700, 3701, "onset", uuid.uuid4(), road_users=1),
+        incident("queue", 4000, 4060, "cleared", uuid.uuid4(), queue_m=40),  # its onset never arrived
+        incident("congestion", 200, 260, None, None, mean_kmh=8.0).model_copy(update={"camera": "cam-2"}),
+    ]
+    assert EventWriter(store_engine).write_events(events).stored == len(events)
+    with store_engine.begin() as conn:  # what retention does to incidents older than raw_events_days
+        conn.execute(sa.delete(schema.incidents))
+    client = TestClient(create_app(None, store_engine))
+    viewer = {"Authorization": f"Bearer {issue_token(store_engine, 'viewer').secret}"}
+    window = {"interval": "1h", "start": "2026-12-04T08:00:00Z", "end": "2026-12-04T10:00:00Z"}
+    answer = client.get("/incident-counts", params=window, headers=viewer)
+    assert answer.status_code == 200, answer.text
+    points = [
+        (p["bucket"], p["camera"], p["incident"], p["severity"], p["count"]) for p in answer.json()["points"]
+    ]
+    assert points == [
+        ("2026-12-04T08:00:00Z", "cam-1", "stopped_vehicle", "warning", 2),
+        ("2026-12-04T08:00:00Z", "cam-2", "congestion", "warning", 1),
+        ("2026-12-04T09:00:00Z", "cam-1", "wrong_way", "critical", 1),
+    ]
+    one = client.get("/incident-counts", params={**window, "incident": "wrong_way"}, headers=viewer).json()
+    assert [p["incident"] for p in one["points"]] == ["wrong_way"]
+    csv_text = client.get("/incident-counts.csv", params={**window, "camera": "cam-2"}, headers=viewer).text
+    assert csv_text.splitlines() == [
+        "bucket,site,camera,incident,severity,count",
+        "2026-12-04T08:00:00+00:00,plaza,cam-2,congestion,warning,1",
+    ]
+    wrong = client.get("/incident-counts", params={**window, "incident": "fire"}, headers=viewer)
+    assert wrong.status_code == 422
+
+
 @pytest.mark.parametrize(
     ("kind", "details", "category", "sub"),
     [

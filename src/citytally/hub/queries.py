@@ -30,6 +30,7 @@ __all__ = [
     "occupancy_series",
     "speed_series",
     "movement_series",
+    "incident_series",
     "camera_activity",
 ]
 
@@ -84,9 +85,10 @@ def _series(
     query: SeriesQuery,
     keys: Sequence[str],
     values: Sequence[sa.ColumnElement[Any]],
+    only: Sequence[sa.ColumnElement[bool]] = (),
 ) -> Series:
     c = table.c
-    where = [c.period == query.interval, c.bucket >= query.start, c.bucket < query.end]
+    where = [c.period == query.interval, c.bucket >= query.start, c.bucket < query.end, *only]
     for name, value in query.filters.items():
         if name not in c or name not in ("site", "camera", *keys):
             raise QueryError(f"{table.name} cannot be filtered by {name!r}")
@@ -160,6 +162,15 @@ def movement_series(engine: sa.Engine, query: SeriesQuery) -> Series:
     """Turning movements per bucket, entry zone, exit zone and class."""
     t = schema.movement_rollups
     return _series(engine, t, query, ("from_zone", "to_zone", "class"), (t.c["count"],))
+
+
+def incident_series(engine: sa.Engine, query: SeriesQuery) -> Series:
+    """Incidents that began per bucket, incident type and severity (each incident once, at its onset).
+
+    The roll-up outlives the incident rows themselves (``retention``), so this is the long record."""
+    t = schema.incident_rollups
+    begun = t.c["count"] > 0  # an update or clearance whose onset never arrived adds a zero
+    return _series(engine, t, query, ("incident", "severity"), (t.c["count"],), (begun,))
 
 
 def _children(conn: sa.Connection, table: sa.Table, name: str) -> dict[tuple[str, str], list[dict[str, Any]]]:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from citytally.events import IncidentType
 from citytally.hub.queries import Interval
 
 __all__ = [
@@ -70,6 +71,17 @@ class MovementPoint(_Point):
     count: int
 
 
+class IncidentCountPoint(BaseModel):
+    """Incidents that began in one bucket at one camera, of one type and severity."""
+
+    bucket: datetime = Field(description="Bucket start (UTC).")
+    site: str
+    camera: str
+    incident: IncidentType
+    severity: Literal["info", "warning", "critical"]
+    count: int = Field(ge=1, description="Incidents that began in the bucket (each once, at its onset).")
+
+
 class _Series(BaseModel):
     interval: Interval
     start: datetime
@@ -79,6 +91,10 @@ class _Series(BaseModel):
 
 class CountSeries(_Series):
     points: list[CountPoint]
+
+
+class IncidentCountSeries(_Series):
+    points: list[IncidentCountPoint]
 
 
 class SpeedSeries(_Series):

@@ -1,4 +1,5 @@
-"""Time series from the roll-ups (viewers): counts, speeds, occupancy, turning movements, CSV export."""
+"""Time series from the roll-ups (viewers): counts, speeds, occupancy, turning movements, incidents begun,
+CSV export."""
 
 from __future__ import annotations
 
@@ -10,15 +11,23 @@ from typing import Annotated, Literal
 import orjson
 from fastapi import APIRouter, Depends, Query, Response
 
+from citytally.events import IncidentType
 from citytally.hub.access import Principal, require_role
 from citytally.hub.api.deps import EngineDep
 from citytally.hub.api.errors import ERROR_RESPONSES
-from citytally.hub.api.models import CountSeries, MovementSeries, OccupancySeries, SpeedSeries
+from citytally.hub.api.models import (
+    CountSeries,
+    IncidentCountSeries,
+    MovementSeries,
+    OccupancySeries,
+    SpeedSeries,
+)
 from citytally.hub.api.params import ClassQuery, SlugQuery, series_query
 from citytally.hub.queries import (
     Series,
     SeriesQuery,
     count_series,
+    incident_series,
     movement_series,
     occupancy_series,
     speed_series,
@@ -104,13 +113,17 @@ def counts_csv(
 ) -> Response:
     """The same rows as ``/counts``, as CSV (UTC ISO 8601 times)."""
     query = with_filters(window, line=line, direction=direction, **{"class": cls})
-    series = count_series(engine, query)
+    return _csv(count_series(engine, query), _COUNT_COLUMNS, "counts.csv")
+
+
+def _csv(series: Series, columns: tuple[str, ...], filename: str) -> Response:
+    """A series as a CSV download, ``bucket`` (UTC ISO 8601) first; ``X-Truncated`` when ``limit`` cut it."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(_COUNT_COLUMNS)
+    writer.writerow(columns)
     for row in series.rows:
-        writer.writerow([row["bucket"].isoformat(), *(row[c] for c in _COUNT_COLUMNS[1:])])
-    headers = {"Content-Disposition": 'attachment; filename="counts.csv"'}
+        writer.writerow([row["bucket"].isoformat(), *(row[c] for c in columns[1:])])
+    headers = {"Content-Disposition": f'attachment; filename="{filename}"'}
     if series.truncated:
         headers["X-Truncated"] = "true"
     return Response(out.getvalue(), media_type="text/csv; charset=utf-8", headers=headers)
@@ -151,3 +164,42 @@ def movements(
     """Turning movements (entry zone → exit zone) per bucket and class."""
     query = with_filters(window, from_zone=from_zone, to_zone=to_zone, **{"class": cls})
     return _envelope(query, movement_series(engine, query))
+
+
+IncidentQuery = Annotated[IncidentType | None, Query(description="Only incidents of this type.")]
+SeverityQuery = Annotated[
+    Literal["info", "warning", "critical"] | None, Query(description="Only incidents of this severity.")
+]
+_INCIDENT_COLUMNS = ("bucket", "site", "camera", "incident", "severity", "count")
+
+
+@router.get("/incident-counts", response_model=IncidentCountSeries)
+def incident_counts(
+    engine: EngineDep,
+    _who: Viewer,
+    window: Window,
+    incident: IncidentQuery = None,
+    severity: SeverityQuery = None,
+) -> Response:
+    """Incidents that began per bucket, camera, type and severity: where stopped vehicles, wrong-way
+    drivers, queues or people on the carriageway keep happening. Each incident counts once, in the bucket of
+    its start; kept as long as the other roll-ups, after the incidents themselves are deleted."""
+    query = with_filters(window, incident=incident, severity=severity)
+    return _envelope(query, incident_series(engine, query))
+
+
+@router.get(
+    "/incident-counts.csv",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {}}, "description": "One row per bucket/camera/type/severity."}},
+)
+def incident_counts_csv(
+    engine: EngineDep,
+    _who: Viewer,
+    window: Window,
+    incident: IncidentQuery = None,
+    severity: SeverityQuery = None,
+) -> Response:
+    """The same rows as ``/incident-counts``, as CSV (UTC ISO 8601 times)."""
+    query = with_filters(window, incident=incident, severity=severity)
+    return _csv(incident_series(engine, query), _INCIDENT_COLUMNS, "incident-counts.csv")
