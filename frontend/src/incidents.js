@@ -1,9 +1,19 @@
 // The incidents panel (operators and admins): one row per incident (its latest event), the most severe
 // first and the newest first within a severity, with whether it is still going on, the numbers behind it,
-// a link to the camera's charts around it and an acknowledge action. Refreshed live.
+// a link to the camera's charts around it and an acknowledge action; below it, how many incidents began
+// per day over the last 30 days, by type, and the cameras where most began. Refreshed live.
 import { getJSON, postJSON } from "./api.js";
+import { barChart, dataTable, timeText } from "./charts.js";
 import { incidentTitle, notifyButton } from "./incident-watch.js";
 import { debounce, el, fmt } from "./util.js";
+
+const HISTORY_DAYS = 30;
+const DAY_MS = 86_400_000;
+/** A colour per incident type (Okabe–Ito, as the road-user classes); grey for any other. */
+const TYPE_COLOURS = {
+  stopped_vehicle: "#d55e00", wrong_way: "#cc79a7", congestion: "#e69f00", queue: "#f0e442",
+  pedestrian_on_roadway: "#0072b2", crowd_density: "#009e73", left_object: "#56b4e9",
+};
 
 /** Units named by the end of a detail's key (the edge's convention), longest first. */
 const UNITS = [
@@ -53,6 +63,66 @@ function detailsCell(i) {
     el("dl", {}, facts.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v)])));
 }
 
+/**
+ * Incidents that began per day (UTC days, as the hub rolls them up) over the last 30 days, stacked by type,
+ * with the cameras where most began: where the same trouble keeps coming back. From /incident-counts.
+ */
+function historyCard() {
+  const canvas = el("canvas", { id: "incident-history-chart", role: "img",
+    "aria-label": `Incidents that began per day, the last ${HISTORY_DAYS} days, by type` });
+  const table = el("div", { id: "incident-history-table" });
+  const places = el("div", { id: "incident-places" });
+  const card = el("section", { class: "card wide", "aria-labelledby": "incident-history-title" },
+    el("h2", { id: "incident-history-title" }, `Incidents that began, per day (last ${HISTORY_DAYS} days)`),
+    el("p", { class: "muted" }, "Days in UTC; each incident counts once, on the day it began. A day without "
+      + "a bar: no incident began, or no camera reported."),
+    el("div", { class: "chart-box" }, canvas), table, places);
+  const chart = barChart(canvas, { stacked: true, yTitle: "incidents that began" });
+  chart.options.scales.y.ticks.precision = 0; // whole incidents
+
+  async function refresh() {
+    const today = Math.floor(Date.now() / DAY_MS) * DAY_MS;
+    const start = new Date(today - (HISTORY_DAYS - 1) * DAY_MS).toISOString();
+    const end = new Date(today + DAY_MS).toISOString();
+    const { points } = await getJSON("/incident-counts", { interval: "1d", start, end });
+    const days = Array.from({ length: HISTORY_DAYS }, (_, k) => today - (HISTORY_DAYS - 1 - k) * DAY_MS);
+    const types = [...new Set(points.map((p) => p.incident))].sort();
+    // Labelled at noon UTC: the local date of that moment is the UTC day's date in any zone within ±12 h.
+    const noons = days.map((t) => t + DAY_MS / 2);
+    chart.data.labels = noons.map((t) => timeText(t, "1d"));
+    chart.data.datasets = types.map((type) => {
+      const perDay = new Map();
+      for (const p of points.filter((q) => q.incident === type)) {
+        const t = Date.parse(p.bucket);
+        perDay.set(t, (perDay.get(t) || 0) + p.count);
+      }
+      const colour = TYPE_COLOURS[type] || "#767676";
+      return { label: type.replaceAll("_", " "), data: days.map((t) => perDay.get(t) || 0),
+        backgroundColor: colour, borderColor: colour };
+    });
+    chart.update();
+    dataTable(table, "Incidents that began per day, by type", noons,
+      chart.data.datasets.map((d) => ({ label: d.label, values: d.data })), "1d");
+    const byPlace = new Map();
+    for (const p of points) {
+      const key = `${p.site}/${p.camera}\t${p.incident}`;
+      byPlace.set(key, (byPlace.get(key) || 0) + p.count);
+    }
+    const ranked = [...byPlace].sort((a, b) => b[1] - a[1]).slice(0, 10);
+    places.replaceChildren(ranked.length
+      ? el("table", { class: "data", id: "incident-places-table" },
+        el("caption", {}, `Where most incidents began, the last ${HISTORY_DAYS} days`),
+        el("thead", {}, el("tr", {}, ["Camera", "Type", "Incidents"].map((h) => el("th", { scope: "col" }, h)))),
+        el("tbody", {}, ranked.map(([key, n]) => {
+          const [camera, type] = key.split("\t");
+          return el("tr", {}, el("td", {}, camera), el("td", {}, type.replaceAll("_", " ")),
+            el("td", {}, fmt.format(n)));
+        })))
+      : el("p", { class: "muted" }, `No incident began in the last ${HISTORY_DAYS} days.`));
+  }
+  return { card, refresh };
+}
+
 export async function incidentsView(root, me, onAcknowledged = () => {}) {
   const showAcked = el("input", { type: "checkbox", id: "show-acked" });
   const body = el("tbody", { id: "incident-rows" });
@@ -66,6 +136,8 @@ export async function incidentsView(root, me, onAcknowledged = () => {}) {
           ""].map((h) => el("th", { scope: "col" }, h)))),
         body))));
   showAcked.addEventListener("change", () => refresh());
+  const history = historyCard();
+  root.append(history.card);
 
   async function refresh() {
     const list = await getJSON("/incidents", { include_acknowledged: showAcked.checked ? "true" : "" });
@@ -108,7 +180,7 @@ export async function incidentsView(root, me, onAcknowledged = () => {}) {
           el("span", { class: "visually-hidden" }, `: ${i.camera_name}, ${incidentTitle(i)}`)),
         i.acknowledged_at || !me.can_acknowledge ? "" : ack));
   }
-  await refresh();
-  const later = debounce(() => refresh().catch(() => {}), 200);
+  await Promise.all([refresh(), history.refresh()]);
+  const later = debounce(() => Promise.all([refresh(), history.refresh()]).catch(() => {}), 200);
   return { onLive: (msg) => { if (msg.type === "incident") later(); }, destroy() {} };
 }

@@ -16,6 +16,7 @@ from playwright.sync_api import Browser, Page
 
 from citytally.events import IncidentEvent
 from citytally.hub.access import issue_token
+from citytally.hub.dashboard.incidents import acknowledge
 from citytally.hub.dashboard.server import DashboardServer
 from citytally.hub.store import EventWriter
 from dashboard.conftest import SITE
@@ -163,3 +164,69 @@ def test_viewers_see_no_badge(
     page.wait_for_selector("#overview-summary[data-total]")
     assert page.locator("#nav-incidents").is_hidden()
     assert page.locator("#incident-badge").get_attribute("data-open") is None
+
+
+def test_incidents_per_day_and_the_cameras_where_most_began(
+    room: Page,
+    hub_server: DashboardServer,
+    seeded_engine: sa.Engine,
+    tokens: dict[str, str],
+    login: Login,
+    screenshot: Shot,
+) -> None:
+    """Below the list: how many incidents began on each of the last 30 days, by type, and where most began.
+    Acknowledged incidents count too (the chart is the record, not the to-do list); a new one arrives live."""
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+    def left_object(days_ago: int, camera: str) -> IncidentEvent:
+        start = today - timedelta(days=days_ago) + timedelta(hours=12)
+        return IncidentEvent(
+            id=uuid.uuid4(),
+            site=SITE,
+            camera=camera,
+            start=start,
+            end=start + timedelta(minutes=5),
+            incident="left_object",
+            zone="middle",
+            details={"area_px": 900},
+        )
+
+    earlier = [left_object(10, "north-gate") for _ in range(3)] + [left_object(2, "east-bridge")]
+    assert EventWriter(seeded_engine).write_events(earlier).stored == len(earlier)
+    for event in earlier:
+        assert acknowledge(seeded_engine, event.id, "tok-test")
+    login(room, hub_server, tokens["operator"])
+    room.click("#nav-incidents")
+    room.wait_for_selector("#incident-history-table tbody tr", state="attached")  # in a closed <details>
+
+    def column(name: str) -> list[str]:
+        """The data table's cells of one incident type, oldest day first."""
+        heads = room.locator("#incident-history-table thead th").all_text_contents()
+        assert name in heads, heads
+        k = heads.index(name)
+        return room.locator(f"#incident-history-table tbody tr td:nth-child({k + 1})").all_text_contents()
+
+    left = column("left object")
+    assert len(left) == 30
+    assert (left[29 - 10], left[29 - 2], left[29]) == ("3", "1", "0")
+    assert sum(int(n) for n in left) == 4
+    places = [
+        row.locator("td").all_inner_texts() for row in room.locator("#incident-places-table tbody tr").all()
+    ]
+    assert places.index([f"{SITE}/north-gate", "left object", "3"]) < places.index(
+        [f"{SITE}/east-bridge", "left object", "1"]
+    )
+
+    screenshot(room, "incidents-per-day")
+    now = left_object(0, "north-gate")
+    assert EventWriter(seeded_engine).write_events([now]).stored == 1
+    room.wait_for_function(
+        """() => {
+          const heads = [...document.querySelectorAll('#incident-history-table thead th')]
+            .map((th) => th.textContent);
+          const cells = document.querySelectorAll(
+            `#incident-history-table tbody tr td:nth-child(${heads.indexOf('left object') + 1})`);
+          return cells.length === 30 && cells[29].textContent === '1';
+        }"""
+    )
+    assert acknowledge(seeded_engine, now.id, "tok-test")
