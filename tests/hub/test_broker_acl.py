@@ -178,3 +178,34 @@ def test_the_shipped_acl_refuses_what_an_edge_or_an_alert_subscriber_is_not_mean
     assert [topic for topic, _ in plaza.received] == ["citytally/plaza/cam-1/ack"]  # not depot's
     assert [topic for topic, _ in centre.received] == ["citytally/alerts/plaza/cam-1/incident"]  # the hub's
     assert snooper.received == []  # neither events nor receipts
+
+
+def test_an_edge_logged_in_as_another_site_says_so_and_keeps_its_events(
+    acl_broker: PrivateBroker, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A misconfigured edge (plaza's cameras, depot's user) is refused by the broker: one error line names
+    the topic, the broker's reason and the user, and every event stays in the outbox for when it is fixed."""
+    box = Outbox(tmp_path / "outbox.sqlite3", settings(acl_broker.port, "depot"), drain_timeout_s=0.5)
+    now = datetime.now(UTC)
+    onset = IncidentEvent(
+        id=uuid.uuid4(),
+        site="plaza",
+        camera="cam-1",
+        start=now - timedelta(seconds=10),
+        end=now,
+        incident="wrong_way",
+        severity="critical",
+        details={"road_users": 1},
+    )
+    try:
+        box.start()
+        box.publish(onset)
+        wait_until(lambda: "refused" in caplog.text, 10, "the outbox to report the refusal")
+        assert box.depth == 1
+    finally:
+        box.close()
+    [line] = {r.getMessage() for r in caplog.records if "refused" in r.getMessage()}
+    assert "citytally/plaza/cam-1/events" in line and "Not authorized" in line and "as depot" in line, line
+    reopened = Outbox(tmp_path / "outbox.sqlite3", settings(acl_broker.port, "plaza"))
+    assert reopened.depth == 1  # kept on disk for the right user
+    reopened.close()

@@ -123,7 +123,7 @@ class Outbox:
         self._depth = int(self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
         self._topics = {row[0] for row in self._db.execute("SELECT DISTINCT topic FROM outbox")}
         self._depth_gauge.set(self._depth)
-        self._acks: queue.SimpleQueue[tuple[int, bool]] = queue.SimpleQueue()
+        self._acks: queue.SimpleQueue[tuple[int, str | None]] = queue.SimpleQueue()  # None: accepted
         self._receipts: queue.SimpleQueue[list[str]] = queue.SimpleQueue()
         self._presence: queue.SimpleQueue[HubPresence] = queue.SimpleQueue()
         self._wake = threading.Event()
@@ -134,6 +134,7 @@ class Outbox:
         self._sender: threading.Thread | None = None
         # sender-thread state: message id → the rows it carries; the last row handed to paho
         self._in_flight: dict[int, list[int]] = {}
+        self._in_flight_topics: dict[int, str] = {}  # message id → its topic, to name it if refused
         self._last_handed = 0
         self._refused: deque[tuple[float, list[int]]] = deque()
         self._subscribed: set[str] = set()  # ack topics subscribed on connection number _subscribed_on
@@ -285,7 +286,7 @@ class Outbox:
 
     def _on_publish(self, _c: mqtt.Client, _u: Any, mid: int, reason: ReasonCode, _p: Any) -> None:
         # Runs in paho's thread holding paho's locks: only hand the fact over, never block here.
-        self._acks.put((mid, not reason.is_failure))
+        self._acks.put((mid, str(reason) if reason.is_failure else None))
         self._wake.set()
 
     def _on_message(self, _c: mqtt.Client, _u: Any, message: mqtt.MQTTMessage) -> None:
@@ -319,20 +320,28 @@ class Outbox:
         done: list[int] = []
         while True:
             try:
-                mid, accepted = self._acks.get_nowait()
+                mid, refusal = self._acks.get_nowait()
             except queue.Empty:
                 break
             seqs = self._in_flight.pop(mid, None)
+            topic = self._in_flight_topics.pop(mid, "?")
             if seqs is None:
                 continue
-            if accepted and self.confirm == "broker":
+            if refusal is None and self.confirm == "broker":
                 done.extend(seqs)
-            elif accepted:
+            elif refusal is None:
                 self._sent.inc(len(seqs))  # with the broker; deleted when the hub confirms
             else:
+                hint = ""
+                if refusal == "Not authorized":
+                    user = self.mqtt_settings.username or "no user"
+                    hint = f"; logged in as {user}: under examples/mosquitto.acl an edge logs in as its site"
                 log.error(
-                    "outbox: the broker refused %d events (kept; retrying in %.0f s)",
+                    "outbox: the broker refused %d events on %s (%s%s; kept, retrying in %.0f s)",
                     len(seqs),
+                    topic,
+                    refusal,
+                    hint,
                     _REFUSED_RETRY_S,
                 )
                 self._refused.append((time.monotonic() + _REFUSED_RETRY_S, seqs))
@@ -473,6 +482,7 @@ class Outbox:
         payload = group[0][2] if len(group) == 1 else b"[" + b",".join(row[2] for row in group) + b"]"
         info = client.publish(group[0][1], payload, qos=1)
         self._in_flight[info.mid] = [row[0] for row in group]
+        self._in_flight_topics[info.mid] = group[0][1]
 
     def _send(self, client: mqtt.Client, seqs: list[int]) -> None:
         marks = ",".join("?" * len(seqs))
@@ -484,3 +494,4 @@ class Outbox:
             payload = rows[0][2] if len(rows) == 1 else b"[" + b",".join(row[2] for row in rows) + b"]"
             info = client.publish(rows[0][1], payload, qos=1)
             self._in_flight[info.mid] = [row[0] for row in rows]
+            self._in_flight_topics[info.mid] = rows[0][1]
