@@ -96,6 +96,23 @@ class Client:
         self.client.disconnect()
 
 
+def wrong_way_at_plaza() -> IncidentEvent:
+    """A wrong-way driver's onset at plaza/cam-1, just now."""
+    now = datetime.now(UTC)
+    return IncidentEvent(
+        id=uuid.uuid4(),
+        site="plaza",
+        camera="cam-1",
+        start=now - timedelta(seconds=10),
+        end=now,
+        incident="wrong_way",
+        severity="critical",
+        details={"road_users": 1},
+        incident_id=uuid.uuid4(),
+        phase="onset",
+    )
+
+
 def settings(port: int, user: str) -> MqttSettings:
     return MqttSettings(port=port, client_id=f"acl-{user}-{uuid.uuid4().hex[:8]}", username=user)
 
@@ -111,19 +128,7 @@ def test_an_edge_the_hub_and_an_alert_subscriber_work_under_the_shipped_acl(
     relay = AlertRelay(sqlite_engine, hub, poll_s=0.2)
     centre = Client("traffic-centre", acl_broker.port, "citytally/alerts/+/+/incident")
     box = Outbox(tmp_path / "outbox.sqlite3", settings(acl_broker.port, "plaza"))
-    now = datetime.now(UTC)
-    onset = IncidentEvent(
-        id=uuid.uuid4(),
-        site="plaza",
-        camera="cam-1",
-        start=now - timedelta(seconds=10),
-        end=now,
-        incident="wrong_way",
-        severity="critical",
-        details={"road_users": 1},
-        incident_id=uuid.uuid4(),
-        phase="onset",
-    )
+    onset = wrong_way_at_plaza()
     try:
         ingest.start()
         relay.start()
@@ -186,17 +191,7 @@ def test_an_edge_logged_in_as_another_site_says_so_and_keeps_its_events(
     """A misconfigured edge (plaza's cameras, depot's user) is refused by the broker: one error line names
     the topic, the broker's reason and the user, and every event stays in the outbox for when it is fixed."""
     box = Outbox(tmp_path / "outbox.sqlite3", settings(acl_broker.port, "depot"), drain_timeout_s=0.5)
-    now = datetime.now(UTC)
-    onset = IncidentEvent(
-        id=uuid.uuid4(),
-        site="plaza",
-        camera="cam-1",
-        start=now - timedelta(seconds=10),
-        end=now,
-        incident="wrong_way",
-        severity="critical",
-        details={"road_users": 1},
-    )
+    onset = wrong_way_at_plaza()
     try:
         box.start()
         box.publish(onset)
