@@ -631,3 +631,34 @@ def test_the_alert_relays_metrics_say_which_hub_relays_and_what_waits_for_the_br
     finally:
         for relay in relays:
             relay.stop()
+
+
+def test_a_hub_that_starts_long_after_the_last_alert_does_not_send_it_again(
+    sqlite_engine: Engine, make_registry: Callable[..., Any], mqtt_prefix: str
+) -> None:
+    """The relay sent an alert half a minute ago and has been idle since; the hub restarts. Its position had
+    stayed at that alert, so every restart sent the alerts of the 10 s before it again, however old."""
+    make_registry(sqlite_engine, ("plaza", "cam-1"))
+    settings = mqtt_settings_for(mqtt_prefix)
+    now = datetime.now(UTC)
+    with sqlite_engine.begin() as conn:  # a relay that last moved a minute ago
+        row = {"relay": relay_key(settings), "position": now - timedelta(minutes=1), "saved_at": now}
+        conn.execute(sa.insert(schema.alert_relay_positions).values(row))
+    onset = incident("wrong_way", 100, 101, "onset", uuid.uuid4(), road_users=1)
+    EventWriter(sqlite_engine).write_events([onset], received_at=now - timedelta(seconds=30))
+    listener = AlertListener(mqtt_prefix, settings.port)
+    try:
+        relay = AlertRelay(sqlite_engine, settings, poll_s=0.2)
+        relay.start()
+        assert [r["id"] for r in listener.wait_for(1, 10)] == [str(onset.id)]
+        time.sleep(0.5)  # acknowledged, and read up to date
+        relay.stop()
+        position = saved_position(sqlite_engine)
+        assert position is not None and position > now - timedelta(seconds=30) - LOOKBACK
+        again = AlertRelay(sqlite_engine, settings, poll_s=0.2)
+        again.start()
+        time.sleep(1.5)
+        again.stop()
+    finally:
+        listener.close()
+    assert [r["id"] for r in listener.received] == [str(onset.id)]  # once, not again on the restart

@@ -30,7 +30,7 @@ import sqlalchemy as sa
 
 from citytally.events import SLUG_PATTERN
 from citytally.hub.store import schema
-from citytally.hub.store.follow import StoreFollower
+from citytally.hub.store.follow import LOOKBACK, StoreFollower
 from citytally.transport.mqtt import MqttSettings, build_mqtt_client, connect_properties
 
 __all__ = [
@@ -149,8 +149,9 @@ class AlertRelay:
     ``kill -9``, sends from its saved position on, so what waited for a broker that was down is sent, and
     so is what was stored while no relay ran. The look-back window before the position
     (:data:`~citytally.hub.store.follow.LOOKBACK`) is sent again: a subscriber may get an event twice and
-    knows it by its ``id``. A relay with no saved position starts with what is stored from then on. At most
-    :data:`MAX_IN_FLIGHT` events wait for the broker; the rest wait in the store.
+    knows it by its ``id``; while the relay is idle and up to date its position follows the clock, so that
+    what it sent long ago is not sent again. A relay with no saved position starts with what is stored from
+    then on. At most :data:`MAX_IN_FLIGHT` events wait for the broker; the rest wait in the store.
 
     Hubs sharing a store and a broker share one position (:func:`relay_key`) and relay in turn: the hub that
     holds the lease (renewed every ``lease / 2``) relays; the others stand by and take over when it stops
@@ -182,6 +183,7 @@ class AlertRelay:
         self._acknowledged: set[int] = set()
         self._lock = threading.Lock()
         self._saved: datetime | None = None
+        self._caught_up = False  # the last poll read everything there was
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._client = build_mqtt_client(settings, self.name, persistent=False)
@@ -281,6 +283,7 @@ class AlertRelay:
         if self._follower is None:
             self._follower = self._open(None if fresh else saved)
             self._standing_by = False
+            self._caught_up = False  # until its first poll: what is stored after the position waits
         self._held_until = until
         return True
 
@@ -350,6 +353,13 @@ class AlertRelay:
         if self._follower is None:
             return
         position = min((at for at, _ in self._in_flight), default=self._follower.after)
+        if not self._in_flight and self._caught_up:
+            # Everything read was acknowledged and nothing more waits: move the position on with the clock
+            # (in steps of the look-back), so that a hub starting an hour later does not send the alerts
+            # of the 10 s before the last one again. A commit later than twice the look-back is not awaited.
+            step = LOOKBACK.total_seconds()
+            now = datetime.now(UTC).timestamp()
+            position = max(position, datetime.fromtimestamp(now // step * step, UTC) - LOOKBACK)
         if position == self._saved:
             return
         t = schema.alert_relay_positions
@@ -373,6 +383,7 @@ class AlertRelay:
         columns = (e.c.id, e.c.site, e.c.camera, e.c.received_at, e.c.end, e.c.body)
         with self.engine.connect() as conn:
             rows = self._follower.poll(conn, columns, e.c.type == "incident")
+        self._caught_up = len(rows) < self._follower.batch  # else more may wait beyond what was read
         for row in rows:
             body = row.body if isinstance(row.body, dict) else json.loads(row.body)
             topic = alert_topic(self.settings.topic_prefix, row.site, row.camera)
