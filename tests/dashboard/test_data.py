@@ -114,15 +114,7 @@ def test_register_escapes_what_operators_typed(engine: sa.Engine) -> None:
 
 def _one_car(start: datetime) -> LineCountEvent:
     """A minute's count of one car on line north, from ``start`` (a fresh id each call)."""
-    return LineCountEvent(
-        id=uuid.uuid4(),
-        site="plaza",
-        camera="cam-1",
-        start=start,
-        end=start + timedelta(minutes=1),
-        line="north",
-        counts={"in": {"car": 1}},
-    )
+    return _counts(start, {"in": {"car": 1}}, minutes=1)
 
 
 @pytest.mark.integration
@@ -203,13 +195,14 @@ def test_a_viewers_stream_gets_a_late_commit_though_an_incident_was_stored_befor
     assert [m["id"] for m in cursor.poll_summaries(engine, include_incidents=False)] == [str(late.id)]
 
 
-def _counts(start: datetime, counts: dict[str, dict[str, int]]) -> LineCountEvent:
+def _counts(start: datetime, counts: dict[str, dict[str, int]], minutes: int = 15) -> LineCountEvent:
+    """Counts on line north of plaza/cam-1 over ``minutes`` from ``start`` (a fresh id each call)."""
     return LineCountEvent(
         id=uuid.uuid4(),
         site="plaza",
         camera="cam-1",
         start=start,
-        end=start + timedelta(minutes=15),
+        end=start + timedelta(minutes=minutes),
         line="north",
         counts=counts,  # type: ignore[arg-type]
     )
