@@ -36,7 +36,7 @@ from citytally.hub.store.follow import LOOKBACK
 from citytally.hub.web import create_app
 from citytally.transport.mqtt import MqttSettings
 from citytally.transport.outbox import Outbox
-from hub.conftest import PrivateBroker, make_camera, mqtt_settings_for, wait_until
+from hub.conftest import PrivateBroker, empty_store, make_camera, mqtt_settings_for, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -473,7 +473,8 @@ def test_hubs_sharing_a_store_and_a_broker_relay_each_incident_once(
     store_engine: Engine, make_registry: Callable[..., Any], mqtt_prefix: str
 ) -> None:
     """Two hubs on one store and one broker (ingest and API scaled out): one relays, the other stands by
-    and goes on when the first stops. Each hub used to relay every incident, so subscribers got each twice."""
+    and goes on when the first stops. Each hub used to relay every incident, so subscribers got each twice;
+    then the second hub sent the first's last 10 s again when it took over."""
     make_registry(store_engine, ("plaza", "cam-1"))
     listener = AlertListener(mqtt_prefix, mqtt_settings_for(mqtt_prefix).port)
     first = AlertRelay(store_engine, hub_settings(mqtt_prefix, "hub-a"), poll_s=0.2)
@@ -499,8 +500,39 @@ def test_hubs_sharing_a_store_and_a_broker_relay_each_incident_once(
         second.stop()
         listener.close()
     counts = Counter(r["id"] for r in received)
-    assert all(counts[str(e.id)] == 1 for e in after), counts
-    assert set(counts) == {str(e.id) for e in before + after}  # the look-back may send `before` again
+    assert counts == Counter(str(e.id) for e in before + after)
+
+
+def test_on_postgresql_hubs_whose_clocks_disagree_relay_in_turn(
+    pg_engine: Engine, make_registry: Callable[..., Any], mqtt_prefix: str
+) -> None:
+    """A hub whose clock runs 20 s ahead (more than the lease) saw the holder's lease as run out and relayed
+    too: each alert twice. On PostgreSQL the lease is kept by the database's clock."""
+    empty_store(pg_engine)
+    make_registry(pg_engine, ("plaza", "cam-1"))
+    listener = AlertListener(mqtt_prefix, mqtt_settings_for(mqtt_prefix).port)
+    first = AlertRelay(pg_engine, hub_settings(mqtt_prefix, "hub-a"), poll_s=0.2)
+    ahead = AlertRelay(
+        pg_engine,
+        hub_settings(mqtt_prefix, "hub-b"),
+        poll_s=0.2,
+        clock=lambda: datetime.now(UTC) + timedelta(seconds=20),
+    )
+    events = [incident("queue", k, k + 60, None, None, queue_m=10) for k in range(3)]
+    try:
+        first.start()
+        wait_until(lambda: first.holding, 10, "the first hub to take the relay")
+        ahead.start()
+        time.sleep(1.0)
+        EventWriter(pg_engine).write_events(events)
+        listener.wait_for(len(events), 10)
+        time.sleep(1.5)  # a second relay would have sent its copies by now
+        assert (first.holding, ahead.holding) == (True, False)
+    finally:
+        first.stop()
+        ahead.stop()
+        listener.close()
+    assert Counter(r["id"] for r in listener.received) == Counter(str(e.id) for e in events)
 
 
 def test_a_hub_standing_by_takes_the_relay_over_when_the_holder_is_killed(

@@ -20,6 +20,8 @@ import hashlib
 import json
 import logging
 import threading
+import time
+import uuid
 from collections import deque
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
@@ -149,40 +151,55 @@ class AlertRelay:
     ``kill -9``, sends from its saved position on, so what waited for a broker that was down is sent, and
     so is what was stored while no relay ran. The look-back window before the position
     (:data:`~citytally.hub.store.follow.LOOKBACK`) is sent again: a subscriber may get an event twice and
-    knows it by its ``id``; while the relay is idle and up to date its position follows the clock, so that
-    what it sent long ago is not sent again. A relay with no saved position starts with what is stored from
-    then on. At most :data:`MAX_IN_FLIGHT` events wait for the broker; the rest wait in the store.
+    knows it by its ``id``. The ids the broker acknowledged within that window are saved with the position,
+    so a hub that takes over after a stop does not send them again; after a crash, what was acknowledged
+    since the last poll may be. While the relay is idle and up to date its position follows the clock, so
+    that what it sent long ago is not sent again. A relay with no saved position starts with what is
+    stored from then on. At most :data:`MAX_IN_FLIGHT` events wait for the broker; the rest wait in the store.
 
     Hubs sharing a store and a broker share one position (:func:`relay_key`) and relay in turn: the hub that
     holds the lease (renewed every ``lease / 2``) relays; the others stand by and take over when it stops
     (at once: a stop hands the lease back) or dies (once the lease runs out). A holder that could not renew
-    in time and finds another hub holding stops relaying. The lease compares the hubs' clocks, which must
-    agree to within ``lease / 2`` (NTP); where they do not, two hubs may relay at once: events twice, none
-    lost."""
+    in time and finds another hub holding stops relaying. On PostgreSQL the lease is kept by the database's
+    clock, so hubs whose clocks disagree still relay in turn. On SQLite (one machine) it is the hub's
+    clock: hubs whose clocks disagree by more than ``lease / 2`` may relay at once (events twice, none
+    lost)."""
 
     #: Events published and not yet acknowledged, beyond which the relay reads no more from the store.
     MAX_IN_FLIGHT = 1000
+    #: Acknowledged ids saved with the position, at most; beyond it the oldest may be sent again.
+    MAX_ACKNOWLEDGED = 5000
 
     def __init__(
-        self, engine: sa.Engine, settings: MqttSettings, poll_s: float = 1.0, lease: timedelta = LEASE
+        self,
+        engine: sa.Engine,
+        settings: MqttSettings,
+        poll_s: float = 1.0,
+        lease: timedelta = LEASE,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.engine = engine
         self.settings = settings
         self.poll_s = poll_s
         self.lease = lease
+        #: This hub's clock; the lease uses the database's where the store is PostgreSQL.
+        self.clock = clock
         self.published = 0
         #: Called with how many events each poll published (the hub's Prometheus counter).
         self.on_published: Callable[[int], object] = lambda _count: None
         self.key = relay_key(settings)
         self.holder = settings.client_id  # stable: a hub that starts again takes its own lease back at once
         self.name = f"{settings.client_id}-alerts"  # its MQTT client id
-        self._held_until: datetime | None = None  # this hub's lease, as last taken or renewed
+        self._held_until: datetime | None = None  # this hub's lease, as last taken or renewed (store's clock)
+        self._renew_at = 0.0  # time.monotonic() at which to renew it
         self._standing_by = False
         self._follower: StoreFollower | None = None
-        self._in_flight: deque[tuple[datetime, int]] = deque()  # (received_at, message id), as published
-        self._acknowledged: set[int] = set()
+        # (received_at, message id, event id), as published
+        self._in_flight: deque[tuple[datetime, int, uuid.UUID]] = deque()
+        self._acknowledged: set[int] = set()  # message ids the broker acknowledged
+        self._done: dict[uuid.UUID, datetime] = {}  # acknowledged events past the in-flight queue
         self._lock = threading.Lock()
-        self._saved: datetime | None = None
+        self._saved: tuple[datetime, frozenset[uuid.UUID]] | None = None  # position and ids, as saved
         self._caught_up = False  # the last poll read everything there was
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -202,13 +219,13 @@ class AlertRelay:
     def unacknowledged(self) -> int:
         """Events published and not yet acknowledged by the broker."""
         with self._lock:
-            return sum(1 for _, mid in self._in_flight if mid not in self._acknowledged)
+            return sum(1 for _, mid, _ in self._in_flight if mid not in self._acknowledged)
 
     def oldest_unacknowledged_seconds(self) -> float:
         """How long ago the oldest event not yet acknowledged by the broker was stored; 0 when none waits."""
         with self._lock:
-            waiting = [at for at, mid in self._in_flight if mid not in self._acknowledged]
-        return max((datetime.now(UTC) - min(waiting)).total_seconds(), 0.0) if waiting else 0.0
+            waiting = [at for at, mid, _ in self._in_flight if mid not in self._acknowledged]
+        return max((self.clock() - min(waiting)).total_seconds(), 0.0) if waiting else 0.0
 
     def start(self) -> None:
         """Connect (in the background) and start relaying from the saved position (or from now)."""
@@ -244,34 +261,47 @@ class AlertRelay:
             if self._stop.wait(self.poll_s):
                 return
 
+    def _store_now(self, conn: sa.Connection) -> datetime:
+        """The lease's clock: the database's on PostgreSQL (one for every hub), else the hub's."""
+        if conn.dialect.name == "postgresql":
+            moment: datetime = conn.execute(sa.select(sa.func.clock_timestamp())).scalar_one()
+            return moment.astimezone(UTC)
+        return self.clock()
+
     def _claim(self) -> bool:
         """Take or renew the lease (at most every ``lease / 2``); whether this hub holds it now."""
-        now = datetime.now(UTC)
         t = schema.alert_relay_positions
-        if self._held_until is not None and self._held_until - now > self.lease / 2:
+        if self._held_until is not None and time.monotonic() < self._renew_at:
             # Not due for renewal; but another hub may have taken over while this one stalled.
             with self.engine.connect() as conn:
                 holder = conn.execute(sa.select(t.c.holder).where(t.c.relay == self.key)).scalar_one_or_none()
                 if holder != self.holder:
                     self._lose(conn)
             return self._held_until is not None
-        until = now + self.lease
-        free = sa.or_(
-            t.c.holder == self.holder, t.c.holder.is_(None), t.c.held_until.is_(None), t.c.held_until <= now
-        )
         fresh = False
         try:
             with self.engine.begin() as conn:
+                now = self._store_now(conn)
+                until = now + self.lease
+                free = sa.or_(
+                    t.c.holder == self.holder,
+                    t.c.holder.is_(None),
+                    t.c.held_until.is_(None),
+                    t.c.held_until <= now,
+                )
+                renew_at = time.monotonic() + self.lease.total_seconds() / 2
                 taken = (
                     sa.update(t)
                     .where(t.c.relay == self.key, free)
                     .values(holder=self.holder, held_until=until)
                 )
                 if conn.execute(taken).rowcount:
-                    saved = conn.execute(sa.select(t.c.position).where(t.c.relay == self.key)).scalar_one()
+                    mine = sa.select(t.c.position, t.c.acknowledged).where(t.c.relay == self.key)
+                    saved, acknowledged = conn.execute(mine).one()
                 elif conn.execute(sa.select(t.c.relay).where(t.c.relay == self.key)).first() is None:
-                    saved = self._adopt_earlier_name(conn)
+                    saved, acknowledged = self._adopt_earlier_name(conn), None
                     fresh = saved is None
+                    now = self.clock()
                     row = {"relay": self.key, "position": saved or now, "saved_at": now}
                     conn.execute(sa.insert(t).values(**row, holder=self.holder, held_until=until))
                 else:
@@ -281,10 +311,11 @@ class AlertRelay:
             self._lose(None)
             return False
         if self._follower is None:
-            self._follower = self._open(None if fresh else saved)
+            self._follower = self._open(None if fresh else saved, acknowledged)
             self._standing_by = False
             self._caught_up = False  # until its first poll: what is stored after the position waits
         self._held_until = until
+        self._renew_at = renew_at
         return True
 
     def _adopt_earlier_name(self, conn: sa.Connection) -> datetime | None:
@@ -314,6 +345,7 @@ class AlertRelay:
         with self._lock:
             self._in_flight.clear()
             self._acknowledged.clear()
+        self._done.clear()
 
     def _release(self) -> None:
         if self._held_until is None:
@@ -325,13 +357,14 @@ class AlertRelay:
         self._held_until = None
         self._follower = None
 
-    def _open(self, saved: datetime | None) -> StoreFollower:
+    def _open(self, saved: datetime | None, acknowledged: Mapping[str, str] | None) -> StoreFollower:
+        self._done.clear()
         if saved is None:
-            follower = StoreFollower(after=datetime.now(UTC))
+            follower = StoreFollower(after=self.clock())
             with self.engine.connect() as conn:
                 follower.skip_old(conn, schema.events.c.type == "incident")
             log.info("alerts: relay %s starts with the incidents stored from now on", self.key)
-        elif saved > (now := datetime.now(UTC)):
+        elif saved > (now := self.clock()):
             # Saved while the clock ran ahead: events stamped from now on would sort before it and wait.
             log.warning(
                 "alerts: relay %s: saved position %s is in the future (a wrong clock?); going on from now",
@@ -341,35 +374,52 @@ class AlertRelay:
             follower = StoreFollower(after=now)
         else:
             follower = StoreFollower(after=saved)
+            # What the broker acknowledged in the look-back window is not sent again.
+            for key, at in (acknowledged or {}).items():
+                follower.sent[uuid.UUID(key)] = datetime.fromisoformat(at)
+            self._done.update(follower.sent)
             log.info("alerts: relay %s goes on from %s", self.key, saved.isoformat())
-        self._saved = saved
+        self._saved = None if saved is None else (saved, frozenset(self._done))
         return follower
 
     def _settle(self) -> None:
-        """Drop what the broker acknowledged; save the position (the oldest event still unacknowledged)."""
+        """Drop what the broker acknowledged; save the position (the oldest event still unacknowledged) and
+        the ids acknowledged within the look-back before it."""
         with self._lock:
             while self._in_flight and self._in_flight[0][1] in self._acknowledged:
-                self._acknowledged.discard(self._in_flight.popleft()[1])
+                at, mid, event = self._in_flight.popleft()
+                self._acknowledged.discard(mid)
+                self._done[event] = at
+            acknowledged_in_flight = {
+                event: at for at, mid, event in self._in_flight if mid in self._acknowledged
+            }
         if self._follower is None:
             return
-        position = min((at for at, _ in self._in_flight), default=self._follower.after)
+        position = min((at for at, _, _ in self._in_flight), default=self._follower.after)
         if not self._in_flight and self._caught_up:
             # Everything read was acknowledged and nothing more waits: move the position on with the clock
             # (in steps of the look-back), so that a hub starting an hour later does not send the alerts
             # of the 10 s before the last one again. A commit later than twice the look-back is not awaited.
             step = LOOKBACK.total_seconds()
-            now = datetime.now(UTC).timestamp()
+            now = self.clock().timestamp()
             position = max(position, datetime.fromtimestamp(now // step * step, UTC) - LOOKBACK)
-        if position == self._saved:
+        horizon = position - LOOKBACK
+        self._done = {event: at for event, at in self._done.items() if at > horizon}
+        done = {**self._done, **acknowledged_in_flight}
+        if len(done) > self.MAX_ACKNOWLEDGED:  # keep the latest; the oldest may be sent again
+            done = dict(sorted(done.items(), key=lambda item: item[1])[-self.MAX_ACKNOWLEDGED :])
+        state = (position, frozenset(done))
+        if state == self._saved:
             return
         t = schema.alert_relay_positions
         mine = (t.c.relay == self.key, t.c.holder == self.holder)
+        ids = {str(event): at.isoformat() for event, at in done.items()}
         with self.engine.begin() as conn:
-            saved = sa.update(t).where(*mine).values(position=position, saved_at=datetime.now(UTC))
-            if conn.execute(saved).rowcount == 0:
+            values = {"position": position, "acknowledged": ids, "saved_at": self.clock()}
+            if conn.execute(sa.update(t).where(*mine).values(**values)).rowcount == 0:
                 self._lose(conn)  # another hub took over while this one could not renew
                 return
-        self._saved = position
+        self._saved = state
 
     def relay_once(self) -> int:
         """Publish the incident events stored since the last call, if this hub holds the relay; return how
@@ -389,7 +439,7 @@ class AlertRelay:
             topic = alert_topic(self.settings.topic_prefix, row.site, row.camera)
             info = self._client.publish(topic, json.dumps(body, separators=(",", ":")), qos=1)
             with self._lock:
-                self._in_flight.append((row.received_at, info.mid))
+                self._in_flight.append((row.received_at, info.mid, row.id))
         self.published += len(rows)
         if rows:
             self.on_published(len(rows))

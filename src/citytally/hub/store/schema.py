@@ -360,8 +360,10 @@ dead_letters = sa.Table(
 
 #: How far each MQTT alert relay (one per broker, :func:`citytally.hub.alerts.relay_key`) has got: every
 #: incident event stored before ``position`` has reached the broker (migration 0013). ``holder`` is the hub
-#: (its MQTT client id) that relays, until ``held_until``; other hubs on the store stand by (migration 0014;
-#: :mod:`citytally.hub.alerts`). No event, no road user.
+#: (its MQTT client id) that relays, until ``held_until`` (the store's clock on PostgreSQL); other hubs on the
+#: store stand by (migration 0014; :mod:`citytally.hub.alerts`). ``acknowledged`` holds the ids of the
+#: incident events the broker acknowledged within the look-back before ``position``, so that a hub taking
+#: over does not send them again (migration 0015). Event ids only: no road user.
 alert_relay_positions = sa.Table(
     "alert_relay_positions",
     metadata,
@@ -370,4 +372,6 @@ alert_relay_positions = sa.Table(
     sa.Column("saved_at", UtcDateTime(), nullable=False),
     sa.Column("holder", sa.String(128), nullable=True),
     sa.Column("held_until", UtcDateTime(), nullable=True),
+    # {event id: received_at} of what the broker acknowledged within the look-back before the position.
+    sa.Column("acknowledged", JsonDocument, nullable=True),
 )
