@@ -5,10 +5,10 @@
 import { getJSON, postJSON } from "./api.js";
 import { barChart, dataTable, timeText } from "./charts.js";
 import { incidentTitle, notifyButton } from "./incident-watch.js";
+import { localZone } from "./overview-data.js";
 import { debounce, el, fmt } from "./util.js";
 
 const HISTORY_DAYS = 30;
-const DAY_MS = 86_400_000;
 /** A colour per incident type (Okabe–Ito, as the road-user classes); grey for any other. */
 const TYPE_COLOURS = {
   stopped_vehicle: "#d55e00", wrong_way: "#cc79a7", congestion: "#e69f00", queue: "#f0e442",
@@ -64,40 +64,41 @@ function detailsCell(i) {
 }
 
 /**
- * Incidents that began per day (UTC days, as the hub rolls them up) over the last 30 days, stacked by type,
- * with the cameras where most began: where the same trouble keeps coming back. From /incident-counts.
+ * Incidents that began per day (days of the browser's time zone) over the last 30 days, stacked by type,
+ * with the cameras where most began: where the same trouble keeps coming back. From
+ * /dashboard/api/incident-days, which sums the hub's 15-minute roll-ups by local day.
  */
 function historyCard() {
   const canvas = el("canvas", { id: "incident-history-chart", role: "img",
     "aria-label": `Incidents that began per day, the last ${HISTORY_DAYS} days, by type` });
   const table = el("div", { id: "incident-history-table" });
   const places = el("div", { id: "incident-places" });
+  const note = el("p", { class: "muted" });
   const card = el("section", { class: "card wide", "aria-labelledby": "incident-history-title" },
     el("h2", { id: "incident-history-title" }, `Incidents that began, per day (last ${HISTORY_DAYS} days)`),
-    el("p", { class: "muted" }, "Days in UTC; each incident counts once, on the day it began. A day without "
-      + "a bar: no incident began, or no camera reported."),
-    el("div", { class: "chart-box" }, canvas), table, places);
+    note, el("div", { class: "chart-box" }, canvas), table, places);
   const chart = barChart(canvas, { stacked: true, yTitle: "incidents that began" });
   chart.options.scales.y.ticks.precision = 0; // whole incidents
 
   async function refresh() {
-    const today = Math.floor(Date.now() / DAY_MS) * DAY_MS;
-    const start = new Date(today - (HISTORY_DAYS - 1) * DAY_MS).toISOString();
-    const end = new Date(today + DAY_MS).toISOString();
-    const { points } = await getJSON("/incident-counts", { interval: "1d", start, end });
-    const days = Array.from({ length: HISTORY_DAYS }, (_, k) => today - (HISTORY_DAYS - 1 - k) * DAY_MS);
+    const { tz, days, counts: points } = await getJSON("/dashboard/api/incident-days",
+      { tz: localZone(), days: HISTORY_DAYS });
+    note.textContent = `Days in ${tz}; each incident counts once, on the day it began. A day without a bar: `
+      + "no incident began, or no camera reported.";
     const types = [...new Set(points.map((p) => p.incident))].sort();
-    // Labelled at noon UTC: the local date of that moment is the UTC day's date in any zone within ±12 h.
-    const noons = days.map((t) => t + DAY_MS / 2);
+    // Each day labelled by its local noon, so that its date reads the same in this zone.
+    const noons = days.map((d) => {
+      const [y, m, n] = d.split("-").map(Number);
+      return new Date(y, m - 1, n, 12).getTime();
+    });
     chart.data.labels = noons.map((t) => timeText(t, "1d"));
     chart.data.datasets = types.map((type) => {
       const perDay = new Map();
       for (const p of points.filter((q) => q.incident === type)) {
-        const t = Date.parse(p.bucket);
-        perDay.set(t, (perDay.get(t) || 0) + p.count);
+        perDay.set(p.day, (perDay.get(p.day) || 0) + p.count);
       }
       const colour = TYPE_COLOURS[type] || "#767676";
-      return { label: type.replaceAll("_", " "), data: days.map((t) => perDay.get(t) || 0),
+      return { label: type.replaceAll("_", " "), data: days.map((d) => perDay.get(d) || 0),
         backgroundColor: colour, borderColor: colour };
     });
     chart.update();

@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
@@ -230,3 +231,49 @@ def test_incidents_per_day_and_the_cameras_where_most_began(
         }"""
     )
     assert acknowledge(seeded_engine, now.id, "tok-test")
+
+
+def test_incidents_per_day_are_the_browsers_local_days(
+    browser: Browser,
+    hub_server: DashboardServer,
+    seeded_engine: sa.Engine,
+    tokens: dict[str, str],
+    login: Login,
+) -> None:
+    """An operator in India (UTC+5:30): a queue that formed at 23:50 and one at 00:10 their time are on two
+    days of the chart, and the note names the zone (Chromium calls it Asia/Calcutta). The chart used UTC days and put both on one."""
+    context = browser.new_context(viewport={"width": 1360, "height": 1000}, timezone_id="Asia/Kolkata")
+    tab = context.new_page()
+    day = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=5)
+
+    def queue(hour: int, minute: int) -> IncidentEvent:
+        start = day + timedelta(hours=hour, minutes=minute)
+        return IncidentEvent(
+            id=uuid.uuid4(),
+            site=SITE,
+            camera="north-gate",
+            start=start,
+            end=start + timedelta(minutes=5),
+            incident="queue",
+            zone="middle",
+            details={"queue_m": 40.0},
+        )
+
+    queues = [queue(18, 20), queue(18, 40)]  # 23:50 and 00:10 in Kolkata
+    assert EventWriter(seeded_engine).write_events(queues).stored == len(queues)
+    try:
+        for event in queues:
+            assert acknowledge(seeded_engine, event.id, "tok-test")
+        login(tab, hub_server, tokens["operator"])
+        tab.click("#nav-incidents")
+        tab.wait_for_selector("#incident-history-table tbody tr", state="attached")
+        heads = tab.locator("#incident-history-table thead th").all_text_contents()
+        cells = tab.locator(
+            f"#incident-history-table tbody tr td:nth-child({heads.index('queue') + 1})"
+        ).all_text_contents()
+        today = datetime.now(ZoneInfo("Asia/Kolkata")).date()
+        before = (day.date() - (today - timedelta(days=29))).days  # the row of the UTC day, 23:50 there
+        assert (cells[before], cells[before + 1], sum(int(n) for n in cells)) == ("1", "1", 2)
+        assert "Days in Asia/" in tab.locator("#incident-history-title + p").inner_text()
+    finally:
+        context.close()

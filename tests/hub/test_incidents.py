@@ -15,6 +15,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import paho.mqtt.client as mqtt
@@ -182,6 +183,45 @@ def test_incident_counts_per_place_type_and_severity_outlive_the_incidents(
     ]
     wrong = client.get("/incident-counts", params={**window, "incident": "fire"}, headers=viewer)
     assert wrong.status_code == 422
+
+
+def test_incidents_per_day_are_days_of_the_asked_time_zone(
+    store_engine: Engine, make_registry: Callable[..., Any]
+) -> None:
+    """The incidents panel's per-day record counts the days of the operator's zone. It used UTC days: in
+    India (UTC+5:30) a stopped vehicle at ten past midnight was put on the day before. Half-hour offsets
+    fall inside an hour, so the days are summed from the 15-minute roll-ups."""
+    make_registry(store_engine, ("plaza", "cam-1"))
+    day = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=3)
+
+    def at(hour: int, minute: int, kind: str = "stopped_vehicle") -> IncidentEvent:
+        start = day + timedelta(hours=hour, minutes=minute)
+        event = incident(kind, 0, 5, "onset", uuid.uuid4(), stopped_s=5)
+        return event.model_copy(update={"start": start, "end": start + timedelta(seconds=5)})
+
+    # 23:50 and 00:10 in Kolkata; a wrong-way driver at 00:10 UTC, 05:40 there.
+    events = [at(18, 20), at(18, 40), at(0, 10, "wrong_way")]
+    assert EventWriter(store_engine).write_events(events).stored == len(events)
+    client = TestClient(create_app(None, store_engine))
+    viewer = {"Authorization": f"Bearer {issue_token(store_engine, 'viewer').secret}"}
+
+    def per_day(tz: str) -> tuple[list[str], list[tuple[str, str, int]]]:
+        answer = client.get("/dashboard/api/incident-days", params={"tz": tz}, headers=viewer)
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        assert body["tz"] == tz
+        return body["days"], [(c["day"], c["incident"], c["count"]) for c in body["counts"]]
+
+    d, d1 = day.date().isoformat(), (day + timedelta(days=1)).date().isoformat()
+    days, counts = per_day("UTC")
+    assert len(days) == 30 and days[-1] == datetime.now(UTC).date().isoformat()
+    assert counts == [(d, "stopped_vehicle", 2), (d, "wrong_way", 1)]
+    days, counts = per_day("Asia/Kolkata")
+    kolkata = ZoneInfo("Asia/Kolkata")
+    assert len(days) == 30 and days[-1] == datetime.now(kolkata).date().isoformat()
+    assert counts == [(d, "stopped_vehicle", 1), (d, "wrong_way", 1), (d1, "stopped_vehicle", 1)]
+    for wrong in ({"tz": "Mars/Olympus"}, {"days": 0}, {"days": 32}):
+        assert client.get("/dashboard/api/incident-days", params=wrong, headers=viewer).status_code == 422
 
 
 @pytest.mark.parametrize(

@@ -25,6 +25,8 @@ from citytally.hub.dashboard.models import (
     CameraSummary,
     CountSeries,
     CountSeriesOut,
+    IncidentDayCount,
+    IncidentDaysOut,
     MovementCell,
     OccupancyOut,
     OccupancySeries,
@@ -47,6 +49,7 @@ __all__ = [
     "grid_rows",
     "occupancy_series",
     "turning_movements",
+    "incident_days",
 ]
 
 _DAY = timedelta(days=1)
@@ -250,6 +253,40 @@ def overview(engine: sa.Engine, start: datetime, end: datetime, tz: ZoneInfo, to
             BusyLine(site=s, camera=c, camera_name=c, line=line, total=n) for (s, c, line), n in busiest
         ],
         heatmap=heat,
+    )
+
+
+def incident_days(engine: sa.Engine, days: int, tz: ZoneInfo, now: datetime) -> IncidentDaysOut:
+    """Incidents that began per local day of ``tz`` (the last ``days`` days, today included), camera and
+    type: summed from the 15-minute roll-ups, whose buckets fit the days of every zone (offsets are whole
+    quarters of an hour); the stored daily roll-ups are UTC days. At most 31 days (the 15-minute limit)."""
+    if not 1 <= days <= 31:
+        raise queries.QueryError(f"days must be 1 to 31, got {days}")
+    today = now.astimezone(tz).date()
+    first = today - timedelta(days=days - 1)
+    t = schema.incident_rollups
+    begun = sa.func.sum(t.c["count"])
+    statement = (
+        sa.select(t.c.bucket, t.c.site, t.c.camera, t.c.incident, begun)
+        .where(
+            t.c.period == "15m",
+            t.c.bucket >= _local_midnight(first, tz),
+            t.c.bucket < _local_midnight(today + _DAY, tz),
+            t.c["count"] > 0,  # an update or clearance whose onset never arrived adds a zero
+        )
+        .group_by(t.c.bucket, t.c.site, t.c.camera, t.c.incident)
+    )
+    per_day: dict[tuple[date, str, str, str], int] = defaultdict(int)
+    with engine.connect() as conn:
+        for bucket, site, camera, incident, count in conn.execute(statement):
+            per_day[(bucket.astimezone(tz).date(), site, camera, incident)] += int(count)
+    return IncidentDaysOut(
+        tz=tz.key,
+        days=[first + timedelta(days=k) for k in range(days)],
+        counts=[
+            IncidentDayCount(day=day, site=site, camera=camera, incident=incident, count=count)
+            for (day, site, camera, incident), count in sorted(per_day.items())
+        ],
     )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -26,6 +26,8 @@ __all__ = [
     "SpeedsOut",
     "IncidentOut",
     "IncidentSummaryOut",
+    "IncidentDayCount",
+    "IncidentDaysOut",
 ]
 
 
@@ -218,3 +220,17 @@ class IncidentOut(_Out):
 class IncidentSummaryOut(_Out):
     open: int = Field(description="Incidents not acknowledged yet.")
     by_severity: dict[str, int] = Field(description="severity → incidents not acknowledged yet")
+
+
+class IncidentDayCount(_Out):
+    day: date = Field(description="The local day (of `tz`) the incidents began on.")
+    site: str
+    camera: str
+    incident: str
+    count: int = Field(description="Incidents of this type that began that day at this camera.")
+
+
+class IncidentDaysOut(_Out):
+    tz: str = Field(description="Time zone of the days (IANA).")
+    days: list[date] = Field(description="Every day of the range, oldest first, today last.")
+    counts: list[IncidentDayCount] = Field(description="Only where some began.")

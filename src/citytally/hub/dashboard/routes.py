@@ -22,6 +22,7 @@ from citytally.hub.dashboard.models import (
     CameraSummary,
     ClientConfig,
     CountSeriesOut,
+    IncidentDaysOut,
     Me,
     OccupancyOut,
     Overview,
@@ -136,6 +137,18 @@ def overview(
     zone = time_zone(tz)
     lo, hi = _range(start, end, timedelta(days=7))
     return data.overview(engine, lo, hi, zone)
+
+
+@router.get("/incident-days", response_model=IncidentDaysOut)
+def incident_days(
+    engine: EngineDep,
+    _who: Viewer,
+    tz: TzQ = "UTC",
+    days: Annotated[int, Query(ge=1, le=31, description="How many days, today the last.")] = 30,
+) -> IncidentDaysOut:
+    """Incidents that began per local day of ``tz``, camera and type: the incidents panel's record of where
+    the same trouble keeps coming back. ``/incident-counts`` has the same roll-ups in UTC buckets."""
+    return data.incident_days(engine, days, time_zone(tz), datetime.now(UTC))
 
 
 @router.get("/cameras/{site}/{camera}", response_model=CameraInfo)
