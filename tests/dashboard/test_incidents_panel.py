@@ -241,7 +241,8 @@ def test_incidents_per_day_are_the_browsers_local_days(
     login: Login,
 ) -> None:
     """An operator in India (UTC+5:30): a queue that formed at 23:50 and one at 00:10 their time are on two
-    days of the chart, and the note names the zone (Chromium calls it Asia/Calcutta). The chart used UTC days and put both on one."""
+    days of the chart, and the note names the zone (Chromium calls it Asia/Calcutta). The chart used UTC
+    days and put both on one."""
     context = browser.new_context(viewport={"width": 1360, "height": 1000}, timezone_id="Asia/Kolkata")
     tab = context.new_page()
     day = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=5)
