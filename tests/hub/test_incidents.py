@@ -451,6 +451,40 @@ def test_alerts_survive_the_hub_being_killed_while_the_broker_is_down(
     ]
 
 
+def test_a_stored_incident_no_relay_can_send_is_skipped_with_an_error(
+    sqlite_engine: Engine,
+    make_registry: Callable[..., Any],
+    mqtt_prefix: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A row the relay cannot put on a topic (a camera name that is no slug, from a store restored by hand)
+    ended the relay's thread: every later alert stayed unsent while the hub still held the relay. It is now
+    logged with its id and skipped; the next incident goes out."""
+    make_registry(sqlite_engine, ("plaza", "cam-1"))
+    settings = mqtt_settings_for(mqtt_prefix)
+    listener = AlertListener(mqtt_prefix, settings.port)
+    relay = AlertRelay(sqlite_engine, settings, poll_s=0.2)
+    broken = incident("wrong_way", 100, 101, "onset", uuid.uuid4(), road_users=1)
+    good = incident("stopped_vehicle", 110, 115, "onset", uuid.uuid4(), stopped_s=5)
+    try:
+        relay.start()
+        wait_until(lambda: relay.holding, 10, "the relay to start")
+        EventWriter(sqlite_engine).write_events([broken])
+        with sqlite_engine.begin() as conn:
+            e = schema.events
+            conn.execute(sa.update(e).where(e.c.id == broken.id).values(camera="Cam 1/#"))
+        time.sleep(1.0)
+        EventWriter(sqlite_engine).write_events([good])
+        received = listener.wait_for(1, 10)
+        assert relay.holding
+    finally:
+        relay.stop()
+        listener.close()
+    assert [r["id"] for r in received] == [str(good.id)]
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert any(str(broken.id) in message and "cannot be relayed" in message for message in errors), errors
+
+
 def test_the_alert_relay_sends_a_burst_larger_than_one_read(
     sqlite_engine: Engine, make_registry: Callable[..., Any], mqtt_prefix: str, private_broker: PrivateBroker
 ) -> None:

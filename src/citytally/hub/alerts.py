@@ -258,6 +258,8 @@ class AlertRelay:
                 self.relay_once()
             except sa.exc.SQLAlchemyError as exc:
                 log.warning("alerts: reading the store failed (%s); trying again", exc.__class__.__name__)
+            except Exception:  # a bug must not end relaying while this hub holds the lease
+                log.exception("alerts: relaying failed; trying again")
             if self._stop.wait(self.poll_s):
                 return
 
@@ -434,14 +436,21 @@ class AlertRelay:
         with self.engine.connect() as conn:
             rows = self._follower.poll(conn, columns, e.c.type == "incident")
         self._caught_up = len(rows) < self._follower.batch  # else more may wait beyond what was read
+        sent = 0
         for row in rows:
-            body = row.body if isinstance(row.body, dict) else json.loads(row.body)
-            topic = alert_topic(self.settings.topic_prefix, row.site, row.camera)
-            info = self._client.publish(topic, json.dumps(body, separators=(",", ":")), qos=1)
+            try:
+                body = row.body if isinstance(row.body, dict) else json.loads(row.body)
+                topic = alert_topic(self.settings.topic_prefix, row.site, row.camera)
+                payload = json.dumps(body, separators=(",", ":"))
+            except (ValueError, TypeError) as exc:  # a row that no relay could send: say so, go on
+                log.error("alerts: stored incident event %s cannot be relayed (%s); skipped", row.id, exc)
+                continue
+            info = self._client.publish(topic, payload, qos=1)
             with self._lock:
                 self._in_flight.append((row.received_at, info.mid, row.id))
-        self.published += len(rows)
-        if rows:
-            self.on_published(len(rows))
+            sent += 1
+        self.published += sent
+        if sent:
+            self.on_published(sent)
         self._settle()
-        return len(rows)
+        return sent
