@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -55,15 +56,20 @@ def room(browser: Browser) -> Iterator[Page]:
     context.close()
 
 
-def wrong_way(minutes_ago: float) -> IncidentEvent:
-    start = datetime.now(UTC) - timedelta(minutes=minutes_ago)
+def incident_at(
+    kind: str, start: datetime, lasting: timedelta, camera: str = "north-gate", **fields: Any
+) -> IncidentEvent:
+    """One incident event of the seeded site."""
     return IncidentEvent(
-        id=uuid.uuid4(),
-        site=SITE,
-        camera="north-gate",
-        start=start,
-        end=start + timedelta(seconds=40),
-        incident="wrong_way",
+        id=uuid.uuid4(), site=SITE, camera=camera, start=start, end=start + lasting, incident=kind, **fields
+    )
+
+
+def wrong_way(minutes_ago: float) -> IncidentEvent:
+    return incident_at(
+        "wrong_way",
+        datetime.now(UTC) - timedelta(minutes=minutes_ago),
+        timedelta(seconds=40),
         severity="critical",
         zone="east",
         details={"angle_deg": 171.5, "moved_px": 212.0, "moved_m": 9.4, "road_users": 1},
@@ -181,16 +187,8 @@ def test_incidents_per_day_and_the_cameras_where_most_began(
 
     def left_object(days_ago: int, camera: str) -> IncidentEvent:
         start = today - timedelta(days=days_ago) + timedelta(hours=12)
-        return IncidentEvent(
-            id=uuid.uuid4(),
-            site=SITE,
-            camera=camera,
-            start=start,
-            end=start + timedelta(minutes=5),
-            incident="left_object",
-            zone="middle",
-            details={"area_px": 900},
-        )
+        lasting = timedelta(minutes=5)
+        return incident_at("left_object", start, lasting, camera, zone="middle", details={"area_px": 900})
 
     earlier = [left_object(10, "north-gate") for _ in range(3)] + [left_object(2, "east-bridge")]
     assert EventWriter(seeded_engine).write_events(earlier).stored == len(earlier)
@@ -249,16 +247,7 @@ def test_incidents_per_day_are_the_browsers_local_days(
 
     def queue(hour: int, minute: int) -> IncidentEvent:
         start = day + timedelta(hours=hour, minutes=minute)
-        return IncidentEvent(
-            id=uuid.uuid4(),
-            site=SITE,
-            camera="north-gate",
-            start=start,
-            end=start + timedelta(minutes=5),
-            incident="queue",
-            zone="middle",
-            details={"queue_m": 40.0},
-        )
+        return incident_at("queue", start, timedelta(minutes=5), zone="middle", details={"queue_m": 40.0})
 
     queues = [queue(18, 20), queue(18, 40)]  # 23:50 and 00:10 in Kolkata
     assert EventWriter(seeded_engine).write_events(queues).stored == len(queues)
