@@ -485,6 +485,37 @@ def test_a_stored_incident_no_relay_can_send_is_skipped_with_an_error(
     assert any(str(broken.id) in message and "cannot be relayed" in message for message in errors), errors
 
 
+@pytest.mark.parametrize("saved", [{"not-an-id": "yesterday"}, ["a", "list"], {"id": 7}])
+def test_unreadable_saved_acknowledgements_do_not_stop_the_relay(
+    sqlite_engine: Engine,
+    make_registry: Callable[..., Any],
+    mqtt_prefix: str,
+    saved: Any,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The ids saved with the relay's position cannot be read (a store edited by hand): the relay said
+    nothing and never started, while its hub held the lease. They are dropped with a warning."""
+    make_registry(sqlite_engine, ("plaza", "cam-1"))
+    settings = mqtt_settings_for(mqtt_prefix)
+    now = datetime.now(UTC)
+    with sqlite_engine.begin() as conn:
+        row = {"relay": relay_key(settings), "position": now, "saved_at": now, "acknowledged": saved}
+        conn.execute(sa.insert(schema.alert_relay_positions).values(row))
+    listener = AlertListener(mqtt_prefix, settings.port)
+    relay = AlertRelay(sqlite_engine, settings, poll_s=0.2)
+    onset = incident("wrong_way", 100, 101, "onset", uuid.uuid4(), road_users=1)
+    try:
+        relay.start()
+        wait_until(lambda: relay.holding, 10, "the relay to start")
+        EventWriter(sqlite_engine).write_events([onset])
+        received = listener.wait_for(1, 10)
+    finally:
+        relay.stop()
+        listener.close()
+    assert [r["id"] for r in received] == [str(onset.id)]
+    assert any("saved acknowledgements unreadable" in r.getMessage() for r in caplog.records)
+
+
 def test_the_alert_relay_sends_a_burst_larger_than_one_read(
     sqlite_engine: Engine, make_registry: Callable[..., Any], mqtt_prefix: str, private_broker: PrivateBroker
 ) -> None:

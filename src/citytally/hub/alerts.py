@@ -359,7 +359,7 @@ class AlertRelay:
         self._held_until = None
         self._follower = None
 
-    def _open(self, saved: datetime | None, acknowledged: Mapping[str, str] | None) -> StoreFollower:
+    def _open(self, saved: datetime | None, acknowledged: object) -> StoreFollower:
         self._done.clear()
         if saved is None:
             follower = StoreFollower(after=self.clock())
@@ -377,12 +377,27 @@ class AlertRelay:
         else:
             follower = StoreFollower(after=saved)
             # What the broker acknowledged in the look-back window is not sent again.
-            for key, at in (acknowledged or {}).items():
-                follower.sent[uuid.UUID(key)] = datetime.fromisoformat(at)
+            if acknowledged is not None:
+                follower.sent.update(self._read_acknowledged(acknowledged))
             self._done.update(follower.sent)
             log.info("alerts: relay %s goes on from %s", self.key, saved.isoformat())
         self._saved = None if saved is None else (saved, frozenset(self._done))
         return follower
+
+    def _read_acknowledged(self, saved: object) -> dict[uuid.UUID, datetime]:
+        """The saved ``{event id: received_at}``; one that cannot be read is dropped with a warning (its
+        events may go out again), so that it cannot stop the relay."""
+        found: dict[uuid.UUID, datetime] = {}
+        try:
+            if not isinstance(saved, Mapping):
+                raise TypeError(f"a {type(saved).__name__}, not a mapping")
+            for key, at in saved.items():
+                moment = datetime.fromisoformat(at)
+                found[uuid.UUID(key)] = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        except (AttributeError, TypeError, ValueError) as exc:
+            log.warning("alerts: relay %s: saved acknowledgements unreadable (%s); dropped", self.key, exc)
+            return {}
+        return found
 
     def _settle(self) -> None:
         """Drop what the broker acknowledged; save the position (the oldest event still unacknowledged) and
