@@ -11,9 +11,11 @@ from typing import Any
 import pytest
 from sqlalchemy.engine import Engine
 
+from citytally.events import Event, event_to_json
 from citytally.hub.store import EventWriter, schema
-from citytally.hub.store.follow import LOOKBACK, StoreFollower
-from hub.conftest import line_count_event
+from citytally.hub.store.follow import LOOKBACK, StoreFollower, store_now
+from citytally.hub.store.writer import Received
+from hub.conftest import empty_store, line_count_event
 
 pytestmark = pytest.mark.integration
 
@@ -70,3 +72,33 @@ def test_a_filter_and_a_new_reader_skipping_what_was_stored(
     with store_engine.connect() as conn:
         follower.skip_old(conn)
         assert [row.id for row in follower.poll(conn, (e.c.id, e.c.received_at, e.c.end))] == [news.id]
+
+
+def test_on_postgresql_hubs_whose_clocks_are_off_stamp_by_the_databases_clock(
+    pg_engine: Engine, make_registry: Callable[..., Any]
+) -> None:
+    """Two hubs ingest side by side and one's clock runs 20 s ahead. Each stamped what it stored by its
+    own clock, so once a row of the hub ahead was read, the next rows of the other lay 20 s behind the
+    cursor, beyond its look-back, and the live stream and the alert relay passed them by (two real hubs,
+    one under faketime: 6 of 12 alerts lost). On PostgreSQL the database's clock stamps them."""
+    empty_store(pg_engine)
+    make_registry(pg_engine)
+    writer = EventWriter(pg_engine)
+    with pg_engine.connect() as conn:
+        follower = StoreFollower(after=store_now(conn))
+
+    def message(received_at: datetime) -> tuple[Event, Received]:
+        event = line_count_event(start=T0)
+        topic = f"citytally/{event.site}/{event.camera}/events"
+        return event, Received(topic, event_to_json(event).encode(), received_at)
+
+    columns = (schema.events.c.id, schema.events.c.received_at, schema.events.c.end)
+    read: list[Any] = []
+    stored = []
+    for offset_s in (20, 0, 20, 0):  # the hub ahead, the hub in step, ...
+        event, received = message(datetime.now(UTC) + timedelta(seconds=offset_s))
+        assert writer.write_messages([received]).stored == 1
+        stored.append(event.id)
+        with pg_engine.connect() as conn:
+            read += [row.id for row in follower.poll(conn, columns)]
+    assert read == stored

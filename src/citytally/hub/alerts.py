@@ -32,7 +32,7 @@ import sqlalchemy as sa
 
 from citytally.events import SLUG_PATTERN
 from citytally.hub.store import schema
-from citytally.hub.store.follow import LOOKBACK, StoreFollower
+from citytally.hub.store.follow import LOOKBACK, StoreFollower, store_now
 from citytally.transport.mqtt import MqttSettings, build_mqtt_client, connect_properties
 
 __all__ = [
@@ -192,6 +192,7 @@ class AlertRelay:
         self.name = f"{settings.client_id}-alerts"  # its MQTT client id
         self._held_until: datetime | None = None  # this hub's lease, as last taken or renewed (store's clock)
         self._renew_at = 0.0  # time.monotonic() at which to renew it
+        self._offset = timedelta(0)  # the store's clock less this hub's (PostgreSQL)
         self._standing_by = False
         self._follower: StoreFollower | None = None
         # (received_at, message id, event id), as published
@@ -225,7 +226,7 @@ class AlertRelay:
         """How long ago the oldest event not yet acknowledged by the broker was stored; 0 when none waits."""
         with self._lock:
             waiting = [at for at, mid, _ in self._in_flight if mid not in self._acknowledged]
-        return max((self.clock() - min(waiting)).total_seconds(), 0.0) if waiting else 0.0
+        return max((self._now() - min(waiting)).total_seconds(), 0.0) if waiting else 0.0
 
     def start(self) -> None:
         """Connect (in the background) and start relaying from the saved position (or from now)."""
@@ -264,11 +265,17 @@ class AlertRelay:
                 return
 
     def _store_now(self, conn: sa.Connection) -> datetime:
-        """The lease's clock: the database's on PostgreSQL (one for every hub), else the hub's."""
-        if conn.dialect.name == "postgresql":
-            moment: datetime = conn.execute(sa.select(sa.func.clock_timestamp())).scalar_one()
-            return moment.astimezone(UTC)
-        return self.clock()
+        """The store's clock, which keeps the lease and stamps the events: the database's on PostgreSQL (one
+        for every hub; how far this hub's clock is off is kept for :meth:`_now`), else the hub's."""
+        if conn.dialect.name != "postgresql":
+            return self.clock()
+        moment = store_now(conn)
+        self._offset = moment - self.clock()
+        return moment
+
+    def _now(self) -> datetime:
+        """Now by the store's clock, as of the last lease renewal."""
+        return self.clock() + self._offset
 
     def _claim(self) -> bool:
         """Take or renew the lease (at most every ``lease / 2``); whether this hub holds it now."""
@@ -303,7 +310,6 @@ class AlertRelay:
                 elif conn.execute(sa.select(t.c.relay).where(t.c.relay == self.key)).first() is None:
                     saved, acknowledged = self._adopt_earlier_name(conn), None
                     fresh = saved is None
-                    now = self.clock()
                     row = {"relay": self.key, "position": saved or now, "saved_at": now}
                     conn.execute(sa.insert(t).values(**row, holder=self.holder, held_until=until))
                 else:
@@ -362,11 +368,11 @@ class AlertRelay:
     def _open(self, saved: datetime | None, acknowledged: object) -> StoreFollower:
         self._done.clear()
         if saved is None:
-            follower = StoreFollower(after=self.clock())
+            follower = StoreFollower(after=self._now())
             with self.engine.connect() as conn:
                 follower.skip_old(conn, schema.events.c.type == "incident")
             log.info("alerts: relay %s starts with the incidents stored from now on", self.key)
-        elif saved > (now := self.clock()):
+        elif saved > (now := self._now()):
             # Saved while the clock ran ahead: events stamped from now on would sort before it and wait.
             log.warning(
                 "alerts: relay %s: saved position %s is in the future (a wrong clock?); going on from now",
@@ -418,7 +424,7 @@ class AlertRelay:
             # (in steps of the look-back), so that a hub starting an hour later does not send the alerts
             # of the 10 s before the last one again. A commit later than twice the look-back is not awaited.
             step = LOOKBACK.total_seconds()
-            now = self.clock().timestamp()
+            now = self._now().timestamp()
             position = max(position, datetime.fromtimestamp(now // step * step, UTC) - LOOKBACK)
         horizon = position - LOOKBACK
         self._done = {event: at for event, at in self._done.items() if at > horizon}
@@ -432,7 +438,7 @@ class AlertRelay:
         mine = (t.c.relay == self.key, t.c.holder == self.holder)
         ids = {str(event): at.isoformat() for event, at in done.items()}
         with self.engine.begin() as conn:
-            values = {"position": position, "acknowledged": ids, "saved_at": self.clock()}
+            values = {"position": position, "acknowledged": ids, "saved_at": self._now()}
             if conn.execute(sa.update(t).where(*mine).values(**values)).rowcount == 0:
                 self._lose(conn)  # another hub took over while this one could not renew
                 return

@@ -22,7 +22,7 @@ import anyio.to_thread
 import sqlalchemy as sa
 
 from citytally.hub.store import schema
-from citytally.hub.store.follow import LOOKBACK, StoreFollower
+from citytally.hub.store.follow import LOOKBACK, StoreFollower, store_now
 
 __all__ = ["LOOKBACK", "RECHECK", "ACCESS_ENDED", "LiveCursor", "live_messages"]
 
@@ -57,8 +57,11 @@ class LiveCursor(StoreFollower):
     def skip_stored(self, engine: sa.Engine, include_incidents: bool) -> None:
         """Count what was stored up to the cursor as sent: a new client wants only what arrives after it.
 
-        Rows stored later, even before this runs, stay news (the response has started by then)."""
+        Rows stored later, even before this runs, stay news (the response has started by then). On
+        PostgreSQL the rows are stamped by the database's clock: a hub whose clock runs ahead of it starts
+        from the database's now, so that what is stored next is not taken for old."""
         with engine.connect() as conn:
+            self.after = min(self.after, store_now(conn))
             self.skip_old(conn, *_filter(include_incidents))
 
 

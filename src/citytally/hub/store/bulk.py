@@ -357,7 +357,7 @@ def _postgresql_statement() -> str:
         f"""new_events AS (
             INSERT INTO events ({_column_list(schema.events)})
             SELECT (body->>'id')::uuid, body->>'site', body->>'camera', body->>'type',
-                (body->>'start')::timestamptz, (body->>'end')::timestamptz, received_at, body
+                (body->>'start')::timestamptz, (body->>'end')::timestamptz, COALESCE(received_at, now()), body
             FROM {_STAGING}
             ORDER BY body->>'id'  -- writers side by side lock ids in one order: a repeat cannot deadlock
             ON CONFLICT (id) DO NOTHING
@@ -383,22 +383,24 @@ def _postgresql_statement() -> str:
 _SESSION = "SET LOCAL jit = off; SET LOCAL work_mem = '64MB'"
 
 
-def _copy_line(received_at: datetime, document: bytes) -> bytes:
+def _copy_line(received_at: datetime | None, document: bytes) -> bytes:
     # COPY text format: JSON escapes every control character, so only its backslashes need doubling.
-    return received_at.isoformat().encode() + b"\t" + document.replace(b"\\", b"\\\\") + b"\n"
+    stamp = b"\\N" if received_at is None else received_at.isoformat().encode()
+    return stamp + b"\t" + document.replace(b"\\", b"\\\\") + b"\n"
 
 
 def store_events_postgresql(
-    connection: Connection, events: Sequence[tuple[datetime, bytes]]
+    connection: Connection, events: Sequence[tuple[datetime | None, bytes]]
 ) -> set[uuid.UUID]:
     """Store ``(received_at, canonical JSON body)`` events with their fact rows and roll-ups; skip ids already
-    stored. Returns the ids inserted. The caller's transaction commits it all or nothing."""
+    stored. A ``received_at`` of None is the transaction's start by the database's clock (``now()``).
+    Returns the ids inserted. The caller's transaction commits it all or nothing."""
     if not events:
         return set()
     with _raw(connection).cursor() as cursor:
         cursor.execute(
             f"{_SESSION}; CREATE TEMP TABLE IF NOT EXISTS {_STAGING}"
-            " (received_at timestamptz NOT NULL, body jsonb NOT NULL) ON COMMIT DELETE ROWS"
+            " (received_at timestamptz, body jsonb NOT NULL) ON COMMIT DELETE ROWS"
         )
         with cursor.copy(f"COPY {_STAGING} (received_at, body) FROM STDIN") as copy:
             copy.write(b"".join(_copy_line(received_at, document) for received_at, document in events))

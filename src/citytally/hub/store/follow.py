@@ -13,6 +13,10 @@ random id only breaks the last ties. Each poll reads two things:
   ``batch`` too; the rest come in the next polls).
 
 The ids returned within the look-back window are remembered, so nothing is returned twice.
+
+On PostgreSQL the rows are stamped by the database's clock (:meth:`EventWriter._insert
+<citytally.hub.store.writer.EventWriter>`), so a reader starts from :func:`store_now`, not its own clock:
+hubs whose clocks are off neither stamp rows out of order nor start past what is stored.
 """
 
 from __future__ import annotations
@@ -20,17 +24,25 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 
 from citytally.hub.store import schema
 
-__all__ = ["LOOKBACK", "StoreFollower"]
+__all__ = ["LOOKBACK", "StoreFollower", "store_now"]
 
 #: How far behind the cursor each poll looks for late commits.
 LOOKBACK = timedelta(seconds=10)
+
+
+def store_now(conn: sa.Connection) -> datetime:
+    """The time by the clock that stamps ``received_at``: the database's on PostgreSQL, else this host's."""
+    if conn.dialect.name == "postgresql":
+        moment: datetime = conn.execute(sa.select(sa.func.clock_timestamp())).scalar_one()
+        return moment.astimezone(UTC)
+    return datetime.now(UTC)
 
 
 @dataclass

@@ -175,6 +175,7 @@ class _Accepted:
     received_at: datetime
     topic: str
     payload: bytes | None  # as it arrived, for a dead letter; None: the in-process bus
+    stamped: bool = False  # received_at was given by the caller: store it, not the store's clock
 
 
 @lru_cache(maxsize=65536)  # fact rows of one event, and events of one interval, share their start
@@ -224,7 +225,10 @@ class EventWriter:
         return self._write(accepted, dead)
 
     def write_events(self, events: Iterable[Event], received_at: datetime | None = None) -> WriteResult:
-        """Store already-validated events (the in-process bus). One transaction."""
+        """Store already-validated events (the in-process bus). One transaction.
+
+        ``received_at`` (default: now) is stored as given; without it PostgreSQL stamps the rows by its own
+        clock, as it does every message's (see :meth:`_insert`)."""
         now = received_at or datetime.now(UTC)
         accepted: list[_Accepted] = []
         dead: list[_Row] = []
@@ -240,7 +244,7 @@ class EventWriter:
                 reason = f"camera {event.site}/{event.camera} is not in the registry"
                 dead.append(_dead_row(topic, document, now, "unknown_camera", reason))
             else:
-                accepted.append(_Accepted(event, document, now, topic, None))
+                accepted.append(_Accepted(event, document, now, topic, None, received_at is not None))
         return self._write(accepted, dead)
 
     def write_dead_letter(self, message: Received, kind: str, reason: str) -> WriteResult:
@@ -438,7 +442,11 @@ class EventWriter:
         if not items:
             return set()
         if connection.dialect.name == "postgresql":
-            return bulk.store_events_postgresql(connection, [(i.received_at, i.document) for i in items])
+            # The database's clock stamps the rows (unless a caller gave the time): hubs that ingest side by
+            # side stamp by one clock, so the readers that follow the store by ``received_at`` (the live
+            # stream, the alert relay) pass nothing by when a hub's clock is off.
+            stamps = [(i.received_at if i.stamped else None, i.document) for i in items]
+            return bulk.store_events_postgresql(connection, stamps)
         rows = [
             {
                 "id": item.event.id,
