@@ -185,15 +185,18 @@ class HubMetrics:
 
 
 def ingest_lag_seconds(engine: sa.Engine, now: datetime | None = None) -> float | None:
-    """Seconds since the newest stored event was received, or ``None`` when nothing has arrived yet."""
+    """Seconds since the newest stored event was received, or ``None`` when nothing has arrived yet; by the
+    clock that stamps them (the database's on PostgreSQL) unless ``now`` is given."""
+    from citytally.hub.store.follow import store_now
     from citytally.hub.store.schema import events
 
     with engine.connect() as conn:
         newest = conn.execute(sa.select(sa.func.max(events.c.received_at))).scalar()
+        now = now or store_now(conn)
     if newest is None:
         return None
     newest = newest.replace(tzinfo=UTC) if newest.tzinfo is None else newest
-    return max(0.0, float(((now or datetime.now(UTC)) - newest).total_seconds()))
+    return max(0.0, float((now - newest).total_seconds()))
 
 
 def dead_letter_count(engine: sa.Engine) -> int:
