@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from citytally.events import Event, event_to_json
+from citytally.hub.dashboard.live import LiveCursor
 from citytally.hub.store import EventWriter, schema
 from citytally.hub.store.follow import LOOKBACK, StoreFollower, store_now
 from citytally.hub.store.writer import Received
@@ -102,3 +103,18 @@ def test_on_postgresql_hubs_whose_clocks_are_off_stamp_by_the_databases_clock(
         with pg_engine.connect() as conn:
             read += [row.id for row in follower.poll(conn, columns)]
     assert read == stored
+
+
+def test_on_postgresql_a_live_stream_starts_by_the_databases_clock(
+    pg_engine: Engine, make_registry: Callable[..., Any]
+) -> None:
+    """A dashboard's hub whose clock runs 20 s ahead started a new live stream 20 s ahead of the rows the
+    database stamps: what was stored in the next 10 s lay beyond its look-back and never showed."""
+    empty_store(pg_engine)
+    make_registry(pg_engine)
+    cursor = LiveCursor(after=datetime.now(UTC) + timedelta(seconds=20))  # the hub's clock
+    cursor.skip_stored(pg_engine, include_incidents=False)
+    news = line_count_event(start=T0)
+    topic = f"citytally/{news.site}/{news.camera}/events"
+    assert EventWriter(pg_engine).write_messages([Received(topic, event_to_json(news).encode(), T0)]).stored
+    assert [row["id"] for row in cursor.poll_summaries(pg_engine, include_incidents=False)] == [str(news.id)]
