@@ -41,7 +41,7 @@ import tempfile
 import textwrap
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -49,7 +49,7 @@ import sqlalchemy as sa
 from harness import Run
 from sqlalchemy.engine import make_url
 
-from citytally.events import LineCountEvent, event_to_json
+from citytally.events import Event, LineCountEvent, event_to_json
 from citytally.hub.store import create_store_engine, schema
 
 REPO = Path(__file__).resolve().parents[1]
@@ -119,7 +119,7 @@ class Broker:
         folder.mkdir(parents=True, exist_ok=True)
         passwd = folder / "passwd"
         passwd.touch()
-        for user in ("hub", SITE):  # the edge logs in as its site (examples/mosquitto.acl)
+        for user in ("hub", SITE, "traffic-centre"):  # the edge logs in as its site (examples/mosquitto.acl)
             subprocess.run(["mosquitto_passwd", "-b", str(passwd), user, PASSWORD], check=True)
         if example_config:
             acl = folder / "acl"  # the example ACL, for this run's topic prefix
@@ -180,19 +180,24 @@ def until(predicate: Callable[[], bool], timeout: float, what: str) -> bool:
 
 
 class Hub:
-    """``citytally hub --no-api`` as a child process."""
+    """``citytally hub --no-api`` as a child process; ``name`` tells hubs side by side apart (their MQTT
+    client ids), ``wrap`` goes before the command (``faketime -f +20s``: a hub whose clock is off)."""
 
-    def __init__(self, folder: Path, url: str, port: int, prefix: str) -> None:
-        config = folder / "hub.toml"
+    def __init__(
+        self, folder: Path, url: str, port: int, prefix: str, name: str = "hub", wrap: tuple[str, ...] = ()
+    ) -> None:
+        config = folder / f"{name}.toml"
         config.write_text(
-            f'[mqtt]\nport = {port}\ntopic_prefix = "{prefix}"\nclient_id = "{prefix}-hub"\n'
+            f'[mqtt]\nport = {port}\ntopic_prefix = "{prefix}"\nclient_id = "{prefix}-{name}"\n'
             'username = "hub"\nsession_expiry_s = 3600\n\n'
             "[ingest]\nbatch_wait_ms = 20\naccept_unknown_cameras = true\n"
         )
-        self.command = [sys.executable, "-c", "from citytally.cli import main; main()", "hub", "--no-api"]
-        self.command += ["--config", str(config)]
+        self.command = [*wrap, sys.executable, "-c", "from citytally.cli import main; main()", "hub"]
+        self.command += ["--no-api", "--config", str(config)]
         self.env = dict(os.environ, CITYTALLY_DATABASE_URL=url, CITYTALLY_MQTT_PASSWORD=PASSWORD)
-        self.log = folder / "hub.log"
+        if wrap:
+            self.env["FAKETIME_DONT_FAKE_MONOTONIC"] = "1"  # timeouts and leases run on the real clock
+        self.log = folder / f"{name}.log"
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -222,7 +227,7 @@ class Edge:
         self.outbox, self.sent_log = folder / "outbox.sqlite3", folder / "sent.log"
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self, events: list[LineCountEvent], drain_s: float) -> None:
+    def start(self, events: Sequence[Event], drain_s: float) -> None:
         batch = self.folder / f"events-{time.monotonic_ns()}.jsonl"
         batch.write_text("".join(event_to_json(e) + "\n" for e in events))
         args = [str(self.outbox), str(batch), str(self.sent_log), str(self.port), self.prefix, self.confirm]

@@ -153,8 +153,8 @@ class AlertRelay:
     (:data:`~citytally.hub.store.follow.LOOKBACK`) is sent again: a subscriber may get an event twice and
     knows it by its ``id``. The ids the broker acknowledged within that window are saved with the position,
     so a hub that takes over after a stop does not send them again; after a crash, what was acknowledged
-    since the last poll may be. While the relay is idle and up to date its position follows the clock, so
-    that what it sent long ago is not sent again. A relay with no saved position starts with what is
+    in the last :data:`SETTLE_S` may be. While the relay is idle and up to date its position follows the
+    clock, so that what it sent long ago is not sent again. A relay with no saved position starts with what is
     stored from then on. At most :data:`MAX_IN_FLIGHT` events wait for the broker; the rest wait in the store.
 
     Hubs sharing a store and a broker share one position (:func:`relay_key`) and relay in turn: the hub that
@@ -169,6 +169,9 @@ class AlertRelay:
     MAX_IN_FLIGHT = 1000
     #: Acknowledged ids saved with the position, at most; beyond it the oldest may be sent again.
     MAX_ACKNOWLEDGED = 5000
+    #: While events wait for the broker, the relay looks this often (at most) for its acknowledgements and
+    #: saves them, so that a crash sends again at most what was acknowledged in the last tenth of a second.
+    SETTLE_S = 0.1
 
     def __init__(
         self,
@@ -261,7 +264,8 @@ class AlertRelay:
                 log.warning("alerts: reading the store failed (%s); trying again", exc.__class__.__name__)
             except Exception:  # a bug must not end relaying while this hub holds the lease
                 log.exception("alerts: relaying failed; trying again")
-            if self._stop.wait(self.poll_s):
+            waiting = bool(self._in_flight)  # acknowledgements due: save them soon
+            if self._stop.wait(min(self.poll_s, self.SETTLE_S) if waiting else self.poll_s):
                 return
 
     def _store_now(self, conn: sa.Connection) -> datetime:
