@@ -25,7 +25,6 @@ the last alert due.
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 import tempfile
@@ -38,10 +37,8 @@ from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
-import sqlalchemy as sa
-from chaos import PASSWORD, SERVER_URL, SITE, Broker, Edge, Hub, stored_ids, until
+from chaos import PASSWORD, SITE, Broker, Edge, Hub, fault_arguments, fresh_database, stored_ids, until
 from harness import Run
-from sqlalchemy.engine import make_url
 
 from citytally.events import IncidentEvent
 from citytally.hub.alerts import alert_subscription
@@ -113,11 +110,11 @@ class Subscriber:
 
 def run_fault(fault: str, folder: Path, n: int, rate: float, settle: float) -> dict[str, object]:
     """One fault, start to settled; returns the table row."""
-    name = f"citytally_alerts_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(SERVER_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    url = make_url(SERVER_URL).set(database=name).render_as_string(hide_password=False)
+    with fresh_database("citytally_alerts") as (_admin, _name, url):
+        return _run_fault(fault, folder, n, rate, settle, url)
+
+
+def _run_fault(fault: str, folder: Path, n: int, rate: float, settle: float, url: str) -> dict[str, object]:
     prefix = f"alerts-{uuid.uuid4().hex[:8]}"
     broker = Broker(folder / "broker", example_config=True, prefix=prefix)
     hubs: list[Hub] = []
@@ -178,23 +175,10 @@ def run_fault(fault: str, folder: Path, n: int, rate: float, settle: float) -> d
         for hub in hubs:
             hub.kill()
         broker.kill()
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, default=300, help="Incident events per fault.")
-    parser.add_argument("--rate", type=float, default=20.0, help="Events per second the edge publishes.")
-    parser.add_argument("--faults", default="all", help=f"Comma-separated, of: {', '.join(FAULTS)}.")
-    parser.add_argument("--settle", type=float, default=60.0, help="Seconds each fault may take to settle.")
-    parser.add_argument("--no-record", action="store_true", help="Print only; do not write bench/results.")
-    args = parser.parse_args()
-    faults = FAULTS if args.faults == "all" else tuple(args.faults.split(","))
-    unknown = set(faults) - set(FAULTS)
-    if unknown:
-        parser.error(f"unknown faults: {', '.join(sorted(unknown))}")
+    args, faults = fault_arguments(__doc__ or "", FAULTS, events=300, rate=20.0, what="Incident events")
     if "skewed-hub" in faults and shutil.which("faketime") is None:
         print("skewed-hub: skipped, faketime is not installed (Debian package faketime)", flush=True)
         faults = tuple(f for f in faults if f != "skewed-hub")

@@ -41,7 +41,8 @@ import tempfile
 import textwrap
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -312,13 +313,48 @@ def cut_connections(engine: sa.Engine, database: str) -> None:
         conn.commit()
 
 
-def run_fault(fault: str, folder: Path, n: int, rate: float, settle: float) -> dict[str, object]:
-    """One fault, start to settled; returns the table row."""
-    name = f"citytally_chaos_{uuid.uuid4().hex[:10]}"
+@contextmanager
+def fresh_database(stem: str) -> Iterator[tuple[sa.Engine, str, str]]:
+    """A new PostgreSQL database for one fault: (an admin engine, its name, its URL); dropped afterwards."""
+    name = f"{stem}_{uuid.uuid4().hex[:10]}"
     admin = sa.create_engine(SERVER_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    url = make_url(SERVER_URL).set(database=name).render_as_string(hide_password=False)
+    try:
+        yield admin, name, make_url(SERVER_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
+def fault_arguments(
+    doc: str, faults: Sequence[str], events: int, rate: float, what: str = "Events"
+) -> tuple[argparse.Namespace, tuple[str, ...]]:
+    """The fault tables' command line: the parsed arguments and the faults asked for."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--events", type=int, default=events, help=f"{what} per fault.")
+    parser.add_argument("--rate", type=float, default=rate, help="Events per second the edge publishes.")
+    parser.add_argument("--faults", default="all", help=f"Comma-separated, of: {', '.join(faults)}.")
+    parser.add_argument("--settle", type=float, default=60.0, help="Seconds each fault may take to settle.")
+    parser.add_argument("--no-record", action="store_true", help="Print only; do not write bench/results.")
+    args = parser.parse_args()
+    chosen = tuple(faults) if args.faults == "all" else tuple(args.faults.split(","))
+    unknown = set(chosen) - set(faults)
+    if unknown:
+        parser.error(f"unknown faults: {', '.join(sorted(unknown))}")
+    return args, chosen
+
+
+def run_fault(fault: str, folder: Path, n: int, rate: float, settle: float) -> dict[str, object]:
+    """One fault, start to settled; returns the table row."""
+    with fresh_database("citytally_chaos") as (admin, name, url):
+        return _run_fault(fault, folder, n, rate, settle, admin, name, url)
+
+
+def _run_fault(
+    fault: str, folder: Path, n: int, rate: float, settle: float, admin: sa.Engine, name: str, url: str
+) -> dict[str, object]:
     prefix = f"chaos-{uuid.uuid4().hex[:8]}"
     broker = Broker(folder / "broker", example_config=not fault.endswith("-puback"), prefix=prefix)
     hub, edge = None, None
@@ -387,23 +423,10 @@ def run_fault(fault: str, folder: Path, n: int, rate: float, settle: float) -> d
         if hub is not None:
             hub.kill()
         broker.kill()
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, default=600, help="Events per fault.")
-    parser.add_argument("--rate", type=float, default=100.0, help="Events per second the edge publishes.")
-    parser.add_argument("--faults", default="all", help=f"Comma-separated, of: {', '.join(FAULTS)}.")
-    parser.add_argument("--settle", type=float, default=60.0, help="Seconds each fault may take to settle.")
-    parser.add_argument("--no-record", action="store_true", help="Print only; do not write bench/results.")
-    args = parser.parse_args()
-    faults = FAULTS if args.faults == "all" else tuple(args.faults.split(","))
-    unknown = set(faults) - set(FAULTS)
-    if unknown:
-        parser.error(f"unknown faults: {', '.join(sorted(unknown))}")
+    args, faults = fault_arguments(__doc__ or "", FAULTS, events=600, rate=100.0)
     run = Run("chaos", "Fault table: events sent, stored, lost, duplicated", columns=COLUMNS)
     print(f"{'fault':30s} {'sent':>6s} {'stored':>6s} {'lost':>6s} {'dup':>5s} roll-ups  settle", flush=True)
     for fault in faults:
