@@ -204,18 +204,22 @@ class Hub:
     def start(self) -> None:
         before = self.log.read_text().count("ingest: subscribed") if self.log.exists() else 0
         with self.log.open("ab") as log:
-            self.process = subprocess.Popen(self.command, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+            # A process group of its own: a signal reaches the hub under a wrapper too (faketime runs it as
+            # its child), and no hub outlives the bench.
+            self.process = subprocess.Popen(
+                self.command, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
         until(lambda: self.log.read_text().count("ingest: subscribed") > before, 60, "the hub to subscribe")
 
     def kill(self) -> None:
         if self.process is not None:
-            self.process.kill()
+            os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(10)
             self.process = None
 
     def stop(self) -> None:
         if self.process is not None:
-            self.process.send_signal(signal.SIGTERM)
+            os.killpg(self.process.pid, signal.SIGTERM)
             self.process.wait(30)
             self.process = None
 
