@@ -400,11 +400,18 @@ from citytally.hub.alerts import AlertRelay
 from citytally.hub.store import create_store_engine
 from citytally.transport.mqtt import MqttSettings
 settings = MqttSettings.model_validate_json(sys.argv[2])
-lease = timedelta(seconds=float(sys.argv[3]) if len(sys.argv) > 3 else 15)
-poll_s = float(sys.argv[4]) if len(sys.argv) > 4 else 0.2
+lease, poll_s = timedelta(seconds=float(sys.argv[3])), float(sys.argv[4])
 AlertRelay(create_store_engine(sys.argv[1]), settings, poll_s=poll_s, lease=lease).start()
 time.sleep(600)
 """
+
+
+def relay_process(
+    engine: Engine, settings: MqttSettings, lease_s: float = 15, poll_s: float = 0.2
+) -> subprocess.Popen[bytes]:
+    """A hub process that relays alerts (and nothing else), to be killed."""
+    arguments = [str(engine.url), settings.model_dump_json(), str(lease_s), str(poll_s)]
+    return subprocess.Popen([sys.executable, "-c", _RELAY_PROCESS, *arguments])
 
 
 def test_alerts_survive_the_hub_being_killed_while_the_broker_is_down(
@@ -416,9 +423,7 @@ def test_alerts_survive_the_hub_being_killed_while_the_broker_is_down(
     make_registry(sqlite_engine, ("plaza", "cam-1"))
     settings = mqtt_settings_for(mqtt_prefix, private_broker.port)
     listener = AlertListener(mqtt_prefix, private_broker.port)
-    hub = subprocess.Popen(
-        [sys.executable, "-c", _RELAY_PROCESS, str(sqlite_engine.url), settings.model_dump_json()]
-    )
+    hub = relay_process(sqlite_engine, settings)
     wrong = uuid.uuid4()
     relay: AlertRelay | None = None
     try:
@@ -526,8 +531,7 @@ def test_a_hub_killed_just_after_the_broker_took_its_alerts_does_not_send_them_a
     make_registry(sqlite_engine, ("plaza", "cam-1"))
     settings = mqtt_settings_for(mqtt_prefix)
     listener = AlertListener(mqtt_prefix, settings.port)
-    command = [sys.executable, "-c", _RELAY_PROCESS, str(sqlite_engine.url), settings.model_dump_json()]
-    hub = subprocess.Popen([*command, "15", "1.0"])
+    hub = relay_process(sqlite_engine, settings, poll_s=1.0)
     events = [incident("queue", k, k + 60, None, None, queue_m=10) for k in range(5)]
     relay: AlertRelay | None = None
     try:
@@ -682,9 +686,7 @@ def test_a_hub_standing_by_takes_the_relay_over_when_the_holder_is_killed(
     make_registry(sqlite_engine, ("plaza", "cam-1"))
     listener = AlertListener(mqtt_prefix, mqtt_settings_for(mqtt_prefix).port)
     dying = hub_settings(mqtt_prefix, "hub-a")
-    hub = subprocess.Popen(
-        [sys.executable, "-c", _RELAY_PROCESS, str(sqlite_engine.url), dying.model_dump_json(), "2"]
-    )
+    hub = relay_process(sqlite_engine, dying, lease_s=2)
     standby = AlertRelay(
         sqlite_engine, hub_settings(mqtt_prefix, "hub-b"), poll_s=0.2, lease=timedelta(seconds=2)
     )
