@@ -10,10 +10,19 @@ The slow background learns only where no road user's box is: a car parked for an
 the road it leaves behind is not "new" (a ghost, which would be unattended as soon as the car had gone). A
 place first seen under a box is learned when the box leaves it. Nothing here follows a person: the rule sees
 pixels and the current frame's boxes only.
+
+A change of light is not an object. The slow background is compared with the frame at the frame's own
+brightness (scaled by the median ratio of the two over the pixels no road user covers), so a cloud, dusk or
+the camera's exposure changes nothing; a new region must have an outline (its difference from the background
+falls by half the threshold or more from its edge to just outside it; the edge of a soft change, the
+brightest part of a lamp's pool of light, is no such step); and when over half of the watched
+picture differs from its background by half the threshold or more, and has stopped changing, the view itself
+changed (a light switched, the camera turned): the background is learned again, with a warning.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 from datetime import datetime
 
@@ -29,9 +38,14 @@ from citytally.events import IncidentEvent
 
 __all__ = ["LeftObjectDetector"]
 
+log = logging.getLogger(__name__)
+
 _FAST_TAU_S = 2.0
 _SLOW_TAU_FACTOR = 20.0  # the slow background's time constant, in units of min_static_s
 _STATIC_NEVER = np.float32(np.inf)
+_FAINT = 0.5  # a difference of half the threshold: faint, but more than noise
+_VIEW_CHANGED = 0.5  # this share of the watched picture changed (faintly or more) and static: a new view
+_RING = np.ones((3, 3), np.uint8)
 
 
 class LeftObjectDetector(ZoneDetector):
@@ -58,6 +72,7 @@ class LeftObjectDetector(ZoneDetector):
         self._known = np.zeros((h, w), np.bool_)  # pixels the slow background has seen with no road user on
         self._last_t: float | None = None
         self._image: npt.NDArray[np.uint8] | None = None
+        self._where = f"{context.site}/{context.camera}: left_object in zone {zone.name!r}"
 
     def see(self, image: npt.NDArray[np.uint8]) -> None:
         """The frame's picture (BGR), taken before :meth:`step` of the same frame."""
@@ -89,8 +104,22 @@ class LeftObjectDetector(ZoneDetector):
         cv2.accumulateWeighted(grey, self._fast, 1 - math.exp(-dt / _FAST_TAU_S))
         alpha = 1 - math.exp(-dt / (_SLOW_TAU_FACTOR * s.min_static_s))
         cv2.accumulateWeighted(grey, self._slow, alpha, mask=free.view(np.uint8))
-        new = cv2.absdiff(grey, self._slow) > s.difference
+        seen = free & self._known
+        gain = _brightness(grey, self._slow, seen)
+        difference = cv2.absdiff(grey, self._slow * gain).astype(np.float32, copy=False)
+        new = difference > s.difference
         moving = cv2.absdiff(grey, self._fast) > s.difference
+        settled = np.count_nonzero((difference > _FAINT * s.difference) & ~moving & seen)
+        if settled > _VIEW_CHANGED * np.count_nonzero(seen):
+            log.warning(
+                "%s: %.0f %% of the picture changed at once (a light switched, or the camera moved); "
+                "its background is learned again",
+                self._where,
+                100 * settled / np.count_nonzero(seen),
+            )
+            self._slow, self._known = grey.copy(), free.copy()
+            self._static_since[:] = _STATIC_NEVER
+            return []
         self._static_since[~new] = _STATIC_NEVER
         starting = new & ~moving & (self._static_since == _STATIC_NEVER)
         self._static_since[starting] = now
@@ -98,7 +127,7 @@ class LeftObjectDetector(ZoneDetector):
         candidate = (now - self._static_since >= s.min_static_s) & (self._mask > 0) & free
         if not candidate.any():
             return []
-        return self._regions(candidate, now, at)
+        return self._regions(candidate, difference, seen, now, at)
 
     def _road_users(self, tracks: TrackHistory, now: float) -> npt.NDArray[np.bool_]:
         """Mark the pixels within ``near_px`` of a road user's box attended now; return those under a box."""
@@ -127,7 +156,35 @@ class LeftObjectDetector(ZoneDetector):
         d = min(h, int(math.ceil((box[3] + margin - y0) * scale)))
         return slice(b, max(b, d)), slice(a, max(a, c))
 
-    def _regions(self, candidate: npt.NDArray[np.bool_], now: float, at: datetime) -> list[IncidentEvent]:
+    def _regions(
+        self,
+        candidate: npt.NDArray[np.bool_],
+        difference: npt.NDArray[np.float32],
+        seen: npt.NDArray[np.bool_],
+        now: float,
+        at: datetime,
+    ) -> list[IncidentEvent]:
+        s = self.settings
+        objects, count = self._objects(candidate, difference, seen, now, look_inside=True)
+        if count == 0:
+            return []
+        static_s = float(now - self._static_since[objects].min())
+        details: dict[str, float | int | str] = {
+            "regions": count,
+            "area_px": round(np.count_nonzero(objects) / (s.scale * s.scale)),
+            "static_s": round(static_s),
+        }
+        return self.book.hold("zone", at, self.wall(at, now, now - static_s), s.severity, details)
+
+    def _objects(
+        self,
+        candidate: npt.NDArray[np.bool_],
+        difference: npt.NDArray[np.float32],
+        seen: npt.NDArray[np.bool_],
+        now: float,
+        look_inside: bool,
+    ) -> tuple[npt.NDArray[np.bool_], int]:
+        """The pixels of the candidate regions that are objects left standing, and how many regions."""
         s = self.settings
         n, labels, stats, _ = cv2.connectedComponentsWithStats(candidate.astype(np.uint8), connectivity=8)
         full_area = stats[1:, cv2.CC_STAT_AREA] / (s.scale * s.scale)
@@ -135,13 +192,56 @@ class LeftObjectDetector(ZoneDetector):
         last_near = np.full(n, -np.inf)
         np.maximum.at(last_near, labels.ravel().astype(np.intp), self._attended.ravel())
         unattended = now - last_near[1:] >= s.unattended_s
-        big = np.flatnonzero((full_area >= s.min_area_px) & unattended) + 1
-        if n <= 1 or len(big) == 0:
-            return []
-        static_s = float(now - self._static_since[np.isin(labels, big)].min())
-        details: dict[str, float | int | str] = {
-            "regions": len(big),
-            "area_px": round(float(full_area[big - 1].sum())),
-            "static_s": round(static_s),
-        }
-        return self.book.hold("zone", at, self.wall(at, now, now - static_s), s.severity, details)
+        objects, count = np.zeros(candidate.shape, np.bool_), 0
+        for k in np.flatnonzero((full_area >= s.min_area_px) & unattended) + 1:
+            region = labels == k
+            step, around = self._outline(region, stats[k], difference, seen)
+            if step >= _FAINT * s.difference:
+                objects |= region
+                count += 1
+            elif look_inside:
+                # The bright part of a soft change of light: something in it stands out from the change
+                # round it by the threshold (an object left where a lamp has just come on)?
+                inside, more = self._objects(
+                    region & (difference > around + s.difference), difference, seen, now, look_inside=False
+                )
+                objects |= inside
+                count += more
+        return objects, count
+
+    def _outline(
+        self,
+        region: npt.NDArray[np.bool_],
+        box: npt.NDArray[np.int32],
+        difference: npt.NDArray[np.float32],
+        seen: npt.NDArray[np.bool_],
+    ) -> tuple[float, float]:
+        """How far a region's difference from the background falls from its edge to 2 px outside it, and
+        the difference there (the median of each).
+
+        An object's outline is a step of half the threshold or more, in the open or in a pool of light;
+        the edge of a soft change of light (the brightest part of a lamp's pool) is where the difference
+        just crosses the threshold, with the picture round it only just under it. A region with nothing
+        seen round it (covered, or at the edge of the picture) has an outline.
+        """
+        x, y, w, h = (int(v) for v in box[:4])
+        rows = slice(max(0, y - 2), y + h + 2)
+        cols = slice(max(0, x - 2), x + w + 2)
+        inside = region[rows, cols].astype(np.uint8)
+        touching = cv2.dilate(inside, _RING).astype(np.bool_)
+        ring = cv2.dilate(inside, _RING, iterations=2).astype(np.bool_) & ~touching & seen[rows, cols]
+        if not ring.any():
+            return math.inf, 0.0
+        edge = inside.astype(np.bool_) & ~cv2.erode(inside, _RING, borderValue=0).astype(np.bool_)
+        local = difference[rows, cols]
+        around = float(np.median(local[ring]))
+        return float(np.median(local[edge])) - around, around
+
+
+def _brightness(
+    grey: npt.NDArray[np.float32], background: npt.NDArray[np.float32], seen: npt.NDArray[np.bool_]
+) -> float:
+    """How much brighter the picture is than its background now: the median ratio over ``seen`` pixels."""
+    if not seen.any():
+        return 1.0
+    return float(np.median((grey[seen] + 1.0) / (background[seen] + 1.0)))
