@@ -401,6 +401,12 @@ def picture(
     return draw
 
 
+def picture_until(box_from: float, box_until: float) -> Callable[[float], np.ndarray]:
+    """:func:`picture` with the box taken away at ``box_until``."""
+    with_box, without = picture(box_from), picture(None)
+    return lambda t: with_box(t) if t < box_until else without(t)
+
+
 def brighter(t: float, image: np.ndarray) -> np.ndarray:
     return image * 1.4 if t >= 2 else image  # the camera's exposure steps up (or the sun comes out)
 
@@ -440,6 +446,27 @@ def test_left_object(case: str, pictures: Callable[[float], np.ndarray], scene: 
         # Static once the fast background has taken it in (about 3 s), then 4 s to count.
         assert 6.0 <= seconds(found[0].end) <= 9.5
         assert found[0].details["area_px"] == pytest.approx(1600, rel=0.3)
+
+
+def test_a_left_object_stays_one_incident_while_people_pass_it() -> None:
+    # A box left at 2 s is an incident from about 8 s; at 10 s a person walks up to it, waits beside it
+    # (10 px below) from 12 s to 15 s and walks on. That does not make the box attended again: one
+    # incident, open until the stream ends (before, it was cleared 3 s after the person came near and
+    # opened again once they had gone: two alerts for one box).
+    def scene(t: float) -> list[Obj]:
+        x = 200 + 80 * min(t - 10, 2) + 80 * max(t - 15, 0)
+        return [(1, x, 540, PERSON)] if 10 <= t < 18 else []
+
+    events = [e for e in run(camera(LEFT), scene, 26, picture(2.0)) if e.incident == "left_object"]
+    assert len(onsets(events, "left_object")) == 1
+    assert [e.details.get("stream_ended") for e in events if e.phase == "cleared"] == [1]
+    # Someone who takes it away ends it: the box goes at 14 s.
+    events = [
+        e for e in run(camera(LEFT), scene, 20, picture_until(2.0, 14.0)) if e.incident == "left_object"
+    ]
+    cleared = [e for e in events if e.phase == "cleared"]
+    assert len(onsets(events, "left_object")) == 1 and len(cleared) == 1
+    assert 13.5 <= seconds(cleared[0].end) <= 14.5 and "stream_ended" not in cleared[0].details
 
 
 def test_a_camera_that_turns_is_no_left_object(caplog: pytest.LogCaptureFixture) -> None:

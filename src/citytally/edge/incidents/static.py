@@ -73,6 +73,7 @@ class LeftObjectDetector(ZoneDetector):
         self._last_t: float | None = None
         self._image: npt.NDArray[np.uint8] | None = None
         self._where = f"{context.site}/{context.camera}: left_object in zone {zone.name!r}"
+        self._reported = np.zeros((h, w), np.bool_)  # the objects of the open incident, as last seen
 
     def see(self, image: npt.NDArray[np.uint8]) -> None:
         """The frame's picture (BGR), taken before :meth:`step` of the same frame."""
@@ -168,6 +169,7 @@ class LeftObjectDetector(ZoneDetector):
         objects, count = self._objects(candidate, difference, seen, now, look_inside=True)
         if count == 0:
             return []
+        self._reported = objects
         static_s = float(now - self._static_since[objects].min())
         details: dict[str, float | int | str] = {
             "regions": count,
@@ -192,6 +194,10 @@ class LeftObjectDetector(ZoneDetector):
         last_near = np.full(n, -np.inf)
         np.maximum.at(last_near, labels.ravel().astype(np.intp), self._attended.ravel())
         unattended = now - last_near[1:] >= s.unattended_s
+        if self.book.is_open("zone"):
+            # Once left, an object stays left while people pass it or wait beside it; taking it away ends it.
+            still = np.unique(labels[self._reported])
+            unattended[still[still > 0] - 1] = True
         objects, count = np.zeros(candidate.shape, np.bool_), 0
         for k in np.flatnonzero((full_area >= s.min_area_px) & unattended) + 1:
             region = labels == k
