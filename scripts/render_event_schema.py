@@ -234,10 +234,13 @@ def _type_of(prop: dict[str, Any]) -> str:
     if kind == "string":
         if prop.get("pattern") == SLUG_PATTERN:
             return "slug"
-        return {"uuid": "UUID", "date-time": "date-time with zone"}.get(prop.get("format", ""), "string")
+        text = {"uuid": "UUID", "date-time": "date-time with zone"}.get(prop.get("format", ""), "string")
+        return f"{text} of at most {prop['maxLength']} characters" if "maxLength" in prop else text
     if kind == "null":
         return "null"
     text = {"integer": "integer", "number": "number"}.get(str(kind), str(kind))
+    if "minimum" in prop and "maximum" in prop:
+        return f"{text} from {prop['minimum']:g} to {prop['maximum']:g}"
     if "minimum" in prop:
         text += f" ≥ {prop['minimum']}"
     return text
@@ -245,8 +248,10 @@ def _type_of(prop: dict[str, Any]) -> str:
 
 def _object_type(prop: dict[str, Any]) -> str:
     if "patternProperties" in prop:
-        (value,) = prop["patternProperties"].values()
-        return f"slug → {_type_of(value)}"
+        ((pattern, value),) = prop["patternProperties"].items()
+        key = "slug" if pattern == SLUG_PATTERN else f"name (`{pattern}`)"
+        most = f"at most {prop['maxProperties']}: " if "maxProperties" in prop else ""
+        return f"{most}{key} → {_type_of(value)}"
     key = "class" if prop.get("propertyNames", {}).get("enum") == list(ROAD_USER_CLASSES) else "string"
     return f"{key} → {_type_of(prop.get('additionalProperties', {}))}"
 

@@ -104,6 +104,15 @@ def accepted_or_refused(raw: str, error: str | None) -> None:
         ({"incident_id": str(new_event_id())}, "incident_id and phase go together"),
         ({"incident_id": str(new_event_id()), "phase": "ended"}, "phase"),
         ({"details": {"track_id": [3]}}, "details"),
+        # Details are a few numbers and short words about the place, bounded: no free text, no blob.
+        ({"details": {"level": "E", "persons_per_m2": 4.2, "flow_collapse": 0}}, None),
+        ({"details": {"note": "x" * 1_000_000}}, "details.note"),
+        ({"details": {"k" * 5000: 1}}, "details"),
+        ({"details": {"Plate Text": 1}}, "details"),
+        ({"details": {f"n{i}": i for i in range(33)}}, "details"),
+        ({"details": {"n": 2**60}}, "details.n"),
+        ({"details": {"n": 1e308}}, "details.n"),
+        ({"details": {"level": "E", "n": 1e15, "m": -(10**15)}}, None),
     ],
 )
 def test_incident_lifecycle_fields(overrides: dict[str, Any], error: str | None) -> None:

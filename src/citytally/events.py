@@ -11,12 +11,23 @@ MQTT topic: ``citytally/<site>/<camera>/events`` (see :func:`event_topic`).
 from __future__ import annotations
 
 import json
+import math
 import re
 import uuid
 from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, RootModel, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    RootModel,
+    ValidationError,
+    WithJsonSchema,
+    model_validator,
+)
 
 from citytally.errors import SchemaError
 
@@ -83,6 +94,32 @@ CLASS_PAIR_PATTERN = f"^{_CLASS}-{_CLASS}$"
 SLUG_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 Slug = Annotated[str, Field(pattern=SLUG_PATTERN)]
 Count = Annotated[int, Field(ge=0)]
+MAX_DETAILS, MAX_DETAIL_TEXT, MAX_DETAIL_NUMBER = 32, 40, 1e15
+
+
+def _bounded_detail(value: float | int | str) -> float | int | str:
+    if isinstance(value, str):
+        if len(value) > MAX_DETAIL_TEXT:
+            raise ValueError(f"a text of {len(value)} characters; at most {MAX_DETAIL_TEXT}")
+    elif not math.isfinite(value) or abs(value) > MAX_DETAIL_NUMBER:
+        raise ValueError(f"{float(value):g} is beyond ±{MAX_DETAIL_NUMBER:g}")
+    return value
+
+
+#: An incident's details: a few numbers and short words about the place, bounded (no free text, no blob).
+DetailKey = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
+DetailValue = Annotated[
+    float | int | str,
+    AfterValidator(_bounded_detail),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "number", "minimum": -MAX_DETAIL_NUMBER, "maximum": MAX_DETAIL_NUMBER},
+                {"type": "string", "maxLength": MAX_DETAIL_TEXT},
+            ]
+        }
+    ),
+]
 
 
 class _Model(BaseModel):
@@ -213,9 +250,14 @@ class IncidentEvent(_EventBase):
     zone: Slug | None = Field(default=None, description="The zone it happened in, if any.")
     line: Slug | None = Field(default=None, description="The line it happened at, if any.")
     severity: Literal["info", "warning", "critical"] = Field(default="warning", description="How urgent.")
-    details: dict[str, float | int | str] = Field(
+    details: dict[DetailKey, DetailValue] = Field(
         default_factory=dict,
-        description="Numbers or short texts that describe the incident (never about an individual).",
+        max_length=MAX_DETAILS,
+        description=(
+            "Numbers (at most 1e15 either way) or short words (at most 40 characters) that describe the"
+            " incident, at most 32, named in snake_case (never about an individual)."
+        ),
+        json_schema_extra={"additionalProperties": False},
     )
     incident_id: uuid.UUID | None = Field(
         default=None,

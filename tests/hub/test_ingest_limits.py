@@ -265,3 +265,19 @@ def test_events_dated_far_from_now_are_dead_lettered(
         assert "edge's clock" in letter.reason or "before it was received" in letter.reason
     in_process = writer.write_events([parse_event(line_count(start))], received_at=T0)
     assert dict(in_process.dead) == ({kind: 1} if kind else {})
+
+
+def test_an_incident_with_unbounded_details_is_one_dead_letter(
+    sqlite_engine: Engine, make_registry: Callable[..., Any]
+) -> None:
+    # An incident's details are a few numbers and short words. A megabyte of text in them (an edge's bug,
+    # or a stolen edge password) was stored, served whole in every /incidents and NGSI-LD answer and
+    # relayed on the alert topic: it is one dead letter, with a reason, and the events after it are stored.
+    make_registry(sqlite_engine)
+    body = line_count(type="incident", incident="left_object", zone="north", severity="warning")
+    del body["line"], body["counts"]
+    blob = body | {"details": {"area_px": 900, "note": "x" * 1_000_000}}
+    result = EventWriter(sqlite_engine).write_messages([received(blob), received(line_count())])
+    assert (result.stored, dict(result.dead)) == (1, {"schema": 1})
+    [letter] = dead_letters(sqlite_engine)
+    assert letter.reason == "incident.details.note: Value error, a text of 1000000 characters; at most 40"
