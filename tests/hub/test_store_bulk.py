@@ -14,6 +14,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from citytally.errors import SchemaError
 from citytally.events import new_event_id, parse_event
 from citytally.hub.store import EventWriter, Received, schema
 from hub.conftest import empty_store
@@ -193,5 +194,12 @@ def test_non_finite_numbers_are_refused_as_schema_errors(
     bad["details"] = {"queue_m": value}
     result = EventWriter(store_engine).write_messages(messages([good, bad], 2))
     assert (result.stored, dict(result.dead)) == (1, {"schema": 1})
-    in_process = EventWriter(store_engine).write_events([parse_event(bad | {"id": str(new_event_id())})])
+    # An incident's details are bounded numbers: the schema refuses it before any writer sees it.
+    with pytest.raises(SchemaError, match=r"incident.details.queue_m: Value error, (inf|nan) is beyond"):
+        parse_event(bad | {"id": str(new_event_id())})
+    # An infinite speed, which the schema takes (a float >= 0), is refused by the writer, in process too.
+    speed = next(b for b in varied_events(40, seed=4) if b["type"] == "speed")
+    for stats in speed["speeds"]["in"].values():
+        stats["p85_kmh"] = math.inf
+    in_process = EventWriter(store_engine).write_events([parse_event(speed)])
     assert (in_process.stored, dict(in_process.dead)) == (0, {"schema": 1})
