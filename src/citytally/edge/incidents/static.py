@@ -105,18 +105,17 @@ class LeftObjectDetector(ZoneDetector):
         cv2.accumulateWeighted(grey, self._fast, 1 - math.exp(-dt / _FAST_TAU_S))
         alpha = 1 - math.exp(-dt / (_SLOW_TAU_FACTOR * s.min_static_s))
         cv2.accumulateWeighted(grey, self._slow, alpha, mask=free.view(np.uint8))
-        seen = free & self._known
-        gain = _brightness(grey, self._slow, seen)
+        gain = _brightness(grey, self._slow, free)
         difference = cv2.absdiff(grey, self._slow * gain).astype(np.float32, copy=False)
         new = difference > s.difference
         moving = cv2.absdiff(grey, self._fast) > s.difference
-        settled = np.count_nonzero((difference > _FAINT * s.difference) & ~moving & seen)
-        if settled > _VIEW_CHANGED * np.count_nonzero(seen):
+        settled = np.count_nonzero((difference > _FAINT * s.difference) & ~moving & free)
+        if settled > _VIEW_CHANGED * np.count_nonzero(free):
             log.warning(
-                "%s: %.0f %% of the picture changed at once (a light switched, or the camera moved); "
+                "%s: %.0f %% of the zone's picture changed at once (a light switched, or the camera moved); "
                 "its background is learned again",
                 self._where,
-                100 * settled / np.count_nonzero(seen),
+                100 * settled / np.count_nonzero(free),
             )
             self._slow, self._known = grey.copy(), free.copy()
             self._static_since[:] = _STATIC_NEVER
@@ -128,7 +127,7 @@ class LeftObjectDetector(ZoneDetector):
         candidate = (now - self._static_since >= s.min_static_s) & (self._mask > 0) & free
         if not candidate.any():
             return []
-        return self._regions(candidate, difference, seen, now, at)
+        return self._regions(candidate, difference, free, now, at)
 
     def _road_users(self, tracks: TrackHistory, now: float) -> npt.NDArray[np.bool_]:
         """Mark the pixels within ``near_px`` of a road user's box attended now; return those under a box."""
@@ -161,12 +160,12 @@ class LeftObjectDetector(ZoneDetector):
         self,
         candidate: npt.NDArray[np.bool_],
         difference: npt.NDArray[np.float32],
-        seen: npt.NDArray[np.bool_],
+        free: npt.NDArray[np.bool_],
         now: float,
         at: datetime,
     ) -> list[IncidentEvent]:
         s = self.settings
-        objects, count = self._objects(candidate, difference, seen, now, look_inside=True)
+        objects, count = self._objects(candidate, difference, free, now, look_inside=True)
         if count == 0:
             return []
         self._reported = objects
@@ -182,7 +181,7 @@ class LeftObjectDetector(ZoneDetector):
         self,
         candidate: npt.NDArray[np.bool_],
         difference: npt.NDArray[np.float32],
-        seen: npt.NDArray[np.bool_],
+        free: npt.NDArray[np.bool_],
         now: float,
         look_inside: bool,
     ) -> tuple[npt.NDArray[np.bool_], int]:
@@ -201,7 +200,7 @@ class LeftObjectDetector(ZoneDetector):
         objects, count = np.zeros(candidate.shape, np.bool_), 0
         for k in np.flatnonzero((full_area >= s.min_area_px) & unattended) + 1:
             region = labels == k
-            step, around = self._outline(region, stats[k], difference, seen)
+            step, around = self._outline(region, stats[k], difference, free)
             if step >= _FAINT * s.difference:
                 objects |= region
                 count += 1
@@ -209,7 +208,7 @@ class LeftObjectDetector(ZoneDetector):
                 # The bright part of a soft change of light: something in it stands out from the change
                 # round it by the threshold (an object left where a lamp has just come on)?
                 inside, more = self._objects(
-                    region & (difference > around + s.difference), difference, seen, now, look_inside=False
+                    region & (difference > around + s.difference), difference, free, now, look_inside=False
                 )
                 objects |= inside
                 count += more
@@ -220,7 +219,7 @@ class LeftObjectDetector(ZoneDetector):
         region: npt.NDArray[np.bool_],
         box: npt.NDArray[np.int32],
         difference: npt.NDArray[np.float32],
-        seen: npt.NDArray[np.bool_],
+        free: npt.NDArray[np.bool_],
     ) -> tuple[float, float]:
         """How far a region's difference from the background falls from its edge to 2 px outside it, and
         the difference there (the median of each).
@@ -235,7 +234,7 @@ class LeftObjectDetector(ZoneDetector):
         cols = slice(max(0, x - 2), x + w + 2)
         inside = region[rows, cols].astype(np.uint8)
         touching = cv2.dilate(inside, _RING).astype(np.bool_)
-        ring = cv2.dilate(inside, _RING, iterations=2).astype(np.bool_) & ~touching & seen[rows, cols]
+        ring = cv2.dilate(inside, _RING, iterations=2).astype(np.bool_) & ~touching & free[rows, cols]
         if not ring.any():
             return math.inf, 0.0
         edge = inside.astype(np.bool_) & ~cv2.erode(inside, _RING, borderValue=0).astype(np.bool_)
@@ -245,9 +244,9 @@ class LeftObjectDetector(ZoneDetector):
 
 
 def _brightness(
-    grey: npt.NDArray[np.float32], background: npt.NDArray[np.float32], seen: npt.NDArray[np.bool_]
+    grey: npt.NDArray[np.float32], background: npt.NDArray[np.float32], free: npt.NDArray[np.bool_]
 ) -> float:
-    """How much brighter the picture is than its background now: the median ratio over ``seen`` pixels."""
-    if not seen.any():
+    """How much brighter the picture is than its background now: the median ratio over ``free`` pixels."""
+    if not free.any():
         return 1.0
-    return float(np.median((grey[seen] + 1.0) / (background[seen] + 1.0)))
+    return float(np.median((grey[free] + 1.0) / (background[free] + 1.0)))
