@@ -20,6 +20,9 @@ from pathlib import Path
 from typing import Any, get_args
 
 from citytally.events import (
+    MAX_COUNT,
+    MAX_DWELL_S,
+    MAX_SPEED_KMH,
     ROAD_USER_CLASSES,
     SCHEMA_VERSION,
     SLUG_PATTERN,
@@ -192,6 +195,12 @@ what is wrong; `event_to_json` writes the wire form.
 Classes: {", ".join(f"`{c}`" for c in ROAD_USER_CLASSES)}. Site, camera, line, zone and direction names are
 slugs (`{SLUG_PATTERN}`) from the camera config.
 
+**Bounds.** Every number is finite and bounded (the tables give each bound): a count, a peak, a bin or a
+movement of one event holds at most {MAX_COUNT:,} road users, a speed is at most
+{MAX_SPEED_KMH:,.0f} km/h and a dwell at most {MAX_DWELL_S / 86400:.0f} days. No camera sees more and no
+road user is faster, so a number beyond is an edge's bug (or a forgery), and the hub refuses the event,
+naming the field, before it can overflow the sums that the rest of its day is added to.
+
 **Intervals.** Intervals are aligned to the clock: with `interval_seconds = 900` they run 08:00–08:15,
 08:15–08:30, ... on the *stream's* clock (a file's `start_time` plus the frame's timestamp; for a live
 stream the wall clock at its first frame plus the frame timestamps). An interval is reported when the first
@@ -240,10 +249,17 @@ def _type_of(prop: dict[str, Any]) -> str:
         return "null"
     text = {"integer": "integer", "number": "number"}.get(str(kind), str(kind))
     if "minimum" in prop and "maximum" in prop:
-        return f"{text} from {prop['minimum']:g} to {prop['maximum']:g}"
+        return f"{text} from {_number(prop['minimum'])} to {_number(prop['maximum'])}"
     if "minimum" in prop:
         text += f" ≥ {prop['minimum']}"
     return text
+
+
+def _number(value: float) -> str:
+    """A bound as a person reads it: whole numbers below a billion in full (``1,000,000``), others short."""
+    if float(value).is_integer() and abs(value) < 1e9:
+        return f"{int(value):,}"
+    return f"{value:g}"
 
 
 def _object_type(prop: dict[str, Any]) -> str:

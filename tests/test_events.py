@@ -10,6 +10,7 @@ import pytest
 
 from citytally.errors import SchemaError
 from citytally.events import (
+    MAX_COUNT,
     SPEED_BINS,
     LineCountEvent,
     SpeedStats,
@@ -113,6 +114,9 @@ def accepted_or_refused(raw: str, error: str | None) -> None:
         ({"details": {"n": 2**60}}, "details.n"),
         ({"details": {"n": 1e308}}, "details.n"),
         ({"details": {"level": "E", "n": 1e15, "m": -(10**15)}}, None),
+        ({"details": {"level": "E\u0000"}}, "details.level: Value error, .* holds a control character"),
+        ({"details": {"level": "E\nF"}}, "details.level"),
+        ({"details": {"zone": "Plaza Süd"}}, None),
     ],
 )
 def test_incident_lifecycle_fields(overrides: dict[str, Any], error: str | None) -> None:
@@ -136,6 +140,12 @@ def speed(**stats: Any) -> dict[str, Any]:
         ({"histogram": []}, "histogram"),
         ({"histogram": [0] * 64 + [4]}, "histogram"),
         ({"histogram": [0, 0, 0, 0, 0, 0, 5, -1]}, "histogram"),
+        # No road user is faster than 1,000 km/h and no camera sees ten million in one interval: beyond
+        # that a number is an edge's bug, which must not overflow the sums it would join.
+        ({"n": MAX_COUNT, "mean_kmh": 1000.0, "p85_kmh": 1000.0}, None),
+        ({"p85_kmh": 1000.5}, "p85_kmh: Input should be less than or equal to 1000"),
+        ({"mean_kmh": 1e308}, "mean_kmh"),
+        ({"n": MAX_COUNT + 1}, "speeds.inbound.car.n"),
     ],
 )
 def test_speed_histogram(stats: dict[str, Any], error: str | None) -> None:

@@ -35,6 +35,9 @@ __all__ = [
     "SCHEMA_VERSION",
     "SPEED_BIN_KMH",
     "SPEED_BINS",
+    "MAX_COUNT",
+    "MAX_SPEED_KMH",
+    "MAX_DWELL_S",
     "ROAD_USER_CLASSES",
     "RoadUserClass",
     "IncidentType",
@@ -93,7 +96,16 @@ CLASS_PAIR_PATTERN = f"^{_CLASS}-{_CLASS}$"
 #: Site, camera, line and zone names: lower-case slugs, safe in MQTT topics, URLs and file names.
 SLUG_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 Slug = Annotated[str, Field(pattern=SLUG_PATTERN)]
-Count = Annotated[int, Field(ge=0)]
+#: The most road users one number of one event may hold (a count, a peak, a bin of a histogram), the most
+#: km/h a speed may be and the most seconds a stay in a zone may last. No camera sees ten million road users
+#: of one class in one interval (at most a day; 100 a second all day is 8.6 million), no road user is faster,
+#: an edge reports a longer stay as this long, and sums of any day's events stay far inside the store's
+#: 64-bit integers and floats.
+MAX_COUNT, MAX_SPEED_KMH, MAX_DWELL_S = 10_000_000, 1000.0, 366 * 86400.0
+Count = Annotated[int, Field(ge=0, le=MAX_COUNT)]
+PositiveCount = Annotated[int, Field(ge=1, le=MAX_COUNT)]
+Kmh = Annotated[float, Field(ge=0, le=MAX_SPEED_KMH, allow_inf_nan=False)]
+Seconds = Annotated[float, Field(ge=0, le=MAX_DWELL_S, allow_inf_nan=False)]
 MAX_DETAILS, MAX_DETAIL_TEXT, MAX_DETAIL_NUMBER = 32, 40, 1e15
 
 
@@ -101,6 +113,8 @@ def _bounded_detail(value: float | int | str) -> float | int | str:
     if isinstance(value, str):
         if len(value) > MAX_DETAIL_TEXT:
             raise ValueError(f"a text of {len(value)} characters; at most {MAX_DETAIL_TEXT}")
+        if not value.isprintable():
+            raise ValueError(f"{value!r} holds a control character; words are printable text")
     elif not math.isfinite(value) or abs(value) > MAX_DETAIL_NUMBER:
         raise ValueError(f"{float(value):g} is beyond ±{MAX_DETAIL_NUMBER:g}")
     return value
@@ -152,9 +166,9 @@ class LineCountEvent(_EventBase):
 
 
 class SpeedStats(_Model):
-    n: Annotated[int, Field(ge=1)] = Field(description="Road users whose speed was measured.")
-    mean_kmh: Annotated[float, Field(ge=0)]
-    p85_kmh: Annotated[float, Field(ge=0)] = Field(description="85th-percentile speed (the design speed).")
+    n: PositiveCount = Field(description="Road users whose speed was measured.")
+    mean_kmh: Kmh
+    p85_kmh: Kmh = Field(description="85th-percentile speed (the design speed).")
     histogram: list[Count] | None = Field(
         default=None,
         min_length=1,
@@ -203,9 +217,9 @@ class SpeedEvent(_EventBase):
 
 
 class DwellStats(_Model):
-    n: Annotated[int, Field(ge=1)] = Field(description="Road users that left the zone in the interval.")
-    mean_s: Annotated[float, Field(ge=0)]
-    max_s: Annotated[float, Field(ge=0)]
+    n: PositiveCount = Field(description="Road users that left the zone in the interval.")
+    mean_s: Seconds
+    max_s: Seconds
 
 
 class ZoneOccupancyEvent(_EventBase):
@@ -213,7 +227,7 @@ class ZoneOccupancyEvent(_EventBase):
 
     type: Literal["zone_occupancy"] = "zone_occupancy"
     zone: Slug
-    mean: dict[RoadUserClass, Annotated[float, Field(ge=0)]] = Field(
+    mean: dict[RoadUserClass, Annotated[float, Field(ge=0, le=MAX_COUNT, allow_inf_nan=False)]] = Field(
         description="class → mean number present over the analysed frames of the interval"
     )
     peak: dict[RoadUserClass, Count] = Field(description="class → largest number present at once")
@@ -224,7 +238,7 @@ class Movement(_Model):
     from_zone: Slug
     to_zone: Slug
     cls: RoadUserClass = Field(alias="class")
-    count: Annotated[int, Field(ge=1)]
+    count: PositiveCount
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -287,7 +301,7 @@ class ConflictCount(_Model):
     classes: Annotated[str, Field(pattern=CLASS_PAIR_PATTERN)] = Field(
         description="The two road users' classes, alphabetical, joined by '-' (e.g. car-person)."
     )
-    count: Annotated[int, Field(ge=1)] = Field(description="Conflicts of this type, severity and classes.")
+    count: PositiveCount = Field(description="Conflicts of this type, severity and classes.")
 
     @model_validator(mode="after")
     def _alphabetical(self) -> ConflictCount:
@@ -323,7 +337,7 @@ class ConflictCell(_Model):
     image_y: float | None = Field(
         default=None, allow_inf_nan=False, description="Cell centre in the camera picture (pixels)."
     )
-    count: Annotated[int, Field(ge=1)] = Field(description="Conflicts located in this cell.")
+    count: PositiveCount = Field(description="Conflicts located in this cell.")
 
 
 class ConflictEvent(_EventBase):

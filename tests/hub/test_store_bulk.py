@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import math
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -164,23 +164,60 @@ def test_the_stored_body_is_the_validated_event(
     assert all("class" in movement for movement in stored["movements"])  # aliases, whatever was sent
 
 
+def refuse_line(engine: Engine, line: str) -> None:
+    """Make the database refuse any roll-up of count line ``line``, as a constraint a DBA added would.
+
+    The schema bounds every number, so no valid event is beyond a column any more; a trigger is a real
+    refusal by the database all the same."""
+    with engine.begin() as connection:
+        if engine.dialect.name == "sqlite":
+            connection.exec_driver_sql(
+                "CREATE TRIGGER refuse_line BEFORE INSERT ON line_count_rollups"
+                f" WHEN NEW.line = '{line}' BEGIN SELECT RAISE(ABORT, 'line {line} is refused'); END"
+            )
+        else:
+            connection.exec_driver_sql(
+                "CREATE FUNCTION refuse_line() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE"
+                f" EXCEPTION 'line {line} is refused' USING ERRCODE = 'check_violation'; END $$"
+            )
+            connection.exec_driver_sql(
+                "CREATE TRIGGER refuse_line BEFORE INSERT ON line_count_rollups FOR EACH ROW"
+                f" WHEN (NEW.line = '{line}') EXECUTE FUNCTION refuse_line()"
+            )
+
+
+@pytest.fixture
+def refusing_engine(store_engine: Engine) -> Iterator[Engine]:
+    """The store, refusing line ``refused`` (see :func:`refuse_line`) until the test ends."""
+    refuse_line(store_engine, "refused")
+    yield store_engine
+    with store_engine.begin() as connection:
+        connection.exec_driver_sql(
+            "DROP TRIGGER refuse_line"
+            + ("" if store_engine.dialect.name == "sqlite" else " ON line_count_rollups")
+        )
+        if store_engine.dialect.name != "sqlite":
+            connection.exec_driver_sql("DROP FUNCTION refuse_line()")
+
+
 @pytest.mark.integration
 def test_a_value_the_database_refuses_is_dead_lettered_and_the_batch_stored(
-    store_engine: Engine, make_registry: Callable[..., Any]
+    refusing_engine: Engine, make_registry: Callable[..., Any]
 ) -> None:
-    make_registry(store_engine, *CAMERAS)
+    make_registry(refusing_engine, *CAMERAS)
     bodies = [b for b in varied_events(30, seed=2) if b["type"] == "line_count"]
-    bodies[3]["counts"] = {"in": {"car": 2**70}}  # valid for the schema, beyond any integer column
+    bodies[3]["line"] = "refused"
     batch = messages(bodies, 1)
-    result = EventWriter(store_engine).write_messages(batch)
+    result = EventWriter(refusing_engine).write_messages(batch)
     assert (result.stored, dict(result.dead)) == (len(bodies) - 1, {"store": 1})
-    with store_engine.connect() as connection:
+    with refusing_engine.connect() as connection:
         [letter] = connection.execute(sa.select(schema.dead_letters)).all()
         table = schema.line_count_rollups
         stored = connection.execute(
             sa.select(sa.func.sum(table.c.count)).where(table.c.period == "1d")
         ).scalar()
     assert letter.payload == batch[3].payload and bodies[3]["id"] in letter.reason
+    assert "line refused is refused" in letter.reason
     assert stored == sum(n for b in bodies[:3] + bodies[4:] for c in b["counts"].values() for n in c.values())
 
 
@@ -194,12 +231,15 @@ def test_non_finite_numbers_are_refused_as_schema_errors(
     bad["details"] = {"queue_m": value}
     result = EventWriter(store_engine).write_messages(messages([good, bad], 2))
     assert (result.stored, dict(result.dead)) == (1, {"schema": 1})
-    # An incident's details are bounded numbers: the schema refuses it before any writer sees it.
     with pytest.raises(SchemaError, match=r"incident.details.queue_m: Value error, (inf|nan) is beyond"):
         parse_event(bad | {"id": str(new_event_id())})
-    # An infinite speed, which the schema takes (a float >= 0), is refused by the writer, in process too.
+    # Every number of every event is bounded, so the schema refuses them anywhere (a speed, a mean).
     speed = next(b for b in varied_events(40, seed=4) if b["type"] == "speed")
     for stats in speed["speeds"]["in"].values():
-        stats["p85_kmh"] = math.inf
-    in_process = EventWriter(store_engine).write_events([parse_event(speed)])
-    assert (in_process.stored, dict(in_process.dead)) == (0, {"schema": 1})
+        stats["p85_kmh"] = value
+    with pytest.raises(SchemaError, match=r"speed.speeds.in.car.p85_kmh: Input should be"):
+        parse_event(speed)
+    occupancy = next(b for b in varied_events(40, seed=4) if b["type"] == "zone_occupancy")
+    occupancy["mean"]["person"] = value
+    with pytest.raises(SchemaError, match=r"zone_occupancy.mean.person: Input should be"):
+        parse_event(occupancy)

@@ -32,6 +32,7 @@ from citytally.edge.config import CameraConfig
 from citytally.edge.detections import Detections
 from citytally.errors import ConfigError
 from citytally.events import (
+    MAX_DWELL_S,
     ROAD_USER_CLASSES,
     DwellStats,
     Event,
@@ -338,7 +339,11 @@ class CameraAnalytics:
         total = interval.zone_sum.get(zone, np.zeros(len(ROAD_USER_CLASSES), np.int64))
         peak = interval.zone_peak.get(zone, np.zeros(len(ROAD_USER_CLASSES), np.int64))
         dwell = {
-            _CLASSES[c]: DwellStats(n=len(v), mean_s=round(float(np.mean(v)), 3), max_s=round(max(v), 3))
+            _CLASSES[c]: DwellStats(
+                n=len(v),
+                mean_s=min(round(float(np.mean(v)), 3), MAX_DWELL_S),
+                max_s=min(round(max(v), 3), MAX_DWELL_S),
+            )
             for (name, c), v in sorted(interval.dwells.items())
             if name == zone
         }

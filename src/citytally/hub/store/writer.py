@@ -31,7 +31,6 @@ one is dead-lettered with kind ``id_conflict``.
 from __future__ import annotations
 
 import logging
-import math
 import sqlite3
 import threading
 import time
@@ -115,26 +114,6 @@ def _validators() -> tuple[TypeAdapter[Event], TypeAdapter[list[Event]]]:
 def canonical_json(event: Event) -> bytes:
     """An event's wire form as the hub stores it: compact JSON, aliases, defaults filled in."""
     return _validators()[0].dump_json(event, by_alias=True)
-
-
-def _non_finite(event: Event) -> bool:
-    """True if a number of the event is NaN or ±Infinity (the schema's bounds let +Infinity through)."""
-    numbers: list[float | int | str] = []
-    if isinstance(event, SpeedEvent):
-        numbers = [
-            v
-            for by_class in event.speeds.values()
-            for s in by_class.values()
-            for v in (s.mean_kmh, s.p85_kmh)
-        ]
-    elif isinstance(event, ZoneOccupancyEvent):
-        numbers = [*event.mean.values(), *(v for d in event.dwell.values() for v in (d.mean_s, d.max_s))]
-    elif isinstance(event, IncidentEvent):
-        numbers = list(event.details.values())
-    return any(isinstance(v, float) and not math.isfinite(v) for v in numbers)
-
-
-_NON_FINITE = "a number is NaN or Infinity, which JSON and the store cannot hold"
 
 
 class _Refused(Exception):
@@ -236,9 +215,7 @@ class EventWriter:
             document = canonical_json(event)
             topic = f"(in-process)/{event.site}/{event.camera}"
             outside = self.limits.outside_window(event.start, event.end, now)
-            if _non_finite(event):
-                dead.append(_dead_row(topic, document, now, "schema", _NON_FINITE))
-            elif outside is not None:
+            if outside is not None:
                 dead.append(_dead_row(topic, document, now, "time_window", outside))
             elif not self._camera_known(event.site, event.camera):
                 reason = f"camera {event.site}/{event.camera} is not in the registry"
@@ -327,8 +304,6 @@ class EventWriter:
             if self.limits.outside_window(event.start, event.end, message.received_at) is not None:
                 return False
             document = one.dump_json(event, by_alias=True)
-            if b"null" in document and _non_finite(event):  # non-finite floats dump as null
-                return False
             items.append(_Accepted(event, document, message.received_at, message.topic, None))
         if not items:
             return False
@@ -361,8 +336,6 @@ class EventWriter:
             refuse(
                 "unknown_camera", f"{where}camera {event.site}/{event.camera} is not in the registry", payload
             )
-        elif _non_finite(event):
-            refuse("schema", f"{where}{_NON_FINITE}", payload)
         elif (outside := self.limits.outside_window(event.start, event.end, message.received_at)) is not None:
             refuse("time_window", f"{where}{outside}", payload)
         else:
