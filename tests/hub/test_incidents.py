@@ -26,13 +26,13 @@ from sqlalchemy.engine import Engine
 
 from citytally.edge.detections import Detections
 from citytally.edge.incidents import IncidentEngine
-from citytally.events import IncidentEvent
+from citytally.events import IncidentEvent, event_to_json, event_topic
 from citytally.hub.access import issue_token
 from citytally.hub.alerts import AlertRelay, alert_subscription, relay_key
 from citytally.hub.dashboard.incidents import acknowledge, list_incidents
 from citytally.hub.ingest import Ingest
 from citytally.hub.metrics import HubMetrics
-from citytally.hub.store import EventWriter, schema
+from citytally.hub.store import EventWriter, Received, schema
 from citytally.hub.store.follow import LOOKBACK
 from citytally.hub.web import create_app
 from citytally.transport.mqtt import MqttSettings
@@ -103,6 +103,56 @@ def test_lifecycle_listed_once_counted_once_acknowledged_whole(
     every = {i.incident: i for i in list_incidents(store_engine, include_acknowledged=True, limit=50)}
     assert every["stopped_vehicle"].acknowledged_by == "tok-1"
     assert (every["wrong_way"].acknowledged_by, every["wrong_way"].details) == ("tok-2", {"road_users": 2})
+
+
+def from_camera(event: IncidentEvent, site: str, camera: str) -> Received:
+    """``event`` as a message from another camera, on that camera's topic (a fresh event id)."""
+    body = json.loads(event_to_json(event)) | {"id": str(uuid.uuid4()), "site": site, "camera": camera}
+    return Received(event_topic(site, camera), json.dumps(body).encode(), T0 + timedelta(minutes=5))
+
+
+def test_only_the_camera_that_opened_an_incident_can_update_or_clear_it(
+    store_engine: Engine, make_registry: Callable[..., Any]
+) -> None:
+    make_registry(store_engine, ("plaza", "cam-1"), ("plaza", "cam-2"), ("depot", "cam-9"))
+    writer = EventWriter(store_engine)
+    stopped, fresh = uuid.uuid4(), uuid.uuid4()
+    onset = incident("wrong_way", 10, 11, "onset", stopped, road_users=1)
+    assert writer.write_messages([from_camera(onset, "plaza", "cam-1")]).stored == 1
+    # Another site's edge, and another camera of the same site, "clear" it with its id; then its own
+    # camera updates it. In a second batch, a new id is opened by cam-2 and then sent by cam-1.
+    forged = [
+        from_camera(incident("wrong_way", 10, 20, "cleared", stopped), "depot", "cam-9"),
+        from_camera(incident("wrong_way", 10, 25, "cleared", stopped), "plaza", "cam-2"),
+        from_camera(incident("wrong_way", 10, 30, "update", stopped, road_users=2), "plaza", "cam-1"),
+    ]
+    result = writer.write_messages(forged)
+    assert (result.stored, dict(result.dead)) == (1, {"id_conflict": 2})
+    batch = [
+        from_camera(incident("stopped_vehicle", 50, 55, "onset", fresh), "plaza", "cam-2"),
+        from_camera(incident("stopped_vehicle", 50, 60, "cleared", fresh), "plaza", "cam-1"),
+    ]
+    result = writer.write_messages(batch)
+    assert (result.stored, dict(result.dead)) == (1, {"id_conflict": 1})
+
+    listed = {i.incident: i for i in list_incidents(store_engine, include_acknowledged=True, limit=50)}
+    wrong = listed["wrong_way"]
+    assert (wrong.site, wrong.camera, wrong.open, wrong.details) == (
+        "plaza",
+        "cam-1",
+        True,
+        {"road_users": 2},
+    )
+    assert (listed["stopped_vehicle"].camera, listed["stopped_vehicle"].open) == ("cam-2", True)
+    with store_engine.connect() as conn:
+        reasons = conn.execute(sa.select(schema.dead_letters.c.reason)).scalars().all()
+    assert sorted(r.split(": ", 1)[1] for r in reasons) == sorted(
+        [
+            f"incident {stopped} is plaza/cam-1's; an event from depot/cam-9 cannot change it",
+            f"incident {stopped} is plaza/cam-1's; an event from plaza/cam-2 cannot change it",
+            f"incident {fresh} is plaza/cam-2's; an event from plaza/cam-1 cannot change it",
+        ]
+    )
 
 
 def test_alerts_as_ngsi_ld(sqlite_engine: Engine, make_registry: Callable[..., Any]) -> None:

@@ -25,7 +25,8 @@ failure of the database itself raises.
 
 Duplicates are counted, not dead-lettered: redelivery after a reconnect is normal and would flood the table.
 A duplicate id whose content *differs* from the stored event is a real problem (an edge reusing ids), so that
-one is dead-lettered with kind ``id_conflict``.
+one is dead-lettered with kind ``id_conflict``; so is an incident event whose ``incident_id`` another camera's
+events carry (only the camera that opened an incident may update or clear it).
 """
 
 from __future__ import annotations
@@ -394,7 +395,9 @@ class EventWriter:
                     dead.append(_conflict_row(item))
         try:
             with self.engine.begin() as connection:
-                inserted = self._insert(connection, list(unique.values()))
+                items = self._own_incidents_only(connection, list(unique.values()), dead)
+                unique = {item.event.id: item for item in items}
+                inserted = self._insert(connection, items)
                 repeats = [item for event_id, item in unique.items() if event_id not in inserted]
                 dead.extend(self._conflicts(connection, repeats))
                 if dead:
@@ -444,6 +447,47 @@ class EventWriter:
         for table, increments in rollups.items():
             bulk.upsert_add(connection, table, _ROLLUP_OPS[table], increments)
         return inserted
+
+    def _own_incidents_only(
+        self, connection: Connection, items: list[_Accepted], dead: list[_Row]
+    ) -> list[_Accepted]:
+        """``items`` without the incident events whose ``incident_id`` is another camera's.
+
+        An incident's id belongs to the camera whose event first carried it (stored, or earlier in the batch):
+        an event from anywhere else with that id (an edge's bug, or a forger who read the id off an alert)
+        would otherwise update or clear that camera's incident. Each such event is an ``id_conflict`` dead
+        letter."""
+        claimed = {
+            item.event.incident_id
+            for item in items
+            if isinstance(item.event, IncidentEvent) and item.event.incident_id is not None
+        }
+        if not claimed:
+            return items
+        table = schema.incidents
+        owners: dict[uuid.UUID, tuple[str, str]] = {}
+        wanted = sorted(claimed)
+        for at in range(0, len(wanted), 500):
+            query = sa.select(table.c.incident_id, table.c.site, table.c.camera).where(
+                table.c.incident_id.in_(wanted[at : at + 500])
+            )
+            for incident_id, site, camera in connection.execute(query.distinct()):
+                owners.setdefault(incident_id, (site, camera))
+        kept: list[_Accepted] = []
+        for item in items:
+            event = item.event
+            if isinstance(event, IncidentEvent) and event.incident_id is not None:
+                owner = owners.setdefault(event.incident_id, (event.site, event.camera))
+                if owner != (event.site, event.camera):
+                    payload = item.payload if item.payload is not None else item.document
+                    reason = (
+                        f"event {event.id}: incident {event.incident_id} is {owner[0]}/{owner[1]}'s;"
+                        f" an event from {event.site}/{event.camera} cannot change it"
+                    )
+                    dead.append(_dead_row(item.topic, payload, item.received_at, "id_conflict", reason))
+                    continue
+            kept.append(item)
+        return kept
 
     def _conflicts(self, connection: Connection, repeats: list[_Accepted]) -> list[_Row]:
         """Dead letters for repeated ids whose content differs from what is stored (rare: one query)."""
