@@ -114,8 +114,9 @@ def accepted_or_refused(raw: str, error: str | None) -> None:
         ({"details": {"n": 2**60}}, "details.n"),
         ({"details": {"n": 1e308}}, "details.n"),
         ({"details": {"level": "E", "n": 1e15, "m": -(10**15)}}, None),
-        ({"details": {"level": "E\u0000"}}, "details.level: Value error, .* holds a control character"),
+        ({"details": {"level": "E\u0000"}}, "details.level: .* holds a character that does not print"),
         ({"details": {"level": "E\nF"}}, "details.level"),
+        ({"details": {"level": "E\u00a0F"}}, "details.level"),  # a no-break space
         ({"details": {"zone": "Plaza Süd"}}, None),
     ],
 )

@@ -114,7 +114,7 @@ def _bounded_detail(value: float | int | str) -> float | int | str:
         if len(value) > MAX_DETAIL_TEXT:
             raise ValueError(f"a text of {len(value)} characters; at most {MAX_DETAIL_TEXT}")
         if not value.isprintable():
-            raise ValueError(f"{value!r} holds a control character; words are printable text")
+            raise ValueError(f"{value!r} holds a character that does not print; words are printable text")
     elif not math.isfinite(value) or abs(value) > MAX_DETAIL_NUMBER:
         raise ValueError(f"{float(value):g} is beyond ±{MAX_DETAIL_NUMBER:g}")
     return value
@@ -268,8 +268,8 @@ class IncidentEvent(_EventBase):
         default_factory=dict,
         max_length=MAX_DETAILS,
         description=(
-            "Numbers (at most 1e15 either way) or short words (at most 40 characters) that describe the"
-            " incident, at most 32, named in snake_case (never about an individual)."
+            "Numbers (at most 1e15 either way) or short printable words (at most 40 characters) that describe"
+            " the incident, at most 32, named in snake_case (never about an individual)."
         ),
         json_schema_extra={"additionalProperties": False},
     )
