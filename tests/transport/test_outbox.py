@@ -174,6 +174,67 @@ def test_the_hub_shows_each_edges_outbox_depth(
     assert registry.get_sample_value("citytally_edge_status_invalid_total") == 0
 
 
+def test_statuses_of_cameras_outside_the_registry_add_no_gauges(
+    sqlite_engine: Engine, make_registry: Callable[..., Any], mqtt_prefix: str
+) -> None:
+    """Anyone who may publish statuses could make up camera names without end: each would be a label set of
+    three gauges for good (20,000 names: 4.6 MB of /metrics and 66 MB of memory). Only registered cameras
+    get gauges; one registered while the hub runs is shown from a later status."""
+    from datetime import UTC, datetime
+
+    from citytally.hub.metrics import HubMetrics
+
+    make_registry(sqlite_engine, ("plaza", "cam-1"))
+    metrics = HubMetrics()
+    writer = EventWriter(sqlite_engine, topic_prefix=mqtt_prefix, registry_refresh_s=0.2)
+    ingest = Ingest(writer, mqtt_settings_for(mqtt_prefix), metrics=metrics)
+    body = json.dumps({"outbox_depth": 3, "oldest_pending_s": 2.0, "at": datetime.now(UTC).isoformat()})
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+    client.connect("127.0.0.1", BROKER_PORT)
+    client.loop_start()
+
+    def shown() -> set[tuple[str, str]]:
+        return {
+            (s.labels["site"], s.labels["camera"])
+            for family in metrics.registry.collect()
+            if family.name == "citytally_edge_outbox_depth"
+            for s in family.samples
+        }
+
+    def statuses(*cameras: tuple[str, str], depth: int = 3) -> None:
+        message = body.replace('"outbox_depth": 3', f'"outbox_depth": {depth}')
+        for site, camera in cameras:
+            client.publish(f"{mqtt_prefix}/{site}/{camera}/status", message, qos=1).wait_for_publish(10)
+
+    made_up = [("elsewhere", f"cam-{i}") for i in range(300)]
+    ingest.start()
+    try:
+        assert ingest.wait_connected(10)
+        statuses(*made_up)
+        deadline = time.monotonic() + 10
+        while ("plaza", "cam-1") not in shown() and time.monotonic() < deadline:
+            statuses(("plaza", "cam-1"), ("plaza", "cam-2"))
+            time.sleep(0.1)
+        make_registry(sqlite_engine, ("plaza", "cam-1"), ("plaza", "cam-2"))
+        while ("plaza", "cam-2") not in shown() and time.monotonic() < deadline:
+            statuses(("plaza", "cam-2"))
+            time.sleep(0.1)
+        statuses(*made_up)
+        statuses(("plaza", "cam-1"), depth=7)  # after the made-up ones: once it shows, they were judged
+        depth = {"site": "plaza", "camera": "cam-1"}
+        wait_until(
+            lambda: metrics.registry.get_sample_value("citytally_edge_outbox_depth", depth) == 7,
+            10,
+            "cam-1's last status",
+        )
+    finally:
+        client.loop_stop()
+        client.disconnect()
+        ingest.stop()
+    assert shown() == {("plaza", "cam-1"), ("plaza", "cam-2")}
+    assert (metrics.registry.get_sample_value("citytally_edge_status_invalid_total") or 0) > 0
+
+
 def test_the_first_status_reports_the_backlog(mqtt_prefix: str, tmp_path: Path) -> None:
     from citytally.transport.status import OutboxStatus, status_subscription
 

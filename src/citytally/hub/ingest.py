@@ -150,6 +150,7 @@ class Ingest:
         self._session = 0
         self._accepting = threading.Event()
         self._stopping = threading.Event()
+        self._registry_wanted = threading.Event()  # a status came from a camera the registry lacked
         self._connected = threading.Event()
         self._client: mqtt.Client | None = None
         self._workers: list[threading.Thread] = []
@@ -174,6 +175,7 @@ class Ingest:
         client.will_set(confirm.presence_topic(settings.topic_prefix), confirm.offline(), qos=1, retain=True)
         self._client = client
         self._accepting.set()
+        self._registry_wanted.set()  # the writer thread reads it first, for the edges' statuses
         writers = self.settings.writers if self.writer.engine.dialect.name == "postgresql" else 1
         self._workers = [
             threading.Thread(target=self._run, name=f"citytally-ingest-writer-{i}", daemon=True)
@@ -287,6 +289,16 @@ class Ingest:
             if camera is None:
                 raise ValueError(f"topic {message.topic!r} is not <prefix>/<site>/<camera>/status")
             status = OutboxStatus.model_validate_json(message.payload)
+            registered = self.writer.camera_registered(*camera)
+            if not registered:
+                # Only registered cameras get gauges: statuses for made-up names would add label sets (and
+                # memory, and /metrics lines) without end. The writer thread reads the registry again, so a
+                # camera registered since is shown from its next status (edges send one every 10 s).
+                self._registry_wanted.set()
+                if registered is None:
+                    log.debug("ingest: a status from %s/%s waits for the registry to be read", *camera)
+                    return
+                raise ValueError(f"camera {camera[0]}/{camera[1]} is not in the registry")
         except ValueError as exc:  # pydantic's ValidationError is a ValueError
             self.metrics.hub.edge_status_invalid.inc()
             log.debug("ingest: ignored a status message on %s: %s", message.topic, exc)
@@ -300,6 +312,12 @@ class Ingest:
 
     def _run(self) -> None:
         while True:
+            if self._registry_wanted.is_set():
+                self._registry_wanted.clear()
+                try:
+                    self.writer.read_registry()
+                except StoreError as exc:
+                    log.warning("ingest: %s (for an edge's status; read again at the next one)", exc)
             with self._taking:
                 batch = self._next_batch()
                 number = self._taken

@@ -344,23 +344,41 @@ class EventWriter:
                 _Accepted(event, canonical_json(event), message.received_at, message.topic, payload)
             )
 
+    def camera_registered(self, site: str, camera: str) -> bool | None:
+        """Whether the camera is in the registry as last read (or unknown cameras are accepted); ``None`` if
+        it is not there and that read is older than ``registry_refresh_s`` (or was never made). Never reads
+        the store, so a thread that must not wait on it (the MQTT client's) can ask; see
+        :meth:`read_registry`."""
+        if self.accept_unknown_cameras or (site, camera) in self._known:
+            return True
+        return None if time.monotonic() - self._known_at >= self._registry_refresh_s else False
+
+    def read_registry(self) -> None:
+        """Read the camera registry again, unless it was read within ``registry_refresh_s``."""
+        with self._registry_lock:
+            self._read_registry()
+
     def _camera_known(self, site: str, camera: str) -> bool:
         if self.accept_unknown_cameras or (site, camera) in self._known:
             return True
         with self._registry_lock:  # ingest's writer threads share this cache
             if (site, camera) in self._known:
                 return True  # another thread has just read the registry
-            if time.monotonic() - self._known_at >= self._registry_refresh_s:
-                try:
-                    with self.engine.connect() as connection:
-                        query = sa.select(schema.cameras.c.site, schema.cameras.c.camera)
-                        self._known = {(row.site, row.camera) for row in connection.execute(query)}
-                except SQLAlchemyError as exc:
-                    raise StoreError(
-                        f"reading the camera registry from {redact_url(self.engine.url)}: {exc}"
-                    ) from exc
-                self._known_at = time.monotonic()
+            self._read_registry()
             return (site, camera) in self._known
+
+    def _read_registry(self) -> None:
+        """The registry's cameras into ``_known``, at most once per ``registry_refresh_s`` (lock held)."""
+        if time.monotonic() - self._known_at < self._registry_refresh_s:
+            return
+        try:
+            with self.engine.connect() as connection:
+                query = sa.select(schema.cameras.c.site, schema.cameras.c.camera)
+                self._known = {(row.site, row.camera) for row in connection.execute(query)}
+        except SQLAlchemyError as exc:
+            where = redact_url(self.engine.url)
+            raise StoreError(f"reading the camera registry from {where}: {exc}") from exc
+        self._known_at = time.monotonic()
 
     # -- the transaction --------------------------------------------------------------------------------
 
