@@ -238,15 +238,17 @@ def test_token_list_escapes_control_characters_in_labels(
     assert not any(ord(c) < 32 or c == "\u202e" for c in listed.stdout.replace("\n", ""))
 
 
-def test_made_up_methods_are_audited_and_measured_as_other(store_engine: sa.Engine) -> None:
+def test_made_up_methods_and_nul_paths_are_audited_and_measured(store_engine: sa.Engine) -> None:
     """A client may send any token as the method (uvicorn's h11 passes it on): each one was a label set of
     its own (1,000 requests: 178 kB more /metrics), and on PostgreSQL one longer than the audit log's
-    column made the audit write fail, an unrecorded request and a false alarm anyone could raise."""
+    column, or a path with %00 in it, made the audit write fail: an unrecorded request and a false alarm
+    anyone could raise."""
     app = create_app(None, store_engine)
     with TestClient(app) as client:
         for i in range(50):
             assert client.request(f"MADEUP{i}{'X' * 30}", "/health").status_code == 405
         assert client.get("/health").status_code == 200
+        assert client.get("/health%00x").status_code == 404  # decoded, a NUL in the path
     registry = app.state.metrics.registry
     measured = {
         sample.labels["method"]
@@ -258,5 +260,6 @@ def test_made_up_methods_are_audited_and_measured_as_other(store_engine: sa.Engi
     assert registry.get_sample_value("citytally_audit_write_failures_total") == 0
     with store_engine.connect() as connection:
         methods = connection.execute(sa.select(audit_log_table.c.method)).scalars().all()
-    assert len(methods) == 51 and "GET" in methods
+        paths = connection.execute(sa.select(audit_log_table.c.path)).scalars().all()
+    assert len(methods) == 52 and "GET" in methods and "/health%00x" in paths
     assert {m for m in methods if m != "GET"} == {f"MADEUP{i}{'X' * 30}"[:16] for i in range(50)}

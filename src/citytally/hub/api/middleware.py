@@ -125,7 +125,8 @@ class AuditMiddleware:
             actor=principal.token_id if isinstance(principal, Principal) else "anonymous",
             role=principal.role if isinstance(principal, Principal) else None,
             method=scope["method"][:_AUDIT_METHOD_CHARS],
-            path=scope["path"][:2000],
+            # the path is percent-decoded: a %00 sent is a NUL here, which PostgreSQL's text cannot hold
+            path=scope["path"].replace("\x00", "%00")[:2000],
             query=scope.get("query_string", b"").decode("latin-1"),
             status=status,
             client=client[0] if client else None,
