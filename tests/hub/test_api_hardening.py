@@ -263,3 +263,18 @@ def test_made_up_methods_and_nul_paths_are_audited_and_measured(store_engine: sa
         paths = connection.execute(sa.select(audit_log_table.c.path)).scalars().all()
     assert len(methods) == 52 and "GET" in methods and "/health%00x" in paths
     assert {m for m in methods if m != "GET"} == {f"MADEUP{i}{'X' * 30}"[:16] for i in range(50)}
+
+
+def test_a_nul_in_a_camera_path_or_a_token_label_is_refused(store_engine: sa.Engine) -> None:
+    """PostgreSQL's text cannot hold NUL (SQLite's can): a %00 in a dashboard camera path, or a NUL in a new
+    token's label, was a 500 there. Both are refused with what is wrong, on either store."""
+    app = create_app(None, store_engine)
+    with TestClient(app) as client:
+        headers = bearer(store_engine, "admin")
+        for suffix in ("", "/counts", "/tmc", "/tmc.csv", "/occupancy", "/turning", "/speeds"):
+            for place in ("pla%00za/cam-1", "plaza/cam%00-1"):
+                answer = client.get(f"/dashboard/api/cameras/{place}{suffix}", headers=headers)
+                assert answer.status_code == 422, (place, suffix, answer.text)
+        answer = client.post("/tokens", headers=headers, json={"role": "viewer", "label": "ops\x00room"})
+        assert answer.status_code == 422
+        assert "a label cannot hold a NUL character" in answer.text

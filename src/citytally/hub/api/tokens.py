@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Response
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from citytally.errors import AuthError
 from citytally.hub.access import Principal, Role, issue_token, list_tokens, require_role, revoke_token
@@ -31,6 +31,13 @@ class TokenCreate(BaseModel):
     role: Role = Field(description="viewer, operator or admin (auditor tokens: the command line only).")
     label: str = Field("", max_length=200, description="Who or what the token is for.")
     expires_at: AwareDatetime | None = Field(None, description="When it stops working; never if null.")
+
+    @field_validator("label")
+    @classmethod
+    def _no_nul(cls, label: str) -> str:
+        if "\x00" in label:  # PostgreSQL's text cannot hold it (SQLite's can): refused alike on both
+            raise ValueError("a label cannot hold a NUL character")
+        return label
 
 
 class TokenOut(BaseModel):

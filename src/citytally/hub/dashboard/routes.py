@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
 from fastapi.responses import FileResponse, StreamingResponse
 
 from citytally.hub.access import Principal, public, require_role, token_is_active
+from citytally.hub.api.cameras import SlugPath
 from citytally.hub.api.deps import EngineDep
 from citytally.hub.api.errors import ERROR_RESPONSES
 from citytally.hub.api.params import time_zone
@@ -152,15 +153,15 @@ def incident_days(
 
 
 @router.get("/cameras/{site}/{camera}", response_model=CameraInfo)
-def camera(site: str, camera: str, engine: EngineDep, _who: Viewer) -> CameraInfo:
+def camera(site: SlugPath, camera: SlugPath, engine: EngineDep, _who: Viewer) -> CameraInfo:
     """One camera's registry entry."""
     return _camera(engine, site, camera)
 
 
 @router.get("/cameras/{site}/{camera}/counts", response_model=CountSeriesOut)
 def counts(
-    site: str,
-    camera: str,
+    site: SlugPath,
+    camera: SlugPath,
     engine: EngineDep,
     _who: Viewer,
     start: StartQ = None,
@@ -188,7 +189,7 @@ def _csv_response(lines: Iterator[str], name: str) -> StreamingResponse:
 
 @router.get("/cameras/{site}/{camera}/tmc", response_model=TmcOut)
 def turning_movement_count(
-    site: str, camera: str, engine: EngineDep, _who: Viewer, start: StartQ = None, end: EndQ = None
+    site: SlugPath, camera: SlugPath, engine: EngineDep, _who: Viewer, start: StartQ = None, end: EndQ = None
 ) -> TmcOut:
     """The 15-minute turning-movement count (movement × class × quarter), its peak hour and factor."""
     _camera(engine, site, camera)
@@ -200,7 +201,7 @@ def turning_movement_count(
 
 @router.get("/cameras/{site}/{camera}/tmc.csv", response_class=StreamingResponse)
 def turning_movement_count_csv(
-    site: str, camera: str, engine: EngineDep, who: Viewer, start: StartQ = None, end: EndQ = None
+    site: SlugPath, camera: SlugPath, engine: EngineDep, who: Viewer, start: StartQ = None, end: EndQ = None
 ) -> StreamingResponse:
     """The turning-movement count as CSV (a row per quarter, a column per movement and class)."""
     report = turning_movement_count(site, camera, engine, who, start, end)
@@ -210,8 +211,8 @@ def turning_movement_count_csv(
 
 @router.get("/cameras/{site}/{camera}/{kind}.csv", response_class=StreamingResponse)
 def export_csv(
-    site: str,
-    camera: str,
+    site: SlugPath,
+    camera: SlugPath,
     kind: Literal["counts", "occupancy", "speeds", "movements"],
     engine: EngineDep,
     _who: Viewer,
@@ -229,8 +230,8 @@ def export_csv(
 
 @router.get("/cameras/{site}/{camera}/occupancy", response_model=OccupancyOut)
 def occupancy(
-    site: str,
-    camera: str,
+    site: SlugPath,
+    camera: SlugPath,
     engine: EngineDep,
     _who: Viewer,
     start: StartQ = None,
@@ -245,7 +246,7 @@ def occupancy(
 
 @router.get("/cameras/{site}/{camera}/turning", response_model=TurningOut)
 def turning(
-    site: str, camera: str, engine: EngineDep, _who: Viewer, start: StartQ = None, end: EndQ = None
+    site: SlugPath, camera: SlugPath, engine: EngineDep, _who: Viewer, start: StartQ = None, end: EndQ = None
 ) -> TurningOut:
     """The turning-movement matrix (from zone → to zone) over the range."""
     _camera(engine, site, camera)
@@ -254,8 +255,8 @@ def turning(
 
 @router.get("/cameras/{site}/{camera}/speeds", response_model=SpeedsOut)
 def speeds(
-    site: str,
-    camera: str,
+    site: SlugPath,
+    camera: SlugPath,
     engine: EngineDep,
     _who: Viewer,
     start: StartQ = None,
