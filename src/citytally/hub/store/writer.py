@@ -539,12 +539,14 @@ def _conflict_row(item: _Accepted) -> _Row:
 
 
 def _dead_row(topic: str, payload: bytes, received_at: datetime, kind: str, reason: str) -> _Row:
+    # A reason can quote the message (a field name), which may hold NUL: PostgreSQL's text cannot, and a
+    # dead letter the database refuses would stop ingest. Written out, as the payload keeps the bytes.
     return {
         "received_at": received_at,
-        "topic": topic,
+        "topic": topic.replace("\x00", "\\x00"),
         "payload": payload,
         "kind": kind,
-        "reason": reason[:2000],
+        "reason": reason.replace("\x00", "\\x00")[:2000],
     }
 
 
