@@ -68,6 +68,12 @@ def test_base_loads() -> None:
     assert config.start_time is not None and config.start_time.utcoffset() is not None
 
 
+def test_texts_may_run_over_lines_and_hold_any_printable_letter() -> None:
+    purpose = '"""Counts for the\n\tnew cycle lane (Ørestad, 자전거, اختبار)"""'
+    config = parse_camera_config(edit("[source]", f"[metadata]\npurpose = {purpose}\n\n[source]"))
+    assert config.metadata.purpose == "Counts for the\n\tnew cycle lane (Ørestad, 자전거, اختبار)"
+
+
 @pytest.mark.parametrize("path", sorted(EXAMPLES.glob("*.toml")), ids=lambda p: p.name)
 def test_examples_load(path: Path) -> None:
     load_camera_config(path)
@@ -149,6 +155,15 @@ def test_examples_load(path: Path) -> None:
             r"<cfg>:7: metadata\.lat: .*less than or equal",
         ),
         (edit('site = "plaza"', 'site = "plaza'), r"<cfg>: not valid TOML: .*line 1"),
+        # A control character in a text: the public register shows it, PostgreSQL cannot store a NUL.
+        (
+            edit("[source]", '[metadata]\ncontact = "ops\\u0000room"\n\n[source]'),
+            r"<cfg>:7: metadata\.contact: holds the control character U\+0000: write plain text",
+        ),
+        (
+            edit('uri = "video.mp4"', 'uri = "video\\u001b[2J.mp4"'),
+            r"<cfg>:7: source\.uri: holds the control character U\+001B",
+        ),
     ],
 )
 def test_config_errors(text: str, expected: str) -> None:

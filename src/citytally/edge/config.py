@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -549,8 +550,9 @@ def validate_camera_data(
     Raises :class:`CameraConfigError` naming every problem, field rules and cross-field rules together;
     ``key_lines`` (TOML line numbers) puts a ``file:line`` in front of each message where known.
     """
+    unprintable = _control_characters(data)
     try:
-        return CameraConfig.model_validate(data)
+        config = CameraConfig.model_validate(data)
     except ValidationError as exc:
         errors = [(err["loc"], err["type"], err["msg"]) for err in exc.errors()]
         if not any(kind == "camera_config" for _, kind, _ in errors):
@@ -558,14 +560,39 @@ def validate_camera_data(
             reported = {loc for loc, _, _ in errors}
             cross = _Parts.from_raw(data).problems()
             errors += [(loc, "camera_config", msg) for loc, msg, _ in cross if loc not in reported]
-        located = [(_dotted(loc) or "(top level)", _message(kind, msg)) for loc, kind, msg in errors]
-        problems = []
-        for (loc, _, _), (path, msg) in zip(errors, located, strict=True):
-            line = _line_of(key_lines or {}, loc)
-            problems.append(
-                f"{source}:{line}: {path}: {msg}" if line is not None else f"{source}: {path}: {msg}"
-            )
-        raise CameraConfigError(source, problems, located) from None
+    else:
+        if not unprintable:
+            return config
+        errors = []
+    reported = {loc for loc, _, _ in errors}
+    errors += [problem for problem in unprintable if problem[0] not in reported]
+    located = [(_dotted(loc) or "(top level)", _message(kind, msg)) for loc, kind, msg in errors]
+    problems = []
+    for (loc, _, _), (path, msg) in zip(errors, located, strict=True):
+        line = _line_of(key_lines or {}, loc)
+        problems.append(f"{source}:{line}: {path}: {msg}" if line is not None else f"{source}: {path}: {msg}")
+    raise CameraConfigError(source, problems, located) from None
+
+
+def _control_characters(data: Any) -> list[tuple[tuple[str | int, ...], str, str]]:
+    """A problem for each text of the config holding a control character other than tab or a line break.
+
+    The register shows the config's texts to the public and the hub stores the config, where PostgreSQL
+    cannot hold NUL: such a character is a typing accident (or a disguise), never meant."""
+    found: list[tuple[tuple[str | int, ...], str, str]] = []
+    stack: list[tuple[tuple[str | int, ...], Any]] = [((), data)]
+    while stack:  # no recursion: the geometry editor's documents come from the network
+        loc, value = stack.pop()
+        if isinstance(value, dict):
+            stack.extend(((*loc, key), item) for key, item in value.items() if isinstance(key, str))
+        elif isinstance(value, list):
+            stack.extend(((*loc, index), item) for index, item in enumerate(value))
+        elif isinstance(value, str):
+            bad = next((c for c in value if unicodedata.category(c) == "Cc" and c not in "\t\n\r"), None)
+            if bad is not None:
+                message = f"holds the control character U+{ord(bad):04X}: write plain text"
+                found.append((loc, "control_character", message))
+    return sorted(found, key=lambda problem: [str(part) for part in problem[0]])
 
 
 def _message(kind: str, msg: str) -> str:
