@@ -9,11 +9,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from citytally.edge.analytics.intervals import CameraAnalytics, StreamClock
+from citytally.edge.analytics.intervals import CameraAnalytics, StreamClock, dwell_stats
 from citytally.edge.config import CameraConfig
 from citytally.edge.detections import Detections
 from citytally.errors import ConfigError
 from citytally.events import (
+    MAX_DWELL_S,
     Event,
     IncidentEvent,
     LineCountEvent,
@@ -304,3 +305,32 @@ def test_crossing_in_the_last_frames_is_in_the_last_event() -> None:
     (last,) = of_type(publisher.events, LineCountEvent)
     assert last.counts == {"south": {"car": 1}, "north": {}}
     assert totals.lines == {"main": {"south": {"car": 1}, "north": {}}}
+
+
+@pytest.mark.parametrize(
+    ("stays_s", "mean_s", "max_s"),
+    [
+        ([12.5, 7.5], 10.0, 12.5),
+        ([MAX_DWELL_S], MAX_DWELL_S, MAX_DWELL_S),
+        ([MAX_DWELL_S + 1.0], MAX_DWELL_S, MAX_DWELL_S),  # a year and a day, and more: at the bound
+        ([10.0, 3 * MAX_DWELL_S], MAX_DWELL_S, MAX_DWELL_S),
+        ([10.0, MAX_DWELL_S + 2.0], MAX_DWELL_S / 2 + 6.0, MAX_DWELL_S),
+    ],
+)
+def test_stays_longer_than_the_schema_takes_are_reported_at_its_bound(
+    stays_s: list[float], mean_s: float, max_s: float
+) -> None:
+    stats = dwell_stats(stays_s)
+    assert (stats.n, stats.mean_s, stats.max_s) == (len(stays_s), pytest.approx(mean_s), max_s)
+    event = ZoneOccupancyEvent(
+        id=new_event_id(),
+        site="plaza",
+        camera="cam-1",
+        start=T0,
+        end=T0 + timedelta(hours=1),
+        zone="top",
+        mean={"car": 1.0},
+        peak={"car": 1},
+        dwell={"car": stats},
+    )
+    assert parse_event(event_to_json(event)) == event

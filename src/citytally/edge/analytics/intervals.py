@@ -48,7 +48,7 @@ from citytally.events import (
 )
 from citytally.transport.publisher import Publisher
 
-__all__ = ["CameraAnalytics", "FrameAnalytics", "IncidentDetector", "RunTotals", "StreamClock"]
+__all__ = ["CameraAnalytics", "FrameAnalytics", "IncidentDetector", "RunTotals", "StreamClock", "dwell_stats"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MIN_SPAN = timedelta(milliseconds=1)
@@ -339,13 +339,7 @@ class CameraAnalytics:
         total = interval.zone_sum.get(zone, np.zeros(len(ROAD_USER_CLASSES), np.int64))
         peak = interval.zone_peak.get(zone, np.zeros(len(ROAD_USER_CLASSES), np.int64))
         dwell = {
-            _CLASSES[c]: DwellStats(
-                n=len(v),
-                mean_s=min(round(float(np.mean(v)), 3), MAX_DWELL_S),
-                max_s=min(round(max(v), 3), MAX_DWELL_S),
-            )
-            for (name, c), v in sorted(interval.dwells.items())
-            if name == zone
+            _CLASSES[c]: dwell_stats(v) for (name, c), v in sorted(interval.dwells.items()) if name == zone
         }
         return ZoneOccupancyEvent(
             zone=zone,
@@ -354,6 +348,16 @@ class CameraAnalytics:
             dwell=dwell,
             **head,
         )
+
+
+def dwell_stats(stays_s: Sequence[float]) -> DwellStats:
+    """The stays of one class in one zone and interval, in seconds; a stay longer than the schema takes
+    (a stream resumed after a year with the road user still there) counts as that long."""
+    return DwellStats(
+        n=len(stays_s),
+        mean_s=min(round(float(np.mean(stays_s)), 3), MAX_DWELL_S),
+        max_s=min(round(max(stays_s), 3), MAX_DWELL_S),
+    )
 
 
 def _conflict_monitors(config: CameraConfig, forget_after_s: float) -> list[ConflictMonitor]:
