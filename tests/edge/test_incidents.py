@@ -13,7 +13,7 @@ import pytest
 
 from citytally.edge.config import CameraConfig, CameraConfigError, parse_camera_config
 from citytally.edge.detections import Detections
-from citytally.edge.incidents import IncidentEngine, fruin_level, queue_length_m
+from citytally.edge.incidents import IncidentEngine, fruin_level, queue_length_m, static
 from citytally.events import IncidentEvent, event_to_json, parse_event
 
 PERSON, BICYCLE, CAR = 0, 1, 2
@@ -469,23 +469,29 @@ def test_a_left_object_stays_one_incident_while_people_pass_it() -> None:
     assert 13.5 <= seconds(cleared[0].end) <= 14.5 and "stream_ended" not in cleared[0].details
 
 
-def test_a_camera_that_turns_is_no_left_object(caplog: pytest.LogCaptureFixture) -> None:
-    # A paved road of 20-px slabs (60-160 grey levels); at 2 s the camera turns, and the picture moves 30 px
-    # to the left: over half the zone differs from its background, static once the fast one has taken it
-    # in. That is a new view, not an object: learned again, with a warning. A box left at 8 s still is one.
+def paved_road(box_from: float, shift: Callable[[float], int]) -> Callable[[float], np.ndarray]:
+    """A paved road of 20-px slabs (60-160 grey levels) seen by a camera whose view is ``shift(t)`` px to
+    the right; from ``box_from`` s a bright 40x40 px box stands at (300, 460)."""
     rng = np.random.default_rng(3)
     slabs = np.kron(rng.integers(60, 160, (60, 60)), np.ones((20, 20)))[..., None].repeat(3, axis=2)
     noise = [rng.normal(0, 4, (1000, 1000, 3)) for _ in range(3)]
 
-    def pictures(box_from: float) -> Callable[[float], np.ndarray]:
-        def draw(t: float) -> np.ndarray:
-            shift = 30 if t >= 2 else 0
-            image = slabs[:1000, shift : shift + 1000] + noise[round(t * FPS) % 3]
-            if t >= box_from:
-                image[460:500, 300:340] = 230
-            return np.clip(image, 0, 255).astype(np.uint8)
+    def draw(t: float) -> np.ndarray:
+        x = shift(t)
+        image = slabs[:1000, x : x + 1000] + noise[round(t * FPS) % 3]
+        if t >= box_from:
+            image[460:500, 300:340] = 230
+        return np.clip(image, 0, 255).astype(np.uint8)
 
-        return draw
+    return draw
+
+
+def test_a_camera_that_turns_is_no_left_object(caplog: pytest.LogCaptureFixture) -> None:
+    # At 2 s the camera turns, and the picture moves 30 px to the left: over half the zone differs from its
+    # background, static once the fast one has taken it in. That is a new view, not an object: learned
+    # again, with a warning. A box left at 8 s still is one.
+    def pictures(box_from: float) -> Callable[[float], np.ndarray]:
+        return paved_road(box_from, lambda t: 30 if t >= 2 else 0)
 
     with caplog.at_level("WARNING", logger="citytally.edge.incidents.static"):
         assert onsets(run(camera(LEFT), lambda t: [], 14, pictures(99.0)), "left_object") == []
@@ -590,3 +596,22 @@ def test_ground_rules_need_the_calibration() -> None:
         parse_camera_config(text, "test.toml")
     crowd_with_area = BASE.split("[speed]")[0] + '[[incidents.crowd_density]]\nzone = "road"\narea_m2 = 40\n'
     assert parse_camera_config(crowd_with_area).incidents.crowd_density[0].area_m2 == 40
+
+
+def test_a_camera_on_a_preset_tour_warns_once_in_ten_minutes(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A camera that moves between two presets every 6 s learns each view again, and nothing is left; the
+    # warning is one line per ten minutes of the stream, not one per move (thousands a day on the edge).
+    tour = paved_road(99.0, lambda t: 30 * (int(t // 6) % 2))
+    with caplog.at_level("WARNING", logger="citytally.edge.incidents.static"):
+        assert onsets(run(camera(LEFT), lambda t: [], 40, tour), "left_object") == []
+    learned = [r.getMessage() for r in caplog.records if "learned again" in r.getMessage()]
+    assert len(learned) == 1 and learned[0].endswith("learned again"), learned
+    # With a shorter quiet time the next line says how often the view changed since the last one.
+    monkeypatch.setattr(static, "_VIEW_WARNING_EVERY_S", 10.0)
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="citytally.edge.incidents.static"):
+        run(camera(LEFT), lambda t: [], 40, tour)
+    learned = [r.getMessage() for r in caplog.records if "learned again" in r.getMessage()]
+    assert len(learned) >= 2 and "changes of view since the last warning" in learned[-1], learned

@@ -45,6 +45,9 @@ _SLOW_TAU_FACTOR = 20.0  # the slow background's time constant, in units of min_
 _STATIC_NEVER = np.float32(np.inf)
 _FAINT = 0.5  # a difference of half the threshold: faint, but more than noise
 _VIEW_CHANGED = 0.5  # this share of the watched picture changed (faintly or more) and static: a new view
+# A camera on a preset tour, or a sign that flashes, changes the view every few seconds: one line per ten
+# minutes (of the stream) says so, with how often, instead of thousands a day on the edge's disk.
+_VIEW_WARNING_EVERY_S = 600.0
 _RING = np.ones((3, 3), np.uint8)
 
 
@@ -74,6 +77,8 @@ class LeftObjectDetector(ZoneDetector):
         self._image: npt.NDArray[np.uint8] | None = None
         self._where = f"{context.site}/{context.camera}: left_object in zone {zone.name!r}"
         self._reported = np.zeros((h, w), np.bool_)  # the objects of the open incident, as last seen
+        self._view_changes = 0  # since the last warning
+        self._view_warned: float | None = None
 
     def see(self, image: npt.NDArray[np.uint8]) -> None:
         """The frame's picture (BGR), taken before :meth:`step` of the same frame."""
@@ -111,12 +116,7 @@ class LeftObjectDetector(ZoneDetector):
         moving = cv2.absdiff(grey, self._fast) > s.difference
         settled = np.count_nonzero((difference > _FAINT * s.difference) & ~moving & free)
         if settled > _VIEW_CHANGED * np.count_nonzero(free):
-            log.warning(
-                "%s: %.0f %% of the zone's picture changed at once (a light switched, or the camera moved); "
-                "its background is learned again",
-                self._where,
-                100 * settled / np.count_nonzero(free),
-            )
+            self._view_changed(100 * settled / np.count_nonzero(free), now)
             self._slow, self._known = grey.copy(), free.copy()
             self._static_since[:] = _STATIC_NEVER
             return []
@@ -128,6 +128,26 @@ class LeftObjectDetector(ZoneDetector):
         if not candidate.any():
             return []
         return self._regions(candidate, difference, free, now, at)
+
+    def _view_changed(self, percent: float, now: float) -> None:
+        self._view_changes += 1
+        last = self._view_warned
+        if last is not None and now - last < _VIEW_WARNING_EVERY_S:
+            return
+        n = self._view_changes
+        often = (
+            ""
+            if last is None or n == 1
+            else f" ({n} changes of view since the last warning, {now - last:.0f} s ago)"
+        )
+        log.warning(
+            "%s: %.0f %% of the zone's picture changed at once (a light switched, or the camera moved); "
+            "its background is learned again%s",
+            self._where,
+            percent,
+            often,
+        )
+        self._view_changes, self._view_warned = 0, now
 
     def _road_users(self, tracks: TrackHistory, now: float) -> npt.NDArray[np.bool_]:
         """Mark the pixels within ``near_px`` of a road user's box attended now; return those under a box."""
