@@ -13,12 +13,13 @@ import sqlalchemy as sa
 from pydantic import ValidationError
 
 from citytally.edge.config import CameraConfig
-from citytally.events import IncidentEvent, LineCountEvent
+from citytally.events import IncidentEvent, LineCountEvent, ZoneOccupancyEvent
 from citytally.hub.config import RetentionSettings
 from citytally.hub.dashboard.data import (
     _segments,
     bucket_times,
     count_series,
+    occupancy_series,
     series_period,
 )
 from citytally.hub.dashboard.live import LOOKBACK, LiveCursor
@@ -245,3 +246,80 @@ def test_daily_buckets_are_days_of_the_asked_time_zone(engine: sa.Engine) -> Non
     assert day_of(utc, ZoneInfo("UTC")) == "2026-11-02"
     assert day_of(local, ZoneInfo("Europe/Amsterdam")) == "2026-11-03"
     assert datetime.fromtimestamp(local.times[0] / 1000, ZoneInfo("Europe/Amsterdam")).hour == 0
+
+
+#: Zones whose midnight is not on a UTC hour: India (+5:30), Nepal (+5:45), Newfoundland (-3:30, and -2:30
+#: in summer) and Lord Howe Island (+10:30, +11 in summer: its clocks move by half an hour).
+HALF_HOUR_ZONES = ["Asia/Kolkata", "Asia/Kathmandu", "America/St_Johns", "Australia/Lord_Howe"]
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("tz", HALF_HOUR_ZONES)
+def test_daily_buckets_of_a_zone_whose_midnight_is_mid_hour_are_whole_local_days(
+    engine: sa.Engine, tz: str
+) -> None:
+    # The hourly roll-up that holds local midnight holds the end of one day and the start of the next: the
+    # 15-minute roll-ups of that hour decide. 1 car in the quarter before each midnight and 10 × (k + 1) in
+    # the one after the midnight of day k, on each day of a 60-day chart (daily buckets).
+    sync_registry(engine, [_camera("count")])
+    zone = ZoneInfo(tz)
+    start, end = T0 - 30 * D, T0 + 30 * D
+    first = start.astimezone(zone).date()
+    days = [first + timedelta(days=k) for k in range((end - start).days + 2)]
+    q = timedelta(minutes=15)
+    events = []
+    for k, day in enumerate(days):
+        midnight = datetime.combine(day, datetime.min.time(), tzinfo=zone).astimezone(UTC)
+        events.append(_counts(midnight - q, {"in": {"car": 1}}))
+        events.append(_counts(midnight, {"in": {"car": 10 * (k + 1)}}))
+    EventWriter(engine).write_events(events)
+    out = count_series(engine, "plaza", "cam-1", start, end, zone)
+    assert out.period == "1d"
+    (series,) = out.series
+    shown = [datetime.fromtimestamp(t / 1000, zone) for t in out.times]
+    assert all(moment.time() == datetime.min.time() for moment in shown)
+    assert [moment.date() for moment in shown] == days[: len(shown)]
+    # Day k: the 10 × (k + 1) after its midnight and the 1 before the next; the chart's last day ends with
+    # the chart, before the next midnight.
+    expected = [10 * (k + 1) + 1 for k in range(len(shown))]
+    last_end = datetime.combine(shown[-1].date() + D, datetime.min.time(), tzinfo=zone).astimezone(UTC)
+    if last_end - q >= end:
+        expected[-1] -= 1
+    assert series.values == expected
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("tz", HALF_HOUR_ZONES)
+def test_daily_occupancy_of_a_zone_whose_midnight_is_mid_hour_is_of_whole_local_days(
+    engine: sa.Engine, tz: str
+) -> None:
+    camera = _camera("count").model_dump(mode="json", exclude_none=True)
+    camera["zones"] = [{"name": "square", "polygon": [[0, 0], [9, 0], [9, 9], [0, 9]]}]
+    sync_registry(engine, [CameraConfig.model_validate(camera)])
+    zone = ZoneInfo(tz)
+    start, end = T0 - 60 * D, T0  # September and October: Lord Howe Island is at +10:30
+    day = (T0 - 50 * D).astimezone(zone).date()
+    midnight = datetime.combine(day, datetime.min.time(), tzinfo=zone).astimezone(UTC)
+    q = timedelta(minutes=15)
+
+    def present(at: datetime, n: float) -> ZoneOccupancyEvent:
+        return ZoneOccupancyEvent(
+            id=uuid.uuid4(),
+            site="plaza",
+            camera="cam-1",
+            start=at,
+            end=at + q,
+            zone="square",
+            mean={"person": n},
+            peak={"person": int(n)},
+        )
+
+    # Ten people on the square in the last quarter of the day before, none in the first of the day.
+    EventWriter(engine).write_events([present(midnight - q, 10.0), present(midnight, 0.0)])
+    out = occupancy_series(engine, "plaza", "cam-1", start, end, zone)
+    (series,) = out.series
+    local = {
+        datetime.fromtimestamp(t / 1000, zone).date(): v
+        for t, v in zip(out.times, series.values, strict=True)
+    }
+    assert (local[day - D], local[day]) == (10.0, 0.0)

@@ -186,3 +186,28 @@ def test_v85_per_day_in_a_local_time_zone_sums_the_days_bins(engine: sa.Engine) 
 )
 def test_histogram_percentile(counts: list[int], share: float, expected: float | None) -> None:
     assert histogram_percentile(counts, share) == expected
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("tz", ["Asia/Kolkata", "Asia/Kathmandu", "America/St_Johns"])
+def test_v85_per_day_where_midnight_is_mid_hour_keeps_each_days_road_users(
+    engine: sa.Engine, tz: str
+) -> None:
+    # Ten slow cars in the quarter before a local midnight, ten fast ones in the quarter after: one hourly
+    # roll-up holds both, the days are told apart by the 15-minute ones.
+    zone = ZoneInfo(tz)
+    day = (T0 - 10 * D).astimezone(zone).date()
+    midnight = datetime.combine(day, datetime.min.time(), tzinfo=zone).astimezone(UTC)
+    quarter = timedelta(minutes=15)
+    EventWriter(engine).write_events(
+        [
+            speed_event(midnight - quarter, 15, {"car": cars((10, 32.5))}),
+            speed_event(midnight, 15, {"car": cars((10, 72.5))}),
+        ]
+    )
+    out = speed_distribution(engine, "plaza", "cam-1", T0 - 30 * D, T0 + 20 * D, zone)
+    assert out.period == "1d"
+    (car,) = out.v85
+    days = [datetime.fromtimestamp(t / 1000, zone).date() for t in out.times]
+    by_day = {d: (v, n) for d, v, n in zip(days, car.values, car.binned, strict=True) if n}
+    assert by_day == {day - D: (34.2, 10), day: (74.2, 10)}

@@ -294,7 +294,8 @@ def incident_days(engine: sa.Engine, days: int, tz: ZoneInfo, now: datetime) -> 
 class Grid:
     """The buckets of a chart: their starts (UTC instants), the roll-up period read to fill them and where
     any instant falls. Daily buckets are days of the asked time zone, summed from hourly roll-ups (the
-    stored daily roll-ups are UTC days)."""
+    stored daily roll-ups are UTC days); where a local midnight is not on a UTC hour (India, Nepal,
+    Newfoundland), the hour that holds it is read from the 15-minute roll-ups (:meth:`split_hours`)."""
 
     period: str
     read_period: str
@@ -312,6 +313,18 @@ class Grid:
             times.append(moment)
             day += _DAY
         return cls(period, "1h", times, tz)
+
+    def split_hours(self, end: datetime) -> frozenset[datetime]:
+        """The UTC hours before ``end`` that hold a local midnight of the grid within them (India's, Nepal's,
+        Newfoundland's): their hourly roll-up holds the end of one day and the start of the next, so they
+        are read from the 15-minute roll-ups instead."""
+        if self.read_period == self.period:
+            return frozenset()
+        return frozenset(
+            hour
+            for hour in (_floor(midnight, 3600) for midnight in self.times)
+            if hour not in self.times and hour < end
+        )
 
     def bucket_of(self, moment: datetime) -> datetime:
         """The start of the bucket that holds ``moment``."""
@@ -360,9 +373,17 @@ def grid_rows(
     grid: Grid,
     end: datetime,
 ) -> list[dict[str, Any]]:
-    """Roll-up rows for ``grid``, ``bucket`` moved to its grid bucket (several rows may share one)."""
-    rows = camera_rows(read, engine, site, camera, grid.times[0], end, grid.read_period) if grid.times else []
-    return [row | {"bucket": grid.bucket_of(row["bucket"])} for row in rows]
+    """Roll-up rows for ``grid``, ``bucket`` moved to its grid bucket (several rows may share one); rows
+    before the grid's first bucket are left out."""
+    if not grid.times:
+        return []
+    split = grid.split_hours(end)
+    rows = camera_rows(read, engine, site, camera, grid.times[0], end, grid.read_period)
+    rows = [row for row in rows if row["bucket"] not in split]
+    for hour in sorted(split):
+        rows += camera_rows(read, engine, site, camera, hour, min(hour + timedelta(hours=1), end), "15m")
+    first = grid.times[0]
+    return [row | {"bucket": grid.bucket_of(row["bucket"])} for row in rows if row["bucket"] >= first]
 
 
 def _reported(

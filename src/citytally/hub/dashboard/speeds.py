@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -192,14 +192,26 @@ def speed_distribution(
     enter the distribution. A bucket without any bins shows its highest interval V85 instead, in a series of
     its own (:class:`V85Series`)."""
     grid = Grid.of(start, end, tz)
-    first = grid.times[0] if grid.times else start
     per_bucket: dict[SpeedKey, list[int]] = {}
-    for (moment, line, direction, cls), found in _bins_from_rollups(
-        engine, site, camera, grid.read_period, first, end
-    ).items():
-        total = per_bucket.setdefault((grid.bucket_of(moment), line, direction, cls), [0] * SPEED_BINS)
-        for k, count in enumerate(found):
-            total[k] += count
+    if grid.times:
+        split = grid.split_hours(end)
+        found = {
+            key: bins
+            for key, bins in _bins_from_rollups(
+                engine, site, camera, grid.read_period, grid.times[0], end
+            ).items()
+            if key[0] not in split
+        }
+        for hour in split:
+            found |= _bins_from_rollups(
+                engine, site, camera, "15m", hour, min(hour + timedelta(hours=1), end)
+            )
+        for (moment, line, direction, cls), bins in found.items():
+            if moment < grid.times[0]:
+                continue  # the part of the first hour before the chart's first local midnight
+            total = per_bucket.setdefault((grid.bucket_of(moment), line, direction, cls), [0] * SPEED_BINS)
+            for k, count in enumerate(bins):
+                total[k] += count
     measured = _measured_per_class(engine, site, camera, start, end, grid.read_period)
     binned = _class_bins(engine, site, camera, start, end, grid.read_period)
     counts = {cls: binned.get(cls, [0] * SPEED_BINS) for cls in measured}
