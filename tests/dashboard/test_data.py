@@ -20,6 +20,7 @@ from citytally.hub.dashboard.data import (
     bucket_times,
     count_series,
     occupancy_series,
+    overview,
     series_period,
 )
 from citytally.hub.dashboard.live import LOOKBACK, LiveCursor
@@ -323,3 +324,22 @@ def test_daily_occupancy_of_a_zone_whose_midnight_is_mid_hour_is_of_whole_local_
         for t, v in zip(out.times, series.values, strict=True)
     }
     assert (local[day - D], local[day]) == (10.0, 0.0)
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("tz", ["Europe/Amsterdam", "Asia/Kolkata", "Asia/Kathmandu", "America/St_Johns"])
+def test_the_heat_map_puts_crossings_in_their_local_hour(engine: sa.Engine, tz: str) -> None:
+    # 1 car in the quarter before 08:00 local time on Monday, 7 in the quarter from 08:00: where local hours
+    # begin at the half hour (India, Newfoundland) one UTC hour holds both, and the peak hour is 08:00-09:00,
+    # not 07:30-08:30; in Nepal (+5:45) that UTC hour begins at 07:45.
+    sync_registry(engine, [_camera("count")])
+    zone = ZoneInfo(tz)
+    eight = datetime(2026, 11, 2, 8, 0, tzinfo=zone).astimezone(UTC)
+    q = timedelta(minutes=15)
+    EventWriter(engine).write_events(
+        [_counts(eight - q, {"in": {"car": 1}}), _counts(eight, {"in": {"car": 7}})]
+    )
+    out = overview(engine, T0 - D, T0 + 2 * D, zone)
+    monday = out.heatmap[0]
+    assert (monday[7], monday[8]) == (1, 7)
+    assert sum(map(sum, out.heatmap)) == 8

@@ -235,13 +235,13 @@ def overview(engine: sa.Engine, start: datetime, end: datetime, tz: ZoneInfo, to
     with engine.connect() as conn:
         by_class = _summed(conn, r, "count", ("class",), start, end)
         by_line = _summed(conn, r, "count", ("site", "camera", "line"), start, end)
-        hourly = conn.execute(
-            sa.select(r.c.bucket, sa.func.sum(r.c.count))
-            .where(r.c.period == "1h", r.c.bucket >= start, r.c.bucket < end)
-            .group_by(r.c.bucket)
-        ).all()
+        buckets = _city_buckets(conn, "1h", start, end)
+        if any(bucket.astimezone(tz).minute for bucket, _ in buckets):
+            # A zone whose hours begin at the half or quarter hour (India, Nepal, Newfoundland): each UTC
+            # hour holds parts of two local hours, the 15-minute roll-ups tell them apart.
+            buckets = _city_buckets(conn, "15m", start, end)
     heat = [[0] * 24 for _ in range(7)]
-    for bucket, count in hourly:
+    for bucket, count in buckets:
         local = bucket.astimezone(tz)
         heat[local.weekday()][local.hour] += int(count or 0)
     busiest = sorted(by_line.items(), key=lambda kv: (-kv[1], kv[0]))[:top]
@@ -253,6 +253,18 @@ def overview(engine: sa.Engine, start: datetime, end: datetime, tz: ZoneInfo, to
             BusyLine(site=s, camera=c, camera_name=c, line=line, total=n) for (s, c, line), n in busiest
         ],
         heatmap=heat,
+    )
+
+
+def _city_buckets(conn: sa.Connection, period: str, start: datetime, end: datetime) -> list[Any]:
+    """Crossings of every camera per roll-up bucket of ``period`` starting in ``start``–``end``."""
+    r = schema.line_count_rollups
+    return list(
+        conn.execute(
+            sa.select(r.c.bucket, sa.func.sum(r.c.count))
+            .where(r.c.period == period, r.c.bucket >= start, r.c.bucket < end)
+            .group_by(r.c.bucket)
+        ).all()
     )
 
 
