@@ -331,27 +331,17 @@ function profileCard() {
     el("div", { class: "chart-box" }, canvas), table);
   const chart = barChart(canvas, { xTitle: "hour of the day", yTitle: "mean crossings per hour" });
   async function refresh(base) {
-    const end = new Date();
-    const start = new Date(end - PROFILE_DAYS * 86_400_000);
-    const c = await getJSON(`${base}/counts`, { start: start.toISOString(), end: end.toISOString() });
-    const sums = { weekday: Array(24).fill(0), weekend: Array(24).fill(0) };
-    const hours = { weekday: Array(24).fill(0), weekend: Array(24).fill(0) };
-    c.times.forEach((t, i) => {
-      if (!c.reported[i]) return;
-      const d = new Date(t);
-      const kind = d.getDay() === 0 || d.getDay() === 6 ? "weekend" : "weekday";
-      hours[kind][d.getHours()] += 1;
-      sums[kind][d.getHours()] += c.series.reduce((a, s) => a + (s.values[i] || 0), 0);
-    });
-    const mean = (kind) => sums[kind].map((n, h) => (hours[kind][h] ? n / hours[kind][h] : null));
+    // Mean per local hour, summed on the hub from 15-minute counts: whole local hours in every time zone
+    // (India's begin at the half hour of UTC's).
+    const p = await getJSON(`${base}/profile`, { tz: localZone(), days: PROFILE_DAYS });
     const series = [
-      { label: "Monday to Friday", values: mean("weekday"), colour: "#0b3d91" },
-      { label: "Saturday and Sunday", values: mean("weekend"), colour: "#b45309" },
+      { label: "Monday to Friday", values: p.weekday, colour: "#0b3d91" },
+      { label: "Saturday and Sunday", values: p.weekend, colour: "#b45309" },
     ];
     chart.data.labels = Array.from({ length: 24 }, (_, h) => `${h}:00`);
     chart.data.datasets = series.map((s) => ({ label: s.label, data: s.values, backgroundColor: s.colour }));
     chart.update();
-    const reported = hours.weekday.reduce((a, n) => a + n, 0) + hours.weekend.reduce((a, n) => a + n, 0);
+    const reported = p.hours;
     note.textContent = `Mean over the hours the camera reported (${reported} in the last ${PROFILE_DAYS} days), ` +
       "in this browser's time zone; hours without data are left out, not counted as zero.";
     note.dataset.hours = String(reported);

@@ -19,12 +19,14 @@ from citytally.hub.dashboard.data import (
     _segments,
     bucket_times,
     count_series,
+    hour_profile,
     occupancy_series,
     overview,
     series_period,
 )
 from citytally.hub.dashboard.live import LOOKBACK, LiveCursor
 from citytally.hub.dashboard.settings import DashboardSettings
+from citytally.hub.queries import QueryError
 from citytally.hub.register import build_register, render_register_html
 from citytally.hub.store import EventWriter, create_store_engine, migrate, sqlite_url, sync_registry
 
@@ -343,3 +345,33 @@ def test_the_heat_map_puts_crossings_in_their_local_hour(engine: sa.Engine, tz: 
     monday = out.heatmap[0]
     assert (monday[7], monday[8]) == (1, 7)
     assert sum(map(sum, out.heatmap)) == 8
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("tz", ["Europe/Amsterdam", "Asia/Kolkata", "Asia/Kathmandu", "America/St_Johns"])
+def test_the_weekday_profile_is_of_whole_local_hours_the_camera_reported(engine: sa.Engine, tz: str) -> None:
+    # On a Monday: 1 car in the quarter before 08:00 local time and 7 in the quarter from 08:00; on the
+    # Monday after, 3 from 08:00 and a report of nobody at 09:00; on the Saturday between, 2 at 08:00.
+    sync_registry(engine, [_camera("count")])
+    zone = ZoneInfo(tz)
+
+    def at(day: int, hour: int, minute: int = 0) -> datetime:
+        return datetime(2026, 11, day, hour, minute, tzinfo=zone).astimezone(UTC)
+
+    EventWriter(engine).write_events(
+        [
+            _counts(at(2, 7, 45), {"in": {"car": 1}}),
+            _counts(at(2, 8), {"in": {"car": 7}}),
+            _counts(at(7, 8), {"in": {"bicycle": 2}}),
+            _counts(at(9, 8), {"in": {"car": 3}}),
+            _counts(at(9, 9), {"in": {}}),
+        ]
+    )
+    out = hour_profile(engine, "plaza", "cam-1", 28, zone, at(10, 0))
+    assert (out.weekday[7], out.weekday[8], out.weekday[9]) == (1.0, 5.0, 0.0)
+    assert out.weekend[8] == 2.0
+    assert out.hours == 5  # Monday 7 and 8, Saturday 8, Monday 8 and 9
+    assert sum(v is not None for v in out.weekday + out.weekend) == 4
+    # 1 to 31 days (the 15-minute roll-ups' limit)
+    with pytest.raises(QueryError, match="days must be 1 to 31"):
+        hour_profile(engine, "plaza", "cam-1", 32, zone, at(10, 0))

@@ -25,6 +25,7 @@ from citytally.hub.dashboard.models import (
     CameraSummary,
     CountSeries,
     CountSeriesOut,
+    HourProfileOut,
     IncidentDayCount,
     IncidentDaysOut,
     MovementCell,
@@ -50,6 +51,7 @@ __all__ = [
     "occupancy_series",
     "turning_movements",
     "incident_days",
+    "hour_profile",
 ]
 
 _DAY = timedelta(days=1)
@@ -300,6 +302,53 @@ def incident_days(engine: sa.Engine, days: int, tz: ZoneInfo, now: datetime) -> 
             for (day, site, camera, incident), count in sorted(per_day.items())
         ],
     )
+
+
+def hour_profile(
+    engine: sa.Engine, site: str, camera: str, days: int, tz: ZoneInfo, now: datetime
+) -> HourProfileOut:
+    """Mean crossings of one camera per local hour of the day (of ``tz``), weekdays and weekends apart, over
+    the local hours of the last ``days`` days in which it reported counts (an offline hour is not a quiet
+    one). From the 15-minute roll-ups, so an hour is a whole local hour in every zone (India's begin at
+    the half hour of UTC's). At most 31 days (the 15-minute limit)."""
+    if not 1 <= days <= 31:
+        raise queries.QueryError(f"days must be 1 to 31, got {days}")
+    end = now
+    start = _floor(now - timedelta(days=days), 900)
+    r, e = schema.line_count_rollups, schema.events
+    with engine.connect() as conn:
+        quarters = conn.execute(
+            sa.select(r.c.bucket, sa.func.sum(r.c["count"]))
+            .where(r.c.period == "15m", r.c.site == site, r.c.camera == camera)
+            .where(r.c.bucket >= start, r.c.bucket < end)
+            .group_by(r.c.bucket)
+        ).all()
+        reported = conn.execute(
+            sa.select(e.c.start)
+            .distinct()
+            .where(e.c.site == site, e.c.camera == camera, e.c.type == "line_count")
+            .where(e.c.start >= start, e.c.start < end)
+        ).scalars()
+        per_hour = dict.fromkeys((_local_hour(moment, tz) for moment in reported), 0)
+    for bucket, count in quarters:
+        key = _local_hour(bucket, tz)
+        per_hour[key] = per_hour.get(key, 0) + int(count or 0)
+    sums = {kind: [0] * 24 for kind in ("weekday", "weekend")}
+    seen = {kind: [0] * 24 for kind in ("weekday", "weekend")}
+    for (day, hour, _offset), count in per_hour.items():
+        kind = "weekend" if day.weekday() >= 5 else "weekday"
+        sums[kind][hour] += count
+        seen[kind][hour] += 1
+    mean = {k: [round(n / h, 3) if h else None for n, h in zip(sums[k], seen[k], strict=True)] for k in sums}
+    return HourProfileOut(
+        tz=tz.key, days=days, weekday=mean["weekday"], weekend=mean["weekend"], hours=len(per_hour)
+    )
+
+
+def _local_hour(moment: datetime, tz: ZoneInfo) -> tuple[date, int, timedelta | None]:
+    """The local hour that holds ``moment``; its offset keeps the hour a clock goes back over twice apart."""
+    local = moment.astimezone(tz)
+    return local.date(), local.hour, local.utcoffset()
 
 
 @dataclass(frozen=True)

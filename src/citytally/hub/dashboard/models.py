@@ -28,6 +28,7 @@ __all__ = [
     "IncidentSummaryOut",
     "IncidentDayCount",
     "IncidentDaysOut",
+    "HourProfileOut",
 ]
 
 
@@ -234,3 +235,15 @@ class IncidentDaysOut(_Out):
     tz: str = Field(description="Time zone of the days (IANA).")
     days: list[date] = Field(description="Every day of the range, oldest first, today last.")
     counts: list[IncidentDayCount] = Field(description="Only where some began.")
+
+
+class HourProfileOut(_Out):
+    tz: str = Field(description="Time zone of the hours (IANA).")
+    days: int = Field(description="Days before now that the profile covers.")
+    weekday: list[float | None] = Field(
+        description="Mean crossings in each local hour 0-23, Monday to Friday; null: no such hour reported."
+    )
+    weekend: list[float | None] = Field(description="The same, Saturday and Sunday.")
+    hours: int = Field(
+        description="Local hours in which the camera reported counts (an offline hour is left out)."
+    )

@@ -23,6 +23,7 @@ from citytally.hub.dashboard.models import (
     CameraSummary,
     ClientConfig,
     CountSeriesOut,
+    HourProfileOut,
     IncidentDaysOut,
     Me,
     OccupancyOut,
@@ -172,6 +173,21 @@ def counts(
     _camera(engine, site, camera)
     zone = time_zone(tz)
     return data.count_series(engine, site, camera, *_range(start, end, timedelta(days=1)), zone)
+
+
+@router.get("/cameras/{site}/{camera}/profile", response_model=HourProfileOut)
+def hour_profile(
+    site: SlugPath,
+    camera: SlugPath,
+    engine: EngineDep,
+    _who: Viewer,
+    tz: TzQ = "UTC",
+    days: Annotated[int, Query(ge=1, le=31, description="How many days before now.")] = 28,
+) -> HourProfileOut:
+    """Mean crossings per local hour of the day (of ``tz``), weekdays and weekends apart, over the hours the
+    camera reported: the weekday and weekend profile."""
+    _camera(engine, site, camera)
+    return data.hour_profile(engine, site, camera, days, time_zone(tz), datetime.now(UTC))
 
 
 BucketQ = Annotated[
