@@ -108,7 +108,9 @@ export async function cameraView(root, site, camera, moment = null, canEdit = fa
   );
   csv.addEventListener("click", () => guarded(() => {
     const kind = exportKind.value;
-    const params = kind === "tmc" ? picker.range() : { ...picker.range(), bucket: exportBucket.value };
+    // Days are this browser's days, as the charts' are.
+    const params = kind === "tmc" ? picker.range()
+      : { ...picker.range(), bucket: exportBucket.value, tz: localZone() };
     return downloadCSV(`${base}/${kind}.csv`, params, `${site}-${camera}-${kind}.csv`);
   }, root));
   const speedChart = barChart(speedCanvas, { xTitle: "speed, km/h", yTitle: "road users" });
@@ -254,7 +256,7 @@ const EXPORT_KINDS = [
   ["counts", "crossings"], ["occupancy", "zone occupancy"], ["speeds", "speeds"],
   ["movements", "turning movements"], ["tmc", "turning-movement count (15 min report)"],
 ];
-const BUCKETS = [["", "as charted"], ["15m", "15 min"], ["1h", "hour"], ["1d", "day (UTC)"]];
+const BUCKETS = [["", "as charted"], ["15m", "15 min"], ["1h", "hour"], ["1d", "day"]];
 const pct = (part, whole) => (whole ? `${((100 * part) / whole).toFixed(1)} %` : "–");
 
 /** Modal split (share of each class) and direction split (share of each direction of a line). */

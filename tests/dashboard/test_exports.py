@@ -9,13 +9,22 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
 from playwright.sync_api import Page
 
 from citytally.edge.config import CameraConfig
-from citytally.events import Movement, SpeedEvent, SpeedStats, TurningMovementEvent
+from citytally.events import (
+    Event,
+    LineCountEvent,
+    Movement,
+    SpeedEvent,
+    SpeedStats,
+    TurningMovementEvent,
+    ZoneOccupancyEvent,
+)
 from citytally.hub.dashboard.exports import csv_lines, turning_movement_count
 from citytally.hub.dashboard.server import DashboardServer
 from citytally.hub.store import EventWriter, create_store_engine, migrate, schema, sqlite_url, sync_registry
@@ -25,6 +34,7 @@ Login = Callable[[Page, DashboardServer, str], None]
 SITE = "demo-plaza"
 T0 = datetime(2026, 11, 2, 7, 0, tzinfo=UTC)
 Q = timedelta(minutes=15)
+D = timedelta(days=1)
 
 
 @pytest.fixture
@@ -204,3 +214,71 @@ def test_the_camera_page_shows_splits_and_a_printable_turning_movement_count(
     page.evaluate("() => document.documentElement.classList.add('print-tmc')")
     assert page.locator("#tmc-card").is_visible() and not page.locator("#counts-chart").is_visible()
     screenshot(page, "camera-tmc-print")
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("tz", ["Asia/Kolkata", "Europe/Amsterdam"])
+def test_daily_csvs_are_local_days_when_a_time_zone_is_given(engine: sa.Engine, tz: str) -> None:
+    # In the quarter before a local midnight and the one after it, each kind of roll-up gets different
+    # numbers, and at noon of the first day once more: the daily rows must keep the two days apart (in
+    # India one UTC hour holds both quarters) and add up each column as it adds up over a day.
+    camera = CameraConfig.model_validate(
+        {
+            "site": "plaza",
+            "camera": "cam-1",
+            "metadata": {"lat": 52.37, "lon": 4.89},
+            "source": {"uri": "/dev/null"},
+            "lines": [{"name": "north", "p1": [0, 1], "p2": [9, 1], "directions": ["in", "out"]}],
+            "zones": [
+                {"name": "a", "polygon": [[0, 0], [10, 0], [10, 10]]},
+                {"name": "b", "polygon": [[20, 0], [30, 0], [30, 10]]},
+            ],
+            "turning": {"zones": ["a", "b"]},
+        }
+    )
+    sync_registry(engine, [camera])
+    zone = ZoneInfo(tz)
+    noon = datetime(2026, 11, 2, 12, tzinfo=zone).astimezone(UTC)
+    midnight = datetime(2026, 11, 3, tzinfo=zone).astimezone(UTC)
+    head = {"site": "plaza", "camera": "cam-1"}
+
+    def quarter(start: datetime, cars: int, present: float, speed: float) -> list[Event]:
+        span = {**head, "start": start, "end": start + Q}
+        return [
+            LineCountEvent(id=uuid.uuid4(), line="north", counts={"in": {"car": cars}}, **span),
+            movements(start, cars, 0),
+            ZoneOccupancyEvent(
+                id=uuid.uuid4(), zone="a", mean={"person": present}, peak={"person": int(present)}, **span
+            ),
+            SpeedEvent(
+                id=uuid.uuid4(), line="north", speeds={"in": {"car": SpeedStats.of([speed] * cars)}}, **span
+            ),
+        ]
+
+    EventWriter(engine).write_events(
+        quarter(noon, 4, 2.0, 32.5) + quarter(midnight - Q, 6, 10.0, 32.5) + quarter(midnight, 10, 0.0, 72.5)
+    )
+
+    def export(kind: str, *columns: str) -> list[tuple[str, ...]]:
+        lines = csv_lines(engine, kind, "plaza", "cam-1", noon - 2 * D, midnight + 2 * D, "1d", zone)
+        rows = csv.DictReader(io.StringIO("".join(lines)))
+        return [
+            (row["bucket_start"][:10], row["bucket_end"][:10], *(row[c] for c in columns)) for row in rows
+        ]
+
+    day, next_day = ("2026-11-02", "2026-11-03"), ("2026-11-03", "2026-11-04")
+    assert export("counts", "count") == [(*day, "10"), (*next_day, "10")]
+    assert export("movements", "from_zone", "count") == [(*day, "a", "10"), (*next_day, "a", "10")]
+    # two intervals of the first day (2 and 10 present: a mean of 6), one of the next (nobody)
+    assert export("occupancy", "intervals", "mean_present", "peak_present") == [
+        (*day, "2", "6.0", "10"),
+        (*next_day, "1", "0.0", "0"),
+    ]
+    # 10 cars at 32.5 km/h on the first day (V85 off the bins: 34.2), 10 at 72.5 on the next (74.2)
+    assert export("speeds", "measured", "binned", "v85_from_bins_kmh", "highest_interval_v85_kmh") == [
+        (*day, "10", "10", "34.2", "32.5"),
+        (*next_day, "10", "10", "74.2", "72.5"),
+    ]
+    text = "".join(csv_lines(engine, "counts", "plaza", "cam-1", noon - 2 * D, midnight + 2 * D, "1d", zone))
+    offset = datetime(2026, 11, 2, tzinfo=zone).strftime("%z")
+    assert f"2026-11-02T00:00:00{offset[:3]}:{offset[3:]}" in text  # the local day's bounds, with its offset

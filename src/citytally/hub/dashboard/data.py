@@ -365,15 +365,27 @@ class Grid:
 
     @classmethod
     def of(cls, start: datetime, end: datetime, tz: ZoneInfo = _UTC) -> Grid:
+        """The grid of a chart of ``start``–``end``: its bucket size is :func:`series_period`'s."""
         period = series_period(start, end)
         if period != "1d" or tz.key == "UTC":
             return cls(period, period, bucket_times(start, end, period), tz)
+        return cls.days(start, end, tz)
+
+    @classmethod
+    def days(cls, start: datetime, end: datetime, tz: ZoneInfo) -> Grid:
+        """The local days of ``tz`` from the one holding ``start`` to the one holding ``end``."""
         day = start.astimezone(tz).date()
         times: list[datetime] = []
         while (moment := _local_midnight(day, tz)) < end:
             times.append(moment)
             day += _DAY
-        return cls(period, "1h", times, tz)
+        return cls("1d", "1h", times, tz)
+
+    def bucket_end(self, bucket: datetime) -> datetime:
+        """Where the grid bucket starting at ``bucket`` ends (a local day may have 23 or 25 hours)."""
+        if self.read_period == self.period:
+            return bucket + timedelta(seconds=schema.ROLLUP_PERIODS[self.period])
+        return _local_midnight(bucket.astimezone(self.tz).date() + _DAY, self.tz)
 
     def split_hours(self, end: datetime) -> frozenset[datetime]:
         """The UTC hours before ``end`` that hold a local midnight of the grid within them (India's, Nepal's,

@@ -9,27 +9,40 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field
 
 from citytally.hub import queries
-from citytally.hub.dashboard.data import camera_rows
-from citytally.hub.dashboard.speeds import histogram_percentile, speed_bins_by_bucket
+from citytally.hub.dashboard.data import Grid, camera_rows, grid_rows
+from citytally.hub.dashboard.speeds import grid_bins, histogram_percentile, speed_bins_by_bucket
 from citytally.hub.store.schema import ROLLUP_PERIODS
 
 __all__ = ["EXPORTS", "Export", "csv_lines", "TmcOut", "TmcRow", "turning_movement_count", "tmc_csv"]
 
 
+#: How a value column of several roll-up rows adds up to one local day: summed, their highest, or their
+#: mean weighted by another column.
+Merge = Literal["sum", "max"] | tuple[Literal["mean"], str]
+
+
 @dataclass(frozen=True)
 class Export:
-    """One exportable roll-up: how to read it and which columns (key, then value) the CSV carries."""
+    """One exportable roll-up: how to read it, which columns (key, then value) the CSV carries and how each
+    value column adds up over the hours of a local day."""
 
     read: Callable[[sa.Engine, queries.SeriesQuery], queries.Series]
     columns: tuple[tuple[str, str], ...]  # (row key, CSV header)
-    #: Adds the columns the roll-ups do not hold: (engine, site, camera, start, end, bucket, rows read).
-    extend: Callable[[sa.Engine, str, str, datetime, datetime, str, list[dict[str, Any]]], None] | None = None
+    merge: dict[str, Merge]
+    #: Adds the columns the roll-ups do not hold (``added``): (engine, site, camera, start, end, bucket, grid,
+    #: rows).
+    extend: (
+        Callable[[sa.Engine, str, str, datetime, datetime, str, Grid | None, list[dict[str, Any]]], None]
+        | None
+    ) = None
+    added: tuple[str, ...] = ()
 
 
 def _speed_bins(
@@ -39,11 +52,15 @@ def _speed_bins(
     start: datetime,
     end: datetime,
     bucket: str,
+    grid: Grid | None,
     rows: list[dict[str, Any]],
 ) -> None:
     """Each speed row gets the road users binned in its bucket and the V85 read off their summed bins (empty
     where none was binned; the bucket's own V85 cannot be made from the intervals' percentiles)."""
-    bins = speed_bins_by_bucket(engine, site, camera, start, end, bucket)
+    if grid is None:
+        bins = speed_bins_by_bucket(engine, site, camera, start, end, bucket)
+    else:
+        bins = grid_bins(engine, site, camera, grid, end)
     for row in rows:
         counts = bins.get((row["bucket"], row["line"], row["direction"], row["class"]))
         row["binned"] = sum(counts) if counts else 0
@@ -56,6 +73,7 @@ EXPORTS: dict[str, Export] = {
     "counts": Export(
         queries.count_series,
         (("line", "line"), ("direction", "direction"), ("class", "class"), ("count", "count")),
+        {"count": "sum"},
     ),
     "occupancy": Export(
         queries.occupancy_series,
@@ -66,6 +84,7 @@ EXPORTS: dict[str, Export] = {
             ("mean", "mean_present"),
             ("peak_max", "peak_present"),
         ),
+        {"samples": "sum", "mean": ("mean", "samples"), "peak_max": "max"},
     ),  # fmt: skip
     "speeds": Export(
         queries.speed_series,
@@ -79,33 +98,75 @@ EXPORTS: dict[str, Export] = {
             ("binned", "binned"),
             ("v85_kmh", "v85_from_bins_kmh"),
         ),
+        {"n": "sum", "mean_kmh": ("mean", "n"), "p85_max_kmh": "max"},
         _speed_bins,
+        ("binned", "v85_kmh"),
     ),  # fmt: skip
     "movements": Export(
         queries.movement_series,
         (("from_zone", "from_zone"), ("to_zone", "to_zone"), ("class", "class"), ("count", "count")),
+        {"count": "sum"},
     ),
 }
 
 
 def csv_lines(
-    engine: sa.Engine, kind: str, site: str, camera: str, start: datetime, end: datetime, bucket: str
+    engine: sa.Engine,
+    kind: str,
+    site: str,
+    camera: str,
+    start: datetime,
+    end: datetime,
+    bucket: str,
+    tz: ZoneInfo | None = None,
 ) -> Iterator[str]:
-    """The CSV of ``kind`` for one camera, one row per ``bucket`` (15m, 1h, 1d: UTC buckets) and key."""
+    """The CSV of ``kind`` for one camera, one row per ``bucket`` (15m, 1h: UTC buckets; 1d: days of ``tz``,
+    UTC days without it) and key. A local day's bounds carry its offset (``2026-11-02T00:00:00+05:30``)."""
     export = EXPORTS[kind]
-    step = timedelta(seconds=ROLLUP_PERIODS[bucket])
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(["site", "camera", "bucket_start", "bucket_end", *(h for _, h in export.columns)])
-    rows = camera_rows(export.read, engine, site, camera, start, end, bucket)
+    grid = Grid.days(start, end, tz) if bucket == "1d" and tz is not None and tz.key != "UTC" else None
+    if grid is None:
+        rows = camera_rows(export.read, engine, site, camera, start, end, bucket)
+        step = timedelta(seconds=ROLLUP_PERIODS[bucket])
+        bounds = [(row["bucket"], row["bucket"] + step) for row in rows]
+    else:
+        rows = _merged(export, grid_rows(export.read, engine, site, camera, grid, end))
+        bounds = [
+            (row["bucket"].astimezone(grid.tz), grid.bucket_end(row["bucket"]).astimezone(grid.tz))
+            for row in rows
+        ]
     if export.extend is not None:
-        export.extend(engine, site, camera, start, end, bucket, rows)
-    for row in rows:
+        export.extend(engine, site, camera, start, end, bucket, grid, rows)
+    for row, (lo, hi) in zip(rows, bounds, strict=True):
         values = [_cell(row[key]) for key, _ in export.columns]
-        writer.writerow(
-            [site, camera, row["bucket"].isoformat(), (row["bucket"] + step).isoformat(), *values]
-        )
+        writer.writerow([site, camera, lo.isoformat(), hi.isoformat(), *values])
     yield out.getvalue()
+
+
+def _merged(export: Export, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows that share a grid bucket and key made one, each value column as ``export.merge`` says."""
+    keys = [key for key, _ in export.columns if key not in export.merge and key not in export.added]
+    groups: dict[tuple[Any, ...], list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        groups[(row["bucket"], *(row[key] for key in keys))].append(row)
+    merged = []
+    for group_key, group in sorted(groups.items(), key=lambda item: item[0]):
+        row = dict(zip(["bucket", *keys], group_key, strict=True))
+        row |= {column: _merge(how, column, group) for column, how in export.merge.items()}
+        merged.append(row)
+    return merged
+
+
+def _merge(how: Merge, column: str, rows: list[dict[str, Any]]) -> Any:
+    present = [row for row in rows if row[column] is not None]
+    if how == "sum":
+        return sum(row[column] for row in present)
+    if how == "max":
+        return max((row[column] for row in present), default=None)
+    weight = sum(float(row[how[1]]) for row in present)
+    return sum(float(row[column]) * float(row[how[1]]) for row in present) / weight if weight else None
 
 
 def _cell(value: Any) -> Any:

@@ -192,7 +192,10 @@ def hour_profile(
 
 BucketQ = Annotated[
     Literal["15m", "1h", "1d"] | None,
-    Query(description="Bucket size of the rows (UTC buckets); default: what the chart of the range uses."),
+    Query(
+        description="Bucket size of the rows (15m and 1h: UTC buckets; 1d: days of `tz`); default: what the "
+        "chart of the range uses."
+    ),
 ]
 _TMC_RANGE = timedelta(days=31)
 
@@ -235,13 +238,16 @@ def export_csv(
     start: StartQ = None,
     end: EndQ = None,
     bucket: BucketQ = None,
+    tz: TzQ = "UTC",
 ) -> StreamingResponse:
-    """One camera's counts, occupancy, speeds or turning movements, one row per bucket and key."""
+    """One camera's counts, occupancy, speeds or turning movements, one row per bucket and key; daily rows
+    are days of ``tz``."""
     _camera(engine, site, camera)
+    zone = time_zone(tz)
     lo, hi = _range(start, end, timedelta(days=1))
     period = bucket or data.series_period(lo, hi)
     name = f"{site}-{camera}-{kind}-{period}-{lo:%Y%m%d}-{hi:%Y%m%d}.csv"
-    return _csv_response(exports.csv_lines(engine, kind, site, camera, lo, hi, period), name)
+    return _csv_response(exports.csv_lines(engine, kind, site, camera, lo, hi, period, zone), name)
 
 
 @router.get("/cameras/{site}/{camera}/occupancy", response_model=OccupancyOut)

@@ -26,7 +26,7 @@ from citytally.hub.dashboard.models import SpeedClass, SpeedsOut, V85Series
 from citytally.hub.db_metadata import UtcDateTime
 from citytally.hub.store import schema
 
-__all__ = ["SpeedKey", "speed_distribution", "histogram_percentile", "speed_bins_by_bucket"]
+__all__ = ["SpeedKey", "speed_distribution", "histogram_percentile", "speed_bins_by_bucket", "grid_bins"]
 
 _UTC = ZoneInfo("UTC")
 
@@ -151,6 +151,33 @@ def speed_bins_by_bucket(
     return _bins_from_rollups(engine, site, camera, period, first, end)
 
 
+def grid_bins(
+    engine: sa.Engine, site: str, camera: str, grid: Grid, end: datetime
+) -> dict[SpeedKey, list[int]]:
+    """One camera's road users per 5 km/h speed bin, summed per bucket of ``grid`` (its local days too),
+    line, direction and class; keys without bins are left out."""
+    if not grid.times:
+        return {}
+    split = grid.split_hours(end)
+    found = {
+        key: bins
+        for key, bins in _bins_from_rollups(
+            engine, site, camera, grid.read_period, grid.times[0], end
+        ).items()
+        if key[0] not in split
+    }
+    for hour in split:
+        found |= _bins_from_rollups(engine, site, camera, "15m", hour, min(hour + timedelta(hours=1), end))
+    per_bucket: dict[SpeedKey, list[int]] = {}
+    for (moment, line, direction, cls), bins in found.items():
+        if moment < grid.times[0]:
+            continue  # the part of the first hour before the grid's first local midnight
+        total = per_bucket.setdefault((grid.bucket_of(moment), line, direction, cls), [0] * SPEED_BINS)
+        for k, count in enumerate(bins):
+            total[k] += count
+    return per_bucket
+
+
 def _measured_per_class(
     engine: sa.Engine, site: str, camera: str, start: datetime, end: datetime, period: str
 ) -> dict[str, tuple[int, float]]:
@@ -192,26 +219,7 @@ def speed_distribution(
     enter the distribution. A bucket without any bins shows its highest interval V85 instead, in a series of
     its own (:class:`V85Series`)."""
     grid = Grid.of(start, end, tz)
-    per_bucket: dict[SpeedKey, list[int]] = {}
-    if grid.times:
-        split = grid.split_hours(end)
-        found = {
-            key: bins
-            for key, bins in _bins_from_rollups(
-                engine, site, camera, grid.read_period, grid.times[0], end
-            ).items()
-            if key[0] not in split
-        }
-        for hour in split:
-            found |= _bins_from_rollups(
-                engine, site, camera, "15m", hour, min(hour + timedelta(hours=1), end)
-            )
-        for (moment, line, direction, cls), bins in found.items():
-            if moment < grid.times[0]:
-                continue  # the part of the first hour before the chart's first local midnight
-            total = per_bucket.setdefault((grid.bucket_of(moment), line, direction, cls), [0] * SPEED_BINS)
-            for k, count in enumerate(bins):
-                total[k] += count
+    per_bucket = grid_bins(engine, site, camera, grid, end)
     measured = _measured_per_class(engine, site, camera, start, end, grid.read_period)
     binned = _class_bins(engine, site, camera, start, end, grid.read_period)
     counts = {cls: binned.get(cls, [0] * SPEED_BINS) for cls in measured}
