@@ -375,3 +375,31 @@ def test_the_weekday_profile_is_of_whole_local_hours_the_camera_reported(engine:
     # 1 to 31 days (the 15-minute roll-ups' limit)
     with pytest.raises(QueryError, match="days must be 1 to 31"):
         hour_profile(engine, "plaza", "cam-1", 32, zone, at(10, 0))
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("tz", ["Europe/Amsterdam", "Asia/Kolkata", "Asia/Kathmandu", "America/St_Johns"])
+def test_hourly_buckets_are_local_hours_where_they_begin_within_a_utc_hour(
+    engine: sa.Engine, tz: str
+) -> None:
+    # A chart of 5 days (hourly buckets): 1 car in the quarter before 08:00 local time, 7 in the quarter
+    # from 08:00. India's 08:00 is 02:30 UTC: the buckets are 07:00-08:00 and 08:00-09:00 there, not the UTC
+    # hours 07:30-08:30.
+    sync_registry(engine, [_camera("count")])
+    zone = ZoneInfo(tz)
+    eight = datetime(2026, 11, 2, 8, tzinfo=zone).astimezone(UTC)
+    q = timedelta(minutes=15)
+    EventWriter(engine).write_events(
+        [_counts(eight - q, {"in": {"car": 1}}), _counts(eight, {"in": {"car": 7}})]
+    )
+    start = eight - 2 * D - timedelta(minutes=7)  # a range that begins anywhere
+    out = count_series(engine, "plaza", "cam-1", start, start + 5 * D, zone)
+    assert out.period == "1h"
+    shown = [datetime.fromtimestamp(t / 1000, zone) for t in out.times]
+    assert all(moment.minute == 0 for moment in shown)
+    assert {b - a for a, b in zip(out.times, out.times[1:], strict=False)} == {3_600_000}
+    (series,) = out.series
+    at = {moment.strftime("%m-%d %H:%M"): value for moment, value in zip(shown, series.values, strict=True)}
+    assert (at["11-02 07:00"], at["11-02 08:00"]) == (1, 7)
+    assert sum(v or 0 for v in series.values) == 8
+    assert out.reported.count(True) == 2

@@ -282,3 +282,22 @@ def test_daily_csvs_are_local_days_when_a_time_zone_is_given(engine: sa.Engine, 
     text = "".join(csv_lines(engine, "counts", "plaza", "cam-1", noon - 2 * D, midnight + 2 * D, "1d", zone))
     offset = datetime(2026, 11, 2, tzinfo=zone).strftime("%z")
     assert f"2026-11-02T00:00:00{offset[:3]}:{offset[3:]}" in text  # the local day's bounds, with its offset
+
+
+@pytest.mark.integration
+def test_hourly_csvs_are_indias_hours_in_india(engine: sa.Engine) -> None:
+    # 4 and 6 road users turning in the quarters before and after 08:00 in India (02:30 UTC): one UTC hour.
+    zone = ZoneInfo("Asia/Kolkata")
+    eight = datetime(2026, 11, 2, 8, tzinfo=zone).astimezone(UTC)
+    EventWriter(engine).write_events([movements(eight - Q, 4, 0), movements(eight, 6, 0)])
+    lines = csv_lines(engine, "movements", "plaza", "cam-1", eight - 4 * Q, eight + 4 * Q, "1h", zone)
+    rows = [
+        (r["bucket_start"], r["bucket_end"], r["count"]) for r in csv.DictReader(io.StringIO("".join(lines)))
+    ]
+    assert rows == [
+        ("2026-11-02T07:00:00+05:30", "2026-11-02T08:00:00+05:30", "4"),
+        ("2026-11-02T08:00:00+05:30", "2026-11-02T09:00:00+05:30", "6"),
+    ]
+    # Without a time zone, UTC's hours, as before.
+    lines = csv_lines(engine, "movements", "plaza", "cam-1", eight - 4 * Q, eight + 4 * Q, "1h")
+    assert [r["count"] for r in csv.DictReader(io.StringIO("".join(lines)))] == ["10"]

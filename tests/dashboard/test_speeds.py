@@ -211,3 +211,25 @@ def test_v85_per_day_where_midnight_is_mid_hour_keeps_each_days_road_users(
     days = [datetime.fromtimestamp(t / 1000, zone).date() for t in out.times]
     by_day = {d: (v, n) for d, v, n in zip(days, car.values, car.binned, strict=True) if n}
     assert by_day == {day - D: (34.2, 10), day: (74.2, 10)}
+
+
+@pytest.mark.integration
+def test_v85_per_local_hour_in_india_keeps_each_hours_road_users(engine: sa.Engine) -> None:
+    # Ten slow cars in the quarter before 08:00 in India, ten fast ones in the quarter from 08:00: one UTC
+    # hour holds both; the hourly chart's buckets are India's hours.
+    zone = ZoneInfo("Asia/Kolkata")
+    eight = datetime(2026, 11, 2, 8, tzinfo=zone).astimezone(UTC)
+    quarter = timedelta(minutes=15)
+    EventWriter(engine).write_events(
+        [
+            speed_event(eight - quarter, 15, {"car": cars((10, 32.5))}),
+            speed_event(eight, 15, {"car": cars((10, 72.5))}),
+        ]
+    )
+    out = speed_distribution(engine, "plaza", "cam-1", eight - 2 * D, eight + 2 * D, zone)
+    assert out.period == "1h"
+    (car,) = out.v85
+    hours = [datetime.fromtimestamp(t / 1000, zone).strftime("%H:%M") for t in out.times]
+    by_hour = {h: (v, n) for h, v, n in zip(hours, car.values, car.binned, strict=True) if n}
+    assert by_hour == {"07:00": (34.2, 10), "08:00": (74.2, 10)}
+    assert {s.cls: (s.n, s.n_binned) for s in out.series} == {"car": (20, 20)}

@@ -329,9 +329,9 @@ def hour_profile(
             .where(e.c.site == site, e.c.camera == camera, e.c.type == "line_count")
             .where(e.c.start >= start, e.c.start < end)
         ).scalars()
-        per_hour = dict.fromkeys((_local_hour(moment, tz) for moment in reported), 0)
+        per_hour = dict.fromkeys((_hour_key(moment, tz) for moment in reported), 0)
     for bucket, count in quarters:
-        key = _local_hour(bucket, tz)
+        key = _hour_key(bucket, tz)
         per_hour[key] = per_hour.get(key, 0) + int(count or 0)
     sums = {kind: [0] * 24 for kind in ("weekday", "weekend")}
     seen = {kind: [0] * 24 for kind in ("weekday", "weekend")}
@@ -345,7 +345,7 @@ def hour_profile(
     )
 
 
-def _local_hour(moment: datetime, tz: ZoneInfo) -> tuple[date, int, timedelta | None]:
+def _hour_key(moment: datetime, tz: ZoneInfo) -> tuple[date, int, timedelta | None]:
     """The local hour that holds ``moment``; its offset keeps the hour a clock goes back over twice apart."""
     local = moment.astimezone(tz)
     return local.date(), local.hour, local.utcoffset()
@@ -356,7 +356,9 @@ class Grid:
     """The buckets of a chart: their starts (UTC instants), the roll-up period read to fill them and where
     any instant falls. Daily buckets are days of the asked time zone, summed from hourly roll-ups (the
     stored daily roll-ups are UTC days); where a local midnight is not on a UTC hour (India, Nepal,
-    Newfoundland), the hour that holds it is read from the 15-minute roll-ups (:meth:`split_hours`)."""
+    Newfoundland), the hour that holds it is read from the 15-minute roll-ups (:meth:`split_hours`).
+    Hourly buckets are local hours too: where those begin at the half or quarter of a UTC hour, they are
+    summed from the 15-minute roll-ups."""
 
     period: str
     read_period: str
@@ -367,9 +369,11 @@ class Grid:
     def of(cls, start: datetime, end: datetime, tz: ZoneInfo = _UTC) -> Grid:
         """The grid of a chart of ``start``–``end``: its bucket size is :func:`series_period`'s."""
         period = series_period(start, end)
-        if period != "1d" or tz.key == "UTC":
-            return cls(period, period, bucket_times(start, end, period), tz)
-        return cls.days(start, end, tz)
+        if period == "1d" and tz.key != "UTC":
+            return cls.days(start, end, tz)
+        if period == "1h" and not all(_on_the_hour(moment, tz) for moment in (start, end)):
+            return cls.hours(start, end, tz)
+        return cls(period, period, bucket_times(start, end, period), tz)
 
     @classmethod
     def days(cls, start: datetime, end: datetime, tz: ZoneInfo) -> Grid:
@@ -381,17 +385,29 @@ class Grid:
             day += _DAY
         return cls("1d", "1h", times, tz)
 
+    @classmethod
+    def hours(cls, start: datetime, end: datetime, tz: ZoneInfo) -> Grid:
+        """The local hours of ``tz`` from the one holding ``start``, read from the 15-minute roll-ups."""
+        times: list[datetime] = []
+        moment = _local_hour(start, tz)
+        while moment < end:
+            times.append(moment)
+            moment = _local_hour(moment + _HOUR, tz)
+        return cls("1h", "15m", times, tz)
+
     def bucket_end(self, bucket: datetime) -> datetime:
         """Where the grid bucket starting at ``bucket`` ends (a local day may have 23 or 25 hours)."""
         if self.read_period == self.period:
             return bucket + timedelta(seconds=schema.ROLLUP_PERIODS[self.period])
+        if self.period == "1h":
+            return _local_hour(bucket + _HOUR, self.tz)
         return _local_midnight(bucket.astimezone(self.tz).date() + _DAY, self.tz)
 
     def split_hours(self, end: datetime) -> frozenset[datetime]:
         """The UTC hours before ``end`` that hold a local midnight of the grid within them (India's, Nepal's,
         Newfoundland's): their hourly roll-up holds the end of one day and the start of the next, so they
         are read from the 15-minute roll-ups instead."""
-        if self.read_period == self.period:
+        if self.read_period != "1h" or self.period != "1d":
             return frozenset()
         return frozenset(
             hour
@@ -403,7 +419,23 @@ class Grid:
         """The start of the bucket that holds ``moment``."""
         if self.read_period == self.period:
             return _floor(moment, schema.ROLLUP_PERIODS[self.period])
+        if self.period == "1h":
+            return _local_hour(moment, self.tz)
         return _local_midnight(moment.astimezone(self.tz).date(), self.tz)
+
+
+def _local_hour(moment: datetime, tz: ZoneInfo) -> datetime:
+    """The start of the local hour of ``tz`` that holds ``moment`` (a UTC instant)."""
+    local = moment.astimezone(tz)
+    # Offsets are whole minutes and change on the hour: the local minutes are the UTC instant's to go back.
+    return moment.astimezone(UTC) - timedelta(
+        minutes=local.minute, seconds=local.second, microseconds=local.microsecond
+    )
+
+
+def _on_the_hour(moment: datetime, tz: ZoneInfo) -> bool:
+    """Do the hours of ``tz`` begin on UTC's around ``moment``?"""
+    return _floor(moment, 3600).astimezone(tz).minute == 0
 
 
 def _local_midnight(day: date, tz: ZoneInfo) -> datetime:

@@ -120,13 +120,14 @@ def csv_lines(
     bucket: str,
     tz: ZoneInfo | None = None,
 ) -> Iterator[str]:
-    """The CSV of ``kind`` for one camera, one row per ``bucket`` (15m, 1h: UTC buckets; 1d: days of ``tz``,
-    UTC days without it) and key. A local day's bounds carry its offset (``2026-11-02T00:00:00+05:30``)."""
+    """The CSV of ``kind`` for one camera, one row per ``bucket`` (15m: UTC quarters; 1h, 1d: hours and
+    days of ``tz``, UTC's without it) and key. Local bounds carry their offset
+    (``2026-11-02T00:00:00+05:30``)."""
     export = EXPORTS[kind]
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(["site", "camera", "bucket_start", "bucket_end", *(h for _, h in export.columns)])
-    grid = Grid.days(start, end, tz) if bucket == "1d" and tz is not None and tz.key != "UTC" else None
+    grid = _local_grid(bucket, start, end, tz)
     if grid is None:
         rows = camera_rows(export.read, engine, site, camera, start, end, bucket)
         step = timedelta(seconds=ROLLUP_PERIODS[bucket])
@@ -143,6 +144,16 @@ def csv_lines(
         values = [_cell(row[key]) for key, _ in export.columns]
         writer.writerow([site, camera, lo.isoformat(), hi.isoformat(), *values])
     yield out.getvalue()
+
+
+def _local_grid(bucket: str, start: datetime, end: datetime, tz: ZoneInfo | None) -> Grid | None:
+    """Local days of ``tz``, or its hours where they begin within a UTC hour; None: UTC buckets do."""
+    if tz is None or tz.key == "UTC" or bucket == "15m":
+        return None
+    if bucket == "1d":
+        return Grid.days(start, end, tz)
+    grid = Grid.hours(start, end, tz)
+    return grid if grid.times and grid.times[0].minute else None  # else UTC's hours are the same
 
 
 def _merged(export: Export, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
