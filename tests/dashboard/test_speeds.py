@@ -189,47 +189,36 @@ def test_histogram_percentile(counts: list[int], share: float, expected: float |
 
 
 @pytest.mark.integration
-@pytest.mark.parametrize("tz", ["Asia/Kolkata", "Asia/Kathmandu", "America/St_Johns"])
-def test_v85_per_day_where_midnight_is_mid_hour_keeps_each_days_road_users(
-    engine: sa.Engine, tz: str
+@pytest.mark.parametrize(
+    ("tz", "local", "span", "period", "before", "after"),
+    [
+        # A chart of 50 days (daily buckets) around a local midnight; one hourly roll-up holds both quarters.
+        ("Asia/Kolkata", datetime(2026, 10, 23), 25 * D, "1d", "10-22", "10-23"),
+        ("Asia/Kathmandu", datetime(2026, 10, 23), 25 * D, "1d", "10-22", "10-23"),
+        ("America/St_Johns", datetime(2026, 10, 23), 25 * D, "1d", "10-22", "10-23"),
+        # A chart of 4 days (hourly buckets) around 08:00 in India, 02:30 UTC.
+        ("Asia/Kolkata", datetime(2026, 11, 2, 8), 2 * D, "1h", "07:00", "08:00"),
+    ],
+)
+def test_v85_per_local_bucket_keeps_each_buckets_road_users_where_it_begins_mid_hour(
+    engine: sa.Engine, tz: str, local: datetime, span: timedelta, period: str, before: str, after: str
 ) -> None:
-    # Ten slow cars in the quarter before a local midnight, ten fast ones in the quarter after: one hourly
-    # roll-up holds both, the days are told apart by the 15-minute ones.
+    # Ten slow cars in the quarter before the local moment, ten fast ones in the quarter from it: the
+    # buckets are the zone's own days and hours, told apart by the 15-minute roll-ups.
     zone = ZoneInfo(tz)
-    day = (T0 - 10 * D).astimezone(zone).date()
-    midnight = datetime.combine(day, datetime.min.time(), tzinfo=zone).astimezone(UTC)
+    moment = local.replace(tzinfo=zone).astimezone(UTC)
     quarter = timedelta(minutes=15)
     EventWriter(engine).write_events(
         [
-            speed_event(midnight - quarter, 15, {"car": cars((10, 32.5))}),
-            speed_event(midnight, 15, {"car": cars((10, 72.5))}),
+            speed_event(moment - quarter, 15, {"car": cars((10, 32.5))}),
+            speed_event(moment, 15, {"car": cars((10, 72.5))}),
         ]
     )
-    out = speed_distribution(engine, "plaza", "cam-1", T0 - 30 * D, T0 + 20 * D, zone)
-    assert out.period == "1d"
+    out = speed_distribution(engine, "plaza", "cam-1", moment - span, moment + span, zone)
+    assert out.period == period
     (car,) = out.v85
-    days = [datetime.fromtimestamp(t / 1000, zone).date() for t in out.times]
-    by_day = {d: (v, n) for d, v, n in zip(days, car.values, car.binned, strict=True) if n}
-    assert by_day == {day - D: (34.2, 10), day: (74.2, 10)}
-
-
-@pytest.mark.integration
-def test_v85_per_local_hour_in_india_keeps_each_hours_road_users(engine: sa.Engine) -> None:
-    # Ten slow cars in the quarter before 08:00 in India, ten fast ones in the quarter from 08:00: one UTC
-    # hour holds both; the hourly chart's buckets are India's hours.
-    zone = ZoneInfo("Asia/Kolkata")
-    eight = datetime(2026, 11, 2, 8, tzinfo=zone).astimezone(UTC)
-    quarter = timedelta(minutes=15)
-    EventWriter(engine).write_events(
-        [
-            speed_event(eight - quarter, 15, {"car": cars((10, 32.5))}),
-            speed_event(eight, 15, {"car": cars((10, 72.5))}),
-        ]
-    )
-    out = speed_distribution(engine, "plaza", "cam-1", eight - 2 * D, eight + 2 * D, zone)
-    assert out.period == "1h"
-    (car,) = out.v85
-    hours = [datetime.fromtimestamp(t / 1000, zone).strftime("%H:%M") for t in out.times]
-    by_hour = {h: (v, n) for h, v, n in zip(hours, car.values, car.binned, strict=True) if n}
-    assert by_hour == {"07:00": (34.2, 10), "08:00": (74.2, 10)}
+    label = "%H:%M" if period == "1h" else "%m-%d"
+    shown = [datetime.fromtimestamp(t / 1000, zone).strftime(label) for t in out.times]
+    found = {b: (v, n) for b, v, n in zip(shown, car.values, car.binned, strict=True) if n}
+    assert found == {before: (34.2, 10), after: (74.2, 10)}
     assert {s.cls: (s.n, s.n_binned) for s in out.series} == {"car": (20, 20)}
