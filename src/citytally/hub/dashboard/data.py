@@ -486,7 +486,7 @@ def grid_rows(
     rows = camera_rows(read, engine, site, camera, grid.times[0], end, grid.read_period)
     rows = [row for row in rows if row["bucket"] not in split]
     for hour in sorted(split):
-        rows += camera_rows(read, engine, site, camera, hour, min(hour + timedelta(hours=1), end), "15m")
+        rows += camera_rows(read, engine, site, camera, hour, min(hour + _HOUR, end), "15m")
     first = grid.times[0]
     return [row | {"bucket": grid.bucket_of(row["bucket"])} for row in rows if row["bucket"] >= first]
 

@@ -23,15 +23,15 @@ from citytally.hub.store.schema import ROLLUP_PERIODS
 __all__ = ["EXPORTS", "Export", "csv_lines", "TmcOut", "TmcRow", "turning_movement_count", "tmc_csv"]
 
 
-#: How a value column of several roll-up rows adds up to one local day: summed, their highest, or their
-#: mean weighted by another column.
+#: How a value column of several roll-up rows adds up to one local day or hour: summed, their highest, or
+#: their mean weighted by another column.
 Merge = Literal["sum", "max"] | tuple[Literal["mean"], str]
 
 
 @dataclass(frozen=True)
 class Export:
     """One exportable roll-up: how to read it, which columns (key, then value) the CSV carries and how each
-    value column adds up over the hours of a local day."""
+    value column adds up over a local day or hour."""
 
     read: Callable[[sa.Engine, queries.SeriesQuery], queries.Series]
     columns: tuple[tuple[str, str], ...]  # (row key, CSV header)

@@ -193,8 +193,8 @@ def hour_profile(
 BucketQ = Annotated[
     Literal["15m", "1h", "1d"] | None,
     Query(
-        description="Bucket size of the rows (15m and 1h: UTC buckets; 1d: days of `tz`); default: what the "
-        "chart of the range uses."
+        description="Bucket size of the rows (15m: UTC quarters; 1h and 1d: hours and days of `tz`); default: "
+        "what the chart of the range uses."
     ),
 ]
 _TMC_RANGE = timedelta(days=31)
@@ -240,8 +240,8 @@ def export_csv(
     bucket: BucketQ = None,
     tz: TzQ = "UTC",
 ) -> StreamingResponse:
-    """One camera's counts, occupancy, speeds or turning movements, one row per bucket and key; daily rows
-    are days of ``tz``."""
+    """One camera's counts, occupancy, speeds or turning movements, one row per bucket and key; hourly and
+    daily rows are hours and days of ``tz``."""
     _camera(engine, site, camera)
     zone = time_zone(tz)
     lo, hi = _range(start, end, timedelta(days=1))

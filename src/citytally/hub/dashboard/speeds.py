@@ -154,8 +154,8 @@ def speed_bins_by_bucket(
 def grid_bins(
     engine: sa.Engine, site: str, camera: str, grid: Grid, end: datetime
 ) -> dict[SpeedKey, list[int]]:
-    """One camera's road users per 5 km/h speed bin, summed per bucket of ``grid`` (its local days too),
-    line, direction and class; keys without bins are left out."""
+    """One camera's road users per 5 km/h speed bin, summed per bucket of ``grid`` (local days and hours
+    too), line, direction and class; keys without bins are left out."""
     if not grid.times:
         return {}
     split = grid.split_hours(end)
