@@ -193,8 +193,8 @@ def hour_profile(
 BucketQ = Annotated[
     Literal["15m", "1h", "1d"] | None,
     Query(
-        description="Bucket size of the rows (15m: UTC quarters; 1h and 1d: hours and days of `tz`); default: "
-        "what the chart of the range uses."
+        description="Bucket size of the rows (15m: UTC quarters; 1h and 1d: hours and days of `tz`); "
+        "default: what the chart of the range uses."
     ),
 ]
 _TMC_RANGE = timedelta(days=31)
