@@ -615,3 +615,24 @@ def test_a_camera_on_a_preset_tour_warns_once_in_ten_minutes(
         run(camera(LEFT), lambda t: [], 40, tour)
     learned = [r.getMessage() for r in caplog.records if "learned again" in r.getMessage()]
     assert len(learned) >= 2 and "changes of view since the last warning" in learned[-1], learned
+
+
+def test_a_left_object_hidden_by_people_standing_over_it_stays_one_incident() -> None:
+    # A box left at 2 s is an incident from about 8 s. From 10 s to 16 s a group stands over it: their boxes
+    # cover all of it, so the rule cannot see it. Hidden is not taken away: one incident, open to the end
+    # (before, it was cleared 3 s into the occlusion and opened again once they had gone: two alerts).
+    def group(t: float) -> list[Obj]:
+        over = [(1, 310, 500, PERSON), (2, 330, 500, PERSON), (3, 310, 470, PERSON), (4, 330, 470, PERSON)]
+        return over if 10 <= t < 16 else []
+
+    events = [e for e in run(camera(LEFT), group, 24, picture(2.0)) if e.incident == "left_object"]
+    assert len(onsets(events, "left_object")) == 1
+    assert [e.details.get("stream_ended") for e in events if e.phase == "cleared"] == [1]
+    # Taken away while hidden (gone when they leave at 16 s): cleared once, ending when it was last seen.
+    events = [
+        e for e in run(camera(LEFT), group, 24, picture_until(2.0, 13.0)) if e.incident == "left_object"
+    ]
+    cleared = [e for e in events if e.phase == "cleared"]
+    assert len(onsets(events, "left_object")) == 1 and len(cleared) == 1
+    assert "stream_ended" not in cleared[0].details
+    assert 9.5 <= seconds(cleared[0].end) <= 10.5

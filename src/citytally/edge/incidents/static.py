@@ -48,6 +48,7 @@ _VIEW_CHANGED = 0.5  # this share of the watched picture changed (faintly or mor
 # A camera on a preset tour, or a sign that flashes, changes the view every few seconds: one line per ten
 # minutes (of the stream) says so, with how often, instead of thousands a day on the edge's disk.
 _VIEW_WARNING_EVERY_S = 600.0
+_HIDDEN = 0.5  # this share of an open incident's object under road users' boxes: hidden, not taken away
 _RING = np.ones((3, 3), np.uint8)
 
 
@@ -79,6 +80,8 @@ class LeftObjectDetector(ZoneDetector):
         self._reported = np.zeros((h, w), np.bool_)  # the objects of the open incident, as last seen
         self._view_changes = 0  # since the last warning
         self._view_warned: float | None = None
+        # The open incident as last seen: (when it began, its details, when it was seen)
+        self._seen: tuple[datetime, dict[str, float | int | str], datetime] | None = None
 
     def see(self, image: npt.NDArray[np.uint8]) -> None:
         """The frame's picture (BGR), taken before :meth:`step` of the same frame."""
@@ -126,7 +129,7 @@ class LeftObjectDetector(ZoneDetector):
         # under a box is attended anyway: a parked car's pixels are left out before the costly part
         candidate = (now - self._static_since >= s.min_static_s) & (self._mask > 0) & free
         if not candidate.any():
-            return []
+            return self._hidden(free, at)
         return self._regions(candidate, difference, free, now, at)
 
     def _view_changed(self, percent: float, now: float) -> None:
@@ -187,7 +190,7 @@ class LeftObjectDetector(ZoneDetector):
         s = self.settings
         objects, count = self._objects(candidate, difference, free, now, look_inside=True)
         if count == 0:
-            return []
+            return self._hidden(free, at)
         self._reported = objects
         static_s = float(now - self._static_since[objects].min())
         details: dict[str, float | int | str] = {
@@ -195,7 +198,21 @@ class LeftObjectDetector(ZoneDetector):
             "area_px": round(np.count_nonzero(objects) / (s.scale * s.scale)),
             "static_s": round(static_s),
         }
-        return self.book.hold("zone", at, self.wall(at, now, now - static_s), s.severity, details)
+        started = self.wall(at, now, now - static_s)
+        self._seen = (started, details, at)
+        return self.book.hold("zone", at, started, s.severity, details)
+
+    def _hidden(self, free: npt.NDArray[np.bool_], at: datetime) -> list[IncidentEvent]:
+        """The open incident's objects are not seen now: held as last seen while road users' boxes cover
+        them (someone standing over a bag, a van parked in front of it: hidden is not taken away), with
+        ``observed`` saying when they were seen; if they turn out gone, it clears with that time."""
+        reported = np.count_nonzero(self._reported)
+        if self._seen is None or not self.book.is_open("zone") or reported == 0:
+            return []
+        if np.count_nonzero(self._reported & ~free) < _HIDDEN * reported:
+            return []
+        started, details, seen = self._seen
+        return self.book.hold("zone", at, started, self.settings.severity, details, observed=seen)
 
     def _objects(
         self,
