@@ -636,3 +636,36 @@ def test_a_left_object_hidden_by_people_standing_over_it_stays_one_incident() ->
     assert len(onsets(events, "left_object")) == 1 and len(cleared) == 1
     assert "stream_ended" not in cleared[0].details
     assert 9.5 <= seconds(cleared[0].end) <= 10.5
+
+
+#: A street lamp with a sharp cut-off: 40 % more light inside an ellipse round (400, 500), none outside.
+HARD_POOL = np.where(((_XX - 400) / 160.0) ** 2 + ((_YY - 500) / 70.0) ** 2 <= 1, 1.4, 1.0)[..., None]
+
+
+@pytest.mark.parametrize(
+    ("case", "box_from", "fires"),
+    [
+        ("a lamp with a sharp cut-off comes on", 99.0, False),
+        ("a box left as it comes on, in its light", 2.0, True),
+    ],
+)
+def test_a_hard_edged_pool_of_light_is_no_left_object(case: str, box_from: float, fires: bool) -> None:
+    # Over a textured road (paving slabs) the pool keeps the road's pattern, only brighter: a change of
+    # light, though its edge is a step. A box in it hides the pattern: an object.
+    road = paved_road(box_from, lambda t: 0)
+
+    def pictures(t: float) -> np.ndarray:
+        image = road(t).astype(np.float32)
+        if t >= 2:
+            image = image * HARD_POOL
+            if t >= box_from:
+                image[460:500, 300:340] = 230  # the box is lit too, but shows none of the road
+        return np.clip(image, 0, 255).astype(np.uint8)
+
+    events = [e for e in run(camera(LEFT), lambda t: [], 12, pictures) if e.incident == "left_object"]
+    found = onsets(events, "left_object")
+    assert len(found) == int(fires), case
+    if fires:
+        assert 6.0 <= seconds(found[0].end) <= 10.0
+        # The quarter of the box over the brightest slab looks like that slab lit: three quarters are seen.
+        assert max(e.details["area_px"] for e in events) == pytest.approx(1600, rel=0.3)

@@ -1,4 +1,4 @@
-"""A stopped-vehicle rule on real footage: the two vehicles parked in OpenCV's ``vtest.avi``.
+"""Incident rules on real footage: the two vehicles parked in OpenCV's ``vtest.avi``, and its grass.
 
 A white van and a car stand at the top right of the plaza all 79.5 s of the video while people walk past
 (marked by hand for the masking test: ``tests/edge/masking_check.py``). The detector sees the van at only
@@ -12,13 +12,19 @@ from __future__ import annotations
 
 import json
 import tomllib
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import cv2
+import numpy as np
 import pytest
 from masking_check import PARKED_VEHICLES  # tests/edge/masking_check.py: marked by hand
 
-from citytally.edge.config import CameraConfig
+from citytally.edge.config import CameraConfig, parse_camera_config
+from citytally.edge.detections import Detections
+from citytally.edge.incidents import IncidentEngine
 from citytally.edge.pipeline import PipelineOptions, analyze_video
 from citytally.events import IncidentEvent
 
@@ -78,3 +84,47 @@ def test_the_examples_no_stopping_zone_is_drawn_round_the_marked_vehicles() -> N
     raw: dict[str, Any] = tomllib.loads(EXAMPLE.read_text(encoding="utf-8"))
     [zone] = [z for z in raw["zones"] if z["name"] == "no-stopping"]
     assert zone["polygon"] == kerb()
+
+
+#: The grass below the plaza's path (nobody walks on it in the video) and a street lamp with a sharp
+#: cut-off that comes on over it at 20 s: 40 % more light inside an ellipse, none outside.
+GRASS = [[150, 420], [450, 420], [450, 560], [150, 560]]
+_YY, _XX = np.mgrid[0:576, 0:768]
+LAMP = np.where(((_XX - 300) / 120.0) ** 2 + ((_YY - 490) / 50.0) ** 2 <= 1, 1.4, 1.0)[..., None]
+
+
+def left_objects_on_the_grass(
+    vtest_path: Path, edit: Callable[[float, np.ndarray], np.ndarray]
+) -> list[float]:
+    """The left-object rule (``min_static_s`` 10) on the grass of vtest.avi's first 45 s, each frame changed
+    by ``edit``: when its incidents began to be raised (seconds into the video)."""
+    config = parse_camera_config(
+        'site = "demo-plaza"\ncamera = "grass"\n[source]\nuri = "vtest.avi"\nframe_size = [768, 576]\n'
+        f'[[zones]]\nname = "grass"\npolygon = {GRASS}\n'
+        '[[incidents.left_object]]\nzone = "grass"\nmin_static_s = 10\n',
+        "grass.toml",
+    )
+    engine, video, raised = IncidentEngine(config), cv2.VideoCapture(str(vtest_path)), []
+    start = datetime(2026, 11, 23, 8, tzinfo=UTC)
+    for k in range(450):
+        ok, picture = video.read()
+        assert ok, f"vtest.avi ended at frame {k}"
+        t = k / 10.0
+        engine.see(np.clip(edit(t, picture.astype(np.float32)), 0, 255).astype(np.uint8))
+        events = engine.update(Detections.empty(), t, start + timedelta(seconds=t))
+        raised += [(e.end - start).total_seconds() for e in events if e.phase == "onset"]
+    return raised
+
+
+def test_a_sharp_edged_pool_of_light_on_real_grass_is_no_left_object(vtest_path: Path) -> None:
+    # The lamp's pool keeps the grass's pattern, only brighter; before, it was an object from 30.5 s.
+    assert left_objects_on_the_grass(vtest_path, lambda t, f: f * LAMP if t >= 20 else f) == []
+    assert left_objects_on_the_grass(vtest_path, lambda t, f: f) == []
+
+    def bag(t: float, f: np.ndarray) -> np.ndarray:  # a dark bag put on the grass at 10 s
+        if t >= 10:
+            f[480:510, 280:310] = (40, 45, 50)
+        return f
+
+    raised = left_objects_on_the_grass(vtest_path, bag)
+    assert len(raised) == 1 and 20.0 <= raised[0] <= 23.0, raised

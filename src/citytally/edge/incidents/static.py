@@ -15,15 +15,17 @@ A change of light is not an object. The slow background is compared with the fra
 brightness (scaled by the median ratio of the two over the pixels no road user covers), so a cloud, dusk or
 the camera's exposure changes nothing; a new region must have an outline (its difference from the background
 falls by half the threshold or more from its edge to just outside it; the edge of a soft change, the
-brightest part of a lamp's pool of light, is no such step); and when over half of the watched
-picture differs from its background by half the threshold or more, and has stopped changing, the view itself
-changed (a light switched, the camera turned): the background is learned again, with a warning.
+brightest part of a lamp's pool of light, is no such step); a region whose pixels follow the background's
+pattern, only brighter or darker, is lit, not left (a lamp with a sharp cut-off); and when over half of the
+watched picture differs from its background by half the threshold or more, and has stopped changing, the
+view itself changed (a light switched, the camera turned): the background is learned again, with a warning.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+from dataclasses import dataclass
 from datetime import datetime
 
 import cv2
@@ -50,6 +52,25 @@ _VIEW_CHANGED = 0.5  # this share of the watched picture changed (faintly or mor
 _VIEW_WARNING_EVERY_S = 600.0
 _HIDDEN = 0.5  # this share of an open incident's object under road users' boxes: hidden, not taken away
 _RING = np.ones((3, 3), np.uint8)
+# A region over a patterned background (paving, grass) whose pixels follow that pattern, only brighter or
+# darker, is lit, not left: a lamp with a sharp cut-off. It takes a pattern to tell (a plain grey road does
+# not show one) and pixels that follow it closely.
+_PATTERN = 3.0  # least spread (grey levels) of the background under a region to judge by its pattern
+_FOLLOWS = 0.8  # least correlation of the region's pixels with the background's
+_SAME_LIGHT = 0.1  # ratios to the background within this share of each other: lit alike
+_LIT_AROUND = 0.25  # this share of what lies round a plain region lit alike: the light goes on past it
+
+
+@dataclass(frozen=True)
+class _Look:
+    """One frame's view of the zone, scaled down: its grey levels, the slow background at the frame's
+    brightness, their difference, the pixels no road user's box covers, and the stream time."""
+
+    grey: npt.NDArray[np.float32]
+    background: npt.NDArray[np.float32]
+    difference: npt.NDArray[np.float32]
+    free: npt.NDArray[np.bool_]
+    now: float
 
 
 class LeftObjectDetector(ZoneDetector):
@@ -113,8 +134,8 @@ class LeftObjectDetector(ZoneDetector):
         cv2.accumulateWeighted(grey, self._fast, 1 - math.exp(-dt / _FAST_TAU_S))
         alpha = 1 - math.exp(-dt / (_SLOW_TAU_FACTOR * s.min_static_s))
         cv2.accumulateWeighted(grey, self._slow, alpha, mask=free.view(np.uint8))
-        gain = _brightness(grey, self._slow, free)
-        difference = cv2.absdiff(grey, self._slow * gain).astype(np.float32, copy=False)
+        background = self._slow * _brightness(grey, self._slow, free)
+        difference = cv2.absdiff(grey, background).astype(np.float32, copy=False)
         new = difference > s.difference
         moving = cv2.absdiff(grey, self._fast) > s.difference
         settled = np.count_nonzero((difference > _FAINT * s.difference) & ~moving & free)
@@ -130,7 +151,7 @@ class LeftObjectDetector(ZoneDetector):
         candidate = (now - self._static_since >= s.min_static_s) & (self._mask > 0) & free
         if not candidate.any():
             return self._hidden(free, at)
-        return self._regions(candidate, difference, free, now, at)
+        return self._regions(candidate, _Look(grey, background, difference, free, now), at)
 
     def _view_changed(self, percent: float, now: float) -> None:
         self._view_changes += 1
@@ -179,18 +200,11 @@ class LeftObjectDetector(ZoneDetector):
         d = min(h, int(math.ceil((box[3] + margin - y0) * scale)))
         return slice(b, max(b, d)), slice(a, max(a, c))
 
-    def _regions(
-        self,
-        candidate: npt.NDArray[np.bool_],
-        difference: npt.NDArray[np.float32],
-        free: npt.NDArray[np.bool_],
-        now: float,
-        at: datetime,
-    ) -> list[IncidentEvent]:
-        s = self.settings
-        objects, count = self._objects(candidate, difference, free, now, look_inside=True)
+    def _regions(self, candidate: npt.NDArray[np.bool_], look: _Look, at: datetime) -> list[IncidentEvent]:
+        s, now = self.settings, look.now
+        objects, count = self._objects(candidate, look, look_inside=True)
         if count == 0:
-            return self._hidden(free, at)
+            return self._hidden(look.free, at)
         self._reported = objects
         static_s = float(now - self._static_since[objects].min())
         details: dict[str, float | int | str] = {
@@ -215,12 +229,7 @@ class LeftObjectDetector(ZoneDetector):
         return self.book.hold("zone", at, started, self.settings.severity, details, observed=seen)
 
     def _objects(
-        self,
-        candidate: npt.NDArray[np.bool_],
-        difference: npt.NDArray[np.float32],
-        free: npt.NDArray[np.bool_],
-        now: float,
-        look_inside: bool,
+        self, candidate: npt.NDArray[np.bool_], look: _Look, look_inside: bool
     ) -> tuple[npt.NDArray[np.bool_], int]:
         """The pixels of the candidate regions that are objects left standing, and how many regions."""
         s = self.settings
@@ -229,7 +238,7 @@ class LeftObjectDetector(ZoneDetector):
         # A region is attended if a road user came near any part of it lately.
         last_near = np.full(n, -np.inf)
         np.maximum.at(last_near, labels.ravel().astype(np.intp), self._attended.ravel())
-        unattended = now - last_near[1:] >= s.unattended_s
+        unattended = look.now - last_near[1:] >= s.unattended_s
         if self.book.is_open("zone"):
             # Once left, an object stays left while people pass it or wait beside it; taking it away ends it.
             still = np.unique(labels[self._reported])
@@ -237,7 +246,16 @@ class LeftObjectDetector(ZoneDetector):
         objects, count = np.zeros(candidate.shape, np.bool_), 0
         for k in np.flatnonzero((full_area >= s.min_area_px) & unattended) + 1:
             region = labels == k
-            step, around = self._outline(region, stats[k], difference, free)
+            lit = _lit(region, look) if look_inside else None
+            if lit is not None:
+                # The background's pattern shows through, lit: what in it does not follow the light is
+                # looked at (an object left where a lamp has come on).
+                unlike = np.abs(look.grey - lit * look.background) > s.difference
+                inside, more = self._objects(region & unlike, look, look_inside=False)
+                objects |= inside
+                count += more
+                continue
+            step, around = self._outline(region, stats[k], look)
             if step >= _FAINT * s.difference:
                 objects |= region
                 count += 1
@@ -245,18 +263,14 @@ class LeftObjectDetector(ZoneDetector):
                 # The bright part of a soft change of light: something in it stands out from the change
                 # round it by the threshold (an object left where a lamp has just come on)?
                 inside, more = self._objects(
-                    region & (difference > around + s.difference), difference, free, now, look_inside=False
+                    region & (look.difference > around + s.difference), look, look_inside=False
                 )
                 objects |= inside
                 count += more
         return objects, count
 
     def _outline(
-        self,
-        region: npt.NDArray[np.bool_],
-        box: npt.NDArray[np.int32],
-        difference: npt.NDArray[np.float32],
-        free: npt.NDArray[np.bool_],
+        self, region: npt.NDArray[np.bool_], box: npt.NDArray[np.int32], look: _Look
     ) -> tuple[float, float]:
         """How far a region's difference from the background falls from its edge to 2 px outside it, and
         the difference there (the median of each).
@@ -271,13 +285,39 @@ class LeftObjectDetector(ZoneDetector):
         cols = slice(max(0, x - 2), x + w + 2)
         inside = region[rows, cols].astype(np.uint8)
         touching = cv2.dilate(inside, _RING).astype(np.bool_)
-        ring = cv2.dilate(inside, _RING, iterations=2).astype(np.bool_) & ~touching & free[rows, cols]
+        ring = cv2.dilate(inside, _RING, iterations=2).astype(np.bool_) & ~touching & look.free[rows, cols]
         if not ring.any():
             return math.inf, 0.0
         edge = inside.astype(np.bool_) & ~cv2.erode(inside, _RING, borderValue=0).astype(np.bool_)
-        local = difference[rows, cols]
+        local = look.difference[rows, cols]
         around = float(np.median(local[ring]))
         return float(np.median(local[edge])) - around, around
+
+
+def _lit(region: npt.NDArray[np.bool_], look: _Look) -> float | None:
+    """How much brighter (or darker) a region is than its background, if it is a change of light; None if
+    it may be an object.
+
+    Over a pattern (paving, grass) a change of light keeps it: the region's pixels follow the background's.
+    Over a plain patch (one paving slab) nothing in the region tells; the light then shows round it: the
+    region is brightened by one factor, and so is a quarter or more of what lies just outside it (a lamp's
+    pool is larger than what of it stands out from the background; at its sharp edge, half of what lies
+    round a slab is dark)."""
+    background, grey = look.background[region], look.grey[region]
+    if background.size < 16 or float(grey.std()) == 0.0:
+        return None
+    ratios = (grey + 1.0) / (background + 1.0)
+    factor = float(np.median(ratios))
+    if float(background.std()) >= _PATTERN:
+        return factor if float(np.corrcoef(grey, background)[0, 1]) >= _FOLLOWS else None
+    if float(np.median(np.abs(ratios - factor))) > _SAME_LIGHT * factor:
+        return None
+    near = cv2.dilate(region.view(np.uint8), _RING).astype(np.bool_)
+    ring = cv2.dilate(region.view(np.uint8), _RING, iterations=3).astype(np.bool_) & ~near & look.free
+    if not ring.any():
+        return None
+    around = (look.grey[ring] + 1.0) / (look.background[ring] + 1.0)
+    return factor if float(np.mean(np.abs(around - factor) <= _SAME_LIGHT * factor)) >= _LIT_AROUND else None
 
 
 def _brightness(
