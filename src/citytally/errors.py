@@ -1,10 +1,16 @@
 """The package's one exception hierarchy.
 
 Every error a user can cause or meet (bad config, a broken video, an unreachable broker) is a subclass of
-:class:`CitytallyError`, and its message says in one line what is wrong and where.
+:class:`CitytallyError`, and its message says in one line what is wrong and where. A failure that repeats
+until something outside is mended (a full disk, a database down) is said by a :class:`Spell`: when it
+begins, once a minute while it lasts, and when it ends, not once per try.
 """
 
 from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
 
 __all__ = [
     "CitytallyError",
@@ -17,6 +23,7 @@ __all__ = [
     "AuthError",
     "SignalError",
     "PrivacyError",
+    "Spell",
 ]
 
 
@@ -58,3 +65,45 @@ class SignalError(CitytallyError):
 
 class PrivacyError(CitytallyError):
     """An action would cross citytally's privacy boundary and was refused."""
+
+
+class Spell:
+    """A spell of one failure that repeats, logged as one line when it begins, one line every ``every_s``
+    while it lasts (how long, how many tries) and one line when it ends.
+
+    A loop that retries every second would otherwise write 3,600 lines an hour into an edge's or hub's log.
+    """
+
+    def __init__(
+        self, log: logging.Logger, every_s: float = 60.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.log = log
+        self.every_s = every_s
+        self.clock = clock
+        self.since: float | None = None  # when the spell began (clock seconds); None while all is well
+        self._said = 0.0
+        self._tries = 0
+
+    @property
+    def active(self) -> bool:
+        return self.since is not None
+
+    def failed(self, message: str, *args: object, level: int = logging.ERROR) -> None:
+        """One more failure: said if it begins a spell, or ``every_s`` after the last line said."""
+        now = self.clock()
+        self._tries += 1
+        if self.since is None:
+            self.since, self._said, self._tries = now, now, 1
+            self.log.log(level, message, *args)
+        elif now - self._said >= self.every_s:
+            self._said = now
+            elapsed, tries = now - self.since, self._tries
+            self.log.log(level, message + " (for %.0f s, %d times)", *args, elapsed, tries)
+
+    def ended(self, message: str, *args: object) -> None:
+        """Things work again: said (with how long it lasted) if a spell was on."""
+        if self.since is None:
+            return
+        elapsed = self.clock() - self.since
+        self.since = None
+        self.log.warning(message + " (it lasted %.0f s)", *args, elapsed)

@@ -541,6 +541,42 @@ def test_a_stored_incident_no_relay_can_send_is_skipped_with_an_error(
     assert any(str(broken.id) in message and "cannot be relayed" in message for message in errors), errors
 
 
+def test_a_store_that_fails_the_relay_is_said_once_not_once_a_poll(
+    sqlite_engine: Engine,
+    make_registry: Callable[..., Any],
+    mqtt_prefix: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A store down or full failed every poll of the relay, and each failure was a line of its own naming
+    only the error's class: a hub's full disk wrote one line a second ("reading the store failed
+    (OperationalError)"), 3,600 an hour. Now one line says what failed, a line a minute while it lasts, and
+    one that it is over; the incident stored meanwhile goes out."""
+    make_registry(sqlite_engine, ("plaza", "cam-1"))
+    settings = mqtt_settings_for(mqtt_prefix)
+    listener = AlertListener(mqtt_prefix, settings.port)
+    relay = AlertRelay(sqlite_engine, settings, poll_s=0.05)
+    stored = incident("stopped_vehicle", 110, 115, "onset", uuid.uuid4(), stopped_s=5)
+    try:
+        relay.start()
+        wait_until(lambda: relay.holding, 10, "the relay to start")
+        with sqlite_engine.begin() as conn:  # the store refuses every read of the events: a real failure
+            conn.exec_driver_sql("ALTER TABLE events RENAME TO events_away")
+        time.sleep(1.5)  # some 30 polls
+        with sqlite_engine.begin() as conn:
+            conn.exec_driver_sql("ALTER TABLE events_away RENAME TO events")
+        EventWriter(sqlite_engine).write_events([stored])
+        received = listener.wait_for(1, 10)
+    finally:
+        relay.stop()
+        listener.close()
+    assert [r["id"] for r in received] == [str(stored.id)]
+    said = [r.getMessage() for r in caplog.records if r.name == "citytally.hub.alerts"]
+    failed = [line for line in said if "the store failed the relay" in line]
+    assert len(failed) == 1, said
+    assert "no such table: events" in failed[0]
+    assert len([line for line in said if "answers the relay again" in line]) == 1, said
+
+
 @pytest.mark.parametrize("saved", [{"not-an-id": "yesterday"}, ["a", "list"], {"id": 7}])
 def test_unreadable_saved_acknowledgements_do_not_stop_the_relay(
     sqlite_engine: Engine,

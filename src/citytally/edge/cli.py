@@ -164,8 +164,9 @@ def edge(
 ) -> None:
     """Run one camera's pipeline and publish its events to the hub through a durable outbox.
 
-    Events are committed to the outbox file before they are sent and leave it only when the broker has
-    acknowledged them; a broker outage or a restart loses nothing (what is left is sent on the next run).
+    Events are committed to the outbox file before they are sent and leave it only when the hub has
+    confirmed them; a broker outage or a restart loses nothing (what is left is sent on the next run).
+    While the outbox's disk is full or failing, events are held in memory and written when it recovers.
     """
     from prometheus_client import REGISTRY, start_http_server
     from pydantic import ValidationError
@@ -206,8 +207,10 @@ def edge(
         result = pipeline.run()  # closes the outbox last, after waiting for it to drain
     finally:
         box.close()
+    lost = f"; {box.lost} lost (the outbox file refused them)" if box.lost else ""
     typer.echo(
         f"analysed {result.frames} frames; {result.totals.events} events; {box.depth} still queued in {path}"
+        + lost
     )
     if result.error is not None:
         raise result.error

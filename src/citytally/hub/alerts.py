@@ -30,6 +30,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 import sqlalchemy as sa
 
+from citytally.errors import Spell
 from citytally.events import SLUG_PATTERN
 from citytally.hub.store import schema
 from citytally.hub.store.follow import LOOKBACK, StoreFollower, store_now
@@ -257,13 +258,23 @@ class AlertRelay:
         self._client.loop_stop()
 
     def _run(self) -> None:
+        spell = Spell(log)  # a store down or full: one line, then one a minute, not one a poll
         while True:
             try:
                 self.relay_once()
             except sa.exc.SQLAlchemyError as exc:
-                log.warning("alerts: reading the store failed (%s); trying again", exc.__class__.__name__)
+                first = (str(exc).splitlines() or [""])[0]
+                spell.failed(
+                    "alerts: the store failed the relay (%s: %s); trying again every %.0f s",
+                    exc.__class__.__name__,
+                    first,
+                    self.poll_s,
+                    level=logging.WARNING,
+                )
             except Exception:  # a bug must not end relaying while this hub holds the lease
                 log.exception("alerts: relaying failed; trying again")
+            else:
+                spell.ended("alerts: the store answers the relay again")
             waiting = bool(self._in_flight)  # acknowledgements due: save them soon
             if self._stop.wait(min(self.poll_s, self.SETTLE_S) if waiting else self.poll_s):
                 return

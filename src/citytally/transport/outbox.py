@@ -11,6 +11,13 @@ for a hub that sends no receipts. While the link is down paho reconnects with ba
 30 s, logged) and resends what was in flight; events keep queuing on disk meanwhile. An event may be sent
 twice, never lost; the hub stores each event id once.
 
+An edge's disk can fill (a long outage's backlog, another program's logs) or fail (an SD card gone
+read-only). The camera's analysis does not stop for it: events the file refuses are held in memory, in
+order, up to ``hold_bytes``, and written as soon as the file takes them again (tried every second, and on
+every publish). One line says so when it starts, one a minute while it lasts and one when it ends. Past
+``hold_bytes`` the oldest held events are dropped, counted and logged; what is held when the edge stops
+and still cannot be written is logged as lost. Deletions the file refuses are tried again.
+
 A backlog drains fast: consecutive queued events of one camera travel as one MQTT message holding a JSON
 array of up to ``max_events_per_message`` events (the hub accepts an object or an array). Order per camera
 is kept. The gauge ``citytally_outbox_depth`` says how many events wait; every ``status_every_s`` seconds
@@ -27,7 +34,8 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -36,7 +44,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.reasoncodes import ReasonCode
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from citytally.errors import StoreError, TransportError
+from citytally.errors import Spell, StoreError, TransportError
 from citytally.events import Event, event_to_json, event_topic
 from citytally.transport.confirm import (
     HubPresence,
@@ -64,6 +72,11 @@ CREATE TABLE IF NOT EXISTS outbox (
 """
 _INDEX = "CREATE INDEX IF NOT EXISTS outbox_event_id ON outbox (event_id)"
 _REFUSED_RETRY_S = 5.0
+_HOLD_BYTES = 64 * 1024 * 1024  # ~200,000 events of ~340 bytes: two weeks of a camera at ten a minute
+_WRITE_RETRY_S = 1.0
+
+#: One event as the outbox file stores it: topic, payload, enqueued_at (epoch s), event id.
+_Row = tuple[str, bytes, float, str]
 
 
 class Outbox:
@@ -86,9 +99,12 @@ class Outbox:
         status_every_s: float = 10.0,
         confirm: Literal["hub", "broker"] = "hub",
         resend_after_s: float = 30.0,
+        hold_bytes: int = _HOLD_BYTES,
     ) -> None:
         if window < 1 or max_events_per_message < 1:
             raise ValueError("window and max_events_per_message must be at least 1")
+        if hold_bytes < 0:
+            raise ValueError("hold_bytes must be 0 (hold nothing) or more")
         if confirm not in ("hub", "broker"):
             raise ValueError(f"confirm must be 'hub' or 'broker', not {confirm!r}")
         if status_every_s < 0:
@@ -101,6 +117,7 @@ class Outbox:
         self.drain_timeout_s = drain_timeout_s
         self.status_every_s = status_every_s
         self.confirm = confirm
+        self.hold_bytes = hold_bytes
         self._status_due = 0.0
         self._planner = ResendPlanner(resend_after_s)
         registry = registry or CollectorRegistry()
@@ -118,6 +135,27 @@ class Outbox:
             "Events sent again because the hub had not confirmed them.",
             registry=registry,
         )
+        self._held_gauge = Gauge(
+            "citytally_outbox_held_events",
+            "Events held in memory because the outbox file refused them (disk full, read-only, failing).",
+            registry=registry,
+        )
+        self._dropped = Counter(
+            "citytally_outbox_dropped_events",
+            "Events lost: the outbox file refused them and the memory hold was full, or the edge stopped.",
+            registry=registry,
+        )
+        # events the file refused, oldest first, waiting to be written (guarded by _lock, as the file)
+        self._held: deque[_Row] = deque()
+        self._held_bytes = 0
+        self._lost = 0
+        self._unwritable = Spell(log)  # on while the file refuses the events
+        self._dropping = Spell(log)  # on while the hold is full too
+        self._write_due = 0.0
+        # deletions the file refused, tried again (sender thread)
+        self._undeleted_seqs: list[int] = []
+        self._undeleted_ids: list[str] = []
+        self._trouble = Spell(log)  # on while the file fails the sender thread
         self._lock = threading.Lock()  # guards the SQLite connection
         self._db = self._open(path)
         self._depth = int(self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
@@ -165,14 +203,17 @@ class Outbox:
     # -- Publisher ----------------------------------------------------------------------------------------
 
     def publish(self, event: Event) -> None:
-        """Queue one event durably (fsync'd) and return; it is sent in the background."""
+        """Queue one event durably (fsync'd; in memory while the file refuses it) and return.
+
+        It is sent in the background.
+        """
         self.publish_many([event])
 
     def publish_many(self, events: Iterable[Event]) -> None:
-        """Queue several events in one durable transaction."""
+        """Queue several events in one durable transaction (held in memory while the file refuses them)."""
         now = time.time()
         prefix = self.mqtt_settings.topic_prefix
-        rows = [
+        rows: list[_Row] = [
             (event_topic(e.site, e.camera, prefix), event_to_json(e).encode(), now, str(e.id)) for e in events
         ]
         if not rows:
@@ -180,20 +221,79 @@ class Outbox:
         with self._lock:
             if self._closed:
                 raise TransportError(f"{self.path}: the outbox is closed")
-            try:
-                self._db.execute("BEGIN IMMEDIATE")
+            self._held.extend(rows)  # behind anything held before: the order per camera is kept
+            self._held_bytes += sum(len(row[1]) for row in rows)
+            self._depth += len(rows)
+            self._topics.update(row[0] for row in rows)
+            self._write_held()
+            self._bound_held()
+            self._depth_gauge.set(self._depth)
+            self._held_gauge.set(len(self._held))
+        self._wake.set()
+
+    def _write_held(self) -> bool:
+        """Write the held events to the file in one transaction (caller holds ``_lock``); true if written."""
+        if not self._held:
+            return True
+        rows = list(self._held)
+        try:
+            with self._transaction():
                 self._db.executemany(
                     "INSERT INTO outbox (topic, payload, enqueued_at, event_id) VALUES (?, ?, ?, ?)", rows
                 )
-                self._db.execute("COMMIT")
-            except sqlite3.Error as exc:
-                if self._db.in_transaction:
+        except sqlite3.Error as exc:
+            self._write_refused(exc)
+            return False
+        self._held.clear()
+        self._held_bytes = 0
+        saved = len(rows)
+        self._unwritable.ended("outbox: %s takes events again; %d held in memory are saved", self.path, saved)
+        self._dropping.ended("outbox: %s: no more held events dropped (%d in all)", self.path, self._lost)
+        return True
+
+    def _write_refused(self, exc: sqlite3.Error) -> None:
+        self._write_due = time.monotonic() + _WRITE_RETRY_S
+        self._unwritable.failed(
+            "outbox: cannot write to %s (%s); %d events (%.1f MiB) held in memory, up to %.1f MiB,"
+            " until it takes them again",
+            self.path,
+            exc,
+            len(self._held),
+            self._held_bytes / 2**20,
+            self.hold_bytes / 2**20,
+        )
+
+    def _bound_held(self) -> None:
+        """Drop the oldest held events past ``hold_bytes`` (caller holds ``_lock``)."""
+        dropped = 0
+        while self._held and self._held_bytes > self.hold_bytes:
+            row = self._held.popleft()
+            self._held_bytes -= len(row[1])
+            dropped += 1
+        if dropped:
+            self._depth -= dropped
+            self._lost += dropped
+            self._dropped.inc(dropped)
+            self._dropping.failed(
+                "outbox: %s refuses writes and the memory hold (%.1f MiB) is full: the oldest held events"
+                " are dropped, %d so far",
+                self.path,
+                self.hold_bytes / 2**20,
+                self._lost,
+            )
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """One write transaction on the file (caller holds ``_lock``), rolled back if anything fails."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+            self._db.execute("COMMIT")
+        except BaseException:
+            if self._db.in_transaction:
+                with suppress(sqlite3.Error):  # SQLite may have rolled back already (a full disk)
                     self._db.execute("ROLLBACK")
-                raise StoreError(f"{self.path}: cannot queue {len(rows)} events: {exc}") from exc
-            self._depth += len(rows)
-            self._depth_gauge.set(self._depth)
-            self._topics.update(row[0] for row in rows)
-        self._wake.set()
+            raise
 
     def close(self) -> None:
         """Wait up to ``drain_timeout_s`` for the queue to drain, then stop and close the file."""
@@ -212,6 +312,17 @@ class Outbox:
             self._client = None
         with self._lock:
             if not self._closed:
+                if self._held and not self._write_held():
+                    self._lost += len(self._held)
+                    self._dropped.inc(len(self._held))
+                    log.error(
+                        "outbox: %d events held in memory are lost: %s still refuses writes",
+                        len(self._held),
+                        self.path,
+                    )
+                    self._depth -= len(self._held)
+                    self._held.clear()
+                    self._held_bytes = 0
                 self._closed = True
                 self._db.close()
 
@@ -219,8 +330,22 @@ class Outbox:
 
     @property
     def depth(self) -> int:
-        """Events queued and not yet confirmed (by the hub; by the broker with ``confirm="broker"``)."""
+        """Events queued and not yet confirmed (by the hub; by the broker with ``confirm="broker"``).
+
+        Events held in memory while the file refuses them are counted: they wait too.
+        """
         return self._depth
+
+    @property
+    def held(self) -> int:
+        """Events held in memory because the file refused them."""
+        return len(self._held)
+
+    @property
+    def lost(self) -> int:
+        """Events dropped since this outbox opened: the file refused them and the hold was full, or the
+        outbox closed while the file still refused them."""
+        return self._lost
 
     def wait_connected(self, timeout: float) -> bool:
         return self._connected.wait(timeout)
@@ -306,6 +431,7 @@ class Outbox:
             self._wake.wait(0.2)
             self._wake.clear()
             try:
+                self._save_held()
                 self._settle_acks()
                 self._settle_receipts()
                 if self._connected.is_set():
@@ -313,11 +439,19 @@ class Outbox:
                     self._report_status()
                     self._hand_over()
             except (sqlite3.Error, StoreError) as exc:
-                log.error("outbox: %s: %s; retrying", self.path, exc)
+                self._trouble.failed("outbox: %s: %s; retrying every second", self.path, exc)
                 self._stopping.wait(1.0)
+                continue
+            self._trouble.ended("outbox: %s works again", self.path)
+
+    def _save_held(self) -> None:
+        """Try again to write what the file refused (every ``_WRITE_RETRY_S`` while it refuses)."""
+        with self._lock:
+            if self._held and not self._closed and time.monotonic() >= self._write_due:
+                self._write_held()
+                self._held_gauge.set(len(self._held))
 
     def _settle_acks(self) -> None:
-        done: list[int] = []
         while True:
             try:
                 mid, refusal = self._acks.get_nowait()
@@ -328,7 +462,7 @@ class Outbox:
             if seqs is None:
                 continue
             if refusal is None and self.confirm == "broker":
-                done.extend(seqs)
+                self._undeleted_seqs.extend(seqs)
             elif refusal is None:
                 self._sent.inc(len(seqs))  # with the broker; deleted when the hub confirms
             else:
@@ -345,12 +479,13 @@ class Outbox:
                     _REFUSED_RETRY_S,
                 )
                 self._refused.append((time.monotonic() + _REFUSED_RETRY_S, seqs))
+        done = self._undeleted_seqs  # kept until the file has taken the deletion
         if not done:
             return
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
+        with self._lock, self._transaction():
             self._db.executemany("DELETE FROM outbox WHERE seq = ?", [(seq,) for seq in done])
-            self._db.execute("COMMIT")
+        self._undeleted_seqs = []
+        with self._lock:
             self._depth -= len(done)
             self._depth_gauge.set(self._depth)
         self._sent.inc(len(done))
@@ -363,23 +498,28 @@ class Outbox:
             except queue.Empty:
                 break
             self._planner.presence(time.monotonic(), presence)
-        ids: list[str] = []
+        ids = self._undeleted_ids  # kept until the file has taken the deletion
+        fresh = False
         while True:
             try:
                 ids.extend(self._receipts.get_nowait())
+                fresh = True
             except queue.Empty:
                 break
         if not ids:
             return
-        self._planner.confirmed()
+        if fresh:
+            self._planner.confirmed()
         gone = 0
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            for start in range(0, len(ids), 500):
-                chunk = ids[start : start + 500]
-                marks = ",".join("?" * len(chunk))
-                gone += self._db.execute(f"DELETE FROM outbox WHERE event_id IN ({marks})", chunk).rowcount
-            self._db.execute("COMMIT")
+            with self._transaction():
+                for start in range(0, len(ids), 500):
+                    chunk = ids[start : start + 500]
+                    marks = ",".join("?" * len(chunk))
+                    gone += self._db.execute(
+                        f"DELETE FROM outbox WHERE event_id IN ({marks})", chunk
+                    ).rowcount
+            self._undeleted_ids = []
             self._depth -= gone
             self._depth_gauge.set(self._depth)
         self._confirmed_events.inc(gone)
@@ -410,8 +550,12 @@ class Outbox:
             rows = self._db.execute(
                 "SELECT topic, COUNT(*), MIN(enqueued_at) FROM outbox GROUP BY topic"
             ).fetchall()
+            held = [(row[0], row[2]) for row in self._held]
             topics = set(self._topics)
         waiting = {topic: (int(n), float(oldest)) for topic, n, oldest in rows}
+        for topic, enqueued_at in held:  # held in memory: waiting as well, after what is on disk
+            n, oldest = waiting.get(topic, (0, enqueued_at))
+            waiting[topic] = (n + 1, min(oldest, enqueued_at))
         now = time.time()
         for topic in sorted(topics):
             depth, oldest = waiting.get(topic, (0, now))

@@ -1,0 +1,172 @@
+"""An edge whose disk is full or failing: the camera's analysis goes on, the events the outbox file refuses
+are held in memory and saved when it takes them again, and whatever is lost is counted and said.
+
+The full disk is real: a small tmpfs filled to the last block (where this user may mount one), and SQLite's
+own SQLITE_FULL ("database or disk is full") from a page cap on the outbox's connection elsewhere.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import sqlite3
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from prometheus_client import CollectorRegistry
+from sqlalchemy.engine import Engine
+
+from citytally.events import event_to_json
+from citytally.hub.ingest import Ingest
+from citytally.hub.store import EventWriter, schema
+from citytally.transport.outbox import Outbox
+from hub.conftest import event_stream, free_port, mqtt_settings_for, wait_until
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 1 MiB tmpfs of its own, unmounted afterwards."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], capture_output=True, text=True
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def fill(disk: Path) -> Path:
+    """Write a file until the disk has no block left."""
+    filler = disk / "filler"
+    with filler.open("wb", buffering=0) as out:
+        try:
+            while True:
+                out.write(b"\0" * 4096)
+        except OSError as exc:
+            assert exc.errno == errno.ENOSPC
+    return filler
+
+
+def cap_pages(box: Outbox, capped: bool) -> None:
+    """SQLite refuses to grow the outbox file past its pages now, with the error a full disk gives (or the
+    cap is lifted). The page cap is per connection, so it is set on the outbox's own."""
+    with box._lock:
+        pages = box._db.execute("PRAGMA page_count").fetchone()[0]
+        box._db.execute(f"PRAGMA max_page_count = {pages if capped else 1_073_741_823}")
+
+
+def lines(caplog: pytest.LogCaptureFixture, text: str) -> list[str]:
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "citytally.transport.outbox" and text in r.getMessage()
+    ]
+
+
+def test_a_full_disk_holds_the_events_until_it_has_room_and_the_hub_gets_them_all(
+    small_disk: Path,
+    sqlite_engine: Engine,
+    make_registry: Callable[..., Any],
+    mqtt_prefix: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Before, the first event the full disk refused raised out of the pipeline: the edge stopped, and the
+    interval it was counting was lost."""
+    caplog.set_level(logging.INFO, logger="citytally.transport.outbox")
+    make_registry(sqlite_engine, ("plaza", "cam-1"), ("plaza", "cam-2"))
+    settings = mqtt_settings_for(mqtt_prefix)
+    ingest = Ingest(EventWriter(sqlite_engine, topic_prefix=mqtt_prefix), settings)
+    registry = CollectorRegistry()
+    box = Outbox(small_disk / "outbox.sqlite3", settings, registry=registry)
+    events = event_stream(90, cameras=2)
+    ingest.start()
+    box.start()
+    try:
+        assert ingest.wait_connected(10) and box.wait_connected(10)
+        for event in events[:10]:
+            box.publish(event)
+        filler = fill(small_disk)
+        for event in events[10:80]:  # one by one, as the pipeline publishes: none raises
+            box.publish(event)
+        assert box.held > 0
+        assert registry.get_sample_value("citytally_outbox_held_events") == box.held
+        assert box.depth >= box.held
+        refused = lines(caplog, "cannot write to")
+        assert len(refused) == 1 and "database or disk is full" in refused[0]
+        filler.unlink()
+        for event in events[80:]:
+            box.publish(event)
+        wait_until(lambda: box.held == 0, 10, "the held events written once the disk had room")
+        wait_until(lambda: ingest.totals.stored >= 90, 30, "90 events stored")
+        assert box.wait_drained(30)
+    finally:
+        box.close()
+        ingest.stop()
+    assert len(lines(caplog, "takes events again")) == 1
+    assert box.lost == 0 and registry.get_sample_value("citytally_outbox_dropped_events_total") == 0
+    with sqlite_engine.connect() as connection:
+        stored = connection.execute(
+            sa.select(schema.events.c.id, schema.events.c.camera, schema.events.c.start)
+        ).all()
+    assert sorted(row.id for row in stored) == sorted(event.id for event in events)
+
+
+def test_past_the_hold_the_oldest_events_are_dropped_counted_and_said(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="citytally.transport.outbox")
+    events = event_stream(40, cameras=1)
+    size = max(len(event_to_json(event).encode()) for event in events)
+    registry = CollectorRegistry()
+    box = Outbox(
+        tmp_path / "outbox.sqlite3",
+        mqtt_settings_for("unused", port=free_port()),
+        registry=registry,
+        hold_bytes=10 * size,
+    )
+    cap_pages(box, capped=True)
+    try:
+        for event in events:
+            box.publish(event)
+        on_disk = box.depth - box.held
+        assert box.held == 10, "the hold keeps what fits"
+        assert box.lost == 40 - on_disk - 10
+        assert registry.get_sample_value("citytally_outbox_dropped_events_total") == box.lost
+        assert len(lines(caplog, "cannot write to")) == 1
+        assert len(lines(caplog, "the oldest held events are dropped")) == 1, "one line, not one per event"
+        cap_pages(box, capped=False)
+        box.publish(events[-1])  # written at the next try: the hold, then this one
+        assert box.held == 0
+    finally:
+        box.close()
+    assert lines(caplog, "no more held events dropped (")
+    with sqlite3.connect(tmp_path / "outbox.sqlite3") as db:
+        kept = [row[0] for row in db.execute("SELECT event_id FROM outbox ORDER BY seq")]
+    ids = [str(event.id) for event in events]
+    assert kept == ids[:on_disk] + ids[-10:] + ids[-1:], "the newest are kept, in order"
+
+
+def test_events_held_when_the_edge_stops_are_counted_as_lost(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="citytally.transport.outbox")
+    box = Outbox(tmp_path / "outbox.sqlite3", mqtt_settings_for("unused", port=free_port()))
+    box.publish_many(event_stream(3))
+    cap_pages(box, capped=True)
+    for event in event_stream(30):
+        box.publish(event)
+    held = box.held
+    assert held > 0
+    box.close()
+    assert box.lost == held
+    assert lines(caplog, f"{held} events held in memory are lost")
