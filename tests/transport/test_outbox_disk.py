@@ -170,3 +170,49 @@ def test_events_held_when_the_edge_stops_are_counted_as_lost(
     box.close()
     assert box.lost == held
     assert lines(caplog, f"{held} events held in memory are lost")
+
+
+def damage(path: Path, page: int) -> None:
+    """Overwrite most of one 4 KiB page of the file with a pattern, as a failing card's block would."""
+    data = bytearray(path.read_bytes())
+    for offset in range(4096 * page, 4096 * page + 2000):
+        data[offset] = (offset * 7) % 256
+    path.write_bytes(bytes(data))
+
+
+def test_a_damaged_outbox_is_set_aside_whole_and_the_camera_goes_on(
+    tmp_path: Path, mqtt_prefix: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Before, `citytally edge` on a damaged outbox (a failing SD card, a power cut on a disk that lies about
+    its writes) stopped with "cannot open the outbox" and the camera counted nothing until someone came."""
+    caplog.set_level(logging.INFO, logger="citytally.transport.outbox")
+    path = tmp_path / "outbox.sqlite3"
+    box = Outbox(path, mqtt_settings_for(mqtt_prefix, port=free_port()))
+    box.publish_many(event_stream(300))
+    box.close()
+    damage(path, page=3)
+    original = path.read_bytes()
+
+    box = Outbox(path, mqtt_settings_for(mqtt_prefix, port=free_port()))
+    try:
+        assert box.depth == 0, "a new, empty outbox"
+        box.publish_many(event_stream(5))
+        assert box.depth == 5
+    finally:
+        box.close()
+    [aside] = list(tmp_path.glob("outbox.sqlite3.damaged-*[0-9]Z"))
+    assert aside.read_bytes() == original, "the damaged file is kept as it was, for recovery by hand"
+    [said] = lines(caplog, "is damaged")
+    assert "\n" not in said and aside.name in said and ".recover" in said
+
+
+def test_a_file_that_is_no_outbox_is_refused_and_left_alone(tmp_path: Path) -> None:
+    """A path named by mistake (the camera's config, say) is not renamed: the edge stops, saying why."""
+    from citytally.errors import StoreError
+
+    config = tmp_path / "cam.toml"
+    config.write_text('site = "plaza"\ncamera = "cam-1"\n' * 200)
+    with pytest.raises(StoreError, match=r"cam\.toml: cannot open the outbox: file is not a database"):
+        Outbox(config, mqtt_settings_for("unused", port=free_port()))
+    assert config.read_text().startswith('site = "plaza"')
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cam.toml"]

@@ -59,6 +59,8 @@ from citytally.transport.status import OutboxStatus, status_topic
 
 __all__ = ["Outbox"]
 
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+
 log = logging.getLogger(__name__)
 
 _SCHEMA = """
@@ -183,22 +185,27 @@ class Outbox:
 
     @staticmethod
     def _open(path: Path) -> sqlite3.Connection:
+        """Open (or create) the file; a damaged one is set aside, kept whole, and a new one started."""
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=FULL")
-            db.execute(_SCHEMA)
-            columns = {row[1] for row in db.execute("PRAGMA table_info(outbox)")}
-            if "event_id" not in columns:  # an outbox file from before hub receipts: name its events
-                db.execute("ALTER TABLE outbox ADD COLUMN event_id TEXT")
-                rows = db.execute("SELECT seq, payload FROM outbox").fetchall()
-                named = [(ids[0], seq) for seq, payload in rows if (ids := event_ids_in(payload))]
-                db.executemany("UPDATE outbox SET event_id = ? WHERE seq = ?", named)
-            db.execute(_INDEX)
+            return _connect(path)
+        except sqlite3.Error as exc:
+            if not _damaged(path, exc):
+                raise StoreError(f"{path}: cannot open the outbox: {exc}") from exc
+            problem = exc
+        aside = _set_aside(path)
+        log.error(
+            "outbox: %s is damaged (%s); set aside as %s, whose readable events `sqlite3 %s .recover` can"
+            " save, and a new outbox started: the camera goes on",
+            path,
+            problem,
+            aside.name,
+            aside.name,
+        )
+        try:
+            return _connect(path)
         except sqlite3.Error as exc:
             raise StoreError(f"{path}: cannot open the outbox: {exc}") from exc
-        return db
 
     # -- Publisher ----------------------------------------------------------------------------------------
 
@@ -639,3 +646,56 @@ class Outbox:
             info = client.publish(rows[0][1], payload, qos=1)
             self._in_flight[info.mid] = [row[0] for row in rows]
             self._in_flight_topics[info.mid] = rows[0][1]
+
+
+class _Damaged(sqlite3.DatabaseError):
+    """The file opened, but SQLite's own check of it found damage."""
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    """Connect, bring the table up to date and check the file's structure (closed again if that fails)."""
+    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    try:
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=FULL")
+        found = [row[0] for row in db.execute("PRAGMA quick_check(3)")]
+        if found != ["ok"]:  # one line: "Page 4: btreeInitPage() returns error code 11; …"
+            lines = (line for text in found for line in text.splitlines() if not line.startswith("***"))
+            raise _Damaged("; ".join(lines))
+        db.execute(_SCHEMA)
+        columns = {row[1] for row in db.execute("PRAGMA table_info(outbox)")}
+        if "event_id" not in columns:  # an outbox file from before hub receipts: name its events
+            db.execute("ALTER TABLE outbox ADD COLUMN event_id TEXT")
+            rows = db.execute("SELECT seq, payload FROM outbox").fetchall()
+            named = [(ids[0], seq) for seq, payload in rows if (ids := event_ids_in(payload))]
+            db.executemany("UPDATE outbox SET event_id = ? WHERE seq = ?", named)
+        db.execute(_INDEX)
+        db.execute("SELECT COUNT(*), COUNT(DISTINCT topic) FROM outbox").fetchone()
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
+def _damaged(path: Path, exc: sqlite3.Error) -> bool:
+    """Whether ``path`` is an SQLite file gone bad (not another file named by mistake: that is left be)."""
+    if not isinstance(exc, _Damaged) and getattr(exc, "sqlite_errorcode", None) not in (
+        sqlite3.SQLITE_CORRUPT,
+        sqlite3.SQLITE_NOTADB,
+    ):
+        return False
+    try:
+        with path.open("rb") as file:
+            return file.read(len(_SQLITE_MAGIC)) == _SQLITE_MAGIC
+    except OSError:
+        return False
+
+
+def _set_aside(path: Path) -> Path:
+    """Rename the file and its WAL and shared-memory files to ``<name>.damaged-<UTC time>``."""
+    aside = path.with_name(f"{path.name}.damaged-{datetime.now(UTC):%Y%m%dT%H%M%SZ}")
+    for suffix in ("", "-wal", "-shm"):
+        part = path.with_name(path.name + suffix)
+        if part.exists():
+            part.rename(aside.with_name(aside.name + suffix))
+    return aside
