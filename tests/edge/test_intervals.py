@@ -228,13 +228,26 @@ def test_short_frame_gaps_keep_intervals_contiguous() -> None:
     ]
 
 
+class Ticking:
+    """A wall clock that moves on by ``step`` seconds each time it is read."""
+
+    def __init__(self, start: datetime, step: float) -> None:
+        self.now, self.step = start, timedelta(seconds=step)
+
+    def __call__(self) -> datetime:
+        now = self.now
+        self.now += self.step
+        return now
+
+
 def test_live_clock_anchors_at_the_first_frame() -> None:
     now = datetime(2026, 11, 23, 9, 14, 59, 500000, tzinfo=UTC)
-    clock = StreamClock(None, now=lambda: now)
+    clock = StreamClock(None, now=Ticking(now, 2.0))  # frames analysed later than they came: kept
     assert clock.wall(12.0) == now
     assert clock.wall(13.5) == now + timedelta(seconds=1.5)
     publisher = MemoryPublisher()
-    analytics = CameraAnalytics(camera(start_time=None), publisher, StreamClock(None, now=lambda: now))
+    live = StreamClock(None, now=Ticking(now, 1 / FPS))
+    analytics = CameraAnalytics(camera(start_time=None), publisher, live)
     play(analytics, 20, southbound(1, 0))
     analytics.finish()
     boundary = datetime(2026, 11, 23, 9, 15, tzinfo=UTC)
@@ -242,6 +255,24 @@ def test_live_clock_anchors_at_the_first_frame() -> None:
         (now, boundary),
         (boundary, now + timedelta(seconds=2)),
     ]
+
+
+def test_a_live_frame_is_never_stamped_later_than_it_came() -> None:
+    """A camera connected to (or reconnected) sends the seconds it had buffered at once: anchored at the
+    first of them, those frames were stamped up to that many seconds in the future (2.6 s with GStreamer's
+    RTSP server), and so was everything after. Stamps now wait for the wall clock; a clock set back does
+    the same."""
+    now = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+    wall = [now]
+    clock = StreamClock(None, now=lambda: wall[0])
+    burst = [clock.wall(t / 10) for t in range(30)]  # 3 s of frames in one instant
+    assert burst == [now] * 30
+    wall[0] = now + timedelta(seconds=0.1)
+    assert clock.wall(3.0) == now + timedelta(seconds=0.1), "then on the stream's time from there"
+    wall[0] = now + timedelta(seconds=5)  # analysis falls behind: stamps keep the stream's time
+    assert clock.wall(3.1) == now + timedelta(seconds=0.2)
+    wall[0] = now - timedelta(hours=1)  # the system clock is set back an hour
+    assert clock.wall(3.2) == now - timedelta(hours=1)
 
 
 def test_no_track_id_leaves_in_an_event() -> None:

@@ -325,6 +325,40 @@ def test_live_stream_drop_is_reconnected_with_backoff(
 
 
 @pytest.mark.integration
+def test_a_live_streams_time_goes_on_by_as_long_as_it_was_away(vtest_path: Path) -> None:
+    """The frames after a reconnect took up the stream's time where it had stopped: an edge stamped
+    everything after an outage as many seconds early as the outage lasted (five minutes away, five minutes
+    early, for the rest of the run, and more after each outage)."""
+    payload = vtest_path.read_bytes()
+    camera = _Camera(payload, drop_after=len(payload) * 2 // 5)
+
+    def back_after_3_s() -> None:
+        if camera.gone.wait(60):
+            time.sleep(3.0)
+            camera.restart()
+
+    controller = threading.Thread(target=back_after_3_s, daemon=True)
+    controller.start()
+    policy = Reconnect(initial_delay_s=0.1, max_delay_s=0.5, factor=2.0, max_attempts=40)
+    source = open_source(f"http://127.0.0.1:{camera.port}/live.avi", live=True, reconnect=policy, timeout_s=5)
+    frames: list[Frame] = []
+    try:
+        for frame in source:
+            frames.append(frame)
+            if len(frames) >= 450:  # past the ~320 frames sent before the drop
+                source.close()
+    finally:
+        controller.join(10)
+        camera.stop()
+    steps = np.diff([f.pts_seconds for f in frames])
+    assert np.all(steps > 0)
+    jump = int(np.argmax(steps))
+    assert 250 < jump < 400, "the largest step is at the reconnect"
+    assert steps[jump] >= 2.5, f"the stream was away 3 s; its time went on by {steps[jump]:.2f} s"
+    assert np.all(np.delete(steps, jump) < 0.2), "elsewhere the stream's own time (10 fps)"
+
+
+@pytest.mark.integration
 def test_live_stream_gives_up_after_max_attempts(vtest_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     payload = vtest_path.read_bytes()
     camera = _Camera(payload, drop_after=len(payload) // 10)

@@ -119,10 +119,12 @@ def test_rtsp_camera_restart_is_reconnected(camera: _RtspCamera, caplog: pytest.
         restarted.set()
 
     frames: list[Frame] = []
+    came: list[float] = []  # monotonic time each frame came
     cycler: threading.Thread | None = None
     try:
         for frame in source:
             frames.append(frame)
+            came.append(time.monotonic())
             if len(frames) == 20:
                 cycler = threading.Thread(target=power_cycle, daemon=True)
                 cycler.start()
@@ -135,8 +137,16 @@ def test_rtsp_camera_restart_is_reconnected(camera: _RtspCamera, caplog: pytest.
     assert source.error is None
     assert restarted.is_set() and len(frames) >= 40
     assert [f.index for f in frames] == list(range(len(frames)))
+    # The stream's time goes on by as long as the camera was away (2 s and its restart), so what comes
+    # after is stamped when it happened; before, it went on by one frame, the outage's length early.
+    steps = np.diff([f.pts_seconds for f in frames])
+    jump = int(np.argmax(np.diff(came)))
+    away = came[jump + 1] - came[jump]
+    assert away > 2.0
+    assert steps[jump] > away - 1.0, f"away {away:.1f} s; the stream's time went on by {steps[jump]:.2f} s"
     log_text = caplog.text
     assert "live stream lost" in log_text and "reconnected on attempt" in log_text
+    assert "the stream was away" in log_text
     assert PASSWORD not in log_text and USER not in log_text
 
 

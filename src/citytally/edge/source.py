@@ -13,9 +13,10 @@ Public API::
   Every frame is still decoded (inter-frame codecs need them), only the picked ones are converted.
 * A live stream (RTSP/RTMP/UDP/SRT, or HTTP without a known duration, or ``live=True``) that drops or ends
   is reopened with exponential backoff (:class:`Reconnect`); each attempt is logged. ``Frame.index`` and
-  ``Frame.pts_seconds`` keep increasing across reconnects. After ``max_attempts`` consecutive failures the
-  iteration raises :class:`~citytally.errors.SourceError`. :meth:`VideoSource.close` from another thread
-  stops it, also mid-backoff.
+  ``Frame.pts_seconds`` keep increasing across reconnects, the time by as long as the stream was away (so
+  events after a reconnect are stamped when they happened, not the outage's length early). After
+  ``max_attempts`` consecutive failures the iteration raises :class:`~citytally.errors.SourceError`.
+  :meth:`VideoSource.close` from another thread stops it, also mid-backoff.
 * :func:`open_inputs` opens what ``citytally analyze`` is given: a stream URL exactly as given, a file, or
   several files or a glob pattern read as one continuous stream (:class:`FileSequence`).
 * A file that is missing raises at :func:`open_source`; a truncated or corrupt one yields every frame that
@@ -31,6 +32,7 @@ import glob
 import logging
 import re
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -464,12 +466,21 @@ class _AvSource:
         sampler = self.sampler = self.sampler or _RateSampler(self._target_fps, self._fps)
         index, pts_offset = self.start
         attempts = iter(self._reconnect.delays())
+        last_frame_at: float | None = None  # monotonic time the last frame came, to measure an outage
         while not self._stop.is_set():
             container = self._container or self._reopen(attempts)
             if container is None:
                 return
+            if last_frame_at is not None:
+                # The stream was away: its clock goes on by the time that passed (the monotonic clock's,
+                # which a step of the system clock does not move), so what is seen after a reconnect is
+                # stamped when it happened, not as many seconds early as the outage lasted.
+                away = max(0.0, time.monotonic() - last_frame_at)
+                pts_offset += away
+                log.warning("%s: the stream was away %.1f s; its time goes on from there", self._name, away)
             reading = _Reading(container, self._uri, index, pts_offset, self._fps)
             for frame_index, pts, av_frame in reading.frames():
+                last_frame_at = time.monotonic()
                 if frame_index == reading.first_index:
                     attempts = iter(self._reconnect.delays())  # a working connection resets the budget
                 if sampler.keep(pts):

@@ -75,7 +75,9 @@ class StreamClock:
 
     Files: ``start`` (the wall time of the first frame) plus the timestamp. Live (``start`` is None): the
     wall clock at the first frame, then advanced by the stream's own timestamps, so intervals follow the
-    frames even when processing lags behind.
+    frames even when processing lags behind. A live frame is never stamped later than it came: a stream
+    that delivers faster than real time for a while (the frames a camera had buffered when it was
+    connected to, or again after a reconnect) or a system clock set back pulls the anchor back to now.
     """
 
     def __init__(self, start: datetime | None = None, now: Callable[[], datetime] = _utc_now) -> None:
@@ -86,9 +88,13 @@ class StreamClock:
         self._anchor: datetime | None = start
 
     def wall(self, timestamp: float) -> datetime:
-        if self._anchor is None:
-            self._anchor = self._now() - timedelta(seconds=timestamp)
-        return (self._anchor + timedelta(seconds=timestamp)).astimezone(UTC)
+        offset = timedelta(seconds=timestamp)
+        if self._start is None:
+            now = self._now()
+            if self._anchor is None or self._anchor + offset > now:
+                self._anchor = now - offset
+        assert self._anchor is not None
+        return (self._anchor + offset).astimezone(UTC)
 
 
 class IncidentDetector(Protocol):
