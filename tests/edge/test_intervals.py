@@ -229,24 +229,45 @@ def test_short_frame_gaps_keep_intervals_contiguous() -> None:
 
 
 class Ticking:
-    """A wall clock that moves on by ``step`` seconds each time it is read."""
+    """A wall clock that moves on by ``step`` seconds each time it is read, and the monotonic clock that
+    goes with it (which reads the time the wall clock last gave)."""
 
     def __init__(self, start: datetime, step: float) -> None:
-        self.now, self.step = start, timedelta(seconds=step)
+        self.now, self.step, self.last = start, timedelta(seconds=step), start
 
     def __call__(self) -> datetime:
-        now = self.now
+        self.last = self.now
         self.now += self.step
-        return now
+        return self.last
+
+    def monotonic(self) -> float:
+        return self.last.timestamp() - 1e9
+
+
+class Clocks:
+    """A wall clock and a monotonic clock set by hand: time passing moves both, setting the system clock
+    moves the wall clock only."""
+
+    def __init__(self, start: datetime) -> None:
+        self.wall, self.mono = start, 1000.0
+
+    def passes(self, seconds: float) -> None:
+        self.wall += timedelta(seconds=seconds)
+        self.mono += seconds
+
+    def clock(self) -> StreamClock:
+        return StreamClock(None, now=lambda: self.wall, monotonic=lambda: self.mono, live=True)
 
 
 def test_live_clock_anchors_at_the_first_frame() -> None:
     now = datetime(2026, 11, 23, 9, 14, 59, 500000, tzinfo=UTC)
-    clock = StreamClock(None, now=Ticking(now, 2.0))  # frames analysed later than they came: kept
+    late = Ticking(now, 2.0)  # frames analysed later than they came: their stream's time is kept
+    clock = StreamClock(None, now=late, monotonic=late.monotonic, live=True)
     assert clock.wall(12.0) == now
     assert clock.wall(13.5) == now + timedelta(seconds=1.5)
     publisher = MemoryPublisher()
-    live = StreamClock(None, now=Ticking(now, 1 / FPS))
+    ticking = Ticking(now, 1 / FPS)
+    live = StreamClock(None, now=ticking, monotonic=ticking.monotonic, live=True)
     analytics = CameraAnalytics(camera(start_time=None), publisher, live)
     play(analytics, 20, southbound(1, 0))
     analytics.finish()
@@ -260,19 +281,55 @@ def test_live_clock_anchors_at_the_first_frame() -> None:
 def test_a_live_frame_is_never_stamped_later_than_it_came() -> None:
     """A camera connected to (or reconnected) sends the seconds it had buffered at once: anchored at the
     first of them, those frames were stamped up to that many seconds in the future (2.6 s with GStreamer's
-    RTSP server), and so was everything after. Stamps now wait for the wall clock; a clock set back does
-    the same."""
+    RTSP server), and so was everything after. Stamps now wait for the wall clock."""
     now = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
-    wall = [now]
-    clock = StreamClock(None, now=lambda: wall[0])
+    clocks = Clocks(now)
+    clock = clocks.clock()
     burst = [clock.wall(t / 10) for t in range(30)]  # 3 s of frames in one instant
     assert burst == [now] * 30
-    wall[0] = now + timedelta(seconds=0.1)
+    clocks.passes(0.1)
     assert clock.wall(3.0) == now + timedelta(seconds=0.1), "then on the stream's time from there"
-    wall[0] = now + timedelta(seconds=5)  # analysis falls behind: stamps keep the stream's time
+    clocks.passes(5)  # analysis falls behind: stamps keep the stream's time
     assert clock.wall(3.1) == now + timedelta(seconds=0.2)
-    wall[0] = now - timedelta(hours=1)  # the system clock is set back an hour
-    assert clock.wall(3.2) == now - timedelta(hours=1)
+
+
+@pytest.mark.parametrize("step_s", [3600.0, -3600.0, 86400.0 * 365 * 56, 1.5])
+def test_live_stamps_move_with_the_system_clock_when_it_is_set(step_s: float) -> None:
+    """An edge box that booted without the time (no clock battery: 1970, or the time it was switched off)
+    anchored its stamps there, and when NTP set the clock they stayed behind for the rest of the run: the
+    hub refused a day of counts as too old, or stored them on the wrong day. Processing that falls behind
+    is no step (the monotonic clock moves as much)."""
+    booted = datetime(2026, 11, 23, 9, 0, tzinfo=UTC) - timedelta(seconds=step_s)
+    clocks = Clocks(booted)
+    clock = clocks.clock()
+    assert clock.wall(0.0) == booted
+    clocks.passes(12.0)  # analysis 2 s behind the stream: no step
+    assert clock.wall(10.0) == booted + timedelta(seconds=10)
+    clocks.wall += timedelta(seconds=step_s)  # NTP sets the clock
+    clocks.passes(0.1)
+    assert clock.wall(10.1) == booted + timedelta(seconds=step_s + 10.1)
+    clocks.passes(0.1)
+    assert clock.wall(10.2) == booted + timedelta(seconds=step_s + 10.2), "and on from there"
+
+
+def test_a_file_without_a_start_time_keeps_its_own_pace() -> None:
+    """Only a live stream is held to the wall clock: a file analysed five times faster than it plays keeps
+    its timestamps' spacing (its intervals are intervals of the video), from the wall clock at its start."""
+    now = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+    clocks = Clocks(now)
+    clock = StreamClock(None, now=lambda: clocks.wall, monotonic=lambda: clocks.mono)
+    assert clock.wall(0.0) == now
+    clocks.passes(16.0)
+    assert clock.wall(80.0) == now + timedelta(seconds=80)
+
+
+def test_a_live_clock_that_was_never_set_is_said(caplog: pytest.LogCaptureFixture) -> None:
+    clocks = Clocks(datetime(1970, 1, 1, 0, 0, 42, tzinfo=UTC))
+    clocks.clock().wall(0.0)
+    assert "the system clock says 1970-01-01T00:00:42+00:00: it has not been set since boot" in caplog.text
+    caplog.clear()
+    Clocks(datetime(2026, 11, 23, tzinfo=UTC)).clock().wall(0.0)
+    assert caplog.text == ""
 
 
 def test_no_track_id_leaves_in_an_event() -> None:

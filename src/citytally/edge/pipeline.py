@@ -24,7 +24,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from citytally.edge.analytics.intervals import CameraAnalytics, RunTotals
+from citytally.edge.analytics.intervals import CameraAnalytics, RunTotals, StreamClock
 from citytally.edge.config import CameraConfig
 from citytally.edge.detections import Detections
 from citytally.edge.detector import (
@@ -422,7 +422,10 @@ def build_pipeline(
         total = _frame_count(uris, source.fps, target_fps)
         sink = publisher if isinstance(publisher, Publisher) else publisher()
         incidents = IncidentEngine(config)
-        analytics = CameraAnalytics(config, sink, incident_detectors=[incidents] if incidents else [])
+        clock = StreamClock(config.start_time, live=bool(getattr(source, "live", False)))
+        analytics = CameraAnalytics(
+            config, sink, clock=clock, incident_detectors=[incidents] if incidents else []
+        )
         return EdgePipeline(config, source, detector, tracker, analytics, sink, options, total)
     except CitytallyError:
         source.close()

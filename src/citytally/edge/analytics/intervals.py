@@ -11,7 +11,9 @@ frame for live sources. Events carry counts and statistics only, never a track i
 
 from __future__ import annotations
 
+import logging
 import math
+import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -66,6 +68,12 @@ class _Head(TypedDict):
     end: datetime
 
 
+log = logging.getLogger(__name__)
+
+_CLOCK_STEP_S = 1.0  # a change of the system clock against the monotonic one by this much is a step
+_PLAUSIBLE = datetime(2026, 1, 1, tzinfo=UTC)  # a live clock before this has not been set since boot
+
+
 def _utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -73,27 +81,57 @@ def _utc_now() -> datetime:
 class StreamClock:
     """Maps a frame's timestamp (seconds on the stream's clock) to wall time.
 
-    Files: ``start`` (the wall time of the first frame) plus the timestamp. Live (``start`` is None): the
-    wall clock at the first frame, then advanced by the stream's own timestamps, so intervals follow the
-    frames even when processing lags behind. A live frame is never stamped later than it came: a stream
-    that delivers faster than real time for a while (the frames a camera had buffered when it was
-    connected to, or again after a reconnect) or a system clock set back pulls the anchor back to now.
+    Files: ``start`` (the wall time of the first frame) plus the timestamp. No ``start``: the wall clock
+    at the first frame, then advanced by the stream's own timestamps, so intervals follow the frames even
+    when processing lags behind (or, for a file, runs ahead). Live streams (``live``): a frame is never
+    stamped later than it came: a stream that delivers faster than real time for a while (the frames a
+    camera had buffered when it was connected to, or again after a reconnect) pulls the anchor back to
+    now. When the system clock is set
+    (NTP stepping the clock of a box that booted without the time, or an operator), the stamps move with
+    it: the clock's distance from the monotonic clock, which only such a step changes, is watched.
     """
 
-    def __init__(self, start: datetime | None = None, now: Callable[[], datetime] = _utc_now) -> None:
+    def __init__(
+        self,
+        start: datetime | None = None,
+        now: Callable[[], datetime] = _utc_now,
+        monotonic: Callable[[], float] = time.monotonic,
+        *,
+        live: bool = False,
+    ) -> None:
         if start is not None and start.utcoffset() is None:
             raise ConfigError(f"start time {start.isoformat()} needs a timezone (e.g. Z or +01:00)")
         self._start = start
+        self._live = live and start is None
         self._now = now
+        self._monotonic = monotonic
         self._anchor: datetime | None = start
+        self._set_by: float | None = None  # the system clock minus the monotonic clock, in seconds
 
     def wall(self, timestamp: float) -> datetime:
         offset = timedelta(seconds=timestamp)
-        if self._start is None:
-            now = self._now()
-            if self._anchor is None or self._anchor + offset > now:
-                self._anchor = now - offset
-        assert self._anchor is not None
+        if not self._live:
+            if self._anchor is None:  # a file without a start time: from now, at the stream's pace
+                self._anchor = self._now() - offset
+            return (self._anchor + offset).astimezone(UTC)
+        now = self._now()
+        set_by = now.timestamp() - self._monotonic()
+        if self._anchor is None:
+            self._anchor = now - offset
+            if now < _PLAUSIBLE:
+                log.error(
+                    "the system clock says %s: it has not been set since boot, and events are stamped by"
+                    " it until it is (NTP); they move with it then, but the hub refuses those sent before"
+                    " as too old",
+                    now.isoformat(timespec="seconds"),
+                )
+        elif self._set_by is not None and abs(set_by - self._set_by) >= _CLOCK_STEP_S:
+            step = set_by - self._set_by
+            self._anchor += timedelta(seconds=step)
+            log.warning("the system clock was set %+.1f s; events are stamped by it from here", step)
+        self._set_by = set_by
+        if self._anchor + offset > now:  # never later than it came
+            self._anchor = now - offset
         return (self._anchor + offset).astimezone(UTC)
 
 
