@@ -203,7 +203,16 @@ naming the field, before it can overflow the sums that the rest of its day is ad
 
 **Intervals.** Intervals are aligned to the clock: with `interval_seconds = 900` they run 08:00–08:15,
 08:15–08:30, ... on the *stream's* clock (a file's `start_time` plus the frame's timestamp; for a live
-stream the wall clock at its first frame plus the frame timestamps). An interval is reported when the first
+stream the wall clock at its first frame plus the frame timestamps, which after a reconnect go on by as
+long as the stream was away, measured on the monotonic clock: an outage is a break, and what follows it is
+stamped when it happened; a live frame is never stamped later than the wall clock when it came, so the
+seconds a camera sends at once when it is connected to pull the stamps back to now rather than into the
+future; and when the system clock is set, by NTP on a box that booted without the time or by hand, the
+stamps move with it from that frame on: the step is seen as a change of the wall clock against the
+monotonic clock, which processing that falls behind does not make. An edge whose clock reads before 2026
+when its stream starts says so in one line: what it sends before the clock is set carries that time, and
+the hub refuses it as too old. A file without `start_time` is stamped from the wall clock at its start at
+its own pace). An interval is reported when the first
 frame after it arrives, and the last one, partial, at the end of the stream (its `end` is the last frame's
 time plus one frame period). Events say only what was watched: the first interval of a stream, and the first
 after a break in it (no frame for over 2 s and 10 frame periods), start at their first frame instead of the

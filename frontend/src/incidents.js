@@ -12,7 +12,7 @@ const HISTORY_DAYS = 30;
 /** A colour per incident type (Okabe–Ito, as the road-user classes); grey for any other. */
 const TYPE_COLOURS = {
   stopped_vehicle: "#d55e00", wrong_way: "#cc79a7", congestion: "#e69f00", queue: "#f0e442",
-  pedestrian_on_roadway: "#0072b2", crowd_density: "#009e73", left_object: "#56b4e9",
+  pedestrian_on_roadway: "#0072b2", crowd_density: "#009e73", left_object: "#56b4e9", view_changed: "#000000",
 };
 
 /** Units named by the end of a detail's key (the edge's convention), longest first. */

@@ -81,6 +81,7 @@ IncidentType = Literal[
     "pedestrian_on_roadway",
     "queue",
     "left_object",
+    "view_changed",
 ]
 #: Where an incident is in its life: ``onset`` (it began; it is open), ``update`` (still open, its numbers
 #: or severity changed), ``cleared`` (it ended at ``end``). No phase: a one-off report of a closed incident.

@@ -580,6 +580,14 @@ def test_open_incident_updates_and_clears_with_one_id() -> None:
             '[[incidents.stopped_vehicle]]\nzone = "road"\nmin_stop_s = -1\n',
             "min_stop_s: Input should be greater than or equal to 0.5",
         ),
+        (
+            '[[incidents.view_changed]]\nzone = "everywhere"\n',
+            "test.toml:17: incidents.view_changed[0].zone: no zone named 'everywhere'",
+        ),
+        (
+            '[[incidents.view_changed]]\nzone = "road"\nmin_match = 1.5\n',
+            "test.toml:18: incidents.view_changed[0].min_match: Input should be less than or equal to 1",
+        ),
     ],
 )
 def test_config_errors_are_located(toml: str, message: str) -> None:

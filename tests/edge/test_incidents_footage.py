@@ -128,3 +128,110 @@ def test_a_sharp_edged_pool_of_light_on_real_grass_is_no_left_object(vtest_path:
 
     raised = left_objects_on_the_grass(vtest_path, bag)
     assert len(raised) == 1 and 20.0 <= raised[0] <= 23.0, raised
+
+
+def view_changes(
+    vtest_path: Path, edit: Callable[[float, np.ndarray], np.ndarray], boxes: Callable[[float], Detections]
+) -> list[tuple[str, float, dict[str, Any]]]:
+    """The view check (defaults: a look every 2 s, 20 s to hold) on the whole of vtest.avi's picture, each
+    frame changed by ``edit`` and with ``boxes`` as the frame's road users: (phase, end s, details) of its
+    incident events."""
+    config = parse_camera_config(
+        'site = "demo-plaza"\ncamera = "view"\n[source]\nuri = "vtest.avi"\nframe_size = [768, 576]\n'
+        '[[zones]]\nname = "scene"\npolygon = [[0, 0], [767, 0], [767, 575], [0, 575]]\n'
+        '[[incidents.view_changed]]\nzone = "scene"\n',
+        "view.toml",
+    )
+    engine, video, found = IncidentEngine(config), cv2.VideoCapture(str(vtest_path)), []
+    start = datetime(2026, 11, 23, 8, tzinfo=UTC)
+    for k in range(795):
+        ok, picture = video.read()
+        assert ok, f"vtest.avi ended at frame {k}"
+        t = k / 10.0
+        engine.see(np.clip(edit(t, picture.astype(np.float32)), 0, 255).astype(np.uint8))
+        events = engine.update(boxes(t), t, start + timedelta(seconds=t))
+        found += [(e.phase or "", (e.end - start).total_seconds(), dict(e.details)) for e in events]
+    found += [(e.phase or "", (e.end - start).total_seconds(), dict(e.details)) for e in engine.finish()]
+    return found
+
+
+def shifted(dx: float, dy: float) -> Callable[[np.ndarray], np.ndarray]:
+    move = np.float32([[1, 0, dx], [0, 1, dy]])
+    return lambda f: cv2.warpAffine(f, move, (768, 576), borderMode=cv2.BORDER_REPLICATE)
+
+
+def noise(t: float, shape: tuple[int, ...]) -> np.ndarray:
+    return np.random.default_rng(int(t * 10)).normal(0, 8, shape)
+
+
+def no_one(t: float) -> Detections:
+    return Detections.empty()
+
+
+@pytest.mark.parametrize(
+    ("what", "edit", "change"),
+    [
+        ("knocked 10 px up at 30 s", lambda t, f: shifted(0, -10)(f) if t >= 30 else f, "moved"),
+        ("turned to other scenery", lambda t, f: cv2.flip(f, 1) if t >= 30 else f, "moved"),
+        ("lens covered", lambda t, f: np.full_like(f, 20) if t >= 30 else f, "lost"),
+        ("out of focus", lambda t, f: cv2.GaussianBlur(f, (0, 0), 6) if t >= 30 else f, "blurred"),
+    ],
+)
+def test_a_camera_knocked_turned_covered_or_out_of_focus_is_a_view_changed_incident(
+    vtest_path: Path, what: str, edit: Callable[[float, np.ndarray], np.ndarray], change: str
+) -> None:
+    """Counts from a camera whose view changed are wrong with no sign in the numbers; only the left-object
+    rule noticed, in its own zone, and only as a warning in the edge's log."""
+    found = view_changes(vtest_path, edit, no_one)
+    onsets = [(end, details) for phase, end, details in found if phase == "onset"]
+    assert len(onsets) == 1, (what, found)
+    end, details = onsets[0]
+    assert 50.0 <= end <= 52.5, (what, end)  # changed at 30 s, held 20 s, looked at every 2 s
+    assert details["change"] == change, (what, details)
+    if change == "moved" and what.startswith("knocked"):
+        assert 8.0 <= float(details["shift_px"]) <= 12.0, details
+
+
+@pytest.mark.parametrize(
+    ("what", "edit"),
+    [
+        ("as filmed: people walking through", lambda t, f: f),
+        ("half the light at once (a cloud, the exposure)", lambda t, f: f * 0.5 if t >= 30 else f),
+        (
+            "sensor noise of 8 grey levels",
+            lambda t, f: f + np.random.default_rng(int(t * 10)).normal(0, 8, f.shape),
+        ),
+        ("a 2 px shake", lambda t, f: shifted(2, -2)(f) if int(t) % 2 else f),
+    ],
+)
+def test_light_noise_shake_and_passers_by_are_no_change_of_view(
+    vtest_path: Path, what: str, edit: Callable[[float, np.ndarray], np.ndarray]
+) -> None:
+    assert view_changes(vtest_path, edit, no_one) == [], what
+
+
+def test_a_bus_standing_in_front_of_the_camera_is_no_change_of_view(vtest_path: Path) -> None:
+    """A tracked road user covering most of the picture hides the scenery; the view is not judged then."""
+
+    def bus(t: float, f: np.ndarray) -> np.ndarray:
+        if 30 <= t < 70:
+            f[40:560, 20:740] = (60, 90, 170)
+        return f
+
+    def its_box(t: float) -> Detections:
+        if not 30 <= t < 70:
+            return Detections.empty()
+        return Detections(
+            np.array([[20, 40, 740, 560]], np.float32),
+            np.array([0.9], np.float32),
+            np.array([4]),
+            np.array([3]),
+        )
+
+    assert view_changes(vtest_path, bus, its_box) == []
+
+
+def test_a_view_put_back_clears_with_the_time_it_came_back(vtest_path: Path) -> None:
+    found = view_changes(vtest_path, lambda t, f: shifted(20, 0)(f) if 30 <= t < 60 else f, no_one)
+    assert [phase for phase, _, _ in found] == ["onset", "cleared"], found
+    assert 59.0 <= found[-1][1] <= 62.0, found

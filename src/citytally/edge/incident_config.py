@@ -23,6 +23,7 @@ __all__ = [
     "RoadwayIntrusionSettings",
     "CrowdDensitySettings",
     "LeftObjectSettings",
+    "ViewChangedSettings",
     "VEHICLE_CLASSES",
     "ZoneRule",
     "valid_rules",
@@ -223,6 +224,29 @@ class LeftObjectSettings(ZoneRule):
     severity: Severity = Field(default="warning", description="Severity of the incident.")
 
 
+class ViewChangedSettings(ZoneRule):
+    """The camera's view moved or is lost (knocked, turned, covered, out of focus): the scenery of the zone
+    (kerbs, markings, walls: its edges) no longer matches what the edge saw when it started."""
+
+    check_s: float = Field(default=2.0, ge=0.1, le=600, description="Seconds between two looks at the view.")
+    onset_s: float = Field(
+        default=20.0, ge=0, le=3600, description="Seconds the view must stay changed before it counts."
+    )
+    moved_px: float = Field(
+        default=8.0, ge=1, le=10_000, description="A shift of the picture by this many pixels is a move."
+    )
+    min_match: float = Field(
+        default=0.5,
+        ge=0,
+        le=1,
+        description="Least correlation of the zone's edges with the learned view's; below it, changed.",
+    )
+    clear_s: float = Field(
+        default=10.0, ge=0, le=600, description="Seconds of the view back before the incident is cleared."
+    )
+    severity: Severity = Field(default="warning", description="Severity of the incident.")
+
+
 class IncidentSettings(_Model):
     """Incident detectors of one camera. Each list holds one detector per watched zone."""
 
@@ -245,6 +269,7 @@ class IncidentSettings(_Model):
     pedestrian_on_roadway: list[RoadwayIntrusionSettings] = Field(default_factory=list, max_length=32)
     crowd_density: list[CrowdDensitySettings] = Field(default_factory=list, max_length=32)
     left_object: list[LeftObjectSettings] = Field(default_factory=list, max_length=32)
+    view_changed: list[ViewChangedSettings] = Field(default_factory=list, max_length=32)
 
     def rules(self) -> list[tuple[str, int, ZoneRule]]:
         """(kind, index, settings) of every configured detector, in config order."""
@@ -258,6 +283,7 @@ _KINDS: dict[str, type[ZoneRule]] = {
     "pedestrian_on_roadway": RoadwayIntrusionSettings,
     "crowd_density": CrowdDensitySettings,
     "left_object": LeftObjectSettings,
+    "view_changed": ViewChangedSettings,
 }
 
 

@@ -61,6 +61,7 @@ _CATEGORIES: dict[str, tuple[str, str | None]] = {
     "pedestrian_on_roadway": ("traffic", "pedestrianOnRoad"),  # "bikerOnRoad" where only cyclists are
     "crowd_density": ("security", "crowdRisk"),
     "left_object": ("security", "suspiciousAction"),
+    "view_changed": ("security", None),  # a camera knocked, turned or covered: the model has no word for it
 }
 _SEVERITIES = {"info": "informational", "warning": "medium", "critical": "critical"}
 

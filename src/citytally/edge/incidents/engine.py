@@ -17,6 +17,7 @@ from citytally.edge.incident_config import (
     QueueSettings,
     RoadwayIntrusionSettings,
     StoppedVehicleSettings,
+    ViewChangedSettings,
     WrongWaySettings,
     ZoneRule,
 )
@@ -26,6 +27,7 @@ from citytally.edge.incidents.people import CrowdDensityDetector, RoadwayIntrusi
 from citytally.edge.incidents.static import LeftObjectDetector
 from citytally.edge.incidents.tracks import TrackHistory
 from citytally.edge.incidents.vehicles import StoppedVehicleDetector, WrongWayDetector
+from citytally.edge.incidents.view import ViewChangeDetector
 from citytally.errors import ConfigError
 from citytally.events import IncidentEvent
 
@@ -38,8 +40,8 @@ _KEEP_S = 32.0
 class IncidentEngine:
     """Runs every configured incident detector of one camera; an ``IncidentDetector`` for CameraAnalytics.
 
-    Call :meth:`see` with the frame's picture before :meth:`update` if a ``left_object`` rule is configured
-    (:attr:`needs_pictures`); the other rules read only the tracked boxes.
+    Call :meth:`see` with the frame's picture before :meth:`update` if a ``left_object`` or ``view_changed``
+    rule is configured (:attr:`needs_pictures`); the other rules read only the tracked boxes.
     """
 
     def __init__(self, config: CameraConfig) -> None:
@@ -53,7 +55,7 @@ class IncidentEngine:
             if zone is None:
                 raise ConfigError(f"incidents.{kind}[{i}]: no zone named {rule.zone!r}")
             self.detectors.append(_build(rule, zone, context, plane))
-        self._seers = [d for d in self.detectors if isinstance(d, LeftObjectDetector)]
+        self._seers = [d for d in self.detectors if isinstance(d, LeftObjectDetector | ViewChangeDetector)]
         self._opened: list[IncidentEvent] = []
 
     def __bool__(self) -> bool:
@@ -95,4 +97,6 @@ def _build(rule: ZoneRule, zone: ZoneConfig, context: Context, plane: GroundPlan
         return CrowdDensityDetector(rule, zone, context, plane)
     if isinstance(rule, LeftObjectSettings):
         return LeftObjectDetector(rule, zone, context)
+    if isinstance(rule, ViewChangedSettings):
+        return ViewChangeDetector(rule, zone, context)
     raise ConfigError(f"unknown incident rule {type(rule).__name__}")
