@@ -2,7 +2,7 @@
 
 Runs the whole edge pipeline (decode → NanoDet → tracker → analytics → events) over two clips, each with a
 counting config (any incident rules and conflict zones in it taken out) and an "all detectors" config (the
-same plus all six incident rules and a ``[[conflicts]]`` junction zone), alternating ``--rounds`` times in
+same plus all seven incident rules and a ``[[conflicts]]`` junction zone), alternating ``--rounds`` times in
 one process so both see the same machine load:
 
 * vtest.avi (pedestrian plaza): ``examples/vtest.toml`` against ``examples/vtest-incidents.toml``;
