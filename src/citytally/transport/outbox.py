@@ -59,8 +59,6 @@ from citytally.transport.status import OutboxStatus, status_topic
 
 __all__ = ["Outbox"]
 
-_SQLITE_MAGIC = b"SQLite format 3\x00"
-
 log = logging.getLogger(__name__)
 
 _SCHEMA = """
@@ -74,6 +72,7 @@ CREATE TABLE IF NOT EXISTS outbox (
 """
 _INDEX = "CREATE INDEX IF NOT EXISTS outbox_event_id ON outbox (event_id)"
 _REFUSED_RETRY_S = 5.0
+_SQLITE_MAGIC = b"SQLite format 3\x00"  # the first bytes of every SQLite file
 _HOLD_BYTES = 64 * 1024 * 1024  # ~200,000 events of ~340 bytes: two weeks of a camera at ten a minute
 _WRITE_RETRY_S = 1.0
 
@@ -193,7 +192,10 @@ class Outbox:
             if not _damaged(path, exc):
                 raise StoreError(f"{path}: cannot open the outbox: {exc}") from exc
             problem = exc
-        aside = _set_aside(path)
+        try:
+            aside = _set_aside(path)
+        except OSError as exc:
+            raise StoreError(f"{path}: the outbox is damaged ({problem}); cannot move it: {exc}") from exc
         log.error(
             "outbox: %s is damaged (%s); set aside as %s, whose readable events `sqlite3 %s .recover` can"
             " save, and a new outbox started: the camera goes on",
