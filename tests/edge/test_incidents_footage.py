@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -104,16 +104,33 @@ def left_objects_on_the_grass(
         '[[incidents.left_object]]\nzone = "grass"\nmin_static_s = 10\n',
         "grass.toml",
     )
-    engine, video, raised = IncidentEngine(config), cv2.VideoCapture(str(vtest_path)), []
+    found = play_vtest(vtest_path, config, 450, edit, lambda t: Detections.empty())
+    return [end for phase, end, _ in found if phase == "onset"]
+
+
+def play_vtest(
+    vtest_path: Path,
+    config: CameraConfig,
+    frames: int,
+    edit: Callable[[float, np.ndarray], np.ndarray],
+    boxes: Callable[[float], Detections],
+) -> list[tuple[str, float, dict[str, Any]]]:
+    """The config's incident rules over vtest.avi's first ``frames``, each frame changed by ``edit`` and
+    with ``boxes`` as its road users: (phase, end in seconds into the video, details) of every event,
+    including those of the end of the stream."""
+    engine, video, found = IncidentEngine(config), cv2.VideoCapture(str(vtest_path)), []
     start = datetime(2026, 11, 23, 8, tzinfo=UTC)
-    for k in range(450):
+
+    def seen(events: Sequence[IncidentEvent]) -> list[tuple[str, float, dict[str, Any]]]:
+        return [(e.phase or "", (e.end - start).total_seconds(), dict(e.details)) for e in events]
+
+    for k in range(frames):
         ok, picture = video.read()
         assert ok, f"vtest.avi ended at frame {k}"
         t = k / 10.0
         engine.see(np.clip(edit(t, picture.astype(np.float32)), 0, 255).astype(np.uint8))
-        events = engine.update(Detections.empty(), t, start + timedelta(seconds=t))
-        raised += [(e.end - start).total_seconds() for e in events if e.phase == "onset"]
-    return raised
+        found += seen(engine.update(boxes(t), t, start + timedelta(seconds=t)))
+    return found + seen(engine.finish())
 
 
 def test_a_sharp_edged_pool_of_light_on_real_grass_is_no_left_object(vtest_path: Path) -> None:
@@ -142,17 +159,7 @@ def view_changes(
         '[[incidents.view_changed]]\nzone = "scene"\n',
         "view.toml",
     )
-    engine, video, found = IncidentEngine(config), cv2.VideoCapture(str(vtest_path)), []
-    start = datetime(2026, 11, 23, 8, tzinfo=UTC)
-    for k in range(795):
-        ok, picture = video.read()
-        assert ok, f"vtest.avi ended at frame {k}"
-        t = k / 10.0
-        engine.see(np.clip(edit(t, picture.astype(np.float32)), 0, 255).astype(np.uint8))
-        events = engine.update(boxes(t), t, start + timedelta(seconds=t))
-        found += [(e.phase or "", (e.end - start).total_seconds(), dict(e.details)) for e in events]
-    found += [(e.phase or "", (e.end - start).total_seconds(), dict(e.details)) for e in engine.finish()]
-    return found
+    return play_vtest(vtest_path, config, 795, edit, boxes)
 
 
 def shifted(dx: float, dy: float) -> Callable[[np.ndarray], np.ndarray]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from datetime import datetime, timedelta
 
+import cv2
 import numpy as np
 import numpy.typing as npt
 
@@ -14,7 +15,7 @@ from citytally.edge.incidents.book import IncidentBook
 from citytally.edge.incidents.tracks import TrackHistory
 from citytally.events import ROAD_USER_CLASSES, IncidentEvent, IncidentType, RoadUserClass
 
-__all__ = ["ZoneDetector", "Context"]
+__all__ = ["ZoneDetector", "Context", "Raster"]
 
 
 class Context:
@@ -22,6 +23,22 @@ class Context:
 
     def __init__(self, site: str, camera: str, update_s: float) -> None:
         self.site, self.camera, self.update_s = site, camera, update_s
+
+
+class Raster:
+    """A zone as rules that read the picture look at it: its bounding box in the picture (x0, y0, x1, y1),
+    the box's size scaled by ``scale`` (at least ``least`` pixels a side) and the zone's mask at that size."""
+
+    def __init__(self, polygon: npt.NDArray[np.float64], scale: float, least: int = 1) -> None:
+        x0, y0 = np.floor(polygon.min(axis=0)).astype(int)
+        x1, y1 = np.ceil(polygon.max(axis=0)).astype(int)
+        self.box = (int(x0), int(y0), int(x1), int(y1))
+        self.scale = scale
+        w = max(least, round((x1 - x0) * scale))
+        h = max(least, round((y1 - y0) * scale))
+        self.size = (w, h)
+        self.mask = np.zeros((h, w), np.uint8)
+        cv2.fillPoly(self.mask, [((polygon - (x0, y0)) * scale).astype(np.int32)], 1)
 
 
 class ZoneDetector(ABC):

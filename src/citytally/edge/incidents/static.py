@@ -34,7 +34,7 @@ import numpy.typing as npt
 
 from citytally.edge.config import ZoneConfig
 from citytally.edge.incident_config import LeftObjectSettings
-from citytally.edge.incidents.base import Context, ZoneDetector
+from citytally.edge.incidents.base import Context, Raster, ZoneDetector
 from citytally.edge.incidents.tracks import TrackHistory
 from citytally.events import IncidentEvent
 
@@ -81,15 +81,9 @@ class LeftObjectDetector(ZoneDetector):
     def __init__(self, rule: LeftObjectSettings, zone: ZoneConfig, context: Context) -> None:
         super().__init__(rule, zone, context)
         self.settings = rule
-        x0, y0 = np.floor(self.polygon.min(axis=0)).astype(int)
-        x1, y1 = np.ceil(self.polygon.max(axis=0)).astype(int)
-        self._box = (int(x0), int(y0), int(x1), int(y1))
-        w = max(1, round((x1 - x0) * rule.scale))
-        h = max(1, round((y1 - y0) * rule.scale))
-        self._size = (w, h)
-        local = ((self.polygon - (x0, y0)) * rule.scale).astype(np.int32)
-        self._mask = np.zeros((h, w), np.uint8)
-        cv2.fillPoly(self._mask, [local], 1)
+        raster = Raster(self.polygon, rule.scale)
+        self._box, self._size, self._mask = raster.box, raster.size, raster.mask
+        w, h = raster.size
         self._fast: npt.NDArray[np.float32] | None = None
         self._slow: npt.NDArray[np.float32] | None = None
         self._static_since = np.full((h, w), _STATIC_NEVER, np.float32)

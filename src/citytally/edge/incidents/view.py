@@ -30,7 +30,7 @@ import numpy.typing as npt
 
 from citytally.edge.config import ZoneConfig
 from citytally.edge.incident_config import ViewChangedSettings
-from citytally.edge.incidents.base import Context, ZoneDetector
+from citytally.edge.incidents.base import Context, Raster, ZoneDetector
 from citytally.edge.incidents.tracks import TrackHistory
 from citytally.events import IncidentEvent
 
@@ -51,17 +51,10 @@ class ViewChangeDetector(ZoneDetector):
     def __init__(self, rule: ViewChangedSettings, zone: ZoneConfig, context: Context) -> None:
         super().__init__(rule, zone, context)
         self.settings = rule
-        x0, y0 = np.floor(self.polygon.min(axis=0)).astype(int)
-        x1, y1 = np.ceil(self.polygon.max(axis=0)).astype(int)
-        self._box = (max(int(x0), 0), max(int(y0), 0), int(x1), int(y1))
-        self._scale = min(1.0, _WIDTH / max(1, x1 - x0))
-        w = max(8, round((x1 - x0) * self._scale))
-        h = max(8, round((y1 - y0) * self._scale))
-        self._size = (w, h)
-        local = ((self.polygon - (x0, y0)) * self._scale).astype(np.int32)
-        self._mask = np.zeros((h, w), np.uint8)
-        cv2.fillPoly(self._mask, [local], 1)
-        self._window = cv2.createHanningWindow((w, h), cv2.CV_32F)
+        width = float(np.ptp(self.polygon[:, 0]))
+        raster = Raster(self.polygon, min(1.0, _WIDTH / max(1.0, width)), least=8)
+        self._box, self._size, self._mask, self._scale = raster.box, raster.size, raster.mask, raster.scale
+        self._window = cv2.createHanningWindow(raster.size, cv2.CV_32F)
         self._learned: npt.NDArray[np.float32] | None = None
         self._sharpness = 0.0  # the learned view's
         self._image: npt.NDArray[np.uint8] | None = None
