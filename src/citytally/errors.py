@@ -88,6 +88,10 @@ class Spell:
     def active(self) -> bool:
         return self.since is not None
 
+    def due(self) -> bool:
+        """Whether the next :meth:`failed` would be said (to spare work only the line needs)."""
+        return self.since is None or self.clock() - self._said >= self.every_s
+
     def failed(self, message: str, *args: object, level: int = logging.ERROR) -> None:
         """One more failure: said if it begins a spell, or ``every_s`` after the last line said."""
         now = self.clock()

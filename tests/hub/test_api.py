@@ -393,4 +393,6 @@ def test_health_says_503_when_the_database_is_gone() -> None:
         "ingest_stalled_s": 0.0,
         "ingest_waiting": 0,
         "broker_session": None,
+        "broker": None,
+        "broker_down_s": None,
     }

@@ -34,7 +34,7 @@ from citytally.errors import Spell
 from citytally.events import SLUG_PATTERN
 from citytally.hub.store import schema
 from citytally.hub.store.follow import LOOKBACK, StoreFollower, store_now
-from citytally.transport.mqtt import MqttSettings, build_mqtt_client, connect_properties
+from citytally.transport.mqtt import LinkWatch, MqttSettings, build_mqtt_client, connect_properties
 
 __all__ = [
     "ALERT_CONTEXT",
@@ -211,6 +211,13 @@ class AlertRelay:
         self._thread: threading.Thread | None = None
         self._client = build_mqtt_client(settings, self.name, persistent=False)
         self._client.on_publish = self._on_publish
+        self._client.on_connect = self._on_connect
+        self._link = LinkWatch("alerts", settings, log)
+        self._link.attach(self._client)
+
+    def _on_connect(self, _client: mqtt.Client, _userdata: Any, _flags: Any, reason: Any, *_: Any) -> None:
+        if not reason.is_failure:
+            self._link.connected()
 
     def _on_publish(self, _client: mqtt.Client, _userdata: Any, mid: int, *_: Any) -> None:
         with self._lock:

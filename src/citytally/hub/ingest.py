@@ -56,7 +56,7 @@ from citytally.hub.config import IngestSettings
 from citytally.hub.metrics import HubMetrics
 from citytally.hub.store.writer import EventWriter, Received, WriteResult
 from citytally.transport import confirm
-from citytally.transport.mqtt import MqttSettings, build_mqtt_client, connect_properties
+from citytally.transport.mqtt import LinkWatch, MqttSettings, build_mqtt_client, connect_properties
 from citytally.transport.status import OutboxStatus, camera_of_status_topic, status_subscription
 
 __all__ = ["BATCH_BYTES", "Ingest", "IngestMetrics", "subscription_topic"]
@@ -144,6 +144,9 @@ class Ingest:
         self.settings = settings or IngestSettings()
         self.metrics = IngestMetrics(metrics or HubMetrics())
         self.progress = self.metrics.hub.ingest_progress
+        #: whether and since when this hub cannot reach its broker (said in the log, shown by /health)
+        self.link = LinkWatch("ingest", mqtt_settings, log)
+        self.metrics.hub.broker_link = self.link
         self.progress.stall_after_s = self.settings.stall_after_s
         self.totals = WriteResult()
         self._queue: queue.Queue[_Pending] = queue.Queue()
@@ -171,6 +174,7 @@ class Ingest:
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
         client.on_subscribe = self._on_subscribe
+        self.link.attach(client)
         # if the hub dies, the broker tells the edges, which then hold back their re-sends
         client.will_set(confirm.presence_topic(settings.topic_prefix), confirm.offline(), qos=1, retain=True)
         self._client = client
@@ -258,6 +262,7 @@ class Ingest:
             log.warning("ingest: the broker refused the edge status subscription: %s", reasons[1])
         self._connected.set()
         self.metrics.connected.set(1)
+        self.link.connected()
         log.info("ingest: subscribed to %s", topic)
         presence = confirm.presence_topic(self.mqtt_settings.topic_prefix)
         client.publish(presence, confirm.online(datetime.now(UTC)), qos=1, retain=True)
@@ -267,6 +272,7 @@ class Ingest:
     ) -> None:
         self._connected.clear()
         self.metrics.connected.set(0)
+        self.link.lost()
         if not self._stopping.is_set():
             log.warning("ingest: lost the broker (%s); reconnecting with backoff", reason)
 

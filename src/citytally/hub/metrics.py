@@ -23,6 +23,7 @@ from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
     from citytally.hub.alerts import AlertRelay
+    from citytally.transport.mqtt import LinkWatch
 
 __all__ = ["HubMetrics", "IngestProgress", "StoreCollector", "ingest_lag_seconds", "dead_letter_count"]
 
@@ -136,6 +137,10 @@ class HubMetrics:
         #: Whether the broker kept the hub's session at the last connection ("present"/"missing"; set by
         #: ingest, shown by /health), None before ingest has connected or when it runs elsewhere.
         self.broker_session: str | None = None
+        #: This hub's ingest link to the broker (set by ingest; None when ingest runs elsewhere), and how
+        #: long it may be down before /health says the hub is degraded (paho's backoff tops out at 30 s).
+        self.broker_link: LinkWatch | None = None
+        self.broker_grace_s = 30.0
         Gauge(
             "citytally_ingest_stalled_seconds",
             "Seconds messages have waited with no batch stored (0 while idle or advancing).",

@@ -6,8 +6,11 @@ same :class:`MqttSettings` (the password only from ``$CITYTALLY_MQTT_PASSWORD``)
 
 from __future__ import annotations
 
+import logging
 import os
+import socket
 import ssl
+import time
 from pathlib import Path
 from typing import Literal
 
@@ -17,7 +20,9 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["MQTT_PASSWORD_ENV", "MqttSettings", "build_mqtt_client", "connect_properties"]
+from citytally.errors import Spell
+
+__all__ = ["MQTT_PASSWORD_ENV", "LinkWatch", "MqttSettings", "build_mqtt_client", "connect_properties"]
 
 MQTT_PASSWORD_ENV = "CITYTALLY_MQTT_PASSWORD"
 
@@ -102,3 +107,52 @@ def connect_properties(settings: MqttSettings) -> Properties | None:
     properties.SessionExpiryInterval = settings.session_expiry_s
     properties.ReceiveMaximum = settings.receive_maximum
     return properties
+
+
+class LinkWatch:
+    """Says when a client cannot reach its broker, and why: paho retries a failed connection without a
+    word, so an edge booted before its network, or a hub given a wrong broker name, said nothing at all.
+
+    One line when the failures begin (the name that does not resolve, the refusal, the timeout: found by
+    resolving and opening a TCP connection to the broker once, only when a line is due), one a minute while
+    they last, one when the client connects. :attr:`down_since` (monotonic seconds; None while connected)
+    is for health checks.
+    """
+
+    def __init__(self, who: str, settings: MqttSettings, log: logging.Logger) -> None:
+        self.who, self.host, self.port = who, settings.host, settings.port
+        self.down_since: float | None = time.monotonic()  # not connected yet
+        self._spell = Spell(log)
+
+    def attach(self, client: mqtt.Client) -> None:
+        client.on_connect_fail = self._failed
+
+    def _failed(self, _client: mqtt.Client, _userdata: object) -> None:
+        why = _why_unreachable(self.host, self.port) if self._spell.due() else ""
+        self._spell.failed(
+            "%s: cannot reach the broker %s:%d (%s); retrying with backoff up to 30 s",
+            self.who,
+            self.host,
+            self.port,
+            why,
+        )
+
+    def connected(self) -> None:
+        self.down_since = None
+        self._spell.ended("%s: reached the broker %s:%d", self.who, self.host, self.port)
+
+    def lost(self) -> None:
+        if self.down_since is None:
+            self.down_since = time.monotonic()
+
+
+def _why_unreachable(host: str, port: int) -> str:
+    try:
+        socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        return f"{host} does not resolve: {exc.strerror or exc}"
+    try:
+        socket.create_connection((host, port), timeout=2.0).close()
+    except OSError as exc:
+        return exc.strerror or str(exc) or exc.__class__.__name__
+    return "its TCP port answers, the MQTT connection failed: TLS, or not an MQTT broker"

@@ -54,7 +54,7 @@ from citytally.transport.confirm import (
     event_ids_in,
     presence_topic,
 )
-from citytally.transport.mqtt import MqttSettings, build_mqtt_client
+from citytally.transport.mqtt import LinkWatch, MqttSettings, build_mqtt_client
 from citytally.transport.status import OutboxStatus, status_topic
 
 __all__ = ["Outbox"]
@@ -157,6 +157,7 @@ class Outbox:
         self._undeleted_seqs: list[int] = []
         self._undeleted_ids: list[str] = []
         self._trouble = Spell(log)  # on while the file fails the sender thread
+        self._link = LinkWatch("outbox", mqtt_settings, log)
         self._lock = threading.Lock()  # guards the SQLite connection
         self._db = self._open(path)
         self._depth = int(self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
@@ -382,6 +383,7 @@ class Outbox:
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
         client.on_message = self._on_message
+        self._link.attach(client)
         self._client = client
         log.info(
             "outbox: %d events queued in %s; connecting to %s:%d",
@@ -405,6 +407,7 @@ class Outbox:
             log.warning("outbox: broker refused the connection: %s", reason)
             return
         log.info("outbox: connected to %s:%d", self.mqtt_settings.host, self.mqtt_settings.port)
+        self._link.connected()
         if self.confirm == "hub":
             _c.subscribe(presence_topic(self.mqtt_settings.topic_prefix), qos=1)
         self._connections += 1  # a clean session: the sender subscribes to the ack topics again
@@ -413,6 +416,7 @@ class Outbox:
 
     def _on_disconnect(self, _c: mqtt.Client, _u: Any, _flags: Any, reason: ReasonCode, _p: Any) -> None:
         self._connected.clear()
+        self._link.lost()
         if not self._stopping.is_set():
             log.warning(
                 "outbox: lost the broker (%s); %d events wait; reconnecting with backoff", reason, self._depth

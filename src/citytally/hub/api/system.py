@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import time
+from typing import Annotated, Any, Literal
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Request, Response
@@ -22,8 +23,9 @@ router = APIRouter(tags=["system"], responses=ERROR_RESPONSES)
 
 class Health(BaseModel):
     status: Literal["ok", "degraded", "stalled"] = Field(
-        description="'degraded' when the database cannot be reached; 'stalled' when messages have waited "
-        "longer than ingest.stall_after_s with no batch stored."
+        description="'degraded' when the database cannot be reached, or the broker has not been for 30 s "
+        "(no event can arrive); 'stalled' when messages have waited longer than ingest.stall_after_s with no "
+        "batch stored."
     )
     database: Literal["ok", "unreachable"]
     ingest_lag_s: float | None = Field(
@@ -39,6 +41,14 @@ class Health(BaseModel):
         "the very first start, else the broker lost it (edges re-send what the hub has not confirmed). "
         "Null before ingest has connected, or when ingest runs in another process.",
     )
+    broker: Literal["connected", "disconnected"] | None = Field(
+        None,
+        description="Whether this hub's ingest is connected (and subscribed) to the broker now; null when "
+        "ingest runs in another process.",
+    )
+    broker_down_s: float | None = Field(
+        None, description="Seconds since ingest lost the broker, or since it began to try; null if connected."
+    )
 
 
 @router.get(
@@ -46,14 +56,22 @@ class Health(BaseModel):
     response_model=Health,
     dependencies=[Depends(public())],
     responses={
-        503: {"model": Health, "description": "The database cannot be reached, or ingest is stalled."}
+        503: {"model": Health, "description": "The database or the broker cannot be reached, or ingest stalled."}
     },
 )
 def health(request: Request, engine: EngineDep) -> JSONResponse:
     """Liveness and readiness: the database answers, ingest advances, and how far behind it is."""
-    progress: IngestProgress = request.app.state.metrics.ingest_progress
+    hub_metrics: HubMetrics = request.app.state.metrics
+    progress: IngestProgress = hub_metrics.ingest_progress
     stalled_s, waiting = progress.stalled_seconds(), progress.waiting
-    session = request.app.state.metrics.broker_session
+    link = hub_metrics.broker_link
+    down = link.down_since if link is not None else None
+    down_s = None if down is None else round(time.monotonic() - down, 1)
+    broker: dict[str, Any] = {
+        "broker_session": hub_metrics.broker_session,
+        "broker": None if link is None else ("connected" if down_s is None else "disconnected"),
+        "broker_down_s": down_s,
+    }
     try:
         lag = ingest_lag_seconds(engine)
     except sa.exc.SQLAlchemyError:
@@ -63,19 +81,20 @@ def health(request: Request, engine: EngineDep) -> JSONResponse:
             ingest_lag_s=None,
             ingest_stalled_s=stalled_s,
             ingest_waiting=waiting,
-            broker_session=session,
+            **broker,
         )
         return JSONResponse(body.model_dump(), status_code=503)
     stalled = stalled_s >= progress.stall_after_s
+    cut_off = down_s is not None and down_s >= hub_metrics.broker_grace_s
     body = Health(
-        status="stalled" if stalled else "ok",
+        status="stalled" if stalled else "degraded" if cut_off else "ok",
         database="ok",
         ingest_lag_s=lag,
         ingest_stalled_s=stalled_s,
         ingest_waiting=waiting,
-        broker_session=session,
+        **broker,
     )
-    return JSONResponse(body.model_dump(), status_code=503 if stalled else 200)
+    return JSONResponse(body.model_dump(), status_code=503 if stalled or cut_off else 200)
 
 
 @router.get(
