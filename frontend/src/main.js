@@ -5,6 +5,7 @@ import { ApiError, AuthRequired, followLive, getJSON, getToken, setToken, whenSi
 import { clearNotice, showNotice } from "./notice.js";
 import { applyDisplayMode } from "./display.js";
 import { watchIncidents } from "./incident-watch.js";
+import { watchHealth } from "./hub-health.js";
 import { FIRST_RANGE, overviewRequests, rollingRange } from "./overview-data.js";
 
 const app = document.getElementById("app");
@@ -14,6 +15,7 @@ let mePromise = null;
 let stopLive = null;
 let incidentWatch = null; // the badge and notifications, for those who may see incidents
 let retryTimer = null;
+let stopHealth = null; // the header's word on whether the hub can take in data
 const VERIFIED_KEY = "citytally.token-checked";
 const LIVE_TEXT = { live: "live", reconnecting: "reconnecting…", offline: "offline", "signed out": "signed out" };
 
@@ -26,6 +28,8 @@ function setLiveStatus(state) {
 function stopView() {
   if (stopLive) stopLive();
   stopLive = null;
+  if (stopHealth) stopHealth();
+  stopHealth = null;
   if (incidentWatch) incidentWatch.stop();
   incidentWatch = null;
   if (current) current.destroy();
@@ -108,6 +112,7 @@ async function start() {
   document.getElementById("who").textContent = `${me.name} (${me.role})`;
   if (me.can_see_incidents && !incidentWatch) incidentWatch = watchIncidents();
   if (!stopLive) stopLive = followLive(onLive, setLiveStatus);
+  if (!stopHealth) stopHealth = watchHealth();
   await (routed || route());
 }
 

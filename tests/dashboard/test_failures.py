@@ -163,3 +163,38 @@ def test_a_lock_out_says_until_when_and_keeps_the_token(
     finally:
         with seeded_engine.begin() as conn:
             conn.execute(login_failures_table.delete())
+
+
+def test_the_header_says_when_no_data_can_arrive_and_when_it_can_again(
+    page: Page, seeded_engine: sa.Engine, built_frontend: Path, login: Login, tmp_path: Path
+) -> None:
+    """A hub whose ingest cannot reach its broker stores nothing new, and the live views just look quiet:
+    an operator could not tell "no incident" from "no data". The header now says so, and stops saying it
+    once the broker is back."""
+    from citytally.hub.config import HubSettings
+    from citytally.hub.dashboard.server import serve
+    from citytally.hub.ingest import Ingest
+    from citytally.hub.metrics import HubMetrics
+    from citytally.hub.store import EventWriter
+    from hub.conftest import PrivateBroker, mqtt_settings_for
+
+    broker = PrivateBroker(tmp_path)  # not started: out of reach
+    metrics = HubMetrics()
+    metrics.broker_grace_s = 1.0
+    settings = mqtt_settings_for("hubhealth", port=broker.port)
+    ingest = Ingest(EventWriter(seeded_engine, topic_prefix="hubhealth"), settings, metrics=metrics)
+    server = serve(HubSettings(), seeded_engine, build=False, metrics=metrics)
+    ingest.start()
+    try:
+        time.sleep(1.5)
+        login(page, server, issue_token(seeded_engine, "viewer").secret)
+        badge = page.wait_for_selector("#hub-health:not([hidden])", timeout=15_000)
+        assert badge is not None
+        assert "no broker for" in badge.inner_text() and "no new data can arrive" in badge.inner_text()
+        broker.start()
+        assert ingest.wait_connected(40)
+        page.wait_for_selector("#hub-health", state="hidden", timeout=15_000)
+    finally:
+        ingest.stop()
+        server.stop()
+        broker.stop()
