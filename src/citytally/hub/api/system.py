@@ -55,9 +55,7 @@ class Health(BaseModel):
     "/health",
     response_model=Health,
     dependencies=[Depends(public())],
-    responses={
-        503: {"model": Health, "description": "The database or the broker cannot be reached, or ingest stalled."}
-    },
+    responses={503: {"model": Health, "description": "Database or broker out of reach, or ingest stalled."}},
 )
 def health(request: Request, engine: EngineDep) -> JSONResponse:
     """Liveness and readiness: the database answers, ingest advances, and how far behind it is."""
