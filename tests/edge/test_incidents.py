@@ -401,6 +401,13 @@ def picture(
     return draw
 
 
+def left_objects(
+    scene: Scene, seconds: float, pictures: Callable[[float], np.ndarray]
+) -> list[IncidentEvent]:
+    """The left-object events of :data:`LEFT`'s rule over ``seconds`` of ``scene`` and ``pictures``."""
+    return [e for e in run(camera(LEFT), scene, seconds, pictures) if e.incident == "left_object"]
+
+
 def picture_until(box_from: float, box_until: float) -> Callable[[float], np.ndarray]:
     """:func:`picture` with the box taken away at ``box_until``."""
     with_box, without = picture(box_from), picture(None)
@@ -457,13 +464,11 @@ def test_a_left_object_stays_one_incident_while_people_pass_it() -> None:
         x = 200 + 80 * min(t - 10, 2) + 80 * max(t - 15, 0)
         return [(1, x, 540, PERSON)] if 10 <= t < 18 else []
 
-    events = [e for e in run(camera(LEFT), scene, 26, picture(2.0)) if e.incident == "left_object"]
+    events = left_objects(scene, 26, picture(2.0))
     assert len(onsets(events, "left_object")) == 1
     assert [e.details.get("stream_ended") for e in events if e.phase == "cleared"] == [1]
     # Someone who takes it away ends it: the box goes at 14 s.
-    events = [
-        e for e in run(camera(LEFT), scene, 20, picture_until(2.0, 14.0)) if e.incident == "left_object"
-    ]
+    events = left_objects(scene, 20, picture_until(2.0, 14.0))
     cleared = [e for e in events if e.phase == "cleared"]
     assert len(onsets(events, "left_object")) == 1 and len(cleared) == 1
     assert 13.5 <= seconds(cleared[0].end) <= 14.5 and "stream_ended" not in cleared[0].details
@@ -497,7 +502,7 @@ def test_a_camera_that_turns_is_no_left_object(caplog: pytest.LogCaptureFixture)
         assert onsets(run(camera(LEFT), lambda t: [], 14, pictures(99.0)), "left_object") == []
     assert "test-site/cam: left_object in zone 'road'" in caplog.text
     assert "the camera moved); its background is learned again" in caplog.text
-    events = [e for e in run(camera(LEFT), lambda t: [], 20, pictures(8.0)) if e.incident == "left_object"]
+    events = left_objects(lambda t: [], 20, pictures(8.0))
     found = onsets(events, "left_object")
     assert len(found) == 1 and 12.0 <= seconds(found[0].end) <= 15.5
     # The box is static sooner over light slabs than over dark ones: it grows to its full size.
@@ -633,13 +638,11 @@ def test_a_left_object_hidden_by_people_standing_over_it_stays_one_incident() ->
         over = [(1, 310, 500, PERSON), (2, 330, 500, PERSON), (3, 310, 470, PERSON), (4, 330, 470, PERSON)]
         return over if 10 <= t < 16 else []
 
-    events = [e for e in run(camera(LEFT), group, 24, picture(2.0)) if e.incident == "left_object"]
+    events = left_objects(group, 24, picture(2.0))
     assert len(onsets(events, "left_object")) == 1
     assert [e.details.get("stream_ended") for e in events if e.phase == "cleared"] == [1]
     # Taken away while hidden (gone when they leave at 16 s): cleared once, ending when it was last seen.
-    events = [
-        e for e in run(camera(LEFT), group, 24, picture_until(2.0, 13.0)) if e.incident == "left_object"
-    ]
+    events = left_objects(group, 24, picture_until(2.0, 13.0))
     cleared = [e for e in events if e.phase == "cleared"]
     assert len(onsets(events, "left_object")) == 1 and len(cleared) == 1
     assert "stream_ended" not in cleared[0].details
@@ -670,7 +673,7 @@ def test_a_hard_edged_pool_of_light_is_no_left_object(case: str, box_from: float
                 image[460:500, 300:340] = 230  # the box is lit too, but shows none of the road
         return np.clip(image, 0, 255).astype(np.uint8)
 
-    events = [e for e in run(camera(LEFT), lambda t: [], 12, pictures) if e.incident == "left_object"]
+    events = left_objects(lambda t: [], 12, pictures)
     found = onsets(events, "left_object")
     assert len(found) == int(fires), case
     if fires:
