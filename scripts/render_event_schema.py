@@ -77,8 +77,10 @@ EVENT_TYPES: tuple[tuple[type[Any], str], ...] = (
         IncidentEvent,
         "Sent by the edge's incident detectors (`citytally.edge.incidents`, configured in the camera "
         "config's `[incidents]` table; see [incidents.md](incidents.md)) when an incident opens, when its "
-        "severity or kind changes (at once) or its numbers change (at most every `update_s`), and when it "
-        "clears. The hub keeps the latest event of each `incident_id`.",
+        "severity or kind changes (at once) or its numbers change (at most every `update_s`), at least "
+        "every 5 minutes while it is open (an `update` even when nothing changed, so that a hub can tell an "
+        "incident that goes on from one whose edge went away: killed or powered off, it sends no "
+        "clearance), and when it clears. The hub keeps the latest event of each `incident_id`.",
     ),
     (
         ConflictEvent,

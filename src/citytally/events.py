@@ -42,6 +42,7 @@ __all__ = [
     "RoadUserClass",
     "IncidentType",
     "IncidentPhase",
+    "INCIDENT_ALIVE_S",
     "LineCountEvent",
     "SpeedEvent",
     "ZoneOccupancyEvent",
@@ -84,8 +85,13 @@ IncidentType = Literal[
     "view_changed",
 ]
 #: Where an incident is in its life: ``onset`` (it began; it is open), ``update`` (still open, its numbers
-#: or severity changed), ``cleared`` (it ended at ``end``). No phase: a one-off report of a closed incident.
+#: or severity changed, or it is reported again), ``cleared`` (it ended at ``end``). No phase: a one-off
+#: report of a closed incident.
 IncidentPhase = Literal["onset", "update", "cleared"]
+#: An edge reports an open incident at least this often (an ``update`` even when nothing changed), so that
+#: a hub can tell an incident that goes on from one whose edge went away (killed, powered off) without
+#: clearing it.
+INCIDENT_ALIVE_S = 300
 
 ConflictType = Literal["rear_end", "crossing", "lane_change"]
 #: Band on the lower of a conflict's TTC and PET: serious < 1 s, moderate < 2 s, slight otherwise.

@@ -14,7 +14,8 @@ import pytest
 from citytally.edge.config import CameraConfig, CameraConfigError, parse_camera_config
 from citytally.edge.detections import Detections
 from citytally.edge.incidents import IncidentEngine, fruin_level, queue_length_m, static
-from citytally.events import IncidentEvent, event_to_json, parse_event
+from citytally.edge.incidents.book import IncidentBook
+from citytally.events import INCIDENT_ALIVE_S, IncidentEvent, event_to_json, parse_event
 
 PERSON, BICYCLE, CAR = 0, 1, 2
 FPS = 10
@@ -549,6 +550,24 @@ def test_open_incident_updates_and_clears_with_one_id() -> None:
     assert all(e.start == events[0].start for e in events)
     assert [e.is_open for e in events] == [True] * (len(events) - 1) + [False]
     assert 15.5 <= seconds(events[-1].end) <= 17.0  # when it was last seen standing
+
+
+def test_an_open_incident_that_does_not_change_is_reported_every_five_minutes() -> None:
+    """A covered lens or a car standing for an hour: nothing changes, yet the hub must hear that it goes on
+    (an edge killed or powered off sends no clearance, and its incident would stay open for good)."""
+    book = IncidentBook("test-site", "cam", "view_changed", "road", clear_s=10, update_s=60)
+    events = []
+    for k in range(1, 12 * 60 + 1):  # held once a second for twelve minutes, the same numbers throughout
+        at = T0 + timedelta(seconds=k)
+        events += book.hold("zone", at, T0, "warning", {"change": "lost", "match": 0.1})
+    events += book.sweep(T0 + timedelta(minutes=12, seconds=30))
+    assert [(e.phase, seconds(e.end)) for e in events] == [
+        ("onset", 1),
+        ("update", 1 + INCIDENT_ALIVE_S),
+        ("update", 1 + 2 * INCIDENT_ALIVE_S),
+        ("cleared", 720),
+    ]
+    assert INCIDENT_ALIVE_S == 300
 
 
 @pytest.mark.parametrize(

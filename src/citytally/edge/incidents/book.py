@@ -1,9 +1,11 @@
 """The life of an incident: onset, updates, clearance, as :class:`~citytally.events.IncidentEvent` objects.
 
 A detector says, frame by frame, which of its incidents hold now (:meth:`IncidentBook.hold`); the book opens
-an incident the first time (an ``onset`` event), reports a change of severity at once and a change of its
-numbers at most every ``update_s`` (``update`` events), and clears it once it has not held for ``clear_s``
-(a ``cleared`` event whose ``end`` is the last time it held). Keys name an incident inside the edge only
+an incident the first time (an ``onset`` event), reports a change of severity at once, a change of its
+numbers at most every ``update_s`` and, while nothing changes, the incident again every
+:data:`~citytally.events.INCIDENT_ALIVE_S` (``update`` events: a hub that hears nothing longer knows the edge
+went away), and clears it once it has not held for ``clear_s`` (a ``cleared`` event whose ``end`` is the
+last time it held). Keys name an incident inside the edge only
 (a zone, or an internal counter): what leaves is a random ``incident_id``.
 """
 
@@ -14,12 +16,13 @@ from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from citytally.events import IncidentEvent, IncidentType
+from citytally.events import INCIDENT_ALIVE_S, IncidentEvent, IncidentType
 
 __all__ = ["IncidentBook", "Severity"]
 
 Severity = str
 _MIN_SPAN = timedelta(milliseconds=1)
+_ALIVE = timedelta(seconds=INCIDENT_ALIVE_S)
 Details = dict[str, float | int | str]
 
 
@@ -86,7 +89,8 @@ class IncidentBook:
         escalated = severity != current.severity
         current.severity = severity
         changed = details != current.published_details
-        if escalated or changed_kind or (changed and at - current.published >= self.update):
+        quiet = at - current.published
+        if escalated or changed_kind or (changed and quiet >= self.update) or quiet >= _ALIVE:
             current.published, current.published_details = at, dict(details)
             return [self._event(current, "update", at)]
         return []
