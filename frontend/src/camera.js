@@ -1,7 +1,8 @@
 // One camera: counts by class and direction over time, zone occupancy, turning movements, speeds.
 import { downloadCSV, getJSON } from "./api.js";
 import {
-  barChart, CLASS_NAMES, colourFor, dataTable, legend, markMoment, PERIOD_TEXT, setTimeSeries, timeChart,
+  barChart, CLASS_NAMES, colourFor, dataTable, legend, markMoment, markSuspect, PERIOD_TEXT, setTimeSeries,
+  SUSPECT_NOTE, timeChart,
 } from "./charts.js";
 import { isKiosk } from "./display.js";
 import { guarded, markUpdated } from "./notice.js";
@@ -115,14 +116,22 @@ export async function cameraView(root, site, camera, moment = null, canEdit = fa
   }, root));
   const speedChart = barChart(speedCanvas, { xTitle: "speed, km/h", yTitle: "road users" });
 
+  /** While the camera's view was changed ([{from, to, change}], ms): its numbers then may be wrong. */
+  let suspect = [];
+  const suspectNotes = () => (suspect.length ? [SUSPECT_NOTE] : []);
+
   async function refresh() {
     const range = { ...picker.range(), tz: localZone() };
-    const [c, occ, turns, speeds] = await Promise.all([
+    const [c, occ, turns, speeds, views] = await Promise.all([
       getJSON(`${base}/counts`, range),
       getJSON(`${base}/occupancy`, range),
       getJSON(`${base}/turning`, range),
       getJSON(`${base}/speeds`, range),
+      getJSON(`${base}/view-changes`, picker.range()),
     ]);
+    suspect = views.changes.map((v) => ({ from: Date.parse(v.start), to: Date.parse(v.end), change: v.change,
+      stale: v.stale ? Date.parse(v.last_report) : null }));
+    [counts, occupancy, v85].forEach((card) => markSuspect(card.chart, suspect));
     drawCounts(c);
     split.replaceChildren(...splitTables(c));
     drawOccupancy(occ);
@@ -142,21 +151,38 @@ export async function cameraView(root, site, camera, moment = null, canEdit = fa
       label: `${s.line} ${s.direction} · ${CLASS_NAMES[s.cls] || s.cls}`, cls: s.cls,
       dashKey: `${s.line} ${s.direction}`, values: s.values,
     }));
-    legend(counts.legendNode, setTimeSeries(counts.chart, c.times, series, c.period), "direction");
+    legend(counts.legendNode, setTimeSeries(counts.chart, c.times, series, c.period), "direction", suspectNotes());
     const missing = c.reported.filter((r) => !r).length;
     counts.note.textContent = `Crossings per ${PERIOD_TEXT[c.period]}` +
       (c.period === "1d" ? ` (days in ${c.tz})` : "") +
-      (missing ? `; no data from the camera for ${missing} of ${c.times.length} buckets (gaps).` : ".");
+      (missing ? `; no data from the camera for ${missing} of ${c.times.length} buckets (gaps).` : ".") +
+      viewChangedText();
+    counts.note.dataset.viewChanged = String(suspect.length);
     dataTable(counts.table, `Crossings per ${PERIOD_TEXT[c.period]}`, c.times, series, c.period);
     total.textContent = fmt.format(c.total);
     total.dataset.total = String(c.total);
+  }
+
+  /** The counts note's sentence on the spans in which the camera's view was changed, if any. */
+  function viewChangedText() {
+    if (!suspect.length) return "";
+    const when = (ms) => new Date(ms).toLocaleString([], { dateStyle: "medium", timeStyle: "short" });
+    const clock = (ms) => new Date(ms).toLocaleTimeString([], { timeStyle: "short" });
+    const sameDay = (a, b) => new Date(a).toDateString() === new Date(b).toDateString();
+    const spans = suspect.map((s) => `${when(s.from)}–${sameDay(s.from, s.to) ? clock(s.to) : when(s.to)}` +
+      (s.change ? `, ${s.change}` : "") + (s.stale == null ? "" : ` (not reported after ${when(s.stale)}: its ` +
+        "edge stopped without clearing it, so it is taken to have ended 15 minutes later)"));
+    return ` The camera's view was knocked, turned, covered or out of focus ${spans.length === 1 ? "once" :
+      `${spans.length} times`} in this range (hatched): ${spans.join("; ")}. What it counted then may be ` +
+      "wrong; the CSV exports mark those buckets (view_changed).";
   }
 
   function drawOccupancy(occ) {
     const series = occ.series.map((s) => ({
       label: `${s.zone} · ${CLASS_NAMES[s.cls] || s.cls}`, cls: s.cls, dashKey: s.zone, values: s.values,
     }));
-    legend(occupancy.legendNode, setTimeSeries(occupancy.chart, occ.times, series, occ.period), "zone");
+    legend(occupancy.legendNode, setTimeSeries(occupancy.chart, occ.times, series, occ.period), "zone",
+      suspectNotes());
     occupancy.note.textContent = `Mean road users present in each zone, per ${PERIOD_TEXT[occ.period]}.`;
     dataTable(occupancy.table, "Mean road users present", occ.times, series, occ.period, (v) => v.toFixed(2));
   }
@@ -179,6 +205,7 @@ export async function cameraView(root, site, camera, moment = null, canEdit = fa
       partly ? "△ hollow triangle: V85 of the binned road users only (some came without bins)" : "",
       unbinned ? "× on a thin dotted line: no bins in the bucket; the highest interval V85 there " +
         "(the bucket's V85 is at most this)" : "",
+      ...suspectNotes(),
     ].filter(Boolean));
     const bucket = PERIOD_TEXT[speeds.period];
     v85.note.textContent = `V85 per ${bucket}` + (speeds.period === "1d" ? ` (days in ${speeds.tz})` : "") +
@@ -393,9 +420,18 @@ function tmcCard(base, site, camera) {
     const rows = t.rows.map((r) => {
       const at = Date.parse(r.start);
       const inPeak = peakStart != null && at >= peakStart && at < peakStart + 3_600_000;
-      return el("tr", { class: inPeak ? "peak" : "" }, el("th", { scope: "row" }, when(r.start)),
-        cols.map(([m, c]) => el("td", {}, fmt.format((r.counts[m] || {})[c] || 0))), el("td", {}, fmt.format(r.total)));
+      const rowClass = [inPeak ? "peak" : "", r.view_changed ? "view-changed" : ""].filter(Boolean).join(" ");
+      return el("tr", { class: rowClass }, el("th", { scope: "row" }, when(r.start),
+        r.view_changed ? el("span", { class: "view-changed-mark", title: "the camera's view was changed" },
+          " (view changed)") : null),
+      cols.map(([m, c]) => el("td", {}, fmt.format((r.counts[m] || {})[c] || 0))), el("td", {}, fmt.format(r.total)));
     });
+    const changed = t.rows.filter((r) => r.view_changed).length;
+    if (changed) {
+      summary.textContent += ` In ${changed} ${changed === 1 ? "quarter" : "quarters"} the camera's view was ` +
+        "knocked, turned, covered or out of focus (marked \"view changed\"): its counts there may be wrong.";
+    }
+    summary.dataset.viewChanged = String(changed);
     table.replaceChildren(el("table", { class: "data" }, el("thead", {}, head), el("tbody", {}, rows)));
   }
   return { card, refresh };

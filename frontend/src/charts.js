@@ -110,6 +110,57 @@ const momentMarker = {
   },
 };
 
+/** A diagonal hatch in `ink`, as a canvas pattern (cached per colour). */
+const hatches = new Map();
+function hatch(ctx, ink) {
+  if (!hatches.has(ink)) {
+    const tile = document.createElement("canvas");
+    tile.width = tile.height = 8;
+    const t = tile.getContext("2d");
+    t.strokeStyle = ink;
+    t.lineWidth = 1.5;
+    t.beginPath();
+    t.moveTo(-2, 10);
+    t.lineTo(10, -2);
+    t.stroke();
+    hatches.set(ink, ctx.createPattern(tile, "repeat"));
+  }
+  return hatches.get(ink);
+}
+
+/**
+ * Hatches `chart.$suspect` ([{from, to}] in ms: while the camera's view was knocked, turned, covered or out
+ * of focus) across the plot, under the lines: its numbers there may be wrong.
+ */
+const suspectMarker = {
+  id: "citytallySuspect",
+  beforeDatasetsDraw(chart) {
+    const x = chart.scales.x;
+    const spans = (chart.$suspect || []).filter((s) => x && s.to >= x.min && s.from <= x.max);
+    if (!spans.length) return;
+    const { top, bottom, left, right } = chart.chartArea;
+    const { ctx } = chart;
+    ctx.save();
+    ctx.fillStyle = hatch(ctx, currentTheme() === "dark" ? "rgba(250,204,21,0.45)" : "rgba(161,98,7,0.45)");
+    for (const s of spans) {
+      const a = Math.max(left, Math.min(right, x.getPixelForValue(s.from)));
+      const b = Math.max(left, Math.min(right, x.getPixelForValue(s.to)));
+      ctx.fillRect(a, top, Math.max(3, b - a), bottom - top);
+    }
+    ctx.restore();
+  },
+};
+
+/** Hatch the spans ([{from, to}] in ms) in which a time chart's numbers may be wrong. */
+export function markSuspect(chart, spans) {
+  chart.$suspect = spans;
+  chart.update();
+}
+
+/** What the hatching means, for a chart's legend. */
+export const SUSPECT_NOTE = "hatched: the camera's view was knocked, turned, covered or out of focus; " +
+  "its numbers there may be wrong";
+
 /** Mark a moment ({from, to} in ms, or null) on a time chart. */
 export function markMoment(chart, mark) {
   chart.$mark = mark;
@@ -140,7 +191,7 @@ export function timeChart(canvas, quantity, { perBucket = true } = {}) {
         },
       },
     },
-    plugins: [momentMarker],
+    plugins: [suspectMarker, momentMarker],
   });
   chart.$quantity = quantity;
   chart.$perBucket = perBucket;

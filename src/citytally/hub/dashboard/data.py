@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
+from citytally.events import INCIDENT_ALIVE_S
 from citytally.hub import queries
 from citytally.hub.dashboard.models import (
     BusyLine,
@@ -33,6 +34,8 @@ from citytally.hub.dashboard.models import (
     OccupancySeries,
     Overview,
     TurningOut,
+    ViewChangeOut,
+    ViewChangesOut,
 )
 from citytally.hub.store import schema
 
@@ -52,9 +55,13 @@ __all__ = [
     "turning_movements",
     "incident_days",
     "hour_profile",
+    "view_changes",
+    "view_changed_in",
 ]
 
 _DAY = timedelta(days=1)
+#: An open incident not reported for this long has lost its edge (see :data:`INCIDENT_ALIVE_S`).
+STALE_AFTER = timedelta(seconds=3 * INCIDENT_ALIVE_S)
 _UTC = ZoneInfo("UTC")
 _HOUR = timedelta(hours=1)
 #: Enough rows for a month of hourly buckets of a camera with many lines, directions and classes.
@@ -592,3 +599,52 @@ def turning_movements(
     return TurningOut(
         movements=[MovementCell(from_zone=f, to_zone=t, count=n) for (f, t), n in sorted(cells.items()) if n]
     )
+
+
+def view_changes(
+    engine: sa.Engine, site: str, camera: str, start: datetime, end: datetime, now: datetime
+) -> ViewChangesOut:
+    """The camera's ``view_changed`` incidents that overlap ``start``–``end``, oldest first: while its view
+    was knocked, turned, covered or out of focus (:mod:`citytally.edge.incidents.view`), what it counted
+    may be wrong. One entry per incident, from its events: it ends at its clearance, or lasts until ``now``
+    while open. An open incident not reported for :data:`STALE_AFTER` (three of the edge's keep-alive
+    reports missed: an edge killed or powered off sends no clearance) is ``stale``: it ends that long after
+    its last report, so one lost clearance does not mark the camera's counts for good. Kept as long as the
+    incidents are (``raw_events_days``)."""
+    i = schema.incidents
+    query = (
+        sa.select(i.c.event_id, i.c.incident_id, i.c.start, i.c.end, i.c.phase, i.c.details)
+        .where(i.c.site == site, i.c.camera == camera, i.c.incident == "view_changed", i.c.start < end)
+        .order_by(i.c.start)
+    )
+    with engine.connect() as conn:
+        rows = conn.execute(query).all()
+    by_incident: dict[Any, list[Any]] = defaultdict(list)
+    for row in rows:
+        by_incident[row.incident_id or row.event_id].append(row)
+    changes = []
+    for events in by_incident.values():
+        # the latest report wins; at the same time, the clearance
+        latest = max(events, key=lambda r: (r.end, r.phase == "cleared"))
+        is_open = latest.phase in ("onset", "update")
+        stale = is_open and now - latest.end > STALE_AFTER
+        until = (latest.end + STALE_AFTER if stale else max(latest.end, now)) if is_open else latest.end
+        if until <= start:
+            continue
+        change = (latest.details or {}).get("change")
+        changes.append(
+            ViewChangeOut(
+                start=min(r.start for r in events),
+                end=until,
+                open=is_open and not stale,
+                stale=stale,
+                last_report=latest.end,
+                change=change if isinstance(change, str) else None,
+            )
+        )
+    return ViewChangesOut(changes=sorted(changes, key=lambda c: c.start))
+
+
+def view_changed_in(changes: ViewChangesOut, lo: datetime, hi: datetime) -> bool:
+    """Whether the camera's view was changed during part of ``lo``–``hi``."""
+    return any(c.start < hi and c.end > lo for c in changes.changes)

@@ -8,7 +8,7 @@ import io
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field
 
 from citytally.hub import queries
-from citytally.hub.dashboard.data import Grid, camera_rows, grid_rows
+from citytally.hub.dashboard.data import Grid, camera_rows, grid_rows, view_changed_in, view_changes
 from citytally.hub.dashboard.speeds import grid_bins, histogram_percentile, speed_bins_by_bucket
 from citytally.hub.store.schema import ROLLUP_PERIODS
 
@@ -119,14 +119,19 @@ def csv_lines(
     end: datetime,
     bucket: str,
     tz: ZoneInfo | None = None,
+    now: datetime | None = None,
 ) -> Iterator[str]:
     """The CSV of ``kind`` for one camera, one row per ``bucket`` (15m: UTC quarters; 1h, 1d: hours and
     days of ``tz``, UTC's without it) and key. Local bounds carry their offset
-    (``2026-11-02T00:00:00+05:30``)."""
+    (``2026-11-02T00:00:00+05:30``). The last column, ``view_changed``, is ``true`` where the camera's view
+    was knocked, turned, covered or out of focus during part of the bucket (its numbers may be wrong)."""
     export = EXPORTS[kind]
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["site", "camera", "bucket_start", "bucket_end", *(h for _, h in export.columns)])
+    writer.writerow(
+        ["site", "camera", "bucket_start", "bucket_end", *(h for _, h in export.columns), "view_changed"]
+    )
+    changes = view_changes(engine, site, camera, start, end, now or datetime.now(UTC))
     grid = _local_grid(bucket, start, end, tz)
     if grid is None:
         rows = camera_rows(export.read, engine, site, camera, start, end, bucket)
@@ -142,7 +147,8 @@ def csv_lines(
         export.extend(engine, site, camera, start, end, bucket, grid, rows)
     for row, (lo, hi) in zip(rows, bounds, strict=True):
         values = [_cell(row[key]) for key, _ in export.columns]
-        writer.writerow([site, camera, lo.isoformat(), hi.isoformat(), *values])
+        changed = "true" if view_changed_in(changes, lo, hi) else "false"
+        writer.writerow([site, camera, lo.isoformat(), hi.isoformat(), *values, changed])
     yield out.getvalue()
 
 
@@ -191,6 +197,11 @@ class TmcRow(BaseModel):
     start: datetime
     counts: dict[str, dict[str, int]] = Field(description="'from>to' -> class -> road users")
     total: int
+    view_changed: bool = Field(
+        default=False,
+        description="The camera's view was knocked, turned, covered or out of focus during part of the "
+        "quarter: its counts may be wrong.",
+    )
 
 
 class TmcOut(BaseModel):
@@ -209,7 +220,7 @@ class TmcOut(BaseModel):
 
 
 def turning_movement_count(
-    engine: sa.Engine, site: str, camera: str, start: datetime, end: datetime
+    engine: sa.Engine, site: str, camera: str, start: datetime, end: datetime, now: datetime | None = None
 ) -> TmcOut:
     """Movement × class × 15 minutes over ``start``–``end``, with the peak hour and peak-hour factor.
 
@@ -229,11 +240,13 @@ def turning_movement_count(
         while moment < end:
             times.append(moment)
             moment += quarter
+    changes = view_changes(engine, site, camera, start, end, now or datetime.now(UTC))
     out_rows = [
         TmcRow(
             start=t,
             counts={m: dict(c) for m, c in sorted(cells.get(t, {}).items())},
             total=sum(n for c in cells.get(t, {}).values() for n in c.values()),
+            view_changed=view_changed_in(changes, t, t + quarter),
         )
         for t in times
     ]
@@ -272,12 +285,12 @@ def tmc_csv(report: TmcOut, site: str, camera: str) -> Iterator[str]:
     out = io.StringIO()
     writer = csv.writer(out)
     columns = [(m, c) for m in report.movements for c in report.classes]
-    writer.writerow(
-        ["site", "camera", "quarter_start", *(f"{m.replace('>', ' to ')} {c}" for m, c in columns), "total"]
-    )
+    movements = (f"{m.replace('>', ' to ')} {c}" for m, c in columns)
+    writer.writerow(["site", "camera", "quarter_start", *movements, "total", "view_changed"])
     for row in report.rows:
         cells = [row.counts.get(m, {}).get(c, 0) for m, c in columns]
-        writer.writerow([site, camera, row.start.isoformat(), *cells, row.total])
+        changed = "true" if row.view_changed else "false"
+        writer.writerow([site, camera, row.start.isoformat(), *cells, row.total, changed])
     peak = report.peak_hour_start.isoformat() if report.peak_hour_start else ""
     writer.writerow([])
     factor = report.peak_hour_factor if report.peak_hour_factor is not None else ""

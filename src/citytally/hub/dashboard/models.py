@@ -237,6 +237,28 @@ class IncidentDaysOut(_Out):
     counts: list[IncidentDayCount] = Field(description="Only where some began.")
 
 
+class ViewChangeOut(_Out):
+    start: datetime = Field(description="When the camera's view began to differ from the one it learned.")
+    end: datetime = Field(
+        description="When the view was back; while open, now; if stale, 15 minutes after its last report."
+    )
+    open: bool = Field(description="Still changed, as the camera reports it.")
+    stale: bool = Field(
+        description="Never cleared, and not reported for 15 minutes (its edge keeps reporting an open "
+        "incident every 5): the edge went away (killed, powered off); taken to end 15 minutes after its "
+        "last report."
+    )
+    last_report: datetime = Field(description="The end of the incident's latest event.")
+    change: str | None = Field(description="moved, lost (covered, turned away) or blurred, as the edge said.")
+
+
+class ViewChangesOut(_Out):
+    changes: list[ViewChangeOut] = Field(
+        description="The camera's `view_changed` incidents that overlap the range, oldest first: while its "
+        "view was knocked, turned, covered or out of focus its counts, occupancy and speeds may be wrong."
+    )
+
+
 class HourProfileOut(_Out):
     tz: str = Field(description="Time zone of the hours (IANA).")
     days: int = Field(description="Days before now that the profile covers.")

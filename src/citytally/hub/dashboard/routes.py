@@ -30,6 +30,7 @@ from citytally.hub.dashboard.models import (
     Overview,
     SpeedsOut,
     TurningOut,
+    ViewChangesOut,
 )
 from citytally.hub.dashboard.settings import DashboardSettings
 from citytally.hub.dashboard.speeds import speed_distribution
@@ -204,6 +205,17 @@ def _csv_response(lines: Iterator[str], name: str) -> StreamingResponse:
     return StreamingResponse(
         lines, media_type="text/csv", headers={"Content-Disposition": f'attachment; filename="{name}"'}
     )
+
+
+@router.get("/cameras/{site}/{camera}/view-changes", response_model=ViewChangesOut)
+def view_changes(
+    site: SlugPath, camera: SlugPath, engine: EngineDep, _who: Viewer, start: StartQ = None, end: EndQ = None
+) -> ViewChangesOut:
+    """When the camera's view was knocked, turned, covered or out of focus (its ``view_changed``
+    incidents) within the range: its counts, occupancy and speeds then may be wrong."""
+    _camera(engine, site, camera)
+    lo, hi = _range(start, end, timedelta(days=1))
+    return data.view_changes(engine, site, camera, lo, hi, datetime.now(UTC))
 
 
 @router.get("/cameras/{site}/{camera}/tmc", response_model=TmcOut)

@@ -1,0 +1,219 @@
+"""Counts taken while a camera's view was knocked, turned, covered or out of focus (its ``view_changed``
+incidents) are marked: hatched on the camera page's time charts and said in its note, flagged in the CSV
+exports' ``view_changed`` column and in the turning-movement count. A real store written through the hub's
+writer, the real hub app and Debian Chromium."""
+
+from __future__ import annotations
+
+import csv
+import io
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import sqlalchemy as sa
+from playwright.sync_api import Page
+
+from citytally.events import Event, IncidentEvent
+from citytally.hub.access import issue_token
+from citytally.hub.config import HubSettings
+from citytally.hub.dashboard import data
+from citytally.hub.dashboard.exports import csv_lines, turning_movement_count
+from citytally.hub.dashboard.server import DashboardServer, serve
+from citytally.hub.store import EventWriter, create_store_engine, migrate, sqlite_url
+
+SITE = "demo-plaza"
+Q = timedelta(minutes=15)
+Login = Callable[[Page, DashboardServer, str], None]
+Shot = Callable[[Page, str], Path]
+
+
+def view_changed(camera: str, began: datetime, seen: list[datetime], cleared: datetime | None) -> list[Event]:
+    """One ``view_changed`` incident as an edge reports it: an onset, updates, and a clearance if given."""
+    incident_id = uuid.uuid4()
+    phases = ["onset"] + ["update"] * (len(seen) - 1)
+    ends = list(seen)
+    if cleared is not None:
+        phases.append("cleared")
+        ends.append(cleared)
+    return [
+        IncidentEvent(
+            id=uuid.uuid4(),
+            site=SITE,
+            camera=camera,
+            start=began,
+            end=end,
+            incident="view_changed",
+            zone="middle",
+            details={"change": "moved", "shift_px": 14},
+            incident_id=incident_id,
+            phase=phase,  # type: ignore[arg-type]
+        )
+        for phase, end in zip(phases, ends, strict=True)
+    ]
+
+
+class Store:
+    def __init__(self, engine: sa.Engine, now: datetime) -> None:
+        self.engine, self.now = engine, now
+        quarter = now.replace(minute=now.minute - now.minute % 15, second=0, microsecond=0)
+        # vtest's view moved from 10 minutes into a quarter four hours ago for 40 minutes (four quarters)
+        self.began = quarter - 16 * Q + timedelta(minutes=10)
+        self.cleared = self.began + timedelta(minutes=40)
+        # north-gate's lens is covered since 20 minutes ago, still open
+        self.open_since = now - timedelta(minutes=20)
+        # east-bridge was knocked three days ago, cleared the same hour: outside the last day
+        self.old = now - timedelta(days=3)
+        # and two days ago its edge was killed while the view was changed
+        self.lost = now - timedelta(days=2)
+
+
+@pytest.fixture(scope="module")
+def store(
+    tmp_path_factory: pytest.TempPathFactory, seed_store: Callable[[sa.Engine], None]
+) -> Iterator[Store]:
+    engine = create_store_engine(sqlite_url(tmp_path_factory.mktemp("hub") / "hub.sqlite3"))
+    migrate(engine)
+    seed_store(engine)
+    now = datetime.now(UTC)
+    s = Store(engine, now)
+    events = [
+        *view_changed(
+            "vtest",
+            s.began,
+            [s.began + timedelta(seconds=20), s.began + timedelta(minutes=20)],
+            s.cleared,
+        ),
+        # reported again every 5 minutes while open
+        *view_changed(
+            "north-gate",
+            s.open_since,
+            [s.open_since + timedelta(seconds=20), now - timedelta(minutes=1)],
+            None,
+        ),
+        # an edge killed (or powered off) two days ago with the view changed: never cleared, never reported
+        *view_changed("east-bridge", s.lost, [s.lost + timedelta(seconds=20)], None),
+        *view_changed("east-bridge", s.old, [s.old + timedelta(seconds=20)], s.old + timedelta(minutes=5)),
+    ]
+    assert EventWriter(engine).write_events(events).stored == len(events)
+    yield s
+    engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def viewer(store: Store) -> str:
+    return issue_token(store.engine, "viewer", label="test viewer").secret
+
+
+@pytest.fixture(scope="module")
+def server(store: Store, built_frontend: Path) -> Iterator[DashboardServer]:
+    hub = serve(HubSettings(), store.engine, build=False)
+    yield hub
+    hub.stop()
+
+
+@pytest.mark.integration
+def test_the_spans_of_a_changed_view_come_from_its_incidents(store: Store) -> None:
+    day = (store.now - timedelta(days=1), store.now)
+    (moved,) = data.view_changes(store.engine, SITE, "vtest", *day, store.now).changes
+    assert (moved.start, moved.end, moved.open, moved.change) == (store.began, store.cleared, False, "moved")
+    (covered,) = data.view_changes(store.engine, SITE, "north-gate", *day, store.now).changes
+    assert covered.start == store.open_since and covered.open and covered.end == store.now  # lasts until now
+    assert not covered.stale
+    # east-bridge's were two and three days ago: not in the last day, there in the last week
+    assert data.view_changes(store.engine, SITE, "east-bridge", *day, store.now).changes == []
+    week = (store.now - timedelta(days=7), store.now)
+    knocked, lost = data.view_changes(store.engine, SITE, "east-bridge", *week, store.now).changes
+    assert (knocked.start, knocked.end, knocked.open, knocked.stale) == (
+        store.old,
+        store.old + timedelta(minutes=5),
+        False,
+        False,
+    )
+    # the one its edge never cleared ends 15 minutes after its last report, not now: one lost clearance
+    # does not mark the camera's counts for good
+    last = store.lost + timedelta(seconds=20)
+    assert (lost.start, lost.last_report, lost.end, lost.open, lost.stale) == (
+        store.lost,
+        last,
+        last + timedelta(minutes=15),
+        False,
+        True,
+    )
+    # a range that ends before the view changed, or begins after it was back, has none
+    for lo, hi in ((store.began - Q, store.began), (store.cleared, store.now)):
+        assert data.view_changes(store.engine, SITE, "vtest", lo, hi, store.now).changes == []
+
+
+def _rows(store: Store, kind: str, camera: str, bucket: str) -> list[dict[str, str]]:
+    start = store.now - timedelta(hours=6)
+    text = "".join(csv_lines(store.engine, kind, SITE, camera, start, store.now, bucket, now=store.now))
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("kind", ["counts", "occupancy", "speeds", "movements"])
+def test_csv_rows_say_when_the_view_was_changed(store: Store, kind: str) -> None:
+    rows = _rows(store, kind, "vtest", "15m")
+    assert rows and all(row["view_changed"] in ("true", "false") for row in rows)
+    flagged = {row["bucket_start"] for row in rows if row["view_changed"] == "true"}
+    # 10 minutes into a quarter for 40 minutes: its last 5 minutes, two whole quarters, 5 minutes of a fourth
+    first = store.began - timedelta(minutes=10)
+    assert flagged == {(first + k * Q).isoformat() for k in range(4)}
+    # hourly rows: the hour or two the 40 minutes touch
+    hourly = _rows(store, kind, "vtest", "1h")
+    touched = {
+        row["bucket_start"]
+        for row in hourly
+        if datetime.fromisoformat(row["bucket_start"]) < store.cleared
+        and datetime.fromisoformat(row["bucket_end"]) > store.began
+    }
+    assert touched and {r["bucket_start"] for r in hourly if r["view_changed"] == "true"} == touched
+    # a camera whose view never changed in the range: every row false
+    assert {row["view_changed"] for row in _rows(store, kind, "east-bridge", "15m")} == {"false"}
+
+
+@pytest.mark.integration
+def test_the_turning_movement_count_marks_its_quarters(store: Store) -> None:
+    report = turning_movement_count(store.engine, SITE, "vtest", store.now - timedelta(hours=6), store.now)
+    flagged = [row.start for row in report.rows if row.view_changed]
+    first = store.began - timedelta(minutes=10)
+    assert flagged == [first + k * Q for k in range(4)]
+
+
+def _hatch_pixels(page: Page, selector: str) -> int:
+    """Pixels of the chart in the hatch's ink (a dark yellow at 45 % over white), the lines' colours not."""
+    picture = cv2.imdecode(np.frombuffer(page.locator(selector).screenshot(), np.uint8), cv2.IMREAD_COLOR)
+    ink = np.array([143, 184, 213])  # BGR of rgba(161,98,7,0.45) over white
+    return int(np.count_nonzero(np.abs(picture.astype(int) - ink).max(axis=2) <= 14))
+
+
+@pytest.mark.integration
+@pytest.mark.browser
+def test_the_camera_page_hatches_and_says_when_the_view_was_changed(
+    page: Page, server: DashboardServer, viewer: str, login: Login, store: Store, screenshot: Shot
+) -> None:
+    login(page, server, viewer)
+    page.goto(f"{server.url}#/camera/{SITE}/vtest")
+    page.wait_for_selector("#counts-note[data-view-changed='1']")
+    note = page.inner_text("#counts-note")
+    assert "knocked, turned, covered or out of focus once" in note and ", moved." in note
+    assert "hatched" in page.inner_text("#counts-legend") and "hatched" in page.inner_text(
+        "#occupancy-legend"
+    )
+    page.wait_for_selector("#tmc-summary[data-view-changed='4']")
+    assert page.locator("#tmc-table tr.view-changed").count() == 4
+    hatched = _hatch_pixels(page, "#counts-chart")
+    screenshot(page, "camera-view-changed")
+    # the same page of a camera whose view did not change in the day: no hatching, no sentence
+    page.goto(f"{server.url}#/camera/{SITE}/east-bridge")
+    page.wait_for_selector("#counts-note[data-view-changed='0']")
+    assert "knocked" not in page.inner_text("#counts-note")
+    assert "hatched" not in page.inner_text("#counts-legend")
+    plain = _hatch_pixels(page, "#counts-chart")
+    # 40 minutes of 24 hours is about 1/36 of the plot's width, its whole height
+    assert hatched > 300 and plain < hatched / 20, (hatched, plain)
