@@ -45,13 +45,24 @@ export function chartLink(i) {
 /** Cleared because the camera's stream ended, not because the condition did: it may go on. */
 const streamEnded = (i) => i.phase === "cleared" && Boolean(i.details && i.details.stream_ended);
 
+/** Why a row's state reads as it does, where it needs saying. */
+function stateTitle(i) {
+  if (streamEnded(i)) return "The camera's stream ended while it held: it may go on.";
+  if (i.open && i.silent) {
+    return "An open incident is reported every 5 minutes; none came for 15: the camera's edge has stopped " +
+      "(killed, powered off or cut off), so whether it goes on is not known, and it will not be cleared.";
+  }
+  return "";
+}
+
 /** The expandable numbers behind one incident. */
 function detailsCell(i) {
   const numbers = Object.entries(i.details || {}).filter(([k]) => k !== "stream_ended").map(([k, v]) => detail(k, v));
   const ended = streamEnded(i) ? "the camera's stream ended (it may go on)" : "ended";
   const facts = [
     ["began", when(i.start)],
-    [i.open ? "latest observation" : (i.phase === "cleared" ? ended : "last seen"), when(i.end)],
+    [i.open ? (i.silent ? "last report (none since: its edge stopped)" : "latest observation")
+      : (i.phase === "cleared" ? ended : "last seen"), when(i.end)],
     ["lasted", `${duration(Date.parse(i.end) - Date.parse(i.start))}${i.open ? " so far" : ""}`],
     ["where", `${i.site}/${i.camera}${i.zone ? `, zone ${i.zone}` : ""}${i.line ? `, line ${i.line}` : ""}`],
     ["report", i.phase ? `${i.phase} (one incident, reported as it goes)` : "one-off report"],
@@ -161,7 +172,7 @@ export async function incidentsView(root, me, onAcknowledged = () => {}) {
       ? `acknowledged by ${i.acknowledged_by_label} ${new Date(i.acknowledged_at).toLocaleString()}`
       : "open";
     const endedAt = new Date(i.end).toLocaleTimeString();
-    const state = i.open ? "ongoing"
+    const state = i.open ? (i.silent ? `no report since ${new Date(i.end).toLocaleString()}` : "ongoing")
       : (i.phase === "cleared" ? `${streamEnded(i) ? "stream ended" : "ended"} ${endedAt}` : "");
     const details = detailsCell(i);
     details.open = opened;
@@ -172,8 +183,7 @@ export async function incidentsView(root, me, onAcknowledged = () => {}) {
       el("td", {}, incidentTitle(i)),
       el("td", {}, el("span", { class: `severity severity-${i.severity}` }, i.severity)),
       el("td", {}, i.zone || i.line || ""),
-      el("td", streamEnded(i) ? { class: "state", title: "The camera's stream ended while it held: it may go on." }
-        : { class: "state" }, state),
+      el("td", stateTitle(i) ? { class: "state", title: stateTitle(i) } : { class: "state" }, state),
       el("td", { class: "details" }, details),
       el("td", { class: "status" }, status),
       el("td", { class: "actions" },

@@ -217,3 +217,32 @@ def test_the_camera_page_hatches_and_says_when_the_view_was_changed(
     plain = _hatch_pixels(page, "#counts-chart")
     # 40 minutes of 24 hours is about 1/36 of the plot's width, its whole height
     assert hatched > 300 and plain < hatched / 20, (hatched, plain)
+
+
+@pytest.mark.integration
+@pytest.mark.browser
+def test_the_incidents_panel_says_when_an_open_incident_is_no_longer_reported(
+    page: Page, server: DashboardServer, login: Login, store: Store
+) -> None:
+    """An open incident is reported every 5 minutes: one that went 15 without (its edge killed or powered
+    off) says so, instead of reading "ongoing" for good; one reported a minute ago is ongoing."""
+    operator = issue_token(store.engine, "operator", label="test operator").secret
+    listed = page.request.get(
+        f"{server.base_url}/incidents", headers={"Authorization": f"Bearer {operator}"}
+    ).json()
+    states = sorted((i["camera"], i["open"], i["silent"]) for i in listed if i["incident"] == "view_changed")
+    assert states == [
+        ("east-bridge", False, False),  # knocked three days ago, cleared
+        ("east-bridge", True, True),  # its edge killed two days ago: open, silent since
+        ("north-gate", True, False),  # reported a minute ago
+        ("vtest", False, False),  # cleared
+    ]
+    login(page, server, operator)
+    page.click("#nav-incidents")
+    silent = page.locator("#incident-rows tr[data-id]", has_text="east-bridge").first
+    silent.wait_for()
+    state = silent.locator("td.state")
+    assert state.inner_text().startswith("no report since ")
+    assert "edge has stopped" in (state.get_attribute("title") or "")
+    ongoing = page.locator("#incident-rows tr[data-id]", has_text="north-gate").first
+    assert ongoing.locator("td.state").inner_text() == "ongoing"

@@ -17,6 +17,7 @@ from citytally.hub.access_tables import tokens_table
 from citytally.hub.alerts import alert_entity
 from citytally.hub.api.deps import EngineDep
 from citytally.hub.api.errors import ERROR_RESPONSES
+from citytally.hub.dashboard.data import STALE_AFTER
 from citytally.hub.dashboard.models import IncidentOut, IncidentSummaryOut
 from citytally.hub.ngsi import NGSI_LD_MEDIA_TYPE
 from citytally.hub.queries import list_cameras
@@ -98,10 +99,12 @@ def list_incidents(
         query = query.where(sa.or_(latest.c.event_id == only, latest.c.incident_id == same))
     with engine.connect() as conn:
         rows = conn.execute(query).all()
-    return [_incident_out(r) for r in rows]
+    now = datetime.now(UTC)
+    return [_incident_out(r, now) for r in rows]
 
 
-def _incident_out(r: sa.Row[Any]) -> IncidentOut:
+def _incident_out(r: sa.Row[Any], now: datetime) -> IncidentOut:
+    is_open = r.phase in ("onset", "update")
     return IncidentOut(
         id=r.event_id,
         site=r.site,
@@ -119,7 +122,8 @@ def _incident_out(r: sa.Row[Any]) -> IncidentOut:
         acknowledged_by_label=(r.ack_label or r.ack_by) if r.ack_by is not None else None,
         incident_id=r.incident_id,
         phase=r.phase,
-        open=r.phase in ("onset", "update"),
+        open=is_open,
+        silent=is_open and now - r.end > STALE_AFTER,
     )
 
 

@@ -216,6 +216,11 @@ class IncidentOut(_Out):
     open: bool = Field(
         default=False, description="Still going on at `end` (its latest event is not cleared)."
     )
+    silent: bool = Field(
+        default=False,
+        description="Open, but not reported for 15 minutes, where an edge reports an open incident every 5: "
+        "its edge has stopped (killed, powered off, cut off) and may never clear it.",
+    )
 
 
 class IncidentSummaryOut(_Out):
