@@ -8,15 +8,18 @@ trusts the broker's PUBACK loses the events in the same crash, so the first test
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
 
 import pytest
+import sqlalchemy as sa
 from prometheus_client import CollectorRegistry
 from sqlalchemy.engine import Engine
 
+from citytally.hub.store import schema
 from citytally.transport.outbox import Outbox
 
 from .conftest import PrivateBroker, event_stream, mqtt_settings_for, wait_until
@@ -118,6 +121,7 @@ def test_the_hub_says_loudly_when_the_broker_lost_its_session(
     from citytally.hub.store import EventWriter
     from citytally.hub.web import create_app
 
+    caplog.set_level(logging.INFO, "citytally.hub.ingest")
     settings = mqtt_settings_for(mqtt_prefix, port=private_broker.port)
 
     def connect_and_ask() -> tuple[dict[str, object], float | None]:
@@ -132,17 +136,33 @@ def test_the_hub_says_loudly_when_the_broker_lost_its_session(
         ingest.stop()
         return health, metrics.registry.get_sample_value("citytally_ingest_broker_sessions_missing_total")
 
-    first, first_missing = connect_and_ask()  # the very first start: no session yet
+    first, first_missing = connect_and_ask()  # a new hub's very first start: no session yet, and no alarm
     second, second_missing = connect_and_ask()  # the broker kept it
     private_broker.kill()
     private_broker.start()
     third, third_missing = connect_and_ask()  # the crash took it
-    assert (first["broker_session"], first_missing) == ("missing", 1)
+    assert (first["broker_session"], first_missing) == ("new", 0)
     assert (second["broker_session"], second_missing) == ("present", 0)
     assert (third["broker_session"], third_missing, third["status"]) == ("missing", 1, "ok")
-    assert (
-        sum("session present: False" in r.getMessage() for r in caplog.records if r.levelname == "ERROR") == 2
-    )
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert len(errors) == 1 and "session present: False" in errors[0] and "which had one there" in errors[0]
+    firsts = [r for r in caplog.records if "for the first time" in r.getMessage()]
+    assert [r.levelname for r in firsts] == ["INFO"]
+
+    # A store that holds events but no session with this broker on record (a new broker, or a hub from
+    # before the record): a possible loss, said as a warning.
+    with sqlite_engine.begin() as conn:
+        conn.execute(sa.delete(schema.broker_sessions))
+    assert EventWriter(sqlite_engine, accept_unknown_cameras=True).write_events(event_stream(1)).stored == 1
+    private_broker.kill()
+    private_broker.start()
+    caplog.clear()
+    fourth, fourth_missing = connect_and_ask()
+    assert (fourth["broker_session"], fourth_missing) == ("missing", 1)
+    warned = [r for r in caplog.records if "session present: False" in r.getMessage()]
+    assert [r.levelname for r in warned] == ["WARNING"] and "none with it is on record" in warned[
+        0
+    ].getMessage()
 
 
 @pytest.mark.parametrize(

@@ -26,9 +26,12 @@ End-to-end confirmation (:mod:`citytally.transport.confirm`): after each batch i
 the ids of each camera's events in it on ``<prefix>/<site>/<camera>/ack``, and it keeps a retained presence
 message (online while connected; offline as its will and on stop). Edges keep every event until it is
 confirmed, so a broker that loses its queue (crash before saving, session gone) loses no event for good.
-A connection with ``session present: false`` means the broker holds no queue for this hub: expected on the
-very first start, otherwise the broker lost it. It is logged as an error, counted
-(``citytally_ingest_broker_sessions_missing_total``) and shown by ``/health`` (``broker_session``).
+A connection with ``session present: false`` means the broker holds no queue for this hub: expected the
+first time a new hub connects to a broker (the store records each broker it has had a session with, table
+``broker_sessions``), otherwise the broker lost it. A loss is logged as an error (a warning where no session
+with that broker is on record but the store holds events: a new broker, or a hub from before the record),
+counted (``citytally_ingest_broker_sessions_missing_total``) and shown by ``/health`` (``broker_session``
+``missing``; ``new`` the first time).
 
 Broker requirements for "loses nothing" (Mosquitto names): ``persistence true`` (a restarted broker still
 has the hub's queue) and ``max_queued_messages 0`` or a bound above the longest hub outage × event rate
@@ -48,12 +51,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 import paho.mqtt.client as mqtt
+import sqlalchemy as sa
 from paho.mqtt.reasoncodes import ReasonCode
 from prometheus_client import Counter, Gauge, Histogram
+from sqlalchemy.exc import SQLAlchemyError
 
 from citytally.errors import StoreError
 from citytally.hub.config import IngestSettings
 from citytally.hub.metrics import HubMetrics
+from citytally.hub.store import schema
 from citytally.hub.store.writer import EventWriter, Received, WriteResult
 from citytally.transport import confirm
 from citytally.transport.mqtt import LinkWatch, MqttSettings, build_mqtt_client, connect_properties
@@ -100,7 +106,7 @@ class IngestMetrics:
         )
         self.sessions_missing = Counter(
             "citytally_ingest_broker_sessions_missing",
-            "Connections where the broker had no session for the hub (first start, or the broker lost it).",
+            "Connections where the broker had no session for the hub (it lost it), but a new hub's first.",
             registry=registry,
         )
         self.receipts = Counter(
@@ -237,18 +243,66 @@ class Ingest:
         client.subscribe([(subscription_topic(prefix), 1), (status_subscription(prefix), 0)])
         present = bool(getattr(flags, "session_present", False))
         where = f"{self.mqtt_settings.host}:{self.mqtt_settings.port}"
-        self.metrics.hub.broker_session = "present" if present else "missing"
+        history = self._session_history(where)
         if present:
+            self.metrics.hub.broker_session = "present"
             log.info("ingest: connected to %s (session present: True)", where)
             return
+        if history == "first":
+            self.metrics.hub.broker_session = "new"
+            log.info(
+                "ingest: connected to %s for the first time: the broker keeps this hub's queue from now on",
+                where,
+            )
+            return
+        self.metrics.hub.broker_session = "missing"
         self.metrics.sessions_missing.inc()
-        log.error(
-            "ingest: connected to %s with session present: False: the broker holds no queue for this hub. "
-            "Expected on the very first start; otherwise the broker lost the hub's session (restarted "
-            "without saving it, or the session expired) and dropped what was published meanwhile: "
-            "edges re-send every event the hub has not confirmed",
-            where,
+        lost = (
+            "the broker lost the hub's session (restarted without saving it, or the session expired) and "
+            "dropped what was published meanwhile: edges re-send every event the hub has not confirmed"
         )
+        if history == "known":
+            log.error(
+                "ingest: connected to %s with session present: False: the broker holds no queue for this "
+                "hub, which had one there: %s",
+                where,
+                lost,
+            )
+        else:
+            log.warning(
+                "ingest: connected to %s with session present: False: the broker holds no queue for this "
+                "hub, and none with it is on record (a new broker, or the first connection since sessions "
+                "are recorded). If it had one, %s",
+                where,
+                lost,
+            )
+
+    def _session_history(self, broker: str) -> str:
+        """This hub's (its client id's) record of sessions with ``broker``: ``known`` (it had one),
+        ``first`` (none, and the store never took an event in: a new hub) or ``unrecorded``; the session
+        is recorded from now on. On a database failure ``unknown`` (a connection without a session is then
+        reported as a possible loss)."""
+        client_id = self.mqtt_settings.client_id
+        sessions, events = schema.broker_sessions, schema.events
+        known = sa.select(sessions.c.broker).where(
+            sessions.c.broker == broker, sessions.c.client_id == client_id
+        )
+        try:
+            with self.writer.engine.begin() as conn:
+                if conn.execute(known).first() is not None:
+                    return "known"
+                conn.execute(
+                    sessions.insert().values(
+                        broker=broker, client_id=client_id, first_connected_at=datetime.now(UTC)
+                    )
+                )
+                empty = conn.execute(sa.select(events.c.id).limit(1)).first() is None
+                return "first" if empty else "unrecorded"
+        except SQLAlchemyError as exc:
+            log.warning(
+                "ingest: could not read or record the broker session in the store (%s)", type(exc).__name__
+            )
+            return "unknown"
 
     def _on_subscribe(
         self, client: mqtt.Client, _userdata: Any, _mid: int, reasons: list[ReasonCode], _properties: Any

@@ -35,11 +35,11 @@ class Health(BaseModel):
         0.0, description="Seconds messages have waited with no batch stored (0 while idle or advancing)."
     )
     ingest_waiting: int = Field(0, description="Messages received by this hub's ingest, not yet stored.")
-    broker_session: Literal["present", "missing"] | None = Field(
+    broker_session: Literal["present", "new", "missing"] | None = Field(
         None,
-        description="Whether the broker still had the hub's session at the last connection: 'missing' on "
-        "the very first start, else the broker lost it (edges re-send what the hub has not confirmed). "
-        "Null before ingest has connected, or when ingest runs in another process.",
+        description="Whether the broker still had the hub's session at the last connection: 'new' at a new "
+        "hub's first connection to the broker, 'missing' when the broker lost it (edges re-send what the "
+        "hub has not confirmed). Null before ingest has connected, or when ingest runs in another process.",
     )
     broker: Literal["connected", "disconnected"] | None = Field(
         None,

@@ -56,6 +56,7 @@ __all__ = [
     "conflict_histogram_rollups",
     "dead_letters",
     "alert_relay_positions",
+    "broker_sessions",
 ]
 
 #: Roll-up periods and their length in seconds. Buckets are aligned to UTC (days start at 00:00 UTC).
@@ -374,4 +375,15 @@ alert_relay_positions = sa.Table(
     sa.Column("held_until", UtcDateTime(), nullable=True),
     # {event id: received_at} of what the broker acknowledged within the look-back before the position.
     sa.Column("acknowledged", JsonDocument, nullable=True),
+)
+
+#: The brokers (``host:port``) this hub's ingest (MQTT client id) has had a session with, and since when
+#: (migration 0016): connecting without a session is expected the first time and a loss of the hub's queue
+#: afterwards (:mod:`citytally.hub.ingest`). Broker addresses and client ids only.
+broker_sessions = sa.Table(
+    "broker_sessions",
+    metadata,
+    sa.Column("broker", sa.String(300), primary_key=True),
+    sa.Column("client_id", sa.String(128), primary_key=True),
+    sa.Column("first_connected_at", UtcDateTime(), nullable=False),
 )
