@@ -95,6 +95,8 @@ export async function overviewView(root, early = null) {
 }
 
 const STATE_TEXT = { reporting: "reporting", silent: "silent", "no data": "no data yet" };
+/** How a camera's view changed, as its view_changed incident says. */
+const VIEW_TEXT = { moved: "moved", lost: "lost (covered or turned away)", blurred: "blurred" };
 
 function ago(iso) {
   if (!iso) return "never";
@@ -120,7 +122,10 @@ function cameraTable(cams, status, when) {
         el("th", { scope: "row" },
           el("a", { href: `#/camera/${encodeURIComponent(c.site)}/${encodeURIComponent(c.camera)}` }, c.name)),
         el("td", {}, el("span", { class: `state state-${(s?.state || "unknown").replace(" ", "-")}` },
-          s ? STATE_TEXT[s.state] || s.state : "unknown")),
+          s ? STATE_TEXT[s.state] || s.state : "unknown"),
+        s?.view_changed ? el("span", { class: "view-changed-mark", "data-view-changed": s.view_changed,
+          title: "The camera's view is knocked, turned, covered or out of focus: its counts may be wrong." },
+        ` · view ${VIEW_TEXT[s.view_changed] || "changed"}`) : null),
         el("td", { title: s?.last_data_end || "" }, ago(s?.last_data_end)),
         el("td", {}, backlog),
         el("td", { class: "num" }, fmt.format(c.total)));

@@ -249,3 +249,29 @@ def test_the_incidents_panel_says_when_an_open_incident_is_no_longer_reported(
     assert "edge has stopped" in (state.get_attribute("title") or "")
     ongoing = page.locator("#incident-rows tr[data-id]", has_text="north-gate").first
     assert ongoing.locator("td.state").inner_text() == "ongoing"
+
+
+@pytest.mark.integration
+@pytest.mark.browser
+def test_the_overview_says_which_cameras_view_is_changed_now(
+    page: Page, server: DashboardServer, viewer: str, login: Login, screenshot: Shot
+) -> None:
+    """Only north-gate's view is changed now: vtest's was back after 40 minutes, and east-bridge's incident
+    lost its edge two days ago (its camera is not reporting either)."""
+    status = page.request.get(
+        f"{server.base_url}/dashboard/api/camera-status", headers={"Authorization": f"Bearer {viewer}"}
+    ).json()
+    assert {s["camera"]: s["view_changed"] for s in status} == {
+        "east-bridge": None,
+        "north-gate": "moved",
+        "vtest": None,
+    }
+    login(page, server, viewer)
+    page.wait_for_selector("tr[data-camera] .state")
+    marked = page.locator("tr[data-camera] .view-changed-mark")
+    assert marked.count() == 1
+    screenshot(page, "overview-view-changed")
+    assert (
+        page.locator(f"tr[data-camera='{SITE}/north-gate'] .view-changed-mark").inner_text()
+        == " · view moved"
+    )

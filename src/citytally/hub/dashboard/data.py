@@ -64,6 +64,7 @@ _DAY = timedelta(days=1)
 STALE_AFTER = timedelta(seconds=3 * INCIDENT_ALIVE_S)
 _UTC = ZoneInfo("UTC")
 _HOUR = timedelta(hours=1)
+_MINUTE = timedelta(minutes=1)
 #: Enough rows for a month of hourly buckets of a camera with many lines, directions and classes.
 _ROW_LIMIT = 200_000
 
@@ -167,6 +168,9 @@ def camera_status(engine: sa.Engine, edge: Any | None, now: datetime) -> list[Ca
                 .limit(1)
             ).first()
             found.append(_status(site, camera, newest, gauges, now))
+    for status in found:
+        current = view_changes(engine, status.site, status.camera, now - _MINUTE, now, now).changes
+        status.view_changed = next((c.change or "changed" for c in current if c.open), None)
     return found
 
 

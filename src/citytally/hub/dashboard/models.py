@@ -74,6 +74,12 @@ class CameraStatus(_Out):
     )
     outbox_oldest_s: float | None = Field(description="How long the oldest of them had waited.")
     status_at: datetime | None = Field(description="When the edge measured that status.")
+    view_changed: str | None = Field(
+        default=None,
+        description="While the camera's view is knocked, turned, covered or out of focus (an open "
+        "`view_changed` incident, reported within 15 minutes), how: moved, lost or blurred; its counts "
+        "meanwhile may be wrong. Null otherwise.",
+    )
 
 
 class CameraInfo(_Out):
