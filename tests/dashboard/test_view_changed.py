@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import cv2
+import httpx
 import numpy as np
 import pytest
 import sqlalchemy as sa
@@ -275,3 +276,36 @@ def test_the_overview_says_which_cameras_view_is_changed_now(
         page.locator(f"tr[data-camera='{SITE}/north-gate'] .view-changed-mark").inner_text()
         == " · view moved"
     )
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("path", ["/counts", "/speeds", "/occupancy", "/movements"])
+def test_the_rest_series_flag_rows_taken_while_the_view_was_changed(
+    server: DashboardServer, viewer: str, store: Store, path: str
+) -> None:
+    start = store.now - timedelta(hours=6)
+    window = {"interval": "15m", "start": start.isoformat(), "end": store.now.isoformat()}
+    headers = {"Authorization": f"Bearer {viewer}"}
+
+    def flagged(route: str, **params: str) -> tuple[set[datetime], set[datetime]]:
+        """(every bucket, the flagged buckets) of a series."""
+        answer = httpx.get(f"{server.base_url}{route}", params=window | params, headers=headers)
+        points = answer.json()["points"]
+        buckets = {datetime.fromisoformat(p["bucket"]) for p in points}
+        return buckets, {datetime.fromisoformat(p["bucket"]) for p in points if p["view_changed"]}
+
+    first = store.began - timedelta(minutes=10)
+    moved = {first + k * Q for k in range(4)}  # vtest's 40 minutes
+    assert flagged(path, camera="vtest")[1] == moved
+    if path != "/counts":
+        return
+    # summed over the cameras, a bucket is flagged if any camera's view was changed in it: vtest's, and
+    # north-gate's since 20 minutes ago (still changed)
+    buckets, summed = flagged("/counts", group_by="class")
+    assert summed == moved | {b for b in buckets if b + Q > store.open_since}
+    text = httpx.get(
+        f"{server.base_url}/counts.csv", params=window | {"camera": "vtest"}, headers=headers
+    ).text
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert {datetime.fromisoformat(r["bucket"]) for r in rows if r["view_changed"] == "true"} == moved
+    assert {r["view_changed"] for r in rows} == {"true", "false"}

@@ -7,6 +7,7 @@ the primary key and a month of every camera a range scan of the ``(period, bucke
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -15,6 +16,7 @@ from typing import Any, Literal
 import sqlalchemy as sa
 
 from citytally.errors import CitytallyError
+from citytally.events import INCIDENT_ALIVE_S
 from citytally.hub.store import schema
 
 __all__ = [
@@ -32,6 +34,10 @@ __all__ = [
     "movement_series",
     "incident_series",
     "camera_activity",
+    "STALE_AFTER",
+    "ViewChangeSpan",
+    "view_change_spans",
+    "mark_view_changes",
 ]
 
 Interval = Literal["15m", "1h", "1d"]
@@ -219,3 +225,120 @@ def camera_activity(engine: sa.Engine) -> list[dict[str, Any]]:
     statement = sa.select(c.c.site, c.c.camera, newest).order_by(c.c.site, c.c.camera)
     with engine.connect() as conn:
         return [dict(row) for row in conn.execute(statement).mappings()]
+
+
+#: An open incident not reported for this long has lost its edge (an edge reports one every
+#: :data:`~citytally.events.INCIDENT_ALIVE_S`).
+STALE_AFTER = timedelta(seconds=3 * INCIDENT_ALIVE_S)
+
+
+@dataclass(frozen=True)
+class ViewChangeSpan:
+    """While one camera's view was knocked, turned, covered or out of focus (one ``view_changed``
+    incident): ``end`` is its clearance, now while ``open``, or ``STALE_AFTER`` after its last report if
+    ``stale`` (never cleared: its edge was killed or lost power)."""
+
+    start: datetime
+    end: datetime
+    open: bool
+    stale: bool
+    last_report: datetime
+    change: str | None
+
+    def overlaps(self, start: datetime, end: datetime) -> bool:
+        return self.start < end and self.end > start
+
+
+def view_change_spans(
+    engine: sa.Engine,
+    start: datetime,
+    end: datetime,
+    now: datetime,
+    site: str | None = None,
+    camera: str | None = None,
+) -> dict[tuple[str, str], list[ViewChangeSpan]]:
+    """(site, camera) → its ``view_changed`` incidents that overlap ``start``–``end``, oldest first: while
+    a camera's view was knocked, turned, covered or out of focus (:mod:`citytally.edge.incidents.view`),
+    what it counted may be wrong. Of every camera, or of ``site`` and ``camera`` where given.
+
+    One entry per incident, summed in the database (a camera knocked for a month sends an update every
+    ``update_s``), only those that reach into the range. An open incident not reported for
+    :data:`STALE_AFTER` is stale: it ends that long after its last report, so one lost clearance does not
+    mark a camera's counts for good. Kept as long as the incidents are (``raw_events_days``)."""
+    i = schema.incidents
+    key = sa.func.coalesce(i.c.incident_id, i.c.event_id).label("key")
+    wanted = [i.c.incident == "view_changed", i.c.start < end]
+    wanted += [i.c.site == site] if site is not None else []
+    wanted += [i.c.camera == camera] if camera is not None else []
+    spans = (
+        sa.select(
+            i.c.site,
+            i.c.camera,
+            key,
+            sa.func.min(i.c.start).label("began"),
+            sa.func.max(i.c.end).label("last"),
+            sa.func.max(sa.case((i.c.phase == "cleared", 1), else_=0)).label("cleared"),
+            sa.func.max(sa.case((i.c.phase.in_(("onset", "update")), 1), else_=0)).label("phased"),
+        )
+        .where(*wanted)
+        .group_by(i.c.site, i.c.camera, key)
+        # an open incident is reported every INCIDENT_ALIVE_S: one that reaches into the range has a report
+        # after its start less STALE_AFTER
+        .having(sa.func.max(i.c.end) >= start - STALE_AFTER)
+        .order_by(sa.func.min(i.c.start))
+    )
+    latest = (
+        sa.select(i.c.details)
+        .where(sa.func.coalesce(i.c.incident_id, i.c.event_id) == sa.bindparam("key"))
+        .order_by(i.c.end.desc(), (i.c.phase == "cleared").desc())
+        .limit(1)
+    )
+    found: dict[tuple[str, str], list[ViewChangeSpan]] = defaultdict(list)
+    with engine.connect() as conn:
+        for row in conn.execute(spans).all():
+            is_open = bool(row.phased) and not row.cleared
+            stale = is_open and now - row.last > STALE_AFTER
+            until = (row.last + STALE_AFTER if stale else max(row.last, now)) if is_open else row.last
+            if until <= start:
+                continue
+            details = conn.execute(latest, {"key": row.key}).scalar_one_or_none() or {}
+            change = details.get("change")
+            found[(row.site, row.camera)].append(
+                ViewChangeSpan(
+                    row.began,
+                    until,
+                    is_open and not stale,
+                    stale,
+                    row.last,
+                    change if isinstance(change, str) else None,
+                )
+            )
+    return dict(found)
+
+
+def mark_view_changes(engine: sa.Engine, query: SeriesQuery, series: Series, now: datetime) -> Series:
+    """Each row of ``series`` with ``view_changed``: whether the view of its camera (of any camera it sums,
+    where ``group_by`` left the camera out) was changed during part of its bucket."""
+    spans = view_change_spans(
+        engine,
+        query.start,
+        query.end + timedelta(seconds=schema.ROLLUP_PERIODS[query.interval]),
+        now,
+        site=query.filters.get("site"),
+        camera=query.filters.get("camera"),
+    )
+    step = timedelta(seconds=schema.ROLLUP_PERIODS[query.interval])
+    for row in series.rows:
+        lo = row["bucket"]
+        site, camera = row.get("site"), row.get("camera")
+        if site is not None and camera is not None:
+            mine = spans.get((site, camera), [])
+        else:
+            mine = [
+                span
+                for (s, c), listed in spans.items()
+                if (site is None or s == site) and (camera is None or c == camera)
+                for span in listed
+            ]
+        row["view_changed"] = any(span.overlaps(lo, lo + step) for span in mine)
+    return series

@@ -25,6 +25,14 @@ __all__ = [
 ]
 
 
+def _view_changed() -> Any:
+    """The last field of every series point (the routes write rows in the model's order)."""
+    return Field(
+        description="The camera's view was knocked, turned, covered or out of focus during part of the "
+        "bucket (a `view_changed` incident): its numbers may be wrong. Summed over cameras: any of them."
+    )
+
+
 class _Point(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
@@ -45,6 +53,7 @@ class CountPoint(BaseModel):
     direction: str | None
     cls: str | None = Field(alias="class")
     count: int = Field(ge=0, description="Crossings in the bucket.")
+    view_changed: bool = _view_changed()
 
 
 class SpeedPoint(_Point):
@@ -54,6 +63,7 @@ class SpeedPoint(_Point):
     n: int = Field(description="Road users whose speed was measured.")
     mean_kmh: float | None
     p85_max_kmh: float = Field(description="Highest reported 85th-percentile speed in the bucket.")
+    view_changed: bool = _view_changed()
 
 
 class OccupancyPoint(_Point):
@@ -62,6 +72,7 @@ class OccupancyPoint(_Point):
     samples: int = Field(description="Reported intervals folded into the bucket.")
     mean: float | None = Field(description="Mean number present.")
     peak_max: int = Field(description="Most present at once.")
+    view_changed: bool = _view_changed()
 
 
 class MovementPoint(_Point):
@@ -69,6 +80,7 @@ class MovementPoint(_Point):
     to_zone: str
     cls: str = Field(alias="class")
     count: int
+    view_changed: bool = _view_changed()
 
 
 class IncidentCountPoint(BaseModel):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
@@ -28,6 +29,7 @@ from citytally.hub.queries import (
     SeriesQuery,
     count_series,
     incident_series,
+    mark_view_changes,
     movement_series,
     occupancy_series,
     speed_series,
@@ -43,7 +45,7 @@ GroupBy = Annotated[
     list[Literal["site", "camera", "line", "direction", "class"]] | None,
     Query(description="Keep only these columns and sum counts over the others (e.g. class: city totals)."),
 ]
-_COUNT_COLUMNS = ("bucket", "site", "camera", "line", "direction", "class", "count")
+_COUNT_COLUMNS = ("bucket", "site", "camera", "line", "direction", "class", "count", "view_changed")
 
 
 def with_filters(query: SeriesQuery, **filters: str | None) -> SeriesQuery:
@@ -95,7 +97,7 @@ def counts(
 ) -> Response:
     """Line crossings per bucket, line, direction and class (or summed: see ``group_by``)."""
     query = with_filters(window, line=line, direction=direction, **{"class": cls})
-    return _envelope(query, count_series(engine, query, group_by))
+    return _envelope(query, _marked(engine, query, count_series(engine, query, group_by)))
 
 
 @router.get(
@@ -113,7 +115,17 @@ def counts_csv(
 ) -> Response:
     """The same rows as ``/counts``, as CSV (UTC ISO 8601 times)."""
     query = with_filters(window, line=line, direction=direction, **{"class": cls})
-    return _csv(count_series(engine, query), _COUNT_COLUMNS, "counts.csv")
+    return _csv(_marked(engine, query, count_series(engine, query)), _COUNT_COLUMNS, "counts.csv")
+
+
+def _marked(engine: EngineDep, query: SeriesQuery, series: Series) -> Series:
+    """The rows with ``view_changed`` (the camera's view knocked, turned, covered or out of focus during
+    part of the bucket: its numbers may be wrong)."""
+    return mark_view_changes(engine, query, series, datetime.now(UTC))
+
+
+def _cell(value: object) -> object:
+    return ("true" if value else "false") if isinstance(value, bool) else value
 
 
 def _csv(series: Series, columns: tuple[str, ...], filename: str) -> Response:
@@ -122,7 +134,7 @@ def _csv(series: Series, columns: tuple[str, ...], filename: str) -> Response:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(columns)
     for row in series.rows:
-        writer.writerow([row["bucket"].isoformat(), *(row[c] for c in columns[1:])])
+        writer.writerow([row["bucket"].isoformat(), *(_cell(row[c]) for c in columns[1:])])
     headers = {"Content-Disposition": f'attachment; filename="{filename}"'}
     if series.truncated:
         headers["X-Truncated"] = "true"
@@ -140,7 +152,7 @@ def speeds(
 ) -> Response:
     """Measured speeds per bucket, line, direction and class (mean and highest p85)."""
     query = with_filters(window, line=line, direction=direction, **{"class": cls})
-    return _envelope(query, speed_series(engine, query))
+    return _envelope(query, _marked(engine, query, speed_series(engine, query)))
 
 
 @router.get("/occupancy", response_model=OccupancySeries)
@@ -149,7 +161,7 @@ def occupancy(
 ) -> Response:
     """How many road users were in each zone, per bucket and class."""
     query = with_filters(window, zone=zone, **{"class": cls})
-    return _envelope(query, occupancy_series(engine, query))
+    return _envelope(query, _marked(engine, query, occupancy_series(engine, query)))
 
 
 @router.get("/movements", response_model=MovementSeries)
@@ -163,7 +175,7 @@ def movements(
 ) -> Response:
     """Turning movements (entry zone → exit zone) per bucket and class."""
     query = with_filters(window, from_zone=from_zone, to_zone=to_zone, **{"class": cls})
-    return _envelope(query, movement_series(engine, query))
+    return _envelope(query, _marked(engine, query, movement_series(engine, query)))
 
 
 IncidentQuery = Annotated[IncidentType | None, Query(description="Only incidents of this type.")]

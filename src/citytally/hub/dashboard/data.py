@@ -17,7 +17,6 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from citytally.events import INCIDENT_ALIVE_S
 from citytally.hub import queries
 from citytally.hub.dashboard.models import (
     BusyLine,
@@ -60,8 +59,7 @@ __all__ = [
 ]
 
 _DAY = timedelta(days=1)
-#: An open incident not reported for this long has lost its edge (see :data:`INCIDENT_ALIVE_S`).
-STALE_AFTER = timedelta(seconds=3 * INCIDENT_ALIVE_S)
+STALE_AFTER = queries.STALE_AFTER
 _UTC = ZoneInfo("UTC")
 _HOUR = timedelta(hours=1)
 _MINUTE = timedelta(minutes=1)
@@ -608,58 +606,22 @@ def turning_movements(
 def view_changes(
     engine: sa.Engine, site: str, camera: str, start: datetime, end: datetime, now: datetime
 ) -> ViewChangesOut:
-    """The camera's ``view_changed`` incidents that overlap ``start``–``end``, oldest first: while its view
-    was knocked, turned, covered or out of focus (:mod:`citytally.edge.incidents.view`), what it counted
-    may be wrong. One entry per incident, from its events: it ends at its clearance, or lasts until ``now``
-    while open. An open incident not reported for :data:`STALE_AFTER` (three of the edge's keep-alive
-    reports missed: an edge killed or powered off sends no clearance) is ``stale``: it ends that long after
-    its last report, so one lost clearance does not mark the camera's counts for good. Kept as long as the
-    incidents are (``raw_events_days``)."""
-    i = schema.incidents
-    key = sa.func.coalesce(i.c.incident_id, i.c.event_id).label("key")
-    # One row per incident, summed in the database: a camera knocked for a month unnoticed has sent an
-    # update every `update_s` all along (some 3,000 a day).
-    spans = (
-        sa.select(
-            key,
-            sa.func.min(i.c.start).label("began"),
-            sa.func.max(i.c.end).label("last"),
-            sa.func.max(sa.case((i.c.phase == "cleared", 1), else_=0)).label("cleared"),
-            sa.func.max(sa.case((i.c.phase.in_(("onset", "update")), 1), else_=0)).label("phased"),
-        )
-        .where(i.c.site == site, i.c.camera == camera, i.c.incident == "view_changed", i.c.start < end)
-        .group_by(key)
-        # an open incident is reported every INCIDENT_ALIVE_S: one that reaches into the range has a report
-        # after its start less STALE_AFTER
-        .having(sa.func.max(i.c.end) >= start - STALE_AFTER)
-    )
-    latest = (
-        sa.select(i.c.details)
-        .where(sa.func.coalesce(i.c.incident_id, i.c.event_id) == sa.bindparam("key"))
-        .order_by(i.c.end.desc(), (i.c.phase == "cleared").desc())
-        .limit(1)
-    )
-    changes = []
-    with engine.connect() as conn:
-        for row in conn.execute(spans).all():
-            is_open = bool(row.phased) and not row.cleared
-            stale = is_open and now - row.last > STALE_AFTER
-            until = (row.last + STALE_AFTER if stale else max(row.last, now)) if is_open else row.last
-            if until <= start:
-                continue
-            details = conn.execute(latest, {"key": row.key}).scalar_one_or_none() or {}
-            change = details.get("change")
-            changes.append(
-                ViewChangeOut(
-                    start=row.began,
-                    end=until,
-                    open=is_open and not stale,
-                    stale=stale,
-                    last_report=row.last,
-                    change=change if isinstance(change, str) else None,
-                )
+    """The camera's ``view_changed`` incidents that overlap ``start``–``end``, oldest first
+    (:func:`citytally.hub.queries.view_change_spans`)."""
+    spans = queries.view_change_spans(engine, start, end, now, site=site, camera=camera)
+    return ViewChangesOut(
+        changes=[
+            ViewChangeOut(
+                start=c.start,
+                end=c.end,
+                open=c.open,
+                stale=c.stale,
+                last_report=c.last_report,
+                change=c.change,
             )
-    return ViewChangesOut(changes=sorted(changes, key=lambda c: c.start))
+            for c in spans.get((site, camera), [])
+        ]
+    )
 
 
 def view_changed_in(changes: ViewChangesOut, lo: datetime, hi: datetime) -> bool:
