@@ -289,7 +289,8 @@ def view_change_spans(
     )
     latest = (
         sa.select(i.c.details)
-        .where(sa.func.coalesce(i.c.incident_id, i.c.event_id) == sa.bindparam("key"))
+        # an incident's events share incident_id; a one-off report is its own event (both indexed)
+        .where(sa.or_(i.c.incident_id == sa.bindparam("key"), i.c.event_id == sa.bindparam("key")))
         .order_by(i.c.end.desc(), (i.c.phase == "cleared").desc())
         .limit(1)
     )

@@ -166,8 +166,9 @@ def camera_status(engine: sa.Engine, edge: Any | None, now: datetime) -> list[Ca
                 .limit(1)
             ).first()
             found.append(_status(site, camera, newest, gauges, now))
+    changed = queries.view_change_spans(engine, now - _MINUTE, now, now)
     for status in found:
-        current = view_changes(engine, status.site, status.camera, now - _MINUTE, now, now).changes
+        current = changed.get((status.site, status.camera), [])
         status.view_changed = next((c.change or "changed" for c in current if c.open), None)
     return found
 
