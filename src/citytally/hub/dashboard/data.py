@@ -59,7 +59,6 @@ __all__ = [
 ]
 
 _DAY = timedelta(days=1)
-STALE_AFTER = queries.STALE_AFTER
 _UTC = ZoneInfo("UTC")
 _HOUR = timedelta(hours=1)
 _MINUTE = timedelta(minutes=1)
@@ -610,19 +609,8 @@ def view_changes(
     """The camera's ``view_changed`` incidents that overlap ``start``–``end``, oldest first
     (:func:`citytally.hub.queries.view_change_spans`)."""
     spans = queries.view_change_spans(engine, start, end, now, site=site, camera=camera)
-    return ViewChangesOut(
-        changes=[
-            ViewChangeOut(
-                start=c.start,
-                end=c.end,
-                open=c.open,
-                stale=c.stale,
-                last_report=c.last_report,
-                change=c.change,
-            )
-            for c in spans.get((site, camera), [])
-        ]
-    )
+    found = spans.get((site, camera), [])
+    return ViewChangesOut(changes=[ViewChangeOut.model_validate(c, from_attributes=True) for c in found])
 
 
 def view_changed_in(changes: ViewChangesOut, lo: datetime, hi: datetime) -> bool:

@@ -17,10 +17,9 @@ from citytally.hub.access_tables import tokens_table
 from citytally.hub.alerts import alert_entity
 from citytally.hub.api.deps import EngineDep
 from citytally.hub.api.errors import ERROR_RESPONSES
-from citytally.hub.dashboard.data import STALE_AFTER
 from citytally.hub.dashboard.models import IncidentOut, IncidentSummaryOut
 from citytally.hub.ngsi import NGSI_LD_MEDIA_TYPE
-from citytally.hub.queries import list_cameras
+from citytally.hub.queries import STALE_AFTER, list_cameras
 from citytally.hub.store import schema
 
 __all__ = ["router", "alerts_router", "SEVERITIES", "list_incidents", "summarise", "acknowledge"]
