@@ -475,6 +475,21 @@ def test_a_left_object_stays_one_incident_while_people_pass_it() -> None:
     assert 13.5 <= seconds(cleared[0].end) <= 14.5 and "stream_ended" not in cleared[0].details
 
 
+def test_a_road_user_who_passes_between_two_looks_attends_a_left_object() -> None:
+    # The rule looks at the picture every check_s (here 2 s: at 0, 2, 4 ... s) but notes every frame who
+    # comes near: someone who stops by the box for 0.3 s in the middle of every 2 s, never at a look,
+    # attends it all the same (no incident); a rule that noted road users only at its looks would see the
+    # box always alone and raise one from about 8 s. The same box with nobody by it raises one.
+    config = camera(LEFT + "check_s = 2\n")
+
+    def scene(t: float) -> list[Obj]:
+        return [(1 + int(t // 2), 360, 500, PERSON)] if 0.8 <= t % 2 < 1.1 else []
+
+    assert onsets(run(config, scene, 16, picture(2.0)), "left_object") == []
+    found = onsets(run(config, lambda t: [], 16, picture(2.0)), "left_object")
+    assert len(found) == 1 and 6.0 <= seconds(found[0].end) <= 10.5
+
+
 def paved_road(box_from: float, shift: Callable[[float], int]) -> Callable[[float], np.ndarray]:
     """A paved road of 20-px slabs (60-160 grey levels) seen by a camera whose view is ``shift(t)`` px to
     the right; from ``box_from`` s a bright 40x40 px box stands at (300, 460)."""

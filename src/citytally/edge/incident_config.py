@@ -221,6 +221,12 @@ class LeftObjectSettings(ZoneRule):
     scale: float = Field(
         default=0.25, gt=0, le=1, description="The picture is analysed at this scale (speed)."
     )
+    check_s: float = Field(
+        default=0.5,
+        ge=0,
+        le=10,
+        description="Seconds between two looks at the picture (road users near it are noted every frame).",
+    )
     severity: Severity = Field(default="warning", description="Severity of the incident.")
 
 

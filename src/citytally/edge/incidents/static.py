@@ -4,7 +4,10 @@ Two running-average backgrounds of the zone's part of the picture (grey, scaled 
 in anything standing still within seconds, and a slow one that takes minutes. A pixel that differs from the
 slow background but not from the fast one shows something new that has stopped moving. Once a region of
 such pixels has been static for ``min_static_s``, at least ``min_area_px`` large, and no tracked road user's
-box has come within ``near_px`` of it for ``unattended_s``, the zone has a ``left_object`` incident.
+box has come within ``near_px`` of it for ``unattended_s``, the zone has a ``left_object`` incident. The
+picture is looked at every ``check_s`` of the stream (an object left takes tens of seconds to count, so a look
+every frame of a 30 frames/s camera would cost 15 times as much for nothing); the road users near the zone are
+noted every frame, so one who passes by between two looks still attends what it passes.
 
 The slow background learns only where no road user's box is: a car parked for an hour is not taken in, so
 the road it leaves behind is not "new" (a ghost, which would be unattended as soon as the car had gone). A
@@ -90,6 +93,8 @@ class LeftObjectDetector(ZoneDetector):
         self._attended = np.zeros((h, w), np.float32)  # last time a road user was near each pixel
         self._known = np.zeros((h, w), np.bool_)  # pixels the slow background has seen with no road user on
         self._last_t: float | None = None
+        self._next = -math.inf  # stream time of the next look
+        self._holding: tuple[datetime, dict[str, float | int | str], datetime | None] | None = None
         self._image: npt.NDArray[np.uint8] | None = None
         self._where = f"{context.site}/{context.camera}: left_object in zone {zone.name!r}"
         self._reported = np.zeros((h, w), np.bool_)  # the objects of the open incident, as last seen
@@ -110,13 +115,16 @@ class LeftObjectDetector(ZoneDetector):
 
     def observe(self, tracks: TrackHistory, at: datetime) -> list[IncidentEvent]:
         image, self._image = self._image, None
-        if image is None:
-            return []
         now, s = tracks.now, self.settings
+        boxes = self._attend(tracks, now)  # every frame: a road user passing between two looks attends
+        if image is None or now < self._next:
+            return self._hold_on(at)
+        self._next = now + s.check_s
+        self._holding = None
         grey = self._grey(image)
         dt = 0.0 if self._last_t is None else max(0.0, now - self._last_t)
         self._last_t = now
-        free = ~self._road_users(tracks, now)
+        free = ~self._covered(boxes)
         if self._fast is None or self._slow is None:
             self._fast, self._slow = grey.copy(), grey.copy()
             self._known = free
@@ -167,11 +175,11 @@ class LeftObjectDetector(ZoneDetector):
         )
         self._view_changes, self._view_warned = 0, now
 
-    def _road_users(self, tracks: TrackHistory, now: float) -> npt.NDArray[np.bool_]:
-        """Mark the pixels within ``near_px`` of a road user's box attended now; return those under a box."""
+    def _attend(self, tracks: TrackHistory, now: float) -> list[list[float]]:
+        """Mark the pixels within ``near_px`` of a road user's box attended now; return the boxes near the
+        zone."""
         x0, y0, x1, y1 = self._box
         pad = self.settings.near_px
-        covered = np.zeros(self._attended.shape, np.bool_)
         boxes = tracks.frame.xyxy
         near = (
             (boxes[:, 0] - pad < x1)
@@ -179,10 +187,24 @@ class LeftObjectDetector(ZoneDetector):
             & (boxes[:, 1] - pad < y1)
             & (boxes[:, 3] + pad > y0)
         )
-        for box in boxes[near].tolist():
+        found: list[list[float]] = boxes[near].tolist()
+        for box in found:
             self._attended[self._cells(box, pad)] = now
+        return found
+
+    def _covered(self, boxes: list[list[float]]) -> npt.NDArray[np.bool_]:
+        """The analysed pixels under a road user's box."""
+        covered = np.zeros(self._attended.shape, np.bool_)
+        for box in boxes:
             covered[self._cells(box, 0.0)] = True
         return covered
+
+    def _hold_on(self, at: datetime) -> list[IncidentEvent]:
+        """Between two looks, what the last one held holds on."""
+        if self._holding is None or not self.book.is_open("zone"):
+            return []
+        started, details, observed = self._holding
+        return self.book.hold("zone", at, started, self.settings.severity, details, observed=observed)
 
     def _cells(self, box: list[float], margin: float) -> tuple[slice, slice]:
         """The analysed pixels (rows, columns) of an image box grown by ``margin`` pixels."""
@@ -208,6 +230,7 @@ class LeftObjectDetector(ZoneDetector):
         }
         started = self.wall(at, now, now - static_s)
         self._seen = (started, details, at)
+        self._holding = (started, details, None)
         return self.book.hold("zone", at, started, s.severity, details)
 
     def _hidden(self, free: npt.NDArray[np.bool_], at: datetime) -> list[IncidentEvent]:
@@ -220,6 +243,7 @@ class LeftObjectDetector(ZoneDetector):
         if np.count_nonzero(self._reported & ~free) < _HIDDEN * reported:
             return []
         started, details, seen = self._seen
+        self._holding = (started, details, seen)
         return self.book.hold("zone", at, started, self.settings.severity, details, observed=seen)
 
     def _objects(
