@@ -22,10 +22,10 @@ from playwright.sync_api import Page
 from citytally.events import Event, IncidentEvent
 from citytally.hub.access import issue_token
 from citytally.hub.config import HubSettings
-from citytally.hub.dashboard import data
+from citytally.hub.dashboard import data, incidents
 from citytally.hub.dashboard.exports import csv_lines, turning_movement_count
 from citytally.hub.dashboard.server import DashboardServer, serve
-from citytally.hub.store import EventWriter, create_store_engine, migrate, sqlite_url
+from citytally.hub.store import EventWriter, create_store_engine, migrate, schema, sqlite_url
 
 SITE = "demo-plaza"
 Q = timedelta(minutes=15)
@@ -101,6 +101,10 @@ def store(
         *view_changed("east-bridge", s.old, [s.old + timedelta(seconds=20)], s.old + timedelta(minutes=5)),
     ]
     assert EventWriter(engine).write_events(events).stored == len(events)
+    # each report reached the hub when it was made, as a live edge's do
+    with engine.begin() as conn:
+        i = schema.incidents
+        conn.execute(sa.update(i).where(i.c.incident == "view_changed").values(received_at=i.c.end))
     yield s
     engine.dispose()
 
@@ -221,6 +225,41 @@ def test_the_camera_page_hatches_and_says_when_the_view_was_changed(
     plain = _hatch_pixels(page, "#counts-chart")
     # 40 minutes of 24 hours is about 1/36 of the plot's width, its whole height
     assert hatched > 300 and plain < hatched / 20, (hatched, plain)
+
+
+@pytest.mark.integration
+def test_a_file_replayed_with_a_past_start_time_is_not_taken_for_a_lost_edge(
+    tmp_path: Path, seed_store: Callable[[sa.Engine], None]
+) -> None:
+    """A recorded file replayed with ``start_time`` three hours back: the edge stamps its reports then,
+    but they reach the hub now. Its open incident is ongoing (not silent, its span not stale, ending at the
+    replay's own now rather than the hub's); had the same reports reached the hub when they were made (a
+    live edge killed three hours ago), it would be silent and stale. Before, the hub went by the reports'
+    time only and took the replay for a lost edge."""
+    engine = create_store_engine(sqlite_url(tmp_path / "hub.sqlite3"))
+    migrate(engine)
+    seed_store(engine)
+    now = datetime.now(UTC)
+    began = now - timedelta(hours=3)
+    reports = [began + timedelta(seconds=20), began + timedelta(minutes=5), began + timedelta(minutes=10)]
+    events = view_changed("vtest", began, reports, None)
+    assert EventWriter(engine).write_events(events).stored == len(events)
+    day = (now - timedelta(days=1), now)
+
+    def state() -> tuple[bool, bool, datetime, bool]:
+        (span,) = data.view_changes(engine, SITE, "vtest", *day, now).changes
+        (row,) = [i for i in incidents.list_incidents(engine, True, 50) if i.incident == "view_changed"]
+        return span.stale, span.open, span.end, row.silent
+
+    stale, is_open, end, silent = state()
+    assert (stale, is_open, silent) == (False, True, False)
+    # the replay's now: its last report, plus the time since the hub heard it (a moment)
+    assert reports[-1] <= end <= reports[-1] + timedelta(seconds=10)
+    with engine.begin() as conn:  # as if each report had reached the hub when it was made
+        i = schema.incidents
+        conn.execute(sa.update(i).where(i.c.incident == "view_changed").values(received_at=i.c.end))
+    assert state() == (True, False, reports[-1] + timedelta(minutes=15), True)
+    engine.dispose()
 
 
 @pytest.mark.integration

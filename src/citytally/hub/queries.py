@@ -35,6 +35,7 @@ __all__ = [
     "incident_series",
     "camera_activity",
     "STALE_AFTER",
+    "is_silent",
     "ViewChangeSpan",
     "view_change_spans",
     "mark_view_changes",
@@ -232,11 +233,18 @@ def camera_activity(engine: sa.Engine) -> list[dict[str, Any]]:
 STALE_AFTER = timedelta(seconds=3 * INCIDENT_ALIVE_S)
 
 
+def is_silent(last_report: datetime, heard: datetime, now: datetime) -> bool:
+    """Whether an open incident whose latest report is stamped ``last_report`` and reached the hub at
+    ``heard`` has lost its edge: neither is within :data:`STALE_AFTER` of ``now``. A file replayed with a
+    ``start_time`` in the past stamps its reports hours back, but they arrive now: not silent."""
+    return now - last_report > STALE_AFTER and now - heard > STALE_AFTER
+
+
 @dataclass(frozen=True)
 class ViewChangeSpan:
     """While one camera's view was knocked, turned, covered or out of focus (one ``view_changed``
-    incident): ``end`` is its clearance, now while ``open``, or ``STALE_AFTER`` after its last report if
-    ``stale`` (never cleared: its edge was killed or lost power)."""
+    incident): ``end`` is its clearance, now (by the edge's clock) while ``open``, or ``STALE_AFTER`` after
+    its last report if ``stale`` (never cleared: its edge was killed or lost power)."""
 
     start: datetime
     end: datetime
@@ -277,6 +285,7 @@ def view_change_spans(
             key,
             sa.func.min(i.c.start).label("began"),
             sa.func.max(i.c.end).label("last"),
+            sa.func.max(i.c.received_at).label("heard"),
             sa.func.max(sa.case((i.c.phase == "cleared", 1), else_=0)).label("cleared"),
             sa.func.max(sa.case((i.c.phase.in_(("onset", "update")), 1), else_=0)).label("phased"),
         )
@@ -298,8 +307,10 @@ def view_change_spans(
     with engine.connect() as conn:
         for row in conn.execute(spans).all():
             is_open = bool(row.phased) and not row.cleared
-            stale = is_open and now - row.last > STALE_AFTER
-            until = (row.last + STALE_AFTER if stale else max(row.last, now)) if is_open else row.last
+            stale = is_open and is_silent(row.last, row.heard, now)
+            # open: until now by the edge's clock (its latest report, plus the time since it came)
+            until = row.last + (STALE_AFTER if stale else max(now - row.heard, timedelta(0)))
+            until = until if is_open else row.last
             if until <= start:
                 continue
             details = conn.execute(latest, {"key": row.key}).scalar_one_or_none() or {}

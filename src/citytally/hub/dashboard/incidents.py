@@ -19,7 +19,7 @@ from citytally.hub.api.deps import EngineDep
 from citytally.hub.api.errors import ERROR_RESPONSES
 from citytally.hub.dashboard.models import IncidentOut, IncidentSummaryOut
 from citytally.hub.ngsi import NGSI_LD_MEDIA_TYPE
-from citytally.hub.queries import STALE_AFTER, list_cameras
+from citytally.hub.queries import is_silent, list_cameras
 from citytally.hub.store import schema
 
 __all__ = ["router", "alerts_router", "SEVERITIES", "list_incidents", "summarise", "acknowledge"]
@@ -122,7 +122,7 @@ def _incident_out(r: sa.Row[Any], now: datetime) -> IncidentOut:
         incident_id=r.incident_id,
         phase=r.phase,
         open=is_open,
-        silent=is_open and now - r.end > STALE_AFTER,
+        silent=is_open and is_silent(r.end, r.received_at, now),
     )
 
 

@@ -224,8 +224,9 @@ class IncidentOut(_Out):
     )
     silent: bool = Field(
         default=False,
-        description="Open, but not reported for 15 minutes, where an edge reports an open incident every 5: "
-        "its edge has stopped (killed, powered off, cut off) and may never clear it.",
+        description="Open, but not reported for 15 minutes (by its reports' time and by when they reached "
+        "the hub), where an edge reports an open incident every 5: its edge has stopped (killed, powered "
+        "off, cut off) and may never clear it.",
     )
 
 
@@ -251,13 +252,15 @@ class IncidentDaysOut(_Out):
 class ViewChangeOut(_Out):
     start: datetime = Field(description="When the camera's view began to differ from the one it learned.")
     end: datetime = Field(
-        description="When the view was back; while open, now; if stale, 15 minutes after its last report."
+        description="When the view was back; while open, now by the edge's clock (its latest report's time "
+        "plus the time since the hub heard it: a file replayed with a past start_time ends at its own now); "
+        "if stale, 15 minutes after its last report."
     )
     open: bool = Field(description="Still changed, as the camera reports it.")
     stale: bool = Field(
         description="Never cleared, and not reported for 15 minutes (its edge keeps reporting an open "
-        "incident every 5): the edge went away (killed, powered off); taken to end 15 minutes after its "
-        "last report."
+        "incident every 5; neither its latest report's time nor when the hub heard it is within 15 minutes "
+        "of now): the edge went away (killed, powered off); taken to end 15 minutes after its last report."
     )
     last_report: datetime = Field(description="The end of the incident's latest event.")
     change: str | None = Field(description="moved, lost (covered, turned away) or blurred, as the edge said.")
