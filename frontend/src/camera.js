@@ -426,15 +426,14 @@ function tmcCard(base, site, camera) {
           " (view changed)") : null),
       cols.map(([m, c]) => el("td", {}, fmt.format((r.counts[m] || {})[c] || 0))), el("td", {}, fmt.format(r.total)));
     });
-    const changed = t.rows.filter((r) => r.view_changed).length;
-    const inPeakHour = (r) => peakStart != null && Date.parse(r.start) >= peakStart &&
-      Date.parse(r.start) < peakStart + 3_600_000;
-    const peakChanged = t.rows.filter((r) => r.view_changed && inPeakHour(r)).length;
+    const changed = t.view_changed_quarters;
+    if (!t.peak_hour_start && changed && t.rows.some((r) => r.total > 0)) {
+      summary.textContent = "No peak hour: no four consecutive quarters with the camera's view unchanged.";
+    }
     if (changed) {
       summary.textContent += ` In ${changed} ${changed === 1 ? "quarter" : "quarters"} the camera's view was ` +
-        "knocked, turned, covered or out of focus (marked \"view changed\"): its counts there may be wrong" +
-        (peakChanged ? `, ${peakChanged} of them in the peak hour, so its volume and factor may be wrong too.`
-          : ".");
+        "knocked, turned, covered or out of focus (marked \"view changed\"): its counts there may be wrong, " +
+        "so the peak hour is sought without them.";
     }
     summary.dataset.viewChanged = String(changed);
     table.replaceChildren(el("table", { class: "data" }, el("thead", {}, head), el("tbody", {}, rows)));

@@ -18,6 +18,7 @@ from playwright.sync_api import Page
 from citytally.edge.config import CameraConfig
 from citytally.events import (
     Event,
+    IncidentEvent,
     LineCountEvent,
     Movement,
     SpeedEvent,
@@ -25,7 +26,7 @@ from citytally.events import (
     TurningMovementEvent,
     ZoneOccupancyEvent,
 )
-from citytally.hub.dashboard.exports import csv_lines, turning_movement_count
+from citytally.hub.dashboard.exports import csv_lines, tmc_csv, turning_movement_count
 from citytally.hub.dashboard.server import DashboardServer
 from citytally.hub.store import EventWriter, create_store_engine, migrate, schema, sqlite_url, sync_registry
 
@@ -89,6 +90,41 @@ def test_the_turning_movement_count_finds_the_peak_hour_and_its_factor(engine: s
     assert report.peak_hour_start == T0 + Q
     assert (report.peak_hour_volume, report.peak_hour_factor) == (140, 0.7)
     assert report.totals == {"a>b": 133, "b>a": 34}
+
+
+@pytest.mark.integration
+def test_no_peak_hour_includes_a_quarter_in_which_the_cameras_view_was_changed(engine: sa.Engine) -> None:
+    # the same quarters, but the camera was knocked at 08:05 and set right at 08:20: the quarters 08:00 and
+    # 08:15 may have wrong counts, so the peak hour is sought in the hours without them (only 07:00-08:00,
+    # 10+20+40+30 = 100; PHF 100 / (4 x 40)); before, it was 07:15-08:15 (140), with a marked quarter in it
+    volumes = [(8, 2), (15, 5), (30, 10), (25, 5), (40, 10), (5, 0), None, (10, 2)]
+    knocked, incident_id = T0 + 4 * Q + timedelta(minutes=5), uuid.uuid4()
+    view_changed = [
+        IncidentEvent(
+            id=uuid.uuid4(),
+            site="plaza",
+            camera="cam-1",
+            start=knocked,
+            end=end,
+            incident="view_changed",
+            zone="a",
+            details={"change": "moved", "shift_px": 12},
+            incident_id=incident_id,
+            phase=phase,  # type: ignore[arg-type]
+        )
+        for phase, end in (("onset", knocked + timedelta(seconds=20)), ("cleared", T0 + 5 * Q + Q / 3))
+    ]
+    events = [movements(T0 + i * Q, *v) for i, v in enumerate(volumes) if v is not None]
+    EventWriter(engine).write_events([*events, *view_changed])
+    report = turning_movement_count(engine, "plaza", "cam-1", T0, T0 + 8 * Q, now=T0 + D)
+    assert [r.start for r in report.rows if r.view_changed] == [T0 + 4 * Q, T0 + 5 * Q]
+    assert report.view_changed_quarters == 2
+    assert (report.peak_hour_start, report.peak_hour_volume, report.peak_hour_factor) == (T0, 100, 0.625)
+    text = "".join(tmc_csv(report, "plaza", "cam-1"))
+    assert "quarters with the view changed (left out of the peak hour),2" in text
+    # a range whose every hour holds a marked quarter has no peak hour
+    report = turning_movement_count(engine, "plaza", "cam-1", T0 + 3 * Q, T0 + 8 * Q, now=T0 + D)
+    assert report.peak_hour_start is None and report.peak_hour_factor is None
 
 
 @pytest.mark.integration

@@ -212,10 +212,16 @@ class TmcOut(BaseModel):
     classes: list[str]
     rows: list[TmcRow]
     totals: dict[str, int] = Field(description="'from>to' -> road users over the range")
-    peak_hour_start: datetime | None = Field(description="Start of the busiest four consecutive quarters.")
+    peak_hour_start: datetime | None = Field(
+        description="Start of the busiest four consecutive quarters, of those in which the camera's view was "
+        "not changed (a quarter marked view_changed may have wrong counts: no peak hour includes one)."
+    )
     peak_hour_volume: int
     peak_hour_factor: float | None = Field(
         description="Peak-hour volume / (4 × its busiest quarter); 1.0 is perfectly even flow."
+    )
+    view_changed_quarters: int = Field(
+        default=0, description="Quarters marked view_changed, left out of the peak-hour search."
     )
 
 
@@ -224,7 +230,8 @@ def turning_movement_count(
 ) -> TmcOut:
     """Movement × class × 15 minutes over ``start``–``end``, with the peak hour and peak-hour factor.
 
-    Every quarter of the range gets a row (zeros included), so the peak hour is four consecutive quarters.
+    Every quarter of the range gets a row (zeros included), so the peak hour is four consecutive quarters;
+    none in which the camera's view was changed (its counts may be wrong: a junction is not timed off them).
     """
     rows = camera_rows(queries.movement_series, engine, site, camera, start, end, "15m")
     cells: dict[datetime, dict[str, dict[str, int]]] = defaultdict(lambda: defaultdict(dict))
@@ -263,13 +270,17 @@ def turning_movement_count(
         peak_hour_start=peak_start,
         peak_hour_volume=peak_volume,
         peak_hour_factor=phf,
+        view_changed_quarters=sum(row.view_changed for row in out_rows),
     )
 
 
 def _peak_hour(rows: list[TmcRow]) -> tuple[datetime | None, int, float | None]:
-    """The four consecutive quarters with the most road users (earliest on a tie), their volume and PHF."""
+    """The four consecutive quarters with the most road users (earliest on a tie), none with the view
+    changed; their volume and PHF."""
     best: tuple[int, int] | None = None  # (volume, first index)
     for i in range(len(rows) - 3):
+        if any(r.view_changed for r in rows[i : i + 4]):
+            continue
         volume = sum(r.total for r in rows[i : i + 4])
         if best is None or volume > best[0]:
             best = (volume, i)
@@ -296,4 +307,7 @@ def tmc_csv(report: TmcOut, site: str, camera: str) -> Iterator[str]:
     factor = report.peak_hour_factor if report.peak_hour_factor is not None else ""
     writer.writerow(["peak hour start", peak, "peak hour volume", report.peak_hour_volume])
     writer.writerow(["peak hour factor", factor])
+    if report.view_changed_quarters:
+        left_out = "quarters with the view changed (left out of the peak hour)"
+        writer.writerow([left_out, report.view_changed_quarters])
     yield out.getvalue()
