@@ -30,6 +30,10 @@ from counting_cost import export_src, run_side
 from harness import Run
 from incidents_fps import CLIPS
 
+#: The setups of incidents_fps compared here: the all-detectors config, and the same with its rules and
+#: conflict zones taken out.
+SETUPS = ("counting", "all detectors")
+
 from citytally.edge.config import load_camera_config
 from citytally.edge.pipeline import PipelineOptions, build_pipeline
 from citytally.transport.publisher import MemoryPublisher
@@ -100,7 +104,7 @@ def record_boxes(clip: str, into: Path) -> tuple[Path, float]:
     """Decode, detect and track the clip once with its all-detectors config; every analysed frame's tracked
     boxes and time to an .npz. Returns the file and the frame rate the source was read at (0: native)."""
     video, configs = CLIPS[clip]
-    config = load_camera_config(REPO / configs["all detectors"])
+    config = load_camera_config(REPO / configs["all detectors"][0])
     options = PipelineOptions(progress=False, detector_variant="int8")
     pipeline = build_pipeline(config, MemoryPublisher(), options, video)
     seen: list[tuple[Any, float]] = []
@@ -144,11 +148,14 @@ def main() -> None:
         for clip in args.clips.split(","):
             video, configs = CLIPS[clip]
             boxes, target_fps = record_boxes(clip, Path(tmp))
-            for setup, config in configs.items():
+            for setup, (config, counting) in configs.items():
+                if setup not in SETUPS:
+                    continue
                 passes: dict[str, list[dict[str, Any]]] = {side: [] for side in sides}
                 for _ in range(args.rounds):
                     for side, src in sides.items():
-                        passes[side].append(one_pass(src, video, REPO / config, boxes, target_fps, setup))
+                        strip = "counting" if counting else setup  # rules and conflict zones taken out
+                        passes[side].append(one_pass(src, video, REPO / config, boxes, target_fps, strip))
                 baseline = None
                 for side, results in passes.items():
                     ms = statistics.median(1000 * r["seconds"] / r["frames"] for r in results)
