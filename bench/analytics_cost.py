@@ -30,15 +30,14 @@ from counting_cost import export_src, run_side
 from harness import Run
 from incidents_fps import CLIPS
 
-#: The setups of incidents_fps compared here: the all-detectors config, and the same with its rules and
-#: conflict zones taken out.
-SETUPS = ("counting", "all detectors")
-
 from citytally.edge.config import load_camera_config
 from citytally.edge.pipeline import PipelineOptions, build_pipeline
 from citytally.transport.publisher import MemoryPublisher
 
 REPO = Path(__file__).resolve().parents[1]
+#: The setups of incidents_fps compared here: the all-detectors config, and the same with its rules and
+#: conflict zones taken out.
+SETUPS = ("counting", "all detectors")
 COLUMNS = [
     ("clip", "clip"),
     ("setup", "setup"),
