@@ -127,6 +127,8 @@ class Trajectory:
     speed: FloatArray | None = None
     anchor: str = "centre"
     size_m: tuple[float, float] | None = None
+    # Its path per range (m), built once: a path that ended is measured against every later one it may meet.
+    _paths: dict[float, RoadPath] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.t.ndim != 1 or self.xy.shape != (len(self.t), 2):
@@ -419,7 +421,11 @@ class _Series:
 
 
 def _path(t: Trajectory, thresholds: Thresholds) -> RoadPath:
-    return RoadPath.build(t.t, t.xy, t.headings(), t.speed, thresholds.range_m)
+    path = t._paths.get(thresholds.range_m)
+    if path is None:
+        path = RoadPath.build(t.t, t.xy, t.headings(), t.speed, thresholds.range_m)
+        t._paths[thresholds.range_m] = path
+    return path
 
 
 def _arrival(dist: FloatArray, speed: FloatArray, accel: FloatArray) -> FloatArray:
