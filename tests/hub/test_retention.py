@@ -13,12 +13,13 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from citytally.events import LineCountEvent
+from citytally.events import IncidentEvent, LineCountEvent
 from citytally.hub import retention
 from citytally.hub.access import record_login_failure
 from citytally.hub.access_tables import login_failures_table
 from citytally.hub.audit import AuditEntry, append_entry, read_entries, verify_chain
 from citytally.hub.config import RetentionSettings
+from citytally.hub.queries import view_change_spans
 from citytally.hub.retention import RetentionJob, run_retention
 from citytally.hub.store import EventWriter, schema
 
@@ -116,6 +117,68 @@ def test_rollups_dead_letters_and_login_failures_expire_by_their_own_clock(regis
     assert count(registry, schema.dead_letters) == 2
     assert count(registry, login_failures_table) == 2
     assert count(registry, schema.events) == 2  # raw events have no limit here
+
+
+def incident(kind: str, start: datetime, camera: str = "cam-1") -> list[IncidentEvent]:
+    """An incident that began at ``start`` and cleared 10 minutes later: its onset and clearance."""
+    key = uuid.uuid4()
+    return [
+        IncidentEvent(
+            id=uuid.uuid4(),
+            site="plaza",
+            camera=camera,
+            start=start,
+            end=start + timedelta(minutes=minutes),
+            incident=kind,  # type: ignore[arg-type]
+            zone="road",
+            details={"change": "moved"} if kind == "view_changed" else {"vehicles": 1},
+            incident_id=key,
+            phase=phase,  # type: ignore[arg-type]
+        )
+        for phase, minutes in (("onset", 1), ("cleared", 10))
+    ]
+
+
+def test_a_cameras_view_changes_stay_as_long_as_the_rollups_they_mark(registry: Engine) -> None:
+    # A view change says which buckets of the roll-ups may be wrong (the camera was knocked, turned,
+    # covered or out of focus): deleted with the raw events after 30 days, it would leave a year of kept
+    # counts unmarked. It stays as long as the roll-ups; who acknowledged it goes at the raw limit, as for
+    # other incidents. Before, it went with the raw events.
+    old = NOW - 40 * DAY
+    events = [
+        *incident("view_changed", old),
+        *incident("stopped_vehicle", old),
+        *incident("view_changed", NOW - 5 * DAY, "cam-2"),  # cam-2 keeps its raw data 2 days
+    ]
+    assert EventWriter(registry).write_events(events).stored == len(events)
+    i = schema.incidents
+    with registry.begin() as conn:
+        conn.execute(i.update().values(acknowledged_at=old + DAY, acknowledged_by="5840f33c5ffe"))
+    settings = NOTHING.model_copy(update={"raw_events_days": 30, "rollups_days": 3650})
+    pruned = run_retention(registry, settings, now=NOW)
+    assert [(p.data_class, p.camera, p.deleted) for p in pruned if p.data_class != "login_failures"] == [
+        (
+            "raw_events",
+            None,
+            6,
+        ),  # the stopped vehicle's 2 events and 2 incidents rows, the view change's 2 events
+        ("raw_events", "plaza/cam-2", 2),  # the events of cam-2's view change
+        ("rollups", None, 0),
+    ]
+    with registry.connect() as conn:
+        kept = conn.execute(sa.select(i.c.camera, i.c.incident, i.c.acknowledged_by).order_by(i.c.camera))
+        assert sorted(set(kept.all())) == [("cam-1", "view_changed", None), ("cam-2", "view_changed", None)]
+        assert conn.execute(sa.select(sa.func.count()).select_from(schema.events)).scalar_one() == 0
+    spans = view_change_spans(registry, NOW - 365 * DAY, NOW, NOW, "plaza", "cam-1")
+    assert [(s.start, s.end) for s in spans[("plaza", "cam-1")]] == [(old, old + timedelta(minutes=10))]
+    entries = [dict(e.entry.detail) for e in read_entries(registry, limit=100) if e.entry.kind == "retention"]
+    assert [d.get("acknowledgements_cleared") for d in entries if d["data_class"] == "raw_events"] == [2, 2]
+    # past the roll-ups' limit they go too
+    pruned = run_retention(registry, NOTHING.model_copy(update={"rollups_days": 4}), now=NOW)
+    # the three incidents' roll-up rows (15 min, hour, day each) and the two view changes' incident rows
+    rollups = [(p.data_class, p.deleted) for p in pruned if p.data_class == "rollups"]
+    assert rollups == [("rollups", 3 * 3 + 4)]
+    assert count(registry, i) == 0
 
 
 def test_every_rollup_and_fact_table_has_a_retention_limit() -> None:

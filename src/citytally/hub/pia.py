@@ -113,7 +113,13 @@ def _holdings(cameras: list[RegisterEntry], retention: RetentionSettings | None)
             raw,
             "No",
         ),
-        DataHolding("Roll-ups", "15-minute, hourly and daily sums of the same numbers", rollups, "No"),
+        DataHolding(
+            "Roll-ups",
+            "15-minute, hourly and daily sums of the same numbers, and when a camera's view was knocked, "
+            "turned, covered or out of focus (its view_changed incidents: which sums may be wrong)",
+            rollups,
+            "No",
+        ),
         DataHolding(
             "Incident acknowledgements",
             "Which token acknowledged an incident, and when",

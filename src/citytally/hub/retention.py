@@ -3,8 +3,11 @@
 Data classes and their clocks (a row expires when its time is strictly before ``now - days``):
 
 * ``raw_events`` — ``events`` and their fact rows (speeds, incidents), by interval ``start``. A camera
-  whose own ``retention_days`` is shorter is pruned to its own limit.
-* ``rollups`` — every roll-up table, by ``bucket`` start.
+  whose own ``retention_days`` is shorter is pruned to its own limit. A camera's ``view_changed`` incidents
+  are the exception: they say which of its roll-ups' buckets may be wrong (its view was knocked, turned,
+  covered or out of focus), so they stay as long as those do; what an operator did with them (who
+  acknowledged one) is cleared at the raw limit.
+* ``rollups`` — every roll-up table, by ``bucket`` start, and the ``view_changed`` incidents, by ``start``.
 * ``dead_letters`` — refused messages, by ``received_at``.
 * ``audit_log`` — audit entries, by ``at``; pruned through :func:`citytally.hub.audit.prune_before`, which
   anchors the kept chain so it still verifies.
@@ -46,6 +49,8 @@ _RAW_TABLES: tuple[sa.Table, ...] = (
     schema.speeds,
     schema.incidents,
 )
+#: A camera's view changes: kept with the roll-ups whose buckets they mark (no road user is in them).
+_VIEW_CHANGES = schema.incidents.c.incident == "view_changed"
 _ROLLUP_TABLES: tuple[sa.Table, ...] = (
     schema.line_count_rollups,
     schema.speed_rollups,
@@ -57,6 +62,22 @@ _ROLLUP_TABLES: tuple[sa.Table, ...] = (
     schema.conflict_exposure_rollups,
     schema.conflict_cell_rollups,
     schema.conflict_histogram_rollups,
+)
+
+
+@dataclass(frozen=True)
+class _Expiry:
+    """The rows of ``table`` that expire by ``column``; ``only``: which of them (all if None)."""
+
+    table: sa.Table
+    column: str
+    only: sa.ColumnElement[bool] | None = None
+
+
+_RAW = tuple(_Expiry(t, "start", ~_VIEW_CHANGES if t is schema.incidents else None) for t in _RAW_TABLES)
+_ROLLUPS = (
+    *(_Expiry(t, "bucket") for t in _ROLLUP_TABLES),
+    _Expiry(schema.incidents, "start", _VIEW_CHANGES),
 )
 
 
@@ -78,8 +99,7 @@ BATCH_ROWS = 10_000
 
 def _delete_batch(
     conn: sa.Connection,
-    tables: Sequence[sa.Table],
-    column: str,
+    expiries: Sequence[_Expiry],
     cutoff: datetime,
     camera: tuple[str, str] | None,
     limit: int,
@@ -87,8 +107,11 @@ def _delete_batch(
     """Delete up to ``limit`` expired rows from each table; return the count and whether any table may
     have more (it gave ``limit`` rows)."""
     deleted, more = 0, False
-    for table in tables:
-        where = [table.c[column] < cutoff]
+    for expiry in expiries:
+        table = expiry.table
+        where = [table.c[expiry.column] < cutoff]
+        if expiry.only is not None:
+            where.append(expiry.only)
         if camera is not None:
             where += [table.c.site == camera[0], table.c.camera == camera[1]]
         key = list(table.primary_key.columns)
@@ -103,8 +126,7 @@ def _delete_batch(
 def _prune(
     engine: sa.Engine,
     data_class: str,
-    tables: Sequence[sa.Table],
-    column: str,
+    expiries: Sequence[_Expiry],
     cutoff: datetime,
     now: datetime,
     camera: tuple[str, str] | None = None,
@@ -117,23 +139,38 @@ def _prune(
     deleted, more = 0, True
     while more:
         with engine.begin() as conn:
-            count, more = _delete_batch(conn, tables, column, cutoff, camera, batch_rows)
+            count, more = _delete_batch(conn, expiries, cutoff, camera, batch_rows)
         deleted += count
 
     def work(conn: sa.Connection) -> AuditEntry:
         nonlocal deleted
-        deleted += _delete_batch(conn, tables, column, cutoff, camera, batch_rows)[0]  # stragglers
+        deleted += _delete_batch(conn, expiries, cutoff, camera, batch_rows)[0]  # stragglers
         detail: dict[str, object] = {
             "data_class": data_class,
             "cutoff": cutoff.isoformat(),
             "deleted": deleted,
         }
+        if data_class == "raw_events":
+            forgotten = _forget_acknowledgements(conn, cutoff, camera)
+            if forgotten:
+                detail["acknowledgements_cleared"] = forgotten
         if label:
             detail["camera"] = label
         return AuditEntry(kind="retention", actor="system", detail=detail)
 
     append_after(engine, work, now=now)
     return Pruned(data_class, cutoff, deleted, label)
+
+
+def _forget_acknowledgements(conn: sa.Connection, cutoff: datetime, camera: tuple[str, str] | None) -> int:
+    """Clear who acknowledged the view changes that outlive the raw events (a token is a staff member's):
+    the camera's state stays, what an operator did with it goes at the raw limit, as for other incidents."""
+    i = schema.incidents
+    where = [_VIEW_CHANGES, i.c.start < cutoff, i.c.acknowledged_by.is_not(None)]
+    if camera is not None:
+        where += [i.c.site == camera[0], i.c.camera == camera[1]]
+    cleared = i.update().where(*where).values(acknowledged_at=None, acknowledged_by=None)
+    return int(conn.execute(cleared).rowcount)
 
 
 def _camera_limits(engine: sa.Engine, days: int | None) -> list[tuple[tuple[str, str], int]]:
@@ -165,18 +202,18 @@ def run_retention(
         raw_days = settings.raw_events_days
         if raw_days is not None:
             cutoff = now - timedelta(days=raw_days)
-            done.append(prune("raw_events", _RAW_TABLES, "start", cutoff, now))
+            done.append(prune("raw_events", _RAW, cutoff, now))
         for camera, days in _camera_limits(engine, raw_days):
             cutoff = now - timedelta(days=days)
-            done.append(prune("raw_events", _RAW_TABLES, "start", cutoff, now, camera))
+            done.append(prune("raw_events", _RAW, cutoff, now, camera))
         if settings.rollups_days is not None:
             cutoff = now - timedelta(days=settings.rollups_days)
-            done.append(prune("rollups", _ROLLUP_TABLES, "bucket", cutoff, now))
+            done.append(prune("rollups", _ROLLUPS, cutoff, now))
         if settings.dead_letters_days is not None:
             cutoff = now - timedelta(days=settings.dead_letters_days)
-            done.append(prune("dead_letters", (schema.dead_letters,), "received_at", cutoff, now))
+            done.append(prune("dead_letters", (_Expiry(schema.dead_letters, "received_at"),), cutoff, now))
         cutoff = now - timedelta(days=LOGIN_FAILURE_DAYS)
-        done.append(prune("login_failures", (login_failures_table,), "at", cutoff, now))
+        done.append(prune("login_failures", (_Expiry(login_failures_table, "at"),), cutoff, now))
         if settings.audit_log_days is not None:
             cutoff = now - timedelta(days=settings.audit_log_days)
             # prune_before appends its own anchor entry, which is this class's audit record.
