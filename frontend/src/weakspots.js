@@ -115,6 +115,13 @@ export async function weakSpotsView(root) {
       ? `${fmt.format(total)} conflicts among ${fmt.format(users)} road users in ${picker.label()}.`
       : `No conflict zone reported in ${picker.label()}.`;
     summary.dataset.total = String(total);
+    const changed = rows.filter((r) => r.view_changed).length;
+    if (changed) {
+      summary.textContent += ` At ${changed} ${changed === 1 ? "place" : "places"} (marked "view changed") the ` +
+        "camera's view was knocked, turned, covered or out of focus during part of the range: their conflicts " +
+        "and road users may be wrong.";
+    }
+    summary.dataset.viewChanged = String(changed);
     body.replaceChildren(...rows.map((r, i) => {
       const show = el("button", { type: "button", class: "show-heat" }, "Show on drawing",
         el("span", { class: "visually-hidden" }, `: ${place(r)}`));
@@ -126,7 +133,9 @@ export async function weakSpotsView(root) {
           .then(() => drawing.scrollIntoView({ block: "nearest" }));
       });
       return el("tr", { "data-place": place(r) },
-        el("td", {}, String(i + 1)), el("th", { scope: "row" }, place(r)),
+        el("td", {}, String(i + 1)), el("th", { scope: "row" }, place(r), r.view_changed
+          ? el("span", { class: "view-changed-mark", title: "the camera's view was changed during part of the range" },
+            " · view changed") : null),
         el("td", {}, fmt.format(r.road_users)), el("td", {}, fmt.format(r.conflicts)),
         el("td", { class: "rate" }, rate(r)), el("td", { class: "interval" }, interval(r)),
         BANDS.map(([k]) => el("td", {}, fmt.format(r[k]))), TYPES.map(([k]) => el("td", {}, fmt.format(r[k]))),

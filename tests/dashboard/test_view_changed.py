@@ -349,3 +349,19 @@ def test_the_rest_series_flag_rows_taken_while_the_view_was_changed(
     rows = list(csv.DictReader(io.StringIO(text)))
     assert {datetime.fromisoformat(r["bucket"]) for r in rows if r["view_changed"] == "true"} == moved
     assert {r["view_changed"] for r in rows} == {"true", "false"}
+
+
+@pytest.mark.integration
+@pytest.mark.browser
+def test_the_weak_spots_ranking_marks_places_whose_cameras_view_was_changed(
+    page: Page, server: DashboardServer, viewer: str, login: Login
+) -> None:
+    """vtest's view was moved four hours ago and north-gate's lens is covered now: the conflicts and road
+    users of both places in the last day may be wrong, and the ranking says so."""
+    login(page, server, viewer)
+    page.click("#nav a[href='#/weak-spots']")
+    page.wait_for_selector("#weak-summary[data-view-changed='2']")
+    marked = page.locator("#weak-rows tr th .view-changed-mark")
+    assert marked.count() == 2 and "view changed" in marked.first.inner_text()
+    assert "knocked, turned, covered or out of focus" in page.inner_text("#weak-summary")
+

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
-from citytally.events import ConflictEvent
+from citytally.events import ConflictEvent, IncidentEvent
 from citytally.hub.access import issue_token
 from citytally.hub.audit import read_entries
 from citytally.hub.store import EventWriter, schema
@@ -208,6 +208,52 @@ def test_ranking_splits_by_severity_and_type_and_exports_csv(hub: tuple[TestClie
         "6.0",
     )
     assert (line["per_1000_low"], line["per_1000_high"]) == ("2.202", "13.059")
+
+
+def test_a_place_whose_cameras_view_was_changed_is_marked(
+    hub: tuple[TestClient, dict[str, str]], store_engine: Engine
+) -> None:
+    # plaza/cam-2 was knocked at 09:10 and set right at 09:30: its conflicts and road users that day may be
+    # wrong, and the ranking says so for its zone and for its site, not for the others; a window that ends
+    # before it does not say so. Before, nothing did.
+    key, knocked = uuid.uuid4(), T0 + timedelta(minutes=70)
+    events = [
+        IncidentEvent(
+            id=uuid.uuid4(),
+            site="plaza",
+            camera="cam-2",
+            start=knocked,
+            end=end,
+            incident="view_changed",
+            zone="south",
+            details={"change": "moved", "shift_px": 12},
+            incident_id=key,
+            phase=phase,  # type: ignore[arg-type]
+        )
+        for phase, end in (
+            ("onset", knocked + timedelta(seconds=20)),
+            ("cleared", knocked + timedelta(minutes=20)),
+        )
+    ]
+    assert EventWriter(store_engine).write_events(events).stored == 2
+    client, header = hub
+
+    def marks(params: dict[str, Any]) -> dict[tuple[str, str | None, str | None], bool]:
+        answer = client.get("/conflicts/ranking", params=WINDOW | params, headers=header)
+        assert answer.status_code == 200, answer.text
+        return {(r["site"], r["camera"], r["zone"]): r["view_changed"] for r in answer.json()["ranking"]}
+
+    assert marks({}) == {
+        ("plaza", "cam-1", "junction"): False,
+        ("plaza", "cam-2", "north"): True,
+        ("plaza", "cam-2", "south"): True,
+        ("harbour", "cam-1", "gate"): False,
+    }
+    assert marks({"level": "site"}) == {("plaza", None, None): True, ("harbour", None, None): False}
+    assert not any(marks({"end": "2026-11-20T09:00:00Z"}).values())
+    answer = client.get("/conflicts/ranking.csv", params=WINDOW | {"level": "camera"}, headers=header)
+    flags = {(r["site"], r["camera"]): r["view_changed"] for r in csv.DictReader(io.StringIO(answer.text))}
+    assert flags == {("plaza", "cam-1"): "false", ("plaza", "cam-2"): "true", ("harbour", "cam-1"): "false"}
 
 
 def test_cells_sum_over_the_window_and_keep_the_picture_position(

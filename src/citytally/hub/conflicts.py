@@ -11,12 +11,14 @@ histograms summed bin by bin (bins keyed by their lower edge).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 import sqlalchemy as sa
 
-from citytally.hub.queries import QueryError, Series, SeriesQuery
+from citytally.hub.queries import QueryError, Series, SeriesQuery, view_change_spans
 from citytally.hub.store import schema
 
 __all__ = [
@@ -93,13 +95,19 @@ def _road_users_by_place(
 
 
 def conflict_ranking(
-    engine: sa.Engine, query: SeriesQuery, level: Level = "zone", min_road_users: int = 0
+    engine: sa.Engine,
+    query: SeriesQuery,
+    level: Level = "zone",
+    min_road_users: int = 0,
+    now: datetime | None = None,
 ) -> Series:
     """Places (sites, cameras or zones) by conflicts per 1,000 road users, highest first.
 
     Each row: the place's columns (the others null), ``road_users``, ``conflicts``, the counts per severity
     band and per type, ``per_1000`` and its 95 % interval, ``per_1000_low`` and ``per_1000_high`` (all
-    three null without road users). Places with fewer than
+    three null without road users), and ``view_changed``: whether the view of its camera (of any camera of
+    its site) was knocked, turned, covered or out of focus during part of the window, so that its
+    conflicts and road users may be wrong. Places with fewer than
     ``min_road_users`` are left out: a rate over a handful of road users says little.
     """
     keys = LEVELS[level]
@@ -120,7 +128,32 @@ def conflict_ranking(
             {**named, "road_users": n, **counts, "per_1000": rate, "per_1000_low": low, "per_1000_high": high}
         )
     rows.sort(key=_rank)
-    return Series(rows=rows[: query.limit], truncated=len(rows) > query.limit)
+    truncated, rows = len(rows) > query.limit, rows[: query.limit]
+    _mark_view_changes(engine, query, rows, now or datetime.now(UTC))
+    return Series(rows=rows, truncated=truncated)
+
+
+def _mark_view_changes(
+    engine: sa.Engine, query: SeriesQuery, rows: list[dict[str, Any]], now: datetime
+) -> None:
+    """``view_changed`` on each row: a view change of its camera (any of its site's) in the buckets read."""
+    step = schema.ROLLUP_PERIODS[query.interval]
+
+    def boundary(moment: datetime) -> datetime:  # the first bucket start at or after it
+        return datetime.fromtimestamp(math.ceil(moment.timestamp() / step) * step, UTC)
+
+    # the buckets read start in [start, end): they cover from the first boundary to the one after the last
+    start, end = boundary(query.start), boundary(query.end)
+    spans = view_change_spans(
+        engine, start, end, now, site=query.filters.get("site"), camera=query.filters.get("camera")
+    )
+    for row in rows:
+        row["view_changed"] = any(
+            span.overlaps(start, end)
+            for (site, camera), listed in spans.items()
+            if site == row["site"] and row["camera"] in (None, camera)
+            for span in listed
+        )
 
 
 def rate_interval(

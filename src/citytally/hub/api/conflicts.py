@@ -61,6 +61,12 @@ class WeakSpot(BaseModel):
         description="Upper limit of that interval. Where two places' intervals overlap, their order may be "
         "chance."
     )
+    view_changed: bool = Field(
+        default=False,
+        description="The view of the place's camera (of any camera of the site) was knocked, turned, covered "
+        "or out of focus during part of the window (a `view_changed` incident): its conflicts and road users "
+        "may be wrong.",
+    )
 
 
 class _Window(BaseModel):
@@ -167,11 +173,18 @@ def ranking_csv(
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(_CSV_COLUMNS)
     for row in found.rows:
-        writer.writerow(["" if row[c] is None else row[c] for c in _CSV_COLUMNS])
+        writer.writerow([_csv_cell(row[c]) for c in _CSV_COLUMNS])
     headers = {"Content-Disposition": 'attachment; filename="weak-spots.csv"'}
     if found.truncated:
         headers["X-Truncated"] = "true"
     return Response(out.getvalue(), media_type="text/csv; charset=utf-8", headers=headers)
+
+
+def _csv_cell(value: object) -> object:
+    """Null as an empty cell, a flag as ``true``/``false`` (as the other CSV exports write it)."""
+    if value is None:
+        return ""
+    return str(value).lower() if isinstance(value, bool) else value
 
 
 @router.get("/cells", response_model=ConflictCells)
