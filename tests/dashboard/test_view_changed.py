@@ -364,4 +364,3 @@ def test_the_weak_spots_ranking_marks_places_whose_cameras_view_was_changed(
     marked = page.locator("#weak-rows tr th .view-changed-mark")
     assert marked.count() == 2 and "view changed" in marked.first.inner_text()
     assert "knocked, turned, covered or out of focus" in page.inner_text("#weak-summary")
-
