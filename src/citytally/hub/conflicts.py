@@ -144,9 +144,8 @@ def _mark_view_changes(
 
     # the buckets read start in [start, end): they cover from the first boundary to the one after the last
     start, end = boundary(query.start), boundary(query.end)
-    spans = view_change_spans(
-        engine, start, end, now, site=query.filters.get("site"), camera=query.filters.get("camera")
-    )
+    filters = {"site": query.filters.get("site"), "camera": query.filters.get("camera")}
+    spans = view_change_spans(engine, start, end, now, **filters, with_change=False)
     for row in rows:
         row["view_changed"] = any(
             span.overlaps(start, end)

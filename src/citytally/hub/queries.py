@@ -264,6 +264,7 @@ def view_change_spans(
     now: datetime,
     site: str | None = None,
     camera: str | None = None,
+    with_change: bool = True,
 ) -> dict[tuple[str, str], list[ViewChangeSpan]]:
     """(site, camera) → its ``view_changed`` incidents that overlap ``start``–``end``, oldest first: while
     a camera's view was knocked, turned, covered or out of focus (:mod:`citytally.edge.incidents.view`),
@@ -272,7 +273,9 @@ def view_change_spans(
     One entry per incident, summed in the database (a camera knocked for a month sends an update every
     ``update_s``), only those that reach into the range. An open incident not reported for
     :data:`STALE_AFTER` is stale: it ends that long after its last report, so one lost clearance does not
-    mark a camera's counts for good. Kept as long as the incidents are (``raw_events_days``)."""
+    mark a camera's counts for good. ``with_change``: read each one's kind (``change``, one indexed lookup
+    per span); the marks of a series or ranking need only the spans. Kept as long as the roll-ups they mark
+    (:mod:`citytally.hub.retention`)."""
     i = schema.incidents
     key = sa.func.coalesce(i.c.incident_id, i.c.event_id).label("key")
     wanted = [i.c.incident == "view_changed", i.c.start < end]
@@ -313,7 +316,9 @@ def view_change_spans(
             until = until if is_open else row.last
             if until <= start:
                 continue
-            details = conn.execute(latest, {"key": row.key}).scalar_one_or_none() or {}
+            details = (
+                conn.execute(latest, {"key": row.key}).scalar_one_or_none() if with_change else None
+            ) or {}
             change = details.get("change")
             found[(row.site, row.camera)].append(
                 ViewChangeSpan(
@@ -338,6 +343,7 @@ def mark_view_changes(engine: sa.Engine, query: SeriesQuery, series: Series, now
         now,
         site=query.filters.get("site"),
         camera=query.filters.get("camera"),
+        with_change=False,
     )
     step = timedelta(seconds=schema.ROLLUP_PERIODS[query.interval])
     for row in series.rows:
