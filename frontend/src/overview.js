@@ -118,6 +118,10 @@ function cameraTable(cams, status, when) {
       const backlog = s && s.outbox_depth != null
         ? `${fmt.format(s.outbox_depth)} events${s.outbox_depth ? `, oldest ${Math.round(s.outbox_oldest_s)} s` : ""}`
         : "no status received";
+      const held = s && s.outbox_held ? el("span", { class: "outbox-held", "data-held": String(s.outbox_held),
+        title: "Events the edge holds in memory because its outbox file refuses them (a full or failing " +
+          "disk): lost if the edge stops before the file takes them." },
+      ` · ${fmt.format(s.outbox_held)} held in memory: its disk refuses writes`) : null;
       return el("tr", { "data-camera": `${c.site}/${c.camera}` },
         el("th", { scope: "row" },
           el("a", { href: `#/camera/${encodeURIComponent(c.site)}/${encodeURIComponent(c.camera)}` }, c.name)),
@@ -127,7 +131,7 @@ function cameraTable(cams, status, when) {
           title: "The camera's view is knocked, turned, covered or out of focus: its counts may be wrong." },
         ` · view ${VIEW_TEXT[s.view_changed] || "changed"}`) : null),
         el("td", { title: s?.last_data_end || "" }, ago(s?.last_data_end)),
-        el("td", {}, backlog),
+        el("td", {}, backlog, held),
         el("td", { class: "num" }, fmt.format(c.total)));
     })));
 }

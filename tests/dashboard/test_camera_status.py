@@ -56,6 +56,7 @@ def test_the_camera_list_says_which_cameras_report_and_their_backlog(
     # what ingest sets when vtest's edge publishes its outbox status
     metrics.edge_outbox_depth.labels(SITE, "vtest").set(42)
     metrics.edge_outbox_oldest.labels(SITE, "vtest").set(95.0)
+    metrics.edge_outbox_held.labels(SITE, "vtest").set(5)  # its disk refuses writes: 5 held in memory
     metrics.edge_status_time.labels(SITE, "vtest").set(datetime.now(UTC).timestamp())
     login(page, status_server, tokens["viewer"])
     page.wait_for_selector("#camera-list tr[data-camera]")
@@ -64,6 +65,9 @@ def test_the_camera_list_says_which_cameras_report_and_their_backlog(
         return page.inner_text(f"#camera-list tr[data-camera='{SITE}/{camera}']")
 
     assert "reporting" in row("vtest") and "42 events, oldest 95 s" in row("vtest")
+    assert "5 held in memory: its disk refuses writes" in row("vtest")
+    held = page.locator(f"#camera-list tr[data-camera='{SITE}/vtest'] .outbox-held")
+    assert "lost if the edge stops" in (held.get_attribute("title") or "")
     assert "reporting" in row("north-gate") and "no status received" in row("north-gate")
     assert "silent" in row("east-bridge") and "min ago" in row("east-bridge")
     screenshot(page, "camera-status")

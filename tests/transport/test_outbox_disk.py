@@ -22,9 +22,11 @@ from sqlalchemy.engine import Engine
 
 from citytally.events import event_to_json
 from citytally.hub.ingest import Ingest
+from citytally.hub.metrics import HubMetrics
 from citytally.hub.store import EventWriter, schema
 from citytally.transport.outbox import Outbox
 from hub.conftest import event_stream, free_port, mqtt_settings_for, wait_until
+from transport.test_outbox import clear_retained
 
 pytestmark = pytest.mark.integration
 
@@ -81,13 +83,24 @@ def test_a_full_disk_holds_the_events_until_it_has_room_and_the_hub_gets_them_al
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """Before, the first event the full disk refused raised out of the pipeline: the edge stopped, and the
-    interval it was counting was lost."""
+    interval it was counting was lost. While it holds events in memory, its status tells the hub how many
+    (at risk should the edge stop), so the hub's /metrics shows it per camera; before, only the edge's own
+    /metrics did."""
     caplog.set_level(logging.INFO, logger="citytally.transport.outbox")
     make_registry(sqlite_engine, ("plaza", "cam-1"), ("plaza", "cam-2"))
     settings = mqtt_settings_for(mqtt_prefix)
-    ingest = Ingest(EventWriter(sqlite_engine, topic_prefix=mqtt_prefix), settings)
+    hub = HubMetrics()
+    ingest = Ingest(EventWriter(sqlite_engine, topic_prefix=mqtt_prefix), settings, metrics=hub)
     registry = CollectorRegistry()
-    box = Outbox(small_disk / "outbox.sqlite3", settings, registry=registry)
+    box = Outbox(small_disk / "outbox.sqlite3", settings, registry=registry, status_every_s=0.1)
+
+    def held_at_hub() -> float:
+        found = (
+            hub.registry.get_sample_value("citytally_edge_outbox_held_events", {"site": "plaza", "camera": c})
+            for c in ("cam-1", "cam-2")
+        )
+        return sum(value or 0.0 for value in found)
+
     events = event_stream(90, cameras=2)
     ingest.start()
     box.start()
@@ -103,15 +116,18 @@ def test_a_full_disk_holds_the_events_until_it_has_room_and_the_hub_gets_them_al
         assert box.depth >= box.held
         refused = lines(caplog, "cannot write to")
         assert len(refused) == 1 and "database or disk is full" in refused[0]
+        wait_until(lambda: held_at_hub() == box.held, 10, "the hub told how many events are held")
         filler.unlink()
         for event in events[80:]:
             box.publish(event)
         wait_until(lambda: box.held == 0, 10, "the held events written once the disk had room")
         wait_until(lambda: ingest.totals.stored >= 90, 30, "90 events stored")
         assert box.wait_drained(30)
+        wait_until(lambda: held_at_hub() == 0, 10, "the hub told none are held any more")
     finally:
         box.close()
         ingest.stop()
+        clear_retained([f"{mqtt_prefix}/plaza/{camera}/status" for camera in ("cam-1", "cam-2")])
     assert len(lines(caplog, "takes events again")) == 1
     assert box.lost == 0 and registry.get_sample_value("citytally_outbox_dropped_events_total") == 0
     with sqlite_engine.connect() as connection:

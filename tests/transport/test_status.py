@@ -54,6 +54,9 @@ def test_camera_of_status_topic(topic: str, expected: tuple[str, str] | None) ->
         ({"at": "2026-11-23T12:00:00"}, "timezone"),
         ({"v": 2}, "Input should be 1"),
         ({"camera_owner": "x"}, "Extra inputs are not permitted"),
+        ({"held_in_memory": 12}, None),
+        ({"held_in_memory": 13}, "more held in memory than queued"),
+        ({"held_in_memory": -1}, "greater than or equal to 0"),
     ],
 )
 def test_status_payload(change: dict[str, Any], error: str | None) -> None:

@@ -122,6 +122,13 @@ class HubMetrics:
             ["site", "camera"],
             registry=self.registry,
         )
+        self.edge_outbox_held = Gauge(
+            "citytally_edge_outbox_held_events",
+            "Of a camera's queued events, those its edge holds in memory because its outbox file refuses "
+            "them (a full or failing disk): lost if the edge stops first. As its latest status said.",
+            ["site", "camera"],
+            registry=self.registry,
+        )
         self.edge_status_time = Gauge(
             "citytally_edge_status_timestamp_seconds",
             "When the edge measured its latest status (Unix time): a stale one means the link is down.",

@@ -453,6 +453,11 @@ class Outbox:
                     self._hand_over()
             except (sqlite3.Error, StoreError) as exc:
                 self._trouble.failed("outbox: %s: %s; retrying every second", self.path, exc)
+                if self._connected.is_set():
+                    # a full disk refuses the deletions above, not the status (a read): the hub hears of
+                    # the trouble, with how many events are held in memory
+                    with suppress(sqlite3.Error, StoreError):
+                        self._report_status()
                 self._stopping.wait(1.0)
                 continue
             self._trouble.ended("outbox: %s works again", self.path)
@@ -552,7 +557,8 @@ class Outbox:
                 self._subscribed.add(topic)
 
     def _report_status(self, now_due: bool = False) -> None:
-        """Every ``status_every_s``: each camera's queue depth and oldest wait, retained, at QoS 0."""
+        """Every ``status_every_s``: each camera's queue depth, oldest wait and events held in memory,
+        retained, at QoS 0."""
         client = self._client
         if client is None or not self.status_every_s:
             return
@@ -566,14 +572,19 @@ class Outbox:
             held = [(row[0], row[2]) for row in self._held]
             topics = set(self._topics)
         waiting = {topic: (int(n), float(oldest)) for topic, n, oldest in rows}
+        in_memory: dict[str, int] = {}
         for topic, enqueued_at in held:  # held in memory: waiting as well, after what is on disk
             n, oldest = waiting.get(topic, (0, enqueued_at))
             waiting[topic] = (n + 1, min(oldest, enqueued_at))
+            in_memory[topic] = in_memory.get(topic, 0) + 1
         now = time.time()
         for topic in sorted(topics):
             depth, oldest = waiting.get(topic, (0, now))
             status = OutboxStatus(
-                outbox_depth=depth, oldest_pending_s=max(now - oldest, 0.0), at=datetime.now(UTC)
+                outbox_depth=depth,
+                oldest_pending_s=max(now - oldest, 0.0),
+                at=datetime.now(UTC),
+                held_in_memory=in_memory.get(topic, 0),
             )
             client.publish(status_topic(topic), status.model_dump_json(), qos=0, retain=True)
 

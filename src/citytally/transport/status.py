@@ -4,12 +4,15 @@ An outbox publishes, every few seconds while it is connected, one small message 
 ``<prefix>/<site>/<camera>/status`` (beside ``…/events``), at QoS 0 and retained, so a hub that starts
 sees each camera's latest status at once::
 
-    {"v": 1, "outbox_depth": 12, "oldest_pending_s": 3.5, "at": "2026-11-23T12:00:00Z"}
+    {"v": 1, "outbox_depth": 12, "oldest_pending_s": 3.5, "at": "2026-11-23T12:00:00Z", "held_in_memory": 0}
 
 ``outbox_depth`` is how many of the camera's events wait for the broker's acknowledgement and
-``oldest_pending_s`` how long the oldest of them has waited (0 when none). While the link is down no status
-can arrive: ``at`` (exported as a timestamp) shows how old the last one is. It says nothing about road
-users, only about the queue.
+``oldest_pending_s`` how long the oldest of them has waited (0 when none). ``held_in_memory``: how many of
+them the outbox file refused (a full or failing disk) and the edge holds in memory, lost if it stops before
+the file takes them; 0 if absent (edges before it). A hub must know the field before its edges send it
+(upgrade hubs first): a status with a field it does not know is ignored and counted. While the link is
+down no status can arrive: ``at`` (exported as a timestamp) shows how old the last one is. It says nothing
+about road users, only about the queue.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from __future__ import annotations
 import math
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 __all__ = ["OutboxStatus", "status_topic", "status_subscription", "camera_of_status_topic"]
 
@@ -33,6 +36,17 @@ class OutboxStatus(BaseModel):
         description="Seconds the oldest queued event has waited (0 when none)."
     )
     at: AwareDatetime = Field(description="When the edge measured this.")
+    held_in_memory: Annotated[int, Field(ge=0)] = Field(
+        default=0,
+        description="Of those queued, events the outbox file refused (a full or failing disk), held in "
+        "memory until it takes them: lost if the edge stops first.",
+    )
+
+    @model_validator(mode="after")
+    def _held_are_queued(self) -> OutboxStatus:
+        if self.held_in_memory > self.outbox_depth:
+            raise ValueError("more held in memory than queued")
+        return self
 
     @field_validator("oldest_pending_s")
     @classmethod

@@ -174,6 +174,7 @@ def camera_status(engine: sa.Engine, edge: Any | None, now: datetime) -> list[Ca
 
 _EDGE_GAUGES = (
     "citytally_edge_outbox_depth",
+    "citytally_edge_outbox_held_events",
     "citytally_edge_outbox_oldest_seconds",
     "citytally_edge_status_timestamp_seconds",
 )
@@ -218,6 +219,7 @@ def _status(
         interval_s=interval,
         outbox_depth=int(depth_value) if depth_value is not None else None,
         outbox_oldest_s=oldest_value,
+        outbox_held=int(held) if (held := gauge("citytally_edge_outbox_held_events")) is not None else None,
         status_at=datetime.fromtimestamp(measured, UTC) if measured is not None else None,
     )
 

@@ -73,6 +73,11 @@ class CameraStatus(_Out):
         "reached this hub process)."
     )
     outbox_oldest_s: float | None = Field(description="How long the oldest of them had waited.")
+    outbox_held: int | None = Field(
+        default=None,
+        description="Of them, events the edge holds in memory because its outbox file refuses them (a full "
+        "or failing disk): lost if the edge stops first.",
+    )
     status_at: datetime | None = Field(description="When the edge measured that status.")
     view_changed: str | None = Field(
         default=None,
