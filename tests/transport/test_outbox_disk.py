@@ -137,6 +137,41 @@ def test_a_full_disk_holds_the_events_until_it_has_room_and_the_hub_gets_them_al
     assert sorted(row.id for row in stored) == sorted(event.id for event in events)
 
 
+def test_a_backlog_on_a_full_disk_still_reaches_the_hub(
+    small_disk: Path,
+    sqlite_engine: Engine,
+    make_registry: Callable[..., Any],
+    mqtt_prefix: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A long outage's backlog filled the edge's disk; the link comes back. The hub confirms the first
+    events sent, and the file refuses to delete them (a deletion needs room too). Before, that stopped the
+    sender: nothing more went out while the disk was full, so the backlog never reached the hub. Now what the
+    file holds goes out all the same, and the deletions wait for room."""
+    caplog.set_level(logging.INFO, logger="citytally.transport.outbox")
+    make_registry(sqlite_engine, ("plaza", "cam-1"))
+    settings = mqtt_settings_for(mqtt_prefix)
+    ingest = Ingest(EventWriter(sqlite_engine, topic_prefix=mqtt_prefix), settings)
+    # 20 events in flight at most: the backlog takes many rounds of sending and confirming
+    box = Outbox(small_disk / "outbox.sqlite3", settings, window=1, max_events_per_message=1)
+    events = event_stream(800, cameras=1)
+    box.publish_many(events)  # queued while the link is down
+    filler = fill(small_disk)
+    ingest.start()
+    try:
+        assert ingest.wait_connected(10)
+        box.start()
+        wait_until(lambda: ingest.totals.stored >= 800, 30, "the whole backlog stored while the disk is full")
+        assert lines(caplog, "database or disk is full"), "the deletions were refused"
+        assert box.depth > 0, "still on disk: the file could not delete them"
+        filler.unlink()
+        assert box.wait_drained(30), "deleted once the disk has room"
+    finally:
+        box.close()
+        ingest.stop()
+    assert box.lost == 0
+
+
 def test_past_the_hold_the_oldest_events_are_dropped_counted_and_said(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

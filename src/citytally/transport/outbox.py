@@ -16,7 +16,9 @@ read-only). The camera's analysis does not stop for it: events the file refuses 
 order, up to ``hold_bytes``, and written as soon as the file takes them again (tried every second, and on
 every publish). One line says so when it starts, one a minute while it lasts and one when it ends. Past
 ``hold_bytes`` the oldest held events are dropped, counted and logged; what is held when the edge stops
-and still cannot be written is logged as lost. Deletions the file refuses are tried again.
+and still cannot be written is logged as lost. Deletions the file refuses are kept and tried again every
+second, while what the file holds goes on going out (sending only reads it): a backlog that filled the disk
+reaches the hub all the same.
 
 A backlog drains fast: consecutive queued events of one camera travel as one MQTT message holding a JSON
 array of up to ``max_events_per_message`` events (the hub accepts an object or an array). Order per camera
@@ -153,6 +155,7 @@ class Outbox:
         self._unwritable = Spell(log)  # on while the file refuses the events
         self._dropping = Spell(log)  # on while the hold is full too
         self._write_due = 0.0
+        self._deletes_due = 0.0  # while the file refuses deletions (a full disk), when to try them again
         # deletions the file refused, tried again (sender thread)
         self._undeleted_seqs: list[int] = []
         self._undeleted_ids: list[str] = []
@@ -443,22 +446,28 @@ class Outbox:
         while not self._stopping.is_set():
             self._wake.wait(0.2)
             self._wake.clear()
+            refused: Exception | None = None
             try:
                 self._save_held()
                 self._settle_acks()
                 self._settle_receipts()
+            except (sqlite3.Error, StoreError) as exc:
+                refused = exc  # the deletions are kept and tried again in a second
+                self._deletes_due = time.monotonic() + 1.0
+            try:
+                # Sending and the status only read the file: a full disk that refuses the deletions above
+                # (they need room too) must not stop what the file holds from going out, nor the hub from
+                # hearing how many events are held in memory.
                 if self._connected.is_set():
                     self._subscribe_receipts()
                     self._report_status()
                     self._hand_over()
-            except (sqlite3.Error, StoreError) as exc:
+            except (sqlite3.Error, StoreError) as exc:  # the file cannot be read: wait before trying again
                 self._trouble.failed("outbox: %s: %s; retrying every second", self.path, exc)
-                if self._connected.is_set():
-                    # a full disk refuses the deletions above, not the status (a read): the hub hears of
-                    # the trouble, with how many events are held in memory
-                    with suppress(sqlite3.Error, StoreError):
-                        self._report_status()
                 self._stopping.wait(1.0)
+                continue
+            if refused is not None:
+                self._trouble.failed("outbox: %s: %s; retrying every second", self.path, refused)
                 continue
             self._trouble.ended("outbox: %s works again", self.path)
 
@@ -498,7 +507,7 @@ class Outbox:
                 )
                 self._refused.append((time.monotonic() + _REFUSED_RETRY_S, seqs))
         done = self._undeleted_seqs  # kept until the file has taken the deletion
-        if not done:
+        if not done or time.monotonic() < self._deletes_due:
             return
         with self._lock, self._transaction():
             self._db.executemany("DELETE FROM outbox WHERE seq = ?", [(seq,) for seq in done])
@@ -524,10 +533,10 @@ class Outbox:
                 fresh = True
             except queue.Empty:
                 break
-        if not ids:
-            return
         if fresh:
             self._planner.confirmed()
+        if not ids or time.monotonic() < self._deletes_due:
+            return
         gone = 0
         with self._lock:
             with self._transaction():
