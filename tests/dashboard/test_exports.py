@@ -18,7 +18,6 @@ from playwright.sync_api import Page
 from citytally.edge.config import CameraConfig
 from citytally.events import (
     Event,
-    IncidentEvent,
     LineCountEvent,
     Movement,
     SpeedEvent,
@@ -29,6 +28,7 @@ from citytally.events import (
 from citytally.hub.dashboard.exports import csv_lines, tmc_csv, turning_movement_count
 from citytally.hub.dashboard.server import DashboardServer
 from citytally.hub.store import EventWriter, create_store_engine, migrate, schema, sqlite_url, sync_registry
+from hub.conftest import incident_events
 
 Shot = Callable[[Page, str], Path]
 Login = Callable[[Page, DashboardServer, str], None]
@@ -98,22 +98,9 @@ def test_no_peak_hour_includes_a_quarter_in_which_the_cameras_view_was_changed(e
     # 08:15 may have wrong counts, so the peak hour is sought in the hours without them (only 07:00-08:00,
     # 10+20+40+30 = 100; PHF 100 / (4 x 40)); before, it was 07:15-08:15 (140), with a marked quarter in it
     volumes = [(8, 2), (15, 5), (30, 10), (25, 5), (40, 10), (5, 0), None, (10, 2)]
-    knocked, incident_id = T0 + 4 * Q + timedelta(minutes=5), uuid.uuid4()
-    view_changed = [
-        IncidentEvent(
-            id=uuid.uuid4(),
-            site="plaza",
-            camera="cam-1",
-            start=knocked,
-            end=end,
-            incident="view_changed",
-            zone="a",
-            details={"change": "moved", "shift_px": 12},
-            incident_id=incident_id,
-            phase=phase,  # type: ignore[arg-type]
-        )
-        for phase, end in (("onset", knocked + timedelta(seconds=20)), ("cleared", T0 + 5 * Q + Q / 3))
-    ]
+    knocked = T0 + 4 * Q + timedelta(minutes=5)
+    phases = [("onset", knocked + timedelta(seconds=20)), ("cleared", T0 + 5 * Q + Q / 3)]
+    view_changed = incident_events("plaza", "cam-1", "view_changed", knocked, phases, zone="a")
     events = [movements(T0 + i * Q, *v) for i, v in enumerate(volumes) if v is not None]
     EventWriter(engine).write_events([*events, *view_changed])
     report = turning_movement_count(engine, "plaza", "cam-1", T0, T0 + 8 * Q, now=T0 + D)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import csv
 import io
-import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,13 +18,14 @@ import pytest
 import sqlalchemy as sa
 from playwright.sync_api import Page
 
-from citytally.events import Event, IncidentEvent
+from citytally.events import Event
 from citytally.hub.access import issue_token
 from citytally.hub.config import HubSettings
 from citytally.hub.dashboard import data, incidents
 from citytally.hub.dashboard.exports import csv_lines, turning_movement_count
 from citytally.hub.dashboard.server import DashboardServer, serve
 from citytally.hub.store import EventWriter, create_store_engine, migrate, schema, sqlite_url
+from hub.conftest import incident_events
 
 SITE = "demo-plaza"
 Q = timedelta(minutes=15)
@@ -35,27 +35,10 @@ Shot = Callable[[Page, str], Path]
 
 def view_changed(camera: str, began: datetime, seen: list[datetime], cleared: datetime | None) -> list[Event]:
     """One ``view_changed`` incident as an edge reports it: an onset, updates, and a clearance if given."""
-    incident_id = uuid.uuid4()
-    phases = ["onset"] + ["update"] * (len(seen) - 1)
-    ends = list(seen)
-    if cleared is not None:
-        phases.append("cleared")
-        ends.append(cleared)
-    return [
-        IncidentEvent(
-            id=uuid.uuid4(),
-            site=SITE,
-            camera=camera,
-            start=began,
-            end=end,
-            incident="view_changed",
-            zone="middle",
-            details={"change": "moved", "shift_px": 14},
-            incident_id=incident_id,
-            phase=phase,  # type: ignore[arg-type]
-        )
-        for phase, end in zip(phases, ends, strict=True)
-    ]
+    phases = [("onset" if k == 0 else "update", end) for k, end in enumerate(seen)]
+    phases += [("cleared", cleared)] if cleared is not None else []
+    details = {"change": "moved", "shift_px": 14}
+    return list(incident_events(SITE, camera, "view_changed", began, phases, zone="middle", details=details))
 
 
 class Store:

@@ -30,7 +30,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
 
 from citytally.edge.config import CameraConfig
-from citytally.events import Event, new_event_id, parse_event
+from citytally.events import Event, IncidentEvent, new_event_id, parse_event
 from citytally.hub.store import create_store_engine, migrate, sqlite_url, sync_registry
 from citytally.hub.store.schema import metadata
 from citytally.transport.mqtt import MqttSettings
@@ -265,6 +265,37 @@ def line_count_event(
         else {"inbound": {"person": 3, "car": 1}, "outbound": {"car": 2}},
     }
     return parse_event(body)
+
+
+def incident_events(
+    site: str,
+    camera: str,
+    incident: str,
+    start: datetime,
+    phases: list[tuple[str, datetime]],
+    zone: str = "road",
+    details: dict[str, Any] | None = None,
+) -> list[IncidentEvent]:
+    """One incident as an edge reports it: one event per ``(phase, end)``, sharing a random incident id."""
+    key = uuid.uuid4()
+    found = details if details is not None else ({"change": "moved"} if incident == "view_changed" else {})
+    return [
+        IncidentEvent.model_validate(
+            {
+                "id": uuid.uuid4(),
+                "site": site,
+                "camera": camera,
+                "start": start,
+                "end": end,
+                "incident": incident,
+                "zone": zone,
+                "details": found,
+                "incident_id": key,
+                "phase": phase,
+            }
+        )
+        for phase, end in phases
+    ]
 
 
 def event_stream(n: int, cameras: int = 2, site: str = "plaza") -> list[Event]:

@@ -14,11 +14,12 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
-from citytally.events import ConflictEvent, IncidentEvent
+from citytally.events import ConflictEvent
 from citytally.hub.access import issue_token
 from citytally.hub.audit import read_entries
 from citytally.hub.store import EventWriter, schema
 from citytally.hub.web import create_app
+from hub.conftest import incident_events
 
 pytestmark = pytest.mark.integration
 
@@ -216,25 +217,9 @@ def test_a_place_whose_cameras_view_was_changed_is_marked(
     # plaza/cam-2 was knocked at 09:10 and set right at 09:30: its conflicts and road users that day may be
     # wrong, and the ranking says so for its zone and for its site, not for the others; a window that ends
     # before it does not say so. Before, nothing did.
-    key, knocked = uuid.uuid4(), T0 + timedelta(minutes=70)
-    events = [
-        IncidentEvent(
-            id=uuid.uuid4(),
-            site="plaza",
-            camera="cam-2",
-            start=knocked,
-            end=end,
-            incident="view_changed",
-            zone="south",
-            details={"change": "moved", "shift_px": 12},
-            incident_id=key,
-            phase=phase,  # type: ignore[arg-type]
-        )
-        for phase, end in (
-            ("onset", knocked + timedelta(seconds=20)),
-            ("cleared", knocked + timedelta(minutes=20)),
-        )
-    ]
+    knocked = T0 + timedelta(minutes=70)
+    phases = [("onset", knocked + timedelta(seconds=20)), ("cleared", knocked + timedelta(minutes=20))]
+    events = incident_events("plaza", "cam-2", "view_changed", knocked, phases, zone="south")
     assert EventWriter(store_engine).write_events(events).stored == 2
     client, header = hub
 

@@ -22,6 +22,7 @@ from citytally.hub.config import RetentionSettings
 from citytally.hub.queries import view_change_spans
 from citytally.hub.retention import RetentionJob, run_retention
 from citytally.hub.store import EventWriter, schema
+from hub.conftest import incident_events
 
 pytestmark = pytest.mark.integration
 
@@ -121,22 +122,8 @@ def test_rollups_dead_letters_and_login_failures_expire_by_their_own_clock(regis
 
 def incident(kind: str, start: datetime, camera: str = "cam-1") -> list[IncidentEvent]:
     """An incident that began at ``start`` and cleared 10 minutes later: its onset and clearance."""
-    key = uuid.uuid4()
-    return [
-        IncidentEvent(
-            id=uuid.uuid4(),
-            site="plaza",
-            camera=camera,
-            start=start,
-            end=start + timedelta(minutes=minutes),
-            incident=kind,  # type: ignore[arg-type]
-            zone="road",
-            details={"change": "moved"} if kind == "view_changed" else {"vehicles": 1},
-            incident_id=key,
-            phase=phase,  # type: ignore[arg-type]
-        )
-        for phase, minutes in (("onset", 1), ("cleared", 10))
-    ]
+    phases = [("onset", start + timedelta(minutes=1)), ("cleared", start + timedelta(minutes=10))]
+    return incident_events("plaza", camera, kind, start, phases)
 
 
 def test_a_cameras_view_changes_stay_as_long_as_the_rollups_they_mark(registry: Engine) -> None:
