@@ -122,6 +122,11 @@ function cameraTable(cams, status, when) {
         title: "Events the edge holds in memory because its outbox file refuses them (a full or failing " +
           "disk): lost if the edge stops before the file takes them." },
       ` · ${fmt.format(s.outbox_held)} held in memory: its disk refuses writes`) : null;
+      const dropped = s && s.outbox_dropped ? el("span", { class: "outbox-dropped",
+        "data-dropped": String(s.outbox_dropped),
+        title: "Events the edge dropped since it started: its outbox file refused them and its memory hold " +
+          "was full, or it stopped while holding them. They are lost." },
+      ` · ${fmt.format(s.outbox_dropped)} lost at the edge`) : null;
       return el("tr", { "data-camera": `${c.site}/${c.camera}` },
         el("th", { scope: "row" },
           el("a", { href: `#/camera/${encodeURIComponent(c.site)}/${encodeURIComponent(c.camera)}` }, c.name)),
@@ -131,7 +136,7 @@ function cameraTable(cams, status, when) {
           title: "The camera's view is knocked, turned, covered or out of focus: its counts may be wrong." },
         ` · view ${VIEW_TEXT[s.view_changed] || "changed"}`) : null),
         el("td", { title: s?.last_data_end || "" }, ago(s?.last_data_end)),
-        el("td", {}, backlog, held),
+        el("td", {}, backlog, held, dropped),
         el("td", { class: "num" }, fmt.format(c.total)));
     })));
 }

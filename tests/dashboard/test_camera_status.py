@@ -57,6 +57,7 @@ def test_the_camera_list_says_which_cameras_report_and_their_backlog(
     metrics.edge_outbox_depth.labels(SITE, "vtest").set(42)
     metrics.edge_outbox_oldest.labels(SITE, "vtest").set(95.0)
     metrics.edge_outbox_held.labels(SITE, "vtest").set(5)  # its disk refuses writes: 5 held in memory
+    metrics.edge_outbox_dropped.labels(SITE, "vtest").set(3)  # and its memory hold was full: 3 lost
     metrics.edge_status_time.labels(SITE, "vtest").set(datetime.now(UTC).timestamp())
     login(page, status_server, tokens["viewer"])
     page.wait_for_selector("#camera-list tr[data-camera]")
@@ -68,6 +69,7 @@ def test_the_camera_list_says_which_cameras_report_and_their_backlog(
     assert "5 held in memory: its disk refuses writes" in row("vtest")
     held = page.locator(f"#camera-list tr[data-camera='{SITE}/vtest'] .outbox-held")
     assert "lost if the edge stops" in (held.get_attribute("title") or "")
+    assert "3 lost at the edge" in row("vtest") and "lost at the edge" not in row("north-gate")
     assert "reporting" in row("north-gate") and "no status received" in row("north-gate")
     assert "silent" in row("east-bridge") and "min ago" in row("east-bridge")
     screenshot(page, "camera-status")

@@ -207,6 +207,52 @@ def test_past_the_hold_the_oldest_events_are_dropped_counted_and_said(
     assert kept == ids[:on_disk] + ids[-10:] + ids[-1:], "the newest are kept, in order"
 
 
+def test_the_hub_hears_how_many_events_an_edge_dropped_also_at_its_stop(
+    small_disk: Path, sqlite_engine: Engine, make_registry: Callable[..., Any], mqtt_prefix: str
+) -> None:
+    """An edge whose disk is full and whose memory hold is full drops the oldest events; what it holds when
+    it stops is lost too. Its status says how many per camera, the last one (retained) after the loss at
+    the stop, so the hub's /metrics shows every camera's losses; before, only the edge's log and its own
+    /metrics did, and the last status went out before the loss at the stop."""
+    make_registry(sqlite_engine, ("plaza", "cam-1"), ("plaza", "cam-2"))
+    settings = mqtt_settings_for(mqtt_prefix)
+    hub = HubMetrics()
+    ingest = Ingest(EventWriter(sqlite_engine, topic_prefix=mqtt_prefix), settings, metrics=hub)
+    events = event_stream(40, cameras=2)
+    size = max(len(event_to_json(event).encode()) for event in events)
+    box = Outbox(small_disk / "outbox.sqlite3", settings, hold_bytes=6 * size, status_every_s=0.1)
+    box.drain_timeout_s = 0.5  # the disk stays full: what is held at the stop is lost
+
+    def dropped_at_hub() -> float:
+        found = (
+            hub.registry.get_sample_value(
+                "citytally_edge_outbox_dropped_events", {"site": "plaza", "camera": c}
+            )
+            for c in ("cam-1", "cam-2")
+        )
+        return sum(value or 0.0 for value in found)
+
+    ingest.start()
+    try:
+        assert ingest.wait_connected(10)
+        box.start()
+        assert box.wait_connected(10)
+        filler = fill(small_disk)
+        for event in events:
+            box.publish(event)
+        dropped = box.lost
+        assert dropped > 0 and box.held > 0
+        wait_until(lambda: dropped_at_hub() == dropped, 10, "the hub told the drops")
+        box.close()
+        assert box.lost > dropped, "what was held at the stop is lost"
+        wait_until(lambda: dropped_at_hub() == box.lost, 10, "the last status, after the loss at the stop")
+        filler.unlink()
+    finally:
+        box.close()
+        ingest.stop()
+        clear_retained([f"{mqtt_prefix}/plaza/{camera}/status" for camera in ("cam-1", "cam-2")])
+
+
 def test_events_held_when_the_edge_stops_are_counted_as_lost(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -57,6 +57,8 @@ def test_camera_of_status_topic(topic: str, expected: tuple[str, str] | None) ->
         ({"held_in_memory": 12}, None),
         ({"held_in_memory": 13}, "more held in memory than queued"),
         ({"held_in_memory": -1}, "greater than or equal to 0"),
+        ({"dropped": 3}, None),
+        ({"dropped": -1}, "greater than or equal to 0"),
     ],
 )
 def test_status_payload(change: dict[str, Any], error: str | None) -> None:

@@ -367,6 +367,7 @@ class Ingest:
         hub.edge_outbox_depth.labels(*camera).set(status.outbox_depth)
         hub.edge_outbox_oldest.labels(*camera).set(status.oldest_pending_s)
         hub.edge_outbox_held.labels(*camera).set(status.held_in_memory)
+        hub.edge_outbox_dropped.labels(*camera).set(status.dropped)
         hub.edge_status_time.labels(*camera).set(status.at.timestamp())
 
     # -- the writer thread ------------------------------------------------------------------------------

@@ -129,6 +129,13 @@ class HubMetrics:
             ["site", "camera"],
             registry=self.registry,
         )
+        self.edge_outbox_dropped = Gauge(
+            "citytally_edge_outbox_dropped_events",
+            "A camera's events its edge dropped since it started (its outbox file refused them and the "
+            "memory hold was full, or it stopped holding them): lost. As its latest status said.",
+            ["site", "camera"],
+            registry=self.registry,
+        )
         self.edge_status_time = Gauge(
             "citytally_edge_status_timestamp_seconds",
             "When the edge measured its latest status (Unix time): a stale one means the link is down.",

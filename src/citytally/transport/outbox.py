@@ -16,9 +16,10 @@ read-only). The camera's analysis does not stop for it: events the file refuses 
 order, up to ``hold_bytes``, and written as soon as the file takes them again (tried every second, and on
 every publish). One line says so when it starts, one a minute while it lasts and one when it ends. Past
 ``hold_bytes`` the oldest held events are dropped, counted and logged; what is held when the edge stops
-and still cannot be written is logged as lost. Deletions the file refuses are kept and tried again every
-second, while what the file holds goes on going out (sending only reads it): a backlog that filled the disk
-reaches the hub all the same.
+and still cannot be written is logged as lost. Each camera's status tells the hub how many of its events are
+held and how many were dropped, the last one after any loss at the stop. Deletions the file refuses are
+kept and tried again every second, while what the file holds goes on going out (sending only reads it): a
+backlog that filled the disk reaches the hub all the same.
 
 A backlog drains fast: consecutive queued events of one camera travel as one MQTT message holding a JSON
 array of up to ``max_events_per_message`` events (the hub accepts an object or an array). Order per camera
@@ -152,6 +153,7 @@ class Outbox:
         self._held: deque[_Row] = deque()
         self._held_bytes = 0
         self._lost = 0
+        self._lost_by_topic: dict[str, int] = {}  # per camera (events topic), for its status
         self._unwritable = Spell(log)  # on while the file refuses the events
         self._dropping = Spell(log)  # on while the hold is full too
         self._write_due = 0.0
@@ -278,14 +280,16 @@ class Outbox:
 
     def _bound_held(self) -> None:
         """Drop the oldest held events past ``hold_bytes`` (caller holds ``_lock``)."""
-        dropped = 0
+        dropped, gone = 0, []
         while self._held and self._held_bytes > self.hold_bytes:
             row = self._held.popleft()
             self._held_bytes -= len(row[1])
             dropped += 1
+            gone.append(row)
         if dropped:
             self._depth -= dropped
             self._lost += dropped
+            self._count_lost(gone)
             self._dropped.inc(dropped)
             self._dropping.failed(
                 "outbox: %s refuses writes and the memory hold (%.1f MiB) is full: the oldest held events"
@@ -294,6 +298,10 @@ class Outbox:
                 self.hold_bytes / 2**20,
                 self._lost,
             )
+
+    def _count_lost(self, rows: Iterable[_Row]) -> None:
+        for row in rows:
+            self._lost_by_topic[row[0]] = self._lost_by_topic.get(row[0], 0) + 1
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
@@ -314,28 +322,31 @@ class Outbox:
             self.wait_drained(self.drain_timeout_s)
         self._stopping.set()
         self._wake.set()
-        if self._sender is not None:
-            self._sender.join(30)
-            self._sender = None
-            if self._connected.is_set():
-                self._report_status(now_due=True)  # the retained status outlives this process: make it last
+        sending, self._sender = self._sender, None
+        if sending is not None:
+            sending.join(30)
+        with self._lock:
+            if not self._closed and self._held and not self._write_held():
+                self._lost += len(self._held)
+                self._dropped.inc(len(self._held))
+                self._count_lost(self._held)
+                log.error(
+                    "outbox: %d events held in memory are lost: %s still refuses writes",
+                    len(self._held),
+                    self.path,
+                )
+                self._depth -= len(self._held)
+                self._held.clear()
+                self._held_bytes = 0
+        if sending is not None and self._connected.is_set() and not self._closed:
+            # the retained status outlives this process: its last word, with what was lost at the stop
+            self._report_status(now_due=True)
         if self._client is not None:
             self._client.disconnect()
             self._client.loop_stop()
             self._client = None
         with self._lock:
             if not self._closed:
-                if self._held and not self._write_held():
-                    self._lost += len(self._held)
-                    self._dropped.inc(len(self._held))
-                    log.error(
-                        "outbox: %d events held in memory are lost: %s still refuses writes",
-                        len(self._held),
-                        self.path,
-                    )
-                    self._depth -= len(self._held)
-                    self._held.clear()
-                    self._held_bytes = 0
                 self._closed = True
                 self._db.close()
 
@@ -566,8 +577,8 @@ class Outbox:
                 self._subscribed.add(topic)
 
     def _report_status(self, now_due: bool = False) -> None:
-        """Every ``status_every_s``: each camera's queue depth, oldest wait and events held in memory,
-        retained, at QoS 0."""
+        """Every ``status_every_s``: each camera's queue depth, oldest wait, events held in memory and
+        events dropped, retained, at QoS 0."""
         client = self._client
         if client is None or not self.status_every_s:
             return
@@ -580,6 +591,7 @@ class Outbox:
             ).fetchall()
             held = [(row[0], row[2]) for row in self._held]
             topics = set(self._topics)
+            lost = dict(self._lost_by_topic)
         waiting = {topic: (int(n), float(oldest)) for topic, n, oldest in rows}
         in_memory: dict[str, int] = {}
         for topic, enqueued_at in held:  # held in memory: waiting as well, after what is on disk
@@ -594,6 +606,7 @@ class Outbox:
                 oldest_pending_s=max(now - oldest, 0.0),
                 at=datetime.now(UTC),
                 held_in_memory=in_memory.get(topic, 0),
+                dropped=lost.get(topic, 0),
             )
             client.publish(status_topic(topic), status.model_dump_json(), qos=0, retain=True)
 

@@ -4,12 +4,15 @@ An outbox publishes, every few seconds while it is connected, one small message 
 ``<prefix>/<site>/<camera>/status`` (beside ``…/events``), at QoS 0 and retained, so a hub that starts
 sees each camera's latest status at once::
 
-    {"v": 1, "outbox_depth": 12, "oldest_pending_s": 3.5, "at": "2026-11-23T12:00:00Z", "held_in_memory": 0}
+    {"v": 1, "outbox_depth": 12, "oldest_pending_s": 3.5, "at": "2026-11-23T12:00:00Z", "held_in_memory": 0,
+     "dropped": 0}
 
 ``outbox_depth`` is how many of the camera's events wait for the broker's acknowledgement and
 ``oldest_pending_s`` how long the oldest of them has waited (0 when none). ``held_in_memory``: how many of
 them the outbox file refused (a full or failing disk) and the edge holds in memory, lost if it stops before
-the file takes them; 0 if absent (edges before it). A hub must know the field before its edges send it
+the file takes them; ``dropped``: how many of the camera's events the edge lost since it started (the hold
+full, or stopped while holding them), its last status saying the last word. Both 0 if absent (edges before
+them). A hub must know the field before its edges send it
 (upgrade hubs first): a status with a field it does not know is ignored and counted. While the link is
 down no status can arrive: ``at`` (exported as a timestamp) shows how old the last one is. It says nothing
 about road users, only about the queue.
@@ -40,6 +43,12 @@ class OutboxStatus(BaseModel):
         default=0,
         description="Of those queued, events the outbox file refused (a full or failing disk), held in "
         "memory until it takes them: lost if the edge stops first.",
+    )
+
+    dropped: Annotated[int, Field(ge=0)] = Field(
+        default=0,
+        description="Events of this camera the edge dropped since it started: the outbox file refused them "
+        "and the memory hold was full, or the edge stopped while holding them.",
     )
 
     @model_validator(mode="after")

@@ -175,6 +175,7 @@ def camera_status(engine: sa.Engine, edge: Any | None, now: datetime) -> list[Ca
 _EDGE_GAUGES = (
     "citytally_edge_outbox_depth",
     "citytally_edge_outbox_held_events",
+    "citytally_edge_outbox_dropped_events",
     "citytally_edge_outbox_oldest_seconds",
     "citytally_edge_status_timestamp_seconds",
 )
@@ -200,7 +201,10 @@ def _status(
     def gauge(name: str) -> float | None:
         return gauges.get((name, site, camera))
 
-    depth_value = gauge("citytally_edge_outbox_depth")
+    def count(name: str) -> int | None:
+        value = gauge(name)
+        return int(value) if value is not None else None
+
     oldest_value = gauge("citytally_edge_outbox_oldest_seconds")
     measured = gauge("citytally_edge_status_timestamp_seconds")
     interval = (newest.end - newest.start).total_seconds() if newest is not None else None
@@ -217,9 +221,10 @@ def _status(
         last_data_end=newest.end if newest is not None else None,
         last_received_at=newest.received_at if newest is not None else None,
         interval_s=interval,
-        outbox_depth=int(depth_value) if depth_value is not None else None,
+        outbox_depth=count("citytally_edge_outbox_depth"),
         outbox_oldest_s=oldest_value,
-        outbox_held=int(held) if (held := gauge("citytally_edge_outbox_held_events")) is not None else None,
+        outbox_held=count("citytally_edge_outbox_held_events"),
+        outbox_dropped=count("citytally_edge_outbox_dropped_events"),
         status_at=datetime.fromtimestamp(measured, UTC) if measured is not None else None,
     )
 

@@ -78,6 +78,11 @@ class CameraStatus(_Out):
         description="Of them, events the edge holds in memory because its outbox file refuses them (a full "
         "or failing disk): lost if the edge stops first.",
     )
+    outbox_dropped: int | None = Field(
+        default=None,
+        description="The camera's events its edge dropped since it started (the outbox file refused them and "
+        "the memory hold was full, or it stopped holding them): lost.",
+    )
     status_at: datetime | None = Field(description="When the edge measured that status.")
     view_changed: str | None = Field(
         default=None,
