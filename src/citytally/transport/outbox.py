@@ -280,17 +280,15 @@ class Outbox:
 
     def _bound_held(self) -> None:
         """Drop the oldest held events past ``hold_bytes`` (caller holds ``_lock``)."""
-        dropped, gone = 0, []
+        gone: list[_Row] = []
         while self._held and self._held_bytes > self.hold_bytes:
-            row = self._held.popleft()
-            self._held_bytes -= len(row[1])
-            dropped += 1
-            gone.append(row)
-        if dropped:
-            self._depth -= dropped
-            self._lost += dropped
+            gone.append(self._held.popleft())
+            self._held_bytes -= len(gone[-1][1])
+        if gone:
+            self._depth -= len(gone)
+            self._lost += len(gone)
             self._count_lost(gone)
-            self._dropped.inc(dropped)
+            self._dropped.inc(len(gone))
             self._dropping.failed(
                 "outbox: %s refuses writes and the memory hold (%.1f MiB) is full: the oldest held events"
                 " are dropped, %d so far",
