@@ -145,13 +145,11 @@ def _mark_view_changes(
     # the buckets read start in [start, end): they cover from the first boundary to the one after the last
     start, end = boundary(query.start), boundary(query.end)
     filters = {"site": query.filters.get("site"), "camera": query.filters.get("camera")}
-    spans = view_change_spans(engine, start, end, now, **filters, with_change=False)
+    # only the cameras with a view change overlapping the buckets read are listed
+    changed = view_change_spans(engine, start, end, now, **filters, with_change=False)
     for row in rows:
         row["view_changed"] = any(
-            span.overlaps(start, end)
-            for (site, camera), listed in spans.items()
-            if site == row["site"] and row["camera"] in (None, camera)
-            for span in listed
+            site == row["site"] and row["camera"] in (None, camera) for site, camera in changed
         )
 
 
