@@ -30,6 +30,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
 
 from citytally.edge.config import CameraConfig
+from citytally.edge.incidents import IncidentBook
 from citytally.events import Event, IncidentEvent, new_event_id, parse_event
 from citytally.hub.store import create_store_engine, migrate, sqlite_url, sync_registry
 from citytally.hub.store.schema import metadata
@@ -265,6 +266,27 @@ def line_count_event(
         else {"inbound": {"person": 3, "car": 1}, "outbound": {"car": 2}},
     }
     return parse_event(body)
+
+
+def a_vehicle_lost_from_view_before_it_drives_off(t0: datetime) -> list[IncidentEvent]:
+    """What an edge's incident book sends for a car seen standing from 12 s to 40 s, then lost by the
+    detector and held (as a stopped vehicle the detector loses is) until 45 s: its update at 42 s, due then,
+    ends at 42 s; its clearance ends when the car was last seen, 40 s."""
+    book = IncidentBook("plaza", "cam-1", "stopped_vehicle", "west", clear_s=3, update_s=30)
+    seen_until = t0 + timedelta(seconds=40)
+    events: list[IncidentEvent] = []
+    for tenth in range(120, 500):
+        at = t0 + timedelta(seconds=tenth / 10)
+        if at < seen_until:
+            events += book.hold(
+                "car", at, t0 + timedelta(seconds=12), "warning", {"stopped_s": tenth // 10 - 12}
+            )
+        elif at < seen_until + timedelta(seconds=5):
+            events += book.hold(
+                "car", at, t0 + timedelta(seconds=12), "warning", {"lost": 1}, observed=seen_until
+            )
+        events += book.sweep(at)
+    return events
 
 
 def incident_events(

@@ -37,7 +37,14 @@ from citytally.hub.store.follow import LOOKBACK
 from citytally.hub.web import create_app
 from citytally.transport.mqtt import MqttSettings
 from citytally.transport.outbox import Outbox
-from hub.conftest import PrivateBroker, empty_store, make_camera, mqtt_settings_for, wait_until
+from hub.conftest import (
+    PrivateBroker,
+    a_vehicle_lost_from_view_before_it_drives_off,
+    empty_store,
+    make_camera,
+    mqtt_settings_for,
+    wait_until,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -103,6 +110,40 @@ def test_lifecycle_listed_once_counted_once_acknowledged_whole(
     every = {i.incident: i for i in list_incidents(store_engine, include_acknowledged=True, limit=50)}
     assert every["stopped_vehicle"].acknowledged_by == "tok-1"
     assert (every["wrong_way"].acknowledged_by, every["wrong_way"].details) == ("tok-2", {"road_users": 2})
+
+
+@pytest.mark.parametrize("arrival", ["as_sent", "one_batch", "clearance_first"])
+def test_a_clearance_ends_its_incident_though_an_update_ends_later(
+    store_engine: Engine, make_registry: Callable[..., Any], arrival: str
+) -> None:
+    # Before, the latest row was the one with the latest end: the update, so the car that drove off stayed
+    # "ongoing" in the operator's list (then "no report since"), for good.
+    make_registry(store_engine, ("plaza", "cam-1"))
+    events = a_vehicle_lost_from_view_before_it_drives_off(T0)
+    assert [(e.phase, (e.end - T0).total_seconds()) for e in events] == [
+        ("onset", 12.001),  # an onset lasts at least 1 ms
+        ("update", 42.0),
+        ("cleared", 40.0),
+    ]
+    writer = EventWriter(store_engine)
+    if arrival == "one_batch":
+        writer.write_events(events)
+    else:
+        for event in reversed(events) if arrival == "clearance_first" else events:
+            writer.write_events([event])
+    [listed] = list_incidents(store_engine, include_acknowledged=True, limit=50)
+    assert (listed.phase, listed.open, listed.end) == ("cleared", False, T0 + timedelta(seconds=40))
+    assert listed.id == events[2].id
+
+    # two reports that end at one time (an onset and an update of one frame) are still one incident
+    twice = uuid.uuid4()
+    same = [
+        incident("wrong_way", 60, 61, phase, twice, road_users=n)
+        for n, phase in ((1, "onset"), (2, "update"))
+    ]
+    writer.write_events(same)
+    listed_now = [i for i in list_incidents(store_engine, include_acknowledged=True, limit=50)]
+    assert [i.incident for i in listed_now] == ["wrong_way", "stopped_vehicle"]
 
 
 def from_camera(event: IncidentEvent, site: str, camera: str) -> Received:

@@ -16,7 +16,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy.engine import Engine
 
-from citytally.events import SpeedEvent, SpeedStats
+from citytally.events import IncidentEvent, SpeedEvent, SpeedStats
 from citytally.hub.store import (
     HEAD_REVISION,
     EventWriter,
@@ -27,7 +27,7 @@ from citytally.hub.store import (
     sqlite_url,
 )
 from citytally.hub.store.migrate import MIGRATIONS_DIR
-from hub.conftest import T0, event_stream
+from hub.conftest import T0, a_vehicle_lost_from_view_before_it_drives_off, event_stream, incident_events
 
 pytestmark = pytest.mark.integration
 
@@ -191,3 +191,51 @@ def test_0012_rolls_up_the_speed_bins_already_stored_as_ingest_does(
     assert "speed_bin_rollups" not in _tables(old_store)
     migrate(old_store)
     assert rows() == by_ingest
+
+
+def test_0017_notes_each_incidents_latest_row_as_ingest_does(
+    old_store: Engine, make_registry: Callable[..., Any]
+) -> None:
+    migrate(old_store)
+    make_registry(old_store, ("plaza", "cam-1"))
+    crowd = [("onset", T0 + timedelta(seconds=10))]
+    crowd += [("update", T0 + timedelta(seconds=10 + 30 * k)) for k in range(1, 40)]
+    events = [
+        *a_vehicle_lost_from_view_before_it_drives_off(T0),  # its clearance ends before its last update
+        *incident_events("plaza", "cam-1", "crowd_density", T0, crowd),
+        IncidentEvent(  # a one-off report
+            id=uuid.uuid4(),
+            site="plaza",
+            camera="cam-1",
+            start=T0,
+            end=T0 + timedelta(minutes=1),
+            incident="congestion",
+            zone="road",
+        ),  # fmt: skip
+    ]
+    writer = EventWriter(old_store)
+    for at in range(0, len(events), 7):  # batches that split the crowd's reports
+        writer.write_events(events[at : at + 7])
+    t = schema.incident_latest
+
+    def rows() -> list[tuple[Any, ...]]:
+        with old_store.connect() as connection:
+            return sorted(tuple(r) for r in connection.execute(sa.select(t)).all())
+
+    by_ingest = rows()
+    assert len(by_ingest) == 3
+    latest = {row.incident: row.event_id for row in _named(old_store)}
+    assert latest == {
+        "stopped_vehicle": events[2].id,
+        "crowd_density": events[3 + 39].id,
+        "congestion": events[-1].id,
+    }
+    _downgrade(old_store, "0016")
+    assert "incident_latest" not in _tables(old_store)
+    migrate(old_store)
+    assert rows() == by_ingest
+
+
+def _named(engine: Engine) -> list[Any]:
+    with engine.connect() as connection:
+        return list(connection.execute(sa.select(schema.incident_latest)).all())

@@ -156,6 +156,12 @@ def test_a_cameras_view_changes_stay_as_long_as_the_rollups_they_mark(registry: 
         kept = conn.execute(sa.select(i.c.camera, i.c.incident, i.c.acknowledged_by).order_by(i.c.camera))
         assert sorted(set(kept.all())) == [("cam-1", "view_changed", None), ("cam-2", "view_changed", None)]
         assert conn.execute(sa.select(sa.func.count()).select_from(schema.events)).scalar_one() == 0
+        # which row is each incident's latest goes with its rows, and stays with the view changes' (their
+        # clearances)
+        latest = schema.incident_latest
+        noted = conn.execute(sa.select(latest.c.incident, latest.c.event_id).order_by(latest.c.camera)).all()
+        assert [r.incident for r in noted] == ["view_changed", "view_changed"]
+        assert {r.event_id for r in noted} == {e.id for e in events if e.phase == "cleared"} - {events[3].id}
     spans = view_change_spans(registry, NOW - 365 * DAY, NOW, NOW, "plaza", "cam-1")
     assert [(s.start, s.end) for s in spans[("plaza", "cam-1")]] == [(old, old + timedelta(minutes=10))]
     entries = [dict(e.entry.detail) for e in read_entries(registry, limit=100) if e.entry.kind == "retention"]
@@ -165,14 +171,17 @@ def test_a_cameras_view_changes_stay_as_long_as_the_rollups_they_mark(registry: 
     # the three incidents' roll-up rows (15 min, hour, day each) and the two view changes' incident rows
     rollups = [(p.data_class, p.deleted) for p in pruned if p.data_class == "rollups"]
     assert rollups == [("rollups", 3 * 3 + 4)]
-    assert count(registry, i) == 0
+    assert count(registry, i) == count(registry, schema.incident_latest) == 0
 
 
 def test_every_rollup_and_fact_table_has_a_retention_limit() -> None:
     # The public register states the roll-ups' retention: a roll-up table kept for ever would make it false.
     tables = schema.metadata.tables.values()
     assert {t for t in tables if t.name.endswith("_rollups")} == set(retention._ROLLUP_TABLES)
-    assert {t for t in tables if "event_id" in t.c} | {schema.events} == set(retention._RAW_TABLES)
+    assert {t for t in tables if "event_id" in t.c} | {schema.events} == {e.table for e in retention._RAW}
+    # the view changes, and which of their rows is latest, stay as long as the roll-ups they mark
+    kept = {e.table for e in retention._ROLLUPS if e.only is not None}
+    assert kept == {schema.incidents, schema.incident_latest}
 
 
 def test_every_deletion_is_audited_and_the_chain_survives_pruning(registry: Engine) -> None:

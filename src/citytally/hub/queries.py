@@ -290,6 +290,8 @@ def view_change_spans(
             sa.func.max(i.c.end).label("last"),
             sa.func.max(i.c.received_at).label("heard"),
             sa.func.max(sa.case((i.c.phase == "cleared", 1), else_=0)).label("cleared"),
+            # a clearance's end is when the view was last changed, also where an update came after it
+            sa.func.max(sa.case((i.c.phase == "cleared", i.c.end))).label("cleared_end"),
             sa.func.max(sa.case((i.c.phase.in_(("onset", "update")), 1), else_=0)).label("phased"),
         )
         .where(*wanted)
@@ -313,7 +315,7 @@ def view_change_spans(
             stale = is_open and is_silent(row.last, row.heard, now)
             # open: until now by the edge's clock (its latest report, plus the time since it came)
             until = row.last + (STALE_AFTER if stale else max(now - row.heard, timedelta(0)))
-            until = until if is_open else row.last
+            until = until if is_open else (row.cleared_end or row.last)
             if until <= start:
                 continue
             details = (

@@ -72,12 +72,21 @@ class _Expiry:
     table: sa.Table
     column: str
     only: sa.ColumnElement[bool] | None = None
+    #: whether its rows are the data class's (counted and audited), not an index of them
+    counted: bool = True
 
 
-_RAW = tuple(_Expiry(t, "start", ~_VIEW_CHANGES if t is schema.incidents else None) for t in _RAW_TABLES)
+#: Which row of each incident is its latest: it goes with the incident's rows (they share ``start``).
+_LATEST = schema.incident_latest
+_LATEST_VIEW_CHANGES = _LATEST.c.incident == "view_changed"
+_RAW = (
+    *(_Expiry(t, "start", ~_VIEW_CHANGES if t is schema.incidents else None) for t in _RAW_TABLES),
+    _Expiry(_LATEST, "start", ~_LATEST_VIEW_CHANGES, counted=False),
+)
 _ROLLUPS = (
     *(_Expiry(t, "bucket") for t in _ROLLUP_TABLES),
     _Expiry(schema.incidents, "start", _VIEW_CHANGES),
+    _Expiry(_LATEST, "start", _LATEST_VIEW_CHANGES, counted=False),
 )
 
 
@@ -118,7 +127,7 @@ def _delete_batch(
         doomed = sa.select(*key).where(*where).limit(limit)
         target = key[0].in_(doomed) if len(key) == 1 else sa.tuple_(*key).in_(doomed)
         count = conn.execute(table.delete().where(target)).rowcount
-        deleted += count
+        deleted += count if expiry.counted else 0
         more = more or count >= limit
     return deleted, more
 

@@ -33,17 +33,10 @@ Severity = Literal["critical", "warning", "info"]
 
 
 def _latest_of_each() -> sa.Select[Any]:
-    """The latest row of each incident (a row without ``incident_id`` is an incident of its own), with the
-    incident's first acknowledgement, whichever of its rows it was made on."""
-    i, newer, acked = schema.incidents, schema.incidents.alias("newer"), schema.incidents.alias("acked")
-    later = sa.or_(
-        newer.c.end > i.c.end,
-        sa.and_(
-            newer.c.end == i.c.end, newer.c.phase == "cleared", sa.func.coalesce(i.c.phase, "") != "cleared"
-        ),
-        sa.and_(newer.c.end == i.c.end, newer.c.phase == i.c.phase, newer.c.received_at > i.c.received_at),
-    )
-    superseded = sa.exists().where(newer.c.incident_id == i.c.incident_id, later)
+    """The latest row of each incident (a row without ``incident_id`` is an incident of its own; which row
+    is latest: :data:`~citytally.hub.store.schema.incident_latest`), with the incident's first
+    acknowledgement, whichever of its rows it was made on."""
+    i, latest, acked = schema.incidents, schema.incident_latest, schema.incidents.alias("acked")
     first_ack = (
         sa.select(acked.c.acknowledged_at, acked.c.acknowledged_by)
         .where(acked.c.incident_id == i.c.incident_id, acked.c.acknowledged_at.is_not(None))
@@ -59,7 +52,7 @@ def _latest_of_each() -> sa.Select[Any]:
     )
     return (
         sa.select(i, ack_at.label("ack_at"), ack_by.label("ack_by"))
-        .where(sa.or_(i.c.incident_id.is_(None), ~superseded))
+        .select_from(latest.join(i, i.c.event_id == latest.c.event_id))
         .order_by(i.c.start.desc(), i.c.event_id)
     )
 

@@ -22,7 +22,7 @@ __all__ = ["MIGRATIONS_DIR", "HEAD_REVISION", "migrate", "current_revision", "he
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 #: The newest revision this version of citytally knows.
-HEAD_REVISION = "0016"
+HEAD_REVISION = "0017"
 
 
 def _config() -> Config:

@@ -7,7 +7,8 @@ Layers, from what arrived to what the API reads most:
   and zones: read from its config file, or saved in the dashboard's editor);
 * ``events``: every accepted event once (its id is the primary key), with its JSON body: the raw record;
 * facts, only where a query needs each interval's own numbers: ``speeds`` (the dashboard's speed histogram)
-  and ``incidents`` (listed, and acknowledged one by one). Line counts, occupancy and turning movements have
+  and ``incidents`` (listed, and acknowledged one by one; ``incident_latest`` points at each one's latest
+  row). Line counts, occupancy and turning movements have
   no fact table: every query of them reads roll-ups, and a row per number beside the body would only repeat
   the body (it cost a third of PostgreSQL's ingest time; ``bench/hub_ingest_explain.py``);
 * roll-ups: ``*_rollups`` per period (``15m``, ``1h``, ``1d``), kept in step with the events in the same
@@ -44,6 +45,7 @@ __all__ = [
     "events",
     "speeds",
     "incidents",
+    "incident_latest",
     "line_count_rollups",
     "speed_rollups",
     "speed_bin_rollups",
@@ -220,7 +222,30 @@ incidents = sa.Table(
     sa.Index(None, "site", "camera", "start"),
     sa.Index(None, "start"),
     sa.Index(None, "acknowledged_at", "start"),
-    sa.Index(None, "incident_id"),
+    # an incident's rows (the owner check, the view-change spans) and its first acknowledgement, by seek
+    sa.Index(None, "incident_id", "acknowledged_at"),
+)
+
+#: Which row of ``incidents`` is each incident's latest (one row per incident; a one-off report, without
+#: ``incident_id``, is keyed by its ``event_id``): ingest keeps it in the same transaction (an upsert, so
+#: hubs that ingest side by side agree), and the operator's list and badge read it instead of comparing
+#: every row of an incident with every other (a crowd reported every 30 s for hours has hundreds).
+#: The latest is the clearance if there is one (its ``end``, when the condition was last seen, may be
+#: before the last update's, sent while a lost vehicle or a hidden object was still held), else the row
+#: with the latest ``end``; then the latest received; then the greatest ``event_id``. ``site``,
+#: ``camera``, ``start`` and ``incident`` are its row's, for retention, which prunes it with its rows.
+incident_latest = sa.Table(
+    "incident_latest",
+    metadata,
+    sa.Column("incident_key", sa.Uuid(), primary_key=True),
+    sa.Column("event_id", sa.Uuid(), nullable=False),
+    _slug("site"),
+    _slug("camera"),
+    *_interval(),
+    sa.Column("incident", _key(32), nullable=False),
+    sa.Column("cleared", sa.Boolean(), nullable=False),
+    sa.Column("received_at", UtcDateTime(), nullable=False),
+    sa.Index(None, "start"),
 )
 
 

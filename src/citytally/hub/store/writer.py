@@ -62,6 +62,7 @@ from citytally.events import (
     parse_event,
 )
 from citytally.hub.store import bulk, schema
+from citytally.hub.store.latest import note_latest
 from citytally.hub.store.limits import KEPT_BYTES, MessageLimits, MessageRefused
 from citytally.redaction import redact_url
 
@@ -440,7 +441,9 @@ class EventWriter:
             # side stamp by one clock, so the readers that follow the store by ``received_at`` (the live
             # stream, the alert relay) pass nothing by when a hub's clock is off.
             stamps = [(i.received_at if i.stamped else None, i.document) for i in items]
-            return bulk.store_events_postgresql(connection, stamps)
+            inserted = bulk.store_events_postgresql(connection, stamps)
+            _note_incidents(connection, items, inserted)
+            return inserted
         rows = [
             {
                 "id": item.event.id,
@@ -464,6 +467,7 @@ class EventWriter:
             bulk.insert_rows(connection, table, fact_rows)
         for table, increments in rollups.items():
             bulk.upsert_add(connection, table, _ROLLUP_OPS[table], increments)
+        _note_incidents(connection, items, inserted)
         return inserted
 
     def _own_incidents_only(
@@ -526,6 +530,13 @@ class EventWriter:
                 continue
             dead.append(_conflict_row(item))
         return dead
+
+
+def _note_incidents(connection: Connection, items: list[_Accepted], inserted: set[uuid.UUID]) -> None:
+    """Point ``incident_latest`` at the incident rows just stored where they are their incident's latest."""
+    stored = [i.event.id for i in items if isinstance(i.event, IncidentEvent) and i.event.id in inserted]
+    if stored:
+        note_latest(connection, stored)
 
 
 def _first_line(exc: BaseException) -> str:
