@@ -1,81 +1,80 @@
 """Each incident's latest row (:data:`~citytally.hub.store.schema.incident_latest`), kept by ingest.
 
-:func:`note_latest` runs in the transaction that stored an incident's rows: it picks the latest of the
-new rows of each incident and upserts it where it is later than the one noted (on PostgreSQL an upsert is
-safe against a second hub ingesting the same incident at once). :func:`latest_rows` selects the latest rows
-of the incidents that match a condition: the migration that made the table fills it so.
+:func:`note_latest` runs in the transaction that stored an incident's rows: it picks the latest of the new
+rows of each incident, from the events themselves (no read of ``incidents``, whose plan would depend on the
+database's statistics), and upserts it where it is later than the row noted (on PostgreSQL an upsert is safe
+against a second hub ingesting the same incident at once).
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
+from citytally.events import IncidentEvent
 from citytally.hub.store import schema
 
-__all__ = ["latest_rows", "note_latest"]
-
-_CHUNK = 500
+__all__ = ["Noted", "note_latest"]
 
 
-def _order(cleared: Any, end: Any, received_at: Any, event_id: Any) -> tuple[Any, ...]:
-    """Latest first: a clearance, then the latest ``end``, then the latest received, then the greatest id."""
-    return (cleared, end, received_at, event_id)
+@dataclass(frozen=True)
+class Noted:
+    """An incident event just stored, and when it was received (None: by the database's clock, now)."""
+
+    event: IncidentEvent
+    received_at: datetime | None
+
+    @property
+    def key(self) -> uuid.UUID:
+        return self.event.incident_id or self.event.id
+
+    def order(self, now: datetime) -> tuple[bool, datetime, datetime, uuid.UUID]:
+        """Latest is greatest: a clearance, then the latest ``end``, then the latest received, then the id."""
+        received = self.received_at or now
+        return (self.event.phase == "cleared", self.event.end, received, self.event.id)
 
 
-def latest_rows(where: sa.ColumnElement[bool]) -> sa.Select[Any]:
-    """The ``incident_latest`` rows of the incidents whose rows match ``where`` (their latest row among
-    those), in the table's column order."""
-    i = schema.incidents
-    key = sa.func.coalesce(i.c.incident_id, i.c.event_id)
-    cleared = sa.func.coalesce(i.c.phase, "") == "cleared"
-    rank = (
-        sa.func.row_number()
-        .over(
-            partition_by=key,
-            order_by=[c.desc() for c in _order(cleared, i.c.end, i.c.received_at, i.c.event_id)],
-        )
-        .label("rank")
-    )
-    ranked = (
-        sa.select(
-            key.label("incident_key"),
-            i.c.event_id,
-            i.c.site,
-            i.c.camera,
-            i.c.start,
-            i.c.end,
-            i.c.incident,
-            cleared.label("cleared"),
-            i.c.received_at,
-            rank,
-        )
-        .where(where)
-        .subquery()
-    )
-    return sa.select(*(ranked.c[c.name] for c in schema.incident_latest.columns)).where(ranked.c.rank == 1)
+def _row(noted: Noted) -> dict[str, Any]:
+    e = noted.event
+    return {
+        "incident_key": noted.key,
+        "event_id": e.id,
+        "site": e.site,
+        "camera": e.camera,
+        "start": e.start,
+        "end": e.end,
+        "incident": e.incident,
+        "cleared": e.phase == "cleared",
+        # the same clock as the incident's own row: the transaction's start on PostgreSQL
+        "received_at": noted.received_at if noted.received_at is not None else sa.func.now(),
+    }
 
 
-def note_latest(connection: Connection, event_ids: Collection[uuid.UUID]) -> None:
-    """Note the incident rows ``event_ids``, just stored, where one is its incident's latest."""
+def note_latest(connection: Connection, stored: Sequence[Noted], now: datetime) -> None:
+    """Note the incident events ``stored`` (in this transaction) where one is its incident's latest;
+    ``now`` orders those received by the database's clock among the batch (they share it)."""
+    latest: dict[uuid.UUID, Noted] = {}
+    for noted in stored:
+        held = latest.get(noted.key)
+        if held is None or noted.order(now) > held.order(now):
+            latest[noted.key] = noted
+    if not latest:
+        return
     table = schema.incident_latest
     insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
-    wanted = sorted(event_ids)
-    for at in range(0, len(wanted), _CHUNK):
-        statement = insert(table).from_select(
-            [c.name for c in table.columns],
-            latest_rows(schema.incidents.c.event_id.in_(wanted[at : at + _CHUNK])),
-        )
-        new = statement.excluded
-        later = sa.tuple_(*_order(new.cleared, new.end, new.received_at, new.event_id)) > sa.tuple_(
-            *_order(table.c.cleared, table.c.end, table.c.received_at, table.c.event_id)
-        )
-        updates = {c.name: new[c.name] for c in table.columns if c.name != "incident_key"}
-        connection.execute(
-            statement.on_conflict_do_update(index_elements=["incident_key"], set_=updates, where=later)
-        )
+    statement = insert(table).values([_row(n) for n in latest.values()])
+    new = statement.excluded
+    later = sa.tuple_(new.cleared, new.end, new.received_at, new.event_id) > sa.tuple_(
+        table.c.cleared, table.c.end, table.c.received_at, table.c.event_id
+    )
+    updates = {c.name: new[c.name] for c in table.columns if c.name != "incident_key"}
+    connection.execute(
+        statement.on_conflict_do_update(index_elements=["incident_key"], set_=updates, where=later)
+    )

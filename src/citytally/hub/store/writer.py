@@ -62,7 +62,7 @@ from citytally.events import (
     parse_event,
 )
 from citytally.hub.store import bulk, schema
-from citytally.hub.store.latest import note_latest
+from citytally.hub.store.latest import Noted, note_latest
 from citytally.hub.store.limits import KEPT_BYTES, MessageLimits, MessageRefused
 from citytally.redaction import redact_url
 
@@ -534,9 +534,14 @@ class EventWriter:
 
 def _note_incidents(connection: Connection, items: list[_Accepted], inserted: set[uuid.UUID]) -> None:
     """Point ``incident_latest`` at the incident rows just stored where they are their incident's latest."""
-    stored = [i.event.id for i in items if isinstance(i.event, IncidentEvent) and i.event.id in inserted]
+    by_database = connection.dialect.name == "postgresql"  # unstamped rows carry the database's clock
+    stored = [
+        Noted(i.event, None if by_database and not i.stamped else i.received_at)
+        for i in items
+        if isinstance(i.event, IncidentEvent) and i.event.id in inserted
+    ]
     if stored:
-        note_latest(connection, stored)
+        note_latest(connection, stored, datetime.now(UTC))
 
 
 def _first_line(exc: BaseException) -> str:
