@@ -56,6 +56,14 @@ class Store:
         self.lost = now - timedelta(days=2)
 
 
+def heard_when_made(engine: sa.Engine) -> None:
+    """Every view change's reports as if each reached the hub when it was made (its ``end``)."""
+    with engine.begin() as conn:
+        for table in (schema.incidents, schema.incident_latest):
+            changes = table.c.incident == "view_changed"
+            conn.execute(sa.update(table).where(changes).values(received_at=table.c.end))
+
+
 @pytest.fixture(scope="module")
 def store(
     tmp_path_factory: pytest.TempPathFactory, seed_store: Callable[[sa.Engine], None]
@@ -84,10 +92,7 @@ def store(
         *view_changed("east-bridge", s.old, [s.old + timedelta(seconds=20)], s.old + timedelta(minutes=5)),
     ]
     assert EventWriter(engine).write_events(events).stored == len(events)
-    # each report reached the hub when it was made, as a live edge's do
-    with engine.begin() as conn:
-        i = schema.incidents
-        conn.execute(sa.update(i).where(i.c.incident == "view_changed").values(received_at=i.c.end))
+    heard_when_made(engine)  # each report reached the hub when it was made, as a live edge's do
     yield s
     engine.dispose()
 
@@ -239,9 +244,7 @@ def test_a_file_replayed_with_a_past_start_time_is_not_taken_for_a_lost_edge(
     assert (stale, is_open, silent) == (False, True, False)
     # the replay's now: its last report, plus the time since the hub heard it (a moment)
     assert reports[-1] <= end <= reports[-1] + timedelta(seconds=10)
-    with engine.begin() as conn:  # as if each report had reached the hub when it was made
-        i = schema.incidents
-        conn.execute(sa.update(i).where(i.c.incident == "view_changed").values(received_at=i.c.end))
+    heard_when_made(engine)  # as if each report had reached the hub when it was made
     assert state() == (True, False, reports[-1] + timedelta(minutes=15), True)
     engine.dispose()
 

@@ -32,6 +32,7 @@ from citytally.hub.alerts import AlertRelay, alert_subscription, relay_key
 from citytally.hub.dashboard.incidents import acknowledge, list_incidents
 from citytally.hub.ingest import Ingest
 from citytally.hub.metrics import HubMetrics
+from citytally.hub.queries import view_change_spans
 from citytally.hub.store import EventWriter, Received, schema
 from citytally.hub.store.follow import LOOKBACK
 from citytally.hub.web import create_app
@@ -41,6 +42,7 @@ from hub.conftest import (
     PrivateBroker,
     a_vehicle_lost_from_view_before_it_drives_off,
     empty_store,
+    incident_events,
     make_camera,
     mqtt_settings_for,
     wait_until,
@@ -144,6 +146,23 @@ def test_a_clearance_ends_its_incident_though_an_update_ends_later(
     writer.write_events(same)
     listed_now = [i for i in list_incidents(store_engine, include_acknowledged=True, limit=50)]
     assert [i.incident for i in listed_now] == ["wrong_way", "stopped_vehicle"]
+
+
+def test_a_view_change_ends_at_its_clearance_though_an_update_ends_later(
+    store_engine: Engine, make_registry: Callable[..., Any]
+) -> None:
+    # The view rule's clearance ends when the view came back, clear_s before it is sure; an update due
+    # meanwhile ends later. Before, the span that marks the counts ran to the update's end.
+    make_registry(store_engine, ("plaza", "cam-1"))
+    came_back = T0 + timedelta(minutes=20)
+    phases = [("onset", T0 + timedelta(seconds=20)), ("update", came_back + timedelta(seconds=8))]
+    phases.append(("cleared", came_back))
+    EventWriter(store_engine).write_events(incident_events("plaza", "cam-1", "view_changed", T0, phases))
+    now = T0 + timedelta(hours=1)
+    spans = view_change_spans(store_engine, T0 - timedelta(hours=1), now, now)
+    assert [(s.start, s.end, s.open, s.change) for s in spans[("plaza", "cam-1")]] == [
+        (T0, came_back, False, "moved")
+    ]
 
 
 def from_camera(event: IncidentEvent, site: str, camera: str) -> Received:

@@ -270,65 +270,43 @@ def view_change_spans(
     a camera's view was knocked, turned, covered or out of focus (:mod:`citytally.edge.incidents.view`),
     what it counted may be wrong. Of every camera, or of ``site`` and ``camera`` where given.
 
-    One entry per incident, summed in the database (a camera knocked for a month sends an update every
-    ``update_s``), only those that reach into the range. An open incident not reported for
-    :data:`STALE_AFTER` is stale: it ends that long after its last report, so one lost clearance does not
-    mark a camera's counts for good. ``with_change``: read each one's kind (``change``, one indexed lookup
-    per span); the marks of a series or ranking need only the spans. Kept as long as the roll-ups they mark
-    (:mod:`citytally.hub.retention`)."""
-    i = schema.incidents
-    key = sa.func.coalesce(i.c.incident_id, i.c.event_id).label("key")
-    wanted = [i.c.incident == "view_changed", i.c.start < end]
-    wanted += [i.c.site == site] if site is not None else []
-    wanted += [i.c.camera == camera] if camera is not None else []
-    spans = (
-        sa.select(
-            i.c.site,
-            i.c.camera,
-            key,
-            sa.func.min(i.c.start).label("began"),
-            sa.func.max(i.c.end).label("last"),
-            sa.func.max(i.c.received_at).label("heard"),
-            sa.func.max(sa.case((i.c.phase == "cleared", 1), else_=0)).label("cleared"),
-            # a clearance's end is when the view was last changed, also where an update came after it
-            sa.func.max(sa.case((i.c.phase == "cleared", i.c.end))).label("cleared_end"),
-            sa.func.max(sa.case((i.c.phase.in_(("onset", "update")), 1), else_=0)).label("phased"),
-        )
-        .where(*wanted)
-        .group_by(i.c.site, i.c.camera, key)
-        # an open incident is reported every INCIDENT_ALIVE_S: one that reaches into the range has a report
-        # after its start less STALE_AFTER
-        .having(sa.func.max(i.c.end) >= start - STALE_AFTER)
-        .order_by(sa.func.min(i.c.start))
-    )
-    latest = (
-        sa.select(i.c.details)
-        # an incident's events share incident_id; a one-off report is its own event (both indexed)
-        .where(sa.or_(i.c.incident_id == sa.bindparam("key"), i.c.event_id == sa.bindparam("key")))
-        .order_by(i.c.end.desc(), (i.c.phase == "cleared").desc())
-        .limit(1)
-    )
+    One entry per incident, read off its latest row (``incident_latest``: a camera knocked for a month sends
+    an update every ``update_s``, a foggy morning blurs every camera), only those that reach into the range.
+    An open incident not reported for :data:`STALE_AFTER` is stale: it ends that long after its last report,
+    so one lost clearance does not mark a camera's counts for good. ``with_change``: read each one's kind
+    (``change``, one lookup by its latest row's id); the marks of a series or ranking need only the spans.
+    Kept as long as the roll-ups they mark (:mod:`citytally.hub.retention`)."""
+    latest, i = schema.incident_latest, schema.incidents
+    # an open incident is reported every INCIDENT_ALIVE_S: one that reaches into the range has a report
+    # after its start less STALE_AFTER; a cleared one ends (its clearance's end) after the start
+    wanted = [latest.c.incident == "view_changed", latest.c.end >= start - STALE_AFTER, latest.c.start < end]
+    wanted += [latest.c.site == site] if site is not None else []
+    wanted += [latest.c.camera == camera] if camera is not None else []
+    spans = sa.select(latest).where(*wanted).order_by(latest.c.start, latest.c.incident_key)
+    details_of = sa.select(i.c.details).where(i.c.event_id == sa.bindparam("event_id"))
     found: dict[tuple[str, str], list[ViewChangeSpan]] = defaultdict(list)
     with engine.connect() as conn:
         for row in conn.execute(spans).all():
-            is_open = bool(row.phased) and not row.cleared
-            stale = is_open and is_silent(row.last, row.heard, now)
+            is_open = row.phase in ("onset", "update")
+            stale = is_open and is_silent(row.end, row.received_at, now)
             # open: until now by the edge's clock (its latest report, plus the time since it came)
-            until = row.last + (STALE_AFTER if stale else max(now - row.heard, timedelta(0)))
-            until = until if is_open else (row.cleared_end or row.last)
+            until = row.end + (STALE_AFTER if stale else max(now - row.received_at, timedelta(0)))
+            until = until if is_open else row.end
             if until <= start:
                 continue
             details = (
-                conn.execute(latest, {"key": row.key}).scalar_one_or_none() if with_change else None
+                conn.execute(details_of, {"event_id": row.event_id}).scalar_one_or_none()
+                if with_change
+                else None
             ) or {}
             change = details.get("change")
             found[(row.site, row.camera)].append(
                 ViewChangeSpan(
-                    row.began,
+                    row.start,
                     until,
                     is_open and not stale,
                     stale,
-                    row.last,
+                    row.end,
                     change if isinstance(change, str) else None,
                 )
             )

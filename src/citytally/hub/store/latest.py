@@ -41,6 +41,10 @@ class Noted:
         return (self.event.phase == "cleared", self.event.end, received, self.event.id)
 
 
+def _cleared(phase: sa.ColumnElement[Any]) -> sa.ColumnElement[bool]:
+    return sa.func.coalesce(phase, "") == "cleared"
+
+
 def _row(noted: Noted) -> dict[str, Any]:
     e = noted.event
     return {
@@ -51,7 +55,7 @@ def _row(noted: Noted) -> dict[str, Any]:
         "start": e.start,
         "end": e.end,
         "incident": e.incident,
-        "cleared": e.phase == "cleared",
+        "phase": e.phase,
         # the same clock as the incident's own row: the transaction's start on PostgreSQL
         "received_at": noted.received_at if noted.received_at is not None else sa.func.now(),
     }
@@ -71,8 +75,8 @@ def note_latest(connection: Connection, stored: Sequence[Noted], now: datetime) 
     insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
     statement = insert(table).values([_row(n) for n in latest.values()])
     new = statement.excluded
-    later = sa.tuple_(new.cleared, new.end, new.received_at, new.event_id) > sa.tuple_(
-        table.c.cleared, table.c.end, table.c.received_at, table.c.event_id
+    later = sa.tuple_(_cleared(new.phase), new.end, new.received_at, new.event_id) > sa.tuple_(
+        _cleared(table.c.phase), table.c.end, table.c.received_at, table.c.event_id
     )
     updates = {c.name: new[c.name] for c in table.columns if c.name != "incident_key"}
     connection.execute(

@@ -233,7 +233,8 @@ incidents = sa.Table(
 #: The latest is the clearance if there is one (its ``end``, when the condition was last seen, may be
 #: before the last update's, sent while a lost vehicle or a hidden object was still held), else the row
 #: with the latest ``end``; then the latest received; then the greatest ``event_id``. ``site``,
-#: ``camera``, ``start`` and ``incident`` are its row's, for retention, which prunes it with its rows.
+#: ``camera``, ``start``, ``end``, ``incident``, ``phase`` and ``received_at`` are that row's: retention
+#: prunes it with its rows, and the view-change marks read the spans off it.
 incident_latest = sa.Table(
     "incident_latest",
     metadata,
@@ -243,9 +244,11 @@ incident_latest = sa.Table(
     _slug("camera"),
     *_interval(),
     sa.Column("incident", _key(32), nullable=False),
-    sa.Column("cleared", sa.Boolean(), nullable=False),
+    sa.Column("phase", _key(8), nullable=True),
     sa.Column("received_at", UtcDateTime(), nullable=False),
     sa.Index(None, "start"),
+    # the view changes that reach into a range (the marks on counts): by kind and end
+    sa.Index(None, "incident", "end"),
 )
 
 

@@ -35,18 +35,19 @@ def upgrade() -> None:
         sa.Column("start", sa.DateTime(timezone=True), nullable=False),
         sa.Column("end", sa.DateTime(timezone=True), nullable=False),
         sa.Column("incident", _key(32), nullable=False),
-        sa.Column("cleared", sa.Boolean(), nullable=False),
+        sa.Column("phase", _key(8), nullable=True),
         sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("incident_key", name="pk_incident_latest"),
     )
     op.create_index("ix_incident_latest_start", "incident_latest", ["start"])
+    op.create_index("ix_incident_latest_incident_end", "incident_latest", ["incident", "end"])
     # each incident's latest row: its clearance, else its latest end; then latest received, greatest id
     op.execute(
         """INSERT INTO incident_latest
-            (incident_key, event_id, site, camera, "start", "end", incident, cleared, received_at)
-        SELECT incident_key, event_id, site, camera, "start", "end", incident, cleared, received_at FROM (
+            (incident_key, event_id, site, camera, "start", "end", incident, phase, received_at)
+        SELECT incident_key, event_id, site, camera, "start", "end", incident, phase, received_at FROM (
             SELECT coalesce(incident_id, event_id) AS incident_key, event_id, site, camera, "start", "end",
-                incident, coalesce(phase, '') = 'cleared' AS cleared, received_at,
+                incident, phase, received_at,
                 row_number() OVER (
                     PARTITION BY coalesce(incident_id, event_id)
                     ORDER BY coalesce(phase, '') = 'cleared' DESC, "end" DESC, received_at DESC, event_id DESC
