@@ -194,6 +194,12 @@ def test_only_the_camera_that_opened_an_incident_can_update_or_clear_it(
     ]
     result = writer.write_messages(batch)
     assert (result.stored, dict(result.dead)) == (1, {"id_conflict": 1})
+    # a one-off report's own id is its incident's: another camera cannot take it over with that id
+    one_off = incident("congestion", 70, 80, None, None, mean_kmh=6.0)
+    assert writer.write_messages([from_camera(one_off, "plaza", "cam-1")]).stored == 1
+    [stored_one_off] = [i for i in list_incidents(store_engine, True, 50) if i.incident == "congestion"]
+    taken = from_camera(incident("congestion", 70, 90, "cleared", stored_one_off.id), "depot", "cam-9")
+    assert dict(writer.write_messages([taken]).dead) == {"id_conflict": 1}
 
     listed = {i.incident: i for i in list_incidents(store_engine, include_acknowledged=True, limit=50)}
     wrong = listed["wrong_way"]
@@ -211,6 +217,7 @@ def test_only_the_camera_that_opened_an_incident_can_update_or_clear_it(
             f"incident {stopped} is plaza/cam-1's; an event from depot/cam-9 cannot change it",
             f"incident {stopped} is plaza/cam-1's; an event from plaza/cam-2 cannot change it",
             f"incident {fresh} is plaza/cam-2's; an event from plaza/cam-1 cannot change it",
+            f"incident {stored_one_off.id} is plaza/cam-1's; an event from depot/cam-9 cannot change it",
         ]
     )
 

@@ -486,14 +486,15 @@ class EventWriter:
         }
         if not claimed:
             return items
-        table = schema.incidents
+        # one row per incident (its latest, the owner's like all its rows), not every report of it
+        table = schema.incident_latest
         owners: dict[uuid.UUID, tuple[str, str]] = {}
         wanted = sorted(claimed)
         for at in range(0, len(wanted), 500):
-            query = sa.select(table.c.incident_id, table.c.site, table.c.camera).where(
-                table.c.incident_id.in_(wanted[at : at + 500])
+            query = sa.select(table.c.incident_key, table.c.site, table.c.camera).where(
+                table.c.incident_key.in_(wanted[at : at + 500])
             )
-            for incident_id, site, camera in connection.execute(query.distinct()):
+            for incident_id, site, camera in connection.execute(query):
                 owners.setdefault(incident_id, (site, camera))
         kept: list[_Accepted] = []
         for item in items:
