@@ -29,7 +29,7 @@ from citytally.edge.incidents import IncidentEngine
 from citytally.events import IncidentEvent, event_to_json, event_topic
 from citytally.hub.access import issue_token
 from citytally.hub.alerts import AlertRelay, alert_subscription, relay_key
-from citytally.hub.dashboard.incidents import acknowledge, list_incidents
+from citytally.hub.dashboard.incidents import acknowledge, list_incidents, summarise
 from citytally.hub.ingest import Ingest
 from citytally.hub.metrics import HubMetrics
 from citytally.hub.queries import view_change_spans
@@ -163,6 +163,44 @@ def test_a_view_change_ends_at_its_clearance_though_an_update_ends_later(
     assert [(s.start, s.end, s.open, s.change) for s in spans[("plaza", "cam-1")]] == [
         (T0, came_back, False, "moved")
     ]
+
+
+def test_an_acknowledged_crowd_that_reaches_crush_risk_must_be_acknowledged_again(
+    store_engine: Engine, make_registry: Callable[..., Any]
+) -> None:
+    # An operator acknowledges a dense crowd (Fruin level E, a warning); minutes later it reaches 4 persons
+    # per m², crush risk (critical). Before, the first acknowledgement covered it: no badge, no
+    # notification, not in the list of unacknowledged critical incidents the dashboard watches.
+    make_registry(store_engine, ("plaza", "cam-1"))
+    writer = EventWriter(store_engine)
+    crowd = uuid.uuid4()
+
+    def report(end_s: float, phase: str, severity: str, persons: float) -> IncidentEvent:
+        event = incident("crowd_density", 10, end_s, phase, crowd, persons_per_m2=persons)
+        return event.model_copy(update={"severity": severity})
+
+    def unacknowledged(severity: str | None = None) -> list[tuple[str, dict[str, Any]]]:
+        listed = list_incidents(store_engine, include_acknowledged=False, limit=50, severity=severity)
+        return [(i.severity, i.details) for i in listed]
+
+    writer.write_events([report(15, "onset", "warning", 2.4)])
+    assert acknowledge(store_engine, crowd_row(store_engine), "tok-1")
+    writer.write_events([report(45, "update", "warning", 2.9)])  # as severe as acknowledged: stays so
+    assert unacknowledged() == [] and summarise(store_engine).open == 0
+    writer.write_events([report(60, "update", "critical", 4.2)])  # crush risk
+    assert unacknowledged("critical") == [("critical", {"persons_per_m2": 4.2})]
+    assert summarise(store_engine).by_severity["critical"] == 1
+    [every] = list_incidents(store_engine, include_acknowledged=True, limit=50)
+    assert (every.acknowledged_at, every.acknowledged_by) == (None, None)
+    assert acknowledge(store_engine, crowd_row(store_engine), "tok-2")  # seen at crush risk
+    writer.write_events([report(90, "update", "critical", 4.6), report(120, "update", "warning", 2.5)])
+    assert unacknowledged() == [] and summarise(store_engine).open == 0
+    [every] = list_incidents(store_engine, include_acknowledged=True, limit=50)
+    assert every.acknowledged_by == "tok-1"  # who saw it first stays
+
+
+def crowd_row(engine: Engine) -> uuid.UUID:
+    return list_incidents(engine, include_acknowledged=True, limit=1)[0].id
 
 
 def from_camera(event: IncidentEvent, site: str, camera: str) -> Received:

@@ -35,15 +35,21 @@ Severity = Literal["critical", "warning", "info"]
 def _latest_of_each() -> sa.Select[Any]:
     """The latest row of each incident (a row without ``incident_id`` is an incident of its own; which row
     is latest: :data:`~citytally.hub.store.schema.incident_latest`), with the incident's first
-    acknowledgement, whichever of its rows it was made on."""
+    acknowledgement made at its current severity or a worse one (an acknowledgement is one row, the latest
+    when it was made; a crowd acknowledged at Fruin level E that reaches crush risk is unacknowledged
+    again)."""
     i, latest, acked = schema.incidents, schema.incident_latest, schema.incidents.alias("acked")
     first_ack = (
         sa.select(acked.c.acknowledged_at, acked.c.acknowledged_by)
-        .where(acked.c.incident_id == i.c.incident_id, acked.c.acknowledged_at.is_not(None))
+        .where(
+            acked.c.incident_id == i.c.incident_id,
+            acked.c.acknowledged_at.is_not(None),
+            _severity_rank(acked.c.severity) <= _severity_rank(i.c.severity),
+        )
         .order_by(acked.c.acknowledged_at)
         .limit(1)
     )
-    # The incident's first acknowledgement wins; a row without incident_id has only its own.
+    # A row without incident_id has only its own.
     ack_at = sa.func.coalesce(
         first_ack.with_only_columns(acked.c.acknowledged_at).scalar_subquery(), i.c.acknowledged_at
     )
@@ -137,20 +143,20 @@ def summarise(engine: sa.Engine) -> IncidentSummaryOut:
 def acknowledge(engine: sa.Engine, incident_id: uuid.UUID, by: str, now: datetime | None = None) -> bool:
     """Mark an incident (any of its events' ids) acknowledged by token ``by``; False if there is none.
 
-    Acknowledging twice keeps the first acknowledgement (who saw it first is what matters). It covers the
-    incident's later updates too: they are listed as acknowledged.
+    The acknowledgement is made on the incident's latest event: it covers the incident as severe as it is
+    now, including updates that arrive later, until one is more severe (which needs an acknowledgement of
+    its own). Acknowledging twice keeps the first (who saw it first is what matters).
     """
-    i = schema.incidents
+    i, latest = schema.incidents, schema.incident_latest
     with engine.begin() as conn:
         found = conn.execute(sa.select(i.c.incident_id).where(i.c.event_id == incident_id)).first()
         if found is None:
             return False
-        rows = (
-            i.c.event_id == incident_id if found.incident_id is None else i.c.incident_id == found.incident_id
-        )
+        key = incident_id if found.incident_id is None else found.incident_id
+        newest = sa.select(latest.c.event_id).where(latest.c.incident_key == key).scalar_subquery()
         conn.execute(
             i.update()
-            .where(rows, i.c.acknowledged_at.is_(None))
+            .where(i.c.event_id == newest, i.c.acknowledged_at.is_(None))
             .values(acknowledged_at=now or datetime.now(UTC), acknowledged_by=by)
         )
     return True

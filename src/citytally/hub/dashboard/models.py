@@ -220,7 +220,12 @@ class IncidentOut(_Out):
     zone: str | None
     line: str | None
     details: dict[str, float | int | str]
-    acknowledged_at: datetime | None
+    acknowledged_at: datetime | None = Field(
+        description=(
+            "When it was first acknowledged at its current severity or a worse one (null: it waits for one,"
+            " also when an update made it more severe than it was acknowledged at)."
+        )
+    )
     acknowledged_by: str | None = Field(description="The acknowledging token's id (as audited).")
     acknowledged_by_label: str | None = Field(
         default=None, description="The acknowledging token's label (its id when it has none)."
