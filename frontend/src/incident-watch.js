@@ -80,10 +80,11 @@ function notify(i) {
 
 /**
  * Keep the badge current and notify of critical incidents that arrive while the page is open (those already
- * open at login are on the badge, not notified). Returns {onLive(msg), stop()}.
+ * open at login are on the badge, not notified; one acknowledged that becomes critical again is). Returns
+ * {onLive(msg), stop()}.
  */
 export function watchIncidents() {
-  let known = null; // keys of the critical incidents already seen
+  let known = null; // keys of the critical incidents waiting for an acknowledgement at the last look
   let stopped = false;
 
   async function refresh() {
@@ -94,7 +95,9 @@ export function watchIncidents() {
     if (stopped) return;
     setBadge(summary);
     const fresh = known ? critical.filter((i) => !known.has(incidentKey(i))) : [];
-    known = new Set([...(known || []), ...critical.map(incidentKey)]);
+    // Those waiting now: one that leaves the list (acknowledged, or eased) and comes back critical and
+    // unacknowledged (it got worse again) is notified again.
+    known = new Set(critical.map(incidentKey));
     if (notifyState() === "on") fresh.forEach(notify);
   }
   const later = debounce(() => refresh().catch(() => {}), 200);

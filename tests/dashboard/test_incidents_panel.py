@@ -164,6 +164,55 @@ def test_no_notification_unless_asked_and_none_for_incidents_already_open(
     assert room.evaluate("window.__notified") == []  # neither the one open at login nor the one turned off
 
 
+def test_a_crowd_acknowledged_at_level_e_that_reaches_crush_risk_raises_the_alarm(
+    room: Page, hub_server: DashboardServer, seeded_engine: sa.Engine, tokens: dict[str, str], login: Login
+) -> None:
+    # A dense crowd (Fruin level E, a warning) is acknowledged; it reaches crush risk (critical): the badge
+    # and a notification say so. Before, the acknowledgement covered it: no badge, no notification. Then it
+    # eases to level E (acknowledged at that level) and comes back to crush risk: notified again (before,
+    # the page notified an incident once however often it came back).
+    room.context.grant_permissions(["notifications"], origin=hub_server.base_url)
+    login(room, hub_server, tokens["operator"])
+    room.click("#nav-incidents")
+    assert room.locator("#notify-critical").get_attribute("data-state") == "on"
+    room.wait_for_selector("#incident-rows tr[data-id]")
+    started, crowd = datetime.now(UTC) - timedelta(minutes=10), uuid.uuid4()
+
+    def report(minutes: int, phase: str, severity: str, persons: float) -> None:
+        event = incident_at(
+            "crowd_density", started, timedelta(minutes=minutes), severity=severity, zone="east",
+            details={"persons_per_m2": persons, "fruin_level": "F" if persons >= 2.17 else "E"},
+            incident_id=crowd, phase=phase,
+        )  # fmt: skip
+        assert EventWriter(seeded_engine).write_events([event]).stored == 1
+
+    def badge_is(open_now: int, critical: int) -> None:
+        room.wait_for_function(
+            "() => { const b = document.querySelector('#incident-badge').dataset;"
+            f" return b.open === '{open_now}' && b.critical === '{critical}'; }}"
+        )
+
+    crowd_row = room.locator("#incident-rows tr", has_text="crowd density")
+    waiting = int(badge(room) or "0")
+    critical = int(room.locator("#incident-badge").get_attribute("data-critical") or "0")
+    report(1, "onset", "warning", 2.0)
+    badge_is(waiting + 1, critical)
+    crowd_row.locator("button.ack").click()
+    badge_is(waiting, critical)
+    report(3, "update", "critical", 4.3)  # crush risk
+    badge_is(waiting + 1, critical + 1)
+    room.wait_for_function("() => window.__notified.length === 1")
+    crowd_row.locator("button.ack").wait_for()  # waits for an acknowledgement again
+    report(5, "update", "warning", 2.1)  # eased to level E, which was acknowledged
+    badge_is(waiting, critical)
+    report(7, "update", "critical", 4.8)  # crush risk again
+    badge_is(waiting + 1, critical + 1)
+    room.wait_for_function("() => window.__notified.length === 2")
+    assert [n["title"] for n in room.evaluate("window.__notified")] == [
+        "Critical incident: crowd density"
+    ] * 2
+
+
 def test_viewers_see_no_badge(
     page: Page, hub_server: DashboardServer, tokens: dict[str, str], login: Login
 ) -> None:
