@@ -262,8 +262,9 @@ class IncidentEvent(_EventBase):
 
     ``start`` is when it began. An edge reports an incident's life as events that share ``incident_id``:
     the ``onset`` (open; ``end`` is the time of the observation that opened it), any ``update`` (still open;
-    ``end`` is the time of the latest observation) and the ``cleared`` one (``end`` is when it ended). An
-    event without ``phase`` is a one-off report: ``start``/``end`` bracket when it was observed.
+    ``end`` is the time of the latest observation) and the ``cleared`` one, its last (``end`` is when it
+    ended: when the condition was last seen, which may be before an update's ``end``). An event without
+    ``phase`` is a one-off report: ``start``/``end`` bracket when it was observed.
     """
 
     type: Literal["incident"] = "incident"
