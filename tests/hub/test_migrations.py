@@ -211,7 +211,7 @@ def test_0017_notes_each_incidents_latest_row_as_ingest_does(
             end=T0 + timedelta(minutes=1),
             incident="congestion",
             zone="road",
-        ),  # fmt: skip
+        ),
     ]
     writer = EventWriter(old_store)
     for at in range(0, len(events), 7):  # batches that split the crowd's reports
