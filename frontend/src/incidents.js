@@ -168,8 +168,10 @@ export async function incidentsView(root, me, onAcknowledged = () => {}) {
       await refresh();
       onAcknowledged();
     });
+    // who acknowledged goes with the raw events (a camera's view changes outlive them); when stays
+    const who = i.acknowledged_by_label ? `by ${i.acknowledged_by_label} ` : "";
     const status = i.acknowledged_at
-      ? `acknowledged by ${i.acknowledged_by_label} ${new Date(i.acknowledged_at).toLocaleString()}`
+      ? `acknowledged ${who}${new Date(i.acknowledged_at).toLocaleString()}`
       : "open";
     const endedAt = new Date(i.end).toLocaleTimeString();
     const state = i.open ? (i.silent ? `no report since ${new Date(i.end).toLocaleString()}` : "ongoing")

@@ -19,6 +19,7 @@ from citytally.hub.access import record_login_failure
 from citytally.hub.access_tables import login_failures_table
 from citytally.hub.audit import AuditEntry, append_entry, read_entries, verify_chain
 from citytally.hub.config import RetentionSettings
+from citytally.hub.dashboard.incidents import list_incidents, summarise
 from citytally.hub.queries import view_change_spans
 from citytally.hub.retention import RetentionJob, run_retention
 from citytally.hub.store import EventWriter, schema
@@ -162,6 +163,10 @@ def test_a_cameras_view_changes_stay_as_long_as_the_rollups_they_mark(registry: 
         noted = conn.execute(sa.select(latest.c.incident, latest.c.event_id).order_by(latest.c.camera)).all()
         assert [r.incident for r in noted] == ["view_changed", "view_changed"]
         assert {r.event_id for r in noted} == {e.id for e in events if e.phase == "cleared"} - {events[3].id}
+    # still acknowledged (when, not who): before, the badge counted them again once retention had run
+    assert summarise(registry).open == 0
+    kept_acks = {(i.camera, i.acknowledged_at, i.acknowledged_by) for i in list_incidents(registry, True, 50)}
+    assert kept_acks == {("cam-1", old + DAY, None), ("cam-2", old + DAY, None)}
     spans = view_change_spans(registry, NOW - 365 * DAY, NOW, NOW, "plaza", "cam-1")
     assert [(s.start, s.end) for s in spans[("plaza", "cam-1")]] == [(old, old + timedelta(minutes=10))]
     entries = [dict(e.entry.detail) for e in read_entries(registry, limit=100) if e.entry.kind == "retention"]

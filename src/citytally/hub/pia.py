@@ -122,7 +122,8 @@ def _holdings(cameras: list[RegisterEntry], retention: RetentionSettings | None)
         ),
         DataHolding(
             "Incident acknowledgements",
-            "Which token acknowledged an incident, and when",
+            "Which token acknowledged an incident, and when (a camera's view changes keep when, without who, "
+            "as long as the sums they mark)",
             raw,
             "Indirectly (a token belongs to a staff member)",
         ),

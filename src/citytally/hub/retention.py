@@ -5,8 +5,8 @@ Data classes and their clocks (a row expires when its time is strictly before ``
 * ``raw_events`` — ``events`` and their fact rows (speeds, incidents), by interval ``start``. A camera
   whose own ``retention_days`` is shorter is pruned to its own limit. A camera's ``view_changed`` incidents
   are the exception: they say which of its roll-ups' buckets may be wrong (its view was knocked, turned,
-  covered or out of focus), so they stay as long as those do; what an operator did with them (who
-  acknowledged one) is cleared at the raw limit.
+  covered or out of focus), so they stay as long as those do; who acknowledged one is cleared at the raw
+  limit (when stays: it is still acknowledged).
 * ``rollups`` — every roll-up table, by ``bucket`` start, and the ``view_changed`` incidents, by ``start``.
 * ``dead_letters`` — refused messages, by ``received_at``.
 * ``audit_log`` — audit entries, by ``at``; pruned through :func:`citytally.hub.audit.prune_before`, which
@@ -173,12 +173,13 @@ def _prune(
 
 def _forget_acknowledgements(conn: sa.Connection, cutoff: datetime, camera: tuple[str, str] | None) -> int:
     """Clear who acknowledged the view changes that outlive the raw events (a token is a staff member's):
-    the camera's state stays, what an operator did with it goes at the raw limit, as for other incidents."""
+    the camera's state stays, who saw it goes at the raw limit, as for other incidents. When it was
+    acknowledged stays: it is still acknowledged (not counted again on the operator's badge)."""
     i = schema.incidents
     where = [_VIEW_CHANGES, i.c.start < cutoff, i.c.acknowledged_by.is_not(None)]
     if camera is not None:
         where += [i.c.site == camera[0], i.c.camera == camera[1]]
-    cleared = i.update().where(*where).values(acknowledged_at=None, acknowledged_by=None)
+    cleared = i.update().where(*where).values(acknowledged_by=None)
     return int(conn.execute(cleared).rowcount)
 
 
