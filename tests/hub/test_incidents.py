@@ -144,7 +144,7 @@ def test_a_clearance_ends_its_incident_though_an_update_ends_later(
         for n, phase in ((1, "onset"), (2, "update"))
     ]
     writer.write_events(same)
-    listed_now = [i for i in list_incidents(store_engine, include_acknowledged=True, limit=50)]
+    listed_now = list_incidents(store_engine, include_acknowledged=True, limit=50)
     assert [i.incident for i in listed_now] == ["wrong_way", "stopped_vehicle"]
 
 
