@@ -272,6 +272,54 @@ def test_queue_and_congestion(case: str, scene: Scene, queue: bool, congestion: 
         assert len(cleared) == 1 and 14.5 <= seconds(cleared[0].end) <= 15.0
 
 
+def standing_queue(missed: Callable[[int, float], bool], renamed: dict[int, tuple[float, int]]) -> Scene:
+    """7 cars standing 6 m apart from the head (their back ends 0.5-36.5 m from it); car ``k`` is missed
+    when ``missed(k, t)``; ``renamed[k] = (t, id)``: from ``t`` the tracker follows car ``k`` as ``id``."""
+    standing = queue_scene(6, 7, 0)
+
+    def scene(t: float) -> list[Obj]:
+        cars = []
+        for tid, x, y, cls in standing(t):
+            if missed(tid, t):
+                continue
+            since, new_id = renamed.get(tid, (1e9, tid))
+            cars.append((new_id if t >= since else tid, x, y, cls))
+        return cars
+
+    return scene
+
+
+def test_a_queue_whose_last_cars_the_detector_misses_now_and_then_still_opens_in_time() -> None:
+    """The last two cars (30.5 and 36.5 m back) missed one frame in seven: without them the queue is
+    24.5 m, short of onset_m (30). A queued car the detector misses stays where it stood for regain_s, so
+    the queue opens onset_s (3 s) after it is seen standing (its speeds take 0.5 s), 36 m long with its 7
+    cars. Before, each miss started
+    the onset clock again: no queue in 20 s (a SUMO replay found 37 of 51 queues, bench/queues_sumo.py)."""
+    scene = standing_queue(lambda k, t: k >= 6 and round(t * FPS) % 7 == 3, {})
+    events = run(camera(QUEUE), scene, 20)
+    opened = onsets(events, "queue")
+    assert len(opened) == 1
+    assert seconds(opened[0].end) == pytest.approx(3.5, abs=0.15)
+    assert (opened[0].details["queue_m"], opened[0].details["queued"]) == (pytest.approx(36.0, abs=1.0), 7)
+
+
+def test_a_car_refound_under_a_new_track_id_is_one_car_and_a_car_gone_leaves_the_queue() -> None:
+    """The last car, missed 0.5-1.5 s, comes back as track 99 where it stood: one car, not two (7 queued
+    at the onset). Cars 6 and 7 gone for good at 8 s: the queue keeps them regain_s (3 s), then is 24.5 m."""
+    scene = standing_queue(lambda k, t: (k == 7 and 0.5 <= t < 1.5) or (k >= 6 and t >= 8), {7: (1.5, 99)})
+    engine = IncidentEngine(camera(QUEUE))
+    events: list[IncidentEvent] = []
+    lengths = {}
+    for k in range(int(12 * FPS)):
+        t = k / FPS
+        events += engine.update(frame(scene(t)), t, T0 + timedelta(seconds=t))
+        lengths[k] = engine.detectors[0].queue_m  # type: ignore[attr-defined]
+    assert [e.details["queued"] for e in onsets(events, "queue")] == [7]
+    assert lengths[7 * FPS] == pytest.approx(36.0, abs=1.0)
+    assert lengths[int(10.5 * FPS)] == pytest.approx(36.0, abs=1.0)  # 2.5 s after they went: kept
+    assert lengths[int(11.5 * FPS)] == pytest.approx(24.0, abs=1.0)  # 3.5 s: gone
+
+
 def test_queue_length_chains_from_the_head() -> None:
     head = np.array([0.0, 0.0])
     points = np.array([[0, 5.0], [0, 12.0], [0, 40.0], [0, 18.0]])
@@ -609,6 +657,10 @@ def test_an_open_incident_that_does_not_change_is_reported_every_five_minutes() 
         (
             '[[incidents.queue]]\nzone = "road"\nhead = [1200, 2]\n',
             "incidents.queue[0].head: point [1200.0, 2.0] is outside",
+        ),
+        (
+            '[[incidents.queue]]\nzone = "road"\nhead = [1, 2]\nregain_s = 90\n',
+            "test.toml:19: incidents.queue[0].regain_s: Input should be less than or equal to 60",
         ),
         ('[[incidents.crowd_density]]\nzone = "road"\nalert_level = "G"\n', "alert_level: Input should be"),
         (

@@ -149,6 +149,12 @@ class QueueSettings(ZoneRule):
     )
     clear_m: float = Field(default=15.0, ge=0, le=5000, description="Shorter than this (m) it can clear.")
     onset_s: float = Field(default=5.0, ge=0, le=600, description="Seconds over onset_m before it opens.")
+    regain_s: float = Field(
+        default=3.0,
+        ge=0,
+        le=60,
+        description="A queued vehicle the detector misses stays in the queue, where it was, this long.",
+    )
     congested_kmh: float = Field(
         default=15.0, gt=0, le=120, description="Congestion: mean vehicle speed at or below this ..."
     )

@@ -2,8 +2,11 @@
 
 Queue: the vehicles in the zone moving at most ``queued_kmh``, chained from the queue's ``head`` (the stop
 line) while each is within ``max_gap_m`` of the one ahead; its length is the ground distance from the head to
-the last of them. A queue of ``onset_m`` for ``onset_s`` opens a ``queue`` incident; it clears once shorter
-than ``clear_m`` for ``clear_s`` (hysteresis). Congestion: at least ``congested_vehicles`` in the zone with a
+the last of them. A queued vehicle the detector misses (a frame, or a few seconds behind the one in front)
+stays in the queue where it was seen for up to ``regain_s``: a queue does not shorten, nor its onset start
+again, because its last car was missed. A queue of ``onset_m`` for ``onset_s`` opens a ``queue`` incident;
+it clears once shorter than ``clear_m`` for ``clear_s`` (hysteresis). Congestion: at least
+``congested_vehicles`` in the zone with a
 mean speed of at most ``congested_kmh``, for ``onset_s``, opens a ``congestion`` incident.
 """
 
@@ -12,6 +15,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import numpy as np
+import numpy.typing as npt
 
 from citytally.edge.analytics.speed import GroundPlane
 from citytally.edge.config import ZoneConfig
@@ -25,6 +29,8 @@ from citytally.events import IncidentEvent
 __all__ = ["QueueDetector", "queue_length_m"]
 
 _SPEED_WINDOW_S = 1.0
+#: A vehicle seen again this close (m) to where a missed queued vehicle stood is that vehicle, re-found.
+_SAME_PLACE_M = 2.0
 
 
 def queue_length_m(head: np.ndarray, queued: np.ndarray, max_gap_m: float) -> tuple[float, int]:
@@ -63,6 +69,9 @@ class QueueDetector(ZoneDetector):
         )
         self._queue_since: float | None = None
         self._congested_since: float | None = None
+        #: Track id → (when, where on the ground) it was last seen queued in the zone.
+        self._queued: dict[int, tuple[float, tuple[float, float]]] = {}
+        self._queue_seen: datetime | None = None  # when the vehicles in view last made the queue alone
         self.queue_m = 0.0
 
     def step(self, tracks: TrackHistory, at: datetime) -> list[IncidentEvent]:
@@ -79,8 +88,10 @@ class QueueDetector(ZoneDetector):
             motion = tracks.motion(int(tracks.frame.track_id[i]), _SPEED_WINDOW_S)
             if motion is not None and motion.kmh is not None:
                 speeds[j] = motion.kmh
-        queued = tracks.ground[inside][speeds <= s.queued_kmh]
-        self.queue_m, in_queue = queue_length_m(self._head, queued, s.max_gap_m)
+        seen = tracks.ground[inside][speeds <= s.queued_kmh]
+        missed = self._missed(tracks, inside, speeds <= s.queued_kmh)
+        self.queue_m, in_queue = queue_length_m(self._head, np.vstack([seen, missed]), s.max_gap_m)
+        seen_m = queue_length_m(self._head, seen, s.max_gap_m)[0] if len(missed) else self.queue_m
         measured = speeds[~np.isnan(speeds)]
         mean_kmh = float(measured.mean()) if len(measured) else None
         details: dict[str, float | int | str] = {
@@ -97,10 +108,17 @@ class QueueDetector(ZoneDetector):
         self._queue_since = (
             (self._queue_since if self._queue_since is not None else now) if queueing else None
         )
+        if queueing and seen_m >= limit:
+            self._queue_seen = at
+        elif self._queue_since is None:
+            self._queue_seen = None
         if self._queue_since is not None and (
             self.book.is_open("queue") or now - self._queue_since >= s.onset_s
         ):
-            events += self.book.hold("queue", at, self.wall(at, now, self._queue_since), s.severity, details)
+            # Held up by missed vehicles only, it was last seen as long when they were: a clearance ends then.
+            observed = None if seen_m >= limit else self._queue_seen
+            started = self.wall(at, now, self._queue_since)
+            events += self.book.hold("queue", at, started, s.severity, details, observed=observed)
         congested = (
             mean_kmh is not None and len(inside) >= s.congested_vehicles and mean_kmh <= s.congested_kmh
         )
@@ -109,3 +127,24 @@ class QueueDetector(ZoneDetector):
         if congested and (self.congestion.is_open("zone") or now - since >= s.onset_s):
             events += self.congestion.hold("zone", at, self.wall(at, now, since), s.severity, details)
         return events
+
+    def _missed(
+        self, tracks: TrackHistory, inside: npt.NDArray[np.int64], queued: npt.NDArray[np.bool_]
+    ) -> npt.NDArray[np.float64]:
+        """Where the queued vehicles the detector missed this frame were last seen (up to ``regain_s`` ago);
+        notes this frame's queued vehicles and forgets those seen moving or out of the zone."""
+        now, ids = tracks.now, tracks.frame.track_id
+        for i in range(len(ids)):
+            self._queued.pop(int(ids[i]), None)
+        for i, standing in zip(inside.tolist(), queued.tolist(), strict=True):
+            if standing:
+                x, y = tracks.ground[i]
+                self._queued[int(ids[i])] = (now, (float(x), float(y)))
+        self._queued = {t: q for t, q in self._queued.items() if now - q[0] <= self.settings.regain_s}
+        missed = np.array([where for when, where in self._queued.values() if when < now]).reshape(-1, 2)
+        if len(missed) and len(inside):
+            # A vehicle re-found under a new track id stands where it was missed: not two vehicles.
+            seen = tracks.ground[inside]
+            gap = np.hypot(missed[:, None, 0] - seen[None, :, 0], missed[:, None, 1] - seen[None, :, 1])
+            missed = missed[gap.min(axis=1) > _SAME_PLACE_M]
+        return missed
