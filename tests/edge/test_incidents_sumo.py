@@ -10,7 +10,17 @@ from pathlib import Path
 
 import pytest
 
-from citytally.edge.incidents.replay import Scenario, camera_config, replay, score, simulate, truths
+from citytally.edge.incidents.replay import (
+    Scenario,
+    camera_config,
+    longest_per_cycle,
+    queue_truth,
+    queue_truths,
+    replay,
+    score,
+    simulate,
+    truths,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.sumo]
 
@@ -32,3 +42,23 @@ def test_breakdown_and_wrong_way_found_in_time(tmp_path: Path, scenario: Scenari
         assert (result.tp, result.fp, result.fn) == (incidents, 0, 0), kind
         assert all(delay <= 10.0 for delay in result.delays), (kind, result.delays)
     assert not any("track" in key for event in events for key in event.details)
+
+
+def test_queues_at_a_red_light_found_and_measured_against_sumos_own_queue(tmp_path: Path) -> None:
+    """A traffic light holds the eastbound traffic 60 s in every 90 s: SUMO's lane-area detectors measure
+    the queue each second (the reference); the queue rule, on the virtual camera's boxes with their misses,
+    must open once for every queue SUMO's measure gives under its thresholds, and measure each cycle's
+    longest queue within a car or so of SUMO's (bench/queues_sumo.py runs the full version)."""
+    scenario = Scenario(seed=108, seconds=400, flow_veh_h=700, red_s=60)
+    fcd = simulate(scenario, tmp_path)
+    sumo_m = queue_truth(tmp_path, scenario)
+    truth = queue_truths(sumo_m)
+    assert len(truth) >= 3  # the scenario really queues past onset_m every cycle
+    ours_m: dict[int, float] = {}
+    events = replay(fcd, camera_config(queue=True), scenario.seed, ours_m)
+    result = score(events, truth, "queue")
+    assert (result.tp, result.fp, result.fn) == (len(truth), 0, 0), result
+    for ours, theirs in zip(
+        longest_per_cycle(ours_m, scenario), longest_per_cycle(sumo_m, scenario), strict=True
+    ):
+        assert abs(ours - theirs) <= 10.0, (ours, theirs)

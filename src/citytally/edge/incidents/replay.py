@@ -8,6 +8,11 @@ along the road) turns each vehicle into a box whose size follows the perspective
 missed detections (single frames and whole seconds). The boxes go through citytally's tracker and the
 camera's :class:`~citytally.edge.incidents.IncidentEngine`, exactly as on a camera. The scenario knows when
 each incident really happened: that is the ground truth the detected onsets are scored against.
+
+A signalled scenario puts a traffic light 470 m along the road (both directions, red for ``red_s`` of
+every cycle); the camera watches the eastbound queue with the queue rule, and SUMO's own lane-area (E2)
+detectors over the same stretch measure the queue each second (:func:`queue_truth`), the reference for
+the rule's queue length and its onsets (:func:`queue_truths`).
 """
 
 from __future__ import annotations
@@ -28,16 +33,29 @@ import numpy.typing as npt
 from citytally.edge.analytics.speed import GroundPlane
 from citytally.edge.config import CameraConfig, parse_camera_config
 from citytally.edge.detections import Detections
+from citytally.edge.incident_config import QueueSettings
 from citytally.edge.incidents.engine import IncidentEngine
+from citytally.edge.incidents.flow import QueueDetector
 from citytally.edge.tracker import MotionTracker
 from citytally.errors import SignalError
 from citytally.events import ROAD_USER_CLASSES, IncidentEvent
 
-__all__ = ["Scenario", "Truth", "Score", "simulate", "replay", "score", "camera_config", "STEP_S"]
+__all__ = [
+    "Scenario",
+    "Truth",
+    "Score",
+    "simulate",
+    "replay",
+    "score",
+    "camera_config",
+    "queue_truth",
+    "STEP_S",
+]
 
 STEP_S = 0.1  # SUMO's step and the virtual camera's frame period (10 fps)
 T0 = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 _CAR = ROAD_USER_CLASSES.index("car")
+_LENGTH_M = 4.5  # every vehicle's length (the routes' vTypes)
 #: Ground (SUMO metres) → picture: the near end of the watched stretch at the bottom, the far end at the top.
 _GROUND = [(100.0, -12.0), (500.0, -12.0), (500.0, 12.0), (100.0, 12.0)]
 _IMAGE = [(1180.0, 710.0), (840.0, 60.0), (440.0, 60.0), (100.0, 710.0)]
@@ -59,6 +77,25 @@ _EDGES = """<edges>
   <edge id="W" from="B" to="A" numLanes="2" speed="13.89"/>
   <edge id="G" from="GB" to="GA" numLanes="1" speed="13.89"/>
 </edges>"""
+# The signalled road: the same road (and lanes) with a traffic light at S for both directions; E and W end
+# at it, EX and WX go on.
+_STOP_X = 470.0
+_SIGNAL_NODES = f"""<nodes>
+  <node id="A" x="0" y="0"/>
+  <node id="S" x="{_STOP_X:.0f}" y="0" type="traffic_light"/>
+  <node id="B" x="600" y="0"/>
+  <node id="GA" x="0" y="-3.2"/>
+  <node id="GB" x="600" y="-3.2"/>
+</nodes>"""
+_SIGNAL_EDGES = """<edges>
+  <edge id="E" from="A" to="S" numLanes="2" speed="13.89"/>
+  <edge id="EX" from="S" to="B" numLanes="2" speed="13.89"/>
+  <edge id="WX" from="B" to="S" numLanes="2" speed="13.89"/>
+  <edge id="W" from="S" to="A" numLanes="2" speed="13.89"/>
+  <edge id="G" from="GB" to="GA" numLanes="1" speed="13.89"/>
+</edges>"""
+#: The signalled road's queue zone: the eastbound lanes from the watched stretch's start to the stop line.
+_QUEUE_X = (_ZONE_X[0], _STOP_X)
 
 
 @dataclass(frozen=True)
@@ -73,6 +110,14 @@ class Scenario:
     wrong_way_at: float | None = None
     #: The wrong-way driver's top speed (km/h); None: the road's limit, 50.
     wrong_way_kmh: float | None = None
+    #: A traffic light at x = 470 (both directions): red for this long in every ``cycle_s``, the rest green
+    #: (3 s of it amber). None: no light.
+    red_s: float | None = None
+    cycle_s: float = 90.0
+
+    @property
+    def signalled(self) -> bool:
+        return self.red_s is not None
 
 
 @dataclass(frozen=True)
@@ -117,15 +162,16 @@ def _sumo_home() -> Path:
     return sumo_home_for(find_sumo_binary())
 
 
-def _network(folder: Path) -> Path:
-    net = folder / "road.net.xml"
+def _network(folder: Path, signalled: bool) -> Path:
+    name = "signal" if signalled else "road"
+    net = folder / f"{name}.net.xml"
     if net.is_file():
         return net
-    (folder / "road.nod.xml").write_text(_NODES, encoding="utf-8")
-    (folder / "road.edg.xml").write_text(_EDGES, encoding="utf-8")
+    (folder / f"{name}.nod.xml").write_text(_SIGNAL_NODES if signalled else _NODES, encoding="utf-8")
+    (folder / f"{name}.edg.xml").write_text(_SIGNAL_EDGES if signalled else _EDGES, encoding="utf-8")
     home = _sumo_home()
     done = subprocess.run(
-        [str(home / "bin" / "netconvert"), "-n", "road.nod.xml", "-e", "road.edg.xml", "-o", net.name,
+        [str(home / "bin" / "netconvert"), "-n", f"{name}.nod.xml", "-e", f"{name}.edg.xml", "-o", net.name,
          "--no-turnarounds", "true"],
         cwd=folder, capture_output=True, text=True, env={**os.environ, "SUMO_HOME": str(home)}, check=False,
     )  # fmt: skip
@@ -147,8 +193,8 @@ def _routes(folder: Path, scenario: Scenario) -> Path:
     routes.write_text(
         f"""<routes>
   <vType id="car" length="4.5" width="1.8" sigma="0.5"/>
-  <route id="east" edges="E"/>
-  <route id="west" edges="W"/>
+  <route id="east" edges="{"E EX" if scenario.signalled else "E"}"/>
+  <route id="west" edges="{"WX W" if scenario.signalled else "W"}"/>
   <route id="ghost" edges="G"/>
   <flow id="fe" type="car" route="east" begin="0" end="{scenario.seconds}" vehsPerHour="{scenario.flow_veh_h}"
         departLane="best" departSpeed="max"/>
@@ -161,16 +207,20 @@ def _routes(folder: Path, scenario: Scenario) -> Path:
 
 
 def simulate(scenario: Scenario, folder: Path) -> Path:
-    """Run the scenario in SUMO (libsumo); return its FCD file."""
+    """Run the scenario in SUMO (libsumo); return its FCD file. A signalled scenario also writes SUMO's own
+    queue measure next to it (:func:`queue_truth`)."""
     import libsumo as sumo
 
     folder.mkdir(parents=True, exist_ok=True)
-    net, routes = _network(folder), _routes(folder, scenario)
+    net, routes = _network(folder, scenario.signalled), _routes(folder, scenario)
     fcd = folder / f"fcd-{scenario.seed}.xml"
+    extra: list[str] = []
+    if scenario.signalled:
+        extra = ["-a", str(_lane_area_detectors(folder, scenario))]
     sumo.start(
         ["sumo", "-n", str(net), "-r", str(routes), "--step-length", str(STEP_S),
          "--seed", str(scenario.seed), "--fcd-output", str(fcd), "--no-step-log", "true",
-         "--no-warnings", "true", "--end", str(scenario.seconds)]
+         "--no-warnings", "true", "--end", str(scenario.seconds), *extra]
     )  # fmt: skip
     try:
         _drive(sumo, scenario)
@@ -179,13 +229,79 @@ def simulate(scenario: Scenario, folder: Path) -> Path:
     return fcd
 
 
+def _lane_area_detectors(folder: Path, scenario: Scenario) -> Path:
+    """SUMO lane-area (E2) detectors over the queue zone's two lanes, writing every second (SUMO's defaults:
+    halting below 1.39 m/s for 1 s; halting vehicles less than 10 m apart form one jam)."""
+    lo, hi = _QUEUE_X
+    out = f"e2-{scenario.seed}.xml"
+    path = folder / f"e2-{scenario.seed}.add.xml"
+    lanes = "\n".join(
+        f'  <laneAreaDetector id="queue_{i}" lane="E_{i}" pos="{lo:.1f}" endPos="{hi - 0.01:.2f}" period="1"'
+        f' file="{out}"/>'
+        for i in (0, 1)
+    )
+    path.write_text(f"<additional>\n{lanes}\n</additional>\n", encoding="utf-8")
+    return path
+
+
+def queue_truth(folder: Path, scenario: Scenario) -> dict[int, float]:
+    """SUMO's own queue on the approach, per second: the longest jam (m) its lane-area detectors measured
+    on either lane in that second."""
+    longest: dict[int, float] = defaultdict(float)
+    for _, element in ET.iterparse(folder / f"e2-{scenario.seed}.xml", events=("end",)):
+        if element.tag == "interval":
+            second = round(float(element.get("begin", 0)))
+            longest[second] = max(longest[second], float(element.get("maxJamLengthInMeters", 0)))
+            element.clear()
+    return dict(longest)
+
+
+def queue_truths(sumo_m: dict[int, float], rule: QueueSettings | None = None) -> list[Truth]:
+    """The queue incidents SUMO's queue gives under the rule's thresholds: open once at least ``onset_m``
+    for ``onset_s`` (the truth's start is the opening), ended when under ``clear_m``."""
+    rule = rule or QueueSettings(zone="eastbound", head=(0.0, 0.0))
+    found: list[Truth] = []
+    since: int | None = None
+    opened: float | None = None
+    for second in sorted(sumo_m):
+        metres = sumo_m[second]
+        if opened is not None:
+            if metres < rule.clear_m:
+                found.append(Truth("queue", opened, second))
+                opened, since = None, None
+            continue
+        since = (since if since is not None else second) if metres >= rule.onset_m else None
+        if since is not None and second - since >= rule.onset_s:
+            opened = since + rule.onset_s
+    if opened is not None:
+        found.append(Truth("queue", opened, max(sumo_m)))
+    return found
+
+
+def longest_per_cycle(series: dict[int, float], scenario: Scenario) -> list[float]:
+    """Each full cycle's longest queue; the first cycle (the road still filling) is left out."""
+    cycles = int(scenario.seconds // scenario.cycle_s)
+    return [
+        max(series.get(s, 0.0) for s in range(int(c * scenario.cycle_s), int((c + 1) * scenario.cycle_s)))
+        for c in range(1, cycles)
+    ]
+
+
 def _drive(sumo: object, scenario: Scenario) -> None:
     """Step the simulation, causing the breakdown (TraCI holds a vehicle at speed 0, then lets it go)."""
     api: object = sumo
     vehicle, simulation = api.vehicle, api.simulation  # type: ignore[attr-defined]
     broken: str | None = None
+    light = ""
     while simulation.getTime() < scenario.seconds:
         t = simulation.getTime()
+        if scenario.red_s is not None:
+            # Every link of S shows one colour: red first in each cycle, then green ending in 3 s of amber.
+            into = t % scenario.cycle_s
+            state = "r" if into < scenario.red_s else "y" if into >= scenario.cycle_s - 3 else "G"
+            if state != light:
+                light = state
+                api.trafficlight.setRedYellowGreenState("S", state * 4)  # type: ignore[attr-defined]
         if scenario.breakdown_at is not None and broken is None and t >= scenario.breakdown_at:
             candidates = [v for v in vehicle.getIDList() if vehicle.getRoadID(v) == "E"]
             inside = [v for v in candidates if 200 <= vehicle.getPosition(v)[0] <= 380]
@@ -198,15 +314,17 @@ def _drive(sumo: object, scenario: Scenario) -> None:
         api.simulationStep()  # type: ignore[attr-defined]
 
 
-def _fcd(path: Path) -> Iterator[tuple[float, list[tuple[str, float, float, float]]]]:
-    """(time, [(vehicle id, x, y, speed)]) per step of a SUMO FCD file."""
+def _fcd(path: Path) -> Iterator[tuple[float, list[tuple[str, float, float, float, float]]]]:
+    """(time, [(vehicle id, x, y, speed, angle)]) per step of a SUMO FCD file: (x, y) is the middle of the
+    vehicle's front, the angle its heading in degrees clockwise from north."""
     for _, element in ET.iterparse(path, events=("end",)):
         if element.tag != "timestep":
             continue
         rows = [
-            (v.get("id", ""), float(v.get("x", 0)), float(v.get("y", 0)), float(v.get("speed", 0)))
+            (v.get("id", ""), float(v.get("x", 0)), float(v.get("y", 0)), float(v.get("speed", 0)),
+             float(v.get("angle", 0)))
             for v in element.findall("vehicle")
-        ]
+        ]  # fmt: skip
         yield float(element.get("time", 0)), rows
         element.clear()
 
@@ -217,7 +335,7 @@ def truths(path: Path, scenario: Scenario) -> list[Truth]:
     wrong: list[float] = []
     lo, hi = _ZONE_X
     for t, rows in _fcd(path):
-        for vid, x, y, speed in rows:
+        for vid, x, y, speed, _ in rows:
             in_zone = lo <= x <= hi and -3.2 <= y <= 3.2
             if vid == "wrong" and in_zone:
                 wrong.append(t)
@@ -240,15 +358,25 @@ def _ground_to_image() -> npt.NDArray[np.float64]:
     return np.linalg.inv(GroundPlane(_IMAGE, _GROUND).matrix).astype(np.float64)
 
 
-def camera_config() -> CameraConfig:
-    """The virtual camera: its calibration, the eastbound zone and its incident rules (defaults)."""
+def camera_config(queue: bool = False) -> CameraConfig:
+    """The virtual camera: its calibration, the eastbound zone and its incident rules (defaults). With
+    ``queue``, the signalled road's camera: a queue rule on the eastbound lanes up to the stop line."""
     to_image = _ground_to_image()
     lo, hi = _ZONE_X
     corners = _project(to_image, np.array([(lo, -3.3), (hi, -3.3), (hi, 3.1), (lo, 3.1)]))
     path = _project(to_image, np.array([(lo - 20, 0.0), (hi + 20, 0.0)]))
-
-    def pts(a: npt.NDArray[np.float64]) -> str:
-        return "[" + ", ".join(f"[{x:.1f}, {y:.1f}]" for x, y in a) + "]"
+    rules = f"""[[incidents.stopped_vehicle]]
+zone = "eastbound"
+[[incidents.wrong_way]]
+zone = "eastbound"
+path = {_points(path)}"""
+    if queue:
+        lo, hi = _QUEUE_X
+        corners = _project(to_image, np.array([(lo, -3.3), (hi, -3.3), (hi, 3.1), (lo, 3.1)]))
+        head = _project(to_image, np.array([(hi, 0.0)]))[0]
+        rules = f"""[[incidents.queue]]
+zone = "eastbound"
+head = [{head[0]:.1f}, {head[1]:.1f}]"""
 
     text = f"""
 site = "sumo"
@@ -260,17 +388,17 @@ frame_size = [1280, 720]
 lost_buffer_s = 1.0
 [[zones]]
 name = "eastbound"
-polygon = {pts(corners)}
+polygon = {_points(corners)}
 [speed]
-image_points = {pts(np.array(_IMAGE))}
-ground_points_m = {pts(np.array(_GROUND))}
-[[incidents.stopped_vehicle]]
-zone = "eastbound"
-[[incidents.wrong_way]]
-zone = "eastbound"
-path = {pts(path)}
+image_points = {_points(np.array(_IMAGE))}
+ground_points_m = {_points(np.array(_GROUND))}
+{rules}
 """
     return parse_camera_config(text, "sumo-camera")
+
+
+def _points(a: npt.NDArray[np.float64]) -> str:
+    return "[" + ", ".join(f"[{x:.1f}, {y:.1f}]" for x, y in a) + "]"
 
 
 def _project(matrix: npt.NDArray[np.float64], ground: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
@@ -281,16 +409,21 @@ def _project(matrix: npt.NDArray[np.float64], ground: npt.NDArray[np.float64]) -
 
 def _boxes(
     to_image: npt.NDArray[np.float64],
-    rows: list[tuple[str, float, float, float]],
+    rows: list[tuple[str, float, float, float, float]],
     rng: random.Random,
     lost: dict[str, float],
     t: float,
 ) -> Detections:
-    """The frame's detections: each vehicle's box, jittered; some missed (a frame, or a second or two)."""
+    """The frame's detections: each vehicle's box, jittered; some missed (a frame, or a second or two).
+
+    A box stands on the vehicle's end nearer the camera (which looks east from the road's west end): the
+    rear of a vehicle driving east, the front of one driving west, as a detector's box's bottom edge does.
+    """
     keep = []
-    for vid, x, y, _ in rows:
-        if not _VIEW[0] <= x <= _VIEW[1]:
+    for vid, front_x, y, _, angle in rows:
+        if not _VIEW[0] <= front_x <= _VIEW[1]:
             continue
+        x = min(front_x, front_x - _LENGTH_M * np.sin(np.radians(angle)))
         if lost.get(vid, -1.0) > t:
             continue
         if rng.random() < 0.004:  # now and then the detector loses a vehicle for 0.5-2 s
@@ -323,17 +456,26 @@ def _boxes(
     return Detections(xyxy.astype(np.float32), scores, np.full(n, _CAR, np.int64))
 
 
-def replay(fcd: Path, config: CameraConfig, seed: int) -> list[IncidentEvent]:
-    """Feed the trajectories through the virtual camera, the tracker and the incident engine."""
+def replay(
+    fcd: Path, config: CameraConfig, seed: int, queue_m: dict[int, float] | None = None
+) -> list[IncidentEvent]:
+    """Feed the trajectories through the virtual camera, the tracker and the incident engine. Given
+    ``queue_m``, fill it with the queue rule's queue (m) in each second (the median of its frames)."""
     to_image = _ground_to_image()
     rng = random.Random(seed)
     tracker = MotionTracker(config.tracker)
     engine = IncidentEngine(config)
+    queues = [d for d in engine.detectors if isinstance(d, QueueDetector)]
     lost: dict[str, float] = defaultdict(float)
     events: list[IncidentEvent] = []
+    measured: dict[int, list[float]] = defaultdict(list)
     for t, rows in _fcd(fcd):
         tracked = tracker.update(_boxes(to_image, rows, rng, lost, t), t)
         events += engine.update(tracked, t, T0 + timedelta(seconds=t))
+        if queues:
+            measured[int(t + 1e-6)].append(queues[0].queue_m)
+    if queue_m is not None:
+        queue_m.update({second: float(np.median(frames)) for second, frames in measured.items()})
     return events + list(engine.finish())
 
 
