@@ -210,6 +210,35 @@ def test_wrong_way(case: str, rule: str, scene: Scene, fires: bool) -> None:
         assert found[0].severity == "critical"
 
 
+def test_a_wrong_way_driver_missed_for_seconds_stays_one_incident() -> None:
+    """A wrong-way car at 20 km/h, missed from 4 to 11.5 s and found again under a new track where it would
+    be by then: still the same incident. Before, the new track had to cover min_distance_m (15 m, 2.7 s at
+    this speed) again; with the miss that outlasted clear_s (10 s) and the one car made two incidents (a
+    SUMO replay, bench/incidents_sumo.py, had one such)."""
+
+    def scene(t: float) -> list[Obj]:
+        if 4.0 <= t < 11.5:
+            return []
+        return [(1 if t < 4 else 2, 900 - 55.6 * t, 500, CAR)]
+
+    events = run(camera(WRONG_WAY), scene, 15)
+    assert [e.phase for e in events if e.incident == "wrong_way"] == ["onset", "cleared"]
+
+
+def test_a_car_going_the_right_way_where_a_lost_wrong_way_driver_would_be_is_not_one() -> None:
+    """The wrong-way car of the test above is lost for good at 4 s; a car going the right way passes
+    where it would be: the incident clears clear_s after the wrong-way car was last seen, and no other."""
+
+    def scene(t: float) -> list[Obj]:
+        if t < 4.0:
+            return [(1, 900 - 55.6 * t, 500, CAR)]
+        return [(2, 200 + 55.6 * (t - 4), 500, CAR)] if t < 12 else []
+
+    events = [e for e in run(camera(WRONG_WAY), scene, 16) if e.incident == "wrong_way"]
+    assert [e.phase for e in events] == ["onset", "cleared"]
+    assert seconds(events[1].end) == pytest.approx(3.9, abs=0.15)
+
+
 @pytest.mark.parametrize(
     ("case", "scene", "detected_at"),
     [

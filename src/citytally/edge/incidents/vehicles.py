@@ -19,6 +19,9 @@ __all__ = ["StoppedVehicleDetector", "WrongWayDetector"]
 
 _SPEED_WINDOW_S = 1.0
 _STEADY_SHARE = 0.75
+#: A track found within this much (m, or px uncalibrated) of where a lost wrong-way road user would be now,
+#: or this share of the way it would have come since, if more, is taken for it.
+_CONTINUES_M, _CONTINUES_PX, _CONTINUES_SHARE = 5.0, 30.0, 0.25
 
 
 @dataclass
@@ -122,11 +125,24 @@ class StoppedVehicleDetector(ZoneDetector):
         return stop
 
 
+@dataclass
+class _WrongWay:
+    """Where a road user judged to go the wrong way was last (stream time, ground m or pixels) and its
+    velocity then (m/s or px/s)."""
+
+    at: float
+    where: tuple[float, float]
+    velocity: tuple[float, float]
+
+
 class WrongWayDetector(ZoneDetector):
     """Road users moving against the zone's expected direction (a vector, or a polyline's local one).
 
     One incident per zone while any road user goes the wrong way: a wrong-way driver whose track breaks
-    (occlusion, oncoming traffic) stays one incident.
+    (occlusion, oncoming traffic, a detector that misses it for a few seconds) stays one incident while it
+    is found again within ``clear_s``. A track found where such a road user would be by now (at its last
+    velocity), going the wrong way, is taken for it at once: it need not cover ``min_distance_m`` again, which
+    at 20 km/h takes 3 s and would often outlast ``clear_s`` after a long miss.
     """
 
     incident = "wrong_way"
@@ -138,6 +154,26 @@ class WrongWayDetector(ZoneDetector):
         self._cos_limit = math.cos(math.radians(rule.max_angle_deg))
         path = rule.path if rule.path is not None else []
         self._path = np.asarray(path, dtype=np.float64)
+        self._seen: dict[int, _WrongWay] = {}  # track id → the wrong-way road user's last sighting
+
+    def _continues(self, samples: FloatArray, motion_velocity: tuple[float, float], now: float) -> bool:
+        """Whether the track (``samples``: its history) stands where a wrong-way road user lost since
+        would be now and moves as it did."""
+        calibrated = not math.isnan(samples[-1, 3])
+        here = samples[-1, 3:5] if calibrated else samples[-1, 1:3]
+        near = _CONTINUES_M if calibrated else _CONTINUES_PX
+        for lost in self._seen.values():
+            elapsed = now - lost.at
+            if elapsed <= 0:
+                continue  # seen this frame: not lost
+            vx, vy = lost.velocity
+            if vx * motion_velocity[0] + vy * motion_velocity[1] <= 0:
+                continue
+            travel = math.hypot(vx, vy) * elapsed
+            gap = math.hypot(here[0] - lost.where[0] - vx * elapsed, here[1] - lost.where[1] - vy * elapsed)
+            if gap <= max(near, _CONTINUES_SHARE * travel):
+                return True
+        return False
 
     def expected(self, x: float, y: float) -> tuple[float, float]:
         """The unit direction traffic should take at pixel (x, y)."""
@@ -214,9 +250,18 @@ class WrongWayDetector(ZoneDetector):
             samples = np.asarray(trail.samples, dtype=np.float64)
             if self._steady_share(samples, now, ex, ey) < _STEADY_SHARE:
                 continue
+            velocity = _ground_velocity(samples, s.window_s)
+            calibrated = velocity is not None
+            if velocity is None:
+                velocity = (motion.vx_px, motion.vy_px)
             moved = self._moved_against(samples, ex, ey)
             if moved is None:
-                continue
+                if not self._continues(samples, velocity, now):
+                    continue
+                pixels, metres = samples[-1, 1:3] - samples[0, 1:3], samples[-1, 3:5] - samples[0, 3:5]
+                moved = (float(np.hypot(*pixels)), float(np.hypot(*metres)))
+            where = samples[-1, 3:5] if calibrated else samples[-1, 1:3]
+            self._seen[tid] = _WrongWay(now, (float(where[0]), float(where[1])), velocity)
             details: dict[str, float | int | str] = {
                 "angle_deg": round(math.degrees(math.acos(min(1.0, cos_reverse))), 1),
                 "moved_px": round(moved[0], 1),
@@ -224,8 +269,19 @@ class WrongWayDetector(ZoneDetector):
             if not math.isnan(moved[1]):
                 details["moved_m"] = round(moved[1], 1)
             wrong.append((trail.first_seen, details))
+        self._seen = {t: w for t, w in self._seen.items() if now - w.at < s.clear_s}
         if not wrong:
             return []
         since, details = min(wrong, key=lambda item: item[0])
         details["road_users"] = len(wrong)
         return self.book.hold("zone", at, self.wall(at, now, since), s.severity, details)
+
+
+def _ground_velocity(samples: FloatArray, window_s: float) -> tuple[float, float] | None:
+    """Ground velocity (m/s), least squares over the track's last ``window_s``; None uncalibrated."""
+    recent = samples[samples[:, 0] >= samples[-1, 0] - window_s]
+    t = recent[:, 0] - recent[:, 0].mean()
+    if math.isnan(recent[-1, 3]) or len(recent) < 3 or float(t @ t) == 0:
+        return None
+    vx, vy = t @ (recent[:, 3:5] - recent[:, 3:5].mean(axis=0)) / float(t @ t)
+    return float(vx), float(vy)
