@@ -2,7 +2,7 @@
 
 Each run is the straight road of :mod:`citytally.edge.incidents.replay` with a traffic light 470 m along it
 (red for ``red_s`` of every 90 s cycle, the rest green), ``--seconds`` long, at a flow and red time that
-vary between runs (700-1,300 vehicles/h each way, 30-60 s of red: queues from 20 m to over 80 m, the
+vary between runs (700-1,300 vehicles/h each way, 30-60 s of red: queues of about 20 to 80 m, the
 heaviest past the green's capacity). The vehicles' trajectories go through the virtual camera (perspective
 boxes standing on each vehicle's end nearer the camera, pixel jitter, missed detections), citytally's
 tracker and the camera's queue rule with its default thresholds, on the eastbound lanes from 320 m before
@@ -56,9 +56,9 @@ from citytally.events import IncidentEvent
 COLUMNS = [
     ("rule", "queue rule"),
     ("cycles", "cycles"),
-    ("median_err_m", "longest queue per cycle: median |error| (m)"),
+    ("median_err_m", "longest queue per cycle: median error size (m)"),
     ("p90_err_m", "90th pct (m)"),
-    ("bias_m", "median error (m)"),
+    ("bias_m", "median signed error (m)"),
     ("true", "true queue incidents"),
     ("tp", "TP"),
     ("fp", "FP"),
@@ -146,7 +146,7 @@ def main() -> None:
         print("  ".join(f"{k}={v}" for k, v in row.items()))
         run.add(**row)
     run.notes.append(
-        f"{args.runs} runs of {args.seconds:.0f} s, 600-1,200 veh/h, 25-55 s red in a 90 s cycle, "
+        f"{args.runs} runs of {args.seconds:.0f} s, 700-1,300 veh/h each way, 30-60 s red in a 90 s cycle, "
         "default thresholds; SUMO's E2 detectors with their defaults as the reference"
     )
     if not args.no_record:
