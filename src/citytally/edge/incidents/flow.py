@@ -6,8 +6,8 @@ the last of them. A queued vehicle the detector misses (a frame, or a few second
 stays in the queue where it was seen for up to ``regain_s``: a queue does not shorten, nor its onset start
 again, because its last car was missed. A queue of ``onset_m`` for ``onset_s`` opens a ``queue`` incident;
 it clears once shorter than ``clear_m`` for ``clear_s`` (hysteresis). Congestion: at least
-``congested_vehicles`` in the zone with a
-mean speed of at most ``congested_kmh``, for ``onset_s``, opens a ``congestion`` incident.
+``congested_vehicles`` in the zone with a mean speed of at most ``congested_kmh``, for ``onset_s``, opens a
+``congestion`` incident.
 """
 
 from __future__ import annotations
