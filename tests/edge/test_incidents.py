@@ -349,11 +349,59 @@ def test_a_car_refound_under_a_new_track_id_is_one_car_and_a_car_gone_leaves_the
     assert lengths[int(11.5 * FPS)] == pytest.approx(24.0, abs=1.0)  # 3.5 s: gone
 
 
+def discharging_queue(green_at: float) -> Scene:
+    """7 cars standing 6 m apart from the head; at ``green_at`` the first moves off (2 m/s²) and each
+    after it 1.5 s after the one ahead, as a queue discharges at a green light; past the head they go."""
+
+    def scene(t: float) -> list[Obj]:
+        cars = []
+        for k in range(7):
+            moving = max(0.0, t - green_at - 1.5 * k)
+            y = 995 - 60 * k + 10 * moving**2  # 10 px a metre; 2 m/s²: a t² / 2 = t² metres
+            if y < 1000:
+                cars.append((k + 1, 500, y, CAR))
+        return cars
+
+    return scene
+
+
+def test_a_queue_goes_on_while_its_front_drives_off_and_clears_when_its_back_does() -> None:
+    """The light turns green at 10 s: at 16.5 s the first four cars are on their way and the last three
+    still stand 24.5-36.5 m back. The queue is still 36 m long (its back has not moved) and one incident;
+    it clears once its last car drives off (from 19 s). Before, the queue had to start with a standing car
+    within max_gap_m (20 m) of the head: it fell to 0 m with the fourth car moving and cleared at 15.9 s
+    while three cars still stood; an approach past its capacity, whose queue never clears, raised a new
+    incident every cycle."""
+    engine = IncidentEngine(camera(QUEUE))
+    scene = discharging_queue(green_at=10.0)
+    events: list[IncidentEvent] = []
+    lengths = {}
+    for k in range(int(30 * FPS)):
+        t = k / FPS
+        events += engine.update(frame(scene(t)), t, T0 + timedelta(seconds=t))
+        lengths[k] = engine.detectors[0].queue_m  # type: ignore[attr-defined]
+    queue = [e for e in events if e.incident == "queue"]
+    assert [e.phase for e in queue if e.phase != "update"] == ["onset", "cleared"]
+    assert lengths[int(16.5 * FPS)] == pytest.approx(36.0, abs=1.0)
+    assert 19.0 <= seconds(queue[-1].end) <= 21.0
+
+
 def test_queue_length_chains_from_the_head() -> None:
     head = np.array([0.0, 0.0])
     points = np.array([[0, 5.0], [0, 12.0], [0, 40.0], [0, 18.0]])
     assert queue_length_m(head, points, max_gap_m=10) == (18.0, 3)
     assert queue_length_m(head, points[2:3], max_gap_m=10) == (0.0, 0)
+    # Moving points link the chain but do not count: the queue's back is its farthest queued point.
+    moving = np.array([False, True, True, False])
+    assert queue_length_m(head, points, max_gap_m=10, queued=~moving) == (18.0, 2)
+    assert queue_length_m(head, points, max_gap_m=10, queued=np.array([False, False, True, True])) == (
+        18.0,
+        1,
+    )
+    assert queue_length_m(head, points, max_gap_m=25, queued=np.array([False, False, True, True])) == (
+        40.0,
+        2,
+    )
 
 
 # -- pedestrians and cyclists on the carriageway --------------------------------------------------------

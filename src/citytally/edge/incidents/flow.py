@@ -5,7 +5,9 @@ line) while each is within ``max_gap_m`` of the one ahead; its length is the gro
 the last of them. A queued vehicle the detector misses (a frame, or a few seconds behind the one in front)
 stays in the queue where it was seen for up to ``regain_s``: a queue does not shorten, nor its onset start
 again, because its last car was missed. A queue of ``onset_m`` for ``onset_s`` opens a ``queue`` incident;
-it clears once shorter than ``clear_m`` for ``clear_s`` (hysteresis). Congestion: at least
+it clears once shorter than ``clear_m`` for ``clear_s`` (hysteresis). Once open, every vehicle in the zone
+links the chain and only the queued ones count: the queue goes on while its front drives off at a green
+light, its length to its back, and clears when its back drives off. Congestion: at least
 ``congested_vehicles`` in the zone with a mean speed of at most ``congested_kmh``, for ``onset_s``, opens a
 ``congestion`` incident.
 """
@@ -33,18 +35,24 @@ _SPEED_WINDOW_S = 1.0
 _SAME_PLACE_M = 2.0
 
 
-def queue_length_m(head: np.ndarray, queued: np.ndarray, max_gap_m: float) -> tuple[float, int]:
-    """(metres, vehicles) of the queue chained from ``head`` through the ground points ``queued``."""
-    if len(queued) == 0:
+def queue_length_m(
+    head: np.ndarray, points: np.ndarray, max_gap_m: float, queued: np.ndarray | None = None
+) -> tuple[float, int]:
+    """(metres, vehicles) of the queue chained from ``head`` through the ground ``points``, each within
+    ``max_gap_m`` of the one before. Given ``queued`` (a mask of the points), every point links the chain
+    but only queued ones count: the length is to the farthest queued point in it."""
+    if len(points) == 0:
         return 0.0, 0
-    distance = np.hypot(queued[:, 0] - head[0], queued[:, 1] - head[1])
+    distance = np.hypot(points[:, 0] - head[0], points[:, 1] - head[1])
     order = np.argsort(distance)
     length, reach, n = 0.0, 0.0, 0
     for k in order:
         if distance[k] - reach > max_gap_m:
             break
-        length = reach = float(distance[k])
-        n += 1
+        reach = float(distance[k])
+        if queued is None or queued[k]:
+            length = reach
+            n += 1
     return length, n
 
 
@@ -88,10 +96,17 @@ class QueueDetector(ZoneDetector):
             motion = tracks.motion(int(tracks.frame.track_id[i]), _SPEED_WINDOW_S)
             if motion is not None and motion.kmh is not None:
                 speeds[j] = motion.kmh
-        seen = tracks.ground[inside][speeds <= s.queued_kmh]
-        missed = self._missed(tracks, inside, speeds <= s.queued_kmh)
-        self.queue_m, in_queue = queue_length_m(self._head, np.vstack([seen, missed]), s.max_gap_m)
-        seen_m = queue_length_m(self._head, seen, s.max_gap_m)[0] if len(missed) else self.queue_m
+        standing = speeds <= s.queued_kmh
+        missed = self._missed(tracks, inside, standing)
+        if self.book.is_open("queue"):
+            # An open queue goes on while its front drives off: the vehicles moving off from the head link
+            # the chain back to those still standing, and its length is to the last of them (its back).
+            seen, links = tracks.ground[inside], standing
+        else:
+            seen, links = tracks.ground[inside][standing], None
+        both = None if links is None else np.concatenate([links, np.ones(len(missed), bool)])
+        self.queue_m, in_queue = queue_length_m(self._head, np.vstack([seen, missed]), s.max_gap_m, both)
+        seen_m = queue_length_m(self._head, seen, s.max_gap_m, links)[0] if len(missed) else self.queue_m
         measured = speeds[~np.isnan(speeds)]
         mean_kmh = float(measured.mean()) if len(measured) else None
         details: dict[str, float | int | str] = {
