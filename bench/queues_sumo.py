@@ -12,10 +12,12 @@ The reference is SUMO's lane-area (E2) detectors over the same stretch of both l
 (a vehicle halts below 1.39 m/s for 1 s; halting vehicles under 10 m apart are one jam): the longest jam
 on either lane, each second.
 
-- Queue length: each cycle's longest queue (the back of the queue at the end of red: what a signal
-  engineer checks a turn bay or spillback against), ours (each second, the median of its frames) against
-  SUMO's, the first cycle (the road still filling) left out; the median and 90th percentile of the error's
-  size, and the error's median (our bias).
+- Queue length: each cycle's queue in the last second of its red (when every queued vehicle stands from
+  the stop line back, so SUMO's jam and our queue measure the same thing), ours (that second's frames'
+  median) against SUMO's, the first cycle (the road still filling) left out; the median and 90th percentile
+  of the error's size, and the error's median (our bias). Later in the cycle they part: SUMO's jam is the
+  standing vehicles' extent, which shrinks from the front at green, ours the back of the queue, which
+  arrivals may still lengthen.
 - Queue incidents: SUMO's queue, read with the rule's own thresholds (``onset_m`` for ``onset_s`` opens;
   it ends below ``clear_m``), gives the true queue incidents; a detected onset matches one (one to one) if
   it comes between 2 s before it would open and 10 s after it ends; time to detect is the onset's time less
@@ -43,8 +45,8 @@ from citytally.edge.incidents.replay import (
     T0,
     Scenario,
     Score,
+    at_end_of_red,
     camera_config,
-    longest_per_cycle,
     queue_truth,
     queue_truths,
     replay,
@@ -56,7 +58,7 @@ from citytally.events import IncidentEvent
 COLUMNS = [
     ("rule", "queue rule"),
     ("cycles", "cycles"),
-    ("median_err_m", "longest queue per cycle: median error size (m)"),
+    ("median_err_m", "queue at the end of red: median error size (m)"),
     ("p90_err_m", "90th pct (m)"),
     ("bias_m", "median signed error (m)"),
     ("true", "true queue incidents"),
@@ -105,14 +107,14 @@ def main() -> None:
             fcd = simulate(scenario, Path(folder))
             sumo_m = queue_truth(Path(folder), scenario)
             truth = queue_truths(sumo_m, rule)
-            sumo_longest = longest_per_cycle(sumo_m, scenario)
+            sumo_red = at_end_of_red(sumo_m, scenario)
             line = [f"seed {scenario.seed} {scenario.flow_veh_h} veh/h red {scenario.red_s:.0f} s:"]
-            line.append(f"SUMO longest {[round(m) for m in sumo_longest]}")
+            line.append(f"SUMO at the end of red {[round(m) for m in sumo_red]}")
             for name, config in variants.items():
                 ours_m: dict[int, float] = {}
                 events: list[IncidentEvent] = replay(fcd, config, scenario.seed, ours_m)
-                ours_longest = longest_per_cycle(ours_m, scenario)
-                errors[name] += [a - b for a, b in zip(ours_longest, sumo_longest, strict=True)]
+                ours_red = at_end_of_red(ours_m, scenario)
+                errors[name] += [a - b for a, b in zip(ours_red, sumo_red, strict=True)]
                 s = score(events, truth, "queue")
                 total = totals[name]
                 total.tp, total.fp, total.fn = total.tp + s.tp, total.fp + s.fp, total.fn + s.fn
@@ -123,7 +125,7 @@ def main() -> None:
                     if e.incident == "queue" and e.phase == "onset"
                 ]
                 line.append(
-                    f"{name.split(' (')[0]}: longest {[round(m) for m in ours_longest]} "
+                    f"{name.split(' (')[0]}: at the end of red {[round(m) for m in ours_red]} "
                     f"tp {s.tp} fp {s.fp} fn {s.fn} onsets {onsets} truth {[round(t.start) for t in truth]}"
                 )
             print("\n  ".join(line), flush=True)

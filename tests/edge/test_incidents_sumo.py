@@ -12,8 +12,8 @@ import pytest
 
 from citytally.edge.incidents.replay import (
     Scenario,
+    at_end_of_red,
     camera_config,
-    longest_per_cycle,
     queue_truth,
     queue_truths,
     replay,
@@ -48,7 +48,7 @@ def test_queues_at_a_red_light_found_and_measured_against_sumos_own_queue(tmp_pa
     """A traffic light holds the eastbound traffic 60 s in every 90 s: SUMO's lane-area detectors measure
     the queue each second (the reference); the queue rule, on the virtual camera's boxes with their misses,
     must open once for every queue SUMO's measure gives under its thresholds, and measure each cycle's
-    longest queue within a car or so of SUMO's (bench/queues_sumo.py runs the full version)."""
+    queue at the end of red within a car or so of SUMO's (bench/queues_sumo.py runs the full version)."""
     scenario = Scenario(seed=108, seconds=400, flow_veh_h=700, red_s=60)
     fcd = simulate(scenario, tmp_path)
     sumo_m = queue_truth(tmp_path, scenario)
@@ -58,7 +58,5 @@ def test_queues_at_a_red_light_found_and_measured_against_sumos_own_queue(tmp_pa
     events = replay(fcd, camera_config(queue=True), scenario.seed, ours_m)
     result = score(events, truth, "queue")
     assert (result.tp, result.fp, result.fn) == (len(truth), 0, 0), result
-    for ours, theirs in zip(
-        longest_per_cycle(ours_m, scenario), longest_per_cycle(sumo_m, scenario), strict=True
-    ):
+    for ours, theirs in zip(at_end_of_red(ours_m, scenario), at_end_of_red(sumo_m, scenario), strict=True):
         assert abs(ours - theirs) <= 10.0, (ours, theirs)

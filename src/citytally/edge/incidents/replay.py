@@ -278,13 +278,12 @@ def queue_truths(sumo_m: dict[int, float], rule: QueueSettings | None = None) ->
     return found
 
 
-def longest_per_cycle(series: dict[int, float], scenario: Scenario) -> list[float]:
-    """Each full cycle's longest queue; the first cycle (the road still filling) is left out."""
+def at_end_of_red(series: dict[int, float], scenario: Scenario) -> list[float]:
+    """Each cycle's queue in the last second of its red, when every queued vehicle stands from the stop
+    line back (the first cycle, the road still filling, left out)."""
+    assert scenario.red_s is not None
     cycles = int(scenario.seconds // scenario.cycle_s)
-    return [
-        max(series.get(s, 0.0) for s in range(int(c * scenario.cycle_s), int((c + 1) * scenario.cycle_s)))
-        for c in range(1, cycles)
-    ]
+    return [series.get(int(c * scenario.cycle_s + scenario.red_s) - 1, 0.0) for c in range(1, cycles)]
 
 
 def _drive(sumo: object, scenario: Scenario) -> None:
