@@ -281,7 +281,8 @@ def queue_truths(sumo_m: dict[int, float], rule: QueueSettings | None = None) ->
 def at_end_of_red(series: dict[int, float], scenario: Scenario) -> list[float]:
     """Each cycle's queue in the last second of its red, when every queued vehicle stands from the stop
     line back (the first cycle, the road still filling, left out)."""
-    assert scenario.red_s is not None
+    if scenario.red_s is None:
+        raise ValueError(f"scenario {scenario.seed} has no traffic light")
     cycles = int(scenario.seconds // scenario.cycle_s)
     return [series.get(int(c * scenario.cycle_s + scenario.red_s) - 1, 0.0) for c in range(1, cycles)]
 
