@@ -301,6 +301,18 @@ def test_queue_and_congestion(case: str, scene: Scene, queue: bool, congestion: 
         assert len(cleared) == 1 and 14.5 <= seconds(cleared[0].end) <= 15.0
 
 
+def run_queue(scene: Scene, seconds: float) -> tuple[list[IncidentEvent], dict[int, float]]:
+    """The queue rule's events over the scene, and its queue length (m) at each frame."""
+    engine = IncidentEngine(camera(QUEUE))
+    events: list[IncidentEvent] = []
+    lengths = {}
+    for k in range(int(seconds * FPS)):
+        t = k / FPS
+        events += engine.update(frame(scene(t)), t, T0 + timedelta(seconds=t))
+        lengths[k] = engine.detectors[0].queue_m  # type: ignore[attr-defined]
+    return events, lengths
+
+
 def standing_queue(missed: Callable[[int, float], bool], renamed: dict[int, tuple[float, int]]) -> Scene:
     """7 cars standing 6 m apart from the head (their back ends 0.5-36.5 m from it); car ``k`` is missed
     when ``missed(k, t)``; ``renamed[k] = (t, id)``: from ``t`` the tracker follows car ``k`` as ``id``."""
@@ -336,13 +348,7 @@ def test_a_car_refound_under_a_new_track_id_is_one_car_and_a_car_gone_leaves_the
     """The last car, missed 0.5-1.5 s, comes back as track 99 where it stood: one car, not two (7 queued
     at the onset). Cars 6 and 7 gone for good at 8 s: the queue keeps them regain_s (3 s), then is 24.5 m."""
     scene = standing_queue(lambda k, t: (k == 7 and 0.5 <= t < 1.5) or (k >= 6 and t >= 8), {7: (1.5, 99)})
-    engine = IncidentEngine(camera(QUEUE))
-    events: list[IncidentEvent] = []
-    lengths = {}
-    for k in range(int(12 * FPS)):
-        t = k / FPS
-        events += engine.update(frame(scene(t)), t, T0 + timedelta(seconds=t))
-        lengths[k] = engine.detectors[0].queue_m  # type: ignore[attr-defined]
+    events, lengths = run_queue(scene, 12)
     assert [e.details["queued"] for e in onsets(events, "queue")] == [7]
     assert lengths[7 * FPS] == pytest.approx(36.0, abs=1.0)
     assert lengths[int(10.5 * FPS)] == pytest.approx(36.0, abs=1.0)  # 2.5 s after they went: kept
@@ -372,14 +378,7 @@ def test_a_queue_goes_on_while_its_front_drives_off_and_clears_when_its_back_doe
     within max_gap_m (20 m) of the head: it fell to 0 m with the fourth car moving and cleared at 15.9 s
     while three cars still stood; an approach past its capacity, whose queue never clears, raised a new
     incident every cycle."""
-    engine = IncidentEngine(camera(QUEUE))
-    scene = discharging_queue(green_at=10.0)
-    events: list[IncidentEvent] = []
-    lengths = {}
-    for k in range(int(30 * FPS)):
-        t = k / FPS
-        events += engine.update(frame(scene(t)), t, T0 + timedelta(seconds=t))
-        lengths[k] = engine.detectors[0].queue_m  # type: ignore[attr-defined]
+    events, lengths = run_queue(discharging_queue(green_at=10.0), 30)
     queue = [e for e in events if e.incident == "queue"]
     assert [e.phase for e in queue if e.phase != "update"] == ["onset", "cleared"]
     assert lengths[int(16.5 * FPS)] == pytest.approx(36.0, abs=1.0)
