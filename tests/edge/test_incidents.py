@@ -385,6 +385,63 @@ def test_a_queue_goes_on_while_its_front_drives_off_and_clears_when_its_back_doe
     assert 19.0 <= seconds(queue[-1].end) <= 21.0
 
 
+def jittered_approach(kmh: float, jitter_m: float, seed: int = 15) -> Scene:
+    """7 cars driving towards the head at ``kmh``, 8 m apart, each ground point jittered by a normal
+    ``jitter_m`` each frame along and across the road (a detector's boxes at the far end of an approach)."""
+    noise = np.random.default_rng(seed).normal(0.0, jitter_m * 10, (30 * FPS, 7, 2))
+
+    def scene(t: float) -> list[Obj]:
+        k, ahead = round(t * FPS), kmh / 3.6 * 10 * t
+        return [(n + 1, 500 + noise[k, n, 0], 300 - n * 80 + ahead + noise[k, n, 1], CAR) for n in range(7)]
+
+    return scene
+
+
+APPROACH = (
+    '[[zones]]\nname = "approach"\npolygon = [[300, 0], [700, 0], [700, 1000], [300, 1000]]\n'
+    '[[incidents.queue]]\nzone = "approach"\nhead = [500, 1000]\n'
+)
+
+
+@pytest.mark.parametrize(("kmh", "congested"), [(12.0, True), (25.0, False)])
+def test_congestion_reads_the_speed_along_the_approach_not_the_jitter(kmh: float, congested: bool) -> None:
+    """Cars at 12 km/h, seen with 2.5 m of jitter, are congestion (15 km/h), and the zone's mean speed
+    says 12; cars at 25 km/h are not. Before, the mean was of each car's size of speed, which the jitter
+    adds to whichever way it goes (15.5 km/h on average here, over the threshold in about half the frames;
+    a standing car's a few km/h): no congestion for 20 s; on SUMO's congested approaches the mean came out
+    3 km/h over SUMO's and congestion was found late or not at all."""
+    engine = IncidentEngine(camera(APPROACH))
+    scene, events, means = jittered_approach(kmh, 2.5), [], []
+    for k in range(20 * FPS):
+        events += engine.update(frame(scene(k / FPS)), k / FPS, T0 + timedelta(seconds=k / FPS))
+        means.append(engine.detectors[0].mean_kmh)  # type: ignore[attr-defined]
+    found = onsets(events, "congestion")
+    assert len(found) == int(congested)
+    # Over 2-8 s, before the first car comes within a few metres of the head, where its jitter across the
+    # road turns its way to the head (the mean is of the speed towards the head).
+    assert np.mean(means[2 * FPS : 8 * FPS]) == pytest.approx(kmh, abs=1.0)
+    if congested:
+        assert seconds(found[0].end) <= 7.0
+
+
+def test_congestion_wavering_about_its_threshold_is_one_incident() -> None:
+    """Traffic crawling at 4 km/h for 8 s, then 9 km/h for 5 s, and again (congested_kmh 6): one
+    congestion, held up to 11 km/h (``clear_kmh``, by default congested_kmh + 5). Before, it cleared each
+    time the mean went over 6 km/h for clear_s and opened again: a new incident every 13 s."""
+
+    def distance_m(t: float) -> float:
+        cycles, into = divmod(t, 13.0)
+        return (cycles * (8 * 4 + 5 * 9) + min(into, 8) * 4 + max(into - 8, 0) * 9) / 3.6
+
+    def scene(t: float) -> list[Obj]:
+        return [(n + 1, 500, 500 - n * 70 + 10 * distance_m(t), CAR) for n in range(7)]
+
+    config = APPROACH.replace("head = [500, 1000]\n", "head = [500, 1000]\ncongested_kmh = 6\n")
+    congestion = [e for e in run(camera(config), scene, 38) if e.incident == "congestion"]
+    assert [e.phase for e in congestion if e.phase != "update"] == ["onset", "cleared"]
+    assert congestion[-1].details.get("stream_ended") == 1
+
+
 def test_queue_length_chains_from_the_head() -> None:
     head = np.array([0.0, 0.0])
     points = np.array([[0, 5.0], [0, 12.0], [0, 40.0], [0, 18.0]])
@@ -733,6 +790,10 @@ def test_an_open_incident_that_does_not_change_is_reported_every_five_minutes() 
         (
             '[[incidents.queue]]\nzone = "road"\nhead = [1200, 2]\n',
             "incidents.queue[0].head: point [1200.0, 2.0] is outside",
+        ),
+        (
+            '[[incidents.queue]]\nzone = "road"\nhead = [1, 2]\ncongested_kmh = 25\nclear_kmh = 20\n',
+            "clear_kmh (20.0) must not be under congested_kmh (25.0)",
         ),
         (
             '[[incidents.queue]]\nzone = "road"\nhead = [1, 2]\nregain_s = 90\n',

@@ -161,6 +161,12 @@ class QueueSettings(ZoneRule):
     congested_vehicles: int = Field(
         default=4, ge=1, le=1000, description="... with at least this many vehicles in the zone."
     )
+    clear_kmh: float | None = Field(
+        default=None,
+        gt=0,
+        le=120,
+        description="Open congestion holds up to this mean speed (hysteresis); None: congested_kmh + 5.",
+    )
     classes: tuple[RoadUserClass, ...] = Field(default=VEHICLE_CLASSES, description="Classes counted.")
     severity: Severity = Field(default="warning", description="Severity of the incident.")
 
@@ -168,7 +174,16 @@ class QueueSettings(ZoneRule):
     def _hysteresis(self) -> QueueSettings:
         if self.clear_m > self.onset_m:
             raise ValueError(f"clear_m ({self.clear_m}) must not exceed onset_m ({self.onset_m})")
+        if self.clear_kmh is not None and self.clear_kmh < self.congested_kmh:
+            raise ValueError(
+                f"clear_kmh ({self.clear_kmh}) must not be under congested_kmh ({self.congested_kmh})"
+            )
         return self
+
+    @property
+    def holds_kmh(self) -> float:
+        """The mean speed up to which open congestion holds."""
+        return self.clear_kmh if self.clear_kmh is not None else self.congested_kmh + 5.0
 
 
 class RoadwayIntrusionSettings(ZoneRule):

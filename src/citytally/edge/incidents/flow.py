@@ -9,11 +9,14 @@ it clears once shorter than ``clear_m`` for ``clear_s`` (hysteresis). Once open,
 links the chain and only the queued ones count: the queue goes on while its front drives off at a green
 light, its length to its back, and clears when its back drives off. Congestion: at least
 ``congested_vehicles`` in the zone with a mean speed of at most ``congested_kmh``, for ``onset_s``, opens a
-``congestion`` incident.
+``congestion`` incident, which holds up to ``clear_kmh`` (hysteresis); the speed is each vehicle's towards
+the head (unbiased by the boxes' jitter), and the vehicles and their mean speed are averaged over the last
+second, the missed queued vehicles with them.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from datetime import datetime
 
 import numpy as np
@@ -31,6 +34,8 @@ from citytally.events import IncidentEvent
 __all__ = ["QueueDetector", "queue_length_m"]
 
 _SPEED_WINDOW_S = 1.0
+#: Congestion reads the zone's vehicles and mean speed averaged over this many seconds of frames.
+_ZONE_MEAN_S = 1.0
 #: A vehicle seen again this close (m) to where a missed queued vehicle stood is that vehicle, re-found.
 _SAME_PLACE_M = 2.0
 
@@ -77,10 +82,15 @@ class QueueDetector(ZoneDetector):
         )
         self._queue_since: float | None = None
         self._congested_since: float | None = None
-        #: Track id → (when, where on the ground) it was last seen queued in the zone.
-        self._queued: dict[int, tuple[float, tuple[float, float]]] = {}
+        #: (time, vehicles, mean km/h) of the frames in the last ``_ZONE_MEAN_S``: congestion's mean.
+        self._recent: deque[tuple[float, int, float | None]] = deque()
+        #: Track id → (when, where on the ground, its speed towards the head) it was last seen queued.
+        self._queued: dict[int, tuple[float, tuple[float, float], float]] = {}
         self._queue_seen: datetime | None = None  # when the vehicles in view last made the queue alone
         self.queue_m = 0.0
+        #: The zone's vehicles and their mean speed (km/h; None: none measured) at the last frame.
+        self.vehicles: int = 0
+        self.mean_kmh: float | None = None
 
     def step(self, tracks: TrackHistory, at: datetime) -> list[IncidentEvent]:
         return self.observe(tracks, at) + self.book.sweep(at) + self.congestion.sweep(at)
@@ -92,12 +102,19 @@ class QueueDetector(ZoneDetector):
         now, s = tracks.now, self.settings
         inside = self.inside(tracks, self._watched)
         speeds = np.full(len(inside), np.nan)
+        towards = np.full(len(inside), np.nan)  # km/h towards the head
         for j, i in enumerate(inside):
             motion = tracks.motion(int(tracks.frame.track_id[i]), _SPEED_WINDOW_S)
-            if motion is not None and motion.kmh is not None:
+            if motion is not None and motion.kmh is not None and motion.ground_m_s is not None:
                 speeds[j] = motion.kmh
+                ahead = self._head - tracks.ground[i]
+                far = float(np.hypot(*ahead))
+                along = float(np.dot(motion.ground_m_s, ahead)) / far * 3.6 if far > 0 else motion.kmh
+                # Moving away from the head faster than congestion (the other way's traffic, where the zone
+                # takes in its lane): at its speed. Slower, it is the jitter of a standing or crawling one.
+                towards[j] = along if along >= -s.congested_kmh else motion.kmh
         standing = speeds <= s.queued_kmh
-        missed = self._missed(tracks, inside, standing)
+        missed, missed_kmh = self._missed(tracks, inside, standing, towards)
         if self.book.is_open("queue"):
             # An open queue goes on while its front drives off: the vehicles moving off from the head link
             # the chain back to those still standing, and its length is to the last of them (its back).
@@ -107,8 +124,10 @@ class QueueDetector(ZoneDetector):
         both = None if links is None else np.concatenate([links, np.ones(len(missed), bool)])
         self.queue_m, in_queue = queue_length_m(self._head, np.vstack([seen, missed]), s.max_gap_m, both)
         seen_m = queue_length_m(self._head, seen, s.max_gap_m, links)[0] if len(missed) else self.queue_m
-        measured = speeds[~np.isnan(speeds)]
-        mean_kmh = float(measured.mean()) if len(measured) else None
+        vehicles, mean_kmh = self._zone_mean(
+            now, len(inside) + len(missed), np.concatenate([towards, missed_kmh])
+        )
+        self.vehicles, self.mean_kmh = len(inside), mean_kmh
         details: dict[str, float | int | str] = {
             "queue_m": round(self.queue_m, 1),
             "queued": in_queue,
@@ -134,32 +153,55 @@ class QueueDetector(ZoneDetector):
             observed = None if seen_m >= limit else self._queue_seen
             started = self.wall(at, now, self._queue_since)
             events += self.book.hold("queue", at, started, s.severity, details, observed=observed)
-        congested = (
-            mean_kmh is not None and len(inside) >= s.congested_vehicles and mean_kmh <= s.congested_kmh
-        )
+        # Hysteresis: open congestion holds up to clear_kmh (congested_kmh + 5); new needs congested_kmh.
+        kmh = s.holds_kmh if self.congestion.is_open("zone") else s.congested_kmh
+        congested = mean_kmh is not None and vehicles >= s.congested_vehicles and mean_kmh <= kmh
         since = self._congested_since if self._congested_since is not None else now
         self._congested_since = since if congested else None
         if congested and (self.congestion.is_open("zone") or now - since >= s.onset_s):
             events += self.congestion.hold("zone", at, self.wall(at, now, since), s.severity, details)
         return events
 
+    def _zone_mean(
+        self, now: float, inside: int, towards: npt.NDArray[np.float64]
+    ) -> tuple[float, float | None]:
+        """The zone's vehicles and their mean speed towards the head (km/h; None: none measured), each
+        averaged over the frames of the last ``_ZONE_MEAN_S``. Towards the head, not the speed's size:
+        the detector's jitter makes a standing vehicle's size of speed a few km/h, its mean along the
+        approach 0 (the size of speed put a jam's mean 3 km/h over SUMO's)."""
+        measured = towards[~np.isnan(towards)]
+        self._recent.append((now, inside, float(measured.mean()) if len(measured) else None))
+        while self._recent[0][0] < now - _ZONE_MEAN_S:
+            self._recent.popleft()
+        means = [m for _, _, m in self._recent if m is not None]
+        vehicles = float(np.mean([n for _, n, _ in self._recent]))
+        return vehicles, float(np.mean(means)) if means else None
+
     def _missed(
-        self, tracks: TrackHistory, inside: npt.NDArray[np.int64], queued: npt.NDArray[np.bool_]
-    ) -> npt.NDArray[np.float64]:
-        """Where the queued vehicles the detector missed this frame were last seen (up to ``regain_s`` ago);
-        notes this frame's queued vehicles and forgets those seen moving or out of the zone."""
+        self,
+        tracks: TrackHistory,
+        inside: npt.NDArray[np.int64],
+        queued: npt.NDArray[np.bool_],
+        towards: npt.NDArray[np.float64],
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+        """Where the queued vehicles the detector missed this frame were last seen (up to ``regain_s`` ago),
+        and their speeds towards the head then; notes this frame's queued vehicles and forgets those seen
+        moving or out of the zone."""
         now, ids = tracks.now, tracks.frame.track_id
         for i in range(len(ids)):
             self._queued.pop(int(ids[i]), None)
-        for i, standing in zip(inside.tolist(), queued.tolist(), strict=True):
+        for i, standing, kmh in zip(inside.tolist(), queued.tolist(), towards.tolist(), strict=True):
             if standing:
                 x, y = tracks.ground[i]
-                self._queued[int(ids[i])] = (now, (float(x), float(y)))
+                self._queued[int(ids[i])] = (now, (float(x), float(y)), 0.0 if np.isnan(kmh) else kmh)
         self._queued = {t: q for t, q in self._queued.items() if now - q[0] <= self.settings.regain_s}
-        missed = np.array([where for when, where in self._queued.values() if when < now]).reshape(-1, 2)
+        held = [(where, kmh) for when, where, kmh in self._queued.values() if when < now]
+        missed = np.array([where for where, _ in held]).reshape(-1, 2)
+        speeds = np.array([kmh for _, kmh in held], np.float64)
         if len(missed) and len(inside):
             # A vehicle re-found under a new track id stands where it was missed: not two vehicles.
             seen = tracks.ground[inside]
             gap = np.hypot(missed[:, None, 0] - seen[None, :, 0], missed[:, None, 1] - seen[None, :, 1])
-            missed = missed[gap.min(axis=1) > _SAME_PLACE_M]
-        return missed
+            apart = gap.min(axis=1) > _SAME_PLACE_M
+            missed, speeds = missed[apart], speeds[apart]
+        return missed, speeds

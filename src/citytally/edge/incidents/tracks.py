@@ -37,12 +37,14 @@ class Trail:
 
 @dataclass(frozen=True)
 class Motion:
-    """A track's least-squares velocity over a window: pixels/s and (if calibrated) km/h on the ground."""
+    """A track's least-squares velocity over a window: pixels/s and (if calibrated) km/h on the ground,
+    with its ground components in m/s (None uncalibrated)."""
 
     vx_px: float
     vy_px: float
     kmh: float | None
     span_s: float
+    ground_m_s: tuple[float, float] | None = None
 
     @property
     def px_per_s(self) -> float:
@@ -123,8 +125,10 @@ class TrackHistory:
             return None
         # Least-squares slopes of x(t), y(t) in the image and on the ground.
         slopes = t @ (samples[:, 1:5] - samples[:, 1:5].mean(axis=0)) / float(t @ t)
-        kmh = None if np.isnan(slopes[2]) else float(np.hypot(slopes[2], slopes[3])) * _MS_TO_KMH
-        return Motion(float(slopes[0]), float(slopes[1]), kmh, span)
+        if np.isnan(slopes[2]):
+            return Motion(float(slopes[0]), float(slopes[1]), None, span)
+        kmh = float(np.hypot(slopes[2], slopes[3])) * _MS_TO_KMH
+        return Motion(float(slopes[0]), float(slopes[1]), kmh, span, (float(slopes[2]), float(slopes[3])))
 
     def displacement(self, track_id: int, window_s: float) -> tuple[float, float, float] | None:
         """Image displacement (dx, dy) from the first sample within ``window_s`` to the latest, and the
