@@ -12,7 +12,8 @@ each incident really happened: that is the ground truth the detected onsets are 
 A signalled scenario puts a traffic light 470 m along the road (both directions, red for ``red_s`` of
 every cycle); the camera watches the eastbound queue with the queue rule, and SUMO's own lane-area (E2)
 detectors over the same stretch measure the queue each second (:func:`queue_truth`), the reference for
-the rule's queue length and its onsets (:func:`queue_truths`).
+the rule's queue length and its onsets (:func:`queue_truths`), and the vehicles on the stretch and their
+mean speed (:func:`zone_truth`), the reference for its congestion (:func:`congestion_truths`).
 """
 
 from __future__ import annotations
@@ -47,8 +48,11 @@ __all__ = [
     "simulate",
     "replay",
     "score",
+    "score_onsets",
     "camera_config",
     "queue_truth",
+    "zone_truth",
+    "congestion_truths",
     "STEP_S",
 ]
 
@@ -137,6 +141,8 @@ class Score:
     fp: int = 0
     fn: int = 0
     delays: list[float] = field(default_factory=list)
+    #: Each detected onset matched, with the true incident it matched.
+    matched: list[tuple[float, Truth]] = field(default_factory=list)
 
     @property
     def precision(self) -> float:
@@ -275,6 +281,57 @@ def queue_truths(sumo_m: dict[int, float], rule: QueueSettings | None = None) ->
             opened = since + rule.onset_s
     if opened is not None:
         found.append(Truth("queue", opened, max(sumo_m)))
+    return found
+
+
+def zone_truth(folder: Path, scenario: Scenario) -> dict[int, tuple[float, float | None]]:
+    """SUMO's vehicles on the queue zone per second (its lane-area detectors' mean number, both lanes) and
+    their mean speed in km/h (over the vehicle-seconds sampled; None with no vehicle)."""
+    number: dict[int, float] = defaultdict(float)
+    sampled: dict[int, float] = defaultdict(float)
+    distance: dict[int, float] = defaultdict(float)
+    for _, element in ET.iterparse(folder / f"e2-{scenario.seed}.xml", events=("end",)):
+        if element.tag == "interval":
+            second = round(float(element.get("begin", 0)))
+            seconds = float(element.get("sampledSeconds", 0))
+            number[second] += float(element.get("meanVehicleNumber", 0))
+            if seconds > 0:
+                sampled[second] += seconds
+                distance[second] += seconds * float(element.get("meanSpeed", 0))
+            element.clear()
+    return {
+        second: (n, distance[second] / sampled[second] * 3.6 if sampled[second] > 0 else None)
+        for second, n in number.items()
+    }
+
+
+def congestion_truths(
+    series: dict[int, tuple[float, float | None]], rule: QueueSettings | None = None
+) -> list[Truth]:
+    """The congestion SUMO's zone gives under the rule's thresholds: at least ``congested_vehicles`` at a
+    mean speed of at most ``congested_kmh``, for ``onset_s``, opens (the truth's start); ``clear_s`` without
+    (under ``congested_vehicles`` or over ``clear_kmh``) ends it (the truth's end: the first second
+    without)."""
+    rule = rule or QueueSettings(zone="eastbound", head=(0.0, 0.0))
+    found: list[Truth] = []
+    since: int | None = None  # congested since
+    without: int | None = None  # not congested since (while open)
+    opened: float | None = None
+    for second in sorted(series):
+        vehicles, kmh = series[second]
+        limit = rule.congested_kmh if opened is None else rule.holds_kmh
+        congested = kmh is not None and vehicles >= rule.congested_vehicles and kmh <= limit
+        if opened is not None:
+            without = None if congested else (without if without is not None else second)
+            if without is not None and second - without >= rule.clear_s:
+                found.append(Truth("congestion", opened, without))
+                opened, since, without = None, None, None
+            continue
+        since = (since if since is not None else second) if congested else None
+        if since is not None and second - since >= rule.onset_s:
+            opened = since + rule.onset_s
+    if opened is not None:
+        found.append(Truth("congestion", opened, without if without is not None else max(series)))
     return found
 
 
@@ -457,10 +514,16 @@ def _boxes(
 
 
 def replay(
-    fcd: Path, config: CameraConfig, seed: int, queue_m: dict[int, float] | None = None
+    fcd: Path,
+    config: CameraConfig,
+    seed: int,
+    queue_m: dict[int, float] | None = None,
+    zone: dict[int, tuple[float, float | None]] | None = None,
 ) -> list[IncidentEvent]:
     """Feed the trajectories through the virtual camera, the tracker and the incident engine. Given
-    ``queue_m``, fill it with the queue rule's queue (m) in each second (the median of its frames)."""
+    ``queue_m``, fill it with the queue rule's queue (m) in each second (the median of its frames); given
+    ``zone``, with its vehicles and their mean speed (km/h) in each second (medians of its frames), as
+    :func:`zone_truth` gives SUMO's."""
     to_image = _ground_to_image()
     rng = random.Random(seed)
     tracker = MotionTracker(config.tracker)
@@ -469,13 +532,22 @@ def replay(
     lost: dict[str, float] = defaultdict(float)
     events: list[IncidentEvent] = []
     measured: dict[int, list[float]] = defaultdict(list)
+    state: dict[int, list[tuple[float, float]]] = defaultdict(list)
     for t, rows in _fcd(fcd):
         tracked = tracker.update(_boxes(to_image, rows, rng, lost, t), t)
         events += engine.update(tracked, t, T0 + timedelta(seconds=t))
         if queues:
-            measured[int(t + 1e-6)].append(queues[0].queue_m)
+            second = int(t + 1e-6)
+            measured[second].append(queues[0].queue_m)
+            kmh = queues[0].mean_kmh
+            state[second].append((queues[0].vehicles, np.nan if kmh is None else kmh))
     if queue_m is not None:
         queue_m.update({second: float(np.median(frames)) for second, frames in measured.items()})
+    if zone is not None:
+        for second, frames in state.items():
+            a = np.array(frames)
+            kmh = a[~np.isnan(a[:, 1]), 1]
+            zone[second] = (float(np.median(a[:, 0])), float(np.median(kmh)) if len(kmh) else None)
     return events + list(engine.finish())
 
 
@@ -485,8 +557,16 @@ def score(
     """Onsets of ``kind`` matched one to one with true incidents: an onset counts if it comes between
     ``early_s`` before the incident's start (a box's ground point and SUMO's vehicle front differ by a car
     length) and ``late_s`` after its end; each true incident matches at most one onset."""
+    onsets = [(e.end - T0).total_seconds() for e in events if e.incident == kind and e.phase == "onset"]
+    return score_onsets(onsets, found, kind, late_s, early_s)
+
+
+def score_onsets(
+    onsets: list[float], found: list[Truth], kind: str, late_s: float = 10.0, early_s: float = 2.0
+) -> Score:
+    """:func:`score` of onsets given as seconds from the run's start."""
     result = Score()
-    onsets = sorted((e.end - T0).total_seconds() for e in events if e.incident == kind and e.phase == "onset")
+    onsets = sorted(onsets)
     unmatched = [truth for truth in found if truth.incident == kind]
     for at in onsets:
         match = next((t for t in unmatched if t.start - early_s <= at <= t.end + late_s), None)
@@ -496,5 +576,6 @@ def score(
             unmatched.remove(match)
             result.tp += 1
             result.delays.append(at - match.start)
+            result.matched.append((at, match))
     result.fn = len(unmatched)
     return result
