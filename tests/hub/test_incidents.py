@@ -333,11 +333,52 @@ def test_incident_counts_per_place_type_and_severity_outlive_the_incidents(
     assert [p["incident"] for p in one["points"]] == ["wrong_way"]
     csv_text = client.get("/incident-counts.csv", params={**window, "camera": "cam-2"}, headers=viewer).text
     assert csv_text.splitlines() == [
-        "bucket,site,camera,incident,severity,count",
-        "2026-12-04T08:00:00+00:00,plaza,cam-2,congestion,warning,1",
+        "bucket,site,camera,incident,severity,count,view_changed",
+        "2026-12-04T08:00:00+00:00,plaza,cam-2,congestion,warning,1,false",
     ]
     wrong = client.get("/incident-counts", params={**window, "incident": "fire"}, headers=viewer)
     assert wrong.status_code == 422
+
+
+def test_incident_counts_mark_the_buckets_in_which_the_camera_view_changed(
+    store_engine: Engine, make_registry: Callable[..., Any]
+) -> None:
+    """cam-1 was knocked from 09:10 to 09:20: its stopped vehicles counted in that hour may be the rule
+    reading a moved picture, so its rows there (JSON and CSV) say ``view_changed``, as the other series
+    do; the hour before and cam-2's rows do not. Before, the incident counts had no such mark."""
+    make_registry(store_engine, ("plaza", "cam-1"), ("plaza", "cam-2"))
+    knocked = uuid.uuid4()
+    events = [
+        incident("stopped_vehicle", 10, 15, "onset", uuid.uuid4(), stopped_s=5),
+        incident("stopped_vehicle", 3900, 3905, "onset", uuid.uuid4(), stopped_s=5),
+        incident("stopped_vehicle", 3900, 3905, "onset", uuid.uuid4(), stopped_s=5).model_copy(
+            update={"camera": "cam-2"}
+        ),
+        incident("view_changed", 4200, 4220, "onset", knocked, change="moved"),
+        incident("view_changed", 4200, 4800, "cleared", knocked, change="moved"),
+    ]
+    assert EventWriter(store_engine).write_events(events).stored == len(events)
+    client = TestClient(create_app(None, store_engine))
+    viewer = {"Authorization": f"Bearer {issue_token(store_engine, 'viewer').secret}"}
+    window = {"interval": "1h", "start": "2026-12-04T08:00:00Z", "end": "2026-12-04T10:00:00Z"}
+    answer = client.get("/incident-counts", params=window, headers=viewer)
+    assert answer.status_code == 200, answer.text
+    points = [
+        (p["bucket"][11:16], p["camera"], p["incident"], p["view_changed"]) for p in answer.json()["points"]
+    ]
+    assert points == [
+        ("08:00", "cam-1", "stopped_vehicle", False),
+        ("09:00", "cam-1", "stopped_vehicle", True),
+        ("09:00", "cam-1", "view_changed", True),
+        ("09:00", "cam-2", "stopped_vehicle", False),
+    ]
+    csv_text = client.get("/incident-counts.csv", params={**window, "camera": "cam-1"}, headers=viewer).text
+    assert csv_text.splitlines() == [
+        "bucket,site,camera,incident,severity,count,view_changed",
+        "2026-12-04T08:00:00+00:00,plaza,cam-1,stopped_vehicle,warning,1,false",
+        "2026-12-04T09:00:00+00:00,plaza,cam-1,stopped_vehicle,warning,1,true",
+        "2026-12-04T09:00:00+00:00,plaza,cam-1,view_changed,warning,1,true",
+    ]
 
 
 def test_incidents_per_day_are_days_of_the_asked_time_zone(

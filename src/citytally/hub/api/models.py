@@ -92,6 +92,7 @@ class IncidentCountPoint(BaseModel):
     incident: IncidentType
     severity: Literal["info", "warning", "critical"]
     count: int = Field(ge=1, description="Incidents that began in the bucket (each once, at its onset).")
+    view_changed: bool = _view_changed()
 
 
 class _Series(BaseModel):

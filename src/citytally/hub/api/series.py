@@ -182,7 +182,7 @@ IncidentQuery = Annotated[IncidentType | None, Query(description="Only incidents
 SeverityQuery = Annotated[
     Literal["info", "warning", "critical"] | None, Query(description="Only incidents of this severity.")
 ]
-_INCIDENT_COLUMNS = ("bucket", "site", "camera", "incident", "severity", "count")
+_INCIDENT_COLUMNS = ("bucket", "site", "camera", "incident", "severity", "count", "view_changed")
 
 
 @router.get("/incident-counts", response_model=IncidentCountSeries)
@@ -195,9 +195,11 @@ def incident_counts(
 ) -> Response:
     """Incidents that began per bucket, camera, type and severity: where stopped vehicles, wrong-way
     drivers, queues or people on the carriageway keep happening. Each incident counts once, in the bucket of
-    its start; kept as long as the other roll-ups, after the incidents themselves are deleted."""
+    its start; kept as long as the other roll-ups, after the incidents themselves are deleted. A bucket in
+    which the camera's view was changed is marked (``view_changed``): its incidents may be the rules
+    reading a moved or covered picture."""
     query = with_filters(window, incident=incident, severity=severity)
-    return _envelope(query, incident_series(engine, query))
+    return _envelope(query, _marked(engine, query, incident_series(engine, query)))
 
 
 @router.get(
@@ -214,4 +216,6 @@ def incident_counts_csv(
 ) -> Response:
     """The same rows as ``/incident-counts``, as CSV (UTC ISO 8601 times)."""
     query = with_filters(window, incident=incident, severity=severity)
-    return _csv(incident_series(engine, query), _INCIDENT_COLUMNS, "incident-counts.csv")
+    return _csv(
+        _marked(engine, query, incident_series(engine, query)), _INCIDENT_COLUMNS, "incident-counts.csv"
+    )
