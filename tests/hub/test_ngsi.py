@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
-from citytally.events import LineCountEvent, SpeedEvent
+from citytally.events import IncidentEvent, LineCountEvent, SpeedEvent
 from citytally.hub.access import issue_token
 from citytally.hub.ngsi import NGSI_LD_CONTEXT, VEHICLE_TYPES, crowd_flow_entities, traffic_flow_entities
 from citytally.hub.store import EventWriter
@@ -187,3 +187,39 @@ def test_api_serves_json_ld(
         check_common(entity, kind)
     if kind == "TrafficFlowObserved":
         assert entities[0]["averageVehicleSpeed"]["value"] == 42.0
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("kind", ["TrafficFlowObserved", "CrowdFlowObserved"])
+def test_entities_say_where_the_camera_view_changed(
+    client: tuple[TestClient, dict[str, str]], store_engine: Engine, kind: str
+) -> None:
+    """cam-1 was knocked from 08:20 to 08:25: the 08:15 bucket's entities say ``viewChanged`` true (their
+    counts may be wrong), the 08:00 bucket's false, as the REST series mark them. Before, NGSI-LD consumers
+    were not told."""
+    test_client, headers = client
+    later = BUCKET + timedelta(minutes=15)
+    knocked, moved = uuid.uuid4(), later + timedelta(minutes=5)
+    view = {"site": "plaza", "camera": "cam-1", "incident": "view_changed", "zone": "road"}
+    EventWriter(store_engine).write_events(
+        [
+            LineCountEvent(
+                id=uuid.uuid4(), site="plaza", camera="cam-1", start=later, end=later + timedelta(minutes=5),
+                line="north", counts={"inbound": {"car": 2, "person": 1}},
+            ),
+            IncidentEvent(
+                id=uuid.uuid4(), **view, start=moved, end=moved + timedelta(minutes=1),
+                severity="warning", details={"change": "moved"}, incident_id=knocked, phase="onset",
+            ),
+            IncidentEvent(
+                id=uuid.uuid4(), **view, start=moved, end=moved + timedelta(minutes=5),
+                severity="warning", details={"change": "moved"}, incident_id=knocked, phase="cleared",
+            ),
+        ]
+    )  # fmt: skip
+    params = {"interval": "15m", "start": "2026-11-20T08:00:00Z", "end": "2026-11-20T08:30:00Z"}
+    entities = test_client.get(f"/ngsi-ld/{kind}", params=params, headers=headers).json()
+    marks = {(e["dateObservedFrom"]["value"]["@value"][11:16], e["viewChanged"]["value"]) for e in entities}
+    assert marks == {("08:00", False), ("08:15", True)}
+    for entity in entities:
+        check_common(entity, kind)

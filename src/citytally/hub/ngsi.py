@@ -10,7 +10,10 @@
 Both carry the models' required ``id``, ``type`` and ``dateObserved`` (an ISO 8601 interval), plus
 ``dateObservedFrom``/``dateObservedTo``, ``refRoadSegment`` (a Relationship naming the count line, which
 also satisfies TrafficFlowObserved's "refRoadSegment, location or address" rule), ``location`` (a GeoJSON
-point, when the camera's position is registered), ``address`` and ``dataProvider``.
+point, when the camera's position is registered), ``address`` and ``dataProvider``, and ``viewChanged``
+(a boolean Property of citytally's own, outside the models): true where the camera's view was knocked,
+turned, covered or out of focus during part of the bucket, so its numbers may be wrong (as ``view_changed``
+in the REST series).
 """
 
 from __future__ import annotations
@@ -94,6 +97,15 @@ def _sum_by_key(rows: Iterable[Mapping[str, Any]], classes: set[str], value: str
     return totals
 
 
+def _view_changed(rows: Iterable[Mapping[str, Any]], classes: set[str]) -> set[FlowKey]:
+    """The keys of the rows marked ``view_changed`` (the camera's view changed in the bucket)."""
+    return {
+        (row["site"], row["camera"], row["line"], row["direction"], row["bucket"])
+        for row in rows
+        if row["class"] in classes and row.get("view_changed")
+    }
+
+
 def _mean_speeds(speeds: Iterable[Mapping[str, Any]], classes: set[str]) -> dict[FlowKey, float]:
     measured = _sum_by_key(speeds, classes, "n")
     summed = _sum_by_key(
@@ -117,14 +129,16 @@ def traffic_flow_entities(
     (site, camera, line) to the line's two direction names (first = forward).
     """
     classes = {vehicle_class} if vehicle_class else set(VEHICLE_TYPES)
-    speed_rows = list(speeds)
+    speed_rows, counts = list(speeds), list(counts)
     intensity = _sum_by_key(counts, classes, "count")
+    changed = _view_changed(counts, classes)
     mean_speed = _mean_speeds(speed_rows, classes)
     entities = []
     for key in sorted(intensity):
         site, cam, line, direction, _ = key
         entity = _common("TrafficFlowObserved", key, width, cameras.get((site, cam)))
         entity["intensity"] = _prop(int(intensity[key]))
+        entity["viewChanged"] = _prop(key in changed)
         if key in mean_speed:
             entity["averageVehicleSpeed"] = _prop(round(mean_speed[key], 2))
         names = line_directions.get((site, cam, line), [])
@@ -145,13 +159,16 @@ def crowd_flow_entities(
     cameras: Mapping[tuple[str, str], Mapping[str, Any]],
 ) -> list[dict[str, Any]]:
     """CrowdFlowObserved entities: persons per line/direction/bucket."""
+    counts = list(counts)
     people = _sum_by_key(counts, {"person"}, "count")
+    changed = _view_changed(counts, {"person"})
     mean_speed = _mean_speeds(list(speeds), {"person"})
     entities = []
     for key in sorted(people):
         site, cam, _, direction, _ = key
         entity = _common("CrowdFlowObserved", key, width, cameras.get((site, cam)))
         entity["peopleCount"] = _prop(int(people[key]))
+        entity["viewChanged"] = _prop(key in changed)
         if key in mean_speed:
             entity["averageCrowdSpeed"] = _prop(round(mean_speed[key], 2))
         if direction in ("inbound", "outbound"):

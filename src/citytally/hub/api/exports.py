@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 import sqlalchemy as sa
@@ -15,7 +15,13 @@ from citytally.hub.api.errors import ERROR_RESPONSES
 from citytally.hub.api.params import SlugQuery, series_query
 from citytally.hub.api.series import with_filters
 from citytally.hub.ngsi import NGSI_LD_MEDIA_TYPE, crowd_flow_entities, traffic_flow_entities
-from citytally.hub.queries import SeriesQuery, count_series, list_cameras, speed_series
+from citytally.hub.queries import (
+    SeriesQuery,
+    count_series,
+    list_cameras,
+    mark_view_changes,
+    speed_series,
+)
 from citytally.hub.store.schema import ROLLUP_PERIODS
 
 __all__ = ["router"]
@@ -59,7 +65,7 @@ def traffic_flow(
     query = with_filters(window, line=line, direction=direction, **{"class": vehicle_class})
     cameras, directions = _registry(engine)
     entities = traffic_flow_entities(
-        count_series(engine, query).rows,
+        mark_view_changes(engine, query, count_series(engine, query), datetime.now(UTC)).rows,
         speed_series(engine, query).rows,
         width=timedelta(seconds=ROLLUP_PERIODS[query.interval]),
         cameras=cameras,
@@ -77,7 +83,7 @@ def crowd_flow(
     query = with_filters(window, line=line, direction=direction, **{"class": "person"})
     cameras, _ = _registry(engine)
     entities = crowd_flow_entities(
-        count_series(engine, query).rows,
+        mark_view_changes(engine, query, count_series(engine, query), datetime.now(UTC)).rows,
         speed_series(engine, query).rows,
         width=timedelta(seconds=ROLLUP_PERIODS[query.interval]),
         cameras=cameras,
