@@ -332,6 +332,51 @@ def test_a_live_clock_that_was_never_set_is_said(caplog: pytest.LogCaptureFixtur
     assert caplog.text == ""
 
 
+def test_what_was_counted_before_the_clock_was_set_goes_out_at_the_time_it_happened() -> None:
+    """A box without a clock battery boots at 1970 and NTP sets its clock 80 s into the stream (at 09:01:20).
+    The cars counted before then (at 2, 30 and 70 s) and the interval they were in go out at the time they
+    really passed (09:00:00-09:01:20), not at 1970, which the hub refuses as too old: the events made while
+    the clock was not set are held until it is and their stamps moved by the step. Nothing goes out stamped
+    before 2026; every car is counted once. Before, the 1970 events went out as they were."""
+    started = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+    clocks = Clocks(datetime(1970, 1, 1, 0, 0, 42, tzinfo=UTC))
+    publisher = MemoryPublisher()
+    analytics = CameraAnalytics(camera(start_time=None), publisher, clocks.clock())
+    cars = [southbound(n + 1, first) for n, first in enumerate((20, 300, 700, 900, 1200))]
+    for frame in range(1500):
+        if frame == 800:
+            assert publisher.events == [], "held while the clock is not set"
+            clocks.wall = started + timedelta(seconds=80)  # NTP
+        play(analytics, 1, *cars, first=frame)
+        clocks.passes(1 / FPS)
+    analytics.finish()
+    events = publisher.events
+    assert min(e.start for e in events) == started
+    assert max(e.end for e in events) <= started + timedelta(seconds=150)
+    counts = [e for e in events if isinstance(e, LineCountEvent)]
+    assert sum(c for e in counts for by_class in e.counts.values() for c in by_class.values()) == 5
+    # The minutes of the unset clock (from 00:00:42), moved: 09:00:00-09:00:18, 09:00:18-09:01:18 and the
+    # last 2 s to the step; then the set clock's own minutes.
+    spans = sorted({(e.start, e.end) for e in counts})
+    at = [started + timedelta(seconds=s) for s in (0, 18, 78, 80, 120, 150)]
+    assert spans == list(zip(at, at[1:], strict=False))
+
+
+def test_what_was_counted_goes_out_as_it_is_when_the_clock_is_never_set(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A stream that ends before the clock is set sends what it held as it was stamped, and says so."""
+    clocks = Clocks(datetime(1970, 1, 1, 0, 0, 42, tzinfo=UTC))
+    publisher = MemoryPublisher()
+    analytics = CameraAnalytics(camera(start_time=None), publisher, clocks.clock())
+    for frame in range(100):
+        play(analytics, 1, southbound(1, 20), first=frame)
+        clocks.passes(1 / FPS)
+    analytics.finish()
+    assert publisher.events and all(e.start.year == 1970 for e in publisher.events)
+    assert "the system clock was never set" in caplog.text
+
+
 def test_no_track_id_leaves_in_an_event() -> None:
     publisher = MemoryPublisher()
     analytics = CameraAnalytics(camera(), publisher)

@@ -15,7 +15,7 @@ import logging
 import math
 import time
 import uuid
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -72,6 +72,8 @@ log = logging.getLogger(__name__)
 
 _CLOCK_STEP_S = 1.0  # a change of the system clock against the monotonic one by this much is a step
 _PLAUSIBLE = datetime(2026, 1, 1, tzinfo=UTC)  # a live clock before this has not been set since boot
+#: Events held while the clock is not set, at most (a day of one-minute intervals on 30 lines and zones).
+_HELD_MAX = 50_000
 
 
 def _utc_now() -> datetime:
@@ -88,7 +90,9 @@ class StreamClock:
     camera had buffered when it was connected to, or again after a reconnect) pulls the anchor back to
     now. When the system clock is set
     (NTP stepping the clock of a box that booted without the time, or an operator), the stamps move with
-    it: the clock's distance from the monotonic clock, which only such a step changes, is watched.
+    it: the clock's distance from the monotonic clock, which only such a step changes, is watched. While
+    it reads before 2026 (``unset``: never set since boot), what is stamped then is wrong by however far
+    the step that sets it goes: ``correction`` is that, once it is set.
     """
 
     def __init__(
@@ -107,6 +111,11 @@ class StreamClock:
         self._monotonic = monotonic
         self._anchor: datetime | None = start
         self._set_by: float | None = None  # the system clock minus the monotonic clock, in seconds
+        #: The live clock reads before 2026: it has not been set since boot.
+        self.unset = False
+        self._unset_by: float | None = None  # ``_set_by`` while it was unset
+        #: Seconds to add to a stamp before 2026 (taken while the clock was unset), once it has been set.
+        self.correction: float | None = None
 
     def wall(self, timestamp: float) -> datetime:
         offset = timedelta(seconds=timestamp)
@@ -120,9 +129,8 @@ class StreamClock:
             self._anchor = now - offset
             if now < _PLAUSIBLE:
                 log.error(
-                    "the system clock says %s: it has not been set since boot, and events are stamped by"
-                    " it until it is (NTP); they move with it then, but the hub refuses those sent before"
-                    " as too old",
+                    "the system clock says %s: it has not been set since boot; events are held until it is"
+                    " (NTP), then go out at the time they happened",
                     now.isoformat(timespec="seconds"),
                 )
         elif self._set_by is not None and abs(set_by - self._set_by) >= _CLOCK_STEP_S:
@@ -130,6 +138,13 @@ class StreamClock:
             self._anchor += timedelta(seconds=step)
             log.warning("the system clock was set %+.1f s; events are stamped by it from here", step)
         self._set_by = set_by
+        if now < _PLAUSIBLE:
+            self.unset = True
+            self._unset_by = set_by if self._unset_by is None else self._unset_by
+        elif self.unset and self._unset_by is not None:
+            self.unset = False
+            self.correction = set_by - self._unset_by
+            log.warning("the system clock is set: %d s on; the events held go out", round(self.correction))
         if self._anchor + offset > now:  # never later than it came
             self._anchor = now - offset
         return (self._anchor + offset).astimezone(UTC)
@@ -216,6 +231,8 @@ class CameraAnalytics:
         self.riders = RiderMerger(forget_after_s=forget)
         self._interval_s = config.interval_seconds
         self._current: _Interval | None = None
+        #: Events made while the live clock was not set, until it is (``_HELD_MAX`` at most).
+        self._held: deque[Event] = deque()
         self._covered_until: datetime | None = None
         self._last_frame: datetime | None = None
         self._frame_gap = _MIN_SPAN
@@ -227,6 +244,8 @@ class CameraAnalytics:
     def update(self, tracked: Detections, timestamp: float) -> FrameAnalytics:
         """Analyse one frame of tracked detections at ``timestamp`` seconds on the stream's clock."""
         at = self.clock.wall(timestamp)
+        if self._held and not self.clock.unset:
+            self._publish([])
         tracked = self.riders.update(tracked, timestamp)
         interval = self._interval_for(at)
         if self._last_frame is not None and at > self._last_frame:
@@ -274,6 +293,14 @@ class CameraAnalytics:
             self._current = None
         for detector in self.incident_detectors:
             self._publish(list(detector.finish()))
+        if self._held:
+            log.error(
+                "the system clock was never set: %d events go out stamped by it (%s), which the hub refuses"
+                " as too old",
+                len(self._held),
+                self._held[0].start.isoformat(timespec="seconds"),
+            )
+            self._release()
         return self.totals
 
     # -- intervals ---------------------------------------------------------------------------------
@@ -305,9 +332,30 @@ class CameraAnalytics:
         self._covered_until = end
 
     def _publish(self, events: list[Event]) -> None:
+        """Publish ``events``; while the live clock is not set, hold them, and once it is, send those held
+        first, every stamp taken before it was set moved by the step that set it."""
+        if self.clock.unset:
+            self._held.extend(events)
+            while len(self._held) > _HELD_MAX:  # a clock never set: the oldest go out as they are
+                self._send(self._held.popleft())
+            return
+        if self._held:
+            self._release()
         for event in events:
-            self.publisher.publish(event)
-            self.totals.events += 1
+            self._send(event)
+
+    def _release(self) -> None:
+        while self._held:
+            self._send(self._held.popleft())
+
+    def _send(self, event: Event) -> None:
+        correction = self.clock.correction
+        if correction is not None and event.start < _PLAUSIBLE:
+            shift = timedelta(seconds=correction)
+            end = event.end + shift if event.end < _PLAUSIBLE else event.end
+            event = event.model_copy(update={"start": event.start + shift, "end": end})
+        self.publisher.publish(event)
+        self.totals.events += 1
 
     # -- tallies -------------------------------------------------------------------------------------
 
