@@ -212,9 +212,14 @@ seconds a camera sends at once when it is connected to pull the stamps back to n
 future; and when the system clock is set, by NTP on a box that booted without the time or by hand, the
 stamps move with it from that frame on: the step is seen as a change of the wall clock against the
 monotonic clock, which processing that falls behind does not make. An edge whose clock reads before 2026
-when its stream starts says so in one line: what it sends before the clock is set carries that time, and
-the hub refuses it as too old. A file without `start_time` is stamped from the wall clock at its start at
-its own pace). An interval is reported when the first
+when its stream starts says so in one line and holds what it makes until the clock is set; then it sends it
+at the time it happened: every stamp taken before 2026 moves by the step that set the clock (so those
+intervals begin and end where the unset clock's minutes did, moved, not on the set clock's boundaries). At
+most 50,000 events are held; the oldest beyond that, and what a stream that ends before the clock is set
+held, go out as they were stamped (said in one line; the hub refuses them as too old). A clock that is
+wrong but reads after 2026 (a box that restores the time it was switched off at boot) cannot be told from
+a right one: what is stamped before NTP corrects it keeps that time. A file without `start_time` is
+stamped from the wall clock at its start at its own pace). An interval is reported when the first
 frame after it arrives, and the last one, partial, at the end of the stream (its `end` is the last frame's
 time plus one frame period). Events say only what was watched: the first interval of a stream, and the first
 after a break in it (no frame for over 2 s and 10 frame periods), start at their first frame instead of the
