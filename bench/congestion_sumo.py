@@ -200,22 +200,12 @@ def main() -> None:
             print("\n  ".join(line), flush=True)
     print(f"{args.runs} runs of {args.seconds:.0f} s in {time.perf_counter() - started:.0f} s")
     for side in sides:
-        s, errors = totals[side], cleared[side]
+        s, errors, clear = totals[side], cleared[side], clear_totals[side].row()
         row: dict[str, object] = {
             "rule": side,
-            "true": s.tp + s.fn,
-            "tp": s.tp,
-            "fp": s.fp,
-            "fn": s.fn,
-            "precision": round(s.precision, 3),
-            "recall": round(s.recall, 3),
-            "f1": round(s.f1, 3),
+            **s.row(),
             "mean_ttd_s": round(s.mean_delay_s, 1),
-            "clear_true": clear_totals[side].tp + clear_totals[side].fn,
-            "clear_tp": clear_totals[side].tp,
-            "clear_fp": clear_totals[side].fp,
-            "clear_fn": clear_totals[side].fn,
-            "clear_f1": round(clear_totals[side].f1, 3),
+            **{f"clear_{k}": clear[k] for k in ("true", "tp", "fp", "fn", "f1")},
             "clear_err_s": round(statistics.median(errors), 1) if errors else "–",
             "speed_err_kmh": "–",
             "speed_bias_kmh": "–",

@@ -85,13 +85,7 @@ def main() -> None:
     for kind, s in totals.items():
         row = {
             "incident": kind,
-            "true": s.tp + s.fn,
-            "tp": s.tp,
-            "fp": s.fp,
-            "fn": s.fn,
-            "precision": round(s.precision, 3),
-            "recall": round(s.recall, 3),
-            "f1": round(s.f1, 3),
+            **s.row(),
             "mean_ttd_s": round(s.mean_delay_s, 1),
             "max_ttd_s": round(max(s.delays), 1) if s.delays else None,
         }

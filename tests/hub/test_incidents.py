@@ -297,6 +297,15 @@ def test_alerts_as_ngsi_ld(sqlite_engine: Engine, make_registry: Callable[..., A
     assert "stream ended" in cut["description"]["value"] and cut["data"]["value"]["stream_ended"] == 1
 
 
+COUNTS_WINDOW = {"interval": "1h", "start": "2026-12-04T08:00:00Z", "end": "2026-12-04T10:00:00Z"}
+
+
+def viewer_client(store_engine: Engine) -> tuple[TestClient, dict[str, str]]:
+    """The hub's API on ``store_engine`` and a viewer's headers."""
+    viewer = {"Authorization": f"Bearer {issue_token(store_engine, 'viewer').secret}"}
+    return TestClient(create_app(None, store_engine)), viewer
+
+
 def test_incident_counts_per_place_type_and_severity_outlive_the_incidents(
     store_engine: Engine, make_registry: Callable[..., Any]
 ) -> None:
@@ -316,9 +325,8 @@ def test_incident_counts_per_place_type_and_severity_outlive_the_incidents(
     assert EventWriter(store_engine).write_events(events).stored == len(events)
     with store_engine.begin() as conn:  # what retention does to incidents older than raw_events_days
         conn.execute(sa.delete(schema.incidents))
-    client = TestClient(create_app(None, store_engine))
-    viewer = {"Authorization": f"Bearer {issue_token(store_engine, 'viewer').secret}"}
-    window = {"interval": "1h", "start": "2026-12-04T08:00:00Z", "end": "2026-12-04T10:00:00Z"}
+    client, viewer = viewer_client(store_engine)
+    window = COUNTS_WINDOW
     answer = client.get("/incident-counts", params=window, headers=viewer)
     assert answer.status_code == 200, answer.text
     points = [
@@ -358,9 +366,8 @@ def test_incident_counts_mark_the_buckets_in_which_the_camera_view_changed(
         incident("view_changed", 4200, 4800, "cleared", knocked, change="moved"),
     ]
     assert EventWriter(store_engine).write_events(events).stored == len(events)
-    client = TestClient(create_app(None, store_engine))
-    viewer = {"Authorization": f"Bearer {issue_token(store_engine, 'viewer').secret}"}
-    window = {"interval": "1h", "start": "2026-12-04T08:00:00Z", "end": "2026-12-04T10:00:00Z"}
+    client, viewer = viewer_client(store_engine)
+    window = COUNTS_WINDOW
     answer = client.get("/incident-counts", params=window, headers=viewer)
     assert answer.status_code == 200, answer.text
     points = [

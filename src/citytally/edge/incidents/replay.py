@@ -161,6 +161,18 @@ class Score:
     def mean_delay_s(self) -> float:
         return float(np.mean(self.delays)) if self.delays else float("nan")
 
+    def row(self) -> dict[str, int | float]:
+        """The counts and scores as a bench table's columns: true, tp, fp, fn, precision, recall, f1."""
+        return {
+            "true": self.tp + self.fn,
+            "tp": self.tp,
+            "fp": self.fp,
+            "fn": self.fn,
+            "precision": round(self.precision, 3),
+            "recall": round(self.recall, 3),
+            "f1": round(self.f1, 3),
+        }
+
 
 def _sumo_home() -> Path:
     from citytally.sumo import find_sumo_binary, sumo_home_for
