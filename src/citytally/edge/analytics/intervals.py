@@ -140,7 +140,8 @@ class StreamClock:
         self._set_by = set_by
         if now < _PLAUSIBLE:
             self.unset = True
-            self._unset_by = set_by if self._unset_by is None else self._unset_by
+            if self._unset_by is None:
+                self._unset_by = set_by
         elif self.unset and self._unset_by is not None:
             self.unset = False
             self.correction = set_by - self._unset_by
@@ -245,7 +246,7 @@ class CameraAnalytics:
         """Analyse one frame of tracked detections at ``timestamp`` seconds on the stream's clock."""
         at = self.clock.wall(timestamp)
         if self._held and not self.clock.unset:
-            self._publish([])
+            self._release()
         tracked = self.riders.update(tracked, timestamp)
         interval = self._interval_for(at)
         if self._last_frame is not None and at > self._last_frame:
