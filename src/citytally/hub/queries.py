@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
@@ -25,6 +26,10 @@ __all__ = [
     "MAX_RANGE",
     "SeriesQuery",
     "Series",
+    "LocalBuckets",
+    "local_buckets",
+    "local_hour",
+    "local_midnight",
     "QueryError",
     "list_cameras",
     "get_camera",
@@ -56,15 +61,30 @@ class QueryError(CitytallyError):
     """A query's parameters do not make sense together (e.g. start after end, range too long)."""
 
 
+_HOUR = timedelta(hours=1)
+_DAY = timedelta(days=1)
+_QUARTER = timedelta(minutes=15)
+#: A local series reads its buckets a month of days or 16 days of hours at a time: few bound parameters (each
+#: boundary is one) and, at the limit of rows, at most one such piece read beyond what is answered.
+_SLOTS_PER_READ = {"1d": 31, "1h": 384}
+
+#: UTC, whose hours and days are the stored roll-ups' own.
+UTC_ZONE = ZoneInfo("UTC")
+
+
 @dataclass(frozen=True)
 class SeriesQuery:
-    """Which roll-up buckets to read. ``filters`` maps a key column (camera, line, class, ...) to a value."""
+    """Which roll-up buckets to read. ``filters`` maps a key column (camera, line, class, ...) to a value.
+
+    ``tz`` makes hourly and daily buckets hours and days of that zone (:func:`local_buckets`); 15-minute
+    buckets are the same in every zone in use (offsets are whole quarters of an hour)."""
 
     interval: Interval
     start: datetime
     end: datetime
     filters: Mapping[str, str] = field(default_factory=dict)
     limit: int = 10_000
+    tz: ZoneInfo = UTC_ZONE
 
     def __post_init__(self) -> None:
         if self.interval not in MAX_RANGE:
@@ -86,30 +106,204 @@ class Series:
     truncated: bool
 
 
+def local_hour(moment: datetime, tz: ZoneInfo) -> datetime:
+    """The start of the local hour of ``tz`` that holds ``moment`` (a UTC instant)."""
+    local = moment.astimezone(tz)
+    # Offsets are whole minutes and change on the hour: the local minutes are the UTC instant's to go back.
+    return moment.astimezone(UTC) - timedelta(
+        minutes=local.minute, seconds=local.second, microseconds=local.microsecond
+    )
+
+
+def local_midnight(day: date, tz: ZoneInfo) -> datetime:
+    """The UTC instant at which ``day`` begins in ``tz``."""
+    return datetime.combine(day, time(0), tzinfo=tz).astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class LocalBuckets:
+    """The buckets of a series in its time zone where they are not the stored roll-ups' own: ``starts``
+    (UTC instants; each ends where the next starts, the last at ``end``; a day may have 23 or 25 hours),
+    filled from the roll-ups of ``period`` but in the UTC hours of ``split``, which hold a bucket boundary
+    (India's, Nepal's, Newfoundland's midnights) and are read from the 15-minute roll-ups."""
+
+    starts: list[datetime]
+    end: datetime
+    period: str
+    split: frozenset[datetime]
+
+
+def local_buckets(query: SeriesQuery) -> LocalBuckets | None:
+    """The local days of ``query.tz`` (every zone but UTC) or hours (where they begin within a UTC hour)
+    that begin in ``start``–``end``; None where the stored roll-ups' buckets are the ones asked for.
+
+    As with UTC's buckets, the last one may reach past ``end`` (today's day so far)."""
+    if query.tz.key == "UTC" or query.interval == "15m":
+        return None
+    if query.interval == "1h":
+        starts = []
+        moment = local_hour(query.start, query.tz)
+        if moment < query.start:
+            moment = local_hour(moment + _HOUR, query.tz)
+        while moment < query.end:
+            starts.append(moment)
+            moment = local_hour(moment + _HOUR, query.tz)
+        if all(start.minute == 0 for start in starts):  # this zone's hours are UTC's
+            return None
+        return LocalBuckets(starts, moment, "15m", frozenset())
+    day = query.start.astimezone(query.tz).date()
+    if local_midnight(day, query.tz) < query.start:
+        day += _DAY
+    starts = []
+    while (moment := local_midnight(day, query.tz)) < query.end:
+        starts.append(moment)
+        day += _DAY
+    bounds = [*starts, moment]
+    split = frozenset(_utc_hour(bound) for bound in bounds if _utc_hour(bound) != bound)
+    return LocalBuckets(starts, moment, "1h", split)
+
+
+def _utc_hour(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+#: How a value column of a series comes from the roll-up rows: the column itself (summed over the rows a
+#: bucket of another zone's hours or days takes in, or a ``group_by``'s), its highest, or a mean read as
+#: one column over another (``(numerator, denominator)``, each summed first).
+Value = tuple[str, Literal["sum", "max"] | tuple[str, str]]
+
+
 def _series(
     engine: sa.Engine,
     table: sa.Table,
     query: SeriesQuery,
     keys: Sequence[str],
-    values: Sequence[sa.ColumnElement[Any]],
+    values: Sequence[Value],
     only: Sequence[sa.ColumnElement[bool]] = (),
+    kept: Sequence[str] | None = None,
 ) -> Series:
+    """Roll-up rows per bucket, site, camera and ``keys``, oldest first; with ``kept``, only those of site,
+    camera and ``keys`` are kept (the others ``None``) and the values summed over the rest."""
     c = table.c
-    where = [c.period == query.interval, c.bucket >= query.start, c.bucket < query.end, *only]
+    where = [*only]
     for name, value in query.filters.items():
         if name not in c or name not in ("site", "camera", *keys):
             raise QueryError(f"{table.name} cannot be filtered by {name!r}")
         where.append(c[name] == value)
-    order = [c.bucket, c.site, c.camera, *(c[k] for k in keys)]
-    statement = (
-        sa.select(c.bucket, c.site, c.camera, *(c[k] for k in keys), *values)
-        .where(*where)
-        .order_by(*order)
-        .limit(query.limit + 1)
-    )
+    names = ["bucket", "site", "camera", *keys, *(name for name, _ in values)]
+    buckets = local_buckets(query)
+    if buckets is None:
+        rows, truncated = _stored_rows(engine, table, query, keys, values, where, kept)
+    else:
+        rows, truncated = _local_rows(engine, table, query, buckets, keys, values, where, kept)
+    if buckets is not None or kept is not None:  # summed-over columns come back as None
+        rows = [{name: row.get(name) for name in names} for row in rows]
+    if query.tz.key != "UTC":
+        for row in rows:
+            row["bucket"] = row["bucket"].astimezone(query.tz)
+    return Series(rows=rows, truncated=truncated)
+
+
+def _stored_rows(
+    engine: sa.Engine,
+    table: sa.Table,
+    query: SeriesQuery,
+    keys: Sequence[str],
+    values: Sequence[Value],
+    where: list[sa.ColumnElement[bool]],
+    kept: Sequence[str] | None,
+) -> tuple[list[dict[str, Any]], bool]:
+    """The roll-up rows of the query's own period (its buckets are the stored ones)."""
+    c = table.c
+    where = [c.period == query.interval, c.bucket >= query.start, c.bucket < query.end, *where]
+    if kept is None:
+        columns = [c.bucket, c.site, c.camera, *(c[k] for k in keys)]
+        statement = sa.select(*columns, *(_value(c, name, how) for name, how in values)).where(*where)
+    else:
+        columns = [c.bucket, *(c[name] for name in ("site", "camera", *keys) if name in kept)]
+        statement = (
+            sa.select(*columns, *(_total(c, name, how) for name, how in values))
+            .where(*where)
+            .group_by(*columns)
+        )
     with engine.connect() as conn:
-        rows = _dicts(conn.execute(statement))
-    return Series(rows=rows[: query.limit], truncated=len(rows) > query.limit)
+        rows = _dicts(conn.execute(statement.order_by(*columns).limit(query.limit + 1)))
+    return rows[: query.limit], len(rows) > query.limit
+
+
+def _local_rows(
+    engine: sa.Engine,
+    table: sa.Table,
+    query: SeriesQuery,
+    buckets: LocalBuckets,
+    keys: Sequence[str],
+    values: Sequence[Value],
+    where: list[sa.ColumnElement[bool]],
+    kept: Sequence[str] | None,
+) -> tuple[list[dict[str, Any]], bool]:
+    """Rows of ``buckets``: the roll-ups they take in summed in the database, a month of days or 16 days of
+    hours a statement (each roll-up row's bucket found by a balanced ``CASE`` over the bucket boundaries)."""
+    c = table.c
+    groups = [name for name in ("site", "camera", *keys) if kept is None or name in kept]
+    raw = sorted({column for name, how in values for column in ((name,) if isinstance(how, str) else how)})
+    found: list[dict[str, Any]] = []
+    per_read = _SLOTS_PER_READ[query.interval]
+    for first in range(0, len(buckets.starts), per_read):
+        starts = buckets.starts[first : first + per_read]
+        lo = starts[0]
+        hi = buckets.starts[first + len(starts)] if first + len(starts) < len(buckets.starts) else buckets.end
+        slot = _slot(c.bucket, starts, 0, len(starts)).label("slot")
+        picked = [slot, *(c[name] for name in groups), *(c[name] for name in raw)]
+        span = [c.bucket >= lo, c.bucket < hi, *where]
+        split = sorted(hour for hour in buckets.split if lo - _HOUR < hour < hi)
+        parts = [sa.select(*picked).where(c.period == buckets.period, c.bucket.not_in(split), *span)]
+        if split:
+            quarters = [hour + _QUARTER * i for hour in split for i in range(4)]
+            parts.append(sa.select(*picked).where(c.period == "15m", c.bucket.in_(quarters), *span))
+        inner = (parts[0] if len(parts) == 1 else sa.union_all(*parts)).subquery()
+        columns = [inner.c.slot, *(inner.c[name] for name in groups)]
+        statement = (
+            sa.select(*columns, *(_total(inner.c, name, how) for name, how in values))
+            .group_by(*columns)
+            .order_by(*columns)
+            .limit(query.limit + 1 - len(found))
+        )
+        with engine.connect() as conn:
+            rows = _dicts(conn.execute(statement))
+        for row in rows:
+            row["bucket"] = starts[row.pop("slot")]
+        found += rows
+        if len(found) > query.limit:
+            break
+    return found[: query.limit], len(found) > query.limit
+
+
+def _slot(bucket: sa.ColumnElement[datetime], starts: list[datetime], lo: int, hi: int) -> Any:
+    """Which of ``starts[lo:hi]`` holds ``bucket``: a CASE halving the range at each level."""
+    if hi - lo == 1:
+        return sa.literal_column(str(lo), sa.Integer())
+    mid = (lo + hi) // 2
+    earlier, later = _slot(bucket, starts, lo, mid), _slot(bucket, starts, mid, hi)
+    return sa.case((bucket < starts[mid], earlier), else_=later)
+
+
+def _value(c: Any, name: str, how: Literal["sum", "max"] | tuple[str, str]) -> sa.ColumnElement[Any]:
+    """A value of one roll-up row."""
+    if isinstance(how, str):
+        return c[name]  # type: ignore[no-any-return]
+    numerator, denominator = how
+    return (c[numerator] / sa.func.nullif(c[denominator], 0)).label(name)  # type: ignore[no-any-return]
+
+
+def _total(c: Any, name: str, how: Literal["sum", "max"] | tuple[str, str]) -> sa.ColumnElement[Any]:
+    """A value over several roll-up rows (sums keep their column's type: PostgreSQL sums integers as
+    numeric)."""
+    if how == "sum":
+        return sa.cast(sa.func.sum(c[name]), c[name].type).label(name)
+    if how == "max":
+        return sa.func.max(c[name]).label(name)
+    numerator, denominator = (sa.cast(sa.func.sum(c[column]), sa.Float()) for column in how)
+    return (numerator / sa.func.nullif(denominator, 0)).label(name)
 
 
 def _dicts(result: sa.CursorResult[Any]) -> list[dict[str, Any]]:
@@ -124,51 +318,28 @@ def count_series(engine: sa.Engine, query: SeriesQuery, group_by: Sequence[str] 
     With ``group_by`` (a subset of site, camera, line, direction, class), counts are summed over the other
     columns, which come back as ``None``: ``("class",)`` gives network-wide totals per bucket and class.
     """
-    t = schema.line_count_rollups
     keys = ("line", "direction", "class")
-    if group_by is None:
-        return _series(engine, t, query, keys, (t.c["count"],))
-    unknown = set(group_by) - {"site", "camera", *keys}
-    if unknown:
+    if group_by is not None and (unknown := set(group_by) - {"site", "camera", *keys}):
         raise QueryError(f"cannot group counts by {', '.join(sorted(unknown))}")
-    kept = [name for name in ("site", "camera", *keys) if name in group_by]
-    where = [t.c.period == query.interval, t.c.bucket >= query.start, t.c.bucket < query.end]
-    where += [t.c[name] == value for name, value in query.filters.items()]
-    columns = [t.c.bucket, *(t.c[name] for name in kept)]
-    statement = (
-        sa.select(*columns, sa.func.sum(t.c["count"]).label("count"))
-        .where(*where)
-        .group_by(*columns)
-        .order_by(*columns)
-        .limit(query.limit + 1)
-    )
-    names = ("bucket", "site", "camera", *keys, "count")  # summed-over columns come back as None
-    with engine.connect() as conn:
-        found = _dicts(conn.execute(statement))
-    rows: list[dict[str, Any]] = [{name: row.get(name) for name in names} for row in found]
-    for row in rows:
-        row["count"] = int(row["count"])
-    return Series(rows=rows[: query.limit], truncated=len(rows) > query.limit)
+    return _series(engine, schema.line_count_rollups, query, keys, (("count", "sum"),), kept=group_by)
 
 
 def speed_series(engine: sa.Engine, query: SeriesQuery) -> Series:
     """Measured road users, mean speed and the highest 85th percentile per bucket, line, direction, class."""
-    t = schema.speed_rollups
-    mean = (t.c.speed_sum_kmh / sa.func.nullif(t.c.n, 0)).label("mean_kmh")
-    return _series(engine, t, query, ("line", "direction", "class"), (t.c.n, mean, t.c.p85_max_kmh))
+    values: list[Value] = [("n", "sum"), ("mean_kmh", ("speed_sum_kmh", "n")), ("p85_max_kmh", "max")]
+    return _series(engine, schema.speed_rollups, query, ("line", "direction", "class"), values)
 
 
 def occupancy_series(engine: sa.Engine, query: SeriesQuery) -> Series:
     """Mean and peak number present per bucket, zone and class (mean of the reported interval means)."""
-    t = schema.occupancy_rollups
-    mean = (t.c.mean_sum / sa.func.nullif(t.c.samples, 0)).label("mean")
-    return _series(engine, t, query, ("zone", "class"), (t.c.samples, mean, t.c.peak_max))
+    values: list[Value] = [("samples", "sum"), ("mean", ("mean_sum", "samples")), ("peak_max", "max")]
+    return _series(engine, schema.occupancy_rollups, query, ("zone", "class"), values)
 
 
 def movement_series(engine: sa.Engine, query: SeriesQuery) -> Series:
     """Turning movements per bucket, entry zone, exit zone and class."""
-    t = schema.movement_rollups
-    return _series(engine, t, query, ("from_zone", "to_zone", "class"), (t.c["count"],))
+    keys = ("from_zone", "to_zone", "class")
+    return _series(engine, schema.movement_rollups, query, keys, (("count", "sum"),))
 
 
 def incident_series(engine: sa.Engine, query: SeriesQuery) -> Series:
@@ -177,7 +348,7 @@ def incident_series(engine: sa.Engine, query: SeriesQuery) -> Series:
     The roll-up outlives the incident rows themselves (``retention``), so this is the long record."""
     t = schema.incident_rollups
     begun = t.c["count"] > 0  # an update or clearance whose onset never arrived adds a zero
-    return _series(engine, t, query, ("incident", "severity"), (t.c["count"],), (begun,))
+    return _series(engine, t, query, ("incident", "severity"), (("count", "sum"),), (begun,))
 
 
 def _children(conn: sa.Connection, table: sa.Table, name: str) -> dict[tuple[str, str], list[dict[str, Any]]]:
@@ -316,16 +487,20 @@ def view_change_spans(
 def mark_view_changes(engine: sa.Engine, query: SeriesQuery, series: Series, now: datetime) -> Series:
     """Each row of ``series`` with ``view_changed``: whether the view of its camera (of any camera it sums,
     where ``group_by`` left the camera out) was changed during part of its bucket."""
+    buckets = local_buckets(query)
+    step = timedelta(seconds=schema.ROLLUP_PERIODS[query.interval])
+    ends = {}
+    if buckets is not None:
+        ends = dict(zip(buckets.starts, [*buckets.starts[1:], buckets.end], strict=True))
     spans = view_change_spans(
         engine,
         query.start,
-        query.end + timedelta(seconds=schema.ROLLUP_PERIODS[query.interval]),
+        query.end + step if buckets is None else buckets.end,
         now,
         site=query.filters.get("site"),
         camera=query.filters.get("camera"),
         with_change=False,
     )
-    step = timedelta(seconds=schema.ROLLUP_PERIODS[query.interval])
     for row in series.rows:
         lo = row["bucket"]
         site, camera = row.get("site"), row.get("camera")
@@ -338,5 +513,6 @@ def mark_view_changes(engine: sa.Engine, query: SeriesQuery, series: Series, now
                 if (site is None or s == site) and (camera is None or c == camera)
                 for span in listed
             ]
-        row["view_changed"] = any(span.overlaps(lo, lo + step) for span in mine)
+        hi = ends.get(lo) or lo + step
+        row["view_changed"] = any(span.overlaps(lo, hi) for span in mine)
     return series

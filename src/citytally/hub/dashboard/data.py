@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
@@ -300,8 +300,8 @@ def incident_days(engine: sa.Engine, days: int, tz: ZoneInfo, now: datetime) -> 
         sa.select(t.c.bucket, t.c.site, t.c.camera, t.c.incident, begun)
         .where(
             t.c.period == "15m",
-            t.c.bucket >= _local_midnight(first, tz),
-            t.c.bucket < _local_midnight(today + _DAY, tz),
+            t.c.bucket >= queries.local_midnight(first, tz),
+            t.c.bucket < queries.local_midnight(today + _DAY, tz),
             t.c["count"] > 0,  # an update or clearance whose onset never arrived adds a zero
         )
         .group_by(t.c.bucket, t.c.site, t.c.camera, t.c.incident)
@@ -396,7 +396,7 @@ class Grid:
         """The local days of ``tz`` from the one holding ``start`` to the one holding ``end``."""
         day = start.astimezone(tz).date()
         times: list[datetime] = []
-        while (moment := _local_midnight(day, tz)) < end:
+        while (moment := queries.local_midnight(day, tz)) < end:
             times.append(moment)
             day += _DAY
         return cls("1d", "1h", times, tz)
@@ -405,10 +405,10 @@ class Grid:
     def hours(cls, start: datetime, end: datetime, tz: ZoneInfo) -> Grid:
         """The local hours of ``tz`` from the one holding ``start``, read from the 15-minute roll-ups."""
         times: list[datetime] = []
-        moment = _local_hour(start, tz)
+        moment = queries.local_hour(start, tz)
         while moment < end:
             times.append(moment)
-            moment = _local_hour(moment + _HOUR, tz)
+            moment = queries.local_hour(moment + _HOUR, tz)
         return cls("1h", "15m", times, tz)
 
     def bucket_end(self, bucket: datetime) -> datetime:
@@ -416,8 +416,8 @@ class Grid:
         if self.read_period == self.period:
             return bucket + timedelta(seconds=schema.ROLLUP_PERIODS[self.period])
         if self.period == "1h":
-            return _local_hour(bucket + _HOUR, self.tz)
-        return _local_midnight(bucket.astimezone(self.tz).date() + _DAY, self.tz)
+            return queries.local_hour(bucket + _HOUR, self.tz)
+        return queries.local_midnight(bucket.astimezone(self.tz).date() + _DAY, self.tz)
 
     def split_hours(self, end: datetime) -> frozenset[datetime]:
         """The UTC hours before ``end`` that hold a local midnight of the grid within them (India's, Nepal's,
@@ -436,26 +436,13 @@ class Grid:
         if self.read_period == self.period:
             return _floor(moment, schema.ROLLUP_PERIODS[self.period])
         if self.period == "1h":
-            return _local_hour(moment, self.tz)
-        return _local_midnight(moment.astimezone(self.tz).date(), self.tz)
-
-
-def _local_hour(moment: datetime, tz: ZoneInfo) -> datetime:
-    """The start of the local hour of ``tz`` that holds ``moment`` (a UTC instant)."""
-    local = moment.astimezone(tz)
-    # Offsets are whole minutes and change on the hour: the local minutes are the UTC instant's to go back.
-    return moment.astimezone(UTC) - timedelta(
-        minutes=local.minute, seconds=local.second, microseconds=local.microsecond
-    )
+            return queries.local_hour(moment, self.tz)
+        return queries.local_midnight(moment.astimezone(self.tz).date(), self.tz)
 
 
 def _on_the_hour(moment: datetime, tz: ZoneInfo) -> bool:
     """Do the hours of ``tz`` begin on UTC's around ``moment``?"""
     return _floor(moment, 3600).astimezone(tz).minute == 0
-
-
-def _local_midnight(day: date, tz: ZoneInfo) -> datetime:
-    return datetime.combine(day, time(0), tzinfo=tz).astimezone(UTC)
 
 
 def camera_rows(
