@@ -25,6 +25,9 @@ __all__ = [
 ]
 
 
+_BUCKET = "Bucket start: UTC, or with `tz` the zone's offset then (a local hour's or day's start)."
+
+
 def _view_changed() -> Any:
     """The last field of every series point (the routes write rows in the model's order)."""
     return Field(
@@ -36,7 +39,7 @@ def _view_changed() -> Any:
 class _Point(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
-    bucket: datetime = Field(description="Bucket start (UTC).")
+    bucket: datetime = Field(description=_BUCKET)
     site: str
     camera: str
 
@@ -46,7 +49,7 @@ class CountPoint(BaseModel):
 
     model_config = ConfigDict(populate_by_name=True)
 
-    bucket: datetime = Field(description="Bucket start (UTC).")
+    bucket: datetime = Field(description=_BUCKET)
     site: str | None
     camera: str | None
     line: str | None
@@ -86,7 +89,7 @@ class MovementPoint(_Point):
 class IncidentCountPoint(BaseModel):
     """Incidents that began in one bucket at one camera, of one type and severity."""
 
-    bucket: datetime = Field(description="Bucket start (UTC).")
+    bucket: datetime = Field(description=_BUCKET)
     site: str
     camera: str
     incident: IncidentType
@@ -99,6 +102,7 @@ class _Series(BaseModel):
     interval: Interval
     start: datetime
     end: datetime
+    tz: str = Field(description="The time zone whose hours and days the buckets are (`tz`; UTC if none).")
     truncated: bool = Field(description="True when `limit` cut the answer short; narrow the window.")
 
 

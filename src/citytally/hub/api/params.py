@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Annotated
 from zoneinfo import ZoneInfo, available_timezones
 
-from fastapi import HTTPException, Query
+from fastapi import Depends, HTTPException, Query
 from pydantic import AwareDatetime
 
 from citytally.events import SLUG_PATTERN, RoadUserClass
 from citytally.hub.queries import Interval, QueryError, SeriesQuery
 
-__all__ = ["SlugQuery", "ClassQuery", "series_query", "time_zone", "DEFAULT_SPAN"]
+__all__ = ["SlugQuery", "ClassQuery", "series_query", "local_series_query", "time_zone", "DEFAULT_SPAN"]
 
 #: When ``start`` is left out: this much before ``end``.
 DEFAULT_SPAN: dict[str, timedelta] = {
@@ -42,6 +43,20 @@ def series_query(
         return SeriesQuery(interval=interval, start=begin, end=stop, filters=filters, limit=limit)
     except (QueryError, OverflowError) as exc:
         raise HTTPException(422, str(exc)) from exc
+
+
+def local_series_query(
+    window: Annotated[SeriesQuery, Depends(series_query)],
+    tz: Annotated[
+        str,
+        Query(
+            description="IANA time zone (e.g. Europe/Paris) whose hours and days `1h` and `1d` buckets are, "
+            "with the bucket starts given at its offset; default UTC, the roll-ups' own."
+        ),
+    ] = "UTC",
+) -> SeriesQuery:
+    """:func:`series_query` with buckets of a time zone's hours and days."""
+    return replace(window, tz=time_zone(tz))
 
 
 @lru_cache(maxsize=1)

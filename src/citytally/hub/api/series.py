@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Literal
@@ -23,7 +24,7 @@ from citytally.hub.api.models import (
     OccupancySeries,
     SpeedSeries,
 )
-from citytally.hub.api.params import ClassQuery, SlugQuery, series_query
+from citytally.hub.api.params import ClassQuery, SlugQuery, local_series_query
 from citytally.hub.queries import (
     Series,
     SeriesQuery,
@@ -39,7 +40,7 @@ __all__ = ["router", "with_filters"]
 
 router = APIRouter(tags=["series"], responses=ERROR_RESPONSES)
 Viewer = Annotated[Principal, Depends(require_role("viewer"))]
-Window = Annotated[SeriesQuery, Depends(series_query)]
+Window = Annotated[SeriesQuery, Depends(local_series_query)]
 
 GroupBy = Annotated[
     list[Literal["site", "camera", "line", "direction", "class"]] | None,
@@ -51,13 +52,7 @@ _COUNT_COLUMNS = ("bucket", "site", "camera", "line", "direction", "class", "cou
 def with_filters(query: SeriesQuery, **filters: str | None) -> SeriesQuery:
     """``query`` narrowed by the filters that were given."""
     given = {name: value for name, value in filters.items() if value is not None}
-    return SeriesQuery(
-        interval=query.interval,
-        start=query.start,
-        end=query.end,
-        filters={**query.filters, **given},
-        limit=query.limit,
-    )
+    return replace(query, filters={**query.filters, **given})
 
 
 def _number(value: object) -> float:
@@ -78,6 +73,7 @@ def _envelope(query: SeriesQuery, series: Series) -> Response:
         "interval": query.interval,
         "start": query.start,
         "end": query.end,
+        "tz": query.tz.key,
         "truncated": series.truncated,
         "points": series.rows,
     }
@@ -113,7 +109,7 @@ def counts_csv(
     direction: SlugQuery = None,
     cls: ClassQuery = None,
 ) -> Response:
-    """The same rows as ``/counts``, as CSV (UTC ISO 8601 times)."""
+    """The same rows as ``/counts``, as CSV (ISO 8601 times: UTC, or with ``tz`` at its offset)."""
     query = with_filters(window, line=line, direction=direction, **{"class": cls})
     return _csv(_marked(engine, query, count_series(engine, query)), _COUNT_COLUMNS, "counts.csv")
 
@@ -129,7 +125,8 @@ def _cell(value: object) -> object:
 
 
 def _csv(series: Series, columns: tuple[str, ...], filename: str) -> Response:
-    """A series as a CSV download, ``bucket`` (UTC ISO 8601) first; ``X-Truncated`` when ``limit`` cut it."""
+    """A series as a CSV download, ``bucket`` (ISO 8601, with its offset) first; ``X-Truncated`` when
+    ``limit`` cut it."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(columns)
@@ -214,7 +211,7 @@ def incident_counts_csv(
     incident: IncidentQuery = None,
     severity: SeverityQuery = None,
 ) -> Response:
-    """The same rows as ``/incident-counts``, as CSV (UTC ISO 8601 times)."""
+    """The same rows as ``/incident-counts``, as CSV (ISO 8601 times: UTC, or with ``tz`` at its offset)."""
     query = with_filters(window, incident=incident, severity=severity)
     return _csv(
         _marked(engine, query, incident_series(engine, query)), _INCIDENT_COLUMNS, "incident-counts.csv"
