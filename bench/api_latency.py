@@ -16,6 +16,8 @@ grown from 10M to 100M events.
 * one camera's day in 15-minute bins (``/counts?camera=...&interval=15m``; aim p95 < 100 ms);
 * a month across all cameras in daily bins: city totals per class (``/counts?interval=1d&group_by=class``)
   and every camera's line/direction/class detail (``/counts?interval=1d``, 37,200 points); aim p95 < 1 s;
+* the same month in the local days of India and Berlin (``tz=Asia/Kolkata``, ``tz=Europe/Berlin``), summed
+  from the hourly roll-ups (and India's from the 15-minute ones in the UTC hour that holds its midnight);
 
 against a baseline in the same run (``/health``, which touches the database once), so the noisy shared
 machine shows up in the ratio rather than in the figure alone.
@@ -29,6 +31,7 @@ import statistics
 import threading
 import time
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
@@ -250,6 +253,21 @@ def measure(url: str, requests: int, port: int) -> None:
             },
         ),
     }
+    for zone in ("Asia/Kolkata", "Europe/Berlin"):  # local days: India's begin within a UTC hour
+        tz = ZoneInfo(zone)
+        local = {
+            "interval": "1d",
+            "start": datetime.combine(month_from.date(), datetime.min.time(), tz).isoformat(),
+            "end": datetime.combine(
+                (last_day + timedelta(days=1)).date(), datetime.min.time(), tz
+            ).isoformat(),
+            "tz": zone,
+        }
+        cases[f"all cameras, one month, {zone} days, totals by class"] = (
+            "/counts",
+            local | {"group_by": "class"},
+        )
+        cases[f"all cameras, one month, {zone} days, 1d bins"] = ("/counts", local | {"limit": 100000})
     headers = {"Authorization": f"Bearer {token.secret}"}
     print(f"store: {events:,} raw events, {days} days, {CAMERAS} cameras; {requests} requests per case")
     with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=60) as client:
@@ -267,7 +285,7 @@ def measure(url: str, requests: int, port: int) -> None:
             baseline = baseline or p50
             rows = len(answer.json()["points"]) if path != "/health" else 0
             print(
-                f"{name:34s} p50 {p50 * 1000:8.1f} ms  p95 {p95 * 1000:8.1f} ms  "
+                f"{name:58s} p50 {p50 * 1000:8.1f} ms  p95 {p95 * 1000:8.1f} ms  "
                 f"({p50 / baseline:5.1f}x baseline p50, {rows} rows)"
             )
     server.should_exit = True
