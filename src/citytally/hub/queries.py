@@ -18,6 +18,7 @@ import sqlalchemy as sa
 
 from citytally.errors import CitytallyError
 from citytally.events import INCIDENT_ALIVE_S
+from citytally.hub.db_metadata import UtcDateTime
 from citytally.hub.store import schema
 
 __all__ = [
@@ -63,7 +64,6 @@ class QueryError(CitytallyError):
 
 _HOUR = timedelta(hours=1)
 _DAY = timedelta(days=1)
-_QUARTER = timedelta(minutes=15)
 #: A local series reads its buckets a month of days or 16 days of hours at a time: few bound parameters (each
 #: boundary is one) and, at the limit of rows, at most one such piece read beyond what is answered.
 _SLOTS_PER_READ = {"1d": 31, "1h": 384}
@@ -124,13 +124,12 @@ def local_midnight(day: date, tz: ZoneInfo) -> datetime:
 class LocalBuckets:
     """The buckets of a series in its time zone where they are not the stored roll-ups' own: ``starts``
     (UTC instants; each ends where the next starts, the last at ``end``; a day may have 23 or 25 hours),
-    filled from the roll-ups of ``period`` but in the UTC hours of ``split``, which hold a bucket boundary
-    (India's, Nepal's, Newfoundland's midnights) and are read from the 15-minute roll-ups."""
+    filled from the roll-ups of ``period``, and from the 15-minute ones in a UTC hour that holds a bucket
+    boundary (India's, Nepal's, Newfoundland's midnights)."""
 
     starts: list[datetime]
     end: datetime
     period: str
-    split: frozenset[datetime]
 
 
 def local_buckets(query: SeriesQuery) -> LocalBuckets | None:
@@ -150,7 +149,7 @@ def local_buckets(query: SeriesQuery) -> LocalBuckets | None:
             moment = local_hour(moment + _HOUR, query.tz)
         if all(start.minute == 0 for start in starts):  # this zone's hours are UTC's
             return None
-        return LocalBuckets(starts, moment, "15m", frozenset())
+        return LocalBuckets(starts, moment, "15m")
     day = query.start.astimezone(query.tz).date()
     if local_midnight(day, query.tz) < query.start:
         day += _DAY
@@ -158,9 +157,7 @@ def local_buckets(query: SeriesQuery) -> LocalBuckets | None:
     while (moment := local_midnight(day, query.tz)) < query.end:
         starts.append(moment)
         day += _DAY
-    bounds = [*starts, moment]
-    split = frozenset(_utc_hour(bound) for bound in bounds if _utc_hour(bound) != bound)
-    return LocalBuckets(starts, moment, "1h", split)
+    return LocalBuckets(starts, moment, "1h")
 
 
 def _utc_hour(moment: datetime) -> datetime:
@@ -241,40 +238,33 @@ def _local_rows(
     where: list[sa.ColumnElement[bool]],
     kept: Sequence[str] | None,
 ) -> tuple[list[dict[str, Any]], bool]:
-    """Rows of ``buckets``: the roll-ups they take in summed in the database, a month of days or 16 days of
-    hours a statement (each roll-up row's bucket found by a balanced ``CASE`` over the bucket boundaries)."""
+    """Rows of ``buckets``, summed in the database: the roll-up rows are joined to the pieces of time each
+    bucket takes in (:func:`_pieces`), a month of days or 16 days of hours a statement."""
     c = table.c
-    groups = [name for name in ("site", "camera", *keys) if kept is None or name in kept]
-    raw = sorted({column for name, how in values for column in ((name,) if isinstance(how, str) else how)})
+    groups = [c[name] for name in ("site", "camera", *keys) if kept is None or name in kept]
     found: list[dict[str, Any]] = []
     per_read = _SLOTS_PER_READ[query.interval]
     for first in range(0, len(buckets.starts), per_read):
         starts = buckets.starts[first : first + per_read]
-        lo = starts[0]
-        hi = buckets.starts[first + len(starts)] if first + len(starts) < len(buckets.starts) else buckets.end
-        slot = _slot(c.bucket, starts, 0, len(starts)).label("slot")
-        picked = [slot, *(c[name] for name in groups), *(c[name] for name in raw)]
-        span = [c.bucket >= lo, c.bucket < hi, *where]
-        split = sorted(hour for hour in buckets.split if lo - _HOUR < hour < hi)
-        parts = [sa.select(*picked).where(c.period == buckets.period, c.bucket.not_in(split), *span)]
-        if split:
-            quarters = [hour + _QUARTER * i for hour in split for i in range(4)]
-            parts.append(sa.select(*picked).where(c.period == "15m", c.bucket.in_(quarters), *span))
-        inner = (parts[0] if len(parts) == 1 else sa.union_all(*parts)).subquery()
-        columns = [inner.c.slot, *(inner.c[name] for name in groups)]
+        after = first + len(starts)
+        ends = [*starts[1:], buckets.starts[after] if after < len(buckets.starts) else buckets.end]
+        pieces = _pieces(starts, ends, buckets.period)
+        on = sa.and_(c.period == pieces.c.period, c.bucket >= pieces.c.lo, c.bucket < pieces.c.hi)
+        columns = [pieces.c.slot, *groups]
         statement = (
-            sa.select(*columns, *(_total(inner.c, name, how) for name, how in values))
+            sa.select(*columns, *(_total(c, name, how) for name, how in values))
+            .select_from(table.join(pieces, on))
+            .where(*where)
             .group_by(*columns)
             .order_by(*columns)
             .limit(query.limit + 1 - len(found))
         )
         with engine.connect() as conn:
             if conn.dialect.name == "postgresql":
-                # A city's month of local days sums a million hourly rows into tens of thousands of groups:
-                # in PostgreSQL's default 4 MB that is a sort spilled to disk, in 32 MB an in-memory hash
-                # (about twice as fast, bench/api_latency.py); compiling it (JIT) costs more than it saves.
+                # A city's month of India's days sums a million roll-up rows in three pieces a day: in
+                # PostgreSQL's default 4 MB of work memory it planned a sort spilled to disk, in 32 MB a
+                # hash of the groups, twice as fast (bench/api_latency.py).
                 conn.execute(sa.text("SET LOCAL work_mem = '32MB'"))
-                conn.execute(sa.text("SET LOCAL jit = off"))
             rows = _dicts(conn.execute(statement))
         for row in rows:
             row["bucket"] = starts[row.pop("slot")]
@@ -284,13 +274,34 @@ def _local_rows(
     return found[: query.limit], len(found) > query.limit
 
 
-def _slot(bucket: sa.ColumnElement[datetime], starts: list[datetime], lo: int, hi: int) -> Any:
-    """Which of ``starts[lo:hi]`` holds ``bucket``: a CASE halving the range at each level."""
-    if hi - lo == 1:
-        return sa.literal_column(str(lo), sa.Integer())
-    mid = (lo + hi) // 2
-    earlier, later = _slot(bucket, starts, lo, mid), _slot(bucket, starts, mid, hi)
-    return sa.case((bucket < starts[mid], earlier), else_=later)
+def _pieces(starts: list[datetime], ends: list[datetime], period: str) -> sa.Subquery:
+    """(slot, period, lo, hi): the roll-ups that make up bucket ``slot`` (``starts[slot]``–``ends[slot]``)
+    are those of ``period`` starting in ``lo``–``hi``. A day is its whole UTC hours, and the quarters of
+    the UTC hours it shares with the days either side; an hour of India's is its four quarters. As a
+    table of a few dozen rows, the database knows how few buckets there are (it plans a hash of the
+    groups, where a computed bucket made it sort a million rows)."""
+    rows = []
+    for slot, (lo, hi) in enumerate(zip(starts, ends, strict=True)):
+        if period == "15m":
+            rows.append((slot, "15m", lo, hi))
+            continue
+        whole_from = _utc_hour(lo) + (_HOUR if _utc_hour(lo) < lo else timedelta(0))
+        whole_to = _utc_hour(hi)
+        if lo < whole_from:
+            rows.append((slot, "15m", lo, whole_from))
+        rows.append((slot, "1h", whole_from, whole_to))
+        if whole_to < hi:
+            rows.append((slot, "15m", whole_to, hi))
+    selects = [
+        sa.select(
+            sa.literal_column(str(slot), sa.Integer()).label("slot"),
+            sa.literal(kind, sa.String()).label("period"),
+            sa.literal(lo, UtcDateTime()).label("lo"),
+            sa.literal(hi, UtcDateTime()).label("hi"),
+        )
+        for slot, kind, lo, hi in rows
+    ]
+    return (selects[0] if len(selects) == 1 else sa.union_all(*selects)).subquery("pieces")
 
 
 def _value(c: Any, name: str, how: Literal["sum", "max"] | tuple[str, str]) -> sa.ColumnElement[Any]:
