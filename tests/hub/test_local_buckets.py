@@ -247,3 +247,40 @@ def test_an_unknown_time_zone_is_a_one_line_422(client: tuple[TestClient, Any], 
     assert answer.status_code == 422
     message = answer.json()["error"]["message"]
     assert "tz" in message and "\n" not in message
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/counts",
+        "/counts.csv",
+        "/speeds",
+        "/incident-counts",
+        "/conflicts/ranking",
+        "/ngsi-ld/TrafficFlowObserved",
+        "/dashboard/api/overview",
+        "/dashboard/api/cameras/plaza/cam-1/counts",
+        "/dashboard/api/cameras/plaza/cam-1/counts.csv",
+        "/dashboard/api/cameras/plaza/cam-1/tmc",
+        "/dashboard/api/cameras/plaza/cam-1/speeds",
+    ],
+)
+@pytest.mark.parametrize(
+    "when",
+    [
+        {"start": "0001-01-01T00:00:00Z", "end": "0001-01-05T00:00:00Z"},
+        {"start": "0001-01-01T00:00:00+05:00", "end": "0001-01-05T00:00:00Z"},
+        {"start": "9999-12-20T00:00:00Z", "end": "9999-12-31T23:00:00Z"},
+        {"start": "9999-12-20T00:00:00Z", "end": "9999-12-31T23:59:00-05:00", "tz": "Asia/Kolkata"},
+    ],
+)
+def test_a_window_at_the_ends_of_the_calendar_is_a_one_line_422(
+    client: tuple[TestClient, Any], path: str, when: dict[str, str]
+) -> None:
+    """A window in year 1 or 9999 was a 500 on every series, with or without ``tz``: a bucket's end or the
+    window's UTC fell off the calendar (found trying ``tz`` at the calendar's ends)."""
+    test_client, viewer = client
+    answer = test_client.get(path, params={"interval": "1d", "tz": "UTC"} | when, headers=viewer)
+    assert answer.status_code == 422, answer.text
+    message = answer.json()["error"]["message"]
+    assert ("must lie between" in message or "out of range" in message) and "\n" not in message

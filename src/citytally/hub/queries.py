@@ -32,6 +32,9 @@ __all__ = [
     "local_hour",
     "local_midnight",
     "QueryError",
+    "EARLIEST",
+    "LATEST",
+    "check_window",
     "list_cameras",
     "get_camera",
     "count_series",
@@ -68,6 +71,21 @@ _DAY = timedelta(days=1)
 #: boundary is one) and, at the limit of rows, at most one such piece read beyond what is answered.
 _SLOTS_PER_READ = {"1d": 31, "1h": 384}
 
+#: The widest window a query may name: nothing is stored before 1970, and the calendar's own ends leave no
+#: room for a bucket's end or a local day (year 1's first day in India began in year 0).
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9999, 1, 1, tzinfo=UTC)
+
+
+def check_window(start: datetime, end: datetime) -> None:
+    """Raise :class:`QueryError` unless ``start`` and ``end`` lie within :data:`EARLIEST`–:data:`LATEST`."""
+    if start < EARLIEST or end > LATEST:
+        raise QueryError(
+            f"start and end must lie between {EARLIEST.isoformat()} and {LATEST.isoformat()}"
+            f" (got {start.isoformat()} to {end.isoformat()})"
+        )
+
+
 #: UTC, whose hours and days are the stored roll-ups' own.
 UTC_ZONE = ZoneInfo("UTC")
 
@@ -89,6 +107,7 @@ class SeriesQuery:
     def __post_init__(self) -> None:
         if self.interval not in MAX_RANGE:
             raise QueryError(f"interval {self.interval!r} is not one of {', '.join(INTERVALS)}")
+        check_window(self.start, self.end)
         if self.end <= self.start:
             raise QueryError(f"end ({self.end.isoformat()}) must be after start ({self.start.isoformat()})")
         if self.end - self.start > MAX_RANGE[self.interval]:

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
 from fastapi.responses import FileResponse, StreamingResponse
 
+from citytally.hub import queries
 from citytally.hub.access import Principal, public, require_role, token_is_active
 from citytally.hub.api.cameras import SlugPath
 from citytally.hub.api.deps import EngineDep
@@ -55,8 +56,14 @@ EndQ = Annotated[datetime | None, Query(description="Range end, exclusive (ISO 8
 
 
 def _range(start: datetime | None, end: datetime | None, default: timedelta) -> tuple[datetime, datetime]:
-    end = _aware(end) if end else datetime.now(UTC)
-    start = _aware(start) if start else end - default
+    try:
+        end = _aware(end) if end else datetime.now(UTC)
+        start = _aware(start) if start else end - default
+        queries.check_window(start, end)
+    except OverflowError:  # a time in year 1 or 9999 whose UTC falls off the calendar
+        raise HTTPException(422, "start or end is out of range") from None
+    except queries.QueryError as exc:
+        raise HTTPException(422, str(exc)) from exc
     if end <= start:
         raise HTTPException(422, f"end ({end.isoformat()}) must be after start ({start.isoformat()})")
     if end - start > _MAX_RANGE:
