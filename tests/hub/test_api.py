@@ -275,6 +275,9 @@ def test_speeds_occupancy_and_movements(hub: tuple[TestClient, Any]) -> None:
         ("/speeds", SpeedSeries, {}),
         ("/occupancy", OccupancySeries, {}),
         ("/movements", MovementSeries, {}),
+        ("/counts", CountSeries, {"tz": "Asia/Kolkata", "group_by": "class"}),
+        ("/speeds", SpeedSeries, {"tz": "Asia/Kolkata"}),
+        ("/occupancy", OccupancySeries, {"tz": "America/St_Johns"}),
     ],
 )
 def test_series_json_is_exactly_what_the_declared_model_writes(
