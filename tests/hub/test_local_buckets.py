@@ -284,3 +284,74 @@ def test_a_window_at_the_ends_of_the_calendar_is_a_one_line_422(
     assert answer.status_code == 422, answer.text
     message = answer.json()["error"]["message"]
     assert ("must lie between" in message or "out of range" in message) and "\n" not in message
+
+
+@pytest.mark.parametrize("zone", ["Asia/Kolkata", "Asia/Kathmandu", "Europe/Berlin"])
+@pytest.mark.parametrize("interval", ["1d", "1h"])
+def test_the_api_and_the_dashboard_export_give_the_same_local_days_and_hours(
+    client: tuple[TestClient, Any], store_engine: Engine, zone: str, interval: str
+) -> None:
+    """Two ways to the same local buckets, written apart: the API sums them in the database, the
+    dashboard's CSV export in Python from the same roll-ups. Counts, speeds (measured, mean, highest
+    interval V85) and occupancy (intervals, mean, peak) agree row for row."""
+    rng = random.Random(7)
+    events: list[Any] = []
+    for _ in range(150):
+        start = T0 + MINUTE * rng.randrange(4 * 24 * 60)
+        where = {"site": "plaza", "camera": "cam-1", "start": start, "end": start + MINUTE}
+        n, mean = rng.randint(1, 4), rng.uniform(10, 60)
+        speeds = {"inbound": {"car": {"n": n, "mean_kmh": mean, "p85_kmh": mean + rng.uniform(0, 15)}}}
+        events += [
+            crossing(start, {"car": rng.randint(0, 3), "bus": rng.randint(0, 1)}),
+            SpeedEvent(id=uuid.uuid4(), line="north", speeds=speeds, **where),
+            ZoneOccupancyEvent(
+                id=uuid.uuid4(),
+                zone="west",
+                mean={"person": rng.uniform(0, 5)},
+                peak={"person": rng.randint(5, 9)},
+                **where,
+            ),
+        ]
+    assert EventWriter(store_engine).write_events(events).stored == len(events)
+    test_client, viewer = client
+    tz = ZoneInfo(zone)
+    when = window(tz, date(2026, 10, 24), 2)
+
+    def api(path: str, names: tuple[str, ...]) -> list[tuple[Any, ...]]:
+        params = when | {"interval": interval, "camera": "cam-1"}
+        answer = test_client.get(path, params=params, headers=viewer)
+        assert answer.status_code == 200, answer.text
+        return [
+            (datetime.fromisoformat(p["bucket"]), *(_rounded(p[n]) for n in names))
+            for p in answer.json()["points"]
+        ]
+
+    def dashboard(kind: str, names: tuple[str, ...]) -> list[tuple[Any, ...]]:
+        params = {"start": when["start"], "end": when["end"], "tz": zone, "bucket": interval}
+        answer = test_client.get(
+            f"/dashboard/api/cameras/plaza/cam-1/{kind}.csv", params=params, headers=viewer
+        )
+        assert answer.status_code == 200, answer.text
+        rows = csv.DictReader(io.StringIO(answer.text))
+        return [(datetime.fromisoformat(r["bucket_start"]), *(_rounded(r[n]) for n in names)) for r in rows]
+
+    counts = api("/counts", ("line", "direction", "class", "count"))
+    lo, hi = datetime.fromisoformat(when["start"]), datetime.fromisoformat(when["end"])
+    local = [e.start.astimezone(tz) for e in events if isinstance(e, LineCountEvent) and lo <= e.start < hi]
+    reported = {midnight(t.date(), tz) if interval == "1d" else t.replace(minute=0) for t in local}
+    assert {row[0].astimezone(UTC) for row in counts} == {t.astimezone(UTC) for t in reported}
+    assert counts == dashboard("counts", ("line", "direction", "class", "count"))
+    assert api("/speeds", ("class", "n", "mean_kmh", "p85_max_kmh")) == dashboard(
+        "speeds", ("class", "measured", "mean_kmh", "highest_interval_v85_kmh")
+    )
+    assert api("/occupancy", ("zone", "class", "samples", "mean", "peak_max")) == dashboard(
+        "occupancy", ("zone", "class", "intervals", "mean_present", "peak_present")
+    )
+
+
+def _rounded(value: Any) -> Any:
+    """A number as the dashboard's CSV writes it (three decimals), from JSON or from CSV text."""
+    try:
+        return round(float(value), 3)
+    except (TypeError, ValueError):
+        return value

@@ -421,15 +421,13 @@ class Grid:
 
     def split_hours(self, end: datetime) -> frozenset[datetime]:
         """The UTC hours before ``end`` that hold a local midnight of the grid within them (India's, Nepal's,
-        Newfoundland's): their hourly roll-up holds the end of one day and the start of the next, so they
-        are read from the 15-minute roll-ups instead."""
-        if self.read_period != "1h" or self.period != "1d":
+        Newfoundland's), the last day's end included: their hourly roll-up holds the end of one day and the
+        start of the next, so they are read from the 15-minute roll-ups instead."""
+        if self.read_period != "1h" or self.period != "1d" or not self.times:
             return frozenset()
-        return frozenset(
-            hour
-            for hour in (_floor(midnight, 3600) for midnight in self.times)
-            if hour not in self.times and hour < end
-        )
+        midnights = [*self.times, self.bucket_end(self.times[-1])]
+        hours = ((_floor(midnight, 3600), midnight) for midnight in midnights)
+        return frozenset(hour for hour, midnight in hours if hour != midnight and hour < end)
 
     def bucket_of(self, moment: datetime) -> datetime:
         """The start of the bucket that holds ``moment``."""
