@@ -1,24 +1,32 @@
 """Traffic conflicts from the roll-ups: the "weak spots" ranking and the conflict cells of a heat map.
 
 The rate is conflicts per 1,000 road users that entered the zone (the edge's ``road_users``), summed over
-the roll-up buckets of the query's period whose start lies in ``[start, end)``. Sites, cameras or zones
-(their approaches) are ranked by that rate, highest first; a place with no road user counted has no rate
-and comes last. Each rate comes with its exact 95 % Poisson interval (:func:`rate_interval`): a handful
-of conflicts says little about a place, and where two places' intervals overlap, their order may be chance.
-The TTC and PET distributions of the places that match the query's filters are the conflict events'
-histograms summed bin by bin (bins keyed by their lower edge).
+the buckets of the query's period whose start lies in ``[start, end)`` (its zone's hours or days with
+``tz``), read from the fewest roll-up rows that make up that time (:func:`~citytally.hub.queries.tiles`).
+Sites, cameras or zones (their approaches) are ranked by that rate, highest first; a place with no road
+user counted has no rate and comes last. Each rate comes with its exact 95 % Poisson interval
+(:func:`rate_interval`): a handful of conflicts says little about a place, and where two places' intervals
+overlap, their order may be chance. The TTC and PET distributions of the places that match the query's
+filters are the conflict events' histograms summed bin by bin (bins keyed by their lower edge).
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 import sqlalchemy as sa
 
-from citytally.hub.queries import QueryError, Series, SeriesQuery, view_change_spans
+from citytally.hub.queries import (
+    QueryError,
+    Series,
+    SeriesQuery,
+    Tile,
+    tiles,
+    view_change_spans,
+    window_span,
+)
 from citytally.hub.store import schema
 
 __all__ = [
@@ -48,9 +56,11 @@ MEASURES = ("ttc", "pet")
 RATE_CONFIDENCE = 0.95
 
 
-def _where(table: sa.Table, query: SeriesQuery) -> list[sa.ColumnElement[bool]]:
+def _where(table: sa.Table, query: SeriesQuery, runs: Sequence[Tile]) -> list[sa.ColumnElement[bool]]:
     c = table.c
-    where = [c.period == query.interval, c.bucket >= query.start, c.bucket < query.end]
+    where = [
+        sa.or_(*(sa.and_(c.period == p, c.bucket >= lo, c.bucket < hi) for p, lo, hi in runs), sa.false())
+    ]
     for name, value in query.filters.items():
         if name not in _FILTERS:
             raise QueryError(f"conflicts cannot be filtered by {name!r}")
@@ -58,8 +68,12 @@ def _where(table: sa.Table, query: SeriesQuery) -> list[sa.ColumnElement[bool]]:
     return where
 
 
+def _runs(query: SeriesQuery) -> list[Tile]:
+    return tiles(*window_span(query))
+
+
 def _conflicts_by_place(
-    conn: sa.Connection, query: SeriesQuery, keys: Sequence[str]
+    conn: sa.Connection, query: SeriesQuery, runs: Sequence[Tile], keys: Sequence[str]
 ) -> dict[tuple[Any, ...], dict[str, int]]:
     t = schema.conflict_rollups
     split = [
@@ -71,7 +85,7 @@ def _conflicts_by_place(
     ]
     statement = (
         sa.select(*(t.c[k] for k in keys), sa.func.sum(t.c["count"]).label("conflicts"), *split)
-        .where(*_where(t, query))
+        .where(*_where(t, query, runs))
         .group_by(*(t.c[k] for k in keys))
     )
     found: dict[tuple[Any, ...], dict[str, int]] = {}
@@ -83,12 +97,12 @@ def _conflicts_by_place(
 
 
 def _road_users_by_place(
-    conn: sa.Connection, query: SeriesQuery, keys: Sequence[str]
+    conn: sa.Connection, query: SeriesQuery, runs: Sequence[Tile], keys: Sequence[str]
 ) -> dict[tuple[Any, ...], int]:
     t = schema.conflict_exposure_rollups
     statement = (
         sa.select(*(t.c[k] for k in keys), sa.func.sum(t.c.road_users).label("road_users"))
-        .where(*_where(t, query))
+        .where(*_where(t, query, runs))
         .group_by(*(t.c[k] for k in keys))
     )
     return {tuple(row[: len(keys)]): int(row[-1]) for row in conn.execute(statement)}
@@ -111,9 +125,10 @@ def conflict_ranking(
     ``min_road_users`` are left out: a rate over a handful of road users says little.
     """
     keys = LEVELS[level]
+    runs = _runs(query)
     with engine.connect() as conn:
-        conflicts = _conflicts_by_place(conn, query, keys)
-        users = _road_users_by_place(conn, query, keys)
+        conflicts = _conflicts_by_place(conn, query, runs, keys)
+        users = _road_users_by_place(conn, query, runs, keys)
     empty = dict.fromkeys(("conflicts", *SEVERITIES, *CONFLICT_TYPES), 0)
     rows = []
     for place in sorted(set(conflicts) | set(users)):
@@ -137,13 +152,7 @@ def _mark_view_changes(
     engine: sa.Engine, query: SeriesQuery, rows: list[dict[str, Any]], now: datetime
 ) -> None:
     """``view_changed`` on each row: a view change of its camera (any of its site's) in the buckets read."""
-    step = schema.ROLLUP_PERIODS[query.interval]
-
-    def boundary(moment: datetime) -> datetime:  # the first bucket start at or after it
-        return datetime.fromtimestamp(math.ceil(moment.timestamp() / step) * step, UTC)
-
-    # the buckets read start in [start, end): they cover from the first boundary to the one after the last
-    start, end = boundary(query.start), boundary(query.end)
+    start, end = window_span(query)
     filters = {"site": query.filters.get("site"), "camera": query.filters.get("camera")}
     # only the cameras with a view change overlapping the buckets read are listed
     changed = view_change_spans(engine, start, end, now, **filters, with_change=False)
@@ -177,6 +186,7 @@ def _rank(row: dict[str, Any]) -> tuple[bool, float, int]:
 def conflict_cells(engine: sa.Engine, query: SeriesQuery) -> Series:
     """Conflicts per ground cell of each zone over the window, most first: where the weak spot is."""
     t = schema.conflict_cell_rollups
+    runs = _runs(query)
     places = (t.c.site, t.c.camera, t.c.zone, t.c.cell_m, t.c.x_m, t.c.y_m)
     total = sa.func.sum(t.c["count"]).label("count")
     statement = (
@@ -186,7 +196,7 @@ def conflict_cells(engine: sa.Engine, query: SeriesQuery) -> Series:
             sa.func.max(t.c.image_x).label("image_x"),
             sa.func.max(t.c.image_y).label("image_y"),
         )
-        .where(*_where(t, query))
+        .where(*_where(t, query, runs))
         .group_by(*places)
         .order_by(total.desc(), *places)
         .limit(query.limit + 1)
@@ -204,9 +214,10 @@ def conflict_histograms(engine: sa.Engine, query: SeriesQuery) -> dict[str, list
     """Per measure (``ttc``, ``pet``): (bin's lower edge in s, conflicts) summed over the window and the
     places that match the filters, by edge; empty bins included (the edge sends every bin)."""
     t = schema.conflict_histogram_rollups
+    runs = _runs(query)
     statement = (
         sa.select(t.c.measure, t.c.bin_s, sa.func.sum(t.c["count"]))
-        .where(*_where(t, query))
+        .where(*_where(t, query, runs))
         .group_by(t.c.measure, t.c.bin_s)
         .order_by(t.c.measure, t.c.bin_s)
     )

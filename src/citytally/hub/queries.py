@@ -31,6 +31,9 @@ __all__ = [
     "local_buckets",
     "local_hour",
     "local_midnight",
+    "window_span",
+    "Tile",
+    "tiles",
     "QueryError",
     "EARLIEST",
     "LATEST",
@@ -85,6 +88,8 @@ def check_window(start: datetime, end: datetime) -> None:
             f" (got {start.isoformat()} to {end.isoformat()})"
         )
 
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 #: UTC, whose hours and days are the stored roll-ups' own.
 UTC_ZONE = ZoneInfo("UTC")
@@ -177,6 +182,55 @@ def local_buckets(query: SeriesQuery) -> LocalBuckets | None:
         starts.append(moment)
         day += _DAY
     return LocalBuckets(starts, moment, "1h")
+
+
+def window_span(query: SeriesQuery) -> tuple[datetime, datetime]:
+    """The time the buckets of ``query`` that begin in ``start``–``end`` cover, as UTC instants (its zone's
+    hours or days with ``tz``): from the first such bucket's start to the last one's end, which may lie past
+    ``end``. Empty (``lo == hi``) where no bucket begins in the window."""
+    buckets = local_buckets(query)
+    if buckets is not None:
+        return (buckets.starts[0] if buckets.starts else buckets.end), buckets.end
+    step = schema.ROLLUP_PERIODS[query.interval]
+    return _ceil(query.start, step), _ceil(query.end, step)
+
+
+def _ceil(moment: datetime, step: int) -> datetime:
+    """The first UTC bucket boundary of ``step`` seconds at or after ``moment`` (in whole microseconds: a
+    float timestamp would round one just after a boundary onto it)."""
+    return _EPOCH + -(-(moment - _EPOCH) // timedelta(seconds=step)) * timedelta(seconds=step)
+
+
+def _floor(moment: datetime, step: int) -> datetime:
+    return _EPOCH + (moment - _EPOCH) // timedelta(seconds=step) * timedelta(seconds=step)
+
+
+#: A run of stored roll-up buckets: their period and the first start and the end of the run.
+Tile = tuple[Interval, datetime, datetime]
+
+
+def tiles(lo: datetime, hi: datetime) -> list[Tile]:
+    """The fewest stored roll-up buckets that make up ``lo``–``hi`` (each boundary rounded up to a quarter
+    hour): UTC days where whole ones fit, hours next to them, quarter hours at the ends. A sum over a window
+    read this way is the sum of its 15-minute buckets, from a few rows a day instead of 96."""
+    quarter, hour, day = (schema.ROLLUP_PERIODS[p] for p in INTERVALS)
+    lo, hi = _ceil(lo, quarter), _ceil(hi, quarter)
+    if lo >= hi:
+        return []
+    hours = _ceil(lo, hour), _floor(hi, hour)
+    if hours[0] >= hours[1]:
+        return [("15m", lo, hi)]
+    days = _ceil(hours[0], day), _floor(hours[1], day)
+    if days[0] >= days[1]:
+        days = hours[1], hours[1]  # no whole UTC day: hours from the first to the last
+    found: list[Tile] = [
+        ("15m", lo, hours[0]),
+        ("1h", hours[0], days[0]),
+        ("1d", days[0], days[1]),
+        ("1h", days[1], hours[1]),
+        ("15m", hours[1], hi),
+    ]
+    return [(period, a, b) for period, a, b in found if a < b]
 
 
 def _utc_hour(moment: datetime) -> datetime:

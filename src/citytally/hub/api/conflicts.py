@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 from citytally.hub.access import Principal, require_role
 from citytally.hub.api.deps import EngineDep
 from citytally.hub.api.errors import ERROR_RESPONSES
-from citytally.hub.api.params import SlugQuery, series_query
+from citytally.hub.api.params import SlugQuery, local_series_query
 from citytally.hub.api.series import with_filters
 from citytally.hub.conflicts import Level, conflict_cells, conflict_histograms, conflict_ranking
 from citytally.hub.queries import Interval, SeriesQuery
@@ -30,7 +30,7 @@ __all__ = [
 
 router = APIRouter(prefix="/conflicts", tags=["conflicts"], responses=ERROR_RESPONSES)
 Viewer = Annotated[Principal, Depends(require_role("viewer"))]
-Window = Annotated[SeriesQuery, Depends(series_query)]
+Window = Annotated[SeriesQuery, Depends(local_series_query)]
 LevelQuery = Annotated[
     Level, Query(description="Rank sites, cameras or zones (the junctions' approaches): the rest is summed.")
 ]
@@ -70,9 +70,13 @@ class WeakSpot(BaseModel):
 
 
 class _Window(BaseModel):
-    interval: Interval = Field(description="The roll-up period read.")
+    interval: Interval = Field(
+        description="The buckets summed: those of this width that begin in start–end (with `tz`, its hours "
+        "or days)."
+    )
     start: datetime
     end: datetime
+    tz: str = Field(description="The time zone whose hours and days the buckets are (`tz`; UTC if none).")
     truncated: bool = Field(description="True when `limit` cut the answer short.")
 
 
@@ -148,6 +152,7 @@ def ranking(
         interval=query.interval,
         start=query.start,
         end=query.end,
+        tz=query.tz.key,
         truncated=found.truncated,
         level=level,
         ranking=[WeakSpot.model_validate(row) for row in found.rows],
@@ -196,6 +201,7 @@ def cells(engine: EngineDep, _who: Viewer, window: Window, zone: SlugQuery = Non
         interval=query.interval,
         start=query.start,
         end=query.end,
+        tz=query.tz.key,
         truncated=found.truncated,
         cells=[ConflictCellOut.model_validate(row) for row in found.rows],
     )
@@ -213,6 +219,7 @@ def histograms(
         interval=query.interval,
         start=query.start,
         end=query.end,
+        tz=query.tz.key,
         truncated=False,
         site=query.filters.get("site"),
         camera=query.filters.get("camera"),
