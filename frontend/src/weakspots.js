@@ -5,6 +5,7 @@
 import { downloadCSV, getJSON } from "./api.js";
 import { barChart } from "./charts.js";
 import { guarded, markUpdated } from "./notice.js";
+import { localZone } from "./overview-data.js";
 import { debounce, el, fmt, rangePicker } from "./util.js";
 
 const SVG = "http://www.w3.org/2000/svg";
@@ -85,14 +86,15 @@ export async function weakSpotsView(root) {
 
   function params() {
     const range = picker.range();
-    return { ...range, interval: periodFor(range), level: level.value };
+    // in the browser's zone: a range of whole days is those days' conflicts, whatever the period read
+    return { ...range, interval: periodFor(range), tz: localZone(), level: level.value };
   }
 
   async function refresh() {
     const p = params();
     const [ranking, found] = await Promise.all([
       getJSON("/conflicts/ranking", p),
-      getJSON("/conflicts/cells", { start: p.start, end: p.end, interval: p.interval }),
+      getJSON("/conflicts/cells", { start: p.start, end: p.end, interval: p.interval, tz: p.tz }),
     ]);
     cells = found.cells;
     drawRanking(ranking.ranking);
@@ -174,7 +176,8 @@ export async function weakSpotsView(root) {
     const p = params();
     const chosen = dist.select.value ? JSON.parse(dist.select.value) : {};
     const filters = Object.fromEntries(Object.entries(chosen).filter(([, v]) => v != null));
-    const found = await getJSON("/conflicts/histograms", { start: p.start, end: p.end, interval: p.interval, ...filters });
+    const found = await getJSON("/conflicts/histograms",
+      { start: p.start, end: p.end, interval: p.interval, tz: p.tz, ...filters });
     dist.draw(found, dist.select.value ? place(chosen) : "every place");
   }
 

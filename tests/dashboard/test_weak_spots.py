@@ -3,13 +3,20 @@ seeded conflict events (tests/dashboard/conftest.py CONFLICTS) over the camera's
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
-from playwright.sync_api import Page
+import sqlalchemy as sa
+from playwright.sync_api import Browser, Page
 
+from citytally.events import ConflictEvent
 from citytally.hub.dashboard.server import DashboardServer
+from citytally.hub.store import EventWriter
+from dashboard.conftest import conflict_events
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
@@ -107,3 +114,51 @@ def test_ranking_and_heat_map_show_the_seeded_conflicts(
     page.select_option("#weak-level", "site")
     page.wait_for_function("() => document.querySelectorAll('#weak-rows tr').length === 1")
     assert ranking(page) == [("demo-plaza", "6", "10.0", "3.7–21.8")]
+
+
+def test_a_range_of_whole_days_ranks_the_conflicts_of_the_browsers_days(
+    browser: Browser,
+    hub_server: DashboardServer,
+    seeded_engine: sa.Engine,
+    tokens: dict[str, str],
+    login: Login,
+) -> None:
+    """A road-safety engineer in India (UTC+5:30) picks 40 whole days (read from the hourly roll-ups): the
+    conflicts of 23:50 and 00:10 at either end fall on the days they were in India. The hub summed UTC's
+    hours beginning in the range, which start half an hour off India's: the range took in the 00:10 after
+    its last day and left out the 00:10 of its first."""
+    india = ZoneInfo("Asia/Kolkata")
+    last = datetime.now(india).date() - timedelta(days=60)
+    first = last - timedelta(days=39)
+
+    def at(day: date, hour: int, minute: int, conflicts: int) -> ConflictEvent:
+        start = datetime.combine(day, time(hour, minute), tzinfo=india)
+        (event,) = [e for e in conflict_events(start.astimezone(UTC)) if e.camera == "vtest"]
+        rows = [event.conflicts[0].model_copy(update={"count": conflicts})]
+        return event.model_copy(update={"id": uuid.uuid4(), "conflicts": rows})
+
+    events = [
+        at(first - timedelta(days=1), 23, 50, 1),  # the evening before the range: out
+        at(first, 0, 10, 2),  # its first day: in
+        at(last, 23, 50, 4),  # its last day: in
+        at(last + timedelta(days=1), 0, 10, 8),  # the day after: out
+    ]
+    assert EventWriter(seeded_engine).write_events(events).stored == len(events)
+    context = browser.new_context(viewport={"width": 1360, "height": 1000}, timezone_id="Asia/Kolkata")
+    tab = context.new_page()
+    try:
+        login(tab, hub_server, tokens["viewer"])
+        tab.click("#nav a[href='#/weak-spots']")
+        tab.wait_for_selector("#weak-summary[data-total]")
+        tab.select_option("select[name=range]", "custom")
+        tab.fill("input[name=from]", first.isoformat())
+        tab.fill("input[name=to]", last.isoformat())
+        with tab.expect_response(
+            lambda r: "/conflicts/ranking?" in r.url and "interval=1h" in r.url
+        ) as asked:
+            tab.dispatch_event("input[name=to]", "change")
+        assert "tz=Asia%2FCalcutta" in asked.value.url  # Chromium's name for Asia/Kolkata
+        tab.wait_for_function("() => document.querySelector('#weak-summary').dataset.total === '6'")
+        assert ranking(tab)[0][:2] == ("demo-plaza / vtest / middle", "6")
+    finally:
+        context.close()
