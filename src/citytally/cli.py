@@ -50,6 +50,7 @@ def _register_all() -> None:
     from citytally.edge.cli import register as register_edge
     from citytally.hub.admin_cli import register as register_hub_admin
     from citytally.hub.cli import register as register_hub
+    from citytally.salvage import register as register_salvage
     from citytally.signals.cli import register as register_signals
 
     register_edge(app)
@@ -57,6 +58,7 @@ def _register_all() -> None:
     register_hub(app)
     register_hub_admin(app)
     register_signals(app)
+    register_salvage(app)
 
 
 _register_all()

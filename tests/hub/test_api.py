@@ -392,6 +392,7 @@ def test_health_says_503_when_the_database_is_gone() -> None:
     assert answer.json() == {
         "status": "degraded",
         "database": "unreachable",
+        "database_problem": None,
         "ingest_lag_s": None,
         "ingest_stalled_s": 0.0,
         "ingest_waiting": 0,

@@ -42,7 +42,7 @@ def hub(
     from citytally.hub.ingest import Ingest
     from citytally.hub.metrics import HubMetrics
     from citytally.hub.retention import RetentionJob
-    from citytally.hub.store import EventWriter, create_store_engine, migrate, sync_registry
+    from citytally.hub.store import EventWriter, create_store_engine, damage, migrate, sync_registry
     from citytally.redaction import redact_url
 
     settings = load_hub_settings(config)
@@ -54,6 +54,8 @@ def hub(
     log.info("hub: store %s, %d cameras registered", redact_url(url), len(cameras))
     metrics = HubMetrics()
     metrics.watch_store(engine)
+    # damage no statement has met yet (a page of old data): looked for once, beside the rest
+    threading.Thread(target=damage.check, args=(engine,), name="hub-store-check", daemon=True).start()
     writer = EventWriter(
         engine,
         topic_prefix=settings.mqtt.topic_prefix,

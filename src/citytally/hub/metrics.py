@@ -197,9 +197,17 @@ class HubMetrics:
         ).set_function(relay.oldest_unacknowledged_seconds)
 
     def watch_store(self, engine: sa.Engine) -> None:
-        """Export the database-derived gauges (ingest lag, dead letters) at scrape time; once is enough."""
+        """Export the database-derived gauges (ingest lag, dead letters) at scrape time, and whether the
+        store was found damaged; once is enough."""
+        from citytally.hub.store.damage import damage
+
         if not self._watching:
             self.registry.register(StoreCollector(engine))
+            Gauge(
+                "citytally_store_damaged",
+                "1 once the store has said part of it is damaged (/health's database_problem): recover it.",
+                registry=self.registry,
+            ).set_function(lambda: float(damage(engine) is not None))
             self._watching = True
 
 

@@ -203,8 +203,8 @@ class Outbox:
         except OSError as exc:
             raise StoreError(f"{path}: the outbox is damaged ({problem}); cannot move it: {exc}") from exc
         log.error(
-            "outbox: %s is damaged (%s); set aside as %s, whose readable events `sqlite3 %s .recover` can"
-            " save, and a new outbox started: the camera goes on",
+            "outbox: %s is damaged (%s); set aside as %s, whose readable events `citytally salvage %s"
+            " <new file>` saves, and a new outbox started: the camera goes on",
             path,
             problem,
             aside.name,

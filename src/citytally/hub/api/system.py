@@ -15,6 +15,7 @@ from citytally.hub.access import Principal, public, require_role
 from citytally.hub.api.deps import EngineDep
 from citytally.hub.api.errors import ERROR_RESPONSES
 from citytally.hub.metrics import HubMetrics, IngestProgress, ingest_lag_seconds
+from citytally.hub.store.damage import Damage, damage
 
 __all__ = ["router", "Health"]
 
@@ -23,11 +24,17 @@ router = APIRouter(tags=["system"], responses=ERROR_RESPONSES)
 
 class Health(BaseModel):
     status: Literal["ok", "degraded", "stalled"] = Field(
-        description="'degraded' when the database cannot be reached, or the broker has not been for 30 s "
-        "(no event can arrive); 'stalled' when messages have waited longer than ingest.stall_after_s with no "
-        "batch stored."
+        description="'degraded' when the database cannot be reached or is damaged, or the broker has not "
+        "been for 30 s (no event can arrive); 'stalled' when messages have waited longer than "
+        "ingest.stall_after_s with no batch stored."
     )
-    database: Literal["ok", "unreachable"]
+    database: Literal["ok", "unreachable", "damaged"] = Field(
+        description="'damaged' once the store has said a page or its file is damaged (SQLite's 'database "
+        "disk image is malformed'): what still reads and writes goes on; recover the store."
+    )
+    database_problem: str | None = Field(
+        None, description="What the store said of the damage, and when it was first seen; null if none."
+    )
     ingest_lag_s: float | None = Field(
         None, description="Seconds since the newest event was received; null if none has arrived."
     )
@@ -73,9 +80,11 @@ def health(request: Request, engine: EngineDep) -> JSONResponse:
     try:
         lag = ingest_lag_seconds(engine)
     except sa.exc.SQLAlchemyError:
+        damaged = damage(engine)  # the read met the damage, or the database is out of reach
         body = Health(
             status="degraded",
-            database="unreachable",
+            database="unreachable" if damaged is None else "damaged",
+            database_problem=None if damaged is None else _problem(damaged),
             ingest_lag_s=None,
             ingest_stalled_s=stalled_s,
             ingest_waiting=waiting,
@@ -84,15 +93,21 @@ def health(request: Request, engine: EngineDep) -> JSONResponse:
         return JSONResponse(body.model_dump(), status_code=503)
     stalled = stalled_s >= progress.stall_after_s
     cut_off = down_s is not None and down_s >= hub_metrics.broker_grace_s
+    damaged = damage(engine)
     body = Health(
-        status="stalled" if stalled else "degraded" if cut_off else "ok",
-        database="ok",
+        status="stalled" if stalled else "degraded" if cut_off or damaged else "ok",
+        database="ok" if damaged is None else "damaged",
+        database_problem=None if damaged is None else _problem(damaged),
         ingest_lag_s=lag,
         ingest_stalled_s=stalled_s,
         ingest_waiting=waiting,
         **broker,
     )
-    return JSONResponse(body.model_dump(), status_code=503 if stalled or cut_off else 200)
+    return JSONResponse(body.model_dump(), status_code=503 if stalled or cut_off or damaged else 200)
+
+
+def _problem(damaged: Damage) -> str:
+    return f"{damaged.problem} (since {damaged.noticed:%Y-%m-%dT%H:%M:%SZ})"
 
 
 @router.get(

@@ -10,6 +10,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from citytally.errors import ConfigError
+from citytally.hub.store import damage
 from citytally.redaction import redact_url
 
 __all__ = ["DEFAULT_DATABASE_URL", "create_store_engine", "sqlite_url"]
@@ -48,6 +49,7 @@ def create_store_engine(url: str = DEFAULT_DATABASE_URL, *, echo: bool = False) 
         engine = sa.create_engine(parsed, **kwargs)
     except (ArgumentError, NoSuchModuleError) as exc:
         raise ConfigError(f"database URL {redact_url(parsed)!r}: {exc}") from exc
+    damage.watch(engine)
     if backend == "sqlite":
         database = parsed.database or ""
         if database not in ("", ":memory:"):

@@ -13,6 +13,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from citytally.errors import StoreError
+from citytally.hub.store import damage
 from citytally.redaction import redact_url
 
 if TYPE_CHECKING:
@@ -43,6 +44,12 @@ def migrate(engine: Engine, revision: str = "head") -> None:
             config.attributes["connection"] = connection
             command.upgrade(config, revision)
     except SQLAlchemyError as exc:
+        problem = damage.damage_in(exc)
+        if problem is not None:
+            raise StoreError(
+                f"{redact_url(engine.url)}: the store is damaged ({problem}); recover it before the hub can "
+                "start (docs/hub.md, 'A damaged store')"
+            ) from exc
         raise StoreError(
             f"migrating {redact_url(engine.url)} failed: {exc.__class__.__name__}: {exc}"
         ) from exc

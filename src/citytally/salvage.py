@@ -1,0 +1,233 @@
+"""``citytally salvage``: copy what still reads of a damaged SQLite file (the hub's store, an edge's outbox)
+into a new one.
+
+SQLite's own ``.recover`` needs a build with the ``sqlite_dbpage`` table, which Debian's ``sqlite3`` lacks
+(it answers "SQL logic error"), and ``.dump`` of a damaged file ends in ``ROLLBACK``. So this reads the file
+through SQLite itself: the schema, then each table in rowid order, a batch at a time. Where a batch meets a
+damaged page its rows are taken one by one up to the damage, and the first rowid that reads again is found
+by probing ever further ahead (then back), so a damaged leaf costs the rows on it and a damaged branch the
+rows under it, and nothing else. Indexes are built anew from the rows saved. The new file is written under
+a temporary name and renamed when complete and checked (``quick_check``); the damaged one is only read.
+
+What is lost is said per table, as ranges of rowids (a table's rows in the order they were written: for the
+hub's ``events`` the order they arrived). Rows are copied as they read; a page whose damage SQLite cannot
+see (its structure intact, its bytes changed) is copied as it is.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from citytally.errors import ConfigError, StoreError
+
+__all__ = ["TableSalvage", "salvage", "salvage_command", "register"]
+
+#: Rows read (and written) at a time.
+_BATCH = 2_000
+_LOWEST = -(2**63)
+_HIGHEST = 2**63 - 1
+
+
+@dataclass
+class TableSalvage:
+    """One table's outcome: rows saved, and the rowid ranges (first, last; last None: to the end) lost."""
+
+    name: str
+    saved: int = 0
+    lost: list[tuple[int, int | None]] = field(default_factory=list)
+
+    def lost_rows(self) -> int | None:
+        """At most this many rows were lost (rowids are dense in tables that are only appended to); None
+        where the loss runs to the table's end, whose last rowid is unknown."""
+        if any(last is None for _, last in self.lost):
+            return None
+        return sum(last - first + 1 for first, last in self.lost if last is not None)
+
+
+def salvage(
+    damaged: Path, out: Path, progress: Callable[[str, int], None] | None = None
+) -> list[TableSalvage]:
+    """Copy every readable row of every table of ``damaged`` into the new file ``out`` (which must not exist),
+    with the same schema; returns each table's outcome. ``progress(table, rows_saved)`` is called as it goes.
+
+    Raises :class:`ConfigError` when ``out`` exists or ``damaged`` does not, and :class:`StoreError` when
+    nothing can be read (no SQLite file, or its schema is damaged)."""
+    if not damaged.is_file():
+        raise ConfigError(f"{damaged}: no such file")
+    if out.exists():
+        raise ConfigError(f"{out}: exists; name a new file for what is saved")
+    source = sqlite3.connect(f"{damaged.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        try:
+            schema = source.execute(
+                "SELECT type, name, sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY rowid"
+            ).fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{damaged}: its schema cannot be read ({exc}): nothing can be saved") from exc
+        partial = out.with_name(out.name + ".partial")
+        partial.unlink(missing_ok=True)
+        target = sqlite3.connect(partial, isolation_level=None)
+        try:
+            found = _copy(source, target, schema, progress)
+            target.execute("COMMIT")
+            problems = [row[0] for row in target.execute("PRAGMA quick_check")]
+        finally:
+            target.close()
+        if problems != ["ok"]:
+            raise StoreError(f"{partial}: the copy fails its check ({'; '.join(problems)}); kept for a look")
+        partial.rename(out)
+        return found
+    finally:
+        source.close()
+
+
+def _copy(
+    source: sqlite3.Connection,
+    target: sqlite3.Connection,
+    schema: list[tuple[str, str, str]],
+    progress: Callable[[str, int], None] | None,
+) -> list[TableSalvage]:
+    target.execute("PRAGMA journal_mode = OFF")  # a new file, renamed only once complete
+    target.execute("BEGIN")
+    tables = [(name, sql) for kind, name, sql in schema if kind == "table" and not name.startswith("sqlite_")]
+    for _, sql in tables:
+        target.execute(sql)
+    found = []
+    for name, _ in tables:
+        columns = [row[1] for row in source.execute(f'PRAGMA table_info("{name}")')]
+        found.append(_copy_table(source, target, name, columns, progress))
+    if any(name == "sqlite_sequence" for _, name, _ in schema):  # AUTOINCREMENT's high-water marks
+        with contextlib.suppress(sqlite3.DatabaseError):
+            rows = source.execute("SELECT name, seq FROM sqlite_sequence").fetchall()
+            target.execute("DELETE FROM sqlite_sequence")
+            target.executemany("INSERT INTO sqlite_sequence (name, seq) VALUES (?, ?)", rows)
+    for kind, name, sql in schema:
+        if kind in ("index", "trigger", "view"):
+            try:
+                target.execute(sql)
+            except sqlite3.DatabaseError as exc:  # a unique index over rows the damage changed
+                raise StoreError(f"rebuilding {kind} {name} of the rows saved: {exc}") from exc
+    return found
+
+
+def _copy_table(
+    source: sqlite3.Connection,
+    target: sqlite3.Connection,
+    table: str,
+    columns: list[str],
+    progress: Callable[[str, int], None] | None,
+) -> TableSalvage:
+    names = ", ".join(f'"{c}"' for c in columns)
+    select = f'SELECT rowid, {names} FROM "{table}" WHERE rowid > ? ORDER BY rowid LIMIT ?'
+    insert = (
+        f'INSERT OR IGNORE INTO "{table}" (rowid, {names}) VALUES ({", ".join("?" * (len(columns) + 1))})'
+    )
+    outcome = TableSalvage(table)
+    last = _LOWEST  # rowid > last: every rowid SQLite assigns (it never assigns the lowest itself)
+    while True:
+        try:
+            rows = source.execute(select, (last, _BATCH)).fetchall()
+        except sqlite3.DatabaseError:
+            rows = list(_one_by_one(source, select, last))
+            if not rows:  # the next row is on a damaged page: find the first that reads again
+                after = _next_readable(source, select, last)
+                outcome.lost.append((last + 1, None if after is None else after - 1))
+                if after is None:
+                    break
+                last = after - 1
+                continue
+        if not rows:
+            break
+        target.executemany(insert, rows)
+        outcome.saved += len(rows)
+        last = rows[-1][0]
+        if progress is not None:
+            progress(table, outcome.saved)
+    return outcome
+
+
+def _one_by_one(source: sqlite3.Connection, select: str, last: int) -> Iterator[tuple[Any, ...]]:
+    """The rows after ``last`` up to the damage, one statement each."""
+    for _ in range(_BATCH):
+        try:
+            row = source.execute(select, (last, 1)).fetchone()
+        except sqlite3.DatabaseError:
+            return
+        if row is None:
+            return
+        yield row
+        last = row[0]
+
+
+def _reads(source: sqlite3.Connection, select: str, after: int) -> tuple[bool, int | None]:
+    """Whether the first row after ``after`` reads, and its rowid (None: no row after it)."""
+    try:
+        row = source.execute(select, (after, 1)).fetchone()
+    except sqlite3.DatabaseError:
+        return False, None
+    return True, None if row is None else int(row[0])
+
+
+def _next_readable(source: sqlite3.Connection, select: str, last: int) -> int | None:
+    """The first rowid after ``last`` whose row reads again, past a damaged page (None: none does): probe
+    ``last`` + 1, 2, 4, ... until a read succeeds, then halve the step back to the first one that does."""
+    step = 1
+    while True:
+        probe = last + step
+        if probe >= _HIGHEST:
+            return None
+        ok, rowid = _reads(source, select, probe)
+        if ok:
+            break
+        step *= 2
+    low, high = last + step // 2, probe  # reads fail after low (or low is last), succeed after high
+    while high - low > 1:
+        middle = (low + high) // 2
+        ok, found = _reads(source, select, middle)
+        if ok:
+            high, rowid = middle, found
+        else:
+            low = middle
+    return rowid
+
+
+def salvage_command(
+    damaged: Annotated[Path, typer.Argument(help="The damaged SQLite file (it is only read).")],
+    out: Annotated[Path, typer.Argument(help="The new file for what reads (must not exist).")],
+) -> None:
+    """Copy what still reads of a damaged SQLite file (the hub's store, or an outbox an edge set aside) into
+    a new one, and say what was lost.
+
+    Stop the hub first (or use a copy), then start it on the new file; see docs/hub.md, 'A damaged store'.
+    Works where SQLite's own `.recover` is missing (Debian's `sqlite3`).
+    """
+    from rich.console import Console
+    from rich.progress import Progress, SpinnerColumn, TextColumn
+
+    columns = (SpinnerColumn(), TextColumn("{task.description}"))
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("reading", total=None)
+        found = salvage(damaged, out, lambda t, n: bar.update(task, description=f"{t}: {n:,} rows saved"))
+    for table in found:
+        if not (table.saved or table.lost):
+            continue
+        line = f"{table.name}: {table.saved:,} rows saved"
+        if table.lost:
+            most = table.lost_rows()
+            spans = ", ".join(f"{a}-{'end' if b is None else b}" for a, b in table.lost)
+            line += f"; lost rowids {spans}" + ("" if most is None else f" (at most {most:,} rows)")
+        typer.echo(line)
+    lost = [t.name for t in found if t.lost]
+    typer.echo(f"saved to {out}" + (f"; rows lost in {', '.join(lost)}" if lost else "; nothing lost"))
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``citytally salvage`` to the top-level app."""
+    app.command("salvage")(salvage_command)

@@ -1,0 +1,180 @@
+"""The hub's SQLite store damaged (a failing SD card, a power cut on a disk that lies about its writes):
+the hub says so (log, ``/health``, ``/metrics``) instead of retrying without a word, and ``citytally
+salvage`` copies what still reads into a new store the hub runs on.
+
+Real parts: the hub's writer and API on SQLite files, pages of them overwritten as a failing card's block
+would be, and the ``citytally`` command in a child process. Which page to damage is found in the file's
+bytes (the page holding one event's JSON), not from the salvage code.
+"""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+
+from citytally.errors import StoreError
+from citytally.hub.access import issue_token
+from citytally.hub.store import EventWriter, create_store_engine, damage, migrate, schema, sqlite_url
+from citytally.hub.web import create_app
+from citytally.salvage import salvage
+
+from .conftest import event_stream, line_count_event
+
+pytestmark = pytest.mark.integration
+
+PAGE = 4096
+
+
+def citytally(*args: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-c", "from citytally.cli import main; main()", *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+
+
+def build_store(path: Path, make_registry: Callable[..., Any], n: int = 6000) -> dict[uuid.UUID, Any]:
+    """A store of ``n`` events (written through the hub's writer, the WAL folded in); id → stored body."""
+    engine = create_store_engine(sqlite_url(path))
+    migrate(engine)
+    make_registry(engine, ("plaza", "cam-1"), ("plaza", "cam-2"))
+    events = event_stream(n)
+    assert EventWriter(engine).write_events(events).stored == n
+    with engine.connect() as conn:
+        stored = dict(conn.execute(sa.select(schema.events.c.id, schema.events.c.body)).all())
+    engine.dispose()  # the last connection's close folds the WAL into the file
+    assert not path.with_name(path.name + "-wal").exists()
+    return stored
+
+
+def damage_page_of(path: Path, needle: bytes) -> int:
+    """Overwrite most of the page holding ``needle`` (bytes of one event) with a pattern; its number."""
+    data = bytearray(path.read_bytes())
+    page = data.index(needle) // PAGE
+    for offset in range(PAGE * page + 8, PAGE * page + 3000):
+        data[offset] = (offset * 7) % 256
+    path.write_bytes(bytes(data))
+    return page
+
+
+def test_a_damaged_page_is_said_and_what_reads_is_salvaged_into_a_store_the_hub_runs_on(
+    tmp_path: Path, make_registry: Callable[..., Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "hub.sqlite3"
+    stored = build_store(path, make_registry)
+    victim = sorted(stored)[len(stored) // 2]
+    damage_page_of(path, str(victim).encode())
+    caplog.set_level(logging.ERROR, logger="citytally.hub.store.damage")
+
+    # The hub meets the damage: a read says so, /health and /metrics say so, one log line; the check the
+    # hub runs when it starts finds it too
+    engine = create_store_engine(sqlite_url(path))
+    migrate(engine)  # the schema's pages are whole: the hub starts
+    operator = {"Authorization": f"Bearer {issue_token(engine, 'operator').secret}"}
+    with TestClient(create_app(None, engine)) as client:
+        assert client.get("/health").json()["database"] == "ok"  # nothing has touched the page yet
+        with engine.connect() as conn, pytest.raises(sa.exc.DatabaseError, match="malformed|UTF-8"):
+            conn.execute(sa.select(schema.events.c.body)).all()
+        answer = client.get("/health")
+        assert answer.status_code == 503
+        body = answer.json()
+        assert (body["status"], body["database"]) == ("degraded", "damaged")
+        assert "malformed" in body["database_problem"] or "UTF-8" in body["database_problem"]
+        assert "citytally_store_damaged 1.0" in client.get("/metrics", headers=operator).text
+    said = [r.getMessage() for r in caplog.records if "is damaged" in r.getMessage()]
+    assert len(said) == 1 and "\n" not in said[0] and "hub.sqlite3" in said[0]
+    assert "docs/hub.md, 'A damaged store'" in said[0]
+    engine.dispose()
+    fresh = create_store_engine(sqlite_url(path))
+    found = damage.check(fresh)
+    assert found is not None and found.problem.startswith("quick_check: ") and "\n" not in found.problem
+    fresh.dispose()
+
+    # Salvage: the rows on the damaged page are lost, every other one is saved as it was stored
+    before = path.read_bytes()
+    done = citytally("salvage", str(path), str(tmp_path / "saved.sqlite3"))
+    assert done.returncode == 0, done.stderr
+    assert path.read_bytes() == before, "the damaged file is only read"
+    events_line = next(line for line in done.stdout.splitlines() if line.startswith("events: "))
+    assert "lost rowids" in events_line and "rows lost in events" in done.stdout
+    saved_engine = create_store_engine(sqlite_url(tmp_path / "saved.sqlite3"))
+    with saved_engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA quick_check").scalar() == "ok"
+        saved = dict(conn.execute(sa.select(schema.events.c.id, schema.events.c.body)).all())
+        rollups = conn.execute(sa.select(sa.func.count()).select_from(schema.line_count_rollups)).scalar()
+    assert victim not in saved
+    assert 0 < len(stored) - len(saved) < 100  # one page of events
+    assert all(saved[k] == stored[k] for k in saved)
+    assert rollups  # the roll-ups' pages were whole: the counts of the lost events are still there
+
+    # The hub runs on the saved store: up to date, healthy, storing new events, answering reads
+    migrate(saved_engine)
+    new = line_count_event(
+        "plaza", "cam-1", datetime(2026, 12, 1, 12, 0, tzinfo=UTC), {"inbound": {"car": 1}}
+    )
+    assert EventWriter(saved_engine).write_events([new]).stored == 1
+    viewer = {"Authorization": f"Bearer {issue_token(saved_engine, 'viewer').secret}"}
+    with TestClient(create_app(None, saved_engine)) as client:
+        assert client.get("/health").json()["database"] == "ok"
+        assert client.get("/cameras", headers=viewer).status_code == 200
+    assert damage.damage(saved_engine) is None
+    saved_engine.dispose()
+
+
+def test_a_store_whose_header_is_damaged_stops_the_hub_in_one_line(
+    tmp_path: Path, make_registry: Callable[..., Any]
+) -> None:
+    """Before, the hub printed SQLAlchemy's "migrating ... failed: DatabaseError" and a web link."""
+    path = tmp_path / "hub.sqlite3"
+    build_store(path, make_registry, n=100)
+    data = bytearray(path.read_bytes())
+    data[:16] = b"not sqlite here!"
+    path.write_bytes(bytes(data))
+    with pytest.raises(StoreError, match=r"the store is damaged \(file is not a database\)"):
+        migrate(create_store_engine(sqlite_url(path)))
+    done = citytally("salvage", str(path), str(tmp_path / "saved.sqlite3"))
+    assert done.returncode == 2
+    assert done.stderr.strip().count("\n") == 0
+    assert "its schema cannot be read (file is not a database): nothing can be saved" in done.stderr
+    assert not (tmp_path / "saved.sqlite3").exists()
+
+
+def test_salvage_refuses_to_overwrite_and_copies_a_whole_file_whole(
+    tmp_path: Path, make_registry: Callable[..., Any]
+) -> None:
+    path = tmp_path / "hub.sqlite3"
+    stored = build_store(path, make_registry, n=500)
+    (tmp_path / "taken.sqlite3").write_text("keep me")
+    done = citytally("salvage", str(path), str(tmp_path / "taken.sqlite3"))
+    assert done.returncode == 2 and "exists; name a new file" in done.stderr
+    assert (tmp_path / "taken.sqlite3").read_text() == "keep me"
+    found = {t.name: t for t in salvage(path, tmp_path / "copy.sqlite3")}
+    assert found["events"].saved == len(stored) and not any(t.lost for t in found.values())
+    copy = create_store_engine(sqlite_url(tmp_path / "copy.sqlite3"))
+    with copy.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(schema.events)).scalar() == len(stored)
+    copy.dispose()
+
+
+def test_damage_is_told_from_an_outage() -> None:
+    """SQLite's and PostgreSQL's words for damage count; a store out of reach or busy does not."""
+    import sqlite3
+
+    import psycopg
+
+    corrupt = sqlite3.DatabaseError("database disk image is malformed")
+    corrupt.sqlite_errorcode = 11  # type: ignore[attr-defined]
+    assert damage.damage_in(corrupt) == "database disk image is malformed"
+    postgres = psycopg.errors.lookup("XX001")("could not read block 7 in file base/16384/16385")
+    assert damage.damage_in(sa.exc.DatabaseError("SELECT", {}, postgres)) == str(postgres)
+    busy = sqlite3.OperationalError("database is locked")
+    busy.sqlite_errorcode = 5  # type: ignore[attr-defined]
+    down = psycopg.errors.lookup("57P01")("terminating connection due to administrator command")
+    assert damage.damage_in(busy) is None and damage.damage_in(down) is None
