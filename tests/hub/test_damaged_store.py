@@ -10,6 +10,7 @@ bytes (the page holding one event's JSON), not from the salvage code.
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
 import sys
 import uuid
@@ -28,7 +29,8 @@ from citytally.hub.store import EventWriter, create_store_engine, damage, migrat
 from citytally.hub.web import create_app
 from citytally.salvage import salvage
 
-from .conftest import event_stream, line_count_event
+from .conftest import PrivateBroker, event_stream, line_count_event, wait_until
+from .test_end_to_end import HubProcess
 
 pytestmark = pytest.mark.integration
 
@@ -178,3 +180,27 @@ def test_damage_is_told_from_an_outage() -> None:
     busy.sqlite_errorcode = 5  # type: ignore[attr-defined]
     down = psycopg.errors.lookup("57P01")("terminating connection due to administrator command")
     assert damage.damage_in(busy) is None and damage.damage_in(down) is None
+
+
+def test_the_hub_command_finds_damage_no_statement_met_when_it_starts(
+    tmp_path: Path, make_registry: Callable[..., Any], mqtt_prefix: str, private_broker: PrivateBroker
+) -> None:
+    """`citytally hub` on a store with a damaged page of old events: it starts, and its background check
+    says the store is damaged before anything reads that page."""
+    path = tmp_path / "hub.sqlite3"
+    stored = build_store(path, make_registry, n=3000)
+    damage_page_of(path, str(sorted(stored)[100]).encode())
+    config = tmp_path / "hub.toml"
+    config.write_text(
+        f'[mqtt]\nport = {private_broker.port}\ntopic_prefix = "{mqtt_prefix}"\n'
+        f'client_id = "{mqtt_prefix}-hub"\n\n[ingest]\naccept_unknown_cameras = true\n'
+    )
+    env = dict(os.environ, CITYTALLY_DATABASE_URL=sqlite_url(path))
+    hub = HubProcess(config, env, tmp_path / "hub.log")
+    hub.start()
+    try:
+        wait_until(lambda: "is damaged (quick_check: " in hub.log.read_text(), 30, "the check to say so")
+    finally:
+        assert hub.stop() == 0
+    [said] = [line for line in hub.log.read_text().splitlines() if "is damaged" in line]
+    assert "ERROR citytally.hub.store.damage" in said and "'A damaged store'" in said
