@@ -60,9 +60,11 @@ def salvage(
     Raises :class:`ConfigError` when ``out`` exists or ``damaged`` does not, and :class:`StoreError` when
     nothing can be read (no SQLite file, or its schema is damaged)."""
     if not damaged.is_file():
-        raise ConfigError(f"{damaged}: no such file")
+        raise ConfigError(f"{damaged}: {'not a file' if damaged.exists() else 'no such file'}")
     if out.exists():
         raise ConfigError(f"{out}: exists; name a new file for what is saved")
+    if not out.parent.is_dir():
+        raise ConfigError(f"{out}: no folder {out.parent} to write it in")
     source = sqlite3.connect(f"{damaged.resolve().as_uri()}?mode=ro", uri=True)
     try:
         try:
@@ -71,6 +73,8 @@ def salvage(
             ).fetchall()
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"{damaged}: its schema cannot be read ({exc}): nothing can be saved") from exc
+        if not any(kind == "table" for kind, _, _ in schema):
+            raise StoreError(f"{damaged}: holds no tables (an empty file?): nothing to save")
         partial = out.with_name(out.name + ".partial")
         partial.unlink(missing_ok=True)
         target = sqlite3.connect(partial, isolation_level=None)
@@ -145,8 +149,7 @@ def _copy_table(
                 continue
         if not rows:
             break
-        target.executemany(insert, rows)
-        outcome.saved += len(rows)
+        outcome.saved += target.executemany(insert, rows).rowcount  # a repeated key (damage) is left out
         last = rows[-1][0]
         if progress is not None:
             progress(table, outcome.saved)

@@ -23,7 +23,7 @@ import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
-from citytally.errors import StoreError
+from citytally.errors import ConfigError, StoreError
 from citytally.hub.access import issue_token
 from citytally.hub.store import EventWriter, create_store_engine, damage, migrate, schema, sqlite_url
 from citytally.hub.web import create_app
@@ -157,6 +157,17 @@ def test_salvage_refuses_to_overwrite_and_copies_a_whole_file_whole(
     done = citytally("salvage", str(path), str(tmp_path / "taken.sqlite3"))
     assert done.returncode == 2 and "exists; name a new file" in done.stderr
     assert (tmp_path / "taken.sqlite3").read_text() == "keep me"
+    for damaged, out, said in [
+        (tmp_path, tmp_path / "a.sqlite3", "not a file"),
+        (tmp_path / "gone.sqlite3", tmp_path / "a.sqlite3", "no such file"),
+        (path, tmp_path / "no" / "a.sqlite3", "no folder"),
+    ]:
+        with pytest.raises(ConfigError, match=said):
+            salvage(damaged, out)
+    (tmp_path / "empty.sqlite3").write_bytes(b"")  # SQLite reads an empty file as an empty database
+    with pytest.raises(StoreError, match="holds no tables"):
+        salvage(tmp_path / "empty.sqlite3", tmp_path / "a.sqlite3")
+    assert not (tmp_path / "a.sqlite3").exists()
     found = {t.name: t for t in salvage(path, tmp_path / "copy.sqlite3")}
     assert found["events"].saved == len(stored) and not any(t.lost for t in found.values())
     copy = create_store_engine(sqlite_url(tmp_path / "copy.sqlite3"))
