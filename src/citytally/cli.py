@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import sys
+from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -45,12 +47,43 @@ def _root(
         logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
+def salvage_command(
+    damaged: Annotated[Path, typer.Argument(help="The damaged SQLite file (it is only read).")],
+    out: Annotated[Path, typer.Argument(help="The new file for what reads (must not exist).")],
+) -> None:
+    """Copy what still reads of a damaged SQLite file (the hub's store, or an outbox an edge set aside) into
+    a new one, and say what was lost.
+
+    Stop the hub first (or use a copy), then start it on the new file; see docs/hub.md, 'A damaged store'.
+    Works where SQLite's own `.recover` is missing (Debian's `sqlite3`).
+    """
+    from rich.console import Console
+    from rich.progress import Progress, SpinnerColumn, TextColumn
+
+    from citytally.salvage import salvage
+
+    columns = (SpinnerColumn(), TextColumn("{task.description}"))
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("reading", total=None)
+        found = salvage(damaged, out, lambda t, n: bar.update(task, description=f"{t}: {n:,} rows saved"))
+    for table in found:
+        if not (table.saved or table.lost):
+            continue
+        line = f"{table.name}: {table.saved:,} rows saved"
+        if table.lost:
+            most = table.lost_rows()
+            spans = ", ".join(f"{a}-{'end' if b is None else b}" for a, b in table.lost)
+            line += f"; lost rowids {spans}" + ("" if most is None else f" (at most {most:,} rows)")
+        typer.echo(line)
+    lost = [t.name for t in found if t.lost]
+    typer.echo(f"saved to {out}" + (f"; rows lost in {', '.join(lost)}" if lost else "; nothing lost"))
+
+
 def _register_all() -> None:
     from citytally.demo import register as register_demo
     from citytally.edge.cli import register as register_edge
     from citytally.hub.admin_cli import register as register_hub_admin
     from citytally.hub.cli import register as register_hub
-    from citytally.salvage import register as register_salvage
     from citytally.signals.cli import register as register_signals
 
     register_edge(app)
@@ -58,7 +91,7 @@ def _register_all() -> None:
     register_hub(app)
     register_hub_admin(app)
     register_signals(app)
-    register_salvage(app)
+    app.command("salvage")(salvage_command)
 
 
 _register_all()

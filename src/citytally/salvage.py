@@ -1,5 +1,5 @@
-"""``citytally salvage``: copy what still reads of a damaged SQLite file (the hub's store, an edge's outbox)
-into a new one.
+"""Copy what still reads of a damaged SQLite file (the hub's store, an edge's outbox) into a new one: the
+``citytally salvage`` command, and the edge's outbox when its file is found damaged while it runs.
 
 SQLite's own ``.recover`` needs a build with the ``sqlite_dbpage`` table, which Debian's ``sqlite3`` lacks
 (it answers "SQL logic error"), and ``.dump`` of a damaged file ends in ``ROLLBACK``. So this reads the file
@@ -21,13 +21,11 @@ import sqlite3
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
-
-import typer
+from typing import Any
 
 from citytally.errors import ConfigError, StoreError
 
-__all__ = ["TableSalvage", "salvage", "salvage_command", "register"]
+__all__ = ["TableSalvage", "salvage"]
 
 #: Rows read (and written) at a time.
 _BATCH = 2_000
@@ -199,38 +197,3 @@ def _next_readable(source: sqlite3.Connection, select: str, last: int) -> int | 
         else:
             low = middle
     return rowid
-
-
-def salvage_command(
-    damaged: Annotated[Path, typer.Argument(help="The damaged SQLite file (it is only read).")],
-    out: Annotated[Path, typer.Argument(help="The new file for what reads (must not exist).")],
-) -> None:
-    """Copy what still reads of a damaged SQLite file (the hub's store, or an outbox an edge set aside) into
-    a new one, and say what was lost.
-
-    Stop the hub first (or use a copy), then start it on the new file; see docs/hub.md, 'A damaged store'.
-    Works where SQLite's own `.recover` is missing (Debian's `sqlite3`).
-    """
-    from rich.console import Console
-    from rich.progress import Progress, SpinnerColumn, TextColumn
-
-    columns = (SpinnerColumn(), TextColumn("{task.description}"))
-    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
-        task = bar.add_task("reading", total=None)
-        found = salvage(damaged, out, lambda t, n: bar.update(task, description=f"{t}: {n:,} rows saved"))
-    for table in found:
-        if not (table.saved or table.lost):
-            continue
-        line = f"{table.name}: {table.saved:,} rows saved"
-        if table.lost:
-            most = table.lost_rows()
-            spans = ", ".join(f"{a}-{'end' if b is None else b}" for a, b in table.lost)
-            line += f"; lost rowids {spans}" + ("" if most is None else f" (at most {most:,} rows)")
-        typer.echo(line)
-    lost = [t.name for t in found if t.lost]
-    typer.echo(f"saved to {out}" + (f"; rows lost in {', '.join(lost)}" if lost else "; nothing lost"))
-
-
-def register(app: typer.Typer) -> None:
-    """Add ``citytally salvage`` to the top-level app."""
-    app.command("salvage")(salvage_command)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from hub.conftest import (
     make_registry,
+    mqtt_client,
     mqtt_prefix,
     pg_engine,
     pg_url,
@@ -14,4 +15,12 @@ from hub.conftest import (
     sqlite_engine,
 )
 
-__all__ = ["make_registry", "mqtt_prefix", "pg_engine", "pg_url", "private_broker", "sqlite_engine"]
+__all__ = [
+    "make_registry",
+    "mqtt_client",
+    "mqtt_prefix",
+    "pg_engine",
+    "pg_url",
+    "private_broker",
+    "sqlite_engine",
+]

@@ -25,6 +25,7 @@ from citytally.hub.ingest import Ingest
 from citytally.hub.metrics import HubMetrics
 from citytally.hub.store import EventWriter, schema
 from citytally.salvage import salvage
+from citytally.transport.confirm import event_ids_in
 from citytally.transport.outbox import Outbox
 from hub.conftest import event_stream, free_port, mqtt_settings_for, wait_until
 from transport.test_outbox import clear_retained
@@ -323,3 +324,50 @@ def test_a_file_that_is_no_outbox_is_refused_and_left_alone(tmp_path: Path) -> N
         Outbox(config, mqtt_settings_for("unused", port=free_port()))
     assert config.read_text().startswith('site = "plaza"')
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cam.toml"]
+
+
+def test_an_outbox_damaged_while_the_edge_runs_is_set_aside_and_what_still_reads_goes_out(
+    tmp_path: Path, mqtt_prefix: str, mqtt_client: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Before, the sender met the damaged page and stopped sending anything ("retrying every second" for
+    ever), new events were held in memory until lost, and closing the outbox raised. Now the file is set
+    aside, the events that still read go on in a new file at the same path, and only those on the damaged
+    pages are lost, counted and said. Which events were on them is read from the file's bytes."""
+    caplog.set_level(logging.INFO, logger="citytally.transport.outbox")
+    received: list[str] = []
+    mqtt_client.on_message = lambda _c, _u, message: received.extend(event_ids_in(message.payload))
+    mqtt_client.subscribe(f"{mqtt_prefix}/+/+/events", qos=1)
+    path = tmp_path / "outbox.sqlite3"
+    settings = mqtt_settings_for(mqtt_prefix, client_id=f"{mqtt_prefix}-edge")
+    registry = CollectorRegistry()
+    box = Outbox(path, settings, confirm="broker", status_every_s=0, registry=registry)
+    events = event_stream(15_000)
+    later = event_stream(20, site="later")
+    try:
+        box.publish_many(events)
+        with sqlite3.connect(path) as db:  # into the file itself, past the outbox's own page cache
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        data = bytearray(path.read_bytes())
+        pages = range(300, 340)
+        # an event's row holds its JSON ("id":"..."); the index on event_id holds the bare id, and is rebuilt
+        where = {str(e.id): data.index(f'"id":"{e.id}"'.encode()) // 4096 for e in events}
+        on_them = {event_id for event_id, page in where.items() if page in pages}
+        for page in pages:
+            for offset in range(4096 * page + 8, 4096 * page + 3000):
+                data[offset] = (offset * 7) % 256
+        with path.open("r+b") as file:
+            file.write(bytes(data))
+        box.start()
+        wait_until(lambda: box.depth == 0, 60, "the events that still read to go out")
+        box.publish_many(later)  # the camera goes on: new events go out after them
+        wait_until(lambda: box.depth == 0, 30, "the new events to go out")
+        wait_until(lambda: len(set(received)) == 15_020 - len(on_them), 30, "the broker to deliver them")
+    finally:
+        box.close()
+    assert 300 < len(on_them) < 500
+    assert set(received) == {str(e.id) for e in [*events, *later]} - on_them
+    assert box.lost == len(on_them) == registry.get_sample_value("citytally_outbox_dropped_events_total")
+    [said] = lines(caplog, "turned out damaged while the edge ran")
+    assert f"{len(on_them)} lost on the damaged pages" in said and "the camera goes on" in said
+    [aside] = list(tmp_path.glob("outbox.sqlite3.damaged-*[0-9]Z"))
+    assert aside.read_bytes()[: 4096 * 300] == bytes(data[: 4096 * 300])  # kept as it was

@@ -49,6 +49,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from citytally.errors import Spell, StoreError, TransportError
 from citytally.events import Event, event_to_json, event_topic
+from citytally.salvage import salvage
 from citytally.transport.confirm import (
     HubPresence,
     Receipt,
@@ -78,6 +79,7 @@ _REFUSED_RETRY_S = 5.0
 _SQLITE_MAGIC = b"SQLite format 3\x00"  # the first bytes of every SQLite file
 _HOLD_BYTES = 64 * 1024 * 1024  # ~200,000 events of ~340 bytes: two weeks of a camera at ten a minute
 _WRITE_RETRY_S = 1.0
+_DAMAGE_CODES = (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
 
 #: One event as the outbox file stores it: topic, payload, enqueued_at (epoch s), event id.
 _Row = tuple[str, bytes, float, str]
@@ -246,7 +248,7 @@ class Outbox:
             self._held_gauge.set(len(self._held))
         self._wake.set()
 
-    def _write_held(self) -> bool:
+    def _write_held(self, again: bool = True) -> bool:
         """Write the held events to the file in one transaction (caller holds ``_lock``); true if written."""
         if not self._held:
             return True
@@ -257,6 +259,8 @@ class Outbox:
                     "INSERT INTO outbox (topic, payload, enqueued_at, event_id) VALUES (?, ?, ?, ?)", rows
                 )
         except sqlite3.Error as exc:
+            if again and self._recover(exc):
+                return self._write_held(again=False)
             self._write_refused(exc)
             return False
         self._held.clear()
@@ -314,6 +318,54 @@ class Outbox:
                     self._db.execute("ROLLBACK")
             raise
 
+    def _recover(self, problem: BaseException) -> bool:
+        """The file turned out damaged while the edge ran (caller holds ``_lock``): set it aside whole and go
+        on with a new file at the same path holding every event that still reads, each with its sequence
+        number (so what is in flight stays known); true if so. Anything else is not this method's."""
+        if self._closed or not _is_damage(problem):
+            return False
+        in_file = self._depth - len(self._held)
+        try:
+            aside = _set_aside(self.path)
+        except OSError as exc:
+            log.error("outbox: %s is damaged (%s) and cannot be moved aside: %s", self.path, problem, exc)
+            return False
+        with suppress(sqlite3.Error):
+            self._db.close()
+        try:
+            salvage(aside, self.path)
+        except (StoreError, sqlite3.Error) as exc:  # nothing reads (its schema, say): a new, empty outbox
+            log.error("outbox: nothing of %s could be read (%s)", aside.name, exc)
+            for part in ("", ".partial"):
+                self.path.with_name(self.path.name + part).unlink(missing_ok=True)
+        self._db = _connect(self.path)
+        # new events are numbered after every one handed to the broker, read or not
+        floor = max([self._last_handed, self._resend_upto, *self._undeleted_seqs, 0])
+        with self._transaction():
+            if not self._db.execute(
+                "UPDATE sqlite_sequence SET seq = MAX(seq, ?) WHERE name = 'outbox'", (floor,)
+            ).rowcount:
+                self._db.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('outbox', ?)", (floor,))
+        saved = int(self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
+        lost = max(in_file - saved, 0)
+        self._depth = saved + len(self._held)
+        self._depth_gauge.set(self._depth)
+        self._lost += lost
+        self._dropped.inc(lost)
+        if len(self._topics) == 1:  # one camera's outbox: its status says what it lost
+            (topic,) = self._topics
+            self._lost_by_topic[topic] = self._lost_by_topic.get(topic, 0) + lost
+        log.error(
+            "outbox: %s turned out damaged while the edge ran (%s); set aside as %s, a new outbox started"
+            " with the %d events that still read, %d lost on the damaged pages: the camera goes on",
+            self.path,
+            problem,
+            aside.name,
+            saved,
+            lost,
+        )
+        return True
+
     def close(self) -> None:
         """Wait up to ``drain_timeout_s`` for the queue to drain, then stop and close the file."""
         if self._sender is not None:
@@ -338,7 +390,10 @@ class Outbox:
                 self._held_bytes = 0
         if sending is not None and self._connected.is_set() and not self._closed:
             # the retained status outlives this process: its last word, with what was lost at the stop
-            self._report_status(now_due=True)
+            try:
+                self._report_status(now_due=True)
+            except sqlite3.Error as exc:
+                log.warning("outbox: no last status sent: %s cannot be read (%s)", self.path, exc)
         if self._client is not None:
             self._client.disconnect()
             self._client.loop_stop()
@@ -461,6 +516,8 @@ class Outbox:
                 self._settle_acks()
                 self._settle_receipts()
             except (sqlite3.Error, StoreError) as exc:
+                if self._recovered(exc):
+                    continue
                 refused = exc  # the deletions are kept and tried again in a second
                 self._deletes_due = time.monotonic() + 1.0
             try:
@@ -472,6 +529,8 @@ class Outbox:
                     self._report_status()
                     self._hand_over()
             except (sqlite3.Error, StoreError) as exc:  # the file cannot be read: wait before trying again
+                if self._recovered(exc):
+                    continue
                 self._trouble.failed("outbox: %s: %s; retrying every second", self.path, exc)
                 self._stopping.wait(1.0)
                 continue
@@ -479,6 +538,13 @@ class Outbox:
                 self._trouble.failed("outbox: %s: %s; retrying every second", self.path, refused)
                 continue
             self._trouble.ended("outbox: %s works again", self.path)
+
+    def _recovered(self, exc: BaseException) -> bool:
+        """:meth:`_recover` from the sender thread."""
+        if not _is_damage(exc):
+            return False
+        with self._lock:
+            return self._recover(exc)
 
     def _save_held(self) -> None:
         """Try again to write what the file refused (every ``_WRITE_RETRY_S`` while it refuses)."""
@@ -712,6 +778,14 @@ def _connect(path: Path) -> sqlite3.Connection:
         db.close()
         raise
     return db
+
+
+def _is_damage(exc: BaseException) -> bool:
+    """Whether SQLite said the file is damaged: a page or the header, or text that no longer decodes."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if isinstance(exc, _Damaged) or (code is not None and code & 0xFF in _DAMAGE_CODES):
+        return True
+    return isinstance(exc, sqlite3.DatabaseError) and str(exc).startswith("Could not decode to UTF-8")
 
 
 def _damaged(path: Path, exc: sqlite3.Error) -> bool:
