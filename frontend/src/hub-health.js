@@ -1,6 +1,7 @@
-// Whether the hub can take in data at all. Its /health says when the database is out of reach, when the
-// broker has been for 30 s (no event can arrive: the live views would just look quiet) or when ingest has
-// stalled; the header says so, with since when, until it is over. Asked every 30 s, every 5 s while wrong.
+// Whether the hub can take in data at all. Its /health says when the database is out of reach or damaged,
+// when the broker has been for 30 s (no event can arrive: the live views would just look quiet) or when
+// ingest has stalled; the header says so, with since when, until it is over. Asked every 30 s, every 5 s
+// while wrong.
 const OK_EVERY_MS = 30_000;
 const WRONG_EVERY_MS = 5_000;
 
@@ -14,6 +15,9 @@ function minutes(seconds) {
 export function healthText(h) {
   if (!h || h.status === "ok") return "";
   if (h.database === "unreachable") return "Hub: its database is out of reach; nothing new is stored.";
+  if (h.database === "damaged") {
+    return "Hub: its store is damaged; figures may be missing and events may not be stored (see /health).";
+  }
   if (h.status === "stalled") return `Hub: storing has stalled for ${minutes(h.ingest_stalled_s)}.`;
   if (h.broker === "disconnected") {
     return `Hub: no broker for ${minutes(h.broker_down_s)}; no new data can arrive.`;

@@ -198,3 +198,35 @@ def test_the_header_says_when_no_data_can_arrive_and_when_it_can_again(
         ingest.stop()
         server.stop()
         broker.stop()
+
+
+def test_the_header_says_when_the_store_is_damaged(
+    page: Page, built_frontend: Path, login: Login, tmp_path: Path
+) -> None:
+    """A store with a damaged page (found by the check the hub runs when it starts): the header says the
+    store is damaged, so that an operator does not read its gaps as quiet streets."""
+    from citytally.hub.config import HubSettings
+    from citytally.hub.dashboard.server import serve
+    from citytally.hub.store import create_store_engine, damage, migrate, sqlite_url
+    from dashboard.conftest import seed
+
+    path = tmp_path / "hub.sqlite3"
+    engine = create_store_engine(sqlite_url(path))
+    migrate(engine)
+    seed(engine, datetime.now(UTC))
+    engine.dispose()
+    data = bytearray(path.read_bytes())
+    page_no = len(data) // 4096 // 2
+    for offset in range(4096 * page_no + 8, 4096 * page_no + 3000):
+        data[offset] = (offset * 7) % 256
+    path.write_bytes(bytes(data))
+    engine = create_store_engine(sqlite_url(path))
+    server = serve(HubSettings(), engine, build=False)
+    try:
+        assert damage.check(engine) is not None
+        login(page, server, issue_token(engine, "viewer").secret)
+        badge = page.wait_for_selector("#hub-health:not([hidden])", timeout=15_000)
+        assert badge is not None and "its store is damaged" in badge.inner_text()
+    finally:
+        server.stop()
+        engine.dispose()
