@@ -75,6 +75,10 @@ def salvage_command(
             spans = ", ".join(f"{a}-{'end' if b is None else b}" for a, b in table.lost)
             line += f"; lost rowids {spans}" + ("" if most is None else f" (at most {most:,} rows)")
         typer.echo(line)
+    if any(t.name == "sqlite_master" for t in found):
+        typer.echo(
+            "part of the schema was lost: the tables and indexes its lost rows named are not in the copy"
+        )
     lost = [t.name for t in found if t.lost]
     typer.echo(f"saved to {out}" + (f"; rows lost in {', '.join(lost)}" if lost else "; nothing lost"))
 

@@ -40,6 +40,8 @@ class TableSalvage:
     name: str
     saved: int = 0
     lost: list[tuple[int, int | None]] = field(default_factory=list)
+    #: What SQLite said first where it could not read (None: it read everything).
+    error: str | None = None
 
     def lost_rows(self) -> int | None:
         """At most this many rows were lost (rowids are dense in tables that are only appended to); None
@@ -65,13 +67,20 @@ def salvage(
         raise ConfigError(f"{out}: no folder {out.parent} to write it in")
     source = sqlite3.connect(f"{damaged.resolve().as_uri()}?mode=ro", uri=True)
     try:
-        try:
-            schema = source.execute(
-                "SELECT type, name, sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY rowid"
-            ).fetchall()
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(f"{damaged}: its schema cannot be read ({exc}): nothing can be saved") from exc
-        if not any(kind == "table" for kind, _, _ in schema):
+        # SQLite reads a schema with damaged pages as far as it goes only with writable_schema on (the
+        # connection is read-only all the same); the schema's own rows are read past damage as a table's are
+        source.execute("PRAGMA writable_schema = ON")
+        rows: list[tuple[Any, ...]] = []
+
+        def keep(got: list[tuple[Any, ...]]) -> int:
+            rows.extend(got)
+            return len(got)
+
+        read = _read_table(source, "sqlite_master", ["type", "name", "tbl_name", "sql"], keep)
+        schema = [(kind, name, table, sql) for _, kind, name, table, sql in rows if sql is not None]
+        if not rows and read.lost:
+            raise StoreError(f"{damaged}: its schema cannot be read ({read.error}): nothing can be saved")
+        if not any(kind == "table" for kind, *_ in schema):
             raise StoreError(f"{damaged}: holds no tables (an empty file?): nothing to save")
         partial = out.with_name(out.name + ".partial")
         partial.unlink(missing_ok=True)
@@ -85,7 +94,8 @@ def salvage(
         if problems != ["ok"]:
             raise StoreError(f"{partial}: the copy fails its check ({'; '.join(problems)}); kept for a look")
         partial.rename(out)
-        return found
+        # rows of the schema lost: the tables and indexes they named are not in the copy
+        return [read, *found] if read.lost else found
     finally:
         source.close()
 
@@ -93,25 +103,29 @@ def salvage(
 def _copy(
     source: sqlite3.Connection,
     target: sqlite3.Connection,
-    schema: list[tuple[str, str, str]],
+    schema: list[tuple[str, str, str, str]],
     progress: Callable[[str, int], None] | None,
 ) -> list[TableSalvage]:
     target.execute("PRAGMA journal_mode = OFF")  # a new file, renamed only once complete
     target.execute("BEGIN")
-    tables = [(name, sql) for kind, name, sql in schema if kind == "table" and not name.startswith("sqlite_")]
+    tables = [
+        (name, sql) for kind, name, _, sql in schema if kind == "table" and not name.startswith("sqlite_")
+    ]
     for _, sql in tables:
         target.execute(sql)
     found = []
     for name, _ in tables:
         columns = [row[1] for row in source.execute(f'PRAGMA table_info("{name}")')]
         found.append(_copy_table(source, target, name, columns, progress))
-    if any(name == "sqlite_sequence" for _, name, _ in schema):  # AUTOINCREMENT's high-water marks
+    if any(name == "sqlite_sequence" for _, name, _, _ in schema):  # AUTOINCREMENT's high-water marks
         with contextlib.suppress(sqlite3.DatabaseError):
             rows = source.execute("SELECT name, seq FROM sqlite_sequence").fetchall()
             target.execute("DELETE FROM sqlite_sequence")
             target.executemany("INSERT INTO sqlite_sequence (name, seq) VALUES (?, ?)", rows)
-    for kind, name, sql in schema:
-        if kind in ("index", "trigger", "view"):
+    copied = {name for name, _ in tables}
+    for kind, name, table, sql in schema:
+        # an index of a table whose schema row was lost has nothing to index
+        if kind in ("index", "trigger", "view") and (kind == "view" or table in copied):
             try:
                 target.execute(sql)
             except sqlite3.DatabaseError as exc:  # a unique index over rows the damage changed
@@ -127,16 +141,33 @@ def _copy_table(
     progress: Callable[[str, int], None] | None,
 ) -> TableSalvage:
     names = ", ".join(f'"{c}"' for c in columns)
+    marks = ", ".join("?" * (len(columns) + 1))
+    insert = f'INSERT OR IGNORE INTO "{table}" (rowid, {names}) VALUES ({marks})'
+
+    def take(rows: list[tuple[Any, ...]]) -> int:  # a repeated key (damage) is left out, not counted
+        return int(target.executemany(insert, rows).rowcount)
+
+    return _read_table(source, table, columns, take, progress)
+
+
+def _read_table(
+    source: sqlite3.Connection,
+    table: str,
+    columns: list[str],
+    take: Callable[[list[tuple[Any, ...]]], int],
+    progress: Callable[[str, int], None] | None = None,
+) -> TableSalvage:
+    """Hand every row of ``table`` that reads (rowid first, then ``columns``) to ``take``, a batch at a
+    time in rowid order, past damaged pages; ``take`` says how many it kept."""
+    names = ", ".join(f'"{c}"' for c in columns)
     select = f'SELECT rowid, {names} FROM "{table}" WHERE rowid > ? ORDER BY rowid LIMIT ?'
-    insert = (
-        f'INSERT OR IGNORE INTO "{table}" (rowid, {names}) VALUES ({", ".join("?" * (len(columns) + 1))})'
-    )
     outcome = TableSalvage(table)
     last = _LOWEST  # rowid > last: every rowid SQLite assigns (it never assigns the lowest itself)
     while True:
         try:
             rows = source.execute(select, (last, _BATCH)).fetchall()
-        except sqlite3.DatabaseError:
+        except sqlite3.DatabaseError as exc:
+            outcome.error = outcome.error or str(exc)
             rows = list(_one_by_one(source, select, last))
             if not rows:  # the next row is on a damaged page: find the first that reads again
                 after = _next_readable(source, select, last)
@@ -147,7 +178,7 @@ def _copy_table(
                 continue
         if not rows:
             break
-        outcome.saved += target.executemany(insert, rows).rowcount  # a repeated key (damage) is left out
+        outcome.saved += take(rows)
         last = rows[-1][0]
         if progress is not None:
             progress(table, outcome.saved)

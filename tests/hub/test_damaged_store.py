@@ -215,3 +215,37 @@ def test_the_hub_command_finds_damage_no_statement_met_when_it_starts(
         assert hub.stop() == 0
     [said] = [line for line in hub.log.read_text().splitlines() if "is damaged" in line]
     assert "ERROR citytally.hub.store.damage" in said and "'A damaged store'" in said
+
+
+def test_a_damaged_page_of_the_schema_costs_the_tables_it_named(
+    tmp_path: Path, make_registry: Callable[..., Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Before, a damaged page of the schema (the hub's runs to several pages) meant "nothing can be saved".
+    Now the tables whose schema rows still read are saved whole; the others are said to be lost, and the
+    hub makes them again, empty, when it starts on the copy."""
+    path = tmp_path / "hub.sqlite3"
+    stored = build_store(path, make_registry, n=2000)
+    damage_page_of(path, b"CREATE TABLE broker_sessions")
+    found = {t.name: t for t in salvage(path, tmp_path / "saved.sqlite3")}
+    assert found["sqlite_master"].lost and "broker_sessions" not in found
+    assert found["events"].saved == len(stored) and not found["events"].lost
+    done = citytally("salvage", str(path), str(tmp_path / "again.sqlite3"))
+    assert done.returncode == 0 and "part of the schema was lost" in done.stdout
+    saved = create_store_engine(sqlite_url(tmp_path / "saved.sqlite3"))
+    with saved.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA quick_check").scalar() == "ok"
+        assert conn.execute(sa.select(sa.func.count()).select_from(schema.events)).scalar() == len(stored)
+    # the hub starts on it: the tables lost with the schema are made again, empty, and it works
+    caplog.set_level(logging.WARNING, logger="citytally.hub.store.migrate")
+    migrate(saved)
+    assert "broker_sessions" in sa.inspect(saved).get_table_names()
+    assert any(
+        "lacked the tables" in r.getMessage() and "broker_sessions" in r.getMessage() for r in caplog.records
+    )
+    later = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+    assert EventWriter(saved).write_events([line_count_event("plaza", "cam-1", later)]).stored == 1
+    viewer = {"Authorization": f"Bearer {issue_token(saved, 'viewer').secret}"}
+    with TestClient(create_app(None, saved)) as client:
+        assert client.get("/health").json()["database"] == "ok"
+        assert client.get("/cameras", headers=viewer).status_code == 200
+    saved.dispose()

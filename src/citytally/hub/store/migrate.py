@@ -6,6 +6,7 @@ load it.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,6 +21,8 @@ if TYPE_CHECKING:
     from alembic.config import Config
 
 __all__ = ["MIGRATIONS_DIR", "HEAD_REVISION", "migrate", "current_revision", "head_revisions"]
+
+log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 #: The newest revision this version of citytally knows.
@@ -53,6 +56,27 @@ def migrate(engine: Engine, revision: str = "head") -> None:
         raise StoreError(
             f"migrating {redact_url(engine.url)} failed: {exc.__class__.__name__}: {exc}"
         ) from exc
+    if revision == "head":
+        _restore_lost_tables(engine)
+
+
+def _restore_lost_tables(engine: Engine) -> None:
+    """Create, empty, the tables of the schema a store at the newest revision lacks: a store saved by
+    ``citytally salvage`` from a file whose schema pages were damaged has lost the tables they named."""
+    import sqlalchemy as sa
+
+    from citytally.hub.store import schema
+
+    present = set(sa.inspect(engine).get_table_names())
+    lost = [table for table in schema.metadata.sorted_tables if table.name not in present]
+    if lost:
+        names = ", ".join(table.name for table in lost)
+        log.warning(
+            "store: %s lacked the tables %s (lost with its schema?): created empty",
+            redact_url(engine.url),
+            names,
+        )
+        schema.metadata.create_all(engine, tables=lost)
 
 
 def current_revision(engine: Engine) -> str | None:
