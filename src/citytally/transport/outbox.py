@@ -357,7 +357,8 @@ class Outbox:
             self._lost_by_topic[topic] = self._lost_by_topic.get(topic, 0) + lost
         log.error(
             "outbox: %s turned out damaged while the edge ran (%s); set aside as %s, a new outbox started"
-            " with the %d events that still read, %d lost on the damaged pages: the camera goes on",
+            " with the %d events that still read, %d lost on the damaged pages (any of those sent already"
+            " may have reached the hub): the camera goes on",
             self.path,
             problem,
             aside.name,
@@ -585,10 +586,11 @@ class Outbox:
         if not done or time.monotonic() < self._deletes_due:
             return
         with self._lock, self._transaction():
-            self._db.executemany("DELETE FROM outbox WHERE seq = ?", [(seq,) for seq in done])
+            # rows lost with a damaged file (see _recover) are gone already, and counted there
+            gone = self._db.executemany("DELETE FROM outbox WHERE seq = ?", [(seq,) for seq in done]).rowcount
         self._undeleted_seqs = []
         with self._lock:
-            self._depth -= len(done)
+            self._depth -= gone
             self._depth_gauge.set(self._depth)
         self._sent.inc(len(done))
 
