@@ -170,6 +170,8 @@ def _read_table(
             outcome.error = outcome.error or str(exc)
             rows = list(_one_by_one(source, select, last))
             if not rows:  # the next row is on a damaged page: find the first that reads again
+                if last == _LOWEST:  # nothing read yet: probe from 0 (SQLite numbers rows from 1)
+                    last = -1
                 after = _next_readable(source, select, last)
                 outcome.lost.append((last + 1, None if after is None else after - 1))
                 if after is None:
