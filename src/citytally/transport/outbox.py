@@ -338,7 +338,16 @@ class Outbox:
             log.error("outbox: nothing of %s could be read (%s)", aside.name, exc)
             for part in ("", ".partial"):
                 self.path.with_name(self.path.name + part).unlink(missing_ok=True)
-        self._db = _connect(self.path)
+        try:
+            self._db = _connect(self.path)
+        except sqlite3.Error as exc:  # the disk refuses the new file too
+            log.error(
+                "outbox: cannot start a new outbox at %s (%s): new events are held in memory; restart the"
+                " edge once the disk takes writes",
+                self.path,
+                exc,
+            )
+            return False
         # new events are numbered after every one handed to the broker, read or not
         floor = max([self._last_handed, self._resend_upto, *self._undeleted_seqs, 0])
         with self._transaction():
