@@ -5,7 +5,7 @@ import {
   SUSPECT_NOTE, timeChart,
 } from "./charts.js";
 import { isKiosk } from "./display.js";
-import { guarded, markUpdated } from "./notice.js";
+import { guarded, markUpdated, refresher } from "./notice.js";
 import { debounce, el, every, fmt, heat, heatInk, rangePicker } from "./util.js";
 
 const localZone = () => Intl.DateTimeFormat().resolvedOptions().timeZone;
@@ -61,7 +61,8 @@ export async function cameraView(root, site, camera, moment = null, canEdit = fa
   const base = `/dashboard/api/cameras/${encodeURIComponent(site)}/${encodeURIComponent(camera)}`;
   const info = await getJSON(base);
   const fixed = momentWindow(moment);
-  const picker = rangePicker("24h", () => refresh(), fixed);
+  const run = refresher(refresh, root);
+  const picker = rangePicker("24h", () => run(), fixed);
   const exportKind = el("select", { id: "export-kind", name: "export-kind" },
     EXPORT_KINDS.map(([value, text]) => el("option", { value }, text)));
   const exportBucket = el("select", { id: "export-bucket", name: "export-bucket" },
@@ -121,13 +122,14 @@ export async function cameraView(root, site, camera, moment = null, canEdit = fa
   const suspectNotes = () => (suspect.length ? [SUSPECT_NOTE] : []);
 
   async function refresh() {
-    const range = { ...picker.range(), tz: localZone() };
+    const asked = picker.range(); // read once: a rolling range moves, and a later choice has its own run
+    const range = { ...asked, tz: localZone() };
     const [c, occ, turns, speeds, views] = await Promise.all([
       getJSON(`${base}/counts`, range),
       getJSON(`${base}/occupancy`, range),
       getJSON(`${base}/turning`, range),
       getJSON(`${base}/speeds`, range),
-      getJSON(`${base}/view-changes`, picker.range()),
+      getJSON(`${base}/view-changes`, asked),
     ]);
     suspect = views.changes.map((v) => ({ from: Date.parse(v.start), to: Date.parse(v.end), change: v.change,
       stale: v.stale ? Date.parse(v.last_report) : null }));
@@ -141,7 +143,7 @@ export async function cameraView(root, site, camera, moment = null, canEdit = fa
     const before = await getJSON(`${base}/counts`, { start: new Date(Date.parse(range.start) - span).toISOString(),
       end: range.start, tz: range.tz });
     compare.replaceChildren(comparisonTable(c, before));
-    await tmc.refresh(picker.range());
+    await tmc.refresh(asked);
     await profile.refresh(base);
     markUpdated(root);
   }
@@ -257,10 +259,10 @@ export async function cameraView(root, site, camera, moment = null, canEdit = fa
   }
 
   if (fixed) [counts, occupancy, v85].forEach((c) => markMoment(c.chart, fixed.mark));
-  await guarded(refresh, root);
+  await run();
   performance.mark("citytally:charts-drawn");
 
-  const later = debounce(() => guarded(refresh, root), 250);
+  const later = debounce(run, 250);
   const stopTimer = every(isKiosk() ? 30_000 : AUTO_REFRESH_MS, () => {
     if (picker.isRolling()) later();
   });

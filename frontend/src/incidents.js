@@ -5,6 +5,7 @@
 import { getJSON, postJSON } from "./api.js";
 import { barChart, dataTable, timeText } from "./charts.js";
 import { incidentTitle, notifyButton } from "./incident-watch.js";
+import { guarded, markUpdated, refresher } from "./notice.js";
 import { localZone } from "./overview-data.js";
 import { debounce, el, fmt } from "./util.js";
 
@@ -147,9 +148,13 @@ export async function incidentsView(root, me, onAcknowledged = () => {}) {
         el("thead", {}, el("tr", {}, ...["Time", "Camera", "Type", "Severity", "Where", "State", "Details", "Status",
           ""].map((h) => el("th", { scope: "col" }, h)))),
         body))));
-  showAcked.addEventListener("change", () => refresh());
   const history = historyCard();
   root.append(history.card);
+  const run = refresher(async () => {
+    await Promise.all([refresh(), history.refresh()]);
+    markUpdated(root);
+  }, root);
+  showAcked.addEventListener("change", () => run());
 
   async function refresh() {
     const list = await getJSON("/incidents", { include_acknowledged: showAcked.checked ? "true" : "" });
@@ -164,8 +169,12 @@ export async function incidentsView(root, me, onAcknowledged = () => {}) {
     const ack = el("button", { type: "button", class: "ack" }, "Acknowledge");
     ack.addEventListener("click", async () => {
       ack.disabled = true;
-      await postJSON(`/incidents/${i.id}/ack`);
-      await refresh();
+      // refused or unanswered: the notice says why, and the button can be pressed again
+      if (!(await guarded(() => postJSON(`/incidents/${i.id}/ack`), root))) {
+        ack.disabled = false;
+        return;
+      }
+      await run();
       onAcknowledged();
     });
     // who acknowledged goes with the raw events (a camera's view changes outlive them); when stays
@@ -193,7 +202,7 @@ export async function incidentsView(root, me, onAcknowledged = () => {}) {
           el("span", { class: "visually-hidden" }, `: ${i.camera_name}, ${incidentTitle(i)}`)),
         i.acknowledged_at || !me.can_acknowledge ? "" : ack));
   }
-  await Promise.all([refresh(), history.refresh()]);
-  const later = debounce(() => Promise.all([refresh(), history.refresh()]).catch(() => {}), 200);
+  await run();
+  const later = debounce(run, 200);
   return { onLive: (msg) => { if (msg.type === "incident") later(); }, destroy() {} };
 }

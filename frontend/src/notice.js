@@ -37,6 +37,36 @@ export async function guarded(refresh, root) {
   }
 }
 
+/**
+ * A view's refresh for every trigger (a range or filter chosen, a live event, the timer): guarded, and one
+ * run at a time, so that the answer to an earlier choice never lands after, and over, a later one. Calls
+ * made while a run is on are folded into one more run after it, which reads the choices then current.
+ * The promise settles (true when the last run worked) once the page shows what was chosen at the call.
+ */
+export function refresher(refresh, root) {
+  let running = null;
+  let again = false;
+  return () => {
+    if (running) {
+      again = true;
+      return running;
+    }
+    running = (async () => {
+      try {
+        let ok;
+        do {
+          again = false;
+          ok = await guarded(refresh, root);
+        } while (again);
+        return ok;
+      } finally {
+        running = null; // at once, with no await before it: a call after the last check starts a new run
+      }
+    })();
+    return running;
+  };
+}
+
 /** Record that `root` now shows fresh data (the time is quoted if a later refresh fails). */
 export function markUpdated(root) {
   root.dataset.updated = new Date().toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });

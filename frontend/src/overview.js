@@ -2,7 +2,7 @@
 import { barChart, CLASS_NAMES, colourFor } from "./charts.js";
 import { isKiosk } from "./display.js";
 import { cameraMap } from "./map.js";
-import { guarded, markUpdated } from "./notice.js";
+import { markUpdated, refresher } from "./notice.js";
 import { cameraList, FIRST_RANGE, localZone, overviewData, overviewRequests, statusList } from "./overview-data.js";
 import { debounce, el, every, fmt, heat, heatInk, rangePicker } from "./util.js";
 
@@ -18,7 +18,16 @@ export async function overviewView(root, early = null) {
   const totalsTable = el("div", { id: "totals-table" });
   const linesList = el("ol", { id: "busiest-lines", class: "busiest" });
   const heatBox = el("div", { id: "heatmap" });
-  const picker = rangePicker(FIRST_RANGE, () => refresh());
+  let firstPaint;
+  const painted = new Promise((resolve) => {
+    firstPaint = resolve;
+  });
+  // A range chosen while the first data load runs is asked for once the first paint is done.
+  const run = refresher(async () => {
+    await painted;
+    await refresh();
+  }, root);
+  const picker = rangePicker(FIRST_RANGE, () => run());
   const summary = el("p", { id: "overview-summary", class: "summary", "aria-live": "polite" });
   root.append(
     el("section", { class: "card wide overview-head" },
@@ -34,17 +43,17 @@ export async function overviewView(root, early = null) {
   );
 
   // Everything the first paint needs is asked for at once; nothing waits on anything else.
+  const firstWhen = picker.label(); // the first data's range, FIRST_RANGE
   const [mapInputs, cameras, first, statuses] = await (early || overviewRequests(picker.range()));
   performance.mark("citytally:data-received");
   const open = (cam) => {
     window.location.hash = `#/camera/${encodeURIComponent(cam.site)}/${encodeURIComponent(cam.camera)}`;
   };
-  const mapView = cameraMap(mapBox, cameras, mapInputs, open, picker.label());
+  const mapView = cameraMap(mapBox, cameras, mapInputs, open, firstWhen);
   const totalsChart = barChart(totalsCanvas, { yTitle: "crossings in the range" });
   totalsChart.options.plugins.legend.display = false;
 
-  function draw(cams, ov, status) {
-    const when = picker.label();
+  function draw(cams, ov, status, when) {
     mapView.update(cams, when);
     cameraLinks.replaceChildren(cameraTable(cams, status, when));
     const classes = Object.keys(ov.totals);
@@ -74,13 +83,15 @@ export async function overviewView(root, early = null) {
 
   async function refresh() {
     const range = picker.range();
+    const when = picker.label(); // the range asked for, whatever is chosen by the time its answer comes
     const [cams, ov, status] = await Promise.all([cameraList(range), overviewData(range), statusList()]);
-    draw(cams, ov, status);
+    draw(cams, ov, status, when);
   }
-  draw(cameras, first, statuses);
+  draw(cameras, first, statuses, firstWhen);
+  firstPaint();
   performance.mark("citytally:charts-drawn");
 
-  const later = debounce(() => guarded(refresh, root), 250);
+  const later = debounce(run, 250);
   const stopTimer = every(isKiosk() ? 30_000 : AUTO_REFRESH_MS, () => {
     if (picker.isRolling()) later();
   });

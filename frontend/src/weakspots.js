@@ -4,7 +4,7 @@
 // The hub's /conflicts endpoints give the numbers; every picture here has the same numbers as a table.
 import { downloadCSV, getJSON } from "./api.js";
 import { barChart } from "./charts.js";
-import { guarded, markUpdated } from "./notice.js";
+import { guarded, markUpdated, refresher } from "./notice.js";
 import { localZone } from "./overview-data.js";
 import { debounce, el, fmt, rangePicker } from "./util.js";
 
@@ -37,7 +37,8 @@ const interval = (r) => (r.per_1000 == null ? "" : `${r.per_1000_low.toFixed(1)}
 const rampColour = (t) => RAMP[Math.min(RAMP.length - 1, Math.floor(t * RAMP.length))];
 
 export async function weakSpotsView(root) {
-  const picker = rangePicker("7d", () => refresh());
+  const run = refresher(refresh, root);
+  const picker = rangePicker("7d", () => run());
   const level = el("select", { id: "weak-level", name: "level" },
     LEVELS.map(([value, text]) => el("option", { value }, text)));
   const csv = el("button", { type: "button", id: "weak-csv" }, "Download CSV");
@@ -80,7 +81,7 @@ export async function weakSpotsView(root) {
 
   csv.addEventListener("click", () => guarded(() =>
     downloadCSV("/conflicts/ranking.csv", params(), "weak-spots.csv"), root));
-  level.addEventListener("change", () => refresh());
+  level.addEventListener("change", () => run());
   cameraSelect.addEventListener("change", () => guarded(drawHeat, root));
   dist.select.addEventListener("change", () => guarded(drawDistributions, root));
 
@@ -92,12 +93,13 @@ export async function weakSpotsView(root) {
 
   async function refresh() {
     const p = params();
+    const when = picker.label(); // the range asked for, whatever is chosen by the time its answer comes
     const [ranking, found] = await Promise.all([
       getJSON("/conflicts/ranking", p),
       getJSON("/conflicts/cells", { start: p.start, end: p.end, interval: p.interval, tz: p.tz }),
     ]);
     cells = found.cells;
-    drawRanking(ranking.ranking);
+    drawRanking(ranking.ranking, when);
     const cameras = [...new Set([...ranking.ranking.filter((r) => r.camera), ...cells]
       .map((r) => `${r.site}/${r.camera}`))];
     const chosen = cameraSelect.value;
@@ -110,12 +112,12 @@ export async function weakSpotsView(root) {
     markUpdated(root);
   }
 
-  function drawRanking(rows) {
+  function drawRanking(rows, when) {
     const total = rows.reduce((a, r) => a + r.conflicts, 0);
     const users = rows.reduce((a, r) => a + r.road_users, 0);
     summary.textContent = rows.length
-      ? `${fmt.format(total)} conflicts among ${fmt.format(users)} road users in ${picker.label()}.`
-      : `No conflict zone reported in ${picker.label()}.`;
+      ? `${fmt.format(total)} conflicts among ${fmt.format(users)} road users in ${when}.`
+      : `No conflict zone reported in ${when}.`;
     summary.dataset.total = String(total);
     const changed = rows.filter((r) => r.view_changed).length;
     if (changed) {
@@ -147,7 +149,13 @@ export async function weakSpotsView(root) {
     rates.replaceChildren(rateChart(rows));
   }
 
+  // The heat map and the distributions are drawn by a refresh and on their own selects: only the answer
+  // to the latest call of each is drawn.
+  let heatCalls = 0;
+  let distCalls = 0;
+
   async function drawHeat() {
+    const call = ++heatCalls;
     const key = cameraSelect.value;
     if (!key) {
       drawing.replaceChildren();
@@ -157,7 +165,9 @@ export async function weakSpotsView(root) {
     }
     const [site, camera] = key.split("/");
     if (!shapes.has(key)) {
-      shapes.set(key, await getJSON(`/cameras/${encodeURIComponent(site)}/${encodeURIComponent(camera)}`));
+      const shape = await getJSON(`/cameras/${encodeURIComponent(site)}/${encodeURIComponent(camera)}`);
+      shapes.set(key, shape);
+      if (call !== heatCalls) return;
     }
     const mine = cells.filter((c) => c.site === site && c.camera === camera);
     const placed = mine.filter((c) => c.image_x != null);
@@ -173,16 +183,18 @@ export async function weakSpotsView(root) {
   }
 
   async function drawDistributions() {
+    const call = ++distCalls;
     const p = params();
     const chosen = dist.select.value ? JSON.parse(dist.select.value) : {};
     const filters = Object.fromEntries(Object.entries(chosen).filter(([, v]) => v != null));
     const found = await getJSON("/conflicts/histograms",
       { start: p.start, end: p.end, interval: p.interval, tz: p.tz, ...filters });
+    if (call !== distCalls) return;
     dist.draw(found, dist.select.value ? place(chosen) : "every place");
   }
 
-  await guarded(refresh, root);
-  const later = debounce(() => guarded(refresh, root), 500);
+  await run();
+  const later = debounce(run, 500);
   return {
     onLive(msg) {
       if (msg.type === "conflict" && picker.isRolling()) later();

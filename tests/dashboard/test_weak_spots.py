@@ -158,7 +158,13 @@ def test_a_range_of_whole_days_ranks_the_conflicts_of_the_browsers_days(
         ) as asked:
             tab.dispatch_event("input[name=to]", "change")
         assert "tz=Asia%2FCalcutta" in asked.value.url  # Chromium's name for Asia/Kolkata
-        tab.wait_for_function("() => document.querySelector('#weak-summary').dataset.total === '6'")
+        # the chosen days' answer, not the one to "chosen dates" before they were changed (the last 7 days)
+        chosen = f"{first.isoformat()} to {last.isoformat()}"
+        tab.wait_for_function(
+            "chosen => { const s = document.querySelector('#weak-summary');"
+            " return s.dataset.total === '6' && s.textContent.includes(chosen); }",
+            arg=chosen,
+        )
         assert ranking(tab)[0][:2] == ("demo-plaza / vtest / middle", "6")
     finally:
         context.close()
