@@ -25,7 +25,7 @@ from typing import Any
 
 from citytally.errors import ConfigError, StoreError
 
-__all__ = ["TableSalvage", "salvage"]
+__all__ = ["TableSalvage", "salvage", "sqlite_damage"]
 
 #: Rows read (and written) at a time.
 _BATCH = 2_000
@@ -49,6 +49,26 @@ class TableSalvage:
         if any(last is None for _, last in self.lost):
             return None
         return sum(last - first + 1 for first, last in self.lost if last is not None)
+
+
+#: SQLite's primary result codes for a damaged file: SQLITE_CORRUPT and SQLITE_NOTADB.
+_DAMAGE_CODES = {sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB}
+#: Python's sqlite3 on text that is not UTF-8 (a page whose bytes changed under an intact structure: what
+#: citytally writes is always UTF-8).
+_NOT_UTF8 = "Could not decode to UTF-8"
+
+
+def sqlite_damage(exc: BaseException) -> str | None:
+    """What SQLite said, if ``exc`` says its file is damaged: a page or the header (SQLITE_CORRUPT or
+    SQLITE_NOTADB, extended codes included), or stored text that no longer decodes (the text left out)."""
+    if not isinstance(exc, sqlite3.DatabaseError):
+        return None
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None and code & 0xFF in _DAMAGE_CODES:
+        return str(exc)
+    if str(exc).startswith(_NOT_UTF8):
+        return str(exc).split(" with text ", 1)[0]
+    return None
 
 
 def salvage(

@@ -49,7 +49,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from citytally.errors import Spell, StoreError, TransportError
 from citytally.events import Event, event_to_json, event_topic
-from citytally.salvage import salvage
+from citytally.salvage import salvage, sqlite_damage
 from citytally.transport.confirm import (
     HubPresence,
     Receipt,
@@ -79,7 +79,6 @@ _REFUSED_RETRY_S = 5.0
 _SQLITE_MAGIC = b"SQLite format 3\x00"  # the first bytes of every SQLite file
 _HOLD_BYTES = 64 * 1024 * 1024  # ~200,000 events of ~340 bytes: two weeks of a camera at ten a minute
 _WRITE_RETRY_S = 1.0
-_DAMAGE_CODES = (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
 
 #: One event as the outbox file stores it: topic, payload, enqueued_at (epoch s), event id.
 _Row = tuple[str, bytes, float, str]
@@ -793,10 +792,7 @@ def _connect(path: Path) -> sqlite3.Connection:
 
 def _is_damage(exc: BaseException) -> bool:
     """Whether SQLite said the file is damaged: a page or the header, or text that no longer decodes."""
-    code = getattr(exc, "sqlite_errorcode", None)
-    if isinstance(exc, _Damaged) or (code is not None and code & 0xFF in _DAMAGE_CODES):
-        return True
-    return isinstance(exc, sqlite3.DatabaseError) and str(exc).startswith("Could not decode to UTF-8")
+    return isinstance(exc, _Damaged) or sqlite_damage(exc) is not None
 
 
 def _damaged(path: Path, exc: sqlite3.Error) -> bool:

@@ -16,7 +16,6 @@ in the background when it starts. Recovery is the operator's (docs/hub.md, "A da
 from __future__ import annotations
 
 import logging
-import sqlite3
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -26,15 +25,12 @@ from weakref import WeakKeyDictionary
 import sqlalchemy as sa
 
 from citytally.redaction import redact_url
+from citytally.salvage import sqlite_damage
 
 __all__ = ["Damage", "watch", "damage", "check", "damage_in"]
 
 log = logging.getLogger(__name__)
 
-#: SQLite's primary result codes for a damaged file: SQLITE_CORRUPT and SQLITE_NOTADB.
-_SQLITE_DAMAGE = {11, 26}
-#: Python's sqlite3 on text that is not UTF-8.
-_NOT_UTF8 = "Could not decode to UTF-8"
 #: PostgreSQL's SQLSTATEs for damaged data: data_corrupted, index_corrupted.
 _POSTGRES_DAMAGE = {"XX001", "XX002"}
 
@@ -54,13 +50,9 @@ _lock = threading.Lock()
 def damage_in(exc: BaseException) -> str | None:
     """What the database said, if ``exc`` (a DBAPI error, or SQLAlchemy's around one) is damage."""
     original = getattr(exc, "orig", None) or exc
-    if isinstance(original, sqlite3.DatabaseError):
-        code = getattr(original, "sqlite_errorcode", None)
-        if code is not None and code & 0xFF in _SQLITE_DAMAGE:
-            return str(original)
-        # a page whose bytes changed under an intact structure: text the hub wrote (always UTF-8) no longer is
-        if str(original).startswith(_NOT_UTF8):
-            return str(original).split(" with text ", 1)[0]
+    said = sqlite_damage(original)
+    if said is not None:
+        return said
     if getattr(original, "sqlstate", None) in _POSTGRES_DAMAGE:
         return str(original).splitlines()[0]
     return None
