@@ -20,16 +20,18 @@ export function clearNotice() {
 
 /**
  * Run a view's refresh; on failure keep what is on screen, mark it stale and say why and since when.
- * Returns true when the refresh worked.
+ * Returns true when the refresh worked. A view the user has left (its root no longer in the page) says
+ * nothing either way: the notice is the page's now.
  */
 export async function guarded(refresh, root) {
   try {
     await refresh();
+    if (!root.isConnected) return false;
     root.classList.remove("stale");
     if (box().dataset.kind !== "info") clearNotice();
     return true;
   } catch (err) {
-    if (err.status === 401) return false; // the tab is signed out; main.js has said so
+    if (err.status === 401 || !root.isConnected) return false; // signed out (main.js has said so), or left
     const shown = root.dataset.updated ? ` The page still shows the data of ${root.dataset.updated}.` : "";
     root.classList.add("stale");
     showNotice(`${err.message}${shown}`);
@@ -57,7 +59,7 @@ export function refresher(refresh, root) {
         do {
           again = false;
           ok = await guarded(refresh, root);
-        } while (again);
+        } while (again && root.isConnected);
         return ok;
       } finally {
         running = null; // at once, with no await before it: a call after the last check starts a new run

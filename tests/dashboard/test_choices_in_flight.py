@@ -152,3 +152,28 @@ def test_an_acknowledgement_the_hub_never_gets_says_so_and_can_be_sent_again(
         "id => !document.querySelector(`#incident-rows tr[data-id='${id}']`)", arg=incident_id, timeout=5000
     )
     assert notice.is_hidden()
+
+
+@pytest.mark.parametrize("loading", ["first load", "range changed"])
+def test_leaving_a_page_while_its_answer_is_on_the_way_leaves_the_next_page_alone(
+    page: Page, hub_server: DashboardServer, tokens: dict[str, str], login: Login, loading: str
+) -> None:
+    login(page, hub_server, tokens["viewer"])
+    page.wait_for_selector("#overview-summary[data-total]")
+    counts = lambda url: "/dashboard/api/cameras/demo-plaza/vtest/counts?" in url  # noqa: E731
+    camera = f"{hub_server.url}#/camera/demo-plaza/vtest"
+    if loading == "first load":
+        held = Held(page, counts)
+        page.goto(camera)
+    else:
+        page.goto(camera)
+        page.wait_for_selector("#profile-note[data-hours]")
+        held = Held(page, counts)
+        page.select_option("select[name=range]", "7d")
+    held.wait()
+    page.click("#nav a[href='#/']")  # the user goes back to the overview before the camera's counts come
+    page.wait_for_selector("#overview-summary[data-total]")
+    held.release()
+    page.wait_for_timeout(1500)
+    assert page.locator("#notice").is_hidden(), page.locator("#notice").inner_text()
+    assert "stale" not in (page.locator(".view").get_attribute("class") or "")
