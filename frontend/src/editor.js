@@ -383,8 +383,10 @@ export async function editorView(root, site, camera) {
   }
 
   async function doSave() {
+    if (save.disabled) return; // a second press while the first is on its way would send the same revision
     clearErrors();
     saved.textContent = "Saving…";
+    save.disabled = true;
     try {
       state = await putJSON(path, { revision: state.revision, lines: draft.lines, zones: draft.zones });
     } catch (err) {
@@ -393,6 +395,8 @@ export async function editorView(root, site, camera) {
       if (err.status === 401) return;
       general.append(el("p", {}, err.status === 409 ? `Not saved: ${err.detail}.` : err.message));
       return;
+    } finally {
+      save.disabled = false;
     }
     reset(`Saved as revision ${state.revision}.`);
   }

@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 import pytest
 import sqlalchemy as sa
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, Route, expect
 
 from citytally.edge.config import CameraConfig
 from citytally.edge.privacy import write_png
@@ -245,3 +245,34 @@ def test_viewers_get_no_editor(
     page.goto(f"{server.base_url}/dashboard/#/camera/{SITE}/vtest/geometry")
     expect(page.locator("#editor-refused")).to_contain_text("Only an admin token may change")
     assert page.locator("#geometry-svg").count() == 0
+
+
+def test_a_second_press_of_save_while_the_first_is_on_its_way_saves_once(
+    page: Page, editor_hub: tuple[DashboardServer, sa.Engine, dict[str, str]]
+) -> None:
+    server, _, secrets = editor_hub
+    open_editor(page, server, secrets["admin"])
+    before = int(page.locator("#geometry-svg").get_attribute("data-revision") or 0)
+    start = coords(page, "lines[0].p2")
+    page.fill("input[data-coord='lines[0].p2:0']", str(start[0] - 10))
+    held: list[Route] = []
+    saving = lambda url: "/geometry" in url  # noqa: E731
+    page.route(
+        saving, lambda route: held.append(route) if route.request.method == "PUT" else route.continue_()
+    )
+    page.click("#save-geometry")
+    page.wait_for_function("() => document.querySelector('#editor-status').textContent === 'Saving…'")
+    page.click("#save-geometry", force=True)  # pressed again: the first save has not been answered
+    page.wait_for_timeout(500)
+    for route in held[1:]:  # a second save, had one been sent, is answered first...
+        route.continue_()
+    page.wait_for_timeout(300)
+    held[0].continue_()  # ...and the first, with the same revision, after it
+    expect(page.locator("#editor-status")).to_have_text(f"Saved as revision {before + 1}.")
+    page.wait_for_timeout(500)
+    page.unroute(saving)
+    assert "Not saved" not in page.inner_text("#editor-errors")
+    assert len(held) == 1  # one save sent
+    page.reload()
+    page.wait_for_selector(f"#geometry-svg[data-revision='{before + 1}']")
+    assert coords(page, "lines[0].p2")[0] == pytest.approx(start[0] - 10)
