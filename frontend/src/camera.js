@@ -4,12 +4,10 @@ import {
   barChart, CLASS_NAMES, colourFor, dataTable, legend, markMoment, markSuspect, PERIOD_TEXT, setTimeSeries,
   SUSPECT_NOTE, timeChart,
 } from "./charts.js";
-import { isKiosk } from "./display.js";
 import { guarded, markUpdated, refresher } from "./notice.js";
-import { debounce, el, every, fmt, heat, heatInk, rangePicker } from "./util.js";
+import { debounce, el, fmt, heat, heatInk, rangePicker, refreshWhileRolling } from "./util.js";
 
 const localZone = () => Intl.DateTimeFormat().resolvedOptions().timeZone;
-const AUTO_REFRESH_MS = 60_000;
 
 function chartCard(title, id, quantity, { wide = false, tall = false, perBucket = true } = {}) {
   const canvas = el("canvas", { id: `${id}-chart`, role: "img", "aria-label": title });
@@ -263,9 +261,7 @@ export async function cameraView(root, site, camera, moment = null, canEdit = fa
   performance.mark("citytally:charts-drawn");
 
   const later = debounce(run, 250);
-  const stopTimer = every(isKiosk() ? 30_000 : AUTO_REFRESH_MS, () => {
-    if (picker.isRolling()) later();
-  });
+  const stopTimer = refreshWhileRolling(picker, later);
   return {
     onLive(msg) {
       if (msg.site === site && msg.camera === camera) later();

@@ -39,7 +39,8 @@ export function cameraMap(container, cameras, { config, basemap }, onSelect, whe
     baseLayer = L.geoJSON(basemap, { style: baseStyle, interactive: false });
     if (config.basemap_attribution) map.attributionControl.addAttribution(config.basemap_attribution);
   }
-  const points = cameras.map((c) => [c.lat, c.lon]);
+  const placed = cameras.filter((c) => c.lat != null && c.lon != null); // the others are in the list only
+  const points = placed.map((c) => [c.lat, c.lon]);
   const baseBounds = baseLayer ? baseLayer.getBounds() : null;
   // The site drawing frames the view when every camera lies on it; otherwise the cameras do.
   const camBounds = points.length ? L.latLngBounds(points) : null;
@@ -53,7 +54,7 @@ export function cameraMap(container, cameras, { config, basemap }, onSelect, whe
   // cameras of one junction, or a city's cameras on a map that also shows another city's, would otherwise
   // lie under one another's labels. Leaflet measures a permanent tooltip each time its content is set (a
   // forced layout), so a label is set again only when its text changes.
-  const latest = new Map(cameras.map((c) => [`${c.site}/${c.camera}`, c])); // key -> the camera's figures
+  const latest = new Map(placed.map((c) => [`${c.site}/${c.camera}`, c])); // key -> the camera's figures
   const drawn = new Map(); // group id -> { marker, text, keys }
   let range = when;
 

@@ -25,7 +25,8 @@ export async function loadMapInputs() {
   return { config, basemap };
 }
 
-export const cameraList = (range) => getJSON("/dashboard/api/cameras", { since: range.start });
+export const cameraList = (range) =>
+  getJSON("/dashboard/api/cameras", { since: range.start, until: range.end });
 export const statusList = () => getJSON("/dashboard/api/camera-status").catch(() => []); // status is extra
 export const overviewData = (range) => getJSON("/dashboard/api/overview", { ...range, tz: localZone() });
 

@@ -1,13 +1,11 @@
 // The overview: camera map with live counts, city totals by class, busiest lines, activity heat map.
 import { barChart, CLASS_NAMES, colourFor } from "./charts.js";
-import { isKiosk } from "./display.js";
 import { cameraMap } from "./map.js";
 import { markUpdated, refresher } from "./notice.js";
 import { cameraList, FIRST_RANGE, localZone, overviewData, overviewRequests, statusList } from "./overview-data.js";
-import { debounce, el, every, fmt, heat, heatInk, rangePicker } from "./util.js";
+import { debounce, el, fmt, heat, heatInk, rangePicker, refreshWhileRolling } from "./util.js";
 
 const WEEKDAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
-const AUTO_REFRESH_MS = 60_000;
 
 /** `early`: the first paint's requests (see overview-data.js) if the caller started them already. */
 export async function overviewView(root, early = null) {
@@ -92,9 +90,7 @@ export async function overviewView(root, early = null) {
   performance.mark("citytally:charts-drawn");
 
   const later = debounce(run, 250);
-  const stopTimer = every(isKiosk() ? 30_000 : AUTO_REFRESH_MS, () => {
-    if (picker.isRolling()) later();
-  });
+  const stopTimer = refreshWhileRolling(picker, later);
   return {
     onLive: later,
     destroy() {

@@ -1,4 +1,5 @@
 // Small DOM and time helpers shared by the views.
+import { isKiosk } from "./display.js";
 
 /**
  * Build an element. `style` takes an object (set through the CSSOM: a strict content security policy
@@ -111,6 +112,16 @@ export function debounce(fn, ms) {
     clearTimeout(timer);
     timer = setTimeout(() => fn(...args), ms);
   };
+}
+
+/**
+ * While `picker` has a rolling range, call fn every minute (every 30 s on a wall display, `?kiosk=1`) while
+ * the tab is visible: the range moves on even without new events. Returns the function that stops it.
+ */
+export function refreshWhileRolling(picker, fn) {
+  return every(isKiosk() ? 30_000 : 60_000, () => {
+    if (picker.isRolling()) fn();
+  });
 }
 
 /** Every `ms` while the tab is visible, call fn (rolling ranges move on even without new events). */

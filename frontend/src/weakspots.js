@@ -6,7 +6,7 @@ import { downloadCSV, getJSON } from "./api.js";
 import { barChart } from "./charts.js";
 import { guarded, markUpdated, refresher } from "./notice.js";
 import { localZone } from "./overview-data.js";
-import { debounce, el, fmt, rangePicker } from "./util.js";
+import { debounce, el, fmt, rangePicker, refreshWhileRolling } from "./util.js";
 
 const SVG = "http://www.w3.org/2000/svg";
 const DAY = 86_400_000;
@@ -195,11 +195,13 @@ export async function weakSpotsView(root) {
 
   await run();
   const later = debounce(run, 500);
+  const stopTimer = refreshWhileRolling(picker, later);
   return {
     onLive(msg) {
       if (msg.type === "conflict" && picker.isRolling()) later();
     },
     destroy() {
+      stopTimer();
       shapes = new Map();
       dist.destroy();
     },

@@ -125,13 +125,11 @@ def _summed(
 
 
 def camera_summaries(engine: sa.Engine, since: datetime, until: datetime) -> list[CameraSummary]:
-    """Every camera with a position, with its line crossings between ``since`` and ``until``."""
+    """Every camera, with its position (or none) and its line crossings between ``since`` and ``until``."""
     c = schema.cameras
     with engine.connect() as conn:
         cams = conn.execute(
-            sa.select(c.c.site, c.c.camera, c.c.location, c.c.lat, c.c.lon)
-            .where(c.c.lat.is_not(None), c.c.lon.is_not(None))
-            .order_by(c.c.site, c.c.camera)
+            sa.select(c.c.site, c.c.camera, c.c.location, c.c.lat, c.c.lon).order_by(c.c.site, c.c.camera)
         ).all()
         totals = _summed(conn, schema.line_count_rollups, "count", ("site", "camera"), since, until)
     return [

@@ -56,9 +56,9 @@ class CameraSummary(_Out):
     camera: str
     name: str
     location: str
-    lat: float
-    lon: float
-    total: int = Field(description="Line crossings since `since` (all lines, directions and classes).")
+    lat: float | None = Field(description="None: no position configured (listed, not on the map).")
+    lon: float | None
+    total: int = Field(description="Line crossings in `since`–`until` (all lines, directions and classes).")
 
 
 class CameraStatus(_Out):

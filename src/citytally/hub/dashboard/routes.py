@@ -121,9 +121,10 @@ def basemap(settings: SettingsDep) -> FileResponse:
 
 
 @router.get("/cameras", response_model=list[CameraSummary])
-def cameras(engine: EngineDep, _who: Viewer, since: StartQ = None) -> list[CameraSummary]:
-    """Cameras with a position and their crossings since ``since`` (default: 24 h ago)."""
-    start, end = _range(since, None, timedelta(days=1))
+def cameras(engine: EngineDep, _who: Viewer, since: StartQ = None, until: EndQ = None) -> list[CameraSummary]:
+    """Every camera, its position if it has one, and its crossings in ``since``–``until`` (default: the
+    last 24 h)."""
+    start, end = _range(since, until, timedelta(days=1))
     return data.camera_summaries(engine, start, end)
 
 
