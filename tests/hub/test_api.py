@@ -227,6 +227,18 @@ def test_group_by_sums_over_the_other_columns(hub: tuple[TestClient, Any]) -> No
     ]
     bad = client.get("/counts", params={"group_by": "colour"}, headers=headers["viewer"])
     assert bad.status_code == 422
+    # the CSV too: the columns summed over are empty
+    rows = list(
+        csv.DictReader(io.StringIO(client.get("/counts.csv", params=params, headers=headers["viewer"]).text))
+    )
+    assert [(r["class"], r["count"], r["camera"], r["direction"]) for r in rows] == [
+        ("bus", "24", "", ""),
+        ("car", "72", "", ""),
+        ("person", "72", "", ""),
+    ]
+    assert (
+        client.get("/counts.csv", params={"group_by": "colour"}, headers=headers["viewer"]).status_code == 422
+    )
 
 
 def test_limit_truncates_and_says_so(hub: tuple[TestClient, Any]) -> None:

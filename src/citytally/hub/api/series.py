@@ -108,10 +108,13 @@ def counts_csv(
     line: SlugQuery = None,
     direction: SlugQuery = None,
     cls: ClassQuery = None,
+    group_by: GroupBy = None,
 ) -> Response:
-    """The same rows as ``/counts``, as CSV (ISO 8601 times: UTC, or with ``tz`` at its offset)."""
+    """The same rows as ``/counts``, as CSV (ISO 8601 times: UTC, or with ``tz`` at its offset); with
+    ``group_by``, the columns summed over are empty."""
     query = with_filters(window, line=line, direction=direction, **{"class": cls})
-    return _csv(_marked(engine, query, count_series(engine, query)), _COUNT_COLUMNS, "counts.csv")
+    series = count_series(engine, query, group_by)
+    return _csv(_marked(engine, query, series), _COUNT_COLUMNS, "counts.csv")
 
 
 def _marked(engine: EngineDep, query: SeriesQuery, series: Series) -> Series:
