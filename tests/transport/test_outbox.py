@@ -235,6 +235,47 @@ def test_statuses_of_cameras_outside_the_registry_add_no_gauges(
     assert (metrics.registry.get_sample_value("citytally_edge_status_invalid_total") or 0) > 0
 
 
+def test_a_made_up_name_sending_statuses_as_an_edge_does_is_counted(
+    sqlite_engine: Engine, make_registry: Callable[..., Any], mqtt_prefix: str
+) -> None:
+    """An edge sends a status every 10 s, longer than the registry read stays fresh: each status of a name
+    the registry lacks found the read stale, waited for the next one, and was never counted as invalid."""
+    from datetime import UTC, datetime
+
+    from citytally.hub.metrics import HubMetrics
+
+    make_registry(sqlite_engine, ("plaza", "cam-1"))
+    metrics = HubMetrics()
+    writer = EventWriter(sqlite_engine, topic_prefix=mqtt_prefix, registry_refresh_s=0.2)
+    ingest = Ingest(writer, mqtt_settings_for(mqtt_prefix), metrics=metrics)
+    body = json.dumps({"outbox_depth": 3, "oldest_pending_s": 2.0, "at": datetime.now(UTC).isoformat()})
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+    client.connect("127.0.0.1", BROKER_PORT)
+    client.loop_start()
+    ingest.start()
+    try:
+        assert ingest.wait_connected(10)
+        for _ in range(4):  # each a while after the registry was last read (0.2 s stays fresh here)
+            time.sleep(0.6)
+            client.publish(f"{mqtt_prefix}/elsewhere/cam-9/status", body, qos=1).wait_for_publish(10)
+        wait_until(
+            lambda: (metrics.registry.get_sample_value("citytally_edge_status_invalid_total") or 0) >= 3,
+            5,
+            "the made-up name's statuses counted",
+        )
+        client.publish(f"{mqtt_prefix}/plaza/cam-1/status", body, qos=1).wait_for_publish(10)
+        depth = {"site": "plaza", "camera": "cam-1"}
+        wait_until(
+            lambda: metrics.registry.get_sample_value("citytally_edge_outbox_depth", depth) == 3,
+            10,
+            "cam-1's status",
+        )
+    finally:
+        client.loop_stop()
+        client.disconnect()
+        ingest.stop()
+
+
 def test_the_first_status_reports_the_backlog(mqtt_prefix: str, tmp_path: Path) -> None:
     from citytally.transport.status import OutboxStatus, status_subscription
 

@@ -103,6 +103,9 @@ _REFUSED_BY_DATABASE = (
     OverflowError,  # sqlite3 binding an int beyond 64 bits
 )
 _DATABASE_FAILED = (SQLAlchemyError, psycopg.Error, sqlite3.Error)
+#: At most this many camera names wait for a registry read to judge them (made-up ones beyond: judged by
+#: the last read).
+_MAX_ASKED = 10_000
 
 
 @lru_cache(maxsize=1)
@@ -193,6 +196,11 @@ class EventWriter:
         self._registry_refresh_s = registry_refresh_s
         self._known: set[tuple[str, str]] = set()
         self._known_at = float("-inf")
+        # names asked about while the registry read was stale, and those a later read did not hold: these
+        # are judged unknown at once, however stale the read (an edge's status comes every 10 s, so a
+        # made-up name always found it stale and was never judged)
+        self._asked: set[tuple[str, str]] = set()
+        self._absent: set[tuple[str, str]] = set()
         self._registry_lock = threading.Lock()
 
     # -- public -----------------------------------------------------------------------------------------
@@ -347,12 +355,17 @@ class EventWriter:
 
     def camera_registered(self, site: str, camera: str) -> bool | None:
         """Whether the camera is in the registry as last read (or unknown cameras are accepted); ``None`` if
-        it is not there and that read is older than ``registry_refresh_s`` (or was never made). Never reads
-        the store, so a thread that must not wait on it (the MQTT client's) can ask; see
-        :meth:`read_registry`."""
+        it is not there, that read is older than ``registry_refresh_s`` (or was never made) and no read
+        since it was last asked about has lacked it. Never reads the store, so a thread that must not wait
+        on it (the MQTT client's) can ask; see :meth:`read_registry`."""
         if self.accept_unknown_cameras or (site, camera) in self._known:
             return True
-        return None if time.monotonic() - self._known_at >= self._registry_refresh_s else False
+        if (site, camera) in self._absent or time.monotonic() - self._known_at < self._registry_refresh_s:
+            return False
+        if len(self._asked) >= _MAX_ASKED:
+            return False  # a flood of made-up names: judged by the last read
+        self._asked.add((site, camera))
+        return None
 
     def read_registry(self) -> None:
         """Read the camera registry again, unless it was read within ``registry_refresh_s``."""
@@ -375,10 +388,13 @@ class EventWriter:
         try:
             with self.engine.connect() as connection:
                 query = sa.select(schema.cameras.c.site, schema.cameras.c.camera)
-                self._known = {(row.site, row.camera) for row in connection.execute(query)}
+                known = {(row.site, row.camera) for row in connection.execute(query)}
         except SQLAlchemyError as exc:
             where = redact_url(self.engine.url)
             raise StoreError(f"reading the camera registry from {where}: {exc}") from exc
+        asked, self._asked = self._asked, set()
+        absent = (self._absent | asked) - known
+        self._known, self._absent = known, absent if len(absent) <= _MAX_ASKED else set()
         self._known_at = time.monotonic()
 
     # -- the transaction --------------------------------------------------------------------------------
