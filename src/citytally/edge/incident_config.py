@@ -108,7 +108,8 @@ class WrongWaySettings(ZoneRule):
         default=15.0,
         gt=0,
         le=500,
-        description="Least movement against the direction (m) in a track's last 10 s (with [speed]).",
+        description="Least movement against the direction (m) in a track's history kept, its last 32 s "
+        "(with [speed]).",
     )
     min_distance_px: float = Field(
         default=30.0, ge=1, le=5000, description="Without [speed]: the least movement in pixels."

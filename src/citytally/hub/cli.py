@@ -30,7 +30,7 @@ def hub(
     config: Annotated[
         Path | None, typer.Option("--config", "-c", help="Hub config (TOML). Default: built-in defaults.")
     ] = None,
-    no_api: Annotated[bool, typer.Option("--no-api", help="Run ingest only, without the API.")] = False,
+    no_api: Annotated[bool, typer.Option("--no-api", help="Run without the API and dashboard.")] = False,
 ) -> None:
     """Run the hub: MQTT ingest into the store, and the API and dashboard.
 
