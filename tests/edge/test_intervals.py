@@ -214,6 +214,29 @@ def test_gap_in_the_stream_leaves_no_empty_intervals() -> None:
     ]
 
 
+def test_a_break_within_one_interval_reports_the_watched_parts_apart() -> None:
+    """A stream away for 20 s inside one minute (a dropped RTSP link): the minute's crossings are of the
+    40 s watched, so it is reported as two spans, not as a whole minute watched."""
+    publisher = MemoryPublisher()
+    analytics = CameraAnalytics(camera(), publisher)
+    play(analytics, 150, southbound(1, 0))  # 0..14.9 s
+    play(analytics, 250, southbound(2, 350), first=350)  # 35..59.9 s
+    play(analytics, 100, southbound(3, 600), first=600)  # 60..69.9 s
+    analytics.finish()
+    spans = sorted({(e.start, e.end) for e in publisher.events})
+    assert spans == [
+        (T0, T0 + timedelta(seconds=15)),
+        (T0 + timedelta(seconds=35), T0 + timedelta(seconds=60)),
+        (T0 + timedelta(seconds=60), T0 + timedelta(seconds=70)),
+    ]
+    crossings = {
+        e.start: sum(n for by_class in e.counts.values() for n in by_class.values())
+        for e in publisher.events
+        if isinstance(e, LineCountEvent)
+    }
+    assert sorted(crossings.values()) == [1, 1, 1]  # each road user once, in the span it crossed in
+
+
 def test_short_frame_gaps_keep_intervals_contiguous() -> None:
     """A second without frames (a slow decoder, a dropped packet) is no break in the stream."""
     publisher = MemoryPublisher()
@@ -375,6 +398,25 @@ def test_what_was_counted_goes_out_as_it_is_when_the_clock_is_never_set(
     analytics.finish()
     assert publisher.events and all(e.start.year == 1970 for e in publisher.events)
     assert "the system clock was never set" in caplog.text
+
+
+def test_held_events_beyond_the_cap_go_out_as_stamped_and_it_is_said_once(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A clock never set while the stream runs on: past the cap of held events the oldest go out stamped by
+    it, which the hub refuses; the operator reads it once, when it begins, not only when the stream ends."""
+    from citytally.edge.analytics import intervals
+
+    monkeypatch.setattr(intervals, "_HELD_MAX", 12)  # 50,000 in the field
+    clocks = Clocks(datetime(1970, 1, 1, 0, 0, 42, tzinfo=UTC))
+    publisher = MemoryPublisher()
+    analytics = CameraAnalytics(camera(start_time=None, interval_seconds=1), publisher, clocks.clock())
+    for frame in range(100):
+        play(analytics, 1, southbound(1, 20), first=frame)
+        clocks.passes(1 / FPS)
+    assert publisher.events, "the oldest went out"
+    assert caplog.text.count("the system clock is still not set") == 1
+    assert "12 events are held" in caplog.text
 
 
 def test_no_track_id_leaves_in_an_event() -> None:

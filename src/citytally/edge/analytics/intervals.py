@@ -234,6 +234,7 @@ class CameraAnalytics:
         self._current: _Interval | None = None
         #: Events made while the live clock was not set, until it is (``_HELD_MAX`` at most).
         self._held: deque[Event] = deque()
+        self._held_overflowed = False  # said once that the oldest held go out as stamped
         self._covered_until: datetime | None = None
         self._last_frame: datetime | None = None
         self._frame_gap = _MIN_SPAN
@@ -308,11 +309,14 @@ class CameraAnalytics:
 
     def _interval_for(self, at: datetime) -> _Interval:
         current = self._current
-        if current is not None and at >= current.end:
-            # After a break in the stream the interval ends with its last frame, not at its boundary.
+        if current is not None:
+            # After a break in the stream the interval ends with its last frame, not at its boundary, and
+            # what follows starts at its first frame: also a break within one interval, whose minutes
+            # unwatched would otherwise be reported as watched (and their zero crossings as measured).
             broken = at - current.last_frame > max(_BREAK, 10 * self._frame_gap)
-            self._emit(current, final=broken)
-            current = None
+            if broken or at >= current.end:
+                self._emit(current, final=broken)
+                current = None
         if current is None:
             index = math.floor((at - _EPOCH).total_seconds() / self._interval_s)
             aligned = _EPOCH + timedelta(seconds=index * self._interval_s)
@@ -337,6 +341,14 @@ class CameraAnalytics:
         first, every stamp taken before it was set moved by the step that set it."""
         if self.clock.unset:
             self._held.extend(events)
+            if len(self._held) > _HELD_MAX and not self._held_overflowed:
+                self._held_overflowed = True
+                log.error(
+                    "the system clock is still not set and %d events are held: from now on the oldest go "
+                    "out stamped by it (%s), which the hub refuses as too old",
+                    _HELD_MAX,
+                    self._held[0].start.isoformat(timespec="seconds"),
+                )
             while len(self._held) > _HELD_MAX:  # a clock never set: the oldest go out as they are
                 self._send(self._held.popleft())
             return
