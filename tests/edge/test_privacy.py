@@ -294,3 +294,29 @@ def test_preview_video_of_a_real_run_shows_no_person(
     for index in (0, 12):  # the independent detector, on frames whose lines and captions miss the men
         assert len(hog_people(originals[index])) >= 3
         assert hog_leaks(shown[index], vtest_frames[-1], tolerance=12) == [], f"frame {index}: HOG"
+
+
+@pytest.mark.integration
+def test_a_preview_video_of_a_run_at_a_lower_rate_plays_at_the_pace_of_the_scene(
+    vtest_path: Path, tmp_path: Path
+) -> None:
+    """``--fps 5`` on 10 fps footage with a 1 s preview: five analysed frames at 5 fps, one second of the
+    scene, not ten at 10 fps (two seconds of it shown twice as fast, and longer than asked)."""
+    from citytally.edge.config import load_camera_config
+    from citytally.edge.pipeline import PipelineOptions, build_pipeline
+    from citytally.edge.preview import PreviewRequest
+    from citytally.transport.publisher import MemoryPublisher
+
+    clip = tmp_path / "crossing.mp4"
+    _clip(vtest_path, clip, first=710, count=20)
+    preview = tmp_path / "preview.mp4"
+    config = load_camera_config(Path(__file__).parents[2] / "examples" / "vtest.toml")
+    request = PreviewRequest(video=preview, video_seconds=1.0)
+    options = PipelineOptions(progress=False, target_fps=5, preview=request)
+    result = build_pipeline(config, MemoryPublisher(), options, clip).run()
+    assert result.error is None and result.frames == 10
+    with av.open(str(preview)) as container:
+        stream = container.streams.video[0]
+        shown = list(container.decode(video=0))
+        assert stream.average_rate == 5
+    assert len(shown) == 5

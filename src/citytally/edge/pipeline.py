@@ -175,7 +175,9 @@ class EdgePipeline:
             d for d in analytics.incident_detectors if isinstance(d, IncidentEngine) and d.needs_pictures
         ]
         self._preview: PreviewTap | None = (
-            PreviewTap(options.preview, config, source) if options.preview is not None else None
+            PreviewTap(options.preview, config, source, _analysed_fps(source.fps, options, config))
+            if options.preview is not None
+            else None
         )
         engines = [d for d in analytics.incident_detectors if isinstance(d, IncidentEngine)]
         self._snapshots: tuple[SnapshotTap, IncidentEngine] | None = (
@@ -354,6 +356,12 @@ def _progress(enabled: bool, total: int | None, name: str) -> Iterator[Callable[
     with Progress(*columns, console=Console(stderr=True), transient=False) as bar:
         task = bar.add_task(Path(name).name or name, total=total)
         yield lambda n: bar.advance(task, n)
+
+
+def _analysed_fps(native_fps: float, options: PipelineOptions, config: CameraConfig) -> float:
+    """The rate frames are analysed at: the source's, or the lower one asked for."""
+    target = options.target_fps or config.source.target_fps
+    return min(native_fps, target) if target is not None and native_fps > 0 else native_fps
 
 
 def _frame_count(uris: Sequence[str], native_fps: float, target_fps: float | None) -> int | None:

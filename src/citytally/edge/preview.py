@@ -62,7 +62,10 @@ class PreviewTap:
     the run's final counts) is drawn at the end. Track ids are never drawn.
     """
 
-    def __init__(self, request: PreviewRequest, config: CameraConfig, source: VideoSource) -> None:
+    def __init__(
+        self, request: PreviewRequest, config: CameraConfig, source: VideoSource, fps: float | None = None
+    ) -> None:
+        """``fps``: the rate frames are analysed (and offered) at, the source's own by default."""
         self.request = request
         self.config = config
         self.written_png: Path | None = None
@@ -74,8 +77,9 @@ class PreviewTap:
         self._video: PreviewWriter | None = None
         if request.video is not None:
             width, height = source.size
-            max_frames = max(1, round(request.video_seconds * source.fps))
-            self._video = PreviewWriter(request.video, width, height, source.fps, max_frames)
+            rate = fps or source.fps  # the video plays the analysed frames at the pace they were taken
+            max_frames = max(1, round(request.video_seconds * rate))
+            self._video = PreviewWriter(request.video, width, height, rate, max_frames)
 
     def offer(self, frame: Frame, tracked: Detections) -> None:
         """Look at one analysed frame: mask and keep it if the request wants it, else drop it."""
