@@ -78,9 +78,11 @@ EVENT_TYPES: tuple[tuple[type[Any], str], ...] = (
         "Sent by the edge's incident detectors (`citytally.edge.incidents`, configured in the camera "
         "config's `[incidents]` table; see [incidents.md](incidents.md)) when an incident opens, when its "
         "severity or kind changes (at once) or its numbers change (at most every `update_s`), at least "
-        "every 5 minutes while it is open (an `update` even when nothing changed, so that a hub can tell an "
-        "incident that goes on from one whose edge went away: killed or powered off, it sends no "
-        "clearance), and when it clears. The hub keeps the latest event of each `incident_id`.",
+        "every 5 minutes while its condition holds (an `update` even when nothing changed, so that a hub "
+        "can tell an incident that goes on from one whose edge went away: killed or powered off, it sends "
+        "no clearance), and when it clears, `clear_s` (at most 10 minutes) after the condition stopped: so "
+        "an open incident is never silent for 15 minutes, after which the hub calls it silent. The hub "
+        "keeps the latest event of each `incident_id`.",
     ),
     (
         ConflictEvent,
@@ -197,7 +199,8 @@ what is wrong; `event_to_json` writes the wire form.
 Classes: {", ".join(f"`{c}`" for c in ROAD_USER_CLASSES)}. Site, camera, line, zone and direction names are
 slugs (`{SLUG_PATTERN}`) from the camera config.
 
-**Bounds.** Every number is finite and bounded (the tables give each bound): a count, a peak, a bin or a
+**Bounds.** Every number is finite, and all but a conflict cell's position in the picture and the
+histograms' bin edges are bounded (the tables give each bound): a count, a peak, a bin or a
 movement of one event holds at most {MAX_COUNT:,} road users, a speed is at most
 {MAX_SPEED_KMH:,.0f} km/h and a dwell at most {MAX_DWELL_S / 86400:.0f} days. No camera sees more and no
 road user is faster, so a number beyond is an edge's bug (or a forgery), and the hub refuses the event,
@@ -237,6 +240,9 @@ refuse until they know it. After changing the models, re-run `python scripts/ren
 def render_json_schema() -> str:
     """The JSON Schema of one event (any type), as the committed ``docs/event-schema.json``."""
     schema = _AnyEvent.model_json_schema(by_alias=True)
+    for definition in schema["$defs"].values():  # `v` has a default in Python, not on the wire
+        if "v" in definition.get("properties", {}):
+            definition["required"] = sorted({*definition.get("required", ()), "v"})
     return json.dumps(schema, indent=2, ensure_ascii=False, sort_keys=True) + "\n"
 
 
@@ -266,8 +272,12 @@ def _type_of(prop: dict[str, Any]) -> str:
     text = {"integer": "integer", "number": "number"}.get(str(kind), str(kind))
     if "minimum" in prop and "maximum" in prop:
         return f"{text} from {_number(prop['minimum'])} to {_number(prop['maximum'])}"
-    if "minimum" in prop:
+    if "exclusiveMinimum" in prop:
+        text += f" > {_number(prop['exclusiveMinimum'])}"
+    elif "minimum" in prop:
         text += f" ≥ {prop['minimum']}"
+    if "maximum" in prop:
+        text += f"{',' if ' ' in text else ''} ≤ {_number(prop['maximum'])}"
     return text
 
 
@@ -309,7 +319,7 @@ def _type_cell(name: str, prop: dict[str, Any]) -> str:
 
 
 def _need(name: str, prop: dict[str, Any], required: set[str]) -> str:
-    if name in required or name == "type":
+    if name in required or name in ("type", "v"):  # parse_event refuses an event without `v`
         return "yes"
     if "default" in prop:
         return f"no (default `{json.dumps(prop['default'])}`)"

@@ -160,3 +160,24 @@ def test_speed_stats_of_speeds_bins_each_road_user() -> None:
     assert (len(stats.histogram), stats.histogram[-1]) == (SPEED_BINS, 1)  # the last bin is open-ended
     with pytest.raises(ValueError, match="no speeds"):
         SpeedStats.of([])
+
+
+def test_times_read_at_any_offset_are_held_and_written_in_utc() -> None:
+    """The wire form is UTC: an event read at +01:00 is the same instants, written with "Z"; a time whose
+    UTC falls off the calendar is a one-line schema error, not an overflow."""
+    body = {
+        "v": 1,
+        "id": "00000000-0000-0000-0000-000000000001",
+        "type": "line_count",
+        "site": "plaza",
+        "camera": "cam-1",
+        "start": "2026-11-23T09:00:00+01:00",
+        "end": "2026-11-23T09:01:00+01:00",
+        "line": "main",
+        "counts": {},
+    }
+    event = parse_event(body)
+    assert event.start == datetime(2026, 11, 23, 8, 0, tzinfo=UTC) and event.start.utcoffset() == timedelta(0)
+    assert '"start":"2026-11-23T08:00:00Z","end":"2026-11-23T08:01:00Z"' in event_to_json(event)
+    with pytest.raises(SchemaError, match="outside the calendar"):
+        parse_event(body | {"start": "0001-01-01T00:00:00+05:30", "end": "0001-01-01T01:00:00+05:30"})

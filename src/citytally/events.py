@@ -15,6 +15,7 @@ import math
 import re
 import uuid
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -147,13 +148,24 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _in_utc(moment: datetime) -> datetime:
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:  # year 1 east of Greenwich, year 9999 west of it
+        raise ValueError("the time in UTC falls outside the calendar") from None
+
+
+#: A time with its zone, held and written in UTC (read at any offset).
+UtcTime = Annotated[AwareDatetime, AfterValidator(_in_utc)]
+
+
 class _EventBase(_Model):
     v: Literal[1] = Field(default=1, description="Schema version.")
     id: uuid.UUID = Field(description="Unique per event; the hub stores each id once (idempotent ingest).")
     site: Slug = Field(description="Site (a group of cameras, e.g. a junction or a district).")
     camera: Slug = Field(description="Camera within the site.")
-    start: AwareDatetime = Field(description="Interval start, inclusive (timezone-aware, UTC on the wire).")
-    end: AwareDatetime = Field(description="Interval end, exclusive.")
+    start: UtcTime = Field(description="Interval start, inclusive (timezone-aware, UTC on the wire).")
+    end: UtcTime = Field(description="Interval end, exclusive.")
 
     @model_validator(mode="after")
     def _interval_is_forward(self) -> _EventBase:

@@ -9,6 +9,7 @@ from types import ModuleType
 
 import pytest
 
+from citytally.errors import SchemaError
 from citytally.events import parse_event
 
 REPO = Path(__file__).resolve().parents[2]
@@ -61,3 +62,17 @@ def test_check_mode_flags_a_stale_page(tmp_path: Path, monkeypatch: pytest.Monke
     assert renderer.main([]) == 0
     assert renderer.main(["--check"]) == 0
     assert stale.read_text(encoding="utf-8") == renderer.render_page()
+
+
+def test_the_schema_requires_what_the_hub_refuses_without() -> None:
+    """`v` has a default in Python, but the hub refuses an event without it: the page and the JSON Schema
+    say it is required, so a validator that accepts an event is not contradicted by the hub."""
+    page = (REPO / "docs" / "events.md").read_text(encoding="utf-8")
+    schema = json.loads((REPO / "docs" / "event-schema.json").read_text(encoding="utf-8"))
+    example = json.loads(page.split("```json")[1].split("```", 1)[0])
+    del example["v"]
+    with pytest.raises(SchemaError, match="schema version"):
+        parse_event(example)
+    events = [d for d in schema["$defs"].values() if "v" in d.get("properties", {})]
+    assert len(events) == 6 and all("v" in d["required"] for d in events)
+    assert "| `v` | `1` | yes |" in page
