@@ -35,10 +35,12 @@ def _newest_source(frontend: Path) -> float:
     return max((f.stat().st_mtime for f in files if f.is_file()), default=0.0)
 
 
-def build_frontend(force: bool = False, frontend: Path = FRONTEND_DIR) -> Path:
+def build_frontend(force: bool = False, frontend: Path = FRONTEND_DIR, install: bool = True) -> Path:
     """Install the front end's npm packages and build it into the hub's static folder, if out of date.
 
-    Returns the static folder. Raises :class:`ConfigError` when npm is missing or the build fails.
+    Returns the static folder. Raises :class:`ConfigError` when npm is missing or the build fails, and,
+    with ``install`` false (at run time: nothing may reach the network then), when the packages would
+    have to be installed first.
     """
     index = _STATIC / "index.html"
     if not frontend.is_dir():
@@ -59,6 +61,11 @@ def build_frontend(force: bool = False, frontend: Path = FRONTEND_DIR) -> Path:
     lock = frontend / "package-lock.json"
     if not force and installed.is_file() and installed.stat().st_mtime >= lock.stat().st_mtime:
         steps = steps[1:]  # node_modules already matches the lock file
+    elif not install:
+        raise ConfigError(
+            f"the dashboard in {frontend} is to be built, and its npm packages are missing or older than "
+            "package-lock.json: run `make setup` (which installs them; citytally fetches nothing as it runs)"
+        )
     for step in steps:
         done = subprocess.run(step, cwd=frontend, capture_output=True, text=True, check=False)
         if done.returncode != 0:
@@ -123,7 +130,8 @@ def serve(
     build: bool = True,
     **app_options: Any,
 ) -> DashboardServer:
-    """Build the front end if needed and serve the hub app (API + dashboard) on ``host:port``.
+    """Build the front end if needed (from the npm packages setup installed: nothing is fetched now) and serve
+    the hub app (API + dashboard) on ``host:port``.
 
     ``port=None`` picks a free one; ``app_options`` go to :func:`~citytally.hub.web.create_app` (e.g.
     ``metrics``). Returns the running server; print ``server.url`` for the user, ``server.stop()`` at the end.
@@ -131,6 +139,6 @@ def serve(
     from citytally.hub.web import create_app
 
     if build:
-        build_frontend()
+        build_frontend(install=False)  # run time: a build from the packages there, no npm install
     app = create_app(settings, engine, **app_options)
     return DashboardServer(app, host, port or free_port(host)).start()
