@@ -239,3 +239,40 @@ def test_0017_notes_each_incidents_latest_row_as_ingest_does(
 def _named(engine: Engine) -> list[Any]:
     with engine.connect() as connection:
         return list(connection.execute(sa.select(schema.incident_latest)).all())
+
+
+def test_0018_keeps_when_each_camera_was_first_registered(
+    old_store: Engine, make_registry: Callable[..., Any]
+) -> None:
+    """The register's "Registered since" read the row's updated_at, which every start of the hub sets to
+    now: a camera registered a year ago read as registered today."""
+    from datetime import UTC, datetime
+
+    from citytally.hub.dashboard.settings import DashboardSettings
+    from citytally.hub.register import build_register
+
+    migrate(old_store, "0017")
+    year_ago = datetime(2025, 12, 1, 9, 30, tzinfo=UTC)
+    with old_store.begin() as connection:
+        connection.execute(sa.text("INSERT INTO sites (site, name, description) VALUES ('plaza', '', '')"))
+        connection.execute(
+            sa.text(
+                "INSERT INTO cameras (site, camera, location, purpose, legal_basis, contact, config,"
+                " updated_at) VALUES ('plaza', 'cam-1', '', '', '', '', :config, :at)"
+            ),
+            {"config": "{}", "at": year_ago},
+        )
+    migrate(old_store)
+    make_registry(old_store, ("plaza", "cam-1"), ("plaza", "cam-2"))  # the hub starting again, a camera added
+    c = schema.cameras
+    with old_store.connect() as connection:
+        rows = {
+            r.camera: r for r in connection.execute(sa.select(c.c.camera, c.c.registered_at, c.c.updated_at))
+        }
+    assert rows["cam-1"].registered_at == year_ago < rows["cam-1"].updated_at
+    assert rows["cam-2"].registered_at == rows["cam-2"].updated_at > year_ago
+    since = {e.name: e.registered_since for e in build_register(old_store, DashboardSettings()).cameras}
+    assert since == {"cam-1": year_ago, "cam-2": rows["cam-2"].registered_at}
+    _downgrade(old_store, "0017")
+    assert "registered_at" not in {col["name"] for col in sa.inspect(old_store).get_columns("cameras")}
+    migrate(old_store)

@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 #: The newest revision this version of citytally knows.
-HEAD_REVISION = "0017"
+HEAD_REVISION = "0018"
 
 
 def _config() -> Config:

@@ -40,6 +40,7 @@ def camera_row(camera: CameraConfig, now: datetime) -> dict[str, Any]:
         "contact": meta.contact or "",
         "config": camera.model_dump(mode="json", exclude={"source": {"uri"}}),
         "updated_at": now,
+        "registered_at": now,  # on insert only: _upsert keeps a registered camera's
     }
 
 
@@ -78,7 +79,7 @@ def upsert_camera(connection: Connection, camera: CameraConfig, now: datetime) -
 def _upsert(connection: Connection, table: sa.Table, row: dict[str, Any], key: list[str]) -> None:
     insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
     statement = insert(table).values(row)
-    updates = {name: statement.excluded[name] for name in row if name not in key}
+    updates = {name: statement.excluded[name] for name in row if name not in key and name != "registered_at"}
     connection.execute(statement.on_conflict_do_update(index_elements=key, set_=updates))
 
 

@@ -113,6 +113,8 @@ cameras = sa.Table(
     sa.Column("contact", sa.String(320), nullable=False, server_default=""),
     sa.Column("config", JsonDocument, nullable=False),
     sa.Column("updated_at", UtcDateTime(), nullable=False),
+    # when first registered: kept by every update (migration 0018; nullable only so that SQLite adds it)
+    sa.Column("registered_at", UtcDateTime(), nullable=True),
     sa.ForeignKeyConstraint(["site"], ["sites.site"], ondelete="CASCADE"),
 )
 
