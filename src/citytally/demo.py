@@ -148,11 +148,15 @@ def _serve_dashboard(console: Console, hub: EmbeddedHub, port: int | None, serve
 
     from citytally.hub.admin_cli import create_first_admin
     from citytally.hub.dashboard.server import serve
+    from citytally.hub.retention import RetentionJob
 
     issued = create_first_admin(hub.engine, actor="demo")
     if issued is None:  # the store is new for every demo run, so this means someone else got there first
         raise ConfigError(f"{hub.settings.database.url}: the demo's fresh store already had tokens")
     server = serve(hub.settings, hub.engine, port=port)
+    # what the register and the assessment promise about deletion holds here too, as in `citytally hub`
+    retention = RetentionJob(hub.engine, hub.settings.retention)
+    retention.start()
     console.rule("[bold]dashboard[/]")
     console.print(f"dashboard (logged in as admin): [bold]{server.login_url(issued.secret)}[/]")
     console.print(f"admin token, shown once:        {issued.secret}")
@@ -169,6 +173,7 @@ def _serve_dashboard(console: Console, hub: EmbeddedHub, port: int | None, serve
     except KeyboardInterrupt:
         console.print("stopped")
     finally:
+        retention.stop()
         server.stop()
 
 

@@ -126,3 +126,52 @@ def test_without_a_retention_job_the_register_says_nothing_is_deleted(engine: sa
 
 def test_every_data_class_of_the_retention_job_has_a_rule() -> None:
     assert [r.data_class for r in retention_rules(SETTINGS)] == list(DATA_CLASSES)
+
+
+#: Every table of the store, and the row of the assessment's "Data kept" table that states how long it is
+#: kept (None: it holds no data of its own about anyone: a relay's position, the chain's head).
+PIA_ROW = {
+    "events": "Events",
+    "speeds": "Events",
+    "incidents": "Events",
+    "incident_latest": "Events",
+    "line_count_rollups": "Roll-ups",
+    "speed_rollups": "Roll-ups",
+    "speed_bin_rollups": "Roll-ups",
+    "occupancy_rollups": "Roll-ups",
+    "movement_rollups": "Roll-ups",
+    "incident_rollups": "Roll-ups",
+    "conflict_rollups": "Roll-ups",
+    "conflict_exposure_rollups": "Roll-ups",
+    "conflict_cell_rollups": "Roll-ups",
+    "conflict_histogram_rollups": "Roll-ups",
+    "sites": "Camera registry",
+    "cameras": "Camera registry",
+    "lines": "Camera registry",
+    "zones": "Camera registry",
+    "geometry_revisions": "Geometry history",
+    "audit_log": "Audit log",
+    "audit_head": None,
+    "login_failures": "Failed logins",
+    "dead_letters": "Refused messages",
+    "api_tokens": "Access tokens",
+    "alert_relay_positions": None,
+    "broker_sessions": None,
+}
+
+
+def test_the_assessment_says_how_long_every_table_is_kept(engine: sa.Engine) -> None:
+    """A table the assessment does not name is data the public is not told about (the geometry history,
+    with who saved each version, was one); what has no retention period says so, not "until removed"."""
+    from citytally.hub.pia import render_pia_html
+
+    assert set(PIA_ROW) == set(schema.metadata.tables), "a new table: say in the PIA how long it is kept"
+    page = render_pia_html(engine, DashboardSettings(), SETTINGS, now=NOW)
+    rows = {row.split("</td>")[0] for row in page.split("<tr><td>")[1:]}
+    assert {r for r in PIA_ROW.values() if r} <= rows
+    assert "Images, only on request" in rows
+    for held in ("Camera registry", "Geometry history", "Access tokens"):
+        kept = page.split(f"<tr><td>{held}</td>")[1].split("</tr>")[0]
+        assert "Without limit" in kept, held
+    assert "15 minutes by default" not in page  # the default interval is a minute
+    assert "alert topic" in page

@@ -50,14 +50,18 @@ RISKS: tuple[tuple[str, str, str], ...] = (
     (
         "Small counts revealing one person's presence (e.g. one pedestrian at 03:00)",
         "low likelihood, low impact",
-        "Counts carry no identity, time resolution is the reporting interval (15 minutes by default) and "
-        "access to the dashboard requires a token; the public register shows no counts.",
+        "Counts carry no identity; their time resolution is each camera's reporting interval (a minute by "
+        "default; the register gives each camera's), an incident's its own start and end; access to the "
+        "dashboard requires a token; the public register shows no counts.",
     ),
     (
         "Images leaking through snapshots or previews",
         "medium impact",
-        "Off by default; when an operator enables them every person, face and vehicle is irreversibly masked "
-        "with a solid fill before the image is written.",
+        "Off by default; when an operator enables them, every person, face and vehicle the detectors find "
+        "(road users, and faces outside them) is filled solid before the image is written, irreversibly. "
+        "One that neither finds would stay visible, so an image is looked at before it is shared. They stay "
+        "where they were written (the edge's disk; a still copied to the hub's stills folder) until an "
+        "operator deletes them.",
     ),
     (
         "Unauthorised access to the hub",
@@ -74,8 +78,9 @@ RISKS: tuple[tuple[str, str, str], ...] = (
     (
         "Data kept longer than needed",
         "medium likelihood",
-        "Each camera and each class of data has a retention period; the hub's retention job deletes "
-        "what is older and records each deletion in the audit log.",
+        "Each camera's data and each of the hub's records has a retention period but the registry, the "
+        "access tokens, the geometry history and the images written on request (section 3); the hub's "
+        "retention job deletes what is older, every hour, and records each deletion in the audit log.",
     ),
 )
 
@@ -123,15 +128,22 @@ def _holdings(cameras: list[RegisterEntry], retention: RetentionSettings | None)
         DataHolding(
             "Incident acknowledgements",
             "Which token acknowledged an incident, and when (a camera's view changes keep when, without who, "
-            "as long as the sums they mark)",
+            f"as long as the sums they mark; the request itself is in the audit log, kept {audit})",
             raw,
             "Indirectly (a token belongs to a staff member)",
         ),
         DataHolding(
             "Camera registry",
-            "Position, place, purpose, legal basis, retention, contact",
-            "While the camera is configured",
+            "Position, place, purpose, legal basis, retention, contact, when first registered",
+            "Without limit (a camera that leaves the configuration stays, so its history keeps them)",
             "Only if a contact names a person",
+        ),
+        DataHolding(
+            "Geometry history",
+            "Every version of a camera's count lines and zones, with the id and label of the token that "
+            "saved one in the dashboard's editor",
+            "Without limit",
+            "Indirectly (a label may name a staff member)",
         ),
         DataHolding(
             "Audit log",
@@ -141,16 +153,29 @@ def _holdings(cameras: list[RegisterEntry], retention: RetentionSettings | None)
         ),
         DataHolding(
             "Failed logins",
-            "Client address and time, to throttle guessing",
+            "Client address and time, to throttle guessing (the hub's log names the address too, kept as "
+            "long as the city keeps that log)",
             hub["login_failures"],
             "Yes: IP addresses",
         ),
-        DataHolding("Refused messages", "Messages ingest could not accept, with the reason", dead, "No"),
+        DataHolding(
+            "Refused messages",
+            "Messages ingest could not accept, as they came, with the reason",
+            dead,
+            "Not expected (edges send none), but a message is kept as it came, whatever a sender put in it",
+        ),
         DataHolding(
             "Access tokens",
             "SHA-256 hash of each token, its role, label and expiry (never the token itself)",
-            "Until an admin removes them",
+            "Without limit (a revoked token stays, revoked, for the audit trail)",
             "Indirectly (a label may name a staff member)",
+        ),
+        DataHolding(
+            "Images, only on request",
+            "Masked stills (on the hub, to draw lines and zones on) and masked incident snapshots and "
+            "previews (at the edge), where an operator turned them on",
+            "Until an operator deletes them",
+            "Not once masked, but for anyone the detectors missed",
         ),
     ]
 
@@ -221,8 +246,10 @@ generated from the hub's configuration on {_e(generated)}</p>
 <p>Cameras in public space are analysed by citytally's edge software next to each camera. It detects road
 users (people, bicycles, cars, motorcycles, buses, trucks), follows them within one camera's view only, and
 turns what it sees into numbers per interval: crossings of count lines, occupancy of zones, turning
-movements and speed statistics, plus incidents about a place. Frames are discarded after analysis.
-Only those numbers reach the hub, which stores them, sums them up and shows them to authorised staff.</p>
+movements, speed statistics and traffic conflicts (near misses), plus incidents about a place. Frames are
+discarded after analysis. Those numbers reach the hub (and masked still images, where an operator copies
+them there to draw lines and zones on), which stores them, sums them up, shows them to authorised staff and
+passes each incident on over MQTT to the systems the city connects to its alert topic.</p>
 <h2>2. Purposes and legal bases</h2>
 {_table(("Purpose", "Legal basis", "Cameras"), purposes) if purposes else "<p>No cameras registered.</p>"}
 <h2>3. Data kept and for how long</h2>
@@ -234,7 +261,9 @@ Only those numbers reach the hub, which stores them, sums them up and shows them
     }
 <h2>4. Who has access</h2>
 {_table(("Role", "May see and do", "Grants"), roles)}
-<p>The public sees the camera register and this assessment, never counts or incidents.</p>
+<p>The public sees the camera register and this assessment, never counts or incidents. Systems the city
+connects to the broker's alert topic get each incident (place, type, severity, times and its numbers; no
+image).</p>
 <h2>5. What the system never does</h2>
 <ul>{"".join(f"<li>{_e(n)}</li>" for n in NEVER_DOES)}</ul>
 <h2>6. Risks and mitigations</h2>

@@ -39,8 +39,11 @@ __all__ = [
 SENSOR_TYPE = "Optical sensor (camera) with on-site analysis into anonymous counts"
 
 PERSONAL_DATA = (
-    "Video frames are analysed in memory next to the camera and discarded; no image or video is stored or "
-    "sent. Only counts and statistics over many road users per interval leave the camera."
+    "Video frames are analysed in memory next to the camera and discarded; no video is stored or sent. "
+    "What leaves the camera is numbers per reporting interval, with no identity: counts, and speed and "
+    "dwell-time statistics per class (where one road user passed in an interval, its own), and incidents "
+    "about a place. An image leaves it only where an operator asks for one (a still to draw lines and "
+    "zones on, incident snapshots), with every person, face and vehicle the detectors find filled in solid."
 )
 
 #: citytally's privacy boundary, in words a passer-by reads. These are properties of the software.
@@ -51,8 +54,8 @@ NEVER_DOES: tuple[str, ...] = (
     "No licence-plate reading",  # guard text: never does
     "No phone, call or social-media monitoring",
     "No predictions about individuals",
-    "No video or images leave the camera site (optional incident snapshots are masked: every person, "
-    "face and vehicle is filled in solid before anything is saved)",
+    "No video leaves the camera site, and an image only where an operator asks for one, with every "
+    "person, face and vehicle the detectors find filled in solid before it is saved",
 )
 
 
@@ -172,7 +175,9 @@ class Register(BaseModel):
 
 
 def _computes(lines: list[dict[str, Any]], zones: list[str], config: dict[str, Any]) -> list[str]:
-    items = []
+    seconds = config.get("interval_seconds")
+    items = [f"Numbers per {_duration(seconds)}, the finest time the hub holds" if seconds else ""]
+    items = [i for i in items if i]
     for line in lines:
         dirs = line.get("directions") or []
         how = f" ({' / '.join(str(d) for d in dirs)})" if dirs else ""
@@ -183,9 +188,28 @@ def _computes(lines: list[dict[str, Any]], zones: list[str], config: dict[str, A
     if isinstance(turning, dict) and turning.get("zones"):
         items.append("Turning movements: how many road users go from each zone to each other zone")
     if config.get("speed"):
-        items.append("Speed statistics per line (mean and 85th percentile over many road users)")
-    items.append("Where incident detection is on: incidents about a place, never about a person")
+        items.append("Speed statistics per line (mean and 85th percentile of the road users measured)")
+    conflicts = config.get("conflicts")
+    if isinstance(conflicts, list) and conflicts:
+        where = ", ".join(str(c.get("zone")) for c in conflicts if isinstance(c, dict))
+        items.append(
+            f"Traffic conflicts (near misses) in zone(s) {where}: how many, of what type and severity, "
+            "where in the zone, and their time-to-collision and post-encroachment times"
+        )
+    items.append("Where incident detection is on: incidents about a place (a zone or a line), naming no one")
+    incidents = config.get("incidents")
+    if isinstance(incidents, dict) and incidents.get("snapshots"):
+        items.append("A masked snapshot of each incident as it opens (turned on for this camera)")
     return items
+
+
+def _duration(seconds: object) -> str:
+    n = int(seconds) if isinstance(seconds, int | float) else 0
+    if n % 3600 == 0 and n >= 3600:
+        return f"{n // 3600} hour{'s' if n > 3600 else ''}"
+    if n % 60 == 0 and n >= 60:
+        return "minute" if n == 60 else f"{n // 60} minutes"
+    return f"{n} seconds"
 
 
 def build_register(
@@ -251,7 +275,7 @@ def _entry(
         retention_rules=rules,
         contact=row.contact or settings.privacy_contact or settings.organisation,
         privacy_statement_url=settings.privacy_statement_url,
-        registered_since=row.updated_at,
+        registered_since=row.registered_at or row.updated_at,
     )
 
 
