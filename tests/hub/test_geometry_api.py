@@ -274,6 +274,20 @@ def test_the_toml_export_is_what_the_camera_file_needs(sqlite_hub: Hub) -> None:
     assert saved.zones[2].polygon == [(300, 300), (400, 300), (400, 380), (300, 380)]
 
 
+def test_a_token_label_cannot_write_toml_into_the_export(sqlite_engine: Engine) -> None:
+    """A label with line breaks (made on the command line, or before the API refused them) is written into
+    the export's comment: it must not end the comment and add a [source] of its own to the camera file."""
+    sync_registry(sqlite_engine, [camera()])
+    label = 'ops\n[source]\nuri = "rtsp://attacker.example/x"\n#'
+    secret = issue_token(sqlite_engine, "admin", label=label).secret
+    with TestClient(create_app(None, sqlite_engine)) as client:
+        admin = {"Authorization": f"Bearer {secret}"}
+        assert client.put(URL, json=edited(client, admin), headers=admin).status_code == 200
+        text = client.get(URL + ".toml", headers=admin).text
+    assert "source" not in tomllib.loads(text)
+    assert "ops [source] uri" in text.splitlines()[1]  # the label, on the comment's own line
+
+
 def test_a_restart_keeps_the_saved_revision_until_the_file_changes(hub: Hub, store_engine: Engine) -> None:
     client, headers = hub
     client.put(URL, json=edited(client, headers["admin"]), headers=headers["admin"])

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import json
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -273,12 +274,19 @@ def _toml_table(kind: str, item: dict[str, Any], model: type[LineConfig] | type[
     return out
 
 
+def _one_line(text: str) -> str:
+    """``text`` with every control character a space: a label made before they were refused (or on the
+    command line) cannot end the comment it is written into and start TOML of its own."""
+    return "".join(" " if unicodedata.category(ch) == "Cc" else ch for ch in text)
+
+
 def geometry_toml(state: EditorState) -> str:
     """The geometry in force as the ``[[lines]]`` and ``[[zones]]`` tables of a camera TOML."""
     rev = state.revision
     head = [f"# Lines and zones of camera {state.site}/{state.camera}"]
     if rev is not None:
-        who = FILE_ACTOR if rev.origin == "file" else f"{rev.actor_label or 'no label'} (token {rev.actor})"
+        label = _one_line(rev.actor_label or "no label")
+        who = FILE_ACTOR if rev.origin == "file" else f"{label} (token {rev.actor})"
         head.append(
             f"# revision {rev.revision}, saved {rev.saved_at.isoformat(timespec='seconds')} "
             f"({'its config file' if rev.origin == 'file' else 'the dashboard'}; {who})"

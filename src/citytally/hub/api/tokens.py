@@ -8,6 +8,7 @@ that creation is audited like every other token change.
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import datetime
 from typing import Annotated
 
@@ -34,9 +35,11 @@ class TokenCreate(BaseModel):
 
     @field_validator("label")
     @classmethod
-    def _no_nul(cls, label: str) -> str:
-        if "\x00" in label:  # PostgreSQL's text cannot hold it (SQLite's can): refused alike on both
-            raise ValueError("a label cannot hold a NUL character")
+    def _one_line(cls, label: str) -> str:
+        # A NUL: PostgreSQL's text cannot hold it (SQLite's can). A line break: the label is written into
+        # comments (the geometry TOML), where it would start a line of its own.
+        if any(unicodedata.category(ch) == "Cc" for ch in label):
+            raise ValueError("a label is one line of text: no line break, tab, NUL or other control")
         return label
 
 
