@@ -4,8 +4,10 @@ lock-outs that spare valid tokens, security headers on every answer, documentati
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from urllib.parse import urljoin
 
 import httpx
@@ -279,3 +281,28 @@ def test_a_nul_in_a_camera_path_or_a_token_label_is_refused(store_engine: sa.Eng
             answer = client.post("/tokens", headers=headers, json={"role": "viewer", "label": label})
             assert answer.status_code == 422, label
             assert "a label is one line of text" in answer.text
+
+
+def test_a_dashboard_export_covers_no_longer_than_the_apis_series(
+    store_engine: sa.Engine, make_registry: Callable[..., Any]
+) -> None:
+    """A viewer asked for 400 days of 15-minute rows in one CSV (about 13 times the API's 31 days, all
+    built in memory): refused as the API's series are, with what to do instead."""
+    make_registry(store_engine, ("plaza", "cam-1"))
+    app = create_app(None, store_engine)
+    end = datetime.now(UTC)
+    with TestClient(app) as client:
+        headers = bearer(store_engine, "viewer")
+        url = "/dashboard/api/cameras/plaza/cam-1/counts.csv"
+        for bucket, days, status in (("15m", 399, 422), ("15m", 31, 200), ("1h", 366, 200), ("1h", 399, 422)):
+            window = {"start": (end - timedelta(days=days)).isoformat(), "end": end.isoformat()}
+            answer = client.get(url, params={"bucket": bucket, **window}, headers=headers)
+            assert answer.status_code == status, (bucket, days, answer.text)
+        assert (
+            "a 15m export covers at most 31 days"
+            in client.get(
+                url,
+                params={"bucket": "15m", "start": (end - timedelta(days=40)).isoformat()},
+                headers=headers,
+            ).text
+        )

@@ -266,6 +266,11 @@ def export_csv(
     zone = time_zone(tz)
     lo, hi = _range(start, end, timedelta(days=1))
     period = bucket or data.series_period(lo, hi)
+    if hi - lo > queries.MAX_RANGE[period]:  # as the API's series: the rows are built in memory
+        days = queries.MAX_RANGE[period].days
+        raise HTTPException(
+            422, f"a {period} export covers at most {days} days: narrow the range or choose a longer bucket"
+        )
     name = f"{site}-{camera}-{kind}-{period}-{lo:%Y%m%d}-{hi:%Y%m%d}.csv"
     return _csv_response(exports.csv_lines(engine, kind, site, camera, lo, hi, period, zone), name)
 
