@@ -55,7 +55,7 @@ __all__ = [
     "incident_days",
     "hour_profile",
     "view_changes",
-    "view_changed_in",
+    "view_cover",
 ]
 
 _DAY = timedelta(days=1)
@@ -603,6 +603,10 @@ def view_changes(
     return ViewChangesOut(changes=[ViewChangeOut.model_validate(c, from_attributes=True) for c in found])
 
 
-def view_changed_in(changes: ViewChangesOut, lo: datetime, hi: datetime) -> bool:
-    """Whether the camera's view was changed during part of ``lo``–``hi``."""
-    return any(c.start < hi and c.end > lo for c in changes.changes)
+def view_cover(
+    engine: sa.Engine, site: str, camera: str, start: datetime, end: datetime, now: datetime
+) -> queries.Covered:
+    """The time the camera's view was changed within ``start``–``end``: ``.overlaps(lo, hi)`` says
+    whether it was during part of a bucket."""
+    spans = queries.view_change_spans(engine, start, end, now, site=site, camera=camera, with_change=False)
+    return queries.Covered(spans.get((site, camera), []))

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field
 
 from citytally.hub import queries
-from citytally.hub.dashboard.data import Grid, camera_rows, grid_rows, view_changed_in, view_changes
+from citytally.hub.dashboard.data import Grid, camera_rows, grid_rows, view_cover
 from citytally.hub.dashboard.speeds import grid_bins, histogram_percentile, speed_bins_by_bucket
 from citytally.hub.store.schema import ROLLUP_PERIODS
 
@@ -131,7 +131,7 @@ def csv_lines(
     writer.writerow(
         ["site", "camera", "bucket_start", "bucket_end", *(h for _, h in export.columns), "view_changed"]
     )
-    changes = view_changes(engine, site, camera, start, end, now or datetime.now(UTC))
+    changed = view_cover(engine, site, camera, start, end, now or datetime.now(UTC))
     grid = _local_grid(bucket, start, end, tz)
     if grid is None:
         rows = camera_rows(export.read, engine, site, camera, start, end, bucket)
@@ -147,8 +147,8 @@ def csv_lines(
         export.extend(engine, site, camera, start, end, bucket, grid, rows)
     for row, (lo, hi) in zip(rows, bounds, strict=True):
         values = [_cell(row[key]) for key, _ in export.columns]
-        changed = "true" if view_changed_in(changes, lo, hi) else "false"
-        writer.writerow([site, camera, lo.isoformat(), hi.isoformat(), *values, changed])
+        marked = "true" if changed.overlaps(lo, hi) else "false"
+        writer.writerow([site, camera, lo.isoformat(), hi.isoformat(), *values, marked])
     yield out.getvalue()
 
 
@@ -247,13 +247,13 @@ def turning_movement_count(
         while moment < end:
             times.append(moment)
             moment += quarter
-    changes = view_changes(engine, site, camera, start, end, now or datetime.now(UTC))
+    changed = view_cover(engine, site, camera, start, end, now or datetime.now(UTC))
     out_rows = [
         TmcRow(
             start=t,
             counts={m: dict(c) for m, c in sorted(cells.get(t, {}).items())},
             total=sum(n for c in cells.get(t, {}).values() for n in c.values()),
-            view_changed=view_changed_in(changes, t, t + quarter),
+            view_changed=changed.overlaps(t, t + quarter),
         )
         for t in times
     ]
