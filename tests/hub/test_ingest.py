@@ -195,3 +195,43 @@ def test_writers_side_by_side_store_once_and_acknowledge_everything(
         bodies = connection.execute(sa.select(schema.events.c.body)).scalars().all()
     raw = sum(n for body in bodies for by_class in body["counts"].values() for n in by_class.values())
     assert daily == raw and count(pg_engine, schema.events) == 121
+
+
+def test_a_flood_of_qos_0_messages_is_shed_past_the_bound_and_qos_1_is_not(
+    sqlite_engine: Engine,
+    make_registry: Callable[..., Any],
+    mqtt_client: mqtt.Client,
+    mqtt_prefix: str,
+    start_ingest: Callable[..., Ingest],
+    tmp_path: Path,
+) -> None:
+    """Whoever may publish on an events topic could send QoS 0 messages (which the broker does not hold
+    back) faster than the store takes them, and the hub held every one in memory, without end. Past
+    [ingest] max_queued_bytes they are dropped and counted; QoS 1 messages, an edge's, are all kept."""
+    import sqlite3
+
+    from citytally.hub.config import IngestSettings
+
+    make_registry(sqlite_engine, ("plaza", "cam-1"))
+    ingest = start_ingest(sqlite_engine, settings=IngestSettings(max_queued_bytes=1024 * 1024))
+    topic = event_topic("plaza", "cam-1", mqtt_prefix)
+    junk = b"x" * 300_000  # not JSON: each one a dead letter once stored
+    database = sqlite_engine.url.database
+    assert database is not None
+    holder = sqlite3.connect(database, timeout=30)
+    holder.execute("BEGIN IMMEDIATE")  # the store is busy: nothing is stored meanwhile
+    try:
+        for _ in range(20):  # 6 MB, against a bound of 1 MiB (and a batch of 2 MiB the writer holds)
+            mqtt_client.publish(topic, junk, qos=0).wait_for_publish(10)
+        for _ in range(3):
+            publish(mqtt_client, topic, junk)  # QoS 1
+        shed = "citytally_ingest_shed_messages_total"
+        registry = ingest.metrics.hub.registry
+        wait_until(lambda: (registry.get_sample_value(shed) or 0) >= 10, 10, "QoS 0 messages shed")
+    finally:
+        holder.rollback()
+        holder.close()
+    dropped = int(registry.get_sample_value(shed) or 0)
+    wait_until(lambda: ingest.totals.dead.total() >= 20 - dropped + 3, 30, "the rest stored as dead letters")
+    time.sleep(0.5)
+    assert count(sqlite_engine, schema.dead_letters) == 20 - dropped + 3  # every QoS 1 one among them

@@ -125,6 +125,14 @@ class IngestSettings(_Model):
         le=86400,
         description="Messages waiting this long with no batch stored: /health answers 503 'stalled'.",
     )
+    max_queued_bytes: int = Field(
+        default=256 * 1024 * 1024,
+        ge=1024 * 1024,
+        le=64 * 1024 * 1024 * 1024,
+        description="Received messages waiting to be stored hold at most this much: a QoS 0 message that "
+        "would go over it is dropped and counted (edges publish at QoS 1, whose messages the broker holds "
+        "back instead: at most receive_maximum of them are unacknowledged).",
+    )
     max_message_bytes: int = Field(
         default=4 * 1024 * 1024,
         ge=1024,

@@ -43,6 +43,7 @@ broker sends before waiting for PUBACKs (``receive_maximum``); with 3.1.1 the br
 from __future__ import annotations
 
 import logging
+import math
 import queue
 import threading
 import time
@@ -101,6 +102,12 @@ class IngestMetrics:
         self.queue_depth = Gauge(
             "citytally_ingest_queue_depth", "Messages received, not yet stored.", registry=registry
         )
+        self.shed = Counter(
+            "citytally_ingest_shed_messages",
+            "QoS 0 messages dropped as they came, the messages waiting to be stored holding "
+            "[ingest] max_queued_bytes already.",
+            registry=registry,
+        )
         self.connected = Gauge(
             "citytally_ingest_connected", "1 while connected to the broker.", registry=registry
         )
@@ -156,6 +163,9 @@ class Ingest:
         self.progress.stall_after_s = self.settings.stall_after_s
         self.totals = WriteResult()
         self._queue: queue.Queue[_Pending] = queue.Queue()
+        self._queued_bytes = 0  # payload bytes in _queue (a flood of QoS 0 messages is shed past the bound)
+        self._bytes_lock = threading.Lock()
+        self._shed_said = -math.inf
         self._session = 0
         self._accepting = threading.Event()
         self._stopping = threading.Event()
@@ -336,6 +346,24 @@ class Ingest:
             return
         if not self._accepting.is_set():
             return  # not acknowledged: the broker redelivers it to the next session
+        size = len(message.payload)
+        with self._bytes_lock:
+            # QoS 0 is sent at most once: past the bound it is dropped here, not held without end. QoS 1 is
+            # bounded by the broker (receive_maximum unacknowledged), and resent if the hub stops.
+            shed = message.qos == 0 and self._queued_bytes + size > self.settings.max_queued_bytes
+            if not shed:
+                self._queued_bytes += size
+        if shed:
+            self.metrics.shed.inc()
+            if time.monotonic() - self._shed_said >= 60:
+                self._shed_said = time.monotonic()
+                log.warning(
+                    "ingest: dropping QoS 0 messages (%s, ...): those waiting to be stored hold %d MiB "
+                    "([ingest] max_queued_bytes); edges publish at QoS 1, so this is not an edge's",
+                    message.topic,
+                    self.settings.max_queued_bytes // (1024 * 1024),
+                )
+            return
         received = Received(message.topic, bytes(message.payload), datetime.now(UTC))
         self.progress.received()
         self._queue.put(_Pending(self._session, message.mid, message.qos, received))
@@ -421,6 +449,8 @@ class Ingest:
                 size += len(batch[-1].received.payload)
             except queue.Empty:
                 break
+        with self._bytes_lock:
+            self._queued_bytes -= sum(len(pending.received.payload) for pending in batch)
         return batch
 
     def _store(self, batch: list[_Pending]) -> bool:
