@@ -247,7 +247,8 @@ class ZoneOccupancyEvent(_EventBase):
     type: Literal["zone_occupancy"] = "zone_occupancy"
     zone: Slug
     mean: dict[RoadUserClass, Annotated[float, Field(ge=0, le=MAX_COUNT, allow_inf_nan=False)]] = Field(
-        description="class → mean number present over the analysed frames of the interval"
+        description="class → mean number present over the analysed frames of the interval (an edge sends "
+        "every class it detects, 0 where none was there: a mean over several intervals then counts them)"
     )
     peak: dict[RoadUserClass, Count] = Field(description="class → largest number present at once")
     dwell: dict[RoadUserClass, DwellStats] = Field(default_factory=dict)

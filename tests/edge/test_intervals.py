@@ -168,14 +168,16 @@ def test_zone_occupancy_mean_peak_and_dwell() -> None:
     play(analytics, 200, standing)
     analytics.finish()
     top = next(e for e in of_type(publisher.events, ZoneOccupancyEvent) if e.zone == "top")
-    assert top.mean == {"person": pytest.approx(1.0), "car": pytest.approx(1.0)}
-    assert top.peak == {"person": 2, "car": 1}
+    absent = {"bicycle": 0, "motorcycle": 0, "bus": 0, "truck": 0}  # measured zeros, not left out
+    assert top.mean == {"person": pytest.approx(1.0), "car": pytest.approx(1.0)} | absent
+    assert top.peak == {"person": 2, "car": 1} | absent
     assert top.dwell["person"].n == 2
     assert top.dwell["person"].mean_s == pytest.approx(9.9)
     # The car is still there at the end of the stream: its stay is closed by the flush.
     assert top.dwell["car"].max_s == pytest.approx(19.9)
     bottom = next(e for e in of_type(publisher.events, ZoneOccupancyEvent) if e.zone == "bottom")
-    assert (bottom.mean, bottom.peak, bottom.dwell) == ({}, {}, {})
+    nobody = dict.fromkeys(("person", "bicycle", "car", "motorcycle", "bus", "truck"), 0)
+    assert (bottom.mean, bottom.peak, bottom.dwell) == (nobody, nobody, {})
     assert analytics.totals.zone_peaks == {"top": {"person": 2, "car": 1}, "bottom": {}}
 
 
@@ -509,3 +511,26 @@ def test_stays_longer_than_the_schema_takes_are_reported_at_its_bound(
         dwell={"car": stats},
     )
     assert parse_event(event_to_json(event)) == event
+
+
+def test_an_hours_mean_occupancy_counts_the_minutes_nobody_was_there(tmp_path: Any) -> None:
+    """A car stands in "top" for the first of two minutes: the hub's mean for the hour is half a car. When
+    the edge left a class out of a minute without it, the hub averaged the minutes it was there only: 1.0."""
+    from citytally.hub.queries import SeriesQuery, occupancy_series
+    from citytally.hub.store import EventWriter, create_store_engine, migrate, sqlite_url, sync_registry
+
+    publisher = MemoryPublisher()
+    config = camera()
+    analytics = CameraAnalytics(config, publisher)
+    play(analytics, 600, lambda frame: tracked((3, 300, 200, CAR)))  # the first minute
+    play(analytics, 600, lambda frame: Detections.empty(), first=600)  # the second, empty
+    analytics.finish()
+    engine = create_store_engine(sqlite_url(tmp_path / "hub.sqlite3"))
+    migrate(engine)
+    sync_registry(engine, [config])
+    assert EventWriter(engine).write_events(publisher.events).stored == len(publisher.events)
+    hour = SeriesQuery(start=T0, end=T0 + timedelta(hours=1), interval="1h", filters={"zone": "top"})
+    rows = {row["class"]: row for row in occupancy_series(engine, hour).rows}
+    assert rows["car"]["mean"] == pytest.approx(0.5) and rows["car"]["samples"] == 2
+    assert rows["person"]["mean"] == 0 and rows["car"]["peak_max"] == 1
+    engine.dispose()

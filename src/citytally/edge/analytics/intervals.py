@@ -446,10 +446,14 @@ class CameraAnalytics:
         dwell = {
             _CLASSES[c]: dwell_stats(v) for (name, c), v in sorted(interval.dwells.items()) if name == zone
         }
+        # Every class the camera detects, 0 where none was there: the hub's mean over an hour is then over
+        # every interval, not only those in which the class was seen (one car in one minute of sixty was a
+        # mean of 1.0 present for the hour).
+        watched = self.config.detector.classes or _CLASSES
         return ZoneOccupancyEvent(
             zone=zone,
-            mean={_CLASSES[i]: round(float(n) / frames, 4) for i, n in enumerate(total) if n > 0},
-            peak=_class_counts(peak),
+            mean={c: round(float(total[i]) / frames, 4) for i, c in enumerate(_CLASSES) if c in watched},
+            peak={c: int(peak[i]) for i, c in enumerate(_CLASSES) if c in watched},
             dwell=dwell,
             **head,
         )
