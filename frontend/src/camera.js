@@ -235,8 +235,9 @@ export async function cameraView(root, site, camera, moment = null, canEdit = fa
     const binned = speeds.series.filter((s) => s.v85_kmh != null);
     const unbinned = speeds.series.filter((s) => s.n_binned < s.n);
     const sentences = !speeds.series.length ? ["No speeds measured in this range."] : [
-      "Each road user counted once, at its own speed, over the whole range; V85 is the speed 85 % of them " +
-        "did not exceed (read off these bins, to within their 5 km/h).",
+      "Each measured crossing counted once, at its own speed, over the whole range (a road user that " +
+        "crosses two lines counts at each); V85 is the speed 85 % of them did not exceed (read off these " +
+        "bins, to within their 5 km/h).",
       binned.length ? "Binned: " + binned.map((s) => `${name(s)} ${fmt.format(s.n_binned)}, ` +
         `V85 ${s.v85_kmh.toFixed(1)} km/h`).join("; ") + "." : "",
       `Mean speed of all measured: ${speeds.series.map((s) => `${name(s)} ${s.mean_kmh.toFixed(1)} km/h`)
@@ -406,10 +407,12 @@ function tmcCard(base, site, camera) {
     }
     const t = await getJSON(`${base}/tmc`, range);
     const when = (iso) => new Date(iso).toLocaleString([], { dateStyle: "medium", timeStyle: "short" });
+    const moved = t.rows.some((r) => r.total > 0);
     summary.textContent = t.peak_hour_start
       ? `Peak hour from ${when(t.peak_hour_start)}: ${fmt.format(t.peak_hour_volume)} road users; ` +
         `peak-hour factor ${t.peak_hour_factor.toFixed(2)} (1.00: even flow over the hour).`
-      : "No turning movements in this range.";
+      : moved ? "No peak hour: fewer than four quarters from the first movement to the end of the range."
+        : "No turning movements in this range.";
     summary.dataset.phf = t.peak_hour_factor == null ? "" : String(t.peak_hour_factor);
     const cols = t.movements.flatMap((m) => t.classes.map((c) => [m, c]));
     const head = el("tr", {}, el("th", { scope: "col" }, "quarter"), cols.map(([m, c]) =>
@@ -425,8 +428,9 @@ function tmcCard(base, site, camera) {
       cols.map(([m, c]) => el("td", {}, fmt.format((r.counts[m] || {})[c] || 0))), el("td", {}, fmt.format(r.total)));
     });
     const changed = t.view_changed_quarters;
-    if (!t.peak_hour_start && changed && t.rows.some((r) => r.total > 0)) {
-      summary.textContent = "No peak hour: no four consecutive quarters with the camera's view unchanged.";
+    if (!t.peak_hour_start && changed && moved) {
+      summary.textContent = "No peak hour: no four consecutive quarters with the camera's view unchanged " +
+        "held a movement.";
     }
     if (changed) {
       summary.textContent += ` In ${changed} ${changed === 1 ? "quarter" : "quarters"} the camera's view was ` +

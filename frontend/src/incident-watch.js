@@ -59,7 +59,7 @@ function setBadge(summary) {
   badge.dataset.open = String(n);
   badge.dataset.critical = String(critical);
   badge.classList.toggle("critical", critical > 0);
-  const said = `${n} open${critical ? `, ${critical} critical` : ""}`;
+  const said = `${n} not acknowledged${critical ? `, ${critical} critical` : ""}`;
   badge.replaceChildren(el("span", { "aria-hidden": "true" }, String(n)),
     el("span", { class: "visually-hidden" }, `: ${said}`));
 }

@@ -162,7 +162,8 @@ export async function incidentsView(root, me, onAcknowledged = () => {}) {
     const opened = new Set([...body.querySelectorAll("tr[data-key]")]
       .filter((tr) => tr.querySelector("details[open]")).map((tr) => tr.dataset.key));
     body.replaceChildren(...list.map((i) => row(i, opened.has(i.incident_id || i.id))));
-    if (!list.length) body.append(el("tr", {}, el("td", { colspan: 9, class: "muted" }, "No open incidents.")));
+    const none = showAcked.checked ? "No incidents." : "No incident waiting to be acknowledged.";
+    if (!list.length) body.append(el("tr", {}, el("td", { colspan: 9, class: "muted" }, none)));
   }
 
   function row(i, opened) {

@@ -37,7 +37,8 @@ export async function overviewView(root, early = null) {
       el("div", { class: "chart-box" }, totalsCanvas), totalsTable),
     el("section", { class: "card" }, el("h2", {}, "Busiest count lines"), linesList),
     el("section", { class: "card wide" }, el("h2", {}, "Activity by hour and weekday"),
-      el("p", { class: "muted" }, `Crossings per hour of the week, in ${localZone()} time.`), heatBox),
+      el("p", { class: "muted" }, `Crossings in each hour of the week, summed over the range, in ${localZone()} time (0 also where no ` +
+        "camera reported).), heatBox),
   );
 
   // Everything the first paint needs is asked for at once; nothing waits on anything else.
@@ -69,12 +70,13 @@ export async function overviewView(root, early = null) {
           CLASS_NAMES[c] || c),
         el("td", { class: "num" }, fmt.format(ov.totals[c])),
         el("td", { "data-share": c }, share(ov.totals[c])))))));
-    summary.textContent = `${fmt.format(all)} road users counted by ${cams.length} cameras, ${when}`;
+    // crossings, not road users: one that crosses two lines counts at each
+    summary.textContent = `${fmt.format(all)} crossings at ${cams.length} cameras, ${when}`;
     summary.dataset.total = String(all);
     linesList.replaceChildren(...ov.busiest_lines.map((l) => el("li", {},
       el("a", { href: `#/camera/${encodeURIComponent(l.site)}/${encodeURIComponent(l.camera)}` },
         `${l.camera_name} · ${l.line}`), " ", el("span", { class: "num" }, fmt.format(l.total)))));
-    if (!ov.busiest_lines.length) linesList.replaceChildren(el("li", { class: "muted" }, "No counts yet."));
+    if (!ov.busiest_lines.length) linesList.replaceChildren(el("li", { class: "muted" }, "No crossings in this range."));
     heatBox.replaceChildren(...heatTable(ov.heatmap));
     markUpdated(root);
   }
@@ -171,6 +173,6 @@ function heatTable(grid) {
   });
   const scale = el("div", { class: "heat-legend" },
     el("span", {}, "0"), el("span", { class: "heat-ramp", "aria-hidden": "true" }),
-    el("span", {}, `${fmt.format(max)} crossings per hour`));
+    el("span", {}, `${fmt.format(max)} crossings in one hour of the week`));
   return [el("div", { class: "heat-tools" }, scale, toggle), scroller];
 }

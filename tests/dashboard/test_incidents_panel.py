@@ -92,7 +92,7 @@ def test_badge_notification_order_details_link_and_label(
     token = issue_token(seeded_engine, "operator", label="control room, night shift")
     login(room, hub_server, token.secret)
     room.wait_for_function("() => document.querySelector('#incident-badge').dataset.open === '2'")
-    assert room.locator("#nav-incidents").inner_text().replace("\n", "") == "Incidents2: 2 open"
+    assert room.locator("#nav-incidents").inner_text().replace("\n", "") == "Incidents2: 2 not acknowledged"
     room.click("#nav-incidents")
     room.wait_for_selector("#incident-rows tr[data-id]")
     button = room.locator("#notify-critical")

@@ -65,7 +65,7 @@ def test_a_camera_without_a_position_is_listed_but_not_on_the_map(
     labels = page.locator(".leaflet-tooltip.cam-label")
     assert labels.count() == len(CAMERAS)  # the map has the cameras with a position only
     assert "depot-gate" not in " ".join(labels.all_inner_texts())
-    assert f"by {len(CAMERAS) + 1} cameras" in page.locator("#overview-summary").inner_text()
+    assert f"at {len(CAMERAS) + 1} cameras" in page.locator("#overview-summary").inner_text()
 
 
 def test_the_weak_spots_of_a_rolling_range_move_on_with_the_clock(
