@@ -38,7 +38,7 @@ export async function overviewView(root, early = null) {
     el("section", { class: "card" }, el("h2", {}, "Busiest count lines"), linesList),
     el("section", { class: "card wide" }, el("h2", {}, "Activity by hour and weekday"),
       el("p", { class: "muted" }, `Crossings in each hour of the week, summed over the range, in ${localZone()} time (0 also where no ` +
-        "camera reported).), heatBox),
+        "camera reported)."), heatBox),
   );
 
   // Everything the first paint needs is asked for at once; nothing waits on anything else.

@@ -105,7 +105,7 @@ def test_badge_notification_order_details_link_and_label(
     assert EventWriter(seeded_engine).write_events([critical]).stored == 1
     room.wait_for_function("() => document.querySelector('#incident-badge').dataset.critical === '1'")
     assert badge(room) == "3"
-    assert "3 open, 1 critical" in room.locator("#incident-badge").inner_text()
+    assert "3 not acknowledged, 1 critical" in room.locator("#incident-badge").inner_text()
     room.wait_for_function("() => window.__notified.length === 1")
     [note] = room.evaluate("window.__notified")
     assert note["title"] == "Critical incident: wrong way"
