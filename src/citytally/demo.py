@@ -136,7 +136,10 @@ def _open_hub(outputs: DemoOutputs, camera: CameraConfig) -> EmbeddedHub:
     from citytally.hub.embedded import open_embedded_hub
 
     database = outputs.directory / HUB_DATABASE
-    outputs.directory.mkdir(parents=True, exist_ok=True)
+    try:
+        outputs.directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a file of that name, or one on the way to it
+        raise ConfigError(f"--out {outputs.directory}: not a folder it can use ({exc.strerror})") from None
     for suffix in ("", "-wal", "-shm"):
         database.with_name(database.name + suffix).unlink(missing_ok=True)
     return open_embedded_hub(database, cameras=[camera])

@@ -43,11 +43,16 @@ def test_eval_ends_with_the_delay_line(sumo_grid: GridScenario, controller: str 
         (["missing.sumocfg", "--end", "100"], "no such SUMO configuration"),
         (["{cfg}", "--controller", "nope"], "unknown controller"),
         (["{cfg}", "--begin", "300", "--end", "200"], "must be after its begin"),
+        (["{cfg}", "--begin", "-5", "--end", "100"], "must be 0 s or later"),  # was a pydantic traceback
+        (["{cfg}", "--begin", "0", "--end", "0"], "must be after its begin"),
+        (["{bad}"], "time/begin is not a number of seconds"),  # was a ValueError traceback
     ],
 )
 def test_eval_bad_input_is_one_line(
     sumo_grid: GridScenario, tmp_path: Path, args: list[str], message: str
 ) -> None:
-    done = _cli(*[a.format(cfg=sumo_grid.sumocfg) for a in args])
+    bad = tmp_path / "bad.sumocfg"
+    bad.write_text('<configuration><time><begin value="x"/><end value="100"/></time></configuration>')
+    done = _cli(*[a.format(cfg=sumo_grid.sumocfg, bad=bad) for a in args])
     assert done.returncode == 2
     assert message in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr

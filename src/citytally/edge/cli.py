@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from citytally.errors import ConfigError
+from citytally.errors import ConfigError, SourceError
 
 __all__ = [
     "register",
@@ -30,14 +30,22 @@ FpsOption = Annotated[float | None, typer.Option("--fps", help="Analyse at most 
 MotionGatingOption = Annotated[
     bool, typer.Option("--motion-gating", help="Detect only in the parts of each frame that moved.")
 ]
-Int8Option = Annotated[bool, typer.Option("--int8", help="Use the reduced-precision (int8) detector.")]
+Int8Option = Annotated[
+    bool,
+    typer.Option(
+        "--int8",
+        help="Use the shipped NanoDet's reduced-precision (int8) conversion (not with a model of the camera "
+        "config's own).",
+    ),
+]
 InputSizeOption = Annotated[
     int | None,
     typer.Option(
         "--input-size",
         metavar="PIXELS",
-        help="Detector input's longer side, a multiple of 32 (default: the model's, 416). Smaller is "
-        "faster but finds fewer small or distant road users.",
+        help="Detector input's longer side, a multiple of 32 from 64 to 1920 (default: the camera config's "
+        "[detector] input_size, else the model's: 416 for NanoDet, 640 for YOLO). Smaller is faster but "
+        "finds fewer small or distant road users.",
     ),
 ]
 
@@ -156,7 +164,13 @@ def edge(
     fps: FpsOption = None,
     metrics_port: Annotated[
         int | None,
-        typer.Option("--metrics-port", help="Serve Prometheus metrics (outbox depth) on this port."),
+        typer.Option(
+            "--metrics-port",
+            min=1,
+            max=65535,
+            help="Serve Prometheus metrics (outbox depth) on this port of 127.0.0.1 (scrape it from this "
+            "machine, or through a proxy).",
+        ),
     ] = None,
     motion_gating: MotionGatingOption = False,
     int8: Int8Option = False,
@@ -173,6 +187,7 @@ def edge(
 
     from citytally.edge.config import load_camera_config
     from citytally.edge.pipeline import PipelineOptions, build_pipeline
+    from citytally.edge.source import resolve_inputs
     from citytally.transport.mqtt import MqttSettings
     from citytally.transport.outbox import Outbox
 
@@ -183,10 +198,28 @@ def edge(
             host=host, port=port, topic_prefix=topic_prefix, tls=tls, username=username, protocol="5"
         )
     except ValidationError as exc:
-        raise ConfigError(f"edge broker options: {exc.errors()[0]['msg']}") from None
+        first = exc.errors()[0]
+        option = {"topic_prefix": "--topic-prefix", "username": "--username"}.get(
+            str(first["loc"][0]), "--broker"
+        )
+        raise ConfigError(f"{option}: {first['msg']}") from None
     path = outbox or Path(f"citytally-outbox-{camera.site}-{camera.camera}.sqlite3")
     if metrics_port is not None:
-        start_http_server(metrics_port, addr="127.0.0.1")
+        try:
+            start_http_server(metrics_port, addr="127.0.0.1")
+        except OSError as exc:
+            raise ConfigError(f"--metrics-port {metrics_port}: {exc.strerror or exc}") from None
+    # what can be checked without the outbox and the broker is checked first
+    options = PipelineOptions(
+        target_fps=fps,
+        progress=False,
+        motion_gating=motion_gating,
+        detector_variant="int8" if int8 else "fp32",
+        input_size=input_size,
+    )
+    for uri in resolve_inputs([video]) if video is not None else ():
+        if "://" not in uri and not Path(uri).is_file():
+            raise SourceError(f"{uri}: no such file")
     box = Outbox(
         path,
         mqtt_settings,
@@ -196,13 +229,6 @@ def edge(
     )
     box.start()
     try:
-        options = PipelineOptions(
-            target_fps=fps,
-            progress=False,
-            motion_gating=motion_gating,
-            detector_variant="int8" if int8 else "fp32",
-            input_size=input_size,
-        )
         pipeline = build_pipeline(camera, box, options, video)
         result = pipeline.run()  # closes the outbox last, after waiting for it to drain
     finally:

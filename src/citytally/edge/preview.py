@@ -10,6 +10,7 @@ counts, is drawn at the end. Track ids are never drawn. Without a request nothin
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +34,8 @@ from citytally.errors import ConfigError
 
 __all__ = ["PreviewRequest", "PreviewTap"]
 
+log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class PreviewRequest:
@@ -51,8 +54,10 @@ class PreviewRequest:
             raise ConfigError(f"--still {self.still}: the still must be a .png file")
         if self.video is not None and self.video.suffix.lower() != ".mp4":
             raise ConfigError(f"--preview-video {self.video}: the preview video must be a .mp4 file")
-        if not 0 <= self.at_seconds <= 86_400 or not 0 < self.video_seconds <= 600:
-            raise ConfigError("preview: at_seconds must be in 0..86400 and video_seconds in (0, 600]")
+        if not 0 <= self.at_seconds <= 86_400:
+            raise ConfigError(f"--preview-at {self.at_seconds:g}: must be 0 to 86400 seconds into the video")
+        if not 0 < self.video_seconds <= 600:
+            raise ConfigError(f"preview video of {self.video_seconds:g} s: must be over 0 and at most 600 s")
 
 
 class PreviewTap:
@@ -128,6 +133,13 @@ class PreviewTap:
         if self.request.still is not None and self._masked_png is not None:
             write_png(self.request.still, self._masked_png)
             self.written_still = self.request.still
+        wanted = [p for p in (self.request.png, self.request.still) if p is not None]
+        if wanted and self._masked_png is None:
+            log.warning(
+                "no frame at or after %g s (--preview-at): the video ended before it; %s not written",
+                self.request.at_seconds,
+                " and ".join(str(p) for p in wanted),
+            )
 
     def close(self) -> None:
         """Finish the preview video, if one was asked for."""

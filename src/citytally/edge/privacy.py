@@ -23,7 +23,7 @@ import numpy.typing as npt
 from citytally.arrays import Float32Array, Image
 from citytally.edge.detections import Detections
 from citytally.edge.masked_png import mark_masked
-from citytally.errors import DetectorError, PrivacyError
+from citytally.errors import ConfigError, DetectorError, PrivacyError
 
 __all__ = [
     "FaceFinder",
@@ -295,11 +295,15 @@ class PreviewWriter:
     def __init__(self, path: Path, width: int, height: int, fps: float, max_frames: int) -> None:
         import av
 
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self.max_frames = max_frames
         self.frames = 0
-        self._container = av.open(str(path), mode="w")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.open("wb").close()  # PyAV opens the file only at the first frame: find out now
+            self._container = av.open(str(path), mode="w")
+        except (OSError, av.error.FFmpegError) as exc:
+            raise ConfigError(f"--preview-video {path}: cannot be written ({exc.strerror or exc})") from None
         rate = Fraction(fps).limit_denominator(1000)
         self._stream = self._container.add_stream("libx264", rate=rate)
         self._stream.width = width - width % 2

@@ -31,12 +31,22 @@ _CHECKPOINT_TO = typer.Option(..., "--to", help="Append the signed checkpoint to
 
 
 @contextmanager
-def _open(config: Path | None) -> Iterator[tuple[HubSettings, sa.Engine]]:
-    """The hub settings and a migrated store, closed again when the command is done."""
-    from citytally.hub.config import load_hub_settings
+def _open(config: Path | None, create: bool = False) -> Iterator[tuple[HubSettings, sa.Engine]]:
+    """The hub settings and a migrated store, closed again when the command is done. Without ``create``,
+    a SQLite store that is not there is a one-line error, not a new empty one (a mistyped path)."""
+    from sqlalchemy.engine import make_url
+
+    from citytally.errors import StoreError
+    from citytally.hub.config import DATABASE_URL_ENV, load_hub_settings
     from citytally.hub.store import create_store_engine, migrate
 
     settings = load_hub_settings(config)
+    url = make_url(settings.database.resolved_url())
+    if not create and url.get_backend_name() == "sqlite" and not Path(url.database or "").is_file():
+        raise StoreError(
+            f"no hub store at {url.database or 'memory'!r}: set ${DATABASE_URL_ENV} or database.url in "
+            "--config to the hub's database"
+        )
     engine = create_store_engine(settings.database.resolved_url())
     try:
         migrate(engine)
@@ -145,7 +155,7 @@ def _token_app() -> typer.Typer:
         from citytally.hub.access import issue_token
 
         expires = datetime.now(UTC) + timedelta(days=expires_days) if expires_days else None
-        with _open(config) as (_, engine):
+        with _open(config, create=True) as (_, engine):  # a token before the hub first ran: its store
             issued = issue_token(engine, role, label=label, expires_at=expires)
             _audit_cli(engine, "cli", {"action": "create", "token_id": issued.id, "role": issued.role})
         typer.echo(f"token id {issued.id} ({issued.role}); secret, shown once:", err=True)
@@ -222,7 +232,8 @@ def _audit_app() -> typer.Typer:
         to: Path = _CHECKPOINT_TO,
         config: Path | None = _CONFIG,
     ) -> None:
-        """Append a signed checkpoint of the chain's head now (the hub also does so periodically)."""
+        """Append a signed checkpoint of the chain's head now (the hub also does so periodically where
+        [audit] checkpoint_file is set)."""
         from citytally.hub.audit_checkpoints import audit_key, write_checkpoint
 
         key = audit_key()

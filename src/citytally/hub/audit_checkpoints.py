@@ -165,7 +165,11 @@ def read_checkpoints(path: Path, key: bytes) -> list[Checkpoint]:
     if not path.is_file():
         raise StoreError(f"{path}: no such checkpoint file")
     found: list[Checkpoint] = []
-    for number, text in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise StoreError(f"{path}: not a checkpoint file ({exc.__class__.__name__}: {exc})") from None
+    for number, text in enumerate(lines, start=1):
         if not text.strip():
             continue
         try:

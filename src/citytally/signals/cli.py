@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -16,27 +17,43 @@ DEFAULT_SUMO_191 = Path.home() / ".cache/citytally/sumo-1.9.1-venv/lib/python3.1
 
 
 def _episode_window(scenario: Path, begin: float | None, end: float | None) -> tuple[float, float]:
-    import xml.etree.ElementTree as ET
 
     from citytally.errors import SignalError
 
     if not scenario.is_file():
         raise SignalError(f"{scenario}: no such SUMO configuration")
-    if begin is not None and end is not None:
-        return begin, end
+    found: dict[str, float | None] = {"begin": begin, "end": end}
+    if begin is None or end is None:
+        found = _configured_window(scenario)
+    b = begin if begin is not None else found["begin"] or 0.0
+    e = end if end is not None else found["end"]
+    if e is None:
+        raise SignalError(f"{scenario}: no episode end: set time/end in the configuration (or eval's --end)")
+    if not b >= 0:  # also NaN
+        raise SignalError(f"{scenario}: episode begin {b:g} must be 0 s or later")
+    if not (b < e and math.isfinite(e)):
+        raise SignalError(f"{scenario}: episode end {e:g} must be after its begin {b:g}")
+    return b, e
+
+
+def _configured_window(scenario: Path) -> dict[str, float | None]:
+    """time/begin and time/end of a .sumocfg (None where it has none)."""
+    import xml.etree.ElementTree as ET
+
+    from citytally.errors import SignalError
+
     try:
         root = ET.parse(scenario).getroot()
     except (OSError, ET.ParseError) as exc:
         raise SignalError(f"{scenario}: cannot read the SUMO configuration: {exc}") from exc
-    found = {}
+    found: dict[str, float | None] = {}
     for key in ("begin", "end"):
         node = root.find(f".//time/{key}")
-        found[key] = float(node.get("value", "nan")) if node is not None else None
-    b = begin if begin is not None else found["begin"] or 0.0
-    e = end if end is not None else found["end"]
-    if e is None:
-        raise SignalError(f"{scenario}: no episode end: pass --end or set time/end in the configuration")
-    return b, e
+        try:
+            found[key] = float(node.get("value", "")) if node is not None else None
+        except ValueError:
+            raise SignalError(f"{scenario}: time/{key} is not a number of seconds") from None
+    return found
 
 
 def eval_command(
@@ -133,11 +150,14 @@ def _run_bench(
 ) -> list[BenchCell]:
     from rich.progress import Progress
 
+    from citytally.errors import SignalError
     from citytally.signals.resco import cell_line, run_cell, save_json
 
     names = [s.strip() for s in scenarios.split(",") if s.strip()]
     ctrls = [c.strip() for c in controllers.split(",") if c.strip()]
-    wanted = {v.strip() for v in versions.split(",")}
+    wanted = {v.strip() for v in versions.split(",") if v.strip()}
+    if unknown := wanted - {"1.9.1", "current"}:
+        raise SignalError(f"--versions: {', '.join(sorted(unknown))} is not 1.9.1 or current")
     binaries: list[Path | None] = []
     if "1.9.1" in wanted:
         if sumo_191 is not None and sumo_191.is_file():

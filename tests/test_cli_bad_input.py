@@ -1,0 +1,165 @@
+"""Bad input to the commands, run as a user runs them (subprocesses of the installed `citytally`): one
+line naming what is wrong and where, exit status 2, never a traceback. Each case was a traceback (or an
+unclear line) before; none reaches a broker, a camera or the network."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIG = REPO / "examples" / "vtest.toml"
+CITYTALLY = Path(sys.executable).with_name("citytally")
+UNREACHABLE = "127.0.0.1:1"  # no broker: an edge that got past its checks would only retry
+
+
+def run(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(CITYTALLY), *args], capture_output=True, text=True, timeout=120, cwd=cwd, env=env
+    )
+
+
+def the_line(done: subprocess.CompletedProcess[str]) -> str:
+    assert done.returncode == 2, (done.returncode, done.stderr[-2000:])
+    assert "Traceback" not in done.stderr, done.stderr[-2000:]
+    lines = [line for line in done.stderr.splitlines() if line.startswith("citytally: error:")]
+    assert len(lines) == 1, done.stderr[-2000:]
+    return lines[0]
+
+
+@pytest.fixture
+def busy_port() -> Iterator[int]:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        yield sock.getsockname()[1]
+
+
+def test_an_edge_whose_metrics_port_is_taken_says_so(tmp_path: Path, busy_port: int) -> None:
+    done = run(
+        "edge", "-c", str(CONFIG), "--broker", UNREACHABLE, "--metrics-port", str(busy_port), cwd=tmp_path
+    )
+    assert f"--metrics-port {busy_port}: Address already in use" in the_line(done)
+
+
+def test_an_edge_metrics_port_out_of_range_is_refused(tmp_path: Path) -> None:
+    done = run("edge", "-c", str(CONFIG), "--broker", UNREACHABLE, "--metrics-port", "99999", cwd=tmp_path)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "Invalid value for '--metrics-port'" in done.stderr and "65535" in done.stderr
+
+
+def test_a_bad_topic_prefix_is_named(tmp_path: Path) -> None:
+    done = run("edge", "-c", str(CONFIG), "--broker", UNREACHABLE, "--topic-prefix", "a/#", cwd=tmp_path)
+    assert "--topic-prefix:" in the_line(done)
+
+
+def test_a_preview_time_before_the_video_is_named(tmp_path: Path) -> None:
+    done = run(
+        "analyze",
+        "any.avi",
+        "-c",
+        str(CONFIG),
+        "-o",
+        "out",
+        "--preview",
+        "p.png",
+        "--preview-at",
+        "-5",
+        cwd=tmp_path,
+    )
+    assert "--preview-at -5: must be 0 to 86400 seconds into the video" in the_line(done)
+
+
+def test_a_preview_video_that_cannot_be_written_is_said_before_the_analysis(
+    vtest_path: Path, tmp_path: Path
+) -> None:
+    done = run(
+        "analyze",
+        str(vtest_path),
+        "-c",
+        str(CONFIG),
+        "-o",
+        "out",
+        "--preview-video",
+        "/proc/p.mp4",
+        "--no-progress",
+        cwd=tmp_path,
+    )
+    assert "--preview-video /proc/p.mp4: cannot be written" in the_line(done)
+
+
+def test_a_demo_folder_that_is_a_file_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "afile").write_text("not a folder")
+    done = run("demo", "-o", "afile", "--no-serve", cwd=tmp_path)
+    assert "--out afile: not a folder it can use" in the_line(done)
+
+
+def test_a_checkpoint_file_that_is_not_text_is_refused(tmp_path: Path) -> None:
+    store = tmp_path / "hub.sqlite3"
+    env = {**os.environ, "HOME": str(tmp_path), "CITYTALLY_DATABASE_URL": f"sqlite:///{store}"}
+    assert run("token", "create", "--role", "admin", cwd=tmp_path, env=env).returncode == 0
+    (tmp_path / "clip.bin").write_bytes(b"\xff\xfe\x00binary")
+    env["CITYTALLY_AUDIT_KEY"] = "k" * 40
+    done = run("audit", "verify", "--checkpoints", "clip.bin", cwd=tmp_path, env=env)
+    assert "clip.bin: not a checkpoint file (UnicodeDecodeError" in the_line(done)
+
+
+def test_listing_the_tokens_of_a_store_that_is_not_there_does_not_make_one(tmp_path: Path) -> None:
+    missing = tmp_path / "typo" / "hub.sqlite3"
+    env = {**os.environ, "HOME": str(tmp_path), "CITYTALLY_DATABASE_URL": f"sqlite:///{missing}"}
+    for args in (("token", "list"), ("token", "revoke", "tok_x"), ("retention", "run")):
+        assert "no hub store at" in the_line(run(*args, cwd=tmp_path, env=env)), args
+    assert not missing.parent.exists()
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "said"),
+    [("--fps", "0", "--fps must be in"), ("--video", "nosuch.mp4", "nosuch.mp4: no such file")],
+)
+def test_an_edge_checks_its_options_before_it_makes_an_outbox(
+    tmp_path: Path, option: str, value: str, said: str
+) -> None:
+    done = run("edge", "-c", str(CONFIG), "--broker", UNREACHABLE, option, value, cwd=tmp_path)
+    assert said in the_line(done)
+    assert "outbox" not in done.stderr  # no outbox made, no broker tried
+    assert not list(tmp_path.glob("citytally-outbox-*"))
+
+
+def test_a_preview_asked_for_past_the_end_of_the_video_is_said(tmp_path: Path) -> None:
+    import av
+    import numpy as np
+
+    clip = tmp_path / "grey.mp4"
+    with av.open(str(clip), "w") as container:
+        stream = container.add_stream("libx264", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 768, 576, "yuv420p"
+        for _ in range(10):  # one second
+            frame = av.VideoFrame.from_ndarray(np.full((576, 768, 3), 120, np.uint8), format="bgr24")
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    done = run(
+        "analyze",
+        str(clip),
+        "-c",
+        str(CONFIG),
+        "-o",
+        "out",
+        "--preview",
+        "p.png",
+        "--preview-at",
+        "60",
+        "--no-progress",
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert (
+        "no frame at or after 60 s (--preview-at): the video ended before it; p.png not written"
+        in done.stderr
+    )
+    assert not (tmp_path / "p.png").exists()
