@@ -163,3 +163,10 @@ def test_a_preview_asked_for_past_the_end_of_the_video_is_said(tmp_path: Path) -
         in done.stderr
     )
     assert not (tmp_path / "p.png").exists()
+
+
+def test_a_signals_bench_of_no_known_version_is_refused(tmp_path: Path) -> None:
+    done = run(
+        "signals", "bench", "--data", str(tmp_path), "--versions", "bogus", cwd=tmp_path
+    )  # ran nothing, exit 0
+    assert "--versions: bogus is not 1.9.1 or current" in the_line(done)
