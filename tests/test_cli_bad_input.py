@@ -25,6 +25,10 @@ def run(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.
     )
 
 
+def analyze(video: str, *extra: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return run("analyze", video, "-c", str(CONFIG), "-o", "out", "--no-progress", *extra, cwd=cwd)
+
+
 def the_line(done: subprocess.CompletedProcess[str]) -> str:
     assert done.returncode == 2, (done.returncode, done.stderr[-2000:])
     assert "Traceback" not in done.stderr, done.stderr[-2000:]
@@ -60,37 +64,14 @@ def test_a_bad_topic_prefix_is_named(tmp_path: Path) -> None:
 
 
 def test_a_preview_time_before_the_video_is_named(tmp_path: Path) -> None:
-    done = run(
-        "analyze",
-        "any.avi",
-        "-c",
-        str(CONFIG),
-        "-o",
-        "out",
-        "--preview",
-        "p.png",
-        "--preview-at",
-        "-5",
-        cwd=tmp_path,
-    )
+    done = analyze("any.avi", "--preview", "p.png", "--preview-at", "-5", cwd=tmp_path)
     assert "--preview-at -5: must be 0 to 86400 seconds into the video" in the_line(done)
 
 
 def test_a_preview_video_that_cannot_be_written_is_said_before_the_analysis(
     vtest_path: Path, tmp_path: Path
 ) -> None:
-    done = run(
-        "analyze",
-        str(vtest_path),
-        "-c",
-        str(CONFIG),
-        "-o",
-        "out",
-        "--preview-video",
-        "/proc/p.mp4",
-        "--no-progress",
-        cwd=tmp_path,
-    )
+    done = analyze(str(vtest_path), "--preview-video", "/proc/p.mp4", cwd=tmp_path)
     assert "--preview-video /proc/p.mp4: cannot be written" in the_line(done)
 
 
@@ -143,20 +124,7 @@ def test_a_preview_asked_for_past_the_end_of_the_video_is_said(tmp_path: Path) -
             frame = av.VideoFrame.from_ndarray(np.full((576, 768, 3), 120, np.uint8), format="bgr24")
             container.mux(stream.encode(frame))
         container.mux(stream.encode())
-    done = run(
-        "analyze",
-        str(clip),
-        "-c",
-        str(CONFIG),
-        "-o",
-        "out",
-        "--preview",
-        "p.png",
-        "--preview-at",
-        "60",
-        "--no-progress",
-        cwd=tmp_path,
-    )
+    done = analyze(str(clip), "--preview", "p.png", "--preview-at", "60", cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
     assert (
         "no frame at or after 60 s (--preview-at): the video ended before it; p.png not written"

@@ -174,24 +174,33 @@ def test_the_hub_shows_each_edges_outbox_depth(
     assert registry.get_sample_value("citytally_edge_status_invalid_total") == 0
 
 
+def _status_ingest(
+    engine: Engine, make_registry: Callable[..., Any], prefix: str
+) -> tuple[Ingest, Any, mqtt.Client, str]:
+    """Ingest (not started) on a registry of plaza/cam-1 whose reads stay fresh 0.2 s, its metrics, a
+    connected client to publish statuses with, and a status body."""
+    from datetime import UTC, datetime
+
+    from citytally.hub.metrics import HubMetrics
+
+    make_registry(engine, ("plaza", "cam-1"))
+    metrics = HubMetrics()
+    writer = EventWriter(engine, topic_prefix=prefix, registry_refresh_s=0.2)
+    ingest = Ingest(writer, mqtt_settings_for(prefix), metrics=metrics)
+    body = json.dumps({"outbox_depth": 3, "oldest_pending_s": 2.0, "at": datetime.now(UTC).isoformat()})
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+    client.connect("127.0.0.1", BROKER_PORT)
+    client.loop_start()
+    return ingest, metrics, client, body
+
+
 def test_statuses_of_cameras_outside_the_registry_add_no_gauges(
     sqlite_engine: Engine, make_registry: Callable[..., Any], mqtt_prefix: str
 ) -> None:
     """Anyone who may publish statuses could make up camera names without end: each would be a label set of
     three gauges for good (20,000 names: 4.6 MB of /metrics and 66 MB of memory). Only registered cameras
     get gauges; one registered while the hub runs is shown from a later status."""
-    from datetime import UTC, datetime
-
-    from citytally.hub.metrics import HubMetrics
-
-    make_registry(sqlite_engine, ("plaza", "cam-1"))
-    metrics = HubMetrics()
-    writer = EventWriter(sqlite_engine, topic_prefix=mqtt_prefix, registry_refresh_s=0.2)
-    ingest = Ingest(writer, mqtt_settings_for(mqtt_prefix), metrics=metrics)
-    body = json.dumps({"outbox_depth": 3, "oldest_pending_s": 2.0, "at": datetime.now(UTC).isoformat()})
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
-    client.connect("127.0.0.1", BROKER_PORT)
-    client.loop_start()
+    ingest, metrics, client, body = _status_ingest(sqlite_engine, make_registry, mqtt_prefix)
 
     def shown() -> set[tuple[str, str]]:
         return {
@@ -240,18 +249,7 @@ def test_a_made_up_name_sending_statuses_as_an_edge_does_is_counted(
 ) -> None:
     """An edge sends a status every 10 s, longer than the registry read stays fresh: each status of a name
     the registry lacks found the read stale, waited for the next one, and was never counted as invalid."""
-    from datetime import UTC, datetime
-
-    from citytally.hub.metrics import HubMetrics
-
-    make_registry(sqlite_engine, ("plaza", "cam-1"))
-    metrics = HubMetrics()
-    writer = EventWriter(sqlite_engine, topic_prefix=mqtt_prefix, registry_refresh_s=0.2)
-    ingest = Ingest(writer, mqtt_settings_for(mqtt_prefix), metrics=metrics)
-    body = json.dumps({"outbox_depth": 3, "oldest_pending_s": 2.0, "at": datetime.now(UTC).isoformat()})
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
-    client.connect("127.0.0.1", BROKER_PORT)
-    client.loop_start()
+    ingest, metrics, client, body = _status_ingest(sqlite_engine, make_registry, mqtt_prefix)
     ingest.start()
     try:
         assert ingest.wait_connected(10)
