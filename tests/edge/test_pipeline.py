@@ -229,7 +229,7 @@ def test_motion_gating_searches_only_what_moved_and_holds_the_rest() -> None:
         (lambda: PipelineOptions(input_size=4000), "--input-size must be a multiple of 32 .*, got 4000"),
         (lambda: PreviewRequest(png=Path("preview.jpg")), "png"),
         (lambda: PreviewRequest(video=Path("preview.avi")), "mp4"),
-        (lambda: PreviewRequest(at_seconds=-1), "at_seconds"),
+        (lambda: PreviewRequest(at_seconds=-1), "--preview-at -1: must be 0 to 86400 seconds"),
     ],
 )
 def test_bad_options_are_refused(make: object, message: str) -> None:
