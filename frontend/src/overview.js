@@ -71,7 +71,7 @@ export async function overviewView(root, early = null) {
         el("td", { class: "num" }, fmt.format(ov.totals[c])),
         el("td", { "data-share": c }, share(ov.totals[c])))))));
     // crossings, not road users: one that crosses two lines counts at each
-    summary.textContent = `${fmt.format(all)} crossings at ${cams.length} cameras, ${when}`;
+    summary.textContent = `${fmt.format(all)} crossings at ${cams.length} camera${cams.length === 1 ? "" : "s"}, ${when}`;
     summary.dataset.total = String(all);
     linesList.replaceChildren(...ov.busiest_lines.map((l) => el("li", {},
       el("a", { href: `#/camera/${encodeURIComponent(l.site)}/${encodeURIComponent(l.camera)}` },
