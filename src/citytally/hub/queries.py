@@ -516,9 +516,6 @@ class ViewChangeSpan:
     last_report: datetime
     change: str | None
 
-    def overlaps(self, start: datetime, end: datetime) -> bool:
-        return self.start < end and self.end > start
-
 
 class Covered:
     """The time some view changes cover, as sorted disjoint runs: whether a bucket overlaps it is one
