@@ -100,6 +100,28 @@ def test_listing_the_tokens_of_a_store_that_is_not_there_does_not_make_one(tmp_p
 
 
 @pytest.mark.parametrize(
+    ("label", "said"),
+    [
+        ("desk\n[source]\nurl = 'rtsp://elsewhere'", "one line of text"),
+        ("\x1b[2Jcleared", "one line of text"),
+        ("x" * 201, "201 characters, at most 200"),
+    ],
+)
+def test_a_token_label_the_api_refuses_is_refused_on_the_command_line(
+    tmp_path: Path, label: str, said: str
+) -> None:
+    store = tmp_path / "hub.sqlite3"
+    env = {**os.environ, "HOME": str(tmp_path), "CITYTALLY_DATABASE_URL": f"sqlite:///{store}"}
+    create = ("token", "create", "--role", "viewer", "--label")
+    assert run(*create, "desk", cwd=tmp_path, env=env).returncode == 0
+    done = run(*create, label, cwd=tmp_path, env=env)
+    assert "token label: " in the_line(done) and said in the_line(done)
+    assert "ct_" not in done.stdout  # no secret printed, so none made
+    listed = run("token", "list", cwd=tmp_path, env=env)
+    assert listed.returncode == 0 and len(listed.stdout.splitlines()) == 1, listed.stdout
+
+
+@pytest.mark.parametrize(
     ("option", "value", "said"),
     [("--fps", "0", "--fps must be in"), ("--video", "nosuch.mp4", "nosuch.mp4: no such file")],
 )

@@ -116,6 +116,23 @@ def test_the_register_states_what_the_retention_job_deletes(engine: sa.Engine) -
 
 
 @pytest.mark.integration
+def test_a_register_without_a_contact_does_not_show_the_owner_as_one(engine: sa.Engine) -> None:
+    # The cameras name no contact, purpose or legal basis of their own (metadata has only "purpose").
+    owner = "Gemeente Voorbeeld, Verkeer"
+    bare = build_register(engine, DashboardSettings(organisation=owner), now=NOW, retention=None)
+    for entry in bare.cameras:
+        assert entry.contact == f"None published: ask the owner, {owner}"
+        assert entry.legal_basis == "Not stated (ask the owner)"
+    page = render_register_html(bare)
+    assert f"<dd>None published: ask the owner, {owner} </dd>" in page
+    assert "ask the contact" not in page
+    given = DashboardSettings(organisation=owner, privacy_contact="privacy@voorbeeld.example")
+    for entry in build_register(engine, given, now=NOW, retention=None).cameras:
+        assert entry.contact == "privacy@voorbeeld.example"
+        assert entry.legal_basis == "Not stated (ask the contact)"
+
+
+@pytest.mark.integration
 def test_without_a_retention_job_the_register_says_nothing_is_deleted(engine: sa.Engine) -> None:
     register = build_register(engine, DashboardSettings(), now=NOW, retention=None)
     for entry in register.cameras:

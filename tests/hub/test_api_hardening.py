@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 from playwright.sync_api import Browser, Route
 
 from citytally.hub.access import AccessPolicy, issue_token, public
-from citytally.hub.access_tables import audit_log_table, login_failures_table
+from citytally.hub.access_tables import audit_log_table, login_failures_table, tokens_table
 from citytally.hub.config import ApiSettings, HubSettings
 from citytally.hub.dashboard.server import serve
 from citytally.hub.store import create_store_engine, migrate, sqlite_url
@@ -231,7 +231,9 @@ def test_token_list_escapes_control_characters_in_labels(
     from citytally.cli import app as cli_app
 
     label = "ops\x1b[2J\x1b]0;owned\x07\r\nroom\u202e"
-    token = issue_token(engine, "viewer", label=label)
+    token = issue_token(engine, "viewer", label="ops")
+    with engine.begin() as conn:  # a label stored before the hub refused control characters
+        conn.execute(tokens_table.update().where(tokens_table.c.id == token.id).values(label=label))
     monkeypatch.setenv("CITYTALLY_DATABASE_URL", engine.url.render_as_string(hide_password=False))
     listed = CliRunner().invoke(cli_app, ["token", "list"])
     assert listed.exit_code == 0, listed.output

@@ -19,6 +19,7 @@ from sqlalchemy.engine import Engine
 from citytally.edge.config import validate_camera_data
 from citytally.edge.privacy import write_png
 from citytally.hub.access import ROLES, issue_token
+from citytally.hub.access_tables import tokens_table
 from citytally.hub.audit import read_entries, verify_chain
 from citytally.hub.config import HubSettings
 from citytally.hub.store import schema, sync_registry
@@ -275,11 +276,14 @@ def test_the_toml_export_is_what_the_camera_file_needs(sqlite_hub: Hub) -> None:
 
 
 def test_a_token_label_cannot_write_toml_into_the_export(sqlite_engine: Engine) -> None:
-    """A label with line breaks (made on the command line, or before the API refused them) is written into
-    the export's comment: it must not end the comment and add a [source] of its own to the camera file."""
+    """A label with line breaks (stored before the hub refused them) is written into the export's comment:
+    it must not end the comment and add a [source] of its own to the camera file."""
     sync_registry(sqlite_engine, [camera()])
     label = 'ops\n[source]\nuri = "rtsp://attacker.example/x"\n#'
-    secret = issue_token(sqlite_engine, "admin", label=label).secret
+    issued = issue_token(sqlite_engine, "admin", label="ops")
+    with sqlite_engine.begin() as conn:
+        conn.execute(tokens_table.update().where(tokens_table.c.id == issued.id).values(label=label))
+    secret = issued.secret
     with TestClient(create_app(None, sqlite_engine)) as client:
         admin = {"Authorization": f"Bearer {secret}"}
         assert client.put(URL, json=edited(client, admin), headers=admin).status_code == 200

@@ -31,6 +31,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -141,6 +142,22 @@ def hash_token(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
 
 
+LABEL_MAX = 200
+
+
+def label_problem(label: str) -> str | None:
+    """What is wrong with a token label, or None: at most 200 characters, one line, no control characters.
+
+    A NUL: PostgreSQL's text cannot hold it (SQLite's can). A line break: the label is written into comments
+    (the geometry TOML), where it would start a line of its own; escape sequences would recolour a terminal.
+    """
+    if len(label) > LABEL_MAX:
+        return f"{len(label)} characters, at most {LABEL_MAX}"
+    if any(unicodedata.category(ch) == "Cc" for ch in label):
+        return "a label is one line of text: no line break, tab, NUL or other control"
+    return None
+
+
 def issue_token(
     engine: sa.Engine,
     role: str,
@@ -152,6 +169,9 @@ def issue_token(
     """Create a token with ``role``; only its hash is stored."""
     if role not in ROLES:
         raise AuthError(f"unknown role {role!r}; choose one of {', '.join(ROLES)}")
+    problem = label_problem(label)
+    if problem:
+        raise AuthError(f"token label: {problem}")
     now = now or datetime.now(UTC)
     expiry = _utc(expires_at)
     if expiry is not None and expiry <= now:
@@ -164,7 +184,7 @@ def issue_token(
                 id=token_id,
                 token_hash=hash_token(secret),
                 role=role,
-                label=label[:200],
+                label=label,
                 created_at=now,
                 expires_at=expiry,
             )

@@ -257,6 +257,9 @@ def _entry(
     metadata: dict[str, Any] = found if isinstance(found, dict) else {}
     rules = [r for r in retention_rules(retention, row.retention_days) if r.data_class in CAMERA_CLASSES]
     kept = [r.days for r in rules]
+    # The organisation's name is who to ask, not how: say so rather than show it as if it were a contact.
+    contact = row.contact or settings.privacy_contact
+    asked = "the contact" if contact else "the owner"
     return RegisterEntry(
         reference=f"{row.site}/{row.camera}",
         name=row.camera,
@@ -265,15 +268,15 @@ def _entry(
         location=str(row._mapping.get("location") or metadata.get("location") or _where(row.lat, row.lon)),
         lat=row.lat,
         lon=row.lon,
-        purpose=row.purpose or "Not stated (ask the contact)",
-        legal_basis=row.legal_basis or "Not stated (ask the contact)",
+        purpose=row.purpose or f"Not stated (ask {asked})",
+        legal_basis=row.legal_basis or f"Not stated (ask {asked})",
         personal_data=PERSONAL_DATA,
         computes=_computes(sorted(lines_of[key], key=lambda d: d["name"]), sorted(zones_of[key]), config),
         never_does=list(NEVER_DOES),
         retention=_summary(rules),
         retention_days=None if None in kept else max(d for d in kept if d is not None),
         retention_rules=rules,
-        contact=row.contact or settings.privacy_contact or settings.organisation,
+        contact=contact or f"None published: ask the owner, {settings.organisation}",
         privacy_statement_url=settings.privacy_statement_url,
         registered_since=row.registered_at or row.updated_at,
     )

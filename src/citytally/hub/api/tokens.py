@@ -8,7 +8,6 @@ that creation is audited like every other token change.
 
 from __future__ import annotations
 
-import unicodedata
 from datetime import datetime
 from typing import Annotated
 
@@ -16,7 +15,16 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from citytally.errors import AuthError
-from citytally.hub.access import Principal, Role, issue_token, list_tokens, require_role, revoke_token
+from citytally.hub.access import (
+    LABEL_MAX,
+    Principal,
+    Role,
+    issue_token,
+    label_problem,
+    list_tokens,
+    require_role,
+    revoke_token,
+)
 from citytally.hub.api.deps import EngineDep
 from citytally.hub.api.errors import ERROR_RESPONSES
 
@@ -30,16 +38,15 @@ class TokenCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     role: Role = Field(description="viewer, operator or admin (auditor tokens: the command line only).")
-    label: str = Field("", max_length=200, description="Who or what the token is for.")
+    label: str = Field("", max_length=LABEL_MAX, description="Who or what the token is for.")
     expires_at: AwareDatetime | None = Field(None, description="When it stops working; never if null.")
 
     @field_validator("label")
     @classmethod
     def _one_line(cls, label: str) -> str:
-        # A NUL: PostgreSQL's text cannot hold it (SQLite's can). A line break: the label is written into
-        # comments (the geometry TOML), where it would start a line of its own.
-        if any(unicodedata.category(ch) == "Cc" for ch in label):
-            raise ValueError("a label is one line of text: no line break, tab, NUL or other control")
+        problem = label_problem(label)
+        if problem:
+            raise ValueError(problem)
         return label
 
 
