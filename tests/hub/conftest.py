@@ -320,6 +320,37 @@ def incident_events(
     ]
 
 
+def conflict_event_in_many_cells(minute: int, cells: int = 400) -> Event:
+    """A valid conflict event of about 27 kB: ``cells`` ground cells with one conflict each."""
+    start = T0 + timedelta(minutes=minute)
+    body = {
+        "v": 1,
+        "id": str(new_event_id()),
+        "site": "plaza",
+        "camera": "cam-1",
+        "start": start.isoformat(),
+        "end": (start + timedelta(minutes=1)).isoformat(),
+        "type": "conflict",
+        "zone": "junction",
+        "road_users": {"car": 2 * cells},
+        "conflicts": [{"type": "crossing", "severity": "slight", "classes": "car-car", "count": cells}],
+        "ttc": {"edges_s": [0.0], "counts": [0]},
+        "pet": {"edges_s": [0.0, 1.0, 2.0], "counts": [0, 0, cells]},
+        "cell_m": 2.0,
+        "cells": [
+            {
+                "x_m": 2.0 * (k % 20),
+                "y_m": 2.0 * (k // 20),
+                "image_x": 3.5 * k,
+                "image_y": 1.25 * k,
+                "count": 1,
+            }
+            for k in range(cells)
+        ],
+    }
+    return parse_event(body)
+
+
 def event_stream(n: int, cameras: int = 2, site: str = "plaza") -> list[Event]:
     """``n`` line-count events round-robin over ``cam-1``..``cam-<cameras>``, one 5-minute interval apart."""
     return [

@@ -1,4 +1,5 @@
-"""The shipped Mosquitto ACL (``examples/mosquitto.acl``) on a real Mosquitto with passwords: an edge, the
+"""The shipped Mosquitto ACL (``examples/mosquitto.acl``) on a real Mosquitto with passwords (and the
+shipped configuration's bound on a packet's length): an edge, the
 hub and a system taking the incident alerts do their work under it, and what each is not meant to do is
 refused. A stolen edge password must not feed another site, forge receipts (they make edges delete events)
 or forge alerts; an alert subscriber's password must not read or write anything else."""
@@ -27,11 +28,17 @@ from citytally.hub.store import EventWriter
 from citytally.transport.mqtt import MQTT_PASSWORD_ENV, MqttSettings
 from citytally.transport.outbox import Outbox
 
-from .conftest import PrivateBroker, wait_until
+from .conftest import PrivateBroker, conflict_event_in_many_cells, wait_until
 
 pytestmark = pytest.mark.integration
 
 ACL = Path(__file__).resolve().parents[2] / "examples" / "mosquitto.acl"
+#: The shipped configuration's bound on a packet's length, applied to this broker as shipped.
+[SHIPPED_PACKET_BOUND] = [
+    line
+    for line in (ACL.parent / "mosquitto.conf").read_text().splitlines()
+    if line.startswith("max_packet_size ")
+]
 PASSWORD = "a-password-for-tests"
 NOT_AUTHORIZED = 135  # MQTT 5 reason code
 
@@ -46,7 +53,8 @@ def acl_broker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Priv
     for k, user in enumerate(("hub", "plaza", "depot", "traffic-centre")):
         create = ["-c"] if k == 0 else []
         subprocess.run(["mosquitto_passwd", *create, "-b", str(passwords), user, PASSWORD], check=True)
-    broker = PrivateBroker(directory, f"allow_anonymous false\npassword_file {passwords}\nacl_file {ACL}\n")
+    access = f"allow_anonymous false\npassword_file {passwords}\nacl_file {ACL}\n{SHIPPED_PACKET_BOUND}\n"
+    broker = PrivateBroker(directory, access)
     monkeypatch.setenv(MQTT_PASSWORD_ENV, PASSWORD)
     broker.start()
     yield broker
@@ -204,3 +212,28 @@ def test_an_edge_logged_in_as_another_site_says_so_and_keeps_its_events(
     reopened = Outbox(tmp_path / "outbox.sqlite3", settings(acl_broker.port, "plaza"))
     assert reopened.depth == 1  # kept on disk for the right user
     reopened.close()
+
+
+def test_an_edge_backlog_of_large_events_fits_the_shipped_packet_bound_and_a_longer_message_does_not(
+    acl_broker: PrivateBroker, sqlite_engine: Engine, make_registry: Callable[..., Any], tmp_path: Path
+) -> None:
+    """200 conflict events of 27 kB (5.4 MB) reach the hub through the bound, each message under it; a
+    5 MiB message from a holder of the site's password is stopped at the broker and never reaches the hub."""
+    make_registry(sqlite_engine, ("plaza", "cam-1"))
+    ingest = Ingest(EventWriter(sqlite_engine), settings(acl_broker.port, "hub"))
+    box = Outbox(tmp_path / "outbox.sqlite3", settings(acl_broker.port, "plaza"))
+    box.publish_many([conflict_event_in_many_cells(minute) for minute in range(200)])
+    flooder = Client("plaza", acl_broker.port)
+    try:
+        ingest.start()
+        assert ingest.wait_connected(10)
+        box.start()
+        assert box.wait_drained(60), f"{box.depth} events never confirmed by the hub"
+        flooder.client.publish("citytally/plaza/cam-1/events", b"[" + b" " * (5 * 2**20) + b"]", qos=1)
+        time.sleep(1.0)  # what the broker let through has reached the hub by now
+        assert flooder.answers == {}  # no PUBACK: the broker ended the connection instead
+    finally:
+        box.close()
+        flooder.close()
+        ingest.stop()
+    assert (ingest.totals.stored, ingest.totals.dead.total()) == (200, 0)

@@ -15,10 +15,12 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from citytally.events import event_to_json, event_topic
+from citytally.hub.config import HubSettings
 from citytally.hub.ingest import Ingest, subscription_topic
 from citytally.hub.metrics import HubMetrics
 from citytally.hub.store import EventWriter, schema
-from hub.conftest import SERVER_URL, event_stream, mqtt_settings_for, wait_until
+from citytally.transport.outbox import Outbox
+from hub.conftest import SERVER_URL, conflict_event_in_many_cells, event_stream, mqtt_settings_for, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -238,3 +240,31 @@ def test_a_flood_of_qos_0_messages_is_shed_past_the_bound_and_qos_1_is_not(
     wait_until(lambda: ingest.totals.dead.total() >= kept(), 90, "the rest stored as dead letters")
     time.sleep(0.5)
     assert count(sqlite_engine, schema.dead_letters) == kept()  # every QoS 1 one among them
+
+
+def test_a_backlog_of_large_events_reaches_the_hub_in_messages_it_takes(
+    sqlite_engine: Engine,
+    make_registry: Callable[..., Any],
+    mqtt_prefix: str,
+    start_ingest: Callable[..., Ingest],
+    tmp_path: Path,
+) -> None:
+    """An edge's backlog of 200 conflict events of 27 kB each was one 5.4 MB message, which the hub refuses
+    whole (its default limit is 4 MiB): the 200 events went to the dead letters, confirmed and gone from
+    the edge, and none into the counts."""
+    make_registry(sqlite_engine, ("plaza", "cam-1"))
+    events = [conflict_event_in_many_cells(minute) for minute in range(200)]
+    sizes = [len(event_to_json(event)) for event in events]
+    assert min(sizes) > 25_000 and sum(sizes) > HubSettings().ingest.max_message_bytes
+    box = Outbox(tmp_path / "outbox.sqlite3", mqtt_settings_for(mqtt_prefix, client_id=f"{mqtt_prefix}-edge"))
+    box.publish_many(events)  # queued while the edge was offline: the backlog it sends when it connects
+    ingest = start_ingest(sqlite_engine)
+    box.start()
+    try:
+        assert box.wait_drained(60), f"{box.depth} events never confirmed by the hub"
+    finally:
+        box.close()
+    assert (ingest.totals.stored, ingest.totals.dead.total()) == (200, 0)
+    with sqlite_engine.connect() as connection:
+        stored = connection.execute(sa.select(sa.func.count()).select_from(schema.conflict_rollups)).scalar()
+    assert stored

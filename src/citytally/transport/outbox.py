@@ -22,10 +22,13 @@ kept and tried again every second, while what the file holds goes on going out (
 backlog that filled the disk reaches the hub all the same.
 
 A backlog drains fast: consecutive queued events of one camera travel as one MQTT message holding a JSON
-array of up to ``max_events_per_message`` events (the hub accepts an object or an array). Order per camera
-is kept. The gauge ``citytally_outbox_depth`` says how many events wait; every ``status_every_s`` seconds
-while connected the outbox also tells the hub, one retained status message per camera (see
-:mod:`citytally.transport.status`), so the hub's ``/metrics`` shows every edge's queue.
+array of up to ``max_events_per_message`` events and ``max_message_bytes`` bytes (the hub accepts an object
+or an array, and refuses a message over its ``[ingest] max_message_bytes``, 4 MiB by default, as a whole:
+large events, such as conflicts with many cells, must not add up past it). An event longer than
+``max_message_bytes`` goes alone. Order per camera is kept. The gauge ``citytally_outbox_depth`` says how
+many events wait; every ``status_every_s`` seconds while connected the outbox also tells the hub, one
+retained status message per camera (see :mod:`citytally.transport.status`), so the hub's ``/metrics``
+shows every edge's queue.
 """
 
 from __future__ import annotations
@@ -77,11 +80,14 @@ CREATE TABLE IF NOT EXISTS outbox (
 _INDEX = "CREATE INDEX IF NOT EXISTS outbox_event_id ON outbox (event_id)"
 _REFUSED_RETRY_S = 5.0
 _SQLITE_MAGIC = b"SQLite format 3\x00"  # the first bytes of every SQLite file
+#: A message's length at most (but for one event longer than it): a quarter of the hub's default limit.
+MAX_MESSAGE_BYTES = 1024 * 1024
 _HOLD_BYTES = 64 * 1024 * 1024  # ~200,000 events of ~340 bytes: two weeks of a camera at ten a minute
 _WRITE_RETRY_S = 1.0
 
 #: One event as the outbox file stores it: topic, payload, enqueued_at (epoch s), event id.
 _Row = tuple[str, bytes, float, str]
+_Sent = tuple[int, str, bytes]  # seq, topic, payload
 
 
 class Outbox:
@@ -99,6 +105,7 @@ class Outbox:
         client_id: str | None = None,
         window: int = 2000,
         max_events_per_message: int = 200,
+        max_message_bytes: int = MAX_MESSAGE_BYTES,
         drain_timeout_s: float = 10.0,
         registry: CollectorRegistry | None = None,
         status_every_s: float = 10.0,
@@ -108,6 +115,8 @@ class Outbox:
     ) -> None:
         if window < 1 or max_events_per_message < 1:
             raise ValueError("window and max_events_per_message must be at least 1")
+        if max_message_bytes < 1:
+            raise ValueError("max_message_bytes must be at least 1")
         if hold_bytes < 0:
             raise ValueError("hold_bytes must be 0 (hold nothing) or more")
         if confirm not in ("hub", "broker"):
@@ -119,6 +128,7 @@ class Outbox:
         self.client_id = client_id or f"citytally-edge-{uuid.uuid4().hex[:12]}"
         self.window = window
         self.max_events_per_message = max_events_per_message
+        self.max_message_bytes = max_message_bytes
         self.drain_timeout_s = drain_timeout_s
         self.status_every_s = status_every_s
         self.confirm = confirm
@@ -705,15 +715,29 @@ class Outbox:
         if self.confirm == "hub" and len(rows) < room:
             self._resend(client, room - len(rows))
 
-    def _send_rows(self, client: mqtt.Client, rows: list[tuple[int, str, bytes]]) -> None:
+    def _send_rows(self, client: mqtt.Client, rows: list[_Sent]) -> None:
         # Group by camera (topic), keeping each camera's order; cameras need no order between them.
-        by_topic: dict[str, list[tuple[int, str, bytes]]] = {}
+        by_topic: dict[str, list[_Sent]] = {}
         for row in rows:
             by_topic.setdefault(row[1], []).append(row)
-        step = self.max_events_per_message
         for group in by_topic.values():
-            for start in range(0, len(group), step):
-                self._send_group(client, group[start : start + step])
+            for part in self._messages(group):
+                self._send_group(client, part)
+
+    def _messages(self, group: list[_Sent]) -> Iterator[list[_Sent]]:
+        """One camera's rows in messages of at most ``max_events_per_message`` events and
+        ``max_message_bytes`` bytes (an array's brackets and commas included)."""
+        part: list[_Sent] = []
+        size = 1
+        for row in group:
+            grown = size + len(row[2]) + 1
+            if part and (len(part) == self.max_events_per_message or grown > self.max_message_bytes):
+                yield part
+                part, grown = [], 1 + len(row[2]) + 1
+            part.append(row)
+            size = grown
+        if part:
+            yield part
 
     def _resend(self, client: mqtt.Client, room: int) -> None:
         """Continue (or start, when due) a sweep that sends again what the hub has not confirmed."""
@@ -742,7 +766,7 @@ class Outbox:
         self._resent.inc(len(rows))
         self._resend_cursor = rows[-1][0] if rows else self._resend_upto
 
-    def _send_group(self, client: mqtt.Client, group: list[tuple[int, str, bytes]]) -> None:
+    def _send_group(self, client: mqtt.Client, group: list[_Sent]) -> None:
         payload = group[0][2] if len(group) == 1 else b"[" + b",".join(row[2] for row in group) + b"]"
         info = client.publish(group[0][1], payload, qos=1)
         self._in_flight[info.mid] = [row[0] for row in group]
