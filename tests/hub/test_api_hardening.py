@@ -4,6 +4,7 @@ lock-outs that spare valid tokens, security headers on every answer, documentati
 from __future__ import annotations
 
 import re
+import socket
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,6 +20,7 @@ from playwright.sync_api import Browser, Route
 
 from citytally.hub.access import AccessPolicy, issue_token, public
 from citytally.hub.access_tables import audit_log_table, login_failures_table, tokens_table
+from citytally.hub.api.middleware import MAX_BODY_BYTES
 from citytally.hub.config import ApiSettings, HubSettings
 from citytally.hub.dashboard.server import serve
 from citytally.hub.store import create_store_engine, migrate, sqlite_url
@@ -46,6 +48,7 @@ def bearer(engine: sa.Engine, role: str = "viewer") -> dict[str, str]:
         ("America/Argentina", 422),
         ("zone.tab", 422),
         ("../../../etc/passwd", 422),
+        ("localtime", 422),  # the hub machine's own zone, by a link Debian's zoneinfo holds
         ("Europe/Amsterdam", 200),
         ("UTC", 200),
     ],
@@ -308,3 +311,55 @@ def test_a_dashboard_export_covers_no_longer_than_the_apis_series(
                 headers=headers,
             ).text
         )
+
+
+# -- a request body is bounded before anything reads it; the audit log's rows are bounded too -------------
+
+
+def big_body() -> bytes:
+    return b"[" + b"1," * (MAX_BODY_BYTES // 2) + b"1]"  # valid JSON, just over the bound
+
+
+def test_a_body_over_the_bound_is_refused_before_the_token_check(engine: sa.Engine) -> None:
+    """FastAPI parses a body before the route's dependencies run: without the bound anyone could have the
+    hub hold and parse a body of any length, then be told 401."""
+    admin = bearer(engine, "admin")
+    json_type = {"Content-Type": "application/json"}
+    chunks = [big_body()[i : i + 65536] for i in range(0, len(big_body()), 65536)]
+    with TestClient(create_app(None, engine), raise_server_exceptions=False) as client:
+        declared = client.post("/tokens", content=big_body(), headers=json_type)
+        chunked = client.put("/cameras/plaza/cam-1/geometry", content=iter(chunks), headers=admin | json_type)
+        small = client.post("/tokens", json={"role": "viewer", "label": "x" * 200}, headers=admin)
+    for answer in (declared, chunked):
+        assert answer.status_code == 413, answer.text
+        assert answer.json()["error"]["message"].startswith("request body too long")
+        assert "\n" not in answer.json()["error"]["message"]
+    assert small.status_code == 201
+    with engine.connect() as connection:
+        query = sa.select(audit_log_table.c.path, audit_log_table.c.status).order_by(audit_log_table.c.seq)
+        audited = connection.execute(query).all()
+    assert audited[:2] == [("/tokens", 413), ("/cameras/plaza/cam-1/geometry", 413)]
+
+
+def test_a_declared_length_over_the_bound_is_answered_without_waiting_for_the_body(engine: sa.Engine) -> None:
+    """On the real server: a client that announces 200 MB is answered at once, the body never read."""
+    server = serve(HubSettings(), engine, build=False)
+    try:
+        host, port = server.base_url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=5) as sock:
+            sock.sendall(
+                b"POST /tokens HTTP/1.1\r\nHost: hub\r\nContent-Type: application/json\r\n"
+                b"Content-Length: 209715200\r\n\r\n[1,"
+            )
+            answer = sock.recv(4096)
+    finally:
+        server.stop()
+    assert answer.startswith(b"HTTP/1.1 413 "), answer[:200]
+
+
+def test_the_audit_log_keeps_a_bounded_part_of_a_long_query(engine: sa.Engine) -> None:
+    with TestClient(create_app(None, engine), raise_server_exceptions=False) as client:
+        assert client.get("/cameras", params={"q": "x" * 60_000}).status_code == 401
+    with engine.connect() as connection:
+        [query] = connection.execute(sa.select(audit_log_table.c.query)).scalars().all()
+    assert len(query) <= 2000 and query.startswith("q=xxx") and query.endswith("(60002 characters in all)")

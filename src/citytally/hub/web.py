@@ -16,7 +16,12 @@ from citytally import __version__
 from citytally.hub.access import AccessPolicy
 from citytally.hub.api import auditing, cameras, conflicts, docs, exports, geometry, series, system, tokens
 from citytally.hub.api.errors import install_error_handlers
-from citytally.hub.api.middleware import AuditMiddleware, ClientAddressMiddleware, SecurityHeadersMiddleware
+from citytally.hub.api.middleware import (
+    AuditMiddleware,
+    BodyLimitMiddleware,
+    ClientAddressMiddleware,
+    SecurityHeadersMiddleware,
+)
 from citytally.hub.dashboard import incidents as dashboard_incidents
 from citytally.hub.dashboard import pages as dashboard_pages
 from citytally.hub.dashboard import routes as dashboard_routes
@@ -82,6 +87,7 @@ def create_app(
         dashboard_pages.router,
     ):
         app.include_router(router)
+    app.add_middleware(BodyLimitMiddleware)
     app.add_middleware(AuditMiddleware, engine=engine, metrics=metrics)  # the last added runs first:
     api = getattr(settings, "api", None)
     app.add_middleware(ClientAddressMiddleware, trusted_proxies=getattr(api, "trusted_proxies", ()))

@@ -3,7 +3,8 @@ and an audit entry and a measurement for each, refused and failed ones included.
 
 Order, outermost first: :class:`SecurityHeadersMiddleware`, :class:`ClientAddressMiddleware`,
 :class:`AuditMiddleware` (so the audit log and the failed-login throttle see the client address the
-forwarding rules chose, and even an answer the audit middleware itself fails on carries the headers).
+forwarding rules chose, and even an answer the audit middleware itself fails on carries the headers),
+:class:`BodyLimitMiddleware` (a refused body is audited like any other request).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 import anyio
 import anyio.to_thread
 import sqlalchemy as sa
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from citytally.hub.access import Principal
@@ -26,6 +28,8 @@ from citytally.hub.metrics import HubMetrics
 
 __all__ = [
     "AuditMiddleware",
+    "BodyLimitMiddleware",
+    "MAX_BODY_BYTES",
     "ClientAddressMiddleware",
     "SecurityHeadersMiddleware",
     "CONTENT_SECURITY_POLICY",
@@ -39,6 +43,11 @@ log = logging.getLogger(__name__)
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 #: The audit log's method column holds this many characters; a longer method is cut there.
 _AUDIT_METHOD_CHARS = 16
+#: The audit log keeps this many characters of a request's path and of its query string (a longer one is
+#: cut there and marked), so a client cannot write a row of any length it likes.
+_AUDIT_TEXT_CHARS = 2000
+#: The longest request body the hub reads. Its largest legitimate body, a camera's geometry, is a few kB.
+MAX_BODY_BYTES = 1024 * 1024
 
 _REFUSAL = json.dumps(
     {
@@ -126,8 +135,8 @@ class AuditMiddleware:
             role=principal.role if isinstance(principal, Principal) else None,
             method=scope["method"][:_AUDIT_METHOD_CHARS],
             # the path is percent-decoded: a %00 sent is a NUL here, which PostgreSQL's text cannot hold
-            path=scope["path"].replace("\x00", "%00")[:2000],
-            query=scope.get("query_string", b"").decode("latin-1"),
+            path=_cut(scope["path"].replace("\x00", "%00")),
+            query=_cut(scope.get("query_string", b"").decode("latin-1")),
             status=status,
             client=client[0] if client else None,
             detail=detail or {},
@@ -138,6 +147,62 @@ class AuditMiddleware:
             self.metrics.audit_failures.inc()
             log.error("audit: cannot record %s %s: %s", entry.method, entry.path, exc.__class__.__name__)
             return None
+
+
+def _cut(text: str) -> str:
+    if len(text) <= _AUDIT_TEXT_CHARS:
+        return text
+    return f"{text[: _AUDIT_TEXT_CHARS - 40]}... ({len(text)} characters in all)"
+
+
+class BodyLimitMiddleware:
+    """Refuses a request body over ``max_bytes`` with 413, before anything reads it.
+
+    FastAPI reads and parses a route's body before its dependencies run, the token check among them, so
+    without this anyone could make the hub hold and parse a body of any length (hundreds of MB, blocking
+    every other request meanwhile) and only then be told 401. A declared ``Content-Length`` over the bound
+    is answered at once, unread; a body sent without one (chunked) is counted as it arrives and refused
+    when it passes the bound.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int = MAX_BODY_BYTES) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    def _message(self, length: int | None) -> str:
+        got = f"{length:,} bytes" if length is not None else "more"
+        return f"request body too long: {got}; the hub reads at most {self.max_bytes:,}"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = [value for name, value in scope["headers"] if name == b"content-length"]
+        if declared:
+            text = bytes(declared[-1]).decode("latin-1").strip()
+            length = int(text) if text.isdigit() and len(text) < 20 else None
+            if length is None or length > self.max_bytes:
+                await _answer(send, 413, self._message(length))
+                return
+        received = 0
+
+        async def counted() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise StarletteHTTPException(413, self._message(None))
+            return message
+
+        await self.app(scope, counted, send)
+
+
+async def _answer(send: Send, status: int, message: str) -> None:
+    body = json.dumps({"error": {"status": status, "message": message, "details": []}}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
 def _is_event_stream(start: Message) -> bool:

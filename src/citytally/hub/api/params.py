@@ -61,7 +61,9 @@ def local_series_query(
 
 @lru_cache(maxsize=1)
 def _zone_names() -> frozenset[str]:
-    return frozenset(available_timezones())
+    # "localtime" is no zone of the tz database: a system's link to its own /etc/localtime (Debian's
+    # zoneinfo has it), which would answer in the hub machine's zone and tell it to anyone asking.
+    return frozenset(available_timezones()) - {"localtime"}
 
 
 def time_zone(name: str, parameter: str = "tz") -> ZoneInfo:
