@@ -20,7 +20,7 @@ from pydantic import BaseModel
 from sqlalchemy.engine import Engine
 
 from citytally.events import LineCountEvent, SpeedEvent, TurningMovementEvent, ZoneOccupancyEvent
-from citytally.hub.access import ROLES, issue_token, route_access
+from citytally.hub.access import ROLES, issue_token, list_tokens, route_access
 from citytally.hub.access_tables import audit_log_table
 from citytally.hub.api.models import CountSeries, MovementSeries, OccupancySeries, SpeedSeries
 from citytally.hub.audit import read_entries
@@ -363,6 +363,48 @@ def test_admin_creates_and_revokes_a_token(hub: tuple[TestClient, Any]) -> None:
     assert client.delete(f"/tokens/{token['id']}", headers=headers["admin"]).status_code == 204
     assert client.get("/cameras", headers=mine).status_code == 401
     assert client.delete(f"/tokens/{token['id']}", headers=headers["admin"]).status_code == 404
+
+
+def test_tokens_made_and_revoked_over_the_api_are_in_the_trail(
+    hub: tuple[TestClient, Any], store_engine: Engine
+) -> None:
+    """The request's entry says only 'POST /tokens'; auditors cannot list tokens. Each token made or
+    revoked has an entry naming it, as the command line writes one."""
+    client, headers = hub
+    admin_id = next(t.id for t in list_tokens(store_engine) if t.role == "admin")
+    made = client.post(
+        "/tokens",
+        json={"role": "admin", "label": "second desk", "expires_at": "2031-01-01T00:00:00Z"},
+        headers=headers["admin"],
+    ).json()
+    assert client.delete(f"/tokens/{made['id']}", headers=headers["admin"]).status_code == 204
+    audit = client.get("/audit", params={"limit": 1000}, headers=headers["auditor"]).json()
+    kinds = [(e["kind"], e["actor"], e["role"], e["detail"]) for e in audit if e["kind"] == "token"]
+    assert kinds == [
+        (
+            "token",
+            admin_id,
+            "admin",
+            {
+                "action": "create",
+                "token_id": made["id"],
+                "role": "admin",
+                "expires_at": "2031-01-01T00:00:00+00:00",
+            },
+        ),
+        ("token", admin_id, "admin", {"action": "revoke", "token_id": made["id"], "role": "admin"}),
+    ]
+
+
+def test_an_admin_cannot_revoke_the_auditors_token(hub: tuple[TestClient, Any], store_engine: Engine) -> None:
+    """Whoever configures the hub must not shut out whoever checks its trail: auditor tokens are made and
+    revoked on the hub machine only."""
+    client, headers = hub
+    auditor_id = next(t.id for t in list_tokens(store_engine) if t.role == "auditor")
+    refused = client.delete(f"/tokens/{auditor_id}", headers=headers["admin"])
+    assert refused.status_code == 403
+    assert f"citytally token revoke {auditor_id}" in refused.json()["error"]["message"]
+    assert client.get("/audit/verify", headers=headers["auditor"]).status_code == 200
 
 
 def test_every_request_is_audited_without_secrets(hub: tuple[TestClient, Any], store_engine: Engine) -> None:
