@@ -15,12 +15,12 @@ __all__ = ["SseClient"]
 class SseClient:
     """Reads one SSE stream in a thread; frames (dicts of field → value) arrive on ``frames``."""
 
-    def __init__(self, url: str, secret: str) -> None:
+    def __init__(self, url: str, secret: str, last_event_id: str | None = None) -> None:
         self.frames: queue.Queue[dict[str, str] | None] = queue.Queue()
         self.status: int | None = None
         self.error: httpx.TransportError | None = None
         self._opened = threading.Event()
-        self._thread = threading.Thread(target=self._read, args=(url, secret), daemon=True)
+        self._thread = threading.Thread(target=self._read, args=(url, secret, last_event_id), daemon=True)
         self._thread.start()
         assert self._opened.wait(10), "the stream did not open"
         if self.status == 200:
@@ -29,8 +29,10 @@ class SseClient:
             first = self.frames.get(timeout=20)
             assert first is not None and "retry" in first, first
 
-    def _read(self, url: str, secret: str) -> None:
+    def _read(self, url: str, secret: str, last_event_id: str | None) -> None:
         headers = {"Authorization": f"Bearer {secret}", "Accept": "text/event-stream"}
+        if last_event_id is not None:
+            headers["Last-Event-ID"] = last_event_id
         try:
             with httpx.stream("GET", url, headers=headers, timeout=httpx.Timeout(30.0)) as answer:
                 self.status = answer.status_code

@@ -4,6 +4,7 @@ stream is open."""
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Iterator
@@ -11,12 +12,13 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
+import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from citytally.events import LineCountEvent
 from citytally.hub.access import issue_token, revoke_token
 from citytally.hub.dashboard.server import DashboardServer, free_port
-from citytally.hub.store import EventWriter
+from citytally.hub.store import EventWriter, schema
 from citytally.hub.web import create_app
 
 from .sse import SseClient
@@ -94,3 +96,42 @@ def test_an_event_stored_between_the_streams_start_and_its_first_poll_is_news(sq
     store_one(sqlite_engine)  # ...this one arrives before its first poll has run
     cursor.skip_stored(sqlite_engine, include_incidents=False)
     assert len(cursor.poll_summaries(sqlite_engine, include_incidents=False)) == 1
+
+
+@pytest.mark.parametrize(
+    ("last_event_id", "replayed"),
+    [
+        ("2000-01-01T00:00:00Z", ["half an hour ago"]),  # held to the last hour: not every stored event
+        ("0001-01-01", ["half an hour ago"]),
+        ("0001-01-01T00:00:00+14:00", []),  # before the calendar in UTC: no cursor, a new client
+        ("9999-12-31T23:59:59-14:00", []),  # after it
+        ("yesterday", []),
+    ],
+)
+def test_a_reconnecting_clients_cursor_reaches_back_an_hour_at_most(
+    sqlite_engine: Engine,
+    server: DashboardServer,
+    caplog: pytest.LogCaptureFixture,
+    last_event_id: str,
+    replayed: list[str],
+) -> None:
+    """Last-Event-ID is the client's to write: "0001-01-01" replayed every stored event, and a date the
+    look-back's arithmetic overflows on ended the stream with a traceback in the hub's log."""
+    stored_at = {"three hours ago": timedelta(hours=3), "half an hour ago": timedelta(minutes=30)}
+    for when, ago in stored_at.items():
+        store_one(sqlite_engine)
+        with sqlite_engine.begin() as conn:
+            newest = sa.select(sa.func.max(schema.events.c.received_at)).scalar_subquery()
+            conn.execute(
+                schema.events.update()
+                .where(schema.events.c.received_at == newest)
+                .values(received_at=datetime.now(UTC) - ago, site=when)
+            )
+    viewer = issue_token(sqlite_engine, "viewer")
+    client = SseClient(f"{server.base_url}/dashboard/api/live", viewer.secret, last_event_id)
+    assert client.status == 200
+    time.sleep(1.5)  # several polls: whatever the cursor reaches has been sent
+    store_one(sqlite_engine)
+    sent = [json.loads(client.next_event(10)["data"])["site"] for _ in range(len(replayed) + 1)]
+    assert sent == [*replayed, "plaza"]  # and then the stream goes on with what arrives
+    assert "Traceback" not in caplog.text and "OverflowError" not in caplog.text

@@ -24,8 +24,11 @@ import sqlalchemy as sa
 from citytally.hub.store import schema
 from citytally.hub.store.follow import LOOKBACK, StoreFollower, store_now
 
-__all__ = ["LOOKBACK", "RECHECK", "ACCESS_ENDED", "LiveCursor", "live_messages"]
+__all__ = ["LOOKBACK", "RECHECK", "REPLAY", "ACCESS_ENDED", "LiveCursor", "live_messages"]
 
+#: How far back a reconnecting client's Last-Event-ID may reach: what was stored in a short break (a
+#: network change, a laptop's sleep) is sent; after a longer one the pages' minute refresh catches up.
+REPLAY = timedelta(hours=1)
 #: The longest an idle stream goes without re-checking its token.
 RECHECK = timedelta(seconds=2)
 #: The last frame of a stream whose token was revoked or expired.
@@ -70,14 +73,21 @@ def _filter(include_incidents: bool) -> tuple[sa.ColumnElement[bool], ...]:
     return () if include_incidents else (schema.events.c.type != "incident",)
 
 
-def _parse_last_id(value: str | None) -> datetime | None:
+def _parse_last_id(value: str | None, now: datetime) -> datetime | None:
+    """A reconnecting client's cursor (an id this stream sent: a time), or ``None`` if it is none.
+
+    Held to at most :data:`REPLAY` before ``now`` and never after it: the header is the client's to write,
+    and "0001-01-01" would otherwise replay every stored event (the audit row, which holds no header, says
+    only that a stream opened) or overflow the date arithmetic behind the look-back.
+    """
     if not value:
         return None
     try:
         moment = datetime.fromisoformat(value)
-    except ValueError:
+        moment = (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
+    except (ValueError, OverflowError):
         return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return min(max(moment, now - REPLAY), now)
 
 
 async def live_messages(
@@ -93,8 +103,10 @@ async def live_messages(
     ``still_allowed`` (blocking; e.g. "is the caller's token still active?") is asked before any stored
     event is sent and at least every :data:`RECHECK`; once it says no, the stream ends.
     """
-    cursor = LiveCursor(after=_parse_last_id(last_event_id) or datetime.now(UTC))
-    if last_event_id is None:
+    opened = datetime.now(UTC)
+    resume = _parse_last_id(last_event_id, opened)
+    cursor = LiveCursor(after=resume or opened)
+    if resume is None:
         # A new client wants what arrives from now on; ids already in the look-back window are old news.
         await anyio.to_thread.run_sync(cursor.skip_stored, engine, include_incidents)
     yield "retry: 1000\n\n"
