@@ -16,6 +16,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
@@ -238,6 +239,46 @@ def test_a_long_local_series_is_read_in_pieces_and_cut_at_the_limit(
     assert got == expected and body["truncated"] is False
     cut = test_client.get("/counts", params=params | {"limit": 35}, headers=viewer).json()
     assert cut["truncated"] is True and [p["count"] for p in cut["points"]] == [p[2] for p in expected[:35]]
+
+
+@pytest.mark.parametrize(("interval", "years"), [("1d", 10), ("1h", 1)])
+def test_the_work_of_a_long_local_series_is_bounded_by_what_is_stored(
+    client: tuple[TestClient, Any], store_engine: Engine, interval: str, years: int
+) -> None:
+    """The longest local series a viewer may ask for (ten years of India's days, a year of Nepal's hours)
+    was built and read a month at a time, about 120 statements and seconds of the hub's time, on a store
+    that holds a day. Now the stored roll-ups bound the reads: the same answer, a few statements."""
+    tz = ZoneInfo("Asia/Kolkata" if interval == "1d" else "Asia/Kathmandu")
+    day = midnight(date(2026, 11, 2), tz).astimezone(UTC)
+    events = [crossing(day + timedelta(hours=h, minutes=50), {"car": h + 1}) for h in (0, 5, 18, 23, 29)]
+    assert EventWriter(store_engine).write_events(events).stored == len(events)
+    end = midnight(date(2026, 12, 7), tz)
+    params = {
+        "interval": interval,
+        "start": end.replace(year=end.year - years).isoformat(),
+        "end": end.isoformat(),
+        "tz": tz.key,
+    }
+    statements: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if "line_count_rollups" in statement:
+            statements.append(statement)
+
+    test_client, viewer = client
+    sa.event.listen(store_engine, "before_cursor_execute", count)
+    try:
+        body = test_client.get("/counts", params=params, headers=viewer).json()
+    finally:
+        sa.event.remove(store_engine, "before_cursor_execute", count)
+    per_bucket: Counter[datetime] = Counter()
+    for event in events:
+        local = event.start.astimezone(tz)
+        start = midnight(local.date(), tz) if interval == "1d" else local.replace(minute=0)
+        per_bucket[start.astimezone(UTC)] += event.counts["inbound"]["car"]
+    got = {datetime.fromisoformat(p["bucket"]).astimezone(UTC): p["count"] for p in body["points"]}
+    assert got == dict(per_bucket) and len(got) == (2 if interval == "1d" else 5)
+    assert len(statements) <= 5, len(statements)
 
 
 @pytest.mark.parametrize("zone", ["Mars/Olympus", "Europe", "zone.tab"])
