@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, get_args
 
 from citytally.events import (
+    DETAIL_KEYS,
     MAX_COUNT,
     MAX_DWELL_S,
     MAX_SPEED_KMH,
@@ -289,6 +290,10 @@ def _number(value: float) -> str:
 
 
 def _object_type(prop: dict[str, Any]) -> str:
+    if prop.get("additionalProperties") is False and "properties" in prop:  # a closed set of names
+        most = f"at most {prop['maxProperties']}: " if "maxProperties" in prop else ""
+        first = next(iter(prop["properties"].values()))
+        return f"{most}a [detail name](#incident-details) → {_type_of(first)}"
     if "patternProperties" in prop:
         ((pattern, value),) = prop["patternProperties"].items()
         key = "slug" if pattern == SLUG_PATTERN else f"name (`{pattern}`)"
@@ -361,6 +366,17 @@ def render_page() -> str:
         out += [f"### {name}", ""] + _table(defs[name]) + [""]
     incidents = ", ".join(f"`{t}`" for t in get_args(IncidentType))
     out += [f"Incident types: {incidents}.", ""]
+    out += [
+        "## Incident details",
+        "",
+        "The names an incident's `details` may use (no other: nothing about one road user can ride along "
+        "under a name of its own):",
+        "",
+        "| name | holds |",
+        "|---|---|",
+        *(f"| `{name}` | {meaning} |" for name, meaning in DETAIL_KEYS.items()),
+        "",
+    ]
     return "\n".join(out)
 
 

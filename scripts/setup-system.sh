@@ -2,8 +2,9 @@
 # What citytally needs from the machine beyond its virtualenv, per README command. Idempotent.
 #   setup-system.sh demo  checks (installs nothing, needs no root): Python 3.11+, Node.js >= 20.19, npm.
 #   setup-system.sh test  also installs the Debian packages only the tests use, if missing (needs root then):
-#                         headless Chromium for the browser tests, and GStreamer's RTSP server (run by
-#                         Debian's own Python) as a real RTSP camera for the source tests.
+#                         headless Chromium for the browser tests, strace for the privacy boundary's test,
+#                         and GStreamer's RTSP server (run by Debian's own Python) as a real RTSP camera for
+#                         the source tests.
 set -euo pipefail
 mode="${1:-test}"
 case "$mode" in demo|test) ;; *) echo "setup-system: usage: setup-system.sh demo|test" >&2; exit 2 ;; esac
@@ -21,6 +22,7 @@ node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.ex
 
 need=()
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v strace >/dev/null 2>&1 || need+=(strace)  # what an analysis writes and dials, as the kernel sees it
 if ! /usr/bin/python3 -c 'import gi; gi.require_version("GstRtspServer", "1.0")' >/dev/null 2>&1 \
   || ! command -v gst-inspect-1.0 >/dev/null 2>&1 \
   || ! gst-inspect-1.0 x264enc >/dev/null 2>&1 || ! gst-inspect-1.0 rtph264pay >/dev/null 2>&1; then

@@ -14,7 +14,7 @@ import json
 import math
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -33,6 +33,7 @@ from pydantic import (
 from citytally.errors import SchemaError
 
 __all__ = [
+    "DETAIL_KEYS",
     "SCHEMA_VERSION",
     "SPEED_BIN_KMH",
     "SPEED_BINS",
@@ -128,8 +129,53 @@ def _bounded_detail(value: float | int | str) -> float | int | str:
     return value
 
 
+#: Every name an incident's details may use, and what it holds. The vocabulary is closed: a track id, a
+#: position or a time of one road user cannot ride along under a name of its own (``subject``, ``tid``),
+#: which a pattern for names alone would let through. A new detail is added here, with its meaning.
+DETAIL_KEYS: Mapping[str, str] = {
+    "vehicles": "vehicles standing (stopped_vehicle) or present (queue, congestion) in the zone",
+    "stopped_s": "longest a vehicle has stood, s",
+    "min_stop_s": "the zone's threshold for a stop, s",
+    "angle_deg": "angle between the movement and the zone's expected direction reversed, degrees",
+    "moved_px": "how far the wrong-way movement went, pixels",
+    "moved_m": "how far the wrong-way movement went, m (calibrated cameras)",
+    "road_users": "road users moving the wrong way",
+    "queue_m": "queue length from the head, m",
+    "queued": "vehicles in the queue",
+    "mean_kmh": "mean speed of the vehicles in the zone towards its head, km/h",
+    "persons": "persons in the zone",
+    "cyclists": "cyclists and motorcyclists on the carriageway",
+    "longest_s": "longest anyone has been on the carriageway, s",
+    "persons_per_m2": "crowd density, persons per m2",
+    "level": "Fruin level of service, A to F",
+    "area_m2": "the zone's area on the ground, m2",
+    "flow_collapse": "1 where the density is at or over the level at which flow collapses",
+    "regions": "static foreground regions (left objects)",
+    "area_px": "their area, pixels",
+    "static_s": "how long they have stood, s",
+    "change": "how the view changed: moved, lost or blurred",
+    "shift_px": "how far the view moved, pixels",
+    "match": "how well the view matches the learned one, 0 to 1",
+    "sharpness": "the view's sharpness relative to the learned one",
+    "stream_ended": "1: cleared because the stream ended (the condition may go on)",
+    "halted_cars_mean": "mean halted cars in the zone (the simulated day)",
+    "simulated": "yes: an incident of the simulated day, not of a camera",
+}
+
+
+def _known_detail(name: str) -> str:
+    if name not in DETAIL_KEYS:
+        raise ValueError(f"{name!r} is not a detail name; the names are those of docs/events.md")
+    return name
+
+
 #: An incident's details: a few numbers and short words about the place, bounded (no free text, no blob).
-DetailKey = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
+DetailKey = Annotated[
+    str,
+    Field(pattern=r"^[a-z][a-z0-9_]{0,39}$"),
+    AfterValidator(_known_detail),
+    WithJsonSchema({"type": "string", "enum": list(DETAIL_KEYS)}),
+]
 DetailValue = Annotated[
     float | int | str,
     AfterValidator(_bounded_detail),
@@ -270,6 +316,14 @@ class TurningMovementEvent(_EventBase):
     movements: list[Movement]
 
 
+def _details_schema(schema: dict[str, Any]) -> None:
+    """``details`` in JSON Schema: each name of :data:`DETAIL_KEYS` with its meaning, no other."""
+    value = schema.pop("additionalProperties")
+    schema.pop("propertyNames", None)
+    schema["properties"] = {name: {**value, "description": meaning} for name, meaning in DETAIL_KEYS.items()}
+    schema["additionalProperties"] = False
+
+
 class IncidentEvent(_EventBase):
     """Something an operator should look at, about a place (a zone or line), never about a person.
 
@@ -290,9 +344,10 @@ class IncidentEvent(_EventBase):
         max_length=MAX_DETAILS,
         description=(
             "Numbers (at most 1e15 either way) or short printable words (at most 40 characters) that describe"
-            " the incident, at most 32, named in snake_case (never about an individual)."
+            " the incident, at most 32, each under a name of the closed list DETAIL_KEYS (never about an"
+            " individual)."
         ),
-        json_schema_extra={"additionalProperties": False},
+        json_schema_extra=_details_schema,
     )
     incident_id: uuid.UUID | None = Field(
         default=None,

@@ -181,7 +181,7 @@ def test_a_crowd_acknowledged_at_level_e_that_reaches_crush_risk_raises_the_alar
     def report(minutes: int, phase: str, severity: str, persons: float) -> None:
         event = incident_at(
             "crowd_density", started, timedelta(minutes=minutes), severity=severity, zone="east",
-            details={"persons_per_m2": persons, "fruin_level": "F" if persons >= 2.17 else "E"},
+            details={"persons_per_m2": persons, "level": "F" if persons >= 2.17 else "E"},
             incident_id=crowd, phase=phase,
         )  # fmt: skip
         assert EventWriter(seeded_engine).write_events([event]).stored == 1

@@ -6,7 +6,9 @@ test_privacy.py), and hand-marked ground truth for the vehicles. A hit in the ma
 unless the same detector also fires at that place on a *control* image: the empty plaza with the masked
 frame's solid patches pasted in. So hits on scenery (windows, bollards) and on the patches' own outline
 (a person-sized grey block looks body-shaped to a weak detector) are explained; a person left visible
-anywhere outside the patches is not.
+anywhere outside the patches is not. A hit is also explained when what it covers outside the patches is the
+control's own picture (fewer than :data:`FOREGROUND_SHARE` of its pixels differ from it): HOG then fires on
+a patch against a post or an edge in one frame and not in the other, and there is nothing there to see.
 """
 
 from __future__ import annotations
@@ -28,6 +30,11 @@ PARKED_VEHICLES = {"van": (650, 44, 722, 99), "car": (733, 49, 768, 93)}
 #: vtest's people are 60-120 px tall; HOG hits outside this range are gradients of something else.
 PERSON_HEIGHT_PX = (50.0, 150.0)
 HOG_MIN_SCORE = 1.0
+#: A hit that shows a person differs from the control over much of its box (a person's legs below a patch:
+#: a fifth of it); one on a patch's outline, in a few pixels of noise.
+FOREGROUND_SHARE = 0.03
+#: How far a pixel must be from the control's to count as something the control does not show.
+FOREGROUND_LEVEL = 30
 
 _hog = cv2.HOGDescriptor()
 _hog.setSVMDetector(cv2.HOGDescriptor_getDefaultPeopleDetector())
@@ -81,4 +88,13 @@ def hog_leaks(
     if not after:
         return []
     reference = control(masked, empty, tolerance)
-    return unexplained(after, hog_people(drawn(reference) if drawn is not None else reference))
+    reference = drawn(reference) if drawn is not None else reference
+    return [box for box in unexplained(after, hog_people(reference)) if _shows(masked, reference, box)]
+
+
+def _shows(masked: Image, reference: Image, box: npt.NDArray[np.float64]) -> bool:
+    """Whether ``masked`` shows something in ``box`` that the control does not."""
+    x1, y1, x2, y2 = (int(round(v)) for v in box)
+    region = (slice(max(y1, 0), y2), slice(max(x1, 0), x2))
+    differs = np.abs(masked[region].astype(np.int16) - reference[region].astype(np.int16)).max(axis=2)
+    return bool((differs > FOREGROUND_LEVEL).mean() >= FOREGROUND_SHARE)

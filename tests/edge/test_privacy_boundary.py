@@ -8,7 +8,12 @@ exists to recognise faces or read plates.
 from __future__ import annotations
 
 import json
+import os
+import re
+import shutil
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from importlib import metadata
 from pathlib import Path
@@ -72,6 +77,49 @@ def test_nothing_phones_home(analysed: tuple[Path, list[Any]]) -> None:
 def test_no_image_leaves_without_a_preview(analysed: tuple[Path, list[Any]]) -> None:
     out, _ = analysed
     assert sorted(p.name for p in out.iterdir()) == ["events.jsonl", "summary.json"]
+
+
+#: What a run of ``citytally analyze`` writes, and nothing else, in any folder.
+ANALYSIS_OUTPUTS = {"out/events.jsonl", "out/summary.json.part"}  # the summary is renamed into place
+_OPENED = re.compile(r'\b(?:open|openat|openat2|creat)\((?:AT_FDCWD, )?"([^"]+)", ([A-Z_0-9|]+)')
+_DIALLED = re.compile(r"\b(?:connect|sendto|sendmsg)\(.*\bAF_INET6?\b")
+
+
+@pytest.mark.integration
+def test_an_analysis_writes_only_its_outputs_and_dials_nothing_as_the_kernel_sees_it(
+    vtest_path: Path, tmp_path: Path
+) -> None:
+    """The installed command under strace: every file it opens for writing, in any folder and from any
+    library, native code included, and every connection it makes. Patching Python's sockets (above) sees
+    neither: ONNX Runtime's telemetry wrote a device id under ~/.cache and queued an event for Microsoft,
+    and no Python call showed it. A picture written anywhere but the run's outputs fails here too."""
+    strace = shutil.which("strace")
+    assert strace, "strace is needed for this test (scripts/setup-system.sh test installs it)"
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {**os.environ, "HOME": str(home)}
+    for name in ("ORT_DISABLE_TELEMETRY", "ORT_TELEMETRY_DISABLED"):  # citytally must set them itself
+        env.pop(name, None)
+    calls = "trace=open,openat,openat2,creat,connect,sendto,sendmsg"
+    citytally = str(Path(sys.executable).with_name("citytally"))
+    analyze = [citytally, "analyze", str(vtest_path), "-c", str(CONFIG), "-o", "out", "--fps", "2"]
+    done = subprocess.run(
+        [strace, "-f", "-qq", "-o", str(tmp_path / "trace"), "-e", calls, *analyze],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    written: set[str] = set()
+    dialled: list[str] = []
+    for line in (tmp_path / "trace").read_text(encoding="utf-8", errors="replace").splitlines():
+        opened = _OPENED.search(line)
+        flags = opened.group(2).split("|") if opened else []
+        if opened and {"O_WRONLY", "O_RDWR", "O_CREAT"} & set(flags) and "= -1 " not in line:
+            written.add(opened.group(1))
+        if _DIALLED.search(line):
+            dialled.append(line)
+    assert dialled == [], "the analysis dialled out"
+    assert {path for path in written if not path.startswith("/dev/")} == ANALYSIS_OUTPUTS
+    assert list(home.rglob("*")) == []
 
 
 def _keys(value: Any) -> Iterator[str]:

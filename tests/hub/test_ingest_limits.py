@@ -282,8 +282,8 @@ def test_an_incident_with_unbounded_details_is_one_dead_letter(
     make_registry(sqlite_engine)
     body = line_count(type="incident", incident="left_object", zone="north", severity="warning")
     del body["line"], body["counts"]
-    blob = body | {"details": {"area_px": 900, "note": "x" * 1_000_000}}
+    blob = body | {"details": {"area_px": 900, "level": "x" * 1_000_000}}
     result = EventWriter(sqlite_engine).write_messages([received(blob), received(line_count())])
     assert (result.stored, dict(result.dead)) == (1, {"schema": 1})
     [letter] = dead_letters(sqlite_engine)
-    assert letter.reason == "incident.details.note: Value error, a text of 1000000 characters; at most 40"
+    assert letter.reason == "incident.details.level: Value error, a text of 1000000 characters; at most 40"

@@ -84,7 +84,7 @@ def other_events(start: datetime = T0) -> list[dict[str, Any]]:
             "incident": "stopped_vehicle",
             "zone": "west",
             "severity": "warning",
-            "details": {"seconds": 95},
+            "details": {"stopped_s": 95},
         },
     ]
 
@@ -153,7 +153,7 @@ def test_writes_every_kind_of_event_into_its_tables(
     assert movement.count == 5
     assert (occupancy.samples, occupancy.mean_sum, occupancy.peak_max) == (1, 1.5, 4)
     assert stored is not None and stored.start.tzinfo is not None
-    assert incident.acknowledged_at is None and incident.details == {"seconds": 95}
+    assert incident.acknowledged_at is None and incident.details == {"stopped_s": 95}
     assert str(parse_event(stored.body).id) in {body["id"] for body in bodies}
 
 

@@ -330,11 +330,15 @@ class EdgePipeline:
         self.times.analytics += t3 - t2
         self.times.frames += 1
         self._last_pts = frame.pts_seconds
-        if self._preview is not None:
-            self._preview.offer(frame, self._last_tracked)
-        if self._snapshots is not None:
-            tap, engine = self._snapshots
-            tap.offer(frame.image, self._last_tracked, engine.take_opened())
+        if self._preview is not None or self._snapshots is not None:
+            # Masked beside the masker's own finds: every box the camera's detector found (at the camera's
+            # threshold, tracked or not yet) and every tracked one (a box held through a missed frame).
+            seen = self._last_tracked + self._last_found
+            if self._preview is not None:
+                self._preview.offer(frame, seen)
+            if self._snapshots is not None:
+                tap, engine = self._snapshots
+                tap.offer(frame.image, seen, engine.take_opened())
 
 
 @contextlib.contextmanager

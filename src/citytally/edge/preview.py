@@ -78,7 +78,7 @@ class PreviewTap:
         self._masked_png: Image | None = None
         # Its own low-threshold detector: the preview must not depend on the counting thresholds.
         # A camera's own NanoDet masks too; a YOLO camera's preview is masked by the shipped NanoDet.
-        self._masker = PreviewMasker(config.detector.model if config.detector.kind == "nanodet" else None)
+        self._masker = PreviewMasker.for_camera(config)
         self._video: PreviewWriter | None = None
         if request.video is not None:
             width, height = source.size

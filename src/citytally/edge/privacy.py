@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
@@ -24,6 +24,9 @@ from citytally.arrays import Float32Array, Image
 from citytally.edge.detections import Detections
 from citytally.edge.masked_png import mark_masked
 from citytally.errors import ConfigError, DetectorError, PrivacyError
+
+if TYPE_CHECKING:
+    from citytally.edge.config import CameraConfig
 
 __all__ = [
     "FaceFinder",
@@ -193,26 +196,14 @@ def mask_regions(bgr: Image, boxes: Float32Array, growth: float = MASK_GROWTH) -
     return masked
 
 
-def _outside(faces: Float32Array, covered: Float32Array) -> Float32Array:
-    """Faces whose centre is not already inside a road-user box (those are masked anyway)."""
-    if len(faces) == 0 or len(covered) == 0:
-        return faces
-    cx = (faces[:, 0] + faces[:, 2]) / 2
-    cy = (faces[:, 1] + faces[:, 3]) / 2
-    inside = (
-        (cx[:, None] >= covered[None, :, 0])
-        & (cx[:, None] <= covered[None, :, 2])
-        & (cy[:, None] >= covered[None, :, 1])
-        & (cy[:, None] <= covered[None, :, 3])
-    ).any(axis=1)
-    return faces[~inside]
-
-
 def render_preview(
     bgr: Image, road_users: Detections, faces: Float32Array, overlay: PreviewOverlay | None = None
 ) -> Image:
-    """Mask every road user and every face outside them, then draw lines, zones and captions."""
-    masks = np.concatenate([road_users.xyxy.reshape(-1, 4), _outside(faces.reshape(-1, 4), road_users.xyxy)])
+    """Mask every road user and every face, then draw lines, zones and captions.
+
+    A face inside a road user's box is masked again on its own: one that sticks out of a smaller box (the
+    bicycle of a rider the person detector missed) would otherwise show in part."""
+    masks = np.concatenate([road_users.xyxy.reshape(-1, 4), faces.reshape(-1, 4)])
     image = mask_regions(bgr, masks)
     if overlay is not None:
         _draw_overlay(image, overlay)
@@ -225,9 +216,11 @@ MASK_SCORE = 0.2
 
 class PreviewMasker:
     """Masks a frame for a preview: every road user a low-threshold detector finds, the boxes the caller
-    passes (e.g. tracked road users), and faces outside them. Independent of the counting thresholds."""
+    passes (the camera's own detections and tracked road users), and faces outside them."""
 
-    def __init__(self, model_path: Path | None = None, mask_score: float = MASK_SCORE) -> None:
+    def __init__(
+        self, model_path: Path | None = None, mask_score: float = MASK_SCORE, input_size: int | None = None
+    ) -> None:
         from citytally.edge.detector import NanoDetDetector, nanodet_model_path
         from citytally.events import ROAD_USER_CLASSES
 
@@ -235,8 +228,23 @@ class PreviewMasker:
             model_path or nanodet_model_path(),
             score_thresholds=dict.fromkeys(ROAD_USER_CLASSES, mask_score),
             threads=1,
+            input_size=input_size,
         )
         self._faces = FaceFinder()
+
+    @classmethod
+    def for_camera(cls, config: CameraConfig) -> PreviewMasker:
+        """The masker of a camera's pictures: at most :data:`MASK_SCORE`, lower where the camera counts from
+        lower scores, and as fine as its own detector where that is a NanoDet of a larger input (a YOLO
+        camera's pictures are masked by the shipped NanoDet; its own detections are masked as they are
+        passed in)."""
+        detector = config.detector
+        nanodet = detector.kind == "nanodet"
+        return cls(
+            detector.model if nanodet else None,
+            mask_score=min(MASK_SCORE, detector.score_threshold),
+            input_size=detector.input_size if nanodet else None,
+        )
 
     def mask(self, bgr: Image, also: Float32Array | None = None) -> Image:
         """A masked copy of ``bgr``; ``also`` are extra boxes ``(N, 4)`` to mask."""

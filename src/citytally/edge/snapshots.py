@@ -52,7 +52,7 @@ class SnapshotTap:
         self.config = config
         self.written: list[Path] = []
         # Its own low-threshold detector, as the preview: masking must not depend on counting thresholds.
-        self._masker = PreviewMasker(config.detector.model if config.detector.kind == "nanodet" else None)
+        self._masker = PreviewMasker.for_camera(config)
 
     def offer(self, image: Image, tracked: Detections, opened: Sequence[IncidentEvent]) -> None:
         """Write a masked snapshot of ``image`` for each incident in ``opened`` (usually none)."""
