@@ -3,15 +3,19 @@ lock-outs that spare valid tokens, security headers on every answer, documentati
 
 from __future__ import annotations
 
+import http.server
 import re
 import socket
+import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin
 
+import cv2
 import httpx
+import numpy as np
 import pytest
 import sqlalchemy as sa
 from fastapi import Depends
@@ -23,6 +27,7 @@ from citytally.hub.access_tables import audit_log_table, login_failures_table, t
 from citytally.hub.api.middleware import MAX_BODY_BYTES
 from citytally.hub.config import ApiSettings, HubSettings
 from citytally.hub.dashboard.server import serve
+from citytally.hub.dashboard.settings import DashboardSettings
 from citytally.hub.store import create_store_engine, migrate, sqlite_url
 from citytally.hub.web import create_app
 
@@ -221,6 +226,48 @@ def test_the_dashboard_runs_under_the_content_security_policy(engine: sa.Engine,
     finally:
         server.stop()
     assert violations == []
+
+
+@pytest.mark.browser
+def test_a_configured_tile_server_is_allowed_to_serve_the_maps_images(
+    engine: sa.Engine, browser: Browser
+) -> None:
+    """The policy allowed images from the hub only, so the tiles of a tile server an operator configured
+    were refused and the map stayed blank. Its origin, and no other, may serve images now."""
+    png = cv2.imencode(".png", np.full((256, 256, 3), 200, np.uint8))[1].tobytes()
+    requested: list[str] = []
+
+    class Tiles(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (the handler's name is http.server's)
+            requested.append(self.path)
+            self.send_response(200)
+            self.send_header("Content-Type", "image/png")
+            self.send_header("Content-Length", str(len(png)))
+            self.end_headers()
+            self.wfile.write(png)
+
+        def log_message(self, *_: Any) -> None:
+            pass
+
+    tiles = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Tiles)
+    threading.Thread(target=tiles.serve_forever, daemon=True).start()
+    tile_url = f"http://127.0.0.1:{tiles.server_address[1]}/{{z}}/{{x}}/{{y}}.png"
+    settings = HubSettings(dashboard=DashboardSettings(tile_url=tile_url, tile_attribution="test tiles"))
+    server = serve(settings, engine, build=True)
+    violations: list[str] = []
+    try:
+        policy = httpx.get(f"{server.base_url}/health").headers["content-security-policy"]
+        context = browser.new_context()
+        page = context.new_page()
+        page.on("console", lambda m: violations.append(m.text) if "Content Security" in m.text else None)
+        page.goto(server.login_url(issue_token(engine, "viewer").secret))
+        page.wait_for_selector(".leaflet-tile-loaded", timeout=30_000)
+        context.close()
+    finally:
+        server.stop()
+        tiles.shutdown()
+    assert f"img-src 'self' data: http://127.0.0.1:{tiles.server_address[1]};" in policy
+    assert requested and violations == []
 
 
 # -- the command line ----------------------------------------------------------------------------------------

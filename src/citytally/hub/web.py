@@ -21,6 +21,8 @@ from citytally.hub.api.middleware import (
     BodyLimitMiddleware,
     ClientAddressMiddleware,
     SecurityHeadersMiddleware,
+    content_security_policy,
+    origin_of,
 )
 from citytally.hub.dashboard import incidents as dashboard_incidents
 from citytally.hub.dashboard import pages as dashboard_pages
@@ -91,5 +93,7 @@ def create_app(
     app.add_middleware(AuditMiddleware, engine=engine, metrics=metrics)  # the last added runs first:
     api = getattr(settings, "api", None)
     app.add_middleware(ClientAddressMiddleware, trusted_proxies=getattr(api, "trusted_proxies", ()))
-    app.add_middleware(SecurityHeadersMiddleware)
+    tiles = getattr(getattr(settings, "dashboard", None), "tile_url", None)
+    policy = content_security_policy([origin_of(tiles)] if tiles else [])
+    app.add_middleware(SecurityHeadersMiddleware, policy=policy)
     return app

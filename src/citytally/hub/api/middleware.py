@@ -15,6 +15,7 @@ import logging
 import time
 from collections.abc import Iterable, Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 import anyio
 import anyio.to_thread
@@ -34,6 +35,8 @@ __all__ = [
     "SecurityHeadersMiddleware",
     "CONTENT_SECURITY_POLICY",
     "SECURITY_HEADERS",
+    "content_security_policy",
+    "origin_of",
 ]
 
 log = logging.getLogger(__name__)
@@ -308,15 +311,35 @@ SECURITY_HEADERS: tuple[tuple[str, str], ...] = (
 _ENCODED_HEADERS = [(name.lower().encode(), value.encode()) for name, value in SECURITY_HEADERS]
 
 
+def content_security_policy(image_origins: Sequence[str] = ()) -> str:
+    """:data:`CONTENT_SECURITY_POLICY`, with ``image_origins`` (``https://tiles.example.org``) allowed to
+    serve images: the tile server an operator configured for the map, whose tiles are ``<img>`` elements."""
+    if not image_origins:
+        return CONTENT_SECURITY_POLICY
+    images = " ".join(("'self'", "data:", *image_origins))
+    return CONTENT_SECURITY_POLICY.replace("img-src 'self' data:", f"img-src {images}")
+
+
+def origin_of(url: str) -> str:
+    """``scheme://host[:port]`` of a URL (a tile URL's placeholders are in its path)."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
 class SecurityHeadersMiddleware:
-    """Adds :data:`SECURITY_HEADERS` to every HTTP answer, error answers included.
+    """Adds :data:`SECURITY_HEADERS` to every HTTP answer, error answers included (``policy``: the content
+    security policy to send, :data:`CONTENT_SECURITY_POLICY` by default).
 
     An exception that escapes the app before it has answered is answered here (500, the API's error body,
     with the headers) and raised on, so the server still logs it.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, policy: str = CONTENT_SECURITY_POLICY) -> None:
         self.app = app
+        self._headers = [
+            (name, policy.encode() if name == b"content-security-policy" else value)
+            for name, value in _ENCODED_HEADERS
+        ]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -329,7 +352,7 @@ class SecurityHeadersMiddleware:
             if message["type"] == "http.response.start":
                 started = True
                 present = {name.lower() for name, _ in message.get("headers", [])}
-                extra = [(name, value) for name, value in _ENCODED_HEADERS if name not in present]
+                extra = [(name, value) for name, value in self._headers if name not in present]
                 message = dict(message, headers=[*message.get("headers", []), *extra])
             await send(message)
 
