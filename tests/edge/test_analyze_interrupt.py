@@ -48,3 +48,38 @@ def test_ctrl_c_stops_analyze_with_status_130_and_a_flushed_summary(vtest_path: 
     written = [parse_event(json.loads(line)) for line in events.read_text().splitlines()]
     assert len(written) == summary["events"] > 0
     assert f"analysed {summary['frames_analysed']} frames" in stdout
+
+
+def test_a_service_managers_stop_ends_an_edge_as_ctrl_c_does_and_keeps_the_open_interval(
+    vtest_path: Path, tmp_path: Path
+) -> None:
+    """``systemctl stop`` and ``docker stop`` send SIGTERM: the edge died at once, without a word, and the
+    interval it was counting never reached its outbox (up to 15 minutes of counts at 900 s). Now it stops
+    as Ctrl-C does: the open interval is counted and kept in the outbox (the broker being down, nothing is
+    sent), it says what it did, within docker's 10 s of grace, and exits 143 (128 + SIGTERM)."""
+    import sqlite3
+
+    config = tmp_path / "vtest.toml"  # one interval for the whole run: nothing is written before the stop
+    text = (REPO / "examples" / "vtest.toml").read_text()
+    config.write_text(text.replace("interval_seconds = 60", "interval_seconds = 3600", 1))
+    outbox = tmp_path / "outbox.sqlite3"
+    command = [str(CITYTALLY), "edge", "-c", str(config), "--video", str(vtest_path)]
+    process = subprocess.Popen(
+        [*command, "--broker", "127.0.0.1:1", "--outbox", str(outbox)],  # no broker: the events stay queued
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(4)  # counting by now: it starts in about 2 s, and takes 15 s for the video's 795 frames
+    assert process.poll() is None, process.communicate()
+    stopped = time.monotonic()
+    process.send_signal(signal.SIGTERM)
+    stdout, stderr = process.communicate(timeout=60)
+    assert time.monotonic() - stopped < 10, stderr[-2000:]
+    assert process.returncode == 128 + signal.SIGTERM, stderr[-2000:]
+    assert "interrupted after" in stderr and "Traceback" not in stderr
+    with sqlite3.connect(outbox) as db:
+        queued = [parse_event(row[0]) for row in db.execute("SELECT payload FROM outbox")]
+    kinds = {event.type for event in queued}
+    assert {"line_count", "zone_occupancy"} <= kinds, kinds  # the open interval, cut at the stop
+    assert f"{len(queued)} still queued in {outbox}" in stdout

@@ -7,7 +7,10 @@ Heavy imports live inside the command functions.
 
 from __future__ import annotations
 
+import signal
+import threading
 from pathlib import Path
+from types import FrameType
 from typing import Annotated
 
 import typer
@@ -111,6 +114,7 @@ def analyze(
         progress=not no_progress,
         preview=request,
     )
+    stop = _Stop()
     result = analyze_video(video, config, out, options)
     typer.echo(
         f"analysed {result.frames} frames ({result.video_seconds:.1f} s of video) "
@@ -126,7 +130,28 @@ def analyze(
     if result.error is not None:
         raise result.error
     if result.interrupted:
-        raise typer.Exit(130)
+        raise typer.Exit(stop.status)
+
+
+class _Stop:
+    """A service manager's stop (SIGTERM: ``systemctl stop``, ``docker stop``) ends a run as Ctrl-C does:
+    the open interval is counted, flushed into the outbox and sent or kept, and the run says what it did.
+    Without this the process died at once, losing up to an interval of counts without a word."""
+
+    def __init__(self) -> None:
+        self.signal: int | None = None
+        if threading.current_thread() is threading.main_thread():  # only there can Python take a signal
+            signal.signal(signal.SIGTERM, self._stop)
+
+    def _stop(self, signum: int, _frame: FrameType | None) -> None:
+        if self.signal is None:
+            self.signal = signum
+            raise KeyboardInterrupt
+
+    @property
+    def status(self) -> int:
+        """The exit status of an interrupted run: 128 + the signal, as a shell reports one."""
+        return 128 + (self.signal or signal.SIGINT)
 
 
 def parse_broker(value: str) -> tuple[str, int]:
@@ -227,6 +252,7 @@ def edge(
         drain_timeout_s=30.0,
         registry=REGISTRY,
     )
+    stop = _Stop()
     box.start()
     try:
         pipeline = build_pipeline(camera, box, options, video)
@@ -241,7 +267,7 @@ def edge(
     if result.error is not None:
         raise result.error
     if result.interrupted:
-        raise typer.Exit(130)
+        raise typer.Exit(stop.status)
 
 
 def register(app: typer.Typer) -> None:

@@ -80,6 +80,8 @@ CREATE TABLE IF NOT EXISTS outbox (
 _INDEX = "CREATE INDEX IF NOT EXISTS outbox_event_id ON outbox (event_id)"
 _REFUSED_RETRY_S = 5.0
 _SQLITE_MAGIC = b"SQLite format 3\x00"  # the first bytes of every SQLite file
+#: How long a closing outbox waits for a broker it cannot reach before it leaves the rest in its file.
+_OFFLINE_GIVE_UP_S = 3.0
 #: A message's length at most (but for one event longer than it): a quarter of the hub's default limit.
 MAX_MESSAGE_BYTES = 1024 * 1024
 _HOLD_BYTES = 64 * 1024 * 1024  # ~200,000 events of ~340 bytes: two weeks of a camera at ten a minute
@@ -202,7 +204,10 @@ class Outbox:
     @staticmethod
     def _open(path: Path) -> sqlite3.Connection:
         """Open (or create) the file; a damaged one is set aside, kept whole, and a new one started."""
-        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"{path}: cannot make the outbox's folder: {exc.strerror or exc}") from exc
         try:
             return _connect(path)
         except sqlite3.Error as exc:
@@ -386,9 +391,13 @@ class Outbox:
         return True
 
     def close(self) -> None:
-        """Wait up to ``drain_timeout_s`` for the queue to drain, then stop and close the file."""
+        """Wait up to ``drain_timeout_s`` for the queue to drain, then stop and close the file.
+
+        The wait ends early once the broker has been out of reach for :data:`_OFFLINE_GIVE_UP_S`: what is
+        queued stays in the file for the next run either way, and a service manager's stop (``docker stop``
+        gives 10 s) should not wait on a broker that is down."""
         if self._sender is not None:
-            self.wait_drained(self.drain_timeout_s)
+            self._drain_before_close()
         self._stopping.set()
         self._wake.set()
         sending, self._sender = self._sender, None
@@ -445,6 +454,34 @@ class Outbox:
 
     def wait_connected(self, timeout: float) -> bool:
         return self._connected.wait(timeout)
+
+    def _drain_before_close(self) -> None:
+        if self._depth == 0:
+            return
+        log.info(
+            "outbox: waiting up to %.0f s for %d events to be confirmed before closing",
+            self.drain_timeout_s,
+            self._depth,
+        )
+        deadline = time.monotonic() + self.drain_timeout_s
+        offline_since: float | None = None
+        path = self.path
+        try:
+            while self._depth > 0 and time.monotonic() < deadline:
+                if self._connected.is_set():
+                    offline_since = None
+                elif offline_since is None:
+                    offline_since = time.monotonic()
+                elif time.monotonic() - offline_since >= _OFFLINE_GIVE_UP_S:
+                    log.warning(
+                        "outbox: the broker is out of reach; %d events stay in %s for the next run",
+                        self._depth,
+                        self.path,
+                    )
+                    return
+                time.sleep(0.02)
+        except KeyboardInterrupt:  # Ctrl-C (again) or a stop while waiting: stop waiting, close properly
+            log.warning("outbox: stopped waiting; %d events stay in %s for the next run", self._depth, path)
 
     def wait_drained(self, timeout: float) -> bool:
         """Block until every queued event is acknowledged (or ``timeout`` seconds); true if drained."""
