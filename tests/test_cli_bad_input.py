@@ -160,3 +160,24 @@ def test_a_signals_bench_of_no_known_version_is_refused(tmp_path: Path) -> None:
         "signals", "bench", "--data", str(tmp_path), "--versions", "bogus", cwd=tmp_path
     )  # ran nothing, exit 0
     assert "--versions: bogus is not 1.9.1 or current" in the_line(done)
+
+
+def test_a_video_of_another_size_than_the_config_was_drawn_on_is_refused(tmp_path: Path) -> None:
+    """vtest.toml's lines and zones are in a 768x576 picture's pixels: on Market Street's 544x360 the run
+    counted nothing at a line and a zone beyond the picture and reported those zeros as data, exit 0."""
+    clip = str(REPO / "tests" / "data" / "market_street.mp4")
+    said = the_line(analyze(clip, cwd=tmp_path))
+    assert "is 544x360, but [source] frame_size is 768x576" in said
+    unsized = tmp_path / "unsized.toml"  # a config without frame_size: its geometry is checked
+    kept = [line for line in CONFIG.read_text().splitlines() if "frame_size" not in line]
+    unsized.write_text("\n".join(kept))
+    done = run("analyze", clip, "-c", str(unsized), "-o", "out2", "--no-progress", cwd=tmp_path)
+    assert "lines[path-east] [560.0, 140.0]" in the_line(done) and "lie outside it" in the_line(done)
+    assert not (tmp_path / "out").exists() and not (tmp_path / "out2").exists()
+
+
+def test_an_outbox_whose_folder_cannot_be_made_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("not a folder")
+    outbox = tmp_path / "a-file" / "edge" / "outbox.sqlite3"
+    done = run("edge", "-c", str(CONFIG), "--broker", UNREACHABLE, "--outbox", str(outbox), cwd=tmp_path)
+    assert f"{outbox}: cannot make the outbox's folder: Not a directory" in the_line(done)

@@ -431,6 +431,7 @@ def build_pipeline(
     tracker = MotionTracker(config.tracker)
     source = open_inputs(uris, target_fps)
     try:
+        _check_frame(config, source.size, source.name)
         total = _frame_count(uris, source.fps, target_fps)
         sink = publisher if isinstance(publisher, Publisher) else publisher()
         incidents = IncidentEngine(config)
@@ -442,6 +443,27 @@ def build_pipeline(
     except CitytallyError:
         source.close()
         raise
+
+
+def _check_frame(config: CameraConfig, size: tuple[int, int], name: str) -> None:
+    """Refuse a video its config's lines and zones were not drawn on: they are in the config's pixels, so
+    on a picture of another size they count where nothing is, or nothing at all, and report zeros that
+    look like data (the config written for a 768x576 camera on a 544x360 one counted nothing, exit 0)."""
+    width, height = size
+    if config.source.frame_size is not None and tuple(config.source.frame_size) != (width, height):
+        w, h = config.source.frame_size
+        raise ConfigError(
+            f"{name}: the video is {width}x{height}, but [source] frame_size is {w}x{h}: the lines and zones "
+            "are in the pixels of the picture they were drawn on; draw them on this camera's picture"
+        )
+    points = [(f"lines[{line.name}]", p) for line in config.lines for p in (line.p1, line.p2)]
+    points += [(f"zones[{zone.name}]", p) for zone in config.zones for p in zone.polygon]
+    outside = [f"{at} {list(p)}" for at, p in points if not (0 <= p[0] <= width and 0 <= p[1] <= height)]
+    if outside:
+        raise ConfigError(
+            f"{name}: the video is {width}x{height}, and {', '.join(outside[:3])}"
+            f"{' and more' if len(outside) > 3 else ''} lie outside it: draw them on this camera's picture"
+        )
 
 
 def write_summary(path: Path, result: RunResult) -> None:
