@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -83,3 +84,47 @@ def test_a_service_managers_stop_ends_an_edge_as_ctrl_c_does_and_keeps_the_open_
     kinds = {event.type for event in queued}
     assert {"line_count", "zone_occupancy"} <= kinds, kinds  # the open interval, cut at the stop
     assert f"{len(queued)} still queued in {outbox}" in stdout
+
+
+def _edge_on(url: str, tmp_path: Path) -> subprocess.Popen[str]:
+    command = [str(CITYTALLY), "edge", "-c", str(REPO / "examples" / "vtest.toml"), "--video", url]
+    return subprocess.Popen(
+        [*command, "--broker", "127.0.0.1:1", "--outbox", str(tmp_path / "outbox.sqlite3")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_an_edge_waits_for_a_camera_that_is_down_when_it_starts_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+    """A service started while its camera reboots exited at once (exit 2): now it tries again with the
+    reconnect backoff, saying so each time, until the camera answers or it is stopped."""
+    with socket.socket() as closed:  # a port nothing listens on: the camera is down
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    process = _edge_on(f"rtsp://127.0.0.1:{port}/cam", tmp_path)
+    time.sleep(5)
+    assert process.poll() is None, process.communicate()
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 130, stderr[-2000:]
+    tries = [line for line in stderr.splitlines() if "cannot open" in line and "trying again in" in line]
+    assert len(tries) >= 2 and "stopped before the video opened" in stderr and "Traceback" not in stderr
+
+
+def test_ctrl_c_while_a_stream_is_being_opened_is_not_lost(tmp_path: Path) -> None:
+    """A server that takes the connection and never answers: PyAV turned the KeyboardInterrupt raised
+    while FFmpeg waited into "Immediate exit requested", so the edge reported a failed open (exit 2), and
+    while reconnecting took it for a failed attempt and tried again, for good. Now it stops (130) by the
+    open's 10 s timeout at the latest."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        process = _edge_on(f"http://127.0.0.1:{silent.getsockname()[1]}/live.ts", tmp_path)
+        time.sleep(4)
+        process.send_signal(signal.SIGINT)
+        sent = time.monotonic()
+        _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr[-2000:]
+    assert time.monotonic() - sent < 15, stderr[-2000:]
+    assert "Traceback" not in stderr

@@ -133,6 +133,10 @@ def analyze(
         raise typer.Exit(stop.status)
 
 
+#: Reconnect attempts of an edge's stream: in effect never given up (about a year at 30 s apart).
+_FOREVER = 1_000_000
+
+
 class _Stop:
     """A service manager's stop (SIGTERM: ``systemctl stop``, ``docker stop``) ends a run as Ctrl-C does:
     the open interval is counted, flushed into the outbox and sent or kept, and the run says what it did.
@@ -142,10 +146,15 @@ class _Stop:
         self.signal: int | None = None
         if threading.current_thread() is threading.main_thread():  # only there can Python take a signal
             signal.signal(signal.SIGTERM, self._stop)
+            signal.signal(signal.SIGINT, self._stop)
 
     def _stop(self, signum: int, _frame: FrameType | None) -> None:
-        if self.signal is None:
-            self.signal = signum
+        from citytally.edge.source import request_stop
+
+        request_stop()  # also where PyAV would swallow the KeyboardInterrupt (a stream being opened)
+        first = self.signal is None
+        self.signal = self.signal or signum
+        if first or signum == signal.SIGINT:  # Ctrl-C again: stop waiting as well
             raise KeyboardInterrupt
 
     @property
@@ -212,7 +221,7 @@ def edge(
 
     from citytally.edge.config import load_camera_config
     from citytally.edge.pipeline import PipelineOptions, build_pipeline
-    from citytally.edge.source import resolve_inputs
+    from citytally.edge.source import Reconnect, resolve_inputs
     from citytally.transport.mqtt import MqttSettings
     from citytally.transport.outbox import Outbox
 
@@ -241,6 +250,8 @@ def edge(
         motion_gating=motion_gating,
         detector_variant="int8" if int8 else "fp32",
         input_size=input_size,
+        # A service: a camera down when it starts, or away for longer than a few minutes, is waited for.
+        reconnect=Reconnect(max_attempts=_FOREVER, at_start=True),
     )
     for uri in resolve_inputs([video]) if video is not None else ():
         if "://" not in uri and not Path(uri).is_file():
@@ -255,7 +266,11 @@ def edge(
     stop = _Stop()
     box.start()
     try:
-        pipeline = build_pipeline(camera, box, options, video)
+        try:
+            pipeline = build_pipeline(camera, box, options, video)
+        except KeyboardInterrupt:
+            typer.echo("stopped before the video opened; nothing analysed", err=True)
+            raise typer.Exit(stop.status) from None
         result = pipeline.run()  # closes the outbox last, after waiting for it to drain
     finally:
         box.close()

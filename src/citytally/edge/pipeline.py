@@ -38,7 +38,7 @@ from citytally.edge.incidents import IncidentEngine
 from citytally.edge.motion import GATE_WHOLE_FRAME_EVERY_S, MotionGate, search_windows
 from citytally.edge.preview import PreviewRequest, PreviewTap
 from citytally.edge.snapshots import SnapshotTap
-from citytally.edge.source import Frame, VideoSource
+from citytally.edge.source import Frame, Reconnect, VideoSource
 from citytally.edge.tracker import DetectionQuality, MotionTracker
 from citytally.errors import CitytallyError, ConfigError, SourceError
 from citytally.transport.publisher import Publisher
@@ -70,6 +70,7 @@ class PipelineOptions:
     progress: bool = True
     preview: PreviewRequest | None = None
     snapshots: Path | None = None  # folder for masked incident snapshots; None: none are written
+    reconnect: Reconnect | None = None  # a stream's backoff; None: the source's default (10 attempts)
 
     def __post_init__(self) -> None:
         if not 1 <= self.batch_size <= 64:
@@ -429,7 +430,7 @@ def build_pipeline(
         busy_wait=settings.busy_wait,
     )
     tracker = MotionTracker(config.tracker)
-    source = open_inputs(uris, target_fps)
+    source = open_inputs(uris, target_fps, options.reconnect)
     try:
         _check_frame(config, source.size, source.name)
         total = _frame_count(uris, source.fps, target_fps)

@@ -49,6 +49,7 @@ from citytally.errors import ConfigError, SourceError
 from citytally.redaction import MASK, SECRET_QUERY_KEYS, redact_url
 
 __all__ = [
+    "request_stop",
     "Frame",
     "VideoSource",
     "Reconnect",
@@ -113,15 +114,36 @@ class VideoSource(Protocol):
     ) -> None: ...
 
 
+#: Set when the process is asked to stop (Ctrl-C, SIGTERM; see :func:`request_stop`).
+_STOP_REQUESTED = threading.Event()
+
+
+def request_stop() -> None:
+    """Ask every source of this process to stop opening and reconnecting, from a signal handler.
+
+    A KeyboardInterrupt raised while FFmpeg waits on the network becomes PyAV's "Immediate exit requested"
+    error and is lost there: a stream being opened took Ctrl-C for a failed attempt and tried again. The
+    request kept here is what an open that failed looks at."""
+    _STOP_REQUESTED.set()
+
+
+def _stop_requested() -> None:
+    if _STOP_REQUESTED.is_set():
+        raise KeyboardInterrupt
+
+
 @dataclass(frozen=True)
 class Reconnect:
     """Exponential backoff for live streams: wait ``initial_delay_s``, then × ``factor`` up to
-    ``max_delay_s``; give up after ``max_attempts`` consecutive failed attempts (0: never reconnect)."""
+    ``max_delay_s``; give up after ``max_attempts`` consecutive failed attempts (0: never reconnect).
+    ``at_start``: a stream URL that cannot be opened at first is tried again the same way (a service
+    started while its camera reboots), rather than refused at once."""
 
     initial_delay_s: float = 1.0
     max_delay_s: float = 30.0
     factor: float = 2.0
     max_attempts: int = 10
+    at_start: bool = False
 
     def __post_init__(self) -> None:
         if not 0 < self.initial_delay_s <= self.max_delay_s <= 3600:
@@ -210,11 +232,13 @@ def resolve_inputs(inputs: Sequence[str | Path]) -> list[str]:
     return resolved
 
 
-def open_inputs(inputs: Sequence[str | Path], target_fps: float | None = None) -> VideoSource:
+def open_inputs(
+    inputs: Sequence[str | Path], target_fps: float | None = None, reconnect: Reconnect | None = None
+) -> VideoSource:
     """Open what :func:`resolve_inputs` resolves: one source, or consecutive files read as one stream."""
     uris = resolve_inputs(inputs)
     if len(uris) == 1:
-        return open_source(uris[0], target_fps)
+        return open_source(uris[0], target_fps, reconnect=reconnect)
     return FileSequence(uris, target_fps)
 
 
@@ -374,7 +398,7 @@ class _AvSource:
             what = "is not a file" if Path(uri).exists() else "no such file"
             raise SourceError(f"{self._name}: {what}")
         _ensure_libav_errors_logged()
-        self._container = self._open()
+        self._container = self._open_first() if self._is_url and reconnect.at_start else self._open()
         stream = self._container.streams.video[0]
         rate = stream.average_rate or stream.base_rate or stream.guessed_rate
         self._fps = float(rate) if rate else 0.0
@@ -427,13 +451,27 @@ class _AvSource:
     ) -> None:
         self.close()
 
+    def _open_first(self) -> Any:
+        """The first open of a stream whose camera may be down: tried with the reconnect backoff."""
+        for number, delay in enumerate(self._reconnect.delays(), start=1):
+            try:
+                return self._open()
+            except SourceError as exc:
+                log.warning("%s (attempt %d); trying again in %.0f s", exc, number, delay)
+            if self._stop.wait(delay):
+                break
+            _stop_requested()
+        return self._open()
+
     def _open(self) -> Any:
         options = {"rtsp_transport": "tcp"} if self._uri.startswith("rtsp") else {}
+        _stop_requested()
         # FFmpeg's own log lines may quote the URL with its credentials: capture them, never pass them on raw.
         with av.logging.Capture() as logs:
             try:
                 container = av.open(self._uri, options=options, timeout=(self._timeout_s, self._timeout_s))
             except (av.error.FFmpegError, OSError) as exc:
+                _stop_requested()  # a Ctrl-C that PyAV turned into "Immediate exit requested"
                 raise SourceError(f"{self._name}: cannot open: {_scrub(str(exc), self._uri)}") from None
         for level, origin, message in logs:
             if level <= av.logging.ERROR:
@@ -500,15 +538,12 @@ class _AvSource:
         """Open the stream again after waiting out the backoff; ``None`` when stopped or out of attempts."""
         last = "no attempt allowed"
         for number, delay in enumerate(attempts, start=1):
-            log.warning(
-                "%s: reconnect attempt %d/%d in %.2f s",
-                self._name,
-                number,
-                self._reconnect.max_attempts,
-                delay,
-            )
+            most = self._reconnect.max_attempts
+            of = f"/{most}" if most < 1_000_000 else ""  # an edge's stream is waited for without end
+            log.warning("%s: reconnect attempt %d%s in %.2f s", self._name, number, of, delay)
             if self._stop.wait(delay):
                 return None
+            _stop_requested()
             try:
                 self._container = self._open()
             except SourceError as exc:
