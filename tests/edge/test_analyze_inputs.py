@@ -134,6 +134,21 @@ def test_damaged_file_in_the_middle_is_reported_and_the_rest_analysed(
     assert whole_frames - (SPLITS[1] - SPLITS[0]) <= summary["frames_analysed"] < whole_frames
 
 
+def test_a_damaged_first_file_is_reported_and_the_rest_analysed(
+    clips: dict[str, Any], tmp_path: Path
+) -> None:
+    """The first file of a sequence was opened before the others were looked at: a damaged one ended the
+    run with nothing analysed, where one further on is skipped with the rest analysed."""
+    first, middle, last = clips["parts"]
+    broken = tmp_path / "cam-00.mp4"
+    broken.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(4000))  # a header and nothing it can read
+    done, summary = analyze(tmp_path / "out", str(broken), str(middle), str(last))
+    assert done.returncode == 2
+    errors = [line for line in done.stderr.splitlines() if line.startswith("citytally: error:")]
+    assert len(errors) == 1 and str(broken) in errors[0], done.stderr
+    assert summary["complete"] is False and summary["frames_analysed"] == LAST - SPLITS[0]
+
+
 @pytest.mark.parametrize(
     ("inputs", "message"),
     [

@@ -265,7 +265,19 @@ class FileSequence:
                 raise SourceError(f"{path}: {what}")
         self._paths = list(paths)
         self._target_fps = target_fps
-        first = _open_file(paths[0], target_fps)
+        # The first file that opens sets the rate and the size; files before it that do not are reported
+        # with the others' problems at the end, as a damaged file later on is.
+        self._unopened: list[str] = []
+        first: _AvSource | None = None
+        for path in paths:
+            try:
+                first = _open_file(path, target_fps)
+                break
+            except SourceError as exc:
+                self._unopened.append(str(exc))
+        if first is None:
+            raise SourceError("; ".join(self._unopened))
+        self._first = len(self._unopened)
         self._current: _AvSource | None = first
         self._fps, self._size = first.fps, first.size
         self._stop = threading.Event()
@@ -293,13 +305,15 @@ class FileSequence:
         return self._error
 
     def __iter__(self) -> Iterator[Frame]:
-        problems: list[str] = []
+        problems: list[str] = list(self._unopened)
         start: tuple[int, float] = (0, 0.0)
         sampler: _RateSampler | None = None
         for number, path in enumerate(self._paths):
+            if number < self._first:
+                continue
             if self._stop.is_set():
                 break
-            source = self._current if number == 0 else self._open_next(path, problems)
+            source = self._current if number == self._first else self._open_next(path, problems)
             self._current = source
             if source is None:
                 continue
