@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -276,6 +277,25 @@ def test_a_reused_id_with_other_content_is_dead_lettered(
     table = schema.line_count_rollups
     outbound = sa.select(table.c.count).where(table.c.period == "1d", table.c.direction == "outbound")
     assert rows(store_engine, outbound) == [(2,)]
+
+
+@pytest.mark.integration
+def test_a_repeat_of_an_event_stored_under_an_older_schema_is_judged_not_raised(
+    store_engine: Engine, make_registry: Callable[..., Any]
+) -> None:
+    """A stored body is read back to judge a repeated id. One stored before a detail name left the list
+    ("seconds", before the closed list) no longer parses: that raised out of the batch, every retry."""
+    make_registry(store_engine)
+    incident = next(body for body in other_events() if body["type"] == "incident")
+    writer = EventWriter(store_engine)
+    assert writer.write_messages([message(incident)]).stored == 1
+    older = incident | {"details": {"seconds": 95}}
+    with store_engine.begin() as connection:  # as a store written before the list holds it
+        connection.execute(
+            schema.events.update().where(schema.events.c.id == uuid.UUID(incident["id"])).values(body=older)
+        )
+    result = writer.write_messages([message(incident)])
+    assert (result.stored, result.duplicates, dict(result.dead)) == (0, 1, {"id_conflict": 1})
 
 
 @pytest.mark.integration
