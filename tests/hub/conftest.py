@@ -283,7 +283,7 @@ def a_vehicle_lost_from_view_before_it_drives_off(t0: datetime) -> list[Incident
             )
         elif at < seen_until + timedelta(seconds=5):
             events += book.hold(
-                "car", at, t0 + timedelta(seconds=12), "warning", {"lost": 1}, observed=seen_until
+                "car", at, t0 + timedelta(seconds=12), "warning", {"vehicles": 1}, observed=seen_until
             )
         events += book.sweep(at)
     return events
