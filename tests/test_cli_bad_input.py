@@ -4,6 +4,7 @@ unclear line) before; none reaches a broker, a camera or the network."""
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -181,3 +182,31 @@ def test_an_outbox_whose_folder_cannot_be_made_is_one_line(tmp_path: Path) -> No
     outbox = tmp_path / "a-file" / "edge" / "outbox.sqlite3"
     done = run("edge", "-c", str(CONFIG), "--broker", UNREACHABLE, "--outbox", str(outbox), cwd=tmp_path)
     assert f"{outbox}: cannot make the outbox's folder: Not a directory" in the_line(done)
+
+
+def test_a_disk_that_refuses_the_events_is_one_line_and_leaves_whole_lines(
+    vtest_path: Path, tmp_path: Path
+) -> None:
+    """A full disk while ``analyze`` writes (here a file size limit, as the kernel gives one): a 91-line
+    traceback, no summary, and a last line of events.jsonl cut off mid-JSON. Now: one line, exit 2, the
+    analysis run to its end, whole lines in the file and the summary saying what was refused."""
+    import resource
+    import signal
+
+    def limited() -> None:  # the child's files may not grow past 4 kB; writing on fails (EFBIG)
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
+
+    config = tmp_path / "vtest.toml"  # 5-second intervals: events well past 4 kB in the 80 s video
+    config.write_text(CONFIG.read_text().replace("interval_seconds = 60", "interval_seconds = 5", 1))
+    command = [str(CITYTALLY), "analyze", str(vtest_path), "-c", str(config), "-o", "out", "--fps", "2"]
+    done = subprocess.run(
+        [*command, "--no-progress"], capture_output=True, text=True, timeout=300, cwd=tmp_path,
+        preexec_fn=limited,
+    )  # fmt: skip
+    said = the_line(done)
+    assert "events.jsonl: cannot write the events: File too large" in said
+    lines = (tmp_path / "out" / "events.jsonl").read_text().splitlines()
+    assert lines and all(json.loads(line)["v"] == 1 for line in lines)  # whole lines only
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["complete"] is False and "cannot write the events" in summary["error"]

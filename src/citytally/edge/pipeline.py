@@ -40,7 +40,7 @@ from citytally.edge.preview import PreviewRequest, PreviewTap
 from citytally.edge.snapshots import SnapshotTap
 from citytally.edge.source import Frame, Reconnect, VideoSource
 from citytally.edge.tracker import DetectionQuality, MotionTracker
-from citytally.errors import CitytallyError, ConfigError, SourceError
+from citytally.errors import CitytallyError, ConfigError, SourceError, StoreError
 from citytally.transport.publisher import Publisher
 
 __all__ = [
@@ -112,7 +112,7 @@ class RunResult:
     wall_seconds: float
     totals: RunTotals
     times: StageTimes
-    error: SourceError | None = None
+    error: CitytallyError | None = None
     interrupted: bool = False
     preview_png: Path | None = None
     preview_still: Path | None = None
@@ -190,7 +190,7 @@ class EdgePipeline:
     def run(self) -> RunResult:
         """Analyse the source to its end; flush and close everything, also after damage or Ctrl-C."""
         started = time.perf_counter()
-        error: SourceError | None = None
+        error: CitytallyError | None = None
         interrupted = False
         try:
             with _progress(self.options.progress, self.total_frames, self.source.name) as advance:
@@ -204,6 +204,9 @@ class EdgePipeline:
             log.warning("interrupted after %d frames; flushing what was counted", self.times.frames)
         finally:
             self._stop()
+        refused = getattr(self.publisher, "error", None)  # the events file's disk refused a write
+        if isinstance(refused, CitytallyError):
+            error = refused if error is None else CitytallyError(f"{error}; {refused}")
         return RunResult(
             frames=self.times.frames,
             video_seconds=self._last_pts + 1 / self.source.fps if self.times.frames else 0.0,
@@ -510,5 +513,9 @@ def analyze_video(
     except OSError as exc:
         raise ConfigError(f"{out}: cannot write the output directory: {exc.strerror or exc}") from exc
     result = pipeline.run()
-    write_summary(out / "summary.json", result)
+    try:
+        write_summary(out / "summary.json", result)
+    except OSError as exc:
+        refused = StoreError(f"{out / 'summary.json'}: cannot write the summary: {exc.strerror or exc}")
+        raise (refused if result.error is None else CitytallyError(f"{result.error}; {refused}")) from exc
     return result
