@@ -228,6 +228,8 @@ def test_truncated_video_counts_what_it_has_then_fails(vtest_path: Path, tmp_pat
     run = _analyze(video, tmp_path / "out")
     assert run.returncode == 2
     assert "cut.avi" in _error_line(run)
+    # one line says so (a warning logged before it said the same again)
+    assert [line for line in run.stderr.splitlines() if "cut.avi" in line] == [_error_line(run)]
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert 100 < summary["frames_analysed"] < 795
     assert summary["complete"] is False and "cut.avi" in summary["error"]

@@ -586,7 +586,7 @@ class _AvSource:
             problems.append(reading.problem)
         if problems:
             self._error = SourceError(f"{self._name}: {'; '.join(problems)}")
-            log.warning("%s", self._error)
+            log.debug("%s", self._error)  # raised to the caller, which says it (in one line)
 
 
 class _Reading:
