@@ -210,3 +210,37 @@ def test_a_disk_that_refuses_the_events_is_one_line_and_leaves_whole_lines(
     assert lines and all(json.loads(line)["v"] == 1 for line in lines)  # whole lines only
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["complete"] is False and "cannot write the events" in summary["error"]
+
+
+def test_an_empty_video_file_is_said_to_be_empty(tmp_path: Path) -> None:
+    (tmp_path / "empty.mp4").write_bytes(b"")
+    assert "empty.mp4: is empty (0 bytes)" in the_line(analyze("empty.mp4", cwd=tmp_path))  # not "moov atom"
+
+
+def test_a_stream_that_never_answers_is_said_to_time_out(tmp_path: Path) -> None:
+    with socket.socket() as silent:  # takes the connection, says nothing
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}/live.ts"
+        said = the_line(analyze(url, cwd=tmp_path))
+    assert said.endswith("cannot open: no answer within 10 s")  # not "Immediate exit requested"
+
+
+def test_a_closed_zone_polygon_is_named_for_what_it_is(tmp_path: Path) -> None:
+    """A zone written as GeoJSON writes a ring, its last point the first again: its edges cross nowhere,
+    yet it was refused as "polygon edges cross each other"."""
+    ring = "polygon = [[240, 200], [540, 175], [540, 405], [330, 315]]"
+    assert ring in CONFIG.read_text()
+    config = tmp_path / "camera.toml"
+    config.write_text(CONFIG.read_text().replace(ring, ring[:-1] + ", [240, 200]]", 1))
+    done = run("analyze", "nosuch.mp4", "-c", str(config), "-o", "out", "--no-progress", cwd=tmp_path)
+    assert done.returncode == 2 and "the last point repeats the first" in done.stderr, done.stderr
+    assert "cross" not in done.stderr
+
+
+def test_a_camera_config_with_a_byte_order_mark_is_read(tmp_path: Path) -> None:
+    config = tmp_path / "camera.toml"
+    config.write_bytes(b"\xef\xbb\xbf" + CONFIG.read_bytes())  # as Windows Notepad saves UTF-8
+    assert "nosuch.mp4: no such file" in the_line(
+        run("analyze", "nosuch.mp4", "-c", str(config), "-o", "out", "--no-progress", cwd=tmp_path)
+    )  # past the config, which it read: not "Invalid statement (at line 1, column 1)"

@@ -241,6 +241,8 @@ class ZoneConfig(_Model):
     @field_validator("polygon")
     @classmethod
     def _simple_polygon(cls, value: list[tuple[float, float]]) -> list[tuple[float, float]]:
+        if tuple(value[0]) == tuple(value[-1]):  # as GeoJSON writes a ring
+            raise ValueError("the last point repeats the first: list each vertex once (a zone closes itself)")
         if three_collinear(value, every=True):
             raise ValueError("polygon has no area (its points are on one line)")
         if polygon_self_intersects(value):
@@ -524,7 +526,7 @@ class CameraConfigError(ConfigError):
 def load_camera_config(path: Path) -> CameraConfig:
     """Read and validate a camera config file; raise :class:`CameraConfigError` naming every problem."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a byte-order mark some editors write is not TOML
     except (OSError, UnicodeDecodeError) as exc:
         raise CameraConfigError(str(path), [f"{path}: cannot read camera config: {exc}"]) from exc
     return parse_camera_config(text, source=str(path))

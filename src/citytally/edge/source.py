@@ -411,6 +411,8 @@ class _AvSource:
         if not self._is_url and not Path(uri).is_file():
             what = "is not a file" if Path(uri).exists() else "no such file"
             raise SourceError(f"{self._name}: {what}")
+        if not self._is_url and Path(uri).stat().st_size == 0:
+            raise SourceError(f"{self._name}: is empty (0 bytes)")
         _ensure_libav_errors_logged()
         self._container = self._open_first() if self._is_url and reconnect.at_start else self._open()
         stream = self._container.streams.video[0]
@@ -486,7 +488,11 @@ class _AvSource:
                 container = av.open(self._uri, options=options, timeout=(self._timeout_s, self._timeout_s))
             except (av.error.FFmpegError, OSError) as exc:
                 _stop_requested()  # a Ctrl-C that PyAV turned into "Immediate exit requested"
-                raise SourceError(f"{self._name}: cannot open: {_scrub(str(exc), self._uri)}") from None
+                if "Immediate exit requested" in str(exc):  # what PyAV's timeout is called by FFmpeg
+                    why = f"no answer within {self._timeout_s:g} s"
+                else:
+                    why = _scrub(str(exc), self._uri)
+                raise SourceError(f"{self._name}: cannot open: {why}") from None
         for level, origin, message in logs:
             if level <= av.logging.ERROR:
                 log.debug("%s: %s: %s", self._name, origin, _scrub(message, self._uri))
