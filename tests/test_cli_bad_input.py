@@ -244,3 +244,29 @@ def test_a_camera_config_with_a_byte_order_mark_is_read(tmp_path: Path) -> None:
     assert "nosuch.mp4: no such file" in the_line(
         run("analyze", "nosuch.mp4", "-c", str(config), "-o", "out", "--no-progress", cwd=tmp_path)
     )  # past the config, which it read: not "Invalid statement (at line 1, column 1)"
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "said"),
+    [
+        # a calibration in millimetres: every speed was thousands of km/h, each dropped without a word
+        (
+            "ground_points_m = [[0, 0], [6, 0], [6, 10], [0, 10]]",
+            "ground_points_m = [[0, 0], [6000, 0], [6000, 10000], [0, 10000]]",
+            "are in metres (not millimetres or centimetres)",
+        ),
+        # a line in fractions of the frame: 0.27 px long, counting nothing
+        (
+            "p1 = [200, 175]\np2 = [200, 330]",
+            "p1 = [0.26, 0.30]\np2 = [0.26, 0.57]",
+            "px long: p1 and p2 are in pixels of the picture",
+        ),
+    ],
+)
+def test_units_mistaken_in_a_camera_config_are_named(tmp_path: Path, old: str, new: str, said: str) -> None:
+    text = CONFIG.read_text()
+    assert old in text
+    config = tmp_path / "camera.toml"
+    config.write_text(text.replace(old, new, 1))
+    done = run("analyze", "nosuch.mp4", "-c", str(config), "-o", "out", "--no-progress", cwd=tmp_path)
+    assert done.returncode == 2 and said in done.stderr, done.stderr

@@ -11,6 +11,7 @@ to right): ``a`` is moving *down* the image, ``b`` moving *up*.
 
 from __future__ import annotations
 
+import math
 import re
 import tomllib
 import unicodedata
@@ -188,6 +189,12 @@ class TrackerSettings(_Model):
         return self
 
 
+#: A count line shorter than this (pixels) is a slip: coordinates given as fractions of the frame, say.
+MIN_LINE_PX = 2.0
+#: Four calibration points further apart than this (metres) are not in metres.
+MAX_GROUND_SPAN_M = 2_000.0
+
+
 class LineConfig(_Model):
     """A count line: crossings of the segment p1→p2 by a road user's ground point, by direction and class."""
 
@@ -227,6 +234,9 @@ class LineConfig(_Model):
     def _has_length(self) -> LineConfig:
         if self.p1 == self.p2:
             raise ValueError(f"p1 and p2 are the same point {list(self.p1)}: a line needs length")
+        length = math.dist(self.p1, self.p2)
+        if length < MIN_LINE_PX:  # 0-1 coordinates (a fraction of the frame) are the usual slip
+            raise ValueError(f"the line is {length:.2g} px long: p1 and p2 are in pixels of the picture")
         return self
 
 
@@ -306,6 +316,18 @@ class SpeedCalibration(_Model):
     def _not_degenerate(cls, value: Sequence[tuple[float, float]]) -> Sequence[tuple[float, float]]:
         if three_collinear(value):
             raise ValueError("three of the four points lie on one line: pick four corners of an area")
+        return value
+
+    @field_validator("ground_points_m")
+    @classmethod
+    def _in_metres(cls, value: Sequence[tuple[float, float]]) -> Sequence[tuple[float, float]]:
+        # A camera's calibrated area is metres to a few hundred metres across; millimetres (or
+        # centimetres) make every speed thousands of km/h, each dropped as a measurement error, silently.
+        span = max(math.dist(a, b) for a in value for b in value)
+        if span > MAX_GROUND_SPAN_M:
+            raise ValueError(
+                f"the points are {span:,.0f} m apart: they are in metres (not millimetres or centimetres)"
+            )
         return value
 
 
