@@ -216,7 +216,7 @@ MASK_SCORE = 0.2
 
 class PreviewMasker:
     """Masks a frame for a preview: every road user a low-threshold detector finds, the boxes the caller
-    passes (the camera's own detections and tracked road users), and faces outside them."""
+    passes (the camera's own detections and tracked road users), and every face, whole."""
 
     def __init__(
         self, model_path: Path | None = None, mask_score: float = MASK_SCORE, input_size: int | None = None

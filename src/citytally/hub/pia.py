@@ -58,8 +58,9 @@ RISKS: tuple[tuple[str, str, str], ...] = (
         "Images leaking through snapshots or previews",
         "medium impact",
         "Off by default; when an operator enables them, every person, face and vehicle the detectors find "
-        "(road users, and faces outside them) is filled solid before the image is written, irreversibly. "
-        "One that neither finds would stay visible, so an image is looked at before it is shared. They stay "
+        "(road users by a low-threshold detector and by the camera's own, and faces) is filled solid "
+        "before the image is written, irreversibly. One that none finds would stay visible, so an image "
+        "is looked at before it is shared. They stay "
         "where they were written (the edge's disk; a still copied to the hub's stills folder) until an "
         "operator deletes them.",
     ),
