@@ -272,6 +272,27 @@ def _clip(source: Path, target: Path, first: int, count: int) -> list[Image]:
     return frames
 
 
+VTEST_CONFIG = Path(__file__).parents[2] / "examples" / "vtest.toml"
+
+
+def _preview_video_of(clip: Path, folder: Path, frames: int) -> list[Image]:
+    """The pipeline's own masked preview video of all ``frames`` of ``clip`` (vtest.toml), decoded."""
+    from citytally.edge.config import load_camera_config
+    from citytally.edge.pipeline import PipelineOptions, build_pipeline
+    from citytally.edge.preview import PreviewRequest
+    from citytally.transport.publisher import MemoryPublisher
+
+    preview = folder / "preview.mp4"
+    request = PreviewRequest(video=preview, video_seconds=frames / 10)  # the clips are at 10 fps
+    options = PipelineOptions(progress=False, preview=request)
+    result = build_pipeline(load_camera_config(VTEST_CONFIG), MemoryPublisher(), options, clip).run()
+    assert result.error is None and result.frames == frames
+    with av.open(str(preview)) as container:
+        shown = [frame.to_ndarray(format="bgr24") for frame in container.decode(video=0)]
+    assert len(shown) == frames
+    return shown
+
+
 @pytest.mark.integration
 def test_preview_video_of_a_real_run_shows_no_person(
     vtest_path: Path, tmp_path: Path, nanodet: Any, vtest_frames: dict[int, Image]
@@ -279,21 +300,10 @@ def test_preview_video_of_a_real_run_shows_no_person(
     """``--preview-video`` end to end: the pipeline's own preview of real footage, checked frame by frame
     by the counting detector (every frame) and by HOG (two frames), which both find the people before
     masking."""
-    from citytally.edge.config import load_camera_config
-    from citytally.edge.pipeline import PipelineOptions, build_pipeline
-    from citytally.edge.preview import PreviewRequest
-    from citytally.transport.publisher import MemoryPublisher
 
     clip = tmp_path / "crossing.mp4"
     originals = _clip(vtest_path, clip, first=710, count=20)  # three men crossing, others behind them
-    preview = tmp_path / "preview.mp4"
-    config = load_camera_config(Path(__file__).parents[2] / "examples" / "vtest.toml")
-    options = PipelineOptions(progress=False, preview=PreviewRequest(video=preview, video_seconds=2.0))
-    result = build_pipeline(config, MemoryPublisher(), options, clip).run()
-    assert result.error is None and result.frames == 20
-    with av.open(str(preview)) as container:
-        shown = [frame.to_ndarray(format="bgr24") for frame in container.decode(video=0)]
-    assert len(shown) == 20
+    shown = _preview_video_of(clip, tmp_path, frames=20)
     for index in range(20):  # every frame: a writer that let one in four through unmasked must fail here
         before = nanodet([originals[index]])[0]
         assert (before.class_id == 0).sum() >= 3, f"frame {index}: the check itself sees too few people"
@@ -356,23 +366,13 @@ def test_every_road_user_the_cameras_own_detector_finds_is_masked_in_every_previ
     camera's own detector at the camera's own threshold."""
     from citytally.edge.config import load_camera_config
     from citytally.edge.detector import NanoDetDetector
-    from citytally.edge.pipeline import PipelineOptions, build_pipeline
-    from citytally.edge.preview import PreviewRequest
     from citytally.events import ROAD_USER_CLASSES
-    from citytally.transport.publisher import MemoryPublisher
 
     clip = tmp_path / "clip.mp4"
     _clip(vtest_path, clip, first=first, count=12)
     originals = [image for _, image in _decode(clip)]  # what the camera saw
-    preview = tmp_path / "preview.mp4"
-    config = load_camera_config(Path(__file__).parents[2] / "examples" / "vtest.toml")
-    options = PipelineOptions(progress=False, preview=PreviewRequest(video=preview, video_seconds=1.2))
-    result = build_pipeline(config, MemoryPublisher(), options, clip).run()
-    assert result.error is None and result.frames == 12
-    with av.open(str(preview)) as container:
-        shown = [frame.to_ndarray(format="bgr24") for frame in container.decode(video=0)]
-    assert len(shown) == 12
-    threshold = config.detector.score_threshold
+    shown = _preview_video_of(clip, tmp_path, frames=12)
+    threshold = load_camera_config(VTEST_CONFIG).detector.score_threshold
     camera = NanoDetDetector(score_thresholds=dict.fromkeys(ROAD_USER_CLASSES, threshold))
     seen = 0
     for index, (original, written) in enumerate(zip(originals, shown, strict=True)):
