@@ -58,6 +58,7 @@ def test_a_service_managers_stop_ends_an_edge_as_ctrl_c_does_and_keeps_the_open_
     interval it was counting never reached its outbox (up to 15 minutes of counts at 900 s). Now it stops
     as Ctrl-C does: the open interval is counted and kept in the outbox (the broker being down, nothing is
     sent), it says what it did, within docker's 10 s of grace, and exits 143 (128 + SIGTERM)."""
+    import contextlib
     import sqlite3
 
     config = tmp_path / "vtest.toml"  # one interval for the whole run: nothing is written before the stop
@@ -79,7 +80,7 @@ def test_a_service_managers_stop_ends_an_edge_as_ctrl_c_does_and_keeps_the_open_
     assert time.monotonic() - stopped < 10, stderr[-2000:]
     assert process.returncode == 128 + signal.SIGTERM, stderr[-2000:]
     assert "interrupted after" in stderr and "Traceback" not in stderr
-    with sqlite3.connect(outbox) as db:
+    with contextlib.closing(sqlite3.connect(outbox)) as db:
         queued = [parse_event(row[0]) for row in db.execute("SELECT payload FROM outbox")]
     kinds = {event.type for event in queued}
     assert {"line_count", "zone_occupancy"} <= kinds, kinds  # the open interval, cut at the stop

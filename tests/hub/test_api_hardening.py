@@ -266,6 +266,7 @@ def test_a_configured_tile_server_is_allowed_to_serve_the_maps_images(
     finally:
         server.stop()
         tiles.shutdown()
+        tiles.server_close()
     assert f"img-src 'self' data: http://127.0.0.1:{tiles.server_address[1]};" in policy
     assert requested and violations == []
 
