@@ -7,14 +7,19 @@ exists to recognise faces or read plates.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
+import time
+import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -79,10 +84,65 @@ def test_no_image_leaves_without_a_preview(analysed: tuple[Path, list[Any]]) -> 
     assert sorted(p.name for p in out.iterdir()) == ["events.jsonl", "summary.json"]
 
 
-#: What a run of ``citytally analyze`` writes, and nothing else, in any folder.
-ANALYSIS_OUTPUTS = {"out/events.jsonl", "out/summary.json.part"}  # the summary is renamed into place
 _OPENED = re.compile(r'\b(?:open|openat|openat2|creat)\((?:AT_FDCWD, )?"([^"]+)", ([A-Z_0-9|]+)')
 _DIALLED = re.compile(r"\b(?:connect|sendto|sendmsg)\(.*\bAF_INET6?\b")
+_ADDRESS = re.compile(r'inet_(?:addr|pton)\((?:AF_INET6?, )?"([^"]+)"')
+CITYTALLY = str(Path(sys.executable).with_name("citytally"))
+
+
+@dataclass
+class Traced:
+    """What a command did, as the kernel saw it (strace -f): files opened for writing, and the addresses
+    of every internet connection or datagram, from Python or from any library's native code."""
+
+    written: set[str]
+    dialled: list[str]
+    home: Path
+    output: Path
+
+    def said(self) -> str:
+        return self.output.read_text(errors="replace")[-2000:]
+
+
+def traced_child(strace: subprocess.Popen[str]) -> int:
+    """The pid of the command strace runs (a signal to strace itself is not passed on)."""
+    children = Path(f"/proc/{strace.pid}/task/{strace.pid}/children").read_text().split()
+    assert len(children) == 1, children
+    return int(children[0])
+
+
+@contextlib.contextmanager
+def traced(command: list[str], cwd: Path) -> Iterator[tuple[subprocess.Popen[str], Traced]]:
+    """Run ``command`` under strace with an empty home of its own; the trace is read when it has ended."""
+    strace = shutil.which("strace")
+    assert strace, "strace is needed for this test (scripts/setup-system.sh test installs it)"
+    home = cwd / "home"
+    home.mkdir()
+    env = {**os.environ, "HOME": str(home)}
+    for name in ("ORT_DISABLE_TELEMETRY", "ORT_TELEMETRY_DISABLED"):  # citytally must set them itself
+        env.pop(name, None)
+    calls = "trace=open,openat,openat2,creat,connect,sendto,sendmsg"
+    trace = cwd / "trace"
+    with (cwd / "output").open("w") as output:  # a file: a pipe nobody reads could fill and stall it
+        process = subprocess.Popen(
+            [strace, "-f", "-qq", "-o", str(trace), "-e", calls, *command],
+            cwd=cwd, env=env, stdout=output, stderr=subprocess.STDOUT, text=True,
+        )  # fmt: skip
+    seen = Traced(set(), [], home, cwd / "output")
+    try:
+        yield process, seen
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait(timeout=120)
+    for line in trace.read_text(encoding="utf-8", errors="replace").splitlines():
+        opened = _OPENED.search(line)
+        flags = opened.group(2).split("|") if opened else []
+        if opened and {"O_WRONLY", "O_RDWR", "O_CREAT"} & set(flags) and "= -1 " not in line:
+            seen.written.add(opened.group(1))
+        if _DIALLED.search(line):
+            found = _ADDRESS.search(line)
+            seen.dialled.append(found.group(1) if found else line)
 
 
 @pytest.mark.integration
@@ -93,33 +153,66 @@ def test_an_analysis_writes_only_its_outputs_and_dials_nothing_as_the_kernel_see
     library, native code included, and every connection it makes. Patching Python's sockets (above) sees
     neither: ONNX Runtime's telemetry wrote a device id under ~/.cache and queued an event for Microsoft,
     and no Python call showed it. A picture written anywhere but the run's outputs fails here too."""
-    strace = shutil.which("strace")
-    assert strace, "strace is needed for this test (scripts/setup-system.sh test installs it)"
-    home = tmp_path / "home"
-    home.mkdir()
-    env = {**os.environ, "HOME": str(home)}
-    for name in ("ORT_DISABLE_TELEMETRY", "ORT_TELEMETRY_DISABLED"):  # citytally must set them itself
-        env.pop(name, None)
-    calls = "trace=open,openat,openat2,creat,connect,sendto,sendmsg"
-    citytally = str(Path(sys.executable).with_name("citytally"))
-    analyze = [citytally, "analyze", str(vtest_path), "-c", str(CONFIG), "-o", "out", "--fps", "2"]
-    done = subprocess.run(
-        [strace, "-f", "-qq", "-o", str(tmp_path / "trace"), "-e", calls, *analyze],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr[-2000:]
-    written: set[str] = set()
-    dialled: list[str] = []
-    for line in (tmp_path / "trace").read_text(encoding="utf-8", errors="replace").splitlines():
-        opened = _OPENED.search(line)
-        flags = opened.group(2).split("|") if opened else []
-        if opened and {"O_WRONLY", "O_RDWR", "O_CREAT"} & set(flags) and "= -1 " not in line:
-            written.add(opened.group(1))
-        if _DIALLED.search(line):
-            dialled.append(line)
-    assert dialled == [], "the analysis dialled out"
-    assert {path for path in written if not path.startswith("/dev/")} == ANALYSIS_OUTPUTS
-    assert list(home.rglob("*")) == []
+    analyze = [CITYTALLY, "analyze", str(vtest_path), "-c", str(CONFIG), "-o", "out", "--fps", "2"]
+    with traced(analyze, tmp_path) as (process, seen):
+        assert process.wait(timeout=600) == 0, seen.said()
+    assert seen.dialled == [], "the analysis dialled out"
+    # the summary is written beside its name and renamed into place
+    assert {path for path in seen.written if not path.startswith("/dev/")} == {
+        "out/events.jsonl",
+        "out/summary.json.part",
+    }
+    assert list(seen.home.rglob("*")) == []
+
+
+def _store_files(path: Path) -> set[str]:
+    return {str(path), f"{path}-wal", f"{path}-shm", f"{path}-journal"}
+
+
+@pytest.mark.integration
+def test_an_edge_writes_only_its_outbox_and_dials_only_its_broker_as_the_kernel_sees_it(
+    vtest_path: Path, tmp_path: Path
+) -> None:
+    """``citytally edge``, a service, on the same terms: its outbox and its configured broker (here a
+    port nothing listens on: the events stay queued). Connections on the loopback are its own (paho's
+    wake-up pair is a TCP pair there); anything else would be a call out."""
+    outbox = tmp_path / "outbox.sqlite3"
+    edge = [CITYTALLY, "edge", "-c", str(CONFIG), "--video", str(vtest_path), "--fps", "2"]
+    with traced([*edge, "--broker", "127.0.0.1:1", "--outbox", str(outbox)], tmp_path) as (process, seen):
+        process.wait(timeout=600)  # the video ends; the broker never answers; the outbox keeps the events
+    assert process.returncode == 0, seen.said()
+    assert {address for address in seen.dialled} <= {"127.0.0.1"}, seen.dialled
+    written = {path for path in seen.written if not path.startswith("/dev/")}
+    assert written <= _store_files(outbox) and str(outbox) in written
+    assert list(seen.home.rglob("*")) == []
+
+
+@pytest.mark.integration
+def test_a_hub_writes_only_its_store_and_dials_only_its_broker_as_the_kernel_sees_it(tmp_path: Path) -> None:
+    """The hub with its API answering: the same terms for the central data bank."""
+    store = tmp_path / "hub.sqlite3"
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    (tmp_path / "hub.toml").write_text(
+        f'[database]\nurl = "sqlite:///{store}"\n[mqtt]\nport = 1\n[api]\nport = {port}\n'
+    )
+    with traced([CITYTALLY, "hub", "-c", "hub.toml"], tmp_path) as (process, seen):
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                answer = urllib.request.urlopen(f"http://127.0.0.1:{port}/register", timeout=5)
+                break
+            except OSError:
+                assert process.poll() is None and time.monotonic() < deadline, seen.said()
+                time.sleep(0.5)
+        assert answer.status == 200
+        os.kill(traced_child(process), signal.SIGINT)
+        assert process.wait(timeout=60) == 0, seen.said()
+    assert {address for address in seen.dialled} <= {"127.0.0.1"}, seen.dialled
+    written = {path for path in seen.written if not path.startswith("/dev/")}
+    assert written <= _store_files(store) and str(store) in written
+    assert list(seen.home.rglob("*")) == []
 
 
 def _keys(value: Any) -> Iterator[str]:
