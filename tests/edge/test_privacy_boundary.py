@@ -132,7 +132,9 @@ def traced(command: list[str], cwd: Path) -> Iterator[tuple[subprocess.Popen[str
     try:
         yield process, seen
     finally:
-        if process.poll() is None:
+        if process.poll() is None:  # the command first: killed, strace would leave it running
+            with contextlib.suppress(AssertionError, OSError):
+                os.kill(traced_child(process), signal.SIGKILL)
             process.kill()
         process.wait(timeout=120)
     for line in trace.read_text(encoding="utf-8", errors="replace").splitlines():
