@@ -52,15 +52,7 @@ _AUDIT_TEXT_CHARS = 2000
 #: The longest request body the hub reads. Its largest legitimate body, a camera's geometry, is a few kB.
 MAX_BODY_BYTES = 1024 * 1024
 
-_REFUSAL = json.dumps(
-    {
-        "error": {
-            "status": 503,
-            "message": "the audit log cannot be written, so nothing is served; try again later",
-            "details": [],
-        }
-    }
-).encode()
+_REFUSAL = "the audit log cannot be written, so nothing is served; try again later"
 
 
 class _AuditRefused(Exception):
@@ -102,7 +94,7 @@ class AuditMiddleware:
                 stream = _is_event_stream(message)
                 opened = await anyio.to_thread.run_sync(self._record, scope, status, None)
                 if opened is None and status < 400:
-                    await _refuse(send)
+                    await _answer(send, 503, _REFUSAL, retry_after_s=5)
                     status = 503
                     raise _AuditRefused
             await send(message)
@@ -201,9 +193,12 @@ class BodyLimitMiddleware:
         await self.app(scope, counted, send)
 
 
-async def _answer(send: Send, status: int, message: str) -> None:
+async def _answer(send: Send, status: int, message: str, retry_after_s: int | None = None) -> None:
+    """Answer with the API's error body, from a middleware (before any route runs)."""
     body = json.dumps({"error": {"status": status, "message": message, "details": []}}).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    if retry_after_s is not None:
+        headers.append((b"retry-after", str(retry_after_s).encode()))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body, "more_body": False})
 
@@ -217,12 +212,6 @@ def _is_event_stream(start: Message) -> bool:
 
 def _seconds(started: float) -> float:
     return round(time.perf_counter() - started, 3)
-
-
-async def _refuse(send: Send) -> None:
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(_REFUSAL)).encode())]
-    await send({"type": "http.response.start", "status": 503, "headers": headers + [(b"retry-after", b"5")]})
-    await send({"type": "http.response.body", "body": _REFUSAL, "more_body": False})
 
 
 _Network = ipaddress.IPv4Network | ipaddress.IPv6Network
