@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import shutil
 import socket
 import threading
@@ -190,13 +191,16 @@ class _Camera:
     """A camera on loopback streaming ``payload`` without a length, like a live source.
 
     With ``drop_after`` it goes away that many bytes into its first connection: it stops listening
-    *before* it drops the connection, so the viewer's first reconnect attempts are refused.
+    *before* it drops the connection, so the viewer's first reconnect attempts are refused. With ``hang``
+    as well it keeps that connection open instead, sending nothing more, until ``released`` is set.
     """
 
-    def __init__(self, payload: bytes, drop_after: int | None) -> None:
+    def __init__(self, payload: bytes, drop_after: int | None, hang: bool = False) -> None:
         self.payload = payload
         self.drop_after = drop_after
+        self.hang = hang
         self.gone = threading.Event()
+        self.released = threading.Event()
         self._running = _serve(self._handler())
         self.port = self._running[0].server_address[1]
 
@@ -213,9 +217,13 @@ class _Camera:
                 try:
                     for start in range(0, end, 65536):
                         self.wfile.write(camera.payload[start : min(start + 65536, end)])
+                    self.wfile.flush()
                 except (BrokenPipeError, ConnectionResetError):
                     return
-                if drop:
+                if drop and camera.hang:
+                    camera.gone.set()
+                    camera.released.wait(60)
+                elif drop:
                     _stop(*camera._running)  # another thread than serve_forever's, so this cannot deadlock
                     camera.gone.set()
 
@@ -384,6 +392,36 @@ def test_live_stream_gives_up_after_max_attempts(vtest_path: Path, caplog: pytes
     ]
     assert [w for w in waits if isinstance(w, float)] == [0.05, 0.1, 0.2, 0.2]
     assert "pw123" not in caplog.text and "pw123" not in str(error)
+
+
+@pytest.mark.integration
+def test_a_stream_that_stalls_midway_is_said_to_have_sent_nothing_for_the_timeout(
+    vtest_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A camera that keeps its connection open but stops sending was reported as lost with FFmpeg's
+    "Immediate exit requested" (what PyAV's read timeout is called there): now with how long it was
+    silent."""
+    payload = vtest_path.read_bytes()
+    camera = _Camera(payload, drop_after=len(payload) // 5, hang=True)
+    lost = _LogWatch("live stream lost")
+    logging.getLogger("citytally.edge.source").addHandler(lost)
+    caplog.set_level(logging.WARNING, logger="citytally.edge.source")
+    policy = Reconnect(initial_delay_s=30, max_delay_s=60)
+    source = open_source(f"http://127.0.0.1:{camera.port}/live.avi", live=True, reconnect=policy, timeout_s=2)
+    reader = threading.Thread(target=_read, args=(source,), daemon=True)
+    try:
+        reader.start()
+        assert lost.seen.wait(60), caplog.text
+    finally:
+        source.close()
+        camera.released.set()
+        reader.join(10)
+        logging.getLogger("citytally.edge.source").removeHandler(lost)
+        camera.stop()
+    said = [r.getMessage() for r in caplog.records if "live stream lost" in r.getMessage()]
+    stalled = r"lost after frame \d+ \(read error after frame \d+: no data within 2 s\); reconnecting$"
+    assert len(said) == 1 and re.search(stalled, said[0]), said
+    assert "Immediate exit" not in caplog.text
 
 
 @pytest.mark.integration

@@ -536,7 +536,7 @@ class _AvSource:
                 away = max(0.0, time.monotonic() - last_frame_at)
                 pts_offset += away
                 log.warning("%s: the stream was away %.1f s; its time goes on from there", self._name, away)
-            reading = _Reading(container, self._uri, index, pts_offset, self._fps)
+            reading = _Reading(container, self._uri, index, pts_offset, self._fps, self._timeout_s)
             for frame_index, pts, av_frame in reading.frames():
                 last_frame_at = time.monotonic()
                 if frame_index == reading.first_index:
@@ -551,7 +551,7 @@ class _AvSource:
             if not self._live:
                 self._finish(reading)
                 return
-            problem = reading.problem or "stream ended"
+            problem = reading.ended_by or reading.problem or "stream ended"
             log.warning("%s: live stream lost after frame %d (%s); reconnecting", self._name, index, problem)
 
     def _reopen(self, attempts: Iterator[float]) -> Any:
@@ -598,9 +598,12 @@ class _AvSource:
 class _Reading:
     """One pass over an open container: yields decoded frames and notes the first damage met."""
 
-    def __init__(self, container: Any, uri: str, first_index: int, pts_offset: float, fps: float) -> None:
+    def __init__(
+        self, container: Any, uri: str, first_index: int, pts_offset: float, fps: float, timeout_s: float
+    ) -> None:
         self._container = container
         self._uri = uri
+        self._timeout_s = timeout_s
         self._frame_s = 1.0 / fps if fps > 0 else 0.0
         self.first_index = first_index
         self.next_index = first_index
@@ -611,6 +614,7 @@ class _Reading:
         self.decoded = 0
         self.discarded = 0  # packets the container's edit list hides (not shown, so not expected)
         self.problem: str | None = None
+        self.ended_by: str | None = None  # the read error that ended the pass (a lost stream's why)
 
     def _note(self, problem: str) -> None:
         if self.problem is None:
@@ -629,8 +633,12 @@ class _Reading:
                     break
                 except (av.error.FFmpegError, OSError) as exc:
                     # Demuxing cannot go on after this; decoding errors of one packet can (next branch).
-                    self._note(f"read error after frame {self.next_index}: {exc}")
+                    # PyAV's read timeout reaches here as FFmpeg's "Immediate exit requested".
+                    stalled = "Immediate exit requested" in str(exc)
+                    why = f"no data within {self._timeout_s:g} s" if stalled else str(exc)
+                    self._note(f"read error after frame {self.next_index}: {why}")
                     if isinstance(exc, av.error.EOFError) or not isinstance(exc, av.error.InvalidDataError):
+                        self.ended_by = _scrub(f"read error after frame {self.next_index}: {why}", self._uri)
                         break
                     decoded = []
             for message in logs:
