@@ -149,6 +149,21 @@ def test_a_damaged_first_file_is_reported_and_the_rest_analysed(
     assert summary["complete"] is False and summary["frames_analysed"] == LAST - SPLITS[0]
 
 
+def test_a_file_that_cannot_be_opened_is_said_once(clips: dict[str, Any], tmp_path: Path) -> None:
+    """A file of a sequence that does not open was said twice: by FFmpeg's own log line ("ERROR
+    libav.mov,mp4,...: moov atom not found", from counting the frames for the progress bar) and by the
+    error line, which says the same."""
+    first, middle, last = clips["parts"]
+    broken = tmp_path / "cam-01.mp4"
+    broken.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(4000))  # a header and nothing it can read
+    done, summary = analyze(tmp_path / "out", str(first), str(broken), str(last))
+    assert done.returncode == 2
+    errors = [line for line in done.stderr.splitlines() if line.startswith("citytally: error:")]
+    assert len(errors) == 1 and "moov atom not found" in errors[0], done.stderr
+    assert done.stderr.count("moov atom not found") == 1, done.stderr
+    assert summary["frames_analysed"] == LAST - FIRST - (SPLITS[1] - SPLITS[0])
+
+
 @pytest.mark.parametrize(
     ("inputs", "message"),
     [

@@ -375,17 +375,20 @@ def _analysed_fps(native_fps: float, options: PipelineOptions, config: CameraCon
 def _frame_count(uris: Sequence[str], native_fps: float, target_fps: float | None) -> int | None:
     """How many frames the files will yield, for the progress bar; ``None`` for streams or when unknown."""
     import av
+    import av.logging
 
     frames = 0
     for uri in uris:
         path = Path(uri)
         if not path.is_file():
             return None
-        try:
-            with av.open(str(path)) as container:
-                frames += container.streams.video[0].frames
-        except (av.FFmpegError, IndexError):
-            return None
+        # FFmpeg's log lines about a file that does not open are kept here: the source says it, once.
+        with av.logging.Capture():
+            try:
+                with av.open(str(path)) as container:
+                    frames += container.streams.video[0].frames
+            except (av.FFmpegError, IndexError):
+                return None
     if not frames:
         return None
     if target_fps is not None and native_fps > 0 and target_fps < native_fps:
