@@ -287,6 +287,11 @@ def test_alerts_as_ngsi_ld(sqlite_engine: Engine, make_registry: Callable[..., A
     assert open_one["severity"]["value"] == "critical"
     assert open_one["validFrom"]["value"]["@value"] == "2026-12-04T08:01:40Z"
     assert "validTo" not in open_one  # still open
+    # the model's alertSource is a Relationship (dataModel.Alert's model), to the camera
+    assert open_one["alertSource"] == {
+        "type": "Relationship",
+        "object": "urn:ngsi-ld:Device:citytally:plaza:cam-1",
+    }
     assert open_one["location"]["value"] == {"type": "Point", "coordinates": [13.405, 52.52]}
     assert open_one["data"]["value"] == {"incident": "wrong_way", "phase": "onset", "road_users": 1}
     left = next(a for a in alerts.values() if a["data"]["value"]["incident"] == "left_object")

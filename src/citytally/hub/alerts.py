@@ -97,7 +97,11 @@ def alert_entity(incident: Mapping[str, Any], camera: Mapping[str, Any] | None) 
         "severity": _prop(_SEVERITIES.get(incident["severity"], "medium")),
         "dateIssued": _date(incident["start"]),
         "validFrom": _date(incident["start"]),
-        "alertSource": _prop(f"urn:ngsi-ld:Device:citytally:{incident['site']}:{incident['camera']}"),
+        # a Relationship in the model (dataModel.Alert), not a Property holding an id
+        "alertSource": {
+            "type": "Relationship",
+            "object": f"urn:ngsi-ld:Device:citytally:{incident['site']}:{incident['camera']}",
+        },
         "description": _prop(f"{incident['incident'].replace('_', ' ')} at {where}{ended}"),
         "data": _prop(
             {"incident": incident["incident"], "phase": incident.get("phase"), **incident["details"]}
