@@ -125,6 +125,27 @@ def test_one_vehicle_class_sets_a_valid_vehicle_type(cls: str) -> None:
     check_common(entities[0], "TrafficFlowObserved")
 
 
+def test_each_observation_has_its_own_id() -> None:
+    """The id held the bucket's start only: a quarter's count, the hour's and the hour's cars were one
+    entity, so a context broker taking them in (an upsert by id) overwrote one with the other."""
+    counts = [row("inbound", "car", 3), row("inbound", "bus", 1)]
+    ids = {
+        (width, cls): traffic_flow_entities(
+            counts, [], width=width, cameras={}, line_directions={}, vehicle_class=cls
+        )[0]["id"]
+        for width in (timedelta(minutes=15), timedelta(hours=1), timedelta(days=1))
+        for cls in (None, "car", "bus")
+    }
+    assert len(set(ids.values())) == 9
+    assert ids[(timedelta(hours=1), None)] == (
+        "urn:ngsi-ld:TrafficFlowObserved:citytally:plaza:cam-1:north:inbound:20261120T0800Z:PT1H"
+    )
+    assert ids[(timedelta(minutes=15), "car")].endswith(":20261120T0800Z:PT15M:car")
+    assert ids[(timedelta(days=1), "bus")].endswith(":20261120T0800Z:P1D:bus")
+    (people,) = crowd_flow_entities([row("inbound", "person", 2)], [], width=timedelta(days=1), cameras={})
+    assert people["id"].endswith(":north:inbound:20261120T0800Z:P1D")
+
+
 def test_crowd_flow_counts_people_and_names_direction_only_when_it_is_the_models() -> None:
     counts = [row("inbound", "person", 4), row("east", "person", 2), row("inbound", "car", 10)]
     entities = crowd_flow_entities(counts, [], width=timedelta(minutes=15), cameras=CAMERAS)
@@ -223,3 +244,46 @@ def test_entities_say_where_the_camera_view_changed(
     assert marks == {("08:00", False), ("08:15", True)}
     for entity in entities:
         check_common(entity, kind)
+
+
+@pytest.mark.integration
+def test_an_answer_cut_by_limit_holds_whole_buckets_only_and_says_so(
+    store_engine: Engine, make_registry: Callable[..., Any]
+) -> None:
+    """``limit`` counts rows, one per line, direction and class, in bucket order: the entity of the bucket
+    it cut through summed some of its classes only (intensity 4 where 5 went by), and nothing said that
+    the answer was cut."""
+    make_registry(store_engine)
+    quarter = timedelta(minutes=15)
+
+    def counts(start: datetime, per_class: dict[str, int]) -> LineCountEvent:
+        return LineCountEvent(
+            id=uuid.uuid4(), site="plaza", camera="cam-1", start=start, end=start + quarter, line="north",
+            counts={"inbound": per_class},
+        )  # fmt: skip
+
+    EventWriter(store_engine).write_events(
+        [
+            counts(BUCKET, {"car": 3, "truck": 2, "person": 1}),
+            counts(BUCKET + quarter, {"car": 4, "truck": 1}),
+        ]
+    )
+    headers = {"Authorization": f"Bearer {issue_token(store_engine, 'viewer').secret}"}
+    window = {"interval": "15m", "start": "2026-11-20T08:00:00Z", "end": "2026-11-20T09:00:00Z"}
+    with TestClient(create_app(None, store_engine)) as client:
+
+        def ask(limit: int) -> Any:
+            return client.get(
+                "/ngsi-ld/TrafficFlowObserved", params=window | {"limit": limit}, headers=headers
+            )
+
+        whole = ask(100)
+        assert [e["intensity"]["value"] for e in whole.json()] == [5, 5]
+        assert "x-truncated" not in whole.headers
+        cut = ask(4)  # the three rows of 08:00, and car of 08:15 without its truck
+        assert cut.status_code == 200 and cut.headers["x-truncated"] == "true"
+        assert [(e["dateObserved"]["value"], e["intensity"]["value"]) for e in cut.json()] == [
+            ("2026-11-20T08:00:00Z/2026-11-20T08:15:00Z", 5)
+        ]
+        too_few = ask(2)  # not even the first bucket whole
+        assert too_few.status_code == 422 and "`limit`" in too_few.json()["error"]["message"]

@@ -62,12 +62,28 @@ def _date(moment: datetime) -> dict[str, Any]:
     return _prop({"@type": "DateTime", "@value": _iso(moment)})
 
 
-def _common(kind: str, key: FlowKey, width: timedelta, camera: Mapping[str, Any] | None) -> dict[str, Any]:
+def _duration(width: timedelta) -> str:
+    """``width`` as an ISO 8601 duration (PT15M, PT1H, P1D)."""
+    days, seconds = width.days, width.seconds
+    hours, rest = divmod(seconds, 3600)
+    minutes, seconds = divmod(rest, 60)
+    clock = "".join(f"{n}{unit}" for n, unit in ((hours, "H"), (minutes, "M"), (seconds, "S")) if n)
+    return "P" + (f"{days}D" if days else "") + (f"T{clock}" if clock else "")
+
+
+def _common(
+    kind: str, key: FlowKey, width: timedelta, camera: Mapping[str, Any] | None, variant: str | None = None
+) -> dict[str, Any]:
+    """The attributes both models share. The id names everything that makes the observation what it is:
+    the line, the direction, the bucket's start *and width* and, where the numbers are of one vehicle type
+    only, that type: an upsert into a context broker must never overwrite an hour's count with a quarter's,
+    or all vehicles' with cars'."""
     site, cam, line, direction, bucket = key
     end = bucket + width
     stamp = bucket.astimezone(UTC).strftime("%Y%m%dT%H%MZ")
+    observation = f"{stamp}:{_duration(width)}" + (f":{variant}" if variant else "")
     entity: dict[str, Any] = {
-        "id": f"urn:ngsi-ld:{kind}:{_PROVIDER}:{site}:{cam}:{line}:{direction}:{stamp}",
+        "id": f"urn:ngsi-ld:{kind}:{_PROVIDER}:{site}:{cam}:{line}:{direction}:{observation}",
         "type": kind,
         "dateObserved": _prop(f"{_iso(bucket)}/{_iso(end)}"),
         "dateObservedFrom": _date(bucket),
@@ -77,7 +93,7 @@ def _common(kind: str, key: FlowKey, width: timedelta, camera: Mapping[str, Any]
             "object": f"urn:ngsi-ld:RoadSegment:{_PROVIDER}:{site}:{cam}:{line}",
         },
         "dataProvider": _prop(_PROVIDER),
-        "description": _prop(f"Count line {line!r} of camera {site}/{cam}, direction {direction!r}"),
+        "description": _prop(f"Count line {line} of camera {site}/{cam}, direction {direction}"),
     }
     if camera is not None:
         if camera.get("lat") is not None and camera.get("lon") is not None:
@@ -136,7 +152,8 @@ def traffic_flow_entities(
     entities = []
     for key in sorted(intensity):
         site, cam, line, direction, _ = key
-        entity = _common("TrafficFlowObserved", key, width, cameras.get((site, cam)))
+        variant = VEHICLE_TYPES[vehicle_class] if vehicle_class else None
+        entity = _common("TrafficFlowObserved", key, width, cameras.get((site, cam)), variant)
         entity["intensity"] = _prop(int(intensity[key]))
         entity["viewChanged"] = _prop(key in changed)
         if key in mean_speed:
