@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pydantic import BaseModel, ConfigDict, Field
 
 from citytally.errors import SignalError
-from citytally.signals.intersection import GreenPhase, Intersection, SignalTiming
+from citytally.signals.intersection import GreenPhase, Intersection, SignalTiming, is_green
 from citytally.signals.network import Controller, SignalNetwork
 from citytally.signals.sensors import LaneReading, LaneReadings
 
@@ -138,7 +138,8 @@ class AdaptiveController:
       long as the queue lasts while almost nobody crosses.
     - **What another phase is worth:** the vehicles it would serve, ``n`` (halted ones, plus
       ``approach_weight`` per moving one, each lane weighted by the share of its links the phase opens and
-      by the room left on its exit lanes), per second of the time it takes to serve them:
+      by the room left on its exit lanes, plus each person waiting at a crossing it opens), per second of
+      the time it takes to serve them:
       ``n / (lost + n / s)``, where ``lost`` is the amber and all-red this particular switch needs plus the
       start-up loss, and ``s`` the phase's saturation flow. That is Smith's rule for ordering jobs to
       minimise total waiting: a phase with no demand is worth nothing and is skipped, a switch that needs no
@@ -165,7 +166,9 @@ class AdaptiveController:
             if intersection.can_switch():
                 approach = {lane: readings.approach(lane) for lane in intersection.in_lanes}
                 room = {dst: network.room(readings, dst) for dst in intersection.out_lanes}
-                intersection.request(self._choose(network, intersection, approach, room))
+                waiting = {link: readings.waiting_to_cross(intersection.links[link][1])
+                           for link in intersection.crossings}  # fmt: skip
+                intersection.request(self._choose(network, intersection, approach, room, waiting))
 
     def _lanes(self, intersection: Intersection, phase: GreenPhase) -> list[_PhaseLane]:
         """The incoming lanes ``phase`` serves and how (see :class:`_PhaseLane`), cached."""
@@ -198,8 +201,14 @@ class AdaptiveController:
         phase: GreenPhase,
         approach: dict[str, LaneReading],
         room: dict[str, float],
+        waiting: dict[int, int] | None = None,
     ) -> _Demand:
         demand = _Demand()
+        # A person at a crossing's kerb is demand as a halted vehicle is (its walking area's capacity is
+        # counted with the lanes below); nobody else asks for a phase that only opens crossings.
+        for link, persons in (waiting or {}).items():
+            if is_green(phase.state[link]):
+                demand.halted += persons
         for served in self._lanes(intersection, phase):
             outs = served.outs
             free = sum(room[dst] for dst in outs) / len(outs) if outs else 1.0
@@ -238,6 +247,7 @@ class AdaptiveController:
         intersection: Intersection,
         approach: dict[str, LaneReading],
         room: dict[str, float],
+        waiting: dict[int, int],
     ) -> int:
         cfg = self.config
         current = intersection.current_phase
@@ -245,7 +255,7 @@ class AdaptiveController:
         for phase in intersection.phases:
             if phase.index == current:
                 continue
-            demand = self._served(network, intersection, phase, approach, room)
+            demand = self._served(network, intersection, phase, approach, room, waiting)
             n = demand.halted + cfg.approach_weight * demand.moving
             if n <= 0 or demand.capacity_vps <= 0:
                 continue

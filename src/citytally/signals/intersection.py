@@ -4,9 +4,12 @@ Controllers only *request* a green phase. The :class:`Intersection` decides when
 a green is held for at least ``min_green_s``; every link going from green (``G``/``g``) to red is shown
 amber (``y``) for ``yellow_s``; a link turning green that *conflicts* with a link whose green just ended
 waits a further all-red clearance of ``all_red_s`` after that amber; and no link with a halted vehicle on
-its incoming lane stays red for more than ``max_red_s`` (the starvation bound), whatever the controller
-asks. The green phases and the lanes they serve are read from the network's own programme, so nothing here
-is specific to a scenario.
+its incoming lane, and no crossing with a person waiting at its kerb, stays red for more than ``max_red_s``
+(the starvation bound), whatever the controller asks. A crossing whose green ends keeps every conflicting
+stream red until a person who stepped onto it at the last moment of its green has walked across at
+``WALKING_SPEED_MPS`` (its clearance time, the "flashing don't walk"; the amber counts towards it). The
+green phases and the lanes they serve are read from the network's own programme, so nothing here is
+specific to a scenario.
 
 Why all-red only on conflicting transitions. The all-red interval exists so that a vehicle that entered on
 the last moment of amber has left the conflict area before a crossing or merging stream starts. A link
@@ -42,6 +45,7 @@ from citytally.signals.sensors import LaneReadings
 
 __all__ = [
     "PATH_CLEARANCE_M",
+    "WALKING_SPEED_MPS",
     "GreenPhase",
     "Intersection",
     "SignalTiming",
@@ -58,6 +62,10 @@ __all__ = [
 _GREEN = frozenset("Gg")
 _UNSIGNALLED = frozenset("oO")
 _HELD = frozenset("ryu")
+
+WALKING_SPEED_MPS = 1.2
+"""Walking speed a crossing's clearance time is reckoned at (the usual design value, e.g. Germany's RiLSA;
+slower walkers are the reason it is not higher)."""
 
 
 def is_green(signal: str) -> bool:
@@ -200,6 +208,8 @@ class Intersection:
         self.in_lanes = tuple(dict.fromkeys(lane for lane, _ in self._links if lane))
         self.out_lanes = tuple(dict.fromkeys(lane for _, lane in self._links if lane))
         self._watched = [i for i, (lane, _) in enumerate(self._links) if lane and self._ever_green(i)]
+        self.crossings = _crossings(api, self._links)
+        """Link index → length in metres of each signalled pedestrian crossing."""
         self._force_after = timing.max_red_s - len(self.phases) * timing.service_s - 2 * step_length
         if self._force_after <= 0:
             needed = len(self.phases) * timing.service_s + 2 * step_length
@@ -216,7 +226,7 @@ class Intersection:
         self._mode = _Mode.GREEN
         self._elapsed = 0.0
         self._clearing_from = shown
-        self._all_red_needed = False
+        self._all_red_s = 0.0
         if shown != self.phases[self._phase].state:
             self._start_switch(self._phase, src=shown)
         # Setting a state takes the light off its programme: from here on only this object switches it.
@@ -281,11 +291,10 @@ class Intersection:
         src, dst = self.phases[self._phase].state, self.phases[phase].state
         if phase == self._phase or not needs_clearance(src, dst):
             return 0.0
-        all_red = self.timing.all_red_s if needs_all_red(src, dst, self.conflicts) else 0.0
-        return self.timing.yellow_s + all_red
+        return self.timing.yellow_s + self._all_red_for(src, dst)
 
     def longest_red_wait_s(self, phase: int) -> float:
-        """Longest time a halted vehicle on a link this phase serves has been waiting at red."""
+        """Longest time a halted vehicle (or a person at a crossing) this phase serves has waited at red."""
         served = [self._red_wait[i] for i in self._watched if self.phases[phase].serves(i)]
         return max(served, default=0.0)
 
@@ -305,11 +314,10 @@ class Intersection:
         if self._mode is _Mode.YELLOW and self._elapsed >= self.timing.yellow_s - 1e-9:
             dst = self.phases[self._phase].state
             # All-red keeps a newly green link from starting while a conflicting link's amber traffic
-            # still clears; a link whose path crosses or merges with none of the ending ones may go.
-            self._all_red_needed = self.timing.all_red_s > 0 and needs_all_red(
-                self._clearing_from, dst, self.conflicts
-            )
-            if self._all_red_needed or self._box_blocked(readings, dst):
+            # still clears (or a person still walks a crossing); a link whose path crosses or merges
+            # with none of the ending ones may go.
+            self._all_red_s = self._all_red_for(self._clearing_from, dst)
+            if self._all_red_s > 0 or self._box_blocked(readings, dst):
                 self._enter(_Mode.ALL_RED, all_red_state(self._clearing_from, dst))
             else:
                 self._enter(_Mode.GREEN, dst)
@@ -325,7 +333,7 @@ class Intersection:
     # ---- internals -------------------------------------------------------------------------------------
     def _all_red_done(self, readings: LaneReadings) -> bool:
         """Whether the all-red has run its time and the junction box is clear (or waited long enough)."""
-        needed = self.timing.all_red_s if self._all_red_needed else 0.0
+        needed = self._all_red_s
         if self._elapsed < needed - 1e-9:
             return False
         dst = self.phases[self._phase].state
@@ -353,6 +361,21 @@ class Intersection:
         }
         return any(not self.conflicts[s].isdisjoint(stuck) for s in starting)
 
+    def _all_red_for(self, src: str, dst: str) -> float:
+        """The all-red going from ``src`` to ``dst`` needs: ``all_red_s`` where a starting link conflicts
+        with an ending one, and at least the rest of the clearance time of an ending crossing it conflicts
+        with (its length at walking speed, less the amber already shown)."""
+        if not needs_all_red(src, dst, self.conflicts):
+            return 0.0
+        needed = self.timing.all_red_s
+        pairs = enumerate(zip(src, dst, strict=True))
+        starting = [i for i, (a, b) in pairs if is_green(b) and not is_green(a)]
+        for link, length in self.crossings.items():
+            ending = (is_green(src[link]) or src[link] == "y") and not is_green(dst[link])
+            if ending and any(link in self.conflicts[i] for i in starting):
+                needed = max(needed, length / WALKING_SPEED_MPS - self.timing.yellow_s)
+        return needed
+
     def _ever_green(self, link: int) -> bool:
         return any(p.serves(link) for p in self.phases)
 
@@ -364,9 +387,11 @@ class Intersection:
 
     def _count_red_waits(self, readings: LaneReadings) -> None:
         for i in self._watched:
-            lane = self._links[i][0]
+            lane, out = self._links[i]
+            # A crossing's walking area carries no vehicles: its push-button says who waits.
+            waiting = readings.waiting_to_cross(out) if i in self.crossings else readings[lane].halting
             # A stop-then-go link ("s") is not held at red: its vehicles may leave after stopping.
-            if self._shown[i] in _HELD and readings[lane].halting > 0:
+            if self._shown[i] in _HELD and waiting > 0:
                 self._red_wait[i] += self._dt
             else:
                 self._red_wait[i] = 0.0
@@ -482,6 +507,16 @@ def _internal_path(api: Any, via: str) -> tuple[str, ...]:
         following = [str(link[0]) for link in api.lane.getLinks(lane)]
         lane = next((nxt for nxt in following if nxt.startswith(":")), "")
     return tuple(path)
+
+
+def _crossings(api: Any, links: Sequence[tuple[str, str]]) -> dict[int, float]:
+    """Link index → length of the crossing it leads onto, for each link onto a pedestrian crossing (an
+    internal lane only pedestrians may use, entered from a walking area)."""
+    found: dict[int, float] = {}
+    for i, (src, dst) in enumerate(links):
+        if src.startswith(":") and dst.startswith(":") and list(api.lane.getAllowed(dst)) == ["pedestrian"]:
+            found[i] = float(api.lane.getLength(dst))
+    return found
 
 
 def _controlled_links(api: Any, tls_id: str) -> list[tuple[str, str]]:

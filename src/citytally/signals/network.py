@@ -55,7 +55,8 @@ class SignalNetwork:
         self.approach_m = approach_m
         self.zones = _approach_zones(api, in_lanes, approach_m) if in_lanes else {}
         lanes = [lane for i in self for lane in (*i.in_lanes, *i.out_lanes, *i.box_lanes)]
-        self.sensors = LaneSensors(api, [*lanes, *extra_lanes], self.zones, approach_m)
+        crossings = {i.links[link][1]: i.links[link][0] for i in self for link in i.crossings}
+        self.sensors = LaneSensors(api, [*lanes, *extra_lanes], self.zones, approach_m, crossings)
         self._capacity = {
             lane: max(float(api.lane.getLength(lane)) / _VEHICLE_SPACE_M, 1.0)
             for i in self

@@ -6,12 +6,14 @@ Three kinds of detector are emulated, each reporting counts only:
 - an **approach detector** per incoming lane: a lane-area detector (an induction-loop chain, radar or a
   camera zone) covering the last ``approach_m`` metres before the stop line, reaching onto the lanes
   upstream when the incoming lane is shorter than that: vehicles in the zone and, of those, halted ones;
-- a **stop-line counter** per incoming lane: vehicles that crossed the stop line during the last step.
+- a **stop-line counter** per incoming lane: vehicles that crossed the stop line during the last step;
+- a **pedestrian push-button** per signalled crossing: persons standing at its kerb, waiting to cross.
 
 SUMO has no zone or counter that can be added while it runs, so the approach detector and the stop-line
-counter are computed from the positions and speeds of the vehicles on the watched lanes. Vehicle ids are
-used only inside this module, to tell one step's positions from the next; what leaves it (and what any
-controller sees) is the counts above, as a city's own detectors would give them.
+counter are computed from the positions and speeds of the vehicles on the watched lanes, and the push-button
+from the persons standing on the walking area before a crossing whose next step is onto it. Vehicle and
+person ids are used only inside this module, to tell one step's positions from the next; what leaves it
+(and what any controller sees) is the counts above, as a city's own detectors would give them.
 """
 
 from __future__ import annotations
@@ -64,9 +66,15 @@ class LaneReadings:
     time: float
     lanes: dict[str, LaneReading] = field(default_factory=dict)
     approaches: dict[str, LaneReading] = field(default_factory=dict)
+    crossings: dict[str, int] = field(default_factory=dict)
+    """Crossing lane → persons waiting at its kerb to walk onto it (its push-button)."""
 
     def __getitem__(self, lane: str) -> LaneReading:
         return self.lanes.get(lane, _EMPTY)
+
+    def waiting_to_cross(self, crossing_lane: str) -> int:
+        """Persons standing at the kerb of ``crossing_lane``, waiting to walk onto it."""
+        return self.crossings.get(crossing_lane, 0)
 
     def approach(self, lane: str) -> LaneReading:
         """What the approach detector of stop-line lane ``lane`` reads (its lane detector if it has none)."""
@@ -78,7 +86,8 @@ class LaneSensors:
     """Reads every watched lane once per step through TraCI subscriptions (one round trip over TCP).
 
     ``approaches`` maps each stop-line lane to the lanes its approach detector covers, each with the
-    distance from that lane's end to the stop line (0 for the stop-line lane itself).
+    distance from that lane's end to the stop line (0 for the stop-line lane itself); ``crossings`` each
+    signalled crossing lane to the walking-area lane its pedestrians wait on.
     """
 
     def __init__(
@@ -87,8 +96,14 @@ class LaneSensors:
         lanes: Iterable[str],
         approaches: Mapping[str, Sequence[tuple[str, float]]] | None = None,
         approach_m: float = 100.0,
+        crossings: Mapping[str, str] | None = None,
     ) -> None:
         self._api = api
+        self._crossings = dict(crossings or {})
+        # walking-area edge → {crossing edge: crossing lane}; a lane id is its edge's id, "_", its index
+        self._kerbs: dict[str, dict[str, str]] = {}
+        for crossing, walk in self._crossings.items():
+            self._kerbs.setdefault(walk.rsplit("_", 1)[0], {})[crossing.rsplit("_", 1)[0]] = crossing
         self._zones = {lane: tuple(zone) for lane, zone in (approaches or {}).items()}
         self._reach = approach_m
         zone_lanes = {lane for zone in self._zones.values() for lane, _ in zone}
@@ -112,7 +127,25 @@ class LaneSensors:
             for lane, values in results.items()
         }
         approaches = self._read_approaches(results) if self._zones else {}
-        return LaneReadings(time=float(self._api.simulation.getTime()), lanes=lanes, approaches=approaches)
+        return LaneReadings(
+            time=float(self._api.simulation.getTime()),
+            lanes=lanes,
+            approaches=approaches,
+            crossings=self._read_crossings() if self._kerbs else {},
+        )
+
+    def _read_crossings(self) -> dict[str, int]:
+        """Persons standing (slower than a halt) on each walking area whose next edge is a crossing."""
+        waiting = dict.fromkeys(self._crossings, 0)
+        person = self._api.person
+        for walk, crossings in self._kerbs.items():
+            for pid in self._api.edge.getLastStepPersonIDs(walk):
+                if float(person.getSpeed(pid)) >= HALTING_SPEED_MPS:
+                    continue
+                lane = crossings.get(str(person.getNextEdge(pid)))
+                if lane is not None:
+                    waiting[lane] += 1
+        return waiting
 
     def _read_approaches(self, results: dict[str, dict[int, Any]]) -> dict[str, LaneReading]:
         on_lane = {lane: tuple(results.get(lane, {}).get(_VEHICLE_IDS, ())) for lane in self._length}
