@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from signal_scenarios import build_grid
 
 from citytally.errors import SignalError
 from citytally.signals.evaluate import GridlockWatch
-from citytally.signals.metric import episode_delay, route_files_of
+from citytally.signals.metric import episode_delay, route_departures, route_files_of
+from citytally.signals.sim import SumoConnection
 
 ROUTES = """<routes>
   <vType id="car"/>
@@ -105,3 +108,63 @@ def test_gridlock_watch_on_standing_vehicles(samples: list[tuple[int, int]], det
     for k, (halted, vehicles) in enumerate(samples):
         watch.observe_halted(30.0 * k, halted, vehicles)
     assert watch.detected_at == detected
+
+
+FLOWS = """<routes>
+  <flow id="every7" begin="0" end="200" period="7" from="a" to="b"/>
+  <flow id="hourly" begin="10" end="250" vehsPerHour="900" from="a" to="b"/>
+  <flow id="counted" begin="5" end="295" number="29" from="a" to="b"/>
+  <flow id="capped" begin="3" period="11" number="9" from="a" to="b"/>
+</routes>
+"""
+
+
+def test_flows_are_scheduled_as_sumo_names_and_spaces_them(tmp_path: Path) -> None:
+    """Vehicles of ``flow`` elements were not read at all: a city's demand written as flows lost every
+    vehicle SUMO never inserted from the delay (and the count of those never inserted said 0)."""
+    routes = tmp_path / "f.rou.xml"
+    routes.write_text(FLOWS, encoding="utf-8")
+    due = route_departures([routes], until=100.0)
+    assert [due[f"every7.{n}"] for n in range(3)] == [0.0, 7.0, 14.0] and "every7.15" not in due  # 105 s
+    assert [due[f"hourly.{n}"] for n in range(3)] == [10.0, 14.0, 18.0]  # 3600 / 900 = 4 s apart
+    assert due["counted.1"] == pytest.approx(15.0)  # (295 - 5) / 29 = 10 s apart
+    assert due["capped.8"] == 91.0 and "capped.9" not in due  # number bounds a flow without an end
+    assert len(due) == 15 + 23 + 10 + 9
+
+
+@pytest.mark.integration
+@pytest.mark.sumo
+def test_a_flow_too_dense_to_insert_counts_its_vehicles_never_inserted(tmp_path: Path) -> None:
+    """On a real SUMO run: a flow of one vehicle every 0.5 s onto one lane cannot all be inserted. Every
+    vehicle SUMO inserted has the id and scheduled time the schedule gives (its depart less its delay), and
+    the ones it never inserted count with the time left in the episode."""
+    city = build_grid(tmp_path, size=3, end=200.0, period=1000.0)
+    routes = tmp_path / "dense.rou.xml"
+    routes.write_text(
+        '<routes><flow id="dense" begin="0" end="200" period="0.5" from="A1B1" to="B1C1"/></routes>\n'
+    )
+    sumocfg = tmp_path / "dense.sumocfg"
+    sumocfg.write_text(
+        f'<configuration><input><net-file value="{city.net.name}"/><route-files value="dense.rou.xml"/>'
+        '</input><time><begin value="0"/><end value="200"/></time></configuration>\n'
+    )
+    tripinfo = tmp_path / "tripinfo.xml"
+    conn = SumoConnection.start(
+        ["-c", str(sumocfg), "--no-step-log", "--tripinfo-output", str(tripinfo),
+         "--tripinfo-output.write-unfinished"]
+    )  # fmt: skip
+    try:
+        while conn.time < 200:
+            conn.step()
+    finally:
+        conn.close()
+    inserted = {
+        e.get("id"): float(e.get("depart", "-1")) - float(e.get("departDelay", "0"))
+        for e in ET.parse(tripinfo).getroot()
+        if e.tag == "tripinfo" and float(e.get("depart", "-1")) >= 0
+    }
+    due = route_departures([routes], until=200.0)
+    assert len(due) == 400 and 50 < len(inserted) < 300
+    assert all(due[vid] == pytest.approx(scheduled, abs=0.5) for vid, scheduled in inserted.items())
+    result = episode_delay(tripinfo, [routes], begin=0.0, end=200.0)
+    assert (result.vehicles, result.never_departed) == (400, 400 - len(inserted))
