@@ -56,3 +56,47 @@ def test_eval_bad_input_is_one_line(
     done = _cli(*[a.format(cfg=sumo_grid.sumocfg, bad=bad) for a in args])
     assert done.returncode == 2
     assert message in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
+
+
+def _scenario(folder: Path, grid: GridScenario, *, net: str | None = None, routes: str | None = None) -> Path:
+    """A copy of ``grid``'s scenario in ``folder``, with its network or routes file replaced by text."""
+    (folder / "n.net.xml").write_text(grid.net.read_text() if net is None else net)
+    (folder / "r.rou.xml").write_text(grid.routes.read_text() if routes is None else routes)
+    cfg = folder / "s.sumocfg"
+    cfg.write_text(
+        '<configuration><input><net-file value="n.net.xml"/><route-files value="r.rou.xml"/></input>'
+        '<time><begin value="0"/><end value="400"/></time></configuration>'
+    )
+    return cfg
+
+
+@pytest.mark.parametrize(
+    ("broken", "message"),
+    [
+        ("net_cut", r"^citytally: error: SUMO could not start the simulation: .+ In file '\S*n\.net\.xml' "
+                    r"At line/column \d+/\d+\.$"),
+        ("net_missing", r"^citytally: error: SUMO could not start the simulation: File '\S*n\.net\.xml' is "
+                        r"not accessible \(No such file or directory\)\.$"),
+        ("routes_cut", r"^citytally: error: SUMO stopped at \d+ s: .+ In file '\S*r\.rou\.xml' "
+                       r"At line/column \d+/\d+\.$"),
+    ],
+)  # fmt: skip
+def test_what_sumo_cannot_read_is_one_line_in_its_own_words(
+    sumo_grid: GridScenario, tmp_path: Path, broken: str, message: str
+) -> None:
+    """SUMO reads a network at the start and routes as the simulation goes: a route file cut short (a copy
+    interrupted, a disk full) ended the run with a traceback of libsumo's FatalTraCIError well into it, and
+    a broken network with the whole SUMO command line and "Process Error", SUMO's reason on a line of its
+    own above."""
+    net, routes = sumo_grid.net.read_text(), sumo_grid.routes.read_text()
+    if broken == "net_cut":
+        cfg = _scenario(tmp_path, sumo_grid, net=net[: len(net) // 2])
+    elif broken == "routes_cut":  # cut past what SUMO reads ahead at the start (200 s of departures)
+        cfg = _scenario(tmp_path, sumo_grid, routes=routes[: len(routes) * 3 // 4])
+    else:
+        cfg = _scenario(tmp_path, sumo_grid)
+        (tmp_path / "n.net.xml").unlink()
+    done = _cli(str(cfg), "--seeds", "1")
+    assert done.returncode == 2, done.stderr[-2000:]
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and re.match(message, lines[0]), done.stderr[-2000:]
