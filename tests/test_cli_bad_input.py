@@ -270,3 +270,21 @@ def test_units_mistaken_in_a_camera_config_are_named(tmp_path: Path, old: str, n
     config.write_text(text.replace(old, new, 1))
     done = run("analyze", "nosuch.mp4", "-c", str(config), "-o", "out", "--no-progress", cwd=tmp_path)
     assert done.returncode == 2 and said in done.stderr, done.stderr
+
+
+@pytest.mark.parametrize(
+    ("url", "said"),
+    [
+        ("hub:S3cretPW-xyz@127.0.0.1", "database URL '***@127.0.0.1' is not a URL"),  # the scheme left out
+        ("postgresql://hub:S3c@tPW@127.0.0.1/citytally", "holds an '@'; write it as %40"),
+    ],
+)
+def test_a_database_url_with_a_password_it_cannot_read_is_refused_without_it(
+    tmp_path: Path, url: str, said: str
+) -> None:
+    """A database URL without its scheme was echoed whole, password and all; one whose password holds an
+    unencoded "@" had the rest of it taken for the host name, which psycopg's error then printed."""
+    env = {**os.environ, "HOME": str(tmp_path), "CITYTALLY_DATABASE_URL": url}
+    done = run("hub", "--no-api", cwd=tmp_path, env=env)
+    assert said in the_line(done)
+    assert "S3c" not in done.stderr + done.stdout and "tPW" not in done.stderr + done.stdout

@@ -23,6 +23,11 @@ from citytally.redaction import redact_url
         ("", ""),
         ("rtsp://a:b@[fe80::1/s", "<unparseable URL>"),  # the unclosed bracket must not leak the password
         (make_url("postgresql+psycopg://hub:hunter2@db/citytally"), "postgresql+psycopg://***@db/citytally"),
+        # no scheme: no URL to split, and still a password (a database URL written without its scheme)
+        ("hub:S3cretPW-xyz@127.0.0.1", "***@127.0.0.1"),
+        ("/var/video/cam@1/plaza.avi", "/var/video/cam@1/plaza.avi"),  # a path with "@" stays as it is
+        ("plaza@noon.mp4", "plaza@noon.mp4"),
+        ("postgresql://hub:S3c@tPW@db/citytally", "postgresql://***@db/citytally"),
     ],
 )
 def test_redact_url(url: object, expected: str) -> None:

@@ -23,8 +23,8 @@ def redact_url(url: object) -> str:
     """``url`` with any user name, password and secret-looking query values replaced by ``***``.
 
     ``url`` is a string or anything whose ``str`` is a URL (SQLAlchemy's ``URL`` already hides its password
-    there). Plain paths come back unchanged; text that cannot be split as a URL comes back as
-    ``<unparseable URL>``. Safe to call on anything.
+    there). Plain paths come back unchanged, ``user:password@host`` without a scheme masked; text that
+    cannot be split as a URL comes back as ``<unparseable URL>``. Safe to call on anything.
     """
     text = url if isinstance(url, str) else str(url)
     try:
@@ -32,6 +32,10 @@ def redact_url(url: object) -> str:
     except ValueError:  # e.g. an unclosed IPv6 bracket: it may still hold a password
         return "<unparseable URL>"
     if not parts.scheme or not parts.netloc:
+        # "user:password@host" without a scheme is no URL to urlsplit, and still holds a password
+        before, at, after = text.rpartition("@")
+        if at and ":" in before and "/" not in before:
+            return f"{MASK}@{after}"
         return text
     netloc = parts.netloc
     if "@" in netloc:

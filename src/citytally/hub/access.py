@@ -32,7 +32,7 @@ import hashlib
 import logging
 import secrets
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal, cast, get_args
@@ -347,15 +347,15 @@ def require_role(role: Role) -> Callable[..., Principal]:
     return dependency
 
 
-def _public_dependency(request: Request) -> None:
-    """Anyone may call this route; nothing is checked."""
+async def _public_dependency(request: Request) -> None:
+    """Anyone may call this route; nothing is checked (on the event loop: no worker thread is needed)."""
     request.state.principal = None
 
 
 _public_dependency.access_rule = "public"  # type: ignore[attr-defined]
 
 
-def public() -> Callable[..., None]:
+def public() -> Callable[..., Awaitable[None]]:
     """A FastAPI dependency that marks a route as deliberately public (e.g. the public register)."""
     return _public_dependency
 

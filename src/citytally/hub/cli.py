@@ -42,13 +42,21 @@ def hub(
     from citytally.hub.ingest import Ingest
     from citytally.hub.metrics import HubMetrics
     from citytally.hub.retention import RetentionJob
-    from citytally.hub.store import EventWriter, create_store_engine, damage, migrate, sync_registry
+    from citytally.hub.store import (
+        EventWriter,
+        create_store_engine,
+        damage,
+        migrate,
+        sync_registry,
+        wait_for_database,
+    )
     from citytally.redaction import redact_url
 
     settings = load_hub_settings(config)
     cameras = settings.load_cameras()
     url = settings.database.resolved_url()
     engine = create_store_engine(url)
+    wait_for_database(engine)  # a service started before its database waits for it
     migrate(engine)
     sync_registry(engine, cameras, {slug: site.model_dump() for slug, site in settings.sites.items()})
     log.info("hub: store %s, %d cameras registered", redact_url(url), len(cameras))
@@ -85,7 +93,9 @@ def hub(
         if checkpoints is not None:
             checkpoints.stop()
         engine.dispose()
-        log.info("hub: stopped; %d events stored this run", ingest.totals.stored)
+        left = ingest.progress.waiting  # not stored (a database down): the broker delivers them again
+        unstored = f"; {left} messages not stored are left for the broker to deliver again" if left else ""
+        log.info("hub: stopped; %d events stored this run%s", ingest.totals.stored, unstored)
         for signum, handler in previous.items():
             signal.signal(signum, handler)
 

@@ -117,7 +117,11 @@ class IngestSettings(_Model):
         default=False, description="Store events from cameras the registry does not list (else dead-letter)."
     )
     retry_max_s: float = Field(
-        default=30.0, gt=0, le=3600, description="Longest pause between retries while the database is down."
+        default=5.0,
+        gt=0,
+        le=3600,
+        description="Longest pause between retries while the database is down (so long after it is back, "
+        "at most, before ingest goes on).",
     )
     stall_after_s: float = Field(
         default=60.0,

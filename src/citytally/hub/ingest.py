@@ -57,7 +57,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from prometheus_client import Counter, Gauge, Histogram
 from sqlalchemy.exc import SQLAlchemyError
 
-from citytally.errors import StoreError
+from citytally.errors import Spell, StoreError
 from citytally.hub.config import IngestSettings
 from citytally.hub.metrics import HubMetrics
 from citytally.hub.store import schema
@@ -177,6 +177,10 @@ class Ingest:
         self._taken = 0
         self._turn = threading.Condition()  # batches are acknowledged in the order they were taken
         self._done = 0
+        # A database down or full: one line when storing fails, one a minute, one when it works again,
+        # however many writers retry how often.
+        self._failing = Spell(log)
+        self._failing_lock = threading.Lock()
 
     # -- lifecycle --------------------------------------------------------------------------------------
 
@@ -459,8 +463,14 @@ class Ingest:
             try:
                 result = self._write([pending.received for pending in batch])
             except StoreError as exc:
-                log.warning("ingest: %s; retrying in %.1f s (nothing acknowledged)", exc, pause)
+                with self._failing_lock:
+                    self._failing.failed(
+                        "ingest: %s; retrying (nothing acknowledged, %d messages waiting)",
+                        exc, self.progress.waiting, level=logging.WARNING,
+                    )  # fmt: skip
             else:
+                with self._failing_lock:
+                    self._failing.ended("ingest: the store takes batches again")
                 self.metrics.record(result)
                 self.metrics.batch_size.observe(len(batch))
                 self.metrics.queue_depth.set(self._queue.qsize())

@@ -10,8 +10,9 @@ from fastapi import Depends, Request
 __all__ = ["EngineDep", "SettingsDep", "get_engine", "get_settings"]
 
 
-def get_engine(request: Request) -> sa.Engine:
-    """The store engine :func:`~citytally.hub.web.create_app` was given."""
+async def get_engine(request: Request) -> sa.Engine:
+    """The store engine :func:`~citytally.hub.web.create_app` was given (on the event loop: a request
+    needs no worker thread to get it, so ``/health`` answers while a hung database holds them all)."""
     engine: sa.Engine = request.app.state.engine
     return engine
 

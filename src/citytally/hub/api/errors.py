@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import logging
+import math
+import time
 from typing import Any
 
+import sqlalchemy as sa
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -13,6 +17,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from citytally.errors import CitytallyError
 
 __all__ = ["ErrorBody", "ErrorResponse", "ERROR_RESPONSES", "error_response", "install_error_handlers"]
+
+log = logging.getLogger(__name__)
 
 
 class ErrorBody(BaseModel):
@@ -34,7 +40,9 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         (401, "Missing, unknown, revoked or expired token."),
         (403, "The token lacks the role this needs."),
         (422, "A parameter is invalid."),
+        (413, "The request body is over 1 MiB."),
         (429, "Too many failed logins from this address."),
+        (503, "The database does not answer, or the audit log cannot be written: try again (Retry-After)."),
     )
 }
 
@@ -68,9 +76,28 @@ async def _citytally_error(_request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(_body(400, str(exc)), status_code=400)
 
 
+DATABASE_RETRY_AFTER_S = 5
+_said_database_at = -math.inf
+
+
+async def _database_error(_request: Request, exc: Exception) -> JSONResponse:
+    """The database is out of reach (down, refusing, its connections all taken and waited for): 503 with a
+    reason and when to try again, not a 500 and a traceback a request; said in the log once a minute."""
+    global _said_database_at
+    if time.monotonic() - _said_database_at >= 60:
+        _said_database_at = time.monotonic()
+        why = " ".join(str(getattr(exc, "orig", None) or exc).split())[:300]
+        log.error("api: the database does not answer, so requests get 503: %s", why)
+    message = "the database does not answer; try again later"
+    headers = {"Retry-After": str(DATABASE_RETRY_AFTER_S)}
+    return JSONResponse(_body(503, message), status_code=503, headers=headers)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Answer HTTP errors, invalid parameters and :class:`CitytallyError` with :class:`ErrorResponse`."""
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(CitytallyError, _citytally_error)
+    for unreachable in (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.TimeoutError):
+        app.add_exception_handler(unreachable, _database_error)

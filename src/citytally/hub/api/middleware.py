@@ -12,6 +12,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
+import math
 import time
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -51,6 +52,10 @@ _AUDIT_METHOD_CHARS = 16
 _AUDIT_TEXT_CHARS = 2000
 #: The longest request body the hub reads. Its largest legitimate body, a camera's geometry, is a few kB.
 MAX_BODY_BYTES = 1024 * 1024
+#: How long a request waits for its audit entry to be written. A database that hangs (stopped, a lock held)
+#: would otherwise hold every request, ``/health`` included, for as long as it hangs; after this the entry
+#: counts as not written (a success is refused with 503, an error answer goes out).
+AUDIT_WAIT_S = 5.0
 
 _REFUSAL = "the audit log cannot be written, so nothing is served; try again later"
 
@@ -75,6 +80,7 @@ class AuditMiddleware:
         self.app = app
         self.engine = engine
         self.metrics = metrics
+        self._said_at = -math.inf
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -92,7 +98,7 @@ class AuditMiddleware:
             if message["type"] == "http.response.start":
                 status, answered = int(message["status"]), True
                 stream = _is_event_stream(message)
-                opened = await anyio.to_thread.run_sync(self._record, scope, status, None)
+                opened = await self._record_within(scope, status, None)
                 if opened is None and status < 400:
                     await _answer(send, 503, _REFUSAL, retry_after_s=5)
                     status = 503
@@ -109,16 +115,33 @@ class AuditMiddleware:
             # still be written
             with anyio.CancelScope(shield=True):
                 if not answered:
-                    await anyio.to_thread.run_sync(self._record, scope, status, None)
+                    await self._record_within(scope, status, None)
                 elif stream and opened is not None:
                     closed = {"stream": "closed", "opened_seq": opened, "seconds": _seconds(started)}
-                    await anyio.to_thread.run_sync(self._record, scope, status, closed)
+                    await self._record_within(scope, status, closed)
 
     def _measure(self, scope: Scope, status: int, seconds: float) -> None:
         route = getattr(scope.get("route"), "path", "unmatched")
         method = scope["method"] if scope["method"] in _METHODS else "OTHER"
         self.metrics.api_requests.labels(method, route, str(status)).inc()
         self.metrics.api_latency.labels(route).observe(seconds)
+
+    async def _record_within(self, scope: Scope, status: int, detail: dict[str, Any] | None) -> int | None:
+        """:meth:`_record` in a worker thread, given up after :data:`AUDIT_WAIT_S` (then ``None``). The
+        thread goes on waiting for the database; should it answer later, the entry is written then."""
+        with anyio.move_on_after(AUDIT_WAIT_S):
+            return await anyio.to_thread.run_sync(self._record, scope, status, detail, abandon_on_cancel=True)
+        self.metrics.audit_failures.inc()
+        self._say("audit: cannot record %s %s: the database did not answer within %g s",
+                  scope["method"][:_AUDIT_METHOD_CHARS], _cut(scope["path"]), AUDIT_WAIT_S)  # fmt: skip
+        return None
+
+    def _say(self, message: str, *args: object) -> None:
+        """An audit failure, logged once a minute at most (a database outage fails every request)."""
+        now = time.monotonic()
+        if now - self._said_at >= 60:
+            self._said_at = now
+            log.error(message, *args)
 
     def _record(self, scope: Scope, status: int, detail: dict[str, Any] | None) -> int | None:
         """Append the request's entry; its seq, or ``None`` (logged and counted) if it cannot be written."""
@@ -140,7 +163,7 @@ class AuditMiddleware:
             return append_entry(self.engine, entry).seq
         except sa.exc.SQLAlchemyError as exc:
             self.metrics.audit_failures.inc()
-            log.error("audit: cannot record %s %s: %s", entry.method, entry.path, exc.__class__.__name__)
+            self._say("audit: cannot record %s %s: %s", entry.method, entry.path, exc.__class__.__name__)
             return None
 
 

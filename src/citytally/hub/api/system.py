@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
 import time
+from concurrent.futures import Future
 from typing import Annotated, Any, Literal
 
 import sqlalchemy as sa
@@ -28,9 +31,11 @@ class Health(BaseModel):
         "been for 30 s (no event can arrive); 'stalled' when messages have waited longer than "
         "ingest.stall_after_s with no batch stored."
     )
-    database: Literal["ok", "unreachable", "damaged"] = Field(
-        description="'damaged' once the store has said a page or its file is damaged (SQLite's 'database "
-        "disk image is malformed'): what still reads and writes goes on; recover the store."
+    database: Literal["ok", "unreachable", "not_answering", "damaged"] = Field(
+        description="'unreachable' when it refuses or fails the read; 'not_answering' when the read has "
+        "waited over 3 s (a database that hangs: stopped, or a lock held on the events); 'damaged' once the "
+        "store has said a page or its file is damaged (SQLite's 'database disk image is malformed'): what "
+        "still reads and writes goes on; recover the store."
     )
     database_problem: str | None = Field(
         None, description="What the store said of the damage, and when it was first seen; null if none."
@@ -64,7 +69,7 @@ class Health(BaseModel):
     dependencies=[Depends(public())],
     responses={503: {"model": Health, "description": "Database or broker out of reach, or ingest stalled."}},
 )
-def health(request: Request, engine: EngineDep) -> JSONResponse:
+async def health(request: Request, engine: EngineDep) -> JSONResponse:
     """Liveness and readiness: the database answers, ingest advances, and how far behind it is."""
     hub_metrics: HubMetrics = request.app.state.metrics
     progress: IngestProgress = hub_metrics.ingest_progress
@@ -78,12 +83,16 @@ def health(request: Request, engine: EngineDep) -> JSONResponse:
         "broker_down_s": down_s,
     }
     try:
-        lag = ingest_lag_seconds(engine)
-    except sa.exc.SQLAlchemyError:
+        lag = await _probe(request, engine).lag()
+    except (sa.exc.SQLAlchemyError, TimeoutError) as exc:
         damaged = damage(engine)  # the read met the damage, or the database is out of reach
+        stalled = stalled_s >= progress.stall_after_s
+        reach: Literal["unreachable", "not_answering"] = (
+            "not_answering" if isinstance(exc, TimeoutError) else "unreachable"
+        )
         body = Health(
-            status="degraded",
-            database="unreachable" if damaged is None else "damaged",
+            status="stalled" if stalled else "degraded",
+            database=reach if damaged is None else "damaged",
             database_problem=None if damaged is None else _problem(damaged),
             ingest_lag_s=None,
             ingest_stalled_s=stalled_s,
@@ -104,6 +113,50 @@ def health(request: Request, engine: EngineDep) -> JSONResponse:
         **broker,
     )
     return JSONResponse(body.model_dump(), status_code=503 if stalled or cut_off or damaged else 200)
+
+
+class _LagProbe:
+    """The ingest lag read for ``/health`` with a bound on the wait. One read at a time: while a read the
+    database does not answer is still waiting (in its worker thread, which cannot be called back), later
+    health checks wait on it, up to :data:`HEALTH_WAIT_S` each, and start no other."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+        self._lock = threading.Lock()
+        self._pending: Future[float | None] | None = None
+
+    async def lag(self) -> float | None:
+        """Seconds since the newest event arrived; :class:`TimeoutError` when the database did not answer
+        within :data:`HEALTH_WAIT_S`, its own error when it failed. Awaited on the event loop, its read in
+        a thread of its own: with the API's worker threads all held by a hung database, it still answers."""
+        with self._lock:
+            if self._pending is None or self._pending.done():
+                self._pending = Future()
+                # a daemon thread: one the database never answers must not hold the hub's exit
+                threading.Thread(target=self._read, args=(self._pending,), daemon=True).start()
+            pending = self._pending
+        try:
+            return await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(pending)), HEALTH_WAIT_S)
+        except TimeoutError:
+            raise TimeoutError(f"no answer within {HEALTH_WAIT_S:g} s") from None
+
+    def _read(self, pending: Future[float | None]) -> None:
+        try:
+            pending.set_result(ingest_lag_seconds(self.engine))
+        except BaseException as exc:  # noqa: BLE001 - handed to the waiting health check
+            pending.set_exception(exc)
+
+
+HEALTH_WAIT_S = 3.0
+_probes_lock = threading.Lock()
+
+
+def _probe(request: Request, engine: sa.Engine) -> _LagProbe:
+    with _probes_lock:
+        probe: _LagProbe | None = getattr(request.app.state, "lag_probe", None)
+        if probe is None or probe.engine is not engine:
+            probe = request.app.state.lag_probe = _LagProbe(engine)
+        return probe
 
 
 def _problem(damaged: Damage) -> str:

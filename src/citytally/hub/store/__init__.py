@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from citytally.hub.store.engine import DEFAULT_DATABASE_URL, create_store_engine, sqlite_url
+from citytally.hub.store.engine import (
+    DEFAULT_DATABASE_URL,
+    create_store_engine,
+    sqlite_url,
+    wait_for_database,
+)
 from citytally.hub.store.limits import MessageLimits
 from citytally.hub.store.migrate import HEAD_REVISION, current_revision, head_revisions, migrate
 from citytally.hub.store.registry import sync_registry
@@ -21,4 +26,5 @@ __all__ = [
     "migrate",
     "sqlite_url",
     "sync_registry",
+    "wait_for_database",
 ]

@@ -15,6 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from citytally.errors import StoreError
 from citytally.hub.store import damage
+from citytally.hub.store.engine import database_problem
 from citytally.redaction import redact_url
 
 if TYPE_CHECKING:
@@ -53,9 +54,7 @@ def migrate(engine: Engine, revision: str = "head") -> None:
                 f"{redact_url(engine.url)}: the store is damaged ({problem}); recover it before the hub can "
                 "start (docs/hub.md, 'A damaged store')"
             ) from exc
-        raise StoreError(
-            f"migrating {redact_url(engine.url)} failed: {exc.__class__.__name__}: {exc}"
-        ) from exc
+        raise StoreError(f"migrating {redact_url(engine.url)} failed: {database_problem(exc)}") from exc
     if revision == "head":
         _restore_lost_tables(engine)
 
