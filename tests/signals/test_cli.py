@@ -100,3 +100,52 @@ def test_what_sumo_cannot_read_is_one_line_in_its_own_words(
     assert done.returncode == 2, done.stderr[-2000:]
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and re.match(message, lines[0]), done.stderr[-2000:]
+
+
+def test_a_controller_with_no_light_to_run_says_so(tmp_path: Path) -> None:
+    """On a network without traffic lights a controller's delay was printed as its own, with no word that
+    it had controlled nothing (the same figure as 'fixed')."""
+    from citytally.sumo import find_sumo_binary, sumo_home_for
+
+    netgenerate = sumo_home_for(find_sumo_binary()) / "bin" / "netgenerate"
+    net = tmp_path / "plain.net.xml"
+    subprocess.run([str(netgenerate), "--grid", "--grid.number", "2", "-o", str(net)], check=True,
+                   capture_output=True)  # fmt: skip
+    (tmp_path / "r.rou.xml").write_text(
+        '<routes><flow id="f" begin="0" end="100" period="5" from="A0A1" to="A1B1"/></routes>\n'
+    )
+    cfg = tmp_path / "plain.sumocfg"
+    cfg.write_text(
+        '<configuration><input><net-file value="plain.net.xml"/><route-files value="r.rou.xml"/></input>'
+        '<time><begin value="0"/><end value="200"/></time></configuration>'
+    )
+    done = _cli(str(cfg), "--controller", "citytally", "--seeds", "1")
+    assert done.returncode == 0, done.stderr
+    assert "citytally controls no traffic light (the network has none)" in done.stderr
+    assert LAST_LINE.match(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--controllers", "fixed,foo"],
+            "--controllers: unknown foo; known: fixed, max-pressure, greedy, citytally",
+        ),
+        (["--scenarios", "cologne1,colgne3"], "--scenarios: unknown colgne3; known: cologne1, cologne3, "),
+        (["--versions", "1.9.1", "--sumo-191", "{missing}"], "--versions 1.9.1: no SUMO 1.9.1 at {missing}"),
+    ],
+)
+def test_bench_checks_every_name_before_it_runs_anything(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
+    """A misspelt controller or scenario was found only when its cell came up (hours into the full grid),
+    and ``--versions 1.9.1`` without that SUMO ran nothing and exited 0."""
+    missing = str(tmp_path / "no-sumo")
+    command = [sys.executable, "-c", "from citytally.cli import main; main()", "signals", "bench",
+               "--data", str(tmp_path), "--scenarios", "cologne1", "--controllers", "fixed", "--seeds", "1",
+               "--versions", "current", *(a.format(missing=missing) for a in args)]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert done.stderr.strip().startswith(f"citytally: error: {message.format(missing=missing)}"), done.stderr
+    assert done.stdout == ""

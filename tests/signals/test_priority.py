@@ -375,3 +375,21 @@ def test_emergency_command_rejects_a_departure_outside_the_episode(corridor: tup
     done = _emergency_cli(str(cfg), "--route", " ".join(CORRIDOR), "--depart", "5000")
     assert done.returncode == 2
     assert done.stderr.strip() == f"citytally: error: --depart 5000 is outside the episode 0-{END_S:g} s"
+
+
+@pytest.mark.integration
+@pytest.mark.sumo
+def test_an_ambulance_the_episode_ends_before_it_arrives_is_not_reported_as_arrived(
+    corridor: tuple[Path, Path, Path],
+) -> None:
+    """An ambulance still on its way when the episode ended was reported with the time it had driven so far
+    as its travel time (and a departure in the last second as "nan s"), and the comparison as 1.00."""
+    cfg = _sumocfg(corridor)
+    for depart in (END_S - 5, END_S - 1):
+        done = _emergency_cli(str(cfg), "--route", " ".join(CORRIDOR), "--depart", f"{depart:g}")
+        assert done.returncode == 2, done.stdout
+        assert done.stderr.strip() == (
+            f"citytally: error: the ambulance does not reach the end of its route before the episode ends at "
+            f"{END_S:g} s, even in free flow: give an earlier --depart"
+        )
+        assert "nan" not in done.stdout

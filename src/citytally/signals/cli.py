@@ -151,17 +151,25 @@ def _run_bench(
     from rich.progress import Progress
 
     from citytally.errors import SignalError
-    from citytally.signals.resco import cell_line, run_cell, save_json
+    from citytally.signals.controllers import CONTROLLERS
+    from citytally.signals.resco import SCENARIOS, cell_line, run_cell, save_json
 
     names = [s.strip() for s in scenarios.split(",") if s.strip()]
     ctrls = [c.strip() for c in controllers.split(",") if c.strip()]
     wanted = {v.strip() for v in versions.split(",") if v.strip()}
+    # every name checked before anything runs: a typo found at its cell could be hours into the grid
     if unknown := wanted - {"1.9.1", "current"}:
         raise SignalError(f"--versions: {', '.join(sorted(unknown))} is not 1.9.1 or current")
+    if unknown := [n for n in names if n not in SCENARIOS]:
+        raise SignalError(f"--scenarios: unknown {', '.join(unknown)}; known: {', '.join(SCENARIOS)}")
+    if unknown := [c for c in ctrls if c not in CONTROLLERS]:
+        raise SignalError(f"--controllers: unknown {', '.join(unknown)}; known: {', '.join(CONTROLLERS)}")
     binaries: list[Path | None] = []
     if "1.9.1" in wanted:
         if sumo_191 is not None and sumo_191.is_file():
             binaries.append(sumo_191)
+        elif wanted == {"1.9.1"}:  # nothing else asked for: running nothing is no result
+            raise SignalError(f"--versions 1.9.1: no SUMO 1.9.1 at {sumo_191} (--sumo-191 names it)")
         else:
             typer.echo(f"SUMO 1.9.1 not found at {sumo_191}: skipped", err=True)
     if "current" in wanted:

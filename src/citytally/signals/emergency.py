@@ -79,6 +79,8 @@ class EmergencyEpisode:
     """Vehicles still on the road at the end that had stood still for 300 s or more (a local lock)."""
     insertion_s: dict[str, float] = field(default_factory=dict)
     """Part of each ambulance's travel time spent waiting to enter a full first edge."""
+    arrived: frozenset[str] = frozenset()
+    """The ambulances that reached the end of their route; another's ``travel_s`` runs to the episode end."""
 
     @property
     def locked(self) -> bool:
@@ -129,7 +131,7 @@ def run_emergency_episode(
         trips = _split_delays(tripinfo, ids, departs, window)
     return EmergencyEpisode(
         trips.travel_s, stops, trips.others_delay_s, trips.others, version, time.perf_counter() - started,
-        watch.detected_at, trips.stuck, trips.insertion_s,
+        watch.detected_at, trips.stuck, trips.insertion_s, frozenset(trips.arrived),
     )  # fmt: skip
 
 
@@ -180,6 +182,7 @@ class _Trips:
     others_delay_s: float
     others: int
     stuck: int
+    arrived: set[str]
 
 
 def _split_delays(
@@ -190,6 +193,7 @@ def _split_delays(
     travel: dict[str, float] = {}
     insertion: dict[str, float] = {}
     delays: dict[str, float] = {}
+    arrived: set[str] = set()
     stuck = 0
     for _, elem in ET.iterparse(tripinfo):
         if elem.tag != "tripinfo":
@@ -199,6 +203,8 @@ def _split_delays(
         if vid in ids:
             insertion[vid] = float(elem.get("departDelay", "0"))
             travel[vid] = (arrival if arrival >= 0 else end) - (depart - insertion[vid])
+            if arrival >= 0:
+                arrived.add(vid)
         elif depart >= 0:
             delays[vid] = float(elem.get("timeLoss", "0")) + float(elem.get("departDelay", "0"))
             stuck += int(arrival < 0 and float(elem.get("waitingTime", "0")) >= _STUCK_S)
@@ -207,7 +213,7 @@ def _split_delays(
         if begin <= scheduled < end and vid not in delays:
             delays[vid] = end - scheduled
     mean = sum(delays.values()) / len(delays) if delays else 0.0
-    return _Trips(travel, insertion, mean, len(delays), stuck)
+    return _Trips(travel, insertion, mean, len(delays), stuck, arrived)
 
 
 def emergency_comparison(
@@ -252,12 +258,19 @@ def emergency_comparison(
             net, background, [call], window, seed=seed, mode=mode,
             controller=None if mode == "free" else inner(), binary=binary,
         )  # fmt: skip
-        took = run.travel_s.get(call.vehicle_id, float("nan"))
+        took = run.travel_s.get(call.vehicle_id, end - call.depart)
+        there = call.vehicle_id in run.arrived
+        if mode == "free" and not there:
+            raise SignalError(
+                f"the ambulance does not reach the end of its route before the episode ends at {end:g} s, "
+                f"even in free flow: give an earlier --depart"
+            )
         free_s = took if mode == "free" else free_s
+        at_least = "" if there else "≥ "  # still on its way when the episode ended
         others = "" if mode == "free" else f", others {run.others_delay_s:.2f} s/veh"
         others += " (the network locked up: this delay says little about control)" if run.locked else ""
-        lines.append(f"{mode}: ambulance {took:.0f} s, {run.stops[call.vehicle_id]} stops{others}")
-    lines.append(
-        f"ambulance with priority: {took / (free_s or float('nan')):.2f} × free flow ({run.sumo_version})"
-    )
+        others += "" if there else " (still on its way when the episode ended)"
+        lines.append(f"{mode}: ambulance {at_least}{took:.0f} s, {run.stops[call.vehicle_id]} stops{others}")
+    ratio = took / (free_s or float("nan"))
+    lines.append(f"ambulance with priority: {at_least}{ratio:.2f} × free flow ({run.sumo_version})")
     return lines

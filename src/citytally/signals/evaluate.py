@@ -194,6 +194,13 @@ def simulate(
     api = conn.api
     timing = timing or getattr(controller, "timing", None) or SignalTiming()
     network = SignalNetwork(api, timing, tls_ids=None if controller is not None else [])
+    if controller is not None and not len(network):
+        controlled = len(api.trafficlight.getIDList())
+        log.warning(
+            "%s: %s controls no traffic light (%s): its delay is the network's own, as with 'fixed'",
+            cfg.scenario.name, controller.name,
+            "the network has none" if not controlled else f"none of its {controlled} could be run safely",
+        )  # fmt: skip
     watch = GridlockWatch(window_s=cfg.gridlock_s)
     edges = [str(e) for e in api.edge.getIDList() if not str(e).startswith(":")]
     decisions: list[float] = []
