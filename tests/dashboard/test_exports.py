@@ -324,3 +324,34 @@ def test_hourly_csvs_are_indias_hours_in_india(engine: sa.Engine) -> None:
     # Without a time zone, UTC's hours, as before.
     lines = csv_lines(engine, "movements", "plaza", "cam-1", eight - 4 * Q, eight + 4 * Q, "1h")
     assert [r["count"] for r in csv.DictReader(io.StringIO("".join(lines)))] == ["10"]
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("bucket", ["15m", "1h"])
+def test_quarter_and_hour_csvs_are_written_at_the_viewers_offset(engine: sa.Engine, bucket: str) -> None:
+    """Quarters, and the hours of a zone whose hours begin with UTC's, were written at +00:00 whatever the
+    viewer's zone: a spreadsheet in New York read 08:00 for what its clock showed at 03:00."""
+    zone = ZoneInfo("America/New_York")
+    EventWriter(engine).write_events([movements(T0, 4, 0)])  # 07:00 UTC, 02:00 in New York (EST)
+    lines = csv_lines(engine, "movements", "plaza", "cam-1", T0, T0 + 4 * Q, bucket, zone)
+    (row,) = csv.DictReader(io.StringIO("".join(lines)))
+    end = "02:15:00" if bucket == "15m" else "03:00:00"
+    assert (row["bucket_start"], row["bucket_end"]) == (
+        "2026-11-02T02:00:00-05:00",
+        f"2026-11-02T{end}-05:00",
+    )
+
+
+@pytest.mark.integration
+def test_a_csv_of_more_rows_than_one_read_takes_loses_none(
+    engine: sa.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each stretch of a CSV was read with a 200,000-row limit and whatever it cut was dropped, silently (a
+    month of quarters of a camera with 70 line, direction and class keys)."""
+    EventWriter(engine).write_events([movements(T0 + k * Q, 1 + k, 2 + k) for k in range(12)])
+    whole = "".join(csv_lines(engine, "movements", "plaza", "cam-1", T0, T0 + 12 * Q, "15m"))
+    from citytally.hub.dashboard import data
+
+    monkeypatch.setattr(data, "_ROW_LIMIT", 5)  # each read now holds under three quarters
+    assert "".join(csv_lines(engine, "movements", "plaza", "cam-1", T0, T0 + 12 * Q, "15m")) == whole
+    assert len(whole.splitlines()) == 1 + 24

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
+from citytally.errors import StoreError
 from citytally.hub import queries
 from citytally.hub.dashboard.models import (
     BusyLine,
@@ -452,11 +453,12 @@ def camera_rows(
 ) -> list[dict[str, Any]]:
     """One camera's roll-up rows of ``period`` covering ``start``–``end`` (the first bucket whole), read in
     pieces no longer than the query layer allows for that period."""
-    lo = _floor(start, schema.ROLLUP_PERIODS[period])
+    step = schema.ROLLUP_PERIODS[period]
+    lo = _floor(start, step)
     longest = queries.MAX_RANGE[period]
     rows: list[dict[str, Any]] = []
-    while lo < end:
-        hi = min(end, lo + longest)
+
+    def span(lo: datetime, hi: datetime) -> list[dict[str, Any]]:
         query = queries.SeriesQuery(
             interval=cast(queries.Interval, period),
             start=lo,
@@ -464,7 +466,20 @@ def camera_rows(
             filters={"site": site, "camera": camera},
             limit=_ROW_LIMIT,
         )
-        rows += read(engine, query).rows
+        series = read(engine, query)
+        if not series.truncated:
+            return series.rows
+        # more rows than the limit (a camera with many lines, zones and classes over a month of quarters):
+        # the halves are read on their own rather than the rows past the limit lost
+        buckets = int((hi - lo).total_seconds() // step)
+        if buckets < 2:
+            raise StoreError(f"{site}/{camera}: one {period} bucket holds over {_ROW_LIMIT} rows")
+        middle = lo + timedelta(seconds=step * (buckets // 2))
+        return span(lo, middle) + span(middle, hi)
+
+    while lo < end:
+        hi = min(end, lo + longest)
+        rows += span(lo, hi)
         lo = hi
     return rows
 

@@ -122,7 +122,7 @@ def csv_lines(
     now: datetime | None = None,
 ) -> Iterator[str]:
     """The CSV of ``kind`` for one camera, one row per ``bucket`` (15m: UTC quarters; 1h, 1d: hours and
-    days of ``tz``, UTC's without it) and key. Local bounds carry their offset
+    days of ``tz``, UTC's without it) and key. Every bound is written at ``tz``'s offset
     (``2026-11-02T00:00:00+05:30``). The last column, ``view_changed``, is ``true`` where the camera's view
     was knocked, turned, covered or out of focus during part of the bucket (its numbers may be wrong)."""
     export = EXPORTS[kind]
@@ -136,7 +136,10 @@ def csv_lines(
     if grid is None:
         rows = camera_rows(export.read, engine, site, camera, start, end, bucket)
         step = timedelta(seconds=ROLLUP_PERIODS[bucket])
-        bounds = [(row["bucket"], row["bucket"] + step) for row in rows]
+        # UTC's quarters (and hours, where the zone's begin with them), written at the zone's offset as
+        # the local days and hours are: a spreadsheet shows 03:00 where the viewer's clock said 03:00
+        zone = tz or UTC
+        bounds = [(row["bucket"].astimezone(zone), (row["bucket"] + step).astimezone(zone)) for row in rows]
     else:
         rows = _merged(export, grid_rows(export.read, engine, site, camera, grid, end))
         bounds = [
