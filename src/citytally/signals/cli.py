@@ -160,10 +160,10 @@ def _run_bench(
     # every name checked before anything runs: a typo found at its cell could be hours into the grid
     if unknown := wanted - {"1.9.1", "current"}:
         raise SignalError(f"--versions: {', '.join(sorted(unknown))} is not 1.9.1 or current")
-    if unknown := [n for n in names if n not in SCENARIOS]:
-        raise SignalError(f"--scenarios: unknown {', '.join(unknown)}; known: {', '.join(SCENARIOS)}")
-    if unknown := [c for c in ctrls if c not in CONTROLLERS]:
-        raise SignalError(f"--controllers: unknown {', '.join(unknown)}; known: {', '.join(CONTROLLERS)}")
+    if strange := [n for n in names if n not in SCENARIOS]:
+        raise SignalError(f"--scenarios: unknown {', '.join(strange)}; known: {', '.join(SCENARIOS)}")
+    if strange := [c for c in ctrls if c not in CONTROLLERS]:
+        raise SignalError(f"--controllers: unknown {', '.join(strange)}; known: {', '.join(CONTROLLERS)}")
     binaries: list[Path | None] = []
     if "1.9.1" in wanted:
         if sumo_191 is not None and sumo_191.is_file():

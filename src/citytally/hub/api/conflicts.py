@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 
 from citytally.hub.access import Principal, require_role
 from citytally.hub.api.deps import EngineDep
-from citytally.hub.api.errors import ERROR_RESPONSES
+from citytally.hub.api.errors import ERROR_RESPONSES, TRUNCATED_HEADER
 from citytally.hub.api.params import SlugQuery, local_series_query
 from citytally.hub.api.series import with_filters
 from citytally.hub.conflicts import Level, conflict_cells, conflict_histograms, conflict_ranking
@@ -162,7 +162,13 @@ def ranking(
 @router.get(
     "/ranking.csv",
     response_class=Response,
-    responses={200: {"content": {"text/csv": {}}, "description": "One row per place, highest rate first."}},
+    responses={
+        200: {
+            "content": {"text/csv": {}},
+            "description": "One row per place, highest rate first.",
+            "headers": TRUNCATED_HEADER,
+        }
+    },
 )
 def ranking_csv(
     engine: EngineDep,

@@ -16,7 +16,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from citytally.errors import CitytallyError
 
-__all__ = ["ErrorBody", "ErrorResponse", "ERROR_RESPONSES", "error_response", "install_error_handlers"]
+__all__ = [
+    "ErrorBody",
+    "ErrorResponse",
+    "ERROR_RESPONSES",
+    "TRUNCATED_HEADER",
+    "error_response",
+    "install_error_handlers",
+]
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +39,14 @@ class ErrorResponse(BaseModel):
 
     error: ErrorBody
 
+
+#: The header of a CSV or NGSI-LD answer that ``limit`` cut short (JSON series say ``truncated: true``).
+TRUNCATED_HEADER: dict[str, dict[str, Any]] = {
+    "X-Truncated": {
+        "description": "'true' where `limit` cut the answer short (absent otherwise).",
+        "schema": {"type": "string", "enum": ["true"]},
+    }
+}
 
 #: For ``responses=`` on routers, so the OpenAPI document describes the error answers.
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 
 from citytally.hub.access import Principal, require_role
 from citytally.hub.api.deps import EngineDep
-from citytally.hub.api.errors import ERROR_RESPONSES
+from citytally.hub.api.errors import ERROR_RESPONSES, TRUNCATED_HEADER
 from citytally.hub.api.params import SlugQuery, series_query
 from citytally.hub.api.series import with_filters
 from citytally.hub.ngsi import NGSI_LD_MEDIA_TYPE, crowd_flow_entities, traffic_flow_entities
@@ -32,7 +32,11 @@ Viewer = Annotated[Principal, Depends(require_role("viewer"))]
 Window = Annotated[SeriesQuery, Depends(series_query)]
 VehicleClass = Literal["bicycle", "car", "motorcycle", "bus", "truck"]
 _LD: dict[int | str, dict[str, Any]] = {
-    200: {"content": {NGSI_LD_MEDIA_TYPE: {}}, "description": "A JSON-LD array of NGSI-LD entities."}
+    200: {
+        "content": {NGSI_LD_MEDIA_TYPE: {}},
+        "description": "A JSON-LD array of NGSI-LD entities.",
+        "headers": TRUNCATED_HEADER,
+    }
 }
 
 

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, Query, Response
 from citytally.events import IncidentType
 from citytally.hub.access import Principal, require_role
 from citytally.hub.api.deps import EngineDep
-from citytally.hub.api.errors import ERROR_RESPONSES
+from citytally.hub.api.errors import ERROR_RESPONSES, TRUNCATED_HEADER
 from citytally.hub.api.models import (
     CountSeries,
     IncidentCountSeries,
@@ -99,7 +99,13 @@ def counts(
 @router.get(
     "/counts.csv",
     response_class=Response,
-    responses={200: {"content": {"text/csv": {}}, "description": "One row per bucket/line/direction/class."}},
+    responses={
+        200: {
+            "content": {"text/csv": {}},
+            "description": "One row per bucket/line/direction/class.",
+            "headers": TRUNCATED_HEADER,
+        }
+    },
 )
 def counts_csv(
     engine: EngineDep,
@@ -205,7 +211,13 @@ def incident_counts(
 @router.get(
     "/incident-counts.csv",
     response_class=Response,
-    responses={200: {"content": {"text/csv": {}}, "description": "One row per bucket/camera/type/severity."}},
+    responses={
+        200: {
+            "content": {"text/csv": {}},
+            "description": "One row per bucket/camera/type/severity.",
+            "headers": TRUNCATED_HEADER,
+        }
+    },
 )
 def incident_counts_csv(
     engine: EngineDep,

@@ -16,7 +16,7 @@ from citytally.hub.access import Principal, require_role
 from citytally.hub.access_tables import tokens_table
 from citytally.hub.alerts import alert_entity
 from citytally.hub.api.deps import EngineDep
-from citytally.hub.api.errors import ERROR_RESPONSES
+from citytally.hub.api.errors import ERROR_RESPONSES, ErrorResponse
 from citytally.hub.dashboard.models import IncidentOut, IncidentSummaryOut
 from citytally.hub.ngsi import NGSI_LD_MEDIA_TYPE
 from citytally.hub.queries import is_silent, list_cameras
@@ -180,7 +180,11 @@ def get_summary(engine: EngineDep, _who: Operator) -> IncidentSummaryOut:
     return summarise(engine)
 
 
-@router.post("/{incident_id}/ack", response_model=IncidentOut)
+@router.post(
+    "/{incident_id}/ack",
+    response_model=IncidentOut,
+    responses={404: {"model": ErrorResponse, "description": "No such incident."}},
+)
 def post_ack(incident_id: uuid.UUID, engine: EngineDep, who: Operator) -> IncidentOut:
     """Acknowledge one incident: it leaves the open list; who and when are kept (and audited)."""
     if not acknowledge(engine, incident_id, who.token_id):

@@ -13,7 +13,7 @@ from citytally.hub import queries
 from citytally.hub.access import Principal, public, require_role, token_is_active
 from citytally.hub.api.cameras import SlugPath
 from citytally.hub.api.deps import EngineDep
-from citytally.hub.api.errors import ERROR_RESPONSES
+from citytally.hub.api.errors import ERROR_RESPONSES, ErrorResponse
 from citytally.hub.api.params import time_zone
 from citytally.hub.dashboard import data, exports
 from citytally.hub.dashboard.exports import TmcOut
@@ -79,6 +79,15 @@ TzQ = Annotated[
 
 def _aware(moment: datetime) -> datetime:
     return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+#: The answers of a route that looks a camera up (and of a CSV download), for the OpenAPI document.
+_NO_CAMERA: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorResponse, "description": "No such camera in the registry."}
+}
+_CSV: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/csv": {"schema": {"type": "string"}}}, "description": "A CSV download."}
+}
 
 
 def _camera(engine: Any, site: str, camera: str) -> CameraInfo:
@@ -162,13 +171,13 @@ def incident_days(
     return data.incident_days(engine, days, time_zone(tz), datetime.now(UTC))
 
 
-@router.get("/cameras/{site}/{camera}", response_model=CameraInfo)
+@router.get("/cameras/{site}/{camera}", response_model=CameraInfo, responses=_NO_CAMERA)
 def camera(site: SlugPath, camera: SlugPath, engine: EngineDep, _who: Viewer) -> CameraInfo:
     """One camera's registry entry."""
     return _camera(engine, site, camera)
 
 
-@router.get("/cameras/{site}/{camera}/counts", response_model=CountSeriesOut)
+@router.get("/cameras/{site}/{camera}/counts", response_model=CountSeriesOut, responses=_NO_CAMERA)
 def counts(
     site: SlugPath,
     camera: SlugPath,
@@ -184,7 +193,7 @@ def counts(
     return data.count_series(engine, site, camera, *_range(start, end, timedelta(days=1)), zone)
 
 
-@router.get("/cameras/{site}/{camera}/profile", response_model=HourProfileOut)
+@router.get("/cameras/{site}/{camera}/profile", response_model=HourProfileOut, responses=_NO_CAMERA)
 def hour_profile(
     site: SlugPath,
     camera: SlugPath,
@@ -215,7 +224,7 @@ def _csv_response(lines: Iterator[str], name: str) -> StreamingResponse:
     )
 
 
-@router.get("/cameras/{site}/{camera}/view-changes", response_model=ViewChangesOut)
+@router.get("/cameras/{site}/{camera}/view-changes", response_model=ViewChangesOut, responses=_NO_CAMERA)
 def view_changes(
     site: SlugPath, camera: SlugPath, engine: EngineDep, _who: Viewer, start: StartQ = None, end: EndQ = None
 ) -> ViewChangesOut:
@@ -226,7 +235,7 @@ def view_changes(
     return data.view_changes(engine, site, camera, lo, hi, datetime.now(UTC))
 
 
-@router.get("/cameras/{site}/{camera}/tmc", response_model=TmcOut)
+@router.get("/cameras/{site}/{camera}/tmc", response_model=TmcOut, responses=_NO_CAMERA)
 def turning_movement_count(
     site: SlugPath, camera: SlugPath, engine: EngineDep, _who: Viewer, start: StartQ = None, end: EndQ = None
 ) -> TmcOut:
@@ -238,7 +247,7 @@ def turning_movement_count(
     return exports.turning_movement_count(engine, site, camera, lo, hi)
 
 
-@router.get("/cameras/{site}/{camera}/tmc.csv", response_class=StreamingResponse)
+@router.get("/cameras/{site}/{camera}/tmc.csv", response_class=StreamingResponse, responses=_NO_CAMERA | _CSV)
 def turning_movement_count_csv(
     site: SlugPath, camera: SlugPath, engine: EngineDep, who: Viewer, start: StartQ = None, end: EndQ = None
 ) -> StreamingResponse:
@@ -248,7 +257,9 @@ def turning_movement_count_csv(
     return _csv_response(exports.tmc_csv(report, site, camera), name)
 
 
-@router.get("/cameras/{site}/{camera}/{kind}.csv", response_class=StreamingResponse)
+@router.get(
+    "/cameras/{site}/{camera}/{kind}.csv", response_class=StreamingResponse, responses=_NO_CAMERA | _CSV
+)
 def export_csv(
     site: SlugPath,
     camera: SlugPath,
@@ -275,7 +286,7 @@ def export_csv(
     return _csv_response(exports.csv_lines(engine, kind, site, camera, lo, hi, period, zone), name)
 
 
-@router.get("/cameras/{site}/{camera}/occupancy", response_model=OccupancyOut)
+@router.get("/cameras/{site}/{camera}/occupancy", response_model=OccupancyOut, responses=_NO_CAMERA)
 def occupancy(
     site: SlugPath,
     camera: SlugPath,
@@ -291,7 +302,7 @@ def occupancy(
     return data.occupancy_series(engine, site, camera, *_range(start, end, timedelta(days=1)), zone)
 
 
-@router.get("/cameras/{site}/{camera}/turning", response_model=TurningOut)
+@router.get("/cameras/{site}/{camera}/turning", response_model=TurningOut, responses=_NO_CAMERA)
 def turning(
     site: SlugPath, camera: SlugPath, engine: EngineDep, _who: Viewer, start: StartQ = None, end: EndQ = None
 ) -> TurningOut:
@@ -300,7 +311,7 @@ def turning(
     return data.turning_movements(engine, site, camera, *_range(start, end, timedelta(days=1)))
 
 
-@router.get("/cameras/{site}/{camera}/speeds", response_model=SpeedsOut)
+@router.get("/cameras/{site}/{camera}/speeds", response_model=SpeedsOut, responses=_NO_CAMERA)
 def speeds(
     site: SlugPath,
     camera: SlugPath,
