@@ -135,3 +135,28 @@ def test_a_reconnecting_clients_cursor_reaches_back_an_hour_at_most(
     sent = [json.loads(client.next_event(10)["data"])["site"] for _ in range(len(replayed) + 1)]
     assert sent == [*replayed, "plaza"]  # and then the stream goes on with what arrives
     assert "Traceback" not in caplog.text and "OverflowError" not in caplog.text
+
+
+def test_a_live_stream_is_counted_but_not_timed_as_a_request(sqlite_engine: Engine) -> None:
+    """A stream's time open (minutes to hours) went into the request-duration histogram as one request's
+    latency, so any latency quantile over routes came out in its top bucket."""
+    from citytally.hub.metrics import HubMetrics
+
+    metrics = HubMetrics()
+    running = DashboardServer(
+        create_app(None, sqlite_engine, metrics=metrics), "127.0.0.1", free_port()
+    ).start()
+    try:
+        viewer = issue_token(sqlite_engine, "viewer")
+        client = SseClient(f"{running.base_url}/dashboard/api/live", viewer.secret)
+        time.sleep(1.5)
+        assert revoke_token(sqlite_engine, viewer.id)
+        client.until_closed(timeout=6)
+        httpx.get(f"{running.base_url}/health")
+    finally:
+        running.stop()
+    sample = metrics.registry.get_sample_value
+    route = "/dashboard/api/live"
+    assert sample("citytally_api_requests_total", {"method": "GET", "route": route, "status": "200"}) == 1
+    assert sample("citytally_api_request_seconds_count", {"route": route}) in (None, 0)
+    assert sample("citytally_api_request_seconds_count", {"route": "/health"}) == 1

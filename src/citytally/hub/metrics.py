@@ -99,7 +99,7 @@ class HubMetrics:
         )
         self.api_latency = Histogram(
             "citytally_api_request_seconds",
-            "API request duration, by route template.",
+            "API request duration, by route template (live streams are counted, not timed).",
             ["route"],
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
             registry=self.registry,

@@ -110,7 +110,7 @@ class AuditMiddleware:
         except _AuditRefused:
             pass
         finally:
-            self._measure(scope, status, time.perf_counter() - started)
+            self._measure(scope, status, None if stream else time.perf_counter() - started)
             # shielded: a stream ends by cancellation when the server stops, and its closing entry must
             # still be written
             with anyio.CancelScope(shield=True):
@@ -120,11 +120,14 @@ class AuditMiddleware:
                     closed = {"stream": "closed", "opened_seq": opened, "seconds": _seconds(started)}
                     await self._record_within(scope, status, closed)
 
-    def _measure(self, scope: Scope, status: int, seconds: float) -> None:
+    def _measure(self, scope: Scope, status: int, seconds: float | None) -> None:
+        """Count the request; time it unless ``seconds`` is None (a live stream: its hours open are no
+        request's latency, and would stretch the histogram's top bucket)."""
         route = getattr(scope.get("route"), "path", "unmatched")
         method = scope["method"] if scope["method"] in _METHODS else "OTHER"
         self.metrics.api_requests.labels(method, route, str(status)).inc()
-        self.metrics.api_latency.labels(route).observe(seconds)
+        if seconds is not None:
+            self.metrics.api_latency.labels(route).observe(seconds)
 
     async def _record_within(self, scope: Scope, status: int, detail: dict[str, Any] | None) -> int | None:
         """:meth:`_record` in a worker thread, given up after :data:`AUDIT_WAIT_S` (then ``None``). The
