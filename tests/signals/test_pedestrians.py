@@ -102,7 +102,7 @@ def test_a_person_at_a_crossing_waits_no_longer_than_the_red_bound_and_gets_time
             for person in api.person.getIDList():
                 longest_wait = max(longest_wait, float(api.person.getWaitingTime(person)))
             crossed += int(api.simulation.getArrivedPersonNumber())
-        assert longest_wait <= TIMING.max_red_s + TIMING.service_s * 2, longest_wait
-        assert crossed >= 20  # nearly all of the 25 persons got across
+        assert longest_wait <= TIMING.max_red_s, longest_wait
+        assert crossed >= 16  # everyone who set off 300 s (their walk and a wait) before the end arrived
     finally:
         conn.close()

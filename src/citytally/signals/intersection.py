@@ -210,9 +210,13 @@ class Intersection:
         self._watched = [i for i, (lane, _) in enumerate(self._links) if lane and self._ever_green(i)]
         self.crossings = _crossings(api, self._links)
         """Link index → length in metres of each signalled pedestrian crossing."""
-        self._force_after = timing.max_red_s - len(self.phases) * timing.service_s - 2 * step_length
+        # a forced service may wait out a long crossing's clearance rather than the all-red alone
+        walks = [length / WALKING_SPEED_MPS - timing.yellow_s for length in self.crossings.values()]
+        walk = max(walks, default=0.0)
+        service = timing.service_s + max(0.0, walk - timing.all_red_s)
+        self._force_after = timing.max_red_s - len(self.phases) * service - 2 * step_length
         if self._force_after <= 0:
-            needed = len(self.phases) * timing.service_s + 2 * step_length
+            needed = len(self.phases) * service + 2 * step_length
             raise SignalError(
                 f"traffic light {tls_id}: max_red_s={timing.max_red_s:g} is too short for "
                 f"{len(self.phases)} green phases; it must exceed {needed:g} s"
