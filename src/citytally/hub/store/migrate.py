@@ -44,6 +44,12 @@ def migrate(engine: Engine, revision: str = "head") -> None:
 
     config = _config()
     try:
+        with engine.connect():
+            pass
+    except SQLAlchemyError as exc:
+        if damage.damage_in(exc) is None:  # damage is said below; anything else: no store to reach
+            raise StoreError(f"{redact_url(engine.url)}: cannot connect: {database_problem(exc)}") from None
+    try:
         with engine.begin() as connection:
             config.attributes["connection"] = connection
             command.upgrade(config, revision)
