@@ -534,6 +534,40 @@ def test_crowd_density(n: int, fires: bool, level: str, severity: str | None, co
         assert found[0].details["flow_collapse"] == collapse
 
 
+@pytest.mark.parametrize("persons", [16, 9])  # 4.0 persons/m²: the crush line; 2.25: the walkway E/F line
+def test_a_crowd_at_a_threshold_does_not_flap(persons: int) -> None:
+    """A crowd hovering at a threshold, its count one person up or down from frame to frame as detectors
+    give it, was escalated to critical and back 159 times in ten minutes at the crush line (each one an
+    alarm to acknowledge), or changed level 292 times at the walkway's E/F line."""
+    noise = np.random.default_rng(1).integers(-1, 2, 600 * FPS + 1)
+
+    def hovering(t: float) -> list[Obj]:
+        return crowd(persons + int(noise[round(t * FPS)]))(t)
+
+    events = [e for e in run(camera('[[incidents.crowd_density]]\nzone = "square"\n'), hovering, 600)]
+    severities = [e.severity for e in events]
+    escalations = sum(
+        1 for a, b in zip(severities, severities[1:], strict=False) if (a, b) == ("warning", "critical")
+    )
+    levels = [e.details["level"] for e in events]
+    assert escalations <= 1 and sum(1 for a, b in zip(levels, levels[1:], strict=False) if a != b) <= 1
+    assert len(onsets(events, "crowd_density")) == 1
+    assert len(events) <= 2 + 600 // 30  # onset, clearance, an update each update_s (30 s) at most
+
+
+def test_a_crowd_that_thins_goes_down_once_clear_of_the_threshold() -> None:
+    """The hysteresis only holds a level while the density stays near its threshold: a crowd that thins
+    out well below it is graded down (and the incident cleared) as before."""
+
+    def thinning(t: float) -> list[Obj]:
+        return crowd(18 if t < 20 else 14 if t < 40 else 2)(t)  # 4.5, then 3.5, then 0.5 persons/m²
+
+    events = [e for e in run(camera(CROWD), thinning, 60) if e.incident == "crowd_density"]
+    assert [e.severity for e in events if e.phase != "cleared"][:1] == ["critical"]
+    assert "warning" in [e.severity for e in events if e.phase == "update"]  # 3.5 is clear of 4 - 0.25
+    assert events[-1].phase == "cleared" and seconds(events[-1].end) < 45
+
+
 @pytest.mark.parametrize(
     ("density", "walkway", "queuing"),
     [(0.2, "A", "A"), (0.5, "C", "A"), (1.0, "D", "B"), (1.5, "E", "C"), (3.0, "F", "D"), (6.0, "F", "F")],

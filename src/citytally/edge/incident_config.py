@@ -216,6 +216,13 @@ class CrowdDensitySettings(ZoneRule):
     min_duration_s: float = Field(
         default=3.0, ge=0, le=600, description="Seconds at the level before it opens."
     )
+    hysteresis_per_m2: float = Field(
+        default=0.25,
+        ge=0,
+        le=5,
+        description="A level, the severity or the incident itself goes down only once the density is this "
+        "far below the threshold it crossed going up (a crowd hovering at a threshold would flap).",
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> CrowdDensitySettings:

@@ -138,7 +138,9 @@ class CrowdDensityDetector(ZoneDetector):
         self._alert_since: float | None = None
         self.density = 0.0
         self.persons = 0  # in the zone in the latest frame
-        self._level = ""
+        self._level = ""  # the level held (with hysteresis); "" before the first frame
+        self._critical = False  # at crush risk (with hysteresis)
+        self._published_level = ""
 
     def observe(self, tracks: TrackHistory, at: datetime) -> list[IncidentEvent]:
         now, s = tracks.now, self.settings
@@ -148,15 +150,16 @@ class CrowdDensityDetector(ZoneDetector):
         while self._counts[0][0] < now - s.window_s:
             self._counted -= self._counts.popleft()[1]
         self.density = self._counted / len(self._counts) / self.area_m2
-        level = fruin_level(self.density, s.table)
-        alerting = (
-            FRUIN_LEVELS.index(level) >= FRUIN_LEVELS.index(s.alert_level) or self.density >= s.crush_per_m2
-        )
+        level = self._level = self._held_level(self.density)
+        # up at once (safety first); down only once the density is the hysteresis below the threshold
+        easing = s.crush_per_m2 - s.hysteresis_per_m2
+        self._critical = self.density >= s.crush_per_m2 or (self._critical and self.density > easing)
+        alerting = FRUIN_LEVELS.index(level) >= FRUIN_LEVELS.index(s.alert_level) or self._critical
         since = self._alert_since if self._alert_since is not None else now
         self._alert_since = since if alerting else None
         if not alerting or now - since < s.min_duration_s:
             return []
-        severity = "critical" if self.density >= s.crush_per_m2 else "warning"
+        severity = "critical" if self._critical else "warning"
         details: dict[str, float | int | str] = {
             "persons_per_m2": round(self.density, 2),
             "level": level,
@@ -164,8 +167,18 @@ class CrowdDensityDetector(ZoneDetector):
             "area_m2": round(self.area_m2, 1),
             "flow_collapse": int(self.density >= s.collapse_per_m2),
         }
-        new_level = level != self._level
-        self._level = level
+        new_level = level != self._published_level
+        self._published_level = level
         return self.book.hold(
             "zone", at, self.wall(at, now, since), severity, details, changed_kind=new_level
         )
+
+    def _held_level(self, density: float) -> str:
+        """The level of ``density``: a higher one than held is taken at once, a lower one only once the
+        density is ``hysteresis_per_m2`` below the held level's lower bound."""
+        s = self.settings
+        level = fruin_level(density, s.table)
+        if not self._level or FRUIN_LEVELS.index(level) >= FRUIN_LEVELS.index(self._level):
+            return level
+        eased = fruin_level(density + s.hysteresis_per_m2, s.table)
+        return FRUIN_LEVELS[min(FRUIN_LEVELS.index(eased), FRUIN_LEVELS.index(self._level))]
