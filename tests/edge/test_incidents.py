@@ -210,6 +210,21 @@ def test_wrong_way(case: str, rule: str, scene: Scene, fires: bool) -> None:
         assert found[0].severity == "critical"
 
 
+@pytest.mark.parametrize(
+    ("scene", "began"),
+    [  # 5 m/s the right way, a U-turn at 10 s; standing 20 s, then 8 m/s the wrong way; wrong way all along
+        (lambda t: [(1, 100 + 50 * t if t < 10 else 600 - 50 * (t - 10), 500, CAR)], 10.0),
+        (lambda t: [(1, 800 if t < 20 else 800 - 80 * (t - 20), 500, CAR)], 20.0),
+        (lambda t: [(1, 900 - 80 * t, 500, CAR)], 0.0),
+    ],
+)
+def test_a_wrong_way_incident_starts_when_the_wrong_way_driving_did(scene: Scene, began: float) -> None:
+    """Its start was when the vehicle was first seen: a car that U-turned after 10 s on the road, or drove
+    off the wrong way after standing 20 s, was said to have been going the wrong way since 0 s."""
+    (onset,) = onsets(run(camera(WRONG_WAY), scene, 26), "wrong_way")
+    assert seconds(onset.start) == pytest.approx(began, abs=0.3)
+
+
 def test_a_wrong_way_driver_missed_for_seconds_stays_one_incident() -> None:
     """A wrong-way car at 20 km/h, missed from 4 to 11.5 s and found again under a new track where it would
     be by then: still the same incident. Before, the new track had to cover min_distance_m (15 m, 2.7 s at

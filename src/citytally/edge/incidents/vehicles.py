@@ -268,13 +268,27 @@ class WrongWayDetector(ZoneDetector):
             }
             if not math.isnan(moved[1]):
                 details["moved_m"] = round(moved[1], 1)
-            wrong.append((trail.first_seen, details))
+            wrong.append((_began(samples, ex, ey, trail.first_seen), details))
         self._seen = {t: w for t, w in self._seen.items() if now - w.at < s.clear_s}
         if not wrong:
             return []
         since, details = min(wrong, key=lambda item: item[0])
         details["road_users"] = len(wrong)
         return self.book.hold("zone", at, self.wall(at, now, since), s.severity, details)
+
+
+#: Box jitter allowed for when finding where a wrong-way run began (pixels along the direction).
+_TURN_JITTER_PX = 3.0
+
+
+def _began(samples: FloatArray, ex: float, ey: float, first_seen: float) -> float:
+    """When a track now going against the direction ``(ex, ey)`` began to: the last time it was as far
+    along the direction as it has been (where it turned, or moved off after standing), within box jitter;
+    ``first_seen`` when that reaches back to the oldest sample kept (it may have come the wrong way all
+    along)."""
+    along = samples[:, 1:3] @ np.array([ex, ey])
+    turned = int(np.flatnonzero(along >= along.max() - _TURN_JITTER_PX)[-1])
+    return first_seen if turned == 0 else float(samples[turned, 0])
 
 
 def _ground_velocity(samples: FloatArray, window_s: float) -> tuple[float, float] | None:
