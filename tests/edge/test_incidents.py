@@ -883,6 +883,26 @@ def test_ground_rules_need_the_calibration() -> None:
     assert parse_camera_config(crowd_with_area).incidents.crowd_density[0].area_m2 == 40
 
 
+@pytest.mark.parametrize(
+    ("rule", "field", "instead"),
+    [
+        (f"{WRONG_WAY}min_distance_m = 100\n", "min_distance_m", "min_distance_px"),
+        (f"{STOPPED}max_speed_kmh = 2\n", "max_speed_kmh", "max_speed_px_s"),
+        (f"{STOPPED}leave_m = 5\n", "leave_m", "leave_px"),
+    ],
+)
+def test_a_ground_setting_without_the_calibration_is_refused_not_ignored(
+    rule: str, field: str, instead: str
+) -> None:
+    """Without [speed] a setting in metres or km/h was accepted and ignored: with min_distance_m = 100 a
+    wrong-way driver was still reported after the 30 px default."""
+    with pytest.raises(
+        CameraConfigError, match=rf"\[0\]\.{field}: is on the ground: give \[speed\], or {instead}"
+    ):
+        parse_camera_config(BASE.split("[speed]")[0] + rule, "test.toml")
+    assert parse_camera_config(BASE + rule, "test.toml")  # with the calibration it is what it says
+
+
 def test_a_camera_on_a_preset_tour_warns_once_in_ten_minutes(
     caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -34,6 +34,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 from citytally.edge.conflict_config import ConflictSettings
 from citytally.edge.geometry import polygon_area, polygon_self_intersects, three_collinear
 from citytally.edge.incident_config import (
+    GROUND_FALLBACKS,
     IncidentSettings,
     QueueSettings,
     ZoneRule,
@@ -474,6 +475,12 @@ class _Parts:
                 )
             if self.speed is None and needs_ground(kind, rule):
                 found.append((("incidents", kind, i), "needs the [speed] ground-plane calibration", kind))
+            if self.speed is None:
+                # a value in metres or km/h given where there is no ground to measure it on was ignored,
+                # silently, for the detector's pixel default
+                for name in sorted(set(GROUND_FALLBACKS) & rule.model_fields_set):
+                    message = f"is on the ground: give [speed], or {GROUND_FALLBACKS[name]} in pixels"
+                    found.append((("incidents", kind, i, name), message, getattr(rule, name)))
         return found
 
     def _conflict_problems(self) -> list[Problem]:

@@ -28,6 +28,7 @@ __all__ = [
     "ZoneRule",
     "valid_rules",
     "needs_ground",
+    "GROUND_FALLBACKS",
 ]
 
 Slug = Annotated[str, Field(pattern=SLUG_PATTERN)]
@@ -339,6 +340,14 @@ def valid_rules(raw: object) -> list[tuple[str, int, ZoneRule]]:
             except ValueError:
                 continue
     return found
+
+
+#: Settings measured on the ground (with [speed]) → the setting a camera without [speed] uses instead.
+GROUND_FALLBACKS: dict[str, str] = {
+    "max_speed_kmh": "max_speed_px_s",
+    "leave_m": "leave_px",
+    "min_distance_m": "min_distance_px",
+}
 
 
 def needs_ground(kind: str, rule: ZoneRule) -> bool:
