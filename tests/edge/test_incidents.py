@@ -849,6 +849,27 @@ def test_an_open_incident_that_does_not_change_is_reported_every_five_minutes() 
             "test.toml:19: incidents.queue[0].regain_s: Input should be less than or equal to 60",
         ),
         ('[[incidents.crowd_density]]\nzone = "road"\nalert_level = "G"\n', "alert_level: Input should be"),
+        # settings that could never fire, or fired on nothing, were accepted without a word
+        (
+            f"{STOPPED}classes = []\n",
+            "incidents.stopped_vehicle[0].classes: Tuple should have at least 1 item",
+        ),
+        (
+            f'{STOPPED}classes = ["person"]\n',
+            "incidents.stopped_vehicle[0].classes[0]: Input should be 'car',",
+        ),
+        (
+            '[[incidents.pedestrian_on_roadway]]\nzone = "road"\nclasses = ["car"]\n',
+            "incidents.pedestrian_on_roadway[0].classes[0]: Input should be 'person' or 'bicycle'",
+        ),
+        (  # level A is an empty zone's: it opened an incident on nobody
+            '[[incidents.crowd_density]]\nzone = "road"\nalert_level = "A"\n',
+            "incidents.crowd_density[0].alert_level: Input should be 'B', 'C', 'D', 'E' or 'F'",
+        ),
+        (  # not "should be less than or equal to 3600"
+            '[[incidents.stopped_vehicle]]\nzone = "road"\nmin_stop_s = nan\n',
+            "min_stop_s: Input should be a finite number",
+        ),
         (
             '[[incidents.stopped_vehicle]]\nzone = "road"\nmin_stop = 5\n',
             "test.toml:18: incidents.stopped_vehicle[0].min_stop: unknown field",

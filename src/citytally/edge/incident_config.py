@@ -38,11 +38,13 @@ DirectionComponent = Annotated[float, Field(ge=-100_000, le=100_000, allow_inf_n
 Severity = Literal["info", "warning", "critical"]
 FruinLevel = Literal["A", "B", "C", "D", "E", "F"]
 FRUIN_LEVELS: tuple[FruinLevel, ...] = ("A", "B", "C", "D", "E", "F")
-VEHICLE_CLASSES: tuple[RoadUserClass, ...] = ("car", "motorcycle", "bus", "truck")
+VehicleClass = Literal["car", "motorcycle", "bus", "truck"]
+VEHICLE_CLASSES: tuple[VehicleClass, ...] = ("car", "motorcycle", "bus", "truck")
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # NaN and infinity (TOML has both) are no settings; they would fail a bound with a misleading message
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class ZoneRule(_Model):
@@ -82,7 +84,9 @@ class StoppedVehicleSettings(ZoneRule):
         le=60,
         description="A vehicle lost for up to this long and seen again within leave_m continues its stop.",
     )
-    classes: tuple[RoadUserClass, ...] = Field(default=VEHICLE_CLASSES, description="Classes watched.")
+    classes: tuple[VehicleClass, ...] = Field(
+        default=VEHICLE_CLASSES, min_length=1, description="Classes watched (vehicles)."
+    )
     severity: Severity = Field(default="warning", description="Severity of the incident.")
 
 
@@ -120,7 +124,7 @@ class WrongWaySettings(ZoneRule):
     )
     window_s: float = Field(default=2.0, ge=0.2, le=30, description="Seconds of movement looked at.")
     classes: tuple[RoadUserClass, ...] = Field(
-        default=(*VEHICLE_CLASSES, "bicycle"), description="Classes watched."
+        default=(*VEHICLE_CLASSES, "bicycle"), min_length=1, description="Classes watched."
     )
     severity: Severity = Field(default="critical", description="Severity of the incident.")
 
@@ -169,7 +173,9 @@ class QueueSettings(ZoneRule):
         le=120,
         description="Open congestion holds up to this mean speed (hysteresis); None: congested_kmh + 5.",
     )
-    classes: tuple[RoadUserClass, ...] = Field(default=VEHICLE_CLASSES, description="Classes counted.")
+    classes: tuple[VehicleClass, ...] = Field(
+        default=VEHICLE_CLASSES, min_length=1, description="Classes counted (vehicles)."
+    )
     severity: Severity = Field(default="warning", description="Severity of the incident.")
 
     @model_validator(mode="after")
@@ -192,7 +198,9 @@ class RoadwayIntrusionSettings(ZoneRule):
     """Pedestrians or cyclists in a zone where they should not be (the carriageway)."""
 
     min_duration_s: float = Field(default=2.0, ge=0, le=600, description="Seconds present before it counts.")
-    classes: tuple[RoadUserClass, ...] = Field(default=("person", "bicycle"), description="Classes watched.")
+    classes: tuple[Literal["person", "bicycle"], ...] = Field(
+        default=("person", "bicycle"), min_length=1, description="Classes watched (persons, cyclists)."
+    )
     severity: Severity = Field(default="warning", description="Severity of the incident.")
 
 
@@ -208,7 +216,9 @@ class CrowdDensitySettings(ZoneRule):
     table: Literal["walkway", "queuing"] = Field(
         default="walkway", description="Which Fruin table grades it."
     )
-    alert_level: FruinLevel = Field(default="E", description="Level of service that opens an incident.")
+    alert_level: Literal["B", "C", "D", "E", "F"] = Field(
+        default="E", description="Level of service that opens an incident (A is an empty zone's)."
+    )
     crush_per_m2: float = Field(default=4.0, gt=0, le=20, description="Crush risk: critical at this density.")
     collapse_per_m2: float = Field(default=5.0, gt=0, le=20, description="Flow collapses at this density.")
     window_s: float = Field(
