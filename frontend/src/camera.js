@@ -267,6 +267,7 @@ export async function cameraView(root, site, camera, moment = null, canEdit = fa
     onLive(msg) {
       if (msg.site === site && msg.camera === camera) later();
     },
+    refresh: later,
     destroy() {
       stopTimer();
       counts.chart.destroy();

@@ -60,7 +60,9 @@ function setBadge(summary) {
   badge.dataset.critical = String(critical);
   badge.classList.toggle("critical", critical > 0);
   const said = `${n} not acknowledged${critical ? `, ${critical} critical` : ""}`;
-  badge.replaceChildren(el("span", { "aria-hidden": "true" }, String(n)),
+  // critical ones said in writing too, not by the badge's colour alone
+  const shown = critical ? `${n} · ${critical} critical` : String(n);
+  badge.replaceChildren(el("span", { "aria-hidden": "true" }, shown),
     el("span", { class: "visually-hidden" }, `: ${said}`));
 }
 

@@ -167,7 +167,8 @@ export async function incidentsView(root, me, onAcknowledged = () => {}) {
   }
 
   function row(i, opened) {
-    const ack = el("button", { type: "button", class: "ack" }, "Acknowledge");
+    const ack = el("button", { type: "button", class: "ack" }, "Acknowledge",
+      el("span", { class: "visually-hidden" }, `: ${i.camera_name}, ${incidentTitle(i)}`));
     ack.addEventListener("click", async () => {
       ack.disabled = true;
       // refused or unanswered: the notice says why, and the button can be pressed again
@@ -175,17 +176,22 @@ export async function incidentsView(root, me, onAcknowledged = () => {}) {
         ack.disabled = false;
         return;
       }
+      // the rows are drawn anew: keep the keyboard where it was, on the next button down (or the last)
+      const at = [...body.querySelectorAll("button.ack")].indexOf(ack);
       await run();
       onAcknowledged();
+      const buttons = [...body.querySelectorAll("button.ack")];
+      (buttons[Math.min(at, buttons.length - 1)] || showAcked).focus();
     });
     // who acknowledged goes with the raw events (a camera's view changes outlive them); when stays
     const who = i.acknowledged_by_label ? `by ${i.acknowledged_by_label} ` : "";
     const status = i.acknowledged_at
       ? `acknowledged ${who}${new Date(i.acknowledged_at).toLocaleString()}`
-      : "open";
+      : "not acknowledged";
     const endedAt = new Date(i.end).toLocaleTimeString();
     const state = i.open ? (i.silent ? `no report since ${new Date(i.end).toLocaleString()}` : "ongoing")
-      : (i.phase === "cleared" ? `${streamEnded(i) ? "stream ended" : "ended"} ${endedAt}` : "");
+      : (i.phase === "cleared" ? `${streamEnded(i) ? "stream ended" : "ended"} ${endedAt}`
+        : (i.phase ? "" : "one report, no onset or end"));
     const details = detailsCell(i);
     details.open = opened;
     return el("tr", { "data-id": i.id, "data-key": i.incident_id || i.id,
@@ -205,5 +211,5 @@ export async function incidentsView(root, me, onAcknowledged = () => {}) {
   }
   await run();
   const later = debounce(run, 200);
-  return { onLive: (msg) => { if (msg.type === "incident") later(); }, destroy() {} };
+  return { onLive: (msg) => { if (msg.type === "incident") later(); }, refresh: run, destroy() {} };
 }

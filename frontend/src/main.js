@@ -25,6 +25,34 @@ function setLiveStatus(state) {
   badge.dataset.state = state;
 }
 
+let lost = null; // when the live stream lost the hub (a Date), while it is away
+const OUTAGE = "The hub cannot be reached";
+
+/**
+ * The live stream's state, and what it says of the hub: it notices an outage within a second, so the page
+ * says so then (and marks what it shows as no longer live), not at its next timed refresh a minute on; and
+ * when the hub is back the page refreshes at once, or loads the page that could not be loaded.
+ */
+function liveStatusChanged(state) {
+  setLiveStatus(state);
+  if (state === "reconnecting" && !lost) {
+    lost = new Date();
+    const since = lost.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+    app.querySelectorAll(".view").forEach((view) => view.classList.add("stale"));
+    showNotice(`${OUTAGE} (since ${since}): the page still shows what it had, and updates when it is back.`);
+  } else if (state === "live" && lost) {
+    lost = null;
+    if (!current) route();
+    else if (current.refresh) current.refresh(); // a refresh that works clears the notice and the mark
+  }
+}
+
+/** A load that failed in words a person reads (the browser says "Failed to fetch dynamically imported ..."). */
+function loadProblem(err) {
+  if (err instanceof ApiError && err.status !== 0) return err.message;
+  return `${OUTAGE}.`;
+}
+
 function stopView() {
   if (stopLive) stopLive();
   stopLive = null;
@@ -111,7 +139,7 @@ async function start() {
   document.getElementById("nav-incidents").hidden = !me.can_see_incidents;
   document.getElementById("who").textContent = `${me.name} (${me.role})`;
   if (me.can_see_incidents && !incidentWatch) incidentWatch = watchIncidents();
-  if (!stopLive) stopLive = followLive(onLive, setLiveStatus);
+  if (!stopLive) stopLive = followLive(onLive, liveStatusChanged);
   if (!stopHealth) stopHealth = watchHealth();
   await (routed || route());
 }
@@ -149,11 +177,16 @@ async function loadView(parts, root) {
 }
 
 let routes = 0; // a newer navigation makes a view still loading for an older one obsolete
+let reloadTimer = null;
+const RELOAD_S = 10;
 
 async function route() {
   if (!mePromise) return;
   if (current) current.destroy();
   current = null;
+  clearTimeout(reloadTimer);
+  // the page left behind takes its word with it (an outage is said again by whatever still meets it)
+  if (!lost) clearNotice();
   const seq = ++routes;
   // Each view draws into its own holder (display: contents, so the page grid still applies): a view
   // that finishes loading after the user moved on is removed with its holder.
@@ -181,7 +214,11 @@ async function route() {
     if (err instanceof AuthRequired) return; // signedOut() or start() has shown the login form
     if (err instanceof ApiError && err.status === 429) return lockedOut(err);
     console.error(err);
-    showNotice(`Could not load this page. ${err.message}`);
+    // what a wait can mend (the hub away, or failing) is tried again; a page that is not there is not
+    const mendable = !(err instanceof ApiError) || err.status === 0 || err.status >= 500;
+    const again = mendable ? ` Trying again in ${RELOAD_S} s.` : "";
+    showNotice(`Could not load this page. ${loadProblem(err)}${again}`);
+    if (mendable) reloadTimer = setTimeout(() => { if (seq === routes) route(); }, RELOAD_S * 1000);
   }
 }
 

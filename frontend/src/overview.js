@@ -95,6 +95,7 @@ export async function overviewView(root, early = null) {
   const stopTimer = refreshWhileRolling(picker, later);
   return {
     onLive: later,
+    refresh: later,
     destroy() {
       stopTimer();
       mapView.destroy();

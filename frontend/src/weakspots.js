@@ -200,6 +200,7 @@ export async function weakSpotsView(root) {
     onLive(msg) {
       if (msg.type === "conflict" && picker.isRolling()) later();
     },
+    refresh: later,
     destroy() {
       stopTimer();
       shapes = new Map();

@@ -123,9 +123,16 @@ def test_badge_notification_order_details_link_and_label(
         assert expected in facts
     screenshot(room, "incidents-panel")
 
-    row.locator("button.ack").click()
+    assert "3 · 1 critical" in room.locator("#incident-badge").inner_text()  # in writing, not colour alone
+    ack = row.locator("button.ack")
+    # which one it acknowledges, for a screen reader
+    assert (ack.text_content() or "").startswith("Acknowledge: north-gate, wrong way")
+    ack.focus()
+    room.keyboard.press("Enter")  # as a keyboard user does
     room.wait_for_function("() => document.querySelector('#incident-badge').dataset.open === '2'")
     assert room.locator(f"#incident-rows tr[data-id='{critical.id}']").count() == 0
+    # the rows were drawn anew: the keyboard is on the next one's button, not thrown back to the page's top
+    room.wait_for_function("() => document.activeElement && document.activeElement.matches('button.ack')")
     room.check("#show-acked")
     acked = room.locator(f"#incident-rows tr[data-id='{critical.id}'] td.status")
     acked.wait_for()

@@ -152,6 +152,24 @@ def test_every_answer_carries_the_security_headers(engine: sa.Engine, path: str)
     assert "frame-ancestors 'none'" in policy and "object-src 'none'" in policy
 
 
+def test_data_is_never_kept_in_the_browsers_disk_cache(engine: sa.Engine) -> None:
+    """Authenticated answers had no Cache-Control: Chromium kept /incidents and the counts in its disk
+    cache, where they outlived a sign-out on a shared control-room PC. The scripts and pages that may be
+    cached keep their own."""
+    viewer = {"Authorization": f"Bearer {issue_token(engine, 'operator').secret}"}
+    with TestClient(create_app(None, engine)) as client:
+        for path in (
+            "/cameras",
+            "/incidents",
+            "/dashboard/api/cameras",
+            "/counts.csv",
+            "/ngsi-ld/TrafficFlowObserved",
+        ):
+            answer = client.get(path, headers=viewer)
+            assert answer.status_code == 200 and answer.headers["cache-control"] == "no-store", path
+        assert client.get("/dashboard/").headers["cache-control"] == "no-cache"  # its own: checked each time
+
+
 def test_an_answer_the_app_fails_on_carries_the_headers_too(engine: sa.Engine) -> None:
     app = create_app(None, engine)
 

@@ -314,9 +314,12 @@ CONTENT_SECURITY_POLICY = "; ".join(
     )
 )
 
-#: Sent with every answer (an answer that already sets one keeps its own).
+#: Sent with every answer (an answer that already sets one keeps its own). ``Cache-Control: no-store``: an
+#: answer holding data (counts, incidents) is never kept in the browser's disk cache, where it outlived a
+#: sign-out on a shared control-room PC; the scripts, styles and pages that may be cached say so themselves.
 SECURITY_HEADERS: tuple[tuple[str, str], ...] = (
     ("Content-Security-Policy", CONTENT_SECURITY_POLICY),
+    ("Cache-Control", "no-store"),
     ("X-Frame-Options", "DENY"),
     ("X-Content-Type-Options", "nosniff"),
     ("Referrer-Policy", "no-referrer"),
