@@ -125,3 +125,16 @@ def test_the_skip_link_is_first_and_leads_to_the_content(
         pytest.fail("no camera link reached by keyboard")
     page.keyboard.press("Enter")
     page.wait_for_selector("#camera-total[data-total]")
+
+
+def test_a_wall_screen_has_no_controls(
+    page: Page, hub_server: DashboardServer, tokens: dict[str, str], login: Login
+) -> None:
+    """``?kiosk=1`` is for a screen nobody touches: no range, download or sign-out to click, and (it was
+    left) no dark-mode button either; ``?theme=`` picks the colours."""
+    login(page, hub_server, tokens["viewer"])
+    page.goto(f"{hub_server.url}?kiosk=1&theme=dark#/")
+    page.wait_for_selector("#overview-summary[data-total]")
+    for control in ("#logout", "#theme-toggle", ".range"):
+        assert not page.locator(control).first.is_visible(), control
+    assert page.get_attribute("html", "data-theme") == "dark"

@@ -137,6 +137,8 @@ def test_badge_notification_order_details_link_and_label(
     acked = room.locator(f"#incident-rows tr[data-id='{critical.id}'] td.status")
     acked.wait_for()
     assert acked.inner_text().startswith("acknowledged by control room, night shift ")
+    # the top bar names the token as the acknowledgement does: by its label (it showed its id)
+    assert room.locator("#who").inner_text() == "control room, night shift (operator)"
     assert token.id not in acked.inner_text()
 
     room.locator(f"#incident-rows tr[data-id='{critical.id}'] a.chart-link").click()

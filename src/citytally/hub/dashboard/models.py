@@ -39,7 +39,9 @@ class _Out(BaseModel):
 class Me(_Out):
     token_id: str
     role: str
-    name: str = Field(description="What the top bar shows: the token id (never the secret).")
+    name: str = Field(
+        description="What the top bar shows: the token's label, else its id (never its secret)."
+    )
     can_see_incidents: bool
     can_acknowledge: bool
 

@@ -6,11 +6,12 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
+import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
 from fastapi.responses import FileResponse, StreamingResponse
 
 from citytally.hub import queries
-from citytally.hub.access import Principal, public, require_role, token_is_active
+from citytally.hub.access import Principal, public, require_role, token_is_active, tokens_table
 from citytally.hub.api.cameras import SlugPath
 from citytally.hub.api.deps import EngineDep
 from citytally.hub.api.errors import ERROR_RESPONSES, ErrorResponse
@@ -98,12 +99,16 @@ def _camera(engine: Any, site: str, camera: str) -> CameraInfo:
 
 
 @router.get("/me", response_model=Me)
-def me(who: Viewer) -> Me:
+def me(who: Viewer, engine: EngineDep) -> Me:
     """Who the token belongs to and what the dashboard may show it."""
+    t = tokens_table
+    with engine.connect() as conn:
+        label = conn.execute(sa.select(t.c.label).where(t.c.id == who.token_id)).scalar()
     return Me(
         token_id=who.token_id,
         role=who.role,
-        name=f"token {who.token_id}",
+        # as acknowledgements name it: its label, its id where it has none
+        name=label or f"token {who.token_id}",
         can_see_incidents=who.may("operator"),
         can_acknowledge=who.may("operator"),
     )
