@@ -225,6 +225,21 @@ def test_a_wrong_way_incident_starts_when_the_wrong_way_driving_did(scene: Scene
     assert seconds(onset.start) == pytest.approx(began, abs=0.3)
 
 
+def test_a_stream_that_was_away_clears_what_was_open_as_a_stream_end() -> None:
+    """A live stream reconnected after a minute away (its clock runs on by the time away): a car standing
+    all along was reported as having left when the stream went (cleared, with nothing to say the camera had
+    not been watching), then as a new stop."""
+    engine = IncidentEngine(camera(STOPPED))
+    events: list[IncidentEvent] = []
+    times = [k / FPS for k in range(15 * FPS)] + [75 + k / FPS for k in range(15 * FPS)]  # away 15-75 s
+    for t in times:
+        events += engine.update(frame([(1, 300, 500, CAR)]), t, T0 + timedelta(seconds=t))
+    events += engine.finish()
+    cleared = [e for e in events if e.phase == "cleared"]
+    assert len(cleared) == 2 and all(e.details.get("stream_ended") == 1 for e in cleared)
+    assert seconds(cleared[0].end) == pytest.approx(14.9)  # its last sighting before the stream went
+
+
 def test_a_wrong_way_driver_missed_for_seconds_stays_one_incident() -> None:
     """A wrong-way car at 20 km/h, missed from 4 to 11.5 s and found again under a new track where it would
     be by then: still the same incident. Before, the new track had to cover min_distance_m (15 m, 2.7 s at

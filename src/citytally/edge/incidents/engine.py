@@ -37,6 +37,10 @@ __all__ = ["IncidentEngine"]
 _KEEP_S = 32.0
 
 
+#: No frame for longer than this (the stream's own read timeout): the camera was not watching meanwhile.
+STREAM_GAP_S = 10.0
+
+
 class IncidentEngine:
     """Runs every configured incident detector of one camera; an ``IncidentDetector`` for CameraAnalytics.
 
@@ -57,6 +61,7 @@ class IncidentEngine:
             self.detectors.append(_build(rule, zone, context, plane))
         self._seers = [d for d in self.detectors if isinstance(d, LeftObjectDetector | ViewChangeDetector)]
         self._opened: list[IncidentEvent] = []
+        self._last: float | None = None  # the stream time of the last frame
 
     def __bool__(self) -> bool:
         return bool(self.detectors)
@@ -70,8 +75,14 @@ class IncidentEngine:
             detector.see(image)
 
     def update(self, tracked: Detections, timestamp: float, at: datetime) -> Sequence[IncidentEvent]:
+        # A stream that was away (reconnected after an outage) saw nothing meanwhile: what was open is
+        # cleared as at a stream's end (its last sighting, ``stream_ended``: it may well go on), not as if
+        # the condition had gone; still there, it opens again.
+        gap = self._last is not None and timestamp - self._last > STREAM_GAP_S
+        events = list(self.finish()) if gap else []
+        self._last = timestamp
         self.tracks.update(tracked, timestamp)
-        events = [event for detector in self.detectors for event in detector.step(self.tracks, at)]
+        events += [event for detector in self.detectors for event in detector.step(self.tracks, at)]
         self._opened.extend(event for event in events if event.phase == "onset")
         return events
 
