@@ -117,6 +117,18 @@ def test_glob_pattern_is_expanded_in_name_order(
     assert summary["frames_analysed"] == LAST - FIRST
 
 
+#: An MP4 header and nothing a reader can use ("moov atom not found").
+UNREADABLE = b"\x00\x00\x00\x18ftypmp42" + bytes(4000)
+
+
+def the_error(done: subprocess.CompletedProcess[str]) -> str:
+    """The one error line of a failed run (exit status 2)."""
+    assert done.returncode == 2, done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.startswith("citytally: error:")]
+    assert len(errors) == 1, done.stderr
+    return errors[0]
+
+
 def test_damaged_file_in_the_middle_is_reported_and_the_rest_analysed(
     clips: dict[str, Any], tmp_path: Path
 ) -> None:
@@ -124,9 +136,7 @@ def test_damaged_file_in_the_middle_is_reported_and_the_rest_analysed(
     broken = tmp_path / "cam-01.mp4"
     broken.write_bytes(middle.read_bytes()[: middle.stat().st_size // 2])
     done, summary = analyze(tmp_path / "out", str(first), str(broken), str(last))
-    assert done.returncode == 2
-    errors = [line for line in done.stderr.splitlines() if line.startswith("citytally: error:")]
-    assert len(errors) == 1 and str(broken) in errors[0], done.stderr
+    assert str(broken) in the_error(done)
     assert summary["complete"] is False
     # Every frame of the whole files, and those of the broken one that can be read (here none: its index
     # was at the end).
@@ -141,11 +151,9 @@ def test_a_damaged_first_file_is_reported_and_the_rest_analysed(
     run with nothing analysed, where one further on is skipped with the rest analysed."""
     first, middle, last = clips["parts"]
     broken = tmp_path / "cam-00.mp4"
-    broken.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(4000))  # a header and nothing it can read
+    broken.write_bytes(UNREADABLE)
     done, summary = analyze(tmp_path / "out", str(broken), str(middle), str(last))
-    assert done.returncode == 2
-    errors = [line for line in done.stderr.splitlines() if line.startswith("citytally: error:")]
-    assert len(errors) == 1 and str(broken) in errors[0], done.stderr
+    assert str(broken) in the_error(done)
     assert summary["complete"] is False and summary["frames_analysed"] == LAST - SPLITS[0]
 
 
@@ -155,11 +163,9 @@ def test_a_file_that_cannot_be_opened_is_said_once(clips: dict[str, Any], tmp_pa
     error line, which says the same."""
     first, middle, last = clips["parts"]
     broken = tmp_path / "cam-01.mp4"
-    broken.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(4000))  # a header and nothing it can read
+    broken.write_bytes(UNREADABLE)
     done, summary = analyze(tmp_path / "out", str(first), str(broken), str(last))
-    assert done.returncode == 2
-    errors = [line for line in done.stderr.splitlines() if line.startswith("citytally: error:")]
-    assert len(errors) == 1 and "moov atom not found" in errors[0], done.stderr
+    assert "moov atom not found" in the_error(done)
     assert done.stderr.count("moov atom not found") == 1, done.stderr
     assert summary["frames_analysed"] == LAST - FIRST - (SPLITS[1] - SPLITS[0])
 
