@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from citytally.errors import Spell
+from citytally.errors import Spell, Throttle
 
 
 def test_a_spell_is_said_at_its_start_once_a_minute_and_at_its_end(caplog: pytest.LogCaptureFixture) -> None:
@@ -27,3 +27,15 @@ def test_a_spell_is_said_at_its_start_once_a_minute_and_at_its_end(caplog: pytes
         ("WARNING", "store hub.sqlite3 works again (it lasted 150 s)"),
         ("ERROR", "store hub.sqlite3: disk I/O error"),
     ]
+
+
+def test_a_throttle_says_a_failure_once_a_minute_at_most(caplog: pytest.LogCaptureFixture) -> None:
+    now = [100.0]
+    throttle = Throttle(every_s=60.0, clock=lambda: now[0])
+    logger = logging.getLogger("citytally.test.throttle")
+    caplog.set_level(logging.INFO, logger="citytally.test.throttle")
+    for k in range(150):  # a request a second for 150 s, each failing
+        throttle.log(logger, "request %d failed", k)
+        now[0] += 1.0
+    said = [r.getMessage() for r in caplog.records]
+    assert said == ["request 0 failed", "request 60 failed", "request 120 failed"]

@@ -24,6 +24,7 @@ __all__ = [
     "SignalError",
     "PrivacyError",
     "Spell",
+    "Throttle",
 ]
 
 
@@ -111,3 +112,19 @@ class Spell:
         elapsed = self.clock() - self.since
         self.since = None
         self.log.warning(message + " (it lasted %.0f s)", *args, elapsed)
+
+
+class Throttle:
+    """At most one line every ``every_s`` of a failure with no end to say (one every request meets, while a
+    database is out of reach): ``throttle.log(logger, message, *args)``."""
+
+    def __init__(self, every_s: float = 60.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.every_s = every_s
+        self.clock = clock
+        self._said: float | None = None
+
+    def log(self, logger: logging.Logger, message: str, *args: object, level: int = logging.ERROR) -> None:
+        now = self.clock()
+        if self._said is None or now - self._said >= self.every_s:
+            self._said = now
+            logger.log(level, message, *args)

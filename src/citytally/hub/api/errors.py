@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
-import time
 from typing import Any
 
 import sqlalchemy as sa
@@ -14,7 +12,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from citytally.errors import CitytallyError
+from citytally.errors import CitytallyError, Throttle
+from citytally.hub.store.engine import database_problem
 
 __all__ = [
     "ErrorBody",
@@ -92,17 +91,14 @@ async def _citytally_error(_request: Request, exc: Exception) -> JSONResponse:
 
 
 DATABASE_RETRY_AFTER_S = 5
-_said_database_at = -math.inf
+_database_failing = Throttle()
 
 
 async def _database_error(_request: Request, exc: Exception) -> JSONResponse:
     """The database is out of reach (down, refusing, its connections all taken and waited for): 503 with a
     reason and when to try again, not a 500 and a traceback a request; said in the log once a minute."""
-    global _said_database_at
-    if time.monotonic() - _said_database_at >= 60:
-        _said_database_at = time.monotonic()
-        why = " ".join(str(getattr(exc, "orig", None) or exc).split())[:300]
-        log.error("api: the database does not answer, so requests get 503: %s", why)
+    said = database_problem(exc)[:300]
+    _database_failing.log(log, "api: the database does not answer, so requests get 503: %s", said)
     message = "the database does not answer; try again later"
     headers = {"Retry-After": str(DATABASE_RETRY_AFTER_S)}
     return JSONResponse(_body(503, message), status_code=503, headers=headers)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
-import math
 import time
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -24,6 +23,7 @@ import sqlalchemy as sa
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from citytally.errors import Throttle
 from citytally.hub.access import Principal
 from citytally.hub.audit import AuditEntry, append_entry
 from citytally.hub.metrics import HubMetrics
@@ -80,7 +80,7 @@ class AuditMiddleware:
         self.app = app
         self.engine = engine
         self.metrics = metrics
-        self._said_at = -math.inf
+        self._audit_failing = Throttle()  # a database outage fails every request: a line a minute
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -135,16 +135,9 @@ class AuditMiddleware:
         with anyio.move_on_after(AUDIT_WAIT_S):
             return await anyio.to_thread.run_sync(self._record, scope, status, detail, abandon_on_cancel=True)
         self.metrics.audit_failures.inc()
-        self._say("audit: cannot record %s %s: the database did not answer within %g s",
+        self._audit_failing.log(log, "audit: cannot record %s %s: the database did not answer within %g s",
                   scope["method"][:_AUDIT_METHOD_CHARS], _cut(scope["path"]), AUDIT_WAIT_S)  # fmt: skip
         return None
-
-    def _say(self, message: str, *args: object) -> None:
-        """An audit failure, logged once a minute at most (a database outage fails every request)."""
-        now = time.monotonic()
-        if now - self._said_at >= 60:
-            self._said_at = now
-            log.error(message, *args)
 
     def _record(self, scope: Scope, status: int, detail: dict[str, Any] | None) -> int | None:
         """Append the request's entry; its seq, or ``None`` (logged and counted) if it cannot be written."""
@@ -166,7 +159,9 @@ class AuditMiddleware:
             return append_entry(self.engine, entry).seq
         except sa.exc.SQLAlchemyError as exc:
             self.metrics.audit_failures.inc()
-            self._say("audit: cannot record %s %s: %s", entry.method, entry.path, exc.__class__.__name__)
+            self._audit_failing.log(
+                log, "audit: cannot record %s %s: %s", entry.method, entry.path, exc.__class__.__name__
+            )
             return None
 
 
