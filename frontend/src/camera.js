@@ -258,11 +258,12 @@ export async function cameraView(root, site, camera, moment = null, canEdit = fa
   }
 
   if (fixed) [counts, occupancy, v85].forEach((c) => markMoment(c.chart, fixed.mark));
+  // The minute's refresh from the start: a first load still coming in a minute on is followed by another.
+  const later = debounce(run, 250);
+  const stopTimer = refreshWhileRolling(picker, later);
   await run();
   performance.mark("citytally:charts-drawn");
 
-  const later = debounce(run, 250);
-  const stopTimer = refreshWhileRolling(picker, later);
   return {
     onLive(msg) {
       if (msg.site === site && msg.camera === camera) later();

@@ -193,9 +193,10 @@ export async function weakSpotsView(root) {
     dist.draw(found, dist.select.value ? place(chosen) : "every place");
   }
 
-  await run();
+  // The minute's refresh from the start: a first load still coming in a minute on is followed by another.
   const later = debounce(run, 500);
   const stopTimer = refreshWhileRolling(picker, later);
+  await run();
   return {
     onLive(msg) {
       if (msg.type === "conflict" && picker.isRolling()) later();
