@@ -531,6 +531,31 @@ def test_a_pedestrian_waiting_at_the_kerb_is_not_on_the_roadway() -> None:
     assert len(cleared) == 1 and seconds(cleared[0].end) > 29.5
 
 
+def test_a_pedestrian_on_the_road_stays_one_across_the_trackers_new_ids() -> None:
+    """A pedestrian standing on the road for 10 s whose track the tracker gives a new id every 1.5 s (missed
+    for 0.3 s between) is on it since the first: one incident, from 0 s. One who is lost on the road, and
+    another found on it 40 m away 0.1 s later, are two people on the road for 1.5 s each, not one for 3 s."""
+
+    def renamed(t: float) -> list[Obj]:
+        if t >= 10 or t % 1.5 >= 1.2:
+            return []
+        return [(1 + int(t // 1.5), 300 + 2 * (t % 1.5), 500, PERSON)]
+
+    events = run(camera(ON_ROAD), renamed, 14)
+    found = onsets(events, "pedestrian_on_roadway")
+    assert len(found) == 1 and seconds(found[0].start) == 0.0 and 2.0 <= seconds(found[0].end) <= 2.3
+    assert found[0].details["persons"] == 1
+
+    def one_then_another(t: float) -> list[Obj]:
+        if t < 1.5:
+            return [(1, 300, 420, PERSON)]
+        if 1.6 <= t < 3.1:
+            return [(2, 700, 420, PERSON)]
+        return [(2, 700, 380, PERSON)] if t >= 3.1 else []
+
+    assert onsets(run(camera(ON_ROAD), one_then_another, 6), "pedestrian_on_roadway") == []
+
+
 # -- crowd density --------------------------------------------------------------------------------------
 
 CROWD = '[[incidents.crowd_density]]\nzone = "square"\nwindow_s = 1\nmin_duration_s = 1\n'

@@ -11,6 +11,7 @@ collapses from about 5 (G. K. Still, *Introduction to Crowd Science*).
 from __future__ import annotations
 
 import bisect
+import math
 from collections import deque
 from datetime import datetime
 
@@ -42,17 +43,26 @@ def fruin_level(persons_per_m2: float, table: str = "walkway") -> str:
 
 #: A road user is on the carriageway while most of its sightings over this long were in the zone.
 PRESENCE_S = 1.0
+#: A track first seen on the carriageway within this long of one lost there, and near where that one would
+#: be by now, continues its time there: trackers give a person they lose for a moment a new id.
+CARRY_S = 3.0
+#: How near (m, or px uncalibrated), plus half the way the lost one would have come since at its last speed.
+_CARRY_NEAR_M, _CARRY_NEAR_PX = 2.0, 30.0
 
 
 class _Presence:
-    """One road user's sightings of the last :data:`PRESENCE_S`, each in the zone or not."""
+    """One road user's sightings of the last :data:`PRESENCE_S`, each in the zone or not, and where it was
+    last seen (ground m, or px uncalibrated) and how it moved then."""
 
-    __slots__ = ("sightings", "inside", "entered")
+    __slots__ = ("sightings", "inside", "entered", "carried", "where", "velocity")
 
-    def __init__(self) -> None:
+    def __init__(self, carried: float | None = None) -> None:
         self.sightings: deque[tuple[float, bool]] = deque()
         self.inside = 0  # how many of the sightings were in the zone
         self.entered: float | None = None  # since when it has been on the carriageway
+        self.carried = carried  # since when the road user it continues had been on it (a new track id)
+        self.where = (math.nan, math.nan)
+        self.velocity = (0.0, 0.0)
 
     def see(self, now: float, inside: bool) -> None:
         self.sightings.append((now, inside))
@@ -62,7 +72,13 @@ class _Presence:
         if 2 * self.inside <= len(self.sightings):
             self.entered = None
         elif self.entered is None:
-            self.entered = next(t for t, was_inside in self.sightings if was_inside)
+            first = next(t for t, was_inside in self.sightings if was_inside)
+            self.entered = first if self.carried is None else min(first, self.carried)
+        self.carried = None  # it counts from its first sighting only
+
+    @property
+    def last_seen(self) -> float:
+        return self.sightings[-1][0]
 
 
 class RoadwayIntrusionDetector(ZoneDetector):
@@ -72,7 +88,9 @@ class RoadwayIntrusionDetector(ZoneDetector):
     a pedestrian waiting at the kerb, whose ground point a detector's jitter puts over the edge now and
     then, is not; one standing on the road that the jitter puts on the pavement now and then still is. Its
     time on the carriageway goes on through frames the detector misses it in, as long as the tracker
-    keeps it.
+    keeps it, and across a new id the tracker gives it: a track first seen on the carriageway within
+    :data:`CARRY_S` of one lost there, near where that one would be by now, continues its time (no
+    identity is kept: the time on the road and the place go over, the lost one's record is dropped).
     """
 
     incident = "pedestrian_on_roadway"
@@ -87,13 +105,22 @@ class RoadwayIntrusionDetector(ZoneDetector):
         now, s, frame = tracks.now, self.settings, tracks.frame
         inside = {int(frame.track_id[i]) for i in self.inside(tracks, self._watched)}
         on_road: list[tuple[float, int]] = []  # (since, class id) of those on the carriageway now
-        for tid, cls in zip(frame.track_id.tolist(), frame.class_id.tolist(), strict=True):
+        calibrated, current = tracks.plane is not None, set(frame.track_id.tolist())
+        places = tracks.ground if calibrated else tracks.points
+        for i, (tid, cls) in enumerate(zip(frame.track_id.tolist(), frame.class_id.tolist(), strict=True)):
             presence = self._present.get(tid)
+            here = (float(places[i, 0]), float(places[i, 1]))
             if presence is None:
                 if tid not in inside:
                     continue
-                presence = self._present[tid] = _Presence()
+                carried = self._carry(here, now, calibrated, current)
+                presence = self._present[tid] = _Presence(carried)
             presence.see(now, tid in inside)
+            presence.where = here
+            motion = tracks.motion(tid, PRESENCE_S)
+            if motion is not None:
+                ground = motion.ground_m_s if calibrated else None
+                presence.velocity = ground if ground is not None else (motion.vx_px, motion.vy_px)
             if presence.entered is not None:
                 on_road.append((presence.entered, cls))
         # Forget a road user once it has stayed out of the zone for PRESENCE_S, or the track history has
@@ -114,6 +141,27 @@ class RoadwayIntrusionDetector(ZoneDetector):
         }
         started = self.wall(at, now, now - max(lasting))
         return self.book.hold("zone", at, started, s.severity, details)
+
+    def _carry(
+        self, here: tuple[float, float], now: float, calibrated: bool, current: set[int]
+    ) -> float | None:
+        """Since when the road user a track first seen on the carriageway at ``here`` continues had been on
+        it: the nearest one lost there (not in this frame, ``current``) within :data:`CARRY_S`, near where it
+        would be by now; None if none. The lost one's record is dropped: one road user continues one other."""
+        near = _CARRY_NEAR_M if calibrated else _CARRY_NEAR_PX
+        best: tuple[float, int, float] | None = None  # (gap, track id, entered)
+        for tid, lost in self._present.items():
+            elapsed = now - lost.last_seen
+            if lost.entered is None or tid in current or elapsed > CARRY_S:
+                continue
+            vx, vy = lost.velocity
+            gap = math.hypot(here[0] - lost.where[0] - vx * elapsed, here[1] - lost.where[1] - vy * elapsed)
+            if gap <= near + 0.5 * math.hypot(vx, vy) * elapsed and (best is None or gap < best[0]):
+                best = (gap, tid, lost.entered)
+        if best is None:
+            return None
+        del self._present[best[1]]
+        return best[2]
 
 
 class CrowdDensityDetector(ZoneDetector):
