@@ -436,6 +436,8 @@ def test_health_and_metrics(hub: tuple[TestClient, Any]) -> None:
     text = client.get("/metrics", headers=headers["operator"]).text
     for name in ("citytally_ingest_lag_seconds", "citytally_dead_letters", "citytally_api_requests_total"):
         assert name in text
+    # one series per counter and histogram child, not a `_created` one beside each
+    assert "citytally_api_requests_total{" in text and "_created" not in text
 
 
 def test_health_says_503_when_the_database_is_gone() -> None:

@@ -216,7 +216,7 @@ def edge(
     confirmed them; a broker outage or a restart loses nothing (what is left is sent on the next run).
     While the outbox's disk is full or failing, events are held in memory and written when it recovers.
     """
-    from prometheus_client import REGISTRY, start_http_server
+    from prometheus_client import REGISTRY, disable_created_metrics, start_http_server
     from pydantic import ValidationError
 
     from citytally.edge.config import load_camera_config
@@ -239,6 +239,7 @@ def edge(
         raise ConfigError(f"{option}: {first['msg']}") from None
     path = outbox or Path(f"citytally-outbox-{camera.site}-{camera.camera}.sqlite3")
     if metrics_port is not None:
+        disable_created_metrics()  # as the hub's: no `_created` series doubling the counters'
         try:
             start_http_server(metrics_port, addr="127.0.0.1")
         except OSError as exc:
