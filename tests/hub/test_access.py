@@ -161,7 +161,9 @@ def test_token_cli_creates_lists_and_revokes(store_engine: Engine, monkeypatch: 
 
     monkeypatch.setenv("CITYTALLY_DATABASE_URL", store_engine.url.render_as_string(hide_password=False))
     runner = CliRunner()
-    created = runner.invoke(cli_app, ["token", "create", "--role", "auditor", "--label", "audit office"])
+    created = runner.invoke(
+        cli_app, ["token", "create", "--role", "auditor", "--label", "audit office", "--expires-days", "30"]
+    )
     assert created.exit_code == 0, created.output
     secret = created.stdout.strip().splitlines()[-1]
     principal = authenticate(store_engine, secret)
@@ -171,7 +173,8 @@ def test_token_cli_creates_lists_and_revokes(store_engine: Engine, monkeypatch: 
     assert runner.invoke(cli_app, ["token", "revoke", principal.token_id]).exit_code == 0
     assert authenticate(store_engine, secret) is None
     assert runner.invoke(cli_app, ["token", "revoke", principal.token_id]).exit_code != 0
-    actions = [
-        dict(e.entry.detail).get("action") for e in read_entries(store_engine) if e.entry.kind == "token"
-    ]
-    assert actions == ["create", "revoke"]
+    made, revoked = (dict(e.entry.detail) for e in read_entries(store_engine) if e.entry.kind == "token")
+    # what the API's entries name: the token, its role, and its expiry when made (docs/api.md)
+    assert made["action"] == "create" and made["role"] == "auditor" and made["token_id"] == principal.token_id
+    assert datetime.fromisoformat(made["expires_at"]) > datetime.now(UTC) + timedelta(days=29)
+    assert revoked == {"action": "revoke", "token_id": principal.token_id, "role": "auditor"}

@@ -120,7 +120,11 @@ def create_first_admin(engine: sa.Engine, actor: str = "system") -> IssuedToken 
 
     issued = ensure_first_admin(engine)
     if issued is not None:
-        _audit_cli(engine, actor, {"action": "create", "token_id": issued.id, "role": issued.role})
+        _audit_cli(
+            engine,
+            actor,
+            {"action": "create", "token_id": issued.id, "role": issued.role, "expires_at": None},
+        )
     return issued
 
 
@@ -157,7 +161,9 @@ def _token_app() -> typer.Typer:
         expires = datetime.now(UTC) + timedelta(days=expires_days) if expires_days else None
         with _open(config, create=True) as (_, engine):  # a token before the hub first ran: its store
             issued = issue_token(engine, role, label=label, expires_at=expires)
-            _audit_cli(engine, "cli", {"action": "create", "token_id": issued.id, "role": issued.role})
+            until = issued.expires_at.isoformat() if issued.expires_at else None
+            detail = {"action": "create", "token_id": issued.id, "role": issued.role, "expires_at": until}
+            _audit_cli(engine, "cli", detail)  # as the API's (docs/api.md)
         typer.echo(f"token id {issued.id} ({issued.role}); secret, shown once:", err=True)
         typer.echo(issued.secret)
 
@@ -187,12 +193,13 @@ def _token_app() -> typer.Typer:
     ) -> None:
         """Revoke a token; it stops working at once."""
         from citytally.errors import AuthError
-        from citytally.hub.access import revoke_token
+        from citytally.hub.access import list_tokens, revoke_token
 
         with _open(config) as (_, engine):
+            role = next((t.role for t in list_tokens(engine) if t.id == token_id), None)
             if not revoke_token(engine, token_id):
                 raise AuthError(f"no active token with id {token_id!r}")
-            _audit_cli(engine, "cli", {"action": "revoke", "token_id": token_id})
+            _audit_cli(engine, "cli", {"action": "revoke", "token_id": token_id, "role": role})
         typer.echo(f"revoked {token_id}")
 
     return tokens
