@@ -314,6 +314,42 @@ def test_registry_keeps_metadata_and_leaves_the_video_source_out(
 
 
 @pytest.mark.integration
+def test_a_camera_registered_or_its_register_facts_changed_is_audited(store_engine: Engine) -> None:
+    """The public register's facts about a camera (its purpose, legal basis, retention, ...) change in its
+    config file: the hub's start that takes them in says what they were and became, in the audit log."""
+    from citytally.hub.audit import read_entries, verify_chain
+    from citytally.hub.store import sync_registry
+
+    def camera_entries() -> list[dict[str, Any]]:
+        return [dict(r.entry.detail) for r in read_entries(store_engine) if r.entry.kind == "camera"]
+
+    camera = make_camera()
+    sync_registry(store_engine, [camera])
+    [registered] = camera_entries()
+    assert registered["action"] == "registered" and (registered["site"], registered["camera"]) == (
+        "plaza",
+        "cam-1",
+    )
+    assert registered["facts"]["purpose"] == "count road users for traffic planning"
+    sync_registry(store_engine, [camera])  # a restart with the same config: nothing to say
+    assert len(camera_entries()) == 1
+    facts = camera.metadata.model_copy(update={"purpose": "enforcement", "retention_days": 7})
+    sync_registry(store_engine, [camera.model_copy(update={"metadata": facts}), make_camera(camera="cam-2")])
+    changed, new = camera_entries()[1:]
+    assert changed == {
+        "action": "changed",
+        "site": "plaza",
+        "camera": "cam-1",
+        "changed": {
+            "purpose": {"from": "count road users for traffic planning", "to": "enforcement"},
+            "retention_days": {"from": 365, "to": 7},
+        },
+    }
+    assert (new["action"], new["camera"]) == ("registered", "cam-2")
+    assert verify_chain(store_engine).ok
+
+
+@pytest.mark.integration
 def test_in_process_events_use_the_same_rules(
     store_engine: Engine, make_registry: Callable[..., Any]
 ) -> None:

@@ -74,7 +74,8 @@ _M = TypeVar("_M", bound=BaseModel)
 
 
 class CameraMetadata(_Model):
-    """Facts about the camera the hub shows and audits later; none of them change the analysis."""
+    """Facts about the camera the hub's public register shows (a change is an audit entry); none of them
+    change the analysis."""
 
     location: str | None = Field(default=None, max_length=200, description="Human description of the place.")
     lat: float | None = Field(default=None, ge=-90, le=90, description="Latitude (WGS84 degrees).")
@@ -84,7 +85,10 @@ class CameraMetadata(_Model):
         default=None, max_length=500, description="Legal basis of the processing."
     )
     retention_days: int | None = Field(
-        default=None, ge=1, le=3650, description="How long the hub keeps this camera's aggregates."
+        default=None,
+        ge=1,
+        le=3650,
+        description="How long the hub keeps this camera's raw events (roll-ups: [retention] rollups_days).",
     )
     contact: str | None = Field(default=None, max_length=200, description="Who answers questions about it.")
 

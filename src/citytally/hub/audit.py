@@ -176,12 +176,22 @@ def append_after(
 
     ``work`` runs while this process's audit writers wait, so keep it short (retention deletes do).
     """
+    [record] = append_all_after(engine, lambda conn: [work(conn)], now)
+    return record
+
+
+def append_all_after(
+    engine: sa.Engine, work: Callable[[sa.Connection], list[AuditEntry]], now: datetime | None = None
+) -> list[AuditRecord]:
+    """As :func:`append_after`, with the entries ``work`` returns (none, one or more)."""
+    records = []
     with _PROCESS_LOCK, engine.begin() as conn:
-        entry = work(conn)
-        seq, prev = _lock_head(conn)
         at = now or datetime.now(UTC)
-        digest = _write(conn, seq, prev, entry, at)
-    return AuditRecord(seq=seq, at=at, entry=entry, prev_hash=prev, hash=digest)
+        for entry in work(conn):
+            seq, prev = _lock_head(conn)
+            digest = _write(conn, seq, prev, entry, at)
+            records.append(AuditRecord(seq=seq, at=at, entry=entry, prev_hash=prev, hash=digest))
+    return records
 
 
 def prune_before(engine: sa.Engine, cutoff: datetime, now: datetime | None = None) -> int:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -20,6 +20,9 @@ from citytally.errors import StoreError
 from citytally.hub.store import schema
 from citytally.hub.store.geometry import camera_in_force
 from citytally.redaction import redact_url
+
+if TYPE_CHECKING:
+    from citytally.hub.audit import AuditEntry
 
 __all__ = ["sync_registry", "camera_row", "replace_geometry", "upsert_camera"]
 
@@ -44,31 +47,77 @@ def camera_row(camera: CameraConfig, now: datetime) -> dict[str, Any]:
     }
 
 
+#: The facts about a camera the public register shows: a camera registered, or one of these changed, is
+#: an audit entry (kind ``camera``), what it was and what it became.
+AUDITED_METADATA = ("location", "lat", "lon", "purpose", "legal_basis", "retention_days", "contact")
+
+
 def sync_registry(
     engine: Engine, cameras: Sequence[CameraConfig], sites: Mapping[str, Mapping[str, str]] | None = None
 ) -> None:
     """Insert or update every site and camera (with its lines and zones) named; remove none.
 
     Cameras that left the config stay, so their history still has metadata; lines and zones of a listed
-    camera are replaced by the config's.
+    camera are replaced by the config's. A camera registered, or whose register facts
+    (:data:`AUDITED_METADATA`) changed, is an audit entry in the same transaction.
     """
+    from citytally.hub.audit import append_all_after
+
     now = datetime.now(UTC)
     site_info = dict(sites or {})
     for camera in cameras:
         site_info.setdefault(camera.site, {})
+
+    def work(connection: Connection) -> list[AuditEntry]:
+        before = _register_facts(connection, cameras)
+        for slug, info in sorted(site_info.items()):
+            row = {"site": slug, "name": info.get("name", ""), "description": info.get("description", "")}
+            _upsert(connection, schema.sites, row, ["site"])
+        for camera in cameras:
+            _upsert(connection, schema.cameras, camera_row(camera, now), ["site", "camera"])
+            in_force = camera_in_force(connection, camera, now)
+            if in_force is not camera:
+                _upsert(connection, schema.cameras, camera_row(in_force, now), ["site", "camera"])
+            replace_geometry(connection, in_force)
+        after = _register_facts(connection, cameras)
+        return [entry for key in sorted(after) if (entry := _facts_entry(key, before.get(key), after[key]))]
+
     try:
-        with engine.begin() as connection:
-            for slug, info in sorted(site_info.items()):
-                row = {"site": slug, "name": info.get("name", ""), "description": info.get("description", "")}
-                _upsert(connection, schema.sites, row, ["site"])
-            for camera in cameras:
-                _upsert(connection, schema.cameras, camera_row(camera, now), ["site", "camera"])
-                in_force = camera_in_force(connection, camera, now)
-                if in_force is not camera:
-                    _upsert(connection, schema.cameras, camera_row(in_force, now), ["site", "camera"])
-                replace_geometry(connection, in_force)
+        append_all_after(engine, work, now)
     except SQLAlchemyError as exc:
         raise StoreError(f"writing the camera registry to {redact_url(engine.url)}: {exc}") from exc
+
+
+def _register_facts(
+    connection: Connection, cameras: Sequence[CameraConfig]
+) -> dict[tuple[str, str], dict[str, Any]]:
+    """(site, camera) → its :data:`AUDITED_METADATA` as stored, for those of ``cameras`` registered."""
+    t = schema.cameras
+    wanted = {(c.site, c.camera) for c in cameras}
+    rows = connection.execute(sa.select(t.c.site, t.c.camera, *(t.c[name] for name in AUDITED_METADATA)))
+    return {
+        (row.site, row.camera): {name: getattr(row, name) for name in AUDITED_METADATA}
+        for row in rows
+        if (row.site, row.camera) in wanted
+    }
+
+
+def _facts_entry(
+    key: tuple[str, str], before: dict[str, Any] | None, after: dict[str, Any]
+) -> AuditEntry | None:
+    """The audit entry of one camera's register facts going from ``before`` (None: not registered) to
+    ``after``; None when nothing changed."""
+    from citytally.hub.audit import AuditEntry
+
+    site, camera = key
+    if before is None:
+        detail = {"action": "registered", "site": site, "camera": camera, "facts": after}
+    else:
+        changed = {k: {"from": before[k], "to": v} for k, v in after.items() if before[k] != v}
+        if not changed:
+            return None
+        detail = {"action": "changed", "site": site, "camera": camera, "changed": changed}
+    return AuditEntry(kind="camera", actor="system", detail=detail)
 
 
 def upsert_camera(connection: Connection, camera: CameraConfig, now: datetime) -> None:
