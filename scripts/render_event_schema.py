@@ -189,7 +189,10 @@ INTRO = f"""\
 An edge pipeline tells the hub only aggregates: per reporting interval, per line or zone, counts by
 direction and class, occupancy, dwell and speed statistics, turning-movement counts, incidents, and traffic
 conflicts counted by type, severity and classes. No event
-carries an image, a track id or anything about one road user. The schema is `citytally.events`; every model
+carries an image, a track id or a road user's path, or anything that names one; where one road user (or
+one pair) alone passed a line or zone in an interval, or alone makes an incident or a conflict, the numbers
+(a speed statistic with `n` 1, a dwell time, a conflict's cell, an incident's `longest_s`) are its own. The
+schema is `citytally.events`; every model
 refuses fields it does not name (`extra="forbid"`), so nothing can ride along. The same schema as JSON
 Schema: [event-schema.json](event-schema.json).
 
