@@ -145,6 +145,16 @@ def test_every_data_class_of_the_retention_job_has_a_rule() -> None:
     assert [r.data_class for r in retention_rules(SETTINGS)] == list(DATA_CLASSES)
 
 
+def test_a_rule_of_one_day_says_one_day(engine: sa.Engine) -> None:
+    """Failed logins are kept a day: the public register and the assessment say "1 day", not "1 days"."""
+    from citytally.hub.pia import render_pia_html
+
+    register = render_register_html(build_register(engine, DashboardSettings(), now=NOW, retention=SETTINGS))
+    assessment = render_pia_html(engine, DashboardSettings(), SETTINGS, now=NOW)
+    for page in (register, assessment):
+        assert "1 day" in page and "1 days" not in page
+
+
 #: Every table of the store, and the row of the assessment's "Data kept" table that states how long it is
 #: kept (None: it holds no data of its own about anyone: a relay's position, the chain's head).
 PIA_ROW = {

@@ -17,7 +17,14 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 
 from citytally.hub.access import ROLE_GRANTS, ROLES, Role
-from citytally.hub.register import NEVER_DOES, RegisterEntry, RetentionRule, build_register, retention_rules
+from citytally.hub.register import (
+    NEVER_DOES,
+    RegisterEntry,
+    RetentionRule,
+    build_register,
+    days_text,
+    retention_rules,
+)
 
 if TYPE_CHECKING:
     from citytally.hub.config import RetentionSettings
@@ -97,7 +104,7 @@ class DataHolding:
 
 
 def _kept(rule: RetentionRule) -> str:
-    return f"{rule.days} days" if rule.days is not None else "until an operator deletes it"
+    return days_text(rule.days) if rule.days is not None else "until an operator deletes it"
 
 
 def _holdings(cameras: list[RegisterEntry], retention: RetentionSettings | None) -> list[DataHolding]:

@@ -32,6 +32,7 @@ __all__ = [
     "Register",
     "retention_rules",
     "build_register",
+    "days_text",
     "render_register_html",
     "REGISTER_CSS",
 ]
@@ -84,9 +85,14 @@ class RetentionRule(BaseModel):
     text: str = Field(description="The rule in words, as the register prints it.")
 
 
+def days_text(days: int) -> str:
+    """``1 day``, ``30 days``."""
+    return "1 day" if days == 1 else f"{days} days"
+
+
 def _rule(data_class: str, days: int | None, clock: str) -> RetentionRule:
     text = (
-        f"{days} days after {clock}, then deleted automatically"
+        f"{days_text(days)} after {clock}, then deleted automatically"
         if days is not None
         else "Kept until an operator deletes it (no automatic deletion is configured)"
     )
