@@ -288,3 +288,15 @@ def test_a_database_url_with_a_password_it_cannot_read_is_refused_without_it(
     done = run("hub", "--no-api", cwd=tmp_path, env=env)
     assert said in the_line(done)
     assert "S3c" not in done.stderr + done.stdout and "tPW" not in done.stderr + done.stdout
+
+
+def test_a_hub_asked_for_audit_checkpoints_without_a_key_is_refused_before_it_starts(tmp_path: Path) -> None:
+    """It was refused only once ingest was on the broker (as the hub's client id, taking over the running
+    hub's session) and the retention job had started: now as a bad config is, before the database."""
+    (tmp_path / "hub.toml").write_text('[audit]\ncheckpoint_file = "checkpoints.log"\n')
+    store = tmp_path / "hub.sqlite3"
+    env = {**os.environ, "HOME": str(tmp_path), "CITYTALLY_DATABASE_URL": f"sqlite:///{store}"}
+    env.pop("CITYTALLY_AUDIT_KEY", None)
+    done = run("hub", "--config", "hub.toml", "--no-api", cwd=tmp_path, env=env)
+    assert "CITYTALLY_AUDIT_KEY must hold a secret" in the_line(done)
+    assert not store.exists()  # nothing opened, let alone a broker

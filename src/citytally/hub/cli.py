@@ -54,6 +54,7 @@ def hub(
 
     settings = load_hub_settings(config)
     cameras = settings.load_cameras()
+    checkpoint_key = _checkpoint_key(settings)  # refused before anything starts, as a bad config is
     url = settings.database.resolved_url()
     engine = create_store_engine(url)
     wait_for_database(engine)  # a service started before its database waits for it
@@ -80,8 +81,9 @@ def hub(
     alerts.start()
     retention = RetentionJob(engine, settings.retention, metrics=metrics)
     retention.start()
-    checkpoints = _start_audit_checkpoints(settings, engine)
+    checkpoints: AuditCheckpointer | None = None
     try:
+        checkpoints = _start_audit_checkpoints(settings, engine, checkpoint_key)
         if settings.api.enabled and not no_api:
             _serve_api(settings, engine, metrics, stop)
         else:
@@ -109,15 +111,24 @@ def _stop_on_signals() -> tuple[threading.Event, dict[int, Any]]:
     return stop, previous
 
 
-def _start_audit_checkpoints(settings: HubSettings, engine: Engine) -> AuditCheckpointer | None:
-    """Sign the audit chain's head into the configured file periodically (refuse to start without a key)."""
-    from citytally.hub.audit_checkpoints import AuditCheckpointer, audit_key
+def _checkpoint_key(settings: HubSettings) -> bytes | None:
+    """The audit checkpoints' key where the config asks for checkpoints (:class:`ConfigError` if unset)."""
+    from citytally.hub.audit_checkpoints import audit_key
+
+    return audit_key() if settings.audit.checkpoint_file is not None else None
+
+
+def _start_audit_checkpoints(
+    settings: HubSettings, engine: Engine, key: bytes | None
+) -> AuditCheckpointer | None:
+    """Sign the audit chain's head into the configured file periodically."""
+    from citytally.hub.audit_checkpoints import AuditCheckpointer
 
     path = settings.audit.checkpoint_file
-    if path is None:
+    if path is None or key is None:
         return None
     path = path if path.is_absolute() else settings.base_dir / path
-    checkpointer = AuditCheckpointer(engine, path, audit_key(), settings.audit.checkpoint_interval_s)
+    checkpointer = AuditCheckpointer(engine, path, key, settings.audit.checkpoint_interval_s)
     checkpointer.start()
     log.info("hub: audit checkpoints to %s every %.0f s", path, settings.audit.checkpoint_interval_s)
     return checkpointer
