@@ -67,6 +67,7 @@ def _open_existing(config: Path | None) -> Iterator[sa.Engine]:
     from citytally.errors import StoreError
     from citytally.hub.config import DATABASE_URL_ENV, load_hub_settings
     from citytally.hub.store import create_store_engine
+    from citytally.hub.store.damage import damage_in
     from citytally.redaction import redact_url
 
     settings = load_hub_settings(config)
@@ -77,12 +78,13 @@ def _open_existing(config: Path | None) -> Iterator[sa.Engine]:
             f"no hub store at {parsed.database or 'memory'!r}: set ${DATABASE_URL_ENV} or database.url in "
             "--config to the hub's database"
         )
-    engine = create_store_engine(url)
+    engine = create_store_engine(url, watch_damage=False)  # said in the one line below
     try:
         try:
             tables = set(sa.inspect(engine).get_table_names())
         except sa.exc.SQLAlchemyError as exc:
-            raise StoreError(f"{redact_url(url)}: cannot read the store: {exc.__class__.__name__}") from None
+            said = damage_in(exc) or exc.__class__.__name__
+            raise StoreError(f"{redact_url(url)}: cannot read the store: {said}") from None
         if not {"audit_log", "audit_head"} <= tables:
             raise StoreError(f"{redact_url(url)}: not a citytally hub store (no audit log tables)")
         yield engine

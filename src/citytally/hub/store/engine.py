@@ -43,12 +43,16 @@ def sqlite_url(path: Path) -> str:
     return f"sqlite:///{path}"
 
 
-def create_store_engine(url: str = DEFAULT_DATABASE_URL, *, echo: bool = False) -> Engine:
+def create_store_engine(
+    url: str = DEFAULT_DATABASE_URL, *, echo: bool = False, watch_damage: bool = True
+) -> Engine:
     """An engine for ``url`` (``sqlite:///PATH`` or ``postgresql+psycopg://...``), tuned for ingest.
 
     SQLite gets WAL journalling with ``synchronous=FULL`` (a committed batch survives power loss, which is
     what lets ingest acknowledge it), foreign keys on and a busy timeout so the API can read while ingest
-    writes. Raises :class:`ConfigError` for a URL of another kind.
+    writes. Raises :class:`ConfigError` for a URL of another kind. ``watch_damage``: the hub's services
+    note (and log, once) damage any statement meets (:mod:`~citytally.hub.store.damage`); a command that
+    says what went wrong in its own line does not.
     """
     try:
         parsed = make_url(url)
@@ -73,7 +77,8 @@ def create_store_engine(url: str = DEFAULT_DATABASE_URL, *, echo: bool = False) 
         engine = sa.create_engine(parsed, **kwargs)
     except (ArgumentError, NoSuchModuleError) as exc:
         raise ConfigError(f"database URL {redact_url(parsed)!r}: {exc}") from exc
-    damage.watch(engine)
+    if watch_damage:
+        damage.watch(engine)
     if backend == "sqlite":
         database = parsed.database or ""
         if database not in ("", ":memory:"):
