@@ -239,9 +239,7 @@ def test_audit_verify_without_a_store_fails_and_creates_nothing(tmp_path: Path) 
     assert done.returncode == 2 and "not a citytally hub store" in done.stderr
     junk = tmp_path / "photo.sqlite3"  # not SQLite at all: one line in the database's words, not ingest's
     junk.write_bytes(bytes(range(256)) * 20)
-    done = run_cli(
-        "audit", "verify", cwd=tmp_path, env=env | {"CITYTALLY_DATABASE_URL": f"sqlite:///{junk}"}
-    )
+    done = run_cli("audit", "verify", cwd=tmp_path, env=env | {"CITYTALLY_DATABASE_URL": f"sqlite:///{junk}"})
     assert done.returncode == 2 and done.stderr.strip().splitlines() == [
         f"citytally: error: sqlite:///{junk}: cannot read the store: file is not a database"
     ]
