@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -100,6 +101,29 @@ def test_what_sumo_cannot_read_is_one_line_in_its_own_words(
     assert done.returncode == 2, done.stderr[-2000:]
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and re.match(message, lines[0]), done.stderr[-2000:]
+
+
+def test_eval_over_tcp_with_a_sumo_binary_gives_libsumos_delay(sumo_grid: GridScenario) -> None:
+    """The same SUMO run as a binary over TraCI (on a port citytally chooses) and as libsumo: one result."""
+    from citytally.sumo import find_sumo_binary
+
+    args = (str(sumo_grid.sumocfg), "--begin", "0", "--end", "300", "--seeds", "1")
+    over_tcp, in_process = _cli(*args, "--sumo-binary", str(find_sumo_binary())), _cli(*args)
+    assert over_tcp.returncode == 0 and in_process.returncode == 0, over_tcp.stderr[-2000:]
+    assert over_tcp.stdout.strip().splitlines()[-1] == in_process.stdout.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize("tool", ["/bin/true", "netgenerate"])
+def test_a_sumo_binary_that_is_not_sumo_is_said_at_once(sumo_grid: GridScenario, tool: str) -> None:
+    """traci started a binary that exits at once again on a new port, 60 times: 39 s before one line."""
+    from citytally.sumo import find_sumo_binary, sumo_home_for
+
+    binary = tool if tool.startswith("/") else str(sumo_home_for(find_sumo_binary()) / "bin" / tool)
+    started = time.monotonic()
+    done = _cli(str(sumo_grid.sumocfg), "--sumo-binary", binary, "--end", "100")
+    assert done.returncode == 2 and time.monotonic() - started < 20, done.stderr[-2000:]
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and f"{binary} is not SUMO: its --version says" in lines[0], done.stderr[-2000:]
 
 
 def test_a_controller_with_no_light_to_run_says_so(tmp_path: Path) -> None:

@@ -11,11 +11,14 @@ import contextlib
 import io
 import itertools
 import os
+import re
 import subprocess
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
+
+from sumolib.miscutils import getFreeSocketPort
 
 from citytally.errors import SignalError
 from citytally.sumo import sumo_home_for
@@ -24,6 +27,22 @@ __all__ = ["SumoConnection"]
 
 Backend = Literal["libsumo", "traci"]
 _labels = itertools.count()
+
+
+def _check_is_sumo(binary: Path) -> None:
+    """:class:`SignalError` unless ``binary --version`` says it is SUMO (not another of its tools, not
+    another program)."""
+    try:
+        said = subprocess.run(
+            [str(binary), "--version"], capture_output=True, text=True, timeout=60, check=False
+        ).stdout
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise SignalError(f"SUMO binary {binary} does not run: {exc}") from None
+    first = said.strip().splitlines()[0] if said.strip() else ""
+    if not re.match(
+        r"(Eclipse )?SUMO (sumo|GUI)\b", first
+    ):  # "Eclipse SUMO sumo Version 1.9.1", "... 1.28.0"
+        raise SignalError(f"{binary} is not SUMO: its --version says {first[:100] or 'nothing'!r}")
 
 
 class SumoConnection:
@@ -77,14 +96,19 @@ class SumoConnection:
 
         if not binary.is_file():
             raise SignalError(f"SUMO binary {binary} does not exist")
+        _check_is_sumo(binary)
         label = f"citytally-{os.getpid()}-{next(_labels)}"
         # An old binary must find its own data files (vehicle classes, emission tables), not ours.
         previous = os.environ.get("SUMO_HOME")
         os.environ["SUMO_HOME"] = str(sumo_home_for(binary))
         try:
-            # traci prints its connection retries on stdout, which is the CLI's result channel.
+            # traci prints its connection retries on stdout, which is the CLI's result channel. A port of
+            # our choosing: without one, traci starts SUMO again on another port each time it exits before
+            # it accepts the connection (60 times, a minute for a SUMO that cannot run at all).
             with contextlib.redirect_stdout(io.StringIO()):
-                traci.start([str(binary), *args], label=label, stdout=subprocess.DEVNULL)
+                traci.start(
+                    [str(binary), *args], port=getFreeSocketPort(), label=label, stdout=subprocess.DEVNULL
+                )
         except (traci.TraCIException, traci.FatalTraCIError, OSError) as exc:
             raise SignalError(f"SUMO {binary} could not start the simulation: {_said(errors, exc)}") from None
         finally:
