@@ -54,6 +54,10 @@ def line_count(start: datetime, camera: str = "cam-1") -> LineCountEvent:
 
 @pytest.fixture
 def registry(store_engine: Engine, make_registry: Callable[..., Any]) -> Engine:
+    return register_cameras(store_engine, make_registry)
+
+
+def register_cameras(store_engine: Engine, make_registry: Callable[..., Any]) -> Engine:
     make_registry(store_engine, ("plaza", "cam-1"), ("plaza", "cam-2"))
     with store_engine.begin() as conn:  # cam-2 keeps its raw data only 2 days
         conn.execute(
@@ -189,9 +193,14 @@ def test_every_rollup_and_fact_table_has_a_retention_limit() -> None:
     assert kept == {schema.incidents, schema.incident_latest}
 
 
-def test_every_deletion_is_audited_and_the_chain_survives_pruning(registry: Engine) -> None:
+def test_every_deletion_is_audited_and_the_chain_survives_pruning(
+    store_engine: Engine, make_registry: Callable[..., Any]
+) -> None:
     for i in range(6):  # three entries older than the 30-day audit limit, three newer
-        append_entry(registry, AuditEntry(kind="request", actor="t"), now=NOW - timedelta(days=35 - 2 * i))
+        append_entry(
+            store_engine, AuditEntry(kind="request", actor="t"), now=NOW - timedelta(days=35 - 2 * i)
+        )
+    registry = register_cameras(store_engine, make_registry)  # its audit entries come after, as in a hub
     EventWriter(registry).write_events([line_count(NOW - 100 * DAY)])
     settings = RetentionSettings(
         raw_events_days=90, rollups_days=3650, dead_letters_days=30, audit_log_days=30
