@@ -184,6 +184,24 @@ def test_an_outbox_whose_folder_cannot_be_made_is_one_line(tmp_path: Path) -> No
     assert f"{outbox}: cannot make the outbox's folder: Not a directory" in the_line(done)
 
 
+def test_a_second_edge_on_an_outbox_in_use_is_refused(tmp_path: Path) -> None:
+    """Two edges on one camera's config shared its outbox file and its broker client id, and took the
+    connection from each other every second ("lost the broker (Unspecified error)", twice a second)."""
+    from citytally.transport.mqtt import MqttSettings
+    from citytally.transport.outbox import Outbox
+
+    outbox = tmp_path / "outbox.sqlite3"
+    running = Outbox(outbox, MqttSettings(host="127.0.0.1", port=1))  # the first edge's, not started
+    try:
+        done = run("edge", "-c", str(CONFIG), "--broker", UNREACHABLE, "--outbox", str(outbox), cwd=tmp_path)
+        said = the_line(done)
+        assert f"{outbox}: the outbox is in use by another edge (pid {os.getpid()})" in said, said
+    finally:
+        running.close()
+    again = Outbox(outbox, MqttSettings(host="127.0.0.1", port=1))  # the first one stopped: free again
+    again.close()
+
+
 def test_a_disk_that_refuses_the_events_is_one_line_and_leaves_whole_lines(
     vtest_path: Path, tmp_path: Path
 ) -> None:

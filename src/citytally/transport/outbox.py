@@ -33,12 +33,15 @@ shows every edge's queue.
 
 from __future__ import annotations
 
+import fcntl
 import logging
+import os
 import queue
 import sqlite3
 import threading
 import time
 import uuid
+import weakref
 from collections import deque
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
@@ -177,7 +180,17 @@ class Outbox:
         self._trouble = Spell(log)  # on while the file fails the sender thread
         self._link = LinkWatch("outbox", mqtt_settings, log)
         self._lock = threading.Lock()  # guards the SQLite connection
-        self._db = self._open(path)
+        had_lock = path.with_name(path.name + ".lock").exists()
+        owner = _take_outbox(path)  # one edge per outbox: held until close (or the process ends)
+        try:
+            self._db = self._open(path)
+        except BaseException:
+            if not had_lock:  # a file named by mistake: nothing left beside it
+                Path(owner.name).unlink(missing_ok=True)
+            owner.close()
+            raise
+        # an outbox dropped unclosed lets go of it as of its SQLite connection, when collected
+        self._let_go = weakref.finalize(self, owner.close)
         self._depth = int(self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
         self._topics = {row[0] for row in self._db.execute("SELECT DISTINCT topic FROM outbox")}
         self._depth_gauge.set(self._depth)
@@ -430,6 +443,7 @@ class Outbox:
             if not self._closed:
                 self._closed = True
                 self._db.close()
+                self._let_go()
 
     # -- status -------------------------------------------------------------------------------------------
 
@@ -820,6 +834,37 @@ class Outbox:
             info = client.publish(rows[0][1], payload, qos=1)
             self._in_flight[info.mid] = [row[0] for row in rows]
             self._in_flight_topics[info.mid] = rows[0][1]
+
+
+def _take_outbox(path: Path) -> Any:
+    """Lock ``path``'s outbox for this edge (a ``.lock`` file beside it, locked while open): a second edge on
+    the same outbox, or on the same camera's config (whose broker client id it shares, so that the two take
+    the connection from each other every second), is refused in one line."""
+    lock_path = path.with_name(path.name + ".lock")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(f"{path}: cannot make the outbox's folder: {exc.strerror or exc}") from exc
+    try:
+        owner = open(lock_path, "a+")  # noqa: SIM115 (held open until the outbox closes)
+    except OSError as exc:
+        raise StoreError(
+            f"{path}: cannot open the outbox's lock {lock_path.name}: {exc.strerror or exc}"
+        ) from exc
+    try:
+        fcntl.flock(owner, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        owner.seek(0)
+        holder = owner.read().strip() or "?"
+        owner.close()
+        raise StoreError(
+            f"{path}: the outbox is in use by another edge (pid {holder}): one edge per camera, or give this "
+            "one an outbox of its own (--outbox)"
+        ) from None
+    owner.truncate(0)
+    owner.write(str(os.getpid()))
+    owner.flush()
+    return owner
 
 
 class _Damaged(sqlite3.DatabaseError):
