@@ -318,3 +318,20 @@ def test_a_hub_asked_for_audit_checkpoints_without_a_key_is_refused_before_it_st
     done = run("hub", "--config", "hub.toml", "--no-api", cwd=tmp_path, env=env)
     assert "CITYTALLY_AUDIT_KEY must hold a secret" in the_line(done)
     assert not store.exists()  # nothing opened, let alone a broker
+
+
+def test_a_hub_whose_api_port_is_taken_says_so_before_it_starts(tmp_path: Path, busy_port: int) -> None:
+    """It was uvicorn's own log line and exit status 3, once ingest had taken the broker session and the
+    first admin token had been made and printed."""
+    (tmp_path / "hub.toml").write_text(f"[api]\nport = {busy_port}\n")
+    store = tmp_path / "hub.sqlite3"
+    env = {**os.environ, "HOME": str(tmp_path), "CITYTALLY_DATABASE_URL": f"sqlite:///{store}"}
+    done = run("hub", "--config", "hub.toml", cwd=tmp_path, env=env)
+    assert f"[api] 127.0.0.1:{busy_port}: Address already in use" in the_line(done)
+    assert not store.exists() and "token" not in done.stdout + done.stderr
+
+
+def test_a_demo_whose_port_is_taken_says_so_before_the_analysis(tmp_path: Path, busy_port: int) -> None:
+    done = run("demo", "--port", str(busy_port), "--out", "out", cwd=tmp_path)
+    assert f"--port 127.0.0.1:{busy_port}: Address already in use" in the_line(done)
+    assert not (tmp_path / "out").exists()

@@ -85,6 +85,10 @@ def run_demo(
     from rich.console import Console
 
     console = console or Console()
+    if serve and port is not None:  # said now, not after the analysis and the simulated day
+        from citytally.hub.web import bind_port
+
+        bind_port("127.0.0.1", port, "--port").close()
     video, config = _check_inputs(video, config)
     camera = _as_of_now(_load_config(config))
     outputs = _outputs(out)

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 if TYPE_CHECKING:
+    import socket
+
     from sqlalchemy.engine import Engine
 
     from citytally.hub.audit_checkpoints import AuditCheckpointer
@@ -50,56 +52,67 @@ def hub(
         sync_registry,
         wait_for_database,
     )
+    from citytally.hub.web import bind_port
     from citytally.redaction import redact_url
 
     settings = load_hub_settings(config)
     cameras = settings.load_cameras()
     checkpoint_key = _checkpoint_key(settings)  # refused before anything starts, as a bad config is
-    url = settings.database.resolved_url()
-    engine = create_store_engine(url)
-    wait_for_database(engine)  # a service started before its database waits for it
-    migrate(engine)
-    sync_registry(engine, cameras, {slug: site.model_dump() for slug, site in settings.sites.items()})
-    log.info("hub: store %s, %d cameras registered", redact_url(url), len(cameras))
-    metrics = HubMetrics()
-    metrics.watch_store(engine)
-    # damage no statement has met yet (a page of old data): looked for once, beside the rest
-    threading.Thread(target=damage.check, args=(engine,), name="hub-store-check", daemon=True).start()
-    writer = EventWriter(
-        engine,
-        topic_prefix=settings.mqtt.topic_prefix,
-        accept_unknown_cameras=settings.ingest.accept_unknown_cameras,
-        limits=settings.ingest.message_limits(),
-    )
-    ingest = Ingest(writer, settings.mqtt, settings.ingest, metrics=metrics)
-    # From the first message received on, a stop (Ctrl-C, or SIGTERM from a service manager, which may come
-    # while the rest still starts) goes through the orderly shutdown below, never the default kill.
-    stop, previous = _stop_on_signals()
-    ingest.start()
-    alerts = AlertRelay(engine, settings.mqtt)  # incidents out on <prefix>/alerts/<site>/<camera>/incident
-    metrics.watch_alerts(alerts)
-    alerts.start()
-    retention = RetentionJob(engine, settings.retention, metrics=metrics)
-    retention.start()
-    checkpoints: AuditCheckpointer | None = None
+    serving = settings.api.enabled and not no_api
+    listening = bind_port(settings.api.host, settings.api.port, "[api]") if serving else None
     try:
-        checkpoints = _start_audit_checkpoints(settings, engine, checkpoint_key)
-        if settings.api.enabled and not no_api:
-            _serve_api(settings, engine, metrics, stop)
-        else:
-            stop.wait()
+        url = settings.database.resolved_url()
+        engine = create_store_engine(url)
+        wait_for_database(engine)  # a service started before its database waits for it
+        migrate(engine)
+        sync_registry(engine, cameras, {slug: site.model_dump() for slug, site in settings.sites.items()})
+        log.info("hub: store %s, %d cameras registered", redact_url(url), len(cameras))
+        metrics = HubMetrics()
+        metrics.watch_store(engine)
+        # damage no statement has met yet (a page of old data): looked for once, beside the rest
+        threading.Thread(target=damage.check, args=(engine,), name="hub-store-check", daemon=True).start()
+        writer = EventWriter(
+            engine,
+            topic_prefix=settings.mqtt.topic_prefix,
+            accept_unknown_cameras=settings.ingest.accept_unknown_cameras,
+            limits=settings.ingest.message_limits(),
+        )
+        ingest = Ingest(writer, settings.mqtt, settings.ingest, metrics=metrics)
+        # From the first message received on, a stop (Ctrl-C, or SIGTERM from a service manager, which
+        # may come while the rest still starts) goes through the orderly shutdown below, never the
+        # default kill.
+        stop, previous = _stop_on_signals()
+        ingest.start()
+        # incidents out on <prefix>/alerts/<site>/<camera>/incident
+        alerts = AlertRelay(engine, settings.mqtt)
+        metrics.watch_alerts(alerts)
+        alerts.start()
+        retention = RetentionJob(engine, settings.retention, metrics=metrics)
+        retention.start()
+        checkpoints: AuditCheckpointer | None = None
+        try:
+            checkpoints = _start_audit_checkpoints(settings, engine, checkpoint_key)
+            if listening is not None:
+                _serve_api(settings, engine, metrics, stop, listening)
+            else:
+                stop.wait()
+        finally:
+            retention.stop()
+            ingest.stop()
+            alerts.stop()
+            if checkpoints is not None:
+                checkpoints.stop()
+            engine.dispose()
+            left = ingest.progress.waiting  # not stored (a database down): the broker delivers them again
+            unstored = (
+                f"; {left} messages not stored are left for the broker to deliver again" if left else ""
+            )
+            log.info("hub: stopped; %d events stored this run%s", ingest.totals.stored, unstored)
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
     finally:
-        retention.stop()
-        ingest.stop()
-        alerts.stop()
-        if checkpoints is not None:
-            checkpoints.stop()
-        engine.dispose()
-        left = ingest.progress.waiting  # not stored (a database down): the broker delivers them again
-        unstored = f"; {left} messages not stored are left for the broker to deliver again" if left else ""
-        log.info("hub: stopped; %d events stored this run%s", ingest.totals.stored, unstored)
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
+        if listening is not None:
+            listening.close()  # uvicorn closed it if it served; not if the hub stopped before
 
 
 def _stop_on_signals() -> tuple[threading.Event, dict[int, Any]]:
@@ -134,8 +147,11 @@ def _start_audit_checkpoints(
     return checkpointer
 
 
-def _serve_api(settings: HubSettings, engine: Engine, metrics: HubMetrics, stop: threading.Event) -> None:
-    """Serve until ``stop`` is set or a signal arrives; return once the server has shut down."""
+def _serve_api(
+    settings: HubSettings, engine: Engine, metrics: HubMetrics, stop: threading.Event, sock: socket.socket
+) -> None:
+    """Serve on ``sock`` (bound at the start) until ``stop`` is set or a signal arrives; return once the
+    server has shut down."""
     import uvicorn
 
     from citytally.hub.admin_cli import print_first_admin_token
@@ -162,7 +178,7 @@ def _serve_api(settings: HubSettings, engine: Engine, metrics: HubMetrics, stop:
     watcher = threading.Thread(target=hand_on, name="hub-api-stop", daemon=True)
     watcher.start()
     try:
-        server.run()
+        server.run(sockets=[sock])
     finally:
         stop.set()  # the hub stops now either way; this also ends the watcher
         watcher.join()

@@ -7,12 +7,14 @@ API's dependencies and models, the API never imports the dashboard, and only thi
 
 from __future__ import annotations
 
+import socket
 from typing import Any
 
 import sqlalchemy as sa
 from fastapi import FastAPI
 
 from citytally import __version__
+from citytally.errors import ConfigError
 from citytally.hub.access import AccessPolicy
 from citytally.hub.api import auditing, cameras, conflicts, docs, exports, geometry, series, system, tokens
 from citytally.hub.api.errors import install_error_handlers
@@ -29,13 +31,29 @@ from citytally.hub.dashboard import pages as dashboard_pages
 from citytally.hub.dashboard import routes as dashboard_routes
 from citytally.hub.metrics import HubMetrics
 
-__all__ = ["create_app", "SERVER_OPTIONS"]
+__all__ = ["create_app", "SERVER_OPTIONS", "bind_port"]
 
 #: How every server of this app runs uvicorn. ``proxy_headers=False``: uvicorn would otherwise take the
 #: client address from ``X-Forwarded-For`` of any local peer (its default trusts 127.0.0.1), so anything on
 #: the hub machine, or a proxy passing the header through, could choose the address the audit log records
 #: and the failed-login throttle counts. The app decides instead, from ``api.trusted_proxies``.
 SERVER_OPTIONS: dict[str, Any] = {"proxy_headers": False, "server_header": False}
+
+
+def bind_port(host: str, port: int, what: str) -> socket.socket:
+    """A TCP socket bound to ``host:port`` for a server to listen on (uvicorn's ``sockets``), taken before
+    anything else starts; ``what`` names the setting in the one-line :class:`ConfigError` if it cannot be
+    (a port in use, an address not this machine's)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn's own: a restart's TIME_WAIT
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(f"{what} {host}:{port}: {exc.strerror or exc}") from None
+    return sock
+
 
 _DESCRIPTION = """Anonymous road-user counts, occupancy, speeds and incidents from citytally cameras.
 
