@@ -158,6 +158,8 @@ def test_a_controller_with_no_light_to_run_says_so(tmp_path: Path) -> None:
         ),
         (["--scenarios", "cologne1,colgne3"], "--scenarios: unknown colgne3; known: cologne1, cologne3, "),
         (["--versions", "1.9.1", "--sumo-191", "{missing}"], "--versions 1.9.1: no SUMO 1.9.1 at {missing}"),
+        (["--json", "{tmp}"], "--json {tmp}: is a folder; name a file in it"),  # were tracebacks after a cell
+        (["--json", "{missing}/cells.json"], "--json {missing}/cells.json: no folder {missing}"),
     ],
 )
 def test_bench_checks_every_name_before_it_runs_anything(
@@ -168,8 +170,9 @@ def test_bench_checks_every_name_before_it_runs_anything(
     missing = str(tmp_path / "no-sumo")
     command = [sys.executable, "-c", "from citytally.cli import main; main()", "signals", "bench",
                "--data", str(tmp_path), "--scenarios", "cologne1", "--controllers", "fixed", "--seeds", "1",
-               "--versions", "current", *(a.format(missing=missing) for a in args)]  # fmt: skip
+               "--versions", "current", *(a.format(missing=missing, tmp=tmp_path) for a in args)]  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2
-    assert done.stderr.strip().startswith(f"citytally: error: {message.format(missing=missing)}"), done.stderr
+    said = message.format(missing=missing, tmp=tmp_path)
+    assert done.stderr.strip().startswith(f"citytally: error: {said}"), done.stderr
     assert done.stdout == ""

@@ -126,8 +126,14 @@ def bench_command(
 
     Writes no documentation: ``bench/signals_resco.py`` sets the cells beside the published figures.
     """
+    from citytally.errors import SignalError
     from citytally.signals.resco import cell_line, load_json, merge_cells, resco_data_dir, save_json
 
+    # where the results go is checked before anything runs too (hours of cells, then a traceback)
+    if json_out is not None and json_out.is_dir():
+        raise SignalError(f"--json {json_out}: is a folder; name a file in it")
+    if json_out is not None and not json_out.parent.is_dir():
+        raise SignalError(f"--json {json_out}: no folder {json_out.parent}")
     if merge:
         cells = merge_cells([cell for path in merge for cell in load_json(path)])
         if json_out is not None:

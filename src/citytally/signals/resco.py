@@ -128,8 +128,15 @@ def cell_line(cell: BenchCell) -> str:
 
 
 def save_json(path: Path, cells: Sequence[BenchCell]) -> None:
-    """Raw per-seed results, for later tables."""
-    path.write_text(json.dumps([asdict(c) for c in cells], indent=1), encoding="utf-8")
+    """Raw per-seed results, for later tables; written whole or not at all (it is rewritten after each
+    cell, and a stop while it is written must not leave the cells before cut short)."""
+    part = path.with_name(f".{path.name}.part")
+    try:
+        part.write_text(json.dumps([asdict(c) for c in cells], indent=1), encoding="utf-8")
+        os.replace(part, path)
+    except OSError as exc:
+        part.unlink(missing_ok=True)
+        raise SignalError(f"--json {path}: cannot write the results: {exc.strerror or exc}") from None
 
 
 def load_json(path: Path) -> list[BenchCell]:
