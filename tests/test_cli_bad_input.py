@@ -335,3 +335,35 @@ def test_a_demo_whose_port_is_taken_says_so_before_the_analysis(tmp_path: Path, 
     done = run("demo", "--port", str(busy_port), "--out", "out", cwd=tmp_path)
     assert f"--port 127.0.0.1:{busy_port}: Address already in use" in the_line(done)
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    ("given", "taken"),
+    [
+        ("broker.example", ("broker.example", 1883)),
+        ("10.0.0.5:1884", ("10.0.0.5", 1884)),
+        ("mqtt://10.0.0.5:1884", ("10.0.0.5", 1884)),  # was host "mqtt://10.0.0.5", retried for ever
+        ("[::1]:1883", ("::1", 1883)),  # was host "[::1]", which "does not resolve"
+        ("[fd00::5]", ("fd00::5", 1883)),
+    ],
+)
+def test_a_broker_is_host_and_port_however_written(given: str, taken: tuple[str, int]) -> None:
+    from citytally.edge.cli import parse_broker
+
+    assert parse_broker(given) == taken
+
+
+@pytest.mark.parametrize(
+    ("given", "said"),
+    [
+        ("mqtts://10.0.0.5:8883", "(mqtt:// may precede it; for TLS add --tls)"),
+        ("::1", "write an IPv6 address in brackets"),
+        ("[::1", "expected HOST or HOST:PORT"),
+        ("host:99999", "with a port in 1..65535"),
+    ],
+)
+def test_a_broker_that_could_never_be_reached_is_refused_at_once(
+    tmp_path: Path, given: str, said: str
+) -> None:
+    done = run("edge", "-c", str(CONFIG), "--broker", given, cwd=tmp_path)
+    assert said in the_line(done)

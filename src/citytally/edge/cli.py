@@ -164,11 +164,27 @@ class _Stop:
 
 
 def parse_broker(value: str) -> tuple[str, int]:
-    """``HOST`` or ``HOST:PORT`` (default port 1883)."""
-    host, sep, port = value.rpartition(":")
-    if not sep:
-        host, port = value, "1883"
-    if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+    """``HOST`` or ``HOST:PORT`` (default port 1883); ``mqtt://`` before it is allowed, an IPv6 address is
+    written in brackets (``[::1]:1883``). What could never connect is refused here, not retried for ever."""
+    scheme, sep, rest = value.partition("://")
+    if sep:
+        if scheme.lower() not in ("mqtt", "tcp"):
+            raise ConfigError(
+                f"--broker {value!r}: expected HOST or HOST:PORT (mqtt:// may precede it; for TLS add --tls)"
+            )
+        rest = rest.removesuffix("/")
+    else:
+        rest = value
+    if rest.startswith("["):  # [IPv6] or [IPv6]:PORT
+        host, bracket, after = rest[1:].partition("]")
+        port = after[1:] if after.startswith(":") else ("1883" if bracket and not after else "")
+    elif rest.count(":") > 1:
+        raise ConfigError(f"--broker {value!r}: write an IPv6 address in brackets, e.g. [::1]:1883")
+    else:
+        host, colon, port = rest.rpartition(":")
+        if not colon:
+            host, port = rest, "1883"
+    if not host or "/" in host or not port.isdigit() or not 1 <= int(port) <= 65535:
         raise ConfigError(f"--broker {value!r}: expected HOST or HOST:PORT with a port in 1..65535")
     return host, int(port)
 
@@ -176,7 +192,7 @@ def parse_broker(value: str) -> tuple[str, int]:
 def edge(
     config: Annotated[Path, typer.Option("--config", "-c", help="Camera config (TOML).")],
     broker: Annotated[
-        str, typer.Option("--broker", help="MQTT broker HOST or HOST:PORT.")
+        str, typer.Option("--broker", help="MQTT broker HOST or HOST:PORT (IPv6 in brackets: [::1]:1883).")
     ] = "127.0.0.1:1883",
     outbox: Annotated[
         Path | None,
