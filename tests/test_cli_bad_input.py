@@ -367,3 +367,11 @@ def test_a_broker_that_could_never_be_reached_is_refused_at_once(
 ) -> None:
     done = run("edge", "-c", str(CONFIG), "--broker", given, cwd=tmp_path)
     assert said in the_line(done)
+
+
+def test_a_video_named_relative_to_a_folder_it_is_not_in_says_which_folder(tmp_path: Path) -> None:
+    """Under a service manager the current folder is / : "tests/data/x.mp4: no such file" did not say
+    where it had looked."""
+    done = analyze("recordings/cam-1.mp4", cwd=tmp_path)
+    said = the_line(done)
+    assert f"recordings/cam-1.mp4: no such file (relative to the current folder, {tmp_path})" in said

@@ -232,6 +232,16 @@ def resolve_inputs(inputs: Sequence[str | Path]) -> list[str]:
     return resolved
 
 
+def _not_a_file(path: str) -> str:
+    """Why ``path`` is no video file: what it is, or that nothing is there (and where a relative path was
+    looked for: a service's current folder is often not the config's)."""
+    if Path(path).exists():
+        return "is not a file"
+    if Path(path).is_absolute():
+        return "no such file"
+    return f"no such file (relative to the current folder, {Path.cwd()})"
+
+
 def open_inputs(
     inputs: Sequence[str | Path], target_fps: float | None = None, reconnect: Reconnect | None = None
 ) -> VideoSource:
@@ -261,8 +271,7 @@ class FileSequence:
             raise ConfigError("a file sequence needs at least two files")
         for path in paths:
             if not Path(path).is_file():
-                what = "is not a file" if Path(path).exists() else "no such file"
-                raise SourceError(f"{path}: {what}")
+                raise SourceError(f"{path}: {_not_a_file(path)}")
         self._paths = list(paths)
         self._target_fps = target_fps
         # The first file that opens sets the rate and the size; files before it that do not are reported
@@ -409,8 +418,7 @@ class _AvSource:
         scheme = urlsplit(uri).scheme.lower() if "://" in uri else ""
         self._is_url = bool(scheme)
         if not self._is_url and not Path(uri).is_file():
-            what = "is not a file" if Path(uri).exists() else "no such file"
-            raise SourceError(f"{self._name}: {what}")
+            raise SourceError(f"{self._name}: {_not_a_file(uri)}")
         if not self._is_url and Path(uri).stat().st_size == 0:
             raise SourceError(f"{self._name}: is empty (0 bytes)")
         _ensure_libav_errors_logged()
