@@ -150,7 +150,7 @@ def test_a_preview_asked_for_past_the_end_of_the_video_is_said(tmp_path: Path) -
     done = analyze(str(clip), "--preview", "p.png", "--preview-at", "60", cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
     assert (
-        "no frame at or after 60 s (--preview-at): the video ended before it; p.png not written"
+        "no frame at or after 60 s, the preview's time: the video ended before it; p.png not written"
         in done.stderr
     )
     assert not (tmp_path / "p.png").exists()

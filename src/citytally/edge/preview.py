@@ -136,7 +136,7 @@ class PreviewTap:
         wanted = [p for p in (self.request.png, self.request.still) if p is not None]
         if wanted and self._masked_png is None:
             log.warning(
-                "no frame at or after %g s (--preview-at): the video ended before it; %s not written",
+                "no frame at or after %g s, the preview's time: the video ended before it; %s not written",
                 self.request.at_seconds,
                 " and ".join(str(p) for p in wanted),
             )

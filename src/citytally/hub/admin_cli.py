@@ -241,8 +241,8 @@ def _audit_app() -> typer.Typer:
         to: Path = _CHECKPOINT_TO,
         config: Path | None = _CONFIG,
     ) -> None:
-        """Append a signed checkpoint of the chain's head now (the hub also does so periodically where
-        [audit] checkpoint_file is set)."""
+        """Append a signed checkpoint of the chain's head now, signed with $CITYTALLY_AUDIT_KEY (the hub
+        also does so periodically where [audit] checkpoint_file is set)."""
         from citytally.hub.audit_checkpoints import audit_key, write_checkpoint
 
         key = audit_key()

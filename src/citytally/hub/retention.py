@@ -269,9 +269,8 @@ class RetentionJob:
         while not self._stop.is_set():
             try:
                 pruned = run_retention(self._engine, self._settings, metrics=self._metrics)
-                log.info(
-                    "retention: %s", ", ".join(f"{p.data_class} -{p.deleted}" for p in pruned) or "nothing"
-                )
+                said = (f"{p.data_class}{f' of {p.camera}' if p.camera else ''} -{p.deleted}" for p in pruned)
+                log.info("retention: %s", ", ".join(said) or "nothing")
             except StoreError as exc:
                 log.error("retention run failed (retrying in %s): %s", self._every, exc)
             self.runs += 1

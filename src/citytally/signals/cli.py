@@ -105,7 +105,12 @@ def bench_command(
     ] = None,
     seeds: Annotated[int, typer.Option("--seeds", min=1, max=100, help="Seeded episodes per cell.")] = 3,
     sumo_191: Annotated[
-        Path | None, typer.Option("--sumo-191", help="SUMO 1.9.1 binary (the paper's); skipped if missing.")
+        Path | None,
+        typer.Option(
+            "--sumo-191",
+            help="SUMO 1.9.1 binary (the paper's); skipped if missing.",
+            show_default="~/.cache/citytally/sumo-1.9.1-venv/lib/python3.11/site-packages/sumo/bin/sumo",
+        ),
     ] = DEFAULT_SUMO_191,
     versions: Annotated[
         str, typer.Option("--versions", help="Which SUMO: 1.9.1, current, or both (comma-separated).")
