@@ -12,7 +12,6 @@ to right): ``a`` is moving *down* the image, ``b`` moving *up*.
 from __future__ import annotations
 
 import math
-import re
 import tomllib
 import unicodedata
 from collections.abc import Sequence
@@ -31,6 +30,7 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from citytally.config_text import dotted, field_message, key_lines, line_of, read_config_text
 from citytally.edge.conflict_config import ConflictSettings
 from citytally.edge.geometry import polygon_area, polygon_self_intersects, three_collinear
 from citytally.edge.incident_config import (
@@ -559,9 +559,9 @@ class CameraConfigError(ConfigError):
 def load_camera_config(path: Path) -> CameraConfig:
     """Read and validate a camera config file; raise :class:`CameraConfigError` naming every problem."""
     try:
-        text = path.read_text(encoding="utf-8-sig")  # a byte-order mark some editors write is not TOML
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CameraConfigError(str(path), [f"{path}: cannot read camera config: {exc}"]) from exc
+        text = read_config_text(path, "camera config")
+    except ConfigError as exc:
+        raise CameraConfigError(str(path), [str(exc)]) from None
     return parse_camera_config(text, source=str(path))
 
 
@@ -571,7 +571,7 @@ def parse_camera_config(text: str, source: str = "<camera config>") -> CameraCon
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise CameraConfigError(source, [f"{source}: not valid TOML: {exc}"]) from exc
-    return validate_camera_data(data, source, key_lines=_key_lines(text))
+    return validate_camera_data(data, source, key_lines=key_lines(text))
 
 
 def validate_camera_data(
@@ -601,10 +601,10 @@ def validate_camera_data(
         errors = []
     reported = {loc for loc, _, _ in errors}
     errors += [problem for problem in unprintable if problem[0] not in reported]
-    located = [(_dotted(loc) or "(top level)", _message(kind, msg)) for loc, kind, msg in errors]
+    located = [(dotted(loc) or "(top level)", field_message(kind, msg)) for loc, kind, msg in errors]
     problems = []
     for (loc, _, _), (path, msg) in zip(errors, located, strict=True):
-        line = _line_of(key_lines or {}, loc)
+        line = line_of(key_lines or {}, loc)
         problems.append(f"{source}:{line}: {path}: {msg}" if line is not None else f"{source}: {path}: {msg}")
     raise CameraConfigError(source, problems, located) from None
 
@@ -628,59 +628,3 @@ def _control_characters(data: Any) -> list[tuple[tuple[str | int, ...], str, str
                 message = f"holds the control character U+{ord(bad):04X}: write plain text"
                 found.append((loc, "control_character", message))
     return sorted(found, key=lambda problem: [str(part) for part in problem[0]])
-
-
-def _message(kind: str, msg: str) -> str:
-    if kind == "extra_forbidden":
-        return "unknown field (check its spelling and section)"
-    if kind == "missing":
-        return "required field is missing"
-    if kind == "string_pattern_mismatch":
-        return "must be a slug: a-z, 0-9, '-' or '_', starting with a letter or digit, at most 63 long"
-    return msg.removeprefix("Value error, ")
-
-
-def _dotted(loc: tuple[str | int, ...]) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
-
-
-# -- TOML line numbers: tomllib keeps none, so find the line that defines each key with a light scan ----
-
-_TABLE = re.compile(r"^\s*\[\s*([A-Za-z0-9_.\- \"]+?)\s*\]\s*(#.*)?$")
-_ARRAY_TABLE = re.compile(r"^\s*\[\[\s*([A-Za-z0-9_.\- \"]+?)\s*\]\]\s*(#.*)?$")
-_KEY = re.compile(r"^\s*([A-Za-z0-9_\-.\"]+)\s*=")
-
-
-def _key_lines(text: str) -> dict[tuple[str | int, ...], int]:
-    """Map each key's path (with array-of-table indexes) to the 1-based line that defines it."""
-    found: dict[tuple[str | int, ...], int] = {}
-    counters: dict[tuple[str | int, ...], int] = {}
-    table: tuple[str | int, ...] = ()
-    for number, raw in enumerate(text.splitlines(), start=1):
-        if match := _ARRAY_TABLE.match(raw):
-            name = _split_key(match.group(1))
-            index = counters.get(name, -1) + 1
-            counters[name] = index
-            table = (*name, index)
-            found.setdefault(table, number)
-            found.setdefault(name, number)
-        elif match := _TABLE.match(raw):
-            table = _split_key(match.group(1))
-            found.setdefault(table, number)
-        elif match := _KEY.match(raw):
-            found.setdefault((*table, *_split_key(match.group(1))), number)
-    return found
-
-
-def _split_key(key: str) -> tuple[str, ...]:
-    return tuple(part.strip().strip('"') for part in key.split("."))
-
-
-def _line_of(key_lines: dict[tuple[str | int, ...], int], loc: tuple[str | int, ...]) -> int | None:
-    for end in range(len(loc), 0, -1):
-        if (line := key_lines.get(tuple(loc[:end]))) is not None:
-            return line
-    return None

@@ -37,6 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from citytally.config_text import dotted, field_message, key_lines, line_of, read_config_text
 from citytally.edge.config import CameraConfig, load_camera_config
 from citytally.errors import ConfigError
 from citytally.events import SLUG_PATTERN
@@ -277,24 +278,30 @@ def parse_hub_settings(text: str, source: str = "<hub config>", base_dir: Path |
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{source}: not valid TOML: {exc}") from exc
+    lines = key_lines(text)
     if "base_dir" in data:
-        raise ConfigError(f"{source}: base_dir: is set by the loader, not in the file")
+        line = line_of(lines, ("base_dir",))
+        raise ConfigError(f"{source}:{line}: base_dir: is set by the loader, not in the file")
+    if {"site", "camera"} <= data.keys():  # ten "unknown field" lines said nothing of the mix-up
+        raise ConfigError(
+            f"{source}: this is a camera config (it has site and camera), not a hub config: list it in the "
+            "hub config's cameras = [...], and give the hub its own file (or none: every default)"
+        )
     try:
         return HubSettings.model_validate(data | {"base_dir": base_dir or Path(".")})
     except ValidationError as exc:
-        problems = [
-            f"{source}: {'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}"
-            for err in exc.errors()
-        ]
-        raise ConfigError("\n".join(problems)) from None
+        problems = []
+        for err in exc.errors():
+            where = f"{source}:{line}" if (line := line_of(lines, err["loc"])) is not None else source
+            said = field_message(err["type"], err["msg"])
+            problems.append(f"{where}: {dotted(err['loc']) or '(top level)'}: {said}")
+        header = [f"{source}: {len(problems)} problems"] if len(problems) > 1 else []
+        raise ConfigError("\n".join(header + problems)) from None
 
 
 def load_hub_settings(path: Path | None) -> HubSettings:
     """Read the hub config file (``None``: every default, for a quick local hub)."""
     if path is None:
         return HubSettings()
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read hub config: {exc}") from exc
+    text = read_config_text(path, "hub config")
     return parse_hub_settings(text, source=str(path), base_dir=path.resolve().parent)

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Body, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from citytally.config_text import dotted
 from citytally.edge.config import CameraConfigError, LineConfig, ZoneConfig
 from citytally.hub.access import Principal, require_role
 from citytally.hub.api.cameras import SlugPath
@@ -175,7 +176,7 @@ def put_geometry(
     try:
         body = GeometryIn.model_validate(raw)
     except ValidationError as exc:
-        located = [(_dotted(err["loc"]), err["msg"]) for err in exc.errors()]
+        located = [(dotted(err["loc"]) or "(body)", err["msg"]) for err in exc.errors()]
         return _invalid(
             CameraConfigError(f"{site}/{camera}", [f"{loc}: {msg}" for loc, msg in located], located)
         )
@@ -199,13 +200,6 @@ def put_geometry(
     except CameraConfigError as exc:
         return _invalid(exc)
     return _geometry_out(_state(engine, settings, site, camera))
-
-
-def _dotted(loc: tuple[int | str, ...]) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "(body)"
 
 
 def _invalid(exc: CameraConfigError) -> JSONResponse:
