@@ -133,14 +133,21 @@ def test_a_damaged_page_is_said_and_what_reads_is_salvaged_into_a_store_the_hub_
 def test_a_store_whose_header_is_damaged_stops_the_hub_in_one_line(
     tmp_path: Path, make_registry: Callable[..., Any]
 ) -> None:
-    """Before, the hub printed SQLAlchemy's "migrating ... failed: DatabaseError" and a web link."""
+    """Before, the hub printed SQLAlchemy's "migrating ... failed: DatabaseError" and a web link; then that
+    the store was damaged, for any file at all."""
     path = tmp_path / "hub.sqlite3"
     build_store(path, make_registry, n=100)
     data = bytearray(path.read_bytes())
     data[:16] = b"not sqlite here!"
     path.write_bytes(bytes(data))
-    with pytest.raises(StoreError, match=r"the store is damaged \(file is not a database\)"):
+    with pytest.raises(StoreError, match=r"not an SQLite database \(the file does not begin as one\)"):
         migrate(create_store_engine(sqlite_url(path)))
+    # a text file named by mistake: the same, not "damaged ... recover it", which salvage cannot
+    notes = tmp_path / "notes.txt"
+    notes.write_text("hello\n")
+    with pytest.raises(StoreError, match=r"names another file, or a store whose first page is lost"):
+        migrate(create_store_engine(sqlite_url(notes)))
+    assert notes.read_text() == "hello\n"
     done = citytally("salvage", str(path), str(tmp_path / "saved.sqlite3"))
     assert done.returncode == 2
     assert done.stderr.strip().count("\n") == 0

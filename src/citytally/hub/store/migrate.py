@@ -43,6 +43,7 @@ def migrate(engine: Engine, revision: str = "head") -> None:
     from alembic import command
 
     config = _config()
+    _check_is_sqlite(engine)
     try:
         with engine.connect():
             pass
@@ -63,6 +64,29 @@ def migrate(engine: Engine, revision: str = "head") -> None:
         raise StoreError(f"migrating {redact_url(engine.url)} failed: {database_problem(exc)}") from exc
     if revision == "head":
         _restore_lost_tables(engine)
+
+
+#: How every SQLite database file begins.
+_SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def _check_is_sqlite(engine: Engine) -> None:
+    """A file at an SQLite URL that does not begin as an SQLite database is another file named by mistake
+    (or a store whose first page is gone): said so before anything opens it, not as a damaged store."""
+    database = engine.url.database or ""
+    if engine.url.get_backend_name() != "sqlite" or database in ("", ":memory:"):
+        return
+    try:
+        with open(database, "rb") as file:
+            head = file.read(len(_SQLITE_HEADER))
+    except OSError:
+        return  # not there yet (made now), or unreadable (said when it is opened)
+    if head and head != _SQLITE_HEADER:
+        raise StoreError(
+            f"{redact_url(engine.url)}: not an SQLite database (the file does not begin as one): the "
+            "database URL names another file, or a store whose first page is lost (docs/hub.md, 'A damaged "
+            "store')"
+        )
 
 
 def _restore_lost_tables(engine: Engine) -> None:
