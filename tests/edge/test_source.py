@@ -182,6 +182,8 @@ def test_file_that_is_not_video(tmp_path: Path) -> None:
     with pytest.raises(SourceError, match=f"^{junk}: cannot open: ") as info:
         open_source(junk)
     assert "\n" not in str(info.value)
+    # FFmpeg's words, not PyAV's "[Errno 1094995529]" and the path a second time
+    assert "Errno" not in str(info.value) and str(info.value).count(str(junk)) == 1
 
 
 # --- HTTP streams on loopback -----------------------------------------------------------------------------

@@ -232,6 +232,18 @@ def resolve_inputs(inputs: Sequence[str | Path]) -> list[str]:
     return resolved
 
 
+def _ffmpeg_words(exc: BaseException) -> str:
+    """What FFmpeg said, without PyAV's "[Errno 1094995529]" and the file name the message starts with
+    already, and with the last line FFmpeg logged about it ("moov atom not found") where PyAV kept one."""
+    said = getattr(exc, "strerror", None)
+    if not said:
+        return str(exc)
+    log = getattr(exc, "log", None)  # (level, origin, message)
+    if isinstance(log, tuple) and len(log) == 3 and str(log[2]).strip():
+        said += f"; {str(log[2]).strip()}"
+    return str(said)
+
+
 def _not_a_file(path: str) -> str:
     """Why ``path`` is no video file: what it is, or that nothing is there (and where a relative path was
     looked for: a service's current folder is often not the config's)."""
@@ -499,7 +511,7 @@ class _AvSource:
                 if "Immediate exit requested" in str(exc):  # what PyAV's timeout is called by FFmpeg
                     why = f"no answer within {self._timeout_s:g} s"
                 else:
-                    why = _scrub(str(exc), self._uri)
+                    why = _scrub(_ffmpeg_words(exc), self._uri)
                 raise SourceError(f"{self._name}: cannot open: {why}") from None
         for level, origin, message in logs:
             if level <= av.logging.ERROR:
