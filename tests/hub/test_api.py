@@ -191,6 +191,19 @@ def test_unauthenticated_answer_is_401_with_challenge(hub: tuple[TestClient, Any
 # -- series --------------------------------------------------------------------------------------------------
 
 
+def test_a_query_parameter_the_route_does_not_take_is_refused(hub: tuple[TestClient, Any]) -> None:
+    """A misspelt ``strat=`` (or ``from=`` for ``start=``) was ignored: 200, with the default range's
+    counts, which a script then took for the day it asked for."""
+    client, headers = hub
+    answer = client.get(
+        "/counts", params={"strat": WINDOW["start"], "end": WINDOW["end"]}, headers=headers["viewer"]
+    )
+    assert answer.status_code == 422
+    said = answer.json()["error"]["message"]
+    assert said.startswith("unknown query parameter strat: /counts takes ") and "start" in said
+    assert client.get("/counts", params=WINDOW, headers=headers["viewer"]).status_code == 200
+
+
 @pytest.mark.parametrize(
     ("params", "expected"),
     [
@@ -413,13 +426,13 @@ def test_every_request_is_audited_without_secrets(hub: tuple[TestClient, Any], s
     client.get("/counts", params={"interval": "1h"})
     client.get("/counts", params={"interval": "1h"}, headers={"Authorization": "Bearer ct_wrong"})
     client.get("/audit", headers=headers["viewer"])
-    client.get("/cameras", params={"site": "plaza"}, headers=headers["viewer"])
+    client.get("/counts", params={"site": "plaza"}, headers=headers["viewer"])
     entries = read_entries(store_engine, limit=10_000)[before:]
     assert [(e.entry.actor, e.entry.role, e.entry.method, e.entry.path, e.entry.status) for e in entries] == [
         ("anonymous", None, "GET", "/counts", 401),
         ("anonymous", None, "GET", "/counts", 401),
         (entries[2].entry.actor, "viewer", "GET", "/audit", 403),
-        (entries[2].entry.actor, "viewer", "GET", "/cameras", 200),
+        (entries[2].entry.actor, "viewer", "GET", "/counts", 200),
     ]
     assert entries[0].entry.query == "interval=1h" and entries[3].entry.query == "site=plaza"
     with store_engine.connect() as conn:

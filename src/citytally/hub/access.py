@@ -43,6 +43,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from citytally.errors import AuthError
 from citytally.hub.access_tables import login_failures_table, tokens_table
+from citytally.hub.api.query_check import refuse_unknown_query
 
 __all__ = [
     "ROLES",
@@ -341,6 +342,7 @@ def require_role(role: Role) -> Callable[..., Principal]:
         principal = _principal_for(request, credentials)
         if not principal.may(role):
             raise _error(403, f"this needs the {role} role; the token has {principal.role}")
+        refuse_unknown_query(request)
         return principal
 
     dependency.access_rule = role  # type: ignore[attr-defined]  # read by route_access()
@@ -348,8 +350,10 @@ def require_role(role: Role) -> Callable[..., Principal]:
 
 
 async def _public_dependency(request: Request) -> None:
-    """Anyone may call this route; nothing is checked (on the event loop: no worker thread is needed)."""
+    """Anyone may call this route; only its query is checked (on the event loop: no worker thread is
+    needed)."""
     request.state.principal = None
+    refuse_unknown_query(request)
 
 
 _public_dependency.access_rule = "public"  # type: ignore[attr-defined]
