@@ -51,18 +51,15 @@ _CARRY_NEAR_M, _CARRY_NEAR_PX = 2.0, 30.0
 
 
 class _Presence:
-    """One road user's sightings of the last :data:`PRESENCE_S`, each in the zone or not, and where it was
-    last seen (ground m, or px uncalibrated) and how it moved then."""
+    """One road user's sightings of the last :data:`PRESENCE_S`, each in the zone or not."""
 
-    __slots__ = ("sightings", "inside", "entered", "carried", "where", "velocity")
+    __slots__ = ("sightings", "inside", "entered", "carried")
 
     def __init__(self, carried: float | None = None) -> None:
         self.sightings: deque[tuple[float, bool]] = deque()
         self.inside = 0  # how many of the sightings were in the zone
         self.entered: float | None = None  # since when it has been on the carriageway
         self.carried = carried  # since when the road user it continues had been on it (a new track id)
-        self.where = (math.nan, math.nan)
-        self.velocity = (0.0, 0.0)
 
     def see(self, now: float, inside: bool) -> None:
         self.sightings.append((now, inside))
@@ -75,10 +72,6 @@ class _Presence:
             first = next(t for t, was_inside in self.sightings if was_inside)
             self.entered = first if self.carried is None else min(first, self.carried)
         self.carried = None  # it counts from its first sighting only
-
-    @property
-    def last_seen(self) -> float:
-        return self.sightings[-1][0]
 
 
 class RoadwayIntrusionDetector(ZoneDetector):
@@ -105,22 +98,13 @@ class RoadwayIntrusionDetector(ZoneDetector):
         now, s, frame = tracks.now, self.settings, tracks.frame
         inside = {int(frame.track_id[i]) for i in self.inside(tracks, self._watched)}
         on_road: list[tuple[float, int]] = []  # (since, class id) of those on the carriageway now
-        calibrated, current = tracks.plane is not None, set(frame.track_id.tolist())
-        places = tracks.ground if calibrated else tracks.points
         for i, (tid, cls) in enumerate(zip(frame.track_id.tolist(), frame.class_id.tolist(), strict=True)):
             presence = self._present.get(tid)
-            here = (float(places[i, 0]), float(places[i, 1]))
             if presence is None:
                 if tid not in inside:
                     continue
-                carried = self._carry(here, now, calibrated, current)
-                presence = self._present[tid] = _Presence(carried)
+                presence = self._present[tid] = _Presence(self._carry(tracks, i))
             presence.see(now, tid in inside)
-            presence.where = here
-            motion = tracks.motion(tid, PRESENCE_S)
-            if motion is not None:
-                ground = motion.ground_m_s if calibrated else None
-                presence.velocity = ground if ground is not None else (motion.vx_px, motion.vy_px)
             if presence.entered is not None:
                 on_road.append((presence.entered, cls))
         # Forget a road user once it has stayed out of the zone for PRESENCE_S, or the track history has
@@ -142,20 +126,30 @@ class RoadwayIntrusionDetector(ZoneDetector):
         started = self.wall(at, now, now - max(lasting))
         return self.book.hold("zone", at, started, s.severity, details)
 
-    def _carry(
-        self, here: tuple[float, float], now: float, calibrated: bool, current: set[int]
-    ) -> float | None:
-        """Since when the road user a track first seen on the carriageway at ``here`` continues had been on
-        it: the nearest one lost there (not in this frame, ``current``) within :data:`CARRY_S`, near where it
-        would be by now; None if none. The lost one's record is dropped: one road user continues one other."""
+    def _carry(self, tracks: TrackHistory, i: int) -> float | None:
+        """Since when the road user that this frame's ``i``-th track, first seen on the carriageway,
+        continues had been on it: the nearest one lost there (not in this frame) within :data:`CARRY_S`,
+        near where it would be by now at its last velocity (both from the track history, which keeps a lost
+        track a while); None if none. The lost one's record is dropped: one road user continues one other."""
+        calibrated = tracks.plane is not None
+        here = tracks.ground[i] if calibrated else tracks.points[i]
         near = _CARRY_NEAR_M if calibrated else _CARRY_NEAR_PX
+        current = set(tracks.frame.track_id.tolist())
         best: tuple[float, int, float] | None = None  # (gap, track id, entered)
         for tid, lost in self._present.items():
-            elapsed = now - lost.last_seen
-            if lost.entered is None or tid in current or elapsed > CARRY_S:
+            trail = tracks.trail(tid)
+            if lost.entered is None or tid in current or trail is None:
                 continue
-            vx, vy = lost.velocity
-            gap = math.hypot(here[0] - lost.where[0] - vx * elapsed, here[1] - lost.where[1] - vy * elapsed)
+            last = trail.samples[-1]  # (t, image x, y, ground x, y)
+            elapsed = tracks.now - last[0]
+            if elapsed > CARRY_S:
+                continue
+            where = (last[3], last[4]) if calibrated else (last[1], last[2])
+            motion = tracks.motion(tid, PRESENCE_S)
+            vx, vy = 0.0, 0.0
+            if motion is not None:
+                vx, vy = (motion.ground_m_s or (0.0, 0.0)) if calibrated else (motion.vx_px, motion.vy_px)
+            gap = math.hypot(here[0] - where[0] - vx * elapsed, here[1] - where[1] - vy * elapsed)
             if gap <= near + 0.5 * math.hypot(vx, vy) * elapsed and (best is None or gap < best[0]):
                 best = (gap, tid, lost.entered)
         if best is None:
