@@ -28,9 +28,8 @@ def read_config_text(path: Path, what: str) -> str:
     except UnicodeDecodeError as exc:
         line = raw.count(b"\n", 0, exc.start) + 1
         column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
-        raise ConfigError(
-            f"{path}:{line}: not UTF-8 (byte 0x{raw[exc.start]:02X} at column {column}): save the file as UTF-8"
-        ) from None
+        byte = f"byte 0x{raw[exc.start]:02X} at column {column}"
+        raise ConfigError(f"{path}:{line}: not UTF-8 ({byte}): save the file as UTF-8") from None
 
 
 def field_message(kind: str, msg: str) -> str:

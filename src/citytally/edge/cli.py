@@ -255,7 +255,8 @@ def edge(
         raise ConfigError(f"{option}: {first['msg']}") from None
     path = outbox or Path(f"citytally-outbox-{camera.site}-{camera.camera}.sqlite3")
     if metrics_port is not None:
-        disable_created_metrics()  # as the hub's: no `_created` series doubling the counters'
+        # as the hub's: no `_created` series doubling the counters'
+        disable_created_metrics()  # type: ignore[no-untyped-call]
         try:
             start_http_server(metrics_port, addr="127.0.0.1")
         except OSError as exc:

@@ -7,7 +7,7 @@ brings the store's schema up to date and acts on it. Token changes made here are
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -110,7 +110,7 @@ def printable(text: str) -> str:
     return "".join(out)
 
 
-def _audit_cli(engine: sa.Engine, actor: str, detail: dict[str, object]) -> None:
+def _audit_cli(engine: sa.Engine, actor: str, detail: Mapping[str, object]) -> None:
     from citytally.hub.audit import AuditEntry, append_entry
 
     append_entry(engine, AuditEntry(kind="token", actor=actor, detail=detail))

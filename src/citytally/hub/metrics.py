@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 
 # No `_created` series beside each counter and histogram (the text format's only use of them is a restart's
 # time, which Prometheus' rate() does not need): they doubled the series a scrape stores.
-disable_created_metrics()
+disable_created_metrics()  # type: ignore[no-untyped-call]
 
 
 class IngestProgress:
