@@ -47,7 +47,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import IO, Any, Literal
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.reasoncodes import ReasonCode
@@ -216,11 +216,8 @@ class Outbox:
 
     @staticmethod
     def _open(path: Path) -> sqlite3.Connection:
-        """Open (or create) the file; a damaged one is set aside, kept whole, and a new one started."""
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise StoreError(f"{path}: cannot make the outbox's folder: {exc.strerror or exc}") from exc
+        """Open (or create) the file, in the folder :func:`_take_outbox` made; a damaged one is set aside,
+        kept whole, and a new one started."""
         try:
             return _connect(path)
         except sqlite3.Error as exc:
@@ -836,7 +833,7 @@ class Outbox:
             self._in_flight_topics[info.mid] = rows[0][1]
 
 
-def _take_outbox(path: Path) -> Any:
+def _take_outbox(path: Path) -> IO[str]:
     """Lock ``path``'s outbox for this edge (a ``.lock`` file beside it, locked while open): a second edge on
     the same outbox, or on the same camera's config (whose broker client id it shares, so that the two take
     the connection from each other every second), is refused in one line."""
