@@ -12,9 +12,10 @@ def refuse_unknown_query(request: Request) -> None:
     """422 for a query parameter the route does not take (as OpenAPI documents it): a misspelt ``strat=``
     or a ``from=`` for ``start=`` was ignored, and the answer was the default range's, with 200. Called by
     the access dependencies once the caller is known (so the refusal is audited as theirs, and one without
-    a token is told that first)."""
+    a token is told that first). The dashboard's own routes (``/dashboard/``), whose one client is the
+    front end shipped with the hub, are left be: it sends its time zone to every series, taken or not."""
     route = request.scope.get("route")
-    if not request.query_params or not isinstance(route, APIRoute):
+    if not request.query_params or not isinstance(route, APIRoute) or route.path.startswith("/dashboard/"):
         return
     table: dict[tuple[str, str], frozenset[str]] | None = getattr(request.app.state, "query_names", None)
     if table is None:
