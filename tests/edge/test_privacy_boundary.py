@@ -185,7 +185,9 @@ def test_an_edge_writes_only_its_outbox_and_dials_only_its_broker_as_the_kernel_
     assert process.returncode == 0, seen.said()
     assert {address for address in seen.dialled} <= {"127.0.0.1"}, seen.dialled
     written = {path for path in seen.written if not path.startswith("/dev/")}
-    assert written <= _store_files(outbox) and str(outbox) in written
+    lock = outbox.with_name(outbox.name + ".lock")  # one edge per outbox: it holds the edge's pid only
+    assert written <= _store_files(outbox) | {str(lock)} and str(outbox) in written
+    assert lock.read_text().isdigit()  # a process id, nothing else
     assert list(seen.home.rglob("*")) == []
 
 
