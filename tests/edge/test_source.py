@@ -364,7 +364,9 @@ def test_a_live_streams_time_goes_on_by_as_long_as_it_was_away(vtest_path: Path)
     assert np.all(steps > 0)
     jump = int(np.argmax(steps))
     assert 250 < jump < 400, "the largest step is at the reconnect"
-    assert steps[jump] >= 2.5, f"the stream was away 3 s; its time went on by {steps[jump]:.2f} s"
+    # Measured from when the reader took the last frame: one running behind under load (two test suites on
+    # two cores) took it up to 0.7 s late, so the outage reads that much shorter; no jump at all is 0.1 s.
+    assert steps[jump] >= 2.0, f"the stream was away 3 s; its time went on by {steps[jump]:.2f} s"
     assert np.all(np.delete(steps, jump) < 0.2), "elsewhere the stream's own time (10 fps)"
 
 

@@ -321,7 +321,10 @@ def test_a_window_at_the_ends_of_the_calendar_is_a_one_line_422(
     """A window in year 1 or 9999 was a 500 on every series, with or without ``tz``: a bucket's end or the
     window's UTC fell off the calendar (found trying ``tz`` at the calendar's ends)."""
     test_client, viewer = client
-    answer = test_client.get(path, params={"interval": "1d", "tz": "UTC"} | when, headers=viewer)
+    params = {"interval": "1d", "tz": "UTC"} | when
+    if path.startswith("/ngsi-ld/"):
+        params.pop("tz")  # NGSI-LD exports are UTC: a tz they do not take is refused as such
+    answer = test_client.get(path, params=params, headers=viewer)
     assert answer.status_code == 422, answer.text
     message = answer.json()["error"]["message"]
     assert ("must lie between" in message or "out of range" in message) and "\n" not in message
