@@ -12,7 +12,7 @@ from pathlib import Path
 
 from citytally.errors import ConfigError
 
-__all__ = ["read_config_text", "key_lines", "line_of", "field_message", "dotted"]
+__all__ = ["read_config_text", "key_lines", "line_of", "located", "field_message", "dotted"]
 
 
 def read_config_text(path: Path, what: str) -> str:
@@ -75,6 +75,15 @@ def key_lines(text: str) -> dict[tuple[str | int, ...], int]:
         elif match := _KEY.match(raw):
             found.setdefault((*table, *_split_key(match.group(1))), number)
     return found
+
+
+def located(
+    source: str, lines: dict[tuple[str | int, ...], int], loc: tuple[str | int, ...], message: str
+) -> str:
+    """``file:line: key.path: message`` (``file: ...`` where the line is not known)."""
+    line = line_of(lines, loc)
+    where = f"{source}:{line}" if line is not None else source
+    return f"{where}: {dotted(loc) or '(top level)'}: {message}"
 
 
 def _split_key(key: str) -> tuple[str, ...]:

@@ -30,7 +30,7 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from citytally.config_text import dotted, field_message, key_lines, line_of, read_config_text
+from citytally.config_text import dotted, field_message, key_lines, located, read_config_text
 from citytally.edge.conflict_config import ConflictSettings
 from citytally.edge.geometry import polygon_area, polygon_self_intersects, three_collinear
 from citytally.edge.incident_config import (
@@ -601,12 +601,10 @@ def validate_camera_data(
         errors = []
     reported = {loc for loc, _, _ in errors}
     errors += [problem for problem in unprintable if problem[0] not in reported]
-    located = [(dotted(loc) or "(top level)", field_message(kind, msg)) for loc, kind, msg in errors]
-    problems = []
-    for (loc, _, _), (path, msg) in zip(errors, located, strict=True):
-        line = line_of(key_lines or {}, loc)
-        problems.append(f"{source}:{line}: {path}: {msg}" if line is not None else f"{source}: {path}: {msg}")
-    raise CameraConfigError(source, problems, located) from None
+    messages = [(loc, field_message(kind, msg)) for loc, kind, msg in errors]
+    problems = [located(source, key_lines or {}, loc, msg) for loc, msg in messages]
+    where = [(dotted(loc) or "(top level)", msg) for loc, msg in messages]
+    raise CameraConfigError(source, problems, where) from None
 
 
 def _control_characters(data: Any) -> list[tuple[tuple[str | int, ...], str, str]]:

@@ -37,7 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from citytally.config_text import dotted, field_message, key_lines, line_of, read_config_text
+from citytally.config_text import field_message, key_lines, line_of, located, read_config_text
 from citytally.edge.config import CameraConfig, load_camera_config
 from citytally.errors import ConfigError
 from citytally.events import SLUG_PATTERN
@@ -290,11 +290,9 @@ def parse_hub_settings(text: str, source: str = "<hub config>", base_dir: Path |
     try:
         return HubSettings.model_validate(data | {"base_dir": base_dir or Path(".")})
     except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            where = f"{source}:{line}" if (line := line_of(lines, err["loc"])) is not None else source
-            said = field_message(err["type"], err["msg"])
-            problems.append(f"{where}: {dotted(err['loc']) or '(top level)'}: {said}")
+        problems = [
+            located(source, lines, err["loc"], field_message(err["type"], err["msg"])) for err in exc.errors()
+        ]
         header = [f"{source}: {len(problems)} problems"] if len(problems) > 1 else []
         raise ConfigError("\n".join(header + problems)) from None
 
