@@ -65,6 +65,7 @@ __all__ = [
     "event_to_json",
     "event_topic",
     "new_event_id",
+    "EventIds",
     "SLUG_PATTERN",
 ]
 
@@ -207,7 +208,11 @@ UtcTime = Annotated[AwareDatetime, AfterValidator(_in_utc)]
 
 class _EventBase(_Model):
     v: Literal[1] = Field(default=1, description="Schema version.")
-    id: uuid.UUID = Field(description="Unique per event; the hub stores each id once (idempotent ingest).")
+    id: uuid.UUID = Field(
+        description="Unique per event; the hub stores each id once (idempotent ingest). Random for a live"
+        " stream; derived from the camera, type, place and start for a recording with a `start_time`"
+        " (see Ids)."
+    )
     site: Slug = Field(description="Site (a group of cameras, e.g. a junction or a district).")
     camera: Slug = Field(description="Camera within the site.")
     start: UtcTime = Field(description="Interval start, inclusive (timezone-aware, UTC on the wire).")
@@ -351,7 +356,8 @@ class IncidentEvent(_EventBase):
     )
     incident_id: uuid.UUID | None = Field(
         default=None,
-        description="Random id shared by the onset, updates and clearance of one incident (not a track id).",
+        description="Random id shared by the onset, updates and clearance of one incident (not a track id);"
+        " derived for a recording with a `start_time` (see Ids).",
     )
     phase: IncidentPhase | None = Field(
         default=None, description="onset, update or cleared; none for a one-off report of a closed incident."
@@ -500,3 +506,30 @@ def event_topic(site: str, camera: str, prefix: str = "citytally") -> str:
 def new_event_id() -> uuid.UUID:
     """A fresh random event id (uuid4): it says nothing about the camera, time or content."""
     return uuid.uuid4()
+
+
+#: The namespace of the ids derived for a recording with a start time (uuid5; fixed: changing it would make
+#: a recording analysed again after an upgrade count twice).
+_RECORDING_IDS = uuid.UUID("386248af-28f7-4a40-a169-10d019b69d44")
+
+
+class EventIds:
+    """Where one run's event (and incident) ids come from.
+
+    A live stream's are random (:func:`new_event_id`): each moment of it is seen once. A recording with a
+    start time (``derived``) is stamped the same each time it is analysed, and its ids are derived (uuid5)
+    from what each event reports of itself anyway (camera, type, place, start) and a counter within the
+    run: the same recording analysed again (after a crash, or twice by mistake) sends the same ids, so the
+    hub stores it once; a report that now differs under a known id (another config, model or video given
+    the same start time) the hub refuses (``id_conflict``) rather than adding it to the first. Nothing is
+    in such an id that the event does not say.
+    """
+
+    def __init__(self, site: str, camera: str, derived: bool) -> None:
+        self.site, self.camera, self.derived = site, camera, derived
+
+    def make(self, *parts: str) -> uuid.UUID:
+        """A random id; for a recording, the one ``parts`` (with the site and camera) name."""
+        if not self.derived:
+            return uuid.uuid4()
+        return uuid.uuid5(_RECORDING_IDS, "\x1f".join((self.site, self.camera, *parts)))

@@ -15,7 +15,7 @@ from citytally.edge.config import CameraConfig, CameraConfigError, parse_camera_
 from citytally.edge.detections import Detections
 from citytally.edge.incidents import IncidentEngine, fruin_level, queue_length_m, static
 from citytally.edge.incidents.book import IncidentBook
-from citytally.events import INCIDENT_ALIVE_S, IncidentEvent, event_to_json, parse_event
+from citytally.events import INCIDENT_ALIVE_S, EventIds, IncidentEvent, event_to_json, parse_event
 
 PERSON, BICYCLE, CAR = 0, 1, 2
 FPS = 10
@@ -853,6 +853,28 @@ def test_an_open_incident_that_does_not_change_is_reported_every_five_minutes() 
         ("cleared", 720),
     ]
     assert INCIDENT_ALIVE_S == 300
+
+
+def test_a_recordings_incidents_keep_their_ids_when_it_is_analysed_again() -> None:
+    """A recording's incident and event ids are derived (the same on every run, so the hub stores each
+    once); two incidents that open in one frame still get two; a live stream's are random."""
+
+    def run(derived: bool) -> list[IncidentEvent]:
+        ids = EventIds("test-site", "cam", derived=derived)
+        book = IncidentBook("test-site", "cam", "pedestrian_on_roadway", "road", 2, 60, ids)
+        events = []
+        for k in range(1, 30):
+            at = T0 + timedelta(seconds=k)
+            for key in ("a", "b") if k < 20 else ("a",):  # two walkers step in together; one leaves first
+                events += book.hold(key, at, T0, "warning", {"longest_s": float(k)})
+            events += book.sweep(at)
+        return events + book.close_all()
+
+    first, again = run(True), run(True)
+    assert first == again and {e.id.version for e in first} == {5}
+    assert len({e.incident_id for e in first}) == 2 and len({e.id for e in first}) == len(first)
+    live = run(False), run(False)
+    assert not {e.incident_id for e in live[0]} & {e.incident_id for e in live[1]}
 
 
 @pytest.mark.parametrize(

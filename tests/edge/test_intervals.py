@@ -534,3 +534,32 @@ def test_an_hours_mean_occupancy_counts_the_minutes_nobody_was_there(tmp_path: A
     assert rows["car"]["mean"] == pytest.approx(0.5) and rows["car"]["samples"] == 2
     assert rows["person"]["mean"] == 0 and rows["car"]["peak_max"] == 1
     engine.dispose()
+
+
+def _run(config: CameraConfig, frames: int) -> list[Event]:
+    publisher = MemoryPublisher()
+    analytics = CameraAnalytics(config, publisher)
+    play(analytics, frames, southbound(11, 200), southbound(12, 680, PERSON), southbound(13, 1230))
+    analytics.finish()
+    return publisher.events
+
+
+def test_a_recording_analysed_again_repeats_its_ids_and_a_live_stream_does_not() -> None:
+    """A recording (a start time) analysed twice sent new random ids, and the hub stored its counts twice.
+    Its ids now follow from what each event reports: the same each time, unique within a run; a run cut
+    short repeats the ids of what it reported (the cut interval's with other content: the hub keeps the
+    first). A stream on the live clock keeps random ids."""
+    first, again = _run(camera(), 1500), _run(camera(), 1500)
+    assert [e.id for e in first] == [e.id for e in again] and first == again
+    assert len({e.id for e in first}) == len(first) and {e.id.version for e in first} == {5}
+    cut = _run(camera(), 900)  # 90 s of the 150: the second interval cut short
+    whole = {e.id: e for e in first}
+    assert {e.id for e in cut} < set(whole)
+    assert [e for e in cut if e.start == T0] == [e for e in first if e.start == T0]
+    changed = [e for e in cut if e != whole[e.id]]
+    assert changed and {e.start for e in changed} == {T0 + timedelta(seconds=60)}
+    live = [_run(camera(start_time=None), 300) for _ in range(2)]
+    assert not {e.id for e in live[0]} & {e.id for e in live[1]}
+    assert {e.id.version for e in live[0]} == {4}
+    other = _run(camera(camera="cam-2"), 1500)  # another camera's recording of the same minutes
+    assert not {e.id for e in other} & set(whole)

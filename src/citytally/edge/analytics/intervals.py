@@ -38,6 +38,7 @@ from citytally.events import (
     ROAD_USER_CLASSES,
     DwellStats,
     Event,
+    EventIds,
     IncidentEvent,
     LineCountEvent,
     Movement,
@@ -46,7 +47,6 @@ from citytally.events import (
     SpeedStats,
     TurningMovementEvent,
     ZoneOccupancyEvent,
-    new_event_id,
 )
 from citytally.transport.publisher import Publisher
 
@@ -216,10 +216,13 @@ class CameraAnalytics:
         publisher: Publisher,
         clock: StreamClock | None = None,
         incident_detectors: Sequence[IncidentDetector] = (),
+        ids: EventIds | None = None,
     ) -> None:
         self.config = config
         self.publisher = publisher
         self.clock = clock or StreamClock(config.start_time)
+        #: A recording's (a start time) ids are derived: analysed again, it is stored once (events.EventIds).
+        self.ids = ids or EventIds(config.site, config.camera, derived=config.start_time is not None)
         self.incident_detectors = list(incident_detectors)
         # Analysers must remember a track for longer than the tracker can recover it after an occlusion.
         forget = config.tracker.lost_buffer_s + 1.0
@@ -400,9 +403,12 @@ class CameraAnalytics:
     # -- events --------------------------------------------------------------------------------------
 
     def _events(self, interval: _Interval, end: datetime) -> list[Event]:
-        def head() -> _Head:
+        def head(kind: str, place: str = "") -> _Head:
+            # An interval's start names it within its camera (a break starts another): a recording analysed
+            # again sends the same ids, and its last interval cut short by an interruption is refused, not
+            # added, when a run to the end reports it whole (the first report stays: the hub says so).
             return _Head(
-                id=new_event_id(),
+                id=self.ids.make(kind, place, interval.start.isoformat()),
                 site=self.config.site,
                 camera=self.config.camera,
                 start=interval.start,
@@ -419,24 +425,24 @@ class CameraAnalytics:
                 }
                 for d in line.directions
             }
-            events.append(LineCountEvent(line=line.name, counts=counts, **head()))
+            events.append(LineCountEvent(line=line.name, counts=counts, **head("line_count", line.name)))
             speeds: dict[str, dict[RoadUserClass, SpeedStats]] = {}
             for (name, direction, c), values in sorted(interval.speeds.items()):
                 if name == line.name:
                     speeds.setdefault(direction, {})[_CLASSES[c]] = SpeedStats.of(values)
             if speeds:
-                events.append(SpeedEvent(line=line.name, speeds=speeds, **head()))
+                events.append(SpeedEvent(line=line.name, speeds=speeds, **head("speed", line.name)))
         for zone in self.config.zones:
-            events.append(self._zone_event(interval, zone.name, head()))
+            events.append(self._zone_event(interval, zone.name, head("zone_occupancy", zone.name)))
         if self.turning is not None:
             movements = [
                 Movement.model_validate({"from_zone": a, "to_zone": b, "class": _CLASSES[c], "count": n})
                 for (a, b, c), n in sorted(interval.turns.items())
             ]
-            events.append(TurningMovementEvent(movements=movements, **head()))
+            events.append(TurningMovementEvent(movements=movements, **head("turning_movement")))
         for monitor in self.conflicts:
             tally = interval.conflicts.get(monitor.zone, ConflictTally())
-            events.append(conflict_event(head(), tally, monitor))
+            events.append(conflict_event(head("conflict", monitor.zone), tally, monitor))
         return events
 
     def _zone_event(self, interval: _Interval, zone: str, head: _Head) -> ZoneOccupancyEvent:

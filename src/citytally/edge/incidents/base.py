@@ -13,16 +13,18 @@ from citytally.edge.config import ZoneConfig
 from citytally.edge.incident_config import ZoneRule
 from citytally.edge.incidents.book import IncidentBook
 from citytally.edge.incidents.tracks import TrackHistory
-from citytally.events import ROAD_USER_CLASSES, IncidentEvent, IncidentType, RoadUserClass
+from citytally.events import ROAD_USER_CLASSES, EventIds, IncidentEvent, IncidentType, RoadUserClass
 
 __all__ = ["ZoneDetector", "Context", "Raster"]
 
 
 class Context:
-    """Where a detector runs: the camera's site and camera names and how often open incidents update."""
+    """Where a detector runs: the camera's site and camera names, how often open incidents update and
+    where their ids come from (derived for a recording with a start time: :class:`EventIds`)."""
 
-    def __init__(self, site: str, camera: str, update_s: float) -> None:
+    def __init__(self, site: str, camera: str, update_s: float, ids: EventIds | None = None) -> None:
         self.site, self.camera, self.update_s = site, camera, update_s
+        self.ids = ids or EventIds(site, camera, derived=False)
 
 
 class Raster:
@@ -51,7 +53,13 @@ class ZoneDetector(ABC):
         self.zone = zone
         self.polygon = np.asarray(zone.polygon, dtype=np.float64)
         self.book = IncidentBook(
-            context.site, context.camera, self.incident, zone.name, rule.clear_s, context.update_s
+            context.site,
+            context.camera,
+            self.incident,
+            zone.name,
+            rule.clear_s,
+            context.update_s,
+            context.ids,
         )
 
     @staticmethod

@@ -6,7 +6,9 @@ numbers at most every ``update_s`` and, while nothing changes, the incident agai
 :data:`~citytally.events.INCIDENT_ALIVE_S` (``update`` events: a hub that hears nothing longer knows the edge
 went away), and clears it once it has not held for ``clear_s`` (a ``cleared`` event whose ``end`` is the
 last time it held). Keys name an incident inside the edge only
-(a zone, or an internal counter): what leaves is a random ``incident_id``.
+(a zone, or an internal counter): what leaves is a random ``incident_id`` (for a recording with a start
+time, one derived from the camera, kind, zone, start and how many the book had opened before:
+:class:`~citytally.events.EventIds`).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from citytally.events import INCIDENT_ALIVE_S, IncidentEvent, IncidentType
+from citytally.events import INCIDENT_ALIVE_S, EventIds, IncidentEvent, IncidentType
 
 __all__ = ["IncidentBook", "Severity"]
 
@@ -36,6 +38,7 @@ class _Open:
     published: datetime
     published_details: Details = field(default_factory=dict)
     observed: datetime | None = None  # the latest observation behind it, if earlier than last_held
+    reported: int = 0  # events made of it so far
 
 
 class IncidentBook:
@@ -49,11 +52,14 @@ class IncidentBook:
         zone: str | None,
         clear_s: float,
         update_s: float,
+        ids: EventIds | None = None,
     ) -> None:
         self.site, self.camera, self.incident, self.zone = site, camera, incident, zone
         self.clear = timedelta(seconds=clear_s)
         self.update = timedelta(seconds=update_s)
+        self.ids = ids or EventIds(site, camera, derived=False)
         self._open: dict[Hashable, _Open] = {}
+        self._opened = 0  # incidents opened so far (a recording's ids count them)
 
     def __len__(self) -> int:
         return len(self._open)
@@ -80,7 +86,12 @@ class IncidentBook:
         """
         current = self._open.get(key)
         if current is None:
-            current = _Open(uuid.uuid4(), min(started, at), at, severity, dict(details), at)
+            start = min(started, at)
+            incident_id = self.ids.make(
+                "incident", self.incident, self.zone or "", str(self._opened), start.isoformat()
+            )
+            self._opened += 1
+            current = _Open(incident_id, start, at, severity, dict(details), at)
             self._open[key] = current
             current.observed = observed
             current.published_details = dict(details)
@@ -112,9 +123,10 @@ class IncidentBook:
         return self._event(current, "cleared", current.observed or current.last_held)
 
     def _event(self, current: _Open, phase: str, end: datetime) -> IncidentEvent:
+        current.reported += 1
         return IncidentEvent.model_validate(
             {
-                "id": uuid.uuid4(),
+                "id": self.ids.make("incident_event", str(current.incident_id), str(current.reported)),
                 "site": self.site,
                 "camera": self.camera,
                 "start": current.start,

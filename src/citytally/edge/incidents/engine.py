@@ -29,7 +29,7 @@ from citytally.edge.incidents.tracks import TrackHistory
 from citytally.edge.incidents.vehicles import StoppedVehicleDetector, WrongWayDetector
 from citytally.edge.incidents.view import ViewChangeDetector
 from citytally.errors import ConfigError
-from citytally.events import IncidentEvent
+from citytally.events import EventIds, IncidentEvent
 
 __all__ = ["IncidentEngine"]
 
@@ -51,7 +51,9 @@ class IncidentEngine:
     def __init__(self, config: CameraConfig) -> None:
         plane = GroundPlane.from_config(config.speed) if config.speed is not None else None
         self.tracks = TrackHistory(plane, _KEEP_S, forget_after_s=config.tracker.lost_buffer_s + 1.0)
-        context = Context(config.site, config.camera, config.incidents.update_s)
+        # A recording's (a start time) ids are derived: analysed again, it is stored once (events.EventIds).
+        ids = EventIds(config.site, config.camera, derived=config.start_time is not None)
+        context = Context(config.site, config.camera, config.incidents.update_s, ids)
         zones = {zone.name: zone for zone in config.zones}
         self.detectors: list[ZoneDetector] = []
         for kind, i, rule in config.incidents.rules():

@@ -78,7 +78,7 @@ class QueueDetector(ZoneDetector):
         self._watched = self.class_mask(rule.classes)
         self._head = plane.to_ground([rule.head])[0]
         self.congestion = IncidentBook(
-            context.site, context.camera, "congestion", zone.name, rule.clear_s, context.update_s
+            context.site, context.camera, "congestion", zone.name, rule.clear_s, context.update_s, context.ids
         )
         self._queue_since: float | None = None
         self._congested_since: float | None = None

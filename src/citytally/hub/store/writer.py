@@ -24,9 +24,11 @@ that message (kind ``unreadable``, with the exception's first line) instead of f
 failure of the database itself raises.
 
 Duplicates are counted, not dead-lettered: redelivery after a reconnect is normal and would flood the table.
-A duplicate id whose content *differs* from the stored event is a real problem (an edge reusing ids), so that
-one is dead-lettered with kind ``id_conflict``; so is an incident event whose ``incident_id`` another camera's
-events carry (only the camera that opened an incident may update or clear it).
+A duplicate id whose content *differs* from the stored event is a real problem (an edge reusing ids, or a
+recording analysed again that now reports otherwise: its ids are derived, see
+:class:`~citytally.events.EventIds`), so that one is dead-lettered with kind ``id_conflict``; so is an
+incident event whose ``incident_id`` another camera's events carry (only the camera that opened an incident
+may update or clear it).
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any, cast
 
@@ -80,6 +82,7 @@ DEAD_LETTER_KINDS = (
     "too_large",
     "time_window",
     "unreadable",
+    "overlap",
 )
 
 log = logging.getLogger(__name__)
@@ -431,6 +434,7 @@ class EventWriter:
         try:
             with self.engine.begin() as connection:
                 items = self._own_incidents_only(connection, list(unique.values()), dead)
+                items = self._recordings_fill_in(connection, items, dead)
                 unique = {item.event.id: item for item in items}
                 inserted = self._insert(connection, items)
                 repeats = [item for event_id, item in unique.items() if event_id not in inserted]
@@ -528,6 +532,63 @@ class EventWriter:
             kept.append(item)
         return kept
 
+    def _recordings_fill_in(
+        self, connection: Connection, items: list[_Accepted], dead: list[_Row]
+    ) -> list[_Accepted]:
+        """``items`` without a recording's intervals that overlap another report of the same place.
+
+        A recording's events carry derived ids (:class:`~citytally.events.EventIds`): analysed again as it
+        was, they repeat them and are duplicates. Analysed again otherwise (another interval, frame rate or
+        config), or over a time a live camera of that name already reported, its intervals would add to
+        what is stored for the same line or zone: each such interval is an ``overlap`` dead letter. A
+        recording fills in what is missing; it never adds to what is stored. A live stream's events (random
+        ids) are not held to this: its intervals follow one another."""
+        wanted = [i for i in items if i.event.id.version == 5 and i.event.type in _INTERVAL_TYPES]
+        if not wanted:
+            return items
+        taken: dict[tuple[str, str, str, str], list[tuple[datetime, datetime, uuid.UUID]]] = {}
+        events = schema.events
+        for site, camera in {(i.event.site, i.event.camera) for i in wanted}:
+            mine = [i.event for i in wanted if (i.event.site, i.event.camera) == (site, camera)]
+            low, high = min(e.start for e in mine), max(e.end for e in mine)
+            query = sa.select(events.c.id, events.c.type, events.c.start, events.c.end, events.c.body).where(
+                events.c.site == site,
+                events.c.camera == camera,
+                events.c.start > low - _LONGEST_INTERVAL,  # the index's range; no interval is longer
+                events.c.start < high,
+                events.c.end > low,
+                events.c.type.in_(sorted({e.type for e in mine})),
+            )
+            for event_id, kind, start, end, body in connection.execute(query):
+                stored = orjson.loads(body) if isinstance(body, str | bytes) else body
+                key = (site, camera, kind, _place(stored))
+                taken.setdefault(key, []).append((_utc(start), _utc(end), event_id))
+        kept: list[_Accepted] = []
+        for item in items:
+            event = item.event
+            if item.event.id.version != 5 or event.type not in _INTERVAL_TYPES:
+                kept.append(item)
+                continue
+            place = _place(event)
+            spans = taken.setdefault((event.site, event.camera, event.type, place), [])
+            other = next(
+                (s for s in spans if s[0] < event.end and s[1] > event.start and s[2] != event.id), None
+            )
+            if other is None:
+                spans.append((event.start, event.end, event.id))
+                kept.append(item)
+                continue
+            payload = item.payload if item.payload is not None else item.document
+            reason = (
+                f"event {event.id}: {event.type} {place or 'of the camera'} {event.start.isoformat()} to"
+                f" {event.end.isoformat()} overlaps {other[0].isoformat()} to {other[1].isoformat()}, stored"
+                f" for {event.site}/{event.camera}: a recording fills in what is missing and never adds to"
+                " what is stored (analysed again with another interval, frame rate or config, or over a time"
+                " the camera already reported)"
+            )
+            dead.append(_dead_row(item.topic, payload, item.received_at, "overlap", reason))
+        return kept
+
     def _conflicts(self, connection: Connection, repeats: list[_Accepted]) -> list[_Row]:
         """Dead letters for repeated ids whose content differs from what is stored (rare: one query)."""
         if not repeats:
@@ -547,6 +608,26 @@ class EventWriter:
                 continue
             dead.append(_conflict_row(item))
         return dead
+
+
+#: The events that report one interval of a line, zone or camera (a recording's may not overlap: see
+#: ``_recordings_fill_in``); incidents have their own life.
+_INTERVAL_TYPES = frozenset(("line_count", "speed", "zone_occupancy", "turning_movement", "conflict"))
+#: No edge reports a longer interval (``interval_seconds`` is at most a day).
+_LONGEST_INTERVAL = timedelta(days=1)
+
+
+def _place(report: Any) -> str:
+    """The line or zone an interval event (or its stored body) reports; a turning table's is the camera's:
+    empty."""
+    if isinstance(report, dict):
+        return str(report.get("line") or report.get("zone") or "")
+    return str(getattr(report, "line", None) or getattr(report, "zone", None) or "")
+
+
+def _utc(moment: datetime) -> datetime:
+    """A time read back from the store (SQLite gives it without a zone, in UTC) with its zone."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _same(stored: Any, event: Event) -> bool:
@@ -577,6 +658,11 @@ def _first_line(exc: BaseException) -> str:
 def _conflict_row(item: _Accepted) -> _Row:
     payload = item.payload if item.payload is not None else item.document
     reason = f"event id {item.event.id} is already stored with different content"
+    if item.event.id.version == 5:  # derived: a recording with a start time (events.EventIds)
+        reason += (
+            ": a recording analysed again reports this otherwise (another config, model or video given the"
+            " same start_time, or a run interrupted before); the first report is kept"
+        )
     return _dead_row(item.topic, payload, item.received_at, "id_conflict", reason)
 
 
