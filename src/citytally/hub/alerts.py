@@ -216,12 +216,17 @@ class AlertRelay:
         self._client = build_mqtt_client(settings, self.name, persistent=False)
         self._client.on_publish = self._on_publish
         self._client.on_connect = self._on_connect
-        self._link = LinkWatch("alerts", settings, log)
+        self._client.on_disconnect = self._on_disconnect
+        shared = "two hubs on one broker have the same [mqtt] client_id (hub.toml): give each its own"
+        self._link = LinkWatch("alerts", settings, log, self.name, shared)
         self._link.attach(self._client)
 
     def _on_connect(self, _client: mqtt.Client, _userdata: Any, _flags: Any, reason: Any, *_: Any) -> None:
         if not reason.is_failure:
             self._link.connected()
+
+    def _on_disconnect(self, _client: mqtt.Client, _userdata: Any, _flags: Any, reason: Any, *_: Any) -> None:
+        self._link.lost(reason)
 
     def _on_publish(self, _client: mqtt.Client, _userdata: Any, mid: int, *_: Any) -> None:
         with self._lock:

@@ -158,7 +158,8 @@ class Ingest:
         self.metrics = IngestMetrics(metrics or HubMetrics())
         self.progress = self.metrics.hub.ingest_progress
         #: whether and since when this hub cannot reach its broker (said in the log, shown by /health)
-        self.link = LinkWatch("ingest", mqtt_settings, log)
+        shared = "two hubs on one broker have the same [mqtt] client_id (hub.toml): give each its own"
+        self.link = LinkWatch("ingest", mqtt_settings, log, mqtt_settings.client_id, shared)
         self.metrics.hub.broker_link = self.link
         self.progress.stall_after_s = self.settings.stall_after_s
         self.totals = WriteResult()
@@ -340,8 +341,8 @@ class Ingest:
     ) -> None:
         self._connected.clear()
         self.metrics.connected.set(0)
-        self.link.lost()
-        if not self._stopping.is_set():
+        taken = self.link.lost(reason)  # another hub with this client id: said there
+        if not self._stopping.is_set() and not taken:
             log.warning("ingest: lost the broker (%s); reconnecting with backoff", reason)
 
     def _on_message(self, _client: mqtt.Client, _userdata: Any, message: mqtt.MQTTMessage) -> None:

@@ -119,10 +119,18 @@ class LinkWatch:
     is for health checks.
     """
 
-    def __init__(self, who: str, settings: MqttSettings, log: logging.Logger) -> None:
+    def __init__(
+        self, who: str, settings: MqttSettings, log: logging.Logger, client_id: str = "", shared: str = ""
+    ) -> None:
         self.who, self.host, self.port = who, settings.host, settings.port
         self.down_since: float | None = time.monotonic()  # not connected yet
         self._spell = Spell(log)
+        #: The client's id, and who shares it when the broker gives its session to another (see :meth:`lost`).
+        self.client_id, self.shared = client_id, shared
+        self._log = log
+        self._taken = Spell(log)
+        self._connected_at: float | None = None
+        self._short = 0  # connections in a row the broker closed within _SHORT_S of making them
 
     def attach(self, client: mqtt.Client) -> None:
         client.on_connect_fail = self._failed
@@ -139,11 +147,55 @@ class LinkWatch:
 
     def connected(self) -> None:
         self.down_since = None
+        self._connected_at = time.monotonic()
         self._spell.ended("%s: reached the broker %s:%d", self.who, self.host, self.port)
 
-    def lost(self) -> None:
+    def lost(self, reason: object = None) -> bool:
+        """The connection is gone (``reason``: paho's). True when it is said here, and the caller need not
+        say it again: the broker gave this client's session to another client that connected with the same
+        id (MQTT 5's reason "Session taken over"), or, where the broker closes the connection without a
+        reason (Mosquitto 2.0), it closed three in a row within seconds of making them. Two clients with
+        one id take the session from each other every second or two: each drop was a warning before; now
+        one line a minute while it goes on says what is likely wrong."""
+        now = time.monotonic()
         if self.down_since is None:
-            self.down_since = time.monotonic()
+            self.down_since = now
+        lasted = None if self._connected_at is None else now - self._connected_at
+        self._connected_at = None
+        if getattr(reason, "value", None) == _SESSION_TAKEN_OVER:
+            self._taken.failed(
+                "%s: the broker gave this client's session (client id %r) to another client that connected"
+                " with that id: %s; reconnecting with backoff",
+                self.who,
+                self.client_id,
+                self.shared or "two clients share the id",
+            )
+            return True
+        if lasted is None or lasted >= _SHORT_S:
+            self._short = 0
+            if lasted is not None:
+                self._taken = Spell(self._log)  # it held a while: a spell of short ones begins afresh
+            return False
+        self._short += 1
+        if self._short < 3:
+            return False
+        self._taken.failed(
+            "%s: the broker closes this client's connection within seconds of making it, %d times in a row"
+            " (%s): most likely another client connects with the same client id %r: %s; or the broker"
+            " refuses what it sends (a message over its max_packet_size); reconnecting with backoff",
+            self.who,
+            self._short,
+            reason,
+            self.client_id,
+            self.shared or "two clients share the id",
+        )
+        return True
+
+
+#: MQTT 5's reason for a DISCONNECT the broker sends when another client connects with the same client id.
+_SESSION_TAKEN_OVER = 0x8E
+#: A connection the broker closes within this many seconds of making it is cut short (see LinkWatch.lost).
+_SHORT_S = 5.0
 
 
 def _why_unreachable(host: str, port: int) -> str:

@@ -178,7 +178,8 @@ class Outbox:
         self._undeleted_seqs: list[int] = []
         self._undeleted_ids: list[str] = []
         self._trouble = Spell(log)  # on while the file fails the sender thread
-        self._link = LinkWatch("outbox", mqtt_settings, log)
+        shared = "two edges of one camera (one camera config on two machines?) or two clients given that id"
+        self._link = LinkWatch("outbox", mqtt_settings, log, self.client_id, shared)
         self._lock = threading.Lock()  # guards the SQLite connection
         had_lock = path.with_name(path.name + ".lock").exists()
         owner = _take_outbox(path)  # one edge per outbox: held until close (or the process ends)
@@ -550,8 +551,8 @@ class Outbox:
 
     def _on_disconnect(self, _c: mqtt.Client, _u: Any, _flags: Any, reason: ReasonCode, _p: Any) -> None:
         self._connected.clear()
-        self._link.lost()
-        if not self._stopping.is_set():
+        taken = self._link.lost(reason)  # another edge with this client id: said there
+        if not self._stopping.is_set() and not taken:
             log.warning(
                 "outbox: lost the broker (%s); %d events wait; reconnecting with backoff", reason, self._depth
             )
