@@ -660,8 +660,8 @@ def _conflict_row(item: _Accepted) -> _Row:
     reason = f"event id {item.event.id} is already stored with different content"
     if item.event.id.version == 5:  # derived: a recording with a start time (events.EventIds)
         reason += (
-            ": a recording analysed again reports this otherwise (another config, model or video given the"
-            " same start_time, or a run interrupted before); the first report is kept"
+            ": a recording analysed again reports this otherwise (another config, frame rate, model or video"
+            " given the same start_time, or a run interrupted before); the first report is kept"
         )
     return _dead_row(item.topic, payload, item.received_at, "id_conflict", reason)
 
