@@ -7,6 +7,7 @@ to :func:`run_demo` without touching the edge part.
 from __future__ import annotations
 
 import os
+import signal
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -19,6 +20,7 @@ from citytally.errors import ConfigError, SourceError
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from citytally.edge.cli import StopOnSignal
     from citytally.edge.config import CameraConfig
     from citytally.edge.pipeline import RunResult
     from citytally.hub.embedded import EmbeddedHub
@@ -73,6 +75,7 @@ def run_demo(
     serve_for: float | None = None,
     port: int | None = None,
     simulated_day: bool = True,
+    stop: StopOnSignal | None = None,
 ) -> RunResult:
     """Run the demo's steps in order and return the edge run's result.
 
@@ -80,7 +83,9 @@ def run_demo(
     an embedded SQLite hub (``hub.sqlite3``), which then serves the API and the dashboard on localhost until
     interrupted (or for ``serve_for`` seconds). ``serve=False`` stops after the analysis. With
     ``simulated_day`` (when serving) the store also gets a day of SUMO-simulated traffic at three
-    junctions (labelled as simulated), so that every dashboard panel has data.
+    junctions (labelled as simulated), so that every dashboard panel has data. ``stop``: a service
+    manager's stop (SIGTERM) ends the demo as Ctrl-C ends its serving, also during the analysis (what was
+    counted is kept), and then nothing is served.
     """
     from rich.console import Console
 
@@ -105,6 +110,7 @@ def run_demo(
         )
         if result.error is not None:
             raise result.error
+        serve = serve and not (stop is not None and stop.signal == signal.SIGTERM)
         if simulated_day and serve:  # for the dashboard: an analysis-only run keeps its store to the video
             _add_simulated_day(console, hub)
         if serve:
@@ -164,13 +170,13 @@ def _serve_dashboard(console: Console, hub: EmbeddedHub, port: int | None, serve
     # what the register and the assessment promise about deletion holds here too, as in `citytally hub`
     retention = RetentionJob(hub.engine, hub.settings.retention)
     retention.start()
-    console.rule("[bold]dashboard[/]")
-    console.print(f"dashboard (logged in as admin): [bold]{server.login_url(issued.secret)}[/]")
-    console.print(f"admin token, shown once:        {issued.secret}")
-    console.print(f"public register:                {server.base_url}/register")
-    console.print(f"privacy impact assessment:      {server.base_url}/pia")
-    console.print(f"API and its OpenAPI:            {server.base_url}/docs")
-    try:
+    try:  # a stop while these lines are written stops the serving as one while it waits does
+        console.rule("[bold]dashboard[/]")
+        console.print(f"dashboard (logged in as admin): [bold]{server.login_url(issued.secret)}[/]")
+        console.print(f"admin token, shown once:        {issued.secret}")
+        console.print(f"public register:                {server.base_url}/register")
+        console.print(f"privacy impact assessment:      {server.base_url}/pia")
+        console.print(f"API and its OpenAPI:            {server.base_url}/docs")
         if serve_for is not None:
             time.sleep(serve_for)
         else:
@@ -326,17 +332,31 @@ def demo_command(
         ),
     ] = True,
 ) -> None:
-    """Analyse OpenCV's vtest.avi end to end into an embedded hub, then serve the live dashboard."""
-    run_demo(
-        out=out,
-        video=video,
-        config=config,
-        progress=not no_progress,
-        serve=serve,
-        serve_for=serve_for,
-        port=port,
-        simulated_day=simulated_day,
-    )
+    """Analyse OpenCV's vtest.avi end to end into an embedded hub, then serve the live dashboard.
+
+    Ctrl-C during the analysis stops it and serves what was counted; Ctrl-C, or a service manager's stop
+    (SIGTERM), while serving stops the demo. SIGTERM during the analysis stops it and serves nothing (exit
+    status 143)."""
+    from citytally.edge.cli import StopOnSignal
+
+    stop = StopOnSignal()
+    try:
+        result = run_demo(
+            out=out,
+            video=video,
+            config=config,
+            progress=not no_progress,
+            serve=serve,
+            serve_for=serve_for,
+            port=port,
+            simulated_day=simulated_day,
+            stop=stop,
+        )
+    except KeyboardInterrupt:  # between the analysis and the serving (the simulated day being loaded)
+        typer.echo("stopped", err=True)
+        raise typer.Exit(stop.status) from None
+    if result.interrupted and stop.signal == signal.SIGTERM:
+        raise typer.Exit(stop.status)
 
 
 def register(app: typer.Typer) -> None:

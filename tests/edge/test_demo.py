@@ -89,3 +89,55 @@ def test_the_demo_prints_the_counts_the_readme_shows(vtest_path: Path, tmp_path:
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert _count_rows(done.stdout) == shown, done.stdout
+
+
+def _demo(clip: Path, out: Path, *more: str) -> subprocess.Popen[str]:
+    command = [
+        str(Path(sys.executable).with_name("citytally")),
+        "demo",
+        "--out",
+        str(out),
+        "--video",
+        str(clip),
+    ]
+    command += ["--no-progress", "--no-simulated-day", *more]
+    env = {**os.environ, "COLUMNS": "100"}
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(600)
+def test_a_service_managers_stop_ends_the_demo_as_ctrl_c_does(clip: Path, tmp_path: Path) -> None:
+    """``docker stop`` (SIGTERM) killed the demo at once, mid-analysis or while serving, without a word.
+    Serving, it now stops as Ctrl-C stops it (exit 0, "stopped"); analysing, it keeps what was counted,
+    serves nothing and exits 143."""
+    import signal
+    import time
+
+    serving = _demo(clip, tmp_path / "serving", "--serve-for", "300")
+    assert serving.stdout is not None
+    printed = []
+    for line in serving.stdout:  # until it serves
+        printed.append(line)
+        if "public register:" in line:
+            break
+    assert any("public register:" in line for line in printed), "".join(printed)
+    serving.send_signal(signal.SIGTERM)
+    rest, _ = serving.communicate(timeout=30)
+    assert serving.returncode == 0 and "stopped" in rest, "".join(printed) + rest
+
+    config = tmp_path / "vtest.toml"  # 5-second intervals: events on disk within seconds of the start
+    text = (REPO / "examples" / "vtest.toml").read_text(encoding="utf-8")
+    config.write_text(text.replace("interval_seconds = 60", "interval_seconds = 5", 1), encoding="utf-8")
+    analysing = _demo(clip, tmp_path / "analysing", "--config", str(config))
+    events = tmp_path / "analysing" / "events.jsonl"
+    deadline = time.monotonic() + 300
+    while not (events.exists() and events.stat().st_size > 0):  # counting: its first interval is out
+        assert analysing.poll() is None and time.monotonic() < deadline
+        time.sleep(0.1)
+    analysing.send_signal(signal.SIGTERM)
+    output, _ = analysing.communicate(timeout=60)
+    assert analysing.returncode == 143, output
+    assert "public register:" not in output and "Traceback" not in output
+    summary = json.loads((tmp_path / "analysing" / "summary.json").read_text(encoding="utf-8"))
+    assert summary["complete"] is False and 0 < summary["frames_analysed"] < 150

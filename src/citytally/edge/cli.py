@@ -114,7 +114,7 @@ def analyze(
         progress=not no_progress,
         preview=request,
     )
-    stop = _Stop()
+    stop = StopOnSignal()
     result = analyze_video(video, config, out, options)
     typer.echo(
         f"analysed {result.frames} frames ({result.video_seconds:.1f} s of video) "
@@ -137,7 +137,7 @@ def analyze(
 _FOREVER = 1_000_000
 
 
-class _Stop:
+class StopOnSignal:
     """A service manager's stop (SIGTERM: ``systemctl stop``, ``docker stop``) ends a run as Ctrl-C does:
     the open interval is counted, flushed into the outbox and sent or kept, and the run says what it did.
     Without this the process died at once, losing up to an interval of counts without a word."""
@@ -281,7 +281,7 @@ def edge(
         drain_timeout_s=30.0,
         registry=REGISTRY,
     )
-    stop = _Stop()
+    stop = StopOnSignal()
     box.start()
     try:
         try:
