@@ -38,6 +38,31 @@ def test_eval_ends_with_the_delay_line(sumo_grid: GridScenario, controller: str 
     assert float(match.group(1)) > 0
 
 
+def test_ctrl_c_ends_eval_with_the_mean_of_the_seeds_that_ended(sumo_grid: GridScenario) -> None:
+    """An evaluation of many seeds stopped by Ctrl-C said "Aborted." and no mean at all: the seeds that
+    ended are a result; it is the last line, for those seeds, and the exit status is 130."""
+    import signal
+
+    command = [sys.executable, "-c", "from citytally.cli import main; main()", "signals", "eval"]
+    command += [str(sumo_grid.sumocfg), "--begin", "0", "--end", "400", "--seeds", "200"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert process.stdout is not None
+    seen = []
+    for line in process.stdout:  # two seeds ended: interrupt the third
+        seen.append(line.strip())
+        if len(seen) == 2:
+            break
+    process.send_signal(signal.SIGINT)
+    rest, stderr = process.communicate(timeout=120)
+    lines = seen + rest.strip().splitlines()
+    assert process.returncode == 130, stderr
+    per_seed = [float(m.group(2)) for line in lines if (m := SEED_LINE.match(line))]
+    match = LAST_LINE.match(lines[-1])
+    assert match and int(match.group(3)) == len(per_seed) >= 2, lines
+    assert float(match.group(1)) == pytest.approx(sum(per_seed) / len(per_seed), abs=0.011)
+    assert f"interrupted after {len(per_seed)} of 200 seeds" in stderr and "Traceback" not in stderr
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

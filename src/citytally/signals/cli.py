@@ -72,15 +72,20 @@ def eval_command(
         Path | None, typer.Option("--sumo-binary", help="Run this SUMO binary over TCP TraCI, not libsumo.")
     ] = None,
 ) -> None:
-    """Average delay (RESCO's metric) of CONTROLLER on SCENARIO; the last line is the result."""
-    from citytally.signals.evaluate import EpisodeResult, EvalConfig, evaluate
+    """Average delay (RESCO's metric) of CONTROLLER on SCENARIO; the last line is the result.
+
+    Ctrl-C ends it with the mean of the seeds that ended (exit status 130)."""
+    from citytally.signals.evaluate import EpisodeResult, EvalConfig, EvalSummary, evaluate
 
     b, e = _episode_window(scenario, begin, end)
     cfg = EvalConfig(
         scenario=scenario, begin=b, end=e, controller=controller, seeds=seeds, sumo_binary=sumo_binary
     )
 
+    done: list[EpisodeResult] = []
+
     def report(result: EpisodeResult) -> None:
+        done.append(result)
         grid = f", GRIDLOCK at t={result.gridlock_at:.0f} s" if result.gridlock_at is not None else ""
         typer.echo(
             f"seed {result.seed}: {result.delay_s:.2f} s/veh, {result.vehicles} vehicles "
@@ -88,7 +93,13 @@ def eval_command(
             f"{result.wall_s:.1f} s wall{grid}"
         )
 
-    summary = evaluate(cfg, progress=report)
+    try:
+        summary = evaluate(cfg, progress=report)
+    except KeyboardInterrupt:
+        typer.echo(f"interrupted after {len(done)} of {seeds} seeds", err=True)
+        if done:  # what ended is a result: said, as the last line, for those seeds only
+            typer.echo(EvalSummary(config=cfg, episodes=done).last_line())
+        raise typer.Exit(130) from None
     if summary.gridlocked:
         typer.echo(f"gridlock in {len(summary.gridlocked)} of {len(summary.episodes)} episodes")
     typer.echo(summary.last_line())
