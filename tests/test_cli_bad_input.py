@@ -235,13 +235,16 @@ def test_an_empty_video_file_is_said_to_be_empty(tmp_path: Path) -> None:
     assert "empty.mp4: is empty (0 bytes)" in the_line(analyze("empty.mp4", cwd=tmp_path))  # not "moov atom"
 
 
-def test_a_stream_that_never_answers_is_said_to_time_out(tmp_path: Path) -> None:
+@pytest.mark.parametrize("scheme", ["http", "rtsp"])
+def test_a_stream_that_never_answers_is_said_to_time_out(tmp_path: Path, scheme: str) -> None:
+    """Not FFmpeg's "Immediate exit requested" (HTTP), nor its "Invalid data found when processing input"
+    (RTSP, whose timeout FFmpeg reports so)."""
     with socket.socket() as silent:  # takes the connection, says nothing
         silent.bind(("127.0.0.1", 0))
         silent.listen()
-        url = f"http://127.0.0.1:{silent.getsockname()[1]}/live.ts"
+        url = f"{scheme}://127.0.0.1:{silent.getsockname()[1]}/live"
         said = the_line(analyze(url, cwd=tmp_path))
-    assert said.endswith("cannot open: no answer within 10 s")  # not "Immediate exit requested"
+    assert said.endswith("cannot open: no answer within 10 s"), said
 
 
 def test_a_closed_zone_polygon_is_named_for_what_it_is(tmp_path: Path) -> None:

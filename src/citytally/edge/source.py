@@ -504,11 +504,14 @@ class _AvSource:
         _stop_requested()
         # FFmpeg's own log lines may quote the URL with its credentials: capture them, never pass them on raw.
         with av.logging.Capture() as logs:
+            began = time.monotonic()
             try:
                 container = av.open(self._uri, options=options, timeout=(self._timeout_s, self._timeout_s))
             except (av.error.FFmpegError, OSError) as exc:
                 _stop_requested()  # a Ctrl-C that PyAV turned into "Immediate exit requested"
-                if "Immediate exit requested" in str(exc):  # what PyAV's timeout is called by FFmpeg
+                # PyAV's timeout is "Immediate exit requested" to FFmpeg, and an RTSP server that says
+                # nothing "Invalid data found when processing input": whatever ends it then is the timeout
+                if "Immediate exit requested" in str(exc) or time.monotonic() - began >= self._timeout_s:
                     why = f"no answer within {self._timeout_s:g} s"
                 else:
                     why = _scrub(_ffmpeg_words(exc), self._uri)
