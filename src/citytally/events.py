@@ -66,6 +66,7 @@ __all__ = [
     "event_topic",
     "new_event_id",
     "EventIds",
+    "derived_interval_id",
     "SLUG_PATTERN",
 ]
 
@@ -210,7 +211,7 @@ class _EventBase(_Model):
     v: Literal[1] = Field(default=1, description="Schema version.")
     id: uuid.UUID = Field(
         description="Unique per event; the hub stores each id once (idempotent ingest). Random for a live"
-        " stream; derived from the camera, type, place and start for a recording with a `start_time`"
+        " stream; derived from the camera, type, place and interval for a recording with a `start_time`"
         " (see Ids)."
     )
     site: Slug = Field(description="Site (a group of cameras, e.g. a junction or a district).")
@@ -518,18 +519,43 @@ class EventIds:
 
     A live stream's are random (:func:`new_event_id`): each moment of it is seen once. A recording with a
     start time (``derived``) is stamped the same each time it is analysed, and its ids are derived (uuid5)
-    from what each event reports of itself anyway (camera, type, place, start) and a counter within the
-    run: the same recording analysed again (after a crash, or twice by mistake) sends the same ids, so the
-    hub stores it once; a report that now differs under a known id (another config, model or video given
-    the same start time) the hub refuses (``id_conflict``) rather than adding it to the first. Nothing is
-    in such an id that the event does not say.
+    from what each event reports of itself anyway (camera, type, place, interval) and, for an incident,
+    its rule and a counter within the run: the same recording analysed again (after a crash, or twice by
+    mistake) sends the same ids, so the hub stores it once; a report that now differs under a known id
+    (another model or frame rate) the hub refuses (``id_conflict``) rather than adding it to the first, as
+    it refuses an interval that overlaps another (``overlap``). Nothing is in such an id that the event
+    does not say, and an interval's can be checked against the event (:func:`derived_interval_id`).
     """
 
-    def __init__(self, site: str, camera: str, derived: bool) -> None:
-        self.site, self.camera, self.derived = site, camera, derived
+    def __init__(self, site: str, camera: str, derived: bool, scope: str = "") -> None:
+        self.site, self.camera, self.derived, self.scope = site, camera, derived, scope
+
+    def scoped(self, scope: str) -> EventIds:
+        """These ids for one part of the run (an incident rule: ``stopped_vehicle[1]``), whose counters
+        would otherwise name the same ids as another's."""
+        return EventIds(self.site, self.camera, self.derived, scope)
 
     def make(self, *parts: str) -> uuid.UUID:
-        """A random id; for a recording, the one ``parts`` (with the site and camera) name."""
+        """A random id; for a recording, the one ``parts`` (with the site, camera and scope) name."""
         if not self.derived:
             return uuid.uuid4()
-        return uuid.uuid5(_RECORDING_IDS, "\x1f".join((self.site, self.camera, *parts)))
+        return uuid.uuid5(_RECORDING_IDS, "\x1f".join((self.site, self.camera, self.scope, *parts)))
+
+    def interval(self, kind: str, place: str, start: datetime, end: datetime) -> uuid.UUID:
+        """The id of one interval's report of a line, zone or turning table (``place`` empty)."""
+        return self.make(kind, place, _instant(start), _instant(end))
+
+
+def derived_interval_id(event: Event) -> uuid.UUID | None:
+    """The id a recording's edge gives this interval event (None for an incident): a hub checks a derived
+    id against it, so that no sender can take the id of another camera's report before it comes."""
+    if isinstance(event, IncidentEvent):
+        return None
+    place = getattr(event, "line", None) or getattr(event, "zone", None) or ""
+    return EventIds(event.site, event.camera, derived=True).interval(
+        event.type, place, event.start, event.end
+    )
+
+
+def _instant(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat()

@@ -855,6 +855,18 @@ def test_an_open_incident_that_does_not_change_is_reported_every_five_minutes() 
     assert INCIDENT_ALIVE_S == 300
 
 
+def test_two_rules_of_one_kind_on_one_zone_give_their_incidents_their_own_ids() -> None:
+    """A warning after 2 s and another rule's critical after 4 s on one zone: in a recording both incidents
+    had the same derived ids, and the hub refused the second rule's as the first's reported otherwise."""
+    rules = '[[incidents.stopped_vehicle]]\nzone = "road"\nmin_stop_s = 2\n'
+    rules += '[[incidents.stopped_vehicle]]\nzone = "road"\nmin_stop_s = 4\nseverity = "critical"\n'
+    config = parse_camera_config("start_time = 2026-11-23T08:00:00Z\n" + BASE + rules, "test.toml")
+    events = run(config, lambda t: [(1, 500.0, 500.0, CAR)], 10)  # a car standing in the zone for 10 s
+    onsets = [e for e in events if e.phase == "onset"]
+    assert len(onsets) == 2 and len({e.incident_id for e in onsets}) == 2
+    assert len({e.id for e in events}) == len(events) and {e.id.version for e in events} == {5}
+
+
 def test_a_recordings_incidents_keep_their_ids_when_it_is_analysed_again() -> None:
     """A recording's incident and event ids are derived (the same on every run, so the hub stores each
     once); two incidents that open in one frame still get two; a live stream's are random."""

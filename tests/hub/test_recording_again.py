@@ -4,7 +4,9 @@ Its events carry ids derived from what they report (``events.EventIds``): the sa
 as it was repeats them, and the hub drops the second run as duplicates; analysed with another interval,
 frame rate or config, its intervals overlap those stored for the same line or zone and are refused
 (``overlap``) rather than added; a run cut short keeps what it reported (the cut interval, reported whole
-later under its id, is an ``id_conflict``). A live stream's events are not held to this. Before, each run
+later, overlaps it). The same interval reported otherwise (another model) is an ``id_conflict``. A derived
+id must be the one the event's camera, type, place and interval give, so no sender can take another
+camera's ids before they come. A live stream's events are not held to this. Before, each run
 sent new random ids and the hub added every run: a 6 s clip analysed five times counted 22 crossings where
 3 went by. The store tests run on SQLite and PostgreSQL; the last runs real footage through the pipeline
 into the embedded hub.
@@ -14,7 +16,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +25,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from citytally.edge.config import load_camera_config
-from citytally.events import Event
-from citytally.hub.store import EventWriter, schema
+from citytally.events import Event, event_to_json
+from citytally.hub.store import EventWriter, Received, schema
 from edge.test_intervals import PERSON, T0, camera, play, southbound
 from hub.conftest import line_count_event
 
@@ -74,11 +76,9 @@ def test_a_run_cut_short_then_a_whole_run_counts_each_crossing_once(store_engine
     writer.write_events(recording(900))  # stopped at 90 s: two crossings, the second interval cut short
     assert crossings(store_engine) == (2, 2)
     whole = writer.write_events(recording())
-    # the first interval repeats; the cut one is refused (its first report stays); the third is new
-    assert whole.dead["id_conflict"] > 0 and set(whole.dead) == {"id_conflict"}
+    # the first interval repeats; the whole second overlaps the cut one (which stays); the third is new
+    assert whole.dead["overlap"] > 0 and set(whole.dead) == {"overlap"}
     assert crossings(store_engine) == (3, 3)
-    reasons = [reason for kind, reason in dead_letters(store_engine) if kind == "id_conflict"]
-    assert reasons and all("a recording analysed again" in reason for reason in reasons)
 
 
 def test_a_recording_analysed_with_another_interval_adds_nothing(store_engine: Engine) -> None:
@@ -86,10 +86,8 @@ def test_a_recording_analysed_with_another_interval_adds_nothing(store_engine: E
     writer.write_events(recording())
     other = recording(interval_seconds=30)  # the same minutes cut otherwise: new ids where a start is new
     result = writer.write_events(other)
-    # those that start where a minute did repeat its id (the last, 120-150 s, even its content)
-    assert (
-        result.stored == 0 and result.dead["overlap"] > 0 and set(result.dead) == {"overlap", "id_conflict"}
-    )
+    # the last, 120-150 s, is the same interval with the same content: a duplicate
+    assert result.stored == 0 and result.dead["overlap"] > 0 and set(result.dead) == {"overlap"}
     assert crossings(store_engine) == (3, 3)
     reasons = [reason for kind, reason in dead_letters(store_engine) if kind == "overlap"]
     assert all(" overlaps " in reason and "never adds to what is stored" in reason for reason in reasons)
@@ -149,3 +147,47 @@ def test_real_footage_analysed_three_times_is_stored_once(vtest_path: Path, tmp_
         assert hub.totals.dead["overlap"] > 0 and crossings(hub.engine) == counted
     finally:
         hub.close()
+
+
+def test_the_same_interval_reported_otherwise_is_an_id_conflict(store_engine: Engine) -> None:
+    writer = EventWriter(store_engine, accept_unknown_cameras=True)
+    events = recording()
+    writer.write_events(events)
+    (first,) = [e for e in events if e.type == "line_count" and e.start == T0]
+    other = first.model_copy(update={"counts": {"south": {"car": 9}, "north": {}}})  # another model's
+    result = writer.write_events([other])
+    assert result.dead["id_conflict"] == 1 and crossings(store_engine) == (3, 3)
+    reasons = [reason for kind, reason in dead_letters(store_engine) if kind == "id_conflict"]
+    assert "a recording analysed again reports this otherwise" in reasons[0]
+
+
+def test_no_sender_can_take_another_cameras_ids_before_they_come(store_engine: Engine) -> None:
+    """A derived id is public arithmetic: an edge of another camera (or site) sent zeros under the ids
+    plaza/cam-1's recording would derive, and that recording's counts were then refused. The hub checks
+    a derived id against the event's own camera, type, place and interval."""
+    writer = EventWriter(store_engine, accept_unknown_cameras=True)
+    events = recording()
+    forged = [
+        e.model_copy(update={"camera": "rogue", "counts": {"south": {}, "north": {}}})
+        for e in events
+        if e.type == "line_count"
+    ]
+    result = writer.write_events(forged[1:])
+    assert result.stored == 0 and result.dead["id_conflict"] == len(forged) - 1
+    now = datetime.now(UTC)  # and as a message over the broker
+    message = Received("citytally/plaza/rogue/events", event_to_json(forged[0]).encode(), now)
+    assert writer.write_messages([message]).dead["id_conflict"] == 1
+    assert writer.write_events(events).stored == len(events)
+    assert crossings(store_engine) == (3, 3)
+
+
+def test_files_of_one_camera_that_meet_within_seconds_are_both_stored(store_engine: Engine) -> None:
+    """A camera's recording in files, each analysed with the start time its name gives (to the second):
+    the first ran 0.4 s past 08:01, the second starts at 08:01:00. Its minute overlaps the first's 0.4 s
+    and is stored, not refused for it (what counted in those 0.4 s may count twice, as before)."""
+    writer = EventWriter(store_engine, accept_unknown_cameras=True)
+    first = recording(604)  # 60.4 s: a sliver of 08:01:00-08:01:00.4
+    assert writer.write_events(first).stored == len(first)
+    second = recording(600, start_time=T0 + timedelta(seconds=60))  # the next file, from 08:01:00
+    result = writer.write_events(second)
+    assert result.stored == len(second) and not result.dead

@@ -154,7 +154,7 @@ class LinkWatch:
         """The connection is gone (``reason``: paho's). True when it is said here, and the caller need not
         say it again: the broker gave this client's session to another client that connected with the same
         id (MQTT 5's reason "Session taken over"), or, where the broker closes the connection without a
-        reason (Mosquitto 2.0), it closed three in a row within seconds of making them. Two clients with
+        reason (Mosquitto 2.0), it closed five in a row within seconds of making them. Two clients with
         one id take the session from each other every second or two: each drop was a warning before; now
         one line a minute while it goes on says what is likely wrong."""
         now = time.monotonic()
@@ -177,12 +177,13 @@ class LinkWatch:
                 self._taken = Spell(self._log)  # it held a while: a spell of short ones begins afresh
             return False
         self._short += 1
-        if self._short < 3:
+        if self._short < _SHORT_IN_A_ROW:
             return False
         self._taken.failed(
             "%s: the broker closes this client's connection within seconds of making it, %d times in a row"
-            " (%s): most likely another client connects with the same client id %r: %s; or the broker"
-            " refuses what it sends (a message over its max_packet_size); reconnecting with backoff",
+            " (%s): most likely another client connects with the same client id %r: %s; else the broker"
+            " refuses what it sends (a message over its max_packet_size) or restarts again and again;"
+            " reconnecting with backoff",
             self.who,
             self._short,
             reason,
@@ -194,8 +195,10 @@ class LinkWatch:
 
 #: MQTT 5's reason for a DISCONNECT the broker sends when another client connects with the same client id.
 _SESSION_TAKEN_OVER = 0x8E
-#: A connection the broker closes within this many seconds of making it is cut short (see LinkWatch.lost).
+#: A connection the broker closes within this many seconds of making it is cut short; so many in a row are
+#: said (see LinkWatch.lost): two clients with one id take the session from each other every second or two.
 _SHORT_S = 5.0
+_SHORT_IN_A_ROW = 5
 
 
 def _why_unreachable(host: str, port: int) -> str:

@@ -404,11 +404,9 @@ class CameraAnalytics:
 
     def _events(self, interval: _Interval, end: datetime) -> list[Event]:
         def head(kind: str, place: str = "") -> _Head:
-            # An interval's start names it within its camera (a break starts another): a recording analysed
-            # again sends the same ids, and its last interval cut short by an interruption is refused, not
-            # added, when a run to the end reports it whole (the first report stays: the hub says so).
+            # A recording analysed again sends the same ids (the hub checks them: events.derived_interval_id)
             return _Head(
-                id=self.ids.make(kind, place, interval.start.isoformat()),
+                id=self.ids.interval(kind, place, interval.start, end),
                 site=self.config.site,
                 camera=self.config.camera,
                 start=interval.start,

@@ -7,7 +7,7 @@ numbers at most every ``update_s`` and, while nothing changes, the incident agai
 went away), and clears it once it has not held for ``clear_s`` (a ``cleared`` event whose ``end`` is the
 last time it held). Keys name an incident inside the edge only
 (a zone, or an internal counter): what leaves is a random ``incident_id`` (for a recording with a start
-time, one derived from the camera, kind, zone, start and how many the book had opened before:
+time, one derived from the camera, rule, kind, zone, start and how many the book had opened before:
 :class:`~citytally.events.EventIds`).
 """
 

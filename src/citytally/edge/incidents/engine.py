@@ -60,7 +60,9 @@ class IncidentEngine:
             zone = zones.get(rule.zone)
             if zone is None:
                 raise ConfigError(f"incidents.{kind}[{i}]: no zone named {rule.zone!r}")
-            self.detectors.append(_build(rule, zone, context, plane))
+            # two rules of one kind on one zone (a warning at 5 s, another at 30 s) count their own ids
+            scoped = Context(context.site, context.camera, context.update_s, ids.scoped(f"{kind}[{i}]"))
+            self.detectors.append(_build(rule, zone, scoped, plane))
         self._seers = [d for d in self.detectors if isinstance(d, LeftObjectDetector | ViewChangeDetector)]
         self._opened: list[IncidentEvent] = []
         self._last: float | None = None  # the stream time of the last frame

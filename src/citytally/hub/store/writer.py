@@ -61,6 +61,7 @@ from citytally.events import (
     SpeedEvent,
     TurningMovementEvent,
     ZoneOccupancyEvent,
+    derived_interval_id,
     parse_event,
 )
 from citytally.hub.store import bulk, schema
@@ -230,6 +231,8 @@ class EventWriter:
             outside = self.limits.outside_window(event.start, event.end, now)
             if outside is not None:
                 dead.append(_dead_row(topic, document, now, "time_window", outside))
+            elif (taken := _taken_id(event)) is not None:
+                dead.append(_dead_row(topic, document, now, "id_conflict", taken))
             elif not self._camera_known(event.site, event.camera):
                 reason = f"camera {event.site}/{event.camera} is not in the registry"
                 dead.append(_dead_row(topic, document, now, "unknown_camera", reason))
@@ -316,6 +319,8 @@ class EventWriter:
                 return False
             if self.limits.outside_window(event.start, event.end, message.received_at) is not None:
                 return False
+            if _taken_id(event) is not None:
+                return False
             document = one.dump_json(event, by_alias=True)
             items.append(_Accepted(event, document, message.received_at, message.topic, None))
         if not items:
@@ -349,6 +354,8 @@ class EventWriter:
             refuse(
                 "unknown_camera", f"{where}camera {event.site}/{event.camera} is not in the registry", payload
             )
+        elif (taken := _taken_id(event)) is not None:
+            refuse("id_conflict", f"{where}{taken}", payload)
         elif (outside := self.limits.outside_window(event.start, event.end, message.received_at)) is not None:
             refuse("time_window", f"{where}{outside}", payload)
         else:
@@ -540,7 +547,8 @@ class EventWriter:
         A recording's events carry derived ids (:class:`~citytally.events.EventIds`): analysed again as it
         was, they repeat them and are duplicates. Analysed again otherwise (another interval, frame rate or
         config), or over a time a live camera of that name already reported, its intervals would add to
-        what is stored for the same line or zone: each such interval is an ``overlap`` dead letter. A
+        what is stored for the same line or zone: each such interval is an ``overlap`` dead letter (an
+        overlap of up to 2 s is none: files of one camera whose start times are whole seconds meet so). A
         recording fills in what is missing; it never adds to what is stored. A live stream's events (random
         ids) are not held to this: its intervals follow one another."""
         wanted = [i for i in items if i.event.id.version == 5 and i.event.type in _INTERVAL_TYPES]
@@ -571,9 +579,7 @@ class EventWriter:
                 continue
             place = _place(event)
             spans = taken.setdefault((event.site, event.camera, event.type, place), [])
-            other = next(
-                (s for s in spans if s[0] < event.end and s[1] > event.start and s[2] != event.id), None
-            )
+            other = next((s for s in spans if _overlap(s, event) > _TOLERATED and s[2] != event.id), None)
             if other is None:
                 spans.append((event.start, event.end, event.id))
                 kept.append(item)
@@ -615,6 +621,24 @@ class EventWriter:
 _INTERVAL_TYPES = frozenset(("line_count", "speed", "zone_occupancy", "turning_movement", "conflict"))
 #: No edge reports a longer interval (``interval_seconds`` is at most a day).
 _LONGEST_INTERVAL = timedelta(days=1)
+#: An overlap this short is not one: recordings of one camera cut into files whose start times are the
+#: names' (to the second) meet so, and refusing the next file's first interval for it would lose minutes.
+_TOLERATED = timedelta(seconds=2)
+
+
+def _taken_id(event: Event) -> str | None:
+    """Why ``event``'s derived id is not its own, if it is not: the id of a recording's interval is the one
+    its camera, type, place and interval give (a sender may not take another camera's before it comes)."""
+    if event.id.version != 5 or (derived := derived_interval_id(event)) in (None, event.id):
+        return None
+    return (
+        f"event id {event.id} is a recording's (derived), but its camera, type, place and interval give"
+        f" {derived}: a sender may not take the id of another report"
+    )
+
+
+def _overlap(stored: tuple[datetime, datetime, uuid.UUID], event: Event) -> timedelta:
+    return min(stored[1], event.end) - max(stored[0], event.start)
 
 
 def _place(report: Any) -> str:
