@@ -63,7 +63,9 @@ def salvage_command(
     from citytally.salvage import salvage
 
     columns = (SpinnerColumn(), TextColumn("{task.description}"))
-    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+    console = Console(stderr=True)
+    # no spinner where nothing can redraw it (a log, a pipe): there it left a blank line before an error
+    with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as bar:
         task = bar.add_task("reading", total=None)
         found = salvage(damaged, out, lambda t, n: bar.update(task, description=f"{t}: {n:,} rows saved"))
     for table in found:

@@ -163,6 +163,10 @@ def test_salvage_refuses_to_overwrite_and_copies_a_whole_file_whole(
     (tmp_path / "taken.sqlite3").write_text("keep me")
     done = citytally("salvage", str(path), str(tmp_path / "taken.sqlite3"))
     assert done.returncode == 2 and "exists; name a new file" in done.stderr
+    notes = tmp_path / "notes.sqlite3"  # not SQLite: said in one line, no blank one (a spinner's) before it
+    notes.write_text("hello")
+    done = citytally("salvage", str(notes), str(tmp_path / "b.sqlite3"))
+    assert done.returncode == 2 and done.stderr.startswith("citytally: error: "), repr(done.stderr)
     assert (tmp_path / "taken.sqlite3").read_text() == "keep me"
     for damaged, out, said in [
         (tmp_path, tmp_path / "a.sqlite3", "not a file"),
