@@ -33,6 +33,7 @@ may update or clear it).
 
 from __future__ import annotations
 
+import bisect
 import logging
 import sqlite3
 import threading
@@ -554,7 +555,7 @@ class EventWriter:
         wanted = [i for i in items if i.event.id.version == 5 and i.event.type in _INTERVAL_TYPES]
         if not wanted:
             return items
-        taken: dict[tuple[str, str, str, str], list[tuple[datetime, datetime, uuid.UUID]]] = {}
+        taken: dict[tuple[str, str, str, str], _Spans] = {}
         events = schema.events
         for site, camera in {(i.event.site, i.event.camera) for i in wanted}:
             mine = [i.event for i in wanted if (i.event.site, i.event.camera) == (site, camera)]
@@ -570,7 +571,7 @@ class EventWriter:
             for event_id, kind, start, end, body in connection.execute(query):
                 stored = orjson.loads(body) if isinstance(body, str | bytes) else body
                 key = (site, camera, kind, _place(stored))
-                taken.setdefault(key, []).append((_utc(start), _utc(end), event_id))
+                taken.setdefault(key, _Spans()).add(_utc(start), _utc(end), event_id)
         kept: list[_Accepted] = []
         for item in items:
             event = item.event
@@ -578,10 +579,10 @@ class EventWriter:
                 kept.append(item)
                 continue
             place = _place(event)
-            spans = taken.setdefault((event.site, event.camera, event.type, place), [])
-            other = next((s for s in spans if _overlap(s, event) > _TOLERATED and s[2] != event.id), None)
+            spans = taken.setdefault((event.site, event.camera, event.type, place), _Spans())
+            other = spans.overlapping(event.start, event.end, event.id)
             if other is None:
-                spans.append((event.start, event.end, event.id))
+                spans.add(event.start, event.end, event.id)
                 kept.append(item)
                 continue
             payload = item.payload if item.payload is not None else item.document
@@ -637,8 +638,32 @@ def _taken_id(event: Event) -> str | None:
     )
 
 
-def _overlap(stored: tuple[datetime, datetime, uuid.UUID], event: Event) -> timedelta:
-    return min(stored[1], event.end) - max(stored[0], event.start)
+class _Spans:
+    """The reports of one place (start, end, id), sorted by start: which one overlaps an interval by more
+    than :data:`_TOLERATED`? Looked up by bisection, so a batch of a day's intervals is not quadratic."""
+
+    def __init__(self) -> None:
+        self._starts: list[datetime] = []
+        self._spans: list[tuple[datetime, datetime, uuid.UUID]] = []
+        self._longest = timedelta(0)
+
+    def add(self, start: datetime, end: datetime, event_id: uuid.UUID) -> None:
+        at = bisect.bisect_right(self._starts, start)
+        self._starts.insert(at, start)
+        self._spans.insert(at, (start, end, event_id))
+        self._longest = max(self._longest, end - start)
+
+    def overlapping(
+        self, start: datetime, end: datetime, event_id: uuid.UUID
+    ) -> tuple[datetime, datetime, uuid.UUID] | None:
+        # those that start before ``end``, from the latest back to the first that cannot reach ``start``
+        for at in range(bisect.bisect_left(self._starts, end) - 1, -1, -1):
+            span = self._spans[at]
+            if span[0] + self._longest <= start:
+                break
+            if min(span[1], end) - max(span[0], start) > _TOLERATED and span[2] != event_id:
+                return span
+        return None
 
 
 def _place(report: Any) -> str:
