@@ -236,10 +236,11 @@ nothing happened, so a zero is a measured zero, not missing data.
 
 **Ids.** A live stream's event and incident ids are random (uuid4). A recording with a `start_time` is
 stamped the same each time it is analysed, and its ids are derived from what each event says anyway (uuid5
-of site, camera, type, line or zone, start and end; an incident's from its rule, zone, start and how many
-that rule opened before it in the run): the same recording analysed again, after a crash or twice by
-mistake, repeats them, and the hub stores it once. A hub refuses a derived id that is not the one the
-event's own camera, type, place and interval give, and a recording's interval that overlaps another report
+of site, camera, type, line or zone, start and end; an incident's id from its rule, zone, start and how
+many that rule opened before it in the run, and each report of it from that id, its phase and end): the
+same recording analysed again, after a crash or twice by mistake, repeats them, and the hub stores it once.
+A hub refuses a derived id that is not the one the event itself gives, and a recording's interval that
+overlaps another report
 of the same line or zone by more than 2 s (analysed again with another interval or config, or over a time
 its camera already reported live): a recording fills in what is missing and never adds to what is stored
 ([hub.md](hub.md), "A recording analysed again", with its limits).

@@ -66,7 +66,7 @@ __all__ = [
     "event_topic",
     "new_event_id",
     "EventIds",
-    "derived_interval_id",
+    "derived_event_id",
     "SLUG_PATTERN",
 ]
 
@@ -524,7 +524,7 @@ class EventIds:
     mistake) sends the same ids, so the hub stores it once; a report that now differs under a known id
     (another model or frame rate) the hub refuses (``id_conflict``) rather than adding it to the first, as
     it refuses an interval that overlaps another (``overlap``). Nothing is in such an id that the event
-    does not say, and an interval's can be checked against the event (:func:`derived_interval_id`).
+    does not say, and a report's can be checked against it (:func:`derived_event_id`).
     """
 
     def __init__(self, site: str, camera: str, derived: bool, scope: str = "") -> None:
@@ -545,16 +545,25 @@ class EventIds:
         """The id of one interval's report of a line, zone or turning table (``place`` empty)."""
         return self.make(kind, place, _instant(start), _instant(end))
 
+    def incident_event(self, incident_id: uuid.UUID, phase: str, end: datetime) -> uuid.UUID:
+        """The id of one report of an incident (no incident has two of one phase ending at one moment);
+        not scoped, so that a hub can work it out from the event."""
+        return EventIds(self.site, self.camera, self.derived).make(
+            "incident_event", str(incident_id), phase, _instant(end)
+        )
 
-def derived_interval_id(event: Event) -> uuid.UUID | None:
-    """The id a recording's edge gives this interval event (None for an incident): a hub checks a derived
-    id against it, so that no sender can take the id of another camera's report before it comes."""
+
+def derived_event_id(event: Event) -> uuid.UUID | None:
+    """The id a recording's edge gives this event, worked out from the event (None: none can be, an
+    incident report without an incident id and phase): a hub checks a derived id against it, so that no
+    sender can take the id of another camera's report before it comes."""
+    ids = EventIds(event.site, event.camera, derived=True)
     if isinstance(event, IncidentEvent):
-        return None
+        if event.incident_id is None or event.phase is None:
+            return None
+        return ids.incident_event(event.incident_id, event.phase, event.end)
     place = getattr(event, "line", None) or getattr(event, "zone", None) or ""
-    return EventIds(event.site, event.camera, derived=True).interval(
-        event.type, place, event.start, event.end
-    )
+    return ids.interval(event.type, place, event.start, event.end)
 
 
 def _instant(moment: datetime) -> str:

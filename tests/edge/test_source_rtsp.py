@@ -180,8 +180,8 @@ def test_analyze_reads_a_live_rtsp_camera_and_never_prints_its_password(
     """``citytally analyze rtsp://user:pass@host/...`` as a user types it: the URL reaches the camera intact
     (it used to be taken for a path, ``//`` becoming ``/``), frames are analysed until Ctrl-C, and the
     password appears nowhere: not on stdout or stderr, not in the summary or the events."""
-    config = tmp_path / "camera.toml"
-    config.write_text(CAMERA_TOML)
+    config = tmp_path / "camera.toml"  # with a start time left from a recording: said, as it stamps so
+    config.write_text(CAMERA_TOML.replace("[source]", "start_time = 2026-11-23T08:00:00Z\n[source]", 1))
     run = _analyze(camera.url(), tmp_path / "out", config)
     summary = tmp_path / "out" / "summary.json"
     # The events file is made once the stream is open (the pipeline is built); then a few seconds of frames.
@@ -193,6 +193,7 @@ def test_analyze_reads_a_live_rtsp_camera_and_never_prints_its_password(
     run.send_signal(signal.SIGINT)
     stdout, stderr = run.communicate(timeout=60)
     assert run.returncode == 130, stderr
+    assert "a live stream, but the config's start_time stamps it as a recording" in stderr
     body = json.loads(summary.read_text())
     assert body["frames_analysed"] >= 10 and body["complete"] is False
     events = (tmp_path / "out" / "events.jsonl").read_text()

@@ -25,7 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from citytally.edge.config import load_camera_config
-from citytally.events import Event, event_to_json
+from citytally.events import Event, IncidentEvent, event_to_json
 from citytally.hub.store import EventWriter, Received, schema
 from edge.test_intervals import PERSON, T0, camera, play, southbound
 from hub.conftest import line_count_event
@@ -191,3 +191,69 @@ def test_files_of_one_camera_that_meet_within_seconds_are_both_stored(store_engi
     second = recording(600, start_time=T0 + timedelta(seconds=60))  # the next file, from 08:01:00
     result = writer.write_events(second)
     assert result.stored == len(second) and not result.dead
+
+
+def test_an_incident_report_cannot_carry_another_cameras_interval_id(store_engine: Engine) -> None:
+    """The check of a derived id held for interval events only: an incident report from another camera
+    under the id plaza/cam-1's recording would derive for its first minute was stored, and that minute
+    refused. An incident report's derived id is worked out from its camera, incident id, phase and end."""
+    writer = EventWriter(store_engine, accept_unknown_cameras=True)
+    events = recording()
+    (minute,) = [e for e in events if e.type == "line_count" and e.start == T0]
+    forged = IncidentEvent.model_validate(
+        {"id": minute.id, "site": "plaza", "camera": "rogue", "start": T0, "end": T0 + timedelta(seconds=5),
+         "incident": "stopped_vehicle", "zone": "top", "incident_id": uuid.uuid4(), "phase": "onset"}
+    )  # fmt: skip
+    one_off = forged.model_copy(update={"incident_id": None, "phase": None})  # a report no id follows from
+    result = writer.write_events([forged, one_off])
+    assert result.stored == 0 and result.dead["id_conflict"] == 2
+    assert writer.write_events(events).stored == len(events)
+
+
+def test_a_recordings_event_sent_again_after_a_live_report_is_a_duplicate(store_engine: Engine) -> None:
+    """Stored, then a live report of the same minute (a live edge's backlog, late), then the recording's
+    event again (redelivered): a duplicate, not an overlap with the live report."""
+    writer = EventWriter(store_engine, accept_unknown_cameras=True)
+    events = recording()
+    writer.write_events(events)
+    live = line_count_event(start=T0, minutes=1).model_copy(update={"line": "main"})
+    assert writer.write_events([live]).stored == 1
+    again = writer.write_events(events)
+    assert again.duplicates == len(events) and not again.dead
+
+
+def test_a_long_report_stored_before_still_refuses_what_overlaps_it(store_engine: Engine) -> None:
+    """A six-hour live report of the line (kept apart from the short ones, so that it does not make every
+    lookup walk back six hours): the recording's minutes over it are refused, its turning table is not."""
+    writer = EventWriter(store_engine, accept_unknown_cameras=True)
+    long = line_count_event(start=T0 - timedelta(hours=3), minutes=360).model_copy(update={"line": "main"})
+    assert writer.write_events([long]).stored == 1
+    events = recording()
+    result = writer.write_events(events)
+    assert result.dead["overlap"] == len([e for e in events if e.type == "line_count"])
+
+
+@pytest.mark.parametrize("store_engine", ["postgresql"], indirect=True)
+def test_two_writers_storing_overlapping_recordings_at_once_store_one(store_engine: Engine) -> None:
+    """Ingest's two writers on PostgreSQL store batches side by side: two runs of one recording 30 s
+    apart, written at the same moment, were both stored (each checked what was committed before either
+    had stored). A camera's recordings are checked and stored one transaction at a time."""
+    import threading
+
+    first = recording(6000)
+    second = recording(6000, start_time=T0 + timedelta(seconds=30))
+    ready = threading.Barrier(2)
+    results = []
+
+    def write(events: list[Event]) -> None:
+        writer = EventWriter(store_engine, accept_unknown_cameras=True)
+        ready.wait()
+        results.append(writer.write_events(events))
+
+    threads = [threading.Thread(target=write, args=(events,)) for events in (first, second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert sum(r.stored for r in results) < len(first) + len(second)
+    assert sorted(r.dead["overlap"] > 0 for r in results) == [False, True]

@@ -442,7 +442,16 @@ def build_pipeline(
         total = _frame_count(uris, source.fps, target_fps)
         sink = publisher if isinstance(publisher, Publisher) else publisher()
         incidents = IncidentEngine(config)
-        clock = StreamClock(config.start_time, live=bool(getattr(source, "live", False)))
+        live = bool(getattr(source, "live", False))
+        if live and config.start_time is not None:
+            log.warning(
+                "%s: a live stream, but the config's start_time stamps it as a recording from %s (restarted,"
+                " it would report those minutes again, which a hub refuses): for a live camera, remove"
+                " start_time",
+                source.name,
+                config.start_time.isoformat(),
+            )
+        clock = StreamClock(config.start_time, live=live)
         analytics = CameraAnalytics(
             config, sink, clock=clock, incident_detectors=[incidents] if incidents else []
         )

@@ -404,7 +404,7 @@ class CameraAnalytics:
 
     def _events(self, interval: _Interval, end: datetime) -> list[Event]:
         def head(kind: str, place: str = "") -> _Head:
-            # A recording analysed again sends the same ids (the hub checks them: events.derived_interval_id)
+            # A recording analysed again sends the same ids (the hub checks them: events.derived_event_id)
             return _Head(
                 id=self.ids.interval(kind, place, interval.start, end),
                 site=self.config.site,

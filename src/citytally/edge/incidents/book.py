@@ -38,7 +38,6 @@ class _Open:
     published: datetime
     published_details: Details = field(default_factory=dict)
     observed: datetime | None = None  # the latest observation behind it, if earlier than last_held
-    reported: int = 0  # events made of it so far
 
 
 class IncidentBook:
@@ -123,14 +122,14 @@ class IncidentBook:
         return self._event(current, "cleared", current.observed or current.last_held)
 
     def _event(self, current: _Open, phase: str, end: datetime) -> IncidentEvent:
-        current.reported += 1
+        end = max(end, current.start + _MIN_SPAN)
         return IncidentEvent.model_validate(
             {
-                "id": self.ids.make("incident_event", str(current.incident_id), str(current.reported)),
+                "id": self.ids.incident_event(current.incident_id, phase, end),
                 "site": self.site,
                 "camera": self.camera,
                 "start": current.start,
-                "end": max(end, current.start + _MIN_SPAN),
+                "end": end,
                 "incident": self.incident,
                 "zone": self.zone,
                 "severity": current.severity,

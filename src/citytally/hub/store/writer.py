@@ -62,7 +62,7 @@ from citytally.events import (
     SpeedEvent,
     TurningMovementEvent,
     ZoneOccupancyEvent,
-    derived_interval_id,
+    derived_event_id,
     parse_event,
 )
 from citytally.hub.store import bulk, schema
@@ -556,8 +556,18 @@ class EventWriter:
         if not wanted:
             return items
         taken: dict[tuple[str, str, str, str], _Spans] = {}
+        stored_ids: set[uuid.UUID] = (
+            set()
+        )  # a repeat of one of these is a duplicate (or a conflict), judged later
         events = schema.events
-        for site, camera in {(i.event.site, i.event.camera) for i in wanted}:
+        cameras = sorted({(i.event.site, i.event.camera) for i in wanted})
+        if connection.dialect.name == "postgresql":
+            # ingest's writers store batches side by side: one camera's recordings are checked and stored
+            # one transaction at a time, each seeing what the one before stored (in this order: no deadlock)
+            for site, camera in cameras:
+                lock = sa.func.hashtextextended(f"citytally-recording/{site}/{camera}", 0)
+                connection.execute(sa.select(sa.func.pg_advisory_xact_lock(lock)))
+        for site, camera in cameras:
             mine = [i.event for i in wanted if (i.event.site, i.event.camera) == (site, camera)]
             low, high = min(e.start for e in mine), max(e.end for e in mine)
             query = sa.select(events.c.id, events.c.type, events.c.start, events.c.end, events.c.body).where(
@@ -569,13 +579,14 @@ class EventWriter:
                 events.c.type.in_(sorted({e.type for e in mine})),
             )
             for event_id, kind, start, end, body in connection.execute(query):
+                stored_ids.add(event_id)
                 stored = orjson.loads(body) if isinstance(body, str | bytes) else body
                 key = (site, camera, kind, _place(stored))
                 taken.setdefault(key, _Spans()).add(_utc(start), _utc(end), event_id)
         kept: list[_Accepted] = []
         for item in items:
             event = item.event
-            if item.event.id.version != 5 or event.type not in _INTERVAL_TYPES:
+            if event.id.version != 5 or event.type not in _INTERVAL_TYPES or event.id in stored_ids:
                 kept.append(item)
                 continue
             place = _place(event)
@@ -625,16 +636,19 @@ _LONGEST_INTERVAL = timedelta(days=1)
 #: An overlap this short is not one: recordings of one camera cut into files whose start times are the
 #: names' (to the second) meet so, and refusing the next file's first interval for it would lose minutes.
 _TOLERATED = timedelta(seconds=2)
+_LONG_SPAN = timedelta(hours=1)
 
 
 def _taken_id(event: Event) -> str | None:
-    """Why ``event``'s derived id is not its own, if it is not: the id of a recording's interval is the one
-    its camera, type, place and interval give (a sender may not take another camera's before it comes)."""
-    if event.id.version != 5 or (derived := derived_interval_id(event)) in (None, event.id):
+    """Why ``event``'s derived id is not its own, if it is not: the id of a recording's report is the one
+    the report gives (an interval's camera, type, place and interval; an incident report's camera, incident
+    id, phase and end): a sender may not take another camera's before it comes."""
+    if event.id.version != 5 or (derived := derived_event_id(event)) == event.id:
         return None
+    gives = "no derived id" if derived is None else derived
     return (
-        f"event id {event.id} is a recording's (derived), but its camera, type, place and interval give"
-        f" {derived}: a sender may not take the id of another report"
+        f"event id {event.id} is a recording's (derived), but what the event reports gives {gives}: a"
+        " sender may not take the id of another report"
     )
 
 
@@ -645,9 +659,15 @@ class _Spans:
     def __init__(self) -> None:
         self._starts: list[datetime] = []
         self._spans: list[tuple[datetime, datetime, uuid.UUID]] = []
-        self._longest = timedelta(0)
+        self._longest = timedelta(0)  # of those in _spans
+        #: Spans over an hour (a day's interval beside minutes), apart: one would make every lookup walk
+        #: back as far as it is long.
+        self._long: list[tuple[datetime, datetime, uuid.UUID]] = []
 
     def add(self, start: datetime, end: datetime, event_id: uuid.UUID) -> None:
+        if end - start > _LONG_SPAN:
+            self._long.append((start, end, event_id))
+            return
         at = bisect.bisect_right(self._starts, start)
         self._starts.insert(at, start)
         self._spans.insert(at, (start, end, event_id))
@@ -656,14 +676,23 @@ class _Spans:
     def overlapping(
         self, start: datetime, end: datetime, event_id: uuid.UUID
     ) -> tuple[datetime, datetime, uuid.UUID] | None:
+        for span in self._long:
+            if _overlaps(span, start, end, event_id):
+                return span
         # those that start before ``end``, from the latest back to the first that cannot reach ``start``
         for at in range(bisect.bisect_left(self._starts, end) - 1, -1, -1):
             span = self._spans[at]
             if span[0] + self._longest <= start:
                 break
-            if min(span[1], end) - max(span[0], start) > _TOLERATED and span[2] != event_id:
+            if _overlaps(span, start, end, event_id):
                 return span
         return None
+
+
+def _overlaps(
+    span: tuple[datetime, datetime, uuid.UUID], start: datetime, end: datetime, event_id: uuid.UUID
+) -> bool:
+    return min(span[1], end) - max(span[0], start) > _TOLERATED and span[2] != event_id
 
 
 def _place(report: Any) -> str:
