@@ -67,6 +67,7 @@ __all__ = [
     "new_event_id",
     "EventIds",
     "derived_event_id",
+    "event_place",
     "SLUG_PATTERN",
 ]
 
@@ -562,8 +563,12 @@ def derived_event_id(event: Event) -> uuid.UUID | None:
         if event.incident_id is None or event.phase is None:
             return None
         return ids.incident_event(event.incident_id, event.phase, event.end)
-    place = getattr(event, "line", None) or getattr(event, "zone", None) or ""
-    return ids.interval(event.type, place, event.start, event.end)
+    return ids.interval(event.type, event_place(event), event.start, event.end)
+
+
+def event_place(event: Event) -> str:
+    """The line or zone an event reports (a turning table's, the camera's: empty)."""
+    return str(getattr(event, "line", None) or getattr(event, "zone", None) or "")
 
 
 def _instant(moment: datetime) -> str:

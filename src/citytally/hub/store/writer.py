@@ -63,6 +63,7 @@ from citytally.events import (
     TurningMovementEvent,
     ZoneOccupancyEvent,
     derived_event_id,
+    event_place,
     parse_event,
 )
 from citytally.hub.store import bulk, schema
@@ -556,9 +557,8 @@ class EventWriter:
         if not wanted:
             return items
         taken: dict[tuple[str, str, str, str], _Spans] = {}
-        stored_ids: set[uuid.UUID] = (
-            set()
-        )  # a repeat of one of these is a duplicate (or a conflict), judged later
+        # a repeat of one of these is a duplicate (or a conflict with it): judged after the insert
+        stored_ids: set[uuid.UUID] = set()
         events = schema.events
         cameras = sorted({(i.event.site, i.event.camera) for i in wanted})
         if connection.dialect.name == "postgresql":
@@ -581,15 +581,15 @@ class EventWriter:
             for event_id, kind, start, end, body in connection.execute(query):
                 stored_ids.add(event_id)
                 stored = orjson.loads(body) if isinstance(body, str | bytes) else body
-                key = (site, camera, kind, _place(stored))
-                taken.setdefault(key, _Spans()).add(_utc(start), _utc(end), event_id)
+                key = (site, camera, kind, str(stored.get("line") or stored.get("zone") or ""))
+                taken.setdefault(key, _Spans()).add(start, end, event_id)
         kept: list[_Accepted] = []
         for item in items:
             event = item.event
             if event.id.version != 5 or event.type not in _INTERVAL_TYPES or event.id in stored_ids:
                 kept.append(item)
                 continue
-            place = _place(event)
+            place = event_place(event)
             spans = taken.setdefault((event.site, event.camera, event.type, place), _Spans())
             other = spans.overlapping(event.start, event.end, event.id)
             if other is None:
@@ -693,19 +693,6 @@ def _overlaps(
     span: tuple[datetime, datetime, uuid.UUID], start: datetime, end: datetime, event_id: uuid.UUID
 ) -> bool:
     return min(span[1], end) - max(span[0], start) > _TOLERATED and span[2] != event_id
-
-
-def _place(report: Any) -> str:
-    """The line or zone an interval event (or its stored body) reports; a turning table's is the camera's:
-    empty."""
-    if isinstance(report, dict):
-        return str(report.get("line") or report.get("zone") or "")
-    return str(getattr(report, "line", None) or getattr(report, "zone", None) or "")
-
-
-def _utc(moment: datetime) -> datetime:
-    """A time read back from the store (SQLite gives it without a zone, in UTC) with its zone."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _same(stored: Any, event: Event) -> bool:
