@@ -531,6 +531,11 @@ class EventIds:
     def __init__(self, site: str, camera: str, derived: bool, scope: str = "") -> None:
         self.site, self.camera, self.derived, self.scope = site, camera, derived, scope
 
+    @classmethod
+    def of_run(cls, site: str, camera: str, start_time: datetime | None) -> EventIds:
+        """A camera's ids for one run: derived when its config gives the recording's start time."""
+        return cls(site, camera, derived=start_time is not None)
+
     def scoped(self, scope: str) -> EventIds:
         """These ids for one part of the run (an incident rule: ``stopped_vehicle[1]``), whose counters
         would otherwise name the same ids as another's."""
@@ -539,7 +544,7 @@ class EventIds:
     def make(self, *parts: str) -> uuid.UUID:
         """A random id; for a recording, the one ``parts`` (with the site, camera and scope) name."""
         if not self.derived:
-            return uuid.uuid4()
+            return new_event_id()
         return uuid.uuid5(_RECORDING_IDS, "\x1f".join((self.site, self.camera, self.scope, *parts)))
 
     def interval(self, kind: str, place: str, start: datetime, end: datetime) -> uuid.UUID:

@@ -34,7 +34,13 @@ from citytally.errors import Spell
 from citytally.events import SLUG_PATTERN
 from citytally.hub.store import schema
 from citytally.hub.store.follow import LOOKBACK, StoreFollower, store_now
-from citytally.transport.mqtt import LinkWatch, MqttSettings, build_mqtt_client, connect_properties
+from citytally.transport.mqtt import (
+    HUBS_SHARING_AN_ID,
+    LinkWatch,
+    MqttSettings,
+    build_mqtt_client,
+    connect_properties,
+)
 
 __all__ = [
     "ALERT_CONTEXT",
@@ -217,8 +223,7 @@ class AlertRelay:
         self._client.on_publish = self._on_publish
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
-        shared = "two hubs on one broker have the same [mqtt] client_id (hub.toml): give each its own"
-        self._link = LinkWatch("alerts", settings, log, self.name, shared)
+        self._link = LinkWatch("alerts", settings, log, self.name, HUBS_SHARING_AN_ID)
         self._link.attach(self._client)
 
     def _on_connect(self, _client: mqtt.Client, _userdata: Any, _flags: Any, reason: Any, *_: Any) -> None:

@@ -63,7 +63,13 @@ from citytally.hub.metrics import HubMetrics
 from citytally.hub.store import schema
 from citytally.hub.store.writer import EventWriter, Received, WriteResult
 from citytally.transport import confirm
-from citytally.transport.mqtt import LinkWatch, MqttSettings, build_mqtt_client, connect_properties
+from citytally.transport.mqtt import (
+    HUBS_SHARING_AN_ID,
+    LinkWatch,
+    MqttSettings,
+    build_mqtt_client,
+    connect_properties,
+)
 from citytally.transport.status import OutboxStatus, camera_of_status_topic, status_subscription
 
 __all__ = ["BATCH_BYTES", "Ingest", "IngestMetrics", "subscription_topic"]
@@ -158,8 +164,7 @@ class Ingest:
         self.metrics = IngestMetrics(metrics or HubMetrics())
         self.progress = self.metrics.hub.ingest_progress
         #: whether and since when this hub cannot reach its broker (said in the log, shown by /health)
-        shared = "two hubs on one broker have the same [mqtt] client_id (hub.toml): give each its own"
-        self.link = LinkWatch("ingest", mqtt_settings, log, mqtt_settings.client_id, shared)
+        self.link = LinkWatch("ingest", mqtt_settings, log, mqtt_settings.client_id, HUBS_SHARING_AN_ID)
         self.metrics.hub.broker_link = self.link
         self.progress.stall_after_s = self.settings.stall_after_s
         self.totals = WriteResult()

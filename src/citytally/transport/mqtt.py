@@ -193,6 +193,8 @@ class LinkWatch:
         return True
 
 
+#: Who shares a hub's client id when the broker hands its session to another (LinkWatch's ``shared``).
+HUBS_SHARING_AN_ID = "two hubs on one broker have the same [mqtt] client_id (hub.toml): give each its own"
 #: MQTT 5's reason for a DISCONNECT the broker sends when another client connects with the same client id.
 _SESSION_TAKEN_OVER = 0x8E
 #: A connection the broker closes within this many seconds of making it is cut short; so many in a row are

@@ -222,7 +222,7 @@ class CameraAnalytics:
         self.publisher = publisher
         self.clock = clock or StreamClock(config.start_time)
         #: A recording's (a start time) ids are derived: analysed again, it is stored once (events.EventIds).
-        self.ids = ids or EventIds(config.site, config.camera, derived=config.start_time is not None)
+        self.ids = ids or EventIds.of_run(config.site, config.camera, config.start_time)
         self.incident_detectors = list(incident_detectors)
         # Analysers must remember a track for longer than the tracker can recover it after an occlusion.
         forget = config.tracker.lost_buffer_s + 1.0

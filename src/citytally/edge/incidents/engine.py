@@ -52,7 +52,7 @@ class IncidentEngine:
         plane = GroundPlane.from_config(config.speed) if config.speed is not None else None
         self.tracks = TrackHistory(plane, _KEEP_S, forget_after_s=config.tracker.lost_buffer_s + 1.0)
         # A recording's (a start time) ids are derived: analysed again, it is stored once (events.EventIds).
-        ids = EventIds(config.site, config.camera, derived=config.start_time is not None)
+        ids = EventIds.of_run(config.site, config.camera, config.start_time)
         context = Context(config.site, config.camera, config.incidents.update_s, ids)
         zones = {zone.name: zone for zone in config.zones}
         self.detectors: list[ZoneDetector] = []
