@@ -8,8 +8,10 @@ later, overlaps it). The same interval reported otherwise (another model) is an 
 id must be the one the event's camera, type, place and interval give, so no sender can take another
 camera's ids before they come. A live stream's events are not held to this. Before, each run
 sent new random ids and the hub added every run: a 6 s clip analysed five times counted 22 crossings where
-3 went by. The store tests run on SQLite and PostgreSQL; the last runs real footage through the pipeline
-into the embedded hub.
+3 went by. Once retention deleted a time's raw events, what they covered (``counted_spans``) still refuses
+a recording's intervals and incidents over it: before, a survey analysed again after 90 days was added to
+the roll-ups again. The store tests run on SQLite and PostgreSQL; the real-footage ones run vtest through
+the pipeline into the embedded hub.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from sqlalchemy.engine import Engine
 
 from citytally.edge.config import load_camera_config
 from citytally.events import Event, IncidentEvent, event_to_json
+from citytally.hub.config import RetentionSettings
+from citytally.hub.retention import run_retention
 from citytally.hub.store import EventWriter, Received, schema
 from edge.test_intervals import PERSON, T0, camera, play, southbound
 from hub.conftest import line_count_event
@@ -54,6 +58,25 @@ def crossings(engine: Engine) -> tuple[int, int]:
         rolled = connection.execute(sa.select(sa.func.sum(table.c.count)).where(table.c.period == "1h"))
         raw = sum(n for body in bodies for by_class in body["counts"].values() for n in by_class.values())
         return raw, int(rolled.scalar_one() or 0)
+
+
+def raw_deleted(engine: Engine, now: datetime, batch_rows: int = 10_000) -> None:
+    """Retention of the raw events only: everything stored before ``now`` goes, the roll-ups stay."""
+    keep_rollups = RetentionSettings(
+        raw_events_days=1, rollups_days=None, dead_letters_days=None, audit_log_days=None
+    )
+    run_retention(engine, keep_rollups, now=now + timedelta(days=1), batch_rows=batch_rows)
+    with engine.connect() as connection:
+        assert connection.execute(sa.select(sa.func.count()).select_from(schema.events)).scalar_one() == 0
+
+
+def counted_spans(engine: Engine) -> list[tuple[str, str, datetime, datetime]]:
+    with engine.connect() as connection:
+        table = schema.counted_spans
+        query = sa.select(table.c.type, table.c.place, table.c.start, table.c.end).order_by(
+            table.c.type, table.c.place, table.c.start
+        )
+        return [tuple(row) for row in connection.execute(query)]  # type: ignore[misc]
 
 
 def dead_letters(engine: Engine) -> list[tuple[str, str]]:
@@ -145,6 +168,43 @@ def test_real_footage_analysed_three_times_is_stored_once(vtest_path: Path, tmp_
         thirty = config.model_copy(update={"interval_seconds": 30})
         analyze_video(vtest_path, thirty, tmp_path / "three", options, also=bus())
         assert hub.totals.dead["overlap"] > 0 and crossings(hub.engine) == counted
+    finally:
+        hub.close()
+
+
+def test_real_footage_analysed_again_after_retention_adds_nothing(vtest_path: Path, tmp_path: Path) -> None:
+    """vtest.avi with every incident rule of its example into the embedded hub; retention deletes the raw
+    events (the roll-ups stay); the same recording again: every interval and incident refused as an
+    overlap, the roll-ups (crossings and incidents) as they were."""
+    from citytally.edge.pipeline import PipelineOptions, analyze_video
+    from citytally.hub.embedded import open_embedded_hub, store_subscriber
+    from citytally.transport.bus import InProcessBus
+
+    config = load_camera_config(REPO / "examples" / "vtest-incidents.toml")
+    hub = open_embedded_hub(tmp_path / "hub.sqlite3", cameras=[config])
+    options = PipelineOptions(target_fps=2, progress=False)
+
+    def incidents_rolled() -> int:
+        with hub.engine.connect() as connection:
+            table = schema.incident_rollups
+            query = sa.select(sa.func.sum(table.c.count)).where(table.c.period == "1d")
+            return int(connection.execute(query).scalar_one() or 0)
+
+    def bus() -> InProcessBus:
+        carrier = InProcessBus()
+        carrier.subscribe(store_subscriber(hub.writer, hub.totals))
+        return carrier
+
+    try:
+        first = analyze_video(vtest_path, config, tmp_path / "one", options, also=bus())
+        counted, incidents = crossings(hub.engine)[1], incidents_rolled()
+        assert counted > 0 and incidents > 0
+        assert config.start_time is not None
+        raw_deleted(hub.engine, now=config.start_time + timedelta(days=1))
+        analyze_video(vtest_path, config, tmp_path / "two", options, also=bus())
+        assert hub.totals.stored == first.summary()["events"]
+        assert hub.totals.dead == {"overlap": first.summary()["events"]}
+        assert (crossings(hub.engine), incidents_rolled()) == ((0, counted), incidents)
     finally:
         hub.close()
 
@@ -257,3 +317,90 @@ def test_two_writers_storing_overlapping_recordings_at_once_store_one(store_engi
         thread.join(60)
     assert sum(r.stored for r in results) < len(first) + len(second)
     assert sorted(r.dead["overlap"] > 0 for r in results) == [False, True]
+
+
+def test_a_recording_analysed_again_after_retention_deleted_its_events_adds_nothing(
+    store_engine: Engine,
+) -> None:
+    """The raw events of the first analysis deleted (the roll-ups kept): the same recording again, and
+    again with 30 s intervals, is refused as an overlap with what was counted; the roll-ups stay 3. Before,
+    both were stored (nothing raw to be a duplicate of) and the roll-up counted 9."""
+    writer = EventWriter(store_engine, accept_unknown_cameras=True)
+    events = recording()
+    writer.write_events(events)
+    raw_deleted(store_engine, now=T0 + timedelta(days=1))
+    assert crossings(store_engine) == (0, 3)
+    again = writer.write_events(recording())
+    assert (again.stored, again.duplicates, dict(again.dead)) == (0, 0, {"overlap": len(events)})
+    other = writer.write_events(recording(interval_seconds=30))
+    assert other.stored == 0 and set(other.dead) == {"overlap"}
+    assert crossings(store_engine) == (0, 3)
+    reasons = [reason for kind, reason in dead_letters(store_engine) if kind == "overlap"]
+    assert all("counted (its events since deleted by retention)" in reason for reason in reasons)
+
+
+def test_what_retention_deleted_is_noted_as_spans_that_a_recording_fills_in_around(
+    store_engine: Engine,
+) -> None:
+    """Live reports of the line for 08:00-08:01 and 08:02-08:03 (a minute missed between), deleted one row
+    per batch: one span each (those that meet merge, across batches), and the recording's minute in the
+    gap is stored while those over the spans are refused. Roll-up retention takes the spans with it."""
+    writer = EventWriter(store_engine, accept_unknown_cameras=True)
+    live = [
+        line_count_event(start=T0 + timedelta(seconds=s), minutes=1).model_copy(update={"line": "main"})
+        for s in (0, 120)
+    ]
+    halves = [  # the first minute reported as two halves: they meet, one span
+        line_count_event(start=T0 + timedelta(seconds=s), minutes=1).model_copy(
+            update={"line": "main", "end": T0 + timedelta(seconds=s + 30)}
+        )
+        for s in (0, 30)
+    ]
+    assert writer.write_events([*halves, live[1]]).stored == 3
+    raw_deleted(store_engine, now=T0 + timedelta(days=1), batch_rows=1)
+    assert counted_spans(store_engine) == [
+        ("line_count", "main", T0, T0 + timedelta(seconds=60)),
+        ("line_count", "main", T0 + timedelta(seconds=120), T0 + timedelta(seconds=180)),
+    ]
+    events = [e for e in recording() if e.type == "line_count"]  # 0-60, 60-120, 120-150
+    result = writer.write_events(events)
+    assert (result.stored, dict(result.dead)) == (1, {"overlap": 2})
+    assert crossings(store_engine)[0] == 1  # the crossing of 08:01-08:02, the only raw event now
+    everything = RetentionSettings(
+        raw_events_days=1, rollups_days=1, dead_letters_days=None, audit_log_days=None
+    )
+    run_retention(store_engine, everything, now=T0 + timedelta(days=3))
+    assert counted_spans(store_engine) == []
+
+
+def test_a_recordings_incidents_after_retention_are_refused_where_its_intervals_were_counted(
+    store_engine: Engine,
+) -> None:
+    """An incident of the recording (derived ids) whose onset lies in a time counted and since deleted is
+    an overlap (it was reported then); one before the counted time is stored, and one still stored (its
+    onset after the cutoff, in an interval that went) is a duplicate."""
+    from citytally.events import EventIds
+
+    def incident(at: datetime) -> IncidentEvent:
+        ids = EventIds("plaza", "cam-1", derived=True)
+        incident_id = ids.make("incident", "stopped_vehicle[0]", "top", at.isoformat())
+        return IncidentEvent.model_validate(
+            {"id": ids.incident_event(incident_id, "onset", at + timedelta(seconds=5)), "site": "plaza",
+             "camera": "cam-1", "start": at, "end": at + timedelta(seconds=5), "incident": "stopped_vehicle",
+             "zone": "top", "incident_id": incident_id, "phase": "onset"}
+        )  # fmt: skip
+
+    writer = EventWriter(store_engine, accept_unknown_cameras=True)
+    late = incident(T0 + timedelta(seconds=70))
+    writer.write_events([*recording(), late])
+    raw_only = RetentionSettings(
+        raw_events_days=1, rollups_days=None, dead_letters_days=None, audit_log_days=None
+    )
+    # the intervals that start before 08:01:05 go (0-60 s, 60-120 s); the incident of 08:01:10 stays
+    run_retention(store_engine, raw_only, now=T0 + timedelta(days=1, seconds=65))
+    assert ("line_count", "main", T0, T0 + timedelta(seconds=120)) in counted_spans(store_engine)
+    inside, before = incident(T0 + timedelta(seconds=40)), incident(T0 - timedelta(seconds=40))
+    result = writer.write_events([inside, before, late])
+    assert (result.stored, result.duplicates, dict(result.dead)) == (1, 1, {"overlap": 1})
+    (reason,) = [reason for kind, reason in dead_letters(store_engine) if kind == "overlap"]
+    assert str(inside.id) in reason and "incident" in reason

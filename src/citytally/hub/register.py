@@ -65,7 +65,8 @@ DATA_CLASS_TEXT: dict[str, str] = {
     "raw_events": "Counts, occupancy, speed statistics, turning movements and incidents per reporting "
     "interval, as the camera sent them (but for the camera's own view changes, kept with the sums)",
     "rollups": "15-minute, hourly and daily sums of the same numbers (what charts and exports show), and "
-    "when the camera's view was knocked, turned, covered or out of focus (which of those sums may be wrong)",
+    "when the camera's view was knocked, turned, covered or out of focus (which of those sums may be wrong) "
+    "and over which stretches of time each line or zone was counted",
     "dead_letters": "Messages the hub refused, kept to find the fault",
     "audit_log": "Audit log of every API call (token id, role, request, client address)",
     "login_failures": "Failed logins (client address and time), to slow down token guessing",

@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 #: The newest revision this version of citytally knows.
-HEAD_REVISION = "0018"
+HEAD_REVISION = "0019"
 
 
 def _config() -> Config:

@@ -14,6 +14,9 @@ Layers, from what arrived to what the API reads most:
 * roll-ups: ``*_rollups`` per period (``15m``, ``1h``, ``1d``), kept in step with the events in the same
   transaction; on PostgreSQL their pages are filled to 70 % (migration 0005), so the many updates of a row
   (an edge reports every minute) stay on its page without new index entries;
+* ``counted_spans``: the stretches of time each line, zone or turning table of a camera was counted over,
+  written by retention as it deletes the interval events (kept with the roll-ups): a recording analysed
+  again after its raw events went is still told apart from one never counted;
 * ``dead_letters``: every message ingest refused, with the reason.
 
 Fact rows carry their event's ``event_id`` and ``start`` but no foreign key: a key check per fact row costs
@@ -56,6 +59,7 @@ __all__ = [
     "conflict_exposure_rollups",
     "conflict_cell_rollups",
     "conflict_histogram_rollups",
+    "counted_spans",
     "dead_letters",
     "alert_relay_positions",
     "broker_sessions",
@@ -373,6 +377,23 @@ conflict_histogram_rollups = _rollup(
     ),
     (sa.Column("count", sa.BigInteger(), nullable=False),),
 )
+
+#: What the roll-ups counted, once the interval events behind them are deleted: per camera, event type and
+#: place (a line or zone; a turning table's or conflict table's: empty), the stretches of time reported,
+#: intervals that meet (within 2 s) merged into one. Retention writes them as it deletes the raw events and
+#: deletes them with the roll-ups; ingest refuses a recording's interval that overlaps one (migration 0019).
+counted_spans = sa.Table(
+    "counted_spans",
+    metadata,
+    _slug("site", primary_key=True),
+    _slug("camera", primary_key=True),
+    sa.Column("type", _key(32), primary_key=True),
+    sa.Column("place", _key(_SLUG), primary_key=True),
+    sa.Column("start", UtcDateTime(), primary_key=True),
+    sa.Column("end", UtcDateTime(), nullable=False),
+    sa.Index(None, "end"),
+)
+
 
 dead_letters = sa.Table(
     "dead_letters",

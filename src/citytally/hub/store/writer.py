@@ -71,7 +71,15 @@ from citytally.hub.store.latest import Noted, note_latest
 from citytally.hub.store.limits import KEPT_BYTES, MessageLimits, MessageRefused
 from citytally.redaction import redact_url
 
-__all__ = ["Received", "WriteResult", "EventWriter", "DEAD_LETTER_KINDS", "bucket_start"]
+__all__ = [
+    "Received",
+    "WriteResult",
+    "EventWriter",
+    "DEAD_LETTER_KINDS",
+    "INTERVAL_TYPES",
+    "TOLERATED_OVERLAP",
+    "bucket_start",
+]
 
 #: Why a message was refused (the ``kind`` column of ``dead_letters``).
 DEAD_LETTER_KINDS = (
@@ -552,11 +560,23 @@ class EventWriter:
         what is stored for the same line or zone: each such interval is an ``overlap`` dead letter (an
         overlap of up to 2 s is none: files of one camera whose start times are whole seconds meet so). A
         recording fills in what is missing; it never adds to what is stored. A live stream's events (random
-        ids) are not held to this: its intervals follow one another."""
-        wanted = [i for i in items if i.event.id.version == 5 and i.event.type in _INTERVAL_TYPES]
+        ids) are not held to this: its intervals follow one another.
+
+        Once retention deleted the raw events of a time, ``counted_spans`` says what they covered: a
+        recording's intervals are held to it as to stored events, and so are its incidents (their onset
+        within a time the camera's intervals were counted: they were reported then too, or the recording
+        was analysed before)."""
+        wanted = [
+            i
+            for i in items
+            if i.event.id.version == 5
+            and (i.event.type in INTERVAL_TYPES or isinstance(i.event, IncidentEvent))
+        ]
         if not wanted:
             return items
         taken: dict[tuple[str, str, str, str], _Spans] = {}
+        # any place's, for incidents
+        counted_at: dict[tuple[str, str], list[tuple[datetime, datetime, uuid.UUID]]] = {}
         # a repeat of one of these is a duplicate (or a conflict with it): judged after the insert
         stored_ids: set[uuid.UUID] = set()
         events = schema.events
@@ -570,42 +590,74 @@ class EventWriter:
         for site, camera in cameras:
             mine = [i.event for i in wanted if (i.event.site, i.event.camera) == (site, camera)]
             low, high = min(e.start for e in mine), max(e.end for e in mine)
+            kinds = sorted({e.type for e in mine} & INTERVAL_TYPES)
             query = sa.select(events.c.id, events.c.type, events.c.start, events.c.end, events.c.body).where(
                 events.c.site == site,
                 events.c.camera == camera,
                 events.c.start > low - _LONGEST_INTERVAL,  # the index's range; no interval is longer
                 events.c.start < high,
                 events.c.end > low,
-                events.c.type.in_(sorted({e.type for e in mine})),
+                events.c.type.in_(kinds),
             )
             for event_id, kind, start, end, body in connection.execute(query):
                 stored_ids.add(event_id)
                 stored = orjson.loads(body) if isinstance(body, str | bytes) else body
                 key = (site, camera, kind, str(stored.get("line") or stored.get("zone") or ""))
                 taken.setdefault(key, _Spans()).add(start, end, event_id)
+            # and what was counted before retention deleted its events (read after them: retention folds
+            # and deletes in one transaction, so a deletion in between is seen here)
+            noted = schema.counted_spans
+            counted = sa.select(noted.c.type, noted.c.place, noted.c.start, noted.c.end).where(
+                noted.c.site == site, noted.c.camera == camera, noted.c.start < high, noted.c.end > low
+            )
+            for kind, place, start, end in connection.execute(counted):
+                taken.setdefault((site, camera, kind, place), _Spans()).add(start, end, _COUNTED)
+                counted_at.setdefault((site, camera), []).append((start, end, _COUNTED))
+        stored_ids |= self._stored_of(
+            connection, [i.event for i in wanted if i.event.type not in INTERVAL_TYPES]
+        )
         kept: list[_Accepted] = []
         for item in items:
             event = item.event
-            if event.id.version != 5 or event.type not in _INTERVAL_TYPES or event.id in stored_ids:
+            if event.id.version != 5 or event.id in stored_ids:
                 kept.append(item)
                 continue
-            place = event_place(event)
-            spans = taken.setdefault((event.site, event.camera, event.type, place), _Spans())
-            other = spans.overlapping(event.start, event.end, event.id)
-            if other is None:
-                spans.add(event.start, event.end, event.id)
-                kept.append(item)
-                continue
+            if event.type in INTERVAL_TYPES:
+                place = event_place(event)
+                spans = taken.setdefault((event.site, event.camera, event.type, place), _Spans())
+                other = spans.overlapping(event.start, event.end, event.id)
+                if other is None:
+                    spans.add(event.start, event.end, event.id)
+                    kept.append(item)
+                    continue
+                what = f"{event.type} {place or 'of the camera'} {event.start.isoformat()} to"
+            else:  # an incident: its onset in a time whose raw events are gone
+                spans_of_camera = counted_at.get((event.site, event.camera), [])
+                other = next((span for span in spans_of_camera if _within(event.start, span)), None)
+                if other is None:
+                    kept.append(item)
+                    continue
+                what = f"incident {event.start.isoformat()} (onset) to"
             payload = item.payload if item.payload is not None else item.document
+            whose = "counted (its events since deleted by retention)" if other[2] == _COUNTED else "stored"
             reason = (
-                f"event {event.id}: {event.type} {place or 'of the camera'} {event.start.isoformat()} to"
-                f" {event.end.isoformat()} overlaps {other[0].isoformat()} to {other[1].isoformat()}, stored"
-                f" for {event.site}/{event.camera}: a recording fills in what is missing and never adds to"
-                " what is stored (analysed again with another interval, frame rate or config, or over a time"
-                " the camera already reported)"
+                f"event {event.id}: {what} {event.end.isoformat()} overlaps {other[0].isoformat()} to"
+                f" {other[1].isoformat()}, {whose} for {event.site}/{event.camera}: a recording fills in"
+                " what is missing and never adds to what is stored (analysed again with another interval,"
+                " frame rate or config, or over a time the camera already reported)"
             )
             dead.append(_dead_row(item.topic, payload, item.received_at, "overlap", reason))
         return kept
+
+    @staticmethod
+    def _stored_of(connection: Connection, events: list[Event]) -> set[uuid.UUID]:
+        """Which of ``events`` are stored already (by id)."""
+        if not events:
+            return set()
+        ids = [event.id for event in events]
+        return set(
+            connection.execute(sa.select(schema.events.c.id).where(schema.events.c.id.in_(ids))).scalars()
+        )
 
     def _conflicts(self, connection: Connection, repeats: list[_Accepted]) -> list[_Row]:
         """Dead letters for repeated ids whose content differs from what is stored (rare: one query)."""
@@ -630,13 +682,15 @@ class EventWriter:
 
 #: The events that report one interval of a line, zone or camera (a recording's may not overlap: see
 #: ``_recordings_fill_in``); incidents have their own life.
-_INTERVAL_TYPES = frozenset(("line_count", "speed", "zone_occupancy", "turning_movement", "conflict"))
+INTERVAL_TYPES = frozenset(("line_count", "speed", "zone_occupancy", "turning_movement", "conflict"))
 #: No edge reports a longer interval (``interval_seconds`` is at most a day).
 _LONGEST_INTERVAL = timedelta(days=1)
 #: An overlap this short is not one: recordings of one camera cut into files whose start times are the
 #: names' (to the second) meet so, and refusing the next file's first interval for it would lose minutes.
-_TOLERATED = timedelta(seconds=2)
+TOLERATED_OVERLAP = timedelta(seconds=2)
 _LONG_SPAN = timedelta(hours=1)
+#: The id of a span read from ``counted_spans``: no event's.
+_COUNTED = uuid.UUID(int=0)
 
 
 def _taken_id(event: Event) -> str | None:
@@ -654,7 +708,8 @@ def _taken_id(event: Event) -> str | None:
 
 class _Spans:
     """The reports of one place (start, end, id), sorted by start: which one overlaps an interval by more
-    than :data:`_TOLERATED`? Looked up by bisection, so a batch of a day's intervals is not quadratic."""
+    than :data:`TOLERATED_OVERLAP`? Looked up by bisection, so a batch of a day's intervals is not
+    quadratic."""
 
     def __init__(self) -> None:
         self._starts: list[datetime] = []
@@ -692,7 +747,12 @@ class _Spans:
 def _overlaps(
     span: tuple[datetime, datetime, uuid.UUID], start: datetime, end: datetime, event_id: uuid.UUID
 ) -> bool:
-    return min(span[1], end) - max(span[0], start) > _TOLERATED and span[2] != event_id
+    return min(span[1], end) - max(span[0], start) > TOLERATED_OVERLAP and span[2] != event_id
+
+
+def _within(moment: datetime, span: tuple[datetime, datetime, uuid.UUID]) -> bool:
+    """Whether ``moment`` lies in ``span`` by more than :data:`TOLERATED_OVERLAP` from either end."""
+    return span[0] + TOLERATED_OVERLAP < moment < span[1] - TOLERATED_OVERLAP
 
 
 def _same(stored: Any, event: Event) -> bool:
