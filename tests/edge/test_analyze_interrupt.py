@@ -51,6 +51,78 @@ def test_ctrl_c_stops_analyze_with_status_130_and_a_flushed_summary(vtest_path: 
     assert f"analysed {summary['frames_analysed']} frames" in stdout
 
 
+def _analyze(vtest_path: Path, config: Path, out: Path) -> subprocess.Popen[str]:
+    command = [str(CITYTALLY), "analyze", str(vtest_path), "--config", str(config), "--fps", "2"]
+    return subprocess.Popen(
+        [*command, "--out", str(out), "--no-progress"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _counting(process: subprocess.Popen[str], events: Path, since: int) -> None:
+    """Wait until the run has written events (a file written after ``since``, ns): it is counting."""
+    deadline = time.monotonic() + 300
+
+    def written() -> bool:
+        try:
+            return events.stat().st_mtime_ns > since and events.read_text().count("\n") > 0
+        except FileNotFoundError:
+            return False
+
+    while not written():
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, "no event written within 300 s"
+        time.sleep(0.1)
+
+
+def test_an_interrupted_run_leaves_the_finished_run_it_would_replace(
+    vtest_path: Path, tmp_path: Path
+) -> None:
+    """A re-run replaces what a run wrote, but Ctrl-C on one left its partial events and summary where a
+    finished run had been: an hour's analysis lost to a second's mistake. The finished run stays; the
+    interrupted one's go to OUT/interrupted/. Killed outright (no chance to put anything back), the
+    finished run waits in OUT/previous/, and the next run interrupted puts it back too."""
+    out, config = tmp_path / "out", tmp_path / "vtest.toml"
+    text = (REPO / "examples" / "vtest.toml").read_text()
+    config.write_text(text.replace("interval_seconds = 60", "interval_seconds = 5", 1))
+    first = _analyze(vtest_path, config, out)
+    _, stderr = first.communicate(timeout=600)
+    assert first.returncode == 0, stderr
+    finished = {name: (out / name).read_bytes() for name in ("events.jsonl", "summary.json")}
+    assert json.loads(finished["summary.json"])["complete"] is True
+
+    began = time.time_ns()
+    second = _analyze(vtest_path, config, out)
+    _counting(second, out / "events.jsonl", since=began)
+    second.send_signal(signal.SIGINT)
+    stdout, stderr = second.communicate(timeout=120)
+    assert second.returncode == 130, stderr
+    assert {name: (out / name).read_bytes() for name in finished} == finished
+    partial = json.loads((out / "interrupted" / "summary.json").read_text())
+    assert partial["complete"] is False and partial["frames_analysed"] > 0
+    lines = (out / "interrupted" / "events.jsonl").read_text().splitlines()
+    assert len([parse_event(json.loads(line)) for line in lines]) == partial["events"] > 0
+    assert f"the finished run already in {out} is kept" in stderr and str(out / "interrupted") in stdout
+    assert not (out / "previous").exists()
+
+    began = time.time_ns()
+    killed = _analyze(vtest_path, config, out)
+    _counting(killed, out / "events.jsonl", since=began)
+    killed.kill()
+    killed.communicate(timeout=60)
+    assert (out / "previous" / "summary.json").read_bytes() == finished["summary.json"]
+    began = time.time_ns()
+    third = _analyze(vtest_path, config, out)
+    _counting(third, out / "events.jsonl", since=began)
+    third.send_signal(signal.SIGINT)
+    _, stderr = third.communicate(timeout=120)
+    assert third.returncode == 130, stderr
+    assert {name: (out / name).read_bytes() for name in finished} == finished
+    assert not (out / "previous").exists()
+
+
 def test_a_service_managers_stop_ends_an_edge_as_ctrl_c_does_and_keeps_the_open_interval(
     vtest_path: Path, tmp_path: Path
 ) -> None:
@@ -129,3 +201,22 @@ def test_ctrl_c_while_a_stream_is_being_opened_is_not_lost(tmp_path: Path) -> No
     assert process.returncode == 130, stderr[-2000:]
     assert time.monotonic() - sent < 15, stderr[-2000:]
     assert "Traceback" not in stderr
+
+
+@pytest.mark.parametrize(
+    ("summary", "finished"),
+    [
+        ({"complete": True, "error": None}, True),
+        ({"complete": False, "error": "vtest.avi: damaged at 0:41"}, True),  # ended at the damage
+        ({"complete": False, "error": None}, False),  # cut short
+        ("not json", False),
+    ],
+)
+def test_a_finished_run_is_one_that_ended_complete_or_at_damage(
+    tmp_path: Path, summary: object, finished: bool
+) -> None:
+    from citytally.edge.pipeline import _is_finished
+
+    path = tmp_path / "summary.json"
+    path.write_text(json.dumps(summary) if isinstance(summary, dict) else str(summary))
+    assert _is_finished(path) is finished

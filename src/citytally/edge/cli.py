@@ -98,7 +98,9 @@ def analyze(
     recordings: timestamps and tracks continue from one file into the next.
 
     A missing, corrupt or truncated video or a bad config is one line on stderr and exit status 2; a
-    damaged file still has its good frames analysed and their events and summary written first.
+    damaged file still has its good frames analysed and their events and summary written first. A run
+    replaces the one in OUT, but one interrupted (Ctrl-C) leaves a finished run there as it was and writes
+    its own into OUT/interrupted/.
     """
     from citytally.edge.pipeline import PipelineOptions, analyze_video
     from citytally.edge.preview import PreviewRequest
@@ -115,12 +117,17 @@ def analyze(
         preview=request,
     )
     stop = StopOnSignal()
-    result = analyze_video(video, config, out, options)
+    result = analyze_video(video, config, out, options, keep_finished=True)
+    written = result.set_aside or out
     typer.echo(
         f"analysed {result.frames} frames ({result.video_seconds:.1f} s of video) "
-        f"in {result.wall_seconds:.1f} s; {result.totals.events} events → {out / 'events.jsonl'}, "
-        f"totals → {out / 'summary.json'}"
+        f"in {result.wall_seconds:.1f} s; {result.totals.events} events → {written / 'events.jsonl'}, "
+        f"totals → {written / 'summary.json'}"
     )
+    if result.set_aside is not None:
+        typer.echo(
+            f"citytally: the finished run already in {out} is kept; this one's is in {written}", err=True
+        )
     if result.preview_png is not None:
         typer.echo(f"masked preview → {result.preview_png}")
     if result.preview_still is not None:

@@ -114,6 +114,8 @@ class RunResult:
     times: StageTimes
     error: CitytallyError | None = None
     interrupted: bool = False
+    #: Where an interrupted run's events and summary went, the finished run before it kept in their place
+    set_aside: Path | None = None
     preview_png: Path | None = None
     preview_still: Path | None = None
     quality: DetectionQuality = field(default_factory=DetectionQuality)
@@ -491,18 +493,72 @@ def write_summary(path: Path, result: RunResult) -> None:
     partial.replace(path)
 
 
+class _FinishedRun:
+    """A finished run's ``events.jsonl`` and ``summary.json`` in ``out``, kept while another run goes: set
+    aside in ``out/previous/`` when it starts, dropped when it ends, put back when it is interrupted (its
+    own go to ``out/interrupted/``). A run killed outright leaves them in ``previous/``, where the next run
+    that starts finds them and keeps them as well."""
+
+    NAMES = ("events.jsonl", "summary.json")
+
+    def __init__(self, out: Path) -> None:
+        self.out, self.aside = out, out / "previous"
+
+    def set_aside(self) -> None:
+        if not _is_finished(self.out / "summary.json"):
+            return  # nothing finished here (or in previous/, from a run killed outright: it stays there)
+        self.aside.mkdir(exist_ok=True)
+        for name in self.NAMES:
+            if (self.out / name).exists():
+                (self.out / name).replace(self.aside / name)
+
+    def run_ended(self, interrupted: bool) -> Path | None:
+        """Drop the finished run kept (this one replaces it) or, when this one was interrupted, put it back
+        and return where this one's went."""
+        import shutil
+
+        if not _is_finished(self.aside / "summary.json"):
+            return None
+        if not interrupted:
+            shutil.rmtree(self.aside)
+            return None
+        partial = self.out / "interrupted"
+        partial.mkdir(exist_ok=True)
+        for name in self.NAMES:
+            if (self.out / name).exists():
+                (self.out / name).replace(partial / name)
+            if (self.aside / name).exists():
+                (self.aside / name).replace(self.out / name)
+        shutil.rmtree(self.aside)
+        return partial
+
+
+def _is_finished(summary: Path) -> bool:
+    """Whether ``summary`` is a run's that ended (complete, or the end of a damaged file), not one cut
+    short."""
+    import json
+
+    try:
+        body = json.loads(summary.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(body, dict) and (body.get("complete") is True or body.get("error") is not None)
+
+
 def analyze_video(
     video: str | Path | Sequence[str | Path],
     config: Path | CameraConfig,
     out: Path,
     options: PipelineOptions | None = None,
     also: Publisher | None = None,
+    keep_finished: bool = False,
 ) -> RunResult:
     """``citytally analyze``: run one video through the pipeline into ``out/events.jsonl`` and
     ``out/summary.json``. The summary is written even when the file turns out to be damaged.
 
     ``config`` is a camera config file or an already loaded one; ``also`` receives every event too (the
-    demo hands them to its embedded hub)."""
+    demo hands them to its embedded hub). ``keep_finished``: a finished run already in ``out`` stays there
+    if this one is interrupted (see :class:`_FinishedRun`); without it a run always replaces it."""
     from citytally.edge.config import load_camera_config
     from citytally.transport.publisher import FanoutPublisher, JsonlPublisher
 
@@ -513,8 +569,12 @@ def analyze_video(
         options = replace(options or PipelineOptions(), snapshots=out / "snapshots")
     events_path = out / "events.jsonl"
 
+    finished = _FinishedRun(out) if keep_finished else None
+
     def open_events() -> Publisher:
         out.mkdir(parents=True, exist_ok=True)
+        if finished is not None:
+            finished.set_aside()
         # A re-run replaces the previous run's events rather than appending a second copy.
         events_path.unlink(missing_ok=True)
         jsonl = JsonlPublisher(events_path)
@@ -527,6 +587,8 @@ def analyze_video(
     result = pipeline.run()
     try:
         write_summary(out / "summary.json", result)
+        if finished is not None:
+            result.set_aside = finished.run_ended(result.interrupted)
     except OSError as exc:
         refused = StoreError(f"{out / 'summary.json'}: cannot write the summary: {exc.strerror or exc}")
         raise (refused if result.error is None else CitytallyError(f"{result.error}; {refused}")) from exc
