@@ -8,6 +8,7 @@ Heavy imports live inside the command functions.
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 from pathlib import Path
 from types import FrameType
@@ -232,6 +233,9 @@ def edge(
     motion_gating: MotionGatingOption = False,
     int8: Int8Option = False,
     input_size: InputSizeOption = None,
+    no_progress: Annotated[
+        bool, typer.Option("--no-progress", help="No progress bar (shown for a file, on a terminal).")
+    ] = False,
 ) -> None:
     """Run one camera's pipeline and publish its events to the hub through a durable outbox.
 
@@ -244,7 +248,7 @@ def edge(
 
     from citytally.edge.config import load_camera_config
     from citytally.edge.pipeline import PipelineOptions, build_pipeline
-    from citytally.edge.source import Reconnect, resolve_inputs
+    from citytally.edge.source import Reconnect, is_stream_url, resolve_inputs
     from citytally.transport.mqtt import MqttSettings
     from citytally.transport.outbox import Outbox
 
@@ -271,7 +275,8 @@ def edge(
     # what can be checked without the outbox and the broker is checked first
     options = PipelineOptions(
         target_fps=fps,
-        progress=False,
+        # a file's frames are counted on a terminal; a stream has no end, and a service's log no bar
+        progress=not is_stream_url(video or camera.source.uri) and not no_progress and sys.stderr.isatty(),
         motion_gating=motion_gating,
         detector_variant="int8" if int8 else "fp32",
         input_size=input_size,

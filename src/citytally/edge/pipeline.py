@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TextIO
 
 import numpy as np
 
@@ -363,9 +364,32 @@ def _progress(enabled: bool, total: int | None, name: str) -> Iterator[Callable[
         TextColumn("frames"),
         TimeRemainingColumn(),
     )
+    real_stderr = sys.stderr
     with Progress(*columns, console=Console(stderr=True), transient=False) as bar:
         task = bar.add_task(Path(name).name or name, total=total)
-        yield lambda n: bar.advance(task, n)
+        with _logs_above(real_stderr):
+            yield lambda n: bar.advance(task, n)
+
+
+@contextlib.contextmanager
+def _logs_above(real_stderr: TextIO) -> Iterator[None]:
+    """On a terminal rich has ``sys.stderr`` print above the bar, but the log handlers still write to the
+    terminal itself, into the bar, which the next refresh then draws over: while the bar is shown they
+    write through rich too."""
+    moved = [
+        handler
+        for handler in logging.getLogger().handlers
+        if sys.stderr is not real_stderr
+        and isinstance(handler, logging.StreamHandler)
+        and handler.stream is real_stderr
+    ]
+    for handler in moved:
+        handler.setStream(sys.stderr)
+    try:
+        yield
+    finally:
+        for handler in moved:
+            handler.setStream(real_stderr)
 
 
 def _analysed_fps(native_fps: float, options: PipelineOptions, config: CameraConfig) -> float:
