@@ -212,8 +212,21 @@ def _counts(start: datetime, counts: dict[str, dict[str, int]], minutes: int = 1
     )
 
 
+def _raw_deleted(engine: sa.Engine, now: datetime) -> None:
+    """Retention of the raw events stored before ``now`` (the roll-ups kept), as after 90 days."""
+    from citytally.hub.retention import run_retention
+
+    raw_only = RetentionSettings(
+        raw_events_days=1, rollups_days=None, dead_letters_days=None, audit_log_days=None
+    )
+    run_retention(engine, raw_only, now=now + timedelta(days=1))
+
+
 @pytest.mark.integration
-def test_count_series_tells_no_data_from_nobody_passing(engine: sa.Engine) -> None:
+@pytest.mark.parametrize("raw_deleted", [False, True], ids=["raw-kept", "raw-deleted"])
+def test_count_series_tells_no_data_from_nobody_passing(engine: sa.Engine, raw_deleted: bool) -> None:
+    """Also once retention deleted the raw events: before, the quarter in which nobody crossed was then a
+    gap, as if the camera had been offline."""
     sync_registry(engine, [_camera("count")])
     q = timedelta(minutes=15)
     EventWriter(engine).write_events(
@@ -224,6 +237,8 @@ def test_count_series_tells_no_data_from_nobody_passing(engine: sa.Engine) -> No
             _counts(T0 + 3 * q, {"in": {"car": 1}, "out": {"bicycle": 2}}),
         ]
     )
+    if raw_deleted:
+        _raw_deleted(engine, T0 + 4 * q)
     out = count_series(engine, "plaza", "cam-1", T0, T0 + 4 * q)
     assert out.period == "15m" and out.reported == [True, True, False, True]
     values = {(s.direction, s.cls): s.values for s in out.series}
@@ -349,7 +364,10 @@ def test_the_heat_map_puts_crossings_in_their_local_hour(engine: sa.Engine, tz: 
 
 @pytest.mark.integration
 @pytest.mark.parametrize("tz", ["Europe/Amsterdam", "Asia/Kolkata", "Asia/Kathmandu", "America/St_Johns"])
-def test_the_weekday_profile_is_of_whole_local_hours_the_camera_reported(engine: sa.Engine, tz: str) -> None:
+@pytest.mark.parametrize("raw_deleted", [False, True], ids=["raw-kept", "raw-deleted"])
+def test_the_weekday_profile_is_of_whole_local_hours_the_camera_reported(
+    engine: sa.Engine, tz: str, raw_deleted: bool
+) -> None:
     # On a Monday: 1 car in the quarter before 08:00 local time and 7 in the quarter from 08:00; on the
     # Monday after, 3 from 08:00 and a report of nobody at 09:00; on the Saturday between, 2 at 08:00.
     sync_registry(engine, [_camera("count")])
@@ -367,6 +385,8 @@ def test_the_weekday_profile_is_of_whole_local_hours_the_camera_reported(engine:
             _counts(at(9, 9), {"in": {}}),
         ]
     )
+    if raw_deleted:  # a camera whose own retention is a few days: the hours it reported are still known
+        _raw_deleted(engine, at(10, 0))
     out = hour_profile(engine, "plaza", "cam-1", 28, zone, at(10, 0))
     assert (out.weekday[7], out.weekday[8], out.weekday[9]) == (1.0, 5.0, 0.0)
     assert out.weekend[8] == 2.0

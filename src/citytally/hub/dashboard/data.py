@@ -8,6 +8,7 @@ chart under about a thousand points.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -338,12 +339,20 @@ def hour_profile(
             .where(r.c.bucket >= start, r.c.bucket < end)
             .group_by(r.c.bucket)
         ).all()
-        reported = conn.execute(
-            sa.select(e.c.start)
-            .distinct()
-            .where(e.c.site == site, e.c.camera == camera, e.c.type == "line_count")
-            .where(e.c.start >= start, e.c.start < end)
-        ).scalars()
+        reported = list(
+            conn.execute(
+                sa.select(e.c.start)
+                .distinct()
+                .where(e.c.site == site, e.c.camera == camera, e.c.type == "line_count")
+                .where(e.c.start >= start, e.c.start < end)
+            ).scalars()
+        )
+        # and the quarters counted before retention deleted their events (a camera's own shorter limit)
+        for span_start, span_end in _counted(conn, site, camera, "line_count", start, end):
+            quarter = max(_floor(span_start, 900), start)
+            while quarter < min(span_end, end):
+                reported.append(quarter)
+                quarter += timedelta(seconds=900)
         per_hour = dict.fromkeys((_hour_key(moment, tz) for moment in reported), 0)
     for bucket, count in quarters:
         key = _hour_key(bucket, tz)
@@ -510,8 +519,9 @@ def _reported(
 ) -> set[datetime]:
     """Grid buckets in which the camera sent at least one event of ``kind`` (even one counting nothing).
 
-    Raw events are kept shorter than roll-ups; past their retention only buckets with a roll-up row count
-    as reported, so an interval that counted nothing can no longer be told from one without data."""
+    Raw events are kept shorter than roll-ups; past their retention what they covered is read from
+    ``counted_spans`` (noted as retention deleted them), so a quiet bucket is still told from one without
+    data (before migration 0019 only buckets with a roll-up row counted as reported there)."""
     if not grid.times:
         return set()
     e = schema.events
@@ -522,7 +532,28 @@ def _reported(
         .where(e.c.start >= grid.times[0], e.c.start < end)
     )
     with engine.connect() as conn:
-        return {grid.bucket_of(moment) for moment in conn.execute(query).scalars()}
+        reported = {grid.bucket_of(moment) for moment in conn.execute(query).scalars()}
+        counted = _counted(conn, site, camera, kind, grid.times[0], end)
+    for span_start, span_end in counted:
+        first = max(bisect_right(grid.times, span_start) - 1, 0)
+        for bucket in grid.times[first:]:
+            if bucket >= span_end:
+                break
+            if grid.bucket_end(bucket) > span_start:
+                reported.add(bucket)
+    return reported
+
+
+def _counted(
+    conn: sa.Connection, site: str, camera: str, kind: str, start: datetime, end: datetime
+) -> list[tuple[datetime, datetime]]:
+    """The stretches of ``start``–``end`` over which the camera's events of ``kind`` were counted and
+    since deleted by retention (``counted_spans``)."""
+    spans = schema.counted_spans
+    query = sa.select(spans.c.start, spans.c.end).where(
+        spans.c.site == site, spans.c.camera == camera, spans.c.type == kind
+    )
+    return list(conn.execute(query.where(spans.c.start < end, spans.c.end > start)).tuples())
 
 
 def count_rows(
