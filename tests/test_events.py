@@ -186,3 +186,17 @@ def test_times_read_at_any_offset_are_held_and_written_in_utc() -> None:
     assert '"start":"2026-11-23T08:00:00Z","end":"2026-11-23T08:01:00Z"' in event_to_json(event)
     with pytest.raises(SchemaError, match="outside the calendar"):
         parse_event(body | {"start": "0001-01-01T00:00:00+05:30", "end": "0001-01-01T01:00:00+05:30"})
+
+
+@pytest.mark.parametrize(
+    ("kind", "length", "error"),
+    [
+        (line_count, timedelta(days=1), None),  # interval_seconds = 86400
+        (line_count, timedelta(days=1, seconds=1), "longer than a day: no edge reports one"),
+        (incident, timedelta(days=3), None),  # a crowd, or a view changed, for days
+    ],
+)
+def test_a_reporting_interval_is_at_most_a_day(kind: Any, length: timedelta, error: str | None) -> None:
+    """The hub's overlap check of a recording looks back a day for what overlaps it: a forged interval of a
+    week was not found, so the recording over it was added. No edge sends one; the hub refuses it."""
+    accepted_or_refused(json.dumps(kind(end=(T0 + length).isoformat())), error)

@@ -15,7 +15,7 @@ import math
 import re
 import uuid
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -40,6 +40,7 @@ __all__ = [
     "MAX_COUNT",
     "MAX_SPEED_KMH",
     "MAX_DWELL_S",
+    "LONGEST_INTERVAL",
     "ROAD_USER_CLASSES",
     "RoadUserClass",
     "IncidentType",
@@ -208,6 +209,10 @@ def _in_utc(moment: datetime) -> datetime:
 UtcTime = Annotated[AwareDatetime, AfterValidator(_in_utc)]
 
 
+#: The longest reporting interval (``interval_seconds`` at most 86,400); an incident may last longer.
+LONGEST_INTERVAL = timedelta(days=1)
+
+
 class _EventBase(_Model):
     v: Literal[1] = Field(default=1, description="Schema version.")
     id: uuid.UUID = Field(
@@ -218,12 +223,20 @@ class _EventBase(_Model):
     site: Slug = Field(description="Site (a group of cameras, e.g. a junction or a district).")
     camera: Slug = Field(description="Camera within the site.")
     start: UtcTime = Field(description="Interval start, inclusive (timezone-aware, UTC on the wire).")
-    end: UtcTime = Field(description="Interval end, exclusive.")
+    end: UtcTime = Field(
+        description="Interval end, exclusive. A reporting interval is at most a day long (an incident's"
+        " may be longer)."
+    )
 
     @model_validator(mode="after")
     def _interval_is_forward(self) -> _EventBase:
         if self.end <= self.start:
             raise ValueError(f"end ({self.end.isoformat()}) must be after start ({self.start.isoformat()})")
+        if getattr(self, "type", None) != "incident" and self.end - self.start > LONGEST_INTERVAL:
+            raise ValueError(
+                f"the interval from {self.start.isoformat()} to {self.end.isoformat()} is longer than a day:"
+                " no edge reports one (interval_seconds is at most 86400)"
+            )
         return self
 
 

@@ -55,6 +55,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from citytally.errors import SchemaError, StoreError
 from citytally.events import (
+    LONGEST_INTERVAL,
     ConflictEvent,
     Event,
     IncidentEvent,
@@ -594,7 +595,7 @@ class EventWriter:
             query = sa.select(events.c.id, events.c.type, events.c.start, events.c.end, events.c.body).where(
                 events.c.site == site,
                 events.c.camera == camera,
-                events.c.start > low - _LONGEST_INTERVAL,  # the index's range; no interval is longer
+                events.c.start > low - LONGEST_INTERVAL,  # the index's range; no interval is longer
                 events.c.start < high,
                 events.c.end > low,
                 events.c.type.in_(kinds),
@@ -683,8 +684,6 @@ class EventWriter:
 #: The events that report one interval of a line, zone or camera (a recording's may not overlap: see
 #: ``_recordings_fill_in``); incidents have their own life.
 INTERVAL_TYPES = frozenset(("line_count", "speed", "zone_occupancy", "turning_movement", "conflict"))
-#: No edge reports a longer interval (``interval_seconds`` is at most a day).
-_LONGEST_INTERVAL = timedelta(days=1)
 #: An overlap this short is not one: recordings of one camera cut into files whose start times are the
 #: names' (to the second) meet so, and refusing the next file's first interval for it would lose minutes.
 TOLERATED_OVERLAP = timedelta(seconds=2)
