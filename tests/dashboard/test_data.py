@@ -18,6 +18,7 @@ from citytally.hub.config import RetentionSettings
 from citytally.hub.dashboard.data import (
     _segments,
     bucket_times,
+    camera_status,
     count_series,
     hour_profile,
     occupancy_series,
@@ -423,3 +424,15 @@ def test_hourly_buckets_are_local_hours_where_they_begin_within_a_utc_hour(
     assert (at["11-02 07:00"], at["11-02 08:00"]) == (1, 7)
     assert sum(v or 0 for v in series.values) == 8
     assert out.reported.count(True) == 2
+
+
+@pytest.mark.integration
+def test_a_camera_silent_for_longer_than_raw_retention_is_silent_not_without_data(engine: sa.Engine) -> None:
+    """Its last interval deleted by retention, the camera list said "no data" (as of a camera never heard
+    from) and lost when it last reported; what retention noted says both."""
+    sync_registry(engine, [_camera("count")])
+    assert [s.state for s in camera_status(engine, None, T0)] == ["no data"]
+    EventWriter(engine).write_events([_counts(T0, {"in": {"car": 3}})])
+    _raw_deleted(engine, T0 + timedelta(days=100))
+    (status,) = camera_status(engine, None, T0 + timedelta(days=101))
+    assert (status.state, status.last_data_end) == ("silent", T0 + timedelta(minutes=15))

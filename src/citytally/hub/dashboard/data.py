@@ -164,7 +164,14 @@ def camera_status(engine: sa.Engine, edge: Any | None, now: datetime) -> list[Ca
                 .order_by(e.c.start.desc())
                 .limit(1)
             ).first()
-            found.append(_status(site, camera, newest, gauges, now))
+            counted = None
+            if newest is None:  # nothing stored: silent since retention deleted what it sent, or never heard
+                spans = schema.counted_spans
+                last = sa.select(sa.func.max(spans.c.end)).where(
+                    spans.c.site == site, spans.c.camera == camera
+                )
+                counted = conn.execute(last).scalar_one()
+            found.append(_status(site, camera, newest, gauges, now, counted))
     changed = queries.view_change_spans(engine, now - _MINUTE, now, now)
     for status in found:
         current = changed.get((status.site, status.camera), [])
@@ -196,8 +203,16 @@ def _edge_gauges(edge: Any | None) -> dict[tuple[str, str, str], float]:
 
 
 def _status(
-    site: str, camera: str, newest: Any, gauges: dict[tuple[str, str, str], float], now: datetime
+    site: str,
+    camera: str,
+    newest: Any,
+    gauges: dict[tuple[str, str, str], float],
+    now: datetime,
+    counted: datetime | None = None,
 ) -> CameraStatus:
+    """``newest``: the camera's newest stored interval (start, end, received_at); ``counted``: where none
+    is, the end of what it was counted over before retention deleted its events."""
+
     def gauge(name: str) -> float | None:
         return gauges.get((name, site, camera))
 
@@ -209,7 +224,7 @@ def _status(
     measured = gauge("citytally_edge_status_timestamp_seconds")
     interval = (newest.end - newest.start).total_seconds() if newest is not None else None
     if newest is None:
-        state = "no data"
+        state = "no data" if counted is None else "silent"
     elif (now - newest.end).total_seconds() <= 2 * (interval or 0) + 60:
         state = "reporting"
     else:
@@ -218,7 +233,7 @@ def _status(
         site=site,
         camera=camera,
         state=state,
-        last_data_end=newest.end if newest is not None else None,
+        last_data_end=newest.end if newest is not None else counted,
         last_received_at=newest.received_at if newest is not None else None,
         interval_s=interval,
         outbox_depth=count("citytally_edge_outbox_depth"),
