@@ -200,9 +200,9 @@ def _check_inputs(video: Path | None, config: Path | None) -> tuple[Path, Path]:
 
 
 def _load_config(config: Path) -> CameraConfig:
-    from citytally.edge.config import load_camera_config
+    from citytally.edge.config import load_reporting_camera_config
 
-    return load_camera_config(config)
+    return load_reporting_camera_config(config)  # its events go to the (embedded) hub
 
 
 def _outputs(out: Path) -> DemoOutputs:

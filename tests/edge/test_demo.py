@@ -126,10 +126,8 @@ def test_a_service_managers_stop_ends_the_demo_as_ctrl_c_does(clip: Path, tmp_pa
     rest, _ = serving.communicate(timeout=30)
     assert serving.returncode == 0 and "stopped" in rest, "".join(printed) + rest
 
-    config = tmp_path / "vtest.toml"  # 5-second intervals: events on disk within seconds of the start
-    text = (REPO / "examples" / "vtest.toml").read_text(encoding="utf-8")
-    config.write_text(text.replace("interval_seconds = 60", "interval_seconds = 5", 1), encoding="utf-8")
-    analysing = _demo(clip, tmp_path / "analysing", "--config", str(config))
+    # the stopped vehicle's onset (raised 5.8 s into the video) is the first event on disk: counting
+    analysing = _demo(clip, tmp_path / "analysing", "--config", str(REPO / "examples" / "vtest.toml"))
     events = tmp_path / "analysing" / "events.jsonl"
     deadline = time.monotonic() + 300
     while not (events.exists() and events.stat().st_size > 0):  # counting: its first interval is out

@@ -27,6 +27,7 @@ from typing import Any
 import pytest
 
 from citytally.edge.pipeline import PipelineOptions, analyze_video
+from citytally.errors import ConfigError
 from citytally.events import ROAD_USER_CLASSES, parse_event
 
 REPO = Path(__file__).resolve().parents[2]
@@ -268,3 +269,40 @@ def test_no_dependency_identifies_people_or_reads_plates() -> None:
     installed = _requirement_names("citytally", set())
     assert len(installed) > 20, "the dependency walk found too little to be a check"
     assert not installed & IDENTIFYING_PACKAGES
+
+
+@pytest.mark.parametrize("seconds", [1, 5, 59])
+def test_no_camera_reports_a_hub_counts_over_seconds(tmp_path: Path, seconds: int) -> None:
+    """No re-identification across cameras: over a few seconds a line's count is nearly one road user's
+    passage and its time, which another camera's could be joined to. ``citytally edge``, the demo and a
+    hub's registry refuse a camera whose interval is under a minute, naming the line; a minute is taken,
+    and ``citytally analyze`` on a file kept on the edge may count over less."""
+    from citytally.edge.config import load_camera_config
+    from citytally.hub.config import parse_hub_settings
+
+    config = tmp_path / "short.toml"
+    config.write_text(CONFIG.read_text().replace("interval_seconds = 60", f"interval_seconds = {seconds}", 1))
+    line = next(n for n, text in enumerate(config.read_text().splitlines(), 1) if "interval_seconds" in text)
+    edge = subprocess.run(
+        [
+            str(Path(sys.executable).with_name("citytally")),
+            "edge",
+            "-c",
+            str(config),
+            "--broker",
+            "127.0.0.1:1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert edge.returncode == 2 and "Traceback" not in edge.stderr, edge.stderr
+    assert f"{config}:{line}: interval_seconds: {seconds} s is under a minute" in edge.stderr
+    assert not list(tmp_path.glob("citytally-outbox-*"))  # refused before anything was opened
+    hub = parse_hub_settings(f'cameras = ["{config.name}"]\n', base_dir=tmp_path)
+    with pytest.raises(ConfigError, match=f"{config.name}:{line}: interval_seconds: {seconds} s is under"):
+        hub.load_cameras()
+    assert load_camera_config(config).interval_seconds == seconds  # analyze's own reading
+    config.write_text(CONFIG.read_text())
+    assert [camera.interval_seconds for camera in hub.load_cameras()] == [60]

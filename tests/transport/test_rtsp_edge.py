@@ -7,6 +7,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,7 +26,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 CONFIG = """
 site = "rtsp-site"
 camera = "live-1"
-interval_seconds = 5
+interval_seconds = 60
 
 [metadata]
 location = "test camera"
@@ -78,11 +79,13 @@ def test_citytally_edge_on_a_live_rtsp_camera_reaches_the_hub(
     try:
         assert ingest.wait_connected(10)
         edge = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        # two 5-second intervals of the live stream: a line-count event each
-        wait_until(lambda: ingest.totals.stored >= 2 or edge.poll() is not None, 90, "events from the camera")
+        # counting the live stream by then (it opens in a second or two; an open gives up after 10 s);
+        # Ctrl-C flushes the open minute: a line-count event
+        time.sleep(12)
         assert edge.poll() is None, edge.communicate()[0][-3000:]
         edge.send_signal(signal.SIGINT)
         output = edge.communicate(timeout=60)[0]
+        wait_until(lambda: ingest.totals.stored >= 1, 30, "events from the camera")
     finally:
         if edge is not None and edge.poll() is None:
             edge.kill()
@@ -94,4 +97,4 @@ def test_citytally_edge_on_a_live_rtsp_camera_reaches_the_hub(
         rows = conn.execute(
             sa.select(schema.events.c.site, schema.events.c.camera, schema.events.c.type)
         ).all()
-    assert len(rows) >= 2 and set(rows) >= {("rtsp-site", "live-1", "line_count")}
+    assert set(rows) >= {("rtsp-site", "live-1", "line_count")}

@@ -246,13 +246,13 @@ def edge(
     from prometheus_client import REGISTRY, disable_created_metrics, start_http_server
     from pydantic import ValidationError
 
-    from citytally.edge.config import load_camera_config
+    from citytally.edge.config import load_reporting_camera_config
     from citytally.edge.pipeline import PipelineOptions, build_pipeline
     from citytally.edge.source import Reconnect, is_stream_url, resolve_inputs
     from citytally.transport.mqtt import MqttSettings
     from citytally.transport.outbox import Outbox
 
-    camera = load_camera_config(config)
+    camera = load_reporting_camera_config(config)
     host, port = parse_broker(broker)
     try:
         mqtt_settings = MqttSettings(

@@ -45,6 +45,8 @@ from citytally.errors import ConfigError
 from citytally.events import SLUG_PATTERN, RoadUserClass
 
 __all__ = [
+    "SHORTEST_REPORTED_INTERVAL_S",
+    "load_reporting_camera_config",
     "CameraConfig",
     "CameraConfigError",
     "CameraMetadata",
@@ -554,6 +556,29 @@ class CameraConfigError(ConfigError):
         super().__init__(
             "\n".join([head, *("  " + p for p in problems)]) if len(problems) > 1 else problems[0]
         )
+
+
+#: The shortest reporting interval of a camera whose events reach a hub. Over a few seconds a line's
+#: counts, and a speed event, are nearly one road user's passage with its time, which another camera's could
+#: be joined to (one pedestrian crossing a quiet square at night, followed from camera to camera).
+#: ``citytally analyze`` on a file kept on the edge may count over less.
+SHORTEST_REPORTED_INTERVAL_S = 60
+
+
+def load_reporting_camera_config(path: Path) -> CameraConfig:
+    """:func:`load_camera_config` for a camera whose events go to a hub (``citytally edge``, the hub's
+    registry): its reporting interval must be at least :data:`SHORTEST_REPORTED_INTERVAL_S`."""
+    config = load_camera_config(path)
+    if config.interval_seconds < SHORTEST_REPORTED_INTERVAL_S:
+        lines = key_lines(read_config_text(path, "camera config"))
+        message = (
+            f"{config.interval_seconds} s is under a minute: a camera that reports to a hub counts over "
+            f"{SHORTEST_REPORTED_INTERVAL_S} s or more (900 is the traffic standard), as over a few "
+            "seconds a count is nearly one road user's passage and its time (`citytally analyze` on a file "
+            "may use less)"
+        )
+        raise CameraConfigError(str(path), [located(str(path), lines, ("interval_seconds",), message)])
+    return config
 
 
 def load_camera_config(path: Path) -> CameraConfig:

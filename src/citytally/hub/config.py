@@ -38,7 +38,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from citytally.config_text import field_message, key_lines, line_of, located, read_config_text
-from citytally.edge.config import CameraConfig, load_camera_config
+from citytally.edge.config import CameraConfig, load_reporting_camera_config
 from citytally.errors import ConfigError
 from citytally.events import SLUG_PATTERN
 from citytally.hub.audit_checkpoints import AuditSettings
@@ -263,7 +263,7 @@ class HubSettings(_Model):
         seen: dict[tuple[str, str], Path] = {}
         for relative in self.cameras:
             path = relative if relative.is_absolute() else self.base_dir / relative
-            camera = load_camera_config(path)
+            camera = load_reporting_camera_config(path)
             key = (camera.site, camera.camera)
             if key in seen:
                 raise ConfigError(f"{path}: camera {key[0]}/{key[1]} is already configured by {seen[key]}")
