@@ -1,8 +1,10 @@
-"""What noting counted spans costs retention: a store of 20 cameras' line counts (four lines each, 600
+"""What noting what was counted costs retention: a store of 20 cameras' line counts (four lines each, 600
 one-minute intervals: 48,000 events) whose raw events all expire, pruned by ``run_retention`` as the hub
 does it (batches of 10,000 rows), once as it is (each batch's intervals folded into ``counted_spans``
-before they are deleted) and once with the folding left out (the deletion alone: the baseline, same run,
-alternated, each on a fresh store). Medians of 3. SQLite, or PostgreSQL with ``--database-url``.
+before they are deleted: ``store.counted.fold``) and once with the folding left out (the deletion alone:
+the baseline, same run, alternated, each on a fresh store). Two stores: minutes that meet (a span per line)
+and minutes a minute apart (each its own span: the most rows there can be). Medians of 3. SQLite, or
+PostgreSQL with ``--database-url``.
 
     nice -n 19 .venv/bin/python bench/retention_spans.py [--database-url postgresql+psycopg://...]
 
@@ -39,7 +41,9 @@ RAW_ONLY = RetentionSettings(
 )
 
 
-def events() -> list[LineCountEvent]:
+def events(apart: bool) -> list[LineCountEvent]:
+    """Every line's minutes; ``apart``: with a minute between each (a span each)."""
+    step = 2 if apart else 1
     return [
         LineCountEvent(
             id=new_event_id(),
@@ -52,7 +56,7 @@ def events() -> list[LineCountEvent]:
         )
         for camera in range(CAMERAS)
         for line in LINES
-        for minute in range(MINUTES)
+        for minute in range(0, MINUTES * step, step)
     ]
 
 
@@ -66,7 +70,7 @@ def timed(url: str, batch: list[LineCountEvent], fold: bool) -> tuple[float, int
     writer = EventWriter(engine, accept_unknown_cameras=True)
     for at in range(0, len(batch), 5000):
         assert writer.write_events(batch[at : at + 5000]).stored == len(batch[at : at + 5000])
-    leave_out = mock.patch.object(retention, "fold_counted_spans", lambda *_: None)
+    leave_out = mock.patch.object(retention, "fold", lambda *_: None)
     with contextlib.nullcontext() if fold else leave_out:
         began = time.perf_counter()
         retention.run_retention(engine, RAW_ONLY, now=T0 + timedelta(days=2))
@@ -85,18 +89,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
     args = parser.parse_args()
-    batch = events()
-    with tempfile.TemporaryDirectory() as tmp:
-        times: dict[bool, list[tuple[float, int]]] = {False: [], True: []}
-        for round_ in range(args.rounds):
-            for fold in (False, True):  # alternated: the same noise
-                url = args.database_url or sqlite_url(Path(tmp) / f"{fold}-{round_}.sqlite3")
-                times[fold].append(timed(url, batch, fold))
     dialect = "PostgreSQL" if args.database_url else "SQLite"
     run = Run(
         "retention_spans_postgresql" if args.database_url else "retention_spans",
-        f"Retention of 48,000 expired line counts, with counted spans noted and without ({dialect})",
+        f"Retention of 48,000 expired line counts, with what they counted noted and without ({dialect})",
         columns=[
+            ("store", "intervals"),
             ("run", "retention"),
             ("s", "s (median)"),
             ("spans", "spans noted"),
@@ -104,12 +102,20 @@ def main() -> None:
         ],
         notes=[f"median of {args.rounds}, with and without alternated, each on a fresh store"],
     )
-    base = statistics.median(t[0] for t in times[False])
-    for fold, label in ((False, "deletion alone (baseline)"), (True, "folding spans, then deletion")):
-        seconds = statistics.median(t[0] for t in times[fold])
-        spans = times[fold][-1][1]
-        run.add(run=label, s=seconds, spans=spans, ratio=seconds / base)
-        print(f"{label:30s} {seconds:6.2f} s {spans:5d} spans {seconds / base:5.2f}x")
+    with tempfile.TemporaryDirectory() as tmp:
+        for apart, store in ((False, "minutes that meet"), (True, "minutes a minute apart")):
+            batch = events(apart)
+            times: dict[bool, list[tuple[float, int]]] = {False: [], True: []}
+            for round_ in range(args.rounds):
+                for fold in (False, True):  # alternated: the same noise
+                    url = args.database_url or sqlite_url(Path(tmp) / f"{apart}-{fold}-{round_}.sqlite3")
+                    times[fold].append(timed(url, batch, fold))
+            base = statistics.median(t[0] for t in times[False])
+            for fold, label in ((False, "deletion alone (baseline)"), (True, "noting, then deletion")):
+                seconds = statistics.median(t[0] for t in times[fold])
+                spans = times[fold][-1][1]
+                run.add(store=store, run=label, s=seconds, spans=spans, ratio=seconds / base)
+                print(f"{store:24s} {label:28s} {seconds:6.2f} s {spans:6d} spans {seconds / base:5.2f}x")
     run.save(args.results_dir)
 
 

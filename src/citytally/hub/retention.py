@@ -8,9 +8,9 @@ Data classes and their clocks (a row expires when its time is strictly before ``
   covered or out of focus), so they stay as long as those do; who acknowledged one is cleared at the raw
   limit (when stays: it is still acknowledged).
 * ``rollups`` — every roll-up table, by ``bucket`` start, and the ``view_changed`` incidents, by ``start``.
-  ``counted_spans`` goes with them, by ``end``: retention writes what the interval events it deletes
-  covered there, so a recording analysed again after its raw events went is still refused (see
-  :func:`fold_counted_spans`).
+  ``counted_spans`` and ``counted_incidents`` go with them: retention writes what the events it deletes
+  counted there, so a recording analysed again after its raw events went is still refused
+  (:mod:`citytally.hub.store.counted`).
 * ``dead_letters`` — refused messages, by ``received_at``.
 * ``audit_log`` — audit entries, by ``at``; pruned through :func:`citytally.hub.audit.prune_before`, which
   anchors the kept chain so it still verifies.
@@ -39,7 +39,7 @@ from citytally.hub.audit import AuditEntry, append_after, prune_before
 from citytally.hub.config import RetentionSettings
 from citytally.hub.metrics import HubMetrics
 from citytally.hub.store import schema
-from citytally.hub.store.writer import INTERVAL_TYPES, TOLERATED_OVERLAP
+from citytally.hub.store.counted import fold, lock_cameras
 from citytally.redaction import redact_url
 
 __all__ = ["DATA_CLASSES", "BATCH_ROWS", "Pruned", "run_retention", "RetentionJob", "LOGIN_FAILURE_DAYS"]
@@ -92,8 +92,9 @@ _ROLLUPS = (
     *(_Expiry(t, "bucket") for t in _ROLLUP_TABLES),
     _Expiry(schema.incidents, "start", _VIEW_CHANGES),
     _Expiry(_LATEST, "start", _LATEST_VIEW_CHANGES, counted=False),
-    # what the roll-ups counted: it goes with them, by its end
+    # what the roll-ups counted (store.counted): it goes with them
     _Expiry(schema.counted_spans, "end", counted=False),
+    _Expiry(schema.counted_incidents, "start", counted=False),
 )
 
 
@@ -131,17 +132,23 @@ def _delete_batch(
         if camera is not None:
             where += [table.c.site == camera[0], table.c.camera == camera[1]]
         key = list(table.primary_key.columns)
-        doomed = sa.select(*key).where(*where).limit(limit)
         if table is schema.events:
-            # what the roll-ups counted stays known once the events behind them go (see counted_spans)
-            ids = list(conn.execute(doomed).scalars())
-            fold_counted_spans(conn, ids)
+            # What the roll-ups counted stays known once the events behind them go (store.counted): in time
+            # order, so that a batch's spans are few; each camera's recordings checked or deleted one
+            # transaction at a time.
+            doomed = sa.select(table.c.id, table.c.site, table.c.camera).where(*where)
+            rows = conn.execute(doomed.order_by(table.c.start).limit(limit)).all()
+            lock_cameras(conn, {(row.site, row.camera) for row in rows})
+            ids = [row.id for row in rows]
+            fold(conn, ids)
             count = sum(conn.execute(table.delete().where(table.c.id.in_(c))).rowcount for c in _chunks(ids))
+            more = more or len(ids) >= limit
         else:
+            doomed = sa.select(*key).where(*where).limit(limit)
             target = key[0].in_(doomed) if len(key) == 1 else sa.tuple_(*key).in_(doomed)
             count = conn.execute(table.delete().where(target)).rowcount
+            more = more or count >= limit
         deleted += count if expiry.counted else 0
-        more = more or count >= limit
     return deleted, more
 
 
@@ -184,63 +191,8 @@ def _prune(
     return Pruned(data_class, cutoff, deleted, label)
 
 
-def fold_counted_spans(conn: sa.Connection, ids: Sequence[uuid.UUID]) -> None:
-    """Note the time the interval events ``ids`` (about to be deleted) reported, per camera, type and place,
-    in ``counted_spans``: merged with what is noted there where they meet, so a camera reporting without
-    a break is one row per place however long it is kept. A few statements per batch, whatever it holds."""
-    events, spans = schema.events, schema.counted_spans
-    reported: dict[tuple[str, str, str, str], list[tuple[datetime, datetime]]] = {}
-    # the line or zone, read in the database (not the whole body)
-    place = sa.func.coalesce(events.c.body["line"].as_string(), events.c.body["zone"].as_string(), "")
-    query = sa.select(events.c.site, events.c.camera, events.c.type, place, events.c.start, events.c.end)
-    for chunk in _chunks(ids):
-        found = conn.execute(query.where(events.c.id.in_(chunk), events.c.type.in_(INTERVAL_TYPES)))
-        for site, camera, kind, where, start, end in found.tuples():
-            reported.setdefault((site, camera, kind, where), []).append((start, end))
-    if not reported:
-        return
-    low = min(start for intervals in reported.values() for start, _ in intervals) - TOLERATED_OVERLAP
-    high = max(end for intervals in reported.values() for _, end in intervals) + TOLERATED_OVERLAP
-    cameras = sorted({(site, camera) for site, camera, _, _ in reported})
-    key = (spans.c.site, spans.c.camera, spans.c.type, spans.c.place)
-    noted = sa.select(*key, spans.c.start, spans.c.end).where(
-        sa.tuple_(spans.c.site, spans.c.camera).in_(cameras), spans.c.start <= high, spans.c.end >= low
-    )
-    before = conn.execute(noted).tuples().all()
-    for site, camera, kind, place, start, end in before:
-        if (site, camera, kind, place) in reported:
-            reported[(site, camera, kind, place)].append((start, end))
-    gone = [
-        {"s": site, "c": camera, "t": kind, "p": place, "b": start}
-        for site, camera, kind, place, start, _ in before
-        if (site, camera, kind, place) in reported
-    ]
-    if gone:  # merged again below, with what meets them
-        match = [c == sa.bindparam(name) for c, name in zip((*key, spans.c.start), "sctpb", strict=True)]
-        conn.execute(spans.delete().where(*match), gone)
-    conn.execute(
-        spans.insert(),
-        [
-            {"site": site, "camera": camera, "type": kind, "place": place, "start": start, "end": end}
-            for (site, camera, kind, place), intervals in reported.items()
-            for start, end in _merge(intervals)
-        ],
-    )
-
-
 def _chunks(ids: Sequence[uuid.UUID], size: int = 1000) -> Iterator[Sequence[uuid.UUID]]:
     return (ids[at : at + size] for at in range(0, len(ids), size))
-
-
-def _merge(intervals: Sequence[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:
-    """``intervals`` as the fewest spans: those that overlap or meet within :data:`TOLERATED_OVERLAP`, one."""
-    merged: list[tuple[datetime, datetime]] = []
-    for start, end in sorted(intervals):
-        if merged and start <= merged[-1][1] + TOLERATED_OVERLAP:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
-        else:
-            merged.append((start, end))
-    return merged
 
 
 def _forget_acknowledgements(conn: sa.Connection, cutoff: datetime, camera: tuple[str, str] | None) -> int:

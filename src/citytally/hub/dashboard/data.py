@@ -39,6 +39,7 @@ from citytally.hub.dashboard.models import (
     ViewChangesOut,
 )
 from citytally.hub.store import schema
+from citytally.hub.store.counted import spans_over
 
 __all__ = [
     "Grid",
@@ -564,11 +565,7 @@ def _counted(
 ) -> list[tuple[datetime, datetime]]:
     """The stretches of ``start``–``end`` over which the camera's events of ``kind`` were counted and
     since deleted by retention (``counted_spans``)."""
-    spans = schema.counted_spans
-    query = sa.select(spans.c.start, spans.c.end).where(
-        spans.c.site == site, spans.c.camera == camera, spans.c.type == kind
-    )
-    return list(conn.execute(query.where(spans.c.start < end, spans.c.end > start)).tuples())
+    return [(low, high) for _, _, low, high in spans_over(conn, site, camera, [kind], start, end)]
 
 
 def count_rows(

@@ -14,9 +14,10 @@ Layers, from what arrived to what the API reads most:
 * roll-ups: ``*_rollups`` per period (``15m``, ``1h``, ``1d``), kept in step with the events in the same
   transaction; on PostgreSQL their pages are filled to 70 % (migration 0005), so the many updates of a row
   (an edge reports every minute) stay on its page without new index entries;
-* ``counted_spans``: the stretches of time each line, zone or turning table of a camera was counted over,
-  written by retention as it deletes the interval events (kept with the roll-ups): a recording analysed
-  again after its raw events went is still told apart from one never counted;
+* ``counted_spans`` and ``counted_incidents``: the stretches of time each line, zone or turning table of a
+  camera was counted over, and a recording's incident reports, written by retention as it deletes their
+  raw events (kept with the roll-ups): a recording analysed again after its raw events went is still told
+  apart from one never counted;
 * ``dead_letters``: every message ingest refused, with the reason.
 
 Fact rows carry their event's ``event_id`` and ``start`` but no foreign key: a key check per fact row costs
@@ -60,6 +61,7 @@ __all__ = [
     "conflict_cell_rollups",
     "conflict_histogram_rollups",
     "counted_spans",
+    "counted_incidents",
     "dead_letters",
     "alert_relay_positions",
     "broker_sessions",
@@ -379,9 +381,10 @@ conflict_histogram_rollups = _rollup(
 )
 
 #: What the roll-ups counted, once the interval events behind them are deleted: per camera, event type and
-#: place (a line or zone; a turning table's or conflict table's: empty), the stretches of time reported,
-#: intervals that meet (within 2 s) merged into one. Retention writes them as it deletes the raw events and
-#: deletes them with the roll-ups; ingest refuses a recording's interval that overlaps one (migration 0019).
+#: place (a line or zone; a turning table's: empty), the stretches of time reported, intervals that meet
+#: (within 2 s) merged, cut at UTC midnights (no row is longer than a day). Retention writes them as it
+#: deletes the raw events and deletes them with the roll-ups; ingest refuses a recording's interval that
+#: overlaps one (migration 0019; :mod:`citytally.hub.store.counted`).
 counted_spans = sa.Table(
     "counted_spans",
     metadata,
@@ -391,7 +394,20 @@ counted_spans = sa.Table(
     sa.Column("place", _key(_SLUG), primary_key=True),
     sa.Column("start", UtcDateTime(), primary_key=True),
     sa.Column("end", UtcDateTime(), nullable=False),
+    sa.Index(None, "site", "camera", "start"),
     sa.Index(None, "end"),
+)
+
+#: The ids of a recording's incident reports (derived ids) whose raw events retention deleted: the same
+#: report again is a duplicate (migration 0019). Deleted with the roll-ups, by ``start``.
+counted_incidents = sa.Table(
+    "counted_incidents",
+    metadata,
+    sa.Column("id", sa.Uuid(), primary_key=True),
+    _slug("site"),
+    _slug("camera"),
+    sa.Column("start", UtcDateTime(), nullable=False),
+    sa.Index(None, "start"),
 )
 
 

@@ -68,6 +68,14 @@ from citytally.events import (
     parse_event,
 )
 from citytally.hub.store import bulk, schema
+from citytally.hub.store.counted import (
+    INTERVAL_TYPES,
+    TOLERATED_OVERLAP,
+    counted_incident_ids,
+    hold_writes,
+    lock_cameras,
+    spans_over,
+)
 from citytally.hub.store.latest import Noted, note_latest
 from citytally.hub.store.limits import KEPT_BYTES, MessageLimits, MessageRefused
 from citytally.redaction import redact_url
@@ -77,8 +85,6 @@ __all__ = [
     "WriteResult",
     "EventWriter",
     "DEAD_LETTER_KINDS",
-    "INTERVAL_TYPES",
-    "TOLERATED_OVERLAP",
     "bucket_start",
 ]
 
@@ -452,7 +458,7 @@ class EventWriter:
         try:
             with self.engine.begin() as connection:
                 items = self._own_incidents_only(connection, list(unique.values()), dead)
-                items = self._recordings_fill_in(connection, items, dead)
+                items, counted_before = self._recordings_fill_in(connection, items, dead)
                 unique = {item.event.id: item for item in items}
                 inserted = self._insert(connection, items)
                 repeats = [item for event_id, item in unique.items() if event_id not in inserted]
@@ -466,7 +472,7 @@ class EventWriter:
                 f"writing {len(accepted)} events to {redact_url(self.engine.url)}: {_first_line(exc)}"
             ) from exc
         result.stored_by_type.update(unique[event_id].event.type for event_id in inserted)
-        result.duplicates += len(unique) - len(inserted)
+        result.duplicates += len(unique) - len(inserted) + counted_before
         result.dead.update(row["kind"] for row in dead)
         return result
 
@@ -552,46 +558,46 @@ class EventWriter:
 
     def _recordings_fill_in(
         self, connection: Connection, items: list[_Accepted], dead: list[_Row]
-    ) -> list[_Accepted]:
-        """``items`` without a recording's intervals that overlap another report of the same place.
+    ) -> tuple[list[_Accepted], int]:
+        """``items`` without a recording's intervals that overlap another report of the same place, and
+        how many of its incident reports were counted before (duplicates, left out too).
 
         A recording's events carry derived ids (:class:`~citytally.events.EventIds`): analysed again as it
         was, they repeat them and are duplicates. Analysed again otherwise (another interval, frame rate or
         config), or over a time a live camera of that name already reported, its intervals would add to
         what is stored for the same line or zone: each such interval is an ``overlap`` dead letter (an
-        overlap of up to 2 s is none: files of one camera whose start times are whole seconds meet so). A
-        recording fills in what is missing; it never adds to what is stored. A live stream's events (random
-        ids) are not held to this: its intervals follow one another.
+        overlap of up to 2 s is none: files of one camera whose start times are whole seconds meet so;
+        an interval that short lying within another report is one). A recording fills in what is missing;
+        it never adds to what is stored. A live stream's events (random ids) are not held to this: its
+        intervals follow one another.
 
-        Once retention deleted the raw events of a time, ``counted_spans`` says what they covered: a
-        recording's intervals are held to it as to stored events, and so are its incidents (their onset
-        within a time the camera's intervals were counted: they were reported then too, or the recording
-        was analysed before)."""
-        wanted = [
-            i
-            for i in items
-            if i.event.id.version == 5
-            and (i.event.type in INTERVAL_TYPES or isinstance(i.event, IncidentEvent))
-        ]
+        Once retention deleted a time's raw events, :mod:`~citytally.hub.store.counted` says what they
+        counted: a recording's intervals are held to the spans noted as to stored events, and its incident
+        reports noted are duplicates."""
+        wanted = [i for i in items if i.event.id.version == 5]
         if not wanted:
-            return items
+            return items, 0
+        cameras = sorted({(i.event.site, i.event.camera) for i in wanted})
+        # Ingest's writers (and retention) work side by side: one camera's recordings are checked and
+        # stored one transaction at a time, each seeing what the one before stored or deleted.
+        lock_cameras(connection, cameras)
+        hold_writes(connection)
+        incidents = [i.event.id for i in wanted if isinstance(i.event, IncidentEvent)]
+        again = counted_incident_ids(connection, incidents) if incidents else set()
         taken: dict[tuple[str, str, str, str], _Spans] = {}
-        # any place's, for incidents
-        counted_at: dict[tuple[str, str], list[tuple[datetime, datetime, uuid.UUID]]] = {}
         # a repeat of one of these is a duplicate (or a conflict with it): judged after the insert
         stored_ids: set[uuid.UUID] = set()
         events = schema.events
-        cameras = sorted({(i.event.site, i.event.camera) for i in wanted})
-        if connection.dialect.name == "postgresql":
-            # ingest's writers store batches side by side: one camera's recordings are checked and stored
-            # one transaction at a time, each seeing what the one before stored (in this order: no deadlock)
-            for site, camera in cameras:
-                lock = sa.func.hashtextextended(f"citytally-recording/{site}/{camera}", 0)
-                connection.execute(sa.select(sa.func.pg_advisory_xact_lock(lock)))
         for site, camera in cameras:
-            mine = [i.event for i in wanted if (i.event.site, i.event.camera) == (site, camera)]
+            mine = [
+                i.event
+                for i in wanted
+                if (i.event.site, i.event.camera) == (site, camera) and i.event.type in INTERVAL_TYPES
+            ]
+            if not mine:
+                continue
             low, high = min(e.start for e in mine), max(e.end for e in mine)
-            kinds = sorted({e.type for e in mine} & INTERVAL_TYPES)
+            kinds = sorted({e.type for e in mine})
             query = sa.select(events.c.id, events.c.type, events.c.start, events.c.end, events.c.body).where(
                 events.c.site == site,
                 events.c.camera == camera,
@@ -605,60 +611,34 @@ class EventWriter:
                 stored = orjson.loads(body) if isinstance(body, str | bytes) else body
                 key = (site, camera, kind, str(stored.get("line") or stored.get("zone") or ""))
                 taken.setdefault(key, _Spans()).add(start, end, event_id)
-            # and what was counted before retention deleted its events (read after them: retention folds
-            # and deletes in one transaction, so a deletion in between is seen here)
-            noted = schema.counted_spans
-            counted = sa.select(noted.c.type, noted.c.place, noted.c.start, noted.c.end).where(
-                noted.c.site == site, noted.c.camera == camera, noted.c.start < high, noted.c.end > low
-            )
-            for kind, place, start, end in connection.execute(counted):
+            for kind, place, start, end in spans_over(connection, site, camera, kinds, low, high):
                 taken.setdefault((site, camera, kind, place), _Spans()).add(start, end, _COUNTED)
-                counted_at.setdefault((site, camera), []).append((start, end, _COUNTED))
-        stored_ids |= self._stored_of(
-            connection, [i.event for i in wanted if i.event.type not in INTERVAL_TYPES]
-        )
         kept: list[_Accepted] = []
         for item in items:
             event = item.event
-            if event.id.version != 5 or event.id in stored_ids:
+            if event.id in again:
+                continue
+            if event.id.version != 5 or event.type not in INTERVAL_TYPES or event.id in stored_ids:
                 kept.append(item)
                 continue
-            if event.type in INTERVAL_TYPES:
-                place = event_place(event)
-                spans = taken.setdefault((event.site, event.camera, event.type, place), _Spans())
-                other = spans.overlapping(event.start, event.end, event.id)
-                if other is None:
-                    spans.add(event.start, event.end, event.id)
-                    kept.append(item)
-                    continue
-                what = f"{event.type} {place or 'of the camera'} {event.start.isoformat()} to"
-            else:  # an incident: its onset in a time whose raw events are gone
-                spans_of_camera = counted_at.get((event.site, event.camera), [])
-                other = next((span for span in spans_of_camera if _within(event.start, span)), None)
-                if other is None:
-                    kept.append(item)
-                    continue
-                what = f"incident {event.start.isoformat()} (onset) to"
+            place = event_place(event)
+            spans = taken.setdefault((event.site, event.camera, event.type, place), _Spans())
+            other = spans.overlapping(event.start, event.end, event.id)
+            if other is None:
+                spans.add(event.start, event.end, event.id)
+                kept.append(item)
+                continue
             payload = item.payload if item.payload is not None else item.document
             whose = "counted (its events since deleted by retention)" if other[2] == _COUNTED else "stored"
             reason = (
-                f"event {event.id}: {what} {event.end.isoformat()} overlaps {other[0].isoformat()} to"
-                f" {other[1].isoformat()}, {whose} for {event.site}/{event.camera}: a recording fills in"
-                " what is missing and never adds to what is stored (analysed again with another interval,"
-                " frame rate or config, or over a time the camera already reported)"
+                f"event {event.id}: {event.type} {place or 'of the camera'} {event.start.isoformat()} to"
+                f" {event.end.isoformat()} overlaps {other[0].isoformat()} to {other[1].isoformat()}, {whose}"
+                f" for {event.site}/{event.camera}: a recording fills in what is missing and never adds to"
+                " what is stored (analysed again with another interval, frame rate or config, or over a time"
+                " the camera already reported)"
             )
             dead.append(_dead_row(item.topic, payload, item.received_at, "overlap", reason))
-        return kept
-
-    @staticmethod
-    def _stored_of(connection: Connection, events: list[Event]) -> set[uuid.UUID]:
-        """Which of ``events`` are stored already (by id)."""
-        if not events:
-            return set()
-        ids = [event.id for event in events]
-        return set(
-            connection.execute(sa.select(schema.events.c.id).where(schema.events.c.id.in_(ids))).scalars()
-        )
+        return kept, len(again)
 
     def _conflicts(self, connection: Connection, repeats: list[_Accepted]) -> list[_Row]:
         """Dead letters for repeated ids whose content differs from what is stored (rare: one query)."""
@@ -681,12 +661,6 @@ class EventWriter:
         return dead
 
 
-#: The events that report one interval of a line, zone or camera (a recording's may not overlap: see
-#: ``_recordings_fill_in``); incidents have their own life.
-INTERVAL_TYPES = frozenset(("line_count", "speed", "zone_occupancy", "turning_movement", "conflict"))
-#: An overlap this short is not one: recordings of one camera cut into files whose start times are the
-#: names' (to the second) meet so, and refusing the next file's first interval for it would lose minutes.
-TOLERATED_OVERLAP = timedelta(seconds=2)
 _LONG_SPAN = timedelta(hours=1)
 #: The id of a span read from ``counted_spans``: no event's.
 _COUNTED = uuid.UUID(int=0)
@@ -746,12 +720,14 @@ class _Spans:
 def _overlaps(
     span: tuple[datetime, datetime, uuid.UUID], start: datetime, end: datetime, event_id: uuid.UUID
 ) -> bool:
-    return min(span[1], end) - max(span[0], start) > TOLERATED_OVERLAP and span[2] != event_id
-
-
-def _within(moment: datetime, span: tuple[datetime, datetime, uuid.UUID]) -> bool:
-    """Whether ``moment`` lies in ``span`` by more than :data:`TOLERATED_OVERLAP` from either end."""
-    return span[0] + TOLERATED_OVERLAP < moment < span[1] - TOLERATED_OVERLAP
+    if span[2] == event_id:
+        return False
+    overlap = min(span[1], end) - max(span[0], start)
+    if overlap > TOLERATED_OVERLAP:
+        return True
+    # an interval of a few seconds (a run's last, cut short) lying within another report
+    within = span[0] - TOLERATED_OVERLAP <= start and end <= span[1] + TOLERATED_OVERLAP
+    return overlap > timedelta(0) and within
 
 
 def _same(stored: Any, event: Event) -> bool:

@@ -1,7 +1,8 @@
-"""What the roll-ups counted after the raw events behind them are deleted (``counted_spans``): a
-recording analysed again once its first analysis's raw events were gone was added to the roll-ups a second
-time. Empty here: what retention deleted before this revision is not known (its roll-ups stay as they are).
-Downgrading drops the table.
+"""What the roll-ups counted after the raw events behind them are deleted (``counted_spans``: the time
+each place was counted over; ``counted_incidents``: a recording's incident reports): a recording analysed
+again once its first analysis's raw events were gone was added to the roll-ups a second time. Empty here:
+what retention deleted before this revision is not known (its roll-ups stay as they are). Downgrading drops
+the tables.
 
 Revision ID: 0019
 Revises: 0018
@@ -35,8 +36,19 @@ def upgrade() -> None:
         sa.Column("end", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("site", "camera", "type", "place", "start", name="pk_counted_spans"),
     )
+    op.create_index("ix_counted_spans_site_camera_start", "counted_spans", ["site", "camera", "start"])
     op.create_index("ix_counted_spans_end", "counted_spans", ["end"])
+    op.create_table(
+        "counted_incidents",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("site", _key(63), nullable=False),
+        sa.Column("camera", _key(63), nullable=False),
+        sa.Column("start", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name="pk_counted_incidents"),
+    )
+    op.create_index("ix_counted_incidents_start", "counted_incidents", ["start"])
 
 
 def downgrade() -> None:
+    op.drop_table("counted_incidents")
     op.drop_table("counted_spans")
