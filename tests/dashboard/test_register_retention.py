@@ -172,6 +172,8 @@ PIA_ROW = {
     "conflict_exposure_rollups": "Roll-ups",
     "conflict_cell_rollups": "Roll-ups",
     "conflict_histogram_rollups": "Roll-ups",
+    "counted_spans": "Roll-ups",
+    "counted_incidents": "Roll-ups",
     "sites": "Camera registry",
     "cameras": "Camera registry",
     "lines": "Camera registry",

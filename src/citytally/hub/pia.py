@@ -129,7 +129,9 @@ def _holdings(cameras: list[RegisterEntry], retention: RetentionSettings | None)
         DataHolding(
             "Roll-ups",
             "15-minute, hourly and daily sums of the same numbers, and when a camera's view was knocked, "
-            "turned, covered or out of focus (its view_changed incidents: which sums may be wrong)",
+            "turned, covered or out of focus (its view_changed incidents: which sums may be wrong); once "
+            "the events are deleted, over which stretches of time each line or zone was counted and the ids "
+            "of a recording's incident reports (so that a recording analysed again is not counted twice)",
             rollups,
             "No",
         ),
