@@ -83,10 +83,14 @@ def test_an_interrupted_run_leaves_the_finished_run_it_would_replace(
     """A re-run replaces what a run wrote, but Ctrl-C on one left its partial events and summary where a
     finished run had been: an hour's analysis lost to a second's mistake. The finished run stays; the
     interrupted one's go to OUT/interrupted/. Killed outright (no chance to put anything back), the
-    finished run waits in OUT/previous/, and the next run interrupted puts it back too."""
+    finished run waits in OUT/.citytally-previous/, and the next run interrupted puts it back too. A folder
+    of the user's named previous/ is left alone (the first version of this deleted it)."""
     out, config = tmp_path / "out", tmp_path / "vtest.toml"
     text = (REPO / "examples" / "vtest.toml").read_text()
     config.write_text(text.replace("interval_seconds = 60", "interval_seconds = 5", 1))
+    (out / "previous").mkdir(parents=True)
+    (out / "previous" / "notes.txt").write_text("the user's")
+    (out / "previous" / "summary.json").write_text('{"complete": true}')  # an older run the user kept
     first = _analyze(vtest_path, config, out)
     _, stderr = first.communicate(timeout=600)
     assert first.returncode == 0, stderr
@@ -105,14 +109,14 @@ def test_an_interrupted_run_leaves_the_finished_run_it_would_replace(
     lines = (out / "interrupted" / "events.jsonl").read_text().splitlines()
     assert len([parse_event(json.loads(line)) for line in lines]) == partial["events"] > 0
     assert f"the finished run already in {out} is kept" in stderr and str(out / "interrupted") in stdout
-    assert not (out / "previous").exists()
+    assert not (out / ".citytally-previous").exists()
 
     began = time.time_ns()
     killed = _analyze(vtest_path, config, out)
     _counting(killed, out / "events.jsonl", since=began)
     killed.kill()
     killed.communicate(timeout=60)
-    assert (out / "previous" / "summary.json").read_bytes() == finished["summary.json"]
+    assert (out / ".citytally-previous" / "summary.json").read_bytes() == finished["summary.json"]
     began = time.time_ns()
     third = _analyze(vtest_path, config, out)
     _counting(third, out / "events.jsonl", since=began)
@@ -120,7 +124,9 @@ def test_an_interrupted_run_leaves_the_finished_run_it_would_replace(
     _, stderr = third.communicate(timeout=120)
     assert third.returncode == 130, stderr
     assert {name: (out / name).read_bytes() for name in finished} == finished
-    assert not (out / "previous").exists()
+    assert not (out / ".citytally-previous").exists()
+    assert (out / "previous" / "notes.txt").read_text() == "the user's"
+    assert (out / "previous" / "summary.json").read_text() == '{"complete": true}'
 
 
 def test_a_service_managers_stop_ends_an_edge_as_ctrl_c_does_and_keeps_the_open_interval(

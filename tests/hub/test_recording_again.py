@@ -457,10 +457,10 @@ def test_retention_deleting_a_recording_while_it_is_sent_again_does_not_count_it
     assert crossings(store_engine) == (0, 3)
 
 
-@pytest.mark.parametrize("store_engine", ["postgresql"], indirect=True)
-def test_two_hubs_pruning_one_store_at_once_both_finish(store_engine: Engine) -> None:
-    """Hubs that share a PostgreSQL store each run retention hourly: two at once noted the same spans and
-    one failed on the table's key (and skipped the rest of its run). They take the cameras' locks."""
+def test_two_retention_runs_at_once_both_finish(store_engine: Engine) -> None:
+    """Hubs that share a PostgreSQL store each run retention hourly, and `citytally retention run` may run
+    beside a hub's: two at once noted the same spans and one failed on the table's key (and skipped the
+    rest of its run). They take turns: the cameras' locks on PostgreSQL, the write lock on SQLite."""
     import threading
 
     writer = EventWriter(store_engine, accept_unknown_cameras=True)

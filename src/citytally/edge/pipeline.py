@@ -519,18 +519,19 @@ def write_summary(path: Path, result: RunResult) -> None:
 
 class _FinishedRun:
     """A finished run's ``events.jsonl`` and ``summary.json`` in ``out``, kept while another run goes: set
-    aside in ``out/previous/`` when it starts, dropped when it ends, put back when it is interrupted (its
-    own go to ``out/interrupted/``). A run killed outright leaves them in ``previous/``, where the next run
-    that starts finds them and keeps them as well."""
+    aside in ``out/.citytally-previous/`` when it starts, dropped when it ends, put back when it is
+    interrupted (its own go to ``out/interrupted/``). A run killed outright leaves them set aside, where the
+    next run that starts finds them and keeps them as well. Only those two files are ever moved or
+    deleted: whatever else is in those folders is the user's."""
 
     NAMES = ("events.jsonl", "summary.json")
 
     def __init__(self, out: Path) -> None:
-        self.out, self.aside = out, out / "previous"
+        self.out, self.aside = out, out / ".citytally-previous"
 
     def set_aside(self) -> None:
         if not _is_finished(self.out / "summary.json"):
-            return  # nothing finished here (or in previous/, from a run killed outright: it stays there)
+            return  # nothing finished here (or one set aside by a run killed outright: it stays there)
         self.aside.mkdir(exist_ok=True)
         for name in self.NAMES:
             if (self.out / name).exists():
@@ -539,22 +540,21 @@ class _FinishedRun:
     def run_ended(self, interrupted: bool) -> Path | None:
         """Drop the finished run kept (this one replaces it) or, when this one was interrupted, put it back
         and return where this one's went."""
-        import shutil
-
         if not _is_finished(self.aside / "summary.json"):
             return None
-        if not interrupted:
-            shutil.rmtree(self.aside)
-            return None
-        partial = self.out / "interrupted"
-        partial.mkdir(exist_ok=True)
+        if interrupted:
+            partial = self.out / "interrupted"
+            partial.mkdir(exist_ok=True)
+            for name in self.NAMES:
+                if (self.out / name).exists():
+                    (self.out / name).replace(partial / name)
+                if (self.aside / name).exists():
+                    (self.aside / name).replace(self.out / name)
         for name in self.NAMES:
-            if (self.out / name).exists():
-                (self.out / name).replace(partial / name)
-            if (self.aside / name).exists():
-                (self.aside / name).replace(self.out / name)
-        shutil.rmtree(self.aside)
-        return partial
+            (self.aside / name).unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # not empty: the user's files stay
+            self.aside.rmdir()
+        return partial if interrupted else None
 
 
 def _is_finished(summary: Path) -> bool:
@@ -607,13 +607,21 @@ def analyze_video(
     try:
         pipeline = build_pipeline(config, open_events, options, video)
     except OSError as exc:
-        raise ConfigError(f"{out}: cannot write the output directory: {exc.strerror or exc}") from exc
+        where = exc.filename or out
+        raise ConfigError(f"{where}: cannot write the output directory: {exc.strerror or exc}") from exc
     result = pipeline.run()
     try:
         write_summary(out / "summary.json", result)
-        if finished is not None:
-            result.set_aside = finished.run_ended(result.interrupted)
     except OSError as exc:
         refused = StoreError(f"{out / 'summary.json'}: cannot write the summary: {exc.strerror or exc}")
         raise (refused if result.error is None else CitytallyError(f"{result.error}; {refused}")) from exc
+    if finished is not None:
+        try:
+            result.set_aside = finished.run_ended(result.interrupted)
+        except OSError as exc:
+            where = exc.filename or out
+            raise StoreError(
+                f"{where}: {exc.strerror or exc}: this run's events and summary stay in {out}, the finished "
+                f"run before it in {finished.aside}"
+            ) from exc
     return result

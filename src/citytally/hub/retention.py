@@ -39,7 +39,7 @@ from citytally.hub.audit import AuditEntry, append_after, prune_before
 from citytally.hub.config import RetentionSettings
 from citytally.hub.metrics import HubMetrics
 from citytally.hub.store import schema
-from citytally.hub.store.counted import fold, lock_cameras
+from citytally.hub.store.counted import fold, hold_writes, lock_cameras
 from citytally.redaction import redact_url
 
 __all__ = ["DATA_CLASSES", "BATCH_ROWS", "Pruned", "run_retention", "RetentionJob", "LOGIN_FAILURE_DAYS"]
@@ -136,6 +136,7 @@ def _delete_batch(
             # What the roll-ups counted stays known once the events behind them go (store.counted): in time
             # order, so that a batch's spans are few; each camera's recordings checked or deleted one
             # transaction at a time.
+            hold_writes(conn)  # SQLite: two runs at once (the hub's, `retention run`) take turns, whole
             doomed = sa.select(table.c.id, table.c.site, table.c.camera).where(*where)
             rows = conn.execute(doomed.order_by(table.c.start).limit(limit)).all()
             lock_cameras(conn, {(row.site, row.camera) for row in rows})

@@ -725,9 +725,13 @@ def _overlaps(
     overlap = min(span[1], end) - max(span[0], start)
     if overlap > TOLERATED_OVERLAP:
         return True
-    # an interval of a few seconds (a run's last, cut short) lying within another report
-    within = span[0] - TOLERATED_OVERLAP <= start and end <= span[1] + TOLERATED_OVERLAP
-    return overlap > timedelta(0) and within
+    # Up to 2 s is tolerated at a seam, but an interval of a few seconds (a run's last, cut short) lying
+    # within another report is refused. Not the other way round: where a file ended seconds into an
+    # interval and the next begins there (its start time its name's, to the second), the next file's whole
+    # first interval would be refused for a sliver; so a run cut seconds into an interval and then analysed
+    # whole may count those seconds twice.
+    inside = span[0] - TOLERATED_OVERLAP <= start and end <= span[1] + TOLERATED_OVERLAP
+    return overlap > timedelta(0) and inside
 
 
 def _same(stored: Any, event: Event) -> bool:
