@@ -21,36 +21,6 @@ REPO = Path(__file__).resolve().parents[2]
 CITYTALLY = Path(sys.executable).with_name("citytally")
 
 
-def test_ctrl_c_stops_analyze_with_status_130_and_a_flushed_summary(vtest_path: Path, tmp_path: Path) -> None:
-    out = tmp_path / "out"
-    config = tmp_path / "vtest.toml"  # 5-second intervals and 2 frames/s: events on disk within seconds
-    text = (REPO / "examples" / "vtest.toml").read_text()
-    config.write_text(text.replace("interval_seconds = 60", "interval_seconds = 5", 1))
-    command = [str(CITYTALLY), "analyze", str(vtest_path), "--config", str(config), "--fps", "2"]
-    process = subprocess.Popen(
-        [*command, "--out", str(out), "--no-progress"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    events = out / "events.jsonl"
-    deadline = time.monotonic() + 300
-    # Interrupt once the pipeline is counting: its first events are on disk.
-    while not (events.exists() and events.read_text().count("\n") >= 1):
-        assert process.poll() is None, process.communicate()
-        assert time.monotonic() < deadline, "no event written within 300 s"
-        time.sleep(0.2)
-    process.send_signal(signal.SIGINT)
-    stdout, stderr = process.communicate(timeout=120)
-    assert process.returncode == 130, stderr
-    assert "interrupted after" in stderr and "Traceback" not in stderr
-    summary = json.loads((out / "summary.json").read_text())
-    assert summary["complete"] is False and 0 < summary["frames_analysed"] < 160, summary
-    written = [parse_event(json.loads(line)) for line in events.read_text().splitlines()]
-    assert len(written) == summary["events"] > 0
-    assert f"analysed {summary['frames_analysed']} frames" in stdout
-
-
 def _analyze(vtest_path: Path, config: Path, out: Path) -> subprocess.Popen[str]:
     command = [str(CITYTALLY), "analyze", str(vtest_path), "--config", str(config), "--fps", "2"]
     return subprocess.Popen(
@@ -61,20 +31,42 @@ def _analyze(vtest_path: Path, config: Path, out: Path) -> subprocess.Popen[str]
     )
 
 
-def _counting(process: subprocess.Popen[str], events: Path, since: int) -> None:
-    """Wait until the run has written events (a file written after ``since``, ns): it is counting."""
-    deadline = time.monotonic() + 300
+def _stopped(vtest_path: Path, config: Path, out: Path, stop: int) -> tuple[int, str, str]:
+    """A run of ``analyze`` into ``out`` sent ``stop`` once it counts (its first events on disk, in a file
+    written after it began): its exit status, stdout and stderr."""
+    began = time.time_ns()
+    process = _analyze(vtest_path, config, out)
+    events, deadline = out / "events.jsonl", time.monotonic() + 300
 
-    def written() -> bool:
+    def counting() -> bool:
         try:
-            return events.stat().st_mtime_ns > since and events.read_text().count("\n") > 0
+            return events.stat().st_mtime_ns > began and events.read_text().count("\n") > 0
         except FileNotFoundError:
             return False
 
-    while not written():
+    while not counting():
         assert process.poll() is None, process.communicate()
         assert time.monotonic() < deadline, "no event written within 300 s"
         time.sleep(0.1)
+    process.send_signal(stop)
+    stdout, stderr = process.communicate(timeout=120)
+    return process.returncode, stdout, stderr
+
+
+def test_ctrl_c_stops_analyze_with_status_130_and_a_flushed_summary(vtest_path: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    config = tmp_path / "vtest.toml"  # 5-second intervals and 2 frames/s: events on disk within seconds
+    text = (REPO / "examples" / "vtest.toml").read_text()
+    config.write_text(text.replace("interval_seconds = 60", "interval_seconds = 5", 1))
+    # interrupted once the pipeline is counting: its first events are on disk
+    status, stdout, stderr = _stopped(vtest_path, config, out, signal.SIGINT)
+    assert status == 130, stderr
+    assert "interrupted after" in stderr and "Traceback" not in stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["complete"] is False and 0 < summary["frames_analysed"] < 160, summary
+    written = [parse_event(json.loads(line)) for line in (out / "events.jsonl").read_text().splitlines()]
+    assert len(written) == summary["events"] > 0
+    assert f"analysed {summary['frames_analysed']} frames" in stdout
 
 
 def test_an_interrupted_run_leaves_the_finished_run_it_would_replace(
@@ -97,12 +89,8 @@ def test_an_interrupted_run_leaves_the_finished_run_it_would_replace(
     finished = {name: (out / name).read_bytes() for name in ("events.jsonl", "summary.json")}
     assert json.loads(finished["summary.json"])["complete"] is True
 
-    began = time.time_ns()
-    second = _analyze(vtest_path, config, out)
-    _counting(second, out / "events.jsonl", since=began)
-    second.send_signal(signal.SIGINT)
-    stdout, stderr = second.communicate(timeout=120)
-    assert second.returncode == 130, stderr
+    status, stdout, stderr = _stopped(vtest_path, config, out, signal.SIGINT)
+    assert status == 130, stderr
     assert {name: (out / name).read_bytes() for name in finished} == finished
     partial = json.loads((out / "interrupted" / "summary.json").read_text())
     assert partial["complete"] is False and partial["frames_analysed"] > 0
@@ -111,18 +99,10 @@ def test_an_interrupted_run_leaves_the_finished_run_it_would_replace(
     assert f"the finished run already in {out} is kept" in stderr and str(out / "interrupted") in stdout
     assert not (out / ".citytally-previous").exists()
 
-    began = time.time_ns()
-    killed = _analyze(vtest_path, config, out)
-    _counting(killed, out / "events.jsonl", since=began)
-    killed.kill()
-    killed.communicate(timeout=60)
+    _stopped(vtest_path, config, out, signal.SIGKILL)
     assert (out / ".citytally-previous" / "summary.json").read_bytes() == finished["summary.json"]
-    began = time.time_ns()
-    third = _analyze(vtest_path, config, out)
-    _counting(third, out / "events.jsonl", since=began)
-    third.send_signal(signal.SIGINT)
-    _, stderr = third.communicate(timeout=120)
-    assert third.returncode == 130, stderr
+    status, _, stderr = _stopped(vtest_path, config, out, signal.SIGINT)
+    assert status == 130, stderr
     assert {name: (out / name).read_bytes() for name in finished} == finished
     assert not (out / ".citytally-previous").exists()
     assert (out / "previous" / "notes.txt").read_text() == "the user's"

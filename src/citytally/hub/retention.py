@@ -25,8 +25,7 @@ from __future__ import annotations
 
 import logging
 import threading
-import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -39,7 +38,7 @@ from citytally.hub.audit import AuditEntry, append_after, prune_before
 from citytally.hub.config import RetentionSettings
 from citytally.hub.metrics import HubMetrics
 from citytally.hub.store import schema
-from citytally.hub.store.counted import fold, hold_writes, lock_cameras
+from citytally.hub.store.counted import chunks, fold, hold_writes, lock_cameras
 from citytally.redaction import redact_url
 
 __all__ = ["DATA_CLASSES", "BATCH_ROWS", "Pruned", "run_retention", "RetentionJob", "LOGIN_FAILURE_DAYS"]
@@ -142,7 +141,7 @@ def _delete_batch(
             lock_cameras(conn, {(row.site, row.camera) for row in rows})
             ids = [row.id for row in rows]
             fold(conn, ids)
-            count = sum(conn.execute(table.delete().where(table.c.id.in_(c))).rowcount for c in _chunks(ids))
+            count = sum(conn.execute(table.delete().where(table.c.id.in_(c))).rowcount for c in chunks(ids))
             more = more or len(ids) >= limit
         else:
             doomed = sa.select(*key).where(*where).limit(limit)
@@ -190,10 +189,6 @@ def _prune(
 
     append_after(engine, work, now=now)
     return Pruned(data_class, cutoff, deleted, label)
-
-
-def _chunks(ids: Sequence[uuid.UUID], size: int = 1000) -> Iterator[Sequence[uuid.UUID]]:
-    return (ids[at : at + size] for at in range(0, len(ids), size))
 
 
 def _forget_acknowledgements(conn: sa.Connection, cutoff: datetime, camera: tuple[str, str] | None) -> int:

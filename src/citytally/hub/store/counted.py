@@ -35,6 +35,7 @@ __all__ = [
     "fold",
     "spans_over",
     "counted_incident_ids",
+    "chunks",
 ]
 
 #: The events that report one interval of a line, zone or camera; incidents have their own life.
@@ -77,7 +78,7 @@ def fold(connection: sa.Connection, ids: Sequence[uuid.UUID]) -> None:
     )
     reported: dict[tuple[str, str, str, str], list[Span]] = {}
     incidents: list[dict[str, object]] = []
-    for chunk in _chunks(ids):
+    for chunk in chunks(ids):
         for event_id, site, camera, kind, where, start, end in connection.execute(
             query.where(events.c.id.in_(chunk))
         ).tuples():
@@ -146,12 +147,13 @@ def counted_incident_ids(connection: sa.Connection, ids: Sequence[uuid.UUID]) ->
     """Which of ``ids`` are a recording's incident reports counted before retention deleted them."""
     table = schema.counted_incidents
     found: set[uuid.UUID] = set()
-    for chunk in _chunks(ids):
+    for chunk in chunks(ids):
         found.update(connection.execute(sa.select(table.c.id).where(table.c.id.in_(chunk))).scalars())
     return found
 
 
-def _chunks(ids: Sequence[uuid.UUID]) -> Iterator[Sequence[uuid.UUID]]:
+def chunks(ids: Sequence[uuid.UUID]) -> Iterator[Sequence[uuid.UUID]]:
+    """``ids`` a thousand at a time: a statement's ``IN`` list stays within what a database takes."""
     return (ids[at : at + _CHUNK] for at in range(0, len(ids), _CHUNK))
 
 

@@ -80,13 +80,7 @@ from citytally.hub.store.latest import Noted, note_latest
 from citytally.hub.store.limits import KEPT_BYTES, MessageLimits, MessageRefused
 from citytally.redaction import redact_url
 
-__all__ = [
-    "Received",
-    "WriteResult",
-    "EventWriter",
-    "DEAD_LETTER_KINDS",
-    "bucket_start",
-]
+__all__ = ["Received", "WriteResult", "EventWriter", "DEAD_LETTER_KINDS", "bucket_start"]
 
 #: Why a message was refused (the ``kind`` column of ``dead_letters``).
 DEAD_LETTER_KINDS = (
